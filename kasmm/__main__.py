@@ -1,0 +1,7 @@
+"""``python -m kasmm``."""
+
+import sys
+
+from kasmm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,67 @@
+"""Injected clocks: the same venue and bot code run in real time and in virtual time."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import anyio
+import anyio.lowlevel
+
+
+class Clock(Protocol):
+    """A source of time that can also wait."""
+
+    @property
+    def is_virtual(self) -> bool:
+        """True when time only advances by ``sleep_until`` calls."""
+        ...
+
+    def now(self) -> float:
+        """Current time in seconds."""
+        ...
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Return once ``now() >= deadline``."""
+        ...
+
+
+class RealClock:
+    """Wall-clock time (epoch seconds); sleeping really sleeps."""
+
+    is_virtual = False
+
+    def now(self) -> float:
+        """Epoch seconds."""
+        return time.time()
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Sleep until the wall clock reaches ``deadline``."""
+        delay = deadline - time.time()
+        if delay > 0:
+            await anyio.sleep(delay)
+        else:
+            await anyio.lowlevel.checkpoint()
+
+
+class VirtualClock:
+    """Simulated time that jumps forward instantly; used by tests and backtests."""
+
+    is_virtual = True
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        """Current virtual time."""
+        return self._now
+
+    def advance_to(self, t: float) -> None:
+        """Move time forward to ``t`` (never backwards)."""
+        if t > self._now:
+            self._now = t
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Jump to ``deadline`` and yield once so other tasks can run."""
+        self.advance_to(deadline)
+        await anyio.lowlevel.checkpoint()
