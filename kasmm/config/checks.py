@@ -1,0 +1,263 @@
+"""Cross-field checks, run after the structural (pydantic) pass.
+
+Each check takes a structurally valid :class:`~kasmm.config.schema.Profile` and returns a list of
+findings ``(field path, message)``; the loader turns the path into ``line:col`` (a path to a field
+the user did not write points at its closest written parent). :data:`CHECKS` names them all.
+No check touches the network.
+"""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from collections.abc import Callable
+
+from kasmm.config.locate import FieldPath
+from kasmm.config.schema import (
+    SUPPORTED_EXCHANGES,
+    AvellanedaStoikovStrategy,
+    CcxtVenueConfig,
+    KillRule,
+    Profile,
+    RandomWalkMarket,
+    SessionEndHorizon,
+    SimVenueConfig,
+)
+
+__all__ = ["CHECKS", "DEFAULT_TARGET_SHARE", "Check", "Finding", "run_checks"]
+
+Finding = tuple[FieldPath, str]
+Check = Callable[[Profile], list[Finding]]
+
+DEFAULT_TARGET_SHARE = 0.5  #: inventory target when neither target_share nor target_base is set
+
+
+def check_inventory(p: Profile) -> list[Finding]:
+    """min_share <= target_share <= max_share; one target only; min_base <= max_base."""
+    inv = p.inventory
+    out: list[Finding] = []
+    if inv.min_share > inv.max_share:
+        out.append(
+            (
+                ("inventory", "min_share"),
+                f"min_share ({inv.min_share:g}) must not exceed max_share ({inv.max_share:g})",
+            )
+        )
+    elif inv.target_share is not None or inv.target_base is None:
+        target = DEFAULT_TARGET_SHARE if inv.target_share is None else inv.target_share
+        if not inv.min_share <= target <= inv.max_share:
+            bounds = f"[min_share {inv.min_share:g}, max_share {inv.max_share:g}]"
+            if inv.target_share is not None:
+                out.append(
+                    (("inventory", "target_share"), f"target_share {target:g} is outside {bounds}")
+                )
+            else:
+                side = "min_share" if target < inv.min_share else "max_share"
+                out.append(
+                    (
+                        ("inventory", side),
+                        f"the default target_share {target:g} is outside {bounds}; "
+                        "set target_share or move the bounds",
+                    )
+                )
+    if inv.target_share is not None and inv.target_base is not None:
+        out.append((("inventory", "target_base"), "set target_share or target_base, not both"))
+    if inv.min_base is not None and inv.max_base is not None and inv.min_base > inv.max_base:
+        out.append(
+            (
+                ("inventory", "min_base"),
+                f"min_base ({inv.min_base}) must not exceed max_base ({inv.max_base})",
+            )
+        )
+    return out
+
+
+def check_mode_spreads(p: Profile) -> list[Finding]:
+    """The passive mode quotes at least as wide as the aggressive one."""
+    agg, pas = p.modes.aggressive.spread_bps, p.modes.passive.spread_bps
+    if pas < agg:
+        return [
+            (
+                ("modes", "passive", "spread_bps"),
+                f"passive spread ({pas:g} bps) must be at least the aggressive spread "
+                f"({agg:g} bps)",
+            )
+        ]
+    return []
+
+
+def check_exchange(p: Profile) -> list[Finding]:
+    """A ccxt venue names a supported exchange."""
+    venue = p.venue
+    if isinstance(venue, CcxtVenueConfig) and venue.exchange not in SUPPORTED_EXCHANGES:
+        return [
+            (
+                ("venue", "exchange"),
+                f"unsupported exchange {venue.exchange[:40]!r}; supported: "
+                + ", ".join(SUPPORTED_EXCHANGES),
+            )
+        ]
+    return []
+
+
+@functools.cache
+def exchange_has_testnet(exchange: str) -> bool:
+    """Whether installed ccxt knows a test URL for ``exchange`` (no network is used)."""
+    import ccxt
+
+    cls = getattr(ccxt, exchange, None)
+    if cls is None:
+        return False
+    urls = getattr(cls(), "urls", None) or {}
+    return bool(urls.get("test"))
+
+
+def check_sandbox(p: Profile) -> list[Finding]:
+    """``sandbox: true`` only on exchanges for which ccxt has a testnet."""
+    venue = p.venue
+    if (
+        isinstance(venue, CcxtVenueConfig)
+        and venue.sandbox
+        and venue.exchange in SUPPORTED_EXCHANGES
+        and not exchange_has_testnet(venue.exchange)
+    ):
+        return [
+            (
+                ("venue", "sandbox"),
+                f"ccxt has no sandbox (testnet) for {venue.exchange}; set sandbox: false",
+            )
+        ]
+    return []
+
+
+def check_kill_rules(p: Profile) -> list[Finding]:
+    """``action: pause`` needs ``pause_s``; ``pause_s`` only with pause; drawdown needs a limit."""
+    out: list[Finding] = []
+    ks = p.kill_switch
+    for name in type(ks).model_fields:
+        rule = getattr(ks, name)
+        if not isinstance(rule, KillRule):
+            continue
+        where: FieldPath = ("kill_switch", name, "pause_s")
+        if rule.action == "pause" and rule.pause_s is None:
+            out.append((where, "action 'pause' requires pause_s (seconds to pause)"))
+        elif rule.action != "pause" and rule.pause_s is not None:
+            out.append((where, f"pause_s only applies to action 'pause' (action is {rule.action})"))
+    dd = ks.max_drawdown
+    if dd is not None and dd.quote is None and dd.pct is None:
+        out.append((("kill_switch", "max_drawdown"), "set quote or pct (or both)"))
+    return out
+
+
+#: Keys some systems ship that are not real IANA zones (machine-dependent or placeholders).
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+@functools.cache
+def valid_timezone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone key known to this system."""
+    zones = _zones()
+    if name in _NOT_ZONES or name.startswith(("posix/", "right/")):
+        return False
+    if zones and name not in zones:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def check_timezones(p: Profile) -> list[Finding]:
+    """Every time zone is a valid IANA key (e.g. ``Europe/Berlin``, ``UTC``)."""
+    places: list[tuple[FieldPath, str]] = [
+        (("schedule", i, "timezone"), entry.timezone) for i, entry in enumerate(p.schedule)
+    ]
+    strategy = p.strategy
+    if isinstance(strategy, AvellanedaStoikovStrategy) and isinstance(
+        strategy.horizon, SessionEndHorizon
+    ):
+        places.append((("strategy", "horizon", "timezone"), strategy.horizon.timezone))
+    if p.kill_switch.max_daily_loss is not None:
+        places.append(
+            (("kill_switch", "max_daily_loss", "timezone"), p.kill_switch.max_daily_loss.timezone)
+        )
+    return [
+        (where, f"unknown time zone {tz[:64]!r} (use an IANA name such as 'Europe/Berlin')")
+        for where, tz in places
+        if not valid_timezone(tz)
+    ]
+
+
+@functools.cache
+def cron_error(expr: str) -> str | None:
+    """Why ``expr`` is not a valid five-field crontab expression, or ``None``."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expr, timezone="UTC")
+    except Exception as exc:  # any failure means an invalid expression
+        return str(exc)[:200] or type(exc).__name__
+    return None
+
+
+def check_cron(p: Profile) -> list[Finding]:
+    """Every schedule entry's cron expression parses."""
+    out: list[Finding] = []
+    for i, entry in enumerate(p.schedule):
+        err = cron_error(entry.cron)
+        if err is not None:
+            out.append((("schedule", i, "cron"), f"invalid cron expression: {err}"))
+    return out
+
+
+def check_sim_balances(p: Profile) -> list[Finding]:
+    """A random_walk sim starts with balances of both assets (as2008 ignores balances)."""
+    venue = p.venue
+    if not isinstance(venue, SimVenueConfig) or not isinstance(venue.market, RandomWalkMarket):
+        return []
+    missing = [a for a in dict.fromkeys((p.base, p.quote)) if a not in venue.balances]
+    if not missing:
+        return []
+    return [
+        (
+            ("venue", "balances"),
+            f"balances must include {' and '.join(missing)} (the assets of {p.symbol})",
+        )
+    ]
+
+
+def check_symbol(p: Profile) -> list[Finding]:
+    """Base and quote differ."""
+    if p.base == p.quote:
+        return [(("symbol",), f"base and quote assets must differ (got {p.symbol})")]
+    return []
+
+
+CHECKS: dict[str, Check] = {
+    "symbol": check_symbol,
+    "exchange": check_exchange,
+    "sandbox": check_sandbox,
+    "sim_balances": check_sim_balances,
+    "mode_spreads": check_mode_spreads,
+    "inventory": check_inventory,
+    "kill_rules": check_kill_rules,
+    "timezones": check_timezones,
+    "cron": check_cron,
+}
+
+
+def run_checks(profile: Profile) -> list[Finding]:
+    """Run every check in :data:`CHECKS`; a check that crashes is reported, not raised."""
+    out: list[Finding] = []
+    for name, check in CHECKS.items():
+        try:
+            out.extend(check(profile))
+        except Exception as exc:  # never crash on a config
+            out.append(((), f"internal error in check {name}: {type(exc).__name__}"))
+    return out

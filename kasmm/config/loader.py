@@ -1,0 +1,368 @@
+"""Load profile files into validated :class:`~kasmm.config.schema.Profile` objects.
+
+File layout
+-----------
+* A profile file (``*.yaml`` / ``*.yml``) holds **one profile** as a mapping. Its ``name``
+  defaults to the file stem.
+* A file may instead hold a **top-level list of profiles**; every entry must then set its own
+  ``name`` (a list has no single stem to borrow).
+* Files whose name starts with ``_`` are not profiles. ``_accounts.yaml`` may declare
+  ``accounts: {NAME: {capacity: ..., refill_per_s: ...}}``: token buckets shared by every
+  profile whose ``venue.account`` names that account. Other ``_*`` files are ignored here.
+
+YAML is parsed as YAML 1.2 with ruamel's round-trip loader, so every problem is reported at
+``path:line:col`` (1-based). Hostile input never crashes the loader: oversized, binary, vanished
+or undecodable files, syntax errors, duplicate keys, aliases (refused: no alias bombs), explicit
+non-core tags, deep nesting, too many nodes and non-finite numbers all become
+:class:`ConfigIssue` values.
+Structural errors come from pydantic, relational ones from :mod:`kasmm.config.checks`, and
+missing secrets (enabled ``ccxt`` profiles only) from :mod:`kasmm.config.secrets`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kasmm.config.checks import run_checks
+from kasmm.config.locate import Pos, describe_error, field_str, lc_pos, locate, short
+from kasmm.config.reader import (
+    MAX_DEPTH,
+    MAX_EVENTS,
+    MAX_FILE_BYTES,
+    FileProblem,
+    parse_yaml,
+    read_text,
+    root_pos,
+    to_plain,
+)
+from kasmm.config.schema import AccountLimits, AccountsFile, CcxtVenueConfig, Profile
+from kasmm.config.secrets import missing_credentials
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_EVENTS",
+    "MAX_FILE_BYTES",
+    "ConfigIssue",
+    "DirectoryLoad",
+    "LoadedProfile",
+    "load_file",
+    "load_paths",
+]
+
+_ACCOUNTS_FILES = ("_accounts.yaml", "_accounts.yml")
+_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One located problem: ``path:line:col: profile: field: message`` (1-based line/col)."""
+
+    path: Path
+    line: int
+    col: int
+    profile: str | None
+    field: str  #: dotted field path (``modes.passive.spread_bps``) or ``-`` for the file
+    message: str
+
+    def __str__(self) -> str:
+        who = f"{_printable(self.profile)}: " if self.profile is not None else ""
+        where = f"{_printable(str(self.path))}:{self.line}:{self.col}"
+        return f"{where}: {who}{_printable(self.field)}: {_printable(self.message)}"
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        """Order issues by file, position, field and message."""
+        return (str(self.path), self.line, self.col, self.field, self.message)
+
+
+def _printable(text: str) -> str:
+    """One line, no terminal control characters (they are escaped), whatever the input."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    """A fully valid profile and the file it came from."""
+
+    profile: Profile
+    path: Path
+
+
+@dataclass(frozen=True)
+class DirectoryLoad:
+    """Result of :func:`load_paths`: valid profiles by name, every issue, shared accounts."""
+
+    profiles: dict[str, LoadedProfile]
+    issues: list[ConfigIssue]
+    accounts: dict[str, AccountLimits] = field(default_factory=dict)
+    #: profile names each file holds (also invalid ones whose name is known), in file order
+    files: dict[Path, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Entry:
+    """One profile of a file, valid or not (internal)."""
+
+    name: str | None
+    name_pos: Pos
+    loaded: LoadedProfile | None
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+class _FileContext:
+    """Collects the issues of one file (internal)."""
+
+    def __init__(self, path: Path, env: Mapping[str, str], credentials_dir: Path | None) -> None:
+        self.path = path
+        self.env = env
+        self.credentials_dir = credentials_dir
+        self.issues: list[ConfigIssue] = []
+
+    def add(self, pos: Pos, profile: str | None, field_name: str, message: str) -> None:
+        message = " ".join(message.split())
+        label = short(profile) if profile is not None else None
+        self.issues.append(
+            ConfigIssue(self.path, pos[0] + 1, pos[1] + 1, label, field_name, message)
+        )
+
+    def model_errors(
+        self,
+        exc: ValidationError,
+        model: type[BaseModel],
+        node: Any,
+        pos: Pos,
+        profile: str | None,
+    ) -> None:
+        for err in exc.errors(include_input=False, include_url=False):
+            where, field_name, message = describe_error(model, node, pos, err)
+            self.add(where, profile, field_name, message)
+
+
+def _validate_profile(
+    ctx: _FileContext, node: Any, pos: Pos, data: dict[str, Any], implied: str | None
+) -> _Entry:
+    """Structural pass, cross-field checks, then secrets (enabled ccxt profiles only)."""
+    raw_name = data.get("name", implied)
+    name = raw_name if isinstance(raw_name, str) else None  # a non-string name is no name
+    name_pos = lc_pos(node, "key", "name", pos) if "name" in data else (0, 0)
+    before = len(ctx.issues)
+    if implied is not None and "name" not in data:
+        data = {"name": implied, **data}
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        ctx.model_errors(exc, Profile, node, pos, name if name is not None else implied)
+        if implied is not None and "name" not in node:
+            ctx.issues[before:] = [
+                _implied_name_issue(i, implied) if i.field == "name" else i
+                for i in ctx.issues[before:]
+            ]
+        return _Entry(name, name_pos, None)
+    for path, message in run_checks(profile):
+        ctx.add(locate(node, pos, path), profile.name, field_str(path), message)
+    venue = profile.venue
+    if profile.enabled and isinstance(venue, CcxtVenueConfig):
+        for cred, exc_ in missing_credentials(venue.credentials, ctx.env, ctx.credentials_dir):
+            path = ("venue", "credentials", cred)
+            ctx.add(locate(node, pos, path), profile.name, field_str(path), exc_.messages[0])
+    if len(ctx.issues) > before:
+        return _Entry(profile.name, name_pos, None)
+    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path))
+
+
+def _implied_name_issue(issue: ConfigIssue, stem: str) -> ConfigIssue:
+    return ConfigIssue(
+        issue.path,
+        1,
+        1,
+        issue.profile,
+        "name",
+        f"name defaults to the file stem {stem[:64]!r}, which is not a valid name; "
+        f"set name ({issue.message})",
+    )
+
+
+def _load_entries(ctx: _FileContext) -> list[_Entry]:
+    """Read, parse and validate every profile of one file, issues going to ``ctx``."""
+    try:
+        root = parse_yaml(read_text(ctx.path))
+        plain = to_plain(root, root_pos(root))
+    except FileProblem as exc:
+        ctx.add(exc.pos, None, "-", exc.message)
+        return []
+    if plain is None:
+        ctx.add((0, 0), None, "-", "empty file: expected a profile (a mapping)")
+        return []
+    if isinstance(plain, dict):
+        return [_validate_profile(ctx, root, root_pos(root), plain, ctx.path.stem)]
+    if not isinstance(plain, list):
+        what = type(plain).__name__
+        ctx.add(root_pos(root), None, "-", f"expected a profile mapping or a list, not {what}")
+        return []
+    if not plain:
+        ctx.add((0, 0), None, "-", "empty list: expected at least one profile")
+        return []
+    entries: list[_Entry] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(plain):
+        pos = lc_pos(root, "item", i, root_pos(root))
+        if not isinstance(item, dict):
+            ctx.add(pos, None, f"[{i}]", "each list entry must be a profile mapping")
+            continue
+        if "name" not in item:
+            ctx.add(pos, None, f"[{i}].name", "profiles in a list must set their own name")
+            continue
+        entry = _validate_profile(ctx, root[i], pos, item, None)
+        if entry.name is not None and entry.name in seen:
+            ctx.add(
+                entry.name_pos,
+                entry.name,
+                "name",
+                f"duplicate profile name (already used by entry {seen[entry.name]})",
+            )
+            entry.loaded = None
+        elif entry.name is not None:
+            seen[entry.name] = i
+        entries.append(entry)
+    return entries
+
+
+def _resolve_options(
+    env: Mapping[str, str] | None, credentials_dir: Path | None
+) -> tuple[Mapping[str, str], Path | None]:
+    if env is None:
+        env = os.environ
+    if credentials_dir is None and os.environ.get("CREDENTIALS_DIRECTORY"):
+        credentials_dir = Path(os.environ["CREDENTIALS_DIRECTORY"])
+    return env, credentials_dir
+
+
+def load_file(
+    path: Path, *, env: Mapping[str, str] | None = None, credentials_dir: Path | None = None
+) -> tuple[list[LoadedProfile], list[ConfigIssue]]:
+    """Load every profile of one file: the valid ones, and every issue found.
+
+    ``env`` defaults to ``os.environ`` and ``credentials_dir`` to ``$CREDENTIALS_DIRECTORY``.
+    ``_accounts.yaml`` is validated (no profiles); other ``_*`` files yield nothing.
+    """
+    env, credentials_dir = _resolve_options(env, credentials_dir)
+    ctx = _FileContext(Path(path), env, credentials_dir)
+    if ctx.path.name.startswith("_"):
+        if ctx.path.name in _ACCOUNTS_FILES:
+            _load_accounts(ctx)
+        return [], ctx.issues
+    entries = _load_entries(ctx)
+    return [e.loaded for e in entries if e.loaded is not None], ctx.issues
+
+
+def _load_accounts(ctx: _FileContext) -> dict[str, AccountLimits]:
+    try:
+        root = parse_yaml(read_text(ctx.path))
+        plain = to_plain(root, root_pos(root))
+    except FileProblem as exc:
+        ctx.add(exc.pos, None, "-", exc.message)
+        return {}
+    if plain is None:
+        return {}
+    if not isinstance(plain, dict):
+        ctx.add(root_pos(root), None, "-", "expected a mapping with an 'accounts' key")
+        return {}
+    try:
+        return dict(AccountsFile.model_validate(plain).accounts)
+    except ValidationError as exc:
+        ctx.model_errors(exc, AccountsFile, root, root_pos(root), None)
+        return {}
+
+
+def _list_dir(directory: Path, issues: list[ConfigIssue]) -> list[Path]:
+    """``*.yaml``/``*.yml`` entries of a directory; symlinks leaving it are refused."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as exc:
+        issues.append(ConfigIssue(directory, 1, 1, None, "-", f"cannot list: {exc.strerror}"))
+        return []
+    real_dir = Path(os.path.realpath(directory))
+    out: list[Path] = []
+    for name in names:
+        if name.startswith(".") or not name.lower().endswith(_SUFFIXES):
+            continue
+        path = directory / name
+        if path.is_symlink():
+            target = Path(os.path.realpath(path))
+            if not target.is_relative_to(real_dir):
+                message = "symlink points outside the directory; refused"
+                issues.append(ConfigIssue(path, 1, 1, None, "-", message))
+                continue
+        out.append(path)
+    return out
+
+
+def load_paths(
+    paths: Sequence[Path],
+    *,
+    env: Mapping[str, str] | None = None,
+    credentials_dir: Path | None = None,
+) -> DirectoryLoad:
+    """Load files and/or directories (``*.yaml``, ``*.yml``, not recursive), sorted by path.
+
+    A profile name used twice is an issue on the later file's ``name`` key (1:1 when the name is
+    the file stem); only the first keeps its place in ``profiles``.
+    """
+    env, credentials_dir = _resolve_options(env, credentials_dir)
+    issues: list[ConfigIssue] = []
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(_list_dir(path, issues))
+        elif path.exists() or path.is_symlink():
+            found.append(path)
+        else:
+            issues.append(ConfigIssue(path, 1, 1, None, "-", "no such file or directory"))
+    # The same file named twice (directly and through its directory) is loaded once.
+    unique: dict[str, Path] = {}
+    for path in found:
+        unique.setdefault(os.path.abspath(path), path)
+    candidates = set(unique.values())
+    profiles: dict[str, LoadedProfile] = {}
+    accounts: dict[str, AccountLimits] = {}
+    files: dict[Path, list[str]] = {}
+    owners: dict[str, Path] = {}
+    for path in sorted(candidates):
+        ctx = _FileContext(path, env, credentials_dir)
+        if path.name.startswith("_"):
+            if path.name in _ACCOUNTS_FILES:
+                for acct, limits in _load_accounts(ctx).items():
+                    if acct in accounts:
+                        ctx.add((0, 0), None, f"accounts.{acct}", "account declared twice")
+                    accounts.setdefault(acct, limits)
+            issues.extend(ctx.issues)
+            continue
+        entries = _load_entries(ctx)
+        files[path] = [e.name for e in entries if e.name is not None]
+        for entry in entries:
+            if entry.name is None:
+                continue
+            if entry.name in owners and owners[entry.name] != path:
+                ctx.add(
+                    entry.name_pos,
+                    entry.name,
+                    "name",
+                    f"duplicate profile name (already defined in {owners[entry.name]})",
+                )
+                continue
+            owners.setdefault(entry.name, path)
+            if entry.loaded is not None:
+                profiles.setdefault(entry.name, entry.loaded)
+        issues.extend(ctx.issues)
+    issues.sort(key=ConfigIssue.sort_key)
+    return DirectoryLoad(profiles=profiles, issues=issues, accounts=accounts, files=files)

@@ -1,0 +1,467 @@
+"""The profile language: frozen pydantic v2 models, one ``Profile`` per bot.
+
+This module is the structural pass only (types, ranges, unknown keys). Checks that relate several
+fields live in :mod:`kasmm.config.checks` and run after it, so that each error can name the exact
+field it is about. Secrets never appear here: credential fields hold a ``${VAR}`` reference, and
+:mod:`kasmm.config.secrets` resolves it to a ``SecretStr`` only when a venue is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+# --- shared field types -------------------------------------------------------------------
+
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Bps = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]
+
+#: Pattern of a secret reference ``${VAR}``.
+SECRET_REF_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
+_SECRET_REF_RE = re.compile(SECRET_REF_PATTERN)
+_SECRET_REF_DESCRIPTION = "Reference to a secret as ${ENV_VAR} (never the secret itself)."
+
+
+def _check_secret_ref(value: str) -> str:
+    """Refuse anything but ``${VAR}``, with a message that never echoes the value."""
+    if _SECRET_REF_RE.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "secret_ref",
+            "secrets must be referenced as {ref} (an environment variable or a file in "
+            "{credentials_dir}), never inlined",
+            {"ref": "${VAR}", "credentials_dir": "$CREDENTIALS_DIRECTORY"},
+        )
+    return value
+
+
+#: A reference to a secret: ``${VAR}``. Resolved from the environment, then from
+#: ``$CREDENTIALS_DIRECTORY/VAR`` (systemd ``LoadCredential=``). Literal secrets are refused
+#: with a message that does not repeat them (and models hide inputs in their errors).
+SecretRef = Annotated[
+    str,
+    AfterValidator(_check_secret_ref),
+    WithJsonSchema(
+        {"type": "string", "pattern": SECRET_REF_PATTERN, "description": _SECRET_REF_DESCRIPTION}
+    ),
+]
+
+ProfileName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"),
+    Field(description="Unique profile name; defaults to the file stem."),
+]
+
+Symbol = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$"),
+    Field(description="Market symbol BASE/QUOTE, e.g. KAS/USDT."),
+]
+
+#: Exchanges kasmm supports through ccxt (checked in the cross-field pass for a clear message).
+SUPPORTED_EXCHANGES: tuple[str, ...] = ("mexc", "gate", "kucoin", "bingx")
+
+ModeName = Literal["aggressive", "passive"]
+KillAction = Literal["halt", "pause", "reduce_only"]
+
+
+class StrictModel(BaseModel):
+    """Base for every config model: unknown keys are errors and instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+# --- venues -------------------------------------------------------------------------------
+
+
+class RandomWalkMarket(StrictModel):
+    """A KAS/USDT-like market: random-walk mid, synthetic L2 book, Poisson takers."""
+
+    model: Literal["random_walk"] = "random_walk"
+    s0: PositiveDecimal = Field(Decimal("0.08"), description="Initial mid price.")
+    sigma_bps: PositiveFloat = Field(
+        2.0, description="Mid volatility in bps per square-root second (2 bps ~ 5.9% daily)."
+    )
+    book_interval_s: PositiveFloat = Field(0.1, description="Seconds between book updates.")
+    book_levels: Annotated[int, Field(ge=1, le=200)] = Field(
+        20, description="Synthetic levels per side of other traders' liquidity."
+    )
+    book_spread_bps: PositiveFloat = Field(
+        10.0, description="Distance in bps between the synthetic best bid and best ask."
+    )
+    book_step_bps: PositiveFloat = Field(2.0, description="Spacing of synthetic levels in bps.")
+    book_level_size: PositiveDecimal = Field(
+        Decimal("4000"), description="Base size resting at each synthetic level."
+    )
+    taker_rate_per_s: PositiveFloat = Field(
+        2.0, description="Mean arrivals per second of taker (market) orders, Poisson."
+    )
+    taker_size_mean: PositiveDecimal = Field(
+        Decimal("2500"), description="Mean taker order size in base units (exponential)."
+    )
+
+
+class AS2008Market(StrictModel):
+    """The Avellaneda–Stoikov (2008) model, implemented exactly (see the README)."""
+
+    model: Literal["as2008"]
+    s0: PositiveFloat = Field(100.0, description="Initial mid price.")
+    sigma: PositiveFloat = Field(2.0, description="Mid volatility, price units per sqrt second.")
+    A: PositiveFloat = Field(140.0, description="Order arrival intensity scale.")
+    k: PositiveFloat = Field(1.5, description="Intensity decay per price unit of distance.")
+    dt: PositiveFloat = Field(0.005, description="Step length in seconds.")
+    tick: PositiveDecimal = Field(Decimal("0.0001"), description="Price tick of the model.")
+
+
+def _market_model(value: Any) -> str | None:
+    """Discriminator of ``SimMarket``: ``model`` defaults to ``random_walk`` when omitted."""
+    if isinstance(value, dict):
+        tag = value.get("model", "random_walk")
+        return tag if isinstance(tag, str) else None
+    tag = getattr(value, "model", None)
+    return tag if isinstance(tag, str) else None
+
+
+SimMarket = Annotated[
+    Annotated[RandomWalkMarket, Tag("random_walk")] | Annotated[AS2008Market, Tag("as2008")],
+    Discriminator(
+        _market_model,
+        custom_error_type="market_model",
+        custom_error_message="market model must be 'random_walk' (the default) or 'as2008'",
+    ),
+]
+
+
+class SimFees(StrictModel):
+    """Fee rates of the simulated venue, in bps of notional (negative maker = rebate)."""
+
+    maker_bps: Annotated[float, Field(ge=-100, le=1000, allow_inf_nan=False)] = 0.0
+    taker_bps: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = 5.0
+
+
+class SimVenueConfig(StrictModel):
+    """The built-in simulated exchange: no keys, no network."""
+
+    type: Literal["sim"]
+    market: SimMarket = Field(default_factory=RandomWalkMarket)
+    balances: dict[str, NonNegativeDecimal] = Field(
+        default_factory=lambda: {"KAS": Decimal("50000"), "USDT": Decimal("4000")},
+        description="Starting balances per asset.",
+    )
+    fees: SimFees = Field(default_factory=SimFees)
+    tick: PositiveDecimal = Field(Decimal("0.000001"), description="Price tick.")
+    lot: PositiveDecimal = Field(Decimal("0.01"), description="Size lot.")
+    min_notional: NonNegativeDecimal = Field(Decimal("1"), description="Minimum order notional.")
+    seed: Annotated[int, Field(ge=0)] = Field(1, description="Random seed.")
+    latency_ms: NonNegativeFloat = Field(0.0, description="Simulated request latency.")
+
+
+class Credentials(StrictModel):
+    """API credentials, each as a ``${VAR}`` reference."""
+
+    api_key: SecretRef
+    secret: SecretRef
+    password: SecretRef | None = Field(None, description="Passphrase (KuCoin).")
+
+
+class CcxtVenueConfig(StrictModel):
+    """A live exchange through ccxt."""
+
+    type: Literal["ccxt"]
+    exchange: str = Field(description="ccxt exchange id: one of mexc, gate, kucoin, bingx.")
+    credentials: Credentials
+    sandbox: bool = Field(False, description="Use the exchange's testnet (where ccxt has one).")
+    rest_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#][^\s]*$")] | None = (
+        Field(None, description="Override of the spot REST base URL (regional, proxy, emulator).")
+    )
+    account: ProfileName | None = Field(
+        None, description="Profiles naming the same account share its rate budget."
+    )
+    timeout_s: PositiveFloat = Field(10.0, description="Per-request timeout.")
+
+
+VenueConfig = Annotated[SimVenueConfig | CcxtVenueConfig, Field(discriminator="type")]
+
+
+# --- quoting ------------------------------------------------------------------------------
+
+
+class ModeConfig(StrictModel):
+    """One quoting mode: how wide, how big, how many levels."""
+
+    spread_bps: Bps = Field(description="Total distance between bid and ask at level 0, in bps.")
+    size: PositiveDecimal = Field(description="Order size per level.")
+    size_unit: Literal["base", "quote"] = Field(
+        "base", description="Whether ``size`` is in base units or quote notional."
+    )
+    levels: Annotated[int, Field(ge=1, le=20)] = Field(1, description="Orders per side.")
+    level_step_bps: NonNegativeFloat = Field(
+        5.0, description="Extra distance between consecutive levels, in bps."
+    )
+
+
+class Modes(StrictModel):
+    """The two modes a profile switches between."""
+
+    aggressive: ModeConfig
+    passive: ModeConfig
+
+
+class ScheduleEntry(StrictModel):
+    """Switch to ``mode`` whenever the cron expression fires."""
+
+    cron: str = Field(description="Five-field crontab expression, e.g. '0 8 * * 1-5'.")
+    timezone: str = Field("UTC", description="IANA time zone of the cron expression.")
+    mode: ModeName
+
+
+class VolatilityConfig(StrictModel):
+    """Volatility-adaptive spread: EWMA realized volatility widens the spread up to a cap."""
+
+    halflife_s: PositiveFloat = Field(60.0, description="EWMA half-life of the estimator.")
+    horizon_s: PositiveFloat = Field(
+        10.0, description="Horizon over which volatility is priced into the spread."
+    )
+    multiplier: NonNegativeFloat = Field(
+        1.0, description="Spread bps added per bps of volatility over the horizon."
+    )
+    cap_bps: Bps = Field(500.0, description="Maximum spread; the mode's spread is the floor.")
+
+
+class FixedSpreadStrategy(StrictModel):
+    """Spread around the mid with inventory skew (the classic market maker)."""
+
+    type: Literal["fixed_spread"]
+    volatility: VolatilityConfig | None = None
+
+
+class SessionEndHorizon(StrictModel):
+    """T is a fixed daily session end; T-t counts down to it (in a backtest: the run's end)."""
+
+    type: Literal["session_end"]
+    end: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "00:00"
+    timezone: str = "UTC"
+
+
+class RollingHorizon(StrictModel):
+    """T-t is a constant window, for continuous trading."""
+
+    type: Literal["rolling"]
+    window_s: PositiveFloat = 60.0
+
+
+Horizon = Annotated[SessionEndHorizon | RollingHorizon, Field(discriminator="type")]
+
+
+class AvellanedaStoikovStrategy(StrictModel):
+    """Avellaneda–Stoikov (2008) reservation price and optimal spread, in the paper's units."""
+
+    type: Literal["avellaneda_stoikov"]
+    gamma: PositiveFloat = Field(description="Risk aversion.")
+    kappa: PositiveFloat = Field(description="Order-book liquidity, per price unit.")
+    sigma: PositiveFloat | None = Field(
+        None, description="Volatility in price units per sqrt second; estimated online if unset."
+    )
+    sigma_halflife_s: PositiveFloat = Field(60.0, description="EWMA half-life of the estimator.")
+    horizon: Horizon = Field(default_factory=lambda: RollingHorizon(type="rolling"))
+    min_spread_bps: NonNegativeFloat = Field(
+        0.0, description="Lower bound on the total spread (0 = the model's spread as is)."
+    )
+    volatility: VolatilityConfig | None = None
+
+
+Strategy = Annotated[FixedSpreadStrategy | AvellanedaStoikovStrategy, Field(discriminator="type")]
+
+
+class InventoryConfig(StrictModel):
+    """Where inventory should sit and how hard to push it back."""
+
+    target_share: Share | None = Field(
+        None, description="Target base value as a share of portfolio value (default 0.5)."
+    )
+    target_base: NonNegativeDecimal | None = Field(
+        None, description="Target as an absolute base amount (instead of target_share)."
+    )
+    min_share: Share = Field(0.1, description="Below this only the buy side is quoted.")
+    max_share: Share = Field(0.9, description="Above this only the sell side is quoted.")
+    skew_strength: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = Field(
+        1.0,
+        description="Shift of both quotes, in half-spreads, at full deviation (share at min/max).",
+    )
+    min_base: NonNegativeDecimal | None = Field(None, description="Hard floor on base held.")
+    max_base: PositiveDecimal | None = Field(None, description="Hard ceiling on base held.")
+
+
+class RefreshConfig(StrictModel):
+    """When resting orders are replaced."""
+
+    tolerance_bps: NonNegativeFloat = Field(
+        5.0, description="Keep an order whose price is within this of the desired price."
+    )
+    max_order_age_s: PositiveFloat = Field(300.0, description="Replace orders older than this.")
+    min_requote_interval_s: NonNegativeFloat = Field(
+        0.25, description="Minimum time between two rounds of order actions."
+    )
+    fallback_interval_s: PositiveFloat = Field(
+        2.0, description="Re-evaluate at least this often when the market data stream is quiet."
+    )
+
+
+# --- risk ---------------------------------------------------------------------------------
+
+
+class KillRule(StrictModel):
+    """Common fields of every kill-switch rule."""
+
+    action: KillAction = Field("halt", description="halt | pause | reduce_only")
+    pause_s: PositiveFloat | None = Field(None, description="Pause length for action: pause.")
+
+
+class MaxDrawdownRule(KillRule):
+    """Trip when equity falls this far below its running peak."""
+
+    quote: PositiveDecimal | None = Field(None, description="In quote currency.")
+    pct: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = Field(
+        None, description="In percent of peak equity."
+    )
+
+
+class MaxDailyLossRule(KillRule):
+    """Trip when today's PnL (in ``timezone``) falls below ``-quote``."""
+
+    quote: PositiveDecimal
+    timezone: str = "UTC"
+
+
+class MaxInventoryDeviationRule(KillRule):
+    """Trip when the base share deviates from target by more than ``share``."""
+
+    action: KillAction = "reduce_only"
+    share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+class StaleBookRule(KillRule):
+    """Trip when no book update arrived for ``seconds``."""
+
+    action: KillAction = "pause"
+    seconds: PositiveFloat
+
+
+class MidJumpRule(KillRule):
+    """Trip when the mid moves more than ``pct`` in one update (or the book is crossed)."""
+
+    action: KillAction = "pause"
+    pct: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+
+
+class CountRule(KillRule):
+    """Trip when a count reaches ``count``."""
+
+    count: Annotated[int, Field(ge=1)]
+
+
+class KillSwitchConfig(StrictModel):
+    """Kill-switch rules; each applies to this profile only."""
+
+    max_drawdown: MaxDrawdownRule | None = None
+    max_daily_loss: MaxDailyLossRule | None = None
+    max_inventory_deviation: MaxInventoryDeviationRule | None = None
+    stale_book: StaleBookRule | None = Field(
+        default_factory=lambda: StaleBookRule(seconds=10.0, action="pause", pause_s=5.0)
+    )
+    mid_jump: MidJumpRule | None = None
+    max_consecutive_errors: CountRule | None = Field(
+        default_factory=lambda: CountRule(count=10, action="pause", pause_s=30.0)
+    )
+    max_order_actions_per_minute: CountRule | None = None
+
+
+class RateLimitConfig(StrictModel):
+    """This profile's token bucket."""
+
+    capacity: PositiveFloat = Field(20.0, description="Bucket size (burst), in request weight.")
+    refill_per_s: PositiveFloat = Field(10.0, description="Tokens added per second.")
+
+
+# --- the profile --------------------------------------------------------------------------
+
+
+class Profile(StrictModel):
+    """One market-making bot."""
+
+    name: ProfileName
+    enabled: bool = True
+    venue: VenueConfig
+    symbol: Symbol
+    modes: Modes
+    mode: ModeName = "passive"
+    schedule: tuple[ScheduleEntry, ...] = ()
+    strategy: Strategy = Field(default_factory=lambda: FixedSpreadStrategy(type="fixed_spread"))
+    inventory: InventoryConfig = Field(default_factory=InventoryConfig)
+    refresh: RefreshConfig = Field(default_factory=RefreshConfig)
+    kill_switch: KillSwitchConfig = Field(default_factory=KillSwitchConfig)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    order_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{2,8}$")] | None = Field(
+        None, description="Client order id prefix (default: derived from the name)."
+    )
+
+    @property
+    def base(self) -> str:
+        """Base asset of ``symbol``."""
+        return self.symbol.split("/")[0]
+
+    @property
+    def quote(self) -> str:
+        """Quote asset of ``symbol``."""
+        return self.symbol.split("/")[1]
+
+    @property
+    def active_mode(self) -> ModeConfig:
+        """The mode selected by ``mode``."""
+        return self.modes.aggressive if self.mode == "aggressive" else self.modes.passive
+
+    @property
+    def client_id_prefix(self) -> str:
+        """Prefix on every client order id of this profile (explicit, or a stable hash)."""
+        if self.order_prefix is not None:
+            return self.order_prefix
+        return "k" + hashlib.sha256(self.name.encode()).hexdigest()[:5]
+
+    def config_hash(self) -> str:
+        """Hash of the normalized config: equal hashes mean nothing changed."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+# --- shared accounts (_accounts.yaml) -----------------------------------------------------
+
+
+class AccountLimits(StrictModel):
+    """A token bucket shared by every profile whose ``venue.account`` names this account."""
+
+    capacity: PositiveFloat = Field(description="Bucket size (burst), in request weight.")
+    refill_per_s: PositiveFloat = Field(description="Tokens added per second.")
+
+
+class AccountsFile(StrictModel):
+    """The ``_accounts.yaml`` file next to the profiles: per-account rate budgets."""
+
+    accounts: dict[ProfileName, AccountLimits] = Field(
+        default_factory=dict, description="Account name -> shared rate budget."
+    )

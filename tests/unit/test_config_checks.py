@@ -1,0 +1,152 @@
+"""Cross-field checks, the JSON schema command and the committed schema file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kasmm.config import checks
+from kasmm.config.commands import profile_json_schema, schema_command
+from kasmm.config.schema import SUPPORTED_EXCHANGES, Profile
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_FILE = REPO / "kasmm-profile.schema.json"
+
+
+def _profile(**overrides: Any) -> Profile:
+    data: dict[str, Any] = {
+        "name": "p",
+        "venue": {"type": "sim"},
+        "symbol": "KAS/USDT",
+        "modes": {
+            "aggressive": {"spread_bps": 20, "size": 1000},
+            "passive": {"spread_bps": 40, "size": 1000},
+        },
+    }
+    data.update(overrides)
+    return Profile.model_validate(data)
+
+
+def _ccxt(exchange: str, sandbox: bool = False) -> dict[str, Any]:
+    return {
+        "type": "ccxt",
+        "exchange": exchange,
+        "sandbox": sandbox,
+        "credentials": {"api_key": "${K}", "secret": "${S}"},
+    }
+
+
+def test_valid_profile_passes_every_check() -> None:
+    assert checks.run_checks(_profile()) == []
+    assert set(checks.CHECKS) >= {"inventory", "mode_spreads", "exchange", "sandbox", "cron"}
+
+
+@pytest.mark.parametrize(
+    ("inventory", "path"),
+    [
+        ({"min_share": 0.7, "max_share": 0.3}, ("inventory", "min_share")),
+        ({"target_share": 0.05}, ("inventory", "target_share")),
+        ({"min_share": 0.6}, ("inventory", "min_share")),
+        ({"max_share": 0.4}, ("inventory", "max_share")),
+        ({"target_share": 0.5, "target_base": 100}, ("inventory", "target_base")),
+        ({"min_base": 10, "max_base": 5}, ("inventory", "min_base")),
+    ],
+)
+def test_inventory(inventory: dict[str, Any], path: tuple[str, ...]) -> None:
+    assert [f[0] for f in checks.check_inventory(_profile(inventory=inventory))] == [path]
+
+
+def test_target_base_alone_skips_the_share_target() -> None:
+    assert checks.check_inventory(_profile(inventory={"min_share": 0.6, "target_base": 5})) == []
+
+
+def test_exchange_list_in_message() -> None:
+    [(path, message)] = checks.check_exchange(_profile(venue=_ccxt("binance")))
+    assert path == ("venue", "exchange")
+    assert all(ex in message for ex in SUPPORTED_EXCHANGES)
+
+
+def test_sandbox_follows_installed_ccxt() -> None:
+    for exchange in SUPPORTED_EXCHANGES:
+        findings = checks.check_sandbox(_profile(venue=_ccxt(exchange, sandbox=True)))
+        assert (findings == []) == checks.exchange_has_testnet(exchange)
+    # Whatever the ccxt version, sandbox: false is always fine.
+    assert checks.check_sandbox(_profile(venue=_ccxt("mexc"))) == []
+
+
+def test_kill_rules() -> None:
+    ks = {
+        "stale_book": {"seconds": 5},  # action defaults to pause: pause_s needed
+        "max_consecutive_errors": {"count": 3, "action": "halt"},
+        "max_drawdown": {"action": "reduce_only"},
+    }
+    paths = [f[0] for f in checks.check_kill_rules(_profile(kill_switch=ks))]
+    assert paths == [("kill_switch", "stale_book", "pause_s"), ("kill_switch", "max_drawdown")]
+
+
+def test_timezones_everywhere() -> None:
+    profile = _profile(
+        schedule=[{"cron": "0 8 * * *", "mode": "aggressive", "timezone": "Nowhere/City"}],
+        strategy={
+            "type": "avellaneda_stoikov",
+            "gamma": 0.1,
+            "kappa": 1.5,
+            "horizon": {"type": "session_end", "timezone": "localtime"},
+        },
+        kill_switch={"max_daily_loss": {"quote": 10, "timezone": "../../etc/passwd"}},
+    )
+    assert [f[0] for f in checks.check_timezones(profile)] == [
+        ("schedule", 0, "timezone"),
+        ("strategy", "horizon", "timezone"),
+        ("kill_switch", "max_daily_loss", "timezone"),
+    ]
+    assert checks.valid_timezone("Europe/Berlin") and checks.valid_timezone("UTC")
+
+
+@pytest.mark.parametrize("expr", ["0 8 * * 1-5", "*/15 * * * *", "30 17 1 1,6 *"])
+def test_cron_valid(expr: str) -> None:
+    assert checks.cron_error(expr) is None
+
+
+@pytest.mark.parametrize("expr", ["", "x", "0 8 * *", "0 8 * * * *", "*/0 * * * *", "0 24 * * *"])
+def test_cron_invalid(expr: str) -> None:
+    assert checks.cron_error(expr)
+
+
+def test_sim_balances_only_for_random_walk() -> None:
+    assert checks.check_sim_balances(_profile(symbol="BTC/USDT"))[0][0] == ("venue", "balances")
+    as2008 = {"type": "sim", "market": {"model": "as2008"}, "balances": {}}
+    assert checks.check_sim_balances(_profile(venue=as2008, symbol="BTC/USDT")) == []
+
+
+def test_symbol_assets_differ() -> None:
+    assert checks.check_symbol(_profile(symbol="KAS/KAS"))[0][0] == ("symbol",)
+
+
+def test_crashing_check_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(_: Profile) -> list[checks.Finding]:
+        raise RuntimeError("no")
+
+    monkeypatch.setitem(checks.CHECKS, "boom", boom)
+    assert checks.run_checks(_profile()) == [((), "internal error in check boom: RuntimeError")]
+
+
+def test_schema_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert schema_command() == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert schema["title"] == "kasmm profile"
+    assert "name" not in schema["required"] and "modes" in schema["required"]
+    assert schema["additionalProperties"] is False
+
+
+def test_committed_schema_file_is_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+    schema_command()
+    expected = capsys.readouterr().out
+    assert SCHEMA_FILE.read_text() == expected, (
+        "regenerate with: .venv/bin/python -m kasmm schema > kasmm-profile.schema.json"
+    )
+    assert json.loads(expected) == profile_json_schema()
