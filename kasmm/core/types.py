@@ -1,0 +1,255 @@
+"""Domain types shared by the decision code, the venues and the bot.
+
+Everything here is a frozen, slotted dataclass. Money (prices, sizes, fees, balances) is
+``Decimal``; times are float seconds on the clock the caller injects (epoch seconds in real
+time, virtual seconds in simulation and backtests).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import NewType
+
+ClientOrderId = NewType("ClientOrderId", str)
+VenueOrderId = NewType("VenueOrderId", str)
+TradeId = NewType("TradeId", str)
+
+ZERO = Decimal(0)
+
+
+class Side(enum.StrEnum):
+    """Order side. ``BUY`` rests on the bid, ``SELL`` on the ask."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        """The other side."""
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy (inventory grows), -1 for a sell."""
+        return 1 if self is Side.BUY else -1
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevel:
+    """One price level of an order book."""
+
+    price: Decimal
+    size: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """An L2 order book snapshot. Bids best (highest) first, asks best (lowest) first."""
+
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+    ts: float
+
+    @property
+    def best_bid(self) -> Decimal | None:
+        """Highest bid price, or ``None`` when the bid side is empty."""
+        return self.bids[0].price if self.bids else None
+
+    @property
+    def best_ask(self) -> Decimal | None:
+        """Lowest ask price, or ``None`` when the ask side is empty."""
+        return self.asks[0].price if self.asks else None
+
+    @property
+    def mid(self) -> Decimal | None:
+        """Arithmetic mid of the top of book, or ``None`` when a side is empty."""
+        bid, ask = self.best_bid, self.best_ask
+        if bid is None or ask is None:
+            return None
+        return (bid + ask) / 2
+
+    @property
+    def is_crossed(self) -> bool:
+        """True when best bid >= best ask (a broken or locked book)."""
+        bid, ask = self.best_bid, self.best_ask
+        return bid is not None and ask is not None and bid >= ask
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRules:
+    """A market's trading rules: price tick, size lot, minimum notional and fee rates."""
+
+    symbol: str
+    base: str
+    quote: str
+    tick: Decimal
+    lot: Decimal
+    min_notional: Decimal = ZERO
+    min_size: Decimal = ZERO
+    maker_fee: Decimal = ZERO
+    taker_fee: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One asset's balance: ``free`` can back new orders, ``locked`` backs open orders."""
+
+    free: Decimal
+    locked: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        """Free plus locked."""
+        return self.free + self.locked
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    """Balances per asset. Missing assets read as zero."""
+
+    assets: Mapping[str, Balance] = field(default_factory=lambda: MappingProxyType({}))
+
+    def get(self, asset: str) -> Balance:
+        """The balance of ``asset`` (zero when unknown)."""
+        return self.assets.get(asset, Balance(ZERO))
+
+    def free(self, asset: str) -> Decimal:
+        """Free amount of ``asset``."""
+        return self.get(asset).free
+
+    def total(self, asset: str) -> Decimal:
+        """Total (free + locked) amount of ``asset``."""
+        return self.get(asset).total
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """A desired resting limit order produced by the quoting core (no identity yet)."""
+
+    side: Side
+    price: Decimal
+    size: Decimal
+    level: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Quotes:
+    """The full set of desired orders for one decision. Bids best first, asks best first."""
+
+    bids: tuple[OrderIntent, ...] = ()
+    asks: tuple[OrderIntent, ...] = ()
+
+    def side(self, side: Side) -> tuple[OrderIntent, ...]:
+        """The intents of one side."""
+        return self.bids if side is Side.BUY else self.asks
+
+    @property
+    def all(self) -> tuple[OrderIntent, ...]:
+        """Bids then asks."""
+        return self.bids + self.asks
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A limit order as handed to a venue: an intent plus the client order id."""
+
+    client_id: ClientOrderId
+    side: Side
+    price: Decimal
+    size: Decimal
+    post_only: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """A resting order as known to the bot or reported by the venue."""
+
+    client_id: ClientOrderId
+    side: Side
+    price: Decimal
+    size: Decimal
+    remaining: Decimal
+    created_at: float
+    venue_id: VenueOrderId | None = None
+    level: int = 0
+
+    @property
+    def filled(self) -> Decimal:
+        """Size filled so far."""
+        return self.size - self.remaining
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution against one of the bot's orders. ``trade_id`` is the venue's unique id."""
+
+    trade_id: TradeId
+    client_id: ClientOrderId
+    side: Side
+    price: Decimal
+    size: Decimal
+    fee: Decimal
+    fee_asset: str
+    ts: float
+    remaining: Decimal = ZERO
+    is_maker: bool = True
+    venue_id: VenueOrderId | None = None
+
+    @property
+    def notional(self) -> Decimal:
+        """Price times size, in quote currency."""
+        return self.price * self.size
+
+
+# --- events a venue emits, consumed by the bot ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BookUpdated:
+    """The venue's order book changed."""
+
+    book: Book
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled:
+    """One of the bot's orders was (partially) filled."""
+
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True)
+class OrderClosed:
+    """An order left the book without a fill from us asking (expired, venue-cancelled)."""
+
+    client_id: ClientOrderId
+    reason: str
+    ts: float
+
+
+VenueEvent = BookUpdated | OrderFilled | OrderClosed
+
+
+# --- actions the reconciler asks for --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """Place a new order for ``intent``."""
+
+    intent: OrderIntent
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel the open order ``client_id``."""
+
+    client_id: ClientOrderId
+    reason: str = ""
+
+
+OrderAction = PlaceOrder | CancelOrder

@@ -1,0 +1,1 @@
+"""Venues: one ``Venue`` protocol, several implementations (simulated, ccxt)."""

@@ -1,0 +1,76 @@
+"""The ``Venue`` protocol every exchange implementation satisfies.
+
+The bot talks to venues only through this protocol, so the same bot runs against the simulated
+exchange, a live exchange through ccxt, and backtests. Implementations raise only the classes in
+:mod:`kasmm.errors`; they translate their transport's exceptions once, at their boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Protocol, runtime_checkable
+
+from kasmm.core.types import (
+    Balances,
+    ClientOrderId,
+    MarketRules,
+    OpenOrder,
+    OrderRequest,
+    VenueEvent,
+)
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """An exchange account trading one symbol."""
+
+    @property
+    def name(self) -> str:
+        """Short venue name for logs and metric labels (``sim``, ``mexc``, ...)."""
+        ...
+
+    async def connect(self) -> MarketRules:
+        """Open connections, load the market and return its trading rules."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections. Does not cancel orders (the bot does that explicitly)."""
+        ...
+
+    def events(self) -> AsyncGenerator[VenueEvent, None]:
+        """Market data and own-order events, in the order the venue produced them.
+
+        Yields ``BookUpdated`` on every book change and ``OrderFilled`` for every execution
+        against one of this account's orders (partial fills included), ``OrderClosed`` when an
+        order leaves the book for another reason. Iterating it drives a simulated venue's clock.
+        """
+        ...
+
+    async def fetch_balances(self) -> Balances:
+        """Current balances (the venue is the source of truth)."""
+        ...
+
+    async def fetch_open_orders(self) -> list[OpenOrder]:
+        """All open orders on this symbol, the bot's and anyone else's on the account."""
+        ...
+
+    async def place_order(self, request: OrderRequest) -> OpenOrder:
+        """Place a limit order; returns it as resting on the book.
+
+        :raises PostOnlyWouldCross: a post-only order would take liquidity.
+        :raises OrderRejected: tick, lot, min-notional or other rule violation.
+        :raises InsufficientFunds: not enough free balance.
+        :raises RequestTimedOut: the outcome is unknown; look the order up by client id.
+        """
+        ...
+
+    async def cancel_order(self, client_id: ClientOrderId) -> None:
+        """Cancel one order by client id.
+
+        :raises OrderNotFound: the order is no longer open (filled or already cancelled).
+        """
+        ...
+
+    async def cancel_all(self, prefix: str) -> int:
+        """Cancel every open order whose client id starts with ``prefix``; return how many."""
+        ...

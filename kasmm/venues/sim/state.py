@@ -1,0 +1,216 @@
+"""State the simulated venue's request side shares with its market models.
+
+:class:`SimState` holds the clock, the trading rules, the bot's resting orders, the balance
+ledger and the counters; a market model (random walk or Avellaneda–Stoikov) reads the orders and
+calls :meth:`SimState.fill` to execute them. Keeping settlement in one place is what makes the
+balance arithmetic identical for every model.
+
+Fees: the maker fee is always charged in the quote currency, for buys and sells alike (``fee =
+price * size * maker_fee``, exact ``Decimal``, no rounding; negative = rebate). A buy pays
+``notional + fee`` and a sell receives ``notional - fee``. Charging the quote side for both keeps
+inventory (base) changes exactly equal to the traded sizes, which is what the bot's inventory
+accounting expects. A buy therefore locks ``notional * (1 + max(maker_fee, 0))`` so that the fill
+can always be paid from the lock; a sell locks its base size only, since its fee comes out of the
+proceeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Protocol
+
+from kasmm.clock import Clock
+from kasmm.core.types import (
+    ZERO,
+    Balance,
+    Balances,
+    Book,
+    Fill,
+    MarketRules,
+    OrderFilled,
+    Side,
+    TradeId,
+    VenueEvent,
+)
+from kasmm.errors import InsufficientFunds
+from kasmm.venues.sim.matching import OwnOrders, RestingOrder
+
+
+@dataclass(frozen=True, slots=True)
+class SimStats:
+    """Request and fill counters of a simulated venue (a snapshot).
+
+    ``places`` counts ``place_order`` requests, accepted or not; ``rejects`` the ones that raised
+    (rule violations, post-only crosses, insufficient funds); ``cancels`` counts cancel requests
+    (``cancel_order`` and ``cancel_all`` calls, one each, found or not); ``fills`` counts
+    executions against the bot's orders (partial fills included).
+    """
+
+    places: int = 0
+    cancels: int = 0
+    rejects: int = 0
+    fills: int = 0
+
+
+class Ledger:
+    """Free and locked balances per asset, with the locking and settlement rules above.
+
+    With ``enforce=False`` (the Avellaneda–Stoikov model) nothing is locked or checked and
+    balances may go negative.
+    """
+
+    def __init__(
+        self,
+        base: str,
+        quote: str,
+        initial: Mapping[str, Decimal],
+        maker_fee: Decimal,
+        *,
+        enforce: bool,
+    ) -> None:
+        self.base = base
+        self.quote = quote
+        self.maker_fee = maker_fee
+        self.enforce = enforce
+        self._buy_lock_factor = 1 + max(maker_fee, ZERO)
+        self._free: dict[str, Decimal] = {asset: Decimal(v) for asset, v in initial.items()}
+        self._free.setdefault(base, ZERO)
+        self._free.setdefault(quote, ZERO)
+        self._locked: dict[str, Decimal] = dict.fromkeys(self._free, ZERO)
+
+    def _asset(self, side: Side) -> str:
+        """The asset an order of ``side`` locks."""
+        return self.quote if side is Side.BUY else self.base
+
+    def lock(self, order: RestingOrder) -> None:
+        """Reserve the funds backing a new order.
+
+        :raises InsufficientFunds: the free balance cannot back the order.
+        """
+        if not self.enforce:
+            return
+        asset = self._asset(order.side)
+        if order.side is Side.BUY:
+            amount = order.price * order.remaining * self._buy_lock_factor
+        else:
+            amount = order.remaining
+        free = self._free[asset]
+        if amount > free:
+            raise InsufficientFunds(
+                f"order {order.client_id} needs {amount} {asset}, only {free} {asset} is free"
+            )
+        self._free[asset] = free - amount
+        self._locked[asset] += amount
+        order.locked = amount
+
+    def release(self, order: RestingOrder) -> None:
+        """Return whatever is still locked for ``order`` to the free balance."""
+        asset = self._asset(order.side)
+        self._free[asset] += order.locked
+        self._locked[asset] -= order.locked
+        order.locked = ZERO
+
+    def settle(self, order: RestingOrder, price: Decimal, size: Decimal) -> Decimal:
+        """Move balances for a maker fill of ``size`` at ``price``; return the quote fee."""
+        notional = price * size
+        fee = notional * self.maker_fee
+        if order.side is Side.BUY:
+            release = min(order.locked, notional * self._buy_lock_factor)
+            order.locked -= release
+            self._locked[self.quote] -= release
+            self._free[self.quote] += release - notional - fee
+            self._free[self.base] += size
+        else:
+            release = min(order.locked, size)
+            order.locked -= release
+            self._locked[self.base] -= release
+            # Zero when enforced (the lock covers the size); -size when nothing was locked.
+            self._free[self.base] += release - size
+            self._free[self.quote] += notional - fee
+        return fee
+
+    def snapshot(self) -> Balances:
+        """The balances as the ``Venue`` protocol reports them."""
+        return Balances(
+            MappingProxyType(
+                {asset: Balance(self._free[asset], self._locked[asset]) for asset in self._free}
+            )
+        )
+
+
+class SimState:
+    """Clock, rules, resting orders, ledger and counters of one simulated venue."""
+
+    def __init__(self, rules: MarketRules, clock: Clock, ledger: Ledger) -> None:
+        self.rules = rules
+        self.clock = clock
+        self.ledger = ledger
+        self.orders = OwnOrders()
+        self.places = 0
+        self.cancels = 0
+        self.rejects = 0
+        self.fills = 0
+        self._trade_seq = 0
+
+    def stats(self) -> SimStats:
+        """A snapshot of the counters."""
+        return SimStats(self.places, self.cancels, self.rejects, self.fills)
+
+    def fill(self, order: RestingOrder, price: Decimal, size: Decimal) -> OrderFilled:
+        """Execute ``size`` of the resting ``order`` at ``price`` as a maker fill.
+
+        Settles balances, shrinks the order (removing it when done) and returns the event.
+        """
+        fee = self.ledger.settle(order, price, size)
+        order.remaining -= size
+        if order.remaining == 0:
+            self.orders.pop(order.client_id)
+            self.ledger.release(order)  # releases nothing unless the lock had a residue
+        self._trade_seq += 1
+        self.fills += 1
+        return OrderFilled(
+            Fill(
+                trade_id=TradeId(f"sim-{self._trade_seq}"),
+                client_id=order.client_id,
+                side=order.side,
+                price=price,
+                size=size,
+                fee=fee,
+                fee_asset=self.ledger.quote,
+                ts=self.clock.now(),
+                remaining=order.remaining,
+                is_maker=True,
+                venue_id=order.venue_id,
+            )
+        )
+
+
+class MarketModel(Protocol):
+    """What the venue needs from a market model (random walk, Avellaneda–Stoikov)."""
+
+    #: False when any limit price is accepted (the AS model has no book to cross).
+    enforces_post_only: bool
+
+    @property
+    def mid(self) -> float:
+        """The model's true mid price (introspection for tests and benches)."""
+        ...
+
+    def start(self) -> None:
+        """Initialise the market at the current clock time (called by the first ``connect``)."""
+        ...
+
+    def best(self, side: Side) -> Decimal | None:
+        """Best price of other traders' liquidity on ``side`` (``None`` when there is none)."""
+        ...
+
+    def snapshot(self) -> Book:
+        """The public book now."""
+        ...
+
+    async def next_event(self) -> VenueEvent:
+        """Advance the market as far as needed and return its next event."""
+        ...

@@ -1,0 +1,305 @@
+"""``SimVenue``: the built-in simulated exchange (``venue.type: sim``).
+
+The venue validates and books the bot's requests like a strict exchange (it raises, it never
+rounds a price or size for the caller), and delegates the market itself to a model:
+:mod:`.random_walk` (the default demo market) or :mod:`.as2008` (Avellaneda–Stoikov, exact).
+
+Determinism: the market only advances while the consumer iterates :meth:`SimVenue.events`; each
+event's time is reached with ``clock.sleep_until`` (instant on a ``VirtualClock``, a real sleep on
+a ``RealClock``), and all randomness comes from one ``random.Random(config.seed)``. A consumer
+that handles each event completely (including its requests) before pulling the next therefore
+sees the same events for the same seed. Driving ``events()`` from two tasks at once is not
+supported. With ``latency_ms > 0`` every request first sleeps that long on the clock, then takes
+effect.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncGenerator
+from decimal import Decimal, InvalidOperation
+
+from kasmm.clock import Clock
+from kasmm.config.schema import AS2008Market, SimVenueConfig
+from kasmm.core.types import (
+    ZERO,
+    Balances,
+    Book,
+    ClientOrderId,
+    MarketRules,
+    OpenOrder,
+    OrderRequest,
+    Side,
+    VenueEvent,
+    VenueOrderId,
+)
+from kasmm.errors import (
+    FatalVenueError,
+    OrderNotFound,
+    OrderRejected,
+    PostOnlyWouldCross,
+    VenueError,
+)
+from kasmm.venues.sim.as2008 import AS2008Model, as2008_rules
+from kasmm.venues.sim.matching import RestingOrder, combined_best
+from kasmm.venues.sim.random_walk import RandomWalkModel
+from kasmm.venues.sim.state import Ledger, MarketModel, SimState, SimStats
+
+
+def _bps_to_fraction(bps: float) -> Decimal:
+    """Fee in bps (a config float) as an exact fraction: 2.5 -> Decimal('0.00025')."""
+    # str() gives the float's shortest repr, so the Decimal is the number the user wrote.
+    return Decimal(str(bps)) / Decimal(10_000)
+
+
+def _is_multiple(value: Decimal, step: Decimal) -> bool:
+    """True when ``value`` is an exact multiple of ``step``."""
+    try:
+        return value % step == 0
+    except InvalidOperation:  # quotient too large for the context: not a sane order anyway
+        return False
+
+
+class SimVenue:
+    """A simulated exchange account trading one symbol; implements the ``Venue`` protocol."""
+
+    def __init__(
+        self, config: SimVenueConfig, symbol: str, clock: Clock, *, name: str = "sim"
+    ) -> None:
+        """Build the venue; nothing happens until :meth:`connect`.
+
+        :param config: the profile's ``venue`` section.
+        :param symbol: ``BASE/QUOTE``.
+        :param clock: ``VirtualClock`` for tests and backtests, ``RealClock`` for a live demo.
+        """
+        base, sep, quote = symbol.partition("/")
+        if not (base and sep and quote) or "/" in quote:
+            raise ValueError(f"symbol must look like BASE/QUOTE, got {symbol!r}")
+        self._config = config
+        self._name = name
+        self._clock = clock
+        self._latency_s = config.latency_ms / 1000
+        self._connected = False
+        self._started = False
+        self._order_seq = 0
+        rng = random.Random(config.seed)
+        market = config.market
+        self._model: MarketModel
+        if isinstance(market, AS2008Market):
+            rules = as2008_rules(symbol, base, quote, market)
+            # AS: the trader starts flat and nothing is checked (see as2008.py).
+            ledger = Ledger(base, quote, {}, ZERO, enforce=False)
+            self._state = SimState(rules, clock, ledger)
+            self._model = AS2008Model(market, self._state, rng)
+        else:
+            rules = MarketRules(
+                symbol=symbol,
+                base=base,
+                quote=quote,
+                tick=config.tick,
+                lot=config.lot,
+                min_notional=config.min_notional,
+                min_size=config.lot,
+                maker_fee=_bps_to_fraction(config.fees.maker_bps),
+                taker_fee=_bps_to_fraction(config.fees.taker_bps),
+            )
+            ledger = Ledger(base, quote, config.balances, rules.maker_fee, enforce=True)
+            self._state = SimState(rules, clock, ledger)
+            self._model = RandomWalkModel(market, self._state, rng)
+
+    # --- introspection (read-only; for tests, benches and the demo) ---------------------
+
+    @property
+    def name(self) -> str:
+        """Venue name for logs and metric labels."""
+        return self._name
+
+    @property
+    def rules(self) -> MarketRules:
+        """The market's trading rules (the same object ``connect`` returns)."""
+        return self._state.rules
+
+    @property
+    def stats(self) -> SimStats:
+        """Snapshot of the request and fill counters."""
+        return self._state.stats()
+
+    @property
+    def open_order_count(self) -> int:
+        """Number of the account's open orders (any prefix)."""
+        return len(self._state.orders)
+
+    @property
+    def fills_total(self) -> int:
+        """Number of fills so far (partial fills count one each); same as ``stats.fills``."""
+        return self._state.fills
+
+    @property
+    def mid(self) -> float:
+        """The market model's true mid (unrounded, independent of the bot's orders)."""
+        return self._model.mid
+
+    @property
+    def book(self) -> Book:
+        """The public book right now (synthetic liquidity merged with the bot's orders)."""
+        return self._model.snapshot()
+
+    def submit_taker(self, side: Side, size: Decimal) -> None:
+        """Queue an outside market order of ``side`` and ``size`` (random-walk market only).
+
+        It sweeps the combined book when :meth:`events` is next pulled (after any events already
+        produced), before the next scheduled market event; its fills and the changed book come
+        out of :meth:`events`. Test and bench support: a deterministic way to fill an order.
+        """
+        if not isinstance(self._model, RandomWalkModel):
+            raise RuntimeError("submit_taker needs the random_walk market")
+        self._model.submit_taker(side, size)
+
+    # --- the Venue protocol ---------------------------------------------------------------
+
+    async def connect(self) -> MarketRules:
+        """Start the market at the current clock time (first call only) and return the rules."""
+        await self._delay()
+        self._connected = True
+        if not self._started:
+            self._started = True
+            self._model.start()
+        return self._state.rules
+
+    async def close(self) -> None:
+        """Stop serving requests; ``events()`` ends at its next pull. Orders stay on the book."""
+        self._connected = False
+
+    async def events(self) -> AsyncGenerator[VenueEvent, None]:
+        """Drive the market: sleep on the clock to each market event and yield what it produced.
+
+        Market state lives in the venue, so a new ``events()`` iterator continues where the
+        previous one stopped. Ends when the venue is closed.
+        """
+        self._require_connected()
+        while self._connected:
+            yield await self._model.next_event()
+
+    async def fetch_balances(self) -> Balances:
+        """Free and locked balances of every asset the account holds."""
+        await self._request()
+        return self._state.ledger.snapshot()
+
+    async def fetch_open_orders(self) -> list[OpenOrder]:
+        """All open orders in placement order, whatever their client id prefix."""
+        await self._request()
+        return [o.to_open_order() for o in self._state.orders]
+
+    async def place_order(self, request: OrderRequest) -> OpenOrder:
+        """Validate, lock funds for and book a limit order.
+
+        :raises OrderRejected: bad price or size, off tick or lot, below the minimum notional,
+            duplicate open client id, or a crossing order that is not post-only (the simulator
+            does not execute the bot as a taker).
+        :raises PostOnlyWouldCross: a post-only order at or through the opposite best price of
+            the combined book (other traders' liquidity and the bot's own orders).
+        :raises InsufficientFunds: the free balance cannot back the order.
+        """
+        await self._request()
+        self._state.places += 1
+        try:
+            order = self._accept(request)
+        except VenueError:
+            self._state.rejects += 1
+            raise
+        return order.to_open_order()
+
+    async def cancel_order(self, client_id: ClientOrderId) -> None:
+        """Cancel one open order and unlock its funds.
+
+        :raises OrderNotFound: no open order has this client id (filled, cancelled, unknown).
+        """
+        await self._request()
+        self._state.cancels += 1
+        order = self._state.orders.pop(client_id)
+        if order is None:
+            raise OrderNotFound(f"no open order {client_id!r}")
+        self._state.ledger.release(order)
+
+    async def cancel_all(self, prefix: str) -> int:
+        """Cancel every open order whose client id starts with ``prefix``; return the count."""
+        await self._request()
+        self._state.cancels += 1
+        count = 0
+        for order in self._state.orders:
+            if order.client_id.startswith(prefix):
+                self._state.orders.pop(order.client_id)
+                self._state.ledger.release(order)
+                count += 1
+        return count
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _require_connected(self) -> None:
+        if not self._connected:
+            raise FatalVenueError(f"{self._name}: not connected")
+
+    async def _delay(self) -> None:
+        """The configured request latency, on the venue's clock."""
+        if self._latency_s > 0:
+            await self._clock.sleep_until(self._clock.now() + self._latency_s)
+
+    async def _request(self) -> None:
+        """Common prologue of every request: must be connected, then the latency."""
+        self._require_connected()
+        await self._delay()
+
+    def _validate(self, request: OrderRequest) -> None:
+        """Reject requests that break the market's rules; never adjust them."""
+        rules = self._state.rules
+        cid, price, size = request.client_id, request.price, request.size
+        if not cid:
+            raise OrderRejected("empty client order id")
+        if not price.is_finite() or price <= 0:
+            raise OrderRejected(f"{cid}: price must be positive and finite, got {price}")
+        if not size.is_finite() or size <= 0:
+            raise OrderRejected(f"{cid}: size must be positive and finite, got {size}")
+        if not _is_multiple(price, rules.tick):
+            raise OrderRejected(f"{cid}: price {price} is not a multiple of tick {rules.tick}")
+        if not _is_multiple(size, rules.lot):
+            raise OrderRejected(f"{cid}: size {size} is not a multiple of lot {rules.lot}")
+        if price * size < rules.min_notional:
+            raise OrderRejected(
+                f"{cid}: notional {price * size} below minimum {rules.min_notional}"
+            )
+        if cid in self._state.orders:
+            raise OrderRejected(f"{cid}: an open order already has this client id")
+
+    def _check_cross(self, request: OrderRequest) -> None:
+        """Refuse orders that would take liquidity from the combined book."""
+        opposite = request.side.opposite
+        best = combined_best(self._model.best(opposite), self._state.orders, opposite)
+        if best is None:
+            return
+        crosses = request.price >= best if request.side is Side.BUY else request.price <= best
+        if not crosses:
+            return
+        what = f"{request.client_id}: {request.side} at {request.price} crosses best {best}"
+        if request.post_only:
+            raise PostOnlyWouldCross(what)
+        raise OrderRejected(f"{what}; the simulator only accepts resting (maker) orders")
+
+    def _accept(self, request: OrderRequest) -> RestingOrder:
+        """Validate, check crossing and funds, then book the order."""
+        self._validate(request)
+        if self._model.enforces_post_only:
+            self._check_cross(request)
+        self._order_seq += 1
+        order = RestingOrder(
+            client_id=request.client_id,
+            venue_id=VenueOrderId(str(self._order_seq)),
+            side=request.side,
+            price=request.price,
+            size=request.size,
+            remaining=request.size,
+            created_at=self._clock.now(),
+            seq=self._order_seq,
+        )
+        self._state.ledger.lock(order)  # raises InsufficientFunds before anything is booked
+        self._state.orders.add(order)
+        return order

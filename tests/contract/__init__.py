@@ -1,0 +1,1 @@
+"""The Venue contract suite, shared by every venue implementation."""

@@ -1,0 +1,134 @@
+"""Price-time priority of the simulated venue's combined book (pure functions, no venue)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kasmm.core.types import BookLevel, ClientOrderId, Side, VenueOrderId
+from kasmm.venues.sim.matching import (
+    Execution,
+    OwnOrders,
+    RestingOrder,
+    SyntheticBook,
+    SyntheticLevel,
+    combined_best,
+    crossed_orders,
+    merged_book,
+    sweep,
+)
+
+D = Decimal
+
+
+def book(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> SyntheticBook:
+    """A synthetic book from (price, size) strings, best first."""
+    return SyntheticBook(
+        [SyntheticLevel(D(p), D(s)) for p, s in bids],
+        [SyntheticLevel(D(p), D(s)) for p, s in asks],
+    )
+
+
+def own(*orders: tuple[str, Side, str, str]) -> OwnOrders:
+    """Bot orders (client id, side, price, size) placed in the given order."""
+    result = OwnOrders()
+    for seq, (cid, side, price, size) in enumerate(orders, start=1):
+        result.add(
+            RestingOrder(
+                client_id=ClientOrderId(cid),
+                venue_id=VenueOrderId(str(seq)),
+                side=side,
+                price=D(price),
+                size=D(size),
+                remaining=D(size),
+                created_at=0.0,
+                seq=seq,
+            )
+        )
+    return result
+
+
+def executed(executions: list[Execution]) -> list[tuple[str, Decimal, Decimal]]:
+    """Executions as comparable (client id, price, size) tuples."""
+    return [(e.order.client_id, e.price, e.size) for e in executions]
+
+
+def test_better_price_first() -> None:
+    synthetic = book([], [("100", "5")])
+    orders = own(("me", Side.SELL, "99", "3"))
+    executions, traded = sweep(synthetic, orders, Side.BUY, D(4))
+    assert executed(executions) == [("me", D(99), D(3))]
+    assert traded == 4
+    assert synthetic.asks == [SyntheticLevel(D(100), D(4))]
+
+
+def test_synthetic_is_ahead_of_the_bot_at_equal_price() -> None:
+    synthetic = book([("100", "5")], [])
+    orders = own(("me", Side.BUY, "100", "3"))
+    executions, _ = sweep(synthetic, orders, Side.SELL, D(6))
+    assert executed(executions) == [("me", D(100), D(1))]
+    assert synthetic.bids == []  # the level was exhausted before the bot traded
+
+
+def test_bot_orders_at_one_price_fill_first_in_first_out() -> None:
+    synthetic = book([], [])
+    orders = own(
+        ("first", Side.SELL, "100", "2"),
+        ("worse", Side.SELL, "101", "5"),
+        ("second", Side.SELL, "100", "2"),
+    )
+    executions, traded = sweep(synthetic, orders, Side.BUY, D(3))
+    assert executed(executions) == [("first", D(100), D(2)), ("second", D(100), D(1))]
+    assert traded == 3
+
+
+def test_partial_fill_leaves_the_order_untouched_for_the_caller() -> None:
+    orders = own(("me", Side.BUY, "10", "5"))
+    executions, _ = sweep(book([], []), orders, Side.SELL, D(2))
+    assert executed(executions) == [("me", D(10), D(2))]
+    order = orders.get(ClientOrderId("me"))
+    assert order is not None and order.remaining == 5  # settlement is the caller's job
+
+
+def test_sweep_walks_levels_and_stops_when_the_side_runs_out() -> None:
+    synthetic = book([], [("100", "1"), ("101", "1")])
+    orders = own(("me", Side.SELL, "100.5", "1"))
+    executions, traded = sweep(synthetic, orders, Side.BUY, D(10))
+    assert executed(executions) == [("me", D("100.5"), D(1))]
+    assert traded == 3
+    assert synthetic.asks == []
+
+
+def test_crossed_orders_are_those_at_or_through_the_opposite_best() -> None:
+    synthetic = book([("99", "1")], [("101", "1")])
+    orders = own(
+        ("bid-through", Side.BUY, "102", "1"),
+        ("bid-at", Side.BUY, "101", "1"),
+        ("bid-ok", Side.BUY, "100", "1"),
+        ("ask-at", Side.SELL, "99", "1"),
+        ("ask-ok", Side.SELL, "100", "1"),
+    )
+    assert [o.client_id for o in crossed_orders(synthetic, orders)] == [
+        "bid-through",
+        "bid-at",
+        "ask-at",
+    ]
+
+
+def test_merged_book_aggregates_per_price_and_sorts() -> None:
+    synthetic = book([("99", "1"), ("98", "1")], [("101", "1")])
+    orders = own(
+        ("a", Side.BUY, "98", "2"),
+        ("b", Side.BUY, "99.5", "3"),
+        ("c", Side.BUY, "98", "4"),
+        ("d", Side.SELL, "100.5", "1"),
+    )
+    merged = merged_book(synthetic, orders, ts=5.0)
+    assert merged.bids == (
+        BookLevel(D("99.5"), D(3)),
+        BookLevel(D(99), D(1)),
+        BookLevel(D(98), D(7)),
+    )
+    assert merged.asks == (BookLevel(D("100.5"), D(1)), BookLevel(D(101), D(1)))
+    assert merged.ts == 5.0
+    assert combined_best(synthetic.best(Side.SELL), orders, Side.SELL) == D("100.5")
+    assert combined_best(None, OwnOrders(), Side.BUY) is None
