@@ -1,0 +1,91 @@
+"""Average-cost PnL accounting, pure: fold fills into a frozen state, mark it to a price.
+
+The starting inventory is carried at the mark price when accounting starts, so a bot that starts
+holding base does not book that base's history as its own profit. Positions may go short (the
+as2008 model lets inventory go negative); crossing zero realizes the closed part and opens the
+rest at the fill price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from kasmm.core.types import ZERO, Fill, Side
+
+
+@dataclass(frozen=True, slots=True)
+class PnlState:
+    """Position (base), its average cost, realized PnL and fees (quote currency)."""
+
+    position: Decimal = ZERO
+    avg_cost: Decimal = ZERO
+    realized: Decimal = ZERO
+    fees: Decimal = ZERO
+    buy_count: int = 0
+    sell_count: int = 0
+    buy_volume: Decimal = ZERO
+    sell_volume: Decimal = ZERO
+    buy_notional: Decimal = ZERO
+    sell_notional: Decimal = ZERO
+
+    @classmethod
+    def opening(cls, position: Decimal, mark: Decimal) -> PnlState:
+        """Start accounting holding ``position`` base valued at ``mark``."""
+        return cls(position=position, avg_cost=mark if position else ZERO)
+
+    def unrealized(self, mark: Decimal) -> Decimal:
+        """PnL of the open position marked at ``mark``."""
+        return self.position * (mark - self.avg_cost)
+
+    def net(self, mark: Decimal) -> Decimal:
+        """Realized + unrealized - fees: the mark-to-market PnL since accounting started."""
+        return self.realized + self.unrealized(mark) - self.fees
+
+
+def fee_in_quote(fill: Fill, quote_asset: str) -> Decimal:
+    """The fill's fee in quote currency (a base-currency fee is valued at the fill price)."""
+    if fill.fee_asset == quote_asset or not fill.fee:
+        return fill.fee
+    return fill.fee * fill.price
+
+
+def apply_fill(state: PnlState, fill: Fill, quote_asset: str) -> PnlState:
+    """Fold one fill into ``state`` (average-cost method)."""
+    signed = fill.size if fill.side is Side.BUY else -fill.size
+    pos, avg, realized = state.position, state.avg_cost, state.realized
+    if pos == 0 or (pos > 0) == (signed > 0):
+        new_pos = pos + signed
+        if new_pos:  # a zero-size fill while flat leaves nothing to average (and 0/0 raises)
+            avg = (avg * abs(pos) + fill.price * abs(signed)) / abs(new_pos)
+    else:
+        closed = min(abs(pos), abs(signed))
+        direction = Decimal(1) if pos > 0 else Decimal(-1)
+        realized += (fill.price - avg) * closed * direction
+        new_pos = pos + signed
+        if new_pos == 0:
+            avg = ZERO
+        elif (new_pos > 0) != (pos > 0):
+            avg = fill.price  # crossed through zero: the remainder opens at this price
+    fee = fee_in_quote(fill, quote_asset)
+    if fill.side is Side.BUY:
+        return replace(
+            state,
+            position=new_pos,
+            avg_cost=avg,
+            realized=realized,
+            fees=state.fees + fee,
+            buy_count=state.buy_count + 1,
+            buy_volume=state.buy_volume + fill.size,
+            buy_notional=state.buy_notional + fill.notional,
+        )
+    return replace(
+        state,
+        position=new_pos,
+        avg_cost=avg,
+        realized=realized,
+        fees=state.fees + fee,
+        sell_count=state.sell_count + 1,
+        sell_volume=state.sell_volume + fill.size,
+        sell_notional=state.sell_notional + fill.notional,
+    )

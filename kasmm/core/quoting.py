@@ -1,0 +1,352 @@
+"""The quoting pipeline: from a book, balances and parameters to the orders we want resting.
+
+``compute_quotes`` chains small pure stages, each usable and tested on its own:
+
+mid → reference price → spread → inventory skew → levels → tick rounding → post-only guard →
+sides and sizes (share caps, balances, base caps, lot, minimums).
+
+Prices are rounded before sizing so that balance checks use the prices that will be sent.
+Models work in floats; every price and size handed out is a Decimal on the market's grid.
+Bad inputs (NaN, infinities, negative values, an empty or crossed book) produce an empty
+decision with a reason instead of an exception: the caller simply does not quote this round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from kasmm.config.schema import RollingHorizon
+from kasmm.core.params import HorizonConfig, QuotingParams, VolatilityParams
+from kasmm.core.rules import (
+    BPS,
+    MAX_STEPS,
+    guard_prices,
+    is_finite_positive,
+    round_prices,
+    round_size,
+    size_ok,
+    to_decimal,
+)
+from kasmm.core.skew import (
+    Budget,
+    deviation,
+    inventory_at,
+    inventory_q,
+    quoted_sides,
+    side_budget,
+    skew_bps,
+)
+from kasmm.core.types import (
+    Balances,
+    Book,
+    BookLevel,
+    MarketRules,
+    OpenOrder,
+    OrderIntent,
+    Quotes,
+    Side,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketState:
+    """Everything about the market the pipeline reads; the caller assembles it."""
+
+    now: float
+    book: Book  # other traders' liquidity only: see exclude_own
+    rules: MarketRules
+    balances: Balances  # totals are used (free + locked by our own orders)
+    sigma: float | None  # estimated volatility, price units per sqrt(s), or None
+    time_left_s: float  # T - t for Avellaneda–Stoikov (see time_left); ignored otherwise
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteDecision:
+    """The pipeline's answer, with the intermediate numbers worth logging."""
+
+    quotes: Quotes
+    mid: Decimal | None
+    reference: float | None  # mid, or the AS reservation price
+    spread_bps: float | None  # total level-0 spread before rounding, bps of mid
+    skew_bps: float  # centre shift from mid, bps (AS: r - s)
+    inventory_share: float | None
+    one_sided: Side | None  # the only side quoted, if exactly one is
+    reason: str  # "ok" or why quoting is reduced or off
+
+
+# --- stages -------------------------------------------------------------------------------
+
+
+def market_mid(book: Book, *, allow_locked: bool = False) -> tuple[Decimal | None, str]:
+    """The book's mid, or ``None`` and why not (``bad_book``, ``no_mid``, ``crossed_book``).
+
+    ``allow_locked`` accepts best bid == best ask: the as2008 model publishes its mid as a
+    zero-width book, which is not a broken market there.
+    """
+    bid, ask = book.best_bid, book.best_ask
+    if bid is None or ask is None:
+        return None, "no_mid"
+    # Decimal NaN raises on ordering comparisons, so finiteness is checked before is_crossed.
+    if not (is_finite_positive(bid) and is_finite_positive(ask)):
+        return None, "bad_book"
+    if book.is_crossed and not (allow_locked and bid == ask):
+        return None, "crossed_book"
+    return book.mid, "ok"
+
+
+def fixed_spread_bps(
+    mode_bps: float, sigma_bps: float | None, vol: VolatilityParams | None
+) -> float:
+    """Spread of the fixed-spread strategy, volatility-adaptive when ``vol`` is set.
+
+    ``clamp(mode_bps + multiplier * sigma_bps * sqrt(horizon_s), mode_bps, cap_bps)``; the mode's
+    spread is the floor and wins over a lower cap. Without an estimate yet, the floor.
+    """
+    if vol is None or sigma_bps is None:
+        return mode_bps
+    widened = mode_bps + vol.multiplier * sigma_bps * math.sqrt(vol.horizon_s)
+    return max(mode_bps, min(widened, vol.cap_bps))
+
+
+def as_reservation(mid: float, q: float, gamma: float, sigma: float, tau: float) -> float:
+    """Avellaneda–Stoikov reservation price ``r = s - q * gamma * sigma^2 * (T - t)``."""
+    return mid - q * gamma * sigma * sigma * tau
+
+
+def as_spread(gamma: float, sigma: float, tau: float, kappa: float) -> float:
+    """Avellaneda–Stoikov total spread ``gamma*sigma^2*(T-t) + (2/gamma)*ln(1 + gamma/kappa)``.
+
+    In price units, centred on the reservation price.
+    """
+    return gamma * sigma * sigma * tau + (2.0 / gamma) * math.log1p(gamma / kappa)
+
+
+def ladder(
+    side: Side, centre: Decimal, half: Decimal, step: Decimal, levels: int
+) -> tuple[Decimal, ...]:
+    """Raw prices of one side, best first: level ``i`` sits ``i * step`` further out."""
+    sign = -1 if side is Side.BUY else 1
+    return tuple(centre + sign * (half + i * step) for i in range(levels))
+
+
+def size_ladder(
+    prices: Sequence[Decimal | None],
+    size_base: Decimal,
+    budget: Budget,
+    rules: MarketRules,
+    *,
+    check_notional: bool = True,
+) -> tuple[Decimal | None, ...]:
+    """Sizes for one side's rounded prices (best first); ``None`` drops a level.
+
+    Each level gets ``size_base``, shrunk so the cumulative size stays within ``budget.base``
+    and the cumulative notional within ``budget.quote``, then rounded down to the lot. Levels
+    below the lot, ``min_size`` or (when ``check_notional``) ``min_notional`` are dropped and
+    leave their budget to deeper levels.
+    """
+    base_left, quote_left = budget.base, budget.quote
+    out: list[Decimal | None] = []
+    for price in prices:
+        if price is None:
+            out.append(None)
+            continue
+        size = size_base
+        if base_left is not None:
+            size = min(size, base_left)
+        if quote_left is not None:
+            size = min(size, quote_left / price)
+        size = round_size(size, rules.lot)
+        if not size_ok(price, size, rules, check_notional=check_notional):
+            out.append(None)
+            continue
+        out.append(size)
+        if base_left is not None:
+            base_left -= size
+        if quote_left is not None:
+            quote_left -= price * size
+    return tuple(out)
+
+
+def exclude_own(book: Book, open_orders: Iterable[OpenOrder]) -> Book:
+    """The book without our own resting orders, so we never quote against ourselves.
+
+    Our remaining size is taken off the level at the same price; levels left empty (or that
+    the book showed smaller than our order, e.g. a stale snapshot) disappear.
+    """
+    own: dict[tuple[Side, Decimal], Decimal] = {}
+    for o in open_orders:
+        key = (o.side, o.price)
+        own[key] = own.get(key, Decimal(0)) + o.remaining
+
+    def strip(side: Side, levels: tuple[BookLevel, ...]) -> tuple[BookLevel, ...]:
+        out = []
+        for lvl in levels:
+            size = lvl.size - own.get((side, lvl.price), Decimal(0))
+            if size > 0:
+                out.append(lvl if size == lvl.size else BookLevel(lvl.price, size))
+        return tuple(out)
+
+    return Book(bids=strip(Side.BUY, book.bids), asks=strip(Side.SELL, book.asks), ts=book.ts)
+
+
+def time_left(horizon: HorizonConfig, now: float, session_end: float | None = None) -> float:
+    """``T - t`` in seconds for the Avellaneda–Stoikov horizon.
+
+    Rolling: the constant window. Session end: seconds until ``session_end`` when given (a
+    backtest passes its run's end), else until the next ``end`` wall-clock time in the
+    horizon's time zone (0 exactly at the end, then a full day again). Never negative.
+    """
+    if isinstance(horizon, RollingHorizon):
+        return horizon.window_s
+    if session_end is not None:
+        return max(0.0, session_end - now)
+    tz = ZoneInfo(horizon.timezone)
+    hour, minute = (int(x) for x in horizon.end.split(":"))
+    local_now = dt.datetime.fromtimestamp(now, tz)
+    for days in (0, 1, 2):  # 2: a DST shift can push "tomorrow" under 24 h
+        day = local_now.date() + dt.timedelta(days=days)
+        end = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp()
+        if end >= now:
+            return end - now
+    raise AssertionError("unreachable: an end time exists within two days")  # pragma: no cover
+
+
+# --- the pipeline -------------------------------------------------------------------------
+
+
+def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
+    """Desired quotes for ``state`` under ``params`` (never raises on market data)."""
+    problem = _check_inputs(params, state)
+    if problem:
+        return _empty(problem)
+    mid, why = market_mid(state.book, allow_locked=not params.post_only_guard)
+    if mid is None:
+        return _empty(why)
+    bid, ask = state.book.best_bid, state.book.best_ask
+    assert bid is not None and ask is not None  # market_mid checked both
+    rules = state.rules
+    if ask / rules.tick >= MAX_STEPS:
+        return _empty("bad_book")
+    inv = inventory_at(params, state.balances, rules, mid)
+    size_base = params.size if params.size_unit == "base" else params.size / mid
+    fmid = float(mid)
+    sigma_est = state.sigma if state.sigma is not None else params.sigma
+    sig_bps = None if sigma_est is None else sigma_est / fmid * 1e4
+
+    if params.strategy == "fixed_spread":
+        spread = fixed_spread_bps(params.spread_bps, sig_bps, params.volatility)
+        dev = deviation(inv.share, inv.target_share, params.min_share, params.max_share)
+        skew = skew_bps(dev, params.skew_strength, spread)
+        reference = fmid
+        centre = mid * (1 + to_decimal(skew) / BPS)
+        half = mid * to_decimal(spread) / (2 * BPS)
+    else:
+        gamma, kappa = params.gamma, params.kappa
+        assert gamma is not None and kappa is not None  # _check_inputs
+        sigma = params.sigma if params.sigma is not None else state.sigma
+        if sigma is None:
+            return _empty("no_sigma", mid=mid, share=inv.share)
+        q = inventory_q(inv.base, inv.target_base, size_base)
+        reference = as_reservation(fmid, q, gamma, sigma, state.time_left_s)
+        delta = as_spread(gamma, sigma, state.time_left_s, kappa)
+        floor_bps = params.min_spread_bps
+        if params.volatility is not None:
+            floor_bps = fixed_spread_bps(floor_bps, sig_bps, params.volatility)
+        delta = max(delta, floor_bps * fmid / 1e4)
+        if not (math.isfinite(reference) and math.isfinite(delta)) or reference <= 0:
+            return _empty("bad_reference", mid=mid, share=inv.share)
+        spread = delta / fmid * 1e4
+        skew = (reference - fmid) / fmid * 1e4
+        centre = to_decimal(reference)
+        half = to_decimal(delta / 2)
+
+    step = mid * to_decimal(params.level_step_bps) / BPS
+    sides, reason = quoted_sides(inv.share, params.min_share, params.max_share)
+    intents: dict[Side, tuple[OrderIntent, ...]] = {}
+    for side in (Side.BUY, Side.SELL):
+        if side not in sides:
+            intents[side] = ()
+            continue
+        prices = round_prices(side, ladder(side, centre, half, step, params.levels), rules)
+        if params.post_only_guard:
+            prices = guard_prices(side, prices, rules.tick, bid, ask)
+        sizes = size_ladder(
+            prices,
+            size_base,
+            side_budget(side, params, inv),
+            rules,
+            check_notional=params.enforce_min_notional,
+        )
+        intents[side] = tuple(
+            OrderIntent(side, p, s, level=i)
+            for i, (p, s) in enumerate(zip(prices, sizes, strict=True))
+            if p is not None and s is not None
+        )
+    quotes = Quotes(bids=intents[Side.BUY], asks=intents[Side.SELL])
+    if quotes.bids and quotes.asks and quotes.bids[0].price >= quotes.asks[0].price:
+        # Cannot happen with a positive spread (rounding and the guard only widen); kept as a
+        # last line of defence against ever sending a self-crossing pair.
+        return _empty("self_cross", mid=mid, share=inv.share)
+    one_sided = _one_sided(quotes)
+    if not quotes.all:
+        reason = "no_size"
+    elif one_sided is not None and reason == "ok":
+        reason = "one_side_no_size"
+    return QuoteDecision(quotes, mid, reference, spread, skew, inv.share, one_sided, reason)
+
+
+def _one_sided(quotes: Quotes) -> Side | None:
+    if quotes.bids and not quotes.asks:
+        return Side.BUY
+    if quotes.asks and not quotes.bids:
+        return Side.SELL
+    return None
+
+
+def _empty(reason: str, *, mid: Decimal | None = None, share: float | None = None) -> QuoteDecision:
+    return QuoteDecision(Quotes(), mid, None, None, 0.0, share, None, reason)
+
+
+def _finite(x: float | None, *, positive: bool = False) -> bool:
+    return x is not None and math.isfinite(x) and (x > 0 if positive else x >= 0)
+
+
+def _dec_ok(x: Decimal | None, *, positive: bool = False) -> bool:
+    return x is not None and x.is_finite() and (x > 0 if positive else x >= 0)
+
+
+def _check_inputs(params: QuotingParams, state: MarketState) -> str | None:
+    """Name of the first unusable input, or ``None``: garbage in must not become orders out."""
+    rules = state.rules
+    if not (_dec_ok(rules.tick, positive=True) and _dec_ok(rules.lot, positive=True)):
+        return "bad_rules"
+    if not (_dec_ok(rules.min_notional) and _dec_ok(rules.min_size)):
+        return "bad_rules"
+    totals = (state.balances.total(rules.base), state.balances.total(rules.quote))
+    if not all(t.is_finite() for t in totals):
+        return "bad_balances"
+    if not (math.isfinite(state.now) and _finite(state.time_left_s)):
+        return "bad_input"
+    if state.sigma is not None and not _finite(state.sigma):
+        return "bad_input"
+    if not (_dec_ok(params.size, positive=True) and params.levels >= 1):
+        return "bad_params"
+    if not (_finite(params.level_step_bps) and _finite(params.skew_strength)):
+        return "bad_params"
+    vol = params.volatility
+    if vol is not None and not all(
+        _finite(x) for x in (vol.halflife_s, vol.horizon_s, vol.multiplier, vol.cap_bps)
+    ):
+        return "bad_params"
+    if params.strategy == "fixed_spread":
+        return None if _finite(params.spread_bps, positive=True) else "bad_params"
+    if not (_finite(params.gamma, positive=True) and _finite(params.kappa, positive=True)):
+        return "bad_params"
+    if params.sigma is not None and not _finite(params.sigma):
+        return "bad_params"
+    return None if _finite(params.min_spread_bps) else "bad_params"

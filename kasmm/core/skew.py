@@ -1,0 +1,132 @@
+"""Inventory: where it stands against target, how far to skew, which sides to quote.
+
+All amounts are *totals* (free plus locked): orders the bot has resting still belong to it and
+reconciliation may cancel them, so locking must not look like a change of inventory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kasmm.core.params import QuotingParams
+from kasmm.core.types import Balances, MarketRules, Side
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Inventory at one mid: balances, base share of portfolio value and the target."""
+
+    base: Decimal
+    quote: Decimal
+    share: float | None  # base value / (base value + quote); None when the portfolio is <= 0
+    target_base: Decimal | None  # None when the target is a share of an empty portfolio
+    target_share: float | None
+
+
+def inventory_at(
+    params: QuotingParams, balances: Balances, rules: MarketRules, mid: Decimal
+) -> Inventory:
+    """Snapshot inventory at ``mid`` and express the target both in base and as a share."""
+    base = balances.total(rules.base)
+    quote = balances.total(rules.quote)
+    value = base * mid + quote
+    share = float(base * mid / value) if value > 0 else None
+    target_base: Decimal | None
+    target_share: float | None
+    if params.target_base is not None:
+        target_base = params.target_base
+        target_share = float(target_base * mid / value) if value > 0 else None
+    elif params.target_share is not None and value > 0:
+        target_share = params.target_share
+        target_base = Decimal(repr(target_share)) * value / mid
+    else:
+        target_base, target_share = None, None
+    return Inventory(base, quote, share, target_base, target_share)
+
+
+def deviation(
+    share: float | None,
+    target: float | None,
+    min_share: float | None,
+    max_share: float | None,
+) -> float:
+    """Signed distance of ``share`` from ``target``, normalized to [-1, 1].
+
+    +1 means the share has reached ``max_share`` (long), -1 that it has fallen to ``min_share``
+    (short). Missing caps normalize by the distance to 1 and 0. Unknown share or target: 0.
+    """
+    if share is None or target is None or not math.isfinite(share):
+        return 0.0
+    if share > target:
+        span = (1.0 if max_share is None else max_share) - target
+        dev = (share - target) / span if span > 0 else 1.0
+    elif share < target:
+        span = target - (0.0 if min_share is None else min_share)
+        dev = (share - target) / span if span > 0 else -1.0
+    else:
+        return 0.0
+    return max(-1.0, min(1.0, dev))
+
+
+def skew_bps(dev: float, strength: float, spread_bps: float) -> float:
+    """Shift of both quotes in bps of mid: ``-dev * strength`` half-spreads.
+
+    Negative when long so both quotes move down: the ask gets hit more and the bid less, which
+    works the inventory back towards target.
+    """
+    if dev == 0.0:
+        return 0.0  # not -0.0 in logs
+    return -dev * strength * spread_bps / 2.0
+
+
+def inventory_q(base: Decimal, target_base: Decimal | None, order_size_base: Decimal) -> float:
+    """Avellaneda–Stoikov ``q``: inventory above target, in order sizes (0 if unknown)."""
+    if target_base is None or order_size_base <= 0:
+        return 0.0
+    return float((base - target_base) / order_size_base)
+
+
+def quoted_sides(
+    share: float | None, min_share: float | None, max_share: float | None
+) -> tuple[frozenset[Side], str]:
+    """Sides to quote given the share caps, and a reason when one is switched off.
+
+    Beyond ``max_share`` only asks are quoted (sell down), below ``min_share`` only bids.
+    """
+    both = frozenset({Side.BUY, Side.SELL})
+    if share is None:
+        return both, "ok"
+    if max_share is not None and share > max_share:
+        return frozenset({Side.SELL}), "above_max_share"
+    if min_share is not None and share < min_share:
+        return frozenset({Side.BUY}), "below_min_share"
+    return both, "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How much one side may still commit: ``None`` means unlimited."""
+
+    base: Decimal | None = None
+    quote: Decimal | None = None
+
+
+def side_budget(side: Side, params: QuotingParams, inv: Inventory) -> Budget:
+    """What the orders of ``side`` may commit in total.
+
+    Bids spend quote (when balances are enforced) and raise base, so ``max_base`` bounds their
+    summed size; asks spend base, and ``min_base`` keeps a floor under what they may sell.
+    """
+    zero = Decimal(0)
+    if side is Side.BUY:
+        quote = max(inv.quote, zero) if params.enforce_balances else None
+        room = None if params.max_base is None else max(params.max_base - inv.base, zero)
+        return Budget(base=room, quote=quote)
+    limits = []
+    if params.enforce_balances:
+        limits.append(max(inv.base, zero))
+    if params.min_base is not None:
+        limits.append(max(inv.base - params.min_base, zero))
+    return Budget(base=min(limits) if limits else None)
