@@ -1,0 +1,568 @@
+"""One profile's market-making bot: the async I/O shell around the pure decision code.
+
+The data path, in order (each step is a call in :meth:`Bot._requote`):
+
+    venue event (book / fill)
+      -> quoting core      :func:`kasmm.core.quoting.compute_quotes`
+      -> reconciliation    :func:`kasmm.core.reconcile.reconcile` (desired vs open orders)
+      -> token bucket      :class:`kasmm.limiter.TokenBucket`
+      -> venue             :class:`kasmm.venues.base.Venue`
+
+Fills flow back through :meth:`Bot.on_fill` into the inventory and the PnL state. The bot reacts
+to events (every book update and fill), not to a fixed sleep; ``refresh.fallback_interval_s``
+only matters when the stream is quiet. On stop it cancels all of its orders in a shielded scope
+with a deadline.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from kasmm.clock import Clock
+from kasmm.config.schema import AS2008Market, Profile, SimVenueConfig
+from kasmm.core.ids import ClientIdFactory
+from kasmm.core.params import QuotingParams, RefreshParams
+from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote
+from kasmm.core.quoting import MarketState, QuoteDecision, compute_quotes, exclude_own, time_left
+from kasmm.core.reconcile import reconcile
+from kasmm.core.types import (
+    ZERO,
+    Balance,
+    Balances,
+    Book,
+    BookUpdated,
+    CancelOrder,
+    ClientOrderId,
+    Fill,
+    MarketRules,
+    OpenOrder,
+    OrderAction,
+    OrderClosed,
+    OrderFilled,
+    OrderRequest,
+    PlaceOrder,
+    Side,
+    VenueEvent,
+)
+from kasmm.core.volatility import VolState, sigma_price, update_vol
+from kasmm.errors import (
+    AuthenticationFailed,
+    FatalVenueError,
+    InsufficientFunds,
+    OrderNotFound,
+    OrderRejected,
+    PostOnlyWouldCross,
+    RateLimited,
+    RequestTimedOut,
+    VenueError,
+)
+from kasmm.limiter import TokenBucket
+from kasmm.venues.base import Venue
+
+#: Seconds the bot may spend cancelling its orders on stop before giving up.
+SHUTDOWN_DEADLINE_S = 10.0
+#: How often balances are re-read from the venue (the venue is the truth).
+BALANCE_REFRESH_S = 30.0
+
+
+class BotState(enum.StrEnum):
+    """Lifecycle of a bot as reported by ``status`` and metrics."""
+
+    STARTING = "starting"
+    QUOTING = "quoting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass
+class BotStats:
+    """Counters for the summary, status and metrics. Mutated only by the bot's own task."""
+
+    decisions: int = 0
+    quotes_sent: int = 0
+    orders_placed: int = 0
+    orders_cancelled: int = 0
+    orders_rejected: int = 0
+    cancel_not_found: int = 0
+    venue_errors: int = 0
+    consecutive_errors: int = 0
+    book_updates: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class Inventory:
+    """The bot's view of its balances, moved by fills and resynced from the venue."""
+
+    base: Decimal = ZERO
+    quote: Decimal = ZERO
+
+    def balances(self, base_asset: str, quote_asset: str) -> Balances:
+        """As a ``Balances`` of totals (what quoting may budget with)."""
+        return Balances({base_asset: Balance(self.base), quote_asset: Balance(self.quote)})
+
+
+@dataclass
+class BotSnapshot:
+    """A point-in-time view for ``status``: plain values only."""
+
+    state: str
+    mode: str
+    mid: Decimal | None
+    spread_bps: float | None
+    inventory_base: Decimal
+    inventory_quote: Decimal
+    open_orders: int
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    net_pnl: Decimal
+    last_error: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Bot:
+    """Runs one profile against one venue until cancelled."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        venue: Venue,
+        *,
+        clock: Clock,
+        limiter: TokenBucket,
+        session_end: float | None = None,
+        stop_at: float | None = None,
+    ) -> None:
+        self.profile = profile
+        self.stop_at = stop_at
+        self.venue = venue
+        self.clock = clock
+        self.limiter = limiter
+        self.session_end = session_end
+        self.mode: str = profile.mode
+        self.exact_model = isinstance(profile.venue, SimVenueConfig) and isinstance(
+            profile.venue.market, AS2008Market
+        )
+        self.state = BotState.STARTING
+        self.orders_left = 0
+        self.stats = BotStats()
+        self.inventory = Inventory()
+        self.pnl = PnlState()
+        self.open_orders: dict[ClientOrderId, OpenOrder] = {}
+        self.rules: MarketRules | None = None
+        self.book: Book | None = None
+        self.last_decision: QuoteDecision | None = None
+        self.start_mid: Decimal | None = None
+        self.start_equity: Decimal | None = None
+        self._vol: VolState | None = None
+        self._last_action_at: float | None = None
+        self._last_balance_sync = -math.inf
+        self._ids = ClientIdFactory(
+            profile.client_id_prefix, ClientIdFactory.run_tag_for(clock.now())
+        )
+        self._params = QuotingParams.from_profile(profile, exact_model=self.exact_model)
+        self._refresh = RefreshParams.from_profile(profile)
+        self._vol_halflife = self._params.estimator_halflife_s
+        self.log = structlog.get_logger("kasmm.bot").bind(
+            profile=profile.name, venue=venue.name, symbol=profile.symbol
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Connect, clean up leftovers, quote until cancelled (or ``stop_at``), then cancel.
+
+        ``task_status.started()`` is called once the first quotes are live (or the first
+        decision was to quote nothing), so a supervisor's ``await tg.start(bot.run)`` returns
+        only when the profile is really trading.
+        """
+        started = False
+        try:
+            self.rules = await self.venue.connect()
+            await self._startup_reconcile()
+            await self._sync_balances(force=True)
+
+            def on_started() -> None:
+                nonlocal started
+                if not started and self.stats.decisions > 0:
+                    started = True
+                    self.state = BotState.QUOTING
+                    self.log.info("bot_started", mode=self.mode, prefix=self._ids.prefix)
+                    task_status.started()
+
+            await self._consume_events(on_started)
+        except BaseException as exc:
+            if not isinstance(exc, anyio.get_cancelled_exc_class()):
+                self.state = BotState.FAILED
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                self.orders_left = await self.shutdown()
+                if self.state is not BotState.FAILED:
+                    self.state = BotState.STOPPED
+                if self.orders_left:
+                    self.log.error("shutdown_orders_left", count=self.orders_left)
+
+    async def shutdown(self) -> int:
+        """Cancel every order of this profile within the deadline; return how many remain.
+
+        Runs shielded from the caller's cancellation (the supervisor may be tearing down).
+        """
+        self.state = BotState.STOPPING if self.state is not BotState.FAILED else self.state
+        with anyio.move_on_after(SHUTDOWN_DEADLINE_S, shield=True) as scope:
+            for cid in list(self.open_orders):
+                try:
+                    await self.venue.cancel_order(cid)
+                    self.stats.orders_cancelled += 1
+                except OrderNotFound:
+                    pass
+                except Exception as exc:  # any failure: fall through to the safety net
+                    self.log.warning("shutdown_cancel_failed", client_id=cid, error=str(exc))
+                self.open_orders.pop(cid, None)
+            # Safety net: anything with our prefix the local view missed (e.g. unknown outcome).
+            try:
+                await self.venue.cancel_all(self._ids.prefix)
+                remaining = [
+                    o for o in await self.venue.fetch_open_orders() if self._ids.is_own(o.client_id)
+                ]
+            except Exception as exc:
+                self.log.error("shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}")
+                return max(1, len(self.open_orders))
+            self.log.info("bot_stopped", orders_left=len(remaining))
+            return len(remaining)
+        if scope.cancelled_caught:
+            self.log.error("shutdown_deadline_exceeded", deadline_s=SHUTDOWN_DEADLINE_S)
+        return max(1, len(self.open_orders))
+
+    async def _startup_reconcile(self) -> None:
+        """Cancel orders a previous run of this profile left behind; never touch others."""
+        orders = await self.venue.fetch_open_orders()
+        own = [o for o in orders if self._ids.is_own(o.client_id)]
+        foreign = len(orders) - len(own)
+        if foreign:
+            self.log.info("foreign_orders_present", count=foreign)
+        for order in own:
+            try:
+                await self.limiter.acquire(1)
+                await self.venue.cancel_order(order.client_id)
+                self.stats.orders_cancelled += 1
+            except OrderNotFound:
+                pass
+        if own:
+            self.log.warning("leftover_orders_cancelled", count=len(own))
+
+    async def _consume_events(self, on_started: Callable[[], None]) -> None:
+        """Feed venue events (and timer ticks when the stream is quiet) to the handlers.
+
+        In virtual time the venue's generator is iterated directly: it only advances when the
+        bot has finished acting on the previous event, which makes runs deterministic. In real
+        time a pump task feeds a channel, so a quiet stream can time out (a fallback requote)
+        without cancelling the venue's generator mid-await, and book updates that queued up
+        while the bot was busy are coalesced to the newest (fills are never dropped).
+        """
+        if self.clock.is_virtual:
+            async with aclosing(self.venue.events()) as events:
+                async for direct in events:
+                    await self.on_event(direct)
+                    on_started()
+                    if self.stop_at is not None and self.clock.now() >= self.stop_at:
+                        return
+            return
+
+        send, receive = anyio.create_memory_object_stream[VenueEvent](256)
+
+        async def pump() -> None:
+            async with send, aclosing(self.venue.events()) as events:
+                async for ev in events:
+                    await send.send(ev)
+
+        fallback = self.profile.refresh.fallback_interval_s
+        async with anyio.create_task_group() as tg, receive:
+            tg.start_soon(pump)
+            while True:
+                received: VenueEvent | None = None
+                with anyio.move_on_after(fallback):
+                    received = await receive.receive()
+                if received is None:
+                    await self._requote()
+                    on_started()
+                    continue
+                event: VenueEvent = received
+                while isinstance(event, BookUpdated):
+                    try:
+                        nxt = receive.receive_nowait()
+                    except anyio.WouldBlock:
+                        break
+                    if not isinstance(nxt, BookUpdated):
+                        await self.on_event(event)
+                    event = nxt
+                await self.on_event(event)
+                on_started()
+                if self.stop_at is not None and self.clock.now() >= self.stop_at:
+                    tg.cancel_scope.cancel()
+                    return
+
+    # --- event handlers -----------------------------------------------------------------
+
+    async def on_event(self, event: VenueEvent) -> None:
+        """Dispatch one venue event, then requote."""
+        if isinstance(event, BookUpdated):
+            self.on_book(event.book)
+        elif isinstance(event, OrderFilled):
+            self.on_fill(event.fill)
+        elif isinstance(event, OrderClosed):
+            self.open_orders.pop(event.client_id, None)
+        await self._requote()
+
+    def on_book(self, book: Book) -> None:
+        """Record a new book and feed the volatility estimator."""
+        self.book = book
+        self.stats.book_updates += 1
+        mid = book.mid
+        if mid is not None and not book.is_crossed:
+            if self.start_mid is None:
+                self.start_mid = mid
+                self.pnl = PnlState.opening(self.inventory.base, mid)
+                self.start_equity = self.inventory.quote + self.inventory.base * mid
+            if self._vol_halflife is not None:
+                self._vol = update_vol(self._vol, float(mid), book.ts, self._vol_halflife)
+
+    def on_fill(self, fill: Fill) -> None:
+        """Apply a fill to open orders, inventory and PnL."""
+        order = self.open_orders.get(fill.client_id)
+        if order is not None:
+            if fill.remaining <= 0:
+                del self.open_orders[fill.client_id]
+            else:
+                self.open_orders[fill.client_id] = OpenOrder(
+                    client_id=order.client_id,
+                    side=order.side,
+                    price=order.price,
+                    size=order.size,
+                    remaining=fill.remaining,
+                    created_at=order.created_at,
+                    venue_id=order.venue_id,
+                    level=order.level,
+                )
+        rules = self.rules
+        assert rules is not None
+        fee = fee_in_quote(fill, rules.quote)
+        if fill.side is Side.BUY:
+            self.inventory.base += fill.size
+            self.inventory.quote -= fill.notional + fee
+        else:
+            self.inventory.base -= fill.size
+            self.inventory.quote += fill.notional - fee
+        self.pnl = apply_fill(self.pnl, fill, rules.quote)
+        self.log.info(
+            "fill",
+            side=fill.side.value,
+            price=str(fill.price),
+            size=str(fill.size),
+            fee=str(fill.fee),
+            client_id=fill.client_id,
+            trade_id=fill.trade_id,
+            inventory=str(self.inventory.base),
+        )
+
+    def set_mode(self, mode: str) -> None:
+        """Switch between ``aggressive`` and ``passive`` (takes effect on the next decision)."""
+        if mode not in ("aggressive", "passive") or mode == self.mode:
+            return
+        self.mode = mode
+        self._params = QuotingParams.from_profile(
+            self.profile, exact_model=self.exact_model, mode=mode
+        )
+        self._refresh = RefreshParams.from_profile(self.profile, mode=mode)
+        self.log.info("mode_changed", mode=mode)
+
+    # --- the data path --------------------------------------------------------------------
+
+    def decide(self, now: float) -> tuple[QuoteDecision, tuple[OrderAction, ...]]:
+        """Pure part of a requote: desired quotes, then the minimal actions to get there."""
+        assert self.book is not None and self.rules is not None
+        others = exclude_own(self.book, tuple(self.open_orders.values()))
+        state = MarketState(
+            now=now,
+            book=others,
+            rules=self.rules,
+            balances=self.inventory.balances(self.rules.base, self.rules.quote),
+            sigma=sigma_price(self._vol),
+            time_left_s=self._time_left(now),
+        )
+        decision = compute_quotes(self._params, state)
+        actions = reconcile(
+            decision.quotes,
+            tuple(self.open_orders.values()),
+            now,
+            self._last_action_at,
+            self._refresh,
+        )
+        return decision, actions
+
+    def _time_left(self, now: float) -> float:
+        strategy = self.profile.strategy
+        if strategy.type != "avellaneda_stoikov":
+            return 0.0
+        return time_left(strategy.horizon, now, self.session_end)
+
+    async def _requote(self) -> None:
+        if self.book is None or self.rules is None:
+            return
+        now = self.clock.now()
+        if now - self._last_balance_sync >= BALANCE_REFRESH_S and not self.exact_model:
+            await self._sync_balances()
+        decision, actions = self.decide(now)
+        self.stats.decisions += 1
+        self.last_decision = decision
+        if actions:
+            self._last_action_at = now
+            self.stats.quotes_sent += 1
+            await self._execute(actions)
+
+    async def _execute(self, actions: tuple[OrderAction, ...]) -> None:
+        """Send actions through the rate limiter; cancels first (the reconciler orders them)."""
+        for action in actions:
+            await self.limiter.acquire(1)
+            try:
+                if isinstance(action, CancelOrder):
+                    await self._cancel(action.client_id)
+                else:
+                    await self._place(action)
+                self.stats.consecutive_errors = 0
+            except (AuthenticationFailed, FatalVenueError):
+                raise
+            except RateLimited as exc:
+                self._record_error(exc)
+                await self.clock.sleep_until(self.clock.now() + 1.0)
+                return  # the rest of this round is stale by now; the next event requotes
+            except VenueError as exc:
+                self._record_error(exc)
+
+    async def _cancel(self, client_id: ClientOrderId) -> None:
+        try:
+            await self.venue.cancel_order(client_id)
+            self.stats.orders_cancelled += 1
+            self.log.debug("order_cancelled", client_id=client_id)
+        except OrderNotFound:
+            # Already gone (filled or expired): a fill event may still be on its way.
+            self.stats.cancel_not_found += 1
+        self.open_orders.pop(client_id, None)
+
+    async def _place(self, action: PlaceOrder) -> None:
+        intent = action.intent
+        request = OrderRequest(
+            client_id=self._ids.next(),
+            side=intent.side,
+            price=intent.price,
+            size=intent.size,
+            post_only=True,
+        )
+        try:
+            order = await self.venue.place_order(request)
+        except PostOnlyWouldCross:
+            self.stats.orders_rejected += 1
+            self.log.debug("order_rejected", reason="post_only", side=intent.side.value)
+            return
+        except InsufficientFunds:
+            self.stats.orders_rejected += 1
+            await self._sync_balances(force=True)
+            return
+        except OrderRejected as exc:
+            self.stats.orders_rejected += 1
+            self.log.warning("order_rejected", reason=str(exc), side=intent.side.value)
+            return
+        except RequestTimedOut:
+            # Unknown outcome: the order may rest on the book. Look it up before going on.
+            order_or_none = await self._lookup(request.client_id)
+            if order_or_none is None:
+                raise
+            order = order_or_none
+        self.open_orders[order.client_id] = OpenOrder(
+            client_id=order.client_id,
+            side=order.side,
+            price=order.price,
+            size=order.size,
+            remaining=order.remaining,
+            created_at=order.created_at,
+            venue_id=order.venue_id,
+            level=intent.level,
+        )
+        self.stats.orders_placed += 1
+        self.log.debug(
+            "order_placed",
+            side=intent.side.value,
+            price=str(intent.price),
+            size=str(intent.size),
+            client_id=request.client_id,
+        )
+
+    async def _lookup(self, client_id: ClientOrderId) -> OpenOrder | None:
+        for order in await self.venue.fetch_open_orders():
+            if order.client_id == client_id:
+                return order
+        return None
+
+    async def _sync_balances(self, *, force: bool = False) -> None:
+        """Re-read balances from the venue; log any drift from the fill-driven view."""
+        now = self.clock.now()
+        if not force and now - self._last_balance_sync < BALANCE_REFRESH_S:
+            return
+        self._last_balance_sync = now
+        if self.exact_model:
+            return  # the as2008 model has no balances: inventory is the sum of fills
+        assert self.rules is not None
+        balances = await self.venue.fetch_balances()
+        base, quote = balances.total(self.rules.base), balances.total(self.rules.quote)
+        if self.start_mid is not None and (
+            base != self.inventory.base or quote != self.inventory.quote
+        ):
+            self.log.warning(
+                "balance_drift",
+                base_local=str(self.inventory.base),
+                base_venue=str(base),
+                quote_local=str(self.inventory.quote),
+                quote_venue=str(quote),
+            )
+        self.inventory.base, self.inventory.quote = base, quote
+
+    def _record_error(self, exc: VenueError) -> None:
+        self.stats.venue_errors += 1
+        self.stats.consecutive_errors += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        self.log.warning("venue_error", error=type(exc).__name__, message=str(exc))
+
+    # --- reporting ------------------------------------------------------------------------
+
+    def snapshot(self) -> BotSnapshot:
+        """Current state for ``status`` and the run summary."""
+        mid = self.book.mid if self.book is not None else None
+        mark = mid if mid is not None else (self.start_mid or ZERO)
+        decision = self.last_decision
+        return BotSnapshot(
+            state=self.state.value,
+            mode=self.mode,
+            mid=mid,
+            spread_bps=decision.spread_bps if decision else None,
+            inventory_base=self.inventory.base,
+            inventory_quote=self.inventory.quote,
+            open_orders=len(self.open_orders),
+            realized_pnl=self.pnl.realized,
+            unrealized_pnl=self.pnl.unrealized(mark),
+            fees=self.pnl.fees,
+            net_pnl=self.pnl.net(mark),
+            last_error=self.stats.last_error,
+        )

@@ -1,0 +1,169 @@
+"""``kasmm run PROFILE.yaml``: one bot in the foreground, then a summary."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from kasmm.bot import Bot
+from kasmm.clock import Clock, RealClock
+from kasmm.config.loader import load_file
+from kasmm.config.schema import Profile
+from kasmm.errors import KasmmError
+from kasmm.limiter import TokenBucket
+from kasmm.venues.factory import build_venue
+
+log = structlog.get_logger("kasmm.run")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished run reports (also written as JSON with ``--summary-json``)."""
+
+    profile: str
+    venue: str
+    symbol: str
+    duration_s: float
+    decisions: int
+    quotes_sent: int
+    orders_placed: int
+    orders_cancelled: int
+    orders_rejected: int
+    fills_buy: int
+    fills_sell: int
+    volume_buy_base: str
+    volume_sell_base: str
+    volume_quote: str
+    final_inventory_base: str
+    final_inventory_quote: str
+    realized_pnl: str
+    unrealized_pnl: str
+    fees: str
+    mtm_pnl: str
+    final_mid: str | None
+    open_orders_left: int
+    venue_errors: int
+    last_error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def summarize(bot: Bot, duration_s: float, orders_left: int) -> RunSummary:
+    """Build the summary of a finished bot."""
+    snap = bot.snapshot()
+    pnl = bot.pnl
+
+    def money(value: Decimal) -> str:
+        return str(value.quantize(Decimal("1e-8")))
+
+    mark = snap.mid if snap.mid is not None else (bot.start_mid or Decimal(0))
+    return RunSummary(
+        profile=bot.profile.name,
+        venue=bot.venue.name,
+        symbol=bot.profile.symbol,
+        duration_s=round(duration_s, 3),
+        decisions=bot.stats.decisions,
+        quotes_sent=bot.stats.quotes_sent,
+        orders_placed=bot.stats.orders_placed,
+        orders_cancelled=bot.stats.orders_cancelled,
+        orders_rejected=bot.stats.orders_rejected,
+        fills_buy=pnl.buy_count,
+        fills_sell=pnl.sell_count,
+        volume_buy_base=str(pnl.buy_volume),
+        volume_sell_base=str(pnl.sell_volume),
+        volume_quote=str(pnl.buy_notional + pnl.sell_notional),
+        final_inventory_base=str(bot.inventory.base),
+        final_inventory_quote=money(bot.inventory.quote),
+        realized_pnl=money(pnl.realized),
+        unrealized_pnl=money(pnl.unrealized(mark)),
+        fees=money(pnl.fees),
+        mtm_pnl=money(pnl.net(mark)),
+        final_mid=str(snap.mid) if snap.mid is not None else None,
+        open_orders_left=orders_left,
+        venue_errors=bot.stats.venue_errors,
+        last_error=bot.stats.last_error,
+    )
+
+
+async def run_profile(
+    profile: Profile, *, duration: float | None, clock: Clock | None = None
+) -> RunSummary:
+    """Run ``profile`` until ``duration`` elapses or SIGINT/SIGTERM, then cancel its orders."""
+    clock = clock or RealClock()
+    venue = build_venue(profile, clock)
+    limiter = TokenBucket(
+        profile.rate_limit.capacity, profile.rate_limit.refill_per_s, clock, name=profile.name
+    )
+    started = clock.now()
+    # In virtual time nothing can sleep "alongside" the venue: the bot stops itself at stop_at.
+    stop_at = started + duration if (duration is not None and clock.is_virtual) else None
+    bot = Bot(profile, venue, clock=clock, limiter=limiter, stop_at=stop_at)
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    log.info("signal_received", signal=signal.Signals(signum).name)
+                    tg.cancel_scope.cancel()
+                    return
+
+        async def stop_after(seconds: float) -> None:
+            await clock.sleep_until(clock.now() + seconds)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(stop_on_signal)
+        if duration is not None and not clock.is_virtual:
+            tg.start_soon(stop_after, duration)
+        await bot.run()
+        tg.cancel_scope.cancel()
+    with anyio.CancelScope(shield=True):
+        left = [
+            o
+            for o in await venue.fetch_open_orders()
+            if o.client_id.startswith(profile.client_id_prefix)
+        ]
+        await venue.close()
+    return summarize(bot, clock.now() - started, len(left))
+
+
+def _print_summary(summary: RunSummary) -> None:
+    rows = summary.to_json()
+    width = max(len(k) for k in rows)
+    for key, value in rows.items():
+        print(f"{key:<{width}}  {value}")
+
+
+def run_command(
+    path: Path, *, duration: float | None, summary_json: Path | None, name: str | None = None
+) -> int:
+    """Implement ``kasmm run``: exit 0 on a clean stop with no orders left, 1 otherwise."""
+    profiles, issues = load_file(path)
+    if issues:
+        for issue in issues:
+            print(issue, file=sys.stderr)
+        return 1
+    if name is not None:
+        profiles = [p for p in profiles if p.profile.name == name]
+    if len(profiles) != 1:
+        print(f"{path}: expected exactly one profile (use --name)", file=sys.stderr)
+        return 2
+    profile = profiles[0].profile
+    try:
+        summary = anyio.run(lambda: run_profile(profile, duration=duration))
+    except KasmmError as exc:
+        print(f"{path}: {profile.name}: {exc}", file=sys.stderr)
+        return 1
+    _print_summary(summary)
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+    return 0 if summary.open_orders_left == 0 else 1
