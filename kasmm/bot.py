@@ -29,7 +29,7 @@ import structlog
 from anyio.abc import TaskStatus
 
 from kasmm.clock import Clock
-from kasmm.config.schema import AS2008Market, Profile, SimVenueConfig
+from kasmm.config.schema import AS2008Market, ModeName, Profile, SimVenueConfig
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.params import QuotingParams, RefreshParams
 from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote
@@ -151,7 +151,7 @@ class Bot:
         self.clock = clock
         self.limiter = limiter
         self.session_end = session_end
-        self.mode: str = profile.mode
+        self.mode: ModeName = profile.mode
         self.exact_model = isinstance(profile.venue, SimVenueConfig) and isinstance(
             profile.venue.market, AS2008Market
         )
@@ -380,13 +380,20 @@ class Bot:
 
     def set_mode(self, mode: str) -> None:
         """Switch between ``aggressive`` and ``passive`` (takes effect on the next decision)."""
-        if mode not in ("aggressive", "passive") or mode == self.mode:
+        new_mode: ModeName
+        if mode == "aggressive":
+            new_mode = "aggressive"
+        elif mode == "passive":
+            new_mode = "passive"
+        else:
+            raise ValueError(f"unknown mode {mode!r}")
+        if new_mode == self.mode:
             return
-        self.mode = mode
+        self.mode = new_mode
         self._params = QuotingParams.from_profile(
-            self.profile, exact_model=self.exact_model, mode=mode
+            self.profile, exact_model=self.exact_model, mode=new_mode
         )
-        self._refresh = RefreshParams.from_profile(self.profile, mode=mode)
+        self._refresh = RefreshParams.from_profile(self.profile, mode=new_mode)
         self.log.info("mode_changed", mode=mode)
 
     # --- the data path --------------------------------------------------------------------
