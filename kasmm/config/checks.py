@@ -196,11 +196,14 @@ def check_timezones(p: Profile) -> list[Finding]:
 
 @functools.cache
 def cron_error(expr: str) -> str | None:
-    """Why ``expr`` is not a valid five-field crontab expression, or ``None``."""
-    from apscheduler.triggers.cron import CronTrigger
+    """Why ``expr`` is not a valid five-field crontab expression, or ``None``.
+
+    Uses the scheduler's own parser, so what validates is exactly what will run.
+    """
+    from kasmm.schedule import compile_cron
 
     try:
-        CronTrigger.from_crontab(expr, timezone="UTC")
+        compile_cron(expr, "UTC")
     except Exception as exc:  # any failure means an invalid expression
         return str(exc)[:200] or type(exc).__name__
     return None
