@@ -1,0 +1,455 @@
+"""The loopback control endpoint (kasmm.control) and the ``kasmm status`` client."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+import anyio
+import pytest
+
+from kasmm.control import MAX_HEAD_BYTES, parse_addr, render_status_json, serve_control
+from kasmm.status_cmd import render_table, status_command
+
+LONG_ERROR = "venue said: " + "x" * 200
+
+STATUS: dict[str, Any] = {
+    "supervisor": {"pid": 4242, "uptime_s": 3723.5, "profiles_total": 2},
+    "profiles": [
+        {
+            "name": "kas-usdt-mexc",
+            "state": "running",
+            "mode": "live",
+            "mid": Decimal("0.1234500"),
+            "spread_bps": 42.5,
+            "inventory_base": Decimal("1500"),
+            "open_orders": 4,
+            "net_pnl": Decimal("-1.25"),
+            "last_error": LONG_ERROR,
+        },
+        # Sparse on purpose: every missing column must render as "-".
+        {"name": "kas-btc-sim", "state": "starting"},
+    ],
+}
+METRICS = (b"kasmm_up 1\n", "text/plain; version=0.0.4; charset=utf-8")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@asynccontextmanager
+async def control_server(
+    status: Callable[[], dict[str, Any]] = lambda: STATUS,
+    metrics: Callable[[], tuple[bytes, str]] | None = lambda: METRICS,
+    **kwargs: Any,
+) -> AsyncIterator[int]:
+    """Run serve_control on 127.0.0.1:<free port> for the block; yield the port."""
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(
+            partial(serve_control, "127.0.0.1", 0, status=status, metrics=metrics, **kwargs)
+        )
+        try:
+            yield port
+        finally:
+            tg.cancel_scope.cancel()
+
+
+async def raw_request(port: int, data: bytes) -> bytes:
+    """Send raw bytes, return everything the server sends until it closes."""
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(data)
+        chunks: list[bytes] = []
+        with anyio.fail_after(10):
+            while True:
+                try:
+                    chunks.append(await stream.receive())
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    break
+        return b"".join(chunks)
+
+
+async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    raw = await raw_request(port, f"{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    assert status_line.startswith("HTTP/1.1 ")
+    assert int(headers["content-length"]) == len(body)
+    assert headers["connection"] == "close"
+    return int(status_line.split(" ")[1]), headers, body
+
+
+def closed_port() -> int:
+    """A port that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_status_renders_json_with_decimals_as_strings() -> None:
+    async with control_server() as port:
+        code, headers, body = await http_get(port, "/status")
+    assert code == 200
+    assert headers["content-type"] == "application/json"
+    doc = json.loads(body)
+    first = doc["profiles"][0]
+    assert first["mid"] == "0.1234500"
+    assert first["net_pnl"] == "-1.25"
+    assert first["spread_bps"] == 42.5
+    assert first["open_orders"] == 4
+    assert doc["supervisor"]["pid"] == 4242
+
+
+@pytest.mark.anyio
+async def test_query_string_is_ignored() -> None:
+    async with control_server() as port:
+        code, _, _ = await http_get(port, "/status?verbose=1")
+    assert code == 200
+
+
+def test_render_status_json_edge_values() -> None:
+    odd: dict[Any, Any] = {
+        "tiny": Decimal("1E-7"),
+        "nan": float("nan"),
+        "tags": {"b", "a"},
+        1: "int-key",
+    }
+    out = json.loads(render_status_json(odd))
+    # Fixed-point, not "1E-7"; NaN becomes null so the document stays strict JSON.
+    assert out == {"tiny": "0.0000001", "nan": None, "tags": ["a", "b"], "1": "int-key"}
+
+
+@pytest.mark.anyio
+async def test_metrics_body_and_content_type() -> None:
+    async with control_server() as port:
+        code, headers, body = await http_get(port, "/metrics")
+    assert code == 200
+    assert body == METRICS[0]
+    assert headers["content-type"] == METRICS[1]
+
+
+@pytest.mark.anyio
+async def test_metrics_404_when_disabled() -> None:
+    async with control_server(metrics=None) as port:
+        code, _, _ = await http_get(port, "/metrics")
+    assert code == 404
+
+
+@pytest.mark.anyio
+async def test_healthz() -> None:
+    async with control_server() as port:
+        code, headers, body = await http_get(port, "/healthz")
+    assert (code, body) == (200, b"ok\n")
+    assert headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.anyio
+async def test_unknown_path_404() -> None:
+    async with control_server() as port:
+        code, _, _ = await http_get(port, "/nope")
+    assert code == 404
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "HEAD"])
+async def test_non_get_405(method: str) -> None:
+    async with control_server() as port:
+        code, headers, _ = await http_get(port, "/status", method=method)
+    assert code == 405
+    assert headers["allow"] == "GET"
+
+
+@pytest.mark.anyio
+async def test_post_with_body_still_gets_405() -> None:
+    async with control_server() as port:
+        raw = await raw_request(
+            port, b"POST /status HTTP/1.1\r\nContent-Length: 5000\r\n\r\n" + b"z" * 5000
+        )
+        assert raw.startswith(b"HTTP/1.1 405 ")
+        assert (await http_get(port, "/healthz"))[0] == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("line", [b"GARBAGE", b"GET /status", b"GET /status SPDY/3"])
+async def test_malformed_request_line_400(line: bytes) -> None:
+    async with control_server() as port:
+        raw = await raw_request(port, line + b"\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 400 ")
+        assert (await http_get(port, "/healthz"))[0] == 200
+
+
+@pytest.mark.anyio
+async def test_bare_lf_request_is_accepted() -> None:
+    async with control_server() as port:
+        raw = await raw_request(port, b"GET /healthz HTTP/1.0\n\n")
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    assert raw.endswith(b"\r\n\r\nok\n")
+
+
+@pytest.mark.anyio
+async def test_status_callback_failure_is_500_and_server_survives() -> None:
+    calls = 0
+
+    def flaky() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return {"ok": True}
+
+    async with control_server(status=flaky) as port:
+        assert (await http_get(port, "/status"))[0] == 500
+        code, _, body = await http_get(port, "/status")
+    assert (code, json.loads(body)) == (200, {"ok": True})
+
+
+# --- hostile clients -------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_oversized_header_is_refused_and_server_keeps_serving() -> None:
+    async with control_server() as port:
+        big = b"GET /status HTTP/1.1\r\nX-Junk: " + b"a" * (4 * MAX_HEAD_BYTES) + b"\r\n\r\n"
+        raw = await raw_request(port, big)
+        # Either the 431 made it through or the connection was simply closed.
+        assert raw == b"" or raw.startswith(b"HTTP/1.1 431 ")
+        assert (await http_get(port, "/healthz"))[0] == 200
+
+
+@pytest.mark.anyio
+async def test_endless_header_without_terminator_is_cut_off() -> None:
+    async with control_server() as port, await anyio.connect_tcp("127.0.0.1", port) as stream:
+        # Never sends the blank line; the server must stop reading at the cap.
+        with anyio.fail_after(10):
+            try:
+                for _ in range(64):
+                    await stream.send(b"X-Junk: " + b"a" * 1000 + b"\r\n")
+            except (anyio.BrokenResourceError, OSError):
+                pass
+            data = b""
+            try:
+                while chunk := await stream.receive():
+                    data += chunk
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                pass
+        assert data == b"" or data.startswith(b"HTTP/1.1 431 ")
+        assert (await http_get(port, "/healthz"))[0] == 200
+
+
+@pytest.mark.anyio
+async def test_silent_client_does_not_block_others_and_times_out() -> None:
+    async with (
+        control_server(read_timeout=0.5) as port,
+        await anyio.connect_tcp("127.0.0.1", port) as idle,
+    ):
+        # While the idle connection hangs, other clients are still served.
+        assert (await http_get(port, "/healthz"))[0] == 200
+        with anyio.fail_after(5):
+            with pytest.raises(anyio.EndOfStream):
+                await idle.receive()
+        assert (await http_get(port, "/status"))[0] == 200
+
+
+@pytest.mark.anyio
+async def test_client_that_leaves_mid_request_is_harmless() -> None:
+    async with control_server() as port:
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            await stream.send(b"GET /sta")
+        async with await anyio.connect_tcp("127.0.0.1", port):
+            pass  # connect and leave at once
+        assert (await http_get(port, "/healthz"))[0] == 200
+
+
+@pytest.mark.anyio
+async def test_many_concurrent_clients() -> None:
+    codes: list[int] = []
+
+    async with control_server() as port:
+
+        async def one() -> None:
+            codes.append((await http_get(port, "/status"))[0])
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(100):  # more than MAX_CONNECTIONS: the rest queue, none fail
+                tg.start_soon(one)
+    assert codes == [200] * 100
+
+
+# --- binding ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("addr", "expected"),
+    [
+        ("127.0.0.1:9301", ("127.0.0.1", 9301)),
+        ("localhost:80", ("localhost", 80)),
+        ("[::1]:9301", ("::1", 9301)),
+        ("  127.0.0.1:0  ", ("127.0.0.1", 0)),
+        ("0.0.0.0:65535", ("0.0.0.0", 65535)),
+    ],
+)
+def test_parse_addr_valid(addr: str, expected: tuple[str, int]) -> None:
+    assert parse_addr(addr) == expected
+
+
+@pytest.mark.parametrize(
+    ("addr", "message"),
+    [
+        ("127.0.0.1", "expected HOST:PORT"),
+        ("", "expected HOST:PORT"),
+        (":9301", "missing or malformed host"),
+        ("127.0.0.1:", "is not a number"),
+        ("127.0.0.1:http", "is not a number"),
+        ("127.0.0.1:+80", "is not a number"),
+        ("127.0.0.1:65536", "out of range"),
+        ("::1:9301", "brackets"),
+        ("[::1]9301", "expected [IPV6]:PORT"),
+        ("[::1:9301", "expected [IPV6]:PORT"),
+        ("[nope]:9301", "not an IPv6 address"),
+        ("my host:1", "missing or malformed host"),
+    ],
+)
+def test_parse_addr_invalid(addr: str, message: str) -> None:
+    with pytest.raises(ValueError, match="invalid address") as info:
+        parse_addr(addr)
+    assert message in str(info.value)
+    assert repr(addr) in str(info.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.com", ""])
+async def test_non_loopback_bind_is_refused(host: str) -> None:
+    with pytest.raises(ValueError, match="non-loopback") as info:
+        await serve_control(host, 0, status=lambda: {})
+    assert repr(host) in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_out_of_range_port_is_refused() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        await serve_control("127.0.0.1", 70000, status=lambda: {})
+
+
+@pytest.mark.anyio
+async def test_allow_remote_opts_in() -> None:
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(
+            partial(serve_control, "0.0.0.0", 0, status=lambda: {}, allow_remote=True)
+        )
+        assert (await http_get(port, "/healthz"))[0] == 200
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_localhost_name_is_loopback() -> None:
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(partial(serve_control, "localhost", 0, status=lambda: {}))
+        assert port > 0
+        tg.cancel_scope.cancel()
+
+
+# --- kasmm status ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_status_command_table(capsys: pytest.CaptureFixture[str]) -> None:
+    async with control_server() as port:
+        capsys.readouterr()  # drop the server's startup log line
+        rc = await anyio.to_thread.run_sync(status_command, f"127.0.0.1:{port}", False)
+    out, err = capsys.readouterr()
+    assert (rc, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "supervisor pid=4242 uptime=1h02m03s profiles=2"
+    assert lines[1].split() == [
+        "PROFILE", "STATE", "MODE", "MID", "SPREAD_BPS", "INVENTORY", "OPEN", "PNL", "LAST_ERROR",
+    ]  # fmt: skip
+    full = lines[2].split()
+    assert full[:8] == [
+        "kas-usdt-mexc",
+        "running",
+        "live",
+        "0.1234500",
+        "42.5",
+        "1500",
+        "4",
+        "-1.25",
+    ]
+    error_cell = lines[2][lines[1].index("LAST_ERROR") :]
+    assert error_cell.startswith("venue said: xxx") and error_cell.endswith("...")
+    assert len(error_cell) == 60
+    assert lines[3].split() == ["kas-btc-sim", "starting"] + ["-"] * 7
+    assert len(lines) == 4
+
+
+@pytest.mark.anyio
+async def test_status_command_json(capsys: pytest.CaptureFixture[str]) -> None:
+    async with control_server() as port:
+        capsys.readouterr()
+        rc = await anyio.to_thread.run_sync(status_command, f"127.0.0.1:{port}", True)
+    out, err = capsys.readouterr()
+    assert (rc, err) == (0, "")
+    doc = json.loads(out)
+    assert doc == json.loads(render_status_json(STATUS))
+    assert doc["profiles"][0]["last_error"] == LONG_ERROR  # JSON is never truncated
+
+
+@pytest.mark.anyio
+async def test_status_command_http_error(capsys: pytest.CaptureFixture[str]) -> None:
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    async with control_server(status=broken) as port:
+        capsys.readouterr()
+        rc = await anyio.to_thread.run_sync(status_command, f"127.0.0.1:{port}", False)
+    _, err = capsys.readouterr()
+    assert rc == 1
+    assert (
+        err.strip()
+        == f"kasmm status: supervisor at 127.0.0.1:{port} answered HTTP 500 Internal Server Error"
+    )
+
+
+def test_status_command_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
+    addr = f"127.0.0.1:{closed_port()}"
+    assert status_command(addr, False) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"kasmm status: cannot reach supervisor at {addr}: Connection refused\n"
+
+
+def test_status_command_bad_address(capsys: pytest.CaptureFixture[str]) -> None:
+    assert status_command("nonsense", True) == 2
+    assert "invalid address 'nonsense'" in capsys.readouterr().err
+
+
+def test_render_table_sanitises_cells() -> None:
+    table = render_table(
+        {
+            "profiles": [
+                {"name": "p", "last_error": "line one\nline two\x1b[31m red", "mid": 0.1 + 0.2},
+                "not-a-dict",
+            ]
+        }
+    )
+    lines = table.splitlines()
+    assert lines[0] == "supervisor pid=- uptime=- profiles=-"
+    assert len(lines) == 4  # summary, header, two rows: newlines never split a row
+    assert "line one line two [31m red" in lines[2]
+    assert "0.3" in lines[2].split()
+    assert "\x1b" not in table
+    assert lines[3].split() == ["-"] * 9
