@@ -1,0 +1,51 @@
+"""``kasmm supervise DIR``: the product's main command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import structlog
+
+from kasmm.supervisor import Supervisor, supervise
+
+log = structlog.get_logger("kasmm.supervise")
+
+
+def resolve_state_dir(state_dir: Path | None) -> Path:
+    """``--state-dir``, else ``$STATE_DIRECTORY`` (systemd), else ``./state``."""
+    if state_dir is not None:
+        return state_dir
+    env = os.environ.get("STATE_DIRECTORY")
+    if env:
+        return Path(env.split(":")[0])
+    return Path("state")
+
+
+def supervise_command(
+    directory: Path,
+    *,
+    state_dir: Path | None,
+    metrics_addr: str | None,
+    duration: float | None,
+    watch: bool,
+) -> int:
+    """Run the supervisor in the foreground; exit 0 when every profile confirmed its cancels."""
+    if not directory.is_dir():
+        print(f"kasmm supervise: {directory}: not a directory", file=sys.stderr)
+        return 2
+    state = resolve_state_dir(state_dir)
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sup = Supervisor(directory)
+    log.info("supervisor_starting", directory=str(directory), state_dir=str(state))
+    return anyio.run(
+        lambda: supervise(
+            directory,
+            duration=duration,
+            control_addr=metrics_addr,
+            watch=watch,
+            supervisor=sup,
+        )
+    )

@@ -1,0 +1,507 @@
+"""The supervisor: owns every profile's lifetime.
+
+Each enabled profile runs in its own task group inside the supervisor's task group, with its own
+token bucket (and its account's shared bucket above it). A profile that fails cancels its own
+orders (the bot's shielded shutdown), then restarts with bounded exponential backoff; after
+``max_restarts`` consecutive failures it stays down and says so. Nothing a profile raises
+reaches the supervisor's task group, so one profile can never take another down.
+
+Reloads (a file change seen by watchfiles, or SIGHUP) rescan the directory and diff by profile
+name and config hash: added -> start, removed/disabled -> stop, changed -> stop then start,
+unchanged -> untouched. A file that no longer validates keeps its last good profiles running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+
+from kasmm.bot import Bot
+from kasmm.clock import Clock, RealClock
+from kasmm.config.loader import ConfigIssue, LoadedProfile, load_paths
+from kasmm.config.schema import CcxtVenueConfig, Profile
+from kasmm.errors import AuthenticationFailed
+from kasmm.limiter import TokenBucket
+from kasmm.schedule import ModeScheduler, mode_at
+from kasmm.venues.base import Venue
+from kasmm.venues.factory import build_venue
+from kasmm.venues.guard import TimeoutVenue
+
+log = structlog.get_logger("kasmm.supervisor")
+
+VenueFactory = Callable[[Profile, Clock], Venue]
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """Exponential backoff between restarts of a failed profile."""
+
+    initial_s: float = 1.0
+    factor: float = 2.0
+    max_s: float = 60.0
+    max_restarts: int = 5
+    #: A run that quoted for this long resets the failure count.
+    healthy_after_s: float = 120.0
+
+    def delay(self, failures: int) -> float:
+        """Backoff before restart number ``failures`` (1-based)."""
+        return min(self.max_s, self.initial_s * self.factor ** (failures - 1))
+
+
+@dataclass(frozen=True)
+class ModeSwitch:
+    """A control message for a profile's task: switch the active mode."""
+
+    mode: str
+
+
+@dataclass
+class ProfileSlot:
+    """Everything the supervisor tracks for one running profile."""
+
+    loaded: LoadedProfile
+    config_hash: str
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    bot: Bot | None = None
+    state: str = "starting"
+    failures: int = 0
+    restarts: int = 0
+    last_error: str | None = None
+    orders_left: int = 0
+    control_send: Any = None
+
+    @property
+    def name(self) -> str:
+        """The profile's name."""
+        return self.loaded.profile.name
+
+
+@dataclass
+class ReloadResult:
+    """What one reload did."""
+
+    started: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
+
+
+class _StartRelay:
+    """Passes the first ``started()`` of any bot incarnation to the supervisor, once."""
+
+    def __init__(self, outer: TaskStatus[None]) -> None:
+        self._outer = outer
+        self.done = False
+
+    def started(self, value: None = None) -> None:
+        if not self.done:
+            self.done = True
+            self._outer.started()
+
+
+class Supervisor:
+    """Runs every enabled profile of a directory and follows changes to it."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        clock: Clock | None = None,
+        venue_factory: VenueFactory = build_venue,
+        restart: RestartPolicy | None = None,
+        env: Mapping[str, str] | None = None,
+        request_timeout_s: float | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.directory = directory
+        self.clock = clock or RealClock()
+        self.venue_factory = venue_factory
+        self.restart = restart or RestartPolicy()
+        self.env = env
+        self.request_timeout_s = request_timeout_s
+        self.wall_clock = wall_clock
+        self.scheduler: ModeScheduler | None = None
+        self.slots: dict[str, ProfileSlot] = {}
+        self.issues: list[ConfigIssue] = []
+        self.reloads = 0
+        self.started_at = time.time()
+        self._accounts: dict[str, TokenBucket] = {}
+        self._account_limits: dict[str, Any] = {}
+        self._tg: TaskGroup | None = None
+        self._reload_lock = anyio.Lock()
+        self.exit_code = 0
+
+    # --- the main loop ----------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> int:
+        """Start every valid profile, signal readiness, run until cancelled; return exit code.
+
+        The exit code is 1 if any profile could not confirm that its orders were cancelled.
+        """
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            self.scheduler = ModeScheduler(clock=self.wall_clock)
+            self.scheduler.start()
+            try:
+                result = await self.reload()
+                log.info(
+                    "supervisor_ready",
+                    profiles=len(self.slots),
+                    started=result.started,
+                    invalid=len(result.issues),
+                )
+                task_status.started()
+                await anyio.sleep_forever()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    self.scheduler.shutdown()
+                    await self.stop_all()
+                    await anyio.lowlevel.checkpoint()  # let APScheduler finish its shutdown
+        return self.exit_code  # pragma: no cover  (sleep_forever only ends by cancellation)
+
+    async def stop_all(self) -> None:
+        """Stop every profile in parallel; each cancels its orders within its deadline.
+
+        Sets ``exit_code`` to 1 if any profile could not confirm its cancels.
+        """
+        slots = list(self.slots.values())
+        for slot in slots:
+            slot.scope.cancel()
+        for slot in slots:
+            await slot.done.wait()
+        left = sum(s.orders_left for s in slots)
+        self.exit_code = 1 if left else 0
+        log.info("supervisor_stopped", profiles=len(slots), orders_left=left)
+
+    # --- reload -------------------------------------------------------------------------
+
+    async def reload(self) -> ReloadResult:
+        """Rescan the directory and apply the difference to the running profiles."""
+        async with self._reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> ReloadResult:
+        load = await anyio.to_thread.run_sync(lambda: load_paths([self.directory], env=self.env))
+        result = ReloadResult(issues=list(load.issues))
+        for issue in load.issues:
+            log.error("config_invalid", error=str(issue), file=str(issue.path))
+        self.issues = list(load.issues)
+        self._account_limits = dict(load.accounts)
+        desired: dict[str, LoadedProfile] = {
+            name: lp for name, lp in load.profiles.items() if lp.profile.enabled
+        }
+        # A file that failed to validate keeps the last good version of its profiles running.
+        bad_paths = {issue.path.resolve() for issue in load.issues}
+        for name, slot in self.slots.items():
+            if name not in desired and slot.loaded.path.resolve() in bad_paths:
+                desired[name] = slot.loaded
+                log.warning("profile_kept_last_good", profile=name, file=str(slot.loaded.path))
+        for name in list(self.slots):
+            if name not in desired:
+                await self._stop(name)
+                result.stopped.append(name)
+        starts: list[LoadedProfile] = []
+        for name, lp in desired.items():
+            current = self.slots.get(name)
+            new_hash = lp.profile.config_hash()
+            if current is None:
+                starts.append(lp)
+                result.started.append(name)
+            elif current.config_hash != new_hash:
+                await self._stop(name)
+                starts.append(lp)
+                result.restarted.append(name)
+            else:
+                current.loaded = lp  # same config; the path may have changed (rename)
+                result.unchanged.append(name)
+        await self._start_many(starts)
+        self.reloads += 1
+        if self.reloads > 1:
+            log.info(
+                "profiles_reloaded",
+                started=result.started,
+                stopped=result.stopped,
+                restarted=result.restarted,
+                unchanged=len(result.unchanged),
+                invalid=len(result.issues),
+            )
+        return result
+
+    async def _start_many(self, profiles: list[LoadedProfile]) -> None:
+        """Start profiles concurrently; return once each quotes (or gave up)."""
+        tg = self._tg
+        assert tg is not None
+        async with anyio.create_task_group() as starters:
+            for lp in profiles:
+                slot = ProfileSlot(loaded=lp, config_hash=lp.profile.config_hash())
+                self.slots[lp.profile.name] = slot
+                starters.start_soon(self._start_one, tg, slot)
+
+    async def _start_one(self, tg: TaskGroup, slot: ProfileSlot) -> None:
+        await tg.start(self._profile_task_entry, slot)
+
+    async def _stop(self, name: str) -> None:
+        slot = self.slots.pop(name)
+        slot.scope.cancel()
+        await slot.done.wait()
+
+    # --- one profile's task -----------------------------------------------------------
+
+    async def _profile_task_entry(
+        self, slot: ProfileSlot, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        relay = _StartRelay(task_status)
+        try:
+            with slot.scope:
+                await self._profile_task(slot, relay)
+        finally:
+            if self.scheduler is not None:
+                self.scheduler.remove_profile(slot.name)
+            relay.started()  # never leave the starter waiting (stopped before quoting)
+            if slot.state not in ("failed",):
+                slot.state = "stopped"
+            slot.done.set()
+
+    async def _profile_task(self, slot: ProfileSlot, relay: _StartRelay) -> None:
+        profile = slot.loaded.profile
+        plog = log.bind(profile=profile.name)
+        send, receive = anyio.create_memory_object_stream[ModeSwitch](16)
+        slot.control_send = send
+        if profile.schedule and self.scheduler is not None:
+            name = profile.name
+            self.scheduler.add_profile(name, profile.schedule, lambda m: self.post_mode(name, m))
+        async with send, anyio.create_task_group() as ptg:
+            ptg.start_soon(self._control_loop, slot, receive)
+            while True:
+                began = self.clock.now()
+                try:
+                    bot = self._make_bot(profile)
+                    slot.bot = bot
+                    slot.state = "starting"
+                    await bot.run(task_status=relay)
+                    plog.warning("profile_stream_ended")
+                    error: str | None = "venue event stream ended"
+                except AuthenticationFailed as exc:
+                    # Retrying with the same keys cannot help: stay down with a clear reason.
+                    slot.state = "failed"
+                    slot.last_error = f"authentication failed: {exc}"
+                    plog.error("profile_failed", error=slot.last_error, restarting=False)
+                    break
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    plog.error("profile_failed", error=error, exc_info=True)
+                finally:
+                    if slot.bot is not None:
+                        slot.orders_left = slot.bot.orders_left
+                slot.last_error = error
+                if self.clock.now() - began >= self.restart.healthy_after_s:
+                    slot.failures = 0
+                slot.failures += 1
+                if slot.failures > self.restart.max_restarts:
+                    slot.state = "failed"
+                    plog.error(
+                        "profile_gave_up",
+                        failures=slot.failures - 1,
+                        last_error=error,
+                    )
+                    break
+                delay = self.restart.delay(slot.failures)
+                slot.state = "restarting"
+                plog.warning("profile_restarting", attempt=slot.failures, delay_s=delay)
+                await anyio.sleep(delay)
+                slot.restarts += 1
+            ptg.cancel_scope.cancel()
+        relay.started()
+
+    async def _control_loop(self, slot: ProfileSlot, receive: Any) -> None:
+        async with receive:
+            async for message in receive:
+                if isinstance(message, ModeSwitch) and slot.bot is not None:
+                    slot.bot.set_mode(message.mode)
+
+    def post_mode(self, name: str, mode: str) -> bool:
+        """Ask profile ``name`` to switch mode (used by the scheduler); False if not running."""
+        slot = self.slots.get(name)
+        if slot is None or slot.control_send is None:
+            return False
+        try:
+            slot.control_send.send_nowait(ModeSwitch(mode))
+        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            return False
+        return True
+
+    def _make_bot(self, profile: Profile) -> Bot:
+        venue: Venue = self.venue_factory(profile, self.clock)
+        timeout = self.request_timeout_s
+        if timeout is None:
+            timeout = profile.venue.timeout_s if isinstance(profile.venue, CcxtVenueConfig) else 5.0
+        venue = TimeoutVenue(venue, timeout)
+        limiter = TokenBucket(
+            profile.rate_limit.capacity,
+            profile.rate_limit.refill_per_s,
+            self.clock,
+            parent=self._account_bucket(profile),
+            name=profile.name,
+        )
+        bot = Bot(profile, venue, clock=self.clock, limiter=limiter)
+        # Every (re)start begins in the mode the schedule says applies now.
+        if profile.schedule:
+            bot.set_mode(mode_at(profile.schedule, profile.mode, self.wall_clock()))
+        return bot
+
+    def _account_bucket(self, profile: Profile) -> TokenBucket | None:
+        venue = profile.venue
+        if not isinstance(venue, CcxtVenueConfig) or venue.account is None:
+            return None
+        key = f"{venue.exchange}:{venue.account}"
+        bucket = self._accounts.get(key)
+        if bucket is None:
+            limits = self._account_limits.get(venue.account)
+            capacity = getattr(limits, "capacity", 50.0)
+            refill = getattr(limits, "refill_per_s", 20.0)
+            bucket = TokenBucket(capacity, refill, self.clock, name=key)
+            self._accounts[key] = bucket
+        return bucket
+
+    # --- reporting ----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Supervisor and per-profile state, as plain JSON-ready values."""
+        profiles = []
+        for name in sorted(self.slots):
+            slot = self.slots[name]
+            row: dict[str, Any] = {
+                "name": name,
+                "file": str(slot.loaded.path),
+                "venue": slot.loaded.profile.venue.type,
+                "symbol": slot.loaded.profile.symbol,
+                "state": slot.state,
+                "restarts": slot.restarts,
+                "last_error": slot.last_error,
+            }
+            bot = slot.bot
+            if bot is not None:
+                snap = bot.snapshot()
+                row.update(
+                    state=slot.state if slot.state in ("failed", "restarting") else snap.state,
+                    mode=snap.mode,
+                    mid=_num(snap.mid),
+                    spread_bps=None if snap.spread_bps is None else round(snap.spread_bps, 2),
+                    inventory_base=str(snap.inventory_base),
+                    inventory_quote=str(snap.inventory_quote),
+                    open_orders=snap.open_orders,
+                    realized_pnl=str(snap.realized_pnl),
+                    net_pnl=str(snap.net_pnl),
+                    fills=bot.pnl.buy_count + bot.pnl.sell_count,
+                    orders_placed=bot.stats.orders_placed,
+                    orders_cancelled=bot.stats.orders_cancelled,
+                    last_error=slot.last_error or snap.last_error,
+                )
+            profiles.append(row)
+        return {
+            "supervisor": {
+                "pid": os.getpid(),
+                "directory": str(self.directory),
+                "uptime_s": round(time.time() - self.started_at, 1),
+                "profiles_total": len(self.slots),
+                "reloads": self.reloads,
+                "config_errors": [str(i) for i in self.issues],
+            },
+            "profiles": profiles,
+        }
+
+
+def _num(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+async def watch_directory(
+    directory: Path,
+    on_change: Callable[[], Any],
+    *,
+    stop: anyio.Event,
+    debounce_ms: int = 100,
+) -> None:
+    """Call ``on_change`` (awaited) after each debounced batch of YAML changes in ``directory``.
+
+    Watches the directory, not single files, because editors save by writing a temporary file
+    and renaming it over the original. ``stop`` ends the watch at once (watchfiles would
+    otherwise block for its Rust timeout on shutdown).
+    """
+    from watchfiles import awatch
+
+    def yaml_only(_change: Any, path: str) -> bool:
+        return path.endswith((".yaml", ".yml"))
+
+    async for _changes in awatch(
+        directory,
+        watch_filter=yaml_only,
+        debounce=debounce_ms,
+        step=20,
+        stop_event=stop,
+        recursive=False,
+        force_polling=None,
+    ):
+        await on_change()
+
+
+async def supervise(
+    directory: Path,
+    *,
+    duration: float | None = None,
+    control_addr: str | None = None,
+    watch: bool = True,
+    supervisor: Supervisor | None = None,
+    task_status: TaskStatus[Supervisor] = anyio.TASK_STATUS_IGNORED,
+) -> int:
+    """Run a supervisor with file watching, signals and (optionally) the control endpoint."""
+    sup = supervisor or Supervisor(directory)
+    stop_watch = anyio.Event()
+    async with anyio.create_task_group() as tg:
+
+        async def on_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+                async for signum in sigs:
+                    if signum == signal.SIGHUP:
+                        log.info("reload_requested", source="SIGHUP")
+                        await sup.reload()
+                        continue
+                    log.info("shutdown_requested", signal=signal.Signals(signum).name)
+                    stop_watch.set()
+                    tg.cancel_scope.cancel()
+                    # A second signal while we cancel orders forces the exit.
+                    async for again in sigs:
+                        if again != signal.SIGHUP:
+                            log.error("forced_exit", signal=signal.Signals(again).name)
+                            os._exit(130)
+
+        tg.start_soon(on_signals)
+        await tg.start(lambda *, task_status: sup.run(task_status=task_status))
+        if control_addr:
+            from kasmm.control import parse_addr, serve_control
+
+            host, port = parse_addr(control_addr)
+            await tg.start(
+                lambda *, task_status: serve_control(
+                    host, port, status=sup.status, task_status=task_status
+                )
+            )
+        if watch:
+            tg.start_soon(lambda: watch_directory(directory, sup.reload, stop=stop_watch))
+        task_status.started(sup)
+        if duration is not None:
+            await anyio.sleep(duration)
+            stop_watch.set()
+            tg.cancel_scope.cancel()
+    return sup.exit_code

@@ -1,0 +1,312 @@
+"""The supervisor on simulated venues, in short real time: isolation, reload, restart, stop."""
+
+from __future__ import annotations
+
+import textwrap
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import pytest
+
+from kasmm.clock import Clock
+from kasmm.config.schema import Profile, SimVenueConfig
+from kasmm.errors import TransientVenueError
+from kasmm.supervisor import RestartPolicy, Supervisor, supervise
+from kasmm.venues.base import Venue
+from kasmm.venues.sim import SimVenue
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def profile_yaml(name: str, spread: float = 20.0, *, calm: bool = True, seed: int = 1) -> str:
+    """A sim profile. ``calm``: a market that never moves and never trades, so a bot that is
+    left alone issues no order actions after its first placement round."""
+    market = (
+        "{sigma_bps: 0.000001, taker_rate_per_s: 0.000000001, book_interval_s: 0.05}"
+        if calm
+        else "{book_interval_s: 0.05}"
+    )
+    return textwrap.dedent(
+        f"""\
+        name: {name}
+        venue:
+          type: sim
+          market: {market}
+          seed: {seed}
+        symbol: KAS/USDT
+        modes:
+          aggressive: {{spread_bps: {spread}, size: 1000, levels: 2}}
+          passive: {{spread_bps: {spread}, size: 1000, levels: 2}}
+        refresh: {{fallback_interval_s: 0.2}}
+        """
+    )
+
+
+@dataclass
+class VenueLog:
+    """Every venue the supervisor built, per profile name, in order."""
+
+    venues: dict[str, list[SimVenue]] = field(default_factory=lambda: defaultdict(list))
+
+    def factory(self, profile: Profile, clock: Clock) -> Venue:
+        assert isinstance(profile.venue, SimVenueConfig)
+        venue = SimVenue(profile.venue, profile.symbol, clock)
+        self.venues[profile.name].append(venue)
+        return venue
+
+    def last(self, name: str) -> SimVenue:
+        return self.venues[name][-1]
+
+
+class BrokenVenue:
+    """A venue whose every call fails."""
+
+    name = "broken"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _fail(self) -> TransientVenueError:
+        self.calls += 1
+        return TransientVenueError("exchange unreachable")
+
+    async def connect(self) -> object:
+        raise self._fail()
+
+    async def close(self) -> None:
+        return None
+
+    async def events(self) -> AsyncIterator[object]:  # pragma: no cover - never reached
+        raise self._fail()
+        yield
+
+    async def fetch_balances(self) -> object:
+        raise self._fail()
+
+    async def fetch_open_orders(self) -> list[object]:
+        raise self._fail()
+
+    async def place_order(self, request: object) -> object:
+        raise self._fail()
+
+    async def cancel_order(self, client_id: object) -> None:
+        raise self._fail()
+
+    async def cancel_all(self, prefix: str) -> int:
+        raise self._fail()
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / f"{name}.yaml"
+    tmp = directory / f".{name}.tmp"
+    tmp.write_text(text)
+    tmp.replace(path)  # editors save by atomic rename
+    return path
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.02)
+
+
+@pytest.fixture
+def three(tmp_path: Path) -> Path:
+    for name in ("p1", "p2", "p3"):
+        write(tmp_path, name, profile_yaml(name))
+    return tmp_path
+
+
+@pytest.mark.anyio
+async def test_editing_one_profile_restarts_only_that_one(three: Path) -> None:
+    log = VenueLog()
+    sup = Supervisor(three, venue_factory=log.factory)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        assert sorted(sup.slots) == ["p1", "p2", "p3"]
+        assert all(s.state == "quoting" or s.bot is not None for s in sup.slots.values())
+        before = {n: (log.last(n).stats.places, log.last(n).stats.cancels) for n in ("p1", "p3")}
+        old_p2 = log.last("p2")
+        write(three, "p2", profile_yaml("p2", spread=30))
+        result = await sup.reload()
+        assert result.restarted == ["p2"]
+        assert sorted(result.unchanged) == ["p1", "p3"]
+        await anyio.sleep(0.3)
+        # The old p2 venue saw all its orders cancelled; the new one quotes.
+        assert old_p2.open_order_count == 0
+        assert len(log.venues["p2"]) == 2 and log.last("p2").open_order_count == 4
+        # p1 and p3: same venue, zero new actions (no cancel, no replace, no restart).
+        for name in ("p1", "p3"):
+            assert len(log.venues[name]) == 1
+            assert (log.last(name).stats.places, log.last(name).stats.cancels) == before[name]
+            assert log.last(name).stats.cancels == 0
+        tg.cancel_scope.cancel()
+    assert all(v.open_order_count == 0 for vs in log.venues.values() for v in vs)
+    assert sup.exit_code == 0
+
+
+@pytest.mark.anyio
+async def test_invalid_edit_keeps_last_good_version_and_reports_location(three: Path) -> None:
+    log = VenueLog()
+    sup = Supervisor(three, venue_factory=log.factory)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        bot = sup.slots["p1"].bot
+        write(
+            three,
+            "p1",
+            profile_yaml("p1").replace("spread_bps: 20.0, size", "spread_bps: -5, size", 1),
+        )
+        result = await sup.reload()
+        assert result.stopped == [] and result.restarted == []
+        assert len(result.issues) == 1
+        message = str(result.issues[0])
+        assert message.startswith(f"{three / 'p1.yaml'}:8:28: p1: ")
+        assert "modes.aggressive.spread_bps" in message
+        assert sup.slots["p1"].bot is bot  # the old version keeps running
+        assert log.last("p1").open_order_count == 4
+        status = sup.status()
+        assert any("p1.yaml:8:28:" in e for e in status["supervisor"]["config_errors"])
+        # Fixing the file again is a no-op for the running bot (same config as before).
+        write(three, "p1", profile_yaml("p1"))
+        result = await sup.reload()
+        assert "p1" in result.unchanged and sup.slots["p1"].bot is bot
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_removing_or_disabling_a_file_stops_that_profile_and_cancels(three: Path) -> None:
+    log = VenueLog()
+    sup = Supervisor(three, venue_factory=log.factory)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        assert log.last("p3").open_order_count == 4
+        (three / "p3.yaml").unlink()
+        write(three, "p2", "enabled: false\n" + profile_yaml("p2"))
+        result = await sup.reload()
+        assert sorted(result.stopped) == ["p2", "p3"]
+        assert log.last("p3").open_order_count == 0
+        assert log.last("p2").open_order_count == 0
+        assert sorted(sup.slots) == ["p1"]
+        write(three, "p4", profile_yaml("p4"))
+        result = await sup.reload()
+        assert result.started == ["p4"]
+        assert log.last("p4").open_order_count == 4  # started means quoting
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_failing_profile_restarts_with_backoff_while_others_keep_quoting(
+    three: Path,
+) -> None:
+    log = VenueLog()
+    broken = BrokenVenue()
+
+    def factory(profile: Profile, clock: Clock) -> Venue:
+        if profile.name == "p2":
+            return broken  # type: ignore[return-value]
+        return log.factory(profile, clock)
+
+    policy = RestartPolicy(initial_s=0.05, factor=2.0, max_s=0.2, max_restarts=3)
+    sup = Supervisor(three, venue_factory=factory, restart=policy)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        await wait_for(lambda: sup.slots["p2"].state == "failed")
+        slot = sup.slots["p2"]
+        assert slot.restarts == 3
+        assert slot.last_error is not None and "exchange unreachable" in slot.last_error
+        books_before = {n: sup.slots[n].bot.stats.book_updates for n in ("p1", "p3")}  # type: ignore[union-attr]
+        await anyio.sleep(0.3)
+        for name in ("p1", "p3"):
+            bot = sup.slots[name].bot
+            assert bot is not None and bot.state.value == "quoting"
+            assert bot.stats.book_updates > books_before[name]
+            assert log.last(name).open_order_count == 4
+        assert sup.status()["profiles"][1]["state"] == "failed"
+        tg.cancel_scope.cancel()
+    # p2 could never confirm its cancels (its venue is down): a non-zero exit status.
+    assert sup.exit_code == 1
+
+
+@pytest.mark.anyio
+async def test_file_watcher_reloads_only_the_edited_profile(three: Path) -> None:
+    log = VenueLog()
+    sup = Supervisor(three, venue_factory=log.factory)
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            lambda *, task_status: supervise(
+                three, supervisor=sup, control_addr=None, task_status=task_status
+            )
+        )
+        await anyio.sleep(0.2)  # the watcher is up
+        write(three, "p3", profile_yaml("p3", spread=25))
+        await wait_for(lambda: len(log.venues["p3"]) == 2 and log.last("p3").open_order_count == 4)
+        assert len(log.venues["p1"]) == 1 and len(log.venues["p2"]) == 1
+        assert log.last("p1").stats.cancels == 0 and log.last("p2").stats.cancels == 0
+        tg.cancel_scope.cancel()
+    assert all(v.open_order_count == 0 for vs in log.venues.values() for v in vs)
+
+
+SCHEDULE = """\
+mode: passive
+schedule:
+  - {cron: "0 8 * * *", timezone: UTC, mode: aggressive}
+  - {cron: "0 20 * * *", timezone: UTC, mode: passive}
+"""
+
+
+@pytest.mark.parametrize(("hour", "mode"), [(9, "aggressive"), (21, "passive"), (7, "passive")])
+@pytest.mark.anyio
+async def test_profile_starts_in_the_mode_its_schedule_says_applies_now(
+    tmp_path: Path, hour: int, mode: str
+) -> None:
+    text = profile_yaml("s").replace(
+        "spread_bps: 20.0, size: 1000, levels: 2}\n  passive",
+        "spread_bps: 10.0, size: 1000, levels: 2}\n  passive",
+    )
+    write(tmp_path, "s", text + SCHEDULE)
+    now = 1_795_000_000.0 - 1_795_000_000.0 % 86400 + hour * 3600  # hh:00 UTC of some day
+    log = VenueLog()
+    sup = Supervisor(tmp_path, venue_factory=log.factory, wall_clock=lambda: now)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        bot = sup.slots["s"].bot
+        assert bot is not None and bot.mode == mode
+        assert sup.scheduler is not None and sup.scheduler.profiles() == ["s"]
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_mode_switch_posted_to_a_profile_changes_its_quotes(tmp_path: Path) -> None:
+    text = profile_yaml("s").replace(
+        "spread_bps: 20.0, size: 1000, levels: 2}\n  passive",
+        "spread_bps: 10.0, size: 1000, levels: 2}\n  passive",
+    )
+    write(tmp_path, "s", text)
+    log = VenueLog()
+    sup = Supervisor(tmp_path, venue_factory=log.factory)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        venue = log.last("s")
+        spread_passive = await own_spread(venue)
+        assert sup.post_mode("s", "aggressive")
+        await wait_for(
+            lambda: sup.slots["s"].bot is not None and sup.slots["s"].bot.mode == "aggressive"
+        )
+        await anyio.sleep(0.4)  # next requote (fallback interval 0.2 s)
+        assert await own_spread(venue) < spread_passive
+        assert len(log.venues["s"]) == 1  # a mode switch is not a restart
+        tg.cancel_scope.cancel()
+
+
+async def own_spread(venue: SimVenue) -> float:
+    orders = await venue.fetch_open_orders()
+    bid = max(o.price for o in orders if o.side.value == "buy")
+    ask = min(o.price for o in orders if o.side.value == "sell")
+    return float(ask - bid)
