@@ -65,7 +65,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None
         redact_secrets,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps, default=str)
         if as_json
         else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -110,9 +110,10 @@ def write(directory: Path, name: str, text: str) -> Path:
     return path
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
+async def wait_for(predicate: Callable[[], bool], limit: float = 5.0) -> None:
+    """Poll ``predicate`` (state owned by other tasks, no event to wait on) for ``limit`` s."""
+    with anyio.fail_after(limit):
+        while not predicate():  # noqa: ASYNC110
             await anyio.sleep(0.02)
 
 
