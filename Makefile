@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/kasmm supervise profiles/
 
 test: $(STAMP)
-	$(BIN)/ruff check kasmm tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
