@@ -5,7 +5,7 @@ The data path, in order (each step is a call in :meth:`Bot._requote`):
     venue event (book / fill)
       -> quoting core      :func:`kasmm.core.quoting.compute_quotes`
       -> reconciliation    :func:`kasmm.core.reconcile.reconcile` (desired vs open orders)
-      -> token bucket      :class:`kasmm.limiter.TokenBucket`
+      -> token bucket      :class:`kasmm.limiter.TokenBucket` (in the venue's request path)
       -> venue             :class:`kasmm.venues.base.Venue`
 
 Fills flow back through :meth:`Bot.on_fill` into the inventory and the PnL state. The bot reacts
@@ -66,7 +66,6 @@ from kasmm.errors import (
     RequestTimedOut,
     VenueError,
 )
-from kasmm.limiter import TokenBucket
 from kasmm.venues.base import Venue
 
 #: Seconds the bot may spend cancelling its orders on stop before giving up.
@@ -141,7 +140,6 @@ class Bot:
         venue: Venue,
         *,
         clock: Clock,
-        limiter: TokenBucket,
         session_end: float | None = None,
         stop_at: float | None = None,
     ) -> None:
@@ -149,7 +147,6 @@ class Bot:
         self.stop_at = stop_at
         self.venue = venue
         self.clock = clock
-        self.limiter = limiter
         self.session_end = session_end
         self.mode: ModeName = profile.mode
         self.exact_model = isinstance(profile.venue, SimVenueConfig) and isinstance(
@@ -256,7 +253,6 @@ class Bot:
             self.log.info("foreign_orders_present", count=foreign)
         for order in own:
             try:
-                await self.limiter.acquire(1)
                 await self.venue.cancel_order(order.client_id)
                 self.stats.orders_cancelled += 1
             except OrderNotFound:
@@ -441,9 +437,11 @@ class Bot:
             await self._execute(actions)
 
     async def _execute(self, actions: tuple[OrderAction, ...]) -> None:
-        """Send actions through the rate limiter; cancels first (the reconciler orders them)."""
+        """Hand actions to the venue (whose requests draw from the profile's token bucket).
+
+        Cancels come first: the reconciler orders them so, which frees balance for the places.
+        """
         for action in actions:
-            await self.limiter.acquire(1)
             try:
                 if isinstance(action, CancelOrder):
                     await self._cancel(action.client_id)

@@ -100,14 +100,14 @@ async def run_profile(
 ) -> RunSummary:
     """Run ``profile`` until ``duration`` elapses or SIGINT/SIGTERM, then cancel its orders."""
     clock = clock or RealClock()
-    venue = build_venue(profile, clock)
     limiter = TokenBucket(
         profile.rate_limit.capacity, profile.rate_limit.refill_per_s, clock, name=profile.name
     )
+    venue = build_venue(profile, clock, limiter)
     started = clock.now()
     # In virtual time nothing can sleep "alongside" the venue: the bot stops itself at stop_at.
     stop_at = started + duration if (duration is not None and clock.is_virtual) else None
-    bot = Bot(profile, venue, clock=clock, limiter=limiter, stop_at=stop_at)
+    bot = Bot(profile, venue, clock=clock, stop_at=stop_at)
     async with anyio.create_task_group() as tg:
 
         async def stop_on_signal() -> None:

@@ -34,11 +34,10 @@ from kasmm.limiter import TokenBucket
 from kasmm.schedule import ModeScheduler, mode_at
 from kasmm.venues.base import Venue
 from kasmm.venues.factory import build_venue
-from kasmm.venues.guard import TimeoutVenue
 
 log = structlog.get_logger("kasmm.supervisor")
 
-VenueFactory = Callable[[Profile, Clock], Venue]
+VenueFactory = Callable[[Profile, Clock, TokenBucket], Venue]
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,6 @@ class Supervisor:
         venue_factory: VenueFactory = build_venue,
         restart: RestartPolicy | None = None,
         env: Mapping[str, str] | None = None,
-        request_timeout_s: float | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = directory
@@ -129,7 +127,6 @@ class Supervisor:
         self.venue_factory = venue_factory
         self.restart = restart or RestartPolicy()
         self.env = env
-        self.request_timeout_s = request_timeout_s
         self.wall_clock = wall_clock
         self.scheduler: ModeScheduler | None = None
         self.slots: dict[str, ProfileSlot] = {}
@@ -342,11 +339,6 @@ class Supervisor:
         return True
 
     def _make_bot(self, profile: Profile) -> Bot:
-        venue: Venue = self.venue_factory(profile, self.clock)
-        timeout = self.request_timeout_s
-        if timeout is None:
-            timeout = profile.venue.timeout_s if isinstance(profile.venue, CcxtVenueConfig) else 5.0
-        venue = TimeoutVenue(venue, timeout)
         limiter = TokenBucket(
             profile.rate_limit.capacity,
             profile.rate_limit.refill_per_s,
@@ -354,7 +346,8 @@ class Supervisor:
             parent=self._account_bucket(profile),
             name=profile.name,
         )
-        bot = Bot(profile, venue, clock=self.clock, limiter=limiter)
+        venue = self.venue_factory(profile, self.clock, limiter)
+        bot = Bot(profile, venue, clock=self.clock)
         # Every (re)start begins in the mode the schedule says applies now.
         if profile.schedule:
             bot.set_mode(mode_at(profile.schedule, profile.mode, self.wall_clock()))

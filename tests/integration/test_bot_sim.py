@@ -15,6 +15,7 @@ from kasmm.config.schema import AS2008Market, Profile, RandomWalkMarket, SimVenu
 from kasmm.core.types import ClientOrderId, OrderRequest, Side
 from kasmm.limiter import TokenBucket
 from kasmm.runner import RunSummary, run_profile
+from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
@@ -40,7 +41,8 @@ def make_bot(profile: Profile, clock: VirtualClock, stop_at: float) -> tuple[Bot
     assert isinstance(profile.venue, SimVenueConfig)
     venue = SimVenue(profile.venue, profile.symbol, clock)
     limiter = TokenBucket(profile.rate_limit.capacity, profile.rate_limit.refill_per_s, clock)
-    return Bot(profile, venue, clock=clock, limiter=limiter, stop_at=stop_at), venue
+    limited = RateLimitedVenue(venue, limiter)
+    return Bot(profile, limited, clock=clock, stop_at=stop_at), venue
 
 
 @pytest.mark.anyio

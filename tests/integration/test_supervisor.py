@@ -14,8 +14,10 @@ import pytest
 from kasmm.clock import Clock
 from kasmm.config.schema import Profile, SimVenueConfig
 from kasmm.errors import TransientVenueError
+from kasmm.limiter import TokenBucket
 from kasmm.supervisor import RestartPolicy, Supervisor, supervise
 from kasmm.venues.base import Venue
+from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
 
 
@@ -54,11 +56,11 @@ class VenueLog:
 
     venues: dict[str, list[SimVenue]] = field(default_factory=lambda: defaultdict(list))
 
-    def factory(self, profile: Profile, clock: Clock) -> Venue:
+    def factory(self, profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
         assert isinstance(profile.venue, SimVenueConfig)
         venue = SimVenue(profile.venue, profile.symbol, clock)
         self.venues[profile.name].append(venue)
-        return venue
+        return RateLimitedVenue(venue, limiter)
 
     def last(self, name: str) -> SimVenue:
         return self.venues[name][-1]
@@ -209,10 +211,10 @@ async def test_failing_profile_restarts_with_backoff_while_others_keep_quoting(
     log = VenueLog()
     broken = BrokenVenue()
 
-    def factory(profile: Profile, clock: Clock) -> Venue:
+    def factory(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
         if profile.name == "p2":
             return broken  # type: ignore[return-value]
-        return log.factory(profile, clock)
+        return log.factory(profile, clock, limiter)
 
     policy = RestartPolicy(initial_s=0.05, factor=2.0, max_s=0.2, max_restarts=3)
     sup = Supervisor(three, venue_factory=factory, restart=policy)
