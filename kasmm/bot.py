@@ -1,9 +1,10 @@
 """One profile's market-making bot: the async I/O shell around the pure decision code.
 
-The data path, in order (each step is a call in :meth:`Bot._requote`):
+The data path, in order (each step is a call in :meth:`Bot.decide` / :meth:`Bot._requote`):
 
     venue event (book / fill)
       -> quoting core      :func:`kasmm.core.quoting.compute_quotes`
+      -> risk gate         :func:`kasmm.core.risk.evaluate`, :func:`kasmm.core.risk.gate`
       -> reconciliation    :func:`kasmm.core.reconcile.reconcile` (desired vs open orders)
       -> token bucket      :class:`kasmm.limiter.TokenBucket` (in the venue's request path)
       -> venue             :class:`kasmm.venues.base.Venue`
@@ -16,13 +17,16 @@ with a deadline.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import math
+from collections import deque
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import structlog
@@ -35,6 +39,7 @@ from kasmm.core.params import QuotingParams, RefreshParams
 from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote
 from kasmm.core.quoting import MarketState, QuoteDecision, compute_quotes, exclude_own, time_left
 from kasmm.core.reconcile import reconcile
+from kasmm.core.risk import RiskInputs, RiskState, Trip, evaluate, gate, reset
 from kasmm.core.types import (
     ZERO,
     Balance,
@@ -95,6 +100,7 @@ class BotStats:
     orders_rejected: int = 0
     cancel_not_found: int = 0
     venue_errors: int = 0
+    kill_switch_trips: int = 0
     consecutive_errors: int = 0
     book_updates: int = 0
     last_error: str | None = None
@@ -128,6 +134,8 @@ class BotSnapshot:
     fees: Decimal
     net_pnl: Decimal
     last_error: str | None
+    trading_state: str = "active"
+    halt_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -165,6 +173,13 @@ class Bot:
         self.start_equity: Decimal | None = None
         self._vol: VolState | None = None
         self._last_action_at: float | None = None
+        self.risk = RiskState()
+        self.peak_equity: Decimal | None = None
+        self._previous_mid: Decimal | None = None
+        self._last_book_at: float | None = None
+        self._day_key: str | None = None
+        self._day_start_equity: Decimal | None = None
+        self._action_times: deque[float] = deque()
         self._last_balance_sync = -math.inf
         self._ids = ClientIdFactory(
             profile.client_id_prefix, ClientIdFactory.run_tag_for(clock.now())
@@ -325,7 +340,10 @@ class Bot:
 
     def on_book(self, book: Book) -> None:
         """Record a new book and feed the volatility estimator."""
+        if self.book is not None and self.book.mid is not None:
+            self._previous_mid = self.book.mid
         self.book = book
+        self._last_book_at = self.clock.now()
         self.stats.book_updates += 1
         mid = book.mid
         if mid is not None and not book.is_crossed:
@@ -394,8 +412,52 @@ class Bot:
 
     # --- the data path --------------------------------------------------------------------
 
+    def risk_inputs(self, now: float, decision: QuoteDecision) -> RiskInputs:
+        """Gather what the kill-switch rules look at (equity, drawdown, book age, ...)."""
+        mid = (
+            decision.mid
+            if decision.mid is not None
+            else (self.book.mid if self.book is not None else None)
+        )
+        equity = None
+        if mid is not None and mid.is_finite() and mid > 0:
+            equity = self.inventory.quote + self.inventory.base * mid
+            if self.peak_equity is None or equity > self.peak_equity:
+                self.peak_equity = equity
+            day = self._day_of(now)
+            if day != self._day_key:
+                self._day_key, self._day_start_equity = day, equity
+        daily = None
+        if equity is not None and self._day_start_equity is not None:
+            daily = equity - self._day_start_equity
+        while self._action_times and self._action_times[0] <= now - 60.0:
+            self._action_times.popleft()
+        return RiskInputs(
+            now=now,
+            last_book_ts=self._last_book_at,
+            mid=mid,
+            previous_mid=self._previous_mid,
+            book_crossed=self.book is not None and self.book.is_crossed and not self.exact_model,
+            equity=equity,
+            peak_equity=self.peak_equity,
+            daily_pnl=daily,
+            inventory_share=decision.inventory_share,
+            target_share=self._params.target_share,
+            consecutive_errors=self.stats.consecutive_errors,
+            actions_last_minute=len(self._action_times),
+        )
+
+    def _day_of(self, now: float) -> str:
+        rule = self.profile.kill_switch.max_daily_loss
+        tz = ZoneInfo(rule.timezone if rule is not None else "UTC")
+        return dt.datetime.fromtimestamp(now, tz).date().isoformat()
+
     def decide(self, now: float) -> tuple[QuoteDecision, tuple[OrderAction, ...]]:
-        """Pure part of a requote: desired quotes, then the minimal actions to get there."""
+        """One pass of the data path: quotes, risk gate, then the minimal actions.
+
+        Pure in effect except for the risk state it commits (``self.risk``) and the trips it
+        logs, so the same events always give the same decisions.
+        """
         assert self.book is not None and self.rules is not None
         others = exclude_own(self.book, tuple(self.open_orders.values()))
         state = MarketState(
@@ -407,14 +469,41 @@ class Bot:
             time_left_s=self._time_left(now),
         )
         decision = compute_quotes(self._params, state)
+        risk, trips = evaluate(self.profile.kill_switch, self.risk, self.risk_inputs(now, decision))
+        if trips:
+            self._on_trips(trips, risk, now)
+        self.risk = risk
+        trading = risk.trading_state(now)
+        excess = None
+        if decision.inventory_share is not None and self._params.target_share is not None:
+            excess = decision.inventory_share - self._params.target_share
+        desired = gate(decision.quotes, trading, excess)
         actions = reconcile(
-            decision.quotes,
+            desired,
             tuple(self.open_orders.values()),
             now,
             self._last_action_at,
             self._refresh,
         )
         return decision, actions
+
+    def _on_trips(self, trips: tuple[Trip, ...], new: RiskState, now: float) -> None:
+        for trip in trips:
+            self.stats.kill_switch_trips += 1
+            self.log.warning(
+                "kill_switch_tripped",
+                rule=trip.rule,
+                action=trip.action,
+                value=trip.value,
+                limit=trip.limit,
+                detail=trip.detail,
+                state=new.trading_state(now).value,
+            )
+
+    def reset_risk(self) -> None:
+        """Operator reset: clear a halt; the rules are re-checked on the next event."""
+        self.risk = reset(self.risk)
+        self.log.warning("kill_switch_reset")
 
     def _time_left(self, now: float) -> float:
         strategy = self.profile.strategy
@@ -424,7 +513,7 @@ class Bot:
 
     async def _requote(self) -> None:
         if self.book is None or self.rules is None:
-            return
+            return  # nothing to price from yet (the stale-book rule covers a silent venue)
         now = self.clock.now()
         if now - self._last_balance_sync >= BALANCE_REFRESH_S and not self.exact_model:
             await self._sync_balances()
@@ -434,6 +523,7 @@ class Bot:
         if actions:
             self._last_action_at = now
             self.stats.quotes_sent += 1
+            self._action_times.extend(now for _ in actions)
             await self._execute(actions)
 
     async def _execute(self, actions: tuple[OrderAction, ...]) -> None:
@@ -570,4 +660,10 @@ class Bot:
             fees=self.pnl.fees,
             net_pnl=self.pnl.net(mark),
             last_error=self.stats.last_error,
+            trading_state=self.risk.trading_state(self.clock.now()).value,
+            halt_reason=(
+                f"{self.risk.halt.rule}: {self.risk.halt.value:g} > {self.risk.halt.limit:g}"
+                if self.risk.halt is not None
+                else None
+            ),
         )

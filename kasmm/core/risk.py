@@ -1,0 +1,215 @@
+"""The risk gate: pure kill-switch evaluation and quote gating between quoting and the venue.
+
+Every event the bot sees produces a :class:`RiskInputs`; :func:`evaluate` folds it into the
+profile's :class:`RiskState` and returns the trips it caused; :func:`gate` then filters the
+quoting core's desired quotes by the resulting :class:`TradingState`:
+
+* ``ACTIVE``: quotes pass unchanged.
+* ``REDUCE_ONLY``: only the side that moves inventory back toward target is quoted.
+* ``PAUSED``: no quotes (orders cancelled) until ``paused_until``; then rules are re-checked.
+* ``HALTED``: no quotes, orders cancelled, until an operator resets it (persisted by the bot).
+
+Thresholds are maxima: a rule trips when its value goes *beyond* the limit (``>``), never when
+it merely reaches it. The same event can trip several rules; the strongest action wins
+(halt > pause > reduce_only). ``reduce_only`` lasts while its condition holds; ``pause`` lasts
+``pause_s`` and trips again if the condition still holds when it ends.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from kasmm.config.schema import KillAction, KillRule, KillSwitchConfig
+from kasmm.core.types import Quotes
+
+
+class TradingState(enum.StrEnum):
+    """What the risk gate lets through."""
+
+    ACTIVE = "active"
+    REDUCE_ONLY = "reduce_only"
+    PAUSED = "paused"
+    HALTED = "halted"
+
+
+_STRENGTH = {"reduce_only": 1, "pause": 2, "halt": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    """One rule tripping: which, what it does, and the numbers that tripped it."""
+
+    rule: str
+    action: KillAction
+    value: float
+    limit: float
+    ts: float
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RiskInputs:
+    """What the rules look at, gathered by the bot on each event (``None`` = unknown)."""
+
+    now: float
+    last_book_ts: float | None = None
+    mid: Decimal | None = None
+    previous_mid: Decimal | None = None
+    book_crossed: bool = False
+    equity: Decimal | None = None
+    peak_equity: Decimal | None = None
+    daily_pnl: Decimal | None = None
+    inventory_share: float | None = None
+    target_share: float | None = None
+    consecutive_errors: int = 0
+    actions_last_minute: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    """The gate's state. ``halt`` is set by a halt trip and cleared only by :func:`reset`."""
+
+    halt: Trip | None = None
+    paused_until: float = -math.inf
+    pause_trip: Trip | None = None
+    reduce_only: frozenset[str] = field(default_factory=frozenset)
+
+    def trading_state(self, now: float) -> TradingState:
+        """The state in force at ``now``."""
+        if self.halt is not None:
+            return TradingState.HALTED
+        if now < self.paused_until:
+            return TradingState.PAUSED
+        if self.reduce_only:
+            return TradingState.REDUCE_ONLY
+        return TradingState.ACTIVE
+
+
+def _check(
+    rule: KillRule | None,
+    name: str,
+    value: float | None,
+    limit: float,
+    now: float,
+    detail: str = "",
+) -> Trip | None:
+    # NaN never trips (unknown is not a breach); +inf does (e.g. no book ever arrived).
+    if rule is None or value is None or math.isnan(value) or not value > limit:
+        return None
+    return Trip(rule=name, action=rule.action, value=value, limit=limit, ts=now, detail=detail)
+
+
+def breaches(rules: KillSwitchConfig, inputs: RiskInputs) -> list[Trip]:
+    """Every rule whose condition holds for ``inputs`` (pure; no state)."""
+    now = inputs.now
+    out: list[Trip | None] = []
+    dd = rules.max_drawdown
+    if dd is not None and inputs.equity is not None and inputs.peak_equity is not None:
+        drop = inputs.peak_equity - inputs.equity
+        if dd.quote is not None:
+            out.append(_check(dd, "max_drawdown", float(drop), float(dd.quote), now, "quote"))
+        if dd.pct is not None and inputs.peak_equity > 0:
+            pct = float(drop / inputs.peak_equity * 100)
+            out.append(_check(dd, "max_drawdown", pct, dd.pct, now, "pct"))
+    loss = rules.max_daily_loss
+    if loss is not None and inputs.daily_pnl is not None:
+        out.append(_check(loss, "max_daily_loss", float(-inputs.daily_pnl), float(loss.quote), now))
+    inv = rules.max_inventory_deviation
+    if inv is not None and inputs.inventory_share is not None and inputs.target_share is not None:
+        deviation = abs(inputs.inventory_share - inputs.target_share)
+        out.append(_check(inv, "max_inventory_deviation", deviation, inv.share, now))
+    stale = rules.stale_book
+    if stale is not None:
+        age = math.inf if inputs.last_book_ts is None else now - inputs.last_book_ts
+        out.append(_check(stale, "stale_book", age, stale.seconds, now))
+    jump = rules.mid_jump
+    if jump is not None:
+        if inputs.book_crossed:
+            out.append(Trip("mid_jump", jump.action, math.inf, jump.pct, now, "crossed book"))
+        elif inputs.mid is not None and inputs.previous_mid is not None and inputs.previous_mid:
+            # In Decimal: a float ratio would put 100 -> 102 a hair beyond a 2 % limit.
+            moved = float(abs(inputs.mid / inputs.previous_mid - 1) * 100)
+            out.append(_check(jump, "mid_jump", moved, jump.pct, now))
+    errors = rules.max_consecutive_errors
+    if errors is not None:
+        out.append(
+            _check(errors, "max_consecutive_errors", inputs.consecutive_errors, errors.count, now)
+        )
+    rate = rules.max_order_actions_per_minute
+    if rate is not None:
+        out.append(
+            _check(
+                rate, "max_order_actions_per_minute", inputs.actions_last_minute, rate.count, now
+            )
+        )
+    return [t for t in out if t is not None]
+
+
+def _pause_s(rules: KillSwitchConfig, name: str) -> float:
+    rule = getattr(rules, name)
+    return float(rule.pause_s) if rule is not None and rule.pause_s is not None else 0.0
+
+
+def evaluate(
+    rules: KillSwitchConfig, state: RiskState, inputs: RiskInputs
+) -> tuple[RiskState, tuple[Trip, ...]]:
+    """Apply every rule to ``inputs``; return the new state and the trips that changed it.
+
+    A rule already in force (an active pause, a held reduce-only, a halt) does not trip again
+    on every event: only transitions are reported, so each trip is logged and stored once.
+    """
+    now = inputs.now
+    if state.halt is not None:
+        return state, ()
+    found = breaches(rules, inputs)
+    new_trips: list[Trip] = []
+    halt = next((t for t in found if t.action == "halt"), None)
+    if halt is not None:
+        return replace(state, halt=halt, reduce_only=frozenset()), (halt,)
+    paused_until, pause_trip = state.paused_until, state.pause_trip
+    if now >= paused_until:
+        pauses = [t for t in found if t.action == "pause"]
+        if pauses:
+            longest = max(pauses, key=lambda t: _pause_s(rules, t.rule))
+            paused_until = now + _pause_s(rules, longest.rule)
+            pause_trip = longest
+            new_trips.append(longest)
+    reducing = frozenset(t.rule for t in found if t.action == "reduce_only")
+    new_trips.extend(
+        t for t in found if t.action == "reduce_only" and t.rule not in state.reduce_only
+    )
+    return (
+        RiskState(
+            halt=None, paused_until=paused_until, pause_trip=pause_trip, reduce_only=reducing
+        ),
+        tuple(new_trips),
+    )
+
+
+def reset(state: RiskState) -> RiskState:
+    """Operator reset: clear a halt (and any pause); rules are re-checked on the next event."""
+    return RiskState()
+
+
+def gate(quotes: Quotes, trading: TradingState, inventory_excess: float | None) -> Quotes:
+    """Filter desired quotes by the trading state.
+
+    :param inventory_excess: inventory minus target (share or base units; only the sign
+        matters): positive means long, so only asks reduce exposure.
+    """
+    if trading is TradingState.ACTIVE:
+        return quotes
+    if trading is TradingState.REDUCE_ONLY and inventory_excess is not None:
+        if inventory_excess > 0:
+            return Quotes(bids=(), asks=quotes.asks)
+        if inventory_excess < 0:
+            return Quotes(bids=quotes.bids, asks=())
+    return Quotes()
+
+
+def strongest(trips: tuple[Trip, ...]) -> Trip | None:
+    """The trip with the strongest action (for a one-line summary)."""
+    return max(trips, key=lambda t: _STRENGTH[t.action], default=None)

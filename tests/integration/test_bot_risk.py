@@ -1,0 +1,109 @@
+"""The risk gate inside the bot: halts cancel everything, a stale book pulls the quotes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from kasmm.bot import Bot
+from kasmm.clock import RealClock, VirtualClock
+from kasmm.config.schema import Profile, SimVenueConfig
+from kasmm.core.risk import TradingState
+from kasmm.core.types import BookUpdated, VenueEvent
+from kasmm.venues.sim import SimVenue
+from tests.integration.test_bot_sim import demo_profile, make_bot
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def with_kill_switch(profile: Profile, **rules: Any) -> Profile:
+    base: dict[str, Any] = {"stale_book": None, "max_consecutive_errors": None}
+    base.update(rules)
+    return Profile.model_validate(
+        {**profile.model_dump(mode="json"), "kill_switch": base, "schedule": []}
+    )
+
+
+@pytest.mark.anyio
+async def test_drawdown_halt_cancels_all_orders_and_stops_quoting() -> None:
+    profile = with_kill_switch(
+        demo_profile(), max_drawdown={"quote": "0.5", "action": "halt"}
+    )
+    clock = VirtualClock(0.0)
+    bot, venue = make_bot(profile, clock, stop_at=3600.0)
+    placed_at_halt: list[int] = []
+
+    async def watch() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(bot.run)
+            while bot.risk.halt is None:
+                await anyio.lowlevel.checkpoint()
+            placed_at_halt.append(bot.stats.orders_placed)
+            # Halted: let the market run a while longer; nothing may be placed.
+            while clock.now() < (bot.risk.halt.ts + 60):
+                await anyio.lowlevel.checkpoint()
+            assert venue.open_order_count == 0
+            assert bot.stats.orders_placed == placed_at_halt[0]
+            assert bot.snapshot().trading_state == "halted"
+            tg.cancel_scope.cancel()
+
+    await watch()
+    halt = bot.risk.halt
+    assert halt is not None and halt.rule == "max_drawdown" and halt.value > 0.5
+    assert bot.stats.kill_switch_trips == 1
+
+
+class FreezingVenue:
+    """A simulated venue whose market data stops after ``books`` updates (a dead feed)."""
+
+    def __init__(self, inner: SimVenue, books: int) -> None:
+        self.inner = inner
+        self.books = books
+        self.name = inner.name
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self.inner, item)
+
+    async def events(self) -> AsyncGenerator[VenueEvent, None]:
+        seen = 0
+        async for event in self.inner.events():
+            yield event
+            if isinstance(event, BookUpdated):
+                seen += 1
+                if seen >= self.books:
+                    break
+        await anyio.sleep_forever()
+
+
+@pytest.mark.anyio
+async def test_stale_book_pulls_quotes() -> None:
+    profile = with_kill_switch(
+        demo_profile(), stale_book={"seconds": 0.3, "action": "pause", "pause_s": 60}
+    )
+    profile = Profile.model_validate(
+        {
+            **profile.model_dump(mode="json"),
+            "refresh": {"fallback_interval_s": 0.05, "min_requote_interval_s": 0},
+        }
+    )
+    assert isinstance(profile.venue, SimVenueConfig)
+    clock = RealClock()
+    sim = SimVenue(profile.venue, profile.symbol, clock)
+    venue = FreezingVenue(sim, books=3)
+    bot = Bot(profile, venue, clock=clock)  # type: ignore[arg-type]
+    async with anyio.create_task_group() as tg:
+        await tg.start(bot.run)
+        assert sim.open_order_count > 0
+        with anyio.fail_after(3):
+            while sim.open_order_count > 0:
+                await anyio.sleep(0.02)
+        assert bot.risk.trading_state(clock.now()) is TradingState.PAUSED
+        assert bot.risk.pause_trip is not None and bot.risk.pause_trip.rule == "stale_book"
+        tg.cancel_scope.cancel()

@@ -1,0 +1,186 @@
+"""The risk gate: every rule trips exactly beyond its threshold, states and gating."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from kasmm.config.schema import KillSwitchConfig
+from kasmm.core.risk import (
+    RiskInputs,
+    RiskState,
+    TradingState,
+    breaches,
+    evaluate,
+    gate,
+    reset,
+)
+from kasmm.core.types import OrderIntent, Quotes, Side
+
+D = Decimal
+NONE: dict[str, Any] = {"stale_book": None, "max_consecutive_errors": None}
+
+
+def rules(**kw: Any) -> KillSwitchConfig:
+    return KillSwitchConfig.model_validate({**NONE, **kw})
+
+
+def inputs(**kw: Any) -> RiskInputs:
+    base: dict[str, Any] = {"now": 1000.0, "last_book_ts": 1000.0}
+    base.update(kw)
+    return RiskInputs(**base)
+
+
+# (rule config, inputs below/at the limit, inputs just beyond it, rule name)
+CASES: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]] = [
+    (
+        {"max_drawdown": {"quote": 100}},
+        {"equity": D(900), "peak_equity": D(1000)},
+        {"equity": D("899.99"), "peak_equity": D(1000)},
+        "max_drawdown",
+    ),
+    (
+        {"max_drawdown": {"pct": 5}},
+        {"equity": D(950), "peak_equity": D(1000)},
+        {"equity": D("949.9"), "peak_equity": D(1000)},
+        "max_drawdown",
+    ),
+    (
+        {"max_daily_loss": {"quote": 50}},
+        {"daily_pnl": D(-50)},
+        {"daily_pnl": D("-50.01")},
+        "max_daily_loss",
+    ),
+    (
+        {"max_inventory_deviation": {"share": 0.25, "action": "halt"}},
+        {"inventory_share": 0.75, "target_share": 0.5},
+        {"inventory_share": 0.7501, "target_share": 0.5},
+        "max_inventory_deviation",
+    ),
+    (
+        {"stale_book": {"seconds": 10, "action": "halt"}},
+        {"last_book_ts": 990.0},
+        {"last_book_ts": 989.99},
+        "stale_book",
+    ),
+    (
+        {"mid_jump": {"pct": 2, "action": "halt"}},
+        {"mid": D(102), "previous_mid": D(100)},
+        {"mid": D("102.01"), "previous_mid": D(100)},
+        "mid_jump",
+    ),
+    (
+        {"max_consecutive_errors": {"count": 3}},
+        {"consecutive_errors": 3},
+        {"consecutive_errors": 4},
+        "max_consecutive_errors",
+    ),
+    (
+        {"max_order_actions_per_minute": {"count": 120}},
+        {"actions_last_minute": 120},
+        {"actions_last_minute": 121},
+        "max_order_actions_per_minute",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cfg", "at", "beyond", "name"), CASES)
+def test_each_rule_trips_beyond_its_limit_and_not_before(
+    cfg: dict[str, Any], at: dict[str, Any], beyond: dict[str, Any], name: str
+) -> None:
+    assert breaches(rules(**cfg), inputs(**at)) == []
+    tripped = breaches(rules(**cfg), inputs(**beyond))
+    assert [t.rule for t in tripped] == [name]
+
+
+@pytest.mark.parametrize(("cfg", "at", "beyond", "name"), CASES)
+def test_a_halt_holds_until_reset(
+    cfg: dict[str, Any], at: dict[str, Any], beyond: dict[str, Any], name: str
+) -> None:
+    key = next(iter(cfg))
+    cfg = {key: {**cfg[key], "action": "halt"}}
+    state, trips = evaluate(rules(**cfg), RiskState(), inputs(**beyond))
+    assert [t.rule for t in trips] == [name]
+    assert state.trading_state(1000.0) is TradingState.HALTED
+    # Conditions clearing does not clear a halt; no repeated trips either.
+    state2, trips2 = evaluate(rules(**cfg), state, inputs(**at))
+    assert trips2 == () and state2.trading_state(2000.0) is TradingState.HALTED
+    assert reset(state2).trading_state(2000.0) is TradingState.ACTIVE
+
+
+def test_pause_lasts_pause_s_then_trips_again_if_still_breached() -> None:
+    cfg = rules(stale_book={"seconds": 5, "action": "pause", "pause_s": 30})
+    stale = inputs(now=100.0, last_book_ts=90.0)
+    state, trips = evaluate(cfg, RiskState(), stale)
+    assert len(trips) == 1 and state.trading_state(100.0) is TradingState.PAUSED
+    # Still paused within pause_s; no new trip is reported.
+    state, trips = evaluate(cfg, state, inputs(now=120.0, last_book_ts=90.0))
+    assert trips == () and state.trading_state(120.0) is TradingState.PAUSED
+    # At the end of the pause, a fresh book lets it resume...
+    fresh, trips = evaluate(cfg, state, inputs(now=130.0, last_book_ts=129.0))
+    assert trips == () and fresh.trading_state(130.0) is TradingState.ACTIVE
+    # ...while a still-stale book pauses again.
+    again, trips = evaluate(cfg, state, inputs(now=130.0, last_book_ts=90.0))
+    assert len(trips) == 1 and again.trading_state(130.0) is TradingState.PAUSED
+
+
+def test_reduce_only_lasts_while_its_condition_holds() -> None:
+    cfg = rules(max_inventory_deviation={"share": 0.2})
+    state, trips = evaluate(cfg, RiskState(), inputs(inventory_share=0.8, target_share=0.5))
+    assert len(trips) == 1 and state.trading_state(1000.0) is TradingState.REDUCE_ONLY
+    state, trips = evaluate(cfg, state, inputs(inventory_share=0.75, target_share=0.5))
+    assert trips == () and state.trading_state(1000.0) is TradingState.REDUCE_ONLY
+    state, trips = evaluate(cfg, state, inputs(inventory_share=0.6, target_share=0.5))
+    assert trips == () and state.trading_state(1000.0) is TradingState.ACTIVE
+
+
+def test_strongest_action_wins() -> None:
+    cfg = rules(
+        max_inventory_deviation={"share": 0.1},
+        max_drawdown={"quote": 1, "action": "halt"},
+    )
+    state, trips = evaluate(
+        cfg,
+        RiskState(),
+        inputs(inventory_share=0.9, target_share=0.5, equity=D(10), peak_equity=D(20)),
+    )
+    assert [t.rule for t in trips] == ["max_drawdown"]
+    assert state.trading_state(1000.0) is TradingState.HALTED
+
+
+def test_crossed_book_trips_mid_jump_and_unknown_book_is_stale() -> None:
+    cfg = rules(mid_jump={"pct": 50}, stale_book={"seconds": 1, "action": "halt"})
+    tripped = breaches(cfg, inputs(book_crossed=True))
+    assert [t.rule for t in tripped] == ["mid_jump"]
+    tripped = breaches(cfg, inputs(last_book_ts=None))
+    assert [t.rule for t in tripped] == ["stale_book"] and math.isinf(tripped[0].value)
+
+
+def test_nan_values_never_trip_and_never_crash() -> None:
+    cfg = rules(max_inventory_deviation={"share": 0.1})
+    assert breaches(cfg, inputs(inventory_share=math.nan, target_share=0.5)) == []
+
+
+QUOTES = Quotes(
+    bids=(OrderIntent(Side.BUY, D("0.99"), D(1)),),
+    asks=(OrderIntent(Side.SELL, D("1.01"), D(1)),),
+)
+
+
+@pytest.mark.parametrize(
+    ("state", "excess", "bids", "asks"),
+    [
+        (TradingState.ACTIVE, 0.3, 1, 1),
+        (TradingState.REDUCE_ONLY, 0.3, 0, 1),  # long: only sell
+        (TradingState.REDUCE_ONLY, -0.3, 1, 0),  # short: only buy
+        (TradingState.REDUCE_ONLY, None, 0, 0),
+        (TradingState.PAUSED, 0.0, 0, 0),
+        (TradingState.HALTED, 0.0, 0, 0),
+    ],
+)
+def test_gate(state: TradingState, excess: float | None, bids: int, asks: int) -> None:
+    out = gate(QUOTES, state, excess)
+    assert (len(out.bids), len(out.asks)) == (bids, asks)
