@@ -18,6 +18,7 @@ from kasmm.config.schema import (
     AvellanedaStoikovStrategy,
     CcxtVenueConfig,
     KillRule,
+    PaperVenueConfig,
     Profile,
     RandomWalkMarket,
     SessionEndHorizon,
@@ -87,9 +88,12 @@ def check_mode_spreads(p: Profile) -> list[Finding]:
 
 
 def check_exchange(p: Profile) -> list[Finding]:
-    """A ccxt venue names a supported exchange."""
+    """A ccxt or paper venue names a supported exchange."""
     venue = p.venue
-    if isinstance(venue, CcxtVenueConfig) and venue.exchange not in SUPPORTED_EXCHANGES:
+    if (
+        isinstance(venue, CcxtVenueConfig | PaperVenueConfig)
+        and venue.exchange not in SUPPORTED_EXCHANGES
+    ):
         return [
             (
                 ("venue", "exchange"),
@@ -220,9 +224,12 @@ def check_cron(p: Profile) -> list[Finding]:
 
 
 def check_sim_balances(p: Profile) -> list[Finding]:
-    """A random_walk sim starts with balances of both assets (as2008 ignores balances)."""
+    """A random_walk sim or a paper venue starts with balances of both assets (as2008 ignores
+    balances)."""
     venue = p.venue
-    if not isinstance(venue, SimVenueConfig) or not isinstance(venue.market, RandomWalkMarket):
+    if not isinstance(venue, SimVenueConfig | PaperVenueConfig):
+        return []
+    if isinstance(venue, SimVenueConfig) and not isinstance(venue.market, RandomWalkMarket):
         return []
     missing = [a for a in dict.fromkeys((p.base, p.quote)) if a not in venue.balances]
     if not missing:

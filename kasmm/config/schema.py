@@ -173,6 +173,10 @@ class SimVenueConfig(StrictModel):
     latency_ms: NonNegativeFloat = Field(0.0, description="Simulated request latency.")
 
 
+#: A REST base URL override: ``scheme://host[:port]`` plus an optional path.
+RestUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#][^\s]*$")]
+
+
 class Credentials(StrictModel):
     """API credentials, each as a ``${VAR}`` reference."""
 
@@ -188,8 +192,8 @@ class CcxtVenueConfig(StrictModel):
     exchange: str = Field(description="ccxt exchange id: one of mexc, gate, kucoin, bingx.")
     credentials: Credentials
     sandbox: bool = Field(False, description="Use the exchange's testnet (where ccxt has one).")
-    rest_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#][^\s]*$")] | None = (
-        Field(None, description="Override of the spot REST base URL (regional, proxy, emulator).")
+    rest_url: RestUrl | None = Field(
+        None, description="Override of the spot REST base URL (regional, proxy, emulator)."
     )
     account: ProfileName | None = Field(
         None, description="Profiles naming the same account share its rate budget."
@@ -197,7 +201,58 @@ class CcxtVenueConfig(StrictModel):
     timeout_s: PositiveFloat = Field(10.0, description="Per-request timeout.")
 
 
-VenueConfig = Annotated[SimVenueConfig | CcxtVenueConfig, Field(discriminator="type")]
+class PaperFees(StrictModel):
+    """Fee rates charged on simulated fills, in bps of notional (negative maker = rebate)."""
+
+    maker_bps: Annotated[float, Field(ge=-100, le=1000, allow_inf_nan=False)]
+    taker_bps: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
+
+
+class PaperVenueConfig(StrictModel):
+    """Paper trading: a real exchange's live public market data, fills simulated locally.
+
+    No keys and no orders leave the machine. Resting orders fill when the live market trades at
+    or through their price (see ``queue_position``); balances are virtual.
+    """
+
+    type: Literal["paper"]
+    exchange: str = Field(
+        description="ccxt exchange id whose public market data is used: mexc, gate, kucoin, bingx."
+    )
+    balances: dict[str, NonNegativeDecimal] = Field(
+        default_factory=lambda: {"KAS": Decimal("50000"), "USDT": Decimal("4000")},
+        description="Virtual starting balances per asset.",
+    )
+    fees: PaperFees | None = Field(
+        None,
+        description="Fee rates of simulated fills. Default: the exchange's published spot fees "
+        "for the market as ccxt reports them, or 10 bps maker and taker when unknown.",
+    )
+    rest_url: RestUrl | None = Field(
+        None,
+        description="Override of the REST base URL (proxy, emulator). Websockets keep the "
+        "exchange's own URLs: set use_websocket: false to send all traffic to rest_url.",
+    )
+    poll_interval_s: Annotated[float, Field(ge=0.2, le=60, allow_inf_nan=False)] = Field(
+        1.0,
+        description="Period of REST polling (order book and recent trades) when websockets "
+        "are off or failing.",
+    )
+    use_websocket: bool = Field(
+        True, description="Stream book and trades over websockets (falls back to REST polling)."
+    )
+    queue_position: Literal["back", "front"] = Field(
+        "back",
+        description="Where a new order joins the queue at its price: 'back' fills only after the "
+        "size displayed at that price when it was placed has traded (conservative); 'front' fills "
+        "on the first trade at its price (optimistic).",
+    )
+    timeout_s: PositiveFloat = Field(10.0, description="Per-request timeout of market data calls.")
+
+
+VenueConfig = Annotated[
+    SimVenueConfig | CcxtVenueConfig | PaperVenueConfig, Field(discriminator="type")
+]
 
 
 # --- quoting ------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ def write(directory: Path, name: str, text: str) -> Path:
 async def wait_for(predicate: Callable[[], bool], limit: float = 5.0) -> None:
     """Poll ``predicate`` (state owned by other tasks, no event to wait on) for ``limit`` s."""
     with anyio.fail_after(limit):
-        while not predicate():  # noqa: ASYNC110
+        while not predicate():
             await anyio.sleep(0.02)
 
 

@@ -42,6 +42,8 @@ class RestingOrder:
     seq: int
     #: Funds still reserved for this order (quote for a buy, base for a sell).
     locked: Decimal = ZERO
+    #: Paper venue only: other traders' volume still ahead of this order at its price.
+    queue_ahead: Decimal = ZERO
 
     def to_open_order(self) -> OpenOrder:
         """The order as the ``Venue`` protocol reports it."""

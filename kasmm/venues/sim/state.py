@@ -28,12 +28,15 @@ from kasmm.core.types import (
     Balance,
     Balances,
     Book,
+    ClientOrderId,
     Fill,
     MarketRules,
     OrderFilled,
+    OrderRequest,
     Side,
     TradeId,
     VenueEvent,
+    VenueOrderId,
 )
 from kasmm.errors import InsufficientFunds
 from kasmm.venues.sim.matching import OwnOrders, RestingOrder
@@ -142,9 +145,14 @@ class Ledger:
 
 
 class SimState:
-    """Clock, rules, resting orders, ledger and counters of one simulated venue."""
+    """Clock, rules, resting orders, ledger and counters of one simulated venue.
 
-    def __init__(self, rules: MarketRules, clock: Clock, ledger: Ledger) -> None:
+    ``trade_id_prefix`` starts the trade ids of fills (``sim-1``, ``sim-2``, ...).
+    """
+
+    def __init__(
+        self, rules: MarketRules, clock: Clock, ledger: Ledger, *, trade_id_prefix: str = "sim"
+    ) -> None:
         self.rules = rules
         self.clock = clock
         self.ledger = ledger
@@ -153,11 +161,49 @@ class SimState:
         self.cancels = 0
         self.rejects = 0
         self.fills = 0
+        self._trade_id_prefix = trade_id_prefix
         self._trade_seq = 0
+        self._order_seq = 0
 
     def stats(self) -> SimStats:
         """A snapshot of the counters."""
         return SimStats(self.places, self.cancels, self.rejects, self.fills)
+
+    def open(self, request: OrderRequest) -> RestingOrder:
+        """Lock the funds for an already validated ``request`` and book it at the clock's time.
+
+        :raises InsufficientFunds: the free balance cannot back the order (nothing is booked).
+        """
+        self._order_seq += 1
+        order = RestingOrder(
+            client_id=request.client_id,
+            venue_id=VenueOrderId(str(self._order_seq)),
+            side=request.side,
+            price=request.price,
+            size=request.size,
+            remaining=request.size,
+            created_at=self.clock.now(),
+            seq=self._order_seq,
+        )
+        self.ledger.lock(order)
+        self.orders.add(order)
+        return order
+
+    def cancel(self, client_id: ClientOrderId) -> RestingOrder | None:
+        """Remove the open order ``client_id`` and unlock its funds; ``None`` when not open."""
+        order = self.orders.pop(client_id)
+        if order is not None:
+            self.ledger.release(order)
+        return order
+
+    def cancel_prefix(self, prefix: str) -> int:
+        """Cancel every open order whose client id starts with ``prefix``; return the count."""
+        count = 0
+        for order in self.orders:
+            if order.client_id.startswith(prefix):
+                self.cancel(order.client_id)
+                count += 1
+        return count
 
     def fill(self, order: RestingOrder, price: Decimal, size: Decimal) -> OrderFilled:
         """Execute ``size`` of the resting ``order`` at ``price`` as a maker fill.
@@ -173,7 +219,7 @@ class SimState:
         self.fills += 1
         return OrderFilled(
             Fill(
-                trade_id=TradeId(f"sim-{self._trade_seq}"),
+                trade_id=TradeId(f"{self._trade_id_prefix}-{self._trade_seq}"),
                 client_id=order.client_id,
                 side=order.side,
                 price=price,

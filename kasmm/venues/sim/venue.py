@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncGenerator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from kasmm.clock import Clock
 from kasmm.config.schema import AS2008Market, SimVenueConfig
@@ -31,33 +31,13 @@ from kasmm.core.types import (
     OrderRequest,
     Side,
     VenueEvent,
-    VenueOrderId,
 )
-from kasmm.errors import (
-    FatalVenueError,
-    OrderNotFound,
-    OrderRejected,
-    PostOnlyWouldCross,
-    VenueError,
-)
+from kasmm.errors import FatalVenueError, OrderNotFound, VenueError
 from kasmm.venues.sim.as2008 import AS2008Model, as2008_rules
 from kasmm.venues.sim.matching import RestingOrder, combined_best
+from kasmm.venues.sim.orders import bps_to_fraction, check_cross, validate_request
 from kasmm.venues.sim.random_walk import RandomWalkModel
 from kasmm.venues.sim.state import Ledger, MarketModel, SimState, SimStats
-
-
-def _bps_to_fraction(bps: float) -> Decimal:
-    """Fee in bps (a config float) as an exact fraction: 2.5 -> Decimal('0.00025')."""
-    # str() gives the float's shortest repr, so the Decimal is the number the user wrote.
-    return Decimal(str(bps)) / Decimal(10_000)
-
-
-def _is_multiple(value: Decimal, step: Decimal) -> bool:
-    """True when ``value`` is an exact multiple of ``step``."""
-    try:
-        return value % step == 0
-    except InvalidOperation:  # quotient too large for the context: not a sane order anyway
-        return False
 
 
 class SimVenue:
@@ -81,7 +61,6 @@ class SimVenue:
         self._latency_s = config.latency_ms / 1000
         self._connected = False
         self._started = False
-        self._order_seq = 0
         rng = random.Random(config.seed)
         market = config.market
         self._model: MarketModel
@@ -100,8 +79,8 @@ class SimVenue:
                 lot=config.lot,
                 min_notional=config.min_notional,
                 min_size=config.lot,
-                maker_fee=_bps_to_fraction(config.fees.maker_bps),
-                taker_fee=_bps_to_fraction(config.fees.taker_bps),
+                maker_fee=bps_to_fraction(config.fees.maker_bps),
+                taker_fee=bps_to_fraction(config.fees.taker_bps),
             )
             ledger = Ledger(base, quote, config.balances, rules.maker_fee, enforce=True)
             self._state = SimState(rules, clock, ledger)
@@ -216,22 +195,14 @@ class SimVenue:
         """
         await self._request()
         self._state.cancels += 1
-        order = self._state.orders.pop(client_id)
-        if order is None:
+        if self._state.cancel(client_id) is None:
             raise OrderNotFound(f"no open order {client_id!r}")
-        self._state.ledger.release(order)
 
     async def cancel_all(self, prefix: str) -> int:
         """Cancel every open order whose client id starts with ``prefix``; return the count."""
         await self._request()
         self._state.cancels += 1
-        count = 0
-        for order in self._state.orders:
-            if order.client_id.startswith(prefix):
-                self._state.orders.pop(order.client_id)
-                self._state.ledger.release(order)
-                count += 1
-        return count
+        return self._state.cancel_prefix(prefix)
 
     # --- internals -------------------------------------------------------------------------
 
@@ -249,57 +220,12 @@ class SimVenue:
         self._require_connected()
         await self._delay()
 
-    def _validate(self, request: OrderRequest) -> None:
-        """Reject requests that break the market's rules; never adjust them."""
-        rules = self._state.rules
-        cid, price, size = request.client_id, request.price, request.size
-        if not cid:
-            raise OrderRejected("empty client order id")
-        if not price.is_finite() or price <= 0:
-            raise OrderRejected(f"{cid}: price must be positive and finite, got {price}")
-        if not size.is_finite() or size <= 0:
-            raise OrderRejected(f"{cid}: size must be positive and finite, got {size}")
-        if not _is_multiple(price, rules.tick):
-            raise OrderRejected(f"{cid}: price {price} is not a multiple of tick {rules.tick}")
-        if not _is_multiple(size, rules.lot):
-            raise OrderRejected(f"{cid}: size {size} is not a multiple of lot {rules.lot}")
-        if price * size < rules.min_notional:
-            raise OrderRejected(
-                f"{cid}: notional {price * size} below minimum {rules.min_notional}"
-            )
-        if cid in self._state.orders:
-            raise OrderRejected(f"{cid}: an open order already has this client id")
-
-    def _check_cross(self, request: OrderRequest) -> None:
-        """Refuse orders that would take liquidity from the combined book."""
-        opposite = request.side.opposite
-        best = combined_best(self._model.best(opposite), self._state.orders, opposite)
-        if best is None:
-            return
-        crosses = request.price >= best if request.side is Side.BUY else request.price <= best
-        if not crosses:
-            return
-        what = f"{request.client_id}: {request.side} at {request.price} crosses best {best}"
-        if request.post_only:
-            raise PostOnlyWouldCross(what)
-        raise OrderRejected(f"{what}; the simulator only accepts resting (maker) orders")
-
     def _accept(self, request: OrderRequest) -> RestingOrder:
-        """Validate, check crossing and funds, then book the order."""
-        self._validate(request)
+        """Validate, check crossing (against the combined book) and funds, then book the order."""
+        validate_request(self._state.rules, self._state.orders, request)
         if self._model.enforces_post_only:
-            self._check_cross(request)
-        self._order_seq += 1
-        order = RestingOrder(
-            client_id=request.client_id,
-            venue_id=VenueOrderId(str(self._order_seq)),
-            side=request.side,
-            price=request.price,
-            size=request.size,
-            remaining=request.size,
-            created_at=self._clock.now(),
-            seq=self._order_seq,
-        )
-        self._state.ledger.lock(order)  # raises InsufficientFunds before anything is booked
-        self._state.orders.add(order)
-        return order
+            opposite = request.side.opposite
+            check_cross(
+                request, combined_best(self._model.best(opposite), self._state.orders, opposite)
+            )
+        return self._state.open(request)  # raises InsufficientFunds before anything is booked
