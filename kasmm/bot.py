@@ -71,12 +71,18 @@ from kasmm.errors import (
     RequestTimedOut,
     VenueError,
 )
+from kasmm.journal import BotJournal
+from kasmm.store import AsyncLedger
 from kasmm.venues.base import Venue
 
 #: Seconds the bot may spend cancelling its orders on stop before giving up.
 SHUTDOWN_DEADLINE_S = 10.0
 #: How often balances are re-read from the venue (the venue is the truth).
 BALANCE_REFRESH_S = 30.0
+#: How often an equity snapshot is stored (drawdown peak, daily PnL, reports).
+EQUITY_SNAPSHOT_S = 10.0
+#: While halted, how often the ledger is checked for an operator's `kasmm reset`.
+HALT_CHECK_S = 2.0
 
 
 class BotState(enum.StrEnum):
@@ -150,6 +156,7 @@ class Bot:
         clock: Clock,
         session_end: float | None = None,
         stop_at: float | None = None,
+        ledger: AsyncLedger | None = None,
     ) -> None:
         self.profile = profile
         self.stop_at = stop_at
@@ -187,6 +194,11 @@ class Bot:
         self._params = QuotingParams.from_profile(profile, exact_model=self.exact_model)
         self._refresh = RefreshParams.from_profile(profile)
         self._vol_halflife = self._params.estimator_halflife_s
+        self.journal = BotJournal(profile.name, profile.quote, ledger)
+        self._pending_trips: tuple[Trip, ...] = ()
+        self._opening_pending: tuple[Decimal, Decimal] | None = None
+        self._last_equity_at = -math.inf
+        self._last_halt_check = -math.inf
         self.log = structlog.get_logger("kasmm.bot").bind(
             profile=profile.name, venue=venue.name, symbol=profile.symbol
         )
@@ -205,6 +217,7 @@ class Bot:
             self.rules = await self.venue.connect()
             await self._startup_reconcile()
             await self._sync_balances(force=True)
+            await self._restore()
 
             def on_started() -> None:
                 nonlocal started
@@ -258,6 +271,27 @@ class Bot:
         if scope.cancelled_caught:
             self.log.error("shutdown_deadline_exceeded", deadline_s=SHUTDOWN_DEADLINE_S)
         return max(1, len(self.open_orders))
+
+    async def _restore(self) -> None:
+        """Resume PnL, peak equity and a halt from the ledger (they survive restarts)."""
+        now = self.clock.now()
+        restored = await self.journal.restore(self._daily_tz(), now)
+        if restored.day_start_equity is not None:
+            self._day_key, self._day_start_equity = self._day_of(now), restored.day_start_equity
+        if restored.opening is not None and restored.pnl is not None:
+            self.start_mid = restored.opening[1]
+            self.pnl = restored.pnl
+        if restored.peak_equity is not None:
+            self.peak_equity = restored.peak_equity
+        if restored.halt is not None:
+            self.risk = RiskState(halt=restored.halt)
+            self.log.warning(
+                "halt_restored",
+                rule=restored.halt.rule,
+                value=restored.halt.value,
+                limit=restored.halt.limit,
+            )
+        await self.journal.mode(self.clock.now(), self.mode, "start")
 
     async def _startup_reconcile(self) -> None:
         """Cancel orders a previous run of this profile left behind; never touch others."""
@@ -333,9 +367,16 @@ class Bot:
         if isinstance(event, BookUpdated):
             self.on_book(event.book)
         elif isinstance(event, OrderFilled):
+            # Committed to the ledger before it moves inventory; a duplicate is ignored.
+            if not await self.journal.fill(event.fill):
+                self.log.info("fill_duplicate_ignored", trade_id=event.fill.trade_id)
+                return
             self.on_fill(event.fill)
-        elif isinstance(event, OrderClosed):
-            self.open_orders.pop(event.client_id, None)
+        elif (
+            isinstance(event, OrderClosed)
+            and self.open_orders.pop(event.client_id, None) is not None
+        ):
+            self.journal.order_status(event.client_id, "cancelled", event.ts, reason=event.reason)
         await self._requote()
 
     def on_book(self, book: Book) -> None:
@@ -350,6 +391,7 @@ class Bot:
             if self.start_mid is None:
                 self.start_mid = mid
                 self.pnl = PnlState.opening(self.inventory.base, mid)
+                self._opening_pending = (self.inventory.base, mid)
                 self.start_equity = self.inventory.quote + self.inventory.base * mid
             if self._vol_halflife is not None:
                 self._vol = update_vol(self._vol, float(mid), book.ts, self._vol_halflife)
@@ -357,6 +399,9 @@ class Bot:
     def on_fill(self, fill: Fill) -> None:
         """Apply a fill to open orders, inventory and PnL."""
         order = self.open_orders.get(fill.client_id)
+        self.journal.order_status(
+            fill.client_id, "filled" if fill.remaining <= 0 else "partially_filled", fill.ts
+        )
         if order is not None:
             if fill.remaining <= 0:
                 del self.open_orders[fill.client_id]
@@ -447,10 +492,12 @@ class Bot:
             actions_last_minute=len(self._action_times),
         )
 
-    def _day_of(self, now: float) -> str:
+    def _daily_tz(self) -> str:
         rule = self.profile.kill_switch.max_daily_loss
-        tz = ZoneInfo(rule.timezone if rule is not None else "UTC")
-        return dt.datetime.fromtimestamp(now, tz).date().isoformat()
+        return rule.timezone if rule is not None else "UTC"
+
+    def _day_of(self, now: float) -> str:
+        return dt.datetime.fromtimestamp(now, ZoneInfo(self._daily_tz())).date().isoformat()
 
     def decide(self, now: float) -> tuple[QuoteDecision, tuple[OrderAction, ...]]:
         """One pass of the data path: quotes, risk gate, then the minimal actions.
@@ -472,8 +519,15 @@ class Bot:
         risk, trips = evaluate(self.profile.kill_switch, self.risk, self.risk_inputs(now, decision))
         if trips:
             self._on_trips(trips, risk, now)
-        self.risk = risk
+            self._pending_trips += trips
         trading = risk.trading_state(now)
+        if trading is not self.risk.trading_state(now):
+            self.log.info(
+                "trading_state_changed",
+                previous=self.risk.trading_state(now).value,
+                state=trading.value,
+            )
+        self.risk = risk
         excess = None
         if decision.inventory_share is not None and self._params.target_share is not None:
             excess = decision.inventory_share - self._params.target_share
@@ -503,7 +557,11 @@ class Bot:
     def reset_risk(self) -> None:
         """Operator reset: clear a halt; the rules are re-checked on the next event."""
         self.risk = reset(self.risk)
+        # Drawdown restarts from the current equity (the ledger forgets its peak likewise);
+        # today's loss is not forgiven by a reset.
+        self.peak_equity = None
         self.log.warning("kill_switch_reset")
+        self.log.info("trading_state_changed", previous="halted", state="active")
 
     def _time_left(self, now: float) -> float:
         strategy = self.profile.strategy
@@ -517,14 +575,36 @@ class Bot:
         now = self.clock.now()
         if now - self._last_balance_sync >= BALANCE_REFRESH_S and not self.exact_model:
             await self._sync_balances()
+        if self.risk.halt is not None and now - self._last_halt_check >= HALT_CHECK_S:
+            self._last_halt_check = now
+            if await self.journal.halt_cleared():  # `kasmm reset` wrote to the ledger
+                self.reset_risk()
         decision, actions = self.decide(now)
         self.stats.decisions += 1
         self.last_decision = decision
+        if self._pending_trips:
+            # A halt is stored before the cancels go out: it must survive a crash right here.
+            trips, self._pending_trips = self._pending_trips, ()
+            await self.journal.trips(trips, self.risk.trading_state(now).value)
         if actions:
             self._last_action_at = now
             self.stats.quotes_sent += 1
             self._action_times.extend(now for _ in actions)
             await self._execute(actions)
+        await self._persist(now)
+
+    async def _persist(self, now: float) -> None:
+        """Write what this round produced: order events, the opening, an equity snapshot."""
+        await self.journal.flush()
+        if self._opening_pending is not None:
+            position, mark = self._opening_pending
+            self._opening_pending = None
+            await self.journal.set_opening(position, mark, now)
+        mid = self.book.mid if self.book is not None else None
+        if mid is not None and now - self._last_equity_at >= EQUITY_SNAPSHOT_S and mid > 0:
+            self._last_equity_at = now
+            equity = self.inventory.quote + self.inventory.base * mid
+            await self.journal.equity(now, equity, mid, self.inventory.base, self.inventory.quote)
 
     async def _execute(self, actions: tuple[OrderAction, ...]) -> None:
         """Hand actions to the venue (whose requests draw from the profile's token bucket).
@@ -551,6 +631,7 @@ class Bot:
         try:
             await self.venue.cancel_order(client_id)
             self.stats.orders_cancelled += 1
+            self.journal.order_status(client_id, "cancelled", self.clock.now())
             self.log.debug("order_cancelled", client_id=client_id)
         except OrderNotFound:
             # Already gone (filled or expired): a fill event may still be on its way.
@@ -566,26 +647,32 @@ class Bot:
             size=intent.size,
             post_only=True,
         )
+        now = self.clock.now()
         try:
             order = await self.venue.place_order(request)
         except PostOnlyWouldCross:
             self.stats.orders_rejected += 1
+            self.journal.order_opened(request, None, now, intent.level, "rejected", "post_only")
             self.log.debug("order_rejected", reason="post_only", side=intent.side.value)
             return
         except InsufficientFunds:
             self.stats.orders_rejected += 1
+            self.journal.order_opened(request, None, now, intent.level, "rejected", "funds")
             await self._sync_balances(force=True)
             return
         except OrderRejected as exc:
             self.stats.orders_rejected += 1
+            self.journal.order_opened(request, None, now, intent.level, "rejected", str(exc))
             self.log.warning("order_rejected", reason=str(exc), side=intent.side.value)
             return
         except RequestTimedOut:
             # Unknown outcome: the order may rest on the book. Look it up before going on.
             order_or_none = await self._lookup(request.client_id)
             if order_or_none is None:
+                self.journal.order_opened(request, None, now, intent.level, "unknown", "timeout")
                 raise
             order = order_or_none
+        self.journal.order_opened(request, order, now, intent.level)
         self.open_orders[order.client_id] = OpenOrder(
             client_id=order.client_id,
             side=order.side,

@@ -86,6 +86,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-watch", action="store_true", help="do not watch DIR for changes")
 
     p = sub.add_parser(
+        "reset",
+        help="clear a halted profile",
+        description=(
+            "Clear a profile's kill-switch halt. The reset is recorded in the ledger (with the "
+            "operator's name); a running supervisor resumes the profile within seconds."
+        ),
+    )
+    p.add_argument("profile", help="profile name")
+    p.add_argument("--state-dir", type=Path, default=None, help="state directory")
+    p.add_argument("--operator", default=None, help="who resets (default: the login name)")
+
+    p = sub.add_parser(
         "status",
         help="show the running supervisor's profiles",
         description="Query a running supervisor's endpoint and show each profile's state.",
@@ -127,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             duration=args.duration,
             watch=not args.no_watch,
         )
+    if args.command == "reset":
+        from kasmm.reset_cmd import reset_command
+
+        return reset_command(args.profile, args.state_dir, args.operator)
     if args.command == "status":
         from kasmm.status_cmd import status_command
 

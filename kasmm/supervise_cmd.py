@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 import structlog
 
+from kasmm.store import AsyncLedger, Ledger
 from kasmm.supervisor import Supervisor, supervise
 
 log = structlog.get_logger("kasmm.supervise")
@@ -38,14 +39,20 @@ def supervise_command(
         return 2
     state = resolve_state_dir(state_dir)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
-    sup = Supervisor(directory)
-    log.info("supervisor_starting", directory=str(directory), state_dir=str(state))
-    return anyio.run(
-        lambda: supervise(
-            directory,
-            duration=duration,
-            control_addr=metrics_addr,
-            watch=watch,
-            supervisor=sup,
+    with Ledger(ledger_path(state)) as ledger:
+        sup = Supervisor(directory, ledger=AsyncLedger(ledger))
+        log.info("supervisor_starting", directory=str(directory), state_dir=str(state))
+        return anyio.run(
+            lambda: supervise(
+                directory,
+                duration=duration,
+                control_addr=metrics_addr,
+                watch=watch,
+                supervisor=sup,
+            )
         )
-    )
+
+
+def ledger_path(state_dir: Path) -> Path:
+    """Where the supervisor's ledger lives inside a state directory."""
+    return state_dir / "kasmm.sqlite"

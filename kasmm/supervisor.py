@@ -32,6 +32,7 @@ from kasmm.config.schema import CcxtVenueConfig, Profile
 from kasmm.errors import AuthenticationFailed
 from kasmm.limiter import TokenBucket
 from kasmm.schedule import ModeScheduler, mode_at
+from kasmm.store import AsyncLedger
 from kasmm.venues.base import Venue
 from kasmm.venues.factory import build_venue
 
@@ -121,6 +122,7 @@ class Supervisor:
         restart: RestartPolicy | None = None,
         env: Mapping[str, str] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        ledger: AsyncLedger | None = None,
     ) -> None:
         self.directory = directory
         self.clock = clock or RealClock()
@@ -128,6 +130,7 @@ class Supervisor:
         self.restart = restart or RestartPolicy()
         self.env = env
         self.wall_clock = wall_clock
+        self.ledger = ledger
         self.scheduler: ModeScheduler | None = None
         self.slots: dict[str, ProfileSlot] = {}
         self.issues: list[ConfigIssue] = []
@@ -347,7 +350,7 @@ class Supervisor:
             name=profile.name,
         )
         venue = self.venue_factory(profile, self.clock, limiter)
-        bot = Bot(profile, venue, clock=self.clock)
+        bot = Bot(profile, venue, clock=self.clock, ledger=self.ledger)
         # Every (re)start begins in the mode the schedule says applies now.
         if profile.schedule:
             bot.set_mode(mode_at(profile.schedule, profile.mode, self.wall_clock()))
@@ -387,8 +390,16 @@ class Supervisor:
             if bot is not None:
                 snap = bot.snapshot()
                 row.update(
-                    state=slot.state if slot.state in ("failed", "restarting") else snap.state,
+                    state=(
+                        slot.state
+                        if slot.state in ("failed", "restarting")
+                        else snap.trading_state
+                        if snap.trading_state != "active" and snap.state == "quoting"
+                        else snap.state
+                    ),
                     mode=snap.mode,
+                    trading_state=snap.trading_state,
+                    halt_reason=snap.halt_reason,
                     mid=_num(snap.mid),
                     spread_bps=None if snap.spread_bps is None else round(snap.spread_bps, 2),
                     inventory_base=str(snap.inventory_base),

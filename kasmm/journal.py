@@ -1,0 +1,176 @@
+"""What one bot writes to the ledger, and what it reads back on start.
+
+The bot talks to this class only, never to SQLite: fills are committed before the bot acts on
+them (and a fill seen twice is acted on once); order events are buffered during a requote round
+and written in one transaction after the round was handed to the venue, so the ledger is never
+on the book -> order path. Without a ledger (``kasmm run`` without a state directory) the
+journal still de-duplicates fills in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from kasmm.core.pnl import PnlState
+from kasmm.core.risk import Trip
+from kasmm.core.types import ClientOrderId, Fill, OpenOrder, OrderRequest, VenueOrderId
+from kasmm.store import AsyncLedger, OrderJournalEntry, OrderOpened, OrderStatusChanged
+
+#: Trade ids remembered in memory for de-duplication (the ledger remembers all of them).
+_SEEN_TRADES = 10_000
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A profile's durable state, as the ledger had it at start."""
+
+    opening: tuple[Decimal, Decimal] | None
+    pnl: PnlState | None
+    peak_equity: Decimal | None
+    halt: Trip | None
+    day_start_equity: Decimal | None = None
+
+
+class BotJournal:
+    """One profile's view of the ledger."""
+
+    def __init__(self, profile: str, quote_asset: str, ledger: AsyncLedger | None) -> None:
+        self.profile = profile
+        self.quote_asset = quote_asset
+        self.ledger = ledger
+        self._orders: list[OrderJournalEntry] = []
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    async def restore(self, tz: str, now: float) -> Restored:
+        """Opening position, PnL (from stored fills), peak equity, an active halt, and the
+        equity at the start of the local day in ``tz`` (for the daily-loss rule)."""
+        if self.ledger is None:
+            return Restored(None, None, None, None)
+        opening = await self.ledger.opening(self.profile)
+        pnl = (
+            await self.ledger.pnl_state(self.profile, self.quote_asset, opening)
+            if opening is not None
+            else None
+        )
+        peak = await self.ledger.peak_equity(self.profile)
+        record = await self.ledger.active_halt(self.profile)
+        halt = None
+        if record is not None:
+            details: dict[str, Any] = dict(record.details)
+            halt = Trip(
+                rule=record.rule,
+                action="halt",
+                value=_float(details.get("value")),
+                limit=_float(details.get("limit")),
+                ts=record.ts,
+                detail=str(details.get("detail", "")),
+            )
+        day_start = await self.ledger.day_start_equity(self.profile, tz, now)
+        return Restored(opening, pnl, peak, halt, day_start)
+
+    async def set_opening(self, position: Decimal, mark: Decimal, ts: float) -> None:
+        """Store where accounting starts (first run of this profile only)."""
+        if self.ledger is not None:
+            await self.ledger.set_opening(self.profile, position, mark, ts)
+
+    async def fill(self, fill: Fill) -> bool:
+        """Commit a fill; ``False`` when it was seen before (the bot must then ignore it)."""
+        if fill.trade_id in self._seen:
+            return False
+        self._seen[fill.trade_id] = None
+        if len(self._seen) > _SEEN_TRADES:
+            self._seen.popitem(last=False)
+        if self.ledger is None:
+            return True
+        return await self.ledger.record_fill(self.profile, fill)
+
+    # --- order events (buffered) ---------------------------------------------------------
+
+    def order_opened(
+        self,
+        request: OrderRequest,
+        order: OpenOrder | None,
+        ts: float,
+        level: int,
+        status: str = "open",
+        reason: str | None = None,
+    ) -> None:
+        """An order request came back: ``open`` (``order`` given), ``rejected`` or ``unknown``."""
+        self._orders.append(
+            OrderOpened(
+                client_id=request.client_id,
+                side=request.side,
+                price=request.price,
+                size=request.size,
+                ts=ts,
+                status=status,
+                level=level,
+                venue_id=order.venue_id if order is not None else None,
+                reason=reason,
+            )
+        )
+
+    def order_status(
+        self,
+        client_id: ClientOrderId,
+        status: str,
+        ts: float,
+        venue_id: VenueOrderId | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """A recorded order changed status (cancelled, filled, partially_filled, ...)."""
+        self._orders.append(OrderStatusChanged(client_id, status, ts, venue_id, reason))
+
+    async def flush(self) -> None:
+        """Write buffered order events in one transaction."""
+        if not self._orders:
+            return
+        entries, self._orders = self._orders, []
+        if self.ledger is not None:
+            await self.ledger.journal_orders(self.profile, entries)
+
+    # --- rare events ----------------------------------------------------------------------
+
+    async def trips(self, trips: tuple[Trip, ...], state: str) -> None:
+        """Store kill-switch trips with the numbers that caused them."""
+        if self.ledger is None:
+            return
+        for t in trips:
+            await self.ledger.record_risk_event(
+                self.profile,
+                t.ts,
+                "trip",
+                t.rule,
+                t.action,
+                state,
+                {"value": t.value, "limit": t.limit, "detail": t.detail},
+            )
+
+    async def halt_cleared(self) -> bool:
+        """True when an operator has reset this profile's halt in the ledger."""
+        if self.ledger is None:
+            return False
+        return await self.ledger.active_halt(self.profile) is None
+
+    async def mode(self, ts: float, mode: str, source: str) -> None:
+        """Store a mode change."""
+        if self.ledger is not None:
+            await self.ledger.record_mode(self.profile, ts, mode, source)
+
+    async def equity(
+        self, ts: float, equity: Decimal, mid: Decimal, base: Decimal, quote: Decimal
+    ) -> None:
+        """Store an equity snapshot (also moves the stored peak)."""
+        if self.ledger is not None:
+            await self.ledger.record_equity(self.profile, ts, equity, mid, base, quote)
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan

@@ -1,0 +1,196 @@
+"""The ledger for async code: every call runs in a worker thread, one call at a time.
+
+SQLite calls block (disk writes, a busy wait on another process's lock), so none of them may run
+on the event loop. Each method here hands its :class:`~kasmm.store.ledger.Ledger` call to
+``anyio.to_thread.run_sync`` through a ``CapacityLimiter(1)``: the connection (opened with
+``check_same_thread=False``) is used by one thread at a time, and waiting callers queue in the
+limiter instead of occupying worker threads.
+
+Cancellation: a call that has started in its thread runs to completion (``run_sync`` does not
+abandon it), so a cancelled ``record_fill`` may still have been stored; the ledger stays
+consistent, and on restart :meth:`~kasmm.store.ledger.Ledger.pnl_state` includes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from functools import partial
+from types import TracebackType
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from kasmm.core.pnl import PnlState
+from kasmm.core.types import ClientOrderId, Fill, Side, VenueOrderId
+from kasmm.store.ledger import Ledger, OrderJournalEntry
+from kasmm.store.records import EquitySnapshot, HaltRecord, ModeChange, OrderEvent, RiskEvent
+
+T = TypeVar("T")
+
+
+class AsyncLedger:
+    """Async wrappers of a :class:`Ledger`, with the same method names and arguments."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._limiter = anyio.CapacityLimiter(1)
+
+    async def _run(self, call: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+
+    async def close(self) -> None:
+        """Close the underlying ledger (after any call in progress)."""
+        await self._run(self.ledger.close)
+
+    async def __aenter__(self) -> AsyncLedger:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- orders ---------------------------------------------------------------------------
+
+    async def record_order(
+        self,
+        profile: str,
+        client_id: ClientOrderId,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        ts: float,
+        level: int = 0,
+    ) -> None:
+        """See :meth:`Ledger.record_order`."""
+        await self._run(
+            partial(self.ledger.record_order, profile, client_id, side, price, size, ts, level)
+        )
+
+    async def day_start_equity(self, profile: str, tz: str, now: float) -> Decimal | None:
+        """See :meth:`Ledger.day_start_equity`."""
+        return await self._run(partial(self.ledger.day_start_equity, profile, tz, now))
+
+    async def journal_orders(self, profile: str, entries: Sequence[OrderJournalEntry]) -> int:
+        """See :meth:`Ledger.journal_orders`."""
+        return await self._run(partial(self.ledger.journal_orders, profile, list(entries)))
+
+    async def record_order_status(
+        self,
+        profile: str,
+        client_id: ClientOrderId,
+        status: str,
+        ts: float,
+        venue_id: VenueOrderId | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """See :meth:`Ledger.record_order_status`."""
+        await self._run(
+            partial(
+                self.ledger.record_order_status, profile, client_id, status, ts, venue_id, reason
+            )
+        )
+
+    async def open_orders(self, profile: str) -> list[ClientOrderId]:
+        """See :meth:`Ledger.open_orders`."""
+        return await self._run(partial(self.ledger.open_orders, profile))
+
+    async def order_history(self, profile: str, client_id: ClientOrderId) -> list[OrderEvent]:
+        """See :meth:`Ledger.order_history`."""
+        return await self._run(partial(self.ledger.order_history, profile, client_id))
+
+    # --- fills and accounting -------------------------------------------------------------
+
+    async def record_fill(self, profile: str, fill: Fill) -> bool:
+        """See :meth:`Ledger.record_fill`: True once per trade id, committed when it returns."""
+        return await self._run(partial(self.ledger.record_fill, profile, fill))
+
+    async def fills(self, profile: str, since: float | None = None) -> list[Fill]:
+        """See :meth:`Ledger.fills`."""
+        return await self._run(partial(self.ledger.fills, profile, since))
+
+    async def set_opening(self, profile: str, position: Decimal, mark: Decimal, ts: float) -> bool:
+        """See :meth:`Ledger.set_opening`."""
+        return await self._run(partial(self.ledger.set_opening, profile, position, mark, ts))
+
+    async def opening(self, profile: str) -> tuple[Decimal, Decimal] | None:
+        """See :meth:`Ledger.opening`."""
+        return await self._run(partial(self.ledger.opening, profile))
+
+    async def pnl_state(
+        self, profile: str, quote_asset: str, opening: tuple[Decimal, Decimal] | None
+    ) -> PnlState:
+        """See :meth:`Ledger.pnl_state`."""
+        return await self._run(partial(self.ledger.pnl_state, profile, quote_asset, opening))
+
+    # --- equity ---------------------------------------------------------------------------
+
+    async def record_equity(
+        self,
+        profile: str,
+        ts: float,
+        equity: Decimal,
+        mid: Decimal,
+        base: Decimal,
+        quote: Decimal,
+    ) -> None:
+        """See :meth:`Ledger.record_equity`."""
+        await self._run(partial(self.ledger.record_equity, profile, ts, equity, mid, base, quote))
+
+    async def peak_equity(self, profile: str) -> Decimal | None:
+        """See :meth:`Ledger.peak_equity`."""
+        return await self._run(partial(self.ledger.peak_equity, profile))
+
+    async def equity_series(self, profile: str, since: float | None = None) -> list[EquitySnapshot]:
+        """See :meth:`Ledger.equity_series`."""
+        return await self._run(partial(self.ledger.equity_series, profile, since))
+
+    async def daily_pnl(self, profile: str, tz: str, now: float, mark: Decimal) -> Decimal:
+        """See :meth:`Ledger.daily_pnl`."""
+        return await self._run(partial(self.ledger.daily_pnl, profile, tz, now, mark))
+
+    # --- modes and risk -------------------------------------------------------------------
+
+    async def record_mode(self, profile: str, ts: float, mode: str, source: str) -> None:
+        """See :meth:`Ledger.record_mode`."""
+        await self._run(partial(self.ledger.record_mode, profile, ts, mode, source))
+
+    async def mode_changes(self, profile: str) -> list[ModeChange]:
+        """See :meth:`Ledger.mode_changes`."""
+        return await self._run(partial(self.ledger.mode_changes, profile))
+
+    async def record_risk_event(
+        self,
+        profile: str,
+        ts: float,
+        kind: str,
+        rule: str,
+        action: str,
+        state: str,
+        details: Mapping[str, object],
+    ) -> None:
+        """See :meth:`Ledger.record_risk_event`."""
+        await self._run(
+            partial(self.ledger.record_risk_event, profile, ts, kind, rule, action, state, details)
+        )
+
+    async def active_halt(self, profile: str) -> HaltRecord | None:
+        """See :meth:`Ledger.active_halt`."""
+        return await self._run(partial(self.ledger.active_halt, profile))
+
+    async def reset(self, profile: str, ts: float, operator: str) -> bool:
+        """See :meth:`Ledger.reset`."""
+        return await self._run(partial(self.ledger.reset, profile, ts, operator))
+
+    async def risk_events(self, profile: str) -> list[RiskEvent]:
+        """See :meth:`Ledger.risk_events`."""
+        return await self._run(partial(self.ledger.risk_events, profile))
+
+    async def profiles(self) -> list[str]:
+        """See :meth:`Ledger.profiles`."""
+        return await self._run(self.ledger.profiles)

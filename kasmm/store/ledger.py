@@ -1,0 +1,522 @@
+"""The persistent ledger: one SQLite file for the whole supervisor, rows keyed by profile name.
+
+It records order intents and their status changes, fills (exactly once per venue trade id),
+equity snapshots, mode changes and risk events, and the opening inventory, so that realized PnL,
+average cost, peak equity and a latched halt survive a restart exactly.
+
+Durability (WAL, ``synchronous=NORMAL``; survives ``kill -9``): see :mod:`kasmm.store.db`.
+
+The connection is opened with ``check_same_thread=False`` and every call holds one lock, so the
+ledger may be used from worker threads one call at a time (:class:`~kasmm.store.AsyncLedger`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from zoneinfo import ZoneInfo
+
+from kasmm.core.pnl import PnlState, apply_fill
+from kasmm.core.types import ZERO, ClientOrderId, Fill, Side, VenueOrderId
+from kasmm.store.db import (
+    DEFAULT_BUSY_TIMEOUT_S,
+    FILL_COLUMNS,
+    DuplicateOrderError,
+    UnknownOrderError,
+    fill_from,
+    fill_row,
+    open_database,
+)
+from kasmm.store.journal import (
+    insert_mode,
+    insert_reset,
+    insert_risk_event,
+    select_active_halt,
+    select_modes,
+    select_risk_events,
+)
+from kasmm.store.migrations import rollback
+from kasmm.store.records import (
+    LIVE_STATUSES,
+    EquitySnapshot,
+    HaltRecord,
+    ModeChange,
+    OrderEvent,
+    OrderStatus,
+    RiskEvent,
+    decode_decimal,
+    encode_decimal,
+)
+
+_LIVE = tuple(sorted(s.value for s in LIVE_STATUSES))
+_LIVE_SQL = ", ".join("?" for _ in _LIVE)
+
+
+def _since(select: str, profile: str, since: float | None) -> tuple[str, tuple[object, ...]]:
+    """``select`` restricted to ``profile`` (and ``ts >= since``), in insertion order."""
+    if since is None:
+        return f"{select} WHERE profile = ? ORDER BY id", (profile,)
+    return f"{select} WHERE profile = ? AND ts >= ? ORDER BY id", (profile, since)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOpened:
+    """An order handed to the venue, and how it came back (open, rejected, unknown)."""
+
+    client_id: ClientOrderId
+    side: Side
+    price: Decimal
+    size: Decimal
+    ts: float
+    status: str = "open"
+    level: int = 0
+    venue_id: VenueOrderId | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatusChanged:
+    """A later status of a recorded order (cancelled, filled, partially_filled, ...)."""
+
+    client_id: ClientOrderId
+    status: str
+    ts: float
+    venue_id: VenueOrderId | None = None
+    reason: str | None = None
+
+
+OrderJournalEntry = OrderOpened | OrderStatusChanged
+
+
+def local_midnight(now: float, tz: str) -> float:
+    """Epoch seconds of the most recent midnight at or before ``now`` in time zone ``tz``."""
+    local = datetime.fromtimestamp(now, ZoneInfo(tz))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+class Ledger:
+    """Synchronous access to the ledger database at ``path`` (created and migrated on open).
+
+    :param path: the database file, e.g. ``state/kasmm.sqlite``; shared by all profiles.
+    :param busy_timeout_s: how long a write waits for another process's write lock.
+    :raises kasmm.store.migrations.SchemaError: when the file was written by a newer kasmm.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self._conn = open_database(self.path, busy_timeout_s)
+        self._lock = threading.Lock()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (idempotent). Committed data is already durable."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def connection_settings(self) -> dict[str, object]:
+        """The connection's journal mode, synchronous level, foreign keys and busy timeout."""
+        with self._lock:
+            return {
+                name: self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taking the write lock up front (no upgrade deadlocks)."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                rollback(conn)
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every query inside sees the same snapshot."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    # --- orders ---------------------------------------------------------------------------
+
+    def record_order(
+        self,
+        profile: str,
+        client_id: ClientOrderId,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        ts: float,
+        level: int = 0,
+    ) -> None:
+        """Record an order intent before it is sent (status ``new``).
+
+        :raises DuplicateOrderError: when ``client_id`` is already recorded for ``profile``.
+        """
+        row = (profile, client_id, Side(side).value, encode_decimal(price), encode_decimal(size))
+        with self._write() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO orders (profile, client_id, side, price, size, level,"
+                    " created_ts, status, status_ts) VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?)",
+                    (*row, level, ts, ts),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateOrderError(f"{profile}: order {client_id} already recorded") from exc
+            conn.execute(
+                "INSERT INTO order_events (profile, client_id, status, ts) VALUES (?, ?, 'new', ?)",
+                (profile, client_id, ts),
+            )
+
+    def record_order_status(
+        self,
+        profile: str,
+        client_id: ClientOrderId,
+        status: str,
+        ts: float,
+        venue_id: VenueOrderId | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Append a status change to the order's history and make it the order's status.
+
+        The last recorded change wins, whatever its order in time (venues report late).
+
+        :raises ValueError: for a status not in :class:`OrderStatus`.
+        :raises UnknownOrderError: when the order was never recorded.
+        """
+        value = OrderStatus(status).value
+        with self._write() as conn:
+            updated = conn.execute(
+                "UPDATE orders SET status = ?, status_ts = ?, venue_id = COALESCE(?, venue_id)"
+                " WHERE profile = ? AND client_id = ?",
+                (value, ts, venue_id, profile, client_id),
+            ).rowcount
+            if updated != 1:
+                raise UnknownOrderError(f"{profile}: no recorded order {client_id}")
+            conn.execute(
+                "INSERT INTO order_events (profile, client_id, status, ts, venue_id, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (profile, client_id, value, ts, venue_id, reason),
+            )
+
+    def journal_orders(self, profile: str, entries: Sequence[OrderJournalEntry]) -> int:
+        """Record one requote round's order events in a single transaction.
+
+        The bot writes order events after handing the round to the venue, so the ledger is
+        never on the book -> order path; start-up reconciliation by client-id prefix (not the
+        journal) is what guarantees no orphaned orders after a crash. Status changes of orders
+        this ledger never saw (left by a lost run) are skipped. Returns the rows written.
+        """
+        written = 0
+        with self._write() as conn:
+            for e in entries:
+                if isinstance(e, OrderOpened):
+                    row = (
+                        profile,
+                        e.client_id,
+                        Side(e.side).value,
+                        encode_decimal(e.price),
+                        encode_decimal(e.size),
+                        e.level,
+                        e.ts,
+                        e.status,
+                        e.ts,
+                        e.venue_id,
+                    )
+                    cur = conn.execute(
+                        "INSERT OR IGNORE INTO orders (profile, client_id, side, price, size,"
+                        " level, created_ts, status, status_ts, venue_id)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        row,
+                    )
+                    if cur.rowcount != 1:
+                        continue
+                    conn.execute(
+                        "INSERT INTO order_events (profile, client_id, status, ts, venue_id)"
+                        " VALUES (?, ?, 'new', ?, ?)",
+                        (profile, e.client_id, e.ts, e.venue_id),
+                    )
+                    status, reason = e.status, e.reason
+                else:
+                    status, reason = OrderStatus(e.status).value, e.reason
+                    updated = conn.execute(
+                        "UPDATE orders SET status = ?, status_ts = ?,"
+                        " venue_id = COALESCE(?, venue_id) WHERE profile = ? AND client_id = ?",
+                        (status, e.ts, e.venue_id, profile, e.client_id),
+                    ).rowcount
+                    if updated != 1:
+                        continue
+                if status != "new":
+                    conn.execute(
+                        "INSERT INTO order_events (profile, client_id, status, ts, venue_id,"
+                        " reason) VALUES (?, ?, ?, ?, ?, ?)",
+                        (profile, e.client_id, status, e.ts, e.venue_id, reason),
+                    )
+                written += 1
+        return written
+
+    def open_orders(self, profile: str) -> list[ClientOrderId]:
+        """Client ids whose last status is new, open, partially filled or unknown, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT client_id FROM orders WHERE profile = ? AND status IN ({_LIVE_SQL})"
+                " ORDER BY rowid",
+                (profile, *_LIVE),
+            ).fetchall()
+        return [ClientOrderId(r[0]) for r in rows]
+
+    def order_history(self, profile: str, client_id: ClientOrderId) -> list[OrderEvent]:
+        """Every status change of one order, in the order they were recorded."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT ts, status, venue_id, reason FROM order_events"
+                " WHERE profile = ? AND client_id = ? ORDER BY id",
+                (profile, client_id),
+            ).fetchall()
+        return [OrderEvent(ts, OrderStatus(status), vid, why) for ts, status, vid, why in rows]
+
+    # --- fills ----------------------------------------------------------------------------
+
+    def record_fill(self, profile: str, fill: Fill) -> bool:
+        """Store ``fill`` once per ``(profile, trade_id)``; committed before this returns.
+
+        :return: True when stored now, False when that trade id was already stored (a repeated
+            event: the caller must not apply it again).
+        """
+        row = fill_row(profile, fill)
+        with self._lock:
+            cursor = self._conn.execute(
+                f"INSERT INTO fills (profile, {FILL_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (profile, trade_id) DO NOTHING",
+                row,
+            )
+            return cursor.rowcount == 1
+
+    def fills(self, profile: str, since: float | None = None) -> list[Fill]:
+        """The profile's fills in insertion order; with ``since``, those with ``ts >= since``."""
+        with self._read() as conn:
+            select = f"SELECT {FILL_COLUMNS} FROM fills"
+            rows = conn.execute(*_since(select, profile, since)).fetchall()
+        return [fill_from(r) for r in rows]
+
+    # --- accounting -----------------------------------------------------------------------
+
+    def set_opening(self, profile: str, position: Decimal, mark: Decimal, ts: float) -> bool:
+        """Store the inventory accounting starts from, once per profile (its first start).
+
+        :return: True when stored now, False when an opening was already stored (kept as is).
+        """
+        with self._lock:
+            cursor = self._conn.execute(
+                "INSERT INTO openings (profile, position, mark, ts) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (profile) DO NOTHING",
+                (profile, encode_decimal(position), encode_decimal(mark), ts),
+            )
+            return cursor.rowcount == 1
+
+    def opening(self, profile: str) -> tuple[Decimal, Decimal] | None:
+        """The stored ``(position, mark)`` accounting started from, or None."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT position, mark FROM openings WHERE profile = ?", (profile,)
+            ).fetchone()
+        return None if row is None else (decode_decimal(row[0]), decode_decimal(row[1]))
+
+    def pnl_state(
+        self, profile: str, quote_asset: str, opening: tuple[Decimal, Decimal] | None
+    ) -> PnlState:
+        """Average-cost PnL of every stored fill, folded in insertion order.
+
+        :param opening: ``(position, mark)`` to start from (normally :meth:`opening`); None
+            starts flat.
+        """
+        state = PnlState() if opening is None else PnlState.opening(*opening)
+        for fill in self.fills(profile):
+            state = apply_fill(state, fill, quote_asset)
+        return state
+
+    # --- equity ---------------------------------------------------------------------------
+
+    def record_equity(
+        self,
+        profile: str,
+        ts: float,
+        equity: Decimal,
+        mid: Decimal,
+        base: Decimal,
+        quote: Decimal,
+    ) -> None:
+        """Store an equity snapshot and raise the profile's peak equity if it is a new high."""
+        values = [encode_decimal(v) for v in (equity, mid, base, quote)]
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO equity (profile, ts, equity, mid, base, quote)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (profile, ts, *values),
+            )
+            peak = conn.execute(
+                "SELECT equity FROM equity_peaks WHERE profile = ?", (profile,)
+            ).fetchone()
+            if peak is None or equity > decode_decimal(peak[0]):
+                conn.execute(
+                    "INSERT INTO equity_peaks (profile, equity, ts) VALUES (?, ?, ?)"
+                    " ON CONFLICT (profile) DO UPDATE SET equity = excluded.equity,"
+                    " ts = excluded.ts",
+                    (profile, values[0], ts),
+                )
+
+    def peak_equity(self, profile: str) -> Decimal | None:
+        """The highest equity ever recorded for the profile, or None before the first snapshot."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT equity FROM equity_peaks WHERE profile = ?", (profile,)
+            ).fetchone()
+        return None if row is None else decode_decimal(row[0])
+
+    def equity_series(self, profile: str, since: float | None = None) -> list[EquitySnapshot]:
+        """Equity snapshots in insertion order; with ``since``, only those with ``ts >= since``."""
+        select = "SELECT ts, equity, mid, base, quote FROM equity"
+        with self._read() as conn:
+            rows = conn.execute(*_since(select, profile, since)).fetchall()
+        return [
+            EquitySnapshot(ts, *(decode_decimal(v) for v in (eq, mid, base, quote)))
+            for ts, eq, mid, base, quote in rows
+        ]
+
+    def daily_pnl(self, profile: str, tz: str, now: float, mark: Decimal) -> Decimal:
+        """Equity now minus equity at the start of the local day in ``tz``.
+
+        * Equity now: the balances of the latest snapshot at or before ``now``, valued at
+          ``mark`` (``base * mark + quote``).
+        * Start of day: the equity of the last snapshot before local midnight; when there is
+          none (the profile started today), the first snapshot since midnight.
+
+        Both come from snapshots, so deposits and withdrawals count as PnL and the figure is as
+        fresh as the snapshots the bot records. Zero when there is no snapshot at all.
+        """
+        with self._read() as conn:
+            latest = conn.execute(
+                "SELECT base, quote FROM equity WHERE profile = ? AND ts <= ?"
+                " ORDER BY ts DESC, id DESC LIMIT 1",
+                (profile, now),
+            ).fetchone()
+            start = self._day_start(conn, profile, tz, now)
+        if latest is None or start is None:
+            return ZERO
+        equity_now = decode_decimal(latest[0]) * mark + decode_decimal(latest[1])
+        return equity_now - start
+
+    def day_start_equity(self, profile: str, tz: str, now: float) -> Decimal | None:
+        """Equity at the start of the local day in ``tz`` (see :meth:`daily_pnl`)."""
+        with self._read() as conn:
+            return self._day_start(conn, profile, tz, now)
+
+    @staticmethod
+    def _day_start(
+        conn: sqlite3.Connection, profile: str, tz: str, now: float
+    ) -> Decimal | None:
+        midnight = local_midnight(now, tz)
+        row = conn.execute(
+            "SELECT equity FROM equity WHERE profile = ? AND ts < ?"
+            " ORDER BY ts DESC, id DESC LIMIT 1",
+            (profile, midnight),
+        ).fetchone() or conn.execute(
+            "SELECT equity FROM equity WHERE profile = ? AND ts >= ? AND ts <= ?"
+            " ORDER BY ts, id LIMIT 1",
+            (profile, midnight, now),
+        ).fetchone()
+        return None if row is None else decode_decimal(row[0])
+
+    # --- modes and risk -------------------------------------------------------------------
+
+    def record_mode(self, profile: str, ts: float, mode: str, source: str) -> None:
+        """Record a mode switch. ``source``: ``start``, ``schedule`` or ``operator``."""
+        with self._write() as conn:
+            insert_mode(conn, profile, ts, mode, source)
+
+    def mode_changes(self, profile: str) -> list[ModeChange]:
+        """Every mode switch of the profile, oldest first."""
+        with self._read() as conn:
+            return select_modes(conn, profile)
+
+    def record_risk_event(
+        self,
+        profile: str,
+        ts: float,
+        kind: str,
+        rule: str,
+        action: str,
+        state: str,
+        details: Mapping[str, object],
+    ) -> None:
+        """Record a risk event. A ``trip`` with action ``halt`` latches until a ``reset``.
+
+        :param kind: ``trip``, ``clear`` or ``reset``.
+        :param details: the numbers involved (JSON; Decimals are stored as strings).
+        """
+        with self._write() as conn:
+            insert_risk_event(conn, profile, ts, kind, rule, action, state, details)
+
+    def active_halt(self, profile: str) -> HaltRecord | None:
+        """The latest ``trip`` with action ``halt`` not followed by a ``reset``, or None."""
+        with self._read() as conn:
+            return select_active_halt(conn, profile)
+
+    def reset(self, profile: str, ts: float, operator: str) -> bool:
+        """Operator reset: clear the active halt by recording a ``reset`` event.
+
+        Check and write happen in one transaction, so two concurrent resets clear it once. The
+        stored equity peak is cleared with it (drawdown restarts from the current equity).
+
+        :return: False (and nothing recorded) when no halt was active.
+        """
+        with self._write() as conn:
+            cleared = insert_reset(conn, profile, ts, operator)
+            if cleared:
+                # The operator accepted the loss: drawdown is measured from here on, or the
+                # same drawdown would halt the profile again on its next event.
+                conn.execute("DELETE FROM equity_peaks WHERE profile = ?", (profile,))
+            return cleared
+
+    def risk_events(self, profile: str) -> list[RiskEvent]:
+        """Every risk event of the profile, oldest first."""
+        with self._read() as conn:
+            return select_risk_events(conn, profile)
+
+    # --- profiles -------------------------------------------------------------------------
+
+    def profiles(self) -> list[str]:
+        """Names of the profiles with any row in the ledger, sorted."""
+        tables = ("orders", "fills", "openings", "equity", "modes", "risk_events")
+        union = " UNION ".join(f"SELECT profile FROM {t}" for t in tables)
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT profile FROM ({union}) ORDER BY profile").fetchall()
+        return [r[0] for r in rows]

@@ -1,0 +1,202 @@
+"""Versioned schema of the ledger database.
+
+``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1``. They are append-only: a
+released script is never edited, a change is a new script at the end. :func:`migrate` applies the
+pending ones in order, each in its own ``BEGIN IMMEDIATE`` transaction together with the row that
+records it in ``schema_version``, so a failure leaves the database at the previous version and a
+second process opening the same file waits instead of migrating twice.
+
+Money columns are ``TEXT`` (see :mod:`kasmm.store.records`); times are ``REAL`` epoch seconds.
+Row ids of append-only tables use ``AUTOINCREMENT`` so insertion order is never reused, which
+:meth:`kasmm.store.ledger.Ledger.active_halt` relies on ("a trip not followed by a reset").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+_V1_ORDERS_AND_FILLS = """
+CREATE TABLE orders (
+    profile    TEXT NOT NULL,
+    client_id  TEXT NOT NULL,
+    side       TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    price      TEXT NOT NULL,
+    size       TEXT NOT NULL,
+    level      INTEGER NOT NULL,
+    created_ts REAL NOT NULL,
+    status     TEXT NOT NULL,
+    status_ts  REAL NOT NULL,
+    venue_id   TEXT,
+    PRIMARY KEY (profile, client_id)
+);
+CREATE INDEX orders_by_status ON orders (profile, status);
+CREATE TABLE order_events (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile   TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    status    TEXT NOT NULL CHECK (status IN (
+        'new', 'open', 'partially_filled', 'filled', 'cancelled', 'rejected', 'unknown')),
+    ts        REAL NOT NULL,
+    venue_id  TEXT,
+    reason    TEXT,
+    FOREIGN KEY (profile, client_id) REFERENCES orders (profile, client_id)
+);
+CREATE INDEX order_events_by_order ON order_events (profile, client_id);
+CREATE TABLE fills (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile   TEXT NOT NULL,
+    trade_id  TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    side      TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    price     TEXT NOT NULL,
+    size      TEXT NOT NULL,
+    fee       TEXT NOT NULL,
+    fee_asset TEXT NOT NULL,
+    ts        REAL NOT NULL,
+    remaining TEXT NOT NULL,
+    is_maker  INTEGER NOT NULL CHECK (is_maker IN (0, 1)),
+    venue_id  TEXT,
+    UNIQUE (profile, trade_id)
+);
+CREATE INDEX fills_by_time ON fills (profile, ts);
+"""
+
+_V2_ACCOUNTING_AND_RISK = """
+CREATE TABLE openings (
+    profile  TEXT PRIMARY KEY,
+    position TEXT NOT NULL,
+    mark     TEXT NOT NULL,
+    ts       REAL NOT NULL
+);
+CREATE TABLE equity (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile TEXT NOT NULL,
+    ts      REAL NOT NULL,
+    equity  TEXT NOT NULL,
+    mid     TEXT NOT NULL,
+    base    TEXT NOT NULL,
+    quote   TEXT NOT NULL
+);
+CREATE INDEX equity_by_time ON equity (profile, ts);
+CREATE TABLE equity_peaks (
+    profile TEXT PRIMARY KEY,
+    equity  TEXT NOT NULL,
+    ts      REAL NOT NULL
+);
+CREATE TABLE modes (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile TEXT NOT NULL,
+    ts      REAL NOT NULL,
+    mode    TEXT NOT NULL,
+    source  TEXT NOT NULL CHECK (source IN ('start', 'schedule', 'operator'))
+);
+CREATE INDEX modes_by_profile ON modes (profile, id);
+CREATE TABLE risk_events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile TEXT NOT NULL,
+    ts      REAL NOT NULL,
+    kind    TEXT NOT NULL CHECK (kind IN ('trip', 'clear', 'reset')),
+    rule    TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    state   TEXT NOT NULL,
+    details TEXT NOT NULL CHECK (json_valid(details))
+);
+CREATE INDEX risk_events_by_kind ON risk_events (profile, kind, id);
+"""
+
+#: Schema scripts in order; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
+MIGRATIONS: tuple[str, ...] = (_V1_ORDERS_AND_FILLS, _V2_ACCOUNTING_AND_RISK)
+
+#: The version this code reads and writes.
+LATEST_VERSION = len(MIGRATIONS)
+
+_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    applied_at REAL NOT NULL
+)
+"""
+
+
+class SchemaError(Exception):
+    """The database's schema cannot be used or migrated by this code."""
+
+
+def statements(script: str) -> Iterator[str]:
+    """Split ``script`` into complete SQL statements (each must end a line with ``;``).
+
+    ``executescript`` would do this too, but it commits any open transaction first, which would
+    break "migration and version row in one transaction".
+    """
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    rest = [ln for ln in buffer.splitlines() if ln.strip() and not ln.strip().startswith("--")]
+    if rest:
+        raise SchemaError(f"incomplete SQL statement at end of script: {buffer.strip()[:80]!r}")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The version of the schema in ``conn`` (0 for an empty database)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if exists is None:
+        return 0
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+    return int(row[0])
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[str] = MIGRATIONS,
+    target: int | None = None,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """Bring ``conn``'s schema to ``target`` (default: the last migration); return the version.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``) with no open transaction.
+
+    :raises SchemaError: when the database is newer than ``migrations`` (written by a later kasmm)
+        or ``target`` is out of range.
+    :raises sqlite3.Error: when a script fails; that migration is rolled back, earlier ones stay.
+    """
+    if conn.isolation_level is not None or conn.in_transaction:
+        raise SchemaError("migrate needs an autocommit connection with no open transaction")
+    goal = len(migrations) if target is None else target
+    if not 0 <= goal <= len(migrations):
+        raise SchemaError(f"target version {goal} outside 0..{len(migrations)}")
+    version = schema_version(conn)
+    if version > len(migrations):
+        raise SchemaError(
+            f"database schema version {version} is newer than this kasmm ({len(migrations)})"
+        )
+    while version < goal:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_VERSION_TABLE)
+            version = schema_version(conn)  # re-read under the write lock: another process
+            if version < goal:  # may have migrated while we waited for it
+                for statement in statements(migrations[version]):
+                    conn.execute(statement)
+                version += 1
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, clock()),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback(conn)
+            raise
+    return version
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if any (a failed COMMIT may already have ended it)."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")

@@ -1,0 +1,124 @@
+"""Ledger schema migrations: from empty, from v1, rollback on failure, refusing newer files."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kasmm.core.types import ClientOrderId, Side
+from kasmm.store import LATEST_VERSION, MIGRATIONS, Ledger, SchemaError, migrate
+from kasmm.store.migrations import schema_version, statements
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    with closing(sqlite3.connect(tmp_path / "kasmm.sqlite", isolation_level=None)) as opened:
+        yield opened
+
+
+def tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {r[0] for r in rows} - {"sqlite_sequence"}
+
+
+def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
+    assert schema_version(conn) == 0
+    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 2
+    assert conn.execute("SELECT version, applied_at FROM schema_version").fetchall() == [
+        (1, 42.0),
+        (2, 42.0),
+    ]
+    assert tables(conn) == {
+        "schema_version",
+        "orders",
+        "order_events",
+        "fills",
+        "openings",
+        "equity",
+        "equity_peaks",
+        "modes",
+        "risk_events",
+    }
+    assert migrate(conn) == LATEST_VERSION  # idempotent
+
+
+def test_v1_database_is_migrated_forward_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "kasmm.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as v1:
+        assert migrate(v1, target=1) == 1
+        assert "equity" not in tables(v1)
+        v1.execute(
+            "INSERT INTO fills (profile, trade_id, client_id, side, price, size, fee, fee_asset,"
+            " ts, remaining, is_maker) VALUES"
+            " ('p', 't1', 'c1', 'buy', '0.1030', '500', '0.05', 'USDT', 1.0, '0', 1)"
+        )
+        v1.execute(
+            "INSERT INTO orders (profile, client_id, side, price, size, level, created_ts,"
+            " status, status_ts) VALUES ('p', 'c2', 'sell', '0.11', '5', 0, 1.0, 'open', 1.0)"
+        )
+    with Ledger(path) as ledger:
+        (stored,) = ledger.fills("p")
+        assert (stored.price, stored.size, stored.fee) == (
+            Decimal("0.1030"),
+            Decimal(500),
+            Decimal("0.05"),
+        )
+        assert ledger.open_orders("p") == [ClientOrderId("c2")]
+        ledger.record_equity("p", 2.0, Decimal(100), Decimal("0.1"), Decimal(500), Decimal(50))
+        assert ledger.peak_equity("p") == Decimal(100)
+        ledger.record_order("p", ClientOrderId("c3"), Side.BUY, Decimal(1), Decimal(1), 3.0)
+    with closing(sqlite3.connect(path)) as after:
+        assert schema_version(after) == LATEST_VERSION
+
+
+def test_failed_migration_rolls_back_and_keeps_the_version(conn: sqlite3.Connection) -> None:
+    migrate(conn)
+    broken = (*MIGRATIONS, "CREATE TABLE half_done (a TEXT);\nSELECT * FROM no_such_table;\n")
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        migrate(conn, broken)
+    assert schema_version(conn) == LATEST_VERSION
+    assert "half_done" not in tables(conn)
+    assert not conn.in_transaction
+
+
+def test_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "kasmm.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        migrate(conn)
+        conn.execute("INSERT INTO schema_version VALUES (?, 0)", (LATEST_VERSION + 1,))
+    with pytest.raises(SchemaError, match="newer"):
+        Ledger(path)
+
+
+@pytest.mark.parametrize("target", [-1, LATEST_VERSION + 1])
+def test_target_out_of_range(conn: sqlite3.Connection, target: int) -> None:
+    with pytest.raises(SchemaError, match="outside"):
+        migrate(conn, target=target)
+
+
+def test_migrate_needs_an_autocommit_connection(tmp_path: Path) -> None:
+    legacy = sqlite3.connect(tmp_path / "x.sqlite")  # implicit transactions
+    with closing(legacy), pytest.raises(SchemaError, match="autocommit"):
+        migrate(legacy)
+
+
+def test_statements_split_on_complete_statements_only() -> None:
+    script = (
+        "-- a comment\n"
+        "CREATE TABLE t (a TEXT DEFAULT 'x;y');\n"
+        "CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n"
+        "  UPDATE t SET a = 'z';\n"
+        "END;\n"
+        "-- trailing comment\n"
+    )
+    parts = list(statements(script))
+    assert len(parts) == 2
+    assert parts[0].endswith("DEFAULT 'x;y');")
+    assert parts[1].startswith("CREATE TRIGGER") and parts[1].endswith("END;")
+    with pytest.raises(SchemaError, match="incomplete"):
+        list(statements("CREATE TABLE t (a TEXT)\n"))
