@@ -122,6 +122,21 @@ def test_sim_balances_only_for_random_walk() -> None:
     assert checks.check_sim_balances(_profile(venue=as2008, symbol="BTC/USDT")) == []
 
 
+def test_paper_venue_checks_exchange_and_balances() -> None:
+    paper = _profile(venue={"type": "paper", "exchange": "mexc"})
+    assert checks.run_checks(paper) == []
+    venue = paper.venue
+    assert venue.type == "paper" and venue.queue_position == "back" and venue.fees is None
+    [(path, message)] = checks.check_exchange(
+        _profile(venue={"type": "paper", "exchange": "binance"})
+    )
+    assert path == ("venue", "exchange") and "mexc" in message
+    btc = _profile(venue={"type": "paper", "exchange": "gate"}, symbol="BTC/USDT")
+    assert checks.check_sim_balances(btc) == [
+        (("venue", "balances"), "balances must include BTC (the assets of BTC/USDT)")
+    ]
+
+
 def test_symbol_assets_differ() -> None:
     assert checks.check_symbol(_profile(symbol="KAS/KAS"))[0][0] == ("symbol",)
 

@@ -169,7 +169,7 @@ class SimState:
         """A snapshot of the counters."""
         return SimStats(self.places, self.cancels, self.rejects, self.fills)
 
-    def open(self, request: OrderRequest) -> RestingOrder:
+    def add_order(self, request: OrderRequest) -> RestingOrder:
         """Lock the funds for an already validated ``request`` and book it at the clock's time.
 
         :raises InsufficientFunds: the free balance cannot back the order (nothing is booked).

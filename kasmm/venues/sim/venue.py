@@ -228,4 +228,4 @@ class SimVenue:
             check_cross(
                 request, combined_best(self._model.best(opposite), self._state.orders, opposite)
             )
-        return self._state.open(request)  # raises InsufficientFunds before anything is booked
+        return self._state.add_order(request)  # raises InsufficientFunds before anything is booked
