@@ -199,6 +199,20 @@ class CcxtVenueConfig(StrictModel):
         None, description="Profiles naming the same account share its rate budget."
     )
     timeout_s: PositiveFloat = Field(10.0, description="Per-request timeout.")
+    use_websocket: bool = Field(
+        True, description="Stream books and fills over websockets (REST polling as fallback)."
+    )
+    book_poll_s: Annotated[float, Field(ge=0.05, le=60, allow_inf_nan=False)] = Field(
+        0.5, description="REST order-book poll interval when websockets are off or down."
+    )
+    dead_man_switch_s: Annotated[float, Field(ge=10, le=120, allow_inf_nan=False)] | None = Field(
+        60.0,
+        description=(
+            "Exchange-side cancel-all timer refreshed while the bot runs (Gate, KuCoin, BingX); "
+            "null disables it. It cancels every order on the pair (BingX: the account), "
+            "including orders that are not the bot's."
+        ),
+    )
 
 
 class PaperFees(StrictModel):

@@ -92,6 +92,27 @@ VENUE_FACTORIES: dict[str, HarnessFactory] = {
 }
 
 
+def _register_ccxt() -> None:
+    """``CcxtVenue`` (unmodified ccxt) on the loopback MEXC and Gate emulators."""
+    from .ccxt_harness import ccxt_gate_harness, ccxt_mexc_harness
+
+    VENUE_FACTORIES["ccxt-mexc"] = ccxt_mexc_harness
+    VENUE_FACTORIES["ccxt-gate"] = ccxt_gate_harness
+
+
+_register_ccxt()
+
+
+def _register_paper() -> None:
+    """``PaperVenue`` on a scripted public feed (local fills, no network)."""
+    from .paper_harness import paper_harness
+
+    VENUE_FACTORIES["paper"] = paper_harness
+
+
+_register_paper()
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """The contract suite runs on asyncio (the bot's runtime)."""

@@ -1,0 +1,213 @@
+"""The ccxt venue's event stream: websockets when they work, REST polling when they do not.
+
+The stream always starts with a REST book snapshot, so its first event is a ``BookUpdated``.
+Then, where the instance is a ``ccxt.pro`` exchange with ``watchOrderBook`` and ``watchMyTrades``,
+books and fills come from websockets; any websocket failure falls back to REST polling and the
+websockets are retried with exponential backoff (reset once they stayed up for a while). A
+``NotSupported`` (MEXC without the protobuf runtime) turns them off for good.
+
+Timers shared by both modes: the open-orders listing (which triggers a trade-history read when
+something changed, and reports orders the venue closed), a periodic trade-history safety read,
+and the dead man's switch refresh at a third of its timeout. Transient errors of a poll are logged
+and backed off; authentication and fatal errors end the stream (the bot fails and is restarted).
+The websocket mode runs two ``asyncio`` tasks (ccxt is asyncio-only), cancelled on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncGenerator, Awaitable
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import ccxt.async_support as ccxt
+
+from kasmm.core.types import VenueEvent
+from kasmm.errors import AuthenticationFailed, FatalVenueError, VenueError
+
+if TYPE_CHECKING:
+    from kasmm.venues.ccxt.venue import CcxtVenue
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """Polling and reconnect timing of the event stream (seconds)."""
+
+    #: REST order book poll interval (every poll is one ``BookUpdated``).
+    book_interval_s: float = 0.5
+    #: Open-orders listing interval in REST mode (fills are read when the listing changed).
+    orders_interval_s: float = 1.0
+    #: Open-orders listing interval while websockets deliver books and fills.
+    ws_orders_interval_s: float = 5.0
+    #: The trade history is read at least this often, changed listing or not.
+    trades_safety_s: float = 10.0
+    book_depth: int = 20
+    trades_limit: int = 100
+    ws_backoff_s: float = 1.0
+    ws_backoff_max_s: float = 60.0
+    #: A websocket session that lasted this long resets the reconnect backoff.
+    ws_stable_s: float = 60.0
+    #: Longest pause after consecutive failed polls.
+    error_backoff_max_s: float = 10.0
+
+
+class _Timers:
+    """When each periodic task is next due, and the backoff after failed polls."""
+
+    def __init__(self, now: float) -> None:
+        self.book = now
+        self.orders = now
+        self.trades = now
+        self.dms = now
+        self.paused_until = -math.inf
+        self.error_backoff = 0.0
+
+    def failed(self, now: float, limit: float) -> None:
+        self.error_backoff = min(limit, max(0.5, self.error_backoff * 2))
+        self.paused_until = now + self.error_backoff
+
+    def succeeded(self) -> None:
+        self.error_backoff = 0.0
+
+
+async def _guarded(venue: CcxtVenue, what: str, call: Awaitable[T], timers: _Timers) -> T | None:
+    """Await one poll; log and back off on a non-fatal venue error (``None`` then)."""
+    try:
+        result = await call
+    except (AuthenticationFailed, FatalVenueError):
+        raise
+    except VenueError as exc:
+        timers.failed(venue.clock.now(), venue.settings.error_backoff_max_s)
+        venue.log.warning(
+            "poll_failed", poll=what, error=type(exc).__name__, backoff_s=timers.error_backoff
+        )
+        return None
+    timers.succeeded()
+    return result
+
+
+async def _periodic(
+    venue: CcxtVenue, timers: _Timers, *, websocket: bool
+) -> AsyncGenerator[VenueEvent, None]:
+    """Run whatever is due: book (REST mode), orders listing + trades, dead man's switch."""
+    settings = venue.settings
+    now = venue.clock.now()
+    if now < timers.paused_until:
+        return
+    if not websocket and now >= timers.book:
+        timers.book = now + settings.book_interval_s
+        book = await _guarded(venue, "book", venue.poll_book(), timers)
+        if book is not None:
+            yield book
+    if now >= timers.orders:
+        force = now >= timers.trades
+        timers.orders = now + (
+            settings.ws_orders_interval_s if websocket else settings.orders_interval_s
+        )
+        events = await _guarded(venue, "orders", venue.poll_orders(force_trades=force), timers)
+        if events is not None:
+            if force:
+                timers.trades = now + settings.trades_safety_s
+            for event in events:
+                yield event
+    if now >= timers.dms:
+        dms = venue.dead_man_switch_s
+        timers.dms = now + (dms / 3 if dms else math.inf)
+        await _guarded(venue, "dead_mans_switch", venue.refresh_dead_man_switch(), timers)
+
+
+def _next_due(timers: _Timers, *, websocket: bool) -> float:
+    due = min(timers.orders, timers.dms)
+    if not websocket:
+        due = min(due, timers.book)
+    return max(due, timers.paused_until)
+
+
+def supports_websocket(exchange: Any) -> bool:
+    """True for a ``ccxt.pro`` instance with order book and own-trade streams."""
+    has = getattr(exchange, "has", {}) or {}
+    return bool(has.get("watchOrderBook")) and bool(has.get("watchMyTrades"))
+
+
+async def event_stream(
+    venue: CcxtVenue, settings: StreamSettings, *, websocket: bool
+) -> AsyncGenerator[VenueEvent, None]:
+    """The venue's events; see the module docstring."""
+    clock = venue.clock
+    timers = _Timers(clock.now())
+    while True:  # the first event is a book, whatever it takes
+        first = await _guarded(venue, "book", venue.poll_book(), timers)
+        if first is not None:
+            timers.book = clock.now() + settings.book_interval_s
+            yield first
+            break
+        await clock.sleep_until(timers.paused_until)
+    ws_enabled = websocket and supports_websocket(venue.exchange)
+    backoff = settings.ws_backoff_s
+    next_ws = clock.now()
+    while True:
+        if ws_enabled and clock.now() >= next_ws:
+            started = clock.now()
+            try:
+                async with aclosing(_websocket_events(venue, timers)) as ws_events:
+                    async for event in ws_events:
+                        yield event
+            except ccxt.NotSupported as exc:
+                ws_enabled = False
+                venue.log.warning("websocket_unavailable", error=type(exc).__name__)
+            except (AuthenticationFailed, FatalVenueError, ccxt.AuthenticationError):
+                raise
+            except Exception as exc:
+                if clock.now() - started >= settings.ws_stable_s:
+                    backoff = settings.ws_backoff_s
+                next_ws = clock.now() + backoff
+                venue.log.warning("websocket_failed", error=type(exc).__name__, retry_in_s=backoff)
+                backoff = min(backoff * 2, settings.ws_backoff_max_s)
+            continue
+        async with aclosing(_periodic(venue, timers, websocket=False)) as due:
+            async for event in due:
+                yield event
+        wake = _next_due(timers, websocket=False)
+        if ws_enabled:
+            wake = min(wake, next_ws)
+        await clock.sleep_until(wake)
+
+
+def _discard(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" noise
+
+
+async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator[VenueEvent, None]:
+    """Books and fills from ``ccxt.pro``, plus the shared REST timers, until a stream fails."""
+    exchange = venue.exchange
+    symbol = venue.symbol
+    book_task: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_order_book(symbol))
+    trades_task: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_my_trades(symbol))
+    venue.log.info("websocket_started")
+    try:
+        while True:
+            timeout = max(0.0, _next_due(timers, websocket=True) - venue.clock.now())
+            done, _ = await asyncio.wait(
+                {book_task, trades_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if book_task in done:
+                raw_book = book_task.result()
+                book_task = asyncio.ensure_future(exchange.watch_order_book(symbol))
+                yield venue.on_book(raw_book)
+            if trades_task in done:
+                raw_trades = trades_task.result()
+                trades_task = asyncio.ensure_future(exchange.watch_my_trades(symbol))
+                for event in venue.on_trades(list(raw_trades)):
+                    yield event
+            async with aclosing(_periodic(venue, timers, websocket=True)) as due:
+                async for event in due:
+                    yield event
+    finally:
+        for task in (book_task, trades_task):
+            task.cancel()
+            task.add_done_callback(_discard)

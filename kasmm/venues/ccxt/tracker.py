@@ -1,0 +1,265 @@
+"""The ccxt venue's memory of orders: client id <-> exchange id, fills so far, what vanished.
+
+Exchanges answer with their own order ids and some (MEXC) never echo the client id back on
+placement, so the venue keeps the mapping itself: from its own placements, and from every open
+orders listing. The tracker is synchronous (no awaits), so its updates are atomic between the
+bot's requests and the event stream's polls. It decides three things the venue turns into events:
+
+* which new trades are fills (deduplicated by trade id) and how much of their order remains;
+* when the trade history is worth fetching (an order's filled amount grew or an order vanished);
+* which orders left the book without a fill and without us asking (``OrderClosed``): missing
+  from two consecutive listings that both started after the order was acknowledged.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kasmm.core.types import ZERO, ClientOrderId, Fill, OpenOrder, Side, VenueOrderId
+from kasmm.venues.ccxt.convert import dec0, timestamp_s, to_fill
+
+#: Listings an order must be missing from before it counts as closed by the venue.
+MISSING_LISTINGS_TO_CLOSE = 2
+#: Trade ids remembered for deduplication.
+SEEN_TRADES = 5_000
+#: Closed orders remembered (for late fills and for cancel-by-id).
+RECENT_ORDERS = 2_000
+
+
+@dataclass
+class Tracked:
+    """One order the venue knows by client id."""
+
+    client_id: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    created_at: float
+    venue_id: str | None
+    #: Local time the order was known to rest (acknowledged or listed).
+    known_since: float
+    filled: Decimal = ZERO
+    cancel_requested: bool = False
+    missing: int = 0
+    #: Placed through this venue (not merely listed: a leftover or someone else's order).
+    placed_here: bool = False
+
+    def as_open_order(self) -> OpenOrder:
+        """The order as the bot sees it."""
+        return OpenOrder(
+            client_id=ClientOrderId(self.client_id),
+            side=self.side,
+            price=self.price,
+            size=self.size,
+            remaining=max(ZERO, self.size - self.filled),
+            created_at=self.created_at,
+            venue_id=VenueOrderId(self.venue_id) if self.venue_id is not None else None,
+        )
+
+
+@dataclass
+class ListingResult:
+    """What one open-orders listing changed."""
+
+    #: New trades are likely: an order's fill grew, or an order vanished.
+    fetch_trades: bool = False
+    #: Orders missing long enough to be closed (decided after their trades were read).
+    vanished: list[str] = field(default_factory=list)
+
+
+class OrderTracker:
+    """Client ids, exchange ids and fill progress of the account's orders on one symbol."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, Tracked] = {}
+        self._recent: OrderedDict[str, Tracked] = OrderedDict()
+        self._by_venue_id: OrderedDict[str, str] = OrderedDict()
+        #: Placements whose outcome is unknown (timed out and not found yet).
+        self.unknown: set[str] = set()
+        self._seen: set[str] = set()
+        self._seen_order: deque[str] = deque()
+        self._listed_filled: dict[str, Decimal] = {}
+        self._listed_remaining: dict[str, Decimal] = {}
+        self._vanished: set[str] = set()
+        #: A listing saw a change that trades explain: read the trade history next.
+        self.trades_due = False
+
+    # --- placements and cancels -------------------------------------------------------------
+
+    def is_open(self, client_id: str) -> bool:
+        """True when ``client_id`` is believed to rest on the book (or may, after a timeout)."""
+        return client_id in self.open or client_id in self.unknown
+
+    def placed(self, order: OpenOrder, now: float) -> None:
+        """Record an acknowledged order."""
+        self.unknown.discard(order.client_id)
+        tracked = Tracked(
+            client_id=order.client_id,
+            side=order.side,
+            price=order.price,
+            size=order.size,
+            created_at=order.created_at,
+            venue_id=order.venue_id,
+            known_since=now,
+            filled=order.size - order.remaining,
+            placed_here=True,
+        )
+        self.open[order.client_id] = tracked
+        self._remember(tracked)
+
+    def forget(self, client_id: str) -> None:
+        """The order was never placed (rejected): drop it."""
+        self.unknown.discard(client_id)
+        self.open.pop(client_id, None)
+
+    def cancel_requested(self, client_id: str) -> None:
+        """We asked for a cancel: its disappearance is not news."""
+        tracked = self.open.get(client_id)
+        if tracked is not None:
+            tracked.cancel_requested = True
+
+    def closed(self, client_id: str) -> None:
+        """The order is gone (cancelled by us or not found)."""
+        self.unknown.discard(client_id)
+        self.open.pop(client_id, None)
+
+    def venue_id(self, client_id: str) -> str | None:
+        """The exchange id of ``client_id``, if known."""
+        tracked = self.open.get(client_id) or self._recent.get(client_id)
+        return tracked.venue_id if tracked is not None else None
+
+    def placed_here(self, venue_id: Any) -> bool:
+        """True when exchange order ``venue_id`` was placed through this venue."""
+        client_id = self.client_id_for(str(venue_id)) if venue_id is not None else None
+        tracked = self.get(client_id) if client_id else None
+        return tracked is not None and tracked.placed_here
+
+    def get(self, client_id: str) -> Tracked | None:
+        """The tracked order ``client_id`` (open or recently closed)."""
+        return self.open.get(client_id) or self._recent.get(client_id)
+
+    def _remember(self, tracked: Tracked) -> None:
+        self._recent[tracked.client_id] = tracked
+        self._recent.move_to_end(tracked.client_id)
+        while len(self._recent) > RECENT_ORDERS:
+            self._recent.popitem(last=False)
+        if tracked.venue_id is not None:
+            self._by_venue_id[tracked.venue_id] = tracked.client_id
+            self._by_venue_id.move_to_end(tracked.venue_id)
+            while len(self._by_venue_id) > RECENT_ORDERS:
+                self._by_venue_id.popitem(last=False)
+
+    # --- listings ---------------------------------------------------------------------------
+
+    def observe_listing(self, orders: Iterable[OpenOrder], started_at: float) -> ListingResult:
+        """Fold one complete open-orders listing (requested at ``started_at``) into the state."""
+        result = ListingResult()
+        listed_ids: set[str] = set()
+        listed_venue_ids: set[str] = set()
+        filled: dict[str, Decimal] = {}
+        remaining: dict[str, Decimal] = {}
+        for order in orders:
+            vid = order.venue_id
+            if vid is not None:
+                listed_venue_ids.add(vid)
+                filled[vid] = order.filled
+                remaining[vid] = order.remaining
+                if order.filled > self._listed_filled.get(vid, ZERO):
+                    result.fetch_trades = True
+            if not order.client_id:
+                continue
+            listed_ids.add(order.client_id)
+            tracked = self.open.get(order.client_id)
+            if tracked is None:
+                # Unknown outcome resolved, a leftover from a previous run, or someone else's.
+                self.unknown.discard(order.client_id)
+                tracked = Tracked(
+                    client_id=order.client_id,
+                    side=order.side,
+                    price=order.price,
+                    size=order.size,
+                    created_at=order.created_at,
+                    venue_id=vid,
+                    known_since=started_at,
+                    filled=order.filled,
+                )
+                self.open[order.client_id] = tracked
+                self._remember(tracked)
+            elif tracked.venue_id is None and vid is not None:
+                tracked.venue_id = vid
+                self._remember(tracked)
+            tracked.missing = 0
+        if any(vid not in listed_venue_ids for vid in self._listed_filled):
+            result.fetch_trades = True
+        self._listed_filled, self._listed_remaining = filled, remaining
+        for cid, tracked in list(self.open.items()):
+            if cid in listed_ids or (tracked.venue_id in listed_venue_ids):
+                tracked.missing = 0
+                continue
+            if tracked.known_since >= started_at:
+                continue  # acknowledged after the listing was requested: not missing yet
+            tracked.missing += 1
+            result.fetch_trades = True
+            if tracked.missing >= MISSING_LISTINGS_TO_CLOSE:
+                result.vanished.append(cid)
+                self._vanished.add(cid)
+        self.trades_due = self.trades_due or result.fetch_trades
+        return result
+
+    def take_closed(self) -> list[str]:
+        """Close the vanished orders (call after reading trades); return those to report."""
+        vanished, self._vanished = self._vanished, set()
+        return self.close_vanished(sorted(vanished))
+
+    def close_vanished(self, client_ids: Iterable[str]) -> list[str]:
+        """Drop vanished orders; return those that left unfilled and unasked (``OrderClosed``)."""
+        closed: list[str] = []
+        for cid in client_ids:
+            tracked = self.open.pop(cid, None)
+            if tracked is None:
+                continue
+            if not tracked.cancel_requested and tracked.filled < tracked.size:
+                closed.append(cid)
+        return closed
+
+    # --- trades -----------------------------------------------------------------------------
+
+    def client_id_for(self, venue_id: str | None) -> str | None:
+        """The client id of exchange order ``venue_id``, if known."""
+        return self._by_venue_id.get(venue_id) if venue_id is not None else None
+
+    def fill_from_trade(
+        self, trade: Mapping[str, Any], now: float, client_id_hint: str | None = None
+    ) -> Fill | None:
+        """A ``Fill`` for a trade not seen before (``None`` for duplicates and garbage).
+
+        ``remaining`` comes from the tracked order (its size minus every fill so far); for an
+        order the venue never tracked, from the last listing (zero once it is gone).
+        """
+        trade_id = trade.get("id")
+        if trade_id is None:
+            return None
+        key = str(trade_id)
+        if key in self._seen:
+            return None
+        self._seen.add(key)
+        self._seen_order.append(key)
+        while len(self._seen_order) > SEEN_TRADES:
+            self._seen.discard(self._seen_order.popleft())
+        order_id = trade.get("order")
+        venue_id = str(order_id) if order_id is not None else None
+        client_id = self.client_id_for(venue_id) or client_id_hint or ""
+        tracked = self.get(client_id) if client_id else None
+        size = dec0(trade.get("amount"))
+        if tracked is not None:
+            tracked.filled += size
+            remaining = tracked.size - tracked.filled
+            if remaining <= 0:
+                self.open.pop(client_id, None)
+        else:
+            remaining = self._listed_remaining.get(venue_id, ZERO) if venue_id else ZERO
+        return to_fill(trade, client_id, remaining, timestamp_s(trade.get("timestamp"), now))
