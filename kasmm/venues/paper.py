@@ -1,0 +1,353 @@
+"""``PaperVenue`` (``venue.type: paper``): a real market's live public data, fills simulated here.
+
+Nothing is sent to the exchange and no keys are needed: the venue reads books and trades from a
+:class:`~kasmm.venues.paper_feed.PublicFeed` (by default :class:`CcxtPublicFeed`) and runs the
+bot's orders against them locally, with the simulator's order rules and balance ledger.
+
+**Orders** are checked like the simulator checks them (:mod:`kasmm.venues.sim.orders`): tick,
+lot, minimum size and notional, unique open client id, free balance (locked on placement,
+unlocked on cancel). An order at or through the best opposite price of the live book (or of the
+bot's own orders) is refused: ``PostOnlyWouldCross`` when post-only, ``OrderRejected`` otherwise,
+since paper trading only simulates the bot as a maker. Placing before the first live book has
+arrived raises ``TransientVenueError``.
+
+**Fills** are maker fills at the order's own price, fees and settlement as in
+:mod:`kasmm.venues.sim.state`:
+
+* *Trades.* A resting bid fills when a trade prints at or below its price with the taker selling;
+  an ask when a trade prints at or above its price with the taker buying. Trades that printed
+  before the order was placed (``trade.ts < order.created_at``) do not count. One trade fills at
+  most its own size across the bot's orders, best price first, then first placed first.
+* *Queue position* (``queue_position``). An order priced better than the trade was traded
+  through: it fills (up to the trade's size) whatever the queue. An order at the trade's price
+  fills only with the part of the trade that got past the other traders queued ahead of it.
+  ``front``: nobody is ahead. ``back`` (the default): ahead of a new order is the size the live
+  book displayed at its price when it was placed (zero at a new price inside the displayed depth;
+  unknown, so unbounded, beyond it). Every trade at that price then works through that volume.
+  The queue ahead can never be longer than the level itself, so each live book caps it at the
+  size now displayed at the order's price (zero once the level is empty): cancellations ahead of
+  the order move it up too. The bot's own orders at one price queue behind each other in
+  placement order.
+* *The book moving through the order.* When a live book's best ask is at or below a resting bid
+  (or its best bid at or above a resting ask), the order would have been taken: it fills in full
+  at its own price. These fills come out before the ``BookUpdated`` of that book.
+
+**Events**: ``BookUpdated`` for every live book (stamped with the venue clock's time when it was
+processed) and ``OrderFilled`` for every simulated fill, in the order they happened. Feed items
+are processed only while :meth:`PaperVenue.events` is iterated; with a virtual clock, each item
+first advances the clock to its timestamp (replaying recorded data drives time). One feed stream
+serves every ``events()`` iterator in turn, so a new iterator continues where the last stopped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncGenerator
+from dataclasses import replace
+from decimal import Decimal
+
+from kasmm.clock import Clock
+from kasmm.config.schema import PaperVenueConfig
+from kasmm.core.types import (
+    ZERO,
+    Balances,
+    Book,
+    BookLevel,
+    BookUpdated,
+    ClientOrderId,
+    MarketRules,
+    OpenOrder,
+    OrderRequest,
+    Side,
+    VenueEvent,
+)
+from kasmm.errors import FatalVenueError, OrderNotFound, TransientVenueError, VenueError
+from kasmm.venues.paper_feed import CcxtPublicFeed, FeedItem, PublicFeed, PublicTrade
+from kasmm.venues.sim.matching import Execution, OwnOrders, RestingOrder, combined_best, is_better
+from kasmm.venues.sim.orders import bps_to_fraction, check_cross, validate_request
+from kasmm.venues.sim.state import Ledger, SimState, SimStats
+
+#: Queue ahead of an order priced beyond the displayed depth: unknown until a book shows it.
+UNKNOWN_QUEUE = Decimal("Infinity")
+
+
+# --- matching (pure functions over the bot's orders and the live data) ---------------------
+
+
+def _levels(book: Book, side: Side) -> tuple[BookLevel, ...]:
+    return book.bids if side is Side.BUY else book.asks
+
+
+def displayed_queue(book: Book, side: Side, price: Decimal) -> Decimal:
+    """Size other traders display at ``price`` on ``side`` of ``book``.
+
+    Zero when that price is inside the displayed depth but has no level (or the side is
+    empty), :data:`UNKNOWN_QUEUE` when it lies beyond the deepest displayed level.
+    """
+    levels = _levels(book, side)
+    for level in levels:
+        if level.price == price:
+            return level.size
+    if levels and is_better(side, levels[-1].price, price):
+        return UNKNOWN_QUEUE
+    return ZERO
+
+
+def cap_queues(book: Book, orders: OwnOrders) -> None:
+    """Shorten each order's queue ahead to the size ``book`` now displays at its price."""
+    for order in orders:
+        if order.queue_ahead > 0:
+            order.queue_ahead = min(
+                order.queue_ahead, displayed_queue(book, order.side, order.price)
+            )
+
+
+def crossed_by_book(book: Book, orders: OwnOrders) -> list[RestingOrder]:
+    """Orders the live book trades through: bids at or above its best ask, asks at or below
+    its best bid. Bids first, each side in priority order."""
+    ask, bid = book.best_ask, book.best_bid
+    crossed = [o for o in orders.side(Side.BUY) if ask is not None and o.price >= ask]
+    crossed += [o for o in orders.side(Side.SELL) if bid is not None and o.price <= bid]
+    return crossed
+
+
+def match_trade(orders: OwnOrders, trade: PublicTrade) -> list[Execution]:
+    """The bot's executions caused by one public trade (see the module docstring).
+
+    Updates the queue ahead of every order at the trade's price in place; the caller applies
+    the executions (settlement, order removal).
+    """
+    maker = trade.taker_side.opposite
+    left = trade.size
+    filled_at_price = ZERO
+    executions: list[Execution] = []
+    for order in orders.side(maker):
+        if is_better(maker, trade.price, order.price):
+            break  # the trade did not reach this order, nor any worse-priced one
+        if order.created_at > trade.ts:
+            continue
+        if order.price == trade.price:
+            past_queue = max(ZERO, trade.size - order.queue_ahead) - filled_at_price
+            order.queue_ahead = max(ZERO, order.queue_ahead - trade.size)
+            take = min(order.remaining, left, max(ZERO, past_queue))
+            filled_at_price += take
+        else:
+            order.queue_ahead = ZERO
+            take = min(order.remaining, left)
+        if take > 0:
+            executions.append(Execution(order, order.price, take))
+            left -= take
+    return executions
+
+
+# --- the venue ------------------------------------------------------------------------------
+
+
+class PaperVenue:
+    """Paper trading on a live market; implements the ``Venue`` protocol.
+
+    :param config: the profile's ``venue`` section.
+    :param symbol: ``BASE/QUOTE``.
+    :param clock: ``RealClock`` live; a ``VirtualClock`` to replay recorded data or in tests.
+    :param feed: the market data source (default: :class:`CcxtPublicFeed` built from ``config``).
+    """
+
+    def __init__(
+        self,
+        config: PaperVenueConfig,
+        symbol: str,
+        clock: Clock,
+        *,
+        feed: PublicFeed | None = None,
+        name: str | None = None,
+    ) -> None:
+        base, sep, quote = symbol.partition("/")
+        if not (base and sep and quote) or "/" in quote:
+            raise ValueError(f"symbol must look like BASE/QUOTE, got {symbol!r}")
+        self._config = config
+        self._clock = clock
+        self._name = name or f"paper-{config.exchange}"
+        self._feed: PublicFeed = feed or CcxtPublicFeed(
+            config.exchange,
+            symbol,
+            rest_url=config.rest_url,
+            use_websocket=config.use_websocket,
+            poll_interval_s=config.poll_interval_s,
+            timeout_s=config.timeout_s,
+        )
+        self._front = config.queue_position == "front"
+        self._state: SimState | None = None
+        self._book: Book | None = None
+        self._pending: deque[VenueEvent] = deque()
+        self._stream: AsyncGenerator[FeedItem, None] | None = None
+        self._pulling = False
+        self._connected = False
+
+    # --- introspection ----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """``paper-<exchange>`` unless named otherwise."""
+        return self._name
+
+    @property
+    def rules(self) -> MarketRules:
+        """The market's rules as :meth:`connect` returned them."""
+        return self._require_state().rules
+
+    @property
+    def book(self) -> Book | None:
+        """The latest live book processed (``None`` before the first)."""
+        return self._book
+
+    @property
+    def closed(self) -> bool:
+        """True until :meth:`connect`, and again after :meth:`close`."""
+        return not self._connected
+
+    @property
+    def stats(self) -> SimStats:
+        """Request and fill counters."""
+        return self._require_state().stats()
+
+    # --- the Venue protocol -------------------------------------------------------------------
+
+    async def connect(self) -> MarketRules:
+        """Load the market (first call only: balances and orders survive a reconnect).
+
+        :raises VenueError: the feed could not load the market.
+        """
+        if self._state is None:
+            rules = await self._feed.load_market()
+            fees = self._config.fees
+            if fees is not None:
+                rules = replace(
+                    rules,
+                    maker_fee=bps_to_fraction(fees.maker_bps),
+                    taker_fee=bps_to_fraction(fees.taker_bps),
+                )
+            ledger = Ledger(
+                rules.base, rules.quote, self._config.balances, rules.maker_fee, enforce=True
+            )
+            self._state = SimState(rules, self._clock, ledger, trade_id_prefix="paper")
+        self._connected = True
+        return self._state.rules
+
+    async def close(self) -> None:
+        """Stop: ``events()`` ends and the feed's connections close. Orders stay booked."""
+        self._connected = False
+        stream, self._stream = self._stream, None
+        if stream is not None and not self._pulling:  # a running generator cannot be closed
+            await stream.aclose()
+        await self._feed.close()
+
+    async def events(self) -> AsyncGenerator[VenueEvent, None]:
+        """Process feed items and yield the resulting events, until closed (or the feed ends)."""
+        self._require_connected()
+        while self._connected:
+            if self._pending:
+                yield self._pending.popleft()
+                continue
+            try:
+                item = await self._next_item()
+            except VenueError:
+                if self.closed:
+                    return
+                raise
+            if item is None:
+                return
+            await self._process(item)
+
+    async def fetch_balances(self) -> Balances:
+        """Virtual free and locked balances."""
+        return self._require_connected().ledger.snapshot()
+
+    async def fetch_open_orders(self) -> list[OpenOrder]:
+        """All open orders in placement order, whatever their client id prefix."""
+        return [o.to_open_order() for o in self._require_connected().orders]
+
+    async def place_order(self, request: OrderRequest) -> OpenOrder:
+        """Validate, lock funds for and book a limit order (see the module docstring).
+
+        :raises OrderRejected: a rule violation, or a crossing order that is not post-only.
+        :raises PostOnlyWouldCross: a post-only order at or through the best opposite price.
+        :raises InsufficientFunds: the free balance cannot back the order.
+        :raises TransientVenueError: no live book has arrived yet.
+        """
+        state = self._require_connected()
+        state.places += 1
+        try:
+            validate_request(state.rules, state.orders, request)
+            book = self._book
+            if book is None:
+                raise TransientVenueError(f"{self._name}: no live order book yet")
+            opposite = request.side.opposite
+            live_best = book.best_ask if opposite is Side.SELL else book.best_bid
+            check_cross(request, combined_best(live_best, state.orders, opposite))
+            order = state.add_order(request)
+        except VenueError:
+            state.rejects += 1
+            raise
+        order.queue_ahead = ZERO if self._front else displayed_queue(book, order.side, order.price)
+        return order.to_open_order()
+
+    async def cancel_order(self, client_id: ClientOrderId) -> None:
+        """Cancel one open order and unlock its funds.
+
+        :raises OrderNotFound: no open order has this client id.
+        """
+        state = self._require_connected()
+        state.cancels += 1
+        if state.cancel(client_id) is None:
+            raise OrderNotFound(f"no open order {client_id!r}")
+
+    async def cancel_all(self, prefix: str) -> int:
+        """Cancel every open order whose client id starts with ``prefix``; return the count."""
+        state = self._require_connected()
+        state.cancels += 1
+        return state.cancel_prefix(prefix)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _require_state(self) -> SimState:
+        if self._state is None:
+            raise FatalVenueError(f"{self._name}: not connected")
+        return self._state
+
+    def _require_connected(self) -> SimState:
+        state = self._require_state()
+        if not self._connected:
+            raise FatalVenueError(f"{self._name}: not connected")
+        return state
+
+    async def _next_item(self) -> FeedItem | None:
+        """The next feed item, or ``None`` when the feed ended. A stream that raised (or was
+        cancelled) is finished: the next call starts a new one."""
+        if self._stream is None:
+            self._stream = self._feed.watch()
+        self._pulling = True
+        try:
+            return await anext(self._stream)
+        except StopAsyncIteration:
+            self._stream = None
+            return None
+        except BaseException:
+            self._stream = None
+            raise
+        finally:
+            self._pulling = False
+
+    async def _process(self, item: FeedItem) -> None:
+        if self._clock.is_virtual:
+            await self._clock.sleep_until(item.ts)
+        state = self._require_state()
+        if isinstance(item, PublicTrade):
+            for ex in match_trade(state.orders, item):
+                self._pending.append(state.fill(ex.order, ex.price, ex.size))
+            return
+        book = replace(item, ts=self._clock.now())
+        for order in crossed_by_book(book, state.orders):
+            self._pending.append(state.fill(order, order.price, order.remaining))
+        cap_queues(book, state.orders)
+        self._book = book
+        self._pending.append(BookUpdated(book))

@@ -1,0 +1,410 @@
+"""Public market data for the paper venue: the :class:`PublicFeed` protocol and its ccxt source.
+
+:class:`CcxtPublicFeed` reads one spot market of a real exchange without credentials. It shares
+the live ccxt venue's per-exchange facts (:mod:`kasmm.venues.ccxt.exchanges`), so a paper
+profile loads markets, interprets ``rest_url`` and converts data exactly like a live one:
+
+* **Markets**: spot only, as the live venue loads them: MEXC and BingX through
+  ``fetch_spot_markets()`` (their ``load_markets()`` also downloads every derivatives market;
+  MEXC's swap list alone costs 100 request weight), Gate and KuCoin through ``load_markets()``
+  restricted to ``types: ['spot']``. The account-mode options of CCXT_NOTES.md (KuCoin ``hf``
+  without ``uta``, Gate ``unifiedAccount: False``) are set too, so no call needs a key.
+* **Streaming**: ``watch_order_book`` and ``watch_trades`` of ``ccxt.pro`` when ``use_websocket``
+  and the exchange has both. Any websocket error (or no book for :data:`WS_STALE_S`) switches to
+  REST polling; the websocket is retried after a backoff that doubles from
+  ``ws_backoff_s[0]`` up to ``ws_backoff_s[1]`` and resets once data flows again. ``NotSupported``
+  ends websocket use for good. MEXC's spot websocket is protobuf, whose runtime ccxt does not
+  ship: without ``google.protobuf`` MEXC polls REST from the start.
+* **Polling**: every ``poll_interval_s``, ``fetch_trades(limit=...)`` then ``fetch_order_book``;
+  the recent-trades list is filtered client-side by timestamp and trade id instead of ccxt's
+  ``since`` (MEXC requires ``until`` with it, KuCoin and BingX ignore it). The first batch only
+  primes that filter: trades printed before the feed started are never reported. Network errors
+  and garbled answers are logged and retried with backoff; other errors end the stream as kasmm
+  errors.
+* **rest_url**: the live venue's override (``kasmm.venues.ccxt.exchanges.rest_urls``): the
+  exchange's spot REST sections point at it (Gate's ``/api/v4`` and BingX's ``/openApi`` are
+  appended unless present). Websockets keep the exchange's own URLs.
+
+Trades with no taker side are classified against the last book (at or below the best bid: a
+sell; at or above the best ask: a buy) and dropped when that is ambiguous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+import anyio
+import ccxt.async_support as ccxt
+import ccxt.pro as ccxtpro
+import structlog
+
+from kasmm.core.types import Book, MarketRules, Side
+from kasmm.errors import FatalVenueError
+from kasmm.venues.ccxt.convert import dec0, market_rules, timestamp_s, to_book
+from kasmm.venues.ccxt.errors import translate
+from kasmm.venues.ccxt.exchanges import Flavour, constructor_options, flavour_for, rest_urls
+
+log = structlog.get_logger("kasmm.paper")
+
+#: Book levels per side requested from REST (KuCoin's public endpoint serves 20 or 100).
+BOOK_DEPTH: Final = 100
+#: Recent trades requested per poll (BingX serves at most 100).
+TRADES_LIMIT: Final = 100
+#: A websocket book stream silent for this long counts as failed.
+WS_STALE_S: Final = 30.0
+#: Fee rate assumed when ccxt knows none for the market (10 bps).
+DEFAULT_FEE: Final = Decimal("0.001")
+#: Longest wait between REST retries after consecutive network errors.
+MAX_POLL_BACKOFF_S: Final = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class PublicTrade:
+    """One trade printed on the public tape: ``size`` at ``price``, ``taker_side`` aggressed."""
+
+    price: Decimal
+    size: Decimal
+    taker_side: Side
+    ts: float
+    trade_id: str
+
+
+FeedItem = Book | PublicTrade
+
+
+class PublicFeed(Protocol):
+    """A source of one market's rules, books and trades (no account, no credentials)."""
+
+    async def load_market(self) -> MarketRules:
+        """The market's trading rules (tick, lot, minimums, published fee rates).
+
+        :raises VenueError: the market is unknown or the exchange cannot be reached.
+        """
+        ...
+
+    def watch(self) -> AsyncGenerator[FeedItem, None]:
+        """Books and trades in the order they arrived, until the feed is closed."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; a running :meth:`watch` ends."""
+        ...
+
+
+# --- ccxt values -> kasmm values ----------------------------------------------------------
+
+
+def rules_from_market(symbol: str, market: Mapping[str, Any], precision_mode: int) -> MarketRules:
+    """Trading rules of a ccxt spot market; fee rates ccxt does not know default to 10 bps.
+
+    :raises FatalVenueError: not a spot market, or no usable price or amount precision.
+    """
+    if not market.get("spot"):
+        raise FatalVenueError(f"{symbol} is not a spot market")
+    try:
+        rules = market_rules(market, precision_mode)
+    except ValueError as exc:
+        raise FatalVenueError(f"{symbol}: {exc}") from exc
+    maker, taker = market.get("maker"), market.get("taker")
+    return replace(
+        rules,
+        symbol=symbol,
+        min_size=max(rules.min_size, rules.lot),
+        maker_fee=DEFAULT_FEE if maker is None else rules.maker_fee,
+        taker_fee=DEFAULT_FEE if taker is None else rules.taker_fee,
+    )
+
+
+def book_from_ccxt(order_book: Mapping[str, Any]) -> Book:
+    """A ccxt order book (REST or websocket) as a ``Book`` of :data:`BOOK_DEPTH` levels a side,
+    stamped with the exchange's time (now when it sends none)."""
+    return to_book(order_book, timestamp_s(order_book.get("timestamp"), time.time()), BOOK_DEPTH)
+
+
+def _protobuf_available() -> bool:
+    try:
+        return importlib.util.find_spec("google.protobuf") is not None
+    except ImportError:  # no ``google`` package at all
+        return False
+
+
+def build_exchange(
+    exchange_id: str,
+    *,
+    websocket: bool,
+    rest_url: str | None = None,
+    timeout_s: float = 10.0,
+    enable_rate_limit: bool = True,
+) -> Any:
+    """A credential-less ccxt (``ccxt.pro`` when ``websocket``) instance for public data, with
+    the live venue's options and ``rest_url`` override.
+
+    :raises FatalVenueError: kasmm does not support ``exchange_id``.
+    """
+    flavour = _flavour(exchange_id)
+    module: Any = ccxtpro if websocket else ccxt
+    exchange = getattr(module, exchange_id)(
+        {
+            "enableRateLimit": enable_rate_limit,
+            "timeout": int(timeout_s * 1000),
+            "options": constructor_options(flavour),
+        }
+    )
+    if rest_url is not None:
+        exchange.urls = {**exchange.urls, "api": rest_urls(flavour, exchange.urls["api"], rest_url)}
+    return exchange
+
+
+def _flavour(exchange_id: str) -> Flavour:
+    try:
+        return flavour_for(exchange_id)
+    except KeyError:
+        raise FatalVenueError(f"paper trading does not support exchange {exchange_id!r}") from None
+
+
+class TradeFilter:
+    """Turns ccxt trade lists into new :class:`PublicTrade` values, each reported once."""
+
+    def __init__(self, memory: int = 4096) -> None:
+        self._since_ms: int | None = None
+        self._seen: set[str] = set()
+        self._order: deque[str] = deque()
+        self._memory = memory
+
+    @property
+    def primed(self) -> bool:
+        """True once a first batch set the starting point."""
+        return self._since_ms is not None
+
+    def accept(
+        self, raw: Sequence[Mapping[str, Any]], book: Book | None, *, report: bool = True
+    ) -> list[PublicTrade]:
+        """The trades of ``raw`` not seen before and not older than the newest seen, oldest
+        first. With ``report=False`` they are only remembered."""
+        out: list[PublicTrade] = []
+        for trade in sorted(raw, key=lambda t: t.get("timestamp") or 0):
+            stamp = int(trade.get("timestamp") or time.time() * 1000)
+            price, size = dec0(trade.get("price")), dec0(trade.get("amount"))
+            tid = str(trade.get("id") or f"{stamp}-{trade.get('side')}-{price}-{size}")
+            if tid in self._seen or (self._since_ms is not None and stamp < self._since_ms):
+                continue
+            self._remember(tid)
+            self._since_ms = max(self._since_ms or stamp, stamp)
+            side = _taker_side(trade.get("side"), price, book)
+            if report and side is not None and size > 0 and price > 0:
+                out.append(PublicTrade(price, size, side, stamp / 1000, tid))
+        return out
+
+    def _remember(self, tid: str) -> None:
+        self._seen.add(tid)
+        self._order.append(tid)
+        if len(self._order) > self._memory:
+            self._seen.discard(self._order.popleft())
+
+
+def _taker_side(side: Any, price: Decimal, book: Book | None) -> Side | None:
+    if side in ("buy", "sell"):
+        return Side(side)
+    if book is not None:
+        if book.best_bid is not None and price <= book.best_bid:
+            return Side.SELL
+        if book.best_ask is not None and price >= book.best_ask:
+            return Side.BUY
+    return None
+
+
+class CcxtPublicFeed:
+    """A :class:`PublicFeed` reading one spot market through ccxt (see the module docstring).
+
+    :param exchange: a prebuilt ccxt instance to use instead of building one (tests).
+    :param enable_rate_limit: ccxt's own request throttle (keep it on against real exchanges).
+    """
+
+    def __init__(
+        self,
+        exchange_id: str,
+        symbol: str,
+        rest_url: str | None = None,
+        use_websocket: bool = True,
+        poll_interval_s: float = 1.0,
+        *,
+        timeout_s: float = 10.0,
+        enable_rate_limit: bool = True,
+        ws_backoff_s: tuple[float, float] = (1.0, 60.0),
+        exchange: Any = None,
+    ) -> None:
+        self.exchange_id = exchange_id
+        self.symbol = symbol
+        self.exchange: Any = exchange or build_exchange(
+            exchange_id,
+            websocket=use_websocket,
+            rest_url=rest_url,
+            timeout_s=timeout_s,
+            enable_rate_limit=enable_rate_limit,
+        )
+        self._poll_interval_s = poll_interval_s
+        self._ws_backoff_s = ws_backoff_s
+        has = getattr(self.exchange, "has", {}) or {}
+        self._use_websocket = bool(
+            use_websocket and has.get("watchOrderBook") and has.get("watchTrades")
+        )
+        if self._use_websocket and self.exchange.id == "mexc" and not _protobuf_available():
+            log.info("paper_feed_rest_only", exchange=exchange_id, reason="protobuf not installed")
+            self._use_websocket = False
+        self._trades = TradeFilter()
+        self._last_book: Book | None = None
+        self._closed = False
+
+    async def load_market(self) -> MarketRules:
+        """Load the spot market list only and return the rules of ``symbol``.
+
+        :raises FatalVenueError: unknown symbol or not a spot market.
+        :raises TransientVenueError: the exchange could not be reached.
+        """
+        self._reopen()
+        ex = self.exchange
+        method = _flavour(self.exchange_id).spot_markets_method
+        try:
+            if method is not None:
+                ex.set_markets(await getattr(ex, method)({}))
+            else:
+                await ex.load_markets()
+            market = ex.market(self.symbol)
+        except ccxt.BadSymbol as exc:
+            raise FatalVenueError(f"{self.exchange_id} has no market {self.symbol}") from exc
+        except ccxt.BaseError as exc:
+            raise translate(exc, self.exchange_id, action="load_market") from exc
+        return rules_from_market(self.symbol, market, int(ex.precisionMode))
+
+    async def watch(self) -> AsyncGenerator[FeedItem, None]:
+        """Books and new trades until :meth:`close`: websockets first, REST when they fail."""
+        self._reopen()
+        backoff = self._ws_backoff_s[0]
+        while not self._closed:
+            if not self._use_websocket:
+                async with aclosing(self._poll(until=None)) as polled:
+                    async for item in polled:
+                        yield item
+                return
+            try:
+                async with aclosing(self._stream()) as streamed:
+                    async for item in streamed:
+                        backoff = self._ws_backoff_s[0]
+                        yield item
+            except Exception as exc:  # any websocket trouble: poll REST meanwhile
+                if self.closed:
+                    return
+                permanent = isinstance(exc, ccxt.NotSupported)
+                log.warning(
+                    "paper_feed_websocket_failed",
+                    exchange=self.exchange_id,
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                    fallback="rest" if permanent else f"rest for {backoff:g}s",
+                )
+                if permanent:
+                    self._use_websocket = False
+                    continue
+                await self.exchange.close_ws_clients()
+            async with aclosing(self._poll(until=time.monotonic() + backoff)) as polled:
+                async for item in polled:
+                    yield item
+            backoff = min(backoff * 2, self._ws_backoff_s[1])
+
+    @property
+    def uses_websocket(self) -> bool:
+        """Whether :meth:`watch` streams over websockets (False: REST polling only)."""
+        return self._use_websocket
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close` (until the next :meth:`load_market` or :meth:`watch`)."""
+        return self._closed
+
+    async def close(self) -> None:
+        """Close the exchange's HTTP session and websockets; a running :meth:`watch` ends."""
+        self._closed = True
+        await self.exchange.close()
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _reopen(self) -> None:
+        if self._closed:
+            self._closed = False
+            self.exchange.open()
+
+    async def _poll(self, until: float | None) -> AsyncGenerator[FeedItem, None]:
+        """REST polling until ``until`` (``time.monotonic()``), forever when ``None``."""
+        failures = 0
+        while not self._closed and (until is None or time.monotonic() < until):
+            started = time.monotonic()
+            try:
+                raw_trades = await self.exchange.fetch_trades(self.symbol, limit=TRADES_LIMIT)
+                raw_book = await self.exchange.fetch_order_book(self.symbol, BOOK_DEPTH)
+            except ccxt.OperationFailed as exc:  # network trouble, garbled answer: retry
+                if self.closed:
+                    return
+                failures += 1
+                delay = min(self._poll_interval_s * 2**failures, MAX_POLL_BACKOFF_S)
+                log.warning(
+                    "paper_feed_poll_failed",
+                    exchange=self.exchange_id,
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                    failures=failures,
+                    retry_in_s=delay,
+                )
+                await anyio.sleep(delay)
+                continue
+            except ccxt.BaseError as exc:
+                if self.closed:
+                    return
+                raise translate(exc, self.exchange_id, action="market data") from exc
+            failures = 0
+            report = self._trades.primed
+            for trade in self._trades.accept(raw_trades, self._last_book, report=report):
+                yield trade
+            self._last_book = book_from_ccxt(raw_book)
+            yield self._last_book
+            await anyio.sleep(max(0.0, self._poll_interval_s - (time.monotonic() - started)))
+
+    async def _stream(self) -> AsyncGenerator[FeedItem, None]:
+        """Websocket books and trades, merged in arrival order; raises the first error."""
+        queue: asyncio.Queue[FeedItem | Exception] = asyncio.Queue()
+        ex = self.exchange
+
+        async def books() -> None:
+            try:
+                while True:
+                    raw = await asyncio.wait_for(ex.watch_order_book(self.symbol), WS_STALE_S)
+                    self._last_book = book_from_ccxt(raw)
+                    queue.put_nowait(self._last_book)
+            except Exception as exc:
+                queue.put_nowait(exc)
+
+        async def trades() -> None:
+            try:
+                while True:
+                    raw = await ex.watch_trades(self.symbol)
+                    for trade in self._trades.accept(raw, self._last_book):
+                        queue.put_nowait(trade)
+            except Exception as exc:
+                queue.put_nowait(exc)
+
+        tasks = [asyncio.create_task(books()), asyncio.create_task(trades())]
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
