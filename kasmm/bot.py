@@ -236,6 +236,12 @@ class Bot:
         finally:
             with anyio.CancelScope(shield=True):
                 self.orders_left = await self.shutdown()
+                with anyio.move_on_after(5.0):
+                    try:
+                        # Releases sessions and disarms an exchange-side dead man's switch.
+                        await self.venue.close()
+                    except Exception as exc:
+                        self.log.warning("venue_close_failed", error=f"{type(exc).__name__}")
                 if self.state is not BotState.FAILED:
                     self.state = BotState.STOPPED
                 if self.orders_left:
@@ -367,6 +373,10 @@ class Bot:
         if isinstance(event, BookUpdated):
             self.on_book(event.book)
         elif isinstance(event, OrderFilled):
+            if not self._ids.is_own(event.fill.client_id):
+                # The venue reports every execution on the account's symbol; another bot's or
+                # a human's fills are not this profile's inventory.
+                return
             # Committed to the ledger before it moves inventory; a duplicate is ignored.
             if not await self.journal.fill(event.fill):
                 self.log.info("fill_duplicate_ignored", trade_id=event.fill.trade_id)

@@ -19,7 +19,7 @@ from kasmm.config.loader import load_file
 from kasmm.config.schema import Profile
 from kasmm.errors import KasmmError
 from kasmm.limiter import TokenBucket
-from kasmm.venues.factory import build_venue
+from kasmm.venues.factory import build_venue, profile_rate_budget
 
 log = structlog.get_logger("kasmm.run")
 
@@ -100,9 +100,8 @@ async def run_profile(
 ) -> RunSummary:
     """Run ``profile`` until ``duration`` elapses or SIGINT/SIGTERM, then cancel its orders."""
     clock = clock or RealClock()
-    limiter = TokenBucket(
-        profile.rate_limit.capacity, profile.rate_limit.refill_per_s, clock, name=profile.name
-    )
+    capacity, refill = profile_rate_budget(profile)
+    limiter = TokenBucket(capacity, refill, clock, name=profile.name)
     venue = build_venue(profile, clock, limiter)
     started = clock.now()
     # In virtual time nothing can sleep "alongside" the venue: the bot stops itself at stop_at.
@@ -126,14 +125,8 @@ async def run_profile(
             tg.start_soon(stop_after, duration)
         await bot.run()
         tg.cancel_scope.cancel()
-    with anyio.CancelScope(shield=True):
-        left = [
-            o
-            for o in await venue.fetch_open_orders()
-            if o.client_id.startswith(profile.client_id_prefix)
-        ]
-        await venue.close()
-    return summarize(bot, clock.now() - started, len(left))
+    # The bot verified with the venue, on its way out, how many of its orders remain.
+    return summarize(bot, clock.now() - started, bot.orders_left)
 
 
 def _print_summary(summary: RunSummary) -> None:

@@ -34,7 +34,8 @@ from kasmm.limiter import TokenBucket
 from kasmm.schedule import ModeScheduler, mode_at
 from kasmm.store import AsyncLedger
 from kasmm.venues.base import Venue
-from kasmm.venues.factory import build_venue
+from kasmm.venues.ccxt.exchanges import default_rate_budget
+from kasmm.venues.factory import build_venue, profile_rate_budget
 
 log = structlog.get_logger("kasmm.supervisor")
 
@@ -262,6 +263,12 @@ class Supervisor:
         self, slot: ProfileSlot, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         relay = _StartRelay(task_status)
+        profile = slot.loaded.profile
+        # Bound in this task's context (copied into its child tasks, never leaking to other
+        # profiles), so even ccxt's and apscheduler's stdlib log lines carry the profile.
+        structlog.contextvars.bind_contextvars(
+            profile=profile.name, venue=_venue_label(profile), symbol=profile.symbol
+        )
         try:
             with slot.scope:
                 await self._profile_task(slot, relay)
@@ -342,9 +349,10 @@ class Supervisor:
         return True
 
     def _make_bot(self, profile: Profile) -> Bot:
+        capacity, refill = profile_rate_budget(profile)
         limiter = TokenBucket(
-            profile.rate_limit.capacity,
-            profile.rate_limit.refill_per_s,
+            capacity,
+            refill,
             self.clock,
             parent=self._account_bucket(profile),
             name=profile.name,
@@ -364,8 +372,9 @@ class Supervisor:
         bucket = self._accounts.get(key)
         if bucket is None:
             limits = self._account_limits.get(venue.account)
-            capacity = getattr(limits, "capacity", 50.0)
-            refill = getattr(limits, "refill_per_s", 20.0)
+            default = default_rate_budget(venue.exchange)
+            capacity = getattr(limits, "capacity", default.capacity if default else 50.0)
+            refill = getattr(limits, "refill_per_s", default.refill_per_s if default else 20.0)
             bucket = TokenBucket(capacity, refill, self.clock, name=key)
             self._accounts[key] = bucket
         return bucket
@@ -424,6 +433,11 @@ class Supervisor:
             },
             "profiles": profiles,
         }
+
+
+def _venue_label(profile: Profile) -> str:
+    venue = profile.venue
+    return venue.exchange if isinstance(venue, CcxtVenueConfig) else venue.type
 
 
 def _num(value: Any) -> str | None:

@@ -62,6 +62,7 @@ async def test_pnl_equals_equity_change() -> None:
     await venue.connect()
     start = await venue.fetch_balances()
     await bot.run()
+    await venue.connect()  # the bot closed its venue on the way out; reopen to inspect it
     end = await venue.fetch_balances()
     assert bot.start_mid is not None and bot.book is not None and bot.book.mid is not None
     mid = bot.book.mid
@@ -114,6 +115,7 @@ async def test_startup_cancels_own_leftovers_and_never_touches_foreign_orders() 
     await venue.place_order(leftover)
     await venue.place_order(foreign)
     await bot.run()
+    await venue.connect()  # the bot closed its venue on the way out; reopen to inspect it
     remaining = {o.client_id for o in await venue.fetch_open_orders()}
     assert remaining == {"human1"}
 
