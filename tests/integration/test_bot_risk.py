@@ -33,9 +33,7 @@ def with_kill_switch(profile: Profile, **rules: Any) -> Profile:
 
 @pytest.mark.anyio
 async def test_drawdown_halt_cancels_all_orders_and_stops_quoting() -> None:
-    profile = with_kill_switch(
-        demo_profile(), max_drawdown={"quote": "0.5", "action": "halt"}
-    )
+    profile = with_kill_switch(demo_profile(), max_drawdown={"quote": "0.5", "action": "halt"})
     clock = VirtualClock(0.0)
     bot, venue = make_bot(profile, clock, stop_at=3600.0)
     placed_at_halt: list[int] = []

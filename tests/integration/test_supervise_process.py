@@ -20,7 +20,9 @@ from tests.integration.test_supervisor import profile_yaml, write
 class Supervised:
     """A `kasmm supervise` child process whose JSON log is read from a file."""
 
-    def __init__(self, directory: Path, log_path: Path, *extra: str) -> None:
+    def __init__(
+        self, directory: Path, log_path: Path, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -41,7 +43,7 @@ class Supervised:
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**(env if env is not None else os.environ), "PYTHONUNBUFFERED": "1"},
         )
 
     def events(self) -> list[dict[str, Any]]:
