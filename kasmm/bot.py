@@ -107,6 +107,7 @@ class BotStats:
     cancel_not_found: int = 0
     venue_errors: int = 0
     kill_switch_trips: int = 0
+    trips_by_rule: dict[str, int] = field(default_factory=dict)
     consecutive_errors: int = 0
     book_updates: int = 0
     last_error: str | None = None
@@ -467,6 +468,11 @@ class Bot:
 
     # --- the data path --------------------------------------------------------------------
 
+    @property
+    def last_book_at(self) -> float | None:
+        """Clock time the last book arrived (what the stale_book rule measures from)."""
+        return self._last_book_at
+
     def risk_inputs(self, now: float, decision: QuoteDecision) -> RiskInputs:
         """Gather what the kill-switch rules look at (equity, drawdown, book age, ...)."""
         mid = (
@@ -554,6 +560,7 @@ class Bot:
     def _on_trips(self, trips: tuple[Trip, ...], new: RiskState, now: float) -> None:
         for trip in trips:
             self.stats.kill_switch_trips += 1
+            self.stats.trips_by_rule[trip.rule] = self.stats.trips_by_rule.get(trip.rule, 0) + 1
             self.log.warning(
                 "kill_switch_tripped",
                 rule=trip.rule,

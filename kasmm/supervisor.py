@@ -31,11 +31,13 @@ from kasmm.config.loader import ConfigIssue, LoadedProfile, load_paths
 from kasmm.config.schema import CcxtVenueConfig, Profile
 from kasmm.errors import AuthenticationFailed
 from kasmm.limiter import TokenBucket
+from kasmm.obs.metrics import LoopLagMonitor, build_registry, render
 from kasmm.schedule import ModeScheduler, mode_at
 from kasmm.store import AsyncLedger
 from kasmm.venues.base import Venue
 from kasmm.venues.ccxt.exchanges import default_rate_budget
 from kasmm.venues.factory import build_venue, profile_rate_budget
+from kasmm.venues.metered import MeteredTokenBucket, MeteredVenue, VenueMetrics
 
 log = structlog.get_logger("kasmm.supervisor")
 
@@ -80,6 +82,9 @@ class ProfileSlot:
     last_error: str | None = None
     orders_left: int = 0
     control_send: Any = None
+    limiter: TokenBucket | None = None
+    #: Venue latency/errors and limiter waits; survives bot restarts within the slot.
+    venue_metrics: VenueMetrics = field(default_factory=VenueMetrics)
 
     @property
     def name(self) -> str:
@@ -142,6 +147,9 @@ class Supervisor:
         self._tg: TaskGroup | None = None
         self._reload_lock = anyio.Lock()
         self.exit_code = 0
+        self.reload_results: dict[str, int] = {"ok": 0, "invalid": 0}
+        self.loop_lag = LoopLagMonitor()
+        self.metrics_registry = build_registry(self)
 
     # --- the main loop ----------------------------------------------------------------
 
@@ -152,6 +160,7 @@ class Supervisor:
         """
         async with anyio.create_task_group() as tg:
             self._tg = tg
+            tg.start_soon(self.loop_lag.run)
             self.scheduler = ModeScheduler(clock=self.wall_clock)
             self.scheduler.start()
             try:
@@ -228,6 +237,7 @@ class Supervisor:
                 result.unchanged.append(name)
         await self._start_many(starts)
         self.reloads += 1
+        self.reload_results["invalid" if load.issues else "ok"] += 1
         if self.reloads > 1:
             log.info(
                 "profiles_reloaded",
@@ -293,7 +303,7 @@ class Supervisor:
             while True:
                 began = self.clock.now()
                 try:
-                    bot = self._make_bot(profile)
+                    bot = self._make_bot(slot)
                     slot.bot = bot
                     slot.state = "starting"
                     await bot.run(task_status=relay)
@@ -348,16 +358,19 @@ class Supervisor:
             return False
         return True
 
-    def _make_bot(self, profile: Profile) -> Bot:
+    def _make_bot(self, slot: ProfileSlot) -> Bot:
+        profile = slot.loaded.profile
         capacity, refill = profile_rate_budget(profile)
-        limiter = TokenBucket(
+        limiter = MeteredTokenBucket(
             capacity,
             refill,
             self.clock,
+            metrics=slot.venue_metrics,
             parent=self._account_bucket(profile),
             name=profile.name,
         )
-        venue = self.venue_factory(profile, self.clock, limiter)
+        slot.limiter = limiter
+        venue = MeteredVenue(self.venue_factory(profile, self.clock, limiter), slot.venue_metrics)
         bot = Bot(profile, venue, clock=self.clock, ledger=self.ledger)
         # Every (re)start begins in the mode the schedule says applies now.
         if profile.schedule:
@@ -512,7 +525,11 @@ async def supervise(
             host, port = parse_addr(control_addr)
             await tg.start(
                 lambda *, task_status: serve_control(
-                    host, port, status=sup.status, task_status=task_status
+                    host,
+                    port,
+                    status=sup.status,
+                    metrics=lambda: render(sup.metrics_registry),
+                    task_status=task_status,
                 )
             )
         if watch:

@@ -1,0 +1,581 @@
+"""Prometheus metrics: one registry per supervisor, read from live objects at scrape time.
+
+Nothing on a bot's hot path touches prometheus_client. The bot bumps plain ints
+(:class:`kasmm.bot.BotStats`), the venue wrapper fills plain histograms
+(:class:`kasmm.venues.metered.VenueMetrics`), and :class:`SupervisorCollector` walks
+``supervisor.slots`` whenever ``/metrics`` is scraped. A profile removed by a reload is no
+longer in ``slots``, so its series simply stop being exported: no stale series, no
+``remove()`` bookkeeping.
+
+Conventions: every name starts with ``kasmm_``; seconds and ratios (0-1) are base units, money
+is in the symbol's quote currency (``_quote``), amounts of the base asset end in ``_base``;
+counters end in ``_total``. Every per-profile series carries ``profile``, ``venue`` and
+``symbol``; extra labels are bounded sets (``side``, ``asset``, ``endpoint``, ``error``,
+``rule``, ``action``, ``state``, ``mode``), never order ids or prices.
+
+Counters read from a bot (orders, decisions, book updates, kill-switch trips) restart from zero
+when the supervisor restarts the bot, which Prometheus handles as a counter reset. Fill counters
+come from the PnL state, which a bot restores from the ledger on start: they are exported only
+once the bot is past startup, so the restored value does not look like a reset followed by a
+burst of fills.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+import kasmm
+from kasmm.config.schema import CcxtVenueConfig, Profile
+from kasmm.core.params import QuotingParams
+from kasmm.core.risk import TradingState
+from kasmm.core.types import Side
+from kasmm.limiter import TokenBucket
+from kasmm.venues.metered import Histogram, VenueMetrics
+
+if TYPE_CHECKING:
+    from kasmm.bot import Bot
+    from kasmm.supervisor import ProfileSlot, Supervisor
+
+log = structlog.get_logger("kasmm.metrics")
+
+__all__ = [
+    "LOOP_LAG_BUCKETS",
+    "MODES",
+    "PROFILE_LABELS",
+    "PROFILE_STATES",
+    "LoopLagMonitor",
+    "SupervisorCollector",
+    "build_registry",
+    "profile_state",
+    "render",
+    "venue_label",
+]
+
+#: Labels on every per-profile series.
+PROFILE_LABELS: tuple[str, ...] = ("profile", "venue", "symbol")
+#: Values of ``kasmm_profile_state{state=...}`` (exactly one is 1 per profile).
+PROFILE_STATES: tuple[str, ...] = (
+    "starting",
+    "quoting",
+    "paused",
+    "halted",
+    "failed",
+    "restarting",
+    "stopped",
+)
+#: Values of ``kasmm_trading_state{state=...}``.
+TRADING_STATES: tuple[str, ...] = tuple(t.value for t in TradingState)
+#: Values of ``kasmm_mode{mode=...}``.
+MODES: tuple[str, ...] = ("aggressive", "passive")
+#: Event-loop lag histogram bounds (seconds).
+LOOP_LAG_BUCKETS: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+_SIDES: tuple[tuple[Side, str], ...] = ((Side.BUY, "buy"), (Side.SELL, "sell"))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def venue_label(profile: Profile) -> str:
+    """The ``venue`` label: the ccxt exchange id, else the venue type (``sim``, ``paper``).
+
+    Derived from the config (like the supervisor's log context), so a profile's series keep
+    their identity across bot restarts and before its first venue exists.
+    """
+    venue = profile.venue
+    return venue.exchange if isinstance(venue, CcxtVenueConfig) else venue.type
+
+
+def profile_state(slot: ProfileSlot) -> str:
+    """One of :data:`PROFILE_STATES`, combining the slot's, the bot's and the risk gate's state."""
+    if slot.state in ("failed", "restarting", "stopped"):
+        return slot.state
+    bot = slot.bot
+    if bot is None:
+        return "starting"
+    state = bot.state.value
+    if state == "quoting":
+        trading = bot.risk.trading_state(bot.clock.now())
+        if trading is TradingState.HALTED:
+            return "halted"
+        if trading is TradingState.PAUSED:
+            return "paused"
+        return "quoting"
+    if state in ("stopping", "stopped"):
+        return "stopped"
+    if state == "failed":
+        return "failed"
+    return "starting"
+
+
+def _f(value: Decimal | float | int) -> float:
+    return float(value)
+
+
+def _le(bound: float) -> str:
+    """Bucket label as prometheus_client writes it (``0.005``, ``1.0``, ``+Inf``)."""
+    return "+Inf" if bound == math.inf else repr(float(bound))
+
+
+def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
+    return [(_le(bound), float(count)) for bound, count in histogram.cumulative()]
+
+
+def _assets(bot: Bot) -> tuple[str, str]:
+    if bot.rules is not None:
+        return bot.rules.base, bot.rules.quote
+    base, _, quote = bot.profile.symbol.partition("/")
+    return base, quote
+
+
+class _Families:
+    """Every metric family of one scrape, created empty (HELP/TYPE are always exported)."""
+
+    def __init__(self) -> None:
+        self._all: list[Metric] = []
+        g, c, h = self._gauge, self._counter, self._histogram
+        # --- supervisor
+        self.build_info = g(
+            "kasmm_build_info",
+            "kasmm build information (the value is always 1).",
+            ("version", "python_version"),
+            False,
+        )
+        self.start_time = g("kasmm_start_time_seconds", "Supervisor start, Unix time.", (), False)
+        self.profiles = g("kasmm_profiles", "Profiles the supervisor runs.", (), False)
+        self.config_errors = g(
+            "kasmm_config_errors", "Profile files that currently fail to validate.", (), False
+        )
+        self.reloads = c(
+            "kasmm_config_reloads_total", "Configuration reloads by result.", ("result",), False
+        )
+        self.loop_lag = h(
+            "kasmm_event_loop_lag_seconds",
+            "How late the supervisor's event loop woke a periodic sleep.",
+            (),
+            False,
+        )
+        self.collect_errors = c(
+            "kasmm_metrics_collect_errors_total",
+            "Profiles whose metrics could not be read during a scrape.",
+            (),
+            False,
+        )
+        # --- profile lifecycle and risk
+        self.state = g("kasmm_profile_state", "Profile state (1 = current).", ("state",))
+        self.restarts = c("kasmm_profile_restarts_total", "Restarts of the profile's bot.", ())
+        self.trading_state = g(
+            "kasmm_trading_state", "Risk-gate trading state (1 = current).", ("state",)
+        )
+        self.mode = g("kasmm_mode", "Active quoting mode (1 = active).", ("mode",))
+        self.trips = c(
+            "kasmm_kill_switch_trips_total",
+            "Kill-switch trips by rule ('unknown' until per-rule counts exist).",
+            ("rule",),
+        )
+        self.engaged = g(
+            "kasmm_kill_switch_engaged",
+            "Kill-switch rules currently in force, with their action.",
+            ("rule", "action"),
+        )
+        self.consecutive_errors = g(
+            "kasmm_consecutive_errors", "Consecutive failed order actions (kill-switch input).", ()
+        )
+        # --- market and quotes
+        self.mid = g("kasmm_mid_price", "Mid price of the venue book (quote per base).", ())
+        self.book_best = g(
+            "kasmm_book_best_price", "Best price of the venue book per side.", ("side",)
+        )
+        self.book_age = g("kasmm_book_age_seconds", "Seconds since the last order-book update.", ())
+        self.book_updates = c("kasmm_book_updates_total", "Order-book updates received.", ())
+        self.own_best = g(
+            "kasmm_own_best_price", "Best price among the profile's own open orders.", ("side",)
+        )
+        self.open_orders = g("kasmm_open_orders", "The profile's open orders.", ("side",))
+        self.open_size = g(
+            "kasmm_open_order_size_base", "Remaining size of the profile's open orders.", ("side",)
+        )
+        self.spread = g(
+            "kasmm_quote_spread_ratio",
+            "Quoted level-0 spread as a fraction of mid (x 10000 = bps).",
+            (),
+        )
+        # --- inventory and PnL
+        self.inventory = g("kasmm_inventory_base", "Inventory in the base asset.", ())
+        self.share = g(
+            "kasmm_inventory_share_ratio", "Base share of equity at the last decision.", ()
+        )
+        self.target_share = g(
+            "kasmm_inventory_target_share_ratio", "Target base share of equity.", ()
+        )
+        self.balance = g("kasmm_balance", "Balance per asset (the bot's view).", ("asset",))
+        self.equity = g("kasmm_equity_quote", "Equity marked at mid, in quote.", ())
+        self.drawdown = g(
+            "kasmm_drawdown_quote", "Peak equity minus equity, in quote (kill-switch input).", ()
+        )
+        self.realized = g("kasmm_realized_pnl_quote", "Realized PnL, in quote.", ())
+        self.unrealized = g("kasmm_unrealized_pnl_quote", "Unrealized PnL at mid, in quote.", ())
+        self.net = g("kasmm_net_pnl_quote", "Realized + unrealized - fees, in quote.", ())
+        self.fees = g("kasmm_fees_quote", "Fees paid (negative: rebates), in quote.", ())
+        # --- orders and fills
+        self.placed = c("kasmm_orders_placed_total", "Orders placed and accepted.", ())
+        self.cancelled = c("kasmm_orders_cancelled_total", "Orders cancelled.", ())
+        self.rejected = c(
+            "kasmm_orders_rejected_total",
+            "Orders the venue rejected (post-only, funds, rules).",
+            (),
+        )
+        self.not_found = c(
+            "kasmm_cancels_not_found_total", "Cancels of orders already gone (raced a fill).", ()
+        )
+        self.order_errors = c(
+            "kasmm_order_errors_total", "Order actions that failed with a venue error.", ()
+        )
+        self.decisions = c("kasmm_decisions_total", "Quoting decisions taken.", ())
+        self.requotes = c("kasmm_requotes_total", "Decisions that sent order actions.", ())
+        self.fills = c("kasmm_fills_total", "Fills (partial fills included) per side.", ("side",))
+        self.fill_volume = c(
+            "kasmm_fill_volume_base_total", "Filled size per side, in base.", ("side",)
+        )
+        self.fill_notional = c(
+            "kasmm_fill_notional_quote_total", "Filled notional per side, in quote.", ("side",)
+        )
+        # --- venue and rate limiting
+        self.latency = h(
+            "kasmm_venue_request_duration_seconds",
+            "Venue request latency per endpoint, rate-limit wait excluded.",
+            ("endpoint",),
+        )
+        self.venue_errors = c(
+            "kasmm_venue_errors_total",
+            "Venue requests that raised, per endpoint and exception class.",
+            ("endpoint", "error"),
+        )
+        self.wait = h(
+            "kasmm_rate_limit_wait_seconds", "Time requests waited for rate-limit tokens.", ()
+        )
+        self.tokens = g("kasmm_rate_limit_tokens", "Rate-limit tokens available now.", ())
+        self.capacity = g("kasmm_rate_limit_capacity", "Rate-limit bucket capacity.", ())
+
+    def _labels(self, extra: Sequence[str], own: bool) -> list[str]:
+        return [*(PROFILE_LABELS if own else ()), *extra]
+
+    def _gauge(
+        self, name: str, doc: str, extra: Sequence[str], own: bool = True
+    ) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, doc, labels=self._labels(extra, own))
+        self._all.append(family)
+        return family
+
+    def _counter(
+        self, name: str, doc: str, extra: Sequence[str], own: bool = True
+    ) -> CounterMetricFamily:
+        family = CounterMetricFamily(name, doc, labels=self._labels(extra, own))
+        self._all.append(family)
+        return family
+
+    def _histogram(
+        self, name: str, doc: str, extra: Sequence[str], own: bool = True
+    ) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(name, doc, labels=self._labels(extra, own))
+        self._all.append(family)
+        return family
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._all)
+
+
+# --- the collector ---------------------------------------------------------------------------
+
+
+class SupervisorCollector(Collector):
+    """Exports a :class:`~kasmm.supervisor.Supervisor`'s profiles at scrape time.
+
+    Optional parts are read when present and skipped otherwise: ``slot.limiter``
+    (a :class:`TokenBucket`), ``slot.venue_metrics`` (a :class:`VenueMetrics`),
+    ``supervisor.reload_results`` (``{"ok": n, "invalid": n}``), ``supervisor.loop_lag``
+    (a :class:`LoopLagMonitor`, unless one is passed here) and ``bot.stats.trips_by_rule``.
+    """
+
+    def __init__(self, supervisor: Supervisor, *, loop_lag: LoopLagMonitor | None = None) -> None:
+        self.supervisor = supervisor
+        self.loop_lag = loop_lag
+        self.collect_errors = 0
+
+    def collect(self) -> Iterable[Metric]:
+        """Build every family from the supervisor's current state."""
+        fam = _Families()
+        sup = self.supervisor
+        for name in sorted(sup.slots):
+            slot = sup.slots[name]
+            try:
+                self._slot(fam, slot)
+            except Exception as exc:  # a scrape must never fail because of one profile
+                self.collect_errors += 1
+                log.warning("metrics_collect_failed", profile=name, error=repr(exc))
+        self._supervisor(fam)
+        return list(fam)
+
+    # --- supervisor-level
+
+    def _supervisor(self, fam: _Families) -> None:
+        sup = self.supervisor
+        fam.build_info.add_metric(
+            [kasmm.__version__, ".".join(map(str, sys.version_info[:3]))], 1.0
+        )
+        fam.start_time.add_metric([], float(sup.started_at))
+        fam.profiles.add_metric([], float(len(sup.slots)))
+        fam.config_errors.add_metric([], float(len(sup.issues)))
+        results = getattr(sup, "reload_results", None)
+        if isinstance(results, dict):
+            for result in sorted(results):
+                fam.reloads.add_metric([str(result)], float(results[result]))
+        monitor = self.loop_lag or getattr(sup, "loop_lag", None)
+        if isinstance(monitor, LoopLagMonitor):
+            h = monitor.histogram
+            fam.loop_lag.add_metric([], _buckets(h), h.sum)
+        fam.collect_errors.add_metric([], float(self.collect_errors))
+
+    # --- per profile
+
+    def _slot(self, fam: _Families, slot: ProfileSlot) -> None:
+        profile = slot.loaded.profile
+        labels = [profile.name, venue_label(profile), profile.symbol]
+        current = profile_state(slot)
+        for state in PROFILE_STATES:
+            fam.state.add_metric([*labels, state], 1.0 if state == current else 0.0)
+        fam.restarts.add_metric(labels, float(slot.restarts))
+        limiter = getattr(slot, "limiter", None)
+        if isinstance(limiter, TokenBucket):
+            fam.tokens.add_metric(labels, limiter.tokens)
+            fam.capacity.add_metric(labels, limiter.capacity)
+        metrics = getattr(slot, "venue_metrics", None)
+        if isinstance(metrics, VenueMetrics):
+            self._venue(fam, labels, metrics)
+        if slot.bot is not None:
+            self._bot(fam, labels, slot.bot)
+
+    def _venue(self, fam: _Families, labels: list[str], metrics: VenueMetrics) -> None:
+        for endpoint in sorted(metrics.requests):
+            h = metrics.requests[endpoint]
+            fam.latency.add_metric([*labels, endpoint], _buckets(h), h.sum)
+        for (endpoint, error), count in sorted(metrics.errors.items()):
+            fam.venue_errors.add_metric([*labels, endpoint, error], float(count))
+        wait = metrics.limiter_wait
+        fam.wait.add_metric(labels, _buckets(wait), wait.sum)
+
+    def _bot(self, fam: _Families, labels: list[str], bot: Bot) -> None:
+        now = bot.clock.now()
+        stats = bot.stats
+        # Lifecycle, mode and risk gate.
+        trading = bot.risk.trading_state(now).value
+        for state in TRADING_STATES:
+            fam.trading_state.add_metric([*labels, state], 1.0 if state == trading else 0.0)
+        for mode in MODES:
+            fam.mode.add_metric([*labels, mode], 1.0 if mode == bot.mode else 0.0)
+        for rule, action in _engaged(bot, now):
+            fam.engaged.add_metric([*labels, rule, action], 1.0)
+        by_rule = getattr(stats, "trips_by_rule", None)
+        if isinstance(by_rule, dict):
+            # Every configured rule from 0, so a first trip is an increase, not a new series.
+            counts = dict.fromkeys(_configured_rules(bot.profile), 0) | by_rule
+            for rule in sorted(counts):
+                fam.trips.add_metric([*labels, str(rule)], float(counts[rule]))
+        else:
+            fam.trips.add_metric([*labels, "unknown"], float(stats.kill_switch_trips))
+        fam.consecutive_errors.add_metric(labels, float(stats.consecutive_errors))
+        # Counters of this bot incarnation.
+        fam.placed.add_metric(labels, float(stats.orders_placed))
+        fam.cancelled.add_metric(labels, float(stats.orders_cancelled))
+        fam.rejected.add_metric(labels, float(stats.orders_rejected))
+        fam.not_found.add_metric(labels, float(stats.cancel_not_found))
+        fam.order_errors.add_metric(labels, float(stats.venue_errors))
+        fam.decisions.add_metric(labels, float(stats.decisions))
+        fam.requotes.add_metric(labels, float(stats.quotes_sent))
+        fam.book_updates.add_metric(labels, float(stats.book_updates))
+        # Market.
+        mid: Decimal | None = None
+        book = bot.book
+        if book is not None:
+            mid = book.mid
+            if mid is not None:
+                fam.mid.add_metric(labels, _f(mid))
+            for price, side in ((book.best_bid, "buy"), (book.best_ask, "sell")):
+                if price is not None:
+                    fam.book_best.add_metric([*labels, side], _f(price))
+            last = getattr(bot, "last_book_at", None)
+            seen = float(last) if isinstance(last, int | float) else book.ts
+            fam.book_age.add_metric(labels, max(0.0, now - seen))
+        # Own orders.
+        for side, name in _SIDES:
+            orders = [o for o in bot.open_orders.values() if o.side is side]
+            fam.open_orders.add_metric([*labels, name], float(len(orders)))
+            fam.open_size.add_metric([*labels, name], _f(sum(o.remaining for o in orders)))
+            if orders:
+                prices = [o.price for o in orders]
+                best = max(prices) if side is Side.BUY else min(prices)
+                fam.own_best.add_metric([*labels, name], _f(best))
+        decision = bot.last_decision
+        if decision is not None:
+            if decision.spread_bps is not None and math.isfinite(decision.spread_bps):
+                fam.spread.add_metric(labels, decision.spread_bps / 10_000)
+            if decision.inventory_share is not None:
+                fam.share.add_metric(labels, decision.inventory_share)
+        target = _target_share(bot)
+        if target is not None:
+            fam.target_share.add_metric(labels, target)
+        # Inventory, equity, PnL.
+        inv = bot.inventory
+        base_asset, quote_asset = _assets(bot)
+        fam.inventory.add_metric(labels, _f(inv.base))
+        fam.balance.add_metric([*labels, base_asset], _f(inv.base))
+        fam.balance.add_metric([*labels, quote_asset], _f(inv.quote))
+        if mid is not None and mid.is_finite() and mid > 0:
+            equity = inv.quote + inv.base * mid
+            fam.equity.add_metric(labels, _f(equity))
+            peak = bot.peak_equity
+            drawdown = max(Decimal(0), peak - equity) if peak is not None else Decimal(0)
+            fam.drawdown.add_metric(labels, _f(drawdown))
+        pnl = bot.pnl
+        mark = mid if mid is not None and mid.is_finite() else bot.start_mid
+        fam.realized.add_metric(labels, _f(pnl.realized))
+        fam.fees.add_metric(labels, _f(pnl.fees))
+        if mark is not None:
+            fam.unrealized.add_metric(labels, _f(pnl.unrealized(mark)))
+            fam.net.add_metric(labels, _f(pnl.net(mark)))
+        # Fills: restored from the ledger during startup, so exported only after it.
+        if bot.state.value != "starting":
+            for name, count, volume, notional in (
+                ("buy", pnl.buy_count, pnl.buy_volume, pnl.buy_notional),
+                ("sell", pnl.sell_count, pnl.sell_volume, pnl.sell_notional),
+            ):
+                fam.fills.add_metric([*labels, name], float(count))
+                fam.fill_volume.add_metric([*labels, name], _f(volume))
+                fam.fill_notional.add_metric([*labels, name], _f(notional))
+
+
+def _configured_rules(profile: Profile) -> list[str]:
+    """Names of the kill-switch rules the profile has on (they are the trips' rule names)."""
+    rules = profile.kill_switch
+    return [name for name in type(rules).model_fields if getattr(rules, name) is not None]
+
+
+def _engaged(bot: Bot, now: float) -> list[tuple[str, str]]:
+    risk = bot.risk
+    out: list[tuple[str, str]] = []
+    if risk.halt is not None:
+        out.append((risk.halt.rule, "halt"))
+    if risk.pause_trip is not None and now < risk.paused_until:
+        out.append((risk.pause_trip.rule, "pause"))
+    out.extend((rule, "reduce_only") for rule in sorted(risk.reduce_only))
+    return out
+
+
+def _target_share(bot: Bot) -> float | None:
+    """The bot's target base share in its current mode (None: a base target or the as2008 model).
+
+    Recomputed per scrape from the profile (a few attribute reads): the bot keeps its flattened
+    parameters private.
+    """
+    params = QuotingParams.from_profile(bot.profile, exact_model=bot.exact_model, mode=bot.mode)
+    return params.target_share
+
+
+# --- event-loop lag --------------------------------------------------------------------------
+
+
+class LoopLagMonitor:
+    """Sleeps ``interval_s`` in a loop and records how late each wake-up was.
+
+    A busy or blocked event loop (a synchronous call on the loop, a CPU-heavy decision) shows up
+    as lag for every profile at once. Start it in the supervisor's task group:
+    ``tg.start_soon(monitor.run)``.
+    """
+
+    def __init__(
+        self,
+        interval_s: float = 0.5,
+        *,
+        buckets: tuple[float, ...] = LOOP_LAG_BUCKETS,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self.interval_s = interval_s
+        self.histogram = Histogram(buckets)
+        self.last_lag_s: float | None = None
+        self._clock = clock
+
+    def record(self, lag_s: float) -> None:
+        """Record one measured lag (negative values, from coarse timers, count as 0)."""
+        lag = max(0.0, lag_s)
+        self.last_lag_s = lag
+        self.histogram.observe(lag)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Measure until cancelled."""
+        task_status.started()
+        while True:
+            started = self._clock()
+            await anyio.sleep(self.interval_s)
+            self.record(self._clock() - started - self.interval_s)
+
+
+# --- registry and exposition -----------------------------------------------------------------
+
+
+def build_registry(
+    supervisor: Supervisor,
+    *,
+    loop_lag: LoopLagMonitor | None = None,
+    runtime: bool = True,
+) -> CollectorRegistry:
+    """A fresh registry holding ``supervisor``'s collector (one registry per supervisor).
+
+    :param runtime: also export the standard ``process_*``, ``python_gc_*`` and
+        ``python_info`` series (the global default registry is never touched).
+    """
+    registry = CollectorRegistry()
+    registry.register(SupervisorCollector(supervisor, loop_lag=loop_lag))
+    if runtime:
+        ProcessCollector(registry=registry)
+        GCCollector(registry=registry)
+        PlatformCollector(registry=registry)
+    return registry
+
+
+def render(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """Body and content type for the control endpoint's ``metrics`` callback."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST
