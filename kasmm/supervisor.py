@@ -82,6 +82,8 @@ class ProfileSlot:
     last_error: str | None = None
     orders_left: int = 0
     control_send: Any = None
+    #: Set once the profile's first quotes are live (or it gave up / was stopped).
+    started: anyio.Event = field(default_factory=anyio.Event)
     limiter: TokenBucket | None = None
     #: Venue latency/errors and limiter waits; survives bot restarts within the slot.
     venue_metrics: VenueMetrics = field(default_factory=VenueMetrics)
@@ -104,16 +106,22 @@ class ReloadResult:
 
 
 class _StartRelay:
-    """Passes the first ``started()`` of any bot incarnation to the supervisor, once."""
+    """The bot's ``task_status``: its first ``started()`` (first quotes live) sets an event.
 
-    def __init__(self, outer: TaskStatus[None]) -> None:
-        self._outer = outer
-        self.done = False
+    An event rather than ``tg.start``'s own status, so that the supervisor can stop waiting for
+    a profile whose venue never delivers a book (it keeps starting in the background) without
+    cancelling it and without stalling every other profile's start.
+    """
+
+    def __init__(self, event: anyio.Event) -> None:
+        self._event = event
+
+    @property
+    def done(self) -> bool:
+        return self._event.is_set()
 
     def started(self, value: None = None) -> None:
-        if not self.done:
-            self.done = True
-            self._outer.started()
+        self._event.set()
 
 
 class Supervisor:
@@ -147,6 +155,8 @@ class Supervisor:
         self._tg: TaskGroup | None = None
         self._reload_lock = anyio.Lock()
         self.exit_code = 0
+        #: How long a reload waits for a starting profile's first quotes before moving on.
+        self.start_timeout_s = 30.0
         self.reload_results: dict[str, int] = {"ok": 0, "invalid": 0}
         self.loop_lag = LoopLagMonitor()
         self.metrics_registry = build_registry(self)
@@ -260,7 +270,16 @@ class Supervisor:
                 starters.start_soon(self._start_one, tg, slot)
 
     async def _start_one(self, tg: TaskGroup, slot: ProfileSlot) -> None:
-        await tg.start(self._profile_task_entry, slot)
+        tg.start_soon(self._profile_task_entry, slot)
+        with anyio.move_on_after(self.start_timeout_s):
+            await slot.started.wait()
+            return
+        log.warning(
+            "profile_start_slow",
+            profile=slot.name,
+            waited_s=self.start_timeout_s,
+            state=slot.state,
+        )
 
     async def _stop(self, name: str) -> None:
         slot = self.slots.pop(name)
@@ -269,10 +288,8 @@ class Supervisor:
 
     # --- one profile's task -----------------------------------------------------------
 
-    async def _profile_task_entry(
-        self, slot: ProfileSlot, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        relay = _StartRelay(task_status)
+    async def _profile_task_entry(self, slot: ProfileSlot) -> None:
+        relay = _StartRelay(slot.started)
         profile = slot.loaded.profile
         # Bound in this task's context (copied into its child tasks, never leaking to other
         # profiles), so even ccxt's and apscheduler's stdlib log lines carry the profile.

@@ -313,3 +313,39 @@ async def own_spread(venue: SimVenue) -> float:
     bid = max(o.price for o in orders if o.side.value == "buy")
     ask = min(o.price for o in orders if o.side.value == "sell")
     return float(ask - bid)
+
+
+class SilentVenue:
+    """Connects fine, then never sends a single book (a dead market-data feed)."""
+
+    def __init__(self, inner: SimVenue) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, item: str) -> object:
+        return getattr(self.inner, item)
+
+    async def events(self) -> AsyncIterator[object]:
+        await anyio.sleep_forever()
+        yield  # pragma: no cover
+
+
+@pytest.mark.anyio
+async def test_a_profile_whose_feed_never_starts_does_not_stall_the_others(three: Path) -> None:
+    log = VenueLog()
+
+    def factory(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
+        venue = log.factory(profile, clock, limiter)
+        if profile.name == "p2":
+            return SilentVenue(log.last("p2"))  # type: ignore[return-value]
+        return venue
+
+    sup = Supervisor(three, venue_factory=factory)
+    sup.start_timeout_s = 0.5
+    async with anyio.create_task_group() as tg:
+        with anyio.fail_after(5):
+            await tg.start(sup.run)
+        assert log.last("p1").open_order_count == 4 and log.last("p3").open_order_count == 4
+        assert sup.status()["profiles"][1]["state"] == "starting"
+        tg.cancel_scope.cancel()
+    assert sup.exit_code == 0
