@@ -107,6 +107,7 @@ class BotStats:
     cancel_not_found: int = 0
     venue_errors: int = 0
     kill_switch_trips: int = 0
+    balance_drifts: int = 0
     trips_by_rule: dict[str, int] = field(default_factory=dict)
     consecutive_errors: int = 0
     book_updates: int = 0
@@ -726,16 +727,19 @@ class Bot:
         assert self.rules is not None
         balances = await self.venue.fetch_balances()
         base, quote = balances.total(self.rules.base), balances.total(self.rules.quote)
-        if self.start_mid is not None and (
-            base != self.inventory.base or quote != self.inventory.quote
-        ):
-            self.log.warning(
-                "balance_drift",
-                base_local=str(self.inventory.base),
-                base_venue=str(base),
-                quote_local=str(self.inventory.quote),
-                quote_venue=str(quote),
-            )
+        if self.start_mid is not None:
+            # Dust: a lot of base, a tenth of the minimum notional (or one tick x lot) of quote.
+            dust_quote = self.rules.min_notional / 10 or self.rules.tick * self.rules.lot
+            for asset, local, venue, dust in (
+                (self.rules.base, self.inventory.base, base, self.rules.lot),
+                (self.rules.quote, self.inventory.quote, quote, dust_quote),
+            ):
+                if abs(local - venue) > dust:
+                    self.stats.balance_drifts += 1
+                    self.log.warning(
+                        "balance_drift", asset=asset, local=str(local), venue=str(venue)
+                    )
+                    await self.journal.balance_drift(now, asset, local, venue)
         self.inventory.base, self.inventory.quote = base, quote
 
     def _record_error(self, exc: VenueError) -> None:

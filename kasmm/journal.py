@@ -156,6 +156,11 @@ class BotJournal:
             return False
         return await self.ledger.active_halt(self.profile) is None
 
+    async def balance_drift(self, ts: float, asset: str, local: Decimal, venue: Decimal) -> None:
+        """Store a balance difference beyond dust (the venue's figure is adopted)."""
+        if self.ledger is not None:
+            await self.ledger.record_balance_drift(self.profile, ts, asset, local, venue)
+
     async def mode(self, ts: float, mode: str, source: str) -> None:
         """Store a mode change."""
         if self.ledger is not None:

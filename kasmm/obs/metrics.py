@@ -260,6 +260,11 @@ class _Families:
         self.not_found = c(
             "kasmm_cancels_not_found_total", "Cancels of orders already gone (raced a fill).", ()
         )
+        self.balance_drifts = c(
+            "kasmm_balance_drifts_total",
+            "Balance checks where the bot's view and the venue's differed beyond dust.",
+            (),
+        )
         self.order_errors = c(
             "kasmm_order_errors_total", "Order actions that failed with a venue error.", ()
         )
@@ -421,6 +426,7 @@ class SupervisorCollector(Collector):
         fam.cancelled.add_metric(labels, float(stats.orders_cancelled))
         fam.rejected.add_metric(labels, float(stats.orders_rejected))
         fam.not_found.add_metric(labels, float(stats.cancel_not_found))
+        fam.balance_drifts.add_metric(labels, float(stats.balance_drifts))
         fam.order_errors.add_metric(labels, float(stats.venue_errors))
         fam.decisions.add_metric(labels, float(stats.decisions))
         fam.requotes.add_metric(labels, float(stats.quotes_sent))

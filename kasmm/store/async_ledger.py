@@ -76,6 +76,14 @@ class AsyncLedger:
         """See :meth:`Ledger.day_start_equity`."""
         return await self._run(partial(self.ledger.day_start_equity, profile, tz, now))
 
+    async def record_balance_drift(
+        self, profile: str, ts: float, asset: str, local: Decimal, venue: Decimal
+    ) -> None:
+        """See :meth:`Ledger.record_balance_drift`."""
+        await self._run(
+            partial(self.ledger.record_balance_drift, profile, ts, asset, local, venue)
+        )
+
     async def journal_orders(self, profile: str, entries: Sequence[OrderJournalEntry]) -> int:
         """See :meth:`Ledger.journal_orders`."""
         return await self._run(partial(self.ledger.journal_orders, profile, list(entries)))

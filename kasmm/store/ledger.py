@@ -440,19 +440,20 @@ class Ledger:
             return self._day_start(conn, profile, tz, now)
 
     @staticmethod
-    def _day_start(
-        conn: sqlite3.Connection, profile: str, tz: str, now: float
-    ) -> Decimal | None:
+    def _day_start(conn: sqlite3.Connection, profile: str, tz: str, now: float) -> Decimal | None:
         midnight = local_midnight(now, tz)
-        row = conn.execute(
-            "SELECT equity FROM equity WHERE profile = ? AND ts < ?"
-            " ORDER BY ts DESC, id DESC LIMIT 1",
-            (profile, midnight),
-        ).fetchone() or conn.execute(
-            "SELECT equity FROM equity WHERE profile = ? AND ts >= ? AND ts <= ?"
-            " ORDER BY ts, id LIMIT 1",
-            (profile, midnight, now),
-        ).fetchone()
+        row = (
+            conn.execute(
+                "SELECT equity FROM equity WHERE profile = ? AND ts < ?"
+                " ORDER BY ts DESC, id DESC LIMIT 1",
+                (profile, midnight),
+            ).fetchone()
+            or conn.execute(
+                "SELECT equity FROM equity WHERE profile = ? AND ts >= ? AND ts <= ?"
+                " ORDER BY ts, id LIMIT 1",
+                (profile, midnight, now),
+            ).fetchone()
+        )
         return None if row is None else decode_decimal(row[0])
 
     # --- modes and risk -------------------------------------------------------------------
@@ -512,6 +513,27 @@ class Ledger:
             return select_risk_events(conn, profile)
 
     # --- profiles -------------------------------------------------------------------------
+
+    def record_balance_drift(
+        self, profile: str, ts: float, asset: str, local: Decimal, venue: Decimal
+    ) -> None:
+        """Store a difference beyond dust between the bot's balance view and the venue's."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO balance_drifts (profile, ts, asset, local, venue)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (profile, ts, asset, encode_decimal(local), encode_decimal(venue)),
+            )
+
+    def balance_drifts(self, profile: str) -> list[tuple[float, str, Decimal, Decimal]]:
+        """Stored balance drifts: (ts, asset, local, venue), oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT ts, asset, local, venue FROM balance_drifts WHERE profile = ?"
+                " ORDER BY id",
+                (profile,),
+            ).fetchall()
+        return [(r[0], r[1], decode_decimal(r[2]), decode_decimal(r[3])) for r in rows]
 
     def profiles(self) -> list[str]:
         """Names of the profiles with any row in the ledger, sorted."""

@@ -106,8 +106,24 @@ CREATE TABLE risk_events (
 CREATE INDEX risk_events_by_kind ON risk_events (profile, kind, id);
 """
 
+_V3_BALANCE_CHECKS = """
+CREATE TABLE balance_drifts (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile TEXT NOT NULL,
+    ts      REAL NOT NULL,
+    asset   TEXT NOT NULL,
+    local   TEXT NOT NULL,
+    venue   TEXT NOT NULL
+);
+CREATE INDEX balance_drifts_by_profile ON balance_drifts (profile, ts);
+"""
+
 #: Schema scripts in order; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1_ORDERS_AND_FILLS, _V2_ACCOUNTING_AND_RISK)
+MIGRATIONS: tuple[str, ...] = (
+    _V1_ORDERS_AND_FILLS,
+    _V2_ACCOUNTING_AND_RISK,
+    _V3_BALANCE_CHECKS,
+)
 
 #: The version this code reads and writes.
 LATEST_VERSION = len(MIGRATIONS)

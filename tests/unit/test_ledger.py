@@ -282,3 +282,10 @@ def test_mode_changes_and_profiles(ledger: Ledger) -> None:
     ledger.record_fill("a", fill(1, Side.BUY, "1", "1"))
     ledger.record_risk_event("c", 1.0, "trip", "stale_book", "pause", "paused", {})
     assert ledger.profiles() == ["a", "b", "c"]
+
+
+def test_balance_drift_is_stored_exactly(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.record_balance_drift("p", 5.0, "KAS", Decimal("100.01"), Decimal("99.5"))
+        assert ledger.balance_drifts("p") == [(5.0, "KAS", Decimal("100.01"), Decimal("99.5"))]
+        assert ledger.balance_drifts("other") == []

@@ -28,10 +28,11 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
     assert schema_version(conn) == 0
-    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 2
+    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 3
     assert conn.execute("SELECT version, applied_at FROM schema_version").fetchall() == [
         (1, 42.0),
         (2, 42.0),
+        (3, 42.0),
     ]
     assert tables(conn) == {
         "schema_version",
@@ -43,6 +44,7 @@ def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
         "equity_peaks",
         "modes",
         "risk_events",
+        "balance_drifts",
     }
     assert migrate(conn) == LATEST_VERSION  # idempotent
 
