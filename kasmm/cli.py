@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kasmm import __version__
+from kasmm.shard import default_metrics_addr, shard_argument
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -79,11 +80,24 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--metrics-addr",
-        default="127.0.0.1:9301",
-        help="HOST:PORT of the loopback status/metrics endpoint ('' to disable)",
+        default=None,
+        help=(
+            "HOST:PORT of the loopback status/metrics endpoint ('' to disable; default "
+            "127.0.0.1:9301, and 127.0.0.1:9301+I with --shard I/N)"
+        ),
     )
     p.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     p.add_argument("--no-watch", action="store_true", help="do not watch DIR for changes")
+    p.add_argument(
+        "--shard",
+        type=shard_argument,
+        default=None,
+        metavar="I/N",
+        help=(
+            "run only the profiles whose name hashes to shard I of N (0 <= I < N); invalid "
+            "files are still reported by every shard"
+        ),
+    )
 
     p = sub.add_parser(
         "reset",
@@ -135,9 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return supervise_command(
             args.directory,
             state_dir=args.state_dir,
-            metrics_addr=args.metrics_addr or None,
+            metrics_addr=(
+                default_metrics_addr(args.shard)
+                if args.metrics_addr is None
+                else args.metrics_addr or None
+            ),
             duration=args.duration,
             watch=not args.no_watch,
+            shard=args.shard,
         )
     if args.command == "reset":
         from kasmm.reset_cmd import reset_command

@@ -9,6 +9,8 @@ from pathlib import Path
 import anyio
 import structlog
 
+from kasmm.obs.notify import Notifier
+from kasmm.shard import Shard
 from kasmm.store import AsyncLedger, Ledger
 from kasmm.supervisor import Supervisor, supervise
 
@@ -32,6 +34,7 @@ def supervise_command(
     metrics_addr: str | None,
     duration: float | None,
     watch: bool,
+    shard: Shard | None = None,
 ) -> int:
     """Run the supervisor in the foreground; exit 0 when every profile confirmed its cancels."""
     if not directory.is_dir():
@@ -40,8 +43,13 @@ def supervise_command(
     state = resolve_state_dir(state_dir)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     with Ledger(ledger_path(state)) as ledger:
-        sup = Supervisor(directory, ledger=AsyncLedger(ledger))
-        log.info("supervisor_starting", directory=str(directory), state_dir=str(state))
+        sup = Supervisor(directory, ledger=AsyncLedger(ledger), shard=shard)
+        log.info(
+            "supervisor_starting",
+            directory=str(directory),
+            state_dir=str(state),
+            shard=None if shard is None else str(shard),
+        )
         return anyio.run(
             lambda: supervise(
                 directory,
@@ -49,6 +57,7 @@ def supervise_command(
                 control_addr=metrics_addr,
                 watch=watch,
                 supervisor=sup,
+                notifier=Notifier.from_env(),
             )
         )
 

@@ -32,7 +32,9 @@ from kasmm.config.schema import CcxtVenueConfig, Profile
 from kasmm.errors import AuthenticationFailed
 from kasmm.limiter import TokenBucket
 from kasmm.obs.metrics import LoopLagMonitor, build_registry, render
+from kasmm.obs.notify import Notifier, status_line, watchdog_task
 from kasmm.schedule import ModeScheduler, mode_at
+from kasmm.shard import Shard, select_shard
 from kasmm.store import AsyncLedger
 from kasmm.venues.base import Venue
 from kasmm.venues.ccxt.exchanges import default_rate_budget
@@ -137,8 +139,10 @@ class Supervisor:
         env: Mapping[str, str] | None = None,
         wall_clock: Callable[[], float] = time.time,
         ledger: AsyncLedger | None = None,
+        shard: Shard | None = None,
     ) -> None:
         self.directory = directory
+        self.shard = shard
         self.clock = clock or RealClock()
         self.venue_factory = venue_factory
         self.restart = restart or RestartPolicy()
@@ -213,6 +217,7 @@ class Supervisor:
 
     async def _reload(self) -> ReloadResult:
         load = await anyio.to_thread.run_sync(lambda: load_paths([self.directory], env=self.env))
+        load = select_shard(load, self.shard)
         result = ReloadResult(issues=list(load.issues))
         for issue in load.issues:
             log.error("config_invalid", error=str(issue), file=str(issue.path))
@@ -456,6 +461,7 @@ class Supervisor:
             "supervisor": {
                 "pid": os.getpid(),
                 "directory": str(self.directory),
+                "shard": None if self.shard is None else str(self.shard),
                 "uptime_s": round(time.time() - self.started_at, 1),
                 "profiles_total": len(self.slots),
                 "reloads": self.reloads,
@@ -511,11 +517,22 @@ async def supervise(
     control_addr: str | None = None,
     watch: bool = True,
     supervisor: Supervisor | None = None,
+    notifier: Notifier | None = None,
     task_status: TaskStatus[Supervisor] = anyio.TASK_STATUS_IGNORED,
 ) -> int:
-    """Run a supervisor with file watching, signals and (optionally) the control endpoint."""
+    """Run a supervisor with file watching, signals and (optionally) the control endpoint.
+
+    ``notifier`` (systemd ``Type=notify``) gets READY=1 once every profile quotes,
+    RELOADING=1/READY=1 around a SIGHUP reload, STOPPING=1 on shutdown, and WATCHDOG=1/STATUS=
+    from the event loop.
+    """
     sup = supervisor or Supervisor(directory)
+    notify = notifier or Notifier(None)
     stop_watch = anyio.Event()
+
+    def sd_status() -> str:
+        return status_line(sup.status())
+
     async with anyio.create_task_group() as tg:
 
         async def on_signals() -> None:
@@ -523,9 +540,11 @@ async def supervise(
                 async for signum in sigs:
                     if signum == signal.SIGHUP:
                         log.info("reload_requested", source="SIGHUP")
-                        await sup.reload()
+                        with notify.reload(sd_status):
+                            await sup.reload()
                         continue
                     log.info("shutdown_requested", signal=signal.Signals(signum).name)
+                    notify.stopping(f"stopping: {sd_status()}")
                     stop_watch.set()
                     tg.cancel_scope.cancel()
                     # A second signal while we cancel orders forces the exit.
@@ -535,6 +554,7 @@ async def supervise(
                             os._exit(130)
 
         tg.start_soon(on_signals)
+        tg.start_soon(lambda: watchdog_task(notify, sd_status))
         await tg.start(lambda *, task_status: sup.run(task_status=task_status))
         if control_addr:
             from kasmm.control import parse_addr, serve_control
@@ -551,9 +571,11 @@ async def supervise(
             )
         if watch:
             tg.start_soon(lambda: watch_directory(directory, sup.reload, stop=stop_watch))
+        notify.ready(sd_status())
         task_status.started(sup)
         if duration is not None:
             await anyio.sleep(duration)
+            notify.stopping(f"stopping: {sd_status()}")
             stop_watch.set()
             tg.cancel_scope.cancel()
     return sup.exit_code
