@@ -118,6 +118,48 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--addr", default="127.0.0.1:9301", help="supervisor endpoint HOST:PORT")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report from the ledger",
+        description=(
+            "Write one HTML file (no scripts, no external resources: it opens offline) with, per "
+            "profile: mid with the profile's resting quotes and fills, inventory against its "
+            "target, PnL and drawdown over time, a fill summary, kill-switch events and mode "
+            "changes. Charts need matplotlib: pip install 'kasmm[report]'."
+        ),
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state directory holding kasmm.sqlite (default: $STATE_DIRECTORY or ./state)",
+    )
+    p.add_argument(
+        "--profile",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="report only this profile (repeatable; default: every profile in the ledger)",
+    )
+    p.add_argument(
+        "--since",
+        default=None,
+        metavar="WHEN",
+        help=(
+            "start of the period: a duration back from now (24h, 90m, 7d, 1h30m), epoch seconds, "
+            "or an ISO 8601 time (UTC unless it carries an offset); default: every record"
+        ),
+    )
+    p.add_argument(
+        "--profiles",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="profile directory: adds asset names and the inventory target line",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("report.html"), help="output file (default: report.html)"
+    )
     return parser
 
 
@@ -166,6 +208,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kasmm.status_cmd import status_command
 
         return status_command(args.addr, as_json=args.json)
+    if args.command == "report":
+        from kasmm.report import report_command
+
+        return report_command(
+            args.state_dir,
+            args.out,
+            profiles=args.profile,
+            since=args.since,
+            profiles_dir=args.profiles,
+        )
     parser.error(f"unknown command {args.command!r}")
 
 

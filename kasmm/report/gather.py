@@ -1,0 +1,183 @@
+"""Read what a report shows from the ledger (and, optionally, the profile files)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from kasmm.config.loader import load_paths
+from kasmm.config.schema import AS2008Market, Profile, SimVenueConfig
+from kasmm.core.params import QuotingParams
+from kasmm.core.types import Fill, Side
+from kasmm.report.analysis import (
+    DrawdownPoint,
+    PnlTrack,
+    SideSummary,
+    TargetPoint,
+    drawdown_series,
+    inventory_targets,
+    pnl_track,
+    side_summary,
+)
+from kasmm.report.orders import RestingOrder, resting_orders
+from kasmm.store import EquitySnapshot, HaltRecord, Ledger, ModeChange, RiskEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileConfig:
+    """What the report takes from a profile file: asset names and the inventory target."""
+
+    path: Path
+    base: str
+    quote: str
+    params: QuotingParams  #: flattened as the bot does (exact_model for the as2008 market)
+
+    @classmethod
+    def of(cls, profile: Profile, path: Path) -> ProfileConfig:
+        """Read ``profile`` the way the bot does."""
+        venue = profile.venue
+        exact = isinstance(venue, SimVenueConfig) and isinstance(venue.market, AS2008Market)
+        params = QuotingParams.from_profile(profile, exact_model=exact)
+        return cls(path, profile.base, profile.quote, params)
+
+
+class _AnyEnv(Mapping[str, str]):
+    """An environment in which every variable is set.
+
+    The report reads profile files for their symbol and inventory target only; a live profile
+    whose API keys are not in this shell's environment must still load (its ``${VAR}``
+    references are checked, never used).
+    """
+
+    def __getitem__(self, key: str) -> str:
+        return "unused-by-kasmm-report"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def load_profile_configs(directory: Path) -> tuple[dict[str, ProfileConfig], list[str]]:
+    """Valid profiles of ``directory`` by name, and one line per problem found there."""
+    loaded = load_paths([directory], env=_AnyEnv())
+    configs = {name: ProfileConfig.of(lp.profile, lp.path) for name, lp in loaded.profiles.items()}
+    return configs, [str(issue) for issue in loaded.issues]
+
+
+@dataclass(frozen=True)
+class ProfileData:
+    """Everything the report shows for one profile over the period ``[since, until]``."""
+
+    name: str
+    since: float | None
+    until: float
+    fills: list[Fill]  #: the period's fills, in time order
+    equity: list[EquitySnapshot]  #: the period's snapshots, in time order
+    orders: list[RestingOrder]
+    risk_events: list[RiskEvent]  #: the period's, oldest first
+    mode_changes: list[ModeChange]  #: the period's, oldest first
+    mode_before: ModeChange | None  #: the mode in force when the period started
+    active_halt: HaltRecord | None  #: a halt in force now (whatever the period)
+    opening: tuple[Decimal, Decimal] | None
+    pnl: PnlTrack
+    buys: SideSummary
+    sells: SideSummary
+    drawdown: list[DrawdownPoint]
+    config: ProfileConfig | None
+    targets: list[TargetPoint] = field(default_factory=list)  #: empty without ``config``
+
+    @property
+    def has_data(self) -> bool:
+        """True when the period holds anything to show."""
+        return bool(
+            self.fills or self.equity or self.orders or self.risk_events or self.mode_changes
+        )
+
+    @property
+    def base_asset(self) -> str:
+        """The base asset's name, or ``base`` when no profile file says."""
+        return self.config.base if self.config is not None else "base"
+
+    @property
+    def quote_asset(self) -> str:
+        """The quote asset's name, or ``quote`` when no profile file says."""
+        return self.config.quote if self.config is not None else "quote"
+
+    def time_range(self) -> tuple[float, float] | None:
+        """First and last time with data in the period."""
+        times = [f.ts for f in self.fills] + [s.ts for s in self.equity]
+        times += [o.start for o in self.orders] + [o.end for o in self.orders]
+        times += [e.ts for e in self.risk_events] + [m.ts for m in self.mode_changes]
+        return (min(times), max(times)) if times else None
+
+
+def gather(
+    ledger: Ledger,
+    profile: str,
+    since: float | None,
+    until: float,
+    config: ProfileConfig | None,
+) -> ProfileData:
+    """Read ``profile``'s records for ``[since, until]`` and compute the report's figures."""
+    all_fills = ledger.fills(profile)
+    fills = sorted((f for f in all_fills if _within(f.ts, since, until)), key=lambda f: f.ts)
+    equity = sorted(
+        (s for s in ledger.equity_series(profile, since) if s.ts <= until), key=lambda s: s.ts
+    )
+    events = [e for e in ledger.risk_events(profile) if _within(e.ts, since, until)]
+    modes = ledger.mode_changes(profile)
+    in_period = [m for m in modes if _within(m.ts, since, until)]
+    before = [m for m in modes if since is not None and m.ts < since]
+    opening = ledger.opening(profile)
+    # Fees in another asset are valued at the fill price; without the profile the quote asset
+    # is unknown and the fee column shows fees per asset only.
+    quote = config.quote if config is not None else ""
+    track = pnl_track(all_fills, opening, quote, since)
+    # An order the ledger still has live rests until the profile's last recorded activity: a
+    # run that died leaves its last orders "open" in the ledger (the venue cancels them).
+    activity = [f.ts for f in all_fills if f.ts <= until] + [s.ts for s in equity]
+    orders_end = max(activity) if activity else until
+    orders = resting_orders(ledger.path, profile, since, orders_end)
+    targets: list[TargetPoint] = []
+    if config is not None:
+        targets = inventory_targets(equity, config.params, config.base, config.quote)
+    return ProfileData(
+        name=profile,
+        since=since,
+        until=until,
+        fills=fills,
+        equity=equity,
+        orders=orders,
+        risk_events=events,
+        mode_changes=in_period,
+        mode_before=before[-1] if before else None,
+        active_halt=ledger.active_halt(profile),
+        opening=opening,
+        pnl=track,
+        buys=side_summary(fills, Side.BUY),
+        sells=side_summary(fills, Side.SELL),
+        drawdown=drawdown_series(equity),
+        config=config,
+        targets=targets,
+    )
+
+
+def _within(ts: float, since: float | None, until: float) -> bool:
+    return (since is None or ts >= since) and ts <= until
+
+
+def select_profiles(
+    known: Sequence[str], wanted: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
+    """The profiles to report (``wanted`` in the ledger, in order; else all), and unknown ones."""
+    if not wanted:
+        return list(known), []
+    chosen: list[str] = []
+    for name in wanted:
+        if name in known and name not in chosen:
+            chosen.append(name)
+    return chosen, [name for name in wanted if name not in known]
