@@ -18,9 +18,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
 
+import matplotlib  # noqa: F401  (the dev extra installs it; the tests must not skip)
 import pytest
-
-import matplotlib  # noqa: E402,F401  (the dev extra installs it; the tests must not skip)
 
 from kasmm.core.types import ClientOrderId, Fill, Side, TradeId
 from kasmm.report import report_command
