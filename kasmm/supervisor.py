@@ -13,6 +13,7 @@ unchanged -> untouched. A file that no longer validates keeps its last good prof
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
@@ -37,7 +38,6 @@ from kasmm.schedule import ModeScheduler, mode_at
 from kasmm.shard import Shard, select_shard
 from kasmm.store import AsyncLedger
 from kasmm.venues.base import Venue
-from kasmm.venues.ccxt.exchanges import default_rate_budget
 from kasmm.venues.factory import build_venue, profile_rate_budget
 from kasmm.venues.metered import MeteredTokenBucket, MeteredVenue, VenueMetrics
 
@@ -406,6 +406,9 @@ class Supervisor:
         key = f"{venue.exchange}:{venue.account}"
         bucket = self._accounts.get(key)
         if bucket is None:
+            # Imported here: the ccxt package (and ccxt itself) loads only for ccxt profiles.
+            from kasmm.venues.ccxt.exchanges import default_rate_budget
+
             limits = self._account_limits.get(venue.account)
             default = default_rate_budget(venue.exchange)
             capacity = getattr(limits, "capacity", default.capacity if default else 50.0)
@@ -556,6 +559,10 @@ async def supervise(
         tg.start_soon(on_signals)
         tg.start_soon(lambda: watchdog_task(notify, sd_status))
         await tg.start(lambda *, task_status: sup.run(task_status=task_status))
+        # Everything built at startup (modules, schemas, profiles) lives as long as the process:
+        # move it out of the cyclic GC's generations so full collections stay short.
+        gc.collect()
+        gc.freeze()
         if control_addr:
             from kasmm.control import parse_addr, serve_control
 

@@ -11,6 +11,7 @@ tree carries line/column information (``.lc``) for every node.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import re
 import stat
@@ -141,7 +142,16 @@ def _prescan(yaml: YAML, text: str) -> None:
 
 
 def parse_yaml(text: str) -> Any:
-    """Parse YAML 1.2 text into a ruamel round-trip tree; every error becomes ``FileProblem``."""
+    """Parse YAML 1.2 text into a ruamel round-trip tree; every error becomes ``FileProblem``.
+
+    Memoised by text: a reload re-reads every file of the directory but re-parses only the
+    ones whose content changed. The tree is shared: callers must not modify it.
+    """
+    return _parse_yaml_cached(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_yaml_cached(text: str) -> Any:
     yaml = YAML(typ="rt")
     try:
         _prescan(yaml, text)

@@ -122,11 +122,22 @@ def safety_reason(
     return None
 
 
-def keepable(order: OpenOrder, intent: OrderIntent, now: float, params: RefreshParams) -> bool:
-    """True when ``order`` may stand in for ``intent`` (price, age and size rules above)."""
+def keepable(
+    order: OpenOrder,
+    intent: OrderIntent,
+    now: float,
+    params: RefreshParams,
+    tolerance: Decimal | None = None,
+) -> bool:
+    """True when ``order`` may stand in for ``intent`` (price, age and size rules above).
+
+    ``tolerance`` is ``params.tolerance_bps`` as a Decimal, when the caller already has it.
+    """
     if order.side is not intent.side or now - order.created_at >= params.max_order_age_s:
         return False
-    if abs(order.price - intent.price) * BPS > to_decimal(params.tolerance_bps) * intent.price:
+    if tolerance is None:
+        tolerance = to_decimal(params.tolerance_bps)
+    if abs(order.price - intent.price) * BPS > tolerance * intent.price:
         return False
     low, high = SIZE_BAND
     return low * intent.size <= order.remaining <= high * intent.size
@@ -151,13 +162,11 @@ def _match(
 ) -> dict[int, int]:
     """Maximum matching intent index -> order index (Kuhn's augmenting paths; tiny graphs)."""
     bids, asks = wanted[Side.BUY], wanted[Side.SELL]
+    tolerance = to_decimal(params.tolerance_bps)
+    usable = [j for j, o in enumerate(orders) if not _crosses(o, bids, asks)]
 
     def candidates_for(intent: OrderIntent) -> list[int]:
-        ok = [
-            j
-            for j, o in enumerate(orders)
-            if not _crosses(o, bids, asks) and keepable(o, intent, now, params)
-        ]
+        ok = [j for j in usable if keepable(orders[j], intent, now, params, tolerance)]
         return sorted(ok, key=lambda j: (abs(orders[j].price - intent.price), orders[j].client_id))
 
     candidates = [candidates_for(intent) for intent in intents]

@@ -49,8 +49,16 @@ class RandomWalkModel:
 
     enforces_post_only = True
 
-    def __init__(self, market: RandomWalkMarket, state: SimState, rng: random.Random) -> None:
+    def __init__(
+        self,
+        market: RandomWalkMarket,
+        state: SimState,
+        rng: random.Random,
+        *,
+        phase: float = 0.0,
+    ) -> None:
         self._market = market
+        self._phase = phase
         self._state = state
         self._rng = rng
         self._mid = float(market.s0)
@@ -79,11 +87,14 @@ class RandomWalkModel:
 
     def start(self) -> None:
         """Build the first book at the current time; it is the first event."""
-        self._t0 = self._state.clock.now()
+        now = self._state.clock.now()
         self._regenerate()
         self._pending.append(None)
+        # Scheduled updates at t0 + n * interval; the phase (a fraction of the interval) keeps
+        # venues started together from all ticking at the same instant.
+        self._t0 = now + (self._phase - 1.0) * self._interval if self._phase else now
         self._n_book = 1
-        self._next_taker = self._t0 + self._rng.expovariate(self._market.taker_rate_per_s)
+        self._next_taker = now + self._rng.expovariate(self._market.taker_rate_per_s)
 
     def best(self, side: Side) -> Decimal | None:
         """Best synthetic price on ``side``."""

@@ -84,7 +84,10 @@ class SimVenue:
             )
             ledger = Ledger(base, quote, config.balances, rules.maker_fee, enforce=True)
             self._state = SimState(rules, clock, ledger)
-            self._model = RandomWalkModel(market, self._state, rng)
+            # Real time only (virtual runs stay exactly reproducible): a random phase of the
+            # book interval, so that venues started together do not all tick at once.
+            phase = 0.0 if clock.is_virtual else random.random()
+            self._model = RandomWalkModel(market, self._state, rng, phase=phase)
 
     # --- introspection (read-only; for tests, benches and the demo) ---------------------
 
