@@ -24,3 +24,9 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) state
+
+# Benchmarks on the simulated venue; they print figures, nothing passes or fails (bench/README.md).
+.PHONY: bench
+bench: $(STAMP)
+	@set -e; for script in $(sort $(filter-out bench/_common.py,$(wildcard bench/*.py))); do \
+		echo "== $$script"; $(BIN)/python $$script; done

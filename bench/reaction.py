@@ -1,0 +1,315 @@
+"""Reaction time of one bot: book update received -> first order action handed to the venue.
+
+A ``Supervisor`` on a ``VirtualClock`` runs one random-walk sim profile, so the bot and its venue
+wrappers (token bucket, request deadline, metering: whatever the supervisor and ``build_venue``
+put around a venue) are exactly those of production, market time jumps, and the run is fast and
+deterministic; every latency below is real CPU time (``time.perf_counter_ns``). The venue factory
+is ``build_venue`` with a recording wrapper spliced in directly above the ``SimVenue``:
+
+* when its ``events()`` yields a ``BookUpdated`` it notes the time;
+* when ``place_order`` / ``cancel_order`` is entered it notes the time, once per book event.
+
+For each book event that triggered order actions, latency = first action - yield. It covers the
+bot's whole data path: event dispatch, the book and volatility update, the decision
+(``Bot.decide``: quoting, risk gate, reconciliation) and every wrapper above the sim venue.
+``Bot.decide`` is also timed on its own (a thin wrapper on the bot instance; ~0.1 us overhead).
+
+The market moves enough to requote often (``sigma_bps`` 20, ``tolerance_bps`` 1,
+``min_requote_interval_s`` 0) and the rate limit never binds.
+
+    .venv/bin/python bench/reaction.py [--events 20000] [--warmup 1000] [--seed 7]
+
+Figures only: no assertion is made on timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import tempfile
+import time
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+import anyio
+from _common import (
+    OtherLoad,
+    machine_facts,
+    percentile,
+    print_json_line,
+    print_table,
+    quiet_logging,
+    sim_profile_yaml,
+    wait_for_idle,
+    write_atomic,
+)
+
+from kasmm.clock import VirtualClock
+from kasmm.config.schema import Profile
+from kasmm.core.quoting import QuoteDecision
+from kasmm.core.types import (
+    Balances,
+    BookUpdated,
+    ClientOrderId,
+    MarketRules,
+    OpenOrder,
+    OrderAction,
+    OrderRequest,
+    VenueEvent,
+)
+from kasmm.supervisor import Supervisor
+from kasmm.venues.base import Venue
+from kasmm.venues.factory import build_venue
+from kasmm.venues.sim import SimVenue
+
+ns = time.perf_counter_ns
+
+
+class ReactionVenue:
+    """Venue wrapper that timestamps book events out and the first order action back in."""
+
+    def __init__(self, inner: SimVenue, book_events: int, done: anyio.Event) -> None:
+        self.inner = inner
+        self.limit = book_events
+        self.done = done
+        self.books = 0
+        self.fills = 0
+        self._yield_ns = 0
+        self._waiting = False  # the current book event has not produced an action yet
+        #: (book event index, yield ns, first action ns, "place"/"cancel")
+        self.reactions: list[tuple[int, int, int, str]] = []
+        #: called with (yield ns, first action ns) right after each reaction is recorded
+        self.on_reaction: Callable[[int, int], None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def connect(self) -> MarketRules:
+        return await self.inner.connect()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def events(self) -> AsyncGenerator[VenueEvent, None]:
+        async with aclosing(self.inner.events()) as events:
+            async for event in events:
+                if isinstance(event, BookUpdated):
+                    if self.books >= self.limit:
+                        self.done.set()
+                        return  # the bot's run ends; it then cancels its orders
+                    self.books += 1
+                    self._waiting = True
+                    self._yield_ns = ns()
+                else:
+                    self.fills += 1
+                    self._waiting = False  # actions after a fill are not a book reaction
+                yield event
+
+    def _action(self, kind: str) -> None:
+        if self._waiting:
+            t = ns()
+            self._waiting = False
+            self.reactions.append((self.books, self._yield_ns, t, kind))
+            if self.on_reaction is not None:
+                self.on_reaction(self._yield_ns, t)
+
+    async def fetch_balances(self) -> Balances:
+        return await self.inner.fetch_balances()
+
+    async def fetch_open_orders(self) -> list[OpenOrder]:
+        return await self.inner.fetch_open_orders()
+
+    async def place_order(self, request: OrderRequest) -> OpenOrder:
+        self._action("place")
+        return await self.inner.place_order(request)
+
+    async def cancel_order(self, client_id: ClientOrderId) -> None:
+        self._action("cancel")
+        await self.inner.cancel_order(client_id)
+
+    async def cancel_all(self, prefix: str) -> int:
+        return await self.inner.cancel_all(prefix)
+
+
+def reaction_profile(seed: int) -> str:
+    return sim_profile_yaml(
+        "react",
+        seed=seed,
+        market="{model: random_walk, sigma_bps: 20, book_interval_s: 0.1}",
+        refresh="{tolerance_bps: 1, min_requote_interval_s: 0, fallback_interval_s: 2}",
+        rate_limit="{capacity: 1000000, refill_per_s: 1000000}",
+        strategy="{type: fixed_spread}",
+    )
+
+
+def summary_us(values_ns: list[int]) -> dict[str, float]:
+    v = sorted(values_ns)
+    return {
+        "count": len(v),
+        "p50_us": percentile(v, 50) / 1e3,
+        "p90_us": percentile(v, 90) / 1e3,
+        "p99_us": percentile(v, 99) / 1e3,
+        "max_us": (v[-1] / 1e3) if v else float("nan"),
+        "mean_us": (sum(v) / len(v) / 1e3) if v else float("nan"),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    clock = VirtualClock(1_800_000_000.0)
+    total_books = args.events + args.warmup
+    done = anyio.Event()
+    recorders: list[ReactionVenue] = []
+
+    def factory(profile: Profile, *rest: Any) -> Venue:
+        """What ``build_venue`` builds, with the recorder spliced in above the SimVenue."""
+        venue = build_venue(profile, *rest)
+        holder: Any = venue
+        while not isinstance(getattr(holder, "inner", None), SimVenue):
+            holder = holder.inner
+        recorder = ReactionVenue(holder.inner, total_books, done)
+        holder.inner = recorder
+        recorders.append(recorder)
+        return venue
+
+    with tempfile.TemporaryDirectory(prefix="kasmm-react-") as tmp:
+        directory = Path(tmp)
+        write_atomic(directory, "react", reaction_profile(args.seed))
+        # The supervisor builds the bot exactly as in production (its venue wrappers, token
+        # bucket, metering); a VirtualClock makes the bot drive the sim venue flat out.
+        sup = Supervisor(directory, clock=clock, venue_factory=factory)
+        other = OtherLoad()
+        gc_before = gc.get_stats()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        with anyio.fail_after(args.timeout):
+            async with anyio.create_task_group() as tg:
+                await tg.start(sup.run)
+                bot = sup.slots["react"].bot
+                assert bot is not None and len(recorders) == 1
+                recorder = recorders[0]
+                sim = recorder.inner
+                installed_at = recorder.books  # book events the bot handled during start-up
+                skip = max(args.warmup, installed_at)  # not measured
+
+                # Time Bot.decide on this instance only (the class is untouched).
+                decide_all: list[int] = []
+                last_decide = [0, 0]  # start ns, end ns of the latest decide
+                original = bot.decide
+
+                def timed_decide(now: float) -> tuple[QuoteDecision, tuple[OrderAction, ...]]:
+                    t0 = ns()
+                    result = original(now)
+                    t1 = ns()
+                    last_decide[0], last_decide[1] = t0, t1
+                    if recorder.books > skip:
+                        decide_all.append(t1 - t0)
+                    return result
+
+                bot.decide = timed_decide  # type: ignore[method-assign]
+
+                # Split each reaction: yield -> decide start, decide, decide end -> action.
+                breakdown: list[tuple[int, int, int]] = []
+
+                def on_reaction(y: int, a: int) -> None:
+                    d0, d1 = last_decide
+                    if recorder.books > skip and y <= d0 <= d1 <= a:
+                        breakdown.append((d0 - y, d1 - d0, a - d1))
+
+                recorder.on_reaction = on_reaction
+                await done.wait()
+                tg.cancel_scope.cancel()
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        gc_after = gc.get_stats()
+        other_cores = other.cores()
+    measured = [r for r in recorder.reactions if r[0] > skip]
+    latency = [a - y for _, y, a, _ in measured]
+    by_kind = {
+        kind: summary_us([a - y for _, y, a, k in measured if k == kind])
+        for kind in ("cancel", "place")
+    }
+    parts = {
+        "to_decide": summary_us([b[0] for b in breakdown]),
+        "decide": summary_us([b[1] for b in breakdown]),
+        "after_decide": summary_us([b[2] for b in breakdown]),
+    }
+    return {
+        "book_events": recorder.books,
+        "measured_book_events": recorder.books - skip,
+        "fill_events": recorder.fills,
+        "reaction": summary_us(latency),
+        "reaction_by_first_action": by_kind,
+        "reaction_breakdown": parts,
+        "decide_all": summary_us(decide_all),
+        "orders_placed": bot.stats.orders_placed,
+        "orders_cancelled": bot.stats.orders_cancelled,
+        "orders_rejected": bot.stats.orders_rejected,
+        "decisions": bot.stats.decisions,
+        "open_orders_left": sim.open_order_count,
+        "supervisor_exit_code": sup.exit_code,
+        "timing_installed_at_book_event": installed_at,
+        "virtual_seconds": clock.now() - 1_800_000_000.0,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "other_load_cores": other_cores,
+        "events_per_wall_s": (recorder.books + recorder.fills) / wall,
+        "gc_collections": [
+            a["collections"] - b["collections"] for a, b in zip(gc_after, gc_before, strict=True)
+        ],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=20_000, help="measured book events")
+    parser.add_argument("--warmup", type=int, default=1_000, help="book events not measured")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=150.0, help="wall-clock bound (s)")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=20.0,
+        help="wait up to this many seconds for other processes to go quiet first (0: don't)",
+    )
+    parser.add_argument("--log-level", default="info", help="kasmm log level (JSON to /dev/null)")
+    args = parser.parse_args()
+    quiet_logging(args.log_level)
+    facts = machine_facts()
+    print(
+        f"reaction: {args.events} book events (+{args.warmup} warm-up), VirtualClock, seed "
+        f"{args.seed}; nproc={facts['nproc']} python={facts['python']}"
+    )
+    if args.wait_idle > 0:
+        busy = wait_for_idle(args.wait_idle)
+        if busy >= 0.15:
+            print(f"(the machine stayed busy: other processes use {busy:.2f} cores)")
+    r = anyio.run(run, args)
+
+    rows = [["book -> first action", *_row(r["reaction"])]]
+    for kind, s in r["reaction_by_first_action"].items():
+        rows.append([f"  first action = {kind}", *_row(s)])
+    rows.append(["  part: yield -> decide", *_row(r["reaction_breakdown"]["to_decide"])])
+    rows.append(["  part: Bot.decide", *_row(r["reaction_breakdown"]["decide"])])
+    rows.append(["  part: decide -> venue", *_row(r["reaction_breakdown"]["after_decide"])])
+    rows.append(["Bot.decide (every decision)", *_row(r["decide_all"])])
+    print()
+    print_table(["microseconds", "count", "p50", "p90", "p99", "max", "mean"], rows)
+    print()
+    print(
+        f"{r['measured_book_events']} measured book events, {r['fill_events']} fill events; "
+        f"{r['orders_placed']} placed, {r['orders_cancelled']} cancelled, "
+        f"{r['orders_rejected']} rejected; {r['virtual_seconds']:.0f} s of market in "
+        f"{r['wall_s']:.1f} s wall ({r['events_per_wall_s']:.0f} events/s incl. the sim venue); "
+        f"open orders left after stop: {r['open_orders_left']}; gc runs per gen: "
+        f"{r['gc_collections']}; other processes used {r['other_load_cores']:.2f} cores meanwhile"
+    )
+    print_json_line({"bench": "reaction", "machine": facts, **r})
+
+
+def _row(s: dict[str, float]) -> list[Any]:
+    return [s["count"], s["p50_us"], s["p90_us"], s["p99_us"], s["max_us"], s["mean_us"]]
+
+
+if __name__ == "__main__":
+    main()
