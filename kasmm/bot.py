@@ -187,6 +187,7 @@ class Bot:
         self._previous_mid: Decimal | None = None
         self._last_book_at: float | None = None
         self._day_key: str | None = None
+        self._day_cache: tuple[float, float, str] | None = None
         self._day_start_equity: Decimal | None = None
         self._action_times: deque[float] = deque()
         self._last_balance_sync = -math.inf
@@ -514,7 +515,17 @@ class Bot:
         return rule.timezone if rule is not None else "UTC"
 
     def _day_of(self, now: float) -> str:
-        return dt.datetime.fromtimestamp(now, ZoneInfo(self._daily_tz())).date().isoformat()
+        """The local date of ``now`` in the daily-loss time zone (cached until midnight)."""
+        if self._day_cache is not None and self._day_cache[0] <= now < self._day_cache[1]:
+            return self._day_cache[2]
+        tz = ZoneInfo(self._daily_tz())
+        local = dt.datetime.fromtimestamp(now, tz)
+        start = dt.datetime(local.year, local.month, local.day, tzinfo=tz)
+        end = start + dt.timedelta(days=1)
+        day = local.date().isoformat()
+        # Computed once per day: this runs on every event, on the book -> order path.
+        self._day_cache = (start.timestamp(), end.timestamp(), day)
+        return day
 
     def decide(self, now: float) -> tuple[QuoteDecision, tuple[OrderAction, ...]]:
         """One pass of the data path: quotes, risk gate, then the minimal actions.
