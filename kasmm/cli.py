@@ -100,6 +100,96 @@ def _build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "backtest",
+        help="backtest a profile in virtual time: many seeded paths, parameter sweeps",
+        description=(
+            "Run the profile's own bot (quoting, risk gate, reconciliation) in virtual time on "
+            "the simulated venue: the random_walk or as2008 market over --paths seeded paths "
+            "(seed + i, in worker processes), or recorded data (--market replay --data FILE). "
+            "Prints mean and std of final PnL and inventory, spread, fills, volume, drawdown and "
+            "order actions per run; --sweep runs a grid and compares it; --json writes the "
+            "result document (schema_version 1, kasmm/backtest/schema.json)."
+        ),
+    )
+    p.add_argument("profile", type=Path, help="the profile file (any venue type)")
+    p.add_argument(
+        "--name", default=None, help="profile to run when the file holds a list of profiles"
+    )
+    p.add_argument(
+        "--market",
+        choices=("random_walk", "as2008", "replay"),
+        default=None,
+        help="market model (default: the profile's sim market, else random_walk)",
+    )
+    p.add_argument("--data", type=Path, default=None, help="replay file (--market replay)")
+    p.add_argument("--paths", type=int, default=1, help="seeded paths per run (default 1)")
+    p.add_argument(
+        "--horizon",
+        type=float,
+        default=None,
+        help="virtual seconds per path (default: as2008 1, random_walk 3600, replay the file)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="seed of path 0 (default: the profile's venue.seed)"
+    )
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a profile field by dotted key, e.g. strategy.gamma=0.1 (repeatable)",
+    )
+    p.add_argument(
+        "--sweep",
+        dest="sweeps",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="one run per value, e.g. modes.passive.spread_bps=10,20,40 (repeatable: the "
+        "cartesian product)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="processes (default: one per core; 1: none)"
+    )
+    p.add_argument(
+        "--rate-limit",
+        choices=("auto", "profile", "unlimited"),
+        default="auto",
+        help="the bots' token bucket: the profile's, or unlimited (auto: unlimited on as2008)",
+    )
+    p.add_argument(
+        "--queue-position",
+        choices=("back", "front"),
+        default="back",
+        help="replay: where a new order joins the queue at its price (default back)",
+    )
+    p.add_argument(
+        "--json", dest="json_path", type=Path, default=None, help="also write the result here"
+    )
+    p.add_argument("--per-path", action="store_true", help="also print every path")
+    p.add_argument(
+        "--bot-log-level", default="error", help="log level of the backtested bots (default error)"
+    )
+
+    p = sub.add_parser(
+        "record",
+        help="record a live market's public books and trades for replay",
+        description=(
+            "Record the order books and trades of a paper or ccxt profile's market (public data "
+            "only, no keys used) for --duration seconds into a replay file (CSV, the "
+            "kasmm-replay format) that `kasmm backtest --market replay --data FILE` replays."
+        ),
+    )
+    p.add_argument("profile", type=Path, help="a paper or ccxt profile file")
+    p.add_argument("--out", type=Path, required=True, help="the CSV file to write")
+    p.add_argument("--duration", type=float, required=True, help="seconds to record")
+    p.add_argument("--depth", type=int, default=20, help="book levels per side (default 20)")
+    p.add_argument(
+        "--name", default=None, help="profile to record when the file holds a list of profiles"
+    )
+
+    p = sub.add_parser(
         "reset",
         help="clear a halted profile",
         description=(
@@ -199,6 +289,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             duration=args.duration,
             watch=not args.no_watch,
             shard=args.shard,
+        )
+    if args.command == "backtest":
+        from kasmm.backtest.commands import backtest_command
+
+        return backtest_command(
+            args.profile,
+            name=args.name,
+            market=args.market,
+            data=args.data,
+            paths=args.paths,
+            horizon=args.horizon,
+            seed=args.seed,
+            sets=args.sets,
+            sweeps=args.sweeps,
+            workers=args.workers,
+            rate_limit=args.rate_limit,
+            queue_position=args.queue_position,
+            json_path=args.json_path,
+            per_path=args.per_path,
+            bot_log_level=args.bot_log_level,
+        )
+    if args.command == "record":
+        from kasmm.backtest.record import record_command
+
+        return record_command(
+            args.profile, out=args.out, duration=args.duration, depth=args.depth, name=args.name
         )
     if args.command == "reset":
         from kasmm.reset_cmd import reset_command

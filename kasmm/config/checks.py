@@ -15,12 +15,12 @@ from collections.abc import Callable
 from kasmm.config.locate import FieldPath
 from kasmm.config.schema import (
     SUPPORTED_EXCHANGES,
+    AS2008Market,
     AvellanedaStoikovStrategy,
     CcxtVenueConfig,
     KillRule,
     PaperVenueConfig,
     Profile,
-    RandomWalkMarket,
     SessionEndHorizon,
     SimVenueConfig,
 )
@@ -224,12 +224,12 @@ def check_cron(p: Profile) -> list[Finding]:
 
 
 def check_sim_balances(p: Profile) -> list[Finding]:
-    """A random_walk sim or a paper venue starts with balances of both assets (as2008 ignores
-    balances)."""
+    """A random_walk or replay sim, or a paper venue, starts with balances of both assets
+    (as2008 ignores balances)."""
     venue = p.venue
     if not isinstance(venue, SimVenueConfig | PaperVenueConfig):
         return []
-    if isinstance(venue, SimVenueConfig) and not isinstance(venue.market, RandomWalkMarket):
+    if isinstance(venue, SimVenueConfig) and isinstance(venue.market, AS2008Market):
         return []
     missing = [a for a in dict.fromkeys((p.base, p.quote)) if a not in venue.balances]
     if not missing:

@@ -130,6 +130,23 @@ class AS2008Market(StrictModel):
     tick: PositiveDecimal = Field(Decimal("0.0001"), description="Price tick of the model.")
 
 
+class ReplayMarket(StrictModel):
+    """Recorded books and trades replayed against the bot's orders (``kasmm record`` writes
+    them; the format and the fill rules are in :mod:`kasmm.backtest.replay`)."""
+
+    model: Literal["replay"]
+    path: str = Field(
+        min_length=1,
+        description="Replay file (CSV, kasmm-replay format 1), relative to the working directory.",
+    )
+    queue_position: Literal["back", "front"] = Field(
+        "back",
+        description="Where a new order joins the queue at its price: 'back' fills only after the "
+        "size the recording displayed at that price when it was placed has traded; 'front' fills "
+        "on the first trade at its price.",
+    )
+
+
 def _market_model(value: Any) -> str | None:
     """Discriminator of ``SimMarket``: ``model`` defaults to ``random_walk`` when omitted."""
     if isinstance(value, dict):
@@ -140,11 +157,15 @@ def _market_model(value: Any) -> str | None:
 
 
 SimMarket = Annotated[
-    Annotated[RandomWalkMarket, Tag("random_walk")] | Annotated[AS2008Market, Tag("as2008")],
+    Annotated[RandomWalkMarket, Tag("random_walk")]
+    | Annotated[AS2008Market, Tag("as2008")]
+    | Annotated[ReplayMarket, Tag("replay")],
     Discriminator(
         _market_model,
         custom_error_type="market_model",
-        custom_error_message="market model must be 'random_walk' (the default) or 'as2008'",
+        custom_error_message=(
+            "market model must be 'random_walk' (the default), 'as2008' or 'replay'"
+        ),
     ),
 ]
 

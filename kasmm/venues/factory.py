@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import assert_never
 
 from kasmm.clock import Clock
-from kasmm.config.schema import CcxtVenueConfig, PaperVenueConfig, Profile, SimVenueConfig
+from kasmm.config.schema import (
+    CcxtVenueConfig,
+    PaperVenueConfig,
+    Profile,
+    ReplayMarket,
+    SimVenueConfig,
+)
 from kasmm.config.secrets import resolve_credentials
 from kasmm.errors import FatalVenueError
 from kasmm.limiter import TokenBucket
@@ -34,7 +41,21 @@ def build_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
     if isinstance(profile.venue, SimVenueConfig):
         from kasmm.venues.sim import SimVenue
 
-        sim = SimVenue(profile.venue, profile.symbol, clock)
+        market = profile.venue.market
+        sim: Venue
+        if isinstance(market, ReplayMarket):
+            # Recorded data: on a real clock it plays from now at the recorded pace.
+            from kasmm.backtest.replay import ReplayVenue
+
+            sim = ReplayVenue(
+                profile.venue,
+                profile.symbol,
+                clock,
+                Path(market.path),
+                queue_position=market.queue_position,
+            )
+        else:
+            sim = SimVenue(profile.venue, profile.symbol, clock)
         return RateLimitedVenue(TimeoutVenue(sim, SIM_REQUEST_TIMEOUT_S), limiter)
     if isinstance(profile.venue, CcxtVenueConfig):
         from kasmm.venues.ccxt import FLAVOURS, CcxtVenue

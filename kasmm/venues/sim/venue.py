@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator
 from decimal import Decimal
 
 from kasmm.clock import Clock
-from kasmm.config.schema import AS2008Market, SimVenueConfig
+from kasmm.config.schema import AS2008Market, RandomWalkMarket, SimVenueConfig
 from kasmm.core.types import (
     ZERO,
     Balances,
@@ -70,7 +70,7 @@ class SimVenue:
             ledger = Ledger(base, quote, {}, ZERO, enforce=False)
             self._state = SimState(rules, clock, ledger)
             self._model = AS2008Model(market, self._state, rng)
-        else:
+        elif isinstance(market, RandomWalkMarket):
             rules = MarketRules(
                 symbol=symbol,
                 base=base,
@@ -88,6 +88,11 @@ class SimVenue:
             # book interval, so that venues started together do not all tick at once.
             phase = 0.0 if clock.is_virtual else random.random()
             self._model = RandomWalkModel(market, self._state, rng, phase=phase)
+        else:
+            raise ValueError(
+                f"the {market.model} market is served by kasmm.backtest.replay.ReplayVenue "
+                "(build_venue picks it)"
+            )
 
     # --- introspection (read-only; for tests, benches and the demo) ---------------------
 

@@ -1,0 +1,232 @@
+"""``kasmm backtest``: run a profile's backtest, print a comparison table, write JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from .engine import MARKETS, BacktestError, RateLimitMode, run_backtest
+from .overrides import OverrideError, parse_assignment, parse_sweep
+from .replay import QueuePosition
+from .result import BacktestResult, PathResult, RunResult, Stat
+
+
+class ProgressBar:
+    """``[#####.....] done/total paths`` on a terminal, redrawn at most 10 times a second."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        filled = self.width * done // max(total, 1)
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {done}/{total} paths {now - self.started:6.1f} s")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if abs(value) >= 1e5:
+        return f"{value:.4g}"
+    return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:.{max(1, digits - 2)}f}"
+
+
+def _mean(stat: Stat | None) -> float | None:
+    return stat.mean if stat is not None else None
+
+
+def _std(stat: Stat | None) -> float | None:
+    return stat.std if stat is not None else None
+
+
+#: Columns of the run table: (header, function of a run).
+RUN_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("paths", lambda r: str(len(r.paths))),
+    ("pnl mean", lambda r: _num(_mean(r.stat("final_pnl")))),
+    ("pnl std", lambda r: _num(_std(r.stat("final_pnl")))),
+    ("inv mean", lambda r: _num(_mean(r.stat("inventory_change")))),
+    ("inv std", lambda r: _num(_std(r.stat("inventory_change")))),
+    ("spread", lambda r: _num(_mean(r.stat("avg_spread")))),
+    ("spread bps", lambda r: _num(_mean(r.stat("avg_spread_bps")))),
+    ("fills buy", lambda r: _num(_mean(r.stat("fills_buy")))),
+    ("fills sell", lambda r: _num(_mean(r.stat("fills_sell")))),
+    ("vol buy", lambda r: _num(_mean(r.stat("volume_buy")))),
+    ("vol sell", lambda r: _num(_mean(r.stat("volume_sell")))),
+    ("max dd", lambda r: _num(_mean(r.stat("max_drawdown")))),
+    ("actions", lambda r: _num(_mean(r.stat("order_actions")))),
+)
+
+#: Columns of the per-path table.
+PATH_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("path", lambda p: str(p.index)),
+    ("seed", lambda p: str(p.seed)),
+    ("pnl", lambda p: _num(p.final_pnl)),
+    ("inventory", lambda p: _num(p.final_inventory)),
+    ("spread", lambda p: _num(p.avg_spread)),
+    ("spread bps", lambda p: _num(p.avg_spread_bps)),
+    ("fills b/s", lambda p: f"{p.fills_buy}/{p.fills_sell}"),
+    ("vol buy", lambda p: _num(p.volume_buy)),
+    ("vol sell", lambda p: _num(p.volume_sell)),
+    ("max dd", lambda p: _num(p.max_drawdown)),
+    ("actions", lambda p: str(p.order_actions)),
+    ("state", lambda p: p.trading_state),
+)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    first = 0
+    print(
+        "  ".join(
+            h.ljust(w) if i == first else h.rjust(w)
+            for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        ),
+        file=out,
+    )
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in rows:
+        print(
+            "  ".join(
+                c.ljust(w) if i == first else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ),
+            file=out,
+        )
+
+
+def print_result(result: BacktestResult, out: TextIO, *, per_path: bool = False) -> None:
+    """The run table (one row per sweep point) and, with ``per_path``, every path."""
+    rl = result.rate_limit
+    limit = (
+        "unlimited"
+        if rl["mode"] == "unlimited"
+        else f"profile bucket {rl['capacity']:g} burst, {rl['refill_per_s']:g}/s"
+    )
+    horizon = f"{result.horizon_s:g} s" if result.horizon_s is not None else "whole file"
+    print(
+        f"{result.profile}: market {result.market}"
+        + (f" ({result.data})" if result.data else "")
+        + f", {result.paths} path(s) x {horizon}, seeds {result.seed}.."
+        f"{result.seed + result.paths - 1}, rate limit: {limit}",
+        file=out,
+    )
+    headers = ["run", *(h for h, _ in RUN_COLUMNS)]
+    rows = [[run.label, *(f(run) for _, f in RUN_COLUMNS)] for run in result.runs]
+    _table(headers, rows, out)
+    if per_path:
+        for run in result.runs:
+            print(f"\n{run.label}:", file=out)
+            _table(
+                [h for h, _ in PATH_COLUMNS],
+                [[f(p) for _, f in PATH_COLUMNS] for p in run.paths],
+                out,
+            )
+    t = result.timing
+    print(
+        f"{t.decisions} decisions, {t.market_events} market events in {t.wall_s:.2f} s "
+        f"({t.decisions_per_s:,.0f} decisions/s, {t.workers} worker(s), cpu {t.cpu_s:.2f} s)",
+        file=out,
+    )
+
+
+def backtest_command(
+    path: Path,
+    *,
+    name: str | None = None,
+    market: str | None = None,
+    data: Path | None = None,
+    paths: int = 1,
+    horizon: float | None = None,
+    seed: int | None = None,
+    sets: Sequence[str] = (),
+    sweeps: Sequence[str] = (),
+    workers: int | None = None,
+    rate_limit: str = "auto",
+    queue_position: str = "back",
+    json_path: Path | None = None,
+    per_path: bool = False,
+    bot_log_level: str = "error",
+) -> int:
+    """Implement ``kasmm backtest``: exit 0 on success, 1 on errors, 2 on usage errors."""
+    from kasmm.config.loader import load_file
+
+    profiles, issues = load_file(path)
+    if issues:
+        for issue in issues:
+            print(issue, file=sys.stderr)
+        return 1
+    if name is not None:
+        profiles = [p for p in profiles if p.profile.name == name]
+    if len(profiles) != 1:
+        print(f"{path}: expected exactly one profile (use --name)", file=sys.stderr)
+        return 2
+    profile = profiles[0].profile
+    if market is not None and market not in MARKETS:
+        print(f"--market must be one of {', '.join(MARKETS)}", file=sys.stderr)
+        return 2
+    if rate_limit not in ("auto", "profile", "unlimited"):
+        print("--rate-limit must be auto, profile or unlimited", file=sys.stderr)
+        return 2
+    if queue_position not in ("back", "front"):
+        print("--queue-position must be back or front", file=sys.stderr)
+        return 2
+    try:
+        overrides = dict(parse_assignment(s) for s in sets)
+        sweep: dict[str, list[Any]] = {}
+        for spec in sweeps:
+            key, values = parse_sweep(spec)
+            sweep[key] = values
+    except OverrideError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 2
+    progress = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    limit = cast(RateLimitMode, rate_limit)
+    queue = cast(QueuePosition, queue_position)
+    try:
+        result = run_backtest(
+            profile,
+            market=market,
+            data=data,
+            paths=paths,
+            horizon_s=horizon,
+            seed=seed,
+            overrides=overrides,
+            sweep=sweep,
+            workers=workers,
+            rate_limit=limit,
+            queue_position=queue,
+            log_level=bot_log_level,
+            progress=progress,
+        )
+    except BacktestError as exc:
+        print(f"{path}: {profile.name}: {exc}", file=sys.stderr)
+        return 1
+    print_result(result, sys.stdout, per_path=per_path)
+    if json_path is not None:
+        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return 0
+
+
+def run_row(run: RunResult) -> dict[str, Any]:
+    """The table row of ``run`` as a dict (header -> text); for tools and tests."""
+    return {"run": run.label, **{h: f(run) for h, f in RUN_COLUMNS}}
+
+
+def path_row(path: PathResult) -> dict[str, Any]:
+    """The per-path table row of ``path`` as a dict."""
+    return {h: f(path) for h, f in PATH_COLUMNS}

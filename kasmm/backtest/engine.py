@@ -1,0 +1,608 @@
+"""Run a profile's bot in virtual time on a simulated or replayed market, over many paths.
+
+There is one implementation of the strategy: :class:`kasmm.bot.Bot`, with its quoting core, risk
+gate and reconciliation, exactly as ``kasmm run`` and the supervisor use it. A backtest only
+chooses what the bot is connected to:
+
+* a :class:`BacktestClock` (a ``VirtualClock``: the bot iterates the venue's events directly,
+  so a path is deterministic for its seed);
+* the simulated venue (``random_walk`` or ``as2008``) or the :class:`~.replay.ReplayVenue`,
+  seeded with ``seed + i`` for path ``i``;
+* a token bucket (:class:`BacktestBucket`), see "Rate limits" below;
+* a probe between bot and venue that measures the path (:class:`~.result.PathResult`) and ends
+  the event stream at the horizon.
+
+**Horizon.** A path starts at virtual time 0 (``random_walk``, ``as2008``) or at the first row
+of the replay file, and covers every market event with a time up to ``start + horizon_s``
+inclusive; the stream ends before the first later event, and the bot then stops and cancels its
+orders like on any stop. The bot gets ``session_end = start + horizon_s``, so an
+Avellaneda–Stoikov profile with a ``session_end`` horizon counts ``T - t`` down to the end of
+the run (on ``as2008`` with ``dt`` 0.005 and ``horizon_s`` 1: exactly the paper's 200 steps,
+each with its fills and its final mid move). A replay without ``horizon_s`` runs to the end of
+the data.
+
+**Rate limits.** By default (``rate_limit="auto"``) the bot draws from a bucket with the
+profile's ``rate_limit`` capacity and refill, as it would live: a budget that binds delays
+requests in virtual time (the clock jumps over the wait; market events whose time has passed
+meanwhile are then delivered late, in order), which is part of what a backtest should show.
+Once such waits carry the clock past the end of the run, the market does not move again and the
+run ends. On ``as2008``, whose model has no rate limit, ``auto`` means an unlimited bucket, so
+that requoting every 5 ms step is never delayed. ``"profile"`` and ``"unlimited"`` force either
+choice. Either way the weight drawn (``tokens_used``) and the time waited
+(``rate_limit_wait_s``) are reported.
+
+**Speed.** Backtest-only plumbing, none of it in the decision path: the clock does not yield to
+the event loop when it jumps (the bot is the only task), the bucket takes no lock (one task),
+the bot's logger drops everything below ``log_level`` (``error`` by default, so no path renders
+a line per order or fill), and paths run in worker processes (``ProcessPoolExecutor``, one per
+core by default) in chunks. What remains is the bot's own cost per decision; see
+``bench/backtest_speed.py`` for where it goes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import aclosing
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import anyio.lowlevel
+import structlog
+
+from kasmm.bot import Bot
+from kasmm.clock import VirtualClock
+from kasmm.config.schema import (
+    AS2008Market,
+    CcxtVenueConfig,
+    PaperVenueConfig,
+    Profile,
+    RandomWalkMarket,
+    SimFees,
+    SimVenueConfig,
+)
+from kasmm.core.types import BookUpdated, Side, VenueEvent
+from kasmm.limiter import TokenBucket
+from kasmm.venues.limited import RateLimitedVenue
+from kasmm.venues.sim import SimVenue
+
+from .overrides import OverrideError, apply_overrides, grid, label
+from .replay import QueuePosition, ReplayVenue, scan
+from .result import BacktestResult, PathResult, RunResult, Timing
+
+MarketKind = Literal["random_walk", "as2008", "replay"]
+RateLimitMode = Literal["auto", "profile", "unlimited"]
+#: Markets a backtest can run on.
+MARKETS: tuple[MarketKind, ...] = ("random_walk", "as2008", "replay")
+#: Horizon when none is given: the AS paper's T = 1 s, one hour of the demo market.
+DEFAULT_HORIZON_S: dict[str, float] = {"as2008": 1.0, "random_walk": 3600.0}
+#: Chunks per worker: progress granularity and load balance against per-chunk overhead.
+CHUNKS_PER_WORKER = 8
+
+Progress = Callable[[int, int], None]
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+class BacktestError(ValueError):
+    """The backtest cannot run as asked (bad market, missing data, invalid override...)."""
+
+
+# --- backtest plumbing -------------------------------------------------------------------------
+
+
+class HorizonReached(Exception):
+    """The market tried to move past the end of the run (raised by :class:`BacktestClock`)."""
+
+
+class BacktestClock(VirtualClock):
+    """A ``VirtualClock`` that jumps without yielding to the event loop and stops at ``end``.
+
+    In a backtest the bot is the only task and drives the venue's generator itself, so a yield
+    at every market step would only cost an event-loop round trip. ``sleep_until`` past ``end``,
+    or once the clock is past ``end``, raises :class:`HorizonReached` before time moves: the
+    market models sleep until an event's time before they change any state, so the market never
+    moves after the end of the run (the probe then ends the bot's event stream). Waits of the
+    token bucket use :meth:`advance_to`: a bot whose rate-limit waits carry the clock past the
+    end finishes handling its event, and the run ends there.
+    """
+
+    def __init__(self, start: float = 0.0, end: float | None = None) -> None:
+        super().__init__(start)
+        self.end = end
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Jump to ``deadline``.
+
+        :raises HorizonReached: ``deadline`` or the clock is past ``end``.
+        """
+        end = self.end
+        if end is not None and (deadline > end or self._now > end):
+            raise HorizonReached(deadline)
+        self.advance_to(deadline)
+
+
+class BacktestBucket(TokenBucket):
+    """The production token bucket's arithmetic for one task in virtual time, plus counters.
+
+    ``acquire`` takes the tokens when they are there and otherwise moves the (virtual) clock
+    on until the shortfall has refilled, exactly like :class:`TokenBucket`, but without its
+    FIFO lock: a backtest has a single requester, and the lock's checkpoint costs an event-loop
+    round trip per request. ``unlimited`` never waits. ``spent`` is the weight drawn,
+    ``waited_s`` the virtual time spent waiting.
+    """
+
+    def __init__(
+        self,
+        capacity: float,
+        refill_per_s: float,
+        clock: VirtualClock,
+        *,
+        unlimited: bool = False,
+        name: str = "",
+    ) -> None:
+        super().__init__(capacity, refill_per_s, clock, name=name)
+        self.clock = clock
+        self.unlimited = unlimited
+        self.spent = 0.0
+        self.waited_s = 0.0
+
+    async def acquire(self, weight: float = 1.0) -> float:
+        """Take ``weight`` tokens, waiting on the clock if needed; return the wait."""
+        self.spent += weight
+        if self.unlimited:
+            return 0.0
+        if weight > self.capacity:
+            raise ValueError(f"weight {weight} exceeds bucket capacity {self.capacity}")
+        start = self._clock.now()
+        self._refill(start)
+        if self._tokens >= weight:
+            self._tokens -= weight
+            return 0.0
+        self.clock.advance_to(start + (weight - self._tokens) / self.refill_per_s)
+        now = self._clock.now()
+        self._refill(now)
+        self._tokens = max(0.0, self._tokens - weight)
+        self.waited_s += now - start
+        return now - start
+
+
+class _Meter:
+    """Measures one path from the bot's state after it has handled each event."""
+
+    def __init__(self) -> None:
+        self.bot: Bot | None = None
+        self.events = 0
+        self.last_event_at = 0.0
+        self.book_samples = 0
+        self.spread_n = 0
+        self.spread_sum = 0.0
+        self.spread_bps_sum = 0.0
+        self.peak = 0.0  # PnL is 0 when accounting starts
+        self.max_drawdown = 0.0
+
+    def after(self, event: VenueEvent | None) -> None:
+        bot = self.bot
+        if bot is None or bot.book is None:
+            return
+        mid = bot.book.mid
+        if mid is None or not mid.is_finite() or mid <= 0:
+            return
+        if isinstance(event, BookUpdated):
+            self.book_samples += 1
+            bid: Decimal | None = None
+            ask: Decimal | None = None
+            for order in bot.open_orders.values():
+                if order.side is Side.BUY:
+                    if bid is None or order.price > bid:
+                        bid = order.price
+                elif ask is None or order.price < ask:
+                    ask = order.price
+            if bid is not None and ask is not None:
+                spread = float(ask - bid)
+                self.spread_n += 1
+                self.spread_sum += spread
+                self.spread_bps_sum += spread / float(mid) * 1e4
+        equity = float(bot.pnl.net(mid))
+        if equity > self.peak:
+            self.peak = equity
+        elif self.peak - equity > self.max_drawdown:
+            self.max_drawdown = self.peak - equity
+
+
+class _ProbedVenue(RateLimitedVenue):
+    """The rate-limited venue, whose event stream is measured and ends at the horizon."""
+
+    def __init__(
+        self, inner: SimVenue, limiter: BacktestBucket, clock: VirtualClock, meter: _Meter
+    ) -> None:
+        super().__init__(inner, limiter)
+        self.sim = inner
+        self.bucket = limiter
+        self.clock = clock
+        self.meter = meter
+
+    async def events(self) -> AsyncGenerator[VenueEvent, None]:
+        """The venue's events until the horizon; each measured once the bot has handled it."""
+        clock = self.clock
+        meter = self.meter
+        async with aclosing(self.inner.events()) as events:
+            try:
+                async for event in events:
+                    meter.events += 1
+                    meter.last_event_at = clock.now()
+                    yield event
+                    meter.after(event)
+            except HorizonReached:
+                return
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+
+def _market_for(current: Any, market: MarketKind) -> Any:
+    """The sim market config for ``market``, keeping ``current`` when it already is one."""
+    model = getattr(current, "model", None)
+    if market == "as2008":
+        return current if isinstance(current, AS2008Market) else AS2008Market(model="as2008")
+    if market == "random_walk":
+        return current if isinstance(current, RandomWalkMarket) else RandomWalkMarket()
+    return current if model == "replay" else RandomWalkMarket()
+
+
+def backtest_profile(profile: Profile, market: MarketKind) -> Profile:
+    """``profile`` on the simulated venue with the ``market`` model.
+
+    A sim profile keeps its venue settings (balances, fees, grid, market parameters when the
+    model is the same). A paper profile keeps its virtual balances and fees; a ccxt profile
+    gets the simulator's defaults (set ``venue.balances.ASSET`` with an override when the
+    pair is not KAS/USDT). Credentials are never read.
+    """
+    venue = profile.venue
+    if isinstance(venue, SimVenueConfig):
+        sim = venue.model_copy(update={"market": _market_for(venue.market, market)})
+    elif isinstance(venue, PaperVenueConfig):
+        fees = (
+            SimFees(maker_bps=venue.fees.maker_bps, taker_bps=venue.fees.taker_bps)
+            if venue.fees is not None
+            else SimFees()
+        )
+        sim = SimVenueConfig(
+            type="sim",
+            market=_market_for(None, market),
+            balances=dict(venue.balances),
+            fees=fees,
+        )
+    else:
+        assert isinstance(venue, CcxtVenueConfig)
+        sim = SimVenueConfig(type="sim", market=_market_for(None, market))
+    return profile.model_copy(update={"venue": sim})
+
+
+def _profile_market(profile: Profile) -> MarketKind:
+    model = getattr(getattr(profile.venue, "market", None), "model", None)
+    if model in MARKETS:
+        return model  # type: ignore[no-any-return]
+    return "random_walk"
+
+
+# --- one path ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """Everything a worker needs to run one path (picklable)."""
+
+    run: int
+    index: int
+    seed: int
+    profile: Profile  # on the sim venue, seed set
+    market: MarketKind
+    data: str | None
+    queue_position: QueuePosition
+    start: float
+    end: float | None  # the clock's stop: the run's end plus a float-rounding allowance
+    session_end: float | None  # the run's end, for T - t
+    unlimited: bool
+    log_level: int
+
+
+def _quiet(bot: Bot, level: int) -> None:
+    """Give the bot a logger that drops events below ``level`` (same processors and output)."""
+    config = structlog.get_config()
+    logger = structlog.wrap_logger(
+        config["logger_factory"](),
+        processors=config["processors"],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+    )
+    bot.log = logger.bind(profile=bot.profile.name, venue=bot.venue.name, symbol=bot.profile.symbol)
+
+
+def build_path(spec: PathSpec) -> tuple[Bot, _ProbedVenue, BacktestClock]:
+    """The bot of one path, wired to its venue, bucket and probe (not started)."""
+    clock = BacktestClock(spec.start, spec.end)
+    profile = spec.profile
+    venue_cfg = profile.venue
+    assert isinstance(venue_cfg, SimVenueConfig)
+    sim: SimVenue
+    if spec.market == "replay":
+        assert spec.data is not None
+        sim = ReplayVenue(
+            venue_cfg, profile.symbol, clock, Path(spec.data), queue_position=spec.queue_position
+        )
+    else:
+        sim = SimVenue(venue_cfg, profile.symbol, clock)
+    bucket = BacktestBucket(
+        profile.rate_limit.capacity,
+        profile.rate_limit.refill_per_s,
+        clock,
+        unlimited=spec.unlimited,
+        name=profile.name,
+    )
+    meter = _Meter()
+    venue = _ProbedVenue(sim, bucket, clock, meter)
+    bot = Bot(profile, venue, clock=clock, session_end=spec.session_end)
+    meter.bot = bot
+    _quiet(bot, spec.log_level)
+    return bot, venue, clock
+
+
+async def run_path(spec: PathSpec) -> PathResult:
+    """Run one path to its end and measure it."""
+    bot, venue, clock = build_path(spec)
+    await bot.run()
+    meter = venue.meter
+    meter.after(None)
+    mid = bot.book.mid if bot.book is not None else None
+    mark = mid if mid is not None else (bot.start_mid or Decimal(0))
+    pnl = bot.pnl
+    stats = venue.sim.stats
+    start_base = pnl.position - (pnl.buy_volume - pnl.sell_volume)
+    limiter = venue.bucket
+    return PathResult(
+        index=spec.index,
+        seed=spec.seed,
+        final_pnl=float(pnl.net(mark)),
+        final_inventory=float(bot.inventory.base),
+        inventory_change=float(bot.inventory.base - start_base),
+        final_mid=float(mid) if mid is not None else None,
+        avg_spread=meter.spread_sum / meter.spread_n if meter.spread_n else None,
+        avg_spread_bps=meter.spread_bps_sum / meter.spread_n if meter.spread_n else None,
+        spread_samples=meter.spread_n,
+        quoted_both_share=meter.spread_n / meter.book_samples if meter.book_samples else 0.0,
+        fills_buy=pnl.buy_count,
+        fills_sell=pnl.sell_count,
+        volume_buy=float(pnl.buy_volume),
+        volume_sell=float(pnl.sell_volume),
+        volume_quote=float(pnl.buy_notional + pnl.sell_notional),
+        fees=float(pnl.fees),
+        max_drawdown=meter.max_drawdown,
+        order_actions=stats.places + stats.cancels,
+        orders_placed=bot.stats.orders_placed,
+        orders_cancelled=bot.stats.orders_cancelled,
+        orders_rejected=bot.stats.orders_rejected,
+        tokens_used=limiter.spent,
+        rate_limit_wait_s=limiter.waited_s,
+        decisions=bot.stats.decisions,
+        market_events=meter.events,
+        kill_switch_trips=bot.stats.kill_switch_trips,
+        trading_state=bot.risk.trading_state(clock.now()).value,
+        end_time_s=max(0.0, meter.last_event_at - spec.start) if meter.events else 0.0,
+        open_orders_left=bot.orders_left,
+    )
+
+
+async def _run_specs(
+    specs: Sequence[PathSpec], progress: Callable[[], None] | None = None
+) -> list[PathResult]:
+    out = []
+    for spec in specs:
+        out.append(await run_path(spec))
+        if progress is not None:
+            progress()
+        await anyio.lowlevel.checkpoint()  # a cancellation (Ctrl-C) lands between paths
+    return out
+
+
+def run_chunk(specs: Sequence[PathSpec]) -> list[PathResult]:
+    """Run paths one after the other in a fresh event loop (a worker process's job)."""
+    return anyio.run(_run_specs, specs)
+
+
+# --- many paths ---------------------------------------------------------------------------------
+
+
+def _rate_limit_info(profile: Profile, unlimited: bool) -> dict[str, Any]:
+    if unlimited:
+        return {"mode": "unlimited", "capacity": None, "refill_per_s": None}
+    return {
+        "mode": "profile",
+        "capacity": profile.rate_limit.capacity,
+        "refill_per_s": profile.rate_limit.refill_per_s,
+    }
+
+
+def _cpu_s() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def run_backtest(
+    profile: Profile,
+    *,
+    market: MarketKind | None = None,
+    data: Path | None = None,
+    paths: int = 1,
+    horizon_s: float | None = None,
+    seed: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    sweep: Mapping[str, Sequence[Any]] | None = None,
+    workers: int | None = None,
+    rate_limit: RateLimitMode = "auto",
+    queue_position: QueuePosition = "back",
+    log_level: str = "error",
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Backtest ``profile``: ``paths`` seeded paths (``seed + i``) of every sweep point.
+
+    :param market: ``random_walk``, ``as2008`` or ``replay`` (default: the profile's sim market,
+        else ``random_walk``). The profile is moved to the simulated venue (see
+        :func:`backtest_profile`).
+    :param data: the replay file (``market="replay"``; see :mod:`kasmm.backtest.replay`).
+    :param horizon_s: virtual seconds per path (default 1 for ``as2008``, 3600 for
+        ``random_walk``, the whole file for ``replay``).
+    :param seed: seed of path 0 (default: the profile's ``venue.seed``, else 1).
+    :param overrides: dotted profile keys set for every run (``{"strategy.gamma": 0.1}``).
+    :param sweep: dotted key -> values; one run per combination (cartesian product).
+    :param workers: processes (default: one per core; 1 runs in this process).
+    :param rate_limit: see the module docstring.
+    :param queue_position: replay only: ``back`` or ``front`` (see :mod:`.replay`).
+    :param log_level: the bots' log level (``error`` drops fills and warnings of every path).
+    :param progress: called with (paths done, paths total) as paths complete.
+    :raises BacktestError: the backtest cannot run as asked.
+    """
+    if paths < 1:
+        raise BacktestError("paths must be at least 1")
+    kind: MarketKind = market if market is not None else _profile_market(profile)
+    if kind not in MARKETS:
+        raise BacktestError(f"market must be one of {', '.join(MARKETS)}, got {kind!r}")
+    if log_level.lower() not in _LEVELS:
+        raise BacktestError(f"unknown log level {log_level!r}")
+    sim_market = getattr(profile.venue, "market", None)
+    if kind == "replay" and data is None and getattr(sim_market, "model", None) == "replay":
+        data = Path(getattr(sim_market, "path"))  # noqa: B009 - the schema's replay market
+        queue_position = getattr(sim_market, "queue_position", queue_position)
+    base = backtest_profile(profile, kind)
+    if seed is None:
+        seed = base.venue.seed if isinstance(base.venue, SimVenueConfig) else 1
+    start = 0.0
+    end: float | None
+    data_str: str | None = None
+    if kind == "replay":
+        if data is None:
+            raise BacktestError("market 'replay' needs a data file")
+        try:
+            info = scan(data)
+        except (OSError, ValueError) as exc:
+            raise BacktestError(f"{data}: {exc}") from None
+        if info.header.symbol is not None and info.header.symbol != profile.symbol:
+            raise BacktestError(f"{data} records {info.header.symbol}, not {profile.symbol}")
+        data_str = str(data)
+        start = info.first_ts
+        end = start + horizon_s if horizon_s is not None else info.last_ts
+        if paths > 1:
+            paths = 1  # a replay is one path: every seed would give the same result
+    else:
+        if data is not None:
+            raise BacktestError(f"market {kind!r} takes no data file")
+        if horizon_s is None:
+            horizon_s = DEFAULT_HORIZON_S[kind]
+        end = start + horizon_s
+    if horizon_s is not None and not (horizon_s > 0 and math.isfinite(horizon_s)):
+        raise BacktestError("horizon_s must be positive")
+    unlimited = rate_limit == "unlimited" or (rate_limit == "auto" and kind == "as2008")
+    level_no = _LEVELS[log_level.lower()]
+
+    points = grid(sweep or {})
+    run_profiles: list[Profile] = []
+    try:
+        for point in points:
+            run_profiles.append(apply_overrides(base, {**(overrides or {}), **point}))
+    except OverrideError as exc:
+        raise BacktestError(str(exc)) from None
+    session_end = end
+    if end is not None:
+        # Events exactly at the end belong to the run, whatever float rounding did to them.
+        end += max(1e-9 * max(1.0, end - start), 4 * math.ulp(end))
+    specs: list[PathSpec] = []
+    for r, run_profile in enumerate(run_profiles):
+        venue_cfg = run_profile.venue
+        assert isinstance(venue_cfg, SimVenueConfig)
+        for i in range(paths):
+            path_seed = seed + i
+            path_profile = run_profile.model_copy(
+                update={"venue": venue_cfg.model_copy(update={"seed": path_seed})}
+            )
+            specs.append(
+                PathSpec(
+                    run=r,
+                    index=i,
+                    seed=path_seed,
+                    profile=path_profile,
+                    market=kind,
+                    data=data_str,
+                    queue_position=queue_position,
+                    start=start,
+                    end=end,
+                    session_end=session_end,
+                    unlimited=unlimited,
+                    log_level=level_no,
+                )
+            )
+
+    wall0, cpu0 = time.perf_counter(), _cpu_s()
+    n_workers = min(workers if workers is not None else (os.cpu_count() or 1), len(specs))
+    results = _execute(specs, max(1, n_workers), progress)
+    wall, cpu = time.perf_counter() - wall0, _cpu_s() - cpu0
+
+    runs = []
+    for r, point in enumerate(points):
+        mine = [res for spec, res in zip(specs, results, strict=True) if spec.run == r]
+        runs.append(RunResult.build(label(point), {**(overrides or {}), **point}, mine))
+    return BacktestResult(
+        profile=profile.name,
+        market=kind,
+        data=data_str,
+        paths=paths,
+        horizon_s=horizon_s,
+        seed=seed,
+        rate_limit=_rate_limit_info(base, unlimited),
+        sweep={k: list(v) for k, v in (sweep or {}).items()},
+        runs=tuple(runs),
+        timing=Timing(
+            wall_s=wall,
+            cpu_s=cpu,
+            workers=max(1, n_workers),
+            decisions=sum(r.decisions for r in results),
+            market_events=sum(r.market_events for r in results),
+        ),
+    )
+
+
+def _execute(
+    specs: Sequence[PathSpec], workers: int, progress: Progress | None
+) -> list[PathResult]:
+    """Results in the order of ``specs``: in this process, or in ``workers`` processes."""
+    total = len(specs)
+    done = 0
+
+    def tick(n: int = 1) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    if workers <= 1:
+        return anyio.run(_run_specs, specs, tick)
+    size = max(1, math.ceil(total / (workers * CHUNKS_PER_WORKER)))
+    chunks = [list(specs[i : i + size]) for i in range(0, total, size)]
+    by_chunk: dict[int, list[PathResult]] = {}
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures: dict[Future[list[PathResult]], int] = {
+            pool.submit(run_chunk, chunk): n for n, chunk in enumerate(chunks)
+        }
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                n = futures[future]
+                by_chunk[n] = future.result()
+                tick(len(chunks[n]))
+    return [res for n in range(len(chunks)) for res in by_chunk[n]]

@@ -1,0 +1,349 @@
+"""The backtest runs the production bot: same events in, same decisions and requests out.
+
+1. A backtest path runs (``kasmm.backtest.engine.build_path``: ``BacktestClock``, lean bucket,
+   probe, virtual-time event loop) on a random-walk sim with fills, post-only rejections, balance
+   syncs and kill-switch checks. A recorder below the probe logs every venue request with its
+   virtual time and answer; a wrapper on ``bot.on_event`` logs every event with the decision the
+   bot took on it.
+2. A second bot, of the same profile, runs in the **real-time** configuration: a clock that is
+   not virtual (so ``Bot`` uses its pump task, channel and book coalescing), the production
+   ``TokenBucket`` with its lock, and the ``TimeoutVenue`` deadline wrapper that ``build_venue``
+   puts around a simulated venue. Its venue is scripted: it replays the recorded events, each at
+   its recorded time (the next one only after the bot has handled the previous one, as a
+   live venue would deliver a quiet stream), and answers each request from the recording after
+   checking that it is exactly the recorded request, at the recorded time.
+
+Every decision, every request and the final inventory, PnL and counters must be identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from kasmm.backtest.engine import PathSpec, backtest_profile, build_path
+from kasmm.backtest.overrides import apply_overrides
+from kasmm.bot import Bot
+from kasmm.config.loader import load_file
+from kasmm.config.schema import Profile, SimVenueConfig
+from kasmm.core.quoting import QuoteDecision
+from kasmm.core.types import (
+    Balances,
+    ClientOrderId,
+    MarketRules,
+    OpenOrder,
+    OrderFilled,
+    OrderRequest,
+    VenueEvent,
+)
+from kasmm.limiter import TokenBucket
+from kasmm.venues.base import Venue
+from kasmm.venues.guard import TimeoutVenue
+from kasmm.venues.limited import RateLimitedVenue
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Call:
+    """One venue request: what, with which argument, at what time, and what came back."""
+
+    method: str
+    arg: Any
+    at: float
+    result: Any = None
+    error: BaseException | None = None
+
+
+Trace = list[tuple[float, VenueEvent, QuoteDecision | None]]
+
+
+class Recorder:
+    """A venue wrapper logging every request (with the clock's time) and its outcome."""
+
+    def __init__(self, inner: Venue, now: Callable[[], float]) -> None:
+        self.inner = inner
+        self.now = now
+        self.calls: list[Call] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def _log(self, method: str, arg: Any, call: Any) -> Any:
+        entry = Call(method, arg, self.now())
+        self.calls.append(entry)
+        try:
+            entry.result = await call
+        except Exception as exc:
+            entry.error = exc
+            raise
+        return entry.result
+
+    async def connect(self) -> MarketRules:
+        result: MarketRules = await self._log("connect", None, self.inner.connect())
+        return result
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def events(self) -> AsyncGenerator[VenueEvent, None]:
+        return self.inner.events()
+
+    async def fetch_balances(self) -> Balances:
+        result: Balances = await self._log("fetch_balances", None, self.inner.fetch_balances())
+        return result
+
+    async def fetch_open_orders(self) -> list[OpenOrder]:
+        result: list[OpenOrder] = await self._log(
+            "fetch_open_orders", None, self.inner.fetch_open_orders()
+        )
+        return result
+
+    async def place_order(self, request: OrderRequest) -> OpenOrder:
+        result: OpenOrder = await self._log("place_order", request, self.inner.place_order(request))
+        return result
+
+    async def cancel_order(self, client_id: ClientOrderId) -> None:
+        await self._log("cancel_order", client_id, self.inner.cancel_order(client_id))
+
+    async def cancel_all(self, prefix: str) -> int:
+        result: int = await self._log("cancel_all", prefix, self.inner.cancel_all(prefix))
+        return result
+
+
+class ScriptedClock:
+    """Real-time semantics (``is_virtual`` False) at times the script sets."""
+
+    is_virtual = False
+
+    def __init__(self, start: float) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep_until(self, deadline: float) -> None:
+        self.t = max(self.t, deadline)
+        await anyio.lowlevel.checkpoint()
+
+
+@dataclass
+class ScriptedVenue:
+    """Replays recorded events and answers recorded requests, checking each one."""
+
+    clock: ScriptedClock
+    events_script: list[tuple[float, VenueEvent]]
+    calls: list[Call]
+    on_done: Callable[[], None] = lambda: None
+    name: str = "sim"
+    served: int = 0
+    delivered: int = 0
+    _acked: anyio.Event = field(default_factory=anyio.Event)
+
+    def ack(self) -> None:
+        """The bot has handled the last event delivered."""
+        self._acked.set()
+
+    def _answer(self, method: str, arg: Any) -> Any:
+        assert self.served < len(self.calls), f"unexpected extra request {method}({arg!r})"
+        expected = self.calls[self.served]
+        self.served += 1
+        got = (method, arg, self.clock.now())
+        assert got == (expected.method, expected.arg, expected.at), (
+            f"request {self.served}: {got} != recorded {expected}"
+        )
+        if expected.error is not None:
+            raise expected.error
+        return expected.result
+
+    async def connect(self) -> MarketRules:
+        result: MarketRules = self._answer("connect", None)
+        return result
+
+    async def close(self) -> None:
+        pass
+
+    async def events(self) -> AsyncGenerator[VenueEvent, None]:
+        for i, (ts, event) in enumerate(self.events_script):
+            if i:
+                await self._acked.wait()
+                self._acked = anyio.Event()
+            self.clock.t = ts
+            self.delivered += 1
+            yield event
+        await self._acked.wait()
+        self.on_done()
+        await anyio.sleep_forever()
+
+    async def fetch_balances(self) -> Balances:
+        result: Balances = self._answer("fetch_balances", None)
+        return result
+
+    async def fetch_open_orders(self) -> list[OpenOrder]:
+        result: list[OpenOrder] = self._answer("fetch_open_orders", None)
+        return result
+
+    async def place_order(self, request: OrderRequest) -> OpenOrder:
+        result: OpenOrder = self._answer("place_order", request)
+        return result
+
+    async def cancel_order(self, client_id: ClientOrderId) -> None:
+        self._answer("cancel_order", client_id)
+
+    async def cancel_all(self, prefix: str) -> int:
+        result: int = self._answer("cancel_all", prefix)
+        return result
+
+
+def trace_events(
+    bot: Bot, now: Callable[[], float], trace: Trace, after: Callable[[], None]
+) -> None:
+    """Wrap ``bot.on_event``: log (time, event, decision) once the bot has handled it."""
+    handle = bot.on_event
+
+    async def traced(event: VenueEvent) -> None:
+        await handle(event)
+        trace.append((now(), event, bot.last_decision))
+        after()
+
+    bot.on_event = traced  # type: ignore[method-assign]
+
+
+def busy_profile() -> Profile:
+    """The demo profile on a lively market: fills both ways, requotes, balance syncs."""
+    loaded, issues = load_file(ROOT / "profiles" / "kas-usdt-sim.yaml")
+    assert not issues
+    profile = backtest_profile(loaded[0].profile, "random_walk")
+    return apply_overrides(
+        profile,
+        {
+            "venue.seed": 5,
+            "venue.market.sigma_bps": 6,
+            "venue.market.taker_rate_per_s": 4,
+            "venue.market.book_level_size": 1500,
+            "venue.market.taker_size_mean": 4000,
+            "refresh.tolerance_bps": 1,
+            "refresh.fallback_interval_s": 300,  # real time: never while the test runs
+            "rate_limit.capacity": 1_000_000,
+            "rate_limit.refill_per_s": 1_000_000,
+        },
+    )
+
+
+def as_profile() -> Profile:
+    """Avellaneda–Stoikov with T - t counting down to the end of the run, on as2008."""
+    return Profile.model_validate(
+        {
+            "name": "as",
+            "venue": {"type": "sim", "market": {"model": "as2008"}, "seed": 3},
+            "symbol": "KAS/USDT",
+            "modes": {
+                "aggressive": {"spread_bps": 1, "size": 1},
+                "passive": {"spread_bps": 1, "size": 1},
+            },
+            "strategy": {
+                "type": "avellaneda_stoikov",
+                "gamma": 0.1,
+                "kappa": 1.5,
+                "sigma": 2,
+                "horizon": {"type": "session_end"},
+            },
+            "refresh": {
+                "tolerance_bps": 0,
+                "min_requote_interval_s": 0,
+                "fallback_interval_s": 300,
+            },
+            "kill_switch": {"stale_book": None},
+            "rate_limit": {"capacity": 1_000_000, "refill_per_s": 1_000_000},
+        }
+    )
+
+
+async def run_both(
+    profile: Profile, market: str, horizon: float
+) -> tuple[Bot, Bot, Trace, list[Call]]:
+    """Run ``profile`` as a backtest path, then as a real-time bot on the recording."""
+    assert isinstance(profile.venue, SimVenueConfig)
+    spec = PathSpec(
+        run=0,
+        index=0,
+        seed=profile.venue.seed,
+        profile=profile,
+        market=market,  # type: ignore[arg-type]
+        data=None,
+        queue_position="back",
+        start=0.0,
+        end=horizon + 1e-9,
+        session_end=horizon,
+        unlimited=False,
+        log_level=40,
+    )
+    bot, probed, clock = build_path(spec)
+    recorder = Recorder(probed.inner, clock.now)
+    probed.inner = recorder
+    backtest_trace: Trace = []
+    trace_events(bot, clock.now, backtest_trace, lambda: None)
+    await bot.run()
+
+    rt_clock = ScriptedClock(0.0)
+    scripted = ScriptedVenue(rt_clock, [(t, e) for t, e, _ in backtest_trace], recorder.calls)
+    limiter = TokenBucket(profile.rate_limit.capacity, profile.rate_limit.refill_per_s, rt_clock)
+    venue = RateLimitedVenue(TimeoutVenue(scripted, 5.0), limiter)
+    rt_bot = Bot(profile, venue, clock=rt_clock, session_end=horizon)
+    assert not rt_bot.clock.is_virtual
+    rt_trace: Trace = []
+    trace_events(rt_bot, rt_clock.now, rt_trace, scripted.ack)
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            scripted.on_done = tg.cancel_scope.cancel
+            tg.start_soon(rt_bot.run)
+
+    assert scripted.delivered == len(backtest_trace)
+    assert scripted.served == len(recorder.calls)  # every request, shutdown's included
+    assert len(rt_trace) == len(backtest_trace)
+    for n, (virtual, real) in enumerate(zip(backtest_trace, rt_trace, strict=True)):
+        assert virtual == real, f"event {n} differs"
+    assert rt_bot.stats == bot.stats
+    assert rt_bot.pnl == bot.pnl
+    assert (rt_bot.inventory.base, rt_bot.inventory.quote) == (
+        bot.inventory.base,
+        bot.inventory.quote,
+    )
+    assert rt_bot.orders_left == bot.orders_left == 0
+    return bot, rt_bot, backtest_trace, recorder.calls
+
+
+async def test_random_walk_backtest_and_real_time_bot_are_identical() -> None:
+    bot, _, trace, calls = await run_both(busy_profile(), "random_walk", 90.0)
+    # The scenario exercises the whole data path: fills both ways, requotes, balance syncs.
+    fills = sum(1 for _, e, _ in trace if isinstance(e, OrderFilled))
+    methods = {c.method for c in calls}
+    assert fills > 5 and bot.pnl.buy_count > 0 and bot.pnl.sell_count > 0
+    assert {"connect", "fetch_open_orders", "fetch_balances", "place_order", "cancel_order"} <= (
+        methods
+    )
+    assert len(trace) > 1000 and bot.stats.orders_placed > 20
+    assert bot.stats.kill_switch_trips > 0  # the runaway-loop guard pauses it, in both runs
+    assert bot.inventory.base != Decimal(50000)
+
+
+async def test_as2008_backtest_and_real_time_bot_are_identical() -> None:
+    # T - t comes from session_end (the run's end) in both: the spread narrows to the end.
+    bot, _, trace, _ = await run_both(as_profile(), "as2008", 1.0)
+    spreads = [d.spread_bps for _, _, d in trace if d is not None and d.spread_bps is not None]
+    assert spreads[0] > spreads[-1]
+    assert bot.pnl.buy_count + bot.pnl.sell_count > 20
