@@ -195,7 +195,7 @@ class Bot:
             profile.client_id_prefix, ClientIdFactory.run_tag_for(clock.now())
         )
         self._params = QuotingParams.from_profile(profile, exact_model=self.exact_model)
-        self._refresh = RefreshParams.from_profile(profile)
+        self._refresh = RefreshParams.from_profile(profile, exact_model=self.exact_model)
         self._vol_halflife = self._params.estimator_halflife_s
         self.journal = BotJournal(profile.name, profile.quote, ledger)
         self._pending_trips: tuple[Trip, ...] = ()
@@ -465,7 +465,9 @@ class Bot:
         self._params = QuotingParams.from_profile(
             self.profile, exact_model=self.exact_model, mode=new_mode
         )
-        self._refresh = RefreshParams.from_profile(self.profile, mode=new_mode)
+        self._refresh = RefreshParams.from_profile(
+            self.profile, mode=new_mode, exact_model=self.exact_model
+        )
         self.log.info("mode_changed", mode=mode)
 
     # --- the data path --------------------------------------------------------------------
@@ -508,6 +510,7 @@ class Bot:
             target_share=self._params.target_share,
             consecutive_errors=self.stats.consecutive_errors,
             actions_last_minute=len(self._action_times),
+            has_capital=not self.exact_model,
         )
 
     def _daily_tz(self) -> str:

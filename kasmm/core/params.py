@@ -164,13 +164,19 @@ class RefreshParams:
     levels: int
 
     @classmethod
-    def from_profile(cls, profile: Profile, *, mode: ModeName | None = None) -> RefreshParams:
-        """Refresh settings of ``profile`` with the level count of its active mode (or ``mode``)."""
+    def from_profile(
+        cls, profile: Profile, *, mode: ModeName | None = None, exact_model: bool = False
+    ) -> RefreshParams:
+        """Refresh settings of ``profile`` with the level count of its active mode (or ``mode``).
+
+        ``exact_model`` (the as2008 market): the model's trader requotes from the new mid at
+        every step, so no tolerance and no minimum requote interval apply there.
+        """
         refresh = profile.refresh
         return cls(
-            tolerance_bps=refresh.tolerance_bps,
+            tolerance_bps=0.0 if exact_model else refresh.tolerance_bps,
             max_order_age_s=refresh.max_order_age_s,
-            min_requote_interval_s=refresh.min_requote_interval_s,
+            min_requote_interval_s=0.0 if exact_model else refresh.min_requote_interval_s,
             levels=_mode(profile, mode).levels,
         )
 

@@ -66,6 +66,9 @@ class RiskInputs:
     target_share: float | None = None
     consecutive_errors: int = 0
     actions_last_minute: int = 0
+    #: False when the account has no capital to take a percentage of (the as2008 trader
+    #: starts flat, so equity is its PnL): percentage drawdown limits do not apply there.
+    has_capital: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,7 @@ def breaches(rules: KillSwitchConfig, inputs: RiskInputs) -> list[Trip]:
         drop = inputs.peak_equity - inputs.equity
         if dd.quote is not None:
             out.append(_check(dd, "max_drawdown", float(drop), float(dd.quote), now, "quote"))
-        if dd.pct is not None and inputs.peak_equity > 0:
+        if dd.pct is not None and inputs.has_capital and inputs.peak_equity > 0:
             pct = float(drop / inputs.peak_equity * 100)
             out.append(_check(dd, "max_drawdown", pct, dd.pct, now, "pct"))
     loss = rules.max_daily_loss

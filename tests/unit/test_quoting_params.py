@@ -127,3 +127,25 @@ def test_refresh_params() -> None:
     assert r == RefreshParams(
         tolerance_bps=3.0, max_order_age_s=120.0, min_requote_interval_s=0.5, levels=3
     )
+
+
+def test_exact_model_requotes_every_step() -> None:
+    from kasmm.config.schema import Profile
+    from kasmm.core.params import RefreshParams
+
+    profile = Profile.model_validate(
+        {
+            "name": "p",
+            "venue": {"type": "sim", "market": {"model": "as2008"}},
+            "symbol": "KAS/USDT",
+            "modes": {
+                "aggressive": {"spread_bps": 1, "size": 1},
+                "passive": {"spread_bps": 1, "size": 1},
+            },
+            "refresh": {"tolerance_bps": 5, "min_requote_interval_s": 0.25},
+        }
+    )
+    live = RefreshParams.from_profile(profile)
+    exact = RefreshParams.from_profile(profile, exact_model=True)
+    assert (live.tolerance_bps, live.min_requote_interval_s) == (5, 0.25)
+    assert (exact.tolerance_bps, exact.min_requote_interval_s) == (0, 0)

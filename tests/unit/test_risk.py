@@ -184,3 +184,12 @@ QUOTES = Quotes(
 def test_gate(state: TradingState, excess: float | None, bids: int, asks: int) -> None:
     out = gate(QUOTES, state, excess)
     assert (len(out.bids), len(out.asks)) == (bids, asks)
+
+
+def test_pct_drawdown_needs_capital_but_quote_drawdown_does_not() -> None:
+    cfg = rules(max_drawdown={"pct": 10, "quote": 5})
+    flat_start = inputs(equity=D("0.5"), peak_equity=D("3"), has_capital=False)
+    assert breaches(cfg, flat_start) == []  # 83 % of a 3-unit peak is not a 10 % loss of capital
+    assert [
+        t.detail for t in breaches(cfg, inputs(equity=D(0), peak_equity=D(6), has_capital=False))
+    ] == ["quote"]
