@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import anyio
 import structlog
 from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from kasmm.clock import Clock
 from kasmm.config.schema import AS2008Market, ModeName, Profile, SimVenueConfig
@@ -83,6 +84,12 @@ BALANCE_REFRESH_S = 30.0
 EQUITY_SNAPSHOT_S = 10.0
 #: While halted, how often the ledger is checked for an operator's `kasmm reset`.
 HALT_CHECK_S = 2.0
+#: How often the venue's open orders are compared with the bot's own view (orders of this
+#: profile that rest unknown to the bot are cancelled).
+ORDER_AUDIT_S = 10.0
+#: Attempts of the shutdown safety net (cancel-all by prefix, then verify) on transient errors
+#: (0.1 + 0.2 + 0.4 + 0.8 s of backoff at most).
+SHUTDOWN_ATTEMPTS = 5
 
 
 class BotState(enum.StrEnum):
@@ -111,6 +118,8 @@ class BotStats:
     trips_by_rule: dict[str, int] = field(default_factory=dict)
     consecutive_errors: int = 0
     book_updates: int = 0
+    bad_books: int = 0
+    untracked_cancelled: int = 0
     last_error: str | None = None
 
 
@@ -191,6 +200,12 @@ class Bot:
         self._day_start_equity: Decimal | None = None
         self._action_times: deque[float] = deque()
         self._last_balance_sync = -math.inf
+        #: Time the inventory was last read from the venue: fills executed before it are
+        #: already in it (a fill reported late must not move it again).
+        self._inventory_as_of = -math.inf
+        self._last_order_audit = -math.inf
+        #: On a profile's first run, fills from before it started are not its own history.
+        self._history_from: float | None = None
         self._ids = ClientIdFactory(
             profile.client_id_prefix, ClientIdFactory.run_tag_for(clock.now())
         )
@@ -267,14 +282,35 @@ class Bot:
                     self.log.warning("shutdown_cancel_failed", client_id=cid, error=str(exc))
                 self.open_orders.pop(cid, None)
             # Safety net: anything with our prefix the local view missed (e.g. unknown outcome).
-            try:
-                await self.venue.cancel_all(self._ids.prefix)
-                remaining = [
-                    o for o in await self.venue.fetch_open_orders() if self._ids.is_own(o.client_id)
-                ]
-            except Exception as exc:
-                self.log.error("shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}")
-                return max(1, len(self.open_orders))
+            # A transient error is retried (an order left behind is the worst outcome of a
+            # stop), within the deadline; so is a verification that still lists our orders.
+            remaining: list[OpenOrder] = []
+            # A venue that never connected gets one try: retrying a dead venue only delays.
+            attempts = SHUTDOWN_ATTEMPTS if self.rules is not None else 1
+            for attempt in range(1, attempts + 1):
+                try:
+                    await self.venue.cancel_all(self._ids.prefix)
+                    remaining = [
+                        o
+                        for o in await self.venue.fetch_open_orders()
+                        if self._ids.is_own(o.client_id)
+                    ]
+                except (AuthenticationFailed, FatalVenueError) as exc:
+                    self.log.error("shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}")
+                    return max(1, len(self.open_orders))
+                except Exception as exc:
+                    if attempt == attempts:
+                        self.log.error(
+                            "shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}"
+                        )
+                        return max(1, len(self.open_orders))
+                    self.log.warning(
+                        "shutdown_verify_retry", attempt=attempt, error=type(exc).__name__
+                    )
+                    await anyio.sleep(0.05 * 2**attempt)
+                    continue
+                if not remaining:
+                    break
             self.log.info("bot_stopped", orders_left=len(remaining))
             return len(remaining)
         if scope.cancelled_caught:
@@ -290,6 +326,8 @@ class Bot:
         if restored.opening is not None and restored.pnl is not None:
             self.start_mid = restored.opening[1]
             self.pnl = restored.pnl
+        else:
+            self._history_from = now
         if restored.peak_equity is not None:
             self.peak_equity = restored.peak_equity
         if restored.halt is not None:
@@ -336,38 +374,98 @@ class Bot:
                         return
             return
 
-        send, receive = anyio.create_memory_object_stream[VenueEvent](256)
+        send, receive = anyio.create_memory_object_stream[VenueEvent | _StreamFailed](256)
 
         async def pump() -> None:
-            async with send, aclosing(self.venue.events()) as events:
-                async for ev in events:
-                    await send.send(ev)
+            async with send:
+                try:
+                    async with aclosing(self.venue.events()) as events:
+                        async for ev in events:
+                            await send.send(ev)
+                except Exception as exc:
+                    # Queued behind the events received before it: none of them is dropped.
+                    await send.send(_StreamFailed(exc))
 
+        failure: Exception | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pump)
+                try:
+                    await self._realtime_events(receive, on_started)
+                except Exception as exc:
+                    # Raised below, outside the task group: the supervisor sees the error
+                    # itself (AuthenticationFailed stays AuthenticationFailed), not a group.
+                    failure = exc
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._journal_queued_fills(receive)
+            receive.close()
+        if failure is not None:
+            raise failure
+
+    async def _realtime_events(
+        self,
+        receive: MemoryObjectReceiveStream[VenueEvent | _StreamFailed],
+        on_started: Callable[[], None],
+    ) -> None:
+        """The real-time loop: events from the pump, a requote when the stream is quiet.
+
+        Returns when ``stop_at`` is reached or the venue ended its stream; raises the stream's
+        error after handling every event the venue delivered before it.
+        """
         fallback = self.profile.refresh.fallback_interval_s
-        async with anyio.create_task_group() as tg, receive:
-            tg.start_soon(pump)
-            while True:
-                received: VenueEvent | None = None
-                with anyio.move_on_after(fallback):
+        while True:
+            received: VenueEvent | _StreamFailed | None = None
+            with anyio.move_on_after(fallback):
+                try:
                     received = await receive.receive()
-                if received is None:
-                    await self._requote()
-                    on_started()
-                    continue
-                event: VenueEvent = received
-                while isinstance(event, BookUpdated):
-                    try:
-                        nxt = receive.receive_nowait()
-                    except anyio.WouldBlock:
-                        break
-                    if not isinstance(nxt, BookUpdated):
-                        await self.on_event(event)
-                    event = nxt
-                await self.on_event(event)
+                except anyio.EndOfStream:
+                    return  # the venue ended its stream
+            if received is None:
+                await self._requote()
                 on_started()
-                if self.stop_at is not None and self.clock.now() >= self.stop_at:
-                    tg.cancel_scope.cancel()
-                    return
+                continue
+            event = received
+            while isinstance(event, BookUpdated):
+                try:
+                    nxt = receive.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    break
+                if not isinstance(nxt, BookUpdated):
+                    await self.on_event(event)
+                event = nxt
+            if isinstance(event, _StreamFailed):
+                raise event.error
+            await self.on_event(event)
+            on_started()
+            if self.stop_at is not None and self.clock.now() >= self.stop_at:
+                return
+
+    async def _journal_queued_fills(
+        self, receive: MemoryObjectReceiveStream[VenueEvent | _StreamFailed]
+    ) -> None:
+        """Store the fills the venue delivered that the bot had not handled when it stopped.
+
+        The venue will not deliver them again (it saw them go out), so dropping them would
+        lose them from the ledger. Books and closes in the queue are stale: dropped.
+        """
+        if self.rules is None:
+            return
+        try:
+            with anyio.move_on_after(SHUTDOWN_DEADLINE_S / 2):
+                while True:
+                    try:
+                        item = receive.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                        break
+                    if not isinstance(item, OrderFilled):
+                        continue
+                    if self._ids.is_own(item.fill.client_id) and await self.journal.fill(item.fill):
+                        self.on_fill(item.fill)
+                await self.journal.flush()
+        except Exception as exc:  # never mask why the bot stopped
+            self.log.error("queued_fills_not_stored", error=f"{type(exc).__name__}: {exc}")
 
     # --- event handlers -----------------------------------------------------------------
 
@@ -380,6 +478,8 @@ class Bot:
                 # The venue reports every execution on the account's symbol; another bot's or
                 # a human's fills are not this profile's inventory.
                 return
+            if self._history_from is not None and event.fill.ts < self._history_from:
+                return  # first run: a trade from before accounting started (another ledger's)
             # Committed to the ledger before it moves inventory; a duplicate is ignored.
             if not await self.journal.fill(event.fill):
                 self.log.info("fill_duplicate_ignored", trade_id=event.fill.trade_id)
@@ -393,7 +493,16 @@ class Bot:
         await self._requote()
 
     def on_book(self, book: Book) -> None:
-        """Record a new book and feed the volatility estimator."""
+        """Record a new book and feed the volatility estimator.
+
+        A malformed book (a price or size that is not a positive finite number) is ignored:
+        the previous book stays, and if only malformed ones arrive the stale-book rule trips.
+        """
+        if not _well_formed(book):
+            self.stats.bad_books += 1
+            if self.stats.bad_books & (self.stats.bad_books - 1) == 0:  # 1st, 2nd, 4th, ...
+                self.log.warning("bad_book_ignored", count=self.stats.bad_books)
+            return
         if self.book is not None and self.book.mid is not None:
             self._previous_mid = self.book.mid
         self.book = book
@@ -432,7 +541,11 @@ class Bot:
         rules = self.rules
         assert rules is not None
         fee = fee_in_quote(fill, rules.quote)
-        if fill.side is Side.BUY:
+        if fill.ts < self._inventory_as_of:
+            # Executed before the balances were last read (reported late, or while the bot was
+            # down): the inventory already holds it; only the PnL and the ledger take it.
+            self.log.debug("fill_already_in_balances", trade_id=fill.trade_id)
+        elif fill.side is Side.BUY:
             self.inventory.base += fill.size
             self.inventory.quote -= fill.notional + fee
         else:
@@ -606,7 +719,22 @@ class Bot:
             return  # nothing to price from yet (the stale-book rule covers a silent venue)
         now = self.clock.now()
         if now - self._last_balance_sync >= BALANCE_REFRESH_S and not self.exact_model:
-            await self._sync_balances()
+            # Periodic: a transient failure is an error to count, not a reason to fail the
+            # profile (fills keep the view current until the next refresh).
+            try:
+                await self._sync_balances()
+            except (AuthenticationFailed, FatalVenueError):
+                raise
+            except VenueError as exc:
+                self._record_error(exc)
+        if now - self._last_order_audit >= ORDER_AUDIT_S and self.rules is not None:
+            self._last_order_audit = now
+            try:
+                await self._audit_open_orders()
+            except (AuthenticationFailed, FatalVenueError):
+                raise
+            except VenueError as exc:
+                self._record_error(exc)
         if self.risk.halt is not None and now - self._last_halt_check >= HALT_CHECK_S:
             self._last_halt_check = now
             if await self.journal.halt_cleared():  # `kasmm reset` wrote to the ledger
@@ -730,6 +858,26 @@ class Bot:
                 return order
         return None
 
+    async def _audit_open_orders(self) -> None:
+        """Cancel orders of this profile that rest at the venue without the bot knowing them.
+
+        They come from placements whose outcome stayed unknown (the lookup after a timeout
+        failed too) and from cancels answered "unknown order" while the order still rests. The
+        bot's requests are sequential, so none is in flight while this runs.
+        """
+        for order in await self.venue.fetch_open_orders():
+            cid = order.client_id
+            if not self._ids.is_own(cid) or cid in self.open_orders:
+                continue
+            try:
+                await self.venue.cancel_order(cid)
+                self.stats.orders_cancelled += 1
+                self.journal.order_status(cid, "cancelled", self.clock.now(), reason="untracked")
+            except OrderNotFound:
+                pass
+            self.stats.untracked_cancelled += 1
+            self.log.warning("untracked_order_cancelled", client_id=cid)
+
     async def _sync_balances(self, *, force: bool = False) -> None:
         """Re-read balances from the venue; log any drift from the fill-driven view."""
         now = self.clock.now()
@@ -739,7 +887,9 @@ class Bot:
         if self.exact_model:
             return  # the as2008 model has no balances: inventory is the sum of fills
         assert self.rules is not None
+        asked_at = self.clock.now()
         balances = await self.venue.fetch_balances()
+        self._inventory_as_of = asked_at
         base, quote = balances.total(self.rules.base), balances.total(self.rules.quote)
         if self.start_mid is not None:
             # Dust: a lot of base, a tenth of the minimum notional (or one tick x lot) of quote.
@@ -751,7 +901,7 @@ class Bot:
                 if abs(local - venue) > dust:
                     self.stats.balance_drifts += 1
                     self.log.warning(
-                        "balance_drift", asset=asset, local=str(local), venue=str(venue)
+                        "balance_drift", asset=asset, local=str(local), at_venue=str(venue)
                     )
                     await self.journal.balance_drift(now, asset, local, venue)
         self.inventory.base, self.inventory.quote = base, quote
@@ -789,3 +939,18 @@ class Bot:
                 else None
             ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _StreamFailed:
+    """The venue's event stream raised ``error`` (queued after the events before it)."""
+
+    error: Exception
+
+
+def _well_formed(book: Book) -> bool:
+    """Every level has a positive finite price and size (an empty side is fine)."""
+    return all(
+        lv.price.is_finite() and lv.size.is_finite() and lv.price > 0 and lv.size > 0
+        for lv in (*book.bids, *book.asks)
+    )

@@ -216,7 +216,12 @@ class Supervisor:
             return await self._reload()
 
     async def _reload(self) -> ReloadResult:
-        load = await anyio.to_thread.run_sync(lambda: load_paths([self.directory], env=self.env))
+        # A running profile keeps its file: another file that starts declaring the same name
+        # (a copy nobody renamed, or a hostile drop) is the duplicate, whatever the sort order.
+        running = {name: slot.loaded.path for name, slot in self.slots.items()}
+        load = await anyio.to_thread.run_sync(
+            lambda: load_paths([self.directory], env=self.env, prefer=running)
+        )
         load = select_shard(load, self.shard)
         result = ReloadResult(issues=list(load.issues))
         for issue in load.issues:
@@ -227,9 +232,9 @@ class Supervisor:
             name: lp for name, lp in load.profiles.items() if lp.profile.enabled
         }
         # A file that failed to validate keeps the last good version of its profiles running.
-        bad_paths = {issue.path.resolve() for issue in load.issues}
+        bad_paths = {_real(issue.path) for issue in load.issues}
         for name, slot in self.slots.items():
-            if name not in desired and slot.loaded.path.resolve() in bad_paths:
+            if name not in desired and _real(slot.loaded.path) in bad_paths:
                 desired[name] = slot.loaded
                 log.warning("profile_kept_last_good", profile=name, file=str(slot.loaded.path))
         for name in list(self.slots):
@@ -358,6 +363,9 @@ class Supervisor:
                 delay = self.restart.delay(slot.failures)
                 slot.state = "restarting"
                 plog.warning("profile_restarting", attempt=slot.failures, delay_s=delay)
+                # The first attempt is over: whoever started the profile (readiness, a reload
+                # holding the reload lock) must not wait through its whole backoff sequence.
+                relay.started()
                 await anyio.sleep(delay)
                 slot.restarts += 1
             ptg.cancel_scope.cancel()
@@ -479,6 +487,14 @@ def _venue_label(profile: Profile) -> str:
     return venue.exchange if isinstance(venue, CcxtVenueConfig) else venue.type
 
 
+def _real(path: Path) -> Path:
+    """``path`` resolved; made absolute instead when it cannot be (a symlink loop raises)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
 def _num(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -510,7 +526,10 @@ async def watch_directory(
         recursive=False,
         force_polling=None,
     ):
-        await on_change()
+        try:
+            await on_change()
+        except Exception as exc:  # a failed reload must not end the watch, or the process
+            log.error("reload_failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
 
 
 async def supervise(
@@ -538,13 +557,20 @@ async def supervise(
 
     async with anyio.create_task_group() as tg:
 
+        async def reload_from_signal() -> None:
+            with notify.reload(sd_status):
+                try:
+                    await sup.reload()
+                except Exception as exc:
+                    log.error("reload_failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
+
         async def on_signals() -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
                 async for signum in sigs:
                     if signum == signal.SIGHUP:
                         log.info("reload_requested", source="SIGHUP")
-                        with notify.reload(sd_status):
-                            await sup.reload()
+                        # In its own task: a slow reload must not delay a SIGTERM behind it.
+                        tg.start_soon(reload_from_signal)
                         continue
                     log.info("shutdown_requested", signal=signal.Signals(signum).name)
                     notify.stopping(f"stopping: {sd_status()}")

@@ -311,11 +311,14 @@ def load_paths(
     *,
     env: Mapping[str, str] | None = None,
     credentials_dir: Path | None = None,
+    prefer: Mapping[str, Path] | None = None,
 ) -> DirectoryLoad:
     """Load files and/or directories (``*.yaml``, ``*.yml``, not recursive), sorted by path.
 
     A profile name used twice is an issue on the later file's ``name`` key (1:1 when the name is
-    the file stem); only the first keeps its place in ``profiles``.
+    the file stem); only the first keeps its place in ``profiles``. ``prefer`` (name -> file,
+    what a supervisor runs now) makes that file the first for its name while it still declares
+    the name, so a new file cannot take a running profile over by sorting before it.
     """
     env, credentials_dir = _resolve_options(env, credentials_dir)
     issues: list[ConfigIssue] = []
@@ -337,6 +340,7 @@ def load_paths(
     accounts: dict[str, AccountLimits] = {}
     files: dict[Path, list[str]] = {}
     owners: dict[str, Path] = {}
+    parsed: list[tuple[Path, _FileContext, list[_Entry]]] = []
     for path in sorted(candidates):
         ctx = _FileContext(path, env, credentials_dir)
         if path.name.startswith("_"):
@@ -349,6 +353,13 @@ def load_paths(
             continue
         entries = _load_entries(ctx)
         files[path] = [e.name for e in entries if e.name is not None]
+        parsed.append((path, ctx, entries))
+    preferred = {name: os.path.abspath(p) for name, p in (prefer or {}).items()}
+    for path, _ctx, entries in parsed:
+        for entry in entries:
+            if entry.name is not None and preferred.get(entry.name) == os.path.abspath(path):
+                owners.setdefault(entry.name, path)
+    for path, ctx, entries in parsed:
         for entry in entries:
             if entry.name is None:
                 continue

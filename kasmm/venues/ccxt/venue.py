@@ -58,6 +58,14 @@ ExchangeFactory = Callable[[], Any]
 DEAD_MAN_SWITCH_S = 60.0
 #: Trade history is re-read this far back (ms) from the newest trade seen, and from connect().
 TRADES_OVERLAP_MS = 5_000
+#: The first trade read after connect goes this far back (ms): fills of this account that
+#: happened while no bot ran (a crash, a restart) are delivered too. The bot stores those its
+#: ledger lacks and does not move its inventory for them (the balances it read hold them).
+TRADES_BACKFILL_MS = 3_600_000
+#: Pages (of ``trades_limit`` trades) the backfill read may take.
+TRADES_BACKFILL_PAGES = 10
+#: Fields exchanges put an order's client id in, in their trade (fill) records.
+_TRADE_CLIENT_ID_FIELDS = ("clientOrderId", "clientOid", "text")
 
 log = structlog.get_logger("kasmm.venues.ccxt")
 
@@ -108,6 +116,7 @@ class CcxtVenue:
         self._book_at = -math.inf
         self._connected_ms = 0
         self._newest_trade_ms = 0
+        self._backfilled = False
         self._dms_armed = False
         self._dms_unavailable_logged = False
         self.log = log.bind(venue=config.exchange, symbol=symbol)
@@ -198,6 +207,7 @@ class CcxtVenue:
             raise FatalVenueError(f"{self.name}: {exc}") from exc
         self._market_id = str(market["id"])
         self._connected_ms = self._newest_trade_ms = int(self.clock.now() * 1000)
+        self._backfilled = False
         self._rules = rules
         self.log.info("venue_connected", tick=str(rules.tick), lot=str(rules.lot))
         return rules
@@ -283,6 +293,10 @@ class CcxtVenue:
     async def poll_trades(self) -> list[VenueEvent]:
         """New own trades since the last poll, as fills (deduplicated by trade id)."""
         self.tracker.trades_due = False
+        if not self._backfilled:
+            events = await self._backfill_trades()
+            self._backfilled = True
+            return events
         # Re-read a few seconds (trades can be indexed late; duplicates are dropped by id).
         since = max(self._newest_trade_ms, self._connected_ms) - TRADES_OVERLAP_MS
         raw = await self.call(
@@ -290,6 +304,27 @@ class CcxtVenue:
             lambda: self.exchange.fetch_my_trades(self.symbol, since, self.settings.trades_limit),
         )
         return self.on_trades(raw)
+
+    async def _backfill_trades(self) -> list[VenueEvent]:
+        """The first read: trades since ``TRADES_BACKFILL_MS`` before connect, page by page."""
+        limit = self.settings.trades_limit
+        since = self._connected_ms - TRADES_BACKFILL_MS
+        events: list[VenueEvent] = []
+        for _ in range(TRADES_BACKFILL_PAGES):
+            raw = await self.call(
+                "fetch_my_trades",
+                lambda since=since: self.exchange.fetch_my_trades(  # type: ignore[misc]
+                    self.symbol, since, limit
+                ),
+            )
+            events.extend(self.on_trades(raw))
+            stamps = [
+                int(t["timestamp"]) for t in raw if isinstance(t.get("timestamp"), int | float)
+            ]
+            if len(raw) < limit or not stamps or max(stamps) <= since:
+                break
+            since = max(stamps)  # the same millisecond again: duplicates are dropped by id
+        return events
 
     def on_trades(self, trades: list[Mapping[str, Any]]) -> list[VenueEvent]:
         """Fills for the trades not seen before (REST or websocket), oldest first."""
@@ -300,22 +335,26 @@ class CcxtVenue:
             ts = trade.get("timestamp")
             if isinstance(ts, int | float):
                 self._newest_trade_ms = max(self._newest_trade_ms, int(ts))
-                order_id = trade.get("order")
-                if (
-                    ts < self._connected_ms
-                    and self.tracker.client_id_for(str(order_id) if order_id is not None else None)
-                    is None
-                ):
-                    continue  # before this run, on an order it never knew: already in balances
-            info = trade.get("info") or {}
-            hint = client_id_from_native(
-                self.flavour,
-                info.get(self.flavour.client_id_field) if isinstance(info, dict) else None,
-            )
-            fill = self.tracker.fill_from_trade(trade, now, hint)
+            fill = self.tracker.fill_from_trade(trade, now, self._trade_client_id(trade))
             if fill is not None:
                 events.append(OrderFilled(fill))
         return events
+
+    def _trade_client_id(self, trade: Mapping[str, Any]) -> str | None:
+        """The client id an exchange trade carries, if any (for orders the tracker does not
+        know: a previous run's, or one whose placement answer was lost).
+
+        The field a trade uses is not always the one an order is placed with: MEXC places
+        with ``newClientOrderId`` and reports ``clientOrderId`` in ``myTrades``.
+        """
+        info = trade.get("info")
+        if not isinstance(info, Mapping):
+            return None
+        for key in (self.flavour.client_id_field, *_TRADE_CLIENT_ID_FIELDS):
+            value = info.get(key)
+            if isinstance(value, str) and value:
+                return client_id_from_native(self.flavour, value)
+        return None
 
     async def refresh_dead_man_switch(self) -> bool:
         """(Re)arm the exchange's cancel-all-after timer; False where there is none."""
