@@ -15,7 +15,7 @@ import structlog
 
 from kasmm.bot import Bot
 from kasmm.clock import Clock, RealClock
-from kasmm.config.loader import load_file
+from kasmm.config.loader import load_one_for_command
 from kasmm.config.schema import Profile
 from kasmm.errors import KasmmError
 from kasmm.limiter import TokenBucket
@@ -140,17 +140,10 @@ def run_command(
     path: Path, *, duration: float | None, summary_json: Path | None, name: str | None = None
 ) -> int:
     """Implement ``kasmm run``: exit 0 on a clean stop with no orders left, 1 otherwise."""
-    profiles, issues = load_file(path)
-    if issues:
-        for issue in issues:
-            print(issue, file=sys.stderr)
-        return 1
-    if name is not None:
-        profiles = [p for p in profiles if p.profile.name == name]
-    if len(profiles) != 1:
-        print(f"{path}: expected exactly one profile (use --name)", file=sys.stderr)
-        return 2
-    profile = profiles[0].profile
+    loaded = load_one_for_command(path, name)
+    if isinstance(loaded, int):
+        return loaded
+    profile = loaded
     try:
         summary = anyio.run(lambda: run_profile(profile, duration=duration))
     except KasmmError as exc:

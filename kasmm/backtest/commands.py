@@ -163,19 +163,12 @@ def backtest_command(
     bot_log_level: str = "error",
 ) -> int:
     """Implement ``kasmm backtest``: exit 0 on success, 1 on errors, 2 on usage errors."""
-    from kasmm.config.loader import load_file
+    from kasmm.config.loader import load_one_for_command
 
-    profiles, issues = load_file(path)
-    if issues:
-        for issue in issues:
-            print(issue, file=sys.stderr)
-        return 1
-    if name is not None:
-        profiles = [p for p in profiles if p.profile.name == name]
-    if len(profiles) != 1:
-        print(f"{path}: expected exactly one profile (use --name)", file=sys.stderr)
-        return 2
-    profile = profiles[0].profile
+    loaded = load_one_for_command(path, name)
+    if isinstance(loaded, int):
+        return loaded
+    profile = loaded
     if market is not None and market not in MARKETS:
         print(f"--market must be one of {', '.join(MARKETS)}", file=sys.stderr)
         return 2

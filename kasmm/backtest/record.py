@@ -116,19 +116,12 @@ def record_command(
     name: str | None = None,
 ) -> int:
     """Implement ``kasmm record``: exit 0 when something was recorded, 1 on errors."""
-    from kasmm.config.loader import load_file
+    from kasmm.config.loader import load_one_for_command
 
-    profiles, issues = load_file(path)
-    if issues:
-        for issue in issues:
-            print(issue, file=sys.stderr)
-        return 1
-    if name is not None:
-        profiles = [p for p in profiles if p.profile.name == name]
-    if len(profiles) != 1:
-        print(f"{path}: expected exactly one profile (use --name)", file=sys.stderr)
-        return 2
-    profile = profiles[0].profile
+    loaded = load_one_for_command(path, name)
+    if isinstance(loaded, int):
+        return loaded
+    profile = loaded
     try:
         feed, source = feed_for_profile(profile)
         with open(out, "w", encoding="utf-8", newline="") as handle:

@@ -377,3 +377,24 @@ def load_paths(
         issues.extend(ctx.issues)
     issues.sort(key=ConfigIssue.sort_key)
     return DirectoryLoad(profiles=profiles, issues=issues, accounts=accounts, files=files)
+
+
+def load_one_for_command(path: Path, name: str | None = None) -> Profile | int:
+    """The single profile a one-profile command (run, backtest, record) works on.
+
+    Prints every issue (or the ambiguity) to stderr and returns the exit status instead:
+    1 when the file is invalid, 2 when it does not hold exactly one (named) profile.
+    """
+    import sys
+
+    loaded, issues = load_file(path)
+    if issues:
+        for issue in issues:
+            print(issue, file=sys.stderr)
+        return 1
+    if name is not None:
+        loaded = [lp for lp in loaded if lp.profile.name == name]
+    if len(loaded) != 1:
+        print(f"{path}: expected exactly one profile (use --name)", file=sys.stderr)
+        return 2
+    return loaded[0].profile
