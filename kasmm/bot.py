@@ -87,9 +87,9 @@ HALT_CHECK_S = 2.0
 #: How often the venue's open orders are compared with the bot's own view (orders of this
 #: profile that rest unknown to the bot are cancelled).
 ORDER_AUDIT_S = 10.0
-#: Attempts of the shutdown safety net (cancel-all by prefix, then verify) on transient errors
-#: (0.1 + 0.2 + 0.4 + 0.8 s of backoff at most).
-SHUTDOWN_ATTEMPTS = 5
+#: How long the shutdown safety net (cancel-all by prefix, then verify) retries transient
+#: errors, within ``SHUTDOWN_DEADLINE_S``; backoff 0.1 s doubling to 0.5 s.
+SHUTDOWN_RETRY_S = 5.0
 
 
 class BotState(enum.StrEnum):
@@ -206,6 +206,8 @@ class Bot:
         self._last_order_audit = -math.inf
         #: On a profile's first run, fills from before it started are not its own history.
         self._history_from: float | None = None
+        #: Real time: events taken from the stream's channel, not handled yet.
+        self._backlog: deque[VenueEvent | _StreamFailed] = deque()
         self._ids = ClientIdFactory(
             profile.client_id_prefix, ClientIdFactory.run_tag_for(clock.now())
         )
@@ -286,8 +288,11 @@ class Bot:
             # stop), within the deadline; so is a verification that still lists our orders.
             remaining: list[OpenOrder] = []
             # A venue that never connected gets one try: retrying a dead venue only delays.
-            attempts = SHUTDOWN_ATTEMPTS if self.rules is not None else 1
-            for attempt in range(1, attempts + 1):
+            retry_s = SHUTDOWN_RETRY_S if self.rules is not None else 0.0
+            retry_until = anyio.current_time() + retry_s
+            attempt = 0
+            while True:
+                attempt += 1
                 try:
                     await self.venue.cancel_all(self._ids.prefix)
                     remaining = [
@@ -299,7 +304,7 @@ class Bot:
                     self.log.error("shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}")
                     return max(1, len(self.open_orders))
                 except Exception as exc:
-                    if attempt == attempts:
+                    if anyio.current_time() >= retry_until:
                         self.log.error(
                             "shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}"
                         )
@@ -307,9 +312,9 @@ class Bot:
                     self.log.warning(
                         "shutdown_verify_retry", attempt=attempt, error=type(exc).__name__
                     )
-                    await anyio.sleep(0.05 * 2**attempt)
+                    await anyio.sleep(min(0.5, 0.05 * 2**attempt))
                     continue
-                if not remaining:
+                if not remaining or anyio.current_time() >= retry_until:
                     break
             self.log.info("bot_stopped", orders_left=len(remaining))
             return len(remaining)
@@ -381,7 +386,12 @@ class Bot:
                 try:
                     async with aclosing(self.venue.events()) as events:
                         async for ev in events:
-                            await send.send(ev)
+                            # No checkpoint between taking an event and queueing it: a pump
+                            # cancelled there (a restart, a stop) would drop it, fills too.
+                            try:
+                                send.send_nowait(ev)
+                            except anyio.WouldBlock:
+                                await send.send(ev)  # far behind: wait for room
                 except Exception as exc:
                     # Queued behind the events received before it: none of them is dropped.
                     await send.send(_StreamFailed(exc))
@@ -415,26 +425,33 @@ class Bot:
         error after handling every event the venue delivered before it.
         """
         fallback = self.profile.refresh.fallback_interval_s
+        # Events taken from the channel and not handled yet live here, never in a local
+        # variable across an await: if the bot stops meanwhile, their fills are still stored.
+        backlog = self._backlog
         while True:
-            received: VenueEvent | _StreamFailed | None = None
-            with anyio.move_on_after(fallback):
-                try:
-                    received = await receive.receive()
-                except anyio.EndOfStream:
-                    return  # the venue ended its stream
-            if received is None:
-                await self._requote()
-                on_started()
-                continue
-            event = received
+            if not backlog:
+                received: VenueEvent | _StreamFailed | None = None
+                with anyio.move_on_after(fallback):
+                    try:
+                        received = await receive.receive()
+                    except anyio.EndOfStream:
+                        return  # the venue ended its stream
+                if received is None:
+                    await self._requote()
+                    on_started()
+                    continue
+                backlog.append(received)
+            event = backlog.popleft()
+            # Book updates queued up while the bot was busy: only the newest one counts.
             while isinstance(event, BookUpdated):
-                try:
-                    nxt = receive.receive_nowait()
-                except (anyio.WouldBlock, anyio.EndOfStream):
+                if not backlog:
+                    try:
+                        backlog.append(receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                if not isinstance(backlog[0], BookUpdated):
                     break
-                if not isinstance(nxt, BookUpdated):
-                    await self.on_event(event)
-                event = nxt
+                event = backlog.popleft()
             if isinstance(event, _StreamFailed):
                 raise event.error
             await self.on_event(event)
@@ -455,10 +472,13 @@ class Bot:
         try:
             with anyio.move_on_after(SHUTDOWN_DEADLINE_S / 2):
                 while True:
-                    try:
-                        item = receive.receive_nowait()
-                    except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                        break
+                    if self._backlog:
+                        item = self._backlog.popleft()
+                    else:
+                        try:
+                            item = receive.receive_nowait()
+                        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                            break
                     if not isinstance(item, OrderFilled):
                         continue
                     if self._ids.is_own(item.fill.client_id) and await self.journal.fill(item.fill):
@@ -481,7 +501,11 @@ class Bot:
             if self._history_from is not None and event.fill.ts < self._history_from:
                 return  # first run: a trade from before accounting started (another ledger's)
             # Committed to the ledger before it moves inventory; a duplicate is ignored.
-            if not await self.journal.fill(event.fill):
+            # Shielded: a fill taken from the stream must be stored even if the bot is being
+            # stopped right now (waiting for the ledger shared with other profiles, say).
+            with anyio.CancelScope(shield=True):
+                stored = await self.journal.fill(event.fill)
+            if not stored:
                 self.log.info("fill_duplicate_ignored", trade_id=event.fill.trade_id)
                 return
             self.on_fill(event.fill)

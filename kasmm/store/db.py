@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from kasmm.core.types import ClientOrderId, Fill, Side, TradeId, VenueOrderId
@@ -80,7 +81,7 @@ def open_database(path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) ->
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _set_wal(conn, busy_timeout_s)
         if str(mode).lower() != "wal":
             raise LedgerError(f"{path}: cannot use WAL journal mode (got {mode!r})")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -90,6 +91,25 @@ def open_database(path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) ->
         conn.close()
         raise
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection, busy_timeout_s: float) -> object:
+    """``PRAGMA journal_mode = WAL``, retried while another process holds the new file.
+
+    Switching a fresh database to WAL needs an exclusive lock and SQLite does not run the busy
+    handler for it, so two supervisors (shards) opening a new ledger at once would otherwise
+    fail with "database is locked".
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    delay = 0.01
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(0.2, delay * 2)
 
 
 def fill_row(profile: str, fill: Fill) -> tuple[object, ...]:

@@ -27,13 +27,15 @@ The event stream (one draw per inner event, plus hostile extras)
 * ``disconnect`` raises ``TransientVenueError`` out of ``events()`` (a dropped websocket);
   ``stream_end`` ends it quietly; ``stale`` stalls it for ``stale_s`` before the next event.
 * ``book_out_of_order`` re-sends the previous (older) book after the current one;
-  ``book_crossed`` sends a crossed copy of the current book before it.
+  ``book_crossed`` sends a crossed copy of the current book instead of it.
 * ``fill_duplicate`` delivers a fill twice; ``fill_out_of_order`` holds a fill back until after
   the next event; ``fill_split`` delivers one fill as 2-3 partial fills of the same order (trade
   ids ``<id>~1``, ``<id>~2``, ...; sizes on the lot, fee split exactly, ``remaining`` consistent).
-* Hostile data, sent before the real book: ``nan_price`` (a NaN best price), ``negative_size``
-  (a negative best level), ``empty_book`` (no levels at all), ``absurd_jump`` (every price times
-  or divided by ``absurd_factor``).
+* Hostile data, sent instead of the real book (the next update is real again): ``nan_price`` (a
+  NaN best price), ``negative_size`` (a negative best level), ``empty_book`` (no levels at
+  all), ``absurd_jump`` (every price times or divided by ``absurd_factor``). A hostile update
+  replaces the real one rather than preceding it: sent back to back, the real one would
+  supersede it before a real-time bot looked at it (queued books are coalesced).
 
 Fills are never lost by the injection: a held-back fill or the remaining parts of a split one
 are delivered before a disconnect or the end of the stream, and if the consumer closes the
@@ -441,7 +443,10 @@ class FaultyVenue:
                     if hostile is not None:
                         self._fault(kind)
                         out.append(BookUpdated(hostile))
-            out.append(event)
+            if not out:
+                # A hostile update replaces the real one: sent back to back, the real one
+                # would supersede it at once (a real-time bot coalesces queued books).
+                out.append(event)
             previous = self._last_book
             if (
                 previous is not None

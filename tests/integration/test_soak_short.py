@@ -82,13 +82,6 @@ def test_soak_no_order_left(soak: dict[str, Any]) -> None:
     assert soak["supervisor_exit_code"] == 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "open bug (issue 10 stays open): under injected faults a fill delivered to the bot is "
-        "occasionally missing from the ledger (1 of 2,901 in the 150 s soak); cause not found"
-    ),
-)
 def test_soak_no_fill_lost(soak: dict[str, Any]) -> None:
     assert soak["fills_lost"] == 0
     assert soak["fills_in_ledger"] == soak["fills_delivered_to_bots"]
