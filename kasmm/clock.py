@@ -18,7 +18,11 @@ class Clock(Protocol):
         ...
 
     def now(self) -> float:
-        """Current time in seconds."""
+        """Seconds on a clock that never steps: for intervals, deadlines, ages, rate windows."""
+        ...
+
+    def wall(self) -> float:
+        """Epoch seconds: only for timestamps and calendar boundaries (days, schedules)."""
         ...
 
     async def sleep_until(self, deadline: float) -> None:
@@ -33,6 +37,10 @@ class RealClock:
 
     def now(self) -> float:
         """Epoch seconds."""
+        return time.time()
+
+    def wall(self) -> float:
+        """Epoch seconds from the system clock (may step: NTP, an operator, a VM resume)."""
         return time.time()
 
     async def sleep_until(self, deadline: float) -> None:
@@ -54,6 +62,10 @@ class VirtualClock:
 
     def now(self) -> float:
         """Current virtual time."""
+        return self._now
+
+    def wall(self) -> float:
+        """Virtual time is both the interval clock and the calendar."""
         return self._now
 
     def advance_to(self, t: float) -> None:

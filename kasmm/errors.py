@@ -61,3 +61,12 @@ class AuthenticationFailed(VenueError):
 
 class FatalVenueError(VenueError):
     """Anything else the venue reports that retrying cannot fix."""
+
+
+class LedgerLost(KasmmError):
+    """The ledger file was deleted, replaced or damaged while in use (or is corrupt at start).
+
+    Fatal for every profile that records to it: nothing it does afterwards could be recorded,
+    so a halt or a fill would be forgotten on restart. The profile cancels its orders and stops
+    without restarting; the supervisor then exits non-zero. ``str()`` names the file.
+    """
