@@ -12,6 +12,7 @@ from kasmm.bot import Bot
 from kasmm.clock import VirtualClock
 from kasmm.config.loader import load_file
 from kasmm.config.schema import AS2008Market, Profile, RandomWalkMarket, SimVenueConfig
+from kasmm.core.ids import ClientIdFactory
 from kasmm.core.types import ClientOrderId, OrderRequest, Side
 from kasmm.limiter import TokenBucket
 from kasmm.runner import RunSummary, run_profile
@@ -110,14 +111,17 @@ async def test_startup_cancels_own_leftovers_and_never_touches_foreign_orders() 
     bot, venue = make_bot(profile, clock, stop_at=30.0)
     await venue.connect()
     prefix = profile.client_id_prefix
-    leftover = OrderRequest(ClientOrderId(prefix + "old1"), Side.BUY, Decimal("0.07"), Decimal(100))
-    foreign = OrderRequest(ClientOrderId("human1"), Side.BUY, Decimal("0.07"), Decimal(100))
-    await venue.place_order(leftover)
-    await venue.place_order(foreign)
+    # A previous run's order, and one of a profile whose prefix merely starts with ours.
+    leftover = ClientIdFactory(prefix).next()
+    sibling = ClientIdFactory(prefix + "1").next()
+    for cid in (leftover, "human1", sibling):
+        await venue.place_order(
+            OrderRequest(ClientOrderId(cid), Side.BUY, Decimal("0.07"), Decimal(100))
+        )
     await bot.run()
     await venue.connect()  # the bot closed its venue on the way out; reopen to inspect it
     remaining = {o.client_id for o in await venue.fetch_open_orders()}
-    assert remaining == {"human1"}
+    assert remaining == {"human1", sibling}
 
 
 @pytest.mark.anyio

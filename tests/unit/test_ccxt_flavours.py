@@ -324,11 +324,13 @@ def test_rest_url_replaces_whole_values_and_keeps_suffixes() -> None:
     ("client_id", "ok"),
     [
         ("kab12c0001", True),
+        ("kab12_c0001", True),  # the prefix delimiter (BingX allows letters, digits and "_")
         ("a" * 24, True),
         ("a" * 25, False),
         ("", False),
         ("ct-never-placed", False),
-        ("k_1", False),
+        ("k_1", True),
+        ("k.1", False),
         ("kéa1", False),
     ],
 )

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from kasmm.core.ids import MAX_CLIENT_ID_LEN
+from kasmm.core.ids import DELIMITER, MAX_CLIENT_ID_LEN
 
 DeadManSwitchKind = Literal["none", "unified", "gate_countdown", "kucoin_dead_cancel_all"]
 
-_ALNUM = frozenset(string.ascii_letters + string.digits)
+#: What kasmm puts in a client id: ASCII letters, digits and the prefix delimiter ``_``, which
+#: every supported exchange accepts (BingX: letters, digits and ``_`` only).
+_ID_CHARS = frozenset(string.ascii_letters + string.digits + DELIMITER)
 
 #: Options every exchange gets: no blind retries (a retried create can duplicate an order).
 COMMON_OPTIONS: Mapping[str, Any] = MappingProxyType(
@@ -198,12 +200,12 @@ def constructor_options(flavour: Flavour) -> dict[str, Any]:
 def valid_client_id(flavour: Flavour, client_id: str) -> bool:
     """True when ``client_id`` is a kasmm client id the exchange accepts as is.
 
-    kasmm ids are ASCII alphanumeric and at most ``MAX_CLIENT_ID_LEN`` (24) characters, which
-    fits every supported exchange; anything else is refused rather than rewritten, because the
-    id must read back identically from ``fetch_open_orders``.
+    kasmm ids are ASCII letters, digits and ``_``, at most ``MAX_CLIENT_ID_LEN`` (24) characters,
+    which fits every supported exchange; anything else is refused rather than rewritten, because
+    the id must read back identically from ``fetch_open_orders``.
     """
     limit = min(MAX_CLIENT_ID_LEN, flavour.client_id_max_len)
-    return 0 < len(client_id) <= limit and all(ch in _ALNUM for ch in client_id)
+    return 0 < len(client_id) <= limit and all(ch in _ID_CHARS for ch in client_id)
 
 
 def native_client_id(flavour: Flavour, client_id: str) -> str:

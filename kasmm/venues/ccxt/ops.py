@@ -53,7 +53,7 @@ def check_request(venue: CcxtVenue, request: OrderRequest, rules: MarketRules) -
     """
     cid = request.client_id
     if not valid_client_id(venue.flavour, cid):
-        raise OrderRejected(f"{venue.name}: client id {cid!r} is not alphanumeric/<=24 chars")
+        raise OrderRejected(f"{venue.name}: client id {cid!r} is not [A-Za-z0-9_]{{1,24}}")
     if venue.tracker.is_open(cid):
         raise OrderRejected(f"{venue.name}: client id {cid!r} is already in use")
     price, size = request.price, request.size
