@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -12,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog
 
 from kasmm.control import MAX_HEAD_BYTES, parse_addr, render_status_json, serve_control
 from kasmm.status_cmd import render_table, status_command
@@ -453,3 +456,93 @@ def test_render_table_sanitises_cells() -> None:
     assert "0.3" in lines[2].split()
     assert "\x1b" not in table
     assert lines[3].split() == ["-"] * 9
+
+
+# --- health, connection bounds and log flooding (issue 13, items 8, 17) ----------------------
+
+
+def control_warnings(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in logs if e["log_level"] == "warning"]
+
+
+@pytest.mark.anyio
+async def test_healthz_is_503_with_the_reason_while_unhealthy() -> None:
+    verdict = (False, "profile p1 failed: venue said no\nsecond line")
+    async with control_server(health=lambda: verdict) as port:
+        code, headers, body = await http_get(port, "/healthz")
+        assert code == 503
+        assert headers["content-type"].startswith("text/plain")
+        # One line: a multi-line reason must not turn into extra lines for a probe's log.
+        assert body == b"profile p1 failed: venue said no second line\n"
+        verdict = (True, "")
+        assert (await http_get(port, "/healthz"))[:3:2] == (200, b"ok\n")
+
+
+@pytest.mark.anyio
+async def test_failing_health_check_is_an_error_not_a_crash() -> None:
+    def broken() -> tuple[bool, str]:
+        raise RuntimeError("boom")
+
+    async with control_server(health=broken) as port:
+        code, _, body = await http_get(port, "/healthz")
+        assert (code, body) == (500, b"internal error\n")
+        assert (await http_get(port, "/status"))[0] == 200
+
+
+@pytest.mark.anyio
+async def test_idle_sockets_neither_delay_healthz_nor_flood_the_log() -> None:
+    """500 clients that connect and send nothing: /healthz still answers at once (issue 13.17).
+
+    Before: at most 64 connections were served and each idle one held its slot for 5 s, so a
+    health check waited behind the whole queue (9.5 s measured), and every idle client logged
+    its own warning.
+    """
+    with structlog.testing.capture_logs() as logs:
+        async with control_server() as port, contextlib.AsyncExitStack() as idle:
+            with anyio.fail_after(30):
+                for _ in range(500):
+                    await idle.enter_async_context(await anyio.connect_tcp("127.0.0.1", port))
+            began = time.perf_counter()
+            with anyio.fail_after(10):
+                code, _, body = await http_get(port, "/healthz")
+            elapsed = time.perf_counter() - began
+    assert (code, body) == (200, b"ok\n")
+    assert elapsed < 1.0, f"/healthz took {elapsed:.2f} s behind 500 idle sockets"
+    warnings = control_warnings(logs)
+    assert 1 <= len(warnings) <= 5, warnings
+
+
+@pytest.mark.anyio
+async def test_when_full_the_idle_connection_goes_and_the_busy_one_is_answered() -> None:
+    """At the cap a newcomer evicts a connection waiting on its client, never one being served."""
+    release = anyio.Event()
+    rendering = anyio.Event()
+
+    async def slow_metrics() -> tuple[bytes, str]:
+        rendering.set()
+        await release.wait()
+        return METRICS
+
+    busy_reply: list[tuple[int, dict[str, str], bytes]] = []
+    with structlog.testing.capture_logs() as logs:
+        async with (
+            control_server(metrics=slow_metrics, max_connections=2) as port,
+            anyio.create_task_group() as tg,
+        ):
+
+            async def busy() -> None:
+                busy_reply.append(await http_get(port, "/metrics"))
+
+            tg.start_soon(busy)
+            with anyio.fail_after(5):
+                await rendering.wait()
+            async with await anyio.connect_tcp("127.0.0.1", port) as idle:
+                # The cap is reached; the next client evicts the idle one, not the busy one.
+                with anyio.fail_after(5):
+                    assert (await http_get(port, "/healthz"))[0] == 200
+                    with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                        await idle.receive()
+            release.set()
+    assert [r[0] for r in busy_reply] == [200]
+    assert busy_reply[0][2] == METRICS[0]
+    assert [e["reason"] for e in control_warnings(logs)] == ["evicted"]
