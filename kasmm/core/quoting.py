@@ -34,6 +34,8 @@ from kasmm.core.rules import (
 )
 from kasmm.core.skew import (
     Budget,
+    Excess,
+    Inventory,
     deviation,
     inventory_at,
     inventory_q,
@@ -77,6 +79,8 @@ class QuoteDecision:
     inventory_share: float | None
     one_sided: Side | None  # the only side quoted, if exactly one is
     reason: str  # "ok" or why quoting is reduced or off
+    #: inventory beyond target: what max_inventory_deviation and the reduce-only gate read
+    excess: Excess | None = None
 
 
 # --- stages -------------------------------------------------------------------------------
@@ -250,7 +254,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         assert gamma is not None and kappa is not None  # _check_inputs
         sigma = params.sigma if params.sigma is not None else state.sigma
         if sigma is None:
-            return _empty("no_sigma", mid=mid, share=inv.share)
+            return _empty("no_sigma", mid=mid, inv=inv)
         q = inventory_q(inv.base, inv.target_base, size_base)
         reference = as_reservation(fmid, q, gamma, sigma, state.time_left_s)
         delta = as_spread(gamma, sigma, state.time_left_s, kappa)
@@ -259,7 +263,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
             floor_bps = fixed_spread_bps(floor_bps, sig_bps, params.volatility)
         delta = max(delta, floor_bps * fmid / 1e4)
         if not (math.isfinite(reference) and math.isfinite(delta)) or reference <= 0:
-            return _empty("bad_reference", mid=mid, share=inv.share)
+            return _empty("bad_reference", mid=mid, inv=inv)
         spread = delta / fmid * 1e4
         skew = (reference - fmid) / fmid * 1e4
         centre = to_decimal(reference)
@@ -291,13 +295,15 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     if quotes.bids and quotes.asks and quotes.bids[0].price >= quotes.asks[0].price:
         # Cannot happen with a positive spread (rounding and the guard only widen); kept as a
         # last line of defence against ever sending a self-crossing pair.
-        return _empty("self_cross", mid=mid, share=inv.share)
+        return _empty("self_cross", mid=mid, inv=inv)
     one_sided = _one_sided(quotes)
     if not quotes.all:
         reason = "no_size"
     elif one_sided is not None and reason == "ok":
         reason = "one_side_no_size"
-    return QuoteDecision(quotes, mid, reference, spread, skew, inv.share, one_sided, reason)
+    return QuoteDecision(
+        quotes, mid, reference, spread, skew, inv.share, one_sided, reason, inv.excess
+    )
 
 
 def _one_sided(quotes: Quotes) -> Side | None:
@@ -308,8 +314,12 @@ def _one_sided(quotes: Quotes) -> Side | None:
     return None
 
 
-def _empty(reason: str, *, mid: Decimal | None = None, share: float | None = None) -> QuoteDecision:
-    return QuoteDecision(Quotes(), mid, None, None, 0.0, share, None, reason)
+def _empty(
+    reason: str, *, mid: Decimal | None = None, inv: Inventory | None = None
+) -> QuoteDecision:
+    # The inventory is still reported: the risk rules measure it even when nothing is quoted.
+    share, excess = (None, None) if inv is None else (inv.share, inv.excess)
+    return QuoteDecision(Quotes(), mid, None, None, 0.0, share, None, reason, excess)
 
 
 def _finite(x: float | None, *, positive: bool = False) -> bool:

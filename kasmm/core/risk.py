@@ -5,7 +5,8 @@ profile's :class:`RiskState` and returns the trips it caused; :func:`gate` then 
 quoting core's desired quotes by the resulting :class:`TradingState`:
 
 * ``ACTIVE``: quotes pass unchanged.
-* ``REDUCE_ONLY``: only the side that moves inventory back toward target is quoted.
+* ``REDUCE_ONLY``: only the side that moves inventory back toward target is quoted, and only
+  as many of its levels as it takes to cover the excess.
 * ``PAUSED``: no quotes (orders cancelled) until ``paused_until``; then rules are re-checked.
 * ``HALTED``: no quotes, orders cancelled, until an operator resets it (persisted by the bot).
 
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from kasmm.config.schema import KillAction, KillRule, KillSwitchConfig
-from kasmm.core.types import Quotes
+from kasmm.core.skew import Excess
+from kasmm.core.types import OrderIntent, Quotes
 
 
 class TradingState(enum.StrEnum):
@@ -62,8 +64,9 @@ class RiskInputs:
     equity: Decimal | None = None
     peak_equity: Decimal | None = None
     daily_pnl: Decimal | None = None
-    inventory_share: float | None = None
-    target_share: float | None = None
+    #: inventory beyond target (:func:`kasmm.core.skew.inventory_at`), the same value the
+    #: reduce-only gate reads; its ``share`` is what ``max_inventory_deviation`` limits
+    inventory_excess: Excess | None = None
     consecutive_errors: int = 0
     actions_last_minute: int = 0
     #: False when the account has no capital to take a percentage of (the as2008 trader
@@ -120,9 +123,10 @@ def breaches(rules: KillSwitchConfig, inputs: RiskInputs) -> list[Trip]:
     loss = rules.max_daily_loss
     if loss is not None and inputs.daily_pnl is not None:
         out.append(_check(loss, "max_daily_loss", float(-inputs.daily_pnl), float(loss.quote), now))
-    inv = rules.max_inventory_deviation
-    if inv is not None and inputs.inventory_share is not None and inputs.target_share is not None:
-        deviation = abs(inputs.inventory_share - inputs.target_share)
+    inv, excess = rules.max_inventory_deviation, inputs.inventory_excess
+    # A share of capital means nothing without capital (as2008: cash may go negative).
+    if inv is not None and excess is not None and excess.share is not None and inputs.has_capital:
+        deviation = abs(excess.share)
         out.append(_check(inv, "max_inventory_deviation", deviation, inv.share, now))
     stale = rules.stale_book
     if stale is not None:
@@ -197,20 +201,38 @@ def reset(state: RiskState) -> RiskState:
     return RiskState()
 
 
-def gate(quotes: Quotes, trading: TradingState, inventory_excess: float | None) -> Quotes:
+def gate(quotes: Quotes, trading: TradingState, inventory_excess: Excess | None) -> Quotes:
     """Filter desired quotes by the trading state.
 
-    :param inventory_excess: inventory minus target (share or base units; only the sign
-        matters): positive means long, so only asks reduce exposure.
+    :param inventory_excess: inventory beyond target, as the quoting core measured it
+        (:attr:`kasmm.core.quoting.QuoteDecision.excess`): long means only asks reduce it,
+        short only bids; on target or unknown, reduce-only quotes nothing.
     """
     if trading is TradingState.ACTIVE:
         return quotes
     if trading is TradingState.REDUCE_ONLY and inventory_excess is not None:
-        if inventory_excess > 0:
-            return Quotes(bids=(), asks=quotes.asks)
-        if inventory_excess < 0:
-            return Quotes(bids=quotes.bids, asks=())
+        if inventory_excess.sign > 0:
+            return Quotes(bids=(), asks=_covering(quotes.asks, inventory_excess.base))
+        if inventory_excess.sign < 0:
+            return Quotes(bids=_covering(quotes.bids, -inventory_excess.base), asks=())
     return Quotes()
+
+
+def _covering(orders: tuple[OrderIntent, ...], excess: Decimal) -> tuple[OrderIntent, ...]:
+    """The best levels up to the first whose cumulative size covers ``excess``.
+
+    Reduce-only must not become a position the other way: deeper levels that only fill once
+    the excess is gone are dropped. The last level kept may overshoot by less than its size
+    (sizes are the quoting core's, on the lot grid; trimming one would need the market rules).
+    """
+    kept: list[OrderIntent] = []
+    committed = Decimal(0)
+    for order in orders:
+        if committed >= excess:
+            break
+        kept.append(order)
+        committed += order.size
+    return tuple(kept)
 
 
 def strongest(trips: tuple[Trip, ...]) -> Trip | None:

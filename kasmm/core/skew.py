@@ -15,6 +15,24 @@ from kasmm.core.types import Balances, MarketRules, Side
 
 
 @dataclass(frozen=True, slots=True)
+class Excess:
+    """Inventory beyond its target at one mid: positive means long (too much base).
+
+    ``base`` is exact and always known when a target is; ``share`` is the same excess as a share
+    of portfolio value, the unit of ``max_inventory_deviation``, and ``None`` when the portfolio
+    is worth nothing (or less) at this mid.
+    """
+
+    base: Decimal
+    share: float | None
+
+    @property
+    def sign(self) -> int:
+        """+1 long, -1 short, 0 on target (from the exact base amount)."""
+        return (self.base > 0) - (self.base < 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
     """Inventory at one mid: balances, base share of portfolio value and the target."""
 
@@ -23,27 +41,66 @@ class Inventory:
     share: float | None  # base value / (base value + quote); None when the portfolio is <= 0
     target_base: Decimal | None  # None when the target is a share of an empty portfolio
     target_share: float | None
+    excess: Excess | None = None  # None when there is no target to measure against
 
 
 def inventory_at(
     params: QuotingParams, balances: Balances, rules: MarketRules, mid: Decimal
 ) -> Inventory:
-    """Snapshot inventory at ``mid`` and express the target both in base and as a share."""
+    """Snapshot inventory at ``mid`` and express the target both in base and as a share.
+
+    This is the one place inventory is measured against its target: quoting, the
+    ``max_inventory_deviation`` rule and the reduce-only gate all read the result.
+    """
     base = balances.total(rules.base)
     quote = balances.total(rules.quote)
     value = base * mid + quote
     share = float(base * mid / value) if value > 0 else None
-    target_base: Decimal | None
-    target_share: float | None
+    target_base = effective_target_base(params, value, mid)
+    if target_base is None:
+        return Inventory(base, quote, share, None, None)
+    target_share: float | None = None
+    excess_share: float | None = None
+    if value > 0:
+        target_share = float(target_base * mid / value)
+        configured = params.target_share if params.target_base is None else None
+        if configured is not None and target_base == _share_to_base(configured, value, mid):
+            target_share = configured  # not clamped: report it exactly as configured
+        excess_share = float((base - target_base) * mid / value)
+    excess = Excess(base - target_base, excess_share)
+    return Inventory(base, quote, share, target_base, target_share, excess)
+
+
+def effective_target_base(params: QuotingParams, value: Decimal, mid: Decimal) -> Decimal | None:
+    """The base amount inventory is steered to at ``mid`` (``None``: no target can be set).
+
+    ``target_base`` as configured, or ``target_share`` of the portfolio ``value``; then held
+    within the hard caps, which win over the target: the share caps (``min_share``/
+    ``max_share`` of ``value``) and, strongest, ``min_base``/``max_base``. A target beyond a
+    cap would have skew, the caps and the reduce-only gate pull in opposite directions (e.g. a
+    ``target_base`` worth 95 % of the portfolio against ``max_share`` 0.9: the caps quote only
+    asks, the target only bids, and reduce-only would quote nothing).
+    """
     if params.target_base is not None:
-        target_base = params.target_base
-        target_share = float(target_base * mid / value) if value > 0 else None
+        target = params.target_base
     elif params.target_share is not None and value > 0:
-        target_share = params.target_share
-        target_base = Decimal(repr(target_share)) * value / mid
+        target = _share_to_base(params.target_share, value, mid)
     else:
-        target_base, target_share = None, None
-    return Inventory(base, quote, share, target_base, target_share)
+        return None
+    if value > 0:
+        if params.max_share is not None:
+            target = min(target, _share_to_base(params.max_share, value, mid))
+        if params.min_share is not None:
+            target = max(target, _share_to_base(params.min_share, value, mid))
+    if params.max_base is not None:
+        target = min(target, params.max_base)
+    if params.min_base is not None:
+        target = max(target, params.min_base)
+    return target
+
+
+def _share_to_base(share: float, value: Decimal, mid: Decimal) -> Decimal:
+    return Decimal(repr(share)) * value / mid
 
 
 def deviation(

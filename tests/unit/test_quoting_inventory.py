@@ -11,6 +11,7 @@ from kasmm.core.params import QuotingParams
 from kasmm.core.quoting import MarketState, QuoteDecision, compute_quotes
 from kasmm.core.skew import (
     Budget,
+    Excess,
     Inventory,
     deviation,
     inventory_at,
@@ -74,6 +75,59 @@ def test_inventory_at(
     assert inv.share == (None if share is None else pytest.approx(share))
     assert inv.target_base == target_base
     assert inv.target_share == (None if target_share is None else pytest.approx(target_share))
+
+
+def absolute(target: str, **kw: object) -> QuotingParams:
+    return fixed(target_share=None, target_base=D(target), **kw)
+
+
+# Portfolio worth 1000 at mid 100 unless empty. The excess is inventory minus the effective
+# target, in base and as a share of the portfolio (the unit of max_inventory_deviation).
+@pytest.mark.parametrize(
+    ("params", "base", "quote", "target_base", "target_share", "excess"),
+    [
+        (fixed(), "5", "500", D(5), 0.5, Excess(D(0), 0.0)),
+        (fixed(), "8", "200", D(5), 0.5, Excess(D(3), 0.3)),
+        (absolute("8"), "5", "500", D(8), 0.8, Excess(D(-3), -0.3)),
+        (absolute("5"), "9.5", "50", D(5), 0.5, Excess(D("4.5"), 0.45)),  # 95 % base share
+        # A target beyond a share cap is held at the cap: the caps are hard limits.
+        (absolute("9.5"), "9.5", "50", D(9), 0.9, Excess(D("0.5"), 0.05)),
+        (absolute("0"), "0.5", "950", D(1), 0.1, Excess(D("-0.5"), -0.05)),
+        (absolute("0", min_share=None), "0.5", "950", D(0), 0.0, Excess(D("0.5"), 0.05)),
+        # ... and within the absolute base caps, which win over the share caps.
+        (fixed(max_base=D(4)), "5", "500", D(4), 0.4, Excess(D(1), 0.1)),
+        (absolute("5", min_base=D(7)), "5", "500", D(7), 0.7, Excess(D(-2), -0.2)),
+        (absolute("5", max_base=D(1), min_share=0.3), "5", "500", D(1), 0.1, Excess(D(4), 0.4)),
+        # An empty portfolio has no shares; a base target still says which way to go.
+        (absolute("3"), "0", "0", D(3), None, Excess(D(-3), None)),
+        (fixed(), "0", "0", None, None, None),
+    ],
+)
+def test_target_and_excess(
+    params: QuotingParams,
+    base: str,
+    quote: str,
+    target_base: Decimal | None,
+    target_share: float | None,
+    excess: Excess | None,
+) -> None:
+    inv = inventory_at(params, balances(base, quote), RULES, D(100))
+    assert inv.target_base == target_base
+    assert inv.target_share == (None if target_share is None else pytest.approx(target_share))
+    if excess is None:
+        assert inv.excess is None
+        return
+    assert inv.excess is not None and inv.excess.base == excess.base
+    assert inv.excess.share == (None if excess.share is None else pytest.approx(excess.share))
+
+
+def test_the_decision_carries_the_excess_even_when_it_quotes_nothing() -> None:
+    params = QuotingParams(
+        strategy="avellaneda_stoikov", spread_bps=10.0, size=D(1), gamma=0.1, kappa=1.5
+    )
+    decision = compute_quotes(params, state("8", "200"))  # no sigma estimate yet
+    assert decision.reason == "no_sigma" and decision.quotes.all == ()
+    assert decision.excess == Excess(D(3), pytest.approx(0.3))
 
 
 def test_inventory_uses_totals_including_locked() -> None:

@@ -18,6 +18,7 @@ from kasmm.core.risk import (
     gate,
     reset,
 )
+from kasmm.core.skew import Excess
 from kasmm.core.types import OrderIntent, Quotes, Side
 
 D = Decimal
@@ -26,6 +27,11 @@ NONE: dict[str, Any] = {"stale_book": None, "max_consecutive_errors": None}
 
 def rules(**kw: Any) -> KillSwitchConfig:
     return KillSwitchConfig.model_validate({**NONE, **kw})
+
+
+def excess(share: float, base: str | None = None) -> Excess:
+    """An excess of ``share`` of portfolio value (base units of the same sign unless given)."""
+    return Excess(D(repr(share * 1000)) if base is None else D(base), share)
 
 
 def inputs(**kw: Any) -> RiskInputs:
@@ -56,8 +62,8 @@ CASES: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]] = [
     ),
     (
         {"max_inventory_deviation": {"share": 0.25, "action": "halt"}},
-        {"inventory_share": 0.75, "target_share": 0.5},
-        {"inventory_share": 0.7501, "target_share": 0.5},
+        {"inventory_excess": excess(0.25)},
+        {"inventory_excess": excess(0.2501)},
         "max_inventory_deviation",
     ),
     (
@@ -129,11 +135,11 @@ def test_pause_lasts_pause_s_then_trips_again_if_still_breached() -> None:
 
 def test_reduce_only_lasts_while_its_condition_holds() -> None:
     cfg = rules(max_inventory_deviation={"share": 0.2})
-    state, trips = evaluate(cfg, RiskState(), inputs(inventory_share=0.8, target_share=0.5))
+    state, trips = evaluate(cfg, RiskState(), inputs(inventory_excess=excess(0.3)))
     assert len(trips) == 1 and state.trading_state(1000.0) is TradingState.REDUCE_ONLY
-    state, trips = evaluate(cfg, state, inputs(inventory_share=0.75, target_share=0.5))
+    state, trips = evaluate(cfg, state, inputs(inventory_excess=excess(0.25)))
     assert trips == () and state.trading_state(1000.0) is TradingState.REDUCE_ONLY
-    state, trips = evaluate(cfg, state, inputs(inventory_share=0.6, target_share=0.5))
+    state, trips = evaluate(cfg, state, inputs(inventory_excess=excess(0.1)))
     assert trips == () and state.trading_state(1000.0) is TradingState.ACTIVE
 
 
@@ -145,7 +151,7 @@ def test_strongest_action_wins() -> None:
     state, trips = evaluate(
         cfg,
         RiskState(),
-        inputs(inventory_share=0.9, target_share=0.5, equity=D(10), peak_equity=D(20)),
+        inputs(inventory_excess=excess(0.4), equity=D(10), peak_equity=D(20)),
     )
     assert [t.rule for t in trips] == ["max_drawdown"]
     assert state.trading_state(1000.0) is TradingState.HALTED
@@ -161,7 +167,7 @@ def test_crossed_book_trips_mid_jump_and_unknown_book_is_stale() -> None:
 
 def test_nan_values_never_trip_and_never_crash() -> None:
     cfg = rules(max_inventory_deviation={"share": 0.1})
-    assert breaches(cfg, inputs(inventory_share=math.nan, target_share=0.5)) == []
+    assert breaches(cfg, inputs(inventory_excess=excess(math.nan, "1"))) == []
 
 
 QUOTES = Quotes(
@@ -171,19 +177,48 @@ QUOTES = Quotes(
 
 
 @pytest.mark.parametrize(
-    ("state", "excess", "bids", "asks"),
+    ("state", "inv_excess", "bids", "asks"),
     [
-        (TradingState.ACTIVE, 0.3, 1, 1),
-        (TradingState.REDUCE_ONLY, 0.3, 0, 1),  # long: only sell
-        (TradingState.REDUCE_ONLY, -0.3, 1, 0),  # short: only buy
+        (TradingState.ACTIVE, excess(0.3), 1, 1),
+        (TradingState.REDUCE_ONLY, excess(0.3), 0, 1),  # long: only sell
+        (TradingState.REDUCE_ONLY, excess(-0.3), 1, 0),  # short: only buy
+        (TradingState.REDUCE_ONLY, excess(0.0), 0, 0),  # on target: nothing to reduce
+        # The side comes from the exact base excess, also where no share can be taken (as2008).
+        (TradingState.REDUCE_ONLY, Excess(D(5), None), 0, 1),
         (TradingState.REDUCE_ONLY, None, 0, 0),
-        (TradingState.PAUSED, 0.0, 0, 0),
-        (TradingState.HALTED, 0.0, 0, 0),
+        (TradingState.PAUSED, excess(0.3), 0, 0),
+        (TradingState.HALTED, excess(0.3), 0, 0),
     ],
 )
-def test_gate(state: TradingState, excess: float | None, bids: int, asks: int) -> None:
-    out = gate(QUOTES, state, excess)
+def test_gate(state: TradingState, inv_excess: Excess | None, bids: int, asks: int) -> None:
+    out = gate(QUOTES, state, inv_excess)
     assert (len(out.bids), len(out.asks)) == (bids, asks)
+
+
+LADDER = Quotes(
+    bids=tuple(OrderIntent(Side.BUY, D("0.99") - D("0.01") * i, D(2), level=i) for i in range(3)),
+    asks=tuple(OrderIntent(Side.SELL, D("1.01") + D("0.01") * i, D(2), level=i) for i in range(3)),
+)
+
+
+@pytest.mark.parametrize(
+    ("base_excess", "levels"),
+    [("0.5", 1), ("2", 1), ("2.01", 2), ("3.9", 2), ("4", 2), ("100", 3)],
+)
+def test_reduce_only_quotes_only_the_levels_that_cover_the_excess(
+    base_excess: str, levels: int
+) -> None:
+    long = gate(LADDER, TradingState.REDUCE_ONLY, Excess(D(base_excess), 0.3))
+    assert long.bids == () and long.asks == LADDER.asks[:levels]
+    short = gate(LADDER, TradingState.REDUCE_ONLY, Excess(-D(base_excess), -0.3))
+    assert short.asks == () and short.bids == LADDER.bids[:levels]
+
+
+def test_inventory_deviation_needs_a_share_and_capital() -> None:
+    cfg = rules(max_inventory_deviation={"share": 0.1})
+    assert breaches(cfg, inputs(inventory_excess=Excess(D(5), None))) == []  # worthless portfolio
+    assert breaches(cfg, inputs(inventory_excess=excess(0.5), has_capital=False)) == []
+    assert [t.value for t in breaches(cfg, inputs(inventory_excess=excess(-0.5)))] == [0.5]
 
 
 def test_pct_drawdown_needs_capital_but_quote_drawdown_does_not() -> None:
