@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kasmm.config.checks import run_checks
+from kasmm.config.checks import prefix_collisions, run_checks
 from kasmm.config.locate import Pos, describe_error, field_str, lc_pos, locate, short
 from kasmm.config.reader import (
     MAX_DEPTH,
@@ -113,6 +113,9 @@ class _Entry:
     name: str | None
     name_pos: Pos
     loaded: LoadedProfile | None
+    #: Where an issue about the client id prefix goes: ``order_prefix``, else the name it
+    #: derives from.
+    prefix_pos: Pos = (0, 0)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -176,7 +179,8 @@ def _validate_profile(
             ctx.add(locate(node, pos, path), profile.name, field_str(path), exc_.messages[0])
     if len(ctx.issues) > before:
         return _Entry(profile.name, name_pos, None)
-    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path))
+    prefix_pos = locate(node, pos, ("order_prefix",)) if "order_prefix" in data else name_pos
+    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos)
 
 
 def _implied_name_issue(issue: ConfigIssue, stem: str) -> ConfigIssue:
@@ -319,6 +323,10 @@ def load_paths(
     the file stem); only the first keeps its place in ``profiles``. ``prefer`` (name -> file,
     what a supervisor runs now) makes that file the first for its name while it still declares
     the name, so a new file cannot take a running profile over by sorting before it.
+
+    Enabled profiles on one exchange account with equal client id prefixes
+    (:func:`~kasmm.config.checks.prefix_collisions`) are all refused: an issue on each one's
+    ``order_prefix`` (or ``name``), none of them in ``profiles``.
     """
     env, credentials_dir = _resolve_options(env, credentials_dir)
     issues: list[ConfigIssue] = []
@@ -359,6 +367,7 @@ def load_paths(
         for entry in entries:
             if entry.name is not None and preferred.get(entry.name) == os.path.abspath(path):
                 owners.setdefault(entry.name, path)
+    placed: dict[str, tuple[_FileContext, _Entry]] = {}
     for path, ctx, entries in parsed:
         for entry in entries:
             if entry.name is None:
@@ -372,8 +381,14 @@ def load_paths(
                 )
                 continue
             owners.setdefault(entry.name, path)
-            if entry.loaded is not None:
-                profiles.setdefault(entry.name, entry.loaded)
+            if entry.loaded is not None and entry.name not in profiles:
+                profiles[entry.name] = entry.loaded
+                placed[entry.name] = (ctx, entry)
+    for name, message in prefix_collisions([lp.profile for lp in profiles.values()]):
+        ctx, entry = placed[name]
+        ctx.add(entry.prefix_pos, name, "order_prefix", message)
+        del profiles[name]
+    for _path, ctx, _entries in parsed:
         issues.extend(ctx.issues)
     issues.sort(key=ConfigIssue.sort_key)
     return DirectoryLoad(profiles=profiles, issues=issues, accounts=accounts, files=files)

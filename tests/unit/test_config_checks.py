@@ -165,3 +165,118 @@ def test_committed_schema_file_is_up_to_date(capsys: pytest.CaptureFixture[str])
         "regenerate with: .venv/bin/python -m kasmm schema > kasmm-profile.schema.json"
     )
     assert json.loads(expected) == profile_json_schema()
+
+
+# --- client id prefixes across profiles -------------------------------------------------------
+
+
+def _on(
+    name: str,
+    prefix: str | None,
+    exchange: str = "gate",
+    *,
+    account: str | None = None,
+    key: str = "${K}",
+    sandbox: bool = False,
+    enabled: bool = True,
+) -> Profile:
+    venue = {**_ccxt(exchange, sandbox), "account": account}
+    venue["credentials"] = {"api_key": key, "secret": "${S}"}
+    extra: dict[str, Any] = {"order_prefix": prefix} if prefix is not None else {}
+    return _profile(name=name, venue=venue, enabled=enabled, **extra)
+
+
+@pytest.mark.parametrize(
+    ("profiles", "refused"),
+    [
+        # one account named twice, one API key reference twice, or both
+        ([_on("a", "mm", account="main", key="${A}"), _on("b", "mm", account="main")], "ab"),
+        ([_on("a", "mm"), _on("b", "mm")], "ab"),
+        ([_on("a", "mm", account="x"), _on("b", "mm", account="y")], "ab"),  # same key
+        # the delimiter makes a prefix that starts another one harmless
+        ([_on("a", "mm"), _on("b", "mm1")], ""),
+        # different accounts: different exchanges, testnet vs live, other keys and names
+        ([_on("a", "mm", "gate"), _on("b", "mm", "mexc")], ""),
+        ([_on("a", "mm", sandbox=True), _on("b", "mm")], ""),
+        ([_on("a", "mm", key="${A}"), _on("b", "mm", key="${B}")], ""),
+        ([_on("a", "mm", account="x", key="${A}"), _on("b", "mm", account="y", key="${B}")], ""),
+        # a disabled profile places no orders
+        ([_on("a", "mm"), _on("b", "mm", enabled=False)], ""),
+        # simulated and paper venues are per profile
+        ([_profile(name="a", order_prefix="mm"), _profile(name="b", order_prefix="mm")], ""),
+        ([_on("a", "mm"), _profile(name="b", order_prefix="mm")], ""),
+        # three on one account: all refused, the odd one out is fine
+        ([_on("a", "mm"), _on("b", "mm"), _on("c", "mm"), _on("d", "nn")], "abc"),
+    ],
+)
+def test_prefix_collisions(profiles: list[Profile], refused: str) -> None:
+    found = checks.prefix_collisions(profiles)
+    assert "".join(name for name, _ in found) == refused
+
+
+def test_prefix_collision_messages_name_the_others_and_the_account() -> None:
+    derived = _profile(name="a").client_id_prefix  # "k" + 5 hex digits of sha256("a")
+    found = dict(
+        checks.prefix_collisions(
+            [_on("a", None, account="main"), _on("b", derived, account="main"), _on("c", derived)]
+        )
+    )
+    assert found["a"] == (
+        f"client order id prefix {derived!r} (derived from the name) is also used by profiles "
+        "'b', 'c' on the same gate live account (API key ${K}): each would cancel the other's "
+        "orders and book its fills; give each profile its own order_prefix"
+    )
+    assert found["b"].startswith(f"client order id prefix {derived!r} (set here) ")
+    assert "profiles 'a', 'c'" in found["b"]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+GATE = """venue:
+  type: ccxt
+  exchange: gate
+  credentials: {api_key: "${K}", secret: "${S}"}
+  account: main
+symbol: KAS/USDT
+modes:
+  aggressive: {spread_bps: 20, size: 1000}
+  passive: {spread_bps: 40, size: 1000}
+"""
+
+
+def test_validate_refuses_both_profiles_of_a_prefix_collision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression (issue 13.3): two profiles on one account with one prefix both ran, each
+    cancelling the other's orders. Each now gets an issue at its own order_prefix (or name)."""
+    from kasmm.config.commands import validate_command
+    from kasmm.config.loader import load_paths
+
+    monkeypatch.setenv("K", "key")
+    monkeypatch.setenv("S", "secret")
+    one = _write(tmp_path / "one.yaml", GATE + "order_prefix: mm\n")
+    two = _write(tmp_path / "two.yaml", "name: two\n" + GATE + "order_prefix: mm\n")
+    _write(tmp_path / "three.yaml", GATE + "order_prefix: mm1\n")
+    assert validate_command([tmp_path]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    account = "on the same gate live account (API key ${K})"
+    assert lines == [
+        f"{one}:10:15: one: order_prefix: client order id prefix 'mm' (set here) is also used by "
+        f"profile 'two' {account}: each would cancel the other's orders and book its fills; give "
+        "each profile its own order_prefix",
+        f"{two}:11:15: two: order_prefix: client order id prefix 'mm' (set here) is also used by "
+        f"profile 'one' {account}: each would cancel the other's orders and book its fills; give "
+        "each profile its own order_prefix",
+    ]
+    assert sorted(load_paths([tmp_path]).profiles) == ["three"]
+    # Without order_prefix the issue points at the name the prefix derives from.
+    two.write_text("name: two\n" + GATE)
+    _write(tmp_path / "one.yaml", GATE + f"order_prefix: {_profile(name='two').client_id_prefix}\n")
+    issues = load_paths([tmp_path]).issues
+    assert [(i.path.name, i.line, i.col, i.field) for i in issues] == [
+        ("one.yaml", 10, 15, "order_prefix"),
+        ("two.yaml", 1, 1, "order_prefix"),
+    ]
