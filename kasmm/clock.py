@@ -31,21 +31,26 @@ class Clock(Protocol):
 
 
 class RealClock:
-    """Wall-clock time (epoch seconds); sleeping really sleeps."""
+    """Real time: a monotonic clock for intervals, the system clock for timestamps.
+
+    Intervals (book age, order age, rate windows, deadlines, backoff) must not move when the
+    system clock steps (NTP, an operator, a VM resume): a step back of 600 s would otherwise keep
+    a dead book "fresh" for ten minutes.
+    """
 
     is_virtual = False
 
     def now(self) -> float:
-        """Epoch seconds."""
-        return time.time()
+        """Monotonic seconds (arbitrary origin): only differences mean anything."""
+        return time.monotonic()
 
     def wall(self) -> float:
         """Epoch seconds from the system clock (may step: NTP, an operator, a VM resume)."""
         return time.time()
 
     async def sleep_until(self, deadline: float) -> None:
-        """Sleep until the wall clock reaches ``deadline``."""
-        delay = deadline - time.time()
+        """Sleep until the monotonic clock reaches ``deadline``."""
+        delay = deadline - time.monotonic()
         if delay > 0:
             await anyio.sleep(delay)
         else:

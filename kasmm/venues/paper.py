@@ -42,7 +42,7 @@ serves every ``events()`` iterator in turn, so a new iterator continues where th
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import replace
 from decimal import Decimal
 
@@ -65,7 +65,7 @@ from kasmm.errors import FatalVenueError, OrderNotFound, TransientVenueError, Ve
 from kasmm.venues.paper_feed import CcxtPublicFeed, FeedItem, PublicFeed, PublicTrade
 from kasmm.venues.sim.matching import Execution, OwnOrders, RestingOrder, combined_best, is_better
 from kasmm.venues.sim.orders import bps_to_fraction, check_cross, validate_request
-from kasmm.venues.sim.state import Ledger, SimState, SimStats
+from kasmm.venues.sim.state import Ledger, SimState, SimStats, trade_id_prefix
 
 #: Queue ahead of an order priced beyond the displayed depth: unknown until a book shows it.
 UNKNOWN_QUEUE = Decimal("Infinity")
@@ -150,6 +150,8 @@ class PaperVenue:
     :param symbol: ``BASE/QUOTE``.
     :param clock: ``RealClock`` live; a ``VirtualClock`` to replay recorded data or in tests.
     :param feed: the market data source (default: :class:`CcxtPublicFeed` built from ``config``).
+    :param trade_id_tag: this instance's part of its trade ids (``paper-<tag>-<n>``); random by
+        default, so that a rebuilt venue never repeats a trade id the ledger stored.
     """
 
     def __init__(
@@ -160,6 +162,7 @@ class PaperVenue:
         *,
         feed: PublicFeed | None = None,
         name: str | None = None,
+        trade_id_tag: str | None = None,
     ) -> None:
         base, sep, quote = symbol.partition("/")
         if not (base and sep and quote) or "/" in quote:
@@ -176,6 +179,8 @@ class PaperVenue:
             timeout_s=config.timeout_s,
         )
         self._front = config.queue_position == "front"
+        # Unique to this instance: the ledger keeps every trade id a previous instance stored.
+        self._trade_id_prefix = trade_id_prefix("paper", trade_id_tag)
         self._state: SimState | None = None
         self._book: Book | None = None
         self._pending: deque[VenueEvent] = deque()
@@ -210,6 +215,21 @@ class PaperVenue:
         """Request and fill counters."""
         return self._require_state().stats()
 
+    # --- restart on an existing ledger (kasmm.venues.sim.account.SimulatedAccount) -----------
+
+    def starting_balances(self) -> dict[str, Decimal] | None:
+        """The configured balances, after :meth:`connect` and until the first order."""
+        return None if self._state is None else self._state.starting_balances()
+
+    def restore_balances(self, balances: Mapping[str, Decimal]) -> None:
+        """Start from the balances the ledger implies instead of the configured ones.
+
+        :raises RuntimeError: not connected yet, or an order was placed already.
+        """
+        if self._state is None:
+            raise RuntimeError(f"{self._name}: balances can be restored once connected")
+        self._state.restore_balances(balances)
+
     # --- the Venue protocol -------------------------------------------------------------------
 
     async def connect(self) -> MarketRules:
@@ -229,7 +249,9 @@ class PaperVenue:
             ledger = Ledger(
                 rules.base, rules.quote, self._config.balances, rules.maker_fee, enforce=True
             )
-            self._state = SimState(rules, self._clock, ledger, trade_id_prefix="paper")
+            self._state = SimState(
+                rules, self._clock, ledger, trade_id_prefix=self._trade_id_prefix
+            )
         self._connected = True
         return self._state.rules
 
@@ -345,7 +367,7 @@ class PaperVenue:
             for ex in match_trade(state.orders, item):
                 self._pending.append(state.fill(ex.order, ex.price, ex.size))
             return
-        book = replace(item, ts=self._clock.now())
+        book = replace(item, ts=self._clock.wall())
         for order in crossed_by_book(book, state.orders):
             self._pending.append(state.fill(order, order.price, order.remaining))
         cap_queues(book, state.orders)

@@ -61,16 +61,16 @@ PROFILE = Profile.model_validate(
 )
 
 
-def own_fill(bot: Bot, n: int) -> Fill:
+def own_fill(client_id: ClientOrderId, n: int) -> Fill:
     return Fill(
         trade_id=TradeId(f"late-{n}"),
-        client_id=ClientOrderId(bot.profile.client_id_prefix + f"zz{n}"),
+        client_id=client_id,
         side=Side.BUY,
         price=Decimal("0.0799"),
         size=Decimal(10),
         fee=Decimal(0),
         fee_asset="USDT",
-        ts=RealClock().now(),
+        ts=RealClock().wall(),
     )
 
 
@@ -85,6 +85,8 @@ class SlowRequote:
         self.bot: Bot | None = None
         self.placing = anyio.Event()
         self.requoting = anyio.Event()
+        #: The bot's first order: the late fill is one of its own orders' fills.
+        self.first_client_id: ClientOrderId | None = None
 
     async def connect(self) -> MarketRules:
         return await self.inner.connect()
@@ -103,8 +105,8 @@ class SlowRequote:
                 book.ts,
             )
         )
-        assert self.bot is not None
-        yield OrderFilled(own_fill(self.bot, 1))
+        assert self.first_client_id is not None
+        yield OrderFilled(own_fill(self.first_client_id, 1))
         await anyio.sleep_forever()
 
     async def fetch_balances(self) -> Balances:
@@ -114,6 +116,8 @@ class SlowRequote:
         return await self.inner.fetch_open_orders()
 
     async def place_order(self, request: OrderRequest) -> OpenOrder:
+        if self.first_client_id is None:
+            self.first_client_id = request.client_id
         self.placing.set()
         if request.price > Decimal(repr(self.inner.mid)) * Decimal("1.005"):
             self.requoting.set()  # quoting around the moved book: the fill is behind it
@@ -154,7 +158,7 @@ async def test_a_fill_waiting_for_the_ledger_is_stored_when_the_bot_stops(tmp_pa
             ledger=shared,
         )
         bot.rules = await bot.venue.connect()
-        fill = own_fill(bot, 2)
+        fill = own_fill(bot._ids.next(), 2)  # an id of this run, like a placed order's
         borrower = object()
         limiter = shared._limiter
         scope = anyio.CancelScope()

@@ -193,7 +193,7 @@ async def test_fills_queued_when_the_stream_fails_reach_the_ledger_view() -> Non
                         size=Decimal(1),
                         fee=Decimal(0),
                         fee_asset="USDT",
-                        ts=RealClock().now(),
+                        ts=RealClock().wall(),
                         remaining=order.remaining - n - 1,
                     )
                 )

@@ -136,6 +136,9 @@ class ScriptedClock:
     def now(self) -> float:
         return self.t
 
+    def wall(self) -> float:
+        return self.t
+
     async def sleep_until(self, deadline: float) -> None:
         self.t = max(self.t, deadline)
         await anyio.lowlevel.checkpoint()

@@ -123,7 +123,7 @@ async def place_order(venue: CcxtVenue, request: OrderRequest) -> OpenOrder:
         price=request.price,
         size=request.size,
         remaining=request.size - filled,
-        created_at=now,
+        created_at=venue.clock.wall(),
         venue_id=VenueOrderId(str(vid)) if vid is not None else None,
     )
     venue.tracker.placed(order, now)
@@ -199,7 +199,7 @@ async def find_order(venue: CcxtVenue, request: OrderRequest) -> OpenOrder | Non
             found = venue.to_open_order({**raw, "clientOrderId": raw.get("clientOrderId") or cid})
             if found is not None:
                 now = venue.clock.now()
-                found = replace(found, client_id=ClientOrderId(cid), created_at=now)
+                found = replace(found, client_id=ClientOrderId(cid), created_at=venue.clock.wall())
                 venue.tracker.placed(found, now)
                 return found
     try:

@@ -62,6 +62,9 @@ TRADES_OVERLAP_MS = 5_000
 #: happened while no bot ran (a crash, a restart) are delivered too. The bot stores those its
 #: ledger lacks and does not move its inventory for them (the balances it read hold them).
 TRADES_BACKFILL_MS = 3_600_000
+#: How far the local clock may run ahead of the exchange's before trade polls could miss a
+#: trade (only until the first own trade is seen: then exchange times are compared).
+CLOCK_SKEW_ALLOWANCE_MS = 300_000
 #: Pages (of ``trades_limit`` trades) the backfill read may take.
 TRADES_BACKFILL_PAGES = 10
 #: Fields exchanges put an order's client id in, in their trade (fill) records.
@@ -206,7 +209,10 @@ class CcxtVenue:
         except ValueError as exc:
             raise FatalVenueError(f"{self.name}: {exc}") from exc
         self._market_id = str(market["id"])
-        self._connected_ms = self._newest_trade_ms = int(self.clock.now() * 1000)
+        # Exchange time is compared with exchange time where it can be (trade timestamps);
+        # the local clock only anchors the first reads, with a skew allowance below.
+        self._connected_ms = int(self.clock.wall() * 1000)
+        self._newest_trade_ms = 0
         self._backfilled = False
         self._rules = rules
         self.log.info("venue_connected", tick=str(rules.tick), lot=str(rules.lot))
@@ -273,9 +279,10 @@ class CcxtVenue:
 
     def on_book(self, raw: Mapping[str, Any]) -> BookUpdated:
         """Record a ccxt order book (REST or websocket) as the current book."""
-        now = self.clock.now()
-        book = to_book(raw, now, self.settings.book_depth)
-        self._book, self._book_at = book, now
+        # The exchange's timestamp when it sends one; the local wall clock otherwise. The age
+        # (stale-book rule, poll scheduling) is measured on the monotonic clock.
+        book = to_book(raw, self.clock.wall(), self.settings.book_depth)
+        self._book, self._book_at = book, self.clock.now()
         return BookUpdated(book)
 
     async def poll_orders(self, *, force_trades: bool = False) -> list[VenueEvent]:
@@ -284,7 +291,7 @@ class CcxtVenue:
         events: list[VenueEvent] = []
         if force_trades or self.tracker.trades_due:
             events.extend(await self.poll_trades())
-        now = self.clock.now()
+        now = self.clock.wall()
         for cid in self.tracker.take_closed():
             self.log.info("order_closed_by_venue", client_id=cid)
             events.append(OrderClosed(ClientOrderId(cid), "closed_by_venue", now))
@@ -298,7 +305,13 @@ class CcxtVenue:
             self._backfilled = True
             return events
         # Re-read a few seconds (trades can be indexed late; duplicates are dropped by id).
-        since = max(self._newest_trade_ms, self._connected_ms) - TRADES_OVERLAP_MS
+        # The newest trade's exchange time once one was seen; before that the local connect
+        # time, less the largest clock skew tolerated (a local clock running ahead of the
+        # exchange's must not hide the trades in between).
+        since = (
+            max(self._newest_trade_ms, self._connected_ms - CLOCK_SKEW_ALLOWANCE_MS)
+            - TRADES_OVERLAP_MS
+        )
         raw = await self.call(
             "fetch_my_trades",
             lambda: self.exchange.fetch_my_trades(self.symbol, since, self.settings.trades_limit),
@@ -328,7 +341,7 @@ class CcxtVenue:
 
     def on_trades(self, trades: list[Mapping[str, Any]]) -> list[VenueEvent]:
         """Fills for the trades not seen before (REST or websocket), oldest first."""
-        now = self.clock.now()
+        now = self.clock.wall()  # a fill's timestamp when the trade carries none
         events: list[VenueEvent] = []
         ordered = sorted(trades, key=lambda t: t.get("timestamp") or 0)
         for trade in ordered:
@@ -378,7 +391,7 @@ class CcxtVenue:
 
     def to_open_order(self, raw: Mapping[str, Any]) -> OpenOrder | None:
         """A ccxt order as kasmm's ``OpenOrder`` (client id from the order or the id map)."""
-        now = self.clock.now()
+        now = self.clock.wall()
         vid = raw.get("id")
         client_id = client_id_from_native(self.flavour, raw.get("clientOrderId"))
         if client_id is None:

@@ -109,7 +109,7 @@ class AS2008Model:
     def snapshot(self) -> Book:
         """One bid and one ask level, both at the mid."""
         level = BookLevel(Decimal(repr(self.mid)), _NOMINAL_SIZE)
-        return Book(bids=(level,), asks=(level,), ts=self._state.clock.now())
+        return Book(bids=(level,), asks=(level,), ts=self._state.clock.wall())
 
     async def next_event(self) -> VenueEvent:
         """Hand out the next event, running a step when none is pending."""

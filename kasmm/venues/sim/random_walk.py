@@ -102,7 +102,7 @@ class RandomWalkModel:
 
     def snapshot(self) -> Book:
         """Synthetic levels merged with the bot's orders, stamped with the clock time."""
-        return merged_book(self._book, self._state.orders, self._state.clock.now())
+        return merged_book(self._book, self._state.orders, self._state.clock.wall())
 
     def submit_taker(self, side: Side, size: Decimal) -> None:
         """Queue an outside market order. It executes once the events already produced have been
