@@ -459,3 +459,54 @@ async def test_cancel_and_cancel_all(market: Market) -> None:
 
     # Cancelled orders never fill, even when the market trades through their prices.
     assert await market.trade("0.070000", "100000", Side.SELL) == []
+
+
+# --- restarts on one ledger ----------------------------------------------------------------
+
+
+async def test_trade_ids_are_unique_across_venue_instances(anyio_backend: str) -> None:
+    # Each restart builds a new venue; the ledger stores a fill once per trade id for its whole
+    # life, so a rebuilt venue numbering from "paper-1" again would have its fills dropped.
+    ids: list[str] = []
+    for _ in range(2):
+        async with open_market(queue_position="front") as m:
+            await m.bid("k-b1", "0.080000", "100")
+            await m.bid("k-b2", "0.080000", "100")
+            ids += [f.trade_id for f in await m.trade("0.080000", "1000", Side.SELL)]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert all(i.startswith("paper-") for i in ids)
+
+
+async def test_trade_id_tag_is_injectable(anyio_backend: str) -> None:
+    clock, feed = VirtualClock(T0), FakeFeed()
+    venue = PaperVenue(config(), "KAS/USDT", clock, feed=feed, trade_id_tag="t")
+    await venue.connect()
+    m = Market(venue, feed, clock)
+    await m.book()
+    await m.bid("k-b1", "0.080000", "100", post_only=True)
+    await m.bid("k-b2", "0.079990", "100", post_only=True)
+    fills = await m.trade("0.079990", "2000", Side.SELL)
+    assert [f.trade_id for f in fills] == ["paper-t-1", "paper-t-2"]
+    await m.events.aclose()
+    await venue.close()
+
+
+async def test_balances_are_restored_before_the_first_order_only(anyio_backend: str) -> None:
+    venue = PaperVenue(config(), "KAS/USDT", VirtualClock(T0), feed=FakeFeed())
+    with pytest.raises(RuntimeError):
+        venue.restore_balances({"KAS": D(1)})  # not connected: no account yet
+    assert venue.starting_balances() is None
+    await venue.connect()
+    assert venue.starting_balances() == {"KAS": D(50000), "USDT": D(4000)}
+    venue.restore_balances({"KAS": D("51000.5"), "USDT": D("3919.96")})
+    balances = await venue.fetch_balances()
+    assert (balances.free("KAS"), balances.free("USDT")) == (D("51000.5"), D("3919.96"))
+    assert balances.get("KAS").locked == balances.get("USDT").locked == 0
+    await venue.close()
+
+
+async def test_a_venue_that_traded_cannot_be_restored(market: Market) -> None:
+    await market.bid("k-b1", "0.079000", "100")
+    assert market.venue.starting_balances() is None
+    with pytest.raises(RuntimeError):
+        market.venue.restore_balances({"KAS": D(1), "USDT": D(1)})

@@ -33,12 +33,14 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def make_venue(seed: int = 1, **market: Any) -> tuple[SimVenue, VirtualClock, AS2008Market]:
+def make_venue(
+    seed: int = 1, *, trade_id_tag: str | None = None, **market: Any
+) -> tuple[SimVenue, VirtualClock, AS2008Market]:
     """An AS venue on a virtual clock. Config balances are set to show they are ignored."""
     clock = VirtualClock()
     model = AS2008Market(model="as2008", **market)
     config = SimVenueConfig(type="sim", market=model, seed=seed, balances={"USD": D(1000)})
-    return SimVenue(config, "XYZ/USD", clock), clock, model
+    return SimVenue(config, "XYZ/USD", clock, trade_id_tag=trade_id_tag), clock, model
 
 
 ONE = D(1)
@@ -169,8 +171,8 @@ async def test_fill_rate_per_step_is_a_exp_minus_k_d_dt(d: float, steps: int) ->
 
 async def test_same_seed_same_events() -> None:
     async def trace(seed: int) -> list[VenueEvent]:
-        """Events of 3000 pulls with a bot quoting 0.3 around every mid."""
-        venue, _, _ = make_venue(seed=seed)
+        """Events of 3000 pulls with a bot quoting 0.3 around every mid (trade ids pinned)."""
+        venue, _, _ = make_venue(seed=seed, trade_id_tag="det")
         await venue.connect()
         out: list[VenueEvent] = []
         stream = venue.events()

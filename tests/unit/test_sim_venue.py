@@ -41,7 +41,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def make_venue(seed: int = 1, **overrides: Any) -> tuple[SimVenue, VirtualClock]:
+def make_venue(
+    seed: int = 1, *, trade_id_tag: str | None = None, **overrides: Any
+) -> tuple[SimVenue, VirtualClock]:
     """A random-walk venue on a virtual clock; ``market=`` and other config keys override."""
     clock = VirtualClock()
     # Pin the market these tests were calibrated on, independent of the schema's defaults.
@@ -55,7 +57,7 @@ def make_venue(seed: int = 1, **overrides: Any) -> tuple[SimVenue, VirtualClock]
         ),
     )
     config = SimVenueConfig(type="sim", seed=seed, **overrides)
-    return SimVenue(config, "KAS/USDT", clock), clock
+    return SimVenue(config, "KAS/USDT", clock, trade_id_tag=trade_id_tag), clock
 
 
 def req(
@@ -230,7 +232,7 @@ async def test_latency_is_spent_on_the_clock_per_request() -> None:
 
 
 async def test_partial_fills_then_complete() -> None:
-    venue, _ = make_venue(fees=SimFees(maker_bps=10))
+    venue, _ = make_venue(fees=SimFees(maker_bps=10), trade_id_tag="t")
     await venue.connect()
     stream = venue.events()
     await anext(stream)
@@ -241,7 +243,7 @@ async def test_partial_fills_then_complete() -> None:
     assert isinstance(first, OrderFilled)
     assert (first.fill.size, first.fill.remaining, first.fill.price) == (D(400), D(600), ask.price)
     assert first.fill.fee == ask.price * 400 * D("0.001") and first.fill.fee_asset == "USDT"
-    assert first.fill.is_maker and first.fill.trade_id == "sim-1"
+    assert first.fill.is_maker and first.fill.trade_id == "sim-t-1"
     (order,) = await venue.fetch_open_orders()
     assert order.remaining == D(600) and order.filled == D(400)
     assert isinstance(await anext(stream), BookUpdated)  # the taker changed the book
@@ -252,7 +254,7 @@ async def test_partial_fills_then_complete() -> None:
     assert (second.fill.size, second.fill.remaining, second.fill.trade_id) == (
         D(600),
         D(0),
-        "sim-2",
+        "sim-t-2",
     )
     assert await venue.fetch_open_orders() == []
     await stream.aclose()
@@ -304,12 +306,49 @@ async def test_orders_crossed_by_the_mid_fill_at_their_own_price() -> None:
     assert {f.side for f in fills_of(events)} == {Side.BUY, Side.SELL}
 
 
+# --- restarts on one ledger -----------------------------------------------------------------
+
+
+async def test_two_instances_with_one_seed_never_share_a_trade_id() -> None:
+    # A restart rebuilds the venue with the same seed: same market, same fills, but the ledger
+    # stores a fill once per trade id for its whole life, so the ids must differ.
+    runs = []
+    for _ in range(2):
+        venue, clock = make_venue(seed=11)
+        runs.append(fills_of(await run(venue, clock, 60.0, InsideQuoter(venue))))
+    first, second = runs
+    assert len(first) > 5 and [f.size for f in first] == [f.size for f in second]
+    ids = [f.trade_id for f in first + second]
+    assert len(set(ids)) == len(ids)
+    assert all(i.startswith("sim-") for i in ids)
+
+
+async def test_balances_are_restored_before_the_first_order_only() -> None:
+    venue, _ = make_venue(balances={"KAS": D(1000), "USDT": D(100), "BTC": D(1)})
+    assert venue.starting_balances() == {"KAS": D(1000), "USDT": D(100), "BTC": D(1)}
+    venue.restore_balances({"KAS": D("1200.5"), "USDT": D("83.9")})
+    await venue.connect()
+    balances = await venue.fetch_balances()
+    assert {a: (b.free, b.locked) for a, b in balances.assets.items()} == {
+        "KAS": (D("1200.5"), D(0)),
+        "USDT": (D("83.9"), D(0)),
+    }
+    stream = venue.events()
+    await anext(stream)
+    await venue.place_order(req("b", Side.BUY, venue.book.bids[0].price, D(100)))
+    assert venue.starting_balances() is None  # it has traded: its balances are its own
+    with pytest.raises(RuntimeError):
+        venue.restore_balances({"KAS": D(1), "USDT": D(1)})
+    await stream.aclose()
+
+
 # --- determinism and statistics -----------------------------------------------------------
 
 
 async def traced_run(seed: int) -> list[VenueEvent]:
-    """Every event of a 60 s run with the inside quoter."""
-    venue, clock = make_venue(seed=seed)
+    """Every event of a 60 s run with the inside quoter (trade ids pinned: they are the one
+    thing a seed does not decide)."""
+    venue, clock = make_venue(seed=seed, trade_id_tag="det")
     return await run(venue, clock, 60.0, InsideQuoter(venue))
 
 

@@ -16,6 +16,7 @@ proceeds.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -135,6 +136,22 @@ class Ledger:
             self._free[self.quote] += notional - fee
         return fee
 
+    def totals(self) -> dict[str, Decimal]:
+        """Free plus locked, per asset."""
+        return {asset: free + self._locked[asset] for asset, free in self._free.items()}
+
+    def restore(self, balances: Mapping[str, Decimal]) -> None:
+        """Hold exactly ``balances`` from now on, all free (a restart resuming its ledger).
+
+        :raises RuntimeError: an order still locks funds (the restore would orphan the lock).
+        """
+        if any(self._locked.values()):
+            raise RuntimeError("cannot restore balances while orders lock funds")
+        self._free = {asset: Decimal(v) for asset, v in balances.items()}
+        self._free.setdefault(self.base, ZERO)
+        self._free.setdefault(self.quote, ZERO)
+        self._locked = dict.fromkeys(self._free, ZERO)
+
     def snapshot(self) -> Balances:
         """The balances as the ``Venue`` protocol reports them."""
         return Balances(
@@ -144,10 +161,22 @@ class Ledger:
         )
 
 
+def trade_id_prefix(kind: str, tag: str | None = None) -> str:
+    """The start of a simulated venue's trade ids: ``<kind>-<tag>``.
+
+    The ledger stores a fill once per trade id for its whole life, across restarts and venue
+    rebuilds, so every venue instance numbers its fills under its own ``tag``: by default 16
+    random hex digits (a collision between two instances of one profile is a 1-in-2**64
+    event); tests inject a fixed one for exact ids.
+    """
+    return f"{kind}-{secrets.token_hex(8) if tag is None else tag}"
+
+
 class SimState:
     """Clock, rules, resting orders, ledger and counters of one simulated venue.
 
-    ``trade_id_prefix`` starts the trade ids of fills (``sim-1``, ``sim-2``, ...).
+    ``trade_id_prefix`` starts the trade ids of fills (``<prefix>-1``, ``<prefix>-2``, ...);
+    build it with :func:`trade_id_prefix` so that it is unique to this venue instance.
     """
 
     def __init__(
@@ -168,6 +197,29 @@ class SimState:
     def stats(self) -> SimStats:
         """A snapshot of the counters."""
         return SimStats(self.places, self.cancels, self.rejects, self.fills)
+
+    @property
+    def untouched(self) -> bool:
+        """True until an order is booked (or refused for funds): balances are the initial ones."""
+        return self._order_seq == 0 and self.fills == 0
+
+    def starting_balances(self) -> dict[str, Decimal] | None:
+        """The initial balances (totals per asset) while the account is untouched and keeps
+        balances; ``None`` otherwise (see :class:`~kasmm.venues.sim.account.SimulatedAccount`)."""
+        if not self.ledger.enforce or not self.untouched:
+            return None
+        return self.ledger.totals()
+
+    def restore_balances(self, balances: Mapping[str, Decimal]) -> None:
+        """Start this untouched account from ``balances``, all free.
+
+        :raises RuntimeError: the account has traded already, or keeps no balances (AS model).
+        """
+        if not self.ledger.enforce:
+            raise RuntimeError("this market keeps no balances")
+        if not self.untouched:
+            raise RuntimeError("balances can only be restored before the first order")
+        self.ledger.restore(balances)
 
     def add_order(self, request: OrderRequest) -> RestingOrder:
         """Lock the funds for an already validated ``request`` and book it at the clock's time.

@@ -8,7 +8,9 @@ Determinism: the market only advances while the consumer iterates :meth:`SimVenu
 event's time is reached with ``clock.sleep_until`` (instant on a ``VirtualClock``, a real sleep on
 a ``RealClock``), and all randomness comes from one ``random.Random(config.seed)``. A consumer
 that handles each event completely (including its requests) before pulling the next therefore
-sees the same events for the same seed. Driving ``events()`` from two tasks at once is not
+sees the same events for the same seed (trade ids excepted: each venue instance tags them with
+its own random tag, so that a rebuilt venue never repeats one its ledger stored; pass
+``trade_id_tag`` for exact ids). Driving ``events()`` from two tasks at once is not
 supported. With ``latency_ms > 0`` every request first sleeps that long on the clock, then takes
 effect.
 """
@@ -16,7 +18,7 @@ effect.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from decimal import Decimal
 
 from kasmm.clock import Clock
@@ -37,20 +39,28 @@ from kasmm.venues.sim.as2008 import AS2008Model, as2008_rules
 from kasmm.venues.sim.matching import RestingOrder, combined_best
 from kasmm.venues.sim.orders import bps_to_fraction, check_cross, validate_request
 from kasmm.venues.sim.random_walk import RandomWalkModel
-from kasmm.venues.sim.state import Ledger, MarketModel, SimState, SimStats
+from kasmm.venues.sim.state import Ledger, MarketModel, SimState, SimStats, trade_id_prefix
 
 
 class SimVenue:
     """A simulated exchange account trading one symbol; implements the ``Venue`` protocol."""
 
     def __init__(
-        self, config: SimVenueConfig, symbol: str, clock: Clock, *, name: str = "sim"
+        self,
+        config: SimVenueConfig,
+        symbol: str,
+        clock: Clock,
+        *,
+        name: str = "sim",
+        trade_id_tag: str | None = None,
     ) -> None:
         """Build the venue; nothing happens until :meth:`connect`.
 
         :param config: the profile's ``venue`` section.
         :param symbol: ``BASE/QUOTE``.
         :param clock: ``VirtualClock`` for tests and backtests, ``RealClock`` for a live demo.
+        :param trade_id_tag: this instance's part of its trade ids (``sim-<tag>-<n>``); random
+            by default, so that a rebuilt venue never repeats a trade id the ledger stored.
         """
         base, sep, quote = symbol.partition("/")
         if not (base and sep and quote) or "/" in quote:
@@ -62,13 +72,14 @@ class SimVenue:
         self._connected = False
         self._started = False
         rng = random.Random(config.seed)
+        id_prefix = trade_id_prefix("sim", trade_id_tag)
         market = config.market
         self._model: MarketModel
         if isinstance(market, AS2008Market):
             rules = as2008_rules(symbol, base, quote, market)
             # AS: the trader starts flat and nothing is checked (see as2008.py).
             ledger = Ledger(base, quote, {}, ZERO, enforce=False)
-            self._state = SimState(rules, clock, ledger)
+            self._state = SimState(rules, clock, ledger, trade_id_prefix=id_prefix)
             self._model = AS2008Model(market, self._state, rng)
         elif isinstance(market, RandomWalkMarket):
             rules = MarketRules(
@@ -83,7 +94,7 @@ class SimVenue:
                 taker_fee=bps_to_fraction(config.fees.taker_bps),
             )
             ledger = Ledger(base, quote, config.balances, rules.maker_fee, enforce=True)
-            self._state = SimState(rules, clock, ledger)
+            self._state = SimState(rules, clock, ledger, trade_id_prefix=id_prefix)
             # Real time only (virtual runs stay exactly reproducible): a random phase of the
             # book interval, so that venues started together do not all tick at once.
             phase = 0.0 if clock.is_virtual else random.random()
@@ -141,6 +152,19 @@ class SimVenue:
         if not isinstance(self._model, RandomWalkModel):
             raise RuntimeError("submit_taker needs the random_walk market")
         self._model.submit_taker(side, size)
+
+    # --- restart on an existing ledger (kasmm.venues.sim.account.SimulatedAccount) ---------
+
+    def starting_balances(self) -> dict[str, Decimal] | None:
+        """The configured balances, until the first order; ``None`` on the as2008 market."""
+        return self._state.starting_balances()
+
+    def restore_balances(self, balances: Mapping[str, Decimal]) -> None:
+        """Start from the balances the ledger implies instead of the configured ones.
+
+        :raises RuntimeError: an order was placed already, or the market is as2008.
+        """
+        self._state.restore_balances(balances)
 
     # --- the Venue protocol ---------------------------------------------------------------
 
