@@ -235,6 +235,11 @@ class Bot:
         started = False
         try:
             self.rules = await self.venue.connect()
+            # A rebuilt simulated venue resumes the balances its ledger implies, before the
+            # first balance read (bot, venue and ledger agree); no-op for a real exchange.
+            await self.journal.restore_simulated_balances(
+                self.venue, self.rules.base, self.rules.quote, self.clock.wall()
+            )
             await self._startup_reconcile()
             await self._sync_balances(force=True)
             await self._restore()

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import structlog
+
 from kasmm.core.pnl import PnlState
 from kasmm.core.risk import Trip
-from kasmm.core.types import ClientOrderId, Fill, OpenOrder, OrderRequest, VenueOrderId
+from kasmm.core.types import ZERO, ClientOrderId, Fill, OpenOrder, OrderRequest, VenueOrderId
 from kasmm.store import AsyncLedger, OrderJournalEntry, OrderOpened, OrderStatusChanged
+from kasmm.venues.sim.account import simulated_account
+
+_log = structlog.get_logger("kasmm.journal")
 
 #: Trade ids remembered in memory for de-duplication (the ledger remembers all of them).
 _SEEN_TRADES = 10_000
@@ -172,6 +178,45 @@ class BotJournal:
         """Store an equity snapshot (also moves the stored peak)."""
         if self.ledger is not None:
             await self.ledger.record_equity(self.profile, ts, equity, mid, base, quote)
+
+    # --- a simulated account resuming its ledger -------------------------------------------
+
+    async def restore_simulated_balances(
+        self, venue: object, base: str, quote: str, ts: float
+    ) -> dict[str, Decimal] | None:
+        """Start a simulated venue (sim, replay, paper) from the balances its ledger implies.
+
+        Call after ``connect`` and before anything reads the venue's balances. On a fresh ledger
+        the venue's configured balances are stored as its opening balances (at wall time
+        ``ts``) and apply; later starts resume from the opening balances plus every stored fill,
+        whatever the configuration says now. Nothing happens without a ledger, for a real
+        exchange, for the as2008 model (no balances) or for a venue that has traded already.
+
+        :return: the balances restored, or None when the venue keeps what it has.
+        """
+        account = simulated_account(venue)
+        if self.ledger is None or account is None:
+            return None
+        configured = account.starting_balances()
+        if configured is None:
+            return None
+        await self.ledger.record_opening_balances(self.profile, configured, ts)
+        implied = await self.ledger.implied_balances(self.profile, base, quote)
+        if implied is None or _same_balances(implied, configured):
+            return None
+        account.restore_balances(implied)
+        _log.info(
+            "balances_restored",
+            profile=self.profile,
+            balances={asset: str(v) for asset, v in sorted(implied.items())},
+            configured={asset: str(v) for asset, v in sorted(configured.items())},
+        )
+        return implied
+
+
+def _same_balances(a: Mapping[str, Decimal], b: Mapping[str, Decimal]) -> bool:
+    """Equal amounts of every asset (an asset missing from one side holds zero)."""
+    return all(a.get(asset, ZERO) == b.get(asset, ZERO) for asset in a.keys() | b.keys())
 
 
 def _float(value: Any) -> float:

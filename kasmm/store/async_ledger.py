@@ -202,3 +202,19 @@ class AsyncLedger:
     async def profiles(self) -> list[str]:
         """See :meth:`Ledger.profiles`."""
         return await self._run(self.ledger.profiles)
+
+    # --- simulated accounts ---------------------------------------------------------------
+
+    async def record_opening_balances(
+        self, profile: str, balances: Mapping[str, Decimal], ts: float
+    ) -> bool:
+        """See :meth:`Ledger.record_opening_balances`."""
+        return await self._run(
+            partial(self.ledger.record_opening_balances, profile, dict(balances), ts)
+        )
+
+    async def implied_balances(
+        self, profile: str, base: str, quote: str
+    ) -> dict[str, Decimal] | None:
+        """See :meth:`Ledger.implied_balances`."""
+        return await self._run(partial(self.ledger.implied_balances, profile, base, quote))

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from kasmm.core.pnl import PnlState, apply_fill
 from kasmm.core.types import ZERO, ClientOrderId, Fill, Side, VenueOrderId
+from kasmm.store.balances import insert_opening_balances, select_opening_balances, settle_fills
 from kasmm.store.db import (
     DEFAULT_BUSY_TIMEOUT_S,
     FILL_COLUMNS,
@@ -542,3 +543,28 @@ class Ledger:
         with self._read() as conn:
             rows = conn.execute(f"SELECT profile FROM ({union}) ORDER BY profile").fetchall()
         return [r[0] for r in rows]
+
+    # --- simulated accounts (kasmm.store.balances) ----------------------------------------
+
+    def record_opening_balances(
+        self, profile: str, balances: Mapping[str, Decimal], ts: float
+    ) -> bool:
+        """Store a simulated account's balances at its first start, once per profile.
+
+        :return: True when stored now, False when some were already stored (kept as is).
+        """
+        with self._write() as conn:
+            return insert_opening_balances(conn, profile, balances, ts)
+
+    def implied_balances(self, profile: str, base: str, quote: str) -> dict[str, Decimal] | None:
+        """The stored opening balances plus every stored fill of ``base/quote`` settled on them
+        (see :func:`~kasmm.store.balances.settle_fills`); None when no opening balances are
+        stored. One snapshot: a fill committed meanwhile is in both or neither."""
+        with self._read() as conn:
+            opening = select_opening_balances(conn, profile)
+            if opening is None:
+                return None
+            rows = conn.execute(
+                f"SELECT {FILL_COLUMNS} FROM fills WHERE profile = ? ORDER BY id", (profile,)
+            ).fetchall()
+        return settle_fills(opening, (fill_from(r) for r in rows), base, quote)

@@ -118,11 +118,23 @@ CREATE TABLE balance_drifts (
 CREATE INDEX balance_drifts_by_profile ON balance_drifts (profile, ts);
 """
 
+# A simulated account's balances at its first start on this ledger (kasmm.store.balances).
+_V4_OPENING_BALANCES = """
+CREATE TABLE opening_balances (
+    profile TEXT NOT NULL,
+    asset   TEXT NOT NULL,
+    amount  TEXT NOT NULL,
+    ts      REAL NOT NULL,
+    PRIMARY KEY (profile, asset)
+);
+"""
+
 #: Schema scripts in order; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[str, ...] = (
     _V1_ORDERS_AND_FILLS,
     _V2_ACCOUNTING_AND_RISK,
     _V3_BALANCE_CHECKS,
+    _V4_OPENING_BALANCES,
 )
 
 #: The version this code reads and writes.

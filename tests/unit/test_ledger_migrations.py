@@ -28,11 +28,12 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
     assert schema_version(conn) == 0
-    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 3
+    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 4
     assert conn.execute("SELECT version, applied_at FROM schema_version").fetchall() == [
         (1, 42.0),
         (2, 42.0),
         (3, 42.0),
+        (4, 42.0),
     ]
     assert tables(conn) == {
         "schema_version",
@@ -45,6 +46,7 @@ def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
         "modes",
         "risk_events",
         "balance_drifts",
+        "opening_balances",
     }
     assert migrate(conn) == LATEST_VERSION  # idempotent
 
