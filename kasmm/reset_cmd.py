@@ -7,14 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-from kasmm.store import Ledger
+from kasmm.errors import LedgerLost
+from kasmm.store import Ledger, LedgerError, SchemaError
 from kasmm.supervise_cmd import ledger_path, resolve_state_dir
 
 
 def reset_command(profile: str, state_dir: Path | None, operator: str | None) -> int:
     """Record a reset in the ledger; a running supervisor resumes the profile within seconds.
 
-    Exit 0 when a halt was cleared, 1 when the profile was not halted, 2 on usage errors.
+    Exit 0 when a halt was cleared, 1 when the profile was not halted, 2 on usage errors and
+    when the ledger cannot be opened (damaged, say: one line naming the file).
     """
     state = resolve_state_dir(state_dir)
     path = ledger_path(state)
@@ -22,7 +24,12 @@ def reset_command(profile: str, state_dir: Path | None, operator: str | None) ->
         print(f"kasmm reset: no ledger at {path}", file=sys.stderr)
         return 2
     who = operator or getpass.getuser()
-    with Ledger(path) as ledger:
+    try:
+        opened = Ledger(path)
+    except (LedgerLost, LedgerError, SchemaError) as exc:
+        print(f"kasmm reset: {exc}", file=sys.stderr)
+        return 2
+    with opened as ledger:
         halt = ledger.active_halt(profile)
         if not ledger.reset(profile, time.time(), who):
             print(f"kasmm reset: {profile}: not halted", file=sys.stderr)

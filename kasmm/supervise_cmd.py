@@ -9,9 +9,10 @@ from pathlib import Path
 import anyio
 import structlog
 
+from kasmm.errors import LedgerLost
 from kasmm.obs.notify import Notifier
 from kasmm.shard import Shard
-from kasmm.store import AsyncLedger, Ledger
+from kasmm.store import AsyncLedger, Ledger, LedgerError, SchemaError
 from kasmm.supervisor import Supervisor, supervise
 
 log = structlog.get_logger("kasmm.supervise")
@@ -42,7 +43,13 @@ def supervise_command(
         return 2
     state = resolve_state_dir(state_dir)
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with Ledger(ledger_path(state)) as ledger:
+    try:
+        opened = Ledger(ledger_path(state))
+    except (LedgerLost, LedgerError, SchemaError) as exc:
+        # One line naming the file; exit 2: a restart cannot repair it (RestartPreventExitStatus).
+        print(f"kasmm supervise: {exc}", file=sys.stderr)
+        return 2
+    with opened as ledger:
         sup = Supervisor(directory, ledger=AsyncLedger(ledger), shard=shard)
         log.info(
             "supervisor_starting",

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from kasmm.errors import LedgerLost
 from kasmm.report.gather import gather, load_profile_configs, select_profiles
 from kasmm.report.page import PageInput, ProfileSection, render_page
 from kasmm.report.period import PeriodError, fmt_utc, parse_since
@@ -74,7 +75,7 @@ def report_command(
                     f"no profile {', '.join(unknown)} in the ledger at {path} (it holds {held})"
                 )
             datas = [gather(ledger, name, start, generated, configs.get(name)) for name in chosen]
-    except (SchemaError, LedgerError, sqlite3.Error) as exc:
+    except (SchemaError, LedgerError, LedgerLost, sqlite3.Error) as exc:
         return _fail(f"cannot read the ledger at {path}: {exc}")
 
     charts = importlib.import_module("kasmm.report.charts")

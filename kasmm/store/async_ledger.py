@@ -9,6 +9,8 @@ limiter instead of occupying worker threads.
 Cancellation: a call that has started in its thread runs to completion (``run_sync`` does not
 abandon it), so a cancelled ``record_fill`` may still have been stored; the ledger stays
 consistent, and on restart :meth:`~kasmm.store.ledger.Ledger.pnl_state` includes it.
+
+A lost ledger (:class:`~kasmm.errors.LedgerLost`) raises out of every call unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ class AsyncLedger:
 
     async def _run(self, call: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+
+    async def check(self) -> None:
+        """See :meth:`Ledger.check`: raise :class:`~kasmm.errors.LedgerLost` if the ledger's
+        files were deleted or replaced. Runs beside a call in progress (outside the limiter),
+        so a write waiting for another process's lock does not delay it.
+        """
+        await anyio.to_thread.run_sync(self.ledger.check)
 
     async def close(self) -> None:
         """Close the underlying ledger (after any call in progress)."""

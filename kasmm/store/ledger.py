@@ -8,6 +8,11 @@ Durability (WAL, ``synchronous=NORMAL``; survives ``kill -9``): see :mod:`kasmm.
 
 The connection is opened with ``check_same_thread=False`` and every call holds one lock, so the
 ledger may be used from worker threads one call at a time (:class:`~kasmm.store.AsyncLedger`).
+
+A ledger whose files were deleted or replaced while open, or that SQLite finds damaged, is lost
+for good: that call and every later one raise :class:`~kasmm.errors.LedgerLost` (see
+:mod:`kasmm.store.watch`). A write returns only after its commit and a check that the files are
+still the ones opened, so no call reports success for data that went to a deleted file.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from kasmm.store.db import (
     UnknownOrderError,
     fill_from,
     fill_row,
+    is_damage,
     open_database,
 )
 from kasmm.store.journal import (
@@ -55,6 +61,7 @@ from kasmm.store.records import (
     decode_decimal,
     encode_decimal,
 )
+from kasmm.store.watch import FileWatch
 
 _LIVE = tuple(sorted(s.value for s in LIVE_STATUSES))
 _LIVE_SQL = ", ".join("?" for _ in _LIVE)
@@ -107,12 +114,18 @@ class Ledger:
 
     :param path: the database file, e.g. ``state/kasmm.sqlite``; shared by all profiles.
     :param busy_timeout_s: how long a write waits for another process's write lock.
+    :raises kasmm.errors.LedgerLost: when the file is damaged (see
+        :func:`~kasmm.store.db.open_database`), and from any later call once the files were
+        deleted, replaced or found damaged.
+    :raises kasmm.store.LedgerError: when the file cannot be created or opened.
     :raises kasmm.store.migrations.SchemaError: when the file was written by a newer kasmm.
     """
 
     def __init__(self, path: Path, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self._conn = open_database(self.path, busy_timeout_s)
+        # After migrate's reads: SQLite has opened the -wal and -shm files by now.
+        self._watch = FileWatch(self.path)
         self._lock = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -133,18 +146,30 @@ class Ledger:
     ) -> None:
         self.close()
 
+    def check(self) -> None:
+        """Raise :class:`~kasmm.errors.LedgerLost` if the ledger's files were deleted or
+        replaced since open (or it was found lost before). A few ``stat`` calls, no lock: cheap
+        enough to call every second, and not delayed by a write waiting for its lock.
+        """
+        self._watch.check()
+
     def connection_settings(self) -> dict[str, object]:
         """The connection's journal mode, synchronous level, foreign keys and busy timeout."""
-        with self._lock:
+        with self._read() as conn:
             return {
-                name: self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+                name: conn.execute(f"PRAGMA {name}").fetchone()[0]
                 for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
             }
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taking the write lock up front (no upgrade deadlocks)."""
-        with self._lock:
+        """One write transaction, taking the write lock up front (no upgrade deadlocks).
+
+        The files are checked before it starts and again after the commit: a commit that went
+        to a file deleted meanwhile raises instead of returning as if stored.
+        """
+        with self._lock, self._damage_is_loss():
+            self._watch.check()
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -153,17 +178,29 @@ class Ledger:
             except BaseException:
                 rollback(conn)
                 raise
+            self._watch.check()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """One read transaction: every query inside sees the same snapshot."""
-        with self._lock:
+        with self._lock, self._damage_is_loss():
+            self._watch.check()
             conn = self._conn
             conn.execute("BEGIN")
             try:
                 yield conn
             finally:
                 conn.execute("COMMIT")
+
+    @contextmanager
+    def _damage_is_loss(self) -> Iterator[None]:
+        """SQLite finding the file malformed while in use: lost, like a deleted file."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise self._watch.lose(f"{self.path}: damaged while in use ({exc})") from exc
+            raise
 
     # --- orders ---------------------------------------------------------------------------
 
@@ -312,8 +349,8 @@ class Ledger:
             event: the caller must not apply it again).
         """
         row = fill_row(profile, fill)
-        with self._lock:
-            cursor = self._conn.execute(
+        with self._write() as conn:
+            cursor = conn.execute(
                 f"INSERT INTO fills (profile, {FILL_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (profile, trade_id) DO NOTHING",
@@ -335,8 +372,8 @@ class Ledger:
 
         :return: True when stored now, False when an opening was already stored (kept as is).
         """
-        with self._lock:
-            cursor = self._conn.execute(
+        with self._write() as conn:
+            cursor = conn.execute(
                 "INSERT INTO openings (profile, position, mark, ts) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (profile) DO NOTHING",
                 (profile, encode_decimal(position), encode_decimal(mark), ts),
