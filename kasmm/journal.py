@@ -84,15 +84,21 @@ class BotJournal:
             await self.ledger.set_opening(self.profile, position, mark, ts)
 
     async def fill(self, fill: Fill) -> bool:
-        """Commit a fill; ``False`` when it was seen before (the bot must then ignore it)."""
+        """Commit a fill; ``False`` when it was seen before (the bot must then ignore it).
+
+        The trade id counts as seen only once the ledger has it: a write that raised leaves it
+        unseen, so the venue's redelivery of the same fill is stored, not dropped. Errors
+        (:class:`~kasmm.errors.LedgerLost` among them) propagate unchanged.
+        """
         if fill.trade_id in self._seen:
             return False
+        stored = True
+        if self.ledger is not None:
+            stored = await self.ledger.record_fill(self.profile, fill)
         self._seen[fill.trade_id] = None
         if len(self._seen) > _SEEN_TRADES:
             self._seen.popitem(last=False)
-        if self.ledger is None:
-            return True
-        return await self.ledger.record_fill(self.profile, fill)
+        return stored
 
     # --- order events (buffered) ---------------------------------------------------------
 
