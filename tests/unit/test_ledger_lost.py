@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import closing
 from decimal import Decimal
@@ -141,6 +143,26 @@ def test_other_processes_and_checkpoints_are_not_a_lost_ledger(path: Path) -> No
         second.check()
         assert len(second.fills(P)) == 20
         assert len(first.mode_changes(P)) == 20
+
+
+OTHER_PROCESS = """
+import sys
+from pathlib import Path
+from kasmm.store import Ledger
+for n in range(10):
+    with Ledger(Path(sys.argv[1])) as ledger:
+        ledger.record_mode("other", float(n), "normal", "operator")
+"""
+
+
+def test_another_process_opening_and_closing_is_not_a_lost_ledger(path: Path) -> None:
+    """Across processes the last connection to close deletes the -wal; one still open (ours)
+    must keep SQLite from doing so."""
+    with Ledger(path) as ledger:
+        subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(path)], check=True, timeout=30)
+        ledger.check()
+        ledger.record_mode(P, 1.0, "normal", "start")
+        assert len(ledger.mode_changes("other")) == 10
 
 
 # --- damaged ----------------------------------------------------------------------------
