@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
+import random
 from collections import deque
 from collections.abc import Callable
 from contextlib import aclosing
@@ -40,7 +41,7 @@ from kasmm.core.params import QuotingParams, RefreshParams
 from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote
 from kasmm.core.quoting import MarketState, QuoteDecision, compute_quotes, exclude_own, time_left
 from kasmm.core.reconcile import reconcile
-from kasmm.core.risk import RiskInputs, RiskState, Trip, evaluate, gate, reset
+from kasmm.core.risk import RiskInputs, RiskState, TradingState, Trip, evaluate, gate, reset
 from kasmm.core.types import (
     ZERO,
     Balance,
@@ -60,11 +61,13 @@ from kasmm.core.types import (
     Side,
     VenueEvent,
 )
+from kasmm.core.venue_time import VenueClock
 from kasmm.core.volatility import VolState, sigma_price, update_vol
 from kasmm.errors import (
     AuthenticationFailed,
     FatalVenueError,
     InsufficientFunds,
+    LedgerLost,
     OrderNotFound,
     OrderRejected,
     PostOnlyWouldCross,
@@ -153,6 +156,8 @@ class BotSnapshot:
     last_error: str | None
     trading_state: str = "active"
     halt_reason: str | None = None
+    #: Why nothing is quoted although trading is allowed (``no_size``, ``no_mid``, ...).
+    idle_reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -168,6 +173,7 @@ class Bot:
         session_end: float | None = None,
         stop_at: float | None = None,
         ledger: AsyncLedger | None = None,
+        run_tag: str | None = None,
     ) -> None:
         self.profile = profile
         self.stop_at = stop_at
@@ -200,28 +206,45 @@ class Bot:
         self._day_start_equity: Decimal | None = None
         self._action_times: deque[float] = deque()
         self._last_balance_sync = -math.inf
-        #: Time the inventory was last read from the venue: fills executed before it are
-        #: already in it (a fill reported late must not move it again).
+        #: Venue time the inventory was last read at: fills executed before it are already in
+        #: it (a fill reported late must not move it again).
         self._inventory_as_of = -math.inf
         self._last_order_audit = -math.inf
-        #: On a profile's first run, fills from before it started are not its own history.
-        self._history_from: float | None = None
+        #: On a profile's first run (no opening in the ledger) fills of orders placed before
+        #: this run (another ledger's, e.g. a deleted state dir) are not its history. Decided
+        #: by the order's run tag, not by comparing the local clock with exchange times.
+        self._first_run = False
+        #: The venue's clock, estimated from its timestamps: exchange times are compared with
+        #: exchange times (the local wall clock may be skewed against the venue's).
+        self._venue_clock = VenueClock()
         #: Real time: events taken from the stream's channel, not handled yet.
         self._backlog: deque[VenueEvent | _StreamFailed] = deque()
+        # A random run tag (no clock: a stepped clock repeated the old time-based tags); in
+        # virtual time a seeded one, so a backtest's ids are a function of its inputs.
         self._ids = ClientIdFactory(
-            profile.client_id_prefix, ClientIdFactory.run_tag_for(clock.now())
+            profile.client_id_prefix,
+            run_tag,
+            rng=random.Random(f"{profile.name}@{clock.now()}") if clock.is_virtual else None,
         )
         self._params = QuotingParams.from_profile(profile, exact_model=self.exact_model)
         self._refresh = RefreshParams.from_profile(profile, exact_model=self.exact_model)
         self._vol_halflife = self._params.estimator_halflife_s
         self.journal = BotJournal(profile.name, profile.quote, ledger)
         self._pending_trips: tuple[Trip, ...] = ()
+        #: Why the last decision quoted nothing while trading was allowed (``None``: it quoted).
+        self.idle_reason: str | None = None
+        self._idle_reasons_logged: set[str] = set()
         self._opening_pending: tuple[Decimal, Decimal] | None = None
         self._last_equity_at = -math.inf
         self._last_halt_check = -math.inf
         self.log = structlog.get_logger("kasmm.bot").bind(
             profile=profile.name, venue=venue.name, symbol=profile.symbol
         )
+
+    @property
+    def run_tag(self) -> str:
+        """The tag in this run's client order ids (unique per run)."""
+        return self._ids.run_tag
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -276,68 +299,101 @@ class Bot:
         """Cancel every order of this profile within the deadline; return how many remain.
 
         Runs shielded from the caller's cancellation (the supervisor may be tearing down).
+        Every order the ledger still holds as live ends with a final status.
         """
         self.state = BotState.STOPPING if self.state is not BotState.FAILED else self.state
+        if self.rules is None:
+            # Never connected: this run placed nothing. Orders an earlier run may have left
+            # are cancelled by the next start's reconciliation; a dead venue is not retried.
+            self.log.info("bot_stopped", orders_left=0, connected=False)
+            return 0
+        remaining: list[OpenOrder] | None = None
         with anyio.move_on_after(SHUTDOWN_DEADLINE_S, shield=True) as scope:
             for cid in list(self.open_orders):
                 try:
                     await self.venue.cancel_order(cid)
                     self.stats.orders_cancelled += 1
+                    self.journal.order_status(cid, "cancelled", self.clock.wall(), reason="stop")
                 except OrderNotFound:
                     pass
                 except Exception as exc:  # any failure: fall through to the safety net
                     self.log.warning("shutdown_cancel_failed", client_id=cid, error=str(exc))
                 self.open_orders.pop(cid, None)
-            # Safety net: anything with our prefix the local view missed (e.g. unknown outcome).
-            # A transient error is retried (an order left behind is the worst outcome of a
-            # stop), within the deadline; so is a verification that still lists our orders.
-            remaining: list[OpenOrder] = []
-            # A venue that never connected gets one try: retrying a dead venue only delays.
-            retry_s = SHUTDOWN_RETRY_S if self.rules is not None else 0.0
-            retry_until = anyio.current_time() + retry_s
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    await self.venue.cancel_all(self._ids.prefix)
-                    remaining = [
-                        o
-                        for o in await self.venue.fetch_open_orders()
-                        if self._ids.is_own(o.client_id)
-                    ]
-                except (AuthenticationFailed, FatalVenueError) as exc:
-                    self.log.error("shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}")
-                    return max(1, len(self.open_orders))
-                except Exception as exc:
-                    if anyio.current_time() >= retry_until:
-                        self.log.error(
-                            "shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}"
-                        )
-                        return max(1, len(self.open_orders))
-                    self.log.warning(
-                        "shutdown_verify_retry", attempt=attempt, error=type(exc).__name__
-                    )
-                    await anyio.sleep(min(0.5, 0.05 * 2**attempt))
-                    continue
-                if not remaining or anyio.current_time() >= retry_until:
-                    break
-            self.log.info("bot_stopped", orders_left=len(remaining))
-            return len(remaining)
+            remaining = await self._cancel_all_verified()
         if scope.cancelled_caught:
             self.log.error("shutdown_deadline_exceeded", deadline_s=SHUTDOWN_DEADLINE_S)
-        return max(1, len(self.open_orders))
+        await self._journal_stop(remaining)
+        if remaining is None:
+            return max(1, len(self.open_orders))
+        self.log.info("bot_stopped", orders_left=len(remaining))
+        return len(remaining)
+
+    async def _cancel_all_verified(self) -> list[OpenOrder] | None:
+        """Safety net of a stop: cancel everything with our prefix (the local view may miss an
+        order whose placement outcome was unknown), then list what is left.
+
+        A transient error is retried (an order left behind is the worst outcome of a stop), and
+        so is a listing that still shows our orders: with a growing pause between tries, so a
+        venue that keeps listing an order cannot turn the stop into a busy loop that drains
+        the account's rate budget other profiles need for their own cancels. Returns what is
+        still listed, or ``None`` when it could not be verified.
+        """
+        retry_until = self.clock.now() + SHUTDOWN_RETRY_S
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self.venue.cancel_all(self._ids.prefix)
+                remaining = [
+                    o for o in await self.venue.fetch_open_orders() if self._ids.is_own(o.client_id)
+                ]
+            except (AuthenticationFailed, FatalVenueError) as exc:
+                self.log.error("shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}")
+                return None
+            except Exception as exc:
+                if self.clock.now() >= retry_until:
+                    self.log.error("shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}")
+                    return None
+                self.log.warning("shutdown_verify_retry", attempt=attempt, error=type(exc).__name__)
+            else:
+                if not remaining or self.clock.now() >= retry_until:
+                    return remaining
+                self.log.warning(
+                    "shutdown_orders_still_listed", attempt=attempt, count=len(remaining)
+                )
+            await self.clock.sleep_until(self.clock.now() + min(0.5, 0.05 * 2**attempt))
+
+    async def _journal_stop(self, remaining: list[OpenOrder] | None) -> None:
+        """Give every order the ledger holds as live a final status, then write the journal.
+
+        Orders not listed by the venue after the safety net are gone (cancelled by the stop;
+        a fill the venue reports later still moves the order to ``filled``). When the stop
+        could not be verified nothing is claimed: those orders stay live in the ledger.
+        """
+        with anyio.move_on_after(SHUTDOWN_DEADLINE_S / 2, shield=True):
+            try:
+                if remaining is not None:
+                    await self.journal.close_live_orders(
+                        {o.client_id for o in remaining}, self.clock.wall(), "stop"
+                    )
+                await self.journal.flush()
+            except LedgerLost:
+                raise
+            except Exception as exc:  # never mask why the bot stopped
+                self.log.error("stop_not_journaled", error=f"{type(exc).__name__}: {exc}")
 
     async def _restore(self) -> None:
         """Resume PnL, peak equity and a halt from the ledger (they survive restarts)."""
-        now = self.clock.now()
-        restored = await self.journal.restore(self._daily_tz(), now)
+        wall = self.clock.wall()
+        restored = await self.journal.restore(self._daily_tz(), wall)
         if restored.day_start_equity is not None:
-            self._day_key, self._day_start_equity = self._day_of(now), restored.day_start_equity
+            self._day_key, self._day_start_equity = self._day_of(wall), restored.day_start_equity
         if restored.opening is not None and restored.pnl is not None:
             self.start_mid = restored.opening[1]
             self.pnl = restored.pnl
         else:
-            self._history_from = now
+            # First run on this ledger: only this run's orders' fills are its history.
+            self._first_run = True
         if restored.peak_equity is not None:
             self.peak_equity = restored.peak_equity
         if restored.halt is not None:
@@ -348,7 +404,7 @@ class Bot:
                 value=restored.halt.value,
                 limit=restored.halt.limit,
             )
-        await self.journal.mode(self.clock.now(), self.mode, "start")
+        await self.journal.mode(self.clock.wall(), self.mode, "start")
 
     async def _startup_reconcile(self) -> None:
         """Cancel orders a previous run of this profile left behind; never touch others."""
@@ -365,6 +421,12 @@ class Bot:
                 pass
         if own:
             self.log.warning("leftover_orders_cancelled", count=len(own))
+        # Whatever a previous run left live in the ledger (a crash skips the stop's journal)
+        # is gone from the venue now: give it a final status.
+        closed = await self.journal.close_live_orders(set(), self.clock.wall(), "leftover")
+        await self.journal.flush()
+        if closed:
+            self.log.info("leftover_orders_closed_in_ledger", count=closed)
 
     async def _consume_events(self, on_started: Callable[[], None]) -> None:
         """Feed venue events (and timer ticks when the stream is quiet) to the handlers.
@@ -484,9 +546,7 @@ class Bot:
                             item = receive.receive_nowait()
                         except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                             break
-                    if not isinstance(item, OrderFilled):
-                        continue
-                    if self._ids.is_own(item.fill.client_id) and await self.journal.fill(item.fill):
+                    if isinstance(item, OrderFilled) and await self._accept_fill(item.fill):
                         self.on_fill(item.fill)
                 await self.journal.flush()
         except Exception as exc:  # never mask why the bot stopped
@@ -499,19 +559,8 @@ class Bot:
         if isinstance(event, BookUpdated):
             self.on_book(event.book)
         elif isinstance(event, OrderFilled):
-            if not self._ids.is_own(event.fill.client_id):
-                # The venue reports every execution on the account's symbol; another bot's or
-                # a human's fills are not this profile's inventory.
-                return
-            if self._history_from is not None and event.fill.ts < self._history_from:
-                return  # first run: a trade from before accounting started (another ledger's)
-            # Committed to the ledger before it moves inventory; a duplicate is ignored.
-            # Shielded: a fill taken from the stream must be stored even if the bot is being
-            # stopped right now (waiting for the ledger shared with other profiles, say).
-            with anyio.CancelScope(shield=True):
-                stored = await self.journal.fill(event.fill)
-            if not stored:
-                self.log.info("fill_duplicate_ignored", trade_id=event.fill.trade_id)
+            self._venue_clock = self._venue_clock.observe(event.fill.ts, self.clock.now())
+            if not await self._accept_fill(event.fill):
                 return
             self.on_fill(event.fill)
         elif (
@@ -520,6 +569,33 @@ class Bot:
         ):
             self.journal.order_status(event.client_id, "cancelled", event.ts, reason=event.reason)
         await self._requote()
+
+    async def _accept_fill(self, fill: Fill) -> bool:
+        """Whether ``fill`` is this profile's and new; if so it is committed to the ledger.
+
+        The one gate every fill passes, whichever path brought it (the live stream, the queue
+        drained at a stop or a stream failure), so the paths cannot disagree.
+        """
+        if not self._ids.is_own(fill.client_id):
+            # The venue reports every execution on the account's symbol; another bot's or a
+            # human's fills are not this profile's inventory.
+            return False
+        # Committed to the ledger before it moves inventory; a duplicate is ignored. Shielded:
+        # a fill taken from the stream must be stored even if the bot is being stopped right
+        # now (waiting for the ledger shared with other profiles, say).
+        with anyio.CancelScope(shield=True):
+            if (
+                self._first_run
+                and not self._ids.is_this_run(fill.client_id)
+                and not await self.journal.knows_order(fill.client_id)
+            ):
+                # First run on this ledger: an order from before accounting started (another
+                # ledger's: a deleted state dir, say) is not this ledger's history.
+                return False
+            stored = await self.journal.fill(fill)
+        if not stored:
+            self.log.info("fill_duplicate_ignored", trade_id=fill.trade_id)
+        return stored
 
     def on_book(self, book: Book) -> None:
         """Record a new book and feed the volatility estimator.
@@ -536,6 +612,7 @@ class Bot:
             self._previous_mid = self.book.mid
         self.book = book
         self._last_book_at = self.clock.now()
+        self._venue_clock = self._venue_clock.observe(book.ts, self._last_book_at)
         self.stats.book_updates += 1
         mid = book.mid
         if mid is not None and not book.is_crossed:
@@ -631,7 +708,7 @@ class Bot:
             equity = self.inventory.quote + self.inventory.base * mid
             if self.peak_equity is None or equity > self.peak_equity:
                 self.peak_equity = equity
-            day = self._day_of(now)
+            day = self._day_of(self.clock.wall())  # a calendar day: the wall clock's business
             if day != self._day_key:
                 self._day_key, self._day_start_equity = day, equity
         daily = None
@@ -648,8 +725,7 @@ class Bot:
             equity=equity,
             peak_equity=self.peak_equity,
             daily_pnl=daily,
-            inventory_share=decision.inventory_share,
-            target_share=self._params.target_share,
+            inventory_excess=decision.excess,
             consecutive_errors=self.stats.consecutive_errors,
             actions_last_minute=len(self._action_times),
             has_capital=not self.exact_model,
@@ -701,9 +777,7 @@ class Bot:
                 state=trading.value,
             )
         self.risk = risk
-        excess = None
-        if decision.inventory_share is not None and self._params.target_share is not None:
-            excess = decision.inventory_share - self._params.target_share
+        excess = decision.excess  # the one measure the deviation rule also read
         desired = gate(decision.quotes, trading, excess)
         actions = reconcile(
             desired,
@@ -731,11 +805,40 @@ class Bot:
     def reset_risk(self) -> None:
         """Operator reset: clear a halt; the rules are re-checked on the next event."""
         self.risk = reset(self.risk)
-        # Drawdown restarts from the current equity (the ledger forgets its peak likewise);
-        # today's loss is not forgiven by a reset.
-        self.peak_equity = None
-        self.log.warning("kill_switch_reset")
+        # Drawdown restarts from the current equity (the ledger forgot its peak at the reset):
+        # re-based here at once, and stored with this round's equity snapshot, so that a
+        # restart right after the reset cannot bring the old peak back. Today's loss is not
+        # forgiven by a reset.
+        mid = self.book.mid if self.book is not None else None
+        self.peak_equity = (
+            self.inventory.quote + self.inventory.base * mid
+            if mid is not None and mid.is_finite() and mid > 0
+            else None
+        )
+        self._last_equity_at = -math.inf
+        self.log.warning(
+            "kill_switch_reset",
+            peak_equity=None if self.peak_equity is None else str(self.peak_equity),
+        )
         self.log.info("trading_state_changed", previous="halted", state="active")
+
+    def _note_idle(self, decision: QuoteDecision, now: float) -> None:
+        """Say why a trading profile quotes nothing: once per reason at warning level, and in
+        status for as long as it lasts (a lot or a budget that leaves no size, say, would
+        otherwise look like a quoting profile that is merely unlucky)."""
+        trading = self.risk.trading_state(now)
+        idle = None
+        allowed = trading is not TradingState.HALTED and trading is not TradingState.PAUSED
+        if allowed and not decision.quotes.all and decision.reason != "ok":
+            idle = decision.reason
+        if idle == self.idle_reason:
+            return
+        if idle is None:
+            self.log.info("quoting_resumed", after=self.idle_reason)
+        elif idle not in self._idle_reasons_logged:
+            self._idle_reasons_logged.add(idle)
+            self.log.warning("quoting_nothing", reason=idle, mode=self.mode)
+        self.idle_reason = idle
 
     def _time_left(self, now: float) -> float:
         strategy = self.profile.strategy
@@ -771,10 +874,11 @@ class Bot:
         decision, actions = self.decide(now)
         self.stats.decisions += 1
         self.last_decision = decision
+        self._note_idle(decision, now)
         if self._pending_trips:
             # A halt is stored before the cancels go out: it must survive a crash right here.
             trips, self._pending_trips = self._pending_trips, ()
-            await self.journal.trips(trips, self.risk.trading_state(now).value)
+            await self.journal.trips(trips, self.risk.trading_state(now).value, self.clock.wall())
         if actions:
             self._last_action_at = now
             self.stats.quotes_sent += 1
@@ -788,12 +892,14 @@ class Bot:
         if self._opening_pending is not None:
             position, mark = self._opening_pending
             self._opening_pending = None
-            await self.journal.set_opening(position, mark, now)
+            await self.journal.set_opening(position, mark, self.clock.wall())
         mid = self.book.mid if self.book is not None else None
         if mid is not None and now - self._last_equity_at >= EQUITY_SNAPSHOT_S and mid > 0:
             self._last_equity_at = now
             equity = self.inventory.quote + self.inventory.base * mid
-            await self.journal.equity(now, equity, mid, self.inventory.base, self.inventory.quote)
+            await self.journal.equity(
+                self.clock.wall(), equity, mid, self.inventory.base, self.inventory.quote
+            )
 
     async def _execute(self, actions: tuple[OrderAction, ...]) -> None:
         """Hand actions to the venue (whose requests draw from the profile's token bucket).
@@ -820,11 +926,13 @@ class Bot:
         try:
             await self.venue.cancel_order(client_id)
             self.stats.orders_cancelled += 1
-            self.journal.order_status(client_id, "cancelled", self.clock.now())
+            self.journal.order_status(client_id, "cancelled", self.clock.wall())
             self.log.debug("order_cancelled", client_id=client_id)
         except OrderNotFound:
-            # Already gone (filled or expired): a fill event may still be on its way.
+            # Already gone (filled or expired): a fill event may still be on its way, and
+            # moves the order to ``filled`` if so.
             self.stats.cancel_not_found += 1
+            self.journal.order_status(client_id, "cancelled", self.clock.wall(), reason="gone")
         self.open_orders.pop(client_id, None)
 
     async def _place(self, action: PlaceOrder) -> None:
@@ -836,7 +944,9 @@ class Bot:
             size=intent.size,
             post_only=True,
         )
-        now = self.clock.now()
+        # Ledger rows carry the calendar time; the order's age (renewal) is measured on the
+        # interval clock from when it was sent, whatever the venue stamped it with.
+        now, sent_at = self.clock.wall(), self.clock.now()
         try:
             order = await self.venue.place_order(request)
         except PostOnlyWouldCross:
@@ -868,7 +978,7 @@ class Bot:
             price=order.price,
             size=order.size,
             remaining=order.remaining,
-            created_at=order.created_at,
+            created_at=sent_at,
             venue_id=order.venue_id,
             level=intent.level,
         )
@@ -901,7 +1011,7 @@ class Bot:
             try:
                 await self.venue.cancel_order(cid)
                 self.stats.orders_cancelled += 1
-                self.journal.order_status(cid, "cancelled", self.clock.now(), reason="untracked")
+                self.journal.order_status(cid, "cancelled", self.clock.wall(), reason="untracked")
             except OrderNotFound:
                 pass
             self.stats.untracked_cancelled += 1
@@ -916,7 +1026,9 @@ class Bot:
         if self.exact_model:
             return  # the as2008 model has no balances: inventory is the sum of fills
         assert self.rules is not None
-        asked_at = self.clock.now()
+        asked_at = self._venue_clock.at(self.clock.now())
+        if asked_at is None:  # no venue timestamp seen yet (start-up): the local calendar
+            asked_at = self.clock.wall()
         balances = await self.venue.fetch_balances()
         self._inventory_as_of = asked_at
         base, quote = balances.total(self.rules.base), balances.total(self.rules.quote)
@@ -967,6 +1079,7 @@ class Bot:
                 if self.risk.halt is not None
                 else None
             ),
+            idle_reason=self.idle_reason,
         )
 
 

@@ -26,6 +26,8 @@ from kasmm.venues.sim.account import simulated_account
 
 _log = structlog.get_logger("kasmm.journal")
 
+#: Statuses after which an order cannot rest at the venue any more.
+_FINAL = frozenset({"filled", "cancelled", "rejected"})
 #: Trade ids remembered in memory for de-duplication (the ledger remembers all of them).
 _SEEN_TRADES = 10_000
 
@@ -100,6 +102,29 @@ class BotJournal:
             self._seen.popitem(last=False)
         return stored
 
+    async def knows_order(self, client_id: ClientOrderId) -> bool:
+        """True when the ledger has a record of order ``client_id`` of this profile."""
+        if self.ledger is None:
+            return False
+        return bool(await self.ledger.order_history(self.profile, client_id))
+
+    async def close_live_orders(self, keep: set[ClientOrderId], ts: float, reason: str) -> int:
+        """Buffer ``cancelled`` for every order the ledger holds as live except ``keep``
+        (those still rest at the venue); return how many. Orders buffered in this journal
+        count with the status they are about to get."""
+        if self.ledger is None:
+            return 0
+        pending = {e.client_id: e.status for e in self._orders}  # the last buffered status
+        live = dict.fromkeys(await self.ledger.open_orders(self.profile))
+        live.update(dict.fromkeys(cid for cid, status in pending.items() if status not in _FINAL))
+        closed = 0
+        for cid in live:
+            if cid in keep or pending.get(cid) in _FINAL:
+                continue
+            self._orders.append(OrderStatusChanged(cid, "cancelled", ts, None, reason))
+            closed += 1
+        return closed
+
     # --- order events (buffered) ---------------------------------------------------------
 
     def order_opened(
@@ -147,14 +172,15 @@ class BotJournal:
 
     # --- rare events ----------------------------------------------------------------------
 
-    async def trips(self, trips: tuple[Trip, ...], state: str) -> None:
-        """Store kill-switch trips with the numbers that caused them."""
+    async def trips(self, trips: tuple[Trip, ...], state: str, ts: float) -> None:
+        """Store kill-switch trips with the numbers that caused them, at wall time ``ts``
+        (a trip's own ``ts`` is on the bot's interval clock)."""
         if self.ledger is None:
             return
         for t in trips:
             await self.ledger.record_risk_event(
                 self.profile,
-                t.ts,
+                ts,
                 "trip",
                 t.rule,
                 t.action,

@@ -433,7 +433,8 @@ class ReplayModel:
         self._handle: TextIO | None = None
         self._items: Iterator[tuple[int, FeedItem]] = iter(())
         self._book = Book(bids=(), asks=(), ts=0.0)
-        self._offset = 0.0  # added to the file's times (real-clock replays)
+        self._offset = 0.0  # added to the file's times to pace a real-clock replay (monotonic)
+        self._wall_offset = 0.0  # added to its trade times to stamp them (wall clock)
         self._queued_seq = 0  # orders up to this seq have their queue position
         self._pending: deque[VenueEvent | None] = deque()
         self.items = 0  # rows processed (a snapshot counts one)
@@ -461,7 +462,10 @@ class ReplayModel:
             self._items = iter(())
             return
         if not clock.is_virtual:
+            # Paced on the interval clock; trades restamped on the calendar, like the orders
+            # they are matched with (a trade before an order's time never fills it).
             self._offset = clock.now() - first[1].ts
+            self._wall_offset = clock.wall() - first[1].ts
         self._items = itertools.chain((first,), items)
 
     def close(self) -> None:
@@ -483,7 +487,7 @@ class ReplayModel:
         return Book(
             bids=merged_levels(bids, orders.side(Side.BUY), Side.BUY),
             asks=merged_levels(asks, orders.side(Side.SELL), Side.SELL),
-            ts=self._state.clock.now(),
+            ts=self._state.clock.wall(),
         )
 
     async def next_event(self) -> VenueEvent:
@@ -500,8 +504,8 @@ class ReplayModel:
             _, item = nxt
             self.items += 1
             at = item.ts + self._offset
-            if self._offset and isinstance(item, PublicTrade):
-                item = replace(item, ts=at)
+            if self._wall_offset and isinstance(item, PublicTrade):
+                item = replace(item, ts=item.ts + self._wall_offset)
             await self._state.clock.sleep_until(at)
             self._process(item)
         event = self._pending.popleft()
@@ -524,7 +528,7 @@ class ReplayModel:
             for ex in match_trade(state.orders, item):
                 self._pending.append(state.fill(ex.order, ex.price, ex.size))
             return
-        book = Book(bids=item.bids, asks=item.asks, ts=state.clock.now())
+        book = Book(bids=item.bids, asks=item.asks, ts=state.clock.wall())
         for order in crossed_by_book(book, state.orders):
             self._pending.append(state.fill(order, order.price, order.remaining))
         cap_queues(book, state.orders)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from decimal import Decimal
 from pathlib import Path
 
 from kasmm.store import Ledger
@@ -96,3 +97,45 @@ def test_halt_and_pnl_survive_kill_9_until_reset(tmp_path: Path) -> None:
     finally:
         second.close()
     assert fills_before > 0  # the PnL carried over is not trivially empty
+
+
+def test_reset_rebases_the_drawdown_peak_in_a_running_supervisor(tmp_path: Path) -> None:
+    """`kasmm reset` measures drawdown from the equity at the reset, in the bot and in the
+    ledger at once (a restart right after the reset must not bring the old peak back)."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    state = tmp_path / "state"
+    write(profiles, "dd", tight_drawdown_profile("dd"))
+    sup = Supervised(profiles, tmp_path / "run.jsonl", "--state-dir", str(state))
+    try:
+        sup.wait_for(lambda e: e["event"] == "kill_switch_tripped", timeout=40)
+        with Ledger(state / "kasmm.sqlite") as ledger:
+            old_peak = ledger.peak_equity("dd")
+        assert old_peak is not None
+        reset = subprocess.run(
+            [sys.executable, "-m", "kasmm", "reset", "dd", "--state-dir", str(state)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert reset.returncode == 0, reset.stderr
+        event = sup.wait_for(lambda e: e["event"] == "kill_switch_reset", timeout=10)
+        rebased = Decimal(event["peak_equity"])
+        # The equity at the reset is stored in the same round: the ledger's peak is re-based.
+        deadline = time.monotonic() + 10
+        while True:
+            with Ledger(state / "kasmm.sqlite") as ledger:
+                stored = [s.equity for s in ledger.equity_series("dd") if s.equity == rebased]
+                peak = ledger.peak_equity("dd")
+            if stored or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert stored, "the equity at the reset was not stored"
+        assert peak is not None and peak >= rebased
+        # It tripped: the equity at the reset was at least the limit below the old peak,
+        # unless the market recovered meanwhile; either way the old peak is not kept.
+        assert rebased != old_peak
+        sup.proc.send_signal(signal.SIGTERM)
+        assert sup.proc.wait(timeout=20) == 0
+    finally:
+        sup.close()

@@ -306,7 +306,8 @@ async def run_both(
     scripted = ScriptedVenue(rt_clock, [(t, e) for t, e, _ in backtest_trace], recorder.calls)
     limiter = TokenBucket(profile.rate_limit.capacity, profile.rate_limit.refill_per_s, rt_clock)
     venue = RateLimitedVenue(TimeoutVenue(scripted, 5.0), limiter)
-    rt_bot = Bot(profile, venue, clock=rt_clock, session_end=horizon)
+    # The same run tag: identical requests down to the client ids.
+    rt_bot = Bot(profile, venue, clock=rt_clock, session_end=horizon, run_tag=bot.run_tag)
     assert not rt_bot.clock.is_virtual
     rt_trace: Trace = []
     trace_events(rt_bot, rt_clock.now, rt_trace, scripted.ack)

@@ -234,7 +234,7 @@ class SimState:
             price=request.price,
             size=request.size,
             remaining=request.size,
-            created_at=self.clock.now(),
+            created_at=self.clock.wall(),
             seq=self._order_seq,
         )
         self.ledger.lock(order)
@@ -278,7 +278,7 @@ class SimState:
                 size=size,
                 fee=fee,
                 fee_asset=self.ledger.quote,
-                ts=self.clock.now(),
+                ts=self.clock.wall(),
                 remaining=order.remaining,
                 is_maker=True,
                 venue_id=order.venue_id,
