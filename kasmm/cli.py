@@ -62,6 +62,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--name", default=None, help="profile to run when the file holds a list of profiles"
     )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help=(
+            "state directory whose profile lock the run holds, so a supervisor cannot run the "
+            "profile at the same time (default: $STATE_DIRECTORY or ./state)"
+        ),
+    )
     p = sub.add_parser(
         "supervise",
         help="run every profile of a directory (the main job)",
@@ -273,7 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kasmm.runner import run_command
 
         return run_command(
-            args.profile, duration=args.duration, summary_json=args.summary_json, name=args.name
+            args.profile,
+            duration=args.duration,
+            summary_json=args.summary_json,
+            name=args.name,
+            state_dir=args.state_dir,
         )
     if args.command == "supervise":
         from kasmm.supervise_cmd import supervise_command

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kasmm.errors import LedgerLost
 from kasmm.store import Ledger, LedgerError, SchemaError
-from kasmm.supervise_cmd import ledger_path, resolve_state_dir
+from kasmm.store.state_dir import ledger_path, resolve_state_dir
 
 
 def reset_command(profile: str, state_dir: Path | None, operator: str | None) -> int:

@@ -19,6 +19,13 @@ from kasmm.config.loader import load_one_for_command
 from kasmm.config.schema import Profile
 from kasmm.errors import KasmmError
 from kasmm.limiter import TokenBucket
+from kasmm.store.state_dir import (
+    EXIT_IN_USE,
+    LockBusy,
+    ProfileLocks,
+    prepare_state_dir,
+    resolve_state_dir,
+)
 from kasmm.venues.factory import build_venue, profile_rate_budget
 
 log = structlog.get_logger("kasmm.run")
@@ -137,15 +144,32 @@ def _print_summary(summary: RunSummary) -> None:
 
 
 def run_command(
-    path: Path, *, duration: float | None, summary_json: Path | None, name: str | None = None
+    path: Path,
+    *,
+    duration: float | None,
+    summary_json: Path | None,
+    name: str | None = None,
+    state_dir: Path | None = None,
 ) -> int:
-    """Implement ``kasmm run``: exit 0 on a clean stop with no orders left, 1 otherwise."""
+    """Implement ``kasmm run``: exit 0 on a clean stop with no orders left, 1 otherwise.
+
+    The bot runs holding the profile's lock in the state directory (``state_dir`` resolved as
+    ``kasmm supervise`` does): exit :data:`~kasmm.store.state_dir.EXIT_IN_USE` (75) at once,
+    naming the holder's PID, when a supervisor or another ``kasmm run`` runs the profile.
+    """
     loaded = load_one_for_command(path, name)
     if isinstance(loaded, int):
         return loaded
     profile = loaded
+    state = prepare_state_dir(resolve_state_dir(state_dir))
     try:
-        summary = anyio.run(lambda: run_profile(profile, duration=duration))
+        held = ProfileLocks(state, "kasmm run").hold(profile.name)
+    except LockBusy as exc:
+        print(f"kasmm run: {exc}; state dir {state}/", file=sys.stderr)
+        return EXIT_IN_USE
+    try:
+        with held:
+            summary = anyio.run(lambda: run_profile(profile, duration=duration))
     except KasmmError as exc:
         print(f"{path}: {profile.name}: {exc}", file=sys.stderr)
         return 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -13,19 +12,21 @@ from kasmm.errors import LedgerLost
 from kasmm.obs.notify import Notifier
 from kasmm.shard import Shard
 from kasmm.store import AsyncLedger, Ledger, LedgerError, SchemaError
+from kasmm.store.state_dir import (
+    EXIT_IN_USE,
+    LockBusy,
+    ProfileLocks,
+    ledger_path,
+    lock_supervisor,
+    prepare_state_dir,
+    resolve_state_dir,
+    supervisor_role,
+)
 from kasmm.supervisor import Supervisor, supervise
 
+__all__ = ["ledger_path", "resolve_state_dir", "supervise_command"]  # paths: old import place
+
 log = structlog.get_logger("kasmm.supervise")
-
-
-def resolve_state_dir(state_dir: Path | None) -> Path:
-    """``--state-dir``, else ``$STATE_DIRECTORY`` (systemd), else ``./state``."""
-    if state_dir is not None:
-        return state_dir
-    env = os.environ.get("STATE_DIRECTORY")
-    if env:
-        return Path(env.split(":")[0])
-    return Path("state")
 
 
 def supervise_command(
@@ -37,12 +38,34 @@ def supervise_command(
     watch: bool,
     shard: Shard | None = None,
 ) -> int:
-    """Run the supervisor in the foreground; exit 0 when every profile confirmed its cancels."""
+    """Run the supervisor in the foreground; exit 0 when every profile confirmed its cancels.
+
+    Exit :data:`~kasmm.store.state_dir.EXIT_IN_USE` (75) at once, with one line naming the
+    holder's PID, when another supervisor of this shard (or an overlapping one) uses the state
+    directory.
+    """
     if not directory.is_dir():
         print(f"kasmm supervise: {directory}: not a directory", file=sys.stderr)
         return 2
-    state = resolve_state_dir(state_dir)
-    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state = prepare_state_dir(resolve_state_dir(state_dir))
+    try:
+        held = lock_supervisor(state, shard)
+    except LockBusy as exc:
+        print(f"kasmm supervise: {exc}", file=sys.stderr)
+        return EXIT_IN_USE
+    # Held until the supervisor has stopped every profile; released by the kernel on a crash.
+    with held:
+        return _supervise(directory, state, metrics_addr, duration, watch, shard)
+
+
+def _supervise(
+    directory: Path,
+    state: Path,
+    metrics_addr: str | None,
+    duration: float | None,
+    watch: bool,
+    shard: Shard | None,
+) -> int:
     try:
         opened = Ledger(ledger_path(state))
     except (LedgerLost, LedgerError, SchemaError) as exc:
@@ -50,7 +73,12 @@ def supervise_command(
         print(f"kasmm supervise: {exc}", file=sys.stderr)
         return 2
     with opened as ledger:
-        sup = Supervisor(directory, ledger=AsyncLedger(ledger), shard=shard)
+        sup = Supervisor(
+            directory,
+            ledger=AsyncLedger(ledger),
+            shard=shard,
+            profile_locks=ProfileLocks(state, supervisor_role(shard)),
+        )
         log.info(
             "supervisor_starting",
             directory=str(directory),
@@ -67,8 +95,3 @@ def supervise_command(
                 notifier=Notifier.from_env(),
             )
         )
-
-
-def ledger_path(state_dir: Path) -> Path:
-    """Where the supervisor's ledger lives inside a state directory."""
-    return state_dir / "kasmm.sqlite"

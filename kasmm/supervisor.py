@@ -37,6 +37,7 @@ from kasmm.obs.notify import Notifier, status_line, watchdog_task
 from kasmm.schedule import ModeScheduler, mode_at
 from kasmm.shard import Shard, select_shard
 from kasmm.store import AsyncLedger
+from kasmm.store.state_dir import ProfileLocks, hold_profile
 from kasmm.venues.base import Venue
 from kasmm.venues.factory import build_venue, profile_rate_budget
 from kasmm.venues.metered import MeteredTokenBucket, MeteredVenue, VenueMetrics
@@ -140,9 +141,12 @@ class Supervisor:
         wall_clock: Callable[[], float] = time.time,
         ledger: AsyncLedger | None = None,
         shard: Shard | None = None,
+        profile_locks: ProfileLocks | None = None,
     ) -> None:
         self.directory = directory
         self.shard = shard
+        #: Each bot runs holding its profile's lock: never one profile in two processes.
+        self.profile_locks = profile_locks
         self.clock = clock or RealClock()
         self.venue_factory = venue_factory
         self.restart = restart or RestartPolicy()
@@ -333,7 +337,10 @@ class Supervisor:
                     bot = self._make_bot(slot)
                     slot.bot = bot
                     slot.state = "starting"
-                    await bot.run(task_status=relay)
+                    # Refused (LockBusy, a failure like any other) while another process runs
+                    # the profile; held until the bot's shutdown has cancelled its orders.
+                    with hold_profile(self.profile_locks, profile.name):
+                        await bot.run(task_status=relay)
                     plog.warning("profile_stream_ended")
                     error: str | None = "venue event stream ended"
                 except AuthenticationFailed as exc:

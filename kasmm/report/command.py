@@ -17,7 +17,7 @@ from kasmm.report.gather import gather, load_profile_configs, select_profiles
 from kasmm.report.page import PageInput, ProfileSection, render_page
 from kasmm.report.period import PeriodError, fmt_utc, parse_since
 from kasmm.store import Ledger, LedgerError, SchemaError
-from kasmm.supervise_cmd import ledger_path, resolve_state_dir
+from kasmm.store.state_dir import ledger_path, resolve_state_dir
 
 MISSING_MATPLOTLIB = (
     "kasmm report: the charts need matplotlib, which is not installed.\n"
