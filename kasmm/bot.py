@@ -186,6 +186,8 @@ class Bot:
         )
         self.state = BotState.STARTING
         self.orders_left = 0
+        #: The ledger was lost while the bot was stopping (raised once the stop is done).
+        self.ledger_lost: LedgerLost | None = None
         self.stats = BotStats()
         self.inventory = Inventory()
         self.pnl = PnlState()
@@ -294,6 +296,10 @@ class Bot:
                     self.state = BotState.STOPPED
                 if self.orders_left:
                     self.log.error("shutdown_orders_left", count=self.orders_left)
+            if self.ledger_lost is not None:
+                # Found while stopping (orders are cancelled, the venue closed): the supervisor
+                # must see it, whatever else ended the run, so the profile does not restart.
+                raise self.ledger_lost
 
     async def shutdown(self) -> int:
         """Cancel every order of this profile within the deadline; return how many remain.
@@ -377,8 +383,8 @@ class Bot:
                         {o.client_id for o in remaining}, self.clock.wall(), "stop"
                     )
                 await self.journal.flush()
-            except LedgerLost:
-                raise
+            except LedgerLost as exc:
+                self.ledger_lost = exc
             except Exception as exc:  # never mask why the bot stopped
                 self.log.error("stop_not_journaled", error=f"{type(exc).__name__}: {exc}")
 
@@ -549,6 +555,8 @@ class Bot:
                     if isinstance(item, OrderFilled) and await self._accept_fill(item.fill):
                         self.on_fill(item.fill)
                 await self.journal.flush()
+        except LedgerLost as exc:  # raised by run() once the stop is done
+            self.ledger_lost = exc
         except Exception as exc:  # never mask why the bot stopped
             self.log.error("queued_fills_not_stored", error=f"{type(exc).__name__}: {exc}")
 

@@ -35,7 +35,7 @@ from kasmm.core.types import (
     TradeId,
     VenueEvent,
 )
-from kasmm.errors import OrderNotFound, TransientVenueError
+from kasmm.errors import LedgerLost, OrderNotFound, TransientVenueError
 from kasmm.store import AsyncLedger, Ledger, OrderOpened
 from kasmm.venues.sim import SimVenue
 from tests.integration.test_bot_risk import with_kill_switch
@@ -299,3 +299,32 @@ async def test_a_profile_that_can_quote_nothing_says_why_once() -> None:
     assert len(nothing) == 1 and nothing[0]["reason"] == "no_size", nothing
     assert bot.stats.orders_placed == 0
     assert bot.snapshot().idle_reason == "no_size"
+
+
+@pytest.mark.anyio
+async def test_a_deleted_ledger_stops_the_bot_with_its_orders_cancelled(tmp_path: Path) -> None:
+    """Seen: deleting the ledger while running went unnoticed (later writes, a halt among them,
+    were lost). The bot must stop with LedgerLost, its orders cancelled and its venue closed."""
+    profile = demo_profile()
+    clock = VirtualClock(0.0)
+    venue = Wrapped(sim_of(profile, clock))
+    path = tmp_path / "kasmm.sqlite"
+    with Ledger(path) as ledger:
+        bot = Bot(profile, venue, clock=clock, ledger=AsyncLedger(ledger), stop_at=600.0)  # type: ignore[arg-type]
+
+        async def delete_when_quoting() -> None:
+            while not bot.open_orders:
+                await anyio.lowlevel.checkpoint()
+            path.unlink()
+
+        failure: LedgerLost | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(delete_when_quoting)
+            try:
+                await bot.run()
+            except LedgerLost as exc:
+                failure = exc
+    assert failure is not None and "deleted while in use" in str(failure)
+    assert bot.orders_left == 0
+    assert venue.inner.open_order_count == 0
+    assert bot.state.value == "failed"
