@@ -41,15 +41,15 @@ def supervise_command(
     """Run the supervisor in the foreground; exit 0 when every profile confirmed its cancels.
 
     Exit :data:`~kasmm.store.state_dir.EXIT_IN_USE` (75) at once, with one line naming the
-    holder's PID, when another supervisor of this shard (or an overlapping one) uses the state
-    directory.
+    holder's PID, when another supervisor of this shard (or an overlapping one) of ``directory``
+    uses the state directory.
     """
     if not directory.is_dir():
         print(f"kasmm supervise: {directory}: not a directory", file=sys.stderr)
         return 2
     state = prepare_state_dir(resolve_state_dir(state_dir))
     try:
-        held = lock_supervisor(state, shard)
+        held = lock_supervisor(state, directory, shard)
     except LockBusy as exc:
         print(f"kasmm supervise: {exc}", file=sys.stderr)
         return EXIT_IN_USE
@@ -77,7 +77,7 @@ def _supervise(
             directory,
             ledger=AsyncLedger(ledger),
             shard=shard,
-            profile_locks=ProfileLocks(state, supervisor_role(shard)),
+            profile_locks=ProfileLocks(state, supervisor_role(directory, shard)),
         )
         log.info(
             "supervisor_starting",

@@ -5,23 +5,25 @@ Layout::
     state/                      0700 (created so; an existing directory keeps its mode)
         kasmm.sqlite            the ledger every profile records to
         locks/                  0700
-            supervise.lock      held by the unsharded `kasmm supervise`
-            supervise-I-N.lock  held by `kasmm supervise --shard I/N`
-            profile-NAME.lock   held while profile NAME's bot runs (supervise or `kasmm run`)
+          supervise-D.lock      held by `kasmm supervise DIR` (D: a hash of DIR's path)
+          supervise-D-I-N.lock  held by `kasmm supervise DIR --shard I/N`
+          profile-NAME.lock     held while profile NAME's bot runs (supervise or `kasmm run`)
 
 Every lock is an exclusive ``flock`` on its file, which then holds the holder's PID and role
-(``1234 kasmm supervise --shard 0/2``), written after locking. The kernel drops a lock when its
-holder exits for any reason, ``kill -9`` included, so a crash never blocks a restart and there is
-nothing stale to clean up (the files stay; only the lock matters). Lock files are 0600. ``flock``
-needs a local file system: on NFS, keep the state directory local.
+(``1234 kasmm supervise /etc/kasmm/profiles --shard 0/2``), written after locking. The kernel
+drops a lock when its holder exits for any reason, ``kill -9`` included, so a crash never blocks
+a restart and there is nothing stale to clean up (the files stay; only the lock matters). Lock
+files are 0600. ``flock`` needs a local file system: on NFS, keep the state directory local.
 
 Two guarantees, from two kinds of lock:
 
-* **One supervisor per shard, no overlapping shards.** A supervisor locks its own file, then
-  refuses to start if any *overlapping* supervisor holds its file: shards ``I/N`` and ``J/M``
-  can run a common profile exactly when ``I = J (mod gcd(N, M))`` (profile names hash to
-  ``h mod N``), so ``0/2`` overlaps ``0/4`` and ``2/4`` but not ``1/4``; the unsharded
-  supervisor (``0/1``) overlaps every shard.
+* **One supervisor per shard of a profile directory, no overlapping shards.** A supervisor
+  locks its own file, then refuses to start if an *overlapping* supervisor of the same
+  directory holds its file: shards ``I/N`` and ``J/M`` can run a common profile exactly when
+  ``I = J (mod gcd(N, M))`` (profile names hash to ``h mod N``), so ``0/2`` overlaps ``0/4`` and
+  ``2/4`` but not ``1/4``; the unsharded supervisor (``0/1``) overlaps every shard. Supervisors
+  of *different* directories may share a state directory (one ledger, one supervisor per
+  directory): the profile locks keep a name found in both from running twice.
 * **No profile runs twice.** Whatever runs a profile's bot (a supervisor of any shard, or
   ``kasmm run``) holds the profile's lock for as long as the bot runs, shutdown included.
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import math
 import os
 import re
@@ -60,7 +63,7 @@ __all__ = [
 #: state directory (or the profile). EX_TEMPFAIL of sysexits.h: it may work once that one ends.
 EXIT_IN_USE = 75
 
-_SUPERVISE_LOCK_RE = re.compile(r"supervise(?:-([0-9]+)-([0-9]+))?\.lock")
+_SUPERVISE_LOCK_RE = re.compile(r"supervise-([0-9a-f]{12})(?:-([0-9]+)-([0-9]+))?\.lock")
 
 
 # --- paths --------------------------------------------------------------------------------
@@ -227,22 +230,27 @@ def shards_overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return (a[0] - b[0]) % math.gcd(a[1], b[1]) == 0
 
 
-def supervisor_role(shard: tuple[int, int] | None) -> str:
-    """How a supervisor names itself in the lock files it holds."""
-    return "kasmm supervise" if shard is None else f"kasmm supervise --shard {shard[0]}/{shard[1]}"
+def supervisor_role(profiles: Path, shard: tuple[int, int] | None) -> str:
+    """How the supervisor of ``profiles`` (a directory) names itself in the locks it holds."""
+    role = f"kasmm supervise {os.path.abspath(profiles)}"
+    return role if shard is None else f"{role} --shard {shard[0]}/{shard[1]}"
 
 
-def lock_supervisor(state_dir: Path, shard: tuple[int, int] | None) -> LockFile:
-    """Take the supervisor lock of ``shard`` (``None``: unsharded) in a prepared state dir.
+def lock_supervisor(state_dir: Path, profiles: Path, shard: tuple[int, int] | None) -> LockFile:
+    """Take the lock of supervising ``shard`` (``None``: all) of the directory ``profiles``.
 
+    :param state_dir: a prepared state directory (:func:`prepare_state_dir`).
     :return: the held lock; keep it (and the process) alive while supervising.
-    :raises LockBusy: the same shard, or one that overlaps it, is supervised by another
-        process; the message is ``state dir D is in use by PID P (kasmm supervise ...)``.
+    :raises LockBusy: the same shard, or one that overlaps it, of the same directory is
+        supervised by another process: ``state dir D/ is in use by PID P (kasmm supervise ...)``.
     """
     directory = locks_dir(state_dir)
+    # The directory as the command line names it (made absolute): a stable key. Resolving
+    # symlinks would give a release-per-directory deploy a new key on every release.
+    key = hashlib.sha256(os.path.abspath(profiles).encode()).hexdigest()[:12]
     mine = (0, 1) if shard is None else shard
-    name = "supervise.lock" if shard is None else f"supervise-{shard[0]}-{shard[1]}.lock"
-    lock = LockFile(directory / name, supervisor_role(shard))
+    name = f"supervise-{key}.lock" if shard is None else f"supervise-{key}-{mine[0]}-{mine[1]}.lock"
+    lock = LockFile(directory / name, supervisor_role(profiles, shard))
     try:
         lock.acquire()
     except LockBusy as exc:
@@ -252,9 +260,9 @@ def lock_supervisor(state_dir: Path, shard: tuple[int, int] | None) -> LockFile:
     try:
         for path in sorted(directory.iterdir()):
             match = _SUPERVISE_LOCK_RE.fullmatch(path.name)
-            if match is None or path.name == name:
+            if match is None or match[1] != key or path.name == name:
                 continue
-            other = (0, 1) if match.group(1) is None else (int(match[1]), int(match[2]))
+            other = (0, 1) if match[2] is None else (int(match[2]), int(match[3]))
             if other[1] == 0 or not shards_overlap(mine, other) or not _is_held(path):
                 continue
             raise _state_dir_busy(state_dir, path, read_holder(path))

@@ -83,7 +83,8 @@ def test_second_supervisor_and_kasmm_run_are_refused_and_a_crash_blocks_nothing(
     second = supervised(profiles)
     assert second.proc.wait(timeout=40) == EXIT_IN_USE
     assert _lines(second) == [
-        f"kasmm supervise: state dir {state}/ is in use by PID {first.proc.pid} (kasmm supervise)"
+        f"kasmm supervise: state dir {state}/ is in use by PID {first.proc.pid} "
+        f"(kasmm supervise {profiles})"
     ]
     assert not [e for e in second.events() if e["event"] == "bot_started"]
 
@@ -95,7 +96,8 @@ def test_second_supervisor_and_kasmm_run_are_refused_and_a_crash_blocks_nothing(
     )
     assert run.returncode == EXIT_IN_USE
     assert run.stderr.splitlines() == [
-        f"kasmm run: profile a is already running in PID {first.proc.pid} (kasmm supervise); "
+        f"kasmm run: profile a is already running in PID {first.proc.pid} "
+        f"(kasmm supervise {profiles}); "
         f"state dir {state}/"
     ]
     assert first.proc.poll() is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import string
 from itertools import product
@@ -144,30 +145,52 @@ def test_shards_overlap_exactly_when_some_profile_name_lands_in_both() -> None:
             assert shards_overlap((i, n), (j, m)) is ((i, j) in both), (i, n, j, m)
 
 
-def test_second_supervisor_of_a_shard_is_refused_naming_the_holder(state: Path) -> None:
-    with lock_supervisor(state, Shard(0, 2)):
+def test_second_supervisor_of_a_shard_is_refused_naming_the_holder(
+    state: Path, tmp_path: Path
+) -> None:
+    profiles = tmp_path / "profiles"
+    with lock_supervisor(state, profiles, Shard(0, 2)):
         with pytest.raises(LockBusy) as refused:
-            lock_supervisor(state, Shard(0, 2))
+            lock_supervisor(state, profiles, Shard(0, 2))
         assert str(refused.value) == (
-            f"state dir {state}/ is in use by PID {ME} (kasmm supervise --shard 0/2)"
+            f"state dir {state}/ is in use by PID {ME} (kasmm supervise {profiles} --shard 0/2)"
         )
         # Disjoint shards run side by side, overlapping ones (any N) are refused.
-        with lock_supervisor(state, Shard(1, 4)), lock_supervisor(state, Shard(3, 4)):
+        with (
+            lock_supervisor(state, profiles, Shard(1, 4)),
+            lock_supervisor(state, profiles, Shard(3, 4)),
+        ):
             for overlapping in (Shard(2, 4), Shard(1, 2), Shard(0, 3), None):
                 with pytest.raises(LockBusy, match=f"in use by PID {ME} "):
-                    lock_supervisor(state, overlapping)
-    with lock_supervisor(state, None) as unsharded:
+                    lock_supervisor(state, profiles, overlapping)
+    with lock_supervisor(state, profiles, None) as unsharded:
         assert unsharded.held
-        with pytest.raises(LockBusy, match=r"\(kasmm supervise\)$"):
-            lock_supervisor(state, Shard(1, 3))
+        with pytest.raises(LockBusy, match=re.escape(f"(kasmm supervise {profiles})") + "$"):
+            lock_supervisor(state, profiles, Shard(1, 3))
 
 
-def test_refused_supervisor_releases_its_own_lock(state: Path) -> None:
-    with lock_supervisor(state, Shard(0, 2)):
+def test_supervisors_of_other_directories_share_a_state_dir(
+    state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One supervisor per profile directory, one ledger (README, systemd drop-ins): allowed.
+    The same directory named another way (relative, absolute) is the same directory."""
+    monkeypatch.chdir(tmp_path)
+    with (
+        lock_supervisor(state, tmp_path / "eu", None),
+        lock_supervisor(state, Path("us"), None),
+        pytest.raises(LockBusy, match=re.escape(f"kasmm supervise {tmp_path / 'us'}")),
+    ):
+        lock_supervisor(state, tmp_path / "us", Shard(0, 2))
+
+
+def test_refused_supervisor_releases_its_own_lock(state: Path, tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    with lock_supervisor(state, profiles, Shard(0, 2)):
         with pytest.raises(LockBusy):
-            lock_supervisor(state, Shard(2, 4))  # took 2/4, then saw 0/2
-        assert read_holder(locks_dir(state) / "supervise-2-4.lock") == Holder(None, "")
-    with lock_supervisor(state, Shard(2, 4)):
+            lock_supervisor(state, profiles, Shard(2, 4))  # took 2/4, then saw 0/2
+        mine = [p for p in locks_dir(state).iterdir() if p.name.endswith("-2-4.lock")]
+        assert len(mine) == 1 and read_holder(mine[0]) == Holder(None, "")
+    with lock_supervisor(state, profiles, Shard(2, 4)):
         pass
 
 
