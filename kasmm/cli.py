@@ -266,6 +266,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kasmm`` console script and ``python -m kasmm``."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.command == "supervise":
+        # First, before the imports that take the next half second: from here on a SIGTERM is
+        # a clean stop (and a second one a logged forced exit), never a silent kill.
+        from kasmm.daemon.signals import install_process_signals
+
+        install_process_signals()
     from kasmm.obs.logs import configure_logging
 
     configure_logging(fmt=args.log_format, level=args.log_level)

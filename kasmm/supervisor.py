@@ -3,12 +3,17 @@
 Each enabled profile runs in its own task group inside the supervisor's task group, with its own
 token bucket (and its account's shared bucket above it). A profile that fails cancels its own
 orders (the bot's shielded shutdown), then restarts with bounded exponential backoff; after
-``max_restarts`` consecutive failures it stays down and says so. Nothing a profile raises
-reaches the supervisor's task group, so one profile can never take another down.
+``max_restarts`` consecutive failures it is ``failed``: it says so (``/healthz`` turns
+unhealthy), retries once per ``failed_retry_s`` cool-down, and at once on every reload (SIGHUP).
+Refused credentials fail at the first attempt and are retried only by a reload. Nothing a
+profile raises reaches the supervisor's task group, so one profile can never take another down.
+The exception is a lost ledger (:class:`~kasmm.errors.LedgerLost`): every profile records to it,
+so the supervisor stops them all and exits with :data:`~kasmm.daemon.exit_codes.LEDGER_LOST`.
 
 Reloads (a file change seen by watchfiles, or SIGHUP) rescan the directory and diff by profile
 name and config hash: added -> start, removed/disabled -> stop, changed -> stop then start,
-unchanged -> untouched. A file that no longer validates keeps its last good profiles running.
+unchanged -> untouched. A file that no longer validates keeps its last good profiles running,
+and a directory that is missing keeps every running profile (see :mod:`kasmm.daemon.watch`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import gc
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,10 @@ from kasmm.bot import Bot
 from kasmm.clock import Clock, RealClock
 from kasmm.config.loader import ConfigIssue, LoadedProfile, load_paths
 from kasmm.config.schema import CcxtVenueConfig, Profile
-from kasmm.errors import AuthenticationFailed
+from kasmm.daemon import exit_codes
+from kasmm.daemon.signals import process_signals
+from kasmm.daemon.watch import watch_directory
+from kasmm.errors import AuthenticationFailed, LedgerLost
 from kasmm.limiter import TokenBucket
 from kasmm.obs.metrics import LoopLagMonitor, build_registry, render
 from kasmm.obs.notify import Notifier, status_line, watchdog_task
@@ -57,6 +65,8 @@ class RestartPolicy:
     max_restarts: int = 5
     #: A run that quoted for this long resets the failure count.
     healthy_after_s: float = 120.0
+    #: A ``failed`` profile (not refused credentials) tries once more after this cool-down.
+    failed_retry_s: float = 300.0
 
     def delay(self, failures: int) -> float:
         """Backoff before restart number ``failures`` (1-based)."""
@@ -90,6 +100,8 @@ class ProfileSlot:
     limiter: TokenBucket | None = None
     #: Venue latency/errors and limiter waits; survives bot restarts within the slot.
     venue_metrics: VenueMetrics = field(default_factory=VenueMetrics)
+    #: Set by a reload to wake the profile while it is ``failed``.
+    retry: anyio.Event = field(default_factory=anyio.Event)
 
     @property
     def name(self) -> str:
@@ -105,6 +117,8 @@ class ReloadResult:
     stopped: list[str] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    #: Failed profiles told to try again.
+    retried: list[str] = field(default_factory=list)
     issues: list[ConfigIssue] = field(default_factory=list)
 
 
@@ -141,6 +155,7 @@ class Supervisor:
         wall_clock: Callable[[], float] = time.time,
         ledger: AsyncLedger | None = None,
         shard: Shard | None = None,
+        scheduler: ModeScheduler | None = None,
         profile_locks: ProfileLocks | None = None,
     ) -> None:
         self.directory = directory
@@ -153,7 +168,8 @@ class Supervisor:
         self.env = env
         self.wall_clock = wall_clock
         self.ledger = ledger
-        self.scheduler: ModeScheduler | None = None
+        #: Built in :meth:`run` unless given (tests inject a failing one).
+        self.scheduler: ModeScheduler | None = scheduler
         self.slots: dict[str, ProfileSlot] = {}
         self.issues: list[ConfigIssue] = []
         self.reloads = 0
@@ -162,7 +178,15 @@ class Supervisor:
         self._account_limits: dict[str, Any] = {}
         self._tg: TaskGroup | None = None
         self._reload_lock = anyio.Lock()
-        self.exit_code = 0
+        self._stop_requested = anyio.Event()
+        self.exit_code = exit_codes.OK
+        #: Why the ledger is lost (then every profile stops and the exit status is 4), or None.
+        self.ledger_lost: str | None = None
+        #: How often the ledger's files are checked (a quiet supervisor records nothing that
+        #: would notice them gone).
+        self.ledger_check_s = 5.0
+        #: The profile directory could not be read at the last reload (profiles kept running).
+        self.directory_missing = False
         #: How long a reload waits for a starting profile's first quotes before moving on.
         self.start_timeout_s = 30.0
         self.reload_results: dict[str, int] = {"ok": 0, "invalid": 0}
@@ -172,15 +196,17 @@ class Supervisor:
     # --- the main loop ----------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> int:
-        """Start every valid profile, signal readiness, run until cancelled; return exit code.
-
-        The exit code is 1 if any profile could not confirm that its orders were cancelled.
+        """Start every valid profile, signal readiness, run until cancelled or
+        :meth:`request_stop`, stop every profile; return the exit status (see
+        :func:`~kasmm.daemon.exit_codes.stop_status`, also left in ``exit_code``).
         """
         async with anyio.create_task_group() as tg:
             self._tg = tg
             tg.start_soon(self.loop_lag.run)
-            self.scheduler = ModeScheduler(clock=self.wall_clock)
-            self.scheduler.start()
+            tg.start_soon(self._check_ledger)
+            scheduler = self.scheduler or ModeScheduler(clock=self.wall_clock)
+            self.scheduler = scheduler
+            scheduler.start()
             try:
                 result = await self.reload()
                 log.info(
@@ -190,33 +216,77 @@ class Supervisor:
                     invalid=len(result.issues),
                 )
                 task_status.started()
-                await anyio.sleep_forever()
+                await self._stop_requested.wait()
             finally:
                 with anyio.CancelScope(shield=True):
-                    self.scheduler.shutdown()
+                    scheduler.shutdown()
                     await self.stop_all()
                     await anyio.lowlevel.checkpoint()  # let APScheduler finish its shutdown
-        return self.exit_code  # pragma: no cover  (sleep_forever only ends by cancellation)
+                tg.cancel_scope.cancel()  # the loop-lag monitor and the ledger check
+        return self.exit_code
+
+    def request_stop(self) -> None:
+        """Make :meth:`run` stop every profile and return (as cancelling it would)."""
+        self._stop_requested.set()
 
     async def stop_all(self) -> None:
         """Stop every profile in parallel; each cancels its orders within its deadline.
 
-        Sets ``exit_code`` to 1 if any profile could not confirm its cancels.
+        Sets ``exit_code``: 4 if the ledger was lost, else 1 if any profile could not confirm
+        its cancels, else 3 if any profile was ``failed``, else 0.
         """
         slots = list(self.slots.values())
+        failed = sorted(s.name for s in slots if s.state == "failed")
         for slot in slots:
             slot.scope.cancel()
         for slot in slots:
             await slot.done.wait()
         left = sum(s.orders_left for s in slots)
-        self.exit_code = 1 if left else 0
-        log.info("supervisor_stopped", profiles=len(slots), orders_left=left)
+        self.exit_code = exit_codes.stop_status(
+            ledger_lost=self.ledger_lost is not None, orders_left=left, failed=len(failed)
+        )
+        log.info(
+            "supervisor_stopped",
+            profiles=len(slots),
+            orders_left=left,
+            failed=failed,
+            ledger_lost=self.ledger_lost is not None,
+            exit_code=self.exit_code,
+        )
+
+    def _on_ledger_lost(self, exc: LedgerLost) -> None:
+        """Every profile records to the one ledger: stop them all (each cancels its orders)."""
+        if self.ledger_lost is None:
+            self.ledger_lost = str(exc)
+            log.critical("ledger_lost", error=str(exc), action="stopping every profile")
+        self.request_stop()
+
+    async def _check_ledger(self) -> None:
+        """Ask the ledger every ``ledger_check_s`` whether its files are still the ones it
+        opened, so a deleted ledger is noticed even when no profile is recording."""
+        ledger = self.ledger
+        if ledger is None:
+            return
+        while True:
+            # Real time, not self.clock: the files live in the real world (and a virtual clock
+            # would make this loop spin).
+            await anyio.sleep(self.ledger_check_s)
+            try:
+                await ledger.check()
+            except LedgerLost as exc:
+                self._on_ledger_lost(exc)
+                return
+            except Exception as exc:
+                log.warning("ledger_check_failed", error=f"{type(exc).__name__}: {exc}")
 
     # --- reload -------------------------------------------------------------------------
 
     async def reload(self) -> ReloadResult:
-        """Rescan the directory and apply the difference to the running profiles."""
+        """Rescan the directory and apply the difference to the running profiles; retry the
+        ``failed`` ones. Does nothing once the supervisor is stopping."""
         async with self._reload_lock:
+            if self._stop_requested.is_set():
+                return ReloadResult()
             return await self._reload()
 
     async def _reload(self) -> ReloadResult:
@@ -228,6 +298,13 @@ class Supervisor:
         )
         load = select_shard(load, self.shard)
         result = ReloadResult(issues=list(load.issues))
+        if self._directory_unreadable(load.issues):
+            self.issues = list(load.issues)
+            # Deleted, renamed, or a symlink to nothing: nothing to compare with, so change
+            # nothing (stopping every profile because a deploy is half done would be worse).
+            self.reloads += 1
+            self.reload_results["invalid"] += 1
+            return result
         for issue in load.issues:
             log.error("config_invalid", error=str(issue), file=str(issue.path))
         self.issues = list(load.issues)
@@ -256,9 +333,18 @@ class Supervisor:
                 await self._stop(name)
                 starts.append(lp)
                 result.restarted.append(name)
+            elif current.done.is_set():
+                # Its task ended (a crash the restart loop could not contain): start afresh.
+                await self._stop(name)
+                starts.append(lp)
+                result.restarted.append(name)
             else:
                 current.loaded = lp  # same config; the path may have changed (rename)
                 result.unchanged.append(name)
+                if current.state == "failed":
+                    # The operator may have fixed the cause (keys, disk space): try now.
+                    current.retry.set()
+                    result.retried.append(name)
         await self._start_many(starts)
         self.reloads += 1
         self.reload_results["invalid" if load.issues else "ok"] += 1
@@ -268,10 +354,28 @@ class Supervisor:
                 started=result.started,
                 stopped=result.stopped,
                 restarted=result.restarted,
+                retried=result.retried,
                 unchanged=len(result.unchanged),
                 invalid=len(result.issues),
             )
         return result
+
+    def _directory_unreadable(self, issues: list[ConfigIssue]) -> bool:
+        """Whether the load could not list the directory itself; logs each change of that."""
+        problem = next((i for i in issues if i.path == self.directory), None)
+        if problem is not None and not self.directory_missing:
+            self.directory_missing = True
+            log.error(
+                "profile_dir_missing",
+                directory=str(self.directory),
+                error=problem.message,
+                running=sorted(self.slots),
+                action="profiles keep running; waiting for the directory to come back",
+            )
+        elif problem is None and self.directory_missing:
+            self.directory_missing = False
+            log.warning("profile_dir_restored", directory=str(self.directory))
+        return problem is not None
 
     async def _start_many(self, profiles: list[LoadedProfile]) -> None:
         """Start profiles concurrently; return once each quotes (or gave up)."""
@@ -313,6 +417,12 @@ class Supervisor:
         try:
             with slot.scope:
                 await self._profile_task(slot, relay)
+        except Exception as exc:
+            # The restart loop contains whatever a bot raises; this is the last line of defence
+            # against anything else, so that no profile can take down the supervisor's group.
+            slot.state = "failed"
+            slot.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("profile_crashed", error=slot.last_error, exc_info=True)
         finally:
             if self.scheduler is not None:
                 self.scheduler.remove_profile(slot.name)
@@ -326,14 +436,15 @@ class Supervisor:
         plog = log.bind(profile=profile.name)
         send, receive = anyio.create_memory_object_stream[ModeSwitch](16)
         slot.control_send = send
-        if profile.schedule and self.scheduler is not None:
-            name = profile.name
-            self.scheduler.add_profile(name, profile.schedule, lambda m: self.post_mode(name, m))
         async with send, anyio.create_task_group() as ptg:
             ptg.start_soon(self._control_loop, slot, receive)
             while True:
                 began = self.clock.now()
+                auth_failed = False
                 try:
+                    # Inside the restart loop: a scheduler that refuses the profile is this
+                    # profile's failure, never the supervisor's.
+                    self._schedule(slot)
                     bot = self._make_bot(slot)
                     slot.bot = bot
                     slot.state = "starting"
@@ -343,12 +454,20 @@ class Supervisor:
                         await bot.run(task_status=relay)
                     plog.warning("profile_stream_ended")
                     error: str | None = "venue event stream ended"
-                except AuthenticationFailed as exc:
-                    # Retrying with the same keys cannot help: stay down with a clear reason.
+                except LedgerLost as exc:
+                    # Fatal for every profile (they share the ledger): no restart; the
+                    # supervisor stops them all. The bot has cancelled its orders.
                     slot.state = "failed"
-                    slot.last_error = f"authentication failed: {exc}"
-                    plog.error("profile_failed", error=slot.last_error, restarting=False)
+                    slot.last_error = f"ledger lost: {exc}"
+                    plog.critical("profile_ledger_lost", error=str(exc))
+                    self._on_ledger_lost(exc)
                     break
+                except AuthenticationFailed as exc:
+                    # Retrying with the same keys cannot help: down until a reload (SIGHUP),
+                    # since the operator may have fixed the key meanwhile.
+                    error = f"authentication failed: {exc}"
+                    auth_failed = True
+                    plog.error("profile_failed", error=error, restarting=False)
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
                     plog.error("profile_failed", error=error, exc_info=True)
@@ -356,17 +475,21 @@ class Supervisor:
                     if slot.bot is not None:
                         slot.orders_left = slot.bot.orders_left
                 slot.last_error = error
+                if auth_failed:
+                    await self._park_failed(slot, relay, cool_down=False)
+                    continue
                 if self.clock.now() - began >= self.restart.healthy_after_s:
                     slot.failures = 0
                 slot.failures += 1
                 if slot.failures > self.restart.max_restarts:
-                    slot.state = "failed"
                     plog.error(
                         "profile_gave_up",
                         failures=slot.failures - 1,
                         last_error=error,
+                        retry_in_s=self.restart.failed_retry_s,
                     )
-                    break
+                    await self._park_failed(slot, relay, cool_down=True)
+                    continue
                 delay = self.restart.delay(slot.failures)
                 slot.state = "restarting"
                 plog.warning("profile_restarting", attempt=slot.failures, delay_s=delay)
@@ -378,11 +501,58 @@ class Supervisor:
             ptg.cancel_scope.cancel()
         relay.started()
 
+    async def _park_failed(self, slot: ProfileSlot, relay: _StartRelay, *, cool_down: bool) -> None:
+        """Hold a ``failed`` profile until a reload retries it or, with ``cool_down``, until
+        ``failed_retry_s`` has passed on the supervisor's clock.
+
+        A reload's retry starts a fresh backoff sequence (the operator acted); a cool-down
+        retry is one attempt, whose failure parks the profile again.
+        """
+        slot.state = "failed"
+        relay.started()  # nobody waits for a failed profile's first quotes
+        slot.retry = anyio.Event()
+        by_reload = True
+        async with anyio.create_task_group() as tg:
+
+            async def cool_down_ends() -> None:
+                nonlocal by_reload
+                await self.clock.sleep_until(self.clock.now() + self.restart.failed_retry_s)
+                by_reload = False
+                tg.cancel_scope.cancel()
+
+            if cool_down:
+                tg.start_soon(cool_down_ends)
+            await slot.retry.wait()
+            tg.cancel_scope.cancel()
+        if by_reload:
+            slot.failures = 0
+        slot.restarts += 1
+        slot.state = "restarting"
+        log.info(
+            "profile_retrying", profile=slot.name, trigger="reload" if by_reload else "cool_down"
+        )
+
+    def _schedule(self, slot: ProfileSlot) -> None:
+        """(Re)register the profile's mode schedule (it replaces the previous registration)."""
+        profile = slot.loaded.profile
+        if profile.schedule and self.scheduler is not None:
+            name = profile.name
+            self.scheduler.add_profile(name, profile.schedule, lambda m: self.post_mode(name, m))
+
     async def _control_loop(self, slot: ProfileSlot, receive: Any) -> None:
         async with receive:
             async for message in receive:
                 if isinstance(message, ModeSwitch) and slot.bot is not None:
-                    slot.bot.set_mode(message.mode)
+                    try:
+                        slot.bot.set_mode(message.mode)
+                    except Exception as exc:
+                        # The bot keeps its mode; the channel (and every other profile) lives.
+                        log.error(
+                            "mode_switch_failed",
+                            profile=slot.name,
+                            mode=message.mode,
+                            error=f"{type(exc).__name__}: {exc}",
+                        )
 
     def post_mode(self, name: str, mode: str) -> bool:
         """Ask profile ``name`` to switch mode (used by the scheduler); False if not running."""
@@ -436,6 +606,7 @@ class Supervisor:
 
     def status(self) -> dict[str, Any]:
         """Supervisor and per-profile state, as plain JSON-ready values."""
+        healthy, health_reason = self.health()
         profiles = []
         for name in sorted(self.slots):
             slot = self.slots[name]
@@ -484,9 +655,30 @@ class Supervisor:
                 "profiles_total": len(self.slots),
                 "reloads": self.reloads,
                 "config_errors": [str(i) for i in self.issues],
+                "directory_missing": self.directory_missing,
+                "ledger_lost": self.ledger_lost,
+                "healthy": healthy,
+                "health": health_reason,
             },
             "profiles": profiles,
         }
+
+    def health(self) -> tuple[bool, str]:
+        """``(healthy, reason)`` for ``/healthz``: unhealthy while the ledger is lost or any
+        enabled profile is ``failed`` (the reason names them).
+
+        A missing profile directory is only a warning (in the reason and ``status()``): the
+        running profiles still trade on their last good configuration, and what an unhealthy
+        check leads to, a restart, could not bring the directory back but would stop them all.
+        """
+        if self.ledger_lost is not None:
+            return False, f"ledger lost: {self.ledger_lost}"
+        failed = sorted(name for name, slot in self.slots.items() if slot.state == "failed")
+        if failed:
+            return False, "failed profiles: " + ", ".join(failed)
+        if self.directory_missing:
+            return True, f"ok; warning: profile directory {self.directory} is missing"
+        return True, "ok"
 
 
 def _venue_label(profile: Profile) -> str:
@@ -506,39 +698,6 @@ def _num(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-async def watch_directory(
-    directory: Path,
-    on_change: Callable[[], Any],
-    *,
-    stop: anyio.Event,
-    debounce_ms: int = 100,
-) -> None:
-    """Call ``on_change`` (awaited) after each debounced batch of YAML changes in ``directory``.
-
-    Watches the directory, not single files, because editors save by writing a temporary file
-    and renaming it over the original. ``stop`` ends the watch at once (watchfiles would
-    otherwise block for its Rust timeout on shutdown).
-    """
-    from watchfiles import awatch
-
-    def yaml_only(_change: Any, path: str) -> bool:
-        return path.endswith((".yaml", ".yml"))
-
-    async for _changes in awatch(
-        directory,
-        watch_filter=yaml_only,
-        debounce=debounce_ms,
-        step=20,
-        stop_event=stop,
-        recursive=False,
-        force_polling=None,
-    ):
-        try:
-            await on_change()
-        except Exception as exc:  # a failed reload must not end the watch, or the process
-            log.error("reload_failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-
-
 async def supervise(
     directory: Path,
     *,
@@ -549,7 +708,13 @@ async def supervise(
     notifier: Notifier | None = None,
     task_status: TaskStatus[Supervisor] = anyio.TASK_STATUS_IGNORED,
 ) -> int:
-    """Run a supervisor with file watching, signals and (optionally) the control endpoint.
+    """Run a supervisor with file watching, signals and (optionally) the control endpoint;
+    return the exit status (README "Exit codes").
+
+    Signals (:mod:`kasmm.daemon.signals`, handled until this returns): the first SIGTERM or
+    SIGINT stops every profile, each cancelling its orders; a second one ends the process at
+    once; SIGHUP reloads, and is logged and ignored once stopping. The supervisor stopping by
+    itself (a lost ledger) ends the run the same way.
 
     ``notifier`` (systemd ``Type=notify``) gets READY=1 once every profile quotes,
     RELOADING=1/READY=1 around a SIGHUP reload, STOPPING=1 on shutdown, and WATCHDOG=1/STATUS=
@@ -558,64 +723,92 @@ async def supervise(
     sup = supervisor or Supervisor(directory)
     notify = notifier or Notifier(None)
     stop_watch = anyio.Event()
+    #: Everything but the signal handling: cancelled by the shutdown it starts.
+    work = anyio.CancelScope()
+    work_tasks: list[TaskGroup] = []
 
     def sd_status() -> str:
         return status_line(sup.status())
 
-    async with anyio.create_task_group() as tg:
-
-        async def reload_from_signal() -> None:
-            with notify.reload(sd_status):
-                try:
-                    await sup.reload()
-                except Exception as exc:
-                    log.error("reload_failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-
-        async def on_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
-                async for signum in sigs:
-                    if signum == signal.SIGHUP:
-                        log.info("reload_requested", source="SIGHUP")
-                        # In its own task: a slow reload must not delay a SIGTERM behind it.
-                        tg.start_soon(reload_from_signal)
-                        continue
-                    log.info("shutdown_requested", signal=signal.Signals(signum).name)
-                    notify.stopping(f"stopping: {sd_status()}")
-                    stop_watch.set()
-                    tg.cancel_scope.cancel()
-                    # A second signal while we cancel orders forces the exit.
-                    async for again in sigs:
-                        if again != signal.SIGHUP:
-                            log.error("forced_exit", signal=signal.Signals(again).name)
-                            os._exit(130)
-
-        tg.start_soon(on_signals)
-        tg.start_soon(lambda: watchdog_task(notify, sd_status))
-        await tg.start(lambda *, task_status: sup.run(task_status=task_status))
-        # Everything built at startup (modules, schemas, profiles) lives as long as the process:
-        # move it out of the cyclic GC's generations so full collections stay short.
-        gc.collect()
-        gc.freeze()
-        if control_addr:
-            from kasmm.control import parse_addr, serve_control
-
-            host, port = parse_addr(control_addr)
-            await tg.start(
-                lambda *, task_status: serve_control(
-                    host,
-                    port,
-                    status=sup.status,
-                    metrics=lambda: render(sup.metrics_registry),
-                    task_status=task_status,
-                )
-            )
-        if watch:
-            tg.start_soon(lambda: watch_directory(directory, sup.reload, stop=stop_watch))
-        notify.ready(sd_status())
-        task_status.started(sup)
-        if duration is not None:
-            await anyio.sleep(duration)
+    def shut_down() -> None:
+        if not work.cancel_called:
             notify.stopping(f"stopping: {sd_status()}")
-            stop_watch.set()
-            tg.cancel_scope.cancel()
+        stop_watch.set()
+        work.cancel()
+
+    async def reload_from_signal() -> None:
+        with notify.reload(sd_status):
+            try:
+                await sup.reload()
+            except Exception as exc:
+                log.error("reload_failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
+
+    async def on_signals(signals: AsyncIterator[signal.Signals]) -> None:
+        # Outside ``work``: it must keep receiving while the shutdown it started runs.
+        async for signum in signals:
+            if signum != signal.SIGHUP:
+                log.info("shutdown_requested", signal=signum.name)
+                shut_down()
+            elif work.cancel_called or not work_tasks:
+                reason = "shutting down" if work.cancel_called else "starting"
+                log.warning("reload_ignored", signal=signum.name, reason=reason)
+            else:
+                log.info("reload_requested", source="SIGHUP")
+                # In its own task: a slow reload must not delay a SIGTERM behind it.
+                work_tasks[0].start_soon(reload_from_signal)
+
+    async def run_supervisor(*, task_status: TaskStatus[None]) -> None:
+        await sup.run(task_status=task_status)
+        shut_down()  # it stopped by itself (ledger lost): end the whole run
+
+    with process_signals() as inbox:
+        async with inbox.attach() as signals, anyio.create_task_group() as outer:
+            outer.start_soon(on_signals, signals)
+            with work:
+                async with anyio.create_task_group() as tg:
+                    work_tasks.append(tg)
+                    tg.start_soon(lambda: watchdog_task(notify, sd_status))
+                    await tg.start(run_supervisor)
+                    await _serve(
+                        sup, tg, notify, sd_status, directory, control_addr, watch, stop_watch
+                    )
+                    task_status.started(sup)
+                    if duration is not None:
+                        await anyio.sleep(duration)
+                        shut_down()
+            work_tasks.clear()
+            outer.cancel_scope.cancel()
     return sup.exit_code
+
+
+async def _serve(
+    sup: Supervisor,
+    tg: TaskGroup,
+    notify: Notifier,
+    sd_status: Callable[[], str],
+    directory: Path,
+    control_addr: str | None,
+    watch: bool,
+    stop_watch: anyio.Event,
+) -> None:
+    """What :func:`supervise` starts once every profile quotes: the endpoint and the watch."""
+    # Everything built at startup (modules, schemas, profiles) lives as long as the process:
+    # move it out of the cyclic GC's generations so full collections stay short.
+    gc.collect()
+    gc.freeze()
+    if control_addr:
+        from kasmm.control import parse_addr, serve_control
+
+        host, port = parse_addr(control_addr)
+        await tg.start(
+            lambda *, task_status: serve_control(
+                host,
+                port,
+                status=sup.status,
+                metrics=lambda: render(sup.metrics_registry),
+                task_status=task_status,
+            )
+        )
+    if watch:
+        tg.start_soon(lambda: watch_directory(directory, sup.reload, stop=stop_watch))
+    notify.ready(sd_status())
