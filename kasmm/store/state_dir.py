@@ -160,11 +160,8 @@ class LockFile:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             if not _try_flock(fd, fcntl.LOCK_EX):
-                raise LockBusy(
-                    f"{self.path} is held by {read_holder(self.path)}",
-                    path=self.path,
-                    holder=read_holder(self.path),
-                )
+                holder = read_holder(self.path)
+                raise LockBusy(f"{self.path} is held by {holder}", path=self.path, holder=holder)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()} {self.role}\n".encode(), 0)
         except BaseException:
