@@ -7,6 +7,11 @@ Nothing on a bot's hot path touches prometheus_client. The bot bumps plain ints
 longer in ``slots``, so its series simply stop being exported: no stale series, no
 ``remove()`` bookkeeping.
 
+``/metrics`` is served by :class:`kasmm.obs.scrape.MetricsExporter`, which fills the families
+one profile at a time (:meth:`SupervisorCollector.fill`) as exposition text, yielding to the
+event loop between slices; :func:`build_registry` and :func:`render` are the one-call path
+(tests, tools), with the same output.
+
 Conventions: every name starts with ``kasmm_``; seconds and ratios (0-1) are base units, money
 is in the symbol's quote currency (``_quote``), amounts of the base asset end in ``_base``;
 counters end in ``_total``. Every per-profile series carries ``profile``, ``venue`` and
@@ -25,7 +30,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -33,12 +38,7 @@ import anyio
 import structlog
 from anyio.abc import TaskStatus
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -50,6 +50,7 @@ from kasmm.core.params import QuotingParams
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
+from kasmm.obs.families import PROFILE_LABELS, Families, MetricBackend
 from kasmm.venues.metered import Histogram, VenueMetrics
 
 if TYPE_CHECKING:
@@ -71,8 +72,6 @@ __all__ = [
     "venue_label",
 ]
 
-#: Labels on every per-profile series.
-PROFILE_LABELS: tuple[str, ...] = ("profile", "venue", "symbol")
 #: Values of ``kasmm_profile_state{state=...}`` (exactly one is 1 per profile).
 PROFILE_STATES: tuple[str, ...] = (
     "starting",
@@ -160,168 +159,6 @@ def _assets(bot: Bot) -> tuple[str, str]:
     return base, quote
 
 
-class _Families:
-    """Every metric family of one scrape, created empty (HELP/TYPE are always exported)."""
-
-    def __init__(self) -> None:
-        self._all: list[Metric] = []
-        g, c, h = self._gauge, self._counter, self._histogram
-        # --- supervisor
-        self.build_info = g(
-            "kasmm_build_info",
-            "kasmm build information (the value is always 1).",
-            ("version", "python_version"),
-            False,
-        )
-        self.start_time = g("kasmm_start_time_seconds", "Supervisor start, Unix time.", (), False)
-        self.profiles = g("kasmm_profiles", "Profiles the supervisor runs.", (), False)
-        self.config_errors = g(
-            "kasmm_config_errors", "Profile files that currently fail to validate.", (), False
-        )
-        self.reloads = c(
-            "kasmm_config_reloads_total", "Configuration reloads by result.", ("result",), False
-        )
-        self.loop_lag = h(
-            "kasmm_event_loop_lag_seconds",
-            "How late the supervisor's event loop woke a periodic sleep.",
-            (),
-            False,
-        )
-        self.collect_errors = c(
-            "kasmm_metrics_collect_errors_total",
-            "Profiles whose metrics could not be read during a scrape.",
-            (),
-            False,
-        )
-        # --- profile lifecycle and risk
-        self.state = g("kasmm_profile_state", "Profile state (1 = current).", ("state",))
-        self.restarts = c("kasmm_profile_restarts_total", "Restarts of the profile's bot.", ())
-        self.trading_state = g(
-            "kasmm_trading_state", "Risk-gate trading state (1 = current).", ("state",)
-        )
-        self.mode = g("kasmm_mode", "Active quoting mode (1 = active).", ("mode",))
-        self.trips = c(
-            "kasmm_kill_switch_trips_total",
-            "Kill-switch trips by rule ('unknown' until per-rule counts exist).",
-            ("rule",),
-        )
-        self.engaged = g(
-            "kasmm_kill_switch_engaged",
-            "Kill-switch rules currently in force, with their action.",
-            ("rule", "action"),
-        )
-        self.consecutive_errors = g(
-            "kasmm_consecutive_errors", "Consecutive failed order actions (kill-switch input).", ()
-        )
-        # --- market and quotes
-        self.mid = g("kasmm_mid_price", "Mid price of the venue book (quote per base).", ())
-        self.book_best = g(
-            "kasmm_book_best_price", "Best price of the venue book per side.", ("side",)
-        )
-        self.book_age = g("kasmm_book_age_seconds", "Seconds since the last order-book update.", ())
-        self.book_updates = c("kasmm_book_updates_total", "Order-book updates received.", ())
-        self.own_best = g(
-            "kasmm_own_best_price", "Best price among the profile's own open orders.", ("side",)
-        )
-        self.open_orders = g("kasmm_open_orders", "The profile's open orders.", ("side",))
-        self.open_size = g(
-            "kasmm_open_order_size_base", "Remaining size of the profile's open orders.", ("side",)
-        )
-        self.spread = g(
-            "kasmm_quote_spread_ratio",
-            "Quoted level-0 spread as a fraction of mid (x 10000 = bps).",
-            (),
-        )
-        # --- inventory and PnL
-        self.inventory = g("kasmm_inventory_base", "Inventory in the base asset.", ())
-        self.share = g(
-            "kasmm_inventory_share_ratio", "Base share of equity at the last decision.", ()
-        )
-        self.target_share = g(
-            "kasmm_inventory_target_share_ratio", "Target base share of equity.", ()
-        )
-        self.balance = g("kasmm_balance", "Balance per asset (the bot's view).", ("asset",))
-        self.equity = g("kasmm_equity_quote", "Equity marked at mid, in quote.", ())
-        self.drawdown = g(
-            "kasmm_drawdown_quote", "Peak equity minus equity, in quote (kill-switch input).", ()
-        )
-        self.realized = g("kasmm_realized_pnl_quote", "Realized PnL, in quote.", ())
-        self.unrealized = g("kasmm_unrealized_pnl_quote", "Unrealized PnL at mid, in quote.", ())
-        self.net = g("kasmm_net_pnl_quote", "Realized + unrealized - fees, in quote.", ())
-        self.fees = g("kasmm_fees_quote", "Fees paid (negative: rebates), in quote.", ())
-        # --- orders and fills
-        self.placed = c("kasmm_orders_placed_total", "Orders placed and accepted.", ())
-        self.cancelled = c("kasmm_orders_cancelled_total", "Orders cancelled.", ())
-        self.rejected = c(
-            "kasmm_orders_rejected_total",
-            "Orders the venue rejected (post-only, funds, rules).",
-            (),
-        )
-        self.not_found = c(
-            "kasmm_cancels_not_found_total", "Cancels of orders already gone (raced a fill).", ()
-        )
-        self.balance_drifts = c(
-            "kasmm_balance_drifts_total",
-            "Balance checks where the bot's view and the venue's differed beyond dust.",
-            (),
-        )
-        self.order_errors = c(
-            "kasmm_order_errors_total", "Order actions that failed with a venue error.", ()
-        )
-        self.decisions = c("kasmm_decisions_total", "Quoting decisions taken.", ())
-        self.requotes = c("kasmm_requotes_total", "Decisions that sent order actions.", ())
-        self.fills = c("kasmm_fills_total", "Fills (partial fills included) per side.", ("side",))
-        self.fill_volume = c(
-            "kasmm_fill_volume_base_total", "Filled size per side, in base.", ("side",)
-        )
-        self.fill_notional = c(
-            "kasmm_fill_notional_quote_total", "Filled notional per side, in quote.", ("side",)
-        )
-        # --- venue and rate limiting
-        self.latency = h(
-            "kasmm_venue_request_duration_seconds",
-            "Venue request latency per endpoint, rate-limit wait excluded.",
-            ("endpoint",),
-        )
-        self.venue_errors = c(
-            "kasmm_venue_errors_total",
-            "Venue requests that raised, per endpoint and exception class.",
-            ("endpoint", "error"),
-        )
-        self.wait = h(
-            "kasmm_rate_limit_wait_seconds", "Time requests waited for rate-limit tokens.", ()
-        )
-        self.tokens = g("kasmm_rate_limit_tokens", "Rate-limit tokens available now.", ())
-        self.capacity = g("kasmm_rate_limit_capacity", "Rate-limit bucket capacity.", ())
-
-    def _labels(self, extra: Sequence[str], own: bool) -> list[str]:
-        return [*(PROFILE_LABELS if own else ()), *extra]
-
-    def _gauge(
-        self, name: str, doc: str, extra: Sequence[str], own: bool = True
-    ) -> GaugeMetricFamily:
-        family = GaugeMetricFamily(name, doc, labels=self._labels(extra, own))
-        self._all.append(family)
-        return family
-
-    def _counter(
-        self, name: str, doc: str, extra: Sequence[str], own: bool = True
-    ) -> CounterMetricFamily:
-        family = CounterMetricFamily(name, doc, labels=self._labels(extra, own))
-        self._all.append(family)
-        return family
-
-    def _histogram(
-        self, name: str, doc: str, extra: Sequence[str], own: bool = True
-    ) -> HistogramMetricFamily:
-        family = HistogramMetricFamily(name, doc, labels=self._labels(extra, own))
-        self._all.append(family)
-        return family
-
-    def __iter__(self) -> Iterator[Metric]:
-        return iter(self._all)
-
-
 # --- the collector ---------------------------------------------------------------------------
 
 
@@ -340,22 +177,35 @@ class SupervisorCollector(Collector):
         self.collect_errors = 0
 
     def collect(self) -> Iterable[Metric]:
-        """Build every family from the supervisor's current state."""
-        fam = _Families()
+        """Build every family from the supervisor's current state, in one go."""
+        backend = MetricBackend()
+        for _ in self.fill(Families(backend)):
+            pass
+        return backend.metrics
+
+    def fill(self, fam: Families) -> Iterator[None]:
+        """Fill ``fam`` one profile per step, then the supervisor's own series.
+
+        Between steps the caller may yield to the event loop (:mod:`kasmm.obs.scrape` does):
+        each profile is read in one step, so its series are consistent with each other; a
+        profile a reload removes meanwhile is skipped, one it adds shows at the next scrape.
+        """
         sup = self.supervisor
         for name in sorted(sup.slots):
-            slot = sup.slots[name]
+            slot = sup.slots.get(name)
+            if slot is None:
+                continue  # removed by a reload while the caller yielded
             try:
                 self._slot(fam, slot)
             except Exception as exc:  # a scrape must never fail because of one profile
                 self.collect_errors += 1
                 log.warning("metrics_collect_failed", profile=name, error=repr(exc))
+            yield
         self._supervisor(fam)
-        return list(fam)
 
     # --- supervisor-level
 
-    def _supervisor(self, fam: _Families) -> None:
+    def _supervisor(self, fam: Families) -> None:
         sup = self.supervisor
         fam.build_info.add_metric(
             [kasmm.__version__, ".".join(map(str, sys.version_info[:3]))], 1.0
@@ -375,7 +225,7 @@ class SupervisorCollector(Collector):
 
     # --- per profile
 
-    def _slot(self, fam: _Families, slot: ProfileSlot) -> None:
+    def _slot(self, fam: Families, slot: ProfileSlot) -> None:
         profile = slot.loaded.profile
         labels = [profile.name, venue_label(profile), profile.symbol]
         current = profile_state(slot)
@@ -392,7 +242,7 @@ class SupervisorCollector(Collector):
         if slot.bot is not None:
             self._bot(fam, labels, slot.bot)
 
-    def _venue(self, fam: _Families, labels: list[str], metrics: VenueMetrics) -> None:
+    def _venue(self, fam: Families, labels: list[str], metrics: VenueMetrics) -> None:
         for endpoint in sorted(metrics.requests):
             h = metrics.requests[endpoint]
             fam.latency.add_metric([*labels, endpoint], _buckets(h), h.sum)
@@ -401,7 +251,7 @@ class SupervisorCollector(Collector):
         wait = metrics.limiter_wait
         fam.wait.add_metric(labels, _buckets(wait), wait.sum)
 
-    def _bot(self, fam: _Families, labels: list[str], bot: Bot) -> None:
+    def _bot(self, fam: Families, labels: list[str], bot: Bot) -> None:
         now = bot.clock.now()
         stats = bot.stats
         # Lifecycle, mode and risk gate.

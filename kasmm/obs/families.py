@@ -1,0 +1,228 @@
+"""The metric families of one scrape: every kasmm family, created empty, in exposition order.
+
+Kept apart from the collector (:mod:`kasmm.obs.metrics`) so the list of what kasmm exports, with
+its help texts and labels, reads in one place. The families are made by a *backend*:
+:class:`MetricBackend` makes prometheus_client's families (what a ``CollectorRegistry``
+collects); :class:`kasmm.obs.exposition.TextBackend` writes each sample's exposition line as it
+is added, so a scrape keeps text rather than hundreds of thousands of ``Sample`` objects. The
+collector only ever calls ``add_metric``, so it fills either without knowing which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+__all__ = [
+    "PROFILE_LABELS",
+    "Backend",
+    "Families",
+    "GaugeLike",
+    "HistogramLike",
+    "MetricBackend",
+]
+
+#: Labels on every per-profile series.
+PROFILE_LABELS: tuple[str, ...] = ("profile", "venue", "symbol")
+
+
+class GaugeLike(Protocol):
+    """A gauge or counter family: one value per label set."""
+
+    def add_metric(self, labels: Sequence[str], value: float) -> None: ...
+
+
+class HistogramLike(Protocol):
+    """A histogram family: cumulative ``(le, count)`` buckets (``+Inf`` last) and a sum."""
+
+    def add_metric(
+        self, labels: Sequence[str], buckets: Sequence[tuple[str, float]], sum_value: float | None
+    ) -> None: ...
+
+
+class Backend(Protocol):
+    """Makes the families of one scrape, in the order they are to be exported."""
+
+    def gauge(self, name: str, doc: str, labels: Sequence[str]) -> GaugeLike: ...
+
+    def counter(self, name: str, doc: str, labels: Sequence[str]) -> GaugeLike: ...
+
+    def histogram(self, name: str, doc: str, labels: Sequence[str]) -> HistogramLike: ...
+
+
+class MetricBackend:
+    """prometheus_client families, kept in :attr:`metrics` for a collector to return."""
+
+    def __init__(self) -> None:
+        self.metrics: list[Metric] = []
+
+    def gauge(self, name: str, doc: str, labels: Sequence[str]) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, doc, labels=labels)
+        self.metrics.append(family)
+        return family
+
+    def counter(self, name: str, doc: str, labels: Sequence[str]) -> CounterMetricFamily:
+        family = CounterMetricFamily(name, doc, labels=labels)
+        self.metrics.append(family)
+        return family
+
+    def histogram(self, name: str, doc: str, labels: Sequence[str]) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(name, doc, labels=labels)
+        self.metrics.append(family)
+        return family
+
+
+class Families:
+    """Every metric family of one scrape, created empty (HELP/TYPE are always exported)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        g, c, h = self._gauge, self._counter, self._histogram
+        # --- supervisor
+        self.build_info = g(
+            "kasmm_build_info",
+            "kasmm build information (the value is always 1).",
+            ("version", "python_version"),
+            False,
+        )
+        self.start_time = g("kasmm_start_time_seconds", "Supervisor start, Unix time.", (), False)
+        self.profiles = g("kasmm_profiles", "Profiles the supervisor runs.", (), False)
+        self.config_errors = g(
+            "kasmm_config_errors", "Profile files that currently fail to validate.", (), False
+        )
+        self.reloads = c(
+            "kasmm_config_reloads_total", "Configuration reloads by result.", ("result",), False
+        )
+        self.loop_lag = h(
+            "kasmm_event_loop_lag_seconds",
+            "How late the supervisor's event loop woke a periodic sleep.",
+            (),
+            False,
+        )
+        self.collect_errors = c(
+            "kasmm_metrics_collect_errors_total",
+            "Profiles whose metrics could not be read during a scrape.",
+            (),
+            False,
+        )
+        # --- profile lifecycle and risk
+        self.state = g("kasmm_profile_state", "Profile state (1 = current).", ("state",))
+        self.restarts = c("kasmm_profile_restarts_total", "Restarts of the profile's bot.", ())
+        self.trading_state = g(
+            "kasmm_trading_state", "Risk-gate trading state (1 = current).", ("state",)
+        )
+        self.mode = g("kasmm_mode", "Active quoting mode (1 = active).", ("mode",))
+        self.trips = c(
+            "kasmm_kill_switch_trips_total",
+            "Kill-switch trips by rule ('unknown' until per-rule counts exist).",
+            ("rule",),
+        )
+        self.engaged = g(
+            "kasmm_kill_switch_engaged",
+            "Kill-switch rules currently in force, with their action.",
+            ("rule", "action"),
+        )
+        self.consecutive_errors = g(
+            "kasmm_consecutive_errors", "Consecutive failed order actions (kill-switch input).", ()
+        )
+        # --- market and quotes
+        self.mid = g("kasmm_mid_price", "Mid price of the venue book (quote per base).", ())
+        self.book_best = g(
+            "kasmm_book_best_price", "Best price of the venue book per side.", ("side",)
+        )
+        self.book_age = g("kasmm_book_age_seconds", "Seconds since the last order-book update.", ())
+        self.book_updates = c("kasmm_book_updates_total", "Order-book updates received.", ())
+        self.own_best = g(
+            "kasmm_own_best_price", "Best price among the profile's own open orders.", ("side",)
+        )
+        self.open_orders = g("kasmm_open_orders", "The profile's open orders.", ("side",))
+        self.open_size = g(
+            "kasmm_open_order_size_base", "Remaining size of the profile's open orders.", ("side",)
+        )
+        self.spread = g(
+            "kasmm_quote_spread_ratio",
+            "Quoted level-0 spread as a fraction of mid (x 10000 = bps).",
+            (),
+        )
+        # --- inventory and PnL
+        self.inventory = g("kasmm_inventory_base", "Inventory in the base asset.", ())
+        self.share = g(
+            "kasmm_inventory_share_ratio", "Base share of equity at the last decision.", ()
+        )
+        self.target_share = g(
+            "kasmm_inventory_target_share_ratio", "Target base share of equity.", ()
+        )
+        self.balance = g("kasmm_balance", "Balance per asset (the bot's view).", ("asset",))
+        self.equity = g("kasmm_equity_quote", "Equity marked at mid, in quote.", ())
+        self.drawdown = g(
+            "kasmm_drawdown_quote", "Peak equity minus equity, in quote (kill-switch input).", ()
+        )
+        self.realized = g("kasmm_realized_pnl_quote", "Realized PnL, in quote.", ())
+        self.unrealized = g("kasmm_unrealized_pnl_quote", "Unrealized PnL at mid, in quote.", ())
+        self.net = g("kasmm_net_pnl_quote", "Realized + unrealized - fees, in quote.", ())
+        self.fees = g("kasmm_fees_quote", "Fees paid (negative: rebates), in quote.", ())
+        # --- orders and fills
+        self.placed = c("kasmm_orders_placed_total", "Orders placed and accepted.", ())
+        self.cancelled = c("kasmm_orders_cancelled_total", "Orders cancelled.", ())
+        self.rejected = c(
+            "kasmm_orders_rejected_total",
+            "Orders the venue rejected (post-only, funds, rules).",
+            (),
+        )
+        self.not_found = c(
+            "kasmm_cancels_not_found_total", "Cancels of orders already gone (raced a fill).", ()
+        )
+        self.balance_drifts = c(
+            "kasmm_balance_drifts_total",
+            "Balance checks where the bot's view and the venue's differed beyond dust.",
+            (),
+        )
+        self.order_errors = c(
+            "kasmm_order_errors_total", "Order actions that failed with a venue error.", ()
+        )
+        self.decisions = c("kasmm_decisions_total", "Quoting decisions taken.", ())
+        self.requotes = c("kasmm_requotes_total", "Decisions that sent order actions.", ())
+        self.fills = c("kasmm_fills_total", "Fills (partial fills included) per side.", ("side",))
+        self.fill_volume = c(
+            "kasmm_fill_volume_base_total", "Filled size per side, in base.", ("side",)
+        )
+        self.fill_notional = c(
+            "kasmm_fill_notional_quote_total", "Filled notional per side, in quote.", ("side",)
+        )
+        # --- venue and rate limiting
+        self.latency = h(
+            "kasmm_venue_request_duration_seconds",
+            "Venue request latency per endpoint, rate-limit wait excluded.",
+            ("endpoint",),
+        )
+        self.venue_errors = c(
+            "kasmm_venue_errors_total",
+            "Venue requests that raised, per endpoint and exception class.",
+            ("endpoint", "error"),
+        )
+        self.wait = h(
+            "kasmm_rate_limit_wait_seconds", "Time requests waited for rate-limit tokens.", ()
+        )
+        self.tokens = g("kasmm_rate_limit_tokens", "Rate-limit tokens available now.", ())
+        self.capacity = g("kasmm_rate_limit_capacity", "Rate-limit bucket capacity.", ())
+
+    def _labels(self, extra: Sequence[str], own: bool) -> list[str]:
+        return [*(PROFILE_LABELS if own else ()), *extra]
+
+    def _gauge(self, name: str, doc: str, extra: Sequence[str], own: bool = True) -> GaugeLike:
+        return self._backend.gauge(name, doc, self._labels(extra, own))
+
+    def _counter(self, name: str, doc: str, extra: Sequence[str], own: bool = True) -> GaugeLike:
+        return self._backend.counter(name, doc, self._labels(extra, own))
+
+    def _histogram(
+        self, name: str, doc: str, extra: Sequence[str], own: bool = True
+    ) -> HistogramLike:
+        return self._backend.histogram(name, doc, self._labels(extra, own))
