@@ -8,8 +8,9 @@ can start with another profile's ``prefix_`` (``mm_...`` is not ``mm1_...``), wh
 
 ``_`` is the one delimiter every supported exchange accepts: BingX allows letters, digits and
 ``_`` only (not ``-``); Gate's ``text`` allows ``[0-9A-Za-z_.-]`` after ``t-``; KuCoin's
-``clientOid`` letters, digits, ``_`` and ``-``; MEXC's spot API (Binance-compatible) does not
-document a set beyond Binance's ``[a-zA-Z0-9-_]``. At most 24 characters (Gate: 28 with ``t-``).
+``clientOid`` letters, digits, ``_`` and ``-``; MEXC documents no set for ``newClientOrderId``
+(its spot API mirrors Binance's, whose rule is ``[a-zA-Z0-9-_]{1,36}``). At most 24 characters
+(Gate: 28 with ``t-``).
 
 The run tag is random (:func:`secrets`), not derived from the wall clock: a clock stepped back
 or the old tag's 70-day wrap can no longer give two runs the same ids. A backtest passes a seeded
