@@ -40,8 +40,9 @@ from kasmm.daemon.signals import process_signals
 from kasmm.daemon.watch import watch_directory
 from kasmm.errors import AuthenticationFailed, LedgerLost
 from kasmm.limiter import TokenBucket
-from kasmm.obs.metrics import LoopLagMonitor, build_registry, render
+from kasmm.obs.metrics import LoopLagMonitor, build_registry
 from kasmm.obs.notify import Notifier, status_line, watchdog_task
+from kasmm.obs.scrape import MetricsExporter
 from kasmm.schedule import ModeScheduler, mode_at
 from kasmm.shard import Shard, select_shard
 from kasmm.store import AsyncLedger
@@ -805,7 +806,8 @@ async def _serve(
                 host,
                 port,
                 status=sup.status,
-                metrics=lambda: render(sup.metrics_registry),
+                metrics=MetricsExporter(sup).scrape,
+                health=sup.health,
                 task_status=task_status,
             )
         )
