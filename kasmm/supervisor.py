@@ -259,7 +259,7 @@ class Supervisor:
         """Every profile records to the one ledger: stop them all (each cancels its orders)."""
         if self.ledger_lost is None:
             self.ledger_lost = str(exc)
-            log.critical("ledger_lost", error=str(exc), action="stopping every profile")
+            log.critical("supervisor_stopping", reason="ledger lost", error=str(exc))
         self.request_stop()
 
     async def _check_ledger(self) -> None:

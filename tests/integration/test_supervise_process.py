@@ -231,3 +231,23 @@ def test_sigterm_while_the_profiles_start_stops_cleanly(
     names = events(sup)
     assert "shutdown_requested" in names and "supervisor_stopped" in names
     assert "Traceback" not in sup.log_path.read_text()
+
+
+def test_deleting_the_ledger_stops_every_profile_and_exits_4(
+    tmp_path: Path, supervised: Callable[..., Supervised]
+) -> None:
+    """Found by the supervisor's periodic check even when no profile writes (calm markets)."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    for name in ("a", "b"):
+        write(profiles, name, profile_yaml(name))
+    sup = supervised(profiles)
+    sup.wait_for(lambda e: e["event"] == "supervisor_ready")
+    (profiles / "state" / "kasmm.sqlite").unlink()
+    assert sup.proc.wait(timeout=30) == exit_codes.LEDGER_LOST
+    events = sup.events()
+    stopped = [e for e in events if e["event"] == "bot_stopped"]
+    assert sorted((e["profile"], e["orders_left"]) for e in stopped) == [("a", 0), ("b", 0)]
+    final = [e for e in events if e["event"] == "supervisor_stopped"]
+    assert final[-1]["ledger_lost"] is True and final[-1]["exit_code"] == 4
+    assert not any(e["event"] == "profile_restarting" for e in events)
