@@ -415,7 +415,11 @@ class Bot:
     async def _startup_reconcile(self) -> None:
         """Cancel orders a previous run of this profile left behind; never touch others."""
         orders = await self.venue.fetch_open_orders()
-        own = [o for o in orders if self._ids.is_own(o.client_id)]
+        # Ids of the format before the delimiter (an older kasmm's, left by a crash) too: only
+        # here, never as fills; see ClientIdFactory.is_legacy.
+        own = [
+            o for o in orders if self._ids.is_own(o.client_id) or self._ids.is_legacy(o.client_id)
+        ]
         foreign = len(orders) - len(own)
         if foreign:
             self.log.info("foreign_orders_present", count=foreign)

@@ -114,7 +114,9 @@ async def test_startup_cancels_own_leftovers_and_never_touches_foreign_orders() 
     # A previous run's order, and one of a profile whose prefix merely starts with ours.
     leftover = ClientIdFactory(prefix).next()
     sibling = ClientIdFactory(prefix + "1").next()
-    for cid in (leftover, "human1", sibling):
+    # An older kasmm's id (no delimiter: prefix, 5-char run tag, sequence), left by a crash.
+    legacy = prefix + "0a1b2" + "3"
+    for cid in (leftover, "human1", sibling, legacy):
         await venue.place_order(
             OrderRequest(ClientOrderId(cid), Side.BUY, Decimal("0.07"), Decimal(100))
         )
