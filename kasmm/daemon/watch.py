@@ -5,7 +5,9 @@ silently, so a recreated directory was never seen again; point a symlink elsewhe
 (``ln -sfn release2 current``, an atomic deploy) and it keeps watching the old release. So
 :func:`watch_directory` also polls the directory's identity (its resolved path, device and
 inode) every ``poll_s``: when that changes, or the directory disappears or comes back, it asks
-for a reload and watches whatever the path names now. The reload itself decides what a missing
+for a reload and watches whatever the path names now. The same poll compares the directory's
+mtime with its value when the last reload began, a backstop for entries added while a new watch
+was being set up (or events inotify dropped). The reload itself decides what a missing
 directory means (the supervisor keeps its profiles running and says so loudly).
 """
 
