@@ -4,7 +4,8 @@ Routes (GET only, one request per connection, ``Connection: close``):
 
 * ``/status``  -> JSON of ``status()``
 * ``/metrics`` -> ``metrics()`` body and content type (404 when no metrics callable is given)
-* ``/healthz`` -> ``200 ok`` while ``health()`` says healthy, else ``503`` and its one-line reason
+* ``/healthz`` -> 200 while ``health()`` says healthy, else 503; the body is its reason on one
+  line (``ok`` when it gives none)
 
 The endpoint is deliberately minimal rather than a web framework: it must never take the
 supervisor down, so every connection is bounded (head size, deadline, concurrency) and every
@@ -193,12 +194,13 @@ def _text(code: int, message: str, extra: str = "") -> list[bytes]:
     return _response(code, f"{message}\n".encode(), _TEXT, extra)
 
 
-def _one_line(reason: str) -> str:
-    """``reason`` as one bounded line: control characters and runs of blanks become one space."""
+def _one_line(reason: str, default: str) -> str:
+    """``reason`` as one bounded line (control characters and runs of blanks become one
+    space), or ``default`` if it is blank."""
     line = " ".join(_CONTROL_CHARS.sub(" ", reason).split())
     if len(line) > _MAX_REASON_CHARS:
         line = line[: _MAX_REASON_CHARS - 3] + "..."
-    return line or "unhealthy"
+    return line or default
 
 
 async def _read_head(stream: anyio.abc.ByteReceiveStream) -> bytes | None:
@@ -249,7 +251,9 @@ class _Routes:
             return _response(200, body, content_type), True
         if path == "/healthz":
             healthy, reason = self.health()
-            return (_text(200, "ok") if healthy else _text(503, _one_line(reason))), True
+            if healthy:
+                return _text(200, _one_line(reason, "ok")), True
+            return _text(503, _one_line(reason, "unhealthy")), True
         return _text(404, "not found"), True
 
 
@@ -442,8 +446,9 @@ async def serve_control(
         event loop, so it must be cheap and non-blocking.
     :param metrics: returns ``(body, content_type)`` for ``GET /metrics``, or a coroutine
         function that does (so it can build the body in slices); None -> 404.
-    :param health: returns ``(healthy, reason)`` for ``GET /healthz``: 200 ``ok`` when healthy,
-        else 503 with the reason on one line. Called on the event loop; must be cheap.
+    :param health: returns ``(healthy, reason)`` for ``GET /healthz``: 200 when healthy, else
+        503; the body is the reason on one line (``ok`` if blank). Called on the event loop;
+        must be cheap.
     :param allow_remote: must be True to bind a non-loopback address: the endpoint has no
         authentication, so exposing it is an explicit operator decision.
     :param read_timeout: seconds a client gets to send its request head.

@@ -476,6 +476,11 @@ async def test_healthz_is_503_with_the_reason_while_unhealthy() -> None:
         assert body == b"profile p1 failed: venue said no second line\n"
         verdict = (True, "")
         assert (await http_get(port, "/healthz"))[:3:2] == (200, b"ok\n")
+        verdict = (True, "ok; warning: profile directory is missing")
+        assert (await http_get(port, "/healthz"))[:3:2] == (
+            200,
+            b"ok; warning: profile directory is missing\n",
+        )
 
 
 @pytest.mark.anyio
