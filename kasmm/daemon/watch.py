@@ -124,14 +124,19 @@ class _Follower:
         done = anyio.Event()
 
         async def poll() -> None:
-            while not done.is_set():
-                with anyio.move_on_after(self.poll_s):
-                    await self.stop.wait()
-                if self.stop.is_set() or dir_identity(self.directory) != watched:
-                    done.set()
-                elif _mtime_ns(self.directory) != self.reloaded_mtime:
-                    # A change inotify did not report (within a whole poll interval).
-                    await self.reload()
+            try:
+                while not done.is_set():
+                    with anyio.move_on_after(self.poll_s):
+                        await self.stop.wait()
+                    if self.stop.is_set() or dir_identity(self.directory) != watched:
+                        done.set()
+                    elif _mtime_ns(self.directory) != self.reloaded_mtime:
+                        # A change inotify did not report (within a whole poll interval).
+                        await self.reload()
+            finally:
+                # Also when cancelled: the watch's thread cannot be, and only stops when this
+                # is set (else it runs on for watchfiles' 5 s timeout, holding up the cancel).
+                done.set()
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(poll)
