@@ -28,6 +28,7 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("INVENTORY", "inventory_base", True),
     ("OPEN", "open_orders", True),
     ("PNL", "net_pnl", True),
+    ("WHY", "why", False),
     ("LAST_ERROR", "last_error", False),
 )
 
@@ -77,10 +78,19 @@ def render_table(data: Mapping[str, Any]) -> str:
         f"supervisor pid={_cell(sup.get('pid'))} uptime={_duration(sup.get('uptime_s'))} "
         f"profiles={_cell(sup.get('profiles_total'))}"
     )
+    if sup.get("healthy") is False:
+        summary += f" UNHEALTHY: {_cell(sup.get('health'), ERROR_WIDTH)}"
+    if sup.get("directory_missing"):
+        summary += " (profile directory missing: running the last good profiles)"
+    if sup.get("ledger_lost"):
+        summary += " (LEDGER LOST)"
     profiles = data.get("profiles")
     rows: list[list[str]] = []
     for profile in profiles if isinstance(profiles, list) else []:
         p = profile if isinstance(profile, Mapping) else {}
+        # Why a profile does not quote normally: a halt's rule and numbers, or why it quotes
+        # nothing although trading is allowed.
+        p = {**p, "why": p.get("halt_reason") or p.get("idle_reason")}
         rows.append(
             [
                 _cell(p.get(key), ERROR_WIDTH if key == "last_error" else None)

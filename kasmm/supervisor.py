@@ -634,6 +634,7 @@ class Supervisor:
                     mode=snap.mode,
                     trading_state=snap.trading_state,
                     halt_reason=snap.halt_reason,
+                    idle_reason=snap.idle_reason,
                     mid=_num(snap.mid),
                     spread_bps=None if snap.spread_bps is None else round(snap.spread_bps, 2),
                     inventory_base=str(snap.inventory_base),
