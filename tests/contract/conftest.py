@@ -113,12 +113,6 @@ def _register_paper() -> None:
 _register_paper()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """The contract suite runs on asyncio (the bot's runtime)."""
-    return "asyncio"
-
-
 @pytest.fixture(params=sorted(VENUE_FACTORIES))
 async def harness(request: pytest.FixtureRequest, anyio_backend: str) -> AsyncIterator[Harness]:
     """A connected venue for one contract test, cleaned up afterwards."""

@@ -23,11 +23,6 @@ from tests.integration.test_bot_sim import demo_profile, make_bot
 D = Decimal
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def target_base_profile(kas: str, usdt: str) -> Profile:
     """The demo profile aiming at 50 000 KAS, with wide share caps so only the rule acts."""
     raw: dict[str, Any] = demo_profile().model_dump(mode="json")

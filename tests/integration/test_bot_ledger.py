@@ -19,11 +19,6 @@ from kasmm.venues.sim import SimVenue
 from tests.integration.test_bot_sim import demo_profile
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Wrapper:
     def __init__(self, inner: SimVenue) -> None:
         self.inner = inner

@@ -18,11 +18,6 @@ from kasmm.venues.sim import SimVenue
 from tests.integration.test_bot_sim import demo_profile, make_bot
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def with_kill_switch(profile: Profile, **rules: Any) -> Profile:
     base: dict[str, Any] = {"stale_book": None, "max_consecutive_errors": None}
     base.update(rules)

@@ -42,11 +42,6 @@ from tests.integration.test_bot_risk import with_kill_switch
 from tests.integration.test_bot_sim import demo_profile, make_bot
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Wrapped:
     """A sim venue with hooks: a feed that stalls after the first book, a stop that keeps
     listing an order, a connect that fails. Counts the requests it serves."""

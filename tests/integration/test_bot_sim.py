@@ -22,11 +22,6 @@ from kasmm.venues.sim import SimVenue
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def demo_profile(name: str = "kas-usdt-sim.yaml") -> Profile:
     loaded, issues = load_file(PROFILES / name)
     assert not issues

@@ -42,11 +42,6 @@ from kasmm.venues.sim import SimVenue
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 PROFILE = Profile.model_validate(
     {
         "name": "delivery",

@@ -200,11 +200,6 @@ async def _wait(predicate: Callable[[], bool], limit: float = 10.0) -> None:
             await anyio.sleep(0.02)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_hostile_profiles_are_rejected_one_by_one_without_touching_the_runner(
     tmp_path: Path,

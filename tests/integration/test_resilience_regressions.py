@@ -47,11 +47,6 @@ from tests.integration.test_supervisor import BrokenVenue, profile_yaml, write
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Wrapped:
     """A sim venue with one behaviour changed by the test."""
 

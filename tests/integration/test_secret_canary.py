@@ -307,11 +307,6 @@ def test_canary_credentials_appear_nowhere(tmp_path: Path, emulator: Emulator) -
     assert not {k: v for k, v in found.items() if v}, found
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_canary_is_absent_from_venue_exceptions(
     tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch

@@ -28,11 +28,6 @@ RUN_S = 600.0
 GAP_S = 100.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FirstBalances:
     """Passes everything through to ``inner``; remembers the first balances the bot read."""
 

@@ -22,11 +22,6 @@ from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def profile_yaml(name: str, spread: float = 20.0, *, calm: bool = True, seed: int = 1) -> str:
     """A sim profile. ``calm``: a market that never moves and never trades, so a bot that is
     left alone issues no order actions after its first placement round."""

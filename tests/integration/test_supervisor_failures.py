@@ -29,11 +29,6 @@ from tests.integration.test_supervisor import (
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class RefusedVenue(BrokenVenue):
     """A venue whose every call is refused for bad credentials."""
 

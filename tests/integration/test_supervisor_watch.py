@@ -14,11 +14,6 @@ from kasmm.supervisor import Supervisor, supervise
 from tests.integration.test_supervisor import VenueLog, profile_yaml, wait_for, write
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def running(sup: Supervisor, log: VenueLog, name: str) -> bool:
     """``name`` has a slot and its newest venue has its four quotes up."""
     return name in sup.slots and bool(log.venues[name]) and log.last(name).open_order_count == 4

@@ -30,11 +30,6 @@ from kasmm.venues.paper_feed import CcxtPublicFeed, PublicTrade
 D = Decimal
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class PublicMexc:
     """MEXC spot public REST: exchangeInfo, depth and aggTrades, stamped with the wall clock."""
 

@@ -42,11 +42,6 @@ SAMPLE = ROOT / "tests" / "data" / "replay_sample.csv"
 HEADER = "# kasmm-replay 1 symbol=KAS/USDT tick=0.0001 lot=1 min_notional=0 source=test"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def demo_profile() -> Profile:
     loaded, issues = load_file(ROOT / "profiles" / "kas-usdt-sim.yaml")
     assert not issues

@@ -97,11 +97,6 @@ CREATE_ANSWERS: dict[str, tuple[str, str, Any]] = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def placed_request(exchange: str) -> Any:
     """The create request the venue sends for :data:`REQUEST` on ``exchange``."""
     http = FakeHttp()

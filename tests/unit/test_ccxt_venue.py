@@ -84,11 +84,6 @@ def mexc_order(cid: str, oid: str, *, status: str = "NEW", executed: str = "0") 
     }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # --- throttle routing -------------------------------------------------------------------------
 
 

@@ -27,12 +27,6 @@ SYMBOL = "KAS/USDT"
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    """Run on asyncio, the bot's runtime."""
-    return "asyncio"
-
-
 @asynccontextmanager
 async def gate(
     secret: str | None = None, api_key: str | None = None, **emu_kwargs: Any

@@ -29,12 +29,6 @@ SYMBOL = "KAS/USDT"
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run on asyncio, the bot's runtime."""
-    return "asyncio"
-
-
 @asynccontextmanager
 async def client(emu: MexcEmulator, **config: Any) -> AsyncIterator[Any]:
     """An unmodified ccxt mexc pointed at ``emu``, closed on exit (no 250 ms exit sleep)."""

@@ -48,11 +48,6 @@ D = Decimal
 T0 = 1_000_000.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def sim_profile(**kill_switch: object) -> Profile:
     return Profile.model_validate(
         {

@@ -51,12 +51,6 @@ EVENTS: list[VenueEvent] = [
 ]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run on asyncio, the bot's runtime."""
-    return "asyncio"
-
-
 class FakeVenue:
     """A venue whose every request first waits ``delay`` seconds (``None``: forever)."""
 

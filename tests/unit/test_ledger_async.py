@@ -17,12 +17,6 @@ D = Decimal
 P = "kas_usdt"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run on asyncio, the bot's runtime."""
-    return "asyncio"
-
-
 def fill(n: int, side: Side = Side.BUY, price: str = "1", size: str = "1") -> Fill:
     return Fill(
         TradeId(f"t{n}"), ClientOrderId(f"c{n}"), side, D(price), D(size), D(0), "USDT", float(n)

@@ -19,12 +19,6 @@ P = "kas_usdt"
 FILL = Fill(TradeId("t1"), ClientOrderId("c1"), Side.BUY, D("0.12"), D(10), D(0), "USDT", 1.0)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run on asyncio, the bot's runtime."""
-    return "asyncio"
-
-
 class FailingOnceLedger(Ledger):
     """A ledger whose first fill write fails the way a full disk or an I/O error does."""
 

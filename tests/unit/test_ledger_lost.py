@@ -23,12 +23,6 @@ D = Decimal
 P = "kas_usdt"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run on asyncio, the bot's runtime."""
-    return "asyncio"
-
-
 def fill(n: int) -> Fill:
     return Fill(
         TradeId(f"t{n}"), ClientOrderId(f"c{n}"), Side.BUY, D("0.12"), D(10), D(0), "USDT", n

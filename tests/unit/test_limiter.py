@@ -12,12 +12,6 @@ from kasmm.clock import RealClock, VirtualClock
 from kasmm.limiter import TokenBucket
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run on asyncio, the bot's runtime."""
-    return "asyncio"
-
-
 class GatedClock(VirtualClock):
     """Virtual time whose sleepers park until the test opens the gate.
 

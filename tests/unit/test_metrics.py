@@ -67,11 +67,6 @@ SUPERVISOR_FAMILIES = {
 }
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # --- helpers ---------------------------------------------------------------------------------
 
 

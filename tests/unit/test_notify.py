@@ -24,11 +24,6 @@ from kasmm.obs.notify import (
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeSystemd:
     """A bound AF_UNIX datagram socket standing in for systemd's notification socket.
 

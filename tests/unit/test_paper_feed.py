@@ -31,12 +31,6 @@ D = Decimal
 NOW_MS = 1_700_000_000_000
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """ccxt runs on asyncio."""
-    return "asyncio"
-
-
 # --- a loopback MEXC spot REST API ------------------------------------------------------------
 
 

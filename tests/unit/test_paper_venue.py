@@ -46,12 +46,6 @@ BOOK = make_book(
 )
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run on asyncio, the bot's runtime (and ccxt's)."""
-    return "asyncio"
-
-
 def config(**overrides: Any) -> PaperVenueConfig:
     return PaperVenueConfig.model_validate({"type": "paper", "exchange": "mexc", **overrides})
 

@@ -15,11 +15,6 @@ from kasmm.config.schema import ScheduleEntry
 from kasmm.schedule import ModeScheduler, mode_at, next_switch, parse_cron
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def E(cron: str, mode: str, tz: str = "UTC") -> ScheduleEntry:
     return ScheduleEntry.model_validate({"cron": cron, "timezone": tz, "mode": mode})
 

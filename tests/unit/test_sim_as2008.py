@@ -27,12 +27,6 @@ pytestmark = pytest.mark.anyio
 D = Decimal
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run on asyncio, the bot's runtime."""
-    return "asyncio"
-
-
 def make_venue(
     seed: int = 1, *, trade_id_tag: str | None = None, **market: Any
 ) -> tuple[SimVenue, VirtualClock, AS2008Market]:

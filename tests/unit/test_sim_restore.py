@@ -23,11 +23,6 @@ from kasmm.venues.sim.account import simulated_account
 D = Decimal
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def fill(
     n: int, side: Side, price: str, size: str, fee: str = "0", fee_asset: str = "USDT"
 ) -> Fill:

@@ -35,12 +35,6 @@ pytestmark = pytest.mark.anyio
 D = Decimal
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run on asyncio, the bot's runtime."""
-    return "asyncio"
-
-
 def make_venue(
     seed: int = 1, *, trade_id_tag: str | None = None, **overrides: Any
 ) -> tuple[SimVenue, VirtualClock]:

@@ -40,11 +40,6 @@ def test_first_of_each_reason_in_full_then_one_summary_per_window() -> None:
     ]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_run_flushes_every_interval_and_on_exit() -> None:
     throttle = ThrottledWarnings(structlog.get_logger("test"), "x", interval_s=0.01)

@@ -1,0 +1,102 @@
+"""Helpers shared by the tests: polling with a deadline, and one profile builder.
+
+Polling is for state owned by another task or process that offers no event to wait on; each
+helper fails with the deadline it was given, never hangs, and never proves absence by sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from kasmm.config.loader import load_file
+from kasmm.config.schema import Profile
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "profiles"
+
+#: The smallest valid sim profile: every other field takes the schema's default.
+BASE_PROFILE: Mapping[str, Any] = {
+    "name": "test",
+    "venue": {"type": "sim"},
+    "symbol": "KAS/USDT",
+    "modes": {
+        "aggressive": {"spread_bps": 20, "size": 1000},
+        "passive": {"spread_bps": 40, "size": 1000},
+    },
+}
+
+
+# --- polling ----------------------------------------------------------------------------------
+
+
+async def eventually(
+    predicate: Callable[[], object], within_s: float = 10.0, poll_s: float = 0.01
+) -> None:
+    """Return once ``predicate()`` is true; fail (``TimeoutError``) after ``within_s`` seconds.
+
+    On a virtual clock that nothing advances, pass ``poll_s=0`` (a bare checkpoint per try).
+    """
+    with anyio.fail_after(within_s):
+        while not predicate():
+            await anyio.sleep(poll_s)
+
+
+def wait_until(
+    predicate: Callable[[], object], within_s: float = 20.0, poll_s: float = 0.05, what: str = ""
+) -> None:
+    """Blocking :func:`eventually`, for tests that drive a subprocess from synchronous code."""
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not true within {within_s} s: {what or predicate!r}")
+        time.sleep(poll_s)
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+
+def make_profile(base: Profile | Mapping[str, Any] | None = None, **overrides: Any) -> Profile:
+    """A validated profile: ``base`` (default :data:`BASE_PROFILE`) with ``overrides`` merged in.
+
+    Overrides merge key by key into nested mappings, so ``venue={"seed": 3}`` keeps the venue's
+    other fields; any other value replaces (``None`` clears an optional section, e.g.
+    ``kill_switch={"stale_book": None}`` turns that default rule off; a list replaces the list).
+    """
+    if base is None:
+        data: Mapping[str, Any] = BASE_PROFILE
+    elif isinstance(base, Profile):
+        data = base.model_dump(mode="json")
+    else:
+        data = base
+    return Profile.model_validate(_merge(data, overrides))
+
+
+def demo_profile(name: str = "kas-usdt-sim.yaml", **overrides: Any) -> Profile:
+    """A profile of ``profiles/`` as the loader reads it (cross-field checks included), with
+    ``overrides`` merged in as :func:`make_profile` does."""
+    loaded = _load(name)
+    return make_profile(loaded, **overrides) if overrides else loaded
+
+
+@cache
+def _load(name: str) -> Profile:
+    loaded, issues = load_file(PROFILES / name)
+    assert not issues, issues
+    return loaded[0].profile
+
+
+def _merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        current = out.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            out[key] = _merge(current, value)
+        else:
+            out[key] = value
+    return out
