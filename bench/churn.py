@@ -50,6 +50,7 @@ from kasmm.backtest.engine import (
     build_path,
 )
 from kasmm.config.schema import Profile, SimVenueConfig
+from kasmm.config.to_core import quoting_params
 from kasmm.core.params import QuotingParams
 from kasmm.core.pnl import PnlState, apply_fill
 from kasmm.core.quoting import MarketState, compute_quotes, exclude_own
@@ -239,7 +240,7 @@ async def run_kasmm(profile: Profile, horizon: float) -> Outcome:
     )
     cpu = time.process_time()
     bot, probed, clock = build_path(spec)
-    sampler = Sampler(probed.sim, clock, QuotingParams.from_profile(profile))
+    sampler = Sampler(probed.sim, clock, quoting_params(profile))
     probed.inner = sampler  # type: ignore[assignment]
     await bot.run()
     stats = probed.sim.stats
@@ -269,7 +270,7 @@ async def run_naive(profile: Profile, horizon: float, cycle_s: float) -> Outcome
     clock = BacktestClock(0.0, horizon)
     sim = SimVenue(profile.venue, profile.symbol, clock)
     bucket = BacktestBucket(profile.rate_limit.capacity, profile.rate_limit.refill_per_s, clock)
-    params = QuotingParams.from_profile(profile)
+    params = quoting_params(profile)
     sampler = Sampler(sim, clock, params)
     venue = RateLimitedVenue(sampler, bucket)  # type: ignore[arg-type]
     rules = await venue.connect()

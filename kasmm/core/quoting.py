@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from kasmm.config.schema import RollingHorizon
-from kasmm.core.params import HorizonConfig, QuotingParams, VolatilityParams
+from kasmm.core.params import Horizon, QuotingParams, RollingHorizon, VolatilityParams
 from kasmm.core.rules import (
     BPS,
     MAX_STEPS,
@@ -198,25 +197,26 @@ def exclude_own(book: Book, open_orders: Iterable[OpenOrder]) -> Book:
     return Book(bids=strip(Side.BUY, book.bids), asks=strip(Side.SELL, book.asks), ts=book.ts)
 
 
-def time_left(horizon: HorizonConfig, now: float, session_end: float | None = None) -> float:
+def time_left(horizon: Horizon, wall: float, session_end: float | None = None) -> float:
     """``T - t`` in seconds for the Avellaneda–Stoikov horizon.
 
     Rolling: the constant window. Session end: seconds until ``session_end`` when given (a
-    backtest passes its run's end), else until the next ``end`` wall-clock time in the
-    horizon's time zone (0 exactly at the end, then a full day again). Never negative.
+    backtest passes its run's end), else until the next ``end`` local time in the horizon's
+    time zone (0 exactly at the end, then a full day again). Never negative.
+
+    :param wall: epoch seconds (a calendar time: ``Clock.wall()``, never the interval clock).
     """
     if isinstance(horizon, RollingHorizon):
         return horizon.window_s
     if session_end is not None:
-        return max(0.0, session_end - now)
+        return max(0.0, session_end - wall)
     tz = ZoneInfo(horizon.timezone)
-    hour, minute = (int(x) for x in horizon.end.split(":"))
-    local_now = dt.datetime.fromtimestamp(now, tz)
+    local_now = dt.datetime.fromtimestamp(wall, tz)
     for days in (0, 1, 2):  # 2: a DST shift can push "tomorrow" under 24 h
         day = local_now.date() + dt.timedelta(days=days)
-        end = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp()
-        if end >= now:
-            return end - now
+        end = dt.datetime.combine(day, horizon.end, tzinfo=tz).timestamp()
+        if end >= wall:
+            return end - wall
     raise AssertionError("unreachable: an end time exists within two days")  # pragma: no cover
 
 
@@ -228,7 +228,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     problem = _check_inputs(params, state)
     if problem:
         return _empty(problem)
-    mid, why = market_mid(state.book, allow_locked=not params.post_only_guard)
+    mid, why = market_mid(state.book, allow_locked=params.allow_locked_book)
     if mid is None:
         return _empty(why)
     bid, ask = state.book.best_bid, state.book.best_ask

@@ -10,6 +10,9 @@ quoting core's desired quotes by the resulting :class:`TradingState`:
 * ``PAUSED``: no quotes (orders cancelled) until ``paused_until``; then rules are re-checked.
 * ``HALTED``: no quotes, orders cancelled, until an operator resets it (persisted by the bot).
 
+The rules come as a frozen :class:`RiskLimits` (one value per kill-switch rule, ``None`` = off),
+built from the profile by :func:`kasmm.config.to_core.risk_limits`.
+
 Thresholds are maxima: a rule trips when its value goes *beyond* the limit (``>``), never when
 it merely reaches it. The same event can trip several rules; the strongest action wins
 (halt > pause > reduce_only). ``reduce_only`` lasts while its condition holds; ``pause`` lasts
@@ -22,10 +25,12 @@ import enum
 import math
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Literal
 
-from kasmm.config.schema import KillAction, KillRule, KillSwitchConfig
 from kasmm.core.skew import Excess
 from kasmm.core.types import OrderIntent, Quotes
+
+KillAction = Literal["halt", "pause", "reduce_only"]
 
 
 class TradingState(enum.StrEnum):
@@ -38,6 +43,75 @@ class TradingState(enum.StrEnum):
 
 
 _STRENGTH = {"reduce_only": 1, "pause": 2, "halt": 3}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limit:
+    """What every rule has: the action it takes, and for ``pause`` how long (seconds)."""
+
+    action: KillAction
+    pause_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawdownLimit(Limit):
+    """Equity below its running peak by more than ``quote`` or ``pct`` percent of the peak."""
+
+    quote: Decimal | None = None
+    pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DailyLossLimit(Limit):
+    """Today's PnL below ``-quote`` (the bot takes "today" in ``timezone``)."""
+
+    quote: Decimal
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InventoryDeviationLimit(Limit):
+    """Inventory beyond target by more than ``share`` of portfolio value."""
+
+    share: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StaleBookLimit(Limit):
+    """No book for more than ``seconds``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MidJumpLimit(Limit):
+    """The mid moving more than ``pct`` percent in one update (or a crossed book)."""
+
+    pct: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CountLimit(Limit):
+    """A count beyond ``count``."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """The kill-switch rules of one profile, each ``None`` when off."""
+
+    max_drawdown: DrawdownLimit | None = None
+    max_daily_loss: DailyLossLimit | None = None
+    max_inventory_deviation: InventoryDeviationLimit | None = None
+    stale_book: StaleBookLimit | None = None
+    mid_jump: MidJumpLimit | None = None
+    max_consecutive_errors: CountLimit | None = None
+    max_order_actions_per_minute: CountLimit | None = None
+    #: False when the account has no capital to take a percentage of (the as2008 trader
+    #: starts flat, so equity is its PnL, and cash may go negative): the percentage drawdown
+    #: and the inventory deviation (a share of capital) do not apply there.
+    has_capital: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +143,6 @@ class RiskInputs:
     inventory_excess: Excess | None = None
     consecutive_errors: int = 0
     actions_last_minute: int = 0
-    #: False when the account has no capital to take a percentage of (the as2008 trader
-    #: starts flat, so equity is its PnL): percentage drawdown limits do not apply there.
-    has_capital: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +166,7 @@ class RiskState:
 
 
 def _check(
-    rule: KillRule | None,
+    rule: Limit | None,
     name: str,
     value: float | None,
     limit: float,
@@ -108,7 +179,7 @@ def _check(
     return Trip(rule=name, action=rule.action, value=value, limit=limit, ts=now, detail=detail)
 
 
-def breaches(rules: KillSwitchConfig, inputs: RiskInputs) -> list[Trip]:
+def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
     """Every rule whose condition holds for ``inputs`` (pure; no state)."""
     now = inputs.now
     out: list[Trip | None] = []
@@ -117,7 +188,7 @@ def breaches(rules: KillSwitchConfig, inputs: RiskInputs) -> list[Trip]:
         drop = inputs.peak_equity - inputs.equity
         if dd.quote is not None:
             out.append(_check(dd, "max_drawdown", float(drop), float(dd.quote), now, "quote"))
-        if dd.pct is not None and inputs.has_capital and inputs.peak_equity > 0:
+        if dd.pct is not None and rules.has_capital and inputs.peak_equity > 0:
             pct = float(drop / inputs.peak_equity * 100)
             out.append(_check(dd, "max_drawdown", pct, dd.pct, now, "pct"))
     loss = rules.max_daily_loss
@@ -125,7 +196,7 @@ def breaches(rules: KillSwitchConfig, inputs: RiskInputs) -> list[Trip]:
         out.append(_check(loss, "max_daily_loss", float(-inputs.daily_pnl), float(loss.quote), now))
     inv, excess = rules.max_inventory_deviation, inputs.inventory_excess
     # A share of capital means nothing without capital (as2008: cash may go negative).
-    if inv is not None and excess is not None and excess.share is not None and inputs.has_capital:
+    if inv is not None and excess is not None and excess.share is not None and rules.has_capital:
         deviation = abs(excess.share)
         out.append(_check(inv, "max_inventory_deviation", deviation, inv.share, now))
     stale = rules.stale_book
@@ -155,13 +226,13 @@ def breaches(rules: KillSwitchConfig, inputs: RiskInputs) -> list[Trip]:
     return [t for t in out if t is not None]
 
 
-def _pause_s(rules: KillSwitchConfig, name: str) -> float:
-    rule = getattr(rules, name)
+def _pause_s(rules: RiskLimits, name: str) -> float:
+    rule: Limit | None = getattr(rules, name)
     return float(rule.pause_s) if rule is not None and rule.pause_s is not None else 0.0
 
 
 def evaluate(
-    rules: KillSwitchConfig, state: RiskState, inputs: RiskInputs
+    rules: RiskLimits, state: RiskState, inputs: RiskInputs
 ) -> tuple[RiskState, tuple[Trip, ...]]:
     """Apply every rule to ``inputs``; return the new state and the trips that changed it.
 

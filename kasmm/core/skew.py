@@ -173,16 +173,16 @@ class Budget:
 def side_budget(side: Side, params: QuotingParams, inv: Inventory) -> Budget:
     """What the orders of ``side`` may commit in total.
 
-    Bids spend quote (when balances are enforced) and raise base, so ``max_base`` bounds their
-    summed size; asks spend base, and ``min_base`` keeps a floor under what they may sell.
+    Bids spend quote (when the account holds balances) and raise base, so ``max_base`` bounds
+    their summed size; asks spend base, and ``min_base`` keeps a floor under what they may sell.
     """
     zero = Decimal(0)
     if side is Side.BUY:
-        quote = max(inv.quote, zero) if params.enforce_balances else None
+        quote = max(inv.quote, zero) if params.balances_known else None
         room = None if params.max_base is None else max(params.max_base - inv.base, zero)
         return Budget(base=room, quote=quote)
     limits = []
-    if params.enforce_balances:
+    if params.balances_known:
         limits.append(max(inv.base, zero))
     if params.min_base is not None:
         limits.append(max(inv.base - params.min_base, zero))

@@ -46,7 +46,7 @@ from prometheus_client.registry import Collector
 
 import kasmm
 from kasmm.config.schema import CcxtVenueConfig, Profile
-from kasmm.core.params import QuotingParams
+from kasmm.config.to_core import quoting_params
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
@@ -365,8 +365,7 @@ def _target_share(bot: Bot) -> float | None:
     Recomputed per scrape from the profile (a few attribute reads): the bot keeps its flattened
     parameters private.
     """
-    params = QuotingParams.from_profile(bot.profile, exact_model=bot.exact_model, mode=bot.mode)
-    return params.target_share
+    return quoting_params(bot.profile, mode=bot.mode).target_share
 
 
 # --- event-loop lag --------------------------------------------------------------------------

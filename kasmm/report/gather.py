@@ -8,7 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from kasmm.config.loader import load_paths
-from kasmm.config.schema import AS2008Market, Profile, SimVenueConfig
+from kasmm.config.schema import Profile
+from kasmm.config.to_core import quoting_params
 from kasmm.core.params import QuotingParams
 from kasmm.core.types import Fill, Side
 from kasmm.report.analysis import (
@@ -32,15 +33,12 @@ class ProfileConfig:
     path: Path
     base: str
     quote: str
-    params: QuotingParams  #: flattened as the bot does (exact_model for the as2008 market)
+    params: QuotingParams  #: flattened as the bot does
 
     @classmethod
     def of(cls, profile: Profile, path: Path) -> ProfileConfig:
         """Read ``profile`` the way the bot does."""
-        venue = profile.venue
-        exact = isinstance(venue, SimVenueConfig) and isinstance(venue.market, AS2008Market)
-        params = QuotingParams.from_profile(profile, exact_model=exact)
-        return cls(path, profile.base, profile.quote, params)
+        return cls(path, profile.base, profile.quote, quoting_params(profile))
 
 
 class _AnyEnv(Mapping[str, str]):

@@ -89,9 +89,10 @@ def exact_as(**kw: object) -> QuotingParams:
         "target_base": D(0),
         "min_share": None,
         "max_share": None,
-        "enforce_balances": False,
+        "balances_known": False,
         "post_only_guard": False,
         "enforce_min_notional": False,
+        "allow_locked_book": True,
     }
     return QuotingParams(**{**defaults, **kw})  # type: ignore[arg-type]
 
@@ -131,6 +132,14 @@ def test_locked_book_is_a_mid_only_when_allowed() -> None:
     assert market_mid(book) == (None, "crossed_book")
     assert market_mid(book, allow_locked=True) == (Decimal("100"), "ok")
     assert market_mid(make_book("101", "100"), allow_locked=True) == (None, "crossed_book")
+
+
+def test_a_locked_book_is_quoted_from_only_with_the_capability() -> None:
+    # The capability is its own: switching off the post-only guard does not allow it.
+    locked = make_state(bid="100", ask="100")
+    assert compute_quotes(fixed(post_only_guard=False), locked).reason == "crossed_book"
+    decision = compute_quotes(fixed(post_only_guard=False, allow_locked_book=True), locked)
+    assert (decision.reason, decision.mid) == ("ok", D(100))
 
 
 @pytest.mark.parametrize(

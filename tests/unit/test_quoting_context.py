@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from kasmm.config.schema import RollingHorizon, SessionEndHorizon
+from kasmm.core.params import RollingHorizon, SessionEndHorizon
 from kasmm.core.quoting import exclude_own, time_left
 from kasmm.core.types import Book, BookLevel, ClientOrderId, OpenOrder, Side
 
@@ -56,13 +56,13 @@ def epoch(year: int, month: int, day: int, hour: int, minute: int) -> float:
     return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC).timestamp()
 
 
-ROLLING = RollingHorizon(type="rolling", window_s=42.0)
-MIDNIGHT = SessionEndHorizon(type="session_end", end="00:00", timezone="UTC")
-NY_CLOSE = SessionEndHorizon(type="session_end", end="16:00", timezone="America/New_York")
+ROLLING = RollingHorizon(window_s=42.0)
+MIDNIGHT = SessionEndHorizon(end=dt.time(0, 0), timezone="UTC")
+NY_CLOSE = SessionEndHorizon(end=dt.time(16, 0), timezone="America/New_York")
 
 
 @pytest.mark.parametrize(
-    ("horizon", "now", "session_end", "expected"),
+    ("horizon", "wall", "session_end", "expected"),
     [
         (ROLLING, 123.0, None, 42.0),
         (ROLLING, 123.0, 200.0, 42.0),  # a rolling window ignores any session end
@@ -77,8 +77,8 @@ NY_CLOSE = SessionEndHorizon(type="session_end", end="16:00", timezone="America/
 )
 def test_time_left(
     horizon: RollingHorizon | SessionEndHorizon,
-    now: float,
+    wall: float,
     session_end: float | None,
     expected: float,
 ) -> None:
-    assert time_left(horizon, now, session_end) == pytest.approx(expected)
+    assert time_left(horizon, wall, session_end) == pytest.approx(expected)

@@ -264,7 +264,7 @@ def test_one_sided_beyond_caps(base: str, quote: str, one_sided: Side | None, re
 
 INV = Inventory(D(5), D(500), 0.5, None, None)
 NEGATIVE = Inventory(D(-1), D(-5), None, None, None)
-UNCHECKED = fixed(enforce_balances=False)
+UNCHECKED = fixed(balances_known=False)
 
 
 @pytest.mark.parametrize(
@@ -280,8 +280,8 @@ UNCHECKED = fixed(enforce_balances=False)
         (fixed(min_base=D(7)), INV, Side.SELL, Budget(base=D(0))),
         (UNCHECKED, INV, Side.SELL, Budget()),
         (UNCHECKED, INV, Side.BUY, Budget()),
-        (fixed(enforce_balances=False, min_base=D(2)), INV, Side.SELL, Budget(base=D(3))),
-        (fixed(enforce_balances=False, max_base=D(8)), INV, Side.BUY, Budget(base=D(3))),
+        (fixed(balances_known=False, min_base=D(2)), INV, Side.SELL, Budget(base=D(3))),
+        (fixed(balances_known=False, max_base=D(8)), INV, Side.BUY, Budget(base=D(3))),
     ],
 )
 def test_side_budget(params: QuotingParams, inv: Inventory, side: Side, budget: Budget) -> None:
@@ -307,7 +307,7 @@ def test_empty_balance_side_is_reported() -> None:
 
 
 def test_balances_ignored_when_not_enforced() -> None:
-    params = fixed(min_share=None, max_share=None, enforce_balances=False)
+    params = fixed(min_share=None, max_share=None, balances_known=False)
     decision = compute_quotes(params, state("0", "0"))
     assert sz(decision, Side.BUY) == sz(decision, Side.SELL) == [D(1)]
 

@@ -118,9 +118,10 @@ def params_st(draw: st.DrawFn, mid: Decimal, *, exact: bool = False) -> QuotingP
         skew_strength=draw(st.floats(0.0, 10.0)),
         min_base=draw(st.none() | st.floats(0.0, 50_000.0).map(lambda v: D(int(v / fmid)))),
         max_base=draw(st.none() | st.floats(1.0, 100_000.0).map(lambda v: D(int(v / fmid) + 1))),
-        enforce_balances=not exact,
+        balances_known=not exact,
         post_only_guard=not exact,
         enforce_min_notional=not exact,
+        allow_locked_book=exact,
     )
 
 

@@ -14,20 +14,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kasmm.config.schema import KillSwitchConfig
 from kasmm.core.params import QuotingParams
 from kasmm.core.quoting import MarketState, compute_quotes
-from kasmm.core.risk import RiskInputs, RiskState, TradingState, evaluate, gate
+from kasmm.core.risk import (
+    InventoryDeviationLimit,
+    RiskInputs,
+    RiskLimits,
+    RiskState,
+    TradingState,
+    evaluate,
+    gate,
+)
 from kasmm.core.types import Balance, Balances, Book, BookLevel, MarketRules, Quotes, Side
 
 D = Decimal
 RULES = MarketRules("ASSET/CASH", "ASSET", "CASH", tick=D("0.01"), lot=D("0.01"))
-DEVIATION = KillSwitchConfig.model_validate(
-    {
-        "max_inventory_deviation": {"share": 0.2, "action": "reduce_only"},
-        "stale_book": None,
-        "max_consecutive_errors": None,
-    }
+DEVIATION = RiskLimits(
+    max_inventory_deviation=InventoryDeviationLimit(share=0.2, action="reduce_only")
 )
 
 

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from kasmm.config.schema import KillSwitchConfig
 from kasmm.core.risk import (
+    CountLimit,
+    DailyLossLimit,
+    DrawdownLimit,
+    InventoryDeviationLimit,
+    KillAction,
+    Limit,
+    MidJumpLimit,
     RiskInputs,
+    RiskLimits,
     RiskState,
+    StaleBookLimit,
     TradingState,
     breaches,
     evaluate,
@@ -22,11 +30,36 @@ from kasmm.core.skew import Excess
 from kasmm.core.types import OrderIntent, Quotes, Side
 
 D = Decimal
-NONE: dict[str, Any] = {"stale_book": None, "max_consecutive_errors": None}
+#: The profile's default action of each rule (halt where not listed).
+DEFAULT_ACTION: dict[str, KillAction] = {
+    "max_inventory_deviation": "reduce_only",
+    "stale_book": "pause",
+    "mid_jump": "pause",
+}
+L = TypeVar("L", bound=Limit)
 
 
-def rules(**kw: Any) -> KillSwitchConfig:
-    return KillSwitchConfig.model_validate({**NONE, **kw})
+def rules(*, has_capital: bool = True, **kw: dict[str, Any]) -> RiskLimits:
+    """Only the rules given, each from its fields (``action`` defaults as in a profile)."""
+
+    def rule(name: str, kind: type[L]) -> L | None:
+        spec = kw.pop(name, None)
+        return (
+            None if spec is None else kind(**{"action": DEFAULT_ACTION.get(name, "halt"), **spec})
+        )
+
+    limits = RiskLimits(
+        max_drawdown=rule("max_drawdown", DrawdownLimit),
+        max_daily_loss=rule("max_daily_loss", DailyLossLimit),
+        max_inventory_deviation=rule("max_inventory_deviation", InventoryDeviationLimit),
+        stale_book=rule("stale_book", StaleBookLimit),
+        mid_jump=rule("mid_jump", MidJumpLimit),
+        max_consecutive_errors=rule("max_consecutive_errors", CountLimit),
+        max_order_actions_per_minute=rule("max_order_actions_per_minute", CountLimit),
+        has_capital=has_capital,
+    )
+    assert not kw, f"unknown rules {sorted(kw)}"
+    return limits
 
 
 def excess(share: float, base: str | None = None) -> Excess:
@@ -217,14 +250,15 @@ def test_reduce_only_quotes_only_the_levels_that_cover_the_excess(
 def test_inventory_deviation_needs_a_share_and_capital() -> None:
     cfg = rules(max_inventory_deviation={"share": 0.1})
     assert breaches(cfg, inputs(inventory_excess=Excess(D(5), None))) == []  # worthless portfolio
-    assert breaches(cfg, inputs(inventory_excess=excess(0.5), has_capital=False)) == []
+    no_capital = rules(max_inventory_deviation={"share": 0.1}, has_capital=False)
+    assert breaches(no_capital, inputs(inventory_excess=excess(0.5))) == []
     assert [t.value for t in breaches(cfg, inputs(inventory_excess=excess(-0.5)))] == [0.5]
 
 
 def test_pct_drawdown_needs_capital_but_quote_drawdown_does_not() -> None:
-    cfg = rules(max_drawdown={"pct": 10, "quote": 5})
-    flat_start = inputs(equity=D("0.5"), peak_equity=D("3"), has_capital=False)
+    cfg = rules(max_drawdown={"pct": 10, "quote": 5}, has_capital=False)
+    flat_start = inputs(equity=D("0.5"), peak_equity=D("3"))
     assert breaches(cfg, flat_start) == []  # 83 % of a 3-unit peak is not a 10 % loss of capital
-    assert [
-        t.detail for t in breaches(cfg, inputs(equity=D(0), peak_equity=D(6), has_capital=False))
-    ] == ["quote"]
+    assert [t.detail for t in breaches(cfg, inputs(equity=D(0), peak_equity=D(6)))] == ["quote"]
+    with_capital = rules(max_drawdown={"pct": 10, "quote": 5})
+    assert [t.detail for t in breaches(with_capital, flat_start)] == ["pct"]
