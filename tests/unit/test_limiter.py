@@ -44,6 +44,9 @@ class SettableClock:
     def now(self) -> float:
         return self.t
 
+    def wall(self) -> float:
+        return self.t
+
     async def sleep_until(self, deadline: float) -> None:
         self.t = max(self.t, deadline)
         await anyio.lowlevel.checkpoint()

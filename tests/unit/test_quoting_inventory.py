@@ -127,7 +127,8 @@ def test_the_decision_carries_the_excess_even_when_it_quotes_nothing() -> None:
     )
     decision = compute_quotes(params, state("8", "200"))  # no sigma estimate yet
     assert decision.reason == "no_sigma" and decision.quotes.all == ()
-    assert decision.excess == Excess(D(3), pytest.approx(0.3))
+    assert decision.excess is not None and decision.excess.base == D(3)
+    assert decision.excess.share == pytest.approx(0.3)
 
 
 def test_inventory_uses_totals_including_locked() -> None:

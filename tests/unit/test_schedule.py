@@ -19,8 +19,10 @@ def E(cron: str, mode: str, tz: str = "UTC") -> ScheduleEntry:
     return ScheduleEntry.model_validate({"cron": cron, "timezone": tz, "mode": mode})
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, us, tzinfo=UTC)
 
 
 # 2025-06-02 is a Monday, 2025-06-07 a Saturday. 2025-03-30 and 2025-10-26 are the last Sundays
@@ -290,7 +292,7 @@ def test_parse_cron_uses_entry_time_zone() -> None:
     trigger = parse_cron(E("0 9 * * *", "passive", "Europe/Berlin"))
     assert trigger.timezone == ZoneInfo("Europe/Berlin")
     fire = trigger.get_next_fire_time(None, utc(2025, 1, 15))
-    assert fire.astimezone(UTC) == utc(2025, 1, 15, 8)
+    assert fire is not None and fire.astimezone(UTC) == utc(2025, 1, 15, 8)
 
 
 @pytest.mark.parametrize(
