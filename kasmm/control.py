@@ -46,8 +46,10 @@ DEFAULT_CONTROL_ADDR = "127.0.0.1:9301"
 #: Cap on request line + headers; anything longer gets 431 and the connection is closed.
 MAX_HEAD_BYTES = 8 * 1024
 #: Seconds a client gets to send its whole request head. Every real client (Prometheus, curl,
-#: ``kasmm status``, a health probe) sends it right after connecting.
-READ_TIMEOUT_S = 2.0
+#: ``kasmm status``, a health probe) sends it right after connecting; idle clients are evicted
+#: long before this once the endpoint is full, so this only bounds an idle slot while there is
+#: room, and it is generous because it is measured by a loop that may itself be late.
+READ_TIMEOUT_S = 5.0
 #: Seconds a client gets to take each chunk of the response (progress, not the whole body: a
 #: large ``/metrics`` over a slow link is fine as long as it keeps moving).
 SEND_TIMEOUT_S = 5.0
@@ -57,9 +59,10 @@ MAX_CONNECTIONS = 64
 #: so that a flood of idle sockets is cycled through quickly; long enough that a client which
 #: connects and then writes its request (microseconds on loopback) is never caught in between.
 EVICT_AFTER_S = 0.05
-#: Responses are written in pieces this large, so a client that does not read holds at most
-#: about one piece (plus the kernel's buffers) of the supervisor's memory.
-SEND_CHUNK_BYTES = 256 * 1024
+#: Responses are written in pieces this large: a client that does not read holds at most about
+#: one piece (plus the kernel's buffers) of the supervisor's memory, and every write costs a
+#: turn of the event loop, which on an overloaded loop can take hundreds of milliseconds.
+SEND_CHUNK_BYTES = 1024 * 1024
 #: Window of the per-reason warning throttle.
 WARN_INTERVAL_S = 60.0
 #: How long to keep draining a client that is still sending after an error response, so

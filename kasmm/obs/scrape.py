@@ -8,7 +8,7 @@ has been done:
 1. one profile per step, :meth:`SupervisorCollector.fill` reads the live objects and the
    :class:`~kasmm.obs.exposition.TextBackend` writes each sample's line at once (so a profile's
    series are consistent with each other, and no per-sample objects pile up);
-2. the pieces (~25 KB each) are grouped into ~256 KB chunks, which the control endpoint sends
+2. the pieces (~25 KB each) are grouped into ~1 MB chunks, which the control endpoint sends
    one after the other without ever joining them.
 
 Why not a worker thread? The bots' state is mutated on the loop, so reading it from a thread
@@ -16,9 +16,12 @@ races (dicts changing size while iterated); only the rendering could move. But i
 Python: under the GIL a thread adds no core, it only lets the interpreter interrupt it every
 5 ms (``sys.getswitchinterval()``), and a one-call join and encode of the 38 MB body at 2,000
 profiles are C calls of ~30 ms that nothing interrupts. Slicing on the loop bounds every stall
-by our own budget, keeps the bots first in line, needs no locks and no copy of the state. The
-price: when the loop is saturated a scrape takes longer (it gets ``slice_s`` per loop turn),
-which is the right way round for a market maker.
+by our own budget, keeps the bots first in line, needs no locks and no copy of the state.
+
+On a loop that is already saturated (a turn taking hundreds of ms), 2 ms per turn would starve
+the scrape past Prometheus' timeout, just when the metrics matter most; a slice may then last
+``LOOP_SHARE`` (20 %) of the loop's last turn, so the scrape adds a fifth to a lag that is
+there anyway instead of never finishing.
 
 Concurrent scrapes share one build (single flight), and a body younger than ``max_age_s`` (1 s)
 is served again, so a client scraping in a loop cannot keep the process rendering.
@@ -44,12 +47,14 @@ from kasmm.obs.metrics import LoopLagMonitor, SupervisorCollector
 if TYPE_CHECKING:
     from kasmm.supervisor import Supervisor
 
-__all__ = ["CHUNK_BYTES", "SLICE_S", "MetricsExporter"]
+__all__ = ["CHUNK_BYTES", "LOOP_SHARE", "SLICE_S", "MetricsExporter"]
 
 #: Work done between two yields to the event loop, in seconds.
 SLICE_S = 0.002
+#: On a loop slower than that, a slice may last this share of the loop's last turn.
+LOOP_SHARE = 0.2
 #: Target size of the body's chunks (what the control endpoint writes at a time).
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 1024 * 1024
 #: A body younger than this is served again instead of being rebuilt.
 MAX_AGE_S = 1.0
 
@@ -95,6 +100,10 @@ class MetricsExporter:
         self._clock = clock
         #: Bodies built so far (concurrent and repeated scrapes do not add to it).
         self.builds = 0
+        #: The longest the loop was held between two yields, over all builds (seconds).
+        self.longest_slice_s = 0.0
+        self._slice_began = 0.0
+        self._budget = slice_s
         self._body: list[bytes] | None = None
         self._built_at = 0.0
         self._building: anyio.Event | None = None
@@ -123,11 +132,10 @@ class MetricsExporter:
 
     async def _build(self) -> list[bytes]:
         backend = TextBackend()
-        began = time.perf_counter()
+        self._slice_began = time.perf_counter()
+        self._budget = self.slice_s
         for _ in self.collector.fill(Families(backend)):
-            if time.perf_counter() - began >= self.slice_s:
-                await anyio.lowlevel.checkpoint()
-                began = time.perf_counter()
+            await self._maybe_yield()
         chunks: list[bytes] = []
         pending: list[bytes] = []
         size = 0
@@ -137,11 +145,28 @@ class MetricsExporter:
             if size >= self.chunk_bytes:
                 chunks.append(b"".join(pending))
                 pending, size = [], 0
-                if time.perf_counter() - began >= self.slice_s:
-                    await anyio.lowlevel.checkpoint()
-                    began = time.perf_counter()
+                await self._maybe_yield()
         if self.runtime is not None:
             pending.append(generate_latest(self.runtime))  # ~60 samples
         if pending:
             chunks.append(b"".join(pending))
+        self._note_slice(time.perf_counter())
         return chunks
+
+    async def _maybe_yield(self) -> None:
+        """Yield to the event loop if this slice has used its budget.
+
+        The budget is ``slice_s``, or ``LOOP_SHARE`` of the time the loop took to come back
+        after the last yield if that is more: on a loop so busy that a turn takes 300 ms, 2 ms
+        slices would starve the scrape (Prometheus gives up after 10 s), while 60 ms adds a
+        fifth to a lag that is already there.
+        """
+        now = time.perf_counter()
+        if now - self._slice_began >= self._budget:
+            self._note_slice(now)
+            await anyio.lowlevel.checkpoint()
+            self._slice_began = time.perf_counter()
+            self._budget = max(self.slice_s, LOOP_SHARE * (self._slice_began - now))
+
+    def _note_slice(self, now: float) -> None:
+        self.longest_slice_s = max(self.longest_slice_s, now - self._slice_began)

@@ -6,7 +6,7 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from functools import partial
@@ -16,7 +16,13 @@ import anyio
 import pytest
 import structlog
 
-from kasmm.control import MAX_HEAD_BYTES, parse_addr, render_status_json, serve_control
+from kasmm.control import (
+    MAX_HEAD_BYTES,
+    MetricsFn,
+    parse_addr,
+    render_status_json,
+    serve_control,
+)
 from kasmm.status_cmd import render_table, status_command
 
 LONG_ERROR = "venue said: " + "x" * 200
@@ -50,7 +56,7 @@ def anyio_backend() -> str:
 @asynccontextmanager
 async def control_server(
     status: Callable[[], dict[str, Any]] = lambda: STATUS,
-    metrics: Callable[[], tuple[bytes, str]] | None = lambda: METRICS,
+    metrics: MetricsFn | None = lambda: METRICS,
     **kwargs: Any,
 ) -> AsyncIterator[int]:
     """Run serve_control on 127.0.0.1:<free port> for the block; yield the port."""
@@ -379,7 +385,8 @@ async def test_status_command_table(capsys: pytest.CaptureFixture[str]) -> None:
     lines = out.splitlines()
     assert lines[0] == "supervisor pid=4242 uptime=1h02m03s profiles=2"
     assert lines[1].split() == [
-        "PROFILE", "STATE", "MODE", "MID", "SPREAD_BPS", "INVENTORY", "OPEN", "PNL", "LAST_ERROR",
+        "PROFILE", "STATE", "MODE", "MID", "SPREAD_BPS", "INVENTORY", "OPEN", "PNL", "WHY",
+        "LAST_ERROR",
     ]  # fmt: skip
     full = lines[2].split()
     assert full[:8] == [
@@ -395,7 +402,7 @@ async def test_status_command_table(capsys: pytest.CaptureFixture[str]) -> None:
     error_cell = lines[2][lines[1].index("LAST_ERROR") :]
     assert error_cell.startswith("venue said: xxx") and error_cell.endswith("...")
     assert len(error_cell) == 60
-    assert lines[3].split() == ["kas-btc-sim", "starting"] + ["-"] * 7
+    assert lines[3].split() == ["kas-btc-sim", "starting"] + ["-"] * 8
     assert len(lines) == 4
 
 
@@ -455,13 +462,30 @@ def test_render_table_sanitises_cells() -> None:
     assert "line one line two [31m red" in lines[2]
     assert "0.3" in lines[2].split()
     assert "\x1b" not in table
-    assert lines[3].split() == ["-"] * 9
+    assert lines[3].split() == ["-"] * 10
+
+
+def test_render_table_says_why_a_profile_does_not_quote_and_what_is_unhealthy() -> None:
+    table = render_table(
+        {
+            "supervisor": {"healthy": False, "health": "failed profiles: b", "ledger_lost": False},
+            "profiles": [
+                {"name": "a", "state": "quoting", "idle_reason": "no_size"},
+                {"name": "b", "state": "halted", "halt_reason": "max_drawdown: 6 > 5"},
+            ],
+        }
+    )
+    lines = table.splitlines()
+    assert lines[0].endswith("UNHEALTHY: failed profiles: b")
+    why = lines[1].index("WHY")
+    assert lines[2][why:].startswith("no_size")
+    assert lines[3][why:].startswith("max_drawdown: 6 > 5")
 
 
 # --- health, connection bounds and log flooding (issue 13, items 8, 17) ----------------------
 
 
-def control_warnings(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def control_warnings(logs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [e for e in logs if e["log_level"] == "warning"]
 
 
@@ -551,3 +575,30 @@ async def test_when_full_the_idle_connection_goes_and_the_busy_one_is_answered()
     assert [r[0] for r in busy_reply] == [200]
     assert busy_reply[0][2] == METRICS[0]
     assert [e["reason"] for e in control_warnings(logs)] == ["evicted"]
+
+
+@pytest.mark.anyio
+async def test_a_slow_reader_gets_the_whole_of_a_large_body() -> None:
+    """A body many times the kernel's socket buffers, sent in pieces to a client that reads
+    slower than the server writes, arrives whole before the server closes."""
+    body = bytes(range(256)) * (16 * 4096)  # 16 MB: more than the kernel's socket buffers
+
+    async def large() -> tuple[list[bytes], str]:
+        return [body[i : i + 300_000] for i in range(0, len(body), 300_000)], "text/plain"
+
+    async with (
+        control_server(metrics=large) as port,
+        await anyio.connect_tcp("127.0.0.1", port) as stream,
+    ):
+        await stream.send(b"GET /metrics HTTP/1.1\r\n\r\n")
+        received = bytearray()
+        with anyio.fail_after(30):
+            while True:
+                try:
+                    received += await stream.receive(64 * 1024)
+                except anyio.EndOfStream:
+                    break
+                await anyio.sleep(0.002)  # slower than the server writes
+    head, _, got = bytes(received).partition(b"\r\n\r\n")
+    assert f"Content-Length: {len(body)}\r\n".encode() in head
+    assert len(got) == len(body) and got == body
