@@ -351,6 +351,13 @@ async def test_halt_shows_in_state_engaged_rule_and_per_rule_trips(tmp_path: Pat
         tg.cancel_scope.cancel()
 
 
+class Unreadable:
+    """A bot whose every attribute read fails."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"cannot read {name}")
+
+
 @pytest.mark.anyio
 async def test_a_broken_profile_does_not_break_the_scrape(tmp_path: Path) -> None:
     write(tmp_path, "p1", profile_yaml("p1"))
@@ -361,12 +368,12 @@ async def test_a_broken_profile_does_not_break_the_scrape(tmp_path: Path) -> Non
     registry.register(collector)
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
-        bot = sup.slots["p1"].bot
-        assert bot is not None
-        real = bot.inventory
-        bot.inventory = None  # type: ignore[assignment]
+        slot = sup.slots["p1"]
+        real = slot.bot
+        assert real is not None
+        slot.bot = Unreadable()  # type: ignore[assignment]
         families = scrape(registry)
-        bot.inventory = real  # before any await: the bot must never see the broken state
+        slot.bot = real  # before any await: the supervisor must never see the stand-in
         assert collector.collect_errors == 1
         assert value(families, "kasmm_metrics_collect_errors_total") == 1
         assert value(families, "kasmm_mid_price", profile="p2") > 0
