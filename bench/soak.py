@@ -3,13 +3,13 @@
 ``--profiles`` (default 24) random-walk sim profiles run under one in-process ``Supervisor`` (real
 time, a real SQLite ledger in a temporary state directory, ``RestartPolicy`` with short
 backoffs). The venue factory wraps each profile's ``SimVenue`` in a ``FaultyVenue``
-(:mod:`kasmm.venues.faults`) and then in the production wrappers (request deadline, token
-bucket), so about ``--fault-rate`` (10 %) of all venue calls fail: answers lost after the order
-was placed or cancelled, requests lost before, 429s, resets, maintenance, refused funds, cancels
-answered "unknown order" whether or not they went through, latency spikes. The streams drop
-(websocket disconnects, quiet ends), stall, send books out of order or crossed, deliver fills
-twice, late and split into parts, and carry hostile data (NaN prices, negative sizes, empty
-books, absurd jumps) at ``--hostile-rate`` per book.
+(``tests/faults.py``: test equipment, outside the package) and then in the production wrappers
+(request deadline, token bucket), so about ``--fault-rate`` (10 %) of all venue calls fail: answers
+lost after the order was placed or cancelled, requests lost before, 429s, resets, maintenance,
+refused funds, cancels answered "unknown order" whether or not they went through, latency spikes.
+The streams drop (websocket disconnects, quiet ends), stall, send books out of order or crossed,
+deliver fills twice, late and split into parts, and carry hostile data (NaN prices, negative sizes,
+empty books, absurd jumps) at ``--hostile-rate`` per book.
 
 One exchange per profile: the ``SimVenue`` and its ``FaultyVenue`` live as long as the run, and a
 restarted bot reconnects to the same one (its open orders, balances and undelivered events are
@@ -55,7 +55,7 @@ import tempfile
 import textwrap
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -67,24 +67,21 @@ from _common import OtherLoad, machine_facts, print_json_line, print_table
 from kasmm.clock import Clock
 from kasmm.config.loader import load_paths
 from kasmm.config.schema import Profile, SimVenueConfig
-from kasmm.core.types import (
-    Balances,
-    ClientOrderId,
-    MarketRules,
-    OpenOrder,
-    OrderFilled,
-    OrderRequest,
-    VenueEvent,
-)
+from kasmm.core.types import OpenOrder, OrderFilled, OrderRequest, VenueEvent
 from kasmm.limiter import TokenBucket
 from kasmm.obs.logs import configure_logging
 from kasmm.store import AsyncLedger, Ledger
 from kasmm.supervisor import RestartPolicy, Supervisor
-from kasmm.venues.base import Venue
-from kasmm.venues.faults import FaultCounters, FaultPlan, FaultyVenue, base_trade_id
+from kasmm.venues.base import PlaceOutcome, Venue
+from kasmm.venues.decorator import VenueDecorator
 from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
+
+# The fault injector is test equipment (tests/faults.py), not part of the kasmm package; this
+# script runs as ``python bench/soak.py``, so the repo root goes on the path for it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.faults import FaultCounters, FaultPlan, FaultyVenue, base_trade_id
 
 #: Deadline of one venue request in the soak (production uses 5 s for sim venues).
 REQUEST_TIMEOUT_S = 1.0
@@ -95,24 +92,14 @@ STOP_BUDGET_S = 30.0
 # --- the venue side -----------------------------------------------------------------------
 
 
-class Tap:
+class Tap(VenueDecorator):
     """Sits directly on a ``SimVenue``: records what really reached it and what it delivered."""
 
     def __init__(self, inner: SimVenue) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.placed: Counter[str] = Counter()
         self.delivered: dict[str, Decimal] = {}
         self.delivered_twice = 0
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    async def connect(self) -> MarketRules:
-        return await self.inner.connect()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
     async def events(self) -> AsyncGenerator[VenueEvent, None]:
         async for event in self.inner.events():
@@ -123,21 +110,14 @@ class Tap:
                 self.delivered[tid] = event.fill.size
             yield event
 
-    async def fetch_balances(self) -> Balances:
-        return await self.inner.fetch_balances()
-
-    async def fetch_open_orders(self) -> list[OpenOrder]:
-        return await self.inner.fetch_open_orders()
-
     async def place_order(self, request: OrderRequest) -> OpenOrder:
         self.placed[request.client_id] += 1
         return await self.inner.place_order(request)
 
-    async def cancel_order(self, client_id: ClientOrderId) -> None:
-        await self.inner.cancel_order(client_id)
-
-    async def cancel_all(self, prefix: str) -> int:
-        return await self.inner.cancel_all(prefix)
+    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        for request in requests:
+            self.placed[request.client_id] += 1
+        return await self.inner.place_orders(requests)
 
 
 @dataclass

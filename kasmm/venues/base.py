@@ -7,8 +7,9 @@ exchange, a live exchange through ccxt, and backtests. Implementations raise onl
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from kasmm.core.types import (
     Balances,
@@ -18,6 +19,27 @@ from kasmm.core.types import (
     OrderRequest,
     VenueEvent,
 )
+from kasmm.errors import VenueError
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """How many orders one request may carry (1: no batch endpoint; a batch call then sends
+    the orders as concurrent single requests)."""
+
+    place: int = 1
+    cancel: int = 1
+
+    def __post_init__(self) -> None:
+        if self.place < 1 or self.cancel < 1:
+            raise ValueError(f"batch limits must be at least 1, got {self}")
+
+
+#: One order's outcome in a batch placement: the order as resting, or why it was not placed.
+PlaceOutcome: TypeAlias = OpenOrder | VenueError
+#: One order's outcome in a batch cancel: ``None`` when cancelled, else the error (for an
+#: order already gone, ``OrderNotFound``).
+CancelOutcome: TypeAlias = VenueError | None
 
 
 @runtime_checkable
@@ -73,4 +95,26 @@ class Venue(Protocol):
 
     async def cancel_all(self, prefix: str) -> int:
         """Cancel every open order whose client id starts with ``prefix``; return how many."""
+        ...
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        """How many orders one placement or cancel request may carry."""
+        ...
+
+    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        """Place requests (at most batch_limits.place) in one round trip where the venue can:
+        one batch request, else concurrent single requests. One outcome per request, in order
+        (some may succeed while others fail). An error about the whole call is raised instead:
+        RequestTimedOut = every outcome unknown (each order is then looked up by client id, as
+        after a single lost answer); auth/fatal as usual.
+
+        With ``batch_limits.place == 1`` (no batch endpoint) any number of requests may be
+        given: each is its own request, all in flight at once, and each one's error (a lost
+        answer included) is that order's outcome. An empty sequence sends nothing.
+        """
+        ...
+
+    async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+        """Same for cancels; OrderNotFound as the outcome of one already gone."""
         ...

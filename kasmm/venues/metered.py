@@ -21,25 +21,21 @@ import contextvars
 import math
 import time
 from bisect import bisect_left
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from kasmm.clock import Clock
-from kasmm.core.types import (
-    Balances,
-    ClientOrderId,
-    MarketRules,
-    OpenOrder,
-    OrderRequest,
-    VenueEvent,
-)
+from kasmm.core.types import ClientOrderId, OrderRequest
+from kasmm.errors import VenueError
 from kasmm.limiter import TokenBucket
-from kasmm.venues.base import Venue
+from kasmm.venues.base import CancelOutcome, PlaceOutcome, Venue
+from kasmm.venues.decorator import VenueDecorator
 
 T = TypeVar("T")
 
-#: Every metered request method, in the order the dashboards list them.
+#: Every metered single-request method, in the order the dashboards list them (the batch
+#: endpoints ``place_orders`` and ``cancel_orders`` get their histograms when first used).
 ENDPOINTS: tuple[str, ...] = (
     "connect",
     "fetch_balances",
@@ -163,11 +159,14 @@ _current_wait: contextvars.ContextVar[_WaitCell | None] = contextvars.ContextVar
 )
 
 
-class MeteredVenue:
+class MeteredVenue(VenueDecorator):
     """Wrap ``inner`` so that every request records its latency and any error it raises.
 
     Errors are re-raised unchanged; cancellation is neither an error nor a latency sample.
-    The event stream and ``close`` pass through unmetered.
+    The event stream and ``close`` pass through unmetered. A batch call is one latency sample
+    of its own endpoint (``place_orders``, ``cancel_orders``; their histograms appear with
+    the first batch call); each order of it that failed is counted in ``errors`` under that
+    endpoint with its error's class, as a failed single request would be.
     """
 
     def __init__(
@@ -176,64 +175,46 @@ class MeteredVenue:
         metrics: VenueMetrics,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.metrics = metrics
         self.clock = clock
 
-    @property
-    def name(self) -> str:
-        """The wrapped venue's name."""
-        return self.inner.name
-
-    async def _metered(self, endpoint: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(
+        self, method: str, call: Callable[[], Awaitable[T]], *, weight: float = 1.0
+    ) -> T:
         cell = _WaitCell(self.clock)
         token = _current_wait.set(cell)
         started = self.clock()
         try:
             result = await call()
         except Exception as exc:
-            self.metrics.observe_request(endpoint, self._elapsed(started, cell))
-            self.metrics.record_error(endpoint, exc)
+            self.metrics.observe_request(method, self._elapsed(started, cell))
+            self.metrics.record_error(method, exc)
             raise
         finally:
             _current_wait.reset(token)
-        self.metrics.observe_request(endpoint, self._elapsed(started, cell))
+        self.metrics.observe_request(method, self._elapsed(started, cell))
         return result
 
     def _elapsed(self, started: float, cell: _WaitCell) -> float:
         return max(0.0, self.clock() - started - cell.waited)
 
-    async def connect(self) -> MarketRules:
-        """Metered ``connect``."""
-        return await self._metered("connect", self.inner.connect)
+    def _count_failed(self, endpoint: str, outcomes: Sequence[object]) -> None:
+        for outcome in outcomes:
+            if isinstance(outcome, VenueError):
+                self.metrics.record_error(endpoint, outcome)
 
-    async def close(self) -> None:
-        """``close``, unmetered."""
-        await self.inner.close()
+    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        """Metered ``place_orders``; failed orders counted by their error's class."""
+        outcomes = await super().place_orders(requests)
+        self._count_failed("place_orders", outcomes)
+        return outcomes
 
-    def events(self) -> AsyncGenerator[VenueEvent, None]:
-        """The wrapped venue's event stream, unmetered."""
-        return self.inner.events()
-
-    async def fetch_balances(self) -> Balances:
-        """Metered ``fetch_balances``."""
-        return await self._metered("fetch_balances", self.inner.fetch_balances)
-
-    async def fetch_open_orders(self) -> list[OpenOrder]:
-        """Metered ``fetch_open_orders``."""
-        return await self._metered("fetch_open_orders", self.inner.fetch_open_orders)
-
-    async def place_order(self, request: OrderRequest) -> OpenOrder:
-        """Metered ``place_order``."""
-        return await self._metered("place_order", lambda: self.inner.place_order(request))
-
-    async def cancel_order(self, client_id: ClientOrderId) -> None:
-        """Metered ``cancel_order``."""
-        await self._metered("cancel_order", lambda: self.inner.cancel_order(client_id))
-
-    async def cancel_all(self, prefix: str) -> int:
-        """Metered ``cancel_all``."""
-        return await self._metered("cancel_all", lambda: self.inner.cancel_all(prefix))
+    async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+        """Metered ``cancel_orders``; failed cancels counted by their error's class."""
+        outcomes = await super().cancel_orders(client_ids)
+        self._count_failed("cancel_orders", outcomes)
+        return outcomes
 
 
 class MeteredTokenBucket(TokenBucket):

@@ -62,6 +62,7 @@ from kasmm.core.types import (
     VenueEvent,
 )
 from kasmm.errors import FatalVenueError, OrderNotFound, TransientVenueError, VenueError
+from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.paper_feed import CcxtPublicFeed, FeedItem, PublicFeed, PublicTrade
 from kasmm.venues.sim.matching import Execution, OwnOrders, RestingOrder, combined_best, is_better
 from kasmm.venues.sim.orders import bps_to_fraction, check_cross, validate_request
@@ -143,7 +144,7 @@ def match_trade(orders: OwnOrders, trade: PublicTrade) -> list[Execution]:
 # --- the venue ------------------------------------------------------------------------------
 
 
-class PaperVenue:
+class PaperVenue(ConcurrentBatch):
     """Paper trading on a live market; implements the ``Venue`` protocol.
 
     :param config: the profile's ``venue`` section.

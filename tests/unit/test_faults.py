@@ -40,8 +40,8 @@ from kasmm.errors import (
     RequestTimedOut,
     TransientVenueError,
 )
-from kasmm.venues.faults import SPLIT_SEP, FaultCounters, FaultPlan, FaultyVenue, base_trade_id
 from kasmm.venues.sim import SimVenue
+from tests.faults import SPLIT_SEP, FaultCounters, FaultPlan, FaultyVenue, base_trade_id
 
 pytestmark = pytest.mark.anyio
 D = Decimal
@@ -225,6 +225,69 @@ async def test_same_seed_same_faults() -> None:
 
     assert await run(5) == await run(5)
     assert await run(5) != await run(6)
+
+
+# --- batch calls ------------------------------------------------------------------------------
+
+
+async def two_bids(inner: SimVenue) -> list[OrderRequest]:
+    first = await bid_request(inner, "kab1")
+    return [first, OrderRequest(ClientOrderId("kab2"), Side.BUY, first.price - D("0.0001"), D(100))]
+
+
+async def test_a_lost_batch_answer_carries_every_order_out() -> None:
+    clock = VirtualClock(T0)
+    venue, inner = faulty(FaultPlan(timeout_lost=1.0), clock)
+    await venue.connect()
+    with pytest.raises(RequestTimedOut, match="place_orders: injected timeout"):
+        await venue.place_orders(await two_bids(inner))
+    assert [o.client_id for o in await inner.fetch_open_orders()] == ["kab1", "kab2"]
+    with pytest.raises(RequestTimedOut, match="cancel_orders"):
+        await venue.cancel_orders([ClientOrderId("kab1"), ClientOrderId("kab2")])
+    assert await inner.fetch_open_orders() == []
+    assert venue.counters.calls["place_orders"] == venue.counters.calls["cancel_orders"] == 1
+    assert venue.counters.faults["timeout_lost"] == 2 and venue.counters.faulted_calls == 2
+
+
+async def test_an_unsent_batch_changes_nothing() -> None:
+    clock = VirtualClock(T0)
+    venue, inner = faulty(FaultPlan(timeout_unsent=1.0, insufficient_funds=1.0), clock)
+    await venue.connect()
+    with pytest.raises(RequestTimedOut, match="never sent"):
+        await venue.place_orders(await two_bids(inner))
+    assert await inner.fetch_open_orders() == []
+    # Its orders' faults were never applied: only the whole call's is counted.
+    assert dict(venue.counters.faults) == {"timeout_unsent": 1}
+
+
+async def test_refused_funds_are_one_order_s_outcome_in_a_batch() -> None:
+    clock = VirtualClock(T0)
+    venue, inner = faulty(FaultPlan(insufficient_funds=0.5), clock, seed=10)
+    await venue.connect()
+    requests = await two_bids(inner)
+    outcomes = await venue.place_orders(requests)
+    refused = [isinstance(o, InsufficientFunds) for o in outcomes]
+    assert refused == [False, True]  # seed 10: the second order's draw refuses it
+    assert [o.client_id for o in await inner.fetch_open_orders()] == ["kab1"]
+    assert venue.counters.faults["insufficient_funds"] == 1 and venue.counters.faulted_calls == 1
+
+
+async def test_cancel_not_found_per_order_in_a_batch() -> None:
+    clock = VirtualClock(T0)
+    done, inner = faulty(FaultPlan(cancel_not_found_done=1.0), clock)
+    await done.connect()
+    await inner.place_orders(await two_bids(inner))
+    outcomes = await done.cancel_orders([ClientOrderId("kab1"), ClientOrderId("kab2")])
+    assert all(isinstance(o, OrderNotFound) and "was cancelled" in str(o) for o in outcomes)
+    assert await inner.fetch_open_orders() == []
+
+    kept, inner = faulty(FaultPlan(cancel_not_found_kept=1.0), clock)
+    await kept.connect()
+    await inner.place_orders(await two_bids(inner))
+    outcomes = await kept.cancel_orders([ClientOrderId("kab1")])
+    assert isinstance(outcomes[0], OrderNotFound) and "still open" in str(outcomes[0])
+    assert [o.client_id for o in await inner.fetch_open_orders()] == ["kab1", "kab2"]
+    assert kept.counters.faults["cancel_not_found_kept"] == 1
 
 
 # --- the stream -------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.venues.base import Venue
+from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.guard import TimeoutVenue
 
 pytestmark = pytest.mark.anyio
@@ -51,7 +52,7 @@ EVENTS: list[VenueEvent] = [
 ]
 
 
-class FakeVenue:
+class FakeVenue(ConcurrentBatch):
     """A venue whose every request first waits ``delay`` seconds (``None``: forever)."""
 
     def __init__(

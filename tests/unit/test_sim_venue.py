@@ -6,12 +6,13 @@ import contextlib
 import itertools
 import math
 import statistics
+import time
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from kasmm.clock import VirtualClock
+from kasmm.clock import RealClock, VirtualClock
 from kasmm.config.schema import RandomWalkMarket, SimFees, SimVenueConfig
 from kasmm.core.types import (
     BookUpdated,
@@ -220,6 +221,77 @@ async def test_latency_is_spent_on_the_clock_per_request() -> None:
     await venue.place_order(req("a", Side.BUY, D("0.07"), D(100)))
     await venue.fetch_open_orders()
     assert clock.now() == pytest.approx(t + 0.1)
+
+
+async def test_a_batch_costs_one_latency_and_books_its_orders_in_request_order() -> None:
+    venue, clock = make_venue(latency_ms=25)
+    await venue.connect()
+    book = venue.book
+    assert book.best_bid is not None and book.best_ask is not None
+    bid = book.best_bid - D("0.0001")
+    t = clock.now()
+    outcomes = await venue.place_orders(
+        [
+            req("b1", Side.BUY, bid, D(100)),
+            req("x1", Side.BUY, book.best_ask, D(100)),  # post-only through the ask
+            req("b2", Side.BUY, bid - D("0.0001"), D(100)),
+            req("b1", Side.BUY, bid, D(100)),  # the first order of this batch is open now
+        ]
+    )
+    # Concurrent single requests overlap: one round trip for all (not 4 x 25 ms), in virtual
+    # time as in real time.
+    assert clock.now() == pytest.approx(t + 0.025)
+    assert [type(o).__name__ for o in outcomes] == [
+        "OpenOrder",
+        "PostOnlyWouldCross",
+        "OpenOrder",
+        "OrderRejected",
+    ]
+    assert [o.client_id for o in await venue.fetch_open_orders()] == ["b1", "b2"]
+    t = clock.now()
+    cancelled = await venue.cancel_orders([ClientOrderId("b2"), ClientOrderId("zz"), "b1"])
+    assert clock.now() == pytest.approx(t + 0.025)
+    assert cancelled[0] is None and cancelled[2] is None
+    assert type(cancelled[1]).__name__ == "OrderNotFound"
+    assert venue.stats == SimStats(places=4, cancels=3, rejects=2, fills=0)
+    assert await venue.place_orders([]) == [] and clock.now() == pytest.approx(t + 0.025)
+
+
+async def test_a_batch_on_a_real_clock_takes_one_latency() -> None:
+    config = SimVenueConfig(type="sim", seed=1, latency_ms=100)
+    venue = SimVenue(config, "KAS/USDT", RealClock())
+    await venue.connect()
+    bid = venue.book.best_bid
+    assert bid is not None
+    began = time.perf_counter()
+    outcomes = await venue.place_orders(
+        [req(f"r{i}", Side.BUY, bid - i * D("0.0001"), D(100)) for i in range(1, 6)]
+    )
+    elapsed = time.perf_counter() - began
+    assert all(type(o).__name__ == "OpenOrder" for o in outcomes)
+    assert 0.09 <= elapsed < 0.4, elapsed  # ~100 ms, not 500
+
+
+async def test_a_batch_is_deterministic_for_a_seed() -> None:
+    async def run() -> list[object]:
+        venue, clock = make_venue(seed=3, latency_ms=10, trade_id_tag="t")
+        await venue.connect()
+        stream = venue.events()
+        seen: list[object] = []
+        for n in range(60):
+            event = await anext(stream)
+            seen.append((clock.now(), event))
+            if isinstance(event, BookUpdated) and n % 5 == 0:
+                bid, ask = event.book.best_bid, event.book.best_ask
+                assert bid is not None and ask is not None
+                placed = await venue.place_orders(
+                    [req(f"b{n}", Side.BUY, bid, D(100)), req(f"s{n}", Side.SELL, ask, D(100))]
+                )
+                cancelled = await venue.cancel_orders([ClientOrderId(f"b{n - 5}")])
+                seen += [repr(o) for o in [*placed, *cancelled]]  # errors compare by repr
+        return seen
+
+    assert await run() == await run()
 
 
 # --- fills ------------------------------------------------------------------------------------

@@ -47,10 +47,11 @@ from kasmm.venues.sim.matching import OwnOrders, RestingOrder
 class SimStats:
     """Request and fill counters of a simulated venue (a snapshot).
 
-    ``places`` counts ``place_order`` requests, accepted or not; ``rejects`` the ones that raised
-    (rule violations, post-only crosses, insufficient funds); ``cancels`` counts cancel requests
-    (``cancel_order`` and ``cancel_all`` calls, one each, found or not); ``fills`` counts
-    executions against the bot's orders (partial fills included).
+    ``places`` counts placement requests, accepted or not (each order of a batch call is one: the
+    simulator has no batch endpoint); ``rejects`` the ones that failed (rule violations,
+    post-only crosses, insufficient funds); ``cancels`` counts cancel requests (``cancel_order``
+    calls and orders of ``cancel_orders`` calls, ``cancel_all`` calls, one each, found or not);
+    ``fills`` counts executions against the bot's orders (partial fills included).
     """
 
     places: int = 0

@@ -12,14 +12,16 @@ sees the same events for the same seed (trade ids excepted: each venue instance 
 its own random tag, so that a rebuilt venue never repeats one its ledger stored; pass
 ``trade_id_tag`` for exact ids). Driving ``events()`` from two tasks at once is not
 supported. With ``latency_ms > 0`` every request first sleeps that long on the clock, then takes
-effect.
+effect; a batch call (no batch endpoint: concurrent single requests) sleeps once for all its
+orders, which then take effect in request order.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from decimal import Decimal
+from typing import TypeVar
 
 from kasmm.clock import Clock
 from kasmm.config.schema import AS2008Market, RandomWalkMarket, SimVenueConfig
@@ -35,14 +37,27 @@ from kasmm.core.types import (
     VenueEvent,
 )
 from kasmm.errors import FatalVenueError, OrderNotFound, VenueError
+from kasmm.venues.base import CancelOutcome, PlaceOutcome
+from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.sim.as2008 import AS2008Model, as2008_rules
 from kasmm.venues.sim.matching import RestingOrder, combined_best
 from kasmm.venues.sim.orders import bps_to_fraction, check_cross, validate_request
 from kasmm.venues.sim.random_walk import RandomWalkModel
 from kasmm.venues.sim.state import Ledger, MarketModel, SimState, SimStats, trade_id_prefix
 
+A = TypeVar("A")
+R = TypeVar("R")
 
-class SimVenue:
+
+def _outcome(act: Callable[[A], R], arg: A) -> R | VenueError:
+    """``act(arg)``, or the ``VenueError`` it raised."""
+    try:
+        return act(arg)
+    except VenueError as exc:
+        return exc
+
+
+class SimVenue(ConcurrentBatch):
     """A simulated exchange account trading one symbol; implements the ``Venue`` protocol."""
 
     def __init__(
@@ -212,13 +227,7 @@ class SimVenue:
         :raises InsufficientFunds: the free balance cannot back the order.
         """
         await self._request()
-        self._state.places += 1
-        try:
-            order = self._accept(request)
-        except VenueError:
-            self._state.rejects += 1
-            raise
-        return order.to_open_order()
+        return self._place(request)
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         """Cancel one open order and unlock its funds.
@@ -226,9 +235,26 @@ class SimVenue:
         :raises OrderNotFound: no open order has this client id (filled, cancelled, unknown).
         """
         await self._request()
-        self._state.cancels += 1
-        if self._state.cancel(client_id) is None:
-            raise OrderNotFound(f"no open order {client_id!r}")
+        self._cancel(client_id)
+
+    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        """Concurrent single placements, simulated: one latency for all, then each order in
+        request order (what ``place_order`` would do, its error as its outcome).
+
+        Awaiting the latency once (rather than racing one task per order) keeps virtual time
+        exact, one ``latency_ms`` for the batch, and the booking order deterministic.
+        """
+        if not requests:
+            return []
+        await self._request()
+        return [_outcome(self._place, request) for request in requests]
+
+    async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+        """Concurrent single cancels, simulated like :meth:`place_orders`."""
+        if not client_ids:
+            return []
+        await self._request()
+        return [_outcome(self._cancel, client_id) for client_id in client_ids]
 
     async def cancel_all(self, prefix: str) -> int:
         """Cancel every open order whose client id starts with ``prefix``; return the count."""
@@ -251,6 +277,20 @@ class SimVenue:
         """Common prologue of every request: must be connected, then the latency."""
         self._require_connected()
         await self._delay()
+
+    def _place(self, request: OrderRequest) -> OpenOrder:
+        self._state.places += 1
+        try:
+            order = self._accept(request)
+        except VenueError:
+            self._state.rejects += 1
+            raise
+        return order.to_open_order()
+
+    def _cancel(self, client_id: ClientOrderId) -> None:
+        self._state.cancels += 1
+        if self._state.cancel(client_id) is None:
+            raise OrderNotFound(f"no open order {client_id!r}")
 
     def _accept(self, request: OrderRequest) -> RestingOrder:
         """Validate, check crossing (against the combined book) and funds, then book the order."""

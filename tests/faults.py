@@ -1,6 +1,7 @@
 """``FaultyVenue``: any venue, made as unreliable and hostile as a real exchange can be.
 
-A wrapper for reliability tests and soak runs (never used by ``build_venue``). Around any
+Test and bench equipment, not part of the ``kasmm`` package (nothing under ``kasmm/`` may import
+it): a wrapper for reliability tests and soak runs. Around any
 :class:`~kasmm.venues.base.Venue` (the simulator, a ccxt venue on an emulator, ...) it injects,
 at the seeded rates of a :class:`FaultPlan`:
 
@@ -21,6 +22,12 @@ Requests (one draw per call; a request fault is exclusive, a latency spike comes
 * ``latency_spike``: the request sleeps ``latency_spike_s`` on the clock first (a timeout
   wrapper outside this one turns a long spike into an unknown outcome).
 * ``connect_error``: ``connect`` fails with a ``TransientVenueError``.
+
+Batch calls (``place_orders``, ``cancel_orders``) draw the request faults above once for the
+whole call (``timeout_lost`` carries every order out and loses every answer), and the per-order
+faults once per order: ``insufficient_funds`` for a placement and ``cancel_not_found_done`` /
+``cancel_not_found_kept`` for a cancel become that order's outcome (a kept order is left out of
+the batch sent to the inner venue, a done one is cancelled and answered ``OrderNotFound``).
 
 The event stream (one draw per inner event, plus hostile extras)
 
@@ -51,7 +58,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
@@ -59,14 +66,12 @@ from typing import Any, TypeVar
 
 from kasmm.clock import Clock
 from kasmm.core.types import (
-    Balances,
     Book,
     BookLevel,
     BookUpdated,
     ClientOrderId,
     Fill,
     MarketRules,
-    OpenOrder,
     OrderFilled,
     OrderRequest,
     TradeId,
@@ -80,12 +85,13 @@ from kasmm.errors import (
     TransientVenueError,
     VenueError,
 )
-from kasmm.venues.base import Venue
+from kasmm.venues.base import CancelOutcome, PlaceOutcome, Venue
+from kasmm.venues.decorator import VenueDecorator
 
 T = TypeVar("T")
 
 #: Request methods that can carry out their work and then lose the answer.
-_MUTATING = ("place_order", "cancel_order", "cancel_all")
+_MUTATING = ("place_order", "cancel_order", "cancel_all", "place_orders", "cancel_orders")
 #: Separator between a venue trade id and the part number of a split fill.
 SPLIT_SEP = "~"
 
@@ -151,7 +157,8 @@ class FaultPlan:
             raise ValueError("request fault probabilities add up to more than 1")
 
     def request_faults(self, method: str) -> tuple[tuple[str, float], ...]:
-        """The exclusive request faults that apply to ``method``, with their probabilities."""
+        """The exclusive request faults that apply to ``method``, with their probabilities
+        (for a batch method: the whole-call ones; its per-order faults are drawn per order)."""
         out: list[tuple[str, float]] = []
         if method in _MUTATING:
             out.append(("timeout_lost", self.timeout_lost))
@@ -206,7 +213,8 @@ class FaultCounters:
 
     calls: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
-    #: Calls that got at least one fault (an exclusive fault or a latency spike).
+    #: Calls that got at least one fault (an exclusive fault, a latency spike, or for a batch
+    #: call a fault of one of its orders).
     faulted_calls: int = 0
     events_in: int = 0
     events_out: int = 0
@@ -247,7 +255,7 @@ def base_trade_id(trade_id: str) -> str:
     return trade_id.split(SPLIT_SEP, 1)[0]
 
 
-class FaultyVenue:
+class FaultyVenue(VenueDecorator):
     """Wrap ``inner`` and inject the faults of ``plan`` (see the module docstring)."""
 
     def __init__(
@@ -259,7 +267,7 @@ class FaultyVenue:
         *,
         counters: FaultCounters | None = None,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.plan = plan
         self.rng = rng
         self.clock = clock
@@ -274,11 +282,6 @@ class FaultyVenue:
         #: Set to False to stop injecting (e.g. while a soak run shuts down to count orders).
         self.enabled = True
 
-    @property
-    def name(self) -> str:
-        """The wrapped venue's name."""
-        return self.inner.name
-
     def pending_events(self) -> list[VenueEvent]:
         """Events taken from the inner venue and not delivered yet (carried or held back)."""
         return [*self._carry, *self._held]
@@ -288,12 +291,21 @@ class FaultyVenue:
     def _fault(self, kind: str) -> None:
         self.counters.faults[kind] += 1
 
-    async def _request(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(
+        self, method: str, call: Callable[[], Awaitable[T]], *, weight: float = 1.0
+    ) -> T:
+        return await self._request(method, call)
+
+    async def _request(
+        self, method: str, call: Callable[[], Awaitable[T]], *, order_faults: bool = False
+    ) -> T:
+        """One call with its request faults; ``order_faults``: a batch call some of whose
+        orders get a fault of their own (the call counts as faulted)."""
         self.counters.calls[method] += 1
         if not self.enabled:
             return await call()
         plan = self.plan
-        faulted = False
+        faulted = order_faults
         if plan.latency_spike and self.rng.random() < plan.latency_spike:
             faulted = True
             self._fault("latency_spike")
@@ -352,29 +364,57 @@ class FaultyVenue:
         self.rules = await self.inner.connect()
         return self.rules
 
-    async def close(self) -> None:
-        """``close`` (never faulted: it releases local resources)."""
-        await self.inner.close()
+    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        """``place_orders`` with whole-call faults, and ``insufficient_funds`` per order."""
+        refused: set[int] = set()
+        p = self.plan.insufficient_funds
+        if self.enabled and p:
+            refused = {i for i in range(len(requests)) if self.rng.random() < p}
+        sent = [r for i, r in enumerate(requests) if i not in refused]
 
-    async def fetch_balances(self) -> Balances:
-        """``fetch_balances`` with faults."""
-        return await self._request("fetch_balances", self.inner.fetch_balances)
+        async def place() -> list[PlaceOutcome]:
+            for _ in refused:  # counted once the batch is really sent
+                self._fault("insufficient_funds")
+            answers = iter(await self.inner.place_orders(sent) if sent else [])
+            return [
+                InsufficientFunds(f"{self.name} place_orders: injected insufficient balance")
+                if i in refused
+                else next(answers)
+                for i in range(len(requests))
+            ]
 
-    async def fetch_open_orders(self) -> list[OpenOrder]:
-        """``fetch_open_orders`` with faults."""
-        return await self._request("fetch_open_orders", self.inner.fetch_open_orders)
+        return await self._request("place_orders", place, order_faults=bool(refused))
 
-    async def place_order(self, request: OrderRequest) -> OpenOrder:
-        """``place_order`` with faults."""
-        return await self._request("place_order", lambda: self.inner.place_order(request))
+    async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+        """``cancel_orders`` with whole-call faults, and the not-found faults per order."""
+        done_p, kept_p = self.plan.cancel_not_found_done, self.plan.cancel_not_found_kept
+        done: set[int] = set()
+        kept: set[int] = set()
+        if self.enabled and (done_p or kept_p):
+            for i in range(len(client_ids)):
+                draw = self.rng.random()
+                if draw < done_p:
+                    done.add(i)
+                elif draw < done_p + kept_p:
+                    kept.add(i)
+        sent = [c for i, c in enumerate(client_ids) if i not in kept]
 
-    async def cancel_order(self, client_id: ClientOrderId) -> None:
-        """``cancel_order`` with faults."""
-        await self._request("cancel_order", lambda: self.inner.cancel_order(client_id))
+        async def cancel() -> list[CancelOutcome]:
+            for i in sorted(done | kept):  # counted once the batch is really sent
+                self._fault("cancel_not_found_done" if i in done else "cancel_not_found_kept")
+            answers = iter(await self.inner.cancel_orders(sent) if sent else [])
+            out: list[CancelOutcome] = []
+            for i in range(len(client_ids)):
+                if i in kept:
+                    out.append(OrderNotFound(f"{self.name} cancel_orders: injected (still open)"))
+                    continue
+                answer = next(answers)
+                if i in done:  # cancelled (or already gone): the answer says not found
+                    answer = OrderNotFound(f"{self.name} cancel_orders: injected (was cancelled)")
+                out.append(answer)
+            return out
 
-    async def cancel_all(self, prefix: str) -> int:
-        """``cancel_all`` with faults."""
-        return await self._request("cancel_all", lambda: self.inner.cancel_all(prefix))
+        return await self._request("cancel_orders", cancel, order_faults=bool(done or kept))
 
     # --- the event stream -------------------------------------------------------------------
 
