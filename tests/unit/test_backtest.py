@@ -145,7 +145,8 @@ def test_profile_rate_limit_delays_requests_in_virtual_time() -> None:
 
 #: The document's keys, by level. A change here is a schema change: bump SCHEMA_VERSION (or
 #: only add keys) and update kasmm/backtest/schema.json.
-TOP_KEYS = {
+Kind = type | tuple[type, ...]
+TOP_KEYS: dict[str, Kind] = {
     "schema_version": int,
     "kind": str,
     "kasmm_version": str,
@@ -160,7 +161,7 @@ TOP_KEYS = {
     "runs": list,
     "timing": dict,
 }
-PATH_KEYS = {
+PATH_KEYS: dict[str, Kind] = {
     "index": int,
     "seed": int,
     "final_pnl": float,
@@ -213,7 +214,7 @@ def _check(value: Any, schema: dict[str, Any], defs: dict[str, Any], where: str)
     kinds = schema.get("type")
     if kinds is not None:
         names = [kinds] if isinstance(kinds, str) else kinds
-        py = {
+        py: dict[str, Kind] = {
             "object": dict,
             "array": list,
             "string": str,

@@ -48,8 +48,11 @@ def demo_profile() -> Profile:
     return loaded[0].profile
 
 
-def book_rows(ts: float, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> list[tuple]:
-    rows: list[tuple] = [(ts, "book", "bid", p, s, i) for i, (p, s) in enumerate(bids)]
+Row = tuple[object, ...]  # ts, kind, side, price, size, level (or trade id)
+
+
+def book_rows(ts: float, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> list[Row]:
+    rows: list[Row] = [(ts, "book", "bid", p, s, i) for i, (p, s) in enumerate(bids)]
     return rows + [(ts, "book", "ask", p, s, i) for i, (p, s) in enumerate(asks)]
 
 
@@ -126,7 +129,7 @@ def test_writer_round_trips() -> None:
         ([(1, "book", "bid", "1", "1", "")], "line 3: a book row needs an integer level"),
     ],
 )
-def test_format_errors_name_the_line(rows: list[tuple], message: str) -> None:
+def test_format_errors_name_the_line(rows: list[Row], message: str) -> None:
     _, items = iter_items(io.StringIO(write_rows(rows, header=HEADER)))
     with pytest.raises(ReplayFormatError, match=message):
         list(items)
@@ -154,7 +157,7 @@ def test_sample_file_is_valid() -> None:
 
 
 async def replay(
-    tmp_path: Path, rows: list[tuple], *, queue: QueuePosition = "back", bid: str = "0.0800"
+    tmp_path: Path, rows: list[Row], *, queue: QueuePosition = "back", bid: str = "0.0800"
 ) -> tuple[list[tuple[float, VenueEvent]], ReplayVenue]:
     """Replay ``rows``; place a 100 bid at ``bid`` on the first book; every (time, event)."""
     path = tmp_path / "r.csv"
