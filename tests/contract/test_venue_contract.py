@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,6 +20,7 @@ from kasmm.core.types import (
     ClientOrderId,
     Fill,
     MarketRules,
+    OpenOrder,
     OrderFilled,
     OrderRequest,
     Side,
@@ -31,11 +32,13 @@ from kasmm.errors import (
     OrderRejected,
     PostOnlyWouldCross,
 )
-from kasmm.venues.base import Venue
+from kasmm.venues.base import CancelOutcome, PlaceOutcome, Venue
 
 from .conftest import Harness
 
 pytestmark = pytest.mark.anyio
+
+T = TypeVar("T")
 
 #: Most events to read while waiting for a fill the driver caused.
 MAX_EVENTS = 1_000
@@ -298,3 +301,80 @@ async def test_crossed_resting_order_fills_and_moves_balances(harness: Harness, 
     assert after.total(rules.quote) == (
         before.total(rules.quote) - sign * notional - fees[rules.quote]
     )
+
+
+# --- batch calls ------------------------------------------------------------------------------
+
+
+async def test_batch_limits_are_sane(harness: Harness) -> None:
+    limits = harness.venue.batch_limits
+    assert limits.place >= 1 and limits.cancel >= 1
+    assert await harness.venue.place_orders([]) == []
+    assert await harness.venue.cancel_orders([]) == []
+
+
+async def test_place_orders_gives_each_order_its_own_outcome_in_order(
+    harness: Harness, book: Book
+) -> None:
+    venue = harness.venue
+    rules = await venue.connect()
+    bid = far_price(rules, book, Side.BUY)
+    ask = far_price(rules, book, Side.SELL)
+    cross = book.best_ask  # a post-only buy there would take liquidity
+    assert cross is not None
+    requests = [
+        OrderRequest(cid(harness, "p1"), Side.BUY, bid, small_size(rules, bid)),
+        OrderRequest(cid(harness, "p2"), Side.BUY, cross, small_size(rules, cross)),
+        OrderRequest(cid(harness, "p3"), Side.SELL, ask, small_size(rules, ask)),
+    ]
+    outcomes: list[PlaceOutcome] = []
+    for chunk in batches(requests, venue.batch_limits.place):
+        outcomes += await venue.place_orders(chunk)
+
+    assert len(outcomes) == len(requests)
+    first, crossing, last = outcomes
+    assert isinstance(crossing, PostOnlyWouldCross), crossing
+    for request, outcome in ((requests[0], first), (requests[2], last)):
+        assert isinstance(outcome, OpenOrder), outcome
+        assert (outcome.client_id, outcome.side, outcome.price, outcome.size) == (
+            request.client_id,
+            request.side,
+            request.price,
+            request.size,
+        )
+    listed = {o.client_id: o for o in await venue.fetch_open_orders()}
+    assert set(listed) == {requests[0].client_id, requests[2].client_id}
+    assert listed[requests[2].client_id].remaining == requests[2].size
+
+
+async def test_cancel_orders_gives_order_not_found_for_a_gone_order(
+    harness: Harness, book: Book
+) -> None:
+    venue = harness.venue
+    rules = await venue.connect()
+    bid = far_price(rules, book, Side.BUY)
+    size = small_size(rules, bid)
+    for name, price in (("q1", bid), ("q2", bid - rules.tick), ("q3", bid - 2 * rules.tick)):
+        await venue.place_order(OrderRequest(cid(harness, name), Side.BUY, price, size))
+    await venue.cancel_order(cid(harness, "q3"))  # gone before the batch
+
+    ids = [cid(harness, n) for n in ("q1", "never-placed", "q2", "q3")]
+    outcomes: list[CancelOutcome] = []
+    for chunk in batches(ids, venue.batch_limits.cancel):
+        outcomes += await venue.cancel_orders(chunk)
+
+    assert len(outcomes) == len(ids)
+    assert outcomes[0] is None and outcomes[2] is None, outcomes
+    assert isinstance(outcomes[1], OrderNotFound), outcomes[1]
+    assert isinstance(outcomes[3], OrderNotFound), outcomes[3]
+    assert await venue.fetch_open_orders() == []
+    again = await venue.cancel_orders([cid(harness, "q1")])
+    assert len(again) == 1 and isinstance(again[0], OrderNotFound)
+
+
+def batches(items: list[T], per_request: int) -> list[list[T]]:
+    """``items`` in batch calls a venue accepts: all at once without a batch endpoint (they go
+    out as concurrent singles), else at most ``per_request`` per call."""
+    if per_request <= 1:
+        return [items]
+    return [items[i : i + per_request] for i in range(0, len(items), per_request)]
