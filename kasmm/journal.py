@@ -151,6 +151,10 @@ class BotJournal:
             )
         )
 
+    def record(self, entry: OrderJournalEntry) -> None:
+        """Buffer an order event (written by :meth:`flush`)."""
+        self._orders.append(entry)
+
     def order_status(
         self,
         client_id: ClientOrderId,

@@ -1,25 +1,20 @@
-"""One profile's market-making bot: the async I/O shell around the pure decision code.
+"""The bot's driver: the async loop around the sans-I/O engine.
 
-The data path, in order (each step is a call in :meth:`Bot.decide` / :meth:`Bot._requote`):
+The data path, in order:
 
-    venue event (book / fill)
-      -> quoting core      :func:`kasmm.core.quoting.compute_quotes`
-      -> risk gate         :func:`kasmm.core.risk.evaluate`, :func:`kasmm.core.risk.gate`
-      -> reconciliation    :func:`kasmm.core.reconcile.reconcile` (desired vs open orders)
-      -> token bucket      :class:`kasmm.limiter.TokenBucket` (in the venue's request path)
-      -> venue             :class:`kasmm.venues.base.Venue`
+    venue event (book / fill)                      -> Bot.on_event
+      -> engine: quoting core -> risk gate -> reconciliation    kasmm.bot.engine.Engine.decide
+      -> executor: order actions through the token bucket and the venue   kasmm.bot.executor
+      -> outcomes back into the engine; its outbox (ledger rows, logs) carried out here
 
-Fills flow back through :meth:`Bot.on_fill` into the inventory and the PnL state. The bot reacts
-to events (every book update and fill), not to a fixed sleep; ``refresh.fallback_interval_s``
-only matters when the stream is quiet. On stop it cancels all of its orders in a shielded scope
-with a deadline.
+The driver owns the I/O and the lifetime (connect, start-up reconciliation, the event pump, the
+stop that cancels everything); the engine owns every decision and every piece of trading state.
+Fills are committed to the ledger before the engine acts on them. On stop the driver cancels
+all of its orders in a shielded scope with a deadline.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
-import math
 import random
 from collections import deque
 from collections.abc import Callable
@@ -27,28 +22,43 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import anyio
 import structlog
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from kasmm.bot.account import Inventory
+from kasmm.bot.commands import (
+    Command,
+    Job,
+    Log,
+    RecordOrder,
+    StoreDrift,
+    StoreEquity,
+    StoreOpening,
+    StoreTrips,
+)
+from kasmm.bot.engine import (
+    BALANCE_REFRESH_S,
+    EQUITY_SNAPSHOT_S,
+    HALT_CHECK_S,
+    ORDER_AUDIT_S,
+    Engine,
+    FillVerdict,
+)
+from kasmm.bot.executor import Executor
+from kasmm.bot.stats import BotState, BotStats
 from kasmm.clock import Clock
-from kasmm.config.schema import AS2008Market, ModeName, Profile, SimVenueConfig
+from kasmm.config.schema import ModeName, Profile
 from kasmm.core.ids import ClientIdFactory
-from kasmm.core.params import QuotingParams, RefreshParams
-from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote
-from kasmm.core.quoting import MarketState, QuoteDecision, compute_quotes, exclude_own, time_left
-from kasmm.core.reconcile import reconcile
-from kasmm.core.risk import RiskInputs, RiskState, TradingState, Trip, evaluate, gate, reset
+from kasmm.core.pnl import PnlState
+from kasmm.core.quoting import QuoteDecision
+from kasmm.core.risk import RiskState
 from kasmm.core.types import (
     ZERO,
-    Balance,
-    Balances,
     Book,
     BookUpdated,
-    CancelOrder,
     ClientOrderId,
     Fill,
     MarketRules,
@@ -56,86 +66,38 @@ from kasmm.core.types import (
     OrderAction,
     OrderClosed,
     OrderFilled,
-    OrderRequest,
-    PlaceOrder,
-    Side,
     VenueEvent,
 )
-from kasmm.core.venue_time import VenueClock
-from kasmm.core.volatility import VolState, sigma_price, update_vol
 from kasmm.errors import (
     AuthenticationFailed,
     FatalVenueError,
-    InsufficientFunds,
     LedgerLost,
     OrderNotFound,
-    OrderRejected,
-    PostOnlyWouldCross,
-    RateLimited,
-    RequestTimedOut,
     VenueError,
 )
 from kasmm.journal import BotJournal
 from kasmm.store import AsyncLedger
 from kasmm.venues.base import Venue
 
+__all__ = [
+    "BALANCE_REFRESH_S",
+    "EQUITY_SNAPSHOT_S",
+    "HALT_CHECK_S",
+    "ORDER_AUDIT_S",
+    "SHUTDOWN_DEADLINE_S",
+    "SHUTDOWN_RETRY_S",
+    "Bot",
+    "BotSnapshot",
+    "BotState",
+    "BotStats",
+    "Inventory",
+]
+
 #: Seconds the bot may spend cancelling its orders on stop before giving up.
 SHUTDOWN_DEADLINE_S = 10.0
-#: How often balances are re-read from the venue (the venue is the truth).
-BALANCE_REFRESH_S = 30.0
-#: How often an equity snapshot is stored (drawdown peak, daily PnL, reports).
-EQUITY_SNAPSHOT_S = 10.0
-#: While halted, how often the ledger is checked for an operator's `kasmm reset`.
-HALT_CHECK_S = 2.0
-#: How often the venue's open orders are compared with the bot's own view (orders of this
-#: profile that rest unknown to the bot are cancelled).
-ORDER_AUDIT_S = 10.0
 #: How long the shutdown safety net (cancel-all by prefix, then verify) retries transient
 #: errors, within ``SHUTDOWN_DEADLINE_S``; backoff 0.1 s doubling to 0.5 s.
 SHUTDOWN_RETRY_S = 5.0
-
-
-class BotState(enum.StrEnum):
-    """Lifecycle of a bot as reported by ``status`` and metrics."""
-
-    STARTING = "starting"
-    QUOTING = "quoting"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-
-@dataclass
-class BotStats:
-    """Counters for the summary, status and metrics. Mutated only by the bot's own task."""
-
-    decisions: int = 0
-    quotes_sent: int = 0
-    orders_placed: int = 0
-    orders_cancelled: int = 0
-    orders_rejected: int = 0
-    cancel_not_found: int = 0
-    venue_errors: int = 0
-    kill_switch_trips: int = 0
-    balance_drifts: int = 0
-    trips_by_rule: dict[str, int] = field(default_factory=dict)
-    consecutive_errors: int = 0
-    book_updates: int = 0
-    bad_books: int = 0
-    untracked_cancelled: int = 0
-    last_error: str | None = None
-
-
-@dataclass
-class Inventory:
-    """The bot's view of its balances, moved by fills and resynced from the venue."""
-
-    base: Decimal = ZERO
-    quote: Decimal = ZERO
-
-    def balances(self, base_asset: str, quote_asset: str) -> Balances:
-        """As a ``Balances`` of totals (what quoting may budget with)."""
-        return Balances({base_asset: Balance(self.base), quote_asset: Balance(self.quote)})
 
 
 @dataclass
@@ -180,73 +142,112 @@ class Bot:
         self.venue = venue
         self.clock = clock
         self.session_end = session_end
-        self.mode: ModeName = profile.mode
-        self.exact_model = isinstance(profile.venue, SimVenueConfig) and isinstance(
-            profile.venue.market, AS2008Market
+        # A random run tag (no clock: a stepped clock repeated the old time-based tags); in
+        # virtual time a seeded one, so a backtest's ids are a function of its inputs.
+        self.engine = Engine(
+            profile,
+            venue_name=venue.name,
+            session_end=session_end,
+            run_tag=run_tag,
+            rng=random.Random(f"{profile.name}@{clock.now()}") if clock.is_virtual else None,
         )
         self.state = BotState.STARTING
         self.orders_left = 0
         #: The ledger was lost while the bot was stopping (raised once the stop is done).
         self.ledger_lost: LedgerLost | None = None
-        self.stats = BotStats()
-        self.inventory = Inventory()
-        self.pnl = PnlState()
-        self.open_orders: dict[ClientOrderId, OpenOrder] = {}
-        self.rules: MarketRules | None = None
-        self.book: Book | None = None
-        self.last_decision: QuoteDecision | None = None
-        self.start_mid: Decimal | None = None
-        self.start_equity: Decimal | None = None
-        self._vol: VolState | None = None
-        self._last_action_at: float | None = None
-        self.risk = RiskState()
-        self.peak_equity: Decimal | None = None
-        self._previous_mid: Decimal | None = None
-        self._last_book_at: float | None = None
-        self._day_key: str | None = None
-        self._day_cache: tuple[float, float, str] | None = None
-        self._day_start_equity: Decimal | None = None
-        self._action_times: deque[float] = deque()
-        self._last_balance_sync = -math.inf
-        #: Venue time the inventory was last read at: fills executed before it are already in
-        #: it (a fill reported late must not move it again).
-        self._inventory_as_of = -math.inf
-        self._last_order_audit = -math.inf
-        #: On a profile's first run (no opening in the ledger) fills of orders placed before
-        #: this run (another ledger's, e.g. a deleted state dir) are not its history. Decided
-        #: by the order's run tag, not by comparing the local clock with exchange times.
-        self._first_run = False
-        #: The venue's clock, estimated from its timestamps: exchange times are compared with
-        #: exchange times (the local wall clock may be skewed against the venue's).
-        self._venue_clock = VenueClock()
+        self.journal = BotJournal(profile.name, profile.quote, ledger)
+        self.executor = Executor(
+            self.engine, venue, clock, read_balances=lambda: self._sync_balances(force=True)
+        )
         #: Real time: events taken from the stream's channel, not handled yet.
         self._backlog: deque[VenueEvent | _StreamFailed] = deque()
-        # A random run tag (no clock: a stepped clock repeated the old time-based tags); in
-        # virtual time a seeded one, so a backtest's ids are a function of its inputs.
-        self._ids = ClientIdFactory(
-            profile.client_id_prefix,
-            run_tag,
-            rng=random.Random(f"{profile.name}@{clock.now()}") if clock.is_virtual else None,
-        )
-        self._params = QuotingParams.from_profile(profile, exact_model=self.exact_model)
-        self._refresh = RefreshParams.from_profile(profile, exact_model=self.exact_model)
-        self._vol_halflife = self._params.estimator_halflife_s
-        self.journal = BotJournal(profile.name, profile.quote, ledger)
-        self._pending_trips: tuple[Trip, ...] = ()
-        #: Why the last decision quoted nothing while trading was allowed (``None``: it quoted).
-        self.idle_reason: str | None = None
-        self._idle_reasons_logged: set[str] = set()
-        self._opening_pending: tuple[Decimal, Decimal] | None = None
-        self._last_equity_at = -math.inf
-        self._last_halt_check = -math.inf
         self.log = structlog.get_logger("kasmm.bot").bind(
             profile=profile.name, venue=venue.name, symbol=profile.symbol
         )
 
+    # --- the engine's state, for the driver's callers ----------------------------------------
+
     @property
     def run_tag(self) -> str:
         """The tag in this run's client order ids (unique per run)."""
-        return self._ids.run_tag
+        return self.engine.ids.run_tag
+
+    @property
+    def _ids(self) -> ClientIdFactory:
+        return self.engine.ids
+
+    @property
+    def stats(self) -> BotStats:
+        """The engine's counters."""
+        return self.engine.stats
+
+    @property
+    def mode(self) -> ModeName:
+        """The active mode."""
+        return self.engine.mode
+
+    @property
+    def rules(self) -> MarketRules | None:
+        """The venue's trading rules once connected."""
+        return self.engine.rules
+
+    @rules.setter
+    def rules(self, rules: MarketRules | None) -> None:
+        self.engine.rules = rules
+
+    @property
+    def book(self) -> Book | None:
+        """The last well-formed book."""
+        return self.engine.book
+
+    @property
+    def inventory(self) -> Inventory:
+        """The fill-driven view of the balances."""
+        return self.engine.account.inventory
+
+    @property
+    def pnl(self) -> PnlState:
+        """Average-cost PnL since accounting started."""
+        return self.engine.account.pnl
+
+    @property
+    def open_orders(self) -> dict[ClientOrderId, OpenOrder]:
+        """This run's orders resting at the venue, by client id."""
+        return self.engine.open_orders
+
+    @property
+    def risk(self) -> RiskState:
+        """The risk gate's state."""
+        return self.engine.risk
+
+    @risk.setter
+    def risk(self, risk: RiskState) -> None:
+        self.engine.risk = risk
+
+    @property
+    def peak_equity(self) -> Decimal | None:
+        """The equity peak drawdown is measured from."""
+        return self.engine.tracker.peak_equity
+
+    @property
+    def start_mid(self) -> Decimal | None:
+        """The mark accounting opened at."""
+        return self.engine.start_mid
+
+    @property
+    def last_decision(self) -> QuoteDecision | None:
+        """The quoting core's last answer."""
+        return self.engine.last_decision
+
+    @property
+    def idle_reason(self) -> str | None:
+        """Why nothing is quoted although trading is allowed."""
+        return self.engine.idle_reason
+
+    @property
+    def last_book_at(self) -> float | None:
+        """Clock time the last book arrived (what the stale_book rule measures from)."""
+        return self.engine.tracker.last_book_at
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -259,7 +260,8 @@ class Bot:
         """
         started = False
         try:
-            self.rules = await self.venue.connect()
+            self.engine.connected(await self.venue.connect())
+            assert self.rules is not None
             # A rebuilt simulated venue resumes the balances its ledger implies, before the
             # first balance read (bot, venue and ledger agree); no-op for a real exchange.
             await self.journal.restore_simulated_balances(
@@ -316,15 +318,16 @@ class Bot:
         remaining: list[OpenOrder] | None = None
         with anyio.move_on_after(SHUTDOWN_DEADLINE_S, shield=True) as scope:
             for cid in list(self.open_orders):
+                found = True
                 try:
                     await self.venue.cancel_order(cid)
-                    self.stats.orders_cancelled += 1
-                    self.journal.order_status(cid, "cancelled", self.clock.wall(), reason="stop")
                 except OrderNotFound:
-                    pass
+                    found = False
                 except Exception as exc:  # any failure: fall through to the safety net
                     self.log.warning("shutdown_cancel_failed", client_id=cid, error=str(exc))
-                self.open_orders.pop(cid, None)
+                    found = False
+                self.engine.stopped_order(cid, found, self.clock.wall())
+            await self._carry_out(self.engine.take())
             remaining = await self._cancel_all_verified()
         if scope.cancelled_caught:
             self.log.error("shutdown_deadline_exceeded", deadline_s=SHUTDOWN_DEADLINE_S)
@@ -391,25 +394,8 @@ class Bot:
     async def _restore(self) -> None:
         """Resume PnL, peak equity and a halt from the ledger (they survive restarts)."""
         wall = self.clock.wall()
-        restored = await self.journal.restore(self._daily_tz(), wall)
-        if restored.day_start_equity is not None:
-            self._day_key, self._day_start_equity = self._day_of(wall), restored.day_start_equity
-        if restored.opening is not None and restored.pnl is not None:
-            self.start_mid = restored.opening[1]
-            self.pnl = restored.pnl
-        else:
-            # First run on this ledger: only this run's orders' fills are its history.
-            self._first_run = True
-        if restored.peak_equity is not None:
-            self.peak_equity = restored.peak_equity
-        if restored.halt is not None:
-            self.risk = RiskState(halt=restored.halt)
-            self.log.warning(
-                "halt_restored",
-                rule=restored.halt.rule,
-                value=restored.halt.value,
-                limit=restored.halt.limit,
-            )
+        self.engine.restored(await self.journal.restore(self.engine.daily_tz, wall), wall)
+        await self._carry_out(self.engine.take())
         await self.journal.mode(self.clock.wall(), self.mode, "start")
 
     async def _startup_reconcile(self) -> None:
@@ -417,9 +403,7 @@ class Bot:
         orders = await self.venue.fetch_open_orders()
         # Ids of the format before the delimiter (an older kasmm's, left by a crash) too: only
         # here, never as fills; see ClientIdFactory.is_legacy.
-        own = [
-            o for o in orders if self._ids.is_own(o.client_id) or self._ids.is_legacy(o.client_id)
-        ]
+        own = [o for o in orders if self.engine.is_leftover(o.client_id)]
         foreign = len(orders) - len(own)
         if foreign:
             self.log.info("foreign_orders_present", count=foreign)
@@ -557,7 +541,8 @@ class Bot:
                         except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                             break
                     if isinstance(item, OrderFilled) and await self._accept_fill(item.fill):
-                        self.on_fill(item.fill)
+                        self.engine.on_fill(item.fill)
+                await self._carry_out(self.engine.take())
                 await self.journal.flush()
         except LedgerLost as exc:  # raised by run() once the stop is done
             self.ledger_lost = exc
@@ -569,37 +554,39 @@ class Bot:
     async def on_event(self, event: VenueEvent) -> None:
         """Dispatch one venue event, then requote."""
         if isinstance(event, BookUpdated):
-            self.on_book(event.book)
+            self.engine.on_book(event.book, self.clock.now())
         elif isinstance(event, OrderFilled):
-            self._venue_clock = self._venue_clock.observe(event.fill.ts, self.clock.now())
             if not await self._accept_fill(event.fill):
+                await self._carry_out(self.engine.take())
                 return
-            self.on_fill(event.fill)
-        elif (
-            isinstance(event, OrderClosed)
-            and self.open_orders.pop(event.client_id, None) is not None
-        ):
-            self.journal.order_status(event.client_id, "cancelled", event.ts, reason=event.reason)
+            self.engine.on_fill(event.fill)
+        elif isinstance(event, OrderClosed):
+            self.engine.on_order_closed(event.client_id, event.reason, event.ts)
         await self._requote()
+
+    def on_book(self, book: Book) -> None:
+        """Hand a book to the engine (tests and tools drive the bot this way)."""
+        self.engine.on_book(book, self.clock.now())
+
+    def on_fill(self, fill: Fill) -> None:
+        """Apply an already stored fill (tests and tools drive the bot this way)."""
+        self.engine.on_fill(fill)
 
     async def _accept_fill(self, fill: Fill) -> bool:
         """Whether ``fill`` is this profile's and new; if so it is committed to the ledger.
 
-        The one gate every fill passes, whichever path brought it (the live stream, the queue
-        drained at a stop or a stream failure), so the paths cannot disagree.
+        The engine decides whose it is (one gate for every path a fill takes: the live stream,
+        the queue drained at a stop or a stream failure); the ledger decides whether it is new.
         """
-        if not self._ids.is_own(fill.client_id):
-            # The venue reports every execution on the account's symbol; another bot's or a
-            # human's fills are not this profile's inventory.
+        verdict = self.engine.fill_verdict(fill, self.clock.now())
+        if verdict is FillVerdict.FOREIGN:
             return False
         # Committed to the ledger before it moves inventory; a duplicate is ignored. Shielded:
         # a fill taken from the stream must be stored even if the bot is being stopped right
         # now (waiting for the ledger shared with other profiles, say).
         with anyio.CancelScope(shield=True):
-            if (
-                self._first_run
-                and not self._ids.is_this_run(fill.client_id)
-                and not await self.journal.knows_order(fill.client_id)
+            if verdict is FillVerdict.IF_KNOWN and not await self.journal.knows_order(
+                fill.client_id
             ):
                 # First run on this ledger: an order from before accounting started (another
                 # ledger's: a deleted state dir, say) is not this ledger's history.
@@ -609,489 +596,149 @@ class Bot:
             self.log.info("fill_duplicate_ignored", trade_id=fill.trade_id)
         return stored
 
-    def on_book(self, book: Book) -> None:
-        """Record a new book and feed the volatility estimator.
-
-        A malformed book (a price or size that is not a positive finite number) is ignored:
-        the previous book stays, and if only malformed ones arrive the stale-book rule trips.
-        """
-        if not _well_formed(book):
-            self.stats.bad_books += 1
-            if self.stats.bad_books & (self.stats.bad_books - 1) == 0:  # 1st, 2nd, 4th, ...
-                self.log.warning("bad_book_ignored", count=self.stats.bad_books)
-            return
-        if self.book is not None and self.book.mid is not None:
-            self._previous_mid = self.book.mid
-        self.book = book
-        self._last_book_at = self.clock.now()
-        self._venue_clock = self._venue_clock.observe(book.ts, self._last_book_at)
-        self.stats.book_updates += 1
-        mid = book.mid
-        if mid is not None and not book.is_crossed:
-            if self.start_mid is None:
-                self.start_mid = mid
-                self.pnl = PnlState.opening(self.inventory.base, mid)
-                self._opening_pending = (self.inventory.base, mid)
-                self.start_equity = self.inventory.quote + self.inventory.base * mid
-            if self._vol_halflife is not None:
-                self._vol = update_vol(self._vol, float(mid), book.ts, self._vol_halflife)
-
-    def on_fill(self, fill: Fill) -> None:
-        """Apply a fill to open orders, inventory and PnL."""
-        order = self.open_orders.get(fill.client_id)
-        self.journal.order_status(
-            fill.client_id, "filled" if fill.remaining <= 0 else "partially_filled", fill.ts
-        )
-        if order is not None:
-            if fill.remaining <= 0:
-                del self.open_orders[fill.client_id]
-            else:
-                self.open_orders[fill.client_id] = OpenOrder(
-                    client_id=order.client_id,
-                    side=order.side,
-                    price=order.price,
-                    size=order.size,
-                    remaining=fill.remaining,
-                    created_at=order.created_at,
-                    venue_id=order.venue_id,
-                    level=order.level,
-                )
-        rules = self.rules
-        assert rules is not None
-        fee = fee_in_quote(fill, rules.quote)
-        if fill.ts < self._inventory_as_of:
-            # Executed before the balances were last read (reported late, or while the bot was
-            # down): the inventory already holds it; only the PnL and the ledger take it.
-            self.log.debug("fill_already_in_balances", trade_id=fill.trade_id)
-        elif fill.side is Side.BUY:
-            self.inventory.base += fill.size
-            self.inventory.quote -= fill.notional + fee
-        else:
-            self.inventory.base -= fill.size
-            self.inventory.quote += fill.notional - fee
-        self.pnl = apply_fill(self.pnl, fill, rules.quote)
-        self.log.info(
-            "fill",
-            side=fill.side.value,
-            price=str(fill.price),
-            size=str(fill.size),
-            fee=str(fill.fee),
-            client_id=fill.client_id,
-            trade_id=fill.trade_id,
-            inventory=str(self.inventory.base),
-        )
-
     def set_mode(self, mode: str) -> None:
         """Switch between ``aggressive`` and ``passive`` (takes effect on the next decision)."""
-        new_mode: ModeName
-        if mode == "aggressive":
-            new_mode = "aggressive"
-        elif mode == "passive":
-            new_mode = "passive"
-        else:
-            raise ValueError(f"unknown mode {mode!r}")
-        if new_mode == self.mode:
-            return
-        self.mode = new_mode
-        self._params = QuotingParams.from_profile(
-            self.profile, exact_model=self.exact_model, mode=new_mode
-        )
-        self._refresh = RefreshParams.from_profile(
-            self.profile, mode=new_mode, exact_model=self.exact_model
-        )
-        self.log.info("mode_changed", mode=mode)
-
-    # --- the data path --------------------------------------------------------------------
-
-    @property
-    def last_book_at(self) -> float | None:
-        """Clock time the last book arrived (what the stale_book rule measures from)."""
-        return self._last_book_at
-
-    def risk_inputs(self, now: float, decision: QuoteDecision) -> RiskInputs:
-        """Gather what the kill-switch rules look at (equity, drawdown, book age, ...)."""
-        mid = (
-            decision.mid
-            if decision.mid is not None
-            else (self.book.mid if self.book is not None else None)
-        )
-        equity = None
-        if mid is not None and mid.is_finite() and mid > 0:
-            equity = self.inventory.quote + self.inventory.base * mid
-            if self.peak_equity is None or equity > self.peak_equity:
-                self.peak_equity = equity
-            day = self._day_of(self.clock.wall())  # a calendar day: the wall clock's business
-            if day != self._day_key:
-                self._day_key, self._day_start_equity = day, equity
-        daily = None
-        if equity is not None and self._day_start_equity is not None:
-            daily = equity - self._day_start_equity
-        while self._action_times and self._action_times[0] <= now - 60.0:
-            self._action_times.popleft()
-        return RiskInputs(
-            now=now,
-            last_book_ts=self._last_book_at,
-            mid=mid,
-            previous_mid=self._previous_mid,
-            book_crossed=self.book is not None and self.book.is_crossed and not self.exact_model,
-            equity=equity,
-            peak_equity=self.peak_equity,
-            daily_pnl=daily,
-            inventory_excess=decision.excess,
-            consecutive_errors=self.stats.consecutive_errors,
-            actions_last_minute=len(self._action_times),
-            has_capital=not self.exact_model,
-        )
-
-    def _daily_tz(self) -> str:
-        rule = self.profile.kill_switch.max_daily_loss
-        return rule.timezone if rule is not None else "UTC"
-
-    def _day_of(self, now: float) -> str:
-        """The local date of ``now`` in the daily-loss time zone (cached until midnight)."""
-        if self._day_cache is not None and self._day_cache[0] <= now < self._day_cache[1]:
-            return self._day_cache[2]
-        tz = ZoneInfo(self._daily_tz())
-        local = dt.datetime.fromtimestamp(now, tz)
-        start = dt.datetime(local.year, local.month, local.day, tzinfo=tz)
-        end = start + dt.timedelta(days=1)
-        day = local.date().isoformat()
-        # Computed once per day: this runs on every event, on the book -> order path.
-        self._day_cache = (start.timestamp(), end.timestamp(), day)
-        return day
+        self.engine.set_mode(mode)
+        self._log_outbox()
 
     def decide(self, now: float) -> tuple[QuoteDecision, tuple[OrderAction, ...]]:
-        """One pass of the data path: quotes, risk gate, then the minimal actions.
-
-        Pure in effect except for the risk state it commits (``self.risk``) and the trips it
-        logs, so the same events always give the same decisions.
-        """
-        assert self.book is not None and self.rules is not None
-        others = exclude_own(self.book, tuple(self.open_orders.values()))
-        state = MarketState(
-            now=now,
-            book=others,
-            rules=self.rules,
-            balances=self.inventory.balances(self.rules.base, self.rules.quote),
-            sigma=sigma_price(self._vol),
-            time_left_s=self._time_left(now),
-        )
-        decision = compute_quotes(self._params, state)
-        risk, trips = evaluate(self.profile.kill_switch, self.risk, self.risk_inputs(now, decision))
-        if trips:
-            self._on_trips(trips, risk, now)
-            self._pending_trips += trips
-        trading = risk.trading_state(now)
-        if trading is not self.risk.trading_state(now):
-            self.log.info(
-                "trading_state_changed",
-                previous=self.risk.trading_state(now).value,
-                state=trading.value,
-            )
-        self.risk = risk
-        excess = decision.excess  # the one measure the deviation rule also read
-        desired = gate(decision.quotes, trading, excess)
-        actions = reconcile(
-            desired,
-            tuple(self.open_orders.values()),
-            now,
-            self._last_action_at,
-            self._refresh,
-        )
-        return decision, actions
-
-    def _on_trips(self, trips: tuple[Trip, ...], new: RiskState, now: float) -> None:
-        for trip in trips:
-            self.stats.kill_switch_trips += 1
-            self.stats.trips_by_rule[trip.rule] = self.stats.trips_by_rule.get(trip.rule, 0) + 1
-            self.log.warning(
-                "kill_switch_tripped",
-                rule=trip.rule,
-                action=trip.action,
-                value=trip.value,
-                limit=trip.limit,
-                detail=trip.detail,
-                state=new.trading_state(now).value,
-            )
+        """One pass of the data path (see :meth:`Engine.decide`)."""
+        return self.engine.decide(now, self.clock.wall())
 
     def reset_risk(self) -> None:
-        """Operator reset: clear a halt; the rules are re-checked on the next event."""
-        self.risk = reset(self.risk)
-        # Drawdown restarts from the current equity (the ledger forgot its peak at the reset):
-        # re-based here at once, and stored with this round's equity snapshot, so that a
-        # restart right after the reset cannot bring the old peak back. Today's loss is not
-        # forgiven by a reset.
-        mid = self.book.mid if self.book is not None else None
-        self.peak_equity = (
-            self.inventory.quote + self.inventory.base * mid
-            if mid is not None and mid.is_finite() and mid > 0
-            else None
-        )
-        self._last_equity_at = -math.inf
-        self.log.warning(
-            "kill_switch_reset",
-            peak_equity=None if self.peak_equity is None else str(self.peak_equity),
-        )
-        self.log.info("trading_state_changed", previous="halted", state="active")
+        """Operator reset: clear a halt; drawdown is measured from the current equity on."""
+        self.engine.reset(self.clock.now())
 
-    def _note_idle(self, decision: QuoteDecision, now: float) -> None:
-        """Say why a trading profile quotes nothing: once per reason at warning level, and in
-        status for as long as it lasts (a lot or a budget that leaves no size, say, would
-        otherwise look like a quoting profile that is merely unlucky)."""
-        trading = self.risk.trading_state(now)
-        idle = None
-        allowed = trading is not TradingState.HALTED and trading is not TradingState.PAUSED
-        if allowed and not decision.quotes.all and decision.reason != "ok":
-            idle = decision.reason
-        if idle == self.idle_reason:
-            return
-        if idle is None:
-            self.log.info("quoting_resumed", after=self.idle_reason)
-        elif idle not in self._idle_reasons_logged:
-            self._idle_reasons_logged.add(idle)
-            self.log.warning("quoting_nothing", reason=idle, mode=self.mode)
-        self.idle_reason = idle
-
-    def _time_left(self, now: float) -> float:
-        strategy = self.profile.strategy
-        if strategy.type != "avellaneda_stoikov":
-            return 0.0
-        return time_left(strategy.horizon, now, self.session_end)
+    # --- a round ----------------------------------------------------------------------------
 
     async def _requote(self) -> None:
-        if self.book is None or self.rules is None:
+        engine = self.engine
+        if engine.book is None or engine.rules is None:
             return  # nothing to price from yet (the stale-book rule covers a silent venue)
         now = self.clock.now()
-        if now - self._last_balance_sync >= BALANCE_REFRESH_S and not self.exact_model:
+        for job in engine.due(now):
+            if job is Job.CHECK_HALT:
+                if await self.journal.halt_cleared():  # `kasmm reset` wrote to the ledger
+                    engine.reset(now)
+                continue
             # Periodic: a transient failure is an error to count, not a reason to fail the
             # profile (fills keep the view current until the next refresh).
             try:
-                await self._sync_balances()
-            except (AuthenticationFailed, FatalVenueError):
-                raise
-            except VenueError as exc:
-                self._record_error(exc)
-        if now - self._last_order_audit >= ORDER_AUDIT_S and self.rules is not None:
-            self._last_order_audit = now
-            try:
-                await self._audit_open_orders()
-            except (AuthenticationFailed, FatalVenueError):
-                raise
-            except VenueError as exc:
-                self._record_error(exc)
-        if self.risk.halt is not None and now - self._last_halt_check >= HALT_CHECK_S:
-            self._last_halt_check = now
-            if await self.journal.halt_cleared():  # `kasmm reset` wrote to the ledger
-                self.reset_risk()
-        decision, actions = self.decide(now)
-        self.stats.decisions += 1
-        self.last_decision = decision
-        self._note_idle(decision, now)
-        if self._pending_trips:
-            # A halt is stored before the cancels go out: it must survive a crash right here.
-            trips, self._pending_trips = self._pending_trips, ()
-            await self.journal.trips(trips, self.risk.trading_state(now).value, self.clock.wall())
-        if actions:
-            self._last_action_at = now
-            self.stats.quotes_sent += 1
-            self._action_times.extend(now for _ in actions)
-            await self._execute(actions)
-        await self._persist(now)
-
-    async def _persist(self, now: float) -> None:
-        """Write what this round produced: order events, the opening, an equity snapshot."""
-        await self.journal.flush()
-        if self._opening_pending is not None:
-            position, mark = self._opening_pending
-            self._opening_pending = None
-            await self.journal.set_opening(position, mark, self.clock.wall())
-        mid = self.book.mid if self.book is not None else None
-        if mid is not None and now - self._last_equity_at >= EQUITY_SNAPSHOT_S and mid > 0:
-            self._last_equity_at = now
-            equity = self.inventory.quote + self.inventory.base * mid
-            await self.journal.equity(
-                self.clock.wall(), equity, mid, self.inventory.base, self.inventory.quote
-            )
-
-    async def _execute(self, actions: tuple[OrderAction, ...]) -> None:
-        """Hand actions to the venue (whose requests draw from the profile's token bucket).
-
-        Cancels come first: the reconciler orders them so, which frees balance for the places.
-        """
-        for action in actions:
-            try:
-                if isinstance(action, CancelOrder):
-                    await self._cancel(action.client_id)
+                if job is Job.READ_BALANCES:
+                    await self._read_balances()
                 else:
-                    await self._place(action)
-                self.stats.consecutive_errors = 0
+                    await self._audit_open_orders()
             except (AuthenticationFailed, FatalVenueError):
                 raise
-            except RateLimited as exc:
-                self._record_error(exc)
-                await self.clock.sleep_until(self.clock.now() + 1.0)
-                return  # the rest of this round is stale by now; the next event requotes
             except VenueError as exc:
-                self._record_error(exc)
+                engine.error(exc)
+        _, actions = engine.decide(now, self.clock.wall())
+        # Trips are in the outbox ahead of anything else of the round: stored before the
+        # cancels go out, so a halt survives a crash right here.
+        await self._carry_out(engine.take())
+        if actions:
+            await self.executor.execute(actions)
+        await self._carry_out(engine.take())
+        await self.journal.flush()
+        engine.persist(now, self.clock.wall())
+        await self._carry_out(engine.take())
 
-    async def _cancel(self, client_id: ClientOrderId) -> None:
-        try:
-            await self.venue.cancel_order(client_id)
-            self.stats.orders_cancelled += 1
-            self.journal.order_status(client_id, "cancelled", self.clock.wall())
-            self.log.debug("order_cancelled", client_id=client_id)
-        except OrderNotFound:
-            # Already gone (filled or expired): a fill event may still be on its way, and
-            # moves the order to ``filled`` if so.
-            self.stats.cancel_not_found += 1
-            self.journal.order_status(client_id, "cancelled", self.clock.wall(), reason="gone")
-        self.open_orders.pop(client_id, None)
+    async def _carry_out(self, commands: list[Command]) -> None:
+        """Do what the engine asked: buffer order events, store, log."""
+        journal = self.journal
+        for command in commands:
+            if isinstance(command, RecordOrder):
+                journal.record(command.entry)
+            elif isinstance(command, Log):
+                getattr(self.log, command.level)(command.event, **command.fields)
+            elif isinstance(command, StoreTrips):
+                await journal.trips(command.trips, command.state, command.wall)
+            elif isinstance(command, StoreOpening):
+                await journal.set_opening(command.position, command.mark, command.wall)
+            elif isinstance(command, StoreEquity):
+                await journal.equity(
+                    command.wall, command.equity, command.mid, command.base, command.quote
+                )
+            elif isinstance(command, StoreDrift):
+                await journal.balance_drift(
+                    command.wall, command.asset, command.local, command.venue
+                )
 
-    async def _place(self, action: PlaceOrder) -> None:
-        intent = action.intent
-        request = OrderRequest(
-            client_id=self._ids.next(),
-            side=intent.side,
-            price=intent.price,
-            size=intent.size,
-            post_only=True,
-        )
-        # Ledger rows carry the calendar time; the order's age (renewal) is measured on the
-        # interval clock from when it was sent, whatever the venue stamped it with.
-        now, sent_at = self.clock.wall(), self.clock.now()
-        try:
-            order = await self.venue.place_order(request)
-        except PostOnlyWouldCross:
-            self.stats.orders_rejected += 1
-            self.journal.order_opened(request, None, now, intent.level, "rejected", "post_only")
-            self.log.debug("order_rejected", reason="post_only", side=intent.side.value)
-            return
-        except InsufficientFunds:
-            self.stats.orders_rejected += 1
-            self.journal.order_opened(request, None, now, intent.level, "rejected", "funds")
-            await self._sync_balances(force=True)
-            return
-        except OrderRejected as exc:
-            self.stats.orders_rejected += 1
-            self.journal.order_opened(request, None, now, intent.level, "rejected", str(exc))
-            self.log.warning("order_rejected", reason=str(exc), side=intent.side.value)
-            return
-        except RequestTimedOut:
-            # Unknown outcome: the order may rest on the book. Look it up before going on.
-            order_or_none = await self._lookup(request.client_id)
-            if order_or_none is None:
-                self.journal.order_opened(request, None, now, intent.level, "unknown", "timeout")
-                raise
-            order = order_or_none
-        self.journal.order_opened(request, order, now, intent.level)
-        self.open_orders[order.client_id] = OpenOrder(
-            client_id=order.client_id,
-            side=order.side,
-            price=order.price,
-            size=order.size,
-            remaining=order.remaining,
-            created_at=sent_at,
-            venue_id=order.venue_id,
-            level=intent.level,
-        )
-        self.stats.orders_placed += 1
-        self.log.debug(
-            "order_placed",
-            side=intent.side.value,
-            price=str(intent.price),
-            size=str(intent.size),
-            client_id=request.client_id,
-        )
-
-    async def _lookup(self, client_id: ClientOrderId) -> OpenOrder | None:
-        for order in await self.venue.fetch_open_orders():
-            if order.client_id == client_id:
-                return order
-        return None
+    def _log_outbox(self) -> None:
+        """Carry out log commands synchronously (for synchronous callers)."""
+        for command in self.engine.take():
+            if isinstance(command, Log):
+                getattr(self.log, command.level)(command.event, **command.fields)
+            else:  # pragma: no cover - synchronous calls only log
+                raise AssertionError(f"unexpected command {command!r}")
 
     async def _audit_open_orders(self) -> None:
-        """Cancel orders of this profile that rest at the venue without the bot knowing them.
-
-        They come from placements whose outcome stayed unknown (the lookup after a timeout
-        failed too) and from cancels answered "unknown order" while the order still rests. The
-        bot's requests are sequential, so none is in flight while this runs.
-        """
-        for order in await self.venue.fetch_open_orders():
-            cid = order.client_id
-            if not self._ids.is_own(cid) or cid in self.open_orders:
-                continue
+        """Cancel orders of this profile that rest at the venue without the bot knowing them."""
+        for cid in self.engine.untracked(await self.venue.fetch_open_orders()):
+            found = True
             try:
                 await self.venue.cancel_order(cid)
-                self.stats.orders_cancelled += 1
-                self.journal.order_status(cid, "cancelled", self.clock.wall(), reason="untracked")
             except OrderNotFound:
-                pass
-            self.stats.untracked_cancelled += 1
-            self.log.warning("untracked_order_cancelled", client_id=cid)
+                found = False
+            self.engine.untracked_cancelled(cid, found, self.clock.wall())
 
-    async def _sync_balances(self, *, force: bool = False) -> None:
-        """Re-read balances from the venue; log any drift from the fill-driven view."""
-        now = self.clock.now()
-        if not force and now - self._last_balance_sync < BALANCE_REFRESH_S:
-            return
-        self._last_balance_sync = now
-        if self.exact_model:
-            return  # the as2008 model has no balances: inventory is the sum of fills
-        assert self.rules is not None
-        asked_at = self._venue_clock.at(self.clock.now())
+    async def _read_balances(self) -> None:
+        """Re-read balances from the venue; the engine adopts them and reports any drift."""
+        engine = self.engine
+        assert engine.rules is not None
+        asked_at = engine.venue_time(self.clock.now())
         if asked_at is None:  # no venue timestamp seen yet (start-up): the local calendar
             asked_at = self.clock.wall()
         balances = await self.venue.fetch_balances()
-        self._inventory_as_of = asked_at
-        base, quote = balances.total(self.rules.base), balances.total(self.rules.quote)
-        if self.start_mid is not None:
-            # Dust: a lot of base, a tenth of the minimum notional (or one tick x lot) of quote.
-            dust_quote = self.rules.min_notional / 10 or self.rules.tick * self.rules.lot
-            for asset, local, venue, dust in (
-                (self.rules.base, self.inventory.base, base, self.rules.lot),
-                (self.rules.quote, self.inventory.quote, quote, dust_quote),
-            ):
-                if abs(local - venue) > dust:
-                    self.stats.balance_drifts += 1
-                    self.log.warning(
-                        "balance_drift", asset=asset, local=str(local), at_venue=str(venue)
-                    )
-                    await self.journal.balance_drift(now, asset, local, venue)
-        self.inventory.base, self.inventory.quote = base, quote
+        engine.balances_read(
+            balances.total(engine.rules.base),
+            balances.total(engine.rules.quote),
+            asked_at,
+            self.clock.now(),
+            self.clock.wall(),
+        )
+        await self._carry_out(engine.take())
 
-    def _record_error(self, exc: VenueError) -> None:
-        self.stats.venue_errors += 1
-        self.stats.consecutive_errors += 1
-        self.stats.last_error = f"{type(exc).__name__}: {exc}"
-        self.log.warning("venue_error", error=type(exc).__name__, message=str(exc))
+    async def _sync_balances(self, *, force: bool = False) -> None:
+        """Read balances now (``force``) or when the refresh interval has passed."""
+        now = self.clock.now()
+        timer = self.engine.balance_timer
+        if not force and not timer.due(now):
+            return
+        timer.mark(now)
+        if not self.engine.balances_known:
+            return  # the as2008 model has no balances: inventory is the sum of fills
+        await self._read_balances()
 
     # --- reporting ------------------------------------------------------------------------
 
     def snapshot(self) -> BotSnapshot:
         """Current state for ``status`` and the run summary."""
-        mid = self.book.mid if self.book is not None else None
-        mark = mid if mid is not None else (self.start_mid or ZERO)
-        decision = self.last_decision
+        engine = self.engine
+        mid = engine.book.mid if engine.book is not None else None
+        mark = mid if mid is not None else (engine.start_mid or ZERO)
+        decision = engine.last_decision
+        pnl = engine.account.pnl
+        inv = engine.account.inventory
+        halt = engine.risk.halt
         return BotSnapshot(
             state=self.state.value,
-            mode=self.mode,
+            mode=engine.mode,
             mid=mid,
             spread_bps=decision.spread_bps if decision else None,
-            inventory_base=self.inventory.base,
-            inventory_quote=self.inventory.quote,
-            open_orders=len(self.open_orders),
-            realized_pnl=self.pnl.realized,
-            unrealized_pnl=self.pnl.unrealized(mark),
-            fees=self.pnl.fees,
-            net_pnl=self.pnl.net(mark),
-            last_error=self.stats.last_error,
-            trading_state=self.risk.trading_state(self.clock.now()).value,
+            inventory_base=inv.base,
+            inventory_quote=inv.quote,
+            open_orders=len(engine.open_orders),
+            realized_pnl=pnl.realized,
+            unrealized_pnl=pnl.unrealized(mark),
+            fees=pnl.fees,
+            net_pnl=pnl.net(mark),
+            last_error=engine.stats.last_error,
+            trading_state=engine.risk.trading_state(self.clock.now()).value,
             halt_reason=(
-                f"{self.risk.halt.rule}: {self.risk.halt.value:g} > {self.risk.halt.limit:g}"
-                if self.risk.halt is not None
-                else None
+                f"{halt.rule}: {halt.value:g} > {halt.limit:g}" if halt is not None else None
             ),
-            idle_reason=self.idle_reason,
+            idle_reason=engine.idle_reason,
         )
 
 
@@ -1100,11 +747,3 @@ class _StreamFailed:
     """The venue's event stream raised ``error`` (queued after the events before it)."""
 
     error: Exception
-
-
-def _well_formed(book: Book) -> bool:
-    """Every level has a positive finite price and size (an empty side is fine)."""
-    return all(
-        lv.price.is_finite() and lv.size.is_finite() and lv.price > 0 and lv.size > 0
-        for lv in (*book.bids, *book.asks)
-    )

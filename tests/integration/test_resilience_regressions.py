@@ -14,7 +14,7 @@ import anyio
 import pytest
 from pydantic import SecretStr
 
-from kasmm import bot as bot_module
+from kasmm.bot import engine as engine_module
 from kasmm.bot import Bot
 from kasmm.clock import Clock, RealClock
 from kasmm.config.schema import CcxtVenueConfig, Profile, SimVenueConfig
@@ -120,7 +120,7 @@ async def test_authentication_failure_while_quoting_stops_the_profile_at_once(
 async def test_a_failed_periodic_balance_refresh_does_not_restart_the_profile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot_module, "BALANCE_REFRESH_S", 0.2)
+    monkeypatch.setattr(engine_module, "BALANCE_REFRESH_S", 0.2)
 
     class Flaky(Wrapped):
         async def fetch_balances(self) -> Balances:

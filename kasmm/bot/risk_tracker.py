@@ -1,0 +1,111 @@
+"""What the kill-switch rules measure over time: equity peak, the day's start, book age, rate.
+
+:class:`RiskTracker` is a frozen value the engine replaces on every event; :func:`measure`
+turns it and the current numbers into the :class:`~kasmm.core.risk.RiskInputs` the pure risk
+gate reads. Calendar days come from the wall clock (:class:`LocalDay`); every age and window is
+on the interval clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+#: The runaway-action guard counts the actions of this many seconds.
+ACTION_WINDOW_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RiskTracker:
+    """The running figures behind the rules (``None``: not known yet)."""
+
+    peak_equity: Decimal | None = None
+    day_key: str | None = None
+    day_start_equity: Decimal | None = None
+    previous_mid: Decimal | None = None
+    #: Interval-clock time the last well-formed book arrived (what ``stale_book`` measures).
+    last_book_at: float | None = None
+    #: Interval-clock times of the order actions of the last ``ACTION_WINDOW_S``.
+    action_times: tuple[float, ...] = ()
+
+    def booked(self, previous_mid: Decimal | None, now: float) -> RiskTracker:
+        """A new book arrived at ``now``; the one before had mid ``previous_mid``."""
+        mid = previous_mid if previous_mid is not None else self.previous_mid
+        return replace(self, previous_mid=mid, last_book_at=now)
+
+    def acted(self, now: float, count: int) -> RiskTracker:
+        """``count`` order actions went out at ``now``."""
+        return replace(self, action_times=(*self.action_times, *(now for _ in range(count))))
+
+    def rebased(self, equity: Decimal | None) -> RiskTracker:
+        """An operator reset: drawdown is measured from ``equity`` on."""
+        return replace(self, peak_equity=equity)
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """The tracker after one observation, and the figures the rules read."""
+
+    tracker: RiskTracker
+    equity: Decimal | None
+    daily_pnl: Decimal | None
+    actions_last_minute: int
+
+
+def measure(tracker: RiskTracker, now: float, day: str, equity: Decimal | None) -> Measured:
+    """Fold the current ``equity`` (and the local ``day``) into the tracker.
+
+    The peak only rises; a new local day starts the daily figure from the current equity;
+    actions older than the window drop out.
+    """
+    peak, day_key, day_start = tracker.peak_equity, tracker.day_key, tracker.day_start_equity
+    if equity is not None:
+        if peak is None or equity > peak:
+            peak = equity
+        if day != day_key:
+            day_key, day_start = day, equity
+    daily = equity - day_start if equity is not None and day_start is not None else None
+    times = tracker.action_times
+    cutoff = now - ACTION_WINDOW_S
+    if times and times[0] <= cutoff:
+        times = tuple(t for t in times if t > cutoff)
+    new = tracker
+    if (peak, day_key, day_start, times) != (
+        tracker.peak_equity,
+        tracker.day_key,
+        tracker.day_start_equity,
+        tracker.action_times,
+    ):
+        new = replace(
+            tracker,
+            peak_equity=peak,
+            day_key=day_key,
+            day_start_equity=day_start,
+            action_times=times,
+        )
+    return Measured(new, equity, daily, len(times))
+
+
+class LocalDay:
+    """The local date of a wall-clock time in one time zone, cached until local midnight
+    (it is asked on every event, on the book -> order path)."""
+
+    __slots__ = ("_cache", "_tz")
+
+    def __init__(self, timezone: str) -> None:
+        self._tz = ZoneInfo(timezone)
+        self._cache: tuple[float, float, str] | None = None
+
+    def of(self, wall: float) -> str:
+        """ISO date of ``wall`` (epoch seconds) in the zone."""
+        cache = self._cache
+        if cache is not None and cache[0] <= wall < cache[1]:
+            return cache[2]
+        local = dt.datetime.fromtimestamp(wall, self._tz)
+        start = dt.datetime(local.year, local.month, local.day, tzinfo=self._tz)
+        end = start + dt.timedelta(days=1)
+        day = local.date().isoformat()
+        self._cache = (start.timestamp(), end.timestamp(), day)
+        return day
