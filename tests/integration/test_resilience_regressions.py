@@ -14,8 +14,8 @@ import anyio
 import pytest
 from pydantic import SecretStr
 
-from kasmm.bot import engine as engine_module
 from kasmm.bot import Bot
+from kasmm.bot import engine as engine_module
 from kasmm.clock import Clock, RealClock
 from kasmm.config.schema import CcxtVenueConfig, Profile, SimVenueConfig
 from kasmm.config.secrets import ResolvedCredentials
