@@ -21,9 +21,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from kasmm.config import loader as config_loader
 from kasmm.supervisor import Supervisor, supervise
 from tests.integration.test_supervisor import VenueLog, profile_yaml, write
+from tests.support import eventually
 
 HOSTILE = Path(__file__).resolve().parents[1] / "hostile"
 RUNNER = "runner"
@@ -102,15 +102,24 @@ class Case:
 
 
 def _text(text: str) -> Callable[[Path], None]:
-    return lambda path: path.write_text(text)
+    def make(path: Path) -> None:
+        path.write_text(text)
+
+    return make
 
 
 def _bytes(data: bytes) -> Callable[[Path], None]:
-    return lambda path: path.write_bytes(data)
+    def make(path: Path) -> None:
+        path.write_bytes(data)
+
+    return make
 
 
 def _copy(source: Path) -> Callable[[Path], None]:
-    return lambda path: shutil.copyfile(source, path)
+    def make(path: Path) -> None:
+        shutil.copyfile(source, path)
+
+    return make
 
 
 def _symlink(target: Callable[[Path], Path]) -> Callable[[Path], None]:
@@ -194,12 +203,6 @@ async def _probe(lags: list[float]) -> None:
         lags.append(time.perf_counter() - t0 - 0.01)
 
 
-async def _wait(predicate: Callable[[], bool], limit: float = 10.0) -> None:
-    with anyio.fail_after(limit):
-        while not predicate():
-            await anyio.sleep(0.02)
-
-
 @pytest.mark.anyio
 async def test_hostile_profiles_are_rejected_one_by_one_without_touching_the_runner(
     tmp_path: Path,
@@ -227,7 +230,7 @@ async def test_hostile_profiles_are_rejected_one_by_one_without_touching_the_run
             )
         )
         tg.start_soon(_probe, lags)
-        await _wait(lambda: log.last(RUNNER).open_order_count == 4)
+        await eventually(lambda: log.last(RUNNER).open_order_count == 4)
         await anyio.sleep(0.3)  # the watcher is up; the runner's first round is done
         venue = log.last(RUNNER)
         slot = sup.slots[RUNNER]
@@ -238,7 +241,11 @@ async def test_hostile_profiles_are_rejected_one_by_one_without_touching_the_run
         for case in cases:
             path = directory / case.name
             case.make(path)
-            await _wait(lambda path=path: any(i.path == path for i in sup.issues))
+
+            def listed(path: Path = path) -> bool:
+                return any(i.path == path for i in sup.issues)
+
+            await eventually(listed)
             issues = [str(i) for i in sup.issues if i.path == path]
             for issue in issues:
                 where = _LOCATED.match(issue)
@@ -258,7 +265,7 @@ async def test_hostile_profiles_are_rejected_one_by_one_without_touching_the_run
                 path.rmdir()
             else:
                 path.unlink()
-            await _wait(lambda path=path: not any(i.path == path for i in sup.issues))
+            await eventually(lambda: not listed())
 
         # A file listed, then gone before it is read (removed mid-reload).
         ghost = directory / "ghost.yaml"
@@ -268,11 +275,9 @@ async def test_hostile_profiles_are_rejected_one_by_one_without_touching_the_run
             names = real_listdir(target)
             return [*names, ghost.name] if Path(target) == directory else names
 
-        config_loader.os.listdir = listdir_with_ghost  # type: ignore[assignment]
-        try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(os, "listdir", listdir_with_ghost)  # the loader's listing
             await sup.reload()  # as SIGHUP does
-        finally:
-            config_loader.os.listdir = real_listdir
         ghost_issues = [str(i) for i in sup.issues if i.path == ghost]
         assert ghost_issues and "removed while loading" in ghost_issues[0]
         assert ghost_issues[0].startswith(f"{ghost}:1:1: ")
@@ -306,7 +311,7 @@ async def test_a_valid_copy_declaring_the_running_name_does_not_take_it_over(
                 directory, supervisor=sup, control_addr=None, task_status=task_status
             )
         )
-        await _wait(lambda: log.last(RUNNER).open_order_count == 4)
+        await eventually(lambda: log.last(RUNNER).open_order_count == 4)
         await anyio.sleep(0.3)
         venue = log.last(RUNNER)
         before = (venue.stats.places, venue.stats.cancels)
@@ -339,17 +344,17 @@ async def test_a_symlink_loop_is_rejected_and_the_supervisor_survives(tmp_path: 
                 directory, supervisor=sup, control_addr=None, task_status=task_status
             )
         )
-        await _wait(lambda: log.last(RUNNER).open_order_count == 4)
+        await eventually(lambda: log.last(RUNNER).open_order_count == 4)
         await anyio.sleep(0.3)
         venue = log.last(RUNNER)
         before = (venue.stats.places, venue.stats.cancels)
         loop = directory / "symlink-loop.yaml"
         loop.symlink_to(loop)
-        await _wait(lambda: any(i.path == loop for i in sup.issues), limit=5.0)
+        await eventually(lambda: any(i.path == loop for i in sup.issues), within_s=5.0)
         issue = next(str(i) for i in sup.issues if i.path == loop)
         assert issue.startswith(f"{loop}:1:1: ") and "cannot open file" in issue
         loop.unlink()
-        await _wait(lambda: not any(i.path == loop for i in sup.issues), limit=5.0)
+        await eventually(lambda: not any(i.path == loop for i in sup.issues), within_s=5.0)
         assert len(log.venues[RUNNER]) == 1
         assert (venue.stats.places, venue.stats.cancels) == before
         tg.cancel_scope.cancel()
