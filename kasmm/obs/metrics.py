@@ -51,11 +51,12 @@ from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
 from kasmm.obs.families import PROFILE_LABELS, Families, MetricBackend
+from kasmm.supervisor.state import METRIC_STATES, displayed_state, metric_state
 from kasmm.venues.metered import Histogram, VenueMetrics
 
 if TYPE_CHECKING:
     from kasmm.bot import Bot
-    from kasmm.supervisor import ProfileSlot, Supervisor
+    from kasmm.supervisor import ProfileRunner, Supervisor
 
 log = structlog.get_logger("kasmm.metrics")
 
@@ -73,15 +74,7 @@ __all__ = [
 ]
 
 #: Values of ``kasmm_profile_state{state=...}`` (exactly one is 1 per profile).
-PROFILE_STATES: tuple[str, ...] = (
-    "starting",
-    "quoting",
-    "paused",
-    "halted",
-    "failed",
-    "restarting",
-    "stopped",
-)
+PROFILE_STATES: tuple[str, ...] = tuple(s.value for s in METRIC_STATES)
 #: Values of ``kasmm_trading_state{state=...}``.
 TRADING_STATES: tuple[str, ...] = tuple(t.value for t in TradingState)
 #: Values of ``kasmm_mode{mode=...}``.
@@ -117,26 +110,16 @@ def venue_label(profile: Profile) -> str:
     return venue.exchange if isinstance(venue, CcxtVenueConfig) else venue.type
 
 
-def profile_state(slot: ProfileSlot) -> str:
-    """One of :data:`PROFILE_STATES`, combining the slot's, the bot's and the risk gate's state."""
-    if slot.state in ("failed", "restarting", "stopped"):
-        return slot.state
+def profile_state(slot: ProfileRunner) -> str:
+    """One of :data:`PROFILE_STATES`: the state status shows
+    (:func:`~kasmm.supervisor.state.displayed_state`), in the metric's label set."""
     bot = slot.bot
     if bot is None:
-        return "starting"
-    state = bot.state.value
-    if state == "quoting":
+        shown = displayed_state(slot.state, None, None)
+    else:
         trading = bot.risk.trading_state(bot.clock.now())
-        if trading is TradingState.HALTED:
-            return "halted"
-        if trading is TradingState.PAUSED:
-            return "paused"
-        return "quoting"
-    if state in ("stopping", "stopped"):
-        return "stopped"
-    if state == "failed":
-        return "failed"
-    return "starting"
+        shown = displayed_state(slot.state, bot.state, trading)
+    return metric_state(shown).value
 
 
 def _f(value: Decimal | float | int) -> float:
@@ -225,7 +208,7 @@ class SupervisorCollector(Collector):
 
     # --- per profile
 
-    def _slot(self, fam: Families, slot: ProfileSlot) -> None:
+    def _slot(self, fam: Families, slot: ProfileRunner) -> None:
         profile = slot.loaded.profile
         labels = [profile.name, venue_label(profile), profile.symbol]
         current = profile_state(slot)

@@ -30,6 +30,8 @@ from typing import Any
 import anyio
 import structlog
 
+from kasmm.supervisor.state import ProfileState
+
 __all__ = [
     "Notifier",
     "monotonic_usec",
@@ -213,7 +215,8 @@ async def watchdog_task(
         await anyio.sleep(period)
 
 
-_ALWAYS = ("quoting", "halted", "failed")
+#: States counted in the status line even at 0 (the others only when present).
+_ALWAYS = (ProfileState.QUOTING, ProfileState.HALTED, ProfileState.FAILED)
 
 
 def status_line(status: Mapping[str, Any]) -> str:

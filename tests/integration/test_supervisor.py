@@ -16,7 +16,7 @@ from kasmm.config.schema import Profile, SimVenueConfig
 from kasmm.daemon import exit_codes
 from kasmm.errors import TransientVenueError
 from kasmm.limiter import TokenBucket
-from kasmm.supervisor import RestartPolicy, Supervisor, supervise
+from kasmm.supervisor import ReloadResult, RestartPolicy, Supervisor, supervise
 from kasmm.venues.base import Venue
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
@@ -200,6 +200,79 @@ async def test_removing_or_disabling_a_file_stops_that_profile_and_cancels(three
         tg.cancel_scope.cancel()
 
 
+class StopGate:
+    """Holds every profile's stop at its first cancel until released, and says who got there."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.entered: set[str] = set()
+        self.release = anyio.Event()
+
+    async def pass_(self, name: str) -> None:
+        if self.armed:
+            self.entered.add(name)
+            await self.release.wait()
+
+
+class GatedVenue:
+    """A venue whose cancels wait at a :class:`StopGate` (everything else is the inner venue)."""
+
+    def __init__(self, inner: Venue, name: str, gate: StopGate) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._profile = name
+        self._gate = gate
+
+    def __getattr__(self, item: str) -> object:
+        return getattr(self.inner, item)
+
+    async def cancel_order(self, client_id: object) -> None:
+        await self._gate.pass_(self._profile)
+        await self.inner.cancel_order(client_id)  # type: ignore[arg-type]
+
+    async def cancel_all(self, prefix: str) -> int:
+        await self._gate.pass_(self._profile)
+        return await self.inner.cancel_all(prefix)
+
+
+@pytest.mark.anyio
+async def test_a_reload_stops_the_removed_and_the_changed_profiles_together(three: Path) -> None:
+    log = VenueLog()
+    gate = StopGate()
+
+    def factory(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
+        inner = log.factory(profile, clock, limiter)
+        return GatedVenue(inner, profile.name, gate)  # type: ignore[return-value]
+
+    sup = Supervisor(three, venue_factory=factory)
+    results: list[ReloadResult] = []
+
+    async def reload() -> None:
+        results.append(await sup.reload())
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        old_p2 = log.last("p2")
+        (three / "p1.yaml").unlink()
+        write(three, "p2", profile_yaml("p2", spread=30))
+        gate.armed = True
+        try:
+            tg.start_soon(reload)
+            # Each stop is held inside its first cancel: both get there only if the second
+            # does not wait for the first to finish.
+            await wait_for(lambda: gate.entered == {"p1", "p2"})
+            assert not results and log.last("p2") is old_p2  # nothing starts before the stops end
+        finally:
+            gate.release.set()
+        await wait_for(lambda: bool(results))
+        assert results[0].stopped == ["p1"] and results[0].restarted == ["p2"]
+        assert log.last("p1").open_order_count == 0 and old_p2.open_order_count == 0
+        assert len(log.venues["p2"]) == 2 and log.last("p2").open_order_count == 4
+        assert len(log.venues["p3"]) == 1 and log.last("p3").stats.cancels == 0
+        tg.cancel_scope.cancel()
+    assert sup.exit_code == exit_codes.OK
+
+
 @pytest.mark.anyio
 async def test_failing_profile_restarts_with_backoff_while_others_keep_quoting(
     three: Path,
@@ -220,12 +293,15 @@ async def test_failing_profile_restarts_with_backoff_while_others_keep_quoting(
         slot = sup.slots["p2"]
         assert slot.restarts == 3
         assert slot.last_error is not None and "exchange unreachable" in slot.last_error
-        books_before = {n: sup.slots[n].bot.stats.book_updates for n in ("p1", "p3")}  # type: ignore[union-attr]
-        await anyio.sleep(0.3)
+        bots = {n: sup.slots[n].bot for n in ("p1", "p3")}
+        books_before = {n: b.stats.book_updates for n, b in bots.items() if b is not None}
+        # The others go on reacting to their books, on the same bots, with their quotes up.
+        await wait_for(
+            lambda: all(b.stats.book_updates > books_before[n] for n, b in bots.items() if b)
+        )
         for name in ("p1", "p3"):
             bot = sup.slots[name].bot
-            assert bot is not None and bot.state.value == "quoting"
-            assert bot.stats.book_updates > books_before[name]
+            assert bot is bots[name] and bot is not None and bot.state.value == "quoting"
             assert log.last(name).open_order_count == 4
         assert sup.status()["profiles"][1]["state"] == "failed"
         tg.cancel_scope.cancel()

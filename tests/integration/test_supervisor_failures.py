@@ -3,6 +3,7 @@ ledger stopping everything, and no profile able to take the supervisor down."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -10,14 +11,14 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from kasmm.clock import Clock
+from kasmm.clock import Clock, VirtualClock
 from kasmm.config.schema import Profile
 from kasmm.daemon import exit_codes
 from kasmm.errors import AuthenticationFailed, LedgerLost, TransientVenueError
 from kasmm.limiter import TokenBucket
 from kasmm.schedule import ModeScheduler, ScheduleItem
 from kasmm.store import AsyncLedger, Ledger
-from kasmm.supervisor import RestartPolicy, Supervisor
+from kasmm.supervisor import ProfileState, RestartPolicy, Supervisor
 from kasmm.venues.base import Venue
 from tests.integration.test_supervisor import (
     SCHEDULE,
@@ -27,6 +28,7 @@ from tests.integration.test_supervisor import (
     wait_for,
     write,
 )
+from tests.support import eventually
 
 
 class RefusedVenue(BrokenVenue):
@@ -60,6 +62,34 @@ def quoting(sup: Supervisor, name: str) -> bool:
 
 
 FAST = RestartPolicy(initial_s=0.01, factor=1.0, max_s=0.01, max_restarts=1, failed_retry_s=0.05)
+
+
+@pytest.mark.anyio
+async def test_restart_backoff_and_cool_down_run_on_the_supervisor_clock(tmp_path: Path) -> None:
+    """The default policy (1, 2, 4, 8, 16 s, then a 300 s cool-down) in virtual time: exact
+    and instant, where real time would take over ten minutes."""
+    write(tmp_path, "bad", profile_yaml("bad"))
+    clock = VirtualClock(1_000.0)
+    attempts: list[float] = []
+
+    class Down(BrokenVenue):
+        async def connect(self) -> object:
+            attempts.append(clock.now())
+            if len(attempts) == 8:
+                await anyio.sleep_forever()  # stop the loop here (and virtual time with it)
+            raise self._fail()
+
+    sup = Supervisor(tmp_path, clock=clock, venue_factory=lambda *_: Down())  # type: ignore[arg-type,return-value]
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(sup.run)
+            await eventually(lambda: len(attempts) == 8)
+            runner = sup.slots["bad"]
+            assert runner.state is ProfileState.STARTING and runner.restarts == 7
+            tg.cancel_scope.cancel()
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    assert gaps == [1.0, 2.0, 4.0, 8.0, 16.0, 300.0, 300.0]
+    assert sup.exit_code == exit_codes.OK  # stopped while retrying, not while failed
 
 
 @pytest.mark.anyio

@@ -42,7 +42,7 @@ from kasmm.obs.metrics import (
     build_registry,
     render,
 )
-from kasmm.supervisor import ProfileSlot, Supervisor
+from kasmm.supervisor import ProfileRunner, Supervisor
 from kasmm.venues.base import Venue
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.metered import (
@@ -95,7 +95,7 @@ def write(directory: Path, name: str, text: str) -> None:
 
 
 #: True once kasmm/supervisor.py carries the metrics wiring itself.
-NATIVELY_WIRED = "venue_metrics" in {f.name for f in dataclasses.fields(ProfileSlot)}
+NATIVELY_WIRED = "venue_metrics" in {f.name for f in dataclasses.fields(ProfileRunner)}
 
 
 class _WiredSupervisor(Supervisor):

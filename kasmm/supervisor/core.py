@@ -1,0 +1,394 @@
+"""The supervisor proper: runs every enabled profile of a directory and follows changes to it.
+
+Each enabled profile runs in its own :class:`~kasmm.supervisor.runner.ProfileRunner` inside the
+supervisor's task group, with its own token bucket (and its account's shared bucket above it).
+Nothing a profile raises reaches the supervisor's task group, so one profile can never take
+another down. The exception is a lost ledger (:class:`~kasmm.errors.LedgerLost`): every profile
+records to it, so the supervisor stops them all and exits with
+:data:`~kasmm.daemon.exit_codes.LEDGER_LOST`.
+
+A reload (a file change seen by the watch, or SIGHUP) rescans the directory and applies
+:func:`~kasmm.supervisor.plan.plan_reload`: the profiles to stop (removed, disabled, changed)
+stop together, each cancelling its orders within its own deadline, then the new versions start
+together. A file that no longer validates keeps its last good profiles running, and a directory
+that is missing keeps every running profile (see :mod:`kasmm.daemon.watch`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+
+from kasmm.bot import Bot
+from kasmm.clock import Clock, RealClock
+from kasmm.config.loader import ConfigIssue, LoadedProfile, load_paths
+from kasmm.config.schema import CcxtVenueConfig, Profile
+from kasmm.daemon import exit_codes
+from kasmm.errors import LedgerLost
+from kasmm.limiter import TokenBucket
+from kasmm.obs.metrics import LoopLagMonitor, build_registry
+from kasmm.schedule import ModeScheduler, mode_at
+from kasmm.shard import Shard, select_shard
+from kasmm.store import AsyncLedger
+from kasmm.store.state_dir import ProfileLocks
+from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
+from kasmm.supervisor.runner import ProfileRunner, RestartPolicy
+from kasmm.supervisor.state import ProfileState
+from kasmm.supervisor.status import health_verdict, supervisor_status
+from kasmm.venues.base import Venue
+from kasmm.venues.factory import build_venue, profile_rate_budget
+from kasmm.venues.metered import MeteredTokenBucket, MeteredVenue
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+log = structlog.get_logger("kasmm.supervisor")
+
+__all__ = ["ReloadResult", "Supervisor", "VenueFactory"]
+
+VenueFactory = Callable[[Profile, Clock, TokenBucket], Venue]
+
+
+@dataclass
+class ReloadResult:
+    """What one reload did."""
+
+    started: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    #: Failed profiles told to try again.
+    retried: list[str] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
+
+
+class Supervisor:
+    """Runs every enabled profile of a directory and follows changes to it."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        clock: Clock | None = None,
+        venue_factory: VenueFactory = build_venue,
+        restart: RestartPolicy | None = None,
+        env: Mapping[str, str] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        ledger: AsyncLedger | None = None,
+        shard: Shard | None = None,
+        scheduler: ModeScheduler | None = None,
+        profile_locks: ProfileLocks | None = None,
+    ) -> None:
+        self.directory = directory
+        self.shard = shard
+        #: Each bot runs holding its profile's lock: never one profile in two processes.
+        self.profile_locks = profile_locks
+        #: Every bot, token bucket, restart backoff and cool-down runs on it.
+        self.clock: Clock = clock or RealClock()
+        self.venue_factory = venue_factory
+        self.restart = restart or RestartPolicy()
+        self.env = env
+        self.wall_clock = wall_clock
+        self.ledger = ledger
+        #: Built in :meth:`run` unless given (tests inject a failing one).
+        self.scheduler: ModeScheduler | None = scheduler
+        #: The running profiles by name (``slots``: the name metrics and tools know them by).
+        self.slots: dict[str, ProfileRunner] = {}
+        self.issues: list[ConfigIssue] = []
+        self.reloads = 0
+        self.started_at = time.time()
+        self._accounts: dict[str, TokenBucket] = {}
+        self._account_limits: dict[str, Any] = {}
+        self._tg: TaskGroup | None = None
+        self._reload_lock = anyio.Lock()
+        self._stop_requested = anyio.Event()
+        self.exit_code = exit_codes.OK
+        #: Why the ledger is lost (then every profile stops and the exit status is 4), or None.
+        self.ledger_lost: str | None = None
+        #: How often the ledger's files are checked (a quiet supervisor records nothing that
+        #: would notice them gone).
+        self.ledger_check_s = 5.0
+        #: The profile directory could not be read at the last reload (profiles kept running).
+        self.directory_missing = False
+        #: How long a reload waits for a starting profile's first quotes before moving on.
+        self.start_timeout_s = 30.0
+        self.reload_results: dict[str, int] = {"ok": 0, "invalid": 0}
+        self.loop_lag: LoopLagMonitor = LoopLagMonitor()
+        self.metrics_registry: CollectorRegistry = build_registry(self)
+
+    # --- the main loop ----------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> int:
+        """Start every valid profile, signal readiness, run until cancelled or
+        :meth:`request_stop`, stop every profile; return the exit status (see
+        :func:`~kasmm.daemon.exit_codes.stop_status`, also left in ``exit_code``).
+        """
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self.loop_lag.run)
+            tg.start_soon(self._check_ledger)
+            scheduler = self.scheduler or ModeScheduler(clock=self.wall_clock)
+            self.scheduler = scheduler
+            scheduler.start()
+            try:
+                result = await self.reload()
+                log.info(
+                    "supervisor_ready",
+                    profiles=len(self.slots),
+                    started=result.started,
+                    invalid=len(result.issues),
+                )
+                task_status.started()
+                await self._stop_requested.wait()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    scheduler.shutdown()
+                    await self.stop_all()
+                    await anyio.lowlevel.checkpoint()  # let APScheduler finish its shutdown
+                tg.cancel_scope.cancel()  # the loop-lag monitor and the ledger check
+        return self.exit_code
+
+    def request_stop(self) -> None:
+        """Make :meth:`run` stop every profile and return (as cancelling it would)."""
+        self._stop_requested.set()
+
+    async def stop_all(self) -> None:
+        """Stop every profile in parallel; each cancels its orders within its deadline.
+
+        Sets ``exit_code``: 4 if the ledger was lost, else 1 if any profile could not confirm
+        its cancels, else 3 if any profile was ``failed``, else 0.
+        """
+        runners = list(self.slots.values())
+        failed = sorted(r.name for r in runners if r.state is ProfileState.FAILED)
+        await _stop_together(runners)
+        left = sum(r.orders_left for r in runners)
+        self.exit_code = exit_codes.stop_status(
+            ledger_lost=self.ledger_lost is not None, orders_left=left, failed=len(failed)
+        )
+        log.info(
+            "supervisor_stopped",
+            profiles=len(runners),
+            orders_left=left,
+            failed=failed,
+            ledger_lost=self.ledger_lost is not None,
+            exit_code=self.exit_code,
+        )
+
+    def on_ledger_lost(self, exc: LedgerLost) -> None:
+        """Every profile records to the one ledger: stop them all (each cancels its orders)."""
+        if self.ledger_lost is None:
+            self.ledger_lost = str(exc)
+            log.critical("supervisor_stopping", reason="ledger lost", error=str(exc))
+        self.request_stop()
+
+    async def _check_ledger(self) -> None:
+        """Ask the ledger every ``ledger_check_s`` whether its files are still the ones it
+        opened, so a deleted ledger is noticed even when no profile is recording."""
+        ledger = self.ledger
+        if ledger is None:
+            return
+        while True:
+            # Real time, not self.clock: the files live in the real world (and a virtual clock
+            # would make this loop spin).
+            await anyio.sleep(self.ledger_check_s)
+            try:
+                await ledger.check()
+            except LedgerLost as exc:
+                self.on_ledger_lost(exc)
+                return
+            except Exception as exc:
+                log.warning("ledger_check_failed", error=f"{type(exc).__name__}: {exc}")
+
+    # --- reload -------------------------------------------------------------------------
+
+    async def reload(self) -> ReloadResult:
+        """Rescan the directory and apply the difference to the running profiles; retry the
+        ``failed`` ones. Does nothing once the supervisor is stopping."""
+        async with self._reload_lock:
+            if self._stop_requested.is_set():
+                return ReloadResult()
+            return await self._reload()
+
+    async def _reload(self) -> ReloadResult:
+        # A running profile keeps its file: another file that starts declaring the same name
+        # (a copy nobody renamed, or a hostile drop) is the duplicate, whatever the sort order.
+        running = {name: runner.loaded.path for name, runner in self.slots.items()}
+        load = await anyio.to_thread.run_sync(
+            lambda: load_paths([self.directory], env=self.env, prefer=running)
+        )
+        load = select_shard(load, self.shard)
+        result = ReloadResult(issues=list(load.issues))
+        if self._directory_unreadable(load.issues):
+            self.issues = list(load.issues)
+            # Deleted, renamed, or a symlink to nothing: nothing to compare with, so change
+            # nothing (stopping every profile because a deploy is half done would be worse).
+            self.reloads += 1
+            self.reload_results["invalid"] += 1
+            return result
+        for issue in load.issues:
+            log.error("config_invalid", error=str(issue), file=str(issue.path))
+        self.issues = list(load.issues)
+        self._account_limits = dict(load.accounts)
+        # Paths are resolved only when some file is invalid (the common reload has none).
+        bad_files = {_real(issue.path) for issue in load.issues}
+        plan = plan_reload(
+            {
+                name: RunningProfile(
+                    runner.config_hash,
+                    _real(runner.loaded.path) if bad_files else runner.loaded.path,
+                    ended=runner.done.is_set(),
+                )
+                for name, runner in self.slots.items()
+            },
+            {
+                name: DesiredProfile(lp.profile.config_hash(), lp.profile.enabled)
+                for name, lp in load.profiles.items()
+            },
+            bad_files,
+        )
+        kept = {name: self.slots[name].loaded for name in plan.kept_last_good}
+        for name, lp in kept.items():
+            log.warning("profile_kept_last_good", profile=name, file=str(lp.path))
+
+        def latest(name: str) -> LoadedProfile:
+            return kept[name] if name in kept else load.profiles[name]
+
+        # Everything that goes down stops together (each within its own deadline); only then
+        # do the new versions start, so a changed profile never runs twice.
+        await self._stop_many([*plan.stop, *plan.restart])
+        for name in plan.unchanged:
+            runner = self.slots[name]
+            runner.loaded = latest(name)  # same config; the path may have changed (rename)
+            # The operator may have fixed the cause (keys, disk space): try now.
+            if runner.retry_now():
+                result.retried.append(name)
+        await self._start_many([latest(name) for name in (*plan.start, *plan.restart)])
+        result.started = list(plan.start)
+        result.stopped = list(plan.stop)
+        result.restarted = list(plan.restart)
+        result.unchanged = list(plan.unchanged)
+        self.reloads += 1
+        self.reload_results["invalid" if load.issues else "ok"] += 1
+        if self.reloads > 1:
+            log.info(
+                "profiles_reloaded",
+                started=result.started,
+                stopped=result.stopped,
+                restarted=result.restarted,
+                retried=result.retried,
+                unchanged=len(result.unchanged),
+                invalid=len(result.issues),
+            )
+        return result
+
+    def _directory_unreadable(self, issues: list[ConfigIssue]) -> bool:
+        """Whether the load could not list the directory itself; logs each change of that."""
+        problem = next((i for i in issues if i.path == self.directory), None)
+        if problem is not None and not self.directory_missing:
+            self.directory_missing = True
+            log.error(
+                "profile_dir_missing",
+                directory=str(self.directory),
+                error=problem.message,
+                running=sorted(self.slots),
+                action="profiles keep running; waiting for the directory to come back",
+            )
+        elif problem is None and self.directory_missing:
+            self.directory_missing = False
+            log.warning("profile_dir_restored", directory=str(self.directory))
+        return problem is not None
+
+    async def _start_many(self, profiles: list[LoadedProfile]) -> None:
+        """Start profiles concurrently; return once each quotes (or gave up, or timed out)."""
+        tg = self._tg
+        assert tg is not None
+        async with anyio.create_task_group() as starters:
+            for lp in profiles:
+                runner = ProfileRunner(lp, lp.profile.config_hash(), self)
+                self.slots[lp.profile.name] = runner
+                starters.start_soon(runner.start, tg, self.start_timeout_s)
+
+    async def _stop_many(self, names: Iterable[str]) -> None:
+        """Stop these profiles together; return once each has cancelled its orders."""
+        await _stop_together([self.slots.pop(name) for name in names])
+
+    # --- what runners ask of the supervisor ----------------------------------------------
+
+    def post_mode(self, name: str, mode: str) -> bool:
+        """Ask profile ``name`` to switch mode (used by the scheduler); False if not running."""
+        runner = self.slots.get(name)
+        return runner is not None and runner.post_mode(mode)
+
+    def make_bot(self, slot: ProfileRunner) -> Bot:
+        """A fresh bot for ``slot``'s profile, on this supervisor's clock and ledger."""
+        profile = slot.loaded.profile
+        capacity, refill = profile_rate_budget(profile)
+        limiter = MeteredTokenBucket(
+            capacity,
+            refill,
+            self.clock,
+            metrics=slot.venue_metrics,
+            parent=self._account_bucket(profile),
+            name=profile.name,
+        )
+        slot.limiter = limiter
+        venue = MeteredVenue(self.venue_factory(profile, self.clock, limiter), slot.venue_metrics)
+        bot = Bot(profile, venue, clock=self.clock, ledger=self.ledger)
+        # Every (re)start begins in the mode the schedule says applies now.
+        if profile.schedule:
+            bot.set_mode(mode_at(profile.schedule, profile.mode, self.wall_clock()))
+        return bot
+
+    def _account_bucket(self, profile: Profile) -> TokenBucket | None:
+        venue = profile.venue
+        if not isinstance(venue, CcxtVenueConfig) or venue.account is None:
+            return None
+        key = f"{venue.exchange}:{venue.account}"
+        bucket = self._accounts.get(key)
+        if bucket is None:
+            # Imported here: the ccxt package (and ccxt itself) loads only for ccxt profiles.
+            from kasmm.venues.ccxt.exchanges import default_rate_budget
+
+            limits = self._account_limits.get(venue.account)
+            default = default_rate_budget(venue.exchange)
+            capacity = getattr(limits, "capacity", default.capacity if default else 50.0)
+            refill = getattr(limits, "refill_per_s", default.refill_per_s if default else 20.0)
+            bucket = TokenBucket(capacity, refill, self.clock, name=key)
+            self._accounts[key] = bucket
+        return bucket
+
+    # --- reporting ----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Supervisor and per-profile state, as plain JSON-ready values (``/status``)."""
+        return supervisor_status(self)
+
+    def health(self) -> tuple[bool, str]:
+        """``(healthy, reason)`` for ``/healthz`` (see :func:`health_verdict`)."""
+        return health_verdict(self)
+
+
+async def _stop_together(runners: list[ProfileRunner]) -> None:
+    """Cancel every runner first, then wait for each: their shutdowns overlap, so stopping N
+    profiles takes about as long as the slowest one, not the sum."""
+    for runner in runners:
+        runner.request_stop()
+    for runner in runners:
+        await runner.done.wait()
+
+
+def _real(path: Path) -> Path:
+    """``path`` resolved; made absolute instead when it cannot be (a symlink loop raises)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))

@@ -1,0 +1,145 @@
+"""``supervise()``: a :class:`~kasmm.supervisor.core.Supervisor` run as a daemon.
+
+Around the supervisor proper it adds what a long-running process needs: the signals
+(:mod:`kasmm.daemon.signals`), the directory watch (:mod:`kasmm.daemon.watch`), the loopback
+control endpoint (``/status``, ``/metrics``, ``/healthz``), systemd's notifications, and the
+``--duration`` stop.
+"""
+
+from __future__ import annotations
+
+import gc
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+
+from kasmm.daemon.signals import process_signals
+from kasmm.daemon.watch import watch_directory
+from kasmm.obs.notify import Notifier, status_line, watchdog_task
+from kasmm.obs.scrape import MetricsExporter
+from kasmm.supervisor.core import Supervisor
+
+log = structlog.get_logger("kasmm.supervisor")
+
+__all__ = ["supervise"]
+
+
+async def supervise(
+    directory: Path,
+    *,
+    duration: float | None = None,
+    control_addr: str | None = None,
+    watch: bool = True,
+    supervisor: Supervisor | None = None,
+    notifier: Notifier | None = None,
+    task_status: TaskStatus[Supervisor] = anyio.TASK_STATUS_IGNORED,
+) -> int:
+    """Run a supervisor with file watching, signals and (optionally) the control endpoint;
+    return the exit status (README "Exit codes").
+
+    Signals (:mod:`kasmm.daemon.signals`, handled until this returns): the first SIGTERM or
+    SIGINT stops every profile, each cancelling its orders; a second one ends the process at
+    once; SIGHUP reloads, and is logged and ignored once stopping. The supervisor stopping by
+    itself (a lost ledger) ends the run the same way.
+
+    ``notifier`` (systemd ``Type=notify``) gets READY=1 once every profile quotes,
+    RELOADING=1/READY=1 around a SIGHUP reload, STOPPING=1 on shutdown, and WATCHDOG=1/STATUS=
+    from the event loop.
+    """
+    sup = supervisor or Supervisor(directory)
+    notify = notifier or Notifier(None)
+    stop_watch = anyio.Event()
+    #: Everything but the signal handling: cancelled by the shutdown it starts.
+    work = anyio.CancelScope()
+    work_tasks: list[TaskGroup] = []
+
+    def sd_status() -> str:
+        return status_line(sup.status())
+
+    def shut_down() -> None:
+        if not work.cancel_called:
+            notify.stopping(f"stopping: {sd_status()}")
+        stop_watch.set()
+        work.cancel()
+
+    async def reload_from_signal() -> None:
+        with notify.reload(sd_status):
+            try:
+                await sup.reload()
+            except Exception as exc:
+                log.error("reload_failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
+
+    async def on_signals(signals: AsyncIterator[signal.Signals]) -> None:
+        # Outside ``work``: it must keep receiving while the shutdown it started runs.
+        async for signum in signals:
+            if signum != signal.SIGHUP:
+                log.info("shutdown_requested", signal=signum.name)
+                shut_down()
+            elif work.cancel_called or not work_tasks:
+                reason = "shutting down" if work.cancel_called else "starting"
+                log.warning("reload_ignored", signal=signum.name, reason=reason)
+            else:
+                log.info("reload_requested", source="SIGHUP")
+                # In its own task: a slow reload must not delay a SIGTERM behind it.
+                work_tasks[0].start_soon(reload_from_signal)
+
+    async def run_supervisor(*, task_status: TaskStatus[None]) -> None:
+        await sup.run(task_status=task_status)
+        shut_down()  # it stopped by itself (ledger lost): end the whole run
+
+    with process_signals() as inbox:
+        async with inbox.attach() as signals, anyio.create_task_group() as outer:
+            outer.start_soon(on_signals, signals)
+            with work:
+                async with anyio.create_task_group() as tg:
+                    work_tasks.append(tg)
+                    tg.start_soon(lambda: watchdog_task(notify, sd_status))
+                    await tg.start(run_supervisor)
+                    await _serve(
+                        sup, tg, notify, sd_status, directory, control_addr, watch, stop_watch
+                    )
+                    task_status.started(sup)
+                    if duration is not None:
+                        await anyio.sleep(duration)
+                        shut_down()
+            work_tasks.clear()
+            outer.cancel_scope.cancel()
+    return sup.exit_code
+
+
+async def _serve(
+    sup: Supervisor,
+    tg: TaskGroup,
+    notify: Notifier,
+    sd_status: Callable[[], str],
+    directory: Path,
+    control_addr: str | None,
+    watch: bool,
+    stop_watch: anyio.Event,
+) -> None:
+    """What :func:`supervise` starts once every profile quotes: the endpoint and the watch."""
+    # Everything built at startup (modules, schemas, profiles) lives as long as the process:
+    # move it out of the cyclic GC's generations so full collections stay short.
+    gc.collect()
+    gc.freeze()
+    if control_addr:
+        from kasmm.control import parse_addr, serve_control
+
+        host, port = parse_addr(control_addr)
+        await tg.start(
+            lambda *, task_status: serve_control(
+                host,
+                port,
+                status=sup.status,
+                metrics=MetricsExporter(sup).scrape,
+                health=sup.health,
+                task_status=task_status,
+            )
+        )
+    if watch:
+        tg.start_soon(lambda: watch_directory(directory, sup.reload, stop=stop_watch))
+    notify.ready(sd_status())
