@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from kasmm.config.loader import load_file
-from kasmm.config.schema import Profile
+from kasmm.config.schema import KillSwitchConfig, Profile
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"
@@ -82,6 +82,12 @@ def demo_profile(name: str = "kas-usdt-sim.yaml", **overrides: Any) -> Profile:
     ``overrides`` merged in as :func:`make_profile` does."""
     loaded = _load(name)
     return make_profile(loaded, **overrides) if overrides else loaded
+
+
+def kill_switch_only(**rules: Any) -> dict[str, Any]:
+    """A ``kill_switch`` override with only ``rules`` on: every other rule off, the defaults
+    (stale book, consecutive errors) and the demo profile's rules included."""
+    return {**dict.fromkeys(KillSwitchConfig.model_fields, None), **rules}
 
 
 @cache

@@ -8,7 +8,6 @@ reduce-only gate must quote only the side that works the excess off, and quote i
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -18,23 +17,27 @@ from kasmm.clock import VirtualClock
 from kasmm.config.schema import Profile
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
-from tests.integration.test_bot_sim import demo_profile, make_bot
+from tests.integration.test_bot_sim import make_bot
+from tests.support import demo_profile, kill_switch_only
 
 D = Decimal
 
 
 def target_base_profile(kas: str, usdt: str) -> Profile:
     """The demo profile aiming at 50 000 KAS, with wide share caps so only the rule acts."""
-    raw: dict[str, Any] = demo_profile().model_dump(mode="json")
-    raw["venue"]["balances"] = {"KAS": kas, "USDT": usdt}
-    raw["inventory"] = {"target_base": "50000", "min_share": 0.01, "max_share": 0.99}
-    raw["kill_switch"] = {
-        "max_inventory_deviation": {"share": 0.35, "action": "reduce_only"},
-        "stale_book": None,
-        "max_consecutive_errors": None,
-    }
-    raw["schedule"] = []
-    return Profile.model_validate(raw)
+    return demo_profile(
+        venue={"balances": {"KAS": kas, "USDT": usdt}},
+        inventory={
+            "target_share": None,
+            "target_base": "50000",
+            "min_share": 0.01,
+            "max_share": 0.99,
+        },
+        kill_switch=kill_switch_only(
+            max_inventory_deviation={"share": 0.35, "action": "reduce_only"}
+        ),
+        schedule=[],
+    )
 
 
 @pytest.mark.anyio

@@ -16,7 +16,7 @@ from kasmm.limiter import TokenBucket
 from kasmm.store import AsyncLedger, Ledger
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
-from tests.integration.test_bot_sim import demo_profile
+from tests.support import demo_profile
 
 
 class Wrapper:
@@ -65,7 +65,7 @@ async def test_duplicate_fill_events_count_once(tmp_path: Path) -> None:
     clock = VirtualClock(0.0)
     profile = demo_profile()
     assert profile.venue.type == "sim"
-    sim = SimVenue(profile.venue, profile.symbol, clock)  # type: ignore[arg-type]
+    sim = SimVenue(profile.venue, profile.symbol, clock)
     with Ledger(tmp_path / "l.sqlite") as ledger:
         bot = bot_on(DuplicatingVenue(sim), clock, AsyncLedger(ledger), stop_at=900.0)
         await bot.run()

@@ -11,24 +11,19 @@ import pytest
 
 from kasmm.bot import Bot
 from kasmm.clock import RealClock, VirtualClock
-from kasmm.config.schema import Profile, SimVenueConfig
+from kasmm.config.schema import SimVenueConfig
 from kasmm.core.risk import TradingState
 from kasmm.core.types import BookUpdated, VenueEvent
 from kasmm.venues.sim import SimVenue
-from tests.integration.test_bot_sim import demo_profile, make_bot
-
-
-def with_kill_switch(profile: Profile, **rules: Any) -> Profile:
-    base: dict[str, Any] = {"stale_book": None, "max_consecutive_errors": None}
-    base.update(rules)
-    return Profile.model_validate(
-        {**profile.model_dump(mode="json"), "kill_switch": base, "schedule": []}
-    )
+from tests.integration.test_bot_sim import make_bot
+from tests.support import demo_profile, kill_switch_only
 
 
 @pytest.mark.anyio
 async def test_drawdown_halt_cancels_all_orders_and_stops_quoting() -> None:
-    profile = with_kill_switch(demo_profile(), max_drawdown={"quote": "0.5", "action": "halt"})
+    profile = demo_profile(
+        kill_switch=kill_switch_only(max_drawdown={"quote": "0.5", "action": "halt"}), schedule=[]
+    )
     clock = VirtualClock(0.0)
     bot, venue = make_bot(profile, clock, stop_at=3600.0)
     placed_at_halt: list[int] = []
@@ -77,20 +72,16 @@ class FreezingVenue:
 
 @pytest.mark.anyio
 async def test_stale_book_pulls_quotes() -> None:
-    profile = with_kill_switch(
-        demo_profile(), stale_book={"seconds": 0.3, "action": "pause", "pause_s": 60}
-    )
-    profile = Profile.model_validate(
-        {
-            **profile.model_dump(mode="json"),
-            "refresh": {"fallback_interval_s": 0.05, "min_requote_interval_s": 0},
-        }
+    profile = demo_profile(
+        kill_switch=kill_switch_only(stale_book={"seconds": 0.3, "action": "pause", "pause_s": 60}),
+        schedule=[],
+        refresh={"fallback_interval_s": 0.05, "min_requote_interval_s": 0},
     )
     assert isinstance(profile.venue, SimVenueConfig)
     clock = RealClock()
     sim = SimVenue(profile.venue, profile.symbol, clock)
     venue = FreezingVenue(sim, books=3)
-    bot = Bot(profile, venue, clock=clock)  # type: ignore[arg-type]
+    bot = Bot(profile, venue, clock=clock)
     async with anyio.create_task_group() as tg:
         await tg.start(bot.run)
         assert sim.open_order_count > 0

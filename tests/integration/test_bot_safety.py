@@ -38,8 +38,8 @@ from kasmm.core.types import (
 from kasmm.errors import LedgerLost, OrderNotFound, TransientVenueError
 from kasmm.store import AsyncLedger, Ledger, OrderOpened
 from kasmm.venues.sim import SimVenue
-from tests.integration.test_bot_risk import with_kill_switch
-from tests.integration.test_bot_sim import demo_profile, make_bot
+from tests.integration.test_bot_sim import make_bot
+from tests.support import demo_profile, kill_switch_only
 
 
 class Wrapped:
@@ -117,7 +117,9 @@ async def test_stale_book_trips_when_the_wall_clock_steps_back(
 ) -> None:
     """Seen: the wall clock stepping back 600 s with the feed stalled, `stale_book` never
     tripped and the orders stayed on a dead book (intervals were measured on the wall clock)."""
-    profile = with_kill_switch(demo_profile(), stale_book={"seconds": 1, "action": "halt"})
+    profile = demo_profile(
+        kill_switch=kill_switch_only(stale_book={"seconds": 1, "action": "halt"}), schedule=[]
+    )
     clock = RealClock()
     venue = Wrapped(sim_of(profile, clock), stall=True)
     bot = Bot(profile, venue, clock=clock)  # type: ignore[arg-type]

@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import anyio
 import pytest
 
 from kasmm.bot import Bot
 from kasmm.clock import VirtualClock
-from kasmm.config.loader import load_file
-from kasmm.config.schema import AS2008Market, Profile, RandomWalkMarket, SimVenueConfig
+from kasmm.config.schema import AS2008Market, Profile, SimVenueConfig
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.types import ClientOrderId, OrderRequest, Side
 from kasmm.limiter import TokenBucket
 from kasmm.runner import RunSummary, run_profile
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
-
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
-
-
-def demo_profile(name: str = "kas-usdt-sim.yaml") -> Profile:
-    loaded, issues = load_file(PROFILES / name)
-    assert not issues
-    return loaded[0].profile
+from tests.support import demo_profile
 
 
-def with_venue(profile: Profile, **changes: object) -> Profile:
-    assert isinstance(profile.venue, SimVenueConfig)
-    return profile.model_copy(update={"venue": profile.venue.model_copy(update=changes)})
-
-
-def make_bot(profile: Profile, clock: VirtualClock, stop_at: float) -> tuple[Bot, SimVenue]:
+def make_bot(profile: Profile, clock: VirtualClock, stop_at: float | None) -> tuple[Bot, SimVenue]:
     assert isinstance(profile.venue, SimVenueConfig)
     venue = SimVenue(profile.venue, profile.symbol, clock)
     limiter = TokenBucket(profile.rate_limit.capacity, profile.rate_limit.refill_per_s, clock)
@@ -74,11 +60,8 @@ async def test_pnl_equals_equity_change() -> None:
 
 @pytest.mark.anyio
 async def test_quotes_are_not_replaced_while_market_stays_within_tolerance() -> None:
-    calm = RandomWalkMarket(sigma_bps=1e-6, taker_rate_per_s=1e-9)
-    profile = with_venue(demo_profile(), market=calm)
-    profile = profile.model_copy(
-        update={"strategy": profile.strategy.model_copy(update={"volatility": None})}
-    )
+    calm = {"sigma_bps": 1e-6, "taker_rate_per_s": 1e-9}
+    profile = demo_profile(venue={"market": calm}, strategy={"volatility": None})
     clock = VirtualClock(0.0)
     bot, venue = make_bot(profile, clock, stop_at=120.0)
     await bot.run()
@@ -160,7 +143,7 @@ async def test_as2008_market_runs_the_avellaneda_stoikov_bot_flat_start() -> Non
 @pytest.mark.anyio
 async def test_cancelled_bot_still_cancels_its_orders() -> None:
     clock = VirtualClock(0.0)
-    bot, venue = make_bot(demo_profile(), clock, stop_at=None)  # type: ignore[arg-type]
+    bot, venue = make_bot(demo_profile(), clock, stop_at=None)
     async with anyio.create_task_group() as tg:
         await tg.start(bot.run)
         assert venue.open_order_count > 0

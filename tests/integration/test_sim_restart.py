@@ -21,7 +21,7 @@ from kasmm.store import AsyncLedger, Ledger
 from kasmm.store.balances import settle_fills
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
-from tests.integration.test_bot_sim import demo_profile
+from tests.support import demo_profile
 
 #: Virtual seconds per run, and the gap between the runs (the restart).
 RUN_S = 600.0
