@@ -19,8 +19,7 @@ from kasmm.backtest.replay import (
     scan,
     write_rows,
 )
-from kasmm.config.loader import load_file
-from kasmm.config.schema import Profile, SimVenueConfig
+from kasmm.config.schema import SimVenueConfig
 from kasmm.core.types import (
     Book,
     BookLevel,
@@ -34,18 +33,13 @@ from kasmm.core.types import (
 )
 from kasmm.errors import PostOnlyWouldCross
 from kasmm.venues.paper_feed import PublicTrade
+from tests.support import demo_profile
 
 pytestmark = pytest.mark.anyio
 D = Decimal
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests" / "data" / "replay_sample.csv"
 HEADER = "# kasmm-replay 1 symbol=KAS/USDT tick=0.0001 lot=1 min_notional=0 source=test"
-
-
-def demo_profile() -> Profile:
-    loaded, issues = load_file(ROOT / "profiles" / "kas-usdt-sim.yaml")
-    assert not issues
-    return loaded[0].profile
 
 
 Row = tuple[object, ...]  # ts, kind, side, price, size, level (or trade id)
