@@ -11,13 +11,26 @@ into a temporary directory, starts an in-process ``Supervisor`` on it, and measu
   and the peak (``ru_maxrss``);
 * book updates the bots processed (sum of ``bot.stats.book_updates``; in real time a bot that
   falls behind coalesces queued book updates) vs the N * 10 * seconds the venues scheduled;
-* order actions/s (place + cancel requests the sim venues received).
+* order actions/s (place + cancel requests the sim venues received);
+* ``/metrics`` scrapes every ``SCRAPE_EVERY_S`` (5 s), alternating the two ways of serving it:
+  ``endpoint`` is a GET through the real control endpoint (the production wiring: the sliced
+  ``MetricsExporter``; the HTTP client runs in a thread, like a Prometheus in another process),
+  ``old`` is the previous way, one synchronous ``render(build_registry(sup))`` on the loop. For
+  each: scrape duration, body size, and the probe's lag while a scrape was in progress, next to
+  the lag outside scrapes. The overall lag figures leave out the ``old`` renders (a baseline
+  measured in the same run, not how the supervisor serves ``/metrics`` any more).
 
 Then the supervisor is cancelled and the open orders of every sim venue are counted. Startup (one
 ``load_paths`` of the N files, then the whole ``tg.start(sup.run)``: reload + every bot quoting)
 is timed separately (the ``load_paths`` in yet another fresh interpreter, so no cache is warm).
 
     .venv/bin/python bench/scale.py [--sizes 100,250,500,750,1000] [--seconds 10]
+    .venv/bin/python bench/scale.py --stall 2000   # only the scrape stall at 2,000 profiles
+
+``--stall N`` measures the longest event-loop stall of one ``/metrics`` scrape at N profiles,
+before (one synchronous render) and after (the sliced exporter), on a synthetic supervisor of N
+slots that share the bots of 20 running sim profiles (so reading a profile costs what it costs
+in production, without running N bots).
 
 Figures only: no assertion is made on timings.
 """
@@ -26,17 +39,22 @@ from __future__ import annotations
 
 import argparse
 import gc
+import http.client
 import json
+import math
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from itertools import cycle
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from _common import (
     OtherLoad,
     VenueRecorder,
@@ -54,6 +72,8 @@ from _common import (
 BOOK_INTERVAL_S = 0.1
 PROBE_S = 0.005
 LAG_TARGET_MS = 10.0
+SCRAPE_EVERY_S = 5.0
+SCRAPE_KINDS = ("endpoint", "old")
 
 
 def scale_profile(i: int) -> str:
@@ -70,12 +90,109 @@ def scale_profile(i: int) -> str:
 # --- one size, in this process ------------------------------------------------------------
 
 
-async def _probe(lags: list[float], stop: anyio.Event) -> None:
-    """Sleep PROBE_S repeatedly and record how late each wake-up is (ms)."""
+async def _probe(lags: list[tuple[float, float, float]], stop: anyio.Event) -> None:
+    """Sleep PROBE_S repeatedly; record (start, wake-up, lag in ms) of each sleep."""
     while not stop.is_set():
         t0 = time.perf_counter()
         await anyio.sleep(PROBE_S)
-        lags.append(max(0.0, (time.perf_counter() - t0 - PROBE_S) * 1e3))
+        t1 = time.perf_counter()
+        lags.append((t0, t1, max(0.0, (t1 - t0 - PROBE_S) * 1e3)))
+
+
+async def _turn_probe(gaps: list[tuple[float, float, float]], stop: anyio.Event) -> None:
+    """Yield to the loop over and over; record (start, end, ms of this thread's CPU) between
+    two turns: the longest stretch the loop spent elsewhere, without the time the OS gave
+    other processes (on a shared machine, wall-clock lag also counts being preempted)."""
+    last_wall, last_cpu = time.perf_counter(), time.thread_time()
+    while not stop.is_set():
+        await anyio.lowlevel.checkpoint()
+        wall, cpu = time.perf_counter(), time.thread_time()
+        gaps.append((last_wall, wall, (cpu - last_cpu) * 1e3))
+        last_wall, last_cpu = wall, cpu
+
+
+def _http_get_metrics(port: int) -> int:
+    """GET /metrics with a blocking client (run in a thread); the body's size."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 200, response.status
+        return len(body)
+    finally:
+        conn.close()
+
+
+async def _scraper(
+    sup: Any,
+    port: int,
+    windows: list[tuple[float, float, str, int]],
+    stop: anyio.Event,
+    done: anyio.Event,
+) -> None:
+    """Every SCRAPE_EVERY_S (or right after the previous one, if it took longer), one scrape,
+    alternating the endpoint and the old on-loop render; a failed scrape has size -1."""
+    from kasmm.obs.metrics import render
+
+    kinds = cycle(SCRAPE_KINDS)
+    next_at = time.perf_counter() + SCRAPE_EVERY_S / 2
+    try:
+        while True:
+            with anyio.move_on_after(max(0.0, next_at - time.perf_counter())):
+                await stop.wait()
+            if stop.is_set():
+                return
+            next_at = max(next_at + SCRAPE_EVERY_S, time.perf_counter())
+            kind = next(kinds)
+            t0 = time.perf_counter()
+            try:
+                if kind == "endpoint":
+                    size = await anyio.to_thread.run_sync(_http_get_metrics, port)
+                else:
+                    size = len(render(sup.metrics_registry)[0])  # what /metrics used to do
+            except (OSError, http.client.HTTPException, AssertionError) as exc:
+                print(f"  scrape failed: {exc!r}", file=sys.stderr)
+                size = -1
+            windows.append((t0, time.perf_counter(), kind, size))
+    finally:
+        done.set()
+
+
+def _overlaps(t0: float, t1: float, windows: list[tuple[float, float, str, int]]) -> str | None:
+    """The kind of scrape that overlaps [t0, t1] the most, if any does."""
+    best, kind = 0.0, None
+    for s0, s1, what, _ in windows:
+        overlap = min(t1, s1) - max(t0, s0)
+        if overlap > best:
+            best, kind = overlap, what
+    return kind
+
+
+def scrape_figures(
+    lags: list[tuple[float, float, float]], windows: list[tuple[float, float, str, int]]
+) -> dict[str, Any]:
+    """Per scrape kind: durations, size, and the probe's lag during those scrapes."""
+    during: dict[str | None, list[float]] = {None: [], **{k: [] for k in SCRAPE_KINDS}}
+    for t0, t1, ms in lags:
+        during[_overlaps(t0, t1, windows)].append(ms)
+    out: dict[str, Any] = {}
+    for kind in SCRAPE_KINDS:
+        mine = [w for w in windows if w[2] == kind and w[3] >= 0]
+        durations = sorted((w[1] - w[0]) * 1e3 for w in mine)
+        lag = sorted(during[kind])
+        out[kind] = {
+            "scrapes": len(mine),
+            "failed": sum(1 for w in windows if w[2] == kind and w[3] < 0),
+            "duration_ms_p50": percentile(durations, 50),
+            "duration_ms_max": durations[-1] if durations else float("nan"),
+            "body_kb": mine[-1][3] / 1024 if mine else float("nan"),
+            "lag_p99_ms": percentile(lag, 99),
+            "lag_max_ms": lag[-1] if lag else float("nan"),
+        }
+    quiet = sorted(during[None])
+    out["outside"] = {"lag_p99_ms": percentile(quiet, 99), "lag_max_ms": quiet[-1] if quiet else 0}
+    return out
 
 
 class GcWatch:
@@ -118,6 +235,8 @@ def time_load_paths(directory: Path) -> tuple[float, int, int]:
 
 
 async def run_size(n: int, seconds: float, warmup: float) -> dict[str, Any]:
+    from kasmm.control import serve_control
+    from kasmm.obs.scrape import MetricsExporter
     from kasmm.supervisor import Supervisor
 
     out: dict[str, Any] = {"n": n, "seconds": seconds}
@@ -138,6 +257,15 @@ async def run_size(n: int, seconds: float, warmup: float) -> dict[str, Any]:
             out["startup_s"] = time.perf_counter() - t
             quoting = sum(1 for s in sup.slots.values() if s.bot and s.bot.state == "quoting")
             out["quoting_after_start"] = quoting
+            port = await tg.start(
+                lambda *, task_status: serve_control(
+                    "127.0.0.1",
+                    0,
+                    status=sup.status,
+                    metrics=MetricsExporter(sup).scrape,
+                    task_status=task_status,
+                )
+            )
 
             await anyio.sleep(warmup)
 
@@ -146,7 +274,8 @@ async def run_size(n: int, seconds: float, warmup: float) -> dict[str, Any]:
                 actions = sum(v.stats.places + v.stats.cancels for v in recorder.all())
                 return books, actions
 
-            lags: list[float] = []
+            lags: list[tuple[float, float, float]] = []
+            windows: list[tuple[float, float, str, int]] = []
             stop = anyio.Event()
             gcw = GcWatch()
             gc.callbacks.append(gcw)
@@ -154,7 +283,9 @@ async def run_size(n: int, seconds: float, warmup: float) -> dict[str, Any]:
             books0, actions0 = counters()
             other = OtherLoad()
             cpu0, wall0 = time.process_time(), time.perf_counter()
+            scraper_done = anyio.Event()
             tg.start_soon(_probe, lags, stop)
+            tg.start_soon(_scraper, sup, port, windows, stop, scraper_done)
             await anyio.sleep(seconds)
             stop.set()
             gcw.active = False
@@ -164,12 +295,16 @@ async def run_size(n: int, seconds: float, warmup: float) -> dict[str, Any]:
             rss_now = current_rss_bytes()
             wall = wall1 - wall0
 
-            lags.sort()
+            # The old on-loop renders are a baseline, not how /metrics is served: leave them out.
+            served = [w for w in windows if w[2] != "old"]
+            baseline = [w for w in windows if w[2] == "old"]
+            kept = sorted(lag for t0, t1, lag in lags if _overlaps(t0, t1, baseline) is None)
+            out["endpoint_scrapes"] = len(served)
             out.update(
-                lag_samples=len(lags),
-                lag_p50_ms=percentile(lags, 50),
-                lag_p99_ms=percentile(lags, 99),
-                lag_max_ms=lags[-1] if lags else float("nan"),
+                lag_samples=len(kept),
+                lag_p50_ms=percentile(kept, 50),
+                lag_p99_ms=percentile(kept, 99),
+                lag_max_ms=kept[-1] if kept else float("nan"),
                 cpu_pct=100 * (cpu1 - cpu0) / wall,
                 book_updates=books1 - books0,
                 book_updates_expected=round(n * wall / BOOK_INTERVAL_S),
@@ -186,6 +321,9 @@ async def run_size(n: int, seconds: float, warmup: float) -> dict[str, Any]:
             out["kill_switch_trips"] = sum(getattr(b.stats, "kill_switch_trips", 0) for b in bots)
             out["not_quoting_at_end"] = sum(1 for b in bots if b.state != "quoting")
 
+            with anyio.move_on_after(120):  # a scrape in flight finishes before the shutdown
+                await scraper_done.wait()
+            out["scrape"] = scrape_figures(lags, windows)
             t = time.perf_counter()
             tg.cancel_scope.cancel()
         out["shutdown_s"] = time.perf_counter() - t
@@ -195,6 +333,141 @@ async def run_size(n: int, seconds: float, warmup: float) -> dict[str, Any]:
         out["exit_code"] = sup.exit_code
         out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
+
+
+# --- --stall N: the longest loop stall of one scrape, before and after ---------------------
+
+
+async def run_stall(n: int, repeats: int = 3) -> dict[str, Any]:
+    """One scrape at a time of a synthetic N-profile supervisor whose slots share the bots of 20
+    running sim profiles; the probe's lag during each is the stall a bot would have seen."""
+    from kasmm.obs.metrics import build_registry, render
+    from kasmm.obs.scrape import MetricsExporter
+    from kasmm.supervisor import Supervisor
+
+    live = 20
+    with tempfile.TemporaryDirectory(prefix="kasmm-stall-") as tmp:
+        directory = Path(tmp)
+        for i in range(live):
+            write_atomic(directory, f"p{i:04d}", scale_profile(i))
+        sup = Supervisor(directory)
+        async with anyio.create_task_group() as tg:
+            await tg.start(sup.run)
+            await anyio.sleep(2.0)
+            real = [sup.slots[name] for name in sorted(sup.slots)]
+            slots = {}
+            for i in range(n):
+                slot = real[i % live]
+                name = f"s{i:05d}"
+                slots[name] = SimpleNamespace(
+                    loaded=SimpleNamespace(
+                        profile=slot.loaded.profile.model_copy(update={"name": name})
+                    ),
+                    state=slot.state,
+                    restarts=slot.restarts,
+                    bot=slot.bot,
+                    limiter=getattr(slot, "limiter", None),
+                    venue_metrics=slot.venue_metrics,
+                )
+            synthetic: Any = SimpleNamespace(
+                slots=slots,
+                issues=[],
+                started_at=sup.started_at,
+                reload_results=sup.reload_results,
+                loop_lag=sup.loop_lag,
+            )
+            registry = build_registry(synthetic)
+            exporter = MetricsExporter(synthetic, max_age_s=0.0)
+            # As `kasmm supervise` does once every profile runs: what lives as long as the
+            # process leaves the collector's generations, so full collections stay short.
+            gc.collect()
+            gc.freeze()
+            rows: dict[str, list[dict[str, float]]] = {"none": [], "old": [], "sliced": []}
+            for _ in range(repeats):
+                for kind in rows:
+                    lags: list[tuple[float, float, float]] = []
+                    turns: list[tuple[float, float, float]] = []
+                    stop = anyio.Event()
+                    tg.start_soon(_probe, lags, stop)
+                    tg.start_soon(_turn_probe, turns, stop)
+                    await anyio.sleep(0.05)
+                    t0 = time.perf_counter()
+                    if kind == "none":  # the bots alone, about as long as a sliced scrape
+                        await anyio.sleep(
+                            rows["sliced"][-1]["scrape_ms"] / 1e3 if rows["sliced"] else 0.2
+                        )
+                        size = 0
+                    elif kind == "old":
+                        size = len(render(registry)[0])
+                    else:
+                        exporter.longest_slice_s = 0.0
+                        size = sum(len(c) for c in (await exporter.scrape())[0])
+                    t1 = time.perf_counter()
+                    await anyio.sleep(0.02)
+                    stop.set()
+                    during = sorted(lag for a, b, lag in lags if a < t1 and t0 < b)
+                    held = max((cpu for a, b, cpu in turns if a < t1 and t0 < b), default=math.nan)
+                    rows[kind].append(
+                        {
+                            "scrape_ms": (t1 - t0) * 1e3,
+                            "held_cpu_ms": held,
+                            # How long the scrape itself held the loop at a time (the old
+                            # render: all of it).
+                            "scrape_slice_ms": (
+                                exporter.longest_slice_s * 1e3
+                                if kind == "sliced"
+                                else (t1 - t0) * 1e3
+                                if kind == "old"
+                                else math.nan
+                            ),
+                            "stall_max_ms": during[-1] if during else math.nan,
+                            "lag_p99_ms": percentile(during, 99),
+                            "body_mb": size / 2**20,
+                        }
+                    )
+                    gc.collect()
+            tg.cancel_scope.cancel()
+    return {"n": n, "live_bots": live, "rows": rows}
+
+
+def stall_main(n: int, log_level: str) -> None:
+    quiet_logging(log_level)
+    facts = machine_facts()
+    print(f"scrape stall: {n} profiles (synthetic, sharing 20 live bots); nproc={facts['nproc']}")
+    other = OtherLoad()
+    result = anyio.run(run_stall, n)
+    print_table(
+        [
+            "path",
+            "scrape ms",
+            "longest scrape slice ms",
+            "loop held ms (CPU)",
+            "probe lag max ms",
+            "body MB",
+        ],
+        [
+            [
+                kind,
+                r["scrape_ms"],
+                r["scrape_slice_ms"],
+                r["held_cpu_ms"],
+                r["stall_max_ms"],
+                r["body_mb"],
+            ]
+            for kind, rows in result["rows"].items()
+            for r in rows
+        ],
+    )
+    print(
+        "none = no scrape (the 20 live bots alone); old = one synchronous "
+        "render(build_registry(sup)) on the loop (what /metrics did); sliced = "
+        "MetricsExporter.scrape() (what it does now).\nlongest scrape slice = the longest the "
+        "scrape ran without yielding (wall); loop held = the longest stretch of "
+        "this thread's CPU between two turns of a task that only yields (OS preemption "
+        "excluded); probe lag = the wall-clock lag of a 5 ms sleep (preemption included).\n"
+        f"other load {other.cores():.2f} cores"
+    )
+    print_json_line({"bench": "scale-stall", "machine": facts, **result})
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -227,10 +500,16 @@ def main() -> None:
     parser.add_argument(
         "--child-timeout", type=float, default=90.0, help="startup+shutdown budget per size (s)"
     )
+    parser.add_argument(
+        "--stall", type=int, default=None, help="only measure the scrape stall at N profiles"
+    )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         child_main(args)
+        return
+    if args.stall is not None:
+        stall_main(args.stall, args.log_level)
         return
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -346,6 +625,55 @@ def main() -> None:
             for r in ok
         ],
     )
+    print(
+        f"/metrics scraped every {SCRAPE_EVERY_S:g} s during the measurement, alternating "
+        "'endpoint' (GET through the control endpoint: the sliced exporter) and 'old' (the "
+        "previous one-call render on the loop, a baseline); lag = the 5 ms probe's lag while "
+        "such a scrape ran."
+    )
+    print_table(
+        [
+            "N",
+            "path",
+            "scrapes",
+            "failed",
+            "scrape ms p50",
+            "scrape ms max",
+            "body KB",
+            "lag p99 ms",
+            "lag max ms",
+        ],
+        [
+            [
+                r["n"],
+                kind,
+                r["scrape"][kind]["scrapes"],
+                r["scrape"][kind]["failed"],
+                r["scrape"][kind]["duration_ms_p50"],
+                r["scrape"][kind]["duration_ms_max"],
+                r["scrape"][kind]["body_kb"],
+                r["scrape"][kind]["lag_p99_ms"],
+                r["scrape"][kind]["lag_max_ms"],
+            ]
+            for r in ok
+            for kind in SCRAPE_KINDS
+        ]
+        + [
+            [
+                r["n"],
+                "(no scrape)",
+                "",
+                "",
+                "",
+                "",
+                "",
+                r["scrape"]["outside"]["lag_p99_ms"],
+                r["scrape"]["outside"]["lag_max_ms"],
+            ]
+            for r in ok
+        ],
+    )
+    print()
     print(
         "books done = every BookUpdated the bots handled: the 10/s scheduled updates plus the one"
         " each taker trade\npublishes (~2/s by default), so a run that keeps up shows ~120 % of"
