@@ -1,4 +1,9 @@
-"""The ``kasmm`` command line: one subcommand per job, each implemented in its own module."""
+"""The ``kasmm`` command line: parses the arguments and calls the command's module.
+
+Each command lives in :mod:`kasmm.commands` and is imported only when it runs: ``kasmm
+supervise`` installs its signal handlers before the slow imports, and ``kasmm status`` stays
+quick.
+"""
 
 from __future__ import annotations
 
@@ -277,11 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(fmt=args.log_format, level=args.log_level)
 
     if args.command == "validate":
-        from kasmm.config.commands import validate_command
+        from kasmm.commands.validate import validate_command
 
         return validate_command(args.paths)
     if args.command == "schema":
-        from kasmm.config.commands import schema_command
+        from kasmm.commands.schema import schema_command
 
         return schema_command()
     if args.command == "run":
@@ -295,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             state_dir=args.state_dir,
         )
     if args.command == "supervise":
-        from kasmm.supervise_cmd import supervise_command
+        from kasmm.commands.supervise import supervise_command
 
         return supervise_command(
             args.directory,
@@ -310,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shard=args.shard,
         )
     if args.command == "backtest":
-        from kasmm.backtest.commands import backtest_command
+        from kasmm.commands.backtest import backtest_command
 
         return backtest_command(
             args.profile,
@@ -330,21 +335,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             bot_log_level=args.bot_log_level,
         )
     if args.command == "record":
-        from kasmm.backtest.record import record_command
+        from kasmm.commands.record import record_command
 
         return record_command(
             args.profile, out=args.out, duration=args.duration, depth=args.depth, name=args.name
         )
     if args.command == "reset":
-        from kasmm.reset_cmd import reset_command
+        from kasmm.commands.reset import reset_command
 
         return reset_command(args.profile, args.state_dir, args.operator)
     if args.command == "status":
-        from kasmm.status_cmd import status_command
+        from kasmm.commands.status import status_command
 
         return status_command(args.addr, as_json=args.json)
     if args.command == "report":
-        from kasmm.report import report_command
+        from kasmm.commands.report import report_command
 
         return report_command(
             args.state_dir,

@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     report: Path | None = args.report
     if args.state_dir is not None:
-        from kasmm.report import report_command
+        from kasmm.commands.report import report_command
 
         report = report or Path(tempfile.mkdtemp(prefix="kasmm-report-")) / "report.html"
         status = report_command(

@@ -1,4 +1,5 @@
-"""``kasmm record``: write a live market's public books and trades in the replay format.
+"""Recording a live market's public books and trades in the replay format (``kasmm record``,
+whose command is :mod:`kasmm.commands.record`).
 
 The data comes from the same :class:`~kasmm.venues.paper_feed.PublicFeed` the paper venue trades
 on (:class:`~kasmm.venues.paper_feed.CcxtPublicFeed`: websockets, or REST polling), built from a
@@ -14,10 +15,8 @@ trade as one row. The metadata line records the market's rules and the exchange,
 
 from __future__ import annotations
 
-import sys
 from contextlib import aclosing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO
 
 import anyio
@@ -105,34 +104,3 @@ async def record(
         with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
             await feed.close()
     return RecordStats(writer.books, writer.trades, writer.rows, rules.symbol, source)
-
-
-def record_command(
-    path: Path,
-    *,
-    out: Path,
-    duration: float,
-    depth: int | None = DEFAULT_DEPTH,
-    name: str | None = None,
-) -> int:
-    """Implement ``kasmm record``: exit 0 when something was recorded, 1 on errors."""
-    from kasmm.config.loader import load_one_for_command
-
-    loaded = load_one_for_command(path, name)
-    if isinstance(loaded, int):
-        return loaded
-    profile = loaded
-    try:
-        feed, source = feed_for_profile(profile)
-        with open(out, "w", encoding="utf-8", newline="") as handle:
-            stats = anyio.run(
-                lambda: record(feed, handle, duration_s=duration, depth=depth, source=source)
-            )
-    except (KasmmError, OSError) as exc:
-        print(f"{path}: {profile.name}: {exc}", file=sys.stderr)
-        return 1
-    print(
-        f"recorded {stats.books} books and {stats.trades} trades of {stats.symbol} "
-        f"({stats.rows} rows) from {stats.source} to {out}"
-    )
-    return 0 if stats.books > 0 else 1

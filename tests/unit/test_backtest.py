@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from kasmm.backtest import BacktestError, BacktestResult, backtest_profile, run_backtest
-from kasmm.backtest.commands import backtest_command, print_result
 from kasmm.backtest.overrides import (
     OverrideError,
     apply_overrides,
@@ -22,6 +21,7 @@ from kasmm.backtest.overrides import (
     parse_sweep,
 )
 from kasmm.backtest.result import PATH_METRICS, SCHEMA_VERSION, PathResult
+from kasmm.commands.backtest import backtest_command, print_result
 from kasmm.config.loader import load_file
 from kasmm.config.schema import (
     AS2008Market,
@@ -428,7 +428,7 @@ def test_changing_a_section_kind_replaces_the_section() -> None:
 def test_progress_bar_and_progress_callback() -> None:
     import io
 
-    from kasmm.backtest.commands import ProgressBar
+    from kasmm.commands.backtest import ProgressBar
 
     seen: list[tuple[int, int]] = []
     run_backtest(

@@ -20,8 +20,9 @@ import pytest
 from aiohttp import web
 
 from kasmm.backtest import run_backtest
-from kasmm.backtest.record import feed_for_profile, record, record_command
+from kasmm.backtest.record import feed_for_profile, record
 from kasmm.backtest.replay import iter_items, scan
+from kasmm.commands.record import record_command
 from kasmm.config.schema import PaperVenueConfig, Profile
 from kasmm.core.types import Book, Side
 from kasmm.errors import KasmmError

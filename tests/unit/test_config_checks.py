@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from kasmm.commands.schema import profile_json_schema, schema_command
 from kasmm.config import checks
-from kasmm.config.commands import profile_json_schema, schema_command
 from kasmm.config.schema import SUPPORTED_EXCHANGES, Profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -252,7 +252,7 @@ def test_validate_refuses_both_profiles_of_a_prefix_collision(
 ) -> None:
     """Regression (issue 13.3): two profiles on one account with one prefix both ran, each
     cancelling the other's orders. Each now gets an issue at its own order_prefix (or name)."""
-    from kasmm.config.commands import validate_command
+    from kasmm.commands.validate import validate_command
     from kasmm.config.loader import load_paths
 
     monkeypatch.setenv("K", "key")

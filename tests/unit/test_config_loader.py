@@ -14,8 +14,8 @@ import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kasmm.commands.validate import validate_command
 from kasmm.config import loader
-from kasmm.config.commands import validate_command
 from kasmm.config.loader import ConfigIssue, load_file, load_paths
 
 REPO = Path(__file__).resolve().parents[2]

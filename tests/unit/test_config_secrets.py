@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from kasmm.config.commands import validate_command
+from kasmm.commands.validate import validate_command
 from kasmm.config.loader import load_file, load_paths
 from kasmm.config.schema import Credentials, Profile
 from kasmm.config.secrets import (

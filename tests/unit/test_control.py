@@ -16,6 +16,7 @@ import anyio
 import pytest
 import structlog
 
+from kasmm.commands.status import render_table, status_command
 from kasmm.control import (
     MAX_HEAD_BYTES,
     MetricsFn,
@@ -23,7 +24,6 @@ from kasmm.control import (
     render_status_json,
     serve_control,
 )
-from kasmm.status_cmd import render_table, status_command
 
 LONG_ERROR = "venue said: " + "x" * 200
 

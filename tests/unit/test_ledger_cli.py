@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kasmm.reset_cmd import reset_command
+from kasmm.commands.reset import reset_command
 from kasmm.store import Ledger
 
 GARBAGE = b"this is not a ledger\n" * 300
@@ -56,7 +56,7 @@ def test_report_on_a_damaged_ledger_exits_2_with_one_line(
     tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("matplotlib")
-    from kasmm.report.command import report_command
+    from kasmm.commands.report import report_command
 
     assert report_command(state, tmp_path / "report.html") == 2
     lines = capsys.readouterr().err.splitlines()

@@ -21,8 +21,8 @@ from types import ModuleType
 import matplotlib  # noqa: F401  (the dev extra installs it; the tests must not skip)
 import pytest
 
+from kasmm.commands.report import report_command
 from kasmm.core.types import ClientOrderId, Fill, Side, TradeId
-from kasmm.report import report_command
 from kasmm.store import Ledger
 
 D = Decimal

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from kasmm.commands.report import MISSING_MATPLOTLIB, report_command
 from kasmm.core.params import QuotingParams
 from kasmm.core.pnl import PnlState, apply_fill
 from kasmm.core.types import ClientOrderId, Fill, Side, TradeId
-from kasmm.report import MISSING_MATPLOTLIB, report_command
 from kasmm.report.analysis import (
     base_share,
     drawdown_series,

@@ -29,8 +29,6 @@ from kasmm.store.state_dir import (
     resolve_state_dir,
     shards_overlap,
 )
-from kasmm.supervise_cmd import ledger_path as old_ledger_path
-from kasmm.supervise_cmd import resolve_state_dir as old_resolve_state_dir
 
 ME = os.getpid()
 
@@ -43,14 +41,13 @@ def state(tmp_path: Path) -> Path:
 # --- paths -----------------------------------------------------------------------------------
 
 
-def test_paths_and_the_old_import_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     assert resolve_state_dir(None) == Path("state")
     assert resolve_state_dir(tmp_path) == tmp_path
     monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/kasmm:/var/lib/other")
     assert resolve_state_dir(None) == Path("/var/lib/kasmm")
     assert ledger_path(tmp_path) == tmp_path / "kasmm.sqlite"
-    assert old_resolve_state_dir is resolve_state_dir and old_ledger_path is ledger_path
 
 
 def test_state_and_locks_dirs_are_private(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from kasmm.store.state_dir import (
 )
 from kasmm.supervisor import Supervisor, supervise
 
-__all__ = ["ledger_path", "resolve_state_dir", "supervise_command"]  # paths: old import place
+__all__ = ["supervise_command"]
 
 log = structlog.get_logger("kasmm.supervise")
 

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from .engine import MARKETS, BacktestError, RateLimitMode, run_backtest
-from .overrides import OverrideError, parse_assignment, parse_sweep
-from .replay import QueuePosition
-from .result import BacktestResult, PathResult, RunResult, Stat
+from kasmm.backtest.engine import MARKETS, BacktestError, RateLimitMode, run_backtest
+from kasmm.backtest.overrides import OverrideError, parse_assignment, parse_sweep
+from kasmm.backtest.replay import QueuePosition
+from kasmm.backtest.result import BacktestResult, PathResult, RunResult, Stat
 
 
 class ProgressBar:

@@ -1,0 +1,34 @@
+"""``kasmm validate PATH...``: every problem of the profiles as ``path:line:col: ...``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kasmm.config.loader import load_paths
+
+__all__ = ["validate_command"]
+
+
+def validate_command(paths: Sequence[Path]) -> int:
+    """Validate profile files/directories; print each issue (sorted) to stdout.
+
+    A summary ``N profiles valid, M issues`` goes to stderr. Returns 0 when everything is valid,
+    1 when there is any issue and 2 when a path does not exist (usage error).
+    """
+    missing = [p for p in paths if not Path(p).exists() and not Path(p).is_symlink()]
+    if missing:
+        for path in missing:
+            print(f"kasmm validate: no such file or directory: {path}", file=sys.stderr)
+        return 2
+    result = load_paths([Path(p) for p in paths])
+    for issue in sorted(result.issues, key=lambda i: i.sort_key()):
+        print(issue)
+    sys.stdout.flush()
+    n, m = len(result.profiles), len(result.issues)
+    print(
+        f"{n} profile{'' if n == 1 else 's'} valid, {m} issue{'' if m == 1 else 's'}",
+        file=sys.stderr,
+    )
+    return 1 if result.issues else 0
