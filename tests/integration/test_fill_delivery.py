@@ -20,7 +20,7 @@ import pytest
 
 from kasmm.bot import Bot
 from kasmm.clock import RealClock
-from kasmm.config.schema import Profile, SimVenueConfig
+from kasmm.config.schema import SimVenueConfig
 from kasmm.core.types import (
     Balances,
     Book,
@@ -37,22 +37,21 @@ from kasmm.core.types import (
     VenueEvent,
 )
 from kasmm.store import AsyncLedger, Ledger
+from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.sim import SimVenue
+from tests.support import make_profile
 
 pytestmark = pytest.mark.anyio
 
 
-PROFILE = Profile.model_validate(
-    {
-        "name": "delivery",
-        "venue": {"type": "sim", "market": {"book_interval_s": 0.05}},
-        "symbol": "KAS/USDT",
-        "modes": {
-            "aggressive": {"spread_bps": 20, "size": 1000, "levels": 2},
-            "passive": {"spread_bps": 20, "size": 1000, "levels": 2},
-        },
-        "refresh": {"fallback_interval_s": 0.2},
-    }
+PROFILE = make_profile(
+    name="delivery",
+    venue={"market": {"book_interval_s": 0.05}},
+    modes={
+        "aggressive": {"spread_bps": 20, "size": 1000, "levels": 2},
+        "passive": {"spread_bps": 20, "size": 1000, "levels": 2},
+    },
+    refresh={"fallback_interval_s": 0.2},
 )
 
 
@@ -69,7 +68,7 @@ def own_fill(client_id: ClientOrderId, n: int) -> Fill:
     )
 
 
-class SlowRequote:
+class SlowRequote(ConcurrentBatch):
     """A sim venue with slow placements. While the bot places its first quotes, the stream
     sends a moved book and right behind it a fill; both queue up, and the bot then handles the
     book (a slow requote) with the fill taken from the queue and not handled yet."""

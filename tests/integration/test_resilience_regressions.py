@@ -38,16 +38,18 @@ from kasmm.errors import AuthenticationFailed, TransientVenueError
 from kasmm.limiter import TokenBucket
 from kasmm.supervisor import RestartPolicy, Supervisor
 from kasmm.venues.base import Venue
+from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.ccxt import CcxtVenue
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
 from tests.emulators.mexc import MexcEmulator
 from tests.integration.test_supervisor import BrokenVenue, profile_yaml, write
+from tests.support import make_profile
 
 pytestmark = pytest.mark.anyio
 
 
-class Wrapped:
+class Wrapped(ConcurrentBatch):
     """A sim venue with one behaviour changed by the test."""
 
     def __init__(self, inner: SimVenue) -> None:
@@ -198,17 +200,14 @@ async def test_fills_queued_when_the_stream_fails_reach_the_ledger_view() -> Non
             await anyio.sleep(0.05)  # the bot is busy while the burst queues up
             return await self.inner.place_order(request)
 
-    profile = Profile.model_validate(
-        {
-            "name": "burst",
-            "venue": {"type": "sim", "market": {"book_interval_s": 0.05}},
-            "symbol": "KAS/USDT",
-            "modes": {
-                "aggressive": {"spread_bps": 20, "size": 1000, "levels": 2},
-                "passive": {"spread_bps": 20, "size": 1000, "levels": 2},
-            },
-            "refresh": {"fallback_interval_s": 0.2},
-        }
+    profile = make_profile(
+        name="burst",
+        venue={"market": {"book_interval_s": 0.05}},
+        modes={
+            "aggressive": {"spread_bps": 20, "size": 1000, "levels": 2},
+            "passive": {"spread_bps": 20, "size": 1000, "levels": 2},
+        },
+        refresh={"fallback_interval_s": 0.2},
     )
     assert isinstance(profile.venue, SimVenueConfig)
     clock = RealClock()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import replace
 from decimal import Decimal
@@ -42,6 +42,7 @@ from kasmm.errors import (
 )
 from kasmm.venues.sim import SimVenue
 from tests.faults import SPLIT_SEP, FaultCounters, FaultPlan, FaultyVenue, base_trade_id
+from tests.support import make_profile
 
 pytestmark = pytest.mark.anyio
 D = Decimal
@@ -49,17 +50,14 @@ T0 = 1_000_000.0
 
 
 def sim_profile(**kill_switch: object) -> Profile:
-    return Profile.model_validate(
-        {
-            "name": "faulty",
-            "venue": {"type": "sim", "seed": 3},
-            "symbol": "KAS/USDT",
-            "modes": {
-                "aggressive": {"spread_bps": 20, "size": 1000, "levels": 2},
-                "passive": {"spread_bps": 20, "size": 1000, "levels": 2},
-            },
-            "kill_switch": kill_switch,
-        }
+    return make_profile(
+        name="faulty",
+        venue={"seed": 3},
+        modes={
+            "aggressive": {"spread_bps": 20, "size": 1000, "levels": 2},
+            "passive": {"spread_bps": 20, "size": 1000, "levels": 2},
+        },
+        kill_switch=kill_switch,
     )
 
 
@@ -359,6 +357,8 @@ async def collect(venue: FaultyVenue, limit: int = 1000) -> list[VenueEvent]:
 
 def scripted(events: list[VenueEvent], seed: int = 1, **plan: float) -> FaultyVenue:
     clock = VirtualClock(T0)
+    # Scripted is a stream-only fake (no batch methods), and ``plan`` holds only the float
+    # probabilities of FaultPlan (none of its tuple fields).
     return FaultyVenue(Scripted(events), FaultPlan(**plan), random.Random(seed), clock)  # type: ignore[arg-type]
 
 
@@ -426,7 +426,7 @@ async def test_fills_held_when_the_consumer_closes_come_first_next_time() -> Non
 
 
 async def test_hostile_books() -> None:
-    cases = {
+    cases: dict[str, Callable[[Book], bool]] = {
         "nan_price": lambda b: any(not lv.price.is_finite() for lv in (*b.bids, *b.asks)),
         "negative_size": lambda b: b.bids[0].size < 0 and b.asks[0].size < 0,
         "empty_book": lambda b: not b.bids and not b.asks,
@@ -434,7 +434,7 @@ async def test_hostile_books() -> None:
         "book_crossed": lambda b: b.bids[0].price > b.asks[0].price,
     }
     for kind, check in cases.items():
-        venue = scripted([BookUpdated(BOOK)], **{kind: 1.0})
+        venue = scripted([BookUpdated(BOOK)], 1, **{kind: 1.0})
         books = [e.book for e in await collect(venue) if isinstance(e, BookUpdated)]
         assert len(books) == 1 and books[0] != BOOK, kind  # the hostile one replaces the real
         assert check(books[0]), kind
