@@ -18,7 +18,6 @@ from kasmm.clock import Clock, RealClock
 from kasmm.config.loader import load_one_for_command
 from kasmm.config.schema import Profile
 from kasmm.errors import KasmmError
-from kasmm.limiter import TokenBucket
 from kasmm.store.state_dir import (
     EXIT_IN_USE,
     LockBusy,
@@ -26,7 +25,7 @@ from kasmm.store.state_dir import (
     prepare_state_dir,
     resolve_state_dir,
 )
-from kasmm.venues.factory import build_venue, profile_rate_budget
+from kasmm.venues.factory import build_stack
 
 log = structlog.get_logger("kasmm.run")
 
@@ -107,9 +106,7 @@ async def run_profile(
 ) -> RunSummary:
     """Run ``profile`` until ``duration`` elapses or SIGINT/SIGTERM, then cancel its orders."""
     clock = clock or RealClock()
-    capacity, refill = profile_rate_budget(profile)
-    limiter = TokenBucket(capacity, refill, clock, name=profile.name)
-    venue = build_venue(profile, clock, limiter)
+    venue = build_stack(profile, clock).venue
     started = clock.now()
     # In virtual time nothing can sleep "alongside" the venue: the bot stops itself at stop_at.
     stop_at = started + duration if (duration is not None and clock.is_virtual) else None

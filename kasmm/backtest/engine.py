@@ -6,8 +6,8 @@ chooses what the bot is connected to:
 
 * a :class:`BacktestClock` (a ``VirtualClock``: the bot iterates the venue's events directly,
   so a path is deterministic for its seed);
-* the simulated venue (``random_walk`` or ``as2008``) or the :class:`~.replay.ReplayVenue`,
-  seeded with ``seed + i`` for path ``i``;
+* the simulated venue (``random_walk`` or ``as2008``) or the replay venue
+  (:class:`~kasmm.venues.sim.replay.ReplayVenue`), seeded with ``seed + i`` for path ``i``;
 * a token bucket (:class:`BacktestBucket`), see "Rate limits" below;
 * a probe between bot and venue that measures the path (:class:`~.result.PathResult`) and ends
   the event stream at the horizon.
@@ -58,7 +58,7 @@ import anyio.lowlevel
 import structlog
 
 from kasmm.bot import Bot
-from kasmm.clock import VirtualClock
+from kasmm.clock import Clock, VirtualClock
 from kasmm.config.schema import (
     AS2008Market,
     CcxtVenueConfig,
@@ -70,11 +70,14 @@ from kasmm.config.schema import (
 )
 from kasmm.core.types import BookUpdated, Side, VenueEvent
 from kasmm.limiter import TokenBucket
-from kasmm.venues.limited import RateLimitedVenue
+from kasmm.venues.base import Venue
+from kasmm.venues.decorator import VenueDecorator
+from kasmm.venues.factory import build_stack, build_venue
 from kasmm.venues.sim import SimVenue
+from kasmm.venues.sim.replay import QueuePosition, ReplayVenue
+from kasmm.venues.sim.replay_format import scan
 
 from .overrides import OverrideError, apply_overrides, grid, label
-from .replay import QueuePosition, ReplayVenue, scan
 from .result import BacktestResult, PathResult, RunResult, Timing
 
 MarketKind = Literal["random_walk", "as2008", "replay"]
@@ -217,15 +220,19 @@ class _Meter:
             self.max_drawdown = self.peak - equity
 
 
-class _ProbedVenue(RateLimitedVenue):
-    """The rate-limited venue, whose event stream is measured and ends at the horizon."""
+class _ProbedVenue(VenueDecorator):
+    """The simulated venue, whose event stream is measured and ends at the horizon.
+
+    It sits directly on the venue, under the rate limit of the stack ``build_stack`` puts
+    around it; ``bucket`` is that stack's bucket (read for the path's result).
+    """
 
     def __init__(
-        self, inner: SimVenue, limiter: BacktestBucket, clock: VirtualClock, meter: _Meter
+        self, inner: SimVenue, bucket: BacktestBucket, clock: VirtualClock, meter: _Meter
     ) -> None:
-        super().__init__(inner, limiter)
+        super().__init__(inner)
         self.sim = inner
-        self.bucket = limiter
+        self.bucket = bucket
         self.clock = clock
         self.meter = meter
 
@@ -347,11 +354,18 @@ def build_path(spec: PathSpec) -> tuple[Bot, _ProbedVenue, BacktestClock]:
         name=profile.name,
     )
     meter = _Meter()
-    venue = _ProbedVenue(sim, bucket, clock, meter)
-    bot = Bot(profile, venue, clock=clock, session_end=spec.session_end)
+    probe = _ProbedVenue(sim, bucket, clock, meter)
+
+    def probed(_profile: Profile, _clock: Clock, limiter: TokenBucket) -> Venue:
+        # No request deadline: in virtual time a simulated request cannot hang, and a
+        # real-time deadline would only cost each request its timer.
+        return build_venue(profile, clock, limiter, inner=lambda *_: probe, timeout_s=None)
+
+    stack = build_stack(profile, clock, limiter=bucket, venue_factory=probed)
+    bot = Bot(profile, stack.venue, clock=clock, session_end=spec.session_end)
     meter.bot = bot
     _quiet(bot, spec.log_level)
-    return bot, venue, clock
+    return bot, probe, clock
 
 
 async def run_path(spec: PathSpec) -> PathResult:

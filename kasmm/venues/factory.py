@@ -1,7 +1,27 @@
-"""Build the venue a profile asks for, with its rate limiting and request deadlines."""
+"""Build a profile's venue stack: the venue, its request deadline and rate limit, its metering.
+
+The only place kasmm assembles the wrappers around a venue (the supervisor, ``kasmm run`` and the
+backtest all build through :func:`build_stack`). The stack, innermost first::
+
+    venue  ->  TimeoutVenue (deadline)  ->  RateLimitedVenue (token bucket)  ->  MeteredVenue
+
+* the deadline sits inside the limiter: time spent waiting for tokens is not a timeout (a
+  request that never left cannot have an unknown outcome);
+* a ccxt venue takes ccxt's per-endpoint costs from the bucket inside its request path and
+  bounds each HTTP request with ccxt's own ``timeout``, so it gets neither wrapper;
+* metering is outermost (the supervisor's, when it passes ``metrics``): it times the venue and
+  subtracts the token wait the metered bucket reports (:mod:`kasmm.venues.metered`).
+
+Every part is injectable: the bucket (``limiter``, or ``metrics``/``parent`` for the one built
+here), the venue with its deadline and limit (``venue_factory``, what the supervisor's tests and
+benches replace), or only the bare venue (``build_venue``'s ``inner``, e.g. a fault injector
+around a simulator), and the deadline (``timeout_s=None``: none, as in a virtual-time backtest).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import assert_never
 
@@ -19,20 +39,19 @@ from kasmm.limiter import TokenBucket
 from kasmm.venues.base import Venue
 from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
+from kasmm.venues.metered import MeteredTokenBucket, MeteredVenue, VenueMetrics
 
 #: Deadline of a simulated venue request (they are instant unless latency is simulated).
 SIM_REQUEST_TIMEOUT_S = 5.0
 
+#: ``(profile, clock, limiter) -> venue``: a venue for a profile, drawing from ``limiter``.
+VenueFactory = Callable[[Profile, Clock, TokenBucket], Venue]
 
-def build_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
-    """Instantiate ``profile.venue``, its requests drawing from ``limiter``.
 
-    The deadline sits inside the limiter: time spent waiting for tokens is not a timeout (a
-    request that never left cannot have an unknown outcome).
+def build_inner_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
+    """The bare venue ``profile.venue`` asks for (a ccxt one with ``limiter`` inside).
 
-    A ccxt venue takes ccxt's per-endpoint costs from ``limiter`` inside its request path and
-    bounds each HTTP request with ccxt's own ``timeout`` (``venue.timeout_s``), which starts after
-    the tokens were granted; its credentials are resolved here, from the environment or
+    A ccxt venue's credentials are resolved here, from the environment or
     ``$CREDENTIALS_DIRECTORY``, and stay ``SecretStr`` until ccxt's constructor.
 
     :raises FatalVenueError: the venue type is not available in this build.
@@ -42,21 +61,18 @@ def build_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
         from kasmm.venues.sim import SimVenue
 
         market = profile.venue.market
-        sim: Venue
         if isinstance(market, ReplayMarket):
             # Recorded data: on a real clock it plays from now at the recorded pace.
-            from kasmm.backtest.replay import ReplayVenue
+            from kasmm.venues.sim.replay import ReplayVenue
 
-            sim = ReplayVenue(
+            return ReplayVenue(
                 profile.venue,
                 profile.symbol,
                 clock,
                 Path(market.path),
                 queue_position=market.queue_position,
             )
-        else:
-            sim = SimVenue(profile.venue, profile.symbol, clock)
-        return RateLimitedVenue(TimeoutVenue(sim, SIM_REQUEST_TIMEOUT_S), limiter)
+        return SimVenue(profile.venue, profile.symbol, clock)
     if isinstance(profile.venue, CcxtVenueConfig):
         from kasmm.venues.ccxt import FLAVOURS, CcxtVenue
         from kasmm.venues.ccxt.stream import StreamSettings
@@ -82,9 +98,83 @@ def build_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
 
         # Requests are local and instant (connect loads the market over the network, under
         # TimeoutVenue's connect deadline); the limiter paces the bot as it would be live.
-        paper = PaperVenue(profile.venue, profile.symbol, clock)
-        return RateLimitedVenue(TimeoutVenue(paper, SIM_REQUEST_TIMEOUT_S), limiter)
+        return PaperVenue(profile.venue, profile.symbol, clock)
     assert_never(profile.venue)
+
+
+def build_venue(
+    profile: Profile,
+    clock: Clock,
+    limiter: TokenBucket,
+    *,
+    inner: VenueFactory = build_inner_venue,
+    timeout_s: float | None = SIM_REQUEST_TIMEOUT_S,
+) -> Venue:
+    """``profile``'s venue with its request deadline and rate limit (see the module docstring).
+
+    :param inner: builds the bare venue (default :func:`build_inner_venue`).
+    :param timeout_s: the deadline of each request; ``None`` for none.
+    :raises FatalVenueError: the venue type is not available in this build.
+    :raises MissingSecret: a credential reference cannot be resolved.
+    """
+    venue = inner(profile, clock, limiter)
+    if isinstance(profile.venue, CcxtVenueConfig):
+        return venue  # limits and bounds its own requests
+    if timeout_s is not None:
+        venue = TimeoutVenue(venue, timeout_s)
+    return RateLimitedVenue(venue, limiter)
+
+
+def build_limiter(
+    profile: Profile,
+    clock: Clock,
+    *,
+    metrics: VenueMetrics | None = None,
+    parent: TokenBucket | None = None,
+) -> TokenBucket:
+    """The profile's own token bucket (:func:`profile_rate_budget`), under ``parent`` (the
+    account's bucket, if any); a :class:`MeteredTokenBucket` recording into ``metrics``."""
+    capacity, refill = profile_rate_budget(profile)
+    if metrics is not None:
+        return MeteredTokenBucket(
+            capacity, refill, clock, metrics=metrics, parent=parent, name=profile.name
+        )
+    return TokenBucket(capacity, refill, clock, parent=parent, name=profile.name)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueStack:
+    """What :func:`build_stack` built: the outermost venue and the bucket it draws from."""
+
+    venue: Venue
+    limiter: TokenBucket
+
+
+def build_stack(
+    profile: Profile,
+    clock: Clock,
+    *,
+    limiter: TokenBucket | None = None,
+    metrics: VenueMetrics | None = None,
+    parent: TokenBucket | None = None,
+    venue_factory: VenueFactory = build_venue,
+) -> VenueStack:
+    """The full stack for ``profile`` (see the module docstring).
+
+    :param limiter: the bucket to draw from; default :func:`build_limiter` (``metrics``,
+        ``parent``).
+    :param metrics: meter the venue (outermost) and the bucket into these counters.
+    :param parent: the account's bucket above the profile's own (ignored with ``limiter``).
+    :param venue_factory: the venue with its deadline and limit (default :func:`build_venue`).
+    :raises FatalVenueError: the venue type is not available in this build.
+    :raises MissingSecret: a credential reference cannot be resolved.
+    """
+    if limiter is None:
+        limiter = build_limiter(profile, clock, metrics=metrics, parent=parent)
+    venue = venue_factory(profile, clock, limiter)
+    if metrics is not None:
+        venue = MeteredVenue(venue, metrics)
+    return VenueStack(venue, limiter)
 
 
 def profile_rate_budget(profile: Profile) -> tuple[float, float]:

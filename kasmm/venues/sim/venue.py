@@ -116,7 +116,7 @@ class SimVenue(ConcurrentBatch):
             self._model = RandomWalkModel(market, self._state, rng, phase=phase)
         else:
             raise ValueError(
-                f"the {market.model} market is served by kasmm.backtest.replay.ReplayVenue "
+                f"the {market.model} market is served by kasmm.venues.sim.replay.ReplayVenue "
                 "(build_venue picks it)"
             )
 
