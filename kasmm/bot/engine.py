@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -46,7 +47,9 @@ from kasmm.core.quoting import MarketState, QuoteDecision, compute_quotes, exclu
 from kasmm.core.reconcile import reconcile
 from kasmm.core.risk import RiskInputs, RiskState, TradingState, Trip, evaluate, gate, reset
 from kasmm.core.types import (
+    ZERO,
     Book,
+    CancelOrder,
     ClientOrderId,
     Fill,
     MarketRules,
@@ -54,6 +57,8 @@ from kasmm.core.types import (
     OrderAction,
     OrderIntent,
     OrderRequest,
+    PlaceOrder,
+    Side,
 )
 from kasmm.core.venue_time import VenueClock
 from kasmm.core.volatility import VolState, sigma_price, update_vol
@@ -76,6 +81,14 @@ HALT_CHECK_S = 2.0
 #: How often the venue's open orders are compared with the bot's own view (orders of this
 #: profile that rest unknown to the bot are cancelled).
 ORDER_AUDIT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Wave:
+    """Order actions that go out together (see :meth:`Engine.plan_round`)."""
+
+    cancels: tuple[ClientOrderId, ...] = ()
+    places: tuple[PlaceOrder, ...] = ()
 
 
 class FillVerdict(enum.Enum):
@@ -141,6 +154,7 @@ class Engine:
         self.halt_timer = Every(HALT_CHECK_S)
         self.equity_timer = Every(EQUITY_SNAPSHOT_S)
         self._outbox: list[Command] = []
+        self.replace_mode = profile.refresh.replace_mode
 
     @property
     def balances_known(self) -> bool:
@@ -460,6 +474,66 @@ class Engine:
         return 0.0 if horizon is None else time_left(horizon, wall, self.session_end)
 
     # --- outcomes of the round's actions -----------------------------------------------------
+
+    def plan_round(self, actions: tuple[OrderAction, ...]) -> tuple[Wave, ...]:
+        """Order the round's actions into waves; every action of a wave goes out at once.
+
+        ``cancel_first``: the cancels, together with every placement the free balance already
+        covers; then the placements that need what the cancels free (or that would cross one
+        of the bot's own orders being cancelled). ``place_first``: the placements that fit,
+        then the cancels, then the rest, so the book is never empty while the balance allows.
+        """
+        cancels = tuple(a.client_id for a in actions if isinstance(a, CancelOrder))
+        places = tuple(a for a in actions if isinstance(a, PlaceOrder))
+        now, later = self._split_by_budget(places, set(cancels))
+        waves: tuple[Wave, ...]
+        if self.replace_mode == "place_first":
+            waves = (Wave(places=now), Wave(cancels=cancels), Wave(places=later))
+        else:
+            waves = (Wave(cancels=cancels, places=now), Wave(places=later))
+        return tuple(w for w in waves if w.cancels or w.places)
+
+    def _split_by_budget(
+        self, places: tuple[PlaceOrder, ...], cancelling: set[ClientOrderId]
+    ) -> tuple[tuple[PlaceOrder, ...], tuple[PlaceOrder, ...]]:
+        """The placements the free balance covers now (in order), and those that must wait."""
+        rules = self.rules
+        if not places or rules is None or not self.balances_known:
+            return places, ()
+        inv = self.account.inventory
+        free_quote, free_base = inv.quote, inv.base
+        lowest_ask = highest_bid = None
+        for order in self.open_orders.values():
+            if order.side is Side.BUY:
+                free_quote -= order.price * order.remaining
+                if order.client_id in cancelling and (
+                    highest_bid is None or order.price > highest_bid
+                ):
+                    highest_bid = order.price
+            else:
+                free_base -= order.remaining
+                if order.client_id in cancelling and (
+                    lowest_ask is None or order.price < lowest_ask
+                ):
+                    lowest_ask = order.price
+        fee = 1 + max(rules.maker_fee, ZERO)
+        now: list[PlaceOrder] = []
+        later: list[PlaceOrder] = []
+        for place in places:
+            intent = place.intent
+            if intent.side is Side.BUY:
+                need = intent.price * intent.size * fee
+                fits = need <= free_quote and (lowest_ask is None or intent.price < lowest_ask)
+                if fits:
+                    free_quote -= need
+            else:
+                fits = intent.size <= free_base and (
+                    highest_bid is None or intent.price > highest_bid
+                )
+                if fits:
+                    free_base -= intent.size
+            (now if fits else later).append(place)
+        return tuple(now), tuple(later)
 
     def request_for(self, intent: OrderIntent) -> OrderRequest:
         """The venue request for ``intent``, with a new client id of this run."""

@@ -1,19 +1,30 @@
-"""Carrying out a round's order actions through the venue, with the error policy written once.
+"""Carrying out a round's order actions through the venue: together, with one error policy.
 
-Per action: a venue error is that action's outcome (counted by the consecutive-errors rule);
-authentication and fatal errors end the run; a rate limit ends the round (its remaining actions
-are stale by the time the limit lifts; the next event requotes); a placement whose answer was
-lost is looked up by client id before anything else is decided; a rejection for funds re-reads
-the balances at once.
+A round's actions go out in *waves*: every action of a wave is in flight at once, as batch
+requests where the venue has a batch endpoint (``batch_limits``) and as concurrent single
+requests where it does not. Order matters only where it must (the engine plans the waves,
+:meth:`kasmm.bot.engine.Engine.plan_round`): a placement that needs the balance a cancel frees,
+or that would cross one of the bot's own orders being cancelled, waits for the cancels. A full
+requote with the balance to cover it therefore costs one round trip, not one per action.
+
+Each order's outcome is handled on its own (some succeed while others fail). The error policy,
+written once: authentication and fatal errors end the run; a rate limit ends the round after
+its wave (the rest is stale by the time the limit lifts; the next event requotes); a placement
+whose answer was lost is looked up by client id before anything else is decided; a rejection
+for funds re-reads the balances; any other venue error is counted by the consecutive-errors
+rule and the order stays as it was (a cancel is retried next round).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import anyio
 
 from kasmm.bot.engine import Engine
 from kasmm.clock import Clock
-from kasmm.core.types import CancelOrder, ClientOrderId, OpenOrder, OrderAction, PlaceOrder
+from kasmm.core.types import ClientOrderId, OpenOrder, OrderAction, OrderRequest, PlaceOrder
 from kasmm.errors import (
     AuthenticationFailed,
     FatalVenueError,
@@ -24,10 +35,22 @@ from kasmm.errors import (
     RequestTimedOut,
     VenueError,
 )
-from kasmm.venues.base import Venue
+from kasmm.venues.base import CancelOutcome, PlaceOutcome, Venue
 
 #: How long a rate-limited round backs off before the next event may requote.
 RATE_LIMIT_PAUSE_S = 1.0
+
+T = TypeVar("T")
+
+
+class _RoundState:
+    """What one round learned while its waves ran."""
+
+    __slots__ = ("funds_short", "rate_limited")
+
+    def __init__(self) -> None:
+        self.rate_limited = False
+        self.funds_short = False
 
 
 class Executor:
@@ -47,55 +70,153 @@ class Executor:
         self._read_balances = read_balances
 
     async def execute(self, actions: tuple[OrderAction, ...]) -> None:
-        """Hand ``actions`` to the venue (whose requests draw from the profile's token bucket).
-
-        Cancels come first: the reconciler orders them so, which frees balance for the places.
-        """
-        for action in actions:
-            try:
-                if isinstance(action, CancelOrder):
-                    await self._cancel(action.client_id)
-                else:
-                    await self._place(action)
-            except (AuthenticationFailed, FatalVenueError):
-                raise
-            except RateLimited as exc:
-                self.engine.error(exc)
+        """Carry out one round's ``actions`` wave by wave (see the module docstring)."""
+        round_state = _RoundState()
+        for wave in self.engine.plan_round(actions):
+            await self._wave(wave.cancels, wave.places, round_state)
+            if round_state.funds_short:
+                round_state.funds_short = False
+                await self._read_balances()
+            if round_state.rate_limited:
                 await self.clock.sleep_until(self.clock.now() + RATE_LIMIT_PAUSE_S)
                 return
-            except VenueError as exc:
-                self.engine.error(exc)
 
-    async def _cancel(self, client_id: ClientOrderId) -> None:
-        try:
-            await self.venue.cancel_order(client_id)
-        except OrderNotFound as exc:
-            self.engine.cancelled(client_id, exc, self.clock.wall())
-            return
-        self.engine.cancelled(client_id, None, self.clock.wall())
-
-    async def _place(self, action: PlaceOrder) -> None:
-        intent = action.intent
-        request = self.engine.request_for(intent)
+    async def _wave(
+        self,
+        cancels: Sequence[ClientOrderId],
+        places: Sequence[PlaceOrder],
+        state: _RoundState,
+    ) -> None:
+        limits = self.venue.batch_limits
+        cancel_chunks = _chunks(cancels, limits.cancel)
+        requests = [self.engine.request_for(p.intent) for p in places]
+        place_chunks = _chunks(requests, limits.place)
+        cancel_results: list[list[CancelOutcome] | VenueError] = [[] for _ in cancel_chunks]
+        place_results: list[list[PlaceOutcome] | VenueError] = [[] for _ in place_chunks]
         sent_at = self.clock.now()
-        try:
-            order = await self.venue.place_order(request)
-        except (OrderRejected, InsufficientFunds) as exc:
-            self.engine.rejected(request, intent.level, exc, self.clock.wall())
-            if isinstance(exc, InsufficientFunds):
-                await self._read_balances()
-            return
-        except RequestTimedOut:
-            # Unknown outcome: the order may rest on the book. Look it up before going on.
-            found = await self._lookup(request.client_id)
-            if found is None:
-                self.engine.outcome_unknown(request, intent.level, self.clock.wall())
-                raise
-            order = found
-        self.engine.placed(request, intent.level, order, sent_at, self.clock.wall())
 
-    async def _lookup(self, client_id: ClientOrderId) -> OpenOrder | None:
-        for order in await self.venue.fetch_open_orders():
-            if order.client_id == client_id:
-                return order
-        return None
+        async def cancel(i: int) -> None:
+            try:
+                cancel_results[i] = await self.venue.cancel_orders(cancel_chunks[i])
+            except VenueError as exc:  # about the whole call
+                cancel_results[i] = exc
+
+        async def place(i: int) -> None:
+            try:
+                place_results[i] = await self.venue.place_orders(place_chunks[i])
+            except VenueError as exc:
+                place_results[i] = exc
+
+        calls = [(cancel, i) for i in range(len(cancel_chunks))]
+        calls += [(place, i) for i in range(len(place_chunks))]
+        if len(calls) == 1:
+            run, index = calls[0]
+            await run(index)
+        else:
+            try:
+                async with anyio.create_task_group() as tg:
+                    for run, index in calls:
+                        tg.start_soon(run, index)
+            except BaseExceptionGroup as group:  # a bug, not a venue error: raise it plainly
+                raise group.exceptions[0] from None
+        # Outcomes are handled in a fixed order (cancels, then places, each in request order),
+        # whatever order the answers came in: the engine's state stays deterministic.
+        for cancel_chunk, cancel_result in zip(cancel_chunks, cancel_results, strict=True):
+            self._cancelled(cancel_chunk, cancel_result, state)
+        unknown: list[tuple[int, int]] = []
+        levels = [p.intent.level for p in places]
+        offset = 0
+        for chunk, result in zip(place_chunks, place_results, strict=True):
+            outcomes = result if isinstance(result, list) else [result] * len(chunk)
+            for k, outcome in enumerate(outcomes):
+                n = offset + k
+                if isinstance(outcome, RequestTimedOut):
+                    unknown.append((n, k))
+                    continue
+                self._placed(requests[n], levels[n], outcome, sent_at, state)
+            offset += len(chunk)
+        if unknown:
+            await self._resolve_unknown([n for n, _ in unknown], requests, levels, sent_at)
+
+    def _cancelled(
+        self,
+        chunk: Sequence[ClientOrderId],
+        result: list[CancelOutcome] | VenueError,
+        state: _RoundState,
+    ) -> None:
+        outcomes = result if isinstance(result, list) else [result] * len(chunk)
+        wall = self.clock.wall()
+        reported: set[int] = set()
+        for client_id, outcome in zip(chunk, outcomes, strict=True):
+            if outcome is None or isinstance(outcome, OrderNotFound):
+                self.engine.cancelled(client_id, outcome, wall)
+                continue
+            _raise_fatal(outcome)
+            state.rate_limited |= isinstance(outcome, RateLimited)
+            if id(outcome) not in reported:  # a whole-call error counts once
+                reported.add(id(outcome))
+                self.engine.error(outcome)
+
+    def _placed(
+        self,
+        request: OrderRequest,
+        level: int,
+        outcome: PlaceOutcome,
+        sent_at: float,
+        state: _RoundState,
+    ) -> None:
+        if isinstance(outcome, OpenOrder):
+            self.engine.placed(request, level, outcome, sent_at, self.clock.wall())
+        elif isinstance(outcome, OrderRejected | InsufficientFunds):
+            self.engine.rejected(request, level, outcome, self.clock.wall())
+            state.funds_short |= isinstance(outcome, InsufficientFunds)
+        else:
+            _raise_fatal(outcome)
+            state.rate_limited |= isinstance(outcome, RateLimited)
+            self.engine.error(outcome)
+
+    async def _resolve_unknown(
+        self,
+        indices: list[int],
+        requests: Sequence[OrderRequest],
+        levels: Sequence[int],
+        sent_at: float,
+    ) -> None:
+        """Placements whose answer was lost: look them up by client id (one listing), never
+        place them again. Found ones are placed; the rest stay unknown (the audit cancels them
+        if they rest after all) and count as an error."""
+        listed: dict[str, OpenOrder] = {}
+        lookup_error: VenueError | None = None
+        try:
+            listed = {o.client_id: o for o in await self.venue.fetch_open_orders()}
+        except (AuthenticationFailed, FatalVenueError):
+            raise
+        except VenueError as exc:
+            lookup_error = exc
+        lost = 0
+        for n in indices:
+            request = requests[n]
+            order = listed.get(request.client_id)
+            if order is not None:
+                self.engine.placed(request, levels[n], order, sent_at, self.clock.wall())
+            else:
+                self.engine.outcome_unknown(request, levels[n], self.clock.wall())
+                lost += 1
+        if lost:
+            error = lookup_error or RequestTimedOut(f"{lost} placement(s) with no answer")
+            self.engine.error(error)
+
+
+def _chunks(items: Sequence[T], per_request: int) -> list[list[T]]:
+    """One call per batch request the venue takes; a venue without a batch endpoint
+    (``per_request`` 1) gets them all in one call, which it sends as concurrent singles."""
+    if not items:
+        return []
+    if per_request <= 1:
+        return [list(items)]
+    return [list(items[i : i + per_request]) for i in range(0, len(items), per_request)]
+
+
+def _raise_fatal(outcome: VenueError) -> None:
+    if isinstance(outcome, AuthenticationFailed | FatalVenueError):
+        raise outcome

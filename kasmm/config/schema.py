@@ -412,6 +412,15 @@ class RefreshConfig(StrictModel):
     fallback_interval_s: PositiveFloat = Field(
         2.0, description="Re-evaluate at least this often when the market data stream is quiet."
     )
+    replace_mode: Literal["cancel_first", "place_first"] = Field(
+        "cancel_first",
+        description=(
+            "How a requote round replaces orders. cancel_first: cancels go out together with "
+            "every placement the free balance already covers; a placement that needs what a "
+            "cancel frees waits for that cancel. place_first: new orders first (the book is "
+            "never empty while the balance allows), then the cancels, then what had to wait."
+        ),
+    )
 
 
 # --- risk ---------------------------------------------------------------------------------

@@ -37,12 +37,13 @@ from kasmm.core.types import (
 )
 from kasmm.errors import LedgerLost, OrderNotFound, TransientVenueError
 from kasmm.store import AsyncLedger, Ledger, OrderOpened
+from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.sim import SimVenue
 from tests.integration.test_bot_sim import make_bot
 from tests.support import demo_profile, kill_switch_only
 
 
-class Wrapped:
+class Wrapped(ConcurrentBatch):
     """A sim venue with hooks: a feed that stalls after the first book, a stop that keeps
     listing an order, a connect that fails. Counts the requests it serves."""
 

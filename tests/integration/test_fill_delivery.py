@@ -130,7 +130,7 @@ async def test_a_fill_queued_behind_a_book_is_stored_when_the_bot_stops(tmp_path
     clock = RealClock()
     venue = SlowRequote(SimVenue(PROFILE.venue, PROFILE.symbol, clock))
     with Ledger(tmp_path / "kasmm.sqlite") as ledger:
-        bot = Bot(PROFILE, venue, clock=clock, ledger=AsyncLedger(ledger))  # type: ignore[arg-type]
+        bot = Bot(PROFILE, venue, clock=clock, ledger=AsyncLedger(ledger))
         venue.bot = bot
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:

@@ -95,7 +95,7 @@ def supervisor_with(
         assert isinstance(profile.venue, SimVenueConfig)
         venue = wrap(SimVenue(profile.venue, profile.symbol, clock))
         built.append(venue)
-        return RateLimitedVenue(venue, limiter)  # type: ignore[arg-type]
+        return RateLimitedVenue(venue, limiter)
 
     return Supervisor(tmp_path, venue_factory=factory, restart=policy), built
 
@@ -212,7 +212,7 @@ async def test_fills_queued_when_the_stream_fails_reach_the_ledger_view() -> Non
     assert isinstance(profile.venue, SimVenueConfig)
     clock = RealClock()
     venue = Burst(SimVenue(profile.venue, profile.symbol, clock))
-    bot = Bot(profile, venue, clock=clock)  # type: ignore[arg-type]
+    bot = Bot(profile, venue, clock=clock)
     with anyio.fail_after(20), pytest.raises(TransientVenueError):
         await bot.run()
     assert bot.pnl.buy_count + bot.pnl.sell_count == 5

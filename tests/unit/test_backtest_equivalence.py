@@ -18,7 +18,7 @@ Every decision, every request and the final inventory, PnL and counters must be 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -44,7 +44,7 @@ from kasmm.core.types import (
     VenueEvent,
 )
 from kasmm.limiter import TokenBucket
-from kasmm.venues.base import Venue
+from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome, Venue
 from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
 
@@ -117,6 +117,22 @@ class Recorder:
 
     async def cancel_all(self, prefix: str) -> int:
         result: int = await self._log("cancel_all", prefix, self.inner.cancel_all(prefix))
+        return result
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        return self.inner.batch_limits
+
+    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        result: list[PlaceOutcome] = await self._log(
+            "place_orders", tuple(requests), self.inner.place_orders(requests)
+        )
+        return result
+
+    async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+        result: list[CancelOutcome] = await self._log(
+            "cancel_orders", tuple(client_ids), self.inner.cancel_orders(client_ids)
+        )
         return result
 
 
@@ -204,6 +220,18 @@ class ScriptedVenue:
 
     async def cancel_all(self, prefix: str) -> int:
         result: int = self._answer("cancel_all", prefix)
+        return result
+
+    @property
+    def batch_limits(self) -> BatchLimits:
+        return BatchLimits()
+
+    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        result: list[PlaceOutcome] = self._answer("place_orders", tuple(requests))
+        return result
+
+    async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+        result: list[CancelOutcome] = self._answer("cancel_orders", tuple(client_ids))
         return result
 
 
@@ -332,7 +360,8 @@ async def test_random_walk_backtest_and_real_time_bot_are_identical() -> None:
     fills = sum(1 for _, e, _ in trace if isinstance(e, OrderFilled))
     methods = {c.method for c in calls}
     assert fills > 5 and bot.pnl.buy_count > 0 and bot.pnl.sell_count > 0
-    assert {"connect", "fetch_open_orders", "fetch_balances", "place_order", "cancel_order"} <= (
+    # A round's actions go out together (batch calls, concurrent singles inside the sim).
+    assert {"connect", "fetch_open_orders", "fetch_balances", "place_orders", "cancel_orders"} <= (
         methods
     )
     assert len(trace) > 1000 and bot.stats.orders_placed > 20

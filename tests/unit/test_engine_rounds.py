@@ -1,0 +1,88 @@
+"""How the engine orders a round's actions into waves that go out together."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kasmm.bot.engine import Engine, Wave
+from kasmm.config.schema import Profile
+from kasmm.core.types import (
+    CancelOrder,
+    ClientOrderId,
+    MarketRules,
+    OpenOrder,
+    OrderAction,
+    OrderIntent,
+    PlaceOrder,
+    Side,
+)
+from tests.integration.test_bot_sim import demo_profile
+
+RULES = MarketRules(
+    symbol="KAS/USDT", base="KAS", quote="USDT", tick=Decimal("0.00001"), lot=Decimal(1)
+)
+
+
+def engine(replace_mode: str = "cancel_first", base: int = 10_000, quote: int = 1_000) -> Engine:
+    profile = demo_profile()
+    refresh = profile.refresh.model_copy(update={"replace_mode": replace_mode})
+    e = Engine(
+        Profile.model_validate({**profile.model_dump(), "refresh": refresh.model_dump()}),
+        venue_name="sim",
+        run_tag="t0000000",
+    )
+    e.connected(RULES)
+    e.account.inventory.base, e.account.inventory.quote = Decimal(base), Decimal(quote)
+    return e
+
+
+def rest(e: Engine, cid: str, side: Side, price: str, size: int) -> ClientOrderId:
+    order = OpenOrder(
+        ClientOrderId(cid), side, Decimal(price), Decimal(size), Decimal(size), created_at=0.0
+    )
+    e.open_orders[order.client_id] = order
+    return order.client_id
+
+
+def place(side: Side, price: str, size: int, level: int = 0) -> PlaceOrder:
+    return PlaceOrder(OrderIntent(side, Decimal(price), Decimal(size), level))
+
+
+def test_a_covered_requote_is_one_wave_with_every_cancel_and_place() -> None:
+    e = engine()
+    old_bid = rest(e, "b", Side.BUY, "0.0790", 1000)
+    old_ask = rest(e, "a", Side.SELL, "0.0810", 1000)
+    new = (place(Side.BUY, "0.0795", 1000), place(Side.SELL, "0.0805", 1000))
+    actions: tuple[OrderAction, ...] = (CancelOrder(old_bid), CancelOrder(old_ask), *new)
+    assert e.plan_round(actions) == (Wave(cancels=(old_bid, old_ask), places=new),)
+
+
+def test_a_place_that_needs_what_a_cancel_frees_waits_for_the_cancels() -> None:
+    # 1,000 USDT: the resting bid locks 800 of it, the new bid needs 790.
+    e = engine(quote=1_000)
+    old_bid = rest(e, "b", Side.BUY, "0.08", 10_000)
+    new_bid = place(Side.BUY, "0.079", 10_000)
+    new_ask = place(Side.SELL, "0.081", 1_000)
+    waves = e.plan_round((CancelOrder(old_bid), new_bid, new_ask))
+    assert waves == (Wave(cancels=(old_bid,), places=(new_ask,)), Wave(places=(new_bid,)))
+
+
+def test_a_place_that_would_cross_an_own_order_being_cancelled_waits() -> None:
+    e = engine()
+    old_ask = rest(e, "a", Side.SELL, "0.0800", 100)
+    jumped_bid = place(Side.BUY, "0.0801", 100)  # the market moved up past the old ask
+    waves = e.plan_round((CancelOrder(old_ask), jumped_bid))
+    assert waves == (Wave(cancels=(old_ask,)), Wave(places=(jumped_bid,)))
+
+
+def test_place_first_keeps_the_book_quoted_then_cancels() -> None:
+    e = engine("place_first", base=1_500)
+    old_ask = rest(e, "a", Side.SELL, "0.0810", 1000)
+    covered = place(Side.SELL, "0.0805", 500)
+    needs_cancel = place(Side.SELL, "0.0806", 1000)
+    waves = e.plan_round((CancelOrder(old_ask), covered, needs_cancel))
+    assert waves == (
+        Wave(places=(covered,)),
+        Wave(cancels=(old_ask,)),
+        Wave(places=(needs_cancel,)),
+    )
