@@ -109,14 +109,14 @@ async def _scrape(directory: Path) -> str:
         tg.start_soon(monitor.run)
         await tg.start(sup.run)
         # The optional wiring (see kasmm.obs.metrics), attached by hand.
-        sup.reload_results = {"ok": 1, "invalid": 0}  # type: ignore[attr-defined]
+        sup.reload_results = {"ok": 1, "invalid": 0}
         for slot in sup.slots.values():
             metrics = VenueMetrics()
             metrics.observe_request("place_order", 0.01)
             metrics.record_error("place_order", TransientVenueError("down"))
             metrics.observe_wait(0.0)
-            slot.venue_metrics = metrics  # type: ignore[attr-defined]
-            slot.limiter = TokenBucket(10, 5, sup.clock)  # type: ignore[attr-defined]
+            slot.venue_metrics = metrics
+            slot.limiter = TokenBucket(10, 5, sup.clock)
         bot = sup.slots["p1"].bot
         assert bot is not None
         bot.risk = RiskState(halt=Trip("max_drawdown", "halt", 2.0, 1.0, bot.clock.now()))

@@ -249,7 +249,9 @@ async def test_a_batch_costs_one_latency_and_books_its_orders_in_request_order()
     ]
     assert [o.client_id for o in await venue.fetch_open_orders()] == ["b1", "b2"]
     t = clock.now()
-    cancelled = await venue.cancel_orders([ClientOrderId("b2"), ClientOrderId("zz"), "b1"])
+    cancelled = await venue.cancel_orders(
+        [ClientOrderId("b2"), ClientOrderId("zz"), ClientOrderId("b1")]
+    )
     assert clock.now() == pytest.approx(t + 0.025)
     assert cancelled[0] is None and cancelled[2] is None
     assert type(cancelled[1]).__name__ == "OrderNotFound"
