@@ -123,7 +123,7 @@ async def test_stale_book_trips_when_the_wall_clock_steps_back(
     )
     clock = RealClock()
     venue = Wrapped(sim_of(profile, clock), stall=True)
-    bot = Bot(profile, venue, clock=clock)  # type: ignore[arg-type]
+    bot = Bot(profile, venue, clock=clock)
     async with anyio.create_task_group() as tg:
         await tg.start(bot.run)
         real_time = time.time
@@ -176,7 +176,7 @@ async def test_a_stop_against_a_venue_that_keeps_listing_an_order_backs_off() ->
     profile = demo_profile()
     clock = VirtualClock(0.0)
     venue = Wrapped(sim_of(profile, clock))
-    bot = Bot(profile, venue, clock=clock)  # type: ignore[arg-type]
+    bot = Bot(profile, venue, clock=clock)
     bot.rules = await venue.connect()
     venue.sticky = OpenOrder(
         client_id=ClientOrderId(bot._ids.prefix + "zzzzzzzz1"),
@@ -202,7 +202,7 @@ async def test_a_venue_that_never_connected_leaves_no_orders() -> None:
     clock = VirtualClock(0.0)
     venue = Wrapped(sim_of(profile, clock))
     venue.fail_connect = True
-    bot = Bot(profile, venue, clock=clock)  # type: ignore[arg-type]
+    bot = Bot(profile, venue, clock=clock)
     with pytest.raises(TransientVenueError):
         await bot.run()
     assert bot.orders_left == 0
@@ -264,7 +264,7 @@ async def test_every_order_ends_with_a_final_status_in_the_ledger(tmp_path: Path
         )
         assert ledger.open_orders(profile.name) == crashed
         venue = Wrapped(sim_of(profile, clock))
-        bot = Bot(profile, venue, clock=clock, ledger=AsyncLedger(ledger), stop_at=120.0)  # type: ignore[arg-type]
+        bot = Bot(profile, venue, clock=clock, ledger=AsyncLedger(ledger), stop_at=120.0)
         # One cancel answered "unknown order" mid-run: the order is gone all the same.
         venue.not_found_once = True
         await bot.run()
@@ -306,7 +306,7 @@ async def test_a_deleted_ledger_stops_the_bot_with_its_orders_cancelled(tmp_path
     venue = Wrapped(sim_of(profile, clock))
     path = tmp_path / "kasmm.sqlite"
     with Ledger(path) as ledger:
-        bot = Bot(profile, venue, clock=clock, ledger=AsyncLedger(ledger), stop_at=600.0)  # type: ignore[arg-type]
+        bot = Bot(profile, venue, clock=clock, ledger=AsyncLedger(ledger), stop_at=600.0)
 
         async def delete_when_quoting() -> None:
             while not bot.open_orders:

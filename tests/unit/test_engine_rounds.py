@@ -16,7 +16,7 @@ from kasmm.core.types import (
     PlaceOrder,
     Side,
 )
-from tests.integration.test_bot_sim import demo_profile
+from tests.support import demo_profile
 
 RULES = MarketRules(
     symbol="KAS/USDT", base="KAS", quote="USDT", tick=Decimal("0.00001"), lot=Decimal(1)
