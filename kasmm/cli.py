@@ -290,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return schema_command()
     if args.command == "run":
-        from kasmm.runner import run_command
+        from kasmm.commands.run import run_command
 
         return run_command(
             args.profile,

@@ -9,11 +9,11 @@ import pytest
 
 from kasmm.bot import Bot
 from kasmm.clock import VirtualClock
+from kasmm.commands.run import RunSummary, run_profile
 from kasmm.config.schema import AS2008Market, Profile, SimVenueConfig
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.types import ClientOrderId, OrderRequest, Side
 from kasmm.limiter import TokenBucket
-from kasmm.runner import RunSummary, run_profile
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
 from tests.support import demo_profile

@@ -12,10 +12,10 @@ from kasmm.backtest import run_backtest
 from kasmm.backtest.replay import ReplayVenue
 from kasmm.cli import main
 from kasmm.clock import VirtualClock
+from kasmm.commands.run import run_profile
 from kasmm.config.loader import load_file
 from kasmm.config.schema import ReplayMarket, SimVenueConfig
 from kasmm.limiter import TokenBucket
-from kasmm.runner import run_profile
 from kasmm.venues.factory import build_venue
 
 ROOT = Path(__file__).resolve().parents[2]

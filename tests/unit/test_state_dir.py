@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from kasmm.commands.run import run_command
 from kasmm.errors import KasmmError
-from kasmm.runner import run_command
 from kasmm.shard import Shard, shard_of
 from kasmm.store.state_dir import (
     EXIT_IN_USE,
