@@ -40,7 +40,7 @@ from kasmm.store import AsyncLedger, Ledger, OrderOpened
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.sim import SimVenue
 from tests.integration.test_bot_sim import make_bot
-from tests.support import demo_profile, kill_switch_only
+from tests.support import demo_profile, eventually, kill_switch_only
 
 
 class Wrapped(ConcurrentBatch):
@@ -106,12 +106,6 @@ def sim_of(profile: Profile, clock: Any) -> SimVenue:
     return SimVenue(profile.venue, profile.symbol, clock)
 
 
-async def wait_until(condition: Any, within_s: float = 10.0) -> None:
-    with anyio.fail_after(within_s):
-        while not condition():
-            await anyio.sleep(0.01)
-
-
 @pytest.mark.anyio
 async def test_stale_book_trips_when_the_wall_clock_steps_back(
     monkeypatch: pytest.MonkeyPatch,
@@ -128,9 +122,9 @@ async def test_stale_book_trips_when_the_wall_clock_steps_back(
         await tg.start(bot.run)
         real_time = time.time
         monkeypatch.setattr(time, "time", lambda: real_time() - 600.0)  # NTP steps it back
-        await wait_until(lambda: bot.risk.halt is not None, within_s=8.0)
+        await eventually(lambda: bot.risk.halt is not None, within_s=8.0)
         assert bot.risk.halt is not None and bot.risk.halt.rule == "stale_book"
-        await wait_until(lambda: not bot.open_orders)
+        await eventually(lambda: not bot.open_orders)
         assert await venue.inner.fetch_open_orders() == []
         tg.cancel_scope.cancel()
 
