@@ -44,6 +44,7 @@ from kasmm.obs.metrics import (
 )
 from kasmm.supervisor import ProfileRunner, Supervisor
 from kasmm.venues.base import Venue
+from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.metered import (
     ENDPOINTS,
@@ -116,10 +117,10 @@ class _WiredSupervisor(Supervisor):
             metrics = getattr(slot, "venue_metrics", None)
             if metrics is None:
                 metrics = VenueMetrics()
-                slot.venue_metrics = metrics  # type: ignore[attr-defined]
+                slot.venue_metrics = metrics
             limiter.__class__ = MeteredTokenBucket
             limiter.metrics = metrics  # type: ignore[attr-defined]
-            slot.limiter = limiter  # type: ignore[attr-defined]
+            slot.limiter = limiter
             return MeteredVenue(inner_factory(profile, clock, limiter), metrics)
 
         self.venue_factory = factory
@@ -184,7 +185,7 @@ async def test_supervisor_metrics_labels_values_and_reload(tmp_path: Path) -> No
     registry = build_registry(sup)
     async with anyio.create_task_group() as tg:
         if not NATIVELY_WIRED:
-            tg.start_soon(sup.loop_lag.run)  # type: ignore[attr-defined]
+            tg.start_soon(sup.loop_lag.run)
         await tg.start(sup.run)
         first = scrape(registry)
 
@@ -337,7 +338,7 @@ async def test_halt_shows_in_state_engaged_rule_and_per_rule_trips(tmp_path: Pat
         assert bot is not None
         now = bot.clock.now()
         bot.risk = RiskState(halt=Trip("max_drawdown", "halt", 12.0, 10.0, now))
-        bot.stats.trips_by_rule = {"max_drawdown": 1, "stale_book": 2}  # type: ignore[attr-defined]
+        bot.stats.trips_by_rule = {"max_drawdown": 1, "stale_book": 2}
         families = scrape(registry)
         assert value(families, "kasmm_profile_state", profile="p1", state="halted") == 1
         assert value(families, "kasmm_profile_state", profile="p1", state="quoting") == 0
@@ -409,7 +410,7 @@ class FakeClock:
         return self.t
 
 
-class FakeVenue:
+class FakeVenue(ConcurrentBatch):
     """Each request advances the fake clock by its ``cost``; ``fail`` raises instead."""
 
     name = "fake"
