@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import anyio
 
-from kasmm.bot.engine import Engine
+from kasmm.bot.engine import Engine, Wave
 from kasmm.clock import Clock
 from kasmm.core.types import ClientOrderId, OpenOrder, OrderAction, OrderRequest, PlaceOrder
 from kasmm.errors import (
@@ -63,16 +63,25 @@ class Executor:
         clock: Clock,
         *,
         read_balances: Callable[[], Awaitable[None]],
+        sequential: bool = False,
     ) -> None:
         self.engine = engine
         self.venue = venue
         self.clock = clock
         self._read_balances = read_balances
+        #: One action at a time, in the reconciler's order (the baseline ``bench/requote.py``
+        #: compares with; what every round cost before waves).
+        self.sequential = sequential
 
     async def execute(self, actions: tuple[OrderAction, ...]) -> None:
         """Carry out one round's ``actions`` wave by wave (see the module docstring)."""
         round_state = _RoundState()
-        for wave in self.engine.plan_round(actions):
+        waves = self.engine.plan_round(actions)
+        if self.sequential:
+            waves = tuple(Wave(cancels=(cid,)) for w in waves for cid in w.cancels) + tuple(
+                Wave(places=(p,)) for w in waves for p in w.places
+            )
+        for wave in waves:
             await self._wave(wave.cancels, wave.places, round_state)
             if round_state.funds_short:
                 round_state.funds_short = False
