@@ -241,7 +241,7 @@ async def run_kasmm(profile: Profile, horizon: float) -> Outcome:
     cpu = time.process_time()
     bot, probed, clock = build_path(spec)
     sampler = Sampler(probed.sim, clock, quoting_params(profile))
-    probed.inner = sampler  # type: ignore[assignment]
+    probed.inner = sampler
     await bot.run()
     stats = probed.sim.stats
     mid = bot.book.mid if bot.book is not None else None
@@ -272,7 +272,7 @@ async def run_naive(profile: Profile, horizon: float, cycle_s: float) -> Outcome
     bucket = BacktestBucket(profile.rate_limit.capacity, profile.rate_limit.refill_per_s, clock)
     params = quoting_params(profile)
     sampler = Sampler(sim, clock, params)
-    venue = RateLimitedVenue(sampler, bucket)  # type: ignore[arg-type]
+    venue = RateLimitedVenue(sampler, bucket)
     rules = await venue.connect()
     balances = await venue.fetch_balances()
     base, quote = balances.total(rules.base), balances.total(rules.quote)

@@ -234,6 +234,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "decide": summary_us([b[1] for b in breakdown]),
         "after_decide": summary_us([b[2] for b in breakdown]),
     }
+    assert bot is not None  # checked in the run: the narrowing does not outlive fail_after
     return {
         "book_events": recorder.books,
         "measured_book_events": recorder.books - skip,

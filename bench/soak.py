@@ -259,7 +259,8 @@ def plan_for(spec: Spec, rate: float, hostile: float) -> FaultPlan:
         empty_book=hostile,
         absurd_jump=hostile / 4,
     )
-    return replace(plan, **dict(spec.plan_overrides))
+    overrides: dict[str, Any] = dict(spec.plan_overrides)  # probabilities and durations
+    return replace(plan, **overrides)
 
 
 # --- the run ------------------------------------------------------------------------------
