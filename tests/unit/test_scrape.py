@@ -276,14 +276,17 @@ async def test_a_scrape_never_holds_the_loop_for_long() -> None:
 
 @pytest.mark.anyio
 async def test_on_a_saturated_loop_slices_grow_with_its_turn() -> None:
-    """A loop whose every turn takes 50 ms: 2 ms slices would need ~50 turns (2.5 s) for this
-    scrape; a fifth of a turn (10 ms) per slice gets it done in a fraction of that."""
+    """A loop whose every turn costs 50 ms of CPU: 2 ms slices would need ~50 turns (2.5 s)
+    for this scrape; a fifth of a turn (10 ms) per slice gets it done in a fraction of that.
+    (CPU, not wall time: a machine busy with other processes does not make slices grow.)"""
     exporter = MetricsExporter(synthetic_supervisor(200), runtime=False)
     done = anyio.Event()
 
     async def hog() -> None:
         while not done.is_set():
-            time.sleep(0.05)  # noqa: ASYNC251 - a loop busy with other work, on purpose
+            busy_until = time.thread_time() + 0.05
+            while time.thread_time() < busy_until:  # other work on the loop, 50 ms of CPU
+                pass
             await anyio.lowlevel.checkpoint()
 
     async with anyio.create_task_group() as tg:
