@@ -100,9 +100,11 @@ class MetricsExporter:
         self._clock = clock
         #: Bodies built so far (concurrent and repeated scrapes do not add to it).
         self.builds = 0
-        #: The longest the loop was held between two yields, over all builds (seconds).
+        #: The most CPU time one slice took, over all builds (seconds; CPU rather than wall
+        #: time, so that other processes taking the machine do not inflate it).
         self.longest_slice_s = 0.0
         self._slice_began = 0.0
+        self._slice_cpu_began = 0.0
         self._budget = slice_s
         self._body: list[bytes] | None = None
         self._built_at = 0.0
@@ -132,7 +134,7 @@ class MetricsExporter:
 
     async def _build(self) -> list[bytes]:
         backend = TextBackend()
-        self._slice_began = time.perf_counter()
+        self._slice_began, self._slice_cpu_began = time.perf_counter(), time.thread_time()
         self._budget = self.slice_s
         for _ in self.collector.fill(Families(backend)):
             await self._maybe_yield()
@@ -150,7 +152,7 @@ class MetricsExporter:
             pending.append(generate_latest(self.runtime))  # ~60 samples
         if pending:
             chunks.append(b"".join(pending))
-        self._note_slice(time.perf_counter())
+        self._note_slice()
         return chunks
 
     async def _maybe_yield(self) -> None:
@@ -163,14 +165,15 @@ class MetricsExporter:
         """
         now = time.perf_counter()
         if now - self._slice_began >= self._budget:
-            self._note_slice(now)
-            cpu = time.thread_time()
+            cpu = self._note_slice()
             await anyio.lowlevel.checkpoint()
             # The loop's turn in this thread's CPU time: the time the OS gave other processes
             # says nothing about how busy the loop is.
-            turn = time.thread_time() - cpu
-            self._slice_began = time.perf_counter()
-            self._budget = max(self.slice_s, LOOP_SHARE * turn)
+            self._slice_began, self._slice_cpu_began = time.perf_counter(), time.thread_time()
+            self._budget = max(self.slice_s, LOOP_SHARE * (self._slice_cpu_began - cpu))
 
-    def _note_slice(self, now: float) -> None:
-        self.longest_slice_s = max(self.longest_slice_s, now - self._slice_began)
+    def _note_slice(self) -> float:
+        """Record the slice that ends now; return the thread's CPU clock."""
+        cpu = time.thread_time()
+        self.longest_slice_s = max(self.longest_slice_s, cpu - self._slice_cpu_began)
+        return cpu
