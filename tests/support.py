@@ -10,13 +10,14 @@ import time
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
 from kasmm.config.loader import load_file
 from kasmm.config.schema import KillSwitchConfig, Profile
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"
 
@@ -48,14 +49,18 @@ async def eventually(
 
 
 def wait_until(
-    predicate: Callable[[], object], within_s: float = 20.0, poll_s: float = 0.05, what: str = ""
-) -> None:
-    """Blocking :func:`eventually`, for tests that drive a subprocess from synchronous code."""
+    predicate: Callable[[], T], within_s: float = 20.0, poll_s: float = 0.05, what: str = ""
+) -> T:
+    """Blocking :func:`eventually`, for tests that drive a subprocess from synchronous code.
+
+    :return: the predicate's first true value (a list of orders that appeared, say).
+    """
     deadline = time.monotonic() + within_s
-    while not predicate():
+    while not (value := predicate()):
         if time.monotonic() >= deadline:
             raise AssertionError(f"not true within {within_s} s: {what or predicate!r}")
         time.sleep(poll_s)
+    return value
 
 
 # --- profiles ---------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 from kasmm.config.schema import Profile
 from kasmm.store import Ledger
 from tests.integration.test_supervise_process import Supervised
+from tests.support import wait_until
 
 KEY, SECRET = "e2e-key-1234", "e2e-secret-abcdef-0123456789"
 
@@ -93,16 +93,6 @@ def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
     emu.close()
 
 
-def wait(pred: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 def test_bot_on_mexc_emulator_survives_kill_9(tmp_path: Path, emulator: EmulatorProcess) -> None:
     profiles = tmp_path / "profiles"
     profiles.mkdir()
@@ -146,7 +136,7 @@ def test_bot_on_mexc_emulator_survives_kill_9(tmp_path: Path, emulator: Emulator
     first = Supervised(profiles, tmp_path / "run1.jsonl", "--state-dir", str(state), env=env)
     try:
         first.wait_for(lambda e: e["event"] == "supervisor_ready", timeout=40)
-        ours = wait(
+        ours = wait_until(
             lambda: [
                 o
                 for o in emulator.open_orders()

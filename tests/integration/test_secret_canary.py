@@ -37,6 +37,7 @@ from kasmm.config.loader import load_file
 from kasmm.limiter import TokenBucket
 from kasmm.venues.factory import build_venue
 from tests.integration.test_supervise_process import Supervised
+from tests.support import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CANARY = {
@@ -167,16 +168,6 @@ def status_cli(addr: str) -> bytes:
     return done.stdout + done.stderr
 
 
-def wait(pred: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 class Supervisor(Supervised):
     """``kasmm supervise`` with file watching, the control endpoint and debug logs."""
 
@@ -244,7 +235,7 @@ def test_canary_credentials_appear_nowhere(tmp_path: Path, emulator: Emulator) -
             "/_emu/fault",
             {"method": "GET", "path": "/api/v3/openOrders", "status": 429, "count": 2},
         )
-        ours = wait(
+        ours = wait_until(
             lambda: [
                 o
                 for o in emulator.call("/_emu/state")["orders"]
