@@ -53,6 +53,7 @@ from kasmm.venues.metered import (
     MeteredVenue,
     VenueMetrics,
 )
+from tests.support import eventually
 
 NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -168,12 +169,6 @@ def profiles_in(families: dict[str, Any]) -> set[str]:
     return {s.labels["profile"] for _, s in samples(families) if "profile" in s.labels}
 
 
-async def wait_for(predicate: Any, limit: float = 5.0) -> None:
-    with anyio.fail_after(limit):
-        while not predicate():
-            await anyio.sleep(0.02)
-
-
 # --- the collector on a real supervisor -----------------------------------------------------
 
 
@@ -279,7 +274,7 @@ async def test_supervisor_metrics_labels_values_and_reload(tmp_path: Path) -> No
                 for name in ("kasmm_mid_price", "kasmm_equity_quote")
             )
 
-        await wait_for(moved)
+        await eventually(moved, within_s=5.0)
 
         # Removing a profile removes its series at the next scrape.
         (tmp_path / "p2.yaml").unlink()
