@@ -292,7 +292,12 @@ class FaultyVenue(VenueDecorator):
         self.counters.faults[kind] += 1
 
     async def _call(
-        self, method: str, call: Callable[[], Awaitable[T]], *, weight: float = 1.0
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        weight: float = 1.0,
+        arg: object = None,
     ) -> T:
         return await self._request(method, call)
 

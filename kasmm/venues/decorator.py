@@ -3,8 +3,9 @@
 A wrapper changes what happens *around* each request (bound it in time, take tokens first, time
 it, inject a fault), rarely the request itself. The base implements every ``Venue`` request
 method by calling one hook, :meth:`VenueDecorator._call`, with the method's name, a thunk that
-performs it on the wrapped venue, and the number of requests it really sends (its ``weight``); a
-wrapper overrides the hook, plus only what it really changes. ``name``, ``batch_limits``,
+performs it on the wrapped venue, the number of requests it really sends (its ``weight``) and its
+argument (``arg``, for wrappers that record requests); a wrapper overrides the hook, plus only
+what it really changes. ``name``, ``batch_limits``,
 ``events()`` and ``close()`` pass straight through (override them to change them).
 
 A batch call (``place_orders`` / ``cancel_orders``) goes through the hook **once**, as one call
@@ -40,13 +41,21 @@ class VenueDecorator:
         self.inner = inner
 
     async def _call(
-        self, method: str, call: Callable[[], Awaitable[T]], *, weight: float = 1.0
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        weight: float = 1.0,
+        arg: object = None,
     ) -> T:
         """Perform one venue call (``call()``); override to act around it.
 
         :param method: the ``Venue`` method's name (``place_order``, ``place_orders``, ...).
         :param call: performs the request on ``inner``; await it at most once.
         :param weight: requests the call really sends (see the module docstring).
+        :param arg: the method's argument, for wrappers that record requests: the
+            ``OrderRequest``, client id or prefix; a batch call's sequence; ``None`` for
+            ``connect`` and the fetches.
         """
         return await call()
 
@@ -82,26 +91,29 @@ class VenueDecorator:
 
     async def place_order(self, request: OrderRequest) -> OpenOrder:
         """``place_order`` through the hook."""
-        return await self._call("place_order", lambda: self.inner.place_order(request))
+        return await self._call("place_order", lambda: self.inner.place_order(request), arg=request)
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         """``cancel_order`` through the hook."""
-        await self._call("cancel_order", lambda: self.inner.cancel_order(client_id))
+        await self._call("cancel_order", lambda: self.inner.cancel_order(client_id), arg=client_id)
 
     async def cancel_all(self, prefix: str) -> int:
         """``cancel_all`` through the hook."""
-        return await self._call("cancel_all", lambda: self.inner.cancel_all(prefix))
+        return await self._call("cancel_all", lambda: self.inner.cancel_all(prefix), arg=prefix)
 
     async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
         """``place_orders`` through the hook once, weighted by the requests it sends."""
         weight = requests_sent(len(requests), self.inner.batch_limits.place)
         return await self._call(
-            "place_orders", lambda: self.inner.place_orders(requests), weight=weight
+            "place_orders", lambda: self.inner.place_orders(requests), weight=weight, arg=requests
         )
 
     async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
         """``cancel_orders`` through the hook once, weighted by the requests it sends."""
         weight = requests_sent(len(client_ids), self.inner.batch_limits.cancel)
         return await self._call(
-            "cancel_orders", lambda: self.inner.cancel_orders(client_ids), weight=weight
+            "cancel_orders",
+            lambda: self.inner.cancel_orders(client_ids),
+            weight=weight,
+            arg=client_ids,
         )

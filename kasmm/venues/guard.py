@@ -31,7 +31,12 @@ class TimeoutVenue(VenueDecorator):
         self.connect_timeout_s = connect_timeout_s
 
     async def _call(
-        self, method: str, call: Callable[[], Awaitable[T]], *, weight: float = 1.0
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        weight: float = 1.0,
+        arg: object = None,
     ) -> T:
         limit = self.connect_timeout_s if method == "connect" else self.timeout_s
         try:

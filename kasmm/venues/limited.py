@@ -48,7 +48,12 @@ class RateLimitedVenue(VenueDecorator):
         self.weight = weight
 
     async def _call(
-        self, method: str, call: Callable[[], Awaitable[T]], *, weight: float = 1.0
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        weight: float = 1.0,
+        arg: object = None,
     ) -> T:
         tokens = self.weight * weight
         if tokens > 0:

@@ -180,7 +180,12 @@ class MeteredVenue(VenueDecorator):
         self.clock = clock
 
     async def _call(
-        self, method: str, call: Callable[[], Awaitable[T]], *, weight: float = 1.0
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        weight: float = 1.0,
+        arg: object = None,
     ) -> T:
         cell = _WaitCell(self.clock)
         token = _current_wait.set(cell)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,21 +13,14 @@ from kasmm.clock import VirtualClock
 from kasmm.core.types import Balance, Balances, OrderFilled, VenueEvent
 from kasmm.limiter import TokenBucket
 from kasmm.store import AsyncLedger, Ledger
+from kasmm.venues.base import Venue
+from kasmm.venues.decorator import VenueDecorator
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
 from tests.support import demo_profile
 
 
-class Wrapper:
-    def __init__(self, inner: SimVenue) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self.inner, item)
-
-
-class DuplicatingVenue(Wrapper):
+class DuplicatingVenue(VenueDecorator):
     """Delivers every fill event twice (a websocket replay after a reconnect)."""
 
     async def events(self) -> AsyncGenerator[VenueEvent, None]:
@@ -38,7 +30,7 @@ class DuplicatingVenue(Wrapper):
                 yield event
 
 
-class DriftingVenue(Wrapper):
+class DriftingVenue(VenueDecorator):
     """Reports 100 KAS more than the account holds after the first balance read."""
 
     reads = 0
@@ -52,7 +44,7 @@ class DriftingVenue(Wrapper):
         return Balances({**real.assets, "KAS": Balance(kas.free + 100, kas.locked)})
 
 
-def bot_on(venue: Any, clock: VirtualClock, ledger: AsyncLedger, stop_at: float) -> Bot:
+def bot_on(venue: Venue, clock: VirtualClock, ledger: AsyncLedger, stop_at: float) -> Bot:
     profile = demo_profile()
     limiter = TokenBucket(1000, 1000, clock)
     return Bot(

@@ -8,10 +8,10 @@ the ledger, a venue that never connected, and a profile that silently quotes not
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -22,7 +22,6 @@ from kasmm.bot import Bot
 from kasmm.clock import RealClock, VirtualClock
 from kasmm.config.schema import Profile, SimVenueConfig
 from kasmm.core.types import (
-    Balances,
     Book,
     BookUpdated,
     ClientOrderId,
@@ -30,7 +29,6 @@ from kasmm.core.types import (
     MarketRules,
     OpenOrder,
     OrderFilled,
-    OrderRequest,
     Side,
     TradeId,
     VenueEvent,
@@ -38,18 +36,23 @@ from kasmm.core.types import (
 from kasmm.errors import LedgerLost, OrderNotFound, TransientVenueError
 from kasmm.store import AsyncLedger, Ledger, OrderOpened
 from kasmm.venues.batch import ConcurrentBatch
+from kasmm.venues.decorator import VenueDecorator
 from kasmm.venues.sim import SimVenue
 from tests.integration.test_bot_sim import make_bot
 from tests.support import demo_profile, eventually, kill_switch_only
 
+T = TypeVar("T")
 
-class Wrapped(ConcurrentBatch):
+
+class Wrapped(ConcurrentBatch, VenueDecorator):
     """A sim venue with hooks: a feed that stalls after the first book, a stop that keeps
-    listing an order, a connect that fails. Counts the requests it serves."""
+    listing an order, a connect that fails. Counts the requests it serves (batch calls go
+    through the single calls: each order counts one)."""
+
+    inner: SimVenue
 
     def __init__(self, inner: SimVenue, *, stall: bool = False) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.stall = stall
         self.sticky: OpenOrder | None = None
         self.fail_connect = False
@@ -58,13 +61,22 @@ class Wrapped(ConcurrentBatch):
         self.not_found_once = False
         self.calls = 0
 
+    async def _call(
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        weight: float = 1.0,
+        arg: object = None,
+    ) -> T:
+        if method != "connect":
+            self.calls += 1
+        return await call()
+
     async def connect(self) -> MarketRules:
         if self.fail_connect:
             raise TransientVenueError("sim: connection refused")
-        return await self.inner.connect()
-
-    async def close(self) -> None:
-        await self.inner.close()
+        return await super().connect()
 
     async def events(self) -> AsyncGenerator[VenueEvent, None]:
         async for event in self.inner.events():
@@ -72,33 +84,21 @@ class Wrapped(ConcurrentBatch):
             if self.stall and isinstance(event, BookUpdated):
                 await anyio.sleep_forever()  # the feed dies: no more books, ever
 
-    async def fetch_balances(self) -> Balances:
-        self.calls += 1
-        return await self.inner.fetch_balances()
-
     async def fetch_open_orders(self) -> list[OpenOrder]:
-        self.calls += 1
-        listed = await self.inner.fetch_open_orders()
+        listed = await super().fetch_open_orders()
         return [*listed, self.sticky] if self.sticky is not None else listed
 
-    async def place_order(self, request: OrderRequest) -> OpenOrder:
-        self.calls += 1
-        return await self.inner.place_order(request)
-
     async def cancel_order(self, client_id: ClientOrderId) -> None:
-        self.calls += 1
         if self.not_found_once:
             self.not_found_once = False
             self.not_found.add(client_id)
+        await super().cancel_order(client_id)
         if client_id in self.not_found:
-            await self.inner.cancel_order(client_id)
             raise OrderNotFound(client_id)
-        await self.inner.cancel_order(client_id)
 
     async def cancel_all(self, prefix: str) -> int:
-        self.calls += 1
         await anyio.lowlevel.checkpoint()
-        return await self.inner.cancel_all(prefix)
+        return await super().cancel_all(prefix)
 
 
 def sim_of(profile: Profile, clock: Any) -> SimVenue:

@@ -22,13 +22,11 @@ from kasmm.bot import Bot
 from kasmm.clock import RealClock
 from kasmm.config.schema import SimVenueConfig
 from kasmm.core.types import (
-    Balances,
     Book,
     BookLevel,
     BookUpdated,
     ClientOrderId,
     Fill,
-    MarketRules,
     OpenOrder,
     OrderFilled,
     OrderRequest,
@@ -38,6 +36,7 @@ from kasmm.core.types import (
 )
 from kasmm.store import AsyncLedger, Ledger
 from kasmm.venues.batch import ConcurrentBatch
+from kasmm.venues.decorator import VenueDecorator
 from kasmm.venues.sim import SimVenue
 from tests.support import make_profile
 
@@ -68,25 +67,21 @@ def own_fill(client_id: ClientOrderId, n: int) -> Fill:
     )
 
 
-class SlowRequote(ConcurrentBatch):
+class SlowRequote(ConcurrentBatch, VenueDecorator):
     """A sim venue with slow placements. While the bot places its first quotes, the stream
     sends a moved book and right behind it a fill; both queue up, and the bot then handles the
-    book (a slow requote) with the fill taken from the queue and not handled yet."""
+    book (a slow requote) with the fill taken from the queue and not handled yet. (Batch calls
+    go through the single calls: each placement is slow.)"""
+
+    inner: SimVenue
 
     def __init__(self, inner: SimVenue) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.bot: Bot | None = None
         self.placing = anyio.Event()
         self.requoting = anyio.Event()
         #: The bot's first order: the late fill is one of its own orders' fills.
         self.first_client_id: ClientOrderId | None = None
-
-    async def connect(self) -> MarketRules:
-        return await self.inner.connect()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
     async def events(self) -> AsyncGenerator[VenueEvent, None]:
         book = self.inner.book
@@ -103,12 +98,6 @@ class SlowRequote(ConcurrentBatch):
         yield OrderFilled(own_fill(self.first_client_id, 1))
         await anyio.sleep_forever()
 
-    async def fetch_balances(self) -> Balances:
-        return await self.inner.fetch_balances()
-
-    async def fetch_open_orders(self) -> list[OpenOrder]:
-        return await self.inner.fetch_open_orders()
-
     async def place_order(self, request: OrderRequest) -> OpenOrder:
         if self.first_client_id is None:
             self.first_client_id = request.client_id
@@ -117,12 +106,6 @@ class SlowRequote(ConcurrentBatch):
             self.requoting.set()  # quoting around the moved book: the fill is behind it
         await anyio.sleep(0.1)
         return await self.inner.place_order(request)
-
-    async def cancel_order(self, client_id: ClientOrderId) -> None:
-        await self.inner.cancel_order(client_id)
-
-    async def cancel_all(self, prefix: str) -> int:
-        return await self.inner.cancel_all(prefix)
 
 
 async def test_a_fill_queued_behind_a_book_is_stored_when_the_bot_stops(tmp_path: Path) -> None:

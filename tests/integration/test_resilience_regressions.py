@@ -24,9 +24,7 @@ from kasmm.core.types import (
     Book,
     BookLevel,
     BookUpdated,
-    ClientOrderId,
     Fill,
-    MarketRules,
     OpenOrder,
     OrderFilled,
     OrderRequest,
@@ -40,6 +38,7 @@ from kasmm.supervisor import RestartPolicy, Supervisor
 from kasmm.venues.base import Venue
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.ccxt import CcxtVenue
+from kasmm.venues.decorator import VenueDecorator
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
 from tests.emulators.mexc import MexcEmulator
@@ -49,36 +48,20 @@ from tests.support import make_profile
 pytestmark = pytest.mark.anyio
 
 
-class Wrapped(ConcurrentBatch):
-    """A sim venue with one behaviour changed by the test."""
+class Wrapped(ConcurrentBatch, VenueDecorator):
+    """A sim venue with one behaviour changed by the test (batch calls go through the single
+    calls, so that a changed ``place_order`` applies to them too)."""
+
+    inner: SimVenue
 
     def __init__(self, inner: SimVenue) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.balance_calls = 0
         self.cancel_all_calls = 0
-
-    async def connect(self) -> MarketRules:
-        return await self.inner.connect()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def events(self) -> AsyncGenerator[VenueEvent, None]:
-        return self.inner.events()
 
     async def fetch_balances(self) -> Balances:
         self.balance_calls += 1
         return await self.inner.fetch_balances()
-
-    async def fetch_open_orders(self) -> list[OpenOrder]:
-        return await self.inner.fetch_open_orders()
-
-    async def place_order(self, request: OrderRequest) -> OpenOrder:
-        return await self.inner.place_order(request)
-
-    async def cancel_order(self, client_id: ClientOrderId) -> None:
-        await self.inner.cancel_order(client_id)
 
     async def cancel_all(self, prefix: str) -> int:
         self.cancel_all_calls += 1

@@ -18,11 +18,11 @@ Every decision, every request and the final inventory, PnL and counters must be 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -45,10 +45,12 @@ from kasmm.core.types import (
 )
 from kasmm.limiter import TokenBucket
 from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome, Venue
+from kasmm.venues.decorator import VenueDecorator
 from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
 
 pytestmark = pytest.mark.anyio
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -66,73 +68,31 @@ class Call:
 Trace = list[tuple[float, VenueEvent, QuoteDecision | None]]
 
 
-class Recorder:
+class Recorder(VenueDecorator):
     """A venue wrapper logging every request (with the clock's time) and its outcome."""
 
     def __init__(self, inner: Venue, now: Callable[[], float]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.now = now
         self.calls: list[Call] = []
 
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    async def _log(self, method: str, arg: Any, call: Any) -> Any:
-        entry = Call(method, arg, self.now())
+    async def _call(
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        weight: float = 1.0,
+        arg: object = None,
+    ) -> T:
+        # A batch's orders as a tuple: what the scripted venue compares against.
+        entry = Call(method, tuple(arg) if isinstance(arg, list | tuple) else arg, self.now())
         self.calls.append(entry)
         try:
-            entry.result = await call
+            result = await call()
         except Exception as exc:
             entry.error = exc
             raise
-        return entry.result
-
-    async def connect(self) -> MarketRules:
-        result: MarketRules = await self._log("connect", None, self.inner.connect())
-        return result
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def events(self) -> AsyncGenerator[VenueEvent, None]:
-        return self.inner.events()
-
-    async def fetch_balances(self) -> Balances:
-        result: Balances = await self._log("fetch_balances", None, self.inner.fetch_balances())
-        return result
-
-    async def fetch_open_orders(self) -> list[OpenOrder]:
-        result: list[OpenOrder] = await self._log(
-            "fetch_open_orders", None, self.inner.fetch_open_orders()
-        )
-        return result
-
-    async def place_order(self, request: OrderRequest) -> OpenOrder:
-        result: OpenOrder = await self._log("place_order", request, self.inner.place_order(request))
-        return result
-
-    async def cancel_order(self, client_id: ClientOrderId) -> None:
-        await self._log("cancel_order", client_id, self.inner.cancel_order(client_id))
-
-    async def cancel_all(self, prefix: str) -> int:
-        result: int = await self._log("cancel_all", prefix, self.inner.cancel_all(prefix))
-        return result
-
-    @property
-    def batch_limits(self) -> BatchLimits:
-        return self.inner.batch_limits
-
-    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
-        result: list[PlaceOutcome] = await self._log(
-            "place_orders", tuple(requests), self.inner.place_orders(requests)
-        )
-        return result
-
-    async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
-        result: list[CancelOutcome] = await self._log(
-            "cancel_orders", tuple(client_ids), self.inner.cancel_orders(client_ids)
-        )
+        entry.result = result
         return result
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import replace
 from decimal import Decimal
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -40,6 +41,7 @@ from kasmm.errors import (
     RequestTimedOut,
     TransientVenueError,
 )
+from kasmm.venues.decorator import VenueDecorator
 from kasmm.venues.sim import SimVenue
 from tests.faults import SPLIT_SEP, FaultCounters, FaultPlan, FaultyVenue, base_trade_id
 from tests.support import make_profile
@@ -47,6 +49,7 @@ from tests.support import make_profile
 pytestmark = pytest.mark.anyio
 D = Decimal
 T0 = 1_000_000.0
+T = TypeVar("T")
 
 
 def sim_profile(**kill_switch: object) -> Profile:
@@ -468,31 +471,34 @@ async def test_counters_can_be_shared_and_merged() -> None:
 # --- the bot against hostile data ---------------------------------------------------------------
 
 
-class Watch:
+class Watch(VenueDecorator):
     """Sits on the sim venue (under the faults): checks every order that reaches it."""
 
+    inner: SimVenue
+
     def __init__(self, inner: SimVenue) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.placed = 0
         self.bad: list[tuple[OrderRequest, str]] = []
 
-    async def connect(self) -> MarketRules:
-        return await self.inner.connect()
+    async def _call(
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        weight: float = 1.0,
+        arg: object = None,
+    ) -> T:
+        if method == "place_order":
+            assert isinstance(arg, OrderRequest)
+            self.check(arg)
+        elif method == "place_orders":
+            assert isinstance(arg, list | tuple)
+            for request in arg:
+                self.check(request)
+        return await call()
 
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def events(self) -> AsyncGenerator[VenueEvent, None]:
-        return self.inner.events()
-
-    async def fetch_balances(self) -> Balances:
-        return await self.inner.fetch_balances()
-
-    async def fetch_open_orders(self) -> list[OpenOrder]:
-        return await self.inner.fetch_open_orders()
-
-    async def place_order(self, request: OrderRequest) -> OpenOrder:
+    def check(self, request: OrderRequest) -> None:
         self.placed += 1
         mid = D(repr(self.inner.mid))
         real = self.inner.book
@@ -505,13 +511,6 @@ class Watch:
             self.bad.append((request, "bid crosses the real book"))
         elif request.side is Side.SELL and real.best_bid is not None and price <= real.best_bid:
             self.bad.append((request, "ask crosses the real book"))
-        return await self.inner.place_order(request)
-
-    async def cancel_order(self, client_id: ClientOrderId) -> None:
-        await self.inner.cancel_order(client_id)
-
-    async def cancel_all(self, prefix: str) -> int:
-        return await self.inner.cancel_all(prefix)
 
 
 async def run_bot(
@@ -520,7 +519,7 @@ async def run_bot(
     clock = VirtualClock(T0)
     assert isinstance(profile.venue, SimVenueConfig)
     watch = Watch(SimVenue(profile.venue, profile.symbol, clock))
-    venue = FaultyVenue(watch, plan, random.Random(7), clock)  # type: ignore[arg-type]
+    venue = FaultyVenue(watch, plan, random.Random(7), clock)
     bot = Bot(profile, venue, clock=clock, stop_at=T0 + seconds)
     with anyio.fail_after(60):
         await bot.run()
@@ -562,7 +561,7 @@ async def test_nan_price_never_becomes_an_order_even_when_it_fails_the_bot() -> 
     profile = sim_profile()
     assert isinstance(profile.venue, SimVenueConfig)
     watch = Watch(SimVenue(profile.venue, profile.symbol, clock))
-    venue = FaultyVenue(watch, FaultPlan(nan_price=0.3), random.Random(7), clock)  # type: ignore[arg-type]
+    venue = FaultyVenue(watch, FaultPlan(nan_price=0.3), random.Random(7), clock)
     bot = Bot(profile, venue, clock=clock, stop_at=T0 + 300)
     # A NaN price once failed the profile in on_book; now it runs to the end.
     with anyio.fail_after(60), contextlib.suppress(ArithmeticError):

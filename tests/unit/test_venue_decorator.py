@@ -111,31 +111,42 @@ class Fake(ConcurrentBatch):
 
 
 class Hooked(VenueDecorator):
-    """Records every call of the hook: (method, weight)."""
+    """Records every call of the hook: (method, weight), and the arguments."""
 
     def __init__(self, inner: Venue) -> None:
         super().__init__(inner)
         self.hooked: list[tuple[str, float]] = []
+        self.args: list[object] = []
 
     async def _call(
-        self, method: str, call: Callable[[], Awaitable[T]], *, weight: float = 1.0
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        weight: float = 1.0,
+        arg: object = None,
     ) -> T:
         self.hooked.append((method, weight))
+        self.args.append(arg)
         return await call()
 
 
 async def every_call(venue: Venue) -> list[object]:
-    """Call every request method of the protocol once."""
-    return [
+    """Call every request method of the protocol once; their answers (``None`` for a cancel)."""
+    answers: list[object] = [
         await venue.connect(),
         await venue.fetch_balances(),
         await venue.fetch_open_orders(),
         await venue.place_order(req("a")),
-        await venue.cancel_order(ClientOrderId("a")),
+    ]
+    await venue.cancel_order(ClientOrderId("a"))
+    answers += [
+        None,
         await venue.cancel_all("k"),
         await venue.place_orders([req("b"), req("c"), req("d")]),
         await venue.cancel_orders([ClientOrderId("b"), ClientOrderId("c")]),
     ]
+    return answers
 
 
 async def test_every_request_goes_through_the_hook_once_and_the_rest_passes_through() -> None:
@@ -155,6 +166,16 @@ async def test_every_request_goes_through_the_hook_once_and_the_rest_passes_thro
         ("cancel_all", 1.0),
         ("place_orders", 3),  # no batch endpoint: 3 concurrent single requests
         ("cancel_orders", 2),
+    ]
+    assert venue.args == [
+        None,
+        None,
+        None,
+        req("a"),
+        "a",
+        "k",
+        [req("b"), req("c"), req("d")],
+        ["b", "c"],
     ]
     events = venue.events()
     assert isinstance(await anext(events), BookUpdated)
