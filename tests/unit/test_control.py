@@ -48,11 +48,6 @@ STATUS: dict[str, Any] = {
 METRICS = (b"kasmm_up 1\n", "text/plain; version=0.0.4; charset=utf-8")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @asynccontextmanager
 async def control_server(
     status: Callable[[], dict[str, Any]] = lambda: STATUS,

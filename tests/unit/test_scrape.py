@@ -31,11 +31,6 @@ from kasmm.supervisor import Supervisor
 from kasmm.venues.metered import ENDPOINTS, VenueMetrics
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Fixed(Collector):
     def __init__(self, families: list[Metric]) -> None:
         self.families = families
