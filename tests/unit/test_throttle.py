@@ -7,6 +7,7 @@ import pytest
 import structlog
 
 from kasmm.obs.throttle import ThrottledWarnings
+from tests.support import eventually
 
 
 def test_first_of_each_reason_in_full_then_one_summary_per_window() -> None:
@@ -48,9 +49,7 @@ async def test_run_flushes_every_interval_and_on_exit() -> None:
             await tg.start(throttle.run)
             throttle.warn("a")
             throttle.warn("a")
-            with anyio.fail_after(5):
-                while not any(e["event"] == "x_suppressed" for e in logs):
-                    await anyio.sleep(0.01)
+            await eventually(lambda: any(e["event"] == "x_suppressed" for e in logs), within_s=5)
             throttle.warn("b")
             throttle.warn("b")
             tg.cancel_scope.cancel()
