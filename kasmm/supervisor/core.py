@@ -45,8 +45,7 @@ from kasmm.supervisor.runner import ProfileRunner, RestartPolicy
 from kasmm.supervisor.state import ProfileState
 from kasmm.supervisor.status import health_verdict, supervisor_status
 from kasmm.venues.base import Venue
-from kasmm.venues.factory import build_venue, profile_rate_budget
-from kasmm.venues.metered import MeteredTokenBucket, MeteredVenue
+from kasmm.venues.factory import build_stack, build_venue
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -331,18 +330,15 @@ class Supervisor:
     def make_bot(self, slot: ProfileRunner) -> Bot:
         """A fresh bot for ``slot``'s profile, on this supervisor's clock and ledger."""
         profile = slot.loaded.profile
-        capacity, refill = profile_rate_budget(profile)
-        limiter = MeteredTokenBucket(
-            capacity,
-            refill,
+        stack = build_stack(
+            profile,
             self.clock,
             metrics=slot.venue_metrics,
             parent=self._account_bucket(profile),
-            name=profile.name,
+            venue_factory=self.venue_factory,
         )
-        slot.limiter = limiter
-        venue = MeteredVenue(self.venue_factory(profile, self.clock, limiter), slot.venue_metrics)
-        bot = Bot(profile, venue, clock=self.clock, ledger=self.ledger)
+        slot.limiter = stack.limiter
+        bot = Bot(profile, stack.venue, clock=self.clock, ledger=self.ledger)
         # Every (re)start begins in the mode the schedule says applies now.
         if profile.schedule:
             bot.set_mode(mode_at(profile.schedule, profile.mode, self.wall_clock()))
