@@ -11,23 +11,14 @@ import pytest
 from kasmm.commands.schema import profile_json_schema, schema_command
 from kasmm.config import checks
 from kasmm.config.schema import SUPPORTED_EXCHANGES, Profile
+from tests.support import make_profile
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = REPO / "kasmm-profile.schema.json"
 
 
 def _profile(**overrides: Any) -> Profile:
-    data: dict[str, Any] = {
-        "name": "p",
-        "venue": {"type": "sim"},
-        "symbol": "KAS/USDT",
-        "modes": {
-            "aggressive": {"spread_bps": 20, "size": 1000},
-            "passive": {"spread_bps": 40, "size": 1000},
-        },
-    }
-    data.update(overrides)
-    return Profile.model_validate(data)
+    return make_profile(**{"name": "p", **overrides})
 
 
 def _ccxt(exchange: str, sandbox: bool = False) -> dict[str, Any]:
