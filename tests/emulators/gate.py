@@ -32,13 +32,14 @@ GET      /spot/tickers, /spot/time           best bid/ask/last; server time
 P GET    /account/detail                     ``{"key": {"mode": 1}}`` (classic account)
 P GET    /spot/accounts                      balances ``available`` / ``locked``
 P POST   /spot/orders                        create (``text`` client id, gtc/ioc/poc/fok)
+P PATCH  /spot/orders/{order_id}             amend price / amount in place (``gate_amend``)
 P GET    /spot/orders                        list (``currency_pair`` + ``status`` open|finished)
 P DELETE /spot/orders                        cancel all (``currency_pair``, ``side`` optional)
 P GET    /spot/orders/{order_id}             get by id, or by ``t-`` text while open
 P DELETE /spot/orders/{order_id}             cancel by id, or by ``t-`` text while open
 P GET    /spot/open_orders                   open orders grouped by pair (``fetch_open_orders``)
-P POST   /spot/batch_orders                  ``create_orders`` (per-order ``succeeded``)
-P POST   /spot/cancel_batch_orders           ``cancel_orders``
+P POST   /spot/batch_orders                  ``create_orders`` (per-order ``succeeded``, 10/pair)
+P POST   /spot/cancel_batch_orders           ``cancel_orders`` (per-order ``succeeded``; 20)
 P GET    /spot/my_trades                     fills
 P POST   /spot/countdown_cancel_all          dead man's switch ``{timeout, currency_pair?}``
 =======  ==================================  =================================================
@@ -53,7 +54,9 @@ INVALID_KEY               401     AuthenticationError
 INVALID_SIGNATURE         401     AuthenticationError
 MISSING_REQUIRED_HEADER   401     AuthenticationError
 REQUEST_EXPIRED           401     AuthenticationError (Timestamp > 60 s off wall time)
-TOO_MANY_REQUESTS         429     RateLimitExceeded (a NetworkError, not DDoSProtection)
+TOO_MANY_REQUESTS         429     RateLimitExceeded (a NetworkError, not DDoSProtection);
+                                  also above ``order_rate`` order requests per second and
+                                  pair: create, batch create (one request) and amend share it
 BALANCE_NOT_ENOUGH        400     InsufficientFunds
 POC_FILL_IMMEDIATELY      400     OrderImmediatelyFillable (subclass of InvalidOrder)
 INVALID_PRECISION         400     InvalidOrder (price/amount with too many decimals)
@@ -100,6 +103,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .gate_amend import amend
 from .gate_engine import (
     DEFAULT_BALANCES,
     DEFAULT_MARKETS,
@@ -154,6 +158,8 @@ class _Injected:
     path: str | None
     method: str | None
     remaining: int
+    #: Handle the request first, then answer the error (a lost answer).
+    after: bool = False
 
 
 Handler = Callable[["_Call"], tuple[int, Any]]
@@ -233,7 +239,9 @@ class GateEmulator:
         balances: initial ``available`` per currency (default KAS 100000, USDT 10000).
         limit, window_s: at most ``limit`` requests (public and private together) per sliding
             ``window_s`` seconds of ``clock``; more get HTTP 429 ``TOO_MANY_REQUESTS``.
-            ``limit=None`` disables.
+            ``limit=None`` disables every rate limit.
+        order_rate: Gate's "place orders" limit, requests per second per currency pair (order
+            creation, a batch creation counting once per pair in it, and amends).
         clock: seconds source for order/fill times, countdowns and the rate window (e.g.
             ``VirtualClock.now``); default ``time.time``. Signature timestamps are always
             checked against the wall clock, since ccxt signs with it.
@@ -258,8 +266,10 @@ class GateEmulator:
         poc_cross: str = "reject",
         max_timestamp_skew_s: float | None = 60.0,
         timer_interval_s: float = 0.05,
+        order_rate: int = 10,
     ) -> None:
         self.api_key = api_key
+        self.order_rate = order_rate
         self.secret = secret
         self.limit = limit
         self.window_s = window_s
@@ -276,6 +286,7 @@ class GateEmulator:
         )
         self.requests: list[RecordedRequest] = []
         self._window: collections.deque[float] = collections.deque()
+        self._order_times: dict[str, collections.deque[float]] = {}
         self._injected: list[_Injected] = []
         self._runner: web.AppRunner | None = None
         self._timer_task: asyncio.Task[None] | None = None
@@ -433,10 +444,13 @@ class GateEmulator:
         path: str | None = None,
         method: str | None = None,
         count: int = 1,
+        after: bool = False,
     ) -> None:
         """Answer the next ``count`` requests (matching ``path``/``method`` if given) with this
-        Gate error instead of handling them (e.g. ``("SERVER_ERROR", 500)``)."""
-        self._injected.append(_Injected(status, label, message, path, method, count))
+        Gate error instead of handling them (e.g. ``("SERVER_ERROR", 500)``). ``after=True``:
+        handle the request (orders do get placed, amended, cancelled), then answer the error
+        instead of the result: a lost answer."""
+        self._injected.append(_Injected(status, label, message, path, method, count, after))
 
     def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
         """Recorded requests for ``path`` (relative to /api/v4)."""
@@ -487,13 +501,13 @@ class GateEmulator:
         raw_body: bytes,
     ) -> tuple[int, Any]:
         injected = self._take_injected(record)
-        if injected is not None:
-            return injected
+        if injected is not None and not injected.after:
+            return _err(injected.status, injected.label, injected.message)
         if self.limit is not None:
             now = self.clock()
             while self._window and self._window[0] <= now - self.window_s:
                 self._window.popleft()
-            if len(self._window) >= self.limit:
+            if len(self._window) >= self.limit or not self._order_rate_ok(record, now):
                 return _err(429, "TOO_MANY_REQUESTS", "Request Rate limit Exceeded")
             self._window.append(now)
         if path is None:
@@ -515,11 +529,14 @@ class GateEmulator:
             except ValueError:
                 return _err(400, "INVALID_REQUEST_BODY", "request body is not valid JSON")
         try:
-            return route.handler(_Call(params=params, query=record.query, body=body))
+            answer = route.handler(_Call(params=params, query=record.query, body=body))
         except GateError as err:
-            return _err(err.status, err.label, err.message)
+            answer = _err(err.status, err.label, err.message)
+        if injected is not None:  # handled, and the answer is lost
+            return _err(injected.status, injected.label, injected.message)
+        return answer
 
-    def _take_injected(self, record: RecordedRequest) -> tuple[int, Any] | None:
+    def _take_injected(self, record: RecordedRequest) -> _Injected | None:
         for inj in self._injected:
             if inj.path is not None and inj.path != record.path:
                 continue
@@ -528,8 +545,30 @@ class GateEmulator:
             inj.remaining -= 1
             if inj.remaining <= 0:
                 self._injected.remove(inj)
-            return _err(inj.status, inj.label, inj.message)
+            return inj
         return None
+
+    def _order_rate_ok(self, record: RecordedRequest, now: float) -> bool:
+        """Gate's place-orders limit: ``order_rate`` order requests per second and pair."""
+        if record.method == "POST" and record.path == "/spot/orders":
+            bodies = [record.body]
+        elif record.method == "POST" and record.path == "/spot/batch_orders":
+            bodies = record.body if isinstance(record.body, list) else []
+        elif record.method == "PATCH" and record.path.startswith("/spot/orders/"):
+            bodies = [record.body if isinstance(record.body, dict) else {}]
+            bodies[0] = {"currency_pair": record.query.get("currency_pair"), **bodies[0]}
+        else:
+            return True
+        pairs = {str(b.get("currency_pair")) for b in bodies if isinstance(b, dict)}
+        for pair in pairs:
+            times = self._order_times.setdefault(pair, collections.deque())
+            while times and times[0] <= now - 1.0:
+                times.popleft()
+            if len(times) >= self.order_rate:
+                return False
+        for pair in pairs:
+            self._order_times[pair].append(now)
+        return True
 
     def _rate_headers(self) -> dict[str, str]:
         if self.limit is None:
@@ -629,6 +668,7 @@ class GateEmulator:
             r("DELETE", "/spot/orders", self._cancel_all, True),
             r("GET", "/spot/orders/{order_id}", self._get_order, True),
             r("DELETE", "/spot/orders/{order_id}", self._cancel_order, True),
+            r("PATCH", "/spot/orders/{order_id}", self._amend_order, True),
             r("GET", "/spot/open_orders", self._open_orders, True),
             r("POST", "/spot/batch_orders", self._batch_orders, True),
             r("POST", "/spot/cancel_batch_orders", self._cancel_batch, True),
@@ -752,6 +792,11 @@ class GateEmulator:
 
     def _cancel_order(self, call: _Call) -> tuple[int, Any]:
         order = self.engine.cancel(call.query.get("currency_pair"), call.params["order_id"])
+        return 200, self.engine.order_json(order)
+
+    def _amend_order(self, call: _Call) -> tuple[int, Any]:
+        pair = call.query.get("currency_pair")
+        order = amend(self.engine, pair, call.params["order_id"], call.body)
         return 200, self.engine.order_json(order)
 
     def _cancel_all(self, call: _Call) -> tuple[int, Any]:

@@ -173,6 +173,7 @@ class Order:
     status: str = "open"  # open | closed | cancelled
     finish_as: str = "open"
     finish_ms: int | None = None
+    amend_text: str = "-"  # the last amend's ``amend_text``
 
     @property
     def is_open(self) -> bool:
@@ -997,7 +998,7 @@ class GateEngine:
         out: dict[str, Any] = {
             "id": order.id,
             "text": order.text,
-            "amend_text": "-",
+            "amend_text": order.amend_text,
             "create_time": str(order.create_ms // 1000),
             "update_time": str(order.update_ms // 1000),
             "create_time_ms": order.create_ms,

@@ -26,7 +26,9 @@ public   GET  /api/v3/ping, /time, /exchangeInfo, /depth, /defaultSymbols,
 public   GET  /api/v1/contract/detail (empty list: no swaps), /api/v1/contract/ping
 signed   GET  /api/v3/capital/config/getall (load_markets → fetch_currencies), /account, /tradeFee,
               /order, /openOrders, /allOrders, /myTrades
-signed   POST /api/v3/order, /order/test, /batchOrders (ccxt create_orders: ``batchOrders`` = JSON)
+signed   POST /api/v3/order, /order/test, /batchOrders (ccxt create_orders: ``batchOrders`` = JSON;
+              up to 20 orders of one symbol, each answered on its own: ``orderId`` or
+              ``code``/``msg``, with ``newClientOrderId`` when one was sent; weight 1, 2 r/s)
 signed DELETE /api/v3/order, /openOrders, /order/all (ccxt cancel_all_orders without symbol)
 
 Anything else answers 404 ``{"code": -1, ...}`` (ccxt: ``ExchangeError``) and is logged.
@@ -57,6 +59,7 @@ duplicate newClientOrderId (*)         -2010       ExchangeError
 cancel unknown / closed order          -2011       BadRequest (not OrderNotFound)
 query unknown order                    -2013       ExchangeError (not OrderNotFound)
 request weight over the window         429 / 429   RateLimitExceeded (HTTP 429)
+``batchOrders`` above 2 r/s            429 / 429   RateLimitExceeded (HTTP 429)
 =====================================  ==========  ==================================
 
 (*) MEXC documents no code for a reused client id; this one is modelled on Binance.
@@ -115,7 +118,9 @@ __all__ = [
 DEFAULT_BALANCES: Mapping[str, object] = {"KAS": "100000", "USDT": "10000"}
 
 #: Request weight per endpoint (MEXC's published weights, as far as known); others weigh 1.
+#: ``batchOrders`` weighs 1 (IP and UID) whatever the number of orders in it.
 DEFAULT_WEIGHTS: Mapping[tuple[str, str], int] = {
+    ("POST", "/api/v3/batchOrders"): 1,
     ("GET", "/api/v3/exchangeInfo"): 10,
     ("GET", "/api/v3/account"): 10,
     ("GET", "/api/v3/order"): 2,
@@ -124,6 +129,12 @@ DEFAULT_WEIGHTS: Mapping[tuple[str, str], int] = {
     ("GET", "/api/v3/myTrades"): 10,
     ("GET", "/api/v3/capital/config/getall"): 10,
     ("GET", "/api/v3/tradeFee"): 20,
+}
+
+#: Endpoints with a request rate of their own besides the weight window: ``(requests,
+#: seconds)``. MEXC documents ``batchOrders`` as "rate limit: 2 times/s".
+DEFAULT_ENDPOINT_RATES: Mapping[tuple[str, str], tuple[int, float]] = {
+    ("POST", "/api/v3/batchOrders"): (2, 1.0),
 }
 
 TOO_MANY = {"code": 429, "msg": "Too Many Requests"}
@@ -226,6 +237,7 @@ class MexcEmulator:
         clock: Callable[[], float] | None = None,
         state_path: str | os.PathLike[str] | None = None,
         check_timestamp: bool = True,
+        endpoint_rates: Mapping[tuple[str, str], tuple[int, float]] | None = None,
     ) -> None:
         self.api_key = api_key
         self.secret = secret
@@ -235,6 +247,12 @@ class MexcEmulator:
         self.weights: dict[tuple[str, str], int] = dict(
             DEFAULT_WEIGHTS if weights is None else weights
         )
+        #: Per-endpoint request rates (enforced, like the weights, unless ``weight_limit`` is
+        #: None).
+        self.endpoint_rates: dict[tuple[str, str], tuple[int, float]] = dict(
+            DEFAULT_ENDPOINT_RATES if endpoint_rates is None else endpoint_rates
+        )
+        self._endpoint_times: dict[tuple[str, str], deque[float]] = {}
         self.check_timestamp = check_timestamp
         self.state_path = Path(state_path) if state_path is not None else None
         self.engine = Engine(list(markets) if markets is not None else [MarketSpec()], self._now_ms)
@@ -429,6 +447,7 @@ class MexcEmulator:
 
     def reset_weight(self) -> None:
         self._window.clear()
+        self._endpoint_times.clear()
 
     def clear_requests(self) -> None:
         self.requests.clear()
@@ -539,6 +558,15 @@ class MexcEmulator:
                 retry = math.ceil(self._window[0][0] + self.window_s - now) if self._window else 1
                 record.weight = 0
                 return 429, TOO_MANY, {"Retry-After": str(max(retry, 1))}
+            rate = self.endpoint_rates.get((record.method, record.path))
+            if rate is not None:
+                times = self._endpoint_times.setdefault((record.method, record.path), deque())
+                while times and times[0] <= now - rate[1]:
+                    times.popleft()
+                if len(times) >= rate[0]:
+                    record.weight = 0
+                    return 429, TOO_MANY, {"Retry-After": "1"}
+                times.append(now)
             self._window.append((now, record.weight))
         if route is None:
             return (

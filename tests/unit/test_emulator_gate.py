@@ -356,3 +356,86 @@ async def test_main_prints_bound_url_as_one_json_line(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 10) == 0
+
+
+async def test_amend_keeps_id_and_text_and_follows_gates_queue_rules() -> None:
+    async with gate(limit=None) as (emu, ex):
+        params = {"postOnly": True}
+        a = await ex.create_order(SYMBOL, "limit", "sell", 100, 0.11, {**params, "text": "t-a"})
+        b = await ex.create_order(SYMBOL, "limit", "sell", 100, 0.11, {**params, "text": "t-b"})
+        smaller = await ex.edit_order(
+            a["id"], SYMBOL, "limit", "sell", 60, None, {"amend_text": "x"}
+        )
+        assert (smaller["id"], smaller["clientOrderId"], smaller["amount"]) == (a["id"], "t-a", 60)
+        assert emu.requests[-1].method == "PATCH" and emu.requests[-1].body["amount"] == "60"
+        assert emu.orders(status="open")[0]["amend_text"] == "x"
+        # Reducing the amount keeps a's place in the queue ...
+        assert [f["order_id"] for f in emu.trade("buy", "0.11", "10")] == [a["id"]]
+        # ... a larger amount or a new price sends it to the back of its level.
+        await ex.edit_order("t-a", SYMBOL, "limit", "sell", 100, None)  # by text while open
+        assert [f["order_id"] for f in emu.trade("buy", "0.11", "10")] == [b["id"]]
+        moved = await ex.edit_order(b["id"], SYMBOL, "limit", "sell", None, 0.111)
+        assert (moved["id"], moved["price"], moved["remaining"]) == (b["id"], 0.111, 90)
+        assert emu.balances()["KAS"]["locked"] == D(90 + 90)
+        # An amount below what filled cancels the order (and frees its funds).
+        gone = await ex.edit_order(a["id"], SYMBOL, "limit", "sell", 9.5, None)
+        assert gone["status"] == "canceled" and gone["filled"] == 10
+        assert emu.balances()["KAS"]["locked"] == D(90)
+        with pytest.raises(ccxt_errors.InvalidOrder, match="ORDER_CANCELLED"):
+            await ex.edit_order(a["id"], SYMBOL, "limit", "sell", 50, None)
+
+
+async def test_amend_refusals_leave_the_order_unchanged() -> None:
+    async with gate(limit=None) as (emu, ex):
+        order = await ex.create_order(SYMBOL, "limit", "sell", 100, 0.11, {"postOnly": True})
+        with pytest.raises(ccxt_errors.OrderImmediatelyFillable):  # POC_FILL_IMMEDIATELY
+            await ex.edit_order(order["id"], SYMBOL, "limit", "sell", None, 0.0999)
+        with pytest.raises(ccxt_errors.InsufficientFunds):
+            await ex.edit_order(order["id"], SYMBOL, "limit", "sell", 200_000, None)
+        with pytest.raises(ccxt_errors.InvalidOrder, match="INVALID_PRECISION"):
+            await ex.privateSpotPatchOrdersOrderId(
+                {"order_id": order["id"], "currency_pair": "KAS_USDT", "price": "0.1100001"}
+            )
+        with pytest.raises(ccxt_errors.ArgumentsRequired):  # MISSING_REQUIRED_PARAM
+            await ex.privateSpotPatchOrdersOrderId(
+                {"order_id": order["id"], "currency_pair": "KAS_USDT"}
+            )
+        (still,) = emu.orders(status="open")
+        assert (still["id"], still["price"], still["amount"]) == (order["id"], "0.11", "100")
+        assert emu.balances()["KAS"]["locked"] == D(100)
+
+
+async def test_amended_post_only_crossing_is_cancelled_in_poc_cancel_mode() -> None:
+    async with gate(limit=None, poc_cross="cancel") as (emu, ex):
+        order = await ex.create_order(SYMBOL, "limit", "sell", 100, 0.11, {"postOnly": True})
+        crossed = await ex.edit_order(order["id"], SYMBOL, "limit", "sell", None, 0.0999)
+        assert crossed["id"] == order["id"] and crossed["filled"] == 0
+        assert emu.orders()[0]["finish_as"] == "poc"
+        assert emu.orders(status="open") == [] and emu.my_trades() == []
+
+
+async def test_order_requests_are_limited_per_pair_and_a_batch_counts_once() -> None:
+    clock = VirtualClock(5_000.0)
+    async with gate(clock=clock.now) as (emu, ex):
+        batch = [
+            {"symbol": SYMBOL, "type": "limit", "side": "sell", "amount": 20,
+             "price": 0.11 + i / 1000, "params": {"postOnly": True, "clientOrderId": f"b{i}"}}
+            for i in range(10)
+        ]  # fmt: skip
+        placed = await ex.create_orders(batch)  # ten orders, one request
+        for i in range(9):
+            await ex.create_order(SYMBOL, "limit", "buy", 20, 0.09 - i / 1000, {"postOnly": True})
+        with pytest.raises(ccxt_errors.RateLimitExceeded):  # the 11th order request this second
+            await ex.edit_order(placed[0]["id"], SYMBOL, "limit", "sell", 15, None)
+        await ex.fetch_open_orders(SYMBOL)  # not an order request: not limited
+        clock.advance_to(5_001.0)
+        await ex.edit_order(placed[0]["id"], SYMBOL, "limit", "sell", 15, None)
+        assert len(emu.orders(status="open")) == 19
+
+
+async def test_injected_error_after_handling_is_a_lost_answer() -> None:
+    async with gate(limit=None) as (emu, ex):
+        emu.inject_error("SERVER_ERROR", 502, path="/spot/orders", method="POST", after=True)
+        with pytest.raises(ccxt_errors.ExchangeNotAvailable):
+            await ex.create_order(SYMBOL, "limit", "buy", 100, 0.09, {"postOnly": True})
+        assert len(emu.orders(status="open")) == 1  # placed, only the answer was lost

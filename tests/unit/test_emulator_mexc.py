@@ -410,3 +410,31 @@ async def test_ioc_and_market_orders_take_synthetic_liquidity(ex: Any, emu: Mexc
     fetched = await ex.fetch_order(market["id"], SYMBOL)
     assert (fetched["status"], fetched["filled"], fetched["cost"]) == ("closed", 100.0, 4.995)
     assert emu.balances()["KAS"][1] == 0 and emu.balances()["USDT"][1] == 0
+
+
+async def test_batch_orders_weigh_one_and_are_limited_to_two_per_second(
+    anyio_backend: str,
+) -> None:
+    now = [time.time()]
+    async with (
+        MexcEmulator(KEY, SECRET, clock=lambda: now[0], check_timestamp=False) as emu,
+        client(emu) as ex,
+    ):
+        await ex.load_markets()
+
+        def orders(tag: str) -> list[dict[str, Any]]:
+            return [
+                {"symbol": SYMBOL, "type": "limit", "side": side, "amount": 100, "price": price,
+                 "params": {"postOnly": True, "clientOrderId": f"{tag}{side}"}}
+                for side, price in (("buy", 0.049), ("sell", 0.051))
+            ]  # fmt: skip
+
+        await ex.create_orders(orders("a"))
+        await ex.create_orders(orders("b"))
+        with pytest.raises(ccxt.RateLimitExceeded):
+            await ex.create_orders(orders("c"))  # MEXC: "rate limit: 2 times/s"
+        now[0] += 1.0
+        await ex.create_orders(orders("d"))
+        batches = [r for r in emu.requests if r.path == "/api/v3/batchOrders"]
+        assert [(r.status, r.weight) for r in batches] == [(200, 1), (200, 1), (429, 0), (200, 1)]
+        assert len(emu.orders(open_only=True)) == 6
