@@ -19,8 +19,8 @@ Figures (printed; the last line of stdout is one JSON object):
 * orders left behind after each restart's reconciliation: orders of the bot's prefix that were
   open when a run was killed and are still open once the next run is ready (expected 0), and
   orders of the bot's prefix open after the final SIGTERM (expected 0);
-* duplicate orders: a client id sent twice in ``POST /api/v3/order``, or held by two orders at
-  the emulator (expected 0);
+* duplicate orders: a client id sent twice (``POST /api/v3/order`` or in a ``batchOrders``),
+  or held by two orders at the emulator (expected 0);
 * fills: the emulator's trades on the bot's orders vs ``Ledger.fills`` (missing, extra);
 * PnL continuity: after every restart the running bot's realized PnL (``/status``) equals the
   ledger's recomputation; the ledger's fills only ever grow (none disappears or changes), the
@@ -545,8 +545,12 @@ def final_checks(
     posted: Counter[str] = Counter()
     halt_posts: list[int] = []
     for r in requests:
-        if r["method"] == "POST" and r["path"] == "/api/v3/order":
-            cid = r["params"].get("newClientOrderId", "")
+        if r["method"] != "POST" or r["path"] not in ("/api/v3/order", "/api/v3/batchOrders"):
+            continue
+        # A MEXC batch carries its orders as a JSON list in ``batchOrders``.
+        batch = r["path"] == "/api/v3/batchOrders"
+        for order in json.loads(r["params"].get("batchOrders", "[]")) if batch else [r["params"]]:
+            cid = order.get("newClientOrderId", "")
             posted[cid] += 1
             if cid.startswith(PREFIX[HALT]):
                 halt_posts.append(int(r["time_ms"]))

@@ -170,10 +170,24 @@ def test_bot_on_mexc_emulator_survives_kill_9(tmp_path: Path, emulator: Emulator
     still_open = emulator.open_orders()
     assert [o["client_order_id"] for o in still_open] == ["human-order-1"]
     requests = emulator.get("/_emu/requests")
-    orders = [r for r in requests if r["method"] == "POST" and r["path"] == "/api/v3/order"]
-    assert orders and all(r["signed_ok"] for r in orders)
-    assert all(r["params"]["type"] == "LIMIT_MAKER" for r in orders)
-    assert all(r["params"]["newClientOrderId"].startswith(profile_prefix) for r in orders)
+    # Placements go out one by one or as MEXC batches (``batchOrders``: a JSON list of orders).
+    sent = [
+        r
+        for r in requests
+        if r["method"] == "POST" and r["path"] in ("/api/v3/order", "/api/v3/batchOrders")
+    ]
+    orders = [
+        order
+        for r in sent
+        for order in (
+            json.loads(r["params"]["batchOrders"])
+            if r["path"] == "/api/v3/batchOrders"
+            else [r["params"]]
+        )
+    ]
+    assert orders and all(r["signed_ok"] for r in sent)
+    assert all(o["type"] == "LIMIT_MAKER" for o in orders)
+    assert all(o["newClientOrderId"].startswith(profile_prefix) for o in orders)
     assert not [r for r in requests if r["status"] == 429]
     # The fill is in the ledger exactly once, like at the venue.
     venue_trades = [t for t in emulator.get("/_emu/state")["trades"] if t["account"] == KEY]

@@ -227,10 +227,11 @@ def test_canary_credentials_appear_nowhere(tmp_path: Path, emulator: Emulator) -
         first, addr = start(1)
         first.wait_for(lambda e: e["event"] == "supervisor_ready", timeout=40)
         # Venue trouble: lost answers after the order was placed, 503s, 429s.
-        emulator.call(
-            "/_emu/fault",
-            {"method": "POST", "path": "/api/v3/order", "status": 503, "count": 2, "after": True},
-        )
+        for path in ("/api/v3/order", "/api/v3/batchOrders"):  # single or batch placements
+            emulator.call(
+                "/_emu/fault",
+                {"method": "POST", "path": path, "status": 503, "count": 2, "after": True},
+            )
         emulator.call(
             "/_emu/fault",
             {"method": "GET", "path": "/api/v3/openOrders", "status": 429, "count": 2},

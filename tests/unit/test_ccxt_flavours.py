@@ -102,7 +102,7 @@ async def placed_request(exchange: str) -> Any:
     http = FakeHttp()
     method, path, answer = CREATE_ANSWERS[exchange]
     http.route(method, path, answer)
-    venue = fake_venue(exchange, http, confirm_post_only=False)
+    venue = fake_venue(exchange, http)
     await venue.connect()
     order = await venue.place_order(REQUEST)
     await venue.close()
@@ -290,7 +290,7 @@ async def test_rest_url_override_is_applied(exchange: str, path: str) -> None:
     method, suffix, answer = CREATE_ANSWERS[exchange]
     http.route(method, suffix, answer)
     config = venue_config(exchange, rest_url="http://127.0.0.1:8999/")
-    venue = fake_venue(exchange, http, config=config, confirm_post_only=False)
+    venue = fake_venue(exchange, http, config=config)
     await venue.connect()
     await venue.place_order(REQUEST)
     await venue.close()

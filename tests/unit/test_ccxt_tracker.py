@@ -59,7 +59,7 @@ def test_vanished_order_closes_after_two_listings_that_started_after_its_ack() -
     assert first.fetch_trades and first.vanished == []
     assert tracker.take_closed() == []
     assert tracker.observe_listing([], started_at=12.0).vanished == ["a1"]
-    assert tracker.take_closed() == ["a1"]
+    assert tracker.take_closed() == [("a1", "closed_by_venue")]
     assert not tracker.is_open("a1")
 
 
@@ -74,7 +74,7 @@ def test_reappearing_order_resets_and_ours_or_filled_are_not_reported() -> None:
     tracker.fill_from_trade(trade("T1", "V3", 100.0), now=12.5)  # a3 filled completely
     tracker.observe_listing([], started_at=13.0)
     tracker.observe_listing([], started_at=14.0)
-    assert tracker.take_closed() == ["a1"]  # a2 we cancelled, a3 filled
+    assert tracker.take_closed() == [("a1", "closed_by_venue")]  # a2 we cancelled, a3 filled
 
 
 def test_listing_adopts_unknown_outcomes_and_signals_fill_growth() -> None:
@@ -85,3 +85,22 @@ def test_listing_adopts_unknown_outcomes_and_signals_fill_growth() -> None:
     tracker.trades_due = False
     grown = tracker.observe_listing([order("a1", "V1", remaining="90")], started_at=6.0)
     assert grown.fetch_trades and tracker.trades_due
+
+
+def test_placements_awaiting_confirmation_are_confirmed_or_closed_on_arrival() -> None:
+    tracker = OrderTracker()
+    tracker.placed(order("a1", "V1"), now=10.0, post_only=True, confirm=True)
+    tracker.placed(order("a2", "V2"), now=10.0, post_only=True, confirm=True)
+    tracker.placed(order("a3", "V3"), now=10.2)  # its answer said it rests
+    assert tracker.awaiting.keys() == {"a1", "a2"}
+    assert not tracker.confirmation_due(10.4, delay=0.5)
+    assert tracker.next_confirmation(delay=0.5) == 10.5
+    assert tracker.confirmation_due(10.5, delay=0.5)
+    tracker.observe_listing([order("a2", "V2"), order("a3", "V3")], started_at=10.5)
+    assert tracker.awaiting.keys() == {"a1"}  # a2 rests: confirmed
+    tracker.observe_listing([order("a2", "V2"), order("a3", "V3")], started_at=11.0)
+    assert tracker.take_closed() == [("a1", "cancelled_on_arrival")]
+    assert tracker.awaiting == {} and tracker.next_confirmation(delay=0.5) == float("inf")
+    tracker.observe_listing([order("a3", "V3")], started_at=12.0)
+    tracker.observe_listing([order("a3", "V3")], started_at=13.0)
+    assert tracker.take_closed() == [("a2", "closed_by_venue")]  # it had been seen resting

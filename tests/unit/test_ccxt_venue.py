@@ -107,9 +107,10 @@ async def test_throttle_takes_each_endpoints_ccxt_cost_from_the_bucket() -> None
     balances = await venue.fetch_balances()
     await venue.place_order(OrderRequest(ClientOrderId("ct1"), Side.BUY, D("0.09"), D("100")))
     await venue.close()
-    # ccxt/abstract/mexc.py: depth 3, openOrders 3, myTrades 10, account 10, POST order 1,
-    # GET order 2 (the post-only confirmation).
-    assert bucket.weights == [3, 3, 10, 10, 1, 2]
+    # ccxt/abstract/mexc.py: depth 3, openOrders 3, myTrades 10, account 10, POST order 1; no
+    # GET order after the placement (a listing confirms it, not a second round trip).
+    assert bucket.weights == [3, 3, 10, 10, 1]
+    assert http.to("GET", "/api/v3/order") == []
     assert balances.get("KAS").free == 5 and balances.get("KAS").locked == 1
     assert len(http.requests) == len(bucket.weights)
 
@@ -349,6 +350,8 @@ async def test_order_cancelled_by_the_venue_is_reported_closed(
         await venue.place_order(OrderRequest(ClientOrderId("ct2"), Side.BUY, D("0.089"), D(100)))
         await venue.cancel_order(ClientOrderId("ct2"))  # ours: not news
         assert mine.venue_id is not None
+        # A listing shows it resting first (until then it could have been cancelled on arrival).
+        await events_until(stream, lambda s: "ct1" not in venue.tracker.awaiting)
         emu.cancel_foreign(mine.venue_id)  # expired / cancelled by the exchange
         seen = await events_until(stream, lambda s: any(isinstance(e, OrderClosed) for e in s))
     finally:
@@ -554,16 +557,25 @@ def test_factory_builds_a_ccxt_venue_from_env_credentials(monkeypatch: pytest.Mo
     assert "canary" not in str(info.value)
 
 
-async def test_mexc_post_only_cancelled_on_arrival_is_refused(
+async def test_mexc_post_only_cancelled_on_arrival_costs_one_request_then_closes(
     mexc: tuple[MexcEmulator, CcxtVenue],
 ) -> None:
     emu, venue = mexc
-    assert venue.book is None  # no local pre-check possible: the venue must ask afterwards
-    with pytest.raises(PostOnlyWouldCross):
-        await venue.place_order(OrderRequest(ClientOrderId("ct1"), Side.BUY, D("0.1001"), D(100)))
+    assert venue.book is None  # no local pre-check possible: only the venue can tell
+    crossing = OrderRequest(ClientOrderId("ct1"), Side.BUY, D("0.1001"), D(100))
+    order = await venue.place_order(crossing)  # MEXC accepts it, then cancels it
+    assert order.client_id == "ct1" and order.venue_id is not None
     assert posts(emu) == 1
-    assert await venue.fetch_open_orders() == []
-    assert not venue.tracker.is_open("ct1")
+    assert not [r for r in emu.requests if (r.method, r.path) == ("GET", "/api/v3/order")]
+    stream = venue.events()
+    try:
+        seen = await events_until(stream, lambda s: any(isinstance(e, OrderClosed) for e in s))
+    finally:
+        await stream.aclose()
+    closed = [e for e in seen if isinstance(e, OrderClosed)]
+    assert [(e.client_id, e.reason) for e in closed] == [("ct1", "cancelled_on_arrival")]
+    assert not venue.tracker.is_open("ct1") and venue.tracker.awaiting == {}
+    assert not [r for r in emu.requests if (r.method, r.path) == ("GET", "/api/v3/order")]
 
 
 async def test_gate_post_only_returned_cancelled_is_refused() -> None:

@@ -10,9 +10,10 @@ the ccxt exception kept as ``__cause__`` (a logged traceback shows it).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 
 import ccxt.async_support as ccxt
 from pydantic import SecretStr
@@ -94,6 +95,15 @@ _POST_ONLY_HINTS: Final = re.compile(
 _REJECT_HINTS: Final = re.compile(
     r"scale is invalid|precision|increment|decimal places|too many decimals", re.I
 )
+#: Balance errors known only by their text (KuCoin's batch ``failMsg``: "Balance insufficient!").
+_FUNDS_HINTS: Final = re.compile(
+    r"insufficient (?:account )?(?:balance|funds)|balance insufficient"
+    r"|not enough (?:balance|funds)|balance not enough",
+    re.I,
+)
+#: Fields a batch answer's failed entry carries its code / label and its message in.
+_ENTRY_CODE_FIELDS: Final = ("code", "label", "errorCode")
+_ENTRY_MESSAGE_FIELDS: Final = ("msg", "message", "failMsg", "errorMsg")
 #: ccxt classes too generic to trust over the exchange's own code or label.
 _GENERIC: Final[tuple[type[BaseException], ...]] = (
     ccxt.ExchangeError,
@@ -151,6 +161,8 @@ def classify(exc: BaseException, exchange: str) -> type[VenueError]:
                 return LABEL_MAP[label]
             if type(exc) is ccxt.BadRequest and _REJECT_HINTS.search(message):
                 return OrderRejected
+            if _FUNDS_HINTS.search(message):
+                return InsufficientFunds
         for ccxt_class, kasmm_class in CLASS_MAP:
             if isinstance(exc, ccxt_class):
                 if kasmm_class is OrderRejected and _POST_ONLY_HINTS.search(message):
@@ -181,3 +193,40 @@ def translate(
         exc.args = (clean,)
     prefix = f"{exchange} {action}: " if action else f"{exchange}: "
     return kind(f"{prefix}{type(exc).__name__}: {clean}")
+
+
+def entry_error(
+    exchange: Any,
+    entry: Mapping[str, Any],
+    *,
+    action: str,
+    secrets: Iterable[SecretStr] = (),
+) -> VenueError:
+    """The kasmm error of one failed order inside a batch answer (``entry`` is its raw JSON).
+
+    The entry's code or label and its message go through the exchange's own ccxt error table
+    (``exchange.exceptions``), exactly as a single request's error body would, then through
+    :func:`translate`. The request itself was accepted, so an error only about this order can
+    be no authentication or fatal error: what would translate to one becomes ``OrderRejected``.
+    """
+    name = str(getattr(exchange, "id", "") or "")
+    feedback = f"{name} {json.dumps(dict(entry), default=str, separators=(',', ':'))}"
+    code = next((entry[k] for k in _ENTRY_CODE_FIELDS if entry.get(k) not in (None, "")), None)
+    message = next(
+        (str(entry[k]) for k in _ENTRY_MESSAGE_FIELDS if entry.get(k) not in (None, "")), None
+    )
+    tables = getattr(exchange, "exceptions", None) or {}
+    exact, broad = tables.get("exact") or {}, tables.get("broad") or {}
+    exc: BaseException = ccxt.ExchangeError(feedback)
+    try:
+        if code is not None:
+            exchange.throw_exactly_matched_exception(exact, str(code), feedback)
+        if message is not None:
+            exchange.throw_exactly_matched_exception(exact, message, feedback)
+            exchange.throw_broadly_matched_exception(broad, message, feedback)
+    except ccxt.BaseError as raised:
+        exc = raised
+    error = translate(exc, name, action=action, secrets=secrets)
+    if isinstance(error, AuthenticationFailed | FatalVenueError):
+        return OrderRejected(str(error))
+    return error

@@ -16,8 +16,13 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from kasmm.core.ids import DELIMITER, MAX_CLIENT_ID_LEN
+from kasmm.venues.base import BatchLimits
 
 DeadManSwitchKind = Literal["none", "unified", "gate_countdown", "kucoin_dead_cancel_all"]
+#: How a batch placement is sent: ccxt's unified ``create_orders``, or KuCoin's HF batch
+#: endpoint called directly (ccxt 4.5.90's ``create_orders`` reads ``data.data`` from its
+#: answer, which is a list under ``data``: every per-order result would be lost).
+BatchPlaceKind = Literal["unified", "kucoin_hf"]
 
 #: What kasmm puts in a client id: ASCII letters, digits and the prefix delimiter ``_``, which
 #: every supported exchange accepts (BingX: letters, digits and ``_`` only).
@@ -57,9 +62,17 @@ class Flavour:
     client_id_prefix: str
     #: What ``postOnly: True`` becomes in the request (documentation; pinned by tests).
     post_only_as: str
-    #: Orders per ``createOrders`` call (documentation: kasmm places one order at a time).
-    batch_create: int
-    #: Orders per spot ``cancelOrders`` call; 1 where ccxt has no spot batch cancel.
+    #: Orders per request of ``place_orders`` / ``cancel_orders`` (1: no safe spot batch
+    #: endpoint, the orders go out as concurrent single requests). A batch is only used where
+    #: the answer reports every order's own outcome (see ``README.md``, "Batches and amend").
+    batch: BatchLimits
+    #: How a batch placement is sent (unused where ``batch.place`` is 1).
+    batch_place: BatchPlaceKind
+    #: Batch placements per second the exchange allows on top of the weight budget (MEXC: 2),
+    #: with as many at once; ``None``: only the budget counts.
+    batch_place_per_s: float | None
+    #: Orders per spot ``cancelOrders`` call of ``cancel_all`` (by exchange order id; the result
+    #: is verified by listing again, so per-order answers are not needed there).
     batch_cancel: int
     dead_man_switch: DeadManSwitchKind
     budget: RateBudget
@@ -67,8 +80,12 @@ class Flavour:
     fetch_by_client_id: bool
     #: ``cancel_order`` can cancel by client id without the exchange order id.
     cancel_by_client_id: bool
-    #: A post-only order that would cross is accepted and then cancelled (not rejected).
+    #: A post-only order that would cross is accepted and then cancelled (not rejected), and
+    #: the placement answer carries no status: the next open-orders listing tells.
     post_only_silently_cancelled: bool
+    #: ``amend_order`` changes price and size in place, keeping the exchange order id (Gate's
+    #: ``PATCH /spot/orders/{id}``). False where "amend" is cancel + new with a new id.
+    supports_amend: bool
     #: Load spot markets with this method instead of ``load_markets`` (whose market types
     #: option ccxt does not read for this exchange), skipping currencies and other market types.
     spot_markets_method: str | None
@@ -90,8 +107,13 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             client_id_max_len=32,
             client_id_prefix="",
             post_only_as="type=LIMIT_MAKER",
-            batch_create=20,
-            batch_cancel=1,  # ccxt's cancel_orders is swap-only on MEXC (it calls the contract API)
+            # POST /api/v3/batchOrders: 20 orders of one symbol, weight 1, at most 2 r/s (ccxt
+            # cost 10 = 2 r/s at rateLimit 50 ms); per-order code/msg in the answer. No spot
+            # batch cancel: ccxt's cancel_orders is swap-only on MEXC (the contract API).
+            batch=BatchLimits(place=20, cancel=1),
+            batch_place="unified",
+            batch_place_per_s=2.0,
+            batch_cancel=1,
             dead_man_switch="none",
             # MEXC spot v3 "Limits": each UID-limited endpoint has an independent 500 per 10 s
             # (https://www.mexc.com/api-docs/spot-v3/general-info); ccxt's rateLimit 50 ms =
@@ -100,6 +122,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             fetch_by_client_id=True,
             cancel_by_client_id=True,
             post_only_silently_cancelled=True,
+            supports_amend=False,  # no spot amend endpoint
             spot_markets_method="fetch_spot_markets",
             spot_sandbox=False,
             rest_sections=(
@@ -118,8 +141,14 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             client_id_max_len=28,
             client_id_prefix="t-",
             post_only_as="time_in_force=poc",
-            batch_create=10,  # batch_orders: 10 per pair (40 over 4 pairs)
-            batch_cancel=20,  # cancel_batch_orders: 20 per request
+            # batch_orders: 10 orders per pair per request (ccxt 4.5.90 refuses more than 10 in
+            # all), ccxt cost 0.4 = one order; cancel_batch_orders: 20 per request, cost 0.27 =
+            # one cancel. Both answer per order (succeeded / label / message). Gate counts a
+            # batch as one request of the "place orders" 10 r/s (UID + market) limit.
+            batch=BatchLimits(place=10, cancel=20),
+            batch_place="unified",
+            batch_place_per_s=None,
+            batch_cancel=20,
             dead_man_switch="gate_countdown",
             # Gate APIv4 limits (announcement 2024-01-14, "Gate.io Latest Announcement on API Rate
             # Limit Adjustments"): public and private endpoints 200 r/10 s each, spot order
@@ -128,6 +157,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             fetch_by_client_id=True,  # GET /spot/orders/t-<text>
             cancel_by_client_id=True,  # DELETE /spot/orders/t-<text>
             post_only_silently_cancelled=False,  # POC_FILL_IMMEDIATELY
+            supports_amend=True,  # PATCH /spot/orders/{id}: same id, same text
             spot_markets_method=None,
             spot_sandbox=True,
             # Gate signs "/api/v4" + path whatever the host: every section lives under it.
@@ -142,8 +172,13 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             client_id_max_len=40,
             client_id_prefix="",
             post_only_as="postOnly=true",
-            batch_create=5,
-            batch_cancel=1,  # ccxt's cancel_orders is futures/UTA-only on KuCoin
+            # POST /api/v1/hf/orders/multi: 5 limit orders of one symbol (KuCoin docs), ccxt
+            # cost 1 = one order; per-order success / failMsg. No spot batch cancel outside
+            # the unified account: ccxt's cancel_orders is futures/UTA-only on KuCoin.
+            batch=BatchLimits(place=5, cancel=1),
+            batch_place="kucoin_hf",
+            batch_place_per_s=None,
+            batch_cancel=1,
             dead_man_switch="kucoin_dead_cancel_all",
             # KuCoin rate limit (https://www.kucoin.com/docs-new/rate-limit): the spot resource
             # pool is 4000 weight / 30 s at VIP0; ccxt's costs are those weights (rateLimit 7.5 ms).
@@ -151,6 +186,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             fetch_by_client_id=True,  # GET /api/v1/hf/orders/client-order/<clientOid>
             cancel_by_client_id=True,  # DELETE /api/v1/hf/orders/client-order/<clientOid>
             post_only_silently_cancelled=True,
+            supports_amend=False,  # HF "alter" is cancel + new with a new order id
             spot_markets_method=None,
             spot_sandbox=False,
             rest_sections=((("public",), ""), (("private",), "")),
@@ -163,7 +199,13 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             client_id_max_len=40,
             client_id_prefix="",
             post_only_as="timeInForce=PostOnly",
-            batch_create=5,
+            # batchOrders (5) and cancelOrders exist but are not used for trading: BingX documents
+            # their answer as the list of orders only (no per-order error for one that failed),
+            # without ``sync`` every order must share side and type, and both are limited to
+            # 2 r/s against 5 r/s for single requests. cancel_all uses cancelOrders (it re-lists).
+            batch=BatchLimits(place=1, cancel=1),
+            batch_place="unified",
+            batch_place_per_s=None,
             batch_cancel=5,
             dead_man_switch="unified",
             # BingX API rate limit upgrade (support article 31103871611289): spot place/cancel
@@ -173,6 +215,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             fetch_by_client_id=False,
             cancel_by_client_id=True,  # clientOrderID on /spot/v1/trade/cancel
             post_only_silently_cancelled=True,
+            supports_amend=False,  # cancelReplace is cancel + new with a new order id
             spot_markets_method="fetch_spot_markets",
             spot_sandbox=False,  # ccxt: "sandbox is swap only"
             rest_sections=((("spot",), "/openApi"),),

@@ -56,7 +56,19 @@ def check_request(venue: CcxtVenue, request: OrderRequest, rules: MarketRules) -
         raise OrderRejected(f"{venue.name}: client id {cid!r} is not [A-Za-z0-9_]{{1,24}}")
     if venue.tracker.is_open(cid):
         raise OrderRejected(f"{venue.name}: client id {cid!r} is already in use")
-    price, size = request.price, request.size
+    check_terms(venue, request.side, request.price, request.size, request.post_only, rules)
+
+
+def check_terms(
+    venue: CcxtVenue,
+    side: Side,
+    price: Decimal,
+    size: Decimal,
+    post_only: bool,
+    rules: MarketRules,
+) -> None:
+    """Price and size as the exchange accepts them unrounded; a post-only price that does not
+    cross a book seen in the last few seconds (placements and amends alike)."""
     if not (price.is_finite() and size.is_finite()) or price <= 0 or size <= 0:
         raise OrderRejected(f"{venue.name}: price and size must be positive numbers")
     try:
@@ -68,22 +80,38 @@ def check_request(venue: CcxtVenue, request: OrderRequest, rules: MarketRules) -
     if size < rules.min_size or price * size < rules.min_notional:
         raise OrderRejected(f"{venue.name}: size {size} at {price} below the market minimums")
     book = venue.book
-    if request.post_only and book is not None and venue.book_age_s <= PRECHECK_MAX_BOOK_AGE_S:
+    if post_only and book is not None and venue.book_age_s <= PRECHECK_MAX_BOOK_AGE_S:
         best_ask, best_bid = book.best_ask, book.best_bid
-        if (request.side is Side.BUY and best_ask is not None and price >= best_ask) or (
-            request.side is Side.SELL and best_bid is not None and price <= best_bid
+        if (side is Side.BUY and best_ask is not None and price >= best_ask) or (
+            side is Side.SELL and best_bid is not None and price <= best_bid
         ):
-            raise PostOnlyWouldCross(f"{venue.name}: post-only {request.side} at {price} crosses")
+            raise PostOnlyWouldCross(f"{venue.name}: post-only {side} at {price} crosses")
+
+
+def order_params(request: OrderRequest) -> dict[str, Any]:
+    """ccxt ``params`` of a limit order: the client id, and post-only when asked."""
+    params: dict[str, Any] = {"clientOrderId": request.client_id}
+    if request.post_only:
+        params["postOnly"] = True
+    return params
+
+
+def outcome_unknown(exc: BaseException, error: VenueError) -> bool:
+    """A timeout, a dropped connection or a 5xx: the exchange may have acted on the request."""
+    return isinstance(error, RequestTimedOut) or (
+        isinstance(exc, ccxt.ExchangeNotAvailable) and not isinstance(exc, ccxt.OnMaintenance)
+    )
 
 
 async def place_order(venue: CcxtVenue, request: OrderRequest) -> OpenOrder:
-    """Place ``request``; on an unknown outcome look it up by client id, never place it twice."""
-    rules = venue.rules
-    check_request(venue, request, rules)
+    """Place ``request``; on an unknown outcome look it up by client id, never place it twice.
+
+    One request: where the answer carries no status (MEXC, KuCoin), the order counts as resting
+    and the next open-orders listing confirms it (see :mod:`.tracker`); one cancelled on arrival
+    is then reported as ``OrderClosed``.
+    """
+    check_request(venue, request, venue.rules)
     cid = request.client_id
-    params: dict[str, Any] = {"clientOrderId": cid}
-    if request.post_only:
-        params["postOnly"] = True
     exchange = venue.exchange
     venue.tracker.unknown.add(cid)  # until the outcome is known (also if we are cancelled)
     try:
@@ -93,30 +121,30 @@ async def place_order(venue: CcxtVenue, request: OrderRequest) -> OpenOrder:
             request.side.value,
             plain(request.size),
             plain(request.price),
-            params,
+            order_params(request),
         )
     except Exception as exc:
         error = venue.translate(exc, "place_order")
-        # A timeout, a dropped connection or a 5xx: the exchange may have the order.
-        unknown = isinstance(error, RequestTimedOut) or (
-            isinstance(exc, ccxt.ExchangeNotAvailable) and not isinstance(exc, ccxt.OnMaintenance)
-        )
-        if not unknown:
+        if not outcome_unknown(exc, error):
             venue.tracker.forget(cid)
             raise error from exc
-        found = await find_order(venue, request)
-        if found is not None:
-            venue.log.warning("order_found_after_unknown_outcome", client_id=cid)
-            return found
-        venue.log.warning("order_outcome_unknown", client_id=cid)
-        raise RequestTimedOut(str(error)) from exc
-    if isinstance(raw, Mapping) and _left_unfilled(raw):  # accepted, then cancelled at once
+        return await resolve_lost(venue, request, error)
+    return accepted(venue, request, raw if isinstance(raw, Mapping) else {})
+
+
+def accepted(venue: CcxtVenue, request: OrderRequest, raw: Mapping[str, Any]) -> OpenOrder:
+    """The order the exchange acknowledged with ``raw`` (a ccxt order), now tracked.
+
+    :raises PostOnlyWouldCross: the answer says it was cancelled at once, unfilled (post-only).
+    :raises OrderRejected: likewise for an order that was not post-only.
+    """
+    cid = request.client_id
+    if _left_unfilled(raw):  # accepted, then cancelled at once
         venue.tracker.forget(cid)
         kind = PostOnlyWouldCross if request.post_only else OrderRejected
         raise kind(f"{venue.name}: order {cid} was cancelled on arrival")
-    now = venue.clock.now()
-    vid = raw.get("id") if isinstance(raw, Mapping) else None
-    filled = dec0(raw.get("filled")) if isinstance(raw, Mapping) else Decimal(0)
+    vid = raw.get("id")
+    filled = dec0(raw.get("filled"))
     order = OpenOrder(
         client_id=cid,
         side=request.side,
@@ -126,29 +154,27 @@ async def place_order(venue: CcxtVenue, request: OrderRequest) -> OpenOrder:
         created_at=venue.clock.wall(),
         venue_id=VenueOrderId(str(vid)) if vid is not None else None,
     )
-    venue.tracker.placed(order, now)
-    flavour = venue.flavour
-    if (
-        request.post_only
-        and venue.confirm_post_only
-        and flavour.post_only_silently_cancelled
-        and flavour.fetch_by_client_id
-    ):
-        await _confirm_resting(venue, request)
+    # Where a crossing post-only order is accepted and then cancelled, the answer cannot say
+    # it rests: a listing soon confirms it (or reports it closed), not a second request here.
+    confirm = venue.flavour.post_only_silently_cancelled and request.post_only
+    venue.tracker.placed(order, venue.clock.now(), post_only=request.post_only, confirm=confirm)
     return order
 
 
-async def _confirm_resting(venue: CcxtVenue, request: OrderRequest) -> None:
-    """Query a just-placed post-only order; raise if the venue cancelled it for crossing."""
-    try:
-        raw = await fetch_by_client_id(venue, request.client_id)
-    except VenueError as exc:
-        if isinstance(exc, AuthenticationFailed | FatalVenueError):
-            raise
-        return  # cannot tell: the event stream reports it if it is gone
-    if raw is not None and _left_unfilled(raw):
-        venue.tracker.forget(request.client_id)
-        raise PostOnlyWouldCross(f"{venue.name}: post-only order cancelled by the venue")
+async def resolve_lost(venue: CcxtVenue, request: OrderRequest, error: VenueError) -> OpenOrder:
+    """After a lost answer: the order if the exchange has it, else ``RequestTimedOut``.
+
+    :raises PostOnlyWouldCross: it exists but the venue cancelled it unfilled (post-only).
+    :raises OrderRejected: likewise for an order that was not post-only.
+    :raises RequestTimedOut: not found (it may still appear: the client id stays reserved).
+    """
+    cid = request.client_id
+    found = await find_order(venue, request)
+    if found is not None:
+        venue.log.warning("order_found_after_unknown_outcome", client_id=cid)
+        return found
+    venue.log.warning("order_outcome_unknown", client_id=cid)
+    raise RequestTimedOut(str(error)) from error
 
 
 def _left_unfilled(raw: Mapping[str, Any]) -> bool:
@@ -200,7 +226,7 @@ async def find_order(venue: CcxtVenue, request: OrderRequest) -> OpenOrder | Non
             if found is not None:
                 now = venue.clock.now()
                 found = replace(found, client_id=ClientOrderId(cid), created_at=venue.clock.wall())
-                venue.tracker.placed(found, now)
+                venue.tracker.placed(found, now, post_only=request.post_only)
                 return found
     try:
         listed = await venue.fetch_open_orders()

@@ -8,8 +8,11 @@ websockets are retried with exponential backoff (reset once they stayed up for a
 
 Timers shared by both modes: the open-orders listing (which triggers a trade-history read when
 something changed, and reports orders the venue closed), a periodic trade-history safety read,
-and the dead man's switch refresh at a third of its timeout. Transient errors of a poll are logged
-and backed off; authentication and fatal errors end the stream (the bot fails and is restarted).
+and the dead man's switch refresh at a third of its timeout. The listing also runs early, every
+``confirm_after_s``, while placements await confirmation (an exchange that accepts a crossing
+post-only order and then cancels it: the listing, not a query per order, tells). Transient
+errors of a poll are logged and backed off; authentication and fatal errors end the stream (the
+bot fails and is restarted).
 The websocket mode runs two ``asyncio`` tasks (ccxt is asyncio-only), cancelled on exit.
 """
 
@@ -45,6 +48,9 @@ class StreamSettings:
     ws_orders_interval_s: float = 5.0
     #: The trade history is read at least this often, changed listing or not.
     trades_safety_s: float = 10.0
+    #: A placement whose answer cannot tell resting from cancelled-on-arrival is confirmed by a
+    #: listing this soon after it (and again as often until a listing shows it or it closes).
+    confirm_after_s: float = 0.5
     book_depth: int = 20
     trades_limit: int = 100
     ws_backoff_s: float = 1.0
@@ -63,6 +69,7 @@ class _Timers:
         self.orders = now
         self.trades = now
         self.dms = now
+        self.confirm = now
         self.paused_until = -math.inf
         self.error_backoff = 0.0
 
@@ -103,11 +110,15 @@ async def _periodic(
         book = await _guarded(venue, "book", venue.poll_book(), timers)
         if book is not None:
             yield book
-    if now >= timers.orders:
+    confirm = now >= timers.confirm and venue.tracker.confirmation_due(
+        now, settings.confirm_after_s
+    )
+    if now >= timers.orders or confirm:
         force = now >= timers.trades
         timers.orders = now + (
             settings.ws_orders_interval_s if websocket else settings.orders_interval_s
         )
+        timers.confirm = now + settings.confirm_after_s
         events = await _guarded(venue, "orders", venue.poll_orders(force_trades=force), timers)
         if events is not None:
             if force:
@@ -120,8 +131,10 @@ async def _periodic(
         await _guarded(venue, "dead_mans_switch", venue.refresh_dead_man_switch(), timers)
 
 
-def _next_due(timers: _Timers, *, websocket: bool) -> float:
-    due = min(timers.orders, timers.dms)
+def _next_due(venue: CcxtVenue, timers: _Timers, *, websocket: bool) -> float:
+    confirm_after = venue.settings.confirm_after_s
+    confirm = max(timers.confirm, venue.tracker.next_confirmation(confirm_after))
+    due = min(timers.orders, timers.dms, confirm)
     if not websocket:
         due = min(due, timers.book)
     return max(due, timers.paused_until)
@@ -171,7 +184,7 @@ async def event_stream(
         async with aclosing(_periodic(venue, timers, websocket=False)) as due:
             async for event in due:
                 yield event
-        wake = _next_due(timers, websocket=False)
+        wake = _next_due(venue, timers, websocket=False)
         if ws_enabled:
             wake = min(wake, next_ws)
         await clock.sleep_until(wake)
@@ -191,7 +204,7 @@ async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator
     venue.log.info("websocket_started")
     try:
         while True:
-            timeout = max(0.0, _next_due(timers, websocket=True) - venue.clock.now())
+            timeout = max(0.0, _next_due(venue, timers, websocket=True) - venue.clock.now())
             done, _ = await asyncio.wait(
                 {book_task, trades_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )

@@ -9,10 +9,17 @@ bot's requests and the event stream's polls. It decides three things the venue t
 * when the trade history is worth fetching (an order's filled amount grew or an order vanished);
 * which orders left the book without a fill and without us asking (``OrderClosed``): missing
   from two consecutive listings that both started after the order was acknowledged.
+
+Where a placement's answer carries no status (MEXC, KuCoin: a post-only order that would cross
+is accepted, then cancelled), the order is *awaiting confirmation* until a listing shows it;
+the event stream lists open orders soon after such a placement instead of the venue querying
+each order (a second round trip per placement), and one that vanishes before any listing saw
+it is reported closed as ``cancelled_on_arrival``.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +35,10 @@ MISSING_LISTINGS_TO_CLOSE = 2
 SEEN_TRADES = 5_000
 #: Closed orders remembered (for late fills and for cancel-by-id).
 RECENT_ORDERS = 2_000
+#: ``OrderClosed`` reasons: left the book after a listing showed it resting; vanished before
+#: any listing confirmed it (a crossing post-only order the venue accepted, then cancelled).
+CLOSED_BY_VENUE = "closed_by_venue"
+CANCELLED_ON_ARRIVAL = "cancelled_on_arrival"
 
 
 @dataclass
@@ -47,6 +58,8 @@ class Tracked:
     missing: int = 0
     #: Placed through this venue (not merely listed: a leftover or someone else's order).
     placed_here: bool = False
+    #: Placed as post-only (an amend must not make it cross).
+    post_only: bool = False
 
     def as_open_order(self) -> OpenOrder:
         """The order as the bot sees it."""
@@ -80,6 +93,9 @@ class OrderTracker:
         self._by_venue_id: OrderedDict[str, str] = OrderedDict()
         #: Placements whose outcome is unknown (timed out and not found yet).
         self.unknown: set[str] = set()
+        #: Acknowledged placements no listing has shown yet (client id -> ack time), where the
+        #: acknowledgement cannot tell resting from cancelled on arrival.
+        self.awaiting: dict[str, float] = {}
         self._seen: set[str] = set()
         self._seen_order: deque[str] = deque()
         self._listed_filled: dict[str, Decimal] = {}
@@ -94,9 +110,17 @@ class OrderTracker:
         """True when ``client_id`` is believed to rest on the book (or may, after a timeout)."""
         return client_id in self.open or client_id in self.unknown
 
-    def placed(self, order: OpenOrder, now: float) -> None:
-        """Record an acknowledged order."""
+    def placed(
+        self, order: OpenOrder, now: float, *, post_only: bool = False, confirm: bool = False
+    ) -> None:
+        """Record an acknowledged order.
+
+        :param confirm: the acknowledgement does not say whether the order rests (it may have
+            been cancelled on arrival): await a listing that shows it.
+        """
         self.unknown.discard(order.client_id)
+        if confirm:
+            self.awaiting[order.client_id] = now
         tracked = Tracked(
             client_id=order.client_id,
             side=order.side,
@@ -107,13 +131,22 @@ class OrderTracker:
             known_since=now,
             filled=order.size - order.remaining,
             placed_here=True,
+            post_only=post_only,
         )
         self.open[order.client_id] = tracked
         self._remember(tracked)
 
+    def amended(self, client_id: str, price: Decimal, size: Decimal, filled: Decimal) -> None:
+        """The order now rests at ``price`` for ``size`` (same ids), ``filled`` of it so far."""
+        tracked = self.open.get(client_id)
+        if tracked is not None:
+            tracked.price, tracked.size = price, size
+            tracked.filled = max(tracked.filled, filled)
+
     def forget(self, client_id: str) -> None:
         """The order was never placed (rejected): drop it."""
         self.unknown.discard(client_id)
+        self.awaiting.pop(client_id, None)
         self.open.pop(client_id, None)
 
     def cancel_requested(self, client_id: str) -> None:
@@ -125,7 +158,16 @@ class OrderTracker:
     def closed(self, client_id: str) -> None:
         """The order is gone (cancelled by us or not found)."""
         self.unknown.discard(client_id)
+        self.awaiting.pop(client_id, None)
         self.open.pop(client_id, None)
+
+    def confirmation_due(self, now: float, delay: float) -> bool:
+        """True when an order awaiting confirmation was acknowledged ``delay`` or more ago."""
+        return any(at <= now - delay for at in self.awaiting.values())
+
+    def next_confirmation(self, delay: float) -> float:
+        """When :meth:`confirmation_due` next becomes true (``inf``: nothing awaits)."""
+        return min(self.awaiting.values(), default=math.inf) + delay
 
     def venue_id(self, client_id: str) -> str | None:
         """The exchange id of ``client_id``, if known."""
@@ -173,6 +215,7 @@ class OrderTracker:
             if not order.client_id:
                 continue
             listed_ids.add(order.client_id)
+            self.awaiting.pop(order.client_id, None)
             tracked = self.open.get(order.client_id)
             if tracked is None:
                 # Unknown outcome resolved, a leftover from a previous run, or someone else's.
@@ -199,6 +242,7 @@ class OrderTracker:
         for cid, tracked in list(self.open.items()):
             if cid in listed_ids or (tracked.venue_id in listed_venue_ids):
                 tracked.missing = 0
+                self.awaiting.pop(cid, None)
                 continue
             if tracked.known_since >= started_at:
                 continue  # acknowledged after the listing was requested: not missing yet
@@ -210,20 +254,23 @@ class OrderTracker:
         self.trades_due = self.trades_due or result.fetch_trades
         return result
 
-    def take_closed(self) -> list[str]:
+    def take_closed(self) -> list[tuple[str, str]]:
         """Close the vanished orders (call after reading trades); return those to report."""
         vanished, self._vanished = self._vanished, set()
         return self.close_vanished(sorted(vanished))
 
-    def close_vanished(self, client_ids: Iterable[str]) -> list[str]:
-        """Drop vanished orders; return those that left unfilled and unasked (``OrderClosed``)."""
-        closed: list[str] = []
+    def close_vanished(self, client_ids: Iterable[str]) -> list[tuple[str, str]]:
+        """Drop vanished orders; return ``(client id, reason)`` of those that left unfilled and
+        unasked (``OrderClosed``): ``cancelled_on_arrival`` when no listing ever showed one
+        that awaited confirmation, else ``closed_by_venue``."""
+        closed: list[tuple[str, str]] = []
         for cid in client_ids:
             tracked = self.open.pop(cid, None)
+            unconfirmed = self.awaiting.pop(cid, None) is not None
             if tracked is None:
                 continue
             if not tracked.cancel_requested and tracked.filled < tracked.size:
-                closed.append(cid)
+                closed.append((cid, CANCELLED_ON_ARRIVAL if unconfirmed else CLOSED_BY_VENUE))
         return closed
 
     # --- trades -----------------------------------------------------------------------------
@@ -258,6 +305,7 @@ class OrderTracker:
         if tracked is not None:
             tracked.filled += size
             remaining = tracked.size - tracked.filled
+            self.awaiting.pop(client_id, None)  # it rested: it traded
             if remaining <= 0:
                 self.open.pop(client_id, None)
         else:

@@ -4,17 +4,20 @@ Requests go through ccxt's ``async_support`` (or ``ccxt.pro``, a superset, when 
 wanted) with its throttle routed into the profile's token bucket (see :mod:`.client`). Every ccxt
 exception is translated once, in :meth:`CcxtVenue.call`. Orders are validated against the market
 rules before anything is sent (kasmm never lets ccxt round a price or size), and an order request
-whose outcome is unknown is looked up by client id before anyone may try again. The event stream
-lives in :mod:`.stream`; this module provides the polls it is made of.
+whose outcome is unknown is looked up by client id before anyone may try again. Batch requests
+live in :mod:`.batch`, the native amend in :mod:`.amend`. The event stream lives in
+:mod:`.stream`; this module provides the polls it is made of.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import structlog
+from pydantic import SecretStr
 
 from kasmm.clock import Clock
 from kasmm.config.schema import CcxtVenueConfig
@@ -33,7 +36,9 @@ from kasmm.core.types import (
 )
 from kasmm.errors import FatalVenueError, VenueError
 from kasmm.limiter import TokenBucket
-from kasmm.venues.ccxt import ops
+from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome
+from kasmm.venues.batch import ConcurrentBatch
+from kasmm.venues.ccxt import amend, batch, ops
 from kasmm.venues.ccxt.client import build_exchange, configure_exchange
 from kasmm.venues.ccxt.convert import (
     market_rules,
@@ -73,7 +78,7 @@ _TRADE_CLIENT_ID_FIELDS = ("clientOrderId", "clientOid", "text")
 log = structlog.get_logger("kasmm.venues.ccxt")
 
 
-class CcxtVenue:
+class CcxtVenue(ConcurrentBatch):
     """One exchange account trading one spot symbol; implements the ``Venue`` protocol."""
 
     def __init__(
@@ -88,7 +93,6 @@ class CcxtVenue:
         use_websocket: bool = True,
         stream: StreamSettings | None = None,
         dead_man_switch_s: float | None = DEAD_MAN_SWITCH_S,
-        confirm_post_only: bool = True,
     ) -> None:
         """Build the venue; nothing is sent before :meth:`connect`.
 
@@ -97,8 +101,6 @@ class CcxtVenue:
         :param use_websocket: try ``ccxt.pro`` streams before falling back to REST polling.
         :param dead_man_switch_s: cancel-all-after timeout kept armed while ``events()`` runs
             (``None``: never arm it).
-        :param confirm_post_only: where a crossing post-only order is silently cancelled (MEXC),
-            query it right after placement and raise ``PostOnlyWouldCross`` if it is gone.
         """
         self.config = config
         self.symbol = symbol
@@ -108,8 +110,10 @@ class CcxtVenue:
         self.settings = stream or StreamSettings()
         self.use_websocket = use_websocket
         self.dead_man_switch_s = dead_man_switch_s
-        self.confirm_post_only = confirm_post_only
         self.tracker = OrderTracker()
+        rate = self.flavour.batch_place_per_s
+        #: The exchange's own cap on batch placements (MEXC: 2 r/s), apart from the budget.
+        self.batch_gate = TokenBucket(rate, rate, clock, name="batch") if rate else None
         self._credentials = credentials
         self._factory = exchange_factory
         self._exchange: Any = None
@@ -170,12 +174,17 @@ class CcxtVenue:
         """Seconds since the last book update (``inf`` before the first)."""
         return self.clock.now() - self._book_at
 
-    def translate(self, exc: BaseException, action: str) -> VenueError:
-        """``exc`` (from ccxt) as a kasmm error, scrubbed of this account's secrets."""
+    @property
+    def secrets(self) -> list[SecretStr]:
+        """This account's credentials, to scrub from error messages."""
         secrets = [self._credentials.api_key, self._credentials.secret]
         if self._credentials.password is not None:
             secrets.append(self._credentials.password)
-        return translate(exc, self.name, action=action, secrets=secrets)
+        return secrets
+
+    def translate(self, exc: BaseException, action: str) -> VenueError:
+        """``exc`` (from ccxt) as a kasmm error, scrubbed of this account's secrets."""
+        return translate(exc, self.name, action=action, secrets=self.secrets)
 
     async def call(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one ccxt call; translate its failure (once: kasmm errors pass through)."""
@@ -267,6 +276,33 @@ class CcxtVenue:
         """Cancel the orders whose client id starts with ``prefix`` (never a symbol-wide cancel)."""
         return await ops.cancel_all(self, prefix)
 
+    @property
+    def batch_limits(self) -> BatchLimits:
+        """Orders per batch request on this exchange (1: concurrent single requests)."""
+        return self.flavour.batch
+
+    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        """Place several orders in one batch request where the exchange has one (see
+        :mod:`.batch`); one outcome per request, in order."""
+        return await batch.place_orders(self, requests)
+
+    async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+        """Cancel several orders in one batch request where the exchange has one; one outcome
+        per client id, in order (``OrderNotFound`` for one already gone)."""
+        return await batch.cancel_orders(self, client_ids)
+
+    @property
+    def supports_amend(self) -> bool:
+        """True where :meth:`amend_order` changes an order in place (Gate spot)."""
+        return self.flavour.supports_amend
+
+    async def amend_order(
+        self, client_id: ClientOrderId, price: Decimal, size: Decimal
+    ) -> OpenOrder:
+        """Move a resting order to ``price`` / total ``size`` in one request, keeping its ids
+        (see :mod:`.amend` for the outcomes)."""
+        return await amend.amend_order(self, client_id, price, size)
+
     # --- polls the event stream is made of ----------------------------------------------
 
     async def poll_book(self) -> BookUpdated:
@@ -292,9 +328,9 @@ class CcxtVenue:
         if force_trades or self.tracker.trades_due:
             events.extend(await self.poll_trades())
         now = self.clock.wall()
-        for cid in self.tracker.take_closed():
-            self.log.info("order_closed_by_venue", client_id=cid)
-            events.append(OrderClosed(ClientOrderId(cid), "closed_by_venue", now))
+        for cid, reason in self.tracker.take_closed():
+            self.log.info("order_closed_by_venue", client_id=cid, reason=reason)
+            events.append(OrderClosed(ClientOrderId(cid), reason, now))
         return events
 
     async def poll_trades(self) -> list[VenueEvent]:
