@@ -49,7 +49,6 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import aclosing
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,7 +67,7 @@ from kasmm.config.schema import (
     SimFees,
     SimVenueConfig,
 )
-from kasmm.core.types import BookUpdated, Side, VenueEvent
+from kasmm.core.types import BookUpdated, VenueEvent
 from kasmm.limiter import TokenBucket
 from kasmm.venues.base import Venue
 from kasmm.venues.decorator import VenueDecorator
@@ -193,27 +192,22 @@ class _Meter:
 
     def after(self, event: VenueEvent | None) -> None:
         bot = self.bot
-        if bot is None or bot.book is None:
+        if bot is None:
             return
-        mid = bot.book.mid
+        view = bot.view()
+        mid = view.mid
         if mid is None or not mid.is_finite() or mid <= 0:
             return
         if isinstance(event, BookUpdated):
             self.book_samples += 1
-            bid: Decimal | None = None
-            ask: Decimal | None = None
-            for order in bot.open_orders.values():
-                if order.side is Side.BUY:
-                    if bid is None or order.price > bid:
-                        bid = order.price
-                elif ask is None or order.price < ask:
-                    ask = order.price
+            bid = view.bids[0].price if view.bids else None
+            ask = view.asks[0].price if view.asks else None
             if bid is not None and ask is not None:
                 spread = float(ask - bid)
                 self.spread_n += 1
                 self.spread_sum += spread
                 self.spread_bps_sum += spread / float(mid) * 1e4
-        equity = float(bot.pnl.net(mid))
+        equity = float(view.pnl.net(mid))
         if equity > self.peak:
             self.peak = equity
         elif self.peak - equity > self.max_drawdown:
@@ -370,13 +364,15 @@ def build_path(spec: PathSpec) -> tuple[Bot, _ProbedVenue, BacktestClock]:
 
 async def run_path(spec: PathSpec) -> PathResult:
     """Run one path to its end and measure it."""
-    bot, venue, clock = build_path(spec)
+    bot, venue, _ = build_path(spec)
     await bot.run()
     meter = venue.meter
     meter.after(None)
-    mid = bot.book.mid if bot.book is not None else None
-    mark = mid if mid is not None else (bot.start_mid or Decimal(0))
-    pnl = bot.pnl
+    view = bot.view()
+    mid = view.mid
+    mark = view.mark
+    pnl = view.pnl
+    counters = view.counters
     stats = venue.sim.stats
     start_base = pnl.position - (pnl.buy_volume - pnl.sell_volume)
     limiter = venue.bucket
@@ -384,8 +380,8 @@ async def run_path(spec: PathSpec) -> PathResult:
         index=spec.index,
         seed=spec.seed,
         final_pnl=float(pnl.net(mark)),
-        final_inventory=float(bot.inventory.base),
-        inventory_change=float(bot.inventory.base - start_base),
+        final_inventory=float(view.inventory_base),
+        inventory_change=float(view.inventory_base - start_base),
         final_mid=float(mid) if mid is not None else None,
         avg_spread=meter.spread_sum / meter.spread_n if meter.spread_n else None,
         avg_spread_bps=meter.spread_bps_sum / meter.spread_n if meter.spread_n else None,
@@ -399,17 +395,17 @@ async def run_path(spec: PathSpec) -> PathResult:
         fees=float(pnl.fees),
         max_drawdown=meter.max_drawdown,
         order_actions=stats.places + stats.cancels,
-        orders_placed=bot.stats.orders_placed,
-        orders_cancelled=bot.stats.orders_cancelled,
-        orders_rejected=bot.stats.orders_rejected,
+        orders_placed=counters.orders_placed,
+        orders_cancelled=counters.orders_cancelled,
+        orders_rejected=counters.orders_rejected,
         tokens_used=limiter.spent,
         rate_limit_wait_s=limiter.waited_s,
-        decisions=bot.stats.decisions,
+        decisions=counters.decisions,
         market_events=meter.events,
-        kill_switch_trips=bot.stats.kill_switch_trips,
-        trading_state=bot.risk.trading_state(clock.now()).value,
+        kill_switch_trips=counters.kill_switch_trips,
+        trading_state=view.trading_state.value,
         end_time_s=max(0.0, meter.last_event_at - spec.start) if meter.events else 0.0,
-        open_orders_left=bot.orders_left,
+        open_orders_left=view.orders_left,
     )
 
 

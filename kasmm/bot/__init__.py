@@ -18,6 +18,7 @@ from kasmm.bot.driver import (
     BotStats,
     Inventory,
 )
+from kasmm.bot.view import BotView, Counters, Engaged
 
 __all__ = [
     "BALANCE_REFRESH_S",
@@ -30,5 +31,8 @@ __all__ = [
     "BotSnapshot",
     "BotState",
     "BotStats",
+    "BotView",
+    "Counters",
+    "Engaged",
     "Inventory",
 ]

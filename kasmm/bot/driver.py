@@ -49,6 +49,7 @@ from kasmm.bot.engine import (
 )
 from kasmm.bot.executor import Executor
 from kasmm.bot.stats import BotState, BotStats
+from kasmm.bot.view import BotView, build_view
 from kasmm.clock import Clock
 from kasmm.config.schema import ModeName, Profile
 from kasmm.core.ids import ClientIdFactory
@@ -711,6 +712,10 @@ class Bot:
         await self._read_balances()
 
     # --- reporting ------------------------------------------------------------------------
+
+    def view(self) -> BotView:
+        """The frozen view every reader uses (metrics, status, backtest, ``kasmm run``)."""
+        return build_view(self.engine, self.state, self.clock.now(), self.orders_left)
 
     def snapshot(self) -> BotSnapshot:
         """Current state for ``status`` and the run summary."""

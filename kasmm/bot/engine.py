@@ -161,6 +161,17 @@ class Engine:
         """The account holds balances to read back (the as2008 model has none)."""
         return self._params.balances_known
 
+    @property
+    def target_share(self) -> float | None:
+        """The base share quoting aims at in the current mode (``None``: a base target)."""
+        return self._params.target_share
+
+    @property
+    def configured_rules(self) -> tuple[str, ...]:
+        """Names of the kill-switch rules the profile has on (the trips' rule names)."""
+        rules = self.profile.kill_switch
+        return tuple(n for n in type(rules).model_fields if getattr(rules, n) is not None)
+
     # --- outbox ----------------------------------------------------------------------------
 
     def take(self) -> list[Command]:

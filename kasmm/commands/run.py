@@ -66,38 +66,38 @@ class RunSummary:
 
 def summarize(bot: Bot, duration_s: float, orders_left: int) -> RunSummary:
     """Build the summary of a finished bot."""
-    snap = bot.snapshot()
-    pnl = bot.pnl
+    view = bot.view()
+    pnl, counters = view.pnl, view.counters
 
     def money(value: Decimal) -> str:
         return str(value.quantize(Decimal("1e-8")))
 
-    mark = snap.mid if snap.mid is not None else (bot.start_mid or Decimal(0))
+    mark = view.mid if view.mid is not None else (view.start_mid or Decimal(0))
     return RunSummary(
-        profile=bot.profile.name,
-        venue=bot.venue.name,
-        symbol=bot.profile.symbol,
+        profile=view.profile,
+        venue=view.venue,
+        symbol=view.symbol,
         duration_s=round(duration_s, 3),
-        decisions=bot.stats.decisions,
-        quotes_sent=bot.stats.quotes_sent,
-        orders_placed=bot.stats.orders_placed,
-        orders_cancelled=bot.stats.orders_cancelled,
-        orders_rejected=bot.stats.orders_rejected,
+        decisions=counters.decisions,
+        quotes_sent=counters.quotes_sent,
+        orders_placed=counters.orders_placed,
+        orders_cancelled=counters.orders_cancelled,
+        orders_rejected=counters.orders_rejected,
         fills_buy=pnl.buy_count,
         fills_sell=pnl.sell_count,
         volume_buy_base=str(pnl.buy_volume),
         volume_sell_base=str(pnl.sell_volume),
         volume_quote=str(pnl.buy_notional + pnl.sell_notional),
-        final_inventory_base=str(bot.inventory.base),
-        final_inventory_quote=money(bot.inventory.quote),
+        final_inventory_base=str(view.inventory_base),
+        final_inventory_quote=money(view.inventory_quote),
         realized_pnl=money(pnl.realized),
         unrealized_pnl=money(pnl.unrealized(mark)),
         fees=money(pnl.fees),
         mtm_pnl=money(pnl.net(mark)),
-        final_mid=str(snap.mid) if snap.mid is not None else None,
+        final_mid=str(view.mid) if view.mid is not None else None,
         open_orders_left=orders_left,
-        venue_errors=bot.stats.venue_errors,
-        last_error=bot.stats.last_error,
+        venue_errors=counters.venue_errors,
+        last_error=counters.last_error,
     )
 
 

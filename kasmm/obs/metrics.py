@@ -45,8 +45,8 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 import kasmm
+from kasmm.bot.stats import BotState
 from kasmm.config.schema import CcxtVenueConfig, Profile
-from kasmm.config.to_core import quoting_params
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
@@ -55,7 +55,7 @@ from kasmm.supervisor.state import METRIC_STATES, displayed_state, metric_state
 from kasmm.venues.metered import Histogram, VenueMetrics
 
 if TYPE_CHECKING:
-    from kasmm.bot import Bot
+    from kasmm.bot import BotView
     from kasmm.supervisor import ProfileRunner, Supervisor
 
 log = structlog.get_logger("kasmm.metrics")
@@ -117,8 +117,8 @@ def profile_state(slot: ProfileRunner) -> str:
     if bot is None:
         shown = displayed_state(slot.state, None, None)
     else:
-        trading = bot.risk.trading_state(bot.clock.now())
-        shown = displayed_state(slot.state, bot.state, trading)
+        view = bot.view()
+        shown = displayed_state(slot.state, view.state.value, view.trading_state.value)
     return metric_state(shown).value
 
 
@@ -133,13 +133,6 @@ def _le(bound: float) -> str:
 
 def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
     return [(_le(bound), float(count)) for bound, count in histogram.cumulative()]
-
-
-def _assets(bot: Bot) -> tuple[str, str]:
-    if bot.rules is not None:
-        return bot.rules.base, bot.rules.quote
-    base, _, quote = bot.profile.symbol.partition("/")
-    return base, quote
 
 
 # --- the collector ---------------------------------------------------------------------------
@@ -223,7 +216,7 @@ class SupervisorCollector(Collector):
         if isinstance(metrics, VenueMetrics):
             self._venue(fam, labels, metrics)
         if slot.bot is not None:
-            self._bot(fam, labels, slot.bot)
+            self._bot(fam, labels, slot.bot.view())
 
     def _venue(self, fam: Families, labels: list[str], metrics: VenueMetrics) -> None:
         for endpoint in sorted(metrics.requests):
@@ -234,88 +227,70 @@ class SupervisorCollector(Collector):
         wait = metrics.limiter_wait
         fam.wait.add_metric(labels, _buckets(wait), wait.sum)
 
-    def _bot(self, fam: Families, labels: list[str], bot: Bot) -> None:
-        now = bot.clock.now()
-        stats = bot.stats
+    def _bot(self, fam: Families, labels: list[str], view: BotView) -> None:
+        counters = view.counters
         # Lifecycle, mode and risk gate.
-        trading = bot.risk.trading_state(now).value
+        trading = view.trading_state.value
         for state in TRADING_STATES:
             fam.trading_state.add_metric([*labels, state], 1.0 if state == trading else 0.0)
         for mode in MODES:
-            fam.mode.add_metric([*labels, mode], 1.0 if mode == bot.mode else 0.0)
-        for rule, action in _engaged(bot, now):
-            fam.engaged.add_metric([*labels, rule, action], 1.0)
-        by_rule = getattr(stats, "trips_by_rule", None)
-        if isinstance(by_rule, dict):
-            # Every configured rule from 0, so a first trip is an increase, not a new series.
-            counts = dict.fromkeys(_configured_rules(bot.profile), 0) | by_rule
-            for rule in sorted(counts):
-                fam.trips.add_metric([*labels, str(rule)], float(counts[rule]))
-        else:
-            fam.trips.add_metric([*labels, "unknown"], float(stats.kill_switch_trips))
-        fam.consecutive_errors.add_metric(labels, float(stats.consecutive_errors))
+            fam.mode.add_metric([*labels, mode], 1.0 if mode == view.mode else 0.0)
+        for engaged in view.engaged:
+            fam.engaged.add_metric([*labels, engaged.rule, engaged.action], 1.0)
+        # Every configured rule from 0, so a first trip is an increase, not a new series.
+        counts = dict.fromkeys(view.configured_rules, 0) | dict(counters.trips_by_rule)
+        for rule in sorted(counts):
+            fam.trips.add_metric([*labels, str(rule)], float(counts[rule]))
+        fam.consecutive_errors.add_metric(labels, float(counters.consecutive_errors))
         # Counters of this bot incarnation.
-        fam.placed.add_metric(labels, float(stats.orders_placed))
-        fam.cancelled.add_metric(labels, float(stats.orders_cancelled))
-        fam.rejected.add_metric(labels, float(stats.orders_rejected))
-        fam.not_found.add_metric(labels, float(stats.cancel_not_found))
-        fam.balance_drifts.add_metric(labels, float(stats.balance_drifts))
-        fam.order_errors.add_metric(labels, float(stats.venue_errors))
-        fam.decisions.add_metric(labels, float(stats.decisions))
-        fam.requotes.add_metric(labels, float(stats.quotes_sent))
-        fam.book_updates.add_metric(labels, float(stats.book_updates))
+        fam.placed.add_metric(labels, float(counters.orders_placed))
+        fam.cancelled.add_metric(labels, float(counters.orders_cancelled))
+        fam.rejected.add_metric(labels, float(counters.orders_rejected))
+        fam.not_found.add_metric(labels, float(counters.cancel_not_found))
+        fam.balance_drifts.add_metric(labels, float(counters.balance_drifts))
+        fam.order_errors.add_metric(labels, float(counters.venue_errors))
+        fam.decisions.add_metric(labels, float(counters.decisions))
+        fam.requotes.add_metric(labels, float(counters.quotes_sent))
+        fam.book_updates.add_metric(labels, float(counters.book_updates))
         # Market.
-        mid: Decimal | None = None
-        book = bot.book
-        if book is not None:
-            mid = book.mid
-            if mid is not None:
-                fam.mid.add_metric(labels, _f(mid))
-            for price, side in ((book.best_bid, "buy"), (book.best_ask, "sell")):
-                if price is not None:
-                    fam.book_best.add_metric([*labels, side], _f(price))
-            last = getattr(bot, "last_book_at", None)
-            seen = float(last) if isinstance(last, int | float) else book.ts
-            fam.book_age.add_metric(labels, max(0.0, now - seen))
-        # Own orders.
-        for side, name in _SIDES:
-            orders = [o for o in bot.open_orders.values() if o.side is side]
+        mid = view.mid
+        if mid is not None:
+            fam.mid.add_metric(labels, _f(mid))
+        for price, side in ((view.best_bid, "buy"), (view.best_ask, "sell")):
+            if price is not None:
+                fam.book_best.add_metric([*labels, side], _f(price))
+        if view.book_age_s is not None:
+            fam.book_age.add_metric(labels, max(0.0, view.book_age_s))
+        # Own orders (best first on each side).
+        for orders, name in ((view.bids, "buy"), (view.asks, "sell")):
             fam.open_orders.add_metric([*labels, name], float(len(orders)))
             fam.open_size.add_metric([*labels, name], _f(sum(o.remaining for o in orders)))
             if orders:
-                prices = [o.price for o in orders]
-                best = max(prices) if side is Side.BUY else min(prices)
-                fam.own_best.add_metric([*labels, name], _f(best))
-        decision = bot.last_decision
+                fam.own_best.add_metric([*labels, name], _f(orders[0].price))
+        decision = view.decision
         if decision is not None:
             if decision.spread_bps is not None and math.isfinite(decision.spread_bps):
                 fam.spread.add_metric(labels, decision.spread_bps / 10_000)
             if decision.inventory_share is not None:
                 fam.share.add_metric(labels, decision.inventory_share)
-        target = _target_share(bot)
-        if target is not None:
-            fam.target_share.add_metric(labels, target)
+        if view.target_share is not None:
+            fam.target_share.add_metric(labels, view.target_share)
         # Inventory, equity, PnL.
-        inv = bot.inventory
-        base_asset, quote_asset = _assets(bot)
-        fam.inventory.add_metric(labels, _f(inv.base))
-        fam.balance.add_metric([*labels, base_asset], _f(inv.base))
-        fam.balance.add_metric([*labels, quote_asset], _f(inv.quote))
-        if mid is not None and mid.is_finite() and mid > 0:
-            equity = inv.quote + inv.base * mid
-            fam.equity.add_metric(labels, _f(equity))
-            peak = bot.peak_equity
-            drawdown = max(Decimal(0), peak - equity) if peak is not None else Decimal(0)
-            fam.drawdown.add_metric(labels, _f(drawdown))
-        pnl = bot.pnl
-        mark = mid if mid is not None and mid.is_finite() else bot.start_mid
+        fam.inventory.add_metric(labels, _f(view.inventory_base))
+        fam.balance.add_metric([*labels, view.base], _f(view.inventory_base))
+        fam.balance.add_metric([*labels, view.quote], _f(view.inventory_quote))
+        if view.equity is not None:
+            fam.equity.add_metric(labels, _f(view.equity))
+            drawdown = view.drawdown
+            fam.drawdown.add_metric(labels, _f(max(Decimal(0), drawdown or Decimal(0))))
+        pnl = view.pnl
         fam.realized.add_metric(labels, _f(pnl.realized))
         fam.fees.add_metric(labels, _f(pnl.fees))
-        if mark is not None:
-            fam.unrealized.add_metric(labels, _f(pnl.unrealized(mark)))
-            fam.net.add_metric(labels, _f(pnl.net(mark)))
+        if view.mid is not None or view.start_mid is not None:
+            fam.unrealized.add_metric(labels, _f(view.unrealized_pnl))
+            fam.net.add_metric(labels, _f(view.net_pnl))
         # Fills: restored from the ledger during startup, so exported only after it.
-        if bot.state.value != "starting":
+        if view.state is not BotState.STARTING:
             for name, count, volume, notional in (
                 ("buy", pnl.buy_count, pnl.buy_volume, pnl.buy_notional),
                 ("sell", pnl.sell_count, pnl.sell_volume, pnl.sell_notional),
@@ -323,32 +298,6 @@ class SupervisorCollector(Collector):
                 fam.fills.add_metric([*labels, name], float(count))
                 fam.fill_volume.add_metric([*labels, name], _f(volume))
                 fam.fill_notional.add_metric([*labels, name], _f(notional))
-
-
-def _configured_rules(profile: Profile) -> list[str]:
-    """Names of the kill-switch rules the profile has on (they are the trips' rule names)."""
-    rules = profile.kill_switch
-    return [name for name in type(rules).model_fields if getattr(rules, name) is not None]
-
-
-def _engaged(bot: Bot, now: float) -> list[tuple[str, str]]:
-    risk = bot.risk
-    out: list[tuple[str, str]] = []
-    if risk.halt is not None:
-        out.append((risk.halt.rule, "halt"))
-    if risk.pause_trip is not None and now < risk.paused_until:
-        out.append((risk.pause_trip.rule, "pause"))
-    out.extend((rule, "reduce_only") for rule in sorted(risk.reduce_only))
-    return out
-
-
-def _target_share(bot: Bot) -> float | None:
-    """The bot's target base share in its current mode (None: a base target or the as2008 model).
-
-    Recomputed per scrape from the profile (a few attribute reads): the bot keeps its flattened
-    parameters private.
-    """
-    return quoting_params(bot.profile, mode=bot.mode).target_share
 
 
 # --- event-loop lag --------------------------------------------------------------------------

@@ -175,11 +175,11 @@ class ProfileRunner:
         """The profile's row of ``/status``, as plain JSON-ready values."""
         profile = self.loaded.profile
         bot = self.bot
-        snap = bot.snapshot() if bot is not None else None
+        view = bot.view() if bot is not None else None
         state = displayed_state(
             self.state,
-            None if snap is None else snap.state,
-            None if snap is None else snap.trading_state,
+            None if view is None else view.state.value,
+            None if view is None else view.trading_state.value,
         )
         row: dict[str, Any] = {
             "name": self.name,
@@ -190,24 +190,24 @@ class ProfileRunner:
             "restarts": self.restarts,
             "last_error": self.last_error,
         }
-        if bot is None or snap is None:
+        if view is None:
             return row
         row.update(
-            mode=snap.mode,
-            trading_state=snap.trading_state,
-            halt_reason=snap.halt_reason,
-            idle_reason=snap.idle_reason,
-            mid=_num(snap.mid),
-            spread_bps=None if snap.spread_bps is None else round(snap.spread_bps, 2),
-            inventory_base=str(snap.inventory_base),
-            inventory_quote=str(snap.inventory_quote),
-            open_orders=snap.open_orders,
-            realized_pnl=str(snap.realized_pnl),
-            net_pnl=str(snap.net_pnl),
-            fills=bot.pnl.buy_count + bot.pnl.sell_count,
-            orders_placed=bot.stats.orders_placed,
-            orders_cancelled=bot.stats.orders_cancelled,
-            last_error=self.last_error or snap.last_error,
+            mode=view.mode,
+            trading_state=view.trading_state.value,
+            halt_reason=view.halt_reason,
+            idle_reason=view.idle_reason,
+            mid=_num(view.mid),
+            spread_bps=None if view.spread_bps is None else round(view.spread_bps, 2),
+            inventory_base=str(view.inventory_base),
+            inventory_quote=str(view.inventory_quote),
+            open_orders=view.open_orders,
+            realized_pnl=str(view.realized_pnl),
+            net_pnl=str(view.net_pnl),
+            fills=view.pnl.buy_count + view.pnl.sell_count,
+            orders_placed=view.counters.orders_placed,
+            orders_cancelled=view.counters.orders_cancelled,
+            last_error=self.last_error or view.counters.last_error,
         )
         return row
 

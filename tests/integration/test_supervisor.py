@@ -18,6 +18,7 @@ from kasmm.errors import TransientVenueError
 from kasmm.limiter import TokenBucket
 from kasmm.supervisor import ReloadResult, RestartPolicy, Supervisor, supervise
 from kasmm.venues.base import Venue
+from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
 
@@ -62,7 +63,7 @@ class VenueLog:
         return self.venues[name][-1]
 
 
-class BrokenVenue:
+class BrokenVenue(ConcurrentBatch):
     """A venue whose every call fails."""
 
     name = "broken"
@@ -80,9 +81,11 @@ class BrokenVenue:
     async def close(self) -> None:
         return None
 
-    async def events(self) -> AsyncIterator[object]:  # pragma: no cover - never reached
+    async def events(self) -> AsyncIterator[object]:
+        never: object
+        for never in ():  # a generator that fails before its first event
+            yield never
         raise self._fail()
-        yield
 
     async def fetch_balances(self) -> object:
         raise self._fail()
@@ -214,7 +217,7 @@ class StopGate:
             await self.release.wait()
 
 
-class GatedVenue:
+class GatedVenue(ConcurrentBatch):
     """A venue whose cancels wait at a :class:`StopGate` (everything else is the inner venue)."""
 
     def __init__(self, inner: Venue, name: str, gate: StopGate) -> None:
@@ -388,7 +391,7 @@ async def own_spread(venue: SimVenue) -> float:
     return float(ask - bid)
 
 
-class SilentVenue:
+class SilentVenue(ConcurrentBatch):
     """Connects fine, then never sends a single book (a dead market-data feed)."""
 
     def __init__(self, inner: SimVenue) -> None:
@@ -400,7 +403,7 @@ class SilentVenue:
 
     async def events(self) -> AsyncIterator[object]:
         await anyio.sleep_forever()
-        yield  # pragma: no cover
+        yield None  # pragma: no cover
 
 
 @pytest.mark.anyio
