@@ -22,7 +22,6 @@ from kasmm.backtest.overrides import (
 )
 from kasmm.backtest.result import PATH_METRICS, SCHEMA_VERSION, PathResult
 from kasmm.commands.backtest import backtest_command, print_result
-from kasmm.config.loader import load_file
 from kasmm.config.schema import (
     AS2008Market,
     PaperVenueConfig,
@@ -30,15 +29,10 @@ from kasmm.config.schema import (
     RandomWalkMarket,
     SimVenueConfig,
 )
+from tests.support import demo_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "kasmm" / "backtest" / "schema.json"
-
-
-def demo_profile(name: str = "kas-usdt-sim.yaml") -> Profile:
-    loaded, issues = load_file(ROOT / "profiles" / name)
-    assert not issues
-    return loaded[0].profile
 
 
 def as_profile(strategy: str = "as", spread_bps: float = 1.0) -> Profile:
