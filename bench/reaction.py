@@ -4,10 +4,11 @@ A ``Supervisor`` on a ``VirtualClock`` runs one random-walk sim profile, so the 
 wrappers (token bucket, request deadline, metering: whatever the supervisor and ``build_venue``
 put around a venue) are exactly those of production, market time jumps, and the run is fast and
 deterministic; every latency below is real CPU time (``time.perf_counter_ns``). The venue factory
-is ``build_venue`` with a recording wrapper spliced in directly above the ``SimVenue``:
+is ``build_venue`` with a recording wrapper as its inner venue, directly above the ``SimVenue``:
 
 * when its ``events()`` yields a ``BookUpdated`` it notes the time;
-* when ``place_order`` / ``cancel_order`` is entered it notes the time, once per book event.
+* when a placement or cancel (single or batch) is entered it notes the time, once per book
+  event.
 
 For each book event that triggered order actions, latency = first action - yield. It covers the
 bot's whole data path: event dispatch, the book and volatility update, the decision
@@ -28,10 +29,10 @@ import argparse
 import gc
 import tempfile
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from _common import (
@@ -46,32 +47,37 @@ from _common import (
     write_atomic,
 )
 
-from kasmm.clock import VirtualClock
+from kasmm.clock import Clock, VirtualClock
 from kasmm.config.schema import Profile
 from kasmm.core.quoting import QuoteDecision
 from kasmm.core.types import (
-    Balances,
     BookUpdated,
-    ClientOrderId,
-    MarketRules,
-    OpenOrder,
     OrderAction,
-    OrderRequest,
     VenueEvent,
 )
+from kasmm.limiter import TokenBucket
 from kasmm.supervisor import Supervisor
 from kasmm.venues.base import Venue
-from kasmm.venues.factory import build_venue
+from kasmm.venues.decorator import VenueDecorator
+from kasmm.venues.factory import build_inner_venue, build_venue
 from kasmm.venues.sim import SimVenue
 
 ns = time.perf_counter_ns
+T = TypeVar("T")
+#: Venue calls that are order actions, by kind (batch calls count like single ones).
+_ACTIONS = {
+    "place_order": "place",
+    "place_orders": "place",
+    "cancel_order": "cancel",
+    "cancel_orders": "cancel",
+}
 
 
-class ReactionVenue:
+class ReactionVenue(VenueDecorator):
     """Venue wrapper that timestamps book events out and the first order action back in."""
 
-    def __init__(self, inner: SimVenue, book_events: int, done: anyio.Event) -> None:
-        self.inner = inner
+    def __init__(self, inner: Venue, book_events: int, done: anyio.Event) -> None:
+        super().__init__(inner)
         self.limit = book_events
         self.done = done
         self.books = 0
@@ -83,15 +89,18 @@ class ReactionVenue:
         #: called with (yield ns, first action ns) right after each reaction is recorded
         self.on_reaction: Callable[[int, int], None] | None = None
 
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    async def connect(self) -> MarketRules:
-        return await self.inner.connect()
-
-    async def close(self) -> None:
-        await self.inner.close()
+    async def _call(
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        weight: float = 1.0,
+        arg: object = None,
+    ) -> T:
+        kind = _ACTIONS.get(method)
+        if kind is not None:
+            self._action(kind)
+        return await call()
 
     async def events(self) -> AsyncGenerator[VenueEvent, None]:
         async with aclosing(self.inner.events()) as events:
@@ -115,23 +124,6 @@ class ReactionVenue:
             self.reactions.append((self.books, self._yield_ns, t, kind))
             if self.on_reaction is not None:
                 self.on_reaction(self._yield_ns, t)
-
-    async def fetch_balances(self) -> Balances:
-        return await self.inner.fetch_balances()
-
-    async def fetch_open_orders(self) -> list[OpenOrder]:
-        return await self.inner.fetch_open_orders()
-
-    async def place_order(self, request: OrderRequest) -> OpenOrder:
-        self._action("place")
-        return await self.inner.place_order(request)
-
-    async def cancel_order(self, client_id: ClientOrderId) -> None:
-        self._action("cancel")
-        await self.inner.cancel_order(client_id)
-
-    async def cancel_all(self, prefix: str) -> int:
-        return await self.inner.cancel_all(prefix)
 
 
 def reaction_profile(seed: int) -> str:
@@ -163,16 +155,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     done = anyio.Event()
     recorders: list[ReactionVenue] = []
 
-    def factory(profile: Profile, *rest: Any) -> Venue:
-        """What ``build_venue`` builds, with the recorder spliced in above the SimVenue."""
-        venue = build_venue(profile, *rest)
-        holder: Any = venue
-        while not isinstance(getattr(holder, "inner", None), SimVenue):
-            holder = holder.inner
-        recorder = ReactionVenue(holder.inner, total_books, done)
-        holder.inner = recorder
+    def recording(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
+        recorder = ReactionVenue(build_inner_venue(profile, clock, limiter), total_books, done)
         recorders.append(recorder)
-        return venue
+        return recorder
+
+    def factory(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
+        """What ``build_venue`` builds, with the recorder directly above the SimVenue."""
+        return build_venue(profile, clock, limiter, inner=recording)
 
     with tempfile.TemporaryDirectory(prefix="kasmm-react-") as tmp:
         directory = Path(tmp)
@@ -235,6 +225,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "after_decide": summary_us([b[2] for b in breakdown]),
     }
     assert bot is not None  # checked in the run: the narrowing does not outlive fail_after
+    assert isinstance(sim, SimVenue)
     return {
         "book_events": recorder.books,
         "measured_book_events": recorder.books - skip,
@@ -243,10 +234,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "reaction_by_first_action": by_kind,
         "reaction_breakdown": parts,
         "decide_all": summary_us(decide_all),
-        "orders_placed": bot.stats.orders_placed,
-        "orders_cancelled": bot.stats.orders_cancelled,
-        "orders_rejected": bot.stats.orders_rejected,
-        "decisions": bot.stats.decisions,
+        "orders_placed": bot.view().counters.orders_placed,
+        "orders_cancelled": bot.view().counters.orders_cancelled,
+        "orders_rejected": bot.view().counters.orders_rejected,
+        "decisions": bot.view().counters.decisions,
         "open_orders_left": sim.open_order_count,
         "supervisor_exit_code": sup.exit_code,
         "timing_installed_at_book_event": installed_at,
