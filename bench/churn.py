@@ -244,9 +244,10 @@ async def run_kasmm(profile: Profile, horizon: float) -> Outcome:
     probed.inner = sampler
     await bot.run()
     stats = probed.sim.stats
-    mid = bot.book.mid if bot.book is not None else None
+    view = bot.view()
+    mid = view.mid
     assert mid is not None
-    pnl = bot.pnl
+    pnl = view.pnl
     return Outcome(
         f"kasmm tolerance {profile.refresh.tolerance_bps:g} bps",
         horizon / 3600,

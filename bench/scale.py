@@ -9,7 +9,7 @@ into a temporary directory, starts an in-process ``Supervisor`` on it, and measu
 * CPU: ``time.process_time`` delta / wall delta (100 % = one core);
 * RSS: current RSS (``/proc/self/statm``), its growth over the pre-start baseline per profile,
   and the peak (``ru_maxrss``);
-* book updates the bots processed (sum of ``bot.stats.book_updates``; in real time a bot that
+* book updates the bots processed (sum of the bots' view counters ``book_updates``; in real time a bot that
   falls behind coalesces queued book updates) vs the N * 10 * seconds the venues scheduled;
 * order actions/s (place + cancel requests the sim venues received);
 * ``/metrics`` scrapes every ``SCRAPE_EVERY_S`` (5 s), alternating the two ways of serving it:
@@ -270,7 +270,9 @@ async def run_size(n: int, seconds: float, warmup: float) -> dict[str, Any]:
             await anyio.sleep(warmup)
 
             def counters() -> tuple[int, int]:
-                books = sum(s.bot.stats.book_updates for s in sup.slots.values() if s.bot)
+                books = sum(
+                    s.bot.view().counters.book_updates for s in sup.slots.values() if s.bot
+                )
                 actions = sum(v.stats.places + v.stats.cancels for v in recorder.all())
                 return books, actions
 

@@ -290,7 +290,8 @@ class Tracking:
             except Exception:
                 continue  # closed between restarts
             mine = {c for c in at_venue if c.startswith(prefix)}
-            believed = set(bot.open_orders)
+            view = bot.view()
+            believed = {o.client_id for o in (*view.bids, *view.asks)}
             seen_untracked |= {(name, c) for c in mine - believed}
             seen_phantom |= {(name, c) for c in believed - at_venue}
         self._fold(self.untracked_since, seen_untracked, self.untracked_ages, now)
@@ -392,7 +393,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                     if slot.state in ("failed", "restarting") or slot.bot is None
                     else slot.bot.state.value,
                     slot.restarts,
-                    slot.bot is not None and slot.bot.stats.decisions,
+                    slot.bot is not None and slot.bot.view().counters.decisions,
                 )
                 for name, slot in sup.slots.items()
             }
@@ -493,7 +494,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "expected": list(spec.expect),
                 "restarts": restarts,
                 "state": state_,
-                "trading_state": bot.risk.trading_state(time.time()).value if bot else None,
+                "trading_state": bot.view().trading_state.value if bot else None,
             }
             rows.append(
                 [
