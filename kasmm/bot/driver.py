@@ -19,9 +19,8 @@ import random
 from collections import deque
 from collections.abc import Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import anyio
 import structlog
@@ -57,7 +56,6 @@ from kasmm.core.pnl import PnlState
 from kasmm.core.quoting import QuoteDecision
 from kasmm.core.risk import RiskState
 from kasmm.core.types import (
-    ZERO,
     Book,
     BookUpdated,
     ClientOrderId,
@@ -88,7 +86,6 @@ __all__ = [
     "SHUTDOWN_DEADLINE_S",
     "SHUTDOWN_RETRY_S",
     "Bot",
-    "BotSnapshot",
     "BotState",
     "BotStats",
     "Inventory",
@@ -99,29 +96,6 @@ SHUTDOWN_DEADLINE_S = 10.0
 #: How long the shutdown safety net (cancel-all by prefix, then verify) retries transient
 #: errors, within ``SHUTDOWN_DEADLINE_S``; backoff 0.1 s doubling to 0.5 s.
 SHUTDOWN_RETRY_S = 5.0
-
-
-@dataclass
-class BotSnapshot:
-    """A point-in-time view for ``status``: plain values only."""
-
-    state: str
-    mode: str
-    mid: Decimal | None
-    spread_bps: float | None
-    inventory_base: Decimal
-    inventory_quote: Decimal
-    open_orders: int
-    realized_pnl: Decimal
-    unrealized_pnl: Decimal
-    fees: Decimal
-    net_pnl: Decimal
-    last_error: str | None
-    trading_state: str = "active"
-    halt_reason: str | None = None
-    #: Why nothing is quoted although trading is allowed (``no_size``, ``no_mid``, ...).
-    idle_reason: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Bot:
@@ -716,35 +690,6 @@ class Bot:
     def view(self) -> BotView:
         """The frozen view every reader uses (metrics, status, backtest, ``kasmm run``)."""
         return build_view(self.engine, self.state, self.clock.now(), self.orders_left)
-
-    def snapshot(self) -> BotSnapshot:
-        """Current state for ``status`` and the run summary."""
-        engine = self.engine
-        mid = engine.book.mid if engine.book is not None else None
-        mark = mid if mid is not None else (engine.start_mid or ZERO)
-        decision = engine.last_decision
-        pnl = engine.account.pnl
-        inv = engine.account.inventory
-        halt = engine.risk.halt
-        return BotSnapshot(
-            state=self.state.value,
-            mode=engine.mode,
-            mid=mid,
-            spread_bps=decision.spread_bps if decision else None,
-            inventory_base=inv.base,
-            inventory_quote=inv.quote,
-            open_orders=len(engine.open_orders),
-            realized_pnl=pnl.realized,
-            unrealized_pnl=pnl.unrealized(mark),
-            fees=pnl.fees,
-            net_pnl=pnl.net(mark),
-            last_error=engine.stats.last_error,
-            trading_state=engine.risk.trading_state(self.clock.now()).value,
-            halt_reason=(
-                f"{halt.rule}: {halt.value:g} > {halt.limit:g}" if halt is not None else None
-            ),
-            idle_reason=engine.idle_reason,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ async def test_drawdown_halt_cancels_all_orders_and_stops_quoting() -> None:
                 await anyio.lowlevel.checkpoint()
             assert venue.open_order_count == 0
             assert bot.stats.orders_placed == placed_at_halt[0]
-            assert bot.snapshot().trading_state == "halted"
+            assert bot.view().trading_state.value == "halted"
             tg.cancel_scope.cancel()
 
     await watch()

@@ -288,7 +288,7 @@ async def test_a_profile_that_can_quote_nothing_says_why_once() -> None:
     nothing = [e for e in logs if e["event"] == "quoting_nothing"]
     assert len(nothing) == 1 and nothing[0]["reason"] == "no_size", nothing
     assert bot.stats.orders_placed == 0
-    assert bot.snapshot().idle_reason == "no_size"
+    assert bot.view().idle_reason == "no_size"
 
 
 @pytest.mark.anyio

@@ -289,9 +289,9 @@ def test_canary_credentials_appear_nowhere(tmp_path: Path, emulator: Emulator) -
 
     for n in (1, 2):
         outputs[f"log-{n}"] = (tmp_path / f"run{n}.jsonl").read_bytes()
-    for path in sorted(state.rglob("*")):
-        if path.is_file():
-            outputs[f"state:{path.name}"] = path.read_bytes()
+    for file in sorted(state.rglob("*")):
+        if file.is_file():
+            outputs[f"state:{file.name}"] = file.read_bytes()
     assert any(name.startswith("state:kasmm.sqlite") for name in outputs)
     # The detector itself works (the environment we passed does hold the canaries).
     assert leaks(json.dumps(CANARY).encode()) == list(CANARY.values())
