@@ -16,16 +16,11 @@ all of its orders in a shielded scope with a deadline.
 from __future__ import annotations
 
 import random
-from collections import deque
-from collections.abc import Callable
-from contextlib import aclosing
-from dataclasses import dataclass
 from decimal import Decimal
 
 import anyio
 import structlog
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from kasmm.bot.account import Inventory
 from kasmm.bot.commands import (
@@ -47,6 +42,7 @@ from kasmm.bot.engine import (
     FillVerdict,
 )
 from kasmm.bot.executor import Executor
+from kasmm.bot.intake import EventIntake
 from kasmm.bot.stats import BotState, BotStats
 from kasmm.bot.view import BotView, build_view
 from kasmm.clock import Clock
@@ -134,8 +130,6 @@ class Bot:
         self.executor = Executor(
             self.engine, venue, clock, read_balances=lambda: self._sync_balances(force=True)
         )
-        #: Real time: events taken from the stream's channel, not handled yet.
-        self._backlog: deque[VenueEvent | _StreamFailed] = deque()
         self.log = structlog.get_logger("kasmm.bot").bind(
             profile=profile.name, venue=venue.name, symbol=profile.symbol
         )
@@ -254,7 +248,16 @@ class Bot:
                     self.log.info("bot_started", mode=self.mode, prefix=self._ids.prefix)
                     task_status.started()
 
-            await self._consume_events(on_started)
+            intake = EventIntake(
+                self.venue,
+                self.clock,
+                handle=lambda event: self.on_event(event),  # late-bound: tools wrap on_event
+                tick=self._requote,
+                store_queued=self._store_queued_fills,
+                fallback_s=self.profile.refresh.fallback_interval_s,
+                stop_at=self.stop_at,
+            )
+            await intake.run(on_started)
         except BaseException as exc:
             if not isinstance(exc, anyio.get_cancelled_exc_class()):
                 self.state = BotState.FAILED
@@ -397,126 +400,19 @@ class Bot:
         if closed:
             self.log.info("leftover_orders_closed_in_ledger", count=closed)
 
-    async def _consume_events(self, on_started: Callable[[], None]) -> None:
-        """Feed venue events (and timer ticks when the stream is quiet) to the handlers.
-
-        In virtual time the venue's generator is iterated directly: it only advances when the
-        bot has finished acting on the previous event, which makes runs deterministic. In real
-        time a pump task feeds a channel, so a quiet stream can time out (a fallback requote)
-        without cancelling the venue's generator mid-await, and book updates that queued up
-        while the bot was busy are coalesced to the newest (fills are never dropped).
-        """
-        if self.clock.is_virtual:
-            async with aclosing(self.venue.events()) as events:
-                async for direct in events:
-                    await self.on_event(direct)
-                    on_started()
-                    if self.stop_at is not None and self.clock.now() >= self.stop_at:
-                        return
-            return
-
-        send, receive = anyio.create_memory_object_stream[VenueEvent | _StreamFailed](256)
-
-        async def pump() -> None:
-            async with send:
-                try:
-                    async with aclosing(self.venue.events()) as events:
-                        async for ev in events:
-                            # No checkpoint between taking an event and queueing it: a pump
-                            # cancelled there (a restart, a stop) would drop it, fills too.
-                            try:
-                                send.send_nowait(ev)
-                            except anyio.WouldBlock:
-                                await send.send(ev)  # far behind: wait for room
-                except Exception as exc:
-                    # Queued behind the events received before it: none of them is dropped.
-                    await send.send(_StreamFailed(exc))
-
-        failure: Exception | None = None
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(pump)
-                try:
-                    await self._realtime_events(receive, on_started)
-                except Exception as exc:
-                    # Raised below, outside the task group: the supervisor sees the error
-                    # itself (AuthenticationFailed stays AuthenticationFailed), not a group.
-                    failure = exc
-                tg.cancel_scope.cancel()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._journal_queued_fills(receive)
-            receive.close()
-        if failure is not None:
-            raise failure
-
-    async def _realtime_events(
-        self,
-        receive: MemoryObjectReceiveStream[VenueEvent | _StreamFailed],
-        on_started: Callable[[], None],
-    ) -> None:
-        """The real-time loop: events from the pump, a requote when the stream is quiet.
-
-        Returns when ``stop_at`` is reached or the venue ended its stream; raises the stream's
-        error after handling every event the venue delivered before it.
-        """
-        fallback = self.profile.refresh.fallback_interval_s
-        # Events taken from the channel and not handled yet live here, never in a local
-        # variable across an await: if the bot stops meanwhile, their fills are still stored.
-        backlog = self._backlog
-        while True:
-            if not backlog:
-                received: VenueEvent | _StreamFailed | None = None
-                with anyio.move_on_after(fallback):
-                    try:
-                        received = await receive.receive()
-                    except anyio.EndOfStream:
-                        return  # the venue ended its stream
-                if received is None:
-                    await self._requote()
-                    on_started()
-                    continue
-                backlog.append(received)
-            event = backlog.popleft()
-            # Book updates queued up while the bot was busy: only the newest one counts.
-            while isinstance(event, BookUpdated):
-                if not backlog:
-                    try:
-                        backlog.append(receive.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                if not isinstance(backlog[0], BookUpdated):
-                    break
-                event = backlog.popleft()
-            if isinstance(event, _StreamFailed):
-                raise event.error
-            await self.on_event(event)
-            on_started()
-            if self.stop_at is not None and self.clock.now() >= self.stop_at:
-                return
-
-    async def _journal_queued_fills(
-        self, receive: MemoryObjectReceiveStream[VenueEvent | _StreamFailed]
-    ) -> None:
+    async def _store_queued_fills(self, fills: list[Fill]) -> None:
         """Store the fills the venue delivered that the bot had not handled when it stopped.
 
         The venue will not deliver them again (it saw them go out), so dropping them would
-        lose them from the ledger. Books and closes in the queue are stale: dropped.
+        lose them from the ledger. They pass the same gate as every other fill.
         """
         if self.rules is None:
             return
         try:
             with anyio.move_on_after(SHUTDOWN_DEADLINE_S / 2):
-                while True:
-                    if self._backlog:
-                        item = self._backlog.popleft()
-                    else:
-                        try:
-                            item = receive.receive_nowait()
-                        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                            break
-                    if isinstance(item, OrderFilled) and await self._accept_fill(item.fill):
-                        self.engine.on_fill(item.fill)
+                for fill in fills:
+                    if await self._accept_fill(fill):
+                        self.engine.on_fill(fill)
                 await self._carry_out(self.engine.take())
                 await self.journal.flush()
         except LedgerLost as exc:  # raised by run() once the stop is done
@@ -690,10 +586,3 @@ class Bot:
     def view(self) -> BotView:
         """The frozen view every reader uses (metrics, status, backtest, ``kasmm run``)."""
         return build_view(self.engine, self.state, self.clock.now(), self.orders_left)
-
-
-@dataclass(frozen=True, slots=True)
-class _StreamFailed:
-    """The venue's event stream raised ``error`` (queued after the events before it)."""
-
-    error: Exception

@@ -231,11 +231,7 @@ async def test_queued_fills_pass_the_same_acceptance_as_live_ones(tmp_path: Path
             "zzzzzzzz" if not bot._ids.is_this_run(bot._ids.prefix + "zzzzzzzz1") else "yyyyyyyy"
         )
         foreign_run = bot._ids.prefix + other_tag + "1"  # this profile, another run
-        send, receive = anyio.create_memory_object_stream[Any](8)
-        with send, receive:
-            send.send_nowait(fill(1, foreign_run))
-            send.send_nowait(fill(2, bot._ids.next()))
-            await bot._journal_queued_fills(receive)
+        await bot._store_queued_fills([fill(1, foreign_run).fill, fill(2, bot._ids.next()).fill])
         assert [f.trade_id for f in ledger.fills(profile.name)] == ["q-2"]
         await bot.venue.close()
 
