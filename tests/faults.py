@@ -27,7 +27,9 @@ Batch calls (``place_orders``, ``cancel_orders``) draw the request faults above 
 whole call (``timeout_lost`` carries every order out and loses every answer), and the per-order
 faults once per order: ``insufficient_funds`` for a placement and ``cancel_not_found_done`` /
 ``cancel_not_found_kept`` for a cancel become that order's outcome (a kept order is left out of
-the batch sent to the inner venue, a done one is cancelled and answered ``OrderNotFound``).
+the batch sent to the inner venue, a done one is cancelled and answered ``OrderNotFound``). The
+counters count a batch as the requests it stands for (``n`` concurrent singles: ``n`` calls), so
+the faulted share means the same whether the bot sends its orders one by one or together.
 
 The event stream (one draw per inner event, plus hostile extras)
 
@@ -86,6 +88,7 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.venues.base import CancelOutcome, PlaceOutcome, Venue
+from kasmm.venues.batch import requests_sent
 from kasmm.venues.decorator import VenueDecorator
 
 T = TypeVar("T")
@@ -214,7 +217,9 @@ class FaultCounters:
     calls: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     #: Calls that got at least one fault (an exclusive fault, a latency spike, or for a batch
-    #: call a fault of one of its orders).
+    #: call a fault of one of its orders). A batch call counts in ``calls`` and here as the
+    #: requests it stands for: ``n`` concurrent singles are ``n`` calls, and a fault of the
+    #: whole batch ``n`` faulted calls (one of its orders: one).
     faulted_calls: int = 0
     events_in: int = 0
     events_out: int = 0
@@ -299,20 +304,26 @@ class FaultyVenue(VenueDecorator):
         weight: float = 1.0,
         arg: object = None,
     ) -> T:
-        return await self._request(method, call)
+        return await self._request(method, call, requests=max(1, round(weight)))
 
     async def _request(
-        self, method: str, call: Callable[[], Awaitable[T]], *, order_faults: bool = False
+        self,
+        method: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        requests: int = 1,
+        orders_faulted: int = 0,
     ) -> T:
-        """One call with its request faults; ``order_faults``: a batch call some of whose
-        orders get a fault of their own (the call counts as faulted)."""
-        self.counters.calls[method] += 1
+        """One call with its request faults, counted as the ``requests`` it stands for (a
+        batch of ``n`` concurrent singles: ``n``); ``orders_faulted``: how many of a batch's
+        orders get a fault of their own."""
+        self.counters.calls[method] += requests
         if not self.enabled:
             return await call()
         plan = self.plan
-        faulted = order_faults
+        faulted = orders_faulted
         if plan.latency_spike and self.rng.random() < plan.latency_spike:
-            faulted = True
+            faulted = requests  # every request of the call waits
             self._fault("latency_spike")
             low, high = plan.latency_spike_s
             await self.clock.sleep_until(self.clock.now() + self.rng.uniform(low, high))
@@ -325,10 +336,9 @@ class FaultyVenue(VenueDecorator):
                 chosen = kind
                 break
         if chosen is None:
-            if faulted:
-                self.counters.faulted_calls += 1
+            self.counters.faulted_calls += faulted
             return await call()
-        self.counters.faulted_calls += 1
+        self.counters.faulted_calls += requests
         self._fault(chosen)
         if chosen == "timeout_lost":
             # Carried out (whatever its answer, accepted or refused, it never arrives).
@@ -371,6 +381,8 @@ class FaultyVenue(VenueDecorator):
 
     async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
         """``place_orders`` with whole-call faults, and ``insufficient_funds`` per order."""
+        if not requests:
+            return []
         refused: set[int] = set()
         p = self.plan.insufficient_funds
         if self.enabled and p:
@@ -388,10 +400,17 @@ class FaultyVenue(VenueDecorator):
                 for i in range(len(requests))
             ]
 
-        return await self._request("place_orders", place, order_faults=bool(refused))
+        return await self._request(
+            "place_orders",
+            place,
+            requests=requests_sent(len(requests), self.inner.batch_limits.place),
+            orders_faulted=len(refused),
+        )
 
     async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
         """``cancel_orders`` with whole-call faults, and the not-found faults per order."""
+        if not client_ids:
+            return []
         done_p, kept_p = self.plan.cancel_not_found_done, self.plan.cancel_not_found_kept
         done: set[int] = set()
         kept: set[int] = set()
@@ -419,7 +438,12 @@ class FaultyVenue(VenueDecorator):
                 out.append(answer)
             return out
 
-        return await self._request("cancel_orders", cancel, order_faults=bool(done or kept))
+        return await self._request(
+            "cancel_orders",
+            cancel,
+            requests=requests_sent(len(client_ids), self.inner.batch_limits.cancel),
+            orders_faulted=len(done | kept),
+        )
 
     # --- the event stream -------------------------------------------------------------------
 

@@ -246,8 +246,10 @@ async def test_a_lost_batch_answer_carries_every_order_out() -> None:
     with pytest.raises(RequestTimedOut, match="cancel_orders"):
         await venue.cancel_orders([ClientOrderId("kab1"), ClientOrderId("kab2")])
     assert await inner.fetch_open_orders() == []
-    assert venue.counters.calls["place_orders"] == venue.counters.calls["cancel_orders"] == 1
-    assert venue.counters.faults["timeout_lost"] == 2 and venue.counters.faulted_calls == 2
+    # Two orders each: two requests (concurrent singles), both faulted; two injections.
+    assert venue.counters.calls["place_orders"] == venue.counters.calls["cancel_orders"] == 2
+    assert venue.counters.faults["timeout_lost"] == 2 and venue.counters.faulted_calls == 4
+    assert await venue.place_orders([]) == [] and venue.counters.calls["place_orders"] == 2
 
 
 async def test_an_unsent_batch_changes_nothing() -> None:
@@ -270,7 +272,8 @@ async def test_refused_funds_are_one_order_s_outcome_in_a_batch() -> None:
     refused = [isinstance(o, InsufficientFunds) for o in outcomes]
     assert refused == [False, True]  # seed 10: the second order's draw refuses it
     assert [o.client_id for o in await inner.fetch_open_orders()] == ["kab1"]
-    assert venue.counters.faults["insufficient_funds"] == 1 and venue.counters.faulted_calls == 1
+    assert venue.counters.faults["insufficient_funds"] == 1
+    assert venue.counters.calls["place_orders"] == 2 and venue.counters.faulted_calls == 1
 
 
 async def test_cancel_not_found_per_order_in_a_batch() -> None:
