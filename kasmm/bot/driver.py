@@ -304,7 +304,7 @@ class Bot:
                 except Exception as exc:  # any failure: fall through to the safety net
                     self.log.warning("shutdown_cancel_failed", client_id=cid, error=str(exc))
                     found = False
-                self.engine.stopped_order(cid, found, self.clock.wall())
+                self.engine.orders.stopped_order(cid, found, self.clock.wall())
             await self._carry_out(self.engine.take())
             remaining = await self._cancel_all_verified()
         if scope.cancelled_caught:
@@ -545,13 +545,13 @@ class Bot:
 
     async def _audit_open_orders(self) -> None:
         """Cancel orders of this profile that rest at the venue without the bot knowing them."""
-        for cid in self.engine.untracked(await self.venue.fetch_open_orders()):
+        for cid in self.engine.orders.untracked(await self.venue.fetch_open_orders()):
             found = True
             try:
                 await self.venue.cancel_order(cid)
             except OrderNotFound:
                 found = False
-            self.engine.untracked_cancelled(cid, found, self.clock.wall())
+            self.engine.orders.untracked_cancelled(cid, found, self.clock.wall())
 
     async def _read_balances(self) -> None:
         """Re-read balances from the venue; the engine adopts them and reports any drift."""

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +35,7 @@ from kasmm.bot.commands import (
     StoreOpening,
     StoreTrips,
 )
+from kasmm.bot.orders import Budget, OwnOrders, Wave
 from kasmm.bot.risk_tracker import LocalDay, RiskTracker, measure
 from kasmm.bot.stats import BotStats
 from kasmm.bot.timers import Every
@@ -47,26 +46,15 @@ from kasmm.core.quoting import MarketState, QuoteDecision, compute_quotes, exclu
 from kasmm.core.reconcile import reconcile
 from kasmm.core.risk import RiskInputs, RiskState, TradingState, Trip, evaluate, gate, reset
 from kasmm.core.types import (
-    ZERO,
     Book,
-    CancelOrder,
     ClientOrderId,
     Fill,
     MarketRules,
-    OpenOrder,
     OrderAction,
-    OrderIntent,
-    OrderRequest,
-    PlaceOrder,
-    Side,
 )
 from kasmm.core.venue_time import VenueClock
 from kasmm.core.volatility import VolState, sigma_price, update_vol
 from kasmm.errors import (
-    InsufficientFunds,
-    OrderNotFound,
-    OrderRejected,
-    PostOnlyWouldCross,
     VenueError,
 )
 from kasmm.journal import Restored
@@ -81,14 +69,6 @@ HALT_CHECK_S = 2.0
 #: How often the venue's open orders are compared with the bot's own view (orders of this
 #: profile that rest unknown to the bot are cancelled).
 ORDER_AUDIT_S = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class Wave:
-    """Order actions that go out together (see :meth:`Engine.plan_round`)."""
-
-    cancels: tuple[ClientOrderId, ...] = ()
-    places: tuple[PlaceOrder, ...] = ()
 
 
 class FillVerdict(enum.Enum):
@@ -121,7 +101,6 @@ class Engine:
         self.mode: ModeName = profile.mode
         self.stats = BotStats()
         self.account = Account()
-        self.open_orders: dict[ClientOrderId, OpenOrder] = {}
         self.rules: MarketRules | None = None
         self.book: Book | None = None
         self.last_decision: QuoteDecision | None = None
@@ -154,7 +133,12 @@ class Engine:
         self.halt_timer = Every(HALT_CHECK_S)
         self.equity_timer = Every(EQUITY_SNAPSHOT_S)
         self._outbox: list[Command] = []
-        self.replace_mode = profile.refresh.replace_mode
+        #: This run's orders at the venue and the outcomes of the bot's requests.
+        self.orders = OwnOrders(
+            self.ids, self.stats, self._outbox, profile.refresh.replace_mode, self.error
+        )
+        #: The resting orders (the same dict as ``orders.open_orders``).
+        self.open_orders = self.orders.open_orders
 
     @property
     def balances_known(self) -> bool:
@@ -176,7 +160,8 @@ class Engine:
 
     def take(self) -> list[Command]:
         """The commands left since the last call, oldest first."""
-        out, self._outbox = self._outbox, []
+        out = list(self._outbox)
+        self._outbox.clear()  # the same list: OwnOrders appends to it too
         return out
 
     def _log(self, level: str, event: str, **fields: Any) -> None:
@@ -264,14 +249,7 @@ class Engine:
 
     def on_fill(self, fill: Fill) -> None:
         """Apply a stored fill to the open orders, the inventory and the PnL."""
-        order = self.open_orders.get(fill.client_id)
-        status = "filled" if fill.remaining <= 0 else "partially_filled"
-        self._record(OrderStatusChanged(fill.client_id, status, fill.ts))
-        if order is not None:
-            if fill.remaining <= 0:
-                del self.open_orders[fill.client_id]
-            else:
-                self.open_orders[fill.client_id] = _with_remaining(order, fill.remaining)
+        self.orders.filled(fill)
         assert self.rules is not None
         if not self.account.apply(fill, self.rules.quote):
             # Executed before the balances were last read (reported late, or while the bot was
@@ -291,8 +269,7 @@ class Engine:
 
     def on_order_closed(self, client_id: ClientOrderId, reason: str, ts: float) -> None:
         """The venue took an order off the book for another reason than a fill."""
-        if self.open_orders.pop(client_id, None) is not None:
-            self._record(OrderStatusChanged(client_id, "cancelled", ts, reason=reason))
+        self.orders.closed(client_id, reason, ts)
 
     def set_mode(self, mode: str) -> None:
         """Switch between ``aggressive`` and ``passive`` (takes effect on the next decision)."""
@@ -360,24 +337,6 @@ class Engine:
                 at_venue=str(drift.venue),
             )
             self._outbox.append(StoreDrift(wall, drift.asset, drift.local, drift.venue))
-
-    def untracked(self, listed: Sequence[OpenOrder]) -> tuple[ClientOrderId, ...]:
-        """Orders of this profile the venue lists but the engine does not know (placements
-        whose outcome stayed unknown, cancels answered "unknown order" while the order still
-        rests): the driver cancels them."""
-        return tuple(
-            o.client_id
-            for o in listed
-            if self.ids.is_own(o.client_id) and o.client_id not in self.open_orders
-        )
-
-    def untracked_cancelled(self, client_id: ClientOrderId, found: bool, wall: float) -> None:
-        """The driver cancelled an untracked order (``found``: the venue still had it)."""
-        if found:
-            self.stats.orders_cancelled += 1
-            self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="untracked"))
-        self.stats.untracked_cancelled += 1
-        self._log("warning", "untracked_order_cancelled", client_id=client_id)
 
     # --- the data path -----------------------------------------------------------------------
 
@@ -484,182 +443,24 @@ class Engine:
         horizon = self._params.horizon
         return 0.0 if horizon is None else time_left(horizon, wall, self.session_end)
 
-    # --- outcomes of the round's actions -----------------------------------------------------
-
-    def plan_round(self, actions: tuple[OrderAction, ...]) -> tuple[Wave, ...]:
-        """Order the round's actions into waves; every action of a wave goes out at once.
-
-        ``cancel_first``: the cancels, together with every placement the free balance already
-        covers; then the placements that need what the cancels free (or that would cross one
-        of the bot's own orders being cancelled). ``place_first``: the placements that fit,
-        then the cancels, then the rest, so the book is never empty while the balance allows.
-        """
-        cancels = tuple(a.client_id for a in actions if isinstance(a, CancelOrder))
-        places = tuple(a for a in actions if isinstance(a, PlaceOrder))
-        now, later = self._split_by_budget(places, set(cancels))
-        waves: tuple[Wave, ...]
-        if self.replace_mode == "place_first":
-            waves = (Wave(places=now), Wave(cancels=cancels), Wave(places=later))
-        else:
-            waves = (Wave(cancels=cancels, places=now), Wave(places=later))
-        return tuple(w for w in waves if w.cancels or w.places)
-
-    def _split_by_budget(
-        self, places: tuple[PlaceOrder, ...], cancelling: set[ClientOrderId]
-    ) -> tuple[tuple[PlaceOrder, ...], tuple[PlaceOrder, ...]]:
-        """The placements the free balance covers now (in order), and those that must wait."""
-        rules = self.rules
-        if not places or rules is None or not self.balances_known:
-            return places, ()
-        inv = self.account.inventory
-        free_quote, free_base = inv.quote, inv.base
-        lowest_ask = highest_bid = None
-        for order in self.open_orders.values():
-            if order.side is Side.BUY:
-                free_quote -= order.price * order.remaining
-                if order.client_id in cancelling and (
-                    highest_bid is None or order.price > highest_bid
-                ):
-                    highest_bid = order.price
-            else:
-                free_base -= order.remaining
-                if order.client_id in cancelling and (
-                    lowest_ask is None or order.price < lowest_ask
-                ):
-                    lowest_ask = order.price
-        fee = 1 + max(rules.maker_fee, ZERO)
-        now: list[PlaceOrder] = []
-        later: list[PlaceOrder] = []
-        for place in places:
-            intent = place.intent
-            if intent.side is Side.BUY:
-                need = intent.price * intent.size * fee
-                fits = need <= free_quote and (lowest_ask is None or intent.price < lowest_ask)
-                if fits:
-                    free_quote -= need
-            else:
-                fits = intent.size <= free_base and (
-                    highest_bid is None or intent.price > highest_bid
-                )
-                if fits:
-                    free_base -= intent.size
-            (now if fits else later).append(place)
-        return tuple(now), tuple(later)
-
-    def request_for(self, intent: OrderIntent) -> OrderRequest:
-        """The venue request for ``intent``, with a new client id of this run."""
-        return OrderRequest(
-            client_id=self.ids.next(),
-            side=intent.side,
-            price=intent.price,
-            size=intent.size,
-            post_only=True,
-        )
-
-    def placed(
-        self, request: OrderRequest, level: int, order: OpenOrder, sent_at: float, wall: float
-    ) -> None:
-        """The venue accepted ``request`` (sent at interval time ``sent_at``).
-
-        The order's age (renewal) is measured from when it was sent, whatever the venue
-        stamped it with.
-        """
-        self._record(
-            OrderOpened(
-                request.client_id, request.side, request.price, request.size, wall, "open",
-                level, order.venue_id, None,
-            )
-        )  # fmt: skip
-        self.open_orders[order.client_id] = OpenOrder(
-            client_id=order.client_id,
-            side=order.side,
-            price=order.price,
-            size=order.size,
-            remaining=order.remaining,
-            created_at=sent_at,
-            venue_id=order.venue_id,
-            level=level,
-        )
-        self.stats.orders_placed += 1
-        self.stats.consecutive_errors = 0
-        self._log(
-            "debug",
-            "order_placed",
-            side=request.side.value,
-            price=str(request.price),
-            size=str(request.size),
-            client_id=request.client_id,
-        )
-
-    def rejected(
-        self,
-        request: OrderRequest,
-        level: int,
-        error: OrderRejected | InsufficientFunds,
-        wall: float,
-    ) -> None:
-        """The venue refused ``request`` (post-only cross, funds, a rule): a normal outcome."""
-        reason = (
-            "post_only"
-            if isinstance(error, PostOnlyWouldCross)
-            else "funds"
-            if isinstance(error, InsufficientFunds)
-            else str(error)
-        )
-        self.stats.orders_rejected += 1
-        self.stats.consecutive_errors = 0
-        self._record(
-            OrderOpened(
-                request.client_id, request.side, request.price, request.size, wall,
-                "rejected", level, None, reason,
-            )
-        )  # fmt: skip
-        if isinstance(error, PostOnlyWouldCross):
-            self._log("debug", "order_rejected", reason="post_only", side=request.side.value)
-        elif not isinstance(error, InsufficientFunds):
-            self._log("warning", "order_rejected", reason=reason, side=request.side.value)
-
-    def outcome_unknown(self, request: OrderRequest, level: int, wall: float) -> None:
-        """A lost answer the lookup could not resolve: the order may rest (the audit cancels
-        it if so). The error itself is counted by :meth:`error`."""
-        self._record(
-            OrderOpened(
-                request.client_id, request.side, request.price, request.size, wall,
-                "unknown", level, None, "timeout",
-            )
-        )  # fmt: skip
-
-    def cancelled(self, client_id: ClientOrderId, error: VenueError | None, wall: float) -> None:
-        """The outcome of a cancel: done (``None``), gone already (``OrderNotFound``), or
-        failed (the order stays tracked and is cancelled again next round)."""
-        if error is None:
-            self.stats.orders_cancelled += 1
-            self._record(OrderStatusChanged(client_id, "cancelled", wall))
-            self._log("debug", "order_cancelled", client_id=client_id)
-        elif isinstance(error, OrderNotFound):
-            # Already gone (filled or expired): a fill event may still be on its way, and
-            # moves the order to ``filled`` if so.
-            self.stats.cancel_not_found += 1
-            self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="gone"))
-        else:
-            self.error(error)
-            return
-        self.stats.consecutive_errors = 0
-        self.open_orders.pop(client_id, None)
-
-    def stopped_order(self, client_id: ClientOrderId, found: bool, wall: float) -> None:
-        """An order cancelled by a stop (``found``: the venue still had it)."""
-        if found:
-            self.stats.orders_cancelled += 1
-            self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="stop"))
-        self.open_orders.pop(client_id, None)
-
     def error(self, exc: VenueError) -> None:
         """A venue request failed (counted by the consecutive-errors rule)."""
         self.stats.venue_errors += 1
         self.stats.consecutive_errors += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
         self._log("warning", "venue_error", error=type(exc).__name__, message=str(exc))
+
+    # --- a round's order actions --------------------------------------------------------------
+
+    def plan_round(self, actions: tuple[OrderAction, ...]) -> tuple[Wave, ...]:
+        """The round's actions in waves that go out together (:meth:`OwnOrders.plan_round`)."""
+        rules, inv = self.rules, self.account.inventory
+        budget = (
+            Budget(inv.base, inv.quote, rules.maker_fee)
+            if rules is not None and self.balances_known
+            else None
+        )
+        return self.orders.plan_round(actions, budget)
 
     # --- persistence -------------------------------------------------------------------------
 
@@ -673,19 +474,6 @@ class Engine:
         if mid is not None and mid > 0 and self.equity_timer.take(now):
             inv = self.account.inventory
             self._outbox.append(StoreEquity(wall, inv.equity(mid), mid, inv.base, inv.quote))
-
-
-def _with_remaining(order: OpenOrder, remaining: Decimal) -> OpenOrder:
-    return OpenOrder(
-        client_id=order.client_id,
-        side=order.side,
-        price=order.price,
-        size=order.size,
-        remaining=remaining,
-        created_at=order.created_at,
-        venue_id=order.venue_id,
-        level=order.level,
-    )
 
 
 def _well_formed(book: Book) -> bool:

@@ -22,7 +22,8 @@ from typing import TypeVar
 
 import anyio
 
-from kasmm.bot.engine import Engine, Wave
+from kasmm.bot.engine import Engine
+from kasmm.bot.orders import Wave
 from kasmm.clock import Clock
 from kasmm.core.types import ClientOrderId, OpenOrder, OrderAction, OrderRequest, PlaceOrder
 from kasmm.errors import (
@@ -98,7 +99,7 @@ class Executor:
     ) -> None:
         limits = self.venue.batch_limits
         cancel_chunks = _chunks(cancels, limits.cancel)
-        requests = [self.engine.request_for(p.intent) for p in places]
+        requests = [self.engine.orders.request_for(p.intent) for p in places]
         place_chunks = _chunks(requests, limits.place)
         cancel_results: list[list[CancelOutcome] | VenueError] = [[] for _ in cancel_chunks]
         place_results: list[list[PlaceOutcome] | VenueError] = [[] for _ in place_chunks]
@@ -158,7 +159,7 @@ class Executor:
         reported: set[int] = set()
         for client_id, outcome in zip(chunk, outcomes, strict=True):
             if outcome is None or isinstance(outcome, OrderNotFound):
-                self.engine.cancelled(client_id, outcome, wall)
+                self.engine.orders.cancelled(client_id, outcome, wall)
                 continue
             _raise_fatal(outcome)
             state.rate_limited |= isinstance(outcome, RateLimited)
@@ -175,9 +176,9 @@ class Executor:
         state: _RoundState,
     ) -> None:
         if isinstance(outcome, OpenOrder):
-            self.engine.placed(request, level, outcome, sent_at, self.clock.wall())
+            self.engine.orders.placed(request, level, outcome, sent_at, self.clock.wall())
         elif isinstance(outcome, OrderRejected | InsufficientFunds):
-            self.engine.rejected(request, level, outcome, self.clock.wall())
+            self.engine.orders.rejected(request, level, outcome, self.clock.wall())
             state.funds_short |= isinstance(outcome, InsufficientFunds)
         else:
             _raise_fatal(outcome)
@@ -207,9 +208,9 @@ class Executor:
             request = requests[n]
             order = listed.get(request.client_id)
             if order is not None:
-                self.engine.placed(request, levels[n], order, sent_at, self.clock.wall())
+                self.engine.orders.placed(request, levels[n], order, sent_at, self.clock.wall())
             else:
-                self.engine.outcome_unknown(request, levels[n], self.clock.wall())
+                self.engine.orders.outcome_unknown(request, levels[n], self.clock.wall())
                 lost += 1
         if lost:
             error = lookup_error or RequestTimedOut(f"{lost} placement(s) with no answer")

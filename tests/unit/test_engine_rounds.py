@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kasmm.bot.engine import Engine, Wave
+from kasmm.bot.engine import Engine
+from kasmm.bot.orders import Wave
 from kasmm.config.schema import Profile
 from kasmm.core.types import (
     CancelOrder,

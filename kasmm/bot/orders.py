@@ -1,0 +1,303 @@
+"""The bot's own orders: what rests at the venue, how a round goes out, what came back.
+
+Part of the engine (:mod:`kasmm.bot.engine`), synchronous and clock-free like it: it records
+every order event in the engine's outbox and counts in the engine's counters. The round plan
+(:meth:`OwnOrders.plan_round`) decides which actions may go out together: a full requote with
+the balance to cover it is one wave, so it costs one round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from kasmm.bot.commands import Command, Log, RecordOrder
+from kasmm.bot.stats import BotStats
+from kasmm.core.ids import ClientIdFactory
+from kasmm.core.types import (
+    ZERO,
+    CancelOrder,
+    ClientOrderId,
+    Fill,
+    OpenOrder,
+    OrderAction,
+    OrderIntent,
+    OrderRequest,
+    PlaceOrder,
+    Side,
+)
+from kasmm.errors import (
+    InsufficientFunds,
+    OrderNotFound,
+    OrderRejected,
+    PostOnlyWouldCross,
+    VenueError,
+)
+from kasmm.store import OrderOpened, OrderStatusChanged
+
+ReplaceMode = Literal["cancel_first", "place_first"]
+
+
+@dataclass(frozen=True, slots=True)
+class Wave:
+    """Order actions that go out together (see :meth:`OwnOrders.plan_round`)."""
+
+    cancels: tuple[ClientOrderId, ...] = ()
+    places: tuple[PlaceOrder, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The balances a round may spend: totals (resting orders' share is taken out here)."""
+
+    base: Decimal
+    quote: Decimal
+    maker_fee: Decimal
+
+
+class OwnOrders:
+    """The orders of this run resting at the venue, and the outcomes of the bot's requests."""
+
+    def __init__(
+        self,
+        ids: ClientIdFactory,
+        stats: BotStats,
+        outbox: list[Command],
+        replace_mode: ReplaceMode,
+        on_error: Any,
+    ) -> None:
+        self.ids = ids
+        self.stats = stats
+        self.replace_mode = replace_mode
+        #: Resting orders by client id (this run's; sizes as last reported).
+        self.open_orders: dict[ClientOrderId, OpenOrder] = {}
+        self._outbox = outbox
+        self.error = on_error
+
+    def _log(self, level: str, event: str, **fields: Any) -> None:
+        self._outbox.append(Log(level, event, fields))
+
+    def _record(self, entry: OrderOpened | OrderStatusChanged) -> None:
+        self._outbox.append(RecordOrder(entry))
+
+    def filled(self, fill: Fill) -> None:
+        """A stored fill of one of this profile's orders: its status, its remaining size."""
+        status = "filled" if fill.remaining <= 0 else "partially_filled"
+        self._record(OrderStatusChanged(fill.client_id, status, fill.ts))
+        order = self.open_orders.get(fill.client_id)
+        if order is None:
+            return
+        if fill.remaining <= 0:
+            del self.open_orders[fill.client_id]
+        else:
+            self.open_orders[fill.client_id] = _with_remaining(order, fill.remaining)
+
+    def closed(self, client_id: ClientOrderId, reason: str, ts: float) -> None:
+        """The venue took an order off the book for another reason than a fill."""
+        if self.open_orders.pop(client_id, None) is not None:
+            self._record(OrderStatusChanged(client_id, "cancelled", ts, reason=reason))
+
+    def plan_round(
+        self, actions: tuple[OrderAction, ...], budget: Budget | None
+    ) -> tuple[Wave, ...]:
+        """Order the round's actions into waves; every action of a wave goes out at once.
+
+        ``cancel_first``: the cancels, together with every placement the free balance already
+        covers; then the placements that need what the cancels free (or that would cross one
+        of the bot's own orders being cancelled). ``place_first``: the placements that fit,
+        then the cancels, then the rest, so the book is never empty while the balance allows.
+        """
+        cancels = tuple(a.client_id for a in actions if isinstance(a, CancelOrder))
+        places = tuple(a for a in actions if isinstance(a, PlaceOrder))
+        now, later = self._split_by_budget(places, set(cancels), budget)
+        waves: tuple[Wave, ...]
+        if self.replace_mode == "place_first":
+            waves = (Wave(places=now), Wave(cancels=cancels), Wave(places=later))
+        else:
+            waves = (Wave(cancels=cancels, places=now), Wave(places=later))
+        return tuple(w for w in waves if w.cancels or w.places)
+
+    def _split_by_budget(
+        self,
+        places: tuple[PlaceOrder, ...],
+        cancelling: set[ClientOrderId],
+        budget: Budget | None,
+    ) -> tuple[tuple[PlaceOrder, ...], tuple[PlaceOrder, ...]]:
+        """The placements the free balance covers now (in order), and those that must wait
+        (``budget`` None: the account has no balances to respect, as in the as2008 model)."""
+        if not places or budget is None:
+            return places, ()
+        free_quote, free_base = budget.quote, budget.base
+        lowest_ask = highest_bid = None
+        for order in self.open_orders.values():
+            if order.side is Side.BUY:
+                free_quote -= order.price * order.remaining
+                if order.client_id in cancelling and (
+                    highest_bid is None or order.price > highest_bid
+                ):
+                    highest_bid = order.price
+            else:
+                free_base -= order.remaining
+                if order.client_id in cancelling and (
+                    lowest_ask is None or order.price < lowest_ask
+                ):
+                    lowest_ask = order.price
+        fee = 1 + max(budget.maker_fee, ZERO)
+        now: list[PlaceOrder] = []
+        later: list[PlaceOrder] = []
+        for place in places:
+            intent = place.intent
+            if intent.side is Side.BUY:
+                need = intent.price * intent.size * fee
+                fits = need <= free_quote and (lowest_ask is None or intent.price < lowest_ask)
+                if fits:
+                    free_quote -= need
+            else:
+                fits = intent.size <= free_base and (
+                    highest_bid is None or intent.price > highest_bid
+                )
+                if fits:
+                    free_base -= intent.size
+            (now if fits else later).append(place)
+        return tuple(now), tuple(later)
+
+    def request_for(self, intent: OrderIntent) -> OrderRequest:
+        """The venue request for ``intent``, with a new client id of this run."""
+        return OrderRequest(
+            client_id=self.ids.next(),
+            side=intent.side,
+            price=intent.price,
+            size=intent.size,
+            post_only=True,
+        )
+
+    def placed(
+        self, request: OrderRequest, level: int, order: OpenOrder, sent_at: float, wall: float
+    ) -> None:
+        """The venue accepted ``request`` (sent at interval time ``sent_at``).
+
+        The order's age (renewal) is measured from when it was sent, whatever the venue
+        stamped it with.
+        """
+        self._record(
+            OrderOpened(
+                request.client_id, request.side, request.price, request.size, wall, "open",
+                level, order.venue_id, None,
+            )
+        )  # fmt: skip
+        self.open_orders[order.client_id] = OpenOrder(
+            client_id=order.client_id,
+            side=order.side,
+            price=order.price,
+            size=order.size,
+            remaining=order.remaining,
+            created_at=sent_at,
+            venue_id=order.venue_id,
+            level=level,
+        )
+        self.stats.orders_placed += 1
+        self.stats.consecutive_errors = 0
+        self._log(
+            "debug",
+            "order_placed",
+            side=request.side.value,
+            price=str(request.price),
+            size=str(request.size),
+            client_id=request.client_id,
+        )
+
+    def rejected(
+        self,
+        request: OrderRequest,
+        level: int,
+        error: OrderRejected | InsufficientFunds,
+        wall: float,
+    ) -> None:
+        """The venue refused ``request`` (post-only cross, funds, a rule): a normal outcome."""
+        reason = (
+            "post_only"
+            if isinstance(error, PostOnlyWouldCross)
+            else "funds"
+            if isinstance(error, InsufficientFunds)
+            else str(error)
+        )
+        self.stats.orders_rejected += 1
+        self.stats.consecutive_errors = 0
+        self._record(
+            OrderOpened(
+                request.client_id, request.side, request.price, request.size, wall,
+                "rejected", level, None, reason,
+            )
+        )  # fmt: skip
+        if isinstance(error, PostOnlyWouldCross):
+            self._log("debug", "order_rejected", reason="post_only", side=request.side.value)
+        elif not isinstance(error, InsufficientFunds):
+            self._log("warning", "order_rejected", reason=reason, side=request.side.value)
+
+    def outcome_unknown(self, request: OrderRequest, level: int, wall: float) -> None:
+        """A lost answer the lookup could not resolve: the order may rest (the audit cancels
+        it if so). The error itself is counted by :meth:`error`."""
+        self._record(
+            OrderOpened(
+                request.client_id, request.side, request.price, request.size, wall,
+                "unknown", level, None, "timeout",
+            )
+        )  # fmt: skip
+
+    def cancelled(self, client_id: ClientOrderId, error: VenueError | None, wall: float) -> None:
+        """The outcome of a cancel: done (``None``), gone already (``OrderNotFound``), or
+        failed (the order stays tracked and is cancelled again next round)."""
+        if error is None:
+            self.stats.orders_cancelled += 1
+            self._record(OrderStatusChanged(client_id, "cancelled", wall))
+            self._log("debug", "order_cancelled", client_id=client_id)
+        elif isinstance(error, OrderNotFound):
+            # Already gone (filled or expired): a fill event may still be on its way, and
+            # moves the order to ``filled`` if so.
+            self.stats.cancel_not_found += 1
+            self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="gone"))
+        else:
+            self.error(error)
+            return
+        self.stats.consecutive_errors = 0
+        self.open_orders.pop(client_id, None)
+
+    def stopped_order(self, client_id: ClientOrderId, found: bool, wall: float) -> None:
+        """An order cancelled by a stop (``found``: the venue still had it)."""
+        if found:
+            self.stats.orders_cancelled += 1
+            self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="stop"))
+        self.open_orders.pop(client_id, None)
+
+    def untracked(self, listed: Sequence[OpenOrder]) -> tuple[ClientOrderId, ...]:
+        """Orders of this profile the venue lists but the engine does not know (placements
+        whose outcome stayed unknown, cancels answered "unknown order" while the order still
+        rests): the driver cancels them."""
+        return tuple(
+            o.client_id
+            for o in listed
+            if self.ids.is_own(o.client_id) and o.client_id not in self.open_orders
+        )
+
+    def untracked_cancelled(self, client_id: ClientOrderId, found: bool, wall: float) -> None:
+        """The driver cancelled an untracked order (``found``: the venue still had it)."""
+        if found:
+            self.stats.orders_cancelled += 1
+            self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="untracked"))
+        self.stats.untracked_cancelled += 1
+        self._log("warning", "untracked_order_cancelled", client_id=client_id)
+
+
+def _with_remaining(order: OpenOrder, remaining: Decimal) -> OpenOrder:
+    return OpenOrder(
+        client_id=order.client_id,
+        side=order.side,
+        price=order.price,
+        size=order.size,
+        remaining=remaining,
+        created_at=order.created_at,
+        venue_id=order.venue_id,
+        level=order.level,
+    )
