@@ -15,7 +15,8 @@ import pytest
 from kasmm.store.state_dir import EXIT_IN_USE, ProfileLocks, prepare_state_dir
 from kasmm.supervisor import RestartPolicy, Supervisor
 from tests.integration.test_supervise_process import Supervised, supervised  # noqa: F401
-from tests.integration.test_supervisor import VenueLog, profile_yaml, wait_for, write
+from tests.integration.test_supervisor import VenueLog, profile_yaml, write
+from tests.support import eventually
 
 ME = os.getpid()
 
@@ -47,14 +48,14 @@ async def test_a_profile_running_elsewhere_fails_here_until_it_is_released(
     )
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
-        await wait_for(lambda: sup.slots["p2"].restarts >= 2)
+        await eventually(lambda: sup.slots["p2"].restarts >= 2)
         assert sup.slots["p2"].last_error == (
             f"LockBusy: profile p2 is already running in PID {ME} (kasmm run)"
         )
         assert all(v.stats.places == 0 for v in log.venues["p2"])  # its bot never ran
-        await wait_for(lambda: quoting(sup, "p1"))
+        await eventually(lambda: quoting(sup, "p1"))
         elsewhere.release()
-        await wait_for(lambda: quoting(sup, "p2"))
+        await eventually(lambda: quoting(sup, "p2"))
         assert log.last("p2").open_order_count == 4
         tg.cancel_scope.cancel()
     assert sup.exit_code == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from kasmm.venues.base import Venue
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim import SimVenue
+from tests.support import eventually
 
 
 def profile_yaml(name: str, spread: float = 20.0, *, calm: bool = True, seed: int = 1) -> str:
@@ -109,13 +110,6 @@ def write(directory: Path, name: str, text: str) -> Path:
     tmp.write_text(text)
     tmp.replace(path)  # editors save by atomic rename
     return path
-
-
-async def wait_for(predicate: Callable[[], bool], limit: float = 5.0) -> None:
-    """Poll ``predicate`` (state owned by other tasks, no event to wait on) for ``limit`` s."""
-    with anyio.fail_after(limit):
-        while not predicate():
-            await anyio.sleep(0.02)
 
 
 @pytest.fixture
@@ -263,11 +257,11 @@ async def test_a_reload_stops_the_removed_and_the_changed_profiles_together(thre
             tg.start_soon(reload)
             # Each stop is held inside its first cancel: both get there only if the second
             # does not wait for the first to finish.
-            await wait_for(lambda: gate.entered == {"p1", "p2"})
+            await eventually(lambda: gate.entered == {"p1", "p2"})
             assert not results and log.last("p2") is old_p2  # nothing starts before the stops end
         finally:
             gate.release.set()
-        await wait_for(lambda: bool(results))
+        await eventually(lambda: bool(results))
         assert results[0].stopped == ["p1"] and results[0].restarted == ["p2"]
         assert log.last("p1").open_order_count == 0 and old_p2.open_order_count == 0
         assert len(log.venues["p2"]) == 2 and log.last("p2").open_order_count == 4
@@ -292,14 +286,14 @@ async def test_failing_profile_restarts_with_backoff_while_others_keep_quoting(
     sup = Supervisor(three, venue_factory=factory, restart=policy)
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
-        await wait_for(lambda: sup.slots["p2"].state == "failed")
+        await eventually(lambda: sup.slots["p2"].state == "failed")
         slot = sup.slots["p2"]
         assert slot.restarts == 3
         assert slot.last_error is not None and "exchange unreachable" in slot.last_error
         bots = {n: sup.slots[n].bot for n in ("p1", "p3")}
         books_before = {n: b.stats.book_updates for n, b in bots.items() if b is not None}
         # The others go on reacting to their books, on the same bots, with their quotes up.
-        await wait_for(
+        await eventually(
             lambda: all(b.stats.book_updates > books_before[n] for n, b in bots.items() if b)
         )
         for name in ("p1", "p3"):
@@ -325,7 +319,9 @@ async def test_file_watcher_reloads_only_the_edited_profile(three: Path) -> None
         )
         await anyio.sleep(0.2)  # the watcher is up
         write(three, "p3", profile_yaml("p3", spread=25))
-        await wait_for(lambda: len(log.venues["p3"]) == 2 and log.last("p3").open_order_count == 4)
+        await eventually(
+            lambda: len(log.venues["p3"]) == 2 and log.last("p3").open_order_count == 4
+        )
         assert len(log.venues["p1"]) == 1 and len(log.venues["p2"]) == 1
         assert log.last("p1").stats.cancels == 0 and log.last("p2").stats.cancels == 0
         tg.cancel_scope.cancel()
@@ -375,7 +371,7 @@ async def test_mode_switch_posted_to_a_profile_changes_its_quotes(tmp_path: Path
         venue = log.last("s")
         spread_passive = await own_spread(venue)
         assert sup.post_mode("s", "aggressive")
-        await wait_for(
+        await eventually(
             lambda: sup.slots["s"].bot is not None and sup.slots["s"].bot.mode == "aggressive"
         )
         await anyio.sleep(0.4)  # next requote (fallback interval 0.2 s)

@@ -25,7 +25,6 @@ from tests.integration.test_supervisor import (
     BrokenVenue,
     VenueLog,
     profile_yaml,
-    wait_for,
     write,
 )
 from tests.support import eventually
@@ -104,14 +103,14 @@ async def test_a_failed_profile_makes_health_fail_and_comes_back_after_the_cool_
     sup = Supervisor(tmp_path, venue_factory=venues, restart=policy)
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
-        await wait_for(lambda: sup.slots["bad"].state == "failed")
+        await eventually(lambda: sup.slots["bad"].state == "failed")
         assert sup.health() == (False, "failed profiles: bad")
         status = sup.status()["supervisor"]
         assert status["healthy"] is False and status["health"] == "failed profiles: bad"
         assert quoting(sup, "good")
         # The cause goes away (disk space freed, exchange back): the cool-down retry picks it up.
         venues.fixed.add("bad")
-        await wait_for(lambda: quoting(sup, "bad"), 5)
+        await eventually(lambda: quoting(sup, "bad"), 5)
         assert sup.health() == (True, "ok")
         tg.cancel_scope.cancel()
     assert sup.exit_code == exit_codes.OK
@@ -128,7 +127,7 @@ async def test_refused_credentials_wait_for_a_reload_while_other_failures_retry_
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
         # "down" retries every cool-down: three of them go by (2 attempts, then 3 retries) ...
-        await wait_for(lambda: venues.built.get("down", 0) >= 5)
+        await eventually(lambda: venues.built.get("down", 0) >= 5)
         # ... while the refused key was tried once: the cool-down does not hammer it.
         assert venues.built["auth"] == 1 and sup.slots["auth"].state == "failed"
         healthy, reason = sup.health()
@@ -137,7 +136,7 @@ async def test_refused_credentials_wait_for_a_reload_while_other_failures_retry_
         venues.fixed.update(("auth", "down"))
         result = await sup.reload()
         assert sorted(result.retried) == ["auth", "down"]
-        await wait_for(lambda: quoting(sup, "auth") and quoting(sup, "down"), 5)
+        await eventually(lambda: quoting(sup, "auth") and quoting(sup, "down"), 5)
         assert venues.built["auth"] == 2
         assert sup.health() == (True, "ok")
         tg.cancel_scope.cancel()
@@ -152,7 +151,7 @@ async def test_stopping_with_a_failed_profile_exits_non_zero(tmp_path: Path) -> 
     sup = Supervisor(tmp_path, venue_factory=venues, restart=FAST)
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
-        await wait_for(lambda: sup.slots["auth"].state == "failed")
+        await eventually(lambda: sup.slots["auth"].state == "failed")
         tg.cancel_scope.cancel()
     assert sup.exit_code == exit_codes.PROFILES_FAILED
     assert all(v.open_order_count == 0 for v in venues.log.venues["good"])
@@ -224,7 +223,7 @@ async def test_the_periodic_ledger_check_stops_a_quiet_supervisor(tmp_path: Path
         with anyio.fail_after(20):
             async with anyio.create_task_group() as tg:
                 await tg.start(sup.run)
-                await wait_for(lambda: ledger.checks >= 2)
+                await eventually(lambda: ledger.checks >= 2)
                 ledger.lost = True
     assert sup.exit_code == exit_codes.LEDGER_LOST
     assert sup.ledger_lost is not None and "kasmm.sqlite was deleted" in sup.ledger_lost
@@ -255,7 +254,7 @@ async def test_a_scheduler_refusing_a_profile_fails_that_profile_only(tmp_path: 
     )
     async with anyio.create_task_group() as tg:
         await tg.start(sup.run)
-        await wait_for(lambda: sup.slots["s"].state == "failed")
+        await eventually(lambda: sup.slots["s"].state == "failed")
         slot = sup.slots["s"]
         assert slot.last_error == "RuntimeError: jobstore unavailable"
         assert quoting(sup, "p1") and log.last("p1").open_order_count == 4
@@ -277,7 +276,7 @@ async def test_an_unknown_mode_posted_to_a_profile_is_logged_and_changes_nothing
             assert sup.post_mode("s", "turbo")
             # The same channel still works afterwards: the profile's control loop survived.
             assert sup.post_mode("s", "aggressive")
-            await wait_for(
+            await eventually(
                 lambda: sup.slots["s"].bot is not None and sup.slots["s"].bot.mode == "aggressive"
             )
         failed = [e for e in logs if e["event"] == "mode_switch_failed"]

@@ -11,7 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from kasmm.supervisor import Supervisor, supervise
-from tests.integration.test_supervisor import VenueLog, profile_yaml, wait_for, write
+from tests.integration.test_supervisor import VenueLog, profile_yaml, write
+from tests.support import eventually
 
 
 def running(sup: Supervisor, log: VenueLog, name: str) -> bool:
@@ -35,7 +36,7 @@ async def test_a_deleted_directory_keeps_profiles_running_and_a_recreated_one_is
         )
         with capture_logs() as logs:
             shutil.rmtree(profiles)
-            await wait_for(lambda: sup.status()["supervisor"]["directory_missing"], 10)
+            await eventually(lambda: sup.status()["supervisor"]["directory_missing"], 10)
         missing = [e for e in logs if e["event"] == "profile_dir_missing"]
         assert len(missing) == 1 and missing[0]["log_level"] == "error"
         # The running profiles keep running, untouched, and the supervisor stays healthy.
@@ -47,11 +48,11 @@ async def test_a_deleted_directory_keeps_profiles_running_and_a_recreated_one_is
         profiles.mkdir()
         for name in ("p1", "p2", "p3"):
             write(profiles, name, profile_yaml(name))
-        await wait_for(lambda: all(running(sup, log, n) for n in ("p1", "p2", "p3")), 10)
+        await eventually(lambda: all(running(sup, log, n) for n in ("p1", "p2", "p3")), 10)
         assert not sup.status()["supervisor"]["directory_missing"]
         # ... and the new directory is watched: an edit in it is picked up.
         write(profiles, "p3", profile_yaml("p3", spread=30))
-        await wait_for(lambda: len(log.venues["p3"]) == 2 and running(sup, log, "p3"), 10)
+        await eventually(lambda: len(log.venues["p3"]) == 2 and running(sup, log, "p3"), 10)
         tg.cancel_scope.cancel()
     assert sup.exit_code == 0
 
@@ -79,12 +80,12 @@ async def test_a_swapped_release_symlink_runs_the_new_release(tmp_path: Path) ->
         tmp_link = tmp_path / "current.tmp"
         tmp_link.symlink_to("release2")
         os.replace(tmp_link, current)
-        await wait_for(lambda: running(sup, log, "p3"), 10)
-        await wait_for(lambda: len(log.venues["p2"]) == 2 and running(sup, log, "p2"), 10)
+        await eventually(lambda: running(sup, log, "p3"), 10)
+        await eventually(lambda: len(log.venues["p2"]) == 2 and running(sup, log, "p2"), 10)
         assert len(log.venues["p1"]) == 1  # the same profile in the new release: untouched
         # The new release's directory is the one watched now.
         write(release2, "p1", profile_yaml("p1", spread=25))
-        await wait_for(lambda: len(log.venues["p1"]) == 2 and running(sup, log, "p1"), 10)
+        await eventually(lambda: len(log.venues["p1"]) == 2 and running(sup, log, "p1"), 10)
         tg.cancel_scope.cancel()
     assert sup.exit_code == 0
 

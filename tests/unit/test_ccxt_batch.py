@@ -49,11 +49,6 @@ FAST = StreamSettings(book_interval_s=0.02, orders_interval_s=0.02, trades_safet
 EMU_KEY, EMU_SECRET = "emu-key-123", "emu-secret-4567890"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def req(cid: str, side: Side, price: str, size: str = "100") -> OrderRequest:
     return OrderRequest(ClientOrderId(cid), side, D(price), D(size))
 
