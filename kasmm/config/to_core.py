@@ -38,7 +38,7 @@ from kasmm.core.risk import (
 )
 
 
-def is_exact_model(profile: Profile) -> bool:
+def _is_exact_model(profile: Profile) -> bool:
     """True for the simulated ``as2008`` market (the paper's model, implemented exactly)."""
     venue = profile.venue
     return isinstance(venue, SimVenueConfig) and isinstance(venue.market, AS2008Market)
@@ -91,7 +91,7 @@ def quoting_params(profile: Profile, *, mode: ModeName | None = None) -> core.Qu
         min_base=inv.min_base,
         max_base=inv.max_base,
     )
-    if not is_exact_model(profile):
+    if not _is_exact_model(profile):
         return params
     return replace(
         params,
@@ -113,7 +113,7 @@ def refresh_params(profile: Profile, *, mode: ModeName | None = None) -> core.Re
     tolerance and no minimum requote interval apply there.
     """
     refresh = profile.refresh
-    exact = is_exact_model(profile)
+    exact = _is_exact_model(profile)
     return core.RefreshParams(
         tolerance_bps=0.0 if exact else refresh.tolerance_bps,
         max_order_age_s=refresh.max_order_age_s,
@@ -168,7 +168,7 @@ def risk_limits(profile: Profile) -> RiskLimits:
         ),
         max_consecutive_errors=_count(ks.max_consecutive_errors),
         max_order_actions_per_minute=_count(ks.max_order_actions_per_minute),
-        has_capital=not is_exact_model(profile),
+        has_capital=not _is_exact_model(profile),
     )
 
 
