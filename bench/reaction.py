@@ -12,8 +12,8 @@ is ``build_venue`` with a recording wrapper as its inner venue, directly above t
 
 For each book event that triggered order actions, latency = first action - yield. It covers the
 bot's whole data path: event dispatch, the book and volatility update, the decision
-(``Bot.decide``: quoting, risk gate, reconciliation) and every wrapper above the sim venue.
-``Bot.decide`` is also timed on its own (a thin wrapper on the bot instance; ~0.1 us overhead).
+(``Engine.decide``: quoting, risk gate, reconciliation) and every wrapper above the sim venue.
+``Engine.decide`` is also timed on its own (a thin wrapper on the bot instance; ~0.1 us overhead).
 
 The market moves enough to requote often (``sigma_bps`` 20, ``tolerance_bps`` 1,
 ``min_requote_interval_s`` 0) and the rate limit never binds.
@@ -183,21 +183,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 installed_at = recorder.books  # book events the bot handled during start-up
                 skip = max(args.warmup, installed_at)  # not measured
 
-                # Time Bot.decide on this instance only (the class is untouched).
+                # Time the engine's decide on this instance only (the class is untouched).
                 decide_all: list[int] = []
                 last_decide = [0, 0]  # start ns, end ns of the latest decide
-                original = bot.decide
+                engine = bot.engine
+                original = engine.decide
 
-                def timed_decide(now: float) -> tuple[QuoteDecision, tuple[OrderAction, ...]]:
+                def timed_decide(
+                    now: float, wall: float
+                ) -> tuple[QuoteDecision, tuple[OrderAction, ...]]:
                     t0 = ns()
-                    result = original(now)
+                    result = original(now, wall)
                     t1 = ns()
                     last_decide[0], last_decide[1] = t0, t1
                     if recorder.books > skip:
                         decide_all.append(t1 - t0)
                     return result
 
-                bot.decide = timed_decide  # type: ignore[method-assign]
+                engine.decide = timed_decide  # type: ignore[method-assign]
 
                 # Split each reaction: yield -> decide start, decide, decide end -> action.
                 breakdown: list[tuple[int, int, int]] = []
