@@ -216,7 +216,7 @@ async def test_status_callback_failure_is_500_and_server_survives() -> None:
             raise RuntimeError("boom")
         return {"ok": True}
 
-    async with control_server(status=flaky) as port:
+    async with control_server(status=flaky) as port:  # a failure is not kept
         assert (await http_get(port, "/status"))[0] == 500
         code, _, body = await http_get(port, "/status")
     assert (code, json.loads(body)) == (200, {"ok": True})
@@ -597,3 +597,21 @@ async def test_a_slow_reader_gets_the_whole_of_a_large_body() -> None:
     head, _, got = bytes(received).partition(b"\r\n\r\n")
     assert f"Content-Length: {len(body)}\r\n".encode() in head
     assert len(got) == len(body) and got == body
+
+
+@pytest.mark.anyio
+async def test_status_is_computed_at_most_once_per_max_age() -> None:
+    """status() walks every profile on the loop: clients asking in a loop share one answer."""
+    calls = 0
+
+    def counted() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return {"n": calls}
+
+    async with control_server(status=counted, status_max_age_s=60) as port:
+        bodies = [json.loads((await http_get(port, "/status"))[2]) for _ in range(5)]
+    assert calls == 1 and bodies == [{"n": 1}] * 5
+    async with control_server(status=counted, status_max_age_s=0) as port:
+        assert json.loads((await http_get(port, "/status"))[2]) == {"n": 2}
+        assert json.loads((await http_get(port, "/status"))[2]) == {"n": 3}
