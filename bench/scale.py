@@ -10,7 +10,8 @@ into a temporary directory, starts an in-process ``Supervisor`` on it, and measu
 * RSS: current RSS (``/proc/self/statm``), its growth over the pre-start baseline per profile,
   and the peak (``ru_maxrss``);
 * book updates the bots processed (sum of the bots' ``view().counters.book_updates``; in real
-  time a bot that falls behind coalesces queued book updates) vs the N * 10 * seconds the venues scheduled;
+  time a bot that falls behind coalesces queued book updates) vs the N * 10 * seconds the
+  venues scheduled;
 * order actions/s (place + cancel requests the sim venues received);
 * ``/metrics`` scrapes every ``SCRAPE_EVERY_S`` (5 s), alternating the two ways of serving it:
   ``endpoint`` is a GET through the real control endpoint (the production wiring: the sliced
