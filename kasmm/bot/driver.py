@@ -189,11 +189,6 @@ class Bot:
         self.engine.risk = risk
 
     @property
-    def peak_equity(self) -> Decimal | None:
-        """The equity peak drawdown is measured from."""
-        return self.engine.tracker.peak_equity
-
-    @property
     def start_mid(self) -> Decimal | None:
         """The mark accounting opened at."""
         return self.engine.start_mid
@@ -202,16 +197,6 @@ class Bot:
     def last_decision(self) -> QuoteDecision | None:
         """The quoting core's last answer."""
         return self.engine.last_decision
-
-    @property
-    def idle_reason(self) -> str | None:
-        """Why nothing is quoted although trading is allowed."""
-        return self.engine.idle_reason
-
-    @property
-    def last_book_at(self) -> float | None:
-        """Clock time the last book arrived (what the stale_book rule measures from)."""
-        return self.engine.tracker.last_book_at
 
     # --- lifecycle ----------------------------------------------------------------------
 
