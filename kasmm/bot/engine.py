@@ -29,7 +29,6 @@ from kasmm.bot.commands import (
     Command,
     Job,
     Log,
-    RecordOrder,
     StoreDrift,
     StoreEquity,
     StoreOpening,
@@ -58,7 +57,6 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.journal import Restored
-from kasmm.store import OrderOpened, OrderStatusChanged
 
 #: How often balances are re-read from the venue (the venue is the truth).
 BALANCE_REFRESH_S = 30.0
@@ -166,9 +164,6 @@ class Engine:
 
     def _log(self, level: str, event: str, **fields: Any) -> None:
         self._outbox.append(Log(level, event, fields))
-
-    def _record(self, entry: OrderOpened | OrderStatusChanged) -> None:
-        self._outbox.append(RecordOrder(entry))
 
     # --- start ------------------------------------------------------------------------------
 
