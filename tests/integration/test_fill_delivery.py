@@ -4,9 +4,9 @@ Two ways the real-time bot lost a delivered fill when it was stopped (the soak's
 "1 fill lost"): the book-coalescing loop held the next event (a fill) in a local variable while
 it handled the book before it, so a stop during that book's requote dropped the fill; and the
 ledger write of a fill was not shielded, so a stop while it waited for the ledger (shared by
-every profile) dropped it after the journal had marked it seen. Both are fixed in
-``kasmm/bot.py`` (events taken from the channel wait in ``Bot._backlog``, which the stop drains;
-the fill's ledger write is shielded). Remove the markers with that patch.
+every profile) dropped it after the journal had marked it seen. Both are fixed (events taken
+from the channel wait in ``EventIntake._backlog`` in ``kasmm/bot/intake.py``, which the stop
+drains; the fill's ledger write is shielded in the driver).
 """
 
 from __future__ import annotations

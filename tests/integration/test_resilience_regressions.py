@@ -1,7 +1,8 @@
 """Regressions found by the reliability work (fault injection, soak, crash-restart).
 
-Each test failed before its fix in ``kasmm/bot.py``, ``kasmm/supervisor.py``,
-``kasmm/config/loader.py`` or ``kasmm/venues/ccxt/venue.py`` and pins it down.
+Each test failed before its fix in the bot (then ``kasmm/bot.py``, now ``kasmm/bot/``), the
+supervisor (now ``kasmm/supervisor/``), ``kasmm/config/loader.py`` or
+``kasmm/venues/ccxt/venue.py`` and pins it down.
 """
 
 from __future__ import annotations
