@@ -104,7 +104,10 @@ class Supervisor:
         self.slots: dict[str, ProfileRunner] = {}
         self.issues: list[ConfigIssue] = []
         self.reloads = 0
+        #: Wall-clock start (a timestamp: the process start-time metric).
         self.started_at = time.time()
+        #: Monotonic start: what uptime is measured from (a stepped clock cannot bend it).
+        self.started_monotonic = time.monotonic()
         self._accounts: dict[str, TokenBucket] = {}
         self._account_limits: dict[str, Any] = {}
         self._tg: TaskGroup | None = None

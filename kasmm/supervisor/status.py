@@ -22,7 +22,7 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
             "pid": os.getpid(),
             "directory": str(sup.directory),
             "shard": None if sup.shard is None else str(sup.shard),
-            "uptime_s": round(time.time() - sup.started_at, 1),
+            "uptime_s": round(time.monotonic() - sup.started_monotonic, 1),
             "profiles_total": len(sup.slots),
             "reloads": sup.reloads,
             "config_errors": [str(i) for i in sup.issues],
