@@ -61,6 +61,7 @@ from kasmm.core.types import (
     Side,
     VenueEvent,
 )
+from kasmm.core.venue_time import VenueClock
 from kasmm.errors import FatalVenueError, OrderNotFound, TransientVenueError, VenueError
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.paper_feed import CcxtPublicFeed, FeedItem, PublicFeed, PublicTrade
@@ -188,6 +189,17 @@ class PaperVenue(ConcurrentBatch):
         self._stream: AsyncGenerator[FeedItem, None] | None = None
         self._pulling = False
         self._connected = False
+        #: The exchange's clock, estimated from the feed's timestamps (real time only).
+        self._exchange_clock = VenueClock()
+
+    def _market_time(self) -> float:
+        """Now, in the time the live trades are stamped with: an order is booked at it, so
+        "printed before the order" compares exchange time with exchange time (a local clock
+        running ahead of the exchange's would otherwise hide the trades after the order)."""
+        if self._clock.is_virtual:
+            return self._clock.wall()  # a replay's clock is the market's
+        estimate = self._exchange_clock.at(self._clock.now())
+        return self._clock.wall() if estimate is None else estimate
 
     # --- introspection ----------------------------------------------------------------------
 
@@ -251,7 +263,11 @@ class PaperVenue(ConcurrentBatch):
                 rules.base, rules.quote, self._config.balances, rules.maker_fee, enforce=True
             )
             self._state = SimState(
-                rules, self._clock, ledger, trade_id_prefix=self._trade_id_prefix
+                rules,
+                self._clock,
+                ledger,
+                trade_id_prefix=self._trade_id_prefix,
+                order_time=self._market_time,
             )
         self._connected = True
         return self._state.rules
@@ -363,6 +379,8 @@ class PaperVenue(ConcurrentBatch):
     async def _process(self, item: FeedItem) -> None:
         if self._clock.is_virtual:
             await self._clock.sleep_until(item.ts)
+        else:
+            self._exchange_clock = self._exchange_clock.observe(item.ts, self._clock.now())
         state = self._require_state()
         if isinstance(item, PublicTrade):
             for ex in match_trade(state.orders, item):

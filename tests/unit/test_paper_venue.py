@@ -40,10 +40,11 @@ D = Decimal
 T0 = 1_000.0
 
 #: The market every test starts from: 0.080000 bid (500 displayed) / 0.080100 ask (400).
-BOOK = make_book(
+BOOK_LEVELS = (
     [("0.080000", "500"), ("0.079990", "800"), ("0.079980", "900")],
     [("0.080100", "400"), ("0.080110", "700"), ("0.080120", "900")],
 )
+BOOK = make_book(*BOOK_LEVELS)
 
 
 def config(**overrides: Any) -> PaperVenueConfig:
@@ -504,3 +505,45 @@ async def test_a_venue_that_traded_cannot_be_restored(market: Market) -> None:
     assert market.venue.starting_balances() is None
     with pytest.raises(RuntimeError):
         market.venue.restore_balances({"KAS": D(1), "USDT": D(1)})
+
+
+class AheadClock:
+    """Real time (not virtual) whose calendar runs ``ahead_s`` before the exchange's clock."""
+
+    is_virtual = False
+
+    def __init__(self, start: float, ahead_s: float) -> None:
+        self.t = start
+        self.ahead_s = ahead_s
+
+    def now(self) -> float:
+        return self.t
+
+    def wall(self) -> float:
+        return self.t + self.ahead_s
+
+    async def sleep_until(self, deadline: float) -> None:
+        self.t = max(self.t, deadline)
+        await anyio.lowlevel.checkpoint()
+
+
+async def test_a_local_clock_ahead_of_the_exchange_does_not_hide_the_fills(
+    anyio_backend: str,
+) -> None:
+    """Orders were booked at the local wall time and trades carry the exchange's: with the
+    local clock 10 minutes ahead, every trade for 10 minutes after an order looked older than
+    it, and the paper bot missed its fills."""
+    clock, feed = AheadClock(T0, ahead_s=600.0), FakeFeed()
+    venue = PaperVenue(config(queue_position="front"), "KAS/USDT", clock, feed=feed)
+    await venue.connect()
+    m = Market(venue, feed, clock)  # type: ignore[arg-type]
+    try:
+        await m.book(make_book(BOOK_LEVELS[0], BOOK_LEVELS[1], ts=T0))  # in exchange time
+        await m.bid("b1", "0.080000", "100")
+        clock.t += 1.0
+        feed.push(make_trade("0.079", "1000", Side.SELL, ts=clock.t), BOOK)
+        fills = await m.fills_until_book()
+    finally:
+        await m.events.aclose()
+        await venue.close()
+    assert [f.size for f in fills] == [D(100)]

@@ -17,7 +17,7 @@ proceeds.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -181,10 +181,19 @@ class SimState:
     """
 
     def __init__(
-        self, rules: MarketRules, clock: Clock, ledger: Ledger, *, trade_id_prefix: str = "sim"
+        self,
+        rules: MarketRules,
+        clock: Clock,
+        ledger: Ledger,
+        *,
+        trade_id_prefix: str = "sim",
+        order_time: Callable[[], float] | None = None,
     ) -> None:
         self.rules = rules
         self.clock = clock
+        #: The market's time an order is booked at (what trades are compared with): the
+        #: clock's calendar for the simulator, the feed's exchange time for the paper venue.
+        self._order_time = order_time or clock.wall
         self.ledger = ledger
         self.orders = OwnOrders()
         self.places = 0
@@ -235,7 +244,7 @@ class SimState:
             price=request.price,
             size=request.size,
             remaining=request.size,
-            created_at=self.clock.wall(),
+            created_at=self._order_time(),
             seq=self._order_seq,
         )
         self.ledger.lock(order)
