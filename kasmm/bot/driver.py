@@ -34,17 +34,13 @@ from kasmm.bot.commands import (
     StoreTrips,
 )
 from kasmm.bot.engine import (
-    BALANCE_REFRESH_S,
-    EQUITY_SNAPSHOT_S,
-    HALT_CHECK_S,
-    ORDER_AUDIT_S,
     Engine,
     FillVerdict,
 )
 from kasmm.bot.executor import Executor
 from kasmm.bot.intake import EventIntake
 from kasmm.bot.stats import BotState, BotStats
-from kasmm.bot.stop import SHUTDOWN_DEADLINE_S, SHUTDOWN_RETRY_S, Stop
+from kasmm.bot.stop import SHUTDOWN_DEADLINE_S, Stop
 from kasmm.bot.view import BotView, build_view
 from kasmm.clock import Clock
 from kasmm.config.schema import ModeName, Profile
@@ -74,19 +70,6 @@ from kasmm.errors import (
 from kasmm.journal import BotJournal
 from kasmm.store import AsyncLedger
 from kasmm.venues.base import Venue
-
-__all__ = [
-    "BALANCE_REFRESH_S",
-    "EQUITY_SNAPSHOT_S",
-    "HALT_CHECK_S",
-    "ORDER_AUDIT_S",
-    "SHUTDOWN_DEADLINE_S",
-    "SHUTDOWN_RETRY_S",
-    "Bot",
-    "BotState",
-    "BotStats",
-    "Inventory",
-]
 
 
 class Bot:
