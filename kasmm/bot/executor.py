@@ -86,7 +86,13 @@ class Executor:
             await self._wave(wave.cancels, wave.places, round_state)
             if round_state.funds_short:
                 round_state.funds_short = False
-                await self._read_balances()
+                try:  # the same policy as any request: a transient failure is counted
+                    await self._read_balances()
+                except (AuthenticationFailed, FatalVenueError):
+                    raise
+                except VenueError as exc:
+                    self.engine.error(exc)
+                    round_state.rate_limited |= isinstance(exc, RateLimited)
             if round_state.rate_limited:
                 await self.clock.sleep_until(self.clock.now() + RATE_LIMIT_PAUSE_S)
                 return

@@ -22,6 +22,7 @@ from kasmm.bot import Bot
 from kasmm.clock import RealClock, VirtualClock
 from kasmm.config.schema import Profile, SimVenueConfig
 from kasmm.core.types import (
+    Balances,
     Book,
     BookUpdated,
     ClientOrderId,
@@ -29,11 +30,12 @@ from kasmm.core.types import (
     MarketRules,
     OpenOrder,
     OrderFilled,
+    OrderRequest,
     Side,
     TradeId,
     VenueEvent,
 )
-from kasmm.errors import LedgerLost, OrderNotFound, TransientVenueError
+from kasmm.errors import InsufficientFunds, LedgerLost, OrderNotFound, TransientVenueError
 from kasmm.store import AsyncLedger, Ledger, OrderOpened
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.decorator import VenueDecorator
@@ -314,3 +316,28 @@ async def test_a_deleted_ledger_stops_the_bot_with_its_orders_cancelled(tmp_path
     assert bot.orders_left == 0
     assert venue.inner.open_order_count == 0
     assert bot.state.value == "failed"
+
+
+@pytest.mark.anyio
+async def test_a_failed_balance_read_after_a_funds_rejection_does_not_fail_the_profile() -> None:
+    """A placement refused for funds re-reads the balances; a transient error on that read
+    is an error to count (the periodic refresh comes again), not a reason to restart the
+    profile (seen in the soak: 50 restarts from injected balance-read faults)."""
+    profile = demo_profile()
+    clock = VirtualClock(0.0)
+
+    class FundsShort(Wrapped):
+        async def place_order(self, request: OrderRequest) -> OpenOrder:
+            raise InsufficientFunds("sim: injected funds")
+
+        async def fetch_balances(self) -> Balances:
+            self.calls += 1
+            if self.calls > 3:  # start-up reads work; the re-reads after a refusal fail
+                raise TransientVenueError("sim fetch_balances: injected connection")
+            return await self.inner.fetch_balances()
+
+    venue = FundsShort(sim_of(profile, clock))
+    bot = Bot(profile, venue, clock=clock, stop_at=30.0)
+    await bot.run()  # must end at stop_at, not raise
+    counters = bot.view().counters
+    assert counters.orders_rejected > 0 and counters.venue_errors > 0
