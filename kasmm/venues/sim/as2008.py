@@ -111,20 +111,21 @@ class AS2008Model:
         level = BookLevel(Decimal(repr(self.mid)), _NOMINAL_SIZE)
         return Book(bids=(level,), asks=(level,), ts=self._state.clock.wall())
 
-    async def next_event(self) -> VenueEvent:
-        """Hand out the next event, running a step when none is pending."""
-        while not self._pending:
-            await self._step()
-        item = self._pending.popleft()
+    def poll(self) -> VenueEvent | float:
+        """The next event if one is ready, else the time of the next step (see
+        :class:`~.state.MarketModel`)."""
+        pending = self._pending
+        if not pending:
+            return self._t0 + (self._n + 1) * self._market.dt
+        item = pending.popleft()
         if isinstance(item, _Move):
             self._m += 1 if self._rng.random() < 0.5 else -1
             return BookUpdated(self.snapshot())
         return item
 
-    async def _step(self) -> None:
+    def step(self) -> None:
         """Steps 1 (fills at the mid the bot saw) and queue step 2 (the move)."""
         self._n += 1
-        await self._state.clock.sleep_until(self._t0 + self._n * self._market.dt)
         s = self.mid
         a, k, dt = self._market.A, self._market.k, self._market.dt
         for order in self._state.orders:

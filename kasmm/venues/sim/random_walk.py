@@ -109,23 +109,25 @@ class RandomWalkModel:
         handed out, before the next scheduled market event."""
         self._external.append((side, size))
 
-    async def next_event(self) -> VenueEvent:
-        """Advance to the next market event that produces output and return its first event."""
+    def poll(self) -> VenueEvent | float:
+        """The next event if one is ready, else the time of the next market step.
+
+        External takers take no time: they are swept here. The caller brings the clock to the
+        returned time, then calls :meth:`step` (see :class:`~.state.MarketModel`).
+        """
         while not self._pending:
-            await self._advance()
+            if not self._external:
+                return min(self._t0 + self._n_book * self._interval, self._next_taker)
+            side, size = self._external.popleft()
+            self._take(side, size)
         item = self._pending.popleft()
         # The book is rendered when handed out so it includes the bot's latest requests.
         return BookUpdated(self.snapshot()) if item is None else item
 
-    async def _advance(self) -> None:
-        """Process one market event (an external taker, a book update or a Poisson taker)."""
-        if self._external:
-            side, size = self._external.popleft()
-            self._take(side, size)
-            return
+    def step(self) -> None:
+        """Process the market event :meth:`poll` timed (a book update or a Poisson taker)."""
         t_book = self._t0 + self._n_book * self._interval
         if t_book <= self._next_taker:
-            await self._state.clock.sleep_until(t_book)
             self._n_book += 1
             self._mid *= math.exp(self._step_sigma * self._rng.gauss(0.0, 1.0))
             self._regenerate()
@@ -133,7 +135,6 @@ class RandomWalkModel:
                 self._pending.append(self._state.fill(order, order.price, order.remaining))
             self._pending.append(None)
         else:
-            await self._state.clock.sleep_until(self._next_taker)
             self._next_taker += self._rng.expovariate(self._market.taker_rate_per_s)
             side = Side.BUY if self._rng.random() < 0.5 else Side.SELL
             lots = math.floor(self._rng.expovariate(1.0 / self._taker_mean_f) / self._lot_f)

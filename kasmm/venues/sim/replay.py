@@ -51,7 +51,7 @@ QueuePosition = Literal["back", "front"]
 
 
 class ReplayEnded(Exception):
-    """The recorded data is exhausted (raised by :meth:`ReplayModel.next_event`)."""
+    """The recorded data is exhausted (raised by :meth:`ReplayModel.poll`)."""
 
 
 # --- the market model --------------------------------------------------------------------------
@@ -85,6 +85,8 @@ class ReplayModel:
         self._wall_offset = 0.0  # added to its trade times to stamp them (wall clock)
         self._queued_seq = 0  # orders up to this seq have their queue position
         self._pending: deque[VenueEvent | None] = deque()
+        #: The next row and its time, read by :meth:`poll` and processed by :meth:`step`.
+        self._next: tuple[float, FeedItem] | None = None
         self.items = 0  # rows processed (a snapshot counts one)
 
     @property
@@ -138,26 +140,35 @@ class ReplayModel:
             ts=self._state.clock.wall(),
         )
 
-    async def next_event(self) -> VenueEvent:
-        """Process rows until one produces an event; return it.
+    def poll(self) -> VenueEvent | float:
+        """The next event if one is ready, else the time of the next row (see
+        :class:`~kasmm.venues.sim.state.MarketModel`).
 
         :raises ReplayEnded: the data is exhausted.
         """
-        while not self._pending:
-            self._assign_queues()
+        if self._pending:
+            event = self._pending.popleft()
+            return BookUpdated(self.snapshot()) if event is None else event
+        self._assign_queues()
+        if self._next is None:
             nxt = next(self._items, None)
             if nxt is None:
                 self.close()
                 raise ReplayEnded(str(self._path))
-            _, item = nxt
+            item = nxt[1]
             self.items += 1
             at = item.ts + self._offset
             if self._wall_offset and isinstance(item, PublicTrade):
                 item = replace(item, ts=item.ts + self._wall_offset)
-            await self._state.clock.sleep_until(at)
-            self._process(item)
-        event = self._pending.popleft()
-        return BookUpdated(self.snapshot()) if event is None else event
+            self._next = (at, item)
+        return self._next[0]
+
+    def step(self) -> None:
+        """Process the row :meth:`poll` timed (the clock stands at its time)."""
+        assert self._next is not None, "step() without a timed row from poll()"
+        _, item = self._next
+        self._next = None
+        self._process(item)
 
     def _assign_queues(self) -> None:
         """Queue ahead of orders placed since the last row (see the class docstring)."""
@@ -232,7 +243,7 @@ class ReplayVenue(SimVenue):
         self._require_connected()
         while self._connected:
             try:
-                event = await self.replay.next_event()
+                event = await self._next_event()
             except ReplayEnded:
                 self.ended = True
                 return

@@ -319,6 +319,16 @@ class MarketModel(Protocol):
         """The public book now."""
         ...
 
-    async def next_event(self) -> VenueEvent:
-        """Advance the market as far as needed and return its next event."""
+    def poll(self) -> VenueEvent | float:
+        """The next event when one is ready; otherwise the time of the next market step.
+
+        The caller brings its clock to that time (a sleep in real time, a jump in virtual
+        time: the async venue and the synchronous backtest both drive the model this way),
+        then calls :meth:`step`, then polls again. Nothing in the market changes before
+        :meth:`step`, so a caller may stop at a horizon after a poll.
+        """
+        ...
+
+    def step(self) -> None:
+        """Process the market step :meth:`poll` timed (the clock stands at its time)."""
         ...

@@ -204,7 +204,7 @@ class SimVenue(ConcurrentBatch):
         """
         self._require_connected()
         while self._connected:
-            yield await self._model.next_event()
+            yield await self._next_event()
 
     async def fetch_balances(self) -> Balances:
         """Free and locked balances of every asset the account holds."""
@@ -263,6 +263,17 @@ class SimVenue(ConcurrentBatch):
         return self._state.cancel_prefix(prefix)
 
     # --- internals -------------------------------------------------------------------------
+
+    async def _next_event(self) -> VenueEvent:
+        """Sleep on the clock to each market step until one produces an event."""
+        model = self._model
+        clock = self._clock
+        while True:
+            nxt = model.poll()
+            if not isinstance(nxt, float):
+                return nxt
+            await clock.sleep_until(nxt)
+            model.step()
 
     def _require_connected(self) -> None:
         if not self._connected:
