@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kasmm import __version__
-from kasmm.shard import default_metrics_addr, shard_argument
+from kasmm.shard import default_metrics_addr, processes_argument, shard_argument
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -110,6 +110,17 @@ def _build_parser() -> argparse.ArgumentParser:
         help=(
             "run only the profiles whose name hashes to shard I of N (0 <= I < N); invalid "
             "files are still reported by every shard"
+        ),
+    )
+    p.add_argument(
+        "--processes",
+        type=processes_argument,
+        default=1,
+        metavar="N|auto",
+        help=(
+            "run the profiles as N shard processes (--shard i/N each) under this one, which "
+            "restarts them, forwards signals and serves every shard's status and metrics on "
+            "--metrics-addr; auto: one per CPU (default 1: no child processes)"
         ),
     )
 
@@ -302,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "supervise":
         from kasmm.commands.supervise import supervise_command
 
+        if args.shard is not None and args.processes > 1:
+            parser.error("--shard and --processes run one shard and all of them: pick one")
         return supervise_command(
             args.directory,
             state_dir=args.state_dir,
@@ -313,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             duration=args.duration,
             watch=not args.no_watch,
             shard=args.shard,
+            processes=args.processes,
+            log_options=(args.log_format, args.log_level),
         )
     if args.command == "backtest":
         from kasmm.commands.backtest import backtest_command

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import os
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -28,7 +29,9 @@ __all__ = [
     "Shard",
     "ShardError",
     "default_metrics_addr",
+    "parse_processes",
     "parse_shard",
+    "processes_argument",
     "select_shard",
     "shard_argument",
     "shard_of",
@@ -86,6 +89,35 @@ def shard_argument(text: str) -> Shard:
     """:func:`parse_shard` as an ``argparse`` ``type=`` (its message becomes the usage error)."""
     try:
         return parse_shard(text)
+    except ShardError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask where the OS has one (``taskset``,
+    a container's cpuset), else ``os.cpu_count()``; at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def parse_processes(text: str, cpus: int | None = None) -> int:
+    """``--processes``: ``N`` (1..MAX_SHARDS) or ``auto`` (one per available CPU, at most
+    MAX_SHARDS); :class:`ShardError` otherwise."""
+    value = text.strip()
+    if value == "auto":
+        return min(MAX_SHARDS, available_cpus() if cpus is None else max(1, cpus))
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_SHARDS:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ShardError(f"--processes is 1..{MAX_SHARDS} or auto, not {shown!r}")
+    return int(value)
+
+
+def processes_argument(text: str) -> int:
+    """:func:`parse_processes` as an ``argparse`` ``type=``."""
+    try:
+        return parse_processes(text)
     except ShardError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -1,4 +1,4 @@
-"""``kasmm supervise DIR``: the product's main command."""
+"""``kasmm supervise DIR``: the product's main command (one process, or ``--processes N``)."""
 
 from __future__ import annotations
 
@@ -37,25 +37,62 @@ def supervise_command(
     duration: float | None,
     watch: bool,
     shard: Shard | None = None,
+    processes: int = 1,
+    log_options: tuple[str, str] = ("auto", "info"),
 ) -> int:
     """Run the supervisor in the foreground; exit 0 when every profile confirmed its cancels.
 
     Exit :data:`~kasmm.store.state_dir.EXIT_IN_USE` (75) at once, with one line naming the
     holder's PID, when another supervisor of this shard (or an overlapping one) of ``directory``
     uses the state directory.
+
+    :param processes: more than 1: run the shards ``0/N`` .. ``N-1/N`` as child processes of
+        this one (:mod:`kasmm.fleet`), which holds the lock of the whole directory.
+    :param log_options: ``(--log-format, --log-level)``, passed on to those children.
     """
     if not directory.is_dir():
         print(f"kasmm supervise: {directory}: not a directory", file=sys.stderr)
         return 2
     state = prepare_state_dir(resolve_state_dir(state_dir))
     try:
-        held = lock_supervisor(state, directory, shard)
+        held = lock_supervisor(
+            state, directory, shard, processes=processes if processes > 1 else None
+        )
     except LockBusy as exc:
         print(f"kasmm supervise: {exc}", file=sys.stderr)
         return EXIT_IN_USE
+    if processes > 1:
+        with held:
+            return _supervise_fleet(
+                directory, state, metrics_addr, duration, watch, processes, log_options
+            )
     # Held until the supervisor has stopped every profile; released by the kernel on a crash.
     with held:
         return _supervise(directory, state, metrics_addr, duration, watch, shard)
+
+
+def _supervise_fleet(
+    directory: Path,
+    state: Path,
+    metrics_addr: str | None,
+    duration: float | None,
+    watch: bool,
+    processes: int,
+    log_options: tuple[str, str],
+) -> int:
+    from kasmm.fleet.parent import FleetConfig, run_fleet
+
+    config = FleetConfig(
+        directory,
+        state,
+        processes,
+        metrics_addr,
+        duration=duration,
+        watch=watch,
+        log_format=log_options[0],
+        log_level=log_options[1],
+    )
+    return anyio.run(lambda: run_fleet(config, Notifier.from_env()))
 
 
 def _supervise(

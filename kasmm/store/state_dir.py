@@ -7,6 +7,7 @@ Layout::
         locks/                  0700
           supervise-D.lock      held by `kasmm supervise DIR` (D: a hash of DIR's path)
           supervise-D-I-N.lock  held by `kasmm supervise DIR --shard I/N`
+                                (supervise-D.lock by `kasmm supervise DIR --processes N`)
           profile-NAME.lock     held while profile NAME's bot runs (supervise or `kasmm run`)
 
 Every lock is an exclusive ``flock`` on its file, which then holds the holder's PID and role
@@ -24,6 +25,10 @@ Two guarantees, from two kinds of lock:
   ``2/4`` but not ``1/4``; the unsharded supervisor (``0/1``) overlaps every shard. Supervisors
   of *different* directories may share a state directory (one ledger, one supervisor per
   directory): the profile locks keep a name found in both from running twice.
+  ``kasmm supervise DIR --processes N`` (a parent running shards ``0/N`` .. ``N-1/N`` as its
+  child processes) holds the unsharded lock, so it overlaps every other supervisor of DIR; its
+  own children, and only they, pass over it (the holder is their parent process, and its
+  role names the same N), then take their shard locks as usual.
 * **No profile runs twice.** Whatever runs a profile's bot (a supervisor of any shard, or
   ``kasmm run``) holds the profile's lock for as long as the bot runs, shutdown included.
 """
@@ -49,6 +54,7 @@ __all__ = [
     "LockBusy",
     "LockFile",
     "ProfileLocks",
+    "fleet_role",
     "hold_profile",
     "ledger_path",
     "lock_supervisor",
@@ -233,10 +239,23 @@ def supervisor_role(profiles: Path, shard: tuple[int, int] | None) -> str:
     return role if shard is None else f"{role} --shard {shard[0]}/{shard[1]}"
 
 
-def lock_supervisor(state_dir: Path, profiles: Path, shard: tuple[int, int] | None) -> LockFile:
+def fleet_role(profiles: Path, processes: int) -> str:
+    """How ``kasmm supervise PROFILES --processes N`` names itself in its lock."""
+    return f"{supervisor_role(profiles, None)} --processes {processes}"
+
+
+def lock_supervisor(
+    state_dir: Path,
+    profiles: Path,
+    shard: tuple[int, int] | None,
+    *,
+    processes: int | None = None,
+) -> LockFile:
     """Take the lock of supervising ``shard`` (``None``: all) of the directory ``profiles``.
 
     :param state_dir: a prepared state directory (:func:`prepare_state_dir`).
+    :param processes: (with ``shard=None``) the lock is taken for a parent that runs this many
+        shard processes: the same file as the unsharded supervisor's, with :func:`fleet_role`.
     :return: the held lock; keep it (and the process) alive while supervising.
     :raises LockBusy: the same shard, or one that overlaps it, of the same directory is
         supervised by another process: ``state dir D/ is in use by PID P (kasmm supervise ...)``.
@@ -247,7 +266,12 @@ def lock_supervisor(state_dir: Path, profiles: Path, shard: tuple[int, int] | No
     key = hashlib.sha256(os.path.abspath(profiles).encode()).hexdigest()[:12]
     mine = (0, 1) if shard is None else shard
     name = f"supervise-{key}.lock" if shard is None else f"supervise-{key}-{mine[0]}-{mine[1]}.lock"
-    lock = LockFile(directory / name, supervisor_role(profiles, shard))
+    role = supervisor_role(profiles, shard)
+    if processes is not None:
+        if shard is not None:
+            raise ValueError("a parent of shard processes supervises every shard")
+        role = fleet_role(profiles, processes)
+    lock = LockFile(directory / name, role)
     try:
         lock.acquire()
     except LockBusy as exc:
@@ -262,11 +286,23 @@ def lock_supervisor(state_dir: Path, profiles: Path, shard: tuple[int, int] | No
             other = (0, 1) if match[2] is None else (int(match[2]), int(match[3]))
             if other[1] == 0 or not shards_overlap(mine, other) or not _is_held(path):
                 continue
-            raise _state_dir_busy(state_dir, path, read_holder(path))
+            holder = read_holder(path)
+            if shard is not None and _is_our_parent(holder, profiles, shard[1]):
+                continue
+            raise _state_dir_busy(state_dir, path, holder)
     except BaseException:
         lock.release()
         raise
     return lock
+
+
+def _is_our_parent(holder: Holder, profiles: Path, count: int) -> bool:
+    """Whether ``holder`` is the ``--processes`` parent that started this shard process.
+
+    A held lock's PID is a live process, and a live process's PID is unique, so a holder
+    whose PID is our parent's is our parent.
+    """
+    return holder.pid == os.getppid() and holder.role == fleet_role(profiles, count)
 
 
 def _state_dir_busy(state_dir: Path, path: Path, holder: Holder) -> LockBusy:

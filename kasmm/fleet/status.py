@@ -1,0 +1,157 @@
+"""The parent's ``/status``: one document with every shard's profiles, shards that are down too.
+
+The document has the shape of a single supervisor's (``supervisor`` and ``profiles``), so
+``kasmm status`` and anything else that reads ``/status`` work unchanged; each profile row gains
+its ``shard`` (``I/N``), and a ``shards`` list says how every shard process is doing.
+
+A shard is never silently missing. The parent keeps each shard's last answer: while a shard is
+down, restarting or not answering, its profiles are still listed, with the state its process
+is in (``restarting``, ``starting``) or their last state marked ``stale``; the supervisor
+section is unhealthy and its ``health`` names the shard. A shard that never answered has no
+profiles to list, but is in ``shards`` and in ``health``.
+
+Pure code: :func:`merge_status` takes :class:`ShardView` values, returns plain JSON values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["ShardState", "ShardView", "merge_status"]
+
+
+class ShardState(StrEnum):
+    """What a shard process is doing, as the parent sees it."""
+
+    #: Spawned; its endpoint has not answered yet (its profiles are starting).
+    STARTING = "starting"
+    #: Running, and its endpoint answers.
+    UP = "up"
+    #: Running, but its endpoint stopped answering.
+    UNRESPONSIVE = "unresponsive"
+    #: Exited unexpectedly; waiting out the backoff before the next start.
+    RESTARTING = "restarting"
+    #: Asked to stop; cancelling its orders.
+    STOPPING = "stopping"
+    #: Exited after the parent asked it to stop, or exited for good (lock busy, ledger lost).
+    STOPPED = "stopped"
+
+
+#: The profile state shown for the last known profiles of a shard that is not up.
+_ROW_STATE = {
+    ShardState.STARTING: "starting",
+    ShardState.RESTARTING: "restarting",
+    ShardState.STOPPING: "stopping",
+    ShardState.STOPPED: "stopped",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ShardView:
+    """One shard as the parent knows it at one moment."""
+
+    index: int
+    count: int
+    state: ShardState
+    pid: int | None = None
+    control: str | None = None
+    restarts: int = 0
+    last_exit: int | None = None
+    #: The shard's last ``/status`` document, however old (``None`` if it never answered).
+    status: Mapping[str, Any] | None = None
+    #: Seconds since that document was fetched.
+    status_age_s: float | None = None
+
+    @property
+    def name(self) -> str:
+        """``I/N``."""
+        return f"{self.index}/{self.count}"
+
+
+def _supervisor_of(view: ShardView) -> Mapping[str, Any]:
+    sup = view.status.get("supervisor") if view.status is not None else None
+    return sup if isinstance(sup, Mapping) else {}
+
+
+def _rows(view: ShardView) -> list[dict[str, Any]]:
+    profiles = view.status.get("profiles") if view.status is not None else None
+    rows = []
+    for row in profiles if isinstance(profiles, list) else []:
+        if not isinstance(row, Mapping):
+            continue
+        out = {**row, "shard": view.name}
+        if view.state is not ShardState.UP:
+            out["stale"] = True
+            if view.state in _ROW_STATE:
+                out["state"] = _ROW_STATE[view.state]
+        rows.append(out)
+    return rows
+
+
+def _shard_problem(view: ShardView) -> str | None:
+    """Why this shard makes the whole unhealthy, or None."""
+    if view.state is not ShardState.UP:
+        text = f"shard {view.name} {view.state}"
+        if view.last_exit is not None and view.state is ShardState.RESTARTING:
+            text += f" (exit {view.last_exit})"
+        return text
+    sup = _supervisor_of(view)
+    if sup.get("healthy") is False:
+        return f"shard {view.name}: {sup.get('health') or 'unhealthy'}"
+    return None
+
+
+def _shard_entry(view: ShardView) -> dict[str, Any]:
+    sup = _supervisor_of(view)
+    return {
+        "shard": view.name,
+        "state": str(view.state),
+        "pid": view.pid,
+        "control": view.control,
+        "restarts": view.restarts,
+        "last_exit": view.last_exit,
+        "profiles_total": sup.get("profiles_total"),
+        "healthy": sup.get("healthy") if view.state is ShardState.UP else False,
+        "health": sup.get("health"),
+        "status_age_s": None if view.status_age_s is None else round(view.status_age_s, 1),
+    }
+
+
+def merge_status(
+    views: Sequence[ShardView], *, pid: int, directory: str, uptime_s: float
+) -> dict[str, Any]:
+    """The parent's ``/status`` document from its shards (see the module docstring)."""
+    sups = [_supervisor_of(v) for v in views]
+    rows = [row for v in views for row in _rows(v)]
+    rows.sort(key=lambda r: str(r.get("name")))
+    problems = [p for p in map(_shard_problem, views) if p is not None]
+    config_errors = sorted({str(e) for s in sups for e in s.get("config_errors") or ()})
+    ledger_lost = next((s["ledger_lost"] for s in sups if s.get("ledger_lost")), None)
+    missing = any(bool(s.get("directory_missing")) for s in sups)
+    if problems:
+        health = "; ".join(problems)
+    elif missing:
+        health = f"ok; warning: profile directory {directory} is missing"
+    else:
+        health = "ok"
+    return {
+        "supervisor": {
+            "pid": pid,
+            "directory": directory,
+            "shard": None,
+            "processes": len(views),
+            "uptime_s": round(uptime_s, 1),
+            "profiles_total": len(rows),
+            "reloads": min((int(s.get("reloads") or 0) for s in sups), default=0),
+            "config_errors": config_errors,
+            "directory_missing": missing,
+            "ledger_lost": ledger_lost,
+            "healthy": not problems,
+            "health": health,
+        },
+        "shards": [_shard_entry(v) for v in views],
+        "profiles": rows,
+    }
