@@ -5,7 +5,7 @@ arrivals; fills differ only through the bots' own orders) in virtual time, with 
 both price with kasmm's quoting core (``compute_quotes``: the profile's spread, size, one level,
 inventory skew), so the only difference is how the quotes are kept on the book.
 
-* **kasmm**: the production ``Bot`` (``kasmm.backtest.engine.build_path``): it reacts to every
+* **kasmm**: the production engine (``kasmm.backtest.engine.build_path``): it reacts to every
   book update and fill, and the reconciler only sends cancels and places when a live order has
   drifted beyond ``refresh.tolerance_bps``, aged out, or changed size.
 * **naive**: what a simple market maker does every ``--cycles`` seconds: fetch the order book
@@ -42,18 +42,14 @@ from typing import Any
 import anyio
 from _common import machine_facts, print_json_line, print_table
 
-from kasmm.backtest.engine import (
-    BacktestBucket,
-    BacktestClock,
-    HorizonReached,
-    PathSpec,
-    build_path,
-)
+from kasmm.backtest.driver import Request
+from kasmm.backtest.engine import PathSpec, build_path
+from kasmm.backtest.plumbing import BacktestBucket, BacktestClock, HorizonReached
 from kasmm.config.schema import Profile, SimVenueConfig
 from kasmm.config.to_core import quoting_params
 from kasmm.core.params import QuotingParams
 from kasmm.core.pnl import PnlState, apply_fill
-from kasmm.core.quoting import MarketState, compute_quotes, exclude_own
+from kasmm.core.quoting import MarketState, QuoteDecision, compute_quotes, exclude_own
 from kasmm.core.types import (
     Book,
     BookUpdated,
@@ -221,8 +217,31 @@ class Outcome:
         }
 
 
-async def run_kasmm(profile: Profile, horizon: float) -> Outcome:
-    """The production bot, as the backtest engine builds it, with the sampler below it."""
+class DriverSampler:
+    """The sampler as the backtest driver's observer: the same samples, taken from the state
+    the bot left after each event (its book, its live orders and balances at the venue)."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+        self.state: tuple[Book | None, list[OpenOrder], Any] | None = None
+
+    def request(self, request: Request) -> None:
+        pass
+
+    def handled(self, at: float, event: VenueEvent, decision: QuoteDecision | None) -> None:
+        sampler = self.sampler
+        if self.state is not None:
+            while sampler.next_sample <= at:
+                sampler._sample(sampler.next_sample, self.state)
+                sampler.next_sample += 1.0
+        if isinstance(event, BookUpdated):
+            sampler.book = event.book
+        sim = sampler.inner
+        self.state = (sampler.book, sim.open_orders_now(), sim.balances_now())
+
+
+def run_kasmm(profile: Profile, horizon: float) -> Outcome:
+    """The production engine, as the backtest builds it, with the sampler watching it."""
     assert isinstance(profile.venue, SimVenueConfig)
     spec = PathSpec(
         run=0,
@@ -239,12 +258,12 @@ async def run_kasmm(profile: Profile, horizon: float) -> Outcome:
         log_level=40,
     )
     cpu = time.process_time()
-    bot, probed, clock = build_path(spec)
-    sampler = Sampler(probed.sim, clock, quoting_params(profile))
-    probed.inner = sampler
-    await bot.run()
-    stats = probed.sim.stats
-    view = bot.view()
+    driver = build_path(spec)
+    sampler = Sampler(driver.sim, driver.clock, quoting_params(profile))
+    driver.observer = DriverSampler(sampler)
+    driver.run()
+    stats = driver.sim.stats
+    view = driver.view()
     mid = view.mid
     assert mid is not None
     pnl = view.pnl
@@ -253,8 +272,8 @@ async def run_kasmm(profile: Profile, horizon: float) -> Outcome:
         horizon / 3600,
         stats.places,
         stats.cancels,
-        probed.bucket.spent,
-        probed.bucket.waited_s,
+        driver.bucket.spent,
+        driver.bucket.waited_s,
         sampler.distance,
         pnl.buy_count,
         pnl.sell_count,
@@ -364,7 +383,7 @@ def main() -> None:
     tolerances = [float(t) for t in args.tolerances.split(",") if t.strip()]
     profiles = [churn_profile(args.seed, args.spread_bps, args.size, t) for t in tolerances]
 
-    kasmms = [anyio.run(run_kasmm, p, horizon) for p in profiles]
+    kasmms = [run_kasmm(p, horizon) for p in profiles]
     naives = [anyio.run(run_naive, profiles[0], horizon, c) for c in cycles]
     facts = machine_facts()
     limit = profiles[0].rate_limit

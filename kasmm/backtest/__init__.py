@@ -9,12 +9,11 @@ format from a live market's public data.
 
 from kasmm.backtest.engine import (
     MARKETS,
-    BacktestBucket,
-    BacktestClock,
     BacktestError,
     backtest_profile,
     run_backtest,
 )
+from kasmm.backtest.plumbing import BacktestBucket, BacktestClock
 from kasmm.backtest.result import SCHEMA_VERSION, BacktestResult, PathResult, RunResult, Stat
 
 __all__ = [

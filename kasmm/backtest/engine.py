@@ -1,16 +1,16 @@
 """Run a profile's bot in virtual time on a simulated or replayed market, over many paths.
 
-There is one implementation of the strategy: :class:`kasmm.bot.Bot`, with its quoting core, risk
-gate and reconciliation, exactly as ``kasmm run`` and the supervisor use it. A backtest only
-chooses what the bot is connected to:
+There is one implementation of the strategy: the bot's engine (:class:`kasmm.bot.engine.Engine`),
+with its quoting core, risk gate and reconciliation, exactly as ``kasmm run`` and the supervisor
+run it. A backtest drives it synchronously (:class:`~.driver.BacktestDriver`: no event loop, the
+same steps as the async driver) and only chooses what it is connected to:
 
-* a :class:`BacktestClock` (a ``VirtualClock``: the bot iterates the venue's events directly,
-  so a path is deterministic for its seed);
+* a :class:`~.plumbing.BacktestClock` (virtual time that stops at the horizon, so a path is
+  deterministic for its seed);
 * the simulated venue (``random_walk`` or ``as2008``) or the replay venue
   (:class:`~kasmm.venues.sim.replay.ReplayVenue`), seeded with ``seed + i`` for path ``i``;
-* a token bucket (:class:`BacktestBucket`), see "Rate limits" below;
-* a probe between bot and venue that measures the path (:class:`~.result.PathResult`) and ends
-  the event stream at the horizon.
+* a token bucket (:class:`~.plumbing.BacktestBucket`), see "Rate limits" below;
+* a meter that measures the path (:class:`~.result.PathResult`).
 
 **Horizon.** A path starts at virtual time 0 (``random_walk``, ``as2008``) or at the first row
 of the replay file, and covers every market event with a time up to ``start + horizon_s``
@@ -31,12 +31,13 @@ that requoting every 5 ms step is never delayed. ``"profile"`` and ``"unlimited"
 choice. Either way the weight drawn (``tokens_used``) and the time waited
 (``rate_limit_wait_s``) are reported.
 
-**Speed.** Backtest-only plumbing, none of it in the decision path: the clock does not yield to
-the event loop when it jumps (the bot is the only task), the bucket takes no lock (one task),
-the bot's logger drops everything below ``log_level`` (``error`` by default, so no path renders
-a line per order or fill), and paths run in worker processes (``ProcessPoolExecutor``, one per
-core by default) in chunks. What remains is the bot's own cost per decision; see
-``bench/backtest_speed.py`` for where it goes.
+**Speed.** A path is one synchronous loop: no event loop, no task per round, no lock on the
+bucket, no view built per event (the meter samples a few marks), log events below ``log_level``
+(``error`` by default) dropped before they are formatted, and paths run in worker processes
+(``ProcessPoolExecutor``, one per core by default) in chunks. What remains is the engine's own
+cost per decision and the market model's; see ``bench/backtest_speed.py`` for where it goes.
+Request latency (``latency_ms``) and token waits move the clock even past the horizon: a round
+in progress at the end finishes, and the run ends there.
 """
 
 from __future__ import annotations
@@ -45,19 +46,12 @@ import math
 import os
 import resource
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import anyio
-import anyio.lowlevel
-import structlog
-
-from kasmm.bot import Bot
-from kasmm.clock import Clock, VirtualClock
 from kasmm.config.schema import (
     AS2008Market,
     CcxtVenueConfig,
@@ -67,16 +61,13 @@ from kasmm.config.schema import (
     SimFees,
     SimVenueConfig,
 )
-from kasmm.core.types import BookUpdated, VenueEvent
-from kasmm.limiter import TokenBucket
-from kasmm.venues.base import Venue
-from kasmm.venues.decorator import VenueDecorator
-from kasmm.venues.factory import build_stack, build_venue
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.replay import QueuePosition, ReplayVenue
 from kasmm.venues.sim.replay_format import scan
 
+from .driver import BacktestDriver, Observer
 from .overrides import OverrideError, apply_overrides, grid, label
+from .plumbing import LEVELS, BacktestBucket, BacktestClock
 from .result import BacktestResult, PathResult, RunResult, Timing
 
 MarketKind = Literal["random_walk", "as2008", "replay"]
@@ -90,159 +81,9 @@ CHUNKS_PER_WORKER = 8
 
 Progress = Callable[[int, int], None]
 
-_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-
 
 class BacktestError(ValueError):
     """The backtest cannot run as asked (bad market, missing data, invalid override...)."""
-
-
-# --- backtest plumbing -------------------------------------------------------------------------
-
-
-class HorizonReached(Exception):
-    """The market tried to move past the end of the run (raised by :class:`BacktestClock`)."""
-
-
-class BacktestClock(VirtualClock):
-    """A ``VirtualClock`` that jumps without yielding to the event loop and stops at ``end``.
-
-    In a backtest the bot is the only task and drives the venue's generator itself, so a yield
-    at every market step would only cost an event-loop round trip. ``sleep_until`` past ``end``,
-    or once the clock is past ``end``, raises :class:`HorizonReached` before time moves: the
-    market models sleep until an event's time before they change any state, so the market never
-    moves after the end of the run (the probe then ends the bot's event stream). Waits of the
-    token bucket use :meth:`advance_to`: a bot whose rate-limit waits carry the clock past the
-    end finishes handling its event, and the run ends there.
-    """
-
-    def __init__(self, start: float = 0.0, end: float | None = None) -> None:
-        super().__init__(start)
-        self.end = end
-
-    async def sleep_until(self, deadline: float) -> None:
-        """Jump to ``deadline``.
-
-        :raises HorizonReached: ``deadline`` or the clock is past ``end``.
-        """
-        end = self.end
-        if end is not None and (deadline > end or self._now > end):
-            raise HorizonReached(deadline)
-        self.advance_to(deadline)
-
-
-class BacktestBucket(TokenBucket):
-    """The production token bucket's arithmetic for one task in virtual time, plus counters.
-
-    ``acquire`` takes the tokens when they are there and otherwise moves the (virtual) clock
-    on until the shortfall has refilled, exactly like :class:`TokenBucket`, but without its
-    FIFO lock: a backtest has a single requester, and the lock's checkpoint costs an event-loop
-    round trip per request. ``unlimited`` never waits. ``spent`` is the weight drawn,
-    ``waited_s`` the virtual time spent waiting.
-    """
-
-    def __init__(
-        self,
-        capacity: float,
-        refill_per_s: float,
-        clock: VirtualClock,
-        *,
-        unlimited: bool = False,
-        name: str = "",
-    ) -> None:
-        super().__init__(capacity, refill_per_s, clock, name=name)
-        self.clock = clock
-        self.unlimited = unlimited
-        self.spent = 0.0
-        self.waited_s = 0.0
-
-    async def acquire(self, weight: float = 1.0) -> float:
-        """Take ``weight`` tokens, waiting on the clock if needed; return the wait."""
-        self.spent += weight
-        if self.unlimited:
-            return 0.0
-        if weight > self.capacity:
-            raise ValueError(f"weight {weight} exceeds bucket capacity {self.capacity}")
-        start = self._clock.now()
-        self._refill(start)
-        if self._tokens >= weight:
-            self._tokens -= weight
-            return 0.0
-        self.clock.advance_to(start + (weight - self._tokens) / self.refill_per_s)
-        now = self._clock.now()
-        self._refill(now)
-        self._tokens = max(0.0, self._tokens - weight)
-        self.waited_s += now - start
-        return now - start
-
-
-class _Meter:
-    """Measures one path from the bot's state after it has handled each event."""
-
-    def __init__(self) -> None:
-        self.bot: Bot | None = None
-        self.events = 0
-        self.last_event_at = 0.0
-        self.book_samples = 0
-        self.spread_n = 0
-        self.spread_sum = 0.0
-        self.spread_bps_sum = 0.0
-        self.peak = 0.0  # PnL is 0 when accounting starts
-        self.max_drawdown = 0.0
-
-    def after(self, event: VenueEvent | None) -> None:
-        bot = self.bot
-        if bot is None:
-            return
-        view = bot.view()
-        mid = view.mid
-        if mid is None or not mid.is_finite() or mid <= 0:
-            return
-        if isinstance(event, BookUpdated):
-            self.book_samples += 1
-            bid = view.bids[0].price if view.bids else None
-            ask = view.asks[0].price if view.asks else None
-            if bid is not None and ask is not None:
-                spread = float(ask - bid)
-                self.spread_n += 1
-                self.spread_sum += spread
-                self.spread_bps_sum += spread / float(mid) * 1e4
-        equity = float(view.pnl.net(mid))
-        if equity > self.peak:
-            self.peak = equity
-        elif self.peak - equity > self.max_drawdown:
-            self.max_drawdown = self.peak - equity
-
-
-class _ProbedVenue(VenueDecorator):
-    """The simulated venue, whose event stream is measured and ends at the horizon.
-
-    It sits directly on the venue, under the rate limit of the stack ``build_stack`` puts
-    around it; ``bucket`` is that stack's bucket (read for the path's result).
-    """
-
-    def __init__(
-        self, inner: SimVenue, bucket: BacktestBucket, clock: VirtualClock, meter: _Meter
-    ) -> None:
-        super().__init__(inner)
-        self.sim = inner
-        self.bucket = bucket
-        self.clock = clock
-        self.meter = meter
-
-    async def events(self) -> AsyncGenerator[VenueEvent, None]:
-        """The venue's events until the horizon; each measured once the bot has handled it."""
-        clock = self.clock
-        meter = self.meter
-        async with aclosing(self.inner.events()) as events:
-            try:
-                async for event in events:
-                    meter.events += 1
-                    meter.last_event_at = clock.now()
-                    yield event
-                    meter.after(event)
-            except HorizonReached:
-                return
 
 
 # --- profiles -------------------------------------------------------------------------------
@@ -315,19 +156,10 @@ class PathSpec:
     log_level: int
 
 
-def _quiet(bot: Bot, level: int) -> None:
-    """Give the bot a logger that drops events below ``level`` (same processors and output)."""
-    config = structlog.get_config()
-    logger = structlog.wrap_logger(
-        config["logger_factory"](),
-        processors=config["processors"],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-    )
-    bot.log = logger.bind(profile=bot.profile.name, venue=bot.venue.name, symbol=bot.profile.symbol)
-
-
-def build_path(spec: PathSpec) -> tuple[Bot, _ProbedVenue, BacktestClock]:
-    """The bot of one path, wired to its venue, bucket and probe (not started)."""
+def build_path(
+    spec: PathSpec, *, observer: Observer | None = None, run_tag: str | None = None
+) -> BacktestDriver:
+    """The driver of one path, wired to its venue, clock and bucket (not started)."""
     clock = BacktestClock(spec.start, spec.end)
     profile = spec.profile
     venue_cfg = profile.venue
@@ -347,35 +179,31 @@ def build_path(spec: PathSpec) -> tuple[Bot, _ProbedVenue, BacktestClock]:
         unlimited=spec.unlimited,
         name=profile.name,
     )
-    meter = _Meter()
-    probe = _ProbedVenue(sim, bucket, clock, meter)
-
-    def probed(_profile: Profile, _clock: Clock, limiter: TokenBucket) -> Venue:
-        # No request deadline: in virtual time a simulated request cannot hang, and a
-        # real-time deadline would only cost each request its timer.
-        return build_venue(profile, clock, limiter, inner=lambda *_: probe, timeout_s=None)
-
-    stack = build_stack(profile, clock, limiter=bucket, venue_factory=probed)
-    bot = Bot(profile, stack.venue, clock=clock, session_end=spec.session_end)
-    meter.bot = bot
-    _quiet(bot, spec.log_level)
-    return bot, probe, clock
+    return BacktestDriver(
+        profile,
+        sim,
+        clock,
+        bucket,
+        session_end=spec.session_end,
+        log_level=spec.log_level,
+        run_tag=run_tag,
+        observer=observer,
+    )
 
 
-async def run_path(spec: PathSpec) -> PathResult:
+def run_path(spec: PathSpec) -> PathResult:
     """Run one path to its end and measure it."""
-    bot, venue, _ = build_path(spec)
-    await bot.run()
-    meter = venue.meter
-    meter.after(None)
-    view = bot.view()
+    driver = build_path(spec)
+    driver.run()
+    meter = driver.meter
+    view = driver.view()
     mid = view.mid
     mark = view.mark
     pnl = view.pnl
     counters = view.counters
-    stats = venue.sim.stats
+    stats = driver.sim.stats
     start_base = pnl.position - (pnl.buy_volume - pnl.sell_volume)
-    limiter = venue.bucket
+    limiter = driver.bucket
     return PathResult(
         index=spec.index,
         seed=spec.seed,
@@ -409,21 +237,16 @@ async def run_path(spec: PathSpec) -> PathResult:
     )
 
 
-async def _run_specs(
+def run_chunk(
     specs: Sequence[PathSpec], progress: Callable[[], None] | None = None
 ) -> list[PathResult]:
+    """Run paths one after the other (a worker process's job)."""
     out = []
     for spec in specs:
-        out.append(await run_path(spec))
+        out.append(run_path(spec))
         if progress is not None:
             progress()
-        await anyio.lowlevel.checkpoint()  # a cancellation (Ctrl-C) lands between paths
     return out
-
-
-def run_chunk(specs: Sequence[PathSpec]) -> list[PathResult]:
-    """Run paths one after the other in a fresh event loop (a worker process's job)."""
-    return anyio.run(_run_specs, specs)
 
 
 # --- many paths ---------------------------------------------------------------------------------
@@ -483,7 +306,7 @@ def run_backtest(
     kind: MarketKind = market if market is not None else _profile_market(profile)
     if kind not in MARKETS:
         raise BacktestError(f"market must be one of {', '.join(MARKETS)}, got {kind!r}")
-    if log_level.lower() not in _LEVELS:
+    if log_level.lower() not in LEVELS:
         raise BacktestError(f"unknown log level {log_level!r}")
     sim_market = getattr(profile.venue, "market", None)
     if kind == "replay" and data is None and getattr(sim_market, "model", None) == "replay":
@@ -518,7 +341,7 @@ def run_backtest(
     if horizon_s is not None and not (horizon_s > 0 and math.isfinite(horizon_s)):
         raise BacktestError("horizon_s must be positive")
     unlimited = rate_limit == "unlimited" or (rate_limit == "auto" and kind == "as2008")
-    level_no = _LEVELS[log_level.lower()]
+    level_no = LEVELS[log_level.lower()]
 
     points = grid(sweep or {})
     run_profiles: list[Profile] = []
@@ -600,7 +423,7 @@ def _execute(
             progress(done, total)
 
     if workers <= 1:
-        return anyio.run(_run_specs, specs, tick)
+        return run_chunk(specs, tick)
     size = max(1, math.ceil(total / (workers * CHUNKS_PER_WORKER)))
     chunks = [list(specs[i : i + size]) for i in range(0, total, size)]
     by_chunk: dict[int, list[PathResult]] = {}

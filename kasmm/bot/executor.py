@@ -17,7 +17,7 @@ rule and the order stays as it was (a cancel is retried next round).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 import anyio
@@ -44,7 +44,7 @@ RATE_LIMIT_PAUSE_S = 1.0
 T = TypeVar("T")
 
 
-class _RoundState:
+class RoundState:
     """What one round learned while its waves ran."""
 
     __slots__ = ("funds_short", "rate_limited")
@@ -70,13 +70,14 @@ class Executor:
         self.venue = venue
         self.clock = clock
         self._read_balances = read_balances
+        self.outcomes = RoundOutcomes(engine)
         #: One action at a time, in the reconciler's order (the baseline ``bench/requote.py``
         #: compares with; what every round cost before waves).
         self.sequential = sequential
 
     async def execute(self, actions: tuple[OrderAction, ...]) -> None:
         """Carry out one round's ``actions`` wave by wave (see the module docstring)."""
-        round_state = _RoundState()
+        round_state = RoundState()
         waves = self.engine.plan_round(actions)
         if self.sequential:
             waves = tuple(Wave(cancels=(cid,)) for w in waves for cid in w.cancels) + tuple(
@@ -101,12 +102,12 @@ class Executor:
         self,
         cancels: Sequence[ClientOrderId],
         places: Sequence[PlaceOrder],
-        state: _RoundState,
+        state: RoundState,
     ) -> None:
         limits = self.venue.batch_limits
-        cancel_chunks = _chunks(cancels, limits.cancel)
+        cancel_chunks = chunks(cancels, limits.cancel)
         requests = [self.engine.orders.request_for(p.intent) for p in places]
-        place_chunks = _chunks(requests, limits.place)
+        place_chunks = chunks(requests, limits.place)
         cancel_results: list[list[CancelOutcome] | VenueError] = [[] for _ in cancel_chunks]
         place_results: list[list[PlaceOutcome] | VenueError] = [[] for _ in place_chunks]
         sent_at = self.clock.now()
@@ -137,8 +138,9 @@ class Executor:
                 raise group.exceptions[0] from None
         # Outcomes are handled in a fixed order (cancels, then places, each in request order),
         # whatever order the answers came in: the engine's state stays deterministic.
+        policy = self.outcomes
         for cancel_chunk, cancel_result in zip(cancel_chunks, cancel_results, strict=True):
-            self._cancelled(cancel_chunk, cancel_result, state)
+            policy.cancelled(cancel_chunk, cancel_result, state, self.clock.wall())
         unknown: list[tuple[int, int]] = []
         levels = [p.intent.level for p in places]
         offset = 0
@@ -149,47 +151,10 @@ class Executor:
                 if isinstance(outcome, RequestTimedOut):
                     unknown.append((n, k))
                     continue
-                self._placed(requests[n], levels[n], outcome, sent_at, state)
+                policy.placed(requests[n], levels[n], outcome, sent_at, state, self.clock.wall())
             offset += len(chunk)
         if unknown:
             await self._resolve_unknown([n for n, _ in unknown], requests, levels, sent_at)
-
-    def _cancelled(
-        self,
-        chunk: Sequence[ClientOrderId],
-        result: list[CancelOutcome] | VenueError,
-        state: _RoundState,
-    ) -> None:
-        outcomes = result if isinstance(result, list) else [result] * len(chunk)
-        wall = self.clock.wall()
-        reported: set[int] = set()
-        for client_id, outcome in zip(chunk, outcomes, strict=True):
-            if outcome is None or isinstance(outcome, OrderNotFound):
-                self.engine.orders.cancelled(client_id, outcome, wall)
-                continue
-            _raise_fatal(outcome)
-            state.rate_limited |= isinstance(outcome, RateLimited)
-            if id(outcome) not in reported:  # a whole-call error counts once
-                reported.add(id(outcome))
-                self.engine.error(outcome)
-
-    def _placed(
-        self,
-        request: OrderRequest,
-        level: int,
-        outcome: PlaceOutcome,
-        sent_at: float,
-        state: _RoundState,
-    ) -> None:
-        if isinstance(outcome, OpenOrder):
-            self.engine.orders.placed(request, level, outcome, sent_at, self.clock.wall())
-        elif isinstance(outcome, OrderRejected | InsufficientFunds):
-            self.engine.orders.rejected(request, level, outcome, self.clock.wall())
-            state.funds_short |= isinstance(outcome, InsufficientFunds)
-        else:
-            _raise_fatal(outcome)
-            state.rate_limited |= isinstance(outcome, RateLimited)
-            self.engine.error(outcome)
 
     async def _resolve_unknown(
         self,
@@ -209,21 +174,86 @@ class Executor:
             raise
         except VenueError as exc:
             lookup_error = exc
-        lost = 0
-        for n in indices:
-            request = requests[n]
+        self.outcomes.looked_up(
+            [(requests[n], levels[n]) for n in indices],
+            listed,
+            lookup_error,
+            sent_at,
+            self.clock.wall(),
+        )
+
+
+class RoundOutcomes:
+    """The error policy applied to each answer of a round (synchronous: the async executor and
+    the synchronous backtest driver share it, so both treat every outcome alike)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def cancelled(
+        self,
+        chunk: Sequence[ClientOrderId],
+        result: list[CancelOutcome] | VenueError,
+        state: RoundState,
+        wall: float,
+    ) -> None:
+        """The answer to one cancel call (per order, or one error for the whole call)."""
+        outcomes = result if isinstance(result, list) else [result] * len(chunk)
+        reported: set[int] = set()
+        for client_id, outcome in zip(chunk, outcomes, strict=True):
+            if outcome is None or isinstance(outcome, OrderNotFound):
+                self.engine.orders.cancelled(client_id, outcome, wall)
+                continue
+            _raise_fatal(outcome)
+            state.rate_limited |= isinstance(outcome, RateLimited)
+            if id(outcome) not in reported:  # a whole-call error counts once
+                reported.add(id(outcome))
+                self.engine.error(outcome)
+
+    def placed(
+        self,
+        request: OrderRequest,
+        level: int,
+        outcome: PlaceOutcome,
+        sent_at: float,
+        state: RoundState,
+        wall: float,
+    ) -> None:
+        """The answer to one placement (a lost answer is :meth:`looked_up` instead)."""
+        if isinstance(outcome, OpenOrder):
+            self.engine.orders.placed(request, level, outcome, sent_at, wall)
+        elif isinstance(outcome, OrderRejected | InsufficientFunds):
+            self.engine.orders.rejected(request, level, outcome, wall)
+            state.funds_short |= isinstance(outcome, InsufficientFunds)
+        else:
+            _raise_fatal(outcome)
+            state.rate_limited |= isinstance(outcome, RateLimited)
+            self.engine.error(outcome)
+
+    def looked_up(
+        self,
+        lost: Sequence[tuple[OrderRequest, int]],
+        listed: Mapping[str, OpenOrder],
+        lookup_error: VenueError | None,
+        sent_at: float,
+        wall: float,
+    ) -> None:
+        """Placements whose answer was lost, after one listing of the open orders (``listed``
+        by client id; empty when the listing failed with ``lookup_error``)."""
+        unknown = 0
+        for request, level in lost:
             order = listed.get(request.client_id)
             if order is not None:
-                self.engine.orders.placed(request, levels[n], order, sent_at, self.clock.wall())
+                self.engine.orders.placed(request, level, order, sent_at, wall)
             else:
-                self.engine.orders.outcome_unknown(request, levels[n], self.clock.wall())
-                lost += 1
-        if lost:
-            error = lookup_error or RequestTimedOut(f"{lost} placement(s) with no answer")
+                self.engine.orders.outcome_unknown(request, level, wall)
+                unknown += 1
+        if unknown:
+            error = lookup_error or RequestTimedOut(f"{unknown} placement(s) with no answer")
             self.engine.error(error)
 
 
-def _chunks(items: Sequence[T], per_request: int) -> list[list[T]]:
+def chunks(items: Sequence[T], per_request: int) -> list[list[T]]:
     """One call per batch request the venue takes; a venue without a batch endpoint
     (``per_request`` 1) gets them all in one call, which it sends as concurrent singles."""
     if not items:

@@ -165,6 +165,31 @@ class BotView:
         return None if halt is None else f"{halt.rule}: {halt.why}"
 
 
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """The few numbers a backtest samples after every event (a whole :class:`BotView` per
+    event would cost more than the decision it follows)."""
+
+    mid: Decimal | None
+    #: The bot's best resting bid and ask.
+    own_bid: Decimal | None
+    own_ask: Decimal | None
+    pnl: PnlState
+
+
+def marks(engine: Engine) -> Marks:
+    """The :class:`Marks` of ``engine`` now."""
+    book = engine.book
+    bid = ask = None
+    for order in engine.open_orders.values():
+        if order.side is Side.BUY:
+            if bid is None or order.price > bid:
+                bid = order.price
+        elif ask is None or order.price < ask:
+            ask = order.price
+    return Marks(book.mid if book is not None else None, bid, ask, engine.account.pnl)
+
+
 def build_view(engine: Engine, state: BotState, now: float, orders_left: int) -> BotView:
     """The view of ``engine`` at interval-clock time ``now``."""
     book = engine.book

@@ -1,24 +1,26 @@
-"""The backtest runs the production bot: same events in, same decisions and requests out.
+"""The backtest runs the production engine: same events in, same decisions and requests out.
 
-1. A backtest path runs (``kasmm.backtest.engine.build_path``: ``BacktestClock``, lean bucket,
-   probe, virtual-time event loop) on a random-walk sim with fills, post-only rejections, balance
-   syncs and kill-switch checks. A recorder below the probe logs every venue request with its
-   virtual time and answer; a wrapper on ``bot.on_event`` logs every event with the decision the
-   bot took on it.
-2. A second bot, of the same profile, runs in the **real-time** configuration: a clock that is
-   not virtual (so ``Bot`` uses its pump task, channel and book coalescing), the production
-   ``TokenBucket`` with its lock, and the ``TimeoutVenue`` deadline wrapper that ``build_venue``
-   puts around a simulated venue. Its venue is scripted: it replays the recorded events, each at
-   its recorded time (the next one only after the bot has handled the previous one, as a
-   live venue would deliver a quiet stream), and answers each request from the recording after
-   checking that it is exactly the recorded request, at the recorded time.
+1. A backtest path runs (``kasmm.backtest.engine.build_path``: the synchronous
+   ``BacktestDriver`` around the bot's ``Engine``, ``BacktestClock``, lean bucket, no event loop)
+   on a market with fills, post-only rejections, balance syncs and kill-switch checks. An
+   observer logs every venue request with its virtual time and answer, and every event with the
+   decision the engine took on it.
+2. The async bot (``kasmm.bot.Bot``, what ``kasmm run`` and the supervisor run), of the same
+   profile, runs in the **real-time** configuration: a clock that is not virtual (so ``Bot`` uses
+   its pump task, channel and book coalescing), the production ``TokenBucket`` with its lock, and
+   the ``TimeoutVenue`` deadline wrapper that ``build_venue`` puts around a simulated venue. Its
+   venue is scripted: it replays the recorded events, each at its recorded time (the next one
+   only after the bot has handled the previous one, as a live venue would deliver a quiet
+   stream), and answers each request from the recording after checking that it is exactly the
+   recorded request, at the recorded time.
 
-Every decision, every request and the final inventory, PnL and counters must be identical.
+Every decision, every request, every fill and the final inventory, PnL and counters must be
+identical, on every market model (random walk, as2008, replay).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +30,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from kasmm.backtest.driver import BacktestDriver, Request
 from kasmm.backtest.engine import PathSpec, backtest_profile, build_path
 from kasmm.backtest.overrides import apply_overrides
 from kasmm.bot import Bot
@@ -44,56 +47,34 @@ from kasmm.core.types import (
     VenueEvent,
 )
 from kasmm.limiter import TokenBucket
-from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome, Venue
-from kasmm.venues.decorator import VenueDecorator
+from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome
 from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
+from kasmm.venues.sim.replay_format import scan
+from tests.support import demo_profile
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "tests" / "data" / "replay_sample.csv"
 
 
-@dataclass
-class Call:
-    """One venue request: what, with which argument, at what time, and what came back."""
-
-    method: str
-    arg: Any
-    at: float
-    result: Any = None
-    error: BaseException | None = None
-
-
+Call = Request
 Trace = list[tuple[float, VenueEvent, QuoteDecision | None]]
 
 
-class Recorder(VenueDecorator):
-    """A venue wrapper logging every request (with the clock's time) and its outcome."""
+class Recorder:
+    """Records what the backtest driver did (its ``Observer``)."""
 
-    def __init__(self, inner: Venue, now: Callable[[], float]) -> None:
-        super().__init__(inner)
-        self.now = now
+    def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.trace: Trace = []
 
-    async def _call(
-        self,
-        method: str,
-        call: Callable[[], Awaitable[T]],
-        *,
-        weight: float = 1.0,
-        arg: object = None,
-    ) -> T:
-        # A batch's orders as a tuple: what the scripted venue compares against.
-        entry = Call(method, tuple(arg) if isinstance(arg, list | tuple) else arg, self.now())
-        self.calls.append(entry)
-        try:
-            result = await call()
-        except Exception as exc:
-            entry.error = exc
-            raise
-        entry.result = result
-        return result
+    def request(self, request: Request) -> None:
+        self.calls.append(request)
+
+    def handled(self, at: float, event: VenueEvent, decision: QuoteDecision | None) -> None:
+        self.trace.append((at, event, decision))
 
 
 class ScriptedClock:
@@ -260,37 +241,37 @@ def as_profile() -> Profile:
 
 
 async def run_both(
-    profile: Profile, market: str, horizon: float
-) -> tuple[Bot, Bot, Trace, list[Call]]:
+    profile: Profile, market: str, horizon: float | None, data: Path | None = None
+) -> tuple[BacktestDriver, Bot, Trace, list[Call]]:
     """Run ``profile`` as a backtest path, then as a real-time bot on the recording."""
     assert isinstance(profile.venue, SimVenueConfig)
+    start = 0.0 if data is None else scan(data).first_ts
+    end = None if horizon is None else start + horizon
     spec = PathSpec(
         run=0,
         index=0,
         seed=profile.venue.seed,
         profile=profile,
         market=market,  # type: ignore[arg-type]
-        data=None,
+        data=None if data is None else str(data),
         queue_position="back",
-        start=0.0,
-        end=horizon + 1e-9,
-        session_end=horizon,
+        start=start,
+        end=None if end is None else end + 1e-9,
+        session_end=end,
         unlimited=False,
         log_level=40,
     )
-    bot, probed, clock = build_path(spec)
-    recorder = Recorder(probed.inner, clock.now)
-    probed.inner = recorder
-    backtest_trace: Trace = []
-    trace_events(bot, clock.now, backtest_trace, lambda: None)
-    await bot.run()
+    recorder = Recorder()
+    bot = build_path(spec, observer=recorder)
+    bot.run()
+    backtest_trace = recorder.trace
 
-    rt_clock = ScriptedClock(0.0)
+    rt_clock = ScriptedClock(start)
     scripted = ScriptedVenue(rt_clock, [(t, e) for t, e, _ in backtest_trace], recorder.calls)
     limiter = TokenBucket(profile.rate_limit.capacity, profile.rate_limit.refill_per_s, rt_clock)
     venue = RateLimitedVenue(TimeoutVenue(scripted, 5.0), limiter)
     # The same run tag: identical requests down to the client ids.
-    rt_bot = Bot(profile, venue, clock=rt_clock, session_end=horizon, run_tag=bot.run_tag)
+    rt_bot = Bot(profile, venue, clock=rt_clock, session_end=end, run_tag=bot.run_tag)
     assert not rt_bot.clock.is_virtual
     rt_trace: Trace = []
     trace_events(rt_bot, rt_clock.now, rt_trace, scripted.ack)
@@ -304,11 +285,12 @@ async def run_both(
     assert len(rt_trace) == len(backtest_trace)
     for n, (virtual, real) in enumerate(zip(backtest_trace, rt_trace, strict=True)):
         assert virtual == real, f"event {n} differs"
-    assert rt_bot.stats == bot.stats
-    assert rt_bot.pnl == bot.pnl
-    assert (rt_bot.inventory.base, rt_bot.inventory.quote) == (
-        bot.inventory.base,
-        bot.inventory.quote,
+    rt_view, view = rt_bot.view(), bot.view()
+    assert rt_view.counters == view.counters
+    assert rt_view.pnl == view.pnl
+    assert (rt_view.inventory_base, rt_view.inventory_quote) == (
+        view.inventory_base,
+        view.inventory_quote,
     )
     assert rt_bot.orders_left == bot.orders_left == 0
     return bot, rt_bot, backtest_trace, recorder.calls
@@ -319,14 +301,16 @@ async def test_random_walk_backtest_and_real_time_bot_are_identical() -> None:
     # The scenario exercises the whole data path: fills both ways, requotes, balance syncs.
     fills = sum(1 for _, e, _ in trace if isinstance(e, OrderFilled))
     methods = {c.method for c in calls}
-    assert fills > 5 and bot.pnl.buy_count > 0 and bot.pnl.sell_count > 0
+    pnl = bot.view().pnl
+    assert fills > 5 and pnl.buy_count > 0 and pnl.sell_count > 0
     # A round's actions go out together (batch calls, concurrent singles inside the sim).
     assert {"connect", "fetch_open_orders", "fetch_balances", "place_orders", "cancel_orders"} <= (
         methods
     )
-    assert len(trace) > 1000 and bot.stats.orders_placed > 20
-    assert bot.stats.kill_switch_trips > 0  # the runaway-loop guard pauses it, in both runs
-    assert bot.inventory.base != Decimal(50000)
+    view = bot.view()
+    assert len(trace) > 1000 and view.counters.orders_placed > 20
+    assert view.counters.kill_switch_trips > 0  # the runaway-loop guard pauses it, in both runs
+    assert view.inventory_base != Decimal(50000)
 
 
 async def test_as2008_backtest_and_real_time_bot_are_identical() -> None:
@@ -334,4 +318,23 @@ async def test_as2008_backtest_and_real_time_bot_are_identical() -> None:
     bot, _, trace, _ = await run_both(as_profile(), "as2008", 1.0)
     spreads = [d.spread_bps for _, _, d in trace if d is not None and d.spread_bps is not None]
     assert spreads[0] > spreads[-1]
-    assert bot.pnl.buy_count + bot.pnl.sell_count > 20
+    pnl = bot.view().pnl
+    assert pnl.buy_count + pnl.sell_count > 20
+
+
+async def test_replay_backtest_and_real_time_bot_are_identical() -> None:
+    # The whole recorded file: trades through the queue, books moving through the bot's orders.
+    profile = backtest_profile(demo_profile(), "replay")
+    profile = apply_overrides(
+        profile,
+        {
+            "refresh.fallback_interval_s": 300,
+            "rate_limit.capacity": 1_000_000,
+            "rate_limit.refill_per_s": 1_000_000,
+        },
+    )
+    bot, _, trace, calls = await run_both(profile, "replay", None, SAMPLE)
+    fills = [e for _, e, _ in trace if isinstance(e, OrderFilled)]
+    assert len(fills) >= 2 and bot.view().counters.orders_placed > 5
+    assert trace[-1][0] >= scan(SAMPLE).last_ts - 1.0  # ran to the end of the data
+    assert {"place_orders", "cancel_orders", "cancel_all"} <= {c.method for c in calls}

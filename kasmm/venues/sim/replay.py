@@ -249,7 +249,7 @@ class ReplayVenue(SimVenue):
                 return
             yield event
 
-    async def close(self) -> None:
+    def close_now(self) -> None:
         """Stop serving requests and close the file (a replay cannot resume after a close)."""
-        await super().close()
+        super().close_now()
         self.replay.close()

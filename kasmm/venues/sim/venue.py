@@ -186,15 +186,11 @@ class SimVenue(ConcurrentBatch):
     async def connect(self) -> MarketRules:
         """Start the market at the current clock time (first call only) and return the rules."""
         await self._delay()
-        self._connected = True
-        if not self._started:
-            self._started = True
-            self._model.start()
-        return self._state.rules
+        return self.connect_now()
 
     async def close(self) -> None:
         """Stop serving requests; ``events()`` ends at its next pull. Orders stay on the book."""
-        self._connected = False
+        self.close_now()
 
     async def events(self) -> AsyncGenerator[VenueEvent, None]:
         """Drive the market: sleep on the clock to each market event and yield what it produced.
@@ -209,12 +205,12 @@ class SimVenue(ConcurrentBatch):
     async def fetch_balances(self) -> Balances:
         """Free and locked balances of every asset the account holds."""
         await self._request()
-        return self._state.ledger.snapshot()
+        return self.balances_now()
 
     async def fetch_open_orders(self) -> list[OpenOrder]:
         """All open orders in placement order, whatever their client id prefix."""
         await self._request()
-        return [o.to_open_order() for o in self._state.orders]
+        return self.open_orders_now()
 
     async def place_order(self, request: OrderRequest) -> OpenOrder:
         """Validate, lock funds for and book a limit order.
@@ -247,18 +243,77 @@ class SimVenue(ConcurrentBatch):
         if not requests:
             return []
         await self._request()
-        return [_outcome(self._place, request) for request in requests]
+        return self.place_orders_now(requests)
 
     async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
         """Concurrent single cancels, simulated like :meth:`place_orders`."""
         if not client_ids:
             return []
         await self._request()
-        return [_outcome(self._cancel, client_id) for client_id in client_ids]
+        return self.cancel_orders_now(client_ids)
 
     async def cancel_all(self, prefix: str) -> int:
         """Cancel every open order whose client id starts with ``prefix``; return the count."""
         await self._request()
+        return self.cancel_all_now(prefix)
+
+    # --- the synchronous face: a request's effect, without its latency ---------------------
+    # The async methods above are these after the latency; the synchronous backtest driver
+    # (kasmm.backtest.driver) calls them directly and keeps time itself.
+
+    @property
+    def latency_s(self) -> float:
+        """The simulated request latency (seconds on the venue's clock)."""
+        return self._latency_s
+
+    def connect_now(self) -> MarketRules:
+        """:meth:`connect` without the latency."""
+        self._connected = True
+        if not self._started:
+            self._started = True
+            self._model.start()
+        return self._state.rules
+
+    def close_now(self) -> None:
+        """:meth:`close`, synchronously."""
+        self._connected = False
+
+    def poll(self) -> VenueEvent | float:
+        """The market's next event, or the time of its next step (see ``MarketModel.poll``)."""
+        return self._model.poll()
+
+    def step(self) -> None:
+        """Run the market step :meth:`poll` timed (the clock stands at its time)."""
+        self._model.step()
+
+    def balances_now(self) -> Balances:
+        """:meth:`fetch_balances` without the latency."""
+        self._require_connected()
+        return self._state.ledger.snapshot()
+
+    def open_orders_now(self) -> list[OpenOrder]:
+        """:meth:`fetch_open_orders` without the latency."""
+        self._require_connected()
+        return [o.to_open_order() for o in self._state.orders]
+
+    def place_orders_now(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        """:meth:`place_orders` without the latency."""
+        self._require_connected()
+        return [_outcome(self._place, request) for request in requests]
+
+    def cancel_orders_now(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+        """:meth:`cancel_orders` without the latency."""
+        self._require_connected()
+        return [_outcome(self._cancel, client_id) for client_id in client_ids]
+
+    def cancel_order_now(self, client_id: ClientOrderId) -> None:
+        """:meth:`cancel_order` without the latency."""
+        self._require_connected()
+        self._cancel(client_id)
+
+    def cancel_all_now(self, prefix: str) -> int:
+        """:meth:`cancel_all` without the latency."""
+        self._require_connected()
         self._state.cancels += 1
         return self._state.cancel_prefix(prefix)
 

@@ -1,0 +1,442 @@
+"""The synchronous backtest driver: market events straight into the engine, no event loop.
+
+The live bot (:class:`kasmm.bot.Bot`) is an async driver around the sans-I/O
+:class:`~kasmm.bot.engine.Engine`. A backtest path needs none of the async machinery: one
+requester, a simulated venue whose requests take effect at once, a clock that only moves when
+told. So this driver runs the same engine, step for step as the async driver does, in a plain
+loop:
+
+    market step (SimVenue.poll / step)  ->  Engine.on_book / fill_verdict + on_fill
+      -> Engine.due (balance read, order audit)  ->  Engine.decide
+      -> Engine.plan_round waves  ->  SimVenue *_now requests  ->  RoundOutcomes (the executor's
+         error policy, shared)  ->  Engine.persist
+
+Every request first takes its tokens from the :class:`~.plumbing.BacktestBucket` (a wait moves
+the clock) and then its latency (``latency_ms``: the clock moves, then the request takes
+effect), as the rate-limited stack does live. Calls of one wave are made in the order the async
+executor starts them (cancels, then placements); in virtual time that is the order they took
+effect in before. ``tests/unit/test_backtest_equivalence.py`` replays what this driver did through
+the real-time async bot and checks that every decision and every request is identical.
+
+What a backtest leaves out on purpose: a ledger (fills are de-duplicated by trade id in memory;
+a halt is never cleared, as no operator can ``kasmm reset`` a backtest), and the retries of a
+stop (a simulated venue cancels everything at once, so one cancel-all and one listing decide).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from kasmm.bot.commands import Job, Log
+from kasmm.bot.engine import Engine, FillVerdict
+from kasmm.bot.executor import RATE_LIMIT_PAUSE_S, RoundOutcomes, RoundState, chunks
+from kasmm.bot.stats import BotState
+from kasmm.bot.view import BotView, build_view, marks
+from kasmm.config.schema import Profile
+from kasmm.core.quoting import QuoteDecision
+from kasmm.core.types import (
+    BookUpdated,
+    ClientOrderId,
+    Fill,
+    OpenOrder,
+    OrderAction,
+    OrderClosed,
+    OrderFilled,
+    PlaceOrder,
+    VenueEvent,
+)
+from kasmm.errors import (
+    AuthenticationFailed,
+    FatalVenueError,
+    OrderNotFound,
+    RateLimited,
+    RequestTimedOut,
+    VenueError,
+)
+from kasmm.journal import Restored
+from kasmm.venues.base import CancelOutcome, PlaceOutcome
+from kasmm.venues.batch import requests_sent
+from kasmm.venues.sim import SimVenue
+from kasmm.venues.sim.replay import ReplayEnded
+
+from .meter import PathMeter
+from .plumbing import LEVELS, BacktestBucket, BacktestClock, quiet_logger
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Request:
+    """One request the driver sent: what, with which argument, at what time, what came back.
+
+    ``at`` is the time the request left (after its tokens, before its latency), as a venue
+    wrapper below the rate limit would see it.
+    """
+
+    method: str
+    arg: Any
+    at: float
+    result: Any = None
+    error: BaseException | None = None
+
+
+class Observer(Protocol):
+    """Watches a path (the equivalence test records what the driver did)."""
+
+    def request(self, request: Request) -> None:
+        """A request was answered (or raised)."""
+
+    def handled(self, at: float, event: VenueEvent, decision: QuoteDecision | None) -> None:
+        """The engine has handled ``event`` (``decision``: its last quoting decision)."""
+
+
+class BacktestDriver:
+    """Runs one profile's engine against one simulated venue in virtual time, synchronously."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        sim: SimVenue,
+        clock: BacktestClock,
+        bucket: BacktestBucket,
+        *,
+        session_end: float | None = None,
+        log_level: int = LEVELS["error"],
+        run_tag: str | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.profile = profile
+        self.sim = sim
+        self.clock = clock
+        self.bucket = bucket
+        self.observer = observer
+        # The rng the async driver seeds in virtual time: the same ids for the same inputs.
+        self.engine = Engine(
+            profile,
+            venue_name=sim.name,
+            session_end=session_end,
+            run_tag=run_tag,
+            rng=random.Random(f"{profile.name}@{clock.now()}"),
+        )
+        self.outcomes = RoundOutcomes(self.engine)
+        self.meter = PathMeter()
+        self.state = BotState.STARTING
+        self.orders_left = 0
+        self._log_level = log_level
+        self.log = quiet_logger(profile, sim.name, log_level)
+        self._latency_s = sim.latency_s
+        self._seen_trades: set[str] = set()
+
+    @property
+    def run_tag(self) -> str:
+        """The tag in this path's client order ids."""
+        return self.engine.ids.run_tag
+
+    def view(self) -> BotView:
+        """The bot's frozen view now."""
+        return build_view(self.engine, self.state, self.clock.now(), self.orders_left)
+
+    # --- the path -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Connect, trade every market event up to the horizon (or the data's end), then stop
+        and cancel every order."""
+        try:
+            self._start()
+            self._loop()
+        except BaseException as exc:
+            self.state = BotState.FAILED
+            self.engine.stats.last_error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.orders_left = self._stop()
+            self.sim.close_now()
+            if self.state is not BotState.FAILED:
+                self.state = BotState.STOPPED
+        self.meter.after(None, marks(self.engine))
+
+    def _start(self) -> None:
+        engine, sim = self.engine, self.sim
+        engine.connected(self._call("connect", None, 1, sim.connect_now))
+        # Start-up reconciliation: a fresh simulated account holds none of this profile's
+        # orders, but a replayed or rebuilt one is treated exactly like a live venue.
+        listed = self._call("fetch_open_orders", None, 1, sim.open_orders_now)
+        for order in listed:
+            if engine.is_leftover(order.client_id):
+                try:
+                    self._cancel_one(order.client_id)
+                    engine.stats.orders_cancelled += 1
+                except OrderNotFound:
+                    pass
+        engine.balance_timer.mark(self.clock.now())
+        if engine.balances_known:
+            self._read_balances()
+        engine.restored(Restored(None, None, None, None), self.clock.wall())
+        self._carry_out()
+
+    def _loop(self) -> None:
+        engine, clock, meter, observer = self.engine, self.clock, self.meter, self.observer
+        next_event = self._next_event
+        on_event = self._on_event
+        while True:
+            event = next_event()
+            if event is None:
+                return
+            meter.events += 1
+            meter.last_event_at = clock.now()
+            on_event(event)
+            if self.state is BotState.STARTING and engine.stats.decisions > 0:
+                self.state = BotState.QUOTING
+                self.log.info("bot_started", mode=engine.mode, prefix=engine.ids.prefix)
+            if observer is not None:
+                observer.handled(clock.now(), event, engine.last_decision)
+            meter.after(event, marks(engine))
+
+    def _next_event(self) -> VenueEvent | None:
+        """The market's next event, ``None`` at the horizon or the end of the data."""
+        sim, clock = self.sim, self.clock
+        while True:
+            try:
+                nxt = sim.poll()
+            except ReplayEnded:
+                return None
+            if not isinstance(nxt, float):
+                return nxt
+            if clock.past_end(nxt):
+                return None  # the market never moves after the end of the run
+            clock.advance_to(nxt)
+            sim.step()
+
+    def _on_event(self, event: VenueEvent) -> None:
+        engine = self.engine
+        if isinstance(event, BookUpdated):
+            engine.on_book(event.book, self.clock.now())
+        elif isinstance(event, OrderFilled):
+            if not self._accept_fill(event.fill):
+                self._carry_out()
+                return
+            engine.on_fill(event.fill)
+        elif isinstance(event, OrderClosed):
+            engine.on_order_closed(event.client_id, event.reason, event.ts)
+        self._requote()
+
+    def _accept_fill(self, fill: Fill) -> bool:
+        """The async driver's gate, with the trade ids of this path as the ledger."""
+        verdict = self.engine.fill_verdict(fill, self.clock.now())
+        if verdict is not FillVerdict.OWN:
+            return False  # foreign, or from before this (ledger-less) accounting started
+        if fill.trade_id in self._seen_trades:
+            self.log.info("fill_duplicate_ignored", trade_id=fill.trade_id)
+            return False
+        self._seen_trades.add(fill.trade_id)
+        return True
+
+    def _requote(self) -> None:
+        engine, clock = self.engine, self.clock
+        if engine.book is None or engine.rules is None:
+            return
+        now = clock.now()
+        for job in engine.due(now):
+            if job is Job.CHECK_HALT:
+                continue  # no operator resets a backtest
+            try:
+                if job is Job.READ_BALANCES:
+                    self._read_balances()
+                else:
+                    self._audit_open_orders()
+            except (AuthenticationFailed, FatalVenueError):
+                raise
+            except VenueError as exc:
+                engine.error(exc)
+        _, actions = engine.decide(now, clock.wall())
+        self._carry_out()
+        if actions:
+            self._execute(actions)
+            self._carry_out()
+        engine.persist(now, clock.wall())
+        self._carry_out()
+
+    # --- a round -------------------------------------------------------------------------
+
+    def _execute(self, actions: tuple[OrderAction, ...]) -> None:
+        """The async executor's rounds (:class:`kasmm.bot.executor.Executor`), in order."""
+        state = RoundState()
+        for wave in self.engine.plan_round(actions):
+            self._wave(wave.cancels, wave.places, state)
+            if state.funds_short:
+                state.funds_short = False
+                try:
+                    self._read_balances()
+                except (AuthenticationFailed, FatalVenueError):
+                    raise
+                except VenueError as exc:
+                    self.engine.error(exc)
+                    state.rate_limited |= isinstance(exc, RateLimited)
+            if state.rate_limited:
+                self.clock.advance_to(self.clock.now() + RATE_LIMIT_PAUSE_S)
+                return
+
+    def _wave(
+        self,
+        cancels: Sequence[ClientOrderId],
+        places: Sequence[PlaceOrder],
+        state: RoundState,
+    ) -> None:
+        sim, engine = self.sim, self.engine
+        limits = sim.batch_limits
+        cancel_chunks = chunks(cancels, limits.cancel)
+        requests = [engine.orders.request_for(p.intent) for p in places]
+        place_chunks = chunks(requests, limits.place)
+        sent_at = self.clock.now()
+        cancel_results: list[list[CancelOutcome] | VenueError] = []
+        for ids in cancel_chunks:
+            weight = requests_sent(len(ids), limits.cancel)
+            try:
+                cancel_results.append(
+                    self._call(
+                        "cancel_orders", tuple(ids), weight, _bind(sim.cancel_orders_now, ids)
+                    )
+                )
+            except VenueError as exc:  # about the whole call
+                cancel_results.append(exc)
+        place_results: list[list[PlaceOutcome] | VenueError] = []
+        for batch in place_chunks:
+            weight = requests_sent(len(batch), limits.place)
+            try:
+                place_results.append(
+                    self._call(
+                        "place_orders", tuple(batch), weight, _bind(sim.place_orders_now, batch)
+                    )
+                )
+            except VenueError as exc:
+                place_results.append(exc)
+        wall = self.clock.wall()
+        policy = self.outcomes
+        for ids, cancel_result in zip(cancel_chunks, cancel_results, strict=True):
+            policy.cancelled(ids, cancel_result, state, wall)
+        lost = []
+        levels = [p.intent.level for p in places]
+        n = 0
+        for batch, result in zip(place_chunks, place_results, strict=True):
+            outcomes = result if isinstance(result, list) else [result] * len(batch)
+            for outcome in outcomes:
+                if isinstance(outcome, RequestTimedOut):
+                    lost.append((requests[n], levels[n]))
+                else:
+                    policy.placed(requests[n], levels[n], outcome, sent_at, state, wall)
+                n += 1
+        if lost:  # a simulated venue answers everything; kept for a venue that would not
+            listed: dict[str, OpenOrder] = {}
+            error: VenueError | None = None
+            try:
+                listed = {
+                    o.client_id: o
+                    for o in self._call("fetch_open_orders", None, 1, sim.open_orders_now)
+                }
+            except (AuthenticationFailed, FatalVenueError):
+                raise
+            except VenueError as exc:
+                error = exc
+            policy.looked_up(lost, listed, error, sent_at, self.clock.wall())
+
+    def _read_balances(self) -> None:
+        """Re-read balances; the engine adopts them and reports any drift."""
+        engine, clock = self.engine, self.clock
+        assert engine.rules is not None
+        asked_at = engine.venue_time(clock.now())
+        if asked_at is None:
+            asked_at = clock.wall()
+        balances = self._call("fetch_balances", None, 1, self.sim.balances_now)
+        engine.balances_read(
+            balances.total(engine.rules.base),
+            balances.total(engine.rules.quote),
+            asked_at,
+            clock.now(),
+            clock.wall(),
+        )
+        self._carry_out()
+
+    def _audit_open_orders(self) -> None:
+        """Cancel orders of this profile that rest at the venue without the engine knowing."""
+        engine = self.engine
+        listed = self._call("fetch_open_orders", None, 1, self.sim.open_orders_now)
+        for cid in engine.orders.untracked(listed):
+            found = True
+            try:
+                self._cancel_one(cid)
+            except OrderNotFound:
+                found = False
+            engine.orders.untracked_cancelled(cid, found, self.clock.wall())
+
+    # --- the stop ------------------------------------------------------------------------
+
+    def _stop(self) -> int:
+        """Cancel every order (one by one, then the cancel-all safety net), list what is left;
+        return how many of this profile's orders remain."""
+        engine = self.engine
+        if engine.rules is None:
+            self.log.info("bot_stopped", orders_left=0, connected=False)
+            return 0
+        if self.state is not BotState.FAILED:
+            self.state = BotState.STOPPING
+        for cid in list(engine.open_orders):
+            found = True
+            try:
+                self._cancel_one(cid)
+            except OrderNotFound:
+                found = False
+            except Exception as exc:  # the safety net below still cancels it
+                self.log.warning("shutdown_cancel_failed", client_id=cid, error=str(exc))
+                found = False
+            engine.orders.stopped_order(cid, found, self.clock.wall())
+        self._carry_out()
+        prefix = engine.ids.prefix
+        try:
+            self._call("cancel_all", prefix, 1, _bind(self.sim.cancel_all_now, prefix))
+            listed = self._call("fetch_open_orders", None, 1, self.sim.open_orders_now)
+        except Exception as exc:
+            self.log.error("shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}")
+            return max(1, len(engine.open_orders))
+        left = sum(1 for o in listed if engine.ids.is_own(o.client_id))
+        self.log.info("bot_stopped", orders_left=left)
+        return left
+
+    # --- requests ------------------------------------------------------------------------
+
+    def _cancel_one(self, client_id: ClientOrderId) -> None:
+        self._call("cancel_order", client_id, 1, _bind(self.sim.cancel_order_now, client_id))
+
+    def _call(self, method: str, arg: Any, weight: float, effect: Callable[[], T]) -> T:
+        """One request: its tokens (the clock moves on a wait), its latency, then its effect."""
+        clock = self.clock
+        self.bucket.take(weight)
+        at = clock.now()
+        if self._latency_s > 0:
+            clock.advance_to(at + self._latency_s)
+        observer = self.observer
+        if observer is None:
+            return effect()
+        try:
+            result = effect()
+        except Exception as exc:
+            observer.request(Request(method, arg, at, error=exc))
+            raise
+        observer.request(Request(method, arg, at, result))
+        return result
+
+    def _carry_out(self) -> None:
+        """The engine's outbox: log what passes the level (a backtest stores nothing)."""
+        threshold = self._log_level
+        for command in self.engine.take():
+            if isinstance(command, Log) and LEVELS.get(command.level, 50) >= threshold:
+                getattr(self.log, command.level)(command.event, **command.fields)
+
+
+def _bind(call: Callable[[Any], T], arg: Any) -> Callable[[], T]:
+    return lambda: call(arg)
+
+
+__all__ = ["BacktestDriver", "Observer", "Request"]
