@@ -282,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kasmm`` console script and ``python -m kasmm``."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.command == "supervise" and args.shard is not None and args.processes > 1:
+        parser.error("--shard runs one shard, --processes all of them: pick one")
     if args.command == "supervise":
         # First, before the imports that take the next half second: from here on a SIGTERM is
         # a clean stop (and a second one a logged forced exit), never a silent kill.
@@ -313,8 +315,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "supervise":
         from kasmm.commands.supervise import supervise_command
 
-        if args.shard is not None and args.processes > 1:
-            parser.error("--shard and --processes run one shard and all of them: pick one")
         return supervise_command(
             args.directory,
             state_dir=args.state_dir,
