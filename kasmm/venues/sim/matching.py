@@ -13,9 +13,11 @@ on hand-built books. Priority of the combined book, on each side:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from kasmm.core.types import (
     ZERO,
@@ -69,6 +71,10 @@ class OwnOrders:
     def __init__(self) -> None:
         # dicts keep insertion order, which is placement (seq) order: FIFO comes for free.
         self._by_id: dict[ClientOrderId, RestingOrder] = {}
+        # Each side in priority order, sorted once per change of the set of orders: every
+        # published book and every taker reads it, and orders change far less often. Fills
+        # shrink ``remaining`` in place, which does not move an order in the priority order.
+        self._sorted: dict[Side, list[RestingOrder]] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -83,6 +89,7 @@ class OwnOrders:
     def add(self, order: RestingOrder) -> None:
         """Add a new order; the caller has checked that its client id is free."""
         self._by_id[order.client_id] = order
+        self._sorted.pop(order.side, None)
 
     def get(self, client_id: ClientOrderId) -> RestingOrder | None:
         """The open order ``client_id``, or ``None``."""
@@ -90,21 +97,34 @@ class OwnOrders:
 
     def pop(self, client_id: ClientOrderId) -> RestingOrder | None:
         """Remove and return the open order ``client_id``, or ``None`` when it is not open."""
-        return self._by_id.pop(client_id, None)
+        order = self._by_id.pop(client_id, None)
+        if order is not None:
+            self._sorted.pop(order.side, None)
+        return order
 
     def side(self, side: Side) -> list[RestingOrder]:
-        """Orders of one side in priority order: best price first, then first placed first."""
-        orders = [o for o in self._by_id.values() if o.side is side]
-        sign = -1 if side is Side.BUY else 1
-        orders.sort(key=lambda o: (sign * o.price, o.seq))
-        return orders
+        """Orders of one side in priority order: best price first, then first placed first
+        (a new list: callers may keep or change it)."""
+        return list(self._side(side))
 
     def best(self, side: Side) -> Decimal | None:
         """Best price among the bot's orders on ``side``, or ``None``."""
-        prices = [o.price for o in self._by_id.values() if o.side is side]
-        if not prices:
-            return None
-        return max(prices) if side is Side.BUY else min(prices)
+        orders = self._side(side)
+        return orders[0].price if orders else None
+
+    def _side(self, side: Side) -> list[RestingOrder]:
+        """The cached priority order of ``side`` (not to be changed by the caller)."""
+        orders = self._sorted.get(side)
+        if orders is None:
+            orders = [o for o in self._by_id.values() if o.side is side]
+            # A stable sort on price alone: equal prices keep placement (seq) order.
+            orders.sort(key=_price_key, reverse=side is Side.BUY)
+            self._sorted[side] = orders
+        return orders
+
+
+def _price_key(order: RestingOrder) -> Decimal:
+    return order.price
 
 
 @dataclass(slots=True)
@@ -141,6 +161,40 @@ class Execution:
     size: Decimal
 
 
+class Liquidity(Protocol):
+    """One side of other traders' liquidity as a sweep consumes it, best level first."""
+
+    def head(self) -> tuple[Decimal, Decimal] | None:
+        """Price and size left of the best level, or ``None`` when the side is empty."""
+        ...
+
+    def consume(self, size: Decimal) -> None:
+        """Take ``size`` (at most what :meth:`head` shows) from the best level; an exhausted
+        level leaves the side."""
+        ...
+
+
+class _LevelList:
+    """:class:`Liquidity` over a list of :class:`SyntheticLevel` (consumed in place)."""
+
+    __slots__ = ("_levels",)
+
+    def __init__(self, levels: list[SyntheticLevel]) -> None:
+        self._levels = levels
+
+    def head(self) -> tuple[Decimal, Decimal] | None:
+        if not self._levels:
+            return None
+        level = self._levels[0]
+        return level.price, level.size
+
+    def consume(self, size: Decimal) -> None:
+        level = self._levels[0]
+        level.size -= size
+        if level.size == 0:
+            self._levels.pop(0)
+
+
 def sweep(
     book: SyntheticBook, orders: OwnOrders, taker_side: Side, size: Decimal
 ) -> tuple[list[Execution], Decimal]:
@@ -152,23 +206,27 @@ def sweep(
     ``size`` only when the whole resting side ran out).
     """
     resting = taker_side.opposite
-    levels = book.side(resting)
-    own = orders.side(resting)
+    return sweep_liquidity(_LevelList(book.side(resting)), orders.side(resting), resting, size)
+
+
+def sweep_liquidity(
+    liquidity: Liquidity, own: Sequence[RestingOrder], resting: Side, size: Decimal
+) -> tuple[list[Execution], Decimal]:
+    """:func:`sweep` over any :class:`Liquidity`: ``own`` are the bot's orders on the
+    ``resting`` side in priority order; the priority rules are the module docstring's."""
     left = size
     executions: list[Execution] = []
     i = 0
     while left > 0:
-        level = levels[0] if levels else None
+        top = liquidity.head()
         mine = own[i] if i < len(own) else None
-        if level is None and mine is None:
+        if top is None and mine is None:
             break
         # Synthetic liquidity goes first unless the bot's order is at a strictly better price.
-        if level is not None and (mine is None or not is_better(resting, mine.price, level.price)):
-            take = min(left, level.size)
-            level.size -= take
+        if top is not None and (mine is None or not is_better(resting, mine.price, top[0])):
+            take = min(left, top[1])
+            liquidity.consume(take)
             left -= take
-            if level.size == 0:
-                levels.pop(0)
         else:
             assert mine is not None
             take = min(left, mine.remaining)
@@ -181,10 +239,27 @@ def sweep(
 def crossed_orders(book: SyntheticBook, orders: OwnOrders) -> list[RestingOrder]:
     """Bot orders the synthetic book now crosses: bids at or above its best ask, asks at or
     below its best bid. Bids first, each side in priority order."""
-    best_ask = book.best(Side.SELL)
-    best_bid = book.best(Side.BUY)
-    crossed = [o for o in orders.side(Side.BUY) if best_ask is not None and o.price >= best_ask]
-    crossed += [o for o in orders.side(Side.SELL) if best_bid is not None and o.price <= best_bid]
+    return crossed_by(orders, book.best(Side.BUY), book.best(Side.SELL))
+
+
+def crossed_by(
+    orders: OwnOrders, best_bid: Decimal | None, best_ask: Decimal | None
+) -> list[RestingOrder]:
+    """:func:`crossed_orders` given the synthetic best prices."""
+    crossed: list[RestingOrder] = []
+    if not len(orders):
+        return crossed
+    # Each side is in priority order, so the crossed orders are a prefix of it.
+    if best_ask is not None:
+        for order in orders.side(Side.BUY):
+            if order.price < best_ask:
+                break
+            crossed.append(order)
+    if best_bid is not None:
+        for order in orders.side(Side.SELL):
+            if order.price > best_bid:
+                break
+            crossed.append(order)
     return crossed
 
 
@@ -200,15 +275,49 @@ def merged_levels(
     levels: list[SyntheticLevel], own: list[RestingOrder], side: Side
 ) -> tuple[BookLevel, ...]:
     """Synthetic levels and the bot's remaining sizes aggregated per price, best first."""
-    if not own:  # the common case, and the synthetic side is already sorted and unique
-        return tuple(BookLevel(level.price, level.size) for level in levels)
-    sizes: dict[Decimal, Decimal] = {}
-    for level in levels:
-        sizes[level.price] = sizes.get(level.price, ZERO) + level.size
-    for order in own:
-        sizes[order.price] = sizes.get(order.price, ZERO) + order.remaining
-    prices = sorted(sizes, reverse=side is Side.BUY)
-    return tuple(BookLevel(p, sizes[p]) for p in prices)
+    return merge_own(tuple(BookLevel(level.price, level.size) for level in levels), own, side)
+
+
+def merge_own(
+    levels: tuple[BookLevel, ...], own: Sequence[RestingOrder], side: Side
+) -> tuple[BookLevel, ...]:
+    """Rendered synthetic ``levels`` of ``side`` (best first, one per price) with the bot's
+    ``own`` orders there (in priority order) added per price, best first.
+
+    Synthetic levels at a price without a bot order are passed through as the same objects,
+    so a caller that caches its rendered levels pays only for the prices the bot shares.
+    """
+    if not own:
+        return levels
+    better: Callable[[Decimal, Decimal], bool] = operator.gt if side is Side.BUY else operator.lt
+    # The bot's orders aggregated per price; ``own`` is sorted by price, so equal prices are
+    # adjacent.
+    mine: list[BookLevel] = []
+    price, size = own[0].price, own[0].remaining
+    for order in own[1:]:
+        if order.price == price:
+            size += order.remaining
+        else:
+            mine.append(BookLevel(price, size))
+            price, size = order.price, order.remaining
+    mine.append(BookLevel(price, size))
+    if not levels or better(mine[-1].price, levels[0].price):
+        return (*mine, *levels)  # the common case: the bot quotes inside the synthetic spread
+    if better(levels[-1].price, mine[0].price):
+        return (*levels, *mine)
+    merged: list[BookLevel] = []
+    i, n = 0, len(levels)
+    for level in mine:
+        while i < n and better(levels[i].price, level.price):
+            merged.append(levels[i])
+            i += 1
+        if i < n and levels[i].price == level.price:
+            merged.append(BookLevel(level.price, levels[i].size + level.size))
+            i += 1
+        else:
+            merged.append(level)
+    merged.extend(levels[i:])
+    return tuple(merged)
 
 
 def merged_book(book: SyntheticBook, orders: OwnOrders, ts: float) -> Book:

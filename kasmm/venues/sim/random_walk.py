@@ -20,25 +20,24 @@ Two event streams, merged by time (a book update first on a tie):
 Random draws, all from the venue's one seeded generator, happen in a fixed order (the mid step,
 then level sizes bids before asks; for a taker: the next arrival gap, side, size), so a seed and
 the same sequence of bot requests reproduce the same events.
+
+The book is kept in integer ticks and lots (:mod:`.tick_book`) and rendered as ``Decimal`` only
+when read; the formulas above are evaluated with the same floats and the same draws as a plain
+implementation of them, so seeded paths are bit for bit those of earlier versions.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 import random
 from collections import deque
 from decimal import Decimal
 
 from kasmm.config.schema import RandomWalkMarket
 from kasmm.core.types import Book, BookUpdated, Side, VenueEvent
-from kasmm.venues.sim.matching import (
-    SyntheticBook,
-    SyntheticLevel,
-    crossed_orders,
-    merged_book,
-    sweep,
-)
 from kasmm.venues.sim.state import SimState
+from kasmm.venues.sim.tick_book import TickBook
 
 #: Multiplicative noise range of synthetic level sizes.
 _SIZE_NOISE = (0.8, 1.2)
@@ -65,14 +64,19 @@ class RandomWalkModel:
         self._interval = market.book_interval_s
         self._step_sigma = market.sigma_bps / 1e4 * math.sqrt(self._interval)
         half = market.book_spread_bps / 2
-        self._offsets = [(half + i * market.book_step_bps) / 1e4 for i in range(market.book_levels)]
-        self._tick = state.rules.tick
+        offsets = [(half + i * market.book_step_bps) / 1e4 for i in range(market.book_levels)]
+        # The factors of ``mid`` per level, each the float ``1 -/+ off`` the price formulas of
+        # the module docstring evaluate (so the prices are bit for bit those formulas').
+        self._bid_factors = [1 - off for off in offsets]
+        self._ask_factors = [1 + off for off in offsets]
         self._tick_f = float(state.rules.tick)
         self._lot = state.rules.lot
         self._lot_f = float(state.rules.lot)
         self._level_size_f = float(market.book_level_size)
         self._taker_mean_f = float(market.taker_size_mean)
-        self._book = SyntheticBook([], [])
+        self._book = TickBook(state.rules.tick, state.rules.lot)
+        # Below one lot only when the smallest noisy size rounds to zero lots (then clamped).
+        self._min_lots = math.floor(self._level_size_f * _SIZE_NOISE[0] / self._lot_f)
         self._t0 = 0.0
         self._n_book = 0  # index of the next scheduled book update
         self._next_taker = math.inf
@@ -102,7 +106,7 @@ class RandomWalkModel:
 
     def snapshot(self) -> Book:
         """Synthetic levels merged with the bot's orders, stamped with the clock time."""
-        return merged_book(self._book, self._state.orders, self._state.clock.wall())
+        return self._book.render(self._state.orders, self._state.clock.wall())
 
     def submit_taker(self, side: Side, size: Decimal) -> None:
         """Queue an outside market order. It executes once the events already produced have been
@@ -131,7 +135,7 @@ class RandomWalkModel:
             self._n_book += 1
             self._mid *= math.exp(self._step_sigma * self._rng.gauss(0.0, 1.0))
             self._regenerate()
-            for order in crossed_orders(self._book, self._state.orders):
+            for order in self._book.crossed(self._state.orders):
                 self._pending.append(self._state.fill(order, order.price, order.remaining))
             self._pending.append(None)
         else:
@@ -142,7 +146,7 @@ class RandomWalkModel:
 
     def _take(self, side: Side, size: Decimal) -> None:
         """Sweep a market order through the combined book and queue the resulting events."""
-        executions, traded = sweep(self._book, self._state.orders, side, size)
+        executions, traded = self._book.sweep(self._state.orders, side, size)
         for ex in executions:
             self._pending.append(self._state.fill(ex.order, ex.price, ex.size))
         if traded > 0:
@@ -151,28 +155,45 @@ class RandomWalkModel:
     def _regenerate(self) -> None:
         """Rebuild the synthetic book around the current mid."""
         # Prices in integer ticks: exact on-tick Decimals, and levels kept strictly monotonic
-        # (and the book uncrossed) even when rounding would collapse two of them.
-        bids: list[SyntheticLevel] = []
-        prev: int | None = None
-        for off in self._offsets:
-            n = math.floor(self._mid * (1 - off) / self._tick_f)
-            if prev is not None:
-                n = min(n, prev - 1)
-            if n < 1:
-                break  # prices must stay positive
-            bids.append(SyntheticLevel(n * self._tick, self._level_size()))
-            prev = n
-        asks: list[SyntheticLevel] = []
-        prev = math.floor(bids[0].price / self._tick) if bids else None
-        for off in self._offsets:
-            n = math.ceil(self._mid * (1 + off) / self._tick_f)
-            if prev is not None:
-                n = max(n, prev + 1)
-            asks.append(SyntheticLevel(n * self._tick, self._level_size()))
-            prev = n
-        self._book = SyntheticBook(bids, asks)
+        # (and the book uncrossed) even when rounding would collapse two of them. One size
+        # draw per level placed, bids before asks: prices draw nothing, so all bid sizes are
+        # drawn after the bid prices without changing the sequence.
+        mid, tick_f, floor, ceil = self._mid, self._tick_f, math.floor, math.ceil
+        bids = [floor(mid * factor / tick_f) for factor in self._bid_factors]
+        # The plain formulas already give what the clamping loop would (the usual case: the
+        # levels are several ticks apart); the loop runs only when they do not.
+        if not (bids[-1] >= 1 and all(map(operator.gt, bids, bids[1:]))):
+            bids = _clamped(bids, -1, None)
+        asks = [ceil(mid * factor / tick_f) for factor in self._ask_factors]
+        if not ((not bids or asks[0] > bids[0]) and all(map(operator.lt, asks, asks[1:]))):
+            asks = _clamped(asks, 1, bids[0] if bids else None)
+        self._book.bids.set_levels(bids, self._level_lots(len(bids)))
+        self._book.asks.set_levels(asks, self._level_lots(len(asks)))
 
-    def _level_size(self) -> Decimal:
-        """A synthetic level's size: the configured size with mild seeded noise, on the lot."""
-        noisy = self._level_size_f * self._rng.uniform(*_SIZE_NOISE)
-        return max(1, math.floor(noisy / self._lot_f)) * self._lot
+    def _level_lots(self, count: int) -> list[int]:
+        """``count`` synthetic level sizes in lots: the configured size with mild seeded noise
+        (``book_level_size * U(0.8, 1.2)``), rounded down to the lot, at least one lot."""
+        size_f, lot_f, draw, floor = self._level_size_f, self._lot_f, self._rng.random, math.floor
+        # ``rng.uniform(lo, hi)`` is ``lo + (hi - lo) * random()``: inlined, the same floats.
+        lo, hi = _SIZE_NOISE
+        width = hi - lo
+        lots = [floor(size_f * (lo + width * draw()) / lot_f) for _ in range(count)]
+        if self._min_lots < 1:
+            lots = [max(1, n) for n in lots]
+        return lots
+
+
+def _clamped(raw: list[int], direction: int, anchor: int | None) -> list[int]:
+    """Level prices (ticks) made strictly monotonic in ``direction`` (-1: bids, falling; +1:
+    asks, rising), starting beyond ``anchor`` (the best bid, for asks): a level rounding onto or
+    past the previous one moves one tick beyond it. Bids stop before a price below one tick."""
+    levels: list[int] = []
+    prev = anchor
+    for n in raw:
+        if prev is not None and (n - prev) * direction <= 0:
+            n = prev + direction
+        if n < 1:
+            break  # prices must stay positive (only bids fall)
+        levels.append(n)
+        prev = n
+    return levels

@@ -1,0 +1,176 @@
+"""The random-walk market's synthetic book, kept in integer ticks and lots.
+
+A market model sets each side's levels as integer prices (ticks, best first, strictly monotonic)
+and sizes (lots); ``Decimal`` values are built only when something reads them (a rendered
+:class:`~kasmm.core.types.Book`, a sweep, a best price), and the rendered levels are cached:
+a level the model keeps across an update (same price, same size) keeps its ``BookLevel``
+object, and an unchanged side renders to the same tuple.
+
+Takers consume a side from its best level on (:func:`~.matching.sweep_liquidity` is the one
+implementation of the priority rules), so what they consumed is two numbers per side: how many
+levels are gone, and what is left of the next one. The model's next update clears both: consumed
+synthetic liquidity stays consumed until then, as it always has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from kasmm.core.types import Book, BookLevel, Side
+from kasmm.venues.sim.matching import (
+    Execution,
+    OwnOrders,
+    RestingOrder,
+    crossed_by,
+    merge_own,
+    sweep_liquidity,
+)
+
+#: Bound of the tick -> ``Decimal`` price cache (a random walk revisits the same prices).
+_PRICE_CACHE_MAX = 1 << 16
+
+
+class TickSide:
+    """One side of the synthetic book (see the module docstring); a :class:`~.matching.Liquidity`.
+
+    ``ticks`` and ``lots`` are the side's levels as the model last set them, best first; they
+    are read-only for everyone but :meth:`set_levels`.
+    """
+
+    __slots__ = ("_all_new", "_book", "_front", "_gone", "_levels", "_rendered", "lots", "ticks")
+
+    def __init__(self, book: TickBook) -> None:
+        self._book = book
+        self.ticks: list[int] = []
+        self.lots: list[int] = []
+        # Rendered level per index (None: not rendered yet) and the whole side as a tuple.
+        self._levels: list[BookLevel | None] = []
+        self._rendered: tuple[BookLevel, ...] | None = ()
+        self._all_new = False  # no level rendered since set_levels (kept was None)
+        self._gone = 0  # levels takers exhausted since the last update
+        self._front: Decimal | None = None  # size left of level ``_gone`` when partly taken
+
+    def set_levels(
+        self, ticks: list[int], lots: list[int], kept: list[BookLevel | None] | None = None
+    ) -> None:
+        """Replace the side's levels (the lists are taken over, not copied) and restore all
+        liquidity takers consumed.
+
+        :param kept: per index, the rendered level to reuse (the caller vouches that it has
+            the same price and size), or ``None``; ``None`` for the whole argument renders all.
+        """
+        self.ticks = ticks
+        self.lots = lots
+        self._levels = kept if kept is not None else [None] * len(ticks)
+        self._all_new = kept is None
+        self._rendered = None
+        self._gone = 0
+        self._front = None
+
+    def rendered_levels(self) -> list[BookLevel]:
+        """Every level as set (consumption ignored), rendered: what a model may pass back
+        through ``kept``."""
+        self.levels()
+        return self._levels  # type: ignore[return-value]  # all rendered by levels()
+
+    def levels(self) -> tuple[BookLevel, ...]:
+        """The side now (what takers left of it) as ``Decimal`` levels, best first."""
+        rendered = self._rendered
+        if rendered is None:
+            levels = self._levels
+            price, lot = self._book.price, self._book.lot
+            if self._all_new:
+                self._all_new = False
+                # All new (a regeneration): in bulk. ``lot.__rmul__(n)`` is ``n * lot``.
+                levels = self._levels = list(
+                    map(BookLevel, map(price, self.ticks), map(lot.__rmul__, self.lots))
+                )
+            elif None in levels:  # an incremental update: only the new levels
+                for i, level in enumerate(levels):
+                    if level is None:
+                        levels[i] = BookLevel(price(self.ticks[i]), self.lots[i] * lot)
+            rendered = self._rendered = tuple(levels)  # type: ignore[arg-type]
+        if self._gone == 0 and self._front is None:
+            return rendered
+        rest = rendered[self._gone :]
+        if self._front is not None:
+            rest = (BookLevel(rest[0].price, self._front), *rest[1:])
+        return rest
+
+    def best(self) -> Decimal | None:
+        """Best price left on this side, or ``None``."""
+        if self._gone >= len(self.ticks):
+            return None
+        return self._book.price(self.ticks[self._gone])
+
+    def head(self) -> tuple[Decimal, Decimal] | None:
+        """Price and size left of the best level (``Liquidity``)."""
+        if self._gone >= len(self.ticks):
+            return None
+        level = self.levels()[0]
+        return level.price, level.size
+
+    def consume(self, size: Decimal) -> None:
+        """Take ``size`` from the best level (``Liquidity``)."""
+        head = self.head()
+        assert head is not None and size <= head[1]
+        left = head[1] - size
+        if left == 0:
+            self._gone += 1
+            self._front = None
+        else:
+            self._front = left
+
+
+class TickBook:
+    """Other traders' book in ticks and lots, with the bot's orders merged in when rendered."""
+
+    __slots__ = ("_prices", "asks", "bids", "lot", "tick")
+
+    def __init__(self, tick: Decimal, lot: Decimal) -> None:
+        self.tick = tick
+        self.lot = lot
+        self._prices: dict[int, Decimal] = {}
+        self.bids = TickSide(self)
+        self.asks = TickSide(self)
+
+    def side(self, side: Side) -> TickSide:
+        """The levels resting on ``side`` (bids for ``BUY``)."""
+        return self.bids if side is Side.BUY else self.asks
+
+    def price(self, ticks: int) -> Decimal:
+        """``ticks * tick``, built once per price (the same ``Decimal`` as the multiplication)."""
+        price = self._prices.get(ticks)
+        if price is None:
+            if len(self._prices) >= _PRICE_CACHE_MAX:
+                self._prices.clear()
+            price = self._prices[ticks] = ticks * self.tick
+        return price
+
+    def best(self, side: Side) -> Decimal | None:
+        """Best synthetic price left on ``side``."""
+        return self.side(side).best()
+
+    def render(self, orders: OwnOrders, ts: float) -> Book:
+        """The public book: what is left of the synthetic levels merged with the bot's orders."""
+        bids = self.bids.levels()
+        asks = self.asks.levels()
+        if len(orders):
+            bids = merge_own(bids, orders.side(Side.BUY), Side.BUY)
+            asks = merge_own(asks, orders.side(Side.SELL), Side.SELL)
+        return Book(bids=bids, asks=asks, ts=ts)
+
+    def crossed(self, orders: OwnOrders) -> list[RestingOrder]:
+        """Bot orders the synthetic book crosses (see :func:`~.matching.crossed_orders`)."""
+        if not len(orders):
+            return []
+        return crossed_by(orders, self.bids.best(), self.asks.best())
+
+    def sweep(
+        self, orders: OwnOrders, taker_side: Side, size: Decimal
+    ) -> tuple[list[Execution], Decimal]:
+        """A market order through the combined book (see :func:`~.matching.sweep`)."""
+        resting = taker_side.opposite
+        own: Sequence[RestingOrder] = orders.side(resting) if len(orders) else ()
+        return sweep_liquidity(self.side(resting), own, resting, size)
