@@ -28,16 +28,21 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
+from _baseline import REPO, ratio, run_on_ref
 from _common import OtherLoad, machine_facts, print_json_line, print_table, wait_for_idle
 
+import kasmm
 from kasmm.backtest import run_backtest
 from kasmm.backtest.result import BacktestResult
+from kasmm.config.loader import load_file
 from kasmm.config.schema import Profile
 
 DT = 0.005
@@ -154,6 +159,63 @@ def stats_row(name: str, result: BacktestResult, paper: tuple[float, ...]) -> li
     ]
 
 
+def demo_profile() -> Profile:
+    """The random-walk demo profile (``profiles/kas-usdt-sim.yaml``), as a new user runs it."""
+    loaded, issues = load_file(REPO / "profiles" / "kas-usdt-sim.yaml")
+    assert not issues and loaded
+    return loaded[0].profile
+
+
+def measure_speed(args: argparse.Namespace) -> dict[str, Any]:
+    """The speed figures of this process's ``kasmm``: AS experiment in parallel and in one
+    process, and the demo profile's one-hour random-walk paths in parallel."""
+    horizon = args.steps * DT
+    out: dict[str, Any] = {"kasmm": kasmm.__file__}
+    single = run_backtest(
+        as_profile("as"), market="as2008", paths=args.single_paths, horizon_s=horizon, workers=1
+    )
+    out["single"] = {
+        "paths": args.single_paths,
+        "wall_s": single.timing.wall_s,
+        "cpu_s": single.timing.cpu_s,
+        "steps_per_s": args.single_paths * args.steps / single.timing.wall_s,
+        "decisions_per_s": single.timing.decisions_per_s,
+        "decisions": single.timing.decisions,
+        "actions_per_step": _mean_actions(single) / args.steps,
+    }
+    busy0 = OtherLoad._busy_s()
+    t0 = time.perf_counter()
+    result = run_backtest(
+        as_profile("as"), market="as2008", paths=args.paths, horizon_s=horizon, workers=args.workers
+    )
+    wall = time.perf_counter() - t0
+    # CPU the rest of the machine used: busy time minus ours (this process and its workers).
+    other = max(0.0, (OtherLoad._busy_s() - busy0 - result.timing.cpu_s) / wall)
+    out["as2008"] = {
+        "paths": args.paths,
+        "wall_s": wall,
+        "cpu_s": result.timing.cpu_s,
+        "steps_per_s": args.paths * args.steps / wall,
+        "decisions_per_s": result.timing.decisions / wall,
+        "other_load_cores": other,
+        "summary": _summary(result),
+    }
+    if args.rw_paths > 0:
+        t0 = time.perf_counter()
+        rw = run_backtest(demo_profile(), paths=args.rw_paths, horizon_s=3600, workers=args.workers)
+        wall = time.perf_counter() - t0
+        out["random_walk"] = {
+            "paths": args.rw_paths,
+            "wall_s": wall,
+            "decisions": rw.timing.decisions,
+            "decisions_per_s": rw.timing.decisions / wall,
+            # The issue's figure: 200 one-hour paths, at this run's rate.
+            "wall_s_for_200_paths": wall / args.rw_paths * 200,
+            "pnl_mean": _summary(rw).get("pnl_mean"),
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", type=int, default=1000)
@@ -163,26 +225,33 @@ def main() -> None:
     parser.add_argument(
         "--single-paths", type=int, default=100, help="paths of the one-process run (per-core rate)"
     )
+    parser.add_argument(
+        "--rw-paths",
+        type=int,
+        default=20,
+        help="one-hour paths of the demo profile on random_walk (0: skip; 200 is the issue's run)",
+    )
+    parser.add_argument("--baseline-ref", help="git ref measured side by side (a worktree)")
     parser.add_argument("--no-compare", action="store_true")
     parser.add_argument("--wait-idle", type=float, default=20.0)
+    parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.json_only:
+        print(json.dumps(measure_speed(args)))
+        return
     facts = machine_facts()
     idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else None
     horizon = args.steps * DT
-
-    single = run_backtest(
-        as_profile("as"), market="as2008", paths=args.single_paths, horizon_s=horizon, workers=1
-    )
-    busy0 = OtherLoad._busy_s()
-    t0 = time.perf_counter()
-    result = run_backtest(
-        as_profile("as"), market="as2008", paths=args.paths, horizon_s=horizon, workers=args.workers
-    )
-    wall = time.perf_counter() - t0
-    # CPU the rest of the machine used: busy time minus ours (this process and its workers).
-    other = max(0.0, (OtherLoad._busy_s() - busy0 - result.timing.cpu_s) / wall)
-    steps = args.paths * args.steps
-    one_steps = args.single_paths * args.steps
+    base = None
+    if args.baseline_ref:
+        forwarded = [
+            "--json-only",
+            *("--paths", str(args.paths), "--steps", str(args.steps)),
+            *("--workers", str(args.workers), "--single-paths", str(args.single_paths)),
+            *("--rw-paths", str(args.rw_paths)),
+        ]
+        base = run_on_ref(args.baseline_ref, Path(__file__).resolve(), forwarded)
+    here = measure_speed(args)
 
     print(
         f"machine: {facts['nproc']} x {facts['cpu']}, Python {facts['python']}, "
@@ -191,38 +260,56 @@ def main() -> None:
     )
     print(
         f"AS experiment: {args.paths} paths x {args.steps} steps (dt {DT}), "
-        f"{args.workers} worker process(es)\n"
+        f"{args.workers} worker process(es); random_walk: the demo profile, {args.rw_paths} "
+        f"one-hour paths\n"
     )
-    print_table(
-        ["run", "paths", "wall s", "cpu s", "decision steps/s", "decisions/s", "other load"],
-        [
-            [
-                "parallel",
-                args.paths,
-                wall,
-                result.timing.cpu_s,
-                steps / wall,
-                result.timing.decisions / wall,
-                other,
-            ],
-            [
-                "one process",
-                args.single_paths,
-                single.timing.wall_s,
-                single.timing.cpu_s,
-                one_steps / single.timing.wall_s,
-                single.timing.decisions_per_s,
-                "-",
-            ],
-        ],
-    )
-    per_step_us = single.timing.cpu_s / one_steps * 1e6
-    per_decision_us = single.timing.cpu_s / single.timing.decisions * 1e6
+    rows: list[list[Any]] = []
+    figures = [
+        ("as2008 parallel: wall s", ("as2008", "wall_s"), False),
+        ("as2008 parallel: steps/s", ("as2008", "steps_per_s"), True),
+        ("as2008 parallel: decisions/s", ("as2008", "decisions_per_s"), True),
+        ("as2008 one process: steps/s", ("single", "steps_per_s"), True),
+        ("as2008 one process: decisions/s", ("single", "decisions_per_s"), True),
+        ("random_walk parallel: decisions/s", ("random_walk", "decisions_per_s"), True),
+        (
+            "random_walk: 200 x 1 h, s (at this rate)",
+            ("random_walk", "wall_s_for_200_paths"),
+            False,
+        ),
+    ]
+    for name, (part, key), higher_better in figures:
+        if part not in here:
+            continue
+        now = here[part][key]
+        if base is None or part not in base:
+            rows.append([name, now])
+            continue
+        was = base[part][key]
+        rows.append([name, was, now, ratio(now, was) if higher_better else ratio(was, now)])
+    headers = ["figure", "this tree"]
+    if base is not None:
+        headers = ["figure", f"baseline {base['ref']}", "this tree", "speed-up"]
+    print_table(headers, rows)
+    single = here["single"]
+    one_steps = args.single_paths * args.steps
+    per_step_us = single["cpu_s"] / one_steps * 1e6
+    per_decision_us = single["cpu_s"] / single["decisions"] * 1e6
     print(
         f"\none process: {per_step_us:.0f} us cpu per step, {per_decision_us:.0f} us per "
-        f"decision ({single.timing.decisions / one_steps:.2f} decisions and "
-        f"{_mean_actions(single) / args.steps:.2f} order actions per step); target 100,000 "
+        f"decision ({single['decisions'] / one_steps:.2f} decisions and "
+        f"{single['actions_per_step']:.2f} order actions per step); target 100,000 "
         f"steps/s = {args.workers * 1e6 / 100_000:.0f} us per step per core"
+    )
+    result = (
+        run_backtest(
+            as_profile("as"),
+            market="as2008",
+            paths=args.paths,
+            horizon_s=horizon,
+            workers=args.workers,
+        )
+        if not args.no_compare
+        else None
     )
 
     comp_rows, top, total = profile_paths(args.profile_paths)
@@ -240,17 +327,12 @@ def main() -> None:
         "paths": args.paths,
         "steps": args.steps,
         "workers": args.workers,
-        "wall_s": wall,
-        "cpu_s": result.timing.cpu_s,
-        "steps_per_s": steps / wall,
-        "decisions_per_s": result.timing.decisions / wall,
-        "single_process_steps_per_s": one_steps / single.timing.wall_s,
-        "single_process_decisions_per_s": single.timing.decisions_per_s,
+        "here": here,
+        "baseline": base,
         "us_per_step_cpu": per_step_us,
-        "other_load_cores": other,
         "components_share": {row[0]: float(row[1].rstrip(" %")) / 100 for row in comp_rows},
     }
-    if not args.no_compare:
+    if result is not None:
         spread = result.run.stat("avg_spread")
         assert spread is not None
         symmetric = run_backtest(

@@ -1,0 +1,74 @@
+"""Measure a baseline build in the same run: the same bench script on a ``git worktree`` of a ref.
+
+The machine is shared and noisy, so a figure means little next to one measured another day;
+benches that take ``--baseline-ref REF`` run themselves a second time, in a subprocess whose
+``PYTHONPATH`` is a worktree of ``REF`` (under ``/tmp``, removed afterwards), and print both
+columns side by side. The script is this tree's (so both sides measure the same way); only the
+``kasmm`` package it imports differs, which the child reports and :func:`run_on_ref` checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def resolve(ref: str) -> str:
+    """The short commit id ``ref`` names."""
+    return subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", f"{ref}^{{commit}}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def run_on_ref(
+    ref: str, script: Path, args: Sequence[str], *, keep: bool = False
+) -> dict[str, Any]:
+    """Run ``script args`` with ``kasmm`` imported from a worktree of ``ref``; return the last
+    line of its output parsed as JSON (with ``"ref"`` added). The script must print a JSON
+    object with ``"kasmm"`` (the imported package's file) as its last line."""
+    sha = resolve(ref)
+    tree = Path(f"/tmp/kasmm-baseline-{sha}")
+    made = False
+    if not tree.exists():
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), sha],
+            check=True,
+            capture_output=True,
+        )
+        made = True
+    try:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        proc = subprocess.run(
+            [sys.executable, str(script), *args],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    finally:
+        if made and not keep:
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                check=False,
+                capture_output=True,
+            )
+    if not str(result.get("kasmm", "")).startswith(str(tree)):
+        raise SystemExit(f"the baseline imported kasmm from {result.get('kasmm')}, not {tree}")
+    result["ref"] = sha
+    return result
+
+
+def ratio(new: float, old: float) -> str:
+    """``new / old`` as ``1.23x`` (``-`` when undefined)."""
+    return f"{new / old:.2f}x" if old else "-"
