@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from kasmm.core.types import BookLevel, ClientOrderId, Side, VenueOrderId
 from kasmm.venues.sim.matching import (
     Execution,
@@ -12,7 +15,9 @@ from kasmm.venues.sim.matching import (
     SyntheticBook,
     SyntheticLevel,
     combined_best,
+    crossed_by,
     crossed_orders,
+    merge_own,
     merged_book,
     sweep,
 )
@@ -132,3 +137,74 @@ def test_merged_book_aggregates_per_price_and_sorts() -> None:
     assert merged.ts == 5.0
     assert combined_best(synthetic.best(Side.SELL), orders, Side.SELL) == D("100.5")
     assert combined_best(None, OwnOrders(), Side.BUY) is None
+
+
+def reference_merge(
+    levels: list[tuple[Decimal, Decimal]], orders: OwnOrders, side: Side
+) -> tuple[BookLevel, ...]:
+    """The merged side as a dict per price, sorted: what merge_own must equal."""
+    sizes: dict[Decimal, Decimal] = {}
+    for price, size in levels:
+        sizes[price] = sizes.get(price, D(0)) + size
+    for order in orders.side(side):
+        sizes[order.price] = sizes.get(order.price, D(0)) + order.remaining
+    return tuple(BookLevel(p, sizes[p]) for p in sorted(sizes, reverse=side is Side.BUY))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    synthetic=st.lists(st.integers(90, 110), unique=True, max_size=8),
+    mine=st.lists(st.tuples(st.integers(85, 115), st.integers(1, 5)), max_size=6),
+)
+def test_merge_own_equals_the_per_price_sum(
+    side: Side, synthetic: list[int], mine: list[tuple[int, int]]
+) -> None:
+    prices = sorted(synthetic, reverse=side is Side.BUY)
+    levels = [(D(p), D(10)) for p in prices]
+    orders = own(*((f"o{i}", side, str(p), str(s)) for i, (p, s) in enumerate(mine)))
+    rendered = tuple(BookLevel(p, s) for p, s in levels)
+    merged = merge_own(rendered, orders.side(side), side)
+    assert merged == reference_merge(levels, orders, side)
+    # Synthetic levels at a price without a bot order are passed through as the same objects.
+    own_prices = {D(p) for p, _ in mine}
+    kept = [level for level in rendered if level.price not in own_prices]
+    assert all(any(level is m for m in merged) for level in kept)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bids=st.lists(st.integers(95, 105), max_size=5),
+    asks=st.lists(st.integers(95, 105), max_size=5),
+    best_bid=st.none() | st.integers(95, 105),
+    best_ask=st.none() | st.integers(95, 105),
+)
+def test_crossed_by_is_the_filter_in_priority_order(
+    bids: list[int], asks: list[int], best_bid: int | None, best_ask: int | None
+) -> None:
+    orders = own(
+        *[(f"b{i}", Side.BUY, str(p), "1") for i, p in enumerate(bids)],
+        *[(f"a{i}", Side.SELL, str(p), "1") for i, p in enumerate(asks)],
+    )
+    bb = None if best_bid is None else D(best_bid)
+    ba = None if best_ask is None else D(best_ask)
+    want = [o for o in orders.side(Side.BUY) if ba is not None and o.price >= ba]
+    want += [o for o in orders.side(Side.SELL) if bb is not None and o.price <= bb]
+    assert crossed_by(orders, bb, ba) == want
+
+
+def test_own_orders_priority_order_follows_adds_and_removals() -> None:
+    orders = own(("a", Side.BUY, "10", "1"), ("b", Side.BUY, "11", "1"))
+    first = orders.side(Side.BUY)
+    assert [o.client_id for o in first] == ["b", "a"]
+    first.clear()  # a caller's copy: the venue's order is untouched
+    assert [o.client_id for o in orders.side(Side.BUY)] == ["b", "a"]
+    orders.add(
+        RestingOrder(ClientOrderId("c"), VenueOrderId("3"), Side.BUY, D(11), D(1), D(1), 0.0, 3)
+    )
+    assert [o.client_id for o in orders.side(Side.BUY)] == ["b", "c", "a"]  # FIFO at 11
+    assert orders.best(Side.BUY) == D(11)
+    orders.pop(ClientOrderId("b"))
+    orders.pop(ClientOrderId("c"))
+    assert [o.client_id for o in orders.side(Side.BUY)] == ["a"]
+    assert orders.best(Side.BUY) == D(10) and orders.best(Side.SELL) is None

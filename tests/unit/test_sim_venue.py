@@ -45,6 +45,7 @@ def make_venue(
     overrides.setdefault(
         "market",
         RandomWalkMarket(
+            book_update="regenerate",  # the model version whose numbers these tests pin
             book_spread_bps=12,
             book_level_size=Decimal(20000),
             taker_rate_per_s=3,

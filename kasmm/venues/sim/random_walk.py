@@ -5,25 +5,37 @@ Two event streams, merged by time (a book update first on a tie):
 
 * **Book updates** every ``book_interval_s`` (``t0 + n * interval``, so no float drift): the mid
   takes a log-normal step ``mid *= exp(sigma * sqrt(interval) * N(0, 1))`` with
-  ``sigma = sigma_bps / 1e4`` per square-root second; the synthetic book is regenerated around
-  it (``book_levels`` per side, best levels at ``mid * (1 -/+ book_spread_bps / 2e4)``, spaced
-  ``book_step_bps``, bids rounded down and asks up to the tick, each level
-  ``book_level_size * U(0.8, 1.2)`` rounded down to the lot). Bot orders the new book crosses
-  (a bid at or above the new best ask, an ask at or below the new best bid) are filled in full at
-  their own price, as maker fills: the other traders would have taken them. Then ``BookUpdated``.
+  ``sigma = sigma_bps / 1e4`` per square-root second; the synthetic book follows it (see the two
+  versions below). Bot orders the new book crosses (a bid at or above the new best ask, an ask
+  at or below the new best bid) are filled in full at their own price, as maker fills: the other
+  traders would have taken them. Then ``BookUpdated``.
 * **Takers** arrive as a Poisson process (``taker_rate_per_s``), buy or sell with probability
   1/2, size exponential with mean ``taker_size_mean`` (rounded down to the lot, at least one
   lot). A taker sweeps the combined book with the priority of :mod:`.matching`; every execution
   of a bot order is an ``OrderFilled``, then a ``BookUpdated`` shows the consumed book. Consumed
-  synthetic liquidity stays consumed until the next regeneration.
+  synthetic liquidity stays consumed until the next book update.
 
-Random draws, all from the venue's one seeded generator, happen in a fixed order (the mid step,
-then level sizes bids before asks; for a taker: the next arrival gap, side, size), so a seed and
-the same sequence of bot requests reproduce the same events.
+The synthetic book, by ``book_update``:
 
-The book is kept in integer ticks and lots (:mod:`.tick_book`) and rendered as ``Decimal`` only
-when read; the formulas above are evaluated with the same floats and the same draws as a plain
-implementation of them, so seeded paths are bit for bit those of earlier versions.
+* ``regenerate`` (model version 1, the default): every update rebuilds the book around the mid
+  (``book_levels`` per side, best levels at ``mid * (1 -/+ book_spread_bps / 2e4)``, spaced
+  ``book_step_bps``, bids rounded down and asks up to the tick, each level
+  ``book_level_size * U(0.8, 1.2)`` rounded down to the lot, at least one lot). All random
+  draws come from the venue's one seeded generator in a fixed order (the mid step, then level
+  sizes bids before asks; for a taker: the next arrival gap, side, size).
+* ``incremental`` (model version 2): levels on a fixed price grid keep their size while they
+  stay in the book; an update only drops and adds the levels the mid moved past, most updates
+  change no level at all (:mod:`.grid_ladder` has the geometry). Sizes are drawn as in version
+  1, but only for entering levels and from a second generator seeded from the venue
+  generator's initial state (drawing nothing from it), so the mid path and the taker stream
+  draw from the venue's generator alone and do not depend on the book settings. Seeded paths
+  therefore differ from version 1's: the mid path (version 1 interleaves size draws with the
+  mid's), the book's prices (grid steps, not tick by tick with the mid) and sizes, so fills.
+
+Either way a seed and the same sequence of bot requests reproduce the same events. The book is
+kept in integer ticks and lots (:mod:`.tick_book`) and rendered as ``Decimal`` only when read;
+version 1 evaluates its formulas with the same floats and the same draws as a plain
+implementation of them, so its seeded paths are bit for bit those of earlier kasmm versions.
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ from decimal import Decimal
 
 from kasmm.config.schema import RandomWalkMarket
 from kasmm.core.types import Book, BookUpdated, Side, VenueEvent
+from kasmm.venues.sim.grid_ladder import GridLadder, grid_spacing
 from kasmm.venues.sim.state import SimState
 from kasmm.venues.sim.tick_book import TickBook
 
@@ -77,6 +90,20 @@ class RandomWalkModel:
         self._book = TickBook(state.rules.tick, state.rules.lot)
         # Below one lot only when the smallest noisy size rounds to zero lots (then clamped).
         self._min_lots = math.floor(self._level_size_f * _SIZE_NOISE[0] / self._lot_f)
+        self._ladder: GridLadder | None = None
+        self._size_rng = rng
+        if market.book_update == "incremental":
+            # Sizes from a second generator, seeded from the first's initial state without
+            # drawing from it: the mid and the takers then draw exactly what version 1 draws.
+            self._size_rng = random.Random(repr(rng.getstate()))
+            self._ladder = GridLadder(
+                self._book,
+                levels=market.book_levels,
+                spacing=grid_spacing(float(market.s0), market.book_step_bps, self._tick_f),
+                spread_bps=market.book_spread_bps,
+                tick=self._tick_f,
+                draw_lots=self._level_lots,
+            )
         self._t0 = 0.0
         self._n_book = 0  # index of the next scheduled book update
         self._next_taker = math.inf
@@ -92,7 +119,7 @@ class RandomWalkModel:
     def start(self) -> None:
         """Build the first book at the current time; it is the first event."""
         now = self._state.clock.now()
-        self._regenerate()
+        self._update_book()
         self._pending.append(None)
         # Scheduled updates at t0 + n * interval; the phase (a fraction of the interval) keeps
         # venues started together from all ticking at the same instant.
@@ -134,7 +161,7 @@ class RandomWalkModel:
         if t_book <= self._next_taker:
             self._n_book += 1
             self._mid *= math.exp(self._step_sigma * self._rng.gauss(0.0, 1.0))
-            self._regenerate()
+            self._update_book()
             for order in self._book.crossed(self._state.orders):
                 self._pending.append(self._state.fill(order, order.price, order.remaining))
             self._pending.append(None)
@@ -151,6 +178,13 @@ class RandomWalkModel:
             self._pending.append(self._state.fill(ex.order, ex.price, ex.size))
         if traded > 0:
             self._pending.append(None)
+
+    def _update_book(self) -> None:
+        """Bring the synthetic book to the current mid (the configured ``book_update``)."""
+        if self._ladder is None:
+            self._regenerate()
+        else:
+            self._ladder.move(self._mid)
 
     def _regenerate(self) -> None:
         """Rebuild the synthetic book around the current mid."""
@@ -173,7 +207,10 @@ class RandomWalkModel:
     def _level_lots(self, count: int) -> list[int]:
         """``count`` synthetic level sizes in lots: the configured size with mild seeded noise
         (``book_level_size * U(0.8, 1.2)``), rounded down to the lot, at least one lot."""
-        size_f, lot_f, draw, floor = self._level_size_f, self._lot_f, self._rng.random, math.floor
+        if count <= 0:
+            return []
+        size_f, lot_f, floor = self._level_size_f, self._lot_f, math.floor
+        draw = self._size_rng.random
         # ``rng.uniform(lo, hi)`` is ``lo + (hi - lo) * random()``: inlined, the same floats.
         lo, hi = _SIZE_NOISE
         width = hi - lo

@@ -68,11 +68,15 @@ class TickSide:
         self._gone = 0
         self._front = None
 
-    def rendered_levels(self) -> list[BookLevel]:
-        """Every level as set (consumption ignored), rendered: what a model may pass back
-        through ``kept``."""
-        self.levels()
-        return self._levels  # type: ignore[return-value]  # all rendered by levels()
+    def cached_levels(self) -> list[BookLevel | None]:
+        """Per index, the level as set and rendered (``None``: not rendered yet); what a model
+        may pass back through ``kept``. Read-only."""
+        return self._levels
+
+    def restore(self) -> None:
+        """Give back all liquidity takers consumed (an update that moved no level)."""
+        self._gone = 0
+        self._front = None
 
     def levels(self) -> tuple[BookLevel, ...]:
         """The side now (what takers left of it) as ``Decimal`` levels, best first."""
