@@ -43,6 +43,7 @@ from kasmm.core.skew import (
     skew_bps,
 )
 from kasmm.core.types import (
+    ZERO,
     Balances,
     Book,
     BookLevel,
@@ -59,7 +60,9 @@ class MarketState:
     """Everything about the market the pipeline reads; the caller assembles it."""
 
     now: float
-    book: Book  # other traders' liquidity only: see exclude_own
+    #: other traders' liquidity only (see exclude_own); the pipeline reads its top
+    #: ``QUOTING_DEPTH`` levels per side
+    book: Book
     rules: MarketRules
     balances: Balances  # totals are used (free + locked by our own orders)
     sigma: float | None  # estimated volatility, price units per sqrt(s), or None
@@ -175,26 +178,42 @@ def size_ladder(
     return tuple(out)
 
 
-def exclude_own(book: Book, open_orders: Iterable[OpenOrder]) -> Book:
+#: Levels of each side of the book :func:`compute_quotes` reads: the touch only (best bid and
+#: best ask, for the mid and the post-only guard). The bot strips its own orders this deep.
+QUOTING_DEPTH = 1
+
+
+def exclude_own(book: Book, open_orders: Iterable[OpenOrder], *, depth: int | None = None) -> Book:
     """The book without our own resting orders, so we never quote against ourselves.
 
     Our remaining size is taken off the level at the same price; levels left empty (or that
     the book showed smaller than our order, e.g. a stale snapshot) disappear.
+
+    :param depth: keep at most this many levels per side (the first ones of the full result)
+        and stop walking the book there; ``None`` keeps them all. Quoting reads
+        ``QUOTING_DEPTH``.
     """
-    own: dict[tuple[Side, Decimal], Decimal] = {}
+    own_bids: dict[Decimal, Decimal] = {}
+    own_asks: dict[Decimal, Decimal] = {}
     for o in open_orders:
-        key = (o.side, o.price)
-        own[key] = own.get(key, Decimal(0)) + o.remaining
+        own = own_bids if o.side is Side.BUY else own_asks
+        own[o.price] = own.get(o.price, ZERO) + o.remaining
+    return Book(
+        bids=_strip(book.bids, own_bids, depth), asks=_strip(book.asks, own_asks, depth), ts=book.ts
+    )
 
-    def strip(side: Side, levels: tuple[BookLevel, ...]) -> tuple[BookLevel, ...]:
-        out = []
-        for lvl in levels:
-            size = lvl.size - own.get((side, lvl.price), Decimal(0))
-            if size > 0:
-                out.append(lvl if size == lvl.size else BookLevel(lvl.price, size))
-        return tuple(out)
 
-    return Book(bids=strip(Side.BUY, book.bids), asks=strip(Side.SELL, book.asks), ts=book.ts)
+def _strip(
+    levels: tuple[BookLevel, ...], own: dict[Decimal, Decimal], depth: int | None
+) -> tuple[BookLevel, ...]:
+    out: list[BookLevel] = []
+    for lvl in levels:
+        if depth is not None and len(out) >= depth:
+            break
+        size = lvl.size - own.get(lvl.price, ZERO)
+        if size > 0:
+            out.append(lvl if size == lvl.size else BookLevel(lvl.price, size))
+    return tuple(out)
 
 
 def time_left(horizon: Horizon, wall: float, session_end: float | None = None) -> float:

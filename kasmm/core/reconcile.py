@@ -56,18 +56,22 @@ def reconcile(
     order of ``open_orders``; places follow level by level, bid before ask.
     """
     resting = [o for o in open_orders if o.remaining > 0]
-    wanted = {side: _best_first(side, desired.side(side))[: params.levels] for side in Side}
+    wanted = {side: _best_first(side, desired.side(side))[: params.levels] for side in _SIDES}
+    tolerance = to_decimal(params.tolerance_bps)
+    bounds = _Bounds(wanted)
     kept: set[int] = set()  # indices into resting
     places: list[OrderIntent] = []
-    for side in Side:
+    for side in _SIDES:
         orders = [i for i, o in enumerate(resting) if o.side is side]
-        matched = _match(wanted[side], [resting[i] for i in orders], now, params, wanted)
+        matched = _match(
+            side, wanted[side], [resting[i] for i in orders], now, params, bounds, tolerance
+        )
         kept.update(orders[j] for j in matched.values())
         places.extend(intent for k, intent in enumerate(wanted[side]) if k not in matched)
     if last_action_at is not None and now - last_action_at < params.min_requote_interval_s:
-        return _throttled(resting, kept, wanted, params.levels)
+        return _throttled(resting, kept, bounds, params.levels)
     cancels = [
-        CancelOrder(o.client_id, _cancel_reason(o, now, params, wanted))
+        CancelOrder(o.client_id, _cancel_reason(o, now, params, bounds))
         for i, o in enumerate(resting)
         if i not in kept
     ]
@@ -75,11 +79,49 @@ def reconcile(
     return (*cancels, *(PlaceOrder(intent) for intent in places))
 
 
+#: ``Side`` in its definition order, as a plain tuple (iterating an enum class is slow).
+_SIDES = (Side.BUY, Side.SELL)
+
+
+class _Bounds:
+    """What the safety rules read of one round's desired quotes, computed once per round.
+
+    The lowest desired ask and the highest desired bid, taken on first use (as
+    :func:`_crosses` would): an order at or beyond them crosses.
+    """
+
+    __slots__ = ("_max_bid", "_min_ask", "asks", "bids")
+
+    def __init__(self, wanted: dict[Side, tuple[OrderIntent, ...]]) -> None:
+        self.bids, self.asks = wanted[Side.BUY], wanted[Side.SELL]
+        self._max_bid: Decimal | None = None
+        self._min_ask: Decimal | None = None
+
+    def crosses(self, order: OpenOrder) -> bool:
+        """:func:`_crosses` against the round's desired quotes."""
+        if order.side is Side.BUY:
+            if not self.asks:
+                return False
+            if self._min_ask is None:
+                self._min_ask = min(a.price for a in self.asks)
+            return order.price >= self._min_ask
+        if not self.bids:
+            return False
+        if self._max_bid is None:
+            self._max_bid = max(b.price for b in self.bids)
+        return order.price <= self._max_bid
+
+    def safety_reason(self, order: OpenOrder) -> str | None:
+        """:func:`safety_reason` against the round's desired quotes."""
+        if not (self.bids if order.side is Side.BUY else self.asks):
+            return "side_off"
+        if self.crosses(order):
+            return "crossing"
+        return None
+
+
 def _throttled(
-    resting: Sequence[OpenOrder],
-    kept: set[int],
-    wanted: dict[Side, tuple[OrderIntent, ...]],
-    levels: int,
+    resting: Sequence[OpenOrder], kept: set[int], bounds: _Bounds, levels: int
 ) -> tuple[OrderAction, ...]:
     """Cancels that cannot wait for the requote interval.
 
@@ -88,9 +130,9 @@ def _throttled(
     orders the full reconciliation would not keep, farthest from the touch first.
     """
     cancels: list[CancelOrder] = []
-    survivors: dict[Side, list[int]] = {side: [] for side in Side}
+    survivors: dict[Side, list[int]] = {side: [] for side in _SIDES}
     for i, o in enumerate(resting):
-        reason = safety_reason(o, wanted[Side.BUY], wanted[Side.SELL])
+        reason = bounds.safety_reason(o)
         if reason:
             cancels.append(CancelOrder(o.client_id, reason))
         else:
@@ -154,22 +196,47 @@ def _crosses(order: OpenOrder, bids: Sequence[OrderIntent], asks: Sequence[Order
 
 
 def _match(
+    side: Side,
     intents: Sequence[OrderIntent],
     orders: Sequence[OpenOrder],
     now: float,
     params: RefreshParams,
-    wanted: dict[Side, tuple[OrderIntent, ...]],
+    bounds: _Bounds,
+    tolerance: Decimal,
 ) -> dict[int, int]:
-    """Maximum matching intent index -> order index (Kuhn's augmenting paths; tiny graphs)."""
-    bids, asks = wanted[Side.BUY], wanted[Side.SELL]
-    tolerance = to_decimal(params.tolerance_bps)
-    usable = [j for j, o in enumerate(orders) if not _crosses(o, bids, asks)]
+    """Maximum matching intent index -> order index (Kuhn's augmenting paths; tiny graphs).
 
-    def candidates_for(intent: OrderIntent) -> list[int]:
-        ok = [j for j in usable if keepable(orders[j], intent, now, params, tolerance)]
-        return sorted(ok, key=lambda j: (abs(orders[j].price - intent.price), orders[j].client_id))
-
-    candidates = [candidates_for(intent) for intent in intents]
+    An order may stand in for an intent when it does not cross and :func:`keepable` holds;
+    what depends on one side of a pair only (the order's age, the intent's price and size
+    limits) is computed once here instead of once per pair, with the same Decimal operations.
+    """
+    if not intents or not orders:
+        return {}
+    max_age = params.max_order_age_s
+    usable = [
+        j
+        for j, o in enumerate(orders)
+        if not bounds.crosses(o) and not now - o.created_at >= max_age
+    ]
+    low, high = SIZE_BAND
+    candidates: list[list[int]] = []
+    for intent in intents:
+        if intent.side is not side:  # a malformed Quotes: keepable() refuses every order
+            candidates.append([])
+            continue
+        price, size = intent.price, intent.size
+        limit = tolerance * price
+        lowest, highest = low * size, high * size
+        ok: list[tuple[Decimal, str, int]] = []
+        for j in usable:
+            o = orders[j]
+            distance = abs(o.price - price)
+            if distance * BPS > limit:
+                continue
+            if lowest <= o.remaining <= highest:
+                ok.append((distance, o.client_id, j))
+        ok.sort()
+        candidates.append([j for _, _, j in ok])
     owner: dict[int, int] = {}  # order index -> intent index
 
     def augment(i: int, seen: set[int]) -> bool:
@@ -187,10 +254,8 @@ def _match(
     return {i: j for j, i in owner.items()}
 
 
-def _cancel_reason(
-    order: OpenOrder, now: float, params: RefreshParams, wanted: dict[Side, tuple[OrderIntent, ...]]
-) -> str:
-    safety = safety_reason(order, wanted[Side.BUY], wanted[Side.SELL])
+def _cancel_reason(order: OpenOrder, now: float, params: RefreshParams, bounds: _Bounds) -> str:
+    safety = bounds.safety_reason(order)
     if safety:
         return safety
     if now - order.created_at >= params.max_order_age_s:

@@ -1,0 +1,200 @@
+"""Differential tests: the core's fast paths give exactly what the plain versions give.
+
+The references (``core_reference.py``) are the implementations before issue 15. "Exactly" is
+equality *and* the same ``repr``: a Decimal of the same value with another exponent would
+print differently (``1E+2`` for ``100``) and reach the venue as another string.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kasmm.bot.engine import _well_formed
+from kasmm.core.params import RefreshParams
+from kasmm.core.quoting import QUOTING_DEPTH, exclude_own
+from kasmm.core.reconcile import reconcile
+from kasmm.core.types import (
+    Book,
+    BookLevel,
+    ClientOrderId,
+    OpenOrder,
+    OrderIntent,
+    Quotes,
+    Side,
+)
+from tests.unit import core_reference as ref
+
+D = Decimal
+SETTINGS = settings(max_examples=400, deadline=None)
+NOW = 10_000.0
+
+#: The same values written several ways (trailing zeros, exponents), as venues send them.
+spellings = st.sampled_from([lambda d: d, lambda d: d.quantize(D("1.000000")), lambda d: +d])
+ticks = st.sampled_from([D("0.01"), D("0.00001"), D("0.5"), D("1"), D("0.0025")])
+
+
+@st.composite
+def price_st(draw: st.DrawFn, tick: Decimal) -> Decimal:
+    n = draw(st.integers(1, 400))
+    price = n * tick
+    if draw(st.booleans()):
+        price = draw(spellings)(price)
+    return price
+
+
+size_st = st.sampled_from(
+    [D(0), D(-1), D("0.5"), D(1), D("1.0"), D(2), D(5), D("4000"), D("1E+3"), D("0.333")]
+)
+
+
+@st.composite
+def book_and_orders(draw: st.DrawFn) -> tuple[Book, list[OpenOrder]]:
+    tick = draw(ticks)
+    bids = [BookLevel(draw(price_st(tick)), draw(size_st)) for _ in range(draw(st.integers(0, 8)))]
+    asks = [BookLevel(draw(price_st(tick)), draw(size_st)) for _ in range(draw(st.integers(0, 8)))]
+    bids.sort(key=lambda lv: -lv.price)
+    asks.sort(key=lambda lv: lv.price)
+    book = Book(bids=tuple(bids), asks=tuple(asks), ts=1.0)
+    orders = []
+    for i in range(draw(st.integers(0, 8))):
+        side = draw(st.sampled_from(Side))
+        levels = bids if side is Side.BUY else asks
+        resting = draw(st.booleans())
+        if levels and resting:
+            price = draw(spellings)(draw(st.sampled_from(levels)).price)  # resting in the book
+        else:
+            price = draw(price_st(tick))
+        remaining = draw(size_st)
+        orders.append(OpenOrder(ClientOrderId(f"o{i}"), side, price, abs(remaining), remaining, 0))
+    return book, orders
+
+
+def same(a: object, b: object) -> None:
+    assert a == b
+    assert repr(a) == repr(b)
+
+
+# --- the book -----------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(book_and_orders())
+def test_exclude_own_is_the_plain_strip(case: tuple[Book, list[OpenOrder]]) -> None:
+    book, orders = case
+    full = ref.exclude_own(book, orders)
+    same(exclude_own(book, orders), full)
+    for depth in (0, QUOTING_DEPTH, 2, 3):
+        cut = Book(bids=full.bids[:depth], asks=full.asks[:depth], ts=full.ts)
+        same(exclude_own(book, iter(orders), depth=depth), cut)
+
+
+def test_exclude_own_at_quoting_depth_keeps_what_quoting_reads() -> None:
+    book = Book(
+        bids=(BookLevel(D(99), D(3)), BookLevel(D(98), D(5)), BookLevel(D(97), D(5))),
+        asks=(BookLevel(D(101), D(10)),),
+        ts=3.0,
+    )
+    mine = [OpenOrder(ClientOrderId("a"), Side.BUY, D("99.0"), D(3), D(3), 0.0)]
+    top = exclude_own(book, mine, depth=QUOTING_DEPTH)
+    assert (top.best_bid, top.best_ask) == (D(98), D(101))
+    assert top.bids == (BookLevel(D(98), D(5)),)
+
+
+level_values = st.sampled_from(
+    [D(1), D("0.08"), D("1E+5"), D(0), D(-1), D("-0"), D("NaN"), D("sNaN"), D("Infinity")]
+)
+
+
+@SETTINGS
+@given(
+    st.lists(st.tuples(level_values, level_values), max_size=5),
+    st.lists(st.tuples(level_values, level_values), max_size=5),
+)
+def test_well_formed_is_the_plain_check(
+    bids: list[tuple[Decimal, Decimal]], asks: list[tuple[Decimal, Decimal]]
+) -> None:
+    book = Book(
+        bids=tuple(BookLevel(p, s) for p, s in bids),
+        asks=tuple(BookLevel(p, s) for p, s in asks),
+        ts=0.0,
+    )
+    assert _well_formed(book) is ref.well_formed(book)
+
+
+# --- reconciliation ------------------------------------------------------------------------
+
+
+@st.composite
+def intents_st(draw: st.DrawFn, side: Side) -> tuple[OrderIntent, ...]:
+    out = []
+    for level in range(draw(st.integers(0, 4))):
+        # Mostly the side's own intents; now and then a malformed one of the other side.
+        s = side.opposite if draw(st.integers(0, 9)) == 0 else side
+        price = D(draw(st.integers(9_990, 10_010))) / 100
+        out.append(OrderIntent(s, draw(spellings)(price), draw(size_st.map(abs)), level))
+    return tuple(out)
+
+
+@st.composite
+def open_orders_st(draw: st.DrawFn, near: tuple[OrderIntent, ...]) -> list[OpenOrder]:
+    """Open orders, many close to the ``near`` intents (the cases where matching has choices:
+    several orders within tolerance of one intent, remaining sizes at the band's edges)."""
+    orders = []
+    for i in range(draw(st.integers(0, 9))):
+        close = draw(st.integers(0, 3)) > 0
+        if near and close:
+            intent = draw(st.sampled_from(near))
+            side = intent.side
+            price = intent.price + D(draw(st.integers(-3, 3))) / 100
+            size = intent.size or D(1)
+            factor = draw(st.sampled_from(["0.5", "0.49", "1", "1.5", "1.51", "0"]))
+            remaining = intent.size * D(factor)
+        else:
+            side = draw(st.sampled_from(Side))
+            price = D(draw(st.integers(9_850, 10_150))) / 100
+            size = abs(draw(size_st)) or D(1)
+            remaining = size * D(draw(st.sampled_from(["0", "0.3", "0.5", "0.8", "1", "1.6"])))
+        age = draw(st.sampled_from([0.0, 1.0, 59.999, 60.0, 299.0, 300.0, 600.0, math.nan]))
+        cid = f"o{draw(st.integers(0, 3))}" if draw(st.booleans()) else f"o{i}"  # duplicates
+        orders.append(
+            OpenOrder(
+                ClientOrderId(cid),
+                side,
+                draw(spellings)(price),
+                size,
+                remaining,
+                created_at=NOW - age,
+            )
+        )
+    return orders
+
+
+@st.composite
+def round_st(draw: st.DrawFn) -> tuple[Quotes, list[OpenOrder]]:
+    desired = Quotes(bids=draw(intents_st(Side.BUY)), asks=draw(intents_st(Side.SELL)))
+    return desired, draw(open_orders_st(desired.all))
+
+
+refresh_st = st.builds(
+    RefreshParams,
+    tolerance_bps=st.sampled_from([0.0, 1.0, 2.0, 5.0, 20.0]),
+    max_order_age_s=st.sampled_from([60.0, 300.0]),
+    min_requote_interval_s=st.sampled_from([0.0, 1.0]),
+    levels=st.integers(1, 5),
+)
+
+
+@SETTINGS
+@given(round_st(), refresh_st, st.sampled_from([None, NOW - 0.5, NOW - 5.0]))
+def test_reconcile_is_the_plain_matching(
+    case: tuple[Quotes, list[OpenOrder]], params: RefreshParams, last_action_at: float | None
+) -> None:
+    desired, orders = case
+    same(
+        reconcile(desired, orders, NOW, last_action_at, params),
+        ref.reconcile(desired, orders, NOW, last_action_at, params),
+    )
