@@ -13,6 +13,7 @@ on hand-built books. Priority of the combined book, on each side:
 
 from __future__ import annotations
 
+import bisect
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -305,19 +306,30 @@ def merge_own(
         return (*mine, *levels)  # the common case: the bot quotes inside the synthetic spread
     if better(levels[-1].price, mine[0].price):
         return (*levels, *mine)
+    # Each bot price's place among the synthetic levels by bisection (``levels`` ascend in
+    # ``key``), so the synthetic runs between them are copied as slices.
+    key = _neg_price if side is Side.BUY else _price
     merged: list[BookLevel] = []
     i, n = 0, len(levels)
     for level in mine:
-        while i < n and better(levels[i].price, level.price):
-            merged.append(levels[i])
-            i += 1
-        if i < n and levels[i].price == level.price:
-            merged.append(BookLevel(level.price, levels[i].size + level.size))
-            i += 1
+        j = bisect.bisect_left(levels, key(level), lo=i, key=key)
+        merged.extend(levels[i:j])
+        if j < n and levels[j].price == level.price:
+            merged.append(BookLevel(level.price, levels[j].size + level.size))
+            j += 1
         else:
             merged.append(level)
+        i = j
     merged.extend(levels[i:])
     return tuple(merged)
+
+
+def _price(level: BookLevel) -> Decimal:
+    return level.price
+
+
+def _neg_price(level: BookLevel) -> Decimal:
+    return -level.price
 
 
 def merged_book(book: SyntheticBook, orders: OwnOrders, ts: float) -> Book:
