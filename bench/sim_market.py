@@ -15,7 +15,8 @@ wall time spent pulling events (taker events, fills and their books included). E
 
 The same measurement runs on ``--baseline-ref`` (default ``20a32b3``, before issue 15's lighter
 market) in a subprocess whose ``PYTHONPATH`` is a ``git worktree`` of that ref under /tmp
-(removed afterwards), interleaved with this version's runs. This version runs both book models
+(removed afterwards), interleaved with this version's runs; every repeat of either version
+runs in a fresh interpreter. This version runs both book models
 (``book_update: regenerate``, the default and the baseline's model with the same seeded paths,
 and ``incremental``, model version 2); the ratio is against the baseline.
 
@@ -126,7 +127,8 @@ def worker(args: argparse.Namespace) -> None:
     """Subprocess mode: one repeat on the kasmm found on ``PYTHONPATH``, as JSON on stdout."""
     import kasmm
 
-    result = run_cases([None], args)
+    variants: list[str | None] = [v or None for v in args.variants.split(",")]
+    result = run_cases(variants, args)
     print(json.dumps({"kasmm": kasmm.__file__, "rates": result}))
 
 
@@ -140,14 +142,16 @@ def baseline_worktree(ref: str) -> Path:
     return path
 
 
-def baseline_repeat(worktree: Path, args: argparse.Namespace) -> dict[str, list[float]]:
-    env = dict(os.environ, PYTHONPATH=str(worktree))
+def repeat_in(tree: Path, variants: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    """One repeat of ``variants`` in a fresh interpreter importing kasmm from ``tree`` (both
+    versions alike: same process age, same warm-up)."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
     cmd = [sys.executable, __file__, "--worker", "--sim-seconds", str(args.sim_seconds)]
-    cmd += ["--seed", str(args.seed)]
+    cmd += ["--seed", str(args.seed), "--variants", variants]
     done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
     payload = json.loads(done.stdout.strip().splitlines()[-1])
-    if not payload["kasmm"].startswith(str(worktree)):
-        raise RuntimeError(f"the baseline imported {payload['kasmm']}, not the worktree")
+    if not payload["kasmm"].startswith(str(tree)):
+        raise RuntimeError(f"{tree}: imported {payload['kasmm']}")
     rates: dict[str, list[float]] = payload["rates"]
     return rates
 
@@ -174,11 +178,12 @@ def main(args: argparse.Namespace) -> None:
     try:
         for _ in range(args.repeats):
             # Interleaved, so a burst of other load hits both versions alike.
+            runs = [(REPO, "regenerate,incremental")]
             if worktree is not None:
-                for key, values in baseline_repeat(worktree, args).items():
+                runs.insert(0, (worktree, ""))
+            for tree, variants in runs:
+                for key, values in repeat_in(tree, variants, args).items():
                     rates.setdefault(key, []).extend(values)
-            for key, values in run_cases(["regenerate", "incremental"], args).items():
-                rates.setdefault(key, []).extend(values)
     finally:
         if worktree is not None:
             subprocess.run(
@@ -225,6 +230,7 @@ if __name__ == "__main__":
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--wait-idle", type=float, default=20.0)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--variants", default="", help=argparse.SUPPRESS)
     cli = parser.parse_args()
     if cli.worker:
         worker(cli)
