@@ -80,7 +80,11 @@ def _supervise_fleet(
     processes: int,
     log_options: tuple[str, str],
 ) -> int:
+    from kasmm.fleet.child import whole_lines
     from kasmm.fleet.parent import FleetConfig, run_fleet
+
+    # The children write to the same streams: one write() per line keeps lines whole.
+    whole_lines(sys.stdout, sys.stderr)
 
     config = FleetConfig(
         directory,
