@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
 from kasmm.commands.status import fetch_status
 from kasmm.daemon import exit_codes
@@ -346,7 +347,41 @@ async def test_a_crashing_shard_is_restarted_with_backoff_until_the_stop(tmp_pat
     assert status["supervisor"]["healthy"] is False
 
 
-async def _stop_after_restarts(fleet: Fleet, restarts: int) -> None:
-    while fleet.shards[1].restarts < restarts:
-        await fleet.shards[1].polled()
+async def _stop_after_restarts(fleet: Fleet, restarts: int, index: int = 1) -> None:
+    while fleet.shards[index].restarts < restarts:
+        await fleet.shards[index].polled()
     fleet.stop(signal.SIGTERM, reason="test")
+
+
+#: A child that answers /status once, then never again (its event loop "hangs").
+ANSWERS_ONCE = """
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+server = socket.create_server((host, int(port)))
+client, _ = server.accept()
+client.recv(65536)
+body = b'{"supervisor": {"healthy": true}, "profiles": []}'
+client.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n%s" % (len(body), body))
+client.close()
+time.sleep(120)
+"""
+
+
+class Hangs(FleetConfig):
+    def command(self, index: int, control: str) -> list[str]:
+        return [sys.executable, "-c", ANSWERS_ONCE, control]
+
+
+@pytest.mark.anyio
+async def test_a_shard_that_stops_answering_is_killed_and_restarted(tmp_path: Path) -> None:
+    fleet = Fleet(Hangs(tmp_path, tmp_path / "state", 1, None), Notifier(None))
+    shard = fleet.shards[0]
+    shard.hang_kill_s = 0.1
+    shard.backoff = Backoff(base=0.01, cap=0.05)
+    with anyio.fail_after(60), capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: _stop_after_restarts(fleet, 1, index=0))
+            await fleet.run()
+    events = {e["event"]: e for e in logs}
+    assert {"shard_ready", "shard_unresponsive", "shard_hung"} <= set(events)
+    assert events["shard_crashed"]["exit_code"] == -signal.SIGABRT and shard.restarts >= 1
