@@ -13,12 +13,19 @@ is ``build_venue`` with a recording wrapper as its inner venue, directly above t
 For each book event that triggered order actions, latency = first action - yield. It covers the
 bot's whole data path: event dispatch, the book and volatility update, the decision
 (``Engine.decide``: quoting, risk gate, reconciliation) and every wrapper above the sim venue.
-``Engine.decide`` is also timed on its own (a thin wrapper on the bot instance; ~0.1 us overhead).
+``Engine.decide`` is also timed on its own (a thin wrapper on the engine instance; ~0.1 us
+overhead). If the engine has no ``decide`` to wrap (another version of kasmm), those figures are
+``-`` and the reaction is still measured.
 
 The market moves enough to requote often (``sigma_bps`` 20, ``tolerance_bps`` 1,
 ``min_requote_interval_s`` 0) and the rate limit never binds.
 
     .venv/bin/python bench/reaction.py [--events 20000] [--warmup 1000] [--seed 7]
+                                       [--baseline-ref 20a32b3]
+
+``--baseline-ref REF`` runs the same measurement first with ``kasmm`` imported from a ``git
+worktree`` of ``REF`` (``bench/_baseline.py``; this script, the old package) and prints both
+columns and the speed-up (baseline / this tree: above 1 means this tree reacts faster).
 
 Figures only: no assertion is made on timings.
 """
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import tempfile
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -35,6 +43,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+from _baseline import ratio, run_on_ref
 from _common import (
     OtherLoad,
     machine_facts,
@@ -47,12 +56,11 @@ from _common import (
     write_atomic,
 )
 
+import kasmm
 from kasmm.clock import Clock, VirtualClock
 from kasmm.config.schema import Profile
-from kasmm.core.quoting import QuoteDecision
 from kasmm.core.types import (
     BookUpdated,
-    OrderAction,
     VenueEvent,
 )
 from kasmm.limiter import TokenBucket
@@ -186,21 +194,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # Time the engine's decide on this instance only (the class is untouched).
                 decide_all: list[int] = []
                 last_decide = [0, 0]  # start ns, end ns of the latest decide
-                engine = bot.engine
-                original = engine.decide
+                engine = getattr(bot, "engine", None)
+                original = getattr(engine, "decide", None)
 
-                def timed_decide(
-                    now: float, wall: float
-                ) -> tuple[QuoteDecision, tuple[OrderAction, ...]]:
+                def timed_decide(*args: Any, **kwargs: Any) -> Any:
+                    # Any signature: a baseline's decide may take other arguments.
+                    assert original is not None
                     t0 = ns()
-                    result = original(now, wall)
+                    result = original(*args, **kwargs)
                     t1 = ns()
                     last_decide[0], last_decide[1] = t0, t1
                     if recorder.books > skip:
                         decide_all.append(t1 - t0)
                     return result
 
-                engine.decide = timed_decide  # type: ignore[method-assign]
+                # Another kasmm version may have no Engine.decide to wrap: its figures are then
+                # left empty ("-") and the reaction itself is still measured.
+                decide_timed = False
+                if engine is not None and callable(original):
+                    engine.decide = timed_decide
+                    decide_timed = True
 
                 # Split each reaction: yield -> decide start, decide, decide end -> action.
                 breakdown: list[tuple[int, int, int]] = []
@@ -229,7 +242,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     assert bot is not None  # checked in the run: the narrowing does not outlive fail_after
     assert isinstance(sim, SimVenue)
+    counters = bot.view().counters
     return {
+        "kasmm": kasmm.__file__,
+        "decide_timed": decide_timed,
         "book_events": recorder.books,
         "measured_book_events": recorder.books - skip,
         "fill_events": recorder.fills,
@@ -237,10 +253,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "reaction_by_first_action": by_kind,
         "reaction_breakdown": parts,
         "decide_all": summary_us(decide_all),
-        "orders_placed": bot.view().counters.orders_placed,
-        "orders_cancelled": bot.view().counters.orders_cancelled,
-        "orders_rejected": bot.view().counters.orders_rejected,
-        "decisions": bot.view().counters.decisions,
+        "orders_placed": counters.orders_placed,
+        "orders_cancelled": counters.orders_cancelled,
+        "orders_rejected": counters.orders_rejected,
+        "decisions": counters.decisions,
         "open_orders_left": sim.open_order_count,
         "supervisor_exit_code": sup.exit_code,
         "timing_installed_at_book_event": installed_at,
@@ -268,8 +284,13 @@ def main() -> None:
         help="wait up to this many seconds for other processes to go quiet first (0: don't)",
     )
     parser.add_argument("--log-level", default="info", help="kasmm log level (JSON to /dev/null)")
+    parser.add_argument("--baseline-ref", help="git ref measured side by side (a worktree)")
+    parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     quiet_logging(args.log_level)
+    if args.json_only:  # the baseline's child: the figures only, as the last line
+        print(json.dumps(anyio.run(run, args)))
+        return
     facts = machine_facts()
     print(
         f"reaction: {args.events} book events (+{args.warmup} warm-up), VirtualClock, seed "
@@ -279,27 +300,100 @@ def main() -> None:
         busy = wait_for_idle(args.wait_idle)
         if busy >= 0.15:
             print(f"(the machine stayed busy: other processes use {busy:.2f} cores)")
+    base = None
+    if args.baseline_ref:
+        forwarded = [
+            "--json-only",
+            *("--events", str(args.events), "--warmup", str(args.warmup)),
+            *("--seed", str(args.seed), "--timeout", str(args.timeout)),
+            *("--log-level", args.log_level),
+        ]
+        base = run_on_ref(args.baseline_ref, Path(__file__).resolve(), forwarded)
     r = anyio.run(run, args)
 
     rows = [["book -> first action", *_row(r["reaction"])]]
     for kind, s in r["reaction_by_first_action"].items():
         rows.append([f"  first action = {kind}", *_row(s)])
     rows.append(["  part: yield -> decide", *_row(r["reaction_breakdown"]["to_decide"])])
-    rows.append(["  part: Bot.decide", *_row(r["reaction_breakdown"]["decide"])])
+    rows.append(["  part: Engine.decide", *_row(r["reaction_breakdown"]["decide"])])
     rows.append(["  part: decide -> venue", *_row(r["reaction_breakdown"]["after_decide"])])
-    rows.append(["Bot.decide (every decision)", *_row(r["decide_all"])])
+    rows.append(["Engine.decide (every decision)", *_row(r["decide_all"])])
     print()
     print_table(["microseconds", "count", "p50", "p90", "p99", "max", "mean"], rows)
     print()
-    print(
+    print(_facts_line(r))
+    if base is not None:
+        print()
+        print_side_by_side(base, r)
+        print()
+        print(f"baseline {base['ref']}: {_facts_line(base)}")
+    print_json_line({"bench": "reaction", "machine": facts, **r, "baseline": base})
+
+
+#: (label, path into the result) of the figures compared with the baseline.
+_COMPARED: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("book -> first action", ("reaction",)),
+    ("Engine.decide (every decision)", ("decide_all",)),
+)
+_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("part: yield -> decide", ("reaction_breakdown", "to_decide")),
+    ("part: Engine.decide", ("reaction_breakdown", "decide")),
+    ("part: decide -> venue", ("reaction_breakdown", "after_decide")),
+)
+
+
+def _summary_at(result: dict[str, Any], path: tuple[str, ...]) -> dict[str, float] | None:
+    node: Any = result
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node if isinstance(node, dict) and node.get("count") else None
+
+
+def _cell(summary: dict[str, float] | None, stat: str) -> float:
+    return float(summary[stat]) if summary is not None else float("nan")
+
+
+def print_side_by_side(base: dict[str, Any], here: dict[str, Any]) -> None:
+    """Baseline and this tree, each figure at p50/p90/p99/max (and the parts at p50); speed-up
+    = baseline / this tree (above 1: this tree is faster); ``-`` where a side has no figure."""
+    rows: list[list[Any]] = []
+
+    def add(label: str, path: tuple[str, ...], stats: tuple[str, ...]) -> None:
+        was, now = _summary_at(base, path), _summary_at(here, path)
+        for n, stat in enumerate(stats):
+            a, b = _cell(was, stat), _cell(now, stat)
+            speed_up = ratio(a, b) if was is not None and now is not None else "-"
+            rows.append([label if n == 0 else "", stat.removesuffix("_us"), a, b, speed_up])
+
+    for label, path in _COMPARED:
+        add(label, path, ("p50_us", "p90_us", "p99_us", "max_us"))
+    for label, path in _PARTS:
+        add(label, path, ("p50_us",))
+    rows.append(
+        [
+            "events/s (wall, incl. sim)",
+            "",
+            base["events_per_wall_s"],
+            here["events_per_wall_s"],
+            ratio(here["events_per_wall_s"], base["events_per_wall_s"]),
+        ]
+    )
+    rows.append(["other load (cores)", "", base["other_load_cores"], here["other_load_cores"], ""])
+    print_table(["microseconds", "", f"baseline {base['ref']}", "this tree", "speed-up"], rows)
+
+
+def _facts_line(r: dict[str, Any]) -> str:
+    return (
         f"{r['measured_book_events']} measured book events, {r['fill_events']} fill events; "
         f"{r['orders_placed']} placed, {r['orders_cancelled']} cancelled, "
         f"{r['orders_rejected']} rejected; {r['virtual_seconds']:.0f} s of market in "
         f"{r['wall_s']:.1f} s wall ({r['events_per_wall_s']:.0f} events/s incl. the sim venue); "
         f"open orders left after stop: {r['open_orders_left']}; gc runs per gen: "
         f"{r['gc_collections']}; other processes used {r['other_load_cores']:.2f} cores meanwhile"
+        + ("" if r.get("decide_timed", True) else "; Engine.decide not found: not timed")
     )
-    print_json_line({"bench": "reaction", "machine": facts, **r})
 
 
 def _row(s: dict[str, float]) -> list[Any]:
