@@ -279,10 +279,13 @@ def side_by_side(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
     """Baseline and this tree, measured in alternation, ``--rounds`` times each."""
     tree, sha, made = worktree(args.baseline_ref)
     try:
-        base_runs, here_runs = [], []
+        base_runs: list[dict[str, Any]] = []
+        here_runs: list[dict[str, Any]] = []
         for _ in range(args.rounds):
-            base_runs.append(measure_in(tree, args))
-            here_runs.append(measure_in(REPO, args))
+            for runs, where in ((base_runs, tree), (here_runs, REPO)):
+                if args.wait_idle > 0:
+                    wait_for_idle(args.wait_idle)
+                runs.append(measure_in(where, args))
     finally:
         if made and not args.keep_worktree:
             subprocess.run(
@@ -309,15 +312,21 @@ def main() -> None:
         "each stage's lowest median (other load on a shared machine only ever slows a run)",
     )
     parser.add_argument("--keep-worktree", action="store_true")
-    parser.add_argument("--wait-idle", type=float, default=10.0)
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=10.0,
+        help="wait up to this many seconds for a quiet machine first (with --baseline-ref: "
+        "before each measurement; 0: don't)",
+    )
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.json_only:
         print(json.dumps(run_here(args)))
         return
     facts = machine_facts()
-    if args.wait_idle > 0:
-        wait_for_idle(args.wait_idle)
+    if args.wait_idle > 0 and not args.baseline_ref:
+        wait_for_idle(args.wait_idle)  # with a baseline: before each round
     base: dict[str, Any] | None = None
     if args.baseline_ref:
         base, here = side_by_side(args)

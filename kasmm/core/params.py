@@ -11,7 +11,7 @@ venue it is.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
@@ -93,6 +93,10 @@ class QuotingParams:
     #: best bid equal to best ask is a market, not a broken book (as2008 publishes its mid as a
     #: zero-width book)
     allow_locked_book: bool = False
+    #: What the quoting pipeline derives from these fields (validity, their Decimal forms),
+    #: computed on its first decision with this object (:func:`kasmm.core.prepared.prepared`):
+    #: not a parameter, never compared or shown. The fields above never change, nor does it.
+    _derived: object = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def estimator_halflife_s(self) -> float | None:

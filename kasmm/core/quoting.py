@@ -6,6 +6,9 @@ mid → reference price → spread → inventory skew → levels → tick roundi
 sides and sizes (share caps, balances, base caps, lot, minimums).
 
 Prices are rounded before sizing so that balance checks use the prices that will be sent.
+The per-side stages run as one pass per level (:mod:`kasmm.core.levels`), and what depends on
+the parameters alone is derived once per parameter object (:mod:`kasmm.core.prepared`): the
+same Decimal operations as the stages, fewer of them per decision.
 Models work in floats; every price and size handed out is a Decimal on the market's grid.
 Bad inputs (NaN, infinities, negative values, an empty or crossed book) produce an empty
 decision with a reason instead of an exception: the caller simply does not quote this round.
@@ -20,13 +23,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from kasmm.core.levels import side_intents
 from kasmm.core.params import Horizon, QuotingParams, RollingHorizon, VolatilityParams
+from kasmm.core.prepared import dec_ok, finite, prepared
 from kasmm.core.rules import (
     BPS,
     MAX_STEPS,
-    guard_prices,
     is_finite_positive,
-    round_prices,
     round_size,
     size_ok,
     to_decimal,
@@ -36,7 +39,7 @@ from kasmm.core.skew import (
     Excess,
     Inventory,
     deviation,
-    inventory_at,
+    inventory_of,
     inventory_q,
     quoted_sides,
     side_budget,
@@ -94,15 +97,20 @@ def market_mid(book: Book, *, allow_locked: bool = False) -> tuple[Decimal | Non
     ``allow_locked`` accepts best bid == best ask: the as2008 model publishes its mid as a
     zero-width book, which is not a broken market there.
     """
-    bid, ask = book.best_bid, book.best_ask
+    return _touch_mid(book.best_bid, book.best_ask, allow_locked)
+
+
+def _touch_mid(
+    bid: Decimal | None, ask: Decimal | None, allow_locked: bool
+) -> tuple[Decimal | None, str]:
     if bid is None or ask is None:
         return None, "no_mid"
-    # Decimal NaN raises on ordering comparisons, so finiteness is checked before is_crossed.
+    # Decimal NaN raises on ordering comparisons, so finiteness is checked before crossing.
     if not (is_finite_positive(bid) and is_finite_positive(ask)):
         return None, "bad_book"
-    if book.is_crossed and not (allow_locked and bid == ask):
+    if bid >= ask and not (allow_locked and bid == ask):
         return None, "crossed_book"
-    return book.mid, "ok"
+    return (bid + ask) / 2, "ok"  # Book.mid
 
 
 def fixed_spread_bps(
@@ -244,18 +252,22 @@ def time_left(horizon: Horizon, wall: float, session_end: float | None = None) -
 
 def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     """Desired quotes for ``state`` under ``params`` (never raises on market data)."""
-    problem = _check_inputs(params, state)
+    prep = prepared(params)
+    problem, base, quote = _check_market(state)
+    problem = problem or prep.problem
     if problem:
         return _empty(problem)
-    mid, why = market_mid(state.book, allow_locked=params.allow_locked_book)
+    book = state.book
+    bid = book.bids[0].price if book.bids else None
+    ask = book.asks[0].price if book.asks else None
+    mid, why = _touch_mid(bid, ask, params.allow_locked_book)
     if mid is None:
         return _empty(why)
-    bid, ask = state.book.best_bid, state.book.best_ask
-    assert bid is not None and ask is not None  # market_mid checked both
+    assert bid is not None and ask is not None  # _touch_mid checked both
     rules = state.rules
     if ask / rules.tick >= MAX_STEPS:
         return _empty("bad_book")
-    inv = inventory_at(params, state.balances, rules, mid)
+    inv = inventory_of(params, base, quote, mid, prep.shares)
     size_base = params.size if params.size_unit == "base" else params.size / mid
     fmid = float(mid)
     sigma_est = state.sigma if state.sigma is not None else params.sigma
@@ -267,7 +279,9 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         skew = skew_bps(dev, params.skew_strength, spread)
         reference = fmid
         centre = mid * (1 + to_decimal(skew) / BPS)
-        half = mid * to_decimal(spread) / (2 * BPS)
+        # The mode's spread unless the volatility widened it: its Decimal is derived once.
+        spread_dec = prep.spread if spread is params.spread_bps else None
+        half = mid * (to_decimal(spread) if spread_dec is None else spread_dec) / _TWO_BPS
     else:
         gamma, kappa = params.gamma, params.kappa
         assert gamma is not None and kappa is not None  # _check_inputs
@@ -288,27 +302,23 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         centre = to_decimal(reference)
         half = to_decimal(delta / 2)
 
-    step = mid * to_decimal(params.level_step_bps) / BPS
+    assert prep.step is not None  # check_params: level_step_bps is finite
+    step = mid * prep.step / BPS
     sides, reason = quoted_sides(inv.share, params.min_share, params.max_share)
+    guard = (bid, ask) if params.post_only_guard else None
     intents: dict[Side, tuple[OrderIntent, ...]] = {}
     for side in (Side.BUY, Side.SELL):
         if side not in sides:
             intents[side] = ()
             continue
-        prices = round_prices(side, ladder(side, centre, half, step, params.levels), rules)
-        if params.post_only_guard:
-            prices = guard_prices(side, prices, rules.tick, bid, ask)
-        sizes = size_ladder(
-            prices,
+        intents[side] = side_intents(
+            side,
+            (centre, half, step, params.levels),
+            rules,
+            guard,
             size_base,
             side_budget(side, params, inv),
-            rules,
-            check_notional=params.enforce_min_notional,
-        )
-        intents[side] = tuple(
-            OrderIntent(side, p, s, level=i)
-            for i, (p, s) in enumerate(zip(prices, sizes, strict=True))
-            if p is not None and s is not None
+            params.enforce_min_notional,
         )
     quotes = Quotes(bids=intents[Side.BUY], asks=intents[Side.SELL])
     if quotes.bids and quotes.asks and quotes.bids[0].price >= quotes.asks[0].price:
@@ -341,41 +351,25 @@ def _empty(
     return QuoteDecision(Quotes(), mid, None, None, 0.0, share, None, reason, excess)
 
 
-def _finite(x: float | None, *, positive: bool = False) -> bool:
-    return x is not None and math.isfinite(x) and (x > 0 if positive else x >= 0)
+_TWO_BPS = 2 * BPS
 
 
-def _dec_ok(x: Decimal | None, *, positive: bool = False) -> bool:
-    return x is not None and x.is_finite() and (x > 0 if positive else x >= 0)
+def _check_market(state: MarketState) -> tuple[str | None, Decimal, Decimal]:
+    """The first unusable market input (``None``: all usable), and the base and quote totals.
 
-
-def _check_inputs(params: QuotingParams, state: MarketState) -> str | None:
-    """Name of the first unusable input, or ``None``: garbage in must not become orders out."""
+    With :func:`~kasmm.core.prepared.check_params` after it, the first unusable input of the
+    decision: garbage in must not become orders out.
+    """
     rules = state.rules
-    if not (_dec_ok(rules.tick, positive=True) and _dec_ok(rules.lot, positive=True)):
-        return "bad_rules"
-    if not (_dec_ok(rules.min_notional) and _dec_ok(rules.min_size)):
-        return "bad_rules"
-    totals = (state.balances.total(rules.base), state.balances.total(rules.quote))
-    if not all(t.is_finite() for t in totals):
-        return "bad_balances"
-    if not (math.isfinite(state.now) and _finite(state.time_left_s)):
-        return "bad_input"
-    if state.sigma is not None and not _finite(state.sigma):
-        return "bad_input"
-    if not (_dec_ok(params.size, positive=True) and params.levels >= 1):
-        return "bad_params"
-    if not (_finite(params.level_step_bps) and _finite(params.skew_strength)):
-        return "bad_params"
-    vol = params.volatility
-    if vol is not None and not all(
-        _finite(x) for x in (vol.halflife_s, vol.horizon_s, vol.multiplier, vol.cap_bps)
-    ):
-        return "bad_params"
-    if params.strategy == "fixed_spread":
-        return None if _finite(params.spread_bps, positive=True) else "bad_params"
-    if not (_finite(params.gamma, positive=True) and _finite(params.kappa, positive=True)):
-        return "bad_params"
-    if params.sigma is not None and not _finite(params.sigma):
-        return "bad_params"
-    return None if _finite(params.min_spread_bps) else "bad_params"
+    if not (dec_ok(rules.tick, positive=True) and dec_ok(rules.lot, positive=True)):
+        return "bad_rules", ZERO, ZERO
+    if not (dec_ok(rules.min_notional) and dec_ok(rules.min_size)):
+        return "bad_rules", ZERO, ZERO
+    base, quote = state.balances.total(rules.base), state.balances.total(rules.quote)
+    if not (base.is_finite() and quote.is_finite()):
+        return "bad_balances", base, quote
+    if not (math.isfinite(state.now) and finite(state.time_left_s)):
+        return "bad_input", base, quote
+    if state.sigma is not None and not finite(state.sigma):
+        return "bad_input", base, quote
+    return None, base, quote

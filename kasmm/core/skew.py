@@ -44,6 +44,28 @@ class Inventory:
     excess: Excess | None = None  # None when there is no target to measure against
 
 
+@dataclass(frozen=True, slots=True)
+class ShareDecimals:
+    """The share fields of one ``QuotingParams`` as Decimals (``Decimal(repr(x))``).
+
+    Parameters do not change between decisions: the quoting core computes these once per
+    parameter object instead of three times per decision.
+    """
+
+    target: Decimal | None
+    min: Decimal | None
+    max: Decimal | None
+
+    @staticmethod
+    def of(params: QuotingParams) -> ShareDecimals:
+        """The share fields of ``params``."""
+
+        def dec(x: float | None) -> Decimal | None:
+            return None if x is None else Decimal(repr(x))
+
+        return ShareDecimals(dec(params.target_share), dec(params.min_share), dec(params.max_share))
+
+
 def inventory_at(
     params: QuotingParams, balances: Balances, rules: MarketRules, mid: Decimal
 ) -> Inventory:
@@ -52,20 +74,27 @@ def inventory_at(
     This is the one place inventory is measured against its target: quoting, the
     ``max_inventory_deviation`` rule and the reduce-only gate all read the result.
     """
-    base = balances.total(rules.base)
-    quote = balances.total(rules.quote)
-    value = base * mid + quote
-    share = float(base * mid / value) if value > 0 else None
-    target_base = effective_target_base(params, value, mid)
+    base, quote = balances.total(rules.base), balances.total(rules.quote)
+    return inventory_of(params, base, quote, mid, ShareDecimals.of(params))
+
+
+def inventory_of(
+    params: QuotingParams, base: Decimal, quote: Decimal, mid: Decimal, shares: ShareDecimals
+) -> Inventory:
+    """:func:`inventory_at` from the base and quote totals, with ``params``' share Decimals."""
+    base_value = base * mid
+    value = base_value + quote
+    share = float(base_value / value) if value > 0 else None
+    target_base, from_share = _target_base(params, value, mid, shares)
     if target_base is None:
         return Inventory(base, quote, share, None, None)
     target_share: float | None = None
     excess_share: float | None = None
     if value > 0:
         target_share = float(target_base * mid / value)
-        configured = params.target_share if params.target_base is None else None
-        if configured is not None and target_base == _share_to_base(configured, value, mid):
-            target_share = configured  # not clamped: report it exactly as configured
+        # A configured target_share that no cap moved is reported exactly as configured.
+        if from_share is not None and target_base == from_share:
+            target_share = params.target_share
         excess_share = float((base - target_base) * mid / value)
     excess = Excess(base - target_base, excess_share)
     return Inventory(base, quote, share, target_base, target_share, excess)
@@ -81,26 +110,31 @@ def effective_target_base(params: QuotingParams, value: Decimal, mid: Decimal) -
     ``target_base`` worth 95 % of the portfolio against ``max_share`` 0.9: the caps quote only
     asks, the target only bids, and reduce-only would quote nothing).
     """
+    return _target_base(params, value, mid, ShareDecimals.of(params))[0]
+
+
+def _target_base(
+    params: QuotingParams, value: Decimal, mid: Decimal, shares: ShareDecimals
+) -> tuple[Decimal | None, Decimal | None]:
+    """The effective target, and ``target_share`` of ``value`` when the target came from it
+    (before the caps: what the configured share is worth in base at ``mid``)."""
+    from_share = None
     if params.target_base is not None:
         target = params.target_base
-    elif params.target_share is not None and value > 0:
-        target = _share_to_base(params.target_share, value, mid)
+    elif shares.target is not None and value > 0:
+        target = from_share = shares.target * value / mid
     else:
-        return None
+        return None, None
     if value > 0:
-        if params.max_share is not None:
-            target = min(target, _share_to_base(params.max_share, value, mid))
-        if params.min_share is not None:
-            target = max(target, _share_to_base(params.min_share, value, mid))
+        if shares.max is not None:
+            target = min(target, shares.max * value / mid)
+        if shares.min is not None:
+            target = max(target, shares.min * value / mid)
     if params.max_base is not None:
         target = min(target, params.max_base)
     if params.min_base is not None:
         target = max(target, params.min_base)
-    return target
-
-
-def _share_to_base(share: float, value: Decimal, mid: Decimal) -> Decimal:
-    return Decimal(repr(share)) * value / mid
+    return target, from_share
 
 
 def deviation(
@@ -152,14 +186,18 @@ def quoted_sides(
 
     Beyond ``max_share`` only asks are quoted (sell down), below ``min_share`` only bids.
     """
-    both = frozenset({Side.BUY, Side.SELL})
     if share is None:
-        return both, "ok"
+        return _BOTH, "ok"
     if max_share is not None and share > max_share:
-        return frozenset({Side.SELL}), "above_max_share"
+        return _ASKS_ONLY, "above_max_share"
     if min_share is not None and share < min_share:
-        return frozenset({Side.BUY}), "below_min_share"
-    return both, "ok"
+        return _BIDS_ONLY, "below_min_share"
+    return _BOTH, "ok"
+
+
+_BOTH = frozenset({Side.BUY, Side.SELL})
+_ASKS_ONLY = frozenset({Side.SELL})
+_BIDS_ONLY = frozenset({Side.BUY})
 
 
 @dataclass(frozen=True, slots=True)

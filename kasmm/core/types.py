@@ -107,6 +107,9 @@ class Balance:
         return self.free + self.locked
 
 
+_NO_BALANCE = Balance(ZERO)
+
+
 @dataclass(frozen=True, slots=True)
 class Balances:
     """Balances per asset. Missing assets read as zero."""
@@ -115,7 +118,7 @@ class Balances:
 
     def get(self, asset: str) -> Balance:
         """The balance of ``asset`` (zero when unknown)."""
-        return self.assets.get(asset, Balance(ZERO))
+        return self.assets.get(asset, _NO_BALANCE)
 
     def free(self, asset: str) -> Decimal:
         """Free amount of ``asset``."""

@@ -1,5 +1,6 @@
 """Plain reference implementations of the core's hot paths, as they were before the fast paths
-of issue 15 (kasmm 20a32b3), for the differential tests in ``test_core_fast_paths.py``.
+of issue 15 (kasmm 20a32b3), for the differential tests in ``test_core_fast_paths.py``: the
+book handling, reconciliation and the whole quoting pipeline with every stage it calls.
 
 Each is the straightforward version: it walks every level, re-derives every Decimal, calls
 ``keepable`` per pair. The production code must give exactly what these give (the same values
@@ -8,16 +9,21 @@ and the same Decimal representations), for every input the tests generate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
-from kasmm.core.params import RefreshParams
+from kasmm.core.params import QuotingParams, RefreshParams, VolatilityParams
+from kasmm.core.quoting import MarketState, QuoteDecision
 from kasmm.core.reconcile import SIZE_BAND
-from kasmm.core.rules import BPS, to_decimal
+from kasmm.core.rules import BPS, MAX_STEPS, SNAP_TICKS
+from kasmm.core.skew import Budget, Excess, Inventory
 from kasmm.core.types import (
+    Balances,
     Book,
     BookLevel,
     CancelOrder,
+    MarketRules,
     OpenOrder,
     OrderAction,
     OrderIntent,
@@ -211,3 +217,479 @@ def _cancel_reason(
     if now - order.created_at >= params.max_order_age_s:
         return "expired"
     return "requote"
+
+
+# --- quoting -------------------------------------------------------------------------------
+
+
+def to_decimal(x: float) -> Decimal:
+    """A float from a model as a Decimal, via its shortest repr.
+
+    ``Decimal(0.1)`` would carry the binary expansion's noise (0.1000000000000000055…) and could
+    tip a price across a tick boundary; ``repr`` gives the value the float was meant to be.
+
+    :raises ValueError: ``x`` is NaN or infinite.
+    """
+    if not math.isfinite(x):
+        raise ValueError(f"not a finite number: {x!r}")
+    return Decimal(repr(x))
+
+
+def is_finite_positive(x: Decimal | None) -> bool:
+    """True for a finite Decimal greater than zero (False for ``None``, NaN, infinities)."""
+    return x is not None and x.is_finite() and x > 0
+
+
+def floor_to(x: Decimal, step: Decimal) -> Decimal:
+    """Largest multiple of ``step`` <= ``x`` (``step`` > 0, not necessarily a power of 10)."""
+    return (x / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def ceil_to(x: Decimal, step: Decimal) -> Decimal:
+    """Smallest multiple of ``step`` >= ``x``."""
+    return (x / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+#: Prices and sizes beyond this many ticks or lots come from a runaway model or feed; bounding
+#: them keeps every grid value exactly representable in Decimal's default 28 digits.
+
+
+def round_price(side: Side, price: Decimal, tick: Decimal) -> Decimal:
+    """Bids round down, asks round up, so rounding never makes a quote more aggressive.
+
+    A price within ``SNAP_TICKS`` of a grid line is that grid line (float noise, not intent).
+    """
+    ratio = price / tick
+    nearest = ratio.to_integral_value(rounding=ROUND_HALF_EVEN)
+    if abs(ratio - nearest) <= SNAP_TICKS:
+        return nearest * tick
+    return floor_to(price, tick) if side is Side.BUY else ceil_to(price, tick)
+
+
+def round_prices(
+    side: Side, prices: Sequence[Decimal], rules: MarketRules
+) -> tuple[Decimal | None, ...]:
+    """Round a ladder (best first) to the tick, keeping every level strictly behind the last.
+
+    Levels a small ``level_step_bps`` would round onto the same tick are pushed out one tick
+    each, so a side never holds two orders at one price. Non-positive results are ``None``
+    (dropped) but keep their slot so level indices stay meaningful, and so are prices beyond
+    ``MAX_STEPS`` ticks.
+    """
+    tick = rules.tick
+    out: list[Decimal | None] = []
+    prev: Decimal | None = None
+    for raw in prices:
+        p = round_price(side, raw, tick)
+        if prev is not None:
+            p = min(p, prev - tick) if side is Side.BUY else max(p, prev + tick)
+        out.append(p if p > 0 and p / tick < MAX_STEPS else None)
+        prev = p
+    return tuple(out)
+
+
+def guard_prices(
+    side: Side,
+    prices: Sequence[Decimal | None],
+    tick: Decimal,
+    best_bid: Decimal,
+    best_ask: Decimal,
+) -> tuple[Decimal | None, ...]:
+    """Post-only guard: keep a side's ladder strictly behind the other traders' opposite touch.
+
+    A bid above ``best_ask - tick`` (or an ask below ``best_bid + tick``) would take liquidity
+    and be rejected as post-only, so it is clamped to one tick inside; deeper levels are then
+    pushed out to stay one tick apart. With an off-grid touch the limit is the nearest grid
+    price strictly behind it.
+    """
+    buy = side is Side.BUY
+    limit = ceil_to(best_ask, tick) - tick if buy else floor_to(best_bid, tick) + tick
+    out: list[Decimal | None] = []
+    for p in prices:
+        if p is None:
+            out.append(None)
+            continue
+        p = min(p, limit) if buy else max(p, limit)
+        limit = p - tick if buy else p + tick
+        out.append(p if p > 0 else None)
+    return tuple(out)
+
+
+def round_size(size: Decimal, lot: Decimal) -> Decimal:
+    """Round a size down to the lot (never more than was affordable); 0 past ``MAX_STEPS`` lots."""
+    if size / lot >= MAX_STEPS:
+        return Decimal(0)
+    return floor_to(size, lot)
+
+
+def size_ok(price: Decimal, size: Decimal, rules: MarketRules, *, check_notional: bool) -> bool:
+    """True when an order of ``size`` at ``price`` meets the lot, min size and min notional."""
+    if size < rules.lot or size < rules.min_size or size <= 0:
+        return False
+    return not (check_notional and price * size < rules.min_notional)
+
+
+def inventory_at(
+    params: QuotingParams, balances: Balances, rules: MarketRules, mid: Decimal
+) -> Inventory:
+    """Snapshot inventory at ``mid`` and express the target both in base and as a share.
+
+    This is the one place inventory is measured against its target: quoting, the
+    ``max_inventory_deviation`` rule and the reduce-only gate all read the result.
+    """
+    base = balances.total(rules.base)
+    quote = balances.total(rules.quote)
+    value = base * mid + quote
+    share = float(base * mid / value) if value > 0 else None
+    target_base = effective_target_base(params, value, mid)
+    if target_base is None:
+        return Inventory(base, quote, share, None, None)
+    target_share: float | None = None
+    excess_share: float | None = None
+    if value > 0:
+        target_share = float(target_base * mid / value)
+        configured = params.target_share if params.target_base is None else None
+        if configured is not None and target_base == _share_to_base(configured, value, mid):
+            target_share = configured  # not clamped: report it exactly as configured
+        excess_share = float((base - target_base) * mid / value)
+    excess = Excess(base - target_base, excess_share)
+    return Inventory(base, quote, share, target_base, target_share, excess)
+
+
+def effective_target_base(params: QuotingParams, value: Decimal, mid: Decimal) -> Decimal | None:
+    """The base amount inventory is steered to at ``mid`` (``None``: no target can be set).
+
+    ``target_base`` as configured, or ``target_share`` of the portfolio ``value``; then held
+    within the hard caps, which win over the target: the share caps (``min_share``/
+    ``max_share`` of ``value``) and, strongest, ``min_base``/``max_base``. A target beyond a
+    cap would have skew, the caps and the reduce-only gate pull in opposite directions (e.g. a
+    ``target_base`` worth 95 % of the portfolio against ``max_share`` 0.9: the caps quote only
+    asks, the target only bids, and reduce-only would quote nothing).
+    """
+    if params.target_base is not None:
+        target = params.target_base
+    elif params.target_share is not None and value > 0:
+        target = _share_to_base(params.target_share, value, mid)
+    else:
+        return None
+    if value > 0:
+        if params.max_share is not None:
+            target = min(target, _share_to_base(params.max_share, value, mid))
+        if params.min_share is not None:
+            target = max(target, _share_to_base(params.min_share, value, mid))
+    if params.max_base is not None:
+        target = min(target, params.max_base)
+    if params.min_base is not None:
+        target = max(target, params.min_base)
+    return target
+
+
+def _share_to_base(share: float, value: Decimal, mid: Decimal) -> Decimal:
+    return Decimal(repr(share)) * value / mid
+
+
+def deviation(
+    share: float | None,
+    target: float | None,
+    min_share: float | None,
+    max_share: float | None,
+) -> float:
+    """Signed distance of ``share`` from ``target``, normalized to [-1, 1].
+
+    +1 means the share has reached ``max_share`` (long), -1 that it has fallen to ``min_share``
+    (short). Missing caps normalize by the distance to 1 and 0. Unknown share or target: 0.
+    """
+    if share is None or target is None or not math.isfinite(share):
+        return 0.0
+    if share > target:
+        span = (1.0 if max_share is None else max_share) - target
+        dev = (share - target) / span if span > 0 else 1.0
+    elif share < target:
+        span = target - (0.0 if min_share is None else min_share)
+        dev = (share - target) / span if span > 0 else -1.0
+    else:
+        return 0.0
+    return max(-1.0, min(1.0, dev))
+
+
+def skew_bps(dev: float, strength: float, spread_bps: float) -> float:
+    """Shift of both quotes in bps of mid: ``-dev * strength`` half-spreads.
+
+    Negative when long so both quotes move down: the ask gets hit more and the bid less, which
+    works the inventory back towards target.
+    """
+    if dev == 0.0:
+        return 0.0  # not -0.0 in logs
+    return -dev * strength * spread_bps / 2.0
+
+
+def inventory_q(base: Decimal, target_base: Decimal | None, order_size_base: Decimal) -> float:
+    """Avellaneda–Stoikov ``q``: inventory above target, in order sizes (0 if unknown)."""
+    if target_base is None or order_size_base <= 0:
+        return 0.0
+    return float((base - target_base) / order_size_base)
+
+
+def quoted_sides(
+    share: float | None, min_share: float | None, max_share: float | None
+) -> tuple[frozenset[Side], str]:
+    """Sides to quote given the share caps, and a reason when one is switched off.
+
+    Beyond ``max_share`` only asks are quoted (sell down), below ``min_share`` only bids.
+    """
+    both = frozenset({Side.BUY, Side.SELL})
+    if share is None:
+        return both, "ok"
+    if max_share is not None and share > max_share:
+        return frozenset({Side.SELL}), "above_max_share"
+    if min_share is not None and share < min_share:
+        return frozenset({Side.BUY}), "below_min_share"
+    return both, "ok"
+
+
+def side_budget(side: Side, params: QuotingParams, inv: Inventory) -> Budget:
+    """What the orders of ``side`` may commit in total.
+
+    Bids spend quote (when the account holds balances) and raise base, so ``max_base`` bounds
+    their summed size; asks spend base, and ``min_base`` keeps a floor under what they may sell.
+    """
+    zero = Decimal(0)
+    if side is Side.BUY:
+        quote = max(inv.quote, zero) if params.balances_known else None
+        room = None if params.max_base is None else max(params.max_base - inv.base, zero)
+        return Budget(base=room, quote=quote)
+    limits = []
+    if params.balances_known:
+        limits.append(max(inv.base, zero))
+    if params.min_base is not None:
+        limits.append(max(inv.base - params.min_base, zero))
+    return Budget(base=min(limits) if limits else None)
+
+
+def market_mid(book: Book, *, allow_locked: bool = False) -> tuple[Decimal | None, str]:
+    """The book's mid, or ``None`` and why not (``bad_book``, ``no_mid``, ``crossed_book``).
+
+    ``allow_locked`` accepts best bid == best ask: the as2008 model publishes its mid as a
+    zero-width book, which is not a broken market there.
+    """
+    bid, ask = book.best_bid, book.best_ask
+    if bid is None or ask is None:
+        return None, "no_mid"
+    # Decimal NaN raises on ordering comparisons, so finiteness is checked before is_crossed.
+    if not (is_finite_positive(bid) and is_finite_positive(ask)):
+        return None, "bad_book"
+    if book.is_crossed and not (allow_locked and bid == ask):
+        return None, "crossed_book"
+    return book.mid, "ok"
+
+
+def fixed_spread_bps(
+    mode_bps: float, sigma_bps: float | None, vol: VolatilityParams | None
+) -> float:
+    """Spread of the fixed-spread strategy, volatility-adaptive when ``vol`` is set.
+
+    ``clamp(mode_bps + multiplier * sigma_bps * sqrt(horizon_s), mode_bps, cap_bps)``; the mode's
+    spread is the floor and wins over a lower cap. Without an estimate yet, the floor.
+    """
+    if vol is None or sigma_bps is None:
+        return mode_bps
+    widened = mode_bps + vol.multiplier * sigma_bps * math.sqrt(vol.horizon_s)
+    return max(mode_bps, min(widened, vol.cap_bps))
+
+
+def as_reservation(mid: float, q: float, gamma: float, sigma: float, tau: float) -> float:
+    """Avellaneda–Stoikov reservation price ``r = s - q * gamma * sigma^2 * (T - t)``."""
+    return mid - q * gamma * sigma * sigma * tau
+
+
+def as_spread(gamma: float, sigma: float, tau: float, kappa: float) -> float:
+    """Avellaneda–Stoikov total spread ``gamma*sigma^2*(T-t) + (2/gamma)*ln(1 + gamma/kappa)``.
+
+    In price units, centred on the reservation price.
+    """
+    return gamma * sigma * sigma * tau + (2.0 / gamma) * math.log1p(gamma / kappa)
+
+
+def ladder(
+    side: Side, centre: Decimal, half: Decimal, step: Decimal, levels: int
+) -> tuple[Decimal, ...]:
+    """Raw prices of one side, best first: level ``i`` sits ``i * step`` further out."""
+    sign = -1 if side is Side.BUY else 1
+    return tuple(centre + sign * (half + i * step) for i in range(levels))
+
+
+def size_ladder(
+    prices: Sequence[Decimal | None],
+    size_base: Decimal,
+    budget: Budget,
+    rules: MarketRules,
+    *,
+    check_notional: bool = True,
+) -> tuple[Decimal | None, ...]:
+    """Sizes for one side's rounded prices (best first); ``None`` drops a level.
+
+    Each level gets ``size_base``, shrunk so the cumulative size stays within ``budget.base``
+    and the cumulative notional within ``budget.quote``, then rounded down to the lot. Levels
+    below the lot, ``min_size`` or (when ``check_notional``) ``min_notional`` are dropped and
+    leave their budget to deeper levels.
+    """
+    base_left, quote_left = budget.base, budget.quote
+    out: list[Decimal | None] = []
+    for price in prices:
+        if price is None:
+            out.append(None)
+            continue
+        size = size_base
+        if base_left is not None:
+            size = min(size, base_left)
+        if quote_left is not None:
+            size = min(size, quote_left / price)
+        size = round_size(size, rules.lot)
+        if not size_ok(price, size, rules, check_notional=check_notional):
+            out.append(None)
+            continue
+        out.append(size)
+        if base_left is not None:
+            base_left -= size
+        if quote_left is not None:
+            quote_left -= price * size
+    return tuple(out)
+
+
+def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
+    """Desired quotes for ``state`` under ``params`` (never raises on market data)."""
+    problem = _check_inputs(params, state)
+    if problem:
+        return _empty(problem)
+    mid, why = market_mid(state.book, allow_locked=params.allow_locked_book)
+    if mid is None:
+        return _empty(why)
+    bid, ask = state.book.best_bid, state.book.best_ask
+    assert bid is not None and ask is not None  # market_mid checked both
+    rules = state.rules
+    if ask / rules.tick >= MAX_STEPS:
+        return _empty("bad_book")
+    inv = inventory_at(params, state.balances, rules, mid)
+    size_base = params.size if params.size_unit == "base" else params.size / mid
+    fmid = float(mid)
+    sigma_est = state.sigma if state.sigma is not None else params.sigma
+    sig_bps = None if sigma_est is None else sigma_est / fmid * 1e4
+
+    if params.strategy == "fixed_spread":
+        spread = fixed_spread_bps(params.spread_bps, sig_bps, params.volatility)
+        dev = deviation(inv.share, inv.target_share, params.min_share, params.max_share)
+        skew = skew_bps(dev, params.skew_strength, spread)
+        reference = fmid
+        centre = mid * (1 + to_decimal(skew) / BPS)
+        half = mid * to_decimal(spread) / (2 * BPS)
+    else:
+        gamma, kappa = params.gamma, params.kappa
+        assert gamma is not None and kappa is not None  # _check_inputs
+        sigma = params.sigma if params.sigma is not None else state.sigma
+        if sigma is None:
+            return _empty("no_sigma", mid=mid, inv=inv)
+        q = inventory_q(inv.base, inv.target_base, size_base)
+        reference = as_reservation(fmid, q, gamma, sigma, state.time_left_s)
+        delta = as_spread(gamma, sigma, state.time_left_s, kappa)
+        floor_bps = params.min_spread_bps
+        if params.volatility is not None:
+            floor_bps = fixed_spread_bps(floor_bps, sig_bps, params.volatility)
+        delta = max(delta, floor_bps * fmid / 1e4)
+        if not (math.isfinite(reference) and math.isfinite(delta)) or reference <= 0:
+            return _empty("bad_reference", mid=mid, inv=inv)
+        spread = delta / fmid * 1e4
+        skew = (reference - fmid) / fmid * 1e4
+        centre = to_decimal(reference)
+        half = to_decimal(delta / 2)
+
+    step = mid * to_decimal(params.level_step_bps) / BPS
+    sides, reason = quoted_sides(inv.share, params.min_share, params.max_share)
+    intents: dict[Side, tuple[OrderIntent, ...]] = {}
+    for side in (Side.BUY, Side.SELL):
+        if side not in sides:
+            intents[side] = ()
+            continue
+        prices = round_prices(side, ladder(side, centre, half, step, params.levels), rules)
+        if params.post_only_guard:
+            prices = guard_prices(side, prices, rules.tick, bid, ask)
+        sizes = size_ladder(
+            prices,
+            size_base,
+            side_budget(side, params, inv),
+            rules,
+            check_notional=params.enforce_min_notional,
+        )
+        intents[side] = tuple(
+            OrderIntent(side, p, s, level=i)
+            for i, (p, s) in enumerate(zip(prices, sizes, strict=True))
+            if p is not None and s is not None
+        )
+    quotes = Quotes(bids=intents[Side.BUY], asks=intents[Side.SELL])
+    if quotes.bids and quotes.asks and quotes.bids[0].price >= quotes.asks[0].price:
+        # Cannot happen with a positive spread (rounding and the guard only widen); kept as a
+        # last line of defence against ever sending a self-crossing pair.
+        return _empty("self_cross", mid=mid, inv=inv)
+    one_sided = _one_sided(quotes)
+    if not quotes.all:
+        reason = "no_size"
+    elif one_sided is not None and reason == "ok":
+        reason = "one_side_no_size"
+    return QuoteDecision(
+        quotes, mid, reference, spread, skew, inv.share, one_sided, reason, inv.excess
+    )
+
+
+def _one_sided(quotes: Quotes) -> Side | None:
+    if quotes.bids and not quotes.asks:
+        return Side.BUY
+    if quotes.asks and not quotes.bids:
+        return Side.SELL
+    return None
+
+
+def _empty(
+    reason: str, *, mid: Decimal | None = None, inv: Inventory | None = None
+) -> QuoteDecision:
+    # The inventory is still reported: the risk rules measure it even when nothing is quoted.
+    share, excess = (None, None) if inv is None else (inv.share, inv.excess)
+    return QuoteDecision(Quotes(), mid, None, None, 0.0, share, None, reason, excess)
+
+
+def _finite(x: float | None, *, positive: bool = False) -> bool:
+    return x is not None and math.isfinite(x) and (x > 0 if positive else x >= 0)
+
+
+def _dec_ok(x: Decimal | None, *, positive: bool = False) -> bool:
+    return x is not None and x.is_finite() and (x > 0 if positive else x >= 0)
+
+
+def _check_inputs(params: QuotingParams, state: MarketState) -> str | None:
+    """Name of the first unusable input, or ``None``: garbage in must not become orders out."""
+    rules = state.rules
+    if not (_dec_ok(rules.tick, positive=True) and _dec_ok(rules.lot, positive=True)):
+        return "bad_rules"
+    if not (_dec_ok(rules.min_notional) and _dec_ok(rules.min_size)):
+        return "bad_rules"
+    totals = (state.balances.total(rules.base), state.balances.total(rules.quote))
+    if not all(t.is_finite() for t in totals):
+        return "bad_balances"
+    if not (math.isfinite(state.now) and _finite(state.time_left_s)):
+        return "bad_input"
+    if state.sigma is not None and not _finite(state.sigma):
+        return "bad_input"
+    if not (_dec_ok(params.size, positive=True) and params.levels >= 1):
+        return "bad_params"
+    if not (_finite(params.level_step_bps) and _finite(params.skew_strength)):
+        return "bad_params"
+    vol = params.volatility
+    if vol is not None and not all(
+        _finite(x) for x in (vol.halflife_s, vol.horizon_s, vol.multiplier, vol.cap_bps)
+    ):
+        return "bad_params"
+    if params.strategy == "fixed_spread":
+        return None if _finite(params.spread_bps, positive=True) else "bad_params"
+    if not (_finite(params.gamma, positive=True) and _finite(params.kappa, positive=True)):
+        return "bad_params"
+    if params.sigma is not None and not _finite(params.sigma):
+        return "bad_params"
+    return None if _finite(params.min_spread_bps) else "bad_params"

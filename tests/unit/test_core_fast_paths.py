@@ -8,28 +8,38 @@ print differently (``1E+2`` for ``100``) and reach the venue as another string.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kasmm.bot.engine import _well_formed
-from kasmm.core.params import RefreshParams
-from kasmm.core.quoting import QUOTING_DEPTH, exclude_own
+from kasmm.core.params import QuotingParams, RefreshParams
+from kasmm.core.quoting import QUOTING_DEPTH, MarketState, compute_quotes, exclude_own
 from kasmm.core.reconcile import reconcile
+from kasmm.core.rules import round_price, round_prices, round_size
+from kasmm.core.skew import effective_target_base, inventory_at
 from kasmm.core.types import (
+    Balance,
+    Balances,
     Book,
     BookLevel,
     ClientOrderId,
+    MarketRules,
     OpenOrder,
     OrderIntent,
     Quotes,
     Side,
 )
 from tests.unit import core_reference as ref
+from tests.unit.test_quoting_properties import ANY_FLOAT, Case, case_st
 
 D = Decimal
 SETTINGS = settings(max_examples=400, deadline=None)
+QUOTING = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOW = 10_000.0
 
 #: The same values written several ways (trailing zeros, exponents), as venues send them.
@@ -198,3 +208,97 @@ def test_reconcile_is_the_plain_matching(
         reconcile(desired, orders, NOW, last_action_at, params),
         ref.reconcile(desired, orders, NOW, last_action_at, params),
     )
+
+
+# --- quoting -------------------------------------------------------------------------------
+
+
+def same_decision(params: QuotingParams, state: MarketState) -> None:
+    same(compute_quotes(params, state), ref.compute_quotes(params, state))
+
+
+@QUOTING
+@given(case_st())
+def test_compute_quotes_is_the_plain_pipeline(case: Case) -> None:
+    same_decision(case.params, case.state)
+
+
+@QUOTING
+@given(case_st(exact=True))
+def test_compute_quotes_is_the_plain_pipeline_on_the_exact_model(case: Case) -> None:
+    same_decision(case.params, case.state)
+
+
+@QUOTING
+@given(
+    case_st(),
+    st.one_of(st.none(), ANY_FLOAT),
+    ANY_FLOAT,
+    st.sampled_from(["NaN", "Infinity", "-1", "0", "5"]),
+    st.sampled_from(["tick", "lot", "min_notional", "size", "spread_bps", "level_step_bps", ""]),
+    st.sampled_from([math.nan, math.inf, -1.0, 0.0, -0.0]),
+)
+def test_compute_quotes_is_the_plain_pipeline_on_garbage(
+    case: Case, sigma: float | None, tau: float, balance: str, field: str, bad: float
+) -> None:
+    params, rules = case.params, case.state.rules
+    dec: dict[str, Any] = {field: D(repr(bad))}
+    if field in ("tick", "lot", "min_notional"):
+        rules = replace(rules, **dec)
+    elif field == "size":
+        params = replace(params, **dec)
+    elif field:
+        params = replace(params, **{field: bad})  # type: ignore[arg-type]
+    balances = Balances(MappingProxyType({"ASSET": Balance(D(balance)), "CASH": Balance(D(5))}))
+    state = MarketState(case.state.now, case.state.book, rules, balances, sigma, tau)
+    same_decision(params, state)
+    same_decision(params, case.state)  # the same params object again: what it derived is kept
+
+
+@QUOTING
+@given(case_st(), st.lists(st.integers(0, 40), min_size=1, max_size=4))
+def test_one_params_object_over_many_markets(case: Case, moves: list[int]) -> None:
+    """What a params object derives on its first decision holds for every later one."""
+    tick = case.state.rules.tick
+    for n in moves:
+        book = case.state.book
+        shifted = Book(
+            bids=tuple(BookLevel(lv.price + n * tick, lv.size) for lv in book.bids),
+            asks=tuple(BookLevel(lv.price + n * tick, lv.size) for lv in book.asks),
+            ts=book.ts,
+        )
+        same_decision(case.params, replace(case.state, book=shifted))
+
+
+@QUOTING
+@given(case_st())
+def test_inventory_is_the_plain_measure(case: Case) -> None:
+    params, state = case.params, case.state
+    mid = state.book.mid
+    assert mid is not None
+    same(
+        inventory_at(params, state.balances, state.rules, mid),
+        ref.inventory_at(params, state.balances, state.rules, mid),
+    )
+    for value in (D(0), D(-5), D("123.45")):
+        same(
+            effective_target_base(params, value, mid),
+            ref.effective_target_base(params, value, mid),
+        )
+
+
+@SETTINGS
+@given(
+    st.sampled_from(Side),
+    st.decimals(min_value=D("1e-9"), max_value=D("1e9"), allow_nan=False, places=12),
+    ticks,
+    st.sampled_from([D("0.001"), D(1), D("0.5"), D("1E+2")]),
+)
+def test_rounding_is_the_plain_rounding(
+    side: Side, x: Decimal, tick: Decimal, lot: Decimal
+) -> None:
+    same(round_price(side, x, tick), ref.round_price(side, x, tick))
+    same(round_size(x, lot), ref.round_size(x, lot))
+    rules = MarketRules("A/B", "A", "B", tick=tick, lot=lot)
+    raw = [x, x - tick / 3, x - 5 * tick, x + tick]
+    same(round_prices(side, raw, rules), ref.round_prices(side, raw, rules))
