@@ -13,7 +13,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,35 @@ def run_on_ref(
 def ratio(new: float, old: float) -> str:
     """``new / old`` as ``1.23x`` (``-`` when undefined)."""
     return f"{new / old:.2f}x" if old else "-"
+
+
+@contextmanager
+def checked_out(ref: str) -> Iterator[tuple[Path, str]]:
+    """A worktree of ``ref`` for several runs (a bench that runs one child per size): its path
+    and short commit id. It is made in a fresh directory under /tmp, so a concurrent bench's
+    worktree of the same ref is never reused or removed, and removed on exit."""
+    sha = resolve(ref)
+    tree = Path(tempfile.mkdtemp(prefix=f"kasmm-baseline-{sha}-"))
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), sha],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield tree, sha
+    finally:
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+            check=False,
+            capture_output=True,
+        )
+
+
+def env_for(tree: Path) -> dict[str, str]:
+    """The environment of a child that imports ``kasmm`` from ``tree``."""
+    return {**os.environ, "PYTHONPATH": str(tree)}
+
+
+def imported_from(result: dict[str, Any], tree: Path) -> bool:
+    """Whether a child's result says it imported ``kasmm`` from ``tree`` (its ``"kasmm"``)."""
+    return str(result.get("kasmm", "")).startswith(f"{tree}/")
