@@ -126,7 +126,9 @@ def record(horizon_s: float, seed: int) -> tuple[list[Sample], list[Sample]]:
     on_book, decide = Engine.on_book, Engine.decide
 
     def recording_on_book(self: Engine, book: Book, now: float) -> bool:
-        books.append((_snapshot(self), book, now, 0.0))
+        # One copy of both: a book that shares levels with the previous one still does.
+        engine, copied = copy.deepcopy((self, book), memo={id(self.profile): self.profile})
+        books.append((engine, copied, now, 0.0))
         return on_book(self, book, now)
 
     def recording_decide(self: Engine, now: float, wall: float) -> Any:

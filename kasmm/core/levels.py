@@ -14,7 +14,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from kasmm.core.rules import MAX_STEPS, SNAP_TICKS, ceil_to, floor_to
 from kasmm.core.skew import Budget
-from kasmm.core.types import MarketRules, OrderIntent, Side
+from kasmm.core.types import ZERO, MarketRules, OrderIntent, Side
 
 
 def side_intents(
@@ -35,7 +35,6 @@ def side_intents(
     """
     centre, half, step, levels = ladder_args
     buy = side is Side.BUY
-    sign = -1 if buy else 1
     outward = ROUND_FLOOR if buy else ROUND_CEILING
     tick, lot, min_size, min_notional = rules.tick, rules.lot, rules.min_size, rules.min_notional
     limit: Decimal | None = None
@@ -45,37 +44,50 @@ def side_intents(
     base_left, quote_left = budget.base, budget.quote
     prev: Decimal | None = None
     out: list[OrderIntent] = []
+    # Cheaper spellings of the same operations: ``b if b < a else a`` is the builtin
+    # ``min(a, b)`` (which returns ``a`` on a tie, exponent included), ``x - y`` is
+    # ``x + -1 * y``, a Decimal zero compares as the int 0 does, and ``to_integral_value``
+    # takes its rounding positionally.
     for i in range(levels):
         # ladder, then rules.round_price (ratio reused for the outward rounding)
-        ratio = (centre + sign * (half + i * step)) / tick
-        nearest = ratio.to_integral_value(rounding=ROUND_HALF_EVEN)
+        offset = half + i * step
+        ratio = ((centre - offset) if buy else (centre + offset)) / tick
+        nearest = ratio.to_integral_value(ROUND_HALF_EVEN)
         if abs(ratio - nearest) <= SNAP_TICKS:
             p = nearest * tick
         else:
-            p = ratio.to_integral_value(rounding=outward) * tick
+            p = ratio.to_integral_value(outward) * tick
         # round_prices: strictly behind the previous level, positive, bounded
         if prev is not None:
-            p = min(p, prev - tick) if buy else max(p, prev + tick)
+            if buy:
+                behind = prev - tick
+                p = behind if behind < p else p
+            else:
+                behind = prev + tick
+                p = behind if behind > p else p
         prev = p
-        if not (p > 0 and p / tick < MAX_STEPS):
+        if not (p > ZERO and p / tick < MAX_STEPS):
             continue
         # guard_prices
         if limit is not None:
-            p = min(p, limit) if buy else max(p, limit)
-            limit = p - tick if buy else p + tick
-            if not p > 0:
+            if buy:
+                p = limit if limit < p else p
+                limit = p - tick
+            else:
+                p = limit if limit > p else p
+                limit = p + tick
+            if not p > ZERO:
                 continue
         # size_ladder, with rules.round_size and rules.size_ok
         size = size_base
         if base_left is not None:
-            size = min(size, base_left)
+            size = base_left if base_left < size else size
         if quote_left is not None:
-            size = min(size, quote_left / p)
+            affordable = quote_left / p
+            size = affordable if affordable < size else size
         lots = size / lot
-        size = (
-            Decimal(0) if lots >= MAX_STEPS else lots.to_integral_value(rounding=ROUND_FLOOR) * lot
-        )
-        if size < lot or size < min_size or size <= 0:
+        size = Decimal(0) if lots >= MAX_STEPS else lots.to_integral_value(ROUND_FLOOR) * lot
+        if size < lot or size < min_size or size <= ZERO:
             continue
         if check_notional and p * size < min_notional:
             continue

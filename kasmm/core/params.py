@@ -121,3 +121,6 @@ class RefreshParams:
     max_order_age_s: float
     min_requote_interval_s: float
     levels: int
+    #: ``tolerance_bps`` as a Decimal, parsed on the first reconciliation with this object
+    #: (not a parameter: never compared or shown)
+    _tolerance: Decimal | None = field(default=None, init=False, repr=False, compare=False)

@@ -30,6 +30,7 @@ from decimal import Decimal
 from kasmm.core.params import RefreshParams
 from kasmm.core.rules import BPS, to_decimal
 from kasmm.core.types import (
+    ZERO,
     CancelOrder,
     OpenOrder,
     OrderAction,
@@ -55,9 +56,9 @@ def reconcile(
     Orders with nothing remaining are not resting and are ignored. Cancels come first, in the
     order of ``open_orders``; places follow level by level, bid before ask.
     """
-    resting = [o for o in open_orders if o.remaining > 0]
+    resting = [o for o in open_orders if o.remaining > ZERO]
     wanted = {side: _best_first(side, desired.side(side))[: params.levels] for side in _SIDES}
-    tolerance = to_decimal(params.tolerance_bps)
+    tolerance = _tolerance(params)
     bounds = _Bounds(wanted)
     kept: set[int] = set()  # indices into resting
     places: list[OrderIntent] = []
@@ -237,6 +238,11 @@ def _match(
                 ok.append((distance, o.client_id, j))
         ok.sort()
         candidates.append([j for _, _, j in ok])
+    found = [c for c in candidates if c]
+    if len({c[0] for c in found}) == len(found):
+        # Every intent's closest order is its own: the augmenting pass would give each exactly
+        # that (and nothing to an intent without candidates).
+        return {i: c[0] for i, c in enumerate(candidates) if c}
     owner: dict[int, int] = {}  # order index -> intent index
 
     def augment(i: int, seen: set[int]) -> bool:
@@ -252,6 +258,15 @@ def _match(
     for i in range(len(intents)):
         augment(i, set())
     return {i: j for j, i in owner.items()}
+
+
+def _tolerance(params: RefreshParams) -> Decimal:
+    """``params.tolerance_bps`` as a Decimal, parsed once per params object."""
+    tolerance = params._tolerance
+    if tolerance is None:
+        tolerance = to_decimal(params.tolerance_bps)  # raises on NaN/inf, every time
+        object.__setattr__(params, "_tolerance", tolerance)
+    return tolerance
 
 
 def _cancel_reason(order: OpenOrder, now: float, params: RefreshParams, bounds: _Bounds) -> str:

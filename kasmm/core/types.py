@@ -46,6 +46,12 @@ class BookLevel:
     size: Decimal
 
 
+class _Unset(enum.Enum):
+    """Not computed yet (a cached value that may itself be ``None``)."""
+
+    UNSET = enum.auto()
+
+
 @dataclass(frozen=True, slots=True)
 class Book:
     """An L2 order book snapshot. Bids best (highest) first, asks best (lowest) first."""
@@ -53,6 +59,11 @@ class Book:
     bids: tuple[BookLevel, ...]
     asks: tuple[BookLevel, ...]
     ts: float
+    #: ``mid`` once computed: the bot reads it several times per event (its decision, the risk
+    #: rules, the next book's previous mid). Not a field of the snapshot: never compared or shown.
+    _mid: Decimal | _Unset | None = field(
+        default=_Unset.UNSET, init=False, repr=False, compare=False
+    )
 
     @property
     def best_bid(self) -> Decimal | None:
@@ -67,10 +78,12 @@ class Book:
     @property
     def mid(self) -> Decimal | None:
         """Arithmetic mid of the top of book, or ``None`` when a side is empty."""
-        bid, ask = self.best_bid, self.best_ask
-        if bid is None or ask is None:
-            return None
-        return (bid + ask) / 2
+        mid = self._mid
+        if mid is _Unset.UNSET:
+            bids, asks = self.bids, self.asks
+            mid = (bids[0].price + asks[0].price) / 2 if bids and asks else None
+            object.__setattr__(self, "_mid", mid)
+        return mid
 
     @property
     def is_crossed(self) -> bool:

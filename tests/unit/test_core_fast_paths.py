@@ -302,3 +302,31 @@ def test_rounding_is_the_plain_rounding(
     rules = MarketRules("A/B", "A", "B", tick=tick, lot=lot)
     raw = [x, x - tick / 3, x - 5 * tick, x + tick]
     same(round_prices(side, raw, rules), ref.round_prices(side, raw, rules))
+
+
+@SETTINGS
+@given(
+    st.lists(st.tuples(level_values, level_values), max_size=4),
+    st.lists(st.tuples(level_values, level_values), max_size=4),
+    st.sampled_from(["bids", "asks", "both", "swapped", "none"]),
+)
+def test_well_formed_skips_only_the_sides_of_the_accepted_book(
+    bids: list[tuple[Decimal, Decimal]], asks: list[tuple[Decimal, Decimal]], shared: str
+) -> None:
+    accepted = Book(
+        bids=tuple(BookLevel(p, s) for p, s in bids),
+        asks=tuple(BookLevel(p, s) for p, s in asks),
+        ts=0.0,
+    )
+    if not ref.well_formed(accepted):
+        return  # the engine only ever passes a book that passed
+    fresh = (BookLevel(D("NaN"), D(1)),)  # a bad side that is not the accepted one
+    sides = {
+        "bids": (accepted.bids, fresh),
+        "asks": (fresh, accepted.asks),
+        "both": (accepted.bids, accepted.asks),
+        "swapped": (accepted.asks, accepted.bids),
+        "none": (fresh, fresh),
+    }[shared]
+    book = Book(bids=sides[0], asks=sides[1], ts=1.0)
+    assert _well_formed(book, accepted) is ref.well_formed(book)
