@@ -243,6 +243,8 @@ def evaluate(
     if state.halt is not None:
         return state, ()
     found = breaches(rules, inputs)
+    if not found and not state.reduce_only:
+        return state, ()  # what the general path below builds: the same state, no trips
     new_trips: list[Trip] = []
     halt = next((t for t in found if t.action == "halt"), None)
     if halt is not None:

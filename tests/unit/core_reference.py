@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from kasmm.core.params import QuotingParams, RefreshParams, VolatilityParams
 from kasmm.core.quoting import MarketState, QuoteDecision
 from kasmm.core.reconcile import SIZE_BAND
+from kasmm.core.risk import Limit, RiskInputs, RiskLimits, RiskState, Trip, breaches
 from kasmm.core.rules import BPS, MAX_STEPS, SNAP_TICKS
 from kasmm.core.skew import Budget, Excess, Inventory
 from kasmm.core.types import (
@@ -693,3 +695,47 @@ def _check_inputs(params: QuotingParams, state: MarketState) -> str | None:
     if params.sigma is not None and not _finite(params.sigma):
         return "bad_params"
     return None if _finite(params.min_spread_bps) else "bad_params"
+
+
+# --- the risk gate -------------------------------------------------------------------------
+
+
+def _pause_s(rules: RiskLimits, name: str) -> float:
+    rule: Limit | None = getattr(rules, name)
+    return float(rule.pause_s) if rule is not None and rule.pause_s is not None else 0.0
+
+
+def evaluate(
+    rules: RiskLimits, state: RiskState, inputs: RiskInputs
+) -> tuple[RiskState, tuple[Trip, ...]]:
+    """Apply every rule to ``inputs``; return the new state and the trips that changed it.
+
+    A rule already in force (an active pause, a held reduce-only, a halt) does not trip again
+    on every event: only transitions are reported, so each trip is logged and stored once.
+    """
+    now = inputs.now
+    if state.halt is not None:
+        return state, ()
+    found = breaches(rules, inputs)
+    new_trips: list[Trip] = []
+    halt = next((t for t in found if t.action == "halt"), None)
+    if halt is not None:
+        return replace(state, halt=halt, reduce_only=frozenset()), (halt,)
+    paused_until, pause_trip = state.paused_until, state.pause_trip
+    if now >= paused_until:
+        pauses = [t for t in found if t.action == "pause"]
+        if pauses:
+            longest = max(pauses, key=lambda t: _pause_s(rules, t.rule))
+            paused_until = now + _pause_s(rules, longest.rule)
+            pause_trip = longest
+            new_trips.append(longest)
+    reducing = frozenset(t.rule for t in found if t.action == "reduce_only")
+    new_trips.extend(
+        t for t in found if t.action == "reduce_only" and t.rule not in state.reduce_only
+    )
+    return (
+        RiskState(
+            halt=None, paused_until=paused_until, pause_trip=pause_trip, reduce_only=reducing
+        ),
+        tuple(new_trips),
+    )

@@ -20,8 +20,19 @@ from kasmm.bot.engine import _well_formed
 from kasmm.core.params import QuotingParams, RefreshParams
 from kasmm.core.quoting import QUOTING_DEPTH, MarketState, compute_quotes, exclude_own
 from kasmm.core.reconcile import reconcile
+from kasmm.core.risk import (
+    CountLimit,
+    DrawdownLimit,
+    InventoryDeviationLimit,
+    MidJumpLimit,
+    RiskInputs,
+    RiskLimits,
+    RiskState,
+    StaleBookLimit,
+    evaluate,
+)
 from kasmm.core.rules import round_price, round_prices, round_size
-from kasmm.core.skew import effective_target_base, inventory_at
+from kasmm.core.skew import Excess, effective_target_base, inventory_at
 from kasmm.core.types import (
     Balance,
     Balances,
@@ -330,3 +341,48 @@ def test_well_formed_skips_only_the_sides_of_the_accepted_book(
     }[shared]
     book = Book(bids=sides[0], asks=sides[1], ts=1.0)
     assert _well_formed(book, accepted) is ref.well_formed(book)
+
+
+# --- the risk gate -------------------------------------------------------------------------
+
+
+PAUSE = {"action": st.just("pause"), "pause_s": st.just(5.0)}
+limits_st = st.builds(
+    RiskLimits,
+    max_drawdown=st.none() | st.builds(DrawdownLimit, action=st.just("halt"), quote=st.just(D(50))),
+    stale_book=st.none() | st.builds(StaleBookLimit, seconds=st.just(2.0), **PAUSE),
+    mid_jump=st.none() | st.builds(MidJumpLimit, pct=st.just(1.0), **PAUSE),
+    max_inventory_deviation=st.none()
+    | st.builds(InventoryDeviationLimit, action=st.just("reduce_only"), share=st.just(0.1)),
+    max_consecutive_errors=st.none()
+    | st.builds(CountLimit, action=st.just("reduce_only"), count=st.just(3)),
+)
+
+risk_state_st = st.builds(
+    RiskState,
+    paused_until=st.sampled_from([-math.inf, NOW - 1, NOW + 1]),
+    reduce_only=st.sampled_from(
+        [frozenset(), frozenset({"max_inventory_deviation"}), frozenset({"x"})]
+    ),
+)
+
+risk_inputs_st = st.builds(
+    RiskInputs,
+    now=st.just(NOW),
+    last_book_ts=st.sampled_from([None, NOW - 1, NOW - 3]),
+    mid=st.sampled_from([None, D(100), D(102)]),
+    previous_mid=st.sampled_from([None, D(100)]),
+    book_crossed=st.booleans(),
+    equity=st.sampled_from([None, D(900), D(1000)]),
+    peak_equity=st.sampled_from([None, D(1000)]),
+    inventory_excess=st.sampled_from([None, Excess(D(1), 0.05), Excess(D(-9), -0.3)]),
+    consecutive_errors=st.integers(0, 5),
+)
+
+
+@SETTINGS
+@given(limits_st, risk_state_st, risk_inputs_st)
+def test_evaluate_is_the_plain_evaluation(
+    limits: RiskLimits, state: RiskState, inputs: RiskInputs
+) -> None:
+    same(evaluate(limits, state, inputs), ref.evaluate(limits, state, inputs))
