@@ -379,10 +379,20 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     state = tmp / "state"
     ledger_path = state / "kasmm.sqlite"
     (directory / f"{MM}.yaml").write_text(
-        profile_yaml(MM, emu.url, "{stale_book: {seconds: 30, action: pause, pause_s: 5}}")
+        profile_yaml(
+            MM,
+            emu.url,
+            "{stale_book: {seconds: 30, action: pause, pause_s: 5}, "
+            "max_drawdown: null, max_daily_loss: null}",
+        )
     )
     (directory / f"{HALT}.yaml").write_text(
-        profile_yaml(HALT, emu.url, "{max_order_actions_per_minute: {count: 1, action: halt}}")
+        profile_yaml(
+            HALT,
+            emu.url,
+            "{max_order_actions_per_minute: {count: 1, action: halt}, "
+            "max_drawdown: null, max_daily_loss: null}",
+        )
     )
     env = {**os.environ, "CRASH_MEXC_KEY": KEY, "CRASH_MEXC_SECRET": SECRET}
     driver = Driver(emu, random.Random(args.seed + 1))

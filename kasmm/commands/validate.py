@@ -14,8 +14,10 @@ __all__ = ["validate_command"]
 def validate_command(paths: Sequence[Path]) -> int:
     """Validate profile files/directories; print each issue (sorted) to stdout.
 
-    A summary ``N profiles valid, M issues`` goes to stderr. Returns 0 when everything is valid,
-    1 when there is any issue and 2 when a path does not exist (usage error).
+    Warnings are printed too (``...: field: warning: message``) but do not fail the run.
+    A summary ``N profiles valid, M issues[, W warnings]`` goes to stderr. Returns 0 when
+    everything is valid, 1 when there is any issue and 2 when a path does not exist (usage
+    error).
     """
     missing = [p for p in paths if not Path(p).exists() and not Path(p).is_symlink()]
     if missing:
@@ -23,12 +25,14 @@ def validate_command(paths: Sequence[Path]) -> int:
             print(f"kasmm validate: no such file or directory: {path}", file=sys.stderr)
         return 2
     result = load_paths([Path(p) for p in paths])
-    for issue in sorted(result.issues, key=lambda i: i.sort_key()):
+    # Warnings (valid profiles, probably not meant) in the same format, marked "warning:".
+    for issue in sorted([*result.issues, *result.warnings], key=lambda i: i.sort_key()):
         print(issue)
     sys.stdout.flush()
-    n, m = len(result.profiles), len(result.issues)
+    n, m, w = len(result.profiles), len(result.issues), len(result.warnings)
+    warned = f", {w} warning{'' if w == 1 else 's'}" if w else ""
     print(
-        f"{n} profile{'' if n == 1 else 's'} valid, {m} issue{'' if m == 1 else 's'}",
+        f"{n} profile{'' if n == 1 else 's'} valid, {m} issue{'' if m == 1 else 's'}{warned}",
         file=sys.stderr,
     )
     return 1 if result.issues else 0

@@ -23,6 +23,7 @@ from kasmm.config.schema import (
     KillRule,
     PaperVenueConfig,
     Profile,
+    RandomWalkMarket,
     SessionEndHorizon,
     SimVenueConfig,
 )
@@ -30,10 +31,12 @@ from kasmm.config.schema import (
 __all__ = [
     "CHECKS",
     "DEFAULT_TARGET_SHARE",
+    "WARNINGS",
     "Check",
     "Finding",
     "prefix_collisions",
     "run_checks",
+    "run_warnings",
 ]
 
 Finding = tuple[FieldPath, str]
@@ -84,6 +87,8 @@ def check_inventory(p: Profile) -> list[Finding]:
 
 def check_mode_spreads(p: Profile) -> list[Finding]:
     """The passive mode quotes at least as wide as the aggressive one."""
+    if p.modes.aggressive is None:
+        return []
     agg, pas = p.modes.aggressive.spread_bps, p.modes.passive.spread_bps
     if pas < agg:
         return [
@@ -94,6 +99,24 @@ def check_mode_spreads(p: Profile) -> list[Finding]:
             )
         ]
     return []
+
+
+def check_modes_defined(p: Profile) -> list[Finding]:
+    """``modes.aggressive`` may be left out only when neither ``mode`` nor the schedule uses it."""
+    if p.modes.aggressive is not None:
+        return []
+    out: list[Finding] = []
+    if p.mode == "aggressive":
+        out.append((("mode",), "mode aggressive needs modes.aggressive (it is not defined)"))
+    out.extend(
+        (
+            ("schedule", i, "mode"),
+            "this entry switches to mode aggressive, but modes.aggressive is not defined",
+        )
+        for i, entry in enumerate(p.schedule)
+        if entry.mode == "aggressive"
+    )
+    return out
 
 
 def check_exchange(p: Profile) -> list[Finding]:
@@ -160,6 +183,31 @@ def check_kill_rules(p: Profile) -> list[Finding]:
     if dd is not None and dd.quote is None and dd.pct is None:
         out.append((("kill_switch", "max_drawdown"), "set quote or pct (or both)"))
     return out
+
+
+#: Loss limits a live (ccxt) profile must state: set, or ``null`` to run without one knowingly.
+LIVE_LOSS_LIMITS = ("max_drawdown", "max_daily_loss")
+
+
+def check_live_limits(p: Profile) -> list[Finding]:
+    """A ccxt profile sets ``max_drawdown`` and ``max_daily_loss``, or ``null`` explicitly.
+
+    Real money without a loss limit is refused unless the file says so: a rule that is merely
+    left out (or a missing ``kill_switch``) is an error at the closest written parent.
+    """
+    if not isinstance(p.venue, CcxtVenueConfig):
+        return []
+    ks = p.kill_switch
+    stated = ks.model_fields_set if "kill_switch" in p.model_fields_set else set()
+    return [
+        (
+            ("kill_switch", name),
+            f"a live (ccxt) profile needs kill_switch.{name}; set a limit, or "
+            f"'{name}: null' to trade without one",
+        )
+        for name in LIVE_LOSS_LIMITS
+        if getattr(ks, name) is None and name not in stated
+    ]
 
 
 #: Keys some systems ship that are not real IANA zones (machine-dependent or placeholders).
@@ -263,9 +311,11 @@ CHECKS: dict[str, Check] = {
     "exchange": check_exchange,
     "sandbox": check_sandbox,
     "sim_balances": check_sim_balances,
+    "modes_defined": check_modes_defined,
     "mode_spreads": check_mode_spreads,
     "inventory": check_inventory,
     "kill_rules": check_kill_rules,
+    "live_limits": check_live_limits,
     "timezones": check_timezones,
     "cron": check_cron,
 }
@@ -279,6 +329,83 @@ def run_checks(profile: Profile) -> list[Finding]:
             out.extend(check(profile))
         except Exception as exc:  # never crash on a config
             out.append(((), f"internal error in check {name}: {type(exc).__name__}"))
+    return out
+
+
+# --- warnings: plausible but probably not meant ----------------------------------------------
+
+
+def _tick_bps(p: Profile) -> float | None:
+    """One price tick in bps of the starting price, where the profile knows both (sim)."""
+    venue = p.venue
+    if not isinstance(venue, SimVenueConfig):
+        return None
+    market = venue.market
+    if isinstance(market, RandomWalkMarket):
+        return float(venue.tick / market.s0) * 10_000
+    if isinstance(market, AS2008Market):
+        return float(market.tick) / market.s0 * 10_000
+    return None  # a replay's prices are in its file
+
+
+def _maker_bps(p: Profile) -> float | None:
+    """The maker fee the profile states (sim, paper with fees); ``None`` when it does not."""
+    venue = p.venue
+    if isinstance(venue, SimVenueConfig):
+        return venue.fees.maker_bps
+    if isinstance(venue, PaperVenueConfig) and venue.fees is not None:
+        return venue.fees.maker_bps
+    return None
+
+
+def warn_spread(p: Profile) -> list[Finding]:
+    """A mode's ``spread_bps`` below one price tick, or below twice the maker fee.
+
+    Only what the profile itself tells is used (the sim's tick and fees, a paper venue's stated
+    fees): no market data is fetched. Avellaneda-Stoikov prices with its own spread and is
+    skipped.
+    """
+    if isinstance(p.strategy, AvellanedaStoikovStrategy):
+        return []
+    tick, maker = _tick_bps(p), _maker_bps(p)
+    out: list[Finding] = []
+    for name in ("aggressive", "passive"):
+        mode = getattr(p.modes, name)
+        if mode is None:
+            continue
+        where: FieldPath = ("modes", name, "spread_bps")
+        spread = mode.spread_bps
+        if tick is not None and spread < tick:
+            out.append(
+                (
+                    where,
+                    f"spread_bps {spread:g} is below one price tick ({tick:.3g} bps at the "
+                    "starting price): rounded to ticks, the quotes end up wider than configured",
+                )
+            )
+        elif maker is not None and maker > 0 and spread < 2 * maker:
+            out.append(
+                (
+                    where,
+                    f"spread_bps {spread:g} is below twice the maker fee (2 x {maker:g} bps): "
+                    "a buy and a sell filled at level 0 pay more in fees than the spread earns",
+                )
+            )
+    return out
+
+
+#: Checks whose findings are warnings: printed with the location, the profile still loads.
+WARNINGS: dict[str, Check] = {"spread": warn_spread}
+
+
+def run_warnings(profile: Profile) -> list[Finding]:
+    """Run every check in :data:`WARNINGS`; a crash is dropped (a warning never refuses)."""
+    out: list[Finding] = []
+    for check in WARNINGS.values():
+        try:
+            out.extend(check(profile))
+        except Exception:  # a warning must never stop a valid profile
+            continue
     return out
 
 

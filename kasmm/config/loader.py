@@ -8,7 +8,8 @@ File layout
   ``name`` (a list has no single stem to borrow).
 * Files whose name starts with ``_`` are not profiles. ``_accounts.yaml`` may declare
   ``accounts: {NAME: {capacity: ..., refill_per_s: ...}}``: token buckets shared by every
-  profile whose ``venue.account`` names that account. Other ``_*`` files are ignored here.
+  profile whose ``venue.account`` names that account. ``_notify.yaml`` declares notification
+  targets and events (:mod:`kasmm.config.notify`). Other ``_*`` files are ignored here.
 
 YAML is parsed as YAML 1.2 with ruamel's round-trip loader, so every problem is reported at
 ``path:line:col`` (1-based). Hostile input never crashes the loader: oversized, binary, vanished
@@ -29,8 +30,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kasmm.config.checks import prefix_collisions, run_checks
+from kasmm.config.checks import prefix_collisions, run_checks, run_warnings
 from kasmm.config.locate import Pos, describe_error, field_str, lc_pos, locate, short
+from kasmm.config.notify import NOTIFY_FILES, NotifyFile, notify_checks, unusable_urls
 from kasmm.config.reader import (
     MAX_DEPTH,
     MAX_EVENTS,
@@ -69,11 +71,14 @@ class ConfigIssue:
     profile: str | None
     field: str  #: dotted field path (``modes.passive.spread_bps``) or ``-`` for the file
     message: str
+    #: ``warning``: printed, but the profile loads (:data:`~kasmm.config.checks.WARNINGS`)
+    severity: str = "error"
 
     def __str__(self) -> str:
         who = f"{_printable(self.profile)}: " if self.profile is not None else ""
         where = f"{_printable(str(self.path))}:{self.line}:{self.col}"
-        return f"{where}: {who}{_printable(self.field)}: {_printable(self.message)}"
+        kind = "warning: " if self.severity == "warning" else ""
+        return f"{where}: {who}{_printable(self.field)}: {kind}{_printable(self.message)}"
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         """Order issues by file, position, field and message."""
@@ -104,6 +109,12 @@ class DirectoryLoad:
     accounts: dict[str, AccountLimits] = field(default_factory=dict)
     #: profile names each file holds (also invalid ones whose name is known), in file order
     files: dict[Path, list[str]] = field(default_factory=dict)
+    #: ``_notify.yaml`` when present and valid (an invalid one is in ``issues``, and
+    #: ``notify_invalid`` is set: a supervisor keeps the last good version then)
+    notify: NotifyFile | None = None
+    notify_invalid: bool = False
+    #: warnings about valid profiles (they load nonetheless)
+    warnings: list[ConfigIssue] = field(default_factory=list)
 
 
 @dataclass
@@ -129,13 +140,15 @@ class _FileContext:
         self.env = env
         self.credentials_dir = credentials_dir
         self.issues: list[ConfigIssue] = []
+        self.warnings: list[ConfigIssue] = []
 
-    def add(self, pos: Pos, profile: str | None, field_name: str, message: str) -> None:
+    def add(
+        self, pos: Pos, profile: str | None, field_name: str, message: str, severity: str = "error"
+    ) -> None:
         message = " ".join(message.split())
         label = short(profile) if profile is not None else None
-        self.issues.append(
-            ConfigIssue(self.path, pos[0] + 1, pos[1] + 1, label, field_name, message)
-        )
+        issue = ConfigIssue(self.path, pos[0] + 1, pos[1] + 1, label, field_name, message, severity)
+        (self.warnings if severity == "warning" else self.issues).append(issue)
 
     def model_errors(
         self,
@@ -179,6 +192,8 @@ def _validate_profile(
             ctx.add(locate(node, pos, path), profile.name, field_str(path), exc_.messages[0])
     if len(ctx.issues) > before:
         return _Entry(profile.name, name_pos, None)
+    for path, message in run_warnings(profile):
+        ctx.add(locate(node, pos, path), profile.name, field_str(path), message, "warning")
     prefix_pos = locate(node, pos, ("order_prefix",)) if "order_prefix" in data else name_pos
     return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos)
 
@@ -258,14 +273,23 @@ def load_file(
     ``env`` defaults to ``os.environ`` and ``credentials_dir`` to ``$CREDENTIALS_DIRECTORY``.
     ``_accounts.yaml`` is validated (no profiles); other ``_*`` files yield nothing.
     """
+    loaded, ctx = _load_file(path, env, credentials_dir)
+    return loaded, ctx.issues
+
+
+def _load_file(
+    path: Path, env: Mapping[str, str] | None, credentials_dir: Path | None
+) -> tuple[list[LoadedProfile], _FileContext]:
     env, credentials_dir = _resolve_options(env, credentials_dir)
     ctx = _FileContext(Path(path), env, credentials_dir)
     if ctx.path.name.startswith("_"):
         if ctx.path.name in _ACCOUNTS_FILES:
             _load_accounts(ctx)
-        return [], ctx.issues
+        elif ctx.path.name in NOTIFY_FILES:
+            _load_notify(ctx)
+        return [], ctx
     entries = _load_entries(ctx)
-    return [e.loaded for e in entries if e.loaded is not None], ctx.issues
+    return [e.loaded for e in entries if e.loaded is not None], ctx
 
 
 def _load_accounts(ctx: _FileContext) -> dict[str, AccountLimits]:
@@ -285,6 +309,30 @@ def _load_accounts(ctx: _FileContext) -> dict[str, AccountLimits]:
     except ValidationError as exc:
         ctx.model_errors(exc, AccountsFile, root, root_pos(root), None)
         return {}
+
+
+def _load_notify(ctx: _FileContext) -> NotifyFile | None:
+    """``_notify.yaml``: structure, cross-field checks, then every URL reference resolved."""
+    try:
+        root = parse_yaml(read_text(ctx.path))
+        plain = to_plain(root, root_pos(root))
+    except FileProblem as exc:
+        ctx.add(exc.pos, None, "-", exc.message)
+        return None
+    if plain is None:
+        return NotifyFile()
+    if not isinstance(plain, dict):
+        ctx.add(root_pos(root), None, "-", "expected a mapping with a 'targets' key")
+        return None
+    try:
+        cfg = NotifyFile.model_validate(plain)
+    except ValidationError as exc:
+        ctx.model_errors(exc, NotifyFile, root, root_pos(root), None)
+        return None
+    before = len(ctx.issues)
+    for path, message in [*notify_checks(cfg), *unusable_urls(cfg, ctx.env, ctx.credentials_dir)]:
+        ctx.add(locate(root, root_pos(root), path), None, field_str(path), message)
+    return cfg if len(ctx.issues) == before else None
 
 
 def _list_dir(directory: Path, issues: list[ConfigIssue]) -> list[Path]:
@@ -346,6 +394,8 @@ def load_paths(
     candidates = set(unique.values())
     profiles: dict[str, LoadedProfile] = {}
     accounts: dict[str, AccountLimits] = {}
+    notify: NotifyFile | None = None
+    notify_invalid = False
     files: dict[Path, list[str]] = {}
     owners: dict[str, Path] = {}
     parsed: list[tuple[Path, _FileContext, list[_Entry]]] = []
@@ -357,6 +407,12 @@ def load_paths(
                     if acct in accounts:
                         ctx.add((0, 0), None, f"accounts.{acct}", "account declared twice")
                     accounts.setdefault(acct, limits)
+            elif path.name in NOTIFY_FILES:
+                if notify is not None or notify_invalid:
+                    ctx.add((0, 0), None, "-", "a second notification file; only one is read")
+                else:
+                    notify = _load_notify(ctx)
+                    notify_invalid = notify is None
             issues.extend(ctx.issues)
             continue
         entries = _load_entries(ctx)
@@ -391,7 +447,16 @@ def load_paths(
     for _path, ctx, _entries in parsed:
         issues.extend(ctx.issues)
     issues.sort(key=ConfigIssue.sort_key)
-    return DirectoryLoad(profiles=profiles, issues=issues, accounts=accounts, files=files)
+    warnings = sorted((w for _p, ctx, _e in parsed for w in ctx.warnings), key=ConfigIssue.sort_key)
+    return DirectoryLoad(
+        profiles=profiles,
+        issues=issues,
+        accounts=accounts,
+        files=files,
+        warnings=warnings,
+        notify=notify,
+        notify_invalid=notify_invalid,
+    )
 
 
 def load_one_for_command(path: Path, name: str | None = None) -> Profile | int:
@@ -399,12 +464,15 @@ def load_one_for_command(path: Path, name: str | None = None) -> Profile | int:
 
     Prints every issue (or the ambiguity) to stderr and returns the exit status instead:
     1 when the file is invalid, 2 when it does not hold exactly one (named) profile.
+    Warnings are printed to stderr too; they do not stop the command.
     """
     import sys
 
-    loaded, issues = load_file(path)
-    if issues:
-        for issue in issues:
+    loaded, ctx = _load_file(path, None, None)
+    for warning in ctx.warnings:
+        print(warning, file=sys.stderr)
+    if ctx.issues:
+        for issue in ctx.issues:
             print(issue, file=sys.stderr)
         return 1
     if name is not None:

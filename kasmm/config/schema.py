@@ -94,7 +94,9 @@ class StrictModel(BaseModel):
 class RandomWalkMarket(StrictModel):
     """A KAS/USDT-like market: random-walk mid, synthetic L2 book, Poisson takers."""
 
-    model: Literal["random_walk"] = "random_walk"
+    model: Literal["random_walk"] = Field(
+        "random_walk", description="Market model: random walk mid with a synthetic book."
+    )
     s0: PositiveDecimal = Field(Decimal("0.08"), description="Initial mid price.")
     sigma_bps: PositiveFloat = Field(
         2.0, description="Mid volatility in bps per square-root second (2 bps ~ 5.9% daily)."
@@ -131,7 +133,10 @@ class RandomWalkMarket(StrictModel):
 class AS2008Market(StrictModel):
     """The Avellaneda–Stoikov (2008) model, implemented exactly (see the README)."""
 
-    model: Literal["as2008"]
+    model: Literal["as2008"] = Field(
+        description="Market model: Avellaneda-Stoikov (2008), Poisson fills at distance-decaying "
+        "intensity A*exp(-k*delta)."
+    )
     s0: PositiveFloat = Field(100.0, description="Initial mid price.")
     sigma: PositiveFloat = Field(2.0, description="Mid volatility, price units per sqrt second.")
     A: PositiveFloat = Field(140.0, description="Order arrival intensity scale.")
@@ -144,7 +149,9 @@ class ReplayMarket(StrictModel):
     """Recorded books and trades replayed against the bot's orders (``kasmm record`` writes
     them; the format and the fill rules are in :mod:`kasmm.backtest.replay`)."""
 
-    model: Literal["replay"]
+    model: Literal["replay"] = Field(
+        description="Market model: recorded books and trades (`kasmm record`) replayed."
+    )
     path: str = Field(
         min_length=1,
         description="Replay file (CSV, kasmm-replay format 1), relative to the working directory.",
@@ -180,23 +187,38 @@ SimMarket = Annotated[
 ]
 
 
+_MAKER_DESCRIPTION = (
+    "Fee on the bot's resting (maker) orders when filled, in bps of notional; negative is a "
+    "rebate. A spread_bps below twice this loses money on every round trip (a warning)."
+)
+_TAKER_DESCRIPTION = "Fee on orders that take liquidity, in bps of notional."
+
+
 class SimFees(StrictModel):
     """Fee rates of the simulated venue, in bps of notional (negative maker = rebate)."""
 
-    maker_bps: Annotated[float, Field(ge=-100, le=1000, allow_inf_nan=False)] = 0.0
-    taker_bps: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = 5.0
+    maker_bps: Annotated[float, Field(ge=-100, le=1000, allow_inf_nan=False)] = Field(
+        0.0, description=_MAKER_DESCRIPTION
+    )
+    taker_bps: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = Field(
+        5.0, description=_TAKER_DESCRIPTION
+    )
 
 
 class SimVenueConfig(StrictModel):
     """The built-in simulated exchange: no keys, no network."""
 
-    type: Literal["sim"]
-    market: SimMarket = Field(default_factory=RandomWalkMarket)
-    balances: dict[str, NonNegativeDecimal] = Field(
-        default_factory=lambda: {"KAS": Decimal("50000"), "USDT": Decimal("4000")},
-        description="Starting balances per asset.",
+    type: Literal["sim"] = Field(description="The built-in simulated exchange.")
+    market: SimMarket = Field(
+        RandomWalkMarket(),
+        description="The simulated market: model random_walk (default), as2008 or replay.",
     )
-    fees: SimFees = Field(default_factory=SimFees)
+    balances: dict[str, NonNegativeDecimal] = Field(
+        {"KAS": Decimal("50000"), "USDT": Decimal("4000")},
+        description="Starting balances per asset (on the first start on a ledger only; later "
+        "starts resume from the ledger's fills).",
+    )
+    fees: SimFees = Field(SimFees(), description="Fee rates of simulated fills.")
     tick: PositiveDecimal = Field(Decimal("0.000001"), description="Price tick.")
     lot: PositiveDecimal = Field(Decimal("0.01"), description="Size lot.")
     min_notional: NonNegativeDecimal = Field(Decimal("1"), description="Minimum order notional.")
@@ -211,17 +233,19 @@ RestUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#][^\s]*$
 class Credentials(StrictModel):
     """API credentials, each as a ``${VAR}`` reference."""
 
-    api_key: SecretRef
-    secret: SecretRef
+    api_key: SecretRef = Field(description="API key, as a ${VAR} reference.")
+    secret: SecretRef = Field(description="API secret, as a ${VAR} reference.")
     password: SecretRef | None = Field(None, description="Passphrase (KuCoin).")
 
 
 class CcxtVenueConfig(StrictModel):
     """A live exchange through ccxt."""
 
-    type: Literal["ccxt"]
+    type: Literal["ccxt"] = Field(description="A live exchange through ccxt.")
     exchange: str = Field(description="ccxt exchange id: one of mexc, gate, kucoin, bingx.")
-    credentials: Credentials
+    credentials: Credentials = Field(
+        description="API key, secret (and KuCoin passphrase) as ${VAR} references."
+    )
     sandbox: bool = Field(False, description="Use the exchange's testnet (where ccxt has one).")
     rest_url: RestUrl | None = Field(
         None, description="Override of the spot REST base URL (regional, proxy, emulator)."
@@ -249,8 +273,12 @@ class CcxtVenueConfig(StrictModel):
 class PaperFees(StrictModel):
     """Fee rates charged on simulated fills, in bps of notional (negative maker = rebate)."""
 
-    maker_bps: Annotated[float, Field(ge=-100, le=1000, allow_inf_nan=False)]
-    taker_bps: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
+    maker_bps: Annotated[float, Field(ge=-100, le=1000, allow_inf_nan=False)] = Field(
+        description=_MAKER_DESCRIPTION
+    )
+    taker_bps: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = Field(
+        description=_TAKER_DESCRIPTION
+    )
 
 
 class PaperVenueConfig(StrictModel):
@@ -260,12 +288,14 @@ class PaperVenueConfig(StrictModel):
     or through their price (see ``queue_position``); balances are virtual.
     """
 
-    type: Literal["paper"]
+    type: Literal["paper"] = Field(
+        description="Paper trading: live public market data, fills simulated locally."
+    )
     exchange: str = Field(
         description="ccxt exchange id whose public market data is used: mexc, gate, kucoin, bingx."
     )
     balances: dict[str, NonNegativeDecimal] = Field(
-        default_factory=lambda: {"KAS": Decimal("50000"), "USDT": Decimal("4000")},
+        {"KAS": Decimal("50000"), "USDT": Decimal("4000")},
         description="Virtual starting balances per asset.",
     )
     fees: PaperFees | None = Field(
@@ -320,8 +350,15 @@ class ModeConfig(StrictModel):
 class Modes(StrictModel):
     """The two modes a profile switches between."""
 
-    aggressive: ModeConfig
-    passive: ModeConfig
+    aggressive: ModeConfig | None = Field(
+        None,
+        description="Tight and shallow quoting, for volume. Optional when neither `mode` nor "
+        "a schedule entry selects it.",
+    )
+    passive: ModeConfig = Field(
+        description="Wide and deep quoting, the calm default; its spread_bps must be at least "
+        "the aggressive one's."
+    )
 
 
 class ScheduleEntry(StrictModel):
@@ -329,7 +366,7 @@ class ScheduleEntry(StrictModel):
 
     cron: str = Field(description="Five-field crontab expression, e.g. '0 8 * * 1-5'.")
     timezone: str = Field("UTC", description="IANA time zone of the cron expression.")
-    mode: ModeName
+    mode: ModeName = Field(description="The mode to switch to when the expression fires.")
 
 
 class VolatilityConfig(StrictModel):
@@ -345,26 +382,36 @@ class VolatilityConfig(StrictModel):
     cap_bps: Bps = Field(500.0, description="Maximum spread; the mode's spread is the floor.")
 
 
+_VOLATILITY_DESCRIPTION = (
+    "Optional volatility-adaptive widening of the spread (null: off): EWMA realized volatility "
+    "adds spread up to cap_bps."
+)
+
+
 class FixedSpreadStrategy(StrictModel):
     """Spread around the mid with inventory skew (the classic market maker)."""
 
-    type: Literal["fixed_spread"]
-    volatility: VolatilityConfig | None = None
+    type: Literal["fixed_spread"] = Field(
+        description="Quote the mode's spread around the mid, skewed against inventory."
+    )
+    volatility: VolatilityConfig | None = Field(None, description=_VOLATILITY_DESCRIPTION)
 
 
 class SessionEndHorizon(StrictModel):
     """T is a fixed daily session end; T-t counts down to it (in a backtest: the run's end)."""
 
-    type: Literal["session_end"]
-    end: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "00:00"
-    timezone: str = "UTC"
+    type: Literal["session_end"] = Field(description="T is a daily session end time.")
+    end: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = Field(
+        "00:00", description="Session end as 24-hour HH:MM in `timezone`."
+    )
+    timezone: str = Field("UTC", description="IANA time zone of `end`.")
 
 
 class RollingHorizon(StrictModel):
     """T-t is a constant window, for continuous trading."""
 
-    type: Literal["rolling"]
-    window_s: PositiveFloat = 60.0
+    type: Literal["rolling"] = Field(description="T-t is a constant window.")
+    window_s: PositiveFloat = Field(60.0, description="T-t in seconds.")
 
 
 Horizon = Annotated[SessionEndHorizon | RollingHorizon, Field(discriminator="type")]
@@ -373,18 +420,24 @@ Horizon = Annotated[SessionEndHorizon | RollingHorizon, Field(discriminator="typ
 class AvellanedaStoikovStrategy(StrictModel):
     """Avellaneda–Stoikov (2008) reservation price and optimal spread, in the paper's units."""
 
-    type: Literal["avellaneda_stoikov"]
+    type: Literal["avellaneda_stoikov"] = Field(
+        description="Avellaneda-Stoikov reservation price and optimal spread (the mode's "
+        "spread_bps is not used; min_spread_bps bounds the spread)."
+    )
     gamma: PositiveFloat = Field(description="Risk aversion.")
     kappa: PositiveFloat = Field(description="Order-book liquidity, per price unit.")
     sigma: PositiveFloat | None = Field(
         None, description="Volatility in price units per sqrt second; estimated online if unset."
     )
     sigma_halflife_s: PositiveFloat = Field(60.0, description="EWMA half-life of the estimator.")
-    horizon: Horizon = Field(default_factory=lambda: RollingHorizon(type="rolling"))
+    horizon: Horizon = Field(
+        RollingHorizon(type="rolling"),
+        description="T-t of the model: rolling (a constant window) or session_end.",
+    )
     min_spread_bps: NonNegativeFloat = Field(
         0.0, description="Lower bound on the total spread (0 = the model's spread as is)."
     )
-    volatility: VolatilityConfig | None = None
+    volatility: VolatilityConfig | None = Field(None, description=_VOLATILITY_DESCRIPTION)
 
 
 Strategy = Annotated[FixedSpreadStrategy | AvellanedaStoikovStrategy, Field(discriminator="type")]
@@ -435,71 +488,124 @@ class RefreshConfig(StrictModel):
 
 # --- risk ---------------------------------------------------------------------------------
 
+_ACTION_DESCRIPTION = (
+    "What a trip does. halt: cancel every order and stop quoting until `kasmm reset PROFILE` "
+    "(restarting kasmm does not clear a halt: it is kept in the ledger). pause: cancel every "
+    "order and resume after pause_s. reduce_only: quote only the side that brings inventory "
+    "back toward the target."
+)
+
 
 class KillRule(StrictModel):
     """Common fields of every kill-switch rule."""
 
-    action: KillAction = Field("halt", description="halt | pause | reduce_only")
-    pause_s: PositiveFloat | None = Field(None, description="Pause length for action: pause.")
+    action: KillAction = Field("halt", description=_ACTION_DESCRIPTION)
+    pause_s: PositiveFloat | None = Field(
+        None, description="Seconds to pause; required with action: pause, refused otherwise."
+    )
 
 
 class MaxDrawdownRule(KillRule):
     """Trip when equity falls this far below its running peak."""
 
-    quote: PositiveDecimal | None = Field(None, description="In quote currency.")
+    quote: PositiveDecimal | None = Field(
+        None, description="Limit in quote currency below the equity peak."
+    )
     pct: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = Field(
-        None, description="In percent of peak equity."
+        None, description="Limit in percent of peak equity (either limit trips the rule)."
     )
 
 
 class MaxDailyLossRule(KillRule):
     """Trip when today's PnL (in ``timezone``) falls below ``-quote``."""
 
-    quote: PositiveDecimal
-    timezone: str = "UTC"
+    quote: PositiveDecimal = Field(description="Loss limit for one day, in quote currency.")
+    timezone: str = Field("UTC", description="IANA time zone in which a day starts at 00:00.")
 
 
 class MaxInventoryDeviationRule(KillRule):
     """Trip when the base share deviates from target by more than ``share``."""
 
-    action: KillAction = "reduce_only"
-    share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+    action: KillAction = Field("reduce_only", description=_ACTION_DESCRIPTION)
+    share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+        description="Largest allowed |base share - target share| (0.3 = 30 points of share)."
+    )
 
 
 class StaleBookRule(KillRule):
     """Trip when no book update arrived for ``seconds``."""
 
-    action: KillAction = "pause"
-    seconds: PositiveFloat
+    action: KillAction = Field("pause", description=_ACTION_DESCRIPTION)
+    seconds: PositiveFloat = Field(
+        description="Longest time without a book update, in seconds, before the rule trips."
+    )
+
+
+#: The default ``mid_jump`` rule. One book update moving the mid 5 % is ~a whole day's move of
+#: KAS (2 bps per sqrt second is ~5.9 % a day) in a fraction of a second: a bad print, a wrong
+#: or stale book, or a crash under way, where quotes priced off that mid are the likeliest to
+#: be picked off. Pausing 30 s lets the book settle; ordinary volatility never comes close.
+DEFAULT_MID_JUMP_PCT = 5.0
+DEFAULT_MID_JUMP_PAUSE_S = 30.0
 
 
 class MidJumpRule(KillRule):
     """Trip when the mid moves more than ``pct`` in one update (or the book is crossed)."""
 
-    action: KillAction = "pause"
-    pct: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+    action: KillAction = Field("pause", description=_ACTION_DESCRIPTION)
+    pct: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = Field(
+        description="Largest allowed move of the mid between two book updates, in percent."
+    )
 
 
 class CountRule(KillRule):
     """Trip when a count reaches ``count``."""
 
-    count: Annotated[int, Field(ge=1)]
+    count: Annotated[int, Field(ge=1)] = Field(
+        description="Limit: the rule trips when the count goes beyond it."
+    )
 
 
 class KillSwitchConfig(StrictModel):
-    """Kill-switch rules; each applies to this profile only."""
+    """Kill-switch rules; each applies to this profile only. ``null`` turns a rule off."""
 
-    max_drawdown: MaxDrawdownRule | None = None
-    max_daily_loss: MaxDailyLossRule | None = None
-    max_inventory_deviation: MaxInventoryDeviationRule | None = None
+    max_drawdown: MaxDrawdownRule | None = Field(
+        None,
+        description="Trip when equity falls quote (or pct %) below its running peak. A ccxt "
+        "profile must set it, or set it to null explicitly to run without one.",
+    )
+    max_daily_loss: MaxDailyLossRule | None = Field(
+        None,
+        description="Trip when today's PnL falls below -quote. A ccxt profile must set it, or "
+        "set it to null explicitly to run without one.",
+    )
+    max_inventory_deviation: MaxInventoryDeviationRule | None = Field(
+        None,
+        description="Trip when the base share is more than share away from the target "
+        "(default action reduce_only).",
+    )
     stale_book: StaleBookRule | None = Field(
-        default_factory=lambda: StaleBookRule(seconds=10.0, action="pause", pause_s=5.0)
+        StaleBookRule(seconds=10.0, action="pause", pause_s=5.0),
+        description="Trip when no book update arrived for seconds (on by default: pause 5 s "
+        "after 10 s; null turns it off).",
     )
-    mid_jump: MidJumpRule | None = None
+    mid_jump: MidJumpRule | None = Field(
+        MidJumpRule(pct=DEFAULT_MID_JUMP_PCT, action="pause", pause_s=DEFAULT_MID_JUMP_PAUSE_S),
+        description="Trip when one book update moves the mid more than pct %, or the book is "
+        "crossed. On by default (5 %, pause 30 s): such a jump is a bad print, a wrong book or "
+        "a crash under way, where quotes are likeliest to be picked off; ordinary volatility "
+        "(KAS ~6 % a day) never comes close. null turns it off.",
+    )
     max_consecutive_errors: CountRule | None = Field(
-        default_factory=lambda: CountRule(count=10, action="pause", pause_s=30.0)
+        CountRule(count=10, action="pause", pause_s=30.0),
+        description="Trip after count venue errors in a row (on by default: pause 30 s after "
+        "10; null turns it off).",
     )
-    max_order_actions_per_minute: CountRule | None = None
+    max_order_actions_per_minute: CountRule | None = Field(
+        None,
+        description="Trip when the order actions (placements and cancels) of the last minute "
+        "reach count: a guard against a runaway requote loop.",
+    )
 
 
 class RateLimitConfig(StrictModel):
@@ -516,17 +622,39 @@ class Profile(StrictModel):
     """One market-making bot."""
 
     name: ProfileName
-    enabled: bool = True
-    venue: VenueConfig
+    enabled: bool = Field(
+        True, description="false keeps the profile validated but never started by a supervisor."
+    )
+    venue: VenueConfig = Field(
+        description="Where to trade: type sim (built-in simulated exchange), paper (live market "
+        "data, simulated fills) or ccxt (a live exchange)."
+    )
     symbol: Symbol
-    modes: Modes
-    mode: ModeName = "passive"
-    schedule: tuple[ScheduleEntry, ...] = ()
-    strategy: Strategy = Field(default_factory=lambda: FixedSpreadStrategy(type="fixed_spread"))
-    inventory: InventoryConfig = Field(default_factory=InventoryConfig)
-    refresh: RefreshConfig = Field(default_factory=RefreshConfig)
-    kill_switch: KillSwitchConfig = Field(default_factory=KillSwitchConfig)
-    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    modes: Modes = Field(description="The quoting modes: spread, size and levels of each.")
+    mode: ModeName = Field(
+        "passive", description="The mode at start, until a schedule entry switches it."
+    )
+    schedule: tuple[ScheduleEntry, ...] = Field(
+        (), description="Cron entries that switch the mode (the latest one due applies at start)."
+    )
+    strategy: Strategy = Field(
+        FixedSpreadStrategy(type="fixed_spread"),
+        description="Pricing model: fixed_spread or avellaneda_stoikov.",
+    )
+    inventory: InventoryConfig = Field(
+        InventoryConfig(), description="Inventory target, share bounds, hard caps and skew."
+    )
+    refresh: RefreshConfig = Field(
+        RefreshConfig(), description="When resting orders are replaced: tolerance, age, pacing."
+    )
+    kill_switch: KillSwitchConfig = Field(
+        KillSwitchConfig(),
+        description="Kill-switch rules; rules left out take their defaults (stale_book, "
+        "mid_jump and max_consecutive_errors are on by default).",
+    )
+    rate_limit: RateLimitConfig = Field(
+        RateLimitConfig(), description="This profile's token bucket (request weight)."
+    )
     order_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{2,8}$")] | None = Field(
         None, description="Client order id prefix (default: derived from the name)."
     )
@@ -543,8 +671,11 @@ class Profile(StrictModel):
 
     @property
     def active_mode(self) -> ModeConfig:
-        """The mode selected by ``mode``."""
-        return self.modes.aggressive if self.mode == "aggressive" else self.modes.passive
+        """The mode selected by ``mode`` (passive when aggressive is selected but not defined,
+        which only a switch at run time can do: validation refuses such a profile)."""
+        if self.mode == "aggressive" and self.modes.aggressive is not None:
+            return self.modes.aggressive
+        return self.modes.passive
 
     @property
     def client_id_prefix(self) -> str:

@@ -181,4 +181,8 @@ def _count(rule: CountRule | None) -> CountLimit | None:
 def _mode(profile: Profile, mode: ModeName | None) -> ModeConfig:
     if mode is None:
         return profile.active_mode
-    return profile.modes.aggressive if mode == "aggressive" else profile.modes.passive
+    # A profile without an aggressive mode quotes passive if switched to it at run time (an
+    # operator's switch); validation refuses a mode or schedule entry that selects it.
+    if mode == "aggressive" and profile.modes.aggressive is not None:
+        return profile.modes.aggressive
+    return profile.modes.passive

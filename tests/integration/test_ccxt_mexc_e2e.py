@@ -111,7 +111,9 @@ def test_bot_on_mexc_emulator_survives_kill_9(tmp_path: Path, emulator: Emulator
           aggressive: {{spread_bps: 10, size: 500, levels: 1}}
           passive: {{spread_bps: 10, size: 500, levels: 1}}
         refresh: {{fallback_interval_s: 0.5}}
-        kill_switch: {{stale_book: {{seconds: 30, action: pause, pause_s: 5}}}}
+        kill_switch:
+          {{stale_book: {{seconds: 30, action: pause, pause_s: 5}},
+           max_drawdown: null, max_daily_loss: null}}
         """)
     )
     profile_prefix = Profile.model_validate(

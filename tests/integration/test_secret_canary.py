@@ -147,6 +147,7 @@ def ccxt_profile(name: str, exchange: str, url: str, creds: str, spread: int = 1
           aggressive: {{spread_bps: {spread}, size: 500, levels: 1}}
           passive: {{spread_bps: {spread}, size: 500, levels: 1}}
         refresh: {{fallback_interval_s: 0.5}}
+        kill_switch: {{max_drawdown: null, max_daily_loss: null}}
         """
     )
 

@@ -235,6 +235,7 @@ symbol: KAS/USDT
 modes:
   aggressive: {spread_bps: 20, size: 1000}
   passive: {spread_bps: 40, size: 1000}
+kill_switch: {max_drawdown: {pct: 5}, max_daily_loss: {quote: 50}}
 """
 
 
@@ -255,10 +256,10 @@ def test_validate_refuses_both_profiles_of_a_prefix_collision(
     lines = capsys.readouterr().out.splitlines()
     account = "on the same gate live account (API key ${K})"
     assert lines == [
-        f"{one}:10:15: one: order_prefix: client order id prefix 'mm' (set here) is also used by "
+        f"{one}:11:15: one: order_prefix: client order id prefix 'mm' (set here) is also used by "
         f"profile 'two' {account}: each would cancel the other's orders and book its fills; give "
         "each profile its own order_prefix",
-        f"{two}:11:15: two: order_prefix: client order id prefix 'mm' (set here) is also used by "
+        f"{two}:12:15: two: order_prefix: client order id prefix 'mm' (set here) is also used by "
         f"profile 'one' {account}: each would cancel the other's orders and book its fills; give "
         "each profile its own order_prefix",
     ]
@@ -268,6 +269,6 @@ def test_validate_refuses_both_profiles_of_a_prefix_collision(
     _write(tmp_path / "one.yaml", GATE + f"order_prefix: {_profile(name='two').client_id_prefix}\n")
     issues = load_paths([tmp_path]).issues
     assert [(i.path.name, i.line, i.col, i.field) for i in issues] == [
-        ("one.yaml", 10, 15, "order_prefix"),
+        ("one.yaml", 11, 15, "order_prefix"),
         ("two.yaml", 1, 1, "order_prefix"),
     ]

@@ -64,6 +64,12 @@ EXPECTED: dict[str, tuple[int, int, str, str]] = {
         "only applies to action 'pause'",
     ),
     "drawdown_no_limit.yaml": (12, 3, "kill_switch.max_drawdown", "set quote or pct"),
+    "live_without_daily_loss.yaml": (
+        12,
+        1,
+        "kill_switch.max_daily_loss",
+        "needs kill_switch.max_daily_loss; set a limit, or 'max_daily_loss: null'",
+    ),
     "bad_symbol.yaml": (3, 9, "symbol", "BASE/QUOTE"),
     "same_base_quote.yaml": (3, 9, "symbol", "base and quote assets must differ"),
     "list_without_names.yaml": (8, 3, "[1].name", "must set their own name"),

@@ -34,6 +34,7 @@ symbol: KAS/USDT
 modes:
   aggressive: {spread_bps: 20, size: 1000}
   passive: {spread_bps: 40, size: 1000}
+kill_switch: {max_drawdown: {pct: 5}, max_daily_loss: {quote: 50}}
 """
 
 

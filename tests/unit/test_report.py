@@ -118,6 +118,7 @@ def write_profiles(directory: Path) -> Path:
         "  aggressive: {spread_bps: 20, size: 1}\n"
         "  passive: {spread_bps: 40, size: 1}\n"
         "inventory: {target_base: 50}\n"
+        "kill_switch: {max_drawdown: {pct: 5}, max_daily_loss: {quote: 50}}\n"
     )
     (directory / "broken.yaml").write_text("name: [oops\n")
     return directory

@@ -158,9 +158,10 @@ def test_the_as2008_market_requotes_every_step() -> None:
 # --- RiskLimits ----------------------------------------------------------------------------
 
 
-def test_default_kill_switch_is_a_stale_book_pause_and_an_error_pause() -> None:
+def test_default_kill_switch_is_a_stale_book_a_mid_jump_and_an_error_pause() -> None:
     assert risk_limits(profile()) == RiskLimits(
         stale_book=StaleBookLimit(action="pause", pause_s=5.0, seconds=10.0),
+        mid_jump=MidJumpLimit(action="pause", pause_s=30.0, pct=5.0),
         max_consecutive_errors=CountLimit(action="pause", pause_s=30.0, count=10),
     )
 
