@@ -282,7 +282,9 @@ class ProfileRunner:
                     plog.error("profile_failed", error=error, restarting=False)
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
-                    plog.error("profile_failed", error=error, exc_info=True)
+                    # The reason goes into the one line per attempt below; the traceback (a
+                    # page per attempt for an unreachable venue) only at debug level.
+                    plog.debug("profile_failed_traceback", error=error, exc_info=True)
                 finally:
                     if self.bot is not None:
                         self.orders_left = self.bot.orders_left
@@ -304,7 +306,10 @@ class ProfileRunner:
                     continue
                 delay = policy.delay(self.failures)
                 self.state = ProfileState.RESTARTING
-                plog.warning("profile_restarting", attempt=self.failures, delay_s=delay)
+                # One line per failed attempt: what failed, and when the next attempt starts.
+                plog.warning(
+                    "profile_failed", error=error, attempt=self.failures, restart_in_s=delay
+                )
                 # The first attempt is over: whoever started the profile (readiness, a reload
                 # holding the reload lock) must not wait through its whole backoff sequence.
                 self.started.set()

@@ -250,4 +250,4 @@ def test_deleting_the_ledger_stops_every_profile_and_exits_4(
     assert sorted((e["profile"], e["orders_left"]) for e in stopped) == [("a", 0), ("b", 0)]
     final = [e for e in events if e["event"] == "supervisor_stopped"]
     assert final[-1]["ledger_lost"] is True and final[-1]["exit_code"] == 4
-    assert not any(e["event"] == "profile_restarting" for e in events)
+    assert not any(e["event"] == "profile_failed" for e in events)  # nothing restarted
