@@ -36,6 +36,7 @@ _PATTERN_HINTS = {
     "order_prefix": "must be 2-8 lower-case letters or digits",
     "rest_url": "must be an http:// or https:// URL",
     "end": "must be a 24-hour time HH:MM, e.g. 17:30",
+    "at": "must be a 24-hour time HH:MM, e.g. 18:00",
 }
 
 
