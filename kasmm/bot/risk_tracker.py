@@ -9,6 +9,7 @@ on the interval clock.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -27,8 +28,12 @@ class RiskTracker:
     previous_mid: Decimal | None = None
     #: Interval-clock time the last well-formed book arrived (what ``stale_book`` measures).
     last_book_at: float | None = None
-    #: Interval-clock times of the order actions of the last ``ACTION_WINDOW_S``.
-    action_times: tuple[float, ...] = ()
+    #: ``(time, actions)`` of each round that sent order actions in the last
+    #: ``ACTION_WINDOW_S`` (interval clock), oldest first: one entry per round, not per
+    #: action, so a busy bot's window stays short.
+    action_rounds: tuple[tuple[float, int], ...] = ()
+    #: The sum of the actions in ``action_rounds``.
+    actions_in_window: int = 0
 
     def booked(self, previous_mid: Decimal | None, now: float) -> RiskTracker:
         """A new book arrived at ``now``; the one before had mid ``previous_mid``."""
@@ -37,7 +42,11 @@ class RiskTracker:
 
     def acted(self, now: float, count: int) -> RiskTracker:
         """``count`` order actions went out at ``now``."""
-        return replace(self, action_times=(*self.action_times, *(now for _ in range(count))))
+        return replace(
+            self,
+            action_rounds=(*self.action_rounds, (now, count)),
+            actions_in_window=self.actions_in_window + count,
+        )
 
     def rebased(self, equity: Decimal | None) -> RiskTracker:
         """An operator reset: drawdown is measured from ``equity`` on."""
@@ -67,25 +76,33 @@ def measure(tracker: RiskTracker, now: float, day: str, equity: Decimal | None) 
         if day != day_key:
             day_key, day_start = day, equity
     daily = equity - day_start if equity is not None and day_start is not None else None
-    times = tracker.action_times
+    rounds, actions = tracker.action_rounds, tracker.actions_in_window
     cutoff = now - ACTION_WINDOW_S
-    if times and times[0] <= cutoff:
-        times = tuple(t for t in times if t > cutoff)
+    if rounds and rounds[0][0] <= cutoff:
+        # Times never decrease (interval clock): the rounds to drop are a prefix.
+        keep = bisect_right(rounds, cutoff, key=_time)
+        actions -= sum(count for _, count in rounds[:keep])
+        rounds = rounds[keep:]
     new = tracker
-    if (peak, day_key, day_start, times) != (
+    if (peak, day_key, day_start, rounds) != (
         tracker.peak_equity,
         tracker.day_key,
         tracker.day_start_equity,
-        tracker.action_times,
+        tracker.action_rounds,
     ):
         new = replace(
             tracker,
             peak_equity=peak,
             day_key=day_key,
             day_start_equity=day_start,
-            action_times=times,
+            action_rounds=rounds,
+            actions_in_window=actions,
         )
-    return Measured(new, equity, daily, len(times))
+    return Measured(new, equity, daily, actions)
+
+
+def _time(entry: tuple[float, int]) -> float:
+    return entry[0]
 
 
 class LocalDay:
