@@ -87,11 +87,12 @@ async def record(
 
     :raises VenueError: the market could not be loaded, or the feed failed for good.
     """
-    rules = await feed.load_market()
     writer = ReplayWriter(out, depth=depth)
-    writer.header(rules, source=source)
     written = 0
     try:
+        # Inside the try: a market that cannot be loaded still closes the feed's session.
+        rules = await feed.load_market()
+        writer.header(rules, source=source)
         with anyio.move_on_after(duration_s):
             async with aclosing(feed.watch()) as items:
                 async for item in items:

@@ -15,9 +15,9 @@ import structlog
 
 from kasmm.bot import Bot
 from kasmm.clock import Clock, RealClock
+from kasmm.commands.failure import failure_reason
 from kasmm.config.loader import load_one_for_command
 from kasmm.config.schema import Profile
-from kasmm.errors import KasmmError
 from kasmm.store.state_dir import (
     EXIT_IN_USE,
     LockBusy,
@@ -167,8 +167,10 @@ def run_command(
     try:
         with held:
             summary = anyio.run(lambda: run_profile(profile, duration=duration))
-    except KasmmError as exc:
-        print(f"{path}: {profile.name}: {exc}", file=sys.stderr)
+    except Exception as exc:
+        # One line, not the task group's ExceptionGroup; the traceback with --log-level debug.
+        log.debug("run_failed", exc_info=True)
+        print(f"{path}: {profile.name}: {failure_reason(exc)}", file=sys.stderr)
         return 1
     _print_summary(summary)
     if summary_json is not None:
