@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kasmm.config.checks import run_checks
+from kasmm.config.locate import describe_error
 from kasmm.config.schema import Profile
 
 #: Keys that select the kind of a section (``strategy.type``, ``venue.market.model``, ...).
@@ -135,9 +136,13 @@ def apply_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
     try:
         changed = Profile.model_validate(tree)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        # The messages `kasmm validate` gives (an unknown key with its did-you-mean and the
+        # allowed keys), at the field's dotted path; positions mean nothing for a --set.
+        described = (
+            describe_error(Profile, tree, (0, 0), err)
+            for err in exc.errors(include_input=False, include_url=False)
         )
+        problems = "; ".join(f"{field}: {message}" for _pos, field, message in described)
         raise OverrideError(f"{_describe(overrides)}: {problems}") from None
     findings = run_checks(changed)
     if findings:
