@@ -25,15 +25,7 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"kasmm {__version__}")
-    parser.add_argument(
-        "--log-format",
-        choices=("auto", "json", "console"),
-        default="auto",
-        help="log rendering: JSON lines, human console, or auto (console on a terminal)",
-    )
-    parser.add_argument(
-        "--log-level", default="info", help="minimum log level (debug, info, warning, error)"
-    )
+    _add_log_options(parser, default_format="auto", default_level="info")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
@@ -275,7 +267,25 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=Path, default=Path("report.html"), help="output file (default: report.html)"
     )
+    # Also after the command (`kasmm supervise DIR --log-format json`), every command's included.
+    # SUPPRESS: given there, it overrides the one before the command; absent, it keeps it.
+    for command in sub.choices.values():
+        _add_log_options(command, default_format=argparse.SUPPRESS, default_level=argparse.SUPPRESS)
     return parser
+
+
+def _add_log_options(
+    parser: argparse.ArgumentParser, *, default_format: str, default_level: str
+) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        default=default_format,
+        help="log rendering: JSON lines, human console, or auto (console on a terminal)",
+    )
+    parser.add_argument(
+        "--log-level", default=default_level, help="minimum log level (debug, info, warning, error)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
