@@ -120,6 +120,8 @@ class BacktestDriver:
             session_end=session_end,
             run_tag=run_tag,
             rng=random.Random(f"{profile.name}@{clock.now()}"),
+            journaled=False,  # no ledger in a backtest
+            log_floor=log_level,
         )
         self.outcomes = RoundOutcomes(self.engine)
         self.meter = PathMeter()

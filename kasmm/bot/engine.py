@@ -6,7 +6,7 @@ never reads a clock (``now`` is the interval clock, ``wall`` the calendar, both 
 never touches a venue or the ledger: it answers with order actions (:meth:`Engine.decide`) and
 leaves everything else it wants done (store, log) in its outbox (:meth:`Engine.take`). The
 async driver (:mod:`kasmm.bot.driver`) performs both and feeds the outcomes back; a backtest
-drives the same engine through the same driver in virtual time.
+drives the same engine synchronously (:mod:`kasmm.backtest.driver`).
 
 Rules of the road:
 
@@ -99,7 +99,13 @@ class Engine:
         session_end: float | None = None,
         run_tag: str | None = None,
         rng: random.Random | None = None,
+        journaled: bool = True,
+        log_floor: int = 0,
     ) -> None:
+        """:param journaled: order events go to the outbox for a ledger (a backtest: no).
+        :param log_floor: the lowest log level anyone listens to (structlog's numbers: 10
+            debug, 20 info); events below it are not even built (a backtest at ``error``
+            would otherwise format every fill and order for nothing)."""
         self.profile = profile
         self.venue_name = venue_name
         self.session_end = session_end
@@ -139,8 +145,15 @@ class Engine:
         self.equity_timer = Every(EQUITY_SNAPSHOT_S)
         self._outbox: list[Command] = []
         #: This run's orders at the venue and the outcomes of the bot's requests.
+        self._info_logs = log_floor <= 20
         self.orders = OwnOrders(
-            self.ids, self.stats, self._outbox, profile.refresh.replace_mode, self.error
+            self.ids,
+            self.stats,
+            self._outbox,
+            profile.refresh.replace_mode,
+            self.error,
+            journaled=journaled,
+            debug_logs=log_floor <= 10,
         )
         #: The resting orders (the same dict as ``orders.open_orders``).
         self.open_orders = self.orders.open_orders
@@ -257,17 +270,18 @@ class Engine:
             # Executed before the balances were last read (reported late, or while the bot was
             # down): the inventory already holds it; only the PnL and the ledger take it.
             self._log("debug", "fill_already_in_balances", trade_id=fill.trade_id)
-        self._log(
-            "info",
-            "fill",
-            side=fill.side.value,
-            price=str(fill.price),
-            size=str(fill.size),
-            fee=str(fill.fee),
-            client_id=fill.client_id,
-            trade_id=fill.trade_id,
-            inventory=str(self.account.inventory.base),
-        )
+        if self._info_logs:
+            self._log(
+                "info",
+                "fill",
+                side=fill.side.value,
+                price=str(fill.price),
+                size=str(fill.size),
+                fee=str(fill.fee),
+                client_id=fill.client_id,
+                trade_id=fill.trade_id,
+                inventory=str(self.account.inventory.base),
+            )
 
     def on_order_closed(self, client_id: ClientOrderId, reason: str, ts: float) -> None:
         """The venue took an order off the book for another reason than a fill."""

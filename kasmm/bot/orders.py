@@ -67,8 +67,15 @@ class OwnOrders:
         outbox: list[Command],
         replace_mode: ReplaceMode,
         on_error: Any,
+        *,
+        journaled: bool = True,
+        debug_logs: bool = True,
     ) -> None:
         self.ids = ids
+        #: Order events are recorded for a ledger (a backtest has none: nothing is built).
+        self.journaled = journaled
+        #: Someone listens to debug events (else the per-order ones are not even built).
+        self.debug_logs = debug_logs
         self.stats = stats
         self.replace_mode = replace_mode
         #: Resting orders by client id (this run's; sizes as last reported).
@@ -84,8 +91,9 @@ class OwnOrders:
 
     def filled(self, fill: Fill) -> None:
         """A stored fill of one of this profile's orders: its status, its remaining size."""
-        status = "filled" if fill.remaining <= 0 else "partially_filled"
-        self._record(OrderStatusChanged(fill.client_id, status, fill.ts))
+        if self.journaled:
+            status = "filled" if fill.remaining <= 0 else "partially_filled"
+            self._record(OrderStatusChanged(fill.client_id, status, fill.ts))
         order = self.open_orders.get(fill.client_id)
         if order is None:
             return
@@ -96,7 +104,7 @@ class OwnOrders:
 
     def closed(self, client_id: ClientOrderId, reason: str, ts: float) -> None:
         """The venue took an order off the book for another reason than a fill."""
-        if self.open_orders.pop(client_id, None) is not None:
+        if self.open_orders.pop(client_id, None) is not None and self.journaled:
             self._record(OrderStatusChanged(client_id, "cancelled", ts, reason=reason))
 
     def plan_round(
@@ -181,12 +189,13 @@ class OwnOrders:
         The order's age (renewal) is measured from when it was sent, whatever the venue
         stamped it with.
         """
-        self._record(
-            OrderOpened(
-                request.client_id, request.side, request.price, request.size, wall, "open",
-                level, order.venue_id, None,
-            )
-        )  # fmt: skip
+        if self.journaled:
+            self._record(
+                OrderOpened(
+                    request.client_id, request.side, request.price, request.size, wall, "open",
+                    level, order.venue_id, None,
+                )
+            )  # fmt: skip
         self.open_orders[order.client_id] = OpenOrder(
             client_id=order.client_id,
             side=order.side,
@@ -199,14 +208,15 @@ class OwnOrders:
         )
         self.stats.orders_placed += 1
         self.stats.consecutive_errors = 0
-        self._log(
-            "debug",
-            "order_placed",
-            side=request.side.value,
-            price=str(request.price),
-            size=str(request.size),
-            client_id=request.client_id,
-        )
+        if self.debug_logs:
+            self._log(
+                "debug",
+                "order_placed",
+                side=request.side.value,
+                price=str(request.price),
+                size=str(request.size),
+                client_id=request.client_id,
+            )
 
     def rejected(
         self,
@@ -225,20 +235,24 @@ class OwnOrders:
         )
         self.stats.orders_rejected += 1
         self.stats.consecutive_errors = 0
-        self._record(
-            OrderOpened(
-                request.client_id, request.side, request.price, request.size, wall,
-                "rejected", level, None, reason,
-            )
-        )  # fmt: skip
+        if self.journaled:
+            self._record(
+                OrderOpened(
+                    request.client_id, request.side, request.price, request.size, wall,
+                    "rejected", level, None, reason,
+                )
+            )  # fmt: skip
         if isinstance(error, PostOnlyWouldCross):
-            self._log("debug", "order_rejected", reason="post_only", side=request.side.value)
+            if self.debug_logs:
+                self._log("debug", "order_rejected", reason="post_only", side=request.side.value)
         elif not isinstance(error, InsufficientFunds):
             self._log("warning", "order_rejected", reason=reason, side=request.side.value)
 
     def outcome_unknown(self, request: OrderRequest, level: int, wall: float) -> None:
         """A lost answer the lookup could not resolve: the order may rest (the audit cancels
         it if so). The error itself is counted by :meth:`error`."""
+        if not self.journaled:
+            return
         self._record(
             OrderOpened(
                 request.client_id, request.side, request.price, request.size, wall,
@@ -251,13 +265,16 @@ class OwnOrders:
         failed (the order stays tracked and is cancelled again next round)."""
         if error is None:
             self.stats.orders_cancelled += 1
-            self._record(OrderStatusChanged(client_id, "cancelled", wall))
-            self._log("debug", "order_cancelled", client_id=client_id)
+            if self.journaled:
+                self._record(OrderStatusChanged(client_id, "cancelled", wall))
+            if self.debug_logs:
+                self._log("debug", "order_cancelled", client_id=client_id)
         elif isinstance(error, OrderNotFound):
             # Already gone (filled or expired): a fill event may still be on its way, and
             # moves the order to ``filled`` if so.
             self.stats.cancel_not_found += 1
-            self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="gone"))
+            if self.journaled:
+                self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="gone"))
         else:
             self.error(error)
             return
@@ -268,7 +285,8 @@ class OwnOrders:
         """An order cancelled by a stop (``found``: the venue still had it)."""
         if found:
             self.stats.orders_cancelled += 1
-            self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="stop"))
+            if self.journaled:
+                self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="stop"))
         self.open_orders.pop(client_id, None)
 
     def untracked(self, listed: Sequence[OpenOrder]) -> tuple[ClientOrderId, ...]:
@@ -285,7 +303,8 @@ class OwnOrders:
         """The driver cancelled an untracked order (``found``: the venue still had it)."""
         if found:
             self.stats.orders_cancelled += 1
-            self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="untracked"))
+            if self.journaled:
+                self._record(OrderStatusChanged(client_id, "cancelled", wall, reason="untracked"))
         self.stats.untracked_cancelled += 1
         self._log("warning", "untracked_order_cancelled", client_id=client_id)
 
