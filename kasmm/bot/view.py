@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from kasmm.bot.stats import BotState, BotStats
-from kasmm.core.pnl import PnlState
+from kasmm.core.pnl import PnlParts, PnlState
 from kasmm.core.quoting import QuoteDecision
 from kasmm.core.risk import TradingState
 from kasmm.core.types import OpenOrder, Side
@@ -118,6 +118,10 @@ class BotView:
     configured_rules: tuple[str, ...]
     #: The base share quoting aims at (``None``: a base target, or the as2008 model).
     target_share: float | None
+    #: The market's price tick and size lot (``None`` before the venue connected): what
+    #: readers round prices and sizes to.
+    tick: Decimal | None = None
+    lot: Decimal | None = None
 
     @property
     def mark(self) -> Decimal:
@@ -140,6 +144,12 @@ class BotView:
     def net_pnl(self) -> Decimal:
         """Realized + unrealized - fees."""
         return self.pnl.net(self.mark)
+
+    @property
+    def pnl_parts(self) -> PnlParts:
+        """The PnL at :attr:`mark` split into spread capture, revaluation, fees, and the hold
+        benchmark (see :class:`~kasmm.core.pnl.PnlParts`)."""
+        return self.pnl.parts(self.mark)
 
     @property
     def drawdown(self) -> Decimal | None:
@@ -239,4 +249,6 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
         balances_known=engine.balances_known,
         configured_rules=engine.configured_rules,
         target_share=engine.target_share,
+        tick=rules.tick if rules is not None else None,
+        lot=rules.lot if rules is not None else None,
     )

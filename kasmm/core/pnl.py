@@ -28,11 +28,20 @@ class PnlState:
     sell_volume: Decimal = ZERO
     buy_notional: Decimal = ZERO
     sell_notional: Decimal = ZERO
+    #: The base held when accounting started, and the mark it was valued at (what the
+    #: hold benchmark keeps).
+    opening_position: Decimal = ZERO
+    opening_mark: Decimal = ZERO
 
     @classmethod
     def opening(cls, position: Decimal, mark: Decimal) -> PnlState:
         """Start accounting holding ``position`` base valued at ``mark``."""
-        return cls(position=position, avg_cost=mark if position else ZERO)
+        return cls(
+            position=position,
+            avg_cost=mark if position else ZERO,
+            opening_position=position,
+            opening_mark=mark,
+        )
 
     def unrealized(self, mark: Decimal) -> Decimal:
         """PnL of the open position marked at ``mark``."""
@@ -41,6 +50,38 @@ class PnlState:
     def net(self, mark: Decimal) -> Decimal:
         """Realized + unrealized - fees: the mark-to-market PnL since accounting started."""
         return self.realized + self.unrealized(mark) - self.fees
+
+    def hold(self, mark: Decimal) -> Decimal:
+        """What the starting portfolio gained by only holding it: the opening base at ``mark``
+        against its opening value (the quote part of the portfolio gains nothing)."""
+        return self.opening_position * (mark - self.opening_mark)
+
+    def parts(self, mark: Decimal) -> PnlParts:
+        """The PnL at ``mark`` split into what trading did and what the market did."""
+        revaluation = self.unrealized(mark)
+        net = self.realized + revaluation - self.fees
+        hold = self.hold(mark)
+        return PnlParts(self.realized, revaluation, self.fees, net, hold, net - hold)
+
+
+@dataclass(frozen=True, slots=True)
+class PnlParts:
+    """PnL attribution at one mark (quote currency).
+
+    ``net = spread_capture + revaluation - fees``. ``spread_capture`` is the realized PnL of
+    round trips (average cost, before fees); ``revaluation`` the open position (the starting
+    inventory included) marked to market against its average cost; ``fees`` what was paid
+    (negative: rebates earned). ``hold`` is the benchmark: what the starting portfolio would
+    have gained by not trading at all; ``vs_hold = net - hold`` answers whether market making
+    earned anything beyond the market's move.
+    """
+
+    spread_capture: Decimal
+    revaluation: Decimal
+    fees: Decimal
+    net: Decimal
+    hold: Decimal
+    vs_hold: Decimal
 
 
 def fee_in_quote(fill: Fill, quote_asset: str) -> Decimal:

@@ -308,3 +308,51 @@ def test_net_from_an_opening_position_excludes_its_history(
     # The opening inventory counts as bought at mark0: its value change since then is ours.
     expected = cash + state.position * mark - start * mark0 - fees
     assert abs(state.net(mark) - expected) <= TOLERANCE
+
+
+# --- attribution: trading vs the market's move ------------------------------------------------
+
+
+def test_holding_the_opening_inventory_without_trading_is_all_hold_and_no_edge() -> None:
+    # The demo's "+18.9 USDT with 0 fills": the whole PnL is the starting inventory's move.
+    parts = PnlState.opening(D(50000), D("0.08")).parts(D("0.0804"))
+    assert parts.net == D("20.0000") == parts.hold == parts.revaluation
+    assert parts.spread_capture == 0 and parts.fees == 0 and parts.vs_hold == 0
+
+
+def test_a_round_trip_from_flat_is_spread_capture_less_fees() -> None:
+    state = run([(B, "1.0", "10", "0.01", QUOTE), (S, "1.1", "10", "0.011", QUOTE)])
+    parts = state.parts(D("5"))  # the mark is irrelevant once flat
+    assert parts.spread_capture == D("1.0") and parts.revaluation == 0
+    assert parts.fees == D("0.021") and parts.net == D("0.979")
+    assert parts.hold == 0 and parts.vs_hold == parts.net
+
+
+def test_selling_inventory_before_a_rally_shows_as_a_loss_against_holding() -> None:
+    state = run([(S, "1.5", "50")], PnlState.opening(D(100), D(1)))
+    parts = state.parts(D(2))
+    assert parts.spread_capture == D(25)  # 50 sold 0.5 above the opening mark
+    assert parts.revaluation == D(50)  # 50 left, marked from 1 to 2
+    assert parts.net == D(75) and parts.hold == D(100) and parts.vs_hold == D(-25)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([B, S]),
+            st.decimals("0.01", "10", places=2),
+            st.decimals("0.1", "100", places=1),
+        ),
+        max_size=20,
+    ),
+    st.decimals("0.01", "10", places=2),
+    st.decimals("0", "100", places=1),
+)
+def test_the_parts_always_add_up_to_the_net(
+    specs: list[tuple[Side, Decimal, Decimal]], mark: Decimal, opening: Decimal
+) -> None:
+    state = run([(s, str(p), str(q)) for s, p, q in specs], PnlState.opening(opening, D(1)))
+    parts = state.parts(mark)
+    assert parts.net == state.net(mark)
+    assert parts.net == parts.spread_capture + parts.revaluation - parts.fees
+    assert parts.vs_hold == parts.net - parts.hold
