@@ -162,7 +162,7 @@ def _summary_line(p: ProfileSummary) -> str:
     if p.net_pnl is not None:
         pnl = f"net PnL {money(p.net_pnl)} {p.quote}"
         if p.change is not None:
-            pnl += f" ({'+' if p.change >= 0 else ''}{money(p.change)} since the last summary)"
+            pnl += f" ({money(p.change, sign=True)} since the last summary)"
         parts.append(pnl)
     if p.fills is not None:
         parts.append(f"{p.fills} fills")
@@ -173,11 +173,12 @@ def _summary_line(p: ProfileSummary) -> str:
     return ", ".join(parts)
 
 
-def money(value: Decimal) -> str:
-    """Four decimals (never an exponent, never 28 digits)."""
+def money(value: Decimal, *, sign: bool = False) -> str:
+    """Four decimals (never an exponent, never 28 digits, never ``-0.0000``)."""
     if not value.is_finite():
         return str(value)
-    return f"{value:.4f}"
+    rounded = round(value, 4) + 0  # + 0 turns a negative zero into zero
+    return f"{rounded:+.4f}" if sign else f"{rounded:.4f}"
 
 
 def _rule_of(reason: str | None) -> str:

@@ -64,14 +64,21 @@ class _Bucket:
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    alert: Alert
+    #: Alerts the rate limit dropped since the previous one queued (this one says so).
+    suppressed: int
+
+
 @dataclass(eq=False)
 class _Target:
     config: NotifyTarget
     url: str
-    send: MemoryObjectSendStream[Alert]
-    receive: MemoryObjectReceiveStream[Alert]
+    send: MemoryObjectSendStream[_Queued]
+    receive: MemoryObjectReceiveStream[_Queued]
     bucket: _Bucket
-    #: Alerts the rate limit dropped since the last message sent (the next one says so).
+    #: Alerts the rate limit dropped since the last one queued (the next one says so).
     suppressed: int = 0
     rate_logged: bool = False
     full_logged: bool = False
@@ -174,7 +181,7 @@ class Notifier:
                 old.config = target
                 wanted[target.name] = old
                 continue
-            send, receive = anyio.create_memory_object_stream[Alert](queue_size)
+            send, receive = anyio.create_memory_object_stream[_Queued](queue_size)
             limit = target.rate_limit
             bucket = _Bucket(limit.burst, limit.per_hour / 3600.0, limit.burst, self.clock())
             wanted[target.name] = _Target(target, url, send, receive, bucket)
@@ -199,7 +206,7 @@ class Notifier:
         try:
             self._publish(alert)
         except Exception as exc:
-            log.error("notify_publish_failed", event=alert.kind, error=f"{type(exc).__name__}")
+            log.error("notify_publish_failed", kind=alert.kind, error=f"{type(exc).__name__}")
 
     def _publish(self, alert: Alert) -> None:
         cfg = self.config
@@ -211,7 +218,7 @@ class Notifier:
         last = self._sent_at.get(alert.key)
         if last is not None and now - last < window:
             self.counts[(alert.kind, "deduplicated")] += 1
-            log.debug("notification_deduplicated", event=alert.kind, since_s=round(now - last))
+            log.debug("notification_deduplicated", kind=alert.kind, since_s=round(now - last))
             return
         if len(self._sent_at) > 4096:  # bounded: forget what no window can still cover
             rules = (cfg.events.rule(k) for k in EVENT_KINDS)
@@ -229,10 +236,10 @@ class Notifier:
             target.suppressed += 1
             if not target.rate_logged:
                 target.rate_logged = True
-                log.warning("notification_rate_limited", target=name, event=alert.kind)
+                log.warning("notification_rate_limited", target=name, kind=alert.kind)
             return
         try:
-            target.send.send_nowait(alert)
+            target.send.send_nowait(_Queued(alert, target.suppressed))
         except anyio.WouldBlock:
             self.counts[(alert.kind, "dropped")] += 1
             if not target.full_logged:
@@ -240,13 +247,15 @@ class Notifier:
                 log.warning(
                     "notification_queue_full",
                     target=name,
-                    event=alert.kind,
+                    kind=alert.kind,
                     queued=target.send.statistics().current_buffer_used,
                 )
             return
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             return
         target.full_logged = False
+        target.suppressed = 0
+        target.rate_logged = False
 
     # --- delivery ---------------------------------------------------------------------
 
@@ -276,10 +285,13 @@ class Notifier:
             for target in targets:
                 while True:
                     try:
-                        alert = target.receive.receive_nowait()
+                        queued = target.receive.receive_nowait()
                     except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                         break
-                    await self._deliver(target, alert)
+                    await self._deliver(target, queued)
+        for target in targets:
+            target.receive.close()
+        self._retired.clear()
 
     def _start(self, target: _Target) -> None:
         if not target.started and self._tg is not None:
@@ -288,31 +300,31 @@ class Notifier:
 
     async def _work(self, target: _Target) -> None:
         try:
-            async for alert in target.receive:
-                await self._deliver(target, alert)
+            async for queued in target.receive:
+                await self._deliver(target, queued)
         finally:
             target.stopped.set()
             if target in self._retired and target.receive.statistics().current_buffer_used == 0:
+                target.receive.close()
                 self._retired.remove(target)
 
-    async def _deliver(self, target: _Target, alert: Alert) -> None:
-        """Send ``alert`` to ``target`` with retries; count and log the outcome."""
+    async def _deliver(self, target: _Target, queued: _Queued) -> None:
+        """Send an alert to ``target`` with retries; count and log the outcome."""
         cfg = self.config or NotifyFile()
+        alert = queued.alert
         body = alert.body
-        if target.suppressed:
-            body += f"\n({target.suppressed} earlier notifications were not sent: rate limit)"
+        if queued.suppressed:
+            body += f"\n({queued.suppressed} earlier notifications were not sent: rate limit)"
         attempts = cfg.retries + 1
         for attempt in range(1, attempts + 1):
             why = await self._send_once(target, alert, body, cfg.timeout_s)
             if why is None:
-                target.suppressed = 0
-                target.rate_logged = False
                 self.counts[(alert.kind, "sent")] += 1
                 log.info(
                     "notification_sent",
                     target=target.config.name,
                     service=target.service,
-                    event=alert.kind,
+                    kind=alert.kind,
                     attempt=attempt,
                 )
                 return
@@ -320,7 +332,7 @@ class Notifier:
                 "notification_failed",
                 target=target.config.name,
                 service=target.service,
-                event=alert.kind,
+                kind=alert.kind,
                 attempt=attempt,
                 retrying=attempt < attempts,
                 error=why,

@@ -112,6 +112,13 @@ class Families:
             (),
             False,
         )
+        self.notifications = c(
+            "kasmm_notifications_total",
+            "Notifications (_notify.yaml) by event and outcome (sent, failed, deduplicated, "
+            "rate_limited, dropped).",
+            ("event", "outcome"),
+            False,
+        )
         # --- profile lifecycle and risk
         self.state = g("kasmm_profile_state", "Profile state (1 = current).", ("state",))
         self.restarts = c("kasmm_profile_restarts_total", "Restarts of the profile's bot.", ())

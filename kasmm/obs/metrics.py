@@ -45,7 +45,9 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 import kasmm
+from kasmm.alerts.notifier import OUTCOMES as NOTIFY_OUTCOMES
 from kasmm.bot.stats import BotState
+from kasmm.config.notify import EVENT_KINDS
 from kasmm.config.schema import CcxtVenueConfig, Profile
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
@@ -198,6 +200,13 @@ class SupervisorCollector(Collector):
             h = monitor.histogram
             fam.loop_lag.add_metric([], _buckets(h), h.sum)
         fam.collect_errors.add_metric([], float(self.collect_errors))
+        notifier = getattr(sup, "notifier", None)
+        if notifier is not None and notifier.active:
+            # Every series from 0 while targets exist, so a first failure is an increase.
+            counts = notifier.counts
+            for event in EVENT_KINDS:
+                for outcome in NOTIFY_OUTCOMES:
+                    fam.notifications.add_metric([event, outcome], float(counts[(event, outcome)]))
 
     # --- per profile
 

@@ -28,6 +28,9 @@ import anyio.lowlevel
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
+from kasmm.alerts import events as alerts
+from kasmm.alerts.notifier import Notifier
+from kasmm.alerts.watch import daily_summaries, watch_supervisor
 from kasmm.bot import Bot
 from kasmm.clock import Clock, RealClock
 from kasmm.config.loader import ConfigIssue, LoadedProfile, load_paths
@@ -86,6 +89,7 @@ class Supervisor:
         shard: Shard | None = None,
         scheduler: ModeScheduler | None = None,
         profile_locks: ProfileLocks | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.directory = directory
         self.shard = shard
@@ -126,6 +130,8 @@ class Supervisor:
         self.reload_results: dict[str, int] = {"ok": 0, "invalid": 0}
         self.loop_lag: LoopLagMonitor = LoopLagMonitor()
         self.metrics_registry: CollectorRegistry = build_registry(self)
+        #: Notifications (``_notify.yaml``); idle while that file names no target.
+        self.notifier = notifier or Notifier(env=env)
 
     # --- the main loop ----------------------------------------------------------------
 
@@ -138,6 +144,9 @@ class Supervisor:
             self._tg = tg
             tg.start_soon(self.loop_lag.run)
             tg.start_soon(self._check_ledger)
+            await tg.start(self.notifier.run)
+            tg.start_soon(watch_supervisor, self, self.notifier)
+            tg.start_soon(lambda: daily_summaries(self, self.notifier, wall_clock=self.wall_clock))
             scheduler = self.scheduler or ModeScheduler(clock=self.wall_clock)
             self.scheduler = scheduler
             scheduler.start()
@@ -155,6 +164,7 @@ class Supervisor:
                 with anyio.CancelScope(shield=True):
                     scheduler.shutdown()
                     await self.stop_all()
+                    await self.notifier.aclose()  # what is queued (a lost ledger) goes out
                     await anyio.lowlevel.checkpoint()  # let APScheduler finish its shutdown
                 tg.cancel_scope.cancel()  # the loop-lag monitor and the ledger check
         return self.exit_code
@@ -190,6 +200,7 @@ class Supervisor:
         if self.ledger_lost is None:
             self.ledger_lost = str(exc)
             log.critical("supervisor_stopping", reason="ledger lost", error=str(exc))
+            self.notifier.publish(alerts.ledger_trouble("lost; every profile stops", str(exc)))
         self.request_stop()
 
     async def _check_ledger(self) -> None:
@@ -209,6 +220,7 @@ class Supervisor:
                 return
             except Exception as exc:
                 log.warning("ledger_check_failed", error=f"{type(exc).__name__}: {exc}")
+                self.notifier.publish(alerts.ledger_trouble("check failed", str(exc)))
 
     # --- reload -------------------------------------------------------------------------
 
@@ -240,6 +252,8 @@ class Supervisor:
             log.error("config_invalid", error=str(issue), file=str(issue.path))
         self.issues = list(load.issues)
         self._account_limits = dict(load.accounts)
+        if not load.notify_invalid:  # an invalid _notify.yaml keeps the last good one
+            self.notifier.configure(load.notify)
         # Paths are resolved only when some file is invalid (the common reload has none).
         bad_files = {_real(issue.path) for issue in load.issues}
         plan = plan_reload(

@@ -1,0 +1,118 @@
+"""A running supervisor sends a halt to a webhook on loopback, through Apprise, for real.
+
+The receiver is a plain HTTP server in a thread; the target is Apprise's ``json://`` URL,
+held in an environment variable the ``_notify.yaml`` names. The URL's path carries a canary:
+the secret must reach the receiver and nothing else (no log line, no ``/status``).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from structlog.testing import capture_logs
+
+from kasmm.obs.metrics import build_registry, render
+from kasmm.supervisor import Supervisor
+from tests.support import eventually
+
+CANARY = "CANARY-h00k-9c1e"
+
+
+class Receiver:
+    """A loopback webhook: records every POST (path and JSON body)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, dict[str, Any]]] = []
+        received = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                received.append((self.path, json.loads(self.rfile.read(length))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def titles(self) -> list[str]:
+        return [str(body.get("title")) for _path, body in self.posts]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    r.thread.start()
+    try:
+        yield r
+    finally:
+        r.server.shutdown()
+        r.server.server_close()
+        r.thread.join(5)
+
+
+def halting_profile(name: str) -> str:
+    """A sim profile on a moving market whose drawdown limit (0.001 USDT) trips at once."""
+    return textwrap.dedent(
+        f"""\
+        name: {name}
+        venue:
+          type: sim
+          market: {{book_interval_s: 0.02}}
+          seed: 3
+        symbol: KAS/USDT
+        modes:
+          aggressive: {{spread_bps: 20, size: 1000, levels: 1}}
+          passive: {{spread_bps: 20, size: 1000, levels: 1}}
+        refresh: {{fallback_interval_s: 0.1}}
+        kill_switch:
+          max_drawdown: {{quote: 0.001, action: halt}}
+        """
+    )
+
+
+NOTIFY = """\
+targets:
+  - name: hook
+    url: ${KASMM_HOOK_URL}
+    events: [halt]
+"""
+
+
+@pytest.mark.anyio
+async def test_a_halt_reaches_a_loopback_webhook(tmp_path: Path, receiver: Receiver) -> None:
+    (tmp_path / "dd.yaml").write_text(halting_profile("dd"))
+    (tmp_path / "_notify.yaml").write_text(NOTIFY)
+    env = {"KASMM_HOOK_URL": f"json://127.0.0.1:{receiver.port}/hook/{CANARY}"}
+    sup = Supervisor(tmp_path, env=env)
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            await tg.start(sup.run)
+            await eventually(lambda: receiver.posts, within_s=30)
+            status = json.dumps(sup.status())
+            metrics = render(build_registry(sup, runtime=False))[0].decode()
+            tg.cancel_scope.cancel()
+    path, body = receiver.posts[0]
+    assert path == f"/hook/{CANARY}"
+    assert body["title"] == "kasmm: dd HALTED"
+    assert body["type"] == "failure"
+    assert body["message"].startswith("dd halted (max_drawdown: ")
+    assert "kasmm reset dd" in body["message"]
+    assert receiver.titles() == ["kasmm: dd HALTED"]  # one halt, one message
+    assert 'kasmm_notifications_total{event="halt",outcome="sent"} 1.0' in metrics
+    assert 'kasmm_notifications_total{event="halt",outcome="failed"} 0.0' in metrics
+    sent = [e for e in logs if e["event"] == "notification_sent"]
+    assert sent and sent[0]["target"] == "hook" and sent[0]["service"] == "json"
+    assert CANARY not in repr(logs) and CANARY not in status and CANARY not in metrics
