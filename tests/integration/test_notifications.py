@@ -116,3 +116,31 @@ async def test_a_halt_reaches_a_loopback_webhook(tmp_path: Path, receiver: Recei
     sent = [e for e in logs if e["event"] == "notification_sent"]
     assert sent and sent[0]["target"] == "hook" and sent[0]["service"] == "json"
     assert CANARY not in repr(logs) and CANARY not in status and CANARY not in metrics
+
+
+@pytest.mark.anyio
+async def test_notify_file_is_hot_reloaded_and_a_bad_edit_keeps_the_last_good(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    notify = tmp_path / "_notify.yaml"
+    notify.write_text(NOTIFY)
+    env = {"KASMM_HOOK_URL": f"json://127.0.0.1:{receiver.port}/hook"}
+    sup = Supervisor(tmp_path, env=env)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        assert sup.notifier.wants("halt") and not sup.notifier.wants("config_error")
+        notify.write_text(NOTIFY.replace("events: [halt]", "events: [halt, config_error]"))
+        await sup.reload()
+        assert sup.notifier.wants("config_error")
+        good = sup.notifier.config
+        notify.write_text(NOTIFY.replace("[halt]", "[hlat]"))
+        result = await sup.reload()
+        assert [i.field for i in result.issues] == ["targets[0].events[0]"]
+        assert sup.notifier.config is good  # the last good version stays
+        # ... and the broken file is itself reported, to the target that still works.
+        await eventually(lambda: receiver.titles() == ["kasmm: 1 configuration error"], 10)
+        assert "_notify.yaml:4:14: targets[0].events[0]" in receiver.posts[0][1]["message"]
+        notify.unlink()
+        await sup.reload()
+        assert not sup.notifier.active
+        tg.cancel_scope.cancel()

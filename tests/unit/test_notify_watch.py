@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import anyio
+import anyio.lowlevel
 import pytest
 
-from kasmm.alerts.watch import ProfileSnap, Snapshot, next_summary_at, transitions
-from kasmm.config.notify import DailySummary
+from kasmm.alerts.notifier import Notifier
+from kasmm.alerts.watch import (
+    ProfileSnap,
+    Snapshot,
+    daily_summaries,
+    next_summary_at,
+    transitions,
+)
+from kasmm.config.notify import DailySummary, NotifyFile
+from kasmm.supervisor.runner import ProfileRunner
+from tests.unit.test_notifier import FakeSender
 
 
 def snap(issues: tuple[str, ...] = (), **profiles: ProfileSnap) -> Snapshot:
@@ -96,3 +110,52 @@ def test_next_summary_is_at_the_local_time(now: datetime, expected: datetime) ->
     berlin = ZoneInfo("Europe/Berlin")
     at = next_summary_at(DailySummary(at="18:30", timezone="Europe/Berlin"), now.timestamp())
     assert datetime.fromtimestamp(at, tz=berlin).replace(tzinfo=None) == expected
+
+
+@dataclass
+class NoProfiles:
+    """A supervisor with nothing running (what the watcher reads of one)."""
+
+    slots: Mapping[str, ProfileRunner] = field(default_factory=dict)
+    issues: Sequence[object] = ()
+    directory_missing: bool = False
+    directory: object = Path("profiles")
+
+
+@pytest.mark.anyio
+async def test_daily_summary_goes_out_at_its_time_on_the_wall_clock() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    wall = [datetime(2026, 6, 1, 17, 0, tzinfo=berlin).timestamp()]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # virtual time: the wall clock jumps
+        waits.append(seconds)
+        wall[0] += seconds
+        await anyio.lowlevel.checkpoint()
+
+    sender = FakeSender()
+    notifier = Notifier(sender=sender, env={"HOOK": "json://127.0.0.1:9/h"})
+    notifier.configure(
+        NotifyFile.model_validate(
+            {
+                "targets": [{"name": "hook", "url": "${HOOK}"}],
+                "events": {"daily_summary": {"at": "18:00", "timezone": "Europe/Berlin"}},
+            }
+        )
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(notifier.run)
+        tg.start_soon(
+            lambda: daily_summaries(NoProfiles(), notifier, wall_clock=lambda: wall[0], sleep=sleep)
+        )
+        with anyio.fail_after(5):
+            while len(sender.calls) < 2:
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    await notifier.aclose()
+    assert [c[1] for c in sender.calls] == [
+        "kasmm daily summary 2026-06-01",
+        "kasmm daily summary 2026-06-02",
+    ]
+    assert sender.calls[0][2] == "no profiles running"
+    assert waits[0] == 60.0 and sum(waits) >= 25 * 3600  # rechecks the config every minute
