@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 import anyio
+import anyio.lowlevel
 import structlog
 
 from kasmm.alerts import events
@@ -44,6 +45,7 @@ __all__ = [
     "daily_summaries",
     "next_summary_at",
     "snapshot",
+    "snapshot_sliced",
     "transitions",
     "watch_supervisor",
 ]
@@ -54,6 +56,8 @@ RUNNING: frozenset[str] = frozenset(
 )
 #: The runner's error text when another process holds the profile's lock.
 _LOCK_BUSY = "LockBusy:"
+#: Profiles read between two yields to the event loop (~1 ms of work).
+_PER_STEP = 40
 
 
 class Watched(Protocol):
@@ -129,10 +133,29 @@ def snapshot(sup: Watched) -> Snapshot:
     """Read every profile's state (one bot view each) and the config errors."""
     profiles: dict[str, ProfileSnap] = {}
     for name, runner in list(sup.slots.items()):
-        try:
-            profiles[name] = _profile(runner)
-        except Exception as exc:  # one unreadable profile must not blind the watcher
-            log.warning("notify_watch_failed", profile=name, error=f"{type(exc).__name__}: {exc}")
+        _read(profiles, name, runner)
+    return _with_issues(sup, profiles)
+
+
+async def snapshot_sliced(sup: Watched, per_step: int = _PER_STEP) -> Snapshot:
+    """:func:`snapshot`, yielding to the event loop every ``per_step`` profiles (a bot view
+    costs ~27 us: 2,000 profiles read in one go would hold the loop for ~55 ms)."""
+    profiles: dict[str, ProfileSnap] = {}
+    for i, (name, runner) in enumerate(list(sup.slots.items()), 1):
+        _read(profiles, name, runner)
+        if i % per_step == 0:
+            await anyio.lowlevel.checkpoint()
+    return _with_issues(sup, profiles)
+
+
+def _read(profiles: dict[str, ProfileSnap], name: str, runner: ProfileRunner) -> None:
+    try:
+        profiles[name] = _profile(runner)
+    except Exception as exc:  # one unreadable profile must not blind the watcher
+        log.warning("notify_watch_failed", profile=name, error=f"{type(exc).__name__}: {exc}")
+
+
+def _with_issues(sup: Watched, profiles: dict[str, ProfileSnap]) -> Snapshot:
     issues = {str(issue) for issue in sup.issues}
     if sup.directory_missing:
         issues.add(f"profile directory {sup.directory} is missing; profiles keep running")
@@ -166,7 +189,7 @@ async def watch_supervisor(sup: Watched, notifier: Notifier, *, poll_s: float = 
     while True:
         if notifier.active:
             try:
-                alerts, prev = transitions(prev, snapshot(sup))
+                alerts, prev = transitions(prev, await snapshot_sliced(sup))
                 for alert in alerts:
                     if notifier.wants(alert.kind):
                         notifier.publish(alert)

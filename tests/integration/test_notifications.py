@@ -101,6 +101,8 @@ async def test_a_halt_reaches_a_loopback_webhook(tmp_path: Path, receiver: Recei
         async with anyio.create_task_group() as tg:
             await tg.start(sup.run)
             await eventually(lambda: receiver.posts, within_s=30)
+            # Counted once the sender's thread has the answer (just after the receiver has it).
+            await eventually(lambda: sup.notifier.counts[("halt", "sent")] == 1)
             status = json.dumps(sup.status())
             metrics = render(build_registry(sup, runtime=False))[0].decode()
             tg.cancel_scope.cancel()
