@@ -25,6 +25,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from kasmm.config.loader import LoadedProfile
 from kasmm.config.schema import CcxtVenueConfig, Profile
 from kasmm.errors import AuthenticationFailed, LedgerLost
+from kasmm.obs.money import NumberFormat
 from kasmm.store.state_dir import ProfileLocks, hold_profile
 from kasmm.supervisor.state import ProfileState, displayed_state
 from kasmm.venues.metered import VenueMetrics
@@ -192,6 +193,8 @@ class ProfileRunner:
         }
         if view is None:
             return row
+        # Money at the market's precision (kasmm.obs.money), never 28 digits or 0E-7.
+        money = NumberFormat.for_market(view.tick, view.lot, view.mid)
         row.update(
             mode=view.mode,
             trading_state=view.trading_state.value,
@@ -202,8 +205,9 @@ class ProfileRunner:
             inventory_base=str(view.inventory_base),
             inventory_quote=str(view.inventory_quote),
             open_orders=view.open_orders,
-            realized_pnl=str(view.realized_pnl),
-            net_pnl=str(view.net_pnl),
+            realized_pnl=money.money(view.realized_pnl),
+            net_pnl=money.money(view.net_pnl),
+            pnl=money.pnl(view.pnl_parts),
             fills=view.pnl.buy_count + view.pnl.sell_count,
             orders_placed=view.counters.orders_placed,
             orders_cancelled=view.counters.orders_cancelled,
