@@ -10,7 +10,7 @@ from decimal import Decimal
 import anyio.lowlevel
 
 from kasmm.core.types import Book, BookLevel, MarketRules, Side
-from kasmm.venues.paper_feed import FeedItem, PublicTrade
+from kasmm.venues.public_data import FeedItem, PublicTrade
 
 #: KAS/USDT-like rules: the defaults of the simulator, fees 10 bps maker / 20 bps taker.
 KAS_USDT = MarketRules(

@@ -23,7 +23,8 @@ import anyio
 
 from kasmm.config.schema import CcxtVenueConfig, PaperVenueConfig, Profile
 from kasmm.errors import KasmmError
-from kasmm.venues.paper_feed import CcxtPublicFeed, PublicFeed
+from kasmm.venues.paper_feed import CcxtPublicFeed
+from kasmm.venues.public_data import PublicFeed
 
 from .replay import ReplayWriter
 

@@ -1,4 +1,5 @@
-"""Public market data for the paper venue: the :class:`PublicFeed` protocol and its ccxt source.
+"""Public market data for the paper venue: a ccxt source of the :class:`PublicFeed` protocol
+(:mod:`kasmm.venues.public_data`).
 
 :class:`CcxtPublicFeed` reads one spot market of a real exchange without credentials. It shares
 the live ccxt venue's per-exchange facts (:mod:`kasmm.venues.ccxt.exchanges`), so a paper
@@ -37,9 +38,9 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import anyio
 import ccxt.async_support as ccxt
@@ -51,6 +52,7 @@ from kasmm.errors import FatalVenueError
 from kasmm.venues.ccxt.convert import dec0, market_rules, timestamp_s, to_book
 from kasmm.venues.ccxt.errors import translate
 from kasmm.venues.ccxt.exchanges import Flavour, constructor_options, flavour_for, rest_urls
+from kasmm.venues.public_data import FeedItem, PublicTrade
 
 log = structlog.get_logger("kasmm.paper")
 
@@ -64,39 +66,6 @@ WS_STALE_S: Final = 30.0
 DEFAULT_FEE: Final = Decimal("0.001")
 #: Longest wait between REST retries after consecutive network errors.
 MAX_POLL_BACKOFF_S: Final = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class PublicTrade:
-    """One trade printed on the public tape: ``size`` at ``price``, ``taker_side`` aggressed."""
-
-    price: Decimal
-    size: Decimal
-    taker_side: Side
-    ts: float
-    trade_id: str
-
-
-FeedItem = Book | PublicTrade
-
-
-class PublicFeed(Protocol):
-    """A source of one market's rules, books and trades (no account, no credentials)."""
-
-    async def load_market(self) -> MarketRules:
-        """The market's trading rules (tick, lot, minimums, published fee rates).
-
-        :raises VenueError: the market is unknown or the exchange cannot be reached.
-        """
-        ...
-
-    def watch(self) -> AsyncGenerator[FeedItem, None]:
-        """Books and trades in the order they arrived, until the feed is closed."""
-        ...
-
-    async def close(self) -> None:
-        """Release connections; a running :meth:`watch` ends."""
-        ...
 
 
 # --- ccxt values -> kasmm values ----------------------------------------------------------

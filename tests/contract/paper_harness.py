@@ -16,7 +16,7 @@ from kasmm.config.schema import PaperVenueConfig
 from kasmm.core.types import Side
 from kasmm.venues.base import Venue
 from kasmm.venues.paper import PaperVenue
-from kasmm.venues.paper_feed import PublicTrade
+from kasmm.venues.public_data import PublicTrade
 from tests.paper_fakes import FakeFeed, make_book
 
 from .conftest import Harness

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kasmm.backtest.replay import ReplayWriter
 from kasmm.core.types import Book, BookLevel, MarketRules, Side
-from kasmm.venues.paper_feed import PublicTrade
+from kasmm.venues.public_data import PublicTrade
 
 TICK = Decimal("0.000001")
 LOT = Decimal("0.01")

@@ -26,7 +26,8 @@ from kasmm.commands.record import record_command
 from kasmm.config.schema import PaperVenueConfig, Profile
 from kasmm.core.types import Book, Side
 from kasmm.errors import KasmmError
-from kasmm.venues.paper_feed import CcxtPublicFeed, PublicTrade
+from kasmm.venues.paper_feed import CcxtPublicFeed
+from kasmm.venues.public_data import PublicTrade
 
 D = Decimal
 

@@ -32,7 +32,7 @@ from kasmm.core.types import (
     VenueEvent,
 )
 from kasmm.errors import PostOnlyWouldCross
-from kasmm.venues.paper_feed import PublicTrade
+from kasmm.venues.public_data import PublicTrade
 from tests.support import demo_profile
 
 pytestmark = pytest.mark.anyio

@@ -18,12 +18,11 @@ from kasmm.core.types import Book, MarketRules, Side
 from kasmm.errors import FatalVenueError
 from kasmm.venues.paper_feed import (
     CcxtPublicFeed,
-    FeedItem,
-    PublicTrade,
     TradeFilter,
     build_exchange,
     rules_from_market,
 )
+from kasmm.venues.public_data import FeedItem, PublicTrade
 from tests.paper_fakes import make_book
 
 pytestmark = pytest.mark.anyio

@@ -32,7 +32,8 @@ from kasmm.errors import (
     TransientVenueError,
 )
 from kasmm.venues.base import Venue
-from kasmm.venues.paper import UNKNOWN_QUEUE, PaperVenue, displayed_queue
+from kasmm.venues.paper import PaperVenue
+from kasmm.venues.queue_matching import UNKNOWN_QUEUE, displayed_queue
 from tests.paper_fakes import FakeFeed, make_book, make_trade
 
 pytestmark = pytest.mark.anyio

@@ -40,8 +40,8 @@ from typing import Literal, TextIO
 from kasmm.clock import Clock
 from kasmm.config.schema import RandomWalkMarket, SimVenueConfig
 from kasmm.core.types import Book, BookUpdated, Side, VenueEvent
-from kasmm.venues.paper import cap_queues, crossed_by_book, displayed_queue, match_trade
-from kasmm.venues.paper_feed import FeedItem, PublicTrade
+from kasmm.venues.public_data import FeedItem, PublicTrade
+from kasmm.venues.queue_matching import cap_queues, crossed_by_book, displayed_queue, match_trade
 from kasmm.venues.sim.matching import SyntheticLevel, merged_levels
 from kasmm.venues.sim.replay_format import ReplayFormatError, ReplayHeader, iter_items, read_header
 from kasmm.venues.sim.state import SimState

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kasmm.core.types import Book, BookLevel, MarketRules, Side
-from kasmm.venues.paper_feed import FeedItem, PublicTrade
+from kasmm.venues.public_data import FeedItem, PublicTrade
 
 #: Magic word of the metadata comment.
 REPLAY_MAGIC = "kasmm-replay"
