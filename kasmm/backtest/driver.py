@@ -26,6 +26,7 @@ stop (a simulated venue cancels everything at once, so one cancel-all and one li
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -63,7 +64,7 @@ from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.replay import ReplayEnded
 
 from .meter import PathMeter
-from .plumbing import LEVELS, BacktestBucket, BacktestClock, quiet_logger
+from .plumbing import LEVELS, PROGRESS_EVERY_S, BacktestBucket, BacktestClock, quiet_logger
 
 T = TypeVar("T")
 
@@ -131,6 +132,9 @@ class BacktestDriver:
         self.log = quiet_logger(profile, sim.name, log_level)
         self._latency_s = sim.latency_s
         self._seen_trades: set[str] = set()
+        #: Called with the fraction of the horizon done, about every ``progress_every_s``.
+        self.on_progress: Callable[[float], None] | None = None
+        self.progress_every_s = PROGRESS_EVERY_S
 
     @property
     def run_tag(self) -> str:
@@ -183,10 +187,21 @@ class BacktestDriver:
         engine, clock, meter, observer = self.engine, self.clock, self.meter, self.observer
         next_event = self._next_event
         on_event = self._on_event
+        start, end = clock.now(), clock.end
+        span = (end - start) if end is not None and end > start else None
+        every = self.progress_every_s
+        report_at = time.monotonic() + every
+        n = 0
         while True:
             event = next_event()
             if event is None:
                 return
+            n += 1
+            if n & 255 == 0 and self.on_progress is not None and span is not None:
+                wall = time.monotonic()  # checked every 256 events only: it costs a syscall
+                if wall >= report_at:
+                    report_at = wall + every
+                    self.on_progress(min(1.0, (clock.now() - start) / span))
             meter.events += 1
             meter.last_event_at = clock.now()
             on_event(event)

@@ -43,6 +43,7 @@ in progress at the end finishes, and the run ends there.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import resource
 import time
@@ -67,7 +68,7 @@ from kasmm.venues.sim.replay_format import scan
 
 from .driver import BacktestDriver, Observer
 from .overrides import OverrideError, apply_overrides, grid, label
-from .plumbing import LEVELS, BacktestBucket, BacktestClock
+from .plumbing import LEVELS, PROGRESS_EVERY_S, BacktestBucket, BacktestClock
 from .result import BacktestResult, PathResult, RunResult, Timing
 
 MarketKind = Literal["random_walk", "as2008", "replay"]
@@ -79,7 +80,11 @@ DEFAULT_HORIZON_S: dict[str, float] = {"as2008": 1.0, "random_walk": 3600.0}
 #: Chunks per worker: progress granularity and load balance against per-chunk overhead.
 CHUNKS_PER_WORKER = 8
 
-Progress = Callable[[int, int], None]
+#: ``(paths done, paths total)``; ``done`` counts the running paths' virtual time done as
+#: fractions, so progress (and an ETA) shows long before the first path ends.
+Progress = Callable[[float, int], None]
+#: In a worker process: where its paths report their progress (set by the pool initializer).
+_progress_queue: Any = None
 
 
 class BacktestError(ValueError):
@@ -191,9 +196,11 @@ def build_path(
     )
 
 
-def run_path(spec: PathSpec) -> PathResult:
-    """Run one path to its end and measure it."""
+def run_path(spec: PathSpec, on_progress: Callable[[float], None] | None = None) -> PathResult:
+    """Run one path to its end and measure it (``on_progress``: fraction of the horizon done,
+    every :data:`PROGRESS_EVERY_S` or so)."""
     driver = build_path(spec)
+    driver.on_progress = on_progress
     driver.run()
     meter = driver.meter
     view = driver.view()
@@ -238,15 +245,34 @@ def run_path(spec: PathSpec) -> PathResult:
 
 
 def run_chunk(
-    specs: Sequence[PathSpec], progress: Callable[[], None] | None = None
+    specs: Sequence[PathSpec],
+    progress: Callable[[int, float], None] | None = None,
 ) -> list[PathResult]:
-    """Run paths one after the other (a worker process's job)."""
+    """Run paths one after the other; ``progress(k, fraction)`` as the ``k``-th path advances
+    (in a worker process, when none is given, to the pool's progress queue if there is one)."""
+    if progress is None and _progress_queue is not None:
+        queue = _progress_queue
+        first = (specs[0].run, specs[0].index)
+
+        def progress(k: int, fraction: float) -> None:
+            queue.put((first, k, fraction))
+
     out = []
-    for spec in specs:
-        out.append(run_path(spec))
+    for k, spec in enumerate(specs):
+        report = None if progress is None else _bind_progress(progress, k)
+        out.append(run_path(spec, report))
         if progress is not None:
-            progress()
+            progress(k, 1.0)
     return out
+
+
+def _bind_progress(progress: Callable[[int, float], None], k: int) -> Callable[[float], None]:
+    return lambda fraction: progress(k, fraction)
+
+
+def _init_worker(queue: Any) -> None:
+    global _progress_queue
+    _progress_queue = queue
 
 
 # --- many paths ---------------------------------------------------------------------------------
@@ -298,7 +324,8 @@ def run_backtest(
     :param rate_limit: see the module docstring.
     :param queue_position: replay only: ``back`` or ``front`` (see :mod:`.replay`).
     :param log_level: the bots' log level (``error`` drops fills and warnings of every path).
-    :param progress: called with (paths done, paths total) as paths complete.
+    :param progress: called with (paths done, paths total) right away and then about every
+        quarter second; ``done`` counts running paths' fractions.
     :raises BacktestError: the backtest cannot run as asked.
     """
     if paths < 1:
@@ -414,28 +441,49 @@ def _execute(
 ) -> list[PathResult]:
     """Results in the order of ``specs``: in this process, or in ``workers`` processes."""
     total = len(specs)
-    done = 0
-
-    def tick(n: int = 1) -> None:
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, total)
-
+    if progress is not None:
+        progress(0.0, total)  # at once: the run has started
     if workers <= 1:
-        return run_chunk(specs, tick)
+        done = [0.0] * total
+
+        def local(k: int, fraction: float) -> None:
+            done[k] = fraction
+            if progress is not None:
+                progress(sum(done), total)
+
+        return run_chunk(specs, local)
     size = max(1, math.ceil(total / (workers * CHUNKS_PER_WORKER)))
     chunks = [list(specs[i : i + size]) for i in range(0, total, size)]
     by_chunk: dict[int, list[PathResult]] = {}
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures: dict[Future[list[PathResult]], int] = {
-            pool.submit(run_chunk, chunk): n for n, chunk in enumerate(chunks)
-        }
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                n = futures[future]
-                by_chunk[n] = future.result()
-                tick(len(chunks[n]))
+    # Paths report how far they got through a queue the parent drains while it waits.
+    manager = multiprocessing.get_context().Manager() if progress is not None else None
+    queue = manager.Queue() if manager is not None else None
+    start_of = {(chunk[0].run, chunk[0].index): n for n, chunk in enumerate(chunks)}
+    fractions: dict[tuple[int, int], float] = {}
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers, initializer=_init_worker, initargs=(queue,)
+        ) as pool:
+            futures: dict[Future[list[PathResult]], int] = {
+                pool.submit(run_chunk, chunk): n for n, chunk in enumerate(chunks)
+            }
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(
+                    pending, timeout=PROGRESS_EVERY_S, return_when=FIRST_COMPLETED
+                )
+                for future in finished:
+                    n = futures[future]
+                    by_chunk[n] = future.result()
+                    for k in range(len(chunks[n])):
+                        fractions[(n, k)] = 1.0
+                if queue is not None and progress is not None:
+                    while not queue.empty():
+                        first, k, fraction = queue.get_nowait()
+                        key = (start_of[tuple(first)], k)
+                        fractions[key] = max(fractions.get(key, 0.0), fraction)
+                    progress(sum(fractions.values()), total)
+    finally:
+        if manager is not None:
+            manager.shutdown()
     return [res for n in range(len(chunks)) for res in by_chunk[n]]

@@ -15,6 +15,8 @@ from kasmm.clock import VirtualClock
 from kasmm.config.schema import Profile
 from kasmm.limiter import TokenBucket
 
+#: How often a running path reports how far it got (wall seconds).
+PROGRESS_EVERY_S = 0.25
 #: structlog's level numbers, for dropping the engine's log commands below ``log_level`` cheaply.
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 

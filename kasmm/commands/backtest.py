@@ -17,25 +17,51 @@ from kasmm.backtest.result import BacktestResult, PathResult, RunResult, Stat
 
 
 class ProgressBar:
-    """``[#####.....] done/total paths`` on a terminal, redrawn at most 10 times a second."""
+    """Progress of a backtest with an ETA: a bar redrawn in place on a terminal (at most 10
+    times a second), else a line at the start, every 10 % and every 30 s (logs, CI, pipes).
 
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
+    The first call comes as the run starts, so something shows within a second; ``done``
+    counts running paths' fractions, so the ETA is there long before the first path ends.
+    """
+
+    def __init__(self, stream: TextIO, *, tty: bool, width: int = 30) -> None:
         self.stream = stream
+        self.tty = tty
         self.width = width
         self.started = time.monotonic()
-        self._last = 0.0
+        self._last = -math.inf
+        self._last_share = -1.0
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: float, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - self._last < 0.1:
+        elapsed = now - self.started
+        share = done / max(total, 1)
+        finished = done >= total
+        if self.tty:
+            if not finished and now - self._last < 0.1:
+                return
+        elif not finished and share < self._last_share + 0.1 and now - self._last < 30:
             return
-        self._last = now
-        filled = self.width * done // max(total, 1)
-        bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r[{bar}] {done}/{total} paths {now - self.started:6.1f} s")
-        if done >= total:
-            self.stream.write("\n")
+        self._last, self._last_share = now, share
+        eta = _duration(elapsed * (total - done) / done) if 0 < done < total else "-"
+        text = f"{done:.1f}/{total} paths  {_duration(elapsed)} elapsed  ETA {eta}"
+        if self.tty:
+            filled = int(self.width * min(1.0, share))
+            bar = "#" * filled + "." * (self.width - filled)
+            self.stream.write(f"\r[{bar}] {text}" + ("\n" if finished else ""))
+        else:
+            self.stream.write(f"backtest: {text}\n")
         self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 m 05 s``, ``1 h 02 m``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} m {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} m"
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -187,7 +213,7 @@ def backtest_command(
     except OverrideError as exc:
         print(f"{exc}", file=sys.stderr)
         return 2
-    progress = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    progress = ProgressBar(sys.stderr, tty=sys.stderr.isatty())
     limit = cast(RateLimitMode, rate_limit)
     queue = cast(QueuePosition, queue_position)
     try:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from kasmm.backtest import BacktestError, BacktestResult, backtest_profile, run_backtest
+from kasmm.backtest.engine import PathSpec, build_path
 from kasmm.backtest.overrides import (
     OverrideError,
     apply_overrides,
@@ -419,20 +420,62 @@ def test_changing_a_section_kind_replaces_the_section() -> None:
     assert isinstance(changed.venue.market, AS2008Market) and changed.venue.market.sigma == 3
 
 
-def test_progress_bar_and_progress_callback() -> None:
+def test_progress_starts_at_once_and_counts_every_path() -> None:
+    seen: list[tuple[float, int]] = []
+    run_backtest(
+        as_profile(), market="as2008", paths=3, workers=1, progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen[0] == (0.0, 3)  # before any path ran: something shows at once
+    assert seen[-1] == (3.0, 3)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert {1.0, 2.0, 3.0} <= {d for d, _ in seen}
+
+
+def test_a_running_path_reports_how_far_it_got() -> None:
+    spec = PathSpec(
+        run=0,
+        index=0,
+        seed=1,
+        profile=backtest_profile(demo_profile(), "random_walk"),
+        market="random_walk",
+        data=None,
+        queue_position="back",
+        start=0.0,
+        end=120.0,
+        session_end=120.0,
+        unlimited=False,
+        log_level=40,
+    )
+    driver = build_path(spec)
+    fractions: list[float] = []
+    driver.on_progress = fractions.append
+    driver.progress_every_s = 0.0  # every 256 events, whatever the machine's speed
+    driver.run()
+    assert len(fractions) >= 3
+    assert fractions == sorted(fractions) and fractions[0] > 0 and fractions[-1] <= 1.0
+
+
+def test_progress_bar_shows_an_eta_on_a_terminal_and_lines_elsewhere() -> None:
     import io
 
     from kasmm.commands.backtest import ProgressBar
 
-    seen: list[tuple[int, int]] = []
-    run_backtest(
-        as_profile(), market="as2008", paths=3, workers=1, progress=lambda d, t: seen.append((d, t))
-    )
-    assert seen == [(1, 3), (2, 3), (3, 3)]
     out = io.StringIO()
-    bar = ProgressBar(out, width=10)
+    bar = ProgressBar(out, tty=True, width=10)
+    bar.started -= 10  # ten seconds in
     bar(5, 10)
     bar(10, 10)
     text = out.getvalue()
-    assert "[#####.....] 5/10 paths" in text and "[##########] 10/10 paths" in text
-    assert text.endswith("\n")
+    assert "[#####.....] 5.0/10 paths  10 s elapsed  ETA 10 s" in text
+    assert "[##########] 10.0/10 paths" in text and text.endswith("\n")
+
+    lines = io.StringIO()
+    plain = ProgressBar(lines, tty=False)
+    plain(0.0, 200)
+    plain(0.5, 200)  # under 10 % more and within 30 s: not repeated
+    plain(25.0, 200)
+    assert lines.getvalue().splitlines() == [
+        "backtest: 0.0/200 paths  0 s elapsed  ETA -",
+        lines.getvalue().splitlines()[1],
+    ]
+    assert lines.getvalue().splitlines()[1].startswith("backtest: 25.0/200 paths")
