@@ -175,6 +175,14 @@ class Families:
         self.unrealized = g("kasmm_unrealized_pnl_quote", "Unrealized PnL at mid, in quote.", ())
         self.net = g("kasmm_net_pnl_quote", "Realized + unrealized - fees, in quote.", ())
         self.fees = g("kasmm_fees_quote", "Fees paid (negative: rebates), in quote.", ())
+        self.pnl_parts = g(
+            "kasmm_pnl_quote",
+            "PnL attribution at mid, in quote, by part: spread_capture (realized, before fees), "
+            "revaluation (the open position, starting inventory included, at mid), fees, "
+            "net (= spread_capture + revaluation - fees), hold (what the starting portfolio "
+            "gained by only holding it), vs_hold (net - hold: what market making added).",
+            ("part",),
+        )
         # --- orders and fills
         self.placed = c("kasmm_orders_placed_total", "Orders placed and accepted.", ())
         self.cancelled = c("kasmm_orders_cancelled_total", "Orders cancelled.", ())

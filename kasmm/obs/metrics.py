@@ -16,7 +16,7 @@ Conventions: every name starts with ``kasmm_``; seconds and ratios (0-1) are bas
 is in the symbol's quote currency (``_quote``), amounts of the base asset end in ``_base``;
 counters end in ``_total``. Every per-profile series carries ``profile``, ``venue`` and
 ``symbol``; extra labels are bounded sets (``side``, ``asset``, ``endpoint``, ``error``,
-``rule``, ``action``, ``state``, ``mode``), never order ids or prices.
+``rule``, ``action``, ``state``, ``mode``, ``part``), never order ids or prices.
 
 Counters read from a bot (orders, decisions, book updates, kill-switch trips) restart from zero
 when the supervisor restarts the bot, which Prometheus handles as a counter reset. Fill counters
@@ -53,6 +53,7 @@ from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
 from kasmm.obs.families import PROFILE_LABELS, Families, MetricBackend
+from kasmm.obs.money import PNL_PARTS
 from kasmm.supervisor.state import METRIC_STATES, displayed_state, metric_state
 from kasmm.venues.metered import Histogram, VenueMetrics
 
@@ -298,6 +299,9 @@ class SupervisorCollector(Collector):
         if view.mid is not None or view.start_mid is not None:
             fam.unrealized.add_metric(labels, _f(view.unrealized_pnl))
             fam.net.add_metric(labels, _f(view.net_pnl))
+            parts = view.pnl_parts
+            for part in PNL_PARTS:
+                fam.pnl_parts.add_metric([*labels, part], _f(getattr(parts, part)))
         # Fills: restored from the ledger during startup, so exported only after it.
         if view.state is not BotState.STARTING:
             for name, count, volume, notional in (

@@ -298,6 +298,7 @@ def test_dashboard_is_importable_and_queries_exported_metrics() -> None:
         "kasmm_inventory_share_ratio",
         "kasmm_inventory_target_share_ratio",
         "kasmm_net_pnl_quote",
+        "kasmm_pnl_quote",
         "kasmm_drawdown_quote",
         "kasmm_fills_total",
         "kasmm_orders_rejected_total",
