@@ -41,6 +41,7 @@ from kasmm.bot.timers import Every
 from kasmm.config.schema import ModeName, Profile
 from kasmm.config.to_core import quoting_params, refresh_params, risk_limits
 from kasmm.core.ids import ClientIdFactory
+from kasmm.core.kpis import KpiState, observe, snapshot
 from kasmm.core.quoting import (
     QUOTING_DEPTH,
     MarketState,
@@ -119,6 +120,8 @@ class Engine:
         self.start_equity: Decimal | None = None
         self.risk = RiskState()
         self.tracker = RiskTracker()
+        #: Quote uptime, own spread and depth over time (:mod:`kasmm.core.kpis`).
+        self.kpis = KpiState()
         #: Why the last decision quoted nothing while trading was allowed (``None``: it quoted).
         self.idle_reason: str | None = None
         self._idle_logged: set[str] = set()
@@ -265,6 +268,8 @@ class Engine:
     def on_fill(self, fill: Fill) -> None:
         """Apply a stored fill to the open orders, the inventory and the PnL."""
         self.orders.filled(fill)
+        self.stats.fills += 1
+        self.stats.filled_size += fill.size
         assert self.rules is not None
         if not self.account.apply(fill, self.rules.quote):
             # Executed before the balances were last read (reported late, or while the bot was
@@ -481,7 +486,12 @@ class Engine:
     # --- persistence -------------------------------------------------------------------------
 
     def persist(self, now: float, wall: float) -> None:
-        """After a round: the opening (once) and an equity snapshot when one is due."""
+        """After a round: the KPIs' quoting picture, the opening (once) and an equity snapshot
+        when one is due."""
+        book = self.book
+        self.kpis = observe(
+            self.kpis, now, snapshot(self.open_orders.values(), book.mid if book else None)
+        )
         opening = self._opening
         if opening is not None:
             self._opening = None

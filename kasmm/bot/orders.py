@@ -207,6 +207,7 @@ class OwnOrders:
             level=level,
         )
         self.stats.orders_placed += 1
+        self.stats.placed_size += order.size
         self.stats.consecutive_errors = 0
         if self.debug_logs:
             self._log(

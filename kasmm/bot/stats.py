@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 
 class BotState(enum.StrEnum):
@@ -35,3 +36,8 @@ class BotStats:
     bad_books: int = 0
     untracked_cancelled: int = 0
     last_error: str | None = None
+    #: This run's placed size (accepted orders), filled size and fills: the fill ratio and
+    #: the order-to-trade ratio (the PnL's counts include earlier runs').
+    placed_size: Decimal = Decimal(0)
+    filled_size: Decimal = Decimal(0)
+    fills: int = 0

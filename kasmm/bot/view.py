@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from kasmm.bot.stats import BotState, BotStats
+from kasmm.core.kpis import Kpis, summarize
 from kasmm.core.pnl import PnlParts, PnlState
 from kasmm.core.quoting import QuoteDecision
 from kasmm.core.risk import TradingState
@@ -122,6 +123,8 @@ class BotView:
     #: readers round prices and sizes to.
     tick: Decimal | None = None
     lot: Decimal | None = None
+    #: Market-making KPIs since the bot started (uptime, own spread, depth, fill ratio).
+    kpis: Kpis | None = None
 
     @property
     def mark(self) -> Decimal:
@@ -251,4 +254,11 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
         target_share=engine.target_share,
         tick=rules.tick if rules is not None else None,
         lot=rules.lot if rules is not None else None,
+        kpis=summarize(
+            engine.kpis,
+            placed_size=engine.stats.placed_size,
+            filled_size=engine.stats.filled_size,
+            order_actions=engine.stats.orders_placed + engine.stats.orders_cancelled,
+            fills=engine.stats.fills,
+        ),
     )

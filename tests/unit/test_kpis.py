@@ -1,0 +1,91 @@
+"""Market-making KPIs: uptime, own spread and depth integrated over time; the bot reports them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from kasmm.backtest.engine import PathSpec, backtest_profile, build_path
+from kasmm.core.kpis import DEPTH_BANDS, NOTHING, KpiState, observe, snapshot, summarize
+from kasmm.core.types import ClientOrderId, OpenOrder, Side
+from tests.support import demo_profile
+
+D = Decimal
+
+
+def order(side: Side, price: str, size: str = "100") -> OpenOrder:
+    return OpenOrder(
+        client_id=ClientOrderId(f"k_{side}{price}"),
+        side=side,
+        price=D(price),
+        size=D(size),
+        remaining=D(size),
+        created_at=0.0,
+    )
+
+
+def test_snapshot_measures_own_spread_and_depth_bands_around_the_mid() -> None:
+    picture = snapshot(
+        [order(Side.BUY, "0.0996"), order(Side.SELL, "0.1004"), order(Side.SELL, "0.1015")],
+        D("0.1"),
+    )
+    assert picture.bid and picture.ask
+    assert picture.spread_bps == pytest.approx(80.0)  # 0.0008 / 0.1
+    # +-0.5 %: the two inner orders; +-1 %: the same; +-2 %: the 1.5 % ask too.
+    assert picture.depth == pytest.approx((9.96 + 10.04, 9.96 + 10.04, 9.96 + 10.04 + 10.15))
+    assert snapshot([order(Side.BUY, "1")], None) is NOTHING
+
+
+def test_uptime_books_each_interval_to_the_picture_that_held_during_it() -> None:
+    both = snapshot([order(Side.BUY, "0.099"), order(Side.SELL, "0.101")], D("0.1"))
+    bid_only = snapshot([order(Side.BUY, "0.099")], D("0.1"))
+    state = observe(KpiState(), 0.0, both)  # quoted both sides from t=0 ...
+    state = observe(state, 30.0, bid_only)  # ... until 30, then only the bid ...
+    state = observe(state, 40.0, NOTHING)  # ... until 40, then nothing ...
+    state = observe(state, 100.0, both)  # ... until 100
+    kpis = summarize(state, placed_size=D(400), filled_size=D(100), order_actions=12, fills=3)
+    assert kpis.seconds == 100.0
+    assert kpis.uptime_both == pytest.approx(0.30)
+    assert kpis.uptime_bid == pytest.approx(0.40)
+    assert kpis.uptime_ask == pytest.approx(0.30)
+    assert kpis.avg_spread_bps == pytest.approx(200.0)  # only the time both were quoted
+    assert kpis.avg_depth[0] == 0.0  # 1 % away: outside the 0.5 % band
+    assert kpis.avg_depth[1] == pytest.approx((9.9 + 10.1) * 0.3 + 9.9 * 0.1)
+    assert kpis.fill_ratio == 0.25 and kpis.order_to_trade == 4.0
+    assert len(kpis.depth_now) == len(DEPTH_BANDS)
+
+
+def test_no_time_no_ratios() -> None:
+    kpis = summarize(KpiState(), placed_size=D(0), filled_size=D(0), order_actions=0, fills=0)
+    assert kpis.uptime_both is None and kpis.avg_spread_bps is None
+    assert kpis.fill_ratio is None and kpis.order_to_trade is None
+
+
+def test_a_quoting_bot_reports_its_kpis_in_its_view() -> None:
+    spec = PathSpec(
+        run=0,
+        index=0,
+        seed=1,
+        profile=backtest_profile(demo_profile(), "random_walk"),
+        market="random_walk",
+        data=None,
+        queue_position="back",
+        start=0.0,
+        end=120.0,
+        session_end=120.0,
+        unlimited=False,
+        log_level=40,
+    )
+    driver = build_path(spec)
+    driver.run()
+    kpis = driver.view().kpis
+    assert kpis is not None
+    assert kpis.seconds == pytest.approx(120.0, abs=1.0)
+    # The demo quotes both sides nearly all the time, inside a few tens of bps.
+    assert kpis.uptime_both is not None and kpis.uptime_both > 0.9
+    assert kpis.avg_spread_bps is not None and 5 < kpis.avg_spread_bps < 100
+    counters = driver.view().counters
+    assert kpis.order_to_trade is not None
+    fills = driver.view().pnl.buy_count + driver.view().pnl.sell_count
+    assert kpis.order_to_trade == (counters.orders_placed + counters.orders_cancelled) / fills
