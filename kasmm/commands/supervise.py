@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import structlog
 
+from kasmm.daemon.control_socket import socket_path
 from kasmm.errors import LedgerLost
 from kasmm.obs.notify import Notifier
 from kasmm.shard import Shard
@@ -134,5 +135,6 @@ def _supervise(
                 watch=watch,
                 supervisor=sup,
                 notifier=Notifier.from_env(),
+                control_socket=socket_path(state, shard),
             )
         )

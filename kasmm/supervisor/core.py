@@ -43,6 +43,7 @@ from kasmm.schedule import ModeScheduler, mode_at
 from kasmm.shard import Shard, select_shard
 from kasmm.store import AsyncLedger
 from kasmm.store.state_dir import ProfileLocks
+from kasmm.supervisor.actions import restore_pauses
 from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
 from kasmm.supervisor.runner import ProfileRunner, RestartPolicy
 from kasmm.supervisor.state import ProfileState
@@ -106,6 +107,11 @@ class Supervisor:
         self.scheduler: ModeScheduler | None = scheduler
         #: The running profiles by name (``slots``: the name metrics and tools know them by).
         self.slots: dict[str, ProfileRunner] = {}
+        #: Loaded profiles with ``enabled: false`` (name -> file): shown, never run.
+        self.disabled: dict[str, Path] = {}
+        #: Profiles an operator paused (name -> who): kept across reloads, and in the ledger
+        #: across restarts (:mod:`kasmm.supervisor.actions`).
+        self.paused: dict[str, str] = {}
         self.issues: list[ConfigIssue] = []
         self.reloads = 0
         #: Wall-clock start (a timestamp: the process start-time metric).
@@ -151,6 +157,8 @@ class Supervisor:
             self.scheduler = scheduler
             scheduler.start()
             try:
+                if self.ledger is not None:
+                    self.paused = await restore_pauses(self.ledger)
                 result = await self.reload()
                 log.info(
                     "supervisor_ready",
@@ -252,6 +260,7 @@ class Supervisor:
             log.error("config_invalid", error=str(issue), file=str(issue.path))
         self.issues = list(load.issues)
         self._account_limits = dict(load.accounts)
+        self.disabled = {n: lp.path for n, lp in load.profiles.items() if not lp.profile.enabled}
         if not load.notify_invalid:  # an invalid _notify.yaml keeps the last good one
             self.notifier.configure(load.notify)
         # Paths are resolved only when some file is invalid (the common reload has none).
@@ -330,6 +339,7 @@ class Supervisor:
         async with anyio.create_task_group() as starters:
             for lp in profiles:
                 runner = ProfileRunner(lp, lp.profile.config_hash(), self)
+                runner.paused_by = self.paused.get(lp.profile.name)
                 self.slots[lp.profile.name] = runner
                 starters.start_soon(runner.start, tg, self.start_timeout_s)
 
@@ -340,9 +350,14 @@ class Supervisor:
     # --- what runners ask of the supervisor ----------------------------------------------
 
     def post_mode(self, name: str, mode: str) -> bool:
-        """Ask profile ``name`` to switch mode (used by the scheduler); False if not running."""
+        """Ask profile ``name`` to switch mode (used by the scheduler); False if not running.
+
+        A scheduled switch ends an operator's mode override."""
         runner = self.slots.get(name)
-        return runner is not None and runner.post_mode(mode)
+        if runner is None:
+            return False
+        runner.mode_override = None
+        return runner.post_mode(mode)
 
     def make_bot(self, slot: ProfileRunner) -> Bot:
         """A fresh bot for ``slot``'s profile, on this supervisor's clock and ledger."""
@@ -359,6 +374,8 @@ class Supervisor:
         # Every (re)start begins in the mode the schedule says applies now.
         if profile.schedule:
             bot.set_mode(mode_at(profile.schedule, profile.mode, self.wall_clock()))
+        if slot.mode_override is not None:  # an operator's, until the next scheduled switch
+            bot.set_mode(slot.mode_override)
         return bot
 
     def _account_bucket(self, profile: Profile) -> TokenBucket | None:

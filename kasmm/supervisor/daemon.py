@@ -2,16 +2,18 @@
 
 Around the supervisor proper it adds what a long-running process needs: the signals
 (:mod:`kasmm.daemon.signals`), the directory watch (:mod:`kasmm.daemon.watch`), the loopback
-control endpoint (``/status``, ``/metrics``, ``/healthz``), systemd's notifications, and the
-``--duration`` stop.
+control endpoint (``/status``, ``/metrics``, ``/healthz``), the operator's control socket
+(:mod:`kasmm.daemon.control_socket`: reset, pause, resume, mode, reload), systemd's
+notifications, and the ``--duration`` stop.
 """
 
 from __future__ import annotations
 
 import gc
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 import structlog
@@ -36,6 +38,7 @@ async def supervise(
     watch: bool = True,
     supervisor: Supervisor | None = None,
     notifier: Notifier | None = None,
+    control_socket: Path | None = None,
     task_status: TaskStatus[Supervisor] = anyio.TASK_STATUS_IGNORED,
 ) -> int:
     """Run a supervisor with file watching, signals and (optionally) the control endpoint;
@@ -49,6 +52,8 @@ async def supervise(
     ``notifier`` (systemd ``Type=notify``) gets READY=1 once every profile quotes,
     RELOADING=1/READY=1 around a SIGHUP reload, STOPPING=1 on shutdown, and WATCHDOG=1/STATUS=
     from the event loop.
+
+    ``control_socket``: where to serve operator actions (removed on exit).
     """
     sup = supervisor or Supervisor(directory)
     notify = notifier or Notifier(None)
@@ -72,6 +77,11 @@ async def supervise(
                 await sup.reload()
             except Exception as exc:
                 log.error("reload_failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
+
+    async def reload_by_operator() -> None:
+        log.info("reload_requested", source="control_socket")
+        with notify.reload(sd_status):
+            await sup.reload()
 
     async def on_signals(signals: AsyncIterator[signal.Signals]) -> None:
         # Outside ``work``: it must keep receiving while the shutdown it started runs.
@@ -99,6 +109,8 @@ async def supervise(
                     work_tasks.append(tg)
                     tg.start_soon(lambda: watchdog_task(notify, sd_status))
                     await tg.start(run_supervisor)
+                    if control_socket is not None:
+                        await tg.start(_serve_socket, control_socket, sup, reload_by_operator)
                     await _serve(
                         sup, tg, notify, sd_status, directory, control_addr, watch, stop_watch
                     )
@@ -109,6 +121,23 @@ async def supervise(
             work_tasks.clear()
             outer.cancel_scope.cancel()
     return sup.exit_code
+
+
+async def _serve_socket(
+    path: Path,
+    sup: Supervisor,
+    reload: Callable[[], Awaitable[None]],
+    *,
+    task_status: TaskStatus[None],
+) -> None:
+    """Serve operator actions on ``path`` (see :mod:`kasmm.daemon.control_socket`)."""
+    from kasmm.daemon.control_socket import parse_request, serve_control_socket
+    from kasmm.supervisor.actions import perform
+
+    async def handle(message: Mapping[str, Any], peer: str) -> dict[str, Any]:
+        return {"ok": True, "message": await perform(sup, parse_request(message, peer), reload)}
+
+    await serve_control_socket(path, handle, task_status=task_status)
 
 
 async def _serve(

@@ -7,6 +7,10 @@ it retries once per ``failed_retry_s`` cool-down, and at once when a reload asks
 credentials are ``failed`` at the first attempt and wait for a reload only. A lost ledger ends
 the loop for good and tells the host, which stops every profile.
 
+An operator's pause (:meth:`ProfileRunner.pause`) stops the bot (which cancels its orders) and
+holds the profile ``paused``, starting no bot, until :meth:`ProfileRunner.resume`; it is neither
+a failure nor a restart.
+
 Every wait (backoff, cool-down) is on the host's injected clock, so tests run them in virtual
 time. Nothing the bot raises leaves :meth:`ProfileRunner.run`: one profile never takes down
 another, nor the supervisor.
@@ -14,6 +18,8 @@ another, nor the supervisor.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,6 +34,7 @@ from kasmm.errors import AuthenticationFailed, LedgerLost
 from kasmm.obs.money import NumberFormat
 from kasmm.store.state_dir import ProfileLocks, hold_profile
 from kasmm.supervisor.state import ProfileState, displayed_state
+from kasmm.supervisor.status import view_fields
 from kasmm.venues.metered import VenueMetrics
 
 if TYPE_CHECKING:
@@ -132,6 +139,13 @@ class ProfileRunner:
     venue_metrics: VenueMetrics = field(default_factory=VenueMetrics)
     #: Set by a reload to wake the profile while it is ``failed``.
     retry: anyio.Event = field(default_factory=anyio.Event)
+    #: Who paused the profile (``kasmm pause``, the console); None while not paused.
+    paused_by: str | None = None
+    #: An operator's mode, kept across bot restarts until the next scheduled switch.
+    mode_override: str | None = None
+    _resumed: anyio.Event = field(default_factory=anyio.Event, repr=False)
+    #: Cancelled by a pause: the running bot (or the restart backoff) ends at once.
+    _attempt: anyio.CancelScope | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -160,6 +174,22 @@ class ProfileRunner:
         if self.state is not ProfileState.FAILED:
             return False
         self.retry.set()
+        return True
+
+    def pause(self, operator: str) -> None:
+        """Stop the bot (it cancels its orders) and start none until :meth:`resume`."""
+        self.paused_by = operator
+        self._resumed = anyio.Event()
+        if self._attempt is not None:
+            self._attempt.cancel()
+        self.retry.set()  # a ``failed`` profile stops waiting for its cool-down, to park paused
+
+    def resume(self) -> bool:
+        """End an operator's pause (a fresh bot starts); False if the profile is not paused."""
+        if self.paused_by is None:
+            return False
+        self.paused_by = None
+        self._resumed.set()
         return True
 
     def post_mode(self, mode: str) -> bool:
@@ -191,10 +221,13 @@ class ProfileRunner:
             "restarts": self.restarts,
             "last_error": self.last_error,
         }
+        if self.paused_by is not None:
+            row["paused_by"] = self.paused_by
         if view is None:
             return row
         # Money at the market's precision (kasmm.obs.money), never 28 digits or 0E-7.
         money = NumberFormat.for_market(view.tick, view.lot, view.mid)
+        row.update(view_fields(view, self.host.clock.now()))
         row.update(
             mode=view.mode,
             trading_state=view.trading_state.value,
@@ -255,6 +288,8 @@ class ProfileRunner:
         async with send, anyio.create_task_group() as ptg:
             ptg.start_soon(self._control_loop, receive)
             while True:
+                if self.paused_by is not None:
+                    await self._park_paused()
                 began = clock.now()
                 auth_failed = False
                 try:
@@ -266,8 +301,10 @@ class ProfileRunner:
                     self.state = ProfileState.STARTING
                     # Refused (LockBusy, a failure like any other) while another process runs
                     # the profile; held until the bot's shutdown has cancelled its orders.
-                    with hold_profile(host.profile_locks, self.name):
+                    with hold_profile(host.profile_locks, self.name), self._interruptible():
                         await bot.run(task_status=_FirstQuotes(self))
+                    if self.paused_by is not None:
+                        continue  # stopped by the operator, its orders cancelled: no failure
                     plog.warning("profile_stream_ended")
                     error: str | None = "venue event stream ended"
                 except LedgerLost as exc:
@@ -317,7 +354,8 @@ class ProfileRunner:
                 # The first attempt is over: whoever started the profile (readiness, a reload
                 # holding the reload lock) must not wait through its whole backoff sequence.
                 self.started.set()
-                await clock.sleep_until(clock.now() + delay)
+                with self._interruptible():
+                    await clock.sleep_until(clock.now() + delay)
                 self.restarts += 1
             ptg.cancel_scope.cancel()
 
@@ -352,6 +390,29 @@ class ProfileRunner:
         log.info(
             "profile_retrying", profile=self.name, trigger="reload" if by_reload else "cool_down"
         )
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """A scope that :meth:`pause` cancels (at once if the pause came first)."""
+        scope = anyio.CancelScope()
+        if self.paused_by is not None:
+            scope.cancel()
+        self._attempt = scope
+        try:
+            with scope:
+                yield
+        finally:
+            self._attempt = None
+
+    async def _park_paused(self) -> None:
+        """Hold the profile ``paused`` (no bot, no orders, no lock) until :meth:`resume`."""
+        self.state = ProfileState.PAUSED
+        self.started.set()  # nobody waits for a paused profile's first quotes
+        log.info("profile_paused", profile=self.name, operator=self.paused_by)
+        await self._resumed.wait()
+        self.failures = 0
+        self.state = ProfileState.STARTING
+        log.info("profile_resumed", profile=self.name)
 
     def _schedule(self) -> None:
         """(Re)register the profile's mode schedule (it replaces the previous registration)."""

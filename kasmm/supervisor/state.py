@@ -27,7 +27,8 @@ class ProfileState(enum.StrEnum):
     QUOTING = "quoting"
     #: Quoting only the side that reduces inventory (a kill-switch rule).
     REDUCE_ONLY = "reduce_only"
-    #: A kill-switch pause: orders cancelled, quoting resumes by itself.
+    #: A kill-switch pause (orders cancelled, quoting resumes by itself), or an operator's
+    #: (``kasmm pause``: the bot stopped, nothing starts until ``kasmm resume``).
     PAUSED = "paused"
     #: A kill-switch halt: orders cancelled until ``kasmm reset``.
     HALTED = "halted"
@@ -41,9 +42,10 @@ class ProfileState(enum.StrEnum):
     STOPPED = "stopped"
 
 
-#: Runner states that say everything by themselves: the bot (if any) is not consulted.
+#: Runner states that say everything by themselves: the bot (if any) is not consulted. A
+#: runner is ``paused`` only by an operator (its bot is stopped until resumed).
 RUNNER_OWNED: frozenset[ProfileState] = frozenset(
-    {ProfileState.RESTARTING, ProfileState.FAILED, ProfileState.STOPPED}
+    {ProfileState.RESTARTING, ProfileState.FAILED, ProfileState.STOPPED, ProfileState.PAUSED}
 )
 
 #: Values of ``kasmm_profile_state{state=...}`` (exactly one is 1 per profile).

@@ -1,17 +1,31 @@
-"""What the supervisor reports: the ``/status`` document and the ``/healthz`` verdict."""
+"""What the supervisor reports: the ``/status`` document and the ``/healthz`` verdict.
+
+A profile row (:meth:`~kasmm.supervisor.runner.ProfileRunner.status_row`) carries what ``kasmm
+status`` and ``kasmm top`` show; :func:`view_fields` is its part read from the bot's view: the
+bot's own best bid and ask and their spread, every resting order (side, price, remaining, age,
+distance from the mid) and the kill-switch rules in force. Prices and sizes are strings (exact
+Decimals), ages and distances floats. Disabled profiles are rows too (``state: disabled``),
+so nothing in the directory is invisible.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kasmm.supervisor.state import ProfileState
 
 if TYPE_CHECKING:
+    from kasmm.bot import BotView
+    from kasmm.core.types import OpenOrder
     from kasmm.supervisor.core import Supervisor
 
-__all__ = ["health_verdict", "supervisor_status"]
+__all__ = ["DISABLED", "health_verdict", "supervisor_status", "view_fields"]
+
+#: The ``state`` of a row for a profile that is loaded but ``enabled: false``.
+DISABLED = "disabled"
 
 
 def supervisor_status(sup: Supervisor) -> dict[str, Any]:
@@ -31,7 +45,52 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
             "healthy": healthy,
             "health": health_reason,
         },
-        "profiles": [sup.slots[name].status_row() for name in sorted(sup.slots)],
+        "profiles": sorted(
+            [
+                *(runner.status_row() for runner in sup.slots.values()),
+                *(_disabled_row(name, path) for name, path in sup.disabled.items()),
+            ],
+            key=lambda row: str(row["name"]),
+        ),
+    }
+
+
+def _disabled_row(name: str, path: object) -> dict[str, Any]:
+    return {"name": name, "file": str(path), "state": DISABLED}
+
+
+def view_fields(view: BotView, now: float) -> dict[str, Any]:
+    """The row fields read from the bot's view at interval-clock time ``now``."""
+    bid = view.bids[0].price if view.bids else None
+    ask = view.asks[0].price if view.asks else None
+    own_spread = None
+    if bid is not None and ask is not None and ask + bid > 0:
+        own_spread = round(float((ask - bid) / ((ask + bid) / 2)) * 10_000, 2)
+    return {
+        "own_bid": None if bid is None else str(bid),
+        "own_ask": None if ask is None else str(ask),
+        "own_spread_bps": own_spread,
+        "engaged": [{"rule": e.rule, "action": e.action, "why": e.why} for e in view.engaged],
+        "orders": [_order(o, view.mid, now) for o in (*view.bids, *view.asks)],
+        "target_share": view.target_share,
+        "inventory_share": None if view.decision is None else view.decision.inventory_share,
+        "base": view.base,
+        "quote": view.quote,
+        "tick": None if view.tick is None else str(view.tick),
+        "lot": None if view.lot is None else str(view.lot),
+    }
+
+
+def _order(order: OpenOrder, mid: Decimal | None, now: float) -> dict[str, Any]:
+    distance = None
+    if mid is not None and mid.is_finite() and mid > 0:
+        distance = round(float((order.price - mid) / mid) * 10_000, 2)
+    return {
+        "side": order.side.value,
+        "price": str(order.price),
+        "remaining": str(order.remaining),
+        "age_s": round(max(0.0, now - order.created_at), 1),
+        "distance_bps": distance,
     }
 
 

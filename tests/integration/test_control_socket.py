@@ -1,0 +1,237 @@
+"""The operator's control socket on a running supervisor (sim profiles, real ledger, real socket).
+
+Each action's effect is awaited as an event (a state, a log line, a ledger row); the absence of
+quoting while paused is shown by the bot being stopped and no new venue built, never by a sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from structlog.testing import capture_logs
+
+from kasmm.bot.stats import BotState
+from kasmm.daemon.control_socket import (
+    ControlSocketError,
+    send_request,
+    socket_candidates,
+    socket_path,
+)
+from kasmm.shard import Shard
+from kasmm.store import AsyncLedger, Ledger
+from kasmm.supervisor import Supervisor, supervise
+from tests.integration.test_supervisor import VenueLog, profile_yaml, write
+from tests.support import eventually
+
+pytestmark = pytest.mark.anyio
+
+
+@contextmanager
+def opened_ledger(state: Path) -> Iterator[AsyncLedger]:
+    state.mkdir(exist_ok=True, mode=0o700)
+    with Ledger(state / "kasmm.sqlite") as ledger:
+        yield AsyncLedger(ledger)
+
+
+@asynccontextmanager
+async def running(
+    profiles: Path, state: Path, ledger: AsyncLedger, log: VenueLog
+) -> AsyncIterator[tuple[Supervisor, Path]]:
+    """A supervisor with its control socket at ``state/control.sock``."""
+    sock = socket_path(state, None)
+    sup = Supervisor(profiles, venue_factory=log.factory, ledger=ledger)
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            lambda *, task_status: supervise(
+                profiles, supervisor=sup, watch=False, control_socket=sock, task_status=task_status
+            )
+        )
+        yield sup, sock
+        tg.cancel_scope.cancel()
+
+
+async def ask(sock: Path, **request: Any) -> dict[str, Any]:
+    return await anyio.to_thread.run_sync(lambda: send_request(sock, request))
+
+
+async def test_socket_is_private_answers_bad_requests_and_is_removed_on_exit(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "p1", profile_yaml("p1"))
+    state = tmp_path / "state"
+    with opened_ledger(state) as ledger:
+        async with running(tmp_path, state, ledger, VenueLog()) as (_sup, sock):
+            assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+            assert stat.S_ISSOCK(os.stat(sock).st_mode)
+            raw = await anyio.to_thread.run_sync(lambda: _raw(sock, b"{nope\n[1]\n"))
+            assert raw[0].startswith('{"ok": false, "error": "invalid JSON')
+            assert raw[1] == '{"ok": false, "error": "a request is a JSON object"}'
+            assert await ask(sock, action="explode", profile="p1") == {
+                "ok": False,
+                "error": "action must be one of reset, pause, resume, mode, reload, not 'explode'",
+            }
+            assert await ask(sock, action="pause", profile="nobody") == {
+                "ok": False,
+                "error": "unknown profile 'nobody': not run by this supervisor",
+            }
+            answer = await ask(sock, action="mode", profile="p1", mode="turbo")
+            assert answer["ok"] is False and "mode must be one of" in answer["error"]
+            assert (await ask(sock, action="resume", profile="p1"))["error"] == "p1 is not paused"
+            assert (await ask(sock, action="reset", profile="p1"))["error"] == "p1 is not halted"
+            assert (await ask(sock, action="pause"))["error"] == "pause needs a profile"
+        assert not sock.exists()
+    with pytest.raises(ControlSocketError, match="no supervisor socket"):
+        send_request(sock, {"action": "reload"})
+
+
+def _raw(sock: Path, data: bytes) -> list[str]:
+    import socket as s
+
+    with s.socket(s.AF_UNIX, s.SOCK_STREAM) as conn:
+        conn.connect(str(sock))
+        conn.sendall(data)
+        out = b""
+        while out.count(b"\n") < data.count(b"\n"):
+            out += conn.recv(4096)
+    return out.decode().splitlines()
+
+
+async def test_pause_cancels_orders_and_holds_until_resume_across_reload_and_restart(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "p1", profile_yaml("p1"))
+    write(tmp_path, "p2", profile_yaml("p2"))
+    state = tmp_path / "state"
+    log = VenueLog()
+    with opened_ledger(state) as ledger:
+        async with running(tmp_path, state, ledger, log) as (sup, sock):
+            venue = log.last("p1")
+            assert venue.open_order_count > 0
+            answer = await ask(sock, action="pause", profile="p1", operator="alice")
+            assert answer == {
+                "ok": True,
+                "message": "p1 paused by alice: its orders are being cancelled",
+            }
+            runner = sup.slots["p1"]
+            await eventually(lambda: runner.state == "paused")
+            assert runner.bot is not None and runner.bot.state is BotState.STOPPED
+            assert venue.open_order_count == 0
+            assert len(log.venues["p1"]) == 1  # no new bot while paused
+            row = next(r for r in sup.status()["profiles"] if r["name"] == "p1")
+            assert row["state"] == "paused" and row["paused_by"] == "alice"
+            assert sup.slots["p2"].state == "quoting"  # the others trade on
+            again = await ask(sock, action="pause", profile="p1")
+            assert again == {"ok": False, "error": "p1 is already paused (by alice)"}
+
+            # A reload that restarts p1 (its file changed) keeps it paused.
+            write(tmp_path, "p1", profile_yaml("p1", spread=30.0))
+            assert (await ask(sock, action="reload", operator="alice"))["ok"]
+            assert sup.slots["p1"] is not runner
+            await eventually(lambda: sup.slots["p1"].state == "paused")
+            assert len(log.venues["p1"]) == 1
+
+        # A restart on the same ledger starts it paused too.
+        async with running(tmp_path, state, ledger, log) as (sup, sock):
+            assert sup.slots["p1"].state == "paused" and sup.slots["p1"].paused_by == "alice"
+            assert len(log.venues["p1"]) == 1
+            answer = await ask(sock, action="resume", profile="p1", operator="bob")
+            assert answer == {"ok": True, "message": "p1 resumed by bob"}
+            await eventually(lambda: sup.slots["p1"].state == "quoting")
+            assert len(log.venues["p1"]) == 2
+            assert log.last("p1").open_order_count > 0
+        events = [
+            (e.kind, e.details["operator"])
+            for e in await ledger.risk_events("p1")
+            if e.rule == "operator"
+        ]
+        assert events == [("trip", "alice"), ("clear", "bob")]
+
+
+async def test_mode_switch_is_an_override_recorded_as_the_operators(tmp_path: Path) -> None:
+    write(tmp_path, "p1", profile_yaml("p1"))
+    state = tmp_path / "state"
+    log = VenueLog()
+    with opened_ledger(state) as ledger:
+        async with running(tmp_path, state, ledger, log) as (sup, sock):
+            runner = sup.slots["p1"]
+            assert runner.bot is not None and runner.bot.mode == "passive"
+            answer = await ask(sock, action="mode", profile="p1", mode="aggressive")
+            assert answer == {"ok": True, "message": f"p1 switched to aggressive by {_me()}"}
+            await eventually(lambda: runner.bot is not None and runner.bot.mode == "aggressive")
+            assert runner.mode_override == "aggressive"
+            assert sup.make_bot(runner).mode == "aggressive"  # a restarted bot keeps it
+        changes = [(m.mode, m.source) for m in await ledger.mode_changes("p1")]
+        assert ("aggressive", "operator") in changes
+
+
+def halting_profile(name: str) -> str:
+    """A moving market whose drawdown limit (0.001 USDT) trips at once."""
+    return textwrap.dedent(
+        f"""\
+        name: {name}
+        venue:
+          type: sim
+          market: {{book_interval_s: 0.02}}
+          seed: 3
+        symbol: KAS/USDT
+        modes:
+          aggressive: {{spread_bps: 20, size: 1000, levels: 1}}
+          passive: {{spread_bps: 20, size: 1000, levels: 1}}
+        refresh: {{fallback_interval_s: 0.1}}
+        kill_switch:
+          max_drawdown: {{quote: 0.001, action: halt}}
+        """
+    )
+
+
+async def test_reset_clears_a_halt_through_the_ledger(tmp_path: Path) -> None:
+    write(tmp_path, "dd", halting_profile("dd"))
+    state = tmp_path / "state"
+    with opened_ledger(state) as ledger:
+        async with running(tmp_path, state, ledger, VenueLog()) as (sup, sock):
+            await eventually(lambda: _row(sup, "dd")["state"] == "halted", within_s=30)
+            row = _row(sup, "dd")
+            assert row["halt_reason"].startswith("max_drawdown: ")
+            assert row["engaged"][0]["rule"] == "max_drawdown"
+            with capture_logs() as logs:
+                answer = await ask(sock, action="reset", profile="dd", operator="carol")
+                assert answer["ok"], answer
+                await eventually(
+                    lambda: any(
+                        e["event"] == "trading_state_changed" and e.get("previous") == "halted"
+                        for e in logs
+                    ),
+                    within_s=10,
+                )
+        reset = [e for e in await ledger.risk_events("dd") if e.kind == "reset"]
+        assert [e.details["operator"] for e in reset] == ["carol"]
+
+
+def test_a_client_finds_the_socket_of_a_profiles_shard(tmp_path: Path) -> None:
+    from kasmm.shard import shard_of
+
+    for i in range(3):
+        socket_path(tmp_path, Shard(i, 3)).touch()
+    mine = socket_path(tmp_path, Shard(shard_of("p1", 3), 3))
+    assert socket_candidates(tmp_path, "p1") == [mine]
+    assert len(socket_candidates(tmp_path, None)) == 3
+    socket_path(tmp_path, None).touch()
+    assert socket_candidates(tmp_path, "p1") == [tmp_path / "control.sock", mine]
+
+
+def _row(sup: Supervisor, name: str) -> dict[str, Any]:
+    return next(r for r in sup.status()["profiles"] if r["name"] == name)
+
+
+def _me() -> str:
+    import getpass
+
+    return getpass.getuser()
