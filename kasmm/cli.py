@@ -267,6 +267,37 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=Path, default=Path("report.html"), help="output file (default: report.html)"
     )
+    p = sub.add_parser(
+        "pnl",
+        help="PnL attribution per profile and day, from the ledger",
+        description=(
+            "Per profile, one row per day (in the profile's max_daily_loss time zone, else UTC): "
+            "fills, volume, spread capture, fees, revaluation, net, the hold benchmark and net vs "
+            "hold, with totals. Reads the ledger read-only: works while the supervisor runs."
+        ),
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state directory holding kasmm.sqlite (default: $STATE_DIRECTORY or ./state)",
+    )
+    p.add_argument("--days", type=int, default=7, help="days back from today (default 7)")
+    p.add_argument(
+        "--profile",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="show only this profile (repeatable; default: every profile in the ledger)",
+    )
+    p.add_argument(
+        "--profiles",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="profile directory for quote assets, time zones and ticks (default: ./profiles)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (exact decimal strings)")
     # Also after the command (`kasmm supervise DIR --log-format json`), every command's included.
     # SUPPRESS: given there, it overrides the one before the command; absent, it keeps it.
     for command in sub.choices.values():
@@ -382,6 +413,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             profiles=args.profile,
             since=args.since,
             profiles_dir=args.profiles,
+        )
+    if args.command == "pnl":
+        from kasmm.commands.pnl import pnl_command
+
+        return pnl_command(
+            args.state_dir,
+            days=args.days,
+            profiles=args.profile,
+            profiles_dir=args.profiles,
+            as_json=args.json,
         )
     parser.error(f"unknown command {args.command!r}")
 

@@ -34,11 +34,24 @@ class ProfileConfig:
     base: str
     quote: str
     params: QuotingParams  #: flattened as the bot does
+    #: Where the profile's days start: its daily-loss rule's time zone, else UTC.
+    timezone: str = "UTC"
+    #: The venue's price tick when the profile states it (sim), for rounding.
+    tick: Decimal | None = None
 
     @classmethod
     def of(cls, profile: Profile, path: Path) -> ProfileConfig:
         """Read ``profile`` the way the bot does."""
-        return cls(path, profile.base, profile.quote, quoting_params(profile))
+        daily = profile.kill_switch.max_daily_loss
+        tick = getattr(profile.venue, "tick", None)
+        return cls(
+            path,
+            profile.base,
+            profile.quote,
+            quoting_params(profile),
+            timezone=daily.timezone if daily is not None else "UTC",
+            tick=Decimal(str(tick)) if tick is not None else None,
+        )
 
 
 class _AnyEnv(Mapping[str, str]):
