@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from kasmm.clock import Clock, RealClock
 from kasmm.commands.failure import failure_reason
 from kasmm.config.loader import load_one_for_command
 from kasmm.config.schema import Profile
+from kasmm.obs.money import NumberFormat, plain, pnl_dict
 from kasmm.store.state_dir import (
     EXIT_IN_USE,
     LockBusy,
@@ -32,7 +33,14 @@ log = structlog.get_logger("kasmm.run")
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What a finished run reports (also written as JSON with ``--summary-json``)."""
+    """What a finished run reports (also written as JSON with ``--summary-json``).
+
+    Amounts are exact decimal strings (never exponent notation): the JSON is for machines,
+    which round for themselves. The printed table rounds them with :attr:`fmt`, the market's
+    precision (:mod:`kasmm.obs.money`). ``pnl`` is the attribution of ``mtm_pnl``
+    (:class:`~kasmm.core.pnl.PnlParts`): spread capture, revaluation, fees, net, and the hold
+    benchmark with net vs hold.
+    """
 
     profile: str
     venue: str
@@ -54,25 +62,61 @@ class RunSummary:
     unrealized_pnl: str
     fees: str
     mtm_pnl: str
+    pnl: dict[str, str]
     final_mid: str | None
     open_orders_left: int
     venue_errors: int
     last_error: str | None
+    #: How the table rounds (not part of the JSON).
+    fmt: NumberFormat = field(default=NumberFormat(), compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fmt"}
+        out["pnl"] = dict(self.pnl)
+        return out
+
+    def table_rows(self) -> list[tuple[str, str]]:
+        """``(key, text)`` per line of the printed summary, amounts rounded."""
+        fmt = self.fmt
+        rows: list[tuple[str, str]] = []
+        for key, value in self.to_json().items():
+            if key == "pnl":
+                rows += [(f"pnl.{part}", fmt.money(Decimal(v))) for part, v in value.items()]
+                continue
+            kind = _AMOUNTS.get(key)
+            if kind is None or value is None:
+                rows.append((key, str(value)))
+            elif kind == "money":
+                rows.append((key, fmt.money(Decimal(value))))
+            elif kind == "price":
+                rows.append((key, fmt.price(Decimal(value))))
+            else:
+                rows.append((key, fmt.size(Decimal(value))))
+        return rows
+
+
+#: Summary fields that are amounts, and what kind (how the table rounds them).
+_AMOUNTS = {
+    "volume_buy_base": "size",
+    "volume_sell_base": "size",
+    "volume_quote": "money",
+    "final_inventory_base": "size",
+    "final_inventory_quote": "money",
+    "realized_pnl": "money",
+    "unrealized_pnl": "money",
+    "fees": "money",
+    "mtm_pnl": "money",
+    "final_mid": "price",
+}
 
 
 def summarize(bot: Bot, duration_s: float, orders_left: int) -> RunSummary:
     """Build the summary of a finished bot."""
     view = bot.view()
     pnl, counters = view.pnl, view.counters
-
-    def money(value: Decimal) -> str:
-        return str(value.quantize(Decimal("1e-8")))
-
-    mark = view.mid if view.mid is not None else (view.start_mid or Decimal(0))
+    mark = view.mark
+    parts = view.pnl_parts
     return RunSummary(
         profile=view.profile,
         venue=view.venue,
@@ -85,19 +129,21 @@ def summarize(bot: Bot, duration_s: float, orders_left: int) -> RunSummary:
         orders_rejected=counters.orders_rejected,
         fills_buy=pnl.buy_count,
         fills_sell=pnl.sell_count,
-        volume_buy_base=str(pnl.buy_volume),
-        volume_sell_base=str(pnl.sell_volume),
-        volume_quote=str(pnl.buy_notional + pnl.sell_notional),
-        final_inventory_base=str(view.inventory_base),
-        final_inventory_quote=money(view.inventory_quote),
-        realized_pnl=money(pnl.realized),
-        unrealized_pnl=money(pnl.unrealized(mark)),
-        fees=money(pnl.fees),
-        mtm_pnl=money(pnl.net(mark)),
-        final_mid=str(view.mid) if view.mid is not None else None,
+        volume_buy_base=plain(pnl.buy_volume),
+        volume_sell_base=plain(pnl.sell_volume),
+        volume_quote=plain(pnl.buy_notional + pnl.sell_notional),
+        final_inventory_base=plain(view.inventory_base),
+        final_inventory_quote=plain(view.inventory_quote),
+        realized_pnl=plain(parts.spread_capture),
+        unrealized_pnl=plain(pnl.unrealized(mark)),
+        fees=plain(parts.fees),
+        mtm_pnl=plain(parts.net),
+        pnl=pnl_dict(parts),
+        final_mid=plain(view.mid) if view.mid is not None else None,
         open_orders_left=orders_left,
         venue_errors=counters.venue_errors,
         last_error=counters.last_error,
+        fmt=NumberFormat.for_market(view.tick, view.lot, view.mid),
     )
 
 
@@ -134,9 +180,9 @@ async def run_profile(
 
 
 def _print_summary(summary: RunSummary) -> None:
-    rows = summary.to_json()
-    width = max(len(k) for k in rows)
-    for key, value in rows.items():
+    rows = summary.table_rows()
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
         print(f"{key:<{width}}  {value}")
 
 
