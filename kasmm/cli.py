@@ -225,6 +225,16 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--addr", default="127.0.0.1:9301", help="supervisor endpoint HOST:PORT")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=2.0,
+        default=None,
+        metavar="SECONDS",
+        help="print it again every SECONDS (default 2) until Ctrl-C, in place on a terminal",
+    )
+    _add_operator_parsers(sub)
     p = sub.add_parser(
         "report",
         help="write a self-contained HTML report from the ledger",
@@ -303,6 +313,59 @@ def _build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         _add_log_options(command, default_format=argparse.SUPPRESS, default_level=argparse.SUPPRESS)
     return parser
+
+
+def _add_operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``kasmm top`` and the actions it shares with the command line (the control socket)."""
+    p = sub.add_parser(
+        "top",
+        help="live full-screen console of the running supervisor, with operator actions",
+        description=(
+            "A live console of a running supervisor: one row per profile, details of the "
+            "selected one, actions (reset a halt, pause/resume, switch mode, reload) with "
+            "confirmation, sent through the state directory's control socket and recorded with "
+            "the operator's name. A plain periodic reprint on a dumb terminal or into a pipe."
+        ),
+    )
+    p.add_argument("--addr", default="127.0.0.1:9301", help="supervisor endpoint HOST:PORT")
+    p.add_argument("--state-dir", type=Path, default=None, help="state directory (the socket)")
+    p.add_argument("--operator", default=None, help="who acts (default: the login name)")
+    p.add_argument("--plain", action="store_true", help="plain periodic reprint, no full screen")
+    p.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between refreshes (default 1)"
+    )
+    for action, text in (
+        ("pause", "stop a profile (cancels its orders) until resumed"),
+        ("resume", "resume a paused profile"),
+    ):
+        p = sub.add_parser(action, help=text, description=text.capitalize() + ".")
+        p.add_argument("profile", help="profile name")
+        _add_socket_options(p)
+    p = sub.add_parser(
+        "mode",
+        help="switch a profile's mode until its next scheduled switch",
+        description="Switch a running profile's mode (an override until its next scheduled "
+        "switch, kept across its bot's restarts).",
+    )
+    p.add_argument("profile", help="profile name")
+    p.add_argument("mode", choices=("aggressive", "passive"))
+    _add_socket_options(p)
+    p = sub.add_parser(
+        "reload",
+        help="reload the profile directory (what SIGHUP does)",
+        description="Ask every supervisor of the state directory to reload, as SIGHUP does.",
+    )
+    _add_socket_options(p)
+
+
+def _add_socket_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state directory of the supervisor (default: $STATE_DIRECTORY or ./state)",
+    )
+    parser.add_argument("--operator", default=None, help="who acts (default: the login name)")
 
 
 def _add_log_options(
@@ -403,7 +466,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":
         from kasmm.commands.status import status_command
 
-        return status_command(args.addr, as_json=args.json)
+        return status_command(args.addr, as_json=args.json, watch=args.watch)
+    if args.command == "top":
+        from kasmm.commands.top import top_command
+
+        return top_command(
+            args.addr,
+            state_dir=args.state_dir,
+            operator=args.operator,
+            plain=args.plain,
+            interval=args.interval,
+        )
+    if args.command in ("pause", "resume", "mode", "reload"):
+        from kasmm.commands.actions import action_command
+
+        return action_command(
+            args.command,
+            getattr(args, "profile", None),
+            mode=getattr(args, "mode", None),
+            state_dir=args.state_dir,
+            operator=args.operator,
+        )
     if args.command == "report":
         from kasmm.commands.report import report_command
 

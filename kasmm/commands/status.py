@@ -4,32 +4,40 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
 from kasmm import __version__
+from kasmm.console import rows
 from kasmm.control import parse_addr
 
 TIMEOUT_S = 5.0
 #: A status document is a few KiB; refuse to buffer something absurd from a wrong port.
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 ERROR_WIDTH = 60
+#: ``--watch`` without a value refreshes this often.
+WATCH_DEFAULT_S = 2.0
 
-#: (header, status key, right-aligned)
-COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("PROFILE", "name", False),
-    ("STATE", "state", False),
-    ("MODE", "mode", False),
-    ("MID", "mid", True),
-    ("SPREAD_BPS", "spread_bps", True),
-    ("INVENTORY", "inventory_base", True),
-    ("OPEN", "open_orders", True),
-    ("PNL", "net_pnl", True),
-    ("WHY", "why", False),
-    ("LAST_ERROR", "last_error", False),
+#: (header, right-aligned); the cells come from :func:`_cells`.
+COLUMNS: tuple[tuple[str, bool], ...] = (
+    ("PROFILE", False),
+    ("STATE", False),
+    ("MODE", False),
+    ("MID", True),
+    ("BID", True),
+    ("ASK", True),
+    ("SPREAD_BPS", True),
+    ("INVENTORY", True),
+    ("OPEN", True),
+    ("FILLS", True),
+    ("PNL", True),
+    ("WHY", False),
+    ("LAST_ERROR", False),
 )
 
 
@@ -37,75 +45,57 @@ class StatusFetchError(Exception):
     """A one-line, user-facing reason why the status could not be fetched."""
 
 
-def _cell(value: Any, width: int | None = None) -> str:
-    """One table cell: '-' for missing, single line, printable, optionally truncated."""
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, float):
-        text = format(value, ".10g")
-    else:
-        text = str(value)
-    # Exchange error texts can hold newlines or escape sequences; keep one row per profile
-    # and keep the terminal sane.
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    if not text:
-        return "-"
-    if width is not None and len(text) > width:
-        text = text[: width - 3] + "..."
-    return text
-
-
-def _duration(seconds: Any) -> str:
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        return "-"
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+def _cells(row: Mapping[str, Any]) -> list[str]:
+    """One profile's cells: own best bid/ask and their spread (bps of their midpoint), money
+    rounded to the market's precision, why it does not quote normally."""
+    fmt = rows.number_format(row)
+    pnl = rows.pnl_parts(row, fmt).get("net")
+    return [
+        rows.cell(row.get("name")),
+        rows.cell(row.get("state")),
+        rows.cell(row.get("mode")),
+        fmt.price(rows.decimal(row.get("mid"))),
+        fmt.price(rows.decimal(row.get("own_bid"))),
+        fmt.price(rows.decimal(row.get("own_ask"))),
+        rows.cell(row.get("own_spread_bps")),
+        fmt.size(rows.decimal(row.get("inventory_base"))),
+        rows.cell(row.get("open_orders")),
+        rows.cell(rows.fills(row)),
+        rows.cell(pnl),
+        rows.cell(rows.why(row)),
+        rows.cell(row.get("last_error"), ERROR_WIDTH),
+    ]
 
 
 def render_table(data: Mapping[str, Any]) -> str:
-    """Render a status document as a summary line plus one table row per profile."""
-    sup = data.get("supervisor")
-    sup = sup if isinstance(sup, Mapping) else {}
+    """Render a status document: a summary line, one table row per profile (disabled ones
+    too), then the config errors, if any."""
+    sup = rows.supervisor(data)
     summary = (
-        f"supervisor pid={_cell(sup.get('pid'))} uptime={_duration(sup.get('uptime_s'))} "
-        f"profiles={_cell(sup.get('profiles_total'))}"
+        f"supervisor pid={rows.cell(sup.get('pid'))} uptime={rows.duration(sup.get('uptime_s'))} "
+        f"profiles={rows.cell(sup.get('profiles_total'))}"
     )
     if sup.get("healthy") is False:
-        summary += f" UNHEALTHY: {_cell(sup.get('health'), ERROR_WIDTH)}"
+        summary += f" UNHEALTHY: {rows.cell(sup.get('health'), ERROR_WIDTH)}"
     if sup.get("directory_missing"):
         summary += " (profile directory missing: running the last good profiles)"
     if sup.get("ledger_lost"):
         summary += " (LEDGER LOST)"
-    profiles = data.get("profiles")
-    rows: list[list[str]] = []
-    for profile in profiles if isinstance(profiles, list) else []:
-        p = profile if isinstance(profile, Mapping) else {}
-        # Why a profile does not quote normally: a halt's rule and numbers, or why it quotes
-        # nothing although trading is allowed.
-        p = {**p, "why": p.get("halt_reason") or p.get("idle_reason")}
-        rows.append(
-            [
-                _cell(p.get(key), ERROR_WIDTH if key == "last_error" else None)
-                for _, key, _ in COLUMNS
-            ]
-        )
-    headers = [h for h, _, _ in COLUMNS]
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(COLUMNS))]
+    table = [_cells(row) for row in rows.profiles(data)]
+    headers = [h for h, _ in COLUMNS]
+    widths = [max(len(r[i]) for r in [headers, *table]) for i in range(len(COLUMNS))]
     lines = [summary]
-    for row in [headers, *rows]:
+    for row in [headers, *table]:
         cells = [
             cell.rjust(w) if right and row is not headers else cell.ljust(w)
-            for cell, w, (_, _, right) in zip(row, widths, COLUMNS, strict=True)
+            for cell, w, (_, right) in zip(row, widths, COLUMNS, strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
+    errors = sup.get("config_errors")
+    if isinstance(errors, list) and errors:
+        lines.append("")
+        lines.append(f"config errors ({len(errors)}; the last good version of each keeps running):")
+        lines.extend(f"  {rows.cell(error)}" for error in errors)
     return "\n".join(lines)
 
 
@@ -154,17 +144,42 @@ def fetch_status(addr: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
     return data
 
 
-def status_command(addr: str, as_json: bool) -> int:
+def status_command(addr: str, as_json: bool, watch: float | None = None) -> int:
     """``kasmm status``: print the supervisor status as a table, or as JSON with ``as_json``.
+
+    ``watch``: print it again every ``watch`` seconds until Ctrl-C, in place on a terminal
+    (a plain reprint, separated by a blank line, on a dumb terminal or into a pipe).
 
     :return: 0 on success, 1 if the supervisor cannot be reached or answers nonsense,
         2 if ``addr`` is not ``HOST:PORT``.
     """
     try:
-        data = fetch_status(addr)
+        parse_addr(addr)
     except ValueError as exc:
         print(f"kasmm status: {exc}", file=sys.stderr)
         return 2
+    if watch is None:
+        return _show(addr, as_json)
+    in_place = sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb"
+    try:
+        first = True
+        while True:
+            if in_place:
+                sys.stdout.write("\x1b[H\x1b[2J")  # home, clear: the screen is redrawn
+            elif not first:
+                print()
+            first = False
+            print(time.strftime("%Y-%m-%d %H:%M:%S"), f"every {watch:g} s (Ctrl-C ends)")
+            _show(addr, as_json)
+            sys.stdout.flush()
+            time.sleep(watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _show(addr: str, as_json: bool) -> int:
+    try:
+        data = fetch_status(addr)
     except StatusFetchError as exc:
         print(f"kasmm status: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,92 @@
+"""The console's detail panes as text: the selected profile's and the supervisor's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kasmm.console import rows
+
+__all__ = ["profile_detail", "profile_errors", "supervisor_detail"]
+
+
+def profile_errors(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
+    """The config errors of the row's file (``file:line:col: ...`` lines naming it)."""
+    errors = rows.supervisor(doc).get("config_errors")
+    path = row.get("file")
+    if not isinstance(errors, list) or not path:
+        return []
+    return [str(e) for e in errors if str(e).startswith(str(path))]
+
+
+def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
+    """The selected profile: PnL parts, every own order (price, size, age, distance from mid),
+    the kill-switch rules in force with value vs limit, its config errors."""
+    fmt = rows.number_format(row)
+    name = rows.cell(row.get("name"))
+    head = f"{name}  {rows.cell(row.get('symbol'))} on {rows.cell(row.get('venue'))}"
+    if row.get("shard"):
+        head += f"  shard {row['shard']}"
+    lines = [head, f"state {rows.cell(row.get('state'))}"]
+    reason = rows.why(row)
+    if reason:
+        lines[-1] += f": {rows.cell(reason)}"
+    pnl = rows.pnl_parts(row, fmt)
+    if pnl:
+        lines.append("pnl " + "  ".join(f"{k} {v}" for k, v in pnl.items()))
+    orders = row.get("orders")
+    orders = orders if isinstance(orders, list) else []
+    lines.append(f"own orders ({len(orders)}):  side  price  remaining  age  from mid")
+    for order in orders:
+        o = order if isinstance(order, Mapping) else {}
+        distance = o.get("distance_bps")
+        lines.append(
+            f"  {rows.cell(o.get('side')):4}  {fmt.price(rows.decimal(o.get('price')))}"
+            f"  {fmt.size(rows.decimal(o.get('remaining')))}  {rows.duration(o.get('age_s'))}"
+            f"  {'-' if distance is None else f'{distance:+.1f} bps'}"
+        )
+    engaged = row.get("engaged")
+    engaged = engaged if isinstance(engaged, list) else []
+    lines.append(f"kill-switch rules in force ({len(engaged)}):")
+    for rule in engaged:
+        r = rule if isinstance(rule, Mapping) else {}
+        lines.append(
+            f"  {rows.cell(r.get('rule'))} ({rows.cell(r.get('action'))}): value vs limit "
+            f"{rows.cell(r.get('why'))}"
+        )
+    errors = profile_errors(doc, row)
+    if errors:
+        lines.append(f"config errors ({len(errors)}; the last good version keeps running):")
+        lines.extend(f"  {rows.cell(e)}" for e in errors)
+    if row.get("last_error"):
+        lines.append(f"last error: {rows.cell(row['last_error'])}")
+    return lines
+
+
+def supervisor_detail(doc: Mapping[str, Any]) -> list[str]:
+    """The supervisor: health, config errors, failed profiles, shards (when sharded)."""
+    sup = rows.supervisor(doc)
+    lines = [
+        f"supervisor pid {rows.cell(sup.get('pid'))}  up {rows.duration(sup.get('uptime_s'))}"
+        f"  reloads {rows.cell(sup.get('reloads'))}  health: {rows.cell(sup.get('health'))}"
+    ]
+    if sup.get("ledger_lost"):
+        lines.append(f"LEDGER LOST: {rows.cell(sup.get('ledger_lost'))}")
+    failed = [str(r.get("name")) for r in rows.profiles(doc) if r.get("state") == "failed"]
+    if failed:
+        lines.append("failed profiles: " + ", ".join(failed))
+    errors = sup.get("config_errors")
+    if isinstance(errors, list) and errors:
+        lines.append(f"config errors ({len(errors)}):")
+        lines.extend(f"  {rows.cell(e)}" for e in errors)
+    shards = doc.get("shards")
+    if isinstance(shards, list) and shards:
+        lines.append("shards:")
+        for shard in shards:
+            s = shard if isinstance(shard, Mapping) else {}
+            lines.append(
+                f"  {rows.cell(s.get('shard'))} {rows.cell(s.get('state'))} pid "
+                f"{rows.cell(s.get('pid'))} profiles {rows.cell(s.get('profiles_total'))} "
+                f"restarts {rows.cell(s.get('restarts'))}"
+            )
+    return lines

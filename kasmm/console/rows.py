@@ -1,0 +1,139 @@
+"""A ``/status`` document as text for people: the cells ``kasmm status`` and ``kasmm top`` show.
+
+Pure functions over the plain JSON values of ``/status`` (they never trust its shape: a field
+may be missing, ``null`` or of another type, from an older supervisor or a shard that is down).
+Numbers go through :class:`~kasmm.obs.money.NumberFormat` at the market's precision (prices
+at the tick, money at a cent's worth, sizes at the lot): never ``0E-7`` or 28 digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kasmm.obs.money import NumberFormat
+
+__all__ = [
+    "cell",
+    "decimal",
+    "duration",
+    "fills",
+    "inventory_share",
+    "number_format",
+    "pnl_parts",
+    "profiles",
+    "supervisor",
+    "why",
+]
+
+
+def decimal(value: Any) -> Decimal | None:
+    """``value`` (a string, int or float of ``/status``) as a finite Decimal, else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def cell(value: Any, width: int | None = None) -> str:
+    """One table cell: '-' for missing, single line, printable, optionally truncated."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, float):
+        text = format(value, ".10g")
+    else:
+        text = str(value)
+    # Exchange error texts can hold newlines or escape sequences; keep one row per profile
+    # and keep the terminal sane.
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if not text:
+        return "-"
+    if width is not None and len(text) > width:
+        text = text[: width - 3] + "..."
+    return text
+
+
+def duration(seconds: Any) -> str:
+    """``3723`` -> ``1h02m03s``; '-' for anything but a number."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return "-"
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def supervisor(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The document's ``supervisor`` section ({} when missing)."""
+    sup = doc.get("supervisor")
+    return sup if isinstance(sup, Mapping) else {}
+
+
+def profiles(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The document's profile rows (anything that is not an object becomes an empty row)."""
+    rows = doc.get("profiles")
+    return [r if isinstance(r, Mapping) else {} for r in (rows if isinstance(rows, list) else [])]
+
+
+def number_format(row: Mapping[str, Any]) -> NumberFormat:
+    """How the row's market shows numbers (its tick and lot, else its mid's level)."""
+    return NumberFormat.for_market(
+        decimal(row.get("tick")), decimal(row.get("lot")), decimal(row.get("mid"))
+    )
+
+
+def why(row: Mapping[str, Any]) -> str | None:
+    """Why the profile does not quote normally, in one phrase (None: it does)."""
+    if row.get("halt_reason"):
+        return str(row["halt_reason"])
+    if row.get("paused_by"):
+        return f"paused by {row['paused_by']}"
+    engaged = row.get("engaged")
+    for rule in engaged if isinstance(engaged, list) else []:
+        if isinstance(rule, Mapping) and rule.get("action") in ("pause", "reduce_only"):
+            return f"{rule.get('rule')}: {rule.get('why')}"
+    if row.get("idle_reason"):
+        return str(row["idle_reason"])
+    if row.get("stale"):
+        return "last known (shard not answering)"
+    return None
+
+
+def fills(row: Mapping[str, Any]) -> Any:
+    """Fills so far (today's, when the row says so)."""
+    return row.get("fills_today", row.get("fills"))
+
+
+def inventory_share(row: Mapping[str, Any]) -> str | None:
+    """The base share of the inventory against its target: ``48% / 50%``."""
+    share, target = row.get("inventory_share"), row.get("target_share")
+    if not isinstance(share, int | float) or isinstance(share, bool):
+        return None
+    text = f"{share:.0%}"
+    if isinstance(target, int | float) and not isinstance(target, bool):
+        text += f" / {target:.0%}"
+    return text
+
+
+def pnl_parts(row: Mapping[str, Any], fmt: NumberFormat) -> dict[str, str]:
+    """The PnL parts the row has (``net`` at least, when it has any PnL), rounded and signed."""
+    parts = row.get("pnl")
+    out: dict[str, str] = {}
+    if isinstance(parts, Mapping):
+        for key, value in parts.items():
+            number = decimal(value)
+            if number is not None:
+                out[str(key)] = fmt.money(number, sign=True)
+    if "net" not in out and decimal(row.get("net_pnl")) is not None:
+        out["net"] = fmt.money(decimal(row.get("net_pnl")), sign=True)
+    return out
