@@ -1,0 +1,38 @@
+"""``make run`` installs only what running needs; ``make test`` adds the dev tools (issue 16,
+point 9). Read from ``make -n`` (what make would do) on a copy with no venv yet."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+
+
+def _plan(tmp_path: Path, target: str) -> list[str]:
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    done = subprocess.run(
+        ["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    return done.stdout.splitlines()
+
+
+def test_make_run_installs_the_package_without_the_dev_tools(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, "run")
+    installs = [line for line in plan if " pip install " in line and "--upgrade pip" not in line]
+    assert installs == [".venv/bin/python -m pip install --quiet -e ."]
+    assert plan[0] == "python3 -m venv .venv"
+    assert plan[-1] == ".venv/bin/kasmm supervise profiles/"
+
+
+def test_make_test_installs_the_dev_tools(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, "test")
+    installs = [line for line in plan if " pip install " in line and "--upgrade pip" not in line]
+    assert installs == [".venv/bin/python -m pip install --quiet -e '.[dev]'"]
+    assert ".venv/bin/python -m pytest" in plan
