@@ -57,7 +57,7 @@ def _cells(row: Mapping[str, Any]) -> list[str]:
         fmt.price(rows.decimal(row.get("mid"))),
         fmt.price(rows.decimal(row.get("own_bid"))),
         fmt.price(rows.decimal(row.get("own_ask"))),
-        rows.cell(row.get("own_spread_bps")),
+        rows.bps(row.get("own_spread_bps")),
         fmt.size(rows.decimal(row.get("inventory_base"))),
         rows.cell(row.get("open_orders")),
         rows.cell(rows.fills(row)),

@@ -82,7 +82,7 @@ def table_row(row: Mapping[str, Any]) -> tuple[str, ...]:
         pnl.get("vs_hold", "-"),
         rows.cell(rows.fills(row)),
         rows.cell(row.get("open_orders")),
-        rows.cell(row.get("last_error"), 40),
+        rows.cell(row.get("last_error"), 60),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from kasmm.obs.money import NumberFormat
 
 __all__ = [
+    "bps",
     "cell",
     "decimal",
     "duration",
@@ -107,6 +108,13 @@ def why(row: Mapping[str, Any]) -> str | None:
     if row.get("stale"):
         return "last known (shard not answering)"
     return None
+
+
+def bps(value: Any) -> str:
+    """A number of basis points to one decimal (``25.0``); '-' for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{value:.1f}"
 
 
 def fills(row: Mapping[str, Any]) -> Any:

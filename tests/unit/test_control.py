@@ -6,7 +6,7 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from functools import partial
@@ -380,24 +380,28 @@ async def test_status_command_table(capsys: pytest.CaptureFixture[str]) -> None:
     lines = out.splitlines()
     assert lines[0] == "supervisor pid=4242 uptime=1h02m03s profiles=2"
     assert lines[1].split() == [
-        "PROFILE", "STATE", "MODE", "MID", "SPREAD_BPS", "INVENTORY", "OPEN", "PNL", "WHY",
-        "LAST_ERROR",
+        "PROFILE", "STATE", "MODE", "MID", "BID", "ASK", "SPREAD_BPS", "INVENTORY", "OPEN",
+        "FILLS", "PNL", "WHY", "LAST_ERROR",
     ]  # fmt: skip
     full = lines[2].split()
-    assert full[:8] == [
+    # Without a tick, prices at 10^-4 of their level (0.12345: tick 0.00001), money to cents.
+    assert full[:11] == [
         "kas-usdt-mexc",
         "running",
         "live",
-        "0.1234500",
-        "42.5",
+        "0.12345",
+        "-",
+        "-",
+        "-",
         "1500",
         "4",
+        "-",
         "-1.25",
     ]
     error_cell = lines[2][lines[1].index("LAST_ERROR") :]
     assert error_cell.startswith("venue said: xxx") and error_cell.endswith("...")
     assert len(error_cell) == 60
-    assert lines[3].split() == ["kas-btc-sim", "starting"] + ["-"] * 8
+    assert lines[3].split() == ["kas-btc-sim", "starting"] + ["-"] * 11
     assert len(lines) == 4
 
 
@@ -455,9 +459,9 @@ def test_render_table_sanitises_cells() -> None:
     assert lines[0] == "supervisor pid=- uptime=- profiles=-"
     assert len(lines) == 4  # summary, header, two rows: newlines never split a row
     assert "line one line two [31m red" in lines[2]
-    assert "0.3" in lines[2].split()
+    assert "0.30000" in lines[2].split()  # 0.1 + 0.2 at its precision, not 0.30000000000000004
     assert "\x1b" not in table
-    assert lines[3].split() == ["-"] * 10
+    assert lines[3].split() == ["-"] * 13
 
 
 def test_render_table_says_why_a_profile_does_not_quote_and_what_is_unhealthy() -> None:
@@ -475,6 +479,94 @@ def test_render_table_says_why_a_profile_does_not_quote_and_what_is_unhealthy() 
     why = lines[1].index("WHY")
     assert lines[2][why:].startswith("no_size")
     assert lines[3][why:].startswith("max_drawdown: 6 > 5")
+
+
+def test_render_table_shows_own_quotes_rounded_money_disabled_profiles_and_config_errors() -> None:
+    table = render_table(
+        {
+            "supervisor": {"profiles_total": 2, "config_errors": ["/p/x.yaml:3:5: x: bad"]},
+            "profiles": [
+                {
+                    "name": "a",
+                    "state": "paused",
+                    "paused_by": "alice",
+                    "mid": "0.0800125",
+                    "own_bid": "0.079900",
+                    "own_ask": "0.080100",
+                    "own_spread_bps": 25.0,
+                    "tick": "0.000001",
+                    "lot": "0.01",
+                    "inventory_base": "51334.0800000000",
+                    "fills": 3,
+                    "pnl": {"net": "5.920788990000000000000000772", "fees": "0E-7"},
+                },
+                {"name": "b", "state": "disabled", "file": "/p/b.yaml"},
+            ],
+        }
+    )
+    lines = table.splitlines()
+    assert lines[2].split()[:11] == [
+        "a", "paused", "-", "0.080012", "0.079900", "0.080100", "25.0", "51334.08", "-", "3",
+        "+5.92",
+    ]  # fmt: skip
+    assert lines[2][lines[1].index("WHY") :].startswith("paused by alice")
+    assert lines[3].split() == ["b", "disabled"] + ["-"] * 11
+    assert lines[4:] == [
+        "",
+        "config errors (1; the last good version of each keeps running):",
+        "  /p/x.yaml:3:5: x: bad",
+    ]
+
+
+def test_status_watch_reprints_plainly_into_a_pipe_until_ctrl_c() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    with _static_status_server() as addr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kasmm", "status", "--addr", addr, "--watch", "0.1"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        seen = 0
+        for line in proc.stdout:
+            seen += line.startswith("supervisor pid=4242")
+            if seen == 2:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=10)
+    assert seen == 2 and proc.returncode == 0
+    assert "\x1b" not in rest  # not a terminal: no screen clearing
+
+
+@contextlib.contextmanager
+def _static_status_server() -> Iterator[str]:
+    """A thread serving STATUS on /status (the watch loop is a blocking subprocess)."""
+    import http.server
+    import threading
+
+    body = render_status_json(STATUS)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- health, connection bounds and log flooding (issue 13, items 8, 17) ----------------------
