@@ -105,7 +105,7 @@ class FakeSupervisor:
 
 @asynccontextmanager
 async def fake_supervisor(
-    tmp_path: Path, status: Mapping[str, Any] = STATUS
+    tmp_path: Path, status: dict[str, Any] = STATUS
 ) -> AsyncIterator[FakeSupervisor]:
     async with anyio.create_task_group() as tg:
         port = await tg.start(partial(serve_control, "127.0.0.1", 0, status=lambda: status))
@@ -118,6 +118,12 @@ async def fake_supervisor(
         await tg.start(partial(serve_control_socket, socket_path(tmp_path, None), handle))
         yield fake
         tg.cancel_scope.cancel()
+
+
+def question(app: TopApp) -> str | None:
+    """The question of the confirmation on screen, None when none is."""
+    screen = app.screen
+    return screen.question if isinstance(screen, Confirm) else None
 
 
 def text_of(app: TopApp, selector: str) -> str:
@@ -197,14 +203,13 @@ async def test_an_action_asks_first_and_then_sends_the_right_socket_message(
         async with app.run_test(size=(220, 50)) as pilot:
             await pilot.pause()
             await pilot.press("r")
-            assert isinstance(app.screen, Confirm)
-            assert app.screen.question == "Reset the halt of alpha?"
+            assert question(app) == "Reset the halt of alpha?"
             await pilot.press("n")
-            assert not isinstance(app.screen, Confirm)
+            assert question(app) is None
             assert fake.requests == []  # cancelled: nothing sent
 
             await pilot.press("p")
-            assert isinstance(app.screen, Confirm)
+            assert question(app) == "Pause alpha? Its orders are cancelled until resumed."
             await pilot.press("y")
             await app.workers.wait_for_complete()
             assert fake.requests == [
@@ -234,7 +239,7 @@ async def test_a_paused_profile_offers_resume(tmp_path: Path) -> None:
             await pilot.pause()
             assert row_cells(app, "p1")[1] == "paused by alice"
             await pilot.press("p")
-            assert isinstance(app.screen, Confirm) and app.screen.question == "Resume p1?"
+            assert question(app) == "Resume p1?"
             await pilot.press("y")
             await app.workers.wait_for_complete()
             assert fake.requests == [
@@ -251,7 +256,7 @@ async def test_an_unreachable_supervisor_is_said_in_the_title_line(tmp_path: Pat
         await pilot.pause()
         assert text_of(app, "#summary").startswith("kasmm top: cannot reach supervisor at")
         await pilot.press("p")  # nothing selected: nothing to confirm
-        assert not isinstance(app.screen, Confirm)
+        assert question(app) is None
 
 
 def test_plain_mode_prints_the_table_details_and_supervisor() -> None:
