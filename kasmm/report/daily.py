@@ -117,8 +117,15 @@ def daily_pnl(
     equity: Sequence[EquitySnapshot],
     quote_asset: str,
     timezone: str = "UTC",
+    *,
+    since: float | None = None,
+    until: float | None = None,
 ) -> DailyPnl:
     """Fold ``fills`` and ``equity`` into per-day PnL parts (see the module docstring).
+
+    With ``since``, what happened before it is folded (so the average cost and the mark are
+    right) but booked to no day: the days then add up to the PnL of ``[since, until]``.
+    Records after ``until`` are left out.
 
     :param fills: every stored fill of the profile, in stored order.
     :param opening: the stored ``(position, mark)`` accounting started from (None: flat).
@@ -131,9 +138,12 @@ def daily_pnl(
     mark: Decimal | None = None if opening is None else opening[1]
     days: dict[dt.date, DayPnl] = {}
     for ts, _, event in _events(fills, equity):
-        day = days.get(key := local_day(ts, tz))
-        if day is None:
-            day = days[key] = DayPnl(key)
+        if until is not None and ts > until:
+            continue
+        booked = since is None or ts >= since
+        day = DayPnl(local_day(ts, tz))  # a scratch day for what comes before ``since``
+        if booked:
+            day = days.setdefault(day.day, day)
         before_unrealized = state.unrealized(mark) if mark is not None else ZERO
         before_hold = state.hold(mark) if mark is not None else ZERO
         if isinstance(event, EquitySnapshot):

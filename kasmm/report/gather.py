@@ -12,6 +12,7 @@ from kasmm.config.schema import Profile
 from kasmm.config.to_core import quoting_params
 from kasmm.core.params import QuotingParams
 from kasmm.core.types import Fill, Side
+from kasmm.obs.money import NumberFormat
 from kasmm.report.analysis import (
     DrawdownPoint,
     PnlTrack,
@@ -22,6 +23,7 @@ from kasmm.report.analysis import (
     pnl_track,
     side_summary,
 )
+from kasmm.report.daily import DailyPnl, daily_pnl
 from kasmm.report.orders import RestingOrder, resting_orders
 from kasmm.store import EquitySnapshot, HaltRecord, Ledger, ModeChange, RiskEvent
 
@@ -100,6 +102,16 @@ class ProfileData:
     drawdown: list[DrawdownPoint]
     config: ProfileConfig | None
     targets: list[TargetPoint] = field(default_factory=list)  #: empty without ``config``
+    #: The period's PnL attribution per local day (the profile's daily-loss zone, else UTC).
+    daily: DailyPnl | None = None
+
+    @property
+    def fmt(self) -> NumberFormat:
+        """How this profile's money and prices are shown: its tick when the profile file
+        states one, else the price level of its last snapshot (:mod:`kasmm.obs.money`)."""
+        tick = self.config.tick if self.config is not None else None
+        mid = self.equity[-1].mid if self.equity else (self.daily.mark if self.daily else None)
+        return NumberFormat.for_market(tick, None, mid)
 
     @property
     def has_data(self) -> bool:
@@ -153,6 +165,16 @@ def gather(
     activity = [f.ts for f in all_fills if f.ts <= until] + [s.ts for s in equity]
     orders_end = max(activity) if activity else until
     orders = resting_orders(ledger.path, profile, since, orders_end)
+    # The whole series: the mark at the period's start comes from before it.
+    daily = daily_pnl(
+        all_fills,
+        opening,
+        ledger.equity_series(profile),
+        quote or (all_fills[0].fee_asset if all_fills else ""),
+        config.timezone if config is not None else "UTC",
+        since=since,
+        until=until,
+    )
     targets: list[TargetPoint] = []
     if config is not None:
         targets = inventory_targets(equity, config.params, config.base, config.quote)
@@ -174,6 +196,7 @@ def gather(
         drawdown=drawdown_series(equity),
         config=config,
         targets=targets,
+        daily=daily,
     )
 
 

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from kasmm import __version__
+from kasmm.obs.money import NumberFormat
 from kasmm.report.analysis import SideSummary, base_share, max_drawdown, merge_fees
+from kasmm.report.daily import DayPnl
+from kasmm.report.daily import total as daily_total
 from kasmm.report.gather import ProfileData
 from kasmm.report.period import fmt_utc
 
@@ -78,6 +81,17 @@ def signed(value: Decimal, places: int = 8) -> str:
     """:func:`num` with a ``+`` on positive values."""
     text = num(value, places)
     return f"+{text}" if value > 0 and text != "0" else text
+
+
+def money(fmt: NumberFormat, value: Decimal, *, sign: bool = False) -> str:
+    """A quote amount at the profile's money precision (:mod:`kasmm.obs.money`), with
+    thousands separators."""
+    text = fmt.money(value, sign=sign)
+    if text == "-":
+        return text
+    rounded = Decimal(text)
+    grouped = f"{rounded:,f}"
+    return f"+{grouped}" if sign and rounded > 0 else grouped
 
 
 def _pct(value: float) -> str:
@@ -187,6 +201,54 @@ def fills_summary(data: ProfileData) -> str:
     return table + "\n" + extra
 
 
+def attribution(data: ProfileData) -> str:
+    """The period's PnL split per local day into spread capture, revaluation and fees, against
+    the hold benchmark (:mod:`kasmm.report.daily`), with the period's total and a verdict."""
+    daily = data.daily
+    shown = list(daily.days) if daily is not None else []
+    if daily is None or not shown:
+        return '<p class="muted">No fills or equity snapshots in this period.</p>'
+    fmt, quote = data.fmt, e(data.quote_asset)
+    head = [
+        f"day ({e(daily.timezone)})",
+        _num_cell("fills", header=True),
+        _num_cell(f"volume ({quote})", header=True),
+        _num_cell("spread capture", header=True),
+        _num_cell("fees", header=True),
+        _num_cell("revaluation", header=True),
+        _num_cell("net", header=True),
+        _num_cell("hold", header=True),
+        _num_cell("net vs hold", header=True),
+    ]
+
+    def cells(day: DayPnl, label: str) -> list[str]:
+        return [
+            e(label),
+            _num_cell(str(day.fills)),
+            _num_cell(e(money(fmt, day.volume_quote))),
+            _num_cell(e(money(fmt, day.spread_capture, sign=True))),
+            _num_cell(e(money(fmt, day.fees))),
+            _num_cell(e(money(fmt, day.revaluation, sign=True))),
+            _num_cell(e(money(fmt, day.net, sign=True))),
+            _num_cell(e(money(fmt, day.hold, sign=True))),
+            _num_cell(e(money(fmt, day.vs_hold, sign=True))),
+        ]
+
+    period = daily_total(shown)
+    rows = [cells(d, d.day.isoformat()) for d in shown] + [cells(period, "period")]
+    table = _table(head, rows, row_cls=[""] * len(shown) + ["total"])
+    edge = period.vs_hold
+    verdict = "earned" if edge > 0 else ("lost" if edge < 0 else "neither earned nor lost")
+    amount = f" {money(fmt, abs(edge))} {data.quote_asset}" if edge else ""
+    explain = (
+        '<p class="muted">Net = spread capture (realized, average cost, before fees) + '
+        "revaluation (the open position, starting inventory included, marked at the "
+        "snapshots' mid) − fees. Hold: what the starting portfolio gained by only being held. "
+        f"Over the period, market making {e(verdict)}{e(amount)} against holding.</p>"
+    )
+    return table + "\n" + explain
+
+
 def _period_text(since: float | None, first: float | None, until: float) -> str:
     start = (
         fmt_utc(since)
@@ -199,6 +261,7 @@ def _period_text(since: float | None, first: float | None, until: float) -> str:
 def overview(data: ProfileData, page: PageInput) -> str:
     """The profile's key figures over the period."""
     base, quote = data.base_asset, data.quote_asset
+    fmt = data.fmt
     rows: list[tuple[str, str]] = []
     span = data.time_range()
     if span is not None:
@@ -216,7 +279,7 @@ def overview(data: ProfileData, page: PageInput) -> str:
     if data.equity:
         first, last = data.equity[0], data.equity[-1]
         change = (last.mid / first.mid - 1) * 100 if first.mid else None
-        mid = f"{num(first.mid)} → {num(last.mid)} {quote}"
+        mid = f"{fmt.price(first.mid)} → {fmt.price(last.mid)} {quote}"
         rows.append(("Mid", e(mid + (f" ({_pct(float(change))})" if change is not None else ""))))
         inv = f"{num(first.base)} → {num(last.base)} {base}"
         share = base_share(last)
@@ -233,38 +296,39 @@ def overview(data: ProfileData, page: PageInput) -> str:
             (
                 "Equity",
                 e(
-                    f"{num(first.equity)} → {num(last.equity)} {quote} "
-                    f"({signed(last.equity - first.equity)})"
+                    f"{money(fmt, first.equity)} → {money(fmt, last.equity)} {quote} "
+                    f"({money(fmt, last.equity - first.equity, sign=True)})"
                 ),
             )
         )
     rows.append(
         (
             "Realized PnL in period",
-            e(f"{signed(data.pnl.realized)} {quote} (average cost, before fees)"),
+            e(f"{money(fmt, data.pnl.realized, sign=True)} {quote} (average cost, before fees)"),
         )
     )
     if data.config is not None:
-        rows.append(("Fees in period", e(f"{num(data.pnl.fees)} {quote}")))
+        rows.append(("Fees in period", e(f"{money(fmt, data.pnl.fees)} {quote}")))
     else:
         rows.append(("Fees in period", e(_fees(merge_fees(data.buys, data.sells)))))
     if data.equity:
         last = data.equity[-1]
         unrealized = data.pnl.unrealized(last.ts, last.mid)
-        rows.append(("Unrealized at the end", e(f"{signed(unrealized)} {quote} (position at mid)")))
+        text = f"{money(fmt, unrealized, sign=True)} {quote} (position at mid)"
+        rows.append(("Unrealized at the end", e(text)))
     total = data.pnl.total
     # Without the profile the quote asset is unknown, so fees cannot be summed into one figure.
-    fees = f", fees {num(total.fees)}" if data.config is not None else ""
+    fees = f", fees {money(fmt, total.fees)}" if data.config is not None else ""
     since_start = (
-        f"realized {signed(total.realized)} {quote}{fees}, position {num(total.position)} {base} "
-        f"at average cost {num(total.avg_cost)}"
+        f"realized {money(fmt, total.realized, sign=True)} {quote}{fees}, "
+        f"position {num(total.position)} {base} at average cost {fmt.price(total.avg_cost)}"
     )
     rows.append(("Since accounting started", e(since_start)))
     deepest = max_drawdown(data.drawdown)
     if deepest is not None:
-        text = f"{num(deepest.drawdown)} {quote}"
+        text = f"{money(fmt, deepest.drawdown)} {quote}"
         if deepest.pct is not None:
-            text += f" ({deepest.pct:.2f} % of peak {num(deepest.peak)})"
+            text += f" ({deepest.pct:.2f} % of peak {money(fmt, deepest.peak)})"
         if deepest.drawdown > 0:
             text += f" at {fmt_utc(deepest.ts)}"
         rows.append(("Max drawdown in period", e(text)))
@@ -385,6 +449,8 @@ def profile_section(index: int, section: ProfileSection, page: PageInput) -> str
         return "\n".join(out)
     out.append("<h3>Overview</h3>")
     out.append(overview(data, page))
+    out.append("<h3>PnL attribution</h3>")
+    out.append(attribution(data))
     out.append("<h3>Fills</h3>")
     out.append(fills_summary(data))
     out.append(recent_fills(data))

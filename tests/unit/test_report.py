@@ -252,10 +252,10 @@ def test_fills_summary_hand_computed(state: Path, tmp_path: Path) -> None:
     assert ["sell", "2", "1", "1,000", "83.8", "0.0838", "2 KAS, 0.034 USDT"] in alpha
     assert ["total", "4", "3", "2,500", "204.8", "—", "2 KAS, 0.094 USDT"] in alpha
     overview = kv(alpha)
-    assert overview["Realized PnL in period"] == "+3.4 quote (average cost, before fees)"
-    assert overview["Equity"] == "280 → 279.644 quote (-0.356)"
+    assert overview["Realized PnL in period"] == "+3.40 quote (average cost, before fees)"
+    assert overview["Equity"] == "280.00 → 279.64 quote (-0.36)"
     assert overview["Max drawdown in period"] == (
-        "10.156 quote (3.50 % of peak 289.8) at 2023-11-14 22:17:50 UTC"
+        "10.16 quote (3.50 % of peak 289.80) at 2023-11-14 22:17:50 UTC"
     )
     assert overview["Kill switch"] == "1 trips, 1 resets in period"
     assert overview["Mode at the end"] == "aggressive (since 2023-11-14 22:16:40 UTC)"
@@ -330,8 +330,8 @@ def test_since_filter(state: Path, tmp_path: Path, since: str) -> None:
     assert ["sell", "2", "1", "1,000", "83.8", "0.0838", "2 KAS, 0.034 USDT"] in alpha
     overview = kv(alpha)
     # the average cost still comes from the earlier fills: 0.0804
-    assert overview["Realized PnL in period"] == "+3.4 quote (average cost, before fees)"
-    assert overview["Equity"] == "286.5 → 279.644 quote (-6.856)"
+    assert overview["Realized PnL in period"] == "+3.40 quote (average cost, before fees)"
+    assert overview["Equity"] == "286.50 → 279.64 quote (-6.86)"
     assert "passive" not in [r[1] for r in alpha if len(r) == 3]  # mode from before the period
     assert "In force at the start: passive" in page
     beta = rows["beta"]
@@ -362,8 +362,8 @@ def test_profiles_dir_adds_asset_names_and_target(state: Path, tmp_path: Path) -
     assert alpha["Profile file"] == str(profiles / "alpha.yaml")
     # target share 0.4 of 279.644 at mid 0.078
     assert alpha["Target at the end"] == "1,434.07179487 KAS (40.0 % of value)"
-    assert alpha["Fees in period"] == "0.252 USDT"  # 2 KAS valued at 0.079
-    assert alpha["Realized PnL in period"] == "+3.4 USDT (average cost, before fees)"
+    assert alpha["Fees in period"] == "0.25 USDT"  # 2 KAS valued at 0.079: 0.252
+    assert alpha["Realized PnL in period"] == "+3.40 USDT (average cost, before fees)"
     assert [
         "side",
         "fills",
@@ -517,3 +517,26 @@ def test_expected_times() -> None:
     assert _iso(T0) == "2023-11-14 22:13:20 UTC"
     assert _iso(NOW) == "2023-11-14 22:30:00 UTC"
     assert _iso(T0 + 150) == "2023-11-14 22:15:50 UTC"
+
+
+def test_pnl_attribution_hand_computed(state: Path, tmp_path: Path) -> None:
+    # alpha opened 1,000 KAS at 0.08; realized 3.4 (3.68 - 0.28), fees 0.252 (2 KAS at 0.079),
+    # 1,500 KAS left at average cost 0.0804 marked 0.078: revaluation -3.6, net -0.452; holding
+    # the 1,000 KAS alone: -2.0, so market making earned 1.548 against holding.
+    page = make(state, tmp_path)
+    alpha = tables(page)["alpha"]
+    head = ["day (UTC)", "fills", "volume (quote)", "spread capture", "fees", "revaluation"]
+    assert [*head, "net", "hold", "net vs hold"] in alpha
+    day = ["4", "204.80", "+3.40", "0.25", "-3.60", "-0.45", "-2.00", "+1.55"]
+    assert ["2023-11-14", *day] in alpha
+    assert ["period", *day] in alpha
+    assert "<h3>PnL attribution</h3>" in page
+    assert "market making earned 1.55 quote against holding" in page
+
+
+def test_pnl_attribution_of_a_period(state: Path, tmp_path: Path) -> None:
+    # From T0 + 150: before it, 2,500 KAS at 0.0804 marked 0.081 and fees 0.06 (net 1.44, hold
+    # 1.0); at the end net -0.452, hold -2.0. The period: net -1.892, hold -3.0, vs hold 1.108.
+    page = make(state, tmp_path, since=str(T0 + 150))
+    alpha = tables(page)["alpha"]
+    assert ["period", "2", "83.80", "+3.40", "0.19", "-5.10", "-1.89", "-3.00", "+1.11"] in alpha
