@@ -11,7 +11,7 @@ import structlog
 from kasmm.daemon.control_socket import socket_path
 from kasmm.errors import LedgerLost
 from kasmm.obs.notify import Notifier
-from kasmm.shard import Shard
+from kasmm.shard import Shard, default_metrics_addr
 from kasmm.store import AsyncLedger, Ledger, LedgerError, SchemaError
 from kasmm.store.state_dir import (
     EXIT_IN_USE,
@@ -25,7 +25,7 @@ from kasmm.store.state_dir import (
 )
 from kasmm.supervisor import Supervisor, supervise
 
-__all__ = ["supervise_command"]
+__all__ = ["start_hint", "supervise_command"]
 
 log = structlog.get_logger("kasmm.supervise")
 
@@ -62,6 +62,8 @@ def supervise_command(
     except LockBusy as exc:
         print(f"kasmm supervise: {exc}", file=sys.stderr)
         return EXIT_IN_USE
+    if shard is None:  # shards of --processes are the parent's: it says it once
+        log.info("where_to_look", hint=start_hint(metrics_addr))
     if processes > 1:
         with held:
             return _supervise_fleet(
@@ -70,6 +72,19 @@ def supervise_command(
     # Held until the supervisor has stopped every profile; released by the kernel on a crash.
     with held:
         return _supervise(directory, state, metrics_addr, duration, watch, shard)
+
+
+def start_hint(metrics_addr: str | None) -> str:
+    """One line for the start: where to watch the bots (the console, the status, the metrics)."""
+    if metrics_addr is None:
+        return (
+            "the status endpoint is off (--metrics-addr ''): kasmm top and kasmm status need it; "
+            "kasmm report and kasmm pnl read the ledger"
+        )
+    addr = "" if metrics_addr == default_metrics_addr(None) else f" --addr {metrics_addr}"
+    return (
+        f"watch with: kasmm top{addr} | kasmm status{addr} | metrics http://{metrics_addr}/metrics"
+    )
 
 
 def _supervise_fleet(
