@@ -125,7 +125,7 @@ def _build_parser() -> argparse.ArgumentParser:
             "(seed + i, in worker processes), or recorded data (--market replay --data FILE). "
             "Prints mean and std of final PnL and inventory, spread, fills, volume, drawdown and "
             "order actions per run; --sweep runs a grid and compares it; --json writes the "
-            "result document (schema_version 1, kasmm/backtest/schema.json)."
+            "result document (schema_version 2, kasmm/backtest/schema.json)."
         ),
     )
     p.add_argument("profile", type=Path, help="the profile file (any venue type)")

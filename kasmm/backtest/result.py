@@ -1,9 +1,9 @@
 """Backtest results: per path, aggregated per run, and the versioned JSON document.
 
-JSON document (``schema_version`` 1; the JSON Schema is ``kasmm/backtest/schema.json``)::
+JSON document (``schema_version`` 2; the JSON Schema is ``kasmm/backtest/schema.json``)::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "kind": "kasmm-backtest",
       "kasmm_version": "0.1.0",
       "profile": "as",                 # profile name
@@ -32,8 +32,11 @@ standard deviation (n - 1; 0 for one path). A metric that no path has (``avg_spr
 path never quoted both sides) is left out of that path's mean; its summary is ``null`` when no
 path has it.
 
-Compatibility: fields may be added within version 1; renaming, removing or changing the meaning
-or type of a field bumps ``schema_version``.
+Compatibility: fields may be added within a version; renaming, removing or changing the meaning
+or type of a field bumps ``schema_version``. Version 2 added the PnL attribution per path and in
+the summary (``spread_capture``, ``revaluation``, ``hold``, ``vs_hold``; ``final_pnl`` is the
+net and ``fees`` the fees of the same split), so that a run says whether market making earned
+anything beyond the market's move.
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from kasmm import __version__
+from kasmm.core.pnl import PnlParts
 
 #: Version of the JSON document; bump on incompatible changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: The document's ``kind``.
 DOCUMENT_KIND = "kasmm-backtest"
 
@@ -73,6 +77,12 @@ class PathResult:
       ``tokens_used``: rate-limit weight drawn (every request, market data included).
     * ``decisions``: quoting decisions (one per event handled); ``market_events``: events the
       venue produced within the horizon; ``end_time_s``: virtual seconds covered.
+    * PnL attribution at the same mark as ``final_pnl`` (:class:`~kasmm.core.pnl.PnlParts`):
+      ``final_pnl = spread_capture + revaluation - fees``; ``spread_capture`` is the realized
+      PnL of round trips (average cost, before fees), ``revaluation`` the open position (the
+      starting inventory included) against its average cost; ``hold`` what the starting
+      inventory gained by only being held, ``vs_hold = final_pnl - hold``. ``None`` only from a
+      caller that did not measure them (see :func:`pnl_fields`).
     """
 
     index: int
@@ -104,6 +114,10 @@ class PathResult:
     trading_state: str
     end_time_s: float
     open_orders_left: int
+    spread_capture: float | None = None
+    revaluation: float | None = None
+    hold: float | None = None
+    vs_hold: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (field order as declared)."""
@@ -123,6 +137,10 @@ PATH_METRICS: tuple[str, ...] = (
     "volume_sell",
     "volume_quote",
     "fees",
+    "spread_capture",
+    "revaluation",
+    "hold",
+    "vs_hold",
     "max_drawdown",
     "order_actions",
     "orders_placed",
@@ -131,6 +149,17 @@ PATH_METRICS: tuple[str, ...] = (
     "decisions",
     "kill_switch_trips",
 )
+
+
+def pnl_fields(parts: PnlParts) -> dict[str, float]:
+    """The :class:`PathResult` fields of a path's PnL attribution (``final_pnl`` and ``fees``
+    are the parts' ``net`` and ``fees``): ``PathResult(..., **pnl_fields(view.pnl_parts))``."""
+    return {
+        "spread_capture": float(parts.spread_capture),
+        "revaluation": float(parts.revaluation),
+        "hold": float(parts.hold),
+        "vs_hold": float(parts.vs_hold),
+    }
 
 
 @dataclass(frozen=True, slots=True)

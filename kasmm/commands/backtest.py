@@ -6,7 +6,8 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -14,6 +15,7 @@ from kasmm.backtest.engine import MARKETS, BacktestError, RateLimitMode, run_bac
 from kasmm.backtest.overrides import OverrideError, parse_assignment, parse_sweep
 from kasmm.backtest.replay import QueuePosition
 from kasmm.backtest.result import BacktestResult, PathResult, RunResult, Stat
+from kasmm.obs.money import NumberFormat, fixed
 
 
 class ProgressBar:
@@ -64,14 +66,6 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} m"
 
 
-def _num(value: float | None, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if abs(value) >= 1e5:
-        return f"{value:.4g}"
-    return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:.{max(1, digits - 2)}f}"
-
-
 def _mean(stat: Stat | None) -> float | None:
     return stat.mean if stat is not None else None
 
@@ -80,37 +74,75 @@ def _std(stat: Stat | None) -> float | None:
     return stat.std if stat is not None else None
 
 
-#: Columns of the run table: (header, function of a run).
-RUN_COLUMNS: tuple[tuple[str, Any], ...] = (
-    ("paths", lambda r: str(len(r.paths))),
-    ("pnl mean", lambda r: _num(_mean(r.stat("final_pnl")))),
-    ("pnl std", lambda r: _num(_std(r.stat("final_pnl")))),
-    ("inv mean", lambda r: _num(_mean(r.stat("inventory_change")))),
-    ("inv std", lambda r: _num(_std(r.stat("inventory_change")))),
-    ("spread", lambda r: _num(_mean(r.stat("avg_spread")))),
-    ("spread bps", lambda r: _num(_mean(r.stat("avg_spread_bps")))),
-    ("fills buy", lambda r: _num(_mean(r.stat("fills_buy")))),
-    ("fills sell", lambda r: _num(_mean(r.stat("fills_sell")))),
-    ("vol buy", lambda r: _num(_mean(r.stat("volume_buy")))),
-    ("vol sell", lambda r: _num(_mean(r.stat("volume_sell")))),
-    ("max dd", lambda r: _num(_mean(r.stat("max_drawdown")))),
-    ("actions", lambda r: _num(_mean(r.stat("order_actions")))),
+@dataclass(frozen=True)
+class TableFormat:
+    """One number format for the whole table, by unit: money and prices at the market's
+    precision (:mod:`kasmm.obs.money`: KAS/USDT 2 and 6 places), base amounts at 2 places,
+    bps at 2, counts (means over paths) at 1; always fixed-point, never ``-0``."""
+
+    market: NumberFormat
+
+    @classmethod
+    def of(cls, result: BacktestResult) -> TableFormat:
+        """The format of ``result``'s market (its tick is not in the result: its price level
+        stands in, the first path's final mid)."""
+        mids = [p.final_mid for run in result.runs for p in run.paths if p.final_mid]
+        return cls(NumberFormat.for_price(mids[0] if mids else None))
+
+    def money(self, value: float | None) -> str:
+        return self.market.money(value)
+
+    def price(self, value: float | None) -> str:
+        return self.market.price(value)
+
+    def base(self, value: float | None) -> str:
+        return fixed(value, 2)
+
+    def bps(self, value: float | None) -> str:
+        return fixed(value, 2)
+
+    def count(self, value: float | None) -> str:
+        return fixed(value, 1)
+
+
+Column = tuple[str, Callable[[Any, TableFormat], str]]
+
+#: Columns of the run table: (header, function of a run and the format).
+RUN_COLUMNS: tuple[Column, ...] = (
+    ("paths", lambda r, f: str(len(r.paths))),
+    ("net mean", lambda r, f: f.money(_mean(r.stat("final_pnl")))),
+    ("net std", lambda r, f: f.money(_std(r.stat("final_pnl")))),
+    ("spread capture", lambda r, f: f.money(_mean(r.stat("spread_capture")))),
+    ("vs hold", lambda r, f: f.money(_mean(r.stat("vs_hold")))),
+    ("vs hold std", lambda r, f: f.money(_std(r.stat("vs_hold")))),
+    ("inv mean", lambda r, f: f.base(_mean(r.stat("inventory_change")))),
+    ("inv std", lambda r, f: f.base(_std(r.stat("inventory_change")))),
+    ("spread", lambda r, f: f.price(_mean(r.stat("avg_spread")))),
+    ("spread bps", lambda r, f: f.bps(_mean(r.stat("avg_spread_bps")))),
+    ("fills buy", lambda r, f: f.count(_mean(r.stat("fills_buy")))),
+    ("fills sell", lambda r, f: f.count(_mean(r.stat("fills_sell")))),
+    ("vol buy", lambda r, f: f.base(_mean(r.stat("volume_buy")))),
+    ("vol sell", lambda r, f: f.base(_mean(r.stat("volume_sell")))),
+    ("max dd", lambda r, f: f.money(_mean(r.stat("max_drawdown")))),
+    ("actions", lambda r, f: f.count(_mean(r.stat("order_actions")))),
 )
 
 #: Columns of the per-path table.
-PATH_COLUMNS: tuple[tuple[str, Any], ...] = (
-    ("path", lambda p: str(p.index)),
-    ("seed", lambda p: str(p.seed)),
-    ("pnl", lambda p: _num(p.final_pnl)),
-    ("inventory", lambda p: _num(p.final_inventory)),
-    ("spread", lambda p: _num(p.avg_spread)),
-    ("spread bps", lambda p: _num(p.avg_spread_bps)),
-    ("fills b/s", lambda p: f"{p.fills_buy}/{p.fills_sell}"),
-    ("vol buy", lambda p: _num(p.volume_buy)),
-    ("vol sell", lambda p: _num(p.volume_sell)),
-    ("max dd", lambda p: _num(p.max_drawdown)),
-    ("actions", lambda p: str(p.order_actions)),
-    ("state", lambda p: p.trading_state),
+PATH_COLUMNS: tuple[Column, ...] = (
+    ("path", lambda p, f: str(p.index)),
+    ("seed", lambda p, f: str(p.seed)),
+    ("net", lambda p, f: f.money(p.final_pnl)),
+    ("spread capture", lambda p, f: f.money(p.spread_capture)),
+    ("vs hold", lambda p, f: f.money(p.vs_hold)),
+    ("inventory", lambda p, f: f.base(p.final_inventory)),
+    ("spread", lambda p, f: f.price(p.avg_spread)),
+    ("spread bps", lambda p, f: f.bps(p.avg_spread_bps)),
+    ("fills b/s", lambda p, f: f"{p.fills_buy}/{p.fills_sell}"),
+    ("vol buy", lambda p, f: f.base(p.volume_buy)),
+    ("vol sell", lambda p, f: f.base(p.volume_sell)),
+    ("max dd", lambda p, f: f.money(p.max_drawdown)),
+    ("actions", lambda p, f: str(p.order_actions)),
+    ("state", lambda p, f: p.trading_state),
 )
 
 
@@ -151,15 +183,16 @@ def print_result(result: BacktestResult, out: TextIO, *, per_path: bool = False)
         f"{result.seed + result.paths - 1}, rate limit: {limit}",
         file=out,
     )
+    fmt = TableFormat.of(result)
     headers = ["run", *(h for h, _ in RUN_COLUMNS)]
-    rows = [[run.label, *(f(run) for _, f in RUN_COLUMNS)] for run in result.runs]
+    rows = [[run.label, *(f(run, fmt) for _, f in RUN_COLUMNS)] for run in result.runs]
     _table(headers, rows, out)
     if per_path:
         for run in result.runs:
             print(f"\n{run.label}:", file=out)
             _table(
                 [h for h, _ in PATH_COLUMNS],
-                [[f(p) for _, f in PATH_COLUMNS] for p in run.paths],
+                [[f(p, fmt) for _, f in PATH_COLUMNS] for p in run.paths],
                 out,
             )
     t = result.timing
@@ -241,11 +274,11 @@ def backtest_command(
     return 0
 
 
-def run_row(run: RunResult) -> dict[str, Any]:
+def run_row(run: RunResult, fmt: TableFormat) -> dict[str, Any]:
     """The table row of ``run`` as a dict (header -> text); for tools and tests."""
-    return {"run": run.label, **{h: f(run) for h, f in RUN_COLUMNS}}
+    return {"run": run.label, **{h: f(run, fmt) for h, f in RUN_COLUMNS}}
 
 
-def path_row(path: PathResult) -> dict[str, Any]:
+def path_row(path: PathResult, fmt: TableFormat) -> dict[str, Any]:
     """The per-path table row of ``path`` as a dict."""
-    return {h: f(path) for h, f in PATH_COLUMNS}
+    return {h: f(path, fmt) for h, f in PATH_COLUMNS}

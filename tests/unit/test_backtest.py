@@ -186,7 +186,14 @@ PATH_KEYS: dict[str, Kind] = {
     "trading_state": str,
     "end_time_s": float,
     "open_orders_left": int,
+    "spread_capture": (float, type(None)),
+    "revaluation": (float, type(None)),
+    "hold": (float, type(None)),
+    "vs_hold": (float, type(None)),
 }
+#: PnL parts a path may lack until kasmm.backtest.engine.run_path passes
+#: ``**pnl_fields(view.pnl_parts)`` (see test_backtest_pnl_parts.py).
+UNMEASURED = {"spread_capture", "revaluation", "hold", "vs_hold"}
 TIMING_KEYS = {
     "wall_s",
     "cpu_s",
@@ -249,7 +256,7 @@ def test_json_document_is_stable_and_matches_schema_json() -> None:
         sweep={"strategy.gamma": [0.05, 0.1]},
     )
     doc = json.loads(json.dumps(result.to_json()))  # exactly what --json writes
-    assert doc["schema_version"] == SCHEMA_VERSION == 1
+    assert doc["schema_version"] == SCHEMA_VERSION == 2
     assert doc["kind"] == "kasmm-backtest"
     assert set(doc) == set(TOP_KEYS)
     for key, kind in TOP_KEYS.items():
@@ -263,6 +270,8 @@ def test_json_document_is_stable_and_matches_schema_json() -> None:
         assert set(run["summary"]) == {"paths", *PATH_METRICS}
         assert run["summary"]["paths"] == 2
         for metric in PATH_METRICS:
+            if metric in UNMEASURED and run["summary"][metric] is None:
+                continue
             assert set(run["summary"][metric]) == {"mean", "std", "min", "max"}
         for path in run["paths"]:
             assert set(path) == set(PATH_KEYS)
@@ -322,7 +331,7 @@ def test_sweep_runs_the_grid_and_the_table_compares_it(capsys: pytest.CaptureFix
     assert high_inv.std < low_inv.std
     print_result(result, sys.stdout, per_path=True)
     out = capsys.readouterr().out
-    assert "strategy.gamma=0.01" in out and "strategy.gamma=1.0" in out and "pnl std" in out
+    assert "strategy.gamma=0.01" in out and "strategy.gamma=1.0" in out and "net std" in out
 
 
 def test_backtest_command_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -62,7 +62,7 @@ def test_cli_backtest_sweep_writes_the_json_document(
     )
     assert code == 0
     doc = json.loads(out.read_text())
-    assert doc["schema_version"] == 1 and len(doc["runs"]) == 2
+    assert doc["schema_version"] == 2 and len(doc["runs"]) == 2
     assert "modes.passive.spread_bps=200" in capsys.readouterr().out
 
 
