@@ -62,8 +62,6 @@ def supervise_command(
     except LockBusy as exc:
         print(f"kasmm supervise: {exc}", file=sys.stderr)
         return EXIT_IN_USE
-    if shard is None:  # shards of --processes are the parent's: it says it once
-        log.info("where_to_look", hint=start_hint(metrics_addr))
     if processes > 1:
         with held:
             return _supervise_fleet(
@@ -101,6 +99,7 @@ def _supervise_fleet(
 
     # The children write to the same streams: one write() per line keeps lines whole.
     whole_lines(sys.stdout, sys.stderr)
+    log.info("where_to_look", hint=start_hint(metrics_addr))  # once: the shards do not
 
     config = FleetConfig(
         directory,
@@ -142,6 +141,8 @@ def _supervise(
             state_dir=str(state),
             shard=None if shard is None else str(shard),
         )
+        if shard is None:  # a shard of --processes: its parent says it, once
+            log.info("where_to_look", hint=start_hint(metrics_addr))
         return anyio.run(
             lambda: supervise(
                 directory,
