@@ -191,9 +191,6 @@ PATH_KEYS: dict[str, Kind] = {
     "hold": (float, type(None)),
     "vs_hold": (float, type(None)),
 }
-#: PnL parts a path may lack until kasmm.backtest.engine.run_path passes
-#: ``**pnl_fields(view.pnl_parts)`` (see test_backtest_pnl_parts.py).
-UNMEASURED = {"spread_capture", "revaluation", "hold", "vs_hold"}
 TIMING_KEYS = {
     "wall_s",
     "cpu_s",
@@ -270,8 +267,6 @@ def test_json_document_is_stable_and_matches_schema_json() -> None:
         assert set(run["summary"]) == {"paths", *PATH_METRICS}
         assert run["summary"]["paths"] == 2
         for metric in PATH_METRICS:
-            if metric in UNMEASURED and run["summary"][metric] is None:
-                continue
             assert set(run["summary"][metric]) == {"mean", "std", "min", "max"}
         for path in run["paths"]:
             assert set(path) == set(PATH_KEYS)

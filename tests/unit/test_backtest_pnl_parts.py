@@ -125,11 +125,6 @@ def test_table_shows_net_spread_capture_and_vs_hold_in_one_format() -> None:
     assert "e-" not in text and "E-" not in text  # never exponent notation
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kasmm.backtest.engine.run_path does not pass **pnl_fields(view.pnl_parts) yet "
-    "(engine.py belongs to another change; the lead applies the one line)",
-)
 def test_a_real_backtest_measures_the_parts() -> None:
     res = run_backtest(demo_profile(), paths=1, horizon_s=120, workers=1)
     p = res.run.paths[0]
