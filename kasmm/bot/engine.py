@@ -39,9 +39,10 @@ from kasmm.bot.risk_tracker import LocalDay, RiskTracker, measure
 from kasmm.bot.stats import BotStats
 from kasmm.bot.timers import Every
 from kasmm.config.schema import ModeName, Profile
-from kasmm.config.to_core import quoting_params, refresh_params, risk_limits
+from kasmm.config.to_core import obligation, quoting_params, refresh_params, risk_limits
 from kasmm.core.ids import ClientIdFactory
-from kasmm.core.kpis import KpiState, observe, snapshot
+from kasmm.core.kpis import KpiState, Snapshot, observe, snapshot
+from kasmm.core.obligations import Compliance, breached, record
 from kasmm.core.quoting import (
     QUOTING_DEPTH,
     MarketState,
@@ -122,6 +123,10 @@ class Engine:
         self.tracker = RiskTracker()
         #: Quote uptime, own spread and depth over time (:mod:`kasmm.core.kpis`).
         self.kpis = KpiState()
+        #: The profile's market-making obligations and their rolling compliance.
+        self.obligation = obligation(profile)
+        self.compliance = Compliance()
+        self.obligation_breached = False
         #: Why the last decision quoted nothing while trading was allowed (``None``: it quoted).
         self.idle_reason: str | None = None
         self._idle_logged: set[str] = set()
@@ -485,13 +490,32 @@ class Engine:
 
     # --- persistence -------------------------------------------------------------------------
 
+    def _track_obligation(self, now: float, picture: Snapshot) -> None:
+        """Fold the picture into the rolling compliance; log a breach and its end once."""
+        spec = self.obligation
+        assert spec is not None
+        self.compliance = record(self.compliance, spec, now, picture)
+        was, now_breached = self.obligation_breached, breached(spec, self.compliance)
+        if now_breached == was:
+            return
+        self.obligation_breached = now_breached
+        share = self.compliance.share
+        self._log(
+            "warning" if now_breached else "info",
+            "obligation_breached" if now_breached else "obligation_met",
+            share_pct=None if share is None else round(share * 100, 2),
+            required_pct=round(spec.min_share * 100, 2),
+            window_s=spec.window_s,
+        )
+
     def persist(self, now: float, wall: float) -> None:
         """After a round: the KPIs' quoting picture, the opening (once) and an equity snapshot
         when one is due."""
         book = self.book
-        self.kpis = observe(
-            self.kpis, now, snapshot(self.open_orders.values(), book.mid if book else None)
-        )
+        picture = snapshot(self.open_orders.values(), book.mid if book else None)
+        self.kpis = observe(self.kpis, now, picture)
+        if self.obligation is not None:
+            self._track_obligation(now, picture)
         opening = self._opening
         if opening is not None:
             self._opening = None

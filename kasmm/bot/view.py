@@ -79,6 +79,19 @@ class Engaged:
 
 
 @dataclass(frozen=True, slots=True)
+class ObligationStatus:
+    """How the profile meets its market-making obligations over the rolling window."""
+
+    #: The share of the window's observed time the obligation held (``None``: no time yet).
+    share: float | None
+    required: float
+    window_s: float
+    observed_s: float
+    #: Below the required share over a whole window.
+    breached: bool
+
+
+@dataclass(frozen=True, slots=True)
 class BotView:
     """A bot at one instant, as plain frozen values."""
 
@@ -125,6 +138,8 @@ class BotView:
     lot: Decimal | None = None
     #: Market-making KPIs since the bot started (uptime, own spread, depth, fill ratio).
     kpis: Kpis | None = None
+    #: The profile's obligations and their compliance (``None``: the profile has none).
+    obligation: ObligationStatus | None = None
 
     @property
     def mark(self) -> Decimal:
@@ -254,6 +269,17 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
         target_share=engine.target_share,
         tick=rules.tick if rules is not None else None,
         lot=rules.lot if rules is not None else None,
+        obligation=(
+            None
+            if engine.obligation is None
+            else ObligationStatus(
+                engine.compliance.share,
+                engine.obligation.min_share,
+                engine.obligation.window_s,
+                engine.compliance.observed_s,
+                engine.obligation_breached,
+            )
+        ),
         kpis=summarize(
             engine.kpis,
             placed_size=engine.stats.placed_size,

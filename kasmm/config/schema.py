@@ -22,6 +22,7 @@ from pydantic import (
     StringConstraints,
     Tag,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -615,6 +616,48 @@ class RateLimitConfig(StrictModel):
     refill_per_s: PositiveFloat = Field(10.0, description="Tokens added per second.")
 
 
+class DepthObligation(StrictModel):
+    """At least ``quote`` of own orders (both sides, quote currency) within ``band_pct`` of
+    the mid."""
+
+    band_pct: float = Field(
+        2.0, description="Half-width of the band around the mid, in percent: 0.5, 1 or 2."
+    )
+    quote: PositiveFloat = Field(
+        description="Smallest value of own orders inside the band (quote currency, both sides)."
+    )
+
+    @field_validator("band_pct")
+    @classmethod
+    def _known_band(cls, value: float) -> float:
+        if value not in (0.5, 1.0, 2.0):
+            raise ValueError("must be 0.5, 1 or 2 (the bands kasmm measures depth in)")
+        return value
+
+
+class ObligationsConfig(StrictModel):
+    """A market-making agreement: what must hold, for what share of every window.
+
+    At each instant the obligation is met when both sides are quoted, the own spread is at most
+    ``max_spread_bps`` and the own depth satisfies ``min_depth`` (each only if set). Compliance
+    is the share of each rolling ``window_s`` during which it was met; below ``min_uptime_pct``
+    over a whole window is a breach (logged, counted, notified with ``obligation_breach``).
+    """
+
+    max_spread_bps: PositiveFloat | None = Field(
+        None, description="Largest own spread (best ask - best bid), in bps of the mid."
+    )
+    min_depth: DepthObligation | None = Field(
+        None, description="Smallest own depth within a band of the mid."
+    )
+    min_uptime_pct: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = Field(
+        95.0, description="Share of each window the obligation must hold, in percent."
+    )
+    window_s: Annotated[float, Field(ge=60, le=86_400 * 7, allow_inf_nan=False)] = Field(
+        3600.0, description="Length of the rolling window compliance is measured over (s)."
+    )
+
+
 # --- the profile --------------------------------------------------------------------------
 
 
@@ -654,6 +697,11 @@ class Profile(StrictModel):
     )
     rate_limit: RateLimitConfig = Field(
         RateLimitConfig(), description="This profile's token bucket (request weight)."
+    )
+    obligations: ObligationsConfig | None = Field(
+        None,
+        description="A market-making agreement (max spread, min depth, min uptime) measured "
+        "continuously; off when absent.",
     )
     order_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{2,8}$")] | None = Field(
         None, description="Client order id prefix (default: derived from the name)."

@@ -27,6 +27,7 @@ from kasmm.config.schema import (
     SimVenueConfig,
 )
 from kasmm.core import params as core
+from kasmm.core.obligations import Obligation
 from kasmm.core.risk import (
     CountLimit,
     DailyLossLimit,
@@ -169,6 +170,21 @@ def risk_limits(profile: Profile) -> RiskLimits:
         max_consecutive_errors=_count(ks.max_consecutive_errors),
         max_order_actions_per_minute=_count(ks.max_order_actions_per_minute),
         has_capital=not _is_exact_model(profile),
+    )
+
+
+def obligation(profile: Profile) -> Obligation | None:
+    """The profile's market-making obligations as a frozen value (``None``: none)."""
+    cfg = profile.obligations
+    if cfg is None:
+        return None
+    depth = cfg.min_depth
+    return Obligation(
+        max_spread_bps=cfg.max_spread_bps,
+        depth_band=None if depth is None else Decimal(str(depth.band_pct)) / 100,
+        min_depth=None if depth is None else depth.quote,
+        min_share=cfg.min_uptime_pct / 100,
+        window_s=cfg.window_s,
     )
 
 

@@ -6,7 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from kasmm.backtest.driver import BacktestDriver
 from kasmm.backtest.engine import PathSpec, backtest_profile, build_path
+from kasmm.backtest.overrides import apply_overrides
 from kasmm.core.kpis import DEPTH_BANDS, NOTHING, KpiState, observe, snapshot, summarize
 from kasmm.core.types import ClientOrderId, OpenOrder, Side
 from tests.support import demo_profile
@@ -89,3 +91,50 @@ def test_a_quoting_bot_reports_its_kpis_in_its_view() -> None:
     assert kpis.order_to_trade is not None
     fills = driver.view().pnl.buy_count + driver.view().pnl.sell_count
     assert kpis.order_to_trade == (counters.orders_placed + counters.orders_cancelled) / fills
+
+
+def run_demo(overrides: dict[str, object], horizon: float) -> BacktestDriver:
+    profile = apply_overrides(backtest_profile(demo_profile(), "random_walk"), overrides)
+    spec = PathSpec(
+        run=0,
+        index=0,
+        seed=1,
+        profile=profile,
+        market="random_walk",
+        data=None,
+        queue_position="back",
+        start=0.0,
+        end=horizon,
+        session_end=horizon,
+        unlimited=False,
+        log_level=40,
+    )
+    driver = build_path(spec)
+    driver.run()
+    return driver
+
+
+def test_an_obligation_the_bot_cannot_meet_is_breached_after_a_whole_window() -> None:
+    # The demo quotes tens of bps wide: a 1 bps spread obligation is never met.
+    driver = run_demo({"obligations": {"max_spread_bps": 1, "window_s": 60}}, 150.0)
+    status = driver.view().obligation
+    assert status is not None
+    assert status.share == 0.0 and status.required == 0.95 and status.breached
+
+
+def test_an_obligation_the_bot_meets_is_not_breached() -> None:
+    driver = run_demo(
+        {
+            "obligations": {
+                "max_spread_bps": 500,
+                "min_depth": {"band_pct": 2, "quote": 50},
+                "min_uptime_pct": 80,
+                "window_s": 60,
+            }
+        },
+        150.0,
+    )
+    status = driver.view().obligation
+    assert status is not None and status.share is not None
+    assert status.share > 0.9 and not status.breached
+    assert status.observed_s >= 60
