@@ -40,7 +40,7 @@ def meets(obligation: Obligation, picture: Snapshot) -> bool:
     if limit is not None and (picture.spread_bps is None or picture.spread_bps > limit):
         return False
     if obligation.depth_band is not None and obligation.min_depth is not None:
-        band = DEPTH_BANDS.index(obligation.depth_band)
+        band = DEPTH_BANDS.index(obligation.depth_band)  # Decimal("0.02") == Decimal("0.020")
         if picture.depth[band] < obligation.min_depth:
             return False
     return True
