@@ -153,9 +153,7 @@ async def _resolve(
     return [found[i] if outcome is None else outcome for i, outcome in enumerate(outcomes)]
 
 
-def _accept(
-    venue: CcxtVenue, request: OrderRequest, entry: Mapping[str, Any]
-) -> OpenOrder | None:
+def _accept(venue: CcxtVenue, request: OrderRequest, entry: Mapping[str, Any]) -> OpenOrder | None:
     """The outcome of one answered entry (a ccxt order, ``status == 'rejected'`` if failed);
     ``None`` when it says neither (no order id): the order is then looked up."""
     if str(entry.get("status") or "").lower() == "rejected":
