@@ -150,13 +150,17 @@ class Supervisor:
             self._tg = tg
             tg.start_soon(self.loop_lag.run)
             tg.start_soon(self._check_ledger)
-            await tg.start(self.notifier.run)
-            tg.start_soon(watch_supervisor, self, self.notifier)
-            tg.start_soon(lambda: daily_summaries(self, self.notifier, wall_clock=self.wall_clock))
             scheduler = self.scheduler or ModeScheduler(clock=self.wall_clock)
             self.scheduler = scheduler
             scheduler.start()
             try:
+                # Inside the try: a stop that lands while the notifier starts (an early
+                # SIGTERM) must still run the stop below, which logs supervisor_stopped.
+                await tg.start(self.notifier.run)
+                tg.start_soon(watch_supervisor, self, self.notifier)
+                tg.start_soon(
+                    lambda: daily_summaries(self, self.notifier, wall_clock=self.wall_clock)
+                )
                 if self.ledger is not None:
                     self.paused = await restore_pauses(self.ledger)
                 result = await self.reload()
