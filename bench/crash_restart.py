@@ -540,9 +540,11 @@ def check_pnl(proc: Run, ledger_path: Path, out: list[dict[str, Any]], k: int) -
 
 def _status_pnl(proc: Run) -> Decimal | None:
     row = next((p for p in (proc.status() or {}).get("profiles", []) if p["name"] == MM), None)
-    if row is None or row.get("realized_pnl") is None:
+    exact = None if row is None else row.get("pnl_exact")
+    if not exact:
         return None
-    return Decimal(row["realized_pnl"])
+    # The exact realized PnL (``realized_pnl`` is rounded for people to read).
+    return Decimal(exact["spread_capture"])
 
 
 def final_checks(

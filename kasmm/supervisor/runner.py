@@ -31,7 +31,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from kasmm.config.loader import LoadedProfile
 from kasmm.config.schema import CcxtVenueConfig, Profile
 from kasmm.errors import AuthenticationFailed, LedgerLost
-from kasmm.obs.money import NumberFormat
+from kasmm.obs.money import NumberFormat, pnl_dict
 from kasmm.store.state_dir import ProfileLocks, hold_profile
 from kasmm.supervisor.state import ProfileState, displayed_state
 from kasmm.supervisor.status import view_fields
@@ -241,6 +241,9 @@ class ProfileRunner:
             realized_pnl=money.money(view.realized_pnl),
             net_pnl=money.money(view.net_pnl),
             pnl=money.pnl(view.pnl_parts),
+            # The same parts exact (no exponent, nothing rounded), for tools that reconcile
+            # the bot against its ledger to the last digit.
+            pnl_exact=pnl_dict(view.pnl_parts),
             fills=view.pnl.buy_count + view.pnl.sell_count,
             orders_placed=view.counters.orders_placed,
             orders_cancelled=view.counters.orders_cancelled,
