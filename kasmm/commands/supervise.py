@@ -10,6 +10,7 @@ import structlog
 
 from kasmm.daemon.control_socket import socket_path
 from kasmm.errors import LedgerLost
+from kasmm.obs.logs import console_output
 from kasmm.obs.notify import Notifier
 from kasmm.shard import Shard, default_metrics_addr
 from kasmm.store import AsyncLedger, Ledger, LedgerError, SchemaError
@@ -24,6 +25,7 @@ from kasmm.store.state_dir import (
     supervisor_role,
 )
 from kasmm.supervisor import Supervisor, supervise
+from kasmm.supervisor.summary import SUMMARY_EVERY_S, exit_table
 
 __all__ = ["start_hint", "supervise_command"]
 
@@ -143,14 +145,21 @@ def _supervise(
         )
         if shard is None:  # a shard of --processes: its parent says it, once
             log.info("where_to_look", hint=start_hint(metrics_addr))
-        return anyio.run(
-            lambda: supervise(
-                directory,
-                duration=duration,
-                control_addr=metrics_addr,
-                watch=watch,
-                supervisor=sup,
-                notifier=Notifier.from_env(),
-                control_socket=socket_path(state, shard),
+        people = console_output()  # a person reads the console: summaries and a last table
+        if people:
+            sup.summary_every_s = SUMMARY_EVERY_S
+        try:
+            return anyio.run(
+                lambda: supervise(
+                    directory,
+                    duration=duration,
+                    control_addr=metrics_addr,
+                    watch=watch,
+                    supervisor=sup,
+                    notifier=Notifier.from_env(),
+                    control_socket=socket_path(state, shard),
+                )
             )
-        )
+        finally:
+            if people and sup.slots:
+                print(exit_table(sup.status()["profiles"]), file=sys.stderr)

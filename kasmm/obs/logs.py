@@ -49,6 +49,15 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default or str).decode()
 
 
+#: Whether the configured output is for people (the console renderer), not JSON for machines.
+_console = False
+
+
+def console_output() -> bool:
+    """True when logs go out through the console renderer (a person reads them)."""
+    return _console
+
+
 def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
     """Configure structlog and route stdlib logging (ccxt, apscheduler, ...) through it.
 
@@ -56,8 +65,10 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: Any = None
     :param level: minimum level name.
     :param stream: where to write (default: stderr).
     """
+    global _console
     out = stream if stream is not None else sys.stderr
     as_json = fmt == "json" or (fmt == "auto" and not getattr(out, "isatty", lambda: False)())
+    _console = not as_json
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

@@ -48,6 +48,7 @@ from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
 from kasmm.supervisor.runner import ProfileRunner, RestartPolicy
 from kasmm.supervisor.state import ProfileState
 from kasmm.supervisor.status import health_verdict, supervisor_status
+from kasmm.supervisor.summary import minute_summaries
 from kasmm.venues.base import Venue
 from kasmm.venues.factory import build_stack, build_venue
 
@@ -136,6 +137,9 @@ class Supervisor:
         self.reload_results: dict[str, int] = {"ok": 0, "invalid": 0}
         self.loop_lag: LoopLagMonitor = LoopLagMonitor()
         self.metrics_registry: CollectorRegistry = build_registry(self)
+        #: Seconds between the per-profile console summaries (``None``: none; the supervise
+        #: command sets it when a person reads the console).
+        self.summary_every_s: float | None = None
         #: Notifications (``_notify.yaml``); idle while that file names no target.
         self.notifier = notifier or Notifier(env=env)
 
@@ -161,6 +165,8 @@ class Supervisor:
                 tg.start_soon(
                     lambda: daily_summaries(self, self.notifier, wall_clock=self.wall_clock)
                 )
+                if self.summary_every_s is not None:
+                    tg.start_soon(minute_summaries, self, self.summary_every_s)
                 if self.ledger is not None:
                     self.paused = await restore_pauses(self.ledger)
                 result = await self.reload()
