@@ -183,6 +183,54 @@ class Families:
             "gained by only holding it), vs_hold (net - hold: what market making added).",
             ("part",),
         )
+        # --- market-making KPIs and obligations (kasmm.core.kpis, kasmm.core.obligations)
+        self.uptime = g(
+            "kasmm_quote_uptime_ratio",
+            "Share of the bot's running time (since its start) its quotes were up: side=both "
+            "(bid and ask at once), bid, ask.",
+            ("side",),
+        )
+        self.own_spread = g(
+            "kasmm_own_spread_bps",
+            "Own spread (best ask - best bid) in bps of the mid, time-weighted over the time "
+            "both sides were quoted since the bot started.",
+            (),
+        )
+        self.own_spread_now = g(
+            "kasmm_own_spread_now_bps",
+            "Own spread (best ask - best bid) in bps of the mid now (both sides quoted only).",
+            (),
+        )
+        self.own_depth = g(
+            "kasmm_own_depth_quote",
+            "Quote value of own resting orders (both sides) within band % of the mid: "
+            "window=now, or avg (time-weighted since the bot started).",
+            ("band", "window"),
+        )
+        self.fill_ratio = g(
+            "kasmm_fill_ratio", "Filled size / placed size since the bot started.", ()
+        )
+        self.order_to_trade = g(
+            "kasmm_order_to_trade_ratio",
+            "Order actions (placements + cancels) per fill since the bot started.",
+            (),
+        )
+        self.obligation_compliance = g(
+            "kasmm_obligation_compliance_ratio",
+            "Share of the obligation's rolling window (observed part) during which the "
+            "profile's obligations held (profiles with obligations only).",
+            (),
+        )
+        self.obligation_required = g(
+            "kasmm_obligation_required_ratio",
+            "Share of each window the obligations must hold (min_uptime_pct / 100).",
+            (),
+        )
+        self.obligation_breached = g(
+            "kasmm_obligation_breached",
+            "1 while compliance over a whole window is below the required share, else 0.",
+            (),
+        )
         # --- orders and fills
         self.placed = c("kasmm_orders_placed_total", "Orders placed and accepted.", ())
         self.cancelled = c("kasmm_orders_cancelled_total", "Orders cancelled.", ())

@@ -16,7 +16,8 @@ Conventions: every name starts with ``kasmm_``; seconds and ratios (0-1) are bas
 is in the symbol's quote currency (``_quote``), amounts of the base asset end in ``_base``;
 counters end in ``_total``. Every per-profile series carries ``profile``, ``venue`` and
 ``symbol``; extra labels are bounded sets (``side``, ``asset``, ``endpoint``, ``error``,
-``rule``, ``action``, ``state``, ``mode``, ``part``), never order ids or prices.
+``rule``, ``action``, ``state``, ``mode``, ``part``, ``band``, ``window``), never order ids
+or prices.
 
 Counters read from a bot (orders, decisions, book updates, kill-switch trips) restart from zero
 when the supervisor restarts the bot, which Prometheus handles as a counter reset. Fill counters
@@ -53,6 +54,7 @@ from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
 from kasmm.obs.families import PROFILE_LABELS, Families, MetricBackend
+from kasmm.obs.kpi_series import fill_kpis
 from kasmm.obs.money import PNL_PARTS
 from kasmm.supervisor.state import METRIC_STATES, displayed_state, metric_state
 from kasmm.venues.metered import Histogram, VenueMetrics
@@ -302,6 +304,7 @@ class SupervisorCollector(Collector):
             parts = view.pnl_parts
             for part in PNL_PARTS:
                 fam.pnl_parts.add_metric([*labels, part], _f(getattr(parts, part)))
+        fill_kpis(fam, labels, view)
         # Fills: restored from the ledger during startup, so exported only after it.
         if view.state is not BotState.STARTING:
             for name, count, volume, notional in (

@@ -84,7 +84,7 @@ class Exported:
 
 
 def _profile_yaml(name: str) -> str:
-    return textwrap.dedent(
+    text = textwrap.dedent(
         f"""\
         name: {name}
         venue:
@@ -97,6 +97,9 @@ def _profile_yaml(name: str) -> str:
         refresh: {{fallback_interval_s: 0.2}}
         """
     )
+    if name == "p2":  # the obligation series exist only for a profile with obligations
+        text += "obligations: {max_spread_bps: 50, window_s: 60}\n"
+    return text
 
 
 async def _scrape(directory: Path) -> str:
@@ -299,6 +302,14 @@ def test_dashboard_is_importable_and_queries_exported_metrics() -> None:
         "kasmm_inventory_target_share_ratio",
         "kasmm_net_pnl_quote",
         "kasmm_pnl_quote",
+        "kasmm_quote_uptime_ratio",
+        "kasmm_own_spread_bps",
+        "kasmm_own_spread_now_bps",
+        "kasmm_own_depth_quote",
+        "kasmm_fill_ratio",
+        "kasmm_order_to_trade_ratio",
+        "kasmm_obligation_compliance_ratio",
+        "kasmm_obligation_breached",
         "kasmm_drawdown_quote",
         "kasmm_fills_total",
         "kasmm_orders_rejected_total",
@@ -427,6 +438,13 @@ def test_alerts_fire_on_the_right_series(tmp_path: Path) -> None:
         ('kasmm_event_loop_lag_seconds_bucket{instance="a",job="kasmm",le="0.25"}', "0x20"),
         ('kasmm_event_loop_lag_seconds_bucket{instance="a",job="kasmm",le="0.5"}', "0+120x20"),
         ('kasmm_event_loop_lag_seconds_bucket{instance="a",job="kasmm",le="+Inf"}', "0+120x20"),
+        # Obligations: p1 breached from minute 3 on; p2 below its requirement from minute 2.
+        (f"kasmm_obligation_breached{{{P1}}}", "0 0 0 1x20"),
+        (f"kasmm_obligation_breached{{{P2}}}", "0x20"),
+        (f"kasmm_obligation_compliance_ratio{{{P1}}}", "0.99x20"),
+        (f"kasmm_obligation_required_ratio{{{P1}}}", "0.95x20"),
+        (f"kasmm_obligation_compliance_ratio{{{P2}}}", "0.99 0.99 0.9x20"),
+        (f"kasmm_obligation_required_ratio{{{P2}}}", "0.95x20"),
     ]
     fills = [
         # p1 quoting an hour with no fill; p2 filling; p3 started 10 minutes before the check.
@@ -457,6 +475,10 @@ def test_alerts_fire_on_the_right_series(tmp_path: Path) -> None:
                     expect("KasmmConfigErrors", "5m", {"instance": "a", "job": "kasmm"}),
                     expect("KasmmConfigErrors", "2m"),
                     expect("KasmmEventLoopLag", "15m", {"instance": "a", "job": "kasmm"}),
+                    expect("KasmmObligationBreached", "3m"),
+                    expect("KasmmObligationBreached", "5m", who("p1")),
+                    expect("KasmmObligationComplianceLow", "16m"),
+                    expect("KasmmObligationComplianceLow", "18m", who("p2")),
                 ],
             },
             {
