@@ -33,6 +33,7 @@ from kasmm.config.schema import CcxtVenueConfig, Profile
 from kasmm.errors import AuthenticationFailed, LedgerLost
 from kasmm.obs.money import NumberFormat, pnl_dict
 from kasmm.store.state_dir import ProfileLocks, hold_profile
+from kasmm.supervisor.kpi_fields import kpi_fields
 from kasmm.supervisor.state import ProfileState, displayed_state
 from kasmm.supervisor.status import view_fields
 from kasmm.venues.metered import VenueMetrics
@@ -228,6 +229,7 @@ class ProfileRunner:
         # Money at the market's precision (kasmm.obs.money), never 28 digits or 0E-7.
         money = NumberFormat.for_market(view.tick, view.lot, view.mid)
         row.update(view_fields(view, self.host.clock.now()))
+        row.update(kpi_fields(view))  # kpis, obligation (kasmm.supervisor.kpi_fields)
         row.update(
             mode=view.mode,
             trading_state=view.trading_state.value,
