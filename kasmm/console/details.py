@@ -20,8 +20,9 @@ def profile_errors(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
 
 
 def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
-    """The selected profile: PnL parts, every own order (price, size, age, distance from mid),
-    the kill-switch rules in force with value vs limit, its config errors."""
+    """The selected profile: PnL parts, market-making KPIs and obligation, every own order
+    (price, size, age, distance from mid), the kill-switch rules in force with value vs limit,
+    its config errors."""
     fmt = rows.number_format(row)
     name = rows.cell(row.get("name"))
     head = f"{name}  {rows.cell(row.get('symbol'))} on {rows.cell(row.get('venue'))}"
@@ -34,6 +35,7 @@ def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
     pnl = rows.pnl_parts(row, fmt)
     if pnl:
         lines.append("pnl " + "  ".join(f"{k} {v}" for k, v in pnl.items()))
+    lines.extend(rows.kpi_lines(row))
     orders = row.get("orders")
     orders = orders if isinstance(orders, list) else []
     lines.append(f"own orders ({len(orders)}):  side  price  remaining  age  from mid")

@@ -21,10 +21,12 @@ __all__ = [
     "duration",
     "fills",
     "inventory_share",
+    "kpi_lines",
     "number_format",
     "pnl_parts",
     "profiles",
     "supervisor",
+    "uptime",
     "why",
 ]
 
@@ -145,3 +147,47 @@ def pnl_parts(row: Mapping[str, Any], fmt: NumberFormat) -> dict[str, str]:
     if "net" not in out and decimal(row.get("net_pnl")) is not None:
         out["net"] = fmt.money(decimal(row.get("net_pnl")), sign=True)
     return out
+
+
+def uptime(row: Mapping[str, Any]) -> str:
+    """Both sides' quote uptime since the bot started (``98.5%``), ``-`` before any."""
+    kpis = row.get("kpis")
+    return _pct(kpis.get("uptime_both") if isinstance(kpis, Mapping) else None)
+
+
+def _pct(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{value * 100:.1f}%"
+
+
+def kpi_lines(row: Mapping[str, Any]) -> list[str]:
+    """The market-making KPIs and the obligation's compliance, as detail-pane lines."""
+    kpis = row.get("kpis")
+    lines: list[str] = []
+    if isinstance(kpis, Mapping):
+        depth = kpis.get("depth_now")
+        bands = (
+            "  ".join(f"±{band}% {cell(value)}" for band, value in depth.items())
+            if isinstance(depth, Mapping)
+            else "-"
+        )
+        lines.append(
+            f"uptime both {_pct(kpis.get('uptime_both'))} (bid {_pct(kpis.get('uptime_bid'))},"
+            f" ask {_pct(kpis.get('uptime_ask'))})  own spread now"
+            f" {bps(kpis.get('spread_bps_now'))} bps, time-weighted"
+            f" {bps(kpis.get('spread_bps_avg'))} bps"
+        )
+        lines.append(
+            f"own depth {bands}  fill ratio {_pct(kpis.get('fill_ratio'))}"
+            f"  order-to-trade {cell(kpis.get('order_to_trade'))}"
+        )
+    ob = row.get("obligation")
+    if isinstance(ob, Mapping):
+        verdict = "BREACHED" if ob.get("breached") else "ok"
+        lines.append(
+            f"obligation {verdict}: met {_pct(ob.get('share'))} of the window vs"
+            f" {_pct(ob.get('required'))} required (window {duration(ob.get('window_s'))},"
+            f" observed {duration(ob.get('observed_s'))})"
+        )
+    return lines

@@ -47,6 +47,25 @@ STATUS: dict[str, Any] = {
             "own_bid": "0.079900",
             "own_ask": "0.080100",
             "own_spread_bps": 25.0,
+            "kpis": {
+                "seconds": 600.0,
+                "uptime_both": 0.9312,
+                "uptime_bid": 0.97,
+                "uptime_ask": 0.95,
+                "spread_bps_now": 25.0,
+                "spread_bps_avg": 24.31,
+                "depth_now": {"0.5": 240.04, "1": 240.04, "2": 480.1},
+                "depth_avg": {"0.5": 230.0, "1": 235.0, "2": 470.0},
+                "fill_ratio": 0.0425,
+                "order_to_trade": 12.5,
+            },
+            "obligation": {
+                "share": 0.9012,
+                "required": 0.95,
+                "window_s": 3600.0,
+                "observed_s": 600.0,
+                "breached": True,
+            },
             "tick": "0.000001",
             "lot": "0.01",
             "inventory_base": "51334.0800000000",
@@ -154,6 +173,7 @@ async def test_rows_render_with_rounded_money_and_the_reason_of_each_state(
                 "BID": "0.079900",
                 "ASK": "0.080100",
                 "SPREAD": "25.0 bps",
+                "UPTIME": "93.1%",
                 "INVENTORY": "51334.08",
                 "SHARE/TARGET": "52% / 50%",
                 "NET": "+5.92",  # never 28 digits
@@ -185,6 +205,16 @@ async def test_the_selected_profile_shows_its_orders_rules_and_config_errors(
             assert "  sell  0.080100  1500.00  1m05s  +10.9 bps" in detail
             assert "  max_drawdown (halt): value vs limit 6 > 5" in detail
             assert "fees 0.00" in detail and "0E-7" not in detail
+            assert (
+                "uptime both 93.1% (bid 97.0%, ask 95.0%)  own spread now 25.0 bps,"
+                " time-weighted 24.3 bps" in detail
+            )
+            assert "own depth ±0.5% 240.04  ±1% 240.04  ±2% 480.1  fill ratio 4.2%" in detail
+            assert "order-to-trade 12.5" in detail
+            assert (
+                "obligation BREACHED: met 90.1% of the window vs 95.0% required"
+                " (window 1h00m00s, observed 10m00s)" in detail
+            )
             await pilot.press("down")
             detail = text_of(app, "#detail")
             assert detail.splitlines()[:2] == ["bad  - on -", "state disabled"]
