@@ -6,6 +6,7 @@
 
 from kasmm.store.async_ledger import AsyncLedger
 from kasmm.store.db import DuplicateOrderError, LedgerError, UnknownOrderError
+from kasmm.store.kpis import KpiRecord
 from kasmm.store.ledger import (
     Ledger,
     OrderJournalEntry,
@@ -32,6 +33,7 @@ __all__ = [
     "DuplicateOrderError",
     "EquitySnapshot",
     "HaltRecord",
+    "KpiRecord",
     "Ledger",
     "LedgerError",
     "ModeChange",

@@ -26,6 +26,7 @@ import anyio.to_thread
 
 from kasmm.core.pnl import PnlState
 from kasmm.core.types import ClientOrderId, Fill, Side, VenueOrderId
+from kasmm.store.kpis import KpiRecord
 from kasmm.store.ledger import Ledger, OrderJournalEntry
 from kasmm.store.records import EquitySnapshot, HaltRecord, ModeChange, OrderEvent, RiskEvent
 
@@ -89,9 +90,7 @@ class AsyncLedger:
         self, profile: str, ts: float, asset: str, local: Decimal, venue: Decimal
     ) -> None:
         """See :meth:`Ledger.record_balance_drift`."""
-        await self._run(
-            partial(self.ledger.record_balance_drift, profile, ts, asset, local, venue)
-        )
+        await self._run(partial(self.ledger.record_balance_drift, profile, ts, asset, local, venue))
 
     async def journal_orders(self, profile: str, entries: Sequence[OrderJournalEntry]) -> int:
         """See :meth:`Ledger.journal_orders`."""
@@ -170,6 +169,10 @@ class AsyncLedger:
     async def daily_pnl(self, profile: str, tz: str, now: float, mark: Decimal) -> Decimal:
         """See :meth:`Ledger.daily_pnl`."""
         return await self._run(partial(self.ledger.daily_pnl, profile, tz, now, mark))
+
+    async def record_kpis(self, profile: str, record: KpiRecord) -> None:
+        """See :meth:`Ledger.record_kpis`."""
+        await self._run(partial(self.ledger.record_kpis, profile, record))
 
     # --- modes and risk -------------------------------------------------------------------
 

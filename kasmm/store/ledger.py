@@ -49,6 +49,7 @@ from kasmm.store.journal import (
     select_modes,
     select_risk_events,
 )
+from kasmm.store.kpis import KpiRecord, insert_kpis, select_kpis
 from kasmm.store.migrations import rollback
 from kasmm.store.records import (
     LIVE_STATUSES,
@@ -494,6 +495,20 @@ class Ledger:
         )
         return None if row is None else decode_decimal(row[0])
 
+    # --- market-making KPIs (kasmm.store.kpis) --------------------------------------------
+
+    def record_kpis(self, profile: str, record: KpiRecord) -> None:
+        """Store the profile's cumulative KPI counters of this run (with an equity snapshot)."""
+        with self._write() as conn:
+            insert_kpis(conn, profile, record)
+
+    def kpi_series(
+        self, profile: str, since: float | None = None, until: float | None = None
+    ) -> list[KpiRecord]:
+        """The profile's KPI records in insertion order, optionally within ``[since, until]``."""
+        with self._read() as conn:
+            return select_kpis(conn, profile, since, until)
+
     # --- modes and risk -------------------------------------------------------------------
 
     def record_mode(self, profile: str, ts: float, mode: str, source: str) -> None:
@@ -567,8 +582,7 @@ class Ledger:
         """Stored balance drifts: (ts, asset, local, venue), oldest first."""
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT ts, asset, local, venue FROM balance_drifts WHERE profile = ?"
-                " ORDER BY id",
+                "SELECT ts, asset, local, venue FROM balance_drifts WHERE profile = ? ORDER BY id",
                 (profile,),
             ).fetchall()
         return [(r[0], r[1], decode_decimal(r[2]), decode_decimal(r[3])) for r in rows]

@@ -129,12 +129,42 @@ CREATE TABLE opening_balances (
 );
 """
 
+# Market-making KPI counters with each equity snapshot (kasmm.store.kpis). They are cumulative
+# since the bot started and restart from zero with it, so rows carry the run's id: a reader sums
+# the increments within each run. Statistics, not money: REAL like the times.
+_V5_KPI_SNAPSHOTS = """
+CREATE TABLE kpi_snapshots (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile       TEXT NOT NULL,
+    ts            REAL NOT NULL,
+    run_id        TEXT NOT NULL,
+    total_s       REAL NOT NULL,
+    both_s        REAL NOT NULL,
+    bid_s         REAL NOT NULL,
+    ask_s         REAL NOT NULL,
+    spread_bps_s  REAL NOT NULL,
+    depth_05_s    REAL NOT NULL,
+    depth_1_s     REAL NOT NULL,
+    depth_2_s     REAL NOT NULL,
+    placed_size   REAL NOT NULL,
+    filled_size   REAL NOT NULL,
+    order_actions INTEGER NOT NULL,
+    fills         INTEGER NOT NULL,
+    met_s         REAL,
+    observed_s    REAL,
+    required      REAL,
+    breached      INTEGER CHECK (breached IN (0, 1))
+);
+CREATE INDEX kpi_snapshots_by_time ON kpi_snapshots (profile, ts);
+"""
+
 #: Schema scripts in order; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[str, ...] = (
     _V1_ORDERS_AND_FILLS,
     _V2_ACCOUNTING_AND_RISK,
     _V3_BALANCE_CHECKS,
     _V4_OPENING_BALANCES,
+    _V5_KPI_SNAPSHOTS,
 )
 
 #: The version this code reads and writes.

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kasmm.core.types import ClientOrderId, Side
-from kasmm.store import LATEST_VERSION, MIGRATIONS, Ledger, SchemaError, migrate
+from kasmm.store import LATEST_VERSION, MIGRATIONS, KpiRecord, Ledger, SchemaError, migrate
 from kasmm.store.migrations import schema_version, statements
 
 
@@ -28,12 +28,13 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
     assert schema_version(conn) == 0
-    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 4
+    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 5
     assert conn.execute("SELECT version, applied_at FROM schema_version").fetchall() == [
         (1, 42.0),
         (2, 42.0),
         (3, 42.0),
         (4, 42.0),
+        (5, 42.0),
     ]
     assert tables(conn) == {
         "schema_version",
@@ -47,6 +48,7 @@ def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
         "risk_events",
         "balance_drifts",
         "opening_balances",
+        "kpi_snapshots",
     }
     assert migrate(conn) == LATEST_VERSION  # idempotent
 
@@ -78,6 +80,47 @@ def test_v1_database_is_migrated_forward_keeping_its_rows(tmp_path: Path) -> Non
         ledger.record_order("p", ClientOrderId("c3"), Side.BUY, Decimal(1), Decimal(1), 3.0)
     with closing(sqlite3.connect(path)) as after:
         assert schema_version(after) == LATEST_VERSION
+
+
+def test_v4_database_gains_kpi_snapshots_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "kasmm.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as v4:
+        assert migrate(v4, target=4) == 4
+        assert "kpi_snapshots" not in tables(v4)
+        v4.execute(
+            "INSERT INTO equity (profile, ts, equity, mid, base, quote)"
+            " VALUES ('p', 1.0, '100', '0.08', '500', '60')"
+        )
+    record = KpiRecord(
+        ts=2.0,
+        run_id="r1",
+        total_s=10.0,
+        both_s=9.5,
+        bid_s=10.0,
+        ask_s=9.5,
+        spread_bps_s=190.0,
+        depth_s=(1600.0, 3200.0, 3200.0),
+        placed_size=4000.0,
+        filled_size=250.5,
+        order_actions=6,
+        fills=2,
+        met_s=9.0,
+        observed_s=10.0,
+        required=0.9,
+        breached=False,
+    )
+    bare = KpiRecord(3.0, "r2", 1.0, 0.0, 0.0, 0.0, 0.0, (0.0, 0.0, 0.0), 0.0, 0.0, 0, 0)
+    with Ledger(path) as ledger:
+        (snap,) = ledger.equity_series("p")
+        assert (snap.ts, snap.equity) == (1.0, Decimal(100))
+        ledger.record_kpis("p", record)
+        ledger.record_kpis("p", bare)  # a profile without obligations: NULLs
+        assert ledger.kpi_series("p") == [record, bare]
+        assert ledger.kpi_series("p", since=2.5) == [bare]
+        assert ledger.kpi_series("p", until=2.5) == [record]
+        assert ledger.kpi_series("q") == []
+    with closing(sqlite3.connect(path)) as after:
+        assert schema_version(after) == LATEST_VERSION == 5
 
 
 def test_failed_migration_rolls_back_and_keeps_the_version(conn: sqlite3.Connection) -> None:
