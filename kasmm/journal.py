@@ -21,7 +21,13 @@ import structlog
 from kasmm.core.pnl import PnlState
 from kasmm.core.risk import Trip
 from kasmm.core.types import ZERO, ClientOrderId, Fill, OpenOrder, OrderRequest, VenueOrderId
-from kasmm.store import AsyncLedger, OrderJournalEntry, OrderOpened, OrderStatusChanged
+from kasmm.store import (
+    AsyncLedger,
+    KpiRecord,
+    OrderJournalEntry,
+    OrderOpened,
+    OrderStatusChanged,
+)
 from kasmm.venues.sim.account import simulated_account
 
 _log = structlog.get_logger("kasmm.journal")
@@ -214,6 +220,11 @@ class BotJournal:
         """Store an equity snapshot (also moves the stored peak)."""
         if self.ledger is not None:
             await self.ledger.record_equity(self.profile, ts, equity, mid, base, quote)
+
+    async def kpis(self, record: KpiRecord) -> None:
+        """Store this run's cumulative market-making KPI counters."""
+        if self.ledger is not None:
+            await self.ledger.record_kpis(self.profile, record)
 
     # --- a simulated account resuming its ledger -------------------------------------------
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from kasmm.core.risk import Trip
-from kasmm.store import OrderJournalEntry
+from kasmm.store import KpiRecord, OrderJournalEntry
 
 
 class Job(enum.Enum):
@@ -73,6 +73,14 @@ class StoreEquity:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreKpis:
+    """The market-making KPI counters of this run, stored with each equity snapshot (per-day
+    reports sum their increments within a run)."""
+
+    record: KpiRecord
+
+
+@dataclass(frozen=True, slots=True)
 class StoreDrift:
     """A balance difference beyond dust found by a balance read (the venue's figure wins)."""
 
@@ -82,4 +90,4 @@ class StoreDrift:
     venue: Decimal
 
 
-Command = Log | RecordOrder | StoreTrips | StoreOpening | StoreEquity | StoreDrift
+Command = Log | RecordOrder | StoreTrips | StoreOpening | StoreEquity | StoreKpis | StoreDrift

@@ -30,6 +30,7 @@ from kasmm.bot.commands import (
     RecordOrder,
     StoreDrift,
     StoreEquity,
+    StoreKpis,
     StoreOpening,
     StoreTrips,
 )
@@ -418,6 +419,8 @@ class Bot:
                 await journal.equity(
                     command.wall, command.equity, command.mid, command.base, command.quote
                 )
+            elif isinstance(command, StoreKpis):
+                await journal.kpis(command.record)
             elif isinstance(command, StoreDrift):
                 await journal.balance_drift(
                     command.wall, command.asset, command.local, command.venue

@@ -31,6 +31,7 @@ from kasmm.bot.commands import (
     Log,
     StoreDrift,
     StoreEquity,
+    StoreKpis,
     StoreOpening,
     StoreTrips,
 )
@@ -66,6 +67,7 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.journal import Restored
+from kasmm.store import KpiRecord
 
 #: How often balances are re-read from the venue (the venue is the truth).
 BALANCE_REFRESH_S = 30.0
@@ -127,6 +129,9 @@ class Engine:
         self.obligation = obligation(profile)
         self.compliance = Compliance()
         self.obligation_breached = False
+        #: Seconds the obligations were met / observed since this bot started (cumulative, for
+        #: the ledger's per-day figures; the rolling compliance forgets).
+        self.obligation_met_s = self.obligation_seen_s = 0.0
         #: Why the last decision quoted nothing while trading was allowed (``None``: it quoted).
         self.idle_reason: str | None = None
         self._idle_logged: set[str] = set()
@@ -494,7 +499,12 @@ class Engine:
         """Fold the picture into the rolling compliance; log a breach and its end once."""
         spec = self.obligation
         assert spec is not None
-        self.compliance = record(self.compliance, spec, now, picture)
+        last = self.compliance
+        if last.last_at is not None and now > last.last_at:  # as record() books it
+            self.obligation_seen_s += now - last.last_at
+            if last.last_met:
+                self.obligation_met_s += now - last.last_at
+        self.compliance = record(last, spec, now, picture)
         was, now_breached = self.obligation_breached, breached(spec, self.compliance)
         if now_breached == was:
             return
@@ -524,6 +534,30 @@ class Engine:
         if mid is not None and mid > 0 and self.equity_timer.take(now):
             inv = self.account.inventory
             self._outbox.append(StoreEquity(wall, inv.equity(mid), mid, inv.base, inv.quote))
+            self._outbox.append(StoreKpis(self._kpi_record(wall)))
+
+    def _kpi_record(self, wall: float) -> KpiRecord:
+        """This run's cumulative KPI counters (:mod:`kasmm.store.kpis`)."""
+        k, stats, spec = self.kpis, self.stats, self.obligation
+        d05, d1, d2 = k.depth_s
+        return KpiRecord(
+            ts=wall,
+            run_id=self.ids.run_tag,
+            total_s=k.total_s,
+            both_s=k.both_s,
+            bid_s=k.bid_s,
+            ask_s=k.ask_s,
+            spread_bps_s=k.spread_bps_s,
+            depth_s=(d05, d1, d2),
+            placed_size=float(stats.placed_size),
+            filled_size=float(stats.filled_size),
+            order_actions=stats.orders_placed + stats.orders_cancelled,
+            fills=stats.fills,
+            met_s=None if spec is None else self.obligation_met_s,
+            observed_s=None if spec is None else self.obligation_seen_s,
+            required=None if spec is None else spec.min_share,
+            breached=None if spec is None else self.obligation_breached,
+        )
 
 
 def _well_formed(book: Book, accepted: Book | None = None) -> bool:
