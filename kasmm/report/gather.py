@@ -24,6 +24,7 @@ from kasmm.report.analysis import (
     side_summary,
 )
 from kasmm.report.daily import DailyPnl, daily_pnl
+from kasmm.report.mm import DayKpis, daily_kpis
 from kasmm.report.orders import RestingOrder, resting_orders
 from kasmm.store import EquitySnapshot, HaltRecord, Ledger, ModeChange, RiskEvent
 
@@ -104,6 +105,8 @@ class ProfileData:
     targets: list[TargetPoint] = field(default_factory=list)  #: empty without ``config``
     #: The period's PnL attribution per local day (the profile's daily-loss zone, else UTC).
     daily: DailyPnl | None = None
+    #: The period's market-making KPIs and obligation compliance per local day (same zone).
+    kpi_days: list[DayKpis] = field(default_factory=list)
 
     @property
     def fmt(self) -> NumberFormat:
@@ -175,6 +178,13 @@ def gather(
         since=since,
         until=until,
     )
+    # Every row: a row's increment needs the previous row of its run, maybe before ``since``.
+    kpi_days = daily_kpis(
+        ledger.kpi_series(profile),
+        config.timezone if config is not None else "UTC",
+        since=since,
+        until=until,
+    )
     targets: list[TargetPoint] = []
     if config is not None:
         targets = inventory_targets(equity, config.params, config.base, config.quote)
@@ -197,6 +207,7 @@ def gather(
         config=config,
         targets=targets,
         daily=daily,
+        kpi_days=kpi_days,
     )
 
 

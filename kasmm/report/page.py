@@ -21,6 +21,7 @@ from kasmm.report.analysis import SideSummary, base_share, max_drawdown, merge_f
 from kasmm.report.daily import DayPnl
 from kasmm.report.daily import total as daily_total
 from kasmm.report.gather import ProfileData
+from kasmm.report.mm import market_making
 from kasmm.report.period import fmt_utc
 
 #: How many of the period's latest fills the collapsible fill list shows.
@@ -45,6 +46,8 @@ th { background: #eef0f4; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.kv th { width: 16em; }
 tr.total td { font-weight: 600; background: #f7f8fa; }
+tr.breach td { background: #fdecea; color: #8a1c14; font-weight: 600; }
+h4 { font-size: 14px; margin: 12px 0 4px; color: #39404d; }
 .buy { color: #157a40; } .sell { color: #b8281f; }
 .muted { color: #667085; }
 .empty { padding: 10px 14px; background: #fff8e1; border: 1px solid #f0d98c; border-radius: 4px; }
@@ -433,7 +436,8 @@ def recent_fills(data: ProfileData) -> str:
 
 
 def profile_section(index: int, section: ProfileSection, page: PageInput) -> str:
-    """One profile: overview, fills, charts, kill-switch events, mode changes."""
+    """One profile: overview, PnL attribution, fills, charts, market making, kill-switch events,
+    mode changes."""
     data = section.data
     out = [f'<section class="profile" id="profile-{index}" data-profile="{e(data.name)}">']
     out.append(f"<h2>{e(data.name)}</h2>")
@@ -457,6 +461,10 @@ def profile_section(index: int, section: ProfileSection, page: PageInput) -> str
     for title, svg in section.charts:
         out.append(f"<h3>{e(title)}</h3>")
         out.append(f"<figure>{svg}</figure>")
+    # After the charts: the headless check screenshots the page's top, where they must be.
+    out.append("<h3>Market making</h3>")
+    zone = data.daily.timezone if data.daily is not None else "UTC"
+    out.append(market_making(data.kpi_days, zone, data.quote_asset))
     out.append("<h3>Kill-switch events</h3>")
     out.append(risk_table(data))
     out.append("<h3>Mode changes</h3>")
