@@ -5,8 +5,10 @@ The supervisor already knows every profile's state (runner and bot view, combine
 reads them once per ``poll_s`` into a :class:`Snapshot` and :func:`transitions`, a pure
 function, turns the difference from the previous one into alerts: a profile that became
 ``halted`` or ``paused``, ``failed``, blocked by another process's lock, back from ``failed``;
-config errors that were not there before. Nothing in the bot is touched or hooked, and a
-supervisor without notification targets reads nothing at all.
+a profile whose market-making obligations became breached, or met again (``obligation_breach``;
+the bot's own verdict over its rolling window); config errors that were not there before.
+Nothing in the bot is touched or hooked, and a supervisor without notification targets reads
+nothing at all.
 
 :func:`daily_summaries` sends one message a day at the configured local time, on the wall
 clock, through the DST-safe cron trigger of :mod:`kasmm.schedule`.
@@ -44,6 +46,8 @@ __all__ = [
     "Snapshot",
     "daily_summaries",
     "next_summary_at",
+    "obligation_breached",
+    "obligation_met",
     "snapshot",
     "snapshot_sliced",
     "transitions",
@@ -83,6 +87,13 @@ class ProfileSnap:
     last_error: str | None = None
     #: Failed and not yet seen running again (carried from snapshot to snapshot).
     down: bool = False
+    #: The bot's obligation verdict: breached or not (``None``: no obligations, or no bot
+    #: view to read, e.g. while restarting: a new bot's verdict starts afresh).
+    obligation_breached: bool | None = None
+    #: Its compliance over the window, the share required and the window (for the message).
+    obligation_share: float | None = None
+    obligation_required: float | None = None
+    obligation_window_s: float | None = None
 
     @property
     def lock_busy(self) -> bool:
@@ -118,6 +129,12 @@ def transitions(prev: Snapshot | None, cur: Snapshot) -> tuple[list[Alert], Snap
             out.append(events.profile_failed(name, now.last_error))
         if now.lock_busy and not (before is not None and before.lock_busy):
             out.append(events.lock_busy(name, now.last_error))
+        breach = now.obligation_breached
+        had = before.obligation_breached if before is not None else None
+        if breach is True and had is not True:
+            out.append(obligation_breached(name, now))
+        elif breach is False and had is True:  # the same bot's window recovered
+            out.append(obligation_met(name, now))
         was_down = before is not None and before.down
         if was_down and now.state in RUNNING:
             out.append(events.profile_recovered(name, now.state))
@@ -170,11 +187,55 @@ def _profile(runner: ProfileRunner) -> ProfileSnap:
         return ProfileSnap(state.value, last_error=runner.last_error)
     state = displayed_state(runner.state, view.state.value, view.trading_state.value)
     pause = next((e for e in view.engaged if e.action == "pause"), None)
+    ob = view.obligation
     return ProfileSnap(
         state.value,
         halt_reason=view.halt_reason,
         pause_reason=None if pause is None else f"{pause.rule}: {pause.why}",
         last_error=runner.last_error,
+        obligation_breached=None if ob is None else ob.breached,
+        obligation_share=None if ob is None else ob.share,
+        obligation_required=None if ob is None else ob.required,
+        obligation_window_s=None if ob is None else ob.window_s,
+    )
+
+
+# --- obligation alerts (built here from the watcher's snapshot) ----------------------------
+
+
+def _pct(share: float | None) -> str:
+    return "an unknown share" if share is None else f"{share * 100:.1f}%"
+
+
+def _window(seconds: float | None) -> str:
+    if seconds is None:
+        return "its window"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def obligation_breached(profile: str, snap: ProfileSnap) -> Alert:
+    """``profile`` met its market-making obligations for less than the required share of a
+    whole window."""
+    return Alert(
+        "obligation_breach",
+        f"kasmm: {profile} breaches its obligations",
+        f"{profile} met its market-making obligations (both sides quoted, spread, depth) "
+        f"{_pct(snap.obligation_share)} of the last {_window(snap.obligation_window_s)}, "
+        f"below the required {_pct(snap.obligation_required)}.",
+        ("obligation_breach", profile, "breached"),
+    )
+
+
+def obligation_met(profile: str, snap: ProfileSnap) -> Alert:
+    """``profile``'s compliance is back at or above the required share."""
+    return Alert(
+        "obligation_breach",
+        f"kasmm: {profile} meets its obligations again",
+        f"{profile} met its market-making obligations {_pct(snap.obligation_share)} of the "
+        f"last {_window(snap.obligation_window_s)} (required "
+        f"{_pct(snap.obligation_required)}).",
+        ("obligation_breach", profile, "met"),
     )
 
 

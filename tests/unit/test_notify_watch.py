@@ -55,6 +55,39 @@ def test_halt_and_pause_are_reported_once_when_entered() -> None:
     assert alerts[0].key == ("halt", "p1", "max_drawdown")
 
 
+def test_an_obligation_breach_and_its_recovery_are_reported_once_each() -> None:
+    def ob(breached: bool | None, share: float | None = None) -> ProfileSnap:
+        return ProfileSnap(
+            "quoting",
+            obligation_breached=breached,
+            obligation_share=share,
+            obligation_required=None if breached is None else 0.95,
+            obligation_window_s=None if breached is None else 3600.0,
+        )
+
+    breach, met = "kasmm: p1 breaches its obligations", "kasmm: p1 meets its obligations again"
+    assert kinds_and_titles(
+        None,
+        snap(p1=ob(False, 0.99)),
+        snap(p1=ob(True, 0.9)),
+        snap(p1=ob(True, 0.8)),
+        snap(p1=ob(False, 0.96)),
+        snap(p1=ob(True, 0.94)),
+        snap(p1=ob(None)),  # restarting: no view; the new bot starts afresh, nothing to say
+        snap(p1=ob(False, 1.0)),
+    ) == [[], [breach], [], [met], [breach], [], []]
+    alerts, _ = transitions(snap(p1=ob(False)), snap(p1=ob(True, 0.8312)))
+    (alert,) = alerts
+    assert alert.kind == "obligation_breach" and alert.level == "warning"
+    assert alert.body == (
+        "p1 met its market-making obligations (both sides quoted, spread, depth) 83.1% of "
+        "the last 1 h 00 min, below the required 95.0%."
+    )
+    assert alert.key == ("obligation_breach", "p1", "breached")
+    # A profile without obligations never says anything about them.
+    assert kinds_and_titles(None, snap(p1=ob(None)), snap(p1=ob(None))) == [[], []]
+
+
 def test_failed_then_recovered_through_restarting() -> None:
     failed = ProfileSnap("failed", last_error="TransientVenueError: exchange unreachable")
     assert kinds_and_titles(
