@@ -137,7 +137,8 @@ class NotifyEvents(StrictModel):
     )
     obligation_breach: Rule = Field(
         default_factory=EventRule,
-        description="A market-making obligation is breached (reserved: nothing sends it yet).",
+        description="A profile falls below its market-making obligations over a whole window "
+        "(obligations: in the profile), and when it meets them again.",
     )
     daily_summary: DailySummary | None = Field(
         None, description="A daily state and PnL summary at a local time (off unless set)."
