@@ -103,6 +103,7 @@ def test_example_details() -> None:
     result = load_paths([PROFILES], env={})
     demo = result.profiles["kas-usdt-sim"].profile
     assert demo.enabled and demo.venue.type == "sim" and demo.strategy.type == "fixed_spread"
+    assert demo.modes.aggressive is not None  # the demo's schedule selects it
     assert demo.modes.aggressive.spread_bps < demo.modes.passive.spread_bps
     assert result.profiles["kas-usdt-sim-as"].profile.strategy.type == "avellaneda_stoikov"
     for name in ("mexc-kas-usdt", "gate-kas-usdt", "kucoin-kas-usdt", "bingx-kas-usdt"):
