@@ -219,7 +219,10 @@ def specs(n: int) -> list[Spec]:
         Spec(
             "ks-inventory",
             107,
-            kill_switch="{max_inventory_deviation: {share: 0.02, action: reduce_only}}",
+            # mid_jump on by default pauses 30 s after each of the feed's absurd jumps, which
+            # in a short soak leaves the inventory no time to drift: a 1 s pause here.
+            kill_switch="{max_inventory_deviation: {share: 0.02, action: reduce_only}, "
+            "mid_jump: {pct: 5, action: pause, pause_s: 1}}",
             market="{sigma_bps: 6, book_interval_s: 0.1, taker_rate_per_s: 4}",
             expect=("max_inventory_deviation",),
         ),
