@@ -180,6 +180,19 @@ class AsyncLedger:
         """See :meth:`Ledger.record_mode`."""
         await self._run(partial(self.ledger.record_mode, profile, ts, mode, source))
 
+    async def record_operator_action(
+        self,
+        ts: float,
+        operator: str,
+        action: str,
+        profile: str | None,
+        details: Mapping[str, object],
+    ) -> None:
+        """See :meth:`Ledger.record_operator_action`."""
+        await self._run(
+            partial(self.ledger.record_operator_action, ts, operator, action, profile, details)
+        )
+
     async def mode_changes(self, profile: str) -> list[ModeChange]:
         """See :meth:`Ledger.mode_changes`."""
         return await self._run(partial(self.ledger.mode_changes, profile))

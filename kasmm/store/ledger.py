@@ -17,6 +17,7 @@ still the ones opened, so no call reports success for data that went to a delete
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -56,6 +57,7 @@ from kasmm.store.records import (
     EquitySnapshot,
     HaltRecord,
     ModeChange,
+    OperatorAction,
     OrderEvent,
     OrderStatus,
     RiskEvent,
@@ -515,6 +517,30 @@ class Ledger:
         """Record a mode switch. ``source``: ``start``, ``schedule`` or ``operator``."""
         with self._write() as conn:
             insert_mode(conn, profile, ts, mode, source)
+
+    def record_operator_action(
+        self,
+        ts: float,
+        operator: str,
+        action: str,
+        profile: str | None,
+        details: Mapping[str, object],
+    ) -> None:
+        """Record an operator's action (``profile`` None: supervisor-wide, e.g. a reload)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO operator_actions (ts, operator, action, profile, details) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (ts, operator, action, profile, json.dumps(dict(details), sort_keys=True)),
+            )
+
+    def operator_actions(self) -> list[OperatorAction]:
+        """Every recorded operator action, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT ts, operator, action, profile, details FROM operator_actions ORDER BY id"
+            ).fetchall()
+        return [OperatorAction(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
     def mode_changes(self, profile: str) -> list[ModeChange]:
         """Every mode switch of the profile, oldest first."""

@@ -158,6 +158,21 @@ CREATE TABLE kpi_snapshots (
 CREATE INDEX kpi_snapshots_by_time ON kpi_snapshots (profile, ts);
 """
 
+# Who did what to a running supervisor (kasmm.supervisor.actions): every operator action with
+# the operator's name, whether or not another table records its effect. ``profile`` is NULL
+# for a supervisor-wide action (a reload).
+_V6_OPERATOR_ACTIONS = """
+CREATE TABLE operator_actions (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts       REAL NOT NULL,
+    operator TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    profile  TEXT,
+    details  TEXT NOT NULL
+);
+CREATE INDEX operator_actions_by_time ON operator_actions (ts);
+"""
+
 #: Schema scripts in order; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[str, ...] = (
     _V1_ORDERS_AND_FILLS,
@@ -165,6 +180,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V3_BALANCE_CHECKS,
     _V4_OPENING_BALANCES,
     _V5_KPI_SNAPSHOTS,
+    _V6_OPERATOR_ACTIONS,
 )
 
 #: The version this code reads and writes.

@@ -73,6 +73,17 @@ class ModeChange:
 
 
 @dataclass(frozen=True, slots=True)
+class OperatorAction:
+    """An operator's action on a running supervisor (``profile`` None: supervisor-wide)."""
+
+    ts: float
+    operator: str
+    action: str
+    profile: str | None
+    details: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class RiskEvent:
     """A stored risk event. ``details`` holds the numbers involved (Decimals read back as str)."""
 

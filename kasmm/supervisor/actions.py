@@ -1,8 +1,9 @@
 """Operator actions on a running supervisor: reset a halt, pause, resume, switch mode, reload.
 
 They arrive through the control socket (:mod:`kasmm.daemon.control_socket`) from ``kasmm top``,
-``kasmm pause``/``resume``/``mode``/``reload``; :func:`perform` carries one out and records it
-with the operator's name where the ledger has a place for it:
+``kasmm pause``/``resume``/``mode``/``reload``; :func:`perform` carries one out and records
+every action, with the operator's name and its result, in the ledger's ``operator_actions``.
+Its effect is recorded where the ledger keeps such things:
 
 * **reset**: the ledger's own reset (the same path as ``kasmm reset``): a ``reset`` risk event
   naming the operator; the bot sees it on its next halt check (every 2 s) and quotes again.
@@ -12,9 +13,8 @@ with the operator's name where the ledger has a place for it:
   (the supervisor keeps it) and across restarts (:func:`restore_pauses` reads the ledger).
 * **mode**: a mode switch of source ``operator`` in the ledger, sent through the same channel
   as the scheduler's; a manual override that lasts (bot restarts included) until the next
-  scheduled switch. The ledger's mode table has no operator column: the name is in the log.
-* **reload**: what SIGHUP does; the ledger has no supervisor-wide record, so only the log
-  (``operator_action``) names the operator.
+  scheduled switch (the operator's name: in ``operator_actions``).
+* **reload**: what SIGHUP does (``operator_actions`` with no profile).
 """
 
 from __future__ import annotations
@@ -70,6 +70,30 @@ async def perform(
     :raises ActionError: unknown action or profile, nothing to do (not halted, not paused,
         already paused), or the ledger refused the record (then nothing was changed).
     """
+    done = await _carry_out(sup, request, reload, wall_clock)
+    # Every action, with its operator, in the ledger's operator_actions (the tables the
+    # effects go to, modes or risk events, have no operator column for all of them).
+    details: dict[str, object] = {"result": done}
+    if request.mode is not None:
+        details["mode"] = request.mode
+    try:
+        await _record(
+            sup,
+            lambda ledger: ledger.record_operator_action(
+                wall_clock(), request.operator, request.action, request.profile or None, details
+            ),
+        )
+    except ActionError as exc:  # the action took effect: say so, and what was not recorded
+        log.error("operator_action_not_recorded", action=request.action, error=str(exc))
+    return done
+
+
+async def _carry_out(
+    sup: Supervisor,
+    request: ActionRequest,
+    reload: Callable[[], Awaitable[object]],
+    wall_clock: Callable[[], float],
+) -> str:
     who = request.operator
     if request.action == "reload":
         log.info("operator_action", action="reload", operator=who)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-import textwrap
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -29,7 +28,7 @@ from kasmm.shard import Shard
 from kasmm.store import AsyncLedger, Ledger
 from kasmm.supervisor import Supervisor, supervise
 from tests.integration.test_supervisor import VenueLog, profile_yaml, write
-from tests.support import eventually
+from tests.support import eventually, halting_profile
 
 pytestmark = pytest.mark.anyio
 
@@ -170,26 +169,11 @@ async def test_mode_switch_is_an_override_recorded_as_the_operators(tmp_path: Pa
             assert sup.make_bot(runner).mode == "aggressive"  # a restarted bot keeps it
         changes = [(m.mode, m.source) for m in await ledger.mode_changes("p1")]
         assert ("aggressive", "operator") in changes
-
-
-def halting_profile(name: str) -> str:
-    """A moving market whose drawdown limit (0.001 USDT) trips at once."""
-    return textwrap.dedent(
-        f"""\
-        name: {name}
-        venue:
-          type: sim
-          market: {{book_interval_s: 0.02}}
-          seed: 3
-        symbol: KAS/USDT
-        modes:
-          aggressive: {{spread_bps: 20, size: 1000, levels: 1}}
-          passive: {{spread_bps: 20, size: 1000, levels: 1}}
-        refresh: {{fallback_interval_s: 0.1}}
-        kill_switch:
-          max_drawdown: {{quote: 0.001, action: halt}}
-        """
-    )
+        actions = [
+            (a.operator, a.action, a.profile, a.details["mode"])
+            for a in ledger.ledger.operator_actions()
+        ]
+        assert actions == [(_me(), "mode", "p1", "aggressive")]
 
 
 async def test_reset_clears_a_halt_through_the_ledger(tmp_path: Path) -> None:
@@ -213,6 +197,9 @@ async def test_reset_clears_a_halt_through_the_ledger(tmp_path: Path) -> None:
                 )
         reset = [e for e in await ledger.risk_events("dd") if e.kind == "reset"]
         assert [e.details["operator"] for e in reset] == ["carol"]
+        assert [(a.operator, a.action, a.profile) for a in ledger.ledger.operator_actions()] == [
+            ("carol", "reset", "dd")
+        ]
 
 
 def test_a_client_finds_the_socket_of_a_profiles_shard(tmp_path: Path) -> None:

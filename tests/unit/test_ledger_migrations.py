@@ -28,13 +28,14 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
     assert schema_version(conn) == 0
-    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 5
+    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 6
     assert conn.execute("SELECT version, applied_at FROM schema_version").fetchall() == [
         (1, 42.0),
         (2, 42.0),
         (3, 42.0),
         (4, 42.0),
         (5, 42.0),
+        (6, 42.0),
     ]
     assert tables(conn) == {
         "schema_version",
@@ -49,6 +50,7 @@ def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
         "balance_drifts",
         "opening_balances",
         "kpi_snapshots",
+        "operator_actions",
     }
     assert migrate(conn) == LATEST_VERSION  # idempotent
 
@@ -120,7 +122,24 @@ def test_v4_database_gains_kpi_snapshots_and_keeps_its_rows(tmp_path: Path) -> N
         assert ledger.kpi_series("p", until=2.5) == [record]
         assert ledger.kpi_series("q") == []
     with closing(sqlite3.connect(path)) as after:
-        assert schema_version(after) == LATEST_VERSION == 5
+        assert schema_version(after) == LATEST_VERSION == 6
+
+
+def test_v5_database_gains_operator_actions(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as old:
+        assert migrate(old, target=5) == 5
+        assert "operator_actions" not in tables(old)
+    with Ledger(path) as ledger:
+        ledger.record_operator_action(10.0, "alice", "mode", "p1", {"mode": "aggressive"})
+        ledger.record_operator_action(11.0, "bob", "reload", None, {"result": "reloaded"})
+        assert [(a.ts, a.operator, a.action, a.profile, dict(a.details)) for a in
+                ledger.operator_actions()] == [
+            (10.0, "alice", "mode", "p1", {"mode": "aggressive"}),
+            (11.0, "bob", "reload", None, {"result": "reloaded"}),
+        ]  # fmt: skip
+    with closing(sqlite3.connect(path)) as after:
+        assert schema_version(after) == LATEST_VERSION == 6
 
 
 def test_failed_migration_rolls_back_and_keeps_the_version(conn: sqlite3.Connection) -> None:
