@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections import deque
 from decimal import Decimal
 from typing import Any
 
@@ -67,6 +68,7 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.journal import Restored
+from kasmm.obs.money import NumberFormat, plain
 from kasmm.store import KpiRecord
 
 #: How often balances are re-read from the venue (the venue is the truth).
@@ -75,6 +77,8 @@ BALANCE_REFRESH_S = 30.0
 EQUITY_SNAPSHOT_S = 10.0
 #: While halted, how often the ledger is checked for an operator's `kasmm reset`.
 HALT_CHECK_S = 2.0
+#: How many of this run's latest fills the view carries.
+RECENT_FILLS = 20
 #: How often the venue's open orders are compared with the bot's own view (orders of this
 #: profile that rest unknown to the bot are cancelled).
 ORDER_AUDIT_S = 10.0
@@ -123,6 +127,8 @@ class Engine:
         self.start_equity: Decimal | None = None
         self.risk = RiskState()
         self.tracker = RiskTracker()
+        #: This run's last fills, newest last (what an operator's console lists).
+        self.recent_fills: deque[Fill] = deque(maxlen=RECENT_FILLS)
         #: Quote uptime, own spread and depth over time (:mod:`kasmm.core.kpis`).
         self.kpis = KpiState()
         #: The profile's market-making obligations and their rolling compliance.
@@ -278,6 +284,7 @@ class Engine:
     def on_fill(self, fill: Fill) -> None:
         """Apply a stored fill to the open orders, the inventory and the PnL."""
         self.orders.filled(fill)
+        self.recent_fills.append(fill)
         self.stats.fills += 1
         self.stats.filled_size += fill.size
         assert self.rules is not None
@@ -286,16 +293,19 @@ class Engine:
             # down): the inventory already holds it; only the PnL and the ledger take it.
             self._log("debug", "fill_already_in_balances", trade_id=fill.trade_id)
         if self._info_logs:
+            # At the market's precision (never 0E-7 or 28 digits); the ledger keeps them exact.
+            fmt = NumberFormat.for_market(self.rules.tick, self.rules.lot, fill.price)
             self._log(
                 "info",
                 "fill",
                 side=fill.side.value,
-                price=str(fill.price),
-                size=str(fill.size),
-                fee=str(fill.fee),
+                price=fmt.price(fill.price),
+                size=fmt.size(fill.size),
+                fee=fmt.money(fill.fee) if fill.fee_asset == self.rules.quote else plain(fill.fee),
+                fee_asset=fill.fee_asset,
                 client_id=fill.client_id,
                 trade_id=fill.trade_id,
-                inventory=str(self.account.inventory.base),
+                inventory=fmt.size(self.account.inventory.base),
             )
 
     def on_order_closed(self, client_id: ClientOrderId, reason: str, ts: float) -> None:

@@ -19,7 +19,7 @@ from kasmm.core.kpis import Kpis, summarize
 from kasmm.core.pnl import PnlParts, PnlState
 from kasmm.core.quoting import QuoteDecision
 from kasmm.core.risk import TradingState
-from kasmm.core.types import OpenOrder, Side
+from kasmm.core.types import Fill, OpenOrder, Side
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -140,6 +140,8 @@ class BotView:
     kpis: Kpis | None = None
     #: The profile's obligations and their compliance (``None``: the profile has none).
     obligation: ObligationStatus | None = None
+    #: This run's latest fills, newest last.
+    recent_fills: tuple[Fill, ...] = ()
 
     @property
     def mark(self) -> Decimal:
@@ -269,6 +271,7 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
         target_share=engine.target_share,
         tick=rules.tick if rules is not None else None,
         lot=rules.lot if rules is not None else None,
+        recent_fills=tuple(engine.recent_fills),
         obligation=(
             None
             if engine.obligation is None

@@ -19,6 +19,10 @@ def profile_errors(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
     return [str(e) for e in errors if str(e).startswith(str(path))]
 
 
+#: Fills listed in the detail pane (the status row carries up to 20).
+RECENT_SHOWN = 8
+
+
 def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
     """The selected profile: PnL parts, market-making KPIs and obligation, every own order
     (price, size, age, distance from mid), the kill-switch rules in force with value vs limit,
@@ -46,6 +50,16 @@ def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
             f"  {rows.cell(o.get('side')):4}  {fmt.price(rows.decimal(o.get('price')))}"
             f"  {fmt.size(rows.decimal(o.get('remaining')))}  {rows.duration(o.get('age_s'))}"
             f"  {'-' if distance is None else f'{distance:+.1f} bps'}"
+        )
+    fills = row.get("recent_fills")
+    fills = fills if isinstance(fills, list) else []
+    lines.append(f"recent fills ({len(fills)}, newest first):  time  side  price  size  fee")
+    for fill in fills[:RECENT_SHOWN]:
+        f = fill if isinstance(fill, Mapping) else {}
+        lines.append(
+            f"  {rows.clock_time(f.get('ts'))}  {rows.cell(f.get('side')):4}"
+            f"  {fmt.price(rows.decimal(f.get('price')))}  {fmt.size(rows.decimal(f.get('size')))}"
+            f"  {fmt.money(rows.decimal(f.get('fee')))} {rows.cell(f.get('fee_asset'))}"
         )
     engaged = row.get("engaged")
     engaged = engaged if isinstance(engaged, list) else []

@@ -8,6 +8,8 @@ at the tick, money at a cent's worth, sizes at the lot): never ``0E-7`` or 28 di
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -74,6 +76,13 @@ def duration(seconds: Any) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{secs}s"
+
+
+def clock_time(ts: Any) -> str:
+    """A wall-clock timestamp (epoch seconds) as local ``HH:MM:SS``; ``-`` when unknown."""
+    if not isinstance(ts, int | float) or not math.isfinite(ts):
+        return "-"
+    return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
 def supervisor(doc: Mapping[str, Any]) -> Mapping[str, Any]:

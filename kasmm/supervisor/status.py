@@ -15,11 +15,12 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kasmm.obs.money import plain
 from kasmm.supervisor.state import ProfileState
 
 if TYPE_CHECKING:
     from kasmm.bot import BotView
-    from kasmm.core.types import OpenOrder
+    from kasmm.core.types import Fill, OpenOrder
     from kasmm.supervisor.core import Supervisor
 
 __all__ = ["DISABLED", "health_verdict", "supervisor_status", "view_fields"]
@@ -72,12 +73,26 @@ def view_fields(view: BotView, now: float) -> dict[str, Any]:
         "own_spread_bps": own_spread,
         "engaged": [{"rule": e.rule, "action": e.action, "why": e.why} for e in view.engaged],
         "orders": [_order(o, view.mid, now) for o in (*view.bids, *view.asks)],
+        "recent_fills": [_fill(f) for f in reversed(view.recent_fills)],
         "target_share": view.target_share,
         "inventory_share": None if view.decision is None else view.decision.inventory_share,
         "base": view.base,
         "quote": view.quote,
         "tick": None if view.tick is None else str(view.tick),
         "lot": None if view.lot is None else str(view.lot),
+    }
+
+
+def _fill(fill: Fill) -> dict[str, Any]:
+    """A fill as the console lists it (newest first); exact strings, the reader rounds."""
+    return {
+        "ts": fill.ts,
+        "side": fill.side.value,
+        "price": str(fill.price),
+        "size": str(fill.size),
+        "fee": plain(fill.fee),
+        "fee_asset": fill.fee_asset,
+        "maker": fill.is_maker,
     }
 
 

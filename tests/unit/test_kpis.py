@@ -7,11 +7,12 @@ from decimal import Decimal
 import pytest
 
 from kasmm.backtest.driver import BacktestDriver
-from kasmm.backtest.engine import PathSpec, backtest_profile, build_path
+from kasmm.backtest.engine import backtest_profile, build_path
 from kasmm.backtest.overrides import apply_overrides
+from kasmm.bot.engine import RECENT_FILLS
 from kasmm.core.kpis import DEPTH_BANDS, NOTHING, KpiState, observe, snapshot, summarize
 from kasmm.core.types import ClientOrderId, OpenOrder, Side
-from tests.support import demo_profile
+from tests.support import demo_profile, path_spec
 
 D = Decimal
 
@@ -65,21 +66,7 @@ def test_no_time_no_ratios() -> None:
 
 
 def test_a_quoting_bot_reports_its_kpis_in_its_view() -> None:
-    spec = PathSpec(
-        run=0,
-        index=0,
-        seed=1,
-        profile=backtest_profile(demo_profile(), "random_walk"),
-        market="random_walk",
-        data=None,
-        queue_position="back",
-        start=0.0,
-        end=120.0,
-        session_end=120.0,
-        unlimited=False,
-        log_level=40,
-    )
-    driver = build_path(spec)
+    driver = build_path(path_spec(demo_profile(), 120.0))
     driver.run()
     kpis = driver.view().kpis
     assert kpis is not None
@@ -91,25 +78,15 @@ def test_a_quoting_bot_reports_its_kpis_in_its_view() -> None:
     assert kpis.order_to_trade is not None
     fills = driver.view().pnl.buy_count + driver.view().pnl.sell_count
     assert kpis.order_to_trade == (counters.orders_placed + counters.orders_cancelled) / fills
+    # The view also lists this run's latest fills, newest last, at most RECENT_FILLS.
+    recent = driver.view().recent_fills
+    assert len(recent) == min(RECENT_FILLS, fills) and recent
+    assert [f.ts for f in recent] == sorted(f.ts for f in recent)
 
 
 def run_demo(overrides: dict[str, object], horizon: float) -> BacktestDriver:
     profile = apply_overrides(backtest_profile(demo_profile(), "random_walk"), overrides)
-    spec = PathSpec(
-        run=0,
-        index=0,
-        seed=1,
-        profile=profile,
-        market="random_walk",
-        data=None,
-        queue_position="back",
-        start=0.0,
-        end=horizon,
-        session_end=horizon,
-        unlimited=False,
-        log_level=40,
-    )
-    driver = build_path(spec)
+    driver = build_path(path_spec(profile, horizon))
     driver.run()
     return driver
 

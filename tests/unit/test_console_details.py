@@ -1,0 +1,33 @@
+"""The console's detail pane lists the selected profile's recent fills, rounded to its market."""
+
+from __future__ import annotations
+
+import time
+
+from kasmm.console.details import RECENT_SHOWN, profile_detail
+
+
+def test_recent_fills_are_listed_newest_first_at_the_markets_precision() -> None:
+    ts = time.mktime((2026, 12, 5, 18, 30, 5, 0, 0, -1))
+    row = {
+        "name": "kas-usdt-sim",
+        "symbol": "KAS/USDT",
+        "venue": "sim",
+        "state": "quoting",
+        "tick": "0.000001",
+        "lot": "0.01",
+        "recent_fills": [
+            {"ts": ts, "side": "sell", "price": "0.080056", "size": "1500", "fee": "0.0240168",
+             "fee_asset": "USDT", "maker": True},
+            {"ts": ts - 60, "side": "buy", "price": "0.079944", "size": "1039.85",
+             "fee": "0E-7", "fee_asset": "USDT", "maker": True},
+        ] + [{"ts": ts - 120, "side": "buy", "price": "0.0799", "size": "1", "fee": "0",
+              "fee_asset": "USDT"}] * 20,
+    }  # fmt: skip
+    lines = profile_detail({"profiles": [row]}, row)
+    head = next(i for i, line in enumerate(lines) if line.startswith("recent fills (22"))
+    listed = lines[head + 1 : head + 1 + RECENT_SHOWN]
+    assert listed[0].split() == ["18:30:05", "sell", "0.080056", "1500.00", "0.02", "USDT"]
+    assert listed[1].split() == ["18:29:05", "buy", "0.079944", "1039.85", "0.00", "USDT"]
+    assert not lines[head + 1 + RECENT_SHOWN].startswith("  1")  # at most RECENT_SHOWN shown
+    assert all("E-" not in line for line in lines)
