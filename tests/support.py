@@ -6,6 +6,7 @@ helper fails with the deadline it was given, never hangs, and never proves absen
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -14,8 +15,9 @@ from typing import Any, TypeVar
 
 import anyio
 
+from kasmm.backtest.engine import PathSpec, backtest_profile
 from kasmm.config.loader import load_file
-from kasmm.config.schema import KillSwitchConfig, Profile
+from kasmm.config.schema import KillSwitchConfig, Profile, SimVenueConfig
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
@@ -111,3 +113,44 @@ def _merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, A
         else:
             out[key] = value
     return out
+
+
+def path_spec(profile: Profile, horizon: float, *, market: str = "random_walk") -> PathSpec:
+    """One backtest path of ``profile`` (moved to the sim ``market``) over ``horizon`` seconds
+    from 0, seeded with the profile's venue seed, logging errors only."""
+    profile = backtest_profile(profile, market)  # type: ignore[arg-type]
+    assert isinstance(profile.venue, SimVenueConfig)
+    return PathSpec(
+        run=0,
+        index=0,
+        seed=profile.venue.seed,
+        profile=profile,
+        market=market,  # type: ignore[arg-type]
+        data=None,
+        queue_position="back",
+        start=0.0,
+        end=horizon,
+        session_end=horizon,
+        unlimited=False,
+        log_level=40,
+    )
+
+
+def halting_profile(name: str) -> str:
+    """A sim profile (YAML) on a moving market whose drawdown limit (0.001 USDT) trips at once."""
+    return textwrap.dedent(
+        f"""\
+        name: {name}
+        venue:
+          type: sim
+          market: {{book_interval_s: 0.02}}
+          seed: 3
+        symbol: KAS/USDT
+        modes:
+          aggressive: {{spread_bps: 20, size: 1000, levels: 1}}
+          passive: {{spread_bps: 20, size: 1000, levels: 1}}
+        refresh: {{fallback_interval_s: 0.1}}
+        kill_switch:
+          max_drawdown: {{quote: 0.001, action: halt}}
+        """
+    )

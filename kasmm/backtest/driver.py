@@ -58,7 +58,6 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.journal import Restored
-from kasmm.venues.base import CancelOutcome, PlaceOutcome
 from kasmm.venues.batch import requests_sent
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.replay import ReplayEnded
@@ -67,6 +66,8 @@ from .meter import PathMeter
 from .plumbing import LEVELS, PROGRESS_EVERY_S, BacktestBucket, BacktestClock, quiet_logger
 
 T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -308,28 +309,12 @@ class BacktestDriver:
         requests = [engine.orders.request_for(p.intent) for p in places]
         place_chunks = chunks(requests, limits.place)
         sent_at = self.clock.now()
-        cancel_results: list[list[CancelOutcome] | VenueError] = []
-        for ids in cancel_chunks:
-            weight = requests_sent(len(ids), limits.cancel)
-            try:
-                cancel_results.append(
-                    self._call(
-                        "cancel_orders", tuple(ids), weight, _bind(sim.cancel_orders_now, ids)
-                    )
-                )
-            except VenueError as exc:  # about the whole call
-                cancel_results.append(exc)
-        place_results: list[list[PlaceOutcome] | VenueError] = []
-        for batch in place_chunks:
-            weight = requests_sent(len(batch), limits.place)
-            try:
-                place_results.append(
-                    self._call(
-                        "place_orders", tuple(batch), weight, _bind(sim.place_orders_now, batch)
-                    )
-                )
-            except VenueError as exc:
-                place_results.append(exc)
+        cancel_results = self._batches(
+            "cancel_orders", cancel_chunks, limits.cancel, sim.cancel_orders_now
+        )
+        place_results = self._batches(
+            "place_orders", place_chunks, limits.place, sim.place_orders_now
+        )
         wall = self.clock.wall()
         policy = self.outcomes
         for ids, cancel_result in zip(cancel_chunks, cancel_results, strict=True):
@@ -358,6 +343,23 @@ class BacktestDriver:
             except VenueError as exc:
                 error = exc
             policy.looked_up(lost, listed, error, sent_at, self.clock.wall())
+
+    def _batches(
+        self,
+        method: str,
+        batches: Sequence[Sequence[A]],
+        per_request: int,
+        effect: Callable[[Sequence[A]], list[R]],
+    ) -> list[list[R] | VenueError]:
+        """One batch call per batch, in order; an error about a whole call is its outcome."""
+        out: list[list[R] | VenueError] = []
+        for batch in batches:
+            weight = requests_sent(len(batch), per_request)
+            try:
+                out.append(self._call(method, tuple(batch), weight, _bind(effect, batch)))
+            except VenueError as exc:
+                out.append(exc)
+        return out
 
     def _read_balances(self) -> None:
         """Re-read balances; the engine adopts them and reports any drift."""

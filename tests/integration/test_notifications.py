@@ -8,7 +8,6 @@ the secret must reach the receiver and nothing else (no log line, no ``/status``
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +20,7 @@ from structlog.testing import capture_logs
 
 from kasmm.obs.metrics import build_registry, render
 from kasmm.supervisor import Supervisor
-from tests.support import eventually
+from tests.support import eventually, halting_profile
 
 CANARY = "CANARY-h00k-9c1e"
 
@@ -61,26 +60,6 @@ def receiver() -> Iterator[Receiver]:
         r.server.shutdown()
         r.server.server_close()
         r.thread.join(5)
-
-
-def halting_profile(name: str) -> str:
-    """A sim profile on a moving market whose drawdown limit (0.001 USDT) trips at once."""
-    return textwrap.dedent(
-        f"""\
-        name: {name}
-        venue:
-          type: sim
-          market: {{book_interval_s: 0.02}}
-          seed: 3
-        symbol: KAS/USDT
-        modes:
-          aggressive: {{spread_bps: 20, size: 1000, levels: 1}}
-          passive: {{spread_bps: 20, size: 1000, levels: 1}}
-        refresh: {{fallback_interval_s: 0.1}}
-        kill_switch:
-          max_drawdown: {{quote: 0.001, action: halt}}
-        """
-    )
 
 
 NOTIFY = """\

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kasmm.backtest import BacktestError, BacktestResult, backtest_profile, run_backtest
-from kasmm.backtest.engine import PathSpec, build_path
+from kasmm.backtest.engine import build_path
 from kasmm.backtest.overrides import (
     OverrideError,
     apply_overrides,
@@ -30,7 +30,7 @@ from kasmm.config.schema import (
     RandomWalkMarket,
     SimVenueConfig,
 )
-from tests.support import demo_profile
+from tests.support import demo_profile, path_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "kasmm" / "backtest" / "schema.json"
@@ -436,21 +436,7 @@ def test_progress_starts_at_once_and_counts_every_path() -> None:
 
 
 def test_a_running_path_reports_how_far_it_got() -> None:
-    spec = PathSpec(
-        run=0,
-        index=0,
-        seed=1,
-        profile=backtest_profile(demo_profile(), "random_walk"),
-        market="random_walk",
-        data=None,
-        queue_position="back",
-        start=0.0,
-        end=120.0,
-        session_end=120.0,
-        unlimited=False,
-        log_level=40,
-    )
-    driver = build_path(spec)
+    driver = build_path(path_spec(demo_profile(), 120.0))
     fractions: list[float] = []
     driver.on_progress = fractions.append
     driver.progress_every_s = 0.0  # every 256 events, whatever the machine's speed
