@@ -308,3 +308,14 @@ def test_consumed_liquidity_stays_consumed_until_the_next_update(
         assert len(hit_updated) == len(hit)
         assert abs(hit_updated[0].price - hit[0].price) <= D("0.000001")
         assert hit_updated[0].size >= D("0.8") * market.book_level_size
+
+
+def test_the_price_cache_stays_small_over_a_long_walk() -> None:
+    # A supervisor runs hundreds of sim venues: each one's tick -> Decimal cache is bounded
+    # to what a book around the mid needs, not to everything a long random walk visited.
+    from kasmm.venues.sim.tick_book import _PRICE_CACHE_MAX, TickBook
+
+    book = TickBook(Decimal("0.000001"), Decimal("0.01"))
+    for ticks in range(50_000, 60_000):
+        assert book.price(ticks) == ticks * Decimal("0.000001")
+    assert len(book._prices) <= _PRICE_CACHE_MAX <= 1024
