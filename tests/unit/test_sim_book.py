@@ -318,4 +318,4 @@ def test_the_price_cache_stays_small_over_a_long_walk() -> None:
     book = TickBook(Decimal("0.000001"), Decimal("0.01"))
     for ticks in range(50_000, 60_000):
         assert book.price(ticks) == ticks * Decimal("0.000001")
-    assert len(book._prices) <= _PRICE_CACHE_MAX <= 1024
+    assert len(book._prices) <= _PRICE_CACHE_MAX <= 256

@@ -28,11 +28,10 @@ from kasmm.venues.sim.matching import (
 )
 
 #: Bound of the tick -> ``Decimal`` price cache (a random walk revisits the same prices). A
-#: book spans ~100 ticks around the mid, so 1,024 entries keep the hits; at 1 << 16 the cache
-#: grew to megabytes per profile over a long walk (~180 bytes an entry), which a supervisor
-#: running hundreds of sim profiles pays in RSS (bench/scale.py showed +140 KB a profile
-#: after only 15 s).
-_PRICE_CACHE_MAX = 1 << 10
+#: book spans ~100 ticks around the mid, so 256 entries keep most hits; at 1 << 16 the cache
+#: grew by ~700 entries (~90 KB) a profile in 8 s of a walk and towards megabytes later, which
+#: a supervisor running hundreds of sim profiles pays in RSS (tracemalloc of 50 profiles).
+_PRICE_CACHE_MAX = 1 << 8
 
 
 class TickSide:
