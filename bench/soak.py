@@ -219,17 +219,31 @@ def specs(n: int) -> list[Spec]:
         Spec(
             "ks-inventory",
             107,
-            # mid_jump on by default pauses 30 s after each of the feed's absurd jumps, which
-            # in a short soak leaves the inventory no time to drift: a 1 s pause here.
-            kill_switch="{max_inventory_deviation: {share: 0.02, action: reduce_only}, "
-            "mid_jump: {pct: 5, action: pause, pause_s: 1}}",
+            kill_switch="{max_inventory_deviation: {share: 0.02, action: reduce_only}}",
             market="{sigma_bps: 6, book_interval_s: 0.1, taker_rate_per_s: 4}",
             expect=("max_inventory_deviation",),
         ),
     ]
+    # mid_jump is on by default and pauses 30 s after each absurd book the hostile feed sends:
+    # in a short soak a rule profile could spend its whole window paused and never reach its
+    # own limit. The rule profiles pause 1 s on a jump (as ks-jump does); the others keep the
+    # default, as a user's profiles would.
+    tight = [
+        s if "mid_jump" in s.kill_switch else replace(s, kill_switch=_with_short_jump(s))
+        for s in tight
+    ]
     out = tight[: min(n, len(tight))]
     out += [Spec(f"mm-{i:02d}", 200 + i) for i in range(max(0, n - len(out)))]
     return out
+
+
+def _with_short_jump(spec: Spec) -> str:
+    """``spec``'s kill-switch mapping plus a mid_jump rule that pauses 1 s."""
+    rules = spec.kill_switch.strip()
+    assert rules.startswith("{") and rules.endswith("}"), rules
+    inner = rules[1:-1].strip()
+    jump = "mid_jump: {pct: 5, action: pause, pause_s: 1}"
+    return "{" + (f"{inner}, {jump}" if inner else jump) + "}"
 
 
 def profile_yaml(spec: Spec) -> str:
