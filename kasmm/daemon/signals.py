@@ -24,6 +24,8 @@ Stdlib imports only: :func:`install_process_signals` runs before anything else i
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import signal
 import socket
@@ -126,20 +128,27 @@ class SignalInbox:
 
 
 def _forced_exit(sig: signal.Signals) -> None:
-    """Log ``forced_exit`` and end the process now: no cleanup, no traceback."""
+    """Log ``forced_exit`` and end the process now: no cleanup, no traceback.
+
+    The line is written with one ``os.write`` on stderr, never through structlog: its
+    PrintLogger holds a non-reentrant lock while it writes a line, and a signal that lands
+    while the main thread holds it (a busy stop logs a lot) would wait for it forever, so the
+    forced exit would never come. Same format as the configured logs (JSON or console).
+    """
     code = forced_exit_code(sig)
-    try:
-        # Only if already imported: importing from inside a signal handler could deadlock.
-        structlog = sys.modules.get("structlog")
-        if structlog is None:
-            raise RuntimeError("structlog not loaded yet")
-        structlog.get_logger("kasmm.signals").error(
-            "forced_exit", signal=sig.name, exit_code=code, orders="may be left open"
+    stamp = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    logs = sys.modules.get("kasmm.obs.logs")  # only if loaded: no import in a signal handler
+    if logs is not None and logs.console_output():
+        line = (
+            f"{stamp[:19].replace('T', ' ')} [error    ] forced_exit    "
+            f"exit_code={code} orders='may be left open' signal={sig.name}\n"
         )
-        sys.stderr.flush()
-    except Exception:
-        # E.g. the main thread was in the middle of writing to stderr (a reentrant write).
-        line = f'{{"event": "forced_exit", "signal": "{sig.name}", "exit_code": {code}}}\n'
+    else:
+        line = (
+            f'{{"signal": "{sig.name}", "exit_code": {code}, "orders": "may be left open", '
+            f'"event": "forced_exit", "level": "error", "timestamp": "{stamp}"}}\n'
+        )
+    with contextlib.suppress(OSError):  # stderr closed: exit all the same
         os.write(2, line.encode())
     os._exit(code)
 
