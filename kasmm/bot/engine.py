@@ -165,6 +165,7 @@ class Engine:
         self._outbox: list[Command] = []
         #: This run's orders at the venue and the outcomes of the bot's requests.
         self._info_logs = log_floor <= 20
+        self._fmt: tuple[MarketRules, NumberFormat] | None = None
         self.orders = OwnOrders(
             self.ids,
             self.stats,
@@ -294,7 +295,7 @@ class Engine:
             self._log("debug", "fill_already_in_balances", trade_id=fill.trade_id)
         if self._info_logs:
             # At the market's precision (never 0E-7 or 28 digits); the ledger keeps them exact.
-            fmt = NumberFormat.for_market(self.rules.tick, self.rules.lot, fill.price)
+            fmt = self._number_format()
             self._log(
                 "info",
                 "fill",
@@ -307,6 +308,15 @@ class Engine:
                 trade_id=fill.trade_id,
                 inventory=fmt.size(self.account.inventory.base),
             )
+
+    def _number_format(self) -> NumberFormat:
+        """How this market's numbers are shown in logs (derived once per set of rules)."""
+        rules = self.rules
+        assert rules is not None
+        cached = self._fmt
+        if cached is None or cached[0] is not rules:
+            cached = self._fmt = (rules, NumberFormat.for_market(rules.tick, rules.lot))
+        return cached[1]
 
     def on_order_closed(self, client_id: ClientOrderId, reason: str, ts: float) -> None:
         """The venue took an order off the book for another reason than a fill."""
