@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from kasmm.bot.commands import Log
 from kasmm.bot.engine import Engine
 from kasmm.bot.orders import Wave
 from kasmm.config.schema import Profile
 from kasmm.core.types import (
     CancelOrder,
     ClientOrderId,
+    Fill,
     MarketRules,
     OpenOrder,
     OrderAction,
     OrderIntent,
     PlaceOrder,
     Side,
+    TradeId,
 )
 from tests.support import demo_profile
 
@@ -87,3 +90,23 @@ def test_place_first_keeps_the_book_quoted_then_cancels() -> None:
         Wave(cancels=(old_ask,)),
         Wave(places=(needs_cancel,)),
     )
+
+
+def test_the_fill_log_shows_numbers_at_the_markets_precision() -> None:
+    # It printed fee=0E-7 and 28-digit inventories; the ledger keeps the exact values.
+    e = engine()
+    e.take()
+    fill = Fill(
+        trade_id=TradeId("t1"),
+        client_id=ClientOrderId("k_1"),
+        side=Side.BUY,
+        price=Decimal("0.07944"),
+        size=Decimal("1500"),
+        fee=Decimal("0E-7"),
+        fee_asset="USDT",
+        ts=1.0,
+    )
+    e.on_fill(fill)
+    (log,) = [c for c in e.take() if isinstance(c, Log) and c.event == "fill"]
+    assert log.fields["price"] == "0.07944" and log.fields["size"] == "1500"
+    assert log.fields["fee"] == "0.00" and log.fields["inventory"] == "11500"
