@@ -127,6 +127,10 @@ class SignalInbox:
             send.close()
 
 
+#: The forced exit has begun (a handler interrupted by another signal must not start it again).
+_exiting = False
+
+
 def _forced_exit(sig: signal.Signals) -> None:
     """Log ``forced_exit`` and end the process now: no cleanup, no traceback.
 
@@ -135,6 +139,10 @@ def _forced_exit(sig: signal.Signals) -> None:
     while the main thread holds it (a busy stop logs a lot) would wait for it forever, so the
     forced exit would never come. Same format as the configured logs (JSON or console).
     """
+    global _exiting
+    if _exiting:  # a signal that lands while the exit is under way: one line, one exit
+        return
+    _exiting = True
     code = forced_exit_code(sig)
     stamp = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
     logs = sys.modules.get("kasmm.obs.logs")  # only if loaded: no import in a signal handler

@@ -41,3 +41,39 @@ def test_a_forced_exit_does_not_wait_for_the_loggers_lock() -> None:
     (line,) = [json.loads(x) for x in proc.stderr.splitlines() if "forced_exit" in x]
     assert line["event"] == "forced_exit" and line["exit_code"] == 143
     assert line["signal"] == "SIGTERM" and line["level"] == "error" and line["timestamp"]
+
+
+REENTRY = textwrap.dedent(
+    """
+    import os, signal
+    from kasmm.daemon import signals
+    from kasmm.obs.logs import configure_logging
+
+    configure_logging("json", "info")
+    signals.install_process_signals()
+    os.kill(os.getpid(), signal.SIGTERM)  # the clean stop, requested
+    # The forced exit, interrupted by one more stop signal before it could end the process
+    # (a shard gets its parent's forwarded signal and the parent-death one close together).
+    real_write = os.write
+
+    def write_once_interrupted(fd, data):
+        os.write = real_write
+        written = real_write(fd, data)
+        os.kill(os.getpid(), signal.SIGTERM)  # lands before os._exit
+        return written
+
+    os.write = write_once_interrupted
+    os.kill(os.getpid(), signal.SIGTERM)
+    signal.pause()
+    """
+)
+
+
+def test_a_signal_during_the_forced_exit_does_not_log_it_twice() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", REENTRY], capture_output=True, text=True, timeout=20, check=False
+    )
+    assert proc.returncode == 143
+    assert [json.loads(x)["event"] for x in proc.stderr.splitlines() if "forced_exit" in x] == [
+        "forced_exit"
+    ]
