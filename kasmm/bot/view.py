@@ -9,6 +9,7 @@ own: :func:`kasmm.supervisor.state.displayed_state`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -21,9 +22,8 @@ from kasmm.core.quoting import QuoteDecision
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Fill, OpenOrder, Side
 
+# (Mapping above is a run-time import: mypyc resolves dataclass annotations in this namespace.)
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from kasmm.bot.engine import Engine
 
 

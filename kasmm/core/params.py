@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 StrategyKind = Literal["fixed_spread", "avellaneda_stoikov"]
 SizeUnit = Literal["base", "quote"]
@@ -96,7 +96,9 @@ class QuotingParams:
     #: What the quoting pipeline derives from these fields (validity, their Decimal forms),
     #: computed on its first decision with this object (:func:`kasmm.core.prepared.prepared`):
     #: not a parameter, never compared or shown. The fields above never change, nor does it.
-    _derived: object = field(default=None, init=False, repr=False, compare=False)
+    #: (``Any``, not ``object``: mypyc resolves a dataclass's string annotations in the module's
+    #: namespace, where a builtin name like ``object`` is not found.)
+    _derived: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def estimator_halflife_s(self) -> float | None:
