@@ -39,4 +39,11 @@ def test_make_test_installs_the_dev_tools(tmp_path: Path) -> None:
     plan = _plan(tmp_path, "test")
     installs = [line for line in plan if " pip install " in line and "--upgrade pip" not in line]
     assert installs == [".venv/bin/python -m pip install --quiet -e '.[dev]'"]
-    assert ".venv/bin/python -m pytest" in plan
+    # The whole suite on the Python source (the reference), then the unit tests on the compiled
+    # hot path, required to be compiled so that a failed build cannot pass for a tested one.
+    pure = plan.index("KASMM_PURE=1 .venv/bin/python -m pytest")
+    native = next(i for i, line in enumerate(plan) if "scripts/build_native.py" in line)
+    assert pure < native
+    assert "KASMM_REQUIRE_NATIVE=1 .venv/bin/python -m pytest -q tests/unit" in "\n".join(
+        plan[native:]
+    )
