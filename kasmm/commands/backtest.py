@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from kasmm import native
 from kasmm.backtest.engine import MARKETS, BacktestError, RateLimitMode, run_backtest
 from kasmm.backtest.overrides import OverrideError, parse_assignment, parse_sweep
 from kasmm.backtest.replay import QueuePosition
@@ -201,6 +202,8 @@ def print_result(result: BacktestResult, out: TextIO, *, per_path: bool = False)
         f"({t.decisions_per_s:,.0f} decisions/s, {t.workers} worker(s), cpu {t.cpu_s:.2f} s)",
         file=out,
     )
+    # Workers inherit this process's decision (same stamp, same environment).
+    print(f"hot path: {native.status().describe()}", file=out)
 
 
 def backtest_command(

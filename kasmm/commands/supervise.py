@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import structlog
 
+from kasmm import native
 from kasmm.daemon.control_socket import socket_path
 from kasmm.errors import LedgerLost
 from kasmm.obs.logs import console_output
@@ -142,6 +143,7 @@ def _supervise(
             directory=str(directory),
             state_dir=str(state),
             shard=None if shard is None else str(shard),
+            hot_path=native.status().describe(),
         )
         if shard is None:  # a shard of --processes: its parent says it, once
             log.info("where_to_look", hint=start_hint(metrics_addr))
