@@ -16,6 +16,7 @@ all of its orders in a shielded scope with a deadline.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from decimal import Decimal
 
 import anyio
@@ -86,8 +87,11 @@ class Bot:
         stop_at: float | None = None,
         ledger: AsyncLedger | None = None,
         run_tag: str | None = None,
+        on_handled: Callable[[VenueEvent], None] | None = None,
     ) -> None:
         self.profile = profile
+        #: Called after each venue event has been handled (the equivalence test records there).
+        self.on_handled = on_handled
         self.stop_at = stop_at
         self.venue = venue
         self.clock = clock
@@ -313,6 +317,11 @@ class Bot:
 
     async def on_event(self, event: VenueEvent) -> None:
         """Dispatch one venue event, then requote."""
+        await self._dispatch(event)
+        if self.on_handled is not None:
+            self.on_handled(event)
+
+    async def _dispatch(self, event: VenueEvent) -> None:
         if isinstance(event, BookUpdated):
             self.engine.on_book(event.book, self.clock.now())
         elif isinstance(event, OrderFilled):

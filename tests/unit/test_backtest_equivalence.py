@@ -179,15 +179,13 @@ class ScriptedVenue:
 def trace_events(
     bot: Bot, now: Callable[[], float], trace: Trace, after: Callable[[], None]
 ) -> None:
-    """Wrap ``bot.on_event``: log (time, event, decision) once the bot has handled it."""
-    handle = bot.on_event
+    """Log (time, event, decision) once the bot has handled each event (its ``on_handled``)."""
 
-    async def traced(event: VenueEvent) -> None:
-        await handle(event)
+    def traced(event: VenueEvent) -> None:
         trace.append((now(), event, bot.last_decision))
         after()
 
-    bot.on_event = traced  # type: ignore[method-assign]
+    bot.on_handled = traced
 
 
 def busy_profile() -> Profile:
