@@ -106,3 +106,31 @@ def env_for(tree: Path) -> dict[str, str]:
 def imported_from(result: dict[str, Any], tree: Path) -> bool:
     """Whether a child's result says it imported ``kasmm`` from ``tree`` (its ``"kasmm"``)."""
     return str(result.get("kasmm", "")).startswith(f"{tree}/")
+
+
+def run_source(script: Path, args: Sequence[str]) -> dict[str, Any] | None:
+    """This tree's figures from its Python source (``KASMM_PURE=1``), when this process runs the
+    compiled hot path (``make native``); ``None`` when it runs the source already. The child runs
+    ``script args`` and prints its JSON figures as the last line, like :func:`run_on_ref`."""
+    from kasmm import native
+
+    if not native.status().compiled:
+        return None
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        env={**os.environ, "KASMM_PURE": "1"},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def hot_path() -> str:
+    """Which code this process runs: compiled or the Python source, and why."""
+    try:
+        from kasmm import native
+    except ImportError:  # a baseline from before `make native`
+        return "pure Python: this version has no compiled hot path"
+    return native.status().describe()

@@ -19,7 +19,8 @@ Figures printed:
   standard deviation of the final PnL and inventory, next to the paper's table (gamma = 0.1).
 
     .venv/bin/python bench/backtest_speed.py [--paths 1000] [--steps 200] [--workers N]
-                                            [--profile-paths 40] [--no-compare]
+                                            [--profile-paths 40] [--no-compare] [--no-source]
+                                            [--baseline-ref REF]
 
 Figures only: nothing is asserted.
 """
@@ -36,7 +37,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from _baseline import REPO, ratio, run_on_ref
+from _baseline import REPO, hot_path, ratio, run_on_ref, run_source
 from _common import OtherLoad, machine_facts, print_json_line, print_table, wait_for_idle
 
 import kasmm
@@ -181,7 +182,7 @@ def measure_speed(args: argparse.Namespace) -> dict[str, Any]:
     """The speed figures of this process's ``kasmm``: AS experiment in parallel and in one
     process, and the demo profile's one-hour random-walk paths in parallel."""
     horizon = args.steps * DT
-    out: dict[str, Any] = {"kasmm": kasmm.__file__}
+    out: dict[str, Any] = {"kasmm": kasmm.__file__, "hot_path": hot_path()}
     single = run_backtest(
         as_profile("as"), market="as2008", paths=args.single_paths, horizon_s=horizon, workers=1
     )
@@ -244,6 +245,11 @@ def main() -> None:
     )
     parser.add_argument("--baseline-ref", help="git ref measured side by side (a worktree)")
     parser.add_argument("--no-compare", action="store_true")
+    parser.add_argument(
+        "--no-source",
+        action="store_true",
+        help="with the compiled hot path, skip the column of this tree's Python source",
+    )
     parser.add_argument("--wait-idle", type=float, default=20.0)
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -254,14 +260,16 @@ def main() -> None:
     idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else None
     horizon = args.steps * DT
     base = None
+    forwarded = [
+        "--json-only",
+        *("--paths", str(args.paths), "--steps", str(args.steps)),
+        *("--workers", str(args.workers), "--single-paths", str(args.single_paths)),
+        *("--rw-paths", str(args.rw_paths)),
+    ]
     if args.baseline_ref:
-        forwarded = [
-            "--json-only",
-            *("--paths", str(args.paths), "--steps", str(args.steps)),
-            *("--workers", str(args.workers), "--single-paths", str(args.single_paths)),
-            *("--rw-paths", str(args.rw_paths)),
-        ]
         base = run_on_ref(args.baseline_ref, Path(__file__).resolve(), forwarded)
+    # With the compiled hot path, this tree's Python source (the reference) is a column too.
+    source = None if args.no_source else run_source(Path(__file__).resolve(), forwarded)
     here = measure_speed(args)
 
     print(
@@ -272,7 +280,7 @@ def main() -> None:
     print(
         f"AS experiment: {args.paths} paths x {args.steps} steps (dt {DT}), "
         f"{args.workers} worker process(es); random_walk: the demo profile, {args.rw_paths} "
-        f"one-hour paths\n"
+        f"one-hour paths; this tree runs {here['hot_path']}\n"
     )
     rows: list[list[Any]] = []
     figures = [
@@ -292,14 +300,24 @@ def main() -> None:
         if part not in here:
             continue
         now = here[part][key]
-        if base is None or part not in base:
-            rows.append([name, now])
-            continue
-        was = base[part][key]
-        rows.append([name, was, now, ratio(now, was) if higher_better else ratio(was, now)])
-    headers = ["figure", "this tree"]
+        row: list[Any] = [name]
+        if base is not None:
+            row.append(base[part][key] if part in base else "-")
+        if source is not None:
+            row.append(source[part][key])
+        row.append(now)
+        if base is not None and part in base:
+            was = base[part][key]
+            row.append(ratio(now, was) if higher_better else ratio(was, now))
+        rows.append(row)
+    headers = ["figure"]
     if base is not None:
-        headers = ["figure", f"baseline {base['ref']}", "this tree", "speed-up"]
+        headers.append(f"baseline {base['ref']}")
+    if source is not None:
+        headers.append("this tree, source")
+    headers.append("this tree" + (", compiled" if source is not None else ""))
+    if base is not None:
+        headers.append("speed-up")
     print_table(headers, rows)
     single = here["single"]
     one_steps = args.single_paths * args.steps
@@ -340,6 +358,7 @@ def main() -> None:
         "workers": args.workers,
         "here": here,
         "baseline": base,
+        "source": source,
         "us_per_step_cpu": per_step_us,
         "components_share": {row[0]: float(row[1].rstrip(" %")) / 100 for row in comp_rows},
     }

@@ -21,11 +21,14 @@ The market moves enough to requote often (``sigma_bps`` 20, ``tolerance_bps`` 1,
 ``min_requote_interval_s`` 0) and the rate limit never binds.
 
     .venv/bin/python bench/reaction.py [--events 20000] [--warmup 1000] [--seed 7]
-                                       [--baseline-ref 20a32b3]
+                                       [--baseline-ref 20a32b3] [--no-source]
 
 ``--baseline-ref REF`` runs the same measurement first with ``kasmm`` imported from a ``git
 worktree`` of ``REF`` (``bench/_baseline.py``; this script, the old package) and prints both
-columns and the speed-up (baseline / this tree: above 1 means this tree reacts faster).
+columns and the speed-up (baseline / this tree: above 1 means this tree reacts faster). When this
+tree runs the compiled hot path (``make native``), its Python source is measured too
+(``KASMM_PURE=1``) as a column of its own. A compiled ``Engine.decide`` cannot be wrapped, so
+its own timing and the reaction's parts are ``-`` in the compiled column.
 
 Figures only: no assertion is made on timings.
 """
@@ -43,7 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
-from _baseline import ratio, run_on_ref
+from _baseline import hot_path, ratio, run_on_ref, run_source
 from _common import (
     OtherLoad,
     machine_facts,
@@ -212,8 +215,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # left empty ("-") and the reaction itself is still measured.
                 decide_timed = False
                 if engine is not None and callable(original):
-                    engine.decide = timed_decide
-                    decide_timed = True
+                    try:
+                        engine.decide = timed_decide
+                        decide_timed = True
+                    except AttributeError:  # a compiled Engine (make native): methods are fixed
+                        pass
 
                 # Split each reaction: yield -> decide start, decide, decide end -> action.
                 breakdown: list[tuple[int, int, int]] = []
@@ -245,6 +251,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     counters = bot.view().counters
     return {
         "kasmm": kasmm.__file__,
+        "hot_path": hot_path(),
         "decide_timed": decide_timed,
         "book_events": recorder.books,
         "measured_book_events": recorder.books - skip,
@@ -285,6 +292,11 @@ def main() -> None:
     )
     parser.add_argument("--log-level", default="info", help="kasmm log level (JSON to /dev/null)")
     parser.add_argument("--baseline-ref", help="git ref measured side by side (a worktree)")
+    parser.add_argument(
+        "--no-source",
+        action="store_true",
+        help="with the compiled hot path, skip the column of this tree's Python source",
+    )
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     quiet_logging(args.log_level)
@@ -301,15 +313,18 @@ def main() -> None:
         if busy >= 0.15:
             print(f"(the machine stayed busy: other processes use {busy:.2f} cores)")
     base = None
+    forwarded = [
+        "--json-only",
+        *("--events", str(args.events), "--warmup", str(args.warmup)),
+        *("--seed", str(args.seed), "--timeout", str(args.timeout)),
+        *("--log-level", args.log_level),
+    ]
     if args.baseline_ref:
-        forwarded = [
-            "--json-only",
-            *("--events", str(args.events), "--warmup", str(args.warmup)),
-            *("--seed", str(args.seed), "--timeout", str(args.timeout)),
-            *("--log-level", args.log_level),
-        ]
         base = run_on_ref(args.baseline_ref, Path(__file__).resolve(), forwarded)
+    # With the compiled hot path, this tree's Python source (the reference) is a column too.
+    source = None if args.no_source else run_source(Path(__file__).resolve(), forwarded)
     r = anyio.run(run, args)
+    print(f"this tree runs {r['hot_path']}")
 
     rows = [["book -> first action", *_row(r["reaction"])]]
     for kind, s in r["reaction_by_first_action"].items():
@@ -322,12 +337,18 @@ def main() -> None:
     print_table(["microseconds", "count", "p50", "p90", "p99", "max", "mean"], rows)
     print()
     print(_facts_line(r))
-    if base is not None:
+    columns = [(f"baseline {base['ref']}", base)] if base is not None else []
+    if source is not None:
+        columns.append(("this tree, source", source))
+    if columns:
         print()
-        print_side_by_side(base, r)
-        print()
-        print(f"baseline {base['ref']}: {_facts_line(base)}")
-    print_json_line({"bench": "reaction", "machine": facts, **r, "baseline": base})
+        print_side_by_side(columns, r)
+        for label, other in columns:
+            print()
+            print(f"{label}: {_facts_line(other)}")
+    print_json_line(
+        {"bench": "reaction", "machine": facts, **r, "baseline": base, "source": source}
+    )
 
 
 #: (label, path into the result) of the figures compared with the baseline.
@@ -355,17 +376,22 @@ def _cell(summary: dict[str, float] | None, stat: str) -> float:
     return float(summary[stat]) if summary is not None else float("nan")
 
 
-def print_side_by_side(base: dict[str, Any], here: dict[str, Any]) -> None:
-    """Baseline and this tree, each figure at p50/p90/p99/max (and the parts at p50); speed-up
-    = baseline / this tree (above 1: this tree is faster); ``-`` where a side has no figure."""
+def print_side_by_side(columns: list[tuple[str, dict[str, Any]]], here: dict[str, Any]) -> None:
+    """The other columns (a baseline, this tree's source) and this tree, each figure at
+    p50/p90/p99/max (and the parts at p50); speed-up = first column / this tree (above 1: this
+    tree is faster); ``-`` where a side has no figure (a compiled Engine's decide is not timed)."""
     rows: list[list[Any]] = []
+    first = columns[0][1]
 
     def add(label: str, path: tuple[str, ...], stats: tuple[str, ...]) -> None:
-        was, now = _summary_at(base, path), _summary_at(here, path)
+        was, now = _summary_at(first, path), _summary_at(here, path)
         for n, stat in enumerate(stats):
-            a, b = _cell(was, stat), _cell(now, stat)
-            speed_up = ratio(a, b) if was is not None and now is not None else "-"
-            rows.append([label if n == 0 else "", stat.removesuffix("_us"), a, b, speed_up])
+            cells = [_cell(_summary_at(other, path), stat) for _, other in columns]
+            speed_up = ratio(cells[0], _cell(now, stat)) if was and now else "-"
+            now_cell = _cell(now, stat)
+            rows.append(
+                [label if n == 0 else "", stat.removesuffix("_us"), *cells, now_cell, speed_up]
+            )
 
     for label, path in _COMPARED:
         add(label, path, ("p50_us", "p90_us", "p99_us", "max_us"))
@@ -375,13 +401,22 @@ def print_side_by_side(base: dict[str, Any], here: dict[str, Any]) -> None:
         [
             "events/s (wall, incl. sim)",
             "",
-            base["events_per_wall_s"],
+            *(other["events_per_wall_s"] for _, other in columns),
             here["events_per_wall_s"],
-            ratio(here["events_per_wall_s"], base["events_per_wall_s"]),
+            ratio(here["events_per_wall_s"], first["events_per_wall_s"]),
         ]
     )
-    rows.append(["other load (cores)", "", base["other_load_cores"], here["other_load_cores"], ""])
-    print_table(["microseconds", "", f"baseline {base['ref']}", "this tree", "speed-up"], rows)
+    rows.append(
+        [
+            "other load (cores)",
+            "",
+            *(other["other_load_cores"] for _, other in columns),
+            here["other_load_cores"],
+            "",
+        ]
+    )
+    this = "this tree, compiled" if here["hot_path"].startswith("compiled") else "this tree"
+    print_table(["microseconds", "", *(label for label, _ in columns), this, "speed-up"], rows)
 
 
 def _facts_line(r: dict[str, Any]) -> str:

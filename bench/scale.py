@@ -65,7 +65,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
-from _baseline import checked_out, env_for, imported_from, ratio
+from _baseline import checked_out, env_for, hot_path, imported_from, ratio
 from _common import (
     OtherLoad,
     VenueRecorder,
@@ -272,6 +272,7 @@ async def run_size(
         "book_update": book_update,
         "scrape_kinds": list(kinds),
         "kasmm": kasmm.__file__,
+        "hot_path": hot_path(),
     }
     with tempfile.TemporaryDirectory(prefix="kasmm-scale-") as tmp:
         directory = Path(tmp)
@@ -661,6 +662,8 @@ def main() -> None:
 def print_tables(ok: list[dict[str, Any]]) -> None:
     """This tree's figures: per size, the headline, startup/shutdown and scrape tables."""
     print()
+    if ok:
+        print(f"this tree runs {ok[0].get('hot_path', '?')}")
     print_table(
         [
             "N",
@@ -802,7 +805,11 @@ def print_side_by_side(
     baseline / this tree for what should be low, this tree / baseline for books %)."""
     rows: list[list[Any]] = []
     for base, here in zip(baselines, results, strict=True):
-        sides = [(f"baseline {sha}", base), ("this tree", here)]
+        compiled = str(here.get("hot_path", "")).startswith("compiled")
+        sides = [
+            (f"baseline {sha}", base),
+            ("this tree" + (", compiled" if compiled else ""), here),
+        ]
         for label, r in sides:
             if "error" in r:
                 rows.append([r["n"], label, r["error"], *[""] * len(_COMPARED)])
