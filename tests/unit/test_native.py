@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -122,3 +123,34 @@ def test_the_build_without_a_c_compiler_changes_nothing_and_says_so() -> None:
     assert run.returncode == 3
     assert "no C compiler found" in run.stdout
     assert (stamp.read_bytes() if stamp.exists() else None) == before
+
+
+@pytest.mark.parametrize(
+    ("profile", "market", "horizon"),
+    [("kas-usdt-sim-as.yaml", "random_walk", "90"), ("kas-usdt-sim.yaml", "as2008", "2")],
+)
+def test_this_process_and_the_python_source_backtest_identically(
+    tmp_path: Path, profile: str, market: str, horizon: str
+) -> None:
+    """In the compiled test run (make test): compiled against source, result for result."""
+
+    def backtest(name: str, extra_env: dict[str, str]) -> dict[str, object]:
+        out = tmp_path / f"{name}.json"
+        env = {**os.environ, **extra_env}
+        command = [sys.executable, "-m", "kasmm", "backtest", str(REPO / "profiles" / profile)]
+        command += ["--market", market, "--paths", "3", "--horizon", horizon, "--workers", "1"]
+        subprocess.run(
+            [*command, "--json", str(out)],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        document: dict[str, object] = json.loads(out.read_text())
+        timing = document.pop("timing")
+        assert isinstance(timing, dict) and timing["decisions"] > 100
+        document["decisions"] = timing["decisions"]
+        return document
+
+    here = backtest("here", {})
+    source = backtest("source", {"KASMM_PURE": "1", "KASMM_REQUIRE_NATIVE": "0"})
+    assert here == source
