@@ -33,7 +33,7 @@ from typing import Any, Protocol, TypeVar
 
 from kasmm.bot.commands import Job, Log
 from kasmm.bot.engine import Engine, FillVerdict
-from kasmm.bot.executor import RATE_LIMIT_PAUSE_S, RoundOutcomes, RoundState, chunks
+from kasmm.bot.outcomes import RATE_LIMIT_PAUSE_S, RoundOutcomes, RoundState, chunks
 from kasmm.bot.stats import BotState
 from kasmm.bot.view import BotView, build_view, marks
 from kasmm.config.schema import Profile
