@@ -129,8 +129,13 @@ def run_source(script: Path, args: Sequence[str]) -> dict[str, Any] | None:
 
 def hot_path() -> str:
     """Which code this process runs: compiled or the Python source, and why."""
-    try:
-        from kasmm import native
-    except ImportError:  # a baseline from before `make native`
+    import kasmm
+
+    package = Path(kasmm.__file__).parent
+    # A baseline from before `make native` has no kasmm/native.py (and the editable install's
+    # finder would import this tree's instead).
+    if not (package / "native.py").exists():
         return "pure Python: this version has no compiled hot path"
+    from kasmm import native
+
     return native.status().describe()
