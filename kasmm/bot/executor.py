@@ -109,14 +109,20 @@ class Executor:
 
         calls = [(cancel, i) for i in range(len(cancel_chunks))]
         calls += [(place, i) for i in range(len(place_chunks))]
-        if len(calls) == 1:
-            run, index = calls[0]
-            await run(index)
+        if not calls:
+            return
+        first, *others = calls
+        if not others:
+            await first[0](first[1])
         else:
+            # The first call runs in this task, at once; the others are tasks, which start when
+            # it first waits (for its answer). A spawned task waits for the event loop's next
+            # turn, and the first action of a round is the reaction to the event.
             try:
                 async with anyio.create_task_group() as tg:
-                    for run, index in calls:
+                    for run, index in others:
                         tg.start_soon(run, index)
+                    await first[0](first[1])
             except BaseExceptionGroup as group:  # a bug, not a venue error: raise it plainly
                 raise group.exceptions[0] from None
         # Outcomes are handled in a fixed order (cancels, then places, each in request order),
