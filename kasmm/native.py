@@ -25,7 +25,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -168,6 +168,41 @@ class SourceFirst(importlib.abc.MetaPathFinder):
         )
 
 
+class PinnedBuild(importlib.abc.MetaPathFinder):
+    """In a process running the compiled modules: refuses to import one more of them once the
+    build on disk is no longer the one this process started with.
+
+    A module imported late (``kasmm backtest`` loads its driver on demand) would otherwise come
+    from whatever lies on disk then: a rebuild for changed sources, or (removed) the source
+    itself, beside the older compiled modules already loaded. Returning ``None`` lets the
+    normal finders load the extension module.
+    """
+
+    def __init__(
+        self,
+        modules: Sequence[str],
+        started_with: Mapping[str, object],
+        read: Callable[[], Mapping[str, object] | None],
+    ) -> None:
+        self._modules = frozenset(modules)
+        self._started_with = started_with
+        self._read = read
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname in self._modules and self._read() != self._started_with:
+            raise ImportError(
+                f"{fullname}: the compiled build changed since this process started "
+                "(`make native` ran meanwhile); restart the process",
+                name=fullname,
+            )
+        return None
+
+
 _status: NativeStatus | None = None
 
 
@@ -176,11 +211,15 @@ def activate(environ: Mapping[str, str] = os.environ) -> NativeStatus:
     global _status
     if _status is not None:
         return _status
-    status = judge(read_stamp(), source_digests(), environ)
+    stamp = read_stamp()
+    status = judge(stamp, source_digests(), environ)
     if not status.compiled:
         sys.meta_path.insert(0, SourceFirst(COMPILED_MODULES))
         if environ.get("KASMM_REQUIRE_NATIVE", "") not in ("", "0"):
             raise ImportError(f"KASMM_REQUIRE_NATIVE is set but kasmm runs {status.describe()}")
+    else:
+        assert stamp is not None
+        sys.meta_path.insert(0, PinnedBuild(COMPILED_MODULES, stamp, read_stamp))
     _status = status
     return status
 

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from kasmm import native
-from kasmm.native import COMPILED_MODULES, SourceFirst, build_tag, judge, source_digests
+from kasmm.native import (
+    COMPILED_MODULES,
+    PinnedBuild,
+    SourceFirst,
+    build_tag,
+    judge,
+    source_digests,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DIGESTS = {"kasmm.core.quoting": "aa", "kasmm.core.reconcile": "bb"}
@@ -154,3 +161,21 @@ def test_this_process_and_the_python_source_backtest_identically(
     here = backtest("here", {})
     source = backtest("source", {"KASMM_PURE": "1", "KASMM_REQUIRE_NATIVE": "0"})
     assert here == source
+
+
+def test_a_compiled_process_refuses_a_late_import_once_the_build_on_disk_changed() -> None:
+    """A rebuild (or a removed build) under a running process: a module it imports late must not
+    come from another build, or from the source beside the compiled modules already loaded."""
+    started = _stamp()
+    on_disk: list[dict[str, object] | None] = [started]
+    finder = PinnedBuild(["kasmm.core.quoting"], started, lambda: on_disk[0])
+
+    assert finder.find_spec("kasmm.core.quoting", None) is None  # same build: load it as usual
+    assert finder.find_spec("kasmm.cli", None) is None  # not compiled: never its business
+    on_disk[0] = _stamp(modules={"kasmm.core.quoting": "new", "kasmm.core.reconcile": "bb"})
+    with pytest.raises(ImportError, match=r"kasmm\.core\.quoting: the compiled build changed"):
+        finder.find_spec("kasmm.core.quoting", None)
+    on_disk[0] = None  # `build_native.py --clean`, or a rebuild under way
+    with pytest.raises(ImportError, match="restart the process"):
+        finder.find_spec("kasmm.core.quoting", None)
+    assert finder.find_spec("kasmm.cli", None) is None
