@@ -30,8 +30,9 @@ is timed separately (the ``load_paths`` in yet another fresh interpreter, so no 
                                     [--baseline-ref 20a32b3]
     .venv/bin/python bench/scale.py --stall 2000   # only the scrape stall at 2,000 profiles
 
-``--book-update`` sets the random-walk market's book model of every profile (``regenerate``, the
-default, leaves the field out so an older schema accepts the profiles). ``--baseline-ref REF``
+``--book-update`` sets the random-walk market's book model of every profile (``incremental``, the
+default, leaves the field out so an older schema accepts the profiles; a baseline that predates
+the field then runs its only model, ``regenerate``). ``--baseline-ref REF``
 runs each size a second time, just before this tree's, with ``kasmm`` imported from a ``git
 worktree`` of ``REF`` (``bench/_baseline.py``), and prints per size the baseline, this tree and
 their ratio (lag, CPU, RSS and RSS per profile, book updates processed / scheduled, startup).
@@ -87,12 +88,12 @@ SCRAPE_EVERY_S = 5.0
 SCRAPE_KINDS = ("endpoint", "old")
 
 
-def scale_profile(i: int, book_update: str = "regenerate") -> str:
+def scale_profile(i: int, book_update: str = "incremental") -> str:
     """A demo-like random-walk profile: 10 book updates/s, default takers (2/s, mean 2500).
 
-    ``book_update`` is the market's book model; ``regenerate`` (the default model) leaves the
+    ``book_update`` is the market's book model; ``incremental`` (the default model) leaves the
     field out, so a baseline whose schema predates the field accepts the profiles."""
-    book = "" if book_update == "regenerate" else f", book_update: {book_update}"
+    book = "" if book_update == "incremental" else f", book_update: {book_update}"
     return sim_profile_yaml(
         f"p{i:04d}",
         seed=1000 + i,
@@ -257,7 +258,7 @@ async def run_size(
     n: int,
     seconds: float,
     warmup: float,
-    book_update: str = "regenerate",
+    book_update: str = "incremental",
     old_render: bool = False,
 ) -> dict[str, Any]:
     import kasmm
@@ -583,7 +584,7 @@ def main() -> None:
     parser.add_argument(
         "--book-update",
         choices=("regenerate", "incremental"),
-        default="regenerate",
+        default="incremental",
         help="the sim market's book model (incremental: a newer schema field, which a baseline "
         "older than it rejects)",
     )
@@ -610,7 +611,7 @@ def main() -> None:
         f"{SCRAPE_EVERY_S:g} s{' alternating with the old render' if args.old_render else ''}; "
         f"nproc={facts['nproc']} python={facts['python']} cpu={facts['cpu']}"
     )
-    if args.baseline_ref and args.book_update != "regenerate":
+    if args.baseline_ref and args.book_update != "incremental":
         print("  (a baseline whose schema predates book_update rejects these profiles)")
     results: list[dict[str, Any]] = []
     baselines: list[dict[str, Any]] = []

@@ -16,9 +16,9 @@ wall time spent pulling events (taker events, fills and their books included). E
 The same measurement runs on ``--baseline-ref`` (default ``20a32b3``, before issue 15's lighter
 market) in a subprocess whose ``PYTHONPATH`` is a ``git worktree`` of that ref under /tmp
 (removed afterwards), interleaved with this version's runs; every repeat of either version
-runs in a fresh interpreter. This version runs both book models
-(``book_update: regenerate``, the default and the baseline's model with the same seeded paths,
-and ``incremental``, model version 2); the ratio is against the baseline.
+runs in a fresh interpreter. This version runs both book models (``book_update: regenerate``,
+the default until issue 15 and the baseline's model with the same seeded paths, and
+``incremental``, model version 2 and the default now); the ratio is against the baseline.
 
     .venv/bin/python bench/sim_market.py [--sim-seconds 300] [--repeats 5]
                                          [--baseline-ref 20a32b3] [--no-baseline]

@@ -120,14 +120,15 @@ class RandomWalkMarket(StrictModel):
         Decimal("2500"), description="Mean taker order size in base units (exponential)."
     )
     book_update: Literal["regenerate", "incremental"] = Field(
-        "regenerate",
-        description="How the synthetic book follows the mid. 'regenerate' (model version 1, the "
-        "seeded paths of every earlier kasmm): every update rebuilds each level at its bps "
-        "offset from the mid with a fresh size. 'incremental' (version 2, lighter, different "
-        "paths): levels sit on a fixed price grid of book_step_bps (in ticks at s0) and keep "
+        "incremental",
+        description="How the synthetic book follows the mid. 'incremental' (model version 2, the "
+        "default): levels sit on a fixed price grid of book_step_bps (in ticks at s0) and keep "
         "their size while they stay in the book; an update only adds and drops the levels the "
         "mid moved past, and the best bid and ask sit at least book_spread_bps/2 from the mid "
-        "(the spread is book_spread_bps plus up to two steps).",
+        "(the spread is book_spread_bps plus up to two steps). 'regenerate' (model version 1, "
+        "the default until issue 15, about 4-8x heavier; the seeded paths of earlier kasmm bit "
+        "for bit): every update rebuilds each level at its bps offset from the mid with a fresh"
+        " size.",
     )
 
 

@@ -121,7 +121,9 @@ def test_v1_books_are_the_plain_formulas_draw_for_draw() -> None:
         ({"s0": D("0.0005"), "sigma_bps": 300.0, "book_levels": 50}, "0.0001", "0.5"),
     ]
     for overrides, tick, lot in cases:
-        market = RandomWalkMarket(taker_rate_per_s=1e-9, **overrides)  # type: ignore[arg-type]
+        market = RandomWalkMarket(  # type: ignore[arg-type]
+            book_update="regenerate", taker_rate_per_s=1e-9, **overrides
+        )
         sim, clock = venue(market, seed=7, tick=tick, lot=lot)
         got = books(sim, clock, 300)
         want = reference_v1_books(market, 7, D(tick), D(lot), 300)
@@ -262,6 +264,20 @@ def test_books_are_never_crossed_monotonic_and_on_tick(
     sim, clock = venue(market, seed=seed, tick=tick)
     for book in books(sim, clock, 150):
         assert_well_formed(book, D(tick))
+
+
+def test_the_default_book_model_is_version_2() -> None:
+    # Since issue 15 a profile without ``book_update`` gets the incremental book; version 1
+    # stays available by name and gives different seeded books.
+    default = books(*venue(RandomWalkMarket(taker_rate_per_s=1e-9), seed=3), 50)
+    v2 = books(
+        *venue(RandomWalkMarket(book_update="incremental", taker_rate_per_s=1e-9), seed=3), 50
+    )
+    v1 = books(
+        *venue(RandomWalkMarket(book_update="regenerate", taker_rate_per_s=1e-9), seed=3), 50
+    )
+    assert [(b.bids, b.asks) for b in default] == [(b.bids, b.asks) for b in v2]
+    assert [(b.bids, b.asks) for b in default] != [(b.bids, b.asks) for b in v1]
 
 
 def test_v2_most_updates_move_no_level_and_reuse_the_rendered_sides() -> None:

@@ -150,7 +150,10 @@ async def test_requests_need_a_connection_and_events_end_on_close() -> None:
 
 
 async def test_first_book_matches_the_configured_geometry() -> None:
+    # Version 1's geometry (every level at its bps offset from the mid); version 2's grid is
+    # checked in test_sim_book.py.
     market = RandomWalkMarket(
+        book_update="regenerate",
         book_levels=5, book_spread_bps=10, book_step_bps=3, book_level_size=Decimal(20000)
     )
     venue, _ = make_venue(market=market)

@@ -17,20 +17,20 @@ Two event streams, merged by time (a book update first on a tie):
 
 The synthetic book, by ``book_update``:
 
-* ``regenerate`` (model version 1, the default): every update rebuilds the book around the mid
-  (``book_levels`` per side, best levels at ``mid * (1 -/+ book_spread_bps / 2e4)``, spaced
-  ``book_step_bps``, bids rounded down and asks up to the tick, each level
-  ``book_level_size * U(0.8, 1.2)`` rounded down to the lot, at least one lot). All random
-  draws come from the venue's one seeded generator in a fixed order (the mid step, then level
-  sizes bids before asks; for a taker: the next arrival gap, side, size).
-* ``incremental`` (model version 2): levels on a fixed price grid keep their size while they
-  stay in the book; an update only drops and adds the levels the mid moved past, most updates
-  change no level at all (:mod:`.grid_ladder` has the geometry). Sizes are drawn as in version
-  1, but only for entering levels and from a second generator seeded from the venue
-  generator's initial state (drawing nothing from it), so the mid path and the taker stream
-  draw from the venue's generator alone and do not depend on the book settings. Seeded paths
-  therefore differ from version 1's: the mid path (version 1 interleaves size draws with the
-  mid's), the book's prices (grid steps, not tick by tick with the mid) and sizes, so fills.
+* ``incremental`` (model version 2, the default): levels on a fixed price grid keep their size
+  while they stay in the book; an update only drops and adds the levels the mid moved past, most
+  updates change no level at all (:mod:`.grid_ladder` has the geometry). Sizes are drawn as in
+  version 1, but only for entering levels and from a second generator seeded from the venue
+  generator's initial state (drawing nothing from it), so the mid path and the taker stream draw
+  from the venue's generator alone and do not depend on the book settings. Seeded paths therefore
+  differ from version 1's: the mid path (version 1 interleaves size draws with the mid's), the
+  book's prices (grid steps, not tick by tick with the mid) and sizes, so fills.
+* ``regenerate`` (model version 1, the default until issue 15): every update rebuilds the book
+  around the mid (``book_levels`` per side, best levels at ``mid * (1 -/+ book_spread_bps /
+  2e4)``, spaced ``book_step_bps``, bids rounded down and asks up to the tick, each level
+  ``book_level_size * U(0.8, 1.2)`` rounded down to the lot, at least one lot). All random draws
+  come from the venue's one seeded generator in a fixed order (the mid step, then level sizes bids
+  before asks; for a taker: the next arrival gap, side, size).
 
 Either way a seed and the same sequence of bot requests reproduce the same events. The book is
 kept in integer ticks and lots (:mod:`.tick_book`) and rendered as ``Decimal`` only when read;
