@@ -71,9 +71,7 @@ class Compliance:
         return self.met_s / observed if observed > 0 else None
 
 
-def record(
-    state: Compliance, obligation: Obligation, now: float, picture: Snapshot
-) -> Compliance:
+def record(state: Compliance, obligation: Obligation, now: float, picture: Snapshot) -> Compliance:
     """Book the time since the last observation (met or not, as it was then) and keep only
     the buckets of the window ending at ``now``."""
     met = meets(obligation, picture)
