@@ -40,21 +40,34 @@ from kasmm.store import OrderOpened, OrderStatusChanged
 ReplaceMode = Literal["cancel_first", "place_first"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Wave:
     """Order actions that go out together (see :meth:`OwnOrders.plan_round`)."""
 
     cancels: tuple[ClientOrderId, ...] = ()
     places: tuple[PlaceOrder, ...] = ()
 
+    def __init__(
+        self, cancels: tuple[ClientOrderId, ...] = (), places: tuple[PlaceOrder, ...] = ()
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "cancels", cancels)
+        object.__setattr__(self, "places", places)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Budget:
     """The balances a round may spend: totals (resting orders' share is taken out here)."""
 
     base: Decimal
     quote: Decimal
     maker_fee: Decimal
+
+    def __init__(self, base: Decimal, quote: Decimal, maker_fee: Decimal) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "quote", quote)
+        object.__setattr__(self, "maker_fee", maker_fee)
 
 
 class OwnOrders:

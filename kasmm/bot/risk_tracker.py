@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 ACTION_WINDOW_S = 60.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RiskTracker:
     """The running figures behind the rules (``None``: not known yet)."""
 
@@ -34,6 +34,25 @@ class RiskTracker:
     action_rounds: tuple[tuple[float, int], ...] = ()
     #: The sum of the actions in ``action_rounds``.
     actions_in_window: int = 0
+
+    def __init__(
+        self,
+        peak_equity: Decimal | None = None,
+        day_key: str | None = None,
+        day_start_equity: Decimal | None = None,
+        previous_mid: Decimal | None = None,
+        last_book_at: float | None = None,
+        action_rounds: tuple[tuple[float, int], ...] = (),
+        actions_in_window: int = 0,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "peak_equity", peak_equity)
+        object.__setattr__(self, "day_key", day_key)
+        object.__setattr__(self, "day_start_equity", day_start_equity)
+        object.__setattr__(self, "previous_mid", previous_mid)
+        object.__setattr__(self, "last_book_at", last_book_at)
+        object.__setattr__(self, "action_rounds", action_rounds)
+        object.__setattr__(self, "actions_in_window", actions_in_window)
 
     def booked(self, previous_mid: Decimal | None, now: float) -> RiskTracker:
         """A new book arrived at ``now``; the one before had mid ``previous_mid``."""
@@ -67,7 +86,7 @@ class RiskTracker:
         return replace(self, peak_equity=equity)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Measured:
     """The tracker after one observation, and the figures the rules read."""
 
@@ -75,6 +94,19 @@ class Measured:
     equity: Decimal | None
     daily_pnl: Decimal | None
     actions_last_minute: int
+
+    def __init__(
+        self,
+        tracker: RiskTracker,
+        equity: Decimal | None,
+        daily_pnl: Decimal | None,
+        actions_last_minute: int,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "tracker", tracker)
+        object.__setattr__(self, "equity", equity)
+        object.__setattr__(self, "daily_pnl", daily_pnl)
+        object.__setattr__(self, "actions_last_minute", actions_last_minute)
 
 
 def measure(tracker: RiskTracker, now: float, day: str, equity: Decimal | None) -> Measured:

@@ -195,7 +195,7 @@ class BotView:
         return None if halt is None else f"{halt.rule}: {halt.why}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Marks:
     """The few numbers a backtest samples after every event (a whole :class:`BotView` per
     event would cost more than the decision it follows)."""
@@ -205,6 +205,15 @@ class Marks:
     own_bid: Decimal | None
     own_ask: Decimal | None
     pnl: PnlState
+
+    def __init__(
+        self, mid: Decimal | None, own_bid: Decimal | None, own_ask: Decimal | None, pnl: PnlState
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "mid", mid)
+        object.__setattr__(self, "own_bid", own_bid)
+        object.__setattr__(self, "own_ask", own_ask)
+        object.__setattr__(self, "pnl", pnl)
 
 
 def marks(engine: Engine) -> Marks:

@@ -27,9 +27,10 @@ from kasmm.core.types import OpenOrder, Side
 #: The depth bands, as fractions of the mid (+-0.5 %, 1 %, 2 %); exact, so an order exactly
 #: on a band's edge is inside it.
 DEPTH_BANDS: tuple[Decimal, ...] = (Decimal("0.005"), Decimal("0.01"), Decimal("0.02"))
+_NO_DEPTH: tuple[float, ...] = tuple(0.0 for _ in DEPTH_BANDS)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Snapshot:
     """The bot's quoting picture at one instant."""
 
@@ -40,8 +41,17 @@ class Snapshot:
     #: Quote value of own orders within each of :data:`DEPTH_BANDS` of the mid (both sides).
     depth: tuple[float, ...]
 
+    def __init__(
+        self, bid: bool, ask: bool, spread_bps: float | None, depth: tuple[float, ...]
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "bid", bid)
+        object.__setattr__(self, "ask", ask)
+        object.__setattr__(self, "spread_bps", spread_bps)
+        object.__setattr__(self, "depth", depth)
 
-NOTHING = Snapshot(False, False, None, tuple(0.0 for _ in DEPTH_BANDS))
+
+NOTHING = Snapshot(False, False, None, _NO_DEPTH)
 
 
 def snapshot(orders: Iterable[OpenOrder], mid: Decimal | None) -> Snapshot:
@@ -70,7 +80,7 @@ def snapshot(orders: Iterable[OpenOrder], mid: Decimal | None) -> Snapshot:
     return Snapshot(best_bid is not None, best_ask is not None, spread, tuple(depth))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class KpiState:
     """Time integrals of the quoting picture since :attr:`since` (interval-clock seconds)."""
 
@@ -84,7 +94,30 @@ class KpiState:
     #: Integral of the own spread (bps x s) over the time both sides were quoted.
     spread_bps_s: float = 0.0
     #: Integral of each band's depth (quote x s).
-    depth_s: tuple[float, ...] = tuple(0.0 for _ in DEPTH_BANDS)
+    depth_s: tuple[float, ...] = _NO_DEPTH
+
+    def __init__(
+        self,
+        since: float | None = None,
+        last_at: float | None = None,
+        last: Snapshot = NOTHING,
+        total_s: float = 0.0,
+        both_s: float = 0.0,
+        bid_s: float = 0.0,
+        ask_s: float = 0.0,
+        spread_bps_s: float = 0.0,
+        depth_s: tuple[float, ...] = _NO_DEPTH,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "since", since)
+        object.__setattr__(self, "last_at", last_at)
+        object.__setattr__(self, "last", last)
+        object.__setattr__(self, "total_s", total_s)
+        object.__setattr__(self, "both_s", both_s)
+        object.__setattr__(self, "bid_s", bid_s)
+        object.__setattr__(self, "ask_s", ask_s)
+        object.__setattr__(self, "spread_bps_s", spread_bps_s)
+        object.__setattr__(self, "depth_s", depth_s)
 
 
 def observe(state: KpiState, now: float, picture: Snapshot) -> KpiState:

@@ -58,7 +58,7 @@ from kasmm.core.types import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class MarketState:
     """Everything about the market the pipeline reads; the caller assembles it."""
 
@@ -71,8 +71,25 @@ class MarketState:
     sigma: float | None  # estimated volatility, price units per sqrt(s), or None
     time_left_s: float  # T - t for Avellaneda–Stoikov (see time_left); ignored otherwise
 
+    def __init__(
+        self,
+        now: float,
+        book: Book,
+        rules: MarketRules,
+        balances: Balances,
+        sigma: float | None,
+        time_left_s: float,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "now", now)
+        object.__setattr__(self, "book", book)
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "balances", balances)
+        object.__setattr__(self, "sigma", sigma)
+        object.__setattr__(self, "time_left_s", time_left_s)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class QuoteDecision:
     """The pipeline's answer, with the intermediate numbers worth logging."""
 
@@ -86,6 +103,29 @@ class QuoteDecision:
     reason: str  # "ok" or why quoting is reduced or off
     #: inventory beyond target: what max_inventory_deviation and the reduce-only gate read
     excess: Excess | None = None
+
+    def __init__(
+        self,
+        quotes: Quotes,
+        mid: Decimal | None,
+        reference: float | None,
+        spread_bps: float | None,
+        skew_bps: float,
+        inventory_share: float | None,
+        one_sided: Side | None,
+        reason: str,
+        excess: Excess | None = None,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "quotes", quotes)
+        object.__setattr__(self, "mid", mid)
+        object.__setattr__(self, "reference", reference)
+        object.__setattr__(self, "spread_bps", spread_bps)
+        object.__setattr__(self, "skew_bps", skew_bps)
+        object.__setattr__(self, "inventory_share", inventory_share)
+        object.__setattr__(self, "one_sided", one_sided)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "excess", excess)
 
 
 # --- stages -------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ class Trip:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RiskInputs:
     """What the rules look at, gathered by the bot on each event (``None`` = unknown)."""
 
@@ -143,6 +143,33 @@ class RiskInputs:
     inventory_excess: Excess | None = None
     consecutive_errors: int = 0
     actions_last_minute: int = 0
+
+    def __init__(
+        self,
+        now: float,
+        last_book_ts: float | None = None,
+        mid: Decimal | None = None,
+        previous_mid: Decimal | None = None,
+        book_crossed: bool = False,
+        equity: Decimal | None = None,
+        peak_equity: Decimal | None = None,
+        daily_pnl: Decimal | None = None,
+        inventory_excess: Excess | None = None,
+        consecutive_errors: int = 0,
+        actions_last_minute: int = 0,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "now", now)
+        object.__setattr__(self, "last_book_ts", last_book_ts)
+        object.__setattr__(self, "mid", mid)
+        object.__setattr__(self, "previous_mid", previous_mid)
+        object.__setattr__(self, "book_crossed", book_crossed)
+        object.__setattr__(self, "equity", equity)
+        object.__setattr__(self, "peak_equity", peak_equity)
+        object.__setattr__(self, "daily_pnl", daily_pnl)
+        object.__setattr__(self, "inventory_excess", inventory_excess)
+        object.__setattr__(self, "consecutive_errors", consecutive_errors)
+        object.__setattr__(self, "actions_last_minute", actions_last_minute)
 
 
 @dataclass(frozen=True, slots=True)

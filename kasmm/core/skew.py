@@ -14,7 +14,7 @@ from kasmm.core.params import QuotingParams
 from kasmm.core.types import Balances, MarketRules, Side
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Excess:
     """Inventory beyond its target at one mid: positive means long (too much base).
 
@@ -26,13 +26,18 @@ class Excess:
     base: Decimal
     share: float | None
 
+    def __init__(self, base: Decimal, share: float | None) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "share", share)
+
     @property
     def sign(self) -> int:
         """+1 long, -1 short, 0 on target (from the exact base amount)."""
         return (self.base > 0) - (self.base < 0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Inventory:
     """Inventory at one mid: balances, base share of portfolio value and the target."""
 
@@ -42,6 +47,23 @@ class Inventory:
     target_base: Decimal | None  # None when the target is a share of an empty portfolio
     target_share: float | None
     excess: Excess | None = None  # None when there is no target to measure against
+
+    def __init__(
+        self,
+        base: Decimal,
+        quote: Decimal,
+        share: float | None,
+        target_base: Decimal | None,
+        target_share: float | None,
+        excess: Excess | None = None,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "quote", quote)
+        object.__setattr__(self, "share", share)
+        object.__setattr__(self, "target_base", target_base)
+        object.__setattr__(self, "target_share", target_share)
+        object.__setattr__(self, "excess", excess)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,12 +222,17 @@ _ASKS_ONLY = frozenset({Side.SELL})
 _BIDS_ONLY = frozenset({Side.BUY})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Budget:
     """How much one side may still commit: ``None`` means unlimited."""
 
     base: Decimal | None = None
     quote: Decimal | None = None
+
+    def __init__(self, base: Decimal | None = None, quote: Decimal | None = None) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "quote", quote)
 
 
 def side_budget(side: Side, params: QuotingParams, inv: Inventory) -> Budget:

@@ -3,6 +3,15 @@
 Everything here is a frozen, slotted dataclass. Money (prices, sizes, fees, balances) is
 ``Decimal``; times are float seconds on the clock the caller injects (epoch seconds in real
 time, virtual seconds in simulation and backtests).
+
+Hot values (built on every decision, here and in the engine, the core and the sim) are declared
+``@dataclass(frozen=True, slots=True, init=False)`` with their ``__init__`` written out: one
+``object.__setattr__`` per field, in field order, with the fields' defaults. They stay frozen
+dataclasses (equality, hashing, ``repr``, ``replace``, ``FrozenInstanceError``); only the
+constructor differs. The generated one runs as interpreted bytecode even in the compiled build
+(``make native``): about 0.6-2 us a value, some 36 values a decision. mypyc compiles the
+written-out one to direct slot stores (about 0.05 us). ``tests/unit/test_value_inits.py``
+checks every written-out ``__init__`` against its fields.
 """
 
 from __future__ import annotations
@@ -38,12 +47,15 @@ class Side(enum.StrEnum):
         return 1 if self is Side.BUY else -1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class BookLevel:
     """One price level of an order book."""
 
     price: Decimal
     size: Decimal
+    def __init__(self, price: Decimal, size: Decimal) -> None:
+        object.__setattr__(self, "price", price)
+        object.__setattr__(self, "size", size)
 
 
 class _Unset(enum.Enum):
@@ -52,7 +64,7 @@ class _Unset(enum.Enum):
     UNSET = enum.auto()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Book:
     """An L2 order book snapshot. Bids best (highest) first, asks best (lowest) first."""
 
@@ -64,6 +76,12 @@ class Book:
     _mid: Decimal | _Unset | None = field(
         default=_Unset.UNSET, init=False, repr=False, compare=False
     )
+
+    def __init__(self, bids: tuple[BookLevel, ...], asks: tuple[BookLevel, ...], ts: float) -> None:
+        object.__setattr__(self, "bids", bids)
+        object.__setattr__(self, "asks", asks)
+        object.__setattr__(self, "ts", ts)
+        object.__setattr__(self, "_mid", _Unset.UNSET)
 
     @property
     def best_bid(self) -> Decimal | None:
@@ -107,12 +125,16 @@ class MarketRules:
     taker_fee: Decimal = ZERO
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Balance:
     """One asset's balance: ``free`` can back new orders, ``locked`` backs open orders."""
 
     free: Decimal
     locked: Decimal = ZERO
+
+    def __init__(self, free: Decimal, locked: Decimal = ZERO) -> None:
+        object.__setattr__(self, "free", free)
+        object.__setattr__(self, "locked", locked)
 
     @property
     def total(self) -> Decimal:
@@ -121,13 +143,17 @@ class Balance:
 
 
 _NO_BALANCE = Balance(ZERO)
+_NO_ASSETS: Mapping[str, Balance] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Balances:
     """Balances per asset. Missing assets read as zero."""
 
-    assets: Mapping[str, Balance] = field(default_factory=lambda: MappingProxyType({}))
+    assets: Mapping[str, Balance] = field(default_factory=lambda: _NO_ASSETS)
+
+    def __init__(self, assets: Mapping[str, Balance] = _NO_ASSETS) -> None:
+        object.__setattr__(self, "assets", assets)
 
     def get(self, asset: str) -> Balance:
         """The balance of ``asset`` (zero when unknown)."""
@@ -142,7 +168,7 @@ class Balances:
         return self.get(asset).total
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class OrderIntent:
     """A desired resting limit order produced by the quoting core (no identity yet)."""
 
@@ -151,13 +177,25 @@ class OrderIntent:
     size: Decimal
     level: int = 0
 
+    def __init__(self, side: Side, price: Decimal, size: Decimal, level: int = 0) -> None:
+        object.__setattr__(self, "side", side)
+        object.__setattr__(self, "price", price)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "level", level)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Quotes:
     """The full set of desired orders for one decision. Bids best first, asks best first."""
 
     bids: tuple[OrderIntent, ...] = ()
     asks: tuple[OrderIntent, ...] = ()
+
+    def __init__(
+        self, bids: tuple[OrderIntent, ...] = (), asks: tuple[OrderIntent, ...] = ()
+    ) -> None:
+        object.__setattr__(self, "bids", bids)
+        object.__setattr__(self, "asks", asks)
 
     def side(self, side: Side) -> tuple[OrderIntent, ...]:
         """The intents of one side."""
@@ -169,7 +207,7 @@ class Quotes:
         return self.bids + self.asks
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class OrderRequest:
     """A limit order as handed to a venue: an intent plus the client order id."""
 
@@ -179,8 +217,22 @@ class OrderRequest:
     size: Decimal
     post_only: bool = True
 
+    def __init__(
+        self,
+        client_id: ClientOrderId,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        post_only: bool = True,
+    ) -> None:
+        object.__setattr__(self, "client_id", client_id)
+        object.__setattr__(self, "side", side)
+        object.__setattr__(self, "price", price)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "post_only", post_only)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class OpenOrder:
     """A resting order as known to the bot or reported by the venue."""
 
@@ -193,13 +245,33 @@ class OpenOrder:
     venue_id: VenueOrderId | None = None
     level: int = 0
 
+    def __init__(
+        self,
+        client_id: ClientOrderId,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        remaining: Decimal,
+        created_at: float,
+        venue_id: VenueOrderId | None = None,
+        level: int = 0,
+    ) -> None:
+        object.__setattr__(self, "client_id", client_id)
+        object.__setattr__(self, "side", side)
+        object.__setattr__(self, "price", price)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "remaining", remaining)
+        object.__setattr__(self, "created_at", created_at)
+        object.__setattr__(self, "venue_id", venue_id)
+        object.__setattr__(self, "level", level)
+
     @property
     def filled(self) -> Decimal:
         """Size filled so far."""
         return self.size - self.remaining
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Fill:
     """One execution against one of the bot's orders. ``trade_id`` is the venue's unique id."""
 
@@ -215,6 +287,32 @@ class Fill:
     is_maker: bool = True
     venue_id: VenueOrderId | None = None
 
+    def __init__(
+        self,
+        trade_id: TradeId,
+        client_id: ClientOrderId,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        fee: Decimal,
+        fee_asset: str,
+        ts: float,
+        remaining: Decimal = ZERO,
+        is_maker: bool = True,
+        venue_id: VenueOrderId | None = None,
+    ) -> None:
+        object.__setattr__(self, "trade_id", trade_id)
+        object.__setattr__(self, "client_id", client_id)
+        object.__setattr__(self, "side", side)
+        object.__setattr__(self, "price", price)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "fee", fee)
+        object.__setattr__(self, "fee_asset", fee_asset)
+        object.__setattr__(self, "ts", ts)
+        object.__setattr__(self, "remaining", remaining)
+        object.__setattr__(self, "is_maker", is_maker)
+        object.__setattr__(self, "venue_id", venue_id)
+
     @property
     def notional(self) -> Decimal:
         """Price times size, in quote currency."""
@@ -224,27 +322,38 @@ class Fill:
 # --- events a venue emits, consumed by the bot ---------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class BookUpdated:
     """The venue's order book changed."""
 
     book: Book
 
+    def __init__(self, book: Book) -> None:
+        object.__setattr__(self, "book", book)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class OrderFilled:
     """One of the bot's orders was (partially) filled."""
 
     fill: Fill
 
+    def __init__(self, fill: Fill) -> None:
+        object.__setattr__(self, "fill", fill)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class OrderClosed:
     """An order left the book without a fill from us asking (expired, venue-cancelled)."""
 
     client_id: ClientOrderId
     reason: str
     ts: float
+
+    def __init__(self, client_id: ClientOrderId, reason: str, ts: float) -> None:
+        object.__setattr__(self, "client_id", client_id)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "ts", ts)
 
 
 VenueEvent = BookUpdated | OrderFilled | OrderClosed
@@ -253,19 +362,26 @@ VenueEvent = BookUpdated | OrderFilled | OrderClosed
 # --- actions the reconciler asks for --------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class PlaceOrder:
     """Place a new order for ``intent``."""
 
     intent: OrderIntent
 
+    def __init__(self, intent: OrderIntent) -> None:
+        object.__setattr__(self, "intent", intent)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class CancelOrder:
     """Cancel the open order ``client_id``."""
 
     client_id: ClientOrderId
     reason: str = ""
+
+    def __init__(self, client_id: ClientOrderId, reason: str = "") -> None:
+        object.__setattr__(self, "client_id", client_id)
+        object.__setattr__(self, "reason", reason)
 
 
 OrderAction = PlaceOrder | CancelOrder

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class VolState:
     """EWMA state: the last accepted sample and the variance rates per second.
 
@@ -27,6 +27,21 @@ class VolState:
     var_price: float = 0.0
     var_rel: float = 0.0
     samples: int = 1
+
+    def __init__(
+        self,
+        last_mid: float,
+        last_ts: float,
+        var_price: float = 0.0,
+        var_rel: float = 0.0,
+        samples: int = 1,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "last_mid", last_mid)
+        object.__setattr__(self, "last_ts", last_ts)
+        object.__setattr__(self, "var_price", var_price)
+        object.__setattr__(self, "var_rel", var_rel)
+        object.__setattr__(self, "samples", samples)
 
 
 def update_vol(state: VolState | None, mid: float, ts: float, halflife_s: float) -> VolState:

@@ -31,7 +31,7 @@ from kasmm.core.types import (
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RestingOrder:
     """One of the bot's orders resting on the simulated book (mutable: fills shrink it)."""
 
@@ -47,6 +47,31 @@ class RestingOrder:
     locked: Decimal = ZERO
     #: Paper venue only: other traders' volume still ahead of this order at its price.
     queue_ahead: Decimal = ZERO
+
+    def __init__(
+        self,
+        client_id: ClientOrderId,
+        venue_id: VenueOrderId,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        remaining: Decimal,
+        created_at: float,
+        seq: int,
+        locked: Decimal = ZERO,
+        queue_ahead: Decimal = ZERO,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        self.client_id = client_id
+        self.venue_id = venue_id
+        self.side = side
+        self.price = price
+        self.size = size
+        self.remaining = remaining
+        self.created_at = created_at
+        self.seq = seq
+        self.locked = locked
+        self.queue_ahead = queue_ahead
 
     def to_open_order(self) -> OpenOrder:
         """The order as the ``Venue`` protocol reports it."""
@@ -153,13 +178,19 @@ class SyntheticBook:
         return levels[0].price if levels else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Execution:
     """A bot order executed by a sweep: ``size`` at the order's own ``price``."""
 
     order: RestingOrder
     price: Decimal
     size: Decimal
+
+    def __init__(self, order: RestingOrder, price: Decimal, size: Decimal) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "order", order)
+        object.__setattr__(self, "price", price)
+        object.__setattr__(self, "size", size)
 
 
 class Liquidity(Protocol):
