@@ -8,13 +8,13 @@ rest at the fill price.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from kasmm.core.types import ZERO, Fill, Side
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class PnlState:
     """Position (base), its average cost, realized PnL and fees (quote currency)."""
 
@@ -32,6 +32,35 @@ class PnlState:
     #: hold benchmark keeps).
     opening_position: Decimal = ZERO
     opening_mark: Decimal = ZERO
+
+    def __init__(
+        self,
+        position: Decimal = ZERO,
+        avg_cost: Decimal = ZERO,
+        realized: Decimal = ZERO,
+        fees: Decimal = ZERO,
+        buy_count: int = 0,
+        sell_count: int = 0,
+        buy_volume: Decimal = ZERO,
+        sell_volume: Decimal = ZERO,
+        buy_notional: Decimal = ZERO,
+        sell_notional: Decimal = ZERO,
+        opening_position: Decimal = ZERO,
+        opening_mark: Decimal = ZERO,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "position", position)
+        object.__setattr__(self, "avg_cost", avg_cost)
+        object.__setattr__(self, "realized", realized)
+        object.__setattr__(self, "fees", fees)
+        object.__setattr__(self, "buy_count", buy_count)
+        object.__setattr__(self, "sell_count", sell_count)
+        object.__setattr__(self, "buy_volume", buy_volume)
+        object.__setattr__(self, "sell_volume", sell_volume)
+        object.__setattr__(self, "buy_notional", buy_notional)
+        object.__setattr__(self, "sell_notional", sell_notional)
+        object.__setattr__(self, "opening_position", opening_position)
+        object.__setattr__(self, "opening_mark", opening_mark)
 
     @classmethod
     def opening(cls, position: Decimal, mark: Decimal) -> PnlState:
@@ -109,24 +138,19 @@ def apply_fill(state: PnlState, fill: Fill, quote_asset: str) -> PnlState:
         elif (new_pos > 0) != (pos > 0):
             avg = fill.price  # crossed through zero: the remainder opens at this price
     fee = fee_in_quote(fill, quote_asset)
-    if fill.side is Side.BUY:
-        return replace(
-            state,
-            position=new_pos,
-            avg_cost=avg,
-            realized=realized,
-            fees=state.fees + fee,
-            buy_count=state.buy_count + 1,
-            buy_volume=state.buy_volume + fill.size,
-            buy_notional=state.buy_notional + fill.notional,
-        )
-    return replace(
-        state,
+    # The constructor, not dataclasses.replace (interpreted, ~4x slower): one per fill.
+    buy = fill.side is Side.BUY
+    return PnlState(
         position=new_pos,
         avg_cost=avg,
         realized=realized,
         fees=state.fees + fee,
-        sell_count=state.sell_count + 1,
-        sell_volume=state.sell_volume + fill.size,
-        sell_notional=state.sell_notional + fill.notional,
+        buy_count=state.buy_count + 1 if buy else state.buy_count,
+        sell_count=state.sell_count if buy else state.sell_count + 1,
+        buy_volume=state.buy_volume + fill.size if buy else state.buy_volume,
+        sell_volume=state.sell_volume if buy else state.sell_volume + fill.size,
+        buy_notional=state.buy_notional + fill.notional if buy else state.buy_notional,
+        sell_notional=state.sell_notional if buy else state.sell_notional + fill.notional,
+        opening_position=state.opening_position,
+        opening_mark=state.opening_mark,
     )

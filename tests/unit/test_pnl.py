@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -356,3 +357,28 @@ def test_the_parts_always_add_up_to_the_net(
     assert parts.net == state.net(mark)
     assert parts.net == parts.spread_capture + parts.revaluation - parts.fees
     assert parts.vs_hold == parts.net - parts.hold
+
+
+@pytest.mark.parametrize("side", [B, S])
+def test_apply_fill_carries_every_field_it_does_not_change(side: Side) -> None:
+    # apply_fill builds the next state with the constructor (not dataclasses.replace): every
+    # field must be carried over or updated, none reset to its default.
+    values: dict[str, Any] = {
+        f.name: (D(k + 2) if f.type == "Decimal" else k + 2)
+        for k, f in enumerate(dataclasses.fields(PnlState))
+    }
+    start = PnlState(**values)
+    after = apply_fill(start, fill((side, "0.05", "10", "0.01", QUOTE)), QUOTE)
+    touched = {"position", "avg_cost", "realized", "fees"} | (
+        {"buy_count", "buy_volume", "buy_notional"}
+        if side is B
+        else {"sell_count", "sell_volume", "sell_notional"}
+    )
+    for f in dataclasses.fields(PnlState):
+        if f.name not in touched:
+            assert getattr(after, f.name) == getattr(start, f.name), f.name
+    count = "buy_count" if side is B else "sell_count"
+    volume = "buy_volume" if side is B else "sell_volume"
+    assert getattr(after, count) == getattr(start, count) + 1
+    assert getattr(after, volume) == getattr(start, volume) + 10
+    assert after.fees == start.fees + D("0.01")
