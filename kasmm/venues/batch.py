@@ -93,6 +93,10 @@ async def cancel_concurrently(
     return await each_concurrently(venue.cancel_order, client_ids)
 
 
+#: The limits of a venue without batch endpoints (one value: read on every round).
+_SINGLE = BatchLimits()
+
+
 class ConcurrentBatch:
     """The batch half of the ``Venue`` protocol for a venue without batch endpoints.
 
@@ -103,7 +107,7 @@ class ConcurrentBatch:
     @property
     def batch_limits(self) -> BatchLimits:
         """No batch endpoint: one order per request."""
-        return BatchLimits()
+        return _SINGLE
 
     async def place_orders(
         self: _SingleOrders, requests: Sequence[OrderRequest]

@@ -93,7 +93,7 @@ class TickSide:
                 levels = self._levels = list(
                     map(BookLevel, map(price, self.ticks), map(lot.__rmul__, self.lots))
                 )
-            elif None in levels:  # an incremental update: only the new levels
+            else:  # an incremental update: only the new levels (``is``, not ``in``: no __eq__)
                 for i, level in enumerate(levels):
                     if level is None:
                         levels[i] = BookLevel(price(self.ticks[i]), self.lots[i] * lot)
