@@ -154,7 +154,10 @@ async def test_first_book_matches_the_configured_geometry() -> None:
     # checked in test_sim_book.py.
     market = RandomWalkMarket(
         book_update="regenerate",
-        book_levels=5, book_spread_bps=10, book_step_bps=3, book_level_size=Decimal(20000)
+        book_levels=5,
+        book_spread_bps=10,
+        book_step_bps=3,
+        book_level_size=Decimal(20000),
     )
     venue, _ = make_venue(market=market)
     await venue.connect()
