@@ -237,7 +237,7 @@ class DriverSampler:
         if isinstance(event, BookUpdated):
             sampler.book = event.book
         sim = sampler.inner
-        self.state = (sampler.book, sim.open_orders_now(), sim.balances_now())
+        self.state = (sampler.book, sim.exchange.open_orders_now(), sim.exchange.balances_now())
 
 
 def run_kasmm(profile: Profile, horizon: float) -> Outcome:

@@ -36,7 +36,8 @@ from types import ModuleType
 #: how anyio's cancel scopes reach them (a cancellation leaked out of a bot's run in
 #: tests/unit/test_faults.py after another test). Modules whose classes are subclassed from
 #: source (the clock, the token bucket), or that define runtime-checkable protocols or async
-#: generators (the sim venue's face), stay source too: mypyc does not support those.
+#: generators (the sim venue's async face; its synchronous exchange is compiled), stay source
+#: too: mypyc does not support those.
 COMPILED_MODULES: tuple[str, ...] = (
     "kasmm.core.ids",
     "kasmm.core.kpis",
@@ -63,6 +64,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "kasmm.bot.timers",
     "kasmm.bot.view",
     "kasmm.venues.sim.as2008",
+    "kasmm.venues.sim.exchange",
     "kasmm.venues.sim.grid_ladder",
     "kasmm.venues.sim.matching",
     "kasmm.venues.sim.orders",

@@ -112,6 +112,8 @@ class BacktestDriver:
     ) -> None:
         self.profile = profile
         self.sim = sim
+        #: The venue's synchronous exchange: every request of the path goes straight to it.
+        self.exchange = sim.exchange
         self.clock = clock
         self.bucket = bucket
         self.observer = observer
@@ -132,6 +134,7 @@ class BacktestDriver:
         self._log_level = log_level
         self.log = quiet_logger(profile, sim.name, log_level)
         self._latency_s = sim.latency_s
+        self._limits = sim.batch_limits  # a simulated venue's limits never change
         self._seen_trades: set[str] = set()
         #: Called with the fraction of the horizon done, about every ``progress_every_s``.
         self.on_progress: Callable[[float], None] | None = None
@@ -160,17 +163,17 @@ class BacktestDriver:
             raise
         finally:
             self.orders_left = self._stop()
-            self.sim.close_now()
+            self.sim.close_now()  # the venue's: a replay also closes its file
             if self.state is not BotState.FAILED:
                 self.state = BotState.STOPPED
         self.meter.after(None, marks(self.engine))
 
     def _start(self) -> None:
-        engine, sim = self.engine, self.sim
-        engine.connected(self._call("connect", None, 1, sim.connect_now))
+        engine, exchange = self.engine, self.exchange
+        engine.connected(self._call("connect", None, 1, exchange.connect_now))
         # Start-up reconciliation: a fresh simulated account holds none of this profile's
         # orders, but a replayed or rebuilt one is treated exactly like a live venue.
-        listed = self._call("fetch_open_orders", None, 1, sim.open_orders_now)
+        listed = self._call("fetch_open_orders", None, 1, exchange.open_orders_now)
         for order in listed:
             if engine.is_leftover(order.client_id):
                 try:
@@ -215,10 +218,10 @@ class BacktestDriver:
 
     def _next_event(self) -> VenueEvent | None:
         """The market's next event, ``None`` at the horizon or the end of the data."""
-        sim, clock = self.sim, self.clock
+        exchange, clock = self.exchange, self.clock
         while True:
             try:
-                nxt = sim.poll()
+                nxt = exchange.poll()
             except ReplayEnded:
                 return None
             if not isinstance(nxt, float):
@@ -226,7 +229,7 @@ class BacktestDriver:
             if clock.past_end(nxt):
                 return None  # the market never moves after the end of the run
             clock.advance_to(nxt)
-            sim.step()
+            exchange.step()
 
     def _on_event(self, event: VenueEvent) -> None:
         engine = self.engine
@@ -303,17 +306,17 @@ class BacktestDriver:
         places: Sequence[PlaceOrder],
         state: RoundState,
     ) -> None:
-        sim, engine = self.sim, self.engine
-        limits = sim.batch_limits
+        exchange, engine = self.exchange, self.engine
+        limits = self._limits
         cancel_chunks = chunks(cancels, limits.cancel)
         requests = [engine.orders.request_for(p.intent) for p in places]
         place_chunks = chunks(requests, limits.place)
         sent_at = self.clock.now()
         cancel_results = self._batches(
-            "cancel_orders", cancel_chunks, limits.cancel, sim.cancel_orders_now
+            "cancel_orders", cancel_chunks, limits.cancel, exchange.cancel_orders_now
         )
         place_results = self._batches(
-            "place_orders", place_chunks, limits.place, sim.place_orders_now
+            "place_orders", place_chunks, limits.place, exchange.place_orders_now
         )
         wall = self.clock.wall()
         policy = self.outcomes
@@ -336,7 +339,7 @@ class BacktestDriver:
             try:
                 listed = {
                     o.client_id: o
-                    for o in self._call("fetch_open_orders", None, 1, sim.open_orders_now)
+                    for o in self._call("fetch_open_orders", None, 1, exchange.open_orders_now)
                 }
             except (AuthenticationFailed, FatalVenueError):
                 raise
@@ -368,7 +371,7 @@ class BacktestDriver:
         asked_at = engine.venue_time(clock.now())
         if asked_at is None:
             asked_at = clock.wall()
-        balances = self._call("fetch_balances", None, 1, self.sim.balances_now)
+        balances = self._call("fetch_balances", None, 1, self.exchange.balances_now)
         engine.balances_read(
             balances.total(engine.rules.base),
             balances.total(engine.rules.quote),
@@ -381,7 +384,7 @@ class BacktestDriver:
     def _audit_open_orders(self) -> None:
         """Cancel orders of this profile that rest at the venue without the engine knowing."""
         engine = self.engine
-        listed = self._call("fetch_open_orders", None, 1, self.sim.open_orders_now)
+        listed = self._call("fetch_open_orders", None, 1, self.exchange.open_orders_now)
         for cid in engine.orders.untracked(listed):
             found = True
             try:
@@ -414,8 +417,8 @@ class BacktestDriver:
         self._carry_out()
         prefix = engine.ids.prefix
         try:
-            self._call("cancel_all", prefix, 1, _bind(self.sim.cancel_all_now, prefix))
-            listed = self._call("fetch_open_orders", None, 1, self.sim.open_orders_now)
+            self._call("cancel_all", prefix, 1, _bind(self.exchange.cancel_all_now, prefix))
+            listed = self._call("fetch_open_orders", None, 1, self.exchange.open_orders_now)
         except Exception as exc:
             self.log.error("shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}")
             return max(1, len(engine.open_orders))
@@ -426,7 +429,7 @@ class BacktestDriver:
     # --- requests ------------------------------------------------------------------------
 
     def _cancel_one(self, client_id: ClientOrderId) -> None:
-        self._call("cancel_order", client_id, 1, _bind(self.sim.cancel_order_now, client_id))
+        self._call("cancel_order", client_id, 1, _bind(self.exchange.cancel_order_now, client_id))
 
     def _call(self, method: str, arg: Any, weight: float, effect: Callable[[], T]) -> T:
         """One request: its tokens (the clock moves on a wait), its latency, then its effect."""

@@ -40,7 +40,7 @@ def venue(
     clock = VirtualClock()
     config = SimVenueConfig(type="sim", seed=seed, tick=D(tick), lot=D(lot), market=market)
     sim = SimVenue(config, "KAS/USDT", clock, trade_id_tag="t")
-    sim.connect_now()
+    sim.exchange.connect_now()
     return sim, clock
 
 
@@ -48,10 +48,10 @@ def books(sim: SimVenue, clock: VirtualClock, count: int) -> list[Book]:
     """The next ``count`` published books, driving the market in virtual time."""
     out: list[Book] = []
     while len(out) < count:
-        nxt = sim.poll()
+        nxt = sim.exchange.poll()
         if isinstance(nxt, float):
             clock.advance_to(nxt)
-            sim.step()
+            sim.exchange.step()
         elif isinstance(nxt, BookUpdated):
             out.append(nxt.book)
     return out

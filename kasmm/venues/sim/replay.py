@@ -235,13 +235,14 @@ class ReplayVenue(SimVenue):
             raise ReplayFormatError(f"{path}: the file records {header.symbol}, not {symbol}")
         super().__init__(replay_rules_config(config, header), symbol, clock, name=name)
         self.replay = ReplayModel(path, self._state, queue_position=queue_position)
-        self._model = self.replay
+        self.exchange.model = self.replay
         self.ended = False
 
     async def events(self) -> AsyncGenerator[VenueEvent, None]:
         """Replay until the data ends (then the stream ends) or the venue is closed."""
-        self._require_connected()
-        while self._connected:
+        exchange = self.exchange
+        exchange.require_connected()
+        while exchange.connected:
             try:
                 event = await self._next_event()
             except ReplayEnded:

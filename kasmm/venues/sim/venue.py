@@ -19,9 +19,8 @@ orders, which then take effect in request order.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from decimal import Decimal
-from typing import TypeVar
 
 from kasmm.clock import Clock
 from kasmm.config.schema import AS2008Market, RandomWalkMarket, SimVenueConfig
@@ -36,25 +35,13 @@ from kasmm.core.types import (
     Side,
     VenueEvent,
 )
-from kasmm.errors import FatalVenueError, OrderNotFound, VenueError
 from kasmm.venues.base import CancelOutcome, PlaceOutcome
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.sim.as2008 import AS2008Model, as2008_rules
-from kasmm.venues.sim.matching import RestingOrder, combined_best
-from kasmm.venues.sim.orders import bps_to_fraction, check_cross, validate_request
+from kasmm.venues.sim.exchange import SimExchange
+from kasmm.venues.sim.orders import bps_to_fraction
 from kasmm.venues.sim.random_walk import RandomWalkModel
 from kasmm.venues.sim.state import Ledger, MarketModel, SimState, SimStats, trade_id_prefix
-
-A = TypeVar("A")
-R = TypeVar("R")
-
-
-def _outcome(act: Callable[[A], R], arg: A) -> R | VenueError:
-    """``act(arg)``, or the ``VenueError`` it raised."""
-    try:
-        return act(arg)
-    except VenueError as exc:
-        return exc
 
 
 class SimVenue(ConcurrentBatch):
@@ -84,18 +71,16 @@ class SimVenue(ConcurrentBatch):
         self._name = name
         self._clock = clock
         self._latency_s = config.latency_ms / 1000
-        self._connected = False
-        self._started = False
         rng = random.Random(config.seed)
         id_prefix = trade_id_prefix("sim", trade_id_tag)
         market = config.market
-        self._model: MarketModel
+        model: MarketModel
         if isinstance(market, AS2008Market):
             rules = as2008_rules(symbol, base, quote, market)
             # AS: the trader starts flat and nothing is checked (see as2008.py).
             ledger = Ledger(base, quote, {}, ZERO, enforce=False)
-            self._state = SimState(rules, clock, ledger, trade_id_prefix=id_prefix)
-            self._model = AS2008Model(market, self._state, rng)
+            state = SimState(rules, clock, ledger, trade_id_prefix=id_prefix)
+            model = AS2008Model(market, state, rng)
         elif isinstance(market, RandomWalkMarket):
             rules = MarketRules(
                 symbol=symbol,
@@ -109,16 +94,19 @@ class SimVenue(ConcurrentBatch):
                 taker_fee=bps_to_fraction(config.fees.taker_bps),
             )
             ledger = Ledger(base, quote, config.balances, rules.maker_fee, enforce=True)
-            self._state = SimState(rules, clock, ledger, trade_id_prefix=id_prefix)
+            state = SimState(rules, clock, ledger, trade_id_prefix=id_prefix)
             # Real time only (virtual runs stay exactly reproducible): a random phase of the
             # book interval, so that venues started together do not all tick at once.
             phase = 0.0 if clock.is_virtual else random.random()
-            self._model = RandomWalkModel(market, self._state, rng, phase=phase)
+            model = RandomWalkModel(market, state, rng, phase=phase)
         else:
             raise ValueError(
                 f"the {market.model} market is served by kasmm.venues.sim.replay.ReplayVenue "
                 "(build_venue picks it)"
             )
+        self._state = state
+        #: The synchronous exchange behind this face (what the backtest driver calls).
+        self.exchange = SimExchange(state, model, name)
 
     # --- introspection (read-only; for tests, benches and the demo) ---------------------
 
@@ -150,12 +138,12 @@ class SimVenue(ConcurrentBatch):
     @property
     def mid(self) -> float:
         """The market model's true mid (unrounded, independent of the bot's orders)."""
-        return self._model.mid
+        return self.exchange.model.mid
 
     @property
     def book(self) -> Book:
         """The public book right now (synthetic liquidity merged with the bot's orders)."""
-        return self._model.snapshot()
+        return self.exchange.model.snapshot()
 
     def submit_taker(self, side: Side, size: Decimal) -> None:
         """Queue an outside market order of ``side`` and ``size`` (random-walk market only).
@@ -164,9 +152,10 @@ class SimVenue(ConcurrentBatch):
         produced), before the next scheduled market event; its fills and the changed book come
         out of :meth:`events`. Test and bench support: a deterministic way to fill an order.
         """
-        if not isinstance(self._model, RandomWalkModel):
+        model = self.exchange.model
+        if not isinstance(model, RandomWalkModel):
             raise RuntimeError("submit_taker needs the random_walk market")
-        self._model.submit_taker(side, size)
+        model.submit_taker(side, size)
 
     # --- restart on an existing ledger (kasmm.venues.sim.account.SimulatedAccount) ---------
 
@@ -186,7 +175,7 @@ class SimVenue(ConcurrentBatch):
     async def connect(self) -> MarketRules:
         """Start the market at the current clock time (first call only) and return the rules."""
         await self._delay()
-        return self.connect_now()
+        return self.exchange.connect_now()
 
     async def close(self) -> None:
         """Stop serving requests; ``events()`` ends at its next pull. Orders stay on the book."""
@@ -198,19 +187,20 @@ class SimVenue(ConcurrentBatch):
         Market state lives in the venue, so a new ``events()`` iterator continues where the
         previous one stopped. Ends when the venue is closed.
         """
-        self._require_connected()
-        while self._connected:
+        exchange = self.exchange
+        exchange.require_connected()
+        while exchange.connected:
             yield await self._next_event()
 
     async def fetch_balances(self) -> Balances:
         """Free and locked balances of every asset the account holds."""
         await self._request()
-        return self.balances_now()
+        return self.exchange.balances_now()
 
     async def fetch_open_orders(self) -> list[OpenOrder]:
         """All open orders in placement order, whatever their client id prefix."""
         await self._request()
-        return self.open_orders_now()
+        return self.exchange.open_orders_now()
 
     async def place_order(self, request: OrderRequest) -> OpenOrder:
         """Validate, lock funds for and book a limit order.
@@ -223,7 +213,7 @@ class SimVenue(ConcurrentBatch):
         :raises InsufficientFunds: the free balance cannot back the order.
         """
         await self._request()
-        return self._place(request)
+        return self.exchange.place_now(request)
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         """Cancel one open order and unlock its funds.
@@ -231,7 +221,7 @@ class SimVenue(ConcurrentBatch):
         :raises OrderNotFound: no open order has this client id (filled, cancelled, unknown).
         """
         await self._request()
-        self._cancel(client_id)
+        self.exchange.cancel_order_now(client_id)
 
     async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
         """Concurrent single placements, simulated: one latency for all, then each order in
@@ -243,85 +233,36 @@ class SimVenue(ConcurrentBatch):
         if not requests:
             return []
         await self._request()
-        return self.place_orders_now(requests)
+        return self.exchange.place_orders_now(requests)
 
     async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
         """Concurrent single cancels, simulated like :meth:`place_orders`."""
         if not client_ids:
             return []
         await self._request()
-        return self.cancel_orders_now(client_ids)
+        return self.exchange.cancel_orders_now(client_ids)
 
     async def cancel_all(self, prefix: str) -> int:
         """Cancel every open order whose client id starts with ``prefix``; return the count."""
         await self._request()
-        return self.cancel_all_now(prefix)
+        return self.exchange.cancel_all_now(prefix)
 
-    # --- the synchronous face: a request's effect, without its latency ---------------------
-    # The async methods above are these after the latency; the synchronous backtest driver
-    # (kasmm.backtest.driver) calls them directly and keeps time itself.
+    # --- the synchronous face: :attr:`exchange` (a request's effect, without its latency) ---
 
     @property
     def latency_s(self) -> float:
         """The simulated request latency (seconds on the venue's clock)."""
         return self._latency_s
 
-    def connect_now(self) -> MarketRules:
-        """:meth:`connect` without the latency."""
-        self._connected = True
-        if not self._started:
-            self._started = True
-            self._model.start()
-        return self._state.rules
-
     def close_now(self) -> None:
         """:meth:`close`, synchronously."""
-        self._connected = False
-
-    def poll(self) -> VenueEvent | float:
-        """The market's next event, or the time of its next step (see ``MarketModel.poll``)."""
-        return self._model.poll()
-
-    def step(self) -> None:
-        """Run the market step :meth:`poll` timed (the clock stands at its time)."""
-        self._model.step()
-
-    def balances_now(self) -> Balances:
-        """:meth:`fetch_balances` without the latency."""
-        self._require_connected()
-        return self._state.ledger.snapshot()
-
-    def open_orders_now(self) -> list[OpenOrder]:
-        """:meth:`fetch_open_orders` without the latency."""
-        self._require_connected()
-        return [o.to_open_order() for o in self._state.orders]
-
-    def place_orders_now(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
-        """:meth:`place_orders` without the latency."""
-        self._require_connected()
-        return [_outcome(self._place, request) for request in requests]
-
-    def cancel_orders_now(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
-        """:meth:`cancel_orders` without the latency."""
-        self._require_connected()
-        return [_outcome(self._cancel, client_id) for client_id in client_ids]
-
-    def cancel_order_now(self, client_id: ClientOrderId) -> None:
-        """:meth:`cancel_order` without the latency."""
-        self._require_connected()
-        self._cancel(client_id)
-
-    def cancel_all_now(self, prefix: str) -> int:
-        """:meth:`cancel_all` without the latency."""
-        self._require_connected()
-        self._state.cancels += 1
-        return self._state.cancel_prefix(prefix)
+        self.exchange.close_now()
 
     # --- internals -------------------------------------------------------------------------
 
     async def _next_event(self) -> VenueEvent:
         """Sleep on the clock to each market step until one produces an event."""
-        model = self._model
+        model = self.exchange.model
         clock = self._clock
         while True:
             nxt = model.poll()
@@ -330,10 +271,6 @@ class SimVenue(ConcurrentBatch):
             await clock.sleep_until(nxt)
             model.step()
 
-    def _require_connected(self) -> None:
-        if not self._connected:
-            raise FatalVenueError(f"{self._name}: not connected")
-
     async def _delay(self) -> None:
         """The configured request latency, on the venue's clock."""
         if self._latency_s > 0:
@@ -341,29 +278,5 @@ class SimVenue(ConcurrentBatch):
 
     async def _request(self) -> None:
         """Common prologue of every request: must be connected, then the latency."""
-        self._require_connected()
+        self.exchange.require_connected()
         await self._delay()
-
-    def _place(self, request: OrderRequest) -> OpenOrder:
-        self._state.places += 1
-        try:
-            order = self._accept(request)
-        except VenueError:
-            self._state.rejects += 1
-            raise
-        return order.to_open_order()
-
-    def _cancel(self, client_id: ClientOrderId) -> None:
-        self._state.cancels += 1
-        if self._state.cancel(client_id) is None:
-            raise OrderNotFound(f"no open order {client_id!r}")
-
-    def _accept(self, request: OrderRequest) -> RestingOrder:
-        """Validate, check crossing (against the combined book) and funds, then book the order."""
-        validate_request(self._state.rules, self._state.orders, request)
-        if self._model.enforces_post_only:
-            opposite = request.side.opposite
-            check_cross(
-                request, combined_best(self._model.best(opposite), self._state.orders, opposite)
-            )
-        return self._state.add_order(request)  # raises InsufficientFunds before anything is booked
