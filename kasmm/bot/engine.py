@@ -583,17 +583,14 @@ class Engine:
 def _well_formed(book: Book, accepted: Book | None = None) -> bool:
     """Every level has a positive finite price and size (an empty side is fine).
 
-    A bad level anywhere rejects the book, so every level is read, except a side that is the
-    very tuple of ``accepted`` (the last book that passed): tuples, levels and Decimals are
-    immutable, so it passed then and passes now. Venues that keep an unchanged side's tuple
-    from one snapshot to the next are checked on what changed.
+    A bad level anywhere rejects the book. Each level checked itself when it was made
+    (:attr:`BookLevel.well_formed`), so this reads one flag a level, and skips a side that is
+    the very tuple of ``accepted`` (the last book that passed).
     """
     for levels in (book.bids, book.asks):
         if accepted is not None and (levels is accepted.bids or levels is accepted.asks):
             continue
-        for lv in levels:  # a plain loop: ~20 % cheaper than a generator over both sides
-            price, size = lv.price, lv.size
-            # Finite first: an ordering comparison with a NaN raises.
-            if not (price.is_finite() and size.is_finite() and price > 0 and size > 0):
+        for lv in levels:
+            if not lv.well_formed:
                 return False
     return True

@@ -53,9 +53,20 @@ class BookLevel:
 
     price: Decimal
     size: Decimal
+    #: Price and size both finite and positive, checked once when the level is made: a book
+    #: reuses most of its levels from one update to the next, and the engine rejects a book
+    #: with any level that is not. Not a field of the level: never compared or shown.
+    well_formed: bool = field(init=False, repr=False, compare=False)
+
     def __init__(self, price: Decimal, size: Decimal) -> None:
         object.__setattr__(self, "price", price)
         object.__setattr__(self, "size", size)
+        # Finite first: an ordering comparison with a NaN raises.
+        object.__setattr__(
+            self,
+            "well_formed",
+            price.is_finite() and size.is_finite() and price > ZERO and size > ZERO,
+        )
 
 
 class _Unset(enum.Enum):

@@ -122,12 +122,23 @@ def test_written_out_init_matches_the_fields(
     ]
     assert len(body) == len(fields), "one store per field, nothing else"
     for stmt, (field_name, _, init, default) in zip(body, fields, strict=True):
+        got_source = ast.get_source_segment(source, stmt) or ""
+        if not init and default is None:
+            # A derived field (computed from the others, e.g. BookLevel.well_formed): stored
+            # once, under its own name, in its place.
+            call = stmt.value if isinstance(stmt, ast.Expr) else None
+            assert frozen and isinstance(call, ast.Call), got_source
+            assert [ast.get_source_segment(source, a) for a in call.args[:2]] == [
+                "self",
+                f'"{field_name}"',
+            ]
+            continue
         value = field_name if init else default
         if frozen:
             want = f'object.__setattr__(self, "{field_name}", {value})'
         else:
             want = f"self.{field_name} = {value}"
-        assert ast.get_source_segment(source, stmt) == want
+        assert got_source == want
 
 
 def test_written_out_values_are_still_frozen_dataclasses() -> None:
@@ -150,3 +161,11 @@ def test_written_out_values_are_still_frozen_dataclasses() -> None:
     book = Book((BookLevel(Decimal(1), Decimal(2)),), (BookLevel(Decimal(3), Decimal(2)),), 5.0)
     assert book.mid == 2 and book == Book(book.bids, book.asks, 5.0)
     assert Balances().free("KAS") == 0
+
+
+def test_a_book_level_checks_itself_once_when_made() -> None:
+    good = BookLevel(Decimal("0.08"), Decimal(5))
+    assert good.well_formed and repr(good) == "BookLevel(price=Decimal('0.08'), size=Decimal('5'))"
+    for price, size in [("NaN", "5"), ("0.08", "Infinity"), ("0", "5"), ("0.08", "-1")]:
+        assert not BookLevel(Decimal(price), Decimal(size)).well_formed, (price, size)
+    assert BookLevel(Decimal("0.080"), Decimal(5)) == good  # the flag is not compared
