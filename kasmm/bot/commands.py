@@ -26,7 +26,7 @@ class Job(enum.Enum):
     CHECK_HALT = "check_halt"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Log:
     """A structured log event (``level`` is a structlog method name)."""
 
@@ -34,15 +34,25 @@ class Log:
     event: str
     fields: Mapping[str, Any]
 
+    def __init__(self, level: str, event: str, fields: Mapping[str, Any]) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "level", level)
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "fields", fields)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class RecordOrder:
     """An order event for the ledger (buffered; written with the round)."""
 
     entry: OrderJournalEntry
 
+    def __init__(self, entry: OrderJournalEntry) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "entry", entry)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class StoreTrips:
     """Kill-switch trips to store before the round's cancels go out (a halt must survive a
     crash right after it)."""
@@ -51,8 +61,14 @@ class StoreTrips:
     state: str
     wall: float
 
+    def __init__(self, trips: tuple[Trip, ...], state: str, wall: float) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "trips", trips)
+        object.__setattr__(self, "state", state)
+        object.__setattr__(self, "wall", wall)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class StoreOpening:
     """Where accounting starts (the first book of a profile's first run)."""
 
@@ -60,8 +76,14 @@ class StoreOpening:
     mark: Decimal
     wall: float
 
+    def __init__(self, position: Decimal, mark: Decimal, wall: float) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "position", position)
+        object.__setattr__(self, "mark", mark)
+        object.__setattr__(self, "wall", wall)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class StoreEquity:
     """An equity snapshot (drawdown peak, daily PnL, reports)."""
 
@@ -71,16 +93,30 @@ class StoreEquity:
     base: Decimal
     quote: Decimal
 
+    def __init__(
+        self, wall: float, equity: Decimal, mid: Decimal, base: Decimal, quote: Decimal
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "wall", wall)
+        object.__setattr__(self, "equity", equity)
+        object.__setattr__(self, "mid", mid)
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "quote", quote)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class StoreKpis:
     """The market-making KPI counters of this run, stored with each equity snapshot (per-day
     reports sum their increments within a run)."""
 
     record: KpiRecord
 
+    def __init__(self, record: KpiRecord) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "record", record)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class StoreDrift:
     """A balance difference beyond dust found by a balance read (the venue's figure wins)."""
 
@@ -88,6 +124,13 @@ class StoreDrift:
     asset: str
     local: Decimal
     venue: Decimal
+
+    def __init__(self, wall: float, asset: str, local: Decimal, venue: Decimal) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "wall", wall)
+        object.__setattr__(self, "asset", asset)
+        object.__setattr__(self, "local", local)
+        object.__setattr__(self, "venue", venue)
 
 
 Command = Log | RecordOrder | StoreTrips | StoreOpening | StoreEquity | StoreKpis | StoreDrift
