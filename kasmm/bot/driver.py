@@ -225,7 +225,19 @@ class Bot:
                 fallback_s=self.profile.refresh.fallback_interval_s,
                 stop_at=self.stop_at,
             )
-            await intake.run(on_started)
+            # The executor's lane (its docstring) lives as long as the intake that uses it.
+            failure: Exception | None = None
+            async with anyio.create_task_group() as lane_group:
+                await lane_group.start(self.executor.serve)
+                try:
+                    await intake.run(on_started)
+                except Exception as exc:
+                    # Raised below, outside the task group: the supervisor sees the error
+                    # itself (AuthenticationFailed stays AuthenticationFailed), not a group.
+                    failure = exc
+                lane_group.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
         except BaseException as exc:
             if not isinstance(exc, anyio.get_cancelled_exc_class()):
                 self.state = BotState.FAILED

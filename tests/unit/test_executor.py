@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 import anyio
 import pytest
@@ -62,3 +63,63 @@ async def test_a_waves_first_call_goes_out_from_the_reacting_task_the_others_con
     assert venue.tasks["place"] != anyio.get_current_task().id
     assert old_bid not in e.open_orders
     assert [o.side for o in e.open_orders.values()] == [Side.SELL]
+
+
+class Buggy(Recording):
+    """The placement raises a bug (not a venue error) once, after the cancel is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next = True
+
+    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+        if self.fail_next:
+            self.fail_next = False
+            self.placement_sent.set()
+            raise ZeroDivisionError("a bug in the venue layer")
+        return await super().place_orders(requests)
+
+
+async def test_with_its_lane_running_a_wave_spawns_no_task_for_its_second_call() -> None:
+    """The bot runs Executor.serve beside its intake: a wave's second call goes to that one
+    waiting task (the lane) instead of a task spawned per wave, still in flight at the same
+    time as the first (the venue answers the cancel only once the placement was sent)."""
+    e = engine()
+    venue = Recording()
+    executor = Executor(e, venue, VirtualClock(0.0), read_balances=_no_balances)
+    lanes: set[int] = set()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(executor.serve)
+            for n, price in enumerate(("0.0790", "0.0789")):
+                old = rest(e, f"b{n}", Side.BUY, price, 1000)
+                venue.placement_sent = anyio.Event()
+                await executor.execute((CancelOrder(old), place(Side.SELL, f"0.080{5 + n}", 1000)))
+                assert venue.tasks["cancel"] == anyio.get_current_task().id
+                assert venue.tasks["place"] != anyio.get_current_task().id
+                lanes.add(venue.tasks["place"])
+                assert old not in e.open_orders
+            tg.cancel_scope.cancel()
+    assert len(lanes) == 1  # the same task both times: nothing was spawned per wave
+    assert [o.side for o in e.open_orders.values()] == [Side.SELL, Side.SELL]
+
+
+async def test_a_bug_in_the_lanes_call_is_raised_in_the_deciding_task_and_the_lane_goes_on() -> (
+    None
+):
+    e = engine()
+    venue = Buggy()
+    executor = Executor(e, venue, VirtualClock(0.0), read_balances=_no_balances)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(executor.serve)
+            old = rest(e, "b", Side.BUY, "0.0790", 1000)
+            with pytest.raises(ZeroDivisionError, match="a bug in the venue layer"):
+                await executor.execute((CancelOrder(old), place(Side.SELL, "0.0805", 1000)))
+            # The lane is idle again and carries the next wave.
+            venue.placement_sent = anyio.Event()
+            other = rest(e, "c", Side.BUY, "0.0789", 1000)
+            await executor.execute((CancelOrder(other), place(Side.SELL, "0.0806", 1000)))
+            assert other not in e.open_orders
+            assert any(o.price == Decimal("0.0806") for o in e.open_orders.values())
+            tg.cancel_scope.cancel()
