@@ -188,8 +188,9 @@ def trace_events(
     bot.on_handled = traced
 
 
-def busy_profile() -> Profile:
-    """The demo profile on a lively market: fills both ways, requotes, balance syncs."""
+def busy_profile(book_update: str = "incremental") -> Profile:
+    """The demo profile on a lively market: fills both ways, requotes, balance syncs; on the
+    random walk's ``book_update`` model (version 2, the default, or version 1)."""
     loaded, issues = load_file(ROOT / "profiles" / "kas-usdt-sim.yaml")
     assert not issues
     profile = backtest_profile(loaded[0].profile, "random_walk")
@@ -197,6 +198,7 @@ def busy_profile() -> Profile:
         profile,
         {
             "venue.seed": 5,
+            "venue.market.book_update": book_update,
             "venue.market.sigma_bps": 6,
             "venue.market.taker_rate_per_s": 4,
             "venue.market.book_level_size": 1500,
@@ -294,8 +296,9 @@ async def run_both(
     return bot, rt_bot, backtest_trace, recorder.calls
 
 
-async def test_random_walk_backtest_and_real_time_bot_are_identical() -> None:
-    bot, _, trace, calls = await run_both(busy_profile(), "random_walk", 90.0)
+@pytest.mark.parametrize("book_update", ["incremental", "regenerate"])
+async def test_random_walk_backtest_and_real_time_bot_are_identical(book_update: str) -> None:
+    bot, _, trace, calls = await run_both(busy_profile(book_update), "random_walk", 90.0)
     # The scenario exercises the whole data path: fills both ways, requotes, balance syncs.
     fills = sum(1 for _, e, _ in trace if isinstance(e, OrderFilled))
     methods = {c.method for c in calls}
