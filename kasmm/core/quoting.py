@@ -241,26 +241,32 @@ def exclude_own(book: Book, open_orders: Iterable[OpenOrder], *, depth: int | No
         and stop walking the book there; ``None`` keeps them all. Quoting reads
         ``QUOTING_DEPTH``.
     """
-    own_bids: dict[Decimal, Decimal] = {}
-    own_asks: dict[Decimal, Decimal] = {}
+    # Lists of (price, remaining), not dicts keyed by price: a Decimal's hash costs ~0.6 us
+    # (ten times an equality test) and these prices are new objects on every decision.
+    own_bids: list[tuple[Decimal, Decimal]] = []
+    own_asks: list[tuple[Decimal, Decimal]] = []
     for o in open_orders:
-        own = own_bids if o.side is Side.BUY else own_asks
-        own[o.price] = own.get(o.price, ZERO) + o.remaining
+        (own_bids if o.side is Side.BUY else own_asks).append((o.price, o.remaining))
     return Book(
         bids=_strip(book.bids, own_bids, depth), asks=_strip(book.asks, own_asks, depth), ts=book.ts
     )
 
 
 def _strip(
-    levels: tuple[BookLevel, ...], own: dict[Decimal, Decimal], depth: int | None
+    levels: tuple[BookLevel, ...], own: list[tuple[Decimal, Decimal]], depth: int | None
 ) -> tuple[BookLevel, ...]:
     out: list[BookLevel] = []
     for lvl in levels:
         if depth is not None and len(out) >= depth:
             break
-        size = lvl.size - own.get(lvl.price, ZERO)
+        price = lvl.price
+        mine = ZERO  # summed in the orders' order, from ZERO: the same Decimal as before
+        for own_price, remaining in own:
+            if own_price == price:
+                mine = mine + remaining
+        size = lvl.size - mine
         if size > 0:
-            out.append(lvl if size == lvl.size else BookLevel(lvl.price, size))
+            out.append(lvl if size == lvl.size else BookLevel(price, size))
     return tuple(out)
 
 
