@@ -166,6 +166,25 @@ def check_sandbox(p: Profile) -> list[Finding]:
     return []
 
 
+def check_ws_url(p: Profile) -> list[Finding]:
+    """``ws_url`` only where the exchange's websocket URL is a setting (not KuCoin's)."""
+    venue = p.venue
+    if not (isinstance(venue, CcxtVenueConfig) and venue.ws_url is not None):
+        return []
+    from kasmm.venues.ccxt.exchanges import FLAVOURS
+
+    flavour = FLAVOURS.get(venue.exchange)
+    if flavour is not None and not flavour.ws_sections:
+        return [
+            (
+                ("venue", "ws_url"),
+                f"{venue.exchange} takes its websocket endpoint from the REST API's answer "
+                "(bullet token), so it follows rest_url; remove ws_url",
+            )
+        ]
+    return []
+
+
 def check_kill_rules(p: Profile) -> list[Finding]:
     """``action: pause`` needs ``pause_s``; ``pause_s`` only with pause; drawdown needs a limit."""
     out: list[Finding] = []
@@ -310,6 +329,7 @@ CHECKS: dict[str, Check] = {
     "symbol": check_symbol,
     "exchange": check_exchange,
     "sandbox": check_sandbox,
+    "ws_url": check_ws_url,
     "sim_balances": check_sim_balances,
     "modes_defined": check_modes_defined,
     "mode_spreads": check_mode_spreads,

@@ -35,6 +35,7 @@ _PATTERN_HINTS = {
     "account": "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
     "order_prefix": "must be 2-8 lower-case letters or digits",
     "rest_url": "must be an http:// or https:// URL",
+    "ws_url": "must be a ws:// or wss:// URL",
     "end": "must be a 24-hour time HH:MM, e.g. 17:30",
     "at": "must be a 24-hour time HH:MM, e.g. 18:00",
 }

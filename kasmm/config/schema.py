@@ -230,6 +230,8 @@ class SimVenueConfig(StrictModel):
 
 #: A REST base URL override: ``scheme://host[:port]`` plus an optional path.
 RestUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/$.?#][^\s]*$")]
+#: A websocket URL override: ``ws://`` or ``wss://``, host, optional port and path.
+WsUrl = Annotated[str, StringConstraints(pattern=r"^wss?://[^\s/$.?#][^\s]*$")]
 
 
 class Credentials(StrictModel):
@@ -251,6 +253,13 @@ class CcxtVenueConfig(StrictModel):
     sandbox: bool = Field(False, description="Use the exchange's testnet (where ccxt has one).")
     rest_url: RestUrl | None = Field(
         None, description="Override of the spot REST base URL (regional, proxy, emulator)."
+    )
+    ws_url: WsUrl | None = Field(
+        None,
+        description="Override of the spot websocket URL (proxy, emulator), used as given: "
+        "public and private streams connect to it (MEXC and BingX add their listen key). Not "
+        "for KuCoin, whose websocket endpoint comes from the bullet-token answer of its REST "
+        "API (rest_url).",
     )
     account: ProfileName | None = Field(
         None, description="Profiles naming the same account share its rate budget."

@@ -14,10 +14,13 @@ import pytest
 import structlog
 import structlog.testing
 
+from kasmm.clock import RealClock
+from kasmm.config.checks import check_ws_url
 from kasmm.config.schema import CcxtVenueConfig
 from kasmm.core.types import ClientOrderId, OrderRequest, Side
 from kasmm.errors import FatalVenueError
-from kasmm.venues.ccxt.client import build_exchange
+from kasmm.limiter import TokenBucket
+from kasmm.venues.ccxt.client import build_exchange, configure_exchange
 from kasmm.venues.ccxt.exchanges import (
     FLAVOURS,
     client_id_from_native,
@@ -26,8 +29,10 @@ from kasmm.venues.ccxt.exchanges import (
     native_client_id,
     rest_urls,
     valid_client_id,
+    ws_urls,
 )
 from tests.ccxt_fakes import CREDENTIALS, PASSWORD, FakeHttp, fake_venue, venue_config
+from tests.support import make_profile
 
 pytestmark = pytest.mark.anyio
 
@@ -310,6 +315,57 @@ def test_rest_url_replaces_whole_values_and_keeps_suffixes() -> None:
     mexc = rest_urls(flavour_for("mexc"), {"spot": {}, "contract": {}}, "http://h:1")
     assert mexc["spot"] == {"public": "http://h:1", "private": "http://h:1"}
     assert mexc["contract"]["public"] == "http://h:1/api/v1/contract"
+
+
+# --- ws_url ----------------------------------------------------------------------------------
+
+#: Where each ``ccxt.pro`` exchange reads its spot websocket URL (ccxt/pro/<exchange>.py 4.5.90),
+#: and what it appends for a private stream.
+WS_URL_READ_BY_PRO = {
+    "gate": (lambda api: api["spot"]),
+    "mexc": (lambda api: api["ws"]["spot"]),
+    "bingx": (lambda api: api["ws"]["spot"]),
+}
+
+
+@pytest.mark.parametrize("exchange", sorted(WS_URL_READ_BY_PRO))
+def test_ws_url_replaces_the_spot_websocket_url_ccxt_pro_reads(exchange: str) -> None:
+    config = venue_config(exchange, ws_url="ws://127.0.0.1:8998/ws", rest_url="http://h:1")
+    flavour = flavour_for(exchange)
+    instance = build_exchange(config, CREDENTIALS, flavour, websocket=True)
+    before = instance.urls["api"]
+    configure_exchange(instance, config, flavour, TokenBucket(10, 10, RealClock()))
+    api = instance.urls["api"]
+    assert WS_URL_READ_BY_PRO[exchange](api) == "ws://127.0.0.1:8998/ws"
+    assert WS_URL_READ_BY_PRO[exchange](before) != "ws://127.0.0.1:8998/ws"
+    # Nothing but the spot websocket (and the REST sections) changed: swap streams keep theirs.
+    if exchange != "gate":
+        assert {k: v for k, v in api["ws"].items() if k != "spot"} == {
+            k: v for k, v in before["ws"].items() if k != "spot"
+        }
+    else:
+        assert api["swap"] == before["swap"]
+
+
+def test_ws_url_is_refused_where_the_endpoint_comes_from_the_rest_api() -> None:
+    with pytest.raises(ValueError, match="kucoin"):
+        ws_urls(flavour_for("kucoin"), {"ws": {"spot": "wss://x"}}, "ws://h:1")
+    profile = make_profile(name="p", venue=venue_config("kucoin", ws_url="ws://h:1").model_dump())
+    assert check_ws_url(profile) == [
+        (
+            ("venue", "ws_url"),
+            "kucoin takes its websocket endpoint from the REST API's answer (bullet token), so "
+            "it follows rest_url; remove ws_url",
+        )
+    ]
+    for exchange in ("gate", "mexc", "bingx"):
+        ok = make_profile(name="p", venue=venue_config(exchange, ws_url="wss://h/ws").model_dump())
+        assert check_ws_url(ok) == []
+
+
+def test_ws_url_must_be_a_websocket_url() -> None:
+    with pytest.raises(ValueError, match="ws_url"):
+        venue_config("gate", ws_url="http://127.0.0.1:1/ws")
 
 
 # --- client ids, sandbox, budgets -------------------------------------------------------------

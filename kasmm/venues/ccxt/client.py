@@ -14,7 +14,7 @@ from kasmm.config.schema import CcxtVenueConfig
 from kasmm.config.secrets import ResolvedCredentials
 from kasmm.errors import FatalVenueError
 from kasmm.limiter import TokenBucket
-from kasmm.venues.ccxt.exchanges import Flavour, constructor_options, rest_urls
+from kasmm.venues.ccxt.exchanges import Flavour, constructor_options, rest_urls, ws_urls
 
 
 def build_exchange(
@@ -62,7 +62,8 @@ def configure_exchange(
     """Apply kasmm's settings to ``exchange`` (built here or injected by a test).
 
     Merges the flavour's options (no blind retries, spot-only markets, account modes), points the
-    spot sections at ``config.rest_url`` if set, and routes throttling into ``limiter``.
+    spot sections at ``config.rest_url`` and the spot websocket at ``config.ws_url`` if set, and
+    routes throttling into ``limiter``.
     """
     options = getattr(exchange, "options", None)
     if isinstance(options, dict):
@@ -70,6 +71,10 @@ def configure_exchange(
     if config.rest_url is not None:
         urls = dict(exchange.urls)
         urls["api"] = rest_urls(flavour, urls["api"], config.rest_url)
+        exchange.urls = urls
+    if config.ws_url is not None:
+        urls = dict(exchange.urls)
+        urls["api"] = ws_urls(flavour, urls["api"], config.ws_url)
         exchange.urls = urls
     route_throttle(exchange, limiter)
 

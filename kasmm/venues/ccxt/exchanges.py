@@ -94,6 +94,9 @@ class Flavour:
     #: Sections of ``urls['api']`` that ``rest_url`` replaces (``*``: every key at that level),
     #: each with the path suffix the exchange's paths expect after the host.
     rest_sections: tuple[tuple[tuple[str, ...], str], ...] = field(default=())
+    #: Keys of ``urls['api']`` holding the spot websocket URL that ``ws_url`` replaces, as
+    #: ``ccxt.pro`` reads them (empty: the endpoint comes from a REST answer, KuCoin's bullet).
+    ws_sections: tuple[tuple[str, ...], ...] = field(default=())
     #: Parameters of the market load (KuCoin: skip the margin symbol lists).
     markets_params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -131,6 +134,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
                 (("contract", "public"), "/api/v1/contract"),
                 (("contract", "private"), "/api/v1/private"),
             ),
+            ws_sections=(("ws", "spot"),),  # ccxt/pro/mexc.py: urls['api']['ws']['spot']
         ),
         "gate": Flavour(
             exchange="gate",
@@ -162,6 +166,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             spot_sandbox=True,
             # Gate signs "/api/v4" + path whatever the host: every section lives under it.
             rest_sections=((("public", "*"), "/api/v4"), (("private", "*"), "/api/v4")),
+            ws_sections=(("spot",),),  # ccxt/pro/gate.py: urls['api']['spot']
         ),
         "kucoin": Flavour(
             exchange="kucoin",
@@ -219,6 +224,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             spot_markets_method="fetch_spot_markets",
             spot_sandbox=False,  # ccxt: "sandbox is swap only"
             rest_sections=((("spot",), "/openApi"),),
+            ws_sections=(("ws", "spot"),),  # ccxt/pro/bingx.py: urls['api']['ws']['spot']
         ),
     }
 )
@@ -284,6 +290,27 @@ def rest_urls(flavour: Flavour, urls_api: Any, rest_url: str) -> Any:
         keys = list(node) if path[-1] == "*" else [path[-1]]
         for key in keys:
             node[key] = value
+    return out
+
+
+def ws_urls(flavour: Flavour, urls_api: Any, ws_url: str) -> Any:
+    """A copy of ccxt's ``urls['api']`` with the spot websocket URL replaced by ``ws_url``.
+
+    ``ccxt.pro`` connects to the value as given (MEXC and BingX append ``?listenKey=...`` for
+    private streams), so it is not rewritten.
+
+    :raises ValueError: the exchange's websocket endpoint is not a URL setting (KuCoin).
+    """
+    if not flavour.ws_sections:
+        raise ValueError(
+            f"{flavour.exchange}: the websocket endpoint comes from the REST API, not from ws_url"
+        )
+    out = _deep_copy(urls_api)
+    for path in flavour.ws_sections:
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = ws_url
     return out
 
 
