@@ -255,8 +255,10 @@ class Engine:
             if self.stats.bad_books & (self.stats.bad_books - 1) == 0:  # 1st, 2nd, 4th, ...
                 self._log("warning", "bad_book_ignored", count=self.stats.bad_books)
             return False
-        previous = self.book.mid if self.book is not None else None
-        self.tracker = self.tracker.booked(previous, now)
+        last = self.book
+        previous = last.mid if last is not None else None
+        changed = last is None or not book.same_levels_as(last)
+        self.tracker = self.tracker.booked(previous, now, changed)
         self.book = book
         self.venue_clock = self.venue_clock.observe(book.ts, now)
         self.stats.book_updates += 1

@@ -26,7 +26,9 @@ class RiskTracker:
     day_key: str | None = None
     day_start_equity: Decimal | None = None
     previous_mid: Decimal | None = None
-    #: Interval-clock time the last well-formed book arrived (what ``stale_book`` measures).
+    #: Interval-clock time the book last *changed* (a well-formed book whose levels differ from
+    #: the one before): what ``stale_book`` measures. A feed that keeps repeating the same book
+    #: (a stalled websocket re-sent, a frozen REST answer) is stale however often it arrives.
     last_book_at: float | None = None
     #: ``(time, actions)`` of each round that sent order actions in the last
     #: ``ACTION_WINDOW_S`` (interval clock), oldest first: one entry per round, not per
@@ -54,8 +56,12 @@ class RiskTracker:
         object.__setattr__(self, "action_rounds", action_rounds)
         object.__setattr__(self, "actions_in_window", actions_in_window)
 
-    def booked(self, previous_mid: Decimal | None, now: float) -> RiskTracker:
-        """A new book arrived at ``now``; the one before had mid ``previous_mid``."""
+    def booked(self, previous_mid: Decimal | None, now: float, changed: bool = True) -> RiskTracker:
+        """A new book arrived at ``now``; the one before had mid ``previous_mid``.
+
+        :param changed: its levels differ from the previous book's (else the book's age, what
+            ``stale_book`` reads, keeps counting from the last change).
+        """
         mid = previous_mid if previous_mid is not None else self.previous_mid
         # The constructor, not dataclasses.replace: this runs on every book (replace is ~4x
         # slower), as does acted() on every round.
@@ -64,7 +70,7 @@ class RiskTracker:
             self.day_key,
             self.day_start_equity,
             mid,
-            now,
+            now if changed or self.last_book_at is None else self.last_book_at,
             self.action_rounds,
             self.actions_in_window,
         )

@@ -114,11 +114,31 @@ class Book:
             object.__setattr__(self, "_mid", mid)
         return mid
 
+    def same_levels_as(self, other: Book) -> bool:
+        """Both sides have the same levels as ``other``'s (the time stamp aside): no change."""
+        return same_levels(self.bids, other.bids) and same_levels(self.asks, other.asks)
+
     @property
     def is_crossed(self) -> bool:
         """True when best bid >= best ask (a broken or locked book)."""
         bid, ask = self.best_bid, self.best_ask
         return bid is not None and ask is not None and bid >= ask
+
+
+def same_levels(a: tuple[BookLevel, ...], b: tuple[BookLevel, ...]) -> bool:
+    """The same prices and sizes, level by level: a book side that did not *change*.
+
+    Identity first (the sim reuses unchanged sides and levels), then prices and sizes directly
+    rather than through the dataclass ``__eq__``, which is interpreted even when compiled.
+    """
+    if a is b:
+        return True
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x is not y and not (x.price == y.price and x.size == y.size):
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

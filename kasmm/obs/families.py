@@ -144,7 +144,9 @@ class Families:
         self.book_best = g(
             "kasmm_book_best_price", "Best price of the venue book per side.", ("side",)
         )
-        self.book_age = g("kasmm_book_age_seconds", "Seconds since the last order-book update.", ())
+        self.book_age = g(
+            "kasmm_book_age_seconds", "Seconds since the order book last changed.", ()
+        )
         self.book_updates = c("kasmm_book_updates_total", "Order-book updates received.", ())
         self.own_best = g(
             "kasmm_own_best_price", "Best price among the profile's own open orders.", ("side",)

@@ -13,7 +13,7 @@ from kasmm.bot import Bot
 from kasmm.clock import RealClock, VirtualClock
 from kasmm.config.schema import SimVenueConfig
 from kasmm.core.risk import TradingState
-from kasmm.core.types import BookUpdated, VenueEvent
+from kasmm.core.types import Book, BookLevel, BookUpdated, VenueEvent
 from kasmm.venues.sim import SimVenue
 from tests.integration.test_bot_sim import make_bot
 from tests.support import demo_profile, kill_switch_only
@@ -51,10 +51,11 @@ async def test_drawdown_halt_cancels_all_orders_and_stops_quoting() -> None:
 class FreezingVenue:
     """A simulated venue whose market data stops after ``books`` updates (a dead feed)."""
 
-    def __init__(self, inner: SimVenue, books: int) -> None:
+    def __init__(self, inner: SimVenue, books: int, clock: RealClock | None = None) -> None:
         self.inner = inner
         self.books = books
         self.name = inner.name
+        self.clock = clock or RealClock()
 
     def __getattr__(self, item: str) -> Any:
         return getattr(self.inner, item)
@@ -68,6 +69,59 @@ class FreezingVenue:
                 if seen >= self.books:
                     break
         await anyio.sleep_forever()
+
+
+class RepeatingVenue(FreezingVenue):
+    """A simulated venue whose feed keeps re-sending its last book, unchanged, after ``books``
+    updates: a websocket that stays "connected" and repeats itself, or a frozen REST answer."""
+
+    async def events(self) -> AsyncGenerator[VenueEvent, None]:
+        last: Book | None = None
+        async for event in super().events():
+            if isinstance(event, BookUpdated):
+                last = event.book
+            if isinstance(event, BookUpdated) and self.repeating:
+                break
+            yield event
+        assert last is not None
+        while True:
+            await anyio.sleep(0.02)
+            # Equal levels, new objects and a new time stamp: only the content says "no change".
+            yield BookUpdated(
+                Book(
+                    tuple(BookLevel(lv.price, lv.size) for lv in last.bids),
+                    tuple(BookLevel(lv.price, lv.size) for lv in last.asks),
+                    ts=self.clock.wall(),
+                )
+            )
+
+    @property
+    def repeating(self) -> bool:
+        return self.inner.open_order_count > 0
+
+
+@pytest.mark.anyio
+async def test_stale_book_reads_the_last_change_not_the_last_message() -> None:
+    profile = demo_profile(
+        kill_switch=kill_switch_only(stale_book={"seconds": 0.3, "action": "pause", "pause_s": 60}),
+        schedule=[],
+        refresh={"fallback_interval_s": 0.05, "min_requote_interval_s": 0},
+    )
+    assert isinstance(profile.venue, SimVenueConfig)
+    clock = RealClock()
+    sim = SimVenue(profile.venue, profile.symbol, clock)
+    venue = RepeatingVenue(sim, books=10**9, clock=clock)
+    bot = Bot(profile, venue, clock=clock)
+    async with anyio.create_task_group() as tg:
+        await tg.start(bot.run)
+        assert sim.open_order_count > 0
+        with anyio.fail_after(3):
+            while sim.open_order_count > 0:
+                await anyio.sleep(0.02)
+        assert bot.risk.pause_trip is not None and bot.risk.pause_trip.rule == "stale_book"
+        # Books kept arriving all along: the age is the time since the last change.
+        assert bot.stats.book_updates > 3
+        tg.cancel_scope.cancel()
 
 
 @pytest.mark.anyio

@@ -61,7 +61,13 @@ async def test_pnl_equals_equity_change() -> None:
 @pytest.mark.anyio
 async def test_quotes_are_not_replaced_while_market_stays_within_tolerance() -> None:
     calm = {"sigma_bps": 1e-6, "taker_rate_per_s": 1e-9}
-    profile = demo_profile(venue={"market": calm}, strategy={"volatility": None})
+    # A market this calm never changes its book, which the stale-book rule (on by default)
+    # rightly reads as a dead feed: it is off here, where only the refresh rule is under test.
+    profile = demo_profile(
+        venue={"market": calm},
+        strategy={"volatility": None},
+        kill_switch={"stale_book": None},
+    )
     clock = VirtualClock(0.0)
     bot, venue = make_bot(profile, clock, stop_at=120.0)
     await bot.run()
