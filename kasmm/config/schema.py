@@ -271,6 +271,12 @@ class CcxtVenueConfig(StrictModel):
     book_poll_s: Annotated[float, Field(ge=0.05, le=60, allow_inf_nan=False)] = Field(
         0.5, description="REST order-book poll interval when websockets are off or down."
     )
+    feed_stall_s: Annotated[float, Field(ge=1, le=600, allow_inf_nan=False)] = Field(
+        5.0,
+        description="A websocket book unchanged this long is checked against a REST snapshot: "
+        "if the market moved meanwhile, the feed is stalled and is resubscribed (REST polling "
+        "serves meanwhile); if not, the market is quiet and the feed stays.",
+    )
     dead_man_switch_s: Annotated[float, Field(ge=10, le=120, allow_inf_nan=False)] | None = Field(
         60.0,
         description=(
@@ -597,8 +603,8 @@ class KillSwitchConfig(StrictModel):
     )
     stale_book: StaleBookRule | None = Field(
         StaleBookRule(seconds=10.0, action="pause", pause_s=5.0),
-        description="Trip when no book update arrived for seconds (on by default: pause 5 s "
-        "after 10 s; null turns it off).",
+        description="Trip when the book has not changed for seconds, however often it arrives "
+        "(on by default: pause 5 s after 10 s; null turns it off).",
     )
     mid_jump: MidJumpRule | None = Field(
         MidJumpRule(pct=DEFAULT_MID_JUMP_PCT, action="pause", pause_s=DEFAULT_MID_JUMP_PAUSE_S),

@@ -90,7 +90,10 @@ def build_inner_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> V
             limiter,
             credentials=credentials,
             use_websocket=profile.venue.use_websocket,
-            stream=StreamSettings(book_interval_s=profile.venue.book_poll_s),
+            stream=StreamSettings(
+                book_interval_s=profile.venue.book_poll_s,
+                feed_stall_s=profile.venue.feed_stall_s,
+            ),
             dead_man_switch_s=profile.venue.dead_man_switch_s,
         )
     if isinstance(profile.venue, PaperVenueConfig):

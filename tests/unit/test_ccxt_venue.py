@@ -8,6 +8,7 @@ sockets on 127.0.0.1, fault injection, fills by an outside taker).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import anyio
 import ccxt.async_support as ccxt
 import pytest
+import structlog.testing
 from pydantic import SecretStr
 
 from kasmm.clock import RealClock, VirtualClock
@@ -407,7 +409,9 @@ async def test_gate_batch_cancel_and_dead_mans_switch() -> None:
 # --- websockets (ccxt.pro instance with its streams replaced) --------------------------------
 
 
-def pro_venue(http: FakeHttp, watch_book: Any, watch_trades: Any) -> CcxtVenue:
+def pro_venue(
+    http: FakeHttp, watch_book: Any, watch_trades: Any, *, feed_stall_s: float = 5.0
+) -> CcxtVenue:
     config = venue_config("mexc")
     credentials = ResolvedCredentials(SecretStr(API_KEY), SecretStr(SECRET))
     clock = RealClock()
@@ -423,7 +427,7 @@ def pro_venue(http: FakeHttp, watch_book: Any, watch_trades: Any) -> CcxtVenue:
 
     settings = StreamSettings(
         book_interval_s=0.02, orders_interval_s=0.02, ws_orders_interval_s=0.05,
-        trades_safety_s=0.05, ws_backoff_s=0.05, ws_backoff_max_s=0.1,
+        trades_safety_s=0.05, ws_backoff_s=0.05, ws_backoff_max_s=0.1, feed_stall_s=feed_stall_s,
     )  # fmt: skip
     return CcxtVenue(
         config, "KAS/USDT", clock, TokenBucket(1_000, 1_000, clock), credentials=credentials,
@@ -484,6 +488,85 @@ async def test_websocket_books_and_fills_then_rest_fallback_and_reconnect() -> N
         ("T1", "ct1", D(0))
     ]
     assert calls["trades"] >= 2
+
+
+async def _hang() -> Any:
+    await asyncio.sleep(3600)
+
+
+def _depth_requests(http: FakeHttp) -> int:
+    return sum(1 for r in http.requests if r.path == "/api/v3/depth")
+
+
+async def test_a_stalled_websocket_book_is_resubscribed_and_rest_serves_meanwhile() -> None:
+    http = FakeHttp()
+    http.route("GET", "/api/v3/depth", DEPTH)  # the market moved: best bid 0.0999
+    http.route("GET", "/api/v3/openOrders", [])
+    http.route("GET", "/api/v3/myTrades", [])
+    calls = {"book": 0}
+
+    async def watch_book(symbol: str, *args: Any, **kwargs: Any) -> Any:
+        calls["book"] += 1
+        if calls["book"] == 4:
+            return await _hang()  # the socket stays open; nothing more arrives
+        await asyncio.sleep(0.005)
+        return {"bids": [[0.0998, 10.0]], "asks": [[0.1002, 10.0]], "timestamp": None}
+
+    async def watch_trades(symbol: str, *args: Any, **kwargs: Any) -> Any:
+        return await _hang()
+
+    venue = pro_venue(http, watch_book, watch_trades, feed_stall_s=0.2)
+    await venue.connect()
+    stream = venue.events()
+    try:
+        with structlog.testing.capture_logs() as logs, anyio.fail_after(10):
+            seen = await events_until(stream, lambda s: calls["book"] >= 6)
+    finally:
+        await stream.aclose()
+        await venue.close()
+    bids = [e.book.best_bid for e in seen if isinstance(e, BookUpdated)]
+    # REST first, the websocket's three books, then the REST snapshot that showed the stall,
+    # then (after the reconnect backoff) the websocket again on a new subscription.
+    assert bids[:5] == [D("0.0999"), D("0.0998"), D("0.0998"), D("0.0998"), D("0.0999")]
+    assert D("0.0998") in bids[5:]
+    stalled = [entry for entry in logs if entry["event"] == "feed_stalled"]
+    assert len(stalled) == 1 and stalled[0]["unchanged_s"] >= 0.2
+    assert any(entry["event"] == "websocket_failed" for entry in logs)
+
+
+async def test_a_quiet_market_keeps_its_websocket() -> None:
+    http = FakeHttp()
+    http.route("GET", "/api/v3/depth", DEPTH)
+    http.route("GET", "/api/v3/openOrders", [])
+    http.route("GET", "/api/v3/myTrades", [])
+    calls = {"book": 0}
+
+    async def watch_book(symbol: str, *args: Any, **kwargs: Any) -> Any:
+        calls["book"] += 1
+        if calls["book"] > 1:
+            return await _hang()
+        return {"bids": [[0.0999, 1000.0]], "asks": [[0.1001, 1000.0]], "timestamp": None}
+
+    async def watch_trades(symbol: str, *args: Any, **kwargs: Any) -> Any:
+        return await _hang()
+
+    venue = pro_venue(http, watch_book, watch_trades, feed_stall_s=0.1)
+    await venue.connect()
+    stream = venue.events()
+    consumer = asyncio.ensure_future(events_until(stream, lambda s: False, limit=10**6))
+    try:
+        with structlog.testing.capture_logs() as logs, anyio.fail_after(10):
+            while _depth_requests(http) < 5:  # the first book, then four REST checks
+                await asyncio.sleep(0.01)
+    finally:
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        await stream.aclose()
+        await venue.close()
+    # The REST snapshots showed the same book: no stall, the subscription was never renewed.
+    assert calls["book"] == 2
+    assert not [entry for entry in logs if entry["event"] in ("feed_stalled", "websocket_failed")]
 
 
 async def test_websocket_not_supported_falls_back_for_good() -> None:

@@ -14,6 +14,21 @@ post-only order and then cancels it: the listing, not a query per order, tells).
 errors of a poll are logged and backed off; authentication and fatal errors end the stream (the
 bot fails and is restarted).
 The websocket mode runs two ``asyncio`` tasks (ccxt is asyncio-only), cancelled on exit.
+
+Websocket health (the failures market makers meet most: a feed that stays "connected" but stops
+updating, a snapshot merged into a stale book after a reconnect):
+
+* **no progress**: when the websocket book has not *changed* for ``feed_stall_s``, one REST
+  snapshot decides. The same levels: a quiet market, carry on. Different levels: the feed is
+  stalled (``feed_stalled``); the REST book is passed on, the session ends, REST polling takes
+  over and the websockets are retried with the backoff above.
+* **every session starts clean**: ccxt's websocket connections are closed and its cached book
+  dropped before subscribing, so a resubscription rebuilds the book from a fresh snapshot
+  instead of merging updates into the book of a dead connection; a sequence gap that ccxt
+  raises ends the session the same way.
+* **private streams**: fills and order closes missed while a session was down or starting are
+  read by REST right away (the trade history is forced at both ends of a session); fills are
+  keyed by trade id, so one seen on both paths counts once.
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import ccxt.async_support as ccxt
 
-from kasmm.core.types import VenueEvent
+from kasmm.core.types import Book, VenueEvent
 from kasmm.errors import AuthenticationFailed, FatalVenueError, VenueError
 
 if TYPE_CHECKING:
@@ -59,6 +74,13 @@ class StreamSettings:
     ws_stable_s: float = 60.0
     #: Longest pause after consecutive failed polls.
     error_backoff_max_s: float = 10.0
+    #: A websocket book unchanged this long is checked against a REST snapshot (see the
+    #: module docstring): a stalled feed is resubscribed, a quiet market is left alone.
+    feed_stall_s: float = 5.0
+
+
+class FeedStalled(Exception):
+    """The websocket book stopped changing while the market (a REST snapshot) did not."""
 
 
 class _Timers:
@@ -195,32 +217,77 @@ def _discard(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved: no "exception was never retrieved" noise
 
 
+async def _fresh_websockets(exchange: Any, symbol: str) -> None:
+    """Close ccxt's websocket connections and drop its cached book, so the next subscription
+    opens new connections and rebuilds the book from a fresh snapshot (ccxt #29210: a
+    snapshot merged into the book of a dead connection)."""
+    close = getattr(exchange, "close_ws_clients", None)
+    if close is not None and getattr(exchange, "clients", None):
+        await close()
+    books = getattr(exchange, "orderbooks", None)
+    if isinstance(books, dict):
+        books.pop(symbol, None)
+
+
+def _reconcile_now(venue: CcxtVenue, timers: _Timers) -> None:
+    """Read open orders and the trade history by REST at the next chance: what a private
+    stream may have missed around a session change (fills are keyed by trade id)."""
+    now = venue.clock.now()
+    timers.orders = min(timers.orders, now)
+    timers.trades = min(timers.trades, now)
+
+
 async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator[VenueEvent, None]:
-    """Books and fills from ``ccxt.pro``, plus the shared REST timers, until a stream fails."""
+    """Books and fills from ``ccxt.pro``, plus the shared REST timers, until a stream fails
+    or the book stalls (see the module docstring)."""
     exchange = venue.exchange
     symbol = venue.symbol
+    clock = venue.clock
+    stall_s = venue.settings.feed_stall_s
+    await _fresh_websockets(exchange, symbol)
     book_task: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_order_book(symbol))
     trades_task: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_my_trades(symbol))
+    _reconcile_now(venue, timers)
     venue.log.info("websocket_started")
+    last_book: Book | None = None
+    changed_at = clock.now()  # the subscription counts as progress until its first book
     try:
         while True:
-            timeout = max(0.0, _next_due(venue, timers, websocket=True) - venue.clock.now())
+            due = min(_next_due(venue, timers, websocket=True), changed_at + stall_s)
             done, _ = await asyncio.wait(
-                {book_task, trades_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                {book_task, trades_task},
+                timeout=max(0.0, due - clock.now()),
+                return_when=asyncio.FIRST_COMPLETED,
             )
             if book_task in done:
                 raw_book = book_task.result()
                 book_task = asyncio.ensure_future(exchange.watch_order_book(symbol))
-                yield venue.on_book(raw_book)
+                updated = venue.on_book(raw_book)
+                if last_book is None or not updated.book.same_levels_as(last_book):
+                    changed_at = clock.now()
+                last_book = updated.book
+                yield updated
             if trades_task in done:
                 raw_trades = trades_task.result()
                 trades_task = asyncio.ensure_future(exchange.watch_my_trades(symbol))
                 for event in venue.on_trades(list(raw_trades)):
                     yield event
-            async with aclosing(_periodic(venue, timers, websocket=True)) as due:
-                async for event in due:
+            if clock.now() - changed_at >= stall_s:
+                snapshot = await _guarded(venue, "book", venue.poll_book(), timers)
+                if snapshot is None or (
+                    last_book is not None and snapshot.book.same_levels_as(last_book)
+                ):
+                    changed_at = clock.now()  # a quiet market (or no answer): look again later
+                else:
+                    unchanged_s = clock.now() - changed_at
+                    venue.log.warning("feed_stalled", unchanged_s=round(unchanged_s, 3))
+                    yield snapshot
+                    raise FeedStalled(f"no book change for {unchanged_s:.1f} s")
+            async with aclosing(_periodic(venue, timers, websocket=True)) as periodic:
+                async for event in periodic:
                     yield event
     finally:
         for task in (book_task, trades_task):
             task.cancel()
             task.add_done_callback(_discard)
+        _reconcile_now(venue, timers)
