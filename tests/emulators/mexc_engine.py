@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 JsonDict = dict[str, Any]
 
@@ -382,6 +382,54 @@ class _Liquidity:
 
 Levels = Iterable[tuple[object, object]]
 
+#: ``(price, quantity)`` levels; a quantity of 0 removes the level.
+LevelChanges = tuple[tuple[Decimal, Decimal], ...]
+
+
+@dataclass(frozen=True)
+class BookChange:
+    """The visible book of ``symbol`` changed: its depth version became ``version``.
+
+    ``bids``/``asks`` hold every level whose total quantity changed, with the new total (0: the
+    level is gone), bids best first, asks best first. Versions are per symbol and contiguous (one
+    per change), and ``GET depth`` reports the current one as ``lastUpdateId``.
+    """
+
+    symbol: str
+    version: int
+    bids: LevelChanges
+    asks: LevelChanges
+    time: int
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One match, as the public trade feed shows it: ``taker_side`` took ``qty`` at ``price``.
+
+    ``trades`` are the accounts' sides of it (the API maker and/or the API taker; none when
+    an outside taker takes synthetic liquidity, which never happens).
+    """
+
+    symbol: str
+    price: Decimal
+    qty: Decimal
+    taker_side: str  # BUY | SELL
+    time: int
+    trades: tuple[Trade, ...]
+
+
+class EngineObserver(Protocol):
+    """Told of every change as it happens (the websocket layer is one), after REST's effect."""
+
+    def on_order_changed(self, order: Order, fill: Trade | None) -> None:
+        """``order`` was accepted, filled (``fill``: its side of the match) or closed."""
+
+    def on_trade(self, fill: Fill) -> None:
+        """A match happened (after ``on_order_changed`` for the orders in it)."""
+
+    def on_book_changed(self, change: BookChange) -> None:
+        """The visible book changed (at the end of the operation that changed it)."""
+
 
 class Engine:
     """Accounts, orders, fills and books of the emulated venue."""
@@ -404,12 +452,46 @@ class Engine:
         self.order_seq = 0
         self.trade_seq = 0
         self.update_id = 1
+        #: Told of order, trade and book changes (additive: REST does not depend on them).
+        self.observers: list[EngineObserver] = []
+        #: Per-symbol depth version: +1 for each change of the visible book (``lastUpdateId``).
+        self.depth_versions: dict[str, int] = {s: 1 for s in self.markets}
+        self._levels = {s: self._aggregated(s) for s in self.markets}
 
     # ----------------------------------------------------------------- helpers
     def _changed(self) -> None:
         self.update_id += 1
+        changes = self._book_changes()
         if self.on_change is not None:
             self.on_change()
+        for change in changes:
+            for observer in self.observers:
+                observer.on_book_changed(change)
+
+    def _book_changes(self) -> list[BookChange]:
+        """Diff every symbol's visible levels against the last ones; bump changed versions."""
+        changes: list[BookChange] = []
+        for symbol in self.markets:
+            before, after = self._levels[symbol], self._aggregated(symbol)
+            if after == before:
+                continue
+            self._levels[symbol] = after
+            self.depth_versions[symbol] += 1
+            bids, asks = (_level_changes(old, new) for old, new in zip(before, after, strict=True))
+            changes.append(
+                BookChange(
+                    symbol=symbol,
+                    version=self.depth_versions[symbol],
+                    bids=tuple(sorted(bids, key=lambda lv: -lv[0])),
+                    asks=tuple(sorted(asks)),
+                    time=self.clock_ms(),
+                )
+            )
+        return changes
+
+    def _order_changed(self, order: Order, fill: Trade | None = None) -> None:
+        for observer in self.observers:
+            observer.on_order_changed(order, fill)
 
     def add_account(self, api_key: str, secret: str, balances: Mapping[str, object]) -> Account:
         account = Account(api_key, secret, {a: Balance(dec(v)) for a, v in balances.items()})
@@ -491,8 +573,9 @@ class Engine:
             asks[ask] = asks.get(ask, Decimal(0)) + dec(size)
         self.set_book(symbol, bids.items(), asks.items())
 
-    def depth(self, symbol: str, limit: int) -> JsonDict:
-        self.market(symbol)
+    def _aggregated(self, symbol: str) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+        """The visible book of ``symbol``: ``(bids, asks)`` as ``{price: total quantity}``,
+        synthetic levels plus resting API orders."""
         book = self.books[symbol]
         sides: dict[str, dict[Decimal, Decimal]] = {"BUY": {}, "SELL": {}}
         for level in book.bids:
@@ -503,10 +586,15 @@ class Engine:
             if order.symbol == symbol and order.is_open and order.price is not None:
                 side = sides[order.side]
                 side[order.price] = side.get(order.price, Decimal(0)) + order.remaining
-        bids = sorted(sides["BUY"].items(), key=lambda kv: -kv[0])[:limit]
-        asks = sorted(sides["SELL"].items(), key=lambda kv: kv[0])[:limit]
+        return sides["BUY"], sides["SELL"]
+
+    def depth(self, symbol: str, limit: int) -> JsonDict:
+        self.market(symbol)
+        bid_levels, ask_levels = self._aggregated(symbol)
+        bids = sorted(bid_levels.items(), key=lambda kv: -kv[0])[:limit]
+        asks = sorted(ask_levels.items(), key=lambda kv: kv[0])[:limit]
         return {
-            "lastUpdateId": self.update_id,
+            "lastUpdateId": self.depth_versions[symbol],
             "bids": [[fmt(p), fmt(q)] for p, q in bids],
             "asks": [[fmt(p), fmt(q)] for p, q in asks],
             "timestamp": self.clock_ms(),
@@ -593,10 +681,24 @@ class Engine:
             book = self.books[spec.symbol]
             book.bids = [lv for lv in book.bids if lv.qty > 0]
             book.asks = [lv for lv in book.asks if lv.qty > 0]
+        filled: list[Order] = []
         if liq.order is not None:
             trades.append(self._apply_fill(spec, liq.order, price, qty, is_maker=True, now=now))
+            filled.append(liq.order)
         if taker is not None:
             trades.append(self._apply_fill(spec, taker, price, qty, is_maker=False, now=now))
+            filled.append(taker)
+        if self.observers:
+            for order, trade in zip(filled, trades, strict=True):
+                self._order_changed(order, trade)
+            if taker is not None:
+                taker_side = taker.side
+            else:
+                assert liq.order is not None
+                taker_side = "SELL" if liq.order.side == "BUY" else "BUY"
+            fill = Fill(spec.symbol, price, qty, taker_side, now, tuple(trades))
+            for observer in self.observers:
+                observer.on_trade(fill)
         return trades
 
     def _apply_fill(
@@ -658,6 +760,7 @@ class Engine:
 
     def _close(self, order: Order, now: int) -> None:
         """Cancel what is left of ``order``: unlock its funds, set the final status."""
+        status_before = order.status
         if order.locked:
             self._unlock(order, order.locked)
         if order.orig_quote_qty is not None:
@@ -667,6 +770,8 @@ class Engine:
         else:
             order.status = "PARTIALLY_CANCELED" if order.executed_qty > 0 else "CANCELED"
         order.update_time = now
+        if order.status != status_before:
+            self._order_changed(order)
 
     # -------------------------------------------------------------------- orders
     @staticmethod
@@ -773,6 +878,7 @@ class Engine:
         self.orders[order_id] = order
         if otype == "LIMIT_MAKER" and self._liquidity(spec.symbol, side, price, synthetic=True):
             order.status = "CANCELED"  # accepted, then cancelled: it would have taken liquidity
+            self._order_changed(order)
             self._changed()
             return order
         # Lock, then take what crosses.
@@ -780,6 +886,7 @@ class Engine:
         bal.free -= need
         bal.locked += need
         order.locked = need
+        self._order_changed(order)  # accepted (NEW); fills and the close follow
         if otype == "FILL_OR_KILL":
             assert qty is not None
             plan = self._plan(spec, side, price, qty, None, synthetic=True)
@@ -905,6 +1012,7 @@ class Engine:
             "order_seq": self.order_seq,
             "trade_seq": self.trade_seq,
             "update_id": self.update_id,
+            "depth_versions": dict(self.depth_versions),
             "accounts": {
                 key: {
                     "secret": acc.secret,
@@ -944,6 +1052,22 @@ class Engine:
                     bids=[Level(Decimal(p), Decimal(q)) for p, q in book["bids"]],
                     asks=[Level(Decimal(p), Decimal(q)) for p, q in book["asks"]],
                 )
+        versions = data.get("depth_versions", {})
+        for symbol in self.markets:
+            # A state saved before depth versions existed continues from its update id.
+            self.depth_versions[symbol] = int(versions.get(symbol, self.update_id))
+            self._levels[symbol] = self._aggregated(symbol)
+
+
+def _level_changes(
+    before: Mapping[Decimal, Decimal], after: Mapping[Decimal, Decimal]
+) -> list[tuple[Decimal, Decimal]]:
+    """Levels whose quantity differs between ``before`` and ``after`` (0 where one vanished)."""
+    return [
+        (price, after.get(price, Decimal(0)))
+        for price in before.keys() | after.keys()
+        if before.get(price) != after.get(price)
+    ]
 
 
 def _int_param(params: Mapping[str, str], name: str) -> int | None:
