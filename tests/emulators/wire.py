@@ -139,6 +139,10 @@ class WsConnection:
                 continue  # queued before the stall began: lost with the rest
             if self.ws.closed:
                 continue
+            if isinstance(item, _CloseOut):
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self.ws.close(code=item.code, message=item.message)
+                continue
             try:
                 if isinstance(item.payload, bytes):
                     await self.ws.send_bytes(item.payload)
@@ -164,6 +168,14 @@ class WsConnection:
         """Close the socket from the server's side."""
         await self.ws.close(code=code, message=message)
 
+    def close_after_sent(self, code: int = 1000, message: bytes = b"") -> None:
+        """Close the socket from the server's side once every message queued before this call
+        has left (an error answer, then the close, in that order on the wire)."""
+        if self.closed:
+            return
+        due = asyncio.get_running_loop().time() + self.faults.latency_s
+        self._queue.put_nowait(_CloseOut(b"", due, code, message))
+
     async def _finish(self) -> None:
         self._queue.put_nowait(None)
         with contextlib.suppress(asyncio.CancelledError):
@@ -173,6 +185,14 @@ class WsConnection:
 @dataclass
 class _DataOut(_Outgoing):
     """An outgoing published message (subject to the wire faults)."""
+
+
+@dataclass
+class _CloseOut(_Outgoing):
+    """A server-side close, queued behind the messages before it."""
+
+    code: int = 1000
+    message: bytes = b""
 
 
 @dataclass
