@@ -41,7 +41,9 @@ Model
   never left crossed. :meth:`MatchingEngine.trade` fills resting API orders only.
 * Placing locks ``size * price`` quote (limit buy), ``funds`` or the planned cost (market buy) or
   ``size`` base (sell); fills move locked funds, cancels and completion release the rest. The fee is
-  charged, unrounded, in the asset received (base for a buy, quote for a sell).
+  charged, unrounded, in the asset received (base for a buy, quote for a sell), or with
+  ``Market.fee_in="quote"`` always in the quote asset (KuCoin): a buy then locks its notional
+  plus the higher fee rate, and a market buy by funds spends fee and cost from its funds.
 * Every change of the merged book's aggregated levels bumps the market's sequence number by one per
   changed level; :class:`BookChange` carries ``seq_start..seq_end`` and each level's own ``seq``.
 * Order events, in order: ``received`` (accepted), ``open`` (rests), ``match`` (with its fill),
@@ -456,7 +458,7 @@ class MatchingEngine:
             arrival=n,
             created_ms=now,
             updated_ms=now,
-            fee_asset=market.base if side == BUY else market.quote,
+            fee_asset=_fee_asset(market, side),
         )
 
     def _lock_needed(self, order: Order, plan: list[tuple[_Source, Decimal]]) -> Decimal:
@@ -466,10 +468,19 @@ class MatchingEngine:
             return sum((qty for _, qty in plan), ZERO)  # market sell by funds: what it sells
         if order.type == LIMIT:
             assert order.price is not None and order.size is not None
-            return order.size * order.price
+            return order.size * order.price * self._buy_markup(order)
         if order.funds is not None:
             return order.funds
-        return sum((qty * src.price for src, qty in plan), ZERO)  # market buy by size
+        markup = self._buy_markup(order)  # market buy by size: the planned cost (and fee)
+        return sum((qty * src.price * markup for src, qty in plan), ZERO)
+
+    def _buy_markup(self, order: Order) -> Decimal:
+        """1, or 1 + the fee rate a buy paying its fee in quote locks on top of its notional."""
+        market = self.markets[order.symbol]
+        if market.fee_in != "quote" or order.side != BUY:
+            return D(1)
+        rate = market.taker_fee if order.type == MARKET else max(market.maker_fee, market.taker_fee)
+        return 1 + rate
 
     # ------------------------------------------------------------------ matching
 
@@ -500,12 +511,11 @@ class MatchingEngine:
             if remaining <= 0:
                 break
             if order.size is None:  # funds: whole lots only
-                qty = min(
-                    src.size, (remaining / src.price / lot).to_integral_value(ROUND_FLOOR) * lot
-                )
+                unit = src.price * self._buy_markup(order)
+                qty = min(src.size, (remaining / unit / lot).to_integral_value(ROUND_FLOOR) * lot)
                 if qty <= 0:
                     break
-                remaining -= qty * src.price
+                remaining -= qty * unit
             else:
                 qty = min(src.size, remaining)
                 remaining -= qty
@@ -553,14 +563,19 @@ class MatchingEngine:
             self.balance(order.account, market.base),
             self.balance(order.account, market.quote),
         )
+        fee_in_quote = market.fee_in == "quote"
         if order.side == BUY:
-            release = qty * order.price if order.type == LIMIT and order.price is not None else cost
+            fee = cost * rate if fee_in_quote else qty * rate
+            spent = cost + fee if fee_in_quote else cost
+            if order.type == LIMIT and order.price is not None:
+                release = qty * order.price * self._buy_markup(order)
+            else:
+                release = spent
             release = min(release, order.locked)
             quote.locked -= release
-            quote.available += release - cost
+            quote.available += release - spent
             order.locked -= release
-            fee = qty * rate
-            base.available += qty - fee
+            base.available += qty if fee_in_quote else qty - fee
         else:
             base.locked -= qty
             order.locked -= qty
@@ -583,7 +598,7 @@ class MatchingEngine:
             price=price,
             size=qty,
             fee=fee,
-            fee_asset=market.base if order.side == BUY else market.quote,
+            fee_asset=order.fee_asset,
             time_ms=now,
         )
         self.fill_log.append(fill)
@@ -742,3 +757,10 @@ class MatchingEngine:
         self.last_price = {s: D(p) for s, p in state["last_price"].items()}
         self.timers = {(k, s): float(d) for k, s, d in state["timers"]}
         self._published = {s: self._merged(s) for s in self.markets}
+
+
+def _fee_asset(market: Market, side: str) -> str:
+    """The asset fees are charged in: the quote (``fee_in="quote"``) or the asset received."""
+    if market.fee_in == "quote" or side == SELL:
+        return market.quote
+    return market.base

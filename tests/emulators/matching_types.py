@@ -70,6 +70,8 @@ class Market:
     taker_fee: Decimal = _TENTH_PERCENT
     #: Step of ``funds`` (quote) of market orders.
     funds_step: Decimal = _MICRO
+    #: Where fees are charged: ``"received"`` (base for a buy, quote for a sell) or ``"quote"``.
+    fee_in: str = "received"
 
 
 @dataclass

@@ -33,12 +33,23 @@ class Clock:
         return self.now
 
 
-def engine(post_only_cross: str = "reject", **balances: str) -> MatchingEngine:
+def engine(post_only_cross: str = "reject", fee_in: str = "received") -> MatchingEngine:
     """One market (tick 0.0001, lot 1, min size 1, min notional 1, fees 0.1 % / 0.2 %), an
     outside book 0.0999 / 0.1001 x 1000 (5 levels), account ``k1`` with 10 000 of each."""
-    market = Market(SYM, "KAS", "USDT", D("0.0001"), D("1"), D("1"), D("1"), D("0.001"), D("0.002"))
+    market = Market(
+        SYM,
+        "KAS",
+        "USDT",
+        D("0.0001"),
+        D("1"),
+        D("1"),
+        D("1"),
+        D("0.001"),
+        D("0.002"),
+        fee_in=fee_in,
+    )
     eng = MatchingEngine([market], Clock(), post_only_cross=post_only_cross)
-    eng.add_account(KEY, balances or {"KAS": "10000", "USDT": "10000"})
+    eng.add_account(KEY, {"KAS": "10000", "USDT": "10000"})
     eng.set_mid("0.1", spread_bps=20, levels=5, size=1000)
     return eng
 
@@ -144,6 +155,23 @@ def test_fill_moves_balances_with_fee_in_received_asset() -> None:
         (D("0.1001"), D("1000"), "taker"),
         (D("0.1002"), D("500"), "taker"),
     ]
+
+
+def test_fee_in_quote_buy_locks_the_fee_and_pays_it_in_quote() -> None:
+    eng = engine(fee_in="quote")
+    resting = eng.place(KEY, SYM, "buy", price="0.0995", size="100")
+    assert resting.locked == D("100") * D("0.0995") * D("1.002")  # notional + the higher rate
+    taker = eng.place(KEY, SYM, "buy", price="0.1001", size="100")
+    fill = eng.fills(KEY, order_id=taker.id)[0]
+    assert (fill.fee, fill.fee_asset) == (D("100") * D("0.1001") * D("0.002"), "USDT")
+    assert totals(eng)["KAS"] == (D("10100"), D(0))
+    assert totals(eng)["USDT"] == (
+        D("10000") - D("10.01") - fill.fee - resting.locked,
+        resting.locked,
+    )
+    by_funds = eng.place(KEY, SYM, "buy", type="market", funds="10.04")
+    spent = by_funds.filled_funds + by_funds.fee
+    assert by_funds.filled == D("100") and spent <= D("10.04") and by_funds.locked == 0
 
 
 def test_outside_first_at_a_price_then_time_priority_and_self_trade() -> None:
@@ -335,9 +363,11 @@ _ACTION = st.one_of(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(_ACTION, max_size=25))
-def test_balances_are_conserved_and_locks_belong_to_open_orders(actions: list[Any]) -> None:
-    eng = engine()
+@given(st.lists(_ACTION, max_size=25), st.sampled_from(["received", "quote"]))
+def test_balances_are_conserved_and_locks_belong_to_open_orders(
+    actions: list[Any], fee_in: str
+) -> None:
+    eng = engine(fee_in=fee_in)
     start = {a: b.total for a, b in eng.accounts[KEY].items()}
     for action in actions:
         try:
@@ -360,12 +390,10 @@ def test_balances_are_conserved_and_locks_belong_to_open_orders(actions: list[An
         expected = dict(start)
         for fill in eng.fills(KEY):
             cost = fill.price * fill.size
-            if fill.side == "buy":
-                expected["KAS"] += fill.size - fill.fee
-                expected["USDT"] -= cost
-            else:
-                expected["KAS"] -= fill.size
-                expected["USDT"] += cost - fill.fee
+            sign = 1 if fill.side == "buy" else -1
+            expected["KAS"] += sign * fill.size
+            expected["USDT"] -= sign * cost
+            expected[fill.fee_asset] -= fill.fee
         balances = eng.accounts[KEY]
         assert {a: balances[a].total for a in expected} == expected
         assert all(b.available >= 0 and b.locked >= 0 for b in balances.values())
