@@ -20,6 +20,21 @@ Model
 * Fees are charged in the currency received (buy: base, sell: quote), like Gate's spot.
 * Balances: placing locks ``amount*price`` quote (buy limit), the quote ``amount`` (market buy) or
   the base ``amount`` (sell); fills and cancels release the lock.
+
+Observers
+---------
+The websocket layer (:mod:`tests.emulators.gate_ws`) follows the engine through listener lists;
+none of them changes what the REST layer sees:
+
+* ``order_listeners(event, order)``: ``put`` when an order is accepted (before it matches),
+  ``update`` after a fill that leaves it open (and after an amend, see :meth:`order_updated`),
+  ``finish`` when it is filled or cancelled: Gate's ``spot.orders`` events;
+* ``fill_listeners(fill)``: each of the account's fills (``spot.usertrades``);
+* ``book_listeners(update)``: a :class:`BookUpdate` whenever an operation changed the merged book
+  (synthetic + own orders) of a pair. Each change takes the pair's next *book update id*, the
+  ``id`` of ``GET /spot/order_book?with_id=true``, so REST snapshots and websocket updates are
+  one sequence (Gate: "increments 1 on every order book update");
+* ``change_listeners()``: after every operation that may have changed something (balances).
 """
 
 from __future__ import annotations
@@ -199,6 +214,28 @@ class Fill:
     sequence_id: int
 
 
+@dataclass(frozen=True)
+class BookUpdate:
+    """The merged book of ``pair`` changed: its update id is now ``update_id``.
+
+    ``bids`` / ``asks`` are the changed levels ``(price, new size)``, size 0 for a level that
+    went away, as Gate's ``spot.order_book_update`` sends them.
+    """
+
+    pair: str
+    update_id: int
+    time_ms: int
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+
+
+#: A side of a merged book: price -> total size.
+Levels = dict[Decimal, Decimal]
+
+#: First book update id of every pair (ids only grow from there, across restarts too).
+FIRST_BOOK_UPDATE_ID = 1000
+
+
 @dataclass
 class _Liquidity:
     """One opposite-side liquidity source during matching."""
@@ -262,6 +299,16 @@ class GateEngine:
         self._next_trade_id = 5_000_000_001
         self._seq = 0
         self._sequence_ids: dict[str, int] = {}
+        #: Observers (see the module docstring); the REST layer never needs them.
+        self.order_listeners: list[Callable[[str, Order], None]] = []
+        self.fill_listeners: list[Callable[[Fill], None]] = []
+        self.book_listeners: list[Callable[[BookUpdate], None]] = []
+        self.change_listeners: list[Callable[[], None]] = []
+        #: Current book update id per pair, and the merged book it names.
+        self.book_ids: dict[str, int] = {pair: FIRST_BOOK_UPDATE_ID for pair in self.markets}
+        self._book_at_id: dict[str, tuple[Levels, Levels]] = {
+            pair: ({}, {}) for pair in self.markets
+        }
 
     # ------------------------------------------------------------------ helpers
 
@@ -270,8 +317,34 @@ class GateEngine:
         return int(self.clock() * 1000)
 
     def _changed(self) -> None:
+        for pair in self.markets:
+            self._advance_book_id(pair)
+        for listener in self.change_listeners:
+            listener()
         if self.on_change is not None:
             self.on_change()
+
+    def _advance_book_id(self, pair: str) -> None:
+        """Give the merged book of ``pair`` the next update id if it differs from the last."""
+        bids, asks = self.merged_levels(pair)
+        old_bids, old_asks = self._book_at_id[pair]
+        bid_changes, ask_changes = level_changes(old_bids, bids), level_changes(old_asks, asks)
+        if not bid_changes and not ask_changes:
+            return
+        self.book_ids[pair] += 1
+        self._book_at_id[pair] = (bids, asks)
+        update = BookUpdate(pair, self.book_ids[pair], self.now_ms(), bid_changes, ask_changes)
+        for listener in self.book_listeners:
+            listener(update)
+
+    def _notify_order(self, event: str, order: Order) -> None:
+        for listener in self.order_listeners:
+            listener(event, order)
+
+    def order_updated(self, order: Order) -> None:
+        """Tell the order listeners an open order changed outside a fill (an amend)."""
+        if order.is_open:
+            self._notify_order("update", order)
 
     def market(self, pair: str | None) -> GateMarket:
         """The market ``pair`` or ``INVALID_CURRENCY_PAIR``."""
@@ -305,6 +378,7 @@ class GateEngine:
         order.status = status
         order.finish_as = finish_as
         order.update_ms = order.finish_ms = self.now_ms()
+        self._notify_order("finish", order)
 
     # ------------------------------------------------------------------ synthetic book
 
@@ -391,14 +465,11 @@ class GateEngine:
         self.market(pair)
         return pair
 
-    def book_snapshot(
-        self, pair: str, limit: int | None = None
-    ) -> tuple[list[list[str]], list[list[str]], _Book]:
-        """Merged book (synthetic + own resting orders) as Gate's ``[[price, size], ...]``."""
-        market = self.market(pair)
-        book = self.books[market.id]
-        bids: dict[Decimal, Decimal] = {}
-        asks: dict[Decimal, Decimal] = {}
+    def merged_levels(self, pair: str) -> tuple[Levels, Levels]:
+        """Merged book of ``pair`` (synthetic + own resting orders): bids and asks by price."""
+        book = self.books[pair]
+        bids: Levels = {}
+        asks: Levels = {}
         for price, size in book.bids:
             bids[price] = bids.get(price, ZERO) + size
         for price, size in book.asks:
@@ -406,6 +477,15 @@ class GateEngine:
         for order in self._open(pair):
             side = bids if order.side == "buy" else asks
             side[order.price] = side.get(order.price, ZERO) + order.left
+        return bids, asks
+
+    def book_snapshot(
+        self, pair: str, limit: int | None = None
+    ) -> tuple[list[list[str]], list[list[str]], _Book]:
+        """Merged book (synthetic + own resting orders) as Gate's ``[[price, size], ...]``."""
+        market = self.market(pair)
+        book = self.books[market.id]
+        bids, asks = self.merged_levels(market.id)
         bid_rows = sorted(bids.items(), key=lambda kv: -kv[0])
         ask_rows = sorted(asks.items(), key=lambda kv: kv[0])
         if limit is not None:
@@ -622,6 +702,7 @@ class GateEngine:
         )
         self._next_order_id += 1
         self.orders_by_id[order.id] = order
+        self._notify_order("put", order)
         if tif == "poc":
             if crosses:  # poc_cross == "cancel": accepted, then cancelled without trading
                 self._finish(order, "cancelled", "poc")
@@ -841,8 +922,12 @@ class GateEngine:
         self.fills.append(fill)
         self.last_price[order.pair] = price
         # a market buy's left is quote: _match_incoming decides when it is done
+        for listener in self.fill_listeners:
+            listener(fill)
         if order.left == 0 and not (order.type == "market" and order.side == "buy"):
             self._finish(order, "closed", "filled")
+        else:
+            self._notify_order("update", order)
         return fill
 
     def trade(self, side: str, price: object, size: object, pair: str | None = None) -> list[Fill]:
@@ -1082,6 +1167,7 @@ class GateEngine:
             },
             "countdowns": dict(self.countdowns),
             "last_price": {k: str(v) for k, v in self.last_price.items()},
+            "book_ids": dict(self.book_ids),
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -1116,6 +1202,11 @@ class GateEngine:
                 )
         self.countdowns = {k: float(v) for k, v in state.get("countdowns", {}).items()}
         self.last_price = {k: D(v) for k, v in state.get("last_price", {}).items()}
+        for pair, book_id in state.get("book_ids", {}).items():
+            if pair in self.book_ids:
+                self.book_ids[pair] = int(book_id)
+        # the restored book is what the restored id names (no update is published for it)
+        self._book_at_id = {pair: self.merged_levels(pair) for pair in self.markets}
 
 
 _ORDER_DECIMALS = frozenset(
@@ -1130,6 +1221,13 @@ def _order_state(order: Order) -> dict[str, Any]:
 
 def _fill_state(fill: Fill) -> dict[str, Any]:
     return {k: (str(v) if k in _FILL_DECIMALS else v) for k, v in fill.__dict__.items()}
+
+
+def level_changes(old: Levels, new: Levels) -> tuple[tuple[Decimal, Decimal], ...]:
+    """Levels of ``new`` that differ from ``old``, and ``(price, 0)`` for those gone."""
+    changed = [(p, s) for p, s in new.items() if old.get(p) != s]
+    changed += [(p, ZERO) for p in old if p not in new]
+    return tuple(sorted(changed))
 
 
 def _page(rows: list[Any], page: int, limit: int) -> list[Any]:
