@@ -12,8 +12,13 @@ Usage::
         finally:
             await ex.close()
 
+Websockets (``gate_ws``): ``emu.ws_url`` (``ws://host:port/ws/v4/``) for ``ccxt.pro.gate``, set by
+:func:`configure_ccxt_pro`; ``emu.ws`` is the ``WsHub`` (wire faults), ``emu.ws_protocol`` the
+Gate protocol (``spot.obu`` full-snapshot resend). Order book update ids are shared with the REST
+``GET /spot/order_book?with_id=true`` ``id``.
+
 or as a process: ``python -m tests.emulators.gate --port 0 --api-key K --secret S [--state F]``
-prints one JSON line ``{"base_url": ..., "host": ..., "port": ..., "pid": ...}`` and serves until
+prints one JSON line ``{"base_url", "ws_url", "host", "port", "pid"}`` and serves until
 SIGINT/SIGTERM.
 
 Everything is served under ``/api/v4`` (ccxt signs ``'/api/v4' + path`` whatever the host).
@@ -42,6 +47,7 @@ P POST   /spot/batch_orders                  ``create_orders`` (per-order ``succ
 P POST   /spot/cancel_batch_orders           ``cancel_orders`` (per-order ``succeeded``; 20)
 P GET    /spot/my_trades                     fills
 P POST   /spot/countdown_cancel_all          dead man's switch ``{timeout, currency_pair?}``
+WS       /ws/v4/, /gateeu/ws/v4/ (no prefix) spot websockets, see :mod:`tests.emulators.gate_ws`
 =======  ==================================  =================================================
 
 Errors are Gate's ``{"label", "message"}`` bodies; ccxt's ``handle_errors`` raises from the label
@@ -113,6 +119,8 @@ from .gate_engine import (
     GateMarket,
     fmt,
 )
+from .gate_ws import GateWs
+from .wire import WsHub
 
 __all__ = [
     "DEFAULT_BALANCES",
@@ -122,6 +130,7 @@ __all__ = [
     "GateMarket",
     "RecordedRequest",
     "configure_ccxt",
+    "configure_ccxt_pro",
     "sign_request",
 ]
 
@@ -229,6 +238,19 @@ def configure_ccxt(exchange: Any, base_url: str, *, spot_only: bool = True) -> N
         exchange.options["fetchMarkets"] = {"types": ["spot"]}
 
 
+def configure_ccxt_pro(exchange: Any, base_url: str, ws_url: str) -> None:
+    """Point an unmodified ``ccxt.pro.gate`` instance at the emulator: REST as
+    :func:`configure_ccxt` does, and ``exchange.urls['api']['spot']`` (the spot websocket URL
+    ``get_url_by_market`` / ``get_url_by_market_type`` read) to ``ws_url``.
+
+    Give ``emu.ws_url`` for ccxt's default order book channel (``spot.obu``) or ``emu.ws_url_eu``
+    for ``spot.order_book_update`` synced with a REST snapshot (ccxt picks it when the URL
+    contains ``gateeu``). Swap/future/option websocket URLs are left alone: not emulated.
+    """
+    configure_ccxt(exchange, base_url)
+    exchange.urls["api"]["spot"] = ws_url
+
+
 class GateEmulator:
     """An aiohttp server speaking Gate.io spot APIv4 on loopback, backed by :class:`GateEngine`.
 
@@ -250,6 +272,7 @@ class GateEmulator:
             ``finish_as="poc"``) for a post-only order that would cross.
         max_timestamp_skew_s: ``REQUEST_EXPIRED`` beyond this (None disables).
         timer_interval_s: period of the background countdown check (real seconds).
+        ws_heartbeat_s: aiohttp protocol pings from the websocket server (None: none).
     """
 
     def __init__(
@@ -267,6 +290,7 @@ class GateEmulator:
         max_timestamp_skew_s: float | None = 60.0,
         timer_interval_s: float = 0.05,
         order_rate: int = 10,
+        ws_heartbeat_s: float | None = None,
     ) -> None:
         self.api_key = api_key
         self.order_rate = order_rate
@@ -283,6 +307,14 @@ class GateEmulator:
             clock=self.clock,
             poc_cross=poc_cross,
             on_change=self._save_state,
+        )
+        self.ws_protocol = GateWs(
+            self.engine,
+            api_key,
+            secret,
+            self.clock,
+            heartbeat_s=ws_heartbeat_s,
+            max_time_skew_s=max_timestamp_skew_s,
         )
         self.requests: list[RecordedRequest] = []
         self._window: collections.deque[float] = collections.deque()
@@ -302,13 +334,32 @@ class GateEmulator:
             raise RuntimeError("GateEmulator not started")
         return self._base_url
 
+    @property
+    def ws_url(self) -> str:
+        """``ws://host:port/ws/v4/`` once started (ccxt's ``urls['api']['spot']``)."""
+        return self.base_url.replace("http://", "ws://", 1)[: -len(API_PREFIX)] + "/ws/v4/"
+
+    @property
+    def ws_url_eu(self) -> str:
+        """The same websocket at ``/gateeu/ws/v4/``: ccxt then watches books through
+        ``spot.order_book_update`` and a REST snapshot instead of ``spot.obu``."""
+        return self.ws_url.replace("/ws/v4/", "/gateeu/ws/v4/")
+
+    @property
+    def ws(self) -> WsHub:
+        """The websocket hub: connections, subscriptions, wire faults."""
+        return self.ws_protocol.hub
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Load ``state_path`` if present, bind, start the countdown task; returns base_url."""
         if self._runner is not None:
             raise RuntimeError("GateEmulator already started")
         if self.state_path is not None and self.state_path.exists():
             self.engine.load_state(json.loads(self.state_path.read_text()))
+            self.ws_protocol.resync()
         app = web.Application()
+        app.router.add_get("/ws/v4/", self.ws.handle)
+        app.router.add_get("/gateeu/ws/v4/", self.ws.handle)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -321,13 +372,14 @@ class GateEmulator:
         return self._base_url
 
     async def stop(self) -> None:
-        """Stop the countdown task and the server (idempotent)."""
+        """Stop the countdown task, close the websockets, stop the server (idempotent)."""
         if self._timer_task is not None:
             self._timer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer_task
             self._timer_task = None
         if self._runner is not None:
+            await self.ws.shutdown()
             await self._runner.cleanup()
             self._runner = None
 
@@ -716,11 +768,13 @@ class GateEmulator:
         limit = _int_param(call.query, "limit", 10)
         if not 1 <= limit <= 1000:
             raise GateError(400, "INVALID_PARAM_VALUE", "invalid argument: limit")
-        bids, asks, book = self.engine.book_snapshot(self.engine.market(pair).id, limit)
+        book_pair = self.engine.market(pair).id
+        bids, asks, book = self.engine.book_snapshot(book_pair, limit)
         now = self.engine.now_ms()
         out: dict[str, Any] = {"current": now, "update": book.update_ms or now}
         if call.query.get("with_id") == "true":
-            out = {"id": book.version, **out}
+            # the id websockets count U/u in (spot.order_book_update syncs on it)
+            out = {"id": self.engine.book_ids[book_pair], **out}
         out.update(asks=asks, bids=bids)
         return 200, out
 
@@ -797,6 +851,7 @@ class GateEmulator:
     def _amend_order(self, call: _Call) -> tuple[int, Any]:
         pair = call.query.get("currency_pair")
         order = amend(self.engine, pair, call.params["order_id"], call.body)
+        self.engine.order_updated(order)  # spot.orders "update" (a no-op once finished)
         return 200, self.engine.order_json(order)
 
     def _cancel_all(self, call: _Call) -> tuple[int, Any]:
@@ -891,7 +946,13 @@ async def _serve(args: argparse.Namespace) -> None:
         if args.mid is not None:
             emu.set_mid(args.mid, args.spread_bps, args.levels, args.size)
         port = int(emu.base_url.rsplit(":", 1)[1].split("/", 1)[0])
-        line = {"base_url": emu.base_url, "host": args.host, "port": port, "pid": os.getpid()}
+        line = {
+            "base_url": emu.base_url,
+            "ws_url": emu.ws_url,
+            "host": args.host,
+            "port": port,
+            "pid": os.getpid(),
+        }
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
         stop = asyncio.Event()
