@@ -9,7 +9,10 @@ Use::
         ...
         await ex.close()
 
-or ``emu.ccxt()`` for the same client in one call. As its own process (crash-restart tests)::
+or ``emu.ccxt()`` for the same client in one call; ``emu.ccxt_pro()`` (or
+:func:`configure_ccxt_pro`) gives an unmodified ``ccxt.pro.mexc`` whose websockets reach the
+emulator's ``/ws`` (:attr:`MexcEmulator.ws_url`; the protocol is in :mod:`tests.emulators.mexc_ws`,
+its wire faults on :attr:`MexcEmulator.ws`). As its own process (crash-restart tests)::
 
     python -m tests.emulators.mexc --port 0 --api-key K --secret S [--state FILE]
 
@@ -30,6 +33,9 @@ signed   POST /api/v3/order, /order/test, /batchOrders (ccxt create_orders: ``ba
               up to 20 orders of one symbol, each answered on its own: ``orderId`` or
               ``code``/``msg``, with ``newClientOrderId`` when one was sent; weight 1, 2 r/s)
 signed DELETE /api/v3/order, /openOrders, /order/all (ccxt cancel_all_orders without symbol)
+signed POST/PUT/DELETE/GET /api/v3/userDataStream (listen keys: ``{"listenKey": ...}``; PUT and
+              DELETE take ``listenKey``; GET lists the valid ones; 60 minutes on ``clock``)
+websocket GET /ws[?listenKey=...] (see :mod:`tests.emulators.mexc_ws`)
 
 Anything else answers 404 ``{"code": -1, ...}`` (ccxt: ``ExchangeError``) and is logged.
 
@@ -58,6 +64,7 @@ MARKET with nothing to match           30025       InvalidOrder
 duplicate newClientOrderId (*)         -2010       ExchangeError
 cancel unknown / closed order          -2011       BadRequest (not OrderNotFound)
 query unknown order                    -2013       ExchangeError (not OrderNotFound)
+unknown / expired / deleted listen key 730708      ExchangeError
 request weight over the window         429 / 429   RateLimitExceeded (HTTP 429)
 ``batchOrders`` above 2 r/s            429 / 429   RateLimitExceeded (HTTP 429)
 =====================================  ==========  ==================================
@@ -104,6 +111,8 @@ from tests.emulators.mexc_engine import (
     load_state,
     save_state,
 )
+from tests.emulators.mexc_ws import WS_PATH, ListenKeys, MexcWs
+from tests.emulators.wire import WsHub
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -113,6 +122,7 @@ __all__ = [
     "MexcError",
     "RequestRecord",
     "configure_ccxt",
+    "configure_ccxt_pro",
 ]
 
 DEFAULT_BALANCES: Mapping[str, object] = {"KAS": "100000", "USDT": "10000"}
@@ -165,6 +175,20 @@ def configure_ccxt(exchange: _Urls, base_url: str) -> None:
     api["contract"] = {"public": base + "/api/v1/contract", "private": base + "/api/v1/private"}
     api["spot2"] = {"public": base + "/open/api/v2", "private": base + "/open/api/v2"}
     api["broker"] = {"private": base + "/api/v3/broker"}
+    exchange.urls = {**exchange.urls, "api": api}
+
+
+def configure_ccxt_pro(exchange: _Urls, base_url: str, ws_url: str) -> None:
+    """Point a ``ccxt.pro.mexc`` instance at the emulator: REST as :func:`configure_ccxt`, plus
+
+    * ``urls['api']['ws']['spot']`` = ``ws_url``: every spot ``watch_*`` (public channels on
+      this URL, private ones on ``ws_url + '?listenKey=...'``);
+    * ``urls['api']['ws']['swap']`` = a loopback URL that is not served, so a stray swap watch
+      fails locally instead of reaching contract.mexc.com.
+    """
+    configure_ccxt(exchange, base_url)
+    api = dict(exchange.urls["api"])
+    api["ws"] = {"spot": ws_url, "swap": base_url.rstrip("/") + "/contract/edge"}
     exchange.urls = {**exchange.urls, "api": api}
 
 
@@ -238,6 +262,7 @@ class MexcEmulator:
         state_path: str | os.PathLike[str] | None = None,
         check_timestamp: bool = True,
         endpoint_rates: Mapping[tuple[str, str], tuple[int, float]] | None = None,
+        ws_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.api_key = api_key
         self.secret = secret
@@ -263,6 +288,10 @@ class MexcEmulator:
             if state is not None:
                 self.engine.load_json(state)
         self.engine.on_change = self._persist
+        self.listen_keys = ListenKeys(self.clock)
+        #: The websocket protocol (``ws_options``: :class:`MexcWs` keyword arguments).
+        self.ws_protocol = MexcWs(self.engine, self.listen_keys, **(ws_options or {}))
+        self.engine.observers.append(self.ws_protocol)
         self.requests: list[RequestRecord] = []
         #: Tracebacks of handler crashes (answered 500): tests should assert this stays empty.
         self.internal_errors: list[str] = []
@@ -283,15 +312,27 @@ class MexcEmulator:
     def port(self) -> int:
         return int(self.base_url.rsplit(":", 1)[1])
 
+    @property
+    def ws_url(self) -> str:
+        """The spot websocket URL to give ccxt.pro (``urls['api']['ws']['spot']``)."""
+        return "ws" + self.base_url.removeprefix("http") + WS_PATH
+
+    @property
+    def ws(self) -> WsHub:
+        """The websocket connections, for wire faults (protocol faults: :attr:`ws_protocol`)."""
+        return self.ws_protocol.hub
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0: any free port); returns :attr:`base_url`."""
         app = web.Application()
+        app.router.add_get(WS_PATH, self.ws_protocol.hub.handle)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
         self._runner = runner
+        await self.ws_protocol.start()
         bound = runner.addresses[0]
         self._base_url = f"http://{host}:{bound[1]}"
         return self._base_url
@@ -299,6 +340,7 @@ class MexcEmulator:
     async def stop(self) -> None:
         if self._runner is not None:
             runner, self._runner = self._runner, None
+            await self.ws_protocol.stop()
             await runner.cleanup()
 
     async def __aenter__(self) -> Self:
@@ -326,6 +368,16 @@ class MexcEmulator:
         }
         exchange = ccxt_async.mexc(options)
         configure_ccxt(exchange, self.base_url)
+        return exchange
+
+    def ccxt_pro(self, **config: Any) -> Any:
+        """An unmodified ``ccxt.pro.mexc`` like :meth:`ccxt`, websockets at :attr:`ws_url`."""
+        import ccxt.pro as ccxt_pro
+
+        exchange = ccxt_pro.mexc(
+            {"apiKey": self.api_key, "secret": self.secret, "enableRateLimit": False, **config}
+        )
+        configure_ccxt_pro(exchange, self.base_url, self.ws_url)
         return exchange
 
     # ------------------------------------------------------------- test controls
@@ -924,6 +976,25 @@ def _h_my_trades(emu: MexcEmulator, ctx: _Ctx) -> Any:
     return [t.my_trade() for t in emu.engine.my_trades(_key(ctx), ctx.params)]
 
 
+def _h_listen_key_create(emu: MexcEmulator, ctx: _Ctx) -> Any:
+    return {"listenKey": emu.listen_keys.create(_key(ctx))}
+
+
+def _h_listen_keys(emu: MexcEmulator, ctx: _Ctx) -> Any:
+    return {"listenKey": emu.listen_keys.valid(_key(ctx))}
+
+
+def _h_listen_key_keep_alive(emu: MexcEmulator, ctx: _Ctx) -> Any:
+    return {"listenKey": emu.listen_keys.keep_alive(_key(ctx), ctx.params.get("listenKey"))}
+
+
+def _h_listen_key_delete(emu: MexcEmulator, ctx: _Ctx) -> Any:
+    key = emu.listen_keys.delete(_key(ctx), ctx.params.get("listenKey"))
+    for conn in emu.ws_protocol.connections_of(key):
+        conn.close_after_sent()  # "DELETE ... will close the stream"
+    return {"listenKey": key}
+
+
 #: (method, server path) → (handler, SIGNED).
 _ROUTES: dict[tuple[str, str], tuple[_Handler, bool]] = {
     ("GET", "/api/v3/ping"): (_h_ping, False),
@@ -949,6 +1020,10 @@ _ROUTES: dict[tuple[str, str], tuple[_Handler, bool]] = {
     ("GET", "/api/v3/openOrders"): (_h_open_orders_get, True),
     ("GET", "/api/v3/allOrders"): (_h_all_orders, True),
     ("GET", "/api/v3/myTrades"): (_h_my_trades, True),
+    ("POST", "/api/v3/userDataStream"): (_h_listen_key_create, True),
+    ("GET", "/api/v3/userDataStream"): (_h_listen_keys, True),
+    ("PUT", "/api/v3/userDataStream"): (_h_listen_key_keep_alive, True),
+    ("DELETE", "/api/v3/userDataStream"): (_h_listen_key_delete, True),
 }
 
 
