@@ -16,9 +16,9 @@ its wire faults on :attr:`MexcEmulator.ws`). As its own process (crash-restart t
 
     python -m tests.emulators.mexc --port 0 --api-key K --secret S [--state FILE]
 
-prints one JSON line ``{"url": ..., "port": ..., "pid": ...}``; unauthenticated admin endpoints
-under ``/_emu/`` drive it: ``trade``, ``mid``, ``book``, ``foreign``, ``fault``, ``state``,
-``requests``.
+prints one JSON line ``{"url": ..., "ws_url": ..., "port": ..., "pid": ...}``; unauthenticated
+admin endpoints under ``/_emu/`` drive it: ``trade``, ``mid``, ``book``, ``foreign``, ``fault``,
+``state``, ``requests``.
 
 Endpoints served (what ccxt 4.5.90 calls; the URL is ``urls['api'][section][access]`` +
 ``/api/v3/`` + the ccxt path for ``spot``, ``urls['api']['contract'][access]`` + ``/`` + path for
@@ -1052,7 +1052,13 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    line = {"url": emu.base_url, "port": emu.port, "pid": os.getpid(), "api_key": emu.api_key}
+    line = {
+        "url": emu.base_url,
+        "ws_url": emu.ws_url,
+        "port": emu.port,
+        "pid": os.getpid(),
+        "api_key": emu.api_key,
+    }
     sys.stdout.write(json.dumps(line) + "\n")
     sys.stdout.flush()
     try:

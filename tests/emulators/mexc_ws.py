@@ -390,15 +390,15 @@ class MexcWs:
     # --- engine hooks: what the engine did, pushed --------------------------------------
     def on_book_changed(self, change: BookChange) -> None:
         for frequency in FREQUENCIES:
-            topic = depth_channel(change.symbol, frequency)
-            if self.hub.subscribed(topic):
-                self._push(self.hub.subscribed(topic), encode_depth(change, frequency))
+            conns = self.hub.subscribed(depth_channel(change.symbol, frequency))
+            if conns:
+                self._push(conns, encode_depth(change, frequency))
 
     def on_trade(self, fill: Fill) -> None:
         for frequency in FREQUENCIES:
-            topic = deals_channel(fill.symbol, frequency)
-            if self.hub.subscribed(topic):
-                self._push(self.hub.subscribed(topic), encode_deal(fill, frequency))
+            conns = self.hub.subscribed(deals_channel(fill.symbol, frequency))
+            if conns:
+                self._push(conns, encode_deal(fill, frequency))
         for trade in fill.trades:
             conns = self._private(PRIVATE_DEALS, trade.account)
             if conns:

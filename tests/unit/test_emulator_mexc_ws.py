@@ -280,7 +280,7 @@ async def test_idle_connections_are_closed(anyio_backend: str) -> None:
         async with raw(emu.ws_url) as ws:  # never subscribes: closed after 30 s (here 0.2)
             start = time.monotonic()
             assert (await ws.receive(timeout=5)).type is aiohttp.WSMsgType.CLOSE
-            assert time.monotonic() - start >= 0.2
+            assert time.monotonic() - start >= 0.15  # the server's timer starts a bit earlier
         async with raw(emu.ws_url) as ws:  # subscribed, but nothing flows: 60 s (here 0.4)
             await ask(ws, {"method": "SUBSCRIPTION", "params": [DEPTH]})
             start = time.monotonic()
