@@ -413,6 +413,34 @@ async def test_server_protocol_pings_when_heartbeat_is_set() -> None:
         await ws.pong(msg.data)
 
 
+async def test_heartbeat_closes_a_client_that_never_pongs_and_ccxt_answers() -> None:
+    async with (
+        gate_pro(eu=False, ws_heartbeat_s=0.1) as (emu, ex),
+        aiohttp.ClientSession() as session,
+    ):
+        await asyncio.wait_for(ex.watch_order_book(SYMBOL), 5)
+        async with session.ws_connect(emu.ws_url, autoping=False) as silent:
+            while (msg := await silent.receive(timeout=5)).type is aiohttp.WSMsgType.PING:
+                pass  # never answered: the server gives up on it
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        # ccxt's socket saw the same pings (answered by aiohttp's autoping) and still flows
+        await ex.create_order(SYMBOL, "limit", "buy", 40, 0.0999, {"postOnly": True})
+        assert client_book(await current(emu, ex)) == engine_book(emu, 50)
+        assert emu.ws.accepted == 2 and len(emu.ws.connections) == 1
+
+
+async def test_unwatch_order_book_unsubscribes() -> None:
+    async with gate_pro(eu=False) as (emu, ex):
+        await asyncio.wait_for(ex.watch_order_book(SYMBOL), 5)
+        assert len(emu.ws.subscribed(OBU)) == 1
+        await asyncio.wait_for(ex.un_watch_order_book(SYMBOL), 5)
+        assert emu.ws.subscribed(OBU) == []
+        (request,) = [
+            r.message for r in emu.ws_protocol.requests if r.message["event"] == "unsubscribe"
+        ]
+        assert request["channel"] == "spot.obu" and request["payload"] == [f"ob.{PAIR}.50"]
+
+
 @pytest.mark.parametrize(
     ("message", "code", "text"),
     [
