@@ -147,6 +147,32 @@ async def test_order_book_update_syncs_with_the_rest_snapshot_id() -> None:
         assert len(emu.requests_to("/spot/order_book", "GET")) == 1
 
 
+async def test_updates_cached_after_the_snapshot_are_merged_by_its_id() -> None:
+    """The REST snapshot is older than some cached updates: ccxt applies those from the one
+    whose ``U - 1`` is the snapshot's ``id``. The instance's ``fetch_order_book`` is wrapped
+    (not ccxt's code) only to make the book move between the snapshot and its use."""
+    async with gate_pro() as (emu, ex):
+        nudge = Nudger(emu)
+        fetch = ex.fetch_order_book
+        snapshots: list[Any] = []
+
+        async def fetch_then_move(*args: Any, **kwargs: Any) -> Any:
+            snapshot = await fetch(*args, **kwargs)
+            cached = len(ex.orderbooks[SYMBOL].cache)
+            emu.set_book([("0.0995", "7")], [("0.1005", "9")])
+            await eventually(lambda: len(ex.orderbooks[SYMBOL].cache) > cached, within_s=5)
+            snapshots.append(snapshot)
+            return snapshot
+
+        ex.fetch_order_book = fetch_then_move
+        book = await synced_book(emu, ex, nudge)
+        (snapshot,) = snapshots
+        assert snapshot["nonce"] == emu.engine.book_ids[PAIR] - 1
+        assert book["nonce"] == emu.engine.book_ids[PAIR]
+        assert client_book(book) == engine_book(emu)
+        assert book["bids"] == [[0.0995, 7.0]] and book["asks"] == [[0.1005, 9.0]]
+
+
 async def test_order_book_update_messages_carry_gates_fields() -> None:
     async with gate_pro() as (emu, _ex), raw_ws(emu.ws_url) as ws:
         await ws.send_json(request("spot.order_book_update", [PAIR, "100ms"], id=7))
@@ -208,6 +234,20 @@ async def test_sequence_gap_raises_checksum_error_then_the_next_watch_resyncs() 
         book = await synced_book(emu, ex, nudge)
         assert client_book(book) == engine_book(emu)
         assert len(emu.requests_to("/spot/order_book", "GET")) == 2
+
+
+async def test_sequence_gap_without_checksum_option_returns_an_unsynced_book() -> None:
+    """With ``options.watchOrderBook.checksum`` False ccxt does not raise: the watch returns
+    the book with ``nonce`` None (contents stale), and the next watch resyncs."""
+    async with gate_pro() as (emu, ex):
+        ex.options["watchOrderBook"]["checksum"] = False
+        nudge = Nudger(emu)
+        await synced_book(emu, ex, nudge)
+        emu.ws.inject(UPDATES, drop=1)
+        nudge(2)
+        book = await asyncio.wait_for(ex.watch_order_book(SYMBOL), 5)
+        assert book["nonce"] is None and client_book(book) != engine_book(emu)
+        assert client_book(await synced_book(emu, ex, nudge)) == engine_book(emu)
 
 
 async def test_obu_gap_goes_unnoticed_by_ccxt() -> None:
