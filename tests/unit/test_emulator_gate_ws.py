@@ -366,6 +366,7 @@ async def test_orders_and_trades_stream_after_rest_order_and_outside_trade() -> 
         assert put["id"] == placed["id"] and put["clientOrderId"] == "t-mm-1"
         assert put["status"] == "open" and put["info"]["event"] == "put"
         assert put["amount"] == 30.0 and put["remaining"] == 30.0 and put["price"] == 0.1
+        assert put["timestamp"] == emu.orders()[0]["create_time_ms"]
 
         # a watch resolves only if it waits when the message comes: start them first
         orders_watch = asyncio.ensure_future(ex.watch_orders(SYMBOL))
@@ -375,6 +376,7 @@ async def test_orders_and_trades_stream_after_rest_order_and_outside_trade() -> 
         assert trade["side"] == "sell" and trade["takerOrMaker"] == "maker"
         assert (trade["price"], trade["amount"]) == (0.1, 10.0)
         assert trade["fee"] == {"cost": 0.002, "currency": "USDT"}
+        assert trade["timestamp"] == int(float(emu.my_trades()[0]["create_time_ms"]))
         update = (await asyncio.wait_for(orders_watch, 5))[-1]
         assert update["status"] == "open" and update["filled"] == 10.0
         assert update["info"]["event"] == "update"
