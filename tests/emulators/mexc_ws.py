@@ -36,10 +36,13 @@ connect ``/ws?listenKey=K``, K invalid/expired     text ``Invalid listen key``, 
                                                        match
 =====================================================  ===========================================
 
-Each engine change is pushed at once as its own message (a 100 ms window holding one change);
-depth versions are per symbol, contiguous, and the REST snapshot's ``lastUpdateId`` is the same
+Depth versions are per symbol, contiguous, and the REST snapshot's ``lastUpdateId`` is the same
 counter, so MEXC's rule "next ``fromVersion`` = previous ``toVersion`` + 1" holds and a
-snapshot is consistent with the stream. Other channels (``bookTicker``, ``kline``,
+snapshot is consistent with the stream. By default each engine change is pushed at once as its
+own message (``fromVersion`` = ``toVersion``: a window holding one change); with
+``depth_window_s`` the changes of a symbol merge for that long into one push spanning their
+versions, as MEXC's 100 ms aggregation does (both frequencies share the window;
+:meth:`MexcWs.flush_depth` ends it now). Other channels (``bookTicker``, ``kline``,
 ``private.account``, ``limit.depth``) are answered "Blocked!" by the emulator (not by MEXC).
 
 Limits and lifecycle, as MEXC documents them: 30 subscriptions per connection (a further one
@@ -143,8 +146,9 @@ def _blocked(channels: list[str]) -> str:
 
 
 # ------------------------------------------------------------------------------- encoding
-def encode_depth(change: BookChange, frequency: str) -> bytes:
-    """A ``publicAggreDepths`` push of one book change."""
+def encode_depth(change: BookChange, frequency: str, from_version: int | None = None) -> bytes:
+    """A ``publicAggreDepths`` push of one book change (or of a window of changes merged,
+    ``from_version`` to ``change.version``)."""
     push = wrapper_pb2.PushDataV3ApiWrapper()
     push.channel = depth_channel(change.symbol, frequency)
     push.symbol = change.symbol
@@ -155,7 +159,8 @@ def encode_depth(change: BookChange, frequency: str) -> bytes:
             item = side.add()
             item.price, item.quantity = fmt(price), fmt(qty)
     body.eventType = f"{DEPTH}@{frequency}"
-    body.fromVersion = body.toVersion = str(change.version)
+    body.fromVersion = str(change.version if from_version is None else from_version)
+    body.toVersion = str(change.version)
     return bytes(push.SerializeToString())
 
 
@@ -285,6 +290,24 @@ class ListenKeys:
 
 
 # ------------------------------------------------------------------------------- protocol
+@dataclass
+class _DepthWindow:
+    """Depth changes of one symbol waiting for their push: levels merged, first version kept."""
+
+    from_version: int
+    last: BookChange
+    bids: dict[Decimal, Decimal]
+    asks: dict[Decimal, Decimal]
+    timer: asyncio.TimerHandle | None = None
+
+    def merged(self) -> BookChange:
+        bids = tuple(sorted(self.bids.items(), key=lambda level: -level[0]))
+        last = self.last
+        return BookChange(
+            last.symbol, last.version, bids, tuple(sorted(self.asks.items())), last.time
+        )
+
+
 class MexcWs:
     """MEXC's spot websocket protocol over a :class:`WsHub` (see the module docstring).
 
@@ -301,6 +324,7 @@ class MexcWs:
         idle_unsubscribed_s: float = 30.0,
         idle_silent_s: float = 60.0,
         sweep_s: float = 0.05,
+        depth_window_s: float | None = None,
     ) -> None:
         self.engine = engine
         self.listen_keys = listen_keys
@@ -308,6 +332,8 @@ class MexcWs:
         self.idle_unsubscribed_s = idle_unsubscribed_s
         self.idle_silent_s = idle_silent_s
         self.sweep_s = sweep_s
+        self.depth_window_s = depth_window_s
+        self._windows: dict[str, _DepthWindow] = {}
         self.hub = WsHub(on_message=self._on_message, on_open=self._on_open)
         #: Every text a client sent: ``(connection id, text)``.
         self.received: list[tuple[int, str]] = []
@@ -324,6 +350,10 @@ class MexcWs:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        for window in self._windows.values():
+            if window.timer is not None:
+                window.timer.cancel()
+        self._windows.clear()
         await self.hub.shutdown()
 
     # --- connections and requests -------------------------------------------------------
@@ -389,10 +419,34 @@ class MexcWs:
 
     # --- engine hooks: what the engine did, pushed --------------------------------------
     def on_book_changed(self, change: BookChange) -> None:
+        if self.depth_window_s is None:
+            self._push_depth(change, change.version)
+            return
+        window = self._windows.get(change.symbol)
+        if window is None:
+            window = self._windows[change.symbol] = _DepthWindow(change.version, change, {}, {})
+            window.timer = asyncio.get_running_loop().call_later(
+                self.depth_window_s, self.flush_depth, change.symbol
+            )
+        window.last = change
+        window.bids.update(change.bids)
+        window.asks.update(change.asks)
+
+    def flush_depth(self, symbol: str | None = None) -> None:
+        """End the depth window of ``symbol`` (every symbol when None): push what it merged."""
+        for name in [symbol] if symbol is not None else list(self._windows):
+            window = self._windows.pop(name, None)
+            if window is None:
+                continue
+            if window.timer is not None:
+                window.timer.cancel()
+            self._push_depth(window.merged(), window.from_version)
+
+    def _push_depth(self, change: BookChange, from_version: int) -> None:
         for frequency in FREQUENCIES:
             conns = self.hub.subscribed(depth_channel(change.symbol, frequency))
             if conns:
-                self._push(conns, encode_depth(change, frequency))
+                self._push(conns, encode_depth(change, frequency, from_version))
 
     def on_trade(self, fill: Fill) -> None:
         for frequency in FREQUENCIES:
