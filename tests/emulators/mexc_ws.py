@@ -17,7 +17,7 @@ client sends                                       server answers
   an unknown/retired channel, or over the cap      ``{"id":0,"code":0,"msg":"Not Subscribed
                                                    successfully! [ch,...].  Reason： Blocked! "}``
 ``{"method":"UNSUBSCRIPTION","params":[ch,...]}``  ``{"id":0,"code":0,"msg":"ch,..."}``
-``{"method":"PING"}`` (ccxt sends ``ping``)        ``{"id":0,"code":0,"msg":"PONG"}``
+``{"method":"PING"}`` (or ccxt's ``ping`` (*))     ``{"id":0,"code":0,"msg":"PONG"}``
 connect ``/ws?listenKey=K``, K invalid/expired     text ``Invalid listen key``, then close (*)
 =================================================  =============================================
 
@@ -26,8 +26,8 @@ connect ``/ws?listenKey=K``, K invalid/expired     text ``Invalid listen key``, 
 
 =====================================================  ===========================================
 ``spot@public.aggre.depth.v3.api.pb@(100ms|10ms)@<S>``  ``publicAggreDepths``: changed levels
-                                                       (quantity 0: gone), ``fromVersion`` =
-                                                       ``toVersion`` = the symbol's depth version
+                                                       (quantity 0: gone), ``fromVersion`` ..
+                                                       ``toVersion``: the depth versions covered
 ``spot@public.aggre.deals.v3.api.pb@(100ms|10ms)@<S>``  ``publicAggreDeals``: one deal per match,
                                                        ``tradeType`` 1 buy / 2 sell (taker side)
 ``spot@private.orders.v3.api.pb`` (listen key only)    ``privateOrders``: on acceptance, each fill
