@@ -273,6 +273,8 @@ class GateEmulator:
         max_timestamp_skew_s: ``REQUEST_EXPIRED`` beyond this (None disables).
         timer_interval_s: period of the background countdown check (real seconds).
         ws_heartbeat_s: aiohttp protocol pings from the websocket server (None: none).
+        ws_book_interval_s: pace ``spot.order_book_update`` in windows of this many seconds,
+            as Gate does (``U`` < ``u``); None sends each change at once.
     """
 
     def __init__(
@@ -291,6 +293,7 @@ class GateEmulator:
         timer_interval_s: float = 0.05,
         order_rate: int = 10,
         ws_heartbeat_s: float | None = None,
+        ws_book_interval_s: float | None = None,
     ) -> None:
         self.api_key = api_key
         self.order_rate = order_rate
@@ -315,6 +318,7 @@ class GateEmulator:
             self.clock,
             heartbeat_s=ws_heartbeat_s,
             max_time_skew_s=max_timestamp_skew_s,
+            book_interval_s=ws_book_interval_s,
         )
         self.requests: list[RecordedRequest] = []
         self._window: collections.deque[float] = collections.deque()

@@ -15,7 +15,8 @@ spot.ping               (none)                 ``spot.pong`` answer, no auth
 spot.order_book_update  ``[pair, interval]``   changed levels ``{t, e, E, s, U, u, b, a}``
                         (20ms / 100ms)         of every book change; ``U``..``u`` are the
                                                ``id`` sequence of ``GET /spot/order_book?
-                                               with_id=true`` (one id per engine change)
+                                               with_id=true`` (one id per engine change);
+                                               paced per ``book_interval_s`` if set
 spot.order_book         ``[pair, level,        ``{t, lastUpdateId, s, l, bids, asks}``: once
                         interval]``            on subscribe, then after every book change
 spot.obu                ``["ob.PAIR.50"]``     first a full ``{t, full: true, s, u, b, a}``,
@@ -48,12 +49,13 @@ skips the changes made while it was away); :meth:`GateWs.push_obu_full` re-sends
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -108,6 +110,16 @@ def _top(levels: Levels, depth: int, bids: bool) -> Levels:
     return dict(ordered[:depth])
 
 
+@dataclass
+class _PendingUpdate:
+    """``spot.order_book_update`` changes collected during one interval."""
+
+    first_id: int
+    last: BookUpdate | None = None
+    bids: Levels = field(default_factory=dict)
+    asks: Levels = field(default_factory=dict)
+
+
 class GateWs:
     """Gate's spot websocket protocol over a :class:`WsHub`, fed by the engine's listeners.
 
@@ -118,6 +130,9 @@ class GateWs:
             is checked against the wall clock, as ccxt signs with it.
         heartbeat_s: aiohttp protocol pings from the server (``WsHub.heartbeat_s``).
         max_time_skew_s: ``REQUEST_EXPIRED`` beyond this on private requests (None: off).
+        book_interval_s: pace ``spot.order_book_update`` like Gate (0.1 for its ``100ms``):
+            the changes of each interval in one message with ``U`` < ``u``. None (default):
+            one message per change, ``U`` == ``u``, sent at once.
     """
 
     def __init__(
@@ -129,8 +144,11 @@ class GateWs:
         *,
         heartbeat_s: float | None = None,
         max_time_skew_s: float | None = 60.0,
+        book_interval_s: float | None = None,
     ) -> None:
         self.engine = engine
+        self.book_interval_s = book_interval_s
+        self._pending: dict[str, _PendingUpdate] = {}
         self.api_key = api_key
         self.secret = secret
         self.clock = clock
@@ -301,12 +319,24 @@ class GateWs:
     # ------------------------------------------------------------------ order books
 
     def _on_book_update(self, update: BookUpdate) -> None:
+        if self.book_interval_s is None:
+            self._publish_update(update)
+        else:
+            self._batch_update(update, self.book_interval_s)
+        for level in ORDER_BOOK_LEVELS:
+            topic = f"spot.order_book:{update.pair}:{level}"
+            if self.hub.subscribed(topic):
+                self.hub.publish(topic, self._order_book_push(topic))
+        for depth in OBU_LEVELS:
+            self._publish_obu_changes(update.pair, depth, update.time_ms)
+
+    def _publish_update(self, update: BookUpdate, first_id: int | None = None) -> None:
         result = {
             "t": update.time_ms,
             "e": "depthUpdate",
             "E": update.time_ms // 1000,
             "s": update.pair,
-            "U": update.update_id,
+            "U": update.update_id if first_id is None else first_id,
             "u": update.update_id,
             "b": _rows(update.bids),
             "a": _rows(update.asks),
@@ -314,12 +344,32 @@ class GateWs:
         self.hub.publish(
             f"spot.order_book_update:{update.pair}", self._push("spot.order_book_update", result)
         )
-        for level in ORDER_BOOK_LEVELS:
-            topic = f"spot.order_book:{update.pair}:{level}"
-            if self.hub.subscribed(topic):
-                self.hub.publish(topic, self._order_book_push(topic))
-        for depth in OBU_LEVELS:
-            self._publish_obu_changes(update.pair, depth, update.time_ms)
+
+    def _batch_update(self, update: BookUpdate, interval_s: float) -> None:
+        """Gate's pacing: the changes of one interval go out as one message, ``U`` the first
+        id in it and ``u`` the last, each level at its latest size."""
+        pending = self._pending.get(update.pair)
+        if pending is None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(interval_s, self._flush_update, update.pair)
+            self._pending[update.pair] = pending = _PendingUpdate(update.update_id)
+        pending.last = update
+        pending.bids.update(update.bids)
+        pending.asks.update(update.asks)
+
+    def _flush_update(self, pair: str) -> None:
+        pending = self._pending.pop(pair, None)
+        if pending is None or pending.last is None:
+            return
+        last = pending.last
+        merged = BookUpdate(
+            pair,
+            last.update_id,
+            last.time_ms,
+            tuple(sorted(pending.bids.items())),
+            tuple(sorted(pending.asks.items())),
+        )
+        self._publish_update(merged, first_id=pending.first_id)
 
     def _order_book_push(self, topic: str) -> str:
         _, pair, level = topic.split(":")

@@ -190,6 +190,29 @@ async def test_order_book_update_messages_carry_gates_fields() -> None:
         assert ["0.1001", "7"] in result["a"] and ["0.100101", "0"] in result["a"]
 
 
+async def test_paced_updates_span_several_ids_and_ccxt_still_syncs() -> None:
+    async with gate_pro(ws_book_interval_s=0.02) as (emu, ex):
+        nudge = Nudger(emu)
+        async with raw_ws(emu.ws_url) as ws:
+            await ws.send_json(request("spot.order_book_update", [PAIR, "100ms"]))
+            await ws.receive_json(timeout=5)
+            before = emu.engine.book_ids[PAIR]
+            nudge(3)
+            result = (await ws.receive_json(timeout=5))["result"]
+            assert (result["U"], result["u"]) == (before + 1, before + 3)
+            assert ["0.0999", "1003"] in result["b"]  # each level at its latest size
+        watch = asyncio.ensure_future(ex.watch_order_book(SYMBOL))
+        await emu.ws.wait_subscribed(UPDATES)
+        (conn,) = emu.ws.subscribed(UPDATES)
+        for window in range(1, SNAPSHOT_DELAY + 2):  # a window each: ccxt counts messages
+            nudge(2)
+            # (the lambda is awaited before the loop variable moves on)
+            await eventually(lambda: conn.published >= window, within_s=5)  # noqa: B023
+        await asyncio.wait_for(watch, 5)
+        nudge(2)
+        assert client_book(await current(emu, ex)) == engine_book(emu)
+
+
 async def test_obu_full_snapshot_then_incremental_updates() -> None:
     async with gate_pro(eu=False) as (emu, ex):
         nudge = Nudger(emu)
