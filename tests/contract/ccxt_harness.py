@@ -1,9 +1,10 @@
 """Contract harnesses of ``CcxtVenue``: unmodified ccxt against the loopback exchange emulators.
 
 The venue is built as production builds it (``build_exchange`` from a ``CcxtVenueConfig``), with
-``rest_url`` pointing at the emulator, so the base-URL override is exercised too. The emulators
-are REST-only, hence ``use_websocket=False``; polls are fast so that fills arrive quickly, and
-the emulators' own rate limits are off (rate limiting is not part of the contract).
+``rest_url`` (and ``ws_url``) pointing at the emulator, so the URL overrides are exercised too.
+Each exchange runs twice: over REST polling (``use_websocket=False``) and over ``ccxt.pro``
+websockets speaking the exchange's protocol (``-ws``); polls are fast so that fills arrive
+quickly, and the emulators' own rate limits are off (rate limiting is not part of the contract).
 """
 
 from __future__ import annotations
@@ -57,20 +58,26 @@ class EmulatorDriver:
         self.emulator.trade(side.opposite.value, price, size)
 
 
-def ccxt_venue(exchange: str, rest_url: str, *, dead_man_switch_s: float | None) -> CcxtVenue:
-    """A ``CcxtVenue`` as ``build_venue`` makes it, pointed at ``rest_url``."""
+def ccxt_venue(
+    exchange: str, rest_url: str, *, dead_man_switch_s: float | None, ws_url: str | None = None
+) -> CcxtVenue:
+    """A ``CcxtVenue`` as ``build_venue`` makes it, pointed at ``rest_url`` (and, with
+    ``ws_url``, streaming books and fills from ``ccxt.pro`` websockets there)."""
+    websocket = ws_url is not None
     config = CcxtVenueConfig(
         type="ccxt",
         exchange=exchange,
         credentials=Credentials(api_key="${EMU_KEY}", secret="${EMU_SECRET}"),
         rest_url=rest_url,
+        ws_url=ws_url,
+        use_websocket=websocket,
         timeout_s=5.0,
     )
     credentials = ResolvedCredentials(SecretStr(API_KEY), SecretStr(SECRET))
     clock = RealClock()
 
     def factory() -> Any:
-        instance = build_exchange(config, credentials, flavour_for(exchange), websocket=False)
+        instance = build_exchange(config, credentials, flavour_for(exchange), websocket=websocket)
         instance.timeout_on_exit = 0  # no 250 ms grace sleep on close (no TLS to shut down)
         return instance
 
@@ -81,7 +88,7 @@ def ccxt_venue(exchange: str, rest_url: str, *, dead_man_switch_s: float | None)
         TokenBucket(1_000, 1_000, clock, name="contract"),
         credentials=credentials,
         exchange_factory=factory,
-        use_websocket=False,
+        use_websocket=websocket,
         stream=FAST,
         dead_man_switch_s=dead_man_switch_s,
     )
@@ -100,22 +107,26 @@ async def _connected(venue: CcxtVenue, driver: EmulatorDriver) -> AsyncIterator[
 
 
 @asynccontextmanager
-async def ccxt_mexc_harness() -> AsyncIterator[Harness]:
-    """``CcxtVenue`` on the MEXC emulator (no dead man's switch on MEXC spot)."""
+async def ccxt_mexc_harness(*, websocket: bool = False) -> AsyncIterator[Harness]:
+    """``CcxtVenue`` on the MEXC emulator (no dead man's switch on MEXC spot), over REST
+    polling or, with ``websocket``, over its protobuf websockets."""
     async with MexcEmulator(api_key=API_KEY, secret=SECRET, weight_limit=None) as emu:
         emu.set_mid("0.1", spread_bps=20)
-        venue = ccxt_venue("mexc", emu.base_url, dead_man_switch_s=60.0)
+        ws_url = emu.ws_url if websocket else None
+        venue = ccxt_venue("mexc", emu.base_url, dead_man_switch_s=60.0, ws_url=ws_url)
         async with _connected(venue, EmulatorDriver(emu)) as harness:
             yield harness
         assert emu.internal_errors == []
 
 
 @asynccontextmanager
-async def ccxt_gate_harness() -> AsyncIterator[Harness]:
-    """``CcxtVenue`` on the Gate emulator, dead man's switch armed while events run."""
+async def ccxt_gate_harness(*, websocket: bool = False) -> AsyncIterator[Harness]:
+    """``CcxtVenue`` on the Gate emulator, dead man's switch armed while events run, over REST
+    polling or, with ``websocket``, over its websockets (``spot.obu``, as ccxt uses on gate.io)."""
     async with GateEmulator(api_key=API_KEY, secret=SECRET, limit=None) as emu:
         emu.set_mid("0.1", spread_bps=20)
-        venue = ccxt_venue("gate", emu.base_url, dead_man_switch_s=60.0)
+        ws_url = emu.ws_url if websocket else None
+        venue = ccxt_venue("gate", emu.base_url, dead_man_switch_s=60.0, ws_url=ws_url)
         async with _connected(venue, EmulatorDriver(emu)) as harness:
             yield harness
         assert emu.countdowns == {}, "close() must disarm the dead man's switch"

@@ -97,7 +97,9 @@ def _register_ccxt() -> None:
     from .ccxt_harness import ccxt_gate_harness, ccxt_mexc_harness
 
     VENUE_FACTORIES["ccxt-mexc"] = ccxt_mexc_harness
+    VENUE_FACTORIES["ccxt-mexc-ws"] = lambda: ccxt_mexc_harness(websocket=True)
     VENUE_FACTORIES["ccxt-gate"] = ccxt_gate_harness
+    VENUE_FACTORIES["ccxt-gate-ws"] = lambda: ccxt_gate_harness(websocket=True)
 
 
 _register_ccxt()
