@@ -94,6 +94,7 @@ VENUE_FACTORIES: dict[str, HarnessFactory] = {
 
 def _register_ccxt() -> None:
     """``CcxtVenue`` (unmodified ccxt) on the loopback MEXC and Gate emulators."""
+    from . import bingx_harness  # noqa: F401  (registers "ccxt-bingx")
     from .ccxt_harness import ccxt_gate_harness, ccxt_mexc_harness
 
     VENUE_FACTORIES["ccxt-mexc"] = ccxt_mexc_harness
