@@ -85,6 +85,9 @@ class KucoinWebsockets:
         #: Connections closed for not pinging, and connections refused for their token.
         self.ping_timeouts = 0
         self.refused: list[str] = []
+        #: Pongs answered, and every order change published (``(topic, data)``), for tests.
+        self.pongs = 0
+        self.order_changes: list[tuple[str, JsonDict]] = []
         self._watchdog: asyncio.Task[None] | None = None
         venue.engine.observers.on_book.append(self._on_book)
         venue.engine.observers.on_order.append(self._on_order)
@@ -162,6 +165,7 @@ class KucoinWebsockets:
         kind, request_id = message.get("type"), message.get("id")
         if kind == "ping":
             conn.state["last_ping"] = asyncio.get_running_loop().time()
+            self.pongs += 1
             now_us = int(self.clock() * 1_000_000)
             conn.send_control(json.dumps({"id": request_id, "type": "pong", "timestamp": now_us}))
         elif kind in ("subscribe", "unsubscribe"):
@@ -245,13 +249,15 @@ class KucoinWebsockets:
                 continue  # "received" is V2's addition
             if not self.hub.subscribed(topic):
                 continue
+            data = self.order_change(event)
+            self.order_changes.append((channel, data))
             message = {
                 "type": "message",
                 "topic": channel,
                 "subject": "orderChange",
                 "channelType": "private",
                 "userId": account,
-                "data": self.order_change(event),
+                "data": data,
             }
             self.hub.publish(topic, json.dumps(message))
 
