@@ -17,13 +17,15 @@ from contextlib import asynccontextmanager
 
 from tests.emulators.bingx import BingxEmulator
 
-from .ccxt_harness import API_KEY, SECRET, EmulatorDriver, _connected, ccxt_venue
 from .conftest import VENUE_FACTORIES, Harness
 
 
 @asynccontextmanager
 async def ccxt_bingx_harness() -> AsyncIterator[Harness]:
     """``CcxtVenue`` on the BingX emulator over REST polling, dead man's switch armed."""
+    # Imported here: ``ccxt_harness`` imports ``conftest``, which imports this module.
+    from .ccxt_harness import API_KEY, SECRET, EmulatorDriver, _connected, ccxt_venue
+
     async with BingxEmulator(api_key=API_KEY, secret=SECRET, rate_limits=None) as emu:
         emu.set_mid("0.1", spread_bps=20)
         venue = ccxt_venue("bingx", emu.base_url, dead_man_switch_s=60.0)
