@@ -81,7 +81,7 @@ from tests.emulators.bingx_engine import (
     placed_row,
     trade_row,
 )
-from tests.emulators.bingx_ws import WS_PATH, BingxWs
+from tests.emulators.bingx_ws import WS_PATH, BingxWs, ListenKeys
 from tests.emulators.matching_types import Fill, Market, Order
 from tests.emulators.wire import WsHub
 
@@ -239,8 +239,11 @@ class BingxEmulator:
         self.rate_limits = dict(rate_limits or {})
         self.check_timestamp = check_timestamp
         self.sweep_s = sweep_s
+        #: User-data-stream keys (REST ``userDataStream``, checked by the websockets).
+        self.listen_keys = ListenKeys(self.clock)
         self.ws_protocol = BingxWs(
             self.venue,
+            self.listen_keys,
             heartbeat=heartbeat,
             ping_interval_s=ping_interval_s,
             pong_timeout_s=pong_timeout_s,
@@ -608,17 +611,17 @@ def _h_my_trades(emu: BingxEmulator, ctx: _Ctx) -> Any:
 
 
 def _h_listen_key_new(emu: BingxEmulator, ctx: _Ctx) -> Any:
-    return {"listenKey": emu.venue.listen_keys.create(ctx.api_key)}
+    return {"listenKey": emu.listen_keys.create(ctx.api_key)}
 
 
 def _h_listen_key_extend(emu: BingxEmulator, ctx: _Ctx) -> Any:
-    found = emu.venue.listen_keys.extend(ctx.api_key, ctx.params.get("listenKey"))
+    found = emu.listen_keys.extend(ctx.api_key, ctx.params.get("listenKey"))
     return {} if found else _NOT_FOUND
 
 
 def _h_listen_key_delete(emu: BingxEmulator, ctx: _Ctx) -> Any:
     key = ctx.params.get("listenKey")
-    if not emu.venue.listen_keys.delete(ctx.api_key, key):
+    if not emu.listen_keys.delete(ctx.api_key, key):
         return _NOT_FOUND
     for conn in emu.ws_protocol.connections_of(key or ""):
         conn.close_after_sent()

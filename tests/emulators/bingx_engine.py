@@ -42,9 +42,7 @@ post-only order that would take liquidity is accepted and cancelled at once (its
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
@@ -64,7 +62,6 @@ from tests.emulators.matching_types import (
     Market,
     MatchingError,
     Order,
-    OrderEvent,
     Reason,
 )
 
@@ -84,7 +81,6 @@ DEFAULT_MARKET = Market(
 )
 ORDER_ID_BASE = 1_900_000_000_000_000_000
 TRADE_ID_BASE = 80_000_000
-LISTEN_KEY_TTL_S = 3600.0
 CANCEL_AFTER_RANGE_S = (10, 120)
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_]{1,40}")
 _TIME_IN_FORCE = {"GTC": GTC, "IOC": IOC, "FOK": FOK, "POSTONLY": POST_ONLY}
@@ -239,114 +235,6 @@ def trade_row(fill: Fill) -> JsonDict:
     }
 
 
-def execution_report(event: OrderEvent, now_ms: int) -> JsonDict | None:
-    """The ``spot.executionReport`` push of an order event (``None``: BingX sends none).
-
-    ``x`` NEW on acceptance, TRADE per fill (``X`` the status after it), CANCELED when cancelled;
-    the engine's ``open`` and ``filled`` events are folded into those. ``c`` (client order id) is
-    not in BingX's field table but is what ccxt reads.
-    """
-    order, fill = event.order, event.fill
-    if event.kind == "received":
-        execution = "NEW"
-    elif event.kind == "match" and fill is not None:
-        execution = "TRADE"
-    elif event.kind == "canceled":
-        execution = "CANCELED"
-    else:
-        return None
-    status = "PENDING" if execution == "NEW" else status_of(order)
-    last_qty = fill.size if fill is not None else ZERO
-    last_price = fill.price if fill is not None else ZERO
-    return {
-        "e": "executionReport",
-        "E": now_ms,
-        "s": order.symbol,
-        "S": order.side.upper(),
-        "o": order.type.upper(),
-        "q": fmt(order.size),
-        "p": fmt(order.price),
-        "x": execution,
-        "X": status,
-        "i": int(order.id),
-        "c": order.client_id or "",
-        "l": fmt(last_qty),
-        "z": fmt(order.filled),
-        "L": fmt(last_price),
-        "n": fmt(-fill.fee) if fill is not None else "0",
-        "N": order.fee_asset,
-        "T": fill.time_ms if fill is not None else 0,
-        "t": int(fill.trade_id) if fill is not None else 0,
-        "O": order.created_ms,
-        "Z": fmt(order.filled_funds),
-        "Y": fmt(last_qty * last_price),
-        "Q": fmt(order.funds),
-        "m": fill is not None and fill.role == "maker",
-    }
-
-
-def public_trade(fill: Fill, now_ms: int) -> JsonDict:
-    """A ``<symbol>@trade`` push of one match; ``m``: the buyer was the maker."""
-    buyer_is_maker = (fill.role == "maker") == (fill.side == BUY)
-    return {
-        "e": "trade",
-        "E": now_ms,
-        "s": fill.symbol,
-        "t": fill.trade_id,
-        "p": fmt(fill.price),
-        "q": fmt(fill.size),
-        "T": fill.time_ms,
-        "m": buyer_is_maker,
-    }
-
-
-# ---------------------------------------------------------------------------- listen keys
-@dataclass
-class ListenKey:
-    key: str
-    account: str
-    expires_at: float  # emulator clock, seconds
-
-
-class ListenKeys:
-    """User-data-stream keys (``/openApi/user/auth/userDataStream``): valid 60 minutes from
-    creation or the last extension, on the emulator's ``clock`` (seconds)."""
-
-    def __init__(self, clock: Callable[[], float], ttl_s: float = LISTEN_KEY_TTL_S) -> None:
-        self.clock, self.ttl_s = clock, ttl_s
-        self.keys: dict[str, ListenKey] = {}
-
-    def create(self, account: str) -> str:
-        key = secrets.token_hex(32)
-        self.keys[key] = ListenKey(key, account, self.clock() + self.ttl_s)
-        return key
-
-    def account_of(self, key: str | None) -> str | None:
-        """The account of a known, unexpired key."""
-        entry = self.keys.get(key or "")
-        return entry.account if entry is not None and entry.expires_at > self.clock() else None
-
-    def extend(self, account: str, key: str | None) -> bool:
-        """Another 60 minutes; False for an unknown, expired or foreign key."""
-        if key is None or self.account_of(key) != account:
-            return False
-        self.keys[key].expires_at = self.clock() + self.ttl_s
-        return True
-
-    def delete(self, account: str, key: str | None) -> bool:
-        if key is None or self.account_of(key) != account:
-            return False
-        del self.keys[key]
-        return True
-
-    def expire(self, key: str | None = None) -> list[str]:
-        """Fault: ``key`` (every key when None) expires now; returns the keys."""
-        expired = [k for k in self.keys.values() if key is None or k.key == key]
-        for entry in expired:
-            entry.expires_at = self.clock()
-        return [k.key for k in expired]
-
-
 # ------------------------------------------------------------------------------ the venue
 class BingxVenue:
     """BingX spot requests (parameters as strings) as matching-engine operations."""
@@ -365,7 +253,6 @@ class BingxVenue:
             order_id=lambda n: str(ORDER_ID_BASE + n),
             trade_id=lambda n: str(TRADE_ID_BASE + n),
         )
-        self.listen_keys = ListenKeys(self.engine.clock)
 
     def now_ms(self) -> int:
         return self.engine.now_ms()

@@ -26,7 +26,7 @@ spot public requests carry no ``reqType``: sub)        "timestamp"}``; a bad ``d
                                sends them) right after the subscription and after every book
                                change (BingX: every 300 ms); ccxt ``reset``s its book with each
 ``<S>@trade``                  one ``{"e": "trade", "E", "s", "t", "p", "q", "T", "m"}`` per match
-``spot.executionReport``       the account's ``executionReport`` (see ``bingx_engine``): NEW on
+``spot.executionReport``       the account's ``executionReport`` (:func:`execution_report`): NEW on
 (listen key connections)       acceptance, TRADE per fill, CANCELED
 =============================  ===================================================================
 
@@ -53,17 +53,28 @@ import asyncio
 import gzip
 import json
 import re
+import secrets
 import uuid
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.emulators.bingx_engine import BingxVenue, JsonDict, execution_report, public_trade
-from tests.emulators.matching_types import BookChange, Fill, OrderEvent
+from tests.emulators.bingx_engine import BingxVenue, JsonDict, fmt, status_of
+from tests.emulators.matching_types import BUY, ZERO, BookChange, Fill, OrderEvent
 from tests.emulators.wire import Payload, WsConnection, WsHub
 
-__all__ = ["DEPTH_LEVELS", "EXECUTION_REPORT", "WS_PATH", "BingxWs", "depth_topic", "gunzip_json"]
+__all__ = [
+    "DEPTH_LEVELS",
+    "EXECUTION_REPORT",
+    "LISTEN_KEY_TTL_S",
+    "WS_PATH",
+    "BingxWs",
+    "ListenKeys",
+    "depth_topic",
+    "gunzip_json",
+]
 
 WS_PATH = "/market"
 EXECUTION_REPORT = "spot.executionReport"
@@ -71,6 +82,7 @@ DEPTH_LEVELS = (5, 10, 20, 50, 100)
 _DEPTH = re.compile(r"(?P<sym>[A-Z0-9]+-[A-Z0-9]+)@depth(?P<level>\d+)")
 _TRADE = re.compile(r"(?P<sym>[A-Z0-9]+-[A-Z0-9]+)@trade")
 _BEIJING = timedelta(hours=8)
+LISTEN_KEY_TTL_S = 3600.0
 
 
 def depth_topic(symbol: str, level: int = 100) -> str:
@@ -93,6 +105,116 @@ def gunzip_json(frame: bytes) -> Any:
         return text
 
 
+# ------------------------------------------------------------------------------- shapes
+def execution_report(event: OrderEvent, now_ms: int) -> JsonDict | None:
+    """The ``spot.executionReport`` push of an order event (``None``: BingX sends none).
+
+    ``x`` NEW on acceptance, TRADE per fill (``X`` the status after it), CANCELED when cancelled;
+    the engine's ``open`` and ``filled`` events are folded into those. ``c`` (client order id) is
+    not in BingX's field table but is what ccxt reads.
+    """
+    order, fill = event.order, event.fill
+    if event.kind == "received":
+        execution = "NEW"
+    elif event.kind == "match" and fill is not None:
+        execution = "TRADE"
+    elif event.kind == "canceled":
+        execution = "CANCELED"
+    else:
+        return None
+    status = "PENDING" if execution == "NEW" else status_of(order)
+    last_qty = fill.size if fill is not None else ZERO
+    last_price = fill.price if fill is not None else ZERO
+    return {
+        "e": "executionReport",
+        "E": now_ms,
+        "s": order.symbol,
+        "S": order.side.upper(),
+        "o": order.type.upper(),
+        "q": fmt(order.size),
+        "p": fmt(order.price),
+        "x": execution,
+        "X": status,
+        "i": int(order.id),
+        "c": order.client_id or "",
+        "l": fmt(last_qty),
+        "z": fmt(order.filled),
+        "L": fmt(last_price),
+        "n": fmt(-fill.fee) if fill is not None else "0",
+        "N": order.fee_asset,
+        "T": fill.time_ms if fill is not None else 0,
+        "t": int(fill.trade_id) if fill is not None else 0,
+        "O": order.created_ms,
+        "Z": fmt(order.filled_funds),
+        "Y": fmt(last_qty * last_price),
+        "Q": fmt(order.funds),
+        "m": fill is not None and fill.role == "maker",
+    }
+
+
+def public_trade(fill: Fill, now_ms: int) -> JsonDict:
+    """A ``<symbol>@trade`` push of one match; ``m``: the buyer was the maker."""
+    buyer_is_maker = (fill.role == "maker") == (fill.side == BUY)
+    return {
+        "e": "trade",
+        "E": now_ms,
+        "s": fill.symbol,
+        "t": fill.trade_id,
+        "p": fmt(fill.price),
+        "q": fmt(fill.size),
+        "T": fill.time_ms,
+        "m": buyer_is_maker,
+    }
+
+
+# ---------------------------------------------------------------------------- listen keys
+@dataclass
+class ListenKey:
+    key: str
+    account: str
+    expires_at: float  # emulator clock, seconds
+
+
+class ListenKeys:
+    """User-data-stream keys (``/openApi/user/auth/userDataStream``): valid 60 minutes from
+    creation or the last extension, on the emulator's ``clock`` (seconds)."""
+
+    def __init__(self, clock: Callable[[], float], ttl_s: float = LISTEN_KEY_TTL_S) -> None:
+        self.clock, self.ttl_s = clock, ttl_s
+        self.keys: dict[str, ListenKey] = {}
+
+    def create(self, account: str) -> str:
+        key = secrets.token_hex(32)
+        self.keys[key] = ListenKey(key, account, self.clock() + self.ttl_s)
+        return key
+
+    def account_of(self, key: str | None) -> str | None:
+        """The account of a known, unexpired key."""
+        entry = self.keys.get(key or "")
+        return entry.account if entry is not None and entry.expires_at > self.clock() else None
+
+    def extend(self, account: str, key: str | None) -> bool:
+        """Another 60 minutes; False for an unknown, expired or foreign key."""
+        if key is None or self.account_of(key) != account:
+            return False
+        self.keys[key].expires_at = self.clock() + self.ttl_s
+        return True
+
+    def delete(self, account: str, key: str | None) -> bool:
+        if key is None or self.account_of(key) != account:
+            return False
+        del self.keys[key]
+        return True
+
+    def expire(self, key: str | None = None) -> list[str]:
+        """Fault: ``key`` (every key when None) expires now; returns the keys."""
+        expired = [k for k in self.keys.values() if key is None or k.key == key]
+        for entry in expired:
+            entry.expires_at = self.clock()
+        return [k.key for k in expired]
+
+
+# ----------------------------------------------------------------------------- protocol
 class BingxWs:
     """BingX's spot websocket protocol over a :class:`WsHub` (see the module docstring).
 
@@ -103,6 +225,7 @@ class BingxWs:
     def __init__(
         self,
         venue: BingxVenue,
+        listen_keys: ListenKeys,
         *,
         heartbeat: str = "json",
         ping_interval_s: float = 5.0,
@@ -111,6 +234,7 @@ class BingxWs:
         if heartbeat not in ("json", "text"):
             raise ValueError("heartbeat must be 'json' or 'text'")
         self.venue = venue
+        self.listen_keys = listen_keys
         self.heartbeat = heartbeat
         self.ping_interval_s = ping_interval_s
         self.pong_timeout_s = pong_timeout_s
@@ -134,7 +258,7 @@ class BingxWs:
         if "listenKey" not in conn.request.query:
             return
         key = conn.request.query["listenKey"]
-        account = self.venue.listen_keys.account_of(key)
+        account = self.listen_keys.account_of(key)
         if account is None:
             conn.state["closing"] = True
             conn.send_control(gzipped(self._error(None, "listenKey is invalid")))
@@ -264,7 +388,7 @@ class BingxWs:
             if conn.closed or conn.state.get("closing") or "opened" not in conn.state:
                 continue
             key = conn.state.get("listen_key")
-            if key is not None and self.venue.listen_keys.account_of(key) is None:
+            if key is not None and self.listen_keys.account_of(key) is None:
                 self._close_expired(conn, key)
                 continue
             pending: dict[str, float] = conn.state["pending"]
@@ -290,7 +414,7 @@ class BingxWs:
         """Fault: ``key`` (every key when None) expires now; its connections are told and
         closed. Returns how many connections that was."""
         closed = 0
-        for expired in self.venue.listen_keys.expire(key):
+        for expired in self.listen_keys.expire(key):
             for conn in self.connections_of(expired):
                 if not conn.state.get("closing"):
                     self._close_expired(conn, expired)

@@ -293,14 +293,14 @@ async def test_listen_key_rest_lives_sixty_minutes_on_the_emulator_clock() -> No
         clock.offset = 3000.0
         assert await ex.userAuthPrivatePutUserDataStream({"listenKey": key}) == {}
         clock.offset = 3000.0 + 3599.0
-        assert emu.venue.listen_keys.account_of(key) == KEY  # extended at 3000 s
+        assert emu.listen_keys.account_of(key) == KEY  # extended at 3000 s
         clock.offset = 3000.0 + 3601.0
         with pytest.raises(ccxt.BaseError):
             await ex.userAuthPrivatePutUserDataStream({"listenKey": key})
         assert emu.requests[-1].status == 404
         fresh = (await ex.userAuthPrivatePostUserDataStream())["listenKey"]
         assert await ex.userAuthPrivateDeleteUserDataStream({"listenKey": fresh}) == {}
-        assert emu.venue.listen_keys.account_of(fresh) is None
+        assert emu.listen_keys.account_of(fresh) is None
 
 
 async def test_state_file_survives_a_restart(tmp_path: Path) -> None:
@@ -379,6 +379,10 @@ async def test_orders_and_my_trades_stream_over_the_listen_key() -> None:
         assert trade["amount"] == 100 and trade["info"]["l"] == "40"
         (order,) = [o for o in ex.orders if o["id"] == placed["id"]]  # the same push, as an order
         assert (order["status"], order["filled"], order["remaining"]) == ("open", 40, 60)
+        cancelled = asyncio.ensure_future(ex.watch_orders(SYMBOL))
+        await ex.cancel_order(placed["id"], SYMBOL)
+        (gone,) = await asyncio.wait_for(cancelled, 5)
+        assert (gone["status"], gone["filled"], gone["info"]["x"]) == ("canceled", 40, "CANCELED")
 
 
 @pytest.mark.parametrize("heartbeat", ["json", "text"])
