@@ -96,11 +96,13 @@ def _register_ccxt() -> None:
     """``CcxtVenue`` (unmodified ccxt) on the loopback MEXC and Gate emulators."""
     from . import bingx_harness  # noqa: F401  (registers "ccxt-bingx")
     from .ccxt_harness import ccxt_gate_harness, ccxt_mexc_harness
+    from .kucoin_harness import ccxt_kucoin_harness
 
     VENUE_FACTORIES["ccxt-mexc"] = ccxt_mexc_harness
     VENUE_FACTORIES["ccxt-mexc-ws"] = lambda: ccxt_mexc_harness(websocket=True)
     VENUE_FACTORIES["ccxt-gate"] = ccxt_gate_harness
     VENUE_FACTORIES["ccxt-gate-ws"] = lambda: ccxt_gate_harness(websocket=True)
+    VENUE_FACTORIES["ccxt-kucoin"] = ccxt_kucoin_harness
 
 
 _register_ccxt()

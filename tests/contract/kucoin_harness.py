@@ -1,0 +1,90 @@
+"""Contract harness of ``CcxtVenue`` on the KuCoin emulator: unmodified ccxt over REST polling.
+
+Built like the MEXC and Gate harnesses (:mod:`.ccxt_harness`): ``build_exchange`` from a
+``CcxtVenueConfig`` whose ``rest_url`` is the emulator, so kasmm's override of
+``urls['api']['public'|'private']`` is what points ccxt at it, with the kucoin flavour's options
+(``hf``, no UTA, spot markets only, no margin lists). KuCoin needs a passphrase
+(``credentials.password``), which :func:`.ccxt_harness.ccxt_venue` does not pass, hence the
+venue is built here. ``use_websocket=False``; the dead man's switch (HF ``dead-cancel-all``,
+60 s for KAS-USDT) is armed after connecting, as ``events()`` arms it, and ``close()`` must
+disarm it (``timeout: -1``). ``conftest._register_ccxt``
+registers the harness as ``ccxt-kucoin``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import SecretStr
+
+from kasmm.clock import RealClock
+from kasmm.config.schema import CcxtVenueConfig, Credentials
+from kasmm.config.secrets import ResolvedCredentials
+from kasmm.limiter import TokenBucket
+from kasmm.venues.ccxt import CcxtVenue
+from kasmm.venues.ccxt.client import build_exchange
+from kasmm.venues.ccxt.exchanges import flavour_for
+from tests.emulators.kucoin import KucoinEmulator
+
+from .ccxt_harness import API_KEY, FAST, SECRET, EmulatorDriver, _connected
+from .conftest import Harness
+
+PASSPHRASE = "contract-passphrase"
+
+
+def kucoin_venue(rest_url: str, *, dead_man_switch_s: float | None) -> CcxtVenue:
+    """A ``CcxtVenue`` on KuCoin as ``build_venue`` makes it, pointed at ``rest_url``."""
+    config = CcxtVenueConfig(
+        type="ccxt",
+        exchange="kucoin",
+        credentials=Credentials(
+            api_key="${EMU_KEY}", secret="${EMU_SECRET}", password="${EMU_PASSPHRASE}"
+        ),
+        rest_url=rest_url,
+        timeout_s=5.0,
+    )
+    credentials = ResolvedCredentials(SecretStr(API_KEY), SecretStr(SECRET), SecretStr(PASSPHRASE))
+    clock = RealClock()
+
+    def factory() -> Any:
+        instance = build_exchange(config, credentials, flavour_for("kucoin"), websocket=False)
+        instance.timeout_on_exit = 0  # no 250 ms grace sleep on close (no TLS to shut down)
+        return instance
+
+    return CcxtVenue(
+        config,
+        "KAS/USDT",
+        clock,
+        TokenBucket(1_000, 1_000, clock, name="contract"),
+        credentials=credentials,
+        exchange_factory=factory,
+        use_websocket=False,
+        stream=FAST,
+        dead_man_switch_s=dead_man_switch_s,
+    )
+
+
+@asynccontextmanager
+async def ccxt_kucoin_harness() -> AsyncIterator[Harness]:
+    """``CcxtVenue`` on the KuCoin emulator over REST polling, dead man's switch armed."""
+    async with KucoinEmulator(
+        API_KEY, SECRET, PASSPHRASE, spot_quota=None, public_quota=None
+    ) as emu:
+        emu.set_mid("0.1", spread_bps=20)
+        venue = kucoin_venue(emu.base_url, dead_man_switch_s=60.0)
+        async with _connected(venue, EmulatorDriver(emu)) as harness:
+            # Armed as events() arms it (the suite's short event reads end before its timer).
+            assert await venue.refresh_dead_man_switch()
+            assert set(emu.countdowns) == {(API_KEY, "KAS-USDT")}
+            yield harness
+        assert emu.internal_errors == []
+        assert emu.countdowns == {}, "close() must disarm the dead man's switch"
+        timeouts = [
+            json.loads(r.body).get("timeout")
+            for r in emu.requests
+            if r.path == "/api/v1/hf/orders/dead-cancel-all" and r.status == 200
+        ]
+        assert timeouts[0] == 60 and timeouts[-1] == -1, timeouts
