@@ -103,6 +103,7 @@ def _register_ccxt() -> None:
     VENUE_FACTORIES["ccxt-gate"] = ccxt_gate_harness
     VENUE_FACTORIES["ccxt-gate-ws"] = lambda: ccxt_gate_harness(websocket=True)
     VENUE_FACTORIES["ccxt-kucoin"] = ccxt_kucoin_harness
+    VENUE_FACTORIES["ccxt-kucoin-ws"] = lambda: ccxt_kucoin_harness(websocket=True)
 
 
 _register_ccxt()

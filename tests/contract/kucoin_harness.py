@@ -1,14 +1,15 @@
-"""Contract harness of ``CcxtVenue`` on the KuCoin emulator: unmodified ccxt over REST polling.
+"""Contract harness of ``CcxtVenue`` on the KuCoin emulator: unmodified ccxt, REST or ccxt.pro.
 
 Built like the MEXC and Gate harnesses (:mod:`.ccxt_harness`): ``build_exchange`` from a
 ``CcxtVenueConfig`` whose ``rest_url`` is the emulator, so kasmm's override of
 ``urls['api']['public'|'private']`` is what points ccxt at it, with the kucoin flavour's options
 (``hf``, no UTA, spot markets only, no margin lists). KuCoin needs a passphrase
 (``credentials.password``), which :func:`.ccxt_harness.ccxt_venue` does not pass, hence the
-venue is built here. ``use_websocket=False``; the dead man's switch (HF ``dead-cancel-all``,
+venue is built here. ``ccxt-kucoin`` polls REST (``use_websocket=False``); ``ccxt-kucoin-ws``
+streams through ccxt.pro, whose bullet handshake (on ``rest_url``) names the emulator's
+websocket, so kasmm needs no ``ws_url`` for KuCoin. The dead man's switch (HF ``dead-cancel-all``,
 60 s for KAS-USDT) is armed after connecting, as ``events()`` arms it, and ``close()`` must
-disarm it (``timeout: -1``). ``conftest._register_ccxt``
-registers the harness as ``ccxt-kucoin``.
+disarm it (``timeout: -1``). ``conftest._register_ccxt`` registers both.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ from .conftest import Harness
 PASSPHRASE = "contract-passphrase"
 
 
-def kucoin_venue(rest_url: str, *, dead_man_switch_s: float | None) -> CcxtVenue:
-    """A ``CcxtVenue`` on KuCoin as ``build_venue`` makes it, pointed at ``rest_url``."""
+def kucoin_venue(
+    rest_url: str, *, dead_man_switch_s: float | None, websocket: bool = False
+) -> CcxtVenue:
+    """A ``CcxtVenue`` on KuCoin as ``build_venue`` makes it, pointed at ``rest_url`` (with
+    ``websocket``, streaming from ``ccxt.pro``: the bullet handshake on ``rest_url`` names the
+    websocket endpoint, so no ``ws_url`` is needed)."""
     config = CcxtVenueConfig(
         type="ccxt",
         exchange="kucoin",
@@ -44,13 +49,14 @@ def kucoin_venue(rest_url: str, *, dead_man_switch_s: float | None) -> CcxtVenue
             api_key="${EMU_KEY}", secret="${EMU_SECRET}", password="${EMU_PASSPHRASE}"
         ),
         rest_url=rest_url,
+        use_websocket=websocket,
         timeout_s=5.0,
     )
     credentials = ResolvedCredentials(SecretStr(API_KEY), SecretStr(SECRET), SecretStr(PASSPHRASE))
     clock = RealClock()
 
     def factory() -> Any:
-        instance = build_exchange(config, credentials, flavour_for("kucoin"), websocket=False)
+        instance = build_exchange(config, credentials, flavour_for("kucoin"), websocket=websocket)
         instance.timeout_on_exit = 0  # no 250 ms grace sleep on close (no TLS to shut down)
         return instance
 
@@ -61,20 +67,21 @@ def kucoin_venue(rest_url: str, *, dead_man_switch_s: float | None) -> CcxtVenue
         TokenBucket(1_000, 1_000, clock, name="contract"),
         credentials=credentials,
         exchange_factory=factory,
-        use_websocket=False,
+        use_websocket=websocket,
         stream=FAST,
         dead_man_switch_s=dead_man_switch_s,
     )
 
 
 @asynccontextmanager
-async def ccxt_kucoin_harness() -> AsyncIterator[Harness]:
-    """``CcxtVenue`` on the KuCoin emulator over REST polling, dead man's switch armed."""
+async def ccxt_kucoin_harness(*, websocket: bool = False) -> AsyncIterator[Harness]:
+    """``CcxtVenue`` on the KuCoin emulator over REST polling or, with ``websocket``, over
+    ccxt.pro's level2 and order streams; dead man's switch armed."""
     async with KucoinEmulator(
         API_KEY, SECRET, PASSPHRASE, spot_quota=None, public_quota=None
     ) as emu:
         emu.set_mid("0.1", spread_bps=20)
-        venue = kucoin_venue(emu.base_url, dead_man_switch_s=60.0)
+        venue = kucoin_venue(emu.base_url, dead_man_switch_s=60.0, websocket=websocket)
         async with _connected(venue, EmulatorDriver(emu)) as harness:
             # Armed as events() arms it (the suite's short event reads end before its timer).
             assert await venue.refresh_dead_man_switch()
