@@ -250,7 +250,6 @@ class KucoinVenue:
 
     def order_json(self, order: Order) -> JsonDict:
         """An HF order (``GET /api/v1/hf/orders/{orderId}``)."""
-        market = self.engine.markets[order.symbol]
         size = order.size if order.size is not None else Decimal(0)
         funds = order.funds if order.funds is not None else Decimal(0)
         done = not order.is_open
@@ -274,7 +273,7 @@ class KucoinVenue:
             "cancelledSize": fmt(size - order.filled if canceled and order.size else None),
             "cancelledFunds": fmt(funds - order.filled_funds if canceled and order.funds else None),
             "fee": fmt(order.fee),
-            "feeCurrency": market.quote,
+            "feeCurrency": order.fee_asset,
             "stp": None,
             "timeInForce": _TIF_OUT.get(order.tif, "GTC"),
             "postOnly": order.tif == POST_ONLY,

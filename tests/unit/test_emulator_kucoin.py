@@ -7,6 +7,7 @@ through ``ccxt.pro.kucoin`` in ``test_emulator_kucoin_ws.py``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -25,16 +26,13 @@ MID = "0.1"
 
 
 class Clock:
-    """A settable clock (seconds), starting at the real time so ccxt's timestamps pass."""
+    """A settable clock (seconds): the real time plus ``offset``."""
 
     def __init__(self) -> None:
-        import time
-
         self.offset = 0.0
-        self._time = time.time
 
     def __call__(self) -> float:
-        return self._time() + self.offset
+        return time.time() + self.offset
 
 
 @asynccontextmanager
@@ -192,6 +190,19 @@ async def test_post_only_that_would_take_is_accepted_then_cancelled() -> None:
         assert await ex.fetch_open_orders(SYMBOL) == []
         order = await ex.fetch_order(placed["id"], SYMBOL)
         assert (order["status"], order["filled"]) == ("canceled", 0.0)
+
+
+async def test_market_orders_by_funds_and_by_size() -> None:
+    async with kucoin() as (emu, ex):
+        by_funds = await ex.create_order(SYMBOL, "market", "buy", None, None, {"cost": 20})
+        order = await ex.fetch_order(by_funds["id"], SYMBOL)
+        assert order["status"] == "closed" and order["info"]["funds"] == "20"
+        assert order["filled"] == 199.6005  # whole 0.0001 lots at 0.1001 plus the 0.1 % fee
+        sold = await ex.create_order(SYMBOL, "market", "sell", 1500)
+        order = await ex.fetch_order(sold["id"], SYMBOL)
+        assert (order["status"], order["filled"]) == ("closed", 1500.0)
+        sent = [json.loads(r.body) for r in emu.requests if r.path == "/api/v1/hf/orders"]
+        assert [("funds" in b, "size" in b) for b in sent] == [(True, False), (False, True)]
 
 
 @pytest.mark.parametrize(
