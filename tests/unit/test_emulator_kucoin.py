@@ -251,6 +251,24 @@ async def test_unknown_and_finished_orders_are_order_not_found() -> None:
             await ex.cancel_order(taken["id"], SYMBOL)
 
 
+async def test_cancel_all_by_symbol_and_for_every_symbol() -> None:
+    async with kucoin() as (emu, ex):
+        assert abs(await ex.fetch_time() - time.time() * 1000) < 5000
+        for price in (0.09, 0.091):
+            await ex.create_order(SYMBOL, "limit", "buy", 100, price)
+        await ex.cancel_all_orders(SYMBOL)
+        assert await ex.fetch_open_orders(SYMBOL) == []
+        await ex.create_order(SYMBOL, "limit", "sell", 100, 0.2)
+        answer = await ex.cancel_all_orders()
+        assert answer[0]["info"]["data"] == {"succeedSymbols": ["KAS-USDT"], "failedSymbols": []}
+        assert emu.orders(open_only=True) == []
+        paths = [(r.method, r.path, r.query) for r in emu.requests if r.method == "DELETE"]
+        assert paths == [
+            ("DELETE", "/api/v1/hf/orders", "symbol=KAS-USDT"),
+            ("DELETE", "/api/v1/hf/orders/cancelAll", ""),
+        ]
+
+
 # ---------------------------------------------------------------------- fills
 
 
