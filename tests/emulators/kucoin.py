@@ -49,7 +49,8 @@ Rate limit: KuCoin's "resource pools" (https://www.kucoin.com/docs-new/rate-limi
 has a spot pool (default 4000 weight per 30 s from its first request) and public requests share a
 public pool (2000); every answer carries ``gw-ratelimit-limit``, ``-remaining`` and ``-reset`` (ms).
 Websockets (token handshake, ``/market/level2``, ``/spotMarket/tradeOrders[V2]``, ping and token
-faults) are in :mod:`tests.emulators.kucoin_ws`. Injectable REST faults: :class:`Fault`.
+faults) are in :mod:`tests.emulators.kucoin_ws`. Injectable REST faults: :class:`Fault`. With
+``state_path`` the engine state survives a restart (a new emulator on the same file).
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 from urllib.parse import parse_qsl
@@ -213,6 +216,7 @@ class KucoinEmulator:
         token_ttl_s: float = 86_400.0,
         check_timestamp: bool = True,
         timer_interval_s: float = 0.05,
+        state_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.api_key = api_key
         self.secret = secret
@@ -237,6 +241,19 @@ class KucoinEmulator:
         self._runner: web.AppRunner | None = None
         self._timers: asyncio.Task[None] | None = None
         self._base_url: str | None = None
+        #: The engine state is kept here (written after every request that may change it, and
+        #: read when the emulator is made): a new emulator on the same file is a restart.
+        self.state_path = Path(state_path) if state_path is not None else None
+        if self.state_path is not None and self.state_path.exists():
+            self.engine.load_state(json.loads(self.state_path.read_text(encoding="utf-8")))
+
+    def save_state(self) -> None:
+        """Write the engine state to :attr:`state_path` atomically (a sibling, then rename)."""
+        if self.state_path is None:
+            return
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        tmp.write_text(json.dumps(self.engine.to_state()), encoding="utf-8")
+        os.replace(tmp, self.state_path)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -297,7 +314,8 @@ class KucoinEmulator:
     async def _run_timers(self) -> None:
         while True:
             await asyncio.sleep(self.timer_interval_s)
-            self.engine.check_timers()
+            if self.engine.check_timers():
+                self.save_state()
 
     def ccxt(self, **config: Any) -> Any:
         """An unmodified ``ccxt.async_support.kucoin`` with this emulator's credentials and
@@ -435,6 +453,8 @@ class KucoinEmulator:
                 match,
             )
             data = handler(self, ctx)
+            if request.method != "GET":
+                self.save_state()
             if fault is not None and fault.after:
                 return self._answer(record, fault.status, fault.body or _fault_body(fault.status))
             return self._answer(record, 200, {"code": "200000", "data": data})

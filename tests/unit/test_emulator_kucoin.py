@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -361,6 +362,26 @@ async def test_dead_cancel_all_fires_on_its_deadline_and_minus_one_disarms() -> 
         assert len(await ex.fetch_open_orders(SYMBOL)) == 1
         with pytest.raises(ccxt_errors.BadRequest):
             await ex.privatePostHfOrdersDeadCancelAll({"timeout": 3, "symbols": "KAS-USDT"})
+
+
+async def test_restart_on_the_same_state_file_keeps_orders_fills_and_sequence(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "kucoin.json"
+    async with kucoin(state_path=state) as (emu, ex):
+        resting = await ex.create_order(SYMBOL, "limit", "buy", 100, 0.09, {"clientOrderId": "k"})
+        await ex.create_order(SYMBOL, "limit", "buy", 10, 0.1001)
+        seq, balances = emu.engine.book("KAS-USDT").seq, emu.balances()
+    async with KucoinEmulator(state_path=state) as again:
+        ex = again.ccxt()
+        try:
+            found = await ex.fetch_order(None, SYMBOL, {"clientOrderId": "k"})
+            assert (found["id"], found["status"]) == (resting["id"], "open")
+            assert len(await ex.fetch_my_trades(SYMBOL)) == 1
+            assert (await ex.fetch_order_book(SYMBOL))["nonce"] == seq
+            assert again.balances() == balances
+        finally:
+            await ex.close()
 
 
 # ---------------------------------------------------------------------- limits and faults
