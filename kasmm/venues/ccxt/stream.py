@@ -18,14 +18,18 @@ The websocket mode runs two ``asyncio`` tasks (ccxt is asyncio-only), cancelled 
 Websocket health (the failures market makers meet most: a feed that stays "connected" but stops
 updating, a snapshot merged into a stale book after a reconnect):
 
+* **first book**: until the websocket delivers its first book (ccxt's MEXC fetches its snapshot
+  only after 25 pushes, and a quiet pair may push nothing for a while), REST polls the book.
 * **no progress**: when the websocket book has not *changed* for ``feed_stall_s``, one REST
   snapshot decides. The same levels: a quiet market, carry on. Different levels: the feed is
   stalled (``feed_stalled``); the REST book is passed on, the session ends, REST polling takes
   over and the websockets are retried with the backoff above.
 * **every session starts clean**: ccxt's websocket connections are closed and its cached book
   dropped before subscribing, so a resubscription rebuilds the book from a fresh snapshot
-  instead of merging updates into the book of a dead connection; a sequence gap that ccxt
-  raises ends the session the same way.
+  instead of merging updates into the book of a dead connection.
+* **sequence gaps** end the session the same way: those ccxt raises, and those it does not
+  check (Gate ``spot.obu``, MEXC depth), which :mod:`~kasmm.venues.ccxt.sequence` catches
+  before the update reaches ccxt's book (``feed_gap``).
 * **private streams**: fills and order closes missed while a session was down or starting are
   read by REST right away (the trade history is forced at both ends of a session); fills are
   keyed by trade id, so one seen on both paths counts once.
@@ -44,6 +48,7 @@ import ccxt.async_support as ccxt
 
 from kasmm.core.types import Book, VenueEvent
 from kasmm.errors import AuthenticationFailed, FatalVenueError, VenueError
+from kasmm.venues.ccxt.sequence import guard_book_sequence
 
 if TYPE_CHECKING:
     from kasmm.venues.ccxt.venue import CcxtVenue
@@ -81,6 +86,10 @@ class StreamSettings:
 
 class FeedStalled(Exception):
     """The websocket book stopped changing while the market (a REST snapshot) did not."""
+
+
+class FeedGap(Exception):
+    """A websocket book update skipped ahead of the last one applied (see ``sequence.py``)."""
 
 
 class _Timers:
@@ -229,6 +238,27 @@ async def _fresh_websockets(exchange: Any, symbol: str) -> None:
         books.pop(symbol, None)
 
 
+#: After a websocket book, the stream looks at ccxt's book once more this soon (see
+#: :func:`_applied_since`): the last update of a burst reaches the bot within it.
+_SETTLE_S = 0.02
+
+
+def _applied_since(exchange: Any, symbol: str, nonce: Any) -> Any:
+    """ccxt's book when updates were applied to it after the one read at ``nonce``, else
+    ``None``.
+
+    ccxt resolves a watch only if one is waiting when an update arrives; updates applied while
+    the bot handled the previous book (before the next watch was armed) wake no one, and the
+    last of a burst would reach the bot only with the next push, however late. Its book
+    object holds them already.
+    """
+    if nonce is None:
+        return None
+    stored = (getattr(exchange, "orderbooks", None) or {}).get(symbol)
+    latest = stored.get("nonce") if stored is not None else None
+    return stored if latest is not None and latest != nonce else None
+
+
 def _reconcile_now(venue: CcxtVenue, timers: _Timers) -> None:
     """Read open orders and the trade history by REST at the next chance: what a private
     stream may have missed around a session change (fills are keyed by trade id)."""
@@ -245,34 +275,62 @@ async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator
     clock = venue.clock
     stall_s = venue.settings.feed_stall_s
     await _fresh_websockets(exchange, symbol)
+    gap: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def on_gap(detail: str) -> None:
+        if not gap.done():
+            gap.set_result(detail)
+
+    guard_book_sequence(exchange, venue.flavour.exchange, on_gap)
     book_task: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_order_book(symbol))
     trades_task: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_my_trades(symbol))
     _reconcile_now(venue, timers)
     venue.log.info("websocket_started")
     last_book: Book | None = None
-    changed_at = clock.now()  # the subscription counts as progress until its first book
+    last_nonce: Any = None  # ccxt's nonce of the book last passed on
+    settling = False  # look once more shortly after a book (see _applied_since)
+    changed_at = clock.now()
     try:
         while True:
-            due = min(_next_due(venue, timers, websocket=True), changed_at + stall_s)
+            # Until the websocket's first book (ccxt's MEXC waits for 25 pushes before its
+            # snapshot; a quiet pair may push none), the book is polled by REST as without one.
+            streaming = last_book is not None
+            due = _next_due(venue, timers, websocket=streaming)
+            if streaming:
+                due = min(due, changed_at + stall_s)
+            timeout = max(0.0, due - clock.now())
+            if settling:
+                timeout = min(timeout, _SETTLE_S)
             done, _ = await asyncio.wait(
-                {book_task, trades_task},
-                timeout=max(0.0, due - clock.now()),
-                return_when=asyncio.FIRST_COMPLETED,
+                {book_task, trades_task, gap}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
+            settling = False
+            if gap.done():
+                # The update that skipped ahead never reached ccxt's book: nothing built on it
+                # was passed on. This session ends; the next one starts from a snapshot.
+                venue.log.warning("feed_gap", detail=gap.result())
+                raise FeedGap(gap.result())
+            raw_book: Any = None
             if book_task in done:
                 raw_book = book_task.result()
                 book_task = asyncio.ensure_future(exchange.watch_order_book(symbol))
+            else:
+                raw_book = _applied_since(exchange, symbol, last_nonce)
+            while raw_book is not None:
+                last_nonce = raw_book.get("nonce")
                 updated = venue.on_book(raw_book)
                 if last_book is None or not updated.book.same_levels_as(last_book):
                     changed_at = clock.now()
                 last_book = updated.book
                 yield updated
+                raw_book = _applied_since(exchange, symbol, last_nonce)
+                settling = True
             if trades_task in done:
                 raw_trades = trades_task.result()
                 trades_task = asyncio.ensure_future(exchange.watch_my_trades(symbol))
                 for event in venue.on_trades(list(raw_trades)):
                     yield event
-            if clock.now() - changed_at >= stall_s:
+            if streaming and clock.now() - changed_at >= stall_s:
                 snapshot = await _guarded(venue, "book", venue.poll_book(), timers)
                 if snapshot is None or (
                     last_book is not None and snapshot.book.same_levels_as(last_book)
@@ -283,7 +341,7 @@ async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator
                     venue.log.warning("feed_stalled", unchanged_s=round(unchanged_s, 3))
                     yield snapshot
                     raise FeedStalled(f"no book change for {unchanged_s:.1f} s")
-            async with aclosing(_periodic(venue, timers, websocket=True)) as periodic:
+            async with aclosing(_periodic(venue, timers, websocket=streaming)) as periodic:
                 async for event in periodic:
                     yield event
     finally:
