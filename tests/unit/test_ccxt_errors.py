@@ -261,6 +261,48 @@ EXCHANGE_ROWS: list[tuple[str, int, dict[str, Any], type[Exception], type[VenueE
         ccxt.AuthenticationError,
         AuthenticationFailed,
     ),
+    # Found by the BingX emulator's contract run: a cancel of a gone order is a plain 100400,
+    # and ccxt raises the rate limit (100410) as OperationFailed, a class the code map must
+    # still win over.
+    (
+        "bingx",
+        200,
+        {
+            "code": 100400,
+            "msg": "the order you want to cancel is FILLED or CANCELLED already, or is not a "
+            "valid order id ,please verify",
+        },
+        ccxt.BadRequest,
+        OrderNotFound,
+    ),
+    (
+        "bingx",
+        200,
+        {"code": 100400, "msg": "Invalid parameters, quantity must be positive"},
+        ccxt.BadRequest,
+        FatalVenueError,
+    ),
+    (
+        "bingx",
+        200,
+        {"code": 100410, "msg": "The current system is busy, please try again later"},
+        ccxt.OperationFailed,
+        RateLimited,
+    ),
+    (
+        "bingx",
+        200,
+        {"code": 100421, "msg": "cancel fail, order not exist"},
+        ccxt.BadSymbol,
+        OrderNotFound,
+    ),
+    (
+        "bingx",
+        200,
+        {"code": 100421, "msg": "Null timestamp or timestamp mismatch"},
+        ccxt.BadSymbol,
+        TransientVenueError,
+    ),
 ]
 
 

@@ -1,11 +1,13 @@
 """Translate ccxt exceptions into kasmm's error classes, once, at the venue boundary.
 
-ccxt's classes are the first key; where they are too generic (MEXC answers an unknown-order cancel
-with ``-2011``, which ccxt raises as ``BadRequest``), the exchange's own code or label is parsed
-from the message and takes precedence. Messages are scrubbed before anything sees them: ccxt puts
-the request URL (with its query string and signature) and the response body in its messages, so
-query strings, ``signature=``/key fragments and the account's own secrets are removed, also from
-the ccxt exception kept as ``__cause__`` (a logged traceback shows it).
+ccxt's classes are the first key; the exchange's own code (MEXC answers an unknown-order cancel
+with ``-2011``, which ccxt raises as ``BadRequest``), where kasmm lists it, and for the generic
+classes its label, are parsed from the message and take precedence, and a few messages of codes
+an exchange uses for several things (BingX's 100400) decide before either. Messages are
+scrubbed before anything sees them: ccxt puts the request URL (with its query string and
+signature) and the response body in its messages, so query strings, ``signature=``/key
+fragments and the account's own secrets are removed, also from the ccxt exception kept as
+``__cause__`` (a logged traceback shows it).
 """
 
 from __future__ import annotations
@@ -67,10 +69,24 @@ CODE_MAP: Final[Mapping[str, Mapping[str, type[VenueError]]]] = {
     },
     "bingx": {
         "100202": InsufficientFunds,
-        "100421": TransientVenueError,  # system busy
+        # "Null timestamp or timestamp mismatch" (ccxt: BadSymbol); the same code also answers
+        # a cancel of an order that does not exist, which MESSAGE_MAP catches first.
+        "100421": TransientVenueError,
         "100503": TransientVenueError,
-        "100410": RateLimited,
+        "100410": RateLimited,  # ccxt: OperationFailed
     },
+}
+
+#: Exchange messages that decide the class whatever ccxt raised, per exchange: codes the
+#: exchange uses for several things (BingX answers a cancel of a gone order with the generic
+#: 100400, or with 100421), checked before :data:`CODE_MAP`.
+MESSAGE_MAP: Final[Mapping[str, tuple[tuple[re.Pattern[str], type[VenueError]], ...]]] = {
+    "bingx": (
+        (
+            re.compile(r"FILLED or CANCELLED already|not a valid order id|order not exist", re.I),
+            OrderNotFound,
+        ),
+    ),
 }
 
 #: Gate answers with a ``"label"``: these make ccxt's class more precise.
@@ -151,11 +167,15 @@ def classify(exc: BaseException, exchange: str) -> type[VenueError]:
     """The kasmm class for ``exc`` raised by ccxt for ``exchange`` (pure: no scrubbing)."""
     message = str(exc)
     if isinstance(exc, ccxt.BaseError):
+        for pattern, by_message in MESSAGE_MAP.get(exchange, ()):
+            if pattern.search(message):
+                return by_message
+        # The exchange's own code, listed per exchange, is more precise than any ccxt class.
+        code = exchange_code(message)
+        by_code = CODE_MAP.get(exchange, {}).get(code) if code is not None else None
+        if by_code is not None:
+            return by_code
         if type(exc) in _GENERIC:
-            code = exchange_code(message)
-            by_code = CODE_MAP.get(exchange, {}).get(code) if code is not None else None
-            if by_code is not None:
-                return by_code
             label = exchange_label(message)
             if label is not None and label in LABEL_MAP:
                 return LABEL_MAP[label]
