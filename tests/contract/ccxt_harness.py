@@ -28,7 +28,7 @@ from kasmm.venues.ccxt.exchanges import flavour_for
 from tests.emulators.gate import GateEmulator
 from tests.emulators.mexc import MexcEmulator
 
-from .conftest import Harness
+from .harness import Harness
 
 API_KEY = "contract-key"
 SECRET = "contract-secret-0123456789"

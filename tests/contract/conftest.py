@@ -11,45 +11,21 @@ may call ``pytest.skip`` when its environment (credentials, network) is missing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Protocol
 
 import pytest
 
-from kasmm.clock import Clock, VirtualClock
+from kasmm.clock import VirtualClock
 from kasmm.config.schema import SimVenueConfig
 from kasmm.core.types import Side
 from kasmm.venues.base import Venue
 from kasmm.venues.sim import SimVenue
 
+from .harness import Harness, HarnessFactory, VenueDriver
 
-class VenueDriver(Protocol):
-    """Venue-specific hooks of the contract suite."""
-
-    #: Client id prefix the suite's own orders use.
-    prefix: str
-    #: A different prefix standing for orders someone else placed on the same account.
-    foreign_prefix: str
-
-    async def make_cross(self, venue: Venue, side: Side, price: Decimal) -> None:
-        """Make the market trade through ``price`` so that the resting ``side`` order there
-        fills completely; its fills then arrive through ``venue.events()``."""
-        ...
-
-
-@dataclass
-class Harness:
-    """A connected venue under test, its clock and its driver."""
-
-    venue: Venue
-    clock: Clock
-    driver: VenueDriver
-
-
-HarnessFactory = Callable[[], AbstractAsyncContextManager[Harness]]
+__all__ = ["VENUE_FACTORIES", "Harness", "HarnessFactory", "VenueDriver", "harness"]
 
 
 class SimDriver:
@@ -93,8 +69,9 @@ VENUE_FACTORIES: dict[str, HarnessFactory] = {
 
 
 def _register_ccxt() -> None:
-    """``CcxtVenue`` (unmodified ccxt) on the loopback MEXC and Gate emulators."""
-    from . import bingx_harness  # noqa: F401  (registers "ccxt-bingx")
+    """``CcxtVenue`` (unmodified ccxt) on the loopback exchange emulators, over REST polling
+    and over websockets (``-ws``)."""
+    from .bingx_harness import ccxt_bingx_harness
     from .ccxt_harness import ccxt_gate_harness, ccxt_mexc_harness
     from .kucoin_harness import ccxt_kucoin_harness
 
@@ -104,6 +81,8 @@ def _register_ccxt() -> None:
     VENUE_FACTORIES["ccxt-gate-ws"] = lambda: ccxt_gate_harness(websocket=True)
     VENUE_FACTORIES["ccxt-kucoin"] = ccxt_kucoin_harness
     VENUE_FACTORIES["ccxt-kucoin-ws"] = lambda: ccxt_kucoin_harness(websocket=True)
+    VENUE_FACTORIES["ccxt-bingx"] = ccxt_bingx_harness
+    VENUE_FACTORIES["ccxt-bingx-ws"] = lambda: ccxt_bingx_harness(websocket=True)
 
 
 _register_ccxt()

@@ -31,7 +31,7 @@ from kasmm.venues.ccxt.exchanges import flavour_for
 from tests.emulators.kucoin import KucoinEmulator
 
 from .ccxt_harness import API_KEY, FAST, SECRET, EmulatorDriver, _connected
-from .conftest import Harness
+from .harness import Harness
 
 PASSPHRASE = "contract-passphrase"
 

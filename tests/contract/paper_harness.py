@@ -19,7 +19,7 @@ from kasmm.venues.paper import PaperVenue
 from kasmm.venues.public_data import PublicTrade
 from tests.paper_fakes import FakeFeed, make_book
 
-from .conftest import Harness
+from .harness import Harness
 
 #: The live-looking KAS/USDT book the scripted feed publishes.
 PAPER_BOOK = make_book(

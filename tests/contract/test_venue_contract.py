@@ -34,7 +34,7 @@ from kasmm.errors import (
 )
 from kasmm.venues.base import CancelOutcome, PlaceOutcome, Venue
 
-from .conftest import Harness
+from .harness import Harness
 
 pytestmark = pytest.mark.anyio
 

@@ -223,7 +223,8 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             supports_amend=False,  # cancelReplace is cancel + new with a new order id
             spot_markets_method="fetch_spot_markets",
             spot_sandbox=False,  # ccxt: "sandbox is swap only"
-            rest_sections=((("spot",), "/openApi"),),
+            # user: the listen-key calls ccxt.pro makes before any private stream.
+            rest_sections=((("spot",), "/openApi"), (("user",), "/openApi")),
             ws_sections=(("ws", "spot"),),  # ccxt/pro/bingx.py: urls['api']['ws']['spot']
         ),
     }
