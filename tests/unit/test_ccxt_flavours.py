@@ -307,6 +307,8 @@ def test_rest_url_replaces_whole_values_and_keeps_suffixes() -> None:
     bingx = {"spot": "https://open-api.{hostname}/openApi", "swap": "https://x/{hostname}"}
     out = rest_urls(flavour_for("bingx"), bingx, "http://h:1")
     assert out["spot"] == "http://h:1/openApi" and out["swap"] == bingx["swap"]
+    bingx_pro = {**bingx, "user": "https://open-api.{hostname}/openApi"}  # the listen-key calls
+    assert rest_urls(flavour_for("bingx"), bingx_pro, "http://h:1")["user"] == "http://h:1/openApi"
     gate = {"public": {"spot": "a", "margin": "b"}, "private": {"spot": "c"}}
     assert rest_urls(flavour_for("gate"), gate, "http://h:1/api/v4") == {
         "public": {"spot": "http://h:1/api/v4", "margin": "http://h:1/api/v4"},

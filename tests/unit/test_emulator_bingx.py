@@ -21,6 +21,7 @@ import aiohttp
 import ccxt.async_support as ccxt
 import pytest
 
+from kasmm.venues.ccxt.ws_trades import repaired
 from tests.emulators.bingx import BingxEmulator, load_spot_markets
 from tests.emulators.bingx_ws import EXECUTION_REPORT, depth_topic, gunzip_json
 from tests.support import eventually
@@ -377,6 +378,9 @@ async def test_orders_and_my_trades_stream_over_the_listen_key() -> None:
         assert trade["fee"] == {"cost": 0.04, "currency": "KAS"}
         # ccxt 4.5.90 reads a spot fill's amount from ``q`` (the order's quantity), not ``l``.
         assert trade["amount"] == 100 and trade["info"]["l"] == "40"
+        # kasmm repairs it at its boundary (kasmm/venues/ccxt/ws_trades.py).
+        fixed = repaired("bingx", trade)
+        assert (fixed["amount"], fixed["price"], fixed["cost"]) == ("40", "0.0999", "3.9960")
         (order,) = [o for o in ex.orders if o["id"] == placed["id"]]  # the same push, as an order
         assert (order["status"], order["filled"], order["remaining"]) == ("open", 40, 60)
         cancelled = asyncio.ensure_future(ex.watch_orders(SYMBOL))

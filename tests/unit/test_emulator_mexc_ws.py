@@ -31,6 +31,7 @@ import aiohttp
 import ccxt.pro as ccxtpro
 import pytest
 
+from kasmm.venues.ccxt.ws_trades import repaired
 from tests.emulators.mexc import MarketSpec, MexcEmulator
 from tests.emulators.mexc_ws import (
     PRIVATE_DEALS,
@@ -213,6 +214,7 @@ async def test_orders_and_my_trades_after_create_order_and_an_outside_fill(
     assert fill["fee"] == {"cost": 0.0, "currency": "USDT"}
     assert fill["info"]["isMaker"] is True
     assert fill["takerOrMaker"] == "taker"  # ccxt 4.5.90 reads 'm', not protobuf's isMaker
+    assert repaired("mexc", fill)["takerOrMaker"] == "maker"  # kasmm's repair at its boundary
     assert fill["id"] == emu.fills()[0]["id"]
 
     # The order's own update came before the deal (MEXC's order too): it is there already.

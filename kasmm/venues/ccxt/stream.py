@@ -49,6 +49,7 @@ import ccxt.async_support as ccxt
 from kasmm.core.types import Book, VenueEvent
 from kasmm.errors import AuthenticationFailed, FatalVenueError, VenueError
 from kasmm.venues.ccxt.sequence import guard_book_sequence
+from kasmm.venues.ccxt.ws_trades import repaired
 
 if TYPE_CHECKING:
     from kasmm.venues.ccxt.venue import CcxtVenue
@@ -328,7 +329,8 @@ async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator
             if trades_task in done:
                 raw_trades = trades_task.result()
                 trades_task = asyncio.ensure_future(exchange.watch_my_trades(symbol))
-                for event in venue.on_trades(list(raw_trades)):
+                exchange_id = venue.flavour.exchange
+                for event in venue.on_trades([repaired(exchange_id, t) for t in raw_trades]):
                     yield event
             if streaming and clock.now() - changed_at >= stall_s:
                 snapshot = await _guarded(venue, "book", venue.poll_book(), timers)
