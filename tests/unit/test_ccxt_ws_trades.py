@@ -14,7 +14,11 @@ from kasmm.venues.ccxt.ws_trades import repaired
 
 REST_BINGX = {"id": "1", "amount": 40.0, "price": 0.1, "info": {"qty": "40", "price": "0.1"}}
 REST_MEXC = {"id": "2", "takerOrMaker": "maker", "info": {"isMaker": True, "qty": "5"}}
-WS_MEXC_TAKER = {"id": "3", "takerOrMaker": "taker", "info": {"tradeType": 1, "price": "0.1"}}
+WS_MEXC_TAKER: dict[str, Any] = {
+    "id": "3",
+    "takerOrMaker": "taker",
+    "info": {"tradeType": 1, "price": "0.1"},
+}
 
 
 @pytest.mark.parametrize(
