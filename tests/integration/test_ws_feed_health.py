@@ -3,17 +3,18 @@
 Each test runs ``CcxtVenue`` as production builds it (``ws_url`` and ``rest_url`` at a loopback
 emulator, unmodified ``ccxt.pro``), injects one wire fault, and reads what the venue's event
 stream did with it: the book the bot receives must end up equal to the exchange's, never built
-on a book that missed an update. Gate runs on ``spot.obu`` and MEXC on its protobuf depth, the
-two channels ccxt 4.5.90 does not sequence-check (``kasmm/venues/ccxt/sequence.py``).
+on a book that missed an update. Gate runs on ``spot.obu``, MEXC on its protobuf depth and
+KuCoin on level 2, the channels ccxt 4.5.90 does not sequence-check
+(``kasmm/venues/ccxt/sequence.py``); BingX's depth channel sends whole snapshots.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -24,15 +25,22 @@ import structlog.testing
 from kasmm.core.types import Book, BookUpdated, VenueEvent
 from kasmm.venues.ccxt import CcxtVenue
 from tests.contract.ccxt_harness import API_KEY, SECRET, ccxt_venue
+from tests.contract.kucoin_harness import PASSPHRASE, kucoin_venue
+from tests.emulators.bingx import BingxEmulator
+from tests.emulators.bingx_ws import depth_topic
 from tests.emulators.gate import GateEmulator
+from tests.emulators.kucoin import KucoinEmulator
 from tests.emulators.mexc import MexcEmulator
 from tests.emulators.mexc_ws import depth_channel
+from tests.emulators.wire import WsHub
 from tests.support import eventually
 
 pytestmark = pytest.mark.anyio
 
 GATE_BOOK = "spot.obu:ob.KAS_USDT.50"
 MEXC_BOOK = depth_channel("KASUSDT")
+KUCOIN_BOOK = "/market/level2:KAS-USDT"
+BINGX_BOOK = depth_topic("KAS-USDT")
 
 
 @dataclass
@@ -41,7 +49,7 @@ class Feed:
 
     venue: CcxtVenue
     events: list[VenueEvent] = field(default_factory=list)
-    logs: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[MutableMapping[str, Any]] = field(default_factory=list)
 
     def books(self) -> list[Book]:
         return [e.book for e in self.events if isinstance(e, BookUpdated)]
@@ -100,6 +108,15 @@ def mexc_levels(emu: MexcEmulator) -> Levels:
     )
 
 
+def engine_levels(emu: KucoinEmulator | BingxEmulator, symbol: str) -> Levels:
+    """The shared matching engine's merged book (KuCoin, BingX), top 20."""
+    book = emu.engine.book(symbol, 20)
+    return (
+        [(f"{p.normalize()}", f"{q.normalize()}") for p, q in book.bids],
+        [(f"{p.normalize()}", f"{q.normalize()}") for p, q in book.asks],
+    )
+
+
 async def synced(feed: Feed, exchange_levels: Callable[[], Levels]) -> None:
     """Wait until the last book the venue passed on is the exchange's book."""
     await eventually(
@@ -140,6 +157,59 @@ async def mexc_feed() -> AsyncIterator[tuple[MexcEmulator, Feed, Callable[[int],
             yield emu, feed, move
 
 
+@dataclass
+class Exchange:
+    """One emulated exchange under test: its websocket hub, book topic and book."""
+
+    emu: Any
+    feed: Feed
+    move: Callable[[int], None]
+    topic: str
+    levels: Callable[[], Levels]
+
+    @property
+    def ws(self) -> WsHub:
+        hub: WsHub = self.emu.ws
+        return hub
+
+
+@asynccontextmanager
+async def exchange_feed(name: str) -> AsyncIterator[Exchange]:
+    """``CcxtVenue`` over websockets on the ``name`` emulator, its book around 0.1."""
+    size = [1000]
+
+    def mover(emu: Any) -> Callable[[int], None]:
+        def move(count: int = 1) -> None:
+            for _ in range(count):
+                size[0] += 1
+                emu.set_mid("0.1", spread_bps=20, levels=5, size=size[0])
+
+        return move
+
+    if name == "gate":
+        async with gate_feed() as (gate, feed, move):
+            yield Exchange(gate, feed, move, GATE_BOOK, partial(gate_levels, gate))
+    elif name == "mexc":
+        async with mexc_feed() as (mexc, feed, move):
+            yield Exchange(mexc, feed, move, MEXC_BOOK, partial(mexc_levels, mexc))
+    elif name == "kucoin":
+        async with KucoinEmulator(
+            API_KEY, SECRET, PASSPHRASE, spot_quota=None, public_quota=None
+        ) as kucoin:
+            kucoin.set_mid("0.1", spread_bps=20, levels=5, size=1000)
+            venue = kucoin_venue(kucoin.base_url, dead_man_switch_s=None, websocket=True)
+            async with feed_of(venue) as feed:
+                levels_of = partial(engine_levels, kucoin, "KAS-USDT")
+                yield Exchange(kucoin, feed, mover(kucoin), KUCOIN_BOOK, levels_of)
+    else:
+        async with BingxEmulator(API_KEY, SECRET, rate_limits=None) as bingx:
+            bingx.set_mid("0.1", spread_bps=20, levels=5, size=1000)
+            venue = ccxt_venue("bingx", bingx.base_url, dead_man_switch_s=None, ws_url=bingx.ws_url)
+            async with feed_of(venue) as feed:
+                levels_of = partial(engine_levels, bingx, "KAS-USDT")
+                yield Exchange(bingx, feed, mover(bingx), BINGX_BOOK, levels_of)
+
+
 def ccxt_synced(feed: Feed) -> bool:
     """ccxt's websocket book is synchronised (it has applied a snapshot)."""
     book = (feed.venue.exchange.orderbooks or {}).get("KAS/USDT")
@@ -160,54 +230,79 @@ async def _websocket_serving(feed: Feed, hub_topic: str, emu: Any, move: Any) ->
     await eventually(lambda: len(feed.books()) >= 2)
 
 
-@pytest.mark.parametrize("exchange", ["gate", "mexc"])
+#: Exchanges whose book channel is incremental (a lost update is a gap) and all four.
+INCREMENTAL = ["gate", "mexc", "kucoin"]
+ALL = ["gate", "mexc", "kucoin", "bingx"]
+
+
+@pytest.mark.parametrize("exchange", INCREMENTAL)
 async def test_a_sequence_gap_discards_the_book_and_resubscribes(exchange: str) -> None:
-    harness = gate_feed() if exchange == "gate" else mexc_feed()
-    topic = GATE_BOOK if exchange == "gate" else MEXC_BOOK
-    async with harness as (emu, feed, move):
-        exchange_levels = partial(gate_levels if exchange == "gate" else mexc_levels, emu)
-        await _websocket_serving(feed, topic, emu, move)
-        books_before = len(feed.books())
-        assert emu.ws.inject(topic, drop=1) == 1
-        move(3)  # the first update is lost: the second skips ahead
+    async with exchange_feed(exchange) as ex:
+        feed = ex.feed
+        await _websocket_serving(feed, ex.topic, ex.emu, ex.move)
+        assert ex.ws.inject(ex.topic, drop=1) == 1
+        ex.move(3)  # the first update is lost: the second skips ahead
         await eventually(lambda: feed.logged("feed_gap") == 1)
         # A new session, subscribed afresh, serves the exchange's book.
-        await eventually(lambda: feed.logged("websocket_started") >= 2 and emu.ws.subscribed(topic))
-        move(1)
-        await synced(feed, exchange_levels)
-        # Nothing built on the update after the gap was passed on: every book after the gap
-        # and before the resync is either the pre-gap book or a REST snapshot.
-        assert len(feed.books()) > books_before
+        await eventually(
+            lambda: feed.logged("websocket_started") >= 2 and ex.ws.subscribed(ex.topic)
+        )
+        await _websocket_serving(feed, ex.topic, ex.emu, ex.move)
+        await synced(feed, ex.levels)
 
 
-@pytest.mark.parametrize("exchange", ["gate", "mexc"])
+async def test_bingx_snapshots_recover_from_a_lost_one_by_themselves() -> None:
+    async with exchange_feed("bingx") as ex:
+        await _websocket_serving(ex.feed, ex.topic, ex.emu, ex.move)
+        ex.ws.inject(ex.topic, drop=1)
+        ex.move(2)  # the first snapshot is lost; the second is the whole book
+        await synced(ex.feed, ex.levels)
+        assert ex.feed.logged("feed_gap") == ex.feed.logged("websocket_failed") == 0
+
+
+@pytest.mark.parametrize("exchange", ALL)
 async def test_a_reconnect_rebuilds_from_a_fresh_snapshot_never_the_stale_book(
     exchange: str,
 ) -> None:
-    harness = gate_feed() if exchange == "gate" else mexc_feed()
-    topic = GATE_BOOK if exchange == "gate" else MEXC_BOOK
-    async with harness as (emu, feed, move):
-        exchange_levels = partial(gate_levels if exchange == "gate" else mexc_levels, emu)
-        await _websocket_serving(feed, topic, emu, move)
-        await emu.ws.close_all(topic)
-        move(2)  # the market moves while the client is away; update ids carry on
+    async with exchange_feed(exchange) as ex:
+        feed = ex.feed
+        await _websocket_serving(feed, ex.topic, ex.emu, ex.move)
+        await ex.ws.close_all(ex.topic)
+        ex.move(2)  # the market moves while the client is away; update ids carry on
         await eventually(lambda: feed.logged("websocket_failed") >= 1)
-        await eventually(lambda: feed.logged("websocket_started") >= 2 and emu.ws.subscribed(topic))
-        move(1)
-        await synced(feed, exchange_levels)
+        await eventually(
+            lambda: feed.logged("websocket_started") >= 2 and ex.ws.subscribed(ex.topic)
+        )
+        await _websocket_serving(feed, ex.topic, ex.emu, ex.move)
+        await synced(feed, ex.levels)
 
 
-@pytest.mark.parametrize("exchange", ["gate", "mexc"])
+@pytest.mark.parametrize("exchange", ALL)
 async def test_duplicates_and_a_burst_leave_the_book_right_without_a_resubscription(
     exchange: str,
 ) -> None:
-    harness = gate_feed() if exchange == "gate" else mexc_feed()
-    topic = GATE_BOOK if exchange == "gate" else MEXC_BOOK
-    async with harness as (emu, feed, move):
-        exchange_levels = partial(gate_levels if exchange == "gate" else mexc_levels, emu)
-        await _websocket_serving(feed, topic, emu, move)
-        emu.ws.inject(topic, duplicate=2, burst_s=0.2)
-        move(3)
-        await synced(feed, exchange_levels)
+    async with exchange_feed(exchange) as ex:
+        feed = ex.feed
+        await _websocket_serving(feed, ex.topic, ex.emu, ex.move)
+        ex.ws.inject(ex.topic, duplicate=2, burst_s=0.2)
+        ex.move(3)
+        await synced(feed, ex.levels)
         assert (feed.logged("feed_gap"), feed.logged("websocket_failed")) == (0, 0)
         assert feed.logged("websocket_started") == 1
+
+
+@pytest.mark.parametrize("exchange", ALL)
+async def test_a_silent_stall_is_detected_and_the_feed_resubscribed(exchange: str) -> None:
+    async with exchange_feed(exchange) as ex:
+        feed = ex.feed
+        feed.venue.settings = replace(feed.venue.settings, feed_stall_s=0.5)
+        await _websocket_serving(feed, ex.topic, ex.emu, ex.move)
+        assert ex.ws.stall(ex.topic) == 1  # the socket stays open and answers pings
+        ex.move(1)  # the market moves; the stalled feed does not say so
+        await eventually(lambda: feed.logged("feed_stalled") == 1)
+        await synced(feed, ex.levels)  # the REST snapshot serves at once
+        await eventually(
+            lambda: feed.logged("websocket_started") >= 2 and ex.ws.subscribed(ex.topic)
+        )
+        await _websocket_serving(feed, ex.topic, ex.emu, ex.move)
+        await synced(feed, ex.levels)
