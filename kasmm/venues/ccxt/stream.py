@@ -204,8 +204,11 @@ async def event_stream(
             except ccxt.NotSupported as exc:
                 ws_enabled = False
                 venue.log.warning("websocket_unavailable", error=type(exc).__name__)
-            except (AuthenticationFailed, FatalVenueError, ccxt.AuthenticationError):
-                raise
+            except (AuthenticationFailed, FatalVenueError):
+                raise  # from a REST call: the credentials or the market are unusable
+            # A ccxt AuthenticationError here comes from the websocket itself (an expired listen
+            # key or token): the next session renews it, and REST, whose own authentication
+            # errors do end the stream, serves meanwhile.
             except Exception as exc:
                 if clock.now() - started >= settings.ws_stable_s:
                     backoff = settings.ws_backoff_s
@@ -237,6 +240,11 @@ async def _fresh_websockets(exchange: Any, symbol: str) -> None:
     books = getattr(exchange, "orderbooks", None)
     if isinstance(books, dict):
         books.pop(symbol, None)
+    # MEXC and BingX keep the private stream's listen key here and reconnect with it even once
+    # it expired ("invalid listen key"): a new session asks for a new one.
+    options = getattr(exchange, "options", None)
+    if isinstance(options, dict) and options.get("listenKey") is not None:
+        options["listenKey"] = None
 
 
 #: After a websocket book, the stream looks at ccxt's book once more this soon (see
