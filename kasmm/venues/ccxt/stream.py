@@ -28,8 +28,10 @@ updating, a snapshot merged into a stale book after a reconnect):
   dropped before subscribing, so a resubscription rebuilds the book from a fresh snapshot
   instead of merging updates into the book of a dead connection.
 * **sequence gaps** end the session the same way: those ccxt raises, and those it does not
-  check (Gate ``spot.obu``, MEXC depth), which :mod:`~kasmm.venues.ccxt.sequence` catches
-  before the update reaches ccxt's book (``feed_gap``).
+  check (Gate ``spot.obu``, MEXC depth, KuCoin level 2), which
+  :mod:`~kasmm.venues.ccxt.sequence` catches before the update reaches ccxt's book
+  (``feed_gap``). On MEXC, the push that straddles the snapshot is applied as MEXC documents
+  (:mod:`~kasmm.venues.ccxt.mexc_book`; ccxt drops it).
 * **private streams**: fills and order closes missed while a session was down or starting are
   read by REST right away (the trade history is forced at both ends of a session); fills are
   keyed by trade id, so one seen on both paths counts once.
@@ -48,6 +50,7 @@ import ccxt.async_support as ccxt
 
 from kasmm.core.types import Book, VenueEvent
 from kasmm.errors import AuthenticationFailed, FatalVenueError, VenueError
+from kasmm.venues.ccxt.mexc_book import repair_mexc_book_sync
 from kasmm.venues.ccxt.sequence import guard_book_sequence
 from kasmm.venues.ccxt.ws_trades import repaired
 
@@ -291,6 +294,8 @@ async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator
             gap.set_result(detail)
 
     guard_book_sequence(exchange, venue.flavour.exchange, on_gap)
+    if venue.flavour.exchange == "mexc":
+        repair_mexc_book_sync(exchange)  # see mexc_book.py: ccxt drops a straddling push
     book_task: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_order_book(symbol))
     trades_task: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_my_trades(symbol))
     _reconcile_now(venue, timers)
