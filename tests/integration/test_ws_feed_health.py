@@ -134,38 +134,6 @@ async def synced(feed: Feed, exchange_levels: Callable[[], Levels]) -> None:
     )
 
 
-@asynccontextmanager
-async def gate_feed() -> AsyncIterator[tuple[GateEmulator, Feed, Callable[[int], None]]]:
-    async with GateEmulator(api_key=API_KEY, secret=SECRET, limit=None) as emu:
-        emu.set_mid("0.1", spread_bps=20, levels=5, size=1000)
-        venue = ccxt_venue("gate", emu.base_url, dead_man_switch_s=None, ws_url=emu.ws_url)
-        size = [1000]
-
-        def move(count: int = 1) -> None:
-            for _ in range(count):
-                size[0] += 1
-                emu.set_mid("0.1", spread_bps=20, levels=5, size=size[0])
-
-        async with feed_of(venue) as feed:
-            yield emu, feed, move
-
-
-@asynccontextmanager
-async def mexc_feed() -> AsyncIterator[tuple[MexcEmulator, Feed, Callable[[int], None]]]:
-    async with MexcEmulator(api_key=API_KEY, secret=SECRET, weight_limit=None) as emu:
-        emu.set_mid("0.1", spread_bps=20, levels=5, size=1000)
-        venue = ccxt_venue("mexc", emu.base_url, dead_man_switch_s=None, ws_url=emu.ws_url)
-        size = [1000]
-
-        def move(count: int = 1) -> None:
-            for _ in range(count):
-                size[0] += 1
-                emu.set_mid("0.1", spread_bps=20, levels=5, size=size[0])
-
-        async with feed_of(venue) as feed:
-            yield emu, feed, move
-
-
 @dataclass
 class Exchange:
     """One emulated exchange under test: its websocket hub, book topic and book."""
@@ -183,40 +151,44 @@ class Exchange:
 
 
 @asynccontextmanager
-async def exchange_feed(name: str) -> AsyncIterator[Exchange]:
-    """``CcxtVenue`` over websockets on the ``name`` emulator, its book around 0.1."""
-    size = [1000]
+async def emulator(name: str) -> AsyncIterator[tuple[Any, CcxtVenue, str, Callable[[], Levels]]]:
+    """The ``name`` emulator with a book around 0.1, the venue on it over websockets, the
+    book's websocket topic and the exchange's book."""
+    if name == "gate":
+        async with GateEmulator(api_key=API_KEY, secret=SECRET, limit=None) as gate:
+            venue = ccxt_venue("gate", gate.base_url, dead_man_switch_s=None, ws_url=gate.ws_url)
+            yield gate, venue, GATE_BOOK, partial(gate_levels, gate)
+    elif name == "mexc":
+        async with MexcEmulator(api_key=API_KEY, secret=SECRET, weight_limit=None) as mexc:
+            venue = ccxt_venue("mexc", mexc.base_url, dead_man_switch_s=None, ws_url=mexc.ws_url)
+            yield mexc, venue, MEXC_BOOK, partial(mexc_levels, mexc)
+    elif name == "kucoin":
+        async with KucoinEmulator(
+            API_KEY, SECRET, PASSPHRASE, spot_quota=None, public_quota=None
+        ) as kucoin:
+            venue = kucoin_venue(kucoin.base_url, dead_man_switch_s=None, websocket=True)
+            yield kucoin, venue, KUCOIN_BOOK, partial(engine_levels, kucoin, "KAS-USDT")
+    else:
+        async with BingxEmulator(API_KEY, SECRET, rate_limits=None) as bingx:
+            venue = ccxt_venue("bingx", bingx.base_url, dead_man_switch_s=None, ws_url=bingx.ws_url)
+            yield bingx, venue, BINGX_BOOK, partial(engine_levels, bingx, "KAS-USDT")
 
-    def mover(emu: Any) -> Callable[[int], None]:
+
+@asynccontextmanager
+async def exchange_feed(name: str) -> AsyncIterator[Exchange]:
+    """``CcxtVenue`` over websockets on the ``name`` emulator, consuming its events; ``move``
+    changes the exchange's book (one update per call)."""
+    async with emulator(name) as (emu, venue, topic, exchange_levels):
+        size = [1000]
+
         def move(count: int = 1) -> None:
             for _ in range(count):
                 size[0] += 1
                 emu.set_mid("0.1", spread_bps=20, levels=5, size=size[0])
 
-        return move
-
-    if name == "gate":
-        async with gate_feed() as (gate, feed, move):
-            yield Exchange(gate, feed, move, GATE_BOOK, partial(gate_levels, gate))
-    elif name == "mexc":
-        async with mexc_feed() as (mexc, feed, move):
-            yield Exchange(mexc, feed, move, MEXC_BOOK, partial(mexc_levels, mexc))
-    elif name == "kucoin":
-        async with KucoinEmulator(
-            API_KEY, SECRET, PASSPHRASE, spot_quota=None, public_quota=None
-        ) as kucoin:
-            kucoin.set_mid("0.1", spread_bps=20, levels=5, size=1000)
-            venue = kucoin_venue(kucoin.base_url, dead_man_switch_s=None, websocket=True)
-            async with feed_of(venue) as feed:
-                levels_of = partial(engine_levels, kucoin, "KAS-USDT")
-                yield Exchange(kucoin, feed, mover(kucoin), KUCOIN_BOOK, levels_of)
-    else:
-        async with BingxEmulator(API_KEY, SECRET, rate_limits=None) as bingx:
-            bingx.set_mid("0.1", spread_bps=20, levels=5, size=1000)
-            venue = ccxt_venue("bingx", bingx.base_url, dead_man_switch_s=None, ws_url=bingx.ws_url)
-            async with feed_of(venue) as feed:
-                levels_of = partial(engine_levels, bingx, "KAS-USDT")
-                yield Exchange(bingx, feed, mover(bingx), BINGX_BOOK, levels_of)
+        emu.set_mid("0.1", spread_bps=20, levels=5, size=1000)
+        async with feed_of(venue) as feed:
+            yield Exchange(emu, feed, move, topic, exchange_levels)
 
 
 def ccxt_synced(feed: Feed) -> bool:
