@@ -244,10 +244,14 @@ async def _fresh_websockets(exchange: Any, symbol: str) -> None:
     if isinstance(books, dict):
         books.pop(symbol, None)
     # MEXC and BingX keep the private stream's listen key here and reconnect with it even once
-    # it expired ("invalid listen key"): a new session asks for a new one.
+    # it expired ("invalid listen key"): a new session asks for a new one. BingX asks only when
+    # its last key is older than ``listenKeyRefreshRate`` (an hour): without its time reset too,
+    # every session after the first would fail for an hour ("requires ... a listen key").
     options = getattr(exchange, "options", None)
     if isinstance(options, dict) and options.get("listenKey") is not None:
         options["listenKey"] = None
+        if "lastAuthenticatedTime" in options:
+            options["lastAuthenticatedTime"] = 0
 
 
 #: After a websocket book, the stream looks at ccxt's book once more this soon (see
