@@ -46,6 +46,7 @@ Model
   plus the higher fee rate, and a market buy by funds spends fee and cost from its funds.
 * Every change of the merged book's aggregated levels bumps the market's sequence number by one per
   changed level; :class:`BookChange` carries ``seq_start..seq_end`` and each level's own ``seq``.
+  With ``book_seq_per="change"`` a whole :class:`BookChange` (one operation) takes one number.
 * Order events, in order: ``received`` (accepted), ``open`` (rests), ``match`` (with its fill),
   ``filled`` / ``canceled`` (done; ``cancel_reason`` says why).
 """
@@ -131,9 +132,15 @@ class MatchingEngine:
         post_only_cross: str = "reject",
         order_id: Callable[[int], str] = str,
         trade_id: Callable[[int], str] = str,
+        book_seq_per: str = "level",
     ) -> None:
         if post_only_cross not in POST_ONLY_CROSS:
             raise ValueError(f"post_only_cross must be one of {POST_ONLY_CROSS}")
+        if book_seq_per not in ("level", "change"):
+            raise ValueError("book_seq_per must be 'level' or 'change'")
+        #: ``"level"``: one sequence number per changed level; ``"change"``: one per
+        #: :class:`BookChange` (Gate: one update id per order book update).
+        self.book_seq_per = book_seq_per
         self.clock: Callable[[], float] = clock if clock is not None else time.time
         self.post_only_cross = post_only_cross
         self.markets = {m.symbol: m for m in markets}
@@ -272,7 +279,8 @@ class MatchingEngine:
             for price in sorted(set(before) | set(after)):
                 size = after.get(price, ZERO)
                 if before.get(price, ZERO) != size:
-                    self.book_seq[symbol] += 1
+                    if self.book_seq_per == "level" or not changes:
+                        self.book_seq[symbol] += 1
                     changes.append(LevelChange(side, price, size, self.book_seq[symbol]))
         self._published[symbol] = new
         if not changes:

@@ -33,7 +33,9 @@ class Clock:
         return self.now
 
 
-def engine(post_only_cross: str = "reject", fee_in: str = "received") -> MatchingEngine:
+def engine(
+    post_only_cross: str = "reject", fee_in: str = "received", book_seq_per: str = "level"
+) -> MatchingEngine:
     """One market (tick 0.0001, lot 1, min size 1, min notional 1, fees 0.1 % / 0.2 %), an
     outside book 0.0999 / 0.1001 x 1000 (5 levels), account ``k1`` with 10 000 of each."""
     market = Market(
@@ -48,7 +50,9 @@ def engine(post_only_cross: str = "reject", fee_in: str = "received") -> Matchin
         D("0.002"),
         fee_in=fee_in,
     )
-    eng = MatchingEngine([market], Clock(), post_only_cross=post_only_cross)
+    eng = MatchingEngine(
+        [market], Clock(), post_only_cross=post_only_cross, book_seq_per=book_seq_per
+    )
     eng.add_account(KEY, {"KAS": "10000", "USDT": "10000"})
     eng.set_mid("0.1", spread_bps=20, levels=5, size=1000)
     return eng
@@ -312,6 +316,19 @@ def test_observers_see_events_and_sequenced_book_changes() -> None:
     assert seqs == list(range(seq0 + 1, seq0 + 4))
     assert all(b.seq_start == b.changes[0].seq and b.seq_end == b.changes[-1].seq for b in books)
     assert eng.book(SYM).seq == seq0 + 3
+
+
+@pytest.mark.parametrize(("per", "numbers"), [("level", 8), ("change", 1)])
+def test_book_sequence_per_level_or_per_change(per: str, numbers: int) -> None:
+    eng = engine(book_seq_per=per)
+    books: list[BookChange] = []
+    eng.observers.on_book.append(books.append)
+    seq0 = eng.book(SYM).seq
+    eng.set_book([("0.0999", "5"), ("0.0998", "1000")], [("0.1001", "7"), ("0.1002", "1000")])
+    (change,) = books
+    assert len(change.changes) == 8  # per side: the best level resized, three removed
+    assert (change.seq_start, change.seq_end) == (seq0 + 1, seq0 + numbers)
+    assert [c.seq for c in change.changes][-1] == eng.book(SYM).seq == seq0 + numbers
 
 
 def test_book_snapshot_merges_outside_and_resting_orders() -> None:
