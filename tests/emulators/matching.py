@@ -20,6 +20,7 @@ API
                                        :data:`FOK` / :data:`POST_ONLY` (``post_only_cross``
                                        ``"reject"`` raises, ``"cancel"`` accepts then cancels);
                                        market orders by ``size`` (base) or ``funds`` (quote)
+``amend(key, order_id, price, size)``  an open limit order in place (same id)
 ``cancel(key, order_id|client_id)``    one order; ``cancel_all(key, symbol?, side?)``
 ``arm_cancel_all`` / ``check_timers``  a dead man's switch per (account, symbol)
 ``trade(symbol, side, price, size)``   an outside taker: fills resting API orders as maker
@@ -48,7 +49,7 @@ Model
   changed level; :class:`BookChange` carries ``seq_start..seq_end`` and each level's own ``seq``.
   With ``book_seq_per="change"`` a whole :class:`BookChange` (one operation) takes one number.
 * Order events, in order: ``received`` (accepted), ``open`` (rests), ``match`` (with its fill),
-  ``filled`` / ``canceled`` (done; ``cancel_reason`` says why).
+  ``filled`` / ``canceled`` (done; ``cancel_reason`` says why); ``amended`` after an amend.
 """
 
 from __future__ import annotations
@@ -677,6 +678,65 @@ class MatchingEngine:
                 )
                 remaining -= qty
         return fills
+
+    def amend(
+        self,
+        key: str,
+        order_id: str,
+        *,
+        price: object = None,
+        size: object = None,
+        post_only_cross: str | None = None,
+    ) -> Order:
+        """Change an open limit order in place (it keeps its id): a new ``price`` and/or total
+        ``size`` (the filled part included). A size at the filled size finishes it ``filled``,
+        below it ``canceled`` (otherwise unchanged). A new price or a larger size sends it to
+        the back of the queue; moved across the book it trades as a taker, or if post-only is
+        refused or canceled as :meth:`place` does. Emits ``amended``. Raises
+        :class:`MatchingError` (the order is then unchanged)."""
+        order = self.find(key, order_id)
+        if not order.is_open:
+            raise MatchingError(Reason.ORDER_NOT_OPEN, f"order is {order.status}")
+        if order.type != LIMIT or order.price is None or order.size is None:
+            raise MatchingError(Reason.INVALID_PARAMETER, "only limit orders can be amended")
+        market = self.markets[order.symbol]
+        new_price = order.price if price is None else dec(price)
+        new_size = order.size if size is None else dec(size)
+        self._validated(key, market, order.side, LIMIT, new_price, new_size, None, GTC, None)
+        if new_size <= order.filled:
+            with self._operation():
+                done = new_size == order.filled
+                self._finish(order, FILLED if done else CANCELED, None if done else "user")
+            return order
+        left = new_size - order.filled
+        need = left if order.side == SELL else left * new_price * self._buy_markup(order)
+        bal = self.balance(key, market.quote if order.side == BUY else market.base)
+        if need - order.locked > bal.available:
+            raise MatchingError(Reason.INSUFFICIENT_BALANCE, "insufficient balance")
+        moved = new_price != order.price
+        if order.tif == POST_ONLY and moved:
+            best_bid, best_ask = self.best(order.symbol)
+            crosses = (order.side == BUY and best_ask is not None and new_price >= best_ask) or (
+                order.side == SELL and best_bid is not None and new_price <= best_bid
+            )
+            if crosses and (post_only_cross or self.post_only_cross) == "reject":
+                raise MatchingError(Reason.WOULD_CROSS, "post-only order would take liquidity")
+            if crosses:
+                with self._operation():
+                    self._finish(order, CANCELED, "post_only")
+                return order
+        with self._operation():
+            bal.available -= need - order.locked
+            bal.locked += need - order.locked
+            order.locked = need
+            if moved or new_size > order.size:
+                order.arrival = self._next()  # the back of the queue
+            order.price, order.size, order.updated_ms = new_price, new_size, self.now_ms()
+            self._emit("amended", order)
+            plan = self._plan(order) if moved else []
+            if plan:
+                self._match(order, plan)
+        return order
 
     # ------------------------------------------------------------------ cancels and timers
 

@@ -16,6 +16,7 @@ from tests.emulators.matching_types import (
     Fill,
     Market,
     MatchingError,
+    Order,
     OrderEvent,
     Reason,
 )
@@ -244,6 +245,78 @@ def test_moving_the_outside_book_through_an_order_fills_it_as_maker() -> None:
     eng.set_mid("0.1")
     again = eng.place(KEY, SYM, "buy", price="0.0995", size="100")
     assert eng.set_mid("0.09", fill_crossed=False) == [] and again.is_open
+
+
+def amended_pair(
+    post_only_cross: str = "reject", tif: str = "gtc"
+) -> tuple[MatchingEngine, Order, Order]:
+    """Two buys of 100 at 0.0995, ``a`` first and 40 of it filled by an outside seller."""
+    eng = engine(post_only_cross)
+    a = eng.place(KEY, SYM, "buy", price="0.0995", size="100", tif=tif)
+    b = eng.place(KEY, SYM, "buy", price="0.0995", size="100", tif=tif)
+    eng.trade(SYM, "sell", "0.0995", "40")
+    return eng, a, b
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "reason", "price", "next_maker"),
+    [
+        ({"size": "60"}, "open", None, "0.0995", "a"),  # smaller: keeps its place
+        ({"size": "100", "price": "0.0995"}, "open", None, "0.0995", "a"),  # the same terms
+        ({"size": "150"}, "open", None, "0.0995", "b"),  # larger: the back of the queue
+        ({"price": "0.0998"}, "open", None, "0.0998", "a"),
+        ({"size": "40"}, "filled", None, "0.0995", "b"),  # down to its filled size
+        ({"size": "30"}, "canceled", "user", "0.0995", "b"),  # below it
+        ({"price": "0.1001"}, "filled", None, "0.1001", "b"),  # across: takes 60 as taker
+    ],
+)
+def test_amend_keeps_the_id_and_moves_the_queue_place_only_when_it_grows_or_moves(
+    kwargs: dict[str, str], status: str, reason: str | None, price: str, next_maker: str
+) -> None:
+    eng, a, b = amended_pair()
+    events: list[OrderEvent] = []
+    eng.observers.on_order.append(events.append)
+    assert eng.amend(KEY, a.id, **kwargs) is a
+    assert (a.status, a.cancel_reason, a.price) == (status, reason, D(price))
+    assert events[0].kind == ("amended" if kwargs.get("size") not in ("40", "30") else status)
+    open_locked = sum((o.locked for o in eng.orders.values() if o.is_open), D(0))
+    assert totals(eng)["USDT"][1] == open_locked
+    (fill,) = eng.trade(SYM, "sell", "0.0990", "1")
+    assert fill.order_id == {"a": a.id, "b": b.id}[next_maker]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"size": "200000"}, Reason.INSUFFICIENT_BALANCE),
+        ({"price": "0.09955"}, Reason.BAD_PRICE_STEP),
+        ({"size": "5"}, Reason.BELOW_MIN_NOTIONAL),
+        ({"size": "50", "order": "canceled"}, Reason.ORDER_NOT_OPEN),
+    ],
+)
+def test_refused_amend_changes_nothing(kwargs: dict[str, str], reason: Reason) -> None:
+    eng, a, _ = amended_pair()
+    kwargs = dict(kwargs)
+    if kwargs.pop("order", None) == "canceled":
+        eng.cancel(KEY, order_id=a.id)
+    before = (a.status, a.price, a.size, a.arrival, a.locked, totals(eng))
+    with pytest.raises(MatchingError) as info:
+        eng.amend(KEY, a.id, **kwargs)
+    assert info.value.reason == reason
+    assert (a.status, a.price, a.size, a.arrival, a.locked, totals(eng)) == before
+
+
+@pytest.mark.parametrize(("mode", "status"), [("reject", "open"), ("cancel", "canceled")])
+def test_post_only_amended_across_the_book_is_refused_or_canceled(mode: str, status: str) -> None:
+    eng, a, _ = amended_pair(mode, tif="post_only")
+    if mode == "reject":
+        with pytest.raises(MatchingError) as info:
+            eng.amend(KEY, a.id, price="0.1001")
+        assert info.value.reason == Reason.WOULD_CROSS
+    else:
+        eng.amend(KEY, a.id, price="0.1001")
+    assert (a.status, a.price, a.filled) == (status, D("0.0995"), D("40"))
+    assert a.cancel_reason == (None if mode == "reject" else "post_only")
 
 
 def test_cancel_unknown_done_and_cancel_all() -> None:
