@@ -82,6 +82,7 @@ from tests.emulators.bingx_engine import (
     trade_row,
 )
 from tests.emulators.bingx_ws import WS_PATH, BingxWs, ListenKeys
+from tests.emulators.http_latency import http_latency
 from tests.emulators.matching_types import Fill, Market, Order
 from tests.emulators.wire import WsHub
 
@@ -221,7 +222,10 @@ class BingxEmulator:
         ping_interval_s: float = 5.0,
         pong_timeout_s: float = 10.0,
         sweep_s: float = 0.05,
+        http_latency_s: float = 0.0,
     ) -> None:
+        #: A fixed one-way latency on each REST request and its answer (see http_latency).
+        self.http_latency_s = http_latency_s
         self.api_key = api_key
         self.clock: Callable[[], float] = clock or time.time
         self.venue = BingxVenue(
@@ -281,7 +285,7 @@ class BingxEmulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0: any free port); returns :attr:`base_url`."""
-        app = web.Application()
+        app = web.Application(middlewares=[http_latency(lambda: self.http_latency_s)])
         app.router.add_get(WS_PATH, self.ws.handle)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)

@@ -120,6 +120,7 @@ from .gate_engine import (
     fmt,
 )
 from .gate_ws import GateWs
+from .http_latency import http_latency
 from .wire import WsHub
 
 __all__ = [
@@ -275,6 +276,8 @@ class GateEmulator:
         ws_heartbeat_s: aiohttp protocol pings from the websocket server (None: none).
         ws_book_interval_s: pace ``spot.order_book_update`` in windows of this many seconds,
             as Gate does (``U`` < ``u``); None sends each change at once.
+        http_latency_s: a fixed one-way latency on each REST request and on its answer
+            (:mod:`.http_latency`); 0 adds none.
     """
 
     def __init__(
@@ -294,7 +297,10 @@ class GateEmulator:
         order_rate: int = 10,
         ws_heartbeat_s: float | None = None,
         ws_book_interval_s: float | None = None,
+        http_latency_s: float = 0.0,
     ) -> None:
+        #: A fixed one-way latency on each REST request and its answer (see http_latency).
+        self.http_latency_s = http_latency_s
         self.api_key = api_key
         self.order_rate = order_rate
         self.secret = secret
@@ -361,7 +367,7 @@ class GateEmulator:
         if self.state_path is not None and self.state_path.exists():
             self.engine.load_state(json.loads(self.state_path.read_text()))
             self.ws_protocol.resync()
-        app = web.Application()
+        app = web.Application(middlewares=[http_latency(lambda: self.http_latency_s)])
         app.router.add_get("/ws/v4/", self.ws.handle)
         app.router.add_get("/gateeu/ws/v4/", self.ws.handle)
         app.router.add_route("*", "/{tail:.*}", self._handle)

@@ -75,6 +75,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.emulators import kucoin_routes as routes
+from tests.emulators.http_latency import http_latency
 from tests.emulators.kucoin_engine import KAS_USDT, KucoinError, KucoinVenue
 from tests.emulators.kucoin_ws import KucoinWebsockets
 from tests.emulators.matching_types import Fill, Market, Order
@@ -217,7 +218,10 @@ class KucoinEmulator:
         check_timestamp: bool = True,
         timer_interval_s: float = 0.05,
         state_path: str | os.PathLike[str] | None = None,
+        http_latency_s: float = 0.0,
     ) -> None:
+        #: A fixed one-way latency on each REST request and its answer (see http_latency).
+        self.http_latency_s = http_latency_s
         self.api_key = api_key
         self.secret = secret
         self.passphrase = passphrase
@@ -275,7 +279,7 @@ class KucoinEmulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0: any free port); returns :attr:`base_url`."""
-        app = web.Application()
+        app = web.Application(middlewares=[http_latency(lambda: self.http_latency_s)])
         app.router.add_get(WS_PATH, self.ws_protocol.hub.handle)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)

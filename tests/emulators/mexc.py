@@ -97,6 +97,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from tests.emulators.http_latency import http_latency
 from tests.emulators.mexc_engine import (
     Engine,
     JsonDict,
@@ -263,7 +264,10 @@ class MexcEmulator:
         check_timestamp: bool = True,
         endpoint_rates: Mapping[tuple[str, str], tuple[int, float]] | None = None,
         ws_options: Mapping[str, Any] | None = None,
+        http_latency_s: float = 0.0,
     ) -> None:
+        #: A fixed one-way latency on each REST request and its answer (see http_latency).
+        self.http_latency_s = http_latency_s
         self.api_key = api_key
         self.secret = secret
         self.clock: Callable[[], float] = clock or time.time
@@ -324,7 +328,7 @@ class MexcEmulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0: any free port); returns :attr:`base_url`."""
-        app = web.Application()
+        app = web.Application(middlewares=[http_latency(lambda: self.http_latency_s)])
         app.router.add_get(WS_PATH, self.ws_protocol.hub.handle)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)

@@ -204,6 +204,9 @@ class WsHub:
     on_open: Callable[[WsConnection], Awaitable[None]] | None = None
     #: aiohttp's websocket heartbeat (seconds): protocol-level pings from the server.
     heartbeat_s: float | None = None
+    #: A fixed one-way latency (seconds) every new connection starts with (its
+    #: ``faults.latency_s``): an emulated network that a reconnect does not escape.
+    latency_s: float = 0.0
     connections: dict[int, WsConnection] = field(default_factory=dict)
     #: Connections ever accepted (a reconnect is a new connection).
     accepted: int = 0
@@ -220,6 +223,7 @@ class WsHub:
         ws = web.WebSocketResponse(heartbeat=self.heartbeat_s, autoping=True)
         await ws.prepare(request)
         conn = WsConnection(next(self._ids), ws, request)
+        conn.faults.latency_s = self.latency_s
         self.connections[conn.id] = conn
         self.accepted += 1
         await self._notify()
