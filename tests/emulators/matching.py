@@ -516,7 +516,8 @@ class MatchingEngine:
         lot = self.markets[order.symbol].lot
         remaining = order.remaining
         plan: list[tuple[_Source, Decimal]] = []
-        for src in self._sources(order):
+        sources = self._sources(order)
+        for src in sources:
             if remaining <= 0:
                 break
             if order.size is None:  # funds: whole lots only
@@ -529,8 +530,11 @@ class MatchingEngine:
                 qty = min(src.size, remaining)
                 remaining -= qty
             plan.append((src, qty))
-        if order.tif == FOK and order.size is not None and remaining > 0:
-            return []
+        if order.tif == FOK and remaining > 0:
+            # by funds, "all" is until what is left cannot buy another lot at the next price
+            swept = len(plan) == len(sources) and all(qty == src.size for src, qty in plan)
+            if order.size is not None or swept:
+                return []
         return plan
 
     def _match(self, order: Order, plan: list[tuple[_Source, Decimal]]) -> None:

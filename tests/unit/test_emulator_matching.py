@@ -210,6 +210,26 @@ def test_market_orders(side: str, kwargs: dict[str, str], status: str, filled: s
     assert order.locked == 0 and all(b.locked == 0 for b in eng.accounts[KEY].values())
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "status", "filled"),
+    [
+        ({"funds": "50.06"}, "filled", "500"),  # 0.01 left cannot buy another lot
+        ({"funds": "501.5"}, "filled", "5000"),  # exactly the whole side
+        ({"funds": "600"}, "canceled", "0"),  # would sweep the side with funds left
+        ({"size": "5000"}, "filled", "5000"),
+        ({"size": "5001"}, "canceled", "0"),
+    ],
+)
+def test_fill_or_kill_market_buys_by_funds_and_by_size(
+    kwargs: dict[str, str], status: str, filled: str
+) -> None:
+    eng = engine()
+    order = eng.place(KEY, SYM, "buy", type="market", tif="fok", **kwargs)
+    assert (order.status, order.filled) == (status, D(filled))
+    assert order.cancel_reason == (None if status == "filled" else "fok")
+    assert all(b.locked == 0 for b in eng.accounts[KEY].values())
+
+
 def test_market_order_on_an_empty_side_is_canceled_without_fills() -> None:
     eng = engine()
     eng.set_book([("0.09", "10")], [])
