@@ -647,6 +647,8 @@ class MatchingEngine:
                 if not crosses or not order.is_open:
                     break
                 qty = min(level[1], order.remaining)
+                if qty <= 0:
+                    continue  # an earlier resting order took this level
                 fills.append(
                     self._fill(order, qty, order.price, "maker", self._trade_id(self._next()))
                 )

@@ -267,6 +267,25 @@ def test_moving_the_outside_book_through_an_order_fills_it_as_maker() -> None:
     assert eng.set_mid("0.09", fill_crossed=False) == [] and again.is_open
 
 
+@pytest.mark.parametrize(
+    ("asks", "filled"),
+    [
+        ([("0.0990", "50")], [("a", "50")]),  # the first order empties the level
+        ([("0.0990", "60")], [("a", "50"), ("b", "10")]),
+        ([("0.0990", "50"), ("0.0991", "30")], [("a", "50"), ("b", "20")]),
+    ],
+)
+def test_a_new_outside_book_fills_crossed_orders_without_empty_fills(
+    asks: list[tuple[str, str]], filled: list[tuple[str, str]]
+) -> None:
+    eng = engine()
+    a = eng.place(KEY, SYM, "buy", price="0.0995", size="50")
+    b = eng.place(KEY, SYM, "buy", price="0.0995", size="20")
+    fills = eng.set_book([("0.0980", "10")], asks)
+    names = {a.id: "a", b.id: "b"}
+    assert [(names[f.order_id], str(f.size)) for f in fills] == filled
+
+
 def amended_pair(
     post_only_cross: str = "reject", tif: str = "gtc"
 ) -> tuple[MatchingEngine, Order, Order]:
