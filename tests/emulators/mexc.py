@@ -98,20 +98,19 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.emulators.http_latency import http_latency
-from tests.emulators.mexc_engine import (
-    Engine,
+from tests.emulators.mexc_shapes import (
     JsonDict,
     Levels,
     MarketSpec,
     MexcError,
-    Order,
-    Trade,
-    dec,
+    MexcOrder,
+    MexcTrade,
     err_mandatory,
     fmt,
     load_state,
     save_state,
 )
+from tests.emulators.mexc_venue import MexcVenue
 from tests.emulators.mexc_ws import WS_PATH, ListenKeys, MexcWs
 from tests.emulators.wire import WsHub
 
@@ -284,7 +283,10 @@ class MexcEmulator:
         self._endpoint_times: dict[tuple[str, str], deque[float]] = {}
         self.check_timestamp = check_timestamp
         self.state_path = Path(state_path) if state_path is not None else None
-        self.engine = Engine(list(markets) if markets is not None else [MarketSpec()], self._now_ms)
+        #: MEXC's rules over the shared matching engine (``engine.matching``).
+        self.engine = MexcVenue(
+            list(markets) if markets is not None else [MarketSpec()], self.clock
+        )
         self.default_symbol = next(iter(self.engine.markets))
         self.engine.add_account(api_key, secret, DEFAULT_BALANCES if balances is None else balances)
         if self.state_path is not None:
@@ -395,16 +397,13 @@ class MexcEmulator:
     def set_balance(
         self, asset: str, free: object, locked: object | None = None, account: str | None = None
     ) -> None:
-        bal = self.engine.account(account or self.api_key).bal(asset)
-        bal.free = dec(free)
-        if locked is not None:
-            bal.locked = dec(locked)
+        self.engine.set_balance(account or self.api_key, asset, free, locked)
         self._persist()
 
     def balances(self, account: str | None = None) -> dict[str, tuple[Decimal, Decimal]]:
         """``{asset: (free, locked)}`` of ``account`` (default: the main key)."""
-        acc = self.engine.account(account or self.api_key)
-        return {a: (b.free, b.locked) for a, b in acc.balances.items()}
+        assets = self.engine.balances(account or self.api_key)
+        return {a: (b.available, b.locked) for a, b in assets.items()}
 
     def set_book(self, bids: Levels, asks: Levels, symbol: str | None = None) -> None:
         """Replace the synthetic (non-API) liquidity: ``(price, size)`` levels."""
@@ -419,12 +418,12 @@ class MexcEmulator:
         symbol: str | None = None,
         step_bps: object | None = None,
     ) -> None:
-        """A symmetric synthetic book around ``mid`` (see :meth:`Engine.set_mid`)."""
+        """A symmetric synthetic book around ``mid`` (see :meth:`MexcVenue.set_mid`)."""
         self.engine.set_mid(symbol or self.default_symbol, mid, spread_bps, levels, size, step_bps)
 
     def trade(
         self, side: str, price: object, size: object, symbol: str | None = None
-    ) -> list[Trade]:
+    ) -> list[MexcTrade]:
         """An outside taker ('buy' lifts asks up to ``price``, 'sell' hits bids down to ``price``)
         that fills the resting API orders it crosses, price-time priority, at their prices (maker
         fee). Returns the makers' fills."""
@@ -436,7 +435,7 @@ class MexcEmulator:
         """All orders (every account unless ``account``) in MEXC's query shape, plus ``apiKey``."""
         return [
             {**o.query(), "apiKey": o.account}
-            for o in self.engine.orders.values()
+            for o in self.engine.order_views()
             if (symbol is None or o.symbol == symbol)
             and (account is None or o.account == account)
             and (not open_only or o.is_open)
@@ -534,15 +533,15 @@ class MexcEmulator:
         if not api_key:
             raise MexcError(400, "api key required")
         ctx.api_key = api_key
-        account = self.engine.accounts.get(api_key)
-        if account is None:
+        secret = self.engine.secret_of(api_key)
+        if secret is None:
             raise MexcError(10072, "Api key info invalid")
         parts = raw_query.split("&") if raw_query else []
         signatures = [p[len("signature=") :] for p in parts if p.startswith("signature=")]
         if not signatures or not signatures[0]:
             raise err_mandatory("signature")
         total = "&".join(p for p in parts if not p.startswith("signature=")) + body
-        expected = hmac.new(account.secret.encode(), total.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(secret.encode(), total.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signatures[0]):
             raise MexcError(700002, "Signature for this request is not valid.")
         raw_ts = ctx.params.get("timestamp")
@@ -858,7 +857,7 @@ def _h_capital_config(emu: MexcEmulator, ctx: _Ctx) -> Any:
 
 def _h_account(emu: MexcEmulator, ctx: _Ctx) -> Any:
     assert ctx.api_key is not None
-    account = emu.engine.account(ctx.api_key)
+    assets = emu.engine.balances(ctx.api_key)
     return {
         "makerCommission": None,
         "takerCommission": None,
@@ -871,9 +870,9 @@ def _h_account(emu: MexcEmulator, ctx: _Ctx) -> Any:
         "accountType": "SPOT",
         # MEXC lists only assets with a non-zero balance.
         "balances": [
-            {"asset": a, "free": fmt(b.free), "locked": fmt(b.locked)}
-            for a, b in account.balances.items()
-            if b.free or b.locked
+            {"asset": a, "free": fmt(b.available), "locked": fmt(b.locked)}
+            for a, b in assets.items()
+            if b.available or b.locked
         ],
         "permissions": ["SPOT"],
     }
@@ -899,7 +898,7 @@ def _h_order_post(emu: MexcEmulator, ctx: _Ctx) -> Any:
 
 
 def _h_order_test(emu: MexcEmulator, ctx: _Ctx) -> Any:
-    emu.engine.place(_key(ctx), ctx.params, dry_run=True)
+    emu.engine.check(_key(ctx), ctx.params)
     return {}
 
 
@@ -952,7 +951,7 @@ def _symbols_param(emu: MexcEmulator, ctx: _Ctx) -> list[str]:
 
 
 def _h_open_orders_delete(emu: MexcEmulator, ctx: _Ctx) -> Any:
-    cancelled: list[Order] = []
+    cancelled: list[MexcOrder] = []
     for symbol in _symbols_param(emu, ctx):
         cancelled.extend(emu.engine.cancel_all(_key(ctx), symbol))
     return [o.cancel_answer() for o in cancelled]

@@ -4,7 +4,8 @@ MEXC moved its spot websockets (``wss://wbs-api.mexc.com/ws``) to protobuf in Au
 renamed every channel; the old JSON channels are answered "Blocked!". This module serves the new
 protocol as ccxt 4.5.90 (``ccxt/pro/mexc.py``) speaks it, on the emulator's HTTP port at
 ``/ws``, through the shared websocket layer (:mod:`tests.emulators.wire`), driven by the
-matching engine's change hooks (:class:`~tests.emulators.mexc_engine.EngineObserver`).
+matching engine's change hooks as MEXC's venue tells them
+(:class:`~tests.emulators.mexc_shapes.VenueObserver`).
 
 Requests are JSON text; answers are JSON text; pushes are binary ``PushDataV3ApiWrapper``
 messages built with the generated classes ccxt ships (``ccxt.protobuf.mexc``), i.e. what
@@ -80,16 +81,16 @@ from typing import Any
 
 from ccxt.protobuf.mexc import PushDataV3ApiWrapper_pb2 as wrapper_pb2
 
-from tests.emulators.mexc_engine import (
-    BookChange,
-    Engine,
-    Fill,
+from tests.emulators.mexc_shapes import (
+    Deal,
+    DepthChange,
     MexcError,
-    Order,
-    Trade,
+    MexcOrder,
+    MexcTrade,
     err_mandatory,
     fmt,
 )
+from tests.emulators.mexc_venue import MexcVenue
 from tests.emulators.wire import Payload, WsConnection, WsHub
 
 __all__ = [
@@ -146,7 +147,7 @@ def _blocked(channels: list[str]) -> str:
 
 
 # ------------------------------------------------------------------------------- encoding
-def encode_depth(change: BookChange, frequency: str, from_version: int | None = None) -> bytes:
+def encode_depth(change: DepthChange, frequency: str, from_version: int | None = None) -> bytes:
     """A ``publicAggreDepths`` push of one book change (or of a window of changes merged,
     ``from_version`` to ``change.version``)."""
     push = wrapper_pb2.PushDataV3ApiWrapper()
@@ -164,7 +165,7 @@ def encode_depth(change: BookChange, frequency: str, from_version: int | None = 
     return bytes(push.SerializeToString())
 
 
-def encode_deal(fill: Fill, frequency: str) -> bytes:
+def encode_deal(fill: Deal, frequency: str) -> bytes:
     """A ``publicAggreDeals`` push of one match (no trade id: MEXC's public deals have none)."""
     push = wrapper_pb2.PushDataV3ApiWrapper()
     push.channel = deals_channel(fill.symbol, frequency)
@@ -178,7 +179,7 @@ def encode_deal(fill: Fill, frequency: str) -> bytes:
     return bytes(push.SerializeToString())
 
 
-def encode_order(order: Order, fill: Trade | None, send_time: int) -> bytes:
+def encode_order(order: MexcOrder, fill: MexcTrade | None, send_time: int) -> bytes:
     """A ``privateOrders`` push: the order as it is now (``fill``: the match that changed it)."""
     push = wrapper_pb2.PushDataV3ApiWrapper()
     push.channel = PRIVATE_ORDERS
@@ -209,7 +210,7 @@ def encode_order(order: Order, fill: Trade | None, send_time: int) -> bytes:
     return bytes(push.SerializeToString())
 
 
-def encode_private_deal(trade: Trade, send_time: int) -> bytes:
+def encode_private_deal(trade: MexcTrade, send_time: int) -> bytes:
     """A ``privateDeals`` push: the account's side of one match."""
     push = wrapper_pb2.PushDataV3ApiWrapper()
     push.channel = PRIVATE_DEALS
@@ -295,15 +296,15 @@ class _DepthWindow:
     """Depth changes of one symbol waiting for their push: levels merged, first version kept."""
 
     from_version: int
-    last: BookChange
+    last: DepthChange
     bids: dict[Decimal, Decimal]
     asks: dict[Decimal, Decimal]
     timer: asyncio.TimerHandle | None = None
 
-    def merged(self) -> BookChange:
+    def merged(self) -> DepthChange:
         bids = tuple(sorted(self.bids.items(), key=lambda level: -level[0]))
         last = self.last
-        return BookChange(
+        return DepthChange(
             last.symbol, last.version, bids, tuple(sorted(self.asks.items())), last.time
         )
 
@@ -317,7 +318,7 @@ class MexcWs:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: MexcVenue,
         listen_keys: ListenKeys,
         *,
         max_subscriptions: int = MAX_SUBSCRIPTIONS,
@@ -418,7 +419,7 @@ class MexcWs:
         return match is not None and match["sym"] in self.engine.markets
 
     # --- engine hooks: what the engine did, pushed --------------------------------------
-    def on_book_changed(self, change: BookChange) -> None:
+    def on_book_changed(self, change: DepthChange) -> None:
         if self.depth_window_s is None:
             self._push_depth(change, change.version)
             return
@@ -442,13 +443,13 @@ class MexcWs:
                 window.timer.cancel()
             self._push_depth(window.merged(), window.from_version)
 
-    def _push_depth(self, change: BookChange, from_version: int) -> None:
+    def _push_depth(self, change: DepthChange, from_version: int) -> None:
         for frequency in FREQUENCIES:
             conns = self.hub.subscribed(depth_channel(change.symbol, frequency))
             if conns:
                 self._push(conns, encode_depth(change, frequency, from_version))
 
-    def on_trade(self, fill: Fill) -> None:
+    def on_trade(self, fill: Deal) -> None:
         for frequency in FREQUENCIES:
             conns = self.hub.subscribed(deals_channel(fill.symbol, frequency))
             if conns:
@@ -458,7 +459,7 @@ class MexcWs:
             if conns:
                 self._push(conns, encode_private_deal(trade, self.engine.clock_ms()))
 
-    def on_order_changed(self, order: Order, fill: Trade | None) -> None:
+    def on_order_changed(self, order: MexcOrder, fill: MexcTrade | None) -> None:
         conns = self._private(PRIVATE_ORDERS, order.account)
         if conns:
             self._push(conns, encode_order(order, fill, self.engine.clock_ms()))
