@@ -38,6 +38,7 @@ from tests.integration.wire_rig import (
     CREDENTIALS_ENV,
     EXCHANGES,
     emulated,
+    endpoint_class,
     ledger_fills,
     running_bot,
     wire_profile,
@@ -78,3 +79,34 @@ async def test_every_wire_fault_loses_no_fill_and_counts_none_twice(
     assert stats_fills == len(executed)
     yielded_twice = [t for t, n in Counter(f.trade_id for f in running.yielded).items() if n > 1]
     assert yielded_twice == [], "the venue passed a fill on twice (the ledger dropped it)"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kind"),
+    [
+        ("GET", "/api/v3/depth", "book"),
+        ("GET", "/spot/order_book", "book"),
+        ("GET", "/api/v1/market/orderbook/level2_20", "book"),
+        ("GET", "/openApi/spot/v1/market/depth", "book"),
+        ("GET", "/api/v3/openOrders", "orders listing"),
+        ("GET", "/spot/open_orders", "orders listing"),
+        ("GET", "/api/v1/hf/orders/active", "orders listing"),
+        ("GET", "/openApi/spot/v1/trade/query", "orders listing"),
+        ("GET", "/api/v3/myTrades", "trades"),
+        ("GET", "/spot/my_trades", "trades"),
+        ("GET", "/api/v1/hf/fills", "trades"),
+        ("GET", "/openApi/spot/v1/trade/myTrades", "trades"),
+        ("POST", "/api/v3/batchOrders", "order actions"),
+        ("PATCH", "/spot/orders/123", "order actions"),
+        ("DELETE", "/api/v1/hf/orders/client-order/abc", "order actions"),
+        ("POST", "/openApi/spot/v1/trade/cancel", "order actions"),
+        ("POST", "/openApi/spot/v1/trade/cancelAllAfter", "other"),
+        ("POST", "/spot/countdown_cancel_all", "other"),
+        ("POST", "/api/v1/hf/orders/dead-cancel-all", "other"),
+        ("POST", "/api/v3/userDataStream", "other"),
+        ("GET", "/openApi/spot/v1/account/balance", "other"),
+    ],
+)
+def test_requests_are_classed_by_endpoint(method: str, path: str, kind: str) -> None:
+    """The wire bench's request budget classes (book, listing, trades, actions, other)."""
+    assert endpoint_class(method, path) == kind

@@ -60,7 +60,7 @@ ENDPOINT_CLASSES = ("book", "orders listing", "trades", "order actions", "other"
 _BOOK = re.compile(r"depth|order_?book", re.I)
 _TRADES = re.compile(r"mytrades|my_trades|/fills", re.I)
 _HOUSEKEEPING = re.compile(r"countdown|cancelallafter|dead-cancel|listenkey|userdatastream", re.I)
-_ORDERS = re.compile(r"order", re.I)
+_ORDERS = re.compile(r"order|/cancel|/trade/query", re.I)
 
 
 def endpoint_class(method: str, path: str) -> str:
