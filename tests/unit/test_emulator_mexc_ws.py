@@ -229,6 +229,40 @@ async def test_orders_and_my_trades_after_create_order_and_an_outside_fill(
     assert len(ex.orders) == 1  # one order, updated in place (by id)
 
 
+async def test_a_self_trade_is_one_deal_and_two_own_trades_maker_first(
+    ex: Any, emu: MexcEmulator
+) -> None:
+    orders_task = asyncio.ensure_future(ex.watch_orders(SYMBOL))
+    trades_task = asyncio.ensure_future(ex.watch_my_trades(SYMBOL))
+    deals_task = asyncio.ensure_future(ex.watch_trades(SYMBOL))
+    for channel in (PRIVATE_ORDERS, PRIVATE_DEALS, DEALS):
+        await emu.ws.wait_subscribed(channel)
+    resting = emu.place_foreign("sell", "0.0500", 100)  # on ccxt's own account
+    await asyncio.wait_for(orders_task, 5)
+    taker = await ex.create_order(SYMBOL, "limit", "buy", 100, 0.05)  # a self-trade
+    await asyncio.wait_for(asyncio.gather(trades_task, deals_task), 5)
+    await watch_until(lambda: ex.watch_my_trades(SYMBOL), lambda: len(ex.myTrades) == 2)
+    mine = list(ex.myTrades)
+    makers = [(t["side"], t["info"].get("isMaker", False)) for t in mine]  # protobuf drops False
+    assert makers == [("sell", True), ("buy", False)]
+    assert [t["id"] for t in mine] == [f["id"] for f in emu.fills()]
+    assert int(mine[0]["id"]) < int(mine[1]["id"])  # each side its own id, the maker's first
+    # Both orders' updates: the maker's before the taker's (ccxt moves an updated order last).
+    await watch_until(
+        lambda: ex.watch_orders(SYMBOL),
+        lambda: [o["status"] for o in ex.orders] == ["closed", "closed"],
+    )
+    assert [o["id"] for o in ex.orders] == [resting["orderId"], taker["id"]]
+    # One public deal for the match: the next match is the second deal ccxt sees.
+    emu.place_foreign("sell", "0.0501", 50)
+    emu.trade("buy", "0.0501", 50)
+    await watch_until(lambda: ex.watch_trades(SYMBOL), lambda: len(ex.trades[SYMBOL]) >= 2)
+    assert [(t["side"], t["price"], t["amount"]) for t in ex.trades[SYMBOL]] == [
+        ("buy", 0.05, 100.0),
+        ("buy", 0.0501, 50.0),
+    ]
+
+
 # ------------------------------------------------------------------ protocol answers
 @asynccontextmanager
 async def raw(url: str) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
