@@ -110,15 +110,16 @@ from typing import Any
 from aiohttp import web
 
 from .gate_amend import amend
-from .gate_engine import (
+from .gate_orders import cancel, cancel_all, cancel_batch, place, place_batch, set_countdown
+from .gate_shapes import (
     DEFAULT_BALANCES,
     DEFAULT_MARKETS,
-    Fill,
-    GateEngine,
     GateError,
+    GateFill,
     GateMarket,
     fmt,
 )
+from .gate_venue import GateVenue
 from .gate_ws import GateWs
 from .http_latency import http_latency
 from .wire import WsHub
@@ -253,7 +254,8 @@ def configure_ccxt_pro(exchange: Any, base_url: str, ws_url: str) -> None:
 
 
 class GateEmulator:
-    """An aiohttp server speaking Gate.io spot APIv4 on loopback, backed by :class:`GateEngine`.
+    """An aiohttp server speaking Gate.io spot APIv4 on loopback, backed by :class:`GateVenue`
+    (an adapter over the shared matching engine).
 
     Args:
         api_key, secret: the only valid credentials.
@@ -310,7 +312,7 @@ class GateEmulator:
         self.state_path = Path(state_path) if state_path is not None else None
         self.max_timestamp_skew_s = max_timestamp_skew_s
         self.timer_interval_s = timer_interval_s
-        self.engine = GateEngine(
+        self.engine = GateVenue(
             markets=markets,
             balances=balances,
             clock=self.clock,
@@ -431,7 +433,7 @@ class GateEmulator:
         step_ticks: int = 1,
         fill_crossed: bool = True,
     ) -> list[dict[str, Any]]:
-        """Synthetic outside book around ``mid`` (see :meth:`GateEngine.set_mid`): best bid/ask
+        """Synthetic outside book around ``mid`` (see :meth:`GateVenue.set_mid`): best bid/ask
         ``spread_bps`` apart, ``levels`` levels of ``size`` per side, one tick apart. Resting
         API orders the new book crosses fill as makers unless ``fill_crossed=False``; returns
         those fills as ``my_trades`` entries."""
@@ -465,16 +467,15 @@ class GateEmulator:
     def orders(self, pair: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """Every order (oldest first) as Gate's order JSON, optionally filtered by pair and
         ``status`` (``open`` | ``closed`` | ``cancelled``)."""
-        rows = sorted(self.engine.orders_by_id.values(), key=lambda o: o.seq)
         return [
             self.engine.order_json(o)
-            for o in rows
+            for o in self.engine.orders()
             if (pair is None or o.pair == pair) and (status is None or o.status == status)
         ]
 
     def my_trades(self, pair: str | None = None) -> list[dict[str, Any]]:
         """Every fill (oldest first) as Gate's ``my_trades`` JSON."""
-        fills: list[Fill] = [f for f in self.engine.fills if pair is None or f.pair == pair]
+        fills: list[GateFill] = [f for f in self.engine.fills if pair is None or f.pair == pair]
         return [self.engine.fill_json(f) for f in fills]
 
     def balances(self) -> dict[str, dict[str, Decimal]]:
@@ -779,9 +780,9 @@ class GateEmulator:
         if not 1 <= limit <= 1000:
             raise GateError(400, "INVALID_PARAM_VALUE", "invalid argument: limit")
         book_pair = self.engine.market(pair).id
-        bids, asks, book = self.engine.book_snapshot(book_pair, limit)
+        bids, asks, update_ms = self.engine.book_snapshot(book_pair, limit)
         now = self.engine.now_ms()
-        out: dict[str, Any] = {"current": now, "update": book.update_ms or now}
+        out: dict[str, Any] = {"current": now, "update": update_ms or now}
         if call.query.get("with_id") == "true":
             # the id websockets count U/u in (spot.order_book_update syncs on it)
             out = {"id": self.engine.book_ids[book_pair], **out}
@@ -825,11 +826,11 @@ class GateEmulator:
         return 200, self.engine.accounts_json(call.query.get("currency"))
 
     def _create_order(self, call: _Call) -> tuple[int, Any]:
-        order = self.engine.place(call.body)
+        order = place(self.engine, call.body)
         return 201, self.engine.order_json(order)
 
     def _batch_orders(self, call: _Call) -> tuple[int, Any]:
-        return 200, self.engine.place_batch(call.body)
+        return 200, place_batch(self.engine, call.body)
 
     def _list_orders(self, call: _Call) -> tuple[int, Any]:
         q = call.query
@@ -855,7 +856,7 @@ class GateEmulator:
         return 200, self.engine.order_json(order)
 
     def _cancel_order(self, call: _Call) -> tuple[int, Any]:
-        order = self.engine.cancel(call.query.get("currency_pair"), call.params["order_id"])
+        order = cancel(self.engine, call.query.get("currency_pair"), call.params["order_id"])
         return 200, self.engine.order_json(order)
 
     def _amend_order(self, call: _Call) -> tuple[int, Any]:
@@ -865,14 +866,14 @@ class GateEmulator:
         return 200, self.engine.order_json(order)
 
     def _cancel_all(self, call: _Call) -> tuple[int, Any]:
-        orders = self.engine.cancel_all(call.query.get("currency_pair"), call.query.get("side"))
+        orders = cancel_all(self.engine, call.query.get("currency_pair"), call.query.get("side"))
         return 200, [
             {**self.engine.order_json(o), "succeeded": True, "label": "", "message": ""}
             for o in orders
         ]
 
     def _cancel_batch(self, call: _Call) -> tuple[int, Any]:
-        return 200, self.engine.cancel_batch(call.body)
+        return 200, cancel_batch(self.engine, call.body)
 
     def _my_trades(self, call: _Call) -> tuple[int, Any]:
         q = call.query
@@ -887,7 +888,7 @@ class GateEmulator:
         return 200, [self.engine.fill_json(f) for f in fills]
 
     def _countdown(self, call: _Call) -> tuple[int, Any]:
-        trigger_ms = self.engine.set_countdown(call.body)
+        trigger_ms = set_countdown(self.engine, call.body)
         return 200, {"triggerTime": str(trigger_ms)}
 
 

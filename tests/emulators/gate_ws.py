@@ -59,7 +59,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .gate_engine import BookUpdate, Fill, GateEngine, Levels, Order, fmt, level_changes
+from .gate_shapes import BookUpdate, GateFill, GateOrder, Levels, fmt, level_changes
+from .gate_venue import GateVenue
 from .wire import Payload, WsConnection, WsHub
 
 #: The emulated account's user id (Gate puts it on private pushes).
@@ -137,7 +138,7 @@ class GateWs:
 
     def __init__(
         self,
-        engine: GateEngine,
+        engine: GateVenue,
         api_key: str,
         secret: str,
         clock: Callable[[], float],
@@ -447,7 +448,7 @@ class GateWs:
 
     # ------------------------------------------------------------------ private channels
 
-    def _on_order_event(self, event: str, order: Order) -> None:
+    def _on_order_event(self, event: str, order: GateOrder) -> None:
         self._balance_cause = {"put": "order-create", "update": "order-match"}.get(
             event, "order-update"
         )
@@ -457,7 +458,7 @@ class GateWs:
         row["biz_info"] = "-"
         self.hub.publish(f"spot.orders:{order.pair}", self._push("spot.orders", [row]))
 
-    def _on_fill(self, fill: Fill) -> None:
+    def _on_fill(self, fill: GateFill) -> None:
         self._balance_cause = "order-match"
         row = {
             "id": int(fill.id),
