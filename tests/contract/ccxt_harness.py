@@ -59,21 +59,39 @@ class EmulatorDriver:
 
 
 def ccxt_venue(
-    exchange: str, rest_url: str, *, dead_man_switch_s: float | None, ws_url: str | None = None
+    exchange: str,
+    rest_url: str,
+    *,
+    dead_man_switch_s: float | None,
+    ws_url: str | None = None,
+    websocket: bool | None = None,
+    password: str | None = None,
 ) -> CcxtVenue:
     """A ``CcxtVenue`` as ``build_venue`` makes it, pointed at ``rest_url`` (and, with
-    ``ws_url``, streaming books and fills from ``ccxt.pro`` websockets there)."""
-    websocket = ws_url is not None
+    ``ws_url``, streaming books and fills from ``ccxt.pro`` websockets there).
+
+    :param websocket: stream over websockets (default: when ``ws_url`` is given; KuCoin's
+        endpoint comes from the bullet answer of ``rest_url``, so it streams without one).
+    :param password: the API passphrase (KuCoin).
+    """
+    if websocket is None:
+        websocket = ws_url is not None
     config = CcxtVenueConfig(
         type="ccxt",
         exchange=exchange,
-        credentials=Credentials(api_key="${EMU_KEY}", secret="${EMU_SECRET}"),
+        credentials=Credentials(
+            api_key="${EMU_KEY}",
+            secret="${EMU_SECRET}",
+            password=None if password is None else "${EMU_PASSPHRASE}",
+        ),
         rest_url=rest_url,
         ws_url=ws_url,
         use_websocket=websocket,
         timeout_s=5.0,
     )
-    credentials = ResolvedCredentials(SecretStr(API_KEY), SecretStr(SECRET))
+    credentials = ResolvedCredentials(
+        SecretStr(API_KEY), SecretStr(SECRET), None if password is None else SecretStr(password)
+    )
     clock = RealClock()
 
     def factory() -> Any:

@@ -17,20 +17,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from pydantic import SecretStr
-
-from kasmm.clock import RealClock
-from kasmm.config.schema import CcxtVenueConfig, Credentials
-from kasmm.config.secrets import ResolvedCredentials
-from kasmm.limiter import TokenBucket
 from kasmm.venues.ccxt import CcxtVenue
-from kasmm.venues.ccxt.client import build_exchange
-from kasmm.venues.ccxt.exchanges import flavour_for
 from tests.emulators.kucoin import KucoinEmulator
 
-from .ccxt_harness import API_KEY, FAST, SECRET, EmulatorDriver, _connected
+from .ccxt_harness import API_KEY, SECRET, EmulatorDriver, _connected, ccxt_venue
 from .harness import Harness
 
 PASSPHRASE = "contract-passphrase"
@@ -42,34 +33,12 @@ def kucoin_venue(
     """A ``CcxtVenue`` on KuCoin as ``build_venue`` makes it, pointed at ``rest_url`` (with
     ``websocket``, streaming from ``ccxt.pro``: the bullet handshake on ``rest_url`` names the
     websocket endpoint, so no ``ws_url`` is needed)."""
-    config = CcxtVenueConfig(
-        type="ccxt",
-        exchange="kucoin",
-        credentials=Credentials(
-            api_key="${EMU_KEY}", secret="${EMU_SECRET}", password="${EMU_PASSPHRASE}"
-        ),
-        rest_url=rest_url,
-        use_websocket=websocket,
-        timeout_s=5.0,
-    )
-    credentials = ResolvedCredentials(SecretStr(API_KEY), SecretStr(SECRET), SecretStr(PASSPHRASE))
-    clock = RealClock()
-
-    def factory() -> Any:
-        instance = build_exchange(config, credentials, flavour_for("kucoin"), websocket=websocket)
-        instance.timeout_on_exit = 0  # no 250 ms grace sleep on close (no TLS to shut down)
-        return instance
-
-    return CcxtVenue(
-        config,
-        "KAS/USDT",
-        clock,
-        TokenBucket(1_000, 1_000, clock, name="contract"),
-        credentials=credentials,
-        exchange_factory=factory,
-        use_websocket=websocket,
-        stream=FAST,
+    return ccxt_venue(
+        "kucoin",
+        rest_url,
         dead_man_switch_s=dead_man_switch_s,
+        websocket=websocket,
+        password=PASSPHRASE,
     )
 
 
