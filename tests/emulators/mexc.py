@@ -82,8 +82,6 @@ import hmac
 import json
 import math
 import os
-import signal
-import sys
 import time
 import traceback
 from collections import deque
@@ -91,13 +89,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.emulators.http_latency import http_latency
 from tests.emulators.mexc_shapes import (
     JsonDict,
     Levels,
@@ -107,11 +103,18 @@ from tests.emulators.mexc_shapes import (
     MexcTrade,
     err_mandatory,
     fmt,
-    load_state,
-    save_state,
 )
 from tests.emulators.mexc_venue import MexcVenue
 from tests.emulators.mexc_ws import WS_PATH, ListenKeys, MexcWs
+from tests.emulators.server import (
+    EmulatorServer,
+    Fault,
+    FaultInjection,
+    FaultList,
+    read_state,
+    serve_until_signalled,
+    write_state,
+)
 from tests.emulators.wire import WsHub
 
 __all__ = [
@@ -213,25 +216,6 @@ class RequestRecord:
 
 
 @dataclass
-class Fault:
-    """An injected failure for the next ``count`` requests to ``method path``.
-
-    ``after=False``: answer ``status``/``body`` without processing. ``after=True``: process the
-    request (orders do get placed/cancelled), then answer ``status``/``body`` instead (a lost
-    answer).
-    ``delay_s`` sleeps before answering (with ``status=200`` and ``body=None`` it only delays).
-    """
-
-    method: str
-    path: str
-    status: int = 503
-    body: JsonDict | None = None
-    count: int = 1
-    delay_s: float = 0.0
-    after: bool = False
-
-
-@dataclass
 class _Ctx:
     params: dict[str, str]
     api_key: str | None = None
@@ -241,7 +225,7 @@ class _Ctx:
 _Handler = Callable[["MexcEmulator", _Ctx], Any]
 
 
-class MexcEmulator:
+class MexcEmulator(EmulatorServer, FaultInjection):
     """A MEXC spot v3 REST venue on 127.0.0.1 (see the module docstring for the protocol).
 
     ``clock`` returns seconds (``time.time`` by default); it drives ``serverTime``, order and fill
@@ -265,8 +249,7 @@ class MexcEmulator:
         ws_options: Mapping[str, Any] | None = None,
         http_latency_s: float = 0.0,
     ) -> None:
-        #: A fixed one-way latency on each REST request and its answer (see http_latency).
-        self.http_latency_s = http_latency_s
+        self._init_server(http_latency_s)
         self.api_key = api_key
         self.secret = secret
         self.clock: Callable[[], float] = clock or time.time
@@ -290,7 +273,7 @@ class MexcEmulator:
         self.default_symbol = next(iter(self.engine.markets))
         self.engine.add_account(api_key, secret, DEFAULT_BALANCES if balances is None else balances)
         if self.state_path is not None:
-            state = load_state(self.state_path)
+            state = read_state(self.state_path)
             if state is not None:
                 self.engine.load_json(state)
         self.engine.on_change = self._persist
@@ -301,19 +284,11 @@ class MexcEmulator:
         self.requests: list[RequestRecord] = []
         #: Tracebacks of handler crashes (answered 500): tests should assert this stays empty.
         self.internal_errors: list[str] = []
-        self.faults: list[Fault] = []
+        self.faults = FaultList()
         self._window: deque[tuple[float, int]] = deque()
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
         self._persist()
 
     # ------------------------------------------------------------------ lifecycle
-    @property
-    def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("emulator not started")
-        return self._base_url
-
     @property
     def port(self) -> int:
         return int(self.base_url.rsplit(":", 1)[1])
@@ -328,38 +303,15 @@ class MexcEmulator:
         """The websocket connections, for wire faults (protocol faults: :attr:`ws_protocol`)."""
         return self.ws_protocol.hub
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0: any free port); returns :attr:`base_url`."""
-        app = web.Application(middlewares=[http_latency(lambda: self.http_latency_s)])
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_get(WS_PATH, self.ws_protocol.hub.handle)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        self._runner = runner
+
+    async def _after_start(self) -> None:
         await self.ws_protocol.start()
-        bound = runner.addresses[0]
-        self._base_url = f"http://{host}:{bound[1]}"
-        return self._base_url
 
-    async def stop(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await self.ws_protocol.stop()
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+    async def _before_cleanup(self) -> None:
+        await self.ws_protocol.stop()
 
     def ccxt(self, **config: Any) -> Any:
         """An unmodified ``ccxt.async_support.mexc`` with this emulator's key, pointed at it
@@ -480,22 +432,6 @@ class MexcEmulator:
         params = {"symbol": symbol or self.default_symbol, "orderId": order_id}
         return self.engine.cancel(account or self.api_key, params).query()
 
-    def inject_fault(
-        self,
-        method: str,
-        path: str,
-        *,
-        status: int = 503,
-        body: JsonDict | None = None,
-        count: int = 1,
-        delay_s: float = 0.0,
-        after: bool = False,
-    ) -> Fault:
-        """See :class:`Fault`. ``path`` is the server path, e.g. ``/api/v3/order``."""
-        fault = Fault(method.upper(), path, status, body, count, delay_s, after)
-        self.faults.append(fault)
-        return fault
-
     def used_weight(self) -> int:
         self._expire_window(self.clock())
         return sum(w for _, w in self._window)
@@ -513,20 +449,11 @@ class MexcEmulator:
 
     def _persist(self) -> None:
         if self.state_path is not None:
-            save_state(self.state_path, self.engine.to_json())
+            write_state(self.state_path, self.engine.to_json())
 
     def _expire_window(self, now: float) -> None:
         while self._window and self._window[0][0] <= now - self.window_s:
             self._window.popleft()
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.method == method and fault.path == path and fault.count > 0:
-                fault.count -= 1
-                if fault.count == 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
 
     def _check_auth(self, request: web.Request, raw_query: str, body: str, ctx: _Ctx) -> None:
         api_key = request.headers.get("X-MEXC-APIKEY")
@@ -629,7 +556,7 @@ class MexcEmulator:
                 {"code": -1, "msg": f"emulator: no endpoint {record.method} {record.path}"},
                 None,
             )
-        fault = self._take_fault(record.method, record.path)
+        fault = self.faults.take(record.method, record.path)
         if fault is not None and fault.delay_s:
             await asyncio.sleep(fault.delay_s)
         if (
@@ -1051,10 +978,6 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.mid:
         emu.set_mid(args.mid, args.spread_bps, args.levels, args.size)
     await emu.start(args.host, args.port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     line = {
         "url": emu.base_url,
         "ws_url": emu.ws_url,
@@ -1062,12 +985,7 @@ async def _serve(args: argparse.Namespace) -> None:
         "pid": os.getpid(),
         "api_key": emu.api_key,
     }
-    sys.stdout.write(json.dumps(line) + "\n")
-    sys.stdout.flush()
-    try:
-        await stop.wait()
-    finally:
-        await emu.stop()
+    await serve_until_signalled(emu, line)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,13 +11,10 @@ needs to know the engine's.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any, Protocol
 
 from tests.emulators.matching_types import (
@@ -435,21 +432,3 @@ class VenueObserver(Protocol):
 
     def on_book_changed(self, change: DepthChange) -> None:
         """The visible book changed (at the end of the operation that changed it)."""
-
-
-def save_state(path: Path, data: JsonDict) -> None:
-    """Write ``data`` to ``path`` atomically (write a sibling, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(data, fh, separators=(",", ":"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def load_state(path: Path) -> JsonDict | None:
-    if not path.exists():
-        return None
-    with path.open(encoding="utf-8") as fh:
-        data: JsonDict = json.load(fh)
-    return data
