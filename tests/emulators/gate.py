@@ -90,21 +90,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import hashlib
 import hmac
 import json
 import os
 import re
-import signal
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
@@ -121,7 +117,7 @@ from .gate_shapes import (
 )
 from .gate_venue import GateVenue
 from .gate_ws import GateWs
-from .http_latency import http_latency
+from .server import EmulatorServer, read_state, serve_until_signalled, write_state
 from .wire import WsHub
 
 __all__ = [
@@ -253,7 +249,7 @@ def configure_ccxt_pro(exchange: Any, base_url: str, ws_url: str) -> None:
     exchange.urls["api"]["spot"] = ws_url
 
 
-class GateEmulator:
+class GateEmulator(EmulatorServer):
     """An aiohttp server speaking Gate.io spot APIv4 on loopback, backed by :class:`GateVenue`
     (an adapter over the shared matching engine).
 
@@ -301,8 +297,7 @@ class GateEmulator:
         ws_book_interval_s: float | None = None,
         http_latency_s: float = 0.0,
     ) -> None:
-        #: A fixed one-way latency on each REST request and its answer (see http_latency).
-        self.http_latency_s = http_latency_s
+        self._init_server(http_latency_s)
         self.api_key = api_key
         self.order_rate = order_rate
         self.secret = secret
@@ -332,19 +327,13 @@ class GateEmulator:
         self._window: collections.deque[float] = collections.deque()
         self._order_times: dict[str, collections.deque[float]] = {}
         self._injected: list[_Injected] = []
-        self._runner: web.AppRunner | None = None
-        self._timer_task: asyncio.Task[None] | None = None
-        self._base_url: str | None = None
         self._routes = self._build_routes()
 
     # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def base_url(self) -> str:
-        """``http://host:port/api/v4`` once started."""
-        if self._base_url is None:
-            raise RuntimeError("GateEmulator not started")
-        return self._base_url
+    #: ``base_url`` is ``http://host:port/api/v4`` once started.
+    _base_path = API_PREFIX
+    _not_started_message = "GateEmulator not started"
+    _shutdown_timeout_s = 60.0  # aiohttp's default, as Gate's emulator always had
 
     @property
     def ws_url(self) -> str:
@@ -364,61 +353,26 @@ class GateEmulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Load ``state_path`` if present, bind, start the countdown task; returns base_url."""
-        if self._runner is not None:
-            raise RuntimeError("GateEmulator already started")
-        if self.state_path is not None and self.state_path.exists():
-            self.engine.load_state(json.loads(self.state_path.read_text()))
+        state = read_state(self.state_path) if self.state_path is not None else None
+        if self._runner is None and state is not None:
+            self.engine.load_state(state)
             self.ws_protocol.resync()
-        app = web.Application(middlewares=[http_latency(lambda: self.http_latency_s)])
+        return await super().start(host, port)
+
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/ws/v4/", self.ws.handle)
         app.router.add_get("/gateeu/ws/v4/", self.ws.handle)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        self._runner = runner
-        bound_port = int(runner.addresses[0][1])
-        self._base_url = f"http://{host}:{bound_port}{API_PREFIX}"
-        self._timer_task = asyncio.create_task(self._timer_loop())
-        return self._base_url
 
-    async def stop(self) -> None:
-        """Stop the countdown task, close the websockets, stop the server (idempotent)."""
-        if self._timer_task is not None:
-            self._timer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer_task
-            self._timer_task = None
-        if self._runner is not None:
-            await self.ws.shutdown()
-            await self._runner.cleanup()
-            self._runner = None
+    async def _after_start(self) -> None:
+        self._start_timer(lambda: self.timer_interval_s, self.check_timers)
 
-    async def __aenter__(self) -> GateEmulator:
-        if self._runner is None:
-            await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    async def _timer_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.timer_interval_s)
-            self.check_timers()
+    async def _before_cleanup(self) -> None:
+        await self.ws.shutdown()
 
     def _save_state(self) -> None:
-        if self.state_path is None:
-            return
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(self.engine.to_state(), indent=1, sort_keys=True))
-        os.replace(tmp, self.state_path)
+        if self.state_path is not None:
+            write_state(self.state_path, self.engine.to_state())
 
     # ------------------------------------------------------------------ test controls
 
@@ -953,26 +907,17 @@ async def _serve(args: argparse.Namespace) -> None:
         poc_cross=args.poc_cross,
     )
     await emu.start(args.host, args.port)
-    try:
-        if args.mid is not None:
-            emu.set_mid(args.mid, args.spread_bps, args.levels, args.size)
-        port = int(emu.base_url.rsplit(":", 1)[1].split("/", 1)[0])
-        line = {
-            "base_url": emu.base_url,
-            "ws_url": emu.ws_url,
-            "host": args.host,
-            "port": port,
-            "pid": os.getpid(),
-        }
-        sys.stdout.write(json.dumps(line) + "\n")
-        sys.stdout.flush()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-    finally:
-        await emu.stop()
+    if args.mid is not None:
+        emu.set_mid(args.mid, args.spread_bps, args.levels, args.size)
+    port = int(emu.base_url.rsplit(":", 1)[1].split("/", 1)[0])
+    line = {
+        "base_url": emu.base_url,
+        "ws_url": emu.ws_url,
+        "host": args.host,
+        "port": port,
+        "pid": os.getpid(),
+    }
+    await serve_until_signalled(emu, line)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
