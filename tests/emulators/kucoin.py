@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -68,17 +67,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from tests.emulators import kucoin_routes as routes
-from tests.emulators.http_latency import http_latency
 from tests.emulators.kucoin_engine import KAS_USDT, KucoinError, KucoinVenue
 from tests.emulators.kucoin_ws import KucoinWebsockets
 from tests.emulators.matching_types import Fill, Market, Order
+from tests.emulators.server import (
+    EmulatorServer,
+    Fault,
+    FaultInjection,
+    FaultList,
+    read_state,
+    write_state,
+)
 from tests.emulators.wire import WsHub
 
 __all__ = ["Fault", "KucoinEmulator", "RequestRecord", "configure_ccxt", "configure_ccxt_pro"]
@@ -145,24 +150,6 @@ class RequestRecord:
 
 
 @dataclass
-class Fault:
-    """A failure for the next ``count`` requests to ``method path`` (path without query).
-
-    ``after=False``: answer ``status``/``body`` without processing; ``after=True``: process the
-    request (orders do get placed), then answer ``status``/``body`` (a lost answer). ``delay_s``
-    sleeps before answering (with ``status=200`` and ``body=None`` it only delays).
-    """
-
-    method: str
-    path: str
-    status: int = 503
-    body: dict[str, Any] | None = None
-    count: int = 1
-    delay_s: float = 0.0
-    after: bool = False
-
-
-@dataclass
 class ApiKey:
     """An API key of the emulated account: its secret, passphrase and key version."""
 
@@ -192,7 +179,7 @@ class Ctx:
     match: dict[str, str] = field(default_factory=dict)
 
 
-class KucoinEmulator:
+class KucoinEmulator(EmulatorServer, FaultInjection):
     """A KuCoin spot HF venue on 127.0.0.1 (see the module docstring for the protocol).
 
     ``clock`` returns seconds (``time.time`` by default): server time, order and fill times, the
@@ -220,8 +207,7 @@ class KucoinEmulator:
         state_path: str | os.PathLike[str] | None = None,
         http_latency_s: float = 0.0,
     ) -> None:
-        #: A fixed one-way latency on each REST request and its answer (see http_latency).
-        self.http_latency_s = http_latency_s
+        self._init_server(http_latency_s)
         self.api_key = api_key
         self.secret = secret
         self.passphrase = passphrase
@@ -238,34 +224,23 @@ class KucoinEmulator:
         self.requests: list[RequestRecord] = []
         #: Tracebacks of handler crashes (answered 500): tests should assert this stays empty.
         self.internal_errors: list[str] = []
-        self.faults: list[Fault] = []
+        self.faults = FaultList()
         self.ws_protocol = KucoinWebsockets(
             self.venue, self.clock, ping_interval_ms, ping_timeout_ms, token_ttl_s
         )
-        self._runner: web.AppRunner | None = None
-        self._timers: asyncio.Task[None] | None = None
-        self._base_url: str | None = None
         #: The engine state is kept here (written after every request that may change it, and
         #: read when the emulator is made): a new emulator on the same file is a restart.
         self.state_path = Path(state_path) if state_path is not None else None
-        if self.state_path is not None and self.state_path.exists():
-            self.engine.load_state(json.loads(self.state_path.read_text(encoding="utf-8")))
+        state = read_state(self.state_path) if self.state_path is not None else None
+        if state is not None:
+            self.engine.load_state(state)
 
     def save_state(self) -> None:
         """Write the engine state to :attr:`state_path` atomically (a sibling, then rename)."""
-        if self.state_path is None:
-            return
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(self.engine.to_state()), encoding="utf-8")
-        os.replace(tmp, self.state_path)
+        if self.state_path is not None:
+            write_state(self.state_path, self.engine.to_state())
 
     # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def base_url(self) -> str:
-        if self._base_url is None:
-            raise RuntimeError("emulator not started")
-        return self._base_url
 
     @property
     def ws_url(self) -> str:
@@ -277,49 +252,21 @@ class KucoinEmulator:
         """The websocket connections, for wire faults (protocol faults: :attr:`ws_protocol`)."""
         return self.ws_protocol.hub
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0: any free port); returns :attr:`base_url`."""
-        app = web.Application(middlewares=[http_latency(lambda: self.http_latency_s)])
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_get(WS_PATH, self.ws_protocol.hub.handle)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        self._runner = runner
-        self._base_url = f"http://{host}:{runner.addresses[0][1]}"
+
+    async def _after_start(self) -> None:
         self.ws_protocol.endpoint = self.ws_url
         await self.ws_protocol.start()
-        self._timers = asyncio.get_running_loop().create_task(self._run_timers())
-        return self._base_url
+        self._start_timer(lambda: self.timer_interval_s, self._fire_timers)
 
-    async def stop(self) -> None:
-        if self._timers is not None:
-            self._timers.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timers
-            self._timers = None
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await self.ws_protocol.stop()
-            await runner.cleanup()
+    async def _before_cleanup(self) -> None:
+        await self.ws_protocol.stop()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    async def _run_timers(self) -> None:
-        while True:
-            await asyncio.sleep(self.timer_interval_s)
-            if self.engine.check_timers():
-                self.save_state()
+    def _fire_timers(self) -> None:
+        if self.engine.check_timers():
+            self.save_state()
 
     def ccxt(self, **config: Any) -> Any:
         """An unmodified ``ccxt.async_support.kucoin`` with this emulator's credentials and
@@ -400,12 +347,6 @@ class KucoinEmulator:
     def orders(self, account: str | None = None, open_only: bool = False) -> list[Order]:
         return self.engine.orders_of(account or self.api_key, None, True if open_only else None)
 
-    def inject_fault(self, method: str, path: str, **kwargs: Any) -> Fault:
-        """Fail the next request(s) to ``method path`` (see :class:`Fault`)."""
-        fault = Fault(method.upper(), path, **kwargs)
-        self.faults.append(fault)
-        return fault
-
     @property
     def countdowns(self) -> dict[tuple[str, str], float]:
         """Armed dead man's switches: ``(api key, symbol)`` -> deadline."""
@@ -443,7 +384,7 @@ class KucoinEmulator:
             limited = self._charge(record.api_key if signed else "public", weight, signed)
             if limited is not None:
                 return self._answer(record, 429, limited[0], limited[1])
-            fault = self._take_fault(request.method, path)
+            fault = self.faults.take(request.method, path)
             if fault is not None and fault.delay_s:
                 await asyncio.sleep(fault.delay_s)
             if fault is not None and not fault.after and (fault.status != 200 or fault.body):
@@ -539,15 +480,6 @@ class KucoinEmulator:
 
     def reset_rate_limits(self) -> None:
         self._pools.clear()
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.method == method and fault.path == path and fault.count > 0:
-                fault.count -= 1
-                if fault.count == 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
 
 
 def _b64_hmac(secret: str, message: str) -> str:
