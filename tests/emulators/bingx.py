@@ -48,10 +48,8 @@ request and every ``sweep_s`` (or call :meth:`BingxEmulator.check_timers`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
-import json
 import os
 import time
 import traceback
@@ -60,8 +58,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from aiohttp import web
@@ -82,8 +79,15 @@ from tests.emulators.bingx_engine import (
     trade_row,
 )
 from tests.emulators.bingx_ws import WS_PATH, BingxWs, ListenKeys
-from tests.emulators.http_latency import http_latency
 from tests.emulators.matching_types import Fill, Market, Order
+from tests.emulators.server import (
+    EmulatorServer,
+    Fault,
+    FaultInjection,
+    FaultList,
+    read_state,
+    write_state,
+)
 from tests.emulators.wire import WsHub
 
 __all__ = [
@@ -175,21 +179,6 @@ class RequestRecord:
 
 
 @dataclass
-class Fault:
-    """An injected failure for the next ``count`` requests to ``method path``: answer
-    ``status``/``body`` instead (``after=True``: process the request first, the answer is
-    lost), after sleeping ``delay_s``."""
-
-    method: str
-    path: str
-    status: int = 503
-    body: JsonDict | None = None
-    count: int = 1
-    delay_s: float = 0.0
-    after: bool = False
-
-
-@dataclass
 class _Ctx:
     params: dict[str, str]
     api_key: str = ""
@@ -199,7 +188,7 @@ class _Ctx:
 _Handler = Callable[["BingxEmulator", _Ctx], Any]
 
 
-class BingxEmulator:
+class BingxEmulator(EmulatorServer, FaultInjection):
     """A BingX spot venue (REST and websockets) on 127.0.0.1; see the module docstring.
 
     ``clock`` returns seconds (``time.time`` by default): it drives server time, order and fill
@@ -224,8 +213,7 @@ class BingxEmulator:
         sweep_s: float = 0.05,
         http_latency_s: float = 0.0,
     ) -> None:
-        #: A fixed one-way latency on each REST request and its answer (see http_latency).
-        self.http_latency_s = http_latency_s
+        self._init_server(http_latency_s)
         self.api_key = api_key
         self.clock: Callable[[], float] = clock or time.time
         self.venue = BingxVenue(
@@ -238,8 +226,9 @@ class BingxEmulator:
         self.secrets: dict[str, str] = {}
         self.add_account(api_key, secret, balances)
         self.state_path = Path(state_path) if state_path is not None else None
-        if self.state_path is not None and self.state_path.exists():
-            self.engine.load_state(json.loads(self.state_path.read_text()))
+        state = read_state(self.state_path) if self.state_path is not None else None
+        if state is not None:
+            self.engine.load_state(state)
         self.rate_limits = dict(rate_limits or {})
         self.check_timestamp = check_timestamp
         self.sweep_s = sweep_s
@@ -259,20 +248,10 @@ class BingxEmulator:
         self.requests: list[RequestRecord] = []
         #: Tracebacks of handler crashes (answered 500): tests should assert this stays empty.
         self.internal_errors: list[str] = []
-        self.faults: list[Fault] = []
+        self.faults = FaultList()
         self._hits: dict[tuple[str, str, str], deque[float]] = {}
-        self._runner: web.AppRunner | None = None
-        self._base_url: str | None = None
-        self._sweeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:port`` (kasmm's ``rest_url``; ccxt's sections add ``/openApi``)."""
-        if self._base_url is None:
-            raise RuntimeError("emulator not started")
-        return self._base_url
-
     @property
     def ws_url(self) -> str:
         """The spot websocket URL to give ccxt.pro (``urls['api']['ws']['spot']``)."""
@@ -283,42 +262,18 @@ class BingxEmulator:
         """The websocket hub: connections, subscriptions, wire faults."""
         return self.ws_protocol.hub
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0: any free port); returns :attr:`base_url`."""
-        app = web.Application(middlewares=[http_latency(lambda: self.http_latency_s)])
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_get(WS_PATH, self.ws.handle)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        self._runner = runner
-        self._base_url = f"http://{host}:{runner.addresses[0][1]}"
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
-        return self._base_url
 
-    async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+    async def _after_start(self) -> None:
+        self._start_timer(lambda: self.sweep_s, self._sweep)
+
+    async def _before_cleanup(self) -> None:
         await self.ws.shutdown()
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
+
+    async def _after_stop(self) -> None:
         self._persist()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _config(self, config: Mapping[str, Any]) -> dict[str, Any]:
         return {"apiKey": self.api_key, "secret": self.secrets[self.api_key], **config}
@@ -385,22 +340,6 @@ class BingxEmulator:
         """Fire expired dead man's switches now; returns how many orders they cancelled."""
         return self.engine.check_timers()
 
-    def inject_fault(
-        self,
-        method: str,
-        path: str,
-        *,
-        status: int = 503,
-        body: JsonDict | None = None,
-        count: int = 1,
-        delay_s: float = 0.0,
-        after: bool = False,
-    ) -> Fault:
-        """See :class:`Fault`; ``path`` is the server path (``/openApi/spot/v1/trade/order``)."""
-        fault = Fault(method.upper(), path, status, body, count, delay_s, after)
-        self.faults.append(fault)
-        return fault
-
     def expire_listen_key(self, key: str | None = None) -> int:
         """Fault: ``key`` (every key when None) expires now; see ``BingxWs.expire_listen_key``."""
         return self.ws_protocol.expire_listen_key(key)
@@ -411,25 +350,12 @@ class BingxEmulator:
 
     def _persist(self) -> None:
         if self.state_path is not None:
-            tmp = self.state_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.engine.to_state()))
-            tmp.replace(self.state_path)
+            write_state(self.state_path, self.engine.to_state())
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_s)
-            if self.engine.timers:
-                self.engine.check_timers()
-            self.ws_protocol.sweep()
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.method == method and fault.path == path and fault.count > 0:
-                fault.count -= 1
-                if fault.count == 0:
-                    self.faults.remove(fault)
-                return fault
-        return None
+    def _sweep(self) -> None:
+        if self.engine.timers:
+            self.engine.check_timers()
+        self.ws_protocol.sweep()
 
     def _check_auth(self, request: web.Request, raw_query: str, ctx: _Ctx) -> None:
         api_key = request.headers.get("X-BX-APIKEY")
@@ -509,7 +435,7 @@ class BingxEmulator:
         who = record.api_key or (request.remote or "")
         if self._over_rate(record.method, record.path, who):
             return 200, err_rate_limited().body()
-        fault = self._take_fault(record.method, record.path)
+        fault = self.faults.take(record.method, record.path)
         if fault is not None and fault.delay_s:
             await asyncio.sleep(fault.delay_s)
         injected = fault is not None and (fault.status != 200 or fault.body is not None)
