@@ -27,11 +27,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from aiohttp import web
 
 from .http_latency import http_latency
+from .wire import WsHub
 
 __all__ = [
     "EmulatorServer",
@@ -44,13 +45,28 @@ __all__ = [
 ]
 
 
-class EmulatorServer:
+class _WsProtocol(Protocol):
+    """An exchange's websocket protocol: it speaks through a :class:`WsHub`."""
+
+    hub: WsHub
+
+
+WsProtocolT = TypeVar("WsProtocolT", bound=_WsProtocol)
+
+
+class EmulatorServer(Generic[WsProtocolT]):
     """Runs an emulator's aiohttp app on ``host:port`` (0: any free port) until :meth:`stop`.
 
-    A subclass calls :meth:`_init_server` in its ``__init__``, adds its routes in
-    :meth:`_add_routes` and, where it has them, starts its websocket protocol and timers in
+    A subclass sets :attr:`ws_protocol` and calls :meth:`_init_server` in its ``__init__``,
+    answers REST in ``_dispatch`` (websockets on ``_ws_paths``, or other routes in
+    :meth:`_add_routes`) and, where it has them, starts its websocket protocol and timers in
     :meth:`_after_start` and stops the websockets in :meth:`_before_cleanup`.
     """
+
+    #: The exchange's websocket protocol (its hub is :attr:`ws`).
+    ws_protocol: WsProtocolT
+    #: The paths the websocket hub serves; the first one makes :attr:`ws_url`.
+    _ws_paths: tuple[str, ...] = ()
 
     #: The answer of :attr:`base_url` before :meth:`start`.
     _not_started_message = "emulator not started"
@@ -68,7 +84,13 @@ class EmulatorServer:
 
     # ------------------------------------------------------------------ hooks
     def _add_routes(self, app: web.Application) -> None:
-        """Add the exchange's websocket and REST routes to ``app``."""
+        """Serve the websockets on :attr:`_ws_paths` and every other path with ``_dispatch``."""
+        for path in self._ws_paths:
+            app.router.add_get(path, self.ws.handle)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        """Answer one REST request as the exchange does."""
         raise NotImplementedError
 
     async def _after_start(self) -> None:
@@ -87,6 +109,17 @@ class EmulatorServer:
         if self._base_url is None:
             raise RuntimeError(self._not_started_message)
         return self._base_url
+
+    @property
+    def ws_url(self) -> str:
+        """The websocket URL to give ccxt.pro: ``ws://host:port`` and the first websocket path."""
+        origin = self.base_url.removesuffix(self._base_path)
+        return "ws" + origin.removeprefix("http") + self._ws_paths[0]
+
+    @property
+    def ws(self) -> WsHub:
+        """The websocket connections, for wire faults (protocol faults: :attr:`ws_protocol`)."""
+        return self.ws_protocol.hub
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0: any free port); returns :attr:`base_url`."""
@@ -179,29 +212,13 @@ class FaultInjection:
     ) -> Fault:
         """Fail the next ``count`` requests to ``method path`` (the server path, e.g.
         ``/api/v3/order``, without the query); see :class:`Fault`."""
-        return self.faults.inject(
-            method, path, status=status, body=body, count=count, delay_s=delay_s, after=after
-        )
+        fault = Fault(method.upper(), path, status, body, count, delay_s, after)
+        self.faults.append(fault)
+        return fault
 
 
 class FaultList(list[Fault]):
     """The faults armed on an emulator (``emu.faults``), first armed first taken."""
-
-    def inject(
-        self,
-        method: str,
-        path: str,
-        *,
-        status: int = 503,
-        body: dict[str, Any] | None = None,
-        count: int = 1,
-        delay_s: float = 0.0,
-        after: bool = False,
-    ) -> Fault:
-        """Arm a :class:`Fault` (``method`` in any case) and return it."""
-        fault = Fault(method.upper(), path, status, body, count, delay_s, after)
-        self.append(fault)
-        return fault
 
     def take(self, method: str, path: str) -> Fault | None:
         """The fault for this request, if one is armed (it counts one use), else None."""
@@ -233,7 +250,7 @@ def read_state(path: Path) -> Any:
         return json.load(fh)
 
 
-async def serve_until_signalled(emulator: EmulatorServer, line: Mapping[str, Any]) -> None:
+async def serve_until_signalled(emulator: EmulatorServer[Any], line: Mapping[str, Any]) -> None:
     """The process mode, for a started ``emulator``: print ``line`` as one JSON line on stdout
     (the parent reads the URL and port from it), serve until SIGINT or SIGTERM, then stop the
     emulator (its state file is then up to date)."""
