@@ -115,7 +115,6 @@ from tests.emulators.server import (
     serve_until_signalled,
     write_state,
 )
-from tests.emulators.wire import WsHub
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -225,7 +224,7 @@ class _Ctx:
 _Handler = Callable[["MexcEmulator", _Ctx], Any]
 
 
-class MexcEmulator(EmulatorServer, FaultInjection):
+class MexcEmulator(EmulatorServer[MexcWs], FaultInjection):
     """A MEXC spot v3 REST venue on 127.0.0.1 (see the module docstring for the protocol).
 
     ``clock`` returns seconds (``time.time`` by default); it drives ``serverTime``, order and fill
@@ -289,23 +288,12 @@ class MexcEmulator(EmulatorServer, FaultInjection):
         self._persist()
 
     # ------------------------------------------------------------------ lifecycle
+    #: ``ws_url``: the spot websocket URL to give ccxt.pro (``urls['api']['ws']['spot']``).
+    _ws_paths = (WS_PATH,)
+
     @property
     def port(self) -> int:
         return int(self.base_url.rsplit(":", 1)[1])
-
-    @property
-    def ws_url(self) -> str:
-        """The spot websocket URL to give ccxt.pro (``urls['api']['ws']['spot']``)."""
-        return "ws" + self.base_url.removeprefix("http") + WS_PATH
-
-    @property
-    def ws(self) -> WsHub:
-        """The websocket connections, for wire faults (protocol faults: :attr:`ws_protocol`)."""
-        return self.ws_protocol.hub
-
-    def _add_routes(self, app: web.Application) -> None:
-        app.router.add_get(WS_PATH, self.ws_protocol.hub.handle)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
 
     async def _after_start(self) -> None:
         await self.ws_protocol.start()
