@@ -118,7 +118,6 @@ from .gate_shapes import (
 from .gate_venue import GateVenue
 from .gate_ws import GateWs
 from .server import EmulatorServer, read_state, serve_until_signalled, write_state
-from .wire import WsHub
 
 __all__ = [
     "DEFAULT_BALANCES",
@@ -249,7 +248,7 @@ def configure_ccxt_pro(exchange: Any, base_url: str, ws_url: str) -> None:
     exchange.urls["api"]["spot"] = ws_url
 
 
-class GateEmulator(EmulatorServer):
+class GateEmulator(EmulatorServer[GateWs]):
     """An aiohttp server speaking Gate.io spot APIv4 on loopback, backed by :class:`GateVenue`
     (an adapter over the shared matching engine).
 
@@ -335,21 +334,15 @@ class GateEmulator(EmulatorServer):
     _not_started_message = "GateEmulator not started"
     _shutdown_timeout_s = 60.0  # aiohttp's default, as Gate's emulator always had
 
-    @property
-    def ws_url(self) -> str:
-        """``ws://host:port/ws/v4/`` once started (ccxt's ``urls['api']['spot']``)."""
-        return self.base_url.replace("http://", "ws://", 1)[: -len(API_PREFIX)] + "/ws/v4/"
+    #: ``ws_url`` is ``ws://host:port/ws/v4/`` (ccxt's ``urls['api']['spot']``); ``ws_url_eu``
+    #: the second path.
+    _ws_paths = ("/ws/v4/", "/gateeu/ws/v4/")
 
     @property
     def ws_url_eu(self) -> str:
         """The same websocket at ``/gateeu/ws/v4/``: ccxt then watches books through
         ``spot.order_book_update`` and a REST snapshot instead of ``spot.obu``."""
         return self.ws_url.replace("/ws/v4/", "/gateeu/ws/v4/")
-
-    @property
-    def ws(self) -> WsHub:
-        """The websocket hub: connections, subscriptions, wire faults."""
-        return self.ws_protocol.hub
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Load ``state_path`` if present, bind, start the countdown task; returns base_url."""
@@ -358,11 +351,6 @@ class GateEmulator(EmulatorServer):
             self.engine.load_state(state)
             self.ws_protocol.resync()
         return await super().start(host, port)
-
-    def _add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/ws/v4/", self.ws.handle)
-        app.router.add_get("/gateeu/ws/v4/", self.ws.handle)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
 
     async def _after_start(self) -> None:
         self._start_timer(lambda: self.timer_interval_s, self.check_timers)
@@ -479,7 +467,7 @@ class GateEmulator(EmulatorServer):
 
     # ------------------------------------------------------------------ HTTP plumbing
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         raw_body = await request.read()
         body_text = raw_body.decode("utf-8", "replace")
         raw_path = request.rel_url.raw_path
