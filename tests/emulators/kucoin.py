@@ -84,7 +84,6 @@ from tests.emulators.server import (
     read_state,
     write_state,
 )
-from tests.emulators.wire import WsHub
 
 __all__ = ["Fault", "KucoinEmulator", "RequestRecord", "configure_ccxt", "configure_ccxt_pro"]
 
@@ -179,7 +178,7 @@ class Ctx:
     match: dict[str, str] = field(default_factory=dict)
 
 
-class KucoinEmulator(EmulatorServer, FaultInjection):
+class KucoinEmulator(EmulatorServer[KucoinWebsockets], FaultInjection):
     """A KuCoin spot HF venue on 127.0.0.1 (see the module docstring for the protocol).
 
     ``clock`` returns seconds (``time.time`` by default): server time, order and fill times, the
@@ -242,19 +241,8 @@ class KucoinEmulator(EmulatorServer, FaultInjection):
 
     # ------------------------------------------------------------------ lifecycle
 
-    @property
-    def ws_url(self) -> str:
-        """The websocket endpoint the bullet handshake hands out (``instanceServers[0]``)."""
-        return "ws" + self.base_url.removeprefix("http") + WS_PATH
-
-    @property
-    def ws(self) -> WsHub:
-        """The websocket connections, for wire faults (protocol faults: :attr:`ws_protocol`)."""
-        return self.ws_protocol.hub
-
-    def _add_routes(self, app: web.Application) -> None:
-        app.router.add_get(WS_PATH, self.ws_protocol.hub.handle)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+    #: ``ws_url``: the websocket endpoint the bullet handshake hands out (``instanceServers[0]``).
+    _ws_paths = (WS_PATH,)
 
     async def _after_start(self) -> None:
         self.ws_protocol.endpoint = self.ws_url
