@@ -88,7 +88,6 @@ from tests.emulators.server import (
     read_state,
     write_state,
 )
-from tests.emulators.wire import WsHub
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",
@@ -188,7 +187,7 @@ class _Ctx:
 _Handler = Callable[["BingxEmulator", _Ctx], Any]
 
 
-class BingxEmulator(EmulatorServer, FaultInjection):
+class BingxEmulator(EmulatorServer[BingxWs], FaultInjection):
     """A BingX spot venue (REST and websockets) on 127.0.0.1; see the module docstring.
 
     ``clock`` returns seconds (``time.time`` by default): it drives server time, order and fill
@@ -252,19 +251,8 @@ class BingxEmulator(EmulatorServer, FaultInjection):
         self._hits: dict[tuple[str, str, str], deque[float]] = {}
 
     # ------------------------------------------------------------------ lifecycle
-    @property
-    def ws_url(self) -> str:
-        """The spot websocket URL to give ccxt.pro (``urls['api']['ws']['spot']``)."""
-        return self.base_url.replace("http://", "ws://", 1) + WS_PATH
-
-    @property
-    def ws(self) -> WsHub:
-        """The websocket hub: connections, subscriptions, wire faults."""
-        return self.ws_protocol.hub
-
-    def _add_routes(self, app: web.Application) -> None:
-        app.router.add_get(WS_PATH, self.ws.handle)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+    #: ``ws_url``: the spot websocket URL to give ccxt.pro (``urls['api']['ws']['spot']``).
+    _ws_paths = (WS_PATH,)
 
     async def _after_start(self) -> None:
         self._start_timer(lambda: self.sweep_s, self._sweep)
