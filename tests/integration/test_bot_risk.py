@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import anyio
@@ -100,8 +100,12 @@ class RepeatingVenue(FreezingVenue):
         return self.inner.open_order_count > 0
 
 
-@pytest.mark.anyio
-async def test_stale_book_reads_the_last_change_not_the_last_message() -> None:
+async def run_until_quotes_pulled(
+    make_venue: Callable[[SimVenue, RealClock], Any],
+    check: Callable[[Bot, RealClock], None],
+) -> None:
+    """A bot whose stale-book rule pauses after 0.3 s, on ``make_venue(sim)``: wait until its
+    quotes are gone, then ``check`` it while it still runs."""
     profile = demo_profile(
         kill_switch=kill_switch_only(stale_book={"seconds": 0.3, "action": "pause", "pause_s": 60}),
         schedule=[],
@@ -110,38 +114,33 @@ async def test_stale_book_reads_the_last_change_not_the_last_message() -> None:
     assert isinstance(profile.venue, SimVenueConfig)
     clock = RealClock()
     sim = SimVenue(profile.venue, profile.symbol, clock)
-    venue = RepeatingVenue(sim, books=10**9, clock=clock)
-    bot = Bot(profile, venue, clock=clock)
+    bot = Bot(profile, make_venue(sim, clock), clock=clock)
     async with anyio.create_task_group() as tg:
         await tg.start(bot.run)
         assert sim.open_order_count > 0
         with anyio.fail_after(3):
             while sim.open_order_count > 0:
                 await anyio.sleep(0.02)
+        check(bot, clock)
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_stale_book_reads_the_last_change_not_the_last_message() -> None:
+    def check(bot: Bot, clock: RealClock) -> None:
         assert bot.risk.pause_trip is not None and bot.risk.pause_trip.rule == "stale_book"
         # Books kept arriving all along: the age is the time since the last change.
         assert bot.stats.book_updates > 3
-        tg.cancel_scope.cancel()
+
+    await run_until_quotes_pulled(
+        lambda sim, clock: RepeatingVenue(sim, books=10**9, clock=clock), check
+    )
 
 
 @pytest.mark.anyio
 async def test_stale_book_pulls_quotes() -> None:
-    profile = demo_profile(
-        kill_switch=kill_switch_only(stale_book={"seconds": 0.3, "action": "pause", "pause_s": 60}),
-        schedule=[],
-        refresh={"fallback_interval_s": 0.05, "min_requote_interval_s": 0},
-    )
-    assert isinstance(profile.venue, SimVenueConfig)
-    clock = RealClock()
-    sim = SimVenue(profile.venue, profile.symbol, clock)
-    venue = FreezingVenue(sim, books=3)
-    bot = Bot(profile, venue, clock=clock)
-    async with anyio.create_task_group() as tg:
-        await tg.start(bot.run)
-        assert sim.open_order_count > 0
-        with anyio.fail_after(3):
-            while sim.open_order_count > 0:
-                await anyio.sleep(0.02)
+    def check(bot: Bot, clock: RealClock) -> None:
         assert bot.risk.trading_state(clock.now()) is TradingState.PAUSED
         assert bot.risk.pause_trip is not None and bot.risk.pause_trip.rule == "stale_book"
-        tg.cancel_scope.cancel()
+
+    await run_until_quotes_pulled(lambda sim, clock: FreezingVenue(sim, books=3), check)
