@@ -356,3 +356,17 @@ def ccxt_callback_errors() -> Iterator[list[str]]:
 
 def fills_of(feed: Feed) -> list[Fill]:
     return [e.fill for e in feed.events if isinstance(e, OrderFilled)]
+
+
+async def test_rest_serves_the_book_until_the_websocket_delivers_its_first() -> None:
+    # ccxt's MEXC takes its snapshot only after 25 pushes: one move leaves it without a book.
+    async with exchange_feed("mexc") as ex:
+        feed = ex.feed
+        await eventually(lambda: feed.logged("websocket_started") == 1)
+        await ex.ws.wait_subscribed(ex.topic)
+        ex.move(1)
+        await eventually(
+            lambda: bool(feed.books()) and levels(feed.books()[-1]) == ex.levels(), within_s=2
+        )
+        assert not ccxt_synced(feed)  # the book came by REST polling
+        assert (feed.logged("feed_stalled"), feed.logged("websocket_failed")) == (0, 0)
