@@ -39,6 +39,7 @@ from types import ModuleType
 #: generators (the sim venue's async face; its synchronous exchange is compiled), stay source
 #: too: mypyc does not support those.
 COMPILED_MODULES: tuple[str, ...] = (
+    "kasmm.core.grid",
     "kasmm.core.ids",
     "kasmm.core.kpis",
     "kasmm.core.levels",

@@ -1,99 +1,110 @@
-"""One side of the quotes in one pass: ladder -> tick rounding -> post-only guard -> sizes.
+"""One side of the quotes in one pass, in integer ticks and lots: ladder -> tick rounding ->
+post-only guard -> sizes.
 
 :func:`kasmm.core.quoting.compute_quotes` runs its per-side stages (:func:`~kasmm.core.quoting.
 ladder`, :func:`~kasmm.core.rules.round_prices`, :func:`~kasmm.core.rules.guard_prices`,
-:func:`~kasmm.core.quoting.size_ladder`) through :func:`side_intents`, which does the same
-Decimal operations in the same order level by level, without the intermediate tuples and calls
-and without dividing by the tick twice where the stages do. The stages remain the readable,
-separately tested definition; ``tests/unit/test_core_fast_paths.py`` holds this pass to them.
+:func:`~kasmm.core.quoting.size_ladder`) through :func:`side_intents`: the same decisions level
+by level, on the market's integer grid (:mod:`kasmm.core.grid`) instead of in ``Decimal``.
+
+The model's raw prices are floats in ticks (the model works in floats); rounding them to the
+grid is where the decision starts, and from there everything is exact integer arithmetic:
+
+* a raw price within ``SNAP_TICKS`` of a grid line is that line, else bids round down and asks
+  up; float noise (~1e-11 of a tick at 10^5 ticks) is far inside the snap band;
+* sizes in lots: ``floor(min(a, b, c) / lot)`` is ``min(floor(a / lot), ...)``, and a quote
+  budget ``Q`` buys ``floor(floor(Q / unit) / ticks)`` lots at ``ticks`` (``unit`` = tick x lot),
+  exactly ``floor(Q / (price * lot))``;
+* the minimum notional holds when ``ticks * lots >= ceil(min_notional / unit)``.
+
+The stages remain the readable, separately tested definition; ``tests/unit/
+test_core_fast_paths.py`` holds this pass to them.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+import math
 
-from kasmm.core.rules import MAX_STEPS, SNAP_TICKS, ceil_to, floor_to
-from kasmm.core.skew import Budget
-from kasmm.core.types import ZERO, MarketRules, OrderIntent, Side
+from kasmm.core.grid import Grid
+from kasmm.core.types import OrderIntent, Side
+
+#: A raw price this close to a grid line, in ticks, is on it (the float form of
+#: :data:`kasmm.core.rules.SNAP_TICKS`).
+SNAP = 1e-9
+#: Prices and sizes beyond this many ticks or lots are dropped (:data:`kasmm.core.rules.MAX_STEPS`).
+MAX_STEPS = 10**18
 
 
 def side_intents(
     side: Side,
-    ladder_args: tuple[Decimal, Decimal, Decimal, int],
-    rules: MarketRules,
-    guard: tuple[Decimal, Decimal] | None,
-    size_base: Decimal,
-    budget: Budget,
+    ladder_ticks: tuple[float, float, float, int],
+    grid: Grid,
+    guard: tuple[int, int] | None,
+    size_lots: int,
+    base_lots: int,
+    quote_units: int,
     check_notional: bool,
 ) -> tuple[OrderIntent, ...]:
     """One side's intents: :func:`ladder`, :func:`round_prices`, :func:`guard_prices` (when
     ``guard`` holds the touch) and :func:`size_ladder` in one pass over the levels.
 
-    The same Decimal operations in the same order as those stages (each division by the tick
-    done once where they repeat it), so the same values with the same exponents; a dropped
-    level (``None`` in the stages) is skipped and keeps its index.
+    :param ladder_ticks: the ladder in ticks: its centre, the half spread, the step between
+        levels (floats, from the model) and the number of levels.
+    :param guard: the other traders' touch as ``(floor(best_bid / tick), ceil(best_ask /
+        tick))``, or ``None`` without the post-only guard.
+    :param size_lots: the size per level, in whole lots.
+    :param base_lots: the side's base budget in whole lots (-1: unlimited).
+    :param quote_units: the side's quote budget in whole ``grid.unit`` (-1: unlimited).
+
+    A dropped level (``None`` in the stages) is skipped and keeps its index.
     """
-    centre, half, step, levels = ladder_args
+    centre, half, step, levels = ladder_ticks
     buy = side is Side.BUY
-    outward = ROUND_FLOOR if buy else ROUND_CEILING
-    tick, lot, min_size, min_notional = rules.tick, rules.lot, rules.min_size, rules.min_notional
-    limit: Decimal | None = None
+    limit = -1
     if guard is not None:
-        bid, ask = guard
-        limit = ceil_to(ask, tick) - tick if buy else floor_to(bid, tick) + tick
-    base_left, quote_left = budget.base, budget.quote
-    prev: Decimal | None = None
+        limit = guard[1] - 1 if buy else guard[0] + 1
+    min_lots, min_units = grid.min_lots, grid.min_notional_units
+    prev = -1
     out: list[OrderIntent] = []
-    # Cheaper spellings of the same operations: ``b if b < a else a`` is the builtin
-    # ``min(a, b)`` (which returns ``a`` on a tie, exponent included), ``x - y`` is
-    # ``x + -1 * y``, a Decimal zero compares as the int 0 does, and ``to_integral_value``
-    # takes its rounding positionally.
     for i in range(levels):
-        # ladder, then rules.round_price (ratio reused for the outward rounding)
+        # ladder, then rules.round_price
         offset = half + i * step
-        ratio = ((centre - offset) if buy else (centre + offset)) / tick
-        nearest = ratio.to_integral_value(ROUND_HALF_EVEN)
-        if abs(ratio - nearest) <= SNAP_TICKS:
-            p = nearest * tick
+        ratio = centre - offset if buy else centre + offset
+        if not math.isfinite(ratio):
+            continue  # beyond any grid: as dropped as a price beyond MAX_STEPS ticks
+        nearest = round(ratio)  # half to even, as Decimal's ROUND_HALF_EVEN
+        if abs(ratio - nearest) <= SNAP:
+            p = nearest
         else:
-            p = ratio.to_integral_value(outward) * tick
+            p = math.floor(ratio) if buy else math.ceil(ratio)
         # round_prices: strictly behind the previous level, positive, bounded
-        if prev is not None:
-            if buy:
-                behind = prev - tick
-                p = behind if behind < p else p
-            else:
-                behind = prev + tick
-                p = behind if behind > p else p
+        if i > 0:
+            p = min(p, prev - 1) if buy else max(p, prev + 1)
         prev = p
-        if not (p > ZERO and p / tick < MAX_STEPS):
+        if not (0 < p < MAX_STEPS):
             continue
         # guard_prices
-        if limit is not None:
+        if guard is not None:
             if buy:
-                p = limit if limit < p else p
-                limit = p - tick
+                p = min(p, limit)
+                limit = p - 1
             else:
-                p = limit if limit > p else p
-                limit = p + tick
-            if not p > ZERO:
+                p = max(p, limit)
+                limit = p + 1
+            if p <= 0:
                 continue
         # size_ladder, with rules.round_size and rules.size_ok
-        size = size_base
-        if base_left is not None:
-            size = base_left if base_left < size else size
-        if quote_left is not None:
-            affordable = quote_left / p
-            size = affordable if affordable < size else size
-        lots = size / lot
-        size = Decimal(0) if lots >= MAX_STEPS else lots.to_integral_value(ROUND_FLOOR) * lot
-        if size < lot or size < min_size or size <= ZERO:
+        lots = size_lots
+        if base_lots >= 0:
+            lots = min(lots, base_lots)
+        if quote_units >= 0:
+            lots = min(lots, quote_units // p)
+        if lots >= MAX_STEPS or lots < min_lots:
             continue
-        if check_notional and p * size < min_notional:
+        if check_notional and p * lots < min_units:
             continue
-        out.append(OrderIntent(side, p, size, i))
-        if base_left is not None:
-            base_left -= size
-        if quote_left is not None:
-            quote_left -= p * size
+        out.append(OrderIntent(side, grid.price(p), grid.size(lots), i))
+        if base_lots >= 0:
+            base_lots -= lots
+        if quote_units >= 0:
+            quote_units -= p * lots
     return tuple(out)

@@ -1,6 +1,6 @@
 """What the quoting pipeline derives from its parameters: computed once per parameter object.
 
-``QuotingParams`` is frozen, so whether it is usable and the Decimal forms of its floats are
+``QuotingParams`` is frozen, so whether it is usable and the Decimal forms of its share floats are
 the same for every decision made with one object; :func:`prepared` computes them on the first
 decision and keeps them on the object (its ``_derived`` slot), instead of re-checking a dozen
 fields and re-parsing float reprs on every book.
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from kasmm.core.params import QuotingParams
-from kasmm.core.rules import to_decimal
 from kasmm.core.skew import ShareDecimals
 
 
@@ -23,8 +22,6 @@ class Prepared:
 
     problem: str | None  # check_params
     shares: ShareDecimals
-    step: Decimal | None  # level_step_bps as a Decimal (None when it is not finite)
-    spread: Decimal | None  # spread_bps as a Decimal (None when it is not finite)
 
 
 def prepared(params: QuotingParams) -> Prepared:
@@ -39,8 +36,6 @@ def prepared(params: QuotingParams) -> Prepared:
     made = Prepared(
         problem=check_params(params),
         shares=ShareDecimals.of(params),
-        step=to_decimal(params.level_step_bps) if math.isfinite(params.level_step_bps) else None,
-        spread=to_decimal(params.spread_bps) if math.isfinite(params.spread_bps) else None,
     )
     object.__setattr__(params, "_derived", made)
     return made

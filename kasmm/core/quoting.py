@@ -23,16 +23,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from kasmm.core.grid import grid_of
 from kasmm.core.levels import side_intents
 from kasmm.core.params import Horizon, QuotingParams, RollingHorizon, VolatilityParams
 from kasmm.core.prepared import dec_ok, finite, prepared
 from kasmm.core.rules import (
-    BPS,
     MAX_STEPS,
     is_finite_positive,
     round_size,
     size_ok,
-    to_decimal,
 )
 from kasmm.core.skew import (
     Budget,
@@ -311,23 +310,30 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         return _empty(why)
     assert bid is not None and ask is not None  # _touch_mid checked both
     rules = state.rules
-    if ask / rules.tick >= MAX_STEPS:
+    grid = grid_of(rules)
+    # The touch on the grid: floor(bid / tick) and ceil(ask / tick) for the post-only guard,
+    # and the mid in ticks for the model (exact when the touch is on the grid).
+    bid_q, ask_q = bid / rules.tick, ask / rules.tick
+    if ask_q >= MAX_STEPS:
         return _empty("bad_book")
+    bid_floor, ask_floor = int(bid_q), int(ask_q)
+    on_grid = bid_q == bid_floor and ask_q == ask_floor
+    ask_ceil = ask_floor if ask_q == ask_floor else ask_floor + 1
+    mid_ticks = (bid_floor + ask_floor) / 2 if on_grid else float(bid_q + ask_q) / 2
     inv = inventory_of(params, base, quote, mid, prep.shares)
     size_base = params.size if params.size_unit == "base" else params.size / mid
     fmid = float(mid)
     sigma_est = state.sigma if state.sigma is not None else params.sigma
     sig_bps = None if sigma_est is None else sigma_est / fmid * 1e4
 
+    # The model, in floats and in ticks: the ladder's centre, half spread and step.
     if params.strategy == "fixed_spread":
         spread = fixed_spread_bps(params.spread_bps, sig_bps, params.volatility)
         dev = deviation(inv.share, inv.target_share, params.min_share, params.max_share)
         skew = skew_bps(dev, params.skew_strength, spread)
         reference = fmid
-        centre = mid * (1 + to_decimal(skew) / BPS)
-        # The mode's spread unless the volatility widened it: its Decimal is derived once.
-        spread_dec = prep.spread if spread is params.spread_bps else None
-        half = mid * (to_decimal(spread) if spread_dec is None else spread_dec) / _TWO_BPS
+        centre = mid_ticks * (1.0 + skew / 1e4)
+        half = mid_ticks * spread / 2e4
     else:
         gamma, kappa = params.gamma, params.kappa
         assert gamma is not None and kappa is not None  # _check_inputs
@@ -345,25 +351,27 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
             return _empty("bad_reference", mid=mid, inv=inv)
         spread = delta / fmid * 1e4
         skew = (reference - fmid) / fmid * 1e4
-        centre = to_decimal(reference)
-        half = to_decimal(delta / 2)
+        centre = reference / grid.tick_float
+        half = delta / 2 / grid.tick_float
 
-    assert prep.step is not None  # check_params: level_step_bps is finite
-    step = mid * prep.step / BPS
+    step = mid_ticks * params.level_step_bps / 1e4
     sides, reason = quoted_sides(inv.share, params.min_share, params.max_share)
-    guard = (bid, ask) if params.post_only_guard else None
+    guard = (bid_floor, ask_ceil) if params.post_only_guard else None
+    size_lots = grid.floor_lots(size_base)
     intents: dict[Side, tuple[OrderIntent, ...]] = {}
     for side in (Side.BUY, Side.SELL):
         if side not in sides:
             intents[side] = ()
             continue
+        budget = side_budget(side, params, inv)
         intents[side] = side_intents(
             side,
             (centre, half, step, params.levels),
-            rules,
+            grid,
             guard,
-            size_base,
-            side_budget(side, params, inv),
+            size_lots,
+            -1 if budget.base is None else grid.floor_lots(budget.base),
+            -1 if budget.quote is None else grid.floor_units(budget.quote),
             params.enforce_min_notional,
         )
     quotes = Quotes(bids=intents[Side.BUY], asks=intents[Side.SELL])
@@ -395,9 +403,6 @@ def _empty(
     # The inventory is still reported: the risk rules measure it even when nothing is quoted.
     share, excess = (None, None) if inv is None else (inv.share, inv.excess)
     return QuoteDecision(Quotes(), mid, None, None, 0.0, share, None, reason, excess)
-
-
-_TWO_BPS = 2 * BPS
 
 
 def _check_market(state: MarketState) -> tuple[str | None, Decimal, Decimal]:

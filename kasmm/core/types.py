@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import NewType
+from typing import Any, NewType
 
 ClientOrderId = NewType("ClientOrderId", str)
 VenueOrderId = NewType("VenueOrderId", str)
@@ -154,6 +154,9 @@ class MarketRules:
     min_size: Decimal = ZERO
     maker_fee: Decimal = ZERO
     taker_fee: Decimal = ZERO
+    #: The integer grid of these rules (:func:`kasmm.core.grid.grid_of`), derived on first use:
+    #: not a rule, never compared or shown. (``Any``: see ``QuotingParams._derived``.)
+    _grid: Any = field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -558,6 +558,17 @@ def size_ladder(
     return tuple(out)
 
 
+def on_grid(x: Decimal, step: Decimal) -> Decimal:
+    """``x`` (a multiple of ``step``) spelled as ``n * step``: with the step's exponent.
+
+    The one change from 20a32b3 here: since quoting decides on the integer grid
+    (:mod:`kasmm.core.grid`), an order's price is always ``ticks * tick`` and its size
+    ``lots * lot`` (``1500.00`` for a lot of 0.01, where the Decimal stages could give ``1500``
+    or ``1.5E+3`` depending on how the inputs were spelled). The same values.
+    """
+    return Decimal(int(x / step)) * step
+
+
 def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     """Desired quotes for ``state`` under ``params`` (never raises on market data)."""
     problem = _check_inputs(params, state)
@@ -622,7 +633,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
             check_notional=params.enforce_min_notional,
         )
         intents[side] = tuple(
-            OrderIntent(side, p, s, level=i)
+            OrderIntent(side, on_grid(p, rules.tick), on_grid(s, rules.lot), level=i)
             for i, (p, s) in enumerate(zip(prices, sizes, strict=True))
             if p is not None and s is not None
         )

@@ -1,0 +1,99 @@
+"""A market's price and size grid in exact integers: ticks and lots.
+
+The quoting core decides in integer ticks (prices) and lots (sizes), as hftbacktest does, and
+converts to ``Decimal`` only where a value leaves the decision: an order's price is
+``ticks * tick`` and its size ``lots * lot``, always carrying the tick's and the lot's exponent
+(``0.080001``, ``1500.00``), whatever spelling the inputs had. Integer arithmetic is exact and,
+compiled, a machine operation, where each ``Decimal`` operation allocates an object (70-260 ns,
+and 400-900 ns for a conversion to ``int``).
+
+:func:`grid_of` derives a :class:`Grid` once per ``MarketRules`` object (rules are frozen) and
+keeps it on the object. The Decimal forms of the prices and sizes it hands out are cached: a
+market's quotes stay within a few thousand ticks of each other for hours.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+
+from kasmm.core.types import MarketRules
+
+#: Cached Decimal forms per grid, at most this many each (the cache starts over when full: a
+#: long run that drifts through many prices keeps only the recent ones).
+CACHE_LIMIT = 8192
+
+
+class Grid:
+    """``MarketRules``' tick and lot as an integer grid (see the module docstring).
+
+    Only made for usable rules: a finite positive tick and lot, finite non-negative minimums.
+    """
+
+    __slots__ = (
+        "_prices",
+        "_sizes",
+        "lot",
+        "min_lots",
+        "min_notional_units",
+        "tick",
+        "tick_float",
+        "unit",
+    )
+
+    def __init__(self, rules: MarketRules) -> None:
+        self.tick: Decimal = rules.tick
+        self.lot: Decimal = rules.lot
+        #: the tick as a float, for the models' raw prices (which are floats)
+        self.tick_float: float = float(rules.tick)
+        #: one tick times one lot: the notional of the smallest step of both
+        self.unit: Decimal = rules.tick * rules.lot
+        #: the fewest lots that meet ``min_size`` (at least one lot): ``lots * lot >= min_size``
+        #: exactly when ``lots >= min_lots``
+        self.min_lots: int = max(1, _ceil(rules.min_size / rules.lot))
+        #: ``ticks * lots * unit >= min_notional`` exactly when ``ticks * lots >= this``
+        self.min_notional_units: int = _ceil(rules.min_notional / self.unit)
+        self._prices: dict[int, Decimal] = {}
+        self._sizes: dict[int, Decimal] = {}
+
+    def price(self, ticks: int) -> Decimal:
+        """``ticks * tick`` as a Decimal with the tick's exponent."""
+        p = self._prices.get(ticks)
+        if p is None:
+            if len(self._prices) >= CACHE_LIMIT:
+                self._prices.clear()
+            p = self._prices[ticks] = Decimal(ticks) * self.tick
+        return p
+
+    def size(self, lots: int) -> Decimal:
+        """``lots * lot`` as a Decimal with the lot's exponent."""
+        s = self._sizes.get(lots)
+        if s is None:
+            if len(self._sizes) >= CACHE_LIMIT:
+                self._sizes.clear()
+            s = self._sizes[lots] = Decimal(lots) * self.lot
+        return s
+
+    def floor_lots(self, amount: Decimal) -> int:
+        """The most whole lots ``amount`` (>= 0) covers."""
+        return int(amount / self.lot)  # int() truncates: the floor of a non-negative value
+
+    def floor_units(self, notional: Decimal) -> int:
+        """The most whole ``unit`` (tick x lot) a non-negative quote ``notional`` covers."""
+        return int(notional / self.unit)
+
+
+def grid_of(rules: MarketRules) -> Grid:
+    """The grid of ``rules``, derived on first use and kept on the (frozen) rules object.
+
+    The caller checks first that the tick, the lot and the minimums are usable.
+    """
+    grid = rules._grid
+    if isinstance(grid, Grid):
+        return grid
+    made = Grid(rules)
+    object.__setattr__(rules, "_grid", made)
+    return made
+
+
+def _ceil(x: Decimal) -> int:
+    return int(x.to_integral_value(ROUND_CEILING))
