@@ -42,6 +42,7 @@ from kasmm.bot.stats import BotStats
 from kasmm.bot.timers import Every
 from kasmm.config.schema import ModeName, Profile
 from kasmm.config.to_core import obligation, quoting_params, refresh_params, risk_limits
+from kasmm.core.grid import usable_grid
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.kpis import KpiState, Snapshot, observe, snapshot
 from kasmm.core.obligations import Compliance, breached, record
@@ -210,6 +211,7 @@ class Engine:
     def connected(self, rules: MarketRules) -> None:
         """The venue connected; these are its trading rules."""
         self.rules = rules
+        self.orders.grid = usable_grid(rules)
 
     def restored(self, restored: Restored, wall: float) -> None:
         """Resume PnL, the equity peak, the day's start and a halt from the ledger."""
@@ -420,7 +422,12 @@ class Engine:
         self.risk = risk
         desired = gate(decision.quotes, trading, decision.excess)
         actions = reconcile(
-            desired, tuple(self.open_orders.values()), now, self._last_action_at, self._refresh
+            desired,
+            tuple(self.open_orders.values()),
+            now,
+            self._last_action_at,
+            self._refresh,
+            self.orders.grid,
         )
         self.stats.decisions += 1
         self.last_decision = decision

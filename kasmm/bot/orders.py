@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from kasmm.bot.commands import Command, Log, RecordOrder
 from kasmm.bot.stats import BotStats
+from kasmm.core.grid import Grid
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.types import (
     ZERO,
@@ -93,6 +94,9 @@ class OwnOrders:
         self.replace_mode = replace_mode
         #: Resting orders by client id (this run's; sizes as last reported).
         self.open_orders: dict[ClientOrderId, OpenOrder] = {}
+        #: The market's integer grid once the venue connected with usable rules: each open
+        #: order is measured on it once (placed, filled) so reconciliation compares integers.
+        self.grid: Grid | None = None
         self._outbox = outbox
         self.error = on_error
 
@@ -209,6 +213,7 @@ class OwnOrders:
                     level, order.venue_id, None,
                 )
             )  # fmt: skip
+        grid = self.grid
         self.open_orders[order.client_id] = OpenOrder(
             client_id=order.client_id,
             side=order.side,
@@ -218,6 +223,9 @@ class OwnOrders:
             created_at=sent_at,
             venue_id=order.venue_id,
             level=level,
+            ticks=-1 if grid is None else grid.exact_ticks(order.price),
+            lots=-1 if grid is None else grid.exact_lots(order.remaining),
+            grid=grid,
         )
         self.stats.orders_placed += 1
         self.stats.placed_size += order.size
@@ -324,6 +332,7 @@ class OwnOrders:
 
 
 def _with_remaining(order: OpenOrder, remaining: Decimal) -> OpenOrder:
+    grid: Grid | None = order.grid
     return OpenOrder(
         client_id=order.client_id,
         side=order.side,
@@ -333,4 +342,7 @@ def _with_remaining(order: OpenOrder, remaining: Decimal) -> OpenOrder:
         created_at=order.created_at,
         venue_id=order.venue_id,
         level=order.level,
+        ticks=order.ticks,
+        lots=-1 if grid is None else grid.exact_lots(remaining),
+        grid=grid,
     )

@@ -81,6 +81,29 @@ class Grid:
         """The most whole ``unit`` (tick x lot) a non-negative quote ``notional`` covers."""
         return int(notional / self.unit)
 
+    def exact_ticks(self, price: Decimal) -> int:
+        """``price`` in ticks, or -1 when it is not a positive multiple of the tick."""
+        q = price / self.tick
+        n = int(q) if q.is_finite() else -1
+        return n if n > 0 and q == n else -1
+
+    def exact_lots(self, size: Decimal) -> int:
+        """``size`` in lots, or -1 when it is not a non-negative multiple of the lot."""
+        q = size / self.lot
+        n = int(q) if q.is_finite() else -1
+        return n if n >= 0 and q == n else -1
+
+
+def usable_grid(rules: MarketRules) -> Grid | None:
+    """:func:`grid_of` for rules with a finite positive tick and lot and finite non-negative
+    minimums, else ``None`` (the quoting core refuses such rules: ``bad_rules``)."""
+    positive = (rules.tick, rules.lot)
+    if not all(x.is_finite() and x > 0 for x in positive):
+        return None
+    if not all(x.is_finite() and x >= 0 for x in (rules.min_size, rules.min_notional)):
+        return None
+    return grid_of(rules)
+
 
 def grid_of(rules: MarketRules) -> Grid:
     """The grid of ``rules``, derived on first use and kept on the (frozen) rules object.

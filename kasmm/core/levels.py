@@ -102,7 +102,7 @@ def side_intents(
             continue
         if check_notional and p * lots < min_units:
             continue
-        out.append(OrderIntent(side, grid.price(p), grid.size(lots), i))
+        out.append(OrderIntent(side, grid.price(p), grid.size(lots), i, p, lots))
         if base_lots >= 0:
             base_lots -= lots
         if quote_units >= 0:

@@ -126,3 +126,8 @@ class RefreshParams:
     #: ``tolerance_bps`` as a Decimal, parsed on the first reconciliation with this object
     #: (not a parameter: never compared or shown)
     _tolerance: Decimal | None = field(default=None, init=False, repr=False, compare=False)
+    #: the same as an exact fraction (numerator, power-of-ten denominator), for reconciling
+    #: orders on the integer grid (not a parameter either)
+    _tolerance_ratio: tuple[int, int] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )

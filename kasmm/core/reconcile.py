@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from kasmm.core.grid import Grid
 from kasmm.core.params import RefreshParams
 from kasmm.core.rules import BPS, to_decimal
 from kasmm.core.types import (
@@ -50,11 +51,15 @@ def reconcile(
     now: float,
     last_action_at: float | None,
     params: RefreshParams,
+    grid: Grid | None = None,
 ) -> tuple[OrderAction, ...]:
     """Actions that take ``open_orders`` to ``desired`` (empty when nothing needs to change).
 
     Orders with nothing remaining are not resting and are ignored. Cancels come first, in the
     order of ``open_orders``; places follow level by level, bid before ask.
+
+    :param grid: the grid the intents' ticks and lots are on (the quoted rules'): a side whose
+        intents and orders are all measured on it is matched in integers, with the same result.
     """
     resting = [o for o in open_orders if o.remaining > ZERO]
     wanted = {side: _best_first(side, desired.side(side))[: params.levels] for side in _SIDES}
@@ -64,9 +69,16 @@ def reconcile(
     places: list[OrderIntent] = []
     for side in _SIDES:
         orders = [i for i, o in enumerate(resting) if o.side is side]
-        matched = _match(
-            side, wanted[side], [resting[i] for i in orders], now, params, bounds, tolerance
-        )
+        side_orders = [resting[i] for i in orders]
+        if grid is not None and _on_grid(wanted[side], side_orders, grid):
+            candidates = _candidates_on_grid(
+                side, wanted[side], side_orders, now, params, bounds, _tolerance_ratio(params)
+            )
+        else:
+            candidates = _candidates(
+                side, wanted[side], side_orders, now, params, bounds, tolerance
+            )
+        matched = _match(candidates)
         kept.update(orders[j] for j in matched.values())
         places.extend(intent for k, intent in enumerate(wanted[side]) if k not in matched)
     if last_action_at is not None and now - last_action_at < params.min_requote_interval_s:
@@ -187,7 +199,20 @@ def keepable(
 
 
 def _best_first(side: Side, intents: Sequence[OrderIntent]) -> tuple[OrderIntent, ...]:
+    if _strictly_best_first(side, intents):
+        return tuple(intents)  # the quoting core's order already (sorting would keep it)
     return tuple(sorted(intents, key=lambda x: -x.price if side is Side.BUY else x.price))
+
+
+def _strictly_best_first(side: Side, intents: Sequence[OrderIntent]) -> bool:
+    """The intents are on the grid and each strictly behind the one before (in ticks)."""
+    prev = -1
+    for intent in intents:
+        t = intent.ticks
+        if t < 0 or (prev >= 0 and (t >= prev if side is Side.BUY else t <= prev)):
+            return False
+        prev = t
+    return True
 
 
 def _crosses(order: OpenOrder, bids: Sequence[OrderIntent], asks: Sequence[OrderIntent]) -> bool:
@@ -196,7 +221,7 @@ def _crosses(order: OpenOrder, bids: Sequence[OrderIntent], asks: Sequence[Order
     return bool(bids) and order.price <= max(b.price for b in bids)
 
 
-def _match(
+def _candidates(
     side: Side,
     intents: Sequence[OrderIntent],
     orders: Sequence[OpenOrder],
@@ -204,21 +229,16 @@ def _match(
     params: RefreshParams,
     bounds: _Bounds,
     tolerance: Decimal,
-) -> dict[int, int]:
-    """Maximum matching intent index -> order index (Kuhn's augmenting paths; tiny graphs).
+) -> list[list[int]]:
+    """For each intent, the orders that may stand in for it, closest price first.
 
     An order may stand in for an intent when it does not cross and :func:`keepable` holds;
     what depends on one side of a pair only (the order's age, the intent's price and size
     limits) is computed once here instead of once per pair, with the same Decimal operations.
     """
     if not intents or not orders:
-        return {}
-    max_age = params.max_order_age_s
-    usable = [
-        j
-        for j, o in enumerate(orders)
-        if not bounds.crosses(o) and not now - o.created_at >= max_age
-    ]
+        return []
+    usable = _usable(orders, now, params, bounds)
     low, high = SIZE_BAND
     candidates: list[list[int]] = []
     for intent in intents:
@@ -238,6 +258,80 @@ def _match(
                 ok.append((distance, o.client_id, j))
         ok.sort()
         candidates.append([j for _, _, j in ok])
+    return candidates
+
+
+def _on_grid(intents: Sequence[OrderIntent], orders: Sequence[OpenOrder], grid: Grid) -> bool:
+    """Every intent and order of a side carries its ticks and lots on ``grid``."""
+    for intent in intents:
+        if intent.ticks < 0 or intent.lots < 0:
+            return False
+    for o in orders:  # noqa: SIM110 - a loop, not all(<generator>): compiled, no closure
+        if o.grid is not grid or o.ticks < 0 or o.lots < 0:
+            return False
+    return True
+
+
+def _candidates_on_grid(
+    side: Side,
+    intents: Sequence[OrderIntent],
+    orders: Sequence[OpenOrder],
+    now: float,
+    params: RefreshParams,
+    bounds: _Bounds,
+    tolerance: tuple[int, int],
+) -> list[list[int]]:
+    """:func:`_candidates` in integers, for intents and orders on one grid: the same lists.
+
+    With prices ``ticks * tick`` the tick cancels out of the price rule, ``|d| * BPS >
+    tolerance * price``, which with ``tolerance = num / den`` (exact: ``tolerance_bps``' decimal
+    form) is ``|d_ticks| * BPS * den > num * ticks``; the size band, ``size / 2 <= remaining
+    <= 3 * size / 2``, is ``lots <= 2 * remaining_lots <= 3 * lots``. Distances in ticks sort as
+    the Decimal distances do.
+    """
+    if not intents or not orders:
+        return []
+    usable = _usable(orders, now, params, bounds)
+    num, den = tolerance
+    scale = 10_000 * den
+    candidates: list[list[int]] = []
+    for intent in intents:
+        if intent.side is not side:
+            candidates.append([])
+            continue
+        ticks, lots = intent.ticks, intent.lots
+        limit = num * ticks
+        ok: list[tuple[int, str, int]] = []
+        for j in usable:
+            o = orders[j]
+            distance = o.ticks - ticks
+            if distance < 0:
+                distance = -distance
+            if distance * scale > limit:
+                continue
+            twice = 2 * o.lots
+            if lots <= twice <= 3 * lots:
+                ok.append((distance, o.client_id, j))
+        ok.sort()
+        candidates.append([j for _, _, j in ok])
+    return candidates
+
+
+def _usable(
+    orders: Sequence[OpenOrder], now: float, params: RefreshParams, bounds: _Bounds
+) -> list[int]:
+    """The orders young enough to keep that do not cross the desired quotes."""
+    max_age = params.max_order_age_s
+    return [
+        j
+        for j, o in enumerate(orders)
+        if not bounds.crosses(o) and not now - o.created_at >= max_age
+    ]
+
+
+def _match(candidates: list[list[int]]) -> dict[int, int]:
+    """Maximum matching intent index -> order index (Kuhn's augmenting paths; tiny graphs),
+    over each intent's candidate orders (closest first)."""
     found = [c for c in candidates if c]
     if len({c[0] for c in found}) == len(found):
         # Every intent's closest order is its own: the augmenting pass would give each exactly
@@ -255,9 +349,22 @@ def _match(
                 return True
         return False
 
-    for i in range(len(intents)):
+    for i in range(len(candidates)):
         augment(i, set())
     return {i: j for j, i in owner.items()}
+
+
+def _tolerance_ratio(params: RefreshParams) -> tuple[int, int]:
+    """``params.tolerance_bps``' Decimal as an exact fraction ``(num, den)``, den a power of 10,
+    derived once per params object."""
+    ratio = params._tolerance_ratio
+    if ratio is None:
+        _, digits, exponent = _tolerance(params).as_tuple()
+        num = int("".join(map(str, digits)) or "0")
+        assert isinstance(exponent, int)  # finite: _tolerance refuses NaN and infinities
+        ratio = (num * 10**exponent, 1) if exponent >= 0 else (num, 10**-exponent)
+        object.__setattr__(params, "_tolerance_ratio", ratio)
+    return ratio
 
 
 def _tolerance(params: RefreshParams) -> Decimal:

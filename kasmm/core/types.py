@@ -210,12 +210,27 @@ class OrderIntent:
     price: Decimal
     size: Decimal
     level: int = 0
+    #: ``price`` and ``size`` in ticks and lots of the grid of the rules they were quoted for
+    #: (:mod:`kasmm.core.grid`), -1 when not known: what reconciliation compares when the open
+    #: orders are on the same grid. Not part of the value: never compared or shown.
+    ticks: int = field(default=-1, compare=False, repr=False)
+    lots: int = field(default=-1, compare=False, repr=False)
 
-    def __init__(self, side: Side, price: Decimal, size: Decimal, level: int = 0) -> None:
+    def __init__(
+        self,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        level: int = 0,
+        ticks: int = -1,
+        lots: int = -1,
+    ) -> None:
         object.__setattr__(self, "side", side)
         object.__setattr__(self, "price", price)
         object.__setattr__(self, "size", size)
         object.__setattr__(self, "level", level)
+        object.__setattr__(self, "ticks", ticks)
+        object.__setattr__(self, "lots", lots)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -278,6 +293,12 @@ class OpenOrder:
     created_at: float
     venue_id: VenueOrderId | None = None
     level: int = 0
+    #: ``price`` in ticks and ``remaining`` in lots of ``grid`` (a :class:`kasmm.core.grid.Grid`;
+    #: -1 and ``None`` when not known), so that reconciliation compares integers. Not part of
+    #: the value: never compared or shown. (``Any``: see ``QuotingParams._derived``.)
+    ticks: int = field(default=-1, compare=False, repr=False)
+    lots: int = field(default=-1, compare=False, repr=False)
+    grid: Any = field(default=None, compare=False, repr=False)
 
     def __init__(
         self,
@@ -289,6 +310,9 @@ class OpenOrder:
         created_at: float,
         venue_id: VenueOrderId | None = None,
         level: int = 0,
+        ticks: int = -1,
+        lots: int = -1,
+        grid: Any = None,
     ) -> None:
         object.__setattr__(self, "client_id", client_id)
         object.__setattr__(self, "side", side)
@@ -298,6 +322,9 @@ class OpenOrder:
         object.__setattr__(self, "created_at", created_at)
         object.__setattr__(self, "venue_id", venue_id)
         object.__setattr__(self, "level", level)
+        object.__setattr__(self, "ticks", ticks)
+        object.__setattr__(self, "lots", lots)
+        object.__setattr__(self, "grid", grid)
 
     @property
     def filled(self) -> Decimal:

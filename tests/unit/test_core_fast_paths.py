@@ -17,9 +17,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kasmm.bot.engine import _well_formed
+from kasmm.core.grid import Grid
 from kasmm.core.params import QuotingParams, RefreshParams
 from kasmm.core.quoting import QUOTING_DEPTH, MarketState, compute_quotes, exclude_own
-from kasmm.core.reconcile import reconcile
+from kasmm.core.reconcile import (
+    _Bounds,
+    _candidates,
+    _candidates_on_grid,
+    _on_grid,
+    _tolerance,
+    _tolerance_ratio,
+    reconcile,
+)
 from kasmm.core.risk import (
     CountLimit,
     DrawdownLimit,
@@ -219,6 +228,72 @@ def test_reconcile_is_the_plain_matching(
         reconcile(desired, orders, NOW, last_action_at, params),
         ref.reconcile(desired, orders, NOW, last_action_at, params),
     )
+
+
+def on_grid(grid: Grid, desired: Quotes, orders: list[OpenOrder]) -> tuple[Quotes, list[OpenOrder]]:
+    """The same round with each value measured on ``grid``, as the engine measures them."""
+
+    def intent(i: OrderIntent) -> OrderIntent:
+        ticks, lots = grid.exact_ticks(i.price), grid.exact_lots(i.size)
+        return OrderIntent(i.side, i.price, i.size, i.level, ticks, lots)
+
+    measured = [
+        replace(o, ticks=grid.exact_ticks(o.price), lots=grid.exact_lots(o.remaining), grid=grid)
+        for o in orders
+    ]
+    return Quotes(tuple(map(intent, desired.bids)), tuple(map(intent, desired.asks))), measured
+
+
+@SETTINGS
+@given(
+    round_st(),
+    refresh_st,
+    st.sampled_from([None, NOW - 0.5, NOW - 5.0]),
+    st.sampled_from([D("0.01"), D("0.005"), D("0.03")]),
+    st.sampled_from([D("0.001"), D("0.5"), D(1)]),
+)
+def test_reconcile_on_the_grid_is_the_plain_matching(
+    case: tuple[Quotes, list[OpenOrder]],
+    params: RefreshParams,
+    last_action_at: float | None,
+    tick: Decimal,
+    lot: Decimal,
+) -> None:
+    """Intents and orders carrying ticks and lots are matched in integers: the same actions."""
+    desired, orders = case
+    grid = Grid(MarketRules("A/B", "A", "B", tick=tick, lot=lot))
+    measured_desired, measured = on_grid(grid, desired, orders)
+    same(
+        reconcile(measured_desired, measured, NOW, last_action_at, params, grid),
+        ref.reconcile(desired, orders, NOW, last_action_at, params),
+    )
+    bounds = _Bounds({Side.BUY: desired.bids, Side.SELL: desired.asks})
+    tolerance = _tolerance(params)
+    for side in (Side.BUY, Side.SELL):
+        intents = measured_desired.side(side)
+        side_orders = [o for o in measured if o.side is side and o.remaining > 0]
+        if _on_grid(intents, side_orders, grid):
+            assert _candidates_on_grid(
+                side, intents, side_orders, NOW, params, bounds, _tolerance_ratio(params)
+            ) == _candidates(side, intents, side_orders, NOW, params, bounds, tolerance)
+
+
+def test_reconcile_matches_on_the_grid_when_every_value_is_on_it() -> None:
+    """The integer path is the one taken for the engine's own orders (and the same answer)."""
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D("0.01"), lot=D(1)))
+    intent = OrderIntent(Side.BUY, D("99.98"), D(5), 0, 9998, 5)
+    order = OpenOrder(
+        ClientOrderId("o1"), Side.BUY, D("99.97"), D(5), D(3), NOW, None, 0, 9997, 3, grid
+    )
+    assert _on_grid((intent,), [order], grid)
+    assert not _on_grid((intent,), [replace(order, grid=None)], grid)
+    assert not _on_grid((replace(intent, ticks=-1),), [order], grid)
+    params = RefreshParams(
+        tolerance_bps=2.0, max_order_age_s=60.0, min_requote_interval_s=0.0, levels=1
+    )
+    assert reconcile(Quotes(bids=(intent,)), [order], NOW, None, params, grid) == ()
+    far = replace(order, price=D("99.95"), ticks=9995)  # 3 bps away: replaced
+    assert len(reconcile(Quotes(bids=(intent,)), [far], NOW, None, params, grid)) == 2
 
 
 # --- quoting -------------------------------------------------------------------------------
