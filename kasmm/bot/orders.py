@@ -196,6 +196,8 @@ class OwnOrders:
             price=intent.price,
             size=intent.size,
             post_only=True,
+            ticks=intent.ticks,
+            lots=intent.lots,
         )
 
     def placed(
@@ -214,6 +216,14 @@ class OwnOrders:
                 )
             )  # fmt: skip
         grid = self.grid
+        ticks = lots = -1
+        if grid is not None:
+            # The intent's ticks and lots when they spell the accepted order on this grid (the
+            # usual answer: as requested), else measured (a cached lookup against a division).
+            t, n = request.ticks, request.lots
+            ticks = t if t > 0 and grid.price(t) == order.price else grid.exact_ticks(order.price)
+            same_size = n >= 0 and grid.size(n) == order.remaining
+            lots = n if same_size else grid.exact_lots(order.remaining)
         self.open_orders[order.client_id] = OpenOrder(
             client_id=order.client_id,
             side=order.side,
@@ -223,8 +233,8 @@ class OwnOrders:
             created_at=sent_at,
             venue_id=order.venue_id,
             level=level,
-            ticks=-1 if grid is None else grid.exact_ticks(order.price),
-            lots=-1 if grid is None else grid.exact_lots(order.remaining),
+            ticks=ticks,
+            lots=lots,
             grid=grid,
         )
         self.stats.orders_placed += 1

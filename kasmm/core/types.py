@@ -265,6 +265,10 @@ class OrderRequest:
     price: Decimal
     size: Decimal
     post_only: bool = True
+    #: The intent's ticks and lots (see ``OrderIntent``), carried to the open order the venue
+    #: accepts: not part of the request, never compared or shown.
+    ticks: int = field(default=-1, compare=False, repr=False)
+    lots: int = field(default=-1, compare=False, repr=False)
 
     def __init__(
         self,
@@ -273,12 +277,16 @@ class OrderRequest:
         price: Decimal,
         size: Decimal,
         post_only: bool = True,
+        ticks: int = -1,
+        lots: int = -1,
     ) -> None:
         object.__setattr__(self, "client_id", client_id)
         object.__setattr__(self, "side", side)
         object.__setattr__(self, "price", price)
         object.__setattr__(self, "size", size)
         object.__setattr__(self, "post_only", post_only)
+        object.__setattr__(self, "ticks", ticks)
+        object.__setattr__(self, "lots", lots)
 
 
 @dataclass(frozen=True, slots=True, init=False)
