@@ -97,6 +97,9 @@ class Grid:
 def usable_grid(rules: MarketRules) -> Grid | None:
     """:func:`grid_of` for rules with a finite positive tick and lot and finite non-negative
     minimums, else ``None`` (the quoting core refuses such rules: ``bad_rules``)."""
+    grid = rules._grid
+    if isinstance(grid, Grid):
+        return grid  # only usable rules get a grid
     positive = (rules.tick, rules.lot)
     if not all(x.is_finite() and x > 0 for x in positive):
         return None

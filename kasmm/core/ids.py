@@ -59,12 +59,13 @@ def base36(n: int) -> str:
     """``n`` (>= 0) in lowercase base 36."""
     if n < 0:
         raise ValueError("negative")
-    out = []
-    while True:
-        n, r = divmod(n, 36)
-        out.append(_ALPHABET[r])
-        if n == 0:
-            return "".join(reversed(out))
+    # Prepending characters: ids take a few digits, and this is one per order placed.
+    out = _ALPHABET[n % 36]
+    n //= 36
+    while n:
+        out = _ALPHABET[n % 36] + out
+        n //= 36
+    return out
 
 
 def owned_prefix(profile_prefix: str) -> str:
@@ -123,7 +124,7 @@ class ClientIdFactory:
     def next(self) -> ClientOrderId:
         """The next id."""
         self._seq += 1
-        cid = f"{self._stem}{base36(self._seq)}"
+        cid = self._stem + base36(self._seq)
         if len(cid) > MAX_CLIENT_ID_LEN:
             raise OverflowError("client id sequence exhausted")
         return ClientOrderId(cid)

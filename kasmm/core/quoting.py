@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from kasmm.core.grid import grid_of
+from kasmm.core.grid import grid_of, usable_grid
 from kasmm.core.levels import side_intents
 from kasmm.core.params import Horizon, QuotingParams, RollingHorizon, VolatilityParams
-from kasmm.core.prepared import dec_ok, finite, prepared
+from kasmm.core.prepared import finite, prepared
 from kasmm.core.rules import (
     MAX_STEPS,
     is_finite_positive,
@@ -412,9 +412,7 @@ def _check_market(state: MarketState) -> tuple[str | None, Decimal, Decimal]:
     decision: garbage in must not become orders out.
     """
     rules = state.rules
-    if not (dec_ok(rules.tick, positive=True) and dec_ok(rules.lot, positive=True)):
-        return "bad_rules", ZERO, ZERO
-    if not (dec_ok(rules.min_notional) and dec_ok(rules.min_size)):
+    if usable_grid(rules) is None:  # checked once per rules object: its grid is kept
         return "bad_rules", ZERO, ZERO
     base, quote = state.balances.total(rules.base), state.balances.total(rules.quote)
     if not (base.is_finite() and quote.is_finite()):
