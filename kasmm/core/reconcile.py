@@ -61,7 +61,8 @@ def reconcile(
     :param grid: the grid the intents' ticks and lots are on (the quoted rules'): a side whose
         intents and orders are all measured on it is matched in integers, with the same result.
     """
-    resting = [o for o in open_orders if o.remaining > ZERO]
+    # An order measured on the grid has its remaining size in lots: an integer test.
+    resting = [o for o in open_orders if (o.lots > 0 if o.lots >= 0 else o.remaining > ZERO)]
     wanted = {side: _best_first(side, desired.side(side))[: params.levels] for side in _SIDES}
     tolerance = _tolerance(params)
     bounds = _Bounds(wanted)
@@ -312,7 +313,8 @@ def _candidates_on_grid(
             twice = 2 * o.lots
             if lots <= twice <= 3 * lots:
                 ok.append((distance, o.client_id, j))
-        ok.sort()
+        if len(ok) > 1:
+            ok.sort()
         candidates.append([j for _, _, j in ok])
     return candidates
 

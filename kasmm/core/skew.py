@@ -113,10 +113,12 @@ def inventory_of(
     target_share: float | None = None
     excess_share: float | None = None
     if value > 0:
-        target_share = float(target_base * mid / value)
-        # A configured target_share that no cap moved is reported exactly as configured.
+        # A configured target_share that no cap moved is reported exactly as configured (and
+        # not computed: a product, a division and a float conversion per decision).
         if from_share is not None and target_base == from_share:
             target_share = params.target_share
+        else:
+            target_share = float(target_base * mid / value)
         excess_share = float((base - target_base) * mid / value)
     excess = Excess(base - target_base, excess_share)
     return Inventory(base, quote, share, target_base, target_share, excess)
