@@ -171,10 +171,17 @@ class TopApp(App[None]):
         try:
             doc = await asyncio.to_thread(self.source.fetch)
         except StatusFetchError as exc:
+            if self._widgets_gone():
+                return
             self.query_one("#summary", Static).update(Text(f"kasmm top: {exc}", style="bold red"))
             return
         self.doc = doc
-        self._redraw()
+        if not self._widgets_gone():
+            self._redraw()
+
+    def _widgets_gone(self) -> bool:
+        """The app began closing while a fetch was in its thread: nothing left to draw on."""
+        return not self.query("#summary") or not self.query(DataTable)
 
     def _redraw(self) -> None:
         doc = self.doc

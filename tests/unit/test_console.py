@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -298,3 +299,35 @@ def test_plain_mode_prints_the_table_details_and_supervisor() -> None:
     assert "failed profiles: broken" in text
     assert "\x1b" not in text
     assert render_plain(STATUS) in text
+
+
+class _GatedSource:
+    """A ``/status`` source whose answers wait for the test (fetches run in a thread): one
+    answer per permit released."""
+
+    def __init__(self) -> None:
+        self.permits = threading.Semaphore(0)
+        self.answered = 0
+
+    def fetch(self) -> dict[str, Any]:
+        assert self.permits.acquire(timeout=10), "no answer released"
+        self.answered += 1
+        return STATUS
+
+
+async def test_a_status_answer_after_the_widgets_are_gone_is_dropped() -> None:
+    """Regression: the fetch runs in a thread, and the app may close meanwhile (its widgets
+    removed); the answer arriving then redrew and raised NoMatches out of the app (seen as a
+    flaky test_the_selected_profile_shows_its_orders_rules_and_config_errors under load)."""
+    source = _GatedSource()
+    app = TopApp(source, interval=3600.0)
+    source.permits.release()  # the first fetch (on mount, before the pilot starts) answers
+    async with app.run_test(size=(160, 40)) as pilot:
+        assert source.answered == 1
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(app.refresh_status)  # a fetch in flight...
+            await pilot.pause()
+            await app.query_one("#summary").remove()  # ...while the app's widgets go
+            source.permits.release()
+        assert source.answered == 2
+        assert not app.query("#summary")
