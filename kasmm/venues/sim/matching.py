@@ -101,6 +101,10 @@ class OwnOrders:
         # published book and every taker reads it, and orders change far less often. Fills
         # shrink ``remaining`` in place, which does not move an order in the priority order.
         self._sorted: dict[Side, list[RestingOrder]] = {}
+        # Each side as book levels (:func:`aggregate`), cached alike; fills change these
+        # (:meth:`shrink`). The same tuple until the side changes is what lets a published
+        # book reuse its merged sides (:meth:`~.tick_book.TickSide.merged`).
+        self._levels: dict[Side, tuple[BookLevel, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -116,6 +120,7 @@ class OwnOrders:
         """Add a new order; the caller has checked that its client id is free."""
         self._by_id[order.client_id] = order
         self._sorted.pop(order.side, None)
+        self._levels.pop(order.side, None)
 
     def get(self, client_id: ClientOrderId) -> RestingOrder | None:
         """The open order ``client_id``, or ``None``."""
@@ -126,7 +131,14 @@ class OwnOrders:
         order = self._by_id.pop(client_id, None)
         if order is not None:
             self._sorted.pop(order.side, None)
+            self._levels.pop(order.side, None)
         return order
+
+    def shrink(self, order: RestingOrder, size: Decimal) -> None:
+        """Take ``size`` off the open ``order``'s remaining size (a fill; the caller removes an
+        order that has nothing left). The one place ``remaining`` changes."""
+        order.remaining -= size
+        self._levels.pop(order.side, None)
 
     def side(self, side: Side) -> list[RestingOrder]:
         """Orders of one side in priority order: best price first, then first placed first
@@ -137,6 +149,14 @@ class OwnOrders:
         """Best price among the bot's orders on ``side``, or ``None``."""
         orders = self._side(side)
         return orders[0].price if orders else None
+
+    def levels(self, side: Side) -> tuple[BookLevel, ...]:
+        """Orders of one side as book levels (:func:`aggregate`): the same tuple, and the same
+        level objects, until an order of that side is added, removed or filled."""
+        levels = self._levels.get(side)
+        if levels is None:
+            levels = self._levels[side] = aggregate(self._side(side))
+        return levels
 
     def _side(self, side: Side) -> list[RestingOrder]:
         """The cached priority order of ``side`` (not to be changed by the caller)."""
@@ -310,6 +330,24 @@ def merged_levels(
     return merge_own(tuple(BookLevel(level.price, level.size) for level in levels), own, side)
 
 
+def aggregate(own: Sequence[RestingOrder]) -> tuple[BookLevel, ...]:
+    """The bot's ``own`` orders of one side (in priority order) as book levels: remaining sizes
+    summed per price, best first."""
+    if not own:
+        return ()
+    # ``own`` is sorted by price, so equal prices are adjacent.
+    mine: list[BookLevel] = []
+    price, size = own[0].price, own[0].remaining
+    for order in own[1:]:
+        if order.price == price:
+            size += order.remaining
+        else:
+            mine.append(BookLevel(price, size))
+            price, size = order.price, order.remaining
+    mine.append(BookLevel(price, size))
+    return tuple(mine)
+
+
 def merge_own(
     levels: tuple[BookLevel, ...], own: Sequence[RestingOrder], side: Side
 ) -> tuple[BookLevel, ...]:
@@ -321,18 +359,17 @@ def merge_own(
     """
     if not own:
         return levels
+    return merge_levels(levels, aggregate(own), side)
+
+
+def merge_levels(
+    levels: tuple[BookLevel, ...], mine: tuple[BookLevel, ...], side: Side
+) -> tuple[BookLevel, ...]:
+    """:func:`merge_own` given the bot's orders as levels (:func:`aggregate`); both sides'
+    levels at a price they do not share are passed through as the same objects."""
+    if not mine:
+        return levels
     better: Callable[[Decimal, Decimal], bool] = operator.gt if side is Side.BUY else operator.lt
-    # The bot's orders aggregated per price; ``own`` is sorted by price, so equal prices are
-    # adjacent.
-    mine: list[BookLevel] = []
-    price, size = own[0].price, own[0].remaining
-    for order in own[1:]:
-        if order.price == price:
-            size += order.remaining
-        else:
-            mine.append(BookLevel(price, size))
-            price, size = order.price, order.remaining
-    mine.append(BookLevel(price, size))
     if not levels or better(mine[-1].price, levels[0].price):
         return (*mine, *levels)  # the common case: the bot quotes inside the synthetic spread
     if better(levels[-1].price, mine[0].price):

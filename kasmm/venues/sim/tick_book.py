@@ -23,7 +23,7 @@ from kasmm.venues.sim.matching import (
     OwnOrders,
     RestingOrder,
     crossed_by,
-    merge_own,
+    merge_levels,
     sweep_liquidity,
 )
 
@@ -41,10 +41,25 @@ class TickSide:
     are read-only for everyone but :meth:`set_levels`.
     """
 
-    __slots__ = ("_all_new", "_book", "_front", "_gone", "_levels", "_rendered", "lots", "ticks")
+    __slots__ = (
+        "_all_new",
+        "_book",
+        "_front",
+        "_gone",
+        "_levels",
+        "_merged",
+        "_merged_from",
+        "_merged_with",
+        "_rendered",
+        "_side",
+        "_view",
+        "lots",
+        "ticks",
+    )
 
-    def __init__(self, book: TickBook) -> None:
+    def __init__(self, book: TickBook, side: Side) -> None:
         self._book = book
+        self._side = side
         self.ticks: list[int] = []
         self.lots: list[int] = []
         # Rendered level per index (None: not rendered yet) and the whole side as a tuple.
@@ -53,6 +68,11 @@ class TickSide:
         self._all_new = False  # no level rendered since set_levels (kept was None)
         self._gone = 0  # levels takers exhausted since the last update
         self._front: Decimal | None = None  # size left of level ``_gone`` when partly taken
+        self._view: tuple[BookLevel, ...] | None = None  # what takers left, once rendered
+        # The last merge (:meth:`merged`): its inputs, compared by identity, and its result.
+        self._merged_from: tuple[BookLevel, ...] = ()
+        self._merged_with: tuple[BookLevel, ...] = ()
+        self._merged: tuple[BookLevel, ...] = ()
 
     def set_levels(
         self, ticks: list[int], lots: list[int], kept: list[BookLevel | None] | None = None
@@ -70,6 +90,7 @@ class TickSide:
         self._rendered = None
         self._gone = 0
         self._front = None
+        self._view = None
 
     def cached_levels(self) -> list[BookLevel | None]:
         """Per index, the level as set and rendered (``None``: not rendered yet); what a model
@@ -80,9 +101,23 @@ class TickSide:
         """Give back all liquidity takers consumed (an update that moved no level)."""
         self._gone = 0
         self._front = None
+        self._view = None
 
     def levels(self) -> tuple[BookLevel, ...]:
         """The side now (what takers left of it) as ``Decimal`` levels, best first."""
+        rendered = self._render()
+        if self._gone == 0 and self._front is None:
+            return rendered
+        rest = self._view
+        if rest is None:  # rendered once per change: an unchanged side is the same tuple
+            rest = rendered[self._gone :]
+            if self._front is not None:
+                rest = (BookLevel(rest[0].price, self._front), *rest[1:])
+            self._view = rest
+        return rest
+
+    def _render(self) -> tuple[BookLevel, ...]:
+        """All the side's levels as set, takers aside (rendered once per :meth:`set_levels`)."""
         rendered = self._rendered
         if rendered is None:
             levels = self._levels
@@ -98,12 +133,23 @@ class TickSide:
                     if level is None:
                         levels[i] = BookLevel(price(self.ticks[i]), self.lots[i] * lot)
             rendered = self._rendered = tuple(levels)  # type: ignore[arg-type]
-        if self._gone == 0 and self._front is None:
-            return rendered
-        rest = rendered[self._gone :]
-        if self._front is not None:
-            rest = (BookLevel(rest[0].price, self._front), *rest[1:])
-        return rest
+        return rendered
+
+    def merged(self, mine: tuple[BookLevel, ...]) -> tuple[BookLevel, ...]:
+        """:meth:`levels` with the bot's orders on this side (``mine``, from
+        :meth:`~.matching.OwnOrders.levels`) merged in (:func:`~.matching.merge_levels`).
+
+        The last result is kept: both inputs are immutable, and both are the same objects
+        again while neither the synthetic side nor the bot's orders changed (most updates),
+        so the merged side is then the same tuple too, which the engine compares by identity.
+        """
+        levels = self.levels()
+        if not mine:
+            return levels
+        if levels is not self._merged_from or mine is not self._merged_with:
+            self._merged = merge_levels(levels, mine, self._side)
+            self._merged_from, self._merged_with = levels, mine
+        return self._merged
 
     def best(self) -> Decimal | None:
         """Best price left on this side, or ``None``."""
@@ -115,8 +161,9 @@ class TickSide:
         """Price and size left of the best level (``Liquidity``)."""
         if self._gone >= len(self.ticks):
             return None
-        level = self.levels()[0]
-        return level.price, level.size
+        # ``levels()[0]`` without rendering what takers left of the side.
+        level = self._render()[self._gone]
+        return level.price, level.size if self._front is None else self._front
 
     def consume(self, size: Decimal) -> None:
         """Take ``size`` from the best level (``Liquidity``)."""
@@ -128,6 +175,7 @@ class TickSide:
             self._front = None
         else:
             self._front = left
+        self._view = None
 
 
 class TickBook:
@@ -139,8 +187,8 @@ class TickBook:
         self.tick = tick
         self.lot = lot
         self._prices: dict[int, Decimal] = {}
-        self.bids = TickSide(self)
-        self.asks = TickSide(self)
+        self.bids = TickSide(self, Side.BUY)
+        self.asks = TickSide(self, Side.SELL)
 
     def side(self, side: Side) -> TickSide:
         """The levels resting on ``side`` (bids for ``BUY``)."""
@@ -161,12 +209,13 @@ class TickBook:
 
     def render(self, orders: OwnOrders, ts: float) -> Book:
         """The public book: what is left of the synthetic levels merged with the bot's orders."""
-        bids = self.bids.levels()
-        asks = self.asks.levels()
-        if len(orders):
-            bids = merge_own(bids, orders.side(Side.BUY), Side.BUY)
-            asks = merge_own(asks, orders.side(Side.SELL), Side.SELL)
-        return Book(bids=bids, asks=asks, ts=ts)
+        if not len(orders):
+            return Book(self.bids.levels(), self.asks.levels(), ts)
+        return Book(
+            self.bids.merged(orders.levels(Side.BUY)),
+            self.asks.merged(orders.levels(Side.SELL)),
+            ts,
+        )
 
     def crossed(self, orders: OwnOrders) -> list[RestingOrder]:
         """Bot orders the synthetic book crosses (see :func:`~.matching.crossed_orders`)."""
