@@ -26,7 +26,7 @@ from kasmm.config.schema import RandomWalkMarket, SimVenueConfig
 from kasmm.core.types import Book, BookLevel, BookUpdated, ClientOrderId, OrderRequest, Side
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.grid_ladder import GridLadder, grid_spacing
-from kasmm.venues.sim.matching import merge_own
+from kasmm.venues.sim.matching import merge_levels, merge_own
 from kasmm.venues.sim.random_walk import RandomWalkModel
 from kasmm.venues.sim.tick_book import TickBook, TickSide
 
@@ -421,3 +421,31 @@ def test_a_side_shows_what_takers_left_after_each_take() -> None:
         assert shown[-1] is full[-1]  # untouched levels are the rendered objects
     side.restore()
     assert side.levels() is full
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    synthetic=st.lists(st.integers(90, 110), unique=True, max_size=8),
+    mine=st.lists(st.integers(85, 115), unique=True, max_size=5),
+    taken=st.integers(0, 25),
+    off_tick=st.booleans(),
+)
+def test_a_merged_side_is_merge_levels(
+    side: Side, synthetic: list[int], mine: list[int], taken: int, off_tick: bool
+) -> None:
+    # The tick walk of TickSide.merged against the definition, with levels taken by takers,
+    # shared prices, and a bot price off the tick (which falls back to the definition).
+    book = TickBook(D("0.5"), D(1))
+    tside = book.side(side)
+    best_first = side is Side.BUY
+    tside.set_levels(sorted(synthetic, reverse=best_first), [3] * len(synthetic))
+    while taken and tside.head() is not None:
+        size = min(D(taken), tside.head()[1])  # type: ignore[index]
+        tside.consume(size)
+        taken -= int(size)
+    prices = [D(p) / 2 for p in sorted(mine, reverse=best_first)]
+    if off_tick and prices:
+        prices[-1] += D("0.25")
+    levels = tuple(BookLevel(p, D(2)) for p in prices)
+    assert tside.merged(levels) == merge_levels(tside.levels(), levels, side)

@@ -143,11 +143,11 @@ class OwnOrders:
     def side(self, side: Side) -> list[RestingOrder]:
         """Orders of one side in priority order: best price first, then first placed first
         (a new list: callers may keep or change it)."""
-        return list(self._side(side))
+        return list(self.ranked(side))
 
     def best(self, side: Side) -> Decimal | None:
         """Best price among the bot's orders on ``side``, or ``None``."""
-        orders = self._side(side)
+        orders = self.ranked(side)
         return orders[0].price if orders else None
 
     def levels(self, side: Side) -> tuple[BookLevel, ...]:
@@ -155,11 +155,12 @@ class OwnOrders:
         level objects, until an order of that side is added, removed or filled."""
         levels = self._levels.get(side)
         if levels is None:
-            levels = self._levels[side] = aggregate(self._side(side))
+            levels = self._levels[side] = aggregate(self.ranked(side))
         return levels
 
-    def _side(self, side: Side) -> list[RestingOrder]:
-        """The cached priority order of ``side`` (not to be changed by the caller)."""
+    def ranked(self, side: Side) -> Sequence[RestingOrder]:
+        """:meth:`side` without the copy: the cached list, to read at once, never to change
+        (it is replaced, not changed, when the orders change)."""
         orders = self._sorted.get(side)
         if orders is None:
             orders = [o for o in self._by_id.values() if o.side is side]
@@ -303,12 +304,12 @@ def crossed_by(
         return crossed
     # Each side is in priority order, so the crossed orders are a prefix of it.
     if best_ask is not None:
-        for order in orders.side(Side.BUY):
+        for order in orders.ranked(Side.BUY):
             if order.price < best_ask:
                 break
             crossed.append(order)
     if best_bid is not None:
-        for order in orders.side(Side.SELL):
+        for order in orders.ranked(Side.SELL):
             if order.price > best_bid:
                 break
             crossed.append(order)

@@ -15,7 +15,7 @@ synthetic liquidity stays consumed until then, as it always has.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from kasmm.core.types import Book, BookLevel, Side
 from kasmm.venues.sim.matching import (
@@ -50,6 +50,8 @@ class TickSide:
         "_merged",
         "_merged_from",
         "_merged_with",
+        "_mine_of",
+        "_mine_ticks",
         "_rendered",
         "_side",
         "_view",
@@ -73,6 +75,9 @@ class TickSide:
         self._merged_from: tuple[BookLevel, ...] = ()
         self._merged_with: tuple[BookLevel, ...] = ()
         self._merged: tuple[BookLevel, ...] = ()
+        # The bot's levels last merged and their prices in ticks (None: one is off the tick).
+        self._mine_of: tuple[BookLevel, ...] = ()
+        self._mine_ticks: list[int] | None = []
 
     def set_levels(
         self, ticks: list[int], lots: list[int], kept: list[BookLevel | None] | None = None
@@ -147,9 +152,41 @@ class TickSide:
         if not mine:
             return levels
         if levels is not self._merged_from or mine is not self._merged_with:
-            self._merged = merge_levels(levels, mine, self._side)
+            self._merged = self._merge(levels, mine)
             self._merged_from, self._merged_with = levels, mine
         return self._merged
+
+    def _merge(
+        self, levels: tuple[BookLevel, ...], mine: tuple[BookLevel, ...]
+    ) -> tuple[BookLevel, ...]:
+        """``merge_levels(levels, mine, side)``, the definition, walking the side's integer
+        ticks rather than bisecting ``Decimal`` prices through a key function (several times
+        faster compiled): the bot's prices are converted to ticks once per change of its
+        orders, and two prices on the tick are equal exactly when their ticks are."""
+        if mine is not self._mine_of:
+            self._mine_of = mine
+            self._mine_ticks = self._book.ticks_of_all(mine)
+        own_ticks = self._mine_ticks
+        if own_ticks is None:
+            return merge_levels(levels, mine, self._side)
+        # Level i of ``levels`` (what takers left) is at ``ticks[gone + i]``.
+        ticks, gone, n = self.ticks, self._gone, len(levels)
+        worse = -1 if self._side is Side.BUY else 1  # the direction prices get worse in
+        merged: list[BookLevel] = []
+        i = 0
+        for level, tick in zip(mine, own_ticks, strict=True):
+            j = i
+            while j < n and (tick - ticks[gone + j]) * worse > 0:
+                j += 1  # a synthetic level at a better price than the bot's
+            merged.extend(levels[i:j])
+            if j < n and ticks[gone + j] == tick:
+                merged.append(BookLevel(level.price, levels[j].size + level.size))
+                j += 1
+            else:
+                merged.append(level)
+            i = j
+        merged.extend(levels[i:])
+        return tuple(merged)
 
     def best(self) -> Decimal | None:
         """Best price left on this side, or ``None``."""
@@ -203,6 +240,19 @@ class TickBook:
             price = self._prices[ticks] = ticks * self.tick
         return price
 
+    def ticks_of_all(self, levels: Sequence[BookLevel]) -> list[int] | None:
+        """Each level's price in ticks, or ``None`` when one is not a multiple of the tick."""
+        out: list[int] = []
+        for level in levels:
+            try:
+                ticks, rest = divmod(level.price, self.tick)
+            except InvalidOperation:  # quotient too large for the context: not on our grid
+                return None
+            if rest != 0:
+                return None
+            out.append(int(ticks))
+        return out
+
     def best(self, side: Side) -> Decimal | None:
         """Best synthetic price left on ``side``."""
         return self.side(side).best()
@@ -228,5 +278,5 @@ class TickBook:
     ) -> tuple[list[Execution], Decimal]:
         """A market order through the combined book (see :func:`~.matching.sweep`)."""
         resting = taker_side.opposite
-        own: Sequence[RestingOrder] = orders.side(resting) if len(orders) else ()
+        own: Sequence[RestingOrder] = orders.ranked(resting) if len(orders) else ()
         return sweep_liquidity(self.side(resting), own, resting, size)
