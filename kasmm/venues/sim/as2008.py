@@ -43,6 +43,9 @@ from kasmm.venues.sim.state import SimState
 AS2008_LOT = Decimal("0.00000001")
 #: Size shown on both levels of the zero-width book.
 _NOMINAL_SIZE = Decimal(1)
+#: Bound of the net-moves -> book level cache (see ``AS2008Model._level``): a path of n steps
+#: visits about sqrt(n) mids, so this is hit nearly always and stays small per venue.
+_LEVEL_CACHE_MAX = 1 << 8
 
 
 def as2008_rules(symbol: str, base: str, quote: str, market: AS2008Market) -> MarketRules:
@@ -86,6 +89,7 @@ class AS2008Model:
         self._t0 = 0.0
         self._n = 0  # steps completed
         self._pending: deque[VenueEvent | _Move] = deque()
+        self._levels: dict[int, BookLevel] = {}  # the level at m net up-moves
 
     @property
     def mid(self) -> float:
@@ -108,8 +112,19 @@ class AS2008Model:
 
     def snapshot(self) -> Book:
         """One bid and one ask level, both at the mid."""
-        level = BookLevel(Decimal(repr(self.mid)), _NOMINAL_SIZE)
-        return Book(bids=(level,), asks=(level,), ts=self._state.clock.wall())
+        level = self._level()
+        return Book((level,), (level,), self._state.clock.wall())
+
+    def _level(self) -> BookLevel:
+        """``BookLevel(Decimal(repr(mid)), 1)``, built once per mid: the mid is a function of
+        ``m`` alone, and the walk revisits its values (``repr`` and the ``Decimal`` parse were
+        most of a step's book)."""
+        level = self._levels.get(self._m)
+        if level is None:
+            if len(self._levels) >= _LEVEL_CACHE_MAX:
+                self._levels.clear()
+            level = self._levels[self._m] = BookLevel(Decimal(repr(self.mid)), _NOMINAL_SIZE)
+        return level
 
     def poll(self) -> VenueEvent | float:
         """The next event if one is ready, else the time of the next step (see
