@@ -97,14 +97,8 @@ class OwnOrders:
     def __init__(self) -> None:
         # dicts keep insertion order, which is placement (seq) order: FIFO comes for free.
         self._by_id: dict[ClientOrderId, RestingOrder] = {}
-        # Each side in priority order, sorted once per change of the set of orders: every
-        # published book and every taker reads it, and orders change far less often. Fills
-        # shrink ``remaining`` in place, which does not move an order in the priority order.
-        self._sorted: dict[Side, list[RestingOrder]] = {}
-        # Each side as book levels (:func:`aggregate`), cached alike; fills change these
-        # (:meth:`shrink`). The same tuple until the side changes is what lets a published
-        # book reuse its merged sides (:meth:`~.tick_book.TickSide.merged`).
-        self._levels: dict[Side, tuple[BookLevel, ...]] = {}
+        self._bids = _SideCache()
+        self._asks = _SideCache()
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -119,8 +113,7 @@ class OwnOrders:
     def add(self, order: RestingOrder) -> None:
         """Add a new order; the caller has checked that its client id is free."""
         self._by_id[order.client_id] = order
-        self._sorted.pop(order.side, None)
-        self._levels.pop(order.side, None)
+        self._cache(order.side).clear()
 
     def get(self, client_id: ClientOrderId) -> RestingOrder | None:
         """The open order ``client_id``, or ``None``."""
@@ -130,15 +123,14 @@ class OwnOrders:
         """Remove and return the open order ``client_id``, or ``None`` when it is not open."""
         order = self._by_id.pop(client_id, None)
         if order is not None:
-            self._sorted.pop(order.side, None)
-            self._levels.pop(order.side, None)
+            self._cache(order.side).clear()
         return order
 
     def shrink(self, order: RestingOrder, size: Decimal) -> None:
         """Take ``size`` off the open ``order``'s remaining size (a fill; the caller removes an
         order that has nothing left). The one place ``remaining`` changes."""
         order.remaining -= size
-        self._levels.pop(order.side, None)
+        self._cache(order.side).levels = None  # the priority order stays
 
     def side(self, side: Side) -> list[RestingOrder]:
         """Orders of one side in priority order: best price first, then first placed first
@@ -153,21 +145,48 @@ class OwnOrders:
     def levels(self, side: Side) -> tuple[BookLevel, ...]:
         """Orders of one side as book levels (:func:`aggregate`): the same tuple, and the same
         level objects, until an order of that side is added, removed or filled."""
-        levels = self._levels.get(side)
+        cache = self._cache(side)
+        levels = cache.levels
         if levels is None:
-            levels = self._levels[side] = aggregate(self.ranked(side))
+            levels = cache.levels = aggregate(self.ranked(side))
         return levels
 
     def ranked(self, side: Side) -> Sequence[RestingOrder]:
         """:meth:`side` without the copy: the cached list, to read at once, never to change
         (it is replaced, not changed, when the orders change)."""
-        orders = self._sorted.get(side)
+        cache = self._cache(side)
+        orders = cache.ranked
         if orders is None:
             orders = [o for o in self._by_id.values() if o.side is side]
             # A stable sort on price alone: equal prices keep placement (seq) order.
             orders.sort(key=_price_key, reverse=side is Side.BUY)
-            self._sorted[side] = orders
+            cache.ranked = orders
         return orders
+
+    def _cache(self, side: Side) -> _SideCache:
+        return self._bids if side is Side.BUY else self._asks
+
+
+class _SideCache:
+    """What :class:`OwnOrders` derives from one side's orders, built when first read after a
+    change (``None``: not built). Every published book and every taker reads these, and the
+    orders change far less often."""
+
+    __slots__ = ("levels", "ranked")
+
+    def __init__(self) -> None:
+        #: The side in priority order. Fills shrink ``remaining`` in place, which does not
+        #: move an order in it.
+        self.ranked: list[RestingOrder] | None = None
+        #: The side as book levels (:func:`aggregate`); fills change these. The same tuple
+        #: until the side changes is what lets a published book reuse its merged sides
+        #: (:meth:`~.tick_book.TickSide.merged`).
+        self.levels: tuple[BookLevel, ...] | None = None
+
+    def clear(self) -> None:
+        """The side's orders changed."""
+        self.ranked = None
+        self.levels = None
 
 
 def _price_key(order: RestingOrder) -> Decimal:
