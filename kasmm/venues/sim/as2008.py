@@ -85,6 +85,8 @@ class AS2008Model:
         self._state = state
         self._rng = rng
         self._delta = market.sigma * math.sqrt(market.dt)
+        # The parameters a step reads, as plain floats (a config attribute is a generic lookup).
+        self._s0, self._a, self._k, self._dt = market.s0, market.A, market.k, market.dt
         self._m = 0  # net number of up-moves so far
         self._t0 = 0.0
         self._n = 0  # steps completed
@@ -94,7 +96,7 @@ class AS2008Model:
     @property
     def mid(self) -> float:
         """The current mid ``s = s0 + m * sigma * sqrt(dt)``."""
-        return self._market.s0 + self._m * self._delta
+        return self._s0 + self._m * self._delta
 
     @property
     def step_size(self) -> float:
@@ -131,7 +133,7 @@ class AS2008Model:
         :class:`~.state.MarketModel`)."""
         pending = self._pending
         if not pending:
-            return self._t0 + (self._n + 1) * self._market.dt
+            return self._t0 + (self._n + 1) * self._dt
         item = pending.popleft()
         if isinstance(item, _Move):
             self._m += 1 if self._rng.random() < 0.5 else -1
@@ -142,7 +144,7 @@ class AS2008Model:
         """Steps 1 (fills at the mid the bot saw) and queue step 2 (the move)."""
         self._n += 1
         s = self.mid
-        a, k, dt = self._market.A, self._market.k, self._market.dt
+        a, k, dt = self._a, self._k, self._dt
         for order in self._state.orders:
             price = float(order.price)
             distance = price - s if order.side is Side.SELL else s - price

@@ -171,13 +171,18 @@ class TickSide:
             return merge_levels(levels, mine, self._side)
         # Level i of ``levels`` (what takers left) is at ``ticks[gone + i]``.
         ticks, gone, n = self.ticks, self._gone, len(levels)
-        worse = -1 if self._side is Side.BUY else 1  # the direction prices get worse in
+        bids = self._side is Side.BUY
         merged: list[BookLevel] = []
         i = 0
-        for level, tick in zip(mine, own_ticks, strict=True):
-            j = i
-            while j < n and (tick - ticks[gone + j]) * worse > 0:
-                j += 1  # a synthetic level at a better price than the bot's
+        for k in range(len(mine)):
+            level, tick = mine[k], own_ticks[k]
+            j = i  # skip the synthetic levels at better prices than the bot's
+            if bids:
+                while j < n and ticks[gone + j] > tick:
+                    j += 1
+            else:
+                while j < n and ticks[gone + j] < tick:
+                    j += 1
             merged.extend(levels[i:j])
             if j < n and ticks[gone + j] == tick:
                 merged.append(BookLevel(level.price, levels[j].size + level.size))
