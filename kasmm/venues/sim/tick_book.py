@@ -4,7 +4,9 @@ A market model sets each side's levels as integer prices (ticks, best first, str
 and sizes (lots); ``Decimal`` values are built only when something reads them (a rendered
 :class:`~kasmm.core.types.Book`, a sweep, a best price), and the rendered levels are cached:
 a level the model keeps across an update (same price, same size) keeps its ``BookLevel``
-object, and an unchanged side renders to the same tuple.
+object, and an unchanged side renders to the same tuple. So does a published side with the bot's
+orders merged in, while neither those orders nor the synthetic side changed (most updates): the
+engine compares the sides of consecutive books by identity first.
 
 Takers consume a side from its best level on (:func:`~.matching.sweep_liquidity` is the one
 implementation of the priority rules), so what they consumed is two numbers per side: how many
