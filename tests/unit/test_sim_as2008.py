@@ -95,6 +95,24 @@ async def test_mid_moves_exactly_plus_or_minus_sigma_sqrt_dt() -> None:
     assert abs(ups - 2500) < 4 * math.sqrt(5000 * 0.25)
 
 
+async def test_published_price_is_the_repr_of_the_mid_on_a_long_walk() -> None:
+    # Levels are built once per mid and the cache is bounded: on a walk long and wide enough
+    # to clear it, every book still shows exactly Decimal(repr(s)) of the model's s.
+    venue, _, _ = make_venue(seed=2)
+    await venue.connect()
+    stream = venue.events()
+    seen = set()
+    for _ in range(40_000):
+        event = await anext(stream)
+        assert isinstance(event, BookUpdated)
+        (bid,), (ask,) = event.book.bids, event.book.asks
+        assert bid is ask and bid.size == 1
+        assert bid.price == D(repr(venue.mid)) and str(bid.price) == repr(venue.mid)
+        seen.add(bid.price)
+    await stream.aclose()
+    assert len(seen) > 256  # more mids than the cache holds
+
+
 async def test_no_funds_checks_no_fees_no_post_only() -> None:
     venue, _, model = make_venue()
     await venue.connect()

@@ -23,9 +23,11 @@ from hypothesis import strategies as st
 
 from kasmm.clock import VirtualClock
 from kasmm.config.schema import RandomWalkMarket, SimVenueConfig
-from kasmm.core.types import Book, BookLevel, BookUpdated, Side
+from kasmm.core.types import Book, BookLevel, BookUpdated, ClientOrderId, OrderRequest, Side
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.grid_ladder import GridLadder, grid_spacing
+from kasmm.venues.sim.matching import merge_levels, merge_own
+from kasmm.venues.sim.random_walk import RandomWalkModel
 from kasmm.venues.sim.tick_book import TickBook, TickSide
 
 D = Decimal
@@ -335,3 +337,115 @@ def test_the_price_cache_stays_small_over_a_long_walk() -> None:
     for ticks in range(50_000, 60_000):
         assert book.price(ticks) == ticks * Decimal("0.000001")
     assert len(book._prices) <= _PRICE_CACHE_MAX <= 256
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    book_update=st.sampled_from(["regenerate", "incremental"]),
+    seed=st.integers(0, 10_000),
+    offsets=st.lists(st.integers(-25, 25).filter(lambda n: n != 0), min_size=1, max_size=8),
+)
+def test_published_books_are_the_plain_merge_of_levels_and_orders(
+    book_update: BookUpdate, seed: int, offsets: list[int]
+) -> None:
+    # The rendered book reuses its last merged sides while neither input changed: it must
+    # always equal the plain merge of what takers left and the bot's orders now (fills, new
+    # and cancelled orders, moves and consumed levels in between).
+    market = RandomWalkMarket(book_update=book_update, sigma_bps=20.0, taker_rate_per_s=5.0)
+    sim, clock = venue(market, seed=seed)
+    exchange, model = sim.exchange, sim.exchange.model
+    assert isinstance(model, RandomWalkModel)
+    tick = D("0.000001")
+    count = 0
+    previous: Book | None = None
+    quiet = False  # no request and no fill since the previous book
+    for n in range(400):
+        nxt = exchange.poll()
+        if isinstance(nxt, float):
+            clock.advance_to(nxt)
+            exchange.step()
+            continue
+        if not isinstance(nxt, BookUpdated):
+            quiet = False  # a fill
+            continue
+        book, orders, synthetic = nxt.book, exchange.state.orders, model.synthetic
+        want_bids = merge_own(synthetic.bids.levels(), orders.side(Side.BUY), Side.BUY)
+        want_asks = merge_own(synthetic.asks.levels(), orders.side(Side.SELL), Side.SELL)
+        assert (book.bids, book.asks) == (want_bids, want_asks)
+        if previous is not None and quiet and book_update == "incremental":
+            # Unchanged sides are the same tuples (what the engine short-cuts on).
+            if previous.bids == book.bids:
+                assert previous.bids is book.bids
+            if previous.asks == book.asks:
+                assert previous.asks is book.asks
+        previous, quiet = book, True
+        if n % 7 == 0 and book.bids and book.asks:
+            # Requote around the mid: cancel one order, place a few (some on synthetic prices).
+            quiet = False
+            for order in list(orders)[:1]:
+                exchange.cancel_order_now(order.client_id)
+            mid = (book.bids[0].price + book.asks[0].price) / 2
+            for offset in offsets[: 1 + n % 3]:
+                side = Side.BUY if offset < 0 else Side.SELL
+                best = book.bids[0].price if side is Side.BUY else book.asks[0].price
+                price = (best + offset * 20 * tick).quantize(tick)
+                if (side is Side.BUY and price >= mid) or (side is Side.SELL and price <= mid):
+                    continue
+                count += 1
+                request = OrderRequest(ClientOrderId(f"o{count}"), side, price, D(300))
+                exchange.place_orders_now([request])  # errors (crossing) are outcomes
+
+
+def test_a_side_shows_what_takers_left_after_each_take() -> None:
+    book = TickBook(D("0.01"), D(1))
+    side = book.asks
+    side.set_levels([100, 101, 102], [5, 5, 5])
+    full = side.levels()
+    assert full == (
+        BookLevel(D("1.00"), D(5)),
+        BookLevel(D("1.01"), D(5)),
+        BookLevel(D("1.02"), D(5)),
+    )
+    takes = [
+        (D(2), [("1.00", 3), ("1.01", 5), ("1.02", 5)]),
+        (D(3), [("1.01", 5), ("1.02", 5)]),
+        (D(1), [("1.01", 4), ("1.02", 5)]),
+        (D(4), [("1.02", 5)]),
+    ]
+    for size, left in takes:
+        side.consume(size)
+        shown = side.levels()
+        assert shown == tuple(BookLevel(D(p), D(s)) for p, s in left)
+        assert side.levels() is shown  # unchanged until the next take
+        assert side.head() == (shown[0].price, shown[0].size)
+        assert shown[-1] is full[-1]  # untouched levels are the rendered objects
+    side.restore()
+    assert side.levels() is full
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    synthetic=st.lists(st.integers(90, 110), unique=True, max_size=8),
+    mine=st.lists(st.integers(85, 115), unique=True, max_size=5),
+    taken=st.integers(0, 25),
+    off_tick=st.booleans(),
+)
+def test_a_merged_side_is_merge_levels(
+    side: Side, synthetic: list[int], mine: list[int], taken: int, off_tick: bool
+) -> None:
+    # The tick walk of TickSide.merged against the definition, with levels taken by takers,
+    # shared prices, and a bot price off the tick (which falls back to the definition).
+    book = TickBook(D("0.5"), D(1))
+    tside = book.side(side)
+    best_first = side is Side.BUY
+    tside.set_levels(sorted(synthetic, reverse=best_first), [3] * len(synthetic))
+    while taken and tside.head() is not None:
+        size = min(D(taken), tside.head()[1])  # type: ignore[index]
+        tside.consume(size)
+        taken -= int(size)
+    prices = [D(p) / 2 for p in sorted(mine, reverse=best_first)]
+    if off_tick and prices:
+        prices[-1] += D("0.25")
+    levels = tuple(BookLevel(p, D(2)) for p in prices)
+    assert tside.merged(levels) == merge_levels(tside.levels(), levels, side)

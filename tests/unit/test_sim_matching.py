@@ -14,6 +14,7 @@ from kasmm.venues.sim.matching import (
     RestingOrder,
     SyntheticBook,
     SyntheticLevel,
+    aggregate,
     combined_best,
     crossed_by,
     crossed_orders,
@@ -208,3 +209,25 @@ def test_own_orders_priority_order_follows_adds_and_removals() -> None:
     orders.pop(ClientOrderId("c"))
     assert [o.client_id for o in orders.side(Side.BUY)] == ["a"]
     assert orders.best(Side.BUY) == D(10) and orders.best(Side.SELL) is None
+
+
+def test_own_levels_are_cached_until_the_side_changes() -> None:
+    orders = own(
+        ("a", Side.BUY, "10", "1"), ("b", Side.BUY, "10", "2"), ("c", Side.SELL, "12", "1")
+    )
+    bids = orders.levels(Side.BUY)
+    assert bids == (BookLevel(D(10), D(3)),) == aggregate(orders.side(Side.BUY))
+    asks = orders.levels(Side.SELL)
+    assert orders.levels(Side.BUY) is bids  # unchanged: the same tuple
+    a = orders.get(ClientOrderId("a"))
+    assert a is not None
+    orders.shrink(a, D("0.5"))  # a fill changes the levels, not the priority order
+    assert a.remaining == D("0.5")
+    assert orders.levels(Side.BUY) == (BookLevel(D(10), D("2.5")),)
+    assert orders.levels(Side.SELL) is asks  # the other side is untouched
+    orders.pop(ClientOrderId("c"))
+    assert orders.levels(Side.SELL) == ()
+    orders.add(
+        RestingOrder(ClientOrderId("d"), VenueOrderId("4"), Side.BUY, D(11), D(1), D(1), 0.0, 4)
+    )
+    assert orders.levels(Side.BUY) == (BookLevel(D(11), D(1)), BookLevel(D(10), D("2.5")))

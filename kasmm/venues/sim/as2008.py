@@ -43,6 +43,9 @@ from kasmm.venues.sim.state import SimState
 AS2008_LOT = Decimal("0.00000001")
 #: Size shown on both levels of the zero-width book.
 _NOMINAL_SIZE = Decimal(1)
+#: Bound of the net-moves -> book level cache (see ``AS2008Model._level``): a path of n steps
+#: visits about sqrt(n) mids, so this is hit nearly always and stays small per venue.
+_LEVEL_CACHE_MAX = 1 << 8
 
 
 def as2008_rules(symbol: str, base: str, quote: str, market: AS2008Market) -> MarketRules:
@@ -82,15 +85,18 @@ class AS2008Model:
         self._state = state
         self._rng = rng
         self._delta = market.sigma * math.sqrt(market.dt)
+        # The parameters a step reads, as plain floats (a config attribute is a generic lookup).
+        self._s0, self._a, self._k, self._dt = market.s0, market.A, market.k, market.dt
         self._m = 0  # net number of up-moves so far
         self._t0 = 0.0
         self._n = 0  # steps completed
         self._pending: deque[VenueEvent | _Move] = deque()
+        self._levels: dict[int, BookLevel] = {}  # the level at m net up-moves
 
     @property
     def mid(self) -> float:
         """The current mid ``s = s0 + m * sigma * sqrt(dt)``."""
-        return self._market.s0 + self._m * self._delta
+        return self._s0 + self._m * self._delta
 
     @property
     def step_size(self) -> float:
@@ -108,15 +114,26 @@ class AS2008Model:
 
     def snapshot(self) -> Book:
         """One bid and one ask level, both at the mid."""
-        level = BookLevel(Decimal(repr(self.mid)), _NOMINAL_SIZE)
-        return Book(bids=(level,), asks=(level,), ts=self._state.clock.wall())
+        level = self._level()
+        return Book((level,), (level,), self._state.clock.wall())
+
+    def _level(self) -> BookLevel:
+        """``BookLevel(Decimal(repr(mid)), 1)``, built once per mid: the mid is a function of
+        ``m`` alone, and the walk revisits its values (``repr`` and the ``Decimal`` parse were
+        most of a step's book)."""
+        level = self._levels.get(self._m)
+        if level is None:
+            if len(self._levels) >= _LEVEL_CACHE_MAX:
+                self._levels.clear()
+            level = self._levels[self._m] = BookLevel(Decimal(repr(self.mid)), _NOMINAL_SIZE)
+        return level
 
     def poll(self) -> VenueEvent | float:
         """The next event if one is ready, else the time of the next step (see
         :class:`~.state.MarketModel`)."""
         pending = self._pending
         if not pending:
-            return self._t0 + (self._n + 1) * self._market.dt
+            return self._t0 + (self._n + 1) * self._dt
         item = pending.popleft()
         if isinstance(item, _Move):
             self._m += 1 if self._rng.random() < 0.5 else -1
@@ -127,7 +144,7 @@ class AS2008Model:
         """Steps 1 (fills at the mid the bot saw) and queue step 2 (the move)."""
         self._n += 1
         s = self.mid
-        a, k, dt = self._market.A, self._market.k, self._market.dt
+        a, k, dt = self._a, self._k, self._dt
         for order in self._state.orders:
             price = float(order.price)
             distance = price - s if order.side is Side.SELL else s - price

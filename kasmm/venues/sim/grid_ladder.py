@@ -88,7 +88,11 @@ class GridLadder:
         """Set ``side`` to ``count`` levels from grid index ``best`` on, in ``direction`` (-1
         bids, +1 asks), reusing the levels it shares with the one from ``old_best``."""
         count = max(0, count)
-        ticks = [(best + direction * i) * self._spacing for i in range(count)]
+        spacing = self._spacing
+        # ``[(best + direction * i) * spacing for i in range(count)]``, built by range in C.
+        ticks = list(
+            range(best * spacing, (best + direction * count) * spacing, direction * spacing)
+        )
         old_lots = side.lots
         # New level i is old level i + shift when both are in their books.
         shift = 0 if old_best is None else direction * (best - old_best)

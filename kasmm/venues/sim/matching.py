@@ -97,10 +97,8 @@ class OwnOrders:
     def __init__(self) -> None:
         # dicts keep insertion order, which is placement (seq) order: FIFO comes for free.
         self._by_id: dict[ClientOrderId, RestingOrder] = {}
-        # Each side in priority order, sorted once per change of the set of orders: every
-        # published book and every taker reads it, and orders change far less often. Fills
-        # shrink ``remaining`` in place, which does not move an order in the priority order.
-        self._sorted: dict[Side, list[RestingOrder]] = {}
+        self._bids = _SideCache()
+        self._asks = _SideCache()
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -115,7 +113,7 @@ class OwnOrders:
     def add(self, order: RestingOrder) -> None:
         """Add a new order; the caller has checked that its client id is free."""
         self._by_id[order.client_id] = order
-        self._sorted.pop(order.side, None)
+        self._cache(order.side).clear()
 
     def get(self, client_id: ClientOrderId) -> RestingOrder | None:
         """The open order ``client_id``, or ``None``."""
@@ -125,28 +123,70 @@ class OwnOrders:
         """Remove and return the open order ``client_id``, or ``None`` when it is not open."""
         order = self._by_id.pop(client_id, None)
         if order is not None:
-            self._sorted.pop(order.side, None)
+            self._cache(order.side).clear()
         return order
+
+    def shrink(self, order: RestingOrder, size: Decimal) -> None:
+        """Take ``size`` off the open ``order``'s remaining size (a fill; the caller removes an
+        order that has nothing left). The one place ``remaining`` changes."""
+        order.remaining -= size
+        self._cache(order.side).levels = None  # the priority order stays
 
     def side(self, side: Side) -> list[RestingOrder]:
         """Orders of one side in priority order: best price first, then first placed first
         (a new list: callers may keep or change it)."""
-        return list(self._side(side))
+        return list(self.ranked(side))
 
     def best(self, side: Side) -> Decimal | None:
         """Best price among the bot's orders on ``side``, or ``None``."""
-        orders = self._side(side)
+        orders = self.ranked(side)
         return orders[0].price if orders else None
 
-    def _side(self, side: Side) -> list[RestingOrder]:
-        """The cached priority order of ``side`` (not to be changed by the caller)."""
-        orders = self._sorted.get(side)
+    def levels(self, side: Side) -> tuple[BookLevel, ...]:
+        """Orders of one side as book levels (:func:`aggregate`): the same tuple, and the same
+        level objects, until an order of that side is added, removed or filled."""
+        cache = self._cache(side)
+        levels = cache.levels
+        if levels is None:
+            levels = cache.levels = aggregate(self.ranked(side))
+        return levels
+
+    def ranked(self, side: Side) -> Sequence[RestingOrder]:
+        """:meth:`side` without the copy: the cached list, to read at once, never to change
+        (it is replaced, not changed, when the orders change)."""
+        cache = self._cache(side)
+        orders = cache.ranked
         if orders is None:
             orders = [o for o in self._by_id.values() if o.side is side]
             # A stable sort on price alone: equal prices keep placement (seq) order.
             orders.sort(key=_price_key, reverse=side is Side.BUY)
-            self._sorted[side] = orders
+            cache.ranked = orders
         return orders
+
+    def _cache(self, side: Side) -> _SideCache:
+        return self._bids if side is Side.BUY else self._asks
+
+
+class _SideCache:
+    """What :class:`OwnOrders` derives from one side's orders, built when first read after a
+    change (``None``: not built). Every published book and every taker reads these, and the
+    orders change far less often."""
+
+    __slots__ = ("levels", "ranked")
+
+    def __init__(self) -> None:
+        #: The side in priority order. Fills shrink ``remaining`` in place, which does not
+        #: move an order in it.
+        self.ranked: list[RestingOrder] | None = None
+        #: The side as book levels (:func:`aggregate`); fills change these. The same tuple
+        #: until the side changes is what lets a published book reuse its merged sides
+        #: (:meth:`~.tick_book.TickSide.merged`).
+        self.levels: tuple[BookLevel, ...] | None = None
+
+    def clear(self) -> None:
+        """The side's orders changed."""
+        self.ranked = None
+        self.levels = None
 
 
 def _price_key(order: RestingOrder) -> Decimal:
@@ -283,12 +323,12 @@ def crossed_by(
         return crossed
     # Each side is in priority order, so the crossed orders are a prefix of it.
     if best_ask is not None:
-        for order in orders.side(Side.BUY):
+        for order in orders.ranked(Side.BUY):
             if order.price < best_ask:
                 break
             crossed.append(order)
     if best_bid is not None:
-        for order in orders.side(Side.SELL):
+        for order in orders.ranked(Side.SELL):
             if order.price > best_bid:
                 break
             crossed.append(order)
@@ -310,6 +350,24 @@ def merged_levels(
     return merge_own(tuple(BookLevel(level.price, level.size) for level in levels), own, side)
 
 
+def aggregate(own: Sequence[RestingOrder]) -> tuple[BookLevel, ...]:
+    """The bot's ``own`` orders of one side (in priority order) as book levels: remaining sizes
+    summed per price, best first."""
+    if not own:
+        return ()
+    # ``own`` is sorted by price, so equal prices are adjacent.
+    mine: list[BookLevel] = []
+    price, size = own[0].price, own[0].remaining
+    for order in own[1:]:
+        if order.price == price:
+            size += order.remaining
+        else:
+            mine.append(BookLevel(price, size))
+            price, size = order.price, order.remaining
+    mine.append(BookLevel(price, size))
+    return tuple(mine)
+
+
 def merge_own(
     levels: tuple[BookLevel, ...], own: Sequence[RestingOrder], side: Side
 ) -> tuple[BookLevel, ...]:
@@ -321,18 +379,17 @@ def merge_own(
     """
     if not own:
         return levels
+    return merge_levels(levels, aggregate(own), side)
+
+
+def merge_levels(
+    levels: tuple[BookLevel, ...], mine: tuple[BookLevel, ...], side: Side
+) -> tuple[BookLevel, ...]:
+    """:func:`merge_own` given the bot's orders as levels (:func:`aggregate`); both sides'
+    levels at a price they do not share are passed through as the same objects."""
+    if not mine:
+        return levels
     better: Callable[[Decimal, Decimal], bool] = operator.gt if side is Side.BUY else operator.lt
-    # The bot's orders aggregated per price; ``own`` is sorted by price, so equal prices are
-    # adjacent.
-    mine: list[BookLevel] = []
-    price, size = own[0].price, own[0].remaining
-    for order in own[1:]:
-        if order.price == price:
-            size += order.remaining
-        else:
-            mine.append(BookLevel(price, size))
-            price, size = order.price, order.remaining
-    mine.append(BookLevel(price, size))
     if not levels or better(mine[-1].price, levels[0].price):
         return (*mine, *levels)  # the common case: the bot quotes inside the synthetic spread
     if better(levels[-1].price, mine[0].price):

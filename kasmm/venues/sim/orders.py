@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from kasmm.core.types import MarketRules, OrderRequest, Side
+from kasmm.core.types import ZERO, MarketRules, OrderRequest, Side
 from kasmm.errors import OrderRejected, PostOnlyWouldCross
 from kasmm.venues.sim.matching import OwnOrders
 
@@ -23,7 +23,7 @@ def bps_to_fraction(bps: float) -> Decimal:
 def is_multiple(value: Decimal, step: Decimal) -> bool:
     """True when ``value`` is an exact multiple of ``step``."""
     try:
-        return value % step == 0
+        return value % step == ZERO  # a Decimal zero: an int would be converted per call
     except InvalidOperation:  # quotient too large for the context: not a sane order anyway
         return False
 
@@ -37,9 +37,9 @@ def validate_request(rules: MarketRules, orders: OwnOrders, request: OrderReques
     cid, price, size = request.client_id, request.price, request.size
     if not cid:
         raise OrderRejected("empty client order id")
-    if not price.is_finite() or price <= 0:
+    if not price.is_finite() or price <= ZERO:
         raise OrderRejected(f"{cid}: price must be positive and finite, got {price}")
-    if not size.is_finite() or size <= 0:
+    if not size.is_finite() or size <= ZERO:
         raise OrderRejected(f"{cid}: size must be positive and finite, got {size}")
     if not is_multiple(price, rules.tick):
         raise OrderRejected(f"{cid}: price {price} is not a multiple of tick {rules.tick}")
@@ -47,7 +47,8 @@ def validate_request(rules: MarketRules, orders: OwnOrders, request: OrderReques
         raise OrderRejected(f"{cid}: size {size} is not a multiple of lot {rules.lot}")
     if size < rules.min_size:
         raise OrderRejected(f"{cid}: size {size} below minimum {rules.min_size}")
-    if price * size < rules.min_notional:
+    # Price and size are positive here, so with no minimum (<= 0) nothing is below it.
+    if rules.min_notional > ZERO and price * size < rules.min_notional:
         raise OrderRejected(f"{cid}: notional {price * size} below minimum {rules.min_notional}")
     if cid in orders:
         raise OrderRejected(f"{cid}: an open order already has this client id")

@@ -116,6 +116,11 @@ class RandomWalkModel:
         """The true (unrounded) mid."""
         return self._mid
 
+    @property
+    def synthetic(self) -> TickBook:
+        """Other traders' book, before the bot's orders are merged in (read-only; for tests)."""
+        return self._book
+
     def start(self) -> None:
         """Build the first book at the current time; it is the first event."""
         now = self._state.clock.now()

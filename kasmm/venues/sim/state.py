@@ -273,7 +273,7 @@ class SimState:
         Settles balances, shrinks the order (removing it when done) and returns the event.
         """
         fee = self.ledger.settle(order, price, size)
-        order.remaining -= size
+        self.orders.shrink(order, size)
         if order.remaining == 0:
             self.orders.pop(order.client_id)
             self.ledger.release(order)  # releases nothing unless the lock had a residue

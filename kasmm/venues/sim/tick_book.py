@@ -4,7 +4,9 @@ A market model sets each side's levels as integer prices (ticks, best first, str
 and sizes (lots); ``Decimal`` values are built only when something reads them (a rendered
 :class:`~kasmm.core.types.Book`, a sweep, a best price), and the rendered levels are cached:
 a level the model keeps across an update (same price, same size) keeps its ``BookLevel``
-object, and an unchanged side renders to the same tuple.
+object, and an unchanged side renders to the same tuple. So does a published side with the bot's
+orders merged in, while neither those orders nor the synthetic side changed (most updates): the
+engine compares the sides of consecutive books by identity first.
 
 Takers consume a side from its best level on (:func:`~.matching.sweep_liquidity` is the one
 implementation of the priority rules), so what they consumed is two numbers per side: how many
@@ -15,7 +17,7 @@ synthetic liquidity stays consumed until then, as it always has.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from kasmm.core.types import Book, BookLevel, Side
 from kasmm.venues.sim.matching import (
@@ -23,7 +25,7 @@ from kasmm.venues.sim.matching import (
     OwnOrders,
     RestingOrder,
     crossed_by,
-    merge_own,
+    merge_levels,
     sweep_liquidity,
 )
 
@@ -41,10 +43,27 @@ class TickSide:
     are read-only for everyone but :meth:`set_levels`.
     """
 
-    __slots__ = ("_all_new", "_book", "_front", "_gone", "_levels", "_rendered", "lots", "ticks")
+    __slots__ = (
+        "_all_new",
+        "_book",
+        "_front",
+        "_gone",
+        "_levels",
+        "_merged",
+        "_merged_from",
+        "_merged_with",
+        "_mine_of",
+        "_mine_ticks",
+        "_rendered",
+        "_side",
+        "_view",
+        "lots",
+        "ticks",
+    )
 
-    def __init__(self, book: TickBook) -> None:
+    def __init__(self, book: TickBook, side: Side) -> None:
         self._book = book
+        self._side = side
         self.ticks: list[int] = []
         self.lots: list[int] = []
         # Rendered level per index (None: not rendered yet) and the whole side as a tuple.
@@ -53,6 +72,14 @@ class TickSide:
         self._all_new = False  # no level rendered since set_levels (kept was None)
         self._gone = 0  # levels takers exhausted since the last update
         self._front: Decimal | None = None  # size left of level ``_gone`` when partly taken
+        self._view: tuple[BookLevel, ...] | None = None  # what takers left, once rendered
+        # The last merge (:meth:`merged`): its inputs, compared by identity, and its result.
+        self._merged_from: tuple[BookLevel, ...] = ()
+        self._merged_with: tuple[BookLevel, ...] = ()
+        self._merged: tuple[BookLevel, ...] = ()
+        # The bot's levels last merged and their prices in ticks (None: one is off the tick).
+        self._mine_of: tuple[BookLevel, ...] = ()
+        self._mine_ticks: list[int] | None = []
 
     def set_levels(
         self, ticks: list[int], lots: list[int], kept: list[BookLevel | None] | None = None
@@ -70,6 +97,7 @@ class TickSide:
         self._rendered = None
         self._gone = 0
         self._front = None
+        self._view = None
 
     def cached_levels(self) -> list[BookLevel | None]:
         """Per index, the level as set and rendered (``None``: not rendered yet); what a model
@@ -80,9 +108,23 @@ class TickSide:
         """Give back all liquidity takers consumed (an update that moved no level)."""
         self._gone = 0
         self._front = None
+        self._view = None
 
     def levels(self) -> tuple[BookLevel, ...]:
         """The side now (what takers left of it) as ``Decimal`` levels, best first."""
+        rendered = self._render()
+        if self._gone == 0 and self._front is None:
+            return rendered
+        rest = self._view
+        if rest is None:  # rendered once per change: an unchanged side is the same tuple
+            rest = rendered[self._gone :]
+            if self._front is not None:
+                rest = (BookLevel(rest[0].price, self._front), *rest[1:])
+            self._view = rest
+        return rest
+
+    def _render(self) -> tuple[BookLevel, ...]:
+        """All the side's levels as set, takers aside (rendered once per :meth:`set_levels`)."""
         rendered = self._rendered
         if rendered is None:
             levels = self._levels
@@ -98,12 +140,60 @@ class TickSide:
                     if level is None:
                         levels[i] = BookLevel(price(self.ticks[i]), self.lots[i] * lot)
             rendered = self._rendered = tuple(levels)  # type: ignore[arg-type]
-        if self._gone == 0 and self._front is None:
-            return rendered
-        rest = rendered[self._gone :]
-        if self._front is not None:
-            rest = (BookLevel(rest[0].price, self._front), *rest[1:])
-        return rest
+        return rendered
+
+    def merged(self, mine: tuple[BookLevel, ...]) -> tuple[BookLevel, ...]:
+        """:meth:`levels` with the bot's orders on this side (``mine``, from
+        :meth:`~.matching.OwnOrders.levels`) merged in (:func:`~.matching.merge_levels`).
+
+        The last result is kept: both inputs are immutable, and both are the same objects
+        again while neither the synthetic side nor the bot's orders changed (most updates),
+        so the merged side is then the same tuple too, which the engine compares by identity.
+        """
+        levels = self.levels()
+        if not mine:
+            return levels
+        if levels is not self._merged_from or mine is not self._merged_with:
+            self._merged = self._merge(levels, mine)
+            self._merged_from, self._merged_with = levels, mine
+        return self._merged
+
+    def _merge(
+        self, levels: tuple[BookLevel, ...], mine: tuple[BookLevel, ...]
+    ) -> tuple[BookLevel, ...]:
+        """``merge_levels(levels, mine, side)``, the definition, walking the side's integer
+        ticks rather than bisecting ``Decimal`` prices through a key function (several times
+        faster compiled): the bot's prices are converted to ticks once per change of its
+        orders, and two prices on the tick are equal exactly when their ticks are."""
+        if mine is not self._mine_of:
+            self._mine_of = mine
+            self._mine_ticks = self._book.ticks_of_all(mine)
+        own_ticks = self._mine_ticks
+        if own_ticks is None:
+            return merge_levels(levels, mine, self._side)
+        # Level i of ``levels`` (what takers left) is at ``ticks[gone + i]``.
+        ticks, gone, n = self.ticks, self._gone, len(levels)
+        bids = self._side is Side.BUY
+        merged: list[BookLevel] = []
+        i = 0
+        for k in range(len(mine)):
+            level, tick = mine[k], own_ticks[k]
+            j = i  # skip the synthetic levels at better prices than the bot's
+            if bids:
+                while j < n and ticks[gone + j] > tick:
+                    j += 1
+            else:
+                while j < n and ticks[gone + j] < tick:
+                    j += 1
+            merged.extend(levels[i:j])
+            if j < n and ticks[gone + j] == tick:
+                merged.append(BookLevel(level.price, levels[j].size + level.size))
+                j += 1
+            else:
+                merged.append(level)
+            i = j
+        merged.extend(levels[i:])
+        return tuple(merged)
 
     def best(self) -> Decimal | None:
         """Best price left on this side, or ``None``."""
@@ -115,8 +205,9 @@ class TickSide:
         """Price and size left of the best level (``Liquidity``)."""
         if self._gone >= len(self.ticks):
             return None
-        level = self.levels()[0]
-        return level.price, level.size
+        # ``levels()[0]`` without rendering what takers left of the side.
+        level = self._render()[self._gone]
+        return level.price, level.size if self._front is None else self._front
 
     def consume(self, size: Decimal) -> None:
         """Take ``size`` from the best level (``Liquidity``)."""
@@ -128,6 +219,7 @@ class TickSide:
             self._front = None
         else:
             self._front = left
+        self._view = None
 
 
 class TickBook:
@@ -139,8 +231,8 @@ class TickBook:
         self.tick = tick
         self.lot = lot
         self._prices: dict[int, Decimal] = {}
-        self.bids = TickSide(self)
-        self.asks = TickSide(self)
+        self.bids = TickSide(self, Side.BUY)
+        self.asks = TickSide(self, Side.SELL)
 
     def side(self, side: Side) -> TickSide:
         """The levels resting on ``side`` (bids for ``BUY``)."""
@@ -155,18 +247,32 @@ class TickBook:
             price = self._prices[ticks] = ticks * self.tick
         return price
 
+    def ticks_of_all(self, levels: Sequence[BookLevel]) -> list[int] | None:
+        """Each level's price in ticks, or ``None`` when one is not a multiple of the tick."""
+        out: list[int] = []
+        for level in levels:
+            try:
+                ticks, rest = divmod(level.price, self.tick)
+            except InvalidOperation:  # quotient too large for the context: not on our grid
+                return None
+            if rest != 0:
+                return None
+            out.append(int(ticks))
+        return out
+
     def best(self, side: Side) -> Decimal | None:
         """Best synthetic price left on ``side``."""
         return self.side(side).best()
 
     def render(self, orders: OwnOrders, ts: float) -> Book:
         """The public book: what is left of the synthetic levels merged with the bot's orders."""
-        bids = self.bids.levels()
-        asks = self.asks.levels()
-        if len(orders):
-            bids = merge_own(bids, orders.side(Side.BUY), Side.BUY)
-            asks = merge_own(asks, orders.side(Side.SELL), Side.SELL)
-        return Book(bids=bids, asks=asks, ts=ts)
+        if not len(orders):
+            return Book(self.bids.levels(), self.asks.levels(), ts)
+        return Book(
+            self.bids.merged(orders.levels(Side.BUY)),
+            self.asks.merged(orders.levels(Side.SELL)),
+            ts,
+        )
 
     def crossed(self, orders: OwnOrders) -> list[RestingOrder]:
         """Bot orders the synthetic book crosses (see :func:`~.matching.crossed_orders`)."""
@@ -179,5 +285,5 @@ class TickBook:
     ) -> tuple[list[Execution], Decimal]:
         """A market order through the combined book (see :func:`~.matching.sweep`)."""
         resting = taker_side.opposite
-        own: Sequence[RestingOrder] = orders.side(resting) if len(orders) else ()
+        own: Sequence[RestingOrder] = orders.ranked(resting) if len(orders) else ()
         return sweep_liquidity(self.side(resting), own, resting, size)
