@@ -43,7 +43,7 @@ from kasmm.bot.timers import Every
 from kasmm.config.schema import ModeName, Profile
 from kasmm.config.to_core import obligation, quoting_params, refresh_params, risk_limits
 from kasmm.core.ids import ClientIdFactory
-from kasmm.core.kpis import KpiState, Snapshot, observe, snapshot
+from kasmm.core.kpis import KpiState, Picture, Snapshot, observe
 from kasmm.core.obligations import Compliance, breached, record
 from kasmm.core.quoting import (
     QUOTING_DEPTH,
@@ -131,6 +131,7 @@ class Engine:
         self.recent_fills: deque[Fill] = deque(maxlen=RECENT_FILLS)
         #: Quote uptime, own spread and depth over time (:mod:`kasmm.core.kpis`).
         self.kpis = KpiState()
+        self._picture = Picture()  # the KPIs' quoting picture, kept until its inputs change
         #: The profile's market-making obligations and their rolling compliance.
         self.obligation = obligation(profile)
         self.compliance = Compliance()
@@ -544,7 +545,7 @@ class Engine:
         """After a round: the KPIs' quoting picture, the opening (once) and an equity snapshot
         when one is due."""
         book = self.book
-        picture = snapshot(self.open_orders.values(), book.mid if book else None)
+        picture = self._picture.of(self.open_orders.values(), book.mid if book else None)
         self.kpis = observe(self.kpis, now, picture)
         if self.obligation is not None:
             self._track_obligation(now, picture)
