@@ -258,12 +258,14 @@ class Engine:
             return False
         last = self.book
         previous = last.mid if last is not None else None
-        changed = last is None or not book.same_levels_as(last)
+        mid = book.mid
+        # A different mid is a change (the mid is the top levels'): the levels are compared
+        # one by one only when it is the same.
+        changed = last is None or mid != previous or not book.same_levels_as(last)
         self.tracker = self.tracker.booked(previous, now, changed)
         self.book = book
         self.venue_clock = self.venue_clock.observe(book.ts, now)
         self.stats.book_updates += 1
-        mid = book.mid
         if mid is not None and not book.is_crossed:
             if self.start_mid is None:
                 inv = self.account.inventory
