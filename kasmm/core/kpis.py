@@ -247,8 +247,16 @@ def observe(state: KpiState, now: float, picture: Snapshot) -> KpiState:
         bid_s=state.bid_s + (dt if last.bid else 0.0),
         ask_s=state.ask_s + (dt if last.ask else 0.0),
         spread_bps_s=state.spread_bps_s + spread * dt,
-        depth_s=tuple(acc + d * dt for acc, d in zip(state.depth_s, last.depth, strict=True)),
+        depth_s=_integrated(state.depth_s, last.depth, dt),
     )
+
+
+def _integrated(acc: tuple[float, ...], depth: tuple[float, ...], dt: float) -> tuple[float, ...]:
+    """``acc + depth * dt``, band by band (an index loop: ``zip(..., strict=True)`` is a
+    generic call in the compiled build)."""
+    if len(acc) != len(depth):
+        raise ValueError("depth bands differ")
+    return tuple([acc[i] + depth[i] * dt for i in range(len(acc))])
 
 
 @dataclass(frozen=True, slots=True)
