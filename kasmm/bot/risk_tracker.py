@@ -9,7 +9,6 @@ on the interval clock.
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -122,34 +121,28 @@ def measure(tracker: RiskTracker, now: float, day: str, equity: Decimal | None) 
     actions older than the window drop out.
     """
     peak, day_key, day_start = tracker.peak_equity, tracker.day_key, tracker.day_start_equity
+    changed = False  # a new tracker only when a figure moved (this runs on every decision)
     if equity is not None:
         if peak is None or equity > peak:
-            peak = equity
+            peak, changed = equity, True
         if day != day_key:
-            day_key, day_start = day, equity
+            day_key, day_start, changed = day, equity, True
     daily = equity - day_start if equity is not None and day_start is not None else None
     rounds, actions = tracker.action_rounds, tracker.actions_in_window
     cutoff = now - ACTION_WINDOW_S
-    if rounds and rounds[0][0] <= cutoff:
-        # Times never decrease (interval clock): the rounds to drop are a prefix.
-        keep = bisect_right(rounds, cutoff, key=_time)
-        actions -= sum(count for _, count in rounds[:keep])
-        rounds = rounds[keep:]
+    # Times never decrease (interval clock): the rounds to drop are a prefix.
+    keep = 0
+    while keep < len(rounds) and rounds[keep][0] <= cutoff:
+        actions -= rounds[keep][1]
+        keep += 1
+    if keep:
+        rounds, changed = rounds[keep:], True
     new = tracker
-    if (peak, day_key, day_start, rounds) != (
-        tracker.peak_equity,
-        tracker.day_key,
-        tracker.day_start_equity,
-        tracker.action_rounds,
-    ):
+    if changed:
         new = RiskTracker(
             peak, day_key, day_start, tracker.previous_mid, tracker.last_book_at, rounds, actions
         )
     return Measured(new, equity, daily, actions)
-
-
-def _time(entry: tuple[float, int]) -> float:
-    return entry[0]
 
 
 class LocalDay:
