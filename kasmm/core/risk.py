@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Final, Literal
 
 from kasmm.core.skew import Excess
-from kasmm.core.types import OrderIntent, Quotes
+from kasmm.core.types import ZERO, OrderIntent, Quotes
 
 KillAction = Literal["halt", "pause", "reduce_only"]
 
@@ -266,7 +266,13 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
     if jump is not None:
         if inputs.book_crossed:
             out.append(Trip("mid_jump", jump.action, math.inf, jump.pct, now, "crossed book"))
-        elif inputs.mid is not None and inputs.previous_mid is not None and inputs.previous_mid:
+        elif (
+            inputs.mid is not None
+            and inputs.previous_mid is not None
+            and inputs.previous_mid
+            # An unchanged mid (most books) moved exactly 0: no need to divide it out.
+            and (inputs.mid != inputs.previous_mid or not _within_float(ZERO, jump.pct))
+        ):
             # In Decimal: a float ratio would put 100 -> 102 a hair beyond a 2 % limit.
             moved = abs(inputs.mid / inputs.previous_mid - 1) * 100
             if not _within_float(moved, jump.pct):
