@@ -18,6 +18,7 @@ here (statistics, not money that is traded).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -109,7 +110,17 @@ class Picture:
       ``Decimal`` operations an order and band).
     """
 
-    __slots__ = ("_ask", "_bid", "_last", "_mid", "_orders", "_prices", "_values")
+    __slots__ = (
+        "_ask",
+        "_bid",
+        "_last",
+        "_mid",
+        "_orders",
+        "_prices",
+        "_size",
+        "_size_f",
+        "_values",
+    )
 
     def __init__(self) -> None:
         self._orders: tuple[OpenOrder, ...] = ()
@@ -121,6 +132,9 @@ class Picture:
         self._values: list[float] = []
         self._bid: float | None = None
         self._ask: float | None = None
+        #: The last remaining size converted, and its float.
+        self._size = Decimal("NaN")
+        self._size_f = math.nan
 
     def of(self, orders: Iterable[OpenOrder], mid: Decimal | None) -> Snapshot:
         """``snapshot(orders, mid)``."""
@@ -165,24 +179,41 @@ class Picture:
         return picture
 
     def _index(self, orders: tuple[OpenOrder, ...]) -> None:
-        """What of ``orders`` does not depend on the mid (computed as :func:`snapshot` does)."""
+        """What of ``orders`` does not depend on the mid (computed as :func:`snapshot` does).
+
+        ``float()`` of a ``Decimal`` is the cost here: an order kept from last time (the very
+        object) keeps its float price, and a remaining size equal to the last one converted
+        (the quoting core's size, mostly) its float.
+        """
         self._mid = None  # until a picture of these orders is complete
+        previous, previous_prices = self._orders, self._prices
+        kept = {previous[i].client_id: i for i in range(len(previous))}
         prices: list[float] = []
         values: list[float] = []
         best_bid: float | None = None
         best_ask: float | None = None
         for order in orders:
-            price = float(order.price)
+            i = kept.get(order.client_id, -1)
+            kept_order = i >= 0 and previous[i] is order
+            price = previous_prices[i] if kept_order else float(order.price)
             if order.side is Side.BUY:
                 if best_bid is None or price > best_bid:
                     best_bid = price
             elif best_ask is None or price < best_ask:
                 best_ask = price
             prices.append(price)
-            values.append(price * float(order.remaining))
+            values.append(price * self._float_size(order.remaining))
         self._prices, self._values = prices, values
         self._bid, self._ask = best_bid, best_ask
         self._orders = orders
+
+    def _float_size(self, size: Decimal) -> float:
+        """``float(size)``, remembered for the last size converted (equal numbers convert
+        alike; a NaN is converted every time, as it compares unequal or raises)."""
+        if size is self._size or (not size.is_nan() and size == self._size):
+            return self._size_f
+        self._size, self._size_f = size, float(size)
+        return self._size_f
 
 
 @dataclass(frozen=True, slots=True, init=False)

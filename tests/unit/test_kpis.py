@@ -151,8 +151,9 @@ def test_picture_is_snapshot_whatever_changes_between_calls() -> None:
                 price = mid - mid * band if side is Side.BUY else mid + mid * band
             else:
                 price = mid * (1 + D(rng.randint(-300, 300)) / 10000)
-            size = D(rng.randint(1, 5000))
-            new = OpenOrder(ClientOrderId(f"k_{step}"), side, price, size, size, 0.0)
+            size = D(rng.choice(("1500", "1500.00", "1", "0.01", str(rng.randint(1, 5000)))))
+            left = size if rng.random() < 0.7 else size / rng.choice((2, 3, 7))
+            new = OpenOrder(ClientOrderId(f"k_{step}"), side, price, size, left, 0.0)
             if orders and rng.random() < 0.5:
                 orders[rng.randrange(len(orders))] = new
             else:
