@@ -9,6 +9,7 @@ on the interval clock.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -149,20 +150,21 @@ class LocalDay:
     """The local date of a wall-clock time in one time zone, cached until local midnight
     (it is asked on every event, on the book -> order path)."""
 
-    __slots__ = ("_cache", "_tz")
+    __slots__ = ("_day", "_end", "_start", "_tz")
 
     def __init__(self, timezone: str) -> None:
         self._tz = ZoneInfo(timezone)
-        self._cache: tuple[float, float, str] | None = None
+        # The cached day and its bounds [start, end) in epoch seconds, as plain floats (a
+        # tuple's would be boxed objects in the compiled build); empty until the first call.
+        self._start, self._end, self._day = math.inf, -math.inf, ""
 
     def of(self, wall: float) -> str:
         """ISO date of ``wall`` (epoch seconds) in the zone."""
-        cache = self._cache
-        if cache is not None and cache[0] <= wall < cache[1]:
-            return cache[2]
+        if self._start <= wall < self._end:
+            return self._day
         local = dt.datetime.fromtimestamp(wall, self._tz)
         start = dt.datetime(local.year, local.month, local.day, tzinfo=self._tz)
         end = start + dt.timedelta(days=1)
         day = local.date().isoformat()
-        self._cache = (start.timestamp(), end.timestamp(), day)
+        self._start, self._end, self._day = start.timestamp(), end.timestamp(), day
         return day
