@@ -83,7 +83,9 @@ class RiskTracker:
             self.day_start_equity,
             self.previous_mid,
             self.last_book_at,
-            (*self.action_rounds, (now, count)),
+            # One tuple copy: mypyc builds (*rounds, new) as a list, extended, appended and
+            # converted (an as2008 path acts every step, and its window holds every round).
+            self.action_rounds + ((now, count),),  # noqa: RUF005
             self.actions_in_window + count,
         )
 
