@@ -44,7 +44,7 @@ from kasmm.config.schema import ModeName, Profile
 from kasmm.config.to_core import obligation, quoting_params, refresh_params, risk_limits
 from kasmm.core.grid import usable_grid
 from kasmm.core.ids import ClientIdFactory
-from kasmm.core.kpis import KpiState, Snapshot, observe, snapshot
+from kasmm.core.kpis import KpiState, Picture, Snapshot, observe
 from kasmm.core.obligations import Compliance, breached, record
 from kasmm.core.quoting import (
     QUOTING_DEPTH,
@@ -132,6 +132,7 @@ class Engine:
         self.recent_fills: deque[Fill] = deque(maxlen=RECENT_FILLS)
         #: Quote uptime, own spread and depth over time (:mod:`kasmm.core.kpis`).
         self.kpis = KpiState()
+        self._picture = Picture()  # the KPIs' quoting picture, kept until its inputs change
         #: The profile's market-making obligations and their rolling compliance.
         self.obligation = obligation(profile)
         self.compliance = Compliance()
@@ -259,12 +260,14 @@ class Engine:
             return False
         last = self.book
         previous = last.mid if last is not None else None
-        changed = last is None or not book.same_levels_as(last)
+        mid = book.mid
+        # A different mid is a change (the mid is the top levels'): the levels are compared
+        # one by one only when it is the same.
+        changed = last is None or mid != previous or not book.same_levels_as(last)
         self.tracker = self.tracker.booked(previous, now, changed)
         self.book = book
         self.venue_clock = self.venue_clock.observe(book.ts, now)
         self.stats.book_updates += 1
-        mid = book.mid
         if mid is not None and not book.is_crossed:
             if self.start_mid is None:
                 inv = self.account.inventory
@@ -551,7 +554,7 @@ class Engine:
         """After a round: the KPIs' quoting picture, the opening (once) and an equity snapshot
         when one is due."""
         book = self.book
-        picture = snapshot(self.open_orders.values(), book.mid if book else None)
+        picture = self._picture.of(self.open_orders.values(), book.mid if book else None)
         self.kpis = observe(self.kpis, now, picture)
         if self.obligation is not None:
             self._track_obligation(now, picture)

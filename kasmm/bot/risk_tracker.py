@@ -9,7 +9,7 @@ on the interval clock.
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
+import math
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -83,7 +83,9 @@ class RiskTracker:
             self.day_start_equity,
             self.previous_mid,
             self.last_book_at,
-            (*self.action_rounds, (now, count)),
+            # One tuple copy: mypyc builds (*rounds, new) as a list, extended, appended and
+            # converted (an as2008 path acts every step, and its window holds every round).
+            self.action_rounds + ((now, count),),  # noqa: RUF005
             self.actions_in_window + count,
         )
 
@@ -122,54 +124,49 @@ def measure(tracker: RiskTracker, now: float, day: str, equity: Decimal | None) 
     actions older than the window drop out.
     """
     peak, day_key, day_start = tracker.peak_equity, tracker.day_key, tracker.day_start_equity
+    changed = False  # a new tracker only when a figure moved (this runs on every decision)
     if equity is not None:
         if peak is None or equity > peak:
-            peak = equity
+            peak, changed = equity, True
         if day != day_key:
-            day_key, day_start = day, equity
+            day_key, day_start, changed = day, equity, True
     daily = equity - day_start if equity is not None and day_start is not None else None
     rounds, actions = tracker.action_rounds, tracker.actions_in_window
     cutoff = now - ACTION_WINDOW_S
-    if rounds and rounds[0][0] <= cutoff:
-        # Times never decrease (interval clock): the rounds to drop are a prefix.
-        keep = bisect_right(rounds, cutoff, key=_time)
-        actions -= sum(count for _, count in rounds[:keep])
-        rounds = rounds[keep:]
+    # Times never decrease (interval clock): the rounds to drop are a prefix.
+    keep = 0
+    while keep < len(rounds) and rounds[keep][0] <= cutoff:
+        actions -= rounds[keep][1]
+        keep += 1
+    if keep:
+        rounds, changed = rounds[keep:], True
     new = tracker
-    if (peak, day_key, day_start, rounds) != (
-        tracker.peak_equity,
-        tracker.day_key,
-        tracker.day_start_equity,
-        tracker.action_rounds,
-    ):
+    if changed:
         new = RiskTracker(
             peak, day_key, day_start, tracker.previous_mid, tracker.last_book_at, rounds, actions
         )
     return Measured(new, equity, daily, actions)
 
 
-def _time(entry: tuple[float, int]) -> float:
-    return entry[0]
-
-
 class LocalDay:
     """The local date of a wall-clock time in one time zone, cached until local midnight
     (it is asked on every event, on the book -> order path)."""
 
-    __slots__ = ("_cache", "_tz")
+    __slots__ = ("_day", "_end", "_start", "_tz")
 
     def __init__(self, timezone: str) -> None:
         self._tz = ZoneInfo(timezone)
-        self._cache: tuple[float, float, str] | None = None
+        # The cached day and its bounds [start, end) in epoch seconds, as plain floats (a
+        # tuple's would be boxed objects in the compiled build); empty until the first call.
+        self._start, self._end, self._day = math.inf, -math.inf, ""
 
     def of(self, wall: float) -> str:
         """ISO date of ``wall`` (epoch seconds) in the zone."""
-        cache = self._cache
-        if cache is not None and cache[0] <= wall < cache[1]:
-            return cache[2]
+        if self._start <= wall < self._end:
+            return self._day
         local = dt.datetime.fromtimestamp(wall, self._tz)
         start = dt.datetime(local.year, local.month, local.day, tzinfo=self._tz)
         end = start + dt.timedelta(days=1)
         day = local.date().isoformat()
-        self._cache = (start.timestamp(), end.timestamp(), day)
+        self._start, self._end, self._day = start.timestamp(), end.timestamp(), day
         return day

@@ -18,9 +18,11 @@ here (statistics, not money that is traded).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 from kasmm.core.types import OpenOrder, Side
 
@@ -78,6 +80,140 @@ def snapshot(orders: Iterable[OpenOrder], mid: Decimal | None) -> Snapshot:
     if best_bid is not None and best_ask is not None:
         spread = (best_ask - best_bid) / m * 1e4
     return Snapshot(best_bid is not None, best_ask is not None, spread, tuple(depth))
+
+
+#: The float filter's margin, relative to the mid (see :class:`Picture`). For a price within
+#: three mids the float test is off the exact one by under 1e-15 of the mid (a few roundings
+#: of numbers no larger than 4 mids, each within 2**-53); a price further out is at least two
+#: mids away, beyond every band (2 % at most) by far more than any rounding. 1e-9 is ample.
+_SLACK: Final = 1e-9
+#: The mids (as floats) where that holds: normal floats, far from overflow.
+_FLOAT_RANGE: Final = (1e-300, 1e300)
+_BANDS_F: Final[tuple[float, ...]] = tuple(float(band) for band in DEPTH_BANDS)
+
+
+class Picture:
+    """:func:`snapshot` of the engine's open orders, recomputed only when its inputs changed.
+
+    The engine asks for the picture after every round, but its resting orders change in a
+    minority of rounds, so this keeps what it computed last. It returns exactly what
+    :func:`snapshot` returns (``tests/unit/test_kpis.py`` holds it to it); only the work
+    differs:
+
+    * the orders are the same when each is the very object of last time, in the same order
+      (open orders are frozen values, replaced whenever anything about them changes; the depth
+      sums add in that order): their float prices, values and best prices are reused;
+    * the same orders at an equal mid: the last :class:`Snapshot` itself;
+    * otherwise the depth bands are tested in floats, and only a distance within ``_SLACK``
+      of a band's edge is decided in ``Decimal``, as :func:`snapshot` decides every one
+      (``float()`` of a ``Decimal`` goes through its string, and the exact test is four
+      ``Decimal`` operations an order and band).
+    """
+
+    __slots__ = (
+        "_ask",
+        "_bid",
+        "_last",
+        "_mid",
+        "_orders",
+        "_prices",
+        "_size",
+        "_size_f",
+        "_values",
+    )
+
+    def __init__(self) -> None:
+        self._orders: tuple[OpenOrder, ...] = ()
+        #: The mid of :attr:`_last` (``None``: recompute).
+        self._mid: Decimal | None = None
+        self._last: Snapshot = NOTHING
+        #: Per order, in order: its price as a float, and its quote value (price x remaining).
+        self._prices: list[float] = []
+        self._values: list[float] = []
+        self._bid: float | None = None
+        self._ask: float | None = None
+        #: The last remaining size converted, and its float.
+        self._size = Decimal("NaN")
+        self._size_f = math.nan
+
+    def of(self, orders: Iterable[OpenOrder], mid: Decimal | None) -> Snapshot:
+        """``snapshot(orders, mid)``."""
+        if mid is None or not mid.is_finite() or mid <= 0:
+            return NOTHING
+        current, previous = tuple(orders), self._orders
+        same = len(current) == len(previous)
+        if same:
+            for i in range(len(current)):
+                if current[i] is not previous[i]:
+                    same = False
+                    break
+        if not same:
+            self._index(current)
+        elif self._mid is not None and mid == self._mid:
+            return self._last
+        m = float(mid)
+        bid, ask = self._bid, self._ask
+        spread = None
+        if bid is not None and ask is not None:
+            spread = (ask - bid) / m * 1e4
+        depth = [0.0] * len(DEPTH_BANDS)
+        low, high = _FLOAT_RANGE
+        in_range = low < m < high
+        slack = m * _SLACK
+        bands = _BANDS_F
+        prices, values = self._prices, self._values
+        for i in range(len(current)):
+            distance = abs(prices[i] - m)
+            for b in range(len(bands)):
+                reach = m * bands[b]
+                if in_range and distance < reach - slack:
+                    inside = True
+                elif in_range and distance > reach + slack:
+                    inside = False
+                else:  # too close to call in floats: decided as snapshot() decides it
+                    inside = abs(current[i].price - mid) <= mid * DEPTH_BANDS[b]
+                if inside:
+                    depth[b] += values[i]
+        picture = Snapshot(bid is not None, ask is not None, spread, tuple(depth))
+        self._mid, self._last = mid, picture
+        return picture
+
+    def _index(self, orders: tuple[OpenOrder, ...]) -> None:
+        """What of ``orders`` does not depend on the mid (computed as :func:`snapshot` does).
+
+        ``float()`` of a ``Decimal`` is the cost here: an order kept from last time (the very
+        object) keeps its float price, and a remaining size equal to the last one converted
+        (the quoting core's size, mostly) its float.
+        """
+        self._mid = None  # until a picture of these orders is complete
+        previous, previous_prices = self._orders, self._prices
+        kept = {previous[i].client_id: i for i in range(len(previous))}
+        prices: list[float] = []
+        values: list[float] = []
+        best_bid: float | None = None
+        best_ask: float | None = None
+        for order in orders:
+            i = kept.get(order.client_id, -1)
+            kept_order = i >= 0 and previous[i] is order
+            price = previous_prices[i] if kept_order else float(order.price)
+            if order.side is Side.BUY:
+                if best_bid is None or price > best_bid:
+                    best_bid = price
+            elif best_ask is None or price < best_ask:
+                best_ask = price
+            prices.append(price)
+            values.append(price * self._float_size(order.remaining))
+        self._prices, self._values = prices, values
+        self._bid, self._ask = best_bid, best_ask
+        self._orders = orders
+
+    def _float_size(self, size: Decimal) -> float:
+        """``float(size)``, remembered for the last size converted (equal numbers convert
+        alike; a NaN is converted every time, as it compares unequal or raises)."""
+        if size is self._size or (not size.is_nan() and size == self._size):
+            return self._size_f
+        self._size, self._size_f = size, float(size)
+        return self._size_f
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -142,8 +278,16 @@ def observe(state: KpiState, now: float, picture: Snapshot) -> KpiState:
         bid_s=state.bid_s + (dt if last.bid else 0.0),
         ask_s=state.ask_s + (dt if last.ask else 0.0),
         spread_bps_s=state.spread_bps_s + spread * dt,
-        depth_s=tuple(acc + d * dt for acc, d in zip(state.depth_s, last.depth, strict=True)),
+        depth_s=_integrated(state.depth_s, last.depth, dt),
     )
+
+
+def _integrated(acc: tuple[float, ...], depth: tuple[float, ...], dt: float) -> tuple[float, ...]:
+    """``acc + depth * dt``, band by band (an index loop: ``zip(..., strict=True)`` is a
+    generic call in the compiled build)."""
+    if len(acc) != len(depth):
+        raise ValueError("depth bands differ")
+    return tuple([acc[i] + depth[i] * dt for i in range(len(acc))])
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,10 @@ import enum
 import math
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Literal
+from typing import Final, Literal
 
 from kasmm.core.skew import Excess
-from kasmm.core.types import OrderIntent, Quotes
+from kasmm.core.types import ZERO, OrderIntent, Quotes
 
 KillAction = Literal["halt", "pause", "reduce_only"]
 
@@ -206,21 +206,53 @@ def _check(
     return Trip(rule=name, action=rule.action, value=value, limit=limit, ts=now, detail=detail)
 
 
+#: ``Decimal(limit)`` of each float limit met so far (exact: a float is a binary fraction).
+_EXACT_LIMITS: Final[dict[float, Decimal]] = {}
+
+
+def _within(value: Decimal, limit: Decimal) -> bool:
+    """``value <= limit``: then ``float(value) > float(limit)`` cannot hold either (``float()``
+    rounds monotonically), so a rule that compares the two as floats (:func:`_check`) does not
+    trip, and the two float conversions (each through the number's string) can be skipped.
+    False for a NaN ``value`` (unordered): :func:`_check` decides it. ``limit`` is a number (a
+    profile's limits are validated finite)."""
+    return not value.is_nan() and value <= limit
+
+
+def _within_float(value: Decimal, limit: float) -> bool:
+    """:func:`_within` against a float limit, compared exactly."""
+    if math.isnan(limit):  # nothing exceeds it: _check says so
+        return False
+    exact = _EXACT_LIMITS.get(limit)
+    if exact is None:
+        exact = _EXACT_LIMITS[limit] = Decimal(limit)
+    return _within(value, exact)
+
+
 def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
-    """Every rule whose condition holds for ``inputs`` (pure; no state)."""
+    """Every rule whose condition holds for ``inputs`` (pure; no state).
+
+    A ``Decimal`` figure is converted to a float for :func:`_check` only when it exceeds its
+    limit exactly (:func:`_within`): below that its float cannot exceed the limit either, so
+    the trips are the same as converting every figure, at a fraction of the cost
+    (``tests/unit/test_risk.py`` checks both on figures around each limit).
+    """
     now = inputs.now
     out: list[Trip | None] = []
     dd = rules.max_drawdown
     if dd is not None and inputs.equity is not None and inputs.peak_equity is not None:
         drop = inputs.peak_equity - inputs.equity
-        if dd.quote is not None:
+        if dd.quote is not None and not _within(drop, dd.quote):
             out.append(_check(dd, "max_drawdown", float(drop), float(dd.quote), now, "quote"))
         if dd.pct is not None and rules.has_capital and inputs.peak_equity > 0:
-            pct = float(drop / inputs.peak_equity * 100)
-            out.append(_check(dd, "max_drawdown", pct, dd.pct, now, "pct"))
+            ratio = drop / inputs.peak_equity * 100
+            if not _within_float(ratio, dd.pct):
+                out.append(_check(dd, "max_drawdown", float(ratio), dd.pct, now, "pct"))
     loss = rules.max_daily_loss
     if loss is not None and inputs.daily_pnl is not None:
-        out.append(_check(loss, "max_daily_loss", float(-inputs.daily_pnl), float(loss.quote), now))
+        lost = -inputs.daily_pnl
+        if not _within(lost, loss.quote):
+            out.append(_check(loss, "max_daily_loss", float(lost), float(loss.quote), now))
     inv, excess = rules.max_inventory_deviation, inputs.inventory_excess
     # A share of capital means nothing without capital (as2008: cash may go negative).
     if inv is not None and excess is not None and excess.share is not None and rules.has_capital:
@@ -234,10 +266,17 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
     if jump is not None:
         if inputs.book_crossed:
             out.append(Trip("mid_jump", jump.action, math.inf, jump.pct, now, "crossed book"))
-        elif inputs.mid is not None and inputs.previous_mid is not None and inputs.previous_mid:
+        elif (
+            inputs.mid is not None
+            and inputs.previous_mid is not None
+            and inputs.previous_mid
+            # An unchanged mid (most books) moved exactly 0: no need to divide it out.
+            and (inputs.mid != inputs.previous_mid or not _within_float(ZERO, jump.pct))
+        ):
             # In Decimal: a float ratio would put 100 -> 102 a hair beyond a 2 % limit.
-            moved = float(abs(inputs.mid / inputs.previous_mid - 1) * 100)
-            out.append(_check(jump, "mid_jump", moved, jump.pct, now))
+            moved = abs(inputs.mid / inputs.previous_mid - 1) * 100
+            if not _within_float(moved, jump.pct):
+                out.append(_check(jump, "mid_jump", float(moved), jump.pct, now))
     errors = rules.max_consecutive_errors
     if errors is not None:
         out.append(

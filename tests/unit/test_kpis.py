@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,16 @@ from kasmm.backtest.driver import BacktestDriver
 from kasmm.backtest.engine import backtest_profile, build_path
 from kasmm.backtest.overrides import apply_overrides
 from kasmm.bot.engine import RECENT_FILLS
-from kasmm.core.kpis import DEPTH_BANDS, NOTHING, KpiState, observe, snapshot, summarize
+from kasmm.core.kpis import (
+    DEPTH_BANDS,
+    NOTHING,
+    KpiState,
+    Picture,
+    Snapshot,
+    observe,
+    snapshot,
+    summarize,
+)
 from kasmm.core.types import ClientOrderId, OpenOrder, Side
 from tests.support import demo_profile, path_spec
 
@@ -115,3 +125,67 @@ def test_an_obligation_the_bot_meets_is_not_breached() -> None:
     assert status is not None and status.share is not None
     assert status.share > 0.9 and not status.breached
     assert status.observed_s >= 60
+
+
+def _exact(picture: Snapshot) -> tuple[object, ...]:
+    """Every field, floats bit for bit (``==`` would let 0.0 == -0.0 pass)."""
+    return (picture.bid, picture.ask, repr(picture.spread_bps), tuple(map(repr, picture.depth)))
+
+
+def test_picture_is_snapshot_whatever_changes_between_calls() -> None:
+    """The engine's cached picture returns exactly what snapshot() computes, on random orders
+    and mids, with the orders kept, partly replaced or reordered, and prices on band edges."""
+    rng = random.Random(5)
+    mids = [D("0.1"), D("0.08"), D("0.080096"), D("100"), D("0.0800005"), D("123.456789")]
+    picture = Picture()
+    orders: list[OpenOrder] = []
+    mid = mids[0]
+    for step in range(3000):
+        roll = rng.random()
+        if roll < 0.3:
+            mid = rng.choice(mids) + D(rng.randint(-50, 50)) * D("0.000001")
+        elif roll < 0.5 or not orders:
+            side = rng.choice((Side.BUY, Side.SELL))
+            if rng.random() < 0.3:  # exactly on a band's edge (as snapshot() computes it)
+                band = rng.choice(DEPTH_BANDS)
+                price = mid - mid * band if side is Side.BUY else mid + mid * band
+            else:
+                price = mid * (1 + D(rng.randint(-300, 300)) / 10000)
+            size = D(rng.choice(("1500", "1500.00", "1", "0.01", str(rng.randint(1, 5000)))))
+            left = size if rng.random() < 0.7 else size / rng.choice((2, 3, 7))
+            new = OpenOrder(ClientOrderId(f"k_{step}"), side, price, size, left, 0.0)
+            if orders and rng.random() < 0.5:
+                orders[rng.randrange(len(orders))] = new
+            else:
+                orders.append(new)
+        elif roll < 0.6:
+            orders.pop(rng.randrange(len(orders)))
+        elif roll < 0.7:
+            rng.shuffle(orders)
+        expected = snapshot(orders, mid)
+        assert _exact(picture.of(orders, mid)) == _exact(expected)
+    assert picture.of(orders, None) is NOTHING and picture.of(orders, D("NaN")) is NOTHING
+
+
+@pytest.mark.parametrize("mid", [D("1e-320"), D("1e-400"), D("1e310"), D("5E-324")])
+def test_picture_is_snapshot_where_floats_lose_precision(mid: Decimal) -> None:
+    orders = [
+        OpenOrder(ClientOrderId("k_b"), Side.BUY, mid * D("0.995"), D(1), D(1), 0.0),
+        OpenOrder(ClientOrderId("k_a"), Side.SELL, mid * D("1.01"), D(1), D(1), 0.0),
+        OpenOrder(ClientOrderId("k_c"), Side.SELL, mid * D("1.03"), D(1), D(1), 0.0),
+    ]
+    try:
+        expected = _exact(snapshot(orders, mid))
+    except ArithmeticError as exc:  # 1e-400 is 0.0 as a float: both divide by it
+        with pytest.raises(type(exc)):
+            Picture().of(orders, mid)
+    else:
+        assert _exact(Picture().of(orders, mid)) == expected
+
+
+def test_picture_reuses_its_answer_while_orders_and_mid_stay() -> None:
+    picture = Picture()
+    orders = [order(Side.BUY, "0.0996"), order(Side.SELL, "0.1004")]
+    first = picture.of(orders, D("0.1"))
+    assert picture.of(list(orders), D("0.100")) is first  # the same orders, an equal mid
+    assert picture.of(orders, D("0.1001")) is not first

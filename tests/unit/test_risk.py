@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -21,6 +22,8 @@ from kasmm.core.risk import (
     RiskState,
     StaleBookLimit,
     TradingState,
+    Trip,
+    _check,
     breaches,
     evaluate,
     gate,
@@ -262,3 +265,73 @@ def test_pct_drawdown_needs_capital_but_quote_drawdown_does_not() -> None:
     assert [t.detail for t in breaches(cfg, inputs(equity=D(0), peak_equity=D(6)))] == ["quote"]
     with_capital = rules(max_drawdown={"pct": 10, "quote": 5})
     assert [t.detail for t in breaches(with_capital, flat_start)] == ["pct"]
+
+
+def _breaches_converting_everything(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
+    """The readable definition :func:`breaches` keeps: every ``Decimal`` figure of the money
+    rules converted to a float and compared by :func:`_check`."""
+    now, out = inputs.now, []
+    dd = rules.max_drawdown
+    if dd is not None and inputs.equity is not None and inputs.peak_equity is not None:
+        drop = inputs.peak_equity - inputs.equity
+        if dd.quote is not None:
+            out.append(_check(dd, "max_drawdown", float(drop), float(dd.quote), now, "quote"))
+        if dd.pct is not None and rules.has_capital and inputs.peak_equity > 0:
+            pct = float(drop / inputs.peak_equity * 100)
+            out.append(_check(dd, "max_drawdown", pct, dd.pct, now, "pct"))
+    loss = rules.max_daily_loss
+    if loss is not None and inputs.daily_pnl is not None:
+        out.append(_check(loss, "max_daily_loss", float(-inputs.daily_pnl), float(loss.quote), now))
+    jump = rules.mid_jump
+    if jump is not None and inputs.mid is not None and inputs.previous_mid:
+        moved = float(abs(inputs.mid / inputs.previous_mid - 1) * 100)
+        out.append(_check(jump, "mid_jump", moved, jump.pct, now))
+    return [t for t in out if t is not None]
+
+
+def _near(limit: Decimal, rng: random.Random) -> Decimal:
+    """A figure on, just around, or far from ``limit`` (28 digits: the context's precision)."""
+    kind = rng.randrange(6)
+    if kind == 0:
+        return limit
+    if kind == 1:
+        return limit.next_plus() if rng.random() < 0.5 else limit.next_minus()
+    if kind == 2:  # a float's exact value, or a neighbour: what rounds onto the limit
+        f = float(limit) + rng.choice((-1, 0, 1)) * math.ulp(float(limit))
+        return D(f)
+    if kind == 3:
+        return limit * (1 + D(rng.uniform(-1e-15, 1e-15)))
+    if kind == 4:
+        return D(rng.choice(("NaN", "Infinity", "-Infinity", "0", "-0")))
+    return limit * D(rng.uniform(-2, 2))
+
+
+def test_money_rules_trip_as_when_every_figure_is_converted() -> None:
+    """breaches() skips the float conversion of a figure within its limit: the trips (values
+    included) are the same as converting every one, on figures on and around each limit."""
+    rng = random.Random(11)
+    for _ in range(3000):
+        quote, pct, jump = (
+            D(rng.choice(("100", "0.1", "200.05", "7"))),
+            rng.choice((10.0, 0.1, 3.0, 2.5, 1e-9)),
+            rng.choice((3.0, 2.0, 0.1, 33.3)),
+        )
+        cfg = rules(
+            max_drawdown={"quote": quote, "pct": pct},
+            max_daily_loss={"quote": quote},
+            mid_jump={"pct": jump},
+        )
+        peak = D(rng.choice(("1000", "4000.123456", "0.5")))
+        drop = _near(quote, rng) if rng.random() < 0.5 else _near(D(pct) * peak / 100, rng)
+        mid = D("0.08")
+        moved = _near(D(jump), rng)
+        figures = inputs(
+            equity=peak - drop if drop.is_finite() else peak,
+            peak_equity=peak,
+            daily_pnl=-_near(quote, rng),
+            mid=mid * (1 + moved / 100) if moved.is_finite() else mid,
+            previous_mid=mid,
+        )
+        expected = _breaches_converting_everything(cfg, figures)
+        got = [t for t in breaches(cfg, figures) if t.rule != "stale_book"]
+        assert got == expected
