@@ -314,6 +314,9 @@ class _GatedSource:
         self.answered += 1
         return STATUS
 
+    def act(self, action: str, profile: str | None = None, mode: str | None = None) -> str:
+        raise AssertionError("this test sends no action")
+
 
 async def test_a_status_answer_after_the_widgets_are_gone_is_dropped() -> None:
     """Regression: the fetch runs in a thread, and the app may close meanwhile (its widgets
