@@ -19,6 +19,7 @@ path's reaction; the scope alone costs about 3.
 
 from __future__ import annotations
 
+import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
@@ -75,18 +76,19 @@ class TimeoutVenue(VenueDecorator):
         arg: object = None,
     ) -> T:
         limit = self.connect_timeout_s if method == "connect" else self.timeout_s
-        deadline = anyio.current_time() + limit
+        started = time.perf_counter()  # cheaper than the loop's clock, read only if it waits
         try:
             with anyio.CancelScope() as scope:
                 request = call()
                 if not isinstance(request, types.CoroutineType):  # no first step to take alone
-                    scope.deadline = deadline
+                    scope.deadline = anyio.current_time() + limit
                     return await request
                 try:  # the first step (module docstring): up to the call's first wait
                     suspended_on = request.send(None)
                 except StopIteration as answered:
                     return answered.value  # type: ignore[no-any-return]
-                scope.deadline = deadline  # a past deadline cancels at once
+                # Counted from the call's start; a deadline already past cancels at once.
+                scope.deadline = anyio.current_time() + limit - (time.perf_counter() - started)
                 return await _resume(request, suspended_on)
             # Only the deadline cancels this scope (nobody else holds it), and a cancellation
             # from outside passes through it; as fail_at, we get here only when time ran out.
