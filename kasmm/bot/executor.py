@@ -20,7 +20,10 @@ Spawning a task costs anyio 25-35 us of bookkeeping (a task group, a task handle
 first call could go out, on every round. A bot therefore runs :meth:`Executor.serve` beside its
 event intake: a helper task (the *lane*) that is already waiting takes a wave's second call in
 a few microseconds. The common wave (one cancel call and one place call) spawns nothing; a wave
-of more calls, or an executor whose lane is not running (tools, tests), spawns as before.
+of more calls, or an executor whose lane is not running (tools, tests), spawns as before. The
+lane waits on an :class:`anyio.Event` and takes its job from a slot: a memory object stream
+cost a checkpoint (a turn of the event loop) per job and a receiver per wait, before the
+round's first call.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectSendStream
 
 from kasmm.bot.engine import Engine
 from kasmm.bot.orders import Wave
@@ -78,10 +80,10 @@ class Executor:
         #: One action at a time, in the reconciler's order (the baseline ``bench/requote.py``
         #: compares with; what every round cost before waves).
         self.sequential = sequential
-        #: Where :meth:`serve` takes jobs, while it runs; ``None`` otherwise.
-        self._lane: MemoryObjectSendStream[_LaneJob] | None = None
-        #: The lane is carrying a job (a wave hands it one only when it is idle).
-        self._lane_busy = False
+        #: Set to hand the lane the job in ``_lane_job``; ``None`` unless :meth:`serve` runs and
+        #: is idle (a wave hands the lane a job only then).
+        self._lane_idle: anyio.Event | None = None
+        self._lane_job: _LaneJob | None = None
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run the lane until cancelled: carry each wave's second call (module docstring).
@@ -90,25 +92,30 @@ class Executor:
         it raises (a bug) is handed back to the wave, which raises it in the deciding task, as
         a spawned task's error would have been.
         """
-        send, receive = anyio.create_memory_object_stream[_LaneJob](1)
-        self._lane = send
+        task_status.started()
         try:
-            task_status.started()
-            async with receive:
-                async for job in receive:
-                    try:
-                        await job.run(job.index)
-                    except Exception as exc:
-                        job.error = exc
-                    except BaseException:  # cancelled: the wave must not wait for a result
-                        job.error = RuntimeError("the executor's lane stopped during a call")
-                        raise
-                    finally:
-                        self._lane_busy = False
-                        job.done.set()
+            while True:
+                self._lane_idle = idle = anyio.Event()
+                await idle.wait()
+                job = self._lane_job
+                assert job is not None  # set by the wave that woke the lane
+                self._lane_job = None
+                try:
+                    await job.run(job.index)
+                except Exception as exc:
+                    job.error = exc
+                except BaseException:  # cancelled: the wave must not wait for a result
+                    job.error = RuntimeError("the executor's lane stopped during a call")
+                    raise
+                finally:
+                    job.done.set()
         finally:
-            self._lane = None
-            send.close()
+            self._lane_idle = None
+            job = self._lane_job
+            if job is not None:  # handed over, never started: the wave must not wait
+                self._lane_job = None
+                job.error = RuntimeError("the executor's lane stopped before a call")
+                job.done.set()
 
     async def execute(self, actions: tuple[OrderAction, ...]) -> None:
         """Carry out one round's ``actions`` wave by wave (see the module docstring)."""
@@ -164,13 +171,13 @@ class Executor:
         if not calls:
             return
         first, *others = calls
-        lane = self._lane
+        lane = self._lane_idle
         if not others:
             await first[0](first[1])
-        elif len(others) == 1 and lane is not None and not self._lane_busy:
-            job = _LaneJob(*others[0])
-            self._lane_busy = True
-            lane.send_nowait(job)  # an idle lane leaves the one-slot buffer empty
+        elif len(others) == 1 and lane is not None:
+            job = self._lane_job = _LaneJob(*others[0])
+            self._lane_idle = None  # busy until it waits again
+            lane.set()
             await first[0](first[1])
             await job.done.wait()
             if job.error is not None:  # a bug, not a venue error: raise it plainly

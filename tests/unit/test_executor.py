@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import anyio
+import anyio.abc
+import anyio.lowlevel
 import pytest
 
 from kasmm.bot.executor import Executor
@@ -123,3 +125,30 @@ async def test_a_bug_in_the_lanes_call_is_raised_in_the_deciding_task_and_the_la
             assert other not in e.open_orders
             assert any(o.price == Decimal("0.0806") for o in e.open_orders.values())
             tg.cancel_scope.cancel()
+
+
+async def test_a_lane_stopped_during_a_wave_does_not_leave_the_wave_waiting() -> None:
+    e = engine()
+    lane_scope = anyio.CancelScope()
+
+    class StopsTheLane(Recording):
+        async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+            lane_scope.cancel()  # the lane has its job and has not run yet
+            await anyio.lowlevel.checkpoint()
+            return [None for _ in client_ids]
+
+    executor = Executor(e, StopsTheLane(), VirtualClock(0.0), read_balances=_no_balances)
+
+    async def lane(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        with lane_scope:
+            await executor.serve(task_status=task_status)
+
+    old = rest(e, "b", Side.BUY, "0.0790", 1000)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(lane)
+            # The lane either carries the job it was handed or fails it: the wave never hangs.
+            await executor.execute((CancelOrder(old), place(Side.SELL, "0.0805", 1000)))
+    assert lane_scope.cancelled_caught
+    assert old not in e.open_orders
+    assert [o.side for o in e.open_orders.values()] == [Side.SELL]
