@@ -148,10 +148,15 @@ class Executor:
     ) -> None:
         limits = self.venue.batch_limits
         cancel_chunks = chunks(cancels, limits.cancel)
-        requests = [self.engine.orders.request_for(p.intent) for p in places]
-        place_chunks = chunks(requests, limits.place)
+        # The placements' requests (a client id each) are built by the first placement call
+        # to run, not before the wave: when the wave starts with a cancel call, that call is
+        # the reaction to the event and goes out first. Ids are drawn in ``places`` order
+        # either way.
+        requests: list[OrderRequest] = []
+        request_chunks: list[list[OrderRequest]] = []
+        place_calls = len(chunks(places, limits.place))  # as many as the requests will make
         cancel_results: list[list[CancelOutcome] | VenueError] = [[] for _ in cancel_chunks]
-        place_results: list[list[PlaceOutcome] | VenueError] = [[] for _ in place_chunks]
+        place_results: list[list[PlaceOutcome] | VenueError] = [[] for _ in range(place_calls)]
         sent_at = self.clock.now()
 
         async def cancel(i: int) -> None:
@@ -161,13 +166,17 @@ class Executor:
                 cancel_results[i] = exc
 
         async def place(i: int) -> None:
+            if not requests:
+                request_for = self.engine.orders.request_for
+                requests.extend(request_for(p.intent) for p in places)
+                request_chunks.extend(chunks(requests, limits.place))
             try:
-                place_results[i] = await self.venue.place_orders(place_chunks[i])
+                place_results[i] = await self.venue.place_orders(request_chunks[i])
             except VenueError as exc:
                 place_results[i] = exc
 
         calls = [(cancel, i) for i in range(len(cancel_chunks))]
-        calls += [(place, i) for i in range(len(place_chunks))]
+        calls += [(place, i) for i in range(place_calls)]
         if not calls:
             return
         first, *others = calls
@@ -201,7 +210,7 @@ class Executor:
         unknown: list[tuple[int, int]] = []
         levels = [p.intent.level for p in places]
         offset = 0
-        for chunk, result in zip(place_chunks, place_results, strict=True):
+        for chunk, result in zip(request_chunks, place_results, strict=True):
             outcomes = result if isinstance(result, list) else [result] * len(chunk)
             for k, outcome in enumerate(outcomes):
                 n = offset + k
