@@ -28,7 +28,8 @@ round's first call.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
@@ -46,18 +47,21 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.venues.base import CancelOutcome, PlaceOutcome, Venue
+from kasmm.venues.guard import resume
 
 
 class _LaneJob:
-    """One call handed to the lane: ``run(index)``, then ``done`` (with ``error`` if it raised)."""
+    """One call handed to the lane: ``run(index)``, then ``done`` (with ``error`` if it raised,
+    ``skipped`` if the lane stopped before it started the call)."""
 
-    __slots__ = ("done", "error", "index", "run")
+    __slots__ = ("done", "error", "index", "run", "skipped")
 
-    def __init__(self, run: Callable[[int], Awaitable[None]], index: int) -> None:
+    def __init__(self, run: Callable[[int], Coroutine[Any, Any, None]], index: int) -> None:
         self.run = run
         self.index = index
         self.done = anyio.Event()
         self.error: BaseException | None = None
+        self.skipped = False
 
 
 class Executor:
@@ -112,9 +116,9 @@ class Executor:
         finally:
             self._lane_idle = None
             job = self._lane_job
-            if job is not None:  # handed over, never started: the wave must not wait
+            if job is not None:  # handed over, never started: the wave makes the call itself
                 self._lane_job = None
-                job.error = RuntimeError("the executor's lane stopped before a call")
+                job.skipped = True
                 job.done.set()
 
     async def execute(self, actions: tuple[OrderAction, ...]) -> None:
@@ -184,13 +188,25 @@ class Executor:
         if not others:
             await first[0](first[1])
         elif len(others) == 1 and lane is not None:
-            job = self._lane_job = _LaneJob(*others[0])
-            self._lane_idle = None  # busy until it waits again
-            lane.set()
-            await first[0](first[1])
-            await job.done.wait()
-            if job.error is not None:  # a bug, not a venue error: raise it plainly
-                raise job.error
+            # The first call runs until it first waits (for its answer); only then does the
+            # lane get the second, to be in flight meanwhile. A call that answers without
+            # waiting (a simulated venue) is done by then, and the second call simply follows
+            # it here: no hand-over, and no turns of the event loop to wait for the lane.
+            first_call = first[0](first[1])
+            try:
+                suspended_on = first_call.send(None)
+            except StopIteration:
+                await others[0][0](others[0][1])
+            else:
+                job = self._lane_job = _LaneJob(*others[0])
+                self._lane_idle = None  # busy until it waits again
+                lane.set()
+                await resume(first_call, suspended_on)
+                await job.done.wait()
+                if job.skipped:  # the lane stopped before it started the call
+                    await job.run(job.index)
+                if job.error is not None:  # a bug, not a venue error: raise it plainly
+                    raise job.error
         else:
             # The first call runs in this task, at once; the others are tasks, which start when
             # it first waits (for its answer). A spawned task waits for the event loop's next

@@ -34,11 +34,13 @@ T = TypeVar("T")
 
 
 @types.coroutine
-def _resume(coro: Coroutine[Any, Any, T], suspended_on: Any) -> Generator[Any, Any, T]:
+def resume(coro: Coroutine[Any, Any, T], suspended_on: Any) -> Generator[Any, Any, T]:
     """The rest of ``await coro``, whose first step has already run and yielded ``suspended_on``.
 
     This is ``yield from`` (PEP 380) written out, because the first step ran outside it: what
     the event loop sends or throws in goes to ``coro``, and what ``coro`` yields goes out.
+    Nothing may enter or leave a cancel scope between the first step and this (the scopes the
+    step entered are still open). Used here and by the executor's waves.
     """
     yielded = suspended_on
     while True:
@@ -89,7 +91,7 @@ class TimeoutVenue(VenueDecorator):
                     return answered.value  # type: ignore[no-any-return]
                 # Counted from the call's start; a deadline already past cancels at once.
                 scope.deadline = anyio.current_time() + limit - (time.perf_counter() - started)
-                return await _resume(request, suspended_on)
+                return await resume(request, suspended_on)
             # Only the deadline cancels this scope (nobody else holds it), and a cancellation
             # from outside passes through it; as fail_at, we get here only when time ran out.
             raise TimeoutError
