@@ -23,7 +23,9 @@ a few microseconds. The common wave (one cancel call and one place call) spawns 
 of more calls, or an executor whose lane is not running (tools, tests), spawns as before. The
 lane waits on an :class:`anyio.Event` and takes its job from a slot: a memory object stream
 cost a checkpoint (a turn of the event loop) per job and a receiver per wait, before the
-round's first call.
+round's first call. The lane gets the second call only once the first waits for its answer;
+a first call answered without waiting (the simulated and paper venues) is simply followed by
+the second in the deciding task.
 """
 
 from __future__ import annotations
