@@ -10,6 +10,7 @@ the newest. Fills are never dropped: the ones still queued when the bot stops ar
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
@@ -47,12 +48,17 @@ class _Channel:
     cancel the pump.
     """
 
-    __slots__ = ("_arrived", "_room", "ended", "items")
+    __slots__ = ("_arrived", "_room", "ended", "items", "quiet", "wait_began")
 
     def __init__(self) -> None:
         self.items: deque[_Item] = deque()
         #: The pump is done (the stream ended, failed, or the pump was cancelled).
         self.ended = False
+        #: When the bot's current wait for an item began (``anyio.current_time``); ``None``
+        #: while it works.
+        self.wait_began: float | None = None
+        #: The ticker found the current wait as long as the fallback interval.
+        self.quiet = False
         self._arrived: anyio.Event | None = None  # the bot waits for an item
         self._room: anyio.Event | None = None  # the pump waits for room
 
@@ -64,6 +70,11 @@ class _Channel:
     def end(self) -> None:
         """No more items will come."""
         self.ended = True
+        self._wake_bot()
+
+    def wake_quiet(self) -> None:
+        """End the bot's current wait without an item: the stream was quiet too long."""
+        self.quiet = True
         self._wake_bot()
 
     def _wake_bot(self) -> None:
@@ -78,11 +89,17 @@ class _Channel:
             self._room = room = anyio.Event()
             await room.wait()
 
-    async def wait_for_item(self) -> None:
-        """Return once an item is queued or the pump has ended."""
-        while not self.items and not self.ended:
-            self._arrived = arrived = anyio.Event()
-            await arrived.wait()
+    async def wait_for_item(self, began: float) -> None:
+        """Return once an item is queued, the pump has ended, or the wait that began at
+        ``began`` was found quiet (:meth:`wake_quiet`)."""
+        self.wait_began = began
+        try:
+            while not self.items and not self.ended and not self.quiet:
+                self._arrived = arrived = anyio.Event()
+                await arrived.wait()
+        finally:
+            self.wait_began = None
+            self.quiet = False
 
     def take(self) -> _Item:
         """The oldest item (the queue must not be empty); wakes the pump if it waits for room."""
@@ -151,10 +168,28 @@ class EventIntake:
             finally:
                 channel.end()
 
+        async def ticker() -> None:
+            # The fallback tick: one timer per fallback interval, where a deadline on every
+            # wait (``move_on_after``) scheduled and cancelled one timer per event. A wait
+            # that began at t ends quiet at t + fallback_s, as that deadline would have; on
+            # the event loop's clock, as that deadline was (not the bot's clock, which a
+            # test may step).
+            fallback = self.fallback_s
+            while True:
+                began = channel.wait_began
+                if began is not None and anyio.current_time() >= began + fallback:
+                    channel.wake_quiet()
+                    began = None
+                # A wait that begins after now cannot be due before now + fallback.
+                due = anyio.current_time() + fallback if began is None else began + fallback
+                await anyio.sleep_until(due)
+
         failure: Exception | None = None
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump)
+                if math.isfinite(self.fallback_s):
+                    tg.start_soon(ticker)
                 try:
                     await self._realtime(channel, on_handled)
                 except Exception as exc:
@@ -177,8 +212,7 @@ class EventIntake:
                     # bot behind its stream does not hold the loop for its whole queue.
                     await anyio.lowlevel.checkpoint()
                 elif not channel.ended:
-                    with anyio.move_on_after(self.fallback_s):
-                        await channel.wait_for_item()
+                    await channel.wait_for_item(anyio.current_time())  # the ticker may end it
                 if not channel.items:
                     if channel.ended:
                         return  # the venue ended its stream

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 
@@ -174,3 +175,51 @@ async def test_the_pump_waits_for_room_while_the_bot_is_busy() -> None:
                 await anyio.sleep(0.001)
             block.set()
     assert bot.handled == [book(0), *(filled(n) for n in range(1, count))]
+
+
+class Paced(Stream):
+    """Yields ``events`` ``gap`` seconds apart (real time), then ends."""
+
+    def __init__(self, events: list[VenueEvent], gap: float) -> None:
+        super().__init__(events)
+        self.gap = gap
+        self.release.set()
+
+    async def events(self) -> AsyncGenerator[VenueEvent, None]:
+        for event in self.events_:
+            await anyio.sleep(self.gap)
+            self.pulled += 1
+            yield event
+
+
+async def test_no_tick_while_events_come_faster_than_the_fallback() -> None:
+    # 30 events 10 ms apart with a 50 ms fallback: every wait ends with an event.
+    stream = Paced([book(n) for n in range(30)], gap=0.01)
+    bot = Recorder(stream)
+    with anyio.fail_after(5):
+        await bot.intake.run(lambda: None)
+    assert bot.handled == [book(n) for n in range(30)]
+    assert bot.ticks == 0
+
+
+async def test_a_tick_comes_a_fallback_after_the_bot_began_to_wait() -> None:
+    stream = Paced([book(1), book(2)], gap=0.125)  # 125 ms apart, fallback 50 ms
+    bot = Recorder(stream)
+    times: list[tuple[str, float]] = []
+
+    async def handle(event: VenueEvent) -> None:
+        times.append(("event", time.monotonic()))
+
+    async def tick() -> None:
+        times.append(("tick", time.monotonic()))
+
+    bot.intake._handle = handle
+    bot.intake._tick = tick
+    with anyio.fail_after(5):
+        await bot.intake.run(lambda: None)
+    kinds = [kind for kind, _ in times]
+    assert kinds.count("event") == 2
+    # Before the first event and between the two: ticks 50 ms apart (two per 125 ms gap).
+    assert kinds == ["tick", "tick", "event", "tick", "tick", "event"]
+    assert times[1][1] - times[0][1] >= 0.05 * 0.9  # tick after tick: one fallback apart
+    assert times[3][1] - times[2][1] >= 0.05 * 0.9  # event, then a tick a fallback later
