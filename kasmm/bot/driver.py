@@ -419,10 +419,12 @@ class Bot:
         await self._carry_out(engine.take())
         if actions:
             await self.executor.execute(actions)
-        await self._carry_out(engine.take())
+            await self._carry_out(engine.take())  # what the outcomes recorded and logged
         await self.journal.flush()
         engine.persist(now, self.clock.wall())
-        await self._carry_out(engine.take())
+        commands = engine.take()
+        if commands:  # mostly none: a round without one skips the coroutine
+            await self._carry_out(commands)
 
     async def _carry_out(self, commands: list[Command]) -> None:
         """Do what the engine asked: buffer order events, store, log."""

@@ -20,16 +20,21 @@ Spawning a task costs anyio 25-35 us of bookkeeping (a task group, a task handle
 first call could go out, on every round. A bot therefore runs :meth:`Executor.serve` beside its
 event intake: a helper task (the *lane*) that is already waiting takes a wave's second call in
 a few microseconds. The common wave (one cancel call and one place call) spawns nothing; a wave
-of more calls, or an executor whose lane is not running (tools, tests), spawns as before.
+of more calls, or an executor whose lane is not running (tools, tests), spawns as before. The
+lane waits on an :class:`anyio.Event` and takes its job from a slot: a memory object stream
+cost a checkpoint (a turn of the event loop) per job and a receiver per wait, before the
+round's first call. The lane gets the second call only once the first waits for its answer;
+a first call answered without waiting (the simulated and paper venues) is simply followed by
+the second in the deciding task.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectSendStream
 
 from kasmm.bot.engine import Engine
 from kasmm.bot.orders import Wave
@@ -44,18 +49,21 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.venues.base import CancelOutcome, PlaceOutcome, Venue
+from kasmm.venues.guard import resume
 
 
 class _LaneJob:
-    """One call handed to the lane: ``run(index)``, then ``done`` (with ``error`` if it raised)."""
+    """One call handed to the lane: ``run(index)``, then ``done`` (with ``error`` if it raised,
+    ``skipped`` if the lane stopped before it started the call)."""
 
-    __slots__ = ("done", "error", "index", "run")
+    __slots__ = ("done", "error", "index", "run", "skipped")
 
-    def __init__(self, run: Callable[[int], Awaitable[None]], index: int) -> None:
+    def __init__(self, run: Callable[[int], Coroutine[Any, Any, None]], index: int) -> None:
         self.run = run
         self.index = index
         self.done = anyio.Event()
         self.error: BaseException | None = None
+        self.skipped = False
 
 
 class Executor:
@@ -78,10 +86,10 @@ class Executor:
         #: One action at a time, in the reconciler's order (the baseline ``bench/requote.py``
         #: compares with; what every round cost before waves).
         self.sequential = sequential
-        #: Where :meth:`serve` takes jobs, while it runs; ``None`` otherwise.
-        self._lane: MemoryObjectSendStream[_LaneJob] | None = None
-        #: The lane is carrying a job (a wave hands it one only when it is idle).
-        self._lane_busy = False
+        #: Set to hand the lane the job in ``_lane_job``; ``None`` unless :meth:`serve` runs and
+        #: is idle (a wave hands the lane a job only then).
+        self._lane_idle: anyio.Event | None = None
+        self._lane_job: _LaneJob | None = None
 
     async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run the lane until cancelled: carry each wave's second call (module docstring).
@@ -90,25 +98,30 @@ class Executor:
         it raises (a bug) is handed back to the wave, which raises it in the deciding task, as
         a spawned task's error would have been.
         """
-        send, receive = anyio.create_memory_object_stream[_LaneJob](1)
-        self._lane = send
+        task_status.started()
         try:
-            task_status.started()
-            async with receive:
-                async for job in receive:
-                    try:
-                        await job.run(job.index)
-                    except Exception as exc:
-                        job.error = exc
-                    except BaseException:  # cancelled: the wave must not wait for a result
-                        job.error = RuntimeError("the executor's lane stopped during a call")
-                        raise
-                    finally:
-                        self._lane_busy = False
-                        job.done.set()
+            while True:
+                self._lane_idle = idle = anyio.Event()
+                await idle.wait()
+                job = self._lane_job
+                assert job is not None  # set by the wave that woke the lane
+                self._lane_job = None
+                try:
+                    await job.run(job.index)
+                except Exception as exc:
+                    job.error = exc
+                except BaseException:  # cancelled: the wave must not wait for a result
+                    job.error = RuntimeError("the executor's lane stopped during a call")
+                    raise
+                finally:
+                    job.done.set()
         finally:
-            self._lane = None
-            send.close()
+            self._lane_idle = None
+            job = self._lane_job
+            if job is not None:  # handed over, never started: the wave makes the call itself
+                self._lane_job = None
+                job.skipped = True
+                job.done.set()
 
     async def execute(self, actions: tuple[OrderAction, ...]) -> None:
         """Carry out one round's ``actions`` wave by wave (see the module docstring)."""
@@ -141,10 +154,15 @@ class Executor:
     ) -> None:
         limits = self.venue.batch_limits
         cancel_chunks = chunks(cancels, limits.cancel)
-        requests = [self.engine.orders.request_for(p.intent) for p in places]
-        place_chunks = chunks(requests, limits.place)
+        # The placements' requests (a client id each) are built by the first placement call
+        # to run, not before the wave: when the wave starts with a cancel call, that call is
+        # the reaction to the event and goes out first. Ids are drawn in ``places`` order
+        # either way.
+        requests: list[OrderRequest] = []
+        request_chunks: list[list[OrderRequest]] = []
+        place_calls = len(chunks(places, limits.place))  # as many as the requests will make
         cancel_results: list[list[CancelOutcome] | VenueError] = [[] for _ in cancel_chunks]
-        place_results: list[list[PlaceOutcome] | VenueError] = [[] for _ in place_chunks]
+        place_results: list[list[PlaceOutcome] | VenueError] = [[] for _ in range(place_calls)]
         sent_at = self.clock.now()
 
         async def cancel(i: int) -> None:
@@ -154,27 +172,43 @@ class Executor:
                 cancel_results[i] = exc
 
         async def place(i: int) -> None:
+            if not requests:
+                request_for = self.engine.orders.request_for
+                requests.extend(request_for(p.intent) for p in places)
+                request_chunks.extend(chunks(requests, limits.place))
             try:
-                place_results[i] = await self.venue.place_orders(place_chunks[i])
+                place_results[i] = await self.venue.place_orders(request_chunks[i])
             except VenueError as exc:
                 place_results[i] = exc
 
         calls = [(cancel, i) for i in range(len(cancel_chunks))]
-        calls += [(place, i) for i in range(len(place_chunks))]
+        calls += [(place, i) for i in range(place_calls)]
         if not calls:
             return
         first, *others = calls
-        lane = self._lane
+        lane = self._lane_idle
         if not others:
             await first[0](first[1])
-        elif len(others) == 1 and lane is not None and not self._lane_busy:
-            job = _LaneJob(*others[0])
-            self._lane_busy = True
-            lane.send_nowait(job)  # an idle lane leaves the one-slot buffer empty
-            await first[0](first[1])
-            await job.done.wait()
-            if job.error is not None:  # a bug, not a venue error: raise it plainly
-                raise job.error
+        elif len(others) == 1 and lane is not None:
+            # The first call runs until it first waits (for its answer); only then does the
+            # lane get the second, to be in flight meanwhile. A call that answers without
+            # waiting (a simulated venue) is done by then, and the second call simply follows
+            # it here: no hand-over, and no turns of the event loop to wait for the lane.
+            first_call = first[0](first[1])
+            try:
+                suspended_on = first_call.send(None)
+            except StopIteration:
+                await others[0][0](others[0][1])
+            else:
+                job = self._lane_job = _LaneJob(*others[0])
+                self._lane_idle = None  # busy until it waits again
+                lane.set()
+                await resume(first_call, suspended_on)
+                await job.done.wait()
+                if job.skipped:  # the lane stopped before it started the call
+                    await job.run(job.index)
+                if job.error is not None:  # a bug, not a venue error: raise it plainly
+                    raise job.error
         else:
             # The first call runs in this task, at once; the others are tasks, which start when
             # it first waits (for its answer). A spawned task waits for the event loop's next
@@ -194,7 +228,7 @@ class Executor:
         unknown: list[tuple[int, int]] = []
         levels = [p.intent.level for p in places]
         offset = 0
-        for chunk, result in zip(place_chunks, place_results, strict=True):
+        for chunk, result in zip(request_chunks, place_results, strict=True):
             outcomes = result if isinstance(result, list) else [result] * len(chunk)
             for k, outcome in enumerate(outcomes):
                 n = offset + k

@@ -10,13 +10,14 @@ the newest. Fills are never dropped: the ones still queued when the bot stops ar
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
+import anyio.lowlevel
 
 from kasmm.clock import Clock
 from kasmm.core.types import BookUpdated, Fill, OrderFilled, VenueEvent
@@ -31,6 +32,83 @@ class _StreamFailed:
 
 
 _Item = VenueEvent | _StreamFailed
+
+#: Items the pump queues before it waits for the bot (a bot this far behind is stalled).
+CHANNEL_LIMIT = 256
+
+
+class _Channel:
+    """The pump's queue to the bot: one producer, one consumer, on one event loop.
+
+    What an anyio memory object stream of ``CHANNEL_LIMIT`` items did here, without what it
+    costs on every event: its ``receive`` takes a checkpoint (a whole turn of the event loop)
+    before it looks, and each wait builds a receiver object and a dict entry. The bot waits on
+    an :class:`anyio.Event` only when the queue is empty; the pump waits for room only when it
+    is full. ``put`` never awaits: an event taken from the venue is queued before anything can
+    cancel the pump.
+    """
+
+    __slots__ = ("_arrived", "_room", "ended", "items", "quiet", "wait_began")
+
+    def __init__(self) -> None:
+        self.items: deque[_Item] = deque()
+        #: The pump is done (the stream ended, failed, or the pump was cancelled).
+        self.ended = False
+        #: When the bot's current wait for an item began (``anyio.current_time``); ``None``
+        #: while it works.
+        self.wait_began: float | None = None
+        #: The ticker found the current wait as long as the fallback interval.
+        self.quiet = False
+        self._arrived: anyio.Event | None = None  # the bot waits for an item
+        self._room: anyio.Event | None = None  # the pump waits for room
+
+    def put(self, item: _Item) -> None:
+        """Queue ``item`` (synchronous) and wake the bot if it waits."""
+        self.items.append(item)
+        self._wake_bot()
+
+    def end(self) -> None:
+        """No more items will come."""
+        self.ended = True
+        self._wake_bot()
+
+    def wake_quiet(self) -> None:
+        """End the bot's current wait without an item: the stream was quiet too long."""
+        self.quiet = True
+        self._wake_bot()
+
+    def _wake_bot(self) -> None:
+        arrived = self._arrived
+        if arrived is not None:
+            self._arrived = None
+            arrived.set()
+
+    async def wait_for_room(self) -> None:
+        """Return once the queue holds fewer than ``CHANNEL_LIMIT`` items."""
+        while len(self.items) >= CHANNEL_LIMIT:
+            self._room = room = anyio.Event()
+            await room.wait()
+
+    async def wait_for_item(self, began: float) -> None:
+        """Return once an item is queued, the pump has ended, or the wait that began at
+        ``began`` was found quiet (:meth:`wake_quiet`)."""
+        self.wait_began = began
+        try:
+            while not self.items and not self.ended and not self.quiet:
+                self._arrived = arrived = anyio.Event()
+                await arrived.wait()
+        finally:
+            self.wait_began = None
+            self.quiet = False
+
+    def take(self) -> _Item:
+        """The oldest item (the queue must not be empty); wakes the pump if it waits for room."""
+        item = self.items.popleft()
+        room = self._room
+        if room is not None and len(self.items) < CHANNEL_LIMIT:
+            self._room = None
+            room.set()
+        return item
 
 
 class EventIntake:
@@ -73,29 +151,47 @@ class EventIntake:
                         return
             return
 
-        send, receive = anyio.create_memory_object_stream[_Item](256)
+        channel = _Channel()
 
         async def pump() -> None:
-            async with send:
-                try:
-                    async with aclosing(self.venue.events()) as events:
-                        async for ev in events:
-                            # No checkpoint between taking an event and queueing it: a pump
-                            # cancelled there (a restart, a stop) would drop it, fills too.
-                            try:
-                                send.send_nowait(ev)
-                            except anyio.WouldBlock:
-                                await send.send(ev)  # far behind: wait for room
-                except Exception as exc:
-                    # Queued behind the events received before it: none of them is dropped.
-                    await send.send(_StreamFailed(exc))
+            try:
+                async with aclosing(self.venue.events()) as events:
+                    async for ev in events:
+                        # No checkpoint between taking an event and queueing it: a pump
+                        # cancelled there (a restart, a stop) would drop it, fills too.
+                        channel.put(ev)
+                        if len(channel.items) >= CHANNEL_LIMIT:
+                            await channel.wait_for_room()  # far behind: wait for room
+            except Exception as exc:
+                # Queued behind the events received before it: none of them is dropped.
+                channel.put(_StreamFailed(exc))
+            finally:
+                channel.end()
+
+        async def ticker() -> None:
+            # The fallback tick: one timer per fallback interval, where a deadline on every
+            # wait (``move_on_after``) scheduled and cancelled one timer per event. A wait
+            # that began at t ends quiet at t + fallback_s, as that deadline would have; on
+            # the event loop's clock, as that deadline was (not the bot's clock, which a
+            # test may step).
+            fallback = self.fallback_s
+            while True:
+                began = channel.wait_began
+                if began is not None and anyio.current_time() >= began + fallback:
+                    channel.wake_quiet()
+                    began = None
+                # A wait that begins after now cannot be due before now + fallback.
+                due = anyio.current_time() + fallback if began is None else began + fallback
+                await anyio.sleep_until(due)
 
         failure: Exception | None = None
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pump)
+                if math.isfinite(self.fallback_s):
+                    tg.start_soon(ticker)
                 try:
-                    await self._realtime(receive, on_handled)
+                    await self._realtime(channel, on_handled)
                 except Exception as exc:
                     # Raised below, outside the task group: the supervisor sees the error
                     # itself (AuthenticationFailed stays AuthenticationFailed), not a group.
@@ -103,36 +199,34 @@ class EventIntake:
                 tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
-                await self._store_queued(self._queued_fills(receive))
-            receive.close()
+                await self._store_queued(self._queued_fills(channel))
         if failure is not None:
             raise failure
 
-    async def _realtime(
-        self, receive: MemoryObjectReceiveStream[_Item], on_handled: Callable[[], None]
-    ) -> None:
+    async def _realtime(self, channel: _Channel, on_handled: Callable[[], None]) -> None:
         backlog = self._backlog
         while True:
             if not backlog:
-                received: _Item | None = None
-                with anyio.move_on_after(self.fallback_s):
-                    try:
-                        received = await receive.receive()
-                    except anyio.EndOfStream:
+                if channel.items:
+                    # One turn of the loop per event, as a memory stream's receive took: a
+                    # bot behind its stream does not hold the loop for its whole queue.
+                    await anyio.lowlevel.checkpoint()
+                elif not channel.ended:
+                    await channel.wait_for_item(anyio.current_time())  # the ticker may end it
+                if not channel.items:
+                    if channel.ended:
                         return  # the venue ended its stream
-                if received is None:
                     await self._tick()
                     on_handled()
                     continue
-                backlog.append(received)
+                backlog.append(channel.take())
             event = backlog.popleft()
             # Book updates queued up while the bot was busy: only the newest one counts.
             while isinstance(event, BookUpdated):
                 if not backlog:
-                    try:
-                        backlog.append(receive.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
+                    if not channel.items:
                         break
+                    backlog.append(channel.take())
                 if not isinstance(backlog[0], BookUpdated):
                     break
                 event = backlog.popleft()
@@ -143,16 +237,15 @@ class EventIntake:
             if self._done():
                 return
 
-    def _queued_fills(self, receive: MemoryObjectReceiveStream[_Item]) -> list[Fill]:
+    def _queued_fills(self, channel: _Channel) -> list[Fill]:
         """The fills delivered but not handled (books and closes in the queue are stale)."""
         fills: list[Fill] = []
         while True:
             if self._backlog:
                 item = self._backlog.popleft()
+            elif channel.items:
+                item = channel.take()
             else:
-                try:
-                    item = receive.receive_nowait()
-                except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                    return fills
+                return fills
             if isinstance(item, OrderFilled):
                 fills.append(item.fill)

@@ -6,12 +6,23 @@ out of it raises :class:`~kasmm.errors.RequestTimedOut`, whose outcome the bot t
 A batch call gets one deadline for the whole call (its orders are in flight together), and
 running out of it leaves every order's outcome unknown. The event stream has no deadline here:
 staleness of market data is the risk gate's job.
+
+**The deadline is armed when the call first waits.** Only a call that waits can hang, and a
+cancel scope only acts at a wait. The request's scope is entered first, without a deadline (the
+scopes a request enters itself must nest inside it), and the request runs until its first
+suspension; if it answers without waiting (the simulated and paper venues with no latency: every
+request of a demo), no timer is ever scheduled. A call that waits gets the deadline it would have
+had from its start, and runs out of it exactly as before. ``anyio.fail_after`` cost about 10 us a
+request (two generator context managers, a timer scheduled and cancelled), a fifth of the live
+path's reaction; the scope alone costs about 3.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import time
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, TypeVar
 
 import anyio
 
@@ -20,6 +31,34 @@ from kasmm.venues.base import Venue
 from kasmm.venues.decorator import VenueDecorator
 
 T = TypeVar("T")
+
+
+@types.coroutine
+def resume(coro: Coroutine[Any, Any, T], suspended_on: Any) -> Generator[Any, Any, T]:
+    """The rest of ``await coro``, whose first step has already run and yielded ``suspended_on``.
+
+    This is ``yield from`` (PEP 380) written out, because the first step ran outside it: what
+    the event loop sends or throws in goes to ``coro``, and what ``coro`` yields goes out.
+    Nothing may enter or leave a cancel scope between the first step and this (the scopes the
+    step entered are still open). Used here and by the executor's waves.
+    """
+    yielded = suspended_on
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # cancellation, delivered where the call waits
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
 
 
 class TimeoutVenue(VenueDecorator):
@@ -39,9 +78,23 @@ class TimeoutVenue(VenueDecorator):
         arg: object = None,
     ) -> T:
         limit = self.connect_timeout_s if method == "connect" else self.timeout_s
+        started = time.perf_counter()  # cheaper than the loop's clock, read only if it waits
         try:
-            with anyio.fail_after(limit):
-                return await call()
+            with anyio.CancelScope() as scope:
+                request = call()
+                if not isinstance(request, types.CoroutineType):  # no first step to take alone
+                    scope.deadline = anyio.current_time() + limit
+                    return await request
+                try:  # the first step (module docstring): up to the call's first wait
+                    suspended_on = request.send(None)
+                except StopIteration as answered:
+                    return answered.value  # type: ignore[no-any-return]
+                # Counted from the call's start; a deadline already past cancels at once.
+                scope.deadline = anyio.current_time() + limit - (time.perf_counter() - started)
+                return await resume(request, suspended_on)
+            # Only the deadline cancels this scope (nobody else holds it), and a cancellation
+            # from outside passes through it; as fail_at, we get here only when time ran out.
+            raise TimeoutError
         except TimeoutError as exc:
             raise RequestTimedOut(f"{self.inner.name} {method} timed out after {limit:g}s") from exc
 

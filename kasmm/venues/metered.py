@@ -244,6 +244,11 @@ class MeteredTokenBucket(TokenBucket):
 
     async def acquire(self, weight: float = 1.0) -> float:
         """Wait for and take ``weight`` tokens; record and return the seconds waited."""
+        if self.try_acquire(weight):
+            # The tokens were there (every request of a bot within its budget): a zero wait,
+            # without reading the clocks or the request's cell (it has nothing to subtract).
+            self.metrics.observe_wait(0.0)
+            return 0.0
         cell = _current_wait.get()
         started = cell.clock() if cell is not None else 0.0
         waited = await super().acquire(weight)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import anyio
+import anyio.abc
+import anyio.lowlevel
 import pytest
 
 from kasmm.bot.executor import Executor
@@ -123,3 +125,56 @@ async def test_a_bug_in_the_lanes_call_is_raised_in_the_deciding_task_and_the_la
             assert other not in e.open_orders
             assert any(o.price == Decimal("0.0806") for o in e.open_orders.values())
             tg.cancel_scope.cancel()
+
+
+async def test_a_lane_stopped_during_a_wave_does_not_leave_the_wave_waiting() -> None:
+    e = engine()
+    lane_scope = anyio.CancelScope()
+
+    class StopsTheLane(Recording):
+        async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+            lane_scope.cancel()  # the lane will get its job and not run it
+            await anyio.lowlevel.checkpoint()
+            return [None for _ in client_ids]
+
+    executor = Executor(e, StopsTheLane(), VirtualClock(0.0), read_balances=_no_balances)
+
+    async def lane(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        with lane_scope:
+            await executor.serve(task_status=task_status)
+
+    old = rest(e, "b", Side.BUY, "0.0790", 1000)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(lane)
+            # The lane stops before it starts the call it was handed: the wave makes it.
+            await executor.execute((CancelOrder(old), place(Side.SELL, "0.0805", 1000)))
+    assert lane_scope.cancelled_caught
+    assert old not in e.open_orders
+    assert [o.side for o in e.open_orders.values()] == [Side.SELL]
+
+
+async def test_a_call_answered_without_waiting_is_followed_by_the_next_in_the_same_task() -> None:
+    """A simulated venue answers at once: the second call follows the first from the deciding
+    task, without a hand-over to the lane (nothing was in flight to overlap with)."""
+
+    class Instant(Recording):
+        async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+            self.tasks["cancel"] = anyio.get_current_task().id
+            self.order.append("cancel")
+            return [None for _ in client_ids]
+
+    e = engine()
+    venue = Instant()
+    executor = Executor(e, venue, VirtualClock(0.0), read_balances=_no_balances)
+    old = rest(e, "b", Side.BUY, "0.0790", 1000)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(executor.serve)
+            await executor.execute((CancelOrder(old), place(Side.SELL, "0.0805", 1000)))
+            tg.cancel_scope.cancel()
+    me = anyio.get_current_task().id
+    assert venue.order == ["cancel", "place"]
+    assert venue.tasks == {"cancel": me, "place": me}
+    assert old not in e.open_orders
+    assert [o.side for o in e.open_orders.values()] == [Side.SELL]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from kasmm.core.types import (
@@ -262,3 +264,121 @@ async def test_events_pass_through_unbounded(event_gap: float) -> None:
         received = [event async for event in guard.events()]
     assert received == EVENTS  # gaps longer than the request timeout are fine
     assert inner.calls == [("events", None)]
+
+
+class InstantVenue(FakeVenue):
+    """A venue whose requests answer without waiting (the sim venue with no latency)."""
+
+    async def _wait(self, what: str, arg: object = None) -> None:
+        self.calls.append((what, arg))
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.mark.parametrize(("call", "name", "arg", "result"), METHOD_PARAMS)
+async def test_request_answering_without_waiting_passes_through(
+    call: Call, name: str, arg: object, result: object
+) -> None:
+    # The fast path (module docstring): no scope, the same result.
+    inner = InstantVenue()
+    guard = TimeoutVenue(inner, TIMEOUT, connect_timeout_s=TIMEOUT)
+    assert await call(guard) == result
+    assert inner.calls == [(name, arg)]
+
+
+@pytest.mark.parametrize(
+    "error", [OrderNotFound("gone"), FatalVenueError("banned"), TimeoutError("socket")]
+)
+async def test_request_failing_without_waiting_is_reported_as_before(error: Exception) -> None:
+    guard = TimeoutVenue(InstantVenue(error=error), TIMEOUT)
+    expected = RequestTimedOut if isinstance(error, TimeoutError) else type(error)
+    with pytest.raises(expected):
+        await guard.place_order(REQUEST)
+
+
+class LateHangVenue(FakeVenue):
+    """Requests that first work synchronously (``busy`` seconds), then wait ``delay``."""
+
+    def __init__(self, busy: float, delay: float | None) -> None:
+        super().__init__(delay)
+        self.busy = busy
+
+    async def _wait(self, what: str, arg: object = None) -> None:
+        end = time.monotonic() + self.busy  # synchronous work before the first wait
+        while time.monotonic() < end:
+            pass
+        await super()._wait(what, arg)
+
+
+@pytest.mark.parametrize(
+    ("busy", "delay", "times_out"),
+    [
+        (0.0, None, True),  # hangs at its first wait: cut off
+        (TIMEOUT * 0.6, TIMEOUT * 0.6, True),  # the deadline counts from the call's start
+        (0.0, TIMEOUT * 0.2, False),
+    ],
+)
+async def test_deadline_counts_from_the_start_of_the_call(
+    busy: float, delay: float | None, times_out: bool
+) -> None:
+    inner = LateHangVenue(busy, delay)
+    guard = TimeoutVenue(inner, TIMEOUT)
+    with anyio.fail_after(5):
+        if times_out:
+            with pytest.raises(RequestTimedOut, match="cancel_order timed out"):
+                await guard.cancel_order(CID)
+            assert inner.cancelled == ["cancel_order"]
+        else:
+            await guard.cancel_order(CID)
+            assert inner.cancelled == []
+
+
+async def test_request_waiting_several_times_gets_every_answer() -> None:
+    # What the event loop sends into the resumed call, and what the call yields, pass through.
+    class ManyWaits(InstantVenue):
+        async def _wait(self, what: str, arg: object = None) -> None:
+            for _ in range(3):
+                await anyio.lowlevel.checkpoint()
+            stream_send, stream_receive = anyio.create_memory_object_stream[int](1)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stream_send.send, 7)
+                assert await stream_receive.receive() == 7
+            stream_send.close()
+            stream_receive.close()
+            await super()._wait(what, arg)
+
+    guard = TimeoutVenue(ManyWaits(), TIMEOUT)
+    assert await guard.fetch_open_orders() == [ORDER]
+
+
+async def test_non_coroutine_awaitable_is_bounded_too() -> None:
+    guard = TimeoutVenue(FakeVenue(), TIMEOUT)
+
+    class Hangs:
+        def __await__(self) -> Generator[Any, None, None]:
+            return anyio.sleep_forever().__await__()
+
+    with anyio.fail_after(5), pytest.raises(RequestTimedOut):
+        await guard._call("fetch_balances", lambda: Hangs())
+
+
+@pytest.mark.parametrize("delay", [None, 0.0])
+async def test_request_waiting_inside_its_own_scopes(delay: float | None) -> None:
+    # A request that waits inside a task group and a scope of its own (a batch of concurrent
+    # single requests): those scopes nest inside the deadline's, whether it hangs or answers.
+    class Nested(FakeVenue):
+        async def _wait(self, what: str, arg: object = None) -> None:
+            with anyio.CancelScope():
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(anyio.lowlevel.checkpoint)
+                    await super()._wait(what, arg)
+
+    inner = Nested(delay)
+    guard = TimeoutVenue(inner, TIMEOUT)
+    with anyio.fail_after(5):
+        if delay is None:
+            with pytest.raises(RequestTimedOut):
+                await guard.place_order(REQUEST)
+            assert inner.cancelled == ["place_order"]
+        else:
+            assert await guard.place_order(REQUEST) == ORDER

@@ -189,8 +189,16 @@ class SimVenue(ConcurrentBatch):
         """
         exchange = self.exchange
         exchange.require_connected()
+        model = exchange.model
+        clock = self._clock
         while exchange.connected:
-            yield await self._next_event()
+            # _next_event, written out: one coroutine less per market step of a live bot.
+            nxt = model.poll()
+            while isinstance(nxt, float):
+                await clock.sleep_until(nxt)
+                model.step()
+                nxt = model.poll()
+            yield nxt
 
     async def fetch_balances(self) -> Balances:
         """Free and locked balances of every asset the account holds."""
