@@ -71,11 +71,17 @@ def side_intents(
         ratio = centre - offset if buy else centre + offset
         if not math.isfinite(ratio):
             continue  # beyond any grid: as dropped as a price beyond MAX_STEPS ticks
-        nearest = round(ratio)  # half to even, as Decimal's ROUND_HALF_EVEN
-        if abs(ratio - nearest) <= SNAP:
-            p = nearest
+        # Within SNAP of the nearest grid line: that line; else bids down, asks up. (The
+        # fraction above the floor, and 1 minus it, are exact in floats; a fraction of exactly
+        # one half is beyond SNAP either way, so how round() breaks ties never matters.)
+        floor = int(ratio) if ratio >= 0 else math.floor(ratio)  # int(): compiled, no call
+        frac = ratio - floor
+        if frac <= SNAP:
+            p = floor
+        elif 1.0 - frac <= SNAP:
+            p = floor + 1
         else:
-            p = math.floor(ratio) if buy else math.ceil(ratio)
+            p = floor if buy else floor + 1
         # round_prices: strictly behind the previous level, positive, bounded
         if i > 0:
             p = min(p, prev - 1) if buy else max(p, prev + 1)

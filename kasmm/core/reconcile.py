@@ -82,6 +82,10 @@ def reconcile(
         matched = _match(candidates)
         kept.update(orders[j] for j in matched.values())
         places.extend(intent for k, intent in enumerate(wanted[side]) if k not in matched)
+    if not places and len(kept) == len(resting):
+        # Nothing to change (most decisions): a kept order neither crosses nor sits on a side
+        # without quotes, nor beyond the side's levels, so throttled or not there is no cancel.
+        return ()
     if last_action_at is not None and now - last_action_at < params.min_requote_interval_s:
         return _throttled(resting, kept, bounds, params.levels)
     cancels = [
@@ -104,12 +108,34 @@ class _Bounds:
     :func:`_crosses` would): an order at or beyond them crosses.
     """
 
-    __slots__ = ("_max_bid", "_min_ask", "asks", "bids")
+    __slots__ = ("_max_bid", "_max_bid_ticks", "_min_ask", "_min_ask_ticks", "asks", "bids")
 
     def __init__(self, wanted: dict[Side, tuple[OrderIntent, ...]]) -> None:
         self.bids, self.asks = wanted[Side.BUY], wanted[Side.SELL]
         self._max_bid: Decimal | None = None
         self._min_ask: Decimal | None = None
+        #: The same bounds in ticks (-2: not computed; -1: some intent is not on the grid)
+        self._max_bid_ticks = -2
+        self._min_ask_ticks = -2
+
+    def crosses_on_grid(self, order: OpenOrder) -> bool:
+        """:meth:`crosses` for an order on the intents' grid: compared in ticks when the other
+        side's intents are all on it (as the quoting core makes them), else in Decimal."""
+        if order.side is Side.BUY:
+            if not self.asks:
+                return False
+            if self._min_ask_ticks == -2:
+                self._min_ask_ticks = _extreme_ticks(self.asks, lowest=True)
+            if self._min_ask_ticks >= 0:
+                return order.ticks >= self._min_ask_ticks
+            return self.crosses(order)
+        if not self.bids:
+            return False
+        if self._max_bid_ticks == -2:
+            self._max_bid_ticks = _extreme_ticks(self.bids, lowest=False)
+        if self._max_bid_ticks >= 0:
+            return order.ticks <= self._max_bid_ticks
+        return self.crosses(order)
 
     def crosses(self, order: OpenOrder) -> bool:
         """:func:`_crosses` against the round's desired quotes."""
@@ -132,6 +158,18 @@ class _Bounds:
         if self.crosses(order):
             return "crossing"
         return None
+
+
+def _extreme_ticks(intents: Sequence[OrderIntent], *, lowest: bool) -> int:
+    """The lowest (or highest) intent's ticks, or -1 when one is not on the grid."""
+    out = -1
+    for intent in intents:
+        t = intent.ticks
+        if t < 0:
+            return -1
+        if out < 0 or (t < out if lowest else t > out):
+            out = t
+    return out
 
 
 def _throttled(
@@ -288,21 +326,29 @@ def _candidates_on_grid(
     tolerance * price``, which with ``tolerance = num / den`` (exact: ``tolerance_bps``' decimal
     form) is ``|d_ticks| * BPS * den > num * ticks``; the size band, ``size / 2 <= remaining
     <= 3 * size / 2``, is ``lots <= 2 * remaining_lots <= 3 * lots``. Distances in ticks sort as
-    the Decimal distances do.
+    the Decimal distances do. Each list is kept sorted as it grows (by distance, then client id,
+    then position: :func:`_candidates`' tuple order) instead of sorting tuples: most hold one
+    order.
     """
     if not intents or not orders:
         return []
-    usable = _usable(orders, now, params, bounds)
+    max_age = params.max_order_age_s
+    usable = [
+        j
+        for j, o in enumerate(orders)
+        if not bounds.crosses_on_grid(o) and not now - o.created_at >= max_age
+    ]
     num, den = tolerance
     scale = 10_000 * den
     candidates: list[list[int]] = []
     for intent in intents:
+        found: list[int] = []
         if intent.side is not side:
-            candidates.append([])
+            candidates.append(found)
             continue
         ticks, lots = intent.ticks, intent.lots
         limit = num * ticks
-        ok: list[tuple[int, str, int]] = []
+        distances: list[int] = []
         for j in usable:
             o = orders[j]
             distance = o.ticks - ticks
@@ -311,11 +357,17 @@ def _candidates_on_grid(
             if distance * scale > limit:
                 continue
             twice = 2 * o.lots
-            if lots <= twice <= 3 * lots:
-                ok.append((distance, o.client_id, j))
-        if len(ok) > 1:
-            ok.sort()
-        candidates.append([j for _, _, j in ok])
+            if twice < lots or twice > 3 * lots:
+                continue
+            at = len(found)  # after every candidate that sorts before or with it
+            while at > 0 and (
+                distances[at - 1] > distance
+                or (distances[at - 1] == distance and orders[found[at - 1]].client_id > o.client_id)
+            ):
+                at -= 1
+            found.insert(at, j)
+            distances.insert(at, distance)
+        candidates.append(found)
     return candidates
 
 
