@@ -52,6 +52,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# The recording wraps Engine.on_book and Engine.decide, which a compiled build's classes do not
+# allow (nothing would be recorded): this bench measures the Python source, whatever is built.
+# The compiled decision's cost is in bench/backtest_speed.py and bench/reaction.py.
+os.environ["KASMM_PURE"] = "1"
+
 from _common import (
     machine_facts,
     print_table,
@@ -219,7 +224,11 @@ def _stages(engine: Engine, now: float, wall: float, times: dict[str, list[int]]
     dt, (risk, _) = timed(lambda: evaluate(e._limits, e.risk, inputs))
     times["evaluate"].append(dt)
     desired = gate(decision.quotes, risk.trading_state(now), decision.excess)
-    dt, _ = timed(lambda: reconcile(desired, orders, now, e._last_action_at, e._refresh))
+    # As Engine.decide calls it: with the market's grid where the tree has one (since the
+    # integer grid, the engine's own orders are matched in ticks).
+    grid = getattr(getattr(e, "orders", None), "grid", None)
+    extra = (grid,) if grid is not None else ()
+    dt, _ = timed(lambda: reconcile(desired, orders, now, e._last_action_at, e._refresh, *extra))
     times["reconcile"].append(dt)
 
 
