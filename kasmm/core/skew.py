@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from kasmm.core.params import QuotingParams
-from kasmm.core.types import Balances, MarketRules, Side
+from kasmm.core.types import ZERO, Balances, MarketRules, Side
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -243,7 +243,7 @@ def side_budget(side: Side, params: QuotingParams, inv: Inventory) -> Budget:
     Bids spend quote (when the account holds balances) and raise base, so ``max_base`` bounds
     their summed size; asks spend base, and ``min_base`` keeps a floor under what they may sell.
     """
-    zero = Decimal(0)
+    zero = ZERO  # a constant: Decimal(0) would be constructed on every decision
     if side is Side.BUY:
         quote = max(inv.quote, zero) if params.balances_known else None
         room = None if params.max_base is None else max(params.max_base - inv.base, zero)
