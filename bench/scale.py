@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import http.client
 import json
 import math
 import os
@@ -127,17 +126,25 @@ async def _turn_probe(gaps: list[tuple[float, float, float]], stop: anyio.Event)
         last_wall, last_cpu = wall, cpu
 
 
-def _http_get_metrics(port: int) -> int:
-    """GET /metrics with a blocking client (run in a thread); the body's size."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request("GET", "/metrics")
-        response = conn.getresponse()
-        body = response.read()
-        assert response.status == 200, response.status
-        return len(body)
-    finally:
-        conn.close()
+_GET_METRICS = """
+import http.client, sys
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+conn.request("GET", "/metrics")
+response = conn.getresponse()
+body = response.read()
+assert response.status == 200, response.status
+print(len(body))
+"""
+
+
+async def _http_get_metrics(port: int) -> int:
+    """GET /metrics from another process, as Prometheus scrapes; the body's size.
+
+    Not from a thread of this process: reading and joining a 12 MB body (500 profiles) in a
+    thread takes the GIL from the event loop being measured, which no deployment does.
+    """
+    proc = await anyio.run_process([sys.executable, "-c", _GET_METRICS, str(port)])
+    return int(proc.stdout)
 
 
 async def _scraper(
@@ -166,10 +173,10 @@ async def _scraper(
             t0 = time.perf_counter()
             try:
                 if kind == "endpoint":
-                    size = await anyio.to_thread.run_sync(_http_get_metrics, port)
+                    size = await _http_get_metrics(port)
                 else:
                     size = len(render(sup.metrics_registry)[0])  # what /metrics used to do
-            except (OSError, http.client.HTTPException, AssertionError) as exc:
+            except (OSError, subprocess.CalledProcessError, AssertionError, ValueError) as exc:
                 print(f"  scrape failed: {exc!r}", file=sys.stderr)
                 size = -1
             windows.append((t0, time.perf_counter(), kind, size))
@@ -241,6 +248,18 @@ print(time.perf_counter() - t, len(load.profiles), len(load.issues))
 """
 
 
+def settle_gc() -> None:
+    """What ``kasmm supervise`` does to the garbage collector once every profile runs
+    (``kasmm.supervisor.daemon.settle_gc``; a baseline tree older than it froze the heap only)."""
+    try:
+        from kasmm.supervisor.daemon import settle_gc as settle
+    except ImportError:
+        gc.collect()
+        gc.freeze()
+        return
+    settle()
+
+
 def time_load_paths(directory: Path) -> tuple[float, int, int]:
     """One ``load_paths`` of the directory, in a fresh interpreter (no warm caches)."""
     proc = subprocess.run(
@@ -303,6 +322,7 @@ async def run_size(
                 )
             )
 
+            settle_gc()  # as `kasmm supervise` does once every profile runs
             await anyio.sleep(warmup)
 
             def counters() -> tuple[int, int]:
@@ -416,10 +436,7 @@ async def run_stall(n: int, repeats: int = 3) -> dict[str, Any]:
             )
             registry = build_registry(synthetic)
             exporter = MetricsExporter(synthetic, max_age_s=0.0)
-            # As `kasmm supervise` does once every profile runs: what lives as long as the
-            # process leaves the collector's generations, so full collections stay short.
-            gc.collect()
-            gc.freeze()
+            settle_gc()  # as `kasmm supervise` does once every profile runs
             rows: dict[str, list[dict[str, float]]] = {"none": [], "old": [], "sliced": []}
             for _ in range(repeats):
                 for kind in rows:
