@@ -15,7 +15,7 @@ into a temporary directory, starts an in-process ``Supervisor`` on it, and measu
 * order actions/s (place + cancel requests the sim venues received);
 * ``/metrics`` scraped every ``SCRAPE_EVERY_S`` (5 s) with a GET through the real control
   endpoint (``endpoint``: the production wiring, the sliced ``MetricsExporter``; the HTTP client
-  runs in a thread, like a Prometheus in another process), so the headline lag figures are
+  is another process, as a Prometheus is), so the headline lag figures are
   those of a supervisor being scraped as in production. ``--old-render`` alternates it with the
   previous way, one synchronous ``render(build_registry(sup))`` on the loop (``old``), whose
   samples the headline lag leaves out. Per kind: scrape duration, body size, and the probe's
