@@ -83,15 +83,12 @@ class Grid:
 
     def exact_ticks(self, price: Decimal) -> int:
         """``price`` in ticks, or -1 when it is not a positive multiple of the tick."""
-        q = price / self.tick
-        n = int(q) if q.is_finite() else -1
-        return n if n > 0 and q == n else -1
+        n = _multiple(price, self.tick)
+        return n if n > 0 else -1
 
     def exact_lots(self, size: Decimal) -> int:
         """``size`` in lots, or -1 when it is not a non-negative multiple of the lot."""
-        q = size / self.lot
-        n = int(q) if q.is_finite() else -1
-        return n if n >= 0 and q == n else -1
+        return _multiple(size, self.lot)
 
 
 def usable_grid(rules: MarketRules) -> Grid | None:
@@ -119,6 +116,13 @@ def grid_of(rules: MarketRules) -> Grid:
     made = Grid(rules)
     object.__setattr__(rules, "_grid", made)
     return made
+
+
+def _multiple(x: Decimal, step: Decimal) -> int:
+    """``x / step`` when it is a whole number >= 0, else -1."""
+    q = x / step
+    n = int(q) if q.is_finite() else -1
+    return n if n >= 0 and q == n else -1
 
 
 def _ceil(x: Decimal) -> int:

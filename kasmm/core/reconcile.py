@@ -332,12 +332,7 @@ def _candidates_on_grid(
     """
     if not intents or not orders:
         return []
-    max_age = params.max_order_age_s
-    usable = [
-        j
-        for j, o in enumerate(orders)
-        if not bounds.crosses_on_grid(o) and not now - o.created_at >= max_age
-    ]
+    usable = _usable(orders, now, params, bounds, on_grid=True)
     num, den = tolerance
     scale = 10_000 * den
     candidates: list[list[int]] = []
@@ -372,15 +367,22 @@ def _candidates_on_grid(
 
 
 def _usable(
-    orders: Sequence[OpenOrder], now: float, params: RefreshParams, bounds: _Bounds
+    orders: Sequence[OpenOrder],
+    now: float,
+    params: RefreshParams,
+    bounds: _Bounds,
+    *,
+    on_grid: bool = False,
 ) -> list[int]:
-    """The orders young enough to keep that do not cross the desired quotes."""
+    """The orders young enough to keep that do not cross the desired quotes (compared in ticks
+    with ``on_grid``: orders on the intents' grid)."""
     max_age = params.max_order_age_s
-    return [
-        j
-        for j, o in enumerate(orders)
-        if not bounds.crosses(o) and not now - o.created_at >= max_age
-    ]
+    usable: list[int] = []
+    for j, o in enumerate(orders):
+        crosses = bounds.crosses_on_grid(o) if on_grid else bounds.crosses(o)
+        if not crosses and not now - o.created_at >= max_age:
+            usable.append(j)
+    return usable
 
 
 def _match(candidates: list[list[int]]) -> dict[int, int]:
