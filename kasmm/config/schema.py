@@ -550,11 +550,11 @@ class MaxInventoryDeviationRule(KillRule):
 
 
 class StaleBookRule(KillRule):
-    """Trip when no book update arrived for ``seconds``."""
+    """Trip when the book has not changed for ``seconds``, however often it arrives."""
 
     action: KillAction = Field("pause", description=_ACTION_DESCRIPTION)
     seconds: PositiveFloat = Field(
-        description="Longest time without a book update, in seconds, before the rule trips."
+        description="Longest time the book may stay unchanged, in seconds, before the rule trips."
     )
 
 

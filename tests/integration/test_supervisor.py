@@ -26,12 +26,15 @@ from tests.support import eventually
 
 def profile_yaml(name: str, spread: float = 20.0, *, calm: bool = True, seed: int = 1) -> str:
     """A sim profile. ``calm``: a market that never moves and never trades, so a bot that is
-    left alone issues no order actions after its first placement round."""
+    left alone issues no order actions after its first placement round. Its book never
+    changes, so the stale-book rule (book unchanged for 10 s) is off: a calm test that runs
+    past 10 s on a loaded machine would otherwise see the bot pause and cancel."""
     market = (
         "{sigma_bps: 0.000001, taker_rate_per_s: 0.000000001, book_interval_s: 0.05}"
         if calm
         else "{book_interval_s: 0.05}"
     )
+    kill_switch = "kill_switch: {stale_book: null}\n" if calm else ""
     return textwrap.dedent(
         f"""\
         name: {name}
@@ -45,7 +48,7 @@ def profile_yaml(name: str, spread: float = 20.0, *, calm: bool = True, seed: in
           passive: {{spread_bps: {spread}, size: 1000, levels: 2}}
         refresh: {{fallback_interval_s: 0.2}}
         """
-    )
+    ) + kill_switch
 
 
 @dataclass
