@@ -4,7 +4,8 @@
 endpoint (``/status``, ``/metrics``) stays read-only. Only the state directory's owner can use
 it: the socket is mode 0600 in a 0700 directory. It is bound under a temporary name, made
 0600, then renamed into place, so it is never reachable with wider permissions (and a socket
-a crashed supervisor left behind is replaced atomically); the supervisor removes it on exit.
+a crashed supervisor left behind is replaced atomically; one a live process listens on never
+is); the supervisor removes it on exit.
 
 Each supervisor process has its own socket: ``control.sock``, or ``control-I-of-N.sock`` for
 shard ``I/N`` (``--shard``, and every child of ``--processes N``), so a client finds a
@@ -122,8 +123,28 @@ def _address(path: Path) -> Iterator[str]:
         os.close(fd)
 
 
+class SocketInUse(Exception):
+    """Another live process listens on the socket's path."""
+
+
+def _answers(path: Path) -> bool:
+    """Whether a process listens on the socket at ``path`` (a crash's leftover does not)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            with _address(path) as address:
+                probe.connect(address)
+        except OSError:  # ENOENT, ECONNREFUSED (nobody listens), ENOTSOCK, EACCES
+            return False
+    return True
+
+
 def _bind_private(path: Path) -> socket.socket:
-    """A listening socket at ``path``, mode 0600 before it gets its name."""
+    """A listening socket at ``path``, mode 0600 before it gets its name.
+
+    :raises SocketInUse: a live process listens at ``path``: never renamed over (a supervisor
+        of another profile directory sharing the state directory would take the first's
+        actions); a socket nobody listens on, a crash's, is replaced.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -132,6 +153,8 @@ def _bind_private(path: Path) -> socket.socket:
             sock.bind(address)
         os.chmod(tmp, 0o600)
         sock.listen(16)
+        if _answers(path):
+            raise SocketInUse(str(path))
         os.replace(tmp, path)
     except BaseException:
         sock.close()
@@ -175,8 +198,23 @@ def _peer_user(stream: SocketStream) -> str:
 async def serve_control_socket(
     path: Path, handler: Handler, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
 ) -> None:
-    """Serve ``handler`` on the socket at ``path`` until cancelled; then remove the socket."""
-    sock = _bind_private(path)
+    """Serve ``handler`` on the socket at ``path`` until cancelled; then remove the socket.
+
+    When another process already serves ``path``, serve nothing (``control_socket_in_use``,
+    an error: this supervisor's profiles cannot be acted on until it has a state directory of
+    its own) and leave that socket alone.
+    """
+    try:
+        sock = _bind_private(path)
+    except SocketInUse:
+        log.error(
+            "control_socket_in_use",
+            path=str(path),
+            hint="another supervisor serves this state directory's control socket: give each "
+            "profile directory its own --state-dir to act on its profiles",
+        )
+        task_status.started()
+        return
     ident = os.stat(path).st_ino
     try:
         listener = await SocketListener.from_socket(sock)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from kasmm.bot.stats import BotState
 from kasmm.daemon.control_socket import (
     ControlSocketError,
     send_request,
+    serve_control_socket,
     socket_candidates,
     socket_path,
 )
@@ -222,3 +223,53 @@ def _me() -> str:
     import getpass
 
     return getpass.getuser()
+
+
+async def test_a_second_supervisor_never_takes_over_a_live_socket(tmp_path: Path) -> None:
+    """Regression: a supervisor of another profile directory sharing the state directory
+    renamed its own socket over the running one's, so `kasmm pause` reached the wrong
+    supervisor, and the first could not be acted on again. Now the later one leaves a socket
+    that answers alone (and says so); a socket nobody answers on (a crash's) is still
+    replaced."""
+    write(tmp_path, "p1", profile_yaml("p1"))
+    state = tmp_path / "state"
+    reached: list[Mapping[str, Any]] = []
+
+    async def intruder(message: Mapping[str, Any], peer: str) -> dict[str, Any]:
+        reached.append(message)
+        return {"ok": True, "message": "the intruder answered"}
+
+    with opened_ledger(state) as ledger:
+        async with running(tmp_path, state, ledger, VenueLog()) as (_sup, sock):
+            inode = os.stat(sock).st_ino
+            with capture_logs() as logs:
+                async with anyio.create_task_group() as tg:
+                    await tg.start(
+                        lambda *, task_status: serve_control_socket(
+                            sock, intruder, task_status=task_status
+                        )
+                    )
+                    answer = await ask(sock, action="resume", profile="p1")
+                    tg.cancel_scope.cancel()
+            assert answer == {"ok": False, "error": "p1 is not paused"}  # the first answered
+            assert not reached
+            assert os.stat(sock).st_ino == inode
+            assert [e["path"] for e in logs if e["event"] == "control_socket_in_use"] == [str(sock)]
+        assert not sock.exists()
+
+    # What a crash leaves: a socket file nobody listens on. It is replaced.
+    import socket as s
+
+    with s.socket(s.AF_UNIX, s.SOCK_STREAM) as dead:
+        dead.bind(str(sock))
+    assert stat.S_ISSOCK(os.stat(sock).st_mode)
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            lambda *, task_status: serve_control_socket(sock, intruder, task_status=task_status)
+        )
+        assert (await ask(sock, action="reload")) == {
+            "ok": True,
+            "message": "the intruder answered",
+        }
+        tg.cancel_scope.cancel()
+    assert not sock.exists()
