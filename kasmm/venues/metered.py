@@ -121,11 +121,14 @@ class VenueMetrics:
     errors: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Seconds each token-bucket acquire waited (by the bucket's clock).
     limiter_wait: Histogram = field(init=False)
+    #: The ``limiter_wait`` slot a zero wait falls in (:meth:`observe_no_wait`).
+    _no_wait_slot: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for endpoint in ENDPOINTS:
             self.requests.setdefault(endpoint, Histogram(self.latency_buckets))
         self.limiter_wait = Histogram(self.wait_buckets)
+        self._no_wait_slot = bisect_left(self.wait_buckets, 0.0)
 
     def observe_request(self, endpoint: str, seconds: float) -> None:
         """Record one request's latency."""
@@ -142,6 +145,14 @@ class VenueMetrics:
     def observe_wait(self, seconds: float) -> None:
         """Record one token-bucket wait."""
         self.limiter_wait.observe(max(0.0, seconds))
+
+    def observe_no_wait(self) -> None:
+        """``observe_wait(0.0)``: an acquire that found its tokens, as every request of a bot
+        within its budget does. Its slot is found once, not bisected per request; the sum
+        stays as it is (it grows by zero)."""
+        wait = self.limiter_wait
+        wait.counts[self._no_wait_slot] += 1
+        wait.count += 1
 
 
 class _WaitCell:
@@ -247,7 +258,7 @@ class MeteredTokenBucket(TokenBucket):
         if self.try_acquire(weight):
             # The tokens were there (every request of a bot within its budget): a zero wait,
             # without reading the clocks or the request's cell (it has nothing to subtract).
-            self.metrics.observe_wait(0.0)
+            self.metrics.observe_no_wait()
             return 0.0
         cell = _current_wait.get()
         started = cell.clock() if cell is not None else 0.0
