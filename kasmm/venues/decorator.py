@@ -17,8 +17,7 @@ batch request of a venue with a batch endpoint, ``n`` for ``n`` concurrent singl
 The request methods are plain functions that return the hook's coroutine (``_call(...)``), not
 coroutines that await it: the caller awaits the same thing, one coroutine frame fewer per
 wrapper and request (the production stack has three wrappers, and every order action passes
-each). A wrapper that acts after the hook (``MeteredVenue`` counts failed orders) overrides the
-method with an ``async def``, as before.
+each). A wrapper may still override one of them with an ``async def`` of its own.
 """
 
 from __future__ import annotations
