@@ -339,22 +339,22 @@ class Bot:
     # --- event handlers -----------------------------------------------------------------
 
     async def on_event(self, event: VenueEvent) -> None:
-        """Dispatch one venue event, then requote."""
-        await self._dispatch(event)
-        if self.on_handled is not None:
-            self.on_handled(event)
-
-    async def _dispatch(self, event: VenueEvent) -> None:
+        """Dispatch one venue event, then requote (not after a fill that is not taken)."""
         if isinstance(event, BookUpdated):
             self.engine.on_book(event.book, self.clock.now())
+            await self._requote()
         elif isinstance(event, OrderFilled):
-            if not await self._accept_fill(event.fill):
+            if await self._accept_fill(event.fill):
+                self.engine.on_fill(event.fill)
+                await self._requote()
+            else:
                 await self._carry_out(self.engine.take())
-                return
-            self.engine.on_fill(event.fill)
-        elif isinstance(event, OrderClosed):
-            self.engine.on_order_closed(event.client_id, event.reason, event.ts)
-        await self._requote()
+        else:
+            if isinstance(event, OrderClosed):
+                self.engine.on_order_closed(event.client_id, event.reason, event.ts)
+            await self._requote()
+        if self.on_handled is not None:
+            self.on_handled(event)
 
     def on_book(self, book: Book) -> None:
         """Hand a book to the engine (tests and tools drive the bot this way)."""
