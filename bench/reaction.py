@@ -16,7 +16,9 @@ bot's whole data path: event dispatch, the book and volatility update, the decis
 ``Engine.decide`` is also timed on its own (a thin wrapper on the engine instance; ~0.1 us
 overhead). A compiled engine (``make native``) cannot be wrapped: the decision is then timed
 from the bot's side, from the start of its round (``Bot._requote``: the periodic jobs' check,
-then the decision) to its first outbox (``Bot._carry_out``), wrappers on the bot instance
+then the decision) to what follows it: its first outbox (``Bot._carry_out``), else its
+execution of the actions (``Executor.execute``: an empty outbox is skipped), else the journal's
+flush, wrappers on the bot's instances
 (~1 us overhead; the JSON says which in ``decide_timed_by``). If neither can be wrapped
 (another version of kasmm), those figures are ``-`` and the reaction is still measured.
 
@@ -227,27 +229,40 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 outbox_of = getattr(bot, "_carry_out", None)
                 if not decide_timed and callable(round_of) and callable(outbox_of):
                     # The bot (source) around the compiled engine: a round starts with the
-                    # periodic jobs' check and the decision, then carries out the engine's
-                    # outbox; from the round's start to that first outbox is the decision.
+                    # periodic jobs' check and the decision; what the bot does next ends the
+                    # decision: it carries out the engine's outbox, or (an empty outbox is
+                    # skipped) executes the actions, or (neither) flushes the journal.
                     in_round = [False]
+
+                    def decided() -> None:
+                        if in_round[0]:
+                            in_round[0] = False
+                            last_decide[1] = t1 = ns()
+                            if recorder.books > skip:
+                                decide_all.append(t1 - last_decide[0])
+
+                    def ends_decision(method: Callable[..., Awaitable[None]]) -> Any:
+                        async def timed(*args: Any) -> None:
+                            decided()
+                            await method(*args)
+
+                        return timed
 
                     async def timed_round() -> None:
                         in_round[0] = True
                         last_decide[0] = ns()
                         await round_of()
 
-                    async def timed_outbox(commands: Any) -> None:
-                        if in_round[0]:
-                            in_round[0] = False
-                            last_decide[1] = t1 = ns()
-                            if recorder.books > skip:
-                                decide_all.append(t1 - last_decide[0])
-                        await outbox_of(commands)
-
                     bot._requote = timed_round  # type: ignore[method-assign]
-                    bot._carry_out = timed_outbox  # type: ignore[method-assign]
+                    bot._carry_out = ends_decision(outbox_of)  # type: ignore[method-assign]
+                    executor = getattr(bot, "executor", None)
+                    journal = getattr(bot, "journal", None)
+                    for owner, name in ((executor, "execute"), (journal, "flush")):
+                        method = getattr(owner, name, None)
+                        if callable(method):
+                            setattr(owner, name, ends_decision(method))
                     decide_timed = True
-                    timed_by = "Bot._requote -> first outbox"
+                    timed_by = "Bot._requote -> first outbox, execute or flush"
 
                 # Split each reaction: yield -> decide start, decide, decide end -> action.
                 breakdown: list[tuple[int, int, int]] = []

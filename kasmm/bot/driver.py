@@ -74,6 +74,13 @@ from kasmm.store import AsyncLedger
 from kasmm.venues.base import Venue
 
 
+def _level_of(log: object) -> int:
+    """The lowest level ``log`` emits (structlog's numbers: 10 debug, 20 info); 0 (every
+    level) for a logger that does not filter by level."""
+    level = getattr(log, "get_effective_level", None)
+    return level() if callable(level) else 0
+
+
 class Bot:
     """Runs one profile against one venue until cancelled."""
 
@@ -96,14 +103,21 @@ class Bot:
         self.venue = venue
         self.clock = clock
         self.session_end = session_end
+        # Bound now, with the logging configuration of now (structlog's bind builds the logger).
+        self.log = structlog.get_logger("kasmm.bot").bind(
+            profile=profile.name, venue=venue.name, symbol=profile.symbol
+        )
         # A random run tag (no clock: a stepped clock repeated the old time-based tags); in
-        # virtual time a seeded one, so a backtest's ids are a function of its inputs.
+        # virtual time a seeded one, so a backtest's ids are a function of its inputs. The
+        # engine builds no log events below the level this logger drops (at ``info``, two
+        # debug events per order action, every round, each a dict and two formatted Decimals).
         self.engine = Engine(
             profile,
             venue_name=venue.name,
             session_end=session_end,
             run_tag=run_tag,
             rng=random.Random(f"{profile.name}@{clock.now()}") if clock.is_virtual else None,
+            log_floor=_level_of(self.log),
         )
         self.state = BotState.STARTING
         self.orders_left = 0
@@ -112,9 +126,6 @@ class Bot:
         self.journal = BotJournal(profile.name, profile.quote, ledger)
         self.executor = Executor(
             self.engine, venue, clock, read_balances=lambda: self._sync_balances(force=True)
-        )
-        self.log = structlog.get_logger("kasmm.bot").bind(
-            profile=profile.name, venue=venue.name, symbol=profile.symbol
         )
 
     # --- the engine's state, for the driver's callers ----------------------------------------
@@ -328,22 +339,22 @@ class Bot:
     # --- event handlers -----------------------------------------------------------------
 
     async def on_event(self, event: VenueEvent) -> None:
-        """Dispatch one venue event, then requote."""
-        await self._dispatch(event)
-        if self.on_handled is not None:
-            self.on_handled(event)
-
-    async def _dispatch(self, event: VenueEvent) -> None:
+        """Dispatch one venue event, then requote (not after a fill that is not taken)."""
         if isinstance(event, BookUpdated):
             self.engine.on_book(event.book, self.clock.now())
+            await self._requote()
         elif isinstance(event, OrderFilled):
-            if not await self._accept_fill(event.fill):
+            if await self._accept_fill(event.fill):
+                self.engine.on_fill(event.fill)
+                await self._requote()
+            else:
                 await self._carry_out(self.engine.take())
-                return
-            self.engine.on_fill(event.fill)
-        elif isinstance(event, OrderClosed):
-            self.engine.on_order_closed(event.client_id, event.reason, event.ts)
-        await self._requote()
+        else:
+            if isinstance(event, OrderClosed):
+                self.engine.on_order_closed(event.client_id, event.reason, event.ts)
+            await self._requote()
+        if self.on_handled is not None:
+            self.on_handled(event)
 
     def on_book(self, book: Book) -> None:
         """Hand a book to the engine (tests and tools drive the bot this way)."""
@@ -415,11 +426,16 @@ class Bot:
                 engine.error(exc)
         _, actions = engine.decide(now, self.clock.wall())
         # Trips are in the outbox ahead of anything else of the round: stored before the
-        # cancels go out, so a halt survives a crash right here.
-        await self._carry_out(engine.take())
+        # cancels go out, so a halt survives a crash right here. Mostly empty (a fill's round
+        # logs it): an empty outbox costs no coroutine ahead of the round's first action.
+        commands = engine.take()
+        if commands:
+            await self._carry_out(commands)
         if actions:
             await self.executor.execute(actions)
-            await self._carry_out(engine.take())  # what the outcomes recorded and logged
+            commands = engine.take()  # what the outcomes recorded and logged
+            if commands:
+                await self._carry_out(commands)
         await self.journal.flush()
         engine.persist(now, self.clock.wall())
         commands = engine.take()

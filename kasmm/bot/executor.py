@@ -161,8 +161,10 @@ class Executor:
         requests: list[OrderRequest] = []
         request_chunks: list[list[OrderRequest]] = []
         place_calls = len(chunks(places, limits.place))  # as many as the requests will make
-        cancel_results: list[list[CancelOutcome] | VenueError] = [[] for _ in cancel_chunks]
-        place_results: list[list[PlaceOutcome] | VenueError] = [[] for _ in range(place_calls)]
+        # One slot per call for its outcome, which the call stores there; the empty list they
+        # start with is never mutated, so one serves every slot (no comprehension per wave).
+        cancel_results: list[list[CancelOutcome] | VenueError] = [[]] * len(cancel_chunks)
+        place_results: list[list[PlaceOutcome] | VenueError] = [[]] * place_calls
         sent_at = self.clock.now()
 
         async def cancel(i: int) -> None:
@@ -181,8 +183,13 @@ class Executor:
             except VenueError as exc:
                 place_results[i] = exc
 
-        calls = [(cancel, i) for i in range(len(cancel_chunks))]
-        calls += [(place, i) for i in range(place_calls)]
+        # Plain loops: a comprehension is a function call of its own, and a wave has one or
+        # two calls.
+        calls: list[tuple[Callable[[int], Coroutine[Any, Any, None]], int]] = []
+        for i in range(len(cancel_chunks)):
+            calls.append((cancel, i))
+        for i in range(place_calls):
+            calls.append((place, i))
         if not calls:
             return
         first, *others = calls

@@ -13,12 +13,17 @@ of its own method name, with ``weight`` = the requests the wrapped venue sends f
 batch request of a venue with a batch endpoint, ``n`` for ``n`` concurrent single requests
 (:func:`kasmm.venues.batch.requests_sent`). The wrapped venue is exposed as ``inner`` (what
 :func:`kasmm.venues.sim.account.simulated_account` walks).
+
+The request methods are plain functions that return the hook's coroutine (``_call(...)``), not
+coroutines that await it: the caller awaits the same thing, one coroutine frame fewer per
+wrapper and request (the production stack has three wrappers, and every order action passes
+each). A wrapper may still override one of them with an ``async def`` of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 from kasmm.core.types import (
     Balances,
@@ -69,9 +74,9 @@ class VenueDecorator:
         """The wrapped venue's batch limits."""
         return self.inner.batch_limits
 
-    async def connect(self) -> MarketRules:
+    def connect(self) -> Coroutine[Any, Any, MarketRules]:
         """``connect`` through the hook."""
-        return await self._call("connect", self.inner.connect)
+        return self._call("connect", self.inner.connect)
 
     async def close(self) -> None:
         """``close``, passed through (it releases local resources; no request to act on)."""
@@ -81,37 +86,41 @@ class VenueDecorator:
         """The wrapped venue's event stream, passed through."""
         return self.inner.events()
 
-    async def fetch_balances(self) -> Balances:
+    def fetch_balances(self) -> Coroutine[Any, Any, Balances]:
         """``fetch_balances`` through the hook."""
-        return await self._call("fetch_balances", self.inner.fetch_balances)
+        return self._call("fetch_balances", self.inner.fetch_balances)
 
-    async def fetch_open_orders(self) -> list[OpenOrder]:
+    def fetch_open_orders(self) -> Coroutine[Any, Any, list[OpenOrder]]:
         """``fetch_open_orders`` through the hook."""
-        return await self._call("fetch_open_orders", self.inner.fetch_open_orders)
+        return self._call("fetch_open_orders", self.inner.fetch_open_orders)
 
-    async def place_order(self, request: OrderRequest) -> OpenOrder:
+    def place_order(self, request: OrderRequest) -> Coroutine[Any, Any, OpenOrder]:
         """``place_order`` through the hook."""
-        return await self._call("place_order", lambda: self.inner.place_order(request), arg=request)
+        return self._call("place_order", lambda: self.inner.place_order(request), arg=request)
 
-    async def cancel_order(self, client_id: ClientOrderId) -> None:
+    def cancel_order(self, client_id: ClientOrderId) -> Coroutine[Any, Any, None]:
         """``cancel_order`` through the hook."""
-        await self._call("cancel_order", lambda: self.inner.cancel_order(client_id), arg=client_id)
+        return self._call("cancel_order", lambda: self.inner.cancel_order(client_id), arg=client_id)
 
-    async def cancel_all(self, prefix: str) -> int:
+    def cancel_all(self, prefix: str) -> Coroutine[Any, Any, int]:
         """``cancel_all`` through the hook."""
-        return await self._call("cancel_all", lambda: self.inner.cancel_all(prefix), arg=prefix)
+        return self._call("cancel_all", lambda: self.inner.cancel_all(prefix), arg=prefix)
 
-    async def place_orders(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
+    def place_orders(
+        self, requests: Sequence[OrderRequest]
+    ) -> Coroutine[Any, Any, list[PlaceOutcome]]:
         """``place_orders`` through the hook once, weighted by the requests it sends."""
         weight = requests_sent(len(requests), self.inner.batch_limits.place)
-        return await self._call(
+        return self._call(
             "place_orders", lambda: self.inner.place_orders(requests), weight=weight, arg=requests
         )
 
-    async def cancel_orders(self, client_ids: Sequence[ClientOrderId]) -> list[CancelOutcome]:
+    def cancel_orders(
+        self, client_ids: Sequence[ClientOrderId]
+    ) -> Coroutine[Any, Any, list[CancelOutcome]]:
         """``cancel_orders`` through the hook once, weighted by the requests it sends."""
         weight = requests_sent(len(client_ids), self.inner.batch_limits.cancel)
-        return await self._call(
+        return self._call(
             "cancel_orders",
             lambda: self.inner.cancel_orders(client_ids),
             weight=weight,

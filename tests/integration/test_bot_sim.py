@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import anyio
 import pytest
+import structlog
 
 from kasmm.bot import Bot
 from kasmm.clock import VirtualClock
@@ -156,3 +158,22 @@ async def test_cancelled_bot_still_cancels_its_orders() -> None:
         tg.cancel_scope.cancel()
     assert venue.open_order_count == 0
     assert bot.orders_left == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO])
+async def test_debug_events_are_built_only_for_a_logger_that_emits_them(level: int) -> None:
+    # The engine builds no events below the bot's logger's level; what is logged is unchanged.
+    previous = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            clock = VirtualClock(0.0)
+            bot, _ = make_bot(demo_profile(), clock, stop_at=60.0)
+            await bot.run()
+    finally:
+        structlog.configure(**previous)
+    placed = [e for e in logs if e["event"] == "order_placed"]
+    assert bot.engine.orders.debug_logs is (level == logging.DEBUG)
+    assert bot.stats.orders_placed > 0
+    assert len(placed) == (bot.stats.orders_placed if level == logging.DEBUG else 0)

@@ -251,6 +251,19 @@ async def test_each_request_gets_a_fresh_deadline() -> None:
     assert inner.cancelled == []
 
 
+async def test_requests_after_the_first_are_bounded_and_cancellable_alike() -> None:
+    # The first request's scope comes from anyio.CancelScope(), the later ones from its class.
+    inner = FakeVenue(None)
+    guard = TimeoutVenue(inner, TIMEOUT)
+    for _ in range(3):
+        with pytest.raises(RequestTimedOut):
+            await guard.place_order(REQUEST)
+        with anyio.move_on_after(TIMEOUT / 5) as scope:  # a cancellation from outside
+            await guard.cancel_all("kab")
+        assert scope.cancelled_caught
+    assert inner.cancelled == ["place_order", "cancel_all"] * 3
+
+
 @pytest.mark.parametrize("venue_name", ["sim", "mexc", "gate"])
 def test_name_passes_through(venue_name: str) -> None:
     assert TimeoutVenue(FakeVenue(name=venue_name), TIMEOUT).name == venue_name

@@ -48,6 +48,7 @@ from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.metered import (
     ENDPOINTS,
+    WAIT_BUCKETS,
     Histogram,
     MeteredTokenBucket,
     MeteredVenue,
@@ -564,3 +565,14 @@ async def test_loop_lag_monitor_sees_a_blocked_loop() -> None:
     assert monitor.last_lag_s == 0.0
     with pytest.raises(ValueError):
         LoopLagMonitor(interval_s=0)
+
+
+@pytest.mark.parametrize("buckets", [WAIT_BUCKETS, (0.0, 0.5, 1.0), (-1.0, 1.0)])
+def test_observing_no_wait_is_observing_a_zero_wait(buckets: tuple[float, ...]) -> None:
+    fast, reference = VenueMetrics(wait_buckets=buckets), VenueMetrics(wait_buckets=buckets)
+    for seconds in (0.3, 0.0, 2.0):
+        fast.observe_wait(seconds)
+        reference.observe_wait(seconds)
+        fast.observe_no_wait()
+        reference.observe_wait(0.0)
+    assert fast.limiter_wait == reference.limiter_wait

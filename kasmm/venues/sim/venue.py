@@ -285,6 +285,8 @@ class SimVenue(ConcurrentBatch):
             await self._clock.sleep_until(self._clock.now() + self._latency_s)
 
     async def _request(self) -> None:
-        """Common prologue of every request: must be connected, then the latency."""
+        """Common prologue of every request: must be connected, then the latency (without a
+        coroutine of its own when there is none: every request of a demo)."""
         self.exchange.require_connected()
-        await self._delay()
+        if self._latency_s > 0:
+            await self._delay()
