@@ -44,6 +44,20 @@ class BacktestClock(VirtualClock):
         end = self.end
         return end is not None and (t > end or self._now > end)
 
+    def step_to(self, t: float) -> bool:
+        """Move to a market step at ``t``; ``False`` (the clock stays) when it is
+        :meth:`past_end`.
+
+        :meth:`past_end` and :meth:`advance_to` written out: the driver calls this once a market
+        step, and this class is source (it subclasses a source class), so each call is a frame.
+        """
+        end, now = self.end, self._now
+        if end is not None and (t > end or now > end):
+            return False
+        if t > now:
+            self._now = t
+        return True
+
     async def sleep_until(self, deadline: float) -> None:
         """Jump to ``deadline``.
 
