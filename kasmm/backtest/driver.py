@@ -470,12 +470,7 @@ class BacktestDriver:
     def _send(self, weight: float) -> float:
         """A request's tokens (the clock moves on a wait), then its latency; return the time it
         left (after its tokens, before its latency)."""
-        clock = self.clock
-        self.bucket.take(weight)
-        at = clock.now()
-        if self._latency_s > 0:
-            clock.advance_to(at + self._latency_s)
-        return at
+        return self.bucket.request(weight, self._latency_s)
 
     def _call(self, method: str, arg: Any, weight: float, effect: Callable[[], T]) -> T:
         """One request: its tokens (the clock moves on a wait), its latency, then its effect."""

@@ -109,6 +109,21 @@ class BacktestBucket(TokenBucket):
             weight -= self.capacity
         return waited + self._take(weight)
 
+    def request(self, weight: float, latency_s: float) -> float:
+        """One request: its tokens (:meth:`take`), then its latency on the clock; return the time
+        it left (after its tokens, before its latency).
+
+        One call a request for the compiled driver: this class is source (it subclasses a
+        source class), and a call into source from compiled code costs more than the calls
+        made here.
+        """
+        self.take(weight)
+        clock = self.clock
+        at = clock.now()
+        if latency_s > 0:
+            clock.advance_to(at + latency_s)
+        return at
+
     def _take(self, weight: float) -> float:
         start = self._clock.now()
         self._refill(start)
