@@ -191,16 +191,17 @@ class BacktestDriver:
         self._carry_out()
 
     def _loop(self) -> None:
+        # The methods are called through self, not bound to locals: compiled, that is a
+        # direct call; a bound method is a generic one.
         engine, clock, meter, observer = self.engine, self.clock, self.meter, self.observer
-        next_event = self._next_event
-        on_event = self._on_event
         start, end = clock.now(), clock.end
         span = (end - start) if end is not None and end > start else None
         every = self.progress_every_s
         report_at = time.monotonic() + every
         n = 0
+        starting = self.state is BotState.STARTING
         while True:
-            event = next_event()
+            event = self._next_event()
             if event is None:
                 return
             n += 1
@@ -212,8 +213,9 @@ class BacktestDriver:
             meter.events += 1
             now = clock.now()
             meter.last_event_at = now
-            on_event(event, now)
-            if self.state is BotState.STARTING and engine.stats.decisions > 0:
+            self._on_event(event, now)
+            if starting and engine.stats.decisions > 0:
+                starting = False
                 self.state = BotState.QUOTING
                 self.log.info("bot_started", mode=engine.mode, prefix=engine.ids.prefix)
             if observer is not None:
@@ -347,7 +349,9 @@ class BacktestDriver:
             outcomes = result if isinstance(result, list) else [result] * len(place_batches[b])
             for outcome in outcomes:
                 level = places[n].intent.level
-                if isinstance(outcome, RequestTimedOut):
+                # An order (the answer mostly) is told apart first: a compiled class's check
+                # is one pointer comparison, an error class's a generic isinstance().
+                if not isinstance(outcome, OpenOrder) and isinstance(outcome, RequestTimedOut):
                     lost.append((requests[n], level))
                 else:
                     policy.placed(requests[n], level, outcome, sent_at, state, wall)
