@@ -266,6 +266,9 @@ class BacktestDriver:
         engine, clock = self.engine, self.clock
         if engine.book is None or engine.rules is None:
             return
+        # Virtual time is both the interval clock and the calendar (``wall()`` is ``now()``),
+        # and only a request moves it: the clock is read again only after requests.
+        wall = now
         for job in engine.due(now):
             if job is Job.CHECK_HALT:
                 continue  # no operator resets a backtest
@@ -278,12 +281,14 @@ class BacktestDriver:
                 raise
             except VenueError as exc:
                 engine.error(exc)
-        _, actions = engine.decide(now, clock.wall())
+            wall = clock.wall()
+        _, actions = engine.decide(now, wall)
         self._carry_out()
         if actions:
             self._execute(actions)
             self._carry_out()
-        engine.persist(now, clock.wall())
+            wall = clock.wall()
+        engine.persist(now, wall)
         self._carry_out()
 
     # --- a round -------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class BacktestClock(VirtualClock):
     :class:`HorizonReached` before time moves, for async code that drives a simulated venue on
     this clock (bench/churn.py's naive loop). Waits of the token bucket and request latencies
     use :meth:`advance_to`: a round in progress at the end finishes, and the run ends there.
+    :meth:`wall` is :meth:`now`, as for every virtual clock (the driver relies on it).
     """
 
     def __init__(self, start: float = 0.0, end: float | None = None) -> None:
