@@ -46,6 +46,7 @@ from kasmm.core.types import (
     OrderAction,
     OrderClosed,
     OrderFilled,
+    OrderRequest,
     PlaceOrder,
     VenueEvent,
 )
@@ -58,6 +59,7 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.journal import Restored
+from kasmm.venues.base import CancelOutcome, PlaceOutcome
 from kasmm.venues.batch import requests_sent
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.replay import ReplayEnded
@@ -67,7 +69,6 @@ from .plumbing import LEVELS, PROGRESS_EVERY_S, BacktestBucket, BacktestClock, q
 
 T = TypeVar("T")
 A = TypeVar("A")
-R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -134,7 +135,9 @@ class BacktestDriver:
         self._log_level = log_level
         self.log = quiet_logger(profile, sim.name, log_level)
         self._latency_s = sim.latency_s
-        self._limits = sim.batch_limits  # a simulated venue's limits never change
+        limits = sim.batch_limits  # a simulated venue's limits never change
+        self._cancel_per_request = limits.cancel
+        self._place_per_request = limits.place
         self._seen_trades: set[str] = set()
         #: Called with the fraction of the horizon done, about every ``progress_every_s``.
         self.on_progress: Callable[[float], None] | None = None
@@ -188,16 +191,17 @@ class BacktestDriver:
         self._carry_out()
 
     def _loop(self) -> None:
+        # The methods are called through self, not bound to locals: compiled, that is a
+        # direct call; a bound method is a generic one.
         engine, clock, meter, observer = self.engine, self.clock, self.meter, self.observer
-        next_event = self._next_event
-        on_event = self._on_event
         start, end = clock.now(), clock.end
         span = (end - start) if end is not None and end > start else None
         every = self.progress_every_s
         report_at = time.monotonic() + every
         n = 0
+        starting = self.state is BotState.STARTING
         while True:
-            event = next_event()
+            event = self._next_event()
             if event is None:
                 return
             n += 1
@@ -207,9 +211,11 @@ class BacktestDriver:
                     report_at = wall + every
                     self.on_progress(min(1.0, (clock.now() - start) / span))
             meter.events += 1
-            meter.last_event_at = clock.now()
-            on_event(event)
-            if self.state is BotState.STARTING and engine.stats.decisions > 0:
+            now = clock.now()
+            meter.last_event_at = now
+            self._on_event(event, now)
+            if starting and engine.stats.decisions > 0:
+                starting = False
                 self.state = BotState.QUOTING
                 self.log.info("bot_started", mode=engine.mode, prefix=engine.ids.prefix)
             if observer is not None:
@@ -226,27 +232,28 @@ class BacktestDriver:
                 return None
             if not isinstance(nxt, float):
                 return nxt
-            if clock.past_end(nxt):
+            if not clock.step_to(nxt):
                 return None  # the market never moves after the end of the run
-            clock.advance_to(nxt)
             exchange.step()
 
-    def _on_event(self, event: VenueEvent) -> None:
+    def _on_event(self, event: VenueEvent, now: float) -> None:
+        """Hand ``event`` to the engine, then requote (``now``: the clock, which only requests
+        move)."""
         engine = self.engine
         if isinstance(event, BookUpdated):
-            engine.on_book(event.book, self.clock.now())
+            engine.on_book(event.book, now)
         elif isinstance(event, OrderFilled):
-            if not self._accept_fill(event.fill):
+            if not self._accept_fill(event.fill, now):
                 self._carry_out()
                 return
             engine.on_fill(event.fill)
         elif isinstance(event, OrderClosed):
             engine.on_order_closed(event.client_id, event.reason, event.ts)
-        self._requote()
+        self._requote(now)
 
-    def _accept_fill(self, fill: Fill) -> bool:
+    def _accept_fill(self, fill: Fill, now: float) -> bool:
         """The async driver's gate, with the trade ids of this path as the ledger."""
-        verdict = self.engine.fill_verdict(fill, self.clock.now())
+        verdict = self.engine.fill_verdict(fill, now)
         if verdict is not FillVerdict.OWN:
             return False  # foreign, or from before this (ledger-less) accounting started
         if fill.trade_id in self._seen_trades:
@@ -255,11 +262,13 @@ class BacktestDriver:
         self._seen_trades.add(fill.trade_id)
         return True
 
-    def _requote(self) -> None:
+    def _requote(self, now: float) -> None:
         engine, clock = self.engine, self.clock
         if engine.book is None or engine.rules is None:
             return
-        now = clock.now()
+        # Virtual time is both the interval clock and the calendar (``wall()`` is ``now()``),
+        # and only a request moves it: the clock is read again only after requests.
+        wall = now
         for job in engine.due(now):
             if job is Job.CHECK_HALT:
                 continue  # no operator resets a backtest
@@ -272,12 +281,14 @@ class BacktestDriver:
                 raise
             except VenueError as exc:
                 engine.error(exc)
-        _, actions = engine.decide(now, clock.wall())
+            wall = clock.wall()
+        _, actions = engine.decide(now, wall)
         self._carry_out()
         if actions:
             self._execute(actions)
             self._carry_out()
-        engine.persist(now, clock.wall())
+            wall = clock.wall()
+        engine.persist(now, wall)
         self._carry_out()
 
     # --- a round -------------------------------------------------------------------------
@@ -306,32 +317,49 @@ class BacktestDriver:
         places: Sequence[PlaceOrder],
         state: RoundState,
     ) -> None:
-        exchange, engine = self.exchange, self.engine
-        limits = self._limits
-        cancel_chunks = chunks(cancels, limits.cancel)
-        requests = [engine.orders.request_for(p.intent) for p in places]
-        place_chunks = chunks(requests, limits.place)
-        sent_at = self.clock.now()
-        cancel_results = self._batches(
-            "cancel_orders", cancel_chunks, limits.cancel, exchange.cancel_orders_now
-        )
-        place_results = self._batches(
-            "place_orders", place_chunks, limits.place, exchange.place_orders_now
-        )
-        wall = self.clock.wall()
-        policy = self.outcomes
-        for ids, cancel_result in zip(cancel_chunks, cancel_results, strict=True):
-            policy.cancelled(ids, cancel_result, state, wall)
-        lost = []
-        levels = [p.intent.level for p in places]
+        """One wave: every cancel batch, then every placement batch, then their outcomes.
+
+        A kind the wave does not hold costs nothing (many waves hold only placements or only
+        cancels); a kind that fits one request goes out as it is (no copy), else in
+        :func:`chunks`.
+        """
+        clock, policy = self.clock, self.outcomes
+        requests: list[OrderRequest] = []
+        if places:
+            orders = self.engine.orders
+            for place in places:
+                requests.append(orders.request_for(place.intent))
+        sent_at = clock.now()
+        cancel_batches: Sequence[Sequence[ClientOrderId]] = ()
+        cancel_results: list[list[CancelOutcome] | VenueError] = []
+        if cancels:
+            per_request = self._cancel_per_request
+            cancel_batches = _batched(cancels, per_request)
+            for ids in cancel_batches:
+                cancel_results.append(self._cancel_batch(ids, per_request))
+        place_batches: Sequence[Sequence[OrderRequest]] = ()
+        place_results: list[list[PlaceOutcome] | VenueError] = []
+        if requests:
+            per_request = self._place_per_request
+            place_batches = _batched(requests, per_request)
+            for batch in place_batches:
+                place_results.append(self._place_batch(batch, per_request))
+        wall = clock.wall()
+        for b in range(len(cancel_batches)):
+            policy.cancelled(cancel_batches[b], cancel_results[b], state, wall)
+        lost: list[tuple[OrderRequest, int]] = []
         n = 0
-        for batch, result in zip(place_chunks, place_results, strict=True):
-            outcomes = result if isinstance(result, list) else [result] * len(batch)
+        for b in range(len(place_batches)):
+            result = place_results[b]
+            outcomes = result if isinstance(result, list) else [result] * len(place_batches[b])
             for outcome in outcomes:
-                if isinstance(outcome, RequestTimedOut):
-                    lost.append((requests[n], levels[n]))
+                level = places[n].intent.level
+                # An order (the answer mostly) is told apart first: a compiled class's check
+                # is one pointer comparison, an error class's a generic isinstance().
+                if not isinstance(outcome, OpenOrder) and isinstance(outcome, RequestTimedOut):
+                    lost.append((requests[n], level))
                 else:
-                    policy.placed(requests[n], levels[n], outcome, sent_at, state, wall)
+                    policy.placed(requests[n], level, outcome, sent_at, state, wall)
                 n += 1
         if lost:  # a simulated venue answers everything; kept for a venue that would not
             listed: dict[str, OpenOrder] = {}
@@ -339,7 +367,7 @@ class BacktestDriver:
             try:
                 listed = {
                     o.client_id: o
-                    for o in self._call("fetch_open_orders", None, 1, exchange.open_orders_now)
+                    for o in self._call("fetch_open_orders", None, 1, self.exchange.open_orders_now)
                 }
             except (AuthenticationFailed, FatalVenueError):
                 raise
@@ -347,22 +375,39 @@ class BacktestDriver:
                 error = exc
             policy.looked_up(lost, listed, error, sent_at, self.clock.wall())
 
-    def _batches(
-        self,
-        method: str,
-        batches: Sequence[Sequence[A]],
-        per_request: int,
-        effect: Callable[[Sequence[A]], list[R]],
-    ) -> list[list[R] | VenueError]:
-        """One batch call per batch, in order; an error about a whole call is its outcome."""
-        out: list[list[R] | VenueError] = []
-        for batch in batches:
-            weight = requests_sent(len(batch), per_request)
-            try:
-                out.append(self._call(method, tuple(batch), weight, _bind(effect, batch)))
-            except VenueError as exc:
-                out.append(exc)
-        return out
+    def _cancel_batch(
+        self, ids: Sequence[ClientOrderId], per_request: int
+    ) -> list[CancelOutcome] | VenueError:
+        """One batch cancel call; an error about the whole call is its outcome."""
+        at = self._send(requests_sent(len(ids), per_request))
+        try:
+            result = self.exchange.cancel_orders_now(ids)
+        except Exception as exc:
+            if self.observer is not None:
+                self.observer.request(Request("cancel_orders", tuple(ids), at, error=exc))
+            if isinstance(exc, VenueError):
+                return exc
+            raise
+        if self.observer is not None:
+            self.observer.request(Request("cancel_orders", tuple(ids), at, result))
+        return result
+
+    def _place_batch(
+        self, batch: Sequence[OrderRequest], per_request: int
+    ) -> list[PlaceOutcome] | VenueError:
+        """One batch placement call; an error about the whole call is its outcome."""
+        at = self._send(requests_sent(len(batch), per_request))
+        try:
+            result = self.exchange.place_orders_now(batch)
+        except Exception as exc:
+            if self.observer is not None:
+                self.observer.request(Request("place_orders", tuple(batch), at, error=exc))
+            if isinstance(exc, VenueError):
+                return exc
+            raise
+        if self.observer is not None:
+            self.observer.request(Request("place_orders", tuple(batch), at, result))
+        return result
 
     def _read_balances(self) -> None:
         """Re-read balances; the engine adopts them and reports any drift."""
@@ -417,7 +462,7 @@ class BacktestDriver:
         self._carry_out()
         prefix = engine.ids.prefix
         try:
-            self._call("cancel_all", prefix, 1, _bind(self.exchange.cancel_all_now, prefix))
+            self._call_with("cancel_all", prefix, self.exchange.cancel_all_now)
             listed = self._call("fetch_open_orders", None, 1, self.exchange.open_orders_now)
         except Exception as exc:
             self.log.error("shutdown_verify_failed", error=f"{type(exc).__name__}: {exc}")
@@ -429,20 +474,35 @@ class BacktestDriver:
     # --- requests ------------------------------------------------------------------------
 
     def _cancel_one(self, client_id: ClientOrderId) -> None:
-        self._call("cancel_order", client_id, 1, _bind(self.exchange.cancel_order_now, client_id))
+        self._call_with("cancel_order", client_id, self.exchange.cancel_order_now)
+
+    def _send(self, weight: float) -> float:
+        """A request's tokens (the clock moves on a wait), then its latency; return the time it
+        left (after its tokens, before its latency)."""
+        return self.bucket.request(weight, self._latency_s)
 
     def _call(self, method: str, arg: Any, weight: float, effect: Callable[[], T]) -> T:
         """One request: its tokens (the clock moves on a wait), its latency, then its effect."""
-        clock = self.clock
-        self.bucket.take(weight)
-        at = clock.now()
-        if self._latency_s > 0:
-            clock.advance_to(at + self._latency_s)
+        at = self._send(weight)
         observer = self.observer
         if observer is None:
             return effect()
         try:
             result = effect()
+        except Exception as exc:
+            observer.request(Request(method, arg, at, error=exc))
+            raise
+        observer.request(Request(method, arg, at, result))
+        return result
+
+    def _call_with(self, method: str, arg: A, effect: Callable[[A], T]) -> T:
+        """:meth:`_call` of ``effect(arg)``, one request's weight (no closure per call)."""
+        at = self._send(1)
+        observer = self.observer
+        if observer is None:
+            return effect(arg)
+        try:
+            result = effect(arg)
         except Exception as exc:
             observer.request(Request(method, arg, at, error=exc))
             raise
@@ -457,8 +517,11 @@ class BacktestDriver:
                 getattr(self.log, command.level)(command.event, **command.fields)
 
 
-def _bind(call: Callable[[Any], T], arg: Any) -> Callable[[], T]:
-    return lambda: call(arg)
+def _batched(items: Sequence[T], per_request: int) -> Sequence[Sequence[T]]:
+    """:func:`chunks` of ``items``, without copying them when one call carries them all."""
+    if per_request <= 1 or len(items) <= per_request:
+        return (items,)
+    return chunks(items, per_request)
 
 
 __all__ = ["BacktestDriver", "Observer", "Request"]

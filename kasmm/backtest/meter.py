@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from kasmm.bot.view import Marks
 from kasmm.core.pnl import PnlState
-from kasmm.core.types import BookUpdated, VenueEvent
+from kasmm.core.types import ZERO, BookUpdated, VenueEvent
 
 
 class PathMeter:
@@ -41,7 +41,7 @@ class PathMeter:
         self.max_drawdown = 0.0
         # The float conversions of the last sample (each goes through the number's string),
         # kept while their inputs stay the very same objects: the own spread (its orders
-        # rest for many events), the mid (the same book for a fill's events), and whether
+        # rest for many events), the usable mid (the same book for a fill's events), and whether
         # the equity was sampled at this PnL and mid already (sampling it again changes
         # neither the peak nor the drawdown).
         self._bid: Decimal | None = None
@@ -55,22 +55,24 @@ class PathMeter:
     def after(self, event: VenueEvent | None, sample: Marks) -> None:
         """Sample the bot after it handled ``event`` (``None``: the end of the path)."""
         mid = sample.mid
-        if mid is None or not mid.is_finite() or mid <= 0:
+        if mid is None:
             return
+        if mid is not self._mid:  # a mid seen last time is known to be usable
+            if not mid.is_finite() or mid <= ZERO:
+                return
+            self._mid, self._mid_f = mid, float(mid)
         if isinstance(event, BookUpdated):
             self.book_samples += 1
             bid, ask = sample.own_bid, sample.own_ask
             if bid is not None and ask is not None:
                 if bid is not self._bid or ask is not self._ask:
                     self._bid, self._ask, self._spread = bid, ask, float(ask - bid)
-                if mid is not self._mid:
-                    self._mid, self._mid_f = mid, float(mid)
                 spread = self._spread
                 self.spread_n += 1
                 self.spread_sum += spread
                 self.spread_bps_sum += spread / self._mid_f * 1e4
         pnl = sample.pnl
-        if pnl is self._pnl and mid == self._pnl_mid:
+        if pnl is self._pnl and (mid is self._pnl_mid or mid == self._pnl_mid):
             return
         self._pnl, self._pnl_mid = pnl, mid
         equity = float(pnl.net(mid))

@@ -33,6 +33,7 @@ class BacktestClock(VirtualClock):
     :class:`HorizonReached` before time moves, for async code that drives a simulated venue on
     this clock (bench/churn.py's naive loop). Waits of the token bucket and request latencies
     use :meth:`advance_to`: a round in progress at the end finishes, and the run ends there.
+    :meth:`wall` is :meth:`now`, as for every virtual clock (the driver relies on it).
     """
 
     def __init__(self, start: float = 0.0, end: float | None = None) -> None:
@@ -43,6 +44,20 @@ class BacktestClock(VirtualClock):
         """Whether a market step at ``t`` (or the clock itself) lies after the end."""
         end = self.end
         return end is not None and (t > end or self._now > end)
+
+    def step_to(self, t: float) -> bool:
+        """Move to a market step at ``t``; ``False`` (the clock stays) when it is
+        :meth:`past_end`.
+
+        :meth:`past_end` and :meth:`advance_to` written out: the driver calls this once a market
+        step, and this class is source (it subclasses a source class), so each call is a frame.
+        """
+        end, now = self.end, self._now
+        if end is not None and (t > end or now > end):
+            return False
+        if t > now:
+            self._now = t
+        return True
 
     async def sleep_until(self, deadline: float) -> None:
         """Jump to ``deadline``.
@@ -94,6 +109,21 @@ class BacktestBucket(TokenBucket):
             waited += self._take(self.capacity)
             weight -= self.capacity
         return waited + self._take(weight)
+
+    def request(self, weight: float, latency_s: float) -> float:
+        """One request: its tokens (:meth:`take`), then its latency on the clock; return the time
+        it left (after its tokens, before its latency).
+
+        One call a request for the compiled driver: this class is source (it subclasses a
+        source class), and a call into source from compiled code costs more than the calls
+        made here.
+        """
+        self.take(weight)
+        clock = self.clock
+        at = clock.now()
+        if latency_s > 0:
+            clock.advance_to(at + latency_s)
+        return at
 
     def _take(self, weight: float) -> float:
         start = self._clock.now()

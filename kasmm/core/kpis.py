@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from kasmm.core.types import OpenOrder, Side
+from kasmm.core.types import ZERO, OpenOrder, Side
 
 #: The depth bands, as fractions of the mid (+-0.5 %, 1 %, 2 %); exact, so an order exactly
 #: on a band's edge is inside it.
@@ -138,7 +138,8 @@ class Picture:
 
     def of(self, orders: Iterable[OpenOrder], mid: Decimal | None) -> Snapshot:
         """``snapshot(orders, mid)``."""
-        if mid is None or not mid.is_finite() or mid <= 0:
+        # ZERO, a Decimal: comparing with the int 0 converts it to a Decimal each time.
+        if mid is None or not mid.is_finite() or mid <= ZERO:
             return NOTHING
         current, previous = tuple(orders), self._orders
         same = len(current) == len(previous)
@@ -149,23 +150,26 @@ class Picture:
                     break
         if not same:
             self._index(current)
-        elif self._mid is not None and mid == self._mid:
+        elif mid is self._mid or (self._mid is not None and mid == self._mid):
             return self._last
         m = float(mid)
         bid, ask = self._bid, self._ask
         spread = None
         if bid is not None and ask is not None:
             spread = (ask - bid) / m * 1e4
-        depth = [0.0] * len(DEPTH_BANDS)
         low, high = _FLOAT_RANGE
         in_range = low < m < high
         slack = m * _SLACK
         bands = _BANDS_F
         prices, values = self._prices, self._values
-        for i in range(len(current)):
-            distance = abs(prices[i] - m)
-            for b in range(len(bands)):
-                reach = m * bands[b]
+        # Band by band (snapshot() goes order by order): each band still sums its orders'
+        # values in order from 0.0, so the sums are the same floats, kept in a machine float.
+        depth: list[float] = []
+        for b in range(len(bands)):
+            reach = m * bands[b]
+            total = 0.0
+            for i in range(len(current)):
+                distance = abs(prices[i] - m)
                 if in_range and distance < reach - slack:
                     inside = True
                 elif in_range and distance > reach + slack:
@@ -173,7 +177,8 @@ class Picture:
                 else:  # too close to call in floats: decided as snapshot() decides it
                     inside = abs(current[i].price - mid) <= mid * DEPTH_BANDS[b]
                 if inside:
-                    depth[b] += values[i]
+                    total += values[i]
+            depth.append(total)
         picture = Snapshot(bid is not None, ask is not None, spread, tuple(depth))
         self._mid, self._last = mid, picture
         return picture
@@ -182,27 +187,37 @@ class Picture:
         """What of ``orders`` does not depend on the mid (computed as :func:`snapshot` does).
 
         ``float()`` of a ``Decimal`` is the cost here: an order kept from last time (the very
-        object) keeps its float price, and a remaining size equal to the last one converted
-        (the quoting core's size, mostly) its float.
+        object) keeps its float price and value, and a remaining size equal to the last one
+        converted (the quoting core's size, mostly) its float.
         """
         self._mid = None  # until a picture of these orders is complete
-        previous, previous_prices = self._orders, self._prices
-        kept = {previous[i].client_id: i for i in range(len(previous))}
+        previous, previous_prices, previous_values = self._orders, self._prices, self._values
         prices: list[float] = []
         values: list[float] = []
         best_bid: float | None = None
         best_ask: float | None = None
+        after = 0  # where the search for the next kept order starts
         for order in orders:
-            i = kept.get(order.client_id, -1)
-            kept_order = i >= 0 and previous[i] is order
-            price = previous_prices[i] if kept_order else float(order.price)
+            # A kept order is found by identity, searching on from the last one found: the
+            # open orders keep their order in the engine's dict (a new one goes last), so this
+            # finds each kept order in one pass, without a dict of the last ones' ids.
+            kept = -1
+            for i in range(after, len(previous)):
+                if previous[i] is order:
+                    kept, after = i, i + 1
+                    break
+            if kept >= 0:
+                price, value = previous_prices[kept], previous_values[kept]
+            else:
+                price = float(order.price)
+                value = price * self._float_size(order.remaining)
             if order.side is Side.BUY:
                 if best_bid is None or price > best_bid:
                     best_bid = price
             elif best_ask is None or price < best_ask:
                 best_ask = price
             prices.append(price)
-            values.append(price * self._float_size(order.remaining))
+            values.append(value)
         self._prices, self._values = prices, values
         self._bid, self._ask = best_bid, best_ask
         self._orders = orders
