@@ -27,7 +27,7 @@ from kasmm.core.types import Book, BookLevel, BookUpdated, ClientOrderId, OrderR
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.grid_ladder import GridLadder, grid_spacing
 from kasmm.venues.sim.matching import merge_levels, merge_own
-from kasmm.venues.sim.random_walk import RandomWalkModel
+from kasmm.venues.sim.random_walk import RandomWalkModel, expovariate, gauss
 from kasmm.venues.sim.tick_book import TickBook, TickSide
 
 D = Decimal
@@ -449,3 +449,21 @@ def test_a_merged_side_is_merge_levels(
         prices[-1] += D("0.25")
     levels = tuple(BookLevel(p, D(2)) for p in prices)
     assert tside.merged(levels) == merge_levels(tside.levels(), levels, side)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 12345])
+def test_the_compiled_draws_are_randoms_own(seed: int) -> None:
+    # gauss and expovariate are Random's bodies, to compile them: the same floats and the same
+    # generator state, mixed in any order with the generator's own methods.
+    ours, theirs = random.Random(seed), random.Random(seed)
+    for i in range(2000):
+        kind = i % 5
+        if kind in (0, 1):
+            assert gauss(ours) == theirs.gauss(0.0, 1.0)
+        elif kind == 2:
+            assert expovariate(ours, 2.0) == theirs.expovariate(2.0)
+        elif kind == 3:
+            assert ours.gauss(0.0, 1.0) == gauss(theirs)  # a pair begun by the other
+        else:
+            assert ours.random() == theirs.random()
+        assert ours.getstate() == theirs.getstate()

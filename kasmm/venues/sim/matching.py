@@ -47,6 +47,9 @@ class RestingOrder:
     locked: Decimal = ZERO
     #: Paper venue only: other traders' volume still ahead of this order at its price.
     queue_ahead: Decimal = ZERO
+    #: ``price`` in ticks of the venue's rules when the request said so exactly
+    #: (:func:`~.orders.on_grid`), else -1: what the models compare without ``Decimal``.
+    ticks: int = -1
 
     def __init__(
         self,
@@ -60,6 +63,7 @@ class RestingOrder:
         seq: int,
         locked: Decimal = ZERO,
         queue_ahead: Decimal = ZERO,
+        ticks: int = -1,
     ) -> None:
         # Written out, not generated: see "Hot values" in kasmm/core/types.py.
         self.client_id = client_id
@@ -72,6 +76,7 @@ class RestingOrder:
         self.seq = seq
         self.locked = locked
         self.queue_ahead = queue_ahead
+        self.ticks = ticks
 
     def to_open_order(self) -> OpenOrder:
         """The order as the ``Venue`` protocol reports it."""
