@@ -156,6 +156,22 @@ class OwnOrders:
             levels = cache.levels = aggregate(self.ranked(side))
         return levels
 
+    def level_ticks(self, side: Side) -> list[int] | None:
+        """The prices of :meth:`levels` in ticks, from the orders' own ``ticks``; ``None`` when
+        an order of that side has none (then only the ``Decimal`` prices tell). Cached with
+        the levels; read-only."""
+        cache = self._cache(side)
+        if cache.ticks is None:
+            ticks: list[int] = []
+            for order in self.ranked(side):  # by price: one run of equal ticks per level
+                t = order.ticks
+                if t <= 0:
+                    return None
+                if not ticks or ticks[-1] != t:
+                    ticks.append(t)
+            cache.ticks = ticks
+        return cache.ticks
+
     def ranked(self, side: Side) -> Sequence[RestingOrder]:
         """:meth:`side` without the copy: the cached list, to read at once, never to change
         (it is replaced, not changed, when the orders change)."""
@@ -177,7 +193,7 @@ class _SideCache:
     change (``None``: not built). Every published book and every taker reads these, and the
     orders change far less often."""
 
-    __slots__ = ("levels", "ranked")
+    __slots__ = ("levels", "ranked", "ticks")
 
     def __init__(self) -> None:
         #: The side in priority order. Fills shrink ``remaining`` in place, which does not
@@ -187,11 +203,14 @@ class _SideCache:
         #: until the side changes is what lets a published book reuse its merged sides
         #: (:meth:`~.tick_book.TickSide.merged`).
         self.levels: tuple[BookLevel, ...] | None = None
+        #: The levels' prices in ticks (:meth:`OwnOrders.level_ticks`); fills leave them.
+        self.ticks: list[int] | None = None
 
     def clear(self) -> None:
         """The side's orders changed."""
         self.ranked = None
         self.levels = None
+        self.ticks = None
 
 
 def _price_key(order: RestingOrder) -> Decimal:
