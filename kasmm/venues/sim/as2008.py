@@ -174,7 +174,7 @@ class AS2008Model:
         s = self.mid
         a, k, dt = self._a, self._k, self._dt
         num, den = self._tick_num, self._tick_den
-        for order in self._state.orders:
+        for order in self._state.orders.placed():
             price = price_float(order.ticks, num, den, order.price)  # float(order.price)
             distance = price - s if order.side is Side.SELL else s - price
             if self._rng.random() < fill_probability(a, k, dt, distance):

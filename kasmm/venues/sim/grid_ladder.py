@@ -98,9 +98,8 @@ class GridLadder:
             # rather than building them anew (a list and an int object per level).
             n = abs(shift)
             first = best + direction * (count - n) if shift > 0 else best  # first entering
-            entering = list(
-                range(first * spacing, (first + direction * n) * spacing, direction * spacing)
-            )
+            step = direction * spacing  # (a comprehension: compiled, ``range`` is a call)
+            entering = [(first * spacing) + i * step for i in range(n)]
             side.shift_levels(shift, entering, self._draw_lots(n))
             return
         # ``[(best + direction * i) * spacing for i in range(count)]``, built by range in C.

@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from kasmm.core.types import Book, BookLevel, Side
 from kasmm.venues.sim.matching import (
     Execution,
+    Liquidity,
     OwnOrders,
     RestingOrder,
     merge_levels,
@@ -35,7 +36,7 @@ from kasmm.venues.sim.matching import (
 _PRICE_CACHE_MAX = 1 << 8
 
 
-class TickSide:
+class TickSide(Liquidity):
     """One side of the synthetic book (see the module docstring); a :class:`~.matching.Liquidity`.
 
     ``ticks`` and ``lots`` are the side's levels as the model last set them, best first; they
@@ -160,9 +161,10 @@ class TickSide:
                     map(BookLevel, map(price, self.ticks), map(lot.__rmul__, self.lots))
                 )
             else:  # an incremental update: only the new levels (``is``, not ``in``: no __eq__)
+                book = self._book  # ``book.price``, not ``price``: a direct call compiled
                 for i, level in enumerate(levels):
                     if level is None:
-                        levels[i] = BookLevel(price(self.ticks[i]), self.lots[i] * lot)
+                        levels[i] = BookLevel(book.price(self.ticks[i]), self.lots[i] * lot)
             rendered = self._rendered = tuple(levels)  # type: ignore[arg-type]
         return rendered
 
