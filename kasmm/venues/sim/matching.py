@@ -324,7 +324,7 @@ def sweep_liquidity(
     left = size
     executions: list[Execution] = []
     i = 0
-    while left > 0:
+    while left > ZERO:  # a Decimal zero: an int is converted per comparison
         top = liquidity.head()
         mine = own[i] if i < len(own) else None
         if top is None and mine is None:

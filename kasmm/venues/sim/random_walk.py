@@ -47,7 +47,7 @@ from collections import deque
 from decimal import Decimal
 
 from kasmm.config.schema import RandomWalkMarket
-from kasmm.core.types import Book, BookUpdated, Side, VenueEvent
+from kasmm.core.types import ZERO, Book, BookUpdated, Side, VenueEvent
 from kasmm.venues.sim.grid_ladder import GridLadder, grid_spacing
 from kasmm.venues.sim.state import SimState
 from kasmm.venues.sim.tick_book import TickBook
@@ -184,7 +184,7 @@ class RandomWalkModel:
         executions, traded = self._book.sweep(self._state.orders, side, size)
         for ex in executions:
             self._pending.append(self._state.fill(ex.order, ex.price, ex.size))
-        if traded > 0:
+        if traded > ZERO:
             self._pending.append(None)
 
     def _update_book(self) -> None:

@@ -277,7 +277,7 @@ class SimState:
         """
         fee = self.ledger.settle(order, price, size)
         self.orders.shrink(order, size)
-        if order.remaining == 0:
+        if order.remaining == ZERO:
             self.orders.pop(order.client_id)
             self.ledger.release(order)  # releases nothing unless the lock had a residue
         self._trade_seq += 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from kasmm.core.types import Book, BookLevel, Side
+from kasmm.core.types import ZERO, Book, BookLevel, Side
 from kasmm.venues.sim.matching import (
     Execution,
     Liquidity,
@@ -105,19 +105,26 @@ class TickSide(Liquidity):
         and ``lots`` are the ``abs(shift)`` levels that enter, at the back for a positive
         ``shift``, at the front for a negative one. The kept levels keep their rendered
         objects. The side's lists change in place."""
-        n = len(self.ticks)
         k = abs(shift)
-        assert 0 < k < n and len(ticks) == len(lots) == k
-        if shift > 0:
-            del self.ticks[:k], self.lots[:k], self._levels[:k]
-            self.ticks += ticks
-            self.lots += lots
-            self._levels += [None] * k
-        else:
-            del self.ticks[n - k :], self.lots[n - k :], self._levels[n - k :]
-            self.ticks[:0] = ticks
-            self.lots[:0] = lots
-            self._levels[:0] = [None] * k
+        assert 0 < k < len(self.ticks) and len(ticks) == len(lots) == k
+        # A level at a time (mostly one): compiled, pop, append and insert are direct calls
+        # where slice assignments build slice objects.
+        all_ticks, all_lots, levels = self.ticks, self.lots, self._levels
+        for i in range(k):
+            if shift > 0:  # leaving at the front, entering at the back
+                all_ticks.pop(0)
+                all_lots.pop(0)
+                levels.pop(0)
+                all_ticks.append(ticks[i])
+                all_lots.append(lots[i])
+                levels.append(None)
+            else:  # leaving at the back, entering at the front (the last entering first)
+                all_ticks.pop()
+                all_lots.pop()
+                levels.pop()
+                all_ticks.insert(0, ticks[k - 1 - i])
+                all_lots.insert(0, lots[k - 1 - i])
+                levels.insert(0, None)
         self._all_new = False
         self._rendered = None
         self._gone = 0
@@ -253,7 +260,7 @@ class TickSide(Liquidity):
         head = self.head()
         assert head is not None and size <= head[1]
         left = head[1] - size
-        if left == 0:
+        if left == ZERO:
             self._gone += 1
             self._front = None
         else:
