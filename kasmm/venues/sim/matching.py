@@ -177,9 +177,10 @@ class OwnOrders:
             cache.ticks = ticks
         return cache.ticks
 
-    def ranked(self, side: Side) -> Sequence[RestingOrder]:
+    def ranked(self, side: Side) -> list[RestingOrder]:
         """:meth:`side` without the copy: the cached list, to read at once, never to change
-        (it is replaced, not changed, when the orders change)."""
+        (it is replaced, not changed, when the orders change). A ``list``, not a
+        ``Sequence``: compiled, loops over it are then direct."""
         cache = self._cache(side)
         orders = cache.ranked
         if orders is None:
