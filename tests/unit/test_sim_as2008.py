@@ -21,7 +21,7 @@ from kasmm.core.types import (
 )
 from kasmm.errors import OrderRejected
 from kasmm.venues.sim import SimVenue
-from kasmm.venues.sim.as2008 import fill_probability
+from kasmm.venues.sim.as2008 import fill_probability, price_float, tick_fraction
 
 pytestmark = pytest.mark.anyio
 D = Decimal
@@ -206,3 +206,24 @@ async def test_same_seed_same_events() -> None:
     assert any(isinstance(e, OrderFilled) for e in first)
     assert await trace(5) == first
     assert await trace(6) != first
+
+
+@pytest.mark.parametrize(
+    "tick", ["0.01", "0.0001", "0.5", "0.000001", "1", "5", "0.25", "0.00000001", "0.010"]
+)
+def test_a_price_float_from_ticks_is_float_of_the_decimal(tick: str) -> None:
+    # The AS step reads each order's price as a float; from its ticks when it has them.
+    num, den = tick_fraction(Decimal(tick))
+    assert num > 0 and Decimal(num) / Decimal(den) == Decimal(tick)
+    for ticks in [1, 2, 3, 7, 99, 12345, 999_999, 10**9 + 7, 2**40 + 1, (2**53 - 1) // num]:
+        price = ticks * Decimal(tick)
+        assert price_float(ticks, num, den, price) == float(price)
+        assert price_float(-1, num, den, price) == float(price)  # ticks unknown
+    big = (2**53 // num + 1) * Decimal(tick)  # past the exact range: the Decimal's own float
+    assert price_float(2**53 // num + 1, num, den, big) == float(big)
+
+
+@pytest.mark.parametrize("tick", ["1E+2", "-0.01", "1E-23", "Infinity"])
+def test_ticks_not_a_decimal_fraction_read_the_decimal(tick: str) -> None:
+    assert tick_fraction(Decimal(tick)) == (0, 1)
+    assert price_float(5, 0, 1, Decimal("1.5")) == 1.5

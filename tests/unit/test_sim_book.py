@@ -23,11 +23,19 @@ from hypothesis import strategies as st
 
 from kasmm.clock import VirtualClock
 from kasmm.config.schema import RandomWalkMarket, SimVenueConfig
-from kasmm.core.types import Book, BookLevel, BookUpdated, ClientOrderId, OrderRequest, Side
+from kasmm.core.types import (
+    Book,
+    BookLevel,
+    BookUpdated,
+    ClientOrderId,
+    OrderRequest,
+    Side,
+    VenueOrderId,
+)
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.grid_ladder import GridLadder, grid_spacing
-from kasmm.venues.sim.matching import merge_levels, merge_own
-from kasmm.venues.sim.random_walk import RandomWalkModel
+from kasmm.venues.sim.matching import OwnOrders, RestingOrder, crossed_by, merge_levels, merge_own
+from kasmm.venues.sim.random_walk import RandomWalkModel, expovariate, gauss
 from kasmm.venues.sim.tick_book import TickBook, TickSide
 
 D = Decimal
@@ -449,3 +457,54 @@ def test_a_merged_side_is_merge_levels(
         prices[-1] += D("0.25")
     levels = tuple(BookLevel(p, D(2)) for p in prices)
     assert tside.merged(levels) == merge_levels(tside.levels(), levels, side)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 12345])
+def test_the_compiled_draws_are_randoms_own(seed: int) -> None:
+    # gauss and expovariate are Random's bodies, to compile them: the same floats and the same
+    # generator state, mixed in any order with the generator's own methods.
+    ours, theirs = random.Random(seed), random.Random(seed)
+    for i in range(2000):
+        kind = i % 5
+        if kind in (0, 1):
+            assert gauss(ours) == theirs.gauss(0.0, 1.0)
+        elif kind == 2:
+            assert expovariate(ours, 2.0) == theirs.expovariate(2.0)
+        elif kind == 3:
+            assert ours.gauss(0.0, 1.0) == gauss(theirs)  # a pair begun by the other
+        else:
+            assert ours.random() == theirs.random()
+        assert ours.getstate() == theirs.getstate()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bids=st.lists(st.integers(90, 100), unique=True, max_size=6),
+    asks=st.lists(st.integers(95, 110), unique=True, max_size=6),
+    mine=st.lists(
+        st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(85, 115), st.booleans()),
+        max_size=8,
+    ),
+)
+def test_crossed_orders_and_merged_sides_by_ticks_are_the_definitions(
+    bids: list[int], asks: list[int], mine: list[tuple[Side, int, bool]]
+) -> None:
+    # Orders that carry their ticks are compared and merged in ticks; the others by price.
+    book = TickBook(D("0.5"), D(1))
+    book.bids.set_levels(sorted(bids, reverse=True), [3] * len(bids))
+    book.asks.set_levels(sorted(asks), [3] * len(asks))
+    orders = OwnOrders()
+    for n, (side, ticks, known) in enumerate(mine):
+        price = ticks * D("0.5")
+        cid = ClientOrderId(f"o{n}")
+        order = RestingOrder(cid, VenueOrderId(str(n)), side, price, D(2), D(2), 0.0, n)
+        order.ticks = ticks if known else -1
+        orders.add(order)
+    want = crossed_by(orders, book.bids.best(), book.asks.best())
+    assert [id(o) for o in book.crossed(orders)] == [id(o) for o in want]
+    for side, tside in ((Side.BUY, book.bids), (Side.SELL, book.asks)):
+        level_ticks = orders.level_ticks(side)
+        levels = orders.levels(side)
+        if level_ticks is not None:
+            assert level_ticks == [int(level.price / D("0.5")) for level in levels]
+        assert tside.merged(levels, level_ticks) == merge_levels(tside.levels(), levels, side)

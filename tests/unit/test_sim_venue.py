@@ -14,10 +14,12 @@ import pytest
 
 from kasmm.clock import RealClock, VirtualClock
 from kasmm.config.schema import RandomWalkMarket, SimFees, SimVenueConfig
+from kasmm.core.grid import grid_of
 from kasmm.core.types import (
     BookUpdated,
     ClientOrderId,
     Fill,
+    MarketRules,
     OrderFilled,
     OrderRequest,
     Side,
@@ -31,6 +33,8 @@ from kasmm.errors import (
 )
 from kasmm.venues.base import Venue
 from kasmm.venues.sim import SimStats, SimVenue
+from kasmm.venues.sim.matching import OwnOrders
+from kasmm.venues.sim.orders import on_grid, validate_request
 
 pytestmark = pytest.mark.anyio
 D = Decimal
@@ -458,3 +462,33 @@ async def test_realized_volatility_matches_sigma_bps(sigma_bps: float) -> None:
 def test_venue_satisfies_the_protocol() -> None:
     venue, _ = make_venue()
     assert isinstance(venue, Venue)
+
+
+def _grid_rules() -> MarketRules:
+    return MarketRules(
+        symbol="KAS/USDT", base="KAS", quote="USDT", tick=Decimal("0.000001"),
+        lot=Decimal("0.01"), min_notional=Decimal(1),
+    )  # fmt: skip
+
+
+def test_a_request_spelled_on_the_grid_skips_only_the_general_form_of_the_checks() -> None:
+    rules = _grid_rules()
+    grid = grid_of(rules)
+    orders = OwnOrders()
+
+    def request(price: Decimal, size: Decimal, ticks: int, lots: int) -> OrderRequest:
+        return OrderRequest(ClientOrderId("c1"), Side.BUY, price, size, True, ticks, lots)
+
+    # The bot's own objects: on the grid, the ticks are kept.
+    assert validate_request(rules, orders, request(grid.price(80000), grid.size(2000), 80000, 2000))
+    # Equal values but other objects, ticks unknown or wrong: the general checks, same verdicts.
+    assert not validate_request(rules, orders, request(Decimal("0.08"), Decimal("20"), 80000, 2000))
+    assert not validate_request(rules, orders, request(grid.price(80000), grid.size(2000), -1, -1))
+    assert not on_grid(rules, request(grid.price(80000), grid.size(2000), 80001, 2000))
+    with pytest.raises(OrderRejected, match="not a multiple of tick"):
+        validate_request(rules, orders, request(Decimal("0.0800005"), grid.size(2000), 80000, 2000))
+    with pytest.raises(OrderRejected, match="positive and finite"):
+        validate_request(rules, orders, request(Decimal("NaN"), grid.size(2000), 80000, 2000))
+    # The minimums and the client id are checked on either path.
+    with pytest.raises(OrderRejected, match="notional"):
+        validate_request(rules, orders, request(grid.price(80000), grid.size(1), 80000, 1))

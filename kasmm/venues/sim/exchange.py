@@ -134,8 +134,9 @@ class SimExchange:
 
     def _accept(self, request: OrderRequest) -> RestingOrder:
         state = self.state
-        validate_request(state.rules, state.orders, request)
+        on_grid = validate_request(state.rules, state.orders, request)
         if self.model.enforces_post_only:
             opposite = request.side.opposite
             check_cross(request, combined_best(self.model.best(opposite), state.orders, opposite))
-        return state.add_order(request)  # raises InsufficientFunds before anything is booked
+        # raises InsufficientFunds before anything is booked
+        return state.add_order(request, on_grid)

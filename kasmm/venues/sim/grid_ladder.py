@@ -89,13 +89,23 @@ class GridLadder:
         bids, +1 asks), reusing the levels it shares with the one from ``old_best``."""
         count = max(0, count)
         spacing = self._spacing
+        old_lots = side.lots
+        # New level i is old level i + shift when both are in their books.
+        shift = 0 if old_best is None else direction * (best - old_best)
+        if old_best is not None and count == len(old_lots) and 0 < abs(shift) < count:
+            # The usual move, by a step or a few: the general case below with the same draws
+            # (none at the end that keeps its levels), shifting the side's lists in place
+            # rather than building them anew (a list and an int object per level).
+            n = abs(shift)
+            first = best + direction * (count - n) if shift > 0 else best  # first entering
+            step = direction * spacing  # (a comprehension: compiled, ``range`` is a call)
+            entering = [(first * spacing) + i * step for i in range(n)]
+            side.shift_levels(shift, entering, self._draw_lots(n))
+            return
         # ``[(best + direction * i) * spacing for i in range(count)]``, built by range in C.
         ticks = list(
             range(best * spacing, (best + direction * count) * spacing, direction * spacing)
         )
-        old_lots = side.lots
-        # New level i is old level i + shift when both are in their books.
-        shift = 0 if old_best is None else direction * (best - old_best)
         lo = max(0, -shift)
         hi = min(count, len(old_lots) - shift)
         if old_best is None or hi <= lo:

@@ -18,7 +18,6 @@ import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 from kasmm.core.types import (
     ZERO,
@@ -47,6 +46,9 @@ class RestingOrder:
     locked: Decimal = ZERO
     #: Paper venue only: other traders' volume still ahead of this order at its price.
     queue_ahead: Decimal = ZERO
+    #: ``price`` in ticks of the venue's rules when the request said so exactly
+    #: (:func:`~.orders.on_grid`), else -1: what the models compare without ``Decimal``.
+    ticks: int = -1
 
     def __init__(
         self,
@@ -60,6 +62,7 @@ class RestingOrder:
         seq: int,
         locked: Decimal = ZERO,
         queue_ahead: Decimal = ZERO,
+        ticks: int = -1,
     ) -> None:
         # Written out, not generated: see "Hot values" in kasmm/core/types.py.
         self.client_id = client_id
@@ -72,6 +75,7 @@ class RestingOrder:
         self.seq = seq
         self.locked = locked
         self.queue_ahead = queue_ahead
+        self.ticks = ticks
 
     def to_open_order(self) -> OpenOrder:
         """The order as the ``Venue`` protocol reports it."""
@@ -107,6 +111,11 @@ class OwnOrders:
         """Orders in placement order (a copy: callers may remove orders while iterating)."""
         return iter(list(self._by_id.values()))
 
+    def placed(self) -> list[RestingOrder]:
+        """Orders in placement order, a new list (:meth:`__iter__` without the iterator:
+        compiled, a loop over a list is direct)."""
+        return list(self._by_id.values())
+
     def __contains__(self, client_id: object) -> bool:
         return client_id in self._by_id
 
@@ -121,8 +130,9 @@ class OwnOrders:
 
     def pop(self, client_id: ClientOrderId) -> RestingOrder | None:
         """Remove and return the open order ``client_id``, or ``None`` when it is not open."""
-        order = self._by_id.pop(client_id, None)
+        order = self._by_id.get(client_id)  # get and del: compiled, dict.pop is a generic call
         if order is not None:
+            del self._by_id[client_id]
             self._cache(order.side).clear()
         return order
 
@@ -151,9 +161,26 @@ class OwnOrders:
             levels = cache.levels = aggregate(self.ranked(side))
         return levels
 
-    def ranked(self, side: Side) -> Sequence[RestingOrder]:
+    def level_ticks(self, side: Side) -> list[int] | None:
+        """The prices of :meth:`levels` in ticks, from the orders' own ``ticks``; ``None`` when
+        an order of that side has none (then only the ``Decimal`` prices tell). Cached with
+        the levels; read-only."""
+        cache = self._cache(side)
+        if cache.ticks is None:
+            ticks: list[int] = []
+            for order in self.ranked(side):  # by price: one run of equal ticks per level
+                t = order.ticks
+                if t <= 0:
+                    return None
+                if not ticks or ticks[-1] != t:
+                    ticks.append(t)
+            cache.ticks = ticks
+        return cache.ticks
+
+    def ranked(self, side: Side) -> list[RestingOrder]:
         """:meth:`side` without the copy: the cached list, to read at once, never to change
-        (it is replaced, not changed, when the orders change)."""
+        (it is replaced, not changed, when the orders change). A ``list``, not a
+        ``Sequence``: compiled, loops over it are then direct."""
         cache = self._cache(side)
         orders = cache.ranked
         if orders is None:
@@ -172,7 +199,7 @@ class _SideCache:
     change (``None``: not built). Every published book and every taker reads these, and the
     orders change far less often."""
 
-    __slots__ = ("levels", "ranked")
+    __slots__ = ("levels", "ranked", "ticks")
 
     def __init__(self) -> None:
         #: The side in priority order. Fills shrink ``remaining`` in place, which does not
@@ -182,11 +209,14 @@ class _SideCache:
         #: until the side changes is what lets a published book reuse its merged sides
         #: (:meth:`~.tick_book.TickSide.merged`).
         self.levels: tuple[BookLevel, ...] | None = None
+        #: The levels' prices in ticks (:meth:`OwnOrders.level_ticks`); fills leave them.
+        self.ticks: list[int] | None = None
 
     def clear(self) -> None:
         """The side's orders changed."""
         self.ranked = None
         self.levels = None
+        self.ticks = None
 
 
 def _price_key(order: RestingOrder) -> Decimal:
@@ -233,20 +263,26 @@ class Execution:
         object.__setattr__(self, "size", size)
 
 
-class Liquidity(Protocol):
-    """One side of other traders' liquidity as a sweep consumes it, best level first."""
+class Liquidity:
+    """One side of other traders' liquidity as a sweep consumes it, best level first.
+
+    A base class rather than a ``Protocol``: compiled, a sweep's calls of these methods are
+    then direct (a protocol's are generic attribute calls, about a tenth of a sweep).
+    """
+
+    __slots__ = ()
 
     def head(self) -> tuple[Decimal, Decimal] | None:
         """Price and size left of the best level, or ``None`` when the side is empty."""
-        ...
+        raise NotImplementedError
 
     def consume(self, size: Decimal) -> None:
         """Take ``size`` (at most what :meth:`head` shows) from the best level; an exhausted
         level leaves the side."""
-        ...
+        raise NotImplementedError
 
 
-class _LevelList:
+class _LevelList(Liquidity):
     """:class:`Liquidity` over a list of :class:`SyntheticLevel` (consumed in place)."""
 
     __slots__ = ("_levels",)
@@ -289,7 +325,7 @@ def sweep_liquidity(
     left = size
     executions: list[Execution] = []
     i = 0
-    while left > 0:
+    while left > ZERO:  # a Decimal zero: an int is converted per comparison
         top = liquidity.head()
         mine = own[i] if i < len(own) else None
         if top is None and mine is None:

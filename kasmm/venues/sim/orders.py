@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from kasmm.core.grid import usable_grid
 from kasmm.core.types import ZERO, MarketRules, OrderRequest, Side
 from kasmm.errors import OrderRejected, PostOnlyWouldCross
 from kasmm.venues.sim.matching import OwnOrders
@@ -28,15 +29,53 @@ def is_multiple(value: Decimal, step: Decimal) -> bool:
         return False
 
 
-def validate_request(rules: MarketRules, orders: OwnOrders, request: OrderRequest) -> None:
+def on_grid(rules: MarketRules, request: OrderRequest) -> bool:
+    """True when the request's integer ``ticks`` and ``lots`` (carried from the quoting core)
+    spell its price and size on the grid of ``rules``: then both are positive, finite and
+    exact multiples of the tick and the lot.
+
+    The cheap form of those checks (a cached lookup each, where the general ones are a
+    ``Decimal`` remainder and two tests each): a bot quoting on these rules (the venue's own
+    object, whose grid the bot shares) sends the grid's cached ``Decimal`` objects themselves,
+    and identity needs no look at the value (which may be a NaN). Anything else (ticks unknown,
+    another grid, an equal but other object) is checked the general way.
+    """
+    ticks, lots = request.ticks, request.lots
+    if ticks <= 0 or lots <= 0:
+        return False
+    grid = usable_grid(rules)
+    if grid is None:
+        return False
+    return grid.price(ticks) is request.price and grid.size(lots) is request.size
+
+
+def validate_request(rules: MarketRules, orders: OwnOrders, request: OrderRequest) -> bool:
     """Reject a request that breaks the market's rules; never adjust it.
 
+    :return: whether the request's ``ticks`` and ``lots`` are its price and size on the grid of
+        ``rules`` (:func:`on_grid`), so that the venue may keep them.
     :raises OrderRejected: empty client id, non-positive or non-finite price or size, off tick,
         off lot, below the minimum size or notional, or a client id that is already open.
     """
     cid, price, size = request.client_id, request.price, request.size
     if not cid:
         raise OrderRejected("empty client order id")
+    exact = on_grid(rules, request)
+    if not exact:
+        _check_price_and_size(rules, request)
+    if size < rules.min_size:
+        raise OrderRejected(f"{cid}: size {size} below minimum {rules.min_size}")
+    # Price and size are positive here, so with no minimum (<= 0) nothing is below it.
+    if rules.min_notional > ZERO and price * size < rules.min_notional:
+        raise OrderRejected(f"{cid}: notional {price * size} below minimum {rules.min_notional}")
+    if cid in orders:
+        raise OrderRejected(f"{cid}: an open order already has this client id")
+    return exact
+
+
+def _check_price_and_size(rules: MarketRules, request: OrderRequest) -> None:
+    """The positive, finite, on-tick and on-lot checks of :func:`validate_request`."""
+    cid, price, size = request.client_id, request.price, request.size
     if not price.is_finite() or price <= ZERO:
         raise OrderRejected(f"{cid}: price must be positive and finite, got {price}")
     if not size.is_finite() or size <= ZERO:
@@ -45,13 +84,6 @@ def validate_request(rules: MarketRules, orders: OwnOrders, request: OrderReques
         raise OrderRejected(f"{cid}: price {price} is not a multiple of tick {rules.tick}")
     if not is_multiple(size, rules.lot):
         raise OrderRejected(f"{cid}: size {size} is not a multiple of lot {rules.lot}")
-    if size < rules.min_size:
-        raise OrderRejected(f"{cid}: size {size} below minimum {rules.min_size}")
-    # Price and size are positive here, so with no minimum (<= 0) nothing is below it.
-    if rules.min_notional > ZERO and price * size < rules.min_notional:
-        raise OrderRejected(f"{cid}: notional {price * size} below minimum {rules.min_notional}")
-    if cid in orders:
-        raise OrderRejected(f"{cid}: an open order already has this client id")
 
 
 def check_cross(request: OrderRequest, best_opposite: Decimal | None) -> None:

@@ -47,11 +47,13 @@ from collections import deque
 from decimal import Decimal
 
 from kasmm.config.schema import RandomWalkMarket
-from kasmm.core.types import Book, BookUpdated, Side, VenueEvent
+from kasmm.core.types import ZERO, Book, BookUpdated, Side, VenueEvent
 from kasmm.venues.sim.grid_ladder import GridLadder, grid_spacing
 from kasmm.venues.sim.state import SimState
 from kasmm.venues.sim.tick_book import TickBook
 
+#: ``random.TWOPI``.
+_TWO_PI = 2.0 * math.pi
 #: Multiplicative noise range of synthetic level sizes.
 _SIZE_NOISE = (0.8, 1.2)
 
@@ -130,7 +132,7 @@ class RandomWalkModel:
         # venues started together from all ticking at the same instant.
         self._t0 = now + (self._phase - 1.0) * self._interval if self._phase else now
         self._n_book = 1
-        self._next_taker = now + self._rng.expovariate(self._market.taker_rate_per_s)
+        self._next_taker = now + expovariate(self._rng, self._market.taker_rate_per_s)
 
     def best(self, side: Side) -> Decimal | None:
         """Best synthetic price on ``side``."""
@@ -165,15 +167,16 @@ class RandomWalkModel:
         t_book = self._t0 + self._n_book * self._interval
         if t_book <= self._next_taker:
             self._n_book += 1
-            self._mid *= math.exp(self._step_sigma * self._rng.gauss(0.0, 1.0))
+            self._mid *= math.exp(self._step_sigma * gauss(self._rng))
             self._update_book()
             for order in self._book.crossed(self._state.orders):
                 self._pending.append(self._state.fill(order, order.price, order.remaining))
             self._pending.append(None)
         else:
-            self._next_taker += self._rng.expovariate(self._market.taker_rate_per_s)
-            side = Side.BUY if self._rng.random() < 0.5 else Side.SELL
-            lots = math.floor(self._rng.expovariate(1.0 / self._taker_mean_f) / self._lot_f)
+            rng = self._rng
+            self._next_taker += expovariate(rng, self._market.taker_rate_per_s)
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            lots = math.floor(expovariate(rng, 1.0 / self._taker_mean_f) / self._lot_f)
             self._take(side, Decimal(max(1, lots)) * self._lot)
 
     def _take(self, side: Side, size: Decimal) -> None:
@@ -181,7 +184,7 @@ class RandomWalkModel:
         executions, traded = self._book.sweep(self._state.orders, side, size)
         for ex in executions:
             self._pending.append(self._state.fill(ex.order, ex.price, ex.size))
-        if traded > 0:
+        if traded > ZERO:
             self._pending.append(None)
 
     def _update_book(self) -> None:
@@ -223,6 +226,31 @@ class RandomWalkModel:
         if self._min_lots < 1:
             lots = [max(1, n) for n in lots]
         return lots
+
+
+def gauss(rng: random.Random) -> float:
+    """``rng.gauss(0.0, 1.0)``: the same value and the same generator state after it.
+
+    ``Random.gauss`` is Python code, which stays interpreted in the compiled build (about 1 us a
+    draw, one per book update); this is its body (CPython 3.11, unchanged since 3.3), so it
+    compiles to C calls of the same libm functions: the same floats. It keeps the second normal
+    of each pair in ``rng.gauss_next``, as ``gauss`` does, so the two can be mixed on one
+    generator (``tests/unit/test_sim_book.py`` holds it to ``rng.gauss``).
+    """
+    # ``gauss_next`` is an attribute of ``random.Random`` that typeshed does not declare.
+    z: float | None = rng.gauss_next  # type: ignore[attr-defined]
+    rng.gauss_next = None  # type: ignore[attr-defined]
+    if z is None:
+        x2pi = rng.random() * _TWO_PI
+        g2rad = math.sqrt(-2.0 * math.log(1.0 - rng.random()))
+        z = math.cos(x2pi) * g2rad
+        rng.gauss_next = math.sin(x2pi) * g2rad  # type: ignore[attr-defined]
+    return 0.0 + z * 1.0  # ``mu + z * sigma`` with gauss's arguments, as it computes it
+
+
+def expovariate(rng: random.Random, lambd: float) -> float:
+    """``rng.expovariate(lambd)`` (its body, compiled: see :func:`gauss`)."""
+    return -math.log(1.0 - rng.random()) / lambd
 
 
 def _clamped(raw: list[int], direction: int, anchor: int | None) -> list[int]:

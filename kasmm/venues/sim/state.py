@@ -231,9 +231,11 @@ class SimState:
             raise RuntimeError("balances can only be restored before the first order")
         self.ledger.restore(balances)
 
-    def add_order(self, request: OrderRequest) -> RestingOrder:
+    def add_order(self, request: OrderRequest, on_grid: bool = False) -> RestingOrder:
         """Lock the funds for an already validated ``request`` and book it at the clock's time.
 
+        :param on_grid: the request's ``ticks`` are its price on the rules' grid (what
+            :func:`~.orders.validate_request` returned); the order keeps them.
         :raises InsufficientFunds: the free balance cannot back the order (nothing is booked).
         """
         self._order_seq += 1
@@ -246,6 +248,7 @@ class SimState:
             remaining=request.size,
             created_at=self._order_time(),
             seq=self._order_seq,
+            ticks=request.ticks if on_grid else -1,
         )
         self.ledger.lock(order)
         self.orders.add(order)
@@ -274,7 +277,7 @@ class SimState:
         """
         fee = self.ledger.settle(order, price, size)
         self.orders.shrink(order, size)
-        if order.remaining == 0:
+        if order.remaining == ZERO:
             self.orders.pop(order.client_id)
             self.ledger.release(order)  # releases nothing unless the lock had a residue
         self._trade_seq += 1

@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from kasmm.core.types import Book, BookLevel, Side
+from kasmm.core.types import ZERO, Book, BookLevel, Side
 from kasmm.venues.sim.matching import (
     Execution,
+    Liquidity,
     OwnOrders,
     RestingOrder,
-    crossed_by,
     merge_levels,
     sweep_liquidity,
 )
@@ -36,7 +36,7 @@ from kasmm.venues.sim.matching import (
 _PRICE_CACHE_MAX = 1 << 8
 
 
-class TickSide:
+class TickSide(Liquidity):
     """One side of the synthetic book (see the module docstring); a :class:`~.matching.Liquidity`.
 
     ``ticks`` and ``lots`` are the side's levels as the model last set them, best first; they
@@ -99,6 +99,38 @@ class TickSide:
         self._front = None
         self._view = None
 
+    def shift_levels(self, shift: int, ticks: list[int], lots: list[int]) -> None:
+        """:meth:`set_levels` for a side that keeps its length and moves by ``shift`` levels:
+        new level i is old level i + ``shift`` (0 < ``abs(shift)`` < the length), and ``ticks``
+        and ``lots`` are the ``abs(shift)`` levels that enter, at the back for a positive
+        ``shift``, at the front for a negative one. The kept levels keep their rendered
+        objects. The side's lists change in place."""
+        k = abs(shift)
+        assert 0 < k < len(self.ticks) and len(ticks) == len(lots) == k
+        # A level at a time (mostly one): compiled, pop, append and insert are direct calls
+        # where slice assignments build slice objects.
+        all_ticks, all_lots, levels = self.ticks, self.lots, self._levels
+        for i in range(k):
+            if shift > 0:  # leaving at the front, entering at the back
+                all_ticks.pop(0)
+                all_lots.pop(0)
+                levels.pop(0)
+                all_ticks.append(ticks[i])
+                all_lots.append(lots[i])
+                levels.append(None)
+            else:  # leaving at the back, entering at the front (the last entering first)
+                all_ticks.pop()
+                all_lots.pop()
+                levels.pop()
+                all_ticks.insert(0, ticks[k - 1 - i])
+                all_lots.insert(0, lots[k - 1 - i])
+                levels.insert(0, None)
+        self._all_new = False
+        self._rendered = None
+        self._gone = 0
+        self._front = None
+        self._view = None
+
     def cached_levels(self) -> list[BookLevel | None]:
         """Per index, the level as set and rendered (``None``: not rendered yet); what a model
         may pass back through ``kept``. Read-only."""
@@ -136,15 +168,21 @@ class TickSide:
                     map(BookLevel, map(price, self.ticks), map(lot.__rmul__, self.lots))
                 )
             else:  # an incremental update: only the new levels (``is``, not ``in``: no __eq__)
+                book = self._book  # ``book.price``, not ``price``: a direct call compiled
                 for i, level in enumerate(levels):
                     if level is None:
-                        levels[i] = BookLevel(price(self.ticks[i]), self.lots[i] * lot)
+                        levels[i] = BookLevel(book.price(self.ticks[i]), self.lots[i] * lot)
             rendered = self._rendered = tuple(levels)  # type: ignore[arg-type]
         return rendered
 
-    def merged(self, mine: tuple[BookLevel, ...]) -> tuple[BookLevel, ...]:
+    def merged(
+        self, mine: tuple[BookLevel, ...], mine_ticks: list[int] | None = None
+    ) -> tuple[BookLevel, ...]:
         """:meth:`levels` with the bot's orders on this side (``mine``, from
         :meth:`~.matching.OwnOrders.levels`) merged in (:func:`~.matching.merge_levels`).
+
+        :param mine_ticks: ``mine``'s prices in ticks when known
+            (:meth:`~.matching.OwnOrders.level_ticks`), else they are measured.
 
         The last result is kept: both inputs are immutable, and both are the same objects
         again while neither the synthetic side nor the bot's orders changed (most updates),
@@ -154,12 +192,15 @@ class TickSide:
         if not mine:
             return levels
         if levels is not self._merged_from or mine is not self._merged_with:
-            self._merged = self._merge(levels, mine)
+            self._merged = self._merge(levels, mine, mine_ticks)
             self._merged_from, self._merged_with = levels, mine
         return self._merged
 
     def _merge(
-        self, levels: tuple[BookLevel, ...], mine: tuple[BookLevel, ...]
+        self,
+        levels: tuple[BookLevel, ...],
+        mine: tuple[BookLevel, ...],
+        mine_ticks: list[int] | None,
     ) -> tuple[BookLevel, ...]:
         """``merge_levels(levels, mine, side)``, the definition, walking the side's integer
         ticks rather than bisecting ``Decimal`` prices through a key function (several times
@@ -167,7 +208,8 @@ class TickSide:
         orders, and two prices on the tick are equal exactly when their ticks are."""
         if mine is not self._mine_of:
             self._mine_of = mine
-            self._mine_ticks = self._book.ticks_of_all(mine)
+            known = mine_ticks is not None
+            self._mine_ticks = mine_ticks if known else self._book.ticks_of_all(mine)
         own_ticks = self._mine_ticks
         if own_ticks is None:
             return merge_levels(levels, mine, self._side)
@@ -201,6 +243,10 @@ class TickSide:
             return None
         return self._book.price(self.ticks[self._gone])
 
+    def best_ticks(self) -> int:
+        """:meth:`best` in ticks, or -1."""
+        return self.ticks[self._gone] if self._gone < len(self.ticks) else -1
+
     def head(self) -> tuple[Decimal, Decimal] | None:
         """Price and size left of the best level (``Liquidity``)."""
         if self._gone >= len(self.ticks):
@@ -214,7 +260,7 @@ class TickSide:
         head = self.head()
         assert head is not None and size <= head[1]
         left = head[1] - size
-        if left == 0:
+        if left == ZERO:
             self._gone += 1
             self._front = None
         else:
@@ -268,17 +314,38 @@ class TickBook:
         """The public book: what is left of the synthetic levels merged with the bot's orders."""
         if not len(orders):
             return Book(self.bids.levels(), self.asks.levels(), ts)
+        buy, sell = Side.BUY, Side.SELL
         return Book(
-            self.bids.merged(orders.levels(Side.BUY)),
-            self.asks.merged(orders.levels(Side.SELL)),
+            self.bids.merged(orders.levels(buy), orders.level_ticks(buy)),
+            self.asks.merged(orders.levels(sell), orders.level_ticks(sell)),
             ts,
         )
 
     def crossed(self, orders: OwnOrders) -> list[RestingOrder]:
-        """Bot orders the synthetic book crosses (see :func:`~.matching.crossed_orders`)."""
+        """Bot orders the synthetic book crosses (see :func:`~.matching.crossed_orders`).
+
+        ``crossed_by(orders, best bid, best ask)``, comparing integer ticks where an order has
+        them (its price is exactly that many of this book's ticks) rather than ``Decimal``
+        prices (``tests/unit/test_sim_book.py`` holds it to ``crossed_by``).
+        """
         if not len(orders):
             return []
-        return crossed_by(orders, self.bids.best(), self.asks.best())
+        crossed: list[RestingOrder] = []
+        ask = self.asks.best_ticks()
+        if ask > 0:
+            for order in orders.ranked(Side.BUY):  # best first: the crossed ones are a prefix
+                t = order.ticks
+                if t < ask if t > 0 else order.price < self.price(ask):
+                    break
+                crossed.append(order)
+        bid = self.bids.best_ticks()
+        if bid > 0:
+            for order in orders.ranked(Side.SELL):
+                t = order.ticks
+                if t > bid if t > 0 else order.price > self.price(bid):
+                    break
+                crossed.append(order)
+        return crossed
 
     def sweep(
         self, orders: OwnOrders, taker_side: Side, size: Decimal
