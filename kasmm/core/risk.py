@@ -42,6 +42,10 @@ class TradingState(enum.StrEnum):
     HALTED = "halted"
 
 
+#: ``ZERO`` as a compiled constant (a module's plain global is a dict lookup in the compiled
+#: build).
+_ZERO: Final = ZERO
+
 _STRENGTH = {"reduce_only": 1, "pause": 2, "halt": 3}
 
 
@@ -271,7 +275,7 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
         if (
             dd.pct is not None
             and rules.has_capital
-            and inputs.peak_equity > ZERO
+            and inputs.peak_equity > _ZERO
             and not _far_below_pct(drop, inputs.peak_equity, dd.pct)
         ):
             ratio = drop / inputs.peak_equity * 100
@@ -284,13 +288,17 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
             _add(out, _check(loss, "max_daily_loss", float(lost), float(loss.quote), now))
     inv, excess = rules.max_inventory_deviation, inputs.inventory_excess
     # A share of capital means nothing without capital (as2008: cash may go negative).
+    # Each ``value > limit`` below is _check's own condition, asked first: most decisions trip
+    # nothing, and the call would box its float arguments.
     if inv is not None and excess is not None and excess.share is not None and rules.has_capital:
         deviation = abs(excess.share)
-        _add(out, _check(inv, "max_inventory_deviation", deviation, inv.share, now))
+        if deviation > inv.share:
+            _add(out, _check(inv, "max_inventory_deviation", deviation, inv.share, now))
     stale = rules.stale_book
     if stale is not None:
         age = math.inf if inputs.last_book_ts is None else now - inputs.last_book_ts
-        _add(out, _check(stale, "stale_book", age, stale.seconds, now))
+        if age > stale.seconds:
+            _add(out, _check(stale, "stale_book", age, stale.seconds, now))
     jump = rules.mid_jump
     if jump is not None:
         if inputs.book_crossed:
@@ -299,8 +307,9 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
             inputs.mid is not None
             and inputs.previous_mid is not None
             and inputs.previous_mid
-            # An unchanged mid (most books) moved exactly 0: no need to divide it out.
-            and (inputs.mid != inputs.previous_mid or not _within_float(ZERO, jump.pct))
+            # An unchanged mid (most books) moved exactly 0, within any limit but a NaN or a
+            # negative one: no need to divide it out.
+            and (inputs.mid != inputs.previous_mid or not jump.pct >= 0.0)
             # A move of a tick or so is far within the limit: no division either.
             and not _far_below_pct(inputs.mid - inputs.previous_mid, inputs.previous_mid, jump.pct)
         ):
@@ -309,13 +318,13 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
             if not _within_float(moved, jump.pct):
                 _add(out, _check(jump, "mid_jump", float(moved), jump.pct, now))
     errors = rules.max_consecutive_errors
-    if errors is not None:
+    if errors is not None and inputs.consecutive_errors > errors.count:
         _add(
             out,
             _check(errors, "max_consecutive_errors", inputs.consecutive_errors, errors.count, now),
         )
     rate = rules.max_order_actions_per_minute
-    if rate is not None:
+    if rate is not None and inputs.actions_last_minute > rate.count:
         _add(
             out,
             _check(
