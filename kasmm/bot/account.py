@@ -8,23 +8,49 @@ moves the PnL and the ledger, not the inventory again.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote
+from kasmm.core.pnl import PnlState, fee_in_quote, fold_fill
 from kasmm.core.types import ZERO, Balance, Balances, Fill, MarketRules, Side
 
 
-@dataclass
+@dataclass(init=False)
 class Inventory:
     """The bot's view of its balances, moved by fills and resynced from the venue."""
 
     base: Decimal = ZERO
     quote: Decimal = ZERO
+    #: The last :meth:`balances` and what it was built from, handed out again while the
+    #: numbers are the very same objects (every decision asks; fills and reads are rarer).
+    #: Not part of the inventory: never compared or shown.
+    _balances: Balances | None = field(default=None, init=False, repr=False, compare=False)
+    _of: tuple[Decimal, Decimal, str, str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __init__(self, base: Decimal = ZERO, quote: Decimal = ZERO) -> None:
+        # Written out: a compiled dataclass leaves an ``init=False`` field unset.
+        self.base = base
+        self.quote = quote
+        self._balances = None
+        self._of = None
 
     def balances(self, base_asset: str, quote_asset: str) -> Balances:
         """As a ``Balances`` of totals (what quoting may budget with)."""
-        return Balances({base_asset: Balance(self.base), quote_asset: Balance(self.quote)})
+        last, of = self._balances, self._of
+        if (
+            last is not None
+            and of is not None
+            and of[0] is self.base
+            and of[1] is self.quote
+            and of[2] == base_asset
+            and of[3] == quote_asset
+        ):
+            return last
+        made = Balances({base_asset: Balance(self.base), quote_asset: Balance(self.quote)})
+        self._balances, self._of = made, (self.base, self.quote, base_asset, quote_asset)
+        return made
 
     def equity(self, mid: Decimal) -> Decimal:
         """Quote plus base valued at ``mid``."""
@@ -56,16 +82,16 @@ class Account:
     def apply(self, fill: Fill, quote_asset: str) -> bool:
         """Fold a stored fill in; False when the inventory already held it (PnL only)."""
         moved = fill.ts >= self.as_of
+        fee, notional = fee_in_quote(fill, quote_asset), fill.notional
         if moved:
             inv = self.inventory
-            fee = fee_in_quote(fill, quote_asset)
             if fill.side is Side.BUY:
                 inv.base += fill.size
-                inv.quote -= fill.notional + fee
+                inv.quote -= notional + fee
             else:
                 inv.base -= fill.size
-                inv.quote += fill.notional - fee
-        self.pnl = apply_fill(self.pnl, fill, quote_asset)
+                inv.quote += notional - fee
+        self.pnl = fold_fill(self.pnl, fill, fee, notional)
         return moved
 
     def resync(

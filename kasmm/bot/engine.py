@@ -23,7 +23,7 @@ import enum
 import random
 from collections import deque
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from kasmm.bot.account import Account
 from kasmm.bot.commands import (
@@ -57,6 +57,7 @@ from kasmm.core.quoting import (
 from kasmm.core.reconcile import reconcile
 from kasmm.core.risk import RiskInputs, RiskState, TradingState, Trip, evaluate, gate, reset
 from kasmm.core.types import (
+    ZERO,
     Book,
     ClientOrderId,
     Fill,
@@ -72,6 +73,8 @@ from kasmm.journal import Restored
 from kasmm.obs.money import NumberFormat, plain
 from kasmm.store import KpiRecord
 
+#: ``ZERO`` as a compiled constant (a module's plain global is a dict lookup when compiled).
+_ZERO: Final = ZERO
 #: How often balances are re-read from the venue (the venue is the truth).
 BALANCE_REFRESH_S = 30.0
 #: How often an equity snapshot is stored (drawdown peak, daily PnL, reports).
@@ -123,6 +126,8 @@ class Engine:
         self.account = Account()
         self.rules: MarketRules | None = None
         self.book: Book | None = None
+        #: ``book.is_crossed`` of that book (the risk inputs of each decision read it).
+        self._crossed = False
         self.last_decision: QuoteDecision | None = None
         self.start_mid: Decimal | None = None
         self.start_equity: Decimal | None = None
@@ -154,6 +159,9 @@ class Engine:
         self._params = quoting_params(profile)
         self._refresh = refresh_params(profile)
         self._limits = risk_limits(profile)
+        #: Whether a rule reads the order actions of the last minute (the window is only kept
+        #: then: an as2008 path acts on every step, and its window holds every round).
+        self._counts_actions = self._limits.max_order_actions_per_minute is not None
         self._vol_halflife = self._params.estimator_halflife_s
         rule = profile.kill_switch.max_daily_loss
         self.daily_tz = rule.timezone if rule is not None else "UTC"
@@ -266,9 +274,10 @@ class Engine:
         changed = last is None or mid != previous or not book.same_levels_as(last)
         self.tracker = self.tracker.booked(previous, now, changed)
         self.book = book
+        self._crossed = crossed = book.is_crossed
         self.venue_clock = self.venue_clock.observe(book.ts, now)
         self.stats.book_updates += 1
-        if mid is not None and not book.is_crossed:
+        if mid is not None and not crossed:
             if self.start_mid is None:
                 inv = self.account.inventory
                 self.start_mid = mid
@@ -417,7 +426,7 @@ class Engine:
         decision = compute_quotes(self._params, state)
         risk, trips = evaluate(self._limits, self.risk, self._risk_inputs(now, wall, decision))
         before = self.risk.trading_state(now)
-        trading = risk.trading_state(now)
+        trading = before if risk is self.risk else risk.trading_state(now)
         if trips:
             self._on_trips(trips, trading)
         if trading is not before:
@@ -441,26 +450,25 @@ class Engine:
         if actions:
             self._last_action_at = now
             self.stats.quotes_sent += 1
-            self.tracker = self.tracker.acted(now, len(actions))
+            if self._counts_actions:
+                self.tracker = self.tracker.acted(now, len(actions))
         return decision, actions
 
     def _risk_inputs(self, now: float, wall: float, decision: QuoteDecision) -> RiskInputs:
         mid = decision.mid if decision.mid is not None else (self.book.mid if self.book else None)
         equity = None
-        if mid is not None and mid.is_finite() and mid > 0:
+        if mid is not None and mid.is_finite() and mid > _ZERO:  # no int to convert
             equity = self.account.inventory.equity(mid)
-        measured = measure(self.tracker, now, self._day.of(wall), equity)
+        measured = measure(
+            self.tracker, now, self._day.of(wall), equity, self._limits.max_daily_loss is not None
+        )
         self.tracker = t = measured.tracker
         return RiskInputs(
             now=now,
             last_book_ts=t.last_book_at,
             mid=mid,
             previous_mid=t.previous_mid,
-            book_crossed=(
-                self.book is not None
-                and self.book.is_crossed
-                and not self._params.allow_locked_book
-            ),
+            book_crossed=self._crossed and not self._params.allow_locked_book,
             equity=equity,
             peak_equity=t.peak_equity,
             daily_pnl=measured.daily_pnl,
@@ -490,7 +498,8 @@ class Engine:
         otherwise look like a quoting profile that is merely unlucky)."""
         idle = None
         allowed = trading is not TradingState.HALTED and trading is not TradingState.PAUSED
-        if allowed and not decision.quotes.all and decision.reason != "ok":
+        quotes = decision.quotes
+        if allowed and not (quotes.bids or quotes.asks) and decision.reason != "ok":
             idle = decision.reason
         if idle == self.idle_reason:
             return
@@ -562,8 +571,14 @@ class Engine:
         if opening is not None:
             self._opening = None
             self._outbox.append(StoreOpening(opening[0], opening[1], wall))
-        mid = self.book.mid if self.book is not None else None
-        if mid is not None and mid > 0 and self.equity_timer.take(now):
+        # The timer before the mid's sign (a Decimal comparison): it is due once in 10 s.
+        if (
+            book is not None
+            and self.equity_timer.due(now)
+            and (mid := book.mid) is not None
+            and mid > _ZERO
+            and self.equity_timer.take(now)
+        ):
             inv = self.account.inventory
             self._outbox.append(StoreEquity(wall, inv.equity(mid), mid, inv.base, inv.quote))
             self._outbox.append(StoreKpis(self._kpi_record(wall)))

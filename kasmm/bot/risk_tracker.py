@@ -117,11 +117,16 @@ class Measured:
         object.__setattr__(self, "actions_last_minute", actions_last_minute)
 
 
-def measure(tracker: RiskTracker, now: float, day: str, equity: Decimal | None) -> Measured:
+def measure(
+    tracker: RiskTracker, now: float, day: str, equity: Decimal | None, daily: bool = True
+) -> Measured:
     """Fold the current ``equity`` (and the local ``day``) into the tracker.
 
     The peak only rises; a new local day starts the daily figure from the current equity;
     actions older than the window drop out.
+
+    :param daily: compute the day's PnL (``daily_pnl``; else ``None``): only the daily-loss
+        rule reads it, and it costs a ``Decimal`` subtraction on every decision.
     """
     peak, day_key, day_start = tracker.peak_equity, tracker.day_key, tracker.day_start_equity
     changed = False  # a new tracker only when a figure moved (this runs on every decision)
@@ -130,7 +135,7 @@ def measure(tracker: RiskTracker, now: float, day: str, equity: Decimal | None) 
             peak, changed = equity, True
         if day != day_key:
             day_key, day_start, changed = day, equity, True
-    daily = equity - day_start if equity is not None and day_start is not None else None
+    pnl = equity - day_start if daily and equity is not None and day_start is not None else None
     rounds, actions = tracker.action_rounds, tracker.actions_in_window
     cutoff = now - ACTION_WINDOW_S
     # Times never decrease (interval clock): the rounds to drop are a prefix.
@@ -145,7 +150,7 @@ def measure(tracker: RiskTracker, now: float, day: str, equity: Decimal | None) 
         new = RiskTracker(
             peak, day_key, day_start, tracker.previous_mid, tracker.last_book_at, rounds, actions
         )
-    return Measured(new, equity, daily, actions)
+    return Measured(new, equity, pnl, actions)
 
 
 class LocalDay:

@@ -219,14 +219,29 @@ class Marks:
 def marks(engine: Engine) -> Marks:
     """The :class:`Marks` of ``engine`` now."""
     book = engine.book
-    bid = ask = None
+    bid: OpenOrder | None = None
+    ask: OpenOrder | None = None
     for order in engine.open_orders.values():
         if order.side is Side.BUY:
-            if bid is None or order.price > bid:
-                bid = order.price
-        elif ask is None or order.price < ask:
-            ask = order.price
-    return Marks(book.mid if book is not None else None, bid, ask, engine.account.pnl)
+            if bid is None or _above(order, bid):
+                bid = order
+        elif ask is None or _above(ask, order):
+            ask = order
+    return Marks(
+        book.mid if book is not None else None,
+        bid.price if bid is not None else None,
+        ask.price if ask is not None else None,
+        engine.account.pnl,
+    )
+
+
+def _above(a: OpenOrder, b: OpenOrder) -> bool:
+    """``a.price > b.price``, in ticks when both are on the same grid (``price`` is ``ticks``
+    times its positive tick there: the same order, without a ``Decimal`` comparison per order
+    and event)."""
+    if a.grid is not None and a.grid is b.grid and a.ticks >= 0 and b.ticks >= 0:
+        return a.ticks > b.ticks
+    return a.price > b.price
 
 
 def build_view(engine: Engine, state: BotState, now: float, orders_left: int) -> BotView:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 from kasmm.core.types import ZERO, Fill, Side
 
@@ -113,6 +114,12 @@ class PnlParts:
     vs_hold: Decimal
 
 
+#: Compiled constants (a module's plain global is a dict lookup in the compiled build).
+_ZERO: Final = ZERO
+_ONE: Final = Decimal(1)
+_MINUS_ONE: Final = Decimal(-1)
+
+
 def fee_in_quote(fill: Fill, quote_asset: str) -> Decimal:
     """The fill's fee in quote currency (a base-currency fee is valued at the fill price)."""
     if fill.fee_asset == quote_asset or not fill.fee:
@@ -122,22 +129,29 @@ def fee_in_quote(fill: Fill, quote_asset: str) -> Decimal:
 
 def apply_fill(state: PnlState, fill: Fill, quote_asset: str) -> PnlState:
     """Fold one fill into ``state`` (average-cost method)."""
+    return fold_fill(state, fill, fee_in_quote(fill, quote_asset), fill.notional)
+
+
+def fold_fill(state: PnlState, fill: Fill, fee: Decimal, notional: Decimal) -> PnlState:
+    """:func:`apply_fill` given the fill's fee in quote (:func:`fee_in_quote`) and its
+    ``notional``, for a caller that computed both already (the account moves its inventory by
+    them: each is a ``Decimal`` product once, not twice)."""
     signed = fill.size if fill.side is Side.BUY else -fill.size
     pos, avg, realized = state.position, state.avg_cost, state.realized
-    if pos == 0 or (pos > 0) == (signed > 0):
+    # _ZERO, not 0: a comparison with an int converts it to a Decimal first (one per fill).
+    if pos == _ZERO or (pos > _ZERO) == (signed > _ZERO):
         new_pos = pos + signed
         if new_pos:  # a zero-size fill while flat leaves nothing to average (and 0/0 raises)
             avg = (avg * abs(pos) + fill.price * abs(signed)) / abs(new_pos)
     else:
         closed = min(abs(pos), abs(signed))
-        direction = Decimal(1) if pos > 0 else Decimal(-1)
+        direction = _ONE if pos > ZERO else _MINUS_ONE
         realized += (fill.price - avg) * closed * direction
         new_pos = pos + signed
-        if new_pos == 0:
-            avg = ZERO
-        elif (new_pos > 0) != (pos > 0):
+        if new_pos == _ZERO:
+            avg = _ZERO
+        elif (new_pos > _ZERO) != (pos > _ZERO):
             avg = fill.price  # crossed through zero: the remainder opens at this price
-    fee = fee_in_quote(fill, quote_asset)
     # The constructor, not dataclasses.replace (interpreted, ~4x slower): one per fill.
     buy = fill.side is Side.BUY
     return PnlState(
@@ -149,8 +163,8 @@ def apply_fill(state: PnlState, fill: Fill, quote_asset: str) -> PnlState:
         sell_count=state.sell_count if buy else state.sell_count + 1,
         buy_volume=state.buy_volume + fill.size if buy else state.buy_volume,
         sell_volume=state.sell_volume if buy else state.sell_volume + fill.size,
-        buy_notional=state.buy_notional + fill.notional if buy else state.buy_notional,
-        sell_notional=state.sell_notional if buy else state.sell_notional + fill.notional,
+        buy_notional=state.buy_notional + notional if buy else state.buy_notional,
+        sell_notional=state.sell_notional if buy else state.sell_notional + notional,
         opening_position=state.opening_position,
         opening_mark=state.opening_mark,
     )

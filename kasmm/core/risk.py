@@ -42,6 +42,10 @@ class TradingState(enum.StrEnum):
     HALTED = "halted"
 
 
+#: ``ZERO`` as a compiled constant (a module's plain global is a dict lookup in the compiled
+#: build).
+_ZERO: Final = ZERO
+
 _STRENGTH = {"reduce_only": 1, "pause": 2, "halt": 3}
 
 
@@ -229,6 +233,30 @@ def _within_float(value: Decimal, limit: float) -> bool:
     return _within(value, exact)
 
 
+def _far_below_pct(part: Decimal, whole: Decimal, pct: float) -> bool:
+    """``100 * |part / whole|`` is below half of ``pct`` by the numbers' exponents alone.
+
+    ``adjusted()`` is the exponent of a number's leading digit, so ``|part| < 10 **
+    (adjusted(part) + 1)`` and ``|whole| >= 10 ** adjusted(whole)``: the percentage is below
+    ``10 ** m`` with ``m = adjusted(part) - adjusted(whole) + 3``, which this requires to be at
+    most ``pct / 2``. Rounding a 28-digit quotient (or ``q - 1`` of a ratio ``q`` near 1: an
+    error of about ``1e-25`` percent in the default context) moves a figure by far less than
+    that margin, so the ``Decimal`` percentage a rule computes is within ``pct`` too and its
+    division can be skipped: a mid that moved a tick or a step, a drawdown of a fraction of the
+    limit. False when it cannot tell (zero, not finite, a limit that is not a finite number
+    well above that rounding): the caller computes exactly. ``tests/unit/test_risk.py`` holds
+    the trips to converting every figure.
+    """
+    if not (part and part.is_finite() and whole and whole.is_finite() and 1e-15 < pct < math.inf):
+        return False
+    m = part.adjusted() - whole.adjusted() + 3
+    # _POWERS_OF_TEN[i] is 10.0 ** (i - 40), within an ulp: the factor 2 covers that too.
+    return -40 <= m <= 40 and 2 * _POWERS_OF_TEN[m + 40] <= pct
+
+
+_POWERS_OF_TEN: Final[tuple[float, ...]] = tuple(10.0**k for k in range(-40, 41))
+
+
 def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
     """Every rule whose condition holds for ``inputs`` (pure; no state).
 
@@ -238,30 +266,39 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
     (``tests/unit/test_risk.py`` checks both on figures around each limit).
     """
     now = inputs.now
-    out: list[Trip | None] = []
+    out: list[Trip] = []
     dd = rules.max_drawdown
     if dd is not None and inputs.equity is not None and inputs.peak_equity is not None:
         drop = inputs.peak_equity - inputs.equity
         if dd.quote is not None and not _within(drop, dd.quote):
-            out.append(_check(dd, "max_drawdown", float(drop), float(dd.quote), now, "quote"))
-        if dd.pct is not None and rules.has_capital and inputs.peak_equity > 0:
+            _add(out, _check(dd, "max_drawdown", float(drop), float(dd.quote), now, "quote"))
+        if (
+            dd.pct is not None
+            and rules.has_capital
+            and inputs.peak_equity > _ZERO
+            and not _far_below_pct(drop, inputs.peak_equity, dd.pct)
+        ):
             ratio = drop / inputs.peak_equity * 100
             if not _within_float(ratio, dd.pct):
-                out.append(_check(dd, "max_drawdown", float(ratio), dd.pct, now, "pct"))
+                _add(out, _check(dd, "max_drawdown", float(ratio), dd.pct, now, "pct"))
     loss = rules.max_daily_loss
     if loss is not None and inputs.daily_pnl is not None:
         lost = -inputs.daily_pnl
         if not _within(lost, loss.quote):
-            out.append(_check(loss, "max_daily_loss", float(lost), float(loss.quote), now))
+            _add(out, _check(loss, "max_daily_loss", float(lost), float(loss.quote), now))
     inv, excess = rules.max_inventory_deviation, inputs.inventory_excess
     # A share of capital means nothing without capital (as2008: cash may go negative).
+    # Each ``value > limit`` below is _check's own condition, asked first: most decisions trip
+    # nothing, and the call would box its float arguments.
     if inv is not None and excess is not None and excess.share is not None and rules.has_capital:
         deviation = abs(excess.share)
-        out.append(_check(inv, "max_inventory_deviation", deviation, inv.share, now))
+        if deviation > inv.share:
+            _add(out, _check(inv, "max_inventory_deviation", deviation, inv.share, now))
     stale = rules.stale_book
     if stale is not None:
         age = math.inf if inputs.last_book_ts is None else now - inputs.last_book_ts
-        out.append(_check(stale, "stale_book", age, stale.seconds, now))
+        if age > stale.seconds:
+            _add(out, _check(stale, "stale_book", age, stale.seconds, now))
     jump = rules.mid_jump
     if jump is not None:
         if inputs.book_crossed:
@@ -270,26 +307,36 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
             inputs.mid is not None
             and inputs.previous_mid is not None
             and inputs.previous_mid
-            # An unchanged mid (most books) moved exactly 0: no need to divide it out.
-            and (inputs.mid != inputs.previous_mid or not _within_float(ZERO, jump.pct))
+            # An unchanged mid (most books) moved exactly 0, within any limit but a NaN or a
+            # negative one: no need to divide it out.
+            and (inputs.mid != inputs.previous_mid or not jump.pct >= 0.0)
+            # A move of a tick or so is far within the limit: no division either.
+            and not _far_below_pct(inputs.mid - inputs.previous_mid, inputs.previous_mid, jump.pct)
         ):
             # In Decimal: a float ratio would put 100 -> 102 a hair beyond a 2 % limit.
             moved = abs(inputs.mid / inputs.previous_mid - 1) * 100
             if not _within_float(moved, jump.pct):
-                out.append(_check(jump, "mid_jump", float(moved), jump.pct, now))
+                _add(out, _check(jump, "mid_jump", float(moved), jump.pct, now))
     errors = rules.max_consecutive_errors
-    if errors is not None:
-        out.append(
-            _check(errors, "max_consecutive_errors", inputs.consecutive_errors, errors.count, now)
+    if errors is not None and inputs.consecutive_errors > errors.count:
+        _add(
+            out,
+            _check(errors, "max_consecutive_errors", inputs.consecutive_errors, errors.count, now),
         )
     rate = rules.max_order_actions_per_minute
-    if rate is not None:
-        out.append(
+    if rate is not None and inputs.actions_last_minute > rate.count:
+        _add(
+            out,
             _check(
                 rate, "max_order_actions_per_minute", inputs.actions_last_minute, rate.count, now
-            )
+            ),
         )
-    return [t for t in out if t is not None]
+    return out
+
+
+def _add(out: list[Trip], trip: Trip | None) -> None:
+    if trip is not None:
+        out.append(trip)
 
 
 def _pause_s(rules: RiskLimits, name: str) -> float:

@@ -24,6 +24,7 @@ from kasmm.core.risk import (
     TradingState,
     Trip,
     _check,
+    _far_below_pct,
     breaches,
     evaluate,
     gate,
@@ -291,7 +292,7 @@ def _breaches_converting_everything(rules: RiskLimits, inputs: RiskInputs) -> li
 
 def _near(limit: Decimal, rng: random.Random) -> Decimal:
     """A figure on, just around, or far from ``limit`` (28 digits: the context's precision)."""
-    kind = rng.randrange(6)
+    kind = rng.randrange(8)
     if kind == 0:
         return limit
     if kind == 1:
@@ -303,7 +304,14 @@ def _near(limit: Decimal, rng: random.Random) -> Decimal:
         return limit * (1 + D(rng.uniform(-1e-15, 1e-15)))
     if kind == 4:
         return D(rng.choice(("NaN", "Infinity", "-Infinity", "0", "-0")))
-    return limit * D(rng.uniform(-2, 2))
+    if kind == 5:
+        return limit * D(rng.uniform(-2, 2))
+    # Far below the limit (a tick's move, a small drawdown: what skips the division), and
+    # around a half and a twentieth of it, where that shortcut stops.
+    if kind == 6:
+        return limit * D(rng.uniform(-1, 1)) / D(10) ** rng.randrange(1, 8)
+    near = limit / rng.choice((2, 20))
+    return near * (1 + D(rng.uniform(-1e-3, 1e-3)) * rng.choice((1, D("1e-12"))))
 
 
 def test_money_rules_trip_as_when_every_figure_is_converted() -> None:
@@ -335,3 +343,25 @@ def test_money_rules_trip_as_when_every_figure_is_converted() -> None:
         expected = _breaches_converting_everything(cfg, figures)
         got = [t for t in breaches(cfg, figures) if t.rule != "stale_book"]
         assert got == expected
+
+
+def test_far_below_pct_only_says_so_of_a_percentage_within_half_the_limit() -> None:
+    """The exponent shortcut breaches() takes before dividing: whenever it answers, both
+    percentages the rules compute (a drawdown's ``part / whole * 100``, a mid jump's
+    ``abs(mid / previous - 1) * 100``) are exactly within the limit, and it answers for
+    small moves."""
+    rng = random.Random(5)
+    answered = 0
+    for _ in range(5000):
+        whole = D(rng.choice(("0.08", "0.080088", "8032.16501349", "1", "99.99", "-0.5")))
+        part = whole * D(rng.uniform(-1, 1)) / D(10) ** rng.randrange(0, 9)
+        pct = rng.choice((10.0, 3.0, 0.1, 33.3, 1e-9, 100.0))
+        if _far_below_pct(part, whole, pct):
+            answered += 1
+            assert abs(part / whole * 100) < D(pct) / 2
+            assert abs((whole + part) / whole - 1) * 100 <= D(pct)
+    assert answered > 1000
+    for part, whole in ((D(0), D(1)), (D("NaN"), D(1)), (D(1), D("Infinity")), (D(1), D(0))):
+        assert not _far_below_pct(part, whole, 3.0)
+    assert not _far_below_pct(D("1e-9"), D(1), math.nan)
+    assert not _far_below_pct(D("1e-9"), D(1), -3.0)
