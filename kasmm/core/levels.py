@@ -69,7 +69,7 @@ def side_intents(
         # ladder, then rules.round_price
         offset = half + i * step
         ratio = centre - offset if buy else centre + offset
-        if not math.isfinite(ratio):
+        if math.isinf(ratio) or math.isnan(ratio):  # not isfinite: mypyc calls that one
             continue  # beyond any grid: as dropped as a price beyond MAX_STEPS ticks
         # Within SNAP of the nearest grid line: that line; else bids down, asks up. (The
         # fraction above the floor, and 1 minus it, are exact in floats; a fraction of exactly

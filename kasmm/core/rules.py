@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
-from kasmm.core.types import MarketRules, Side
+from kasmm.core.types import ZERO, MarketRules, Side
 
 BPS = Decimal(10_000)
 
@@ -31,7 +31,7 @@ def to_decimal(x: float) -> Decimal:
 
 def is_finite_positive(x: Decimal | None) -> bool:
     """True for a finite Decimal greater than zero (False for ``None``, NaN, infinities)."""
-    return x is not None and x.is_finite() and x > 0
+    return x is not None and x.is_finite() and x > ZERO  # ZERO: an int is converted first
 
 
 def floor_to(x: Decimal, step: Decimal) -> Decimal:

@@ -77,6 +77,9 @@ class ShareDecimals:
     target: Decimal | None
     min: Decimal | None
     max: Decimal | None
+    #: ``min <= target <= max`` (a missing cap holds): then the share caps cannot move a
+    #: target that comes from ``target`` (see :func:`_target_base`)
+    target_within_caps: bool = False
 
     @staticmethod
     def of(params: QuotingParams) -> ShareDecimals:
@@ -85,7 +88,14 @@ class ShareDecimals:
         def dec(x: float | None) -> Decimal | None:
             return None if x is None else Decimal(repr(x))
 
-        return ShareDecimals(dec(params.target_share), dec(params.min_share), dec(params.max_share))
+        target, low, high = dec(params.target_share), dec(params.min_share), dec(params.max_share)
+        within = (
+            target is not None
+            and target.is_finite()
+            and (low is None or (low.is_finite() and low <= target))
+            and (high is None or (high.is_finite() and target <= high))
+        )
+        return ShareDecimals(target, low, high, within)
 
 
 def inventory_at(
@@ -106,21 +116,23 @@ def inventory_of(
     """:func:`inventory_at` from the base and quote totals, with ``params``' share Decimals."""
     base_value = base * mid
     value = base_value + quote
-    share = float(base_value / value) if value > 0 else None
+    positive = value > ZERO  # ZERO, not 0: comparing with an int converts it first
+    share = float(base_value / value) if positive else None
     target_base, from_share = _target_base(params, value, mid, shares)
     if target_base is None:
         return Inventory(base, quote, share, None, None)
+    excess_base = base - target_base
     target_share: float | None = None
     excess_share: float | None = None
-    if value > 0:
+    if positive:
         # A configured target_share that no cap moved is reported exactly as configured (and
         # not computed: a product, a division and a float conversion per decision).
-        if from_share is not None and target_base == from_share:
+        if from_share is not None and (target_base is from_share or target_base == from_share):
             target_share = params.target_share
         else:
             target_share = float(target_base * mid / value)
-        excess_share = float((base - target_base) * mid / value)
-    excess = Excess(base - target_base, excess_share)
+        excess_share = float(excess_base * mid / value)
+    excess = Excess(excess_base, excess_share)
     return Inventory(base, quote, share, target_base, target_share, excess)
 
 
@@ -143,13 +155,18 @@ def _target_base(
     """The effective target, and ``target_share`` of ``value`` when the target came from it
     (before the caps: what the configured share is worth in base at ``mid``)."""
     from_share = None
+    positive = value > ZERO
     if params.target_base is not None:
         target = params.target_base
-    elif shares.target is not None and value > 0:
+    elif shares.target is not None and positive:
         target = from_share = shares.target * value / mid
     else:
         return None, None
-    if value > 0:
+    # A target from a share within the share caps stays within them at every value and mid:
+    # the caps are computed as that target is (``cap * value / mid``) with a cap on each side
+    # of the share, correctly rounded products and quotients are monotone (value, mid > 0),
+    # and min()/max() keep their first argument on a tie. So the caps are not computed then.
+    if positive and not (from_share is not None and shares.target_within_caps and mid > ZERO):
         if shares.max is not None:
             target = min(target, shares.max * value / mid)
         if shares.min is not None:
@@ -210,13 +227,25 @@ def quoted_sides(
 
     Beyond ``max_share`` only asks are quoted (sell down), below ``min_share`` only bids.
     """
+    bids, asks, reason = side_caps(share, min_share, max_share)
+    return (_BOTH if bids and asks else _BIDS_ONLY if bids else _ASKS_ONLY), reason
+
+
+def side_caps(
+    share: float | None, min_share: float | None, max_share: float | None
+) -> tuple[bool, bool, str]:
+    """:func:`quoted_sides` as flags: (bids quoted, asks quoted, reason).
+
+    The pipeline's form: a set of enum members hashes each member through the enum's
+    ``__hash__``, which is Python code even when compiled.
+    """
     if share is None:
-        return _BOTH, "ok"
+        return True, True, "ok"
     if max_share is not None and share > max_share:
-        return _ASKS_ONLY, "above_max_share"
+        return False, True, "above_max_share"
     if min_share is not None and share < min_share:
-        return _BIDS_ONLY, "below_min_share"
-    return _BOTH, "ok"
+        return True, False, "below_min_share"
+    return True, True, "ok"
 
 
 _BOTH = frozenset({Side.BUY, Side.SELL})

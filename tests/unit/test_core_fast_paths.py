@@ -13,13 +13,22 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kasmm.bot.engine import _well_formed
 from kasmm.core.grid import Grid
+from kasmm.core.levels import side_intents
 from kasmm.core.params import QuotingParams, RefreshParams
-from kasmm.core.quoting import QUOTING_DEPTH, MarketState, compute_quotes, exclude_own
+from kasmm.core.prepared import isfinite, prepared, sizing
+from kasmm.core.quoting import (
+    QUOTING_DEPTH,
+    MarketState,
+    as_spread,
+    compute_quotes,
+    exclude_own,
+)
 from kasmm.core.reconcile import (
     _Bounds,
     _candidates,
@@ -461,3 +470,100 @@ def test_evaluate_is_the_plain_evaluation(
     limits: RiskLimits, state: RiskState, inputs: RiskInputs
 ) -> None:
     same(evaluate(limits, state, inputs), ref.evaluate(limits, state, inputs))
+
+
+# --- what quoting derives once per params object ------------------------------------------
+
+#: Shares and portfolio values at full Decimal precision, where a product or a quotient rounds.
+share_values = st.sampled_from([0.0, 1e-9, 0.1, 0.2, 0.3, 0.30000000000000004, 0.5, 0.9, 1.0])
+precise = st.decimals(
+    min_value=D("1e-6"), max_value=D("1e12"), allow_nan=False, allow_infinity=False, places=20
+)
+
+
+@SETTINGS
+@given(share_values, share_values, share_values, precise, precise)
+def test_share_target_within_the_caps_is_never_capped(
+    a: float, b: float, c: float, value: Decimal, mid: Decimal
+) -> None:
+    """The caps are skipped for a share target between them: they could not have moved it."""
+    low, target, high = sorted((a, b, c))
+    params = QuotingParams(
+        strategy="fixed_spread",
+        spread_bps=10.0,
+        size=D(1),
+        target_share=target,
+        min_share=low,
+        max_share=high,
+    )
+    assert prepared(params).shares.target_within_caps
+    same(effective_target_base(params, value, mid), ref.effective_target_base(params, value, mid))
+
+
+def test_share_target_outside_the_caps_is_capped() -> None:
+    params = QuotingParams(
+        strategy="fixed_spread", spread_bps=10.0, size=D(1), target_share=0.95, max_share=0.9
+    )
+    assert not prepared(params).shares.target_within_caps
+    assert effective_target_base(params, D(100), D(1)) == D(90)
+
+
+@SETTINGS
+@given(
+    st.floats(1e-6, 10.0),
+    st.floats(1e-6, 1e5),
+    st.floats(0.0, 50.0),
+    st.floats(0.0, 3600.0),
+)
+def test_as_intensity_is_the_constant_term_of_the_spread(
+    gamma: float, kappa: float, sigma: float, tau: float
+) -> None:
+    params = QuotingParams(
+        strategy="avellaneda_stoikov", spread_bps=1.0, size=D(1), gamma=gamma, kappa=kappa
+    )
+    intensity = prepared(params).as_intensity
+    assert gamma * sigma * sigma * tau + intensity == as_spread(gamma, sigma, tau, kappa)
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0, 1.5, -1e308, 5e-324, math.inf, -math.inf, math.nan])
+def test_isfinite_is_math_isfinite(x: float) -> None:
+    assert isfinite(x) is math.isfinite(x)
+
+
+@pytest.mark.parametrize(
+    ("size", "levels", "lot", "full"),
+    [
+        (D(1500), 3, D("0.01"), D("4500.00")),
+        (D("1500.009"), 2, D("0.01"), D("3000.00")),  # whole lots: what the levels get
+        (D("9999999999999999999999999999"), 3, D("1"), None),  # beyond 28 digits: none
+    ],
+)
+def test_sizing_in_lots(size: Decimal, levels: int, lot: Decimal, full: Decimal | None) -> None:
+    params = QuotingParams(strategy="fixed_spread", spread_bps=10.0, size=size, levels=levels)
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D("0.01"), lot=lot))
+    made = sizing(prepared(params), params, grid)
+    assert made.size_lots == grid.floor_lots(size)
+    assert made.full_base == full
+    assert sizing(prepared(params), params, grid) is made  # kept for the grid
+    quote = replace(params, size_unit="quote")
+    assert sizing(prepared(quote), quote, grid).size_lots == -1
+
+
+@SETTINGS
+@given(
+    st.sampled_from(Side),
+    st.integers(1, 4),
+    st.integers(1, 1000),
+    st.integers(0, 5000),
+    st.booleans(),
+)
+def test_a_base_budget_for_every_level_at_full_size_never_binds(
+    side: Side, levels: int, size_lots: int, extra: int, guard: bool
+) -> None:
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D("0.01"), lot=D("0.001")))
+    ladder = (10_000.0, 3.5, 2.25, levels)
+    touch = (9_990, 10_010) if guard else None
+    budget = levels * size_lots + extra
+    assert side_intents(side, ladder, grid, touch, size_lots, budget, -1, True) == side_intents(
+        side, ladder, grid, touch, size_lots, -1, -1, True
+    )
