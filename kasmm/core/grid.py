@@ -15,12 +15,13 @@ market's quotes stay within a few thousand ticks of each other for hours.
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
+from typing import Final
 
 from kasmm.core.types import MarketRules
 
 #: Cached Decimal forms per grid, at most this many each (the cache starts over when full: a
 #: long run that drifts through many prices keeps only the recent ones).
-CACHE_LIMIT = 8192
+CACHE_LIMIT: Final = 8192
 
 
 class Grid:

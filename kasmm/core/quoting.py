@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from kasmm.core.grid import grid_of, usable_grid
@@ -55,6 +56,13 @@ from kasmm.core.types import (
     Quotes,
     Side,
 )
+
+# Final: mypyc keeps these in C statics; a module global (an imported name too) is a
+# dictionary lookup on every use.
+_ZERO: Final = ZERO
+_BUY: Final = Side.BUY
+_SELL: Final = Side.SELL
+_MAX_STEPS: Final = MAX_STEPS
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -227,7 +235,7 @@ def size_ladder(
 
 #: Levels of each side of the book :func:`compute_quotes` reads: the touch only (best bid and
 #: best ask, for the mid and the post-only guard). The bot strips its own orders this deep.
-QUOTING_DEPTH = 1
+QUOTING_DEPTH: Final = 1
 
 
 def exclude_own(book: Book, open_orders: Iterable[OpenOrder], *, depth: int | None = None) -> Book:
@@ -244,8 +252,8 @@ def exclude_own(book: Book, open_orders: Iterable[OpenOrder], *, depth: int | No
     # times an equality test) and these prices are new objects on every decision.
     orders = tuple(open_orders)
     return Book(
-        bids=_strip(book.bids, orders, Side.BUY, depth),
-        asks=_strip(book.asks, orders, Side.SELL, depth),
+        bids=_strip(book.bids, orders, _BUY, depth),
+        asks=_strip(book.asks, orders, _SELL, depth),
         ts=book.ts,
     )
 
@@ -258,12 +266,12 @@ def _strip(
         if depth is not None and len(out) >= depth:
             break
         price = lvl.price
-        mine = ZERO  # summed in the orders' order, from ZERO: the same Decimal as before
+        mine = _ZERO  # summed in the orders' order, from ZERO: the same Decimal as before
         for o in orders:
             if o.side is side and o.price == price:
                 mine = mine + o.remaining
         size = lvl.size - mine
-        if size > ZERO:
+        if size > _ZERO:
             out.append(lvl if size == lvl.size else BookLevel(price, size))
     return tuple(out)
 
@@ -311,7 +319,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     rules = state.rules
     grid = grid_of(rules)
     ask_q = ask / rules.tick
-    if ask_q >= MAX_STEPS:
+    if ask_q >= _MAX_STEPS:
         return _empty("bad_book")
     # The touch on the grid, when something reads it: floor(bid / tick) and ceil(ask / tick)
     # for the post-only guard, and the mid in ticks for the fixed-spread model and the step
@@ -371,9 +379,9 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     bids: tuple[OrderIntent, ...] = ()
     asks: tuple[OrderIntent, ...] = ()
     if quote_bids:
-        bids = _side_intents(Side.BUY, params, inv, size, ladder_ticks, guard, size_lots)
+        bids = _side_intents(_BUY, params, inv, size, ladder_ticks, guard, size_lots)
     if quote_asks:
-        asks = _side_intents(Side.SELL, params, inv, size, ladder_ticks, guard, size_lots)
+        asks = _side_intents(_SELL, params, inv, size, ladder_ticks, guard, size_lots)
     if bids and asks and bids[0].price >= asks[0].price:
         # Cannot happen with a positive spread (rounding and the guard only widen); kept as a
         # last line of defence against ever sending a self-crossing pair.
@@ -419,9 +427,9 @@ def _side_intents(
 
 def _one_sided(quotes: Quotes) -> Side | None:
     if quotes.bids and not quotes.asks:
-        return Side.BUY
+        return _BUY
     if quotes.asks and not quotes.bids:
-        return Side.SELL
+        return _SELL
     return None
 
 

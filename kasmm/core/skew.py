@@ -9,9 +9,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 from kasmm.core.params import QuotingParams
 from kasmm.core.types import ZERO, Balances, MarketRules, Side
+
+# Final: mypyc keeps these in C statics; a module global (an imported name too) is a
+# dictionary lookup on every use.
+_ZERO: Final = ZERO
+_BUY: Final = Side.BUY
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -116,7 +122,7 @@ def inventory_of(
     """:func:`inventory_at` from the base and quote totals, with ``params``' share Decimals."""
     base_value = base * mid
     value = base_value + quote
-    positive = value > ZERO  # ZERO, not 0: comparing with an int converts it first
+    positive = value > _ZERO  # not 0: comparing with an int converts it first
     share = float(base_value / value) if positive else None
     target_base, from_share = _target_base(params, value, mid, shares)
     if target_base is None:
@@ -155,7 +161,7 @@ def _target_base(
     """The effective target, and ``target_share`` of ``value`` when the target came from it
     (before the caps: what the configured share is worth in base at ``mid``)."""
     from_share = None
-    positive = value > ZERO
+    positive = value > _ZERO
     if params.target_base is not None:
         target = params.target_base
     elif shares.target is not None and positive:
@@ -166,7 +172,7 @@ def _target_base(
     # the caps are computed as that target is (``cap * value / mid``) with a cap on each side
     # of the share, correctly rounded products and quotients are monotone (value, mid > 0),
     # and min()/max() keep their first argument on a tie. So the caps are not computed then.
-    if positive and not (from_share is not None and shares.target_within_caps and mid > ZERO):
+    if positive and not (from_share is not None and shares.target_within_caps and mid > _ZERO):
         if shares.max is not None:
             target = min(target, shares.max * value / mid)
         if shares.min is not None:
@@ -272,14 +278,13 @@ def side_budget(side: Side, params: QuotingParams, inv: Inventory) -> Budget:
     Bids spend quote (when the account holds balances) and raise base, so ``max_base`` bounds
     their summed size; asks spend base, and ``min_base`` keeps a floor under what they may sell.
     """
-    zero = ZERO  # a constant: Decimal(0) would be constructed on every decision
-    if side is Side.BUY:
+    zero = _ZERO  # a constant: Decimal(0) would be constructed on every decision
+    if side is _BUY:
         quote = max(inv.quote, zero) if params.balances_known else None
         room = None if params.max_base is None else max(params.max_base - inv.base, zero)
         return Budget(base=room, quote=quote)
-    limits = []
-    if params.balances_known:
-        limits.append(max(inv.base, zero))
+    base = max(inv.base, zero) if params.balances_known else None
     if params.min_base is not None:
-        limits.append(max(inv.base - params.min_base, zero))
-    return Budget(base=min(limits) if limits else None)
+        above_floor = max(inv.base - params.min_base, zero)
+        base = above_floor if base is None else min(base, above_floor)
+    return Budget(base=base)
