@@ -31,6 +31,8 @@ class Grid:
     """
 
     __slots__ = (
+        "_last_lots",
+        "_last_size",
         "_prices",
         "_sizes",
         "lot",
@@ -55,6 +57,9 @@ class Grid:
         self.min_notional_units: int = _ceil(rules.min_notional / self.unit)
         self._prices: dict[int, Decimal] = {}
         self._sizes: dict[int, Decimal] = {}
+        #: the last size handed out: a side's levels mostly share one
+        self._last_lots = -1
+        self._last_size = Decimal(0)
 
     def price(self, ticks: int) -> Decimal:
         """``ticks * tick`` as a Decimal with the tick's exponent."""
@@ -67,11 +72,14 @@ class Grid:
 
     def size(self, lots: int) -> Decimal:
         """``lots * lot`` as a Decimal with the lot's exponent."""
+        if lots == self._last_lots:
+            return self._last_size
         s = self._sizes.get(lots)
         if s is None:
             if len(self._sizes) >= CACHE_LIMIT:
                 self._sizes.clear()
             s = self._sizes[lots] = Decimal(lots) * self.lot
+        self._last_lots, self._last_size = lots, s
         return s
 
     def floor_lots(self, amount: Decimal) -> int:

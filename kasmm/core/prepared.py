@@ -65,7 +65,7 @@ def _as_intensity(params: QuotingParams) -> float:
 class Sizing:
     """A usable ``QuotingParams``' order size on one grid, in whole lots."""
 
-    __slots__ = ("full_base", "grid", "size_lots")
+    __slots__ = ("_fit_quote", "_fit_units", "full_base", "grid", "size_lots")
 
     def __init__(self, params: QuotingParams, grid: Grid) -> None:
         self.grid = grid
@@ -78,6 +78,23 @@ class Sizing:
         if self.size_lots >= 0:
             with suppress(Inexact):  # beyond 28 digits: no shortcut
                 self.full_base = _EXACT.multiply(Decimal(params.levels * self.size_lots), grid.lot)
+        # quote_fits' bound: this many units, and their notional (None: not exact)
+        self._fit_units = 0
+        self._fit_quote: Decimal | None = None
+
+    def quote_fits(self, quote: Decimal, units: int) -> bool:
+        """``quote`` covers at least ``units`` (> 0) of ``grid.unit``: then
+        ``grid.floor_units(quote) >= units`` (the division rounds, monotonically, to a whole
+        number at least as large). False also when it might not: the bound compared with is
+        kept between calls, up to twice ``units``, so that it is rarely made again.
+        """
+        if units > self._fit_units or 4 * units < self._fit_units:
+            self._fit_units = 2 * units
+            self._fit_quote = None
+            with suppress(Inexact):
+                self._fit_quote = _EXACT.multiply(Decimal(2 * units), self.grid.unit)
+        fit = self._fit_quote
+        return fit is not None and quote >= fit
 
 
 #: Decimal's default precision and range, raising where a result would be rounded.

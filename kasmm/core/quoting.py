@@ -334,7 +334,8 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         mid_ticks = (bid_floor + ask_floor) / 2 if on_grid else float(bid_q + ask_q) / 2
         if params.post_only_guard:
             guard = (bid_floor, ask_ceil)
-    inv = inventory_of(params, base, quote, mid, prep.shares)
+    # The AS model reads no target share (only the fixed-spread skew does): not computed.
+    inv = inventory_of(params, base, quote, mid, prep.shares, params.strategy == "fixed_spread")
     size_base = params.size if params.size_unit == "base" else params.size / mid
     fmid = float(mid)
     sigma_est = state.sigma if state.sigma is not None else params.sigma
@@ -409,10 +410,21 @@ def _side_intents(
     """One side's intents within its :func:`side_budget`, in whole lots and ``grid.unit``."""
     grid = size.grid
     budget = side_budget(side, params, inv)
-    base_lots = -1  # unlimited; also for a base budget every level at full size fits in
+    # -1 is unlimited, and so is a budget that covers every level at full size: then no level
+    # is ever cut by it, and it is not divided into lots or units.
+    base_lots = -1
     full = size.full_base
     if budget.base is not None and (full is None or budget.base < full):
         base_lots = grid.floor_lots(budget.base)
+    quote_units = -1
+    if budget.quote is not None:
+        # The guard keeps bids at or below ask_ceil - 1 ticks: what every level at full size
+        # costs there at most (side_intents spends ticks * lots units a level).
+        most = -1
+        if guard is not None and side is _BUY:
+            most = params.levels * size_lots * (guard[1] - 1)
+        if most <= 0 or not size.quote_fits(budget.quote, most):
+            quote_units = grid.floor_units(budget.quote)
     return side_intents(
         side,
         ladder_ticks,
@@ -420,7 +432,7 @@ def _side_intents(
         guard,
         size_lots,
         base_lots,
-        -1 if budget.quote is None else grid.floor_units(budget.quote),
+        quote_units,
         params.enforce_min_notional,
     )
 

@@ -117,9 +117,18 @@ def inventory_at(
 
 
 def inventory_of(
-    params: QuotingParams, base: Decimal, quote: Decimal, mid: Decimal, shares: ShareDecimals
+    params: QuotingParams,
+    base: Decimal,
+    quote: Decimal,
+    mid: Decimal,
+    shares: ShareDecimals,
+    with_target_share: bool = True,
 ) -> Inventory:
-    """:func:`inventory_at` from the base and quote totals, with ``params``' share Decimals."""
+    """:func:`inventory_at` from the base and quote totals, with ``params``' share Decimals.
+
+    :param with_target_share: ``False`` leaves ``target_share`` ``None`` (for a caller that
+        does not read it): it is the one value computed only for the caller.
+    """
     base_value = base * mid
     value = base_value + quote
     positive = value > _ZERO  # not 0: comparing with an int converts it first
@@ -135,7 +144,7 @@ def inventory_of(
         # not computed: a product, a division and a float conversion per decision).
         if from_share is not None and (target_base is from_share or target_base == from_share):
             target_share = params.target_share
-        else:
+        elif with_target_share:
             target_share = float(target_base * mid / value)
         excess_share = float(excess_base * mid / value)
     excess = Excess(excess_base, excess_share)

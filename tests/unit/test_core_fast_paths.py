@@ -50,7 +50,7 @@ from kasmm.core.risk import (
     evaluate,
 )
 from kasmm.core.rules import round_price, round_prices, round_size
-from kasmm.core.skew import Excess, effective_target_base, inventory_at
+from kasmm.core.skew import Excess, effective_target_base, inventory_at, inventory_of
 from kasmm.core.types import (
     Balance,
     Balances,
@@ -567,3 +567,61 @@ def test_a_base_budget_for_every_level_at_full_size_never_binds(
     assert side_intents(side, ladder, grid, touch, size_lots, budget, -1, True) == side_intents(
         side, ladder, grid, touch, size_lots, -1, -1, True
     )
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(
+            st.decimals(min_value=D(0), max_value=D("1e9"), allow_nan=False, places=9),
+            st.integers(1, 10**15),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([D("0.01"), D("0.000001"), D("0.0025")]),
+    st.sampled_from([D("0.01"), D(1), D("1E-8")]),
+)
+def test_quote_fits_only_when_the_budget_covers_the_units(
+    calls: list[tuple[Decimal, int]], tick: Decimal, lot: Decimal
+) -> None:
+    params = QuotingParams(strategy="fixed_spread", spread_bps=10.0, size=D(1))
+    grid = Grid(MarketRules("A/B", "A", "B", tick=tick, lot=lot))
+    made = sizing(prepared(params), params, grid)
+    for quote, units in calls:  # one Sizing, its bound kept from call to call
+        if made.quote_fits(quote, units):
+            assert grid.floor_units(quote) >= units
+
+
+@SETTINGS
+@given(st.integers(1, 4), st.integers(1, 1000), st.integers(0, 10**6), st.integers(2, 500))
+def test_a_quote_budget_for_every_bid_at_full_size_never_binds(
+    levels: int, size_lots: int, extra: int, touch_ask: int
+) -> None:
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D("0.01"), lot=D("0.001")))
+    ladder = (float(touch_ask), 3.5, 2.25, levels)
+    guard = (touch_ask - 7, touch_ask)  # bids at touch_ask - 1 ticks or below
+    units = levels * size_lots * (touch_ask - 1) + extra
+    assert side_intents(Side.BUY, ladder, grid, guard, size_lots, -1, units, True) == (
+        side_intents(Side.BUY, ladder, grid, guard, size_lots, -1, -1, True)
+    )
+
+
+def test_grid_sizes_are_the_same_values_in_any_order() -> None:
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D("0.01"), lot=D("0.010")))
+    for lots in (3, 3, 150000, 3, 0, 150000, 150000):
+        same(grid.size(lots), D(lots) * D("0.010"))
+
+
+@QUOTING
+@given(case_st())
+def test_inventory_without_the_target_share_is_the_same_otherwise(case: Case) -> None:
+    params, state = case.params, case.state
+    mid = state.book.mid
+    assert mid is not None
+    base, quote = state.balances.total("ASSET"), state.balances.total("CASH")
+    shares = prepared(params).shares
+    full = inventory_of(params, base, quote, mid, shares)
+    lean = inventory_of(params, base, quote, mid, shares, False)
+    same(lean, replace(full, target_share=lean.target_share))
+    assert lean.target_share in (None, full.target_share)
