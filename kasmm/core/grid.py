@@ -67,7 +67,9 @@ class Grid:
         if p is None:
             if len(self._prices) >= CACHE_LIMIT:
                 self._prices.clear()
-            p = self._prices[ticks] = Decimal(ticks) * self.tick
+            # tick * ticks is Decimal(ticks) * tick (the int converts exactly), without
+            # calling the Decimal type
+            p = self._prices[ticks] = self.tick * ticks
         return p
 
     def size(self, lots: int) -> Decimal:
@@ -78,7 +80,7 @@ class Grid:
         if s is None:
             if len(self._sizes) >= CACHE_LIMIT:
                 self._sizes.clear()
-            s = self._sizes[lots] = Decimal(lots) * self.lot
+            s = self._sizes[lots] = self.lot * lots  # Decimal(lots) * lot, as in price()
         self._last_lots, self._last_size = lots, s
         return s
 

@@ -40,7 +40,6 @@ from kasmm.core.skew import (
     Inventory,
     deviation,
     inventory_of,
-    inventory_q,
     side_budget,
     side_caps,
     skew_bps,
@@ -355,7 +354,10 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         sigma = params.sigma if params.sigma is not None else state.sigma
         if sigma is None:
             return _empty("no_sigma", mid=mid, inv=inv)
-        q = inventory_q(inv.base, inv.target_base, size_base)
+        # inventory_q(inv.base, inv.target_base, size_base), with the excess over the
+        # target already computed (None exactly when the target is)
+        excess = inv.excess
+        q = 0.0 if excess is None or size_base <= _ZERO else float(excess.base / size_base)
         reference = as_reservation(fmid, q, gamma, sigma, state.time_left_s)
         # as_spread(gamma, sigma, tau, kappa), its constant term computed once per params
         delta = gamma * sigma * sigma * state.time_left_s + prep.as_intensity
