@@ -15,12 +15,13 @@ market's quotes stay within a few thousand ticks of each other for hours.
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
+from typing import Final
 
 from kasmm.core.types import MarketRules
 
 #: Cached Decimal forms per grid, at most this many each (the cache starts over when full: a
 #: long run that drifts through many prices keeps only the recent ones).
-CACHE_LIMIT = 8192
+CACHE_LIMIT: Final = 8192
 
 
 class Grid:
@@ -30,6 +31,8 @@ class Grid:
     """
 
     __slots__ = (
+        "_last_lots",
+        "_last_size",
         "_prices",
         "_sizes",
         "lot",
@@ -54,6 +57,9 @@ class Grid:
         self.min_notional_units: int = _ceil(rules.min_notional / self.unit)
         self._prices: dict[int, Decimal] = {}
         self._sizes: dict[int, Decimal] = {}
+        #: the last size handed out: a side's levels mostly share one
+        self._last_lots = -1
+        self._last_size = Decimal(0)
 
     def price(self, ticks: int) -> Decimal:
         """``ticks * tick`` as a Decimal with the tick's exponent."""
@@ -61,16 +67,21 @@ class Grid:
         if p is None:
             if len(self._prices) >= CACHE_LIMIT:
                 self._prices.clear()
-            p = self._prices[ticks] = Decimal(ticks) * self.tick
+            # tick * ticks is Decimal(ticks) * tick (the int converts exactly), without
+            # calling the Decimal type
+            p = self._prices[ticks] = self.tick * ticks
         return p
 
     def size(self, lots: int) -> Decimal:
         """``lots * lot`` as a Decimal with the lot's exponent."""
+        if lots == self._last_lots:
+            return self._last_size
         s = self._sizes.get(lots)
         if s is None:
             if len(self._sizes) >= CACHE_LIMIT:
                 self._sizes.clear()
-            s = self._sizes[lots] = Decimal(lots) * self.lot
+            s = self._sizes[lots] = self.lot * lots  # Decimal(lots) * lot, as in price()
+        self._last_lots, self._last_size = lots, s
         return s
 
     def floor_lots(self, amount: Decimal) -> int:

@@ -23,15 +23,20 @@ test_core_fast_paths.py`` holds this pass to them.
 from __future__ import annotations
 
 import math
+from typing import Final
 
 from kasmm.core.grid import Grid
 from kasmm.core.types import OrderIntent, Side
 
 #: A raw price this close to a grid line, in ticks, is on it (the float form of
 #: :data:`kasmm.core.rules.SNAP_TICKS`).
-SNAP = 1e-9
+SNAP: Final = 1e-9
 #: Prices and sizes beyond this many ticks or lots are dropped (:data:`kasmm.core.rules.MAX_STEPS`).
-MAX_STEPS = 10**18
+MAX_STEPS: Final = 10**18
+
+# Final: mypyc keeps these in C statics; a module global (an imported name too) is a
+# dictionary lookup on every use.
+_BUY: Final = Side.BUY
 
 
 def side_intents(
@@ -58,7 +63,7 @@ def side_intents(
     A dropped level (``None`` in the stages) is skipped and keeps its index.
     """
     centre, half, step, levels = ladder_ticks
-    buy = side is Side.BUY
+    buy = side is _BUY
     limit = -1
     if guard is not None:
         limit = guard[1] - 1 if buy else guard[0] + 1
@@ -69,7 +74,7 @@ def side_intents(
         # ladder, then rules.round_price
         offset = half + i * step
         ratio = centre - offset if buy else centre + offset
-        if not math.isfinite(ratio):
+        if math.isinf(ratio) or math.isnan(ratio):  # not isfinite: mypyc calls that one
             continue  # beyond any grid: as dropped as a price beyond MAX_STEPS ticks
         # Within SNAP of the nearest grid line: that line; else bids down, asks up. (The
         # fraction above the floor, and 1 minus it, are exact in floats; a fraction of exactly

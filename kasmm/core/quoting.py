@@ -21,12 +21,13 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from kasmm.core.grid import grid_of, usable_grid
 from kasmm.core.levels import side_intents
 from kasmm.core.params import Horizon, QuotingParams, RollingHorizon, VolatilityParams
-from kasmm.core.prepared import finite, prepared
+from kasmm.core.prepared import Sizing, finite, isfinite, prepared, sizing
 from kasmm.core.rules import (
     MAX_STEPS,
     is_finite_positive,
@@ -39,9 +40,8 @@ from kasmm.core.skew import (
     Inventory,
     deviation,
     inventory_of,
-    inventory_q,
-    quoted_sides,
     side_budget,
+    side_caps,
     skew_bps,
 )
 from kasmm.core.types import (
@@ -55,6 +55,13 @@ from kasmm.core.types import (
     Quotes,
     Side,
 )
+
+# Final: mypyc keeps these in C statics; a module global (an imported name too) is a
+# dictionary lookup on every use.
+_ZERO: Final = ZERO
+_BUY: Final = Side.BUY
+_SELL: Final = Side.SELL
+_MAX_STEPS: Final = MAX_STEPS
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -227,7 +234,7 @@ def size_ladder(
 
 #: Levels of each side of the book :func:`compute_quotes` reads: the touch only (best bid and
 #: best ask, for the mid and the post-only guard). The bot strips its own orders this deep.
-QUOTING_DEPTH = 1
+QUOTING_DEPTH: Final = 1
 
 
 def exclude_own(book: Book, open_orders: Iterable[OpenOrder], *, depth: int | None = None) -> Book:
@@ -240,31 +247,30 @@ def exclude_own(book: Book, open_orders: Iterable[OpenOrder], *, depth: int | No
         and stop walking the book there; ``None`` keeps them all. Quoting reads
         ``QUOTING_DEPTH``.
     """
-    # Lists of (price, remaining), not dicts keyed by price: a Decimal's hash costs ~0.6 us
-    # (ten times an equality test) and these prices are new objects on every decision.
-    own_bids: list[tuple[Decimal, Decimal]] = []
-    own_asks: list[tuple[Decimal, Decimal]] = []
-    for o in open_orders:
-        (own_bids if o.side is Side.BUY else own_asks).append((o.price, o.remaining))
+    # The orders themselves, not dicts keyed by price: a Decimal's hash costs ~0.6 us (ten
+    # times an equality test) and these prices are new objects on every decision.
+    orders = tuple(open_orders)
     return Book(
-        bids=_strip(book.bids, own_bids, depth), asks=_strip(book.asks, own_asks, depth), ts=book.ts
+        bids=_strip(book.bids, orders, _BUY, depth),
+        asks=_strip(book.asks, orders, _SELL, depth),
+        ts=book.ts,
     )
 
 
 def _strip(
-    levels: tuple[BookLevel, ...], own: list[tuple[Decimal, Decimal]], depth: int | None
+    levels: tuple[BookLevel, ...], orders: tuple[OpenOrder, ...], side: Side, depth: int | None
 ) -> tuple[BookLevel, ...]:
     out: list[BookLevel] = []
     for lvl in levels:
         if depth is not None and len(out) >= depth:
             break
         price = lvl.price
-        mine = ZERO  # summed in the orders' order, from ZERO: the same Decimal as before
-        for own_price, remaining in own:
-            if own_price == price:
-                mine = mine + remaining
+        mine = _ZERO  # summed in the orders' order, from ZERO: the same Decimal as before
+        for o in orders:
+            if o.side is side and o.price == price:
+                mine = mine + o.remaining
         size = lvl.size - mine
-        if size > 0:
+        if size > _ZERO:
             out.append(lvl if size == lvl.size else BookLevel(price, size))
     return tuple(out)
 
@@ -311,16 +317,24 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     assert bid is not None and ask is not None  # _touch_mid checked both
     rules = state.rules
     grid = grid_of(rules)
-    # The touch on the grid: floor(bid / tick) and ceil(ask / tick) for the post-only guard,
-    # and the mid in ticks for the model (exact when the touch is on the grid).
-    bid_q, ask_q = bid / rules.tick, ask / rules.tick
-    if ask_q >= MAX_STEPS:
+    ask_q = ask / rules.tick
+    if ask_q >= _MAX_STEPS:
         return _empty("bad_book")
-    bid_floor, ask_floor = int(bid_q), int(ask_q)
-    on_grid = bid_q == bid_floor and ask_q == ask_floor
-    ask_ceil = ask_floor if ask_q == ask_floor else ask_floor + 1
-    mid_ticks = (bid_floor + ask_floor) / 2 if on_grid else float(bid_q + ask_q) / 2
-    inv = inventory_of(params, base, quote, mid, prep.shares)
+    # The touch on the grid, when something reads it: floor(bid / tick) and ceil(ask / tick)
+    # for the post-only guard, and the mid in ticks for the fixed-spread model and the step
+    # between levels (exact when the touch is on the grid).
+    mid_ticks = 0.0
+    guard: tuple[int, int] | None = None
+    if params.post_only_guard or params.strategy == "fixed_spread" or params.levels > 1:
+        bid_q = bid / rules.tick
+        bid_floor, ask_floor = int(bid_q), int(ask_q)
+        on_grid = bid_q == bid_floor and ask_q == ask_floor
+        ask_ceil = ask_floor if ask_q == ask_floor else ask_floor + 1
+        mid_ticks = (bid_floor + ask_floor) / 2 if on_grid else float(bid_q + ask_q) / 2
+        if params.post_only_guard:
+            guard = (bid_floor, ask_ceil)
+    # The AS model reads no target share (only the fixed-spread skew does): not computed.
+    inv = inventory_of(params, base, quote, mid, prep.shares, params.strategy == "fixed_spread")
     size_base = params.size if params.size_unit == "base" else params.size / mid
     fmid = float(mid)
     sigma_est = state.sigma if state.sigma is not None else params.sigma
@@ -340,47 +354,44 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         sigma = params.sigma if params.sigma is not None else state.sigma
         if sigma is None:
             return _empty("no_sigma", mid=mid, inv=inv)
-        q = inventory_q(inv.base, inv.target_base, size_base)
+        # inventory_q(inv.base, inv.target_base, size_base), with the excess over the
+        # target already computed (None exactly when the target is)
+        excess = inv.excess
+        q = 0.0 if excess is None or size_base <= _ZERO else float(excess.base / size_base)
         reference = as_reservation(fmid, q, gamma, sigma, state.time_left_s)
-        delta = as_spread(gamma, sigma, state.time_left_s, kappa)
+        # as_spread(gamma, sigma, tau, kappa), its constant term computed once per params
+        delta = gamma * sigma * sigma * state.time_left_s + prep.as_intensity
         floor_bps = params.min_spread_bps
         if params.volatility is not None:
             floor_bps = fixed_spread_bps(floor_bps, sig_bps, params.volatility)
         delta = max(delta, floor_bps * fmid / 1e4)
-        if not (math.isfinite(reference) and math.isfinite(delta)) or reference <= 0:
+        if not (isfinite(reference) and isfinite(delta)) or reference <= 0:
             return _empty("bad_reference", mid=mid, inv=inv)
         spread = delta / fmid * 1e4
         skew = (reference - fmid) / fmid * 1e4
         centre = reference / grid.tick_float
         half = delta / 2 / grid.tick_float
 
-    step = mid_ticks * params.level_step_bps / 1e4
-    sides, reason = quoted_sides(inv.share, params.min_share, params.max_share)
-    guard = (bid_floor, ask_ceil) if params.post_only_guard else None
-    size_lots = grid.floor_lots(size_base)
-    intents: dict[Side, tuple[OrderIntent, ...]] = {}
-    for side in (Side.BUY, Side.SELL):
-        if side not in sides:
-            intents[side] = ()
-            continue
-        budget = side_budget(side, params, inv)
-        intents[side] = side_intents(
-            side,
-            (centre, half, step, params.levels),
-            grid,
-            guard,
-            size_lots,
-            -1 if budget.base is None else grid.floor_lots(budget.base),
-            -1 if budget.quote is None else grid.floor_units(budget.quote),
-            params.enforce_min_notional,
-        )
-    quotes = Quotes(bids=intents[Side.BUY], asks=intents[Side.SELL])
-    if quotes.bids and quotes.asks and quotes.bids[0].price >= quotes.asks[0].price:
+    # One level never adds its step: side_intents adds 0 * step, +-0.0 for any finite step,
+    # to a half spread that is never -0.0, so 0.0 is the same ladder.
+    step = mid_ticks * params.level_step_bps / 1e4 if params.levels > 1 else 0.0
+    quote_bids, quote_asks, reason = side_caps(inv.share, params.min_share, params.max_share)
+    size = sizing(prep, params, grid)
+    size_lots = size.size_lots if size.size_lots >= 0 else grid.floor_lots(size_base)
+    ladder_ticks = (centre, half, step, params.levels)
+    bids: tuple[OrderIntent, ...] = ()
+    asks: tuple[OrderIntent, ...] = ()
+    if quote_bids:
+        bids = _side_intents(_BUY, params, inv, size, ladder_ticks, guard, size_lots)
+    if quote_asks:
+        asks = _side_intents(_SELL, params, inv, size, ladder_ticks, guard, size_lots)
+    if bids and asks and bids[0].price >= asks[0].price:
         # Cannot happen with a positive spread (rounding and the guard only widen); kept as a
         # last line of defence against ever sending a self-crossing pair.
         return _empty("self_cross", mid=mid, inv=inv)
+    quotes = Quotes(bids=bids, asks=asks)
     one_sided = _one_sided(quotes)
-    if not quotes.all:
+    if not (bids or asks):
         reason = "no_size"
     elif one_sided is not None and reason == "ok":
         reason = "one_side_no_size"
@@ -389,11 +400,50 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     )
 
 
+def _side_intents(
+    side: Side,
+    params: QuotingParams,
+    inv: Inventory,
+    size: Sizing,
+    ladder_ticks: tuple[float, float, float, int],
+    guard: tuple[int, int] | None,
+    size_lots: int,
+) -> tuple[OrderIntent, ...]:
+    """One side's intents within its :func:`side_budget`, in whole lots and ``grid.unit``."""
+    grid = size.grid
+    budget = side_budget(side, params, inv)
+    # -1 is unlimited, and so is a budget that covers every level at full size: then no level
+    # is ever cut by it, and it is not divided into lots or units.
+    base_lots = -1
+    full = size.full_base
+    if budget.base is not None and (full is None or budget.base < full):
+        base_lots = grid.floor_lots(budget.base)
+    quote_units = -1
+    if budget.quote is not None:
+        # The guard keeps bids at or below ask_ceil - 1 ticks: what every level at full size
+        # costs there at most (side_intents spends ticks * lots units a level).
+        most = -1
+        if guard is not None and side is _BUY:
+            most = params.levels * size_lots * (guard[1] - 1)
+        if most <= 0 or not size.quote_fits(budget.quote, most):
+            quote_units = grid.floor_units(budget.quote)
+    return side_intents(
+        side,
+        ladder_ticks,
+        grid,
+        guard,
+        size_lots,
+        base_lots,
+        quote_units,
+        params.enforce_min_notional,
+    )
+
+
 def _one_sided(quotes: Quotes) -> Side | None:
     if quotes.bids and not quotes.asks:
-        return Side.BUY
+        return _BUY
     if quotes.asks and not quotes.bids:
-        return Side.SELL
+        return _SELL
     return None
 
 
@@ -417,7 +467,7 @@ def _check_market(state: MarketState) -> tuple[str | None, Decimal, Decimal]:
     base, quote = state.balances.total(rules.base), state.balances.total(rules.quote)
     if not (base.is_finite() and quote.is_finite()):
         return "bad_balances", base, quote
-    if not (math.isfinite(state.now) and finite(state.time_left_s)):
+    if not (isfinite(state.now) and finite(state.time_left_s)):
         return "bad_input", base, quote
     if state.sigma is not None and not finite(state.sigma):
         return "bad_input", base, quote

@@ -9,9 +9,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 from kasmm.core.params import QuotingParams
 from kasmm.core.types import ZERO, Balances, MarketRules, Side
+
+# Final: mypyc keeps these in C statics; a module global (an imported name too) is a
+# dictionary lookup on every use.
+_ZERO: Final = ZERO
+_BUY: Final = Side.BUY
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -77,6 +83,9 @@ class ShareDecimals:
     target: Decimal | None
     min: Decimal | None
     max: Decimal | None
+    #: ``min <= target <= max`` (a missing cap holds): then the share caps cannot move a
+    #: target that comes from ``target`` (see :func:`_target_base`)
+    target_within_caps: bool = False
 
     @staticmethod
     def of(params: QuotingParams) -> ShareDecimals:
@@ -85,7 +94,14 @@ class ShareDecimals:
         def dec(x: float | None) -> Decimal | None:
             return None if x is None else Decimal(repr(x))
 
-        return ShareDecimals(dec(params.target_share), dec(params.min_share), dec(params.max_share))
+        target, low, high = dec(params.target_share), dec(params.min_share), dec(params.max_share)
+        within = (
+            target is not None
+            and target.is_finite()
+            and (low is None or (low.is_finite() and low <= target))
+            and (high is None or (high.is_finite() and target <= high))
+        )
+        return ShareDecimals(target, low, high, within)
 
 
 def inventory_at(
@@ -101,26 +117,37 @@ def inventory_at(
 
 
 def inventory_of(
-    params: QuotingParams, base: Decimal, quote: Decimal, mid: Decimal, shares: ShareDecimals
+    params: QuotingParams,
+    base: Decimal,
+    quote: Decimal,
+    mid: Decimal,
+    shares: ShareDecimals,
+    with_target_share: bool = True,
 ) -> Inventory:
-    """:func:`inventory_at` from the base and quote totals, with ``params``' share Decimals."""
+    """:func:`inventory_at` from the base and quote totals, with ``params``' share Decimals.
+
+    :param with_target_share: ``False`` leaves ``target_share`` ``None`` (for a caller that
+        does not read it): it is the one value computed only for the caller.
+    """
     base_value = base * mid
     value = base_value + quote
-    share = float(base_value / value) if value > 0 else None
+    positive = value > _ZERO  # not 0: comparing with an int converts it first
+    share = float(base_value / value) if positive else None
     target_base, from_share = _target_base(params, value, mid, shares)
     if target_base is None:
         return Inventory(base, quote, share, None, None)
+    excess_base = base - target_base
     target_share: float | None = None
     excess_share: float | None = None
-    if value > 0:
+    if positive:
         # A configured target_share that no cap moved is reported exactly as configured (and
         # not computed: a product, a division and a float conversion per decision).
-        if from_share is not None and target_base == from_share:
+        if from_share is not None and (target_base is from_share or target_base == from_share):
             target_share = params.target_share
-        else:
+        elif with_target_share:
             target_share = float(target_base * mid / value)
-        excess_share = float((base - target_base) * mid / value)
-    excess = Excess(base - target_base, excess_share)
+        excess_share = float(excess_base * mid / value)
+    excess = Excess(excess_base, excess_share)
     return Inventory(base, quote, share, target_base, target_share, excess)
 
 
@@ -143,13 +170,18 @@ def _target_base(
     """The effective target, and ``target_share`` of ``value`` when the target came from it
     (before the caps: what the configured share is worth in base at ``mid``)."""
     from_share = None
+    positive = value > _ZERO
     if params.target_base is not None:
         target = params.target_base
-    elif shares.target is not None and value > 0:
+    elif shares.target is not None and positive:
         target = from_share = shares.target * value / mid
     else:
         return None, None
-    if value > 0:
+    # A target from a share within the share caps stays within them at every value and mid:
+    # the caps are computed as that target is (``cap * value / mid``) with a cap on each side
+    # of the share, correctly rounded products and quotients are monotone (value, mid > 0),
+    # and min()/max() keep their first argument on a tie. So the caps are not computed then.
+    if positive and not (from_share is not None and shares.target_within_caps and mid > _ZERO):
         if shares.max is not None:
             target = min(target, shares.max * value / mid)
         if shares.min is not None:
@@ -210,13 +242,25 @@ def quoted_sides(
 
     Beyond ``max_share`` only asks are quoted (sell down), below ``min_share`` only bids.
     """
+    bids, asks, reason = side_caps(share, min_share, max_share)
+    return (_BOTH if bids and asks else _BIDS_ONLY if bids else _ASKS_ONLY), reason
+
+
+def side_caps(
+    share: float | None, min_share: float | None, max_share: float | None
+) -> tuple[bool, bool, str]:
+    """:func:`quoted_sides` as flags: (bids quoted, asks quoted, reason).
+
+    The pipeline's form: a set of enum members hashes each member through the enum's
+    ``__hash__``, which is Python code even when compiled.
+    """
     if share is None:
-        return _BOTH, "ok"
+        return True, True, "ok"
     if max_share is not None and share > max_share:
-        return _ASKS_ONLY, "above_max_share"
+        return False, True, "above_max_share"
     if min_share is not None and share < min_share:
-        return _BIDS_ONLY, "below_min_share"
-    return _BOTH, "ok"
+        return True, False, "below_min_share"
+    return True, True, "ok"
 
 
 _BOTH = frozenset({Side.BUY, Side.SELL})
@@ -243,14 +287,13 @@ def side_budget(side: Side, params: QuotingParams, inv: Inventory) -> Budget:
     Bids spend quote (when the account holds balances) and raise base, so ``max_base`` bounds
     their summed size; asks spend base, and ``min_base`` keeps a floor under what they may sell.
     """
-    zero = ZERO  # a constant: Decimal(0) would be constructed on every decision
-    if side is Side.BUY:
+    zero = _ZERO  # a constant: Decimal(0) would be constructed on every decision
+    if side is _BUY:
         quote = max(inv.quote, zero) if params.balances_known else None
         room = None if params.max_base is None else max(params.max_base - inv.base, zero)
         return Budget(base=room, quote=quote)
-    limits = []
-    if params.balances_known:
-        limits.append(max(inv.base, zero))
+    base = max(inv.base, zero) if params.balances_known else None
     if params.min_base is not None:
-        limits.append(max(inv.base - params.min_base, zero))
-    return Budget(base=min(limits) if limits else None)
+        above_floor = max(inv.base - params.min_base, zero)
+        base = above_floor if base is None else min(base, above_floor)
+    return Budget(base=base)

@@ -13,13 +13,22 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kasmm.bot.engine import _well_formed
 from kasmm.core.grid import Grid
+from kasmm.core.levels import side_intents
 from kasmm.core.params import QuotingParams, RefreshParams
-from kasmm.core.quoting import QUOTING_DEPTH, MarketState, compute_quotes, exclude_own
+from kasmm.core.prepared import isfinite, prepared, sizing
+from kasmm.core.quoting import (
+    QUOTING_DEPTH,
+    MarketState,
+    as_spread,
+    compute_quotes,
+    exclude_own,
+)
 from kasmm.core.reconcile import (
     _Bounds,
     _candidates,
@@ -41,7 +50,7 @@ from kasmm.core.risk import (
     evaluate,
 )
 from kasmm.core.rules import round_price, round_prices, round_size
-from kasmm.core.skew import Excess, effective_target_base, inventory_at
+from kasmm.core.skew import Excess, effective_target_base, inventory_at, inventory_of
 from kasmm.core.types import (
     Balance,
     Balances,
@@ -461,3 +470,158 @@ def test_evaluate_is_the_plain_evaluation(
     limits: RiskLimits, state: RiskState, inputs: RiskInputs
 ) -> None:
     same(evaluate(limits, state, inputs), ref.evaluate(limits, state, inputs))
+
+
+# --- what quoting derives once per params object ------------------------------------------
+
+#: Shares and portfolio values at full Decimal precision, where a product or a quotient rounds.
+share_values = st.sampled_from([0.0, 1e-9, 0.1, 0.2, 0.3, 0.30000000000000004, 0.5, 0.9, 1.0])
+precise = st.decimals(
+    min_value=D("1e-6"), max_value=D("1e12"), allow_nan=False, allow_infinity=False, places=20
+)
+
+
+@SETTINGS
+@given(share_values, share_values, share_values, precise, precise)
+def test_share_target_within_the_caps_is_never_capped(
+    a: float, b: float, c: float, value: Decimal, mid: Decimal
+) -> None:
+    """The caps are skipped for a share target between them: they could not have moved it."""
+    low, target, high = sorted((a, b, c))
+    params = QuotingParams(
+        strategy="fixed_spread",
+        spread_bps=10.0,
+        size=D(1),
+        target_share=target,
+        min_share=low,
+        max_share=high,
+    )
+    assert prepared(params).shares.target_within_caps
+    same(effective_target_base(params, value, mid), ref.effective_target_base(params, value, mid))
+
+
+def test_share_target_outside_the_caps_is_capped() -> None:
+    params = QuotingParams(
+        strategy="fixed_spread", spread_bps=10.0, size=D(1), target_share=0.95, max_share=0.9
+    )
+    assert not prepared(params).shares.target_within_caps
+    assert effective_target_base(params, D(100), D(1)) == D(90)
+
+
+@SETTINGS
+@given(
+    st.floats(1e-6, 10.0),
+    st.floats(1e-6, 1e5),
+    st.floats(0.0, 50.0),
+    st.floats(0.0, 3600.0),
+)
+def test_as_intensity_is_the_constant_term_of_the_spread(
+    gamma: float, kappa: float, sigma: float, tau: float
+) -> None:
+    params = QuotingParams(
+        strategy="avellaneda_stoikov", spread_bps=1.0, size=D(1), gamma=gamma, kappa=kappa
+    )
+    intensity = prepared(params).as_intensity
+    assert gamma * sigma * sigma * tau + intensity == as_spread(gamma, sigma, tau, kappa)
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0, 1.5, -1e308, 5e-324, math.inf, -math.inf, math.nan])
+def test_isfinite_is_math_isfinite(x: float) -> None:
+    assert isfinite(x) is math.isfinite(x)
+
+
+@pytest.mark.parametrize(
+    ("size", "levels", "lot", "full"),
+    [
+        (D(1500), 3, D("0.01"), D("4500.00")),
+        (D("1500.009"), 2, D("0.01"), D("3000.00")),  # whole lots: what the levels get
+        (D("9999999999999999999999999999"), 3, D("1"), None),  # beyond 28 digits: none
+    ],
+)
+def test_sizing_in_lots(size: Decimal, levels: int, lot: Decimal, full: Decimal | None) -> None:
+    params = QuotingParams(strategy="fixed_spread", spread_bps=10.0, size=size, levels=levels)
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D("0.01"), lot=lot))
+    made = sizing(prepared(params), params, grid)
+    assert made.size_lots == grid.floor_lots(size)
+    assert made.full_base == full
+    assert sizing(prepared(params), params, grid) is made  # kept for the grid
+    quote = replace(params, size_unit="quote")
+    assert sizing(prepared(quote), quote, grid).size_lots == -1
+
+
+@SETTINGS
+@given(
+    st.sampled_from(Side),
+    st.integers(1, 4),
+    st.integers(1, 1000),
+    st.integers(0, 5000),
+    st.booleans(),
+)
+def test_a_base_budget_for_every_level_at_full_size_never_binds(
+    side: Side, levels: int, size_lots: int, extra: int, guard: bool
+) -> None:
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D("0.01"), lot=D("0.001")))
+    ladder = (10_000.0, 3.5, 2.25, levels)
+    touch = (9_990, 10_010) if guard else None
+    budget = levels * size_lots + extra
+    assert side_intents(side, ladder, grid, touch, size_lots, budget, -1, True) == side_intents(
+        side, ladder, grid, touch, size_lots, -1, -1, True
+    )
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(
+            st.decimals(min_value=D(0), max_value=D("1e9"), allow_nan=False, places=9),
+            st.integers(1, 10**15),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([D("0.01"), D("0.000001"), D("0.0025")]),
+    st.sampled_from([D("0.01"), D(1), D("1E-8")]),
+)
+def test_quote_fits_only_when_the_budget_covers_the_units(
+    calls: list[tuple[Decimal, int]], tick: Decimal, lot: Decimal
+) -> None:
+    params = QuotingParams(strategy="fixed_spread", spread_bps=10.0, size=D(1))
+    grid = Grid(MarketRules("A/B", "A", "B", tick=tick, lot=lot))
+    made = sizing(prepared(params), params, grid)
+    for quote, units in calls:  # one Sizing, its bound kept from call to call
+        if made.quote_fits(quote, units):
+            assert grid.floor_units(quote) >= units
+
+
+@SETTINGS
+@given(st.integers(1, 4), st.integers(1, 1000), st.integers(0, 10**6), st.integers(2, 500))
+def test_a_quote_budget_for_every_bid_at_full_size_never_binds(
+    levels: int, size_lots: int, extra: int, touch_ask: int
+) -> None:
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D("0.01"), lot=D("0.001")))
+    ladder = (float(touch_ask), 3.5, 2.25, levels)
+    guard = (touch_ask - 7, touch_ask)  # bids at touch_ask - 1 ticks or below
+    units = levels * size_lots * (touch_ask - 1) + extra
+    assert side_intents(Side.BUY, ladder, grid, guard, size_lots, -1, units, True) == (
+        side_intents(Side.BUY, ladder, grid, guard, size_lots, -1, -1, True)
+    )
+
+
+def test_grid_sizes_are_the_same_values_in_any_order() -> None:
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D("0.01"), lot=D("0.010")))
+    for lots in (3, 3, 150000, 3, 0, 150000, 150000):
+        same(grid.size(lots), D(lots) * D("0.010"))
+
+
+@QUOTING
+@given(case_st())
+def test_inventory_without_the_target_share_is_the_same_otherwise(case: Case) -> None:
+    params, state = case.params, case.state
+    mid = state.book.mid
+    assert mid is not None
+    base, quote = state.balances.total("ASSET"), state.balances.total("CASH")
+    shares = prepared(params).shares
+    full = inventory_of(params, base, quote, mid, shares)
+    lean = inventory_of(params, base, quote, mid, shares, False)
+    same(lean, replace(full, target_share=lean.target_share))
+    assert lean.target_share in (None, full.target_share)
