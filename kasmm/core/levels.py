@@ -10,7 +10,10 @@ The model's raw prices are floats in ticks (the model works in floats); rounding
 grid is where the decision starts, and from there everything is exact integer arithmetic:
 
 * a raw price within ``SNAP_TICKS`` of a grid line is that line, else bids round down and asks
-  up; float noise (~1e-11 of a tick at 10^5 ticks) is far inside the snap band;
+  up; float noise (~1e-11 of a tick at 10^5 ticks) is far inside the snap band. That holds
+  below :data:`FLOAT_TICKS_LIMIT` ticks; a ladder reaching beyond it (a runaway model, e.g.
+  an AS reservation price a million ticks away) is rounded in ``Decimal`` by the caller, as
+  the stages do, and handed in as ``rounded``;
 * sizes in lots: ``floor(min(a, b, c) / lot)`` is ``min(floor(a / lot), ...)``, and a quote
   budget ``Q`` buys ``floor(floor(Q / unit) / ticks)`` lots at ``ticks`` (``unit`` = tick x lot),
   exactly ``floor(Q / (price * lot))``;
@@ -33,6 +36,10 @@ from kasmm.core.types import OrderIntent, Side
 SNAP: Final = 1e-9
 #: Prices and sizes beyond this many ticks or lots are dropped (:data:`kasmm.core.rules.MAX_STEPS`).
 MAX_STEPS: Final = 10**18
+#: Below this many ticks a float holds a raw price to ~2**-32 of a tick, well inside SNAP;
+#: beyond it float noise reaches the snap band and could round a level one tick off the stages'
+#: Decimal rounding, so the caller rounds such a ladder in Decimal (``rounded``).
+FLOAT_TICKS_LIMIT: Final = 2.0**20
 
 # Final: mypyc keeps these in C statics; a module global (an imported name too) is a
 # dictionary lookup on every use.
@@ -48,6 +55,7 @@ def side_intents(
     base_lots: int,
     quote_units: int,
     check_notional: bool,
+    rounded: tuple[int, ...] | None = None,
 ) -> tuple[OrderIntent, ...]:
     """One side's intents: :func:`ladder`, :func:`round_prices`, :func:`guard_prices` (when
     ``guard`` holds the touch) and :func:`size_ladder` in one pass over the levels.
@@ -59,6 +67,9 @@ def side_intents(
     :param size_lots: the size per level, in whole lots.
     :param base_lots: the side's base budget in whole lots (-1: unlimited).
     :param quote_units: the side's quote budget in whole ``grid.unit`` (-1: unlimited).
+    :param rounded: each level's raw price already rounded to the grid, in ticks (by
+        :func:`~kasmm.core.rules.round_price`), for a ladder beyond :data:`FLOAT_TICKS_LIMIT`;
+        the prices of ``ladder_ticks`` are then not read.
 
     A dropped level (``None`` in the stages) is skipped and keeps its index.
     """
@@ -71,22 +82,26 @@ def side_intents(
     prev = -1
     out: list[OrderIntent] = []
     for i in range(levels):
-        # ladder, then rules.round_price
-        offset = half + i * step
-        ratio = centre - offset if buy else centre + offset
-        if math.isinf(ratio) or math.isnan(ratio):  # not isfinite: mypyc calls that one
-            continue  # beyond any grid: as dropped as a price beyond MAX_STEPS ticks
-        # Within SNAP of the nearest grid line: that line; else bids down, asks up. (The
-        # fraction above the floor, and 1 minus it, are exact in floats; a fraction of exactly
-        # one half is beyond SNAP either way, so how round() breaks ties never matters.)
-        floor = int(ratio) if ratio >= 0 else math.floor(ratio)  # int(): compiled, no call
-        frac = ratio - floor
-        if frac <= SNAP:
-            p = floor
-        elif 1.0 - frac <= SNAP:
-            p = floor + 1
+        if rounded is not None:
+            p = rounded[i]
         else:
-            p = floor if buy else floor + 1
+            # ladder, then rules.round_price
+            offset = half + i * step
+            ratio = centre - offset if buy else centre + offset
+            if math.isinf(ratio) or math.isnan(ratio):  # not isfinite: mypyc calls that one
+                continue  # beyond any grid: as dropped as a price beyond MAX_STEPS ticks
+            # Within SNAP of the nearest grid line: that line; else bids down, asks up. (The
+            # fraction above the floor, and 1 minus it, are exact in floats; a fraction of
+            # exactly one half is beyond SNAP either way, so how round() breaks ties never
+            # matters.)
+            floor = int(ratio) if ratio >= 0 else math.floor(ratio)  # int(): compiled, no call
+            frac = ratio - floor
+            if frac <= SNAP:
+                p = floor
+            elif 1.0 - frac <= SNAP:
+                p = floor + 1
+            else:
+                p = floor if buy else floor + 1
         # round_prices: strictly behind the previous level, positive, bounded
         if i > 0:
             p = min(p, prev - 1) if buy else max(p, prev + 1)

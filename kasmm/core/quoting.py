@@ -25,14 +25,17 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from kasmm.core.grid import grid_of, usable_grid
-from kasmm.core.levels import side_intents
+from kasmm.core.levels import FLOAT_TICKS_LIMIT, side_intents
 from kasmm.core.params import Horizon, QuotingParams, RollingHorizon, VolatilityParams
 from kasmm.core.prepared import Sizing, finite, isfinite, prepared, sizing
 from kasmm.core.rules import (
+    BPS,
     MAX_STEPS,
     is_finite_positive,
+    round_price,
     round_size,
     size_ok,
+    to_decimal,
 )
 from kasmm.core.skew import (
     Budget,
@@ -370,7 +373,8 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         spread = delta / fmid * 1e4
         skew = (reference - fmid) / fmid * 1e4
         centre = reference / grid.tick_float
-        half = delta / 2 / grid.tick_float
+        reference_half = delta / 2
+        half = reference_half / grid.tick_float
 
     # One level never adds its step: side_intents adds 0 * step, +-0.0 for any finite step,
     # to a half spread that is never -0.0, so 0.0 is the same ladder.
@@ -379,12 +383,27 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     size = sizing(prep, params, grid)
     size_lots = size.size_lots if size.size_lots >= 0 else grid.floor_lots(size_base)
     ladder_ticks = (centre, half, step, params.levels)
+    exact: tuple[Decimal, Decimal, Decimal] | None = None
+    if FLOAT_TICKS_LIMIT <= abs(centre) + half + (params.levels - 1) * step < math.inf:
+        # Beyond the floats' resolution in ticks (a runaway model, never a market quoted near
+        # its mid): the ladder as the stages build it, in Decimal.
+        step_d = mid * to_decimal(params.level_step_bps) / BPS
+        if params.strategy == "fixed_spread":
+            exact = (
+                mid * (1 + to_decimal(skew) / BPS),
+                mid * to_decimal(spread) / (2 * BPS),
+                step_d,
+            )
+        else:
+            exact = (to_decimal(reference), to_decimal(reference_half), step_d)
     bids: tuple[OrderIntent, ...] = ()
     asks: tuple[OrderIntent, ...] = ()
     if quote_bids:
-        bids = _side_intents(_BUY, params, inv, size, ladder_ticks, guard, size_lots)
+        rounded = None if exact is None else _rounded(_BUY, exact, params.levels, rules.tick)
+        bids = _side_intents(_BUY, params, inv, size, ladder_ticks, guard, size_lots, rounded)
     if quote_asks:
-        asks = _side_intents(_SELL, params, inv, size, ladder_ticks, guard, size_lots)
+        rounded = None if exact is None else _rounded(_SELL, exact, params.levels, rules.tick)
+        asks = _side_intents(_SELL, params, inv, size, ladder_ticks, guard, size_lots, rounded)
     if bids and asks and bids[0].price >= asks[0].price:
         # Cannot happen with a positive spread (rounding and the guard only widen); kept as a
         # last line of defence against ever sending a self-crossing pair.
@@ -408,6 +427,7 @@ def _side_intents(
     ladder_ticks: tuple[float, float, float, int],
     guard: tuple[int, int] | None,
     size_lots: int,
+    rounded: tuple[int, ...] | None,
 ) -> tuple[OrderIntent, ...]:
     """One side's intents within its :func:`side_budget`, in whole lots and ``grid.unit``."""
     grid = size.grid
@@ -436,7 +456,18 @@ def _side_intents(
         base_lots,
         quote_units,
         params.enforce_min_notional,
+        rounded,
     )
+
+
+def _rounded(
+    side: Side, exact: tuple[Decimal, Decimal, Decimal], levels: int, tick: Decimal
+) -> tuple[int, ...]:
+    """:func:`ladder` of the Decimal ``(centre, half, step)``, each level rounded to the grid
+    by :func:`~kasmm.core.rules.round_price`, in ticks."""
+    centre, half, step = exact
+    raw = ladder(side, centre, half, step, levels)
+    return tuple(int(round_price(side, p, tick) / tick) for p in raw)
 
 
 def _one_sided(quotes: Quotes) -> Side | None:

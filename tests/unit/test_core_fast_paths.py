@@ -350,6 +350,41 @@ def test_compute_quotes_is_the_plain_pipeline_on_garbage(
     same_decision(params, case.state)  # the same params object again: what it derived is kept
 
 
+@pytest.mark.parametrize("levels", [1, 3])
+def test_a_ladder_beyond_the_floats_resolution_is_rounded_as_the_stages_do(levels: int) -> None:
+    """Regression (hypothesis found it): an AS reservation price 3e14 ticks away (a garbage
+    time left of 3.5e13 s, an inventory 1,400 lots short) was rounded in float ticks, where a
+    float's step is 1/16 of a tick, and asked one tick below the stages' Decimal rounding.
+    Beyond FLOAT_TICKS_LIMIT the ladder is rounded in Decimal."""
+    params = QuotingParams(
+        strategy="avellaneda_stoikov",
+        spread_bps=1.0,
+        size=D("0.9985"),
+        levels=levels,
+        level_step_bps=0.0 if levels == 1 else 2.5,
+        gamma=2.9955067398901645,
+        kappa=9.98502246630055,
+        sigma=0.0014021,
+        target_base=D(1421),
+        target_share=None,
+        min_share=None,
+        max_share=None,
+        skew_strength=0.0,
+    )
+    rules = MarketRules("ASSET/CASH", "ASSET", "CASH", tick=D("0.001"), lot=D("0.1"))
+    book = Book(bids=(BookLevel(D("1.001"), D(5)),), asks=(BookLevel(D("1.002"), D(5)),), ts=0.0)
+    cash = Balances(MappingProxyType({"ASSET": Balance(D(5)), "CASH": Balance(D(5))}))
+    state = MarketState(0.0, book, rules, cash, None, 35377293220716.0)
+    asks = compute_quotes(params, state).quotes.asks
+    assert len(asks) == levels and asks[0].price > 10**11  # far out indeed
+    same_decision(params, state)
+    # The fixed-spread model's Decimal ladder too: a spread of 1e9 bps, 5e7 ticks out.
+    wide = replace(params, strategy="fixed_spread", spread_bps=1e9, skew_strength=0.7)
+    wide_asks = compute_quotes(wide, state).quotes.asks
+    assert len(wide_asks) == levels and wide_asks[0].price > 50_000
+    same_decision(wide, state)
+
+
 @QUOTING
 @given(case_st(), st.lists(st.integers(0, 40), min_size=1, max_size=4))
 def test_one_params_object_over_many_markets(case: Case, moves: list[int]) -> None:
