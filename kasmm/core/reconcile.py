@@ -61,40 +61,83 @@ def reconcile(
     :param grid: the grid the intents' ticks and lots are on (the quoted rules'): a side whose
         intents and orders are all measured on it is matched in integers, with the same result.
     """
-    # An order measured on the grid has its remaining size in lots: an integer test.
-    resting = [o for o in open_orders if (o.lots > 0 if o.lots >= 0 else o.remaining > ZERO)]
-    wanted = {side: _best_first(side, desired.side(side))[: params.levels] for side in _SIDES}
-    tolerance = _tolerance(params)
-    bounds = _Bounds(wanted)
+    resting = _resting(open_orders)
+    levels = params.levels
+    bids = _best_first(Side.BUY, desired.bids)[:levels]
+    asks = _best_first(Side.SELL, desired.asks)[:levels]
+    tolerance = _tolerance(params)  # raises on NaN/inf, every round
+    bounds = _Bounds(bids, asks, grid)
     kept: set[int] = set()  # indices into resting
     places: list[OrderIntent] = []
     for side in _SIDES:
+        intents = bids if side is Side.BUY else asks
         orders = [i for i, o in enumerate(resting) if o.side is side]
+        if not intents or not orders:
+            # Nothing to match: every order of the side goes, every intent is placed.
+            places.extend(intents)
+            continue
         side_orders = [resting[i] for i in orders]
-        if grid is not None and _on_grid(wanted[side], side_orders, grid):
-            candidates = _candidates_on_grid(
-                side, wanted[side], side_orders, now, params, bounds, _tolerance_ratio(params)
-            )
+        matched: list[int] | None = None
+        if grid is not None and _on_grid(intents, side_orders, grid):
+            ratio = _tolerance_ratio(params)
+            matched = _closest_on_grid(side, intents, side_orders, now, params, bounds, ratio)
+            if matched is None:  # two intents share their closest order: match the lists
+                candidates = _candidates_on_grid(
+                    side, intents, side_orders, now, params, bounds, ratio
+                )
         else:
-            candidates = _candidates(
-                side, wanted[side], side_orders, now, params, bounds, tolerance
-            )
-        matched = _match(candidates)
-        kept.update(orders[j] for j in matched.values())
-        places.extend(intent for k, intent in enumerate(wanted[side]) if k not in matched)
+            candidates = _candidates(side, intents, side_orders, now, params, bounds, tolerance)
+        if matched is None:
+            matched = _match(candidates)
+        for k, j in enumerate(matched):
+            if j >= 0:
+                kept.add(orders[j])
+            else:
+                places.append(intents[k])
     if not places and len(kept) == len(resting):
         # Nothing to change (most decisions): a kept order neither crosses nor sits on a side
         # without quotes, nor beyond the side's levels, so throttled or not there is no cancel.
         return ()
     if last_action_at is not None and now - last_action_at < params.min_requote_interval_s:
         return _throttled(resting, kept, bounds, params.levels)
-    cancels = [
+    actions: list[OrderAction] = [
         CancelOrder(o.client_id, _cancel_reason(o, now, params, bounds))
         for i, o in enumerate(resting)
         if i not in kept
     ]
+    if not _by_level(places):
+        _sort_by_level(places)
+    for intent in places:
+        actions.append(PlaceOrder(intent))
+    return tuple(actions)
+
+
+def _resting(open_orders: Sequence[OpenOrder]) -> Sequence[OpenOrder]:
+    """The orders with something remaining (``open_orders`` itself when that is all of them,
+    as it is in most rounds: no list to build)."""
+    for o in open_orders:
+        # An order measured on the grid has its remaining size in lots: an integer test.
+        if not (o.lots > 0 if o.lots >= 0 else o.remaining > ZERO):
+            return [o for o in open_orders if (o.lots > 0 if o.lots >= 0 else o.remaining > ZERO)]
+    return open_orders
+
+
+def _sort_by_level(places: list[OrderIntent]) -> None:
+    """Level by level, bid before ask. (A function of its own: compiled, a function holding a
+    lambda builds an environment object on every call, sorting or not.)"""
     places.sort(key=lambda intent: (intent.level, intent.side is Side.SELL))
-    return (*cancels, *(PlaceOrder(intent) for intent in places))
+
+
+def _by_level(places: Sequence[OrderIntent]) -> bool:
+    """``places`` is already in the order of the sort key ``(level, side is SELL)`` (a stable
+    sort would keep it): most rounds place one intent, or one per side of the same level."""
+    prev_level, prev_sell = -1, False
+    for i, intent in enumerate(places):
+        level, sell = intent.level, intent.side is Side.SELL
+        if i > 0 and (level < prev_level or (level == prev_level and prev_sell and not sell)):
+            return False
+        prev_level, prev_sell = level, sell
+    return True
 
 
 #: ``Side`` in its definition order, as a plain tuple (iterating an enum class is slow).
@@ -105,13 +148,28 @@ class _Bounds:
     """What the safety rules read of one round's desired quotes, computed once per round.
 
     The lowest desired ask and the highest desired bid, taken on first use (as
-    :func:`_crosses` would): an order at or beyond them crosses.
+    :func:`_crosses` would): an order at or beyond them crosses. ``grid``: the grid the
+    intents' ticks are on (:func:`reconcile`'s), if any: orders on it are compared in ticks.
     """
 
-    __slots__ = ("_max_bid", "_max_bid_ticks", "_min_ask", "_min_ask_ticks", "asks", "bids")
+    __slots__ = (
+        "_max_bid",
+        "_max_bid_ticks",
+        "_min_ask",
+        "_min_ask_ticks",
+        "asks",
+        "bids",
+        "grid",
+    )
 
-    def __init__(self, wanted: dict[Side, tuple[OrderIntent, ...]]) -> None:
-        self.bids, self.asks = wanted[Side.BUY], wanted[Side.SELL]
+    def __init__(
+        self,
+        bids: tuple[OrderIntent, ...],
+        asks: tuple[OrderIntent, ...],
+        grid: Grid | None = None,
+    ) -> None:
+        self.bids, self.asks = bids, asks
+        self.grid = grid
         self._max_bid: Decimal | None = None
         self._min_ask: Decimal | None = None
         #: The same bounds in ticks (-2: not computed; -1: some intent is not on the grid)
@@ -152,10 +210,13 @@ class _Bounds:
         return order.price <= self._max_bid
 
     def safety_reason(self, order: OpenOrder) -> str | None:
-        """:func:`safety_reason` against the round's desired quotes."""
+        """:func:`safety_reason` against the round's desired quotes (in ticks for an order on
+        the intents' grid)."""
         if not (self.bids if order.side is Side.BUY else self.asks):
             return "side_off"
-        if self.crosses(order):
+        grid = self.grid
+        on_grid = grid is not None and order.grid is grid and order.ticks >= 0
+        if self.crosses_on_grid(order) if on_grid else self.crosses(order):
             return "crossing"
         return None
 
@@ -240,6 +301,12 @@ def keepable(
 def _best_first(side: Side, intents: Sequence[OrderIntent]) -> tuple[OrderIntent, ...]:
     if _strictly_best_first(side, intents):
         return tuple(intents)  # the quoting core's order already (sorting would keep it)
+    return _sorted_best_first(side, intents)
+
+
+def _sorted_best_first(side: Side, intents: Sequence[OrderIntent]) -> tuple[OrderIntent, ...]:
+    # Apart from _best_first: compiled, a function holding a lambda builds an environment
+    # object on every call, taking the fast path or not.
     return tuple(sorted(intents, key=lambda x: -x.price if side is Side.BUY else x.price))
 
 
@@ -366,6 +433,54 @@ def _candidates_on_grid(
     return candidates
 
 
+def _closest_on_grid(
+    side: Side,
+    intents: Sequence[OrderIntent],
+    orders: Sequence[OpenOrder],
+    now: float,
+    params: RefreshParams,
+    bounds: _Bounds,
+    tolerance: tuple[int, int],
+) -> list[int] | None:
+    """:func:`_match` of :func:`_candidates_on_grid` without the lists, when it is trivial:
+    each intent's closest candidate (the first of its list; -1: none), or ``None`` when two
+    intents share their closest (then the augmenting pass decides).
+
+    The same rules and order as :func:`_candidates_on_grid` (distance in ticks, then client
+    id, then position), keeping only the best so far: most rounds, in which every order stays
+    where it is, build no list per intent.
+    """
+    usable = _usable(orders, now, params, bounds, on_grid=True)
+    num, den = tolerance
+    scale = 10_000 * den
+    closest: list[int] = []
+    for intent in intents:
+        best = best_distance = -1
+        if intent.side is side:
+            ticks, lots = intent.ticks, intent.lots
+            limit = num * ticks
+            for j in usable:
+                o = orders[j]
+                distance = o.ticks - ticks
+                if distance < 0:
+                    distance = -distance
+                if distance * scale > limit:
+                    continue
+                twice = 2 * o.lots
+                if twice < lots or twice > 3 * lots:
+                    continue
+                if (
+                    best < 0
+                    or distance < best_distance
+                    or (distance == best_distance and o.client_id < orders[best].client_id)
+                ):
+                    best, best_distance = j, distance
+        if best >= 0 and best in closest:
+            return None
+        closest.append(best)
+    return closest
+
+
 def _usable(
     orders: Sequence[OpenOrder],
     now: float,
@@ -385,14 +500,20 @@ def _usable(
     return usable
 
 
-def _match(candidates: list[list[int]]) -> dict[int, int]:
-    """Maximum matching intent index -> order index (Kuhn's augmenting paths; tiny graphs),
-    over each intent's candidate orders (closest first)."""
+def _match(candidates: list[list[int]]) -> list[int]:
+    """Maximum matching: each intent's order index, -1 for none (Kuhn's augmenting paths;
+    tiny graphs), over each intent's candidate orders (closest first)."""
     found = [c for c in candidates if c]
     if len({c[0] for c in found}) == len(found):
         # Every intent's closest order is its own: the augmenting pass would give each exactly
         # that (and nothing to an intent without candidates).
-        return {i: c[0] for i, c in enumerate(candidates) if c}
+        return [c[0] if c else -1 for c in candidates]
+    return _augmenting_match(candidates)
+
+
+def _augmenting_match(candidates: list[list[int]]) -> list[int]:
+    """:func:`_match` by augmenting paths (apart from it: compiled, a function holding a
+    closure builds its environment on every call, even one that returns early)."""
     owner: dict[int, int] = {}  # order index -> intent index
 
     def augment(i: int, seen: set[int]) -> bool:
@@ -407,7 +528,10 @@ def _match(candidates: list[list[int]]) -> dict[int, int]:
 
     for i in range(len(candidates)):
         augment(i, set())
-    return {i: j for j, i in owner.items()}
+    matched = [-1] * len(candidates)
+    for j, i in owner.items():
+        matched[i] = j
+    return matched
 
 
 def _tolerance_ratio(params: RefreshParams) -> tuple[int, int]:

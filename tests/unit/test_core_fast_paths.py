@@ -22,12 +22,16 @@ from kasmm.core.params import QuotingParams, RefreshParams
 from kasmm.core.quoting import QUOTING_DEPTH, MarketState, compute_quotes, exclude_own
 from kasmm.core.reconcile import (
     _Bounds,
+    _by_level,
     _candidates,
     _candidates_on_grid,
+    _closest_on_grid,
+    _match,
     _on_grid,
     _tolerance,
     _tolerance_ratio,
     reconcile,
+    safety_reason,
 )
 from kasmm.core.risk import (
     CountLimit,
@@ -267,15 +271,40 @@ def test_reconcile_on_the_grid_is_the_plain_matching(
         reconcile(measured_desired, measured, NOW, last_action_at, params, grid),
         ref.reconcile(desired, orders, NOW, last_action_at, params),
     )
-    bounds = _Bounds({Side.BUY: desired.bids, Side.SELL: desired.asks})
+    bounds = _Bounds(desired.bids, desired.asks)
     tolerance = _tolerance(params)
     for side in (Side.BUY, Side.SELL):
         intents = measured_desired.side(side)
         side_orders = [o for o in measured if o.side is side and o.remaining > 0]
         if _on_grid(intents, side_orders, grid):
-            assert _candidates_on_grid(
-                side, intents, side_orders, NOW, params, bounds, _tolerance_ratio(params)
-            ) == _candidates(side, intents, side_orders, NOW, params, bounds, tolerance)
+            ratio = _tolerance_ratio(params)
+            plain = _candidates(side, intents, side_orders, NOW, params, bounds, tolerance)
+            assert (
+                _candidates_on_grid(side, intents, side_orders, NOW, params, bounds, ratio) == plain
+            )
+            if not intents or not side_orders:
+                continue  # reconcile() matches nothing then
+            # Each intent's closest candidate, unless two share theirs (then the lists decide).
+            closest = _closest_on_grid(side, intents, side_orders, NOW, params, bounds, ratio)
+            firsts = [c[0] for c in plain if c]
+            if closest is None:
+                assert len(set(firsts)) < len(firsts)
+            else:
+                assert closest == [c[0] if c else -1 for c in plain] == _match(plain)
+    # The safety rules in ticks for orders on the grid, in Decimal for the others.
+    measured_bounds = _Bounds(measured_desired.bids, measured_desired.asks, grid)
+    for o, m in zip(orders, measured, strict=True):
+        assert measured_bounds.safety_reason(m) == safety_reason(o, desired.bids, desired.asks)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(-1, 3), st.sampled_from(Side)), max_size=6))
+def test_places_in_level_order_are_the_sorted_places(levels: list[tuple[int, Side]]) -> None:
+    places = [OrderIntent(side, D(1), D(1), level) for level, side in levels]
+    in_order = sorted(places, key=lambda i: (i.level, i.side is Side.SELL))
+    assert _by_level(places) == (
+        [(i.level, i.side) for i in in_order] == [(i.level, i.side) for i in places]
+    )
 
 
 def test_reconcile_matches_on_the_grid_when_every_value_is_on_it() -> None:
