@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Final
 
 from kasmm.core.grid import Grid
 from kasmm.core.params import RefreshParams
@@ -77,17 +78,19 @@ def reconcile(
             places.extend(intents)
             continue
         side_orders = [resting[i] for i in orders]
-        matched: list[int] | None = None
         if grid is not None and _on_grid(intents, side_orders, grid):
             ratio = _tolerance_ratio(params)
-            matched = _closest_on_grid(side, intents, side_orders, now, params, bounds, ratio)
-            if matched is None:  # two intents share their closest order: match the lists
-                candidates = _candidates_on_grid(
-                    side, intents, side_orders, now, params, bounds, ratio
+            usable = _usable(side_orders, now, params, bounds, on_grid=True)
+            closest = _closest_on_grid(side, intents, side_orders, usable, ratio)
+            matched = (
+                closest
+                if closest is not None  # else two intents share their closest order
+                else _augmenting_match(
+                    _candidates_on_grid(side, intents, side_orders, usable, ratio)
                 )
+            )
         else:
             candidates = _candidates(side, intents, side_orders, now, params, bounds, tolerance)
-        if matched is None:
             matched = _match(candidates)
         for k, j in enumerate(matched):
             if j >= 0:
@@ -112,14 +115,16 @@ def reconcile(
     return tuple(actions)
 
 
-def _resting(open_orders: Sequence[OpenOrder]) -> Sequence[OpenOrder]:
-    """The orders with something remaining (``open_orders`` itself when that is all of them,
-    as it is in most rounds: no list to build)."""
-    for o in open_orders:
+def _resting(open_orders: Sequence[OpenOrder]) -> tuple[OpenOrder, ...]:
+    """The orders with something remaining, as a tuple (compiled, a tuple is iterated by
+    index, a ``Sequence`` through the iterator protocol): the engine's own tuple when every
+    order rests, as in most rounds."""
+    orders = tuple(open_orders)  # no copy of a tuple
+    for o in orders:
         # An order measured on the grid has its remaining size in lots: an integer test.
         if not (o.lots > 0 if o.lots >= 0 else o.remaining > ZERO):
-            return [o for o in open_orders if (o.lots > 0 if o.lots >= 0 else o.remaining > ZERO)]
-    return open_orders
+            return tuple(o for o in orders if (o.lots > 0 if o.lots >= 0 else o.remaining > ZERO))
+    return orders
 
 
 def _sort_by_level(places: list[OrderIntent]) -> None:
@@ -140,8 +145,9 @@ def _by_level(places: Sequence[OrderIntent]) -> bool:
     return True
 
 
-#: ``Side`` in its definition order, as a plain tuple (iterating an enum class is slow).
-_SIDES = (Side.BUY, Side.SELL)
+#: ``Side`` in its definition order, as a plain tuple (iterating an enum class is slow);
+#: ``Final``: compiled, a constant rather than a lookup in the module's dict.
+_SIDES: Final = (Side.BUY, Side.SELL)
 
 
 class _Bounds:
@@ -221,7 +227,7 @@ class _Bounds:
         return None
 
 
-def _extreme_ticks(intents: Sequence[OrderIntent], *, lowest: bool) -> int:
+def _extreme_ticks(intents: tuple[OrderIntent, ...], *, lowest: bool) -> int:
     """The lowest (or highest) intent's ticks, or -1 when one is not on the grid."""
     out = -1
     for intent in intents:
@@ -243,23 +249,34 @@ def _throttled(
     orders the full reconciliation would not keep, farthest from the touch first.
     """
     cancels: list[CancelOrder] = []
-    survivors: dict[Side, list[int]] = {side: [] for side in _SIDES}
+    bids: list[int] = []  # the survivors of each side
+    asks: list[int] = []
     for i, o in enumerate(resting):
         reason = bounds.safety_reason(o)
         if reason:
             cancels.append(CancelOrder(o.client_id, reason))
+        elif o.side is Side.BUY:
+            bids.append(i)
         else:
-            survivors[o.side].append(i)
-    for side, idx in survivors.items():
-        extra = len(idx) - levels
-        if extra <= 0:
-            continue
-        # Sorting on price alone: bids ascending and asks descending put the farthest first.
-        spare = sorted((i for i in idx if i not in kept), key=lambda i: resting[i].price)
-        if side is Side.SELL:
-            spare.reverse()
-        cancels.extend(CancelOrder(resting[i].client_id, "surplus") for i in spare[:extra])
+            asks.append(i)
+    if len(bids) > levels:
+        cancels.extend(_surplus(resting, bids, kept, Side.BUY, len(bids) - levels))
+    if len(asks) > levels:
+        cancels.extend(_surplus(resting, asks, kept, Side.SELL, len(asks) - levels))
     return tuple(cancels)
+
+
+def _surplus(
+    resting: Sequence[OpenOrder], survivors: list[int], kept: set[int], side: Side, extra: int
+) -> list[CancelOrder]:
+    """The ``extra`` survivors of ``side`` not kept that are farthest from the touch. (Apart
+    from :func:`_throttled`: compiled, a function holding a lambda builds an environment
+    object on every call.)"""
+    # Sorting on price alone: bids ascending and asks descending put the farthest first.
+    spare = sorted((i for i in survivors if i not in kept), key=lambda i: resting[i].price)
+    if side is Side.SELL:
+        spare.reverse()
+    return [CancelOrder(resting[i].client_id, "surplus") for i in spare[:extra]]
 
 
 def safety_reason(
@@ -330,7 +347,7 @@ def _crosses(order: OpenOrder, bids: Sequence[OrderIntent], asks: Sequence[Order
 def _candidates(
     side: Side,
     intents: Sequence[OrderIntent],
-    orders: Sequence[OpenOrder],
+    orders: list[OpenOrder],
     now: float,
     params: RefreshParams,
     bounds: _Bounds,
@@ -367,7 +384,7 @@ def _candidates(
     return candidates
 
 
-def _on_grid(intents: Sequence[OrderIntent], orders: Sequence[OpenOrder], grid: Grid) -> bool:
+def _on_grid(intents: tuple[OrderIntent, ...], orders: list[OpenOrder], grid: Grid) -> bool:
     """Every intent and order of a side carries its ticks and lots on ``grid``."""
     for intent in intents:
         if intent.ticks < 0 or intent.lots < 0:
@@ -380,14 +397,13 @@ def _on_grid(intents: Sequence[OrderIntent], orders: Sequence[OpenOrder], grid: 
 
 def _candidates_on_grid(
     side: Side,
-    intents: Sequence[OrderIntent],
-    orders: Sequence[OpenOrder],
-    now: float,
-    params: RefreshParams,
-    bounds: _Bounds,
+    intents: tuple[OrderIntent, ...],
+    orders: list[OpenOrder],
+    usable: list[int],
     tolerance: tuple[int, int],
 ) -> list[list[int]]:
-    """:func:`_candidates` in integers, for intents and orders on one grid: the same lists.
+    """:func:`_candidates` in integers, for intents and orders on one grid: the same lists
+    (``usable``: :func:`_usable` of the orders, ``on_grid``).
 
     With prices ``ticks * tick`` the tick cancels out of the price rule, ``|d| * BPS >
     tolerance * price``, which with ``tolerance = num / den`` (exact: ``tolerance_bps``' decimal
@@ -399,7 +415,6 @@ def _candidates_on_grid(
     """
     if not intents or not orders:
         return []
-    usable = _usable(orders, now, params, bounds, on_grid=True)
     num, den = tolerance
     scale = 10_000 * den
     candidates: list[list[int]] = []
@@ -435,11 +450,9 @@ def _candidates_on_grid(
 
 def _closest_on_grid(
     side: Side,
-    intents: Sequence[OrderIntent],
-    orders: Sequence[OpenOrder],
-    now: float,
-    params: RefreshParams,
-    bounds: _Bounds,
+    intents: tuple[OrderIntent, ...],
+    orders: list[OpenOrder],
+    usable: list[int],
     tolerance: tuple[int, int],
 ) -> list[int] | None:
     """:func:`_match` of :func:`_candidates_on_grid` without the lists, when it is trivial:
@@ -450,7 +463,6 @@ def _closest_on_grid(
     id, then position), keeping only the best so far: most rounds, in which every order stays
     where it is, build no list per intent.
     """
-    usable = _usable(orders, now, params, bounds, on_grid=True)
     num, den = tolerance
     scale = 10_000 * den
     closest: list[int] = []
@@ -475,14 +487,16 @@ def _closest_on_grid(
                     or (distance == best_distance and o.client_id < orders[best].client_id)
                 ):
                     best, best_distance = j, distance
-        if best >= 0 and best in closest:
-            return None
+        if best >= 0:
+            for other in closest:
+                if other == best:
+                    return None
         closest.append(best)
     return closest
 
 
 def _usable(
-    orders: Sequence[OpenOrder],
+    orders: list[OpenOrder],
     now: float,
     params: RefreshParams,
     bounds: _Bounds,
@@ -512,26 +526,30 @@ def _match(candidates: list[list[int]]) -> list[int]:
 
 
 def _augmenting_match(candidates: list[list[int]]) -> list[int]:
-    """:func:`_match` by augmenting paths (apart from it: compiled, a function holding a
-    closure builds its environment on every call, even one that returns early)."""
+    """:func:`_match` by augmenting paths, intent by intent."""
     owner: dict[int, int] = {}  # order index -> intent index
-
-    def augment(i: int, seen: set[int]) -> bool:
-        for j in candidates[i]:
-            if j in seen:
-                continue
-            seen.add(j)
-            if j not in owner or augment(owner[j], seen):
-                owner[j] = i
-                return True
-        return False
-
-    for i in range(len(candidates)):
-        augment(i, set())
+    for i, mine in enumerate(candidates):
+        if mine and mine[0] not in owner:
+            owner[mine[0]] = i  # the augmenting step's first move: its closest order is free
+        else:
+            _augment(i, candidates, owner, set())
     matched = [-1] * len(candidates)
     for j, i in owner.items():
         matched[i] = j
     return matched
+
+
+def _augment(i: int, candidates: list[list[int]], owner: dict[int, int], seen: set[int]) -> bool:
+    """Give intent ``i`` an order, moving owners along an augmenting path (Kuhn's step; a
+    function, not a closure: compiled, a closure's environment is built on every call)."""
+    for j in candidates[i]:
+        if j in seen:
+            continue
+        seen.add(j)
+        if j not in owner or _augment(owner[j], candidates, owner, seen):
+            owner[j] = i
+            return True
+    return False
 
 
 def _tolerance_ratio(params: RefreshParams) -> tuple[int, int]:
