@@ -145,9 +145,10 @@ def _by_level(places: Sequence[OrderIntent]) -> bool:
     return True
 
 
-#: ``Side`` in its definition order, as a plain tuple (iterating an enum class is slow);
-#: ``Final``: compiled, a constant rather than a lookup in the module's dict.
-_SIDES: Final = (Side.BUY, Side.SELL)
+#: ``Side`` in its definition order, as a plain tuple (iterating an enum class is slow).
+#: ``Final``: compiled, a constant rather than a lookup in the module's dict; of variable
+#: length to mypyc, which stores a fixed-length tuple unboxed and boxes it again to iterate.
+_SIDES: Final[tuple[Side, ...]] = (Side.BUY, Side.SELL)
 
 
 class _Bounds:
