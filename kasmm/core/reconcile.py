@@ -316,7 +316,7 @@ def keepable(
     return low * intent.size <= order.remaining <= high * intent.size
 
 
-def _best_first(side: Side, intents: Sequence[OrderIntent]) -> tuple[OrderIntent, ...]:
+def _best_first(side: Side, intents: tuple[OrderIntent, ...]) -> tuple[OrderIntent, ...]:
     if _strictly_best_first(side, intents):
         return tuple(intents)  # the quoting core's order already (sorting would keep it)
     return _sorted_best_first(side, intents)
@@ -328,7 +328,7 @@ def _sorted_best_first(side: Side, intents: Sequence[OrderIntent]) -> tuple[Orde
     return tuple(sorted(intents, key=lambda x: -x.price if side is Side.BUY else x.price))
 
 
-def _strictly_best_first(side: Side, intents: Sequence[OrderIntent]) -> bool:
+def _strictly_best_first(side: Side, intents: tuple[OrderIntent, ...]) -> bool:
     """The intents are on the grid and each strictly behind the one before (in ticks)."""
     prev = -1
     for intent in intents:
