@@ -134,24 +134,39 @@ class OwnOrders:
         of the bot's own orders being cancelled). ``place_first``: the placements that fit,
         then the cancels, then the rest, so the book is never empty while the balance allows.
         """
-        cancels = tuple(a.client_id for a in actions if isinstance(a, CancelOrder))
-        places = tuple(a for a in actions if isinstance(a, PlaceOrder))
-        now, later = self._split_by_budget(places, set(cancels), budget)
-        waves: tuple[Wave, ...]
+        cancel_ids: list[ClientOrderId] = []
+        place_list: list[PlaceOrder] = []
+        for a in actions:
+            if isinstance(a, CancelOrder):
+                cancel_ids.append(a.client_id)
+            elif isinstance(a, PlaceOrder):
+                place_list.append(a)
+        cancels, places = tuple(cancel_ids), tuple(place_list)
+        now, later = self._split_by_budget(places, cancels, budget)
+        # Only the waves with something in them.
+        waves: list[Wave] = []
         if self.replace_mode == "place_first":
-            waves = (Wave(places=now), Wave(cancels=cancels), Wave(places=later))
-        else:
-            waves = (Wave(cancels=cancels, places=now), Wave(places=later))
-        return tuple(w for w in waves if w.cancels or w.places)
+            if now:
+                waves.append(Wave(places=now))
+            if cancels:
+                waves.append(Wave(cancels=cancels))
+        elif cancels or now:
+            waves.append(Wave(cancels=cancels, places=now))
+        if later:
+            waves.append(Wave(places=later))
+        return tuple(waves)
 
     def _split_by_budget(
         self,
         places: tuple[PlaceOrder, ...],
-        cancelling: set[ClientOrderId],
+        cancelling: tuple[ClientOrderId, ...],
         budget: Budget | None,
     ) -> tuple[tuple[PlaceOrder, ...], tuple[PlaceOrder, ...]]:
         """The placements the free balance covers now (in order), and those that must wait
-        (``budget`` None: the account has no balances to respect, as in the as2008 model)."""
+        (``budget`` None: the account has no balances to respect, as in the as2008 model).
+
+        ``cancelling``: the round's cancels (a handful: a tuple is searched as fast as a set
+        is built)."""
         if not places or budget is None:
             return places, ()
         free_quote, free_base = budget.quote, budget.base

@@ -57,16 +57,25 @@ class RoundOutcomes:
     ) -> None:
         """The answer to one cancel call (per order, or one error for the whole call)."""
         outcomes = result if isinstance(result, list) else [result] * len(chunk)
-        reported: set[int] = set()
-        for client_id, outcome in zip(chunk, outcomes, strict=True):
+        # Indexed, not zip(strict=True), which stays a generic call when compiled; a length
+        # mismatch raises as zip does, after the pairs both have.
+        n = len(chunk)
+        reported: set[int] | None = None  # built for the first error only
+        for i in range(min(n, len(outcomes))):
+            client_id, outcome = chunk[i], outcomes[i]
             if outcome is None or isinstance(outcome, OrderNotFound):
                 self.engine.orders.cancelled(client_id, outcome, wall)
                 continue
             _raise_fatal(outcome)
             state.rate_limited |= isinstance(outcome, RateLimited)
+            if reported is None:
+                reported = set()
             if id(outcome) not in reported:  # a whole-call error counts once
                 reported.add(id(outcome))
                 self.engine.error(outcome)
+        if len(outcomes) != n:
+            longer = "longer" if len(outcomes) > n else "shorter"
+            raise ValueError(f"zip() argument 2 is {longer} than argument 1")
 
     def placed(
         self,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Final
 
 from kasmm.core.grid import Grid
 from kasmm.core.params import RefreshParams
@@ -61,57 +62,121 @@ def reconcile(
     :param grid: the grid the intents' ticks and lots are on (the quoted rules'): a side whose
         intents and orders are all measured on it is matched in integers, with the same result.
     """
-    # An order measured on the grid has its remaining size in lots: an integer test.
-    resting = [o for o in open_orders if (o.lots > 0 if o.lots >= 0 else o.remaining > ZERO)]
-    wanted = {side: _best_first(side, desired.side(side))[: params.levels] for side in _SIDES}
-    tolerance = _tolerance(params)
-    bounds = _Bounds(wanted)
+    resting = _resting(open_orders)
+    levels = params.levels
+    bids = _best_first(Side.BUY, desired.bids)[:levels]
+    asks = _best_first(Side.SELL, desired.asks)[:levels]
+    tolerance = _tolerance(params)  # raises on NaN/inf, every round
+    bounds = _Bounds(bids, asks, grid)
     kept: set[int] = set()  # indices into resting
     places: list[OrderIntent] = []
     for side in _SIDES:
+        intents = bids if side is Side.BUY else asks
         orders = [i for i, o in enumerate(resting) if o.side is side]
+        if not intents or not orders:
+            # Nothing to match: every order of the side goes, every intent is placed.
+            places.extend(intents)
+            continue
         side_orders = [resting[i] for i in orders]
-        if grid is not None and _on_grid(wanted[side], side_orders, grid):
-            candidates = _candidates_on_grid(
-                side, wanted[side], side_orders, now, params, bounds, _tolerance_ratio(params)
+        if grid is not None and _on_grid(intents, side_orders, grid):
+            ratio = _tolerance_ratio(params)
+            usable = _usable(side_orders, now, params, bounds, on_grid=True)
+            closest = _closest_on_grid(side, intents, side_orders, usable, ratio)
+            matched = (
+                closest
+                if closest is not None  # else two intents share their closest order
+                else _augmenting_match(
+                    _candidates_on_grid(side, intents, side_orders, usable, ratio)
+                )
             )
         else:
-            candidates = _candidates(
-                side, wanted[side], side_orders, now, params, bounds, tolerance
-            )
-        matched = _match(candidates)
-        kept.update(orders[j] for j in matched.values())
-        places.extend(intent for k, intent in enumerate(wanted[side]) if k not in matched)
+            candidates = _candidates(side, intents, side_orders, now, params, bounds, tolerance)
+            matched = _match(candidates)
+        for k, j in enumerate(matched):
+            if j >= 0:
+                kept.add(orders[j])
+            else:
+                places.append(intents[k])
     if not places and len(kept) == len(resting):
         # Nothing to change (most decisions): a kept order neither crosses nor sits on a side
         # without quotes, nor beyond the side's levels, so throttled or not there is no cancel.
         return ()
     if last_action_at is not None and now - last_action_at < params.min_requote_interval_s:
         return _throttled(resting, kept, bounds, params.levels)
-    cancels = [
+    actions: list[OrderAction] = [
         CancelOrder(o.client_id, _cancel_reason(o, now, params, bounds))
         for i, o in enumerate(resting)
         if i not in kept
     ]
+    if not _by_level(places):
+        _sort_by_level(places)
+    for intent in places:
+        actions.append(PlaceOrder(intent))
+    return tuple(actions)
+
+
+def _resting(open_orders: Sequence[OpenOrder]) -> tuple[OpenOrder, ...]:
+    """The orders with something remaining, as a tuple (compiled, a tuple is iterated by
+    index, a ``Sequence`` through the iterator protocol): the engine's own tuple when every
+    order rests, as in most rounds."""
+    orders = tuple(open_orders)  # no copy of a tuple
+    for o in orders:
+        # An order measured on the grid has its remaining size in lots: an integer test.
+        if not (o.lots > 0 if o.lots >= 0 else o.remaining > ZERO):
+            return tuple(o for o in orders if (o.lots > 0 if o.lots >= 0 else o.remaining > ZERO))
+    return orders
+
+
+def _sort_by_level(places: list[OrderIntent]) -> None:
+    """Level by level, bid before ask. (A function of its own: compiled, a function holding a
+    lambda builds an environment object on every call, sorting or not.)"""
     places.sort(key=lambda intent: (intent.level, intent.side is Side.SELL))
-    return (*cancels, *(PlaceOrder(intent) for intent in places))
+
+
+def _by_level(places: Sequence[OrderIntent]) -> bool:
+    """``places`` is already in the order of the sort key ``(level, side is SELL)`` (a stable
+    sort would keep it): most rounds place one intent, or one per side of the same level."""
+    prev_level, prev_sell = -1, False
+    for i, intent in enumerate(places):
+        level, sell = intent.level, intent.side is Side.SELL
+        if i > 0 and (level < prev_level or (level == prev_level and prev_sell and not sell)):
+            return False
+        prev_level, prev_sell = level, sell
+    return True
 
 
 #: ``Side`` in its definition order, as a plain tuple (iterating an enum class is slow).
-_SIDES = (Side.BUY, Side.SELL)
+#: ``Final``: compiled, a constant rather than a lookup in the module's dict; of variable
+#: length to mypyc, which stores a fixed-length tuple unboxed and boxes it again to iterate.
+_SIDES: Final[tuple[Side, ...]] = (Side.BUY, Side.SELL)
 
 
 class _Bounds:
     """What the safety rules read of one round's desired quotes, computed once per round.
 
     The lowest desired ask and the highest desired bid, taken on first use (as
-    :func:`_crosses` would): an order at or beyond them crosses.
+    :func:`_crosses` would): an order at or beyond them crosses. ``grid``: the grid the
+    intents' ticks are on (:func:`reconcile`'s), if any: orders on it are compared in ticks.
     """
 
-    __slots__ = ("_max_bid", "_max_bid_ticks", "_min_ask", "_min_ask_ticks", "asks", "bids")
+    __slots__ = (
+        "_max_bid",
+        "_max_bid_ticks",
+        "_min_ask",
+        "_min_ask_ticks",
+        "asks",
+        "bids",
+        "grid",
+    )
 
-    def __init__(self, wanted: dict[Side, tuple[OrderIntent, ...]]) -> None:
-        self.bids, self.asks = wanted[Side.BUY], wanted[Side.SELL]
+    def __init__(
+        self,
+        bids: tuple[OrderIntent, ...],
+        asks: tuple[OrderIntent, ...],
+        grid: Grid | None = None,
+    ) -> None:
+        self.bids, self.asks = bids, asks
+        self.grid = grid
         self._max_bid: Decimal | None = None
         self._min_ask: Decimal | None = None
         #: The same bounds in ticks (-2: not computed; -1: some intent is not on the grid)
@@ -152,15 +217,18 @@ class _Bounds:
         return order.price <= self._max_bid
 
     def safety_reason(self, order: OpenOrder) -> str | None:
-        """:func:`safety_reason` against the round's desired quotes."""
+        """:func:`safety_reason` against the round's desired quotes (in ticks for an order on
+        the intents' grid)."""
         if not (self.bids if order.side is Side.BUY else self.asks):
             return "side_off"
-        if self.crosses(order):
+        grid = self.grid
+        on_grid = grid is not None and order.grid is grid and order.ticks >= 0
+        if self.crosses_on_grid(order) if on_grid else self.crosses(order):
             return "crossing"
         return None
 
 
-def _extreme_ticks(intents: Sequence[OrderIntent], *, lowest: bool) -> int:
+def _extreme_ticks(intents: tuple[OrderIntent, ...], *, lowest: bool) -> int:
     """The lowest (or highest) intent's ticks, or -1 when one is not on the grid."""
     out = -1
     for intent in intents:
@@ -182,23 +250,34 @@ def _throttled(
     orders the full reconciliation would not keep, farthest from the touch first.
     """
     cancels: list[CancelOrder] = []
-    survivors: dict[Side, list[int]] = {side: [] for side in _SIDES}
+    bids: list[int] = []  # the survivors of each side
+    asks: list[int] = []
     for i, o in enumerate(resting):
         reason = bounds.safety_reason(o)
         if reason:
             cancels.append(CancelOrder(o.client_id, reason))
+        elif o.side is Side.BUY:
+            bids.append(i)
         else:
-            survivors[o.side].append(i)
-    for side, idx in survivors.items():
-        extra = len(idx) - levels
-        if extra <= 0:
-            continue
-        # Sorting on price alone: bids ascending and asks descending put the farthest first.
-        spare = sorted((i for i in idx if i not in kept), key=lambda i: resting[i].price)
-        if side is Side.SELL:
-            spare.reverse()
-        cancels.extend(CancelOrder(resting[i].client_id, "surplus") for i in spare[:extra])
+            asks.append(i)
+    if len(bids) > levels:
+        cancels.extend(_surplus(resting, bids, kept, Side.BUY, len(bids) - levels))
+    if len(asks) > levels:
+        cancels.extend(_surplus(resting, asks, kept, Side.SELL, len(asks) - levels))
     return tuple(cancels)
+
+
+def _surplus(
+    resting: Sequence[OpenOrder], survivors: list[int], kept: set[int], side: Side, extra: int
+) -> list[CancelOrder]:
+    """The ``extra`` survivors of ``side`` not kept that are farthest from the touch. (Apart
+    from :func:`_throttled`: compiled, a function holding a lambda builds an environment
+    object on every call.)"""
+    # Sorting on price alone: bids ascending and asks descending put the farthest first.
+    spare = sorted((i for i in survivors if i not in kept), key=lambda i: resting[i].price)
+    if side is Side.SELL:
+        spare.reverse()
+    return [CancelOrder(resting[i].client_id, "surplus") for i in spare[:extra]]
 
 
 def safety_reason(
@@ -237,13 +316,19 @@ def keepable(
     return low * intent.size <= order.remaining <= high * intent.size
 
 
-def _best_first(side: Side, intents: Sequence[OrderIntent]) -> tuple[OrderIntent, ...]:
+def _best_first(side: Side, intents: tuple[OrderIntent, ...]) -> tuple[OrderIntent, ...]:
     if _strictly_best_first(side, intents):
         return tuple(intents)  # the quoting core's order already (sorting would keep it)
+    return _sorted_best_first(side, intents)
+
+
+def _sorted_best_first(side: Side, intents: Sequence[OrderIntent]) -> tuple[OrderIntent, ...]:
+    # Apart from _best_first: compiled, a function holding a lambda builds an environment
+    # object on every call, taking the fast path or not.
     return tuple(sorted(intents, key=lambda x: -x.price if side is Side.BUY else x.price))
 
 
-def _strictly_best_first(side: Side, intents: Sequence[OrderIntent]) -> bool:
+def _strictly_best_first(side: Side, intents: tuple[OrderIntent, ...]) -> bool:
     """The intents are on the grid and each strictly behind the one before (in ticks)."""
     prev = -1
     for intent in intents:
@@ -263,7 +348,7 @@ def _crosses(order: OpenOrder, bids: Sequence[OrderIntent], asks: Sequence[Order
 def _candidates(
     side: Side,
     intents: Sequence[OrderIntent],
-    orders: Sequence[OpenOrder],
+    orders: list[OpenOrder],
     now: float,
     params: RefreshParams,
     bounds: _Bounds,
@@ -300,7 +385,7 @@ def _candidates(
     return candidates
 
 
-def _on_grid(intents: Sequence[OrderIntent], orders: Sequence[OpenOrder], grid: Grid) -> bool:
+def _on_grid(intents: tuple[OrderIntent, ...], orders: list[OpenOrder], grid: Grid) -> bool:
     """Every intent and order of a side carries its ticks and lots on ``grid``."""
     for intent in intents:
         if intent.ticks < 0 or intent.lots < 0:
@@ -313,14 +398,13 @@ def _on_grid(intents: Sequence[OrderIntent], orders: Sequence[OpenOrder], grid: 
 
 def _candidates_on_grid(
     side: Side,
-    intents: Sequence[OrderIntent],
-    orders: Sequence[OpenOrder],
-    now: float,
-    params: RefreshParams,
-    bounds: _Bounds,
+    intents: tuple[OrderIntent, ...],
+    orders: list[OpenOrder],
+    usable: list[int],
     tolerance: tuple[int, int],
 ) -> list[list[int]]:
-    """:func:`_candidates` in integers, for intents and orders on one grid: the same lists.
+    """:func:`_candidates` in integers, for intents and orders on one grid: the same lists
+    (``usable``: :func:`_usable` of the orders, ``on_grid``).
 
     With prices ``ticks * tick`` the tick cancels out of the price rule, ``|d| * BPS >
     tolerance * price``, which with ``tolerance = num / den`` (exact: ``tolerance_bps``' decimal
@@ -332,7 +416,6 @@ def _candidates_on_grid(
     """
     if not intents or not orders:
         return []
-    usable = _usable(orders, now, params, bounds, on_grid=True)
     num, den = tolerance
     scale = 10_000 * den
     candidates: list[list[int]] = []
@@ -366,8 +449,55 @@ def _candidates_on_grid(
     return candidates
 
 
+def _closest_on_grid(
+    side: Side,
+    intents: tuple[OrderIntent, ...],
+    orders: list[OpenOrder],
+    usable: list[int],
+    tolerance: tuple[int, int],
+) -> list[int] | None:
+    """:func:`_match` of :func:`_candidates_on_grid` without the lists, when it is trivial:
+    each intent's closest candidate (the first of its list; -1: none), or ``None`` when two
+    intents share their closest (then the augmenting pass decides).
+
+    The same rules and order as :func:`_candidates_on_grid` (distance in ticks, then client
+    id, then position), keeping only the best so far: most rounds, in which every order stays
+    where it is, build no list per intent.
+    """
+    num, den = tolerance
+    scale = 10_000 * den
+    closest: list[int] = []
+    for intent in intents:
+        best = best_distance = -1
+        if intent.side is side:
+            ticks, lots = intent.ticks, intent.lots
+            limit = num * ticks
+            for j in usable:
+                o = orders[j]
+                distance = o.ticks - ticks
+                if distance < 0:
+                    distance = -distance
+                if distance * scale > limit:
+                    continue
+                twice = 2 * o.lots
+                if twice < lots or twice > 3 * lots:
+                    continue
+                if (
+                    best < 0
+                    or distance < best_distance
+                    or (distance == best_distance and o.client_id < orders[best].client_id)
+                ):
+                    best, best_distance = j, distance
+        if best >= 0:
+            for other in closest:
+                if other == best:
+                    return None
+        closest.append(best)
+    return closest
+
+
 def _usable(
-    orders: Sequence[OpenOrder],
+    orders: list[OpenOrder],
     now: float,
     params: RefreshParams,
     bounds: _Bounds,
@@ -385,29 +515,42 @@ def _usable(
     return usable
 
 
-def _match(candidates: list[list[int]]) -> dict[int, int]:
-    """Maximum matching intent index -> order index (Kuhn's augmenting paths; tiny graphs),
-    over each intent's candidate orders (closest first)."""
+def _match(candidates: list[list[int]]) -> list[int]:
+    """Maximum matching: each intent's order index, -1 for none (Kuhn's augmenting paths;
+    tiny graphs), over each intent's candidate orders (closest first)."""
     found = [c for c in candidates if c]
     if len({c[0] for c in found}) == len(found):
         # Every intent's closest order is its own: the augmenting pass would give each exactly
         # that (and nothing to an intent without candidates).
-        return {i: c[0] for i, c in enumerate(candidates) if c}
+        return [c[0] if c else -1 for c in candidates]
+    return _augmenting_match(candidates)
+
+
+def _augmenting_match(candidates: list[list[int]]) -> list[int]:
+    """:func:`_match` by augmenting paths, intent by intent."""
     owner: dict[int, int] = {}  # order index -> intent index
+    for i, mine in enumerate(candidates):
+        if mine and mine[0] not in owner:
+            owner[mine[0]] = i  # the augmenting step's first move: its closest order is free
+        else:
+            _augment(i, candidates, owner, set())
+    matched = [-1] * len(candidates)
+    for j, i in owner.items():
+        matched[i] = j
+    return matched
 
-    def augment(i: int, seen: set[int]) -> bool:
-        for j in candidates[i]:
-            if j in seen:
-                continue
-            seen.add(j)
-            if j not in owner or augment(owner[j], seen):
-                owner[j] = i
-                return True
-        return False
 
-    for i in range(len(candidates)):
-        augment(i, set())
-    return {i: j for j, i in owner.items()}
+def _augment(i: int, candidates: list[list[int]], owner: dict[int, int], seen: set[int]) -> bool:
+    """Give intent ``i`` an order, moving owners along an augmenting path (Kuhn's step; a
+    function, not a closure: compiled, a closure's environment is built on every call)."""
+    for j in candidates[i]:
+        if j in seen:
+            continue
+        seen.add(j)
+        if j not in owner or _augment(owner[j], candidates, owner, seen):
+            owner[j] = i
+            return True
+    return False
 
 
 def _tolerance_ratio(params: RefreshParams) -> tuple[int, int]:

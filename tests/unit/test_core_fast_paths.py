@@ -30,13 +30,19 @@ from kasmm.core.quoting import (
     exclude_own,
 )
 from kasmm.core.reconcile import (
+    _augmenting_match,
     _Bounds,
+    _by_level,
     _candidates,
     _candidates_on_grid,
+    _closest_on_grid,
+    _match,
     _on_grid,
     _tolerance,
     _tolerance_ratio,
+    _usable,
     reconcile,
+    safety_reason,
 )
 from kasmm.core.risk import (
     CountLimit,
@@ -56,6 +62,7 @@ from kasmm.core.types import (
     Balances,
     Book,
     BookLevel,
+    CancelOrder,
     ClientOrderId,
     MarketRules,
     OpenOrder,
@@ -239,6 +246,25 @@ def test_reconcile_is_the_plain_matching(
     )
 
 
+def ref_match(candidates: list[list[int]]) -> list[int]:
+    """Kuhn's augmenting paths as first written (a closure), intent -> order index or -1."""
+    owner: dict[int, int] = {}
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j in candidates[i]:
+            if j in seen:
+                continue
+            seen.add(j)
+            if j not in owner or augment(owner[j], seen):
+                owner[j] = i
+                return True
+        return False
+
+    for i in range(len(candidates)):
+        augment(i, set())
+    return [next((j for j, o in owner.items() if o == i), -1) for i in range(len(candidates))]
+
+
 def on_grid(grid: Grid, desired: Quotes, orders: list[OpenOrder]) -> tuple[Quotes, list[OpenOrder]]:
     """The same round with each value measured on ``grid``, as the engine measures them."""
 
@@ -276,15 +302,77 @@ def test_reconcile_on_the_grid_is_the_plain_matching(
         reconcile(measured_desired, measured, NOW, last_action_at, params, grid),
         ref.reconcile(desired, orders, NOW, last_action_at, params),
     )
-    bounds = _Bounds({Side.BUY: desired.bids, Side.SELL: desired.asks})
+    bounds = _Bounds(desired.bids, desired.asks)
     tolerance = _tolerance(params)
     for side in (Side.BUY, Side.SELL):
         intents = measured_desired.side(side)
         side_orders = [o for o in measured if o.side is side and o.remaining > 0]
         if _on_grid(intents, side_orders, grid):
-            assert _candidates_on_grid(
-                side, intents, side_orders, NOW, params, bounds, _tolerance_ratio(params)
-            ) == _candidates(side, intents, side_orders, NOW, params, bounds, tolerance)
+            ratio = _tolerance_ratio(params)
+            usable = _usable(side_orders, NOW, params, bounds, on_grid=True)
+            plain = _candidates(side, intents, side_orders, NOW, params, bounds, tolerance)
+            assert _candidates_on_grid(side, intents, side_orders, usable, ratio) == plain
+            if not intents or not side_orders:
+                continue  # reconcile() matches nothing then
+            # Each intent's closest candidate, unless two share theirs (then the lists decide).
+            closest = _closest_on_grid(side, intents, side_orders, usable, ratio)
+            firsts = [c[0] for c in plain if c]
+            if closest is None:
+                assert len(set(firsts)) < len(firsts)
+                assert _augmenting_match(plain) == _match(plain) == ref_match(plain)
+            else:
+                assert closest == [c[0] if c else -1 for c in plain] == _match(plain)
+    # The safety rules in ticks for orders on the grid, in Decimal for the others.
+    measured_bounds = _Bounds(measured_desired.bids, measured_desired.asks, grid)
+    for o, m in zip(orders, measured, strict=True):
+        assert measured_bounds.safety_reason(m) == safety_reason(o, desired.bids, desired.asks)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(-1, 3), st.sampled_from(Side)), max_size=6))
+def test_places_in_level_order_are_the_sorted_places(levels: list[tuple[int, Side]]) -> None:
+    places = [OrderIntent(side, D(1), D(1), level) for level, side in levels]
+    in_order = sorted(places, key=lambda i: (i.level, i.side is Side.SELL))
+    assert _by_level(places) == (
+        [(i.level, i.side) for i in in_order] == [(i.level, i.side) for i in places]
+    )
+
+
+@pytest.mark.parametrize(
+    ("order_ticks", "kept", "shared"),
+    [
+        ((79896, 79848), 2, True),
+        ((79896, 79848, 79831), 3, True),
+        ((79860,), 1, True),
+        ((79903, 79855), 2, True),  # the same distance to intent 1: the client id decides
+        ((79925, 79880, 79830), 3, False),
+    ],
+)
+def test_intents_sharing_their_closest_order_are_matched_as_the_plain_matching(
+    order_ticks: tuple[int, ...], kept: int, shared: bool
+) -> None:
+    """The demo's common collision: orders drifted half a level, each the closest of two
+    intents (5 bps tolerance, 6 bps levels): the augmenting pass decides, as it always did."""
+    grid = Grid(MarketRules("KAS/USDT", "KAS", "USDT", tick=D("0.000001"), lot=D("0.01")))
+    params = RefreshParams(
+        tolerance_bps=5.0, max_order_age_s=300.0, min_requote_interval_s=0.0, levels=3
+    )
+    bids = tuple(
+        OrderIntent(Side.BUY, grid.price(t), grid.size(150_000), k, t, 150_000)
+        for k, t in enumerate((79927, 79879, 79831))
+    )
+    orders = [
+        OpenOrder(ClientOrderId(f"o{i}"), Side.BUY, grid.price(t), D(1500), D(1500), NOW - 1.0,
+                  None, i, t, 150_000, grid)
+        for i, t in enumerate(order_ticks)
+    ]  # fmt: skip
+    desired = Quotes(bids=bids)
+    actions = reconcile(desired, orders, NOW, None, params, grid)
+    same(actions, ref.reconcile(desired, orders, NOW, None, params))
+    assert len(orders) - sum(isinstance(a, CancelOrder) for a in actions) == kept
+    usable = _usable(orders, NOW, params, _Bounds(bids, (), grid), on_grid=True)
+    closest = _closest_on_grid(Side.BUY, bids, orders, usable, _tolerance_ratio(params))
+    assert (closest is None) == shared
 
 
 def test_reconcile_matches_on_the_grid_when_every_value_is_on_it() -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from kasmm.bot.commands import Log
 from kasmm.bot.engine import Engine
 from kasmm.bot.orders import Wave
+from kasmm.bot.outcomes import RoundOutcomes, RoundState
 from kasmm.config.schema import Profile
 from kasmm.core.types import (
     CancelOrder,
@@ -90,6 +93,37 @@ def test_place_first_keeps_the_book_quoted_then_cancels() -> None:
         Wave(cancels=(old_ask,)),
         Wave(places=(needs_cancel,)),
     )
+
+
+@pytest.mark.parametrize("mode", ["cancel_first", "place_first"])
+@pytest.mark.parametrize(
+    ("cancel", "fits", "waits"), [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1), (1, 0, 1)]
+)
+def test_a_round_has_only_the_waves_with_something_in_them(
+    mode: str, cancel: int, fits: int, waits: int
+) -> None:
+    e = engine(mode, base=1_500)
+    cancels = tuple(rest(e, f"a{i}", Side.BUY, "0.0700", 10) for i in range(cancel))
+    now = tuple(place(Side.SELL, "0.0805", 500, i) for i in range(fits))
+    later = tuple(place(Side.SELL, "0.0806", 5_000, i) for i in range(waits))  # > the base
+    waves = e.plan_round((*(CancelOrder(c) for c in cancels), *now, *later))
+    full = (
+        (Wave(places=now), Wave(cancels=cancels), Wave(places=later))
+        if mode == "place_first"
+        else (Wave(cancels=cancels, places=now), Wave(places=later))
+    )
+    assert waves == tuple(w for w in full if w.cancels or w.places)
+
+
+def test_a_cancel_answer_of_the_wrong_length_raises_after_the_pairs_it_has() -> None:
+    e = engine()
+    a, b = rest(e, "a", Side.BUY, "0.0790", 10), rest(e, "b", Side.BUY, "0.0789", 10)
+    with pytest.raises(ValueError, match="shorter"):
+        RoundOutcomes(e).cancelled([a, b], [None], RoundState(), 0.0)
+    assert list(e.open_orders) == [b]  # the pair both had went through
+    with pytest.raises(ValueError, match="longer"):
+        RoundOutcomes(e).cancelled([b], [None, None], RoundState(), 0.0)
+    assert not e.open_orders
 
 
 def test_the_fill_log_shows_numbers_at_the_markets_precision() -> None:
