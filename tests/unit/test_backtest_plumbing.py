@@ -45,3 +45,43 @@ def test_request_is_take_then_latency(unlimited: bool, latency_s: float) -> None
         assert clock.now() == ref_clock.now() == clock.wall()
         assert (bucket.spent, bucket.waited_s) == (reference.spent, reference.waited_s)
         assert bucket.tokens == reference.tokens
+
+
+def test_paths_run_with_batched_young_collections_and_leave_the_callers_gc_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """run_chunk collects the young generation every 20,000 allocations while its paths run,
+    with what was built before frozen out, and hands the caller its own settings back."""
+    import gc
+
+    from kasmm.backtest import engine
+
+    seen: list[tuple[tuple[int, int, int], int]] = []
+
+    def path(spec: object, report: object) -> str:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+        return f"ran {spec}"
+
+    monkeypatch.setattr(engine, "run_path", path)
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    gc.unfreeze()  # a process that froze nothing (another test may have)
+    gc.set_threshold(700, 10, 10)
+    try:
+        ran = engine.run_chunk(["p1", "p2"])  # type: ignore[list-item]
+        assert ran == ["ran p1", "ran p2"]  # type: ignore[comparison-overlap]
+        assert [t for t, _ in seen] == [engine.PATHS_GC_THRESHOLDS] * 2
+        assert all(count > 0 for _, count in seen)  # what was built before: frozen out
+        assert (gc.get_threshold(), gc.get_freeze_count()) == ((700, 10, 10), 0)
+
+        gc.freeze()  # a caller that froze its own: they stay frozen, and nothing more is
+        mine = gc.get_freeze_count()
+        seen.clear()
+        engine.run_chunk(["p3"])  # type: ignore[list-item]
+        # (the count only falls: a frozen object freed by reference counting leaves it)
+        assert [t for t, _ in seen] == [engine.PATHS_GC_THRESHOLDS]
+        assert 0 < seen[0][1] <= mine and 0 < gc.get_freeze_count() <= mine
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
+        if not frozen:
+            gc.unfreeze()
