@@ -35,7 +35,7 @@ def profile_yaml(name: str, spread: float = 20.0, *, calm: bool = True, seed: in
         else "{book_interval_s: 0.05}"
     )
     kill_switch = "kill_switch: {stale_book: null}\n" if calm else ""
-    return textwrap.dedent(
+    text = textwrap.dedent(
         f"""\
         name: {name}
         venue:
@@ -48,7 +48,8 @@ def profile_yaml(name: str, spread: float = 20.0, *, calm: bool = True, seed: in
           passive: {{spread_bps: {spread}, size: 1000, levels: 2}}
         refresh: {{fallback_interval_s: 0.2}}
         """
-    ) + kill_switch
+    )
+    return text + kill_switch
 
 
 @dataclass
