@@ -7,7 +7,9 @@ has been done:
 
 1. one profile per step, :meth:`SupervisorCollector.fill` reads the live objects and the
    :class:`~kasmm.obs.exposition.TextBackend` writes each sample's line at once (so a profile's
-   series are consistent with each other, and no per-sample objects pile up);
+   series are consistent with each other, and no per-sample objects pile up); a series whose
+   labels and value are those of the last build reuses its line from the exporter's
+   :class:`~kasmm.obs.exposition.SeriesCache`;
 2. the pieces (~25 KB each) are grouped into ~1 MB chunks, which the control endpoint sends
    one after the other without ever joining them.
 
@@ -40,7 +42,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from kasmm.obs.exposition import TextBackend
+from kasmm.obs.exposition import SeriesCache, TextBackend
 from kasmm.obs.families import Families
 from kasmm.obs.metrics import LoopLagMonitor, SupervisorCollector
 
@@ -108,6 +110,8 @@ class MetricsExporter:
         self._budget = slice_s
         self._body: list[bytes] | None = None
         self._built_at = 0.0
+        #: The series of the last build: an unchanged one is not written again.
+        self._series = SeriesCache()
         self._building: anyio.Event | None = None
 
     async def scrape(self) -> tuple[list[bytes], str]:
@@ -133,7 +137,7 @@ class MetricsExporter:
         return body, CONTENT_TYPE_LATEST
 
     async def _build(self) -> list[bytes]:
-        backend = TextBackend()
+        backend = TextBackend(self._series)
         self._slice_began, self._slice_cpu_began = time.perf_counter(), time.thread_time()
         self._budget = self.slice_s
         for _ in self.collector.fill(Families(backend)):
