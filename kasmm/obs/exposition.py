@@ -169,7 +169,7 @@ class _Family:
 
 
 class _Gauge(_Family):
-    """Entries: label values -> ``(value, "selector ", line)``."""
+    """Entries: label values -> ``(value, line)``."""
 
     def __init__(
         self, escapes: _Escapes, cache: SeriesCache, name: str, doc: str, labels: Sequence[str]
@@ -181,19 +181,20 @@ class _Gauge(_Family):
         key = tuple(labels)
         entry = self._before.pop(key, None)
         if entry is None:
-            prefix = self.labels.selector(self.sample, labels, self.escapes) + " "
-            entry = (value, prefix, f"{prefix}{_go_float(value)}\n")
+            selector = self.labels.selector(self.sample, labels, self.escapes)
+            entry = (value, f"{selector} {_go_float(value)}\n")
         elif entry[0] is not value and not (
             entry[0] == value and (value or _same(entry[0], value))
         ):
             # Changed: neither the same object nor _same (inlined: a nonzero equal value is
-            # written alike, so the sign check only runs for zeros).
-            prefix = entry[1]
-            entry = (value, prefix, f"{prefix}{_go_float(value)}\n")
+            # written alike, so the sign check only runs for zeros). The line up to its last
+            # space is the selector (a value's text has no space; label values may).
+            line = entry[1]
+            entry = (value, f"{line[: line.rindex(' ')]} {_go_float(value)}\n")
         # _add, inlined: this runs for most of a scrape's ~220 lines per profile.
         self._now[key] = entry
         lines = self._lines
-        lines.append(entry[2])
+        lines.append(entry[1])
         if len(lines) >= LINES_PER_PIECE:
             self.pieces.append("".join(lines).encode())
             lines.clear()

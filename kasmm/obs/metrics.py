@@ -144,8 +144,26 @@ def _le(bound: float) -> str:
 _Buckets = tuple[tuple[str, float], ...]
 
 
+#: Bounds -> their ``le`` labels, ``+Inf`` included: a handful of tuples (one per kind of
+#: histogram), so the labels are written once rather than ~14 reprs per histogram per scrape.
+_LE_LABELS: dict[tuple[float, ...], tuple[str, ...]] = {}
+
+
+def _le_labels(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    les = _LE_LABELS.get(bounds)
+    if les is None:
+        les = (*map(_le, bounds), _le(math.inf))
+        if 0 not in bounds:  # 0.0 and -0.0 are one key but two labels: not cached
+            _LE_LABELS[bounds] = les
+    return les
+
+
 def _buckets(histogram: Histogram) -> _Buckets:
-    return tuple([(_le(bound), float(count)) for bound, count in histogram.cumulative()])
+    """``(le, cumulative count)`` for each bound and ``+Inf``, as ``histogram.cumulative()``."""
+    les = _le_labels(histogram.bounds)
+    return tuple(
+        [(le, float(count)) for le, (_, count) in zip(les, histogram.cumulative(), strict=True)]
+    )
 
 
 class _BucketMemo:
@@ -260,11 +278,13 @@ class SupervisorCollector(Collector):
 
     def _slot(self, fam: Families, slot: ProfileRunner) -> None:
         profile = slot.loaded.profile
-        labels = [profile.name, venue_label(profile), profile.symbol]
+        # Label values as tuples: the text backend keys its cache by them (a tuple is its own
+        # key, a list is copied into one).
+        labels = (profile.name, venue_label(profile), profile.symbol)
         view = slot.bot.view() if slot.bot is not None else None
         current = profile_state(slot, view)
         for state in PROFILE_STATES:
-            fam.state.add_metric([*labels, state], 1.0 if state == current else 0.0)
+            fam.state.add_metric((*labels, state), 1.0 if state == current else 0.0)
         fam.restarts.add_metric(labels, float(slot.restarts))
         limiter = getattr(slot, "limiter", None)
         if isinstance(limiter, TokenBucket):
@@ -276,29 +296,29 @@ class SupervisorCollector(Collector):
         if view is not None:
             self._bot(fam, labels, view)
 
-    def _venue(self, fam: Families, labels: list[str], metrics: VenueMetrics) -> None:
+    def _venue(self, fam: Families, labels: tuple[str, ...], metrics: VenueMetrics) -> None:
         for endpoint in sorted(metrics.requests):
             h = metrics.requests[endpoint]
-            fam.latency.add_metric([*labels, endpoint], self._buckets.buckets(h), h.sum)
+            fam.latency.add_metric((*labels, endpoint), self._buckets.buckets(h), h.sum)
         for (endpoint, error), count in sorted(metrics.errors.items()):
-            fam.venue_errors.add_metric([*labels, endpoint, error], float(count))
+            fam.venue_errors.add_metric((*labels, endpoint, error), float(count))
         wait = metrics.limiter_wait
         fam.wait.add_metric(labels, self._buckets.buckets(wait), wait.sum)
 
-    def _bot(self, fam: Families, labels: list[str], view: BotView) -> None:
+    def _bot(self, fam: Families, labels: tuple[str, ...], view: BotView) -> None:
         counters = view.counters
         # Lifecycle, mode and risk gate.
         trading = view.trading_state.value
         for state in TRADING_STATES:
-            fam.trading_state.add_metric([*labels, state], 1.0 if state == trading else 0.0)
+            fam.trading_state.add_metric((*labels, state), 1.0 if state == trading else 0.0)
         for mode in MODES:
-            fam.mode.add_metric([*labels, mode], 1.0 if mode == view.mode else 0.0)
+            fam.mode.add_metric((*labels, mode), 1.0 if mode == view.mode else 0.0)
         for engaged in view.engaged:
-            fam.engaged.add_metric([*labels, engaged.rule, engaged.action], 1.0)
+            fam.engaged.add_metric((*labels, engaged.rule, engaged.action), 1.0)
         # Every configured rule from 0, so a first trip is an increase, not a new series.
         counts = dict.fromkeys(view.configured_rules, 0) | dict(counters.trips_by_rule)
         for rule in sorted(counts):
-            fam.trips.add_metric([*labels, str(rule)], float(counts[rule]))
+            fam.trips.add_metric((*labels, str(rule)), float(counts[rule]))
         fam.consecutive_errors.add_metric(labels, float(counters.consecutive_errors))
         # Counters of this bot incarnation.
         fam.placed.add_metric(labels, float(counters.orders_placed))
@@ -316,15 +336,15 @@ class SupervisorCollector(Collector):
             fam.mid.add_metric(labels, _f(mid))
         for price, side in ((view.best_bid, "buy"), (view.best_ask, "sell")):
             if price is not None:
-                fam.book_best.add_metric([*labels, side], _f(price))
+                fam.book_best.add_metric((*labels, side), _f(price))
         if view.book_age_s is not None:
             fam.book_age.add_metric(labels, max(0.0, view.book_age_s))
         # Own orders (best first on each side).
         for orders, name in ((view.bids, "buy"), (view.asks, "sell")):
-            fam.open_orders.add_metric([*labels, name], float(len(orders)))
-            fam.open_size.add_metric([*labels, name], _f(sum(o.remaining for o in orders)))
+            fam.open_orders.add_metric((*labels, name), float(len(orders)))
+            fam.open_size.add_metric((*labels, name), _f(sum(o.remaining for o in orders)))
             if orders:
-                fam.own_best.add_metric([*labels, name], _f(orders[0].price))
+                fam.own_best.add_metric((*labels, name), _f(orders[0].price))
         decision = view.decision
         if decision is not None:
             if decision.spread_bps is not None and math.isfinite(decision.spread_bps):
@@ -335,8 +355,8 @@ class SupervisorCollector(Collector):
             fam.target_share.add_metric(labels, view.target_share)
         # Inventory, equity, PnL.
         fam.inventory.add_metric(labels, _f(view.inventory_base))
-        fam.balance.add_metric([*labels, view.base], _f(view.inventory_base))
-        fam.balance.add_metric([*labels, view.quote], _f(view.inventory_quote))
+        fam.balance.add_metric((*labels, view.base), _f(view.inventory_base))
+        fam.balance.add_metric((*labels, view.quote), _f(view.inventory_quote))
         if view.equity is not None:
             fam.equity.add_metric(labels, _f(view.equity))
             drawdown = view.drawdown
@@ -349,7 +369,7 @@ class SupervisorCollector(Collector):
             fam.net.add_metric(labels, _f(view.net_pnl))
             parts = view.pnl_parts
             for part in PNL_PARTS:
-                fam.pnl_parts.add_metric([*labels, part], _f(getattr(parts, part)))
+                fam.pnl_parts.add_metric((*labels, part), _f(getattr(parts, part)))
         fill_kpis(fam, labels, view)
         # Fills: restored from the ledger during startup, so exported only after it.
         if view.state is not BotState.STARTING:
@@ -357,9 +377,9 @@ class SupervisorCollector(Collector):
                 ("buy", pnl.buy_count, pnl.buy_volume, pnl.buy_notional),
                 ("sell", pnl.sell_count, pnl.sell_volume, pnl.sell_notional),
             ):
-                fam.fills.add_metric([*labels, name], float(count))
-                fam.fill_volume.add_metric([*labels, name], _f(volume))
-                fam.fill_notional.add_metric([*labels, name], _f(notional))
+                fam.fills.add_metric((*labels, name), float(count))
+                fam.fill_volume.add_metric((*labels, name), _f(volume))
+                fam.fill_notional.add_metric((*labels, name), _f(notional))
 
 
 # --- event-loop lag --------------------------------------------------------------------------
