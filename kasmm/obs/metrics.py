@@ -171,11 +171,12 @@ class _BucketMemo:
 
     A venue endpoint a profile did not call since the last scrape keeps its buckets, and most
     do not move in 5 s; rebuilding ~14 labelled pairs for each of ~9 histograms a profile was a
-    third of a scrape. An entry is the histogram (kept, so its ``id`` is not reused while
-    remembered), a copy of its ``counts`` and ``count`` (which are all :func:`_buckets` reads
-    besides the fixed ``bounds``) and the list built from them. A scrape moves the entries of
-    the histograms it reads from the last scrape's into its own; the others (a removed
-    profile's) leave at its end (:class:`~kasmm.obs.exposition.SeriesCache` does the same).
+    third of a scrape once unchanged lines were reused. An entry is the histogram (kept, so its
+    ``id`` is not reused while remembered), a copy of its ``counts`` and ``count`` (which are
+    all :func:`_buckets` reads besides the fixed ``bounds``) and the pairs built from them. A
+    scrape moves the entries of the histograms it reads from the last scrape's into its own; the
+    others (a removed profile's) leave at its end (as in
+    :class:`~kasmm.obs.exposition.SeriesCache`).
     """
 
     def __init__(self) -> None:
@@ -187,7 +188,7 @@ class _BucketMemo:
         self._now = {}
 
     def buckets(self, histogram: Histogram) -> _Buckets:
-        """``_buckets(histogram)``, the same list as last time if the counts are the same."""
+        """``_buckets(histogram)``: the same pairs as last time if the counts are the same."""
         key = id(histogram)
         entry = self._before.pop(key, None)  # taken, not read: see SeriesCache on the GC
         if entry is None or entry[2] != histogram.count or entry[1] != tuple(histogram.counts):
