@@ -45,12 +45,12 @@ def fill_kpis(fam: Families, labels: Sequence[str], view: BotView) -> None:
     if k is not None:
         for side, share in (("both", k.uptime_both), ("bid", k.uptime_bid), ("ask", k.uptime_ask)):
             if share is not None:
-                fam.uptime.add_metric([*labels, side], share)
+                fam.uptime.add_metric((*labels, side), share)
         if k.avg_spread_bps is not None:
             fam.own_spread.add_metric(labels, k.avg_spread_bps)
         for band, now, avg in zip(BAND_LABELS, k.depth_now, k.avg_depth, strict=True):
-            fam.own_depth.add_metric([*labels, band, "now"], now)
-            fam.own_depth.add_metric([*labels, band, "avg"], avg)
+            fam.own_depth.add_metric((*labels, band, "now"), now)
+            fam.own_depth.add_metric((*labels, band, "avg"), avg)
         if k.fill_ratio is not None:
             fam.fill_ratio.add_metric(labels, k.fill_ratio)
         if k.order_to_trade is not None:

@@ -115,14 +115,18 @@ def venue_label(profile: Profile) -> str:
     return venue.exchange if isinstance(venue, CcxtVenueConfig) else venue.type
 
 
-def profile_state(slot: ProfileRunner) -> str:
+def profile_state(slot: ProfileRunner, view: BotView | None = None) -> str:
     """One of :data:`PROFILE_STATES`: the state status shows
-    (:func:`~kasmm.supervisor.state.displayed_state`), in the metric's label set."""
+    (:func:`~kasmm.supervisor.state.displayed_state`), in the metric's label set.
+
+    :param view: the slot's bot's view, if the caller has one already (else it is taken).
+    """
     bot = slot.bot
     if bot is None:
         shown = displayed_state(slot.state, None, None)
     else:
-        view = bot.view()
+        if view is None:
+            view = bot.view()
         shown = displayed_state(slot.state, view.state.value, view.trading_state.value)
     return metric_state(shown).value
 
@@ -136,8 +140,65 @@ def _le(bound: float) -> str:
     return "+Inf" if bound == math.inf else repr(float(bound))
 
 
-def _buckets(histogram: Histogram) -> list[tuple[str, float]]:
-    return [(_le(bound), float(count)) for bound, count in histogram.cumulative()]
+#: A histogram's ``(le, cumulative count)`` pairs, as the families take them.
+_Buckets = tuple[tuple[str, float], ...]
+
+
+#: Bounds -> their ``le`` labels, ``+Inf`` included: a handful of tuples (one per kind of
+#: histogram), so the labels are written once rather than ~14 reprs per histogram per scrape.
+_LE_LABELS: dict[tuple[float, ...], tuple[str, ...]] = {}
+
+
+def _le_labels(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    les = _LE_LABELS.get(bounds)
+    if les is None:
+        les = (*map(_le, bounds), _le(math.inf))
+        if 0 not in bounds:  # 0.0 and -0.0 are one key but two labels: not cached
+            _LE_LABELS[bounds] = les
+    return les
+
+
+def _buckets(histogram: Histogram) -> _Buckets:
+    """``(le, cumulative count)`` for each bound and ``+Inf``, as ``histogram.cumulative()``."""
+    les = _le_labels(histogram.bounds)
+    return tuple(
+        [(le, float(count)) for le, (_, count) in zip(les, histogram.cumulative(), strict=True)]
+    )
+
+
+class _BucketMemo:
+    """Each histogram's :func:`_buckets`, rebuilt only when its counts have changed.
+
+    A venue endpoint a profile did not call since the last scrape keeps its buckets, and most
+    do not move in 5 s; rebuilding ~14 labelled pairs for each of ~9 histograms a profile was a
+    third of a scrape once unchanged lines were reused. An entry is the histogram (kept, so its
+    ``id`` is not reused while remembered), a copy of its ``counts`` and ``count`` (which are
+    all :func:`_buckets` reads besides the fixed ``bounds``) and the pairs built from them. A
+    scrape moves the entries of the histograms it reads from the last scrape's into its own; the
+    others (a removed profile's) leave at its end (as in
+    :class:`~kasmm.obs.exposition.SeriesCache`).
+    """
+
+    def __init__(self) -> None:
+        self._before: dict[int, tuple[Histogram, tuple[int, ...], int, _Buckets]] = {}
+        self._now: dict[int, tuple[Histogram, tuple[int, ...], int, _Buckets]] = {}
+
+    def start(self) -> None:
+        """A scrape begins (one cut short before leaves the entries of the one before it)."""
+        self._now = {}
+
+    def buckets(self, histogram: Histogram) -> _Buckets:
+        """``_buckets(histogram)``: the same pairs as last time if the counts are the same."""
+        key = id(histogram)
+        entry = self._before.pop(key, None)  # taken, not read: see SeriesCache on the GC
+        if entry is None or entry[2] != histogram.count or entry[1] != tuple(histogram.counts):
+            entry = (histogram, tuple(histogram.counts), histogram.count, _buckets(histogram))
+        self._now[key] = entry
+        return entry[3]
+
+    def end(self) -> None:
+        """The scrape is complete: its entries are the next one's."""
+        self._before = self._now
 
 
 # --- the collector ---------------------------------------------------------------------------
@@ -156,6 +217,7 @@ class SupervisorCollector(Collector):
         self.supervisor = supervisor
         self.loop_lag = loop_lag
         self.collect_errors = 0
+        self._buckets = _BucketMemo()
 
     def collect(self) -> Iterable[Metric]:
         """Build every family from the supervisor's current state, in one go."""
@@ -172,6 +234,7 @@ class SupervisorCollector(Collector):
         profile a reload removes meanwhile is skipped, one it adds shows at the next scrape.
         """
         sup = self.supervisor
+        self._buckets.start()
         for name in sorted(sup.slots):
             slot = sup.slots.get(name)
             if slot is None:
@@ -183,6 +246,7 @@ class SupervisorCollector(Collector):
                 log.warning("metrics_collect_failed", profile=name, error=repr(exc))
             yield
         self._supervisor(fam)
+        self._buckets.end()
 
     # --- supervisor-level
 
@@ -215,10 +279,13 @@ class SupervisorCollector(Collector):
 
     def _slot(self, fam: Families, slot: ProfileRunner) -> None:
         profile = slot.loaded.profile
-        labels = [profile.name, venue_label(profile), profile.symbol]
-        current = profile_state(slot)
+        # Label values as tuples: the text backend keys its cache by them (a tuple is its own
+        # key, a list is copied into one).
+        labels = (profile.name, venue_label(profile), profile.symbol)
+        view = slot.bot.view() if slot.bot is not None else None
+        current = profile_state(slot, view)
         for state in PROFILE_STATES:
-            fam.state.add_metric([*labels, state], 1.0 if state == current else 0.0)
+            fam.state.add_metric((*labels, state), 1.0 if state == current else 0.0)
         fam.restarts.add_metric(labels, float(slot.restarts))
         limiter = getattr(slot, "limiter", None)
         if isinstance(limiter, TokenBucket):
@@ -227,32 +294,32 @@ class SupervisorCollector(Collector):
         metrics = getattr(slot, "venue_metrics", None)
         if isinstance(metrics, VenueMetrics):
             self._venue(fam, labels, metrics)
-        if slot.bot is not None:
-            self._bot(fam, labels, slot.bot.view())
+        if view is not None:
+            self._bot(fam, labels, view)
 
-    def _venue(self, fam: Families, labels: list[str], metrics: VenueMetrics) -> None:
+    def _venue(self, fam: Families, labels: tuple[str, ...], metrics: VenueMetrics) -> None:
         for endpoint in sorted(metrics.requests):
             h = metrics.requests[endpoint]
-            fam.latency.add_metric([*labels, endpoint], _buckets(h), h.sum)
+            fam.latency.add_metric((*labels, endpoint), self._buckets.buckets(h), h.sum)
         for (endpoint, error), count in sorted(metrics.errors.items()):
-            fam.venue_errors.add_metric([*labels, endpoint, error], float(count))
+            fam.venue_errors.add_metric((*labels, endpoint, error), float(count))
         wait = metrics.limiter_wait
-        fam.wait.add_metric(labels, _buckets(wait), wait.sum)
+        fam.wait.add_metric(labels, self._buckets.buckets(wait), wait.sum)
 
-    def _bot(self, fam: Families, labels: list[str], view: BotView) -> None:
+    def _bot(self, fam: Families, labels: tuple[str, ...], view: BotView) -> None:
         counters = view.counters
         # Lifecycle, mode and risk gate.
         trading = view.trading_state.value
         for state in TRADING_STATES:
-            fam.trading_state.add_metric([*labels, state], 1.0 if state == trading else 0.0)
+            fam.trading_state.add_metric((*labels, state), 1.0 if state == trading else 0.0)
         for mode in MODES:
-            fam.mode.add_metric([*labels, mode], 1.0 if mode == view.mode else 0.0)
+            fam.mode.add_metric((*labels, mode), 1.0 if mode == view.mode else 0.0)
         for engaged in view.engaged:
-            fam.engaged.add_metric([*labels, engaged.rule, engaged.action], 1.0)
+            fam.engaged.add_metric((*labels, engaged.rule, engaged.action), 1.0)
         # Every configured rule from 0, so a first trip is an increase, not a new series.
         counts = dict.fromkeys(view.configured_rules, 0) | dict(counters.trips_by_rule)
         for rule in sorted(counts):
-            fam.trips.add_metric([*labels, str(rule)], float(counts[rule]))
+            fam.trips.add_metric((*labels, str(rule)), float(counts[rule]))
         fam.consecutive_errors.add_metric(labels, float(counters.consecutive_errors))
         # Counters of this bot incarnation.
         fam.placed.add_metric(labels, float(counters.orders_placed))
@@ -270,15 +337,15 @@ class SupervisorCollector(Collector):
             fam.mid.add_metric(labels, _f(mid))
         for price, side in ((view.best_bid, "buy"), (view.best_ask, "sell")):
             if price is not None:
-                fam.book_best.add_metric([*labels, side], _f(price))
+                fam.book_best.add_metric((*labels, side), _f(price))
         if view.book_age_s is not None:
             fam.book_age.add_metric(labels, max(0.0, view.book_age_s))
         # Own orders (best first on each side).
         for orders, name in ((view.bids, "buy"), (view.asks, "sell")):
-            fam.open_orders.add_metric([*labels, name], float(len(orders)))
-            fam.open_size.add_metric([*labels, name], _f(sum(o.remaining for o in orders)))
+            fam.open_orders.add_metric((*labels, name), float(len(orders)))
+            fam.open_size.add_metric((*labels, name), _f(sum(o.remaining for o in orders)))
             if orders:
-                fam.own_best.add_metric([*labels, name], _f(orders[0].price))
+                fam.own_best.add_metric((*labels, name), _f(orders[0].price))
         decision = view.decision
         if decision is not None:
             if decision.spread_bps is not None and math.isfinite(decision.spread_bps):
@@ -289,8 +356,8 @@ class SupervisorCollector(Collector):
             fam.target_share.add_metric(labels, view.target_share)
         # Inventory, equity, PnL.
         fam.inventory.add_metric(labels, _f(view.inventory_base))
-        fam.balance.add_metric([*labels, view.base], _f(view.inventory_base))
-        fam.balance.add_metric([*labels, view.quote], _f(view.inventory_quote))
+        fam.balance.add_metric((*labels, view.base), _f(view.inventory_base))
+        fam.balance.add_metric((*labels, view.quote), _f(view.inventory_quote))
         if view.equity is not None:
             fam.equity.add_metric(labels, _f(view.equity))
             drawdown = view.drawdown
@@ -303,7 +370,7 @@ class SupervisorCollector(Collector):
             fam.net.add_metric(labels, _f(view.net_pnl))
             parts = view.pnl_parts
             for part in PNL_PARTS:
-                fam.pnl_parts.add_metric([*labels, part], _f(getattr(parts, part)))
+                fam.pnl_parts.add_metric((*labels, part), _f(getattr(parts, part)))
         fill_kpis(fam, labels, view)
         # Fills: restored from the ledger during startup, so exported only after it.
         if view.state is not BotState.STARTING:
@@ -311,9 +378,9 @@ class SupervisorCollector(Collector):
                 ("buy", pnl.buy_count, pnl.buy_volume, pnl.buy_notional),
                 ("sell", pnl.sell_count, pnl.sell_volume, pnl.sell_notional),
             ):
-                fam.fills.add_metric([*labels, name], float(count))
-                fam.fill_volume.add_metric([*labels, name], _f(volume))
-                fam.fill_notional.add_metric([*labels, name], _f(notional))
+                fam.fills.add_metric((*labels, name), float(count))
+                fam.fill_volume.add_metric((*labels, name), _f(volume))
+                fam.fill_notional.add_metric((*labels, name), _f(notional))
 
 
 # --- event-loop lag --------------------------------------------------------------------------

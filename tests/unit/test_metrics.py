@@ -35,10 +35,13 @@ from kasmm.core.types import (
 from kasmm.errors import OrderNotFound, PostOnlyWouldCross
 from kasmm.limiter import TokenBucket
 from kasmm.obs.metrics import (
+    LOOP_LAG_BUCKETS,
     PROFILE_LABELS,
     PROFILE_STATES,
     LoopLagMonitor,
     SupervisorCollector,
+    _buckets,
+    _le,
     build_registry,
     render,
 )
@@ -475,6 +478,23 @@ def test_histogram_buckets_are_le_and_cumulative() -> None:
         Histogram((1.0, 0.5))
     with pytest.raises(ValueError):
         Histogram((1.0, math.inf))
+
+
+@pytest.mark.parametrize(
+    "bounds", [(0.1, 1.0), LOOP_LAG_BUCKETS, (-0.0, 1e-7, 2.5e6), (0.0, 1e-7, 2.5e6), (-1.0,)]
+)
+def test_histogram_buckets_are_written_as_the_readable_definition(
+    bounds: tuple[float, ...],
+) -> None:
+    """The collector's buckets (le labels cached per bounds) are ``(_le(bound), count)`` of
+    ``cumulative()``, also after bounds that share a key but not a label (0.0 and -0.0)."""
+    for _ in range(2):
+        h = Histogram(bounds)
+        for v in (-2.0, 0.05, 0.5, 3.0, 1e9):
+            h.observe(v)
+        expected = [(_le(b), float(c)) for b, c in h.cumulative()]
+        assert list(_buckets(h)) == expected
+        assert [le for le, _ in _buckets(h)] == [le for le, _ in expected]
 
 
 @pytest.mark.anyio
