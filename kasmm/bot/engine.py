@@ -284,8 +284,12 @@ class Engine:
                 self.account.open_at(mid)
                 self._opening = (inv.base, mid)
                 self.start_equity = inv.equity(mid)
+            # Converted here, once for the event: the quoting model reads it from the book
+            # without our orders (Book.with_levels hands it over), the KPIs from this book.
+            fmid = book.mid_float
+            assert fmid is not None
             if self._vol_halflife is not None:
-                self._vol = update_vol(self._vol, float(mid), book.ts, self._vol_halflife)
+                self._vol = update_vol(self._vol, fmid, book.ts, self._vol_halflife)
         return True
 
     def fill_verdict(self, fill: Fill, now: float) -> FillVerdict:
@@ -563,7 +567,11 @@ class Engine:
         """After a round: the KPIs' quoting picture, the opening (once) and an equity snapshot
         when one is due."""
         book = self.book
-        picture = self._picture.of(self.open_orders.values(), book.mid if book else None)
+        picture = self._picture.of(
+            self.open_orders.values(),
+            book.mid if book else None,
+            book.mid_float if book else None,
+        )
         self.kpis = observe(self.kpis, now, picture)
         if self.obligation is not None:
             self._track_obligation(now, picture)

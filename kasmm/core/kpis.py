@@ -136,8 +136,13 @@ class Picture:
         self._size = Decimal("NaN")
         self._size_f = math.nan
 
-    def of(self, orders: Iterable[OpenOrder], mid: Decimal | None) -> Snapshot:
-        """``snapshot(orders, mid)``."""
+    def of(
+        self, orders: Iterable[OpenOrder], mid: Decimal | None, mid_float: float | None = None
+    ) -> Snapshot:
+        """``snapshot(orders, mid)``.
+
+        :param mid_float: ``float(mid)`` when the caller has it already (``Book.mid_float``).
+        """
         # ZERO, a Decimal: comparing with the int 0 converts it to a Decimal each time.
         if mid is None or not mid.is_finite() or mid <= ZERO:
             return NOTHING
@@ -152,7 +157,7 @@ class Picture:
             self._index(current)
         elif mid is self._mid or (self._mid is not None and mid == self._mid):
             return self._last
-        m = float(mid)
+        m = float(mid) if mid_float is None else mid_float
         bid, ask = self._bid, self._ask
         spread = None
         if bid is not None and ask is not None:

@@ -163,7 +163,9 @@ def test_picture_is_snapshot_whatever_changes_between_calls() -> None:
         elif roll < 0.7:
             rng.shuffle(orders)
         expected = snapshot(orders, mid)
-        assert _exact(picture.of(orders, mid)) == _exact(expected)
+        # Every other call hands over the mid's float (Book.mid_float), as the engine does.
+        mid_float = float(mid) if step % 2 else None
+        assert _exact(picture.of(orders, mid, mid_float)) == _exact(expected)
     assert picture.of(orders, None) is NOTHING and picture.of(orders, D("NaN")) is NOTHING
 
 
