@@ -277,17 +277,20 @@ class Engine:
         self._crossed = crossed = book.is_crossed
         self.venue_clock = self.venue_clock.observe(book.ts, now)
         self.stats.book_updates += 1
-        if mid is not None and not crossed:
+        if mid is None:
+            return True
+        # Converted here, once for the event, crossed or not (the as2008 book is locked): the
+        # quoting model reads it from the book without our orders (Book.with_levels hands it
+        # over), the KPIs and a backtest's meter from this book.
+        fmid = book.mid_float
+        assert fmid is not None
+        if not crossed:
             if self.start_mid is None:
                 inv = self.account.inventory
                 self.start_mid = mid
                 self.account.open_at(mid)
                 self._opening = (inv.base, mid)
                 self.start_equity = inv.equity(mid)
-            # Converted here, once for the event: the quoting model reads it from the book
-            # without our orders (Book.with_levels hands it over), the KPIs from this book.
-            fmid = book.mid_float
-            assert fmid is not None
             if self._vol_halflife is not None:
                 self._vol = update_vol(self._vol, fmid, book.ts, self._vol_halflife)
         return True
