@@ -90,6 +90,8 @@ _SLACK: Final = 1e-9
 #: The mids (as floats) where that holds: normal floats, far from overflow.
 _FLOAT_RANGE: Final = (1e-300, 1e300)
 _BANDS_F: Final[tuple[float, ...]] = tuple(float(band) for band in DEPTH_BANDS)
+#: The most float prices a :class:`Picture` remembers (then it starts afresh).
+_PRICE_FLOATS_MAX: Final = 1024
 
 
 class Picture:
@@ -113,9 +115,11 @@ class Picture:
     __slots__ = (
         "_ask",
         "_bid",
+        "_grid",
         "_last",
         "_mid",
         "_orders",
+        "_price_floats",
         "_prices",
         "_size",
         "_size_f",
@@ -135,6 +139,9 @@ class Picture:
         #: The last remaining size converted, and its float.
         self._size = Decimal("NaN")
         self._size_f = math.nan
+        #: Float prices by tick count on :attr:`_grid` (see :meth:`_float_price`).
+        self._grid: object = None
+        self._price_floats: dict[int, float] = {}
 
     def of(
         self, orders: Iterable[OpenOrder], mid: Decimal | None, mid_float: float | None = None
@@ -192,8 +199,9 @@ class Picture:
         """What of ``orders`` does not depend on the mid (computed as :func:`snapshot` does).
 
         ``float()`` of a ``Decimal`` is the cost here: an order kept from last time (the very
-        object) keeps its float price and value, and a remaining size equal to the last one
-        converted (the quoting core's size, mostly) its float.
+        object) keeps its float price and value, a new order at a tick count seen before on
+        the same grid takes that price's float (:meth:`_float_price`), and a remaining size
+        equal to the last one converted (the quoting core's size, mostly) its float.
         """
         self._mid = None  # until a picture of these orders is complete
         previous, previous_prices, previous_values = self._orders, self._prices, self._values
@@ -214,7 +222,7 @@ class Picture:
             if kept >= 0:
                 price, value = previous_prices[kept], previous_values[kept]
             else:
-                price = float(order.price)
+                price = self._float_price(order)
                 value = price * self._float_size(order.remaining)
             if order.side is Side.BUY:
                 if best_bid is None or price > best_bid:
@@ -226,6 +234,25 @@ class Picture:
         self._prices, self._values = prices, values
         self._bid, self._ask = best_bid, best_ask
         self._orders = orders
+
+    def _float_price(self, order: OpenOrder) -> float:
+        """``float(order.price)``, remembered by tick count for the orders on one grid.
+
+        Their price is ``ticks`` times the grid's tick (an equal number, whatever its
+        exponent, converts to the same float), and a market maker's prices come back to the
+        same few ticks around the mid.
+        """
+        grid, ticks = order.grid, order.ticks
+        if grid is None or ticks < 0:
+            return float(order.price)
+        floats = self._price_floats
+        if grid is not self._grid or len(floats) >= _PRICE_FLOATS_MAX:
+            self._grid = grid
+            floats = self._price_floats = {}
+        price = floats.get(ticks)
+        if price is None:
+            price = floats[ticks] = float(order.price)
+        return price
 
     def _float_size(self, size: Decimal) -> float:
         """``float(size)``, remembered for the last size converted (equal numbers convert
