@@ -90,8 +90,17 @@ _SLACK: Final = 1e-9
 #: The mids (as floats) where that holds: normal floats, far from overflow.
 _FLOAT_RANGE: Final = (1e-300, 1e300)
 _BANDS_F: Final[tuple[float, ...]] = tuple(float(band) for band in DEPTH_BANDS)
-#: The most float prices a :class:`Picture` remembers (then it starts afresh).
-_PRICE_FLOATS_MAX: Final = 1024
+#: Integers up to this are exact as floats (2**53).
+_FLOAT_EXACT: Final = 1 << 53
+
+
+def _tick_fraction(tick: Decimal) -> tuple[int, int]:
+    """``(num, den)`` with ``tick == num / den`` exactly, ``den`` a power of ten that is exact
+    as a float (at most 1e22); ``(0, 1)`` for a tick not of that form."""
+    sign, digits, exponent = tick.as_tuple()
+    if sign or not isinstance(exponent, int) or not -22 <= exponent <= 0:
+        return 0, 1
+    return int("".join(map(str, digits))), 10**-exponent
 
 
 class Picture:
@@ -115,11 +124,12 @@ class Picture:
     __slots__ = (
         "_ask",
         "_bid",
+        "_den",
         "_grid",
         "_last",
         "_mid",
+        "_num",
         "_orders",
-        "_price_floats",
         "_prices",
         "_size",
         "_size_f",
@@ -139,9 +149,9 @@ class Picture:
         #: The last remaining size converted, and its float.
         self._size = Decimal("NaN")
         self._size_f = math.nan
-        #: Float prices by tick count on :attr:`_grid` (see :meth:`_float_price`).
+        #: The last grid seen and its tick as ``num / den`` (see :meth:`_float_price`).
         self._grid: object = None
-        self._price_floats: dict[int, float] = {}
+        self._num, self._den = 0, 1
 
     def of(
         self, orders: Iterable[OpenOrder], mid: Decimal | None, mid_float: float | None = None
@@ -199,8 +209,8 @@ class Picture:
         """What of ``orders`` does not depend on the mid (computed as :func:`snapshot` does).
 
         ``float()`` of a ``Decimal`` is the cost here: an order kept from last time (the very
-        object) keeps its float price and value, a new order at a tick count seen before on
-        the same grid takes that price's float (:meth:`_float_price`), and a remaining size
+        object) keeps its float price and value, a new order on a grid has its float price
+        computed from its tick count (:meth:`_float_price`), and a remaining size
         equal to the last one converted (the quoting core's size, mostly) its float.
         """
         self._mid = None  # until a picture of these orders is complete
@@ -236,23 +246,24 @@ class Picture:
         self._orders = orders
 
     def _float_price(self, order: OpenOrder) -> float:
-        """``float(order.price)``, remembered by tick count for the orders on one grid.
+        """``float(order.price)``, from its tick count when it is on a grid.
 
-        Their price is ``ticks`` times the grid's tick (an equal number, whatever its
-        exponent, converts to the same float), and a market maker's prices come back to the
-        same few ticks around the mid.
+        ``float()`` of a ``Decimal`` goes through its string. A price of ``ticks`` ticks of
+        ``num / den`` (``den`` a power of ten at most 1e22) is ``ticks * num / den``: both
+        exact floats while ``ticks * num`` is below 2**53, and one IEEE division rounds their
+        exact quotient, the price itself, correctly, as ``float()`` does (the as2008 venue's
+        ``price_float`` does the same). Otherwise, ``float()``.
         """
         grid, ticks = order.grid, order.ticks
         if grid is None or ticks < 0:
             return float(order.price)
-        floats = self._price_floats
-        if grid is not self._grid or len(floats) >= _PRICE_FLOATS_MAX:
+        if grid is not self._grid:
             self._grid = grid
-            floats = self._price_floats = {}
-        price = floats.get(ticks)
-        if price is None:
-            price = floats[ticks] = float(order.price)
-        return price
+            self._num, self._den = _tick_fraction(grid.tick)
+        n = ticks * self._num
+        if 0 < n < _FLOAT_EXACT:
+            return n / self._den
+        return float(order.price)
 
     def _float_size(self, size: Decimal) -> float:
         """``float(size)``, remembered for the last size converted (equal numbers convert

@@ -227,3 +227,19 @@ def test_picture_of_orders_on_grids_is_snapshot() -> None:
             orders.pop(0)
         expected = snapshot(orders, mid)
         assert _exact(picture.of(orders, mid, float(mid))) == _exact(expected)
+
+
+@pytest.mark.parametrize(
+    "tick", ["0.000001", "0.00025", "0.5", "1", "7", "1E-22", "1E-23", "0.3333333333333333333"]
+)
+def test_a_price_on_a_grid_converts_as_float_does(tick: str) -> None:
+    rng = random.Random(tick)
+    grid = grid_of(
+        MarketRules(symbol="KAS/USDT", base="KAS", quote="USDT", tick=D(tick), lot=D("0.01"))
+    )
+    picture = Picture()
+    for _ in range(3000):
+        ticks = rng.choice((rng.randint(1, 10**6), rng.randint(1, 2**60), 2**53 // 7 + 1))
+        new = OpenOrder(ClientOrderId("k_1"), Side.BUY, grid.price(ticks), D(1), D(1), 0.0)
+        new = replace(new, ticks=ticks, grid=grid)
+        assert repr(picture._float_price(new)) == repr(float(new.price))
