@@ -60,7 +60,8 @@ class PathMeter:
         if mid is not self._mid:  # a mid seen last time is known to be usable
             if not mid.is_finite() or mid <= ZERO:
                 return
-            self._mid, self._mid_f = mid, float(mid)
+            mid_f = sample.mid_float
+            self._mid, self._mid_f = mid, float(mid) if mid_f is None else mid_f
         if isinstance(event, BookUpdated):
             self.book_samples += 1
             bid, ask = sample.own_bid, sample.own_ask

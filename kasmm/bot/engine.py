@@ -277,7 +277,14 @@ class Engine:
         self._crossed = crossed = book.is_crossed
         self.venue_clock = self.venue_clock.observe(book.ts, now)
         self.stats.book_updates += 1
-        if mid is not None and not crossed:
+        if mid is None:
+            return True
+        # Converted here, once for the event, crossed or not (the as2008 book is locked): the
+        # quoting model reads it from the book without our orders (Book.with_levels hands it
+        # over), the KPIs and a backtest's meter from this book.
+        fmid = book.mid_float
+        assert fmid is not None
+        if not crossed:
             if self.start_mid is None:
                 inv = self.account.inventory
                 self.start_mid = mid
@@ -285,7 +292,7 @@ class Engine:
                 self._opening = (inv.base, mid)
                 self.start_equity = inv.equity(mid)
             if self._vol_halflife is not None:
-                self._vol = update_vol(self._vol, float(mid), book.ts, self._vol_halflife)
+                self._vol = update_vol(self._vol, fmid, book.ts, self._vol_halflife)
         return True
 
     def fill_verdict(self, fill: Fill, now: float) -> FillVerdict:
@@ -563,7 +570,11 @@ class Engine:
         """After a round: the KPIs' quoting picture, the opening (once) and an equity snapshot
         when one is due."""
         book = self.book
-        picture = self._picture.of(self.open_orders.values(), book.mid if book else None)
+        picture = self._picture.of(
+            self.open_orders.values(),
+            book.mid if book else None,
+            book.mid_float if book else None,
+        )
         self.kpis = observe(self.kpis, now, picture)
         if self.obligation is not None:
             self._track_obligation(now, picture)

@@ -205,15 +205,24 @@ class Marks:
     own_bid: Decimal | None
     own_ask: Decimal | None
     pnl: PnlState
+    #: ``float(mid)`` (``None`` without a mid, or when the caller did not have it): the book's,
+    #: converted once for the event (``Book.mid_float``).
+    mid_float: float | None = None
 
     def __init__(
-        self, mid: Decimal | None, own_bid: Decimal | None, own_ask: Decimal | None, pnl: PnlState
+        self,
+        mid: Decimal | None,
+        own_bid: Decimal | None,
+        own_ask: Decimal | None,
+        pnl: PnlState,
+        mid_float: float | None = None,
     ) -> None:
         # Written out, not generated: see "Hot values" in kasmm/core/types.py.
         object.__setattr__(self, "mid", mid)
         object.__setattr__(self, "own_bid", own_bid)
         object.__setattr__(self, "own_ask", own_ask)
         object.__setattr__(self, "pnl", pnl)
+        object.__setattr__(self, "mid_float", mid_float)
 
 
 def marks(engine: Engine) -> Marks:
@@ -232,6 +241,7 @@ def marks(engine: Engine) -> Marks:
         bid.price if bid is not None else None,
         ask.price if ask is not None else None,
         engine.account.pnl,
+        book.mid_float if book is not None else None,
     )
 
 

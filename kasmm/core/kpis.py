@@ -90,6 +90,17 @@ _SLACK: Final = 1e-9
 #: The mids (as floats) where that holds: normal floats, far from overflow.
 _FLOAT_RANGE: Final = (1e-300, 1e300)
 _BANDS_F: Final[tuple[float, ...]] = tuple(float(band) for band in DEPTH_BANDS)
+#: Integers up to this are exact as floats (2**53).
+_FLOAT_EXACT: Final = 1 << 53
+
+
+def _tick_fraction(tick: Decimal) -> tuple[int, int]:
+    """``(num, den)`` with ``tick == num / den`` exactly, ``den`` a power of ten that is exact
+    as a float (at most 1e22); ``(0, 1)`` for a tick not of that form."""
+    sign, digits, exponent = tick.as_tuple()
+    if sign or not isinstance(exponent, int) or not -22 <= exponent <= 0:
+        return 0, 1
+    return int("".join(map(str, digits))), 10**-exponent
 
 
 class Picture:
@@ -113,8 +124,11 @@ class Picture:
     __slots__ = (
         "_ask",
         "_bid",
+        "_den",
+        "_grid",
         "_last",
         "_mid",
+        "_num",
         "_orders",
         "_prices",
         "_size",
@@ -135,9 +149,17 @@ class Picture:
         #: The last remaining size converted, and its float.
         self._size = Decimal("NaN")
         self._size_f = math.nan
+        #: The last grid seen and its tick as ``num / den`` (see :meth:`_float_price`).
+        self._grid: object = None
+        self._num, self._den = 0, 1
 
-    def of(self, orders: Iterable[OpenOrder], mid: Decimal | None) -> Snapshot:
-        """``snapshot(orders, mid)``."""
+    def of(
+        self, orders: Iterable[OpenOrder], mid: Decimal | None, mid_float: float | None = None
+    ) -> Snapshot:
+        """``snapshot(orders, mid)``.
+
+        :param mid_float: ``float(mid)`` when the caller has it already (``Book.mid_float``).
+        """
         # ZERO, a Decimal: comparing with the int 0 converts it to a Decimal each time.
         if mid is None or not mid.is_finite() or mid <= ZERO:
             return NOTHING
@@ -152,7 +174,7 @@ class Picture:
             self._index(current)
         elif mid is self._mid or (self._mid is not None and mid == self._mid):
             return self._last
-        m = float(mid)
+        m = float(mid) if mid_float is None else mid_float
         bid, ask = self._bid, self._ask
         spread = None
         if bid is not None and ask is not None:
@@ -187,8 +209,9 @@ class Picture:
         """What of ``orders`` does not depend on the mid (computed as :func:`snapshot` does).
 
         ``float()`` of a ``Decimal`` is the cost here: an order kept from last time (the very
-        object) keeps its float price and value, and a remaining size equal to the last one
-        converted (the quoting core's size, mostly) its float.
+        object) keeps its float price and value, a new order on a grid has its float price
+        computed from its tick count (:meth:`_float_price`), and a remaining size
+        equal to the last one converted (the quoting core's size, mostly) its float.
         """
         self._mid = None  # until a picture of these orders is complete
         previous, previous_prices, previous_values = self._orders, self._prices, self._values
@@ -209,7 +232,7 @@ class Picture:
             if kept >= 0:
                 price, value = previous_prices[kept], previous_values[kept]
             else:
-                price = float(order.price)
+                price = self._float_price(order)
                 value = price * self._float_size(order.remaining)
             if order.side is Side.BUY:
                 if best_bid is None or price > best_bid:
@@ -221,6 +244,26 @@ class Picture:
         self._prices, self._values = prices, values
         self._bid, self._ask = best_bid, best_ask
         self._orders = orders
+
+    def _float_price(self, order: OpenOrder) -> float:
+        """``float(order.price)``, from its tick count when it is on a grid.
+
+        ``float()`` of a ``Decimal`` goes through its string. A price of ``ticks`` ticks of
+        ``num / den`` (``den`` a power of ten at most 1e22) is ``ticks * num / den``: both
+        exact floats while ``ticks * num`` is below 2**53, and one IEEE division rounds their
+        exact quotient, the price itself, correctly, as ``float()`` does (the as2008 venue's
+        ``price_float`` does the same). Otherwise, ``float()``.
+        """
+        grid, ticks = order.grid, order.ticks
+        if grid is None or ticks < 0:
+            return float(order.price)
+        if grid is not self._grid:
+            self._grid = grid
+            self._num, self._den = _tick_fraction(grid.tick)
+        n = ticks * self._num
+        if 0 < n < _FLOAT_EXACT:
+            return n / self._den
+        return float(order.price)
 
     def _float_size(self, size: Decimal) -> float:
         """``float(size)``, remembered for the last size converted (equal numbers convert

@@ -152,14 +152,22 @@ def market_mid(book: Book, *, allow_locked: bool = False) -> tuple[Decimal | Non
 def _touch_mid(
     bid: Decimal | None, ask: Decimal | None, allow_locked: bool
 ) -> tuple[Decimal | None, str]:
+    why = _touch_problem(bid, ask, allow_locked)
+    if why or bid is None or ask is None:
+        return None, why
+    return (bid + ask) / 2, "ok"  # Book.mid
+
+
+def _touch_problem(bid: Decimal | None, ask: Decimal | None, allow_locked: bool) -> str:
+    """Why the touch has no usable mid (``""``: it has one)."""
     if bid is None or ask is None:
-        return None, "no_mid"
+        return "no_mid"
     # Decimal NaN raises on ordering comparisons, so finiteness is checked before crossing.
     if not (is_finite_positive(bid) and is_finite_positive(ask)):
-        return None, "bad_book"
+        return "bad_book"
     if bid >= ask and not (allow_locked and bid == ask):
-        return None, "crossed_book"
-    return (bid + ask) / 2, "ok"  # Book.mid
+        return "crossed_book"
+    return ""
 
 
 def fixed_spread_bps(
@@ -253,10 +261,8 @@ def exclude_own(book: Book, open_orders: Iterable[OpenOrder], *, depth: int | No
     # The orders themselves, not dicts keyed by price: a Decimal's hash costs ~0.6 us (ten
     # times an equality test) and these prices are new objects on every decision.
     orders = tuple(open_orders)
-    return Book(
-        bids=_strip(book.bids, orders, _BUY, depth),
-        asks=_strip(book.asks, orders, _SELL, depth),
-        ts=book.ts,
+    return book.with_levels(
+        _strip(book.bids, orders, _BUY, depth), _strip(book.asks, orders, _SELL, depth)
     )
 
 
@@ -314,10 +320,14 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     book = state.book
     bid = book.bids[0].price if book.bids else None
     ask = book.asks[0].price if book.asks else None
-    mid, why = _touch_mid(bid, ask, params.allow_locked_book)
-    if mid is None:
+    why = _touch_problem(bid, ask, params.allow_locked_book)
+    if why:
         return _empty(why)
-    assert bid is not None and ask is not None  # _touch_mid checked both
+    assert bid is not None and ask is not None  # _touch_problem checked both
+    # (bid + ask) / 2, as market_mid() computes it, and its float: the book's own, handed
+    # over from the engine's book when our orders are not at the touch (Book.with_levels).
+    mid, fmid = book.mid, book.mid_float
+    assert mid is not None and fmid is not None
     rules = state.rules
     grid = grid_of(rules)
     ask_q = ask / rules.tick
@@ -339,7 +349,6 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     # The AS model reads no target share (only the fixed-spread skew does): not computed.
     inv = inventory_of(params, base, quote, mid, prep.shares, params.strategy == "fixed_spread")
     size_base = params.size if params.size_unit == "base" else params.size / mid
-    fmid = float(mid)
     sigma_est = state.sigma if state.sigma is not None else params.sigma
     sig_bps = None if sigma_est is None else sigma_est / fmid * 1e4
 

@@ -87,12 +87,31 @@ class Book:
     _mid: Decimal | _Unset | None = field(
         default=_Unset.UNSET, init=False, repr=False, compare=False
     )
+    #: ``float(mid)`` once computed (it goes through the number's string): the volatility
+    #: estimate, the quoting model, the KPIs and a backtest's meter each read it per event.
+    _mid_float: float | _Unset | None = field(
+        default=_Unset.UNSET, init=False, repr=False, compare=False
+    )
 
     def __init__(self, bids: tuple[BookLevel, ...], asks: tuple[BookLevel, ...], ts: float) -> None:
         object.__setattr__(self, "bids", bids)
         object.__setattr__(self, "asks", asks)
         object.__setattr__(self, "ts", ts)
         object.__setattr__(self, "_mid", _Unset.UNSET)
+        object.__setattr__(self, "_mid_float", _Unset.UNSET)
+
+    def with_levels(self, bids: tuple[BookLevel, ...], asks: tuple[BookLevel, ...]) -> Book:
+        """A book of ``bids`` and ``asks`` at this one's time stamp.
+
+        When both top levels are this book's very objects the new book has the same mid, so
+        the mid and its float, if computed already, are handed over rather than computed again.
+        """
+        book = Book(bids, asks, self.ts)
+        tops = bool(bids and asks and self.bids and self.asks)
+        if tops and bids[0] is self.bids[0] and asks[0] is self.asks[0]:
+            object.__setattr__(book, "_mid", self._mid)
+            object.__setattr__(book, "_mid_float", self._mid_float)
+        return book
 
     @property
     def best_bid(self) -> Decimal | None:
@@ -113,6 +132,16 @@ class Book:
             mid = (bids[0].price + asks[0].price) / 2 if bids and asks else None
             object.__setattr__(self, "_mid", mid)
         return mid
+
+    @property
+    def mid_float(self) -> float | None:
+        """``float(mid)``, or ``None`` when there is no mid."""
+        mid_float = self._mid_float
+        if mid_float is _Unset.UNSET:
+            mid = self.mid
+            mid_float = float(mid) if mid is not None else None
+            object.__setattr__(self, "_mid_float", mid_float)
+        return mid_float
 
     def same_levels_as(self, other: Book) -> bool:
         """Both sides have the same levels as ``other``'s (the time stamp aside): no change."""

@@ -66,6 +66,8 @@ def test_the_meter_measures_as_converting_every_sample() -> None:
             None if rng.random() < 0.1 else bid,
             None if rng.random() < 0.1 else ask,
             pnl,
+            # the book's float of the mid (Book.mid_float), or none handed over
+            float(mid) if mid.is_finite() and rng.random() < 0.5 else None,
         )
         event = BOOK if rng.random() < 0.7 else None
         meter.after(event, sample)

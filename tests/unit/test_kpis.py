@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ from kasmm.backtest.driver import BacktestDriver
 from kasmm.backtest.engine import backtest_profile, build_path
 from kasmm.backtest.overrides import apply_overrides
 from kasmm.bot.engine import RECENT_FILLS
+from kasmm.core.grid import grid_of
 from kasmm.core.kpis import (
     DEPTH_BANDS,
     NOTHING,
@@ -21,7 +23,7 @@ from kasmm.core.kpis import (
     snapshot,
     summarize,
 )
-from kasmm.core.types import ClientOrderId, OpenOrder, Side
+from kasmm.core.types import ClientOrderId, MarketRules, OpenOrder, Side
 from tests.support import demo_profile, path_spec
 
 D = Decimal
@@ -163,7 +165,9 @@ def test_picture_is_snapshot_whatever_changes_between_calls() -> None:
         elif roll < 0.7:
             rng.shuffle(orders)
         expected = snapshot(orders, mid)
-        assert _exact(picture.of(orders, mid)) == _exact(expected)
+        # Every other call hands over the mid's float (Book.mid_float), as the engine does.
+        mid_float = float(mid) if step % 2 else None
+        assert _exact(picture.of(orders, mid, mid_float)) == _exact(expected)
     assert picture.of(orders, None) is NOTHING and picture.of(orders, D("NaN")) is NOTHING
 
 
@@ -189,3 +193,53 @@ def test_picture_reuses_its_answer_while_orders_and_mid_stay() -> None:
     first = picture.of(orders, D("0.1"))
     assert picture.of(list(orders), D("0.100")) is first  # the same orders, an equal mid
     assert picture.of(orders, D("0.1001")) is not first
+
+
+def test_picture_of_orders_on_grids_is_snapshot() -> None:
+    """Orders on a grid take their float price by tick count: still snapshot() exactly, with
+    prices of any exponent, grids that change, and more tick counts than are remembered."""
+    rng = random.Random(8)
+    rules = [
+        MarketRules(symbol="KAS/USDT", base="KAS", quote="USDT", tick=D(tick), lot=D("0.01"))
+        for tick in ("0.000001", "0.0001", "0.5")
+    ]
+    grids = [grid_of(r) for r in rules]
+    picture = Picture()
+    orders: list[OpenOrder] = []
+    for step in range(4000):
+        grid = grids[0] if step < 3000 else rng.choice(grids)
+        mid_ticks = rng.randint(70_000, 90_000) if step < 2000 else rng.randint(80_000, 80_050)
+        mid = grid.price(mid_ticks)
+        for _ in range(rng.randint(1, 3)):
+            side = rng.choice((Side.BUY, Side.SELL))
+            ticks = mid_ticks + (-1 if side is Side.BUY else 1) * rng.randint(1, 2000)
+            price = grid.price(ticks)
+            if rng.random() < 0.3:
+                price = D(f"{price}000")  # an equal price with another exponent
+            size = D(rng.randint(1, 5000))
+            new = OpenOrder(ClientOrderId(f"k_{step}"), side, price, size, size, 0.0)
+            new = replace(new, ticks=ticks, grid=grid)
+            if orders and rng.random() < 0.6:
+                orders[rng.randrange(len(orders))] = new
+            else:
+                orders.append(new)
+        if len(orders) > 8:
+            orders.pop(0)
+        expected = snapshot(orders, mid)
+        assert _exact(picture.of(orders, mid, float(mid))) == _exact(expected)
+
+
+@pytest.mark.parametrize(
+    "tick", ["0.000001", "0.00025", "0.5", "1", "7", "1E-22", "1E-23", "0.3333333333333333333"]
+)
+def test_a_price_on_a_grid_converts_as_float_does(tick: str) -> None:
+    rng = random.Random(tick)
+    grid = grid_of(
+        MarketRules(symbol="KAS/USDT", base="KAS", quote="USDT", tick=D(tick), lot=D("0.01"))
+    )
+    picture = Picture()
+    for _ in range(3000):
+        ticks = rng.choice((rng.randint(1, 10**6), rng.randint(1, 2**60), 2**53 // 7 + 1))
+        new = OpenOrder(ClientOrderId("k_1"), Side.BUY, grid.price(ticks), D(1), D(1), 0.0)
+        new = replace(new, ticks=ticks, grid=grid)
+        assert repr(picture._float_price(new)) == repr(float(new.price))
