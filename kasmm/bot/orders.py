@@ -235,10 +235,20 @@ class OwnOrders:
         if grid is not None:
             # The intent's ticks and lots when they spell the accepted order on this grid (the
             # usual answer: as requested), else measured (a cached lookup against a division).
+            # A venue that echoes the request (the simulator) hands back the grid's own cached
+            # Decimals: identity answers before a value comparison (a grid value is never NaN).
             t, n = request.ticks, request.lots
-            ticks = t if t > 0 and grid.price(t) == order.price else grid.exact_ticks(order.price)
-            same_size = n >= 0 and grid.size(n) == order.remaining
-            lots = n if same_size else grid.exact_lots(order.remaining)
+            price, remaining = order.price, order.remaining
+            same_price = False
+            if t > 0:
+                p = grid.price(t)
+                same_price = p is price or p == price
+            ticks = t if same_price else grid.exact_ticks(price)
+            same_size = False
+            if n >= 0:
+                s = grid.size(n)
+                same_size = s is remaining or s == remaining
+            lots = n if same_size else grid.exact_lots(remaining)
         self.open_orders[order.client_id] = OpenOrder(
             client_id=order.client_id,
             side=order.side,

@@ -748,3 +748,27 @@ def test_inventory_without_the_target_share_is_the_same_otherwise(case: Case) ->
     lean = inventory_of(params, base, quote, mid, shares, False)
     same(lean, replace(full, target_share=lean.target_share))
     assert lean.target_share in (None, full.target_share)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 20_000),
+            st.integers(-(10**12), 10**12),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.sampled_from(["0.01", "0.000001", "5", "1E+1", "0.10"]),
+)
+def test_grid_price_is_the_tick_times_the_ticks(ticks: list[int], tick: str) -> None:
+    """Grid.price hands out ``tick * ticks`` exactly from its cache (the tick's
+    exponent included), whatever the order of the ticks, and the same object for a price
+    asked twice in a row."""
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D(tick), lot=D("0.01")))
+    for t in ticks:
+        p = grid.price(t)
+        expected = D(tick) * t
+        assert p == expected and str(p) == str(expected)
+        assert grid.price(t) is p

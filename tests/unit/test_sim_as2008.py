@@ -21,7 +21,7 @@ from kasmm.core.types import (
 )
 from kasmm.errors import OrderRejected
 from kasmm.venues.sim import SimVenue
-from kasmm.venues.sim.as2008 import fill_probability, price_float, tick_fraction
+from kasmm.venues.sim.as2008 import as2008_rules, fill_probability, price_float, tick_fraction
 
 pytestmark = pytest.mark.anyio
 D = Decimal
@@ -74,6 +74,19 @@ async def test_prices_must_be_on_the_model_tick_and_sizes_on_the_lot() -> None:
     with pytest.raises(OrderRejected):
         await venue.place_order(req("b", Side.SELL, D("100.01"), D("0.000000001")))
     await venue.place_order(req("c", Side.SELL, D("100.01"), D("0.00000001")))
+
+
+def test_paths_of_one_market_share_its_frozen_rules() -> None:
+    """Backtest paths differ in their seed only: one rules object (and grid) for all of them;
+    another tick, even an equal one with another exponent, or another symbol gets its own."""
+    market = AS2008Market(model="as2008", tick=D("0.01"))
+    first = as2008_rules("XYZ/USD", "XYZ", "USD", market)
+    assert as2008_rules("XYZ/USD", "XYZ", "USD", market.model_copy()) is first
+    other = as2008_rules("XYZ/USD", "XYZ", "USD", AS2008Market(model="as2008", tick=D("0.010")))
+    assert other is not first and str(other.tick) == "0.010"
+    assert as2008_rules("ABC/USD", "ABC", "USD", market).symbol == "ABC/USD"
+    again = as2008_rules("XYZ/USD", "XYZ", "USD", market)
+    assert again == first and str(again.tick) == "0.01"
 
 
 async def test_mid_moves_exactly_plus_or_minus_sigma_sqrt_dt() -> None:

@@ -49,8 +49,25 @@ _LEVEL_CACHE_MAX = 1 << 8
 
 
 def as2008_rules(symbol: str, base: str, quote: str, market: AS2008Market) -> MarketRules:
-    """The trading rules of the AS model: its tick, a 1e-8 lot, no minimum, no fees."""
-    return MarketRules(
+    """The trading rules of the AS model: its tick, a 1e-8 lot, no minimum, no fees.
+
+    The paths of a backtest share one ``market`` (only the seed differs per path): they get
+    the same rules object back, frozen, and so share its grid (:func:`kasmm.core.grid.grid_of`)
+    with the Decimal prices it has cached. A path is only ~300 steps; each new rules object
+    would start with a cold cache. The tick is compared by identity (the kept rules hold it):
+    an equal tick with another exponent must give other rules.
+    """
+    global _last_rules
+    last = _last_rules
+    if (
+        last is not None
+        and last.tick is market.tick
+        and last.symbol == symbol
+        and last.base == base
+        and last.quote == quote
+    ):
+        return last
+    rules = _last_rules = MarketRules(
         symbol=symbol,
         base=base,
         quote=quote,
@@ -58,6 +75,11 @@ def as2008_rules(symbol: str, base: str, quote: str, market: AS2008Market) -> Ma
         lot=AS2008_LOT,
         min_size=AS2008_LOT,
     )
+    return rules
+
+
+#: The rules :func:`as2008_rules` made last (frozen; see there).
+_last_rules: MarketRules | None = None
 
 
 #: Integers up to this are exact as floats (2**53).

@@ -113,6 +113,8 @@ class Ledger:
 
     def release(self, order: RestingOrder) -> None:
         """Return whatever is still locked for ``order`` to the free balance."""
+        if not self.enforce:
+            return  # nothing was locked (see lock()): every order's ``locked`` stays ZERO
         asset = self._asset(order.side)
         self._free[asset] += order.locked
         self._locked[asset] -= order.locked
