@@ -44,6 +44,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "kasmm.core.kpis",
     "kasmm.core.levels",
     "kasmm.core.obligations",
+    "kasmm.core.pairing",
     "kasmm.core.params",
     "kasmm.core.pnl",
     "kasmm.core.prepared",

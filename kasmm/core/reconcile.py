@@ -29,6 +29,15 @@ from decimal import Decimal
 from typing import Final
 
 from kasmm.core.grid import Grid
+from kasmm.core.pairing import (
+    all_on_grid,
+    augmenting_match,
+    candidates_on_grid,
+    closest_on_grid,
+    maximum_matching,
+    tolerance_of,
+    tolerance_ratio,
+)
 from kasmm.core.params import RefreshParams
 from kasmm.core.rules import BPS, to_decimal
 from kasmm.core.types import (
@@ -66,7 +75,7 @@ def reconcile(
     levels = params.levels
     bids = _best_first(Side.BUY, desired.bids)[:levels]
     asks = _best_first(Side.SELL, desired.asks)[:levels]
-    tolerance = _tolerance(params)  # raises on NaN/inf, every round
+    tolerance = tolerance_of(params)  # raises on NaN/inf, every round
     bounds = _Bounds(bids, asks, grid)
     kept: set[int] = set()  # indices into resting
     places: list[OrderIntent] = []
@@ -78,20 +87,18 @@ def reconcile(
             places.extend(intents)
             continue
         side_orders = [resting[i] for i in orders]
-        if grid is not None and _on_grid(intents, side_orders, grid):
-            ratio = _tolerance_ratio(params)
+        if grid is not None and all_on_grid(intents, side_orders, grid):
+            ratio = tolerance_ratio(params)
             usable = _usable(side_orders, now, params, bounds, on_grid=True)
-            closest = _closest_on_grid(side, intents, side_orders, usable, ratio)
+            closest = closest_on_grid(side, intents, side_orders, usable, ratio)
             matched = (
                 closest
                 if closest is not None  # else two intents share their closest order
-                else _augmenting_match(
-                    _candidates_on_grid(side, intents, side_orders, usable, ratio)
-                )
+                else augmenting_match(candidates_on_grid(side, intents, side_orders, usable, ratio))
             )
         else:
             candidates = _candidates(side, intents, side_orders, now, params, bounds, tolerance)
-            matched = _match(candidates)
+            matched = maximum_matching(candidates)
         for k, j in enumerate(matched):
             if j >= 0:
                 kept.add(orders[j])
@@ -385,117 +392,6 @@ def _candidates(
     return candidates
 
 
-def _on_grid(intents: tuple[OrderIntent, ...], orders: list[OpenOrder], grid: Grid) -> bool:
-    """Every intent and order of a side carries its ticks and lots on ``grid``."""
-    for intent in intents:
-        if intent.ticks < 0 or intent.lots < 0:
-            return False
-    for o in orders:  # noqa: SIM110 - a loop, not all(<generator>): compiled, no closure
-        if o.grid is not grid or o.ticks < 0 or o.lots < 0:
-            return False
-    return True
-
-
-def _candidates_on_grid(
-    side: Side,
-    intents: tuple[OrderIntent, ...],
-    orders: list[OpenOrder],
-    usable: list[int],
-    tolerance: tuple[int, int],
-) -> list[list[int]]:
-    """:func:`_candidates` in integers, for intents and orders on one grid: the same lists
-    (``usable``: :func:`_usable` of the orders, ``on_grid``).
-
-    With prices ``ticks * tick`` the tick cancels out of the price rule, ``|d| * BPS >
-    tolerance * price``, which with ``tolerance = num / den`` (exact: ``tolerance_bps``' decimal
-    form) is ``|d_ticks| * BPS * den > num * ticks``; the size band, ``size / 2 <= remaining
-    <= 3 * size / 2``, is ``lots <= 2 * remaining_lots <= 3 * lots``. Distances in ticks sort as
-    the Decimal distances do. Each list is kept sorted as it grows (by distance, then client id,
-    then position: :func:`_candidates`' tuple order) instead of sorting tuples: most hold one
-    order.
-    """
-    if not intents or not orders:
-        return []
-    num, den = tolerance
-    scale = 10_000 * den
-    candidates: list[list[int]] = []
-    for intent in intents:
-        found: list[int] = []
-        if intent.side is not side:
-            candidates.append(found)
-            continue
-        ticks, lots = intent.ticks, intent.lots
-        limit = num * ticks
-        distances: list[int] = []
-        for j in usable:
-            o = orders[j]
-            distance = o.ticks - ticks
-            if distance < 0:
-                distance = -distance
-            if distance * scale > limit:
-                continue
-            twice = 2 * o.lots
-            if twice < lots or twice > 3 * lots:
-                continue
-            at = len(found)  # after every candidate that sorts before or with it
-            while at > 0 and (
-                distances[at - 1] > distance
-                or (distances[at - 1] == distance and orders[found[at - 1]].client_id > o.client_id)
-            ):
-                at -= 1
-            found.insert(at, j)
-            distances.insert(at, distance)
-        candidates.append(found)
-    return candidates
-
-
-def _closest_on_grid(
-    side: Side,
-    intents: tuple[OrderIntent, ...],
-    orders: list[OpenOrder],
-    usable: list[int],
-    tolerance: tuple[int, int],
-) -> list[int] | None:
-    """:func:`_match` of :func:`_candidates_on_grid` without the lists, when it is trivial:
-    each intent's closest candidate (the first of its list; -1: none), or ``None`` when two
-    intents share their closest (then the augmenting pass decides).
-
-    The same rules and order as :func:`_candidates_on_grid` (distance in ticks, then client
-    id, then position), keeping only the best so far: most rounds, in which every order stays
-    where it is, build no list per intent.
-    """
-    num, den = tolerance
-    scale = 10_000 * den
-    closest: list[int] = []
-    for intent in intents:
-        best = best_distance = -1
-        if intent.side is side:
-            ticks, lots = intent.ticks, intent.lots
-            limit = num * ticks
-            for j in usable:
-                o = orders[j]
-                distance = o.ticks - ticks
-                if distance < 0:
-                    distance = -distance
-                if distance * scale > limit:
-                    continue
-                twice = 2 * o.lots
-                if twice < lots or twice > 3 * lots:
-                    continue
-                if (
-                    best < 0
-                    or distance < best_distance
-                    or (distance == best_distance and o.client_id < orders[best].client_id)
-                ):
-                    best, best_distance = j, distance
-        if best >= 0:
-            for other in closest:
-                if other == best:
-                    return None
-        closest.append(best)
-    return closest
-
-
 def _usable(
     orders: list[OpenOrder],
     now: float,
@@ -513,66 +409,6 @@ def _usable(
         if not crosses and not now - o.created_at >= max_age:
             usable.append(j)
     return usable
-
-
-def _match(candidates: list[list[int]]) -> list[int]:
-    """Maximum matching: each intent's order index, -1 for none (Kuhn's augmenting paths;
-    tiny graphs), over each intent's candidate orders (closest first)."""
-    found = [c for c in candidates if c]
-    if len({c[0] for c in found}) == len(found):
-        # Every intent's closest order is its own: the augmenting pass would give each exactly
-        # that (and nothing to an intent without candidates).
-        return [c[0] if c else -1 for c in candidates]
-    return _augmenting_match(candidates)
-
-
-def _augmenting_match(candidates: list[list[int]]) -> list[int]:
-    """:func:`_match` by augmenting paths, intent by intent."""
-    owner: dict[int, int] = {}  # order index -> intent index
-    for i, mine in enumerate(candidates):
-        if mine and mine[0] not in owner:
-            owner[mine[0]] = i  # the augmenting step's first move: its closest order is free
-        else:
-            _augment(i, candidates, owner, set())
-    matched = [-1] * len(candidates)
-    for j, i in owner.items():
-        matched[i] = j
-    return matched
-
-
-def _augment(i: int, candidates: list[list[int]], owner: dict[int, int], seen: set[int]) -> bool:
-    """Give intent ``i`` an order, moving owners along an augmenting path (Kuhn's step; a
-    function, not a closure: compiled, a closure's environment is built on every call)."""
-    for j in candidates[i]:
-        if j in seen:
-            continue
-        seen.add(j)
-        if j not in owner or _augment(owner[j], candidates, owner, seen):
-            owner[j] = i
-            return True
-    return False
-
-
-def _tolerance_ratio(params: RefreshParams) -> tuple[int, int]:
-    """``params.tolerance_bps``' Decimal as an exact fraction ``(num, den)``, den a power of 10,
-    derived once per params object."""
-    ratio = params._tolerance_ratio
-    if ratio is None:
-        _, digits, exponent = _tolerance(params).as_tuple()
-        num = int("".join(map(str, digits)) or "0")
-        assert isinstance(exponent, int)  # finite: _tolerance refuses NaN and infinities
-        ratio = (num * 10**exponent, 1) if exponent >= 0 else (num, 10**-exponent)
-        object.__setattr__(params, "_tolerance_ratio", ratio)
-    return ratio
-
-
-def _tolerance(params: RefreshParams) -> Decimal:
-    """``params.tolerance_bps`` as a Decimal, parsed once per params object."""
-    tolerance = params._tolerance
-    if tolerance is None:
-        tolerance = to_decimal(params.tolerance_bps)  # raises on NaN/inf, every time
-        object.__setattr__(params, "_tolerance", tolerance)
-    return tolerance
 
 
 def _cancel_reason(order: OpenOrder, now: float, params: RefreshParams, bounds: _Bounds) -> str:

@@ -20,6 +20,15 @@ from hypothesis import strategies as st
 from kasmm.bot.engine import _well_formed
 from kasmm.core.grid import Grid
 from kasmm.core.levels import side_intents
+from kasmm.core.pairing import (
+    all_on_grid,
+    augmenting_match,
+    candidates_on_grid,
+    closest_on_grid,
+    maximum_matching,
+    tolerance_of,
+    tolerance_ratio,
+)
 from kasmm.core.params import QuotingParams, RefreshParams
 from kasmm.core.prepared import isfinite, prepared, sizing
 from kasmm.core.quoting import (
@@ -30,16 +39,9 @@ from kasmm.core.quoting import (
     exclude_own,
 )
 from kasmm.core.reconcile import (
-    _augmenting_match,
     _Bounds,
     _by_level,
     _candidates,
-    _candidates_on_grid,
-    _closest_on_grid,
-    _match,
-    _on_grid,
-    _tolerance,
-    _tolerance_ratio,
     _usable,
     reconcile,
     safety_reason,
@@ -303,25 +305,25 @@ def test_reconcile_on_the_grid_is_the_plain_matching(
         ref.reconcile(desired, orders, NOW, last_action_at, params),
     )
     bounds = _Bounds(desired.bids, desired.asks)
-    tolerance = _tolerance(params)
+    tolerance = tolerance_of(params)
     for side in (Side.BUY, Side.SELL):
         intents = measured_desired.side(side)
         side_orders = [o for o in measured if o.side is side and o.remaining > 0]
-        if _on_grid(intents, side_orders, grid):
-            ratio = _tolerance_ratio(params)
+        if all_on_grid(intents, side_orders, grid):
+            ratio = tolerance_ratio(params)
             usable = _usable(side_orders, NOW, params, bounds, on_grid=True)
             plain = _candidates(side, intents, side_orders, NOW, params, bounds, tolerance)
-            assert _candidates_on_grid(side, intents, side_orders, usable, ratio) == plain
+            assert candidates_on_grid(side, intents, side_orders, usable, ratio) == plain
             if not intents or not side_orders:
                 continue  # reconcile() matches nothing then
             # Each intent's closest candidate, unless two share theirs (then the lists decide).
-            closest = _closest_on_grid(side, intents, side_orders, usable, ratio)
+            closest = closest_on_grid(side, intents, side_orders, usable, ratio)
             firsts = [c[0] for c in plain if c]
             if closest is None:
                 assert len(set(firsts)) < len(firsts)
-                assert _augmenting_match(plain) == _match(plain) == ref_match(plain)
+                assert augmenting_match(plain) == maximum_matching(plain) == ref_match(plain)
             else:
-                assert closest == [c[0] if c else -1 for c in plain] == _match(plain)
+                assert closest == [c[0] if c else -1 for c in plain] == maximum_matching(plain)
     # The safety rules in ticks for orders on the grid, in Decimal for the others.
     measured_bounds = _Bounds(measured_desired.bids, measured_desired.asks, grid)
     for o, m in zip(orders, measured, strict=True):
@@ -371,7 +373,7 @@ def test_intents_sharing_their_closest_order_are_matched_as_the_plain_matching(
     same(actions, ref.reconcile(desired, orders, NOW, None, params))
     assert len(orders) - sum(isinstance(a, CancelOrder) for a in actions) == kept
     usable = _usable(orders, NOW, params, _Bounds(bids, (), grid), on_grid=True)
-    closest = _closest_on_grid(Side.BUY, bids, orders, usable, _tolerance_ratio(params))
+    closest = closest_on_grid(Side.BUY, bids, orders, usable, tolerance_ratio(params))
     assert (closest is None) == shared
 
 
@@ -382,9 +384,9 @@ def test_reconcile_matches_on_the_grid_when_every_value_is_on_it() -> None:
     order = OpenOrder(
         ClientOrderId("o1"), Side.BUY, D("99.97"), D(5), D(3), NOW, None, 0, 9997, 3, grid
     )
-    assert _on_grid((intent,), [order], grid)
-    assert not _on_grid((intent,), [replace(order, grid=None)], grid)
-    assert not _on_grid((replace(intent, ticks=-1),), [order], grid)
+    assert all_on_grid((intent,), [order], grid)
+    assert not all_on_grid((intent,), [replace(order, grid=None)], grid)
+    assert not all_on_grid((replace(intent, ticks=-1),), [order], grid)
     params = RefreshParams(
         tolerance_bps=2.0, max_order_age_s=60.0, min_requote_interval_s=0.0, levels=1
     )
