@@ -138,3 +138,31 @@ def _multiple(x: Decimal, step: Decimal) -> int:
 
 def _ceil(x: Decimal) -> int:
     return int(x.to_integral_value(ROUND_CEILING))
+
+
+#: Integers up to this are exact as floats (2**53).
+_FLOAT_EXACT: Final = 1 << 53
+
+
+def tick_fraction(tick: Decimal) -> tuple[int, int]:
+    """``(num, den)`` with ``tick == num / den`` exactly, ``den`` a power of ten that is exact
+    as a float (at most 1e22); ``(0, 1)`` for a tick not of that form."""
+    sign, digits, exponent = tick.as_tuple()
+    if sign or not isinstance(exponent, int) or not -22 <= exponent <= 0:
+        return 0, 1
+    return int("".join(map(str, digits))), 10**-exponent
+
+
+def price_float(ticks: int, num: int, den: int, price: Decimal) -> float:
+    """``float(price)`` for a ``price`` of ``ticks`` ticks of ``num / den``
+    (:func:`tick_fraction`).
+
+    ``float(Decimal)`` goes through a string (0.15-0.35 us). ``ticks * num`` and ``den`` are
+    exact floats below 2**53, and one IEEE division rounds their exact quotient, the price
+    itself, correctly: the same float ``float(price)`` gives, which is the answer otherwise
+    (unknown ticks, no such fraction, a numerator too large).
+    """
+    n = ticks * num
+    if 0 < n < _FLOAT_EXACT:
+        return n / den
+    return float(price)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+from kasmm.core.grid import price_float, tick_fraction
 from kasmm.core.types import ZERO, OpenOrder, Side
 
 #: The depth bands, as fractions of the mid (+-0.5 %, 1 %, 2 %); exact, so an order exactly
@@ -90,17 +91,6 @@ _SLACK: Final = 1e-9
 #: The mids (as floats) where that holds: normal floats, far from overflow.
 _FLOAT_RANGE: Final = (1e-300, 1e300)
 _BANDS_F: Final[tuple[float, ...]] = tuple(float(band) for band in DEPTH_BANDS)
-#: Integers up to this are exact as floats (2**53).
-_FLOAT_EXACT: Final = 1 << 53
-
-
-def _tick_fraction(tick: Decimal) -> tuple[int, int]:
-    """``(num, den)`` with ``tick == num / den`` exactly, ``den`` a power of ten that is exact
-    as a float (at most 1e22); ``(0, 1)`` for a tick not of that form."""
-    sign, digits, exponent = tick.as_tuple()
-    if sign or not isinstance(exponent, int) or not -22 <= exponent <= 0:
-        return 0, 1
-    return int("".join(map(str, digits))), 10**-exponent
 
 
 class Picture:
@@ -251,19 +241,16 @@ class Picture:
         ``float()`` of a ``Decimal`` goes through its string. A price of ``ticks`` ticks of
         ``num / den`` (``den`` a power of ten at most 1e22) is ``ticks * num / den``: both
         exact floats while ``ticks * num`` is below 2**53, and one IEEE division rounds their
-        exact quotient, the price itself, correctly, as ``float()`` does (the as2008 venue's
-        ``price_float`` does the same). Otherwise, ``float()``.
+        exact quotient, the price itself, correctly, as ``float()`` does
+        (:func:`~kasmm.core.grid.price_float`). Otherwise, ``float()``.
         """
         grid, ticks = order.grid, order.ticks
         if grid is None or ticks < 0:
             return float(order.price)
         if grid is not self._grid:
             self._grid = grid
-            self._num, self._den = _tick_fraction(grid.tick)
-        n = ticks * self._num
-        if 0 < n < _FLOAT_EXACT:
-            return n / self._den
-        return float(order.price)
+            self._num, self._den = tick_fraction(grid.tick)
+        return price_float(ticks, self._num, self._den, order.price)
 
     def _float_size(self, size: Decimal) -> float:
         """``float(size)``, remembered for the last size converted (equal numbers convert

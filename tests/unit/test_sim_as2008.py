@@ -11,6 +11,7 @@ import pytest
 
 from kasmm.clock import VirtualClock
 from kasmm.config.schema import AS2008Market, SimVenueConfig
+from kasmm.core.grid import price_float, tick_fraction
 from kasmm.core.types import (
     BookUpdated,
     ClientOrderId,
@@ -21,7 +22,7 @@ from kasmm.core.types import (
 )
 from kasmm.errors import OrderRejected
 from kasmm.venues.sim import SimVenue
-from kasmm.venues.sim.as2008 import as2008_rules, fill_probability, price_float, tick_fraction
+from kasmm.venues.sim.as2008 import as2008_rules, fill_probability
 
 pytestmark = pytest.mark.anyio
 D = Decimal
