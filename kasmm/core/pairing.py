@@ -77,13 +77,8 @@ def candidates_on_grid(
         distances: list[int] = []
         for j in usable:
             o = orders[j]
-            distance = o.ticks - ticks
+            distance = _distance(o, ticks, lots, scale, limit)
             if distance < 0:
-                distance = -distance
-            if distance * scale > limit:
-                continue
-            twice = 2 * o.lots
-            if twice < lots or twice > 3 * lots:
                 continue
             at = len(found)  # after every candidate that sorts before or with it
             while at > 0 and (
@@ -95,6 +90,21 @@ def candidates_on_grid(
             distances.insert(at, distance)
         candidates.append(found)
     return candidates
+
+
+def _distance(order: OpenOrder, ticks: int, lots: int, scale: int, limit: int) -> int:
+    """The order's distance in ticks from an intent of ``ticks`` and ``lots`` when it may stand
+    in for it (within the price tolerance, ``distance * scale <= limit``, and the size band),
+    else -1."""
+    distance = order.ticks - ticks
+    if distance < 0:
+        distance = -distance
+    if distance * scale > limit:
+        return -1
+    twice = 2 * order.lots
+    if twice < lots or twice > 3 * lots:
+        return -1
+    return distance
 
 
 def closest_on_grid(
@@ -122,13 +132,8 @@ def closest_on_grid(
             limit = num * ticks
             for j in usable:
                 o = orders[j]
-                distance = o.ticks - ticks
+                distance = _distance(o, ticks, lots, scale, limit)
                 if distance < 0:
-                    distance = -distance
-                if distance * scale > limit:
-                    continue
-                twice = 2 * o.lots
-                if twice < lots or twice > 3 * lots:
                     continue
                 if (
                     best < 0
