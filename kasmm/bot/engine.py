@@ -23,7 +23,7 @@ import enum
 import random
 from collections import deque
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 from kasmm.bot.account import Account
 from kasmm.bot.commands import (
@@ -73,8 +73,6 @@ from kasmm.journal import Restored
 from kasmm.obs.money import NumberFormat, plain
 from kasmm.store import KpiRecord
 
-#: ``ZERO`` as a compiled constant (a module's plain global is a dict lookup when compiled).
-_ZERO: Final = ZERO
 #: How often balances are re-read from the venue (the venue is the truth).
 BALANCE_REFRESH_S = 30.0
 #: How often an equity snapshot is stored (drawdown peak, daily PnL, reports).
@@ -464,7 +462,7 @@ class Engine:
     def _risk_inputs(self, now: float, wall: float, decision: QuoteDecision) -> RiskInputs:
         mid = decision.mid if decision.mid is not None else (self.book.mid if self.book else None)
         equity = None
-        if mid is not None and mid.is_finite() and mid > _ZERO:  # no int to convert
+        if mid is not None and mid.is_finite() and mid > ZERO:  # no int to convert
             equity = self.account.inventory.equity(mid)
         measured = measure(
             self.tracker, now, self._day.of(wall), equity, self._limits.max_daily_loss is not None
@@ -587,7 +585,7 @@ class Engine:
             book is not None
             and self.equity_timer.due(now)
             and (mid := book.mid) is not None
-            and mid > _ZERO
+            and mid > ZERO
             and self.equity_timer.take(now)
         ):
             inv = self.account.inventory

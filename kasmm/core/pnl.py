@@ -115,7 +115,6 @@ class PnlParts:
 
 
 #: Compiled constants (a module's plain global is a dict lookup in the compiled build).
-_ZERO: Final = ZERO
 _ONE: Final = Decimal(1)
 _MINUS_ONE: Final = Decimal(-1)
 
@@ -138,8 +137,8 @@ def fold_fill(state: PnlState, fill: Fill, fee: Decimal, notional: Decimal) -> P
     them: each is a ``Decimal`` product once, not twice)."""
     signed = fill.size if fill.side is Side.BUY else -fill.size
     pos, avg, realized = state.position, state.avg_cost, state.realized
-    # _ZERO, not 0: a comparison with an int converts it to a Decimal first (one per fill).
-    if pos == _ZERO or (pos > _ZERO) == (signed > _ZERO):
+    # ZERO, not 0: a comparison with an int converts it to a Decimal first (one per fill).
+    if pos == ZERO or (pos > ZERO) == (signed > ZERO):
         new_pos = pos + signed
         if new_pos:  # a zero-size fill while flat leaves nothing to average (and 0/0 raises)
             avg = (avg * abs(pos) + fill.price * abs(signed)) / abs(new_pos)
@@ -148,9 +147,9 @@ def fold_fill(state: PnlState, fill: Fill, fee: Decimal, notional: Decimal) -> P
         direction = _ONE if pos > ZERO else _MINUS_ONE
         realized += (fill.price - avg) * closed * direction
         new_pos = pos + signed
-        if new_pos == _ZERO:
-            avg = _ZERO
-        elif (new_pos > _ZERO) != (pos > _ZERO):
+        if new_pos == ZERO:
+            avg = ZERO
+        elif (new_pos > ZERO) != (pos > ZERO):
             avg = fill.price  # crossed through zero: the remainder opens at this price
     # The constructor, not dataclasses.replace (interpreted, ~4x slower): one per fill.
     buy = fill.side is Side.BUY

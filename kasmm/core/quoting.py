@@ -61,7 +61,6 @@ from kasmm.core.types import (
 
 # Final: mypyc keeps these in C statics; a module global (an imported name too) is a
 # dictionary lookup on every use.
-_ZERO: Final = ZERO
 _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
 _MAX_STEPS: Final = MAX_STEPS
@@ -274,12 +273,12 @@ def _strip(
         if depth is not None and len(out) >= depth:
             break
         price = lvl.price
-        mine = _ZERO  # summed in the orders' order, from ZERO: the same Decimal as before
+        mine = ZERO  # summed in the orders' order, from ZERO: the same Decimal as before
         for o in orders:
             if o.side is side and o.price == price:
                 mine = mine + o.remaining
         size = lvl.size - mine
-        if size > _ZERO:
+        if size > ZERO:
             out.append(lvl if size == lvl.size else BookLevel(price, size))
     return tuple(out)
 
@@ -369,7 +368,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         # inventory_q(inv.base, inv.target_base, size_base), with the excess over the
         # target already computed (None exactly when the target is)
         excess = inv.excess
-        q = 0.0 if excess is None or size_base <= _ZERO else float(excess.base / size_base)
+        q = 0.0 if excess is None or size_base <= ZERO else float(excess.base / size_base)
         reference = as_reservation(fmid, q, gamma, sigma, state.time_left_s)
         # as_spread(gamma, sigma, tau, kappa), its constant term computed once per params
         delta = gamma * sigma * sigma * state.time_left_s + prep.as_intensity

@@ -10,13 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from typing import Final
 
 from kasmm.core.types import ZERO, MarketRules, Side
-
-# Final: mypyc keeps these in C statics; a module global (an imported name too) is a
-# dictionary lookup on every use.
-_ZERO: Final = ZERO
 
 BPS = Decimal(10_000)
 
@@ -36,7 +31,7 @@ def to_decimal(x: float) -> Decimal:
 
 def is_finite_positive(x: Decimal | None) -> bool:
     """True for a finite Decimal greater than zero (False for ``None``, NaN, infinities)."""
-    return x is not None and x.is_finite() and x > _ZERO  # not 0: an int is converted first
+    return x is not None and x.is_finite() and x > ZERO  # not 0: an int is converted first
 
 
 def floor_to(x: Decimal, step: Decimal) -> Decimal:

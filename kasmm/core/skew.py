@@ -16,7 +16,6 @@ from kasmm.core.types import ZERO, Balances, MarketRules, Side
 
 # Final: mypyc keeps these in C statics; a module global (an imported name too) is a
 # dictionary lookup on every use.
-_ZERO: Final = ZERO
 _BUY: Final = Side.BUY
 
 
@@ -131,7 +130,7 @@ def inventory_of(
     """
     base_value = base * mid
     value = base_value + quote
-    positive = value > _ZERO  # not 0: comparing with an int converts it first
+    positive = value > ZERO  # not 0: comparing with an int converts it first
     share = float(base_value / value) if positive else None
     target_base, from_share = _target_base(params, value, mid, shares)
     if target_base is None:
@@ -170,7 +169,7 @@ def _target_base(
     """The effective target, and ``target_share`` of ``value`` when the target came from it
     (before the caps: what the configured share is worth in base at ``mid``)."""
     from_share = None
-    positive = value > _ZERO
+    positive = value > ZERO
     if params.target_base is not None:
         target = params.target_base
     elif shares.target is not None and positive:
@@ -181,7 +180,7 @@ def _target_base(
     # the caps are computed as that target is (``cap * value / mid``) with a cap on each side
     # of the share, correctly rounded products and quotients are monotone (value, mid > 0),
     # and min()/max() keep their first argument on a tie. So the caps are not computed then.
-    if positive and not (from_share is not None and shares.target_within_caps and mid > _ZERO):
+    if positive and not (from_share is not None and shares.target_within_caps and mid > ZERO):
         if shares.max is not None:
             target = min(target, shares.max * value / mid)
         if shares.min is not None:
@@ -287,7 +286,7 @@ def side_budget(side: Side, params: QuotingParams, inv: Inventory) -> Budget:
     Bids spend quote (when the account holds balances) and raise base, so ``max_base`` bounds
     their summed size; asks spend base, and ``min_base`` keeps a floor under what they may sell.
     """
-    zero = _ZERO  # a constant: Decimal(0) would be constructed on every decision
+    zero = ZERO  # a constant: Decimal(0) would be constructed on every decision
     if side is _BUY:
         quote = max(inv.quote, zero) if params.balances_known else None
         room = None if params.max_base is None else max(params.max_base - inv.base, zero)

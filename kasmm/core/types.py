@@ -21,13 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, NewType
+from typing import Any, Final, NewType
 
 ClientOrderId = NewType("ClientOrderId", str)
 VenueOrderId = NewType("VenueOrderId", str)
 TradeId = NewType("TradeId", str)
 
-ZERO = Decimal(0)
+ZERO: Final = Decimal(0)
 
 
 class Side(enum.StrEnum):
