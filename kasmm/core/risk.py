@@ -42,10 +42,6 @@ class TradingState(enum.StrEnum):
     HALTED = "halted"
 
 
-#: ``ZERO`` as a compiled constant (a module's plain global is a dict lookup in the compiled
-#: build).
-_ZERO: Final = ZERO
-
 _STRENGTH = {"reduce_only": 1, "pause": 2, "halt": 3}
 
 
@@ -63,6 +59,13 @@ class DrawdownLimit(Limit):
 
     quote: Decimal | None = None
     pct: float | None = None
+    #: ``Decimal(pct)``: the same number exactly (a float is a binary fraction), derived once
+    #: for the exact comparison against it (:func:`_within_float`).
+    pct_exact: Decimal | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.pct is not None:
+            object.__setattr__(self, "pct_exact", Decimal(self.pct))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,6 +95,11 @@ class MidJumpLimit(Limit):
     """The mid moving more than ``pct`` percent in one update (or a crossed book)."""
 
     pct: float
+    #: ``Decimal(pct)``, exactly (see :attr:`DrawdownLimit.pct_exact`).
+    pct_exact: Decimal = field(default=ZERO, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pct_exact", Decimal(self.pct))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,10 +218,6 @@ def _check(
     return Trip(rule=name, action=rule.action, value=value, limit=limit, ts=now, detail=detail)
 
 
-#: ``Decimal(limit)`` of each float limit met so far (exact: a float is a binary fraction).
-_EXACT_LIMITS: Final[dict[float, Decimal]] = {}
-
-
 def _within(value: Decimal, limit: Decimal) -> bool:
     """``value <= limit``: then ``float(value) > float(limit)`` cannot hold either (``float()``
     rounds monotonically), so a rule that compares the two as floats (:func:`_check`) does not
@@ -223,13 +227,11 @@ def _within(value: Decimal, limit: Decimal) -> bool:
     return not value.is_nan() and value <= limit
 
 
-def _within_float(value: Decimal, limit: float) -> bool:
-    """:func:`_within` against a float limit, compared exactly."""
+def _within_float(value: Decimal, limit: float, exact: Decimal) -> bool:
+    """:func:`_within` against a float ``limit``, compared exactly (``exact``:
+    ``Decimal(limit)``)."""
     if math.isnan(limit):  # nothing exceeds it: _check says so
         return False
-    exact = _EXACT_LIMITS.get(limit)
-    if exact is None:
-        exact = _EXACT_LIMITS[limit] = Decimal(limit)
     return _within(value, exact)
 
 
@@ -275,11 +277,12 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
         if (
             dd.pct is not None
             and rules.has_capital
-            and inputs.peak_equity > _ZERO
+            and inputs.peak_equity > ZERO
             and not _far_below_pct(drop, inputs.peak_equity, dd.pct)
         ):
             ratio = drop / inputs.peak_equity * 100
-            if not _within_float(ratio, dd.pct):
+            assert dd.pct_exact is not None  # set with pct
+            if not _within_float(ratio, dd.pct, dd.pct_exact):
                 _add(out, _check(dd, "max_drawdown", float(ratio), dd.pct, now, "pct"))
     loss = rules.max_daily_loss
     if loss is not None and inputs.daily_pnl is not None:
@@ -315,7 +318,7 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
         ):
             # In Decimal: a float ratio would put 100 -> 102 a hair beyond a 2 % limit.
             moved = abs(inputs.mid / inputs.previous_mid - 1) * 100
-            if not _within_float(moved, jump.pct):
+            if not _within_float(moved, jump.pct, jump.pct_exact):
                 _add(out, _check(jump, "mid_jump", float(moved), jump.pct, now))
     errors = rules.max_consecutive_errors
     if errors is not None and inputs.consecutive_errors > errors.count:
