@@ -6,7 +6,11 @@ by name: pytest advises against importing from a conftest.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import pytest
+import structlog
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +20,20 @@ def anyio_backend() -> str:
     Session-scoped so that fixtures of any scope (a module's emulator, say) may depend on it.
     """
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Every test leaves logging as it found it. ``kasmm.cli.main`` configures it globally,
+    onto the ``sys.stderr`` of the moment, which is a capture stream pytest closes after the
+    test: a later test logging through it failed with "I/O operation on closed file" (the
+    backtest equivalence tests after ``test_pnl_command.py``, in that order)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    config = structlog.get_config()
+    yield
+    structlog.contextvars.clear_contextvars()
+    structlog.reset_defaults()
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)

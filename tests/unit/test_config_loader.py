@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,18 +47,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """``kasmm.cli.main`` configures logging globally; put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    config = structlog.get_config()
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**config)
-
-
 # --- the shipped examples ---------------------------------------------------------------------
 
 
@@ -78,7 +63,7 @@ def test_examples_exist() -> None:
 
 
 def test_cli_validate_profiles_from_repo_root(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], restore_logging: None
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from kasmm.cli import main
 

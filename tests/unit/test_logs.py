@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import PurePosixPath
@@ -17,20 +16,6 @@ from pydantic import SecretStr
 
 from kasmm.core.types import Side
 from kasmm.obs.logs import REDACTED, configure_logging, redact_secrets
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """configure_logging is global: put structlog and the root logger back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    config = structlog.get_config()
-    yield
-    structlog.contextvars.clear_contextvars()
-    structlog.reset_defaults()
-    structlog.configure(**config)
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
