@@ -162,17 +162,50 @@ class BacktestDriver:
         """Connect, trade every market event up to the horizon (or the data's end), then stop
         and cancel every order."""
         try:
-            self._start()
+            self.begin()
             self._loop()
         except BaseException as exc:
-            self.state = BotState.FAILED
-            self.engine.stats.last_error = f"{type(exc).__name__}: {exc}"
+            self.failed(exc)
             raise
         finally:
-            self.orders_left = self._stop()
-            self.sim.close_now()  # the venue's: a replay also closes its file
-            if self.state is not BotState.FAILED:
-                self.state = BotState.STOPPED
+            self.finish()
+        self.finished()
+
+    # --- the steps of :meth:`run`, for a driver of several paths (:mod:`.group`) -----------
+
+    def begin(self) -> None:
+        """Connect and reconcile (the start of :meth:`run`)."""
+        self._start()
+
+    def handle(self, event: VenueEvent, now: float) -> None:
+        """One market event of this venue, at ``now`` (the path's clock): the engine handles
+        it and requotes; the meter samples the bot after it."""
+        engine, meter, observer = self.engine, self.meter, self.observer
+        meter.events += 1
+        meter.last_event_at = now
+        self._on_event(event, now)
+        if self.state is BotState.STARTING and engine.stats.decisions > 0:
+            self.state = BotState.QUOTING
+            self.log.info("bot_started", mode=engine.mode, prefix=engine.ids.prefix)
+        if observer is not None:
+            observer.handled(self.clock.now(), event, engine.last_decision)
+        meter.after(event, marks(engine))
+
+    def failed(self, exc: BaseException) -> None:
+        """The path failed with ``exc`` (what :meth:`run` records before it stops)."""
+        self.state = BotState.FAILED
+        self.engine.stats.last_error = f"{type(exc).__name__}: {exc}"
+
+    def finish(self) -> None:
+        """Stop: cancel every order, close the venue (the end of :meth:`run`, also after a
+        failure)."""
+        self.orders_left = self._stop()
+        self.sim.close_now()  # the venue's: a replay also closes its file
+        if self.state is not BotState.FAILED:
+            self.state = BotState.STOPPED
+
+    def finished(self) -> None:
+        """The meter's last sample, after a path that ended normally."""
         self.meter.after(None, marks(self.engine))
 
     def _start(self) -> None:
@@ -197,13 +230,12 @@ class BacktestDriver:
     def _loop(self) -> None:
         # The methods are called through self, not bound to locals: compiled, that is a
         # direct call; a bound method is a generic one.
-        engine, clock, meter, observer = self.engine, self.clock, self.meter, self.observer
+        clock = self.clock
         start, end = clock.now(), clock.end
         span = (end - start) if end is not None and end > start else None
         every = self.progress_every_s
         report_at = time.monotonic() + every
         n = 0
-        starting = self.state is BotState.STARTING
         while True:
             event = self._next_event()
             if event is None:
@@ -214,17 +246,7 @@ class BacktestDriver:
                 if wall >= report_at:
                     report_at = wall + every
                     self.on_progress(min(1.0, (clock.now() - start) / span))
-            meter.events += 1
-            now = clock.now()
-            meter.last_event_at = now
-            self._on_event(event, now)
-            if starting and engine.stats.decisions > 0:
-                starting = False
-                self.state = BotState.QUOTING
-                self.log.info("bot_started", mode=engine.mode, prefix=engine.ids.prefix)
-            if observer is not None:
-                observer.handled(clock.now(), event, engine.last_decision)
-            meter.after(event, marks(engine))
+            self.handle(event, clock.now())
 
     def _next_event(self) -> VenueEvent | None:
         """The market's next event, ``None`` at the horizon or the end of the data."""

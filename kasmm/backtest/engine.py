@@ -209,6 +209,11 @@ def run_path(spec: PathSpec, on_progress: Callable[[float], None] | None = None)
     driver = build_path(spec)
     driver.on_progress = on_progress
     driver.run()
+    return path_result(driver, spec.index, spec.seed, spec.start)
+
+
+def path_result(driver: BacktestDriver, index: int, seed: int, start: float) -> PathResult:
+    """The measures of a path ``driver`` has run (``start``: the path's start time)."""
     meter = driver.meter
     view = driver.view()
     mid = view.mid
@@ -219,8 +224,8 @@ def run_path(spec: PathSpec, on_progress: Callable[[float], None] | None = None)
     start_base = pnl.position - (pnl.buy_volume - pnl.sell_volume)
     limiter = driver.bucket
     return PathResult(
-        index=spec.index,
-        seed=spec.seed,
+        index=index,
+        seed=seed,
         final_pnl=float(pnl.net(mark)),
         final_inventory=float(view.inventory_base),
         inventory_change=float(view.inventory_base - start_base),
@@ -246,7 +251,7 @@ def run_path(spec: PathSpec, on_progress: Callable[[float], None] | None = None)
         market_events=meter.events,
         kill_switch_trips=counters.kill_switch_trips,
         trading_state=view.trading_state.value,
-        end_time_s=max(0.0, meter.last_event_at - spec.start) if meter.events else 0.0,
+        end_time_s=max(0.0, meter.last_event_at - start) if meter.events else 0.0,
         open_orders_left=view.orders_left,
         **pnl_fields(view.pnl_parts),
     )
