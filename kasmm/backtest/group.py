@@ -1,0 +1,301 @@
+"""Several profiles' bots on one virtual timeline: the synchronous group driver.
+
+A group backtest path runs N :class:`~.driver.BacktestDriver` s (each its own engine, simulated
+venue, token bucket and clock) and merges their market events by time, as a conservative
+discrete-event simulation:
+
+* **Per-profile clocks, one timeline.** Each profile keeps its own
+  :class:`~.plumbing.BacktestClock`, because live each bot is its own task: a request's
+  latency or a rate-limit wait of one bot delays that bot, never another venue's market. The
+  group always advances the profile whose next action is earliest, its *time*: its clock when
+  an event of its venue is ready, else ``max(next market step, its clock)``. Ties go to the
+  profile whose name sorts first. A profile's clock therefore never runs behind an event
+  another profile has already handled, and one profile alone is stepped exactly as
+  :meth:`BacktestDriver.run` steps it (same calls, same order: the same result).
+* **Each venue's requests take effect on its own venue**, at its own clock.
+* **Nothing is polled early twice.** A venue's ready event is taken once (``poll`` consumes it)
+  and held until its time comes; a held book update is rendered again if the bot's orders
+  changed meanwhile (a venue renders a book when it hands it out, with the bot's latest orders).
+* **Samples.** Every ``sample_s`` of virtual time (a fixed grid from the start) the group
+  samples each bot's net traded base and equity, before any event at or after that time: the
+  inventory standard deviations over time and the group's drawdown come from those samples.
+
+All of it is synchronous, allocation-light (one small list scan per event over the members),
+and deterministic for the members' seeds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+from kasmm.core.types import ZERO, BookUpdated, VenueEvent
+from kasmm.venues.sim.replay import ReplayEnded
+
+from .driver import BacktestDriver
+from .plumbing import PROGRESS_EVERY_S
+
+_INF = math.inf
+
+
+class Running:
+    """Welford's running mean and variance of a float series (no list kept)."""
+
+    __slots__ = ("m2", "mean", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+
+    def add(self, x: float) -> None:
+        """Add one sample."""
+        self.n += 1
+        delta = x - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (x - self.mean)
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation of the samples (0 with fewer than two)."""
+        return math.sqrt(self.m2 / self.n) if self.n > 1 else 0.0
+
+
+class Member:
+    """One profile of a group path: its driver and where it stands on the timeline."""
+
+    __slots__ = (
+        "at",
+        "clock",
+        "driver",
+        "exchange",
+        "inventory",
+        "name",
+        "ready",
+        "step_at",
+    )
+
+    def __init__(self, driver: BacktestDriver) -> None:
+        self.driver = driver
+        self.name = driver.profile.name
+        self.clock = driver.clock
+        self.exchange = driver.exchange
+        #: A ready event of the venue (taken from ``poll``), held until its time comes.
+        self.ready: VenueEvent | None = None
+        #: The venue's next market step, when no event is ready.
+        self.step_at = _INF
+        #: This member's time on the timeline (``inf``: nothing more before the end).
+        self.at = _INF
+        #: The net traded base, sampled every ``sample_s``.
+        self.inventory = Running()
+
+    def net_base(self) -> Decimal:
+        """Base bought minus base sold so far (the inventory change)."""
+        pnl = self.driver.engine.account.pnl
+        return pnl.buy_volume - pnl.sell_volume
+
+    def equity(self) -> Decimal | None:
+        """PnL marked to the bot's last mid (``None`` before its first usable book)."""
+        book = self.driver.engine.book
+        mid = book.mid if book is not None else None
+        if mid is None or not mid.is_finite() or mid <= ZERO:
+            return None
+        return self.driver.engine.account.pnl.net(mid)
+
+
+class GroupDriver:
+    """Runs the drivers of one group path on one timeline (see the module docstring).
+
+    :param drivers: one per profile, not started, each on its own clock that starts at
+        ``start``; they are ordered by profile name here (the tie order).
+    :param sample_s: the sampling grid of inventories and the group's equity.
+    :param same_quote: whether the members' PnL may be summed (one quote asset).
+    """
+
+    def __init__(
+        self,
+        drivers: Sequence[BacktestDriver],
+        *,
+        start: float,
+        end: float | None,
+        sample_s: float = 1.0,
+        same_quote: bool = True,
+    ) -> None:
+        if not drivers:
+            raise ValueError("a group needs at least one profile")
+        if not sample_s > 0:
+            raise ValueError("sample_s must be positive")
+        self.members = tuple(sorted((Member(d) for d in drivers), key=lambda m: m.name))
+        names = [m.name for m in self.members]
+        if len(set(names)) != len(names):
+            raise ValueError(f"profile names must be unique in a group: {names}")
+        self.start = start
+        self.end = end
+        self.sample_s = sample_s
+        self._same_quote = same_quote
+        self._n_sample = 0
+        #: The group's net traded base (every member has the same base) and equity samples.
+        self.inventory = Running()
+        self.equity_peak = 0.0
+        self.max_drawdown = 0.0
+        #: Called with the fraction of the horizon done, about every ``progress_every_s``.
+        self.on_progress: Callable[[float], None] | None = None
+        self.progress_every_s = PROGRESS_EVERY_S
+        #: The member acting now (the one a failure is recorded on).
+        self._current: Member | None = None
+
+    def member(self, name: str) -> Member:
+        """The member of profile ``name``."""
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    # --- the path -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Start every bot, merge their venues' events up to the end, then stop every bot (in
+        name order; all of them, whatever failed)."""
+        current: Member | None = None
+        try:
+            for m in self.members:
+                current = m
+                m.driver.begin()
+            for m in self.members:
+                self._schedule(m)
+            current = None
+            self._loop()
+        except BaseException as exc:
+            failed = current if current is not None else self._current
+            if failed is not None:
+                failed.driver.failed(exc)
+            raise
+        finally:
+            self._stop_all()
+        for m in self.members:
+            m.driver.finished()
+
+    def _loop(self) -> None:
+        members = self.members
+        span = (self.end - self.start) if self.end is not None else None
+        every = self.progress_every_s
+        report_at = time.monotonic() + every
+        n = 0
+        last_at = self.start
+        while True:
+            best: Member | None = None
+            best_at = _INF
+            for m in members:
+                if m.at < best_at:  # strict: a tie stays with the earlier name
+                    best, best_at = m, m.at
+            if best is None:
+                # The grid's last samples: up to the end of the run, else of the data.
+                self._sample_until(self.end if self.end is not None else last_at)
+                return
+            last_at = best_at
+            n += 1
+            if n & 255 == 0 and self.on_progress is not None and span:
+                wall = time.monotonic()
+                if wall >= report_at:
+                    report_at = wall + every
+                    self.on_progress(min(1.0, (best_at - self.start) / span))
+            self._sample_until(best_at)
+            self._current = best
+            self._advance(best)
+            self._current = None
+
+    def _advance(self, m: Member) -> None:
+        """Let ``m`` act at its time: hand its ready event to its bot, or step its market."""
+        event = m.ready
+        if event is None:
+            if m.clock.step_to(m.step_at):
+                m.exchange.step()
+            else:
+                m.at = _INF  # its clock passed the end meanwhile
+                return
+        else:
+            m.ready = None
+            m.driver.handle(event, m.clock.now())
+        self._schedule(m)
+
+    def _schedule(self, m: Member) -> None:
+        """Find ``m``'s next time: a ready event now, its next market step, or ``inf``."""
+        clock = m.clock
+        if m.ready is None:
+            try:
+                nxt = m.exchange.poll()
+            except ReplayEnded:
+                m.at = _INF
+                return
+            if not isinstance(nxt, float):
+                m.ready = nxt
+            elif clock.past_end(nxt):
+                m.at = _INF  # the market never moves after the end of the run
+                return
+            else:
+                m.step_at = nxt
+                now = clock.now()
+                m.at = nxt if nxt > now else now
+                return
+        m.at = clock.now()
+
+    def touched(self, m: Member) -> None:
+        """``m``'s bot acted outside its own events (its orders may have changed): a held book
+        update is rendered again, and its time is found again."""
+        if isinstance(m.ready, BookUpdated):
+            m.ready = BookUpdated(m.driver.sim.book)
+        self._schedule(m)
+
+    # --- samples ----------------------------------------------------------------------------
+
+    def _sample_until(self, t: float) -> None:
+        """Take every sample of the grid at or before ``t`` (and not after the end)."""
+        if self.end is not None and t > self.end:
+            t = self.end
+        while True:
+            at = self.start + self._n_sample * self.sample_s
+            if at > t:
+                return
+            self._n_sample += 1
+            self._sample()
+
+    def _sample(self) -> None:
+        total_base = ZERO
+        total_equity = ZERO
+        equity_known = self._same_quote
+        for m in self.members:
+            base = m.net_base()
+            m.inventory.add(float(base))
+            total_base += base
+            if equity_known:
+                equity = m.equity()
+                if equity is None:
+                    equity_known = False
+                else:
+                    total_equity += equity
+        self.inventory.add(float(total_base))
+        if equity_known:
+            value = float(total_equity)
+            if value > self.equity_peak:
+                self.equity_peak = value
+            elif self.equity_peak - value > self.max_drawdown:
+                self.max_drawdown = self.equity_peak - value
+
+    # --- the stop -------------------------------------------------------------------------
+
+    def _stop_all(self) -> None:
+        """Stop every bot; the first error is raised after all of them were stopped."""
+        error: BaseException | None = None
+        for m in self.members:
+            try:
+                m.driver.finish()
+            except BaseException as exc:  # every bot is stopped, whatever one of them raised
+                if error is None:
+                    error = exc
+        if error is not None:
+            raise error
+
+
+__all__ = ["GroupDriver", "Member", "Running"]
