@@ -118,17 +118,24 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "backtest",
-        help="backtest a profile in virtual time: many seeded paths, parameter sweeps",
+        help="backtest a profile (or a directory's profiles together) in virtual time",
         description=(
             "Run the profile's own bot (quoting, risk gate, reconciliation) in virtual time on "
             "the simulated venue: the random_walk or as2008 market over --paths seeded paths "
             "(seed + i, in worker processes), or recorded data (--market replay --data FILE). "
             "Prints mean and std of final PnL and inventory, spread, fills, volume, drawdown and "
             "order actions per run; --sweep runs a grid and compares it; --json writes the "
-            "result document (schema_version 2, kasmm/backtest/schema.json)."
+            "result document (schema_version 2, kasmm/backtest/schema.json). Given a "
+            "directory, runs every enabled (sim) profile in it together on one virtual "
+            "timeline, each on its own venue, and prints each profile's and the group's "
+            "figures (--json: the kasmm-backtest-group document)."
         ),
     )
-    p.add_argument("profile", type=Path, help="the profile file (any venue type)")
+    p.add_argument(
+        "profile",
+        type=Path,
+        help="the profile file (any venue type), or a directory of sim profiles (a group)",
+    )
     p.add_argument(
         "--name", default=None, help="profile to run when the file holds a list of profiles"
     )

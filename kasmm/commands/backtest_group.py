@@ -1,0 +1,170 @@
+"""``kasmm backtest DIR``: every enabled profile of a directory as one group, in virtual time.
+
+The tables are the single backtest's (:mod:`kasmm.commands.backtest`): one row per profile with
+the run columns (PnL split, inventory, spread, fills, volume, drawdown, actions) plus
+``inv std t`` (the inventory's standard deviation over time), then the group's row; ``--json``
+writes the ``kasmm-backtest-group`` document (:mod:`kasmm.backtest.group_result`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from kasmm import native
+from kasmm.backtest.engine import BacktestError, RateLimitMode
+from kasmm.backtest.group_result import GroupBacktestResult, GroupPath
+from kasmm.backtest.group_run import GroupMemberError, run_group_backtest
+from kasmm.backtest.result import Stat
+from kasmm.obs.money import NumberFormat
+
+from .backtest import PATH_COLUMNS, RUN_COLUMNS, ProgressBar, TableFormat, _mean, _std, _table
+
+Column = tuple[str, Callable[[Any, TableFormat], str]]
+
+#: The extra column of the profile table: the inventory's std over time (mean over paths).
+MEMBER_COLUMNS: tuple[Column, ...] = (
+    *RUN_COLUMNS,
+    ("inv std t", lambda r, f: f.base(_mean(r.stat("inventory_std")))),
+)
+
+
+def _g(result: GroupBacktestResult, name: str) -> Stat | None:
+    return result.stat(name)
+
+
+#: Columns of the group table: (header, function of the result and the format).
+GROUP_COLUMNS: tuple[Column, ...] = (
+    ("paths", lambda r, f: str(r.paths)),
+    ("net mean", lambda r, f: f.money(_mean(_g(r, "final_pnl")))),
+    ("net std", lambda r, f: f.money(_std(_g(r, "final_pnl")))),
+    ("spread capture", lambda r, f: f.money(_mean(_g(r, "spread_capture")))),
+    ("vs hold", lambda r, f: f.money(_mean(_g(r, "vs_hold")))),
+    ("inv mean", lambda r, f: f.base(_mean(_g(r, "inventory_change")))),
+    ("inv std", lambda r, f: f.base(_std(_g(r, "inventory_change")))),
+    ("inv std t", lambda r, f: f.base(_mean(_g(r, "inventory_std")))),
+    ("fills", lambda r, f: f.count(_mean(_g(r, "fills")))),
+    ("max dd", lambda r, f: f.money(_mean(_g(r, "max_drawdown")))),
+)
+
+#: Columns of the group's per-path table.
+GROUP_PATH_COLUMNS: tuple[Column, ...] = (
+    ("path", lambda p, f: str(p.index)),
+    ("net", lambda p, f: f.money(p.final_pnl)),
+    ("spread capture", lambda p, f: f.money(p.spread_capture)),
+    ("vs hold", lambda p, f: f.money(p.vs_hold)),
+    ("inventory", lambda p, f: f.base(p.inventory_change)),
+    ("inv std t", lambda p, f: f.base(p.inventory_std)),
+    ("fills", lambda p, f: str(p.fills)),
+    ("max dd", lambda p, f: f.money(p.max_drawdown)),
+)
+
+
+def _format(result: GroupBacktestResult) -> TableFormat:
+    mids = [p.final_mid for run in result.members for p in run.paths if p.final_mid]
+    return TableFormat(NumberFormat.for_price(mids[0] if mids else None))
+
+
+def print_group_result(result: GroupBacktestResult, out: TextIO, *, per_path: bool = False) -> None:
+    """The profile table, the group table and, with ``per_path``, every path."""
+    horizon = f"{result.horizon_s:g} s" if result.horizon_s is not None else "-"
+    seeds = ", ".join(f"{name} {seed}" for name, seed in result.seeds.items())
+    print(
+        f"{result.target}: {len(result.profiles)} profile(s) on one timeline, market "
+        f"{result.market}, {result.paths} path(s) x {horizon}, seeds {seeds} (per path: "
+        f"member_seed(seed, path, name)), rate limit: {result.rate_limit['mode']}",
+        file=out,
+    )
+    fmt = _format(result)
+    _table(
+        ["profile", *(h for h, _ in MEMBER_COLUMNS)],
+        [[run.label, *(f(run, fmt) for _, f in MEMBER_COLUMNS)] for run in result.members],
+        out,
+    )
+    print("", file=out)
+    _table(
+        ["group", *(h for h, _ in GROUP_COLUMNS)],
+        [[result.target, *(f(result, fmt) for _, f in GROUP_COLUMNS)]],
+        out,
+    )
+    if per_path:
+        for run in result.members:
+            print(f"\n{run.label}:", file=out)
+            _table(
+                [h for h, _ in PATH_COLUMNS],
+                [[f(p, fmt) for _, f in PATH_COLUMNS] for p in run.paths],
+                out,
+            )
+        print("\ngroup:", file=out)
+        paths: Sequence[GroupPath] = result.group_paths
+        _table(
+            [h for h, _ in GROUP_PATH_COLUMNS],
+            [[f(p, fmt) for _, f in GROUP_PATH_COLUMNS] for p in paths],
+            out,
+        )
+    t = result.timing
+    print(
+        f"{t.decisions} decisions, {t.market_events} market events in {t.wall_s:.2f} s "
+        f"({t.decisions_per_s:,.0f} decisions/s, {t.workers} worker(s), cpu {t.cpu_s:.2f} s)",
+        file=out,
+    )
+    print(f"hot path: {native.status().describe()}", file=out)
+
+
+def group_backtest_command(
+    directory: Path,
+    *,
+    paths: int = 1,
+    horizon: float | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    rate_limit: str = "auto",
+    json_path: Path | None = None,
+    per_path: bool = False,
+    bot_log_level: str = "error",
+) -> int:
+    """Implement ``kasmm backtest DIR``: exit 0 on success, 1 on errors, 2 on usage errors."""
+    from kasmm.config.loader import load_paths
+
+    if rate_limit not in ("auto", "profile", "unlimited"):
+        print("--rate-limit must be auto, profile or unlimited", file=sys.stderr)
+        return 2
+    loaded = load_paths([directory])
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    if loaded.issues:
+        for issue in loaded.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    chosen = [lp for lp in loaded.profiles.values() if lp.profile.enabled]
+    if not chosen:
+        print(f"{directory}: no enabled profile to backtest", file=sys.stderr)
+        return 1
+    files = {lp.profile.name: str(lp.path) for lp in chosen}
+    progress = ProgressBar(sys.stderr, tty=sys.stderr.isatty())
+    try:
+        result = run_group_backtest(
+            [lp.profile for lp in chosen],
+            target=str(directory),
+            files=files,
+            paths=paths,
+            horizon_s=horizon,
+            seed=seed,
+            workers=workers,
+            rate_limit=cast(RateLimitMode, rate_limit),
+            log_level=bot_log_level,
+            progress=progress,
+        )
+    except GroupMemberError as exc:
+        print(f"{files[exc.profile]}: {exc.profile}: {exc}", file=sys.stderr)
+        return 1
+    except BacktestError as exc:
+        print(f"{directory}: {exc}", file=sys.stderr)
+        return 1
+    print_group_result(result, sys.stdout, per_path=per_path)
+    if json_path is not None:
+        json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return 0

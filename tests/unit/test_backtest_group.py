@@ -1,0 +1,185 @@
+"""Group backtests: several profiles on one virtual timeline (``kasmm backtest DIR``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kasmm.backtest import run_backtest
+from kasmm.backtest.driver import Request
+from kasmm.backtest.engine import build_path, run_path
+from kasmm.backtest.group import GroupDriver
+from kasmm.backtest.group_run import (
+    GroupMemberError,
+    GroupPathSpec,
+    member_seed,
+    run_group_backtest,
+    run_group_path,
+)
+from kasmm.cli import main
+from kasmm.config.schema import Profile
+from kasmm.core.quoting import QuoteDecision
+from kasmm.core.types import VenueEvent
+from tests.support import demo_profile, make_profile, path_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILE = ROOT / "profiles" / "kas-usdt-sim.yaml"
+
+
+def member(name: str, seed: int, **venue: Any) -> Profile:
+    """The demo profile as ``name`` on its own venue seeded ``seed`` (plus ``venue`` fields)."""
+    return make_profile(demo_profile(), name=name, venue={"seed": seed, **venue})
+
+
+def reproducible(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "timing"}
+
+
+def test_one_profile_through_the_group_is_its_single_backtest() -> None:
+    profile = demo_profile()
+    single = run_backtest(profile, paths=3, horizon_s=120, workers=1)
+    group = run_group_backtest(
+        [profile],
+        paths=3,
+        horizon_s=120,
+        workers=1,
+        seeds=[{profile.name: 1 + k} for k in range(3)],
+    )
+    assert [p.to_json() for p in group.member(profile.name).paths] == [
+        p.to_json() for p in single.run.paths
+    ]
+
+
+def test_members_that_do_not_interact_each_trade_their_own_single_path() -> None:
+    """Per-profile clocks: a slow member's request latency delays its own bot only."""
+    fast = path_spec(member("a-fast", 3), 60.0)
+    slow = path_spec(member("b-slow", 4, latency_ms=40), 60.0)
+    alone = {spec.profile.name: run_path(spec) for spec in (fast, slow)}
+    together = run_group_path(GroupPathSpec(0, (slow, fast)))
+    for part in together.members:
+        assert part.result == alone[part.profile]
+    assert [m.profile for m in together.members] == ["a-fast", "b-slow"]
+
+
+class Handled:
+    """Records when each member's bot handled each of its venue's events."""
+
+    def __init__(self, name: str, log: list[tuple[float, str]]) -> None:
+        self.name = name
+        self.log = log
+
+    def request(self, request: Request) -> None:
+        pass
+
+    def handled(self, at: float, event: VenueEvent, decision: QuoteDecision | None) -> None:
+        self.log.append((at, self.name))
+
+
+def test_events_are_merged_by_time_and_ties_go_in_name_order() -> None:
+    log: list[tuple[float, str]] = []
+    specs = [
+        replace(path_spec(member(name, 5), 30.0), unlimited=True) for name in ("zz", "aa", "mm")
+    ]
+    drivers = [build_path(s, observer=Handled(s.profile.name, log)) for s in specs]
+    GroupDriver(drivers, start=0.0, end=30.0).run()
+    assert len(log) > 300
+    assert log == sorted(log)  # by time, then name: the same seed ticks all three at once
+    assert {name for _, name in log} == {"aa", "mm", "zz"}
+
+
+def test_member_seeds_are_a_pure_function_of_seed_path_and_name() -> None:
+    assert member_seed(1, 0, "thin") == member_seed(1, 0, "thin")
+    seeds = {member_seed(s, k, n) for s in (1, 2) for k in (0, 1) for n in ("deep", "thin")}
+    assert len(seeds) == 8
+    assert all(0 <= s < 2**63 for s in seeds)
+    # The documented formula: the first 63 bits of SHA-256 of "kasmm-group/<seed>/<path>/<name>".
+    digest = hashlib.sha256(b"kasmm-group/1/0/thin").digest()
+    assert member_seed(1, 0, "thin") == int.from_bytes(digest[:8], "big") >> 1
+
+
+def test_group_result_is_deterministic_whatever_the_worker_count() -> None:
+    profiles = [member("deep", 1), member("thin", 1)]
+    one = run_group_backtest(profiles, paths=2, horizon_s=60, workers=1)
+    two = run_group_backtest(profiles, paths=2, horizon_s=60, workers=2)
+    assert reproducible(one.to_json()) == reproducible(two.to_json())
+    # Same configured seed, different names: independent markets.
+    deep, thin = one.group_paths[0].members
+    assert deep.result.seed != thin.result.seed
+    assert deep.result.final_mid != thin.result.final_mid
+
+
+def test_group_figures_add_up_the_members() -> None:
+    result = run_group_backtest([member("a", 1), member("b", 2)], paths=1, horizon_s=120)
+    path = result.group_paths[0]
+    a, b = (m.result for m in path.members)
+    assert path.final_pnl == pytest.approx(a.final_pnl + b.final_pnl)
+    assert path.inventory_change == pytest.approx(a.inventory_change + b.inventory_change)
+    assert path.fills == a.fills_buy + a.fills_sell + b.fills_buy + b.fills_sell
+    assert path.inventory_std is not None and path.inventory_std > 0
+    assert all(m.inventory_std > 0 for m in path.members)
+    assert result.member("a").stat("inventory_std") is not None
+
+
+def test_a_profile_that_is_not_sim_is_refused_by_name() -> None:
+    paper = demo_profile("paper-mexc-kas-usdt.yaml")
+    with pytest.raises(GroupMemberError) as info:
+        run_group_backtest([demo_profile(), paper], horizon_s=10)
+    assert info.value.profile == paper.name
+    assert "sim profiles only" in str(info.value)
+
+
+def _write(directory: Path, name: str, text: str) -> Path:
+    path = directory / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_cli_backtest_of_a_directory_prints_both_tables_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = PROFILE.read_text()
+    _write(tmp_path, "deep", demo.replace("name: kas-usdt-sim", "name: deep"))
+    _write(tmp_path, "thin", demo.replace("name: kas-usdt-sim", "name: thin"))
+    _write(
+        tmp_path,
+        "off",
+        demo.replace("name: kas-usdt-sim", "name: off").replace("enabled: true", "enabled: false"),
+    )
+    out = tmp_path / "group.json"
+    argv = ["backtest", str(tmp_path), "--paths", "2", "--horizon", "30", "--workers", "1"]
+    assert main([*argv, "--json", str(out), "--per-path"]) == 0
+    text = capsys.readouterr().out
+    assert "2 profile(s) on one timeline" in text
+    assert "deep" in text and "thin" in text and "off" not in text
+    assert "inv std t" in text
+    doc = json.loads(out.read_text())
+    assert doc["kind"] == "kasmm-backtest-group"
+    assert doc["profiles"] == ["deep", "thin"]
+    assert [run["label"] for run in doc["members"]] == ["deep", "thin"]
+    assert len(doc["group"]["paths"]) == 2
+    assert doc["files"]["thin"].endswith("thin.yaml")
+
+
+def test_cli_backtest_of_a_directory_names_the_file_of_a_non_sim_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, "demo", PROFILE.read_text())
+    paper = (ROOT / "profiles" / "paper-mexc-kas-usdt.yaml").read_text()
+    paper_file = _write(tmp_path, "paper", paper.replace("enabled: false", "enabled: true"))
+    assert main(["backtest", str(tmp_path), "--horizon", "10", "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert f"{paper_file}: paper-mexc-kas-usdt: venue.type is 'paper'" in err
+
+
+def test_cli_backtest_of_a_directory_refuses_single_profile_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, "demo", PROFILE.read_text())
+    argv = ["backtest", str(tmp_path), "--sweep", "modes.passive.spread_bps=10,20"]
+    assert main(argv) == 2
+    assert "--sweep only apply to one profile file" in capsys.readouterr().err
