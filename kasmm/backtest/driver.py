@@ -144,6 +144,8 @@ class BacktestDriver:
         self._cancel_per_request = limits.cancel
         self._place_per_request = limits.place
         self._seen_trades: set[str] = set()
+        #: Books of referenced markets handed to this bot (:meth:`handle_reference`).
+        self.references = 0
         #: Called with the fraction of the horizon done, about every ``progress_every_s``.
         self.on_progress: Callable[[float], None] | None = None
         self.progress_every_s = PROGRESS_EVERY_S
@@ -191,6 +193,17 @@ class BacktestDriver:
         if observer is not None:
             observer.handled(self.clock.now(), event, engine.last_decision)
         meter.after(event, marks(engine))
+
+    def handle_reference(self, event: ReferenceUpdated, now: float) -> None:
+        """A book of another market this profile prices off, at ``now``: the engine takes it
+        (:meth:`Engine.on_reference`) and requotes, as the async driver does. Counted in
+        :attr:`references`, not among this venue's market events."""
+        engine = self.engine
+        self.references += 1
+        self._on_event(event, now)
+        if self.observer is not None:
+            self.observer.handled(self.clock.now(), event, engine.last_decision)
+        self.meter.after(event, marks(engine))
 
     def failed(self, exc: BaseException) -> None:
         """The path failed with ``exc`` (what :meth:`run` records before it stops)."""

@@ -31,13 +31,52 @@ import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from kasmm.core.types import ZERO, BookUpdated, VenueEvent
+from kasmm.config.to_core import profile_market_key
+from kasmm.core.types import ZERO, BookUpdated, ReferenceUpdated, VenueEvent
 from kasmm.venues.sim.replay import ReplayEnded
 
 from .driver import BacktestDriver
 from .plumbing import PROGRESS_EVERY_S
 
 _INF = math.inf
+
+
+class GroupReferenceError(ValueError):
+    """A member's reference cannot be served by the group (``profile``: the member's name)."""
+
+    def __init__(self, profile: str, message: str) -> None:
+        super().__init__(message)
+        self.profile = profile
+
+
+def reference_routes(
+    members: Sequence[tuple[str, str, Sequence[str]]],
+) -> dict[str, list[str]]:
+    """Market key -> the members (names, in the given order) whose reference reads it, from
+    each member's ``(name, market key, referenced keys)``.
+
+    :raises GroupReferenceError: a referenced market is traded by no member (a group simulates
+        its members' venues only) or by several (which book would it be?).
+    """
+    traders: dict[str, list[str]] = {}
+    for name, key, _ in members:
+        traders.setdefault(key, []).append(name)
+    routes: dict[str, list[str]] = {}
+    for name, _, references in members:
+        for key in references:
+            found = traders.get(key, [])
+            if len(found) == 1:
+                routes.setdefault(key, []).append(name)
+                continue
+            reason = (
+                "no profile of the group trades (a group backtest simulates its profiles' "
+                "venues only)"
+                if not found
+                else f"several profiles trade: {', '.join(found)} (give their sim venues "
+                "distinct exchange names)"
+            )
+            raise GroupReferenceError(name, f"reference reads {key}, which {reason}")
+    return routes
 
 
 class Running:
@@ -72,9 +111,11 @@ class Member:
         "driver",
         "exchange",
         "inventory",
+        "key",
         "name",
         "ready",
         "step_at",
+        "subscribers",
     )
 
     def __init__(self, driver: BacktestDriver) -> None:
@@ -82,6 +123,10 @@ class Member:
         self.name = driver.profile.name
         self.clock = driver.clock
         self.exchange = driver.exchange
+        #: The market this member trades, as references name it (``"<exchange>:<symbol>"``).
+        self.key = profile_market_key(driver.profile)
+        #: The members that price off this member's market, in name order.
+        self.subscribers: tuple[Member, ...] = ()
         #: A ready event of the venue (taken from ``poll``), held until its time comes.
         self.ready: VenueEvent | None = None
         #: The venue's next market step, when no event is ready.
@@ -131,6 +176,7 @@ class GroupDriver:
         names = [m.name for m in self.members]
         if len(set(names)) != len(names):
             raise ValueError(f"profile names must be unique in a group: {names}")
+        self._subscribe()
         self.start = start
         self.end = end
         self.sample_s = sample_s
@@ -145,6 +191,15 @@ class GroupDriver:
         self.progress_every_s = PROGRESS_EVERY_S
         #: The member acting now (the one a failure is recorded on).
         self._current: Member | None = None
+
+    def _subscribe(self) -> None:
+        """Each member's subscribers (:func:`reference_routes`)."""
+        routes = reference_routes(
+            [(m.name, m.key, m.driver.engine.reference_keys) for m in self.members]
+        )
+        by_name = {m.name: m for m in self.members}
+        for m in self.members:
+            m.subscribers = tuple(by_name[name] for name in routes.get(m.key, ()))
 
     def member(self, name: str) -> Member:
         """The member of profile ``name``."""
@@ -217,8 +272,22 @@ class GroupDriver:
                 return
         else:
             m.ready = None
-            m.driver.handle(event, m.clock.now())
+            now = m.clock.now()
+            m.driver.handle(event, now)
+            if m.subscribers and isinstance(event, BookUpdated):
+                self._publish(m, event, now)
         self._schedule(m)
+
+    def _publish(self, m: Member, event: BookUpdated, at: float) -> None:
+        """``m``'s venue published ``event`` at ``at``: every member that prices off it gets it
+        as a :class:`ReferenceUpdated`, received at ``at`` on its own clock (later if that clock
+        is already past ``at``: its bot was busy), and requotes."""
+        for sub in m.subscribers:
+            clock = sub.clock
+            clock.advance_to(at)  # no market step of its own is skipped: ``at`` is the earliest
+            now = clock.now()
+            sub.driver.handle_reference(ReferenceUpdated(m.key, event.book, now), now)
+            self.touched(sub)
 
     def _schedule(self, m: Member) -> None:
         """Find ``m``'s next time: a ready event now, its next market step, or ``inf``."""
@@ -298,4 +367,4 @@ class GroupDriver:
             raise error
 
 
-__all__ = ["GroupDriver", "Member", "Running"]
+__all__ = ["GroupDriver", "GroupReferenceError", "Member", "Running", "reference_routes"]

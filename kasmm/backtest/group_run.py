@@ -30,6 +30,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 
 from kasmm.config.schema import AS2008Market, Profile, RandomWalkMarket, SimVenueConfig
+from kasmm.config.to_core import profile_market_key, reference_params
 
 from .engine import (
     DEFAULT_HORIZON_S,
@@ -41,7 +42,7 @@ from .engine import (
     build_path,
     path_result,
 )
-from .group import GroupDriver
+from .group import GroupDriver, GroupReferenceError, reference_routes
 from .group_result import (
     GroupBacktestResult,
     GroupPath,
@@ -187,6 +188,12 @@ def run_group_backtest(
         raise BacktestError(f"profile names must be unique: {names}")
     for profile in ordered:
         check_member(profile)
+    try:
+        reference_routes(
+            [(p.name, profile_market_key(p), reference_params(p).keys) for p in ordered]
+        )
+    except GroupReferenceError as exc:
+        raise GroupMemberError(exc.profile, str(exc)) from None
     kinds = {p.venue.market.model for p in ordered if isinstance(p.venue, SimVenueConfig)}
     kind = "as2008" if kinds == {"as2008"} else "random_walk"
     if horizon_s is None:

@@ -12,7 +12,7 @@ import pytest
 
 from kasmm.backtest import run_backtest
 from kasmm.backtest.driver import Request
-from kasmm.backtest.engine import build_path, run_path
+from kasmm.backtest.engine import PathSpec, build_path, run_path
 from kasmm.backtest.group import GroupDriver
 from kasmm.backtest.group_run import (
     GroupMemberError,
@@ -24,7 +24,7 @@ from kasmm.backtest.group_run import (
 from kasmm.cli import main
 from kasmm.config.schema import Profile
 from kasmm.core.quoting import QuoteDecision
-from kasmm.core.types import VenueEvent
+from kasmm.core.types import ReferenceUpdated, VenueEvent
 from tests.support import demo_profile, make_profile, path_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,3 +183,76 @@ def test_cli_backtest_of_a_directory_refuses_single_profile_options(
     argv = ["backtest", str(tmp_path), "--sweep", "modes.passive.spread_bps=10,20"]
     assert main(argv) == 2
     assert "--sweep only apply to one profile file" in capsys.readouterr().err
+
+
+class Seen:
+    """Records every event a member's bot handled, with the source of its last decision."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, VenueEvent, str | None]] = []
+
+    def request(self, request: Request) -> None:
+        pass
+
+    def handled(self, at: float, event: VenueEvent, decision: QuoteDecision | None) -> None:
+        self.events.append((at, event, decision.price_source if decision else None))
+
+
+def converted_group(horizon: float) -> list[PathSpec]:
+    """thin (KAS/USDT) prices off deep's KAS/USDC converted through fx's USDC/USDT."""
+    deep = member("deep", 11, balances={"KAS": 50000, "USDC": 4000})
+    deep = make_profile(deep, symbol="KAS/USDC")
+    fx = make_profile(
+        member("fx", 12, balances={"USDC": 100000, "USDT": 100000}, tick="0.0001"),
+        symbol="USDC/USDT",
+        venue={"market": {"s0": 1.0, "book_level_size": 50000, "taker_size_mean": 5000}},
+        modes={"aggressive": {"size": 1000}, "passive": {"size": 1000}},
+        inventory={"min_base": None, "max_base": None},
+    )
+    thin = make_profile(
+        member("thin", 13),
+        reference={
+            "sources": [
+                {
+                    "exchange": "sim",
+                    "symbol": "KAS/USDC",
+                    "via": {"exchange": "sim", "symbol": "USDC/USDT"},
+                }
+            ],
+            "max_deviation_pct": None,
+            "on_stale": "own_mid",
+        },
+    )
+    return [replace(path_spec(p, horizon), unlimited=True) for p in (deep, fx, thin)]
+
+
+def test_a_published_book_reaches_every_member_that_prices_off_it() -> None:
+    specs = converted_group(30.0)
+    seen = Seen()
+    drivers = [build_path(s, observer=seen if s.profile.name == "thin" else None) for s in specs]
+    group = GroupDriver(drivers, start=0.0, end=30.0)
+    group.run()
+    thin = group.member("thin").driver
+    references = [(at, e) for at, e, _ in seen.events if isinstance(e, ReferenceUpdated)]
+    assert thin.references == len(references) > 100
+    # Both markets of the conversion arrive, each when its venue published it, in time order.
+    assert {e.key for _, e in references} == {"sim:KAS/USDC", "sim:USDC/USDT"}
+    assert [e.received_at for _, e in references] == sorted(e.received_at for _, e in references)
+    published = group.member("deep").driver.meter.events
+    assert sum(e.key == "sim:KAS/USDC" for _, e in references) >= published // 2
+    # The thin bot's own market events are counted apart from the references.
+    assert thin.meter.events == sum(not isinstance(e, ReferenceUpdated) for _, e, _ in seen.events)
+    # Once both arrived, its decisions are priced by the converted reference.
+    sources = {s for _, _, s in seen.events[len(seen.events) // 2 :]}
+    assert sources == {"sim:KAS/USDC*sim:USDC/USDT"}
+
+
+def test_a_reference_no_member_trades_is_refused_by_profile() -> None:
+    thin = make_profile(
+        member("thin", 1),
+        reference={"sources": [{"exchange": "mexc", "symbol": "KAS/USDT"}]},
+    )
+    with pytest.raises(GroupMemberError) as info:
+        run_group_backtest([member("deep", 1), thin], horizon_s=10)
+    assert info.value.profile == "thin"
+    assert "reference reads mexc:KAS/USDT, which no profile of the group trades" in str(info.value)
