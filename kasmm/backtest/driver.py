@@ -146,6 +146,9 @@ class BacktestDriver:
         self._seen_trades: set[str] = set()
         #: Books of referenced markets handed to this bot (:meth:`handle_reference`).
         self.references = 0
+        #: Called with each fill the engine took as its own, at the clock's time (what the
+        #: live driver reports as "stored": a group backtest's hedger listens here).
+        self.fill_listener: Callable[[Fill, float], None] | None = None
         #: Called with the fraction of the horizon done, about every ``progress_every_s``.
         self.on_progress: Callable[[float], None] | None = None
         self.progress_every_s = PROGRESS_EVERY_S
@@ -287,6 +290,8 @@ class BacktestDriver:
                 self._carry_out()
                 return
             engine.on_fill(event.fill)
+            if self.fill_listener is not None:
+                self.fill_listener(event.fill, now)
         elif isinstance(event, OrderClosed):
             engine.on_order_closed(event.client_id, event.reason, event.ts)
         elif isinstance(event, ReferenceUpdated) and not engine.on_reference(
