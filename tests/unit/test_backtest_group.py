@@ -256,3 +256,32 @@ def test_a_reference_no_member_trades_is_refused_by_profile() -> None:
         run_group_backtest([member("deep", 1), thin], horizon_s=10)
     assert info.value.profile == "thin"
     assert "reference reads mexc:KAS/USDT, which no profile of the group trades" in str(info.value)
+
+
+class Breaks:
+    """An observer that raises on the ``n``-th event its member handled."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def request(self, request: Request) -> None:
+        pass
+
+    def handled(self, at: float, event: VenueEvent, decision: QuoteDecision | None) -> None:
+        self.left -= 1
+        if self.left == 0:
+            raise RuntimeError("boom")
+
+
+def test_a_failing_member_fails_the_path_and_every_member_is_stopped_without_orders() -> None:
+    specs = [path_spec(member(name, 3), 60.0) for name in ("a", "b", "c")]
+    drivers = [
+        build_path(s, observer=Breaks(200) if s.profile.name == "b" else None) for s in specs
+    ]
+    group = GroupDriver(drivers, start=0.0, end=60.0)
+    with pytest.raises(RuntimeError, match="boom"):
+        group.run()
+    states = {m.name: m.driver.state.value for m in group.members}
+    assert states == {"a": "stopped", "b": "failed", "c": "stopped"}
+    assert all(m.driver.sim.open_order_count == 0 for m in group.members)
+    assert all(m.driver.orders_left == 0 for m in group.members)
