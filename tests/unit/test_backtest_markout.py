@@ -13,9 +13,11 @@ from kasmm.backtest import run_backtest
 from kasmm.backtest.driver import BacktestDriver, Request
 from kasmm.backtest.engine import build_path
 from kasmm.backtest.result import MARKOUT_HORIZONS_S, PathResult, markout_fields
+from kasmm.commands.backtest import TableFormat, path_row, run_row
 from kasmm.core.markout import HorizonMarkout
 from kasmm.core.quoting import QuoteDecision
 from kasmm.core.types import BookUpdated, OrderFilled, Side, VenueEvent
+from kasmm.obs.money import fixed
 from tests.support import demo_profile, path_spec
 
 
@@ -81,6 +83,9 @@ def test_the_result_carries_the_markout_per_path_and_over_paths() -> None:
     values = [p.markout_1s_bps for p in run.paths]
     stat = run.stat("markout_1s_bps")
     assert stat is not None and stat.mean == pytest.approx(sum(values) / 2)  # type: ignore[arg-type]
+    fmt = TableFormat.of(result)
+    assert run_row(run, fmt)["markout 1s bps"] == fixed(stat.mean, 2)
+    assert path_row(run.paths[1], fmt)["markout 10s bps"] == fixed(run.paths[1].markout_10s_bps, 2)
     doc = result.to_json()["runs"][0]
     assert doc["summary"]["markout_10s_quote"]["std"] >= 0.0
     assert {"markout_1s_bps", "markout_10s_mean_bps"} <= set(doc["paths"][0])
