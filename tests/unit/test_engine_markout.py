@@ -14,6 +14,7 @@ from kasmm.bot.commands import StoreKpis
 from kasmm.bot.engine import Engine
 from kasmm.bot.stats import BotState
 from kasmm.bot.view import build_view
+from kasmm.console.rows import kpi_lines
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.markout import HorizonMarkout, MarkoutParams
 from kasmm.core.types import (
@@ -125,7 +126,10 @@ def test_the_view_kpi_record_and_status_row_carry_the_markout() -> None:
     e.persist(1.0, 1001.0)
     (record,) = [c.record for c in e.take() if isinstance(c, StoreKpis)]
     assert record.markouts == e.markout.horizons
-    row = kpi_fields(view)["kpis"]["markout"]
+    kpis = kpi_fields(view)["kpis"]
+    # kasmm top's detail pane: size-weighted bps, fills, the quote sum
+    assert "markout 1s -12.5 bps (n 1, -0.10000)  10s -" in kpi_lines({"kpis": kpis})
+    row = kpis["markout"]
     assert row == {
         "1s": {"fills": 1, "mean_bps": -12.48, "weighted_bps": -12.48, "quote": "-0.10000"},
         "10s": {"fills": 0, "mean_bps": None, "weighted_bps": None, "quote": "0"},
