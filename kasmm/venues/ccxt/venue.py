@@ -36,9 +36,9 @@ from kasmm.core.types import (
 )
 from kasmm.errors import FatalVenueError, VenueError
 from kasmm.limiter import TokenBucket
-from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome
+from kasmm.venues.base import BatchLimits, CancelOutcome, IocOutcome, PlaceOutcome
 from kasmm.venues.batch import ConcurrentBatch
-from kasmm.venues.ccxt import amend, batch, ops
+from kasmm.venues.ccxt import amend, batch, ioc, ops
 from kasmm.venues.ccxt.client import build_exchange, configure_exchange
 from kasmm.venues.ccxt.convert import (
     market_rules,
@@ -267,6 +267,10 @@ class CcxtVenue(ConcurrentBatch):
     async def place_order(self, request: OrderRequest) -> OpenOrder:
         """Validate, place a limit order, and make sure a lost answer never duplicates it."""
         return await ops.place_order(self, request)
+
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        """The exchange's own immediate-or-cancel order and its outcome (see :mod:`.ioc`)."""
+        return await ioc.place_ioc(self, request)
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         """Cancel by client id (exchange id when known, else the client-id form)."""
