@@ -49,10 +49,11 @@ class SimStats:
     """Request and fill counters of a simulated venue (a snapshot).
 
     ``places`` counts placement requests, accepted or not (each order of a batch call is one: the
-    simulator has no batch endpoint); ``rejects`` the ones that failed (rule violations,
-    post-only crosses, insufficient funds); ``cancels`` counts cancel requests (``cancel_order``
-    calls and orders of ``cancel_orders`` calls, ``cancel_all`` calls, one each, found or not);
-    ``fills`` counts executions against the bot's orders (partial fills included).
+    simulator has no batch endpoint; an IOC is one too); ``rejects`` the ones that failed (rule
+    violations, post-only crosses, insufficient funds); ``cancels`` counts cancel requests
+    (``cancel_order`` calls and orders of ``cancel_orders`` calls, ``cancel_all`` calls, one
+    each, found or not); ``fills`` counts executions of the bot's orders (partial fills
+    included; an IOC's too).
     """
 
     places: int = 0
