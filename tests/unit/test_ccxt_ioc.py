@@ -19,7 +19,7 @@ from kasmm.errors import OrderRejected, RequestTimedOut
 from kasmm.venues.base import IocOutcome
 from kasmm.venues.ccxt.exchanges import flavour_for
 from kasmm.venues.ccxt.tracker import OrderTracker
-from tests.ccxt_fakes import FakeHttp, fake_venue
+from tests.ccxt_fakes import FakeHttp, HttpError, fake_venue
 from tests.contract.ccxt_harness import API_KEY, SECRET, ccxt_venue
 from tests.emulators.mexc import MexcEmulator
 
@@ -198,6 +198,22 @@ async def test_a_request_that_is_not_an_ioc_sends_nothing() -> None:
     assert http.requests == []
 
 
+async def test_an_order_taken_but_not_read_back_is_an_unknown_outcome_not_a_refusal() -> None:
+    """A transient error reading the order back must not tell the caller "not placed" (it would
+    hedge again): the outcome is unknown, and the client id stays taken."""
+    http = FakeHttp()
+    http.route("POST", "/api/v3/order", MEXC_ACK)
+    http.route("GET", "/api/v3/order", HttpError(503, {"code": 503, "msg": "busy"}))
+    venue = fake_venue("mexc", http)
+    await venue.connect()
+    try:
+        with pytest.raises(RequestTimedOut, match="placed"):
+            await venue.place_ioc(IOC)
+        assert venue.tracker.is_open(CID)
+    finally:
+        await venue.close()
+
+
 # --- lost answers (the MEXC emulator) ---------------------------------------------------------
 
 
@@ -270,6 +286,7 @@ def test_trades_of_unknown_orders_are_not_held_back_without_an_ioc_in_flight() -
     fill = tracker.fill_from_trade(trade, 1.0)
     assert fill is not None and fill.client_id == ""  # someone else's order, as before
     tracker.ioc_sending("h2")
+    assert tracker.fill_from_trade({**trade, "id": "t3"}, 1.5) is None  # held back meanwhile
     tracker.ioc_failed("h2", outcome_unknown=False)
-    assert not tracker.is_open("h2")
+    assert not tracker.is_open("h2") and tracker.trades_due  # so it is read again
     assert tracker.fill_from_trade({**trade, "id": "t2"}, 2.0) is not None

@@ -57,7 +57,8 @@ async def place_ioc(venue: CcxtVenue, request: OrderRequest) -> IocOutcome:
     """Send ``request`` as the exchange's IOC and return its outcome (see the module docs).
 
     :raises OrderRejected: not an IOC request, a rule violation, or the exchange rejected it.
-    :raises RequestTimedOut: the answer was lost and the order could not be found.
+    :raises RequestTimedOut: the outcome is unknown: the answer was lost and the order could not
+        be found, or the order was taken and could not be read back.
     """
     require_ioc(request)
     ops.check_order(venue, request, venue.rules)
@@ -103,7 +104,14 @@ async def _settled(
             break
         if attempt > 0:
             await venue.clock.sleep_until(venue.clock.now() + LOOKUP_PAUSE_S * 2 ** (attempt - 1))
-        order = await _read_back(venue, request.client_id, str(vid) if vid is not None else None)
+        try:
+            order = await _read_back(venue, request.client_id, None if vid is None else str(vid))
+        except (AuthenticationFailed, FatalVenueError):
+            raise
+        except VenueError as exc:
+            # The exchange took the order: a transient error here must not read as "not placed".
+            venue.log.warning("ioc_outcome_unknown", client_id=request.client_id)
+            raise RequestTimedOut(f"{venue.name}: IOC {request.client_id} placed: {exc}") from exc
     venue.log.warning("ioc_outcome_unknown", client_id=request.client_id)
     raise RequestTimedOut(f"{venue.name}: IOC {request.client_id} still working after lookups")
 
@@ -155,7 +163,8 @@ def _is_done(order: Mapping[str, Any]) -> bool:
 def _outcome(venue: CcxtVenue, request: OrderRequest, order: Mapping[str, Any]) -> IocOutcome:
     """The summary of a done order (ccxt structure), recorded in the tracker.
 
-    :raises OrderRejected: the exchange reports it rejected, or a fill it cannot have had.
+    :raises OrderRejected: the exchange reports it rejected unfilled.
+    :raises RequestTimedOut: it reports a fill the order cannot have had (outcome unknown).
     """
     cid = request.client_id
     status = str(order.get("status") or "").lower()
@@ -163,9 +172,9 @@ def _outcome(venue: CcxtVenue, request: OrderRequest, order: Mapping[str, Any]) 
     if status == "rejected" and filled == 0:
         venue.tracker.ioc_failed(cid, outcome_unknown=False)
         raise OrderRejected(f"{venue.name}: IOC {cid} was rejected")
-    if filled is None or filled < 0 or filled > request.size:
+    if filled is None or filled < 0 or filled > request.size:  # placed, but what it did is unclear
         venue.tracker.ioc_failed(cid, outcome_unknown=True)
-        raise OrderRejected(f"{venue.name}: IOC {cid} reports filled {order.get('filled')!r}")
+        raise RequestTimedOut(f"{venue.name}: IOC {cid} reports filled {order.get('filled')!r}")
     notional = _notional(order, filled)
     vid = order.get("id")
     venue_id = VenueOrderId(str(vid)) if vid is not None else None

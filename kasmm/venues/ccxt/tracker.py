@@ -155,6 +155,9 @@ class OrderTracker:
         self._ioc_in_flight.discard(client_id)
         if not outcome_unknown:
             self.unknown.discard(client_id)
+        if self._held_back and not self._ioc_in_flight:
+            self._held_back = False
+            self.trades_due = True  # the held-back trades: read again (someone else's, then)
 
     def ioc_done(
         self,
