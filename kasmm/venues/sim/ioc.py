@@ -18,16 +18,32 @@ The functions here are pure over their arguments; the models supply the liquidit
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Protocol
 
 from kasmm.core.types import ZERO, Book, BookLevel, Side
-from kasmm.venues.sim.matching import Liquidity, is_better
+from kasmm.venues.sim.matching import is_better
 
 #: One execution of an IOC against other traders' liquidity: price and base size.
 Take = tuple[Decimal, Decimal]
 
 
+class Takeable(Protocol):
+    """One side of other traders' liquidity, best level first: what
+    :class:`~.matching.Liquidity` offers (the random walk's :class:`~.tick_book.TickSide`), as
+    a protocol, so that this module (interpreted in the compiled build) never subclasses a
+    compiled class, which mypyc forbids."""
+
+    def head(self) -> tuple[Decimal, Decimal] | None:
+        """Price and size left of the best level, or ``None`` when the side is empty."""
+        ...
+
+    def consume(self, size: Decimal) -> None:
+        """Take ``size`` (at most what :meth:`head` shows) from the best level."""
+        ...
+
+
 def take_within(
-    liquidity: Liquidity,
+    liquidity: Takeable,
     own_best: Decimal | None,
     taker_side: Side,
     limit: Decimal,
@@ -59,9 +75,9 @@ def take_within(
     return takes
 
 
-class LevelsLiquidity(Liquidity):
-    """:class:`~.matching.Liquidity` over a book side's levels (a recorded or live book):
-    consumed on a copy, read back with :meth:`left`."""
+class LevelsLiquidity:
+    """:class:`Takeable` over a book side's levels (a recorded or live book): consumed on a
+    copy, read back with :meth:`left`."""
 
     __slots__ = ("_front", "_levels", "_next")
 
