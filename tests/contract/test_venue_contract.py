@@ -483,6 +483,23 @@ async def test_ioc_with_nothing_at_its_price_expires_unfilled(
     assert await venue.fetch_balances() == before
 
 
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_ioc_the_balance_cannot_back_is_refused_and_takes_nothing(
+    harness: Harness, book: Book, side: Side
+) -> None:
+    venue = harness.venue
+    rules = await venue.connect()
+    before = await venue.fetch_balances()
+    price = touch(book, side).price
+    # Twice what the free balance backs at the order's own price: clearly unaffordable.
+    afford = before.free(rules.quote) / price if side is Side.BUY else before.free(rules.base)
+    size = to_tick(afford * 2, rules.lot, ROUND_CEILING) + rules.lot
+    with pytest.raises(InsufficientFunds):
+        await venue.place_ioc(OrderRequest.ioc(cid(harness, "t6"), side, price, size))
+    assert await venue.fetch_open_orders() == []
+    assert await venue.fetch_balances() == before
+
+
 async def test_ioc_and_resting_orders_go_through_their_own_methods(
     harness: Harness, book: Book
 ) -> None:
