@@ -13,12 +13,15 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog.testing
 
-from kasmm.core.types import ClientOrderId, OrderRequest, Side, VenueOrderId
+from kasmm.clock import VirtualClock
+from kasmm.core.types import ClientOrderId, OrderFilled, OrderRequest, Side, VenueOrderId
 from kasmm.errors import OrderRejected, RequestTimedOut
 from kasmm.venues.base import IocOutcome
+from kasmm.venues.ccxt import ioc
 from kasmm.venues.ccxt.exchanges import flavour_for
-from kasmm.venues.ccxt.tracker import OrderTracker
+from kasmm.venues.ccxt.tracker import LostIoc, OrderTracker
 from tests.ccxt_fakes import FakeHttp, HttpError, fake_venue
 from tests.contract.ccxt_harness import API_KEY, SECRET, ccxt_venue
 from tests.emulators.mexc import MexcEmulator
@@ -244,23 +247,49 @@ async def test_a_lost_answer_is_resolved_by_client_id_without_a_second_order() -
         assert emu.internal_errors == []
 
 
-async def test_an_answer_lost_before_the_order_landed_raises_and_keeps_the_id_taken() -> None:
+async def test_an_answer_lost_before_the_order_landed_raises_then_the_stream_finds_it() -> None:
     async with MexcEmulator(api_key=API_KEY, secret=SECRET, weight_limit=None) as emu:
         emu.set_mid("0.1", spread_bps=20, levels=5, size=1000)
         venue = ccxt_venue("mexc", emu.base_url, dead_man_switch_s=None)
         await venue.connect()
         venue.exchange.timeout = 200  # ms: ccxt gives up before the slow exchange acts
+        cid = ClientOrderId("ct2")
         try:
             emu.inject_fault("POST", "/api/v3/order", status=200, body=None, delay_s=0.5)
-            request = OrderRequest.ioc(ClientOrderId("ct2"), Side.BUY, D("0.1001"), D("10"))
+            request = OrderRequest.ioc(cid, Side.BUY, D("0.1001"), D("10"))
             with pytest.raises(RequestTimedOut):
                 await venue.place_ioc(request)
-            assert venue.tracker.is_open(ClientOrderId("ct2"))  # it may still land
-            with pytest.raises(OrderRejected):  # so the id is never sent again
+            assert venue.tracker.is_open(cid) and cid in venue.tracker.lost_iocs
+            with pytest.raises(OrderRejected):  # the id may be live: never sent again
                 await venue.place_ioc(request)
-            await anyio.sleep(0.6)
+            await anyio.sleep(0.6)  # the order lands, takes 10 at 0.1001 and is done
+            events = await venue.poll_orders(force_trades=True)  # what the stream polls
+            fills = [e.fill for e in events if isinstance(e, OrderFilled)]
+            assert [(f.client_id, f.size, f.is_maker) for f in fills] == [(cid, D(10), False)]
+            assert venue.tracker.lost_iocs == {} and not venue.tracker.is_open(cid)
+            assert venue.tracker.client_id_for(fills[0].venue_id) == cid
         finally:
             await venue.close()
+
+
+async def test_a_lost_ioc_never_found_is_given_up_after_a_while() -> None:
+    """BingX cannot look an order up by client id: the lost IOC keeps its id taken until the
+    lookup window ends, then the venue stops waiting for it (and says so)."""
+    clock = VirtualClock(1_000.0)
+    venue = fake_venue("bingx", FakeHttp(), clock=clock)
+    await venue.connect()
+    tracker = venue.tracker
+    tracker.ioc_sending("h3")
+    lost = LostIoc(Side.SELL, D("0.08"), D(10), lost_at=clock.now())
+    tracker.ioc_failed("h3", outcome_unknown=True, lost=lost)
+    await ioc.resolve_lost(venue)
+    assert "h3" in tracker.lost_iocs  # nothing sent: no lookup by client id on BingX
+    clock.advance_to(1_000.0 + ioc.LOST_IOC_LOOKUP_S)
+    with structlog.testing.capture_logs() as logs:
+        await ioc.resolve_lost(venue)
+    assert tracker.lost_iocs == {}
+    assert [e["event"] for e in logs] == ["ioc_outcome_unresolved"]
+    await venue.close()
 
 
 # --- fills whose trade comes before the answer --------------------------------------------------

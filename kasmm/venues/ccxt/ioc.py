@@ -10,7 +10,9 @@ ids: the order is then read back once (by exchange id where the answer gave one,
 id), and again after a short pause while the exchange still reports it working (an IOC is done
 within its matching pass, so this is rare). A lost answer (timeout, dropped connection, 5xx) is
 resolved the same way, by client id; not found, the call raises ``RequestTimedOut`` and the
-client id stays taken (the order may still appear).
+client id stays taken (the order may still appear): the event stream keeps looking it up by
+client id at each open-orders poll (:func:`resolve_lost`), so that once found its trades are
+still attributed to it.
 
 **The fills** come from the trade history and the private trade stream like every fill
 (:mod:`.stream`): the tracker learns the order's exchange id from the outcome and asks for a
@@ -36,6 +38,7 @@ from kasmm.errors import (
 from kasmm.venues.base import IocOutcome, require_ioc
 from kasmm.venues.ccxt import ops
 from kasmm.venues.ccxt.convert import dec, plain
+from kasmm.venues.ccxt.tracker import LostIoc
 
 if TYPE_CHECKING:
     from kasmm.venues.ccxt.venue import CcxtVenue
@@ -46,6 +49,9 @@ _DONE = frozenset({"closed", "canceled", "cancelled", "expired", "ioc"})
 #: (doubled each time).
 LOOKUPS = 4
 LOOKUP_PAUSE_S = 0.05
+#: How long an IOC whose answer was lost is looked up (at each open-orders poll) before the
+#: venue gives up on linking its trades to it.
+LOST_IOC_LOOKUP_S = 120.0
 
 
 def ioc_params(request: OrderRequest) -> dict[str, Any]:
@@ -76,7 +82,7 @@ async def place_ioc(venue: CcxtVenue, request: OrderRequest) -> IocOutcome:
         )
     except BaseException as exc:
         if not isinstance(exc, Exception):  # cancelled: the order may exist
-            tracker.ioc_failed(cid, outcome_unknown=True)
+            tracker.ioc_failed(cid, outcome_unknown=True, lost=_lost(venue, request))
             raise
         error = venue.translate(exc, "place_ioc")
         if not ops.outcome_unknown(exc, error):
@@ -86,8 +92,10 @@ async def place_ioc(venue: CcxtVenue, request: OrderRequest) -> IocOutcome:
     answer = raw if isinstance(raw, Mapping) else {}
     try:
         return await _settled(venue, request, answer)
+    except OrderRejected:
+        raise  # rejected unfilled: _outcome forgot it
     except BaseException:
-        tracker.ioc_failed(cid, outcome_unknown=True)
+        tracker.ioc_failed(cid, outcome_unknown=True, lost=_lost(venue, request))
         raise
 
 
@@ -122,16 +130,55 @@ async def _resolve_lost(venue: CcxtVenue, request: OrderRequest, error: VenueErr
     try:
         found = await _read_back(venue, cid, None)
     except (AuthenticationFailed, FatalVenueError):
-        venue.tracker.ioc_failed(cid, outcome_unknown=True)
+        venue.tracker.ioc_failed(cid, outcome_unknown=True, lost=_lost(venue, request))
         raise
     except VenueError:
         found = None
     if found is not None and _is_done(found):
         venue.log.warning("ioc_found_after_unknown_outcome", client_id=cid)
         return _outcome(venue, request, found)
-    venue.tracker.ioc_failed(cid, outcome_unknown=True)
+    venue.tracker.ioc_failed(cid, outcome_unknown=True, lost=_lost(venue, request))
     venue.log.warning("ioc_outcome_unknown", client_id=cid)
     raise RequestTimedOut(str(error)) from error
+
+
+def _lost(venue: CcxtVenue, request: OrderRequest) -> LostIoc:
+    return LostIoc(request.side, request.price, request.size, venue.clock.now())
+
+
+async def resolve_lost(venue: CcxtVenue) -> None:
+    """Look up each IOC whose outcome is still unknown (the event stream calls this before it
+    reads trades): one found done is recorded like an answered one, so that its trades are
+    its fills; one not found after :data:`LOST_IOC_LOOKUP_S` is given up (its trades, if it
+    ever traded, are then reported without their order, and logged). Exchanges that cannot
+    look an order up by client id (BingX) keep the id taken and wait for the time out."""
+    tracker = venue.tracker
+    now = venue.clock.now()
+    for cid, lost in list(tracker.lost_iocs.items()):
+        found: Mapping[str, Any] | None = None
+        if venue.flavour.fetch_by_client_id:
+            try:
+                found = await _read_back(venue, ClientOrderId(cid), None)
+            except (AuthenticationFailed, FatalVenueError):
+                raise
+            except VenueError:
+                found = None  # try again at the next poll
+        if found is not None and _is_done(found):
+            request = OrderRequest.ioc(ClientOrderId(cid), lost.side, lost.price, lost.size)
+            try:
+                outcome = _outcome(venue, request, found)
+            except (OrderRejected, RequestTimedOut):
+                tracker.lost_iocs.pop(cid, None)
+                continue
+            venue.log.warning(
+                "ioc_resolved_after_unknown_outcome",
+                client_id=cid,
+                status=outcome.status,
+                filled=str(outcome.filled),
+            )
+        elif now - lost.lost_at >= LOST_IOC_LOOKUP_S:
+            tracker.lost_iocs.pop(cid, None)
+            venue.log.warning("ioc_outcome_unresolved", client_id=cid)
 
 
 async def _read_back(

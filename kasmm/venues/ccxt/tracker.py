@@ -76,6 +76,16 @@ class Tracked:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class LostIoc:
+    """An immediate-or-cancel order whose answer was lost: what was sent, and when (monotonic)."""
+
+    side: Side
+    price: Decimal
+    size: Decimal
+    lost_at: float
+
+
 @dataclass
 class ListingResult:
     """What one open-orders listing changed."""
@@ -110,6 +120,10 @@ class OrderTracker:
         self._ioc_in_flight: set[str] = set()
         #: A trade of an unknown order was held back while an IOC was in flight.
         self._held_back = False
+        #: IOCs whose outcome is unknown (answer lost, order not found yet), by client id: the
+        #: order as sent and when it was lost. The stream looks them up until found (their
+        #: exchange id is what links their trades to them) or too old.
+        self.lost_iocs: dict[str, LostIoc] = {}
 
     # --- placements and cancels -------------------------------------------------------------
 
@@ -149,12 +163,17 @@ class OrderTracker:
         self.unknown.add(client_id)
         self._ioc_in_flight.add(client_id)
 
-    def ioc_failed(self, client_id: str, *, outcome_unknown: bool) -> None:
+    def ioc_failed(
+        self, client_id: str, *, outcome_unknown: bool, lost: LostIoc | None = None
+    ) -> None:
         """The IOC was refused (``outcome_unknown=False``: forgotten) or its answer was lost
-        (the client id stays taken: the order may exist)."""
+        (the client id stays taken: the order may exist; with ``lost``, the stream keeps
+        looking it up, :attr:`lost_iocs`)."""
         self._ioc_in_flight.discard(client_id)
         if not outcome_unknown:
             self.unknown.discard(client_id)
+        elif lost is not None:
+            self.lost_iocs[client_id] = lost
         if self._held_back and not self._ioc_in_flight:
             self._held_back = False
             self.trades_due = True  # the held-back trades: read again (someone else's, then)
@@ -178,6 +197,7 @@ class OrderTracker:
         """
         self._ioc_in_flight.discard(client_id)
         self.unknown.discard(client_id)
+        self.lost_iocs.pop(client_id, None)
         tracked = Tracked(
             client_id=client_id,
             side=side,

@@ -326,7 +326,12 @@ class CcxtVenue(ConcurrentBatch):
         return BookUpdated(book)
 
     async def poll_orders(self, *, force_trades: bool = False) -> list[VenueEvent]:
-        """List open orders; read new trades if anything changed; report venue-side closes."""
+        """List open orders; read new trades if anything changed; report venue-side closes.
+
+        IOCs whose answer was lost are looked up first (:func:`.ioc.resolve_lost`): found,
+        their trades read next are their fills."""
+        if self.tracker.lost_iocs:
+            await ioc.resolve_lost(self)
         await self.fetch_open_orders()
         events: list[VenueEvent] = []
         if force_trades or self.tracker.trades_due:
