@@ -289,7 +289,7 @@ class BacktestDriver:
             if not self._accept_fill(event.fill, now):
                 self._carry_out()
                 return
-            engine.on_fill(event.fill)
+            engine.on_fill(event.fill, now)
             if self.fill_listener is not None:
                 self.fill_listener(event.fill, now)
         elif isinstance(event, OrderClosed):
