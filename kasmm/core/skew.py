@@ -310,16 +310,3 @@ def side_budget(side: Side, params: QuotingParams, inv: Inventory) -> Budget:
         above_floor = max(inv.base - params.min_base, zero)
         base = above_floor if base is None else min(base, above_floor)
     return Budget(base=base)
-
-
-@dataclass(frozen=True, slots=True)
-class GroupSkew:
-    """A portfolio's inventory, handed to each member so it skews toward the group's target.
-
-    ``deviation`` is on the scale of :func:`deviation` (-1 short .. +1 long) and ``excess_base``
-    is the group's base beyond its target (positive: long): a member of a group that is long
-    overall leans to sell even when it is short on its own.
-    """
-
-    deviation: float
-    excess_base: Decimal
