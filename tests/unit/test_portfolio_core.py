@@ -166,7 +166,7 @@ def test_daily_loss_pause_lasts_pause_s_then_ends() -> None:
     tracker = GroupTracker(D(120), "2026-01-01", D(120))  # lost 20 today
     state, trips = evaluate_group(spec, RiskState(), agg, tracker, 100.0)
     assert [t.rule for t in trips] == ["portfolio_max_daily_loss"]
-    assert state.paused_until == 130.0
+    assert state.paused_until == 130.0 and trips[0].pause_s == 30
     assert member_trip(state, 129.0) is not None and member_trip(state, 130.0) is None
     # Still losing when the pause ends: it trips again.
     state2, trips2 = evaluate_group(spec, state, agg, tracker, 130.0)
