@@ -261,7 +261,9 @@ def group_breaches(
             if beyond > exposure.beyond_target:
                 limit = float(exposure.beyond_target)
                 out.append(Trip(name, exposure.action, float(beyond), limit, now, "beyond_target"))
-    return out
+    # A pause carries its length: a member holds it as an external trip, with no rule of its
+    # own of that name to say how long.
+    return [replace(t, pause_s=_pause_s(limits, t.rule)) if t.action == "pause" else t for t in out]
 
 
 def _pause_s(limits: GroupLimits, rule: str) -> float:
