@@ -5,7 +5,8 @@ status`` and ``kasmm top`` show; :func:`view_fields` is its part read from the b
 bot's own best bid and ask and their spread, every resting order (side, price, remaining, age,
 distance from the mid) and the kill-switch rules in force. Prices and sizes are strings (exact
 Decimals), ages and distances floats. Disabled profiles are rows too (``state: disabled``),
-so nothing in the directory is invisible.
+so nothing in the directory is invisible. Each portfolio of ``_portfolios.yaml`` is a row of
+``portfolios`` (:func:`group_row`): its state, members, aggregate inventory, equity and PnL.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
     from kasmm.bot import BotView
     from kasmm.core.types import Fill, OpenOrder
     from kasmm.supervisor.core import Supervisor
+    from kasmm.supervisor.portfolios import GroupRun
 
-__all__ = ["DISABLED", "health_verdict", "supervisor_status", "view_fields"]
+__all__ = ["DISABLED", "group_row", "health_verdict", "supervisor_status", "view_fields"]
 
 #: The ``state`` of a row for a profile that is loaded but ``enabled: false``.
 DISABLED = "disabled"
@@ -53,7 +55,55 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
             ],
             key=lambda row: str(row["name"]),
         ),
+        "portfolios": [
+            group_row(group, sup.clock.now()) for _, group in sorted(sup.portfolios.groups.items())
+        ],
     }
+
+
+def group_row(group: GroupRun, now: float) -> dict[str, Any]:
+    """One portfolio's row of ``/status``: exact money as strings, shares as floats."""
+    agg, risk, tracker = group.agg, group.risk, group.tracker
+    halt = risk.halt
+    row: dict[str, Any] = {
+        "name": group.spec.name,
+        "state": risk.trading_state(now).value,
+        "halt_reason": None if halt is None else f"{halt.rule}: {halt.value:g} > {halt.limit:g}",
+        "members": {name: group.members_state.get(name, "stopped") for name in group.members},
+        "waiting_for": list(group.waiting),
+        "target_share": group.spec.target_share,
+        "target_base": _s(group.spec.target_base),
+        "peak_equity": _s(tracker.peak_equity),
+        "day_start_equity": _s(tracker.day_start_equity),
+    }
+    if agg is None:
+        return row
+    equity = agg.equity
+    row.update(
+        base=_s(agg.base),
+        quote=_s(agg.quote),
+        mark=_s(agg.mark),
+        value=_s(agg.value),
+        equity=_s(equity),
+        share=agg.share,
+        deviation=round(agg.deviation, 6),
+        excess_base=_s(agg.excess_base),
+        target_base=_s(agg.target_base),
+        pnl=_s(agg.pnl),
+        daily_pnl=_s(
+            None
+            if equity is None or tracker.day_start_equity is None
+            else equity - tracker.day_start_equity
+        ),
+        drawdown=_s(
+            None if equity is None or tracker.peak_equity is None else tracker.peak_equity - equity
+        ),
+    )
+    return row
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else plain(value)
 
 
 def _disabled_row(name: str, path: object) -> dict[str, Any]:

@@ -1,0 +1,441 @@
+"""Portfolios inside a supervisor: each group measured on its members' changes, its skew and its
+trips handed to every member.
+
+A :class:`PortfolioManager` holds one :class:`GroupRun` per portfolio of ``_portfolios.yaml``.
+Members say when they changed (:meth:`PortfolioManager.touched`, called after each venue event
+a member's bot handled: books, fills, order updates); the manager's task then recomputes the
+touched groups, at most once per ``debounce_s`` on the supervisor's clock (a member's book
+arrives ten times a second; the group needs no more than a few looks a second). No polling loop.
+
+A recompute reads every member (:class:`Member`), aggregates the group with the pure core
+(:mod:`kasmm.core.portfolio`), hands each member the group's skew (``Engine.set_group``) and
+the group's trip (``Engine.external_trip(trip, "portfolio:<name>")``):
+
+* a **halt** goes to every member once per run of its bot; each member stores it in its own
+  ledger like any halt, so a restart keeps it. ``kasmm reset MEMBER`` clears that member; the
+  first member reset also clears the group's halt and re-bases the group's drawdown peak on its
+  current equity (as a profile's reset does), so the other members are then reset one by one.
+* a **pause** goes to every member while it lasts; when it ends, each gets ``None``.
+
+Measuring waits until every running member's bot has quoted once (its balances read and its
+ledger restored): a member still starting holds no balances yet, and counting it as empty would
+read as a loss. A member that stops (failed, paused by an operator) keeps its last reading:
+its orders are cancelled, so its balances stand still; its base is then valued at the others'
+mid.
+
+The group's equity snapshots, peak and trips are stored in the shared ledger under the key
+``portfolio:<name>`` (the same tables a profile uses; the colon keeps it apart from every
+profile name). Storing them, rather than deriving them from the members' ledgers, is what
+makes the peak exact: the peak of a sum is not the sum of the members' peaks, and members
+record their equity at different instants. So a restart resumes the group's peak, its day
+start (the last snapshot before local midnight) and its halt.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from kasmm.bot.risk_tracker import LocalDay
+from kasmm.config.portfolios import ResolvedPortfolio, group_spec
+from kasmm.core.portfolio import (
+    RULE_PREFIX,
+    GroupAggregate,
+    GroupSpec,
+    GroupTracker,
+    MemberSnapshot,
+    aggregate,
+    evaluate_group,
+    member_skew,
+    member_trip,
+    restored_tracker,
+    tracked,
+)
+from kasmm.core.risk import RiskState, Trip
+from kasmm.core.skew import GroupSkew
+
+if TYPE_CHECKING:
+    from kasmm.clock import Clock
+    from kasmm.store import AsyncLedger
+
+log = structlog.get_logger("kasmm.portfolio")
+
+__all__ = [
+    "GROUP_KEY_PREFIX",
+    "GroupRun",
+    "Member",
+    "MemberReading",
+    "PortfolioManager",
+    "group_key",
+]
+
+#: The ledger key of a group's own rows, and the ``source`` of its trips on each member.
+GROUP_KEY_PREFIX = "portfolio:"
+#: How often a group's equity is stored (as a profile's: the day start and the peak come from it).
+SNAPSHOT_EVERY_S = 10.0
+
+
+def group_key(name: str) -> str:
+    """``portfolio:<name>``: the group's ledger key and its trips' source on every member."""
+    return GROUP_KEY_PREFIX + name
+
+
+@dataclass(frozen=True, slots=True)
+class MemberReading:
+    """One member now, as the group reads it."""
+
+    snapshot: MemberSnapshot
+    #: The bot has quoted once: its balances are read and its ledger restored.
+    ready: bool
+    #: The rule of the halt the member holds (``None``: not halted).
+    halt_rule: str | None
+    #: The member's current bot run (a restart is a new run: it has not seen what was sent).
+    run: object
+
+
+class Member(Protocol):
+    """What the manager needs of one running member (a profile runner and its bot)."""
+
+    def reading(self) -> MemberReading | None:
+        """The member now (``None``: no bot yet)."""
+        ...
+
+    def set_group(self, skew: GroupSkew | None) -> None:
+        """Skew toward the group's target (``None``: toward the member's own)."""
+        ...
+
+    def external_trip(self, trip: Trip | None, source: str) -> None:
+        """Hold ``trip`` from ``source`` (``None`` clears that source's pause)."""
+        ...
+
+
+@dataclass
+class _Seen:
+    """What the manager knows of one member (internal)."""
+
+    last: MemberSnapshot | None = None
+    halt_seen_run: object | None = None
+    halt_sent_run: object | None = None
+    pause_sent: tuple[object, Trip] | None = None
+
+
+@dataclass
+class GroupRun:
+    """One portfolio's running state in the manager."""
+
+    spec: GroupSpec
+    members: tuple[str, ...]
+    day: LocalDay
+    tracker: GroupTracker = field(default_factory=GroupTracker)
+    risk: RiskState = field(default_factory=RiskState)
+    agg: GroupAggregate | None = None
+    #: Members not measured yet (no bot, or not quoted once): the group waits for them.
+    waiting: tuple[str, ...] = ()
+    members_state: dict[str, str] = field(default_factory=dict)
+    restored: bool = False
+    last_snapshot_at: float = -math.inf
+    seen: dict[str, _Seen] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The group's ledger key."""
+        return group_key(self.spec.name)
+
+
+class PortfolioManager:
+    """Every portfolio of one supervisor."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        wall_clock: Callable[[], float],
+        members: Callable[[str], Member | None],
+        ledger: AsyncLedger | None = None,
+        debounce_s: float = 0.25,
+    ) -> None:
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.ledger = ledger
+        self.debounce_s = debounce_s
+        self._members = members
+        self.groups: dict[str, GroupRun] = {}
+        self._dirty: set[str] = set()
+        self._by_member: dict[str, str] = {}
+        self._wake = anyio.Event()
+        #: Completed recomputes (tests wait for it to move instead of sleeping).
+        self.recomputes = 0
+        self.recomputed = anyio.Event()
+
+    # --- configuration ------------------------------------------------------------------
+
+    def configure(self, groups: Iterable[ResolvedPortfolio], running: Iterable[str]) -> None:
+        """Apply (re)loaded portfolios; ``running``: the profiles this supervisor runs (a
+        disabled member, or one of another shard, is no member here). A group whose spec and
+        members are unchanged keeps its state."""
+        local = set(running)
+        new: dict[str, GroupRun] = {}
+        for group in groups:
+            spec = group_spec(group)
+            members = tuple(m for m in group.members if m in local)
+            old = self.groups.get(group.name)
+            if old is not None and old.spec == spec and old.members == members:
+                new[group.name] = old
+                continue
+            loss = spec.limits.max_daily_loss
+            new[group.name] = GroupRun(spec, members, LocalDay(loss.timezone if loss else "UTC"))
+            log.info("portfolio_configured", portfolio=group.name, members=list(members))
+        staying = {m for g in new.values() for m in g.members}
+        for name, old_group in self.groups.items():
+            if new.get(name) is not old_group:
+                self._release(old_group, staying)
+        self.groups = new
+        self._by_member = {m: name for name, g in new.items() for m in g.members}
+        self._dirty = set(new)
+        self._wake.set()
+
+    def _release(self, group: GroupRun, staying: set[str]) -> None:
+        """A group replaced or removed: its pause ends on every member, and members in no
+        group any more skew on their own again (a halt stays: it is each member's, until
+        reset)."""
+        for name in group.members:
+            member = self._members(name)
+            if member is None:
+                continue
+            member.external_trip(None, group.key)
+            if name not in staying:
+                member.set_group(None)
+
+    def portfolio_of(self, member: str) -> str | None:
+        """The portfolio ``member`` belongs to here (``None``: none)."""
+        return self._by_member.get(member)
+
+    # --- notifications ------------------------------------------------------------------
+
+    def touched(self, member: str) -> None:
+        """``member`` changed (a book, a fill, an order update): its group is recomputed."""
+        group = self._by_member.get(member)
+        if group is not None:
+            self._dirty.add(group)
+            self._wake.set()
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Recompute touched groups, at most once per ``debounce_s``, until cancelled."""
+        task_status.started()
+        clock = self.clock
+        last = -math.inf
+        while True:
+            await self._wait(self._next_deadline())
+            await clock.sleep_until(max(clock.now(), last + self.debounce_s))
+            last = clock.now()
+            dirty, self._dirty = self._dirty, set()
+            for name in sorted(dirty | self._expired(last)):
+                group = self.groups.get(name)
+                if group is not None:
+                    await self.recompute(group)
+            self.recomputes += 1
+            self.recomputed.set()
+            self.recomputed = anyio.Event()
+
+    async def _wait(self, deadline: float | None) -> None:
+        """Until something is touched, or ``deadline`` (a pause's end) passes."""
+        wake = self._wake
+        if deadline is None:
+            await wake.wait()
+        else:
+            async with anyio.create_task_group() as tg:
+
+                async def timer() -> None:
+                    await self.clock.sleep_until(deadline)
+                    wake.set()
+
+                tg.start_soon(timer)
+                await wake.wait()
+                tg.cancel_scope.cancel()
+        self._wake = anyio.Event()
+
+    def _next_deadline(self) -> float | None:
+        ends = [g.risk.paused_until for g in self.groups.values() if g.risk.pause_trip]
+        now = self.clock.now()
+        future = [t for t in ends if t > now]
+        return min(future) if future else None
+
+    def _expired(self, now: float) -> set[str]:
+        """Groups whose pause has ended: their members get ``None`` now."""
+        return {
+            n for n, g in self.groups.items() if g.risk.pause_trip and now >= g.risk.paused_until
+        }
+
+    # --- one recompute ------------------------------------------------------------------
+
+    async def recompute(self, group: GroupRun) -> None:
+        """Measure ``group`` and hand every member its skew and trip."""
+        now, wall = self.clock.now(), self.wall_clock()
+        if not group.restored:
+            await self._restore(group, wall)
+        readings: dict[str, MemberReading] = {}
+        for name in group.members:
+            member = self._members(name)
+            reading = member.reading() if member is not None else None
+            if reading is not None:
+                readings[name] = reading
+        await self._notice_resets(group, readings, now, wall)
+        snapshots: list[MemberSnapshot] = []
+        waiting: list[str] = []
+        for name in group.members:
+            seen = group.seen.setdefault(name, _Seen())
+            reading = readings.get(name)
+            if reading is not None and reading.ready:
+                seen.last = reading.snapshot
+            if seen.last is None:
+                waiting.append(name)
+            elif reading is not None and reading.ready:
+                snapshots.append(reading.snapshot)
+            else:  # stopped or restarting: its balances stand still, its mid is stale
+                last = seen.last
+                snapshots.append(
+                    MemberSnapshot(name, last.base, last.quote, None, last.pnl, "stopped")
+                )
+            group.members_state[name] = (
+                reading.snapshot.trading if reading is not None else "stopped"
+            )
+        group.waiting = tuple(waiting)
+        if waiting:
+            group.agg = None
+            return  # members skew on their own until the group can be measured
+        agg = aggregate(group.spec, snapshots)
+        group.agg = agg
+        group.tracker = tracked(group.tracker, agg.equity, group.day.of(wall))
+        risk, trips = evaluate_group(group.spec, group.risk, agg, group.tracker, now)
+        group.risk = risk
+        if trips:
+            await self._on_trips(group, trips, wall)
+        skew = member_skew(agg)
+        trip = member_trip(risk, now)
+        for name, reading in readings.items():
+            member = self._members(name)
+            if member is not None:
+                self._hand(group, name, member, reading, skew, trip)
+        await self._snapshot(group, agg, now, wall)
+
+    def _hand(
+        self,
+        group: GroupRun,
+        name: str,
+        member: Member,
+        reading: MemberReading,
+        skew: GroupSkew | None,
+        trip: Trip | None,
+    ) -> None:
+        """The group's skew to one member, and its trip once per run (a pause's end too)."""
+        seen = group.seen[name]
+        member.set_group(skew)
+        if trip is not None and trip.action == "halt":
+            own = reading.halt_rule is not None and reading.halt_rule.startswith(RULE_PREFIX)
+            if not own and seen.halt_sent_run is not reading.run:
+                member.external_trip(trip, group.key)
+                seen.halt_sent_run = reading.run
+                log.warning(
+                    "portfolio_halt_sent", portfolio=group.spec.name, member=name, rule=trip.rule
+                )
+        elif trip is not None:
+            if seen.pause_sent is None or seen.pause_sent != (reading.run, trip):
+                member.external_trip(trip, group.key)
+                seen.pause_sent = (reading.run, trip)
+        elif seen.pause_sent is not None:
+            if seen.pause_sent[0] is reading.run:
+                member.external_trip(None, group.key)
+            seen.pause_sent = None
+
+    async def _notice_resets(
+        self, group: GroupRun, readings: dict[str, MemberReading], now: float, wall: float
+    ) -> None:
+        """A member that held the group's halt and no longer does (same run) was reset by an
+        operator: the group's halt is cleared and its peak re-based (once, by the first)."""
+        reset_by: str | None = None
+        for name, reading in readings.items():
+            seen = group.seen.setdefault(name, _Seen())
+            if not reading.ready:
+                continue
+            ours = reading.halt_rule is not None and reading.halt_rule.startswith(RULE_PREFIX)
+            if ours:
+                seen.halt_seen_run = reading.run
+            elif seen.halt_seen_run is reading.run:
+                seen.halt_seen_run = None
+                reset_by = reset_by or name
+        if reset_by is None or group.risk.halt is None:
+            return
+        equity = group.agg.equity if group.agg is not None else None
+        group.risk = RiskState()
+        group.tracker = GroupTracker(equity, group.tracker.day_key, group.tracker.day_start_equity)
+        for seen in group.seen.values():
+            seen.halt_sent_run = None
+        log.warning("portfolio_reset", portfolio=group.spec.name, member=reset_by)
+        if self.ledger is not None:
+            await self.ledger.reset(group.key, wall, f"reset of member {reset_by}")
+
+    async def _restore(self, group: GroupRun, wall: float) -> None:
+        """Resume the group's peak, day start and halt from the ledger."""
+        group.restored = True
+        ledger = self.ledger
+        if ledger is None:
+            return
+        loss = group.spec.limits.max_daily_loss
+        tz = loss.timezone if loss is not None else "UTC"
+        peak = await ledger.peak_equity(group.key)
+        day_start = await ledger.day_start_equity(group.key, tz, wall)
+        group.tracker = restored_tracker(peak, day_start)
+        halt = await ledger.active_halt(group.key)
+        if halt is not None:
+            details = halt.details
+            group.risk = RiskState(
+                halt=Trip(
+                    halt.rule,
+                    "halt",
+                    float(details.get("value", math.nan)),
+                    float(details.get("limit", math.nan)),
+                    self.clock.now(),
+                    str(details.get("detail", "")),
+                )
+            )
+            log.warning("portfolio_halt_restored", portfolio=group.spec.name, rule=halt.rule)
+
+    async def _on_trips(self, group: GroupRun, trips: tuple[Trip, ...], wall: float) -> None:
+        state = group.risk.trading_state(self.clock.now()).value
+        for t in trips:
+            log.warning(
+                "portfolio_tripped",
+                portfolio=group.spec.name,
+                rule=t.rule,
+                action=t.action,
+                value=t.value,
+                limit=t.limit,
+                detail=t.detail,
+                members=list(group.members),
+            )
+            if self.ledger is not None:
+                await self.ledger.record_risk_event(
+                    group.key,
+                    wall,
+                    "trip",
+                    t.rule,
+                    t.action,
+                    state,
+                    {"value": t.value, "limit": t.limit, "detail": t.detail},
+                )
+
+    async def _snapshot(
+        self, group: GroupRun, agg: GroupAggregate, now: float, wall: float
+    ) -> None:
+        """Store the group's equity every ``SNAPSHOT_EVERY_S`` (its peak rises with it)."""
+        if self.ledger is None or agg.value is None or agg.mark is None:
+            return
+        if now - group.last_snapshot_at < SNAPSHOT_EVERY_S:
+            return
+        group.last_snapshot_at = now
+        await self.ledger.record_equity(group.key, wall, agg.value, agg.mark, agg.base, agg.quote)
