@@ -91,6 +91,17 @@ class World:
     async def recompute(self) -> None:
         await self.manager.recompute(self.group)
 
+    def halt(self) -> Trip | None:
+        """The group's halt now (a call: mypy keeps no narrowing across recomputes)."""
+        return self.group.risk.halt
+
+    def measured(self) -> bool:
+        return self.group.agg is not None
+
+
+def last_trip(member: FakeMember) -> Trip | None:
+    return member.trips[-1][0]
+
 
 DRAWDOWN = "    kill_switch:\n      max_drawdown: {quote: 100}\n"
 
@@ -113,11 +124,11 @@ async def test_the_group_waits_for_every_member_to_be_measured(tmp_path: Path) -
     world = World(tmp_path, DRAWDOWN)
     world.members["b"].ready = False  # still starting: no balances yet
     await world.recompute()
-    assert world.group.agg is None and world.group.waiting == ("b",)
+    assert not world.measured() and world.group.waiting == ("b",)
     assert world.members["a"].skews == [] and world.members["a"].trips == []
     world.members["b"].ready = True
     await world.recompute()
-    assert world.group.agg is not None and world.group.waiting == ()
+    assert world.measured() and not world.group.waiting
 
 
 async def test_a_stopped_member_keeps_its_last_balances(tmp_path: Path) -> None:
@@ -159,10 +170,10 @@ async def test_a_member_reset_clears_the_group_halt_and_rebases_its_peak(tmp_pat
         member.mid = D("0.8")
     await world.recompute()
     await world.recompute()  # the members' halts are seen
-    assert world.group.risk.halt is not None
+    assert world.halt() is not None
     world.members["a"].halt_rule = None  # `kasmm reset a`
     await world.recompute()
-    assert world.group.risk.halt is None
+    assert world.halt() is None
     assert world.group.tracker.peak_equity == D(1780)  # re-based on the equity now
     assert len(world.members["a"].trips) == 1  # not halted again by the same breach
 
@@ -209,11 +220,11 @@ async def test_a_pause_ends_without_any_member_touching_the_group(tmp_path: Path
         await tg.start(world.manager.run)
         await world.manager.recomputed.wait()
         a = world.members["a"]
-        assert a.trips and a.trips[-1][0] is not None
+        assert a.trips and last_trip(a) is not None
         a.base = D(800)
         # Nothing touches the group; the loop wakes at the pause's end on its own (virtual
         # clock: the 30 s pass at once).
-        while a.trips[-1][0] is not None:
+        while last_trip(a) is not None:
             await world.manager.recomputed.wait()
         assert world.clock.now() >= 1_030.0
         tg.cancel_scope.cancel()
