@@ -44,7 +44,8 @@ class RunnerMember:
             view.net_pnl,
             view.trading_state.value,
         )
-        return MemberReading(snapshot, view.state is BotState.QUOTING, halt, bot)
+        ready = view.state is BotState.QUOTING
+        return MemberReading(snapshot, ready, halt, bot, view.counters.decisions)
 
     def set_group(self, skew: GroupSkew | None) -> None:
         """Hand the group's skew to the running bot's engine."""

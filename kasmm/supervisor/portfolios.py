@@ -97,6 +97,8 @@ class MemberReading:
     halt_rule: str | None
     #: The member's current bot run (a restart is a new run: it has not seen what was sent).
     run: object
+    #: Decisions the run has taken (one after a trip was handed over, the trip is in force).
+    decisions: int = 0
 
 
 class Member(Protocol):
@@ -122,6 +124,8 @@ class _Seen:
     last: MemberSnapshot | None = None
     halt_seen_run: object | None = None
     halt_sent_run: object | None = None
+    #: The run's decision count when the halt was handed over.
+    halt_sent_at: int = 0
     pause_sent: tuple[object, Trip] | None = None
 
 
@@ -339,7 +343,7 @@ class PortfolioManager:
             own = reading.halt_rule is not None and reading.halt_rule.startswith(RULE_PREFIX)
             if not own and seen.halt_sent_run is not reading.run:
                 member.external_trip(trip, group.key)
-                seen.halt_sent_run = reading.run
+                seen.halt_sent_run, seen.halt_sent_at = reading.run, reading.decisions
                 log.warning(
                     "portfolio_halt_sent", portfolio=group.spec.name, member=name, rule=trip.rule
                 )
@@ -365,7 +369,13 @@ class PortfolioManager:
             ours = reading.halt_rule is not None and reading.halt_rule.startswith(RULE_PREFIX)
             if ours:
                 seen.halt_seen_run = reading.run
-            elif seen.halt_seen_run is reading.run:
+                continue
+            # Not halted by the group although this run held its halt, or took a decision
+            # since it was handed over (a reset that came before the manager looked again).
+            held = seen.halt_seen_run is reading.run or (
+                seen.halt_sent_run is reading.run and reading.decisions > seen.halt_sent_at
+            )
+            if held and reading.halt_rule is None:
                 seen.halt_seen_run = None
                 reset_by = reset_by or name
         if reset_by is None or group.risk.halt is None:

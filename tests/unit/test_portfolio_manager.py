@@ -36,12 +36,13 @@ class FakeMember:
     ready: bool = True
     halt_rule: str | None = None
     run: object = field(default_factory=object)
+    decisions: int = 0
     skews: list[GroupSkew | None] = field(default_factory=list)
     trips: list[tuple[Trip | None, str]] = field(default_factory=list)
 
     def reading(self) -> MemberReading:
         snapshot = MemberSnapshot(self.name, self.base, self.quote, self.mid, D(0))
-        return MemberReading(snapshot, self.ready, self.halt_rule, self.run)
+        return MemberReading(snapshot, self.ready, self.halt_rule, self.run, self.decisions)
 
     def set_group(self, skew: GroupSkew | None) -> None:
         self.skews.append(skew)
@@ -176,6 +177,32 @@ async def test_a_member_reset_clears_the_group_halt_and_rebases_its_peak(tmp_pat
     assert world.halt() is None
     assert world.group.tracker.peak_equity == D(1780)  # re-based on the equity now
     assert len(world.members["a"].trips) == 1  # not halted again by the same breach
+
+
+async def test_a_reset_before_the_manager_saw_the_halt_still_counts(tmp_path: Path) -> None:
+    """An operator quicker than the debounce: the member halted and was reset between two
+    recomputes. Its decisions moved on since the halt was handed over: that is a reset."""
+    world = World(tmp_path, DRAWDOWN)
+    await world.recompute()
+    for member in world.members.values():
+        member.mid = D("0.8")
+    await world.recompute()
+    a = world.members["a"]
+    a.halt_rule, a.decisions = None, a.decisions + 5  # halted, then `kasmm reset a`
+    await world.recompute()
+    assert world.halt() is None
+
+
+async def test_a_member_halted_by_its_own_rule_is_no_reset(tmp_path: Path) -> None:
+    world = World(tmp_path, DRAWDOWN)
+    await world.recompute()
+    for member in world.members.values():
+        member.mid = D("0.8")
+    await world.recompute()
+    a = world.members["a"]
+    a.halt_rule, a.decisions = "max_drawdown", a.decisions + 5  # its own halt held first
+    await world.recompute()
+    assert world.halt() is not None
 
 
 async def test_a_pause_is_held_while_it_lasts_then_cleared(tmp_path: Path) -> None:
