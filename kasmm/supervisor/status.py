@@ -83,7 +83,7 @@ def group_row(group: GroupRun, now: float) -> dict[str, Any]:
         base=_s(agg.base),
         quote=_s(agg.quote),
         mark=_s(agg.mark),
-        value=_s(agg.value),
+        value=_s(None if equity is None else equity - agg.quote),  # the base at the mids
         equity=_s(equity),
         share=agg.share,
         deviation=round(agg.deviation, 6),
