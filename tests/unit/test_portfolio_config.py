@@ -243,3 +243,17 @@ def test_a_second_portfolio_file_is_refused(profiles: Path) -> None:
     assert [str(i) for i in load.issues] == [
         f"{second}:1:1: -: a second portfolio file; only one is read"
     ]
+
+
+def test_the_shipped_example_is_valid(tmp_path: Path) -> None:
+    """``profiles/_portfolios.yaml.example``, copied in place, groups the live profiles."""
+    repo = Path(__file__).resolve().parents[2] / "profiles"
+    for path in repo.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "_portfolios.yaml").write_text((repo / "_portfolios.yaml.example").read_text())
+    load = load_paths([tmp_path], env={})
+    assert [i for i in load.issues if i.path.name == "_portfolios.yaml"] == []
+    assert load.portfolios is not None
+    (group,) = load.portfolios
+    assert group.members == ("bingx-kas-usdt", "gate-kas-usdt", "kucoin-kas-usdt", "mexc-kas-usdt")
+    assert group_spec(group).limits.max_base_exposure is not None
