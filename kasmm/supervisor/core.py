@@ -262,6 +262,7 @@ class Supervisor:
         load = await anyio.to_thread.run_sync(
             lambda: load_paths([self.directory], env=self.env, prefer=running)
         )
+        everything = load.profiles
         load = select_shard(load, self.shard)
         result = ReloadResult(issues=list(load.issues))
         if self._directory_unreadable(load.issues):
@@ -279,8 +280,9 @@ class Supervisor:
         if not load.notify_invalid:  # an invalid _notify.yaml keeps the last good one
             self.notifier.configure(load.notify)
         if not load.portfolios_invalid:  # an invalid _portfolios.yaml keeps the last good one
-            enabled = [n for n, lp in load.profiles.items() if lp.profile.enabled]
-            self.portfolios.configure(load.portfolios or (), enabled)
+            enabled = {n for n, lp in everything.items() if lp.profile.enabled}
+            here = {n for n in enabled if n in load.profiles}
+            self.portfolios.configure(load.portfolios or (), here, enabled - here)
         # Paths are resolved only when some file is invalid (the common reload has none).
         bad_files = {_real(issue.path) for issue in load.issues}
         plan = plan_reload(

@@ -145,6 +145,8 @@ class GroupRun:
     restored: bool = False
     last_snapshot_at: float = -math.inf
     seen: dict[str, _Seen] = field(default_factory=dict)
+    #: Members that run in other shards: the group is not measured here.
+    split: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -178,23 +180,47 @@ class PortfolioManager:
 
     # --- configuration ------------------------------------------------------------------
 
-    def configure(self, groups: Iterable[ResolvedPortfolio], running: Iterable[str]) -> None:
-        """Apply (re)loaded portfolios; ``running``: the profiles this supervisor runs (a
-        disabled member, or one of another shard, is no member here). A group whose spec and
-        members are unchanged keeps its state."""
-        local = set(running)
+    def configure(
+        self,
+        groups: Iterable[ResolvedPortfolio],
+        running: Iterable[str],
+        elsewhere: Iterable[str] = (),
+    ) -> None:
+        """Apply (re)loaded portfolios. A group whose spec and members are unchanged keeps its
+        state.
+
+        :param running: the enabled profiles this supervisor runs (a disabled member is no
+            member until it is enabled).
+        :param elsewhere: enabled profiles other shards run. A group with members here and
+            there is *split*: it is not measured (any figure would miss the other members) and
+            says so in the status and the log; a group wholly elsewhere is not this shard's.
+        """
+        local, remote = set(running), set(elsewhere)
         new: dict[str, GroupRun] = {}
         for group in groups:
             spec = group_spec(group)
             members = tuple(m for m in group.members if m in local)
+            split = tuple(m for m in group.members if m in remote)
+            if not members:
+                continue
             old = self.groups.get(group.name)
-            if old is not None and old.spec == spec and old.members == members:
+            if old is not None and (old.spec, old.members, old.split) == (spec, members, split):
                 new[group.name] = old
                 continue
             loss = spec.limits.max_daily_loss
-            new[group.name] = GroupRun(spec, members, LocalDay(loss.timezone if loss else "UTC"))
-            log.info("portfolio_configured", portfolio=group.name, members=list(members))
-        staying = {m for g in new.values() for m in g.members}
+            run = GroupRun(spec, members, LocalDay(loss.timezone if loss else "UTC"), split=split)
+            new[group.name] = run
+            if split:
+                log.error(
+                    "portfolio_split",
+                    portfolio=group.name,
+                    here=list(members),
+                    elsewhere=list(split),
+                    action="not measured; run its members in one process (unsharded)",
+                )
+            else:
+                log.info("portfolio_configured", portfolio=group.name, members=list(members))
+        staying = {m for g in new.values() if not g.split for m in g.members}
         for name, old_group in self.groups.items():
             if new.get(name) is not old_group:
                 self._release(old_group, staying)
@@ -279,6 +305,8 @@ class PortfolioManager:
 
     async def recompute(self, group: GroupRun) -> None:
         """Measure ``group`` and hand every member its skew and trip."""
+        if group.split:
+            return  # a part of the group: nothing measured here would be the group's
         now, wall = self.clock.now(), self.wall_clock()
         if not group.restored:
             await self._restore(group, wall)

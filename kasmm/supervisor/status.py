@@ -67,10 +67,11 @@ def group_row(group: GroupRun, now: float) -> dict[str, Any]:
     halt = risk.halt
     row: dict[str, Any] = {
         "name": group.spec.name,
-        "state": risk.trading_state(now).value,
+        "state": "split" if group.split else risk.trading_state(now).value,
         "halt_reason": None if halt is None else f"{halt.rule}: {halt.value:g} > {halt.limit:g}",
         "members": {name: group.members_state.get(name, "stopped") for name in group.members},
         "waiting_for": list(group.waiting),
+        "other_shards": list(group.split),
         "target_share": group.spec.target_share,
         "target_base": _s(group.spec.target_base),
         "peak_equity": _s(tracker.peak_equity),

@@ -291,3 +291,20 @@ async def test_a_removed_group_releases_its_members(tmp_path: Path) -> None:
     assert world.members["a"].skews[-1] is None
     assert world.members["a"].trips[-1] == (None, "portfolio:kas")
     assert world.manager.portfolio_of("a") is None
+
+
+async def test_a_group_split_over_shards_is_not_measured(tmp_path: Path) -> None:
+    """With --shard/--processes a group's members may land in two processes: neither sees the
+    whole group, so neither measures it (and its members skew on their own)."""
+    world = World(tmp_path)
+    await world.recompute()
+    assert world.members["a"].skews[-1] is not None
+    world.manager.configure(groups(tmp_path), ["a"], elsewhere=["b"])
+    assert world.members["a"].skews[-1] is None  # released: its own inventory again
+    await world.recompute()
+    assert world.group.agg is None and world.members["a"].skews[-1] is None
+    row = group_row(world.group, world.clock.now())
+    assert row["state"] == "split" and row["other_shards"] == ["b"]
+    # A group wholly in other shards is not this shard's at all.
+    world.manager.configure(groups(tmp_path), [], elsewhere=["a", "b"])
+    assert world.manager.groups == {}
