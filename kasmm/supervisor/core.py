@@ -44,9 +44,9 @@ from kasmm.shard import Shard, select_shard
 from kasmm.store import AsyncLedger
 from kasmm.store.state_dir import ProfileLocks
 from kasmm.supervisor.actions import restore_pauses
-from kasmm.supervisor.members import RunnerMember
+from kasmm.supervisor.members import Member, RunnerMember
 from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
-from kasmm.supervisor.portfolios import Member, PortfolioManager
+from kasmm.supervisor.portfolios import PortfolioManager
 from kasmm.supervisor.runner import ProfileRunner, RestartPolicy
 from kasmm.supervisor.state import ProfileState
 from kasmm.supervisor.status import health_verdict, supervisor_status
@@ -145,7 +145,9 @@ class Supervisor:
         #: Notifications (``_notify.yaml``); idle while that file names no target.
         self.notifier = notifier or Notifier(env=env)
         #: Portfolios (``_portfolios.yaml``): groups measured on their members' changes.
-        self.portfolios = PortfolioManager(self.clock, wall_clock, self._member, ledger)
+        self.portfolios = PortfolioManager(
+            self.clock, wall_clock, self._member, ledger, on_ledger_lost=self.on_ledger_lost
+        )
 
     # --- the main loop ----------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""A supervisor's profile runner as a portfolio :class:`~kasmm.supervisor.portfolios.Member`.
+"""Portfolio members: what the portfolio manager reads of one (:class:`MemberReading`), what it
+needs of one (:class:`Member`), and a supervisor's profile runner as one (:class:`RunnerMember`).
 
 Read through the bot's frozen view (what status and metrics read too), told through the bot's
 engine (``set_group``, ``external_trip``: both take effect on the bot's next decision). Each run
@@ -7,18 +8,49 @@ of the bot is a new identity: a restarted bot has not seen what its predecessor 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from kasmm.bot.stats import BotState
 from kasmm.core.portfolio import MemberSnapshot
 from kasmm.core.risk import Trip
 from kasmm.core.skew import GroupSkew
-from kasmm.supervisor.portfolios import MemberReading
 
 if TYPE_CHECKING:
     from kasmm.supervisor.runner import ProfileRunner
 
-__all__ = ["RunnerMember"]
+__all__ = ["Member", "MemberReading", "RunnerMember"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberReading:
+    """One member now, as the group reads it."""
+
+    snapshot: MemberSnapshot
+    #: The bot has quoted once: its balances are read and its ledger restored.
+    ready: bool
+    #: The rule of the halt the member holds (``None``: not halted).
+    halt_rule: str | None
+    #: The member's current bot run (a restart is a new run: it has not seen what was sent).
+    run: object
+    #: Decisions the run has taken (one after a trip was handed over, the trip is in force).
+    decisions: int = 0
+
+
+class Member(Protocol):
+    """What the manager needs of one running member (a profile runner and its bot)."""
+
+    def reading(self) -> MemberReading | None:
+        """The member now (``None``: no bot yet)."""
+        ...
+
+    def set_group(self, skew: GroupSkew | None) -> None:
+        """Skew toward the group's target (``None``: toward the member's own)."""
+        ...
+
+    def external_trip(self, trip: Trip | None, source: str) -> None:
+        """Hold ``trip`` from ``source`` (``None`` clears that source's pause)."""
+        ...
 
 
 class RunnerMember:

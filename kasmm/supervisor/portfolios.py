@@ -23,12 +23,8 @@ read as a loss. A member that stops (failed, paused by an operator) keeps its la
 its orders are cancelled, so its balances stand still; its base is then valued at the others'
 mid.
 
-The group's equity snapshots, peak and trips are stored in the shared ledger under the key
-``portfolio:<name>`` (the same tables a profile uses; the colon keeps it apart from every
-profile name). Storing them, rather than deriving them from the members' ledgers, is what
-makes the peak exact: the peak of a sum is not the sum of the members' peaks, and members
-record their equity at different instants. So a restart resumes the group's peak, its day
-start (the last snapshot before local midnight) and its halt.
+The group's own figures (equity snapshots, peak, trips) are kept in the shared ledger by
+:mod:`kasmm.supervisor.portfolio_store`, so a restart resumes its peak, day start and halt.
 """
 
 from __future__ import annotations
@@ -36,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
@@ -54,11 +50,13 @@ from kasmm.core.portfolio import (
     evaluate_group,
     member_skew,
     member_trip,
-    restored_tracker,
     tracked,
 )
 from kasmm.core.risk import RiskState, Trip
 from kasmm.core.skew import GroupSkew
+from kasmm.errors import LedgerLost
+from kasmm.supervisor.members import Member, MemberReading
+from kasmm.supervisor.portfolio_store import GroupStore, group_key
 
 if TYPE_CHECKING:
     from kasmm.clock import Clock
@@ -66,55 +64,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("kasmm.portfolio")
 
-__all__ = [
-    "GROUP_KEY_PREFIX",
-    "GroupRun",
-    "Member",
-    "MemberReading",
-    "PortfolioManager",
-    "group_key",
-]
+__all__ = ["GroupRun", "PortfolioManager"]
 
-#: The ledger key of a group's own rows, and the ``source`` of its trips on each member.
-GROUP_KEY_PREFIX = "portfolio:"
 #: How often a group's equity is stored (as a profile's: the day start and the peak come from it).
 SNAPSHOT_EVERY_S = 10.0
-
-
-def group_key(name: str) -> str:
-    """``portfolio:<name>``: the group's ledger key and its trips' source on every member."""
-    return GROUP_KEY_PREFIX + name
-
-
-@dataclass(frozen=True, slots=True)
-class MemberReading:
-    """One member now, as the group reads it."""
-
-    snapshot: MemberSnapshot
-    #: The bot has quoted once: its balances are read and its ledger restored.
-    ready: bool
-    #: The rule of the halt the member holds (``None``: not halted).
-    halt_rule: str | None
-    #: The member's current bot run (a restart is a new run: it has not seen what was sent).
-    run: object
-    #: Decisions the run has taken (one after a trip was handed over, the trip is in force).
-    decisions: int = 0
-
-
-class Member(Protocol):
-    """What the manager needs of one running member (a profile runner and its bot)."""
-
-    def reading(self) -> MemberReading | None:
-        """The member now (``None``: no bot yet)."""
-        ...
-
-    def set_group(self, skew: GroupSkew | None) -> None:
-        """Skew toward the group's target (``None``: toward the member's own)."""
-        ...
-
-    def external_trip(self, trip: Trip | None, source: str) -> None:
-        """Hold ``trip`` from ``source`` (``None`` clears that source's pause)."""
-        ...
 
 
 @dataclass
@@ -164,10 +117,12 @@ class PortfolioManager:
         members: Callable[[str], Member | None],
         ledger: AsyncLedger | None = None,
         debounce_s: float = 0.25,
+        on_ledger_lost: Callable[[LedgerLost], None] | None = None,
     ) -> None:
         self.clock = clock
+        self.on_ledger_lost = on_ledger_lost
         self.wall_clock = wall_clock
-        self.ledger = ledger
+        self.store = GroupStore(ledger)
         self.debounce_s = debounce_s
         self._members = members
         self.groups: dict[str, GroupRun] = {}
@@ -267,10 +222,28 @@ class PortfolioManager:
             for name in sorted(dirty | self._expired(last)):
                 group = self.groups.get(name)
                 if group is not None:
-                    await self.recompute(group)
+                    await self._contained(group)
             self.recomputes += 1
             self.recomputed.set()
             self.recomputed = anyio.Event()
+
+    async def _contained(self, group: GroupRun) -> None:
+        """One recompute whose failure is the group's, never the supervisor's: logged, and
+        retried on the group's next change. A lost ledger stops every profile (the host's
+        ``on_ledger_lost``), as it does when a bot finds it."""
+        try:
+            await self.recompute(group)
+        except LedgerLost as exc:
+            log.critical("portfolio_ledger_lost", portfolio=group.spec.name, error=str(exc))
+            if self.on_ledger_lost is not None:
+                self.on_ledger_lost(exc)
+        except Exception as exc:
+            self._dirty.add(group.spec.name)
+            log.error(
+                "portfolio_recompute_failed",
+                portfolio=group.spec.name,
+                error=f"{type(exc).__name__}: {exc}",
+            )
 
     async def _wait(self, deadline: float | None) -> None:
         """Until something is touched, or ``deadline`` (a pause's end) passes."""
@@ -345,14 +318,16 @@ class PortfolioManager:
         group.tracker = tracked(group.tracker, agg.equity, group.day.of(wall))
         risk, trips = evaluate_group(group.spec, group.risk, agg, group.tracker, now)
         group.risk = risk
-        if trips:
-            await self._on_trips(group, trips, wall)
         skew = member_skew(agg)
         trip = member_trip(risk, now)
+        # The members first: each stores a halt in its own ledger on its next decision, so a
+        # failing write of the group's own rows below cannot keep a halt from them.
         for name, reading in readings.items():
             member = self._members(name)
             if member is not None:
                 self._hand(group, name, member, reading, skew, trip)
+        if trips:
+            await self._on_trips(group, trips, wall)
         await self._snapshot(group, agg, now, wall)
 
     def _hand(
@@ -414,33 +389,17 @@ class PortfolioManager:
         for seen in group.seen.values():
             seen.halt_sent_run = None
         log.warning("portfolio_reset", portfolio=group.spec.name, member=reset_by)
-        if self.ledger is not None:
-            await self.ledger.reset(group.key, wall, f"reset of member {reset_by}")
+        await self.store.reset(group.key, wall, f"reset of member {reset_by}")
 
     async def _restore(self, group: GroupRun, wall: float) -> None:
         """Resume the group's peak, day start and halt from the ledger."""
         group.restored = True
-        ledger = self.ledger
-        if ledger is None:
-            return
         loss = group.spec.limits.max_daily_loss
         tz = loss.timezone if loss is not None else "UTC"
-        peak = await ledger.peak_equity(group.key)
-        day_start = await ledger.day_start_equity(group.key, tz, wall)
-        group.tracker = restored_tracker(peak, day_start)
-        halt = await ledger.active_halt(group.key)
+        tracker, halt = await self.store.restore(group.key, tz, wall, self.clock.now())
+        group.tracker = tracker
         if halt is not None:
-            details = halt.details
-            group.risk = RiskState(
-                halt=Trip(
-                    halt.rule,
-                    "halt",
-                    float(details.get("value", math.nan)),
-                    float(details.get("limit", math.nan)),
-                    self.clock.now(),
-                    str(details.get("detail", "")),
-                )
-            )
+            group.risk = RiskState(halt=halt)
             log.warning("portfolio_halt_restored", portfolio=group.spec.name, rule=halt.rule)
 
     async def _on_trips(self, group: GroupRun, trips: tuple[Trip, ...], wall: float) -> None:
@@ -456,24 +415,13 @@ class PortfolioManager:
                 detail=t.detail,
                 members=list(group.members),
             )
-            if self.ledger is not None:
-                await self.ledger.record_risk_event(
-                    group.key,
-                    wall,
-                    "trip",
-                    t.rule,
-                    t.action,
-                    state,
-                    {"value": t.value, "limit": t.limit, "detail": t.detail},
-                )
+        await self.store.trips(group.key, trips, state, wall)
 
     async def _snapshot(
         self, group: GroupRun, agg: GroupAggregate, now: float, wall: float
     ) -> None:
         """Store the group's equity every ``SNAPSHOT_EVERY_S`` (its peak rises with it)."""
-        if self.ledger is None or agg.value is None or agg.mark is None:
-            return
         if now - group.last_snapshot_at < SNAPSHOT_EVERY_S:
             return
-        group.last_snapshot_at = now
-        await self.ledger.record_equity(group.key, wall, agg.value, agg.mark, agg.base, agg.quote)
+        if await self.store.equity(group.key, agg, wall):
+            group.last_snapshot_at = now

@@ -17,8 +17,11 @@ from kasmm.config.portfolios import ResolvedPortfolio
 from kasmm.core.portfolio import MemberSnapshot
 from kasmm.core.risk import Trip
 from kasmm.core.skew import GroupSkew
+from kasmm.errors import LedgerLost
 from kasmm.store import AsyncLedger, Ledger
-from kasmm.supervisor.portfolios import GroupRun, MemberReading, PortfolioManager, group_key
+from kasmm.supervisor.members import MemberReading
+from kasmm.supervisor.portfolio_store import group_key
+from kasmm.supervisor.portfolios import GroupRun, PortfolioManager
 from kasmm.supervisor.status import group_row
 
 D = Decimal
@@ -37,10 +40,14 @@ class FakeMember:
     halt_rule: str | None = None
     run: object = field(default_factory=object)
     decisions: int = 0
+    #: Raised by :meth:`reading` (a broken view, a lost ledger).
+    fail: Exception | None = None
     skews: list[GroupSkew | None] = field(default_factory=list)
     trips: list[tuple[Trip | None, str]] = field(default_factory=list)
 
     def reading(self) -> MemberReading:
+        if self.fail is not None:
+            raise self.fail
         snapshot = MemberSnapshot(self.name, self.base, self.quote, self.mid, D(0))
         return MemberReading(snapshot, self.ready, self.halt_rule, self.run, self.decisions)
 
@@ -80,8 +87,14 @@ class World:
             "a": FakeMember("a", D(1000), D(0)),  # long on its own
             "b": FakeMember("b", D(100), D(900)),  # short on its own
         }
+        self.lost: list[LedgerLost] = []
         self.manager = PortfolioManager(
-            self.clock, self.clock.wall, self.members.get, ledger, debounce_s=0.1
+            self.clock,
+            self.clock.wall,
+            self.members.get,
+            ledger,
+            debounce_s=0.1,
+            on_ledger_lost=self.lost.append,
         )
         self.manager.configure(groups(tmp_path, rules), ["a", "b"])
 
@@ -309,3 +322,24 @@ async def test_a_group_split_over_shards_is_not_measured(tmp_path: Path) -> None
     # A group wholly in other shards is not this shard's at all.
     world.manager.configure(groups(tmp_path), [], elsewhere=["a", "b"])
     assert world.manager.groups == {}
+
+
+async def test_a_failing_recompute_is_the_groups_not_the_supervisors(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    a = world.members["a"]
+    a.fail = RuntimeError("view broke")
+    async with anyio.create_task_group() as tg:
+        await tg.start(world.manager.run)
+        await world.manager.recomputed.wait()  # failed, contained, the loop lives
+        assert a.skews == []
+        a.fail = None
+        done = world.manager.recomputed
+        world.manager.touched("b")
+        await done.wait()
+        assert len(a.skews) == 1  # retried on the group's next change
+        a.fail = LedgerLost("ledger file deleted")
+        done = world.manager.recomputed
+        world.manager.touched("a")
+        await done.wait()
+        assert [str(e) for e in world.lost] == ["ledger file deleted"]
+        tg.cancel_scope.cancel()
