@@ -320,6 +320,8 @@ class PortfolioManager:
         group.risk = risk
         skew = member_skew(agg)
         trip = member_trip(risk, now)
+        if self.groups.get(group.spec.name) is not group:
+            return  # a reload replaced or removed the group while its ledger was read
         # The members first: each stores a halt in its own ledger on its next decision, so a
         # failing write of the group's own rows below cannot keep a halt from them.
         for name, reading in readings.items():

@@ -76,6 +76,19 @@ async def test_members_skew_toward_the_group_and_status_shows_it(
         assert row["name"] == "kas" and row["state"] == "active"
         assert set(row["members"]) == {"deep", "thin"} and row["waiting_for"] == []
         assert row["value"] is not None and row["share"] is not None
+        # Hot reload: an invalid file keeps the last good groups; removing the group releases
+        # its members (they skew on their own again).
+        (profiles / "_portfolios.yaml").write_text("portfolios: {kas: {members: [nobody]}}\n")
+        result = await sup.reload()
+        assert [i.field for i in result.issues] == ["portfolios.kas.members[0]"]
+        assert list(sup.portfolios.groups) == ["kas"]
+        (profiles / "_portfolios.yaml").write_text("portfolios: {}\n")
+        result = await sup.reload()
+        assert result.issues == [] and sup.portfolios.groups == {}
+        assert sup.status()["portfolios"] == []
+        for name in ("deep", "thin"):
+            bot = sup.slots[name].bot
+            assert bot is not None and bot.engine.group is None
         tg.cancel_scope.cancel()
 
 
