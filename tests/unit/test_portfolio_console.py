@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable
 
+from kasmm.commands.status import render_table
 from kasmm.console import rows
 from kasmm.console.app import COLUMNS, TopApp, group_row
 from tests.unit.test_console import STATUS, fake_supervisor, row_cells
@@ -72,3 +73,16 @@ async def test_top_shows_the_group_row_under_the_profiles(tmp_path: Path) -> Non
             await pilot.press("r")
             await pilot.pause()
             assert fake.requests == []
+
+
+def test_kasmm_status_prints_a_line_per_portfolio() -> None:
+    text = render_table({**STATUS, "portfolios": [GROUP]})
+    lines = text.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("portfolio "))
+    # After the profile table, before the config errors.
+    assert lines[at - 1] == "" and lines[at + 2].startswith("config errors")
+    line = lines[at]
+    assert line == (
+        "portfolio kas: halted: portfolio_max_drawdown: 620 > 500  members=alpha, broken"
+        "  base=110000.5  share=68% / 31%  equity=13001.52  pnl=-620.12"
+    )
