@@ -39,16 +39,28 @@ class GroupStore:
         self.ledger = ledger
 
     async def restore(
-        self, key: str, tz: str, wall: float, now: float
+        self, key: str, members: Sequence[str], tz: str, wall: float, now: float
     ) -> tuple[GroupTracker, Trip | None]:
         """The group's stored peak and day start (in ``tz`` at ``wall``), and its halt (its
-        ``ts`` is ``now`` on the interval clock: the stored one is a wall time)."""
+        ``ts`` is ``now`` on the interval clock: the stored one is a wall time).
+
+        A halt that a member's reset followed (``kasmm reset MEMBER`` while no supervisor ran)
+        was acknowledged: it is cleared here as a running supervisor would have cleared it, not
+        handed to the members again.
+        """
         ledger = self.ledger
         if ledger is None:
             return GroupTracker(), None
+        halt = await ledger.active_halt(key)
+        if halt is not None:
+            for member in members:
+                events = await ledger.risk_events(member)
+                if any(ev.kind == "reset" and ev.ts >= halt.ts for ev in events):
+                    await ledger.reset(key, wall, f"reset of member {member}")
+                    halt = None
+                    break
         peak = await ledger.peak_equity(key)
         day_start = await ledger.day_start_equity(key, tz, wall)
-        halt = await ledger.active_halt(key)
         trip = None
         if halt is not None:
             details = halt.details

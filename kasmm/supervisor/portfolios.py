@@ -398,7 +398,9 @@ class PortfolioManager:
         group.restored = True
         loss = group.spec.limits.max_daily_loss
         tz = loss.timezone if loss is not None else "UTC"
-        tracker, halt = await self.store.restore(group.key, tz, wall, self.clock.now())
+        tracker, halt = await self.store.restore(
+            group.key, group.members, tz, wall, self.clock.now()
+        )
         group.tracker = tracker
         if halt is not None:
             group.risk = RiskState(halt=halt)

@@ -343,3 +343,32 @@ async def test_a_failing_recompute_is_the_groups_not_the_supervisors(tmp_path: P
         await done.wait()
         assert [str(e) for e in world.lost] == ["ledger file deleted"]
         tg.cancel_scope.cancel()
+
+
+async def test_a_member_reset_while_no_supervisor_ran_clears_the_stored_group_halt(
+    tmp_path: Path,
+) -> None:
+    async with AsyncLedger(Ledger(tmp_path / "ledger.sqlite")) as ledger:
+        world = World(tmp_path, DRAWDOWN, ledger)
+        await world.recompute()
+        for member in world.members.values():
+            member.mid = D("0.8")
+        world.clock.advance_to(world.clock.now() + 10)
+        await world.recompute()
+        assert await ledger.active_halt(group_key("kas")) is not None
+        # What the member's engine stored, then `kasmm reset b` with the supervisor down.
+        await ledger.record_risk_event(
+            "b", world.clock.wall(), "trip", "portfolio_max_drawdown", "halt", "halted", {}
+        )
+        world.clock.advance_to(world.clock.now() + 5)
+        assert await ledger.reset("b", world.clock.wall(), "alice")
+        again = World(tmp_path, DRAWDOWN, ledger)
+        again.clock.advance_to(world.clock.now() + 1)
+        for member in again.members.values():
+            member.mid = D("0.8")
+        await again.recompute()
+        assert again.halt() is None
+        assert await ledger.active_halt(group_key("kas")) is None
+        assert all(m.trips == [] for m in again.members.values())
+        # Its peak was re-based with it: the same drawdown does not trip again.
+        assert again.group.tracker.peak_equity == D(1780)
