@@ -71,7 +71,14 @@ from kasmm.venues.sim.replay_format import scan
 from .driver import BacktestDriver, Observer
 from .overrides import OverrideError, apply_overrides, grid, label
 from .plumbing import LEVELS, PROGRESS_EVERY_S, BacktestBucket, BacktestClock
-from .result import BacktestResult, PathResult, RunResult, Timing, pnl_fields
+from .result import (
+    BacktestResult,
+    PathResult,
+    RunResult,
+    Timing,
+    markout_fields,
+    pnl_fields,
+)
 
 MarketKind = Literal["random_walk", "as2008", "replay"]
 RateLimitMode = Literal["auto", "profile", "unlimited"]
@@ -249,6 +256,7 @@ def run_path(spec: PathSpec, on_progress: Callable[[float], None] | None = None)
         end_time_s=max(0.0, meter.last_event_at - spec.start) if meter.events else 0.0,
         open_orders_left=view.orders_left,
         **pnl_fields(view.pnl_parts),
+        **markout_fields(view.markout),
     )
 
 

@@ -16,8 +16,8 @@ Conventions: every name starts with ``kasmm_``; seconds and ratios (0-1) are bas
 is in the symbol's quote currency (``_quote``), amounts of the base asset end in ``_base``;
 counters end in ``_total``. Every per-profile series carries ``profile``, ``venue`` and
 ``symbol``; extra labels are bounded sets (``side``, ``asset``, ``endpoint``, ``error``,
-``rule``, ``action``, ``state``, ``mode``, ``part``, ``band``, ``window``), never order ids
-or prices.
+``rule``, ``action``, ``state``, ``mode``, ``part``, ``band``, ``window``, ``horizon``),
+never order ids or prices.
 
 Counters read from a bot (orders, decisions, book updates, kill-switch trips) restart from zero
 when the supervisor restarts the bot, which Prometheus handles as a counter reset. Fill counters
