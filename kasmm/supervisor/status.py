@@ -16,7 +16,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kasmm.obs.money import plain
+from kasmm.obs.money import NumberFormat, plain
 from kasmm.supervisor.state import ProfileState
 
 if TYPE_CHECKING:
@@ -62,7 +62,9 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
 
 
 def group_row(group: GroupRun, now: float) -> dict[str, Any]:
-    """One portfolio's row of ``/status``: exact money as strings, shares as floats."""
+    """One portfolio's row of ``/status``: money and base amounts rounded for people (at the
+    precision of a market trading at the group's mark, as a profile row's money is), the same
+    figures exact under ``exact``, shares as floats."""
     agg, risk, tracker = group.agg, group.risk, group.tracker
     halt = risk.halt
     row: dict[str, Any] = {
@@ -73,38 +75,32 @@ def group_row(group: GroupRun, now: float) -> dict[str, Any]:
         "waiting_for": list(group.waiting),
         "other_shards": list(group.split),
         "target_share": group.spec.target_share,
-        "target_base": _s(group.spec.target_base),
-        "peak_equity": _s(tracker.peak_equity),
-        "day_start_equity": _s(tracker.day_start_equity),
     }
-    if agg is None:
-        return row
-    equity = agg.equity
-    row.update(
-        base=_s(agg.base),
-        quote=_s(agg.quote),
-        mark=_s(agg.mark),
-        value=_s(None if equity is None else equity - agg.quote),  # the base at the mids
-        equity=_s(equity),
-        share=agg.share,
-        deviation=round(agg.deviation, 6),
-        excess_base=_s(agg.excess_base),
-        target_base=_s(agg.target_base),
-        pnl=_s(agg.pnl),
-        daily_pnl=_s(
-            None
-            if equity is None or tracker.day_start_equity is None
-            else equity - tracker.day_start_equity
-        ),
-        drawdown=_s(
-            None if equity is None or tracker.peak_equity is None else tracker.peak_equity - equity
-        ),
-    )
+    equity = None if agg is None else agg.equity
+    peak, start = tracker.peak_equity, tracker.day_start_equity
+    money: dict[str, Decimal | None] = {"peak_equity": peak, "day_start_equity": start}
+    sizes: dict[str, Decimal | None] = {"target_base": group.spec.target_base}
+    mark = None
+    if agg is not None:
+        mark = agg.mark
+        row.update(share=agg.share, deviation=round(agg.deviation, 6))
+        sizes.update(base=agg.base, excess_base=agg.excess_base, target_base=agg.target_base)
+        money.update(
+            quote=agg.quote,
+            value=None if equity is None else equity - agg.quote,  # the base at the mids
+            equity=equity,
+            pnl=agg.pnl,
+            daily_pnl=None if equity is None or start is None else equity - start,
+            drawdown=None if equity is None or peak is None else peak - equity,
+        )
+    fmt = NumberFormat.for_market(None, None, mark)
+    row.update({k: None if v is None else fmt.size(v) for k, v in sizes.items()})
+    row.update({k: None if v is None else fmt.money(v) for k, v in money.items()})
+    if mark is not None:
+        row["mark"] = fmt.price(mark)
+    exact = {**sizes, **money, "mark": mark}
+    row["exact"] = {k: plain(v) for k, v in exact.items() if v is not None}
     return row
-
-
-def _s(value: Decimal | None) -> str | None:
-    return None if value is None else plain(value)
 
 
 def _disabled_row(name: str, path: object) -> dict[str, Any]:

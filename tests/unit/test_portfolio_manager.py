@@ -130,8 +130,9 @@ async def test_every_member_gets_the_groups_skew(tmp_path: Path) -> None:
         (skew,) = member.skews
         assert skew is not None and skew.excess_base == D(100) and skew.deviation > 0
     row = group_row(world.group, world.clock.now())
-    assert row["state"] == "active" and row["equity"] == "2000" and row["excess_base"] == "100"
-    assert row["value"] == "1100" and row["base"] == "1100" and row["quote"] == "900"
+    assert row["state"] == "active" and row["equity"] == "2000.00" and row["excess_base"] == "100"
+    assert row["value"] == "1100.00" and row["base"] == "1100" and row["quote"] == "900.00"
+    assert row["exact"]["equity"] == "2000" and row["exact"]["target_base"] == "1000"
     assert row["members"] == {"a": "active", "b": "active"} and row["waiting_for"] == []
 
 
