@@ -25,7 +25,7 @@ from textual.widgets import Button, DataTable, Footer, Label, Static
 
 from kasmm.commands.status import StatusFetchError
 from kasmm.console import rows
-from kasmm.console.details import profile_detail, supervisor_detail
+from kasmm.console.details import group_detail, profile_detail, supervisor_detail
 from kasmm.obs.money import NumberFormat
 
 __all__ = ["COLUMNS", "Confirm", "Source", "TopApp", "group_row", "table_row"]
@@ -259,12 +259,23 @@ class TopApp(App[None]):
     def _show_details(self) -> None:
         row = self.selected_row()
         detail = "" if row is None else "\n".join(profile_detail(self.doc, row))
+        group = self.selected_group()
+        if group is not None:
+            detail = "\n".join(group_detail(group))
         self.query_one("#detail", Static).update(Text(detail))
         self.query_one("#supervisor", Static).update(Text("\n".join(supervisor_detail(self.doc))))
 
     def selected_row(self) -> Mapping[str, Any] | None:
         """The status row of the selected profile."""
         return next((r for r in rows.profiles(self.doc) if r.get("name") == self._selected), None)
+
+    def selected_group(self) -> Mapping[str, Any] | None:
+        """The status row of the selected portfolio (``None``: a profile is selected)."""
+        key = self._selected or ""
+        if not key.startswith("portfolio:"):
+            return None
+        name = key.removeprefix("portfolio:")
+        return next((g for g in rows.portfolios(self.doc) if g.get("name") == name), None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:

@@ -11,7 +11,8 @@ from textual.widgets import DataTable
 from kasmm.commands.status import render_table
 from kasmm.console import rows
 from kasmm.console.app import COLUMNS, TopApp, group_row
-from tests.unit.test_console import STATUS, fake_supervisor, row_cells
+from kasmm.console.plain import render_plain
+from tests.unit.test_console import STATUS, fake_supervisor, row_cells, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -68,8 +69,14 @@ async def test_top_shows_the_group_row_under_the_profiles(tmp_path: Path) -> Non
                 "[kas]",
                 "halted: portfolio_max_drawdown: 620 > 500",
             ]
-            # A group row is no profile: reset on it asks nothing and sends nothing.
+            # Selected, it shows its members and figures.
             table.move_cursor(row=3)
+            await pilot.pause()
+            detail = text_of(app, "#detail")
+            assert detail.startswith("portfolio kas\nstate halted: portfolio_max_drawdown")
+            assert "members: alpha halted, broken stopped" in detail
+            assert "reset each member" in detail
+            # A group row is no profile: reset on it asks nothing and sends nothing.
             await pilot.press("r")
             await pilot.pause()
             assert fake.requests == []
@@ -86,3 +93,8 @@ def test_kasmm_status_prints_a_line_per_portfolio() -> None:
         "portfolio kas: halted: portfolio_max_drawdown: 620 > 500  members=alpha, broken"
         "  base=110000.5  share=68% / 31%  equity=13001.52  pnl=-620.12"
     )
+
+
+def test_plain_top_shows_each_portfolio() -> None:
+    text = render_plain({**STATUS, "portfolios": [GROUP]})
+    assert "\nportfolio kas\nstate halted: portfolio_max_drawdown: 620 > 500\n" in text
