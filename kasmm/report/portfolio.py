@@ -8,6 +8,7 @@ members and the target.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -94,11 +95,22 @@ def portfolio_members(profiles_dir: Path) -> dict[str, tuple[Sequence[str], str 
 
 
 def portfolio_sections(groups: Sequence[PortfolioData]) -> list[str]:
-    """One HTML section per portfolio (none without portfolio rows in the ledger)."""
-    return [_section(i, g) for i, g in enumerate(groups, 1)]
+    """One HTML section per portfolio (none without portfolio rows in the ledger), each with
+    its equity chart (matplotlib: imported here, as the report command does)."""
+    charts = importlib.import_module("kasmm.report.charts")
+    out = []
+    for i, g in enumerate(groups, 1):
+        chart = charts.group_equity_chart(
+            g.name,
+            [(s.ts, float(s.equity)) for s in g.equity],
+            [(ev.ts, ev.kind) for ev in g.events],
+            f"g{i}",
+        )
+        out.append(_section(i, g, None if chart is None else (chart.title, chart.svg)))
+    return out
 
 
-def _section(index: int, g: PortfolioData) -> str:
+def _section(index: int, g: PortfolioData, chart: tuple[str, str] | None) -> str:
     out = [f'<section class="portfolio" id="portfolio-{index}" data-portfolio="{e(g.name)}">']
     out.append(f"<h2>Portfolio {e(g.name)}</h2>")
     if g.active_halt is not None:
@@ -130,6 +142,9 @@ def _section(index: int, g: PortfolioData) -> str:
         out.append('<p class="empty">No equity snapshots in this period.</p>')
     if rows:
         out.append(_kv(rows))
+    if chart is not None:
+        out.append(f"<h3>{e(chart[0])}</h3>")
+        out.append(f"<figure>{chart[1]}</figure>")
     out.append("<h3>Group kill-switch events</h3>")
     if g.events:
         head = ["time", "event", "rule", "action", _num_cell("value", header=True), "detail"]

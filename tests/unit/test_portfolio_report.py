@@ -52,6 +52,10 @@ def test_a_portfolio_section_with_equity_drawdown_and_events(tmp_path: Path) -> 
         r'<section class="portfolio" id="portfolio-1" data-portfolio="(\w+)"', page
     ) == ["kas"]
     assert "<h2>Portfolio kas</h2>" in page
+    group = page.split('data-portfolio="kas"')[1]
+    assert "<h3>Group equity and its running peak</h3>" in group and group.count("<svg") == 1
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "ids stay unique with the group's chart"
     assert "HALTED since" in page and "portfolio_max_drawdown" in page
     # The section's tables follow the last profile's in the parser's bookkeeping.
     rows = [r for rs in tables(page).values() for r in rs]
