@@ -35,6 +35,9 @@ class MemberReading:
     run: object
     #: Decisions the run has taken (one after a trip was handed over, the trip is in force).
     decisions: int = 0
+    #: The bot's lifecycle (``starting``, ``quoting``, ``stopped``, ...): what the member is
+    #: shown as while it is not ready.
+    lifecycle: str = "quoting"
 
 
 class Member(Protocol):
@@ -77,7 +80,7 @@ class RunnerMember:
             view.trading_state.value,
         )
         ready = view.state is BotState.QUOTING
-        return MemberReading(snapshot, ready, halt, bot, view.counters.decisions)
+        return MemberReading(snapshot, ready, halt, bot, view.counters.decisions, view.state.value)
 
     def set_group(self, skew: GroupSkew | None) -> None:
         """Hand the group's skew to the running bot's engine."""

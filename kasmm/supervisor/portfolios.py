@@ -306,9 +306,11 @@ class PortfolioManager:
                 snapshots.append(
                     MemberSnapshot(name, last.base, last.quote, None, last.pnl, "stopped")
                 )
-            group.members_state[name] = (
-                reading.snapshot.trading if reading is not None else "stopped"
-            )
+            if reading is None:
+                group.members_state[name] = "stopped"
+            else:
+                ready = reading.ready
+                group.members_state[name] = reading.snapshot.trading if ready else reading.lifecycle
         group.waiting = tuple(waiting)
         if waiting:
             group.agg = None

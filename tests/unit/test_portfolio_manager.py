@@ -49,7 +49,10 @@ class FakeMember:
         if self.fail is not None:
             raise self.fail
         snapshot = MemberSnapshot(self.name, self.base, self.quote, self.mid, D(0))
-        return MemberReading(snapshot, self.ready, self.halt_rule, self.run, self.decisions)
+        lifecycle = "quoting" if self.ready else "starting"
+        return MemberReading(
+            snapshot, self.ready, self.halt_rule, self.run, self.decisions, lifecycle
+        )
 
     def set_group(self, skew: GroupSkew | None) -> None:
         self.skews.append(skew)
@@ -141,6 +144,7 @@ async def test_the_group_waits_for_every_member_to_be_measured(tmp_path: Path) -
     world.members["b"].ready = False  # still starting: no balances yet
     await world.recompute()
     assert not world.measured() and world.group.waiting == ("b",)
+    assert world.group.members_state == {"a": "active", "b": "starting"}
     assert world.members["a"].skews == [] and world.members["a"].trips == []
     world.members["b"].ready = True
     await world.recompute()
