@@ -137,3 +137,32 @@ async def test_a_group_drawdown_halts_every_member_until_reset(
                 await sup.portfolios.recomputed.wait()
         tg.cancel_scope.cancel()
     assert all(v.open_order_count == 0 for vs in log.venues.values() for v in vs)
+
+
+async def test_a_group_halt_survives_a_restart_of_the_supervisor(
+    tmp_path: Path, ledger: AsyncLedger
+) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    setup(profiles, "    kill_switch:\n      max_drawdown: {quote: 0.5}\n")
+
+    def halted(sup: Supervisor, name: str) -> bool:
+        bot = sup.slots[name].bot
+        return bot is not None and bot.view().trading_state is TradingState.HALTED
+
+    first = Supervisor(profiles, venue_factory=VenueLog().factory, ledger=ledger)
+    async with anyio.create_task_group() as tg:
+        await tg.start(first.run)
+        await eventually(lambda: halted(first, "deep") and halted(first, "thin"), within_s=30)
+        tg.cancel_scope.cancel()
+    trips = {n: len(await ledger.risk_events(n)) for n in ("deep", "thin")}
+    second = Supervisor(profiles, venue_factory=VenueLog().factory, ledger=ledger)
+    async with anyio.create_task_group() as tg:
+        await tg.start(second.run)
+        # Each member restores its own halt; the group restores its own.
+        await eventually(lambda: halted(second, "deep") and halted(second, "thin"), within_s=10)
+        await eventually(lambda: second.status()["portfolios"][0]["state"] == "halted", 10)
+        tg.cancel_scope.cancel()
+    # Nothing tripped again: the halts are the stored ones.
+    assert {n: len(await ledger.risk_events(n)) for n in ("deep", "thin")} == trips
+    assert [e.kind for e in await ledger.risk_events("portfolio:kas")] == ["trip"]
