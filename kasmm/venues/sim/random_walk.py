@@ -44,11 +44,13 @@ import math
 import operator
 import random
 from collections import deque
+from collections.abc import Sequence
 from decimal import Decimal
 
 from kasmm.config.schema import RandomWalkMarket
 from kasmm.core.types import ZERO, Book, BookUpdated, Side, VenueEvent
 from kasmm.venues.sim.grid_ladder import GridLadder, grid_spacing
+from kasmm.venues.sim.ioc import Take, take_within
 from kasmm.venues.sim.state import SimState
 from kasmm.venues.sim.tick_book import TickBook
 
@@ -178,6 +180,19 @@ class RandomWalkModel:
             side = Side.BUY if rng.random() < 0.5 else Side.SELL
             lots = math.floor(expovariate(rng, 1.0 / self._taker_mean_f) / self._lot_f)
             self._take(side, Decimal(max(1, lots)) * self._lot)
+
+    def take(self, taker_side: Side, limit: Decimal, size: Decimal) -> list[Take]:
+        """An immediate-or-cancel order's executions against the synthetic book (see
+        :class:`~.state.MarketModel`); consumed like a taker's, until the next book update.
+        Draws nothing from the generator: a run that places none stays bit for bit the same."""
+        resting = taker_side.opposite
+        own_best = self._state.orders.best(resting)
+        return take_within(self._book.side(resting), own_best, taker_side, limit, size)
+
+    def publish(self, events: Sequence[VenueEvent]) -> None:
+        """Queue ``events``, then the book as it is when handed out."""
+        self._pending.extend(events)
+        self._pending.append(None)
 
     def _take(self, side: Side, size: Decimal) -> None:
         """Sweep a market order through the combined book and queue the resulting events."""

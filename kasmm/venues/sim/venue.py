@@ -35,7 +35,7 @@ from kasmm.core.types import (
     Side,
     VenueEvent,
 )
-from kasmm.venues.base import CancelOutcome, PlaceOutcome
+from kasmm.venues.base import CancelOutcome, IocOutcome, PlaceOutcome
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.sim.as2008 import AS2008Model, as2008_rules
 from kasmm.venues.sim.exchange import SimExchange
@@ -222,6 +222,17 @@ class SimVenue(ConcurrentBatch):
         """
         await self._request()
         return self.exchange.place_now(request)
+
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        """Take other traders' liquidity up to ``request.price`` at once, cancel the rest
+        (:mod:`.ioc`: self-trade prevention, funds for the whole order, the taker fee). The
+        fills (``is_maker=False``) and then the book it left come out of :meth:`events`.
+
+        :raises OrderRejected: not an IOC request, a rule violation, or the as2008 market.
+        :raises InsufficientFunds: the free balance cannot back the whole order at its limit.
+        """
+        await self._request()
+        return self.exchange.place_ioc_now(request)
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         """Cancel one open order and unlock its funds.
