@@ -92,8 +92,10 @@ class StrictModel(BaseModel):
 # --- venues -------------------------------------------------------------------------------
 
 
-#: A name other configs refer to: a sim venue's ``exchange``, a simulated world.
-SimName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+#: A market's exchange as references name it: a ccxt id, or a sim venue's ``exchange`` name.
+ExchangeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+#: A simulated world's name (what the sim venues sharing its latent price name).
+WorldName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 
 
 class SimWorldConfig(StrictModel):
@@ -105,7 +107,7 @@ class SimWorldConfig(StrictModel):
     the same fields (:mod:`kasmm.venues.sim.world`).
     """
 
-    name: SimName = Field(
+    name: WorldName = Field(
         description="The world's name: venues naming the same world share one latent price "
         "(lower-case letters, digits, '-' and '_')."
     )
@@ -324,7 +326,7 @@ class SimVenueConfig(StrictModel):
     """The built-in simulated exchange: no keys, no network."""
 
     type: Literal["sim"] = Field(description="The built-in simulated exchange.")
-    exchange: SimName = Field(
+    exchange: ExchangeName = Field(
         "sim",
         description="The name this venue's market is known by: the venue in logs and metrics, "
         "and the market key '<exchange>:<symbol>' other profiles reference. Not a live "
@@ -794,10 +796,6 @@ class ObligationsConfig(StrictModel):
 
 
 # --- the profile --------------------------------------------------------------------------
-
-
-#: A market's exchange as references name it: a ccxt id, or a sim venue's ``exchange`` name.
-ExchangeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 
 
 class MarketRef(StrictModel):

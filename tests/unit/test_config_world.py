@@ -137,6 +137,10 @@ def test_the_example_world_profiles_load_together() -> None:
     assert deep.market.world == thin.market.world is not None
     assert (deep.market.lag_ms, thin.market.lag_ms) == (0, 500)
     assert deep.market.arbitrage is None and thin.market.arbitrage is not None
+    # The thin venue quotes off the deep one.
+    reference = result.profiles["sim-thin-kas-usdt"].profile.reference
+    assert reference is not None
+    assert [(s.exchange, s.symbol) for s in reference.sources] == [("sim-deep", "KAS/USDT")]
     assert deep.market.book_level_size > 10 * thin.market.book_level_size
     assert deep.market.taker_rate_per_s > 10 * thin.market.taker_rate_per_s
     for path in EXAMPLES.glob("*.yaml"):
