@@ -230,7 +230,9 @@ class SimWorlds:
     def __contains__(self, name: object) -> bool:
         return name in self._worlds
 
-    def world(self, name: str, params: WorldParams, origin: float, *, user: str) -> LatentPrice:
+    def world(
+        self, name: str, params: WorldParams, origin: float, *, user: str = "a venue"
+    ) -> LatentPrice:
         """The latent price of world ``name``, created with ``params`` and ``origin`` by its
         first user; later users get the same object (their ``origin`` is not used).
 
