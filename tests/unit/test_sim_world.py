@@ -136,6 +136,12 @@ def test_the_price_at_a_time_is_the_last_step_at_or_before_it() -> None:
         assert latent.index(t) == n and latent.at(t) == latent.price(n)
         assert latent.index(t + 0.0999) == n
     assert latent.index(12.3 + 1e-12) == 0
+    # On a monotonic clock of a machine up for 100 days, step boundaries still land exactly.
+    late = LatentPrice("kas", PARAMS, origin=8_640_000.123)
+    t0 = late.origin + 0.05  # a venue's book updates, off the world's grid by a phase
+    for n in range(1, 2000):
+        t = t0 + n * 0.1  # as the venue schedules them: t0 + n * interval
+        assert late.index(t - 0.05) == n  # the step it lags onto, 50 ms behind
 
 
 def test_old_steps_are_dropped_and_asking_for_one_says_so() -> None:
