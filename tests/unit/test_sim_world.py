@@ -296,13 +296,18 @@ def test_the_noise_reverts_and_stays_within_a_few_noise_bps() -> None:
     world = thin.world
     assert world is not None
     deviations: list[float] = []
+    last = 0.0
 
     def record(_i: int, event: Any) -> None:
-        if isinstance(event, BookUpdated) and thin.mid != (deviations and deviations[-1]):
+        nonlocal last
+        # Once per book update: each draws a new deviation (a taker's book keeps it).
+        if isinstance(event, BookUpdated) and world.deviation != last:
+            last = world.deviation
             deviations.append(math.log(thin.mid / world.latent.at(clock.now() - 0.5)) * 1e4)
+            assert deviations[-1] == pytest.approx(last * 1e4, abs=1e-9)
 
     drive([thin], clock, 7200.0, record)
-    assert len(deviations) > 50_000
+    assert len(deviations) > 70_000
     first, second = deviations[: len(deviations) // 2], deviations[len(deviations) // 2 :]
     # Stationary: the same spread in either hour (a random walk's would grow by ~sqrt 2).
     for half in (first, second):
