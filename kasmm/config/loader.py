@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kasmm.config.checks import prefix_collisions, run_checks, run_warnings
+from kasmm.config.checks import prefix_collisions, run_checks, run_warnings, world_conflicts
 from kasmm.config.locate import Pos, describe_error, field_str, lc_pos, locate, short
 from kasmm.config.notify import NOTIFY_FILES, NotifyFile, notify_checks, unusable_urls
 from kasmm.config.portfolios import (
@@ -66,6 +66,8 @@ __all__ = [
 ]
 
 _ACCOUNTS_FILES = ("_accounts.yaml", "_accounts.yml")
+#: Where a sim venue names its world (issues of :func:`~.checks.world_conflicts` point there).
+WORLD_FIELD = ("venue", "market", "world")
 _SUFFIXES = (".yaml", ".yml")
 
 
@@ -139,6 +141,8 @@ class _Entry:
     #: Where an issue about the client id prefix goes: ``order_prefix``, else the name it
     #: derives from.
     prefix_pos: Pos = (0, 0)
+    #: Where an issue about the simulated world goes: ``venue.market.world``.
+    world_pos: Pos = (0, 0)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -207,7 +211,8 @@ def _validate_profile(
     for path, message in run_warnings(profile):
         ctx.add(locate(node, pos, path), profile.name, field_str(path), message, "warning")
     prefix_pos = locate(node, pos, ("order_prefix",)) if "order_prefix" in data else name_pos
-    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos)
+    world_pos = locate(node, pos, WORLD_FIELD)
+    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos, world_pos)
 
 
 def _implied_name_issue(issue: ConfigIssue, stem: str) -> ConfigIssue:
@@ -430,6 +435,9 @@ def load_paths(
     Enabled profiles on one exchange account with equal client id prefixes
     (:func:`~kasmm.config.checks.prefix_collisions`) are all refused: an issue on each one's
     ``order_prefix`` (or ``name``), none of them in ``profiles``.
+    So are enabled sim profiles naming one world with different settings
+    (:func:`~kasmm.config.checks.world_conflicts`): an issue on each one's
+    ``venue.market.world``.
     """
     env, credentials_dir = _resolve_options(env, credentials_dir)
     issues: list[ConfigIssue] = []
@@ -505,6 +513,10 @@ def load_paths(
     for name, message in prefix_collisions([lp.profile for lp in profiles.values()]):
         ctx, entry = placed[name]
         ctx.add(entry.prefix_pos, name, "order_prefix", message)
+        del profiles[name]
+    for name, message in world_conflicts([lp.profile for lp in profiles.values()]):
+        ctx, entry = placed[name]
+        ctx.add(entry.world_pos, name, field_str(WORLD_FIELD), message)
         del profiles[name]
     for _path, ctx, _entries in parsed:
         issues.extend(ctx.issues)

@@ -49,7 +49,7 @@ import kasmm
 from kasmm.alerts.notifier import OUTCOMES as NOTIFY_OUTCOMES
 from kasmm.bot.stats import BotState
 from kasmm.config.notify import EVENT_KINDS
-from kasmm.config.schema import CcxtVenueConfig, Profile
+from kasmm.config.schema import CcxtVenueConfig, Profile, SimVenueConfig
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
@@ -107,13 +107,16 @@ _SIDES: tuple[tuple[Side, str], ...] = ((Side.BUY, "buy"), (Side.SELL, "sell"))
 
 
 def venue_label(profile: Profile) -> str:
-    """The ``venue`` label: the ccxt exchange id, else the venue type (``sim``, ``paper``).
+    """The ``venue`` label: the ccxt exchange id, a sim venue's ``exchange`` name (``sim``
+    unless set: several sim venues of one world are told apart by it), else ``paper``.
 
     Derived from the config (like the supervisor's log context), so a profile's series keep
     their identity across bot restarts and before its first venue exists.
     """
     venue = profile.venue
-    return venue.exchange if isinstance(venue, CcxtVenueConfig) else venue.type
+    if isinstance(venue, CcxtVenueConfig | SimVenueConfig):
+        return venue.exchange
+    return venue.type
 
 
 def profile_state(slot: ProfileRunner, view: BotView | None = None) -> str:
