@@ -56,6 +56,7 @@ from kasmm.limiter import TokenBucket
 from kasmm.obs.families import PROFILE_LABELS, Families, MetricBackend
 from kasmm.obs.kpi_series import fill_kpis
 from kasmm.obs.money import PNL_PARTS
+from kasmm.obs.portfolio_metrics import fill_portfolios
 from kasmm.supervisor.state import METRIC_STATES, displayed_state, metric_state
 from kasmm.venues.metered import Histogram, VenueMetrics
 
@@ -270,6 +271,9 @@ class SupervisorCollector(Collector):
             h = monitor.histogram
             fam.loop_lag.add_metric([], _buckets(h), h.sum)
         fam.collect_errors.add_metric([], float(self.collect_errors))
+        portfolios = getattr(sup, "portfolios", None)
+        if portfolios is not None:
+            fill_portfolios(fam, portfolios.groups.values(), sup.clock.now())
         notifier = getattr(sup, "notifier", None)
         if notifier is not None and notifier.active:
             # Every series from 0 while targets exist, so a first failure is an increase.
