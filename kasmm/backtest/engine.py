@@ -67,6 +67,7 @@ from kasmm.config.schema import (
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.replay import QueuePosition, ReplayVenue
 from kasmm.venues.sim.replay_format import scan
+from kasmm.venues.sim.world import SimWorlds
 
 from .driver import BacktestDriver, Observer
 from .overrides import OverrideError, apply_overrides, grid, label
@@ -190,7 +191,10 @@ def build_path(
             venue_cfg, profile.symbol, clock, Path(spec.data), queue_position=spec.queue_position
         )
     else:
-        sim = SimVenue(venue_cfg, profile.symbol, clock)
+        # A world's latent path is drawn per path (seed_offset): without a registry of the
+        # path's own, every path would replay the same latent price.
+        worlds = SimWorlds(seed_offset=spec.index)
+        sim = SimVenue(venue_cfg, profile.symbol, clock, worlds=worlds, user=profile.name)
     bucket = BacktestBucket(
         profile.rate_limit.capacity,
         profile.rate_limit.refill_per_s,

@@ -49,13 +49,14 @@ import kasmm
 from kasmm.alerts.notifier import OUTCOMES as NOTIFY_OUTCOMES
 from kasmm.bot.stats import BotState
 from kasmm.config.notify import EVENT_KINDS
-from kasmm.config.schema import CcxtVenueConfig, Profile
+from kasmm.config.schema import CcxtVenueConfig, Profile, SimVenueConfig
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
 from kasmm.obs.families import PROFILE_LABELS, Families, MetricBackend
 from kasmm.obs.kpi_series import fill_kpis
 from kasmm.obs.money import PNL_PARTS
+from kasmm.obs.portfolio_metrics import fill_portfolios
 from kasmm.supervisor.state import METRIC_STATES, displayed_state, metric_state
 from kasmm.venues.metered import Histogram, VenueMetrics
 
@@ -106,13 +107,16 @@ _SIDES: tuple[tuple[Side, str], ...] = ((Side.BUY, "buy"), (Side.SELL, "sell"))
 
 
 def venue_label(profile: Profile) -> str:
-    """The ``venue`` label: the ccxt exchange id, else the venue type (``sim``, ``paper``).
+    """The ``venue`` label: the ccxt exchange id, a sim venue's ``exchange`` name (``sim``
+    unless set: several sim venues of one world are told apart by it), else ``paper``.
 
     Derived from the config (like the supervisor's log context), so a profile's series keep
     their identity across bot restarts and before its first venue exists.
     """
     venue = profile.venue
-    return venue.exchange if isinstance(venue, CcxtVenueConfig) else venue.type
+    if isinstance(venue, CcxtVenueConfig | SimVenueConfig):
+        return venue.exchange
+    return venue.type
 
 
 def profile_state(slot: ProfileRunner, view: BotView | None = None) -> str:
@@ -267,6 +271,9 @@ class SupervisorCollector(Collector):
             h = monitor.histogram
             fam.loop_lag.add_metric([], _buckets(h), h.sum)
         fam.collect_errors.add_metric([], float(self.collect_errors))
+        portfolios = getattr(sup, "portfolios", None)
+        if portfolios is not None:
+            fill_portfolios(fam, portfolios.groups.values(), sup.clock.now())
         notifier = getattr(sup, "notifier", None)
         if notifier is not None and notifier.active:
             # Every series from 0 while targets exist, so a first failure is an increase.

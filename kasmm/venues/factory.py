@@ -16,14 +16,20 @@ Every part is injectable: the bucket (``limiter``, or ``metrics``/``parent`` for
 here), the venue with its deadline and limit (``venue_factory``, what the supervisor's tests and
 benches replace), or only the bare venue (``build_venue``'s ``inner``, e.g. a fault injector
 around a simulator), and the deadline (``timeout_s=None``: none, as in a virtual-time backtest).
+
+Simulated worlds (:mod:`kasmm.venues.sim.world`): sim venues whose market names a ``world``
+share its latent price through a :class:`~kasmm.venues.sim.world.SimWorlds` registry that the
+caller owns and passes as ``worlds`` (the supervisor one for all its profiles, a group backtest
+one per path); without one, each such venue gets a world of its own.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from kasmm.clock import Clock
 from kasmm.config.schema import (
@@ -41,6 +47,9 @@ from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.metered import MeteredTokenBucket, MeteredVenue, VenueMetrics
 
+if TYPE_CHECKING:  # the simulator is imported only when a sim profile is built
+    from kasmm.venues.sim.world import SimWorlds
+
 #: Deadline of a simulated venue request (they are instant unless latency is simulated).
 SIM_REQUEST_TIMEOUT_S = 5.0
 
@@ -48,13 +57,18 @@ SIM_REQUEST_TIMEOUT_S = 5.0
 VenueFactory = Callable[[Profile, Clock, TokenBucket], Venue]
 
 
-def build_inner_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
+def build_inner_venue(
+    profile: Profile, clock: Clock, limiter: TokenBucket, worlds: SimWorlds | None = None
+) -> Venue:
     """The bare venue ``profile.venue`` asks for (a ccxt one with ``limiter`` inside).
 
     A ccxt venue's credentials are resolved here, from the environment or
     ``$CREDENTIALS_DIRECTORY``, and stay ``SecretStr`` until ccxt's constructor.
 
+    :param worlds: the simulated worlds a sim venue naming one joins (module docstring).
     :raises FatalVenueError: the venue type is not available in this build.
+    :raises WorldConflict: (a ``FatalVenueError``) the sim venue's world is in use with other
+        settings.
     :raises MissingSecret: a credential reference cannot be resolved.
     """
     if isinstance(profile.venue, SimVenueConfig):
@@ -72,7 +86,7 @@ def build_inner_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> V
                 Path(market.path),
                 queue_position=market.queue_position,
             )
-        return SimVenue(profile.venue, profile.symbol, clock)
+        return SimVenue(profile.venue, profile.symbol, clock, worlds=worlds, user=profile.name)
     if isinstance(profile.venue, CcxtVenueConfig):
         from kasmm.venues.ccxt import FLAVOURS, CcxtVenue
         from kasmm.venues.ccxt.stream import StreamSettings
@@ -145,6 +159,11 @@ def build_limiter(
     return TokenBucket(capacity, refill, clock, parent=parent, name=profile.name)
 
 
+def world_venue_factory(worlds: SimWorlds) -> VenueFactory:
+    """:func:`build_venue` whose sim venues join the worlds of ``worlds``."""
+    return functools.partial(build_venue, inner=functools.partial(build_inner_venue, worlds=worlds))
+
+
 @dataclass(frozen=True, slots=True)
 class VenueStack:
     """What :func:`build_stack` built: the outermost venue and the bucket it draws from."""
@@ -161,6 +180,7 @@ def build_stack(
     metrics: VenueMetrics | None = None,
     parent: TokenBucket | None = None,
     venue_factory: VenueFactory = build_venue,
+    worlds: SimWorlds | None = None,
 ) -> VenueStack:
     """The full stack for ``profile`` (see the module docstring).
 
@@ -169,9 +189,16 @@ def build_stack(
     :param metrics: meter the venue (outermost) and the bucket into these counters.
     :param parent: the account's bucket above the profile's own (ignored with ``limiter``).
     :param venue_factory: the venue with its deadline and limit (default :func:`build_venue`).
+    :param worlds: the simulated worlds of the caller's group, for the default
+        ``venue_factory``; a custom one builds its venues itself (:func:`world_venue_factory`
+        gives the default one bound to a registry).
     :raises FatalVenueError: the venue type is not available in this build.
+    :raises WorldConflict: (a ``FatalVenueError``) the sim venue's world is in use with other
+        settings.
     :raises MissingSecret: a credential reference cannot be resolved.
     """
+    if worlds is not None and venue_factory is build_venue:
+        venue_factory = world_venue_factory(worlds)
     if limiter is None:
         limiter = build_limiter(profile, clock, metrics=metrics, parent=parent)
     venue = venue_factory(profile, clock, limiter)

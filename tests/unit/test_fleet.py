@@ -372,3 +372,17 @@ async def test_http_get_reads_a_control_endpoint_and_names_each_failure() -> Non
         quiet_port = silent.extra(anyio.abc.SocketAttribute.local_port)
         with pytest.raises(FetchError, match=r"no answer within 0\.2 s"):
             await http_get("127.0.0.1", quiet_port, "/status", 0.2)
+
+
+def test_portfolio_rows_of_every_shard_are_merged_with_their_shard() -> None:
+    first = {**child_status(["a"], "0/3"), "portfolios": [{"name": "kas", "state": "active"}]}
+    third = {**child_status(["c"], "2/3"), "portfolios": [{"name": "btc", "state": "halted"}]}
+    doc = merged(
+        view(0, ShardState.UP, first),
+        view(1, ShardState.STARTING, None),
+        view(2, ShardState.UNRESPONSIVE, third),
+    )
+    assert doc["portfolios"] == [
+        {"name": "btc", "state": "halted", "shard": "2/3", "stale": True},
+        {"name": "kas", "state": "active", "shard": "0/3"},
+    ]
