@@ -177,9 +177,17 @@ class PathSpec:
 
 
 def build_path(
-    spec: PathSpec, *, observer: Observer | None = None, run_tag: str | None = None
+    spec: PathSpec,
+    *,
+    observer: Observer | None = None,
+    run_tag: str | None = None,
+    worlds: SimWorlds | None = None,
 ) -> BacktestDriver:
-    """The driver of one path, wired to its venue, clock and bucket (not started)."""
+    """The driver of one path, wired to its venue, clock and bucket (not started).
+
+    :param worlds: the simulated worlds the venue joins: a group path's, shared by its
+        members (default: the path's own, ``seed_offset`` its index).
+    """
     clock = BacktestClock(spec.start, spec.end)
     profile = spec.profile
     venue_cfg = profile.venue
@@ -193,7 +201,8 @@ def build_path(
     else:
         # A world's latent path is drawn per path (seed_offset): without a registry of the
         # path's own, every path would replay the same latent price.
-        worlds = SimWorlds(seed_offset=spec.index)
+        if worlds is None:
+            worlds = SimWorlds(seed_offset=spec.index)
         sim = SimVenue(venue_cfg, profile.symbol, clock, worlds=worlds, user=profile.name)
     bucket = BacktestBucket(
         profile.rate_limit.capacity,

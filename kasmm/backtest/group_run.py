@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from kasmm.config.schema import AS2008Market, Profile, RandomWalkMarket, SimVenueConfig
 from kasmm.config.to_core import profile_market_key, reference_params
+from kasmm.venues.sim.world import SimWorlds
 
 from .engine import (
     DEFAULT_HORIZON_S,
@@ -88,11 +89,15 @@ def _same(values: Sequence[str]) -> bool:
 
 
 def build_group(spec: GroupPathSpec) -> GroupDriver:
-    """The group driver of one path: each member's driver on its own clock (not started)."""
+    """The group driver of one path: each member's driver on its own clock (not started), the
+    members' venues in one registry of simulated worlds (``seed_offset``: the path's index, as
+    for a single backtest's path)."""
     first = spec.members[0]
     quotes = [m.profile.symbol.partition("/")[2] for m in spec.members]
+    # One registry for the path: members naming a world share its latent price.
+    worlds = SimWorlds(seed_offset=spec.index)
     return GroupDriver(
-        [build_path(m) for m in spec.members],
+        [build_path(m, worlds=worlds) for m in spec.members],
         start=first.start,
         end=first.end,
         sample_s=spec.sample_s,

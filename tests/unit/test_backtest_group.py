@@ -22,9 +22,11 @@ from kasmm.backtest.group_run import (
     run_group_path,
 )
 from kasmm.cli import main
+from kasmm.config.loader import load_file
 from kasmm.config.schema import Profile
 from kasmm.core.quoting import QuoteDecision
 from kasmm.core.types import ReferenceUpdated, VenueEvent
+from kasmm.venues.sim.world import SimWorlds
 from tests.support import demo_profile, make_profile, path_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -285,3 +287,60 @@ def test_a_failing_member_fails_the_path_and_every_member_is_stopped_without_ord
     assert states == {"a": "stopped", "b": "failed", "c": "stopped"}
     assert all(m.driver.sim.open_order_count == 0 for m in group.members)
     assert all(m.driver.orders_left == 0 for m in group.members)
+
+
+EXAMPLES = ROOT / "profiles" / "examples"
+
+
+def example(name: str) -> Profile:
+    loaded, issues = load_file(EXAMPLES / f"{name}.yaml")
+    assert not issues, issues
+    return loaded[0].profile
+
+
+class Priced:
+    """Records, after each reference book, the thin bot's reference price and the deep book's
+    mid it was handed."""
+
+    def __init__(self, group: list[GroupDriver]) -> None:
+        self.group = group
+        self.pairs: list[tuple[Any, Any, str | None]] = []
+
+    def request(self, request: Request) -> None:
+        pass
+
+    def handled(self, at: float, event: VenueEvent, decision: QuoteDecision | None) -> None:
+        if isinstance(event, ReferenceUpdated):
+            thin = self.group[0].member("sim-thin-kas-usdt").driver.engine
+            ref = thin.reference
+            self.pairs.append(
+                (
+                    event.book.mid,
+                    ref.price if ref is not None else None,
+                    decision.price_source if decision else None,
+                )
+            )
+
+
+def test_the_thin_venue_quotes_off_the_deep_venue_of_its_world() -> None:
+    """The example pair: sim-thin lags sim-deep by 500 ms on one latent price and prices off
+    sim-deep's book; every deep book moves the thin bot's reference at once."""
+    specs = [path_spec(example(n), 120.0) for n in ("sim-deep-kas-usdt", "sim-thin-kas-usdt")]
+    holder: list[GroupDriver] = []
+    priced = Priced(holder)
+    worlds = SimWorlds(seed_offset=0)
+    drivers = [
+        build_path(s, observer=priced if "thin" in s.profile.name else None, worlds=worlds)
+        for s in specs
+    ]
+    holder.append(GroupDriver(drivers, start=0.0, end=120.0))
+    holder[0].run()
+    assert len(priced.pairs) > 500  # ten deep books a second, and its takers'
+    # Each deep book prices the thin bot's next decision (once it has its own book to quote
+    # against): the deep mid is the reference.
+    decided = [pair for pair in priced.pairs if pair[2] is not None]
+    assert len(decided) >= len(priced.pairs) - 2
+    assert all(mid == price for mid, price, _ in decided)
+    assert {source for _, _, source in decided} == {"sim-deep:KAS/USDT"}
+    thin = holder[0].member("sim-thin-kas-usdt").driver
+    assert thin.view().pnl.buy_count + thin.view().pnl.sell_count > 0
