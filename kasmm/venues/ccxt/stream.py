@@ -233,7 +233,7 @@ def _discard(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved: no "exception was never retrieved" noise
 
 
-async def _fresh_websockets(exchange: Any, symbol: str) -> None:
+async def fresh_websockets(exchange: Any, symbol: str) -> None:
     """Close ccxt's websocket connections and drop its cached book, so the next subscription
     opens new connections and rebuilds the book from a fresh snapshot (ccxt #29210: a
     snapshot merged into the book of a dead connection)."""
@@ -290,7 +290,7 @@ async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator
     symbol = venue.symbol
     clock = venue.clock
     stall_s = venue.settings.feed_stall_s
-    await _fresh_websockets(exchange, symbol)
+    await fresh_websockets(exchange, symbol)
     gap: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def on_gap(detail: str) -> None:
