@@ -454,7 +454,21 @@ class OrderClosed:
         object.__setattr__(self, "ts", ts)
 
 
-VenueEvent = BookUpdated | OrderFilled | OrderClosed
+@dataclass(frozen=True, slots=True)
+class ReferenceUpdated:
+    """A market the profile references (not the one it trades) has a new book.
+
+    :param key: the market, ``"<exchange>:<symbol>"``.
+    :param received_at: when the book arrived, on the interval clock (its age is measured
+        from it, not from ``book.ts``).
+    """
+
+    key: str
+    book: Book
+    received_at: float
+
+
+VenueEvent = BookUpdated | OrderFilled | OrderClosed | ReferenceUpdated
 
 
 # --- actions the reconciler asks for --------------------------------------------------------

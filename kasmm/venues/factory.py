@@ -12,6 +12,13 @@ backtest all build through :func:`build_stack`). The stack, innermost first::
 * metering is outermost (the supervisor's, when it passes ``metrics``): it times the venue and
   subtracts the token wait the metered bucket reports (:mod:`kasmm.venues.metered`).
 
+Inside a supervisor (``hub``: its :class:`~kasmm.market.hub.MarketHub`) a profile shares market
+data: a ccxt venue takes its public book from the hub's feed of its market and a paper venue its
+books and trades (``build_inner_venue``'s ``hub``); a venue whose market the hub has no feed for
+(a simulator, a replay) publishes its books to the hub (:class:`PublishingVenue`, around the
+limited venue); a profile with ``references`` gets their books in its events
+(:class:`ReferenceVenue`, inside the metering). Without a hub nothing of this exists.
+
 Every part is injectable: the bucket (``limiter``, or ``metrics``/``parent`` for the one built
 here), the venue with its deadline and limit (``venue_factory``, what the supervisor's tests and
 benches replace), or only the bare venue (``build_venue``'s ``inner``, e.g. a fault injector
@@ -20,10 +27,11 @@ around a simulator), and the deadline (``timeout_s=None``: none, as in a virtual
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from kasmm.clock import Clock
 from kasmm.config.schema import (
@@ -41,6 +49,9 @@ from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.metered import MeteredTokenBucket, MeteredVenue, VenueMetrics
 
+if TYPE_CHECKING:
+    from kasmm.market.hub import MarketHub
+
 #: Deadline of a simulated venue request (they are instant unless latency is simulated).
 SIM_REQUEST_TIMEOUT_S = 5.0
 
@@ -48,11 +59,16 @@ SIM_REQUEST_TIMEOUT_S = 5.0
 VenueFactory = Callable[[Profile, Clock, TokenBucket], Venue]
 
 
-def build_inner_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
+def build_inner_venue(
+    profile: Profile, clock: Clock, limiter: TokenBucket, *, hub: MarketHub | None = None
+) -> Venue:
     """The bare venue ``profile.venue`` asks for (a ccxt one with ``limiter`` inside).
 
     A ccxt venue's credentials are resolved here, from the environment or
     ``$CREDENTIALS_DIRECTORY``, and stay ``SecretStr`` until ccxt's constructor.
+
+    :param hub: the supervisor's shared market data: a ccxt venue takes its public book from
+        it, a paper venue its books and trades.
 
     :raises FatalVenueError: the venue type is not available in this build.
     :raises MissingSecret: a credential reference cannot be resolved.
@@ -83,6 +99,11 @@ def build_inner_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> V
                 f"use one of {', '.join(sorted(FLAVOURS))}"
             )
         credentials = resolve_credentials(profile.venue.credentials)
+        book_feed = None
+        if hub is not None:
+            from kasmm.market.keys import profile_market_key
+
+            book_feed = partial(hub.subscribe, profile_market_key(profile))
         return CcxtVenue(
             profile.venue,
             profile.symbol,
@@ -95,13 +116,20 @@ def build_inner_venue(profile: Profile, clock: Clock, limiter: TokenBucket) -> V
                 feed_stall_s=profile.venue.feed_stall_s,
             ),
             dead_man_switch_s=profile.venue.dead_man_switch_s,
+            book_feed=book_feed,
         )
     if isinstance(profile.venue, PaperVenueConfig):
         from kasmm.venues.paper import PaperVenue
 
         # Requests are local and instant (connect loads the market over the network, under
         # TimeoutVenue's connect deadline); the limiter paces the bot as it would be live.
-        return PaperVenue(profile.venue, profile.symbol, clock)
+        if hub is None:
+            return PaperVenue(profile.venue, profile.symbol, clock)
+        from kasmm.market.keys import profile_market_key
+        from kasmm.market.paper import HubPublicFeed
+
+        feed = HubPublicFeed(hub, profile_market_key(profile))
+        return PaperVenue(profile.venue, profile.symbol, clock, feed=feed)
     assert_never(profile.venue)
 
 
@@ -161,6 +189,8 @@ def build_stack(
     metrics: VenueMetrics | None = None,
     parent: TokenBucket | None = None,
     venue_factory: VenueFactory = build_venue,
+    hub: MarketHub | None = None,
+    references: Sequence[str] = (),
 ) -> VenueStack:
     """The full stack for ``profile`` (see the module docstring).
 
@@ -168,13 +198,32 @@ def build_stack(
         ``parent``).
     :param metrics: meter the venue (outermost) and the bucket into these counters.
     :param parent: the account's bucket above the profile's own (ignored with ``limiter``).
-    :param venue_factory: the venue with its deadline and limit (default :func:`build_venue`).
+    :param venue_factory: the venue with its deadline and limit (default :func:`build_venue`;
+        with a ``hub``, its bare venue shares the hub's market data).
+    :param hub: the supervisor's shared market data (see the module docstring).
+    :param references: the markets the profile references (``"<exchange>:<symbol>"``), whose
+        books its events interleave; only with a ``hub``.
     :raises FatalVenueError: the venue type is not available in this build.
     :raises MissingSecret: a credential reference cannot be resolved.
+    :raises ValueError: ``references`` without a ``hub``.
     """
     if limiter is None:
         limiter = build_limiter(profile, clock, metrics=metrics, parent=parent)
+    if hub is not None and venue_factory is build_venue:
+        venue_factory = partial(build_venue, inner=partial(build_inner_venue, hub=hub))
     venue = venue_factory(profile, clock, limiter)
+    if hub is not None:
+        from kasmm.market.keys import profile_market_key
+        from kasmm.market.publish import PublishingVenue
+        from kasmm.market.references import ReferenceVenue
+
+        key = profile_market_key(profile)
+        if not hub.is_fed(key):
+            venue = PublishingVenue(venue, hub, key)
+        if references:
+            venue = ReferenceVenue(venue, hub, references, clock)
+    elif references:
+        raise ValueError("references need a market hub (they are served inside a supervisor)")
     if metrics is not None:
         venue = MeteredVenue(venue, metrics)
     return VenueStack(venue, limiter)

@@ -53,8 +53,8 @@ import ccxt.pro as ccxtpro
 import structlog
 
 from kasmm.core.types import Book, MarketRules, Side
-from kasmm.market.book import BookSource
 from kasmm.errors import FatalVenueError
+from kasmm.market.book import BookSource
 from kasmm.venues.ccxt.convert import dec0, market_rules, timestamp_s, to_book
 from kasmm.venues.ccxt.errors import translate
 from kasmm.venues.ccxt.exchanges import (
@@ -431,9 +431,7 @@ class CcxtPublicFeed:
                 try:
                     item = await asyncio.wait_for(queue.get(), timeout)
                 except TimeoutError:
-                    snapshot = book_from_ccxt(
-                        await ex.fetch_order_book(self.symbol, BOOK_DEPTH)
-                    )
+                    snapshot = book_from_ccxt(await ex.fetch_order_book(self.symbol, BOOK_DEPTH))
                     if last is not None and snapshot.same_levels_as(last):
                         changed_at = time.monotonic()  # a quiet market: look again later
                         continue
