@@ -10,6 +10,8 @@ from kasmm.core.types import Book
 #: Where a book came from: a public websocket, a public REST snapshot, or the venue of a
 #: profile of this supervisor that trades the market (a simulator or replay publishing it).
 BookSource = Literal["websocket", "rest", "venue"]
+#: Every :data:`BookSource` (a bounded metric label).
+BOOK_SOURCES: tuple[BookSource, ...] = ("websocket", "rest", "venue")
 
 
 @dataclass(frozen=True, slots=True)

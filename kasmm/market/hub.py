@@ -199,6 +199,11 @@ class MarketHub:
         self._tg: TaskGroup | None = None
         self._rules: dict[str, MarketRules] = {}
 
+    @property
+    def feed_factory(self) -> FeedFactory:
+        """What builds the feed of a key (``None`` for a key a venue publishes)."""
+        return self._factory
+
     # --- lifetime ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:

@@ -2,6 +2,9 @@
 
 Each enabled profile runs in its own :class:`~kasmm.supervisor.runner.ProfileRunner` inside the
 supervisor's task group, with its own token bucket (and its account's shared bucket above it).
+Market data is shared: the supervisor's :class:`~kasmm.market.hub.MarketHub` (``market``, run in
+the same task group before any profile starts) holds one feed per ``exchange:symbol``, which
+every profile that trades or references that market reads (see :mod:`kasmm.venues.factory`).
 Nothing a profile raises reaches the supervisor's task group, so one profile can never take
 another down. The exception is a lost ledger (:class:`~kasmm.errors.LedgerLost`): every profile
 records to it, so the supervisor stops them all and exits with
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +41,8 @@ from kasmm.config.schema import CcxtVenueConfig, Profile
 from kasmm.daemon import exit_codes
 from kasmm.errors import LedgerLost
 from kasmm.limiter import TokenBucket
+from kasmm.market.feeds import PublicFeeds
+from kasmm.market.hub import MarketHub
 from kasmm.obs.metrics import LoopLagMonitor, build_registry
 from kasmm.schedule import ModeScheduler, mode_at
 from kasmm.shard import Shard, select_shard
@@ -60,6 +65,13 @@ log = structlog.get_logger("kasmm.supervisor")
 __all__ = ["ReloadResult", "Supervisor", "VenueFactory"]
 
 VenueFactory = Callable[[Profile, Clock, TokenBucket], Venue]
+#: The markets a profile references (``"<exchange>:<symbol>"``), whose books it receives.
+ReferenceKeys = Callable[[Profile], Sequence[str]]
+
+
+def no_references(profile: Profile) -> Sequence[str]:
+    """No profile references another market (until ``reference:`` profiles exist)."""
+    return ()
 
 
 @dataclass
@@ -92,6 +104,8 @@ class Supervisor:
         scheduler: ModeScheduler | None = None,
         profile_locks: ProfileLocks | None = None,
         notifier: Notifier | None = None,
+        market: MarketHub | None = None,
+        reference_keys: ReferenceKeys = no_references,
     ) -> None:
         self.directory = directory
         self.shard = shard
@@ -142,6 +156,9 @@ class Supervisor:
         self.summary_every_s: float | None = None
         #: Notifications (``_notify.yaml``); idle while that file names no target.
         self.notifier = notifier or Notifier(env=env)
+        #: Shared market data: one feed per ``exchange:symbol`` for every profile here.
+        self.market = market or MarketHub(self.clock, feed_factory=PublicFeeds(self.clock))
+        self.reference_keys = reference_keys
 
     # --- the main loop ----------------------------------------------------------------
 
@@ -154,6 +171,7 @@ class Supervisor:
             self._tg = tg
             tg.start_soon(self.loop_lag.run)
             tg.start_soon(self._check_ledger)
+            await tg.start(self.market.run)  # before any profile: they subscribe to it
             scheduler = self.scheduler or ModeScheduler(clock=self.wall_clock)
             self.scheduler = scheduler
             scheduler.start()
@@ -270,6 +288,10 @@ class Supervisor:
             log.error("config_invalid", error=str(issue), file=str(issue.path))
         self.issues = list(load.issues)
         self._account_limits = dict(load.accounts)
+        feeds = self.market.feed_factory
+        if isinstance(feeds, PublicFeeds):  # the feeds of an exchange use its profiles' URLs
+            for lp in load.profiles.values():
+                feeds.note_endpoints(lp.profile)
         self.disabled = {n: lp.path for n, lp in load.profiles.items() if not lp.profile.enabled}
         if not load.notify_invalid:  # an invalid _notify.yaml keeps the last good one
             self.notifier.configure(load.notify)
@@ -378,6 +400,8 @@ class Supervisor:
             metrics=slot.venue_metrics,
             parent=self._account_bucket(profile),
             venue_factory=self.venue_factory,
+            hub=self.market,
+            references=self.reference_keys(profile),
         )
         slot.limiter = stack.limiter
         bot = Bot(profile, stack.venue, clock=self.clock, ledger=self.ledger)

@@ -6,6 +6,11 @@ bot's own best bid and ask and their spread, every resting order (side, price, r
 distance from the mid) and the kill-switch rules in force. Prices and sizes are strings (exact
 Decimals), ages and distances floats. Disabled profiles are rows too (``state: disabled``),
 so nothing in the directory is invisible.
+
+``markets`` is the shared market data (:meth:`kasmm.market.hub.MarketHub.status`): per
+``exchange:symbol``, where its newest book came from, its age, its readers and its feed; each
+profile row names its own market (``market``), so a reader finds the age of the book it quotes
+on.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kasmm.market.keys import profile_market_key
 from kasmm.obs.money import plain
 from kasmm.supervisor.state import ProfileState
 
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
     from kasmm.bot import BotView
     from kasmm.core.types import Fill, OpenOrder
     from kasmm.supervisor.core import Supervisor
+    from kasmm.supervisor.runner import ProfileRunner
 
 __all__ = ["DISABLED", "health_verdict", "supervisor_status", "view_fields"]
 
@@ -46,14 +53,20 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
             "healthy": healthy,
             "health": health_reason,
         },
+        "markets": sup.market.status(sup.clock.now()),
         "profiles": sorted(
             [
-                *(runner.status_row() for runner in sup.slots.values()),
+                *(_with_market(runner.status_row(), runner) for runner in sup.slots.values()),
                 *(_disabled_row(name, path) for name, path in sup.disabled.items()),
             ],
             key=lambda row: str(row["name"]),
         ),
     }
+
+
+def _with_market(row: dict[str, Any], runner: ProfileRunner) -> dict[str, Any]:
+    row["market"] = profile_market_key(runner.loaded.profile)
+    return row
 
 
 def _disabled_row(name: str, path: object) -> dict[str, Any]:

@@ -227,25 +227,26 @@ async def test_a_trades_reader_restarts_the_feed_with_trades_and_gets_every_trad
 
 
 async def test_a_failing_feed_is_restarted_and_the_error_shown() -> None:
-    async with running_hub() as (hub, feeds):
-        feeds_built = feeds.built
-        original = feeds.__call__
+    built: list[ScriptedFeed] = []
 
-        def failing_first(key: str) -> MarketFeed | None:
-            feed = original(key)
-            assert isinstance(feed, ScriptedFeed)
-            feed.fail_next = ConnectionError("reset by peer")
-            return feed
+    def failing_first(key: str) -> MarketFeed | None:
+        feed = ScriptedFeed()
+        feed.fail_next = ConnectionError("reset by peer")
+        built.append(feed)
+        return feed
 
-        hub._factory = failing_first
+    hub = MarketHub(RealClock(), feed_factory=failing_first, retry_s=(0.01, 0.02))
+    async with anyio.create_task_group() as tg:
+        await tg.start(hub.run)
         async with hub.subscribe(KEY) as sub:
-            feed = feeds_built[KEY]
+            [feed] = built
             await eventually(lambda: len(feed.sessions) == 2)
             await feed.put(book("0.3"))
             with anyio.fail_after(5):
                 assert (await sub.next_book()).book == book("0.3")
             row = hub.status(hub.clock.now())[KEY]
             assert row["failures"] == 1 and "reset by peer" in row["last_error"]
+        tg.cancel_scope.cancel()
 
 
 def sim(seed: int, clock: VirtualClock) -> SimVenue:
