@@ -81,6 +81,10 @@ class PublicFeeds:
             return
         self._endpoints.setdefault(venue.exchange, endpoints)
 
+    def set_endpoints(self, exchange: str, endpoints: Endpoints) -> None:
+        """Read ``exchange``'s public data at ``endpoints`` (replacing what profiles named)."""
+        self._endpoints[exchange] = endpoints
+
     def bucket(self, exchange: str) -> TokenBucket:
         """The public request budget of ``exchange`` (built on first use)."""
         bucket = self.buckets.get(exchange)
