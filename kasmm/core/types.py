@@ -454,18 +454,23 @@ class OrderClosed:
         object.__setattr__(self, "ts", ts)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ReferenceUpdated:
-    """A market the profile references (not the one it trades) has a new book.
+    """The book of a market the profile prices off changed (another venue's, shared by the
+    supervisor's market data; see :mod:`kasmm.core.reference`).
 
-    :param key: the market, ``"<exchange>:<symbol>"``.
-    :param received_at: when the book arrived, on the interval clock (its age is measured
-        from it, not from ``book.ts``).
+    ``key`` is ``"<exchange>:<symbol>"``; ``received_at`` is when it arrived, on the interval
+    clock (what the reference's ``max_age_s`` is measured against, never the venue's stamp).
     """
 
     key: str
     book: Book
     received_at: float
+
+    def __init__(self, key: str, book: Book, received_at: float) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "book", book)
+        object.__setattr__(self, "received_at", received_at)
 
 
 VenueEvent = BookUpdated | OrderFilled | OrderClosed | ReferenceUpdated
