@@ -45,6 +45,7 @@ from kasmm.config.reader import (
 )
 from kasmm.config.schema import AccountLimits, AccountsFile, CcxtVenueConfig, Profile
 from kasmm.config.secrets import missing_credentials
+from kasmm.market.checks import unserved_references
 
 __all__ = [
     "MAX_DEPTH",
@@ -127,6 +128,9 @@ class _Entry:
     #: Where an issue about the client id prefix goes: ``order_prefix``, else the name it
     #: derives from.
     prefix_pos: Pos = (0, 0)
+    #: The profile's YAML node and position, to locate an issue found across profiles.
+    node: Any = None
+    pos: Pos = (0, 0)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -195,7 +199,7 @@ def _validate_profile(
     for path, message in run_warnings(profile):
         ctx.add(locate(node, pos, path), profile.name, field_str(path), message, "warning")
     prefix_pos = locate(node, pos, ("order_prefix",)) if "order_prefix" in data else name_pos
-    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos)
+    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos, node, pos)
 
 
 def _implied_name_issue(issue: ConfigIssue, stem: str) -> ConfigIssue:
@@ -374,7 +378,9 @@ def load_paths(
 
     Enabled profiles on one exchange account with equal client id prefixes
     (:func:`~kasmm.config.checks.prefix_collisions`) are all refused: an issue on each one's
-    ``order_prefix`` (or ``name``), none of them in ``profiles``.
+    ``order_prefix`` (or ``name``), none of them in ``profiles``. So is a profile whose
+    ``reference:`` names a simulated market no enabled profile trades
+    (:func:`~kasmm.market.checks.unserved_references`), on the field naming it.
     """
     env, credentials_dir = _resolve_options(env, credentials_dir)
     issues: list[ConfigIssue] = []
@@ -444,6 +450,10 @@ def load_paths(
         ctx, entry = placed[name]
         ctx.add(entry.prefix_pos, name, "order_prefix", message)
         del profiles[name]
+    for name, field_path, message in unserved_references([lp.profile for lp in profiles.values()]):
+        ctx, entry = placed[name]
+        ctx.add(locate(entry.node, entry.pos, field_path), name, field_str(field_path), message)
+        profiles.pop(name, None)
     for _path, ctx, _entries in parsed:
         issues.extend(ctx.issues)
     issues.sort(key=ConfigIssue.sort_key)

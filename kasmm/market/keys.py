@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# One definition of a profile's own key, where the config becomes core values.
+from kasmm.config.to_core import profile_market_key, venue_exchange
+
 if TYPE_CHECKING:
     from kasmm.config.schema import Profile
 
-__all__ = ["SIM_EXCHANGE", "market_key", "profile_market_key", "split_key"]
+__all__ = [
+    "SIM_EXCHANGE",
+    "market_key",
+    "profile_market_key",
+    "reference_keys",
+    "split_key",
+    "venue_exchange",
+]
 
 #: The exchange name of a simulated venue that names none.
 SIM_EXCHANGE = "sim"
@@ -43,12 +53,9 @@ def split_key(key: str) -> tuple[str, str]:
     return exchange, symbol
 
 
-def profile_market_key(profile: Profile) -> str:
-    """The key of the market ``profile`` trades on."""
-    return market_key(venue_exchange(profile), profile.symbol)
+def reference_keys(profile: Profile) -> tuple[str, ...]:
+    """Every market ``profile``'s ``reference:`` reads (sources and conversion pairs, each
+    once); empty without one."""
+    from kasmm.config.to_core import reference_params
 
-
-def venue_exchange(profile: Profile) -> str:
-    """The exchange name of ``profile``'s venue (:data:`SIM_EXCHANGE` for an unnamed sim)."""
-    name = getattr(profile.venue, "exchange", None)
-    return name if isinstance(name, str) and name else SIM_EXCHANGE
+    return reference_params(profile).keys

@@ -43,6 +43,7 @@ from kasmm.errors import LedgerLost
 from kasmm.limiter import TokenBucket
 from kasmm.market.feeds import PublicFeeds
 from kasmm.market.hub import MarketHub
+from kasmm.market.keys import reference_keys
 from kasmm.obs.metrics import LoopLagMonitor, build_registry
 from kasmm.schedule import ModeScheduler, mode_at
 from kasmm.shard import Shard, select_shard
@@ -67,11 +68,6 @@ __all__ = ["ReloadResult", "Supervisor", "VenueFactory"]
 VenueFactory = Callable[[Profile, Clock, TokenBucket], Venue]
 #: The markets a profile references (``"<exchange>:<symbol>"``), whose books it receives.
 ReferenceKeys = Callable[[Profile], Sequence[str]]
-
-
-def no_references(profile: Profile) -> Sequence[str]:
-    """No profile references another market (until ``reference:`` profiles exist)."""
-    return ()
 
 
 @dataclass
@@ -105,7 +101,7 @@ class Supervisor:
         profile_locks: ProfileLocks | None = None,
         notifier: Notifier | None = None,
         market: MarketHub | None = None,
-        reference_keys: ReferenceKeys = no_references,
+        reference_keys: ReferenceKeys = reference_keys,
     ) -> None:
         self.directory = directory
         self.shard = shard
