@@ -16,16 +16,23 @@ Two kinds of keys:
 
 Every reader sees the newest :class:`~kasmm.market.book.MarketBook` of a key with its arrival
 time on the interval clock, so a stopped feed shows as a growing age rather than as a silently
-old book. Waiting for changes is event-driven (:meth:`MarketHub.wait_changed`): one
-``anyio.Event`` per publication, no polling.
+old book. Waiting for changes is event-driven: a :class:`ChangeWatch` over some keys is woken
+by a publication of one of them (and only of them), no polling.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Mapping
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterator,
+    Mapping,
+)
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,7 +47,7 @@ from kasmm.venues.public_data import FeedItem, PublicTrade
 
 log = structlog.get_logger("kasmm.market")
 
-__all__ = ["FeedFactory", "MarketFeed", "MarketHub", "Subscription"]
+__all__ = ["ChangeWatch", "FeedFactory", "MarketFeed", "MarketHub", "Subscription"]
 
 #: Trades a subscriber may have queued before the oldest are dropped (a reader that stopped).
 MAX_PENDING_TRADES = 10_000
@@ -77,6 +84,27 @@ FeedFactory = Callable[[str], MarketFeed | None]
 def no_feeds(key: str) -> MarketFeed | None:
     """The factory of a hub whose every key is published by a venue (tests, backtests)."""
     return None
+
+
+class ChangeWatch:
+    """Woken by every publication of its keys (from :meth:`MarketHub.watch`).
+
+    Level-triggered: a publication while nobody waits is not lost, the next :meth:`wait`
+    returns at once. Compare :meth:`MarketHub.version` before and after to see which key
+    changed.
+    """
+
+    def __init__(self, keys: Collection[str]) -> None:
+        self.keys = frozenset(keys)
+        self._event = anyio.Event()
+
+    async def wait(self) -> None:
+        """Return once one of the keys was published since the last return."""
+        await self._event.wait()
+        self._event = anyio.Event()
+
+    def _notify(self) -> None:
+        self._event.set()
 
 
 class Subscription:
@@ -195,7 +223,7 @@ class MarketHub:
         self._factory = feed_factory
         self._retry_s = retry_s
         self._entries: dict[str, _Entry] = {}
-        self._changed = anyio.Event()
+        self._watches: dict[str, set[ChangeWatch]] = {}
         self._tg: TaskGroup | None = None
         self._rules: dict[str, MarketRules] = {}
 
@@ -267,15 +295,28 @@ class MarketHub:
     async def wait_changed(self, seen: Mapping[str, int]) -> list[str]:
         """Wait until one of ``seen``'s keys has a newer book than the version given for it;
         return the keys that changed (in ``seen``'s order)."""
-        while True:
-            changed = [key for key, version in seen.items() if self.version(key) != version]
-            if changed:
-                return changed
-            await self._changed.wait()
+        with self.watch(seen) as watch:
+            while True:
+                changed = [key for key, version in seen.items() if self.version(key) != version]
+                if changed:
+                    return changed
+                await watch.wait()
 
-    def changed_event(self) -> anyio.Event:
-        """An event set by the next publication of any key (to wait on beside other things)."""
-        return self._changed
+    @contextmanager
+    def watch(self, keys: Collection[str]) -> Iterator[ChangeWatch]:
+        """A :class:`ChangeWatch` over ``keys`` for the duration of the block."""
+        watch = ChangeWatch(keys)
+        for key in watch.keys:
+            self._watches.setdefault(key, set()).add(watch)
+        try:
+            yield watch
+        finally:
+            for key in watch.keys:
+                watches = self._watches.get(key)
+                if watches is not None:
+                    watches.discard(watch)
+                    if not watches:
+                        del self._watches[key]
 
     async def load_market(self, key: str) -> MarketRules:
         """The trading rules of a fed key, loaded once through its feed.
@@ -332,8 +373,8 @@ class MarketHub:
         for sub in entry.subscribers:
             if sub.trades:
                 sub._deliver(book)
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
+        for watch in self._watches.get(key, ()):
+            watch._notify()
         return market_book
 
     def _publish_trade(self, entry: _Entry, trade: PublicTrade) -> None:

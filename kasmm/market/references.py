@@ -66,6 +66,7 @@ class ReferenceVenue(VenueDecorator):
         async with AsyncExitStack() as stack:
             for key in self.keys:
                 await stack.enter_async_context(self.hub.subscribe(key))
+            watch = stack.enter_context(self.hub.watch(self.keys))
             delivered = dict.fromkeys(self.keys, 0)
             inner = self.inner.events()
             stack.push_async_callback(inner.aclose)
@@ -86,7 +87,7 @@ class ReferenceVenue(VenueDecorator):
                     if pending is None:
                         pending = asyncio.ensure_future(anext(inner))
                     if not pending.done():
-                        changed = asyncio.ensure_future(self.hub.changed_event().wait())
+                        changed = asyncio.ensure_future(watch.wait())
                         try:
                             await asyncio.wait(
                                 {pending, changed}, return_when=asyncio.FIRST_COMPLETED
