@@ -134,3 +134,19 @@ def _same(book: Book, gate: GateEmulator) -> bool:
     theirs = gate_levels(gate)
     n = min(len(ours[0]), len(theirs[0]))
     return ours[0][:n] == theirs[0][:n] and ours[1][:n] == theirs[1][:n] and n > 0
+
+
+async def test_a_sequence_gap_in_the_public_stream_resubscribes_from_a_fresh_snapshot() -> None:
+    async with gate_hub() as (gate, hub):
+        with structlog.testing.capture_logs() as logs:
+            async with hub.subscribe(KEY) as reader:
+                with anyio.fail_after(15):
+                    await reader.next_book()
+                assert gate.ws.inject(GATE_BOOK, drop=1) == 1
+                for size in (1101, 1102, 1103):  # the first update is lost: a gap
+                    move(gate, size)
+                await eventually(lambda: any(e["event"] == "feed_gap" for e in logs))
+                # A new session, subscribed afresh, serves the exchange's book again.
+                await gate.ws.wait_subscribed(GATE_BOOK, 1)
+                move(gate, 1104)
+                await eventually(lambda: _is(hub, gate, "websocket"), within_s=10)

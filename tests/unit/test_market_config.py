@@ -119,3 +119,20 @@ def test_live_and_paper_venues_take_their_market_data_from_the_hub() -> None:
     assert isinstance(venue, CcxtVenue) and venue.book_feed is not None
     assert venue.book_feed.args == ("gate:KAS/USDT",)  # type: ignore[attr-defined]
     assert hub.is_fed("gate:KAS/USDT") and not hub.is_fed("sim:KAS/USDT")
+
+
+@pytest.mark.anyio
+async def test_every_feed_of_one_exchange_draws_on_one_public_budget() -> None:
+    feeds = PublicFeeds(VirtualClock())
+    usdt, usdc = feeds("gate:KAS/USDT"), feeds("gate:KAS/USDC")
+    other = feeds("mexc:KAS/USDT")
+    assert feeds("sim:KAS/USDT") is None  # published by a venue, no feed
+    bucket = feeds.bucket("gate")
+    assert set(feeds.buckets) == {"gate", "mexc"}
+    before = bucket.tokens
+    for feed in (usdt, usdc):  # ccxt's per-endpoint cost goes to the exchange's bucket
+        await feed.exchange.throttle(3)  # type: ignore[union-attr]
+    assert bucket.tokens == pytest.approx(before - 6)
+    assert feeds.bucket("mexc").tokens == feeds.bucket("mexc").capacity
+    for feed in (usdt, usdc, other):
+        await feed.close()  # type: ignore[union-attr]
