@@ -427,6 +427,9 @@ class MarketHub:
                 backoff = self._retry_s[0]
                 while True:
                     try:
+                        # The feed's own market loading (spot only, no keys) before ccxt's
+                        # implicit one could load every market list of the exchange.
+                        await self.load_market(entry.key)
                         async with aclosing(feed.watch(trades=trades)) as items:
                             async for item in items:
                                 if isinstance(item, PublicTrade):

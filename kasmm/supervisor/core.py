@@ -286,6 +286,7 @@ class Supervisor:
         self._account_limits = dict(load.accounts)
         feeds = self.market.feed_factory
         if isinstance(feeds, PublicFeeds):  # the feeds of an exchange use its profiles' URLs
+            feeds.forget_endpoints()
             for lp in load.profiles.values():
                 feeds.note_endpoints(lp.profile)
         self.disabled = {n: lp.path for n, lp in load.profiles.items() if not lp.profile.enabled}

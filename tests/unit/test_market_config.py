@@ -23,6 +23,7 @@ from kasmm.venues.factory import build_stack
 from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.paper import PaperVenue
+from kasmm.venues.paper_feed import CcxtPublicFeed
 
 THIN = """\
 name: thin
@@ -72,7 +73,7 @@ def test_a_reference_to_a_simulated_market_another_profile_trades_loads(tmp_path
 def profile(venue: dict[str, object], **extra: object) -> Profile:
     modes = {"passive": {"spread_bps": 40, "size": 1000}}
     return Profile.model_validate(
-        {"name": "p", "symbol": "KAS/USDT", "venue": venue, "modes": modes, **extra}
+        {"name": "p", "symbol": "KAS/USDT", "venue": venue, "modes": modes} | extra
     )
 
 
@@ -136,3 +137,31 @@ async def test_every_feed_of_one_exchange_draws_on_one_public_budget() -> None:
     assert feeds.bucket("mexc").tokens == feeds.bucket("mexc").capacity
     for feed in (usdt, usdc, other):
         await feed.close()  # type: ignore[union-attr]
+
+
+def test_an_exchanges_feeds_use_the_first_profiles_urls_at_the_fastest_pace() -> None:
+    feeds = PublicFeeds(VirtualClock(), poll_interval_s=1.0)
+    creds = {"api_key": "${K}", "secret": "${S}"}
+    feeds.note_endpoints(
+        profile(
+            {
+                "type": "ccxt",
+                "exchange": "gate",
+                "credentials": creds,
+                "rest_url": "http://127.0.0.1:1",
+                "book_poll_s": 0.5,
+                "feed_stall_s": 8,
+            }
+        )
+    )
+    feeds.note_endpoints(
+        profile({"type": "paper", "exchange": "gate", "poll_interval_s": 0.3}, name="q")
+    )
+    feeds.note_endpoints(profile({"type": "sim"}))  # no public data: ignored
+    feed = feeds("gate:KAS/USDT")
+    assert isinstance(feed, CcxtPublicFeed)
+    assert feed._poll_interval_s == 0.3 and feed._stall_s == 8
+    assert feed.exchange.urls["api"]["public"]["spot"].startswith("http://127.0.0.1:1")
+    feeds.forget_endpoints()
+    fresh = feeds("gate:KAS/USDC")
+    assert isinstance(fresh, CcxtPublicFeed) and fresh._poll_interval_s == 1.0

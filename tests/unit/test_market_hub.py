@@ -143,6 +143,7 @@ async def test_one_feed_serves_every_reader_and_stops_with_the_last() -> None:
             with anyio.fail_after(5):
                 assert (await first.next_book()).book == book("0.2")
             assert feed.sessions == [False] and feed.closes == 0
+            assert feed.loads == 1  # its own market loading, before the first watch
             assert list(feeds.built) == [KEY]  # one feed object per key
         await eventually(lambda: feed.closes == 1)
         status = hub.status(hub.clock.now())[KEY]
