@@ -26,6 +26,8 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
+import anyio
+
 from kasmm.clock import Clock
 from kasmm.core.types import ReferenceUpdated, VenueEvent
 from kasmm.market.hub import MarketHub
@@ -104,4 +106,8 @@ class ReferenceVenue(VenueDecorator):
             finally:
                 if pending is not None and not pending.done():
                     pending.cancel()
-                    await asyncio.gather(pending, return_exceptions=True)
+                    # Shielded: the inner stream is closed next, which it cannot be while
+                    # this pull still runs it (a cancelled caller is cancelled again at
+                    # every await under anyio).
+                    with anyio.CancelScope(shield=True):
+                        await asyncio.gather(pending, return_exceptions=True)

@@ -344,3 +344,38 @@ class QuietVenue(PublishingVenue):
     async def events(self) -> AsyncGenerator[BookUpdated, None]:
         await anyio.sleep_forever()
         yield BookUpdated(book("1"))
+
+
+async def test_a_cancelled_reader_closes_the_venue_stream_and_leaves_the_hub() -> None:
+    hub = MarketHub(RealClock())
+    inner = ClosingVenue(sim(3, VirtualClock()))
+    venue = ReferenceVenue(inner, hub, ["deep:KAS/USDT"], RealClock())
+    got: list[object] = []
+
+    async def read() -> None:
+        async for event in venue.events():
+            got.append(event)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(read)
+        await anyio.wait_all_tasks_blocked()
+        hub.publish("deep:KAS/USDT", book("0.2"))
+        await eventually(lambda: len(got) == 1)
+        tg.cancel_scope.cancel()  # while the venue's pull is pending
+    assert inner.closed and isinstance(got[0], ReferenceUpdated)
+    assert hub.status(0.0)["deep:KAS/USDT"]["subscribers"] == 0
+
+
+class ClosingVenue(PublishingVenue):
+    """A quiet venue whose stream notes that it was closed."""
+
+    def __init__(self, inner: SimVenue) -> None:
+        super().__init__(inner, MarketHub(VirtualClock()), "sim:X/Y")
+        self.closed = False
+
+    async def events(self) -> AsyncGenerator[BookUpdated, None]:
+        try:
+            await anyio.sleep_forever()
+            yield BookUpdated(book("1"))
+        finally:
+            self.closed = True

@@ -20,6 +20,8 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, aclosing
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio
+
 from kasmm.core.types import VenueEvent
 from kasmm.market.book import MarketBook
 from kasmm.venues.ccxt.stream import event_stream
@@ -86,4 +88,5 @@ async def shared_book_stream(venue: CcxtVenue, feed: BookFeed) -> AsyncGenerator
             waiting.extend(f for f in (book, private) if f is not None)
             for future in waiting:
                 future.cancel()
-            await asyncio.gather(*waiting, return_exceptions=True)
+            with anyio.CancelScope(shield=True):  # the private stream closes before we return
+                await asyncio.gather(*waiting, return_exceptions=True)
