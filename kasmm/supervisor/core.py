@@ -167,13 +167,13 @@ class Supervisor:
             self._tg = tg
             tg.start_soon(self.loop_lag.run)
             tg.start_soon(self._check_ledger)
-            await tg.start(self.market.run)  # before any profile: they subscribe to it
             scheduler = self.scheduler or ModeScheduler(clock=self.wall_clock)
             self.scheduler = scheduler
             scheduler.start()
             try:
-                # Inside the try: a stop that lands while the notifier starts (an early
-                # SIGTERM) must still run the stop below, which logs supervisor_stopped.
+                # Inside the try: a stop that lands while the hub or the notifier starts (an
+                # early SIGTERM) must still run the stop below, which logs supervisor_stopped.
+                await tg.start(self.market.run)  # before any profile: they subscribe to it
                 await tg.start(self.notifier.run)
                 tg.start_soon(watch_supervisor, self, self.notifier)
                 tg.start_soon(
