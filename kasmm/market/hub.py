@@ -100,6 +100,8 @@ class _Entry:
     failures: int = 0
     last_error: str | None = None
     trades_seen: int = 0
+    #: The venue publishing a key no feed serves (:meth:`MarketHub.claim`).
+    publisher: object | None = None
 
     def __post_init__(self) -> None:
         self.stopped.set()
@@ -282,6 +284,22 @@ class MarketHub:
         for watch in self._watches.get(key, ()):
             watch.notify()
         return market_book
+
+    def claim(self, key: str, owner: object) -> bool:
+        """Make ``owner`` the one venue that publishes ``key``, unless another one is; True
+        when ``owner`` is (now) the publisher. A simulated market is one venue's book: two
+        simulated venues under one key (two profiles on ``sim`` with the same symbol) are two
+        different markets, and their books interleaved would be neither."""
+        entry = self._entry(key)
+        if entry.publisher is None:
+            entry.publisher = owner
+        return entry.publisher is owner
+
+    def release(self, key: str, owner: object) -> None:
+        """``owner`` no longer publishes ``key`` (another venue may claim it)."""
+        entry = self._entries.get(key)
+        if entry is not None and entry.publisher is owner:
+            entry.publisher = None
 
     def _publish_trade(self, entry: _Entry, trade: PublicTrade) -> None:
         entry.trades_seen += 1

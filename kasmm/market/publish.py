@@ -12,10 +12,14 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
+import structlog
+
 from kasmm.core.types import BookUpdated, VenueEvent
 from kasmm.market.hub import MarketHub
 from kasmm.venues.base import Venue
 from kasmm.venues.decorator import VenueDecorator
+
+log = structlog.get_logger("kasmm.market")
 
 __all__ = ["PublishingVenue"]
 
@@ -32,10 +36,18 @@ class PublishingVenue(VenueDecorator):
         self.key = key
 
     async def events(self) -> AsyncGenerator[VenueEvent, None]:
-        """The inner venue's events, each book also published (source ``venue``)."""
+        """The inner venue's events, each book also published (source ``venue``) while this
+        venue is the key's publisher (the first to claim it; another simulated venue under the
+        same key is another market: its books are not mixed in, and it says so once)."""
         hub, key = self.hub, self.key
-        async with aclosing(self.inner.events()) as events:
-            async for event in events:
-                if isinstance(event, BookUpdated):
-                    hub.publish(key, event.book, "venue")
-                yield event
+        publishing = hub.claim(key, self)
+        if not publishing:
+            log.warning("market_publisher_taken", key=key, venue=self.name)
+        try:
+            async with aclosing(self.inner.events()) as events:
+                async for event in events:
+                    if publishing and isinstance(event, BookUpdated):
+                        hub.publish(key, event.book, "venue")
+                    yield event
+        finally:
+            hub.release(key, self)

@@ -70,6 +70,17 @@ def test_a_reference_to_a_simulated_market_another_profile_trades_loads(tmp_path
     assert [i.field for i in load_paths([tmp_path]).issues] == ["reference.sources[0].exchange"]
 
 
+def test_a_reference_to_a_simulated_market_two_profiles_trade_is_ambiguous(tmp_path: Path) -> None:
+    (tmp_path / "thin.yaml").write_text(THIN)
+    (tmp_path / "deep.yaml").write_text(DEEP)
+    (tmp_path / "deep2.yaml").write_text(DEEP.replace("name: deep", "name: deep2"))
+    load = load_paths([tmp_path])
+    assert set(load.profiles) == {"deep", "deep2"}
+    [issue] = load.issues
+    assert issue.field == "reference.sources[0].exchange"
+    assert "sim:KAS/USDC is traded by 2 simulated venues ('deep', 'deep2')" in issue.message
+
+
 def profile(venue: dict[str, object], **extra: object) -> Profile:
     modes = {"passive": {"spread_bps": 40, "size": 1000}}
     return Profile.model_validate(

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import anyio
 import pytest
+import structlog.testing
 
 from kasmm.clock import RealClock, VirtualClock
 from kasmm.config.schema import RandomWalkMarket, SimVenueConfig
@@ -379,3 +380,26 @@ class ClosingVenue(PublishingVenue):
             yield BookUpdated(book("1"))
         finally:
             self.closed = True
+
+
+async def test_only_the_first_simulated_venue_of_a_key_publishes_it() -> None:
+    clock = VirtualClock()
+    hub = MarketHub(clock)
+    first = PublishingVenue(sim(1, clock), hub, "sim:KAS/USDT")
+    second = PublishingVenue(sim(2, clock), hub, "sim:KAS/USDT")
+    for venue in (first, second):
+        await venue.connect()
+    one, two = first.events(), second.events()
+    own = await anext(one)
+    with structlog.testing.capture_logs() as logs:
+        other = await anext(two)
+    assert isinstance(own, BookUpdated) and isinstance(other, BookUpdated)
+    latest = hub.latest("sim:KAS/USDT")
+    assert latest is not None and latest.book is own.book and hub.version("sim:KAS/USDT") == 1
+    assert [e["event"] for e in logs] == ["market_publisher_taken"]
+    await one.aclose()  # the publisher stops: the key is free for the next venue's stream
+    await two.aclose()
+    three = second.events()
+    book = await anext(three)
+    assert isinstance(book, BookUpdated) and hub.latest("sim:KAS/USDT").book is book.book  # type: ignore[union-attr]
+    await three.aclose()
