@@ -42,7 +42,7 @@ class PublishingVenue(VenueDecorator):
         hub, key = self.hub, self.key
         publishing = hub.claim(key, self)
         if not publishing:
-            log.warning("market_publisher_taken", key=key, venue=self.name)
+            log.info("market_publisher_taken", key=key, venue=self.name)
         try:
             async with aclosing(self.inner.events()) as events:
                 async for event in events:
