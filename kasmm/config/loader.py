@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kasmm.config.checks import prefix_collisions, run_checks, run_warnings
+from kasmm.config.checks import prefix_collisions, run_checks, run_warnings, world_conflicts
 from kasmm.config.locate import Pos, describe_error, field_str, lc_pos, locate, short
 from kasmm.config.notify import NOTIFY_FILES, NotifyFile, notify_checks, unusable_urls
 from kasmm.config.reader import (
@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 _ACCOUNTS_FILES = ("_accounts.yaml", "_accounts.yml")
+#: Where a sim venue names its world (issues of :func:`~.checks.world_conflicts` point there).
+WORLD_FIELD = ("venue", "market", "world")
 _SUFFIXES = (".yaml", ".yml")
 
 
@@ -128,6 +130,8 @@ class _Entry:
     #: Where an issue about the client id prefix goes: ``order_prefix``, else the name it
     #: derives from.
     prefix_pos: Pos = (0, 0)
+    #: Where an issue about the simulated world goes: ``venue.market.world``.
+    world_pos: Pos = (0, 0)
     #: The profile's YAML node and position, to locate an issue found across profiles.
     node: Any = None
     pos: Pos = (0, 0)
@@ -199,7 +203,9 @@ def _validate_profile(
     for path, message in run_warnings(profile):
         ctx.add(locate(node, pos, path), profile.name, field_str(path), message, "warning")
     prefix_pos = locate(node, pos, ("order_prefix",)) if "order_prefix" in data else name_pos
-    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos, node, pos)
+    world_pos = locate(node, pos, WORLD_FIELD)
+    loaded = LoadedProfile(profile, ctx.path)
+    return _Entry(profile.name, name_pos, loaded, prefix_pos, world_pos, node, pos)
 
 
 def _implied_name_issue(issue: ConfigIssue, stem: str) -> ConfigIssue:
@@ -378,9 +384,12 @@ def load_paths(
 
     Enabled profiles on one exchange account with equal client id prefixes
     (:func:`~kasmm.config.checks.prefix_collisions`) are all refused: an issue on each one's
-    ``order_prefix`` (or ``name``), none of them in ``profiles``. So is a profile whose
-    ``reference:`` names a simulated market no enabled profile trades
-    (:func:`~kasmm.market.checks.unserved_references`), on the field naming it.
+    ``order_prefix`` (or ``name``), none of them in ``profiles``.
+    So are enabled sim profiles naming one world with different settings
+    (:func:`~kasmm.config.checks.world_conflicts`): an issue on each one's
+    ``venue.market.world``. And so is a profile whose ``reference:`` names a simulated market
+    not exactly one enabled profile trades (:func:`~kasmm.market.checks.unserved_references`),
+    on the field naming it.
     """
     env, credentials_dir = _resolve_options(env, credentials_dir)
     issues: list[ConfigIssue] = []
@@ -449,6 +458,10 @@ def load_paths(
     for name, message in prefix_collisions([lp.profile for lp in profiles.values()]):
         ctx, entry = placed[name]
         ctx.add(entry.prefix_pos, name, "order_prefix", message)
+        del profiles[name]
+    for name, message in world_conflicts([lp.profile for lp in profiles.values()]):
+        ctx, entry = placed[name]
+        ctx.add(entry.world_pos, name, field_str(WORLD_FIELD), message)
         del profiles[name]
     for name, field_path, message in unserved_references([lp.profile for lp in profiles.values()]):
         ctx, entry = placed[name]

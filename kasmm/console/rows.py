@@ -192,6 +192,13 @@ def _pct(value: Any) -> str:
     return f"{value * 100:.1f}%"
 
 
+def _markout(horizon: str, m: Any) -> str:
+    """One horizon's markout: ``1s -2.35 bps (n 14, -0.42)`` (size-weighted; the quote sum)."""
+    if not isinstance(m, Mapping) or not m.get("fills"):
+        return f"{horizon} -"
+    return f"{horizon} {bps(m.get('weighted_bps'))} bps (n {m.get('fills')}, {m.get('quote')})"
+
+
 def kpi_lines(row: Mapping[str, Any]) -> list[str]:
     """The market-making KPIs and the obligation's compliance, as detail-pane lines."""
     kpis = row.get("kpis")
@@ -213,6 +220,9 @@ def kpi_lines(row: Mapping[str, Any]) -> list[str]:
             f"own depth {bands}  fill ratio {_pct(kpis.get('fill_ratio'))}"
             f"  order-to-trade {cell(kpis.get('order_to_trade'))}"
         )
+        markout = kpis.get("markout")
+        if isinstance(markout, Mapping) and markout:
+            lines.append("markout " + "  ".join(_markout(h, m) for h, m in markout.items()))
     ob = row.get("obligation")
     if isinstance(ob, Mapping):
         verdict = "BREACHED" if ob.get("breached") else "ok"

@@ -243,6 +243,25 @@ class Families:
             "Order actions (placements + cancels) per fill since the bot started.",
             (),
         )
+        self.markout = g(
+            "kasmm_markout_bps",
+            "Markout of the bot's fills since it started, size-weighted, in bps of the fill "
+            "price: the own book's mid the horizon after each fill against its price, signed "
+            "for the bot (negative: adverse selection).",
+            ("horizon",),
+        )
+        self.markout_quote = g(
+            "kasmm_markout_quote",
+            "Markout of the bot's fills since it started, in quote: the sum of (mid the horizon "
+            "after each fill - its price) x size, signed for the bot.",
+            ("horizon",),
+        )
+        self.markout_fills = c(
+            "kasmm_markout_fills_total",
+            "Fills marked out at each horizon since the bot started (a fill counts once a book "
+            "came at or after its time plus the horizon).",
+            ("horizon",),
+        )
         self.obligation_compliance = g(
             "kasmm_obligation_compliance_ratio",
             "Share of the obligation's rolling window (observed part) during which the "

@@ -16,8 +16,8 @@ Conventions: every name starts with ``kasmm_``; seconds and ratios (0-1) are bas
 is in the symbol's quote currency (``_quote``), amounts of the base asset end in ``_base``;
 counters end in ``_total``. Every per-profile series carries ``profile``, ``venue`` and
 ``symbol``; extra labels are bounded sets (``side``, ``asset``, ``endpoint``, ``error``,
-``rule``, ``action``, ``state``, ``mode``, ``part``, ``band``, ``window``), never order ids
-or prices.
+``rule``, ``action``, ``state``, ``mode``, ``part``, ``band``, ``window``, ``horizon``),
+never order ids or prices.
 
 Counters read from a bot (orders, decisions, book updates, kill-switch trips) restart from zero
 when the supervisor restarts the bot, which Prometheus handles as a counter reset. Fill counters
@@ -49,7 +49,7 @@ import kasmm
 from kasmm.alerts.notifier import OUTCOMES as NOTIFY_OUTCOMES
 from kasmm.bot.stats import BotState
 from kasmm.config.notify import EVENT_KINDS
-from kasmm.config.schema import CcxtVenueConfig, Profile
+from kasmm.config.schema import CcxtVenueConfig, Profile, SimVenueConfig
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
@@ -109,13 +109,16 @@ _SIDES: tuple[tuple[Side, str], ...] = ((Side.BUY, "buy"), (Side.SELL, "sell"))
 
 
 def venue_label(profile: Profile) -> str:
-    """The ``venue`` label: the ccxt exchange id, else the venue type (``sim``, ``paper``).
+    """The ``venue`` label: the ccxt exchange id, a sim venue's ``exchange`` name (``sim``
+    unless set: several sim venues of one world are told apart by it), else ``paper``.
 
     Derived from the config (like the supervisor's log context), so a profile's series keep
     their identity across bot restarts and before its first venue exists.
     """
     venue = profile.venue
-    return venue.exchange if isinstance(venue, CcxtVenueConfig) else venue.type
+    if isinstance(venue, CcxtVenueConfig | SimVenueConfig):
+        return venue.exchange
+    return venue.type
 
 
 def profile_state(slot: ProfileRunner, view: BotView | None = None) -> str:

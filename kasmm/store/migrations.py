@@ -173,6 +173,22 @@ CREATE TABLE operator_actions (
 CREATE INDEX operator_actions_by_time ON operator_actions (ts);
 """
 
+# Markout of the bot's fills per horizon with each KPI snapshot (kasmm.store.kpis): cumulative
+# sums since the bot started, like the row they belong to. The bps sums are statistics (REAL);
+# the size and the quote sum are exact Decimal text like every amount of money.
+_V7_KPI_MARKOUTS = """
+CREATE TABLE kpi_markouts (
+    kpi_id       INTEGER NOT NULL REFERENCES kpi_snapshots (id),
+    horizon_s    REAL NOT NULL CHECK (horizon_s > 0),
+    fills        INTEGER NOT NULL,
+    bps_sum      REAL NOT NULL,
+    size_bps_sum REAL NOT NULL,
+    size         TEXT NOT NULL,
+    quote        TEXT NOT NULL,
+    PRIMARY KEY (kpi_id, horizon_s)
+);
+"""
+
 #: Schema scripts in order; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[str, ...] = (
     _V1_ORDERS_AND_FILLS,
@@ -181,6 +197,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V4_OPENING_BALANCES,
     _V5_KPI_SNAPSHOTS,
     _V6_OPERATOR_ACTIONS,
+    _V7_KPI_MARKOUTS,
 )
 
 #: The version this code reads and writes.

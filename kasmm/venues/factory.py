@@ -23,13 +23,18 @@ Every part is injectable: the bucket (``limiter``, or ``metrics``/``parent`` for
 here), the venue with its deadline and limit (``venue_factory``, what the supervisor's tests and
 benches replace), or only the bare venue (``build_venue``'s ``inner``, e.g. a fault injector
 around a simulator), and the deadline (``timeout_s=None``: none, as in a virtual-time backtest).
+
+Simulated worlds (:mod:`kasmm.venues.sim.world`): sim venues whose market names a ``world``
+share its latent price through a :class:`~kasmm.venues.sim.world.SimWorlds` registry that the
+caller owns and passes as ``worlds`` (the supervisor one for all its profiles, a group backtest
+one per path); without one, each such venue gets a world of its own.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, assert_never
 
@@ -49,8 +54,9 @@ from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.metered import MeteredTokenBucket, MeteredVenue, VenueMetrics
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the simulator and the hub are imported only when used
     from kasmm.market.hub import MarketHub
+    from kasmm.venues.sim.world import SimWorlds
 
 #: Deadline of a simulated venue request (they are instant unless latency is simulated).
 SIM_REQUEST_TIMEOUT_S = 5.0
@@ -60,17 +66,24 @@ VenueFactory = Callable[[Profile, Clock, TokenBucket], Venue]
 
 
 def build_inner_venue(
-    profile: Profile, clock: Clock, limiter: TokenBucket, *, hub: MarketHub | None = None
+    profile: Profile,
+    clock: Clock,
+    limiter: TokenBucket,
+    worlds: SimWorlds | None = None,
+    *,
+    hub: MarketHub | None = None,
 ) -> Venue:
     """The bare venue ``profile.venue`` asks for (a ccxt one with ``limiter`` inside).
 
     A ccxt venue's credentials are resolved here, from the environment or
     ``$CREDENTIALS_DIRECTORY``, and stay ``SecretStr`` until ccxt's constructor.
 
+    :param worlds: the simulated worlds a sim venue naming one joins (module docstring).
     :param hub: the supervisor's shared market data: a ccxt venue takes its public book from
         it, a paper venue its books and trades.
-
     :raises FatalVenueError: the venue type is not available in this build.
+    :raises WorldConflict: (a ``FatalVenueError``) the sim venue's world is in use with other
+        settings.
     :raises MissingSecret: a credential reference cannot be resolved.
     """
     if isinstance(profile.venue, SimVenueConfig):
@@ -88,7 +101,7 @@ def build_inner_venue(
                 Path(market.path),
                 queue_position=market.queue_position,
             )
-        return SimVenue(profile.venue, profile.symbol, clock)
+        return SimVenue(profile.venue, profile.symbol, clock, worlds=worlds, user=profile.name)
     if isinstance(profile.venue, CcxtVenueConfig):
         from kasmm.venues.ccxt import FLAVOURS, CcxtVenue
         from kasmm.venues.ccxt.stream import StreamSettings
@@ -103,7 +116,7 @@ def build_inner_venue(
         if hub is not None:
             from kasmm.market.keys import profile_market_key
 
-            book_feed = partial(hub.subscribe, profile_market_key(profile))
+            book_feed = functools.partial(hub.subscribe, profile_market_key(profile))
         return CcxtVenue(
             profile.venue,
             profile.symbol,
@@ -173,6 +186,11 @@ def build_limiter(
     return TokenBucket(capacity, refill, clock, parent=parent, name=profile.name)
 
 
+def world_venue_factory(worlds: SimWorlds) -> VenueFactory:
+    """:func:`build_venue` whose sim venues join the worlds of ``worlds``."""
+    return functools.partial(build_venue, inner=functools.partial(build_inner_venue, worlds=worlds))
+
+
 @dataclass(frozen=True, slots=True)
 class VenueStack:
     """What :func:`build_stack` built: the outermost venue and the bucket it draws from."""
@@ -189,6 +207,7 @@ def build_stack(
     metrics: VenueMetrics | None = None,
     parent: TokenBucket | None = None,
     venue_factory: VenueFactory = build_venue,
+    worlds: SimWorlds | None = None,
     hub: MarketHub | None = None,
     references: Sequence[str] = (),
 ) -> VenueStack:
@@ -199,18 +218,24 @@ def build_stack(
     :param metrics: meter the venue (outermost) and the bucket into these counters.
     :param parent: the account's bucket above the profile's own (ignored with ``limiter``).
     :param venue_factory: the venue with its deadline and limit (default :func:`build_venue`;
-        with a ``hub``, its bare venue shares the hub's market data).
+        with ``worlds`` or a ``hub``, its bare venue joins them).
+    :param worlds: the simulated worlds of the caller's group, for the default
+        ``venue_factory``; a custom one builds its venues itself (:func:`world_venue_factory`
+        gives the default one bound to a registry).
     :param hub: the supervisor's shared market data (see the module docstring).
     :param references: the markets the profile references (``"<exchange>:<symbol>"``), whose
         books its events interleave; only with a ``hub``.
     :raises FatalVenueError: the venue type is not available in this build.
+    :raises WorldConflict: (a ``FatalVenueError``) the sim venue's world is in use with other
+        settings.
     :raises MissingSecret: a credential reference cannot be resolved.
     :raises ValueError: ``references`` without a ``hub``.
     """
+    if venue_factory is build_venue and (worlds is not None or hub is not None):
+        inner = functools.partial(build_inner_venue, worlds=worlds, hub=hub)
+        venue_factory = functools.partial(build_venue, inner=inner)
     if limiter is None:
         limiter = build_limiter(profile, clock, metrics=metrics, parent=parent)
-    if hub is not None and venue_factory is build_venue:
-        venue_factory = partial(build_venue, inner=partial(build_inner_venue, hub=hub))
     venue = venue_factory(profile, clock, limiter)
     if hub is not None:
         from kasmm.market.keys import profile_market_key

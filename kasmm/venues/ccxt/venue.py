@@ -37,9 +37,9 @@ from kasmm.core.types import (
 from kasmm.errors import FatalVenueError, VenueError
 from kasmm.limiter import TokenBucket
 from kasmm.market.book import MarketBook
-from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome
+from kasmm.venues.base import BatchLimits, CancelOutcome, IocOutcome, PlaceOutcome
 from kasmm.venues.batch import ConcurrentBatch
-from kasmm.venues.ccxt import amend, batch, ops
+from kasmm.venues.ccxt import amend, batch, ioc, ops
 from kasmm.venues.ccxt.client import build_exchange, configure_exchange
 from kasmm.venues.ccxt.convert import (
     market_rules,
@@ -277,6 +277,10 @@ class CcxtVenue(ConcurrentBatch):
         """Validate, place a limit order, and make sure a lost answer never duplicates it."""
         return await ops.place_order(self, request)
 
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        """The exchange's own immediate-or-cancel order and its outcome (see :mod:`.ioc`)."""
+        return await ioc.place_ioc(self, request)
+
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         """Cancel by client id (exchange id when known, else the client-id form)."""
         await ops.cancel_order(self, client_id)
@@ -341,7 +345,12 @@ class CcxtVenue(ConcurrentBatch):
         return BookUpdated(book)
 
     async def poll_orders(self, *, force_trades: bool = False) -> list[VenueEvent]:
-        """List open orders; read new trades if anything changed; report venue-side closes."""
+        """List open orders; read new trades if anything changed; report venue-side closes.
+
+        IOCs whose answer was lost are looked up first (:func:`.ioc.resolve_lost`): found,
+        their trades read next are their fills."""
+        if self.tracker.lost_iocs:
+            await ioc.resolve_lost(self)
         await self.fetch_open_orders()
         events: list[VenueEvent] = []
         if force_trades or self.tracker.trades_due:
