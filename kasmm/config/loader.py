@@ -9,7 +9,8 @@ File layout
 * Files whose name starts with ``_`` are not profiles. ``_accounts.yaml`` may declare
   ``accounts: {NAME: {capacity: ..., refill_per_s: ...}}``: token buckets shared by every
   profile whose ``venue.account`` names that account. ``_notify.yaml`` declares notification
-  targets and events (:mod:`kasmm.config.notify`). Other ``_*`` files are ignored here.
+  targets and events (:mod:`kasmm.config.notify`). ``_portfolios.yaml`` groups profiles into
+  portfolios (:mod:`kasmm.config.portfolios`). Other ``_*`` files are ignored here.
 
 YAML is parsed as YAML 1.2 with ruamel's round-trip loader, so every problem is reported at
 ``path:line:col`` (1-based). Hostile input never crashes the loader: oversized, binary, vanished
@@ -33,6 +34,13 @@ from pydantic import BaseModel, ValidationError
 from kasmm.config.checks import prefix_collisions, run_checks, run_warnings, world_conflicts
 from kasmm.config.locate import Pos, describe_error, field_str, lc_pos, locate, short
 from kasmm.config.notify import NOTIFY_FILES, NotifyFile, notify_checks, unusable_urls
+from kasmm.config.portfolios import (
+    PORTFOLIO_FILES,
+    PortfoliosFile,
+    ResolvedPortfolio,
+    portfolio_checks,
+    resolve_members,
+)
 from kasmm.config.reader import (
     MAX_DEPTH,
     MAX_EVENTS,
@@ -118,6 +126,10 @@ class DirectoryLoad:
     notify_invalid: bool = False
     #: warnings about valid profiles (they load nonetheless)
     warnings: list[ConfigIssue] = field(default_factory=list)
+    #: ``_portfolios.yaml``'s groups, members resolved (``None``: no file); an invalid file is
+    #: in ``issues`` with ``portfolios_invalid`` set (a supervisor keeps the last good groups)
+    portfolios: tuple[ResolvedPortfolio, ...] | None = None
+    portfolios_invalid: bool = False
 
 
 @dataclass
@@ -297,6 +309,8 @@ def _load_file(
             _load_accounts(ctx)
         elif ctx.path.name in NOTIFY_FILES:
             _load_notify(ctx)
+        elif ctx.path.name in PORTFOLIO_FILES:
+            _read_portfolios(ctx)
         return [], ctx
     entries = _load_entries(ctx)
     return [e.loaded for e in entries if e.loaded is not None], ctx
@@ -343,6 +357,47 @@ def _load_notify(ctx: _FileContext) -> NotifyFile | None:
     for path, message in [*notify_checks(cfg), *unusable_urls(cfg, ctx.env, ctx.credentials_dir)]:
         ctx.add(locate(root, root_pos(root), path), None, field_str(path), message)
     return cfg if len(ctx.issues) == before else None
+
+
+def _read_portfolios(ctx: _FileContext) -> tuple[PortfoliosFile, Any] | None:
+    """``_portfolios.yaml``: structure and the checks within the file; with its parsed tree
+    (the membership pass, which needs every profile, locates its issues in it)."""
+    try:
+        root = parse_yaml(read_text(ctx.path))
+        plain = to_plain(root, root_pos(root))
+    except FileProblem as exc:
+        ctx.add(exc.pos, None, "-", exc.message)
+        return None
+    if plain is None:
+        return PortfoliosFile(), root
+    if not isinstance(plain, dict):
+        ctx.add(root_pos(root), None, "-", "expected a mapping with a 'portfolios' key")
+        return None
+    try:
+        cfg = PortfoliosFile.model_validate(plain)
+    except ValidationError as exc:
+        ctx.model_errors(exc, PortfoliosFile, root, root_pos(root), None)
+        return None
+    problems = portfolio_checks(cfg)
+    for path, message in problems:
+        ctx.add(locate(root, root_pos(root), path), None, field_str(path), message)
+    return None if problems else (cfg, root)
+
+
+def _resolve_portfolios(
+    ctx: _FileContext,
+    read: tuple[PortfoliosFile, Any],
+    profiles: Mapping[str, LoadedProfile],
+    invalid: set[str],
+) -> tuple[ResolvedPortfolio, ...] | None:
+    """The membership pass over the final profiles; ``None`` when any member is wrong."""
+    cfg, root = read
+    groups, problems = resolve_members(
+        cfg, {name: lp.profile for name, lp in profiles.items()}, invalid
+    )
+    for path, message in problems:
+        ctx.add(locate(root, root_pos(root), path), None, field_str(path), message)
+    return None if problems else tuple(groups)
 
 
 def _list_dir(directory: Path, issues: list[ConfigIssue]) -> list[Path]:
@@ -411,6 +466,7 @@ def load_paths(
     accounts: dict[str, AccountLimits] = {}
     notify: NotifyFile | None = None
     notify_invalid = False
+    portfolio_read: tuple[_FileContext, tuple[PortfoliosFile, Any] | None] | None = None
     files: dict[Path, list[str]] = {}
     owners: dict[str, Path] = {}
     parsed: list[tuple[Path, _FileContext, list[_Entry]]] = []
@@ -428,6 +484,12 @@ def load_paths(
                 else:
                     notify = _load_notify(ctx)
                     notify_invalid = notify is None
+            elif path.name in PORTFOLIO_FILES:
+                if portfolio_read is not None:
+                    ctx.add((0, 0), None, "-", "a second portfolio file; only one is read")
+                else:
+                    portfolio_read = (ctx, _read_portfolios(ctx))
+                    continue  # its issues are collected after the membership pass
             issues.extend(ctx.issues)
             continue
         entries = _load_entries(ctx)
@@ -469,6 +531,15 @@ def load_paths(
         profiles.pop(name, None)
     for _path, ctx, _entries in parsed:
         issues.extend(ctx.issues)
+    portfolios: tuple[ResolvedPortfolio, ...] | None = None
+    portfolios_invalid = False
+    if portfolio_read is not None:
+        pctx, read = portfolio_read
+        invalid = {n for names in files.values() for n in names if n not in profiles}
+        if read is not None:
+            portfolios = _resolve_portfolios(pctx, read, profiles, invalid)
+        portfolios_invalid = portfolios is None
+        issues.extend(pctx.issues)
     issues.sort(key=ConfigIssue.sort_key)
     warnings = sorted((w for _p, ctx, _e in parsed for w in ctx.warnings), key=ConfigIssue.sort_key)
     return DirectoryLoad(
@@ -479,6 +550,8 @@ def load_paths(
         warnings=warnings,
         notify=notify,
         notify_invalid=notify_invalid,
+        portfolios=portfolios,
+        portfolios_invalid=portfolios_invalid,
     )
 
 

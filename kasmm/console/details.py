@@ -84,6 +84,33 @@ def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def group_detail(row: Mapping[str, Any]) -> list[str]:
+    """The selected portfolio: its state and why, each member's state, its inventory against
+    target, equity, PnL today and drawdown (a group halt is cleared by resetting members)."""
+    lines = [f"portfolio {rows.cell(row.get('name'))}", f"state {rows.group_state(row)}"]
+    members = row.get("members")
+    members = members if isinstance(members, Mapping) else {}
+    lines.append(
+        "members: " + ", ".join(f"{rows.cell(n)} {rows.cell(st)}" for n, st in members.items())
+    )
+    split = row.get("other_shards")
+    if isinstance(split, list) and split:
+        lines.append(f"members in other shards (not measured): {rows.cell(', '.join(split))}")
+    lines.append(
+        f"base {rows.cell(row.get('base'))}  target {rows.cell(row.get('target_base'))}"
+        f"  excess {rows.cell(row.get('excess_base'))}  share {rows.cell(rows.group_share(row))}"
+        f"  deviation {rows.cell(row.get('deviation'))}"
+    )
+    lines.append(
+        f"equity {rows.cell(row.get('equity'))}  peak {rows.cell(row.get('peak_equity'))}"
+        f"  drawdown {rows.cell(row.get('drawdown'))}  today {rows.cell(row.get('daily_pnl'))}"
+        f"  pnl {rows.cell(row.get('pnl'))}"
+    )
+    if row.get("state") == "halted":
+        lines.append("a group halt holds every member: reset each member (r on its row)")
+    return lines
+
+
 def supervisor_detail(doc: Mapping[str, Any]) -> list[str]:
     """The supervisor: health, config errors, failed profiles, shared markets (each book's
     source and age), shards (when sharded)."""

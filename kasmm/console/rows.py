@@ -26,6 +26,7 @@ __all__ = [
     "kpi_lines",
     "number_format",
     "pnl_parts",
+    "portfolios",
     "profiles",
     "supervisor",
     "uptime",
@@ -117,6 +118,40 @@ def profiles(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The document's profile rows (anything that is not an object becomes an empty row)."""
     rows = doc.get("profiles")
     return [r if isinstance(r, Mapping) else {} for r in (rows if isinstance(rows, list) else [])]
+
+
+def portfolios(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The document's portfolio rows (none from a supervisor without ``_portfolios.yaml``)."""
+    rows = doc.get("portfolios")
+    return [r if isinstance(r, Mapping) else {} for r in (rows if isinstance(rows, list) else [])]
+
+
+def group_state(row: Mapping[str, Any]) -> str:
+    """A portfolio's state and why: ``halted: portfolio_max_drawdown: 620 > 500``, or the
+    members it still waits for."""
+    state = cell(row.get("state"))
+    if row.get("halt_reason"):
+        return f"{state}: {cell(row['halt_reason'], 40)}"
+    waiting = row.get("waiting_for")
+    if isinstance(waiting, list) and waiting:
+        return f"{state}: waiting for {cell(', '.join(map(str, waiting)), 40)}"
+    return state
+
+
+def group_share(row: Mapping[str, Any]) -> str | None:
+    """The group's base share against its target: ``55% / 50%``."""
+    return inventory_share({"inventory_share": row.get("share"), "target_share": _target(row)})
+
+
+def _target(row: Mapping[str, Any]) -> Any:
+    target = row.get("target_share")
+    if isinstance(target, int | float) and not isinstance(target, bool):
+        return target
+    base, equity = decimal(row.get("target_base")), decimal(row.get("equity"))
+    mark = decimal(row.get("mark"))
+    if base is None or equity is None or mark is None or equity <= 0:
+        return None
+    return float(base * mark / equity)
 
 
 def number_format(row: Mapping[str, Any]) -> NumberFormat:

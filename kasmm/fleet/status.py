@@ -94,6 +94,23 @@ def _rows(view: ShardView) -> list[dict[str, Any]]:
     return rows
 
 
+def _groups(view: ShardView) -> list[dict[str, Any]]:
+    """The shard's portfolio rows, each with its shard (a group split over shards is a row of
+    each; one wholly in a shard, a row of that shard only)."""
+    groups = view.status.get("portfolios") if view.status is not None else None
+    out = []
+    for row in groups if isinstance(groups, list) else []:
+        if isinstance(row, Mapping):
+            out.append(
+                {
+                    **row,
+                    "shard": view.name,
+                    **({} if view.state is ShardState.UP else {"stale": True}),
+                }
+            )
+    return out
+
+
 def _shard_problem(view: ShardView) -> str | None:
     """Why this shard makes the whole unhealthy, or None."""
     if view.state is not ShardState.UP:
@@ -183,4 +200,7 @@ def merge_status(
         "shards": [_shard_entry(v) for v in views],
         "markets": _markets(views),
         "profiles": rows,
+        "portfolios": sorted(
+            (g for v in views for g in _groups(v)), key=lambda g: (str(g.get("name")), g["shard"])
+        ),
     }

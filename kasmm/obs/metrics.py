@@ -59,6 +59,7 @@ from kasmm.market.keys import split_key
 from kasmm.obs.families import PROFILE_LABELS, Families, MetricBackend
 from kasmm.obs.kpi_series import fill_kpis
 from kasmm.obs.money import PNL_PARTS
+from kasmm.obs.portfolio_metrics import fill_portfolios
 from kasmm.supervisor.state import METRIC_STATES, displayed_state, metric_state
 from kasmm.venues.metered import Histogram, VenueMetrics
 
@@ -276,6 +277,9 @@ class SupervisorCollector(Collector):
         market = getattr(sup, "market", None)
         if isinstance(market, MarketHub):
             self._markets(fam, market, sup.clock.now())
+        portfolios = getattr(sup, "portfolios", None)
+        if portfolios is not None:
+            fill_portfolios(fam, portfolios.groups.values(), sup.clock.now())
         notifier = getattr(sup, "notifier", None)
         if notifier is not None and notifier.active:
             # Every series from 0 while targets exist, so a first failure is an increase.

@@ -50,7 +50,9 @@ from kasmm.shard import Shard, select_shard
 from kasmm.store import AsyncLedger
 from kasmm.store.state_dir import ProfileLocks
 from kasmm.supervisor.actions import restore_pauses
+from kasmm.supervisor.members import Member, RunnerMember
 from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
+from kasmm.supervisor.portfolios import PortfolioManager
 from kasmm.supervisor.runner import ProfileRunner, RestartPolicy
 from kasmm.supervisor.state import ProfileState
 from kasmm.supervisor.status import health_verdict, supervisor_status
@@ -155,6 +157,10 @@ class Supervisor:
         #: Shared market data: one feed per ``exchange:symbol`` for every profile here.
         self.market = market or MarketHub(self.clock, feed_factory=PublicFeeds(self.clock))
         self.reference_keys = reference_keys
+        #: Portfolios (``_portfolios.yaml``): groups measured on their members' changes.
+        self.portfolios = PortfolioManager(
+            self.clock, wall_clock, self._member, ledger, on_ledger_lost=self.on_ledger_lost
+        )
 
     # --- the main loop ----------------------------------------------------------------
 
@@ -175,6 +181,7 @@ class Supervisor:
                 # early SIGTERM) must still run the stop below, which logs supervisor_stopped.
                 await tg.start(self.market.run)  # before any profile: they subscribe to it
                 await tg.start(self.notifier.run)
+                await tg.start(self.portfolios.run)
                 tg.start_soon(watch_supervisor, self, self.notifier)
                 tg.start_soon(
                     lambda: daily_summaries(self, self.notifier, wall_clock=self.wall_clock)
@@ -271,6 +278,7 @@ class Supervisor:
         load = await anyio.to_thread.run_sync(
             lambda: load_paths([self.directory], env=self.env, prefer=running)
         )
+        everything = load.profiles
         load = select_shard(load, self.shard)
         result = ReloadResult(issues=list(load.issues))
         if self._directory_unreadable(load.issues):
@@ -292,6 +300,10 @@ class Supervisor:
         self.disabled = {n: lp.path for n, lp in load.profiles.items() if not lp.profile.enabled}
         if not load.notify_invalid:  # an invalid _notify.yaml keeps the last good one
             self.notifier.configure(load.notify)
+        if not load.portfolios_invalid:  # an invalid _portfolios.yaml keeps the last good one
+            enabled = {n for n, lp in everything.items() if lp.profile.enabled}
+            here = {n for n in enabled if n in load.profiles}
+            self.portfolios.configure(load.portfolios or (), here, enabled - here)
         # Paths are resolved only when some file is invalid (the common reload has none).
         bad_files = {_real(issue.path) for issue in load.issues}
         plan = plan_reload(
@@ -401,13 +413,26 @@ class Supervisor:
             references=self.reference_keys(profile),
         )
         slot.limiter = stack.limiter
-        bot = Bot(profile, stack.venue, clock=self.clock, ledger=self.ledger)
+        name, portfolios = profile.name, self.portfolios
+        bot = Bot(
+            profile,
+            stack.venue,
+            clock=self.clock,
+            ledger=self.ledger,
+            # Every handled event may move the member's group (fills, balances, its mid).
+            on_handled=lambda _event: portfolios.touched(name),
+        )
         # Every (re)start begins in the mode the schedule says applies now.
         if profile.schedule:
             bot.set_mode(mode_at(profile.schedule, profile.mode, self.wall_clock()))
         if slot.mode_override is not None:  # an operator's, until the next scheduled switch
             bot.set_mode(slot.mode_override)
         return bot
+
+    def _member(self, name: str) -> Member | None:
+        """The running profile ``name`` as a portfolio member (``None``: not running)."""
+        runner = self.slots.get(name)
+        return None if runner is None else RunnerMember(runner)
 
     def _account_bucket(self, profile: Profile) -> TokenBucket | None:
         venue = profile.venue

@@ -389,3 +389,17 @@ def test_the_shards_markets_are_listed_once_with_the_freshest_book() -> None:
     mexc = doc["markets"]["mexc:KAS/USDT"]
     assert (mexc["age_s"], mexc["subscribers"], mexc["failures"], mexc["shards"]) == (0.5, 3, 2, 2)
     assert doc["markets"]["gate:KAS/USDT"]["shards"] == 1
+
+
+def test_portfolio_rows_of_every_shard_are_merged_with_their_shard() -> None:
+    first = {**child_status(["a"], "0/3"), "portfolios": [{"name": "kas", "state": "active"}]}
+    third = {**child_status(["c"], "2/3"), "portfolios": [{"name": "btc", "state": "halted"}]}
+    doc = merged(
+        view(0, ShardState.UP, first),
+        view(1, ShardState.STARTING, None),
+        view(2, ShardState.UNRESPONSIVE, third),
+    )
+    assert doc["portfolios"] == [
+        {"name": "btc", "state": "halted", "shard": "2/3", "stale": True},
+        {"name": "kas", "state": "active", "shard": "0/3"},
+    ]
