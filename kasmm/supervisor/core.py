@@ -37,7 +37,7 @@ from kasmm.alerts.watch import daily_summaries, watch_supervisor
 from kasmm.bot import Bot
 from kasmm.clock import Clock, RealClock
 from kasmm.config.loader import ConfigIssue, LoadedProfile, load_paths
-from kasmm.config.schema import CcxtVenueConfig, Profile
+from kasmm.config.schema import CcxtVenueConfig, Profile, SimVenueConfig
 from kasmm.daemon import exit_codes
 from kasmm.errors import LedgerLost
 from kasmm.limiter import TokenBucket
@@ -62,6 +62,8 @@ from kasmm.venues.factory import build_stack, build_venue
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+    from kasmm.venues.sim.world import SimWorlds
 
 log = structlog.get_logger("kasmm.supervisor")
 
@@ -157,6 +159,9 @@ class Supervisor:
         #: Shared market data: one feed per ``exchange:symbol`` for every profile here.
         self.market = market or MarketHub(self.clock, feed_factory=PublicFeeds(self.clock))
         self.reference_keys = reference_keys
+        #: The simulated worlds its sim venues share (``market.world``: one latent price for a
+        #: deep and a thin venue); built with the first sim profile.
+        self.worlds: SimWorlds | None = None
         #: Portfolios (``_portfolios.yaml``): groups measured on their members' changes.
         self.portfolios = PortfolioManager(
             self.clock, wall_clock, self._member, ledger, on_ledger_lost=self.on_ledger_lost
@@ -409,6 +414,7 @@ class Supervisor:
             metrics=slot.venue_metrics,
             parent=self._account_bucket(profile),
             venue_factory=self.venue_factory,
+            worlds=self._sim_worlds() if isinstance(profile.venue, SimVenueConfig) else None,
             hub=self.market,
             references=self.reference_keys(profile),
         )
@@ -433,6 +439,14 @@ class Supervisor:
         """The running profile ``name`` as a portfolio member (``None``: not running)."""
         runner = self.slots.get(name)
         return None if runner is None else RunnerMember(runner)
+
+    def _sim_worlds(self) -> SimWorlds:
+        """The supervisor's one registry of simulated worlds (imported only for sim profiles)."""
+        if self.worlds is None:
+            from kasmm.venues.sim.world import SimWorlds
+
+            self.worlds = SimWorlds()
+        return self.worlds
 
     def _account_bucket(self, profile: Profile) -> TokenBucket | None:
         venue = profile.venue

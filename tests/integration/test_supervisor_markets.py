@@ -87,3 +87,30 @@ async def test_a_thin_profile_prices_off_markets_its_supervisor_trades(world: Pa
         )
         assert sup.status()["markets"]["sim:KAS/USDC"]["age_s"] > 0.5
         tg.cancel_scope.cancel()
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "profiles" / "examples"
+
+
+async def test_the_deep_and_thin_examples_share_a_world_and_the_thin_one_prices_off_the_deep(
+    tmp_path: Path,
+) -> None:
+    for example in ("sim-deep-kas-usdt.yaml", "sim-thin-kas-usdt.yaml"):
+        (tmp_path / example).write_text((EXAMPLES / example).read_text())
+    sup = Supervisor(tmp_path)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        assert sorted(sup.slots) == ["sim-deep-kas-usdt", "sim-thin-kas-usdt"]
+        assert sup.worlds is not None and "kas" in sup.worlds  # one latent price for both
+
+        def reference() -> object:
+            bot = sup.slots["sim-thin-kas-usdt"].bot
+            return None if bot is None else bot.view().reference
+
+        await eventually(lambda: getattr(reference(), "price", None) is not None, within_s=10)
+        assert getattr(reference(), "source", None) == "sim-deep:KAS/USDT"
+        markets = sup.status()["markets"]
+        deep, thin = markets["sim-deep:KAS/USDT"], markets["sim-thin:KAS/USDT"]
+        assert (deep["source"], deep["subscribers"]) == ("venue", 1)  # the thin bot reads it
+        assert (thin["source"], thin["subscribers"]) == ("venue", 0)
+        tg.cancel_scope.cancel()
