@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 # One definition of a profile's own key, where the config becomes core values.
-from kasmm.config.to_core import profile_market_key, venue_exchange
+from kasmm.config.to_core import market_key, profile_market_key, venue_exchange
 
 if TYPE_CHECKING:
     from kasmm.config.schema import Profile
@@ -28,28 +28,15 @@ __all__ = [
 SIM_EXCHANGE = "sim"
 
 
-def market_key(exchange: str, symbol: str) -> str:
-    """``"<exchange>:<symbol>"``.
-
-    :raises ValueError: an empty part, a ``:`` in the exchange, or a symbol not ``BASE/QUOTE``.
-    """
-    if not exchange or ":" in exchange:
-        raise ValueError(f"exchange must be a non-empty name without ':', got {exchange!r}")
-    base, sep, quote = symbol.partition("/")
-    if not (base and sep and quote) or "/" in quote:
-        raise ValueError(f"symbol must look like BASE/QUOTE, got {symbol!r}")
-    return f"{exchange}:{symbol}"
-
-
 def split_key(key: str) -> tuple[str, str]:
     """``(exchange, symbol)`` of a market key.
 
-    :raises ValueError: not a valid key (see :func:`market_key`).
+    :raises ValueError: not ``EXCHANGE:BASE/QUOTE``.
     """
     exchange, sep, symbol = key.partition(":")
-    if not sep:
+    base, slash, quote = symbol.partition("/")
+    if not (sep and exchange and base and slash and quote) or "/" in quote:
         raise ValueError(f"market key must look like EXCHANGE:BASE/QUOTE, got {key!r}")
-    market_key(exchange, symbol)
     return exchange, symbol
 
 
