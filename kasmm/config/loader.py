@@ -53,6 +53,7 @@ from kasmm.config.reader import (
 )
 from kasmm.config.schema import AccountLimits, AccountsFile, CcxtVenueConfig, Profile
 from kasmm.config.secrets import missing_credentials
+from kasmm.market.checks import unserved_references
 
 __all__ = [
     "MAX_DEPTH",
@@ -143,6 +144,9 @@ class _Entry:
     prefix_pos: Pos = (0, 0)
     #: Where an issue about the simulated world goes: ``venue.market.world``.
     world_pos: Pos = (0, 0)
+    #: The profile's YAML node and position, to locate an issue found across profiles.
+    node: Any = None
+    pos: Pos = (0, 0)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -212,7 +216,8 @@ def _validate_profile(
         ctx.add(locate(node, pos, path), profile.name, field_str(path), message, "warning")
     prefix_pos = locate(node, pos, ("order_prefix",)) if "order_prefix" in data else name_pos
     world_pos = locate(node, pos, WORLD_FIELD)
-    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos, world_pos)
+    loaded = LoadedProfile(profile, ctx.path)
+    return _Entry(profile.name, name_pos, loaded, prefix_pos, world_pos, node, pos)
 
 
 def _implied_name_issue(issue: ConfigIssue, stem: str) -> ConfigIssue:
@@ -437,7 +442,9 @@ def load_paths(
     ``order_prefix`` (or ``name``), none of them in ``profiles``.
     So are enabled sim profiles naming one world with different settings
     (:func:`~kasmm.config.checks.world_conflicts`): an issue on each one's
-    ``venue.market.world``.
+    ``venue.market.world``. And so is a profile whose ``reference:`` names a simulated market
+    not exactly one enabled profile trades (:func:`~kasmm.market.checks.unserved_references`),
+    on the field naming it.
     """
     env, credentials_dir = _resolve_options(env, credentials_dir)
     issues: list[ConfigIssue] = []
@@ -518,6 +525,10 @@ def load_paths(
         ctx, entry = placed[name]
         ctx.add(entry.world_pos, name, field_str(WORLD_FIELD), message)
         del profiles[name]
+    for name, field_path, message in unserved_references([lp.profile for lp in profiles.values()]):
+        ctx, entry = placed[name]
+        ctx.add(locate(entry.node, entry.pos, field_path), name, field_str(field_path), message)
+        profiles.pop(name, None)
     for _path, ctx, _entries in parsed:
         issues.extend(ctx.issues)
     portfolios: tuple[ResolvedPortfolio, ...] | None = None

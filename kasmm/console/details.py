@@ -24,7 +24,8 @@ RECENT_SHOWN = 8
 
 
 def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
-    """The selected profile: PnL parts, market-making KPIs and obligation, every own order
+    """The selected profile: its market's book (source, age), PnL parts, market-making KPIs and
+    obligation, every own order
     (price, size, age, distance from mid), the kill-switch rules in force with value vs limit,
     its config errors."""
     fmt = rows.number_format(row)
@@ -36,6 +37,10 @@ def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
     reason = rows.why(row)
     if reason:
         lines[-1] += f": {rows.cell(reason)}"
+    key = row.get("market")
+    market = rows.markets(doc).get(str(key)) if key else None
+    if market is not None:
+        lines.append("market " + rows.market_line(str(key), market))
     pnl = rows.pnl_parts(row, fmt)
     if pnl:
         lines.append("pnl " + "  ".join(f"{k} {v}" for k, v in pnl.items()))
@@ -107,7 +112,8 @@ def group_detail(row: Mapping[str, Any]) -> list[str]:
 
 
 def supervisor_detail(doc: Mapping[str, Any]) -> list[str]:
-    """The supervisor: health, config errors, failed profiles, shards (when sharded)."""
+    """The supervisor: health, config errors, failed profiles, shared markets (each book's
+    source and age), shards (when sharded)."""
     sup = rows.supervisor(doc)
     lines = [
         f"supervisor pid {rows.cell(sup.get('pid'))}  up {rows.duration(sup.get('uptime_s'))}"
@@ -122,6 +128,10 @@ def supervisor_detail(doc: Mapping[str, Any]) -> list[str]:
     if isinstance(errors, list) and errors:
         lines.append(f"config errors ({len(errors)}):")
         lines.extend(f"  {rows.cell(e)}" for e in errors)
+    markets = rows.markets(doc)
+    if markets:
+        lines.append(f"shared markets ({len(markets)}):")
+        lines.extend(f"  {rows.market_line(k, m)}" for k, m in markets.items())
     shards = doc.get("shards")
     if isinstance(shards, list) and shards:
         lines.append("shards:")

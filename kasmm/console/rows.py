@@ -92,6 +92,28 @@ def supervisor(doc: Mapping[str, Any]) -> Mapping[str, Any]:
     return sup if isinstance(sup, Mapping) else {}
 
 
+def markets(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The document's shared markets by key (``exchange:symbol``; {} when missing)."""
+    found = doc.get("markets")
+    if not isinstance(found, Mapping):
+        return {}
+    return {str(k): v for k, v in found.items() if isinstance(v, Mapping)}
+
+
+def market_line(key: str, market: Mapping[str, Any]) -> str:
+    """One shared market: where its book comes from, how old it is, who reads it."""
+    age = market.get("age_s")
+    shown_age = f"{age:.1f}s" if isinstance(age, int | float) else "no book yet"
+    line = (
+        f"{key}  book {cell(market.get('source'))} age {shown_age}"
+        f"  readers {cell(market.get('subscribers'))}  feed {cell(market.get('feed'))}"
+    )
+    failures = market.get("failures")
+    if isinstance(failures, int) and failures and market.get("last_error"):
+        line += f"  failures {failures}: {cell(market.get('last_error'), 60)}"
+    return line
+
+
 def profiles(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The document's profile rows (anything that is not an object becomes an empty row)."""
     rows = doc.get("profiles")

@@ -123,6 +123,32 @@ class Families:
             ("event", "outcome"),
             False,
         )
+        # --- shared market data (kasmm.market): one series per exchange:symbol
+        self.market_book_age = g(
+            "kasmm_market_book_age_seconds",
+            "Seconds since the newest book of a shared market arrived (none before the first).",
+            ("exchange", "symbol"),
+            False,
+        )
+        self.market_book_source = g(
+            "kasmm_market_book_source",
+            "Where the newest book of a shared market came from (1 = current): websocket, "
+            "rest or venue.",
+            ("exchange", "symbol", "source"),
+            False,
+        )
+        self.market_subscribers = g(
+            "kasmm_market_subscribers",
+            "Readers of a shared market (profiles trading or referencing it).",
+            ("exchange", "symbol"),
+            False,
+        )
+        self.market_feed_failures = c(
+            "kasmm_market_feed_failures_total",
+            "Times a shared market's feed failed and was restarted.",
+            ("exchange", "symbol"),
+            False,
+        )
         # --- profile lifecycle and risk
         self.state = g("kasmm_profile_state", "Profile state (1 = current).", ("state",))
         self.restarts = c("kasmm_profile_restarts_total", "Restarts of the profile's bot.", ())

@@ -53,6 +53,9 @@ from kasmm.config.schema import CcxtVenueConfig, Profile, SimVenueConfig
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
+from kasmm.market.book import BOOK_SOURCES
+from kasmm.market.hub import MarketHub
+from kasmm.market.keys import split_key
 from kasmm.obs.families import PROFILE_LABELS, Families, MetricBackend
 from kasmm.obs.kpi_series import fill_kpis
 from kasmm.obs.money import PNL_PARTS
@@ -271,6 +274,9 @@ class SupervisorCollector(Collector):
             h = monitor.histogram
             fam.loop_lag.add_metric([], _buckets(h), h.sum)
         fam.collect_errors.add_metric([], float(self.collect_errors))
+        market = getattr(sup, "market", None)
+        if isinstance(market, MarketHub):
+            self._markets(fam, market, sup.clock.now())
         portfolios = getattr(sup, "portfolios", None)
         if portfolios is not None:
             fill_portfolios(fam, portfolios.groups.values(), sup.clock.now())
@@ -281,6 +287,18 @@ class SupervisorCollector(Collector):
             for event in EVENT_KINDS:
                 for outcome in NOTIFY_OUTCOMES:
                     fam.notifications.add_metric([event, outcome], float(counts[(event, outcome)]))
+
+    def _markets(self, fam: Families, market: MarketHub, now: float) -> None:
+        for key, row in market.status(now).items():
+            exchange, symbol = split_key(key)
+            labels = (exchange, symbol)
+            if row["age_s"] is not None:
+                fam.market_book_age.add_metric(labels, float(row["age_s"]))
+                for source in BOOK_SOURCES:
+                    current = 1.0 if row["source"] == source else 0.0
+                    fam.market_book_source.add_metric((*labels, source), current)
+            fam.market_subscribers.add_metric(labels, float(row["subscribers"]))
+            fam.market_feed_failures.add_metric(labels, float(row["failures"]))
 
     # --- per profile
 

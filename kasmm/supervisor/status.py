@@ -7,6 +7,11 @@ distance from the mid) and the kill-switch rules in force. Prices and sizes are 
 Decimals), ages and distances floats. Disabled profiles are rows too (``state: disabled``),
 so nothing in the directory is invisible. Each portfolio of ``_portfolios.yaml`` is a row of
 ``portfolios`` (:func:`group_row`): its state, members, aggregate inventory, equity and PnL.
+
+``markets`` is the shared market data (:meth:`kasmm.market.hub.MarketHub.status`): per
+``exchange:symbol``, where its newest book came from, its age, its readers and its feed; each
+profile row names its own market (``market``), so a reader finds the age of the book it quotes
+on.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kasmm.market.keys import profile_market_key
 from kasmm.obs.money import NumberFormat, plain
 from kasmm.supervisor.state import ProfileState
 
@@ -24,6 +30,7 @@ if TYPE_CHECKING:
     from kasmm.core.types import Fill, OpenOrder
     from kasmm.supervisor.core import Supervisor
     from kasmm.supervisor.portfolios import GroupRun
+    from kasmm.supervisor.runner import ProfileRunner
 
 __all__ = ["DISABLED", "group_row", "health_verdict", "supervisor_status", "view_fields"]
 
@@ -48,9 +55,10 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
             "healthy": healthy,
             "health": health_reason,
         },
+        "markets": sup.market.status(sup.clock.now()),
         "profiles": sorted(
             [
-                *(runner.status_row() for runner in sup.slots.values()),
+                *(_with_market(runner.status_row(), runner) for runner in sup.slots.values()),
                 *(_disabled_row(name, path) for name, path in sup.disabled.items()),
             ],
             key=lambda row: str(row["name"]),
@@ -59,6 +67,11 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
             group_row(group, sup.clock.now()) for _, group in sorted(sup.portfolios.groups.items())
         ],
     }
+
+
+def _with_market(row: dict[str, Any], runner: ProfileRunner) -> dict[str, Any]:
+    row["market"] = profile_market_key(runner.loaded.profile)
+    return row
 
 
 def group_row(group: GroupRun, now: float) -> dict[str, Any]:
