@@ -195,6 +195,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--bot-log-level", default="error", help="log level of the backtested bots (default error)"
     )
+    p.add_argument(
+        "--portfolio",
+        default=None,
+        metavar="NAME",
+        help="with a directory: run only this portfolio's members (its _portfolios.yaml)",
+    )
 
     p = sub.add_parser(
         "record",
@@ -459,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json_path=args.json_path,
             per_path=args.per_path,
             bot_log_level=args.bot_log_level,
+            portfolio=args.portfolio,
         )
     if args.command == "record":
         from kasmm.commands.record import record_command

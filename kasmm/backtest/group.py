@@ -30,9 +30,10 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Protocol
 
 from kasmm.config.to_core import profile_market_key
-from kasmm.core.types import ZERO, BookUpdated, ReferenceUpdated, VenueEvent
+from kasmm.core.types import ZERO, BookUpdated, Fill, ReferenceUpdated, VenueEvent
 from kasmm.venues.sim.replay import ReplayEnded
 
 from .driver import BacktestDriver
@@ -79,6 +80,17 @@ def reference_routes(
     return routes
 
 
+class Actor(Protocol):
+    """Something of the group that acts at times of its own (a hedger, a portfolio): the
+    timeline lets it act at :attr:`at` (``inf``: nothing to do), after the members' events of
+    that instant."""
+
+    at: float
+
+    def act(self, now: float) -> None:
+        """Act at ``now`` (and set :attr:`at` to the next time)."""
+
+
 class Running:
     """Welford's running mean and variance of a float series (no list kept)."""
 
@@ -110,12 +122,14 @@ class Member:
         "clock",
         "driver",
         "exchange",
+        "fill_listeners",
         "inventory",
         "key",
         "name",
         "ready",
         "step_at",
         "subscribers",
+        "watchers",
     )
 
     def __init__(self, driver: BacktestDriver) -> None:
@@ -135,6 +149,19 @@ class Member:
         self.at = _INF
         #: The net traded base, sampled every ``sample_s``.
         self.inventory = Running()
+        #: Told ``now`` after this member's bot handled anything (its portfolio looks again).
+        self.watchers: tuple[Callable[[float], None], ...] = ()
+        #: Told of each fill this member's engine took as its own (hedgers).
+        self.fill_listeners: tuple[Callable[[Fill, float], None], ...] = ()
+
+    def listen_fills(self, listener: Callable[[Fill, float], None]) -> None:
+        """Tell ``listener`` of each fill this member's engine takes as its own."""
+        self.fill_listeners = (*self.fill_listeners, listener)
+        self.driver.fill_listener = self._filled
+
+    def _filled(self, fill: Fill, now: float) -> None:
+        for listener in self.fill_listeners:
+            listener(fill, now)
 
     def net_base(self) -> Decimal:
         """Base bought minus base sold so far (the inventory change)."""
@@ -191,6 +218,12 @@ class GroupDriver:
         self.progress_every_s = PROGRESS_EVERY_S
         #: The member acting now (the one a failure is recorded on).
         self._current: Member | None = None
+        #: Hedgers and portfolios (:meth:`add_actor`), in the order added (their tie order).
+        self.actors: list[Actor] = []
+
+    def add_actor(self, actor: Actor) -> None:
+        """Let ``actor`` act on the timeline at its own times."""
+        self.actors.append(actor)
 
     def _subscribe(self) -> None:
         """Each member's subscribers (:func:`reference_routes`)."""
@@ -233,7 +266,7 @@ class GroupDriver:
             m.driver.finished()
 
     def _loop(self) -> None:
-        members = self.members
+        members, actors = self.members, self.actors
         span = (self.end - self.start) if self.end is not None else None
         every = self.progress_every_s
         report_at = time.monotonic() + every
@@ -245,6 +278,12 @@ class GroupDriver:
             for m in members:
                 if m.at < best_at:  # strict: a tie stays with the earlier name
                     best, best_at = m, m.at
+            if actors:
+                actor = self._first_actor(best_at)
+                if actor is not None:
+                    self._sample_until(actor.at)
+                    actor.act(actor.at)
+                    continue
             if best is None:
                 # The grid's last samples: up to the end of the run, else of the data.
                 self._sample_until(self.end if self.end is not None else last_at)
@@ -261,6 +300,18 @@ class GroupDriver:
             self._advance(best)
             self._current = None
 
+    def _first_actor(self, before: float) -> Actor | None:
+        """The actor due first, if it is due before ``before`` (a member's event at the same
+        instant goes first) and not after the end of the run."""
+        first: Actor | None = None
+        at = before
+        for actor in self.actors:
+            if actor.at < at:
+                first, at = actor, actor.at
+        if first is not None and self.end is not None and at > self.end:
+            return None
+        return first
+
     def _advance(self, m: Member) -> None:
         """Let ``m`` act at its time: hand its ready event to its bot, or step its market."""
         event = m.ready
@@ -276,6 +327,8 @@ class GroupDriver:
             m.driver.handle(event, now)
             if m.subscribers and isinstance(event, BookUpdated):
                 self._publish(m, event, now)
+            for watcher in m.watchers:
+                watcher(now)
         self._schedule(m)
 
     def _publish(self, m: Member, event: BookUpdated, at: float) -> None:
@@ -287,6 +340,8 @@ class GroupDriver:
             clock.advance_to(at)  # no market step of its own is skipped: ``at`` is the earliest
             now = clock.now()
             sub.driver.handle_reference(ReferenceUpdated(m.key, event.book, now), now)
+            for watcher in sub.watchers:
+                watcher(now)
             self.touched(sub)
 
     def _schedule(self, m: Member) -> None:
@@ -367,4 +422,4 @@ class GroupDriver:
             raise error
 
 
-__all__ = ["GroupDriver", "GroupReferenceError", "Member", "Running", "reference_routes"]
+__all__ = ["Actor", "GroupDriver", "GroupReferenceError", "Member", "Running", "reference_routes"]

@@ -16,7 +16,9 @@ JSON document (``schema_version`` 1)::
       "members": [ ...one run per profile, exactly the "runs" entries of kasmm-backtest,
                    label = profile name, summary + "inventory_std"... ],
       "group": {"summary": {"final_pnl": {"mean": .., "std": .., "min": .., "max": ..}, ...},
-                "paths": [ {"index": 0, "final_pnl": .., "inventory_std": .., ...}, ... ]},
+                "paths": [ {"index": 0, "final_pnl": .., "inventory_std": .., ...,
+                            "portfolios": [{"name": .., "trading_state": "halted",
+                                            "trips": 1, "members": [..]}]}, ... ]},
       "timing": {...as in kasmm-backtest...}
     }
 
@@ -69,6 +71,16 @@ class MemberPath:
 
 
 @dataclass(frozen=True, slots=True)
+class PortfolioPath:
+    """One portfolio at the end of a group path: its own state and how often it tripped."""
+
+    name: str
+    trading_state: str
+    trips: int
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class GroupPath:
     """One group path: every member's result and the group's figures (``None``: the members'
     assets differ, see the module docstring)."""
@@ -84,6 +96,7 @@ class GroupPath:
     max_drawdown: float | None
     fills: int
     volume_quote: float | None
+    portfolios: tuple[PortfolioPath, ...] = ()
 
     def member(self, profile: str) -> MemberPath:
         """The part of ``profile``."""
@@ -95,7 +108,8 @@ class GroupPath:
     def to_json(self) -> dict[str, Any]:
         """The group's figures of this path (the members' are in their runs)."""
         out = {name: getattr(self, name) for name in GROUP_METRICS}
-        return {"index": self.index, **out}
+        portfolios = [asdict(p) for p in self.portfolios]
+        return {"index": self.index, **out, "portfolios": portfolios}
 
 
 def _sum(values: Sequence[float | None]) -> float | None:
@@ -112,6 +126,7 @@ def group_path(
     same_base: bool,
     inventory_std: float,
     max_drawdown: float,
+    portfolios: Sequence[PortfolioPath] = (),
 ) -> GroupPath:
     """The group's figures of one path from its members' (see the module docstring)."""
     results = [m.result for m in members]
@@ -131,6 +146,7 @@ def group_path(
         max_drawdown=max_drawdown if same_quote else None,
         fills=sum(r.fills_buy + r.fills_sell for r in results),
         volume_quote=money("volume_quote"),
+        portfolios=tuple(portfolios),
     )
 
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
+from kasmm.config.portfolios import ResolvedPortfolio
 from kasmm.config.schema import AS2008Market, Profile, RandomWalkMarket, SimVenueConfig
 from kasmm.config.to_core import profile_market_key, reference_params
 from kasmm.venues.sim.world import SimWorlds
@@ -44,10 +45,12 @@ from .engine import (
     path_result,
 )
 from .group import GroupDriver, GroupReferenceError, reference_routes
+from .group_portfolio import GroupPortfolio
 from .group_result import (
     GroupBacktestResult,
     GroupPath,
     MemberPath,
+    PortfolioPath,
     group_path,
     group_summary,
     member_runs,
@@ -82,6 +85,8 @@ class GroupPathSpec:
     index: int
     members: tuple[PathSpec, ...]
     sample_s: float = DEFAULT_SAMPLE_S
+    #: The portfolios measured over the members (each over those of its members in the path).
+    portfolios: tuple[ResolvedPortfolio, ...] = ()
 
 
 def _same(values: Sequence[str]) -> bool:
@@ -96,13 +101,23 @@ def build_group(spec: GroupPathSpec) -> GroupDriver:
     quotes = [m.profile.symbol.partition("/")[2] for m in spec.members]
     # One registry for the path: members naming a world share its latent price.
     worlds = SimWorlds(seed_offset=spec.index)
-    return GroupDriver(
+    group = GroupDriver(
         [build_path(m, worlds=worlds) for m in spec.members],
         start=first.start,
         end=first.end,
         sample_s=spec.sample_s,
         same_quote=_same(quotes),
     )
+    names = {m.name for m in group.members}
+    for resolved in spec.portfolios:
+        members = [group.member(n) for n in resolved.members if n in names]
+        if not members:
+            continue
+        portfolio = GroupPortfolio.of(resolved, members)
+        group.add_actor(portfolio)
+        for m in members:
+            m.watchers = (*m.watchers, portfolio.touched)
+    return group
 
 
 def run_group_path(
@@ -112,6 +127,11 @@ def run_group_path(
     group = build_group(spec)
     group.on_progress = on_progress
     group.run()
+    portfolios = tuple(
+        PortfolioPath(a.name, a.trading_state, a.trips, tuple(m.name for m in a.members))
+        for a in group.actors
+        if isinstance(a, GroupPortfolio)
+    )
     members = []
     for m, member_spec in zip(group.members, sorted(spec.members, key=_name), strict=True):
         result = path_result(m.driver, spec.index, member_spec.seed, member_spec.start)
@@ -125,6 +145,7 @@ def run_group_path(
         same_base=_same(bases),
         inventory_std=group.inventory.std,
         max_drawdown=group.max_drawdown,
+        portfolios=portfolios,
     )
 
 
@@ -162,6 +183,7 @@ def run_group_backtest(
     rate_limit: RateLimitMode = "auto",
     log_level: str = "error",
     sample_s: float = DEFAULT_SAMPLE_S,
+    portfolios: Sequence[ResolvedPortfolio] = (),
     progress: Progress | None = None,
 ) -> GroupBacktestResult:
     """Backtest ``profiles`` together: ``paths`` seeded group paths.
@@ -174,6 +196,8 @@ def run_group_backtest(
         backtest uses.
     :param rate_limit: ``auto``/``profile``: each profile's bucket (unlimited on ``as2008``);
         ``unlimited``: none.
+    :param portfolios: ``_portfolios.yaml``'s groups: each is measured over those of its
+        members that run here, and tells them its skew and trips (:mod:`.group_portfolio`).
     :raises BacktestError: the group cannot run as asked (:class:`GroupMemberError` names the
         profile).
     """
@@ -246,7 +270,7 @@ def run_group_backtest(
                     log_level=level_no,
                 )
             )
-        specs.append(GroupPathSpec(k, tuple(members), sample_s))
+        specs.append(GroupPathSpec(k, tuple(members), sample_s, tuple(portfolios)))
 
     wall0, cpu0 = time.perf_counter(), _cpu_s()
     n_workers = max(1, min(workers if workers is not None else (os.cpu_count() or 1), paths))

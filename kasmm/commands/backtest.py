@@ -227,6 +227,7 @@ def backtest_command(
     json_path: Path | None = None,
     per_path: bool = False,
     bot_log_level: str = "error",
+    portfolio: str | None = None,
 ) -> int:
     """Implement ``kasmm backtest``: exit 0 on success, 1 on errors, 2 on usage errors.
 
@@ -264,7 +265,11 @@ def backtest_command(
             json_path=json_path,
             per_path=per_path,
             bot_log_level=bot_log_level,
+            portfolio=portfolio,
         )
+    if portfolio is not None:
+        print("--portfolio needs a directory (its _portfolios.yaml)", file=sys.stderr)
+        return 2
     loaded = load_one_for_command(path, name)
     if isinstance(loaded, int):
         return loaded

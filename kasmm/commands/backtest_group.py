@@ -90,6 +90,19 @@ def print_group_result(result: GroupBacktestResult, out: TextIO, *, per_path: bo
         [[result.target, *(f(result, fmt) for _, f in GROUP_COLUMNS)]],
         out,
     )
+    names = sorted({p.name for path in result.group_paths for p in path.portfolios})
+    for name in names:
+        ends = [p for path in result.group_paths for p in path.portfolios if p.name == name]
+        states = ", ".join(
+            f"{state} {sum(p.trading_state == state for p in ends)}"
+            for state in sorted({p.trading_state for p in ends})
+        )
+        trips = sum(p.trips for p in ends) / len(ends)
+        print(
+            f"portfolio {name} ({', '.join(ends[0].members)}): at the end of the paths: "
+            f"{states}; trips per path {trips:.1f}",
+            file=out,
+        )
     if per_path:
         for run in result.members:
             print(f"\n{run.label}:", file=out)
@@ -125,8 +138,14 @@ def group_backtest_command(
     json_path: Path | None = None,
     per_path: bool = False,
     bot_log_level: str = "error",
+    portfolio: str | None = None,
 ) -> int:
-    """Implement ``kasmm backtest DIR``: exit 0 on success, 1 on errors, 2 on usage errors."""
+    """Implement ``kasmm backtest DIR``: exit 0 on success, 1 on errors, 2 on usage errors.
+
+    The directory's ``_portfolios.yaml`` applies as in a supervisor (each portfolio measured
+    over its members, its skew and trips told to them); ``portfolio`` runs only that
+    portfolio's (enabled) members.
+    """
     from kasmm.config.loader import load_paths
 
     if rate_limit not in ("auto", "profile", "unlimited"):
@@ -139,7 +158,17 @@ def group_backtest_command(
         for issue in loaded.issues:
             print(issue, file=sys.stderr)
         return 1
+    groups = loaded.portfolios or ()
     chosen = [lp for lp in loaded.profiles.values() if lp.profile.enabled]
+    target = str(directory)
+    if portfolio is not None:
+        found = [g for g in groups if g.name == portfolio]
+        if not found:
+            known = ", ".join(g.name for g in groups) or "none"
+            print(f"{directory}: no portfolio {portfolio!r} (known: {known})", file=sys.stderr)
+            return 2
+        chosen = [lp for lp in chosen if lp.profile.name in found[0].members]
+        groups, target = tuple(found), portfolio
     if not chosen:
         print(f"{directory}: no enabled profile to backtest", file=sys.stderr)
         return 1
@@ -148,7 +177,8 @@ def group_backtest_command(
     try:
         result = run_group_backtest(
             [lp.profile for lp in chosen],
-            target=str(directory),
+            target=target,
+            portfolios=groups,
             files=files,
             paths=paths,
             horizon_s=horizon,

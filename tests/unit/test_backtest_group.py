@@ -344,3 +344,32 @@ def test_the_thin_venue_quotes_off_the_deep_venue_of_its_world() -> None:
     assert {source for _, _, source in decided} == {"sim-deep:KAS/USDT"}
     thin = holder[0].member("sim-thin-kas-usdt").driver
     assert thin.view().pnl.buy_count + thin.view().pnl.sell_count > 0
+
+
+def test_a_group_drawdown_halts_every_member_of_the_portfolio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = PROFILE.read_text()
+    for name in ("a", "b", "c"):
+        _write(tmp_path, name, demo.replace("name: kas-usdt-sim", f"name: {name}"))
+    (tmp_path / "_portfolios.yaml").write_text(
+        "portfolios:\n"
+        "  ab:\n"
+        "    members: [a, b]\n"
+        "    target: {share: 0.5}\n"
+        "    kill_switch:\n"
+        "      max_drawdown: {quote: 0.01}\n"
+    )
+    out = tmp_path / "group.json"
+    argv = ["backtest", str(tmp_path), "--horizon", "120", "--workers", "1"]
+    assert main([*argv, "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    states = {run["label"]: run["paths"][0]["trading_state"] for run in doc["members"]}
+    assert states == {"a": "halted", "b": "halted", "c": "active"}
+    (portfolio,) = doc["group"]["paths"][0]["portfolios"]
+    assert portfolio == {"name": "ab", "trading_state": "halted", "trips": 1, "members": ["a", "b"]}
+    assert "portfolio ab (a, b): at the end of the paths: halted 1" in capsys.readouterr().out
+    # Only the portfolio's members.
+    assert main([*argv, "--portfolio", "ab", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["profiles"] == ["a", "b"]
+    assert main([*argv, "--portfolio", "zz"]) == 2
