@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kasmm.config.checks import prefix_collisions, run_checks, run_warnings
+from kasmm.config.checks import hedge_problems, prefix_collisions, run_checks, run_warnings
 from kasmm.config.locate import Pos, describe_error, field_str, lc_pos, locate, short
 from kasmm.config.notify import NOTIFY_FILES, NotifyFile, notify_checks, unusable_urls
 from kasmm.config.reader import (
@@ -127,6 +127,8 @@ class _Entry:
     #: Where an issue about the client id prefix goes: ``order_prefix``, else the name it
     #: derives from.
     prefix_pos: Pos = (0, 0)
+    #: Where an issue about the hedge target goes: ``hedge.profile``.
+    hedge_pos: Pos = (0, 0)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -195,7 +197,8 @@ def _validate_profile(
     for path, message in run_warnings(profile):
         ctx.add(locate(node, pos, path), profile.name, field_str(path), message, "warning")
     prefix_pos = locate(node, pos, ("order_prefix",)) if "order_prefix" in data else name_pos
-    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos)
+    hedge_pos = locate(node, pos, ("hedge", "profile"))
+    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos, hedge_pos)
 
 
 def _implied_name_issue(issue: ConfigIssue, stem: str) -> ConfigIssue:
@@ -374,7 +377,9 @@ def load_paths(
 
     Enabled profiles on one exchange account with equal client id prefixes
     (:func:`~kasmm.config.checks.prefix_collisions`) are all refused: an issue on each one's
-    ``order_prefix`` (or ``name``), none of them in ``profiles``.
+    ``order_prefix`` (or ``name``), none of them in ``profiles``. So is a profile whose hedge
+    target cannot take its hedges (:func:`~kasmm.config.checks.hedge_problems`): an issue on
+    its ``hedge.profile``.
     """
     env, credentials_dir = _resolve_options(env, credentials_dir)
     issues: list[ConfigIssue] = []
@@ -443,6 +448,12 @@ def load_paths(
     for name, message in prefix_collisions([lp.profile for lp in profiles.values()]):
         ctx, entry = placed[name]
         ctx.add(entry.prefix_pos, name, "order_prefix", message)
+        del profiles[name]
+    declared = {e.name for _p, _c, entries in parsed for e in entries if e.name is not None}
+    refused = declared - profiles.keys()
+    for name, message in hedge_problems([lp.profile for lp in profiles.values()], refused):
+        ctx, entry = placed[name]
+        ctx.add(entry.hedge_pos, name, "hedge.profile", message)
         del profiles[name]
     for _path, ctx, _entries in parsed:
         issues.extend(ctx.issues)
