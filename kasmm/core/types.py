@@ -47,6 +47,15 @@ class Side(enum.StrEnum):
         return 1 if self is Side.BUY else -1
 
 
+class TimeInForce(enum.StrEnum):
+    """How long an order may work. ``GTC`` rests until filled or cancelled (``place_order``);
+    ``IOC`` executes at once against the book as far as its limit price allows and the venue
+    cancels the rest: it never rests (``Venue.place_ioc``)."""
+
+    GTC = "gtc"
+    IOC = "ioc"
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class BookLevel:
     """One price level of an order book."""
@@ -287,7 +296,12 @@ class Quotes:
 
 @dataclass(frozen=True, slots=True, init=False)
 class OrderRequest:
-    """A limit order as handed to a venue: an intent plus the client order id."""
+    """A limit order as handed to a venue: an intent plus the client order id.
+
+    ``time_in_force`` is ``GTC`` for the resting orders of ``place_order`` (post-only by
+    default); an immediate-or-cancel order for ``Venue.place_ioc`` is built with :meth:`ioc`
+    (``IOC``, never post-only: it exists to take liquidity).
+    """
 
     client_id: ClientOrderId
     side: Side
@@ -298,6 +312,7 @@ class OrderRequest:
     #: accepts: not part of the request, never compared or shown.
     ticks: int = field(default=-1, compare=False, repr=False)
     lots: int = field(default=-1, compare=False, repr=False)
+    time_in_force: TimeInForce = TimeInForce.GTC
 
     def __init__(
         self,
@@ -308,6 +323,7 @@ class OrderRequest:
         post_only: bool = True,
         ticks: int = -1,
         lots: int = -1,
+        time_in_force: TimeInForce = TimeInForce.GTC,
     ) -> None:
         object.__setattr__(self, "client_id", client_id)
         object.__setattr__(self, "side", side)
@@ -316,6 +332,27 @@ class OrderRequest:
         object.__setattr__(self, "post_only", post_only)
         object.__setattr__(self, "ticks", ticks)
         object.__setattr__(self, "lots", lots)
+        object.__setattr__(self, "time_in_force", time_in_force)
+
+    @classmethod
+    def ioc(
+        cls,
+        client_id: ClientOrderId,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        *,
+        ticks: int = -1,
+        lots: int = -1,
+    ) -> OrderRequest:
+        """An immediate-or-cancel order: ``size`` taken at ``price`` or better, the rest
+        cancelled by the venue (a buy executes at or below ``price``, a sell at or above)."""
+        return cls(client_id, side, price, size, False, ticks, lots, TimeInForce.IOC)
+
+    @property
+    def is_ioc(self) -> bool:
+        """True for an immediate-or-cancel order."""
+        return self.time_in_force is TimeInForce.IOC
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -33,7 +33,7 @@ from kasmm.core.types import (
     OrderRequest,
     VenueEvent,
 )
-from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome, Venue
+from kasmm.venues.base import BatchLimits, CancelOutcome, IocOutcome, PlaceOutcome, Venue
 from kasmm.venues.batch import requests_sent
 
 T = TypeVar("T")
@@ -97,6 +97,10 @@ class VenueDecorator:
     def place_order(self, request: OrderRequest) -> Coroutine[Any, Any, OpenOrder]:
         """``place_order`` through the hook."""
         return self._call("place_order", lambda: self.inner.place_order(request), arg=request)
+
+    def place_ioc(self, request: OrderRequest) -> Coroutine[Any, Any, IocOutcome]:
+        """``place_ioc`` through the hook: one request, like a placement."""
+        return self._call("place_ioc", lambda: self.inner.place_ioc(request), arg=request)
 
     def cancel_order(self, client_id: ClientOrderId) -> Coroutine[Any, Any, None]:
         """``cancel_order`` through the hook."""

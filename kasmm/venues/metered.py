@@ -34,7 +34,8 @@ from kasmm.venues.decorator import VenueDecorator
 T = TypeVar("T")
 
 #: Every metered single-request method, in the order the dashboards list them (the batch
-#: endpoints ``place_orders`` and ``cancel_orders`` get their histograms when first used).
+#: endpoints ``place_orders`` and ``cancel_orders``, and ``place_ioc``, a placement that takes
+#: liquidity, get their histograms when first used).
 ENDPOINTS: tuple[str, ...] = (
     "connect",
     "fetch_balances",

@@ -47,7 +47,7 @@ from kasmm.core.types import (
     VenueEvent,
 )
 from kasmm.limiter import TokenBucket
-from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome
+from kasmm.venues.base import BatchLimits, CancelOutcome, IocOutcome, PlaceOutcome
 from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.sim.replay_format import scan
@@ -154,6 +154,10 @@ class ScriptedVenue:
 
     async def place_order(self, request: OrderRequest) -> OpenOrder:
         result: OpenOrder = self._answer("place_order", request)
+        return result
+
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        result: IocOutcome = self._answer("place_ioc", request)
         return result
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:

@@ -35,7 +35,7 @@ from kasmm.errors import (
     RequestTimedOut,
     VenueError,
 )
-from kasmm.venues.base import Venue
+from kasmm.venues.base import IocOutcome, Venue
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.guard import TimeoutVenue
 
@@ -48,6 +48,8 @@ BALANCES = Balances(MappingProxyType({"KAS": Balance(D(100)), "USDT": Balance(D(
 CID = ClientOrderId("kab1200000a")
 REQUEST = OrderRequest(CID, Side.BUY, D("0.0125"), D(100))
 ORDER = OpenOrder(CID, Side.BUY, D("0.0125"), D(100), D(100), created_at=1.0)
+IOC = OrderRequest.ioc(ClientOrderId("kab1200000b"), Side.SELL, D("0.0124"), D(100))
+IOC_OUTCOME = IocOutcome(IOC.client_id, D(40), D("0.0124"), "partial")
 EVENTS: list[VenueEvent] = [
     BookUpdated(Book((BookLevel(D("0.0124"), D(5)),), (BookLevel(D("0.0126"), D(5)),), 1.0)),
     OrderClosed(CID, "expired", 2.0),
@@ -114,6 +116,10 @@ class FakeVenue(ConcurrentBatch):
         await self._wait("place_order", request)
         return ORDER
 
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        await self._wait("place_ioc", request)
+        return IOC_OUTCOME
+
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         await self._wait("cancel_order", client_id)
 
@@ -131,6 +137,7 @@ METHODS: list[tuple[str, Call, object, object]] = [
     ("fetch_balances", lambda v: v.fetch_balances(), None, BALANCES),
     ("fetch_open_orders", lambda v: v.fetch_open_orders(), None, [ORDER]),
     ("place_order", lambda v: v.place_order(REQUEST), REQUEST, ORDER),
+    ("place_ioc", lambda v: v.place_ioc(IOC), IOC, IOC_OUTCOME),
     ("cancel_order", lambda v: v.cancel_order(CID), CID, None),
     ("cancel_all", lambda v: v.cancel_all("kab12"), "kab12", 3),
 ]

@@ -46,7 +46,7 @@ from kasmm.obs.metrics import (
     render,
 )
 from kasmm.supervisor import ProfileRunner, Supervisor
-from kasmm.venues.base import Venue
+from kasmm.venues.base import IocOutcome, Venue
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.limited import RateLimitedVenue
 from kasmm.venues.metered import (
@@ -458,6 +458,10 @@ class FakeVenue(ConcurrentBatch):
         return OpenOrder(
             request.client_id, request.side, request.price, request.size, request.size, 0.0
         )
+
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        await self._call()
+        return IocOutcome.of(request.client_id, request.size, request.size, None)
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         await self._call()

@@ -26,7 +26,7 @@ from kasmm.core.types import (
 )
 from kasmm.errors import OrderNotFound, PostOnlyWouldCross, RequestTimedOut, VenueError
 from kasmm.limiter import TokenBucket
-from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome, Venue
+from kasmm.venues.base import BatchLimits, CancelOutcome, IocOutcome, PlaceOutcome, Venue
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.decorator import VenueDecorator
 from kasmm.venues.guard import TimeoutVenue
@@ -52,6 +52,10 @@ RULES = MarketRules(
 
 def req(name: str, price: str = "0.1") -> OrderRequest:
     return OrderRequest(ClientOrderId(name), Side.BUY, Decimal(price), Decimal(10))
+
+
+def ioc(name: str) -> OrderRequest:
+    return OrderRequest.ioc(ClientOrderId(name), Side.SELL, Decimal("0.1"), Decimal(10))
 
 
 class Fake(ConcurrentBatch):
@@ -100,6 +104,10 @@ class Fake(ConcurrentBatch):
             request.client_id, request.side, request.price, request.size, request.size, 0.0
         )
 
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        await self._wait("place_ioc")
+        return IocOutcome.of(request.client_id, request.size, request.size, request.size)
+
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         await self._wait("cancel_order")
         if client_id == "gone":
@@ -145,6 +153,7 @@ async def every_call(venue: Venue) -> list[object]:
         await venue.cancel_all("k"),
         await venue.place_orders([req("b"), req("c"), req("d")]),
         await venue.cancel_orders([ClientOrderId("b"), ClientOrderId("c")]),
+        await venue.place_ioc(ioc("h")),
     ]
     return answers
 
@@ -166,6 +175,7 @@ async def test_every_request_goes_through_the_hook_once_and_the_rest_passes_thro
         ("cancel_all", 1.0),
         ("place_orders", 3),  # no batch endpoint: 3 concurrent single requests
         ("cancel_orders", 2),
+        ("place_ioc", 1.0),  # one request, like a placement
     ]
     assert venue.args == [
         None,
@@ -176,12 +186,13 @@ async def test_every_request_goes_through_the_hook_once_and_the_rest_passes_thro
         "k",
         [req("b"), req("c"), req("d")],
         ["b", "c"],
+        ioc("h"),
     ]
     events = venue.events()
     assert isinstance(await anext(events), BookUpdated)
     await events.aclose()
     await venue.close()
-    assert inner.closed and len(venue.hooked) == 8  # neither events nor close is a request
+    assert inner.closed and len(venue.hooked) == 9  # neither events nor close is a request
 
 
 @pytest.mark.parametrize(
@@ -316,3 +327,26 @@ def test_wrappers_expose_the_wrapped_venue_as_inner() -> None:
         MeteredVenue(inner, VenueMetrics()),
     ):
         assert isinstance(wrapper, VenueDecorator) and wrapper.inner is inner
+
+
+# --- the production wrappers on immediate-or-cancel orders ------------------------------------
+
+
+async def test_the_production_stack_forwards_an_ioc_as_one_metered_limited_placement() -> None:
+    inner = Fake()
+    clock = VirtualClock(0.0)
+    bucket = TokenBucket(50, 50, clock)
+    metrics = VenueMetrics()
+    stack = MeteredVenue(RateLimitedVenue(TimeoutVenue(inner, 5.0), bucket, weight=2), metrics)
+    outcome = await stack.place_ioc(ioc("h"))
+    assert outcome == IocOutcome(ClientOrderId("h"), Decimal(10), Decimal(1), "filled")
+    assert inner.calls == ["place_ioc"]
+    assert bucket.tokens == 48  # one placement of the bucket's weight
+    assert metrics.requests["place_ioc"].count == 1
+    assert metrics.requests["place_order"].count == 0
+
+
+async def test_timeout_bounds_an_ioc_and_says_its_outcome_is_unknown() -> None:
+    guard = TimeoutVenue(Fake(delay=10), 0.05)
+    with anyio.fail_after(5), pytest.raises(RequestTimedOut, match="place_ioc"):
+        await guard.place_ioc(ioc("h"))
