@@ -44,6 +44,7 @@ from kasmm.shard import Shard, select_shard
 from kasmm.store import AsyncLedger
 from kasmm.store.state_dir import ProfileLocks
 from kasmm.supervisor.actions import restore_pauses
+from kasmm.supervisor.hedging import Hedging
 from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
 from kasmm.supervisor.runner import ProfileRunner, RestartPolicy
 from kasmm.supervisor.state import ProfileState
@@ -142,6 +143,8 @@ class Supervisor:
         self.summary_every_s: float | None = None
         #: Notifications (``_notify.yaml``); idle while that file names no target.
         self.notifier = notifier or Notifier(env=env)
+        #: The hedge links of the profiles with a ``hedge:`` block (:mod:`.hedging`).
+        self.hedging = Hedging(self)
 
     # --- the main loop ----------------------------------------------------------------
 
@@ -300,13 +303,24 @@ class Supervisor:
         # Everything that goes down stops together (each within its own deadline); only then
         # do the new versions start, so a changed profile never runs twice.
         await self._stop_many([*plan.stop, *plan.restart])
+        starting = [latest(name) for name in (*plan.start, *plan.restart)]
+        # Hedge links before the bots they hedge: a link takes in every fill of its profile
+        # from its first one (a link whose profile stopped or changed ends first).
+        assert self._tg is not None
+        await self.hedging.sync(
+            self._tg,
+            {
+                **{name: runner.loaded.profile for name, runner in self.slots.items()},
+                **{lp.profile.name: lp.profile for lp in starting},
+            },
+        )
         for name in plan.unchanged:
             runner = self.slots[name]
             runner.loaded = latest(name)  # same config; the path may have changed (rename)
             # The operator may have fixed the cause (keys, disk space): try now.
             if runner.retry_now():
                 result.retried.append(name)
-        await self._start_many([latest(name) for name in (*plan.start, *plan.restart)])
+        await self._start_many(starting)
         result.started = list(plan.start)
         result.stopped = list(plan.stop)
         result.restarted = list(plan.restart)
@@ -380,13 +394,25 @@ class Supervisor:
             venue_factory=self.venue_factory,
         )
         slot.limiter = stack.limiter
-        bot = Bot(profile, stack.venue, clock=self.clock, ledger=self.ledger)
+        bot = Bot(
+            profile,
+            stack.venue,
+            clock=self.clock,
+            ledger=self.ledger,
+            on_fill=self.hedging.fill_reporter(profile.name),
+        )
+        self.hedging.bot_started(profile.name)
         # Every (re)start begins in the mode the schedule says applies now.
         if profile.schedule:
             bot.set_mode(mode_at(profile.schedule, profile.mode, self.wall_clock()))
         if slot.mode_override is not None:  # an operator's, until the next scheduled switch
             bot.set_mode(slot.mode_override)
         return bot
+
+    def running_bot(self, name: str) -> Bot | None:
+        """The bot profile ``name`` runs now (``None``: not running, or between bots)."""
+        runner = self.slots.get(name)
+        return None if runner is None else runner.bot
 
     def _account_bucket(self, profile: Profile) -> TokenBucket | None:
         venue = profile.venue

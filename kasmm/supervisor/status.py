@@ -32,6 +32,11 @@ DISABLED = "disabled"
 def supervisor_status(sup: Supervisor) -> dict[str, Any]:
     """Supervisor and per-profile state, as plain JSON-ready values (profiles by name)."""
     healthy, health_reason = sup.health()
+    hedges = sup.hedging.status()
+    rows = [runner.status_row() for runner in sup.slots.values()]
+    for row in rows:
+        if row["name"] in hedges:
+            row["hedge"] = hedges[row["name"]]
     return {
         "supervisor": {
             "pid": os.getpid(),
@@ -48,7 +53,7 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
         },
         "profiles": sorted(
             [
-                *(runner.status_row() for runner in sup.slots.values()),
+                *rows,
                 *(_disabled_row(name, path) for name, path in sup.disabled.items()),
             ],
             key=lambda row: str(row["name"]),

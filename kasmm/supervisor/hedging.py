@@ -1,0 +1,424 @@
+"""Hedging inside a supervisor: each hedged profile's fills offset through its hedge profile's bot.
+
+A profile A with a ``hedge:`` block gets a :class:`HedgeLink` for as long as the supervisor runs
+it. The link is the I/O loop around the pure hedger (:mod:`kasmm.core.hedge`): A's bot reports
+every fill it stored (its ``on_fill`` callback), the link takes it in (the ledger first: a fill
+taken in twice is ignored), and when the hedger asks, it sends the IOC **through B's running
+bot** (:meth:`kasmm.bot.Bot.send_ioc`: B's venue stack, token bucket and client ids; never a
+connection of its own). B's fills of it come back through B's own fill path and callback.
+
+Every hedge order is written to the ledger with its links to A's fills *before* it is sent, and
+settled there once its answer and fills are in; the residual of each A fill is kept current.
+A restart of A, of B or of the whole process never hedges twice: the link starts from the
+ledger (:meth:`kasmm.store.Ledger.recover_hedges`). B stopped, halted or failing: nothing goes
+out, the residual stays, and the ``max_unhedged_base`` rule trips A through
+``Engine.external_trip(trip, "hedge")`` until the residual is back within the limit.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from kasmm.bot.stats import BotState
+from kasmm.config.schema import HedgeConfig, Profile
+from kasmm.core.hedge import (
+    Exposure,
+    HedgeParams,
+    HedgeState,
+    SendIoc,
+    Settled,
+    residual_changes,
+    unhedged_trip,
+)
+from kasmm.core.risk import TradingState, Trip
+from kasmm.core.types import Book, Fill, MarketRules, TradeId
+from kasmm.errors import LedgerLost, RequestTimedOut, VenueError
+
+if TYPE_CHECKING:
+    from kasmm.bot import Bot
+    from kasmm.clock import Clock
+    from kasmm.store import AsyncLedger
+
+log = structlog.get_logger("kasmm.hedge")
+
+__all__ = ["HedgeHost", "HedgeLink", "Hedging", "hedge_params"]
+
+#: The source name of the residual rule's trips (``Engine.external_trip``).
+TRIP_SOURCE = "hedge"
+#: Longest wait for B's answer to one IOC (its venue stack bounds each request too).
+SEND_DEADLINE_S = 30.0
+
+
+class HedgeHost(Protocol):
+    """What the links need of the supervisor."""
+
+    clock: Clock
+    ledger: AsyncLedger | None
+
+    def running_bot(self, name: str) -> Bot | None:
+        """The bot profile ``name`` runs now, or ``None``."""
+        ...
+
+    def on_ledger_lost(self, exc: LedgerLost) -> None:
+        """The shared ledger is gone: stop every profile."""
+        ...
+
+
+def hedge_params(hedge: HedgeConfig) -> HedgeParams:
+    """The hedger's parameters of a profile's ``hedge:`` block."""
+    rule = hedge.max_unhedged_base
+    return HedgeParams(
+        window_s=hedge.window_ms / 1000.0,
+        min_base=hedge.min_base,
+        max_slippage_bps=Decimal(repr(hedge.max_slippage_bps)),
+        retry_s=hedge.retry_s,
+        max_unhedged_base=rule.base,
+        action=rule.action,
+    )
+
+
+class HedgeLink:
+    """Profile ``profile`` hedged onto ``profile.hedge.profile``: the loop around the hedger."""
+
+    def __init__(self, profile: Profile, host: HedgeHost) -> None:
+        assert profile.hedge is not None
+        self.name = profile.name
+        self.target = profile.hedge.profile
+        self.config = profile.hedge
+        self.params = hedge_params(profile.hedge)
+        self.host = host
+        self.state = HedgeState()
+        #: The trip in force (what A's engine was told last) and the bot it was told to.
+        self.trip: Trip | None = None
+        self._told: Bot | None = None
+        #: Fills to take in, in the order they were reported: ("a", fill) or ("b", fill).
+        self._inbox: deque[tuple[str, Fill]] = deque()
+        self._wake = anyio.Event()
+        #: Each fill's unhedged part as last written to the ledger.
+        self._stored: dict[TradeId, Decimal] = {}
+        self.scope = anyio.CancelScope()
+        self.done = anyio.Event()
+        self.recovered = anyio.Event()
+        self.failures = 0
+        self.last_error: str | None = None
+        self.log = log.bind(profile=self.name, hedge_profile=self.target)
+
+    # --- what the supervisor calls ----------------------------------------------------------
+
+    def a_filled(self, fill: Fill) -> None:
+        """A stored a fill: take it in."""
+        self._inbox.append(("a", fill))
+        self._wake.set()
+
+    def b_filled(self, fill: Fill) -> None:
+        """B stored a fill: one of the order in flight is taken in (others are not hedges of
+        this link, or settled already: the ledger has them as B's fills)."""
+        flight = self.state.in_flight
+        if flight is not None and flight.client_id == fill.client_id:
+            self._inbox.append(("b", fill))
+            self._wake.set()
+
+    def bot_started(self) -> None:
+        """A new bot of A or B: wake (A's new engine must be told the trip in force; B may take
+        what waits)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """End the loop (an IOC in flight is waited for: it is shielded)."""
+        self.scope.cancel()
+
+    def status(self) -> dict[str, Any]:
+        """The link's row of ``/status`` (money as exact strings)."""
+        s = self.state
+        slippage = s.average_slippage_bps
+        return {
+            "hedge_profile": self.target,
+            "residual": str(s.residual),
+            "unhedged_fills": len(s.per_fill()),
+            "hedges_sent": s.orders_sent,
+            "hedged_base": str(s.hedged_base),
+            "avg_slippage_bps": None if slippage is None else round(slippage, 2),
+            "in_flight": None if s.in_flight is None else s.in_flight.client_id,
+            "max_unhedged_base": str(self.params.max_unhedged_base),
+            "tripped": self.trip is not None,
+            "last_error": self.last_error,
+        }
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Recover from the ledger, then take fills in and send hedges until stopped.
+
+        Never raises an ``Exception``: a failing step (the ledger busy, say) is logged and
+        tried again ``retry_s`` later, with nothing taken in lost; a lost ledger is the
+        supervisor's (every profile stops).
+        """
+        clock = self.host.clock
+        try:
+            with self.scope:
+                while True:
+                    try:
+                        if not self.recovered.is_set():
+                            try:
+                                await self._recover()
+                            finally:
+                                self.recovered.set()  # reported fills wait in the inbox
+                        await self._step()
+                    except LedgerLost as exc:
+                        self.log.critical("hedge_ledger_lost", error=str(exc))
+                        self.host.on_ledger_lost(exc)
+                        return
+                    except Exception as exc:
+                        self._failed(exc)
+                        self.log.debug("hedge_step_failed_traceback", exc_info=True)
+                        await clock.sleep_until(clock.now() + self.params.retry_s)
+                        continue
+                    await self._wait()
+        finally:
+            self.recovered.set()
+            self.done.set()
+
+    async def _recover(self) -> None:
+        clock, ledger = self.host.clock, self.host.ledger
+        if ledger is None:
+            return
+        rows = await ledger.recover_hedges(self.name, self.target, clock.wall())
+        exposures = tuple(Exposure(r.trade_id, r.side, r.residual) for r in rows)
+        self.state = self.state.recovered(exposures, clock.now())
+        self._stored = {r.trade_id: r.residual for r in rows}
+        if rows:
+            self.log.warning("hedge_recovered", fills=len(rows), residual=str(self.state.residual))
+
+    async def _step(self) -> None:
+        """Take in what was reported, settle and send what the hedger asks, store, trip."""
+        clock, ledger = self.host.clock, self.host.ledger
+        while self._inbox:
+            kind, fill = self._inbox[0]  # taken off once handled: a failure keeps it
+            if kind == "b":
+                self.state = self.state.on_hedge_fill(
+                    fill.client_id, fill.trade_id, fill.size, fill.price
+                )
+            elif ledger is None or await ledger.register_exposure(
+                self.name, self.target, fill.trade_id, fill.side, fill.size, clock.wall()
+            ):  # else taken in before (recovered, or reported twice)
+                self.state = self.state.on_fill(
+                    fill.trade_id, fill.side, fill.size, clock.now(), self.params
+                )
+                self._stored.setdefault(fill.trade_id, fill.size)
+            self._inbox.popleft()
+        bot = self.host.running_bot(self.target)
+        book, rules = _market(bot, clock.now())
+        self.state, order, settled = self.state.decide(clock.now(), book, rules, self.params)
+        if settled is not None:
+            await self._settled(settled)
+        if order is not None and bot is not None:
+            await self._send(bot, order)
+            self._wake.set()  # its answer may already settle it
+        await self._store_residuals()
+        self._apply_trip()
+
+    async def _send(self, bot: Bot, order: SendIoc) -> None:
+        clock, ledger = self.host.clock, self.host.ledger
+        request = bot.ioc_request(order.side, order.price, order.size)
+        cid = request.client_id
+        if ledger is not None:  # written before it goes out: a crash cannot lose its links
+            await ledger.record_hedge_order(
+                self.target,
+                cid,
+                order.side,
+                order.price,
+                order.size,
+                clock.wall(),
+                self.name,
+                [(c.trade_id, c.open) for c in order.covers],
+            )
+        self.state = self.state.sent(order, cid, clock.now())
+        self.log.info(
+            "hedge_sent",
+            client_id=cid,
+            side=order.side.value,
+            price=str(order.price),
+            size=str(order.size),
+            covers=[c.trade_id for c in order.covers],
+        )
+        with anyio.CancelScope(shield=True), anyio.move_on_after(SEND_DEADLINE_S) as waited:
+            try:
+                outcome = await bot.send_ioc(request)
+            except RequestTimedOut as exc:
+                self._failed(exc)
+                self.state = self.state.on_answer(cid, None, clock.now(), self.params)
+                return
+            except (VenueError, RuntimeError) as exc:
+                self._failed(exc)
+                self.state = self.state.on_refused(cid, clock.now())
+                return
+        if waited.cancelled_caught:
+            self._failed(RequestTimedOut(f"no answer within {SEND_DEADLINE_S:g} s"))
+            self.state = self.state.on_answer(cid, None, clock.now(), self.params)
+            return
+        self.failures = 0
+        self.last_error = None
+        self.state = self.state.on_answer(cid, outcome.filled, clock.now(), self.params)
+        self.log.info(
+            "hedge_answered",
+            client_id=cid,
+            status=outcome.status,
+            filled=str(outcome.filled),
+            average_price=None if outcome.average_price is None else str(outcome.average_price),
+        )
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.log.warning("hedge_failed", error=self.last_error, failures=self.failures)
+
+    async def _settled(self, settled: Settled) -> None:
+        ledger = self.host.ledger
+        after = self.state.per_fill()
+        changes = residual_changes(self._stored, after)
+        if ledger is not None:
+            await ledger.settle_hedge_order(
+                self.target,
+                settled.client_id,
+                self.name,
+                [(t, done) for t, _planned, done in settled.parts],
+                changes,
+                self.host.clock.wall(),
+            )
+        self._stored = after
+        slippage = settled.slippage_bps
+        self.log.info(
+            "hedge_settled",
+            client_id=settled.client_id,
+            hedged=str(settled.hedged),
+            size=str(settled.size),
+            slippage_bps=None if slippage is None else round(slippage, 2),
+            residual=str(self.state.residual),
+        )
+
+    async def _store_residuals(self) -> None:
+        """Write the fills whose unhedged part changed since the last write (netting)."""
+        after = self.state.per_fill()
+        changes = residual_changes(self._stored, after)
+        if changes and self.host.ledger is not None:
+            await self.host.ledger.update_hedge_residuals(
+                self.name, changes, self.host.clock.wall()
+            )
+        self._stored = after
+
+    def _apply_trip(self) -> None:
+        """Tell A's engine the residual rule's verdict when it changed (or A's bot is new)."""
+        trip = unhedged_trip(self.state, self.params, self.host.clock.now())
+        bot = self.host.running_bot(self.name)
+        changed = (trip is None) != (self.trip is None)
+        if changed:
+            if trip is not None:
+                self.log.warning(
+                    "hedge_residual_tripped",
+                    residual=str(self.state.residual),
+                    limit=str(self.params.max_unhedged_base),
+                    action=trip.action,
+                )
+            else:
+                self.log.info("hedge_residual_within", residual=str(self.state.residual))
+        self.trip = trip
+        if bot is None or (not changed and bot is self._told):
+            return
+        external = getattr(bot.engine, "external_trip", None)
+        if external is None:  # an engine without external trips (before issue 18's engine)
+            self.log.error("hedge_trip_not_applied", reason="engine has no external_trip")
+            return
+        external(trip, TRIP_SOURCE)
+        self._told = bot
+
+    async def _wait(self) -> None:
+        """Until a fill is reported or a bot of A or B starts, or the hedger's next deadline
+        (a window, a retry, an answer's settle time)."""
+        if self._wake.is_set():
+            self._wake = anyio.Event()
+            return
+        clock = self.host.clock
+        deadlines: list[float] = []
+        if self.state.due_at is not None:
+            deadlines.append(self.state.due_at)
+        flight = self.state.in_flight
+        if flight is not None and flight.settle_at is not None:
+            deadlines.append(flight.settle_at)
+        wake = self._wake
+        async with anyio.create_task_group() as tg:
+
+            async def timer() -> None:
+                await clock.sleep_until(min(deadlines))
+                tg.cancel_scope.cancel()
+
+            if deadlines:
+                tg.start_soon(timer)
+            await wake.wait()
+            tg.cancel_scope.cancel()
+        if wake.is_set():
+            self._wake = anyio.Event()
+
+
+def _market(bot: Bot | None, now: float) -> tuple[Book | None, MarketRules | None]:
+    """B's book and rules when B can take a hedge now: running, neither halted nor paused."""
+    if bot is None or bot.state not in (BotState.STARTING, BotState.QUOTING):
+        return None, None
+    if bot.risk.trading_state(now) in (TradingState.HALTED, TradingState.PAUSED):
+        return None, None
+    return bot.book, bot.rules
+
+
+class Hedging:
+    """The supervisor's hedge links, by hedged profile name."""
+
+    def __init__(self, host: HedgeHost) -> None:
+        self.host = host
+        self.links: dict[str, HedgeLink] = {}
+
+    def fill_reporter(self, name: str) -> Callable[[Fill], None]:
+        """The ``on_fill`` callback of profile ``name``'s bots."""
+        return lambda fill: self.on_fill(name, fill)
+
+    def on_fill(self, name: str, fill: Fill) -> None:
+        """Profile ``name`` stored ``fill``: its link takes it in; links hedging onto ``name``
+        settle their order with it."""
+        link = self.links.get(name)
+        if link is not None:
+            link.a_filled(fill)
+        for other in self.links.values():
+            if other.target == name:
+                other.b_filled(fill)
+
+    async def sync(self, tg: TaskGroup, running: Mapping[str, Profile]) -> None:
+        """Links for exactly the hedged profiles of ``running`` (what runs, or is about to):
+        a link whose profile stopped or whose ``hedge:`` changed ends (after any IOC in
+        flight) before its successor starts, so two never hedge one profile."""
+        for name, link in list(self.links.items()):
+            profile = running.get(name)
+            if profile is None or profile.hedge != link.config:
+                link.stop()
+                await link.done.wait()
+                del self.links[name]
+        for name, profile in running.items():
+            if profile.hedge is not None and profile.enabled and name not in self.links:
+                link = HedgeLink(profile, self.host)
+                self.links[name] = link
+                tg.start_soon(link.run, name=f"hedge:{name}")
+                await link.recovered.wait()
+
+    def bot_started(self, name: str) -> None:
+        """A new bot of profile ``name``: the links of and onto it look again."""
+        for link in self.links.values():
+            if name in (link.name, link.target):
+                link.bot_started()
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Each link's ``/status`` row, by hedged profile."""
+        return {name: link.status() for name, link in sorted(self.links.items())}
