@@ -341,13 +341,16 @@ class HedgeState:
         b_net = self.b_net + (extra if order.side is Side.BUY else -extra)
         left = hedged
         parts: list[tuple[TradeId, Decimal, Decimal]] = []
-        open_ = self.open
+        back: list[Exposure] = []
         for cover in order.covers:
             done = min(left, cover.open)
             left -= done
             parts.append((cover.trade_id, cover.open, done))
             if cover.open > done:
-                open_ = _absorb(open_, replace(cover, open=cover.open - done), front=True)
+                back.append(replace(cover, open=cover.open - done))
+        open_ = self.open
+        for cover in reversed(back):  # each goes to the front: the oldest ends up first
+            open_ = _absorb(open_, cover, front=True)
         average = flight.notional / flight.filled if flight.filled > ZERO else None
         if average is None and hedged > ZERO:
             average = order.price  # filled, fills not seen: at worst its limit
