@@ -65,7 +65,7 @@ class FakeBot:
     name: str
     hedging: Hedging | None = None
     ledger: Ledger | None = None
-    fill_share: Decimal = D(1)
+    fill_share: Decimal = Decimal(1)
     down: bool = False
     state: BotState = BotState.QUOTING
     risk: RiskState = field(default_factory=RiskState)
@@ -163,8 +163,9 @@ async def test_a_restart_never_hedges_twice(ledger: Ledger) -> None:
         ledger.register_exposure("thin", "deep", TradeId(trade), Side.BUY, D(size), 2.0)
     ledger.record_hedge_order("deep", ClientOrderId("dp_old1"), Side.SELL, D("0.0998"), D("300"),
                               3.0, "thin", [(TradeId("t1"), D("300"))])  # fmt: skip
-    ledger.record_fill("deep", Fill(TradeId("x0"), ClientOrderId("dp_old1"), Side.SELL,
-                                    D("0.1"), D("300"), D(0), "USDT", 3.0, is_maker=False))  # fmt: skip
+    old = Fill(TradeId("x0"), ClientOrderId("dp_old1"), Side.SELL, D("0.1"), D("300"), D(0),
+               "USDT", 3.0, is_maker=False)  # fmt: skip
+    ledger.record_fill("deep", old)
     ledger.record_fill("thin", _fill("t3", Side.BUY, "50"))
 
     hedging = Hedging(host)
