@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from kasmm.bot.stats import BotState
-from kasmm.clock import VirtualClock
+from kasmm.clock import Clock, VirtualClock
 from kasmm.core.risk import RiskState, Trip
 from kasmm.core.types import (
     Book,
@@ -94,7 +94,7 @@ class FakeBot:
 
 @dataclass
 class Host:
-    clock: VirtualClock
+    clock: Clock
     ledger: AsyncLedger | None
     bots: dict[str, Any] = field(default_factory=dict)
     lost: list[LedgerLost] = field(default_factory=list)
@@ -180,7 +180,7 @@ async def test_a_restart_never_hedges_twice(ledger: Ledger) -> None:
         # One IOC, for what no order covered: t2 and t3 (250), never t1 again.
         assert [(r.side, r.size) for r in b_bot.sent] == [(Side.SELL, D("250"))]
         tg.cancel_scope.cancel()
-    rows = {r.fill.trade_id: r for r in ledger.hedged_fills("thin")}
+    rows = {str(r.fill.trade_id): r for r in ledger.hedged_fills("thin")}
     assert {t: r.residual for t, r in rows.items()} == {"t1": 0, "t2": 0, "t3": 0}
     assert [h.client_id for h in rows["t1"].hedges] == ["dp_old1"]
     assert [h.client_id for h in rows["t3"].hedges] == ["dp_h1"]
