@@ -44,6 +44,7 @@ __all__ = [
     "SendIoc",
     "Settled",
     "hedge_price",
+    "links_of",
     "residual_changes",
     "unhedged_trip",
 ]
@@ -72,6 +73,9 @@ class Exposure:
     trade_id: TradeId
     side: Side
     open: Decimal
+    #: Fills of the other side netted into this one (their base offset part of it): a hedge
+    #: order covering this exposure is linked to them too, with nothing of theirs to offset.
+    netted: tuple[TradeId, ...] = ()
 
     @property
     def signed(self) -> Decimal:
@@ -90,6 +94,18 @@ class SendIoc:
     size: Decimal
     covers: tuple[Exposure, ...]
     mid: Decimal | None
+
+
+def links_of(covers: tuple[Exposure, ...]) -> tuple[tuple[TradeId, Decimal], ...]:
+    """The A fills an order of these ``covers`` is linked to, each once, with the base of it
+    the order offsets (0 for a fill netted into a cover)."""
+    out: dict[TradeId, Decimal] = {}
+    for c in covers:
+        out[c.trade_id] = out.get(c.trade_id, ZERO) + c.open
+    for c in covers:
+        for t in c.netted:
+            out.setdefault(t, ZERO)
+    return tuple(out.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +140,8 @@ class Settled:
     #: How far the average price was through B's mid at send, in bps (``None``: no fill or
     #: no mid). Positive is a cost.
     slippage_bps: float | None
+    #: Fills netted into its covers (linked to it, with nothing of theirs to offset).
+    netted: tuple[TradeId, ...] = ()
 
 
 def hedge_price(side: Side, book: Book, rules: MarketRules, max_bps: Decimal) -> Decimal | None:
@@ -147,17 +165,20 @@ def _absorb(
     open exposures of the other side first, the rest kept (at the front when it is older than
     them: a hedge order's unfilled covers)."""
     left = exposure.open
+    netted = exposure.netted
     kept: list[Exposure] = []
     for e in open_:
         if left > ZERO and e.side is not exposure.side:
             used = min(left, e.open)
             left -= used
-            if e.open > used:
-                kept.append(replace(e, open=e.open - used))
+            if e.open > used:  # ``exposure`` is used up in it
+                kept.append(replace(e, open=e.open - used, netted=(*e.netted, exposure.trade_id)))
+            else:  # ``e`` is used up: whatever covers the rest covers it too
+                netted = (*netted, e.trade_id, *e.netted)
         else:
             kept.append(e)
     if left > ZERO:
-        rest = replace(exposure, open=left)
+        rest = replace(exposure, open=left, netted=netted)
         return (rest, *kept) if front else (*kept, rest)
     return tuple(kept)
 
@@ -176,7 +197,7 @@ def _take(open_: tuple[Exposure, ...], size: Decimal) -> tuple[tuple[Exposure, .
         left -= used
         covers.append(replace(e, open=used))
         if e.open > used:
-            rest.append(replace(e, open=e.open - used))
+            rest.append(replace(e, open=e.open - used, netted=()))
     return tuple(covers), tuple(rest)
 
 
@@ -346,8 +367,8 @@ class HedgeState:
             done = min(left, cover.open)
             left -= done
             parts.append((cover.trade_id, cover.open, done))
-            if cover.open > done:
-                back.append(replace(cover, open=cover.open - done))
+            if cover.open > done:  # its netted fills are linked to this order already
+                back.append(replace(cover, open=cover.open - done, netted=()))
         open_ = self.open
         for cover in reversed(back):  # each goes to the front: the oldest ends up first
             open_ = _absorb(open_, cover, front=True)
@@ -360,7 +381,14 @@ class HedgeState:
             through = average - mid if order.side is Side.BUY else mid - average
             slippage = float(through / mid * BPS)
         settled = Settled(
-            flight.client_id, order.side, order.size, hedged, tuple(parts), average, slippage
+            flight.client_id,
+            order.side,
+            order.size,
+            hedged,
+            tuple(parts),
+            average,
+            slippage,
+            tuple(t for c in order.covers for t in c.netted),
         )
         state = replace(
             self,

@@ -34,11 +34,12 @@ from kasmm.core.hedge import (
     HedgeState,
     SendIoc,
     Settled,
+    links_of,
     residual_changes,
     unhedged_trip,
 )
 from kasmm.core.risk import TradingState, Trip
-from kasmm.core.types import Book, Fill, MarketRules, TradeId
+from kasmm.core.types import ZERO, Book, Fill, MarketRules, TradeId
 from kasmm.errors import LedgerLost, RequestTimedOut, VenueError
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ class HedgeLink:
                 order.size,
                 clock.wall(),
                 self.name,
-                [(c.trade_id, c.open) for c in order.covers],
+                links_of(order.covers),
             )
         self.state = self.state.sent(order, cid, clock.now())
         self.log.info(
@@ -283,12 +284,16 @@ class HedgeLink:
         ledger = self.host.ledger
         after = self.state.per_fill()
         changes = residual_changes(self._stored, after)
+        covered = {t for t, _planned, _done in settled.parts}
         if ledger is not None:
             await ledger.settle_hedge_order(
                 self.target,
                 settled.client_id,
                 self.name,
-                [(t, done) for t, _planned, done in settled.parts],
+                [
+                    *((t, done) for t, _planned, done in settled.parts),
+                    *((t, ZERO) for t in settled.netted if t not in covered),
+                ],
                 changes,
                 self.host.clock.wall(),
             )
@@ -331,12 +336,12 @@ class HedgeLink:
         self.trip = trip
         if bot is None or (not changed and bot is self._told):
             return
+        self._told = bot
         external = getattr(bot.engine, "external_trip", None)
         if external is None:  # an engine without external trips (before issue 18's engine)
             self.log.error("hedge_trip_not_applied", reason="engine has no external_trip")
             return
         external(trip, TRIP_SOURCE)
-        self._told = bot
 
     async def _wait(self) -> None:
         """Until a fill is reported or a bot of A or B starts, or the hedger's next deadline

@@ -13,6 +13,7 @@ from kasmm.core.hedge import (
     HedgeParams,
     HedgeState,
     hedge_price,
+    links_of,
     residual_changes,
     unhedged_trip,
 )
@@ -50,9 +51,11 @@ def test_fills_within_the_window_are_one_hedge() -> None:
     assert order is not None
     assert (order.side, order.size) == (Side.SELL, D("120"))
     assert order.covers == (
-        Exposure(TradeId("t1"), Side.BUY, D("70")),
+        Exposure(TradeId("t1"), Side.BUY, D("70"), netted=(TradeId("t3"),)),
         Exposure(TradeId("t2"), Side.BUY, D("50")),
     )
+    # The order is linked to every fill of the window, t3 with nothing of its own to offset.
+    assert links_of(order.covers) == (("t1", D("70")), ("t2", D("50")), ("t3", D("0")))
     assert order.mid == D("0.1001")
     s = s.sent(order, ClientOrderId("b_x1"), 10.2)
     assert s.open == () and s.due_at is None and s.orders_sent == 1

@@ -1,0 +1,186 @@
+"""Hedging in a supervisor: a thin sim profile hedged onto a deep one, in short real time.
+
+Every fill of the thin profile must end up linked in the ledger to an IOC order of the deep
+profile, sent through the deep profile's own bot, whose fills are the deep profile's fills.
+
+The deep venue's IOC here is :class:`TakerSim`, a test venue over the simulator that takes the
+best levels of the book it last published (the simulator's own IOC is another engineer's work
+in progress; the contract suite holds every venue's to the same protocol).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections import deque
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from kasmm.clock import Clock
+from kasmm.config.schema import Profile, SimVenueConfig
+from kasmm.core.types import (
+    ZERO,
+    Book,
+    BookUpdated,
+    Fill,
+    OrderFilled,
+    OrderRequest,
+    Side,
+    TradeId,
+    VenueEvent,
+)
+from kasmm.limiter import TokenBucket
+from kasmm.store import AsyncLedger, Ledger
+from kasmm.supervisor import Supervisor
+from kasmm.venues.base import IocOutcome, Venue, require_ioc
+from kasmm.venues.decorator import VenueDecorator
+from kasmm.venues.limited import RateLimitedVenue
+from kasmm.venues.sim import SimVenue
+from tests.support import eventually
+
+
+class TakerSim(VenueDecorator):
+    """A simulated venue whose IOC orders take the levels of the last book it published, its
+    fills delivered through ``events()`` with the next book (taker fee, ``is_maker=False``)."""
+
+    def __init__(self, inner: SimVenue) -> None:
+        super().__init__(inner)
+        self.sim = inner
+        self.book: Book | None = None
+        self.pending: deque[Fill] = deque()
+        self.iocs: list[OrderRequest] = []
+        self._trades = 0
+
+    async def events(self) -> AsyncGenerator[VenueEvent, None]:
+        async for event in self.inner.events():
+            if isinstance(event, BookUpdated):
+                self.book = event.book
+            while self.pending:
+                yield OrderFilled(self.pending.popleft())
+            yield event
+
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        require_ioc(request)
+        self.iocs.append(request)
+        assert self.book is not None
+        levels = self.book.asks if request.side is Side.BUY else self.book.bids
+        left, notional = request.size, ZERO
+        rules = self.sim.rules
+        for level in levels:
+            through = level.price > request.price if request.side is Side.BUY else (
+                level.price < request.price)  # fmt: skip
+            if left <= ZERO or through:
+                break
+            size = min(left, level.size)
+            left -= size
+            notional += size * level.price
+            self._trades += 1
+            self.pending.append(
+                Fill(
+                    TradeId(f"ioc{self._trades}"),
+                    request.client_id,
+                    request.side,
+                    level.price,
+                    size,
+                    size * level.price * rules.taker_fee,
+                    rules.quote,
+                    self.book.ts,
+                    remaining=left,
+                    is_maker=False,
+                )
+            )
+        return IocOutcome.of(request.client_id, request.size, request.size - left, notional)
+
+
+def _profile(name: str, spread: float, *, hedge: str = "", thin: bool = False) -> str:
+    market = (
+        "{book_interval_s: 0.05, taker_rate_per_s: 6, taker_size_mean: 1500}"
+        if thin
+        else "{book_interval_s: 0.05, sigma_bps: 0.5, taker_rate_per_s: 0.000000001,"
+        " book_level_size: 200000}"
+    )
+    return (
+        textwrap.dedent(
+            f"""\
+        name: {name}
+        venue:
+          type: sim
+          market: {market}
+          balances: {{KAS: 500000, USDT: 40000}}
+          seed: {7 if thin else 3}
+        symbol: KAS/USDT
+        modes:
+          passive: {{spread_bps: {spread}, size: 1000}}
+        refresh: {{fallback_interval_s: 0.2}}
+        kill_switch: {{stale_book: null}}
+        """
+        )
+        + hedge
+    )
+
+
+HEDGE = """\
+hedge:
+  profile: deep
+  window_ms: 50
+  max_slippage_bps: 30
+  retry_s: 0.5
+  max_unhedged_base: {base: 100000, action: pause}
+"""
+
+
+@pytest.mark.anyio
+async def test_every_fill_of_the_hedged_profile_has_a_linked_ioc(tmp_path: Path) -> None:
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    (directory / "thin.yaml").write_text(_profile("thin", 4.0, hedge=HEDGE, thin=True))
+    (directory / "deep.yaml").write_text(_profile("deep", 40.0))
+    venues: dict[str, TakerSim] = {}
+
+    def factory(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
+        assert isinstance(profile.venue, SimVenueConfig)
+        venue = TakerSim(SimVenue(profile.venue, profile.symbol, clock))
+        venues[profile.name] = venue
+        return RateLimitedVenue(venue, limiter)
+
+    ledger = Ledger(tmp_path / "kasmm.sqlite")
+    sup = Supervisor(directory, venue_factory=factory, ledger=AsyncLedger(ledger))
+
+    def all_hedged() -> bool:
+        rows = ledger.hedged_fills("thin")
+        return len(rows) >= 4 and all(
+            r.residual == 0 and any(h.fills for h in r.hedges) for r in rows
+        )
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        assert sorted(sup.hedging.links) == ["thin"]
+        await eventually(all_hedged, within_s=40.0, poll_s=0.1)
+        status = {row["name"]: row for row in sup.status()["profiles"]}
+        assert status["thin"]["hedge"]["hedge_profile"] == "deep"
+        assert status["thin"]["hedge"]["hedges_sent"] >= 1
+        assert "hedge" not in status["deep"]
+        deep_prefix = sup.slots["deep"].loaded.profile.client_id_prefix + "_"
+        sup.request_stop()
+    ledger_fills = ledger.fills("thin")
+    rows = ledger.hedged_fills("thin")
+    # Every fill of thin since hedging started is taken in and linked to deep's IOC orders.
+    assert [r.fill.trade_id for r in rows] == [f.trade_id for f in ledger_fills][-len(rows) :]
+    deep_fills = {f.trade_id: f for f in ledger.fills("deep")}
+    for row in rows:
+        if row.residual:
+            continue  # taken in during the stop: left for the next start
+        assert row.hedges, row
+        for hedge in row.hedges:
+            assert hedge.profile == "deep"
+            # It offsets the fill (the other side), or the fill was netted into what it
+            # offsets (nothing of its own planned).
+            assert hedge.side is row.fill.side.opposite or hedge.planned == 0
+            assert hedge.client_id.startswith(deep_prefix)
+            for fill in hedge.fills:  # deep's own fills, stored by deep's fill path
+                assert deep_fills[fill.trade_id] == fill and not fill.is_maker
+    # What was sent went out through deep's venue (its stack), never another connection.
+    assert venues["deep"].iocs and not venues["thin"].iocs
+    ledger.close()
