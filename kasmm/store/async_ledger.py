@@ -207,7 +207,7 @@ class AsyncLedger:
         ts: float,
         profile: str,
         covers: Sequence[tuple[TradeId, Decimal]],
-        residuals: Sequence[tuple[TradeId, Decimal]] = (),
+        mid: Decimal | None = None,
     ) -> None:
         """See :meth:`Ledger.record_hedge_order`."""
         await self._run(
@@ -221,7 +221,7 @@ class AsyncLedger:
                 ts,
                 profile,
                 list(covers),
-                list(residuals),
+                mid,
             )
         )
 

@@ -70,6 +70,25 @@ class HedgeOrderView:
     #: ``None`` until the order is settled.
     hedged: Decimal | None
     fills: tuple[Fill, ...]
+    #: The hedge venue's mid when the order was priced (``None``: unknown).
+    mid: Decimal | None = None
+
+    @property
+    def average_price(self) -> Decimal | None:
+        """The average price of its fills (``None``: none)."""
+        filled = sum((f.size for f in self.fills), ZERO)
+        if filled <= ZERO:
+            return None
+        return sum((f.size * f.price for f in self.fills), ZERO) / filled
+
+    @property
+    def slippage_bps(self) -> float | None:
+        """How far its average price was through the mid at send, in bps (+: a cost)."""
+        average, mid = self.average_price, self.mid
+        if average is None or mid is None or mid <= ZERO:
+            return None
+        through = average - mid if self.side is Side.BUY else mid - average
+        return float(through / mid * 10_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +169,11 @@ def insert_hedge_order(
     ts: float,
     profile: str,
     covers: Sequence[tuple[TradeId, Decimal]],
+    mid: Decimal | None = None,
 ) -> None:
     """Record B's hedge order (status ``new``) and its links to the A fills it covers, before
-    it is sent."""
+    it is sent (``mid``: B's mid when it was priced, what its slippage is measured against)."""
+    ref = None if mid is None else encode_decimal(mid)
     conn.execute(
         "INSERT INTO orders (profile, client_id, side, price, size, level, created_ts, status,"
         " status_ts) VALUES (?, ?, ?, ?, ?, 0, ?, 'new', ?)",
@@ -172,9 +193,9 @@ def insert_hedge_order(
         (hedge_profile, client_id, ts),
     )
     conn.executemany(
-        "INSERT INTO hedge_links (profile, trade_id, hedge_profile, hedge_client_id, planned, ts)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [(profile, t, hedge_profile, client_id, encode_decimal(p), ts) for t, p in covers],
+        "INSERT INTO hedge_links (profile, trade_id, hedge_profile, hedge_client_id, planned,"
+        " mid, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(profile, t, hedge_profile, client_id, encode_decimal(p), ref, ts) for t, p in covers],
     )
 
 
@@ -268,14 +289,14 @@ def hedged_fills(conn: sqlite3.Connection, profile: str) -> list[HedgedFill]:
     ).fetchall()
     links = conn.execute(
         "SELECT l.trade_id, l.hedge_profile, l.hedge_client_id, o.side, o.price, o.size,"
-        " o.status, l.planned, l.hedged FROM hedge_links l JOIN orders o"
+        " o.status, l.planned, l.hedged, l.mid FROM hedge_links l JOIN orders o"
         " ON o.profile = l.hedge_profile AND o.client_id = l.hedge_client_id"
         " WHERE l.profile = ? ORDER BY l.id",
         (profile,),
     ).fetchall()
     by_order: dict[tuple[str, str], tuple[Fill, ...]] = {}
     by_fill: dict[str, list[HedgeOrderView]] = {}
-    for trade_id, b, cid, side, price, size, status, planned, hedged in links:
+    for trade_id, b, cid, side, price, size, status, planned, hedged, mid in links:
         if (b, cid) not in by_order:
             rows = conn.execute(
                 f"SELECT {FILL_COLUMNS} FROM fills WHERE profile = ? AND client_id = ? ORDER BY id",
@@ -293,6 +314,7 @@ def hedged_fills(conn: sqlite3.Connection, profile: str) -> list[HedgedFill]:
                 decode_decimal(planned),
                 None if hedged is None else decode_decimal(hedged),
                 by_order[(b, cid)],
+                None if mid is None else decode_decimal(mid),
             )
         )
     out: list[HedgedFill] = []

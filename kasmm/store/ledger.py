@@ -539,21 +539,20 @@ class Ledger:
         ts: float,
         profile: str,
         covers: Sequence[tuple[TradeId, Decimal]],
-        residuals: Sequence[tuple[TradeId, Decimal]] = (),
+        mid: Decimal | None = None,
     ) -> None:
         """Record a hedge order of ``hedge_profile`` (status ``new``) linked to the fills of
-        ``profile`` it covers, before it is sent, with any residual that changed meanwhile.
+        ``profile`` it covers, before it is sent (``mid``: the hedge venue's mid then).
 
         :raises DuplicateOrderError: when ``client_id`` is already recorded.
         """
         with self._write() as conn:
             try:
                 insert_hedge_order(
-                    conn, hedge_profile, client_id, side, price, size, ts, profile, covers
+                    conn, hedge_profile, client_id, side, price, size, ts, profile, covers, mid
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateOrderError(f"{hedge_profile}: order {client_id} exists") from exc
-            update_residuals(conn, profile, residuals, ts)
 
     def settle_hedge_order(
         self,

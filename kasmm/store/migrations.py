@@ -204,6 +204,7 @@ CREATE TABLE hedge_links (
     hedge_client_id TEXT NOT NULL,
     planned         TEXT NOT NULL,
     hedged          TEXT,
+    mid             TEXT,
     ts              REAL NOT NULL,
     settled_ts      REAL,
     UNIQUE (hedge_profile, hedge_client_id, profile, trade_id),

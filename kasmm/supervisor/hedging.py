@@ -239,6 +239,7 @@ class HedgeLink:
                 clock.wall(),
                 self.name,
                 links_of(order.covers),
+                order.mid,
             )
         self.state = self.state.sent(order, cid, clock.now())
         self.log.info(
