@@ -50,6 +50,7 @@ from kasmm.core.types import (
     OrderFilled,
     OrderRequest,
     PlaceOrder,
+    ReferenceUpdated,
     VenueEvent,
 )
 from kasmm.errors import (
@@ -253,6 +254,10 @@ class BacktestDriver:
             engine.on_fill(event.fill)
         elif isinstance(event, OrderClosed):
             engine.on_order_closed(event.client_id, event.reason, event.ts)
+        elif isinstance(event, ReferenceUpdated) and not engine.on_reference(
+            event.key, event.book, event.received_at
+        ):
+            return  # as the async driver: a book of no use to the reference changes nothing
         self._requote(now)
 
     def _accept_fill(self, fill: Fill, now: float) -> bool:

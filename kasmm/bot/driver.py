@@ -61,6 +61,7 @@ from kasmm.core.types import (
     OrderClosed,
     OrderFilled,
     OrderRequest,
+    ReferenceUpdated,
     Side,
     VenueEvent,
 )
@@ -351,6 +352,11 @@ class Bot:
         if isinstance(event, BookUpdated):
             self.engine.on_book(event.book, self.clock.now())
             await self._requote()
+        elif isinstance(event, ReferenceUpdated):
+            # Another market moved: requote now, before the own book follows (what a
+            # reference is for). A book of no use to the reference changes nothing.
+            if self.engine.on_reference(event.key, event.book, event.received_at):
+                await self._requote()
         elif isinstance(event, OrderFilled):
             if await self._accept_fill(event.fill):
                 self.engine.on_fill(event.fill)

@@ -20,6 +20,7 @@ Rules of the road:
 from __future__ import annotations
 
 import enum
+import math
 import random
 from collections import deque
 from decimal import Decimal
@@ -41,7 +42,13 @@ from kasmm.bot.risk_tracker import LocalDay, RiskTracker, measure
 from kasmm.bot.stats import BotStats
 from kasmm.bot.timers import Every
 from kasmm.config.schema import ModeName, Profile
-from kasmm.config.to_core import obligation, quoting_params, refresh_params, risk_limits
+from kasmm.config.to_core import (
+    obligation,
+    quoting_params,
+    reference_params,
+    refresh_params,
+    risk_limits,
+)
 from kasmm.core.grid import usable_grid
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.kpis import KpiState, Picture, Snapshot, observe
@@ -55,7 +62,9 @@ from kasmm.core.quoting import (
     time_left,
 )
 from kasmm.core.reconcile import reconcile
+from kasmm.core.reference import OWN_BOOK, Observed, Reference, observe_book, resolve
 from kasmm.core.risk import RiskInputs, RiskState, TradingState, Trip, evaluate, gate, reset
+from kasmm.core.skew import GroupSkew
 from kasmm.core.types import (
     ZERO,
     Book,
@@ -161,6 +170,15 @@ class Engine:
         #: then: an as2008 path acts on every step, and its window holds every round).
         self._counts_actions = self._limits.max_order_actions_per_minute is not None
         self._vol_halflife = self._params.estimator_halflife_s
+        #: What the quotes price off (``reference:``), the latest usable book of each market it
+        #: reads, and the last resolution (the view shows which source priced the decision).
+        self._reference = reference_params(profile)
+        self._observed: dict[str, Observed] = {}
+        self.reference: Reference | None = None
+        #: A portfolio's position to skew toward (``None``: the profile's own).
+        self.group: GroupSkew | None = None
+        #: Trips decided outside the profile's rules, by source (``set_external_trip``).
+        self._external: dict[str, Trip] = {}
         rule = profile.kill_switch.max_daily_loss
         self.daily_tz = rule.timezone if rule is not None else "UTC"
         self._day = LocalDay(self.daily_tz)
@@ -343,6 +361,49 @@ class Engine:
         """The venue took an order off the book for another reason than a fill."""
         self.orders.closed(client_id, reason, ts)
 
+    def on_reference(self, key: str, book: Book, received_at: float) -> bool:
+        """Record the latest book of a market the profile prices off; False if ignored (not a
+        market of its reference, or a book without a usable mid: the source then ages out)."""
+        if key not in self._reference.keys:
+            return False
+        seen = observe_book(book, received_at)
+        if seen is None:
+            return False
+        self._observed[key] = seen
+        return True
+
+    @property
+    def reference_keys(self) -> tuple[str, ...]:
+        """The markets this profile's reference reads (sources and conversions)."""
+        return self._reference.keys
+
+    def reference_ages(self, now: float) -> dict[str, float | None]:
+        """Seconds since each referenced market's last usable book (``None``: none yet)."""
+        observed = self._observed
+        return {
+            key: (now - observed[key].received_at) if key in observed else None
+            for key in self._reference.keys
+        }
+
+    def set_group(self, skew: GroupSkew | None) -> None:
+        """A portfolio's aggregate position to skew toward (``None``: the profile's own);
+        takes effect on the next decision."""
+        self.group = skew
+
+    def external_trip(self, trip: Trip | None, source: str) -> None:
+        """A trip decided outside the profile's rules (``source``: ``portfolio:<name>``,
+        ``hedge``), folded into the risk state on the next decision; ``None`` clears it.
+
+        A pause holds while its source keeps it set (each pause lasts ``trip.pause_s`` and trips
+        again if still set when it ends). A halt is taken once: it halts the profile, is stored
+        like any halt and holds until an operator's reset; the source sets it again only on a
+        new breach, so a reset is not undone by the same one.
+        """
+        if trip is None:
+            self._external.pop(source, None)
+        else:
+            self._external[source] = trip
+
     def set_mode(self, mode: str) -> None:
         """Switch between ``aggressive`` and ``passive`` (takes effect on the next decision)."""
         if mode not in ("aggressive", "passive"):
@@ -420,16 +481,29 @@ class Engine:
         """
         assert self.book is not None and self.rules is not None
         others = exclude_own(self.book, self.open_orders.values(), depth=QUOTING_DEPTH)
+        price: Decimal | None = None
+        source = OWN_BOOK
+        external = self._external_trips(now)
+        if self._reference.sources:
+            ref = self.reference = resolve(self._reference, self._observed, self.book.mid, now)
+            price, source = ref.price, ref.source
+            if ref.problem is not None:
+                external = (*external, self._reference_trip(ref, now))
         state = MarketState(
-            now=now,
-            book=others,
-            rules=self.rules,
-            balances=self.account.inventory.balances(self.rules.base, self.rules.quote),
-            sigma=sigma_price(self._vol),
-            time_left_s=self._time_left(wall),
+            now,
+            others,
+            self.rules,
+            self.account.inventory.balances(self.rules.base, self.rules.quote),
+            sigma_price(self._vol),
+            self._time_left(wall),
+            price,
+            source,
+            self.group,
         )
         decision = compute_quotes(self._params, state)
-        risk, trips = evaluate(self._limits, self.risk, self._risk_inputs(now, wall, decision))
+        risk, trips = evaluate(
+            self._limits, self.risk, self._risk_inputs(now, wall, decision, external)
+        )
         before = self.risk.trading_state(now)
         trading = before if risk is self.risk else risk.trading_state(now)
         if trips:
@@ -459,7 +533,33 @@ class Engine:
                 self.tracker = self.tracker.acted(now, len(actions))
         return decision, actions
 
-    def _risk_inputs(self, now: float, wall: float, decision: QuoteDecision) -> RiskInputs:
+    def _reference_trip(self, ref: Reference, now: float) -> Trip:
+        """The ``reference`` rule's pause for a reference that must not price (stale: none of
+        its sources is fresh; deviation: too far from the own mid)."""
+        params = self._reference
+        if ref.deviation_pct is not None and params.max_deviation_pct is not None:
+            value, limit = ref.deviation_pct, params.max_deviation_pct
+        else:
+            ages = [age for age in self.reference_ages(now).values() if age is not None]
+            value, limit = (min(ages) if ages else math.inf), params.max_age_s
+        detail = ref.problem or ""
+        return Trip("reference", "pause", value, limit, now, detail, params.pause_s)
+
+    def _external_trips(self, now: float) -> tuple[Trip, ...]:
+        """The external trips in force; a halt among them is taken once (see
+        :meth:`external_trip`)."""
+        external = self._external
+        if not external:
+            return ()
+        trips = tuple(external.values())
+        for source, trip in list(external.items()):
+            if trip.action == "halt":
+                del external[source]
+        return trips
+
+    def _risk_inputs(
+        self, now: float, wall: float, decision: QuoteDecision, external: tuple[Trip, ...] = ()
+    ) -> RiskInputs:
         mid = decision.mid if decision.mid is not None else (self.book.mid if self.book else None)
         equity = None
         if mid is not None and mid.is_finite() and mid > ZERO:  # no int to convert
@@ -480,6 +580,7 @@ class Engine:
             inventory_excess=decision.excess,
             consecutive_errors=self.stats.consecutive_errors,
             actions_last_minute=measured.actions_last_minute,
+            external=external,
         )
 
     def _on_trips(self, trips: tuple[Trip, ...], state: TradingState) -> None:

@@ -20,6 +20,7 @@ from kasmm.core.kpis import Kpis, summarize
 from kasmm.core.pnl import PnlParts, PnlState
 from kasmm.core.quoting import QuoteDecision
 from kasmm.core.risk import TradingState
+from kasmm.core.skew import GroupSkew
 from kasmm.core.types import Fill, OpenOrder, Side
 
 # (Mapping above is a run-time import: mypyc resolves dataclass annotations in this namespace.)
@@ -92,6 +93,22 @@ class ObligationStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferenceStatus:
+    """What the profile's quotes price off (``reference:``), as of its last decision."""
+
+    #: The reference price (``None``: stale or too far from the own mid: quoting pauses).
+    price: Decimal | None
+    #: Which source priced it (``mexc:KAS/USDT``, ``median(...)``, ``own_book (...)``).
+    source: str
+    #: ``reference_stale`` / ``reference_deviation`` while it pauses quoting, else ``None``.
+    problem: str | None
+    #: How far it is from the own mid, percent.
+    deviation_pct: float | None
+    #: Seconds since each referenced market's last usable book (``None``: none yet).
+    ages_s: tuple[tuple[str, float | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class BotView:
     """A bot at one instant, as plain frozen values."""
 
@@ -142,6 +159,10 @@ class BotView:
     obligation: ObligationStatus | None = None
     #: This run's latest fills, newest last.
     recent_fills: tuple[Fill, ...] = ()
+    #: The reference price (``None``: the profile prices off its own book).
+    reference: ReferenceStatus | None = None
+    #: The portfolio position the quotes skew toward (``None``: the profile's own).
+    group_skew: GroupSkew | None = None
 
     @property
     def mark(self) -> Decimal:
@@ -306,6 +327,8 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
         tick=rules.tick if rules is not None else None,
         lot=rules.lot if rules is not None else None,
         recent_fills=tuple(engine.recent_fills),
+        reference=_reference_status(engine, now),
+        group_skew=engine.group,
         obligation=(
             None
             if engine.obligation is None
@@ -325,3 +348,14 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
             fills=engine.stats.fills,
         ),
     )
+
+
+def _reference_status(engine: Engine, now: float) -> ReferenceStatus | None:
+    keys = engine.reference_keys
+    if not keys:
+        return None
+    ref = engine.reference
+    ages = tuple(engine.reference_ages(now).items())
+    if ref is None:  # no decision yet
+        return ReferenceStatus(None, "none", None, None, ages)
+    return ReferenceStatus(ref.price, ref.source, ref.problem, ref.deviation_pct, ages)

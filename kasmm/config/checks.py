@@ -334,8 +334,62 @@ def check_symbol(p: Profile) -> list[Finding]:
     return []
 
 
+def check_reference(p: Profile) -> list[Finding]:
+    """Each reference source prices the profile's base in its quote asset: the same base, and
+    the same quote or a conversion pair between the two quotes; never the profile's own market;
+    no source twice."""
+    cfg = p.reference
+    if cfg is None:
+        return []
+    from kasmm.config.to_core import market_key, profile_market_key
+
+    out: list[Finding] = []
+    own = profile_market_key(p)
+    seen: set[str] = set()
+    for i, source in enumerate(cfg.sources):
+        path: FieldPath = ("reference", "sources", i)
+        key = market_key(source.exchange, source.symbol)
+        base, quote = source.symbol.split("/")
+        if key == own:
+            out.append((path, f"{key} is this profile's own market: leave reference out instead"))
+        if key in seen:
+            out.append((path, f"{key} is listed twice"))
+        seen.add(key)
+        if base != p.base:
+            out.append(
+                (
+                    (*path, "symbol"),
+                    f"{source.symbol} prices {base}, but this profile trades {p.base}",
+                )
+            )
+        via = source.via
+        if via is None:
+            if quote != p.quote:
+                out.append(
+                    (
+                        (*path, "symbol"),
+                        f"{source.symbol} is quoted in {quote}, this profile in {p.quote}: add "
+                        f"`via` with a {quote}/{p.quote} pair",
+                    )
+                )
+            continue
+        pair = set(via.symbol.split("/"))
+        if quote == p.quote:
+            out.append(((*path, "via"), f"{source.symbol} is already quoted in {p.quote}"))
+        elif pair != {quote, p.quote}:
+            out.append(
+                (
+                    (*path, "via", "symbol"),
+                    f"{via.symbol} does not convert {quote} into {p.quote} (want "
+                    f"{quote}/{p.quote} or {p.quote}/{quote})",
+                )
+            )
+    return out
+
+
 CHECKS: dict[str, Check] = {
     "symbol": check_symbol,
+    "reference": check_reference,
     "exchange": check_exchange,
     "sandbox": check_sandbox,
     "ws_url": check_ws_url,

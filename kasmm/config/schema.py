@@ -731,6 +731,65 @@ class HedgeConfig(StrictModel):
 # --- the profile --------------------------------------------------------------------------
 
 
+#: A market's exchange as references name it: a ccxt id, or a sim venue's ``exchange`` name.
+ExchangeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+
+class MarketRef(StrictModel):
+    """A market by exchange and symbol (public data: no keys)."""
+
+    exchange: ExchangeName = Field(
+        description="ccxt exchange id (mexc, gate, kucoin, bingx) or a sim venue's exchange name."
+    )
+    symbol: Symbol
+
+
+class ReferenceSource(MarketRef):
+    """One market to price off, optionally converted into the profile's quote asset."""
+
+    via: MarketRef | None = Field(
+        None,
+        description="Conversion pair from the source's quote asset to the profile's, e.g. "
+        "USDC/USDT to price KAS/USDT off KAS/USDC (its mid multiplies; a pair quoted the other "
+        "way round, USDT/USDC, divides).",
+    )
+
+
+class ReferenceConfig(StrictModel):
+    """Price quotes off other markets instead of the own book's mid (the own book still bounds
+    every quote: post-only, never crossing it)."""
+
+    sources: tuple[ReferenceSource, ...] = Field(
+        min_length=1,
+        max_length=8,
+        description="Markets to price off (same base asset). Several are combined by `method`.",
+    )
+    method: Literal["median", "depth_weighted"] = Field(
+        "median",
+        description="How several fresh sources combine: their median mid, or their mids weighted "
+        "by top-of-book depth (bid + ask size).",
+    )
+    max_age_s: PositiveFloat = Field(
+        5.0,
+        description="A source (or its conversion pair) whose last book arrived longer ago than "
+        "this drops out.",
+    )
+    max_deviation_pct: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = Field(
+        2.0,
+        description="Quoting pauses while the reference is further than this from the own mid, in "
+        "percent (a broken reference must not drag quotes through the book); null: no guard.",
+    )
+    on_stale: Literal["own_mid", "pause"] = Field(
+        "pause",
+        description="With no fresh source left: price off the own mid, or pause quoting.",
+    )
+    pause_s: PositiveFloat = Field(
+        5.0,
+        description="How long one trip of the reference rule pauses quoting (checked again "
+        "when it ends).",
+    )
+
+
 class Profile(StrictModel):
     """One market-making bot."""
 
@@ -772,6 +831,11 @@ class Profile(StrictModel):
         None,
         description="A market-making agreement (max spread, min depth, min uptime) measured "
         "continuously; off when absent.",
+    )
+    reference: ReferenceConfig | None = Field(
+        None,
+        description="Price off other markets (cross-venue reference prices); absent: the own "
+        "book's mid.",
     )
     order_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{2,8}$")] | None = Field(
         None, description="Client order id prefix (default: derived from the name)."

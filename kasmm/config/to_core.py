@@ -28,6 +28,7 @@ from kasmm.config.schema import (
 )
 from kasmm.core import params as core
 from kasmm.core.obligations import Obligation
+from kasmm.core.reference import ReferenceParams, SourceSpec
 from kasmm.core.risk import (
     CountLimit,
     DailyLossLimit,
@@ -202,3 +203,53 @@ def _mode(profile: Profile, mode: ModeName | None) -> ModeConfig:
     if mode == "aggressive" and profile.modes.aggressive is not None:
         return profile.modes.aggressive
     return profile.modes.passive
+
+
+def market_key(exchange: str, symbol: str) -> str:
+    """The key a market is shared and referenced by: ``"<exchange>:<symbol>"``."""
+    return f"{exchange}:{symbol}"
+
+
+def profile_market_key(profile: Profile) -> str:
+    """The key of the market ``profile`` trades (a sim venue's: its ``exchange`` name)."""
+    return market_key(venue_exchange(profile), profile.symbol)
+
+
+def venue_exchange(profile: Profile) -> str:
+    """The exchange name of the profile's venue: the ccxt id for ccxt and paper venues, the
+    ``exchange`` name of a simulated one (``sim`` unless set)."""
+    venue = profile.venue
+    if isinstance(venue, SimVenueConfig):
+        return str(getattr(venue, "exchange", "sim"))
+    return venue.exchange
+
+
+def reference_params(profile: Profile) -> ReferenceParams:
+    """The profile's ``reference:`` block as the pure core takes it (no block: no sources, the
+    own book prices). A conversion pair multiplies when it is quoted SOURCE_QUOTE/OWN_QUOTE and
+    divides when quoted OWN_QUOTE/SOURCE_QUOTE (``check_reference`` refuses anything else)."""
+    cfg = profile.reference
+    if cfg is None:
+        return ReferenceParams()
+    sources = []
+    for source in cfg.sources:
+        via = source.via
+        if via is None:
+            sources.append(SourceSpec(market_key(source.exchange, source.symbol)))
+            continue
+        invert = via.symbol.split("/")[0] == profile.quote
+        sources.append(
+            SourceSpec(
+                market_key(source.exchange, source.symbol),
+                market_key(via.exchange, via.symbol),
+                invert,
+            )
+        )
+    return ReferenceParams(
+        sources=tuple(sources),
+        method=cfg.method,
+        max_age_s=cfg.max_age_s,
+        max_deviation_pct=cfg.max_deviation_pct,
+        on_stale=cfg.on_stale,
+        pause_s=cfg.pause_s,
+    )

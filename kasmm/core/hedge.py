@@ -63,6 +63,10 @@ class HedgeParams:
     retry_s: float
     max_unhedged_base: Decimal
     action: KillAction = "pause"
+    #: How long one pause of the residual rule lasts; it trips again while the residual stays
+    #: beyond the limit (short enough to resume soon after, long enough not to log a trip a
+    #: second while the hedge venue is down).
+    pause_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,4 +439,5 @@ def unhedged_trip(state: HedgeState, params: HedgeParams, now: float) -> Trip | 
         limit=float(params.max_unhedged_base),
         ts=now,
         detail=f"unhedged residual {state.residual} base",
+        pause_s=params.pause_s if params.action == "pause" else None,
     )

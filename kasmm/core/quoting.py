@@ -28,6 +28,7 @@ from kasmm.core.grid import grid_of, usable_grid
 from kasmm.core.levels import FLOAT_TICKS_LIMIT, side_intents
 from kasmm.core.params import Horizon, QuotingParams, RollingHorizon, VolatilityParams
 from kasmm.core.prepared import Sizing, finite, isfinite, prepared, sizing
+from kasmm.core.reference import OWN_BOOK
 from kasmm.core.rules import (
     BPS,
     MAX_STEPS,
@@ -40,6 +41,7 @@ from kasmm.core.rules import (
 from kasmm.core.skew import (
     Budget,
     Excess,
+    GroupSkew,
     Inventory,
     deviation,
     inventory_of,
@@ -78,6 +80,13 @@ class MarketState:
     balances: Balances  # totals are used (free + locked by our own orders)
     sigma: float | None  # estimated volatility, price units per sqrt(s), or None
     time_left_s: float  # T - t for Avellaneda–Stoikov (see time_left); ignored otherwise
+    #: the price to centre quotes on instead of the own book's mid (:mod:`kasmm.core.reference`;
+    #: ``None``: the own mid). The own book still bounds the quotes (the post-only guard).
+    reference: Decimal | None = None
+    #: which source priced ``reference`` (carried to the decision)
+    price_source: str = OWN_BOOK
+    #: a portfolio's position to skew toward instead of the profile's own (``None``: own)
+    group: GroupSkew | None = None
 
     def __init__(
         self,
@@ -87,6 +96,9 @@ class MarketState:
         balances: Balances,
         sigma: float | None,
         time_left_s: float,
+        reference: Decimal | None = None,
+        price_source: str = OWN_BOOK,
+        group: GroupSkew | None = None,
     ) -> None:
         # Written out, not generated: see "Hot values" in kasmm/core/types.py.
         object.__setattr__(self, "now", now)
@@ -95,6 +107,9 @@ class MarketState:
         object.__setattr__(self, "balances", balances)
         object.__setattr__(self, "sigma", sigma)
         object.__setattr__(self, "time_left_s", time_left_s)
+        object.__setattr__(self, "reference", reference)
+        object.__setattr__(self, "price_source", price_source)
+        object.__setattr__(self, "group", group)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -102,8 +117,8 @@ class QuoteDecision:
     """The pipeline's answer, with the intermediate numbers worth logging."""
 
     quotes: Quotes
-    mid: Decimal | None
-    reference: float | None  # mid, or the AS reservation price
+    mid: Decimal | None  # the own book's mid
+    reference: float | None  # the centre: the priced-off mid, or the AS reservation price
     spread_bps: float | None  # total level-0 spread before rounding, bps of mid
     skew_bps: float  # centre shift from mid, bps (AS: r - s)
     inventory_share: float | None
@@ -111,6 +126,10 @@ class QuoteDecision:
     reason: str  # "ok" or why quoting is reduced or off
     #: inventory beyond target: what max_inventory_deviation and the reduce-only gate read
     excess: Excess | None = None
+    #: what priced the quotes: ``own_book`` or the reference's source (:mod:`.reference`)
+    price_source: str = OWN_BOOK
+    #: the reference price the quotes centre on (``None``: the own mid)
+    reference_mid: Decimal | None = None
 
     def __init__(
         self,
@@ -123,6 +142,8 @@ class QuoteDecision:
         one_sided: Side | None,
         reason: str,
         excess: Excess | None = None,
+        price_source: str = OWN_BOOK,
+        reference_mid: Decimal | None = None,
     ) -> None:
         # Written out, not generated: see "Hot values" in kasmm/core/types.py.
         object.__setattr__(self, "quotes", quotes)
@@ -134,6 +155,8 @@ class QuoteDecision:
         object.__setattr__(self, "one_sided", one_sided)
         object.__setattr__(self, "reason", reason)
         object.__setattr__(self, "excess", excess)
+        object.__setattr__(self, "price_source", price_source)
+        object.__setattr__(self, "reference_mid", reference_mid)
 
 
 # --- stages -------------------------------------------------------------------------------
@@ -325,25 +348,38 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     assert bid is not None and ask is not None  # _touch_problem checked both
     # (bid + ask) / 2, as market_mid() computes it, and its float: the book's own, handed
     # over from the engine's book when our orders are not at the touch (Book.with_levels).
-    mid, fmid = book.mid, book.mid_float
+    own_mid = book.mid
+    mid, fmid = own_mid, book.mid_float
     assert mid is not None and fmid is not None
     rules = state.rules
     grid = grid_of(rules)
     ask_q = ask / rules.tick
     if ask_q >= _MAX_STEPS:
         return _empty("bad_book")
+    # A reference price replaces the own mid everywhere the pipeline prices (the centre, the
+    # inventory's valuation, the spread in bps); the own touch still feeds the post-only guard,
+    # which is always on then: a reference must never carry a quote through the own book.
+    ref_price = state.reference
+    if ref_price is not None:
+        if not (ref_price.is_finite() and ref_price > ZERO) or ref_price / rules.tick >= _MAX_STEPS:
+            return _empty("bad_reference", mid=own_mid)
+        mid, fmid = ref_price, float(ref_price)
     # The touch on the grid, when something reads it: floor(bid / tick) and ceil(ask / tick)
     # for the post-only guard, and the mid in ticks for the fixed-spread model and the step
     # between levels (exact when the touch is on the grid).
     mid_ticks = 0.0
     guard: tuple[int, int] | None = None
-    if params.post_only_guard or params.strategy == "fixed_spread" or params.levels > 1:
+    use_guard = params.post_only_guard or ref_price is not None
+    if use_guard or params.strategy == "fixed_spread" or params.levels > 1:
         bid_q = bid / rules.tick
         bid_floor, ask_floor = int(bid_q), int(ask_q)
         on_grid = bid_q == bid_floor and ask_q == ask_floor
         ask_ceil = ask_floor if ask_q == ask_floor else ask_floor + 1
-        mid_ticks = (bid_floor + ask_floor) / 2 if on_grid else float(bid_q + ask_q) / 2
-        if params.post_only_guard:
+        if ref_price is not None:
+            mid_ticks = float(ref_price / rules.tick)
+        else:
+            mid_ticks = (bid_floor + ask_floor) / 2 if on_grid else float(bid_q + ask_q) / 2
+        if use_guard:
             guard = (bid_floor, ask_ceil)
     # The AS model reads no target share (only the fixed-spread skew does): not computed.
     inv = inventory_of(params, base, quote, mid, prep.shares, params.strategy == "fixed_spread")
@@ -352,9 +388,13 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     sig_bps = None if sigma_est is None else sigma_est / fmid * 1e4
 
     # The model, in floats and in ticks: the ladder's centre, half spread and step.
+    group = state.group
     if params.strategy == "fixed_spread":
         spread = fixed_spread_bps(params.spread_bps, sig_bps, params.volatility)
-        dev = deviation(inv.share, inv.target_share, params.min_share, params.max_share)
+        if group is not None:
+            dev = group.deviation
+        else:
+            dev = deviation(inv.share, inv.target_share, params.min_share, params.max_share)
         skew = skew_bps(dev, params.skew_strength, spread)
         reference = fmid
         centre = mid_ticks * (1.0 + skew / 1e4)
@@ -364,11 +404,14 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         assert gamma is not None and kappa is not None  # _check_inputs
         sigma = params.sigma if params.sigma is not None else state.sigma
         if sigma is None:
-            return _empty("no_sigma", mid=mid, inv=inv)
+            return _empty("no_sigma", mid=own_mid, inv=inv)
         # inventory_q(inv.base, inv.target_base, size_base), with the excess over the
         # target already computed (None exactly when the target is)
         excess = inv.excess
-        q = 0.0 if excess is None or size_base <= ZERO else float(excess.base / size_base)
+        if group is not None:
+            q = 0.0 if size_base <= ZERO else float(group.excess_base / size_base)
+        else:
+            q = 0.0 if excess is None or size_base <= ZERO else float(excess.base / size_base)
         reference = as_reservation(fmid, q, gamma, sigma, state.time_left_s)
         # as_spread(gamma, sigma, tau, kappa), its constant term computed once per params
         delta = gamma * sigma * sigma * state.time_left_s + prep.as_intensity
@@ -377,7 +420,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
             floor_bps = fixed_spread_bps(floor_bps, sig_bps, params.volatility)
         delta = max(delta, floor_bps * fmid / 1e4)
         if not (isfinite(reference) and isfinite(delta)) or reference <= 0:
-            return _empty("bad_reference", mid=mid, inv=inv)
+            return _empty("bad_reference", mid=own_mid, inv=inv)
         spread = delta / fmid * 1e4
         skew = (reference - fmid) / fmid * 1e4
         centre = reference / grid.tick_float
@@ -415,7 +458,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     if bids and asks and bids[0].price >= asks[0].price:
         # Cannot happen with a positive spread (rounding and the guard only widen); kept as a
         # last line of defence against ever sending a self-crossing pair.
-        return _empty("self_cross", mid=mid, inv=inv)
+        return _empty("self_cross", mid=own_mid, inv=inv)
     quotes = Quotes(bids=bids, asks=asks)
     one_sided = _one_sided(quotes)
     if not (bids or asks):
@@ -423,7 +466,17 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     elif one_sided is not None and reason == "ok":
         reason = "one_side_no_size"
     return QuoteDecision(
-        quotes, mid, reference, spread, skew, inv.share, one_sided, reason, inv.excess
+        quotes,
+        own_mid,
+        reference,
+        spread,
+        skew,
+        inv.share,
+        one_sided,
+        reason,
+        inv.excess,
+        state.price_source,
+        ref_price,
     )
 
 

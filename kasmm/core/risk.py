@@ -136,6 +136,9 @@ class Trip:
     limit: float
     ts: float
     detail: str = ""
+    #: For a trip decided outside the profile's own rules (``RiskInputs.external``): how long
+    #: its pause lasts. ``None``: the profile's rule of that name says (``pause_s``).
+    pause_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -155,6 +158,9 @@ class RiskInputs:
     inventory_excess: Excess | None = None
     consecutive_errors: int = 0
     actions_last_minute: int = 0
+    #: trips decided outside the profile's rules, in force now (a stale or wild reference
+    #: price, a portfolio's group rule, the hedge residual): they act like the profile's own
+    external: tuple[Trip, ...] = ()
 
     def __init__(
         self,
@@ -169,6 +175,7 @@ class RiskInputs:
         inventory_excess: Excess | None = None,
         consecutive_errors: int = 0,
         actions_last_minute: int = 0,
+        external: tuple[Trip, ...] = (),
     ) -> None:
         # Written out, not generated: see "Hot values" in kasmm/core/types.py.
         object.__setattr__(self, "now", now)
@@ -182,6 +189,7 @@ class RiskInputs:
         object.__setattr__(self, "inventory_excess", inventory_excess)
         object.__setattr__(self, "consecutive_errors", consecutive_errors)
         object.__setattr__(self, "actions_last_minute", actions_last_minute)
+        object.__setattr__(self, "external", external)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +342,8 @@ def breaches(rules: RiskLimits, inputs: RiskInputs) -> list[Trip]:
                 rate, "max_order_actions_per_minute", inputs.actions_last_minute, rate.count, now
             ),
         )
+    if inputs.external:
+        out.extend(inputs.external)
     return out
 
 
@@ -342,8 +352,10 @@ def _add(out: list[Trip], trip: Trip | None) -> None:
         out.append(trip)
 
 
-def _pause_s(rules: RiskLimits, name: str) -> float:
-    rule: Limit | None = getattr(rules, name)
+def _pause_s(rules: RiskLimits, trip: Trip) -> float:
+    if trip.pause_s is not None:
+        return trip.pause_s
+    rule: Limit | None = getattr(rules, trip.rule, None)
     return float(rule.pause_s) if rule is not None and rule.pause_s is not None else 0.0
 
 
@@ -369,8 +381,8 @@ def evaluate(
     if now >= paused_until:
         pauses = [t for t in found if t.action == "pause"]
         if pauses:
-            longest = max(pauses, key=lambda t: _pause_s(rules, t.rule))
-            paused_until = now + _pause_s(rules, longest.rule)
+            longest = max(pauses, key=lambda t: _pause_s(rules, t))
+            paused_until = now + _pause_s(rules, longest)
             pause_trip = longest
             new_trips.append(longest)
     reducing = frozenset(t.rule for t in found if t.action == "reduce_only")

@@ -42,6 +42,20 @@ class Excess:
         return (self.base > 0) - (self.base < 0)
 
 
+@dataclass(frozen=True, slots=True)
+class GroupSkew:
+    """A portfolio's inventory against its aggregate target, handed to each member.
+
+    ``deviation`` is on :func:`deviation`'s scale (-1 short .. +1 long, of the group's combined
+    inventory against the group's target); ``excess_base`` is the group's base beyond its target.
+    A member skews toward the group's position, not only its own: a group long overall makes
+    every member lean to sell, even one short on its own (its own share caps still apply).
+    """
+
+    deviation: float
+    excess_base: Decimal
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class Inventory:
     """Inventory at one mid: balances, base share of portfolio value and the target."""

@@ -491,7 +491,26 @@ class OrderClosed:
         object.__setattr__(self, "ts", ts)
 
 
-VenueEvent = BookUpdated | OrderFilled | OrderClosed
+@dataclass(frozen=True, slots=True, init=False)
+class ReferenceUpdated:
+    """The book of a market the profile prices off changed (another venue's, shared by the
+    supervisor's market data; see :mod:`kasmm.core.reference`).
+
+    ``key`` is ``"<exchange>:<symbol>"``; ``received_at`` is when it arrived, on the interval
+    clock (what the reference's ``max_age_s`` is measured against, never the venue's stamp).
+    """
+
+    key: str
+    book: Book
+    received_at: float
+
+    def __init__(self, key: str, book: Book, received_at: float) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "book", book)
+        object.__setattr__(self, "received_at", received_at)
+
+
+VenueEvent = BookUpdated | OrderFilled | OrderClosed | ReferenceUpdated
 
 
 # --- actions the reconciler asks for --------------------------------------------------------

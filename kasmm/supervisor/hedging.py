@@ -320,9 +320,10 @@ class HedgeLink:
         self._stored = after
 
     def _apply_trip(self) -> None:
-        """Tell A's engine the residual rule's verdict when it changed (or A's bot is new)."""
+        """Tell A's engine the residual rule's verdict when it changes, and a new bot of A the
+        pause or reduce-only in force (a halt is told once per breach: it is stored, restored
+        with the ledger, and an operator's reset must not be undone by the same breach)."""
         trip = unhedged_trip(self.state, self.params, self.host.clock.now())
-        bot = self.host.running_bot(self.name)
         changed = (trip is None) != (self.trip is None)
         if changed:
             if trip is not None:
@@ -335,14 +336,13 @@ class HedgeLink:
             else:
                 self.log.info("hedge_residual_within", residual=str(self.state.residual))
         self.trip = trip
-        if bot is None or (not changed and bot is self._told):
+        bot = self.host.running_bot(self.name)
+        if bot is None:
             return
+        fresh = bot is not self._told
         self._told = bot
-        external = getattr(bot.engine, "external_trip", None)
-        if external is None:  # an engine without external trips (before issue 18's engine)
-            self.log.error("hedge_trip_not_applied", reason="engine has no external_trip")
-            return
-        external(trip, TRIP_SOURCE)
+        if changed or (fresh and trip is not None and trip.action != "halt"):
+            bot.engine.external_trip(trip, TRIP_SOURCE)
 
     async def _wait(self) -> None:
         """Until a fill is reported or a bot of A or B starts, or the hedger's next deadline

@@ -134,15 +134,15 @@ async def test_b_down_trips_a_until_the_residual_is_hedged() -> None:
         await eventually(lambda: len(b_bot.sent) >= 2 and a_bot.engine.trips)
         assert {r.size for r in b_bot.sent} == {D("1200")}
         assert link.state.residual == D("1200") and link.last_error is not None
-        # A's bot is told the state in force when the link first sees it (none), then the
-        # trip once: it holds while the residual stays beyond the limit.
-        assert len(a_bot.engine.trips) == 2 and a_bot.engine.trips[0] == (None, "hedge")
-        trip, source = a_bot.engine.trips[1]
+        # A's bot is told the trip once: it holds while the residual stays beyond the limit.
+        assert len(a_bot.engine.trips) == 1
+        trip, source = a_bot.engine.trips[0]
         assert source == "hedge" and trip is not None
         assert (trip.rule, trip.action, trip.value) == ("max_unhedged_base", "pause", 1200.0)
+        assert trip.pause_s == 5.0  # tripped again each 5 s while it lasts
         assert link.status()["tripped"] is True
         b_bot.down = False
-        await eventually(lambda: link.state.residual == 0 and len(a_bot.engine.trips) == 3)
+        await eventually(lambda: link.state.residual == 0 and len(a_bot.engine.trips) == 2)
         assert a_bot.engine.trips[-1] == (None, "hedge")
         assert all(r.side is Side.SELL for r in b_bot.sent)
         assert b_bot.sent[-1].size == D("1200") and b_bot.sent[-1].price == D("0.0998")
