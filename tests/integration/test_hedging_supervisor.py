@@ -31,7 +31,10 @@ from kasmm.core.types import (
     TradeId,
     VenueEvent,
 )
+from kasmm.core.risk import TradingState
+from kasmm.errors import TransientVenueError
 from kasmm.limiter import TokenBucket
+from kasmm.obs.metrics import render
 from kasmm.store import AsyncLedger, Ledger
 from kasmm.supervisor import Supervisor
 from kasmm.venues.base import IocOutcome, Venue, require_ioc
@@ -52,6 +55,8 @@ class TakerSim(VenueDecorator):
         self.pending: deque[Fill] = deque()
         self.iocs: list[OrderRequest] = []
         self._trades = 0
+        #: While set, every IOC fails as an unreachable exchange would.
+        self.down = False
 
     async def events(self) -> AsyncGenerator[VenueEvent, None]:
         async for event in self.inner.events():
@@ -64,6 +69,8 @@ class TakerSim(VenueDecorator):
     async def place_ioc(self, request: OrderRequest) -> IocOutcome:
         require_ioc(request)
         self.iocs.append(request)
+        if self.down:
+            raise TransientVenueError("exchange unreachable")
         assert self.book is not None
         levels = self.book.asks if request.side is Side.BUY else self.book.bids
         left, notional = request.size, ZERO
@@ -162,6 +169,10 @@ async def test_every_fill_of_the_hedged_profile_has_a_linked_ioc(tmp_path: Path)
         assert status["thin"]["hedge"]["hedge_profile"] == "deep"
         assert status["thin"]["hedge"]["hedges_sent"] >= 1
         assert "hedge" not in status["deep"]
+        metrics = render(sup.metrics_registry)[0].decode()
+        labels = 'hedge_profile="deep",profile="thin",symbol="KAS/USDT",venue="sim"'
+        assert f"kasmm_hedge_orders_total{{{labels}}}" in metrics
+        assert f"kasmm_hedge_tripped{{{labels}}} 0.0" in metrics
         deep_prefix = sup.slots["deep"].loaded.profile.client_id_prefix + "_"
         sup.request_stop()
     ledger_fills = ledger.fills("thin")
@@ -184,3 +195,46 @@ async def test_every_fill_of_the_hedged_profile_has_a_linked_ioc(tmp_path: Path)
     # What was sent went out through deep's venue (its stack), never another connection.
     assert venues["deep"].iocs and not venues["thin"].iocs
     ledger.close()
+
+
+@pytest.mark.anyio
+async def test_a_failing_hedge_venue_pauses_the_hedged_profile_until_hedged(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    tight = HEDGE.replace("base: 100000", "base: 200")
+    (directory / "thin.yaml").write_text(_profile("thin", 4.0, hedge=tight, thin=True))
+    (directory / "deep.yaml").write_text(_profile("deep", 40.0))
+    venues: dict[str, TakerSim] = {}
+
+    def factory(profile: Profile, clock: Clock, limiter: TokenBucket) -> Venue:
+        assert isinstance(profile.venue, SimVenueConfig)
+        venue = TakerSim(SimVenue(profile.venue, profile.symbol, clock))
+        venue.down = profile.name == "deep"
+        venues[profile.name] = venue
+        return RateLimitedVenue(venue, limiter)
+
+    sup = Supervisor(directory, venue_factory=factory)
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        link = sup.hedging.links["thin"]
+
+        def thin_state() -> TradingState | None:
+            bot = sup.slots["thin"].bot
+            return None if bot is None else bot.risk.trading_state(sup.clock.now())
+
+        await eventually(lambda: thin_state() is TradingState.PAUSED, within_s=30.0)
+        bot = sup.slots["thin"].bot
+        assert bot is not None and bot.risk.pause_trip is not None
+        assert bot.risk.pause_trip.rule == "max_unhedged_base"
+        await eventually(lambda: link.failures >= 1, within_s=30.0)
+        assert abs(link.state.residual) > 200
+        row = {r["name"]: r for r in sup.status()["profiles"]}["thin"]
+        assert row["hedge"]["tripped"] is True and row["hedge"]["last_error"]
+        assert not bot.open_orders  # paused: its quotes are cancelled
+        # The hedge venue comes back: the residual is hedged and thin quotes again.
+        venues["deep"].down = False
+        await eventually(lambda: link.trip is None and link.state.residual == 0, within_s=30.0)
+        await eventually(lambda: thin_state() is TradingState.ACTIVE, within_s=30.0)
+        sup.request_stop()
