@@ -20,6 +20,7 @@ import pytest
 
 from kasmm.clock import Clock
 from kasmm.config.schema import Profile, SimVenueConfig
+from kasmm.core.risk import TradingState
 from kasmm.core.types import (
     ZERO,
     Book,
@@ -31,7 +32,6 @@ from kasmm.core.types import (
     TradeId,
     VenueEvent,
 )
-from kasmm.core.risk import TradingState
 from kasmm.errors import TransientVenueError
 from kasmm.limiter import TokenBucket
 from kasmm.obs.metrics import render
