@@ -84,6 +84,10 @@ def _level_of(log: object) -> int:
     return level() if callable(level) else 0
 
 
+class BotNotRunning(RuntimeError):
+    """An order for a bot that is not running (stopped, failed, not connected yet): not sent."""
+
+
 class Bot:
     """Runs one profile against one venue until cancelled."""
 
@@ -392,11 +396,11 @@ class Bot:
         """Send ``request`` through this bot's venue stack (see :meth:`Executor.place_ioc`) and
         store what the engine recorded of it.
 
-        :raises VenueError: as :meth:`Venue.place_ioc`; ``RuntimeError`` when the bot is not
-            connected (stopped, or not started yet).
+        :raises VenueError: as :meth:`Venue.place_ioc`.
+        :raises BotNotRunning: the bot is not connected (stopped, or not started yet).
         """
         if self.rules is None or self.state not in (BotState.STARTING, BotState.QUOTING):
-            raise RuntimeError(f"{self.profile.name} is not running ({self.state.value})")
+            raise BotNotRunning(f"{self.profile.name} is not running ({self.state.value})")
         try:
             return await self.executor.place_ioc(request)
         finally:

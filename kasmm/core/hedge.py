@@ -148,17 +148,34 @@ class Settled:
     netted: tuple[TradeId, ...] = ()
 
 
-def hedge_price(side: Side, book: Book, rules: MarketRules, max_bps: Decimal) -> Decimal | None:
-    """The IOC's limit price: at most ``max_bps`` through the top of ``book`` on the side it
-    takes, rounded to the tick toward less slippage (a buy down, a sell up); ``None`` when that
-    side of the book is empty or the price is not positive."""
+def hedge_price(
+    side: Side,
+    book: Book,
+    rules: MarketRules,
+    max_bps: Decimal,
+    own: Decimal | None = None,
+) -> Decimal | None:
+    """The IOC's limit price: at most ``max_bps`` through the top of ``book`` (the others'
+    liquidity) on the side it takes, rounded to the tick toward less slippage (a buy down, a
+    sell up), and a tick short of ``own`` (the hedge profile's own best order on that side:
+    an IOC reaching it would trade with itself, which venues refuse); ``None`` when that side
+    of the book is empty or no price is left."""
     through = max_bps / BPS
+    tick = rules.tick
     if side is Side.BUY:
         ask = book.best_ask
-        price = None if ask is None else floor_to(ask * (1 + through), rules.tick)
+        price = None if ask is None else floor_to(ask * (1 + through), tick)
+        if price is not None and own is not None:
+            price = min(price, ceil_to(own, tick) - tick)
+            if ask is not None and price < ask:
+                return None
     else:
         bid = book.best_bid
-        price = None if bid is None else ceil_to(bid * (1 - through), rules.tick)
+        price = None if bid is None else ceil_to(bid * (1 - through), tick)
+        if price is not None and own is not None:
+            price = max(price, floor_to(own, tick) + tick)
+            if bid is not None and price > bid:
+                return None
     return price if price is not None and price > ZERO else None
 
 
@@ -267,10 +284,17 @@ class HedgeState:
     # --- deciding -------------------------------------------------------------------------
 
     def decide(
-        self, now: float, book: Book | None, rules: MarketRules | None, params: HedgeParams
+        self,
+        now: float,
+        book: Book | None,
+        rules: MarketRules | None,
+        params: HedgeParams,
+        own: tuple[Decimal | None, Decimal | None] = (None, None),
     ) -> tuple[HedgeState, SendIoc | None, Settled | None]:
         """At ``now``: settle an order whose time is up, then the order to send, if due.
 
+        :param book: B's book without B's own orders (the liquidity an IOC can take).
+        :param own: B's own best bid and ask (an IOC stops a tick short of them).
         :return: the new state, the order to send (then call :meth:`sent`), and the order
             settled now, if any.
         """
@@ -288,7 +312,9 @@ class HedgeState:
         if book is None or rules is None:  # B has no book yet (or is down): try again later
             return replace(state, due_at=now + params.retry_s), None, settled
         side = Side.SELL if net > ZERO else Side.BUY
-        price = hedge_price(side, book, rules, params.max_slippage_bps)
+        price = hedge_price(
+            side, book, rules, params.max_slippage_bps, own[0] if side is Side.SELL else own[1]
+        )
         if price is None:
             return replace(state, due_at=now + params.retry_s), None, settled
         size = round_size(abs(net), rules.lot)

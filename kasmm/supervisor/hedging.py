@@ -26,6 +26,7 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 
+from kasmm.bot.driver import BotNotRunning
 from kasmm.bot.stats import BotState
 from kasmm.config.schema import HedgeConfig, Profile
 from kasmm.core.hedge import (
@@ -38,9 +39,10 @@ from kasmm.core.hedge import (
     residual_changes,
     unhedged_trip,
 )
+from kasmm.core.quoting import exclude_own
 from kasmm.core.risk import TradingState, Trip
-from kasmm.core.types import ZERO, Book, Fill, MarketRules, TradeId
-from kasmm.errors import LedgerLost, RequestTimedOut, VenueError
+from kasmm.core.types import ZERO, Book, Fill, MarketRules, Side, TradeId
+from kasmm.errors import InsufficientFunds, LedgerLost, OrderRejected, RequestTimedOut, VenueError
 
 if TYPE_CHECKING:
     from kasmm.bot import Bot
@@ -215,8 +217,8 @@ class HedgeLink:
                 self._stored.setdefault(fill.trade_id, fill.size)
             self._inbox.popleft()
         bot = self.host.running_bot(self.target)
-        book, rules = _market(bot, clock.now())
-        self.state, order, settled = self.state.decide(clock.now(), book, rules, self.params)
+        book, rules, own = _market(bot, clock.now())
+        self.state, order, settled = self.state.decide(clock.now(), book, rules, self.params, own)
         if settled is not None:
             await self._settled(settled)
         if order is not None and bot is not None:
@@ -253,13 +255,23 @@ class HedgeLink:
         with anyio.CancelScope(shield=True), anyio.move_on_after(SEND_DEADLINE_S) as waited:
             try:
                 outcome = await bot.send_ioc(request)
-            except RequestTimedOut as exc:
-                self._failed(exc)
-                self.state = self.state.on_answer(cid, None, clock.now(), self.params)
-                return
-            except (VenueError, RuntimeError) as exc:
+            except BotNotRunning as exc:  # never sent
                 self._failed(exc)
                 self.state = self.state.on_refused(cid, clock.now())
+                if ledger is not None:
+                    await ledger.record_order_status(
+                        self.target, cid, "rejected", clock.wall(), reason="not_running"
+                    )
+                return
+            except (OrderRejected, InsufficientFunds) as exc:  # refused: nothing executed
+                self._failed(exc)
+                self.state = self.state.on_refused(cid, clock.now())
+                return
+            except VenueError as exc:
+                # Lost answer, or a failure that does not say whether it executed: its fills
+                # decide (a retry could hedge twice).
+                self._failed(exc)
+                self.state = self.state.on_answer(cid, None, clock.now(), self.params)
                 return
         if waited.cancelled_caught:
             self._failed(RequestTimedOut(f"no answer within {SEND_DEADLINE_S:g} s"))
@@ -372,13 +384,26 @@ class HedgeLink:
             self._wake = anyio.Event()
 
 
-def _market(bot: Bot | None, now: float) -> tuple[Book | None, MarketRules | None]:
-    """B's book and rules when B can take a hedge now: running, neither halted nor paused."""
+_NO_MARKET: tuple[None, None, tuple[None, None]] = (None, None, (None, None))
+
+
+def _market(
+    bot: Bot | None, now: float
+) -> tuple[Book | None, MarketRules | None, tuple[Decimal | None, Decimal | None]]:
+    """When B can take a hedge now (running, neither halted nor paused): its book without its
+    own orders, its rules, and its own best bid and ask (an IOC must not trade with them)."""
     if bot is None or bot.state not in (BotState.STARTING, BotState.QUOTING):
-        return None, None
+        return _NO_MARKET
     if bot.risk.trading_state(now) in (TradingState.HALTED, TradingState.PAUSED):
-        return None, None
-    return bot.book, bot.rules
+        return _NO_MARKET
+    book = bot.book
+    if book is None:
+        return _NO_MARKET
+    orders = tuple(bot.open_orders.values())
+    bids = [o.price for o in orders if o.side is Side.BUY]
+    asks = [o.price for o in orders if o.side is Side.SELL]
+    own = (max(bids) if bids else None, min(asks) if asks else None)
+    return exclude_own(book, orders), bot.rules, own
 
 
 class Hedging:

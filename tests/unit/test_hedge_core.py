@@ -106,6 +106,24 @@ def test_slippage_cap_and_rounding_toward_less_slippage(
     assert hedge_price(side, _book(), RULES, D(bps)) == D(expected)
 
 
+@pytest.mark.parametrize(
+    ("side", "own", "expected"),
+    [
+        # The hedge profile's own ask at 0.1003: a buy stops a tick short of it.
+        (Side.BUY, "0.1003", "0.1002"),
+        (Side.BUY, "0.1010", "0.1004"),  # beyond the cap: the cap
+        (Side.BUY, "0.1002", None),  # its own order is the touch: nothing to take
+        (Side.SELL, "0.0999", "0.1000"),
+        (Side.SELL, "0.0990", "0.0998"),
+    ],
+)
+def test_the_ioc_never_reaches_the_hedge_profiles_own_orders(
+    side: Side, own: str, expected: str | None
+) -> None:
+    price = hedge_price(side, _book(), RULES, D("25"), D(own))
+    assert price == (None if expected is None else D(expected))
+
+
 def test_no_book_side_retries_later() -> None:
     empty = Book((BookLevel(D("0.1"), D("5")),), (), 0.0)
     s = _fill(HedgeState(), "t1", Side.BUY, "100", 0.0)

@@ -25,6 +25,7 @@ from kasmm.core.types import (
     ClientOrderId,
     Fill,
     MarketRules,
+    OpenOrder,
     OrderRequest,
     Side,
     TradeId,
@@ -73,6 +74,7 @@ class FakeBot:
     rules: MarketRules | None = RULES
     engine: FakeEngine = field(default_factory=FakeEngine)
     sent: list[OrderRequest] = field(default_factory=list)
+    open_orders: dict[ClientOrderId, OpenOrder] = field(default_factory=dict)
 
     def ioc_request(self, side: Side, price: Decimal, size: Decimal) -> OrderRequest:
         return OrderRequest.ioc(ClientOrderId(f"dp_h{len(self.sent) + 1}"), side, price, size)
