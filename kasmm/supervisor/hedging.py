@@ -28,10 +28,10 @@ from anyio.abc import TaskGroup
 
 from kasmm.bot.driver import BotNotRunning
 from kasmm.bot.stats import BotState
-from kasmm.config.schema import HedgeConfig, Profile
+from kasmm.config.schema import Profile
+from kasmm.config.to_core import hedge_params
 from kasmm.core.hedge import (
     Exposure,
-    HedgeParams,
     HedgeState,
     SendIoc,
     Settled,
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("kasmm.hedge")
 
-__all__ = ["HedgeHost", "HedgeLink", "Hedging", "hedge_params"]
+__all__ = ["HedgeHost", "HedgeLink", "Hedging"]
 
 #: The source name of the residual rule's trips (``Engine.external_trip``).
 TRIP_SOURCE = "hedge"
@@ -74,19 +74,6 @@ class HedgeHost(Protocol):
         ...
 
 
-def hedge_params(hedge: HedgeConfig) -> HedgeParams:
-    """The hedger's parameters of a profile's ``hedge:`` block."""
-    rule = hedge.max_unhedged_base
-    return HedgeParams(
-        window_s=hedge.window_ms / 1000.0,
-        min_base=hedge.min_base,
-        max_slippage_bps=Decimal(repr(hedge.max_slippage_bps)),
-        retry_s=hedge.retry_s,
-        max_unhedged_base=rule.base,
-        action=rule.action,
-    )
-
-
 class HedgeLink:
     """Profile ``profile`` hedged onto ``profile.hedge.profile``: the loop around the hedger."""
 
@@ -95,7 +82,9 @@ class HedgeLink:
         self.name = profile.name
         self.target = profile.hedge.profile
         self.config = profile.hedge
-        self.params = hedge_params(profile.hedge)
+        params = hedge_params(profile)
+        assert params is not None
+        self.params = params
         self.host = host
         self.state = HedgeState()
         #: The trip in force (what A's engine was told last) and the bot it was told to.

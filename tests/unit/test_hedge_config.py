@@ -143,3 +143,29 @@ def test_loader_names_a_target_with_errors(tmp_path: Path) -> None:
     assert (
         messages[("thin.yaml", "hedge.profile")] == "hedge profile 'deep' has errors (see its file)"
     )
+
+
+def test_hedge_params_in_the_cores_units() -> None:
+    from kasmm.config.to_core import hedge_params
+
+    assert hedge_params(make_profile(name="b")) is None
+    params = hedge_params(
+        make_profile(
+            name="a",
+            hedge={
+                "profile": "b",
+                "window_ms": 250,
+                "min_base": "12.5",
+                "max_slippage_bps": 7.5,
+                "retry_s": 3,
+                "max_unhedged_base": {"base": "900", "action": "halt"},
+            },
+        )
+    )
+    assert params is not None
+    assert (params.window_s, params.retry_s, params.action) == (0.25, 3.0, "halt")
+    assert (params.min_base, params.max_slippage_bps, params.max_unhedged_base) == (
+        Decimal("12.5"),
+        Decimal("7.5"),
+        Decimal("900"),
+    )
