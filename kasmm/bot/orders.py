@@ -96,6 +96,9 @@ class OwnOrders:
         self.replace_mode = replace_mode
         #: Resting orders by client id (this run's; sizes as last reported).
         self.open_orders: dict[ClientOrderId, OpenOrder] = {}
+        #: Immediate-or-cancel orders the venue answered with a rest it cancelled: a partial
+        #: fill of one reported after the answer must not make its row live again.
+        self.iocs_closed: set[ClientOrderId] = set()
         #: The market's integer grid once the venue connected with usable rules: each open
         #: order is measured on it once (placed, filled) so reconciliation compares integers.
         self.grid: Grid | None = None
@@ -112,7 +115,8 @@ class OwnOrders:
         """A stored fill of one of this profile's orders: its status, its remaining size."""
         if self.journaled:
             status = "filled" if fill.remaining <= 0 else "partially_filled"
-            self._record(OrderStatusChanged(fill.client_id, status, fill.ts))
+            if status == "filled" or fill.client_id not in self.iocs_closed:
+                self._record(OrderStatusChanged(fill.client_id, status, fill.ts))
         order = self.open_orders.get(fill.client_id)
         if order is None:
             return
@@ -320,6 +324,8 @@ class OwnOrders:
         else:
             reason = "ioc_partial" if outcome.status == "partial" else "ioc_expired"
             self._record(OrderStatusChanged(cid, "cancelled", wall, vid, reason))
+            if outcome.status == "partial":
+                self.iocs_closed.add(cid)
 
     def ioc_failed(self, request: OrderRequest, error: VenueError, wall: float) -> None:
         """An immediate-or-cancel order of this profile failed: refused (a rule, funds), its

@@ -319,12 +319,26 @@ def check_sim_balances(p: Profile) -> list[Finding]:
     ]
 
 
-def check_hedge_self(p: Profile) -> list[Finding]:
-    """A profile does not hedge onto itself (the other hedge checks need every profile:
+def check_hedge(p: Profile) -> list[Finding]:
+    """A profile does not hedge onto itself, and what it carries below ``min_base`` cannot
+    trip its own residual rule (the other hedge checks need every profile:
     :func:`hedge_problems`)."""
-    if p.hedge is not None and p.hedge.profile == p.name:
-        return [(("hedge", "profile"), "a profile cannot hedge onto itself; name another profile")]
-    return []
+    hedge = p.hedge
+    if hedge is None:
+        return []
+    out: list[Finding] = []
+    if hedge.profile == p.name:
+        out.append((("hedge", "profile"), "a profile cannot hedge onto itself; name another one"))
+    limit = hedge.max_unhedged_base.base
+    if hedge.min_base >= limit:
+        out.append(
+            (
+                ("hedge", "min_base"),
+                f"min_base ({hedge.min_base}) must be below max_unhedged_base.base ({limit}): "
+                "a net carried below min_base would trip the residual rule for good",
+            )
+        )
+    return out
 
 
 def check_symbol(p: Profile) -> list[Finding]:
@@ -401,7 +415,7 @@ CHECKS: dict[str, Check] = {
     "live_limits": check_live_limits,
     "timezones": check_timezones,
     "cron": check_cron,
-    "hedge_self": check_hedge_self,
+    "hedge": check_hedge,
 }
 
 

@@ -52,7 +52,20 @@ def test_structural_errors(bad: dict[str, Any]) -> None:
 
 def test_self_hedge_is_refused_on_the_field() -> None:
     assert checks.run_checks(_hedged("a", "a")) == [
-        (("hedge", "profile"), "a profile cannot hedge onto itself; name another profile")
+        (("hedge", "profile"), "a profile cannot hedge onto itself; name another one")
+    ]
+
+
+def test_min_base_must_stay_below_the_residual_limit() -> None:
+    p = make_profile(
+        name="a", hedge={"profile": "b", "min_base": "5000", "max_unhedged_base": RULE}
+    )
+    assert checks.run_checks(p) == [
+        (
+            ("hedge", "min_base"),
+            "min_base (5000) must be below max_unhedged_base.base (5000): a net carried below "
+            "min_base would trip the residual rule for good",
+        )
     ]
 
 

@@ -117,5 +117,18 @@ def test_an_ioc_fill_is_the_profiles_own_although_it_never_rested() -> None:
                 5.0,
             ),
             5.0,
-        ) is not FillVerdict.OWN
+        )
+        is not FillVerdict.OWN
     )
+
+
+async def test_a_partial_fill_reported_after_the_answer_keeps_the_row_closed() -> None:
+    e = engine()
+    executor = Executor(e, IocVenue("0.5"), VirtualClock(5.0), read_balances=_no_balances)
+    request = OrderRequest.ioc(e.ids.next(), Side.SELL, D("0.0790"), D("100"))
+    await executor.place_ioc(request)
+    assert _records(e.take()) == [("cancelled", "ioc_partial")]
+    fill = Fill(TradeId("x1"), request.client_id, Side.SELL, D("0.0790"), D("50"), D(0), "USDT",
+                5.0, remaining=D("50"), is_maker=False)  # fmt: skip
+    e.on_fill(fill)
+    assert _records(e.take()) == []  # not "partially_filled": it does not rest
