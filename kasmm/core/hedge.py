@@ -98,17 +98,24 @@ class SendIoc:
     size: Decimal
     covers: tuple[Exposure, ...]
     mid: Decimal | None
+    #: Fills netted to nothing since the last order (a buy and a sell of the same size): the
+    #: order hedges the net they are part of, so it is linked to them too.
+    netted: tuple[TradeId, ...] = ()
+
+    @property
+    def linked(self) -> tuple[TradeId, ...]:
+        """Every A fill it is linked to with nothing of its own to offset."""
+        return (*(t for c in self.covers for t in c.netted), *self.netted)
 
 
-def links_of(covers: tuple[Exposure, ...]) -> tuple[tuple[TradeId, Decimal], ...]:
-    """The A fills an order of these ``covers`` is linked to, each once, with the base of it
-    the order offsets (0 for a fill netted into a cover)."""
+def links_of(order: SendIoc) -> tuple[tuple[TradeId, Decimal], ...]:
+    """The A fills ``order`` is linked to, each once, with the base of it the order offsets
+    (0 for a fill netted into a cover or netted to nothing)."""
     out: dict[TradeId, Decimal] = {}
-    for c in covers:
+    for c in order.covers:
         out[c.trade_id] = out.get(c.trade_id, ZERO) + c.open
-    for c in covers:
-        for t in c.netted:
-            out.setdefault(t, ZERO)
+    for t in order.linked:
+        out.setdefault(t, ZERO)
     return tuple(out.items())
 
 
@@ -144,7 +151,8 @@ class Settled:
     #: How far the average price was through B's mid at send, in bps (``None``: no fill or
     #: no mid). Positive is a cost.
     slippage_bps: float | None
-    #: Fills netted into its covers (linked to it, with nothing of theirs to offset).
+    #: Fills netted into its covers or to nothing before it (linked to it, with nothing of
+    #: their own to offset).
     netted: tuple[TradeId, ...] = ()
 
 
@@ -181,27 +189,36 @@ def hedge_price(
 
 def _absorb(
     open_: tuple[Exposure, ...], exposure: Exposure, *, front: bool = False
-) -> tuple[Exposure, ...]:
+) -> tuple[tuple[Exposure, ...], tuple[TradeId, ...]]:
     """``open_`` (all of one side) after taking in ``exposure``: netted against the oldest
     open exposures of the other side first, the rest kept (at the front when it is older than
-    them: a hedge order's unfilled covers)."""
+    them: a hedge order's unfilled covers).
+
+    :return: the open exposures, and the fills netted to nothing on both sides (no exposure
+        is left to carry them to a hedge order).
+    """
     left = exposure.open
-    netted = exposure.netted
+    carried = exposure.netted  # fills that ride with whatever covers the rest of ``exposure``
     kept: list[Exposure] = []
+    placed = False
     for e in open_:
         if left > ZERO and e.side is not exposure.side:
             used = min(left, e.open)
             left -= used
-            if e.open > used:  # ``exposure`` is used up in it
-                kept.append(replace(e, open=e.open - used, netted=(*e.netted, exposure.trade_id)))
+            if e.open > used:  # ``exposure`` is used up in ``e``: ``e`` carries it
+                netted = (*e.netted, exposure.trade_id, *carried)
+                kept.append(replace(e, open=e.open - used, netted=netted))
+                placed = True
             else:  # ``e`` is used up: whatever covers the rest covers it too
-                netted = (*netted, e.trade_id, *e.netted)
+                carried = (*carried, e.trade_id, *e.netted)
         else:
             kept.append(e)
     if left > ZERO:
-        rest = replace(exposure, open=left, netted=netted)
-        return (rest, *kept) if front else (*kept, rest)
-    return tuple(kept)
+        rest = replace(exposure, open=left, netted=carried)
+        return ((rest, *kept) if front else (*kept, rest)), ()
+    if placed:
+        return tuple(kept), ()
+    return tuple(kept), (exposure.trade_id, *carried)
 
 
 def _take(open_: tuple[Exposure, ...], size: Decimal) -> tuple[tuple[Exposure, ...], ...]:
@@ -230,6 +247,8 @@ class HedgeState:
     in_flight: InFlight | None = None
     #: When the next order may go (the window's end, or a retry); ``None``: nothing waiting.
     due_at: float | None = None
+    #: Fills netted to nothing since the last order, linked to the next one.
+    netted: tuple[TradeId, ...] = ()
     #: A's fills taken in and B's hedge fills counted, signed by side (+ buys).
     a_net: Decimal = ZERO
     b_net: Decimal = ZERO
@@ -267,7 +286,9 @@ class HedgeState:
         just filled, due at once."""
         state = self
         for e in exposures:
-            state = replace(state, open=_absorb(state.open, e), a_net=state.a_net + e.signed)
+            open_, dropped = _absorb(state.open, e)
+            netted = (*state.netted, *dropped)
+            state = replace(state, open=open_, a_net=state.a_net + e.signed, netted=netted)
         return replace(state, due_at=now if state.open else None)
 
     def on_fill(
@@ -275,11 +296,17 @@ class HedgeState:
     ) -> HedgeState:
         """A stored fill of A: net it against the open exposures, open the window."""
         exposure = Exposure(trade_id, side, size)
-        open_ = _absorb(self.open, exposure)
+        open_, dropped = _absorb(self.open, exposure)
         due = now + params.window_s
         if self.due_at is not None:
             due = min(due, self.due_at)
-        return replace(self, open=open_, a_net=self.a_net + exposure.signed, due_at=due)
+        return replace(
+            self,
+            open=open_,
+            a_net=self.a_net + exposure.signed,
+            due_at=due,
+            netted=(*self.netted, *dropped),
+        )
 
     # --- deciding -------------------------------------------------------------------------
 
@@ -321,7 +348,7 @@ class HedgeState:
         if size < params.min_base or not size_ok(price, size, rules, check_notional=True):
             return replace(state, due_at=None), None, settled  # carried to the next fill
         covers, _ = _take(state.open, size)
-        return state, SendIoc(side, price, size, covers, book.mid), settled
+        return state, SendIoc(side, price, size, covers, book.mid, state.netted), settled
 
     def sent(self, order: SendIoc, client_id: ClientOrderId, now: float) -> HedgeState:
         """``order`` went out as ``client_id``: its covers leave the open exposures."""
@@ -333,6 +360,7 @@ class HedgeState:
             in_flight=InFlight(client_id, order, now),
             due_at=None,
             orders_sent=self.orders_sent + 1,
+            netted=self.netted[len(order.netted) :],
         )
 
     # --- B's side -------------------------------------------------------------------------
@@ -399,9 +427,10 @@ class HedgeState:
             parts.append((cover.trade_id, cover.open, done))
             if cover.open > done:  # its netted fills are linked to this order already
                 back.append(replace(cover, open=cover.open - done, netted=()))
-        open_ = self.open
+        open_, netted = self.open, self.netted
         for cover in reversed(back):  # each goes to the front: the oldest ends up first
-            open_ = _absorb(open_, cover, front=True)
+            open_, dropped = _absorb(open_, cover, front=True)
+            netted = (*netted, *dropped)
         average = flight.notional / flight.filled if flight.filled > ZERO else None
         if average is None and hedged > ZERO:
             average = order.price  # filled, fills not seen: at worst its limit
@@ -418,11 +447,12 @@ class HedgeState:
             tuple(parts),
             average,
             slippage,
-            tuple(t for c in order.covers for t in c.netted),
+            order.linked,
         )
         state = replace(
             self,
             open=open_,
+            netted=netted,
             in_flight=None,
             b_net=b_net,
             due_at=_after_settle(self.due_at, now + params.retry_s if hedged < order.size else None)

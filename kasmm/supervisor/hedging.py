@@ -229,7 +229,7 @@ class HedgeLink:
                 order.size,
                 clock.wall(),
                 self.name,
-                links_of(order.covers),
+                links_of(order),
                 order.mid,
             )
         self.state = self.state.sent(order, cid, clock.now())

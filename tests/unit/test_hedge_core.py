@@ -55,11 +55,24 @@ def test_fills_within_the_window_are_one_hedge() -> None:
         Exposure(TradeId("t2"), Side.BUY, D("50")),
     )
     # The order is linked to every fill of the window, t3 with nothing of its own to offset.
-    assert links_of(order.covers) == (("t1", D("70")), ("t2", D("50")), ("t3", D("0")))
+    assert links_of(order) == (("t1", D("70")), ("t2", D("50")), ("t3", D("0")))
     assert order.mid == D("0.1001")
     s = s.sent(order, ClientOrderId("b_x1"), 10.2)
     assert s.open == () and s.due_at is None and s.orders_sent == 1
     assert s.residual == D("120")
+
+
+def test_fills_netted_to_nothing_are_linked_to_the_next_order() -> None:
+    s = _fill(HedgeState(), "t1", Side.BUY, "100", 0.0)
+    s = _fill(s, "t2", Side.SELL, "100", 0.1)
+    s, order, _ = s.decide(0.2, _book(), RULES, PARAMS)
+    assert order is None and s.open == () and s.netted == ("t2", "t1")
+    s = _fill(s, "t3", Side.BUY, "50", 1.0)
+    s, order, _ = s.decide(1.2, _book(), RULES, PARAMS)
+    assert order is not None and order.size == D("50")
+    assert links_of(order) == (("t3", D("50")), ("t2", D("0")), ("t1", D("0")))
+    s = s.sent(order, ClientOrderId("b_1"), 1.2)
+    assert s.netted == ()
 
 
 def test_a_net_below_min_base_is_carried_to_the_next_fill() -> None:
@@ -266,12 +279,15 @@ _steps = st.lists(
 def test_residual_is_always_a_net_minus_b_net(steps: list[tuple[str, object, object]]) -> None:
     s, now, n = HedgeState(), 0.0, 0
     a_net = b_net = D(0)
+    fills: set[str] = set()
+    linked: set[str] = set()
     for kind, x, y in steps:
         if kind == "fill":
             assert isinstance(x, Side) and isinstance(y, int)
             n += 1
             s = s.on_fill(TradeId(f"t{n}"), x, D(y), now, PARAMS)
             a_net += D(y) * x.sign
+            fills.add(f"t{n}")
         elif kind == "tick":
             assert isinstance(x, float)
             now += x
@@ -279,6 +295,7 @@ def test_residual_is_always_a_net_minus_b_net(steps: list[tuple[str, object, obj
             if order is not None:
                 n += 1
                 s = s.sent(order, ClientOrderId(f"b{n}"), now)
+                linked.update(t for t, _ in links_of(order))
         elif s.in_flight is not None:
             flight = s.in_flight
             left = flight.order.size - flight.filled
@@ -312,3 +329,6 @@ def test_residual_is_always_a_net_minus_b_net(steps: list[tuple[str, object, obj
         assert held == s.residual
         sides = {e.side for e in s.open}
         assert len(sides) <= 1  # the open exposures never hold both sides
+        # Every fill is still open, linked to an order sent, or waiting to be linked.
+        waiting = {t for e in s.open for t in (e.trade_id, *e.netted)} | set(s.netted)
+        assert fills <= linked | waiting | set(s.per_fill())
