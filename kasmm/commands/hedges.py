@@ -3,10 +3,9 @@
 Reads the ledger read-only (also while the supervisor runs): for every fill taken in for
 hedging, its residual (the base of it not offset yet) and each hedge order linked to it (the
 hedge profile's order, its status, the part of the fill it was sent to offset and the part it
-did offset, its fills). A fill netted into another one is linked to the order that offset the
-net, with nothing of its own planned; a fill offset entirely by an opposite fill of the profile
-needs no order. With ``--check`` the exit status says whether every fill is offset (no
-residual left).
+did offset, its fills). A fill netted into another one, or netted to nothing with another, is
+linked to the order that offset the net, with nothing of its own planned. With ``--check`` the
+exit status says whether every fill is offset (no residual left).
 """
 
 from __future__ import annotations
