@@ -260,7 +260,7 @@ class Executor:
         except VenueError as exc:
             self.engine.orders.ioc_failed(request, exc, self.clock.wall())
             raise
-        self.engine.orders.ioc_answered(outcome, self.clock.wall())
+        self.engine.orders.ioc_answered(request, outcome, self.clock.wall())
         return outcome
 
     async def _resolve_unknown(

@@ -311,11 +311,14 @@ class OwnOrders:
         elif not isinstance(error, InsufficientFunds):
             self._log("warning", "order_rejected", reason=reason, side=request.side.value)
 
-    def ioc_answered(self, outcome: IocOutcome, wall: float) -> None:
+    def ioc_answered(self, request: OrderRequest, outcome: IocOutcome, wall: float) -> None:
         """The venue answered an immediate-or-cancel order of this profile (a hedge). It never
         rests: its row (written before it was sent, by whoever asked for it) ends ``filled``,
-        or ``cancelled`` with what the venue did with the rest. Its fills come as any fill."""
+        or ``cancelled`` with what the venue did with the rest. Its fills come as any fill;
+        it counts as a placement (the fill ratio and order-to-trade ratio include it)."""
         self.stats.consecutive_errors = 0
+        self.stats.orders_placed += 1
+        self.stats.placed_size += request.size
         if not self.journaled:
             return
         cid, vid = outcome.client_id, outcome.venue_id

@@ -70,6 +70,7 @@ async def test_the_answer_ends_the_orders_row(share: str, record: tuple[str, str
     assert outcome.filled == D("100") * D(share)
     assert _records(e.take()) == [record]
     assert not e.open_orders  # it never rests
+    assert (e.stats.orders_placed, e.stats.placed_size) == (1, D("100"))
 
 
 @pytest.mark.parametrize(
