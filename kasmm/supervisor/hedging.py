@@ -278,9 +278,12 @@ class HedgeLink:
         )
 
     def _failed(self, exc: Exception) -> None:
+        """Count a failure; logged at the 1st, 2nd, 4th, 8th, ... in a row (a hedge venue down
+        for hours retries every ``retry_s``: one line each would bury the log)."""
         self.failures += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
-        self.log.warning("hedge_failed", error=self.last_error, failures=self.failures)
+        if self.failures & (self.failures - 1) == 0:
+            self.log.warning("hedge_failed", error=self.last_error, failures=self.failures)
 
     async def _settled(self, settled: Settled) -> None:
         ledger = self.host.ledger
