@@ -228,6 +228,8 @@ def hedge_lines(row: Mapping[str, Any]) -> list[str]:
         f" {bps(hedge.get('avg_slippage_bps'))} bps"
         + (f", in flight {cell(flight)}" if flight else ""),
     ]
+    if hedge.get("hedge_profile_unavailable"):
+        lines.append(f"hedge profile unavailable: {cell(hedge.get('hedge_profile_unavailable'))}")
     if hedge.get("last_error"):
         lines.append(f"hedge error: {cell(hedge.get('last_error'), 80)}")
     return lines

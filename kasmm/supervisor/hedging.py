@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -100,6 +101,8 @@ class HedgeLink:
         self.recovered = anyio.Event()
         self.failures = 0
         self.last_error: str | None = None
+        #: Why the hedge profile takes no hedge now (``None``: it does).
+        self.unavailable: str | None = None
         self.log = log.bind(profile=self.name, hedge_profile=self.target)
 
     # --- what the supervisor calls ----------------------------------------------------------
@@ -140,6 +143,7 @@ class HedgeLink:
             "in_flight": None if s.in_flight is None else s.in_flight.client_id,
             "max_unhedged_base": str(self.params.max_unhedged_base),
             "tripped": self.trip is not None,
+            "hedge_profile_unavailable": self.unavailable,
             "last_error": self.last_error,
         }
 
@@ -206,8 +210,16 @@ class HedgeLink:
                 self._stored.setdefault(fill.trade_id, fill.size)
             self._inbox.popleft()
         bot = self.host.running_bot(self.target)
-        book, rules, own = _market(bot, clock.now())
-        self.state, order, settled = self.state.decide(clock.now(), book, rules, self.params, own)
+        market = _market(bot, clock.now())
+        if market.unavailable != self.unavailable:
+            self.unavailable = market.unavailable
+            if market.unavailable is not None:
+                self.log.warning("hedge_profile_unavailable", reason=market.unavailable)
+            else:
+                self.log.info("hedge_profile_available")
+        self.state, order, settled = self.state.decide(
+            clock.now(), market.book, market.rules, self.params, market.own
+        )
         if settled is not None:
             await self._settled(settled)
         if order is not None and bot is not None:
@@ -376,26 +388,32 @@ class HedgeLink:
             self._wake = anyio.Event()
 
 
-_NO_MARKET: tuple[None, None, tuple[None, None]] = (None, None, (None, None))
+@dataclass(frozen=True, slots=True)
+class _Market:
+    """What the hedge profile offers now: its book without its own orders, its rules, its own
+    best bid and ask (an IOC must not trade with them); or why it takes no hedge."""
+
+    book: Book | None = None
+    rules: MarketRules | None = None
+    own: tuple[Decimal | None, Decimal | None] = (None, None)
+    unavailable: str | None = None
 
 
-def _market(
-    bot: Bot | None, now: float
-) -> tuple[Book | None, MarketRules | None, tuple[Decimal | None, Decimal | None]]:
-    """When B can take a hedge now (running, neither halted nor paused): its book without its
-    own orders, its rules, and its own best bid and ask (an IOC must not trade with them)."""
+def _market(bot: Bot | None, now: float) -> _Market:
+    """B's market when it can take a hedge now: running, neither halted nor paused."""
     if bot is None or bot.state not in (BotState.STARTING, BotState.QUOTING):
-        return _NO_MARKET
-    if bot.risk.trading_state(now) in (TradingState.HALTED, TradingState.PAUSED):
-        return _NO_MARKET
+        return _Market(unavailable="not running")
+    trading = bot.risk.trading_state(now)
+    if trading in (TradingState.HALTED, TradingState.PAUSED):
+        return _Market(unavailable=trading.value)
     book = bot.book
-    if book is None:
-        return _NO_MARKET
+    if book is None or bot.rules is None:
+        return _Market(unavailable="no book yet")
     orders = tuple(bot.open_orders.values())
     bids = [o.price for o in orders if o.side is Side.BUY]
     asks = [o.price for o in orders if o.side is Side.SELL]
     own = (max(bids) if bids else None, min(asks) if asks else None)
-    return exclude_own(book, orders), bot.rules, own
+    return _Market(exclude_own(book, orders), bot.rules, own)
 
 
 class Hedging:

@@ -220,3 +220,26 @@ async def test_partial_fills_are_retried_and_linked(ledger: Ledger) -> None:
         tg.cancel_scope.cancel()
     rows = ledger.hedged_fills("thin")
     assert sum((r.residual for r in rows), D(0)) == abs(link.state.residual)
+
+
+@pytest.mark.anyio
+async def test_a_hedge_profile_that_is_not_running_takes_nothing() -> None:
+    clock = VirtualClock(100.0)
+    host = Host(clock, None)
+    hedging = Hedging(host)
+    a_bot = FakeBot("thin")
+    host.bots = {"thin": a_bot}  # deep is not running
+    async with anyio.create_task_group() as tg:
+        await hedging.sync(tg, {"thin": A})
+        link = hedging.links["thin"]
+        hedging.on_fill("thin", _fill("t1", Side.SELL, "1500"))
+        await eventually(lambda: link.status()["hedge_profile_unavailable"] == "not running")
+        await eventually(lambda: a_bot.engine.trips != [])
+        assert link.state.residual == D("-1500") and link.state.orders_sent == 0
+        b_bot = FakeBot("deep", hedging=hedging)
+        host.bots["deep"] = b_bot
+        hedging.bot_started("deep")
+        await eventually(lambda: link.state.residual == 0)
+        assert link.status()["hedge_profile_unavailable"] is None
+        assert [(r.side, r.size) for r in b_bot.sent] == [(Side.BUY, D("1500"))]
+        tg.cancel_scope.cancel()
