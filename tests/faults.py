@@ -7,14 +7,15 @@ at the seeded rates of a :class:`FaultPlan`:
 
 Requests (one draw per call; a request fault is exclusive, a latency spike comes on top)
 
-* ``timeout_lost``: the request **is carried out** by the inner venue (an order placed, an order
-  or a prefix cancelled; or refused) but its answer is lost: :class:`~kasmm.errors.RequestTimedOut`.
-  The caller must treat the outcome as unknown.
+* ``timeout_lost``: the request **is carried out** by the inner venue (an order placed, an IOC
+  executed, an order or a prefix cancelled; or refused) but its answer is lost:
+  :class:`~kasmm.errors.RequestTimedOut`. The caller must treat the outcome as unknown.
 * ``timeout_unsent``: the request never reached the venue, and the caller sees the same
   ``RequestTimedOut``.
 * ``rate_limited`` (a 429), ``network`` and ``maintenance`` (``TransientVenueError``):
   refused before anything happens.
-* ``insufficient_funds`` (``place_order`` only): ``InsufficientFunds``, nothing placed.
+* ``insufficient_funds`` (``place_order`` and ``place_ioc``): ``InsufficientFunds``, nothing
+  placed.
 * ``cancel_not_found_done`` (``cancel_order``): the order **is** cancelled, the answer says
   ``OrderNotFound`` (a retried cancel whose first attempt went through).
 * ``cancel_not_found_kept`` (``cancel_order``): the order is **not** cancelled and the answer
@@ -94,7 +95,14 @@ from kasmm.venues.decorator import VenueDecorator
 T = TypeVar("T")
 
 #: Request methods that can carry out their work and then lose the answer.
-_MUTATING = ("place_order", "cancel_order", "cancel_all", "place_orders", "cancel_orders")
+_MUTATING = (
+    "place_order",
+    "place_ioc",
+    "cancel_order",
+    "cancel_all",
+    "place_orders",
+    "cancel_orders",
+)
 #: Separator between a venue trade id and the part number of a split fill.
 SPLIT_SEP = "~"
 
@@ -171,7 +179,7 @@ class FaultPlan:
             ("network", self.network),
             ("maintenance", self.maintenance),
         ]
-        if method == "place_order":
+        if method in ("place_order", "place_ioc"):
             out.append(("insufficient_funds", self.insufficient_funds))
         if method == "cancel_order":
             out.append(("cancel_not_found_done", self.cancel_not_found_done))

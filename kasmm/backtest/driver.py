@@ -251,7 +251,7 @@ class BacktestDriver:
             if not self._accept_fill(event.fill, now):
                 self._carry_out()
                 return
-            engine.on_fill(event.fill)
+            engine.on_fill(event.fill, now)
         elif isinstance(event, OrderClosed):
             engine.on_order_closed(event.client_id, event.reason, event.ts)
         elif isinstance(event, ReferenceUpdated) and not engine.on_reference(

@@ -67,11 +67,19 @@ from kasmm.config.schema import (
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.replay import QueuePosition, ReplayVenue
 from kasmm.venues.sim.replay_format import scan
+from kasmm.venues.sim.world import SimWorlds
 
 from .driver import BacktestDriver, Observer
 from .overrides import OverrideError, apply_overrides, grid, label
 from .plumbing import LEVELS, PROGRESS_EVERY_S, BacktestBucket, BacktestClock
-from .result import BacktestResult, PathResult, RunResult, Timing, pnl_fields
+from .result import (
+    BacktestResult,
+    PathResult,
+    RunResult,
+    Timing,
+    markout_fields,
+    pnl_fields,
+)
 
 MarketKind = Literal["random_walk", "as2008", "replay"]
 RateLimitMode = Literal["auto", "profile", "unlimited"]
@@ -183,7 +191,10 @@ def build_path(
             venue_cfg, profile.symbol, clock, Path(spec.data), queue_position=spec.queue_position
         )
     else:
-        sim = SimVenue(venue_cfg, profile.symbol, clock)
+        # A world's latent path is drawn per path (seed_offset): without a registry of the
+        # path's own, every path would replay the same latent price.
+        worlds = SimWorlds(seed_offset=spec.index)
+        sim = SimVenue(venue_cfg, profile.symbol, clock, worlds=worlds, user=profile.name)
     bucket = BacktestBucket(
         profile.rate_limit.capacity,
         profile.rate_limit.refill_per_s,
@@ -249,6 +260,7 @@ def run_path(spec: PathSpec, on_progress: Callable[[float], None] | None = None)
         end_time_s=max(0.0, meter.last_event_at - spec.start) if meter.events else 0.0,
         open_orders_left=view.orders_left,
         **pnl_fields(view.pnl_parts),
+        **markout_fields(view.markout),
     )
 
 

@@ -36,7 +36,10 @@ Compatibility: fields may be added within a version; renaming, removing or chang
 or type of a field bumps ``schema_version``. Version 2 added the PnL attribution per path and in
 the summary (``spread_capture``, ``revaluation``, ``hold``, ``vs_hold``; ``final_pnl`` is the
 net and ``fees`` the fees of the same split), so that a run says whether market making earned
-anything beyond the market's move.
+anything beyond the market's move. Markout (:mod:`kasmm.core.markout`) was added within
+version 2: per path and in the summary, at 1 s and 10 s, ``markout_<h>_fills`` (fills marked
+out), ``markout_<h>_bps`` (size-weighted, bps of the fill price), ``markout_<h>_mean_bps`` (per
+fill) and ``markout_<h>_quote`` (the sum of move x size); ``null`` where no fill was marked.
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypedDict
 
 from kasmm import __version__
+from kasmm.core.markout import HorizonMarkout, horizon_label
 from kasmm.core.pnl import PnlParts
 
 #: Version of the JSON document; bump on incompatible changes.
@@ -83,6 +87,13 @@ class PathResult:
       starting inventory included) against its average cost; ``hold`` what the starting
       inventory gained by only being held, ``vs_hold = final_pnl - hold``. ``None`` only from a
       caller that did not measure them (see :func:`pnl_fields`).
+    * Markout at 1 s and 10 s (:data:`MARKOUT_HORIZONS_S`): the mid the horizon after each of
+      the bot's fills (the first book at or after it) against the fill's price, signed for the
+      bot (negative: adverse selection); ``markout_<h>_fills`` fills marked out (a fill too
+      close to the end for a later book is not), ``markout_<h>_bps`` their size-weighted
+      average and ``markout_<h>_mean_bps`` the mean per fill, in bps of the fill price,
+      ``markout_<h>_quote`` the sum of move x size (quote). ``None`` without a marked fill (see
+      :func:`markout_fields`).
     """
 
     index: int
@@ -118,11 +129,26 @@ class PathResult:
     revaluation: float | None = None
     hold: float | None = None
     vs_hold: float | None = None
+    markout_1s_fills: int = 0
+    markout_1s_bps: float | None = None
+    markout_1s_mean_bps: float | None = None
+    markout_1s_quote: float | None = None
+    markout_10s_fills: int = 0
+    markout_10s_bps: float | None = None
+    markout_10s_mean_bps: float | None = None
+    markout_10s_quote: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (field order as declared)."""
         return asdict(self)
 
+
+#: The markout horizons a path reports (seconds), each as four :class:`PathResult` fields.
+MARKOUT_HORIZONS_S: tuple[float, ...] = (1.0, 10.0)
+_MARKOUT_PARTS: tuple[str, ...] = ("fills", "bps", "mean_bps", "quote")
+_MARKOUT_METRICS: tuple[str, ...] = tuple(
+    f"markout_{horizon_label(h)}_{part}" for h in MARKOUT_HORIZONS_S for part in _MARKOUT_PARTS
+)
 
 #: Per-path metrics summarized over the paths of a run (mean, std, min, max each).
 PATH_METRICS: tuple[str, ...] = (
@@ -148,6 +174,7 @@ PATH_METRICS: tuple[str, ...] = (
     "tokens_used",
     "decisions",
     "kill_switch_trips",
+    *_MARKOUT_METRICS,
 )
 
 
@@ -160,6 +187,46 @@ def pnl_fields(parts: PnlParts) -> dict[str, float]:
         "hold": float(parts.hold),
         "vs_hold": float(parts.vs_hold),
     }
+
+
+class MarkoutFields(TypedDict):
+    """The markout fields of a :class:`PathResult` (:func:`markout_fields`)."""
+
+    markout_1s_fills: int
+    markout_1s_bps: float | None
+    markout_1s_mean_bps: float | None
+    markout_1s_quote: float | None
+    markout_10s_fills: int
+    markout_10s_bps: float | None
+    markout_10s_mean_bps: float | None
+    markout_10s_quote: float | None
+
+
+def markout_fields(markout: Sequence[HorizonMarkout]) -> MarkoutFields:
+    """The :class:`PathResult` fields of a path's markout (``view.markout``) at
+    :data:`MARKOUT_HORIZONS_S`: ``PathResult(..., **markout_fields(view.markout))``. A horizon
+    the path did not measure, or where no fill was marked, is ``None`` with 0 fills."""
+    short, long = (_figures(markout, h) for h in MARKOUT_HORIZONS_S)
+    return MarkoutFields(
+        markout_1s_fills=short[0],
+        markout_1s_bps=short[1],
+        markout_1s_mean_bps=short[2],
+        markout_1s_quote=short[3],
+        markout_10s_fills=long[0],
+        markout_10s_bps=long[1],
+        markout_10s_mean_bps=long[2],
+        markout_10s_quote=long[3],
+    )
+
+
+def _figures(
+    markout: Sequence[HorizonMarkout], horizon_s: float
+) -> tuple[int, float | None, float | None, float | None]:
+    """Fills, size-weighted bps, mean bps and the quote sum at ``horizon_s``."""
+    m = next((m for m in markout if m.horizon_s == horizon_s), None)
+    if m is None or m.fills <= 0:
+        return 0, None, None, None
+    return m.fills, m.weighted_bps, m.mean_bps, float(m.quote)
 
 
 @dataclass(frozen=True, slots=True)

@@ -340,7 +340,7 @@ class Bot:
             with anyio.move_on_after(SHUTDOWN_DEADLINE_S / 2):
                 for fill in fills:
                     if await self._accept_fill(fill):
-                        self.engine.on_fill(fill)
+                        self.engine.on_fill(fill, self.clock.now())
                         self._report_fill(fill)
                 await self._carry_out(self.engine.take())
                 await self.journal.flush()
@@ -363,7 +363,7 @@ class Bot:
                 await self._requote()
         elif isinstance(event, OrderFilled):
             if await self._accept_fill(event.fill):
-                self.engine.on_fill(event.fill)
+                self.engine.on_fill(event.fill, self.clock.now())
                 self._report_fill(event.fill)
                 await self._requote()
             else:
@@ -413,7 +413,7 @@ class Bot:
 
     def on_fill(self, fill: Fill) -> None:
         """Apply an already stored fill (tests and tools drive the bot this way)."""
-        self.engine.on_fill(fill)
+        self.engine.on_fill(fill, self.clock.now())
 
     async def _accept_fill(self, fill: Fill) -> bool:
         """Whether ``fill`` is this profile's and new; if so it is committed to the ledger.

@@ -52,6 +52,7 @@ from kasmm.config.to_core import (
 from kasmm.core.grid import usable_grid
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.kpis import KpiState, Picture, Snapshot, observe
+from kasmm.core.markout import MarkoutParams, MarkoutState
 from kasmm.core.obligations import Compliance, breached, record
 from kasmm.core.quoting import (
     QUOTING_DEPTH,
@@ -120,11 +121,13 @@ class Engine:
         rng: random.Random | None = None,
         journaled: bool = True,
         log_floor: int = 0,
+        markout: MarkoutParams | None = None,
     ) -> None:
         """:param journaled: order events go to the outbox for a ledger (a backtest: no).
         :param log_floor: the lowest log level anyone listens to (structlog's numbers: 10
             debug, 20 info); events below it are not even built (a backtest at ``error``
-            would otherwise format every fill and order for nothing)."""
+            would otherwise format every fill and order for nothing).
+        :param markout: the markout horizons measured (default 1 s and 10 s)."""
         self.profile = profile
         self.venue_name = venue_name
         self.session_end = session_end
@@ -145,6 +148,8 @@ class Engine:
         #: Quote uptime, own spread and depth over time (:mod:`kasmm.core.kpis`).
         self.kpis = KpiState()
         self._picture = Picture()  # the KPIs' quoting picture, kept until its inputs change
+        #: How the own book's mid moved against this run's fills (:mod:`kasmm.core.markout`).
+        self.markout = MarkoutState.start(markout)
         #: The profile's market-making obligations and their rolling compliance.
         self.obligation = obligation(profile)
         self.compliance = Compliance()
@@ -295,6 +300,8 @@ class Engine:
         self.stats.book_updates += 1
         if mid is None:
             return True
+        if now >= self.markout.next_due:  # one float comparison unless a fill's mark is due
+            self.markout = self.markout.observe_mid(now, mid)
         # Converted here, once for the event, crossed or not (the as2008 book is locked): the
         # quoting model reads it from the book without our orders (Book.with_levels hands it
         # over), the KPIs and a backtest's meter from this book.
@@ -321,12 +328,25 @@ class Engine:
             return FillVerdict.IF_KNOWN
         return FillVerdict.OWN
 
-    def on_fill(self, fill: Fill) -> None:
-        """Apply a stored fill to the open orders, the inventory and the PnL."""
+    def on_fill(self, fill: Fill, now: float | None = None) -> None:
+        """Apply a stored fill to the open orders, the inventory and the PnL.
+
+        :param now: the interval clock now, where the fill's markout horizons start (``None``:
+            when the book last changed). Only this run's fills are marked out: one from a run
+            before (stored late, at a start or a stop) happened too long ago for its horizons.
+        """
         self.orders.filled(fill)
         self.recent_fills.append(fill)
         self.stats.fills += 1
         self.stats.filled_size += fill.size
+        at = now if now is not None else self.tracker.last_book_at
+        if at is not None and self.ids.is_this_run(fill.client_id):
+            dropped = self.markout.dropped
+            self.markout = self.markout.fill(at, fill.side, fill.price, fill.size)
+            if self.markout.dropped > dropped and dropped == 0:
+                self._log(
+                    "warning", "markout_pending_dropped", limit=self.markout.params.max_pending
+                )
         assert self.rules is not None
         if not self.account.apply(fill, self.rules.quote):
             # Executed before the balances were last read (reported late, or while the bot was
@@ -714,6 +734,7 @@ class Engine:
             observed_s=None if spec is None else self.obligation_seen_s,
             required=None if spec is None else spec.min_share,
             breached=None if spec is None else self.obligation_breached,
+            markouts=self.markout.horizons,
         )
 
 

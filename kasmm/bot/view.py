@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from kasmm.bot.stats import BotState, BotStats
 from kasmm.core.kpis import Kpis, summarize
+from kasmm.core.markout import HorizonMarkout
 from kasmm.core.pnl import PnlParts, PnlState
 from kasmm.core.quoting import QuoteDecision
 from kasmm.core.risk import TradingState
@@ -159,6 +160,8 @@ class BotView:
     obligation: ObligationStatus | None = None
     #: This run's latest fills, newest last.
     recent_fills: tuple[Fill, ...] = ()
+    #: Markout of this run's fills per horizon, shortest first (:mod:`kasmm.core.markout`).
+    markout: tuple[HorizonMarkout, ...] = ()
     #: The reference price (``None``: the profile prices off its own book).
     reference: ReferenceStatus | None = None
     #: The portfolio position the quotes skew toward (``None``: the profile's own).
@@ -327,6 +330,7 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
         tick=rules.tick if rules is not None else None,
         lot=rules.lot if rules is not None else None,
         recent_fills=tuple(engine.recent_fills),
+        markout=engine.markout.horizons,
         reference=_reference_status(engine, now),
         group_skew=engine.group,
         obligation=(

@@ -16,6 +16,7 @@ from kasmm.errors import LedgerLost
 from kasmm.report.gather import gather, load_profile_configs, select_profiles
 from kasmm.report.page import PageInput, ProfileSection, render_page
 from kasmm.report.period import PeriodError, fmt_utc, parse_since
+from kasmm.report.portfolio import gather_portfolios, portfolio_members, portfolio_sections
 from kasmm.store import Ledger, LedgerError, SchemaError
 from kasmm.store.state_dir import ledger_path, resolve_state_dir
 
@@ -75,6 +76,16 @@ def report_command(
                     f"no profile {', '.join(unknown)} in the ledger at {path} (it holds {held})"
                 )
             datas = [gather(ledger, name, start, generated, configs.get(name)) for name in chosen]
+            # Every portfolio unless the report is narrowed to some profiles.
+            groups = (
+                gather_portfolios(
+                    ledger,
+                    start,
+                    portfolio_members(profiles_dir) if profiles_dir is not None else None,
+                )
+                if not profiles
+                else []
+            )
     except (SchemaError, LedgerError, LedgerLost, sqlite3.Error) as exc:
         return _fail(f"cannot read the ledger at {path}: {exc}")
 
@@ -96,6 +107,7 @@ def report_command(
         profiles_dir=profiles_dir,
         config_issues=issues,
         notes=notes,
+        portfolios=portfolio_sections(groups),
     )
     _write(out, render_page(page, sections))
     period = f"since {fmt_utc(start)}" if start is not None else "all records"

@@ -15,6 +15,7 @@ from typing import Any
 from kasmm import __version__
 from kasmm.console import rows
 from kasmm.control import parse_addr
+from kasmm.obs.money import NumberFormat
 
 TIMEOUT_S = 5.0
 #: A status document is a few KiB; refuse to buffer something absurd from a wrong port.
@@ -91,12 +92,31 @@ def render_table(data: Mapping[str, Any]) -> str:
             for cell, w, (_, right) in zip(row, widths, COLUMNS, strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
+    groups = rows.portfolios(data)
+    if groups:
+        lines.append("")
+        lines.extend(_portfolio_line(group) for group in groups)
     errors = sup.get("config_errors")
     if isinstance(errors, list) and errors:
         lines.append("")
         lines.append(f"config errors ({len(errors)}; the last good version of each keeps running):")
         lines.extend(f"  {rows.cell(error)}" for error in errors)
     return "\n".join(lines)
+
+
+def _portfolio_line(group: Mapping[str, Any]) -> str:
+    """One portfolio: ``portfolio kas: halted: ... base=110000.5 share=68% / 31% pnl=-620.12``."""
+    fmt = NumberFormat.for_market(None, None, rows.decimal(group.get("mark")))
+    members = group.get("members")
+    names = ", ".join(members) if isinstance(members, Mapping) else "-"
+    return (
+        f"portfolio {rows.cell(group.get('name'))}: {rows.group_state(group)}"
+        f"  members={rows.cell(names)}"
+        f"  base={fmt.size(rows.decimal(group.get('base')))}"
+        f"  share={rows.cell(rows.group_share(group))}"
+        f"  equity={fmt.money(rows.decimal(group.get('equity')))}"
+        f"  pnl={fmt.money(rows.decimal(group.get('pnl')), sign=True)}"
+    )
 
 
 def _reason(exc: BaseException) -> str:

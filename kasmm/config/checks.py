@@ -5,7 +5,8 @@ findings ``(field path, message)``; the loader turns the path into ``line:col`` 
 the user did not write points at its closest written parent). :data:`CHECKS` names them all.
 No check touches the network.
 
-:func:`prefix_collisions` is the one check across profiles: it needs every profile of a load.
+:func:`prefix_collisions` and :func:`world_conflicts` check across profiles: they need every
+profile of a load.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from kasmm.config.schema import (
     SessionEndHorizon,
     SimVenueConfig,
 )
+from kasmm.config.world_checks import check_sim_world, world_conflicts
 
 __all__ = [
     "CHECKS",
@@ -38,6 +40,7 @@ __all__ = [
     "prefix_collisions",
     "run_checks",
     "run_warnings",
+    "world_conflicts",
 ]
 
 Finding = tuple[FieldPath, str]
@@ -408,6 +411,7 @@ CHECKS: dict[str, Check] = {
     "sandbox": check_sandbox,
     "ws_url": check_ws_url,
     "sim_balances": check_sim_balances,
+    "sim_world": check_sim_world,
     "modes_defined": check_modes_defined,
     "mode_spreads": check_mode_spreads,
     "inventory": check_inventory,
@@ -440,7 +444,8 @@ def _tick_bps(p: Profile) -> float | None:
         return None
     market = venue.market
     if isinstance(market, RandomWalkMarket):
-        return float(venue.tick / market.s0) * 10_000
+        s0 = market.s0 if market.world is None else market.world.s0
+        return float(venue.tick / s0) * 10_000
     if isinstance(market, AS2008Market):
         return float(market.tick) / market.s0 * 10_000
     return None  # a replay's prices are in its file

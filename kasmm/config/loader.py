@@ -9,7 +9,8 @@ File layout
 * Files whose name starts with ``_`` are not profiles. ``_accounts.yaml`` may declare
   ``accounts: {NAME: {capacity: ..., refill_per_s: ...}}``: token buckets shared by every
   profile whose ``venue.account`` names that account. ``_notify.yaml`` declares notification
-  targets and events (:mod:`kasmm.config.notify`). Other ``_*`` files are ignored here.
+  targets and events (:mod:`kasmm.config.notify`). ``_portfolios.yaml`` groups profiles into
+  portfolios (:mod:`kasmm.config.portfolios`). Other ``_*`` files are ignored here.
 
 YAML is parsed as YAML 1.2 with ruamel's round-trip loader, so every problem is reported at
 ``path:line:col`` (1-based). Hostile input never crashes the loader: oversized, binary, vanished
@@ -30,9 +31,22 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kasmm.config.checks import hedge_problems, prefix_collisions, run_checks, run_warnings
-from kasmm.config.locate import Pos, describe_error, field_str, lc_pos, locate, short
+from kasmm.config.checks import (
+    hedge_problems,
+    prefix_collisions,
+    run_checks,
+    run_warnings,
+    world_conflicts,
+)
+from kasmm.config.locate import FieldPath, Pos, describe_error, field_str, lc_pos, locate, short
 from kasmm.config.notify import NOTIFY_FILES, NotifyFile, notify_checks, unusable_urls
+from kasmm.config.portfolios import (
+    PORTFOLIO_FILES,
+    PortfoliosFile,
+    ResolvedPortfolio,
+    portfolio_checks,
+    resolve_members,
+)
 from kasmm.config.reader import (
     MAX_DEPTH,
     MAX_EVENTS,
@@ -45,6 +59,7 @@ from kasmm.config.reader import (
 )
 from kasmm.config.schema import AccountLimits, AccountsFile, CcxtVenueConfig, Profile
 from kasmm.config.secrets import missing_credentials
+from kasmm.market.checks import unserved_references
 
 __all__ = [
     "MAX_DEPTH",
@@ -58,6 +73,8 @@ __all__ = [
 ]
 
 _ACCOUNTS_FILES = ("_accounts.yaml", "_accounts.yml")
+#: Where a sim venue names its world (issues of :func:`~.checks.world_conflicts` point there).
+WORLD_FIELD = ("venue", "market", "world")
 _SUFFIXES = (".yaml", ".yml")
 
 
@@ -115,6 +132,10 @@ class DirectoryLoad:
     notify_invalid: bool = False
     #: warnings about valid profiles (they load nonetheless)
     warnings: list[ConfigIssue] = field(default_factory=list)
+    #: ``_portfolios.yaml``'s groups, members resolved (``None``: no file); an invalid file is
+    #: in ``issues`` with ``portfolios_invalid`` set (a supervisor keeps the last good groups)
+    portfolios: tuple[ResolvedPortfolio, ...] | None = None
+    portfolios_invalid: bool = False
 
 
 @dataclass
@@ -127,8 +148,11 @@ class _Entry:
     #: Where an issue about the client id prefix goes: ``order_prefix``, else the name it
     #: derives from.
     prefix_pos: Pos = (0, 0)
-    #: Where an issue about the hedge target goes: ``hedge.profile``.
-    hedge_pos: Pos = (0, 0)
+    #: Where an issue about the simulated world goes: ``venue.market.world``.
+    world_pos: Pos = (0, 0)
+    #: The profile's YAML node and position, to locate an issue found across profiles.
+    node: Any = None
+    pos: Pos = (0, 0)
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -197,8 +221,9 @@ def _validate_profile(
     for path, message in run_warnings(profile):
         ctx.add(locate(node, pos, path), profile.name, field_str(path), message, "warning")
     prefix_pos = locate(node, pos, ("order_prefix",)) if "order_prefix" in data else name_pos
-    hedge_pos = locate(node, pos, ("hedge", "profile"))
-    return _Entry(profile.name, name_pos, LoadedProfile(profile, ctx.path), prefix_pos, hedge_pos)
+    world_pos = locate(node, pos, WORLD_FIELD)
+    loaded = LoadedProfile(profile, ctx.path)
+    return _Entry(profile.name, name_pos, loaded, prefix_pos, world_pos, node, pos)
 
 
 def _implied_name_issue(issue: ConfigIssue, stem: str) -> ConfigIssue:
@@ -290,6 +315,8 @@ def _load_file(
             _load_accounts(ctx)
         elif ctx.path.name in NOTIFY_FILES:
             _load_notify(ctx)
+        elif ctx.path.name in PORTFOLIO_FILES:
+            _read_portfolios(ctx)
         return [], ctx
     entries = _load_entries(ctx)
     return [e.loaded for e in entries if e.loaded is not None], ctx
@@ -338,6 +365,47 @@ def _load_notify(ctx: _FileContext) -> NotifyFile | None:
     return cfg if len(ctx.issues) == before else None
 
 
+def _read_portfolios(ctx: _FileContext) -> tuple[PortfoliosFile, Any] | None:
+    """``_portfolios.yaml``: structure and the checks within the file; with its parsed tree
+    (the membership pass, which needs every profile, locates its issues in it)."""
+    try:
+        root = parse_yaml(read_text(ctx.path))
+        plain = to_plain(root, root_pos(root))
+    except FileProblem as exc:
+        ctx.add(exc.pos, None, "-", exc.message)
+        return None
+    if plain is None:
+        return PortfoliosFile(), root
+    if not isinstance(plain, dict):
+        ctx.add(root_pos(root), None, "-", "expected a mapping with a 'portfolios' key")
+        return None
+    try:
+        cfg = PortfoliosFile.model_validate(plain)
+    except ValidationError as exc:
+        ctx.model_errors(exc, PortfoliosFile, root, root_pos(root), None)
+        return None
+    problems = portfolio_checks(cfg)
+    for path, message in problems:
+        ctx.add(locate(root, root_pos(root), path), None, field_str(path), message)
+    return None if problems else (cfg, root)
+
+
+def _resolve_portfolios(
+    ctx: _FileContext,
+    read: tuple[PortfoliosFile, Any],
+    profiles: Mapping[str, LoadedProfile],
+    invalid: set[str],
+) -> tuple[ResolvedPortfolio, ...] | None:
+    """The membership pass over the final profiles; ``None`` when any member is wrong."""
+    cfg, root = read
+    groups, problems = resolve_members(
+        cfg, {name: lp.profile for name, lp in profiles.items()}, invalid
+    )
+    for path, message in problems:
+        ctx.add(locate(root, root_pos(root), path), None, field_str(path), message)
+    return None if problems else tuple(groups)
+
+
 def _list_dir(directory: Path, issues: list[ConfigIssue]) -> list[Path]:
     """``*.yaml``/``*.yml`` entries of a directory; symlinks leaving it are refused."""
     try:
@@ -377,9 +445,13 @@ def load_paths(
 
     Enabled profiles on one exchange account with equal client id prefixes
     (:func:`~kasmm.config.checks.prefix_collisions`) are all refused: an issue on each one's
-    ``order_prefix`` (or ``name``), none of them in ``profiles``. So is a profile whose hedge
-    target cannot take its hedges (:func:`~kasmm.config.checks.hedge_problems`): an issue on
-    its ``hedge.profile``.
+    ``order_prefix`` (or ``name``), none of them in ``profiles``.
+    So are enabled sim profiles naming one world with different settings
+    (:func:`~kasmm.config.checks.world_conflicts`): an issue on each one's
+    ``venue.market.world``. And so is a profile whose ``reference:`` names a simulated market
+    not exactly one enabled profile trades (:func:`~kasmm.market.checks.unserved_references`),
+    on the field naming it, and one whose hedge target cannot take its hedges
+    (:func:`~kasmm.config.checks.hedge_problems`), on its ``hedge.profile``.
     """
     env, credentials_dir = _resolve_options(env, credentials_dir)
     issues: list[ConfigIssue] = []
@@ -401,6 +473,7 @@ def load_paths(
     accounts: dict[str, AccountLimits] = {}
     notify: NotifyFile | None = None
     notify_invalid = False
+    portfolio_read: tuple[_FileContext, tuple[PortfoliosFile, Any] | None] | None = None
     files: dict[Path, list[str]] = {}
     owners: dict[str, Path] = {}
     parsed: list[tuple[Path, _FileContext, list[_Entry]]] = []
@@ -418,6 +491,12 @@ def load_paths(
                 else:
                     notify = _load_notify(ctx)
                     notify_invalid = notify is None
+            elif path.name in PORTFOLIO_FILES:
+                if portfolio_read is not None:
+                    ctx.add((0, 0), None, "-", "a second portfolio file; only one is read")
+                else:
+                    portfolio_read = (ctx, _read_portfolios(ctx))
+                    continue  # its issues are collected after the membership pass
             issues.extend(ctx.issues)
             continue
         entries = _load_entries(ctx)
@@ -449,14 +528,32 @@ def load_paths(
         ctx, entry = placed[name]
         ctx.add(entry.prefix_pos, name, "order_prefix", message)
         del profiles[name]
+    for name, message in world_conflicts([lp.profile for lp in profiles.values()]):
+        ctx, entry = placed[name]
+        ctx.add(entry.world_pos, name, field_str(WORLD_FIELD), message)
+        del profiles[name]
+    for name, field_path, message in unserved_references([lp.profile for lp in profiles.values()]):
+        ctx, entry = placed[name]
+        ctx.add(locate(entry.node, entry.pos, field_path), name, field_str(field_path), message)
+        profiles.pop(name, None)
     declared = {e.name for _p, _c, entries in parsed for e in entries if e.name is not None}
     refused = declared - profiles.keys()
     for name, message in hedge_problems([lp.profile for lp in profiles.values()], refused):
         ctx, entry = placed[name]
-        ctx.add(entry.hedge_pos, name, "hedge.profile", message)
+        hedge_field: FieldPath = ("hedge", "profile")
+        ctx.add(locate(entry.node, entry.pos, hedge_field), name, field_str(hedge_field), message)
         del profiles[name]
     for _path, ctx, _entries in parsed:
         issues.extend(ctx.issues)
+    portfolios: tuple[ResolvedPortfolio, ...] | None = None
+    portfolios_invalid = False
+    if portfolio_read is not None:
+        pctx, read = portfolio_read
+        invalid = {n for names in files.values() for n in names if n not in profiles}
+        if read is not None:
+            portfolios = _resolve_portfolios(pctx, read, profiles, invalid)
+        portfolios_invalid = portfolios is None
+        issues.extend(pctx.issues)
     issues.sort(key=ConfigIssue.sort_key)
     warnings = sorted((w for _p, ctx, _e in parsed for w in ctx.warnings), key=ConfigIssue.sort_key)
     return DirectoryLoad(
@@ -467,6 +564,8 @@ def load_paths(
         warnings=warnings,
         notify=notify,
         notify_invalid=notify_invalid,
+        portfolios=portfolios,
+        portfolios_invalid=portfolios_invalid,
     )
 
 

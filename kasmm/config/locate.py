@@ -38,7 +38,21 @@ _PATTERN_HINTS = {
     "ws_url": "must be a ws:// or wss:// URL",
     "end": "must be a 24-hour time HH:MM, e.g. 17:30",
     "at": "must be a 24-hour time HH:MM, e.g. 18:00",
+    "exchange": "must be 1-32 lower-case letters, digits, '-' or '_', starting with a letter or "
+    "digit",
 }
+#: Hints of fields whose last key alone is ambiguous: (parent key, key) -> hint.
+_PATTERN_HINTS_IN = {
+    ("world", "name"): "must be 1-32 lower-case letters, digits, '-' or '_', starting with a "
+    "letter or digit",
+}
+
+
+def _pattern_hint(path: FieldPath) -> str | None:
+    """What a field's pattern asks for, in words (``None``: pydantic's message stays)."""
+    if len(path) >= 2 and (str(path[-2]), str(path[-1])) in _PATTERN_HINTS_IN:
+        return _PATTERN_HINTS_IN[(str(path[-2]), str(path[-1]))]
+    return _PATTERN_HINTS.get(str(path[-1])) if path else None
 
 
 def _unwrap(tp: Any) -> Any:
@@ -199,8 +213,8 @@ def describe_error(
             if close:
                 message += f" (did you mean {close[0]!r}?)"
             message += f"; allowed: {', '.join(allowed)}"
-    elif etype == "string_pattern_mismatch" and path and str(path[-1]) in _PATTERN_HINTS:
-        message = _PATTERN_HINTS[str(path[-1])]
+    elif etype == "string_pattern_mismatch" and (hint := _pattern_hint(path)) is not None:
+        message = hint
     elif etype in ("union_tag_invalid", "union_tag_not_found", "market_model"):
         disc = "model" if etype == "market_model" else str(ctx.get("discriminator", "type"))
         disc = disc.strip("'\"")

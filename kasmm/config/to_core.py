@@ -219,10 +219,7 @@ def profile_market_key(profile: Profile) -> str:
 def venue_exchange(profile: Profile) -> str:
     """The exchange name of the profile's venue: the ccxt id for ccxt and paper venues, the
     ``exchange`` name of a simulated one (``sim`` unless set)."""
-    venue = profile.venue
-    if isinstance(venue, SimVenueConfig):
-        return str(getattr(venue, "exchange", "sim"))
-    return venue.exchange
+    return profile.venue.exchange
 
 
 def reference_params(profile: Profile) -> ReferenceParams:

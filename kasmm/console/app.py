@@ -25,9 +25,10 @@ from textual.widgets import Button, DataTable, Footer, Label, Static
 
 from kasmm.commands.status import StatusFetchError
 from kasmm.console import rows
-from kasmm.console.details import profile_detail, supervisor_detail
+from kasmm.console.details import group_detail, profile_detail, supervisor_detail
+from kasmm.obs.money import NumberFormat
 
-__all__ = ["COLUMNS", "Confirm", "Source", "TopApp"]
+__all__ = ["COLUMNS", "Confirm", "Source", "TopApp", "group_row", "table_row"]
 
 #: The profile table's columns.
 COLUMNS = (
@@ -85,6 +86,39 @@ def table_row(row: Mapping[str, Any]) -> tuple[str, ...]:
         rows.cell(rows.fills(row)),
         rows.cell(row.get("open_orders")),
         rows.cell(row.get("last_error"), 60),
+    )
+
+
+def group_row(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """One portfolio's cells in the console table, under the profiles: its state, mark,
+    aggregate base and share, summed PnL, member count, deviation and drawdown."""
+    fmt = NumberFormat.for_market(None, None, rows.decimal(row.get("mark")))
+    members = row.get("members")
+    count = len(members) if isinstance(members, Mapping) else None
+    deviation = row.get("deviation")
+    notes = []
+    if isinstance(deviation, int | float) and not isinstance(deviation, bool):
+        notes.append(f"deviation {deviation:+.2f}")
+    drawdown = rows.decimal(row.get("drawdown"))
+    if drawdown is not None:
+        notes.append(f"drawdown {fmt.money(drawdown)}")
+    return (
+        f"[{rows.cell(row.get('name'))}]",
+        rows.group_state(row),
+        "group",
+        fmt.price(rows.decimal(row.get("mark"))),
+        "-",
+        "-",
+        "-",
+        "-",
+        fmt.size(rows.decimal(row.get("base"))),
+        rows.cell(rows.group_share(row)),
+        fmt.money(rows.decimal(row.get("pnl")), sign=True),
+        "-",
+        "-",
+        "-",
+        "-" if count is None else f"{count} members",
+        rows.cell(", ".join(notes)),
     )
 
 
@@ -204,6 +238,14 @@ class TopApp(App[None]):
             cells = table_row(row)
             style = _row_style(row)
             table.add_row(*(Text(c, style=style) for c in cells), key=name)
+        for group in rows.portfolios(doc):
+            # Keys of their own ("portfolio:<name>": no profile name holds a colon), so an
+            # action on a selected group row finds no profile and does nothing.
+            key = f"portfolio:{group.get('name')}"
+            if key not in names:
+                names.append(key)
+                style = _row_style(group)
+                table.add_row(*(Text(c, style=style) for c in group_row(group)), key=key)
         if selected is None:  # start on the first profile that runs
             selected = next(
                 (str(r.get("name")) for r in rows.profiles(doc) if r.get("state") != "disabled"),
@@ -217,12 +259,23 @@ class TopApp(App[None]):
     def _show_details(self) -> None:
         row = self.selected_row()
         detail = "" if row is None else "\n".join(profile_detail(self.doc, row))
+        group = self.selected_group()
+        if group is not None:
+            detail = "\n".join(group_detail(group))
         self.query_one("#detail", Static).update(Text(detail))
         self.query_one("#supervisor", Static).update(Text("\n".join(supervisor_detail(self.doc))))
 
     def selected_row(self) -> Mapping[str, Any] | None:
         """The status row of the selected profile."""
         return next((r for r in rows.profiles(self.doc) if r.get("name") == self._selected), None)
+
+    def selected_group(self) -> Mapping[str, Any] | None:
+        """The status row of the selected portfolio (``None``: a profile is selected)."""
+        key = self._selected or ""
+        if not key.startswith("portfolio:"):
+            return None
+        name = key.removeprefix("portfolio:")
+        return next((g for g in rows.portfolios(self.doc) if g.get("name") == name), None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:

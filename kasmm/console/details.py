@@ -24,7 +24,8 @@ RECENT_SHOWN = 8
 
 
 def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
-    """The selected profile: PnL parts, market-making KPIs and obligation, every own order
+    """The selected profile: its market's book (source, age), PnL parts, market-making KPIs and
+    obligation, every own order
     (price, size, age, distance from mid), the kill-switch rules in force with value vs limit,
     its config errors."""
     fmt = rows.number_format(row)
@@ -36,6 +37,10 @@ def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
     reason = rows.why(row)
     if reason:
         lines[-1] += f": {rows.cell(reason)}"
+    key = row.get("market")
+    market = rows.markets(doc).get(str(key)) if key else None
+    if market is not None:
+        lines.append("market " + rows.market_line(str(key), market))
     pnl = rows.pnl_parts(row, fmt)
     if pnl:
         lines.append("pnl " + "  ".join(f"{k} {v}" for k, v in pnl.items()))
@@ -80,8 +85,36 @@ def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def group_detail(row: Mapping[str, Any]) -> list[str]:
+    """The selected portfolio: its state and why, each member's state, its inventory against
+    target, equity, PnL today and drawdown (a group halt is cleared by resetting members)."""
+    lines = [f"portfolio {rows.cell(row.get('name'))}", f"state {rows.group_state(row)}"]
+    members = row.get("members")
+    members = members if isinstance(members, Mapping) else {}
+    lines.append(
+        "members: " + ", ".join(f"{rows.cell(n)} {rows.cell(st)}" for n, st in members.items())
+    )
+    split = row.get("other_shards")
+    if isinstance(split, list) and split:
+        lines.append(f"members in other shards (not measured): {rows.cell(', '.join(split))}")
+    lines.append(
+        f"base {rows.cell(row.get('base'))}  target {rows.cell(row.get('target_base'))}"
+        f"  excess {rows.cell(row.get('excess_base'))}  share {rows.cell(rows.group_share(row))}"
+        f"  deviation {rows.cell(row.get('deviation'))}"
+    )
+    lines.append(
+        f"equity {rows.cell(row.get('equity'))}  peak {rows.cell(row.get('peak_equity'))}"
+        f"  drawdown {rows.cell(row.get('drawdown'))}  today {rows.cell(row.get('daily_pnl'))}"
+        f"  pnl {rows.cell(row.get('pnl'))}"
+    )
+    if row.get("state") == "halted":
+        lines.append("a group halt holds every member: reset each member (r on its row)")
+    return lines
+
+
 def supervisor_detail(doc: Mapping[str, Any]) -> list[str]:
-    """The supervisor: health, config errors, failed profiles, shards (when sharded)."""
+    """The supervisor: health, config errors, failed profiles, shared markets (each book's
+    source and age), shards (when sharded)."""
     sup = rows.supervisor(doc)
     lines = [
         f"supervisor pid {rows.cell(sup.get('pid'))}  up {rows.duration(sup.get('uptime_s'))}"
@@ -96,6 +129,10 @@ def supervisor_detail(doc: Mapping[str, Any]) -> list[str]:
     if isinstance(errors, list) and errors:
         lines.append(f"config errors ({len(errors)}):")
         lines.extend(f"  {rows.cell(e)}" for e in errors)
+    markets = rows.markets(doc)
+    if markets:
+        lines.append(f"shared markets ({len(markets)}):")
+        lines.extend(f"  {rows.market_line(k, m)}" for k, m in markets.items())
     shards = doc.get("shards")
     if isinstance(shards, list) and shards:
         lines.append("shards:")

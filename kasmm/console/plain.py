@@ -10,17 +10,20 @@ from typing import Any, TextIO
 
 from kasmm.commands.status import StatusFetchError, render_table
 from kasmm.console import rows
-from kasmm.console.details import profile_detail, supervisor_detail
+from kasmm.console.details import group_detail, profile_detail, supervisor_detail
 
 __all__ = ["render_plain", "run_plain"]
 
 
 def render_plain(doc: Mapping[str, Any]) -> str:
-    """One screen as text: the profile table, each profile's details, the supervisor's."""
+    """One screen as text: the profile table, each profile's and portfolio's details, the
+    supervisor's."""
     parts = [render_table(doc)]
     for row in rows.profiles(doc):
         if row.get("state") != "disabled":
             parts.append("\n".join(profile_detail(doc, row)))
+    for group in rows.portfolios(doc):
+        parts.append("\n".join(group_detail(group)))
     parts.append("\n".join(supervisor_detail(doc)))
     return "\n\n".join(parts)
 

@@ -27,6 +27,7 @@ __all__ = [
     "kpi_lines",
     "number_format",
     "pnl_parts",
+    "portfolios",
     "profiles",
     "supervisor",
     "uptime",
@@ -92,10 +93,66 @@ def supervisor(doc: Mapping[str, Any]) -> Mapping[str, Any]:
     return sup if isinstance(sup, Mapping) else {}
 
 
+def markets(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The document's shared markets by key (``exchange:symbol``; {} when missing)."""
+    found = doc.get("markets")
+    if not isinstance(found, Mapping):
+        return {}
+    return {str(k): v for k, v in found.items() if isinstance(v, Mapping)}
+
+
+def market_line(key: str, market: Mapping[str, Any]) -> str:
+    """One shared market: where its book comes from, how old it is, who reads it."""
+    age = market.get("age_s")
+    shown_age = f"{age:.1f}s" if isinstance(age, int | float) else "no book yet"
+    line = (
+        f"{key}  book {cell(market.get('source'))} age {shown_age}"
+        f"  readers {cell(market.get('subscribers'))}  feed {cell(market.get('feed'))}"
+    )
+    failures = market.get("failures")
+    if isinstance(failures, int) and failures and market.get("last_error"):
+        line += f"  failures {failures}: {cell(market.get('last_error'), 60)}"
+    return line
+
+
 def profiles(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The document's profile rows (anything that is not an object becomes an empty row)."""
     rows = doc.get("profiles")
     return [r if isinstance(r, Mapping) else {} for r in (rows if isinstance(rows, list) else [])]
+
+
+def portfolios(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The document's portfolio rows (none from a supervisor without ``_portfolios.yaml``)."""
+    rows = doc.get("portfolios")
+    return [r if isinstance(r, Mapping) else {} for r in (rows if isinstance(rows, list) else [])]
+
+
+def group_state(row: Mapping[str, Any]) -> str:
+    """A portfolio's state and why: ``halted: portfolio_max_drawdown: 620 > 500``, or the
+    members it still waits for."""
+    state = cell(row.get("state"))
+    if row.get("halt_reason"):
+        return f"{state}: {cell(row['halt_reason'], 40)}"
+    waiting = row.get("waiting_for")
+    if isinstance(waiting, list) and waiting:
+        return f"{state}: waiting for {cell(', '.join(map(str, waiting)), 40)}"
+    return state
+
+
+def group_share(row: Mapping[str, Any]) -> str | None:
+    """The group's base share against its target: ``55% / 50%``."""
+    return inventory_share({"inventory_share": row.get("share"), "target_share": _target(row)})
+
+
+def _target(row: Mapping[str, Any]) -> Any:
+    target = row.get("target_share")
+    if isinstance(target, int | float) and not isinstance(target, bool):
+        return target
+    base, equity = decimal(row.get("target_base")), decimal(row.get("equity"))
+    mark = decimal(row.get("mark"))
+    if base is None or equity is None or mark is None or equity <= 0:
+        return None
+    return float(base * mark / equity)
 
 
 def number_format(row: Mapping[str, Any]) -> NumberFormat:
@@ -177,6 +234,13 @@ def _pct(value: Any) -> str:
     return f"{value * 100:.1f}%"
 
 
+def _markout(horizon: str, m: Any) -> str:
+    """One horizon's markout: ``1s -2.35 bps (n 14, -0.42)`` (size-weighted; the quote sum)."""
+    if not isinstance(m, Mapping) or not m.get("fills"):
+        return f"{horizon} -"
+    return f"{horizon} {bps(m.get('weighted_bps'))} bps (n {m.get('fills')}, {m.get('quote')})"
+
+
 def kpi_lines(row: Mapping[str, Any]) -> list[str]:
     """The market-making KPIs and the obligation's compliance, as detail-pane lines."""
     kpis = row.get("kpis")
@@ -198,6 +262,9 @@ def kpi_lines(row: Mapping[str, Any]) -> list[str]:
             f"own depth {bands}  fill ratio {_pct(kpis.get('fill_ratio'))}"
             f"  order-to-trade {cell(kpis.get('order_to_trade'))}"
         )
+        markout = kpis.get("markout")
+        if isinstance(markout, Mapping) and markout:
+            lines.append("markout " + "  ".join(_markout(h, m) for h, m in markout.items()))
     ob = row.get("obligation")
     if isinstance(ob, Mapping):
         verdict = "BREACHED" if ob.get("breached") else "ok"

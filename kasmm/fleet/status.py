@@ -2,7 +2,10 @@
 
 The document has the shape of a single supervisor's (``supervisor`` and ``profiles``), so
 ``kasmm status`` and anything else that reads ``/status`` work unchanged; each profile row gains
-its ``shard`` (``I/N``), and a ``shards`` list says how every shard process is doing.
+its ``shard`` (``I/N``), and a ``shards`` list says how every shard process is doing. Each shard
+has its own market data (its own hub): ``markets`` lists every shard's, a market read in several
+shards once, with its freshest book and the readers and failures of all (``shards``: how many
+feed it; each opens its own feed).
 
 A shard is never silently missing. The parent keeps each shard's last answer: while a shard is
 down, restarting or not answering, its profiles are still listed, with the state its process
@@ -91,6 +94,23 @@ def _rows(view: ShardView) -> list[dict[str, Any]]:
     return rows
 
 
+def _groups(view: ShardView) -> list[dict[str, Any]]:
+    """The shard's portfolio rows, each with its shard (a group split over shards is a row of
+    each; one wholly in a shard, a row of that shard only)."""
+    groups = view.status.get("portfolios") if view.status is not None else None
+    out = []
+    for row in groups if isinstance(groups, list) else []:
+        if isinstance(row, Mapping):
+            out.append(
+                {
+                    **row,
+                    "shard": view.name,
+                    **({} if view.state is ShardState.UP else {"stale": True}),
+                }
+            )
+    return out
+
+
 def _shard_problem(view: ShardView) -> str | None:
     """Why this shard makes the whole unhealthy, or None."""
     if view.state is not ShardState.UP:
@@ -118,6 +138,31 @@ def _shard_entry(view: ShardView) -> dict[str, Any]:
         "health": sup.get("health"),
         "status_age_s": None if view.status_age_s is None else round(view.status_age_s, 1),
     }
+
+
+def _markets(views: Sequence[ShardView]) -> dict[str, dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for v in views:
+        markets = v.status.get("markets") if v.status is not None else None
+        for key, row in (markets if isinstance(markets, Mapping) else {}).items():
+            if not isinstance(row, Mapping):
+                continue
+            known = merged.get(key)
+            if known is None:
+                merged[key] = {**row, "shards": 1}
+                continue
+            age, known_age = row.get("age_s"), known.get("age_s")
+            fresher = isinstance(age, int | float) and (
+                not isinstance(known_age, int | float) or age < known_age
+            )
+            if fresher:
+                known.update(source=row.get("source"), age_s=age)
+            for count in ("subscribers", "failures", "books"):
+                mine, theirs = known.get(count), row.get(count)
+                if isinstance(mine, int) and isinstance(theirs, int):
+                    known[count] = mine + theirs
+            known["shards"] += 1
+    return dict(sorted(merged.items()))
 
 
 def merge_status(
@@ -153,5 +198,9 @@ def merge_status(
             "health": health,
         },
         "shards": [_shard_entry(v) for v in views],
+        "markets": _markets(views),
         "profiles": rows,
+        "portfolios": sorted(
+            (g for v in views for g in _groups(v)), key=lambda g: (str(g.get("name")), g["shard"])
+        ),
     }

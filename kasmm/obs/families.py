@@ -21,6 +21,7 @@ from prometheus_client.core import (
 )
 
 __all__ = [
+    "PORTFOLIO_LABELS",
     "PROFILE_LABELS",
     "Backend",
     "Families",
@@ -31,6 +32,8 @@ __all__ = [
 
 #: Labels on every per-profile series.
 PROFILE_LABELS: tuple[str, ...] = ("profile", "venue", "symbol")
+#: Labels on every per-portfolio series.
+PORTFOLIO_LABELS: tuple[str, ...] = ("portfolio",)
 
 
 class GaugeLike(Protocol):
@@ -85,6 +88,7 @@ class Families:
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
         g, c, h = self._gauge, self._counter, self._histogram
+        P = PORTFOLIO_LABELS
         # --- supervisor
         self.build_info = g(
             "kasmm_build_info",
@@ -117,6 +121,32 @@ class Families:
             "Notifications (_notify.yaml) by event and outcome (sent, failed, deduplicated, "
             "rate_limited, dropped).",
             ("event", "outcome"),
+            False,
+        )
+        # --- shared market data (kasmm.market): one series per exchange:symbol
+        self.market_book_age = g(
+            "kasmm_market_book_age_seconds",
+            "Seconds since the newest book of a shared market arrived (none before the first).",
+            ("exchange", "symbol"),
+            False,
+        )
+        self.market_book_source = g(
+            "kasmm_market_book_source",
+            "Where the newest book of a shared market came from (1 = current): websocket, "
+            "rest or venue.",
+            ("exchange", "symbol", "source"),
+            False,
+        )
+        self.market_subscribers = g(
+            "kasmm_market_subscribers",
+            "Readers of a shared market (profiles trading or referencing it).",
+            ("exchange", "symbol"),
+            False,
+        )
+        self.market_feed_failures = c(
+            "kasmm_market_feed_failures_total",
+            "Times a shared market's feed failed and was restarted.",
+            ("exchange", "symbol"),
             False,
         )
         # --- profile lifecycle and risk
@@ -217,6 +247,25 @@ class Families:
             "Order actions (placements + cancels) per fill since the bot started.",
             (),
         )
+        self.markout = g(
+            "kasmm_markout_bps",
+            "Markout of the bot's fills since it started, size-weighted, in bps of the fill "
+            "price: the own book's mid the horizon after each fill against its price, signed "
+            "for the bot (negative: adverse selection).",
+            ("horizon",),
+        )
+        self.markout_quote = g(
+            "kasmm_markout_quote",
+            "Markout of the bot's fills since it started, in quote: the sum of (mid the horizon "
+            "after each fill - its price) x size, signed for the bot.",
+            ("horizon",),
+        )
+        self.markout_fills = c(
+            "kasmm_markout_fills_total",
+            "Fills marked out at each horizon since the bot started (a fill counts once a book "
+            "came at or after its time plus the horizon).",
+            ("horizon",),
+        )
         self.obligation_compliance = g(
             "kasmm_obligation_compliance_ratio",
             "Share of the obligation's rolling window (observed part) during which the "
@@ -283,6 +332,65 @@ class Families:
         )
         self.fill_notional = c(
             "kasmm_fill_notional_quote_total", "Filled notional per side, in quote.", ("side",)
+        )
+        # --- portfolios (_portfolios.yaml): one series set per group, no profile labels
+        self.portfolio_state = g(
+            "kasmm_portfolio_trading_state",
+            "The portfolio's own kill-switch state (1 = current).",
+            ("portfolio", "state"),
+            False,
+        )
+        self.portfolio_members = g(
+            "kasmm_portfolio_members", "Member profiles running in this supervisor.", P, False
+        )
+        self.portfolio_base = g(
+            "kasmm_portfolio_base", "Base held across every member (free plus locked).", P, False
+        )
+        self.portfolio_value = g(
+            "kasmm_portfolio_value_quote",
+            "The members' base valued at each one's own mid, in quote.",
+            P,
+            False,
+        )
+        self.portfolio_share = g(
+            "kasmm_portfolio_share_ratio", "Base value as a share of the group's equity.", P, False
+        )
+        self.portfolio_target_share = g(
+            "kasmm_portfolio_target_share_ratio",
+            "The group's target base share (a base target converted at its mark).",
+            P,
+            False,
+        )
+        self.portfolio_deviation = g(
+            "kasmm_portfolio_deviation_ratio",
+            "The group's inventory deviation from target, -1 (short) to 1 (long): what every "
+            "member skews by.",
+            P,
+            False,
+        )
+        self.portfolio_excess = g(
+            "kasmm_portfolio_excess_base", "Base held beyond the group's target.", P, False
+        )
+        self.portfolio_equity = g(
+            "kasmm_portfolio_equity_quote",
+            "The group's equity: base at each member's mid plus every quote balance.",
+            P,
+            False,
+        )
+        self.portfolio_pnl = g(
+            "kasmm_portfolio_pnl_quote", "Sum of the members' net PnL, in quote.", P, False
+        )
+        self.portfolio_daily_pnl = g(
+            "kasmm_portfolio_daily_pnl_quote",
+            "The group's equity minus its equity at the start of the local day.",
+            P,
+            False,
+        )
+        self.portfolio_drawdown = g(
+            "kasmm_portfolio_drawdown_quote",
+            "The group's peak equity minus its equity (group kill-switch input).",
+            P,
+            False,
         )
         # --- venue and rate limiting
         self.latency = h(

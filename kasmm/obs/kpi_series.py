@@ -2,8 +2,10 @@
 
 Kept out of :mod:`kasmm.obs.metrics` (which calls :func:`fill_kpis` once per bot) so the
 collector stays readable. A KPI that has no value yet (no time has passed, nothing placed, no
-fill) is left out rather than exported as 0, which would read as "never quoted" or "nothing
-filled"; the obligation series exist only for profiles that have obligations.
+fill, no fill marked out yet) is left out rather than exported as 0, which would read as "never
+quoted", "nothing filled" or "no adverse selection"; the obligation series exist only for
+profiles that have obligations. The markout series carry a ``horizon`` label (``1s``, ``10s``:
+:func:`~kasmm.core.markout.horizon_label`), their fill counter is exported from 0.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kasmm.core.kpis import DEPTH_BANDS
+from kasmm.core.markout import horizon_label
 
 if TYPE_CHECKING:
     from kasmm.bot.view import BotView
@@ -55,6 +58,14 @@ def fill_kpis(fam: Families, labels: Sequence[str], view: BotView) -> None:
             fam.fill_ratio.add_metric(labels, k.fill_ratio)
         if k.order_to_trade is not None:
             fam.order_to_trade.add_metric(labels, k.order_to_trade)
+    for m in view.markout:
+        horizon = (*labels, horizon_label(m.horizon_s))
+        fam.markout_fills.add_metric(horizon, float(m.fills))
+        if m.fills:
+            fam.markout_quote.add_metric(horizon, float(m.quote))
+        weighted = m.weighted_bps
+        if weighted is not None:
+            fam.markout.add_metric(horizon, weighted)
     spread_now = own_spread_now_bps(view)
     if spread_now is not None:
         fam.own_spread_now.add_metric(labels, spread_now)

@@ -16,8 +16,8 @@ Conventions: every name starts with ``kasmm_``; seconds and ratios (0-1) are bas
 is in the symbol's quote currency (``_quote``), amounts of the base asset end in ``_base``;
 counters end in ``_total``. Every per-profile series carries ``profile``, ``venue`` and
 ``symbol``; extra labels are bounded sets (``side``, ``asset``, ``endpoint``, ``error``,
-``rule``, ``action``, ``state``, ``mode``, ``part``, ``band``, ``window``), never order ids
-or prices.
+``rule``, ``action``, ``state``, ``mode``, ``part``, ``band``, ``window``, ``horizon``),
+never order ids or prices.
 
 Counters read from a bot (orders, decisions, book updates, kill-switch trips) restart from zero
 when the supervisor restarts the bot, which Prometheus handles as a counter reset. Fill counters
@@ -49,13 +49,17 @@ import kasmm
 from kasmm.alerts.notifier import OUTCOMES as NOTIFY_OUTCOMES
 from kasmm.bot.stats import BotState
 from kasmm.config.notify import EVENT_KINDS
-from kasmm.config.schema import CcxtVenueConfig, Profile
+from kasmm.config.schema import CcxtVenueConfig, Profile, SimVenueConfig
 from kasmm.core.risk import TradingState
 from kasmm.core.types import Side
 from kasmm.limiter import TokenBucket
+from kasmm.market.book import BOOK_SOURCES
+from kasmm.market.hub import MarketHub
+from kasmm.market.keys import split_key
 from kasmm.obs.families import PROFILE_LABELS, Families, MetricBackend
 from kasmm.obs.kpi_series import fill_kpis
 from kasmm.obs.money import PNL_PARTS
+from kasmm.obs.portfolio_metrics import fill_portfolios
 from kasmm.supervisor.state import METRIC_STATES, displayed_state, metric_state
 from kasmm.venues.metered import Histogram, VenueMetrics
 
@@ -107,13 +111,16 @@ _SIDES: tuple[tuple[Side, str], ...] = ((Side.BUY, "buy"), (Side.SELL, "sell"))
 
 
 def venue_label(profile: Profile) -> str:
-    """The ``venue`` label: the ccxt exchange id, else the venue type (``sim``, ``paper``).
+    """The ``venue`` label: the ccxt exchange id, a sim venue's ``exchange`` name (``sim``
+    unless set: several sim venues of one world are told apart by it), else ``paper``.
 
     Derived from the config (like the supervisor's log context), so a profile's series keep
     their identity across bot restarts and before its first venue exists.
     """
     venue = profile.venue
-    return venue.exchange if isinstance(venue, CcxtVenueConfig) else venue.type
+    if isinstance(venue, CcxtVenueConfig | SimVenueConfig):
+        return venue.exchange
+    return venue.type
 
 
 def profile_state(slot: ProfileRunner, view: BotView | None = None) -> str:
@@ -268,6 +275,12 @@ class SupervisorCollector(Collector):
             h = monitor.histogram
             fam.loop_lag.add_metric([], _buckets(h), h.sum)
         fam.collect_errors.add_metric([], float(self.collect_errors))
+        market = getattr(sup, "market", None)
+        if isinstance(market, MarketHub):
+            self._markets(fam, market, sup.clock.now())
+        portfolios = getattr(sup, "portfolios", None)
+        if portfolios is not None:
+            fill_portfolios(fam, portfolios.groups.values(), sup.clock.now())
         notifier = getattr(sup, "notifier", None)
         if notifier is not None and notifier.active:
             # Every series from 0 while targets exist, so a first failure is an increase.
@@ -275,6 +288,18 @@ class SupervisorCollector(Collector):
             for event in EVENT_KINDS:
                 for outcome in NOTIFY_OUTCOMES:
                     fam.notifications.add_metric([event, outcome], float(counts[(event, outcome)]))
+
+    def _markets(self, fam: Families, market: MarketHub, now: float) -> None:
+        for key, row in market.status(now).items():
+            exchange, symbol = split_key(key)
+            labels = (exchange, symbol)
+            if row["age_s"] is not None:
+                fam.market_book_age.add_metric(labels, float(row["age_s"]))
+                for source in BOOK_SOURCES:
+                    current = 1.0 if row["source"] == source else 0.0
+                    fam.market_book_source.add_metric((*labels, source), current)
+            fam.market_subscribers.add_metric(labels, float(row["subscribers"]))
+            fam.market_feed_failures.add_metric(labels, float(row["failures"]))
 
     # --- per profile
 

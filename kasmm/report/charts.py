@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -340,6 +341,37 @@ def drawdown_chart(data: ProfileData, span: tuple[float, float], prefix: str) ->
         _legend(ax)
         _time_axis([ax], span)
         return Chart("drawdown", title, _to_svg(fig, prefix, f"{data.name}: {title}"))
+
+
+def group_equity_chart(
+    name: str,
+    points: Sequence[tuple[float, float]],
+    events: Sequence[tuple[float, str]],
+    prefix: str,
+) -> Chart | None:
+    """A portfolio's equity and its running peak over the period (``points``: time and
+    equity), the group's kill-switch trips and resets marked (``events``: time and kind)."""
+    if not points:
+        return None
+    title = "Group equity and its running peak"
+    with _style(prefix):
+        fig, (ax,) = _figure(2.9)
+        times = _x([t for t, _ in points])
+        equity = [v for _, v in points]
+        peak = list(itertools.accumulate(equity, max))
+        ax.fill_between(times, equity, peak, color=SELL, alpha=0.2, linewidth=0)
+        ax.plot(times, equity, color=BUY, linewidth=1.1, label="equity")
+        ax.plot(times, peak, color="grey", linewidth=0.9, linestyle="--", label="running peak")
+        marks = {"trip": ("group trip", SELL, "--"), "reset": ("reset", "grey", "-.")}
+        for kind, (label, color, style) in marks.items():
+            when = [t for t, k in events if k == kind]
+            for i, x in enumerate(_x(when)):
+                ax.axvline(
+                    x, color=color, linestyle=style, linewidth=1.0, label=label if i == 0 else None
+                )
+        _legend(ax)
+        _time_axis([ax], (points[0][0], points[-1][0]))
+        return Chart("group-equity", title, _to_svg(fig, prefix, f"{name}: {title}"))
 
 
 def profile_charts(data: ProfileData, prefix: str) -> list[Chart]:

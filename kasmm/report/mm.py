@@ -12,7 +12,9 @@ own spread = spread integral / seconds both sides were quoted; own depth = depth
 seconds running; fill ratio = filled / placed size; order-to-trade = order actions / fills;
 compliance = seconds the obligations were met / seconds observed, against the share required
 then. A day is **breached** when its compliance is below the requirement or the bot found a
-rolling window breached during it.
+rolling window breached during it. Markout sums (per horizon: fills, bps, size, quote) are
+signed: their increments are not clipped, only a count that went backwards is (see
+:mod:`kasmm.report.markout` for the section's table).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from kasmm.core.kpis import DEPTH_BANDS
+from kasmm.core.markout import HorizonMarkout
 from kasmm.report.daily import local_day
+from kasmm.report.markout import markout_table
 from kasmm.store.kpis import KpiRecord
 
 __all__ = ["BANDS", "DayKpis", "daily_kpis", "market_making", "period_kpis"]
@@ -54,6 +58,8 @@ class DayKpis:
     #: The share required (the day's last row's) and whether a window breach was reported.
     required: float | None = None
     window_breached: bool = False
+    #: The markout sums of the fills marked that day, by horizon (seconds).
+    markouts: dict[float, HorizonMarkout] = field(default_factory=dict)
 
     @property
     def uptime_both(self) -> float | None:
@@ -115,6 +121,9 @@ class DayKpis:
         if other.required is not None:
             self.required = other.required
         self.window_breached |= other.window_breached
+        for horizon, m in other.markouts.items():
+            mine = self.markouts.get(horizon)
+            self.markouts[horizon] = m if mine is None else mine.plus(m)
 
 
 def _ratio(part: float, whole: float) -> float | None:
@@ -148,6 +157,11 @@ def _step(r: KpiRecord, prev: KpiRecord | None, day: dt.date) -> DayKpis:
         before_seen = p.observed_s if p is not None and p.observed_s is not None else 0.0
         out.met_s = inc(r.met_s, before_met)
         out.observed_s = inc(r.observed_s, before_seen)
+    before = {m.horizon_s: m for m in p.markouts} if p is not None else {}
+    for m in r.markouts:
+        step = m.since(before.get(m.horizon_s))
+        if step.fills > 0:  # none marked in between (or a count that went backwards): nothing
+            out.markouts[m.horizon_s] = step
     return out
 
 
@@ -291,4 +305,9 @@ def market_making(days: Sequence[DayKpis], timezone: str, quote: str) -> str:
             f'<p class="muted">{breached} of {len(with_obligations)} days breached: met share '
             "below the required share, or a rolling window breached during the day.</p>",
         ]
+    markouts = markout_table(
+        [(d.day.isoformat(), d.markouts) for d in days], period.markouts, timezone, quote
+    )
+    if markouts:
+        out.append(markouts)
     return "\n".join(out)

@@ -147,6 +147,8 @@ class PageInput:
     profiles_dir: Path | None = None
     config_issues: Sequence[str] = ()
     notes: Sequence[str] = field(default_factory=tuple)
+    #: Rendered portfolio sections (:mod:`kasmm.report.portfolio`), after the profiles.
+    portfolios: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -540,6 +542,7 @@ def render_page(page: PageInput, sections: Sequence[ProfileSection]) -> str:
     out.append("</header>")
     out.append("<main>")
     out.extend(profile_section(i, s, page) for i, s in enumerate(sections, 1))
+    out.extend(page.portfolios)
     out.append("</main>")
     out.append(
         f"<footer>kasmm {e(__version__)} · times in UTC · a self-contained page: "

@@ -311,6 +311,10 @@ class AsyncLedger:
         """See :meth:`Ledger.profiles`."""
         return await self._run(self.ledger.profiles)
 
+    async def portfolios(self) -> list[str]:
+        """See :meth:`Ledger.portfolios`."""
+        return await self._run(self.ledger.portfolios)
+
     # --- simulated accounts ---------------------------------------------------------------
 
     async def record_opening_balances(

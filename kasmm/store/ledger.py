@@ -698,12 +698,26 @@ class Ledger:
         return [(r[0], r[1], decode_decimal(r[2]), decode_decimal(r[3])) for r in rows]
 
     def profiles(self) -> list[str]:
-        """Names of the profiles with any row in the ledger, sorted."""
+        """Names of the profiles with any row in the ledger, sorted.
+
+        A portfolio's own rows (key ``portfolio:<name>``, :meth:`portfolios`) are no profile's:
+        no profile name holds a colon.
+        """
         tables = ("orders", "fills", "openings", "equity", "modes", "risk_events")
         union = " UNION ".join(f"SELECT profile FROM {t}" for t in tables)
         with self._read() as conn:
             rows = conn.execute(f"SELECT profile FROM ({union}) ORDER BY profile").fetchall()
-        return [r[0] for r in rows]
+        return [r[0] for r in rows if ":" not in r[0]]
+
+    def portfolios(self) -> list[str]:
+        """Names of the portfolios with equity or risk rows (stored as ``portfolio:<name>``)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT profile FROM (SELECT profile FROM equity UNION"
+                " SELECT profile FROM risk_events) WHERE profile LIKE 'portfolio:%'"
+                " ORDER BY profile"
+            ).fetchall()
+        return [r[0].removeprefix("portfolio:") for r in rows]
 
     # --- simulated accounts (kasmm.store.balances) ----------------------------------------
 

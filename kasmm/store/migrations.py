@@ -173,9 +173,25 @@ CREATE TABLE operator_actions (
 CREATE INDEX operator_actions_by_time ON operator_actions (ts);
 """
 
+# Markout of the bot's fills per horizon with each KPI snapshot (kasmm.store.kpis): cumulative
+# sums since the bot started, like the row they belong to. The bps sums are statistics (REAL);
+# the size and the quote sum are exact Decimal text like every amount of money.
+_V7_KPI_MARKOUTS = """
+CREATE TABLE kpi_markouts (
+    kpi_id       INTEGER NOT NULL REFERENCES kpi_snapshots (id),
+    horizon_s    REAL NOT NULL CHECK (horizon_s > 0),
+    fills        INTEGER NOT NULL,
+    bps_sum      REAL NOT NULL,
+    size_bps_sum REAL NOT NULL,
+    size         TEXT NOT NULL,
+    quote        TEXT NOT NULL,
+    PRIMARY KEY (kpi_id, horizon_s)
+);
+"""
+
 # Hedging (kasmm.store.hedges): each hedged fill of a profile with its unhedged residual, and
 # the links from each hedge order (an order of the hedge profile) to the fills it covers.
-_V7_HEDGES = """
+_V8_HEDGES = """
 CREATE TABLE hedge_starts (
     profile       TEXT NOT NULL,
     hedge_profile TEXT NOT NULL,
@@ -223,7 +239,8 @@ MIGRATIONS: tuple[str, ...] = (
     _V4_OPENING_BALANCES,
     _V5_KPI_SNAPSHOTS,
     _V6_OPERATOR_ACTIONS,
-    _V7_HEDGES,
+    _V7_KPI_MARKOUTS,
+    _V8_HEDGES,
 )
 
 #: The version this code reads and writes.

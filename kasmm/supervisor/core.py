@@ -2,6 +2,9 @@
 
 Each enabled profile runs in its own :class:`~kasmm.supervisor.runner.ProfileRunner` inside the
 supervisor's task group, with its own token bucket (and its account's shared bucket above it).
+Market data is shared: the supervisor's :class:`~kasmm.market.hub.MarketHub` (``market``, run in
+the same task group before any profile starts) holds one feed per ``exchange:symbol``, which
+every profile that trades or references that market reads (see :mod:`kasmm.venues.factory`).
 Nothing a profile raises reaches the supervisor's task group, so one profile can never take
 another down. The exception is a lost ledger (:class:`~kasmm.errors.LedgerLost`): every profile
 records to it, so the supervisor stops them all and exits with
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,10 +37,13 @@ from kasmm.alerts.watch import daily_summaries, watch_supervisor
 from kasmm.bot import Bot
 from kasmm.clock import Clock, RealClock
 from kasmm.config.loader import ConfigIssue, LoadedProfile, load_paths
-from kasmm.config.schema import CcxtVenueConfig, Profile
+from kasmm.config.schema import CcxtVenueConfig, Profile, SimVenueConfig
 from kasmm.daemon import exit_codes
 from kasmm.errors import LedgerLost
 from kasmm.limiter import TokenBucket
+from kasmm.market.feeds import PublicFeeds
+from kasmm.market.hub import MarketHub
+from kasmm.market.keys import reference_keys
 from kasmm.obs.metrics import LoopLagMonitor, build_registry
 from kasmm.schedule import ModeScheduler, mode_at
 from kasmm.shard import Shard, select_shard
@@ -45,7 +51,9 @@ from kasmm.store import AsyncLedger
 from kasmm.store.state_dir import ProfileLocks
 from kasmm.supervisor.actions import restore_pauses
 from kasmm.supervisor.hedging import Hedging
+from kasmm.supervisor.members import Member, RunnerMember
 from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
+from kasmm.supervisor.portfolios import PortfolioManager
 from kasmm.supervisor.runner import ProfileRunner, RestartPolicy
 from kasmm.supervisor.state import ProfileState
 from kasmm.supervisor.status import health_verdict, supervisor_status
@@ -56,11 +64,15 @@ from kasmm.venues.factory import build_stack, build_venue
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from kasmm.venues.sim.world import SimWorlds
+
 log = structlog.get_logger("kasmm.supervisor")
 
 __all__ = ["ReloadResult", "Supervisor", "VenueFactory"]
 
 VenueFactory = Callable[[Profile, Clock, TokenBucket], Venue]
+#: The markets a profile references (``"<exchange>:<symbol>"``), whose books it receives.
+ReferenceKeys = Callable[[Profile], Sequence[str]]
 
 
 @dataclass
@@ -93,6 +105,8 @@ class Supervisor:
         scheduler: ModeScheduler | None = None,
         profile_locks: ProfileLocks | None = None,
         notifier: Notifier | None = None,
+        market: MarketHub | None = None,
+        reference_keys: ReferenceKeys = reference_keys,
     ) -> None:
         self.directory = directory
         self.shard = shard
@@ -143,6 +157,16 @@ class Supervisor:
         self.summary_every_s: float | None = None
         #: Notifications (``_notify.yaml``); idle while that file names no target.
         self.notifier = notifier or Notifier(env=env)
+        #: Shared market data: one feed per ``exchange:symbol`` for every profile here.
+        self.market = market or MarketHub(self.clock, feed_factory=PublicFeeds(self.clock))
+        self.reference_keys = reference_keys
+        #: The simulated worlds its sim venues share (``market.world``: one latent price for a
+        #: deep and a thin venue); built with the first sim profile.
+        self.worlds: SimWorlds | None = None
+        #: Portfolios (``_portfolios.yaml``): groups measured on their members' changes.
+        self.portfolios = PortfolioManager(
+            self.clock, wall_clock, self._member, ledger, on_ledger_lost=self.on_ledger_lost
+        )
         #: The hedge links of the profiles with a ``hedge:`` block (:mod:`.hedging`).
         self.hedging = Hedging(self)
 
@@ -161,9 +185,11 @@ class Supervisor:
             self.scheduler = scheduler
             scheduler.start()
             try:
-                # Inside the try: a stop that lands while the notifier starts (an early
-                # SIGTERM) must still run the stop below, which logs supervisor_stopped.
+                # Inside the try: a stop that lands while the hub or the notifier starts (an
+                # early SIGTERM) must still run the stop below, which logs supervisor_stopped.
+                await tg.start(self.market.run)  # before any profile: they subscribe to it
                 await tg.start(self.notifier.run)
+                await tg.start(self.portfolios.run)
                 tg.start_soon(watch_supervisor, self, self.notifier)
                 tg.start_soon(
                     lambda: daily_summaries(self, self.notifier, wall_clock=self.wall_clock)
@@ -260,6 +286,7 @@ class Supervisor:
         load = await anyio.to_thread.run_sync(
             lambda: load_paths([self.directory], env=self.env, prefer=running)
         )
+        everything = load.profiles
         load = select_shard(load, self.shard)
         result = ReloadResult(issues=list(load.issues))
         if self._directory_unreadable(load.issues):
@@ -273,9 +300,18 @@ class Supervisor:
             log.error("config_invalid", error=str(issue), file=str(issue.path))
         self.issues = list(load.issues)
         self._account_limits = dict(load.accounts)
+        feeds = self.market.feed_factory
+        if isinstance(feeds, PublicFeeds):  # the feeds of an exchange use its profiles' URLs
+            feeds.forget_endpoints()
+            for lp in load.profiles.values():
+                feeds.note_endpoints(lp.profile)
         self.disabled = {n: lp.path for n, lp in load.profiles.items() if not lp.profile.enabled}
         if not load.notify_invalid:  # an invalid _notify.yaml keeps the last good one
             self.notifier.configure(load.notify)
+        if not load.portfolios_invalid:  # an invalid _portfolios.yaml keeps the last good one
+            enabled = {n for n, lp in everything.items() if lp.profile.enabled}
+            here = {n for n in enabled if n in load.profiles}
+            self.portfolios.configure(load.portfolios or (), here, enabled - here)
         # Paths are resolved only when some file is invalid (the common reload has none).
         bad_files = {_real(issue.path) for issue in load.issues}
         plan = plan_reload(
@@ -392,14 +428,20 @@ class Supervisor:
             metrics=slot.venue_metrics,
             parent=self._account_bucket(profile),
             venue_factory=self.venue_factory,
+            worlds=self._sim_worlds() if isinstance(profile.venue, SimVenueConfig) else None,
+            hub=self.market,
+            references=self.reference_keys(profile),
         )
         slot.limiter = stack.limiter
+        name, portfolios = profile.name, self.portfolios
         bot = Bot(
             profile,
             stack.venue,
             clock=self.clock,
             ledger=self.ledger,
             on_fill=self.hedging.fill_reporter(profile.name),
+            # Every handled event may move the member's group (fills, balances, its mid).
+            on_handled=lambda _event: portfolios.touched(name),
         )
         self.hedging.bot_started(profile.name)
         # Every (re)start begins in the mode the schedule says applies now.
@@ -413,6 +455,19 @@ class Supervisor:
         """The bot profile ``name`` runs now (``None``: not running, or between bots)."""
         runner = self.slots.get(name)
         return None if runner is None else runner.bot
+
+    def _member(self, name: str) -> Member | None:
+        """The running profile ``name`` as a portfolio member (``None``: not running)."""
+        runner = self.slots.get(name)
+        return None if runner is None else RunnerMember(runner)
+
+    def _sim_worlds(self) -> SimWorlds:
+        """The supervisor's one registry of simulated worlds (imported only for sim profiles)."""
+        if self.worlds is None:
+            from kasmm.venues.sim.world import SimWorlds
+
+            self.worlds = SimWorlds()
+        return self.worlds
 
     def _account_bucket(self, profile: Profile) -> TokenBucket | None:
         venue = profile.venue

@@ -3,7 +3,9 @@
 ``kpis`` holds the figures since the bot started (:mod:`kasmm.core.kpis`): quote uptime (both
 sides at once, and each side), the own spread now and time-weighted, the own depth within each
 band of the mid (keyed by the band in percent: ``"0.5"``, ``"1"``, ``"2"``), now and
-time-weighted, the fill ratio and the order-to-trade ratio. ``obligation`` is the profile's
+time-weighted, the fill ratio, the order-to-trade ratio, and the markout of the bot's fills per
+horizon (``"1s"``, ``"10s"``: fills marked, mean and size-weighted bps, the quote sum as exact
+decimal text; :mod:`kasmm.core.markout`). ``obligation`` is the profile's
 compliance over its rolling window (:mod:`kasmm.core.obligations`), ``None`` when it has no
 ``obligations:``. These are statistics, not money that is traded: JSON floats rounded to what a
 reader compares (ratios to 4 decimals, bps and quote depth to 2), ``None`` before they exist.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kasmm.core.markout import horizon_label
 from kasmm.obs.kpi_series import BAND_LABELS, own_spread_now_bps
 
 if TYPE_CHECKING:
@@ -41,6 +44,15 @@ def kpi_fields(view: BotView) -> dict[str, Any]:
             "depth_avg": {b: round(v, 2) for b, v in zip(BAND_LABELS, k.avg_depth, strict=True)},
             "fill_ratio": _r(k.fill_ratio, 4),
             "order_to_trade": _r(k.order_to_trade, 2),
+            "markout": {
+                horizon_label(m.horizon_s): {
+                    "fills": m.fills,
+                    "mean_bps": _r(m.mean_bps, 2),
+                    "weighted_bps": _r(m.weighted_bps, 2),
+                    "quote": str(m.quote),
+                }
+                for m in view.markout
+            },
         }
     ob = view.obligation
     obligation = None

@@ -5,7 +5,13 @@ status`` and ``kasmm top`` show; :func:`view_fields` is its part read from the b
 bot's own best bid and ask and their spread, every resting order (side, price, remaining, age,
 distance from the mid) and the kill-switch rules in force. Prices and sizes are strings (exact
 Decimals), ages and distances floats. Disabled profiles are rows too (``state: disabled``),
-so nothing in the directory is invisible.
+so nothing in the directory is invisible. Each portfolio of ``_portfolios.yaml`` is a row of
+``portfolios`` (:func:`group_row`): its state, members, aggregate inventory, equity and PnL.
+
+``markets`` is the shared market data (:meth:`kasmm.market.hub.MarketHub.status`): per
+``exchange:symbol``, where its newest book came from, its age, its readers and its feed; each
+profile row names its own market (``market``), so a reader finds the age of the book it quotes
+on.
 """
 
 from __future__ import annotations
@@ -15,15 +21,18 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kasmm.obs.money import plain
+from kasmm.market.keys import profile_market_key
+from kasmm.obs.money import NumberFormat, plain
 from kasmm.supervisor.state import ProfileState
 
 if TYPE_CHECKING:
     from kasmm.bot import BotView
     from kasmm.core.types import Fill, OpenOrder
     from kasmm.supervisor.core import Supervisor
+    from kasmm.supervisor.portfolios import GroupRun
+    from kasmm.supervisor.runner import ProfileRunner
 
-__all__ = ["DISABLED", "health_verdict", "supervisor_status", "view_fields"]
+__all__ = ["DISABLED", "group_row", "health_verdict", "supervisor_status", "view_fields"]
 
 #: The ``state`` of a row for a profile that is loaded but ``enabled: false``.
 DISABLED = "disabled"
@@ -33,7 +42,7 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
     """Supervisor and per-profile state, as plain JSON-ready values (profiles by name)."""
     healthy, health_reason = sup.health()
     hedges = sup.hedging.status()
-    rows = [runner.status_row() for runner in sup.slots.values()]
+    rows = [_with_market(runner.status_row(), runner) for runner in sup.slots.values()]
     for row in rows:
         if row["name"] in hedges:
             row["hedge"] = hedges[row["name"]]
@@ -51,6 +60,7 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
             "healthy": healthy,
             "health": health_reason,
         },
+        "markets": sup.market.status(sup.clock.now()),
         "profiles": sorted(
             [
                 *rows,
@@ -58,7 +68,57 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
             ],
             key=lambda row: str(row["name"]),
         ),
+        "portfolios": [
+            group_row(group, sup.clock.now()) for _, group in sorted(sup.portfolios.groups.items())
+        ],
     }
+
+
+def _with_market(row: dict[str, Any], runner: ProfileRunner) -> dict[str, Any]:
+    row["market"] = profile_market_key(runner.loaded.profile)
+    return row
+
+
+def group_row(group: GroupRun, now: float) -> dict[str, Any]:
+    """One portfolio's row of ``/status``: money and base amounts rounded for people (at the
+    precision of a market trading at the group's mark, as a profile row's money is), the same
+    figures exact under ``exact``, shares as floats."""
+    agg, risk, tracker = group.agg, group.risk, group.tracker
+    halt = risk.halt
+    row: dict[str, Any] = {
+        "name": group.spec.name,
+        "state": "split" if group.split else risk.trading_state(now).value,
+        "halt_reason": None if halt is None else f"{halt.rule}: {halt.value:g} > {halt.limit:g}",
+        "members": {name: group.members_state.get(name, "stopped") for name in group.members},
+        "waiting_for": list(group.waiting),
+        "other_shards": list(group.split),
+        "target_share": group.spec.target_share,
+    }
+    equity = None if agg is None else agg.equity
+    peak, start = tracker.peak_equity, tracker.day_start_equity
+    money: dict[str, Decimal | None] = {"peak_equity": peak, "day_start_equity": start}
+    sizes: dict[str, Decimal | None] = {"target_base": group.spec.target_base}
+    mark = None
+    if agg is not None:
+        mark = agg.mark
+        row.update(share=agg.share, deviation=round(agg.deviation, 6))
+        sizes.update(base=agg.base, excess_base=agg.excess_base, target_base=agg.target_base)
+        money.update(
+            quote=agg.quote,
+            value=None if equity is None else equity - agg.quote,  # the base at the mids
+            equity=equity,
+            pnl=agg.pnl,
+            daily_pnl=None if equity is None or start is None else equity - start,
+            drawdown=None if equity is None or peak is None else peak - equity,
+        )
+    fmt = NumberFormat.for_market(None, None, mark)
+    row.update({k: None if v is None else fmt.size(v) for k, v in sizes.items()})
+    row.update({k: None if v is None else fmt.money(v) for k, v in money.items()})
+    if mark is not None:
+        row["mark"] = fmt.price(mark)
+    exact = {**sizes, **money, "mark": mark}
+    row["exact"] = {k: plain(v) for k, v in exact.items() if v is not None}
+    return row
 
 
 def _disabled_row(name: str, path: object) -> dict[str, Any]:

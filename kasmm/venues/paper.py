@@ -32,6 +32,11 @@ arrived raises ``TransientVenueError``.
   (or its best bid at or above a resting ask), the order would have been taken: it fills in full
   at its own price. These fills come out before the ``BookUpdated`` of that book.
 
+**Immediate-or-cancel orders** (``place_ioc``) take the last live book's levels at once, up to
+their limit price, never the bot's own orders (self-trade prevention: the order stops there), with
+the taker fee; what they took is gone from the book (and from the queue ahead of the bot's orders)
+until the next live book.
+
 **Events**: ``BookUpdated`` for every live book (stamped with the venue clock's time when it was
 processed) and ``OrderFilled`` for every simulated fill, in the order they happened. Feed items
 are processed only while :meth:`PaperVenue.events` is iterated; with a virtual clock, each item
@@ -62,6 +67,7 @@ from kasmm.core.types import (
 )
 from kasmm.core.venue_time import VenueClock
 from kasmm.errors import FatalVenueError, OrderNotFound, TransientVenueError, VenueError
+from kasmm.venues.base import IocOutcome, require_ioc, require_resting
 from kasmm.venues.batch import ConcurrentBatch
 from kasmm.venues.paper_feed import CcxtPublicFeed
 from kasmm.venues.public_data import FeedItem, PublicFeed, PublicTrade
@@ -71,6 +77,7 @@ from kasmm.venues.queue_matching import (
     displayed_queue,
     match_trade,
 )
+from kasmm.venues.sim.ioc import take_from_book
 from kasmm.venues.sim.matching import combined_best
 from kasmm.venues.sim.orders import bps_to_fraction, check_cross, validate_request
 from kasmm.venues.sim.state import Ledger, SimState, SimStats, trade_id_prefix
@@ -249,6 +256,7 @@ class PaperVenue(ConcurrentBatch):
         state = self._require_connected()
         state.places += 1
         try:
+            require_resting(request)
             validate_request(state.rules, state.orders, request)
             book = self._book
             if book is None:
@@ -262,6 +270,43 @@ class PaperVenue(ConcurrentBatch):
             raise
         order.queue_ahead = ZERO if self._front else displayed_queue(book, order.side, order.price)
         return order.to_open_order()
+
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        """Take the last live book's liquidity up to ``request.price`` at once and cancel the
+        rest (the simulator's IOC rules, :mod:`kasmm.venues.sim.ioc`: never against the
+        account's own orders, funds for the whole order, the taker fee). What it took is gone
+        from the book until the next live book; its fills (``is_maker=False``), then that
+        book, come out of :meth:`events`.
+
+        :raises OrderRejected: not an IOC request, or a rule violation.
+        :raises InsufficientFunds: the free balance cannot back the whole order at its limit.
+        :raises TransientVenueError: no live book has arrived yet.
+        """
+        state = self._require_connected()
+        state.places += 1
+        try:
+            require_ioc(request)
+            validate_request(state.rules, state.orders, request)
+            book = self._book
+            if book is None:
+                raise TransientVenueError(f"{self._name}: no live order book yet")
+            state.ledger.check_take(
+                request.side, request.price, request.size, state.rules.taker_fee
+            )
+        except VenueError:
+            state.rejects += 1
+            raise
+        own_best = state.orders.best(request.side.opposite)
+        takes, left = take_from_book(book, own_best, request.side, request.price, request.size)
+        venue_id, fills = state.take(request, takes)
+        if fills:
+            cap_queues(left, state.orders)
+            self._book = left = replace(left, ts=self._clock.wall())
+            self._pending.extend(fills)
+            self._pending.append(BookUpdated(left))
+        filled = sum((size for _, size in takes), ZERO)
+        notional = sum((price * size for price, size in takes), ZERO)
+        return IocOutcome.of(request.client_id, request.size, filled, notional, venue_id)
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         """Cancel one open order and unlock its funds.

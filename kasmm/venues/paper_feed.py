@@ -11,11 +11,16 @@ profile loads markets, interprets ``rest_url`` and converts data exactly like a 
   restricted to ``types: ['spot']``. The account-mode options of CCXT_NOTES.md (KuCoin ``hf``
   without ``uta``, Gate ``unifiedAccount: False``) are set too, so no call needs a key.
 * **Streaming**: ``watch_order_book`` and ``watch_trades`` of ``ccxt.pro`` when ``use_websocket``
-  and the exchange has both. Any websocket error (or no book for :data:`WS_STALE_S`) switches to
-  REST polling; the websocket is retried after a backoff that doubles from
-  ``ws_backoff_s[0]`` up to ``ws_backoff_s[1]`` and resets once data flows again. ``NotSupported``
-  ends websocket use for good. MEXC's spot websocket is protobuf, whose runtime ccxt does not
-  ship: without ``google.protobuf`` MEXC polls REST from the start.
+  and the exchange has both (only the book with ``watch(trades=False)``). Any websocket error
+  (or no book for :data:`WS_STALE_S`) switches to REST polling; the websocket is retried after a
+  backoff that doubles from ``ws_backoff_s[0]`` up to ``ws_backoff_s[1]`` and resets once data
+  flows again. ``NotSupported`` ends websocket use for good. MEXC's spot websocket is protobuf,
+  whose runtime ccxt does not ship: without ``google.protobuf`` MEXC polls REST from the start.
+* **Health**, the live venue's rules (:mod:`kasmm.venues.ccxt.stream`), reused: every session
+  starts from fresh connections and a fresh snapshot; sequence gaps on the channels ccxt does
+  not check end the session (``feed_gap``); a book unchanged for ``stall_s`` is compared with a
+  REST snapshot, and when they differ the snapshot is passed on and the session ends
+  (``feed_stalled``). Either way REST serves until the websocket is retried.
 * **Polling**: every ``poll_interval_s``, ``fetch_trades(limit=...)`` then ``fetch_order_book``;
   the recent-trades list is filtered client-side by timestamp and trade id instead of ccxt's
   ``since`` (MEXC requires ``until`` with it, KuCoin and BingX ignore it). The first batch only
@@ -33,161 +38,56 @@ sell; at or above the best ask: a buy) and dropped when that is ambiguous.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import time
-from collections import deque
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import replace
-from decimal import Decimal
 from typing import Any, Final
 
 import anyio
 import ccxt.async_support as ccxt
-import ccxt.pro as ccxtpro
 import structlog
 
-from kasmm.core.types import Book, MarketRules, Side
+from kasmm.core.types import Book, MarketRules
 from kasmm.errors import FatalVenueError
-from kasmm.venues.ccxt.convert import dec0, market_rules, timestamp_s, to_book
+from kasmm.market.book import BookSource
 from kasmm.venues.ccxt.errors import translate
-from kasmm.venues.ccxt.exchanges import Flavour, constructor_options, flavour_for, rest_urls
-from kasmm.venues.public_data import FeedItem, PublicTrade
+from kasmm.venues.ccxt.mexc_book import repair_mexc_book_sync
+from kasmm.venues.ccxt.sequence import guard_book_sequence
+from kasmm.venues.ccxt.stream import FeedGap, FeedStalled, fresh_websockets
+from kasmm.venues.public_ccxt import (
+    BOOK_DEPTH,
+    DEFAULT_FEE,
+    TradeFilter,
+    book_from_ccxt,
+    build_exchange,
+    flavour_of,
+    protobuf_available,
+    rules_from_market,
+)
+from kasmm.venues.public_data import FeedItem
+
+__all__ = [
+    "BOOK_DEPTH",
+    "DEFAULT_FEE",
+    "STALL_S",
+    "CcxtPublicFeed",
+    "TradeFilter",
+    "book_from_ccxt",
+    "build_exchange",
+    "rules_from_market",
+]
 
 log = structlog.get_logger("kasmm.paper")
 
-#: Book levels per side requested from REST (KuCoin's public endpoint serves 20 or 100).
-BOOK_DEPTH: Final = 100
 #: Recent trades requested per poll (BingX serves at most 100).
 TRADES_LIMIT: Final = 100
 #: A websocket book stream silent for this long counts as failed.
 WS_STALE_S: Final = 30.0
-#: Fee rate assumed when ccxt knows none for the market (10 bps).
-DEFAULT_FEE: Final = Decimal("0.001")
+#: A websocket book unchanged this long is checked against a REST snapshot (the live venue's
+#: ``feed_stall_s`` default).
+STALL_S: Final = 5.0
 #: Longest wait between REST retries after consecutive network errors.
 MAX_POLL_BACKOFF_S: Final = 30.0
-
-
-# --- ccxt values -> kasmm values ----------------------------------------------------------
-
-
-def rules_from_market(symbol: str, market: Mapping[str, Any], precision_mode: int) -> MarketRules:
-    """Trading rules of a ccxt spot market; fee rates ccxt does not know default to 10 bps.
-
-    :raises FatalVenueError: not a spot market, or no usable price or amount precision.
-    """
-    if not market.get("spot"):
-        raise FatalVenueError(f"{symbol} is not a spot market")
-    try:
-        rules = market_rules(market, precision_mode)
-    except ValueError as exc:
-        raise FatalVenueError(f"{symbol}: {exc}") from exc
-    maker, taker = market.get("maker"), market.get("taker")
-    return replace(
-        rules,
-        symbol=symbol,
-        min_size=max(rules.min_size, rules.lot),
-        maker_fee=DEFAULT_FEE if maker is None else rules.maker_fee,
-        taker_fee=DEFAULT_FEE if taker is None else rules.taker_fee,
-    )
-
-
-def book_from_ccxt(order_book: Mapping[str, Any]) -> Book:
-    """A ccxt order book (REST or websocket) as a ``Book`` of :data:`BOOK_DEPTH` levels a side,
-    stamped with the exchange's time (now when it sends none)."""
-    return to_book(order_book, timestamp_s(order_book.get("timestamp"), time.time()), BOOK_DEPTH)
-
-
-def _protobuf_available() -> bool:
-    try:
-        return importlib.util.find_spec("google.protobuf") is not None
-    except ImportError:  # no ``google`` package at all
-        return False
-
-
-def build_exchange(
-    exchange_id: str,
-    *,
-    websocket: bool,
-    rest_url: str | None = None,
-    timeout_s: float = 10.0,
-    enable_rate_limit: bool = True,
-) -> Any:
-    """A credential-less ccxt (``ccxt.pro`` when ``websocket``) instance for public data, with
-    the live venue's options and ``rest_url`` override.
-
-    :raises FatalVenueError: kasmm does not support ``exchange_id``.
-    """
-    flavour = _flavour(exchange_id)
-    module: Any = ccxtpro if websocket else ccxt
-    exchange = getattr(module, exchange_id)(
-        {
-            "enableRateLimit": enable_rate_limit,
-            "timeout": int(timeout_s * 1000),
-            "options": constructor_options(flavour),
-        }
-    )
-    if rest_url is not None:
-        exchange.urls = {**exchange.urls, "api": rest_urls(flavour, exchange.urls["api"], rest_url)}
-    return exchange
-
-
-def _flavour(exchange_id: str) -> Flavour:
-    try:
-        return flavour_for(exchange_id)
-    except KeyError:
-        raise FatalVenueError(f"paper trading does not support exchange {exchange_id!r}") from None
-
-
-class TradeFilter:
-    """Turns ccxt trade lists into new :class:`PublicTrade` values, each reported once."""
-
-    def __init__(self, memory: int = 4096) -> None:
-        self._since_ms: int | None = None
-        self._seen: set[str] = set()
-        self._order: deque[str] = deque()
-        self._memory = memory
-
-    @property
-    def primed(self) -> bool:
-        """True once a first batch set the starting point."""
-        return self._since_ms is not None
-
-    def accept(
-        self, raw: Sequence[Mapping[str, Any]], book: Book | None, *, report: bool = True
-    ) -> list[PublicTrade]:
-        """The trades of ``raw`` not seen before and not older than the newest seen, oldest
-        first. With ``report=False`` they are only remembered."""
-        out: list[PublicTrade] = []
-        for trade in sorted(raw, key=lambda t: t.get("timestamp") or 0):
-            stamp = int(trade.get("timestamp") or time.time() * 1000)
-            price, size = dec0(trade.get("price")), dec0(trade.get("amount"))
-            tid = str(trade.get("id") or f"{stamp}-{trade.get('side')}-{price}-{size}")
-            if tid in self._seen or (self._since_ms is not None and stamp < self._since_ms):
-                continue
-            self._remember(tid)
-            self._since_ms = max(self._since_ms or stamp, stamp)
-            side = _taker_side(trade.get("side"), price, book)
-            if report and side is not None and size > 0 and price > 0:
-                out.append(PublicTrade(price, size, side, stamp / 1000, tid))
-        return out
-
-    def _remember(self, tid: str) -> None:
-        self._seen.add(tid)
-        self._order.append(tid)
-        if len(self._order) > self._memory:
-            self._seen.discard(self._order.popleft())
-
-
-def _taker_side(side: Any, price: Decimal, book: Book | None) -> Side | None:
-    if side in ("buy", "sell"):
-        return Side(side)
-    if book is not None:
-        if book.best_bid is not None and price <= book.best_bid:
-            return Side.SELL
-        if book.best_ask is not None and price >= book.best_ask:
-            return Side.BUY
-    return None
 
 
 class CcxtPublicFeed:
@@ -195,6 +95,8 @@ class CcxtPublicFeed:
 
     :param exchange: a prebuilt ccxt instance to use instead of building one (tests).
     :param enable_rate_limit: ccxt's own request throttle (keep it on against real exchanges).
+    :param ws_url: the spot websocket endpoint instead of the exchange's (an emulator).
+    :param stall_s: a websocket book unchanged this long is checked against REST.
     """
 
     def __init__(
@@ -209,6 +111,8 @@ class CcxtPublicFeed:
         enable_rate_limit: bool = True,
         ws_backoff_s: tuple[float, float] = (1.0, 60.0),
         exchange: Any = None,
+        ws_url: str | None = None,
+        stall_s: float = STALL_S,
     ) -> None:
         self.exchange_id = exchange_id
         self.symbol = symbol
@@ -218,18 +122,20 @@ class CcxtPublicFeed:
             rest_url=rest_url,
             timeout_s=timeout_s,
             enable_rate_limit=enable_rate_limit,
+            ws_url=ws_url,
         )
         self._poll_interval_s = poll_interval_s
         self._ws_backoff_s = ws_backoff_s
+        self._stall_s = stall_s
         has = getattr(self.exchange, "has", {}) or {}
-        self._use_websocket = bool(
-            use_websocket and has.get("watchOrderBook") and has.get("watchTrades")
-        )
-        if self._use_websocket and self.exchange.id == "mexc" and not _protobuf_available():
+        self._ws_books = bool(use_websocket and has.get("watchOrderBook"))
+        self._ws_trades = bool(has.get("watchTrades"))
+        if self._ws_books and self.exchange.id == "mexc" and not protobuf_available():
             log.info("paper_feed_rest_only", exchange=exchange_id, reason="protobuf not installed")
-            self._use_websocket = False
+            self._ws_books = False
         self._trades = TradeFilter()
         self._last_book: Book | None = None
+        self._book_source: BookSource = "rest"
         self._closed = False
 
     async def load_market(self) -> MarketRules:
@@ -240,7 +146,7 @@ class CcxtPublicFeed:
         """
         self._reopen()
         ex = self.exchange
-        method = _flavour(self.exchange_id).spot_markets_method
+        method = flavour_of(self.exchange_id).spot_markets_method
         try:
             if method is not None:
                 ex.set_markets(await getattr(ex, method)({}))
@@ -253,18 +159,19 @@ class CcxtPublicFeed:
             raise translate(exc, self.exchange_id, action="load_market") from exc
         return rules_from_market(self.symbol, market, int(ex.precisionMode))
 
-    async def watch(self) -> AsyncGenerator[FeedItem, None]:
-        """Books and new trades until :meth:`close`: websockets first, REST when they fail."""
+    async def watch(self, *, trades: bool = True) -> AsyncGenerator[FeedItem, None]:
+        """Books and new trades (books only without ``trades``) until :meth:`close`:
+        websockets first, REST when they fail."""
         self._reopen()
         backoff = self._ws_backoff_s[0]
         while not self._closed:
-            if not self._use_websocket:
-                async with aclosing(self._poll(until=None)) as polled:
+            if not self._websocket_for(trades):
+                async with aclosing(self._poll(until=None, trades=trades)) as polled:
                     async for item in polled:
                         yield item
                 return
             try:
-                async with aclosing(self._stream()) as streamed:
+                async with aclosing(self._stream(trades)) as streamed:
                     async for item in streamed:
                         backoff = self._ws_backoff_s[0]
                         yield item
@@ -279,10 +186,11 @@ class CcxtPublicFeed:
                     fallback="rest" if permanent else f"rest for {backoff:g}s",
                 )
                 if permanent:
-                    self._use_websocket = False
+                    self._ws_books = False
                     continue
                 await self.exchange.close_ws_clients()
-            async with aclosing(self._poll(until=time.monotonic() + backoff)) as polled:
+            until = time.monotonic() + backoff
+            async with aclosing(self._poll(until=until, trades=trades)) as polled:
                 async for item in polled:
                     yield item
             backoff = min(backoff * 2, self._ws_backoff_s[1])
@@ -290,7 +198,15 @@ class CcxtPublicFeed:
     @property
     def uses_websocket(self) -> bool:
         """Whether :meth:`watch` streams over websockets (False: REST polling only)."""
-        return self._use_websocket
+        return self._websocket_for(True)
+
+    @property
+    def book_source(self) -> BookSource:
+        """Where the last book :meth:`watch` yielded came from (``websocket`` or ``rest``)."""
+        return self._book_source
+
+    def _websocket_for(self, trades: bool) -> bool:
+        return self._ws_books and (self._ws_trades or not trades)
 
     @property
     def closed(self) -> bool:
@@ -309,13 +225,18 @@ class CcxtPublicFeed:
             self._closed = False
             self.exchange.open()
 
-    async def _poll(self, until: float | None) -> AsyncGenerator[FeedItem, None]:
-        """REST polling until ``until`` (``time.monotonic()``), forever when ``None``."""
+    async def _poll(
+        self, until: float | None, *, trades: bool = True
+    ) -> AsyncGenerator[FeedItem, None]:
+        """REST polling until ``until`` (``time.monotonic()``), forever when ``None``; the
+        trades are read too with ``trades``."""
         failures = 0
         while not self._closed and (until is None or time.monotonic() < until):
             started = time.monotonic()
             try:
-                raw_trades = await self.exchange.fetch_trades(self.symbol, limit=TRADES_LIMIT)
+                raw_trades: list[Any] = []
+                if trades:
+                    raw_trades = await self.exchange.fetch_trades(self.symbol, limit=TRADES_LIMIT)
                 raw_book = await self.exchange.fetch_order_book(self.symbol, BOOK_DEPTH)
             except ccxt.OperationFailed as exc:  # network trouble, garbled answer: retry
                 if self.closed:
@@ -340,24 +261,34 @@ class CcxtPublicFeed:
             for trade in self._trades.accept(raw_trades, self._last_book, report=report):
                 yield trade
             self._last_book = book_from_ccxt(raw_book)
+            self._book_source = "rest"
             yield self._last_book
             await anyio.sleep(max(0.0, self._poll_interval_s - (time.monotonic() - started)))
 
-    async def _stream(self) -> AsyncGenerator[FeedItem, None]:
-        """Websocket books and trades, merged in arrival order; raises the first error."""
+    async def _stream(self, trades: bool = True) -> AsyncGenerator[FeedItem, None]:
+        """Websocket books (and trades), merged in arrival order, checked for health as the
+        live venue checks its stream (module docstring); raises the first error."""
         queue: asyncio.Queue[FeedItem | Exception] = asyncio.Queue()
         ex = self.exchange
+        await fresh_websockets(ex, self.symbol)
+
+        def on_gap(detail: str) -> None:
+            log.warning("feed_gap", exchange=self.exchange_id, symbol=self.symbol, detail=detail)
+            queue.put_nowait(FeedGap(detail))
+
+        guard_book_sequence(ex, self.exchange_id, on_gap)
+        if self.exchange_id == "mexc":
+            repair_mexc_book_sync(ex)
 
         async def books() -> None:
             try:
                 while True:
                     raw = await asyncio.wait_for(ex.watch_order_book(self.symbol), WS_STALE_S)
-                    self._last_book = book_from_ccxt(raw)
-                    queue.put_nowait(self._last_book)
+                    queue.put_nowait(book_from_ccxt(raw))
             except Exception as exc:
                 queue.put_nowait(exc)
 
-        async def trades() -> None:
+        async def trades_() -> None:
             try:
                 while True:
                     raw = await ex.watch_trades(self.symbol)
@@ -366,12 +297,40 @@ class CcxtPublicFeed:
             except Exception as exc:
                 queue.put_nowait(exc)
 
-        tasks = [asyncio.create_task(books()), asyncio.create_task(trades())]
+        tasks = [asyncio.create_task(books())]
+        if trades:
+            tasks.append(asyncio.create_task(trades_()))
+        last: Book | None = None  # the last websocket book passed on
+        changed_at = time.monotonic()
         try:
             while True:
-                item = await queue.get()
+                timeout = None
+                if last is not None:
+                    timeout = max(0.0, changed_at + self._stall_s - time.monotonic())
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    snapshot = book_from_ccxt(await ex.fetch_order_book(self.symbol, BOOK_DEPTH))
+                    if last is not None and snapshot.same_levels_as(last):
+                        changed_at = time.monotonic()  # a quiet market: look again later
+                        continue
+                    unchanged_s = time.monotonic() - changed_at
+                    log.warning(
+                        "feed_stalled",
+                        exchange=self.exchange_id,
+                        symbol=self.symbol,
+                        unchanged_s=round(unchanged_s, 3),
+                    )
+                    self._last_book, self._book_source = snapshot, "rest"
+                    yield snapshot
+                    raise FeedStalled(f"no book change for {unchanged_s:.1f} s") from None
                 if isinstance(item, Exception):
                     raise item
+                if isinstance(item, Book):
+                    if last is None or not item.same_levels_as(last):
+                        changed_at = time.monotonic()
+                    last = self._last_book = item
+                    self._book_source = "websocket"
                 yield item
         finally:
             for task in tasks:

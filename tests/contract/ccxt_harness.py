@@ -25,6 +25,7 @@ from kasmm.venues.base import Venue
 from kasmm.venues.ccxt import CcxtVenue, StreamSettings
 from kasmm.venues.ccxt.client import build_exchange
 from kasmm.venues.ccxt.exchanges import flavour_for
+from kasmm.venues.ccxt.shared_book import BookFeed
 from tests.emulators.gate import GateEmulator
 from tests.emulators.mexc import MexcEmulator
 
@@ -66,6 +67,7 @@ def ccxt_venue(
     ws_url: str | None = None,
     websocket: bool | None = None,
     password: str | None = None,
+    book_feed: BookFeed | None = None,
 ) -> CcxtVenue:
     """A ``CcxtVenue`` as ``build_venue`` makes it, pointed at ``rest_url`` (and, with
     ``ws_url``, streaming books and fills from ``ccxt.pro`` websockets there).
@@ -73,6 +75,7 @@ def ccxt_venue(
     :param websocket: stream over websockets (default: when ``ws_url`` is given; KuCoin's
         endpoint comes from the bullet answer of ``rest_url``, so it streams without one).
     :param password: the API passphrase (KuCoin).
+    :param book_feed: take the public book from this shared feed (a market hub's).
     """
     if websocket is None:
         websocket = ws_url is not None
@@ -109,6 +112,7 @@ def ccxt_venue(
         use_websocket=websocket,
         stream=FAST,
         dead_man_switch_s=dead_man_switch_s,
+        book_feed=book_feed,
     )
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from kasmm.core.types import (
     Book,
+    BookLevel,
     BookUpdated,
     ClientOrderId,
     Fill,
@@ -378,3 +379,136 @@ def batches(items: list[T], per_request: int) -> list[list[T]]:
     if per_request <= 1:
         return [items]
     return [items[i : i + per_request] for i in range(0, len(items), per_request)]
+
+
+# --- immediate-or-cancel orders ---------------------------------------------------------------
+
+
+def touch(book: Book, side: Side) -> BookLevel:
+    """The best level an order of ``side`` takes from (the best ask for a buy)."""
+    levels = book.asks if side is Side.BUY else book.bids
+    assert levels, f"no liquidity for a {side}"
+    return levels[0]
+
+
+def taker_fee_in_quote(fill: Fill, rules: MarketRules) -> Decimal:
+    """``fill``'s fee in quote, whichever asset the venue charged it in."""
+    if fill.fee_asset == rules.quote:
+        return fill.fee
+    assert fill.fee_asset == rules.base, fill
+    return fill.fee * fill.price
+
+
+async def ioc_never_rests(venue: Venue, client_id: ClientOrderId) -> None:
+    assert client_id not in {o.client_id for o in await venue.fetch_open_orders()}
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_ioc_within_the_price_fills_in_full_as_a_taker(harness: Harness, side: Side) -> None:
+    venue = harness.venue
+    rules = await venue.connect()
+    events, book = await first_book(venue)
+    try:
+        before = await venue.fetch_balances()
+        level = touch(book, side)
+        size = small_size(rules, level.price)
+        assert size <= level.size, (size, level)
+        client_id = cid(harness, "t1")
+        outcome = await venue.place_ioc(OrderRequest.ioc(client_id, side, level.price, size))
+        assert (outcome.client_id, outcome.status, outcome.filled) == (client_id, "filled", size)
+        assert outcome.average_price == level.price
+        fills = await fills_until(events, client_id, size)
+    finally:
+        await aclose(events)
+
+    assert sum(f.size for f in fills) == size
+    assert all(f.side is side and f.price == level.price and not f.is_maker for f in fills)
+    assert len({f.trade_id for f in fills}) == len(fills) and all(f.trade_id for f in fills)
+    assert fills[-1].remaining == 0
+    await ioc_never_rests(venue, client_id)
+    # The taker fee, at the rate the venue publishes, in whichever asset it charges it.
+    notional = sum((f.notional for f in fills), Decimal(0))
+    charged = sum((taker_fee_in_quote(f, rules) for f in fills), Decimal(0))
+    assert charged == notional * rules.taker_fee
+    after = await venue.fetch_balances()
+    fees = {
+        asset: sum((f.fee for f in fills if f.fee_asset == asset), Decimal(0))
+        for asset in (rules.base, rules.quote)
+    }
+    assert after.total(rules.base) == before.total(rules.base) + side.sign * size - fees[rules.base]
+    assert after.total(rules.quote) == (
+        before.total(rules.quote) - side.sign * notional - fees[rules.quote]
+    )
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_ioc_takes_what_is_within_the_price_and_the_rest_expires(
+    harness: Harness, side: Side
+) -> None:
+    venue = harness.venue
+    rules = await venue.connect()
+    events, book = await first_book(venue)
+    try:
+        level = touch(book, side)
+        size = level.size + small_size(rules, level.price)
+        client_id = cid(harness, "t2")
+        outcome = await venue.place_ioc(OrderRequest.ioc(client_id, side, level.price, size))
+        assert (outcome.status, outcome.filled) == ("partial", level.size)
+        assert outcome.average_price == level.price
+        fills = await fills_until(events, client_id, level.size)
+    finally:
+        await aclose(events)
+    assert sum(f.size for f in fills) == level.size
+    assert all(f.price == level.price and not f.is_maker for f in fills)
+    await ioc_never_rests(venue, client_id)
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_ioc_with_nothing_at_its_price_expires_unfilled(
+    harness: Harness, book: Book, side: Side
+) -> None:
+    venue = harness.venue
+    rules = await venue.connect()
+    before = await venue.fetch_balances()
+    # The own side's touch: the other side is at least a tick away, out of reach.
+    price = touch(book, side.opposite).price
+    client_id = cid(harness, "t3")
+    outcome = await venue.place_ioc(
+        OrderRequest.ioc(client_id, side, price, small_size(rules, price))
+    )
+    assert (outcome.client_id, outcome.status, outcome.filled) == (client_id, "expired", Decimal(0))
+    assert outcome.average_price is None
+    await ioc_never_rests(venue, client_id)
+    assert await venue.fetch_open_orders() == []
+    assert await venue.fetch_balances() == before
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_ioc_the_balance_cannot_back_is_refused_and_takes_nothing(
+    harness: Harness, book: Book, side: Side
+) -> None:
+    venue = harness.venue
+    rules = await venue.connect()
+    before = await venue.fetch_balances()
+    price = touch(book, side).price
+    # Twice what the free balance backs at the order's own price: clearly unaffordable.
+    afford = before.free(rules.quote) / price if side is Side.BUY else before.free(rules.base)
+    size = to_tick(afford * 2, rules.lot, ROUND_CEILING) + rules.lot
+    with pytest.raises(InsufficientFunds):
+        await venue.place_ioc(OrderRequest.ioc(cid(harness, "t6"), side, price, size))
+    assert await venue.fetch_open_orders() == []
+    assert await venue.fetch_balances() == before
+
+
+async def test_ioc_and_resting_orders_go_through_their_own_methods(
+    harness: Harness, book: Book
+) -> None:
+    venue = harness.venue
+    rules = await venue.connect()
+    price = far_price(rules, book, Side.BUY)
+    size = small_size(rules, price)
+    with pytest.raises(OrderRejected):
+        await venue.place_order(OrderRequest.ioc(cid(harness, "t4"), Side.BUY, price, size))
+    with pytest.raises(OrderRejected):
+        await venue.place_ioc(OrderRequest(cid(harness, "t5"), Side.BUY, price, size))
+    assert await venue.fetch_open_orders() == []

@@ -19,6 +19,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kasmm.bot import BotView
+from kasmm.core.markout import horizon_label
 from kasmm.obs.metrics import build_registry
 from kasmm.supervisor import Supervisor
 from tests.support import eventually
@@ -174,7 +175,25 @@ def test_status_and_metrics_show_the_kpis_of_a_quoting_profile(tmp_path: Path) -
         "depth_avg": {b: round(v, 2) for b, v in zip(("0.5", "1", "2"), k.avg_depth, strict=True)},
         "fill_ratio": None if k.fill_ratio is None else round(k.fill_ratio, 4),
         "order_to_trade": None if k.order_to_trade is None else round(k.order_to_trade, 2),
+        "markout": {
+            horizon_label(m.horizon_s): {
+                "fills": m.fills,
+                "mean_bps": None if m.mean_bps is None else round(m.mean_bps, 2),
+                "weighted_bps": None if m.weighted_bps is None else round(m.weighted_bps, 2),
+                "quote": str(m.quote),
+            }
+            for m in view.markout
+        },
     }
+    assert [m.horizon_s for m in view.markout] == [1.0, 10.0]
+    for m in view.markout:  # the same figures in the metrics
+        horizon = (("horizon", horizon_label(m.horizon_s)),)
+        assert samples(text, "kasmm_markout_fills_total")[horizon] == m.fills
+        if m.weighted_bps is None:
+            assert horizon not in samples(text, "kasmm_markout_bps")
+        else:
+            assert abs(samples(text, "kasmm_markout_bps")[horizon] - m.weighted_bps) < 1e-9
+            assert abs(samples(text, "kasmm_markout_quote")[horizon] - float(m.quote)) < 1e-9
     assert row["obligation"] == {
         "share": round(ob.share, 4),
         "required": 0.9,

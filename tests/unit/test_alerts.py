@@ -308,6 +308,7 @@ def test_dashboard_is_importable_and_queries_exported_metrics() -> None:
         "kasmm_own_depth_quote",
         "kasmm_fill_ratio",
         "kasmm_order_to_trade_ratio",
+        "kasmm_markout_bps",
         "kasmm_obligation_compliance_ratio",
         "kasmm_obligation_breached",
         "kasmm_drawdown_quote",

@@ -60,7 +60,8 @@ def path(index: int, parts: PnlParts) -> PathResult:
         trading_state="active",
         end_time_s=60.0,
         open_orders_left=0,
-        **pnl_fields(parts),
+        # Any: the dict's floats go to float fields only, which mypy cannot see through **.
+        **dict[str, Any](pnl_fields(parts)),
     )
 
 

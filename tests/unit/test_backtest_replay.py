@@ -305,3 +305,39 @@ async def test_on_a_real_clock_the_replay_starts_now_at_the_recorded_pace(tmp_pa
     (fill_at, fill), *_ = [(t, e) for t, e in seen if isinstance(e, OrderFilled)]
     assert 0.04 <= fill_at < 1.0 and fill.fill.ts >= start
     assert 0.09 <= seen[-1][0] < 1.5
+
+
+async def test_an_ioc_takes_the_recorded_book_until_the_next_snapshot(tmp_path: Path) -> None:
+    rows = [
+        *book_rows(100, [("0.0800", "500")], [("0.0802", "400"), ("0.0803", "600")]),
+        *book_rows(101, [("0.0800", "500")], [("0.0802", "400"), ("0.0803", "600")]),
+    ]
+    path = tmp_path / "r.csv"
+    path.write_text(write_rows(rows, header=HEADER))
+    clock = BacktestClock(0.0)
+    config = SimVenueConfig(type="sim", balances={"KAS": D(0), "USDT": D(1000)})
+    venue = ReplayVenue(config, "KAS/USDT", clock, path)
+    await venue.connect()
+    events = venue.events()
+    assert isinstance(await anext(events), BookUpdated)  # the snapshot at 100
+    outcome = await venue.place_ioc(
+        OrderRequest.ioc(ClientOrderId("h1"), Side.BUY, D("0.0803"), D(500))
+    )
+    assert (outcome.status, outcome.filled) == ("filled", D(500))
+    first, second, book = [await anext(events) for _ in range(3)]
+    assert isinstance(first, OrderFilled) and isinstance(second, OrderFilled)
+    assert [(f.fill.price, f.fill.size, f.fill.is_maker) for f in (first, second)] == [
+        (D("0.0802"), D(400), False),
+        (D("0.0803"), D(100), False),
+    ]
+    assert isinstance(book, BookUpdated) and clock.now() == 100.0
+    assert book.book.asks == (BookLevel(D("0.0803"), D(500)),)  # taken until the next row
+    again = await venue.place_ioc(
+        OrderRequest.ioc(ClientOrderId("h2"), Side.BUY, D("0.0802"), D(10))
+    )
+    assert (again.status, again.filled) == ("expired", D(0))
+    snapshot = await anext(events)
+    assert isinstance(snapshot, BookUpdated) and clock.now() == 101.0
+    assert snapshot.book.asks[0] == BookLevel(D("0.0802"), D(400))  # the market replaced it
+    await events.aclose()
+    await venue.close()

@@ -31,3 +31,27 @@ def test_recent_fills_are_listed_newest_first_at_the_markets_precision() -> None
     assert listed[1].split() == ["18:29:05", "buy", "0.079944", "1039.85", "0.00", "USDT"]
     assert not lines[head + 1 + RECENT_SHOWN].startswith("  1")  # at most RECENT_SHOWN shown
     assert all("E-" not in line for line in lines)
+
+
+def test_the_shared_markets_show_their_books_source_and_age() -> None:
+    from kasmm.console.details import supervisor_detail
+
+    markets = {
+        "mexc:KAS/USDT": {"source": "websocket", "age_s": 0.25, "subscribers": 3,
+                          "feed": "running", "books": 10, "failures": 0, "last_error": None},
+        "gate:KAS/USDT": {"source": None, "age_s": None, "subscribers": 1, "feed": "running",
+                          "books": 0, "failures": 2, "last_error": "NetworkError: reset"},
+    }  # fmt: skip
+    row = {"name": "a", "symbol": "KAS/USDT", "venue": "mexc", "state": "quoting",
+           "market": "mexc:KAS/USDT"}  # fmt: skip
+    doc = {"supervisor": {"pid": 1}, "markets": markets, "profiles": [row]}
+    assert "market mexc:KAS/USDT  book websocket age 0.2s  readers 3  feed running" in (
+        profile_detail(doc, row)
+    )
+    lines = supervisor_detail(doc)
+    start = lines.index("shared markets (2):")
+    assert lines[start + 1] == "  mexc:KAS/USDT  book websocket age 0.2s  readers 3  feed running"
+    assert lines[start + 2] == (
+        "  gate:KAS/USDT  book - age no book yet  readers 1  feed running"
+        "  failures 2: NetworkError: reset"
+    )

@@ -521,3 +521,43 @@ async def test_server_close_fails_the_pending_watch_with_a_network_error() -> No
         assert await emu.ws.close_all() == 1
         with pytest.raises(ccxt.NetworkError):
             await asyncio.wait_for(pending, 5)
+
+
+async def test_an_ioc_on_the_wire_takes_the_book_and_cancels_the_rest_everywhere() -> None:
+    """``timeInForce=IOC`` on ``trade/order`` (what ccxt sends for ``timeInForce: 'IOC'``):
+    1000 at the best ask taken, the rest cancelled in the answer, the order query, the trade
+    history (a taker fill) and the private stream."""
+    async with venue(pro=True) as (emu, ex):
+        orders = asyncio.ensure_future(ex.watch_orders(SYMBOL))
+        await emu.ws.wait_subscribed(EXECUTION_REPORT)
+        placed = await ex.create_order(
+            SYMBOL, "limit", "buy", 1500, 0.1001, {"clientOrderId": "i_1", "timeInForce": "IOC"}
+        )
+        request = [r for r in emu.requests if r.path.endswith("/trade/order")][-1]
+        assert (request.params["timeInForce"], request.params["type"]) == ("IOC", "LIMIT")
+        assert (placed["status"], placed["filled"]) == ("canceled", 1000)
+        fetched = await ex.fetch_order(placed["id"], SYMBOL)
+        assert (fetched["status"], fetched["filled"], fetched["remaining"]) == (
+            "canceled",
+            1000,
+            500,
+        )
+        (trade,) = await ex.fetch_my_trades(SYMBOL)
+        assert (trade["order"], trade["takerOrMaker"], trade["amount"]) == (
+            placed["id"],
+            "taker",
+            1000,
+        )
+        assert await ex.fetch_open_orders(SYMBOL) == []
+        await asyncio.wait_for(orders, 5)  # the first push; the rest are in ccxt's cache
+
+        def final() -> list[Any]:
+            return [o for o in ex.orders if o["id"] == placed["id"] and o["status"] == "canceled"]
+
+        await eventually(lambda: bool(final()))
+        (done,) = final()
+        assert (done["clientOrderId"], done["filled"], done["info"]["x"]) == (
+            "i_1",
+            1000,
+            "CANCELED",
+        )

@@ -127,6 +127,22 @@ async def test_lost_answer_on_place_means_the_order_rests() -> None:
     assert venue.counters.faulted_calls == 1 and venue.counters.calls["place_order"] == 1
 
 
+async def test_lost_answer_on_an_ioc_means_it_executed_and_its_fills_still_arrive() -> None:
+    clock = VirtualClock(T0)
+    venue, inner = faulty(FaultPlan(timeout_lost=1.0), clock)
+    await venue.connect()
+    book = await first_book(inner)
+    assert book.best_ask is not None
+    request = OrderRequest.ioc(ClientOrderId("kah1"), Side.BUY, book.best_ask, D(100))
+    with pytest.raises(RequestTimedOut, match="place_ioc: injected timeout"):
+        await venue.place_ioc(request)
+    async with aclosing(inner.events()) as events:
+        fill = await anext(events)
+    assert isinstance(fill, OrderFilled) and fill.fill.client_id == "kah1"
+    assert not fill.fill.is_maker and fill.fill.size == D(100)
+    assert venue.counters.calls["place_ioc"] == 1 and venue.counters.faults["timeout_lost"] == 1
+
+
 async def test_lost_answer_on_cancel_means_the_order_is_gone() -> None:
     clock = VirtualClock(T0)
     venue, inner = faulty(FaultPlan(timeout_lost=1.0), clock)

@@ -372,3 +372,34 @@ async def test_http_get_reads_a_control_endpoint_and_names_each_failure() -> Non
         quiet_port = silent.extra(anyio.abc.SocketAttribute.local_port)
         with pytest.raises(FetchError, match=r"no answer within 0\.2 s"):
             await http_get("127.0.0.1", quiet_port, "/status", 0.2)
+
+
+def test_the_shards_markets_are_listed_once_with_the_freshest_book() -> None:
+    def market(age: float | None, readers: int) -> dict[str, Any]:
+        return {"source": "websocket" if age is not None else None, "age_s": age,
+                "subscribers": readers, "feed": "running", "books": 5, "failures": 1,
+                "last_error": None}  # fmt: skip
+
+    first = child_status(["a"], "0/3")
+    first["markets"] = {"mexc:KAS/USDT": market(2.0, 2), "gate:KAS/USDT": market(None, 1)}
+    second = child_status(["b"], "1/3")
+    second["markets"] = {"mexc:KAS/USDT": market(0.5, 1)}
+    doc = merged(view(0, ShardState.UP, first), view(1, ShardState.UP, second))
+    assert list(doc["markets"]) == ["gate:KAS/USDT", "mexc:KAS/USDT"]
+    mexc = doc["markets"]["mexc:KAS/USDT"]
+    assert (mexc["age_s"], mexc["subscribers"], mexc["failures"], mexc["shards"]) == (0.5, 3, 2, 2)
+    assert doc["markets"]["gate:KAS/USDT"]["shards"] == 1
+
+
+def test_portfolio_rows_of_every_shard_are_merged_with_their_shard() -> None:
+    first = {**child_status(["a"], "0/3"), "portfolios": [{"name": "kas", "state": "active"}]}
+    third = {**child_status(["c"], "2/3"), "portfolios": [{"name": "btc", "state": "halted"}]}
+    doc = merged(
+        view(0, ShardState.UP, first),
+        view(1, ShardState.STARTING, None),
+        view(2, ShardState.UNRESPONSIVE, third),
+    )
+    assert doc["portfolios"] == [
+        {"name": "btc", "state": "halted", "shard": "2/3", "stale": True},
+        {"name": "kas", "state": "active", "shard": "0/3"},
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kasmm.core.markout import HorizonMarkout
 from kasmm.core.types import ClientOrderId, Side
 from kasmm.store import LATEST_VERSION, MIGRATIONS, KpiRecord, Ledger, SchemaError, migrate
 from kasmm.store.migrations import schema_version, statements
@@ -28,7 +30,7 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
     assert schema_version(conn) == 0
-    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 7
+    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 8
     assert conn.execute("SELECT version, applied_at FROM schema_version").fetchall() == [
         (1, 42.0),
         (2, 42.0),
@@ -37,6 +39,7 @@ def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
         (5, 42.0),
         (6, 42.0),
         (7, 42.0),
+        (8, 42.0),
     ]
     assert tables(conn) == {
         "schema_version",
@@ -52,6 +55,7 @@ def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
         "opening_balances",
         "kpi_snapshots",
         "operator_actions",
+        "kpi_markouts",
         "hedge_starts",
         "hedge_exposures",
         "hedge_links",
@@ -126,7 +130,7 @@ def test_v4_database_gains_kpi_snapshots_and_keeps_its_rows(tmp_path: Path) -> N
         assert ledger.kpi_series("p", until=2.5) == [record]
         assert ledger.kpi_series("q") == []
     with closing(sqlite3.connect(path)) as after:
-        assert schema_version(after) == LATEST_VERSION == 7
+        assert schema_version(after) == LATEST_VERSION == 8
 
 
 def test_v5_database_gains_operator_actions(tmp_path: Path) -> None:
@@ -143,7 +147,7 @@ def test_v5_database_gains_operator_actions(tmp_path: Path) -> None:
             (11.0, "bob", "reload", None, {"result": "reloaded"}),
         ]  # fmt: skip
     with closing(sqlite3.connect(path)) as after:
-        assert schema_version(after) == LATEST_VERSION == 7
+        assert schema_version(after) == LATEST_VERSION == 8
 
 
 def test_failed_migration_rolls_back_and_keeps_the_version(conn: sqlite3.Connection) -> None:
@@ -192,3 +196,36 @@ def test_statements_split_on_complete_statements_only() -> None:
     assert parts[1].startswith("CREATE TRIGGER") and parts[1].endswith("END;")
     with pytest.raises(SchemaError, match="incomplete"):
         list(statements("CREATE TABLE t (a TEXT)\n"))
+
+
+def test_v6_database_gains_kpi_markouts_and_its_kpi_rows_read_without_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    old_row = KpiRecord(1.0, "r1", 1.0, 0.0, 0.0, 0.0, 0.0, (0.0, 0.0, 0.0), 0.0, 0.0, 0, 0)
+    with closing(sqlite3.connect(path, isolation_level=None)) as v6:
+        assert migrate(v6, target=6) == 6
+        assert "kpi_markouts" not in tables(v6)
+        v6.execute(
+            "INSERT INTO kpi_snapshots (profile, ts, run_id, total_s, both_s, bid_s, ask_s,"
+            " spread_bps_s, depth_05_s, depth_1_s, depth_2_s, placed_size, filled_size,"
+            " order_actions, fills) VALUES ('p', 1.0, 'r1', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)"
+        )
+    marked = KpiRecord(
+        2.0, "r1", 2.0, 0.0, 0.0, 0.0, 0.0, (0.0, 0.0, 0.0), 10.0, 3.0, 2, 2,
+        markouts=(
+            HorizonMarkout(1.0, 2, -3.5, -7.25, Decimal("3"), Decimal("-0.00012345678901234")),
+            HorizonMarkout(10.0, 1, 4.0, 8.0, Decimal("2"), Decimal("0.0004")),
+        ),
+    )  # fmt: skip
+    with Ledger(path) as ledger:
+        assert ledger.kpi_series("p") == [old_row]  # a row from before: no markout rows
+        ledger.record_kpis("p", marked)
+        ledger.record_kpis("q", dataclasses.replace(marked, ts=2.5))
+        assert ledger.kpi_series("p") == [old_row, marked]  # the quote sum exact
+        assert ledger.kpi_series("p", since=1.5) == [marked]
+        assert ledger.kpi_series("p", until=1.5) == [old_row]
+        (other,) = ledger.kpi_series("q")
+        assert other.markouts == marked.markouts
+    with closing(sqlite3.connect(path)) as after:
+        assert schema_version(after) == LATEST_VERSION == 8

@@ -70,6 +70,10 @@ SUPERVISOR_FAMILIES = {
     "kasmm_config_reloads",
     "kasmm_event_loop_lag_seconds",
     "kasmm_metrics_collect_errors",
+    "kasmm_market_book_age_seconds",
+    "kasmm_market_book_source",
+    "kasmm_market_subscribers",
+    "kasmm_market_feed_failures",
 }
 
 
@@ -212,6 +216,13 @@ async def test_supervisor_metrics_labels_values_and_reload(tmp_path: Path) -> No
             assert sample.labels["venue"] == "sim" and sample.labels["symbol"] == "KAS/USDT"
         assert per_profile > 100
         assert profiles_in(kasmm) == {"p1", "p2"}
+
+        # The shared market both simulated venues publish (one key: exchange sim, KAS/USDT).
+        market = {"exchange": "sim", "symbol": "KAS/USDT"}
+        assert 0 <= value(first, "kasmm_market_book_age_seconds", **market) < 5
+        assert value(first, "kasmm_market_book_source", **market, source="venue") == 1
+        assert value(first, "kasmm_market_book_source", **market, source="websocket") == 0
+        assert value(first, "kasmm_market_feed_failures_total", **market) == 0
 
         # What a quoting profile looks like.
         for p in ("p1", "p2"):

@@ -14,6 +14,7 @@ from kasmm.clock import VirtualClock
 from kasmm.config.schema import PaperVenueConfig
 from kasmm.core.types import (
     Book,
+    BookLevel,
     BookUpdated,
     ClientOrderId,
     Fill,
@@ -548,3 +549,44 @@ async def test_a_local_clock_ahead_of_the_exchange_does_not_hide_the_fills(
         await m.events.aclose()
         await venue.close()
     assert [f.size for f in fills] == [D(100)]
+
+
+# --- immediate-or-cancel orders -------------------------------------------------------------
+
+
+async def test_an_ioc_takes_the_live_book_up_to_its_limit_with_the_taker_fee(
+    market: Market,
+) -> None:
+    before = await market.venue.fetch_balances()
+    request = OrderRequest.ioc(ClientOrderId("h1"), Side.BUY, D("0.080110"), D(1000))
+    outcome = await market.venue.place_ioc(request)
+    notional = D("0.080100") * 400 + D("0.080110") * 600
+    assert (outcome.status, outcome.filled, outcome.average_price) == (
+        "filled",
+        D(1000),
+        notional / 1000,
+    )
+    fills = await market.fills_until_book()
+    assert [(f.price, f.size, f.remaining, f.is_maker) for f in fills] == [
+        (D("0.080100"), D(400), D(600), False),
+        (D("0.080110"), D(600), D(0), False),
+    ]
+    assert sum(f.fee for f in fills) == notional * D("0.002")  # the feed's taker fee
+    assert market.venue.book is not None
+    assert market.venue.book.asks[0] == BookLevel(D("0.080110"), D(100))  # until the next book
+    after = await market.venue.fetch_balances()
+    assert after.total("KAS") == before.total("KAS") + 1000
+    assert after.total("USDT") == before.total("USDT") - notional * D("1.002")
+    assert await market.open_ids() == []
+
+
+async def test_an_ioc_partly_filled_expires_and_never_takes_an_own_order(market: Market) -> None:
+    await market.bid("b1", "0.079990", "100")
+    request = OrderRequest.ioc(ClientOrderId("h2"), Side.SELL, D("0.079980"), D(2000))
+    outcome = await market.venue.place_ioc(request)
+    assert (outcome.status, outcome.filled) == ("partial", D(500) + D(800))
+    assert await market.open_ids() == ["b1"]
+    nothing = await market.venue.place_ioc(
+        OrderRequest.ioc(ClientOrderId("h3"), Side.SELL, D("0.079990"), D(100))
+    )
+    assert (nothing.status, nothing.filled, nothing.average_price) == ("expired", D(0), None)

@@ -390,3 +390,39 @@ def test_a_bad_reference_names_the_file_line_and_field(tmp_path: Path) -> None:
     [issue] = load_paths([tmp_path]).issues
     assert issue.field == "reference.sources[0].symbol" and "add `via`" in issue.message
     assert issue.line == len(text.splitlines()) + 3
+
+
+# --- a world in a backtest --------------------------------------------------------------------
+
+
+def test_each_backtest_path_draws_its_own_latent_price() -> None:
+    """Regression: a world venue built without the path's registry replayed one latent path
+    on every path (the runs differed only by each venue's own noise)."""
+    from dataclasses import replace
+
+    from kasmm.backtest.engine import PathSpec, build_path
+    from kasmm.config.loader import load_file
+
+    [loaded], issues = load_file(REPO / "profiles" / "examples" / "sim-deep-kas-usdt.yaml")
+    assert not issues
+    spec = PathSpec(
+        run=0,
+        index=0,
+        seed=1,
+        profile=loaded.profile,
+        market="random_walk",
+        data=None,
+        queue_position="back",
+        start=0.0,
+        end=60.0,
+        session_end=60.0,
+        unlimited=True,
+        log_level=40,
+    )
+    latent = []
+    for index in (0, 1):
+        venue = build_path(replace(spec, index=index)).sim
+        world = venue.world
+        assert world is not None
+        latent.append([world.latent.at(t) for t in (10.0, 30.0, 60.0)])
+    assert latent[0] != latent[1]

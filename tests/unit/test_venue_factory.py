@@ -8,6 +8,7 @@ import pytest
 
 from kasmm.clock import Clock, VirtualClock
 from kasmm.config.schema import Profile
+from kasmm.errors import FatalVenueError
 from kasmm.limiter import TokenBucket
 from kasmm.venues.base import Venue
 from kasmm.venues.factory import (
@@ -15,6 +16,7 @@ from kasmm.venues.factory import (
     build_limiter,
     build_stack,
     build_venue,
+    world_venue_factory,
 )
 from kasmm.venues.guard import TimeoutVenue
 from kasmm.venues.limited import RateLimitedVenue
@@ -24,6 +26,7 @@ from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.account import simulated_account
 from kasmm.venues.sim.replay import ReplayVenue
 from kasmm.venues.sim.replay_format import write_rows
+from kasmm.venues.sim.world import SimWorlds, WorldConflict
 from tests.support import make_profile
 
 
@@ -109,3 +112,53 @@ async def test_the_stack_runs_requests_through_every_layer() -> None:
     await stack.venue.fetch_open_orders()
     assert metrics.requests["connect"].count == metrics.requests["fetch_open_orders"].count == 1
     assert stack.limiter.tokens < stack.limiter.capacity
+
+
+# --- simulated worlds ---------------------------------------------------------------------------
+
+
+def bare_sim(venue: Venue) -> SimVenue:
+    """The simulator under every wrapper."""
+    current: object = venue
+    while not isinstance(current, SimVenue):
+        current = getattr(current, "inner")  # noqa: B009 - every wrapper has one
+    return current
+
+
+def world_profile(name: str, exchange: str, seed: int = 7, **market: object) -> Profile:
+    world = {"name": "kas", "seed": seed}
+    return make_profile(
+        name=name, venue={"exchange": exchange, "market": {"world": world, **market}}
+    )
+
+
+def test_the_sim_venues_of_a_registry_share_its_worlds() -> None:
+    clock = VirtualClock(3.0)
+    worlds = SimWorlds()
+    deep = bare_sim(build_stack(world_profile("deep", "sim-deep"), clock, worlds=worlds).venue)
+    thin = bare_sim(
+        build_stack(world_profile("thin", "sim-thin", lag_ms=500), clock, worlds=worlds).venue
+    )
+    assert (deep.name, thin.name) == ("sim-deep", "sim-thin")
+    assert deep.world is not None and thin.world is not None
+    assert deep.world.latent is thin.world.latent and deep.world.latent.origin == 3.0
+    assert deep.world.latent.owner == "deep"
+    # Without a registry each world venue has its own world (same settings, same path).
+    alone = bare_sim(build_stack(world_profile("deep", "sim-deep"), clock).venue)
+    assert alone.world is not None and alone.world.latent is not deep.world.latent
+    # A custom venue factory builds its venues itself: world_venue_factory binds a registry.
+    bound = build_stack(
+        world_profile("third", "sim-3"), clock, venue_factory=world_venue_factory(worlds)
+    )
+    third = bare_sim(bound.venue).world
+    assert third is not None and third.latent is deep.world.latent
+
+
+def test_a_venue_disagreeing_with_its_world_is_refused_naming_both_profiles() -> None:
+    clock = VirtualClock(0.0)
+    worlds = SimWorlds()
+    kept = build_stack(world_profile("deep", "sim-deep"), clock, worlds=worlds)
+    with pytest.raises(WorldConflict, match=r"thin sets seed=8.*but deep uses it with seed=7"):
+        build_stack(world_profile("thin", "sim-thin", seed=8), clock, worlds=worlds)
+    assert isinstance(WorldConflict("x"), FatalVenueError)
+    assert kept.venue is not None

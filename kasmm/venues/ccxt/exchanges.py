@@ -62,6 +62,8 @@ class Flavour:
     client_id_prefix: str
     #: What ``postOnly: True`` becomes in the request (documentation; pinned by tests).
     post_only_as: str
+    #: What ``timeInForce: 'IOC'`` becomes in the request (documentation; pinned by tests).
+    ioc_as: str
     #: Orders per request of ``place_orders`` / ``cancel_orders`` (1: no safe spot batch
     #: endpoint, the orders go out as concurrent single requests). A batch is only used where
     #: the answer reports every order's own outcome (see ``README.md``, "Batches and amend").
@@ -110,6 +112,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             client_id_max_len=32,
             client_id_prefix="",
             post_only_as="type=LIMIT_MAKER",
+            ioc_as="type=IMMEDIATE_OR_CANCEL",
             # POST /api/v3/batchOrders: 20 orders of one symbol, weight 1, at most 2 r/s (ccxt
             # cost 10 = 2 r/s at rateLimit 50 ms); per-order code/msg in the answer. No spot
             # batch cancel: ccxt's cancel_orders is swap-only on MEXC (the contract API).
@@ -145,6 +148,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             client_id_max_len=28,
             client_id_prefix="t-",
             post_only_as="time_in_force=poc",
+            ioc_as="time_in_force=ioc",
             # batch_orders: 10 orders per pair per request (ccxt 4.5.90 refuses more than 10 in
             # all), ccxt cost 0.4 = one order; cancel_batch_orders: 20 per request, cost 0.27 =
             # one cancel. Both answer per order (succeeded / label / message). Gate counts a
@@ -177,6 +181,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             client_id_max_len=40,
             client_id_prefix="",
             post_only_as="postOnly=true",
+            ioc_as="timeInForce=IOC",
             # POST /api/v1/hf/orders/multi: 5 limit orders of one symbol (KuCoin docs), ccxt
             # cost 1 = one order; per-order success / failMsg. No spot batch cancel outside
             # the unified account: ccxt's cancel_orders is futures/UTA-only on KuCoin.
@@ -204,6 +209,7 @@ FLAVOURS: Mapping[str, Flavour] = MappingProxyType(
             client_id_max_len=40,
             client_id_prefix="",
             post_only_as="timeInForce=PostOnly",
+            ioc_as="timeInForce=IOC",
             # batchOrders (5) and cancelOrders exist but are not used for trading: BingX documents
             # their answer as the list of orders only (no per-order error for one that failed),
             # without ``sync`` every order must share side and type, and both are limited to

@@ -31,6 +31,7 @@ from kasmm.errors import (
     RequestTimedOut,
     VenueError,
 )
+from kasmm.venues.base import require_resting
 from kasmm.venues.ccxt.convert import dec0, plain
 from kasmm.venues.ccxt.exchanges import native_client_id, valid_client_id
 
@@ -47,10 +48,17 @@ _GONE = frozenset({"canceled", "cancelled", "rejected", "expired", "poc"})
 def check_request(venue: CcxtVenue, request: OrderRequest, rules: MarketRules) -> None:
     """Refuse what the exchange would refuse (or, worse, what ccxt would round) before sending.
 
-    :raises OrderRejected: bad client id, duplicate open client id, price or size not positive,
-        off tick or lot, below minimum size or notional.
+    :raises OrderRejected: an IOC request (``place_ioc`` sends those), bad client id, duplicate
+        open client id, price or size not positive, off tick or lot, below minimum size or
+        notional.
     :raises PostOnlyWouldCross: a post-only order crosses a book seen in the last few seconds.
     """
+    require_resting(request)
+    check_order(venue, request, rules)
+
+
+def check_order(venue: CcxtVenue, request: OrderRequest, rules: MarketRules) -> None:
+    """:func:`check_request` without the time-in-force check (resting and IOC orders alike)."""
     cid = request.client_id
     if not valid_client_id(venue.flavour, cid):
         raise OrderRejected(f"{venue.name}: client id {cid!r} is not [A-Za-z0-9_]{{1,24}}")

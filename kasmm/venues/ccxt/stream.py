@@ -32,6 +32,9 @@ updating, a snapshot merged into a stale book after a reconnect):
   :mod:`~kasmm.venues.ccxt.sequence` catches before the update reaches ccxt's book
   (``feed_gap``). On MEXC, the push that straddles the snapshot is applied as MEXC documents
   (:mod:`~kasmm.venues.ccxt.mexc_book`; ccxt drops it).
+* **shared books**: a venue given a ``book_feed`` (the supervisor's hub) takes its books from
+  it (:mod:`~kasmm.venues.ccxt.shared_book`) and this stream delivers only the account's fills,
+  order closes and listings: no book requests, no book websocket, no stall check of its own.
 * **private streams**: fills and order closes missed while a session was down or starting are
   read by REST right away (the trade history is forced at both ends of a session); fills are
   keyed by trade id, so one seen on both paths counts once.
@@ -140,7 +143,7 @@ async def _periodic(
     now = venue.clock.now()
     if now < timers.paused_until:
         return
-    if not websocket and now >= timers.book:
+    if not websocket and venue.book_feed is None and now >= timers.book:
         timers.book = now + settings.book_interval_s
         book = await _guarded(venue, "book", venue.poll_book(), timers)
         if book is not None:
@@ -170,7 +173,7 @@ def _next_due(venue: CcxtVenue, timers: _Timers, *, websocket: bool) -> float:
     confirm_after = venue.settings.confirm_after_s
     confirm = max(timers.confirm, venue.tracker.next_confirmation(confirm_after))
     due = min(timers.orders, timers.dms, confirm)
-    if not websocket:
+    if not websocket and venue.book_feed is None:
         due = min(due, timers.book)
     return max(due, timers.paused_until)
 
@@ -187,7 +190,8 @@ async def event_stream(
     """The venue's events; see the module docstring."""
     clock = venue.clock
     timers = _Timers(clock.now())
-    while True:  # the first event is a book, whatever it takes
+    # The first event is a book, whatever it takes (a shared book: the caller's first).
+    while venue.book_feed is None:
         first = await _guarded(venue, "book", venue.poll_book(), timers)
         if first is not None:
             timers.book = clock.now() + settings.book_interval_s
@@ -233,7 +237,7 @@ def _discard(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved: no "exception was never retrieved" noise
 
 
-async def _fresh_websockets(exchange: Any, symbol: str) -> None:
+async def fresh_websockets(exchange: Any, symbol: str) -> None:
     """Close ccxt's websocket connections and drop its cached book, so the next subscription
     opens new connections and rebuilds the book from a fresh snapshot (ccxt #29210: a
     snapshot merged into the book of a dead connection)."""
@@ -290,7 +294,7 @@ async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator
     symbol = venue.symbol
     clock = venue.clock
     stall_s = venue.settings.feed_stall_s
-    await _fresh_websockets(exchange, symbol)
+    await fresh_websockets(exchange, symbol)
     gap: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def on_gap(detail: str) -> None:
@@ -300,7 +304,14 @@ async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator
     guard_book_sequence(exchange, venue.flavour.exchange, on_gap)
     if venue.flavour.exchange == "mexc":
         repair_mexc_book_sync(exchange)  # see mexc_book.py: ccxt drops a straddling push
-    book_task: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_order_book(symbol))
+    # A shared book (kasmm.venues.ccxt.shared_book) comes from the hub, which checks its
+    # health: this session watches only the account's own trades.
+    shared = venue.book_feed is not None
+    book_task: asyncio.Future[Any] = (
+        asyncio.get_running_loop().create_future()
+        if shared
+        else asyncio.ensure_future(exchange.watch_order_book(symbol))
+    )
     trades_task: asyncio.Future[Any] = asyncio.ensure_future(exchange.watch_my_trades(symbol))
     _reconcile_now(venue, timers)
     venue.log.info("websocket_started")
@@ -312,9 +323,9 @@ async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator
         while True:
             # Until the websocket's first book (ccxt's MEXC waits for 25 pushes before its
             # snapshot; a quiet pair may push none), the book is polled by REST as without one.
-            streaming = last_book is not None
+            streaming = shared or last_book is not None
             due = _next_due(venue, timers, websocket=streaming)
-            if streaming:
+            if streaming and not shared:
                 due = min(due, changed_at + stall_s)
             timeout = max(0.0, due - clock.now())
             if settling:
@@ -349,7 +360,7 @@ async def _websocket_events(venue: CcxtVenue, timers: _Timers) -> AsyncGenerator
                 exchange_id = venue.flavour.exchange
                 for event in venue.on_trades([repaired(exchange_id, t) for t in raw_trades]):
                     yield event
-            if streaming and clock.now() - changed_at >= stall_s:
+            if streaming and not shared and clock.now() - changed_at >= stall_s:
                 snapshot = await _guarded(venue, "book", venue.poll_book(), timers)
                 if snapshot is None or (
                     last_book is not None and snapshot.book.same_levels_as(last_book)

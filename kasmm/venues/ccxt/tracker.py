@@ -60,6 +60,8 @@ class Tracked:
     placed_here: bool = False
     #: Placed as post-only (an amend must not make it cross).
     post_only: bool = False
+    #: An immediate-or-cancel order: never rests, so no listing ever shows it.
+    ioc: bool = False
 
     def as_open_order(self) -> OpenOrder:
         """The order as the bot sees it."""
@@ -72,6 +74,16 @@ class Tracked:
             created_at=self.created_at,
             venue_id=VenueOrderId(self.venue_id) if self.venue_id is not None else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LostIoc:
+    """An immediate-or-cancel order whose answer was lost: what was sent, and when (monotonic)."""
+
+    side: Side
+    price: Decimal
+    size: Decimal
+    lost_at: float
 
 
 @dataclass
@@ -103,6 +115,15 @@ class OrderTracker:
         self._vanished: set[str] = set()
         #: A listing saw a change that trades explain: read the trade history next.
         self.trades_due = False
+        #: Immediate-or-cancel orders sent and not answered yet: their trades may arrive (on a
+        #: private websocket) before the answer that names their exchange id.
+        self._ioc_in_flight: set[str] = set()
+        #: A trade of an unknown order was held back while an IOC was in flight.
+        self._held_back = False
+        #: IOCs whose outcome is unknown (answer lost, order not found yet), by client id: the
+        #: order as sent and when it was lost. The stream looks them up until found (their
+        #: exchange id is what links their trades to them) or too old.
+        self.lost_iocs: dict[str, LostIoc] = {}
 
     # --- placements and cancels -------------------------------------------------------------
 
@@ -135,6 +156,66 @@ class OrderTracker:
         )
         self.open[order.client_id] = tracked
         self._remember(tracked)
+
+    def ioc_sending(self, client_id: str) -> None:
+        """An immediate-or-cancel order is about to be sent: its client id is taken, and
+        trades of orders not known yet are held back until it is answered (they may be its)."""
+        self.unknown.add(client_id)
+        self._ioc_in_flight.add(client_id)
+
+    def ioc_failed(
+        self, client_id: str, *, outcome_unknown: bool, lost: LostIoc | None = None
+    ) -> None:
+        """The IOC was refused (``outcome_unknown=False``: forgotten) or its answer was lost
+        (the client id stays taken: the order may exist; with ``lost``, the stream keeps
+        looking it up, :attr:`lost_iocs`)."""
+        self._ioc_in_flight.discard(client_id)
+        if not outcome_unknown:
+            self.unknown.discard(client_id)
+        elif lost is not None:
+            self.lost_iocs[client_id] = lost
+        if self._held_back and not self._ioc_in_flight:
+            self._held_back = False
+            self.trades_due = True  # the held-back trades: read again (someone else's, then)
+
+    def ioc_done(
+        self,
+        client_id: str,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        venue_id: str | None,
+        filled: Decimal,
+        now: float,
+        created_at: float,
+    ) -> None:
+        """The IOC's outcome is known (``filled`` of ``size``): remember it (not as open: it
+        never rests) so that its trades are attributed to it, and have them read soon.
+
+        Trades held back while it was in flight are read again by REST once a listing (the
+        confirmation mechanism, :meth:`confirmation_due`) has run, right after this.
+        """
+        self._ioc_in_flight.discard(client_id)
+        self.unknown.discard(client_id)
+        self.lost_iocs.pop(client_id, None)
+        tracked = Tracked(
+            client_id=client_id,
+            side=side,
+            price=price,
+            size=size,
+            created_at=created_at,
+            venue_id=venue_id,
+            known_since=now,
+            placed_here=True,
+            ioc=True,
+        )
+        self._remember(tracked)
+        if filled > ZERO:
+            self.trades_due = True
+        if self._held_back and not self._ioc_in_flight:
+            self._held_back = False
+            self.trades_due = True
+            self.awaiting[client_id] = now
 
     def amended(self, client_id: str, price: Decimal, size: Decimal, filled: Decimal) -> None:
         """The order now rests at ``price`` for ``size`` (same ids), ``filled`` of it so far."""
@@ -204,6 +285,8 @@ class OrderTracker:
         listed_venue_ids: set[str] = set()
         filled: dict[str, Decimal] = {}
         remaining: dict[str, Decimal] = {}
+        for cid in [c for c in self.awaiting if (t := self._recent.get(c)) is not None and t.ioc]:
+            del self.awaiting[cid]  # the listing an IOC awaited: it never shows the order
         for order in orders:
             vid = order.venue_id
             if vid is not None:
@@ -300,6 +383,13 @@ class OrderTracker:
         order_id = trade.get("order")
         venue_id = str(order_id) if order_id is not None else None
         client_id = self.client_id_for(venue_id) or client_id_hint or ""
+        if not client_id and self._ioc_in_flight:
+            # Perhaps the fill of an IOC whose answer (its exchange id) is still on the way:
+            # not seen yet, so the trade history delivers it again once the IOC is known.
+            self._seen.discard(key)
+            self._seen_order.pop()
+            self._held_back = True
+            return None
         tracked = self.get(client_id) if client_id else None
         size = dec0(trade.get("amount"))
         if tracked is not None:

@@ -36,9 +36,10 @@ from kasmm.core.types import (
 )
 from kasmm.errors import FatalVenueError, VenueError
 from kasmm.limiter import TokenBucket
-from kasmm.venues.base import BatchLimits, CancelOutcome, PlaceOutcome
+from kasmm.market.book import MarketBook
+from kasmm.venues.base import BatchLimits, CancelOutcome, IocOutcome, PlaceOutcome
 from kasmm.venues.batch import ConcurrentBatch
-from kasmm.venues.ccxt import amend, batch, ops
+from kasmm.venues.ccxt import amend, batch, ioc, ops
 from kasmm.venues.ccxt.client import build_exchange, configure_exchange
 from kasmm.venues.ccxt.convert import (
     market_rules,
@@ -53,6 +54,7 @@ from kasmm.venues.ccxt.exchanges import (
     client_id_from_native,
     flavour_for,
 )
+from kasmm.venues.ccxt.shared_book import BookFeed, shared_book_stream
 from kasmm.venues.ccxt.stream import StreamSettings, event_stream
 from kasmm.venues.ccxt.tracker import OrderTracker
 
@@ -93,6 +95,7 @@ class CcxtVenue(ConcurrentBatch):
         use_websocket: bool = True,
         stream: StreamSettings | None = None,
         dead_man_switch_s: float | None = DEAD_MAN_SWITCH_S,
+        book_feed: BookFeed | None = None,
     ) -> None:
         """Build the venue; nothing is sent before :meth:`connect`.
 
@@ -101,6 +104,8 @@ class CcxtVenue(ConcurrentBatch):
         :param use_websocket: try ``ccxt.pro`` streams before falling back to REST polling.
         :param dead_man_switch_s: cancel-all-after timeout kept armed while ``events()`` runs
             (``None``: never arm it).
+        :param book_feed: take the public book from this shared feed (the supervisor's hub)
+            instead of requesting it (:mod:`.shared_book`); ``None``: the venue's own.
         """
         self.config = config
         self.symbol = symbol
@@ -110,6 +115,7 @@ class CcxtVenue(ConcurrentBatch):
         self.settings = stream or StreamSettings()
         self.use_websocket = use_websocket
         self.dead_man_switch_s = dead_man_switch_s
+        self.book_feed = book_feed
         self.tracker = OrderTracker()
         rate = self.flavour.batch_place_per_s
         #: The exchange's own cap on batch placements (MEXC: 2 r/s), apart from the budget.
@@ -246,7 +252,10 @@ class CcxtVenue(ConcurrentBatch):
             await exchange.close()
 
     def events(self) -> AsyncGenerator[VenueEvent, None]:
-        """Books, fills and venue-side closes (websockets where possible, else REST polls)."""
+        """Books, fills and venue-side closes (websockets where possible, else REST polls;
+        the books from ``book_feed`` when given)."""
+        if self.book_feed is not None:
+            return shared_book_stream(self, self.book_feed)
         return event_stream(self, self.settings, websocket=self.use_websocket)
 
     async def fetch_balances(self) -> Balances:
@@ -267,6 +276,10 @@ class CcxtVenue(ConcurrentBatch):
     async def place_order(self, request: OrderRequest) -> OpenOrder:
         """Validate, place a limit order, and make sure a lost answer never duplicates it."""
         return await ops.place_order(self, request)
+
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        """The exchange's own immediate-or-cancel order and its outcome (see :mod:`.ioc`)."""
+        return await ioc.place_ioc(self, request)
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         """Cancel by client id (exchange id when known, else the client-id form)."""
@@ -321,8 +334,23 @@ class CcxtVenue(ConcurrentBatch):
         self._book, self._book_at = book, self.clock.now()
         return BookUpdated(book)
 
+    def on_shared_book(self, shared: MarketBook) -> BookUpdated:
+        """Record a book of the shared feed as the current book, aged from its arrival (the
+        feed reads deeper books than the venue's ``book_depth``: cut to it)."""
+        depth = self.settings.book_depth
+        book = shared.book
+        if len(book.bids) > depth or len(book.asks) > depth:
+            book = Book(book.bids[:depth], book.asks[:depth], book.ts)
+        self._book, self._book_at = book, shared.received_at
+        return BookUpdated(book)
+
     async def poll_orders(self, *, force_trades: bool = False) -> list[VenueEvent]:
-        """List open orders; read new trades if anything changed; report venue-side closes."""
+        """List open orders; read new trades if anything changed; report venue-side closes.
+
+        IOCs whose answer was lost are looked up first (:func:`.ioc.resolve_lost`): found,
+        their trades read next are their fills."""
+        if self.tracker.lost_iocs:
+            await ioc.resolve_lost(self)
         await self.fetch_open_orders()
         events: list[VenueEvent] = []
         if force_trades or self.tracker.trades_due:

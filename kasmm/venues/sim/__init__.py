@@ -2,5 +2,6 @@
 
 from kasmm.venues.sim.state import SimStats
 from kasmm.venues.sim.venue import SimVenue
+from kasmm.venues.sim.world import SimWorlds, WorldConflict
 
-__all__ = ["SimStats", "SimVenue"]
+__all__ = ["SimStats", "SimVenue", "SimWorlds", "WorldConflict"]

@@ -33,11 +33,13 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from collections.abc import Sequence
 from decimal import Decimal
 
 from kasmm.config.schema import AS2008Market
 from kasmm.core.grid import price_float, tick_fraction
 from kasmm.core.types import Book, BookLevel, BookUpdated, MarketRules, Side, VenueEvent
+from kasmm.errors import OrderRejected
 from kasmm.venues.sim.state import SimState
 
 #: Size lot of the model (sizes are effectively continuous).
@@ -151,6 +153,20 @@ class AS2008Model:
                 self._levels.clear()
             level = self._levels[self._m] = BookLevel(Decimal(repr(self.mid)), _NOMINAL_SIZE)
         return level
+
+    def take(
+        self, taker_side: Side, limit: Decimal, size: Decimal
+    ) -> list[tuple[Decimal, Decimal]]:
+        """Refused: this market has no other traders' book to take from (fills are Poisson
+        draws against the bot's quotes), so an immediate-or-cancel order has no meaning.
+
+        :raises OrderRejected: always.
+        """
+        raise OrderRejected("the as2008 market has no book to take liquidity from")
+
+    def publish(self, events: Sequence[VenueEvent]) -> None:
+        """Queue ``events`` (never called: :meth:`take` refuses every order)."""
+        self._pending.extend(events)
 
     def poll(self) -> VenueEvent | float:
         """The next event if one is ready, else the time of the next step (see

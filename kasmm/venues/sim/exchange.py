@@ -9,6 +9,8 @@ backtest request used to run through it interpreted.
 A request takes effect at once: validated like a strict exchange (it raises, it never rounds a
 price or size for the caller), checked for crossing against the combined book (other traders'
 liquidity and the bot's own orders) when the model enforces post-only, funds locked, booked.
+An immediate-or-cancel order (:meth:`SimExchange.place_ioc_now`) instead takes other traders'
+liquidity at once, as far as its limit allows (:mod:`.ioc`), and never rests.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kasmm.core.types import (
+    ZERO,
     Balances,
     ClientOrderId,
     MarketRules,
@@ -24,7 +27,13 @@ from kasmm.core.types import (
     VenueEvent,
 )
 from kasmm.errors import FatalVenueError, OrderNotFound, VenueError
-from kasmm.venues.base import CancelOutcome, PlaceOutcome
+from kasmm.venues.base import (
+    CancelOutcome,
+    IocOutcome,
+    PlaceOutcome,
+    require_ioc,
+    require_resting,
+)
 from kasmm.venues.sim.matching import RestingOrder, combined_best
 from kasmm.venues.sim.orders import check_cross, validate_request
 from kasmm.venues.sim.state import MarketModel, SimState
@@ -81,6 +90,34 @@ class SimExchange:
         self.require_connected()
         return self._place(request)
 
+    def place_ioc_now(self, request: OrderRequest) -> IocOutcome:
+        """Execute an immediate-or-cancel order against other traders' liquidity and cancel
+        the rest (``SimVenue.place_ioc``; the rules are :mod:`.ioc`'s). Its fills, then the
+        book it left, come out of the market's events.
+
+        :raises OrderRejected: not an IOC, a rule violation, or a market without a book.
+        :raises InsufficientFunds: the free balance cannot back the whole order at its limit.
+        """
+        self.require_connected()
+        state = self.state
+        state.places += 1
+        try:
+            require_ioc(request)
+            validate_request(state.rules, state.orders, request)
+            state.ledger.check_take(
+                request.side, request.price, request.size, state.rules.taker_fee
+            )
+            takes = self.model.take(request.side, request.price, request.size)
+        except VenueError:
+            state.rejects += 1
+            raise
+        venue_id, fills = state.take(request, takes)
+        if fills:
+            self.model.publish(fills)
+        filled = sum((size for _, size in takes), ZERO)
+        notional = sum((price * size for price, size in takes), ZERO)
+        return IocOutcome.of(request.client_id, request.size, filled, notional, venue_id)
+
     def place_orders_now(self, requests: Sequence[OrderRequest]) -> list[PlaceOutcome]:
         """Each order in request order, its error as its outcome."""
         self.require_connected()
@@ -134,6 +171,7 @@ class SimExchange:
 
     def _accept(self, request: OrderRequest) -> RestingOrder:
         state = self.state
+        require_resting(request)
         on_grid = validate_request(state.rules, state.orders, request)
         if self.model.enforces_post_only:
             opposite = request.side.opposite

@@ -32,6 +32,16 @@ The synthetic book, by ``book_update``:
   come from the venue's one seeded generator in a fixed order (the mid step, then level sizes bids
   before asks; for a taker: the next arrival gap, side, size).
 
+**World mode** (``market.world``, :mod:`.world`): the venue's mid is not its own walk but a
+view of a latent price shared with other venues, ``P(now - lag) * exp(deviation)``, sampled at
+each book update (the deviation's normal draw takes the place of the walk's step draw, so the
+venue's generator is drawn in the same order); the grid of the incremental book is laid out at
+the world's ``s0``. A third event stream joins the two above when ``market.arbitrage`` is set:
+informed takers (:mod:`.arbitrage`), arriving as a Poisson process of their own and sweeping
+the combined book toward the latent price; on a tie in time a book update goes first, then a
+taker, then an arbitrageur. Without a world nothing of this exists and the paths are those of
+earlier kasmm versions bit for bit.
+
 Either way a seed and the same sequence of bot requests reproduce the same events. The book is
 kept in integer ticks and lots (:mod:`.tick_book`) and rendered as ``Decimal`` only when read;
 version 1 evaluates its formulas with the same floats and the same draws as a plain
@@ -44,13 +54,20 @@ import math
 import operator
 import random
 from collections import deque
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from kasmm.config.schema import RandomWalkMarket
 from kasmm.core.types import ZERO, Book, BookUpdated, Side, VenueEvent
 from kasmm.venues.sim.grid_ladder import GridLadder, grid_spacing
+from kasmm.venues.sim.ioc import Take, take_within
 from kasmm.venues.sim.state import SimState
 from kasmm.venues.sim.tick_book import TickBook
+
+if TYPE_CHECKING:  # world.py and arbitrage.py import this module's draws
+    from kasmm.venues.sim.arbitrage import Arbitrageurs
+    from kasmm.venues.sim.world import VenueWorld
 
 #: ``random.TWOPI``.
 _TWO_PI = 2.0 * math.pi
@@ -70,12 +87,21 @@ class RandomWalkModel:
         rng: random.Random,
         *,
         phase: float = 0.0,
+        world: VenueWorld | None = None,
+        arbitrage: Arbitrageurs | None = None,
     ) -> None:
+        """:param world: the venue's view of a shared latent price (world mode), or ``None``
+            for the venue's own random walk.
+        :param arbitrage: informed takers (world mode only: they trade toward the latent
+            price)."""
         self._market = market
+        self._world = world
+        self._arbs = arbitrage if world is not None else None
         self._phase = phase
         self._state = state
         self._rng = rng
-        self._mid = float(market.s0)
+        s0 = float(market.s0 if world is None else world.latent.params.s0)
+        self._mid = s0
         self._interval = market.book_interval_s
         self._step_sigma = market.sigma_bps / 1e4 * math.sqrt(self._interval)
         half = market.book_spread_bps / 2
@@ -101,7 +127,7 @@ class RandomWalkModel:
             self._ladder = GridLadder(
                 self._book,
                 levels=market.book_levels,
-                spacing=grid_spacing(float(market.s0), market.book_step_bps, self._tick_f),
+                spacing=grid_spacing(s0, market.book_step_bps, self._tick_f),
                 spread_bps=market.book_spread_bps,
                 tick=self._tick_f,
                 draw_lots=self._level_lots,
@@ -109,6 +135,7 @@ class RandomWalkModel:
         self._t0 = 0.0
         self._n_book = 0  # index of the next scheduled book update
         self._next_taker = math.inf
+        self._next_arb = math.inf  # world mode with arbitrage only
         self._external: deque[tuple[Side, Decimal]] = deque()
         # Events computed but not yet handed out; ``None`` = publish the book as it is then.
         self._pending: deque[VenueEvent | None] = deque()
@@ -119,6 +146,11 @@ class RandomWalkModel:
         return self._mid
 
     @property
+    def world(self) -> VenueWorld | None:
+        """The venue's view of its world (``None``: the venue's own random walk)."""
+        return self._world
+
+    @property
     def synthetic(self) -> TickBook:
         """Other traders' book, before the bot's orders are merged in (read-only; for tests)."""
         return self._book
@@ -126,6 +158,8 @@ class RandomWalkModel:
     def start(self) -> None:
         """Build the first book at the current time; it is the first event."""
         now = self._state.clock.now()
+        if self._world is not None:
+            self._mid = self._world.first_mid(now, self._rng)
         self._update_book()
         self._pending.append(None)
         # Scheduled updates at t0 + n * interval; the phase (a fraction of the interval) keeps
@@ -133,6 +167,8 @@ class RandomWalkModel:
         self._t0 = now + (self._phase - 1.0) * self._interval if self._phase else now
         self._n_book = 1
         self._next_taker = now + expovariate(self._rng, self._market.taker_rate_per_s)
+        if self._arbs is not None:
+            self._next_arb = now + self._arbs.gap()
 
     def best(self, side: Side) -> Decimal | None:
         """Best synthetic price on ``side``."""
@@ -155,7 +191,9 @@ class RandomWalkModel:
         """
         while not self._pending:
             if not self._external:
-                return min(self._t0 + self._n_book * self._interval, self._next_taker)
+                return min(
+                    self._t0 + self._n_book * self._interval, self._next_taker, self._next_arb
+                )
             side, size = self._external.popleft()
             self._take(side, size)
         item = self._pending.popleft()
@@ -163,21 +201,53 @@ class RandomWalkModel:
         return BookUpdated(self.snapshot()) if item is None else item
 
     def step(self) -> None:
-        """Process the market event :meth:`poll` timed (a book update or a Poisson taker)."""
+        """Process the market event :meth:`poll` timed (a book update, a Poisson taker or, in
+        world mode, an arbitrageur)."""
         t_book = self._t0 + self._n_book * self._interval
-        if t_book <= self._next_taker:
+        next_taker = self._next_taker
+        if t_book <= next_taker and t_book <= self._next_arb:
             self._n_book += 1
-            self._mid *= math.exp(self._step_sigma * gauss(self._rng))
+            world = self._world
+            if world is None:
+                self._mid *= math.exp(self._step_sigma * gauss(self._rng))
+            else:
+                self._mid = world.next_mid(t_book, self._rng)
             self._update_book()
             for order in self._book.crossed(self._state.orders):
                 self._pending.append(self._state.fill(order, order.price, order.remaining))
             self._pending.append(None)
-        else:
+        elif next_taker <= self._next_arb:
             rng = self._rng
             self._next_taker += expovariate(rng, self._market.taker_rate_per_s)
             side = Side.BUY if rng.random() < 0.5 else Side.SELL
             lots = math.floor(expovariate(rng, 1.0 / self._taker_mean_f) / self._lot_f)
             self._take(side, Decimal(max(1, lots)) * self._lot)
+        else:
+            self._arbitrage()
+
+    def _arbitrage(self) -> None:
+        """An arbitrageur arrives (:mod:`.arbitrage`): it trades the stale part of the combined
+        book toward the latent price at its arrival time, if any."""
+        arbs, world = self._arbs, self._world
+        assert arbs is not None and world is not None
+        t = self._next_arb
+        self._next_arb = t + arbs.gap()
+        order = arbs.order(world.fair(t), self._book, self._state.orders)
+        if order is not None:
+            self._take(*order)
+
+    def take(self, taker_side: Side, limit: Decimal, size: Decimal) -> list[Take]:
+        """An immediate-or-cancel order's executions against the synthetic book (see
+        :class:`~.state.MarketModel`); consumed like a taker's, until the next book update.
+        Draws nothing from the generator: a run that places none stays bit for bit the same."""
+        resting = taker_side.opposite
+        own_best = self._state.orders.best(resting)
+        return take_within(self._book.side(resting), own_best, taker_side, limit, size)
+
+    def publish(self, events: Sequence[VenueEvent]) -> None:
+        """Queue ``events``, then the book as it is when handed out."""
+        self._pending.extend(events)
+        self._pending.append(None)
 
     def _take(self, side: Side, size: Decimal) -> None:
         """Sweep a market order through the combined book and queue the resulting events."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +42,7 @@ from kasmm.config.schema import RandomWalkMarket, SimVenueConfig
 from kasmm.core.types import Book, BookUpdated, Side, VenueEvent
 from kasmm.venues.public_data import FeedItem, PublicTrade
 from kasmm.venues.queue_matching import cap_queues, crossed_by_book, displayed_queue, match_trade
+from kasmm.venues.sim.ioc import Take, take_from_book
 from kasmm.venues.sim.matching import SyntheticLevel, merged_levels
 from kasmm.venues.sim.replay_format import ReplayFormatError, ReplayHeader, iter_items, read_header
 from kasmm.venues.sim.state import SimState
@@ -169,6 +170,21 @@ class ReplayModel:
         _, item = self._next
         self._next = None
         self._process(item)
+
+    def take(self, taker_side: Side, limit: Decimal, size: Decimal) -> list[Take]:
+        """An immediate-or-cancel order's executions against the recorded book (see
+        :class:`~.state.MarketModel`): what it takes is gone from the book until the next
+        snapshot, and the queue ahead of the bot's orders is capped to what is left."""
+        own_best = self._state.orders.best(taker_side.opposite)
+        takes, self._book = take_from_book(self._book, own_best, taker_side, limit, size)
+        if takes:
+            cap_queues(self._book, self._state.orders)
+        return takes
+
+    def publish(self, events: Sequence[VenueEvent]) -> None:
+        """Queue ``events``, then the book as it is when handed out."""
+        self._pending.extend(events)
+        self._pending.append(None)
 
     def _assign_queues(self) -> None:
         """Queue ahead of orders placed since the last row (see the class docstring)."""

@@ -11,13 +11,14 @@ price * size * maker_fee``, exact ``Decimal``, no rounding; negative = rebate). 
 inventory (base) changes exactly equal to the traded sizes, which is what the bot's inventory
 accounting expects. A buy therefore locks ``notional * (1 + max(maker_fee, 0))`` so that the fill
 can always be paid from the lock; a sell locks its base size only, since its fee comes out of the
-proceeds.
+proceeds. An immediate-or-cancel order (:mod:`.ioc`) pays the taker fee the same way; it locks
+nothing, because it executes and settles within its own request.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -48,10 +49,11 @@ class SimStats:
     """Request and fill counters of a simulated venue (a snapshot).
 
     ``places`` counts placement requests, accepted or not (each order of a batch call is one: the
-    simulator has no batch endpoint); ``rejects`` the ones that failed (rule violations,
-    post-only crosses, insufficient funds); ``cancels`` counts cancel requests (``cancel_order``
-    calls and orders of ``cancel_orders`` calls, ``cancel_all`` calls, one each, found or not);
-    ``fills`` counts executions against the bot's orders (partial fills included).
+    simulator has no batch endpoint; an IOC is one too); ``rejects`` the ones that failed (rule
+    violations, post-only crosses, insufficient funds); ``cancels`` counts cancel requests
+    (``cancel_order`` calls and orders of ``cancel_orders`` calls, ``cancel_all`` calls, one
+    each, found or not); ``fills`` counts executions of the bot's orders (partial fills
+    included; an IOC's too).
     """
 
     places: int = 0
@@ -136,6 +138,38 @@ class Ledger:
             self._locked[self.base] -= release
             # Zero when enforced (the lock covers the size); -size when nothing was locked.
             self._free[self.base] += release - size
+            self._free[self.quote] += notional - fee
+        return fee
+
+    def check_take(self, side: Side, limit: Decimal, size: Decimal, fee_rate: Decimal) -> None:
+        """Refuse a taker order the free balance cannot back in full at its ``limit`` (a buy:
+        ``limit * size * (1 + max(fee_rate, 0))`` quote; a sell: ``size`` base). Nothing is
+        locked: the order executes and settles within the same request.
+
+        :raises InsufficientFunds: the free balance falls short.
+        """
+        if not self.enforce:
+            return
+        if side is Side.BUY:
+            asset, amount = self.quote, limit * size * (1 + max(fee_rate, ZERO))
+        else:
+            asset, amount = self.base, size
+        free = self._free[asset]
+        if amount > free:
+            raise InsufficientFunds(
+                f"taker {side} of {size} at {limit} needs {amount} {asset}, only {free} is free"
+            )
+
+    def settle_taker(self, side: Side, price: Decimal, size: Decimal, fee_rate: Decimal) -> Decimal:
+        """Move free balances for a taker execution of ``size`` at ``price`` (the fee, at
+        ``fee_rate``, in quote as for maker fills); return the fee."""
+        notional = price * size
+        fee = notional * fee_rate
+        if side is Side.BUY:
+            self._free[self.quote] -= notional + fee
+            self._free[self.base] += size
+        else:
+            self._free[self.base] -= size
             self._free[self.quote] += notional - fee
         return fee
 
@@ -300,6 +334,42 @@ class SimState:
             )
         )
 
+    def take(
+        self, request: OrderRequest, takes: Sequence[tuple[Decimal, Decimal]]
+    ) -> tuple[VenueOrderId, list[OrderFilled]]:
+        """Settle an immediate-or-cancel ``request`` that executed ``takes`` (price, size) as a
+        taker: the taker fee, balances, one ``OrderFilled`` per execution (``is_maker=False``,
+        ``remaining`` = the order's size not yet executed after it). The order gets a venue id
+        like a booked one (its fills name it) and never rests."""
+        self._order_seq += 1
+        venue_id = VenueOrderId(str(self._order_seq))
+        ledger, fee_rate, side = self.ledger, self.rules.taker_fee, request.side
+        left = request.size
+        events: list[OrderFilled] = []
+        for price, size in takes:
+            fee = ledger.settle_taker(side, price, size, fee_rate)
+            left -= size
+            self._trade_seq += 1
+            self.fills += 1
+            events.append(
+                OrderFilled(
+                    Fill(
+                        trade_id=TradeId(f"{self._trade_id_prefix}-{self._trade_seq}"),
+                        client_id=request.client_id,
+                        side=side,
+                        price=price,
+                        size=size,
+                        fee=fee,
+                        fee_asset=ledger.quote,
+                        ts=self.clock.wall(),
+                        remaining=left,
+                        is_maker=False,
+                        venue_id=venue_id,
+                    )
+                )
+            )
+        return venue_id, events
+
 
 class MarketModel(Protocol):
     """What the venue needs from a market model (random walk, Avellaneda–Stoikov)."""
@@ -336,4 +406,20 @@ class MarketModel(Protocol):
 
     def step(self) -> None:
         """Process the market step :meth:`poll` timed (the clock stands at its time)."""
+        ...
+
+    def take(
+        self, taker_side: Side, limit: Decimal, size: Decimal
+    ) -> list[tuple[Decimal, Decimal]]:
+        """Take other traders' liquidity for an immediate-or-cancel order, up to ``size`` at
+        prices no worse than ``limit``, stopping before any of the account's own orders
+        (:func:`~.ioc.take_within`); the taken liquidity stays taken until the market next
+        replaces it. Returns the executions (price, size), best first.
+
+        :raises OrderRejected: the market has no liquidity to take (the AS model).
+        """
+        ...
+
+    def publish(self, events: Sequence[VenueEvent]) -> None:
+        """Hand out ``events`` (after those already produced), then the book as it is then."""
         ...

@@ -11,9 +11,12 @@ that handles each event completely (including its requests) before pulling the n
 sees the same events for the same seed (trade ids excepted: each venue instance tags them with
 its own random tag, so that a rebuilt venue never repeats one its ledger stored; pass
 ``trade_id_tag`` for exact ids). Driving ``events()`` from two tasks at once is not
-supported. With ``latency_ms > 0`` every request first sleeps that long on the clock, then takes
-effect; a batch call (no batch endpoint: concurrent single requests) sleeps once for all its
-orders, which then take effect in request order.
+supported. A world venue (``market.world``) also reads its world's latent path, a pure function
+of the world's settings and the step index, and its arbitrageurs draw from a generator of their
+own (:mod:`.world`, :mod:`.arbitrage`): the same holds, for every venue of a world, whatever the
+interleaving of their events. With ``latency_ms > 0`` every request first sleeps that long on
+the clock, then takes effect; a batch call (no batch endpoint: concurrent single requests)
+sleeps once for all its orders, which then take effect in request order.
 """
 
 from __future__ import annotations
@@ -35,13 +38,15 @@ from kasmm.core.types import (
     Side,
     VenueEvent,
 )
-from kasmm.venues.base import CancelOutcome, PlaceOutcome
+from kasmm.venues.base import CancelOutcome, IocOutcome, PlaceOutcome
 from kasmm.venues.batch import ConcurrentBatch
+from kasmm.venues.sim.arbitrage import Arbitrageurs, arbitrage_rng
 from kasmm.venues.sim.as2008 import AS2008Model, as2008_rules
 from kasmm.venues.sim.exchange import SimExchange
 from kasmm.venues.sim.orders import bps_to_fraction
 from kasmm.venues.sim.random_walk import RandomWalkModel
 from kasmm.venues.sim.state import Ledger, MarketModel, SimState, SimStats, trade_id_prefix
+from kasmm.venues.sim.world import SimWorlds, VenueWorld, venue_world
 
 
 class SimVenue(ConcurrentBatch):
@@ -53,22 +58,31 @@ class SimVenue(ConcurrentBatch):
         symbol: str,
         clock: Clock,
         *,
-        name: str = "sim",
+        name: str | None = None,
         trade_id_tag: str | None = None,
+        worlds: SimWorlds | None = None,
+        user: str | None = None,
     ) -> None:
-        """Build the venue; nothing happens until :meth:`connect`.
+        """Build the venue; nothing happens until :meth:`connect` (a world venue joins its
+        world here, though: see :mod:`.world` for the origin of a world's path).
 
         :param config: the profile's ``venue`` section.
         :param symbol: ``BASE/QUOTE``.
         :param clock: ``VirtualClock`` for tests and backtests, ``RealClock`` for a live demo.
+        :param name: the venue's name in logs and metrics (default ``config.exchange``).
         :param trade_id_tag: this instance's part of its trade ids (``sim-<tag>-<n>``); random
             by default, so that a rebuilt venue never repeats a trade id the ledger stored.
+        :param worlds: the registry of the worlds this venue's group shares (a supervisor's,
+            a backtest path's); ``None``: a world of its own, if the market names one.
+        :param user: who uses the venue (a profile name), named in a world conflict (default
+            ``<exchange>:<symbol>``).
+        :raises WorldConflict: the market's world is in use with other settings.
         """
         base, sep, quote = symbol.partition("/")
         if not (base and sep and quote) or "/" in quote:
             raise ValueError(f"symbol must look like BASE/QUOTE, got {symbol!r}")
         self._config = config
-        self._name = name
+        self._name = name = config.exchange if name is None else name
         self._clock = clock
         self._latency_s = config.latency_ms / 1000
         rng = random.Random(config.seed)
@@ -98,7 +112,13 @@ class SimVenue(ConcurrentBatch):
             # Real time only (virtual runs stay exactly reproducible): a random phase of the
             # book interval, so that venues started together do not all tick at once.
             phase = 0.0 if clock.is_virtual else random.random()
-            model = RandomWalkModel(market, state, rng, phase=phase)
+            world = venue_world(market, worlds, clock.now(), user or f"{name}:{symbol}")
+            arbitrage = None
+            if world is not None and market.arbitrage is not None:
+                arbitrage = Arbitrageurs(market.arbitrage, config.lot, arbitrage_rng(config.seed))
+            model = RandomWalkModel(
+                market, state, rng, phase=phase, world=world, arbitrage=arbitrage
+            )
         else:
             raise ValueError(
                 f"the {market.model} market is served by kasmm.venues.sim.replay.ReplayVenue "
@@ -139,6 +159,12 @@ class SimVenue(ConcurrentBatch):
     def mid(self) -> float:
         """The market model's true mid (unrounded, independent of the bot's orders)."""
         return self.exchange.model.mid
+
+    @property
+    def world(self) -> VenueWorld | None:
+        """The venue's view of its world (random_walk with ``world``), else ``None``."""
+        model = self.exchange.model
+        return model.world if isinstance(model, RandomWalkModel) else None
 
     @property
     def book(self) -> Book:
@@ -222,6 +248,17 @@ class SimVenue(ConcurrentBatch):
         """
         await self._request()
         return self.exchange.place_now(request)
+
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        """Take other traders' liquidity up to ``request.price`` at once, cancel the rest
+        (:mod:`.ioc`: self-trade prevention, funds for the whole order, the taker fee). The
+        fills (``is_maker=False``) and then the book it left come out of :meth:`events`.
+
+        :raises OrderRejected: not an IOC request, a rule violation, or the as2008 market.
+        :raises InsufficientFunds: the free balance cannot back the whole order at its limit.
+        """
+        await self._request()
+        return self.exchange.place_ioc_now(request)
 
     async def cancel_order(self, client_id: ClientOrderId) -> None:
         """Cancel one open order and unlock its funds.
