@@ -101,8 +101,10 @@ class HedgeLink:
         self.recovered = anyio.Event()
         self.failures = 0
         self.last_error: str | None = None
-        #: Why the hedge profile takes no hedge now (``None``: it does).
+        #: Why the hedge profile takes no hedge now (``None``: it does), and the reason last
+        #: logged for holding a hedge back.
         self.unavailable: str | None = None
+        self._held_back: str | None = None
         self.log = log.bind(profile=self.name, hedge_profile=self.target)
 
     # --- what the supervisor calls ----------------------------------------------------------
@@ -211,12 +213,15 @@ class HedgeLink:
             self._inbox.popleft()
         bot = self.host.running_bot(self.target)
         market = _market(bot, clock.now())
-        if market.unavailable != self.unavailable:
-            self.unavailable = market.unavailable
-            if market.unavailable is not None:
-                self.log.warning("hedge_profile_unavailable", reason=market.unavailable)
-            else:
-                self.log.info("hedge_profile_available")
+        self.unavailable = market.unavailable
+        # Logged when it holds a hedge back (not while it merely starts with nothing waiting).
+        held_back = market.unavailable if self.state.open else None
+        if held_back is not None and held_back != self._held_back:
+            self.log.warning("hedge_profile_unavailable", reason=held_back)
+        elif held_back is None and self._held_back is not None and market.unavailable is None:
+            self.log.info("hedge_profile_available")
+        if held_back is not None or market.unavailable is None:
+            self._held_back = held_back
         self.state, order, settled = self.state.decide(
             clock.now(), market.book, market.rules, self.params, market.own
         )

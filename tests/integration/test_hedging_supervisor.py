@@ -37,6 +37,7 @@ from kasmm.errors import TransientVenueError
 from kasmm.limiter import TokenBucket
 from kasmm.obs.metrics import render
 from kasmm.store import AsyncLedger, Ledger
+from kasmm.store.hedges import HedgedFill
 from kasmm.supervisor import Supervisor
 from kasmm.venues.base import IocOutcome, Venue, require_ioc
 from kasmm.venues.decorator import VenueDecorator
@@ -256,3 +257,46 @@ async def test_a_failing_hedge_venue_pauses_the_hedged_profile_until_hedged(
         await eventually(lambda: link.trip is None and link.state.residual == 0, within_s=30.0)
         await eventually(lambda: thin_state() is TradingState.ACTIVE, within_s=30.0)
         sup.request_stop()
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "profiles" / "examples"
+
+
+@pytest.mark.anyio
+async def test_the_example_world_hedged_thin_onto_deep(tmp_path: Path) -> None:
+    """The shipped deep and thin sim venues on one latent price, the thin one hedged onto the
+    deep one, on the simulator's own IOC: every fill of thin ends linked to deep's IOC
+    orders and their fills in the ledger (what ``kasmm hedges --check`` reads)."""
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    deep = (EXAMPLES / "sim-deep-kas-usdt.yaml").read_text()
+    thin = (EXAMPLES / "sim-thin-kas-usdt.yaml").read_text()
+    (directory / "sim-deep-kas-usdt.yaml").write_text(deep)
+    (directory / "sim-thin-kas-usdt.yaml").write_text(
+        thin + "\nhedge:\n  profile: sim-deep-kas-usdt\n  window_ms: 100\n  retry_s: 0.5\n"
+        "  max_unhedged_base: {base: 20000}\n"
+    )
+    ledger = Ledger(tmp_path / "kasmm.sqlite")
+    sup = Supervisor(directory, ledger=AsyncLedger(ledger))
+
+    rows: list[HedgedFill] = []
+
+    def hedged() -> bool:
+        """At least three fills, each offset and linked to an order whose fills are stored."""
+        rows[:] = ledger.hedged_fills("sim-thin-kas-usdt")
+        return len(rows) >= 3 and all(
+            r.residual == 0 and r.hedges and all(h.fills for h in r.hedges if h.hedged)
+            for r in rows
+        )
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(sup.run)
+        await eventually(hedged, within_s=60.0, poll_s=0.2)
+        sup.request_stop()
+    deep_fills = {f.trade_id: f for f in ledger.fills("sim-deep-kas-usdt")}
+    for row in rows:
+        for hedge in row.hedges:
+            assert hedge.profile == "sim-deep-kas-usdt"
+            for fill in hedge.fills:
+                assert deep_fills[fill.trade_id] == fill and not fill.is_maker
+    ledger.close()
