@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from kasmm.core.exposure import Exposure, absorb, residual_changes, take
 from kasmm.core.risk import KillAction, Trip
 from kasmm.core.rules import BPS, ceil_to, floor_to, round_size, size_ok
 from kasmm.core.types import ZERO, Book, ClientOrderId, MarketRules, Side, TradeId
@@ -67,24 +68,6 @@ class HedgeParams:
     #: beyond the limit (short enough to resume soon after, long enough not to log a trip a
     #: second while the hedge venue is down).
     pause_s: float = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Exposure:
-    """The part ``open`` (> 0) of A's fill ``trade_id`` (A bought or sold: ``side``) that
-    nothing has offset yet; in a hedge order's covers, the part that order offsets."""
-
-    trade_id: TradeId
-    side: Side
-    open: Decimal
-    #: Fills of the other side netted into this one (their base offset part of it): a hedge
-    #: order covering this exposure is linked to them too, with nothing of theirs to offset.
-    netted: tuple[TradeId, ...] = ()
-
-    @property
-    def signed(self) -> Decimal:
-        """``open`` signed by A's side: + for a buy (A holds more base)."""
-        return self.open if self.side is Side.BUY else -self.open
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,58 +170,6 @@ def hedge_price(
     return price if price is not None and price > ZERO else None
 
 
-def _absorb(
-    open_: tuple[Exposure, ...], exposure: Exposure, *, front: bool = False
-) -> tuple[tuple[Exposure, ...], tuple[TradeId, ...]]:
-    """``open_`` (all of one side) after taking in ``exposure``: netted against the oldest
-    open exposures of the other side first, the rest kept (at the front when it is older than
-    them: a hedge order's unfilled covers).
-
-    :return: the open exposures, and the fills netted to nothing on both sides (no exposure
-        is left to carry them to a hedge order).
-    """
-    left = exposure.open
-    carried = exposure.netted  # fills that ride with whatever covers the rest of ``exposure``
-    kept: list[Exposure] = []
-    placed = False
-    for e in open_:
-        if left > ZERO and e.side is not exposure.side:
-            used = min(left, e.open)
-            left -= used
-            if e.open > used:  # ``exposure`` is used up in ``e``: ``e`` carries it
-                netted = (*e.netted, exposure.trade_id, *carried)
-                kept.append(replace(e, open=e.open - used, netted=netted))
-                placed = True
-            else:  # ``e`` is used up: whatever covers the rest covers it too
-                carried = (*carried, e.trade_id, *e.netted)
-        else:
-            kept.append(e)
-    if left > ZERO:
-        rest = replace(exposure, open=left, netted=carried)
-        return ((rest, *kept) if front else (*kept, rest)), ()
-    if placed:
-        return tuple(kept), ()
-    return tuple(kept), (exposure.trade_id, *carried)
-
-
-def _take(open_: tuple[Exposure, ...], size: Decimal) -> tuple[tuple[Exposure, ...], ...]:
-    """Split ``open_`` into the oldest parts adding up to ``size`` (a hedge order's covers)
-    and what stays open: ``(covers, rest)``."""
-    covers: list[Exposure] = []
-    rest: list[Exposure] = []
-    left = size
-    for e in open_:
-        if left <= ZERO:
-            rest.append(e)
-            continue
-        used = min(left, e.open)
-        left -= used
-        covers.append(replace(e, open=used))
-        if e.open > used:
-            rest.append(replace(e, open=e.open - used, netted=()))
-    return tuple(covers), tuple(rest)
-
-
 @dataclass(frozen=True, slots=True)
 class HedgeState:
     """What one hedging profile has left to offset, and the hedge order in flight."""
@@ -286,7 +217,7 @@ class HedgeState:
         just filled, due at once."""
         state = self
         for e in exposures:
-            open_, dropped = _absorb(state.open, e)
+            open_, dropped = absorb(state.open, e)
             netted = (*state.netted, *dropped)
             state = replace(state, open=open_, a_net=state.a_net + e.signed, netted=netted)
         return replace(state, due_at=now if state.open else None)
@@ -296,7 +227,7 @@ class HedgeState:
     ) -> HedgeState:
         """A stored fill of A: net it against the open exposures, open the window."""
         exposure = Exposure(trade_id, side, size)
-        open_, dropped = _absorb(self.open, exposure)
+        open_, dropped = absorb(self.open, exposure)
         due = now + params.window_s
         if self.due_at is not None:
             due = min(due, self.due_at)
@@ -347,12 +278,12 @@ class HedgeState:
         size = round_size(abs(net), rules.lot)
         if size < params.min_base or not size_ok(price, size, rules, check_notional=True):
             return replace(state, due_at=None), None, settled  # carried to the next fill
-        covers, _ = _take(state.open, size)
+        covers, _ = take(state.open, size)
         return state, SendIoc(side, price, size, covers, book.mid, state.netted), settled
 
     def sent(self, order: SendIoc, client_id: ClientOrderId, now: float) -> HedgeState:
         """``order`` went out as ``client_id``: its covers leave the open exposures."""
-        covers, rest = _take(self.open, order.size)
+        covers, rest = take(self.open, order.size)
         assert covers == order.covers, "the open exposures changed between decide and sent"
         return replace(
             self,
@@ -429,7 +360,7 @@ class HedgeState:
                 back.append(replace(cover, open=cover.open - done, netted=()))
         open_, netted = self.open, self.netted
         for cover in reversed(back):  # each goes to the front: the oldest ends up first
-            open_, dropped = _absorb(open_, cover, front=True)
+            open_, dropped = absorb(open_, cover, front=True)
             netted = (*netted, *dropped)
         average = flight.notional / flight.filled if flight.filled > ZERO else None
         if average is None and hedged > ZERO:
@@ -471,16 +402,6 @@ def _after_settle(due: float | None, retry: float | None) -> float | None:
     if due is None:
         return retry
     return due if retry is None else min(due, retry)
-
-
-def residual_changes(
-    before: dict[TradeId, Decimal], after: dict[TradeId, Decimal]
-) -> tuple[tuple[TradeId, Decimal], ...]:
-    """The A fills whose unhedged part changed between two :meth:`HedgeState.per_fill`
-    readings, with the new part (0: fully offset, by a hedge or by an opposite fill)."""
-    changed = [(t, r) for t, r in after.items() if before.get(t) != r]
-    changed.extend((t, ZERO) for t in before if t not in after)
-    return tuple(changed)
 
 
 def unhedged_trip(state: HedgeState, params: HedgeParams, now: float) -> Trip | None:

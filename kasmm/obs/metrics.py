@@ -66,7 +66,7 @@ from kasmm.venues.metered import Histogram, VenueMetrics
 if TYPE_CHECKING:
     from kasmm.bot import BotView
     from kasmm.supervisor import ProfileRunner, Supervisor
-    from kasmm.supervisor.hedging import HedgeLink
+    from kasmm.supervisor.hedge_link import HedgeLink
 
 log = structlog.get_logger("kasmm.metrics")
 
