@@ -321,6 +321,28 @@ def _build_parser() -> argparse.ArgumentParser:
         help="profile directory for quote assets, time zones and ticks (default: ./profiles)",
     )
     p.add_argument("--json", action="store_true", help="print JSON (exact decimal strings)")
+    p = sub.add_parser(
+        "hedges",
+        help="each fill of a hedged profile with its linked hedge orders, from the ledger",
+        description=(
+            "Every fill of PROFILE taken in for hedging: its residual and the hedge orders "
+            "linked to it (the hedge profile's order, status, parts, fills). Reads the ledger "
+            "read-only: works while the supervisor runs."
+        ),
+    )
+    p.add_argument("profile", metavar="PROFILE", help="the hedged profile")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state directory holding kasmm.sqlite (default: $STATE_DIRECTORY or ./state)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (exact decimal strings)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a fill is not fully offset yet (a residual)",
+    )
     # Also after the command (`kasmm supervise DIR --log-format json`), every command's included.
     # SUPPRESS: given there, it overrides the one before the command; absent, it keeps it.
     for command in sub.choices.values():
@@ -521,6 +543,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             profiles_dir=args.profiles,
             as_json=args.json,
         )
+    if args.command == "hedges":
+        from kasmm.commands.hedges import hedges_command
+
+        return hedges_command(args.profile, args.state_dir, as_json=args.json, check=args.check)
     parser.error(f"unknown command {args.command!r}")
 
 

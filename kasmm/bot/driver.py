@@ -60,7 +60,9 @@ from kasmm.core.types import (
     OrderAction,
     OrderClosed,
     OrderFilled,
+    OrderRequest,
     ReferenceUpdated,
+    Side,
     VenueEvent,
 )
 from kasmm.errors import (
@@ -72,7 +74,7 @@ from kasmm.errors import (
 )
 from kasmm.journal import BotJournal
 from kasmm.store import AsyncLedger
-from kasmm.venues.base import Venue
+from kasmm.venues.base import IocOutcome, Venue
 
 
 def _level_of(log: object) -> int:
@@ -80,6 +82,10 @@ def _level_of(log: object) -> int:
     level) for a logger that does not filter by level."""
     level = getattr(log, "get_effective_level", None)
     return level() if callable(level) else 0
+
+
+class BotNotRunning(RuntimeError):
+    """An order for a bot that is not running (stopped, failed, not connected yet): not sent."""
 
 
 class Bot:
@@ -96,8 +102,13 @@ class Bot:
         ledger: AsyncLedger | None = None,
         run_tag: str | None = None,
         on_handled: Callable[[VenueEvent], None] | None = None,
+        on_fill: Callable[[Fill], None] | None = None,
     ) -> None:
+        """:param on_fill: told of every fill once it is stored and applied (the supervisor's
+        hedging task offsets the fills of a hedged profile, and settles its hedges with
+        the fills of the hedge profile)."""
         self.profile = profile
+        self.on_fill_stored = on_fill
         #: Called after each venue event has been handled (the equivalence test records there).
         self.on_handled = on_handled
         self.stop_at = stop_at
@@ -330,6 +341,7 @@ class Bot:
                 for fill in fills:
                     if await self._accept_fill(fill):
                         self.engine.on_fill(fill, self.clock.now())
+                        self._report_fill(fill)
                 await self._carry_out(self.engine.take())
                 await self.journal.flush()
         except LedgerLost as exc:  # raised by run() once the stop is done
@@ -352,6 +364,7 @@ class Bot:
         elif isinstance(event, OrderFilled):
             if await self._accept_fill(event.fill):
                 self.engine.on_fill(event.fill, self.clock.now())
+                self._report_fill(event.fill)
                 await self._requote()
             else:
                 await self._carry_out(self.engine.take())
@@ -361,6 +374,38 @@ class Bot:
             await self._requote()
         if self.on_handled is not None:
             self.on_handled(event)
+
+    def _report_fill(self, fill: Fill) -> None:
+        """Tell ``on_fill`` of a stored fill; what it raises is logged, never the bot's."""
+        report = self.on_fill_stored
+        if report is None:
+            return
+        try:
+            report(fill)
+        except Exception as exc:
+            self.log.error("fill_report_failed", error=f"{type(exc).__name__}: {exc}")
+
+    # --- immediate-or-cancel orders (hedges sent through this bot) -----------------------
+
+    def ioc_request(self, side: Side, price: Decimal, size: Decimal) -> OrderRequest:
+        """An immediate-or-cancel request with a new client id of this run: its fills are this
+        profile's own (the id's prefix), although it never rests."""
+        return OrderRequest.ioc(self.engine.ids.next(), side, price, size)
+
+    async def send_ioc(self, request: OrderRequest) -> IocOutcome:
+        """Send ``request`` through this bot's venue stack (see :meth:`Executor.place_ioc`) and
+        store what the engine recorded of it.
+
+        :raises VenueError: as :meth:`Venue.place_ioc`.
+        :raises BotNotRunning: the bot is not connected (stopped, or not started yet).
+        """
+        if self.rules is None or self.state not in (BotState.STARTING, BotState.QUOTING):
+            raise BotNotRunning(f"{self.profile.name} is not running ({self.state.value})")
+        try:
+            return await self.executor.place_ioc(request)
+        finally:
+            await self._carry_out(self.engine.take())
+            await self.journal.flush()
 
     def on_book(self, book: Book) -> None:
         """Hand a book to the engine (tests and tools drive the bot this way)."""

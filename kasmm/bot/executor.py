@@ -48,7 +48,7 @@ from kasmm.errors import (
     RequestTimedOut,
     VenueError,
 )
-from kasmm.venues.base import CancelOutcome, PlaceOutcome, Venue
+from kasmm.venues.base import CancelOutcome, IocOutcome, PlaceOutcome, Venue
 from kasmm.venues.guard import resume
 
 
@@ -246,6 +246,22 @@ class Executor:
             offset += len(chunk)
         if unknown:
             await self._resolve_unknown([n for n, _ in unknown], requests, levels, sent_at)
+
+    async def place_ioc(self, request: OrderRequest) -> IocOutcome:
+        """Send an immediate-or-cancel order through this bot's venue stack (its token bucket,
+        deadline and metering), from whichever task asks (the supervisor's hedging task sends
+        hedges through the hedge profile's bot this way, never a connection of its own). The
+        outcome or the failure is recorded in the engine; a failure is raised after that.
+
+        :raises VenueError: as :meth:`Venue.place_ioc` (``RequestTimedOut``: outcome unknown).
+        """
+        try:
+            outcome = await self.venue.place_ioc(request)
+        except VenueError as exc:
+            self.engine.orders.ioc_failed(request, exc, self.clock.wall())
+            raise
+        self.engine.orders.ioc_answered(request, outcome, self.clock.wall())
+        return outcome
 
     async def _resolve_unknown(
         self,

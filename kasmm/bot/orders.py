@@ -34,9 +34,11 @@ from kasmm.errors import (
     OrderNotFound,
     OrderRejected,
     PostOnlyWouldCross,
+    RequestTimedOut,
     VenueError,
 )
 from kasmm.store import OrderOpened, OrderStatusChanged
+from kasmm.venues.base import IocOutcome
 
 ReplaceMode = Literal["cancel_first", "place_first"]
 
@@ -94,6 +96,9 @@ class OwnOrders:
         self.replace_mode = replace_mode
         #: Resting orders by client id (this run's; sizes as last reported).
         self.open_orders: dict[ClientOrderId, OpenOrder] = {}
+        #: Immediate-or-cancel orders the venue answered with a rest it cancelled: a partial
+        #: fill of one reported after the answer must not make its row live again.
+        self.iocs_closed: set[ClientOrderId] = set()
         #: The market's integer grid once the venue connected with usable rules: each open
         #: order is measured on it once (placed, filled) so reconciliation compares integers.
         self.grid: Grid | None = None
@@ -110,7 +115,8 @@ class OwnOrders:
         """A stored fill of one of this profile's orders: its status, its remaining size."""
         if self.journaled:
             status = "filled" if fill.remaining <= 0 else "partially_filled"
-            self._record(OrderStatusChanged(fill.client_id, status, fill.ts))
+            if status == "filled" or fill.client_id not in self.iocs_closed:
+                self._record(OrderStatusChanged(fill.client_id, status, fill.ts))
         order = self.open_orders.get(fill.client_id)
         if order is None:
             return
@@ -304,6 +310,46 @@ class OwnOrders:
                 self._log("debug", "order_rejected", reason="post_only", side=request.side.value)
         elif not isinstance(error, InsufficientFunds):
             self._log("warning", "order_rejected", reason=reason, side=request.side.value)
+
+    def ioc_answered(self, request: OrderRequest, outcome: IocOutcome, wall: float) -> None:
+        """The venue answered an immediate-or-cancel order of this profile (a hedge). It never
+        rests: its row (written before it was sent, by whoever asked for it) ends ``filled``,
+        or ``cancelled`` with what the venue did with the rest. Its fills come as any fill;
+        it counts as a placement (the fill ratio and order-to-trade ratio include it)."""
+        self.stats.consecutive_errors = 0
+        self.stats.orders_placed += 1
+        self.stats.placed_size += request.size
+        if not self.journaled:
+            return
+        cid, vid = outcome.client_id, outcome.venue_id
+        if outcome.status == "filled":
+            self._record(OrderStatusChanged(cid, "filled", wall, vid))
+        else:
+            reason = "ioc_partial" if outcome.status == "partial" else "ioc_expired"
+            self._record(OrderStatusChanged(cid, "cancelled", wall, vid, reason))
+            if outcome.status == "partial":
+                self.iocs_closed.add(cid)
+
+    def ioc_failed(self, request: OrderRequest, error: VenueError, wall: float) -> None:
+        """An immediate-or-cancel order of this profile failed: refused (a rule, funds), its
+        answer lost (``unknown``: its fills, if any, still come as fills), or another error
+        (counted like any failed request)."""
+        if isinstance(error, RequestTimedOut):
+            status, reason = "unknown", "timeout"
+            self.error(error)
+        elif isinstance(error, OrderRejected | InsufficientFunds):
+            status, reason = (
+                "rejected",
+                "funds" if isinstance(error, InsufficientFunds) else str(error),
+            )
+            self.stats.orders_rejected += 1
+            self.stats.consecutive_errors = 0
+        else:
+            status, reason = "rejected", type(error).__name__
+            self.error(error)
+        if self.journaled:
+            self._record(OrderStatusChanged(request.client_id, status, wall, reason=reason))
+        self._log("warning", "ioc_failed", client_id=request.client_id, reason=reason)
 
     def outcome_unknown(self, request: OrderRequest, level: int, wall: float) -> None:
         """A lost answer the lookup could not resolve: the order may rest (the audit cancels

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from kasmm.config.locate import FieldPath
 from kasmm.config.schema import (
@@ -36,6 +36,7 @@ __all__ = [
     "WARNINGS",
     "Check",
     "Finding",
+    "hedge_problems",
     "prefix_collisions",
     "run_checks",
     "run_warnings",
@@ -321,6 +322,28 @@ def check_sim_balances(p: Profile) -> list[Finding]:
     ]
 
 
+def check_hedge(p: Profile) -> list[Finding]:
+    """A profile does not hedge onto itself, and what it carries below ``min_base`` cannot
+    trip its own residual rule (the other hedge checks need every profile:
+    :func:`hedge_problems`)."""
+    hedge = p.hedge
+    if hedge is None:
+        return []
+    out: list[Finding] = []
+    if hedge.profile == p.name:
+        out.append((("hedge", "profile"), "a profile cannot hedge onto itself; name another one"))
+    limit = hedge.max_unhedged_base.base
+    if hedge.min_base >= limit:
+        out.append(
+            (
+                ("hedge", "min_base"),
+                f"min_base ({hedge.min_base}) must be below max_unhedged_base.base ({limit}): "
+                "a net carried below min_base would trip the residual rule for good",
+            )
+        )
+    return out
+
+
 def check_symbol(p: Profile) -> list[Finding]:
     """Base and quote differ."""
     if p.base == p.quote:
@@ -396,6 +419,7 @@ CHECKS: dict[str, Check] = {
     "live_limits": check_live_limits,
     "timezones": check_timezones,
     "cron": check_cron,
+    "hedge": check_hedge,
 }
 
 
@@ -545,4 +569,51 @@ def prefix_collisions(profiles: Sequence[Profile]) -> list[tuple[str, str]]:
                 "fills; give each profile its own order_prefix",
             )
         )
+    return out
+
+
+def hedge_problems(
+    profiles: Sequence[Profile], invalid: Collection[str] = ()
+) -> list[tuple[str, str]]:
+    """Profiles whose ``hedge.profile`` cannot take their hedges.
+
+    The target must be another profile of the same load (``invalid``: names declared but
+    refused, reported as such rather than as unknown), with the same base asset, enabled, and
+    without a ``hedge`` of its own: a hedge fill that was hedged again would chain exposures
+    across venues (and A -> B -> A would hedge forever).
+
+    :return: ``(profile name, message)`` in the order of ``profiles``, for enabled hedging
+        profiles only (a disabled one sends nothing).
+    """
+    by_name = {p.name: p for p in profiles}
+    out: list[tuple[str, str]] = []
+    for p in profiles:
+        hedge = p.hedge
+        if hedge is None or not p.enabled or hedge.profile == p.name:
+            continue  # self: check_hedge_self
+        target = by_name.get(hedge.profile)
+        name = repr(hedge.profile)
+        if target is None:
+            why = "has errors (see its file)" if hedge.profile in invalid else "is not defined"
+            out.append((p.name, f"hedge profile {name} {why}"))
+        elif target.base != p.base:
+            out.append(
+                (
+                    p.name,
+                    f"hedge profile {name} trades {target.symbol}, whose base asset is not "
+                    f"{p.base} (this profile's {p.symbol}): a hedge must offset the same asset",
+                )
+            )
+        elif not target.enabled:
+            out.append((p.name, f"hedge profile {name} is disabled (enabled: false)"))
+        elif target.hedge is not None:
+            cycle = target.hedge.profile == p.name
+            out.append(
+                (
+                    p.name,
+                    f"hedge profile {name} hedges onto {target.hedge.profile!r} itself"
+                    + (" (a cycle)" if cycle else "")
+                    + ": a hedge target cannot hedge (no chains or cycles)",
+                )
+            )
     return out

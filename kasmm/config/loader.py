@@ -31,8 +31,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kasmm.config.checks import prefix_collisions, run_checks, run_warnings, world_conflicts
-from kasmm.config.locate import Pos, describe_error, field_str, lc_pos, locate, short
+from kasmm.config.checks import (
+    hedge_problems,
+    prefix_collisions,
+    run_checks,
+    run_warnings,
+    world_conflicts,
+)
+from kasmm.config.locate import FieldPath, Pos, describe_error, field_str, lc_pos, locate, short
 from kasmm.config.notify import NOTIFY_FILES, NotifyFile, notify_checks, unusable_urls
 from kasmm.config.portfolios import (
     PORTFOLIO_FILES,
@@ -444,7 +450,8 @@ def load_paths(
     (:func:`~kasmm.config.checks.world_conflicts`): an issue on each one's
     ``venue.market.world``. And so is a profile whose ``reference:`` names a simulated market
     not exactly one enabled profile trades (:func:`~kasmm.market.checks.unserved_references`),
-    on the field naming it.
+    on the field naming it, and one whose hedge target cannot take its hedges
+    (:func:`~kasmm.config.checks.hedge_problems`), on its ``hedge.profile``.
     """
     env, credentials_dir = _resolve_options(env, credentials_dir)
     issues: list[ConfigIssue] = []
@@ -529,6 +536,13 @@ def load_paths(
         ctx, entry = placed[name]
         ctx.add(locate(entry.node, entry.pos, field_path), name, field_str(field_path), message)
         profiles.pop(name, None)
+    declared = {e.name for _p, _c, entries in parsed for e in entries if e.name is not None}
+    refused = declared - profiles.keys()
+    for name, message in hedge_problems([lp.profile for lp in profiles.values()], refused):
+        ctx, entry = placed[name]
+        hedge_field: FieldPath = ("hedge", "profile")
+        ctx.add(locate(entry.node, entry.pos, hedge_field), name, field_str(hedge_field), message)
+        del profiles[name]
     for _path, ctx, _entries in parsed:
         issues.extend(ctx.issues)
     portfolios: tuple[ResolvedPortfolio, ...] | None = None

@@ -795,6 +795,60 @@ class ObligationsConfig(StrictModel):
     )
 
 
+# --- hedging (cross-exchange market making) ----------------------------------------------
+
+
+class UnhedgedRule(StrictModel):
+    """Trip when the unhedged residual's absolute value exceeds ``base``.
+
+    The residual is the base the profile's fills left that the hedge venue has not offset yet
+    (carried below the minimum, waiting for the window, expired or failed IOCs). The trip is
+    decided by the supervisor's hedging task and held while the residual stays beyond the
+    limit; it clears once the residual is back within (a halt stays until ``kasmm reset``).
+    """
+
+    base: PositiveDecimal = Field(description="Largest allowed |unhedged residual|, in base.")
+    action: KillAction = Field(
+        "pause",
+        description="What a trip does. pause (the default): no quotes while the residual is "
+        "beyond the limit; halt: cancel everything until `kasmm reset PROFILE`; reduce_only: "
+        "quote only the side that brings inventory back toward the target.",
+    )
+
+
+class HedgeConfig(StrictModel):
+    """Offset every fill of this profile on another profile's venue with an IOC order."""
+
+    profile: ProfileName = Field(
+        description="The profile (same supervisor, same base asset, enabled, itself without a "
+        "hedge) whose venue takes the offsetting immediate-or-cancel orders."
+    )
+    window_ms: Annotated[float, Field(ge=0, le=60_000, allow_inf_nan=False)] = Field(
+        200.0,
+        description="Fills within this many milliseconds of the first unhedged one are netted "
+        "into one hedge order.",
+    )
+    min_base: NonNegativeDecimal = Field(
+        Decimal(0),
+        description="A net amount below this (base) is carried over to the next fill, not sent.",
+    )
+    max_slippage_bps: Bps = Field(
+        20.0,
+        description="The IOC's limit price is at most this far through the hedge venue's top "
+        "of book (buy: best ask x (1 + x), sell: best bid x (1 - x)), rounded to its tick "
+        "toward less slippage.",
+    )
+    retry_s: PositiveFloat = Field(
+        2.0,
+        description="A residual left by an IOC that expired, filled partially or failed is "
+        "sent again after this many seconds, against the book of then.",
+    )
+    max_unhedged_base: UnhedgedRule = Field(
+        description="Kill-switch rule on the unhedged residual (required: a hedge venue that "
+        "is down must not leave the exposure unbounded)."
+    )
+
+
 # --- the profile --------------------------------------------------------------------------
 
 
@@ -902,6 +956,11 @@ class Profile(StrictModel):
     )
     order_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{2,8}$")] | None = Field(
         None, description="Client order id prefix (default: derived from the name)."
+    )
+    hedge: HedgeConfig | None = Field(
+        None,
+        description="Cross-exchange market making: offset each fill with an immediate-or-cancel "
+        "order on another profile's venue; off when absent.",
     )
 
     @property

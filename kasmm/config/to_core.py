@@ -27,6 +27,7 @@ from kasmm.config.schema import (
     SimVenueConfig,
 )
 from kasmm.core import params as core
+from kasmm.core.hedge import HedgeParams
 from kasmm.core.obligations import Obligation
 from kasmm.core.reference import ReferenceParams, SourceSpec
 from kasmm.core.risk import (
@@ -249,4 +250,20 @@ def reference_params(profile: Profile) -> ReferenceParams:
         max_deviation_pct=cfg.max_deviation_pct,
         on_stale=cfg.on_stale,
         pause_s=cfg.pause_s,
+    )
+
+
+def hedge_params(profile: Profile) -> HedgeParams | None:
+    """The hedger's parameters of the profile's ``hedge:`` block (``None``: no hedging)."""
+    hedge = profile.hedge
+    if hedge is None:
+        return None
+    rule = hedge.max_unhedged_base
+    return HedgeParams(
+        window_s=hedge.window_ms / 1000.0,
+        min_base=hedge.min_base,
+        max_slippage_bps=Decimal(repr(hedge.max_slippage_bps)),
+        retry_s=hedge.retry_s,
+        max_unhedged_base=rule.base,
+        action=rule.action,
     )

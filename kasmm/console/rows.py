@@ -22,6 +22,7 @@ __all__ = [
     "decimal",
     "duration",
     "fills",
+    "hedge_lines",
     "inventory_share",
     "kpi_lines",
     "number_format",
@@ -171,6 +172,12 @@ def why(row: Mapping[str, Any]) -> str | None:
     for rule in engaged if isinstance(engaged, list) else []:
         if isinstance(rule, Mapping) and rule.get("action") in ("pause", "reduce_only"):
             return f"{rule.get('rule')}: {rule.get('why')}"
+    hedge = row.get("hedge")
+    if isinstance(hedge, Mapping) and hedge.get("tripped"):
+        return (
+            f"hedge residual {cell(hedge.get('residual'))} beyond"
+            f" {cell(hedge.get('max_unhedged_base'))}"
+        )
     if row.get("idle_reason"):
         return str(row["idle_reason"])
     if row.get("stale"):
@@ -266,4 +273,30 @@ def kpi_lines(row: Mapping[str, Any]) -> list[str]:
             f" {_pct(ob.get('required'))} required (window {duration(ob.get('window_s'))},"
             f" observed {duration(ob.get('observed_s'))})"
         )
+    return lines
+
+
+def hedge_lines(row: Mapping[str, Any]) -> list[str]:
+    """The row's hedging (a profile with ``hedge:``), as detail-pane lines."""
+    hedge = row.get("hedge")
+    if not isinstance(hedge, Mapping):
+        return []
+    fmt = number_format(row)
+    residual = decimal(hedge.get("residual"))
+    hedged = decimal(hedge.get("hedged_base"))
+    flight = hedge.get("in_flight")
+    lines = [
+        f"hedge onto {cell(hedge.get('hedge_profile'))}: residual"
+        f" {'-' if residual is None else fmt.size(residual)} (limit"
+        f" {cell(hedge.get('max_unhedged_base'))}{', TRIPPED' if hedge.get('tripped') else ''}),"
+        f" {cell(hedge.get('unhedged_fills'))} fills open",
+        f"hedges sent {cell(hedge.get('hedges_sent'))}, hedged"
+        f" {'-' if hedged is None else fmt.size(hedged)}, slippage"
+        f" {bps(hedge.get('avg_slippage_bps'))} bps"
+        + (f", in flight {cell(flight)}" if flight else ""),
+    ]
+    if hedge.get("hedge_profile_unavailable"):
+        lines.append(f"hedge profile unavailable: {cell(hedge.get('hedge_profile_unavailable'))}")
+    if hedge.get("last_error"):
+        lines.append(f"hedge error: {cell(hedge.get('last_error'), 80)}")
     return lines

@@ -283,6 +283,29 @@ class Families:
             (),
         )
         # --- orders and fills
+        # --- hedging (kasmm.supervisor.hedging): profiles with a hedge block
+        self.hedge_residual = g(
+            "kasmm_hedge_residual_base",
+            "Unhedged residual (fills not offset yet on the hedge profile), signed, in base.",
+            ("hedge_profile",),
+        )
+        self.hedge_orders = c(
+            "kasmm_hedge_orders_total", "Hedge IOC orders sent.", ("hedge_profile",)
+        )
+        self.hedged = c(
+            "kasmm_hedged_base_total", "Base offset by hedge orders.", ("hedge_profile",)
+        )
+        self.hedge_slippage = g(
+            "kasmm_hedge_slippage_bps",
+            "Mean slippage of the filled hedge orders, in bps through the hedge venue's mid at "
+            "send (positive: a cost).",
+            ("hedge_profile",),
+        )
+        self.hedge_tripped = g(
+            "kasmm_hedge_tripped",
+            "1 while the unhedged residual is beyond hedge.max_unhedged_base.",
+            ("hedge_profile",),
+        )
         self.placed = c("kasmm_orders_placed_total", "Orders placed and accepted.", ())
         self.cancelled = c("kasmm_orders_cancelled_total", "Orders cancelled.", ())
         self.rejected = c(

@@ -66,6 +66,7 @@ from kasmm.venues.metered import Histogram, VenueMetrics
 if TYPE_CHECKING:
     from kasmm.bot import BotView
     from kasmm.supervisor import ProfileRunner, Supervisor
+    from kasmm.supervisor.hedge_link import HedgeLink
 
 log = structlog.get_logger("kasmm.metrics")
 
@@ -321,6 +322,21 @@ class SupervisorCollector(Collector):
             self._venue(fam, labels, metrics)
         if view is not None:
             self._bot(fam, labels, view)
+        hedging = getattr(self.supervisor, "hedging", None)
+        link = None if hedging is None else hedging.links.get(profile.name)
+        if link is not None:
+            self._hedge(fam, labels, link)
+
+    def _hedge(self, fam: Families, labels: tuple[str, ...], link: HedgeLink) -> None:
+        state = link.state
+        hedge_labels = (*labels, link.target)
+        fam.hedge_residual.add_metric(hedge_labels, _f(state.residual))
+        fam.hedge_orders.add_metric(hedge_labels, float(state.orders_sent))
+        fam.hedged.add_metric(hedge_labels, _f(state.hedged_base))
+        slippage = state.average_slippage_bps
+        if slippage is not None:
+            fam.hedge_slippage.add_metric(hedge_labels, slippage)
+        fam.hedge_tripped.add_metric(hedge_labels, 1.0 if link.trip is not None else 0.0)
 
     def _venue(self, fam: Families, labels: tuple[str, ...], metrics: VenueMetrics) -> None:
         for endpoint in sorted(metrics.requests):

@@ -24,6 +24,7 @@ from kasmm.report.analysis import (
     side_summary,
 )
 from kasmm.report.daily import DailyPnl, daily_pnl
+from kasmm.report.hedges import HedgeSummary, hedge_summary
 from kasmm.report.mm import DayKpis, daily_kpis
 from kasmm.report.orders import RestingOrder, resting_orders
 from kasmm.store import EquitySnapshot, HaltRecord, Ledger, ModeChange, RiskEvent
@@ -107,6 +108,8 @@ class ProfileData:
     daily: DailyPnl | None = None
     #: The period's market-making KPIs and obligation compliance per local day (same zone).
     kpi_days: list[DayKpis] = field(default_factory=list)
+    #: The period's hedging (``None``: the profile's fills were never hedged).
+    hedges: HedgeSummary | None = None
 
     @property
     def fmt(self) -> NumberFormat:
@@ -185,6 +188,8 @@ def gather(
         since=since,
         until=until,
     )
+    hedged = ledger.hedged_fills(profile)
+    hedges = hedge_summary(hedged, since, until) if hedged else None
     targets: list[TargetPoint] = []
     if config is not None:
         targets = inventory_targets(equity, config.params, config.base, config.quote)
@@ -208,6 +213,7 @@ def gather(
         targets=targets,
         daily=daily,
         kpi_days=kpi_days,
+        hedges=hedges,
     )
 
 

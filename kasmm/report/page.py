@@ -387,6 +387,27 @@ def risk_table(data: ProfileData) -> str:
     return _table(["time", "event", "rule", "action", "state", "numbers"], rows)
 
 
+def hedging(data: ProfileData) -> str:
+    """The period's hedging: fills offset, the residual, hedge orders and their slippage."""
+    h = data.hedges
+    if h is None:
+        return ""
+    fmt = data.fmt
+    slip = "-" if h.avg_slippage_bps is None else f"{h.avg_slippage_bps:.1f} bps"
+    worst = "-" if h.max_slippage_bps is None else f"{h.max_slippage_bps:.1f} bps"
+    return _kv(
+        [
+            ("hedged on", e(", ".join(h.hedge_profiles) or "-")),
+            ("fills taken in", e(str(h.fills))),
+            ("fully offset", e(f"{h.offset} ({h.linked} linked to a hedge order)")),
+            ("unhedged residual", e(f"{fmt.size(h.residual)} {data.base_asset}")),
+            ("hedge orders", e(str(h.orders))),
+            ("base offset", e(f"{fmt.size(h.hedged)} {data.base_asset}")),
+            ("slippage vs mid at send", e(f"mean {slip}, worst {worst}")),
+        ]
+    )
+
+
 def modes_table(data: ProfileData) -> str:
     """Mode switches of the period (and the mode in force when it began)."""
     lead = ""
@@ -467,6 +488,9 @@ def profile_section(index: int, section: ProfileSection, page: PageInput) -> str
     out.append("<h3>Market making</h3>")
     zone = data.daily.timezone if data.daily is not None else "UTC"
     out.append(market_making(data.kpi_days, zone, data.quote_asset))
+    if data.hedges is not None:
+        out.append("<h3>Hedging</h3>")
+        out.append(hedging(data))
     out.append("<h3>Kill-switch events</h3>")
     out.append(risk_table(data))
     out.append("<h3>Mode changes</h3>")

@@ -25,7 +25,8 @@ import anyio
 import anyio.to_thread
 
 from kasmm.core.pnl import PnlState
-from kasmm.core.types import ClientOrderId, Fill, Side, VenueOrderId
+from kasmm.core.types import ClientOrderId, Fill, Side, TradeId, VenueOrderId
+from kasmm.store.hedges import HedgedFill, OpenExposure
 from kasmm.store.kpis import KpiRecord
 from kasmm.store.ledger import Ledger, OrderJournalEntry
 from kasmm.store.records import EquitySnapshot, HaltRecord, ModeChange, OrderEvent, RiskEvent
@@ -173,6 +174,88 @@ class AsyncLedger:
     async def record_kpis(self, profile: str, record: KpiRecord) -> None:
         """See :meth:`Ledger.record_kpis`."""
         await self._run(partial(self.ledger.record_kpis, profile, record))
+
+    # --- hedging --------------------------------------------------------------------------
+
+    async def recover_hedges(
+        self, profile: str, hedge_profile: str, ts: float
+    ) -> list[OpenExposure]:
+        """See :meth:`Ledger.recover_hedges`."""
+        return await self._run(partial(self.ledger.recover_hedges, profile, hedge_profile, ts))
+
+    async def register_exposure(
+        self,
+        profile: str,
+        hedge_profile: str,
+        trade_id: TradeId,
+        side: Side,
+        size: Decimal,
+        ts: float,
+    ) -> bool:
+        """See :meth:`Ledger.register_exposure`."""
+        return await self._run(
+            partial(self.ledger.register_exposure, profile, hedge_profile, trade_id, side, size, ts)
+        )
+
+    async def record_hedge_order(
+        self,
+        hedge_profile: str,
+        client_id: ClientOrderId,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        ts: float,
+        profile: str,
+        covers: Sequence[tuple[TradeId, Decimal]],
+        mid: Decimal | None = None,
+    ) -> None:
+        """See :meth:`Ledger.record_hedge_order`."""
+        await self._run(
+            partial(
+                self.ledger.record_hedge_order,
+                hedge_profile,
+                client_id,
+                side,
+                price,
+                size,
+                ts,
+                profile,
+                list(covers),
+                mid,
+            )
+        )
+
+    async def settle_hedge_order(
+        self,
+        hedge_profile: str,
+        client_id: ClientOrderId,
+        profile: str,
+        parts: Sequence[tuple[TradeId, Decimal]],
+        residuals: Sequence[tuple[TradeId, Decimal]],
+        ts: float,
+    ) -> None:
+        """See :meth:`Ledger.settle_hedge_order`."""
+        await self._run(
+            partial(
+                self.ledger.settle_hedge_order,
+                hedge_profile,
+                client_id,
+                profile,
+                list(parts),
+                list(residuals),
+                ts,
+            )
+        )
+
+    async def update_hedge_residuals(
+        self, profile: str, residuals: Sequence[tuple[TradeId, Decimal]], ts: float
+    ) -> None:
+        """See :meth:`Ledger.update_hedge_residuals`."""
+        await self._run(partial(self.ledger.update_hedge_residuals, profile, list(residuals), ts))
+
+    async def hedged_fills(self, profile: str) -> list[HedgedFill]:
+        """See :meth:`Ledger.hedged_fills`."""
+        return await self._run(partial(self.ledger.hedged_fills, profile))
 
     # --- modes and risk -------------------------------------------------------------------
 

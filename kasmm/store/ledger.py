@@ -30,7 +30,7 @@ from types import TracebackType
 from zoneinfo import ZoneInfo
 
 from kasmm.core.pnl import PnlState, apply_fill
-from kasmm.core.types import ZERO, ClientOrderId, Fill, Side, VenueOrderId
+from kasmm.core.types import ZERO, ClientOrderId, Fill, Side, TradeId, VenueOrderId
 from kasmm.store.balances import insert_opening_balances, select_opening_balances, settle_fills
 from kasmm.store.db import (
     DEFAULT_BUSY_TIMEOUT_S,
@@ -41,6 +41,16 @@ from kasmm.store.db import (
     fill_row,
     is_damage,
     open_database,
+)
+from kasmm.store.hedges import (
+    HedgedFill,
+    OpenExposure,
+    hedged_fills,
+    insert_hedge_order,
+    recover_exposures,
+    register_exposure,
+    settle_hedge_order,
+    update_residuals,
 )
 from kasmm.store.journal import (
     insert_mode,
@@ -496,6 +506,80 @@ class Ledger:
             ).fetchone()
         )
         return None if row is None else decode_decimal(row[0])
+
+    # --- hedging (kasmm.store.hedges) -----------------------------------------------------
+
+    def recover_hedges(self, profile: str, hedge_profile: str, ts: float) -> list[OpenExposure]:
+        """What of ``profile``'s fills is still unhedged (see
+        :func:`~kasmm.store.hedges.recover_exposures`); the start of hedging is stored on the
+        first call."""
+        with self._write() as conn:
+            return recover_exposures(conn, profile, hedge_profile, ts)
+
+    def register_exposure(
+        self,
+        profile: str,
+        hedge_profile: str,
+        trade_id: TradeId,
+        side: Side,
+        size: Decimal,
+        ts: float,
+    ) -> bool:
+        """Take in one fill of ``profile`` for hedging; False when taken in before."""
+        with self._write() as conn:
+            return register_exposure(conn, profile, hedge_profile, trade_id, side, size, ts)
+
+    def record_hedge_order(
+        self,
+        hedge_profile: str,
+        client_id: ClientOrderId,
+        side: Side,
+        price: Decimal,
+        size: Decimal,
+        ts: float,
+        profile: str,
+        covers: Sequence[tuple[TradeId, Decimal]],
+        mid: Decimal | None = None,
+    ) -> None:
+        """Record a hedge order of ``hedge_profile`` (status ``new``) linked to the fills of
+        ``profile`` it covers, before it is sent (``mid``: the hedge venue's mid then).
+
+        :raises DuplicateOrderError: when ``client_id`` is already recorded.
+        """
+        with self._write() as conn:
+            try:
+                insert_hedge_order(
+                    conn, hedge_profile, client_id, side, price, size, ts, profile, covers, mid
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateOrderError(f"{hedge_profile}: order {client_id} exists") from exc
+
+    def settle_hedge_order(
+        self,
+        hedge_profile: str,
+        client_id: ClientOrderId,
+        profile: str,
+        parts: Sequence[tuple[TradeId, Decimal]],
+        residuals: Sequence[tuple[TradeId, Decimal]],
+        ts: float,
+    ) -> None:
+        """Store what a hedge order offset of each fill it covered, and the residuals then."""
+        with self._write() as conn:
+            settle_hedge_order(conn, hedge_profile, client_id, profile, parts, ts)
+            update_residuals(conn, profile, residuals, ts)
+
+    def update_hedge_residuals(
+        self, profile: str, residuals: Sequence[tuple[TradeId, Decimal]], ts: float
+    ) -> None:
+        """Set the unhedged part of fills of ``profile`` (netting against each other)."""
+        with self._write() as conn:
+            update_residuals(conn, profile, residuals, ts)
+
+    def hedged_fills(self, profile: str) -> list[HedgedFill]:
+        """Each hedged fill of ``profile`` with its residual, its hedge orders and their fills
+        (see :func:`~kasmm.store.hedges.hedged_fills`)."""
+        with self._read() as conn:
+            return hedged_fills(conn, profile)
 
     # --- market-making KPIs (kasmm.store.kpis) --------------------------------------------
 

@@ -189,6 +189,48 @@ CREATE TABLE kpi_markouts (
 );
 """
 
+# Hedging (kasmm.store.hedges): each hedged fill of a profile with its unhedged residual, and
+# the links from each hedge order (an order of the hedge profile) to the fills it covers.
+_V8_HEDGES = """
+CREATE TABLE hedge_starts (
+    profile       TEXT NOT NULL,
+    hedge_profile TEXT NOT NULL,
+    since_fill    INTEGER NOT NULL,
+    ts            REAL NOT NULL,
+    PRIMARY KEY (profile, hedge_profile)
+);
+CREATE TABLE hedge_exposures (
+    profile       TEXT NOT NULL,
+    trade_id      TEXT NOT NULL,
+    hedge_profile TEXT NOT NULL,
+    side          TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    size          TEXT NOT NULL,
+    residual      TEXT NOT NULL,
+    open          INTEGER NOT NULL CHECK (open IN (0, 1)),
+    ts            REAL NOT NULL,
+    updated_ts    REAL NOT NULL,
+    PRIMARY KEY (profile, trade_id)
+);
+CREATE INDEX hedge_exposures_open ON hedge_exposures (profile, hedge_profile, open);
+CREATE TABLE hedge_links (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile         TEXT NOT NULL,
+    trade_id        TEXT NOT NULL,
+    hedge_profile   TEXT NOT NULL,
+    hedge_client_id TEXT NOT NULL,
+    planned         TEXT NOT NULL,
+    hedged          TEXT,
+    mid             TEXT,
+    ts              REAL NOT NULL,
+    settled_ts      REAL,
+    UNIQUE (hedge_profile, hedge_client_id, profile, trade_id),
+    FOREIGN KEY (hedge_profile, hedge_client_id) REFERENCES orders (profile, client_id),
+    FOREIGN KEY (profile, trade_id) REFERENCES hedge_exposures (profile, trade_id)
+);
+CREATE INDEX hedge_links_by_fill ON hedge_links (profile, trade_id);
+CREATE INDEX hedge_links_unsettled ON hedge_links (profile, hedge_profile, hedged);
+"""
+
 #: Schema scripts in order; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[str, ...] = (
     _V1_ORDERS_AND_FILLS,
@@ -198,6 +240,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V5_KPI_SNAPSHOTS,
     _V6_OPERATOR_ACTIONS,
     _V7_KPI_MARKOUTS,
+    _V8_HEDGES,
 )
 
 #: The version this code reads and writes.

@@ -18,6 +18,7 @@ from types import TracebackType
 
 from kasmm.core.types import Fill
 from kasmm.store.db import FILL_COLUMNS, LedgerError, fill_from
+from kasmm.store.hedges import HedgedFill, hedged_fills
 from kasmm.store.records import EquitySnapshot, decode_decimal
 
 #: Tables a profile can have rows in (the same list as :meth:`Ledger.profiles`).
@@ -102,6 +103,25 @@ class LedgerReader:
                 for ts, eq, mid, base, quote in equity
             ),
         )
+
+    def hedged_fills(self, profile: str) -> list[HedgedFill]:
+        """Each hedged fill of ``profile`` with its hedge orders and their fills, read in one
+        snapshot (see :func:`kasmm.store.hedges.hedged_fills`); empty for a ledger from before
+        hedging (no hedge tables)."""
+        conn = self._conn
+        try:
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hedge_links'"
+            ).fetchone()
+            if exists is None:
+                return []
+            conn.execute("BEGIN")
+            try:
+                return hedged_fills(conn, profile)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{self.path}: cannot read: {exc}") from exc
 
     def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
         try:

@@ -50,6 +50,7 @@ from kasmm.shard import Shard, select_shard
 from kasmm.store import AsyncLedger
 from kasmm.store.state_dir import ProfileLocks
 from kasmm.supervisor.actions import restore_pauses
+from kasmm.supervisor.hedging import Hedging
 from kasmm.supervisor.members import Member, RunnerMember
 from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
 from kasmm.supervisor.portfolios import PortfolioManager
@@ -166,6 +167,8 @@ class Supervisor:
         self.portfolios = PortfolioManager(
             self.clock, wall_clock, self._member, ledger, on_ledger_lost=self.on_ledger_lost
         )
+        #: The hedge links of the profiles with a ``hedge:`` block (:mod:`.hedging`).
+        self.hedging = Hedging(self)
 
     # --- the main loop ----------------------------------------------------------------
 
@@ -336,13 +339,24 @@ class Supervisor:
         # Everything that goes down stops together (each within its own deadline); only then
         # do the new versions start, so a changed profile never runs twice.
         await self._stop_many([*plan.stop, *plan.restart])
+        starting = [latest(name) for name in (*plan.start, *plan.restart)]
+        # Hedge links before the bots they hedge: a link takes in every fill of its profile
+        # from its first one (a link whose profile stopped or changed ends first).
+        assert self._tg is not None
+        await self.hedging.sync(
+            self._tg,
+            {
+                **{name: runner.loaded.profile for name, runner in self.slots.items()},
+                **{lp.profile.name: lp.profile for lp in starting},
+            },
+        )
         for name in plan.unchanged:
             runner = self.slots[name]
             runner.loaded = latest(name)  # same config; the path may have changed (rename)
             # The operator may have fixed the cause (keys, disk space): try now.
             if runner.retry_now():
                 result.retried.append(name)
-        await self._start_many([latest(name) for name in (*plan.start, *plan.restart)])
+        await self._start_many(starting)
         result.started = list(plan.start)
         result.stopped = list(plan.stop)
         result.restarted = list(plan.restart)
@@ -425,15 +439,22 @@ class Supervisor:
             stack.venue,
             clock=self.clock,
             ledger=self.ledger,
+            on_fill=self.hedging.fill_reporter(profile.name),
             # Every handled event may move the member's group (fills, balances, its mid).
             on_handled=lambda _event: portfolios.touched(name),
         )
+        self.hedging.bot_started(profile.name)
         # Every (re)start begins in the mode the schedule says applies now.
         if profile.schedule:
             bot.set_mode(mode_at(profile.schedule, profile.mode, self.wall_clock()))
         if slot.mode_override is not None:  # an operator's, until the next scheduled switch
             bot.set_mode(slot.mode_override)
         return bot
+
+    def running_bot(self, name: str) -> Bot | None:
+        """The bot profile ``name`` runs now (``None``: not running, or between bots)."""
+        runner = self.slots.get(name)
+        return None if runner is None else runner.bot
 
     def _member(self, name: str) -> Member | None:
         """The running profile ``name`` as a portfolio member (``None``: not running)."""

@@ -41,6 +41,11 @@ DISABLED = "disabled"
 def supervisor_status(sup: Supervisor) -> dict[str, Any]:
     """Supervisor and per-profile state, as plain JSON-ready values (profiles by name)."""
     healthy, health_reason = sup.health()
+    hedges = sup.hedging.status()
+    rows = [_with_market(runner.status_row(), runner) for runner in sup.slots.values()]
+    for row in rows:
+        if row["name"] in hedges:
+            row["hedge"] = hedges[row["name"]]
     return {
         "supervisor": {
             "pid": os.getpid(),
@@ -58,7 +63,7 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
         "markets": sup.market.status(sup.clock.now()),
         "profiles": sorted(
             [
-                *(_with_market(runner.status_row(), runner) for runner in sup.slots.values()),
+                *rows,
                 *(_disabled_row(name, path) for name, path in sup.disabled.items()),
             ],
             key=lambda row: str(row["name"]),
