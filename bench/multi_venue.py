@@ -114,7 +114,7 @@ def thin_profile(seed: int, *, reference: bool, hedge: bool) -> Profile:
             "min_base": "100",
             "max_slippage_bps": 20,
             "retry_s": 1.0,
-            "max_unhedged_base": {"base": "100000", "action": "pause", "pause_s": 5},
+            "max_unhedged_base": {"base": "100000", "action": "reduce_only"},
         }
     return Profile.model_validate(data)
 
@@ -128,6 +128,12 @@ def scenario(name: str, seed: int) -> list[Profile]:
 
 
 # --- figures ------------------------------------------------------------------------------
+
+
+def _hedge(path: GroupPath, name: str) -> float | None:
+    hedge = path.hedge("thin")
+    value = getattr(hedge, name) if hedge is not None else None
+    return float(value) if value is not None else None
 
 
 def _sum(a: float | None, b: float | None) -> float | None:
@@ -156,7 +162,8 @@ FIGURES: Mapping[str, Callable[[GroupPath], float | None]] = {
         p.member("thin").result.fills_buy + p.member("thin").result.fills_sell
     ),
     "inventory std": lambda p: p.inventory_std,
-    "hedge slippage bps": lambda p: _field(p, "thin", "hedge_slippage_bps"),
+    "hedge slippage bps": lambda p: _hedge(p, "slippage_bps"),
+    "unhedged base": lambda p: _hedge(p, "unhedged_base"),
 }
 
 

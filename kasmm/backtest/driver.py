@@ -30,9 +30,11 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from kasmm.bot.commands import Job, Log
+from kasmm.bot.driver import BotNotRunning
 from kasmm.bot.engine import Engine, FillVerdict
 from kasmm.bot.outcomes import RATE_LIMIT_PAUSE_S, RoundOutcomes, RoundState, chunks
 from kasmm.bot.stats import BotState
@@ -51,6 +53,7 @@ from kasmm.core.types import (
     OrderRequest,
     PlaceOrder,
     ReferenceUpdated,
+    Side,
     VenueEvent,
 )
 from kasmm.errors import (
@@ -62,7 +65,7 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.journal import Restored
-from kasmm.venues.base import CancelOutcome, PlaceOutcome
+from kasmm.venues.base import CancelOutcome, IocOutcome, PlaceOutcome
 from kasmm.venues.batch import requests_sent
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.replay import ReplayEnded
@@ -207,6 +210,34 @@ class BacktestDriver:
         if self.observer is not None:
             self.observer.handled(self.clock.now(), event, engine.last_decision)
         self.meter.after(event, marks(engine))
+
+    # --- immediate-or-cancel orders (hedges sent through this path, :mod:`.group_hedge`) --
+
+    def ioc_request(self, side: Side, price: Decimal, size: Decimal) -> OrderRequest:
+        """An immediate-or-cancel request with a new client id of this run (its fills are this
+        profile's own, although it never rests), as the live bot makes one."""
+        return OrderRequest.ioc(self.engine.ids.next(), side, price, size)
+
+    def send_ioc(self, request: OrderRequest) -> IocOutcome:
+        """Send ``request`` on this path's venue as the live executor does: this bot's tokens and
+        latency (on its clock), the venue's answer recorded in the engine; its fills come as
+        this venue's events.
+
+        :raises VenueError: as :meth:`Venue.place_ioc` (recorded in the engine first).
+        :raises BotNotRunning: the bot is not connected (stopped, or not started yet).
+        """
+        engine = self.engine
+        if engine.rules is None or self.state not in (BotState.STARTING, BotState.QUOTING):
+            raise BotNotRunning(f"{self.profile.name} is not running ({self.state.value})")
+        try:
+            outcome = self._call_with("place_ioc", request, self.exchange.place_ioc_now)
+        except VenueError as exc:
+            engine.orders.ioc_failed(request, exc, self.clock.wall())
+            self._carry_out()
+            raise
+        engine.orders.ioc_answered(request, outcome, self.clock.wall())
+        self._carry_out()
+        return outcome
 
     def failed(self, exc: BaseException) -> None:
         """The path failed with ``exc`` (what :meth:`run` records before it stops)."""

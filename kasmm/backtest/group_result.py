@@ -18,11 +18,16 @@ JSON document (``schema_version`` 1)::
       "group": {"summary": {"final_pnl": {"mean": .., "std": .., "min": .., "max": ..}, ...},
                 "paths": [ {"index": 0, "final_pnl": .., "inventory_std": .., ...,
                             "portfolios": [{"name": .., "trading_state": "halted",
-                                            "trips": 1, "members": [..]}]}, ... ]},
+                                            "trips": 1, "members": [..]}],
+                            "hedges": [{"profile": "thin", "hedge_profile": "deep",
+                                        "sent": .., "slippage_bps": .., ...}]}, ... ]},
       "timing": {...as in kasmm-backtest...}
     }
 
 Everything but ``timing`` is a pure function of the profiles, the options and the seeds.
+
+A hedged profile's run summary adds ``hedges_sent``, ``hedged_base``, ``unhedged_base`` and
+``hedge_slippage_bps`` (its :class:`HedgePath` per path).
 
 Per profile, ``inventory_std`` is the standard deviation over time of the bot's net traded base
 (base bought minus base sold), sampled every ``sample_s`` of virtual time; a risk measure of the
@@ -81,6 +86,24 @@ class PortfolioPath:
 
 
 @dataclass(frozen=True, slots=True)
+class HedgePath:
+    """One hedged profile's hedging over a group path (:mod:`.group_hedge`)."""
+
+    profile: str
+    hedge_profile: str
+    #: IOCs sent on the hedge profile, and those refused or unanswered.
+    sent: int
+    failures: int
+    #: Base the IOCs offset, and what stayed unhedged at the end (signed: + A holds more).
+    hedged_base: float
+    unhedged_base: float
+    #: Mean slippage of the filled IOCs through the hedge venue's mid at send (bps; a cost).
+    slippage_bps: float | None
+    #: Trips of the ``max_unhedged_base`` rule.
+    trips: int
+
+
+@dataclass(frozen=True, slots=True)
 class GroupPath:
     """One group path: every member's result and the group's figures (``None``: the members'
     assets differ, see the module docstring)."""
@@ -97,6 +120,7 @@ class GroupPath:
     fills: int
     volume_quote: float | None
     portfolios: tuple[PortfolioPath, ...] = ()
+    hedges: tuple[HedgePath, ...] = ()
 
     def member(self, profile: str) -> MemberPath:
         """The part of ``profile``."""
@@ -109,7 +133,12 @@ class GroupPath:
         """The group's figures of this path (the members' are in their runs)."""
         out = {name: getattr(self, name) for name in GROUP_METRICS}
         portfolios = [asdict(p) for p in self.portfolios]
-        return {"index": self.index, **out, "portfolios": portfolios}
+        hedges = [asdict(h) for h in self.hedges]
+        return {"index": self.index, **out, "portfolios": portfolios, "hedges": hedges}
+
+    def hedge(self, profile: str) -> HedgePath | None:
+        """The hedging of ``profile`` (``None``: it has no ``hedge:``)."""
+        return next((h for h in self.hedges if h.profile == profile), None)
 
 
 def _sum(values: Sequence[float | None]) -> float | None:
@@ -127,6 +156,7 @@ def group_path(
     inventory_std: float,
     max_drawdown: float,
     portfolios: Sequence[PortfolioPath] = (),
+    hedges: Sequence[HedgePath] = (),
 ) -> GroupPath:
     """The group's figures of one path from its members' (see the module docstring)."""
     results = [m.result for m in members]
@@ -147,6 +177,7 @@ def group_path(
         fills=sum(r.fills_buy + r.fills_sell for r in results),
         volume_quote=money("volume_quote"),
         portfolios=tuple(portfolios),
+        hedges=tuple(hedges),
     )
 
 
@@ -160,6 +191,16 @@ def member_runs(paths: Sequence[GroupPath]) -> tuple[RunResult, ...]:
         parts = [p.members[k] for p in paths]
         run = RunResult.build(first.profile, {}, [m.result for m in parts])
         summary = {**run.summary, "inventory_std": Stat.of([m.inventory_std for m in parts])}
+        hedged = [h for p in paths if (h := p.hedge(first.profile)) is not None]
+        if hedged:
+            summary.update(
+                hedges_sent=Stat.of([float(h.sent) for h in hedged]),
+                hedged_base=Stat.of([h.hedged_base for h in hedged]),
+                unhedged_base=Stat.of([h.unhedged_base for h in hedged]),
+                hedge_slippage_bps=Stat.of(
+                    [h.slippage_bps for h in hedged if h.slippage_bps is not None]
+                ),
+            )
         runs.append(replace(run, summary=summary))
     return tuple(runs)
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from kasmm.config.portfolios import ResolvedPortfolio
 from kasmm.config.schema import AS2008Market, Profile, RandomWalkMarket, SimVenueConfig
-from kasmm.config.to_core import profile_market_key, reference_params
+from kasmm.config.to_core import hedge_params, profile_market_key, reference_params
 from kasmm.venues.sim.world import SimWorlds
 
 from .engine import (
@@ -45,10 +45,12 @@ from .engine import (
     path_result,
 )
 from .group import GroupDriver, GroupReferenceError, reference_routes
+from .group_hedge import GroupHedge
 from .group_portfolio import GroupPortfolio
 from .group_result import (
     GroupBacktestResult,
     GroupPath,
+    HedgePath,
     MemberPath,
     PortfolioPath,
     group_path,
@@ -109,6 +111,15 @@ def build_group(spec: GroupPathSpec) -> GroupDriver:
         same_quote=_same(quotes),
     )
     names = {m.name for m in group.members}
+    for m in group.members:
+        profile = m.driver.profile
+        params = hedge_params(profile)
+        if params is None or profile.hedge is None:
+            continue
+        hedge = GroupHedge(m, group.member(profile.hedge.profile), params, group.touched)
+        group.add_actor(hedge)
+        m.listen_fills(hedge.a_filled)
+        hedge.b.listen_fills(hedge.b_filled)
     for resolved in spec.portfolios:
         members = [group.member(n) for n in resolved.members if n in names]
         if not members:
@@ -132,6 +143,20 @@ def run_group_path(
         for a in group.actors
         if isinstance(a, GroupPortfolio)
     )
+    hedges = tuple(
+        HedgePath(
+            a.name,
+            a.b.name,
+            a.state.orders_sent,
+            a.failures,
+            float(a.state.hedged_base),
+            float(a.residual),
+            a.state.average_slippage_bps,
+            a.trips,
+        )
+        for a in group.actors
+        if isinstance(a, GroupHedge)
+    )
     members = []
     for m, member_spec in zip(group.members, sorted(spec.members, key=_name), strict=True):
         result = path_result(m.driver, spec.index, member_spec.seed, member_spec.start)
@@ -146,6 +171,7 @@ def run_group_path(
         inventory_std=group.inventory.std,
         max_drawdown=group.max_drawdown,
         portfolios=portfolios,
+        hedges=hedges,
     )
 
 
@@ -217,6 +243,13 @@ def run_group_backtest(
         raise BacktestError(f"profile names must be unique: {names}")
     for profile in ordered:
         check_member(profile)
+    for p in ordered:
+        if p.hedge is not None and p.hedge.profile not in names:
+            raise GroupMemberError(
+                p.name,
+                f"hedge.profile {p.hedge.profile!r} is not in the group: a group backtest "
+                "hedges on its own members' venues only",
+            )
     try:
         reference_routes(
             [(p.name, profile_market_key(p), reference_params(p).keys) for p in ordered]

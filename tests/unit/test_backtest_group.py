@@ -373,3 +373,52 @@ def test_a_group_drawdown_halts_every_member_of_the_portfolio(
     assert main([*argv, "--portfolio", "ab", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["profiles"] == ["a", "b"]
     assert main([*argv, "--portfolio", "zz"]) == 2
+
+
+def hedged_pair() -> list[Profile]:
+    """The example pair, thin hedged onto deep; deep quotes 10 % away (it trades hedges only)."""
+    deep = make_profile(
+        example("sim-deep-kas-usdt"),
+        venue={"balances": {"KAS": 1000000, "USDT": 80000}},
+        modes={"aggressive": None, "passive": {"spread_bps": 2000, "size": 100, "levels": 1}},
+        inventory={"target_share": 0.5, "min_share": 0.0, "max_share": 1.0},
+        kill_switch={"max_inventory_deviation": None, "max_drawdown": None},
+    )
+    thin = make_profile(
+        example("sim-thin-kas-usdt"),
+        hedge={
+            "profile": "sim-deep-kas-usdt",
+            "window_ms": 100,
+            "min_base": 100,
+            "max_slippage_bps": 20,
+            "max_unhedged_base": {"base": 100000, "action": "reduce_only"},
+        },
+    )
+    return [deep, thin]
+
+
+def test_every_fill_of_a_hedged_member_is_offset_by_iocs_on_its_hedge_member() -> None:
+    result = run_group_backtest(hedged_pair(), paths=1, horizon_s=300, workers=1)
+    path = result.group_paths[0]
+    deep, thin = (path.member(n).result for n in ("sim-deep-kas-usdt", "sim-thin-kas-usdt"))
+    hedge = path.hedge("sim-thin-kas-usdt")
+    assert hedge is not None and hedge.hedge_profile == "sim-deep-kas-usdt"
+    assert thin.fills_buy + thin.fills_sell > 20
+    assert hedge.sent > 10 and hedge.failures == 0
+    # deep trades nothing but the hedges: its inventory moves exactly against thin's, up to
+    # what is left unhedged at the end (below min_base, or a window still open).
+    assert deep.inventory_change == pytest.approx(hedge.unhedged_base - thin.inventory_change)
+    assert abs(hedge.unhedged_base) < 5000
+    assert hedge.hedged_base == pytest.approx(deep.volume_buy + deep.volume_sell)
+    assert hedge.slippage_bps is not None and 0 <= hedge.slippage_bps <= 20
+    # The group's inventory hardly moves: thin's exposure is carried by deep's hedges.
+    assert path.inventory_std is not None
+    assert path.inventory_std < 0.25 * path.member("sim-thin-kas-usdt").inventory_std
+    summary = result.member("sim-thin-kas-usdt").stat("hedges_sent")
+    assert summary is not None and summary.mean == hedge.sent
+
+
+def test_a_hedge_onto_a_profile_outside_the_group_is_refused() -> None:
+    _, thin = hedged_pair()
+    with pytest.raises(GroupMemberError, match=r"hedge\.profile 'sim-deep-kas-usdt' is not in"):
+        run_group_backtest([thin], horizon_s=10)
