@@ -103,6 +103,19 @@ def print_group_result(result: GroupBacktestResult, out: TextIO, *, per_path: bo
             f"{states}; trips per path {trips:.1f}",
             file=out,
         )
+    for run in result.members:
+        sent = run.stat("hedges_sent")
+        if sent is None:
+            continue
+        slip = run.stat("hedge_slippage_bps")
+        left = run.stat("unhedged_base")
+        target = next(h.hedge_profile for p in result.group_paths if (h := p.hedge(run.label)))
+        print(
+            f"hedge {run.label} -> {target}: {sent.mean:.1f} IOCs per path, "
+            f"{fmt.base(_mean(run.stat('hedged_base')))} base hedged, slippage "
+            f"{fmt.bps(_mean(slip))} bps, unhedged at the end {fmt.base(_mean(left))}",
+            file=out,
+        )
     if per_path:
         for run in result.members:
             print(f"\n{run.label}:", file=out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from kasmm.backtest.group_run import (
     run_group_path,
 )
 from kasmm.cli import main
+from kasmm.commands.backtest_group import print_group_result
 from kasmm.config.loader import load_file
 from kasmm.config.schema import Profile
 from kasmm.core.quoting import QuoteDecision
@@ -416,6 +418,11 @@ def test_every_fill_of_a_hedged_member_is_offset_by_iocs_on_its_hedge_member() -
     assert path.inventory_std < 0.25 * path.member("sim-thin-kas-usdt").inventory_std
     summary = result.member("sim-thin-kas-usdt").stat("hedges_sent")
     assert summary is not None and summary.mean == hedge.sent
+    text = io.StringIO()
+    print_group_result(result, text)
+    assert f"hedge sim-thin-kas-usdt -> sim-deep-kas-usdt: {hedge.sent:.1f} IOCs per path" in (
+        text.getvalue()
+    )
 
 
 def test_a_hedge_onto_a_profile_outside_the_group_is_refused() -> None:
