@@ -37,47 +37,10 @@ from kasmm.core.types import ZERO, BookUpdated, Fill, ReferenceUpdated, VenueEve
 from kasmm.venues.sim.replay import ReplayEnded
 
 from .driver import BacktestDriver
+from .group_routes import reference_routes
 from .plumbing import PROGRESS_EVERY_S
 
 _INF = math.inf
-
-
-class GroupReferenceError(ValueError):
-    """A member's reference cannot be served by the group (``profile``: the member's name)."""
-
-    def __init__(self, profile: str, message: str) -> None:
-        super().__init__(message)
-        self.profile = profile
-
-
-def reference_routes(
-    members: Sequence[tuple[str, str, Sequence[str]]],
-) -> dict[str, list[str]]:
-    """Market key -> the members (names, in the given order) whose reference reads it, from
-    each member's ``(name, market key, referenced keys)``.
-
-    :raises GroupReferenceError: a referenced market is traded by no member (a group simulates
-        its members' venues only) or by several (which book would it be?).
-    """
-    traders: dict[str, list[str]] = {}
-    for name, key, _ in members:
-        traders.setdefault(key, []).append(name)
-    routes: dict[str, list[str]] = {}
-    for name, _, references in members:
-        for key in references:
-            found = traders.get(key, [])
-            if len(found) == 1:
-                routes.setdefault(key, []).append(name)
-                continue
-            reason = (
-                "no profile of the group trades (a group backtest simulates its profiles' "
-                "venues only)"
-                if not found
-                else f"several profiles trade: {', '.join(found)} (give their sim venues "
-                "distinct exchange names)"
-            )
-            raise GroupReferenceError(name, f"reference reads {key}, which {reason}")
-    return routes
 
 
 class Actor(Protocol):
@@ -422,4 +385,4 @@ class GroupDriver:
             raise error
 
 
-__all__ = ["Actor", "GroupDriver", "GroupReferenceError", "Member", "Running", "reference_routes"]
+__all__ = ["Actor", "GroupDriver", "Member", "Running"]

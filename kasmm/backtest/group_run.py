@@ -44,7 +44,7 @@ from .engine import (
     build_path,
     path_result,
 )
-from .group import GroupDriver, GroupReferenceError, reference_routes
+from .group import GroupDriver
 from .group_hedge import GroupHedge
 from .group_portfolio import GroupPortfolio
 from .group_result import (
@@ -57,6 +57,7 @@ from .group_result import (
     group_summary,
     member_runs,
 )
+from .group_routes import GroupReferenceError, reference_routes
 from .plumbing import LEVELS, PROGRESS_EVERY_S
 from .result import Timing
 
