@@ -117,6 +117,16 @@ def test_group_result_is_deterministic_whatever_the_worker_count() -> None:
     assert deep.result.final_mid != thin.result.final_mid
 
 
+def test_a_world_with_references_and_hedges_is_deterministic_whatever_the_worker_count() -> None:
+    one = run_group_backtest(hedged_pair(), paths=2, horizon_s=60, workers=1)
+    two = run_group_backtest(hedged_pair(), paths=2, horizon_s=60, workers=2)
+    assert reproducible(one.to_json()) == reproducible(two.to_json())
+    assert all(p.hedges[0].sent > 0 for p in one.group_paths)
+    # Each path draws its own latent price (the world's seed_offset is the path's index).
+    first, second = (p.member("sim-deep-kas-usdt").result.final_mid for p in one.group_paths)
+    assert first != second
+
+
 def test_group_figures_add_up_the_members() -> None:
     result = run_group_backtest([member("a", 1), member("b", 2)], paths=1, horizon_s=120)
     path = result.group_paths[0]
