@@ -9,10 +9,20 @@ discrete-event simulation:
   latency or a rate-limit wait of one bot delays that bot, never another venue's market. The
   group always advances the profile whose next action is earliest, its *time*: its clock when
   an event of its venue is ready, else ``max(next market step, its clock)``. Ties go to the
-  profile whose name sorts first. A profile's clock therefore never runs behind an event
-  another profile has already handled, and one profile alone is stepped exactly as
+  profile whose name sorts first. The times at which the group lets anything act never go
+  back, so what one profile hands another (a book it references, a hedge) arrives at the
+  receiver's clock or later (the receiver's clock is moved up to it; a receiver busy with a
+  request of its own gets it when that is done). One profile alone is stepped exactly as
   :meth:`BacktestDriver.run` steps it (same calls, same order: the same result).
+* **One virtual clock per profile, not one for all**, on purpose: one shared clock would make
+  every bot wait for every other bot's requests.
 * **Each venue's requests take effect on its own venue**, at its own clock.
+* **References.** A book a member's venue publishes goes to every member whose ``reference:``
+  reads that market, as a ``ReferenceUpdated`` received at the time it was published, through
+  the driver's own event path (``Engine.on_reference``, then a requote), as live.
+* **Actors** (:class:`Actor`): hedgers (:mod:`.group_hedge`) and portfolios
+  (:mod:`.group_portfolio`) act at times of their own, after the members' events of the same
+  instant.
 * **Nothing is polled early twice.** A venue's ready event is taken once (``poll`` consumes it)
   and held until its time comes; a held book update is rendered again if the bot's orders
   changed meanwhile (a venue renders a book when it hands it out, with the bot's latest orders).
