@@ -258,6 +258,17 @@ def run_group_backtest(
     except GroupReferenceError as exc:
         raise GroupMemberError(exc.profile, str(exc)) from None
     kinds = {p.venue.market.model for p in ordered if isinstance(p.venue, SimVenueConfig)}
+    if len(kinds) > 1:
+        first_as = next(
+            p
+            for p in ordered
+            if isinstance(p.venue, SimVenueConfig) and isinstance(p.venue.market, AS2008Market)
+        )
+        raise GroupMemberError(
+            first_as.name,
+            "venue.market.model is 'as2008' (the Avellaneda-Stoikov experiment, one trader on "
+            "its own exact market), which does not mix with other markets in one group",
+        )
     kind = "as2008" if kinds == {"as2008"} else "random_walk"
     if horizon_s is None:
         horizon_s = DEFAULT_HORIZON_S[kind]

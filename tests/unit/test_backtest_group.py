@@ -439,3 +439,12 @@ def test_a_hedge_onto_a_profile_outside_the_group_is_refused() -> None:
     _, thin = hedged_pair()
     with pytest.raises(GroupMemberError, match=r"hedge\.profile 'sim-deep-kas-usdt' is not in"):
         run_group_backtest([thin], horizon_s=10)
+
+
+def test_an_as2008_profile_does_not_mix_with_other_markets() -> None:
+    base = member("exact", 1).model_dump(mode="json")
+    base["venue"]["market"] = {"model": "as2008"}
+    as_member = make_profile(base)
+    with pytest.raises(GroupMemberError, match="does not mix") as info:
+        run_group_backtest([member("demo", 1), as_member], horizon_s=1)
+    assert info.value.profile == "exact"
