@@ -1,7 +1,7 @@
 """Results of a group backtest: each profile's paths as a single backtest reports them, plus the
 group's own figures per path, and the versioned JSON document.
 
-JSON document (``schema_version`` 1)::
+JSON document (``schema_version`` 1; the JSON Schema is ``kasmm/backtest/group_schema.json``)::
 
     {
       "schema_version": 1,

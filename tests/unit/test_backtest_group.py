@@ -25,11 +25,13 @@ from kasmm.backtest.group_run import (
 from kasmm.cli import main
 from kasmm.commands.backtest_group import print_group_result
 from kasmm.config.loader import load_file
+from kasmm.config.portfolios import PortfolioConfig, ResolvedPortfolio
 from kasmm.config.schema import Profile
 from kasmm.core.quoting import QuoteDecision
 from kasmm.core.types import ReferenceUpdated, VenueEvent
 from kasmm.venues.sim.world import SimWorlds
 from tests.support import demo_profile, make_profile, path_spec
+from tests.unit.test_backtest import _check
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "profiles" / "kas-usdt-sim.yaml"
@@ -448,3 +450,34 @@ def test_an_as2008_profile_does_not_mix_with_other_markets() -> None:
     with pytest.raises(GroupMemberError, match="does not mix") as info:
         run_group_backtest([member("demo", 1), as_member], horizon_s=1)
     assert info.value.profile == "exact"
+
+
+GROUP_SCHEMA = ROOT / "kasmm" / "backtest" / "group_schema.json"
+SINGLE_SCHEMA = ROOT / "kasmm" / "backtest" / "schema.json"
+
+
+def test_the_group_document_matches_group_schema_json() -> None:
+    deep, thin = hedged_pair()
+    both = ResolvedPortfolio(
+        "pair",
+        PortfolioConfig.model_validate({"members": [deep.name, thin.name]}),
+        (deep.name, thin.name),
+        "KAS",
+        "USDT",
+    )
+    result = run_group_backtest(
+        [deep, thin], paths=2, horizon_s=60, workers=1, portfolios=[both], target="examples"
+    )
+    doc = json.loads(json.dumps(result.to_json()))  # exactly what --json writes
+    schema = json.loads(GROUP_SCHEMA.read_text())
+    _check(doc, schema, schema["$defs"], "$")
+    assert doc["group"]["paths"][0]["portfolios"][0]["name"] == "pair"
+    assert doc["group"]["paths"][0]["hedges"][0]["profile"] == thin.name
+    assert set(doc["members"][1]["summary"]) >= {"inventory_std", "hedges_sent"}
+    # A member's path is a single backtest's path, field for field.
+    single = json.loads(SINGLE_SCHEMA.read_text())
+    assert schema["$defs"]["path"] == single["$defs"]["path"]
+    assert schema["$defs"]["stat"] == single["$defs"]["stat"]
+    single_summary = single["$defs"]["run"]["properties"]["summary"]["properties"]
+    group_summary = schema["$defs"]["member_run"]["properties"]["summary"]["properties"]
+    assert set(single_summary) <= set(group_summary)
