@@ -331,7 +331,11 @@ def run_group_backtest(
         horizon_s=horizon_s,
         sample_s=sample_s,
         seeds=base_seeds,
-        rate_limit={"mode": "unlimited" if rate_limit == "unlimited" else "profile"},
+        rate_limit={
+            "mode": "unlimited"
+            if rate_limit == "unlimited" or (rate_limit == "auto" and kind == "as2008")
+            else "profile"
+        },
         members=member_runs(results),
         group_paths=tuple(results),
         summary=group_summary(results),
