@@ -225,7 +225,7 @@ class GroupDriver:
                 current = m
                 m.driver.begin()
             for m in self.members:
-                self._schedule(m)
+                self.schedule(m)
             current = None
             self._loop()
         except BaseException as exc:
@@ -302,7 +302,7 @@ class GroupDriver:
                 self._publish(m, event, now)
             for watcher in m.watchers:
                 watcher(now)
-        self._schedule(m)
+        self.schedule(m)
 
     def _publish(self, m: Member, event: BookUpdated, at: float) -> None:
         """``m``'s venue published ``event`` at ``at``: every member that prices off it gets it
@@ -317,7 +317,7 @@ class GroupDriver:
                 watcher(now)
             self.touched(sub)
 
-    def _schedule(self, m: Member) -> None:
+    def schedule(self, m: Member) -> None:
         """Find ``m``'s next time: a ready event now, its next market step, or ``inf``."""
         clock = m.clock
         if m.ready is None:
@@ -343,7 +343,7 @@ class GroupDriver:
         update is rendered again, and its time is found again."""
         if isinstance(m.ready, BookUpdated):
             m.ready = BookUpdated(m.driver.sim.book)
-        self._schedule(m)
+        self.schedule(m)
 
     # --- samples ----------------------------------------------------------------------------
 

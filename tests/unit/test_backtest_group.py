@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,14 @@ from kasmm.config.loader import load_file
 from kasmm.config.portfolios import PortfolioConfig, ResolvedPortfolio
 from kasmm.config.schema import Profile
 from kasmm.core.quoting import QuoteDecision
-from kasmm.core.types import ReferenceUpdated, VenueEvent
+from kasmm.core.types import (
+    BookUpdated,
+    ClientOrderId,
+    OrderRequest,
+    ReferenceUpdated,
+    Side,
+    VenueEvent,
+)
 from kasmm.venues.sim.world import SimWorlds
 from tests.support import demo_profile, make_profile, path_spec
 from tests.unit.test_backtest import _check
@@ -481,3 +489,23 @@ def test_the_group_document_matches_group_schema_json() -> None:
     single_summary = single["$defs"]["run"]["properties"]["summary"]["properties"]
     group_summary = schema["$defs"]["member_run"]["properties"]["summary"]["properties"]
     assert set(single_summary) <= set(group_summary)
+
+
+def test_a_held_book_is_rendered_again_once_the_bot_changed_its_orders() -> None:
+    """A venue renders a book when it hands it out, with the bot's latest orders: a book update
+    held for its turn while the bot requoted (after a reference, a hedge) shows the new order."""
+    group = GroupDriver([build_path(path_spec(member("a", 1), 10.0))], start=0.0, end=10.0)
+    (m,) = group.members
+    m.driver.begin()
+    group.schedule(m)
+    held = m.ready
+    assert isinstance(held, BookUpdated)
+    best_ask = held.book.asks[0].price
+    price = best_ask - m.driver.engine.rules.tick  # type: ignore[union-attr]
+    m.exchange.place_now(OrderRequest(ClientOrderId("a-test-1"), Side.SELL, price, Decimal(100)))
+    group.touched(m)
+    fresh = m.ready
+    assert isinstance(fresh, BookUpdated) and fresh is not held
+    assert fresh.book.asks[0].price == price
+    assert held.book.asks[0].price == best_ask
+    m.driver.finish()
