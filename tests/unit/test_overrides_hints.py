@@ -19,7 +19,7 @@ from tests.support import demo_profile
         (
             {"venue.market.sigma_bp": 3},
             "venue.market.sigma_bp=3: venue.market.sigma_bp: unknown key 'sigma_bp' (did you "
-            "mean 'sigma_bps'?); allowed: book_interval_s,",
+            "mean 'sigma_bps'?); allowed: arbitrage, book_interval_s,",
         ),
         (
             {"strategy.type": "avellaneda_stoikov", "strategy.gamma": 0.1},
