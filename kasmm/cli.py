@@ -118,17 +118,24 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "backtest",
-        help="backtest a profile in virtual time: many seeded paths, parameter sweeps",
+        help="backtest a profile (or a directory's profiles together) in virtual time",
         description=(
             "Run the profile's own bot (quoting, risk gate, reconciliation) in virtual time on "
             "the simulated venue: the random_walk or as2008 market over --paths seeded paths "
             "(seed + i, in worker processes), or recorded data (--market replay --data FILE). "
             "Prints mean and std of final PnL and inventory, spread, fills, volume, drawdown and "
             "order actions per run; --sweep runs a grid and compares it; --json writes the "
-            "result document (schema_version 2, kasmm/backtest/schema.json)."
+            "result document (schema_version 2, kasmm/backtest/schema.json). Given a "
+            "directory, runs every enabled (sim) profile in it together on one virtual "
+            "timeline, each on its own venue, and prints each profile's and the group's "
+            "figures (--json: the kasmm-backtest-group document)."
         ),
     )
-    p.add_argument("profile", type=Path, help="the profile file (any venue type)")
+    p.add_argument(
+        "profile",
+        type=Path,
+        help="the profile file (any venue type), or a directory of sim profiles (a group)",
+    )
     p.add_argument(
         "--name", default=None, help="profile to run when the file holds a list of profiles"
     )
@@ -187,6 +194,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-path", action="store_true", help="also print every path")
     p.add_argument(
         "--bot-log-level", default="error", help="log level of the backtested bots (default error)"
+    )
+    p.add_argument(
+        "--portfolio",
+        default=None,
+        metavar="NAME",
+        help="with a directory: run only this portfolio's members (its _portfolios.yaml)",
     )
 
     p = sub.add_parser(
@@ -474,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json_path=args.json_path,
             per_path=args.per_path,
             bot_log_level=args.bot_log_level,
+            portfolio=args.portfolio,
         )
     if args.command == "record":
         from kasmm.commands.record import record_command

@@ -30,9 +30,11 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from kasmm.bot.commands import Job, Log
+from kasmm.bot.driver import BotNotRunning
 from kasmm.bot.engine import Engine, FillVerdict
 from kasmm.bot.outcomes import RATE_LIMIT_PAUSE_S, RoundOutcomes, RoundState, chunks
 from kasmm.bot.stats import BotState
@@ -51,6 +53,7 @@ from kasmm.core.types import (
     OrderRequest,
     PlaceOrder,
     ReferenceUpdated,
+    Side,
     VenueEvent,
 )
 from kasmm.errors import (
@@ -62,7 +65,7 @@ from kasmm.errors import (
     VenueError,
 )
 from kasmm.journal import Restored
-from kasmm.venues.base import CancelOutcome, PlaceOutcome
+from kasmm.venues.base import CancelOutcome, IocOutcome, PlaceOutcome
 from kasmm.venues.batch import requests_sent
 from kasmm.venues.sim import SimVenue
 from kasmm.venues.sim.replay import ReplayEnded
@@ -144,6 +147,11 @@ class BacktestDriver:
         self._cancel_per_request = limits.cancel
         self._place_per_request = limits.place
         self._seen_trades: set[str] = set()
+        #: Books of referenced markets handed to this bot (:meth:`handle_reference`).
+        self.references = 0
+        #: Called with each fill the engine took as its own, at the clock's time (what the
+        #: live driver reports as "stored": a group backtest's hedger listens here).
+        self.fill_listener: Callable[[Fill, float], None] | None = None
         #: Called with the fraction of the horizon done, about every ``progress_every_s``.
         self.on_progress: Callable[[float], None] | None = None
         self.progress_every_s = PROGRESS_EVERY_S
@@ -163,17 +171,89 @@ class BacktestDriver:
         """Connect, trade every market event up to the horizon (or the data's end), then stop
         and cancel every order."""
         try:
-            self._start()
+            self.begin()
             self._loop()
         except BaseException as exc:
-            self.state = BotState.FAILED
-            self.engine.stats.last_error = f"{type(exc).__name__}: {exc}"
+            self.failed(exc)
             raise
         finally:
-            self.orders_left = self._stop()
-            self.sim.close_now()  # the venue's: a replay also closes its file
-            if self.state is not BotState.FAILED:
-                self.state = BotState.STOPPED
+            self.finish()
+        self.finished()
+
+    # --- the steps of :meth:`run`, for a driver of several paths (:mod:`.group`) -----------
+
+    def begin(self) -> None:
+        """Connect and reconcile (the start of :meth:`run`)."""
+        self._start()
+
+    def handle(self, event: VenueEvent, now: float) -> None:
+        """One market event of this venue, at ``now`` (the path's clock): the engine handles
+        it and requotes; the meter samples the bot after it."""
+        engine, meter, observer = self.engine, self.meter, self.observer
+        meter.events += 1
+        meter.last_event_at = now
+        self._on_event(event, now)
+        if self.state is BotState.STARTING and engine.stats.decisions > 0:
+            self.state = BotState.QUOTING
+            self.log.info("bot_started", mode=engine.mode, prefix=engine.ids.prefix)
+        if observer is not None:
+            observer.handled(self.clock.now(), event, engine.last_decision)
+        meter.after(event, marks(engine))
+
+    def handle_reference(self, event: ReferenceUpdated, now: float) -> None:
+        """A book of another market this profile prices off, at ``now``: the engine takes it
+        (:meth:`Engine.on_reference`) and requotes, as the async driver does. Counted in
+        :attr:`references`, not among this venue's market events."""
+        engine = self.engine
+        self.references += 1
+        self._on_event(event, now)
+        if self.observer is not None:
+            self.observer.handled(self.clock.now(), event, engine.last_decision)
+        self.meter.after(event, marks(engine))
+
+    # --- immediate-or-cancel orders (hedges sent through this path, :mod:`.group_hedge`) --
+
+    def ioc_request(self, side: Side, price: Decimal, size: Decimal) -> OrderRequest:
+        """An immediate-or-cancel request with a new client id of this run (its fills are this
+        profile's own, although it never rests), as the live bot makes one."""
+        return OrderRequest.ioc(self.engine.ids.next(), side, price, size)
+
+    def send_ioc(self, request: OrderRequest) -> IocOutcome:
+        """Send ``request`` on this path's venue as the live executor does: this bot's tokens and
+        latency (on its clock), the venue's answer recorded in the engine; its fills come as
+        this venue's events.
+
+        :raises VenueError: as :meth:`Venue.place_ioc` (recorded in the engine first).
+        :raises BotNotRunning: the bot is not connected (stopped, or not started yet).
+        """
+        engine = self.engine
+        if engine.rules is None or self.state not in (BotState.STARTING, BotState.QUOTING):
+            raise BotNotRunning(f"{self.profile.name} is not running ({self.state.value})")
+        try:
+            outcome = self._call_with("place_ioc", request, self.exchange.place_ioc_now)
+        except VenueError as exc:
+            engine.orders.ioc_failed(request, exc, self.clock.wall())
+            self._carry_out()
+            raise
+        engine.orders.ioc_answered(request, outcome, self.clock.wall())
+        self._carry_out()
+        return outcome
+
+    def failed(self, exc: BaseException) -> None:
+        """The path failed with ``exc`` (what :meth:`run` records before it stops)."""
+        self.state = BotState.FAILED
+        self.engine.stats.last_error = f"{type(exc).__name__}: {exc}"
+
+    def finish(self) -> None:
+        """Stop: cancel every order, close the venue (the end of :meth:`run`, also after a
+        failure)."""
+        self.orders_left = self._stop()
+        self.sim.close_now()  # the venue's: a replay also closes its file
+        if self.state is not BotState.FAILED:
+            self.state = BotState.STOPPED
+
+    def finished(self) -> None:
+        """The meter's last sample, after a path that ended normally."""
         self.meter.after(None, marks(self.engine))
 
     def _start(self) -> None:
@@ -198,13 +278,12 @@ class BacktestDriver:
     def _loop(self) -> None:
         # The methods are called through self, not bound to locals: compiled, that is a
         # direct call; a bound method is a generic one.
-        engine, clock, meter, observer = self.engine, self.clock, self.meter, self.observer
+        clock = self.clock
         start, end = clock.now(), clock.end
         span = (end - start) if end is not None and end > start else None
         every = self.progress_every_s
         report_at = time.monotonic() + every
         n = 0
-        starting = self.state is BotState.STARTING
         while True:
             event = self._next_event()
             if event is None:
@@ -215,17 +294,7 @@ class BacktestDriver:
                 if wall >= report_at:
                     report_at = wall + every
                     self.on_progress(min(1.0, (clock.now() - start) / span))
-            meter.events += 1
-            now = clock.now()
-            meter.last_event_at = now
-            self._on_event(event, now)
-            if starting and engine.stats.decisions > 0:
-                starting = False
-                self.state = BotState.QUOTING
-                self.log.info("bot_started", mode=engine.mode, prefix=engine.ids.prefix)
-            if observer is not None:
-                observer.handled(clock.now(), event, engine.last_decision)
-            meter.after(event, marks(engine))
+            self.handle(event, clock.now())
 
     def _next_event(self) -> VenueEvent | None:
         """The market's next event, ``None`` at the horizon or the end of the data."""
@@ -252,6 +321,8 @@ class BacktestDriver:
                 self._carry_out()
                 return
             engine.on_fill(event.fill, now)
+            if self.fill_listener is not None:
+                self.fill_listener(event.fill, now)
         elif isinstance(event, OrderClosed):
             engine.on_order_closed(event.client_id, event.reason, event.ts)
         elif isinstance(event, ReferenceUpdated) and not engine.on_reference(

@@ -177,9 +177,17 @@ class PathSpec:
 
 
 def build_path(
-    spec: PathSpec, *, observer: Observer | None = None, run_tag: str | None = None
+    spec: PathSpec,
+    *,
+    observer: Observer | None = None,
+    run_tag: str | None = None,
+    worlds: SimWorlds | None = None,
 ) -> BacktestDriver:
-    """The driver of one path, wired to its venue, clock and bucket (not started)."""
+    """The driver of one path, wired to its venue, clock and bucket (not started).
+
+    :param worlds: the simulated worlds the venue joins: a group path's, shared by its
+        members (default: the path's own, ``seed_offset`` its index).
+    """
     clock = BacktestClock(spec.start, spec.end)
     profile = spec.profile
     venue_cfg = profile.venue
@@ -193,7 +201,8 @@ def build_path(
     else:
         # A world's latent path is drawn per path (seed_offset): without a registry of the
         # path's own, every path would replay the same latent price.
-        worlds = SimWorlds(seed_offset=spec.index)
+        if worlds is None:
+            worlds = SimWorlds(seed_offset=spec.index)
         sim = SimVenue(venue_cfg, profile.symbol, clock, worlds=worlds, user=profile.name)
     bucket = BacktestBucket(
         profile.rate_limit.capacity,
@@ -220,6 +229,11 @@ def run_path(spec: PathSpec, on_progress: Callable[[float], None] | None = None)
     driver = build_path(spec)
     driver.on_progress = on_progress
     driver.run()
+    return path_result(driver, spec.index, spec.seed, spec.start)
+
+
+def path_result(driver: BacktestDriver, index: int, seed: int, start: float) -> PathResult:
+    """The measures of a path ``driver`` has run (``start``: the path's start time)."""
     meter = driver.meter
     view = driver.view()
     mid = view.mid
@@ -230,8 +244,8 @@ def run_path(spec: PathSpec, on_progress: Callable[[float], None] | None = None)
     start_base = pnl.position - (pnl.buy_volume - pnl.sell_volume)
     limiter = driver.bucket
     return PathResult(
-        index=spec.index,
-        seed=spec.seed,
+        index=index,
+        seed=seed,
         final_pnl=float(pnl.net(mark)),
         final_inventory=float(view.inventory_base),
         inventory_change=float(view.inventory_base - start_base),
@@ -257,7 +271,7 @@ def run_path(spec: PathSpec, on_progress: Callable[[float], None] | None = None)
         market_events=meter.events,
         kill_switch_trips=counters.kill_switch_trips,
         trading_state=view.trading_state.value,
-        end_time_s=max(0.0, meter.last_event_at - spec.start) if meter.events else 0.0,
+        end_time_s=max(0.0, meter.last_event_at - start) if meter.events else 0.0,
         open_orders_left=view.orders_left,
         **pnl_fields(view.pnl_parts),
         **markout_fields(view.markout),

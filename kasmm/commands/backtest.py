@@ -227,10 +227,49 @@ def backtest_command(
     json_path: Path | None = None,
     per_path: bool = False,
     bot_log_level: str = "error",
+    portfolio: str | None = None,
 ) -> int:
-    """Implement ``kasmm backtest``: exit 0 on success, 1 on errors, 2 on usage errors."""
+    """Implement ``kasmm backtest``: exit 0 on success, 1 on errors, 2 on usage errors.
+
+    A directory runs every enabled profile in it as one group
+    (:func:`kasmm.commands.backtest_group.group_backtest_command`).
+    """
     from kasmm.config.loader import load_one_for_command
 
+    if path.is_dir():
+        from kasmm.commands.backtest_group import group_backtest_command
+
+        single_only = {
+            "--name": name is not None,
+            "--market": market is not None,
+            "--data": data is not None,
+            "--set": bool(sets),
+            "--sweep": bool(sweeps),
+            "--queue-position": queue_position != "back",
+        }
+        refused = [option for option, given in single_only.items() if given]
+        if refused:
+            print(
+                f"{path} is a directory (a group backtest): {', '.join(refused)} "
+                "only apply to one profile file",
+                file=sys.stderr,
+            )
+            return 2
+        return group_backtest_command(
+            path,
+            paths=paths,
+            horizon=horizon,
+            seed=seed,
+            workers=workers,
+            rate_limit=rate_limit,
+            json_path=json_path,
+            per_path=per_path,
+            bot_log_level=bot_log_level,
+            portfolio=portfolio,
+        )
+    if portfolio is not None:
+        print("--portfolio needs a directory (its _portfolios.yaml)", file=sys.stderr)
+        return 2
     loaded = load_one_for_command(path, name)
     if isinstance(loaded, int):
         return loaded
