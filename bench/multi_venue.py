@@ -1,7 +1,7 @@
 """Quoting a thin venue that lags a deep one: own mid vs reference vs reference + hedge.
 
 Two simulated venues on one latent price (a sim *world*), the example pair of
-``profiles/examples/``: ``sim-deep`` leads (no lag, a deep book, many takers) and ``sim-thin``
+``profiles/``: ``sim-deep`` leads (no lag, a deep book, many takers) and ``sim-thin``
 follows it 500 ms late (its mid is the latent price half a second ago plus its own noise; a thin
 book, few takers, and informed takers who trade it toward the latent price *now*, picking off
 quotes that are stale). The world here moves like a thin KAS market: 2 bps per square-root
@@ -55,8 +55,9 @@ from kasmm.config.loader import load_file  # noqa: E402
 from kasmm.config.schema import Profile  # noqa: E402
 
 SCENARIOS = ("own mid", "reference", "reference + hedge")
-#: The latent price of both venues (the examples' world, with the jumps of a thin KAS market:
-#: a 20 bps move every 5 s on average, which the thin venue shows half a second late).
+#: The latent price of both venues: the shipped examples' world (a 20 bps move every 5 s on
+#: average, which the thin venue shows half a second late), set here too so that the figures do
+#: not move when someone tunes the demo.
 WORLD: dict[str, Any] = {"sigma_bps": 2.0, "jump_rate_per_s": 0.2, "jump_bps": 20.0}
 #: The thin venue's informed takers: who picks off a quote the latent price has moved through.
 ARBITRAGE: dict[str, Any] = {"rate_per_s": 4.0, "max_size": "5000", "threshold_bps": 2.0}
@@ -65,8 +66,8 @@ DEEP_KEY = {"exchange": "sim-deep", "symbol": "KAS/USDT"}
 
 
 def _example(name: str) -> dict[str, Any]:
-    """An example profile of ``profiles/examples/`` as a dict (the world's venues)."""
-    path = REPO / "profiles" / "examples" / f"{name}.yaml"
+    """An example profile of ``profiles/`` as a dict (the world's venues)."""
+    path = REPO / "profiles" / f"{name}.yaml"
     loaded, issues = load_file(path)
     if issues:
         raise SystemExit(f"{path}: {issues[0]}")
@@ -75,7 +76,7 @@ def _example(name: str) -> dict[str, Any]:
 
 
 def deep_profile(seed: int) -> Profile:
-    """The hedge account on the deep venue (``profiles/examples/sim-deep-kas-usdt.yaml``'s
+    """The hedge account on the deep venue (``profiles/sim-deep-kas-usdt.yaml``'s
     market and world): it quotes 10 % away, so it trades only the hedges it is sent, and holds
     enough of both assets for every hedge of a path."""
     data = _example("sim-deep-kas-usdt")
@@ -93,7 +94,7 @@ def deep_profile(seed: int) -> Profile:
 
 
 def thin_profile(seed: int, *, reference: bool, hedge: bool) -> Profile:
-    """The market maker on the thin venue (``profiles/examples/sim-thin-kas-usdt.yaml``: 500 ms
+    """The market maker on the thin venue (``profiles/sim-thin-kas-usdt.yaml``: 500 ms
     behind the deep one, informed takers), its reference only where the scenario says."""
     data = _example("sim-thin-kas-usdt")
     data["name"] = "thin"

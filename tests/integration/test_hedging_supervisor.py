@@ -259,7 +259,7 @@ async def test_a_failing_hedge_venue_pauses_the_hedged_profile_until_hedged(
         sup.request_stop()
 
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "profiles" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "profiles"
 
 
 @pytest.mark.anyio
@@ -272,10 +272,8 @@ async def test_the_example_world_hedged_thin_onto_deep(tmp_path: Path) -> None:
     deep = (EXAMPLES / "sim-deep-kas-usdt.yaml").read_text()
     thin = (EXAMPLES / "sim-thin-kas-usdt.yaml").read_text()
     (directory / "sim-deep-kas-usdt.yaml").write_text(deep)
-    (directory / "sim-thin-kas-usdt.yaml").write_text(
-        thin + "\nhedge:\n  profile: sim-deep-kas-usdt\n  window_ms: 100\n  retry_s: 0.5\n"
-        "  max_unhedged_base: {base: 20000}\n"
-    )
+    assert "\nhedge:\n  profile: sim-deep-kas-usdt" in thin  # shipped hedged
+    (directory / "sim-thin-kas-usdt.yaml").write_text(thin)
     ledger = Ledger(tmp_path / "kasmm.sqlite")
     sup = Supervisor(directory, ledger=AsyncLedger(ledger))
 

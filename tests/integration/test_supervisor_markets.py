@@ -89,7 +89,7 @@ async def test_a_thin_profile_prices_off_markets_its_supervisor_trades(world: Pa
         tg.cancel_scope.cancel()
 
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "profiles" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "profiles"
 
 
 async def test_the_deep_and_thin_examples_share_a_world_and_the_thin_one_prices_off_the_deep(

@@ -311,7 +311,7 @@ def test_a_failing_member_fails_the_path_and_every_member_is_stopped_without_ord
     assert all(m.driver.orders_left == 0 for m in group.members)
 
 
-EXAMPLES = ROOT / "profiles" / "examples"
+EXAMPLES = ROOT / "profiles"
 
 
 def example(name: str) -> Profile:

@@ -11,7 +11,7 @@ from kasmm.config.loader import ConfigIssue, load_file, load_paths
 from kasmm.config.schema import RandomWalkMarket, SimVenueConfig, SimWorldConfig
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "profiles" / "examples"
+EXAMPLES = REPO / "profiles"
 
 
 def profile_text(venue: str, name: str | None = None, enabled: bool = True) -> str:
@@ -143,5 +143,5 @@ def test_the_example_world_profiles_load_together() -> None:
     assert [(s.exchange, s.symbol) for s in reference.sources] == [("sim-deep", "KAS/USDT")]
     assert deep.market.book_level_size > 10 * thin.market.book_level_size
     assert deep.market.taker_rate_per_s > 10 * thin.market.taker_rate_per_s
-    for path in EXAMPLES.glob("*.yaml"):
-        assert path.read_text().startswith("# yaml-language-server: $schema=../../")
+    for path in EXAMPLES.glob("sim-*.yaml"):
+        assert path.read_text().startswith("# yaml-language-server: $schema=../kasmm-profile")

@@ -403,7 +403,7 @@ def test_each_backtest_path_draws_its_own_latent_price() -> None:
     from kasmm.backtest.engine import PathSpec, build_path
     from kasmm.config.loader import load_file
 
-    [loaded], issues = load_file(REPO / "profiles" / "examples" / "sim-deep-kas-usdt.yaml")
+    [loaded], issues = load_file(REPO / "profiles" / "sim-deep-kas-usdt.yaml")
     assert not issues
     spec = PathSpec(
         run=0,
