@@ -509,3 +509,79 @@ def test_a_held_book_is_rendered_again_once_the_bot_changed_its_orders() -> None
     assert fresh.book.asks[0].price == price
     assert held.book.asks[0].price == best_ask
     m.driver.finish()
+
+
+class Moves:
+    """Every decision of the thin bot (its own mid and its reference) and every book of the deep
+    venue, with their times on the group's timeline."""
+
+    def __init__(self) -> None:
+        self.deep: list[tuple[float, Decimal]] = []
+        self.thin: list[tuple[float, Decimal, Decimal]] = []
+
+    def request(self, request: Request) -> None:
+        pass
+
+    def deep_seen(self, at: float, event: VenueEvent) -> None:
+        if isinstance(event, BookUpdated) and event.book.mid is not None:
+            self.deep.append((at, event.book.mid))
+
+    def handled(self, at: float, event: VenueEvent, decision: QuoteDecision | None) -> None:
+        if decision is not None and decision.mid is not None and decision.reference_mid:
+            self.thin.append((at, decision.mid, decision.reference_mid))
+
+
+class DeepObserver:
+    def __init__(self, moves: Moves) -> None:
+        self.moves = moves
+
+    def request(self, request: Request) -> None:
+        pass
+
+    def handled(self, at: float, event: VenueEvent, decision: QuoteDecision | None) -> None:
+        self.moves.deep_seen(at, event)
+
+
+def test_the_thin_bot_reprices_on_a_deep_move_before_its_own_book_shows_it() -> None:
+    """The issue's check, in virtual time: after each jump of the latent price (seen at once on
+    the deep venue, 500 ms late on the thin one), the thin bot's quotes are already centred on
+    the new price while its own book still shows the old one."""
+    specs = [path_spec(example(n), 600.0) for n in ("sim-deep-kas-usdt", "sim-thin-kas-usdt")]
+    moves = Moves()
+    worlds = SimWorlds(seed_offset=0)
+    drivers = [
+        build_path(
+            s, observer=moves if "thin" in s.profile.name else DeepObserver(moves), worlds=worlds
+        )
+        for s in specs
+    ]
+    GroupDriver(drivers, start=0.0, end=600.0).run()
+    jumps = [
+        (t1, m0, m1)
+        for (t0, m0), (t1, m1) in zip(moves.deep, moves.deep[1:], strict=False)
+        # 10 bps in one book; not beyond 0.8 %: a jump of more than the example's
+        # max_deviation_pct (1 %) rightly pauses the thin bot until its own book follows.
+        if Decimal("0.0010") < abs(m1 / m0 - 1) < Decimal("0.008") and t1 > 5.0
+    ]
+    assert len(jumps) >= 20  # a 20 bps jump every 5 s on average
+
+    def first(after: float, part: int, before: Decimal, target: Decimal) -> float | None:
+        """When the thin decisions' ``part`` (1: own mid, 2: reference) first got halfway from
+        ``before`` to ``target``."""
+        half = (before + target) / 2
+        for at, *mids in moves.thin:
+            value = mids[part - 1]
+            if at >= after and (value - half) * (target - before) >= 0:
+                return at
+        return None
+
+    led = 0
+    for at, old, new in jumps:
+        by_reference = first(at, 2, old, new)
+        by_own_book = first(at, 1, old, new)
+        assert by_reference is not None
+        if by_own_book is None or by_own_book - by_reference >= 0.3:
+            led += 1
+        assert by_reference - at < 0.1  # the next thin decision: the deep book itself
+    # The thin venue shows a jump 500 ms late (give or take its noise and the next book).
+    assert led >= 0.8 * len(jumps), (led, len(jumps))
