@@ -276,6 +276,31 @@ def kpi_lines(row: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def reference_lines(row: Mapping[str, Any]) -> list[str]:
+    """What the row's quotes price off (a profile with ``reference:``), as detail-pane lines:
+    the source and price, its distance from the own mid, each referenced market's age."""
+    ref = row.get("reference")
+    if not isinstance(ref, Mapping):
+        return []
+    fmt = number_format(row)
+    price = decimal(ref.get("price"))
+    deviation = ref.get("deviation_pct")
+    line = (
+        f"priced off {cell(ref.get('source'))}"
+        f" {'-' if price is None else fmt.price(price)}"
+        f" ({'-' if deviation is None else f'{deviation:+.2f}'} % from own mid)"
+    )
+    if ref.get("problem"):
+        line += f", PAUSED: {cell(ref.get('problem'))}"
+    ages = ref.get("age_s")
+    ages = ages if isinstance(ages, Mapping) else {}
+    aged = "  ".join(
+        f"{key} {f'{age:.1f}s' if isinstance(age, int | float) else 'no book yet'}"
+        for key, age in ages.items()
+    )
+    return [line, f"reference ages  {aged}"] if aged else [line]
+
+
 def hedge_lines(row: Mapping[str, Any]) -> list[str]:
     """The row's hedging (a profile with ``hedge:``), as detail-pane lines."""
     hedge = row.get("hedge")

@@ -178,6 +178,21 @@ class Families:
             "kasmm_book_age_seconds", "Seconds since the order book last changed.", ()
         )
         self.book_updates = c("kasmm_book_updates_total", "Order-book updates received.", ())
+        self.reference_price = g(
+            "kasmm_reference_price",
+            "The reference price quotes centre on (profiles with reference:, while it prices).",
+            (),
+        )
+        self.reference_deviation = g(
+            "kasmm_reference_deviation_pct",
+            "Distance of the reference price from the own mid, percent.",
+            (),
+        )
+        self.reference_age = g(
+            "kasmm_reference_age_seconds",
+            "Seconds since each referenced market's last usable book.",
+            ("market",),
+        )
         self.own_best = g(
             "kasmm_own_best_price", "Best price among the profile's own open orders.", ("side",)
         )

@@ -381,6 +381,15 @@ class SupervisorCollector(Collector):
                 fam.book_best.add_metric((*labels, side), _f(price))
         if view.book_age_s is not None:
             fam.book_age.add_metric(labels, max(0.0, view.book_age_s))
+        ref = view.reference
+        if ref is not None:
+            if ref.price is not None:
+                fam.reference_price.add_metric(labels, _f(ref.price))
+            if ref.deviation_pct is not None:
+                fam.reference_deviation.add_metric(labels, ref.deviation_pct)
+            for market, age in ref.ages_s:
+                if age is not None:
+                    fam.reference_age.add_metric((*labels, market), max(0.0, age))
         # Own orders (best first on each side).
         for orders, name in ((view.bids, "buy"), (view.asks, "sell")):
             fam.open_orders.add_metric((*labels, name), float(len(orders)))

@@ -145,6 +145,22 @@ def view_fields(view: BotView, now: float) -> dict[str, Any]:
         "quote": view.quote,
         "tick": None if view.tick is None else str(view.tick),
         "lot": None if view.lot is None else str(view.lot),
+        "price_source": None if view.decision is None else view.decision.price_source,
+        "reference": _reference(view),
+    }
+
+
+def _reference(view: BotView) -> dict[str, Any] | None:
+    """What the profile prices off (``reference:``), ``None`` for its own book."""
+    ref = view.reference
+    if ref is None:
+        return None
+    return {
+        "price": None if ref.price is None else str(ref.price),
+        "source": ref.source,
+        "problem": ref.problem,
+        "deviation_pct": None if ref.deviation_pct is None else round(ref.deviation_pct, 4),
+        "age_s": {key: None if age is None else round(age, 3) for key, age in ref.ages_s},
     }
 
 

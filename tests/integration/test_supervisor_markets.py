@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
+from kasmm.obs.metrics import render
 from kasmm.supervisor import Supervisor
 from tests.support import eventually
 
@@ -113,4 +115,19 @@ async def test_the_deep_and_thin_examples_share_a_world_and_the_thin_one_prices_
         deep, thin = markets["sim-deep:KAS/USDT"], markets["sim-thin:KAS/USDT"]
         assert (deep["source"], deep["subscribers"]) == ("venue", 1)  # the thin bot reads it
         assert (thin["source"], thin["subscribers"]) == ("venue", 0)
+        # What priced the thin bot is in its status row and in the metrics.
+        await eventually(lambda: thin_row(sup)["price_source"] == "sim-deep:KAS/USDT")
+        row = thin_row(sup)["reference"]
+        assert row["source"] == "sim-deep:KAS/USDT" and row["problem"] is None
+        assert 0 <= row["age_s"]["sim-deep:KAS/USDT"] < 2 and row["deviation_pct"] < 1
+        text = render(sup.metrics_registry)[0].decode()
+        labels = 'profile="sim-thin-kas-usdt",symbol="KAS/USDT",venue="sim-thin"'
+        assert f"kasmm_reference_price{{{labels}}} 0.0" in text
+        assert f'kasmm_reference_age_seconds{{market="sim-deep:KAS/USDT",{labels}}}' in text
         tg.cancel_scope.cancel()
+
+
+def thin_row(sup: Supervisor) -> dict[str, Any]:
+    rows = {r["name"]: r for r in sup.status()["profiles"]}
+    row: dict[str, Any] = rows["sim-thin-kas-usdt"]
+    return row

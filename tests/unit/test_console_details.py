@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from kasmm.console.details import RECENT_SHOWN, profile_detail
 
@@ -55,3 +56,25 @@ def test_the_shared_markets_show_their_books_source_and_age() -> None:
         "  gate:KAS/USDT  book - age no book yet  readers 1  feed running"
         "  failures 2: NetworkError: reset"
     )
+
+
+def test_a_referencing_profile_shows_what_priced_it_and_each_sources_age() -> None:
+    deep = "sim-deep:KAS/USDT"
+    ref: dict[str, Any] = {
+        "price": "0.080123",
+        "source": deep,
+        "problem": None,
+        "deviation_pct": 0.0312,
+        "age_s": {deep: 0.14},
+    }
+    row: dict[str, Any] = {"name": "thin", "symbol": "KAS/USDT", "venue": "sim-thin",
+                           "state": "quoting", "tick": "0.000001", "lot": "0.01",
+                           "reference": ref}  # fmt: skip
+    doc = {"supervisor": {"pid": 1}, "profiles": [row]}
+    lines = profile_detail(doc, row)
+    assert f"priced off {deep} 0.080123 (+0.03 % from own mid)" in lines
+    assert f"reference ages  {deep} 0.1s" in lines
+    row["reference"] = {**ref, "price": None, "problem": "reference_stale", "age_s": {deep: None}}
+    lines = profile_detail(doc, row)
+    assert f"priced off {deep} - (+0.03 % from own mid), PAUSED: reference_stale" in lines
+    assert f"reference ages  {deep} no book yet" in lines
