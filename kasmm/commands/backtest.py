@@ -15,7 +15,7 @@ from kasmm import native
 from kasmm.backtest.engine import MARKETS, BacktestError, RateLimitMode, run_backtest
 from kasmm.backtest.overrides import OverrideError, parse_assignment, parse_sweep
 from kasmm.backtest.replay import QueuePosition
-from kasmm.backtest.result import BacktestResult, PathResult, RunResult, Stat
+from kasmm.backtest.result import BacktestResult, PathResult, RunResult, Stat, Timing
 from kasmm.obs.money import NumberFormat, fixed
 
 
@@ -200,7 +200,11 @@ def print_result(result: BacktestResult, out: TextIO, *, per_path: bool = False)
                 [[f(p, fmt) for _, f in PATH_COLUMNS] for p in run.paths],
                 out,
             )
-    t = result.timing
+    print_timing(result.timing, out)
+
+
+def print_timing(t: Timing, out: TextIO) -> None:
+    """A run's last lines: its size, speed and which hot path ran it."""
     print(
         f"{t.decisions} decisions, {t.market_events} market events in {t.wall_s:.2f} s "
         f"({t.decisions_per_s:,.0f} decisions/s, {t.workers} worker(s), cpu {t.cpu_s:.2f} s)",

@@ -14,14 +14,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from kasmm import native
 from kasmm.backtest.engine import BacktestError, RateLimitMode
 from kasmm.backtest.group_result import GroupBacktestResult, GroupPath
 from kasmm.backtest.group_run import GroupMemberError, run_group_backtest
 from kasmm.backtest.result import Stat
 from kasmm.obs.money import NumberFormat
 
-from .backtest import PATH_COLUMNS, RUN_COLUMNS, ProgressBar, TableFormat, _mean, _std, _table
+from .backtest import (
+    PATH_COLUMNS,
+    RUN_COLUMNS,
+    ProgressBar,
+    TableFormat,
+    _mean,
+    _std,
+    _table,
+    print_timing,
+)
 
 Column = tuple[str, Callable[[Any, TableFormat], str]]
 
@@ -131,13 +139,7 @@ def print_group_result(result: GroupBacktestResult, out: TextIO, *, per_path: bo
             [[f(p, fmt) for _, f in GROUP_PATH_COLUMNS] for p in paths],
             out,
         )
-    t = result.timing
-    print(
-        f"{t.decisions} decisions, {t.market_events} market events in {t.wall_s:.2f} s "
-        f"({t.decisions_per_s:,.0f} decisions/s, {t.workers} worker(s), cpu {t.cpu_s:.2f} s)",
-        file=out,
-    )
-    print(f"hot path: {native.status().describe()}", file=out)
+    print_timing(result.timing, out)
 
 
 def group_backtest_command(
