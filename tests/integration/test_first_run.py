@@ -27,3 +27,18 @@ async def test_a_default_profile_fills_both_sides_within_20_s(name: str, mode: s
     fills = (summary.fills_buy, summary.fills_sell)
     assert min(fills) >= MIN_FILLS_PER_SIDE, f"{name} {mode}: fills buy/sell {fills}"
     assert summary.open_orders_left == 0
+
+
+def test_the_world_pair_fills_both_sides_within_20_s() -> None:
+    """The deep and thin venues of the default profiles run together (the thin one prices off
+    the deep one and hedges there), so they are checked together, as a group, on the seeds
+    `make run` uses."""
+    from kasmm.backtest.group_run import run_group_backtest
+
+    pair = [demo_profile(f"sim-{venue}-kas-usdt.yaml") for venue in ("deep", "thin")]
+    result = run_group_backtest(pair, paths=1, horizon_s=FIRST_SECONDS, workers=1)
+    for run in result.members:
+        [path] = run.paths
+        fills = (path.fills_buy, path.fills_sell)
+        assert min(fills) >= MIN_FILLS_PER_SIDE, f"{run.label}: fills buy/sell {fills}"
+        assert path.open_orders_left == 0
