@@ -5,16 +5,21 @@ findings ``(field path, message)``; the loader turns the path into ``line:col`` 
 the user did not write points at its closest written parent). :data:`CHECKS` names them all.
 No check touches the network.
 
-:func:`prefix_collisions` and :func:`world_conflicts` check across profiles: they need every
-profile of a load.
+The checks across profiles (they need every profile of a load) and the warnings live in their
+own modules and are re-exported here: :func:`prefix_collisions`
+(:mod:`kasmm.config.account_checks`), :func:`world_conflicts` (:mod:`kasmm.config.world_checks`),
+:func:`hedge_problems` (:mod:`kasmm.config.cross_venue_checks`) and :func:`run_warnings`
+(:mod:`kasmm.config.warning_checks`).
 """
 
 from __future__ import annotations
 
 import functools
 import zoneinfo
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 
+from kasmm.config.account_checks import prefix_collisions
+from kasmm.config.cross_venue_checks import check_hedge, check_reference, hedge_problems
 from kasmm.config.locate import FieldPath
 from kasmm.config.schema import (
     SUPPORTED_EXCHANGES,
@@ -24,10 +29,10 @@ from kasmm.config.schema import (
     KillRule,
     PaperVenueConfig,
     Profile,
-    RandomWalkMarket,
     SessionEndHorizon,
     SimVenueConfig,
 )
+from kasmm.config.warning_checks import WARNINGS, run_warnings, warn_spread
 from kasmm.config.world_checks import check_sim_world, world_conflicts
 
 __all__ = [
@@ -36,10 +41,13 @@ __all__ = [
     "WARNINGS",
     "Check",
     "Finding",
+    "check_hedge",
+    "check_reference",
     "hedge_problems",
     "prefix_collisions",
     "run_checks",
     "run_warnings",
+    "warn_spread",
     "world_conflicts",
 ]
 
@@ -322,86 +330,11 @@ def check_sim_balances(p: Profile) -> list[Finding]:
     ]
 
 
-def check_hedge(p: Profile) -> list[Finding]:
-    """A profile does not hedge onto itself, and what it carries below ``min_base`` cannot
-    trip its own residual rule (the other hedge checks need every profile:
-    :func:`hedge_problems`)."""
-    hedge = p.hedge
-    if hedge is None:
-        return []
-    out: list[Finding] = []
-    if hedge.profile == p.name:
-        out.append((("hedge", "profile"), "a profile cannot hedge onto itself; name another one"))
-    limit = hedge.max_unhedged_base.base
-    if hedge.min_base >= limit:
-        out.append(
-            (
-                ("hedge", "min_base"),
-                f"min_base ({hedge.min_base}) must be below max_unhedged_base.base ({limit}): "
-                "a net carried below min_base would trip the residual rule for good",
-            )
-        )
-    return out
-
-
 def check_symbol(p: Profile) -> list[Finding]:
     """Base and quote differ."""
     if p.base == p.quote:
         return [(("symbol",), f"base and quote assets must differ (got {p.symbol})")]
     return []
-
-
-def check_reference(p: Profile) -> list[Finding]:
-    """Each reference source prices the profile's base in its quote asset: the same base, and
-    the same quote or a conversion pair between the two quotes; never the profile's own market;
-    no source twice."""
-    cfg = p.reference
-    if cfg is None:
-        return []
-    from kasmm.config.to_core import market_key, profile_market_key
-
-    out: list[Finding] = []
-    own = profile_market_key(p)
-    seen: set[str] = set()
-    for i, source in enumerate(cfg.sources):
-        path: FieldPath = ("reference", "sources", i)
-        key = market_key(source.exchange, source.symbol)
-        base, quote = source.symbol.split("/")
-        if key == own:
-            out.append((path, f"{key} is this profile's own market: leave reference out instead"))
-        if key in seen:
-            out.append((path, f"{key} is listed twice"))
-        seen.add(key)
-        if base != p.base:
-            out.append(
-                (
-                    (*path, "symbol"),
-                    f"{source.symbol} prices {base}, but this profile trades {p.base}",
-                )
-            )
-        via = source.via
-        if via is None:
-            if quote != p.quote:
-                out.append(
-                    (
-                        (*path, "symbol"),
-                        f"{source.symbol} is quoted in {quote}, this profile in {p.quote}: add "
-                        f"`via` with a {quote}/{p.quote} pair",
-                    )
-                )
-            continue
-        pair = set(via.symbol.split("/"))
-        if quote == p.quote:
-            out.append(((*path, "via"), f"{source.symbol} is already quoted in {p.quote}"))
-        elif pair != {quote, p.quote}:
-            out.append(
-                (
-                    (*path, "via", "symbol"),
-                    f"{via.symbol} does not convert {quote} into {p.quote} (want "
-                    f"{quote}/{p.quote} or {p.quote}/{quote})",
-                )
-            )
-    return out
 
 
 CHECKS: dict[str, Check] = {
@@ -431,189 +364,4 @@ def run_checks(profile: Profile) -> list[Finding]:
             out.extend(check(profile))
         except Exception as exc:  # never crash on a config
             out.append(((), f"internal error in check {name}: {type(exc).__name__}"))
-    return out
-
-
-# --- warnings: plausible but probably not meant ----------------------------------------------
-
-
-def _tick_bps(p: Profile) -> float | None:
-    """One price tick in bps of the starting price, where the profile knows both (sim)."""
-    venue = p.venue
-    if not isinstance(venue, SimVenueConfig):
-        return None
-    market = venue.market
-    if isinstance(market, RandomWalkMarket):
-        s0 = market.s0 if market.world is None else market.world.s0
-        return float(venue.tick / s0) * 10_000
-    if isinstance(market, AS2008Market):
-        return float(market.tick) / market.s0 * 10_000
-    return None  # a replay's prices are in its file
-
-
-def _maker_bps(p: Profile) -> float | None:
-    """The maker fee the profile states (sim, paper with fees); ``None`` when it does not."""
-    venue = p.venue
-    if isinstance(venue, SimVenueConfig):
-        return venue.fees.maker_bps
-    if isinstance(venue, PaperVenueConfig) and venue.fees is not None:
-        return venue.fees.maker_bps
-    return None
-
-
-def warn_spread(p: Profile) -> list[Finding]:
-    """A mode's ``spread_bps`` below one price tick, or below twice the maker fee.
-
-    Only what the profile itself tells is used (the sim's tick and fees, a paper venue's stated
-    fees): no market data is fetched. Avellaneda-Stoikov prices with its own spread and is
-    skipped.
-    """
-    if isinstance(p.strategy, AvellanedaStoikovStrategy):
-        return []
-    tick, maker = _tick_bps(p), _maker_bps(p)
-    out: list[Finding] = []
-    for name in ("aggressive", "passive"):
-        mode = getattr(p.modes, name)
-        if mode is None:
-            continue
-        where: FieldPath = ("modes", name, "spread_bps")
-        spread = mode.spread_bps
-        if tick is not None and spread < tick:
-            out.append(
-                (
-                    where,
-                    f"spread_bps {spread:g} is below one price tick ({tick:.3g} bps at the "
-                    "starting price): rounded to ticks, the quotes end up wider than configured",
-                )
-            )
-        elif maker is not None and maker > 0 and spread < 2 * maker:
-            out.append(
-                (
-                    where,
-                    f"spread_bps {spread:g} is below twice the maker fee (2 x {maker:g} bps): "
-                    "a buy and a sell filled at level 0 pay more in fees than the spread earns",
-                )
-            )
-    return out
-
-
-#: Checks whose findings are warnings: printed with the location, the profile still loads.
-WARNINGS: dict[str, Check] = {"spread": warn_spread}
-
-
-def run_warnings(profile: Profile) -> list[Finding]:
-    """Run every check in :data:`WARNINGS`; a crash is dropped (a warning never refuses)."""
-    out: list[Finding] = []
-    for check in WARNINGS.values():
-        try:
-            out.extend(check(profile))
-        except Exception:  # a warning must never stop a valid profile
-            continue
-    return out
-
-
-# --- across profiles ------------------------------------------------------------------------
-
-
-def _account_keys(p: Profile) -> list[tuple[str, str, str]]:
-    """How ``p`` identifies its exchange account: each key, if another profile has it too, means
-    the two trade on one account. Empty for sim and paper venues (each profile has its own)."""
-    venue = p.venue
-    if not isinstance(venue, CcxtVenueConfig):
-        return []
-    # A testnet account is not the live one. The key reference counts even when an account
-    # is named: two differently named accounts on one API key are still one account.
-    kind = "testnet" if venue.sandbox else "live"
-    keys = [(venue.exchange, kind, f"API key {venue.credentials.api_key}")]
-    if venue.account is not None:
-        keys.append((venue.exchange, kind, f"account {venue.account!r}"))
-    return keys
-
-
-def prefix_collisions(profiles: Sequence[Profile]) -> list[tuple[str, str]]:
-    """Enabled profiles on one exchange account whose client order id prefixes are equal.
-
-    Ids are ``<prefix>_...`` (:mod:`kasmm.core.ids`), so equal prefixes are the only way two
-    profiles' ids can be mistaken for each other; such profiles would cancel each other's orders
-    and book each other's fills. Disabled profiles place no orders and are not checked.
-
-    :return: ``(profile name, message)`` for *every* profile of a colliding group (each message
-        naming the others), in the order of ``profiles``: refusing all of them gives the same
-        answer in every process (shards), whatever each one runs already.
-    """
-    groups: dict[tuple[str, str, str, str], list[Profile]] = {}
-    for p in profiles:
-        if p.enabled:
-            for exchange, kind, shared in _account_keys(p):
-                groups.setdefault((exchange, kind, shared, p.client_id_prefix), []).append(p)
-    clashes: dict[str, dict[str, tuple[str, str, str, str]]] = {}
-    for key, members in groups.items():
-        for p in members:
-            for other in members:
-                if other is not p:
-                    clashes.setdefault(p.name, {}).setdefault(other.name, key)
-    out: list[tuple[str, str]] = []
-    for p in profiles:
-        others = clashes.get(p.name)
-        if not others:
-            continue
-        exchange, kind, shared, _prefix = next(iter(others.values()))
-        names = ", ".join(repr(name) for name in others)
-        origin = "set here" if p.order_prefix is not None else "derived from the name"
-        out.append(
-            (
-                p.name,
-                f"client order id prefix {p.client_id_prefix!r} ({origin}) is also used by "
-                f"profile{'s' if len(others) > 1 else ''} {names} on the same {exchange} "
-                f"{kind} account ({shared}): each would cancel the other's orders and book its "
-                "fills; give each profile its own order_prefix",
-            )
-        )
-    return out
-
-
-def hedge_problems(
-    profiles: Sequence[Profile], invalid: Collection[str] = ()
-) -> list[tuple[str, str]]:
-    """Profiles whose ``hedge.profile`` cannot take their hedges.
-
-    The target must be another profile of the same load (``invalid``: names declared but
-    refused, reported as such rather than as unknown), with the same base asset, enabled, and
-    without a ``hedge`` of its own: a hedge fill that was hedged again would chain exposures
-    across venues (and A -> B -> A would hedge forever).
-
-    :return: ``(profile name, message)`` in the order of ``profiles``, for enabled hedging
-        profiles only (a disabled one sends nothing).
-    """
-    by_name = {p.name: p for p in profiles}
-    out: list[tuple[str, str]] = []
-    for p in profiles:
-        hedge = p.hedge
-        if hedge is None or not p.enabled or hedge.profile == p.name:
-            continue  # self: check_hedge_self
-        target = by_name.get(hedge.profile)
-        name = repr(hedge.profile)
-        if target is None:
-            why = "has errors (see its file)" if hedge.profile in invalid else "is not defined"
-            out.append((p.name, f"hedge profile {name} {why}"))
-        elif target.base != p.base:
-            out.append(
-                (
-                    p.name,
-                    f"hedge profile {name} trades {target.symbol}, whose base asset is not "
-                    f"{p.base} (this profile's {p.symbol}): a hedge must offset the same asset",
-                )
-            )
-        elif not target.enabled:
-            out.append((p.name, f"hedge profile {name} is disabled (enabled: false)"))
-        elif target.hedge is not None:
-            cycle = target.hedge.profile == p.name
-            out.append(
-                (
-                    p.name,
-                    f"hedge profile {name} hedges onto {target.hedge.profile!r} itself"
-                    + (" (a cycle)" if cycle else "")
-                    + ": a hedge target cannot hedge (no chains or cycles)",
-                )
-            )
     return out

@@ -1,0 +1,176 @@
+"""How a profile quotes: modes, schedule, strategy, inventory target and skew, refresh.
+
+These blocks decide the quotes a profile wants; what stops it (kill switches) is in
+:mod:`kasmm.config.kill_switch`, and where the mid comes from (``reference:``) in
+:mod:`kasmm.config.cross_venue`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from kasmm.config.fields import (
+    Bps,
+    ModeName,
+    NonNegativeDecimal,
+    NonNegativeFloat,
+    PositiveDecimal,
+    PositiveFloat,
+    Share,
+    StrictModel,
+)
+
+
+class ModeConfig(StrictModel):
+    """One quoting mode: how wide, how big, how many levels."""
+
+    spread_bps: Bps = Field(description="Total distance between bid and ask at level 0, in bps.")
+    size: PositiveDecimal = Field(description="Order size per level.")
+    size_unit: Literal["base", "quote"] = Field(
+        "base", description="Whether ``size`` is in base units or quote notional."
+    )
+    levels: Annotated[int, Field(ge=1, le=20)] = Field(1, description="Orders per side.")
+    level_step_bps: NonNegativeFloat = Field(
+        5.0, description="Extra distance between consecutive levels, in bps."
+    )
+
+
+class Modes(StrictModel):
+    """The two modes a profile switches between."""
+
+    aggressive: ModeConfig | None = Field(
+        None,
+        description="Tight and shallow quoting, for volume. Optional when neither `mode` nor "
+        "a schedule entry selects it.",
+    )
+    passive: ModeConfig = Field(
+        description="Wide and deep quoting, the calm default; its spread_bps must be at least "
+        "the aggressive one's."
+    )
+
+
+class ScheduleEntry(StrictModel):
+    """Switch to ``mode`` whenever the cron expression fires."""
+
+    cron: str = Field(description="Five-field crontab expression, e.g. '0 8 * * 1-5'.")
+    timezone: str = Field("UTC", description="IANA time zone of the cron expression.")
+    mode: ModeName = Field(description="The mode to switch to when the expression fires.")
+
+
+class VolatilityConfig(StrictModel):
+    """Volatility-adaptive spread: EWMA realized volatility widens the spread up to a cap."""
+
+    halflife_s: PositiveFloat = Field(60.0, description="EWMA half-life of the estimator.")
+    horizon_s: PositiveFloat = Field(
+        10.0, description="Horizon over which volatility is priced into the spread."
+    )
+    multiplier: NonNegativeFloat = Field(
+        1.0, description="Spread bps added per bps of volatility over the horizon."
+    )
+    cap_bps: Bps = Field(500.0, description="Maximum spread; the mode's spread is the floor.")
+
+
+_VOLATILITY_DESCRIPTION = (
+    "Optional volatility-adaptive widening of the spread (null: off): EWMA realized volatility "
+    "adds spread up to cap_bps."
+)
+
+
+class FixedSpreadStrategy(StrictModel):
+    """Spread around the mid with inventory skew (the classic market maker)."""
+
+    type: Literal["fixed_spread"] = Field(
+        description="Quote the mode's spread around the mid, skewed against inventory."
+    )
+    volatility: VolatilityConfig | None = Field(None, description=_VOLATILITY_DESCRIPTION)
+
+
+class SessionEndHorizon(StrictModel):
+    """T is a fixed daily session end; T-t counts down to it (in a backtest: the run's end)."""
+
+    type: Literal["session_end"] = Field(description="T is a daily session end time.")
+    end: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = Field(
+        "00:00", description="Session end as 24-hour HH:MM in `timezone`."
+    )
+    timezone: str = Field("UTC", description="IANA time zone of `end`.")
+
+
+class RollingHorizon(StrictModel):
+    """T-t is a constant window, for continuous trading."""
+
+    type: Literal["rolling"] = Field(description="T-t is a constant window.")
+    window_s: PositiveFloat = Field(60.0, description="T-t in seconds.")
+
+
+Horizon = Annotated[SessionEndHorizon | RollingHorizon, Field(discriminator="type")]
+
+
+class AvellanedaStoikovStrategy(StrictModel):
+    """Avellaneda–Stoikov (2008) reservation price and optimal spread, in the paper's units."""
+
+    type: Literal["avellaneda_stoikov"] = Field(
+        description="Avellaneda-Stoikov reservation price and optimal spread (the mode's "
+        "spread_bps is not used; min_spread_bps bounds the spread)."
+    )
+    gamma: PositiveFloat = Field(description="Risk aversion.")
+    kappa: PositiveFloat = Field(description="Order-book liquidity, per price unit.")
+    sigma: PositiveFloat | None = Field(
+        None, description="Volatility in price units per sqrt second; estimated online if unset."
+    )
+    sigma_halflife_s: PositiveFloat = Field(60.0, description="EWMA half-life of the estimator.")
+    horizon: Horizon = Field(
+        RollingHorizon(type="rolling"),
+        description="T-t of the model: rolling (a constant window) or session_end.",
+    )
+    min_spread_bps: NonNegativeFloat = Field(
+        0.0, description="Lower bound on the total spread (0 = the model's spread as is)."
+    )
+    volatility: VolatilityConfig | None = Field(None, description=_VOLATILITY_DESCRIPTION)
+
+
+Strategy = Annotated[FixedSpreadStrategy | AvellanedaStoikovStrategy, Field(discriminator="type")]
+
+
+class InventoryConfig(StrictModel):
+    """Where inventory should sit and how hard to push it back."""
+
+    target_share: Share | None = Field(
+        None, description="Target base value as a share of portfolio value (default 0.5)."
+    )
+    target_base: NonNegativeDecimal | None = Field(
+        None, description="Target as an absolute base amount (instead of target_share)."
+    )
+    min_share: Share = Field(0.1, description="Below this only the buy side is quoted.")
+    max_share: Share = Field(0.9, description="Above this only the sell side is quoted.")
+    skew_strength: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = Field(
+        1.0,
+        description="Shift of both quotes, in half-spreads, at full deviation (share at min/max).",
+    )
+    min_base: NonNegativeDecimal | None = Field(None, description="Hard floor on base held.")
+    max_base: PositiveDecimal | None = Field(None, description="Hard ceiling on base held.")
+
+
+class RefreshConfig(StrictModel):
+    """When resting orders are replaced."""
+
+    tolerance_bps: NonNegativeFloat = Field(
+        5.0, description="Keep an order whose price is within this of the desired price."
+    )
+    max_order_age_s: PositiveFloat = Field(300.0, description="Replace orders older than this.")
+    min_requote_interval_s: NonNegativeFloat = Field(
+        0.25, description="Minimum time between two rounds of order actions."
+    )
+    fallback_interval_s: PositiveFloat = Field(
+        2.0, description="Re-evaluate at least this often when the market data stream is quiet."
+    )
+    replace_mode: Literal["cancel_first", "place_first"] = Field(
+        "cancel_first",
+        description=(
+            "How a requote round replaces orders. cancel_first: cancels go out together with "
+            "every placement the free balance already covers; a placement that needs what a "
+            "cancel frees waits for that cancel. place_first: new orders first (the book is "
+            "never empty while the balance allows), then the cancels, then what had to wait."
+        ),
+    )
