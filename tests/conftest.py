@@ -6,6 +6,7 @@ by name: pytest advises against importing from a conftest.
 
 from __future__ import annotations
 
+import decimal
 import logging
 from collections.abc import Iterator
 
@@ -20,6 +21,18 @@ def anyio_backend() -> str:
     Session-scoped so that fixtures of any scope (a module's emulator, say) may depend on it.
     """
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def restore_decimal_context() -> Iterator[None]:
+    """Every test leaves the decimal context as it found it. Tests that drive ccxt directly
+    (the exchange emulators' own) let its ``decimal_to_precision`` switch the context to
+    ``ROUND_HALF_UP`` with ``Underflow`` trapped (kasmm's venues isolate it:
+    :mod:`kasmm.venues.ccxt.decimal_context`); a hedging test after them rounded its halves
+    up."""
+    saved = decimal.getcontext().copy()
+    yield
+    decimal.setcontext(saved)
 
 
 @pytest.fixture(autouse=True)

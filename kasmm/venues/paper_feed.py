@@ -50,6 +50,7 @@ import structlog
 from kasmm.core.types import Book, MarketRules
 from kasmm.errors import FatalVenueError
 from kasmm.market.book import BookSource
+from kasmm.venues.ccxt.decimal_context import isolate_decimal_context
 from kasmm.venues.ccxt.errors import translate
 from kasmm.venues.ccxt.mexc_book import repair_mexc_book_sync
 from kasmm.venues.ccxt.sequence import guard_book_sequence
@@ -124,6 +125,7 @@ class CcxtPublicFeed:
             enable_rate_limit=enable_rate_limit,
             ws_url=ws_url,
         )
+        isolate_decimal_context(self.exchange)  # an injected one too
         self._poll_interval_s = poll_interval_s
         self._ws_backoff_s = ws_backoff_s
         self._stall_s = stall_s

@@ -21,6 +21,7 @@ import ccxt.pro as ccxtpro
 from kasmm.core.types import Book, MarketRules, Side
 from kasmm.errors import FatalVenueError
 from kasmm.venues.ccxt.convert import dec0, market_rules, timestamp_s, to_book
+from kasmm.venues.ccxt.decimal_context import isolate_decimal_context
 from kasmm.venues.ccxt.exchanges import (
     Flavour,
     constructor_options,
@@ -108,6 +109,7 @@ def build_exchange(
             "options": constructor_options(flavour),
         }
     )
+    isolate_decimal_context(exchange)
     if rest_url is not None:
         exchange.urls = {**exchange.urls, "api": rest_urls(flavour, exchange.urls["api"], rest_url)}
     if ws_url is not None and websocket:

@@ -142,6 +142,6 @@ def test_the_example_world_profiles_load_together() -> None:
     assert reference is not None
     assert [(s.exchange, s.symbol) for s in reference.sources] == [("sim-deep", "KAS/USDT")]
     assert deep.market.book_level_size > 10 * thin.market.book_level_size
-    assert deep.market.taker_rate_per_s > 10 * thin.market.taker_rate_per_s
+    assert deep.market.taker_rate_per_s >= 4 * thin.market.taker_rate_per_s
     for path in EXAMPLES.glob("sim-*.yaml"):
         assert path.read_text().startswith("# yaml-language-server: $schema=../kasmm-profile")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ class FakeBot:
         self.sent.append(request)
         if self.down:
             raise TransientVenueError("exchange unreachable")
-        filled = (request.size * self.fill_share).quantize(D(1))
+        filled = (request.size * self.fill_share).quantize(D(1), rounding=ROUND_HALF_EVEN)
         if filled:
             fill = Fill(TradeId(f"x{len(self.sent)}"), request.client_id, request.side,
                         request.price, filled, D(0), "USDT", 0.0, is_maker=False)  # fmt: skip

@@ -14,6 +14,7 @@ from kasmm.config.schema import CcxtVenueConfig
 from kasmm.config.secrets import ResolvedCredentials
 from kasmm.errors import FatalVenueError
 from kasmm.limiter import TokenBucket
+from kasmm.venues.ccxt.decimal_context import isolate_decimal_context
 from kasmm.venues.ccxt.exchanges import Flavour, constructor_options, rest_urls, ws_urls
 
 
@@ -61,10 +62,12 @@ def configure_exchange(
 ) -> None:
     """Apply kasmm's settings to ``exchange`` (built here or injected by a test).
 
-    Merges the flavour's options (no blind retries, spot-only markets, account modes), points the
-    spot sections at ``config.rest_url`` and the spot websocket at ``config.ws_url`` if set, and
+    Keeps its rounding out of the process's decimal context (:mod:`.decimal_context`), merges the
+    flavour's options (no blind retries, spot-only markets, account modes), points the spot
+    sections at ``config.rest_url`` and the spot websocket at ``config.ws_url`` if set, and
     routes throttling into ``limiter``.
     """
+    isolate_decimal_context(exchange)
     options = getattr(exchange, "options", None)
     if isinstance(options, dict):
         options.update(constructor_options(flavour))
