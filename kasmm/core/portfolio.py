@@ -25,6 +25,7 @@ from decimal import Decimal
 from kasmm.core.risk import (
     DailyLossLimit,
     DrawdownLimit,
+    KillAction,
     Limit,
     RiskInputs,
     RiskLimits,
@@ -60,10 +61,17 @@ RULE_PREFIX = "portfolio_"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BaseExposureLimit(Limit):
+class BaseExposureLimit:
     """The group's total base beyond ``base``, or beyond its target by more than
-    ``beyond_target`` (either way)."""
+    ``beyond_target`` (either way).
 
+    The fields of :class:`kasmm.core.risk.Limit` written out rather than inherited: ``risk`` is
+    compiled in the native build, and an interpreted class cannot subclass a compiled one (the
+    first group rule built would raise ``TypeError``).
+    """
+
+    action: KillAction
+    pause_s: float | None = None
     base: Decimal | None = None
     beyond_target: Decimal | None = None
 
@@ -267,7 +275,7 @@ def group_breaches(
 
 
 def _pause_s(limits: GroupLimits, rule: str) -> float:
-    limit: Limit | None = getattr(limits, rule.removeprefix(RULE_PREFIX), None)
+    limit: Limit | BaseExposureLimit | None = getattr(limits, rule.removeprefix(RULE_PREFIX), None)
     return float(limit.pause_s) if limit is not None and limit.pause_s is not None else 0.0
 
 
