@@ -43,6 +43,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "kasmm.core.ids",
     "kasmm.core.kpis",
     "kasmm.core.levels",
+    "kasmm.core.markout",
     "kasmm.core.obligations",
     "kasmm.core.pairing",
     "kasmm.core.params",

@@ -80,7 +80,7 @@ class MarkoutParams:
             raise ValueError(f"max_pending must be at least 1, got {self.max_pending}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class HorizonMarkout:
     """The markout sums of the fills marked at one horizon (cumulative, so two of them
     subtract to the fills marked in between: see :meth:`since`)."""
@@ -96,6 +96,23 @@ class HorizonMarkout:
     size: Decimal = ZERO
     #: Sum of move x size: the fills' worth at the later mid against their prices (quote).
     quote: Decimal = ZERO
+
+    def __init__(
+        self,
+        horizon_s: float,
+        fills: int = 0,
+        bps_sum: float = 0.0,
+        size_bps_sum: float = 0.0,
+        size: Decimal = ZERO,
+        quote: Decimal = ZERO,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "horizon_s", horizon_s)
+        object.__setattr__(self, "fills", fills)
+        object.__setattr__(self, "bps_sum", bps_sum)
+        object.__setattr__(self, "size_bps_sum", size_bps_sum)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "quote", quote)
 
     @property
     def mean_bps(self) -> float | None:
@@ -155,7 +172,7 @@ class HorizonMarkout:
 # --- the pending fills: a persistent FIFO queue ----------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class _Pending:
     """A fill awaiting its marks: applied at ``at``, ``sign`` +1 for a buy and -1 for a sell."""
 
@@ -163,10 +180,16 @@ class _Pending:
     sign: int
     price: Decimal
     size: Decimal
-    size_f: float
+
+    def __init__(self, at: float, sign: int, price: Decimal, size: Decimal) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "sign", sign)
+        object.__setattr__(self, "price", price)
+        object.__setattr__(self, "size", size)
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@dataclass(frozen=True, slots=True, eq=False, repr=False, init=False)
 class _Node:
     """One cell of an immutable singly linked list (compared by identity and not shown: a
     generated ``==`` or ``repr`` would recurse down the whole list)."""
@@ -174,8 +197,13 @@ class _Node:
     item: _Pending
     rest: _Node | None
 
+    def __init__(self, item: _Pending, rest: _Node | None) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "item", item)
+        object.__setattr__(self, "rest", rest)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class _Queue:
     """Okasaki's banker's queue: ``front`` in order, ``back`` newest first; ``front`` is empty
     only when the whole queue is (so the oldest item is always ``front.item``)."""
@@ -183,6 +211,14 @@ class _Queue:
     front: _Node | None = None
     back: _Node | None = None
     length: int = 0
+
+    def __init__(
+        self, front: _Node | None = None, back: _Node | None = None, length: int = 0
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "front", front)
+        object.__setattr__(self, "back", back)
+        object.__setattr__(self, "length", length)
 
     def __repr__(self) -> str:
         return f"_Queue(length={self.length})"
@@ -211,7 +247,7 @@ _EMPTY: Final = _Queue()
 # --- the state and its transitions -----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class MarkoutState:
     """The markout sums per horizon and the fills awaiting their marks."""
 
@@ -225,6 +261,23 @@ class MarkoutState:
     dropped: int = 0
     #: The latest fill's time (a fill is never queued before the one ahead of it).
     last_fill_at: float = -math.inf
+
+    def __init__(
+        self,
+        params: MarkoutParams,
+        horizons: tuple[HorizonMarkout, ...],
+        _queues: tuple[_Queue, ...],
+        next_due: float = math.inf,
+        dropped: int = 0,
+        last_fill_at: float = -math.inf,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "horizons", horizons)
+        object.__setattr__(self, "_queues", _queues)
+        object.__setattr__(self, "next_due", next_due)
+        object.__setattr__(self, "dropped", dropped)
+        object.__setattr__(self, "last_fill_at", last_fill_at)
 
     @property
     def pending(self) -> int:
@@ -257,7 +310,7 @@ class MarkoutState:
         if not (price.is_finite() and size.is_finite() and price > ZERO and size > ZERO):
             return self
         at = now if now >= self.last_fill_at else self.last_fill_at
-        item = _Pending(at, 1 if side is Side.BUY else -1, price, size, float(size))
+        item = _Pending(at, 1 if side is Side.BUY else -1, price, size)
         limit = self.params.max_pending
         dropped = self.dropped
         queues: list[_Queue] = []
@@ -289,7 +342,7 @@ class MarkoutState:
             while queue.front is not None and queue.front.item.at + h <= now:
                 p = queue.front.item
                 move = (mid - p.price) * p.sign
-                acc = acc.marked(float(move / p.price) * 1e4, p.size, p.size_f, move * p.size)
+                acc = acc.marked(float(move / p.price) * 1e4, p.size, float(p.size), move * p.size)
                 queue = queue.popped()
             queues[i], sums[i] = queue, acc
         return MarkoutState(

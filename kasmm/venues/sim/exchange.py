@@ -171,7 +171,10 @@ class SimExchange:
 
     def _accept(self, request: OrderRequest) -> RestingOrder:
         state = self.state
-        require_resting(request)
+        if request.is_ioc:
+            # require_resting, inlined: a call into source from this compiled module on every
+            # order of a backtest costs more than the check.
+            require_resting(request)
         on_grid = validate_request(state.rules, state.orders, request)
         if self.model.enforces_post_only:
             opposite = request.side.opposite
