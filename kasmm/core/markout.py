@@ -261,6 +261,11 @@ class MarkoutState:
     dropped: int = 0
     #: The latest fill's time (a fill is never queued before the one ahead of it).
     last_fill_at: float = -math.inf
+    #: Fills not handed to the horizons' queues yet, newest first: one cell per fill, shared by
+    #: every horizon until a mark is due (a backtest path shorter than the horizons never
+    #: hands them out at all). Always newer than everything in the queues.
+    _inbox: _Node | None = field(default=None, repr=False)
+    _inbox_len: int = field(default=0, repr=False)
 
     def __init__(
         self,
@@ -270,6 +275,8 @@ class MarkoutState:
         next_due: float = math.inf,
         dropped: int = 0,
         last_fill_at: float = -math.inf,
+        _inbox: _Node | None = None,
+        _inbox_len: int = 0,
     ) -> None:
         # Written out, not generated: see "Hot values" in kasmm/core/types.py.
         object.__setattr__(self, "params", params)
@@ -278,11 +285,37 @@ class MarkoutState:
         object.__setattr__(self, "next_due", next_due)
         object.__setattr__(self, "dropped", dropped)
         object.__setattr__(self, "last_fill_at", last_fill_at)
+        object.__setattr__(self, "_inbox", _inbox)
+        object.__setattr__(self, "_inbox_len", _inbox_len)
 
     @property
     def pending(self) -> int:
         """Fills still awaiting a mark at some horizon."""
-        return max(q.length for q in self._queues)
+        return max(q.length for q in self._queues) + self._inbox_len
+
+    def _handed_out(self) -> tuple[list[_Queue], int]:
+        """The queues with the inbox appended to each (oldest first), and the drops that
+        took (a queue at :attr:`MarkoutParams.max_pending` gives up its oldest per push)."""
+        queues = list(self._queues)
+        dropped = self.dropped
+        if self._inbox is None:
+            return queues, dropped
+        items: list[_Pending] = []
+        node: _Node | None = self._inbox
+        while node is not None:
+            items.append(node.item)
+            node = node.rest
+        items.reverse()
+        limit = self.params.max_pending
+        for i in range(len(queues)):
+            queue = queues[i]
+            for item in items:
+                if queue.length >= limit:
+                    queue = queue.popped()
+                    dropped += 1
+                queue = queue.pushed(item)
+            queues[i] = queue
+        return queues, dropped
 
     def at(self, horizon_s: float) -> HorizonMarkout | None:
         """The sums at ``horizon_s`` (``None``: not a horizon of this state)."""
@@ -311,21 +344,37 @@ class MarkoutState:
             return self
         at = now if now >= self.last_fill_at else self.last_fill_at
         item = _Pending(at, 1 if side is Side.BUY else -1, price, size)
-        limit = self.params.max_pending
-        dropped = self.dropped
-        queues: list[_Queue] = []
-        for queue in self._queues:
-            if queue.length >= limit:
-                queue = queue.popped()
-                dropped += 1
-            queues.append(queue.pushed(item))
+        if self._inbox_len + max(q.length for q in self._queues) >= self.params.max_pending:
+            # At the bound: hand everything out, then give up the oldest (rare: a feed that
+            # stopped while fills kept coming).
+            queues, dropped = self._handed_out()
+            limit = self.params.max_pending
+            for i in range(len(queues)):
+                queue = queues[i]
+                if queue.length >= limit:
+                    queue = queue.popped()
+                    dropped += 1
+                queues[i] = queue.pushed(item)
+            return MarkoutState(
+                self.params,
+                self.horizons,
+                tuple(queues),
+                _next_due(self.params.horizons_s, queues),
+                dropped,
+                at,
+            )
+        # The new fill is the newest: it changes the earliest due time only when nothing older
+        # is pending at the shortest horizon (then it is at + that horizon).
+        due = at + self.params.horizons_s[0]
         return MarkoutState(
             self.params,
             self.horizons,
-            tuple(queues),
-            _next_due(self.params.horizons_s, queues),
-            dropped,
+            self._queues,
+            due if due < self.next_due else self.next_due,
+            self.dropped,
             at,
+            _Node(item, self._inbox),
+            self._inbox_len + 1,
         )
 
     def observe_mid(self, now: float, mid: Decimal) -> MarkoutState:
@@ -336,7 +385,7 @@ class MarkoutState:
             return self
         horizons_s = self.params.horizons_s
         sums = list(self.horizons)
-        queues = list(self._queues)
+        queues, dropped = self._handed_out()
         for i in range(len(horizons_s)):
             h, queue, acc = horizons_s[i], queues[i], sums[i]
             while queue.front is not None and queue.front.item.at + h <= now:
@@ -350,7 +399,7 @@ class MarkoutState:
             tuple(sums),
             tuple(queues),
             _next_due(horizons_s, queues),
-            self.dropped,
+            dropped,
             self.last_fill_at,
         )
 
