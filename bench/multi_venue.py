@@ -108,6 +108,7 @@ def thin_profile(seed: int, *, reference: bool, hedge: bool) -> Profile:
         if reference
         else None
     )
+    data["hedge"] = None  # the example hedges onto its deep profile; here only scenario 3 does
     if hedge:
         data["hedge"] = {
             "profile": "deep",
