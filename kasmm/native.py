@@ -40,6 +40,7 @@ from types import ModuleType
 #: too: mypyc does not support those.
 COMPILED_MODULES: tuple[str, ...] = (
     "kasmm.core.grid",
+    "kasmm.core.held",
     "kasmm.core.ids",
     "kasmm.core.kpis",
     "kasmm.core.levels",

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+ZERO = Decimal(0)
+
 StrategyKind = Literal["fixed_spread", "avellaneda_stoikov"]
 SizeUnit = Literal["base", "quote"]
 
@@ -65,6 +67,23 @@ class QuotingParams:
     size_unit: SizeUnit = "base"
     levels: int = 1
     level_step_bps: float = 0.0
+    #: the bid's share of the total spread (``bid_spread_bps / (bid + ask)``; 0.5: symmetric).
+    #: The volatility widening scales both sides alike. Fixed spread only.
+    bid_fraction: float = 0.5
+    #: each level's size grows by this over the level before it: in ``size_unit`` (added), or
+    #: a percentage of the level before when ``level_size_step_pct`` (compounded)
+    level_size_step: Decimal = ZERO
+    level_size_step_pct: bool = False
+    # --- pricing against the book
+    #: move each side's prices away by the market's maker fee (``bid * (1 - fee)``, ``ask * (1 +
+    #: fee)``) so a round trip covers both fees; a rebate (negative fee) tightens them
+    add_fees: bool = False
+    #: join the book: the best price goes one tick inside the best competing price beyond this
+    #: much size (base) ahead of it (``None``: off)
+    join_depth: Decimal | None = None
+    #: the join never tightens the total spread below this (``None``: the model's own spread,
+    #: so the join only backs off)
+    join_min_spread_bps: float | None = None
     # --- volatility-adaptive spread (fixed_spread; for AS an extra spread floor)
     volatility: VolatilityParams | None = None
     # --- Avellaneda–Stoikov
@@ -113,6 +132,52 @@ class QuotingParams:
         if self.volatility is not None:
             return self.volatility.halflife_s
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBandParams:
+    """Price band (the profile's ``pricing.price_band``): outside it only the side that sells
+    high or buys low is quoted.
+
+    Absolute (``floor`` and/or ``ceiling``), or moving: ``band_pct`` around a slow average mid
+    (an EWMA with ``halflife_s``, on the interval clock).
+    """
+
+    floor: Decimal | None = None
+    ceiling: Decimal | None = None
+    band_pct: float | None = None
+    halflife_s: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class AfterFillParams:
+    """What a fill changes in the quoting (the profile's ``after_fill``)."""
+
+    #: a side with a fill is not quoted for this long after it (0: off)
+    filled_order_delay_s: float = 0.0
+    #: after a buy fill only the sell side is quoted until a sell fills (and the reverse)
+    ping_pong: bool = False
+    #: the other side of a filled pair stays on the book (a hanging order) ...
+    hanging: bool = False
+    #: ... until it fills or the mid moves this many percent away from its price
+    hanging_cancel_pct: float = 1.0
+
+
+RebalanceOrder = Literal["post_only", "ioc"]
+
+
+@dataclass(frozen=True, slots=True)
+class RebalanceParams:
+    """Inventory rebalance by order (the profile's ``inventory.rebalance``): when the base share
+    leaves ``[min_share, max_share]``, one bounded order toward the target."""
+
+    order: RebalanceOrder
+    #: the largest rebalance order, in base
+    max_size: Decimal
+    #: an IOC's limit at most this far through the touch
+    max_slippage_bps: float = 20.0
+    #: at most one rebalance order per this many seconds (interval clock)
+    min_interval_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

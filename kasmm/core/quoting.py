@@ -25,6 +25,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from kasmm.core.grid import grid_of, usable_grid
+from kasmm.core.held import Held
 from kasmm.core.levels import FLOAT_TICKS_LIMIT, side_intents
 from kasmm.core.params import Horizon, QuotingParams, RollingHorizon, VolatilityParams
 from kasmm.core.prepared import Sizing, finite, isfinite, prepared, sizing
@@ -87,6 +88,8 @@ class MarketState:
     price_source: str = OWN_BOOK
     #: a portfolio's position to skew toward instead of the profile's own (``None``: own)
     group: GroupSkew | None = None
+    #: orders resting outside the quotes (hanging, rebalance): fewer levels, less budget
+    held: Held | None = None
 
     def __init__(
         self,
@@ -99,6 +102,7 @@ class MarketState:
         reference: Decimal | None = None,
         price_source: str = OWN_BOOK,
         group: GroupSkew | None = None,
+        held: Held | None = None,
     ) -> None:
         # Written out, not generated: see "Hot values" in kasmm/core/types.py.
         object.__setattr__(self, "now", now)
@@ -110,6 +114,7 @@ class MarketState:
         object.__setattr__(self, "reference", reference)
         object.__setattr__(self, "price_source", price_source)
         object.__setattr__(self, "group", group)
+        object.__setattr__(self, "held", held)
 
 
 @dataclass(frozen=True, slots=True, init=False)
