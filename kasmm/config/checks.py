@@ -113,6 +113,65 @@ def check_mode_spreads(p: Profile) -> list[Finding]:
     return []
 
 
+def check_quoting_settings(p: Profile) -> list[Finding]:
+    """Settings that do not fit the strategy or the market they are used with.
+
+    Per-side spreads are the fixed-spread model's (Avellaneda–Stoikov sets its own spread); the
+    exact as2008 model has no balances to rebalance and a zero-width book to join.
+    """
+    out: list[Finding] = []
+    if isinstance(p.strategy, AvellanedaStoikovStrategy):
+        for name in ("aggressive", "passive"):
+            mode = getattr(p.modes, name)
+            if mode is not None and mode.bid_spread_bps is not None:
+                out.append(
+                    (
+                        ("modes", name, "bid_spread_bps"),
+                        "bid_spread_bps/ask_spread_bps apply to the fixed_spread strategy; "
+                        "avellaneda_stoikov sets its own spread (use spread_bps or leave them out)",
+                    )
+                )
+    band = p.pricing.price_band
+    if band is not None:
+        where = ("pricing", "price_band")
+        absolute = band.floor is not None or band.ceiling is not None
+        if absolute and band.band_pct is not None:
+            out.append(
+                (
+                    (*where, "band_pct"),
+                    "give floor/ceiling (an absolute band) or band_pct (a moving band), not both",
+                )
+            )
+        elif not absolute and band.band_pct is None:
+            out.append((where, "give floor and/or ceiling, or band_pct"))
+        if band.floor is not None and band.ceiling is not None and band.floor >= band.ceiling:
+            out.append(
+                (
+                    (*where, "floor"),
+                    f"floor ({band.floor}) must be below ceiling ({band.ceiling})",
+                )
+            )
+    venue = p.venue
+    if isinstance(venue, SimVenueConfig) and isinstance(venue.market, AS2008Market):
+        if p.pricing.join_depth is not None:
+            out.append(
+                (
+                    ("pricing", "join_depth"),
+                    "the as2008 market publishes only its mid (a zero-width book): there is no "
+                    "book to join",
+                )
+            )
+        if p.inventory.rebalance is not None:
+            out.append(
+                (
+                    ("inventory", "rebalance"),
+                    "the as2008 market has no balances (cash and inventory are unbounded): "
+                    "there is no band to rebalance into",
+                )
+            )
+    return out
+
+
 def check_modes_defined(p: Profile) -> list[Finding]:
     """``modes.aggressive`` may be left out only when neither ``mode`` nor the schedule uses it."""
     if p.modes.aggressive is not None:
@@ -347,6 +406,7 @@ CHECKS: dict[str, Check] = {
     "sim_world": check_sim_world,
     "modes_defined": check_modes_defined,
     "mode_spreads": check_mode_spreads,
+    "quoting_settings": check_quoting_settings,
     "inventory": check_inventory,
     "kill_rules": check_kill_rules,
     "live_limits": check_live_limits,

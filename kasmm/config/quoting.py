@@ -7,9 +7,11 @@ These blocks decide the quotes a profile wants; what stops it (kill switches) is
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from kasmm.config.fields import (
     Bps,
@@ -22,12 +24,37 @@ from kasmm.config.fields import (
     StrictModel,
 )
 
+#: A level size step as a percentage: ``"10%"`` (each level 10 % larger than the one before).
+PercentStep = Annotated[
+    str,
+    StringConstraints(pattern=r"^\s*\d+(\.\d+)?\s*%\s*$"),
+    Field(description="A percentage, e.g. '10%'."),
+]
+
 
 class ModeConfig(StrictModel):
-    """One quoting mode: how wide, how big, how many levels."""
+    """One quoting mode: how wide, how big, how many levels.
 
-    spread_bps: Bps = Field(description="Total distance between bid and ask at level 0, in bps.")
-    size: PositiveDecimal = Field(description="Order size per level.")
+    The spread is either total (``spread_bps``, split evenly around the centre) or per side
+    (``bid_spread_bps`` and ``ask_spread_bps``, Hummingbot's ``bid_spread``/``ask_spread``):
+    ``spread_bps`` is then their sum.
+    """
+
+    spread_bps: Bps = Field(
+        description="Total distance between bid and ask at level 0, in bps (or give "
+        "bid_spread_bps and ask_spread_bps instead)."
+    )
+    bid_spread_bps: Bps | None = Field(
+        None,
+        description="Distance from the centre down to the best bid, in bps (with ask_spread_bps, "
+        "instead of spread_bps; fixed_spread only).",
+    )
+    ask_spread_bps: Bps | None = Field(
+        None,
+        description="Distance from the centre up to the best ask, in bps (with bid_spread_bps, "
+        "instead of spread_bps; fixed_spread only).",
+    )
+    size: PositiveDecimal = Field(description="Order size of level 0.")
     size_unit: Literal["base", "quote"] = Field(
         "base", description="Whether ``size`` is in base units or quote notional."
     )
@@ -35,6 +62,55 @@ class ModeConfig(StrictModel):
     level_step_bps: NonNegativeFloat = Field(
         5.0, description="Extra distance between consecutive levels, in bps."
     )
+    level_size_step: NonNegativeDecimal | PercentStep = Field(
+        Decimal(0),
+        description="How much larger each level is than the one before: an amount in size_unit "
+        "(added per level, Hummingbot's order_level_amount) or a percentage such as '10%' "
+        "(compounded per level). 0: every level has `size`.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _side_spreads(cls, data: Any) -> Any:
+        """``bid_spread_bps`` + ``ask_spread_bps`` stand for ``spread_bps`` (their sum)."""
+        if not isinstance(data, dict):
+            return data
+        bid, ask = data.get("bid_spread_bps"), data.get("ask_spread_bps")
+        if bid is None and ask is None:
+            return data
+        if bid is None or ask is None:
+            missing = "ask_spread_bps" if bid is not None else "bid_spread_bps"
+            raise PydanticCustomError(
+                "side_spreads",
+                "bid_spread_bps and ask_spread_bps go together: {missing} is missing",
+                {"missing": missing},
+            )
+        if data.get("spread_bps") is not None:
+            raise PydanticCustomError(
+                "side_spreads",
+                "give spread_bps or bid_spread_bps and ask_spread_bps, not both "
+                "(spread_bps is their sum)",
+            )
+        try:
+            total = float(bid) + float(ask)
+        except (TypeError, ValueError):
+            return data  # the fields' own validation names the bad value
+        return {**data, "spread_bps": total}
+
+    @property
+    def bid_fraction(self) -> float:
+        """The bid's share of the total spread (0.5 unless per-side spreads say otherwise)."""
+        if self.bid_spread_bps is None or self.ask_spread_bps is None:
+            return 0.5
+        return self.bid_spread_bps / (self.bid_spread_bps + self.ask_spread_bps)
+
+    @property
+    def size_step(self) -> tuple[Decimal, bool]:
+        """``level_size_step`` as ``(amount, is_percentage)``."""
+        step = self.level_size_step
+        if isinstance(step, str):
+            return Decimal(step.strip().rstrip("%").strip()), True
+        return step, False
 
 
 class Modes(StrictModel):
@@ -133,6 +209,24 @@ class AvellanedaStoikovStrategy(StrictModel):
 Strategy = Annotated[FixedSpreadStrategy | AvellanedaStoikovStrategy, Field(discriminator="type")]
 
 
+class RebalanceConfig(StrictModel):
+    """An order that brings inventory back into its band, beyond what skew does."""
+
+    order: Literal["post_only", "ioc"] = Field(
+        "post_only",
+        description="post_only: a maker order at the touch (repriced each min_interval_s until "
+        "filled); ioc: an immediate-or-cancel taker order priced at most max_slippage_bps "
+        "through the touch.",
+    )
+    max_size: PositiveDecimal = Field(description="Largest rebalance order, in base units.")
+    max_slippage_bps: Bps = Field(
+        20.0, description="ioc: how far through the touch the limit may go, in bps."
+    )
+    min_interval_s: PositiveFloat = Field(
+        60.0, description="At most one rebalance order per this many seconds."
+    )
+
+
 class InventoryConfig(StrictModel):
     """Where inventory should sit and how hard to push it back."""
 
@@ -150,6 +244,12 @@ class InventoryConfig(StrictModel):
     )
     min_base: NonNegativeDecimal | None = Field(None, description="Hard floor on base held.")
     max_base: PositiveDecimal | None = Field(None, description="Hard ceiling on base held.")
+    rebalance: RebalanceConfig | None = Field(
+        None,
+        description="Rebalance by order: when the base share leaves [min_share, max_share], "
+        "one bounded order toward the target (post-only, or IOC with a slippage cap), at most "
+        "once per min_interval_s; off when absent (skew alone).",
+    )
 
 
 class RefreshConfig(StrictModel):

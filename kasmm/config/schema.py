@@ -58,6 +58,12 @@ from kasmm.config.kill_switch import (
     MidJumpRule,
     StaleBookRule,
 )
+from kasmm.config.pricing import (
+    AfterFillConfig,
+    HangingOrdersConfig,
+    PriceBandConfig,
+    PricingConfig,
+)
 from kasmm.config.quoting import (
     AvellanedaStoikovStrategy,
     FixedSpreadStrategy,
@@ -65,6 +71,7 @@ from kasmm.config.quoting import (
     InventoryConfig,
     ModeConfig,
     Modes,
+    RebalanceConfig,
     RefreshConfig,
     RollingHorizon,
     ScheduleEntry,
@@ -101,6 +108,7 @@ __all__ = [
     "AS2008Market",
     "AccountLimits",
     "AccountsFile",
+    "AfterFillConfig",
     "ArbitrageConfig",
     "AvellanedaStoikovStrategy",
     "Bps",
@@ -110,6 +118,7 @@ __all__ = [
     "DepthObligation",
     "ExchangeName",
     "FixedSpreadStrategy",
+    "HangingOrdersConfig",
     "HedgeConfig",
     "Horizon",
     "InventoryConfig",
@@ -131,10 +140,13 @@ __all__ = [
     "PaperVenueConfig",
     "PositiveDecimal",
     "PositiveFloat",
+    "PriceBandConfig",
+    "PricingConfig",
     "Profile",
     "ProfileName",
     "RandomWalkMarket",
     "RateLimitConfig",
+    "RebalanceConfig",
     "ReferenceConfig",
     "ReferenceSource",
     "RefreshConfig",
@@ -244,6 +256,15 @@ class Profile(StrictModel):
     )
     refresh: RefreshConfig = Field(
         RefreshConfig(), description="When resting orders are replaced: tolerance, age, pacing."
+    )
+    pricing: PricingConfig = Field(
+        PricingConfig(),
+        description="Where quotes sit against the book: fee-aware prices, joining the book, "
+        "the price band.",
+    )
+    after_fill: AfterFillConfig = Field(
+        AfterFillConfig(),
+        description="What a fill changes: the filled side's cooldown, ping-pong, hanging orders.",
     )
     kill_switch: KillSwitchConfig = Field(
         KillSwitchConfig(),

@@ -47,6 +47,40 @@ def _is_exact_model(profile: Profile) -> bool:
     return isinstance(venue, SimVenueConfig) and isinstance(venue.market, AS2008Market)
 
 
+def price_band_params(profile: Profile) -> core.PriceBandParams | None:
+    """The profile's price band (``None``: no band)."""
+    band = profile.pricing.price_band
+    if band is None:
+        return None
+    return core.PriceBandParams(
+        floor=band.floor, ceiling=band.ceiling, band_pct=band.band_pct, halflife_s=band.halflife_s
+    )
+
+
+def after_fill_params(profile: Profile) -> core.AfterFillParams:
+    """What a fill changes in the profile's quoting (all off by default)."""
+    after = profile.after_fill
+    return core.AfterFillParams(
+        filled_order_delay_s=after.filled_order_delay_s,
+        ping_pong=after.ping_pong,
+        hanging=after.hanging_orders.enabled,
+        hanging_cancel_pct=after.hanging_orders.cancel_pct,
+    )
+
+
+def rebalance_params(profile: Profile) -> core.RebalanceParams | None:
+    """The profile's rebalance order (``None``: skew alone brings inventory back)."""
+    rebalance = profile.inventory.rebalance
+    if rebalance is None:
+        return None
+    return core.RebalanceParams(
+        order=rebalance.order,
+        max_size=rebalance.max_size,
+        max_slippage_bps=rebalance.max_slippage_bps,
+        min_interval_s=rebalance.min_interval_s,
+    )
+
+
 def quoting_params(profile: Profile, *, mode: ModeName | None = None) -> core.QuotingParams:
     """Flatten ``profile`` (its active mode, or ``mode`` when given).
 
@@ -70,6 +104,12 @@ def quoting_params(profile: Profile, *, mode: ModeName | None = None) -> core.Qu
         size_unit=mode_cfg.size_unit,
         levels=mode_cfg.levels,
         level_step_bps=mode_cfg.level_step_bps,
+        bid_fraction=mode_cfg.bid_fraction,
+        level_size_step=mode_cfg.size_step[0],
+        level_size_step_pct=mode_cfg.size_step[1],
+        add_fees=profile.pricing.add_fees,
+        join_depth=profile.pricing.join_depth,
+        join_min_spread_bps=profile.pricing.join_min_spread_bps,
         volatility=(
             core.VolatilityParams(
                 halflife_s=vol.halflife_s,

@@ -22,7 +22,12 @@ EXPECTED: dict[str, tuple[int, int, str, str]] = {
     "tab_indentation.yaml": (6, 1, "-", "indent with spaces"),
     "wrong_type.yaml": (7, 11, "modes.aggressive.size", "valid decimal"),
     "unknown_top_key.yaml": (11, 1, "colour", "unknown key 'colour'"),
-    "unknown_nested_key.yaml": (11, 5, "modes.passive.colour", "allowed: level_step_bps"),
+    "unknown_nested_key.yaml": (
+        11,
+        5,
+        "modes.passive.colour",
+        "allowed: ask_spread_bps, bid_spread_bps, level_size_step, level_step_bps",
+    ),
     "negative_spread.yaml": (9, 17, "modes.passive.spread_bps", "greater than 0"),
     "zero_spread.yaml": (6, 17, "modes.aggressive.spread_bps", "greater than 0"),
     "zero_size.yaml": (7, 11, "modes.aggressive.size", "greater than 0"),
