@@ -50,6 +50,7 @@ from kasmm.config.to_core import (
     risk_limits,
 )
 from kasmm.core.grid import usable_grid
+from kasmm.core.held import held_of
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.kpis import KpiState, Picture, Snapshot, observe
 from kasmm.core.markout import MarkoutParams, MarkoutState
@@ -72,6 +73,7 @@ from kasmm.core.types import (
     ClientOrderId,
     Fill,
     MarketRules,
+    OpenOrder,
     OrderAction,
 )
 from kasmm.core.venue_time import VenueClock
@@ -208,6 +210,10 @@ class Engine:
         )
         #: The resting orders (the same dict as ``orders.open_orders``).
         self.open_orders = self.orders.open_orders
+        #: Open orders held outside the quotes, by client id, with their role (``hanging``,
+        #: ``rebalance``: :mod:`kasmm.core.held`): reconciliation neither keeps nor cancels them,
+        #: and they take their side's levels and budget. Only while trading is active.
+        self.held: dict[ClientOrderId, str] = {}
 
     @property
     def balances_known(self) -> bool:
@@ -509,6 +515,7 @@ class Engine:
             price, source = ref.price, ref.source
             if ref.problem is not None:
                 external = (*external, self._reference_trip(ref, now))
+        held = self._held_orders() if self.held else ()
         state = MarketState(
             now,
             others,
@@ -519,6 +526,7 @@ class Engine:
             price,
             source,
             self.group,
+            held_of(held, self.held) if held else None,
         )
         decision = compute_quotes(self._params, state)
         risk, trips = evaluate(
@@ -532,9 +540,17 @@ class Engine:
             self._log("info", "trading_state_changed", previous=before.value, state=trading.value)
         self.risk = risk
         desired = gate(decision.quotes, trading, decision.excess)
+        resting: tuple[OpenOrder, ...] = tuple(self.open_orders.values())
+        if held:
+            if trading is TradingState.ACTIVE:
+                resting = tuple(o for o in resting if o.client_id not in self.held)
+            else:
+                # Held orders rest only while trading is fully allowed: from here on they are
+                # the quotes' orders again, which the gate's empty (or one-sided) quotes cancel.
+                self._release_held("trading_" + trading.value)
         actions = reconcile(
             desired,
-            tuple(self.open_orders.values()),
+            resting,
             now,
             self._last_action_at,
             self._refresh,
@@ -552,6 +568,19 @@ class Engine:
             if self._counts_actions:
                 self.tracker = self.tracker.acted(now, len(actions))
         return decision, actions
+
+    def _held_orders(self) -> tuple[OpenOrder, ...]:
+        """The held orders still open; ids of closed ones are forgotten."""
+        open_orders = self.open_orders
+        gone = [cid for cid in self.held if cid not in open_orders]
+        for cid in gone:
+            del self.held[cid]
+        return tuple(open_orders[cid] for cid in self.held)
+
+    def _release_held(self, reason: str) -> None:
+        """Hand every held order back to reconciliation (it may cancel or keep them)."""
+        self._log("info", "held_orders_released", count=len(self.held), reason=reason)
+        self.held.clear()
 
     def _reference_trip(self, ref: Reference, now: float) -> Trip:
         """The ``reference`` rule's pause for a reference that must not price (stale: none of

@@ -7,10 +7,11 @@ locks balance: the quotes of that side get fewer levels and a smaller budget.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kasmm.core.types import ZERO
+from kasmm.core.types import ZERO, ClientOrderId, OpenOrder, Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +28,26 @@ class Held:
 
 #: Nothing held (most decisions).
 NOTHING_HELD = Held()
+
+
+#: The role of a held order that takes one of its side's levels (a rebalance order does not:
+#: it is an extra order, only its balance counts).
+HANGING = "hanging"
+#: The role of a post-only rebalance order.
+REBALANCE = "rebalance"
+
+
+def held_of(orders: Iterable[OpenOrder], roles: Mapping[ClientOrderId, str]) -> Held:
+    """What ``orders`` (the open orders held outside the quotes, by client id in ``roles``)
+    take: every one its locked balance, a hanging one also a level of its side."""
+    bid_levels = ask_levels = 0
+    bid_quote = ask_base = ZERO
+    for order in orders:
+        hanging = roles.get(order.client_id) == HANGING
+        if order.side is Side.BUY:
+            bid_quote += order.price * order.remaining
+            bid_levels += hanging
+        else:
+            ask_base += order.remaining
+            ask_levels += hanging
+    return Held(bid_levels, ask_levels, bid_quote, ask_base)
