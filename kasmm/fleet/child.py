@@ -44,9 +44,22 @@ _PR_SET_PDEATHSIG = 1
 PARENT_DEATH_SIGNAL = signal.SIGUSR1
 
 
+#: The parent-death signal has been turned into the one SIGTERM.
+_parent_death_seen = False
+
+
 def _on_parent_death(_signum: int, _frame: Any) -> None:
     # Once: later deliveries (one per thread of the dying parent) must not become a second
-    # SIGTERM, which would force the exit before the orders are cancelled.
+    # SIGTERM, which would force the exit before the orders are cancelled. Ignoring the signal
+    # is not enough: a delivery that lands while this handler runs, before the ignore is in
+    # place, runs the handler again *nested* (CPython runs pending handlers at its next check,
+    # the one inside signal.signal() included), and that nested call would send the second
+    # SIGTERM. The flag is tested and set with no such check between, so every later call
+    # returns here.
+    global _parent_death_seen
+    if _parent_death_seen:
+        return
+    _parent_death_seen = True
     signal.signal(PARENT_DEATH_SIGNAL, signal.SIG_IGN)
     os.kill(os.getpid(), signal.SIGTERM)
 
