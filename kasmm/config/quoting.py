@@ -85,16 +85,23 @@ class ModeConfig(StrictModel):
                 "bid_spread_bps and ask_spread_bps go together: {missing} is missing",
                 {"missing": missing},
             )
-        if data.get("spread_bps") is not None:
-            raise PydanticCustomError(
-                "side_spreads",
-                "give spread_bps or bid_spread_bps and ask_spread_bps, not both "
-                "(spread_bps is their sum)",
-            )
         try:
             total = float(bid) + float(ask)
         except (TypeError, ValueError):
             return data  # the fields' own validation names the bad value
+        given = data.get("spread_bps")
+        if given is not None:
+            # A profile written back out (model_dump) carries the sum: the same value is fine.
+            try:
+                same = abs(float(given) - total) <= 1e-9 * max(1.0, total)
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                raise PydanticCustomError(
+                    "side_spreads",
+                    "give spread_bps or bid_spread_bps and ask_spread_bps, not both "
+                    "(spread_bps is their sum)",
+                )
         return {**data, "spread_bps": total}
 
     @property
