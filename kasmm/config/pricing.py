@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import Field
 
 from kasmm.config.fields import (
+    NonNegativeDecimal,
     NonNegativeFloat,
     PositiveDecimal,
     PositiveFloat,
@@ -56,11 +57,11 @@ class PricingConfig(StrictModel):
         "ask * (1 + fee)) so a round trip covers both fees; a rebate (negative fee) tightens "
         "them, never through the book (Hummingbot's add_transaction_costs).",
     )
-    join_depth: PositiveDecimal | None = Field(
+    join_depth: NonNegativeDecimal | None = Field(
         None,
         description="Join the book: put the best bid/ask one tick inside the best competing "
         "price with more than this much size (base) ahead of it, ignoring dust (Hummingbot's "
-        "order optimization depth); off when absent.",
+        "order optimization depth; 0 joins the very top); off when absent.",
     )
     join_min_spread_bps: NonNegativeFloat | None = Field(
         None,
