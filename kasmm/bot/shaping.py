@@ -131,7 +131,7 @@ class Shaping:
                     client_id=pair.client_id,
                     side=pair.side.value,
                     price=str(pair.price),
-                    level=pair.level,
+                    quote_level=pair.level,
                     filled=fill.client_id,
                 )
 
