@@ -333,8 +333,9 @@ class Engine:
                 self.start_equity = inv.equity(mid)
             if self._vol_halflife is not None:
                 self._vol = update_vol(self._vol, fmid, book.ts, self._vol_halflife)
-            if self.shaping.averaging:
-                self.shaping.on_mid(fmid, now)
+        if self.shaping.averaging and (not crossed or self._params.allow_locked_book):
+            # The mid the quotes price off (a locked as2008 book's too): a moving band's average
+            self.shaping.on_mid(fmid, now)
         return True
 
     def fill_verdict(self, fill: Fill, now: float) -> FillVerdict:

@@ -67,9 +67,8 @@ def remember(
     """``memory`` after a fill of ``client_id`` (a ``side`` order) at ``now``.
 
     :param done: the fill left nothing of the order (its id is forgotten: no fill follows).
-    :param still_open: the orders open before this fill: counted ids of orders gone since
-        (cancelled after a partial fill) are forgotten here, so the memory stays as small as
-        the book.
+    :param still_open: the orders still open: counted ids of orders gone since (cancelled
+        after a partial fill) are forgotten here, so the memory stays as small as the book.
     """
     counted = memory.counted
     first = client_id not in counted
