@@ -39,11 +39,14 @@ from kasmm.bot.commands import (
 )
 from kasmm.bot.orders import Budget, OwnOrders, Wave
 from kasmm.bot.risk_tracker import LocalDay, RiskTracker, measure
+from kasmm.bot.shaping import Shaping
 from kasmm.bot.stats import BotStats
 from kasmm.bot.timers import Every
 from kasmm.config.schema import ModeName, Profile
 from kasmm.config.to_core import (
+    after_fill_params,
     obligation,
+    price_band_params,
     quoting_params,
     reference_params,
     refresh_params,
@@ -214,6 +217,14 @@ class Engine:
         #: ``rebalance``: :mod:`kasmm.core.held`): reconciliation neither keeps nor cancels them,
         #: and they take their side's levels and budget. Only while trading is active.
         self.held: dict[ClientOrderId, str] = {}
+        #: The price band, fill cooldown, ping-pong and hanging orders (:mod:`.shaping`).
+        self.shaping = Shaping(
+            price_band_params(profile),
+            after_fill_params(profile),
+            self.held,
+            self.open_orders,
+            self._log,
+        )
 
     @property
     def balances_known(self) -> bool:
@@ -322,6 +333,9 @@ class Engine:
                 self.start_equity = inv.equity(mid)
             if self._vol_halflife is not None:
                 self._vol = update_vol(self._vol, fmid, book.ts, self._vol_halflife)
+        if self.shaping.averaging and (not crossed or self._params.allow_locked_book):
+            # The mid the quotes price off (a locked as2008 book's too): a moving band's average
+            self.shaping.on_mid(fmid, now)
         return True
 
     def fill_verdict(self, fill: Fill, now: float) -> FillVerdict:
@@ -341,12 +355,15 @@ class Engine:
             when the book last changed). Only this run's fills are marked out: one from a run
             before (stored late, at a start or a stop) happened too long ago for its horizons.
         """
+        order = self.open_orders.get(fill.client_id)  # before a full fill removes it
         self.orders.filled(fill)
         self.recent_fills.append(fill)
         self.stats.fills += 1
         self.stats.filled_size += fill.size
         at = now if now is not None else self.tracker.last_book_at
         if at is not None and self.ids.is_this_run(fill.client_id):
+            if self.shaping.enabled:
+                self.shaping.on_fill(fill, order, at)
             dropped = self.markout.dropped
             self.markout = self.markout.fill(at, fill.side, fill.price, fill.size)
             if self.markout.dropped > dropped and dropped == 0:
@@ -529,6 +546,8 @@ class Engine:
             held_of(held, self.held) if held else None,
         )
         decision = compute_quotes(self._params, state)
+        if self.shaping.active:
+            decision = self.shaping.shape(decision, now)
         risk, trips = evaluate(
             self._limits, self.risk, self._risk_inputs(now, wall, decision, external)
         )
@@ -556,6 +575,8 @@ class Engine:
             self._refresh,
             self.orders.grid,
         )
+        if self.held:  # still held: trading is active
+            actions += self.shaping.cancel_moved(decision)
         self.stats.decisions += 1
         self.last_decision = decision
         self._note_idle(decision, trading)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from kasmm.bot.shaping import ShapingStatus
 from kasmm.bot.stats import BotState, BotStats
 from kasmm.core.kpis import Kpis, summarize
 from kasmm.core.markout import HorizonMarkout
@@ -166,6 +167,9 @@ class BotView:
     reference: ReferenceStatus | None = None
     #: The portfolio position the quotes skew toward (``None``: the profile's own).
     group_skew: GroupSkew | None = None
+    #: Hanging orders, each side's fill cooldown, the ping-pong balance and the price band
+    #: (``None``: none of those settings is on).
+    shaping: ShapingStatus | None = None
 
     @property
     def mark(self) -> Decimal:
@@ -333,6 +337,7 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
         markout=engine.markout.horizons,
         reference=_reference_status(engine, now),
         group_skew=engine.group,
+        shaping=engine.shaping.status(now),
         obligation=(
             None
             if engine.obligation is None

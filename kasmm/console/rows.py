@@ -301,6 +301,34 @@ def reference_lines(row: Mapping[str, Any]) -> list[str]:
     return [line, f"reference ages  {aged}"] if aged else [line]
 
 
+def shaping_lines(row: Mapping[str, Any]) -> list[str]:
+    """The row's price band, fill cooldowns, ping-pong balance and hanging orders (a profile
+    with any of ``pricing.price_band`` or ``after_fill:`` on), as one detail-pane line."""
+    sh = row.get("shaping")
+    if not isinstance(sh, Mapping):
+        return []
+    fmt = number_format(row)
+    floor, ceiling = decimal(sh.get("band_floor")), decimal(sh.get("band_ceiling"))
+    band = (
+        "-"
+        if floor is None and ceiling is None
+        else (
+            f"{'-' if floor is None else fmt.price(floor)}"
+            f" .. {'-' if ceiling is None else fmt.price(ceiling)}"
+        )
+    )
+    cool = [
+        f"{side} {sh[key]:.1f}s"
+        for side, key in (("bid", "bid_cooldown_s"), ("ask", "ask_cooldown_s"))
+        if isinstance(sh.get(key), int | float) and sh[key] > 0
+    ]
+    return [
+        f"band {band}  cooldown {' '.join(cool) if cool else '-'}"
+        f"  ping-pong {cell(sh.get('ping_pong_balance'))}"
+        f"  hanging orders {cell(sh.get('hanging_orders'))}"
+    ]
+
+
 def hedge_lines(row: Mapping[str, Any]) -> list[str]:
     """The row's hedging (a profile with ``hedge:``), as detail-pane lines."""
     hedge = row.get("hedge")

@@ -193,6 +193,25 @@ class Families:
             "Seconds since each referenced market's last usable book.",
             ("market",),
         )
+        # --- price band, fill cooldown, ping-pong, hanging orders (profiles with any on)
+        self.hanging_orders = g(
+            "kasmm_hanging_orders", "Hanging orders resting (the other side of a filled pair).", ()
+        )
+        self.fill_cooldown = g(
+            "kasmm_fill_cooldown_seconds",
+            "Seconds before a side may be quoted again after its last fill (0: quoted).",
+            ("side",),
+        )
+        self.ping_pong_balance = g(
+            "kasmm_ping_pong_balance",
+            "Filled buy orders minus filled sell orders not yet answered (ping-pong).",
+            (),
+        )
+        self.price_band = g(
+            "kasmm_price_band",
+            "The price band in force: no bid above the ceiling, no ask below the floor.",
+            ("bound",),
+        )
         self.own_best = g(
             "kasmm_own_best_price", "Best price among the profile's own open orders.", ("side",)
         )

@@ -390,6 +390,15 @@ class SupervisorCollector(Collector):
             for market, age in ref.ages_s:
                 if age is not None:
                     fam.reference_age.add_metric((*labels, market), max(0.0, age))
+        shaping = view.shaping
+        if shaping is not None:
+            fam.hanging_orders.add_metric(labels, float(shaping.hanging))
+            fam.fill_cooldown.add_metric((*labels, "buy"), shaping.bid_cooldown_s)
+            fam.fill_cooldown.add_metric((*labels, "sell"), shaping.ask_cooldown_s)
+            fam.ping_pong_balance.add_metric(labels, float(shaping.ping_pong_balance))
+            for bound, value in (("floor", shaping.band_floor), ("ceiling", shaping.band_ceiling)):
+                if value is not None:
+                    fam.price_band.add_metric((*labels, bound), _f(value))
         # Own orders (best first on each side).
         for orders, name in ((view.bids, "buy"), (view.asks, "sell")):
             fam.open_orders.add_metric((*labels, name), float(len(orders)))

@@ -147,6 +147,22 @@ def view_fields(view: BotView, now: float) -> dict[str, Any]:
         "lot": None if view.lot is None else str(view.lot),
         "price_source": None if view.decision is None else view.decision.price_source,
         "reference": _reference(view),
+        "shaping": _shaping(view),
+    }
+
+
+def _shaping(view: BotView) -> dict[str, Any] | None:
+    """The price band, the fill cooldowns, ping-pong and hanging orders (``None``: all off)."""
+    sh = view.shaping
+    if sh is None:
+        return None
+    return {
+        "hanging_orders": sh.hanging,
+        "bid_cooldown_s": round(sh.bid_cooldown_s, 3),
+        "ask_cooldown_s": round(sh.ask_cooldown_s, 3),
+        "ping_pong_balance": sh.ping_pong_balance,
+        "band_floor": None if sh.band_floor is None else str(sh.band_floor),
+        "band_ceiling": None if sh.band_ceiling is None else str(sh.band_ceiling),
     }
 
 
