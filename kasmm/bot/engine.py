@@ -38,6 +38,7 @@ from kasmm.bot.commands import (
     StoreTrips,
 )
 from kasmm.bot.orders import Budget, OwnOrders, Wave
+from kasmm.bot.rebalancer import Rebalancer
 from kasmm.bot.risk_tracker import LocalDay, RiskTracker, measure
 from kasmm.bot.stats import BotStats
 from kasmm.bot.timers import Every
@@ -214,6 +215,15 @@ class Engine:
         #: ``rebalance``: :mod:`kasmm.core.held`): reconciliation neither keeps nor cancels them,
         #: and they take their side's levels and budget. Only while trading is active.
         self.held: dict[ClientOrderId, str] = {}
+        #: The inventory rebalance by order (``None``: the profile has no ``rebalance``).
+        self.rebalancer = Rebalancer.of(
+            profile,
+            ids=self.ids,
+            orders=self.orders,
+            held=self.held,
+            outbox=self._outbox,
+            journaled=journaled,
+        )
 
     @property
     def balances_known(self) -> bool:
@@ -342,6 +352,8 @@ class Engine:
             before (stored late, at a start or a stop) happened too long ago for its horizons.
         """
         self.orders.filled(fill)
+        if self.rebalancer is not None:
+            self.rebalancer.on_fill(fill)
         self.recent_fills.append(fill)
         self.stats.fills += 1
         self.stats.filled_size += fill.size
@@ -562,6 +574,10 @@ class Engine:
         if trips:
             # A halt is stored before the cancels go out: it must survive a crash right here.
             self._outbox.append(StoreTrips(trips, trading.value, wall))
+        if self.rebalancer is not None:
+            actions = self.rebalancer.act(
+                now, wall, trading, decision, self._params, state, actions
+            )
         if actions:
             self._last_action_at = now
             self.stats.quotes_sent += 1

@@ -15,6 +15,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from kasmm.bot.rebalancer import RebalanceStatus
 from kasmm.bot.stats import BotState, BotStats
 from kasmm.core.kpis import Kpis, summarize
 from kasmm.core.markout import HorizonMarkout
@@ -166,6 +167,8 @@ class BotView:
     reference: ReferenceStatus | None = None
     #: The portfolio position the quotes skew toward (``None``: the profile's own).
     group_skew: GroupSkew | None = None
+    #: Rebalance orders sent and the latest (``None``: the profile has no ``rebalance``).
+    rebalance: RebalanceStatus | None = None
 
     @property
     def mark(self) -> Decimal:
@@ -333,6 +336,7 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
         markout=engine.markout.horizons,
         reference=_reference_status(engine, now),
         group_skew=engine.group,
+        rebalance=None if engine.rebalancer is None else engine.rebalancer.status(),
         obligation=(
             None
             if engine.obligation is None

@@ -147,6 +147,32 @@ def view_fields(view: BotView, now: float) -> dict[str, Any]:
         "lot": None if view.lot is None else str(view.lot),
         "price_source": None if view.decision is None else view.decision.price_source,
         "reference": _reference(view),
+        "rebalance": _rebalance(view),
+    }
+
+
+def _rebalance(view: BotView) -> dict[str, Any] | None:
+    """Rebalance orders sent by kind and the latest one (``None``: no ``inventory.rebalance``)."""
+    status = view.rebalance
+    if status is None:
+        return None
+    last = status.last
+    return {
+        "orders": dict(status.orders),
+        "last": None
+        if last is None
+        else {
+            "at": last.at,
+            "side": last.side.value,
+            "price": str(last.price),
+            "size": str(last.size),
+            "order": last.order,
+            "share": round(last.share, 6),
+            "reason": last.reason,
+            "status": last.status,
+            "filled": str(last.filled),
+            "client_id": last.client_id,
+        },
     }
 
 
