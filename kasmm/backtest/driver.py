@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from kasmm.bot.commands import Job, Log
+from kasmm.bot.commands import Job, Log, PlaceIoc
 from kasmm.bot.driver import BotNotRunning
 from kasmm.bot.engine import Engine, FillVerdict
 from kasmm.bot.outcomes import RATE_LIMIT_PAUSE_S, RoundOutcomes, RoundState, chunks
@@ -593,8 +593,30 @@ class BacktestDriver:
         """The engine's outbox: log what passes the level (a backtest stores nothing)."""
         threshold = self._log_level
         for command in self.engine.take():
-            if isinstance(command, Log) and LEVELS.get(command.level, 50) >= threshold:
-                getattr(self.log, command.level)(command.event, **command.fields)
+            if isinstance(command, Log):
+                if LEVELS.get(command.level, 50) >= threshold:
+                    getattr(self.log, command.level)(command.event, **command.fields)
+            elif isinstance(command, PlaceIoc):
+                self._place_ioc(command.request)
+
+    def _place_ioc(self, request: OrderRequest) -> None:
+        """One of the engine's IOC orders (a rebalance), as the live driver sends it: this
+        bot's tokens and latency, the answer recorded in the engine and handed back to it; a
+        failure is the order's outcome unless it ends the run."""
+        engine = self.engine
+        rebalancer = engine.rebalancer
+        assert rebalancer is not None  # the only source of the command
+        try:
+            outcome = self._call_with("place_ioc", request, self.exchange.place_ioc_now)
+        except (AuthenticationFailed, FatalVenueError):
+            raise
+        except VenueError as exc:
+            engine.orders.ioc_failed(request, exc, self.clock.wall())
+            rebalancer.answered(request, None, exc)
+        else:
+            engine.orders.ioc_answered(request, outcome, self.clock.wall())
+            rebalancer.answered(request, outcome, None)
+        self._carry_out()
 
 
 @functools.lru_cache(maxsize=64)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from kasmm.core.risk import Trip
+from kasmm.core.types import OrderRequest
 from kasmm.store import KpiRecord, OrderJournalEntry
 
 
@@ -133,4 +134,20 @@ class StoreDrift:
         object.__setattr__(self, "venue", venue)
 
 
-Command = Log | RecordOrder | StoreTrips | StoreOpening | StoreEquity | StoreKpis | StoreDrift
+@dataclass(frozen=True, slots=True, init=False)
+class PlaceIoc:
+    """Send an immediate-or-cancel order of the engine's (a rebalance order) through the venue
+    stack hedges use (:meth:`kasmm.bot.executor.Executor.place_ioc` live, the backtest driver's
+    ``send_ioc``), after the ledger holds the row recorded just before this command; then hand
+    the answer, or the failure, to :meth:`kasmm.bot.rebalancer.Rebalancer.answered`."""
+
+    request: OrderRequest
+
+    def __init__(self, request: OrderRequest) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "request", request)
+
+
+Command = (
+    Log | RecordOrder | StoreTrips | StoreOpening | StoreEquity | StoreKpis | StoreDrift | PlaceIoc
+)

@@ -28,6 +28,7 @@ from kasmm.bot.commands import (
     Command,
     Job,
     Log,
+    PlaceIoc,
     RecordOrder,
     StoreDrift,
     StoreEquity,
@@ -515,6 +516,25 @@ class Bot:
                 await journal.balance_drift(
                     command.wall, command.asset, command.local, command.venue
                 )
+            elif isinstance(command, PlaceIoc):
+                await self._place_ioc(command.request)
+
+    async def _place_ioc(self, request: OrderRequest) -> None:
+        """Send one of the engine's IOC orders (a rebalance) once its ledger row is stored, and
+        hand the answer back to the engine. A failure is the order's outcome (recorded and
+        counted by the executor), unless it ends the run (authentication, fatal)."""
+        rebalancer = self.engine.rebalancer
+        assert rebalancer is not None  # the only source of the command
+        await self.journal.flush()  # the row recorded with the command: a crash keeps it
+        try:
+            outcome = await self.executor.place_ioc(request)
+        except (AuthenticationFailed, FatalVenueError):
+            raise
+        except VenueError as exc:
+            rebalancer.answered(request, None, exc)
+        else:
+            rebalancer.answered(request, outcome, None)
+        await self._carry_out(self.engine.take())
 
     def _log_outbox(self) -> None:
         """Carry out log commands synchronously (for synchronous callers)."""

@@ -38,6 +38,7 @@ from kasmm.bot.commands import (
     StoreTrips,
 )
 from kasmm.bot.orders import Budget, OwnOrders, Wave
+from kasmm.bot.rebalancer import Rebalancer
 from kasmm.bot.risk_tracker import LocalDay, RiskTracker, measure
 from kasmm.bot.shaping import Shaping
 from kasmm.bot.stats import BotStats
@@ -225,6 +226,15 @@ class Engine:
             self.open_orders,
             self._log,
         )
+        #: The inventory rebalance by order (``None``: the profile has no ``rebalance``).
+        self.rebalancer = Rebalancer.of(
+            profile,
+            ids=self.ids,
+            orders=self.orders,
+            held=self.held,
+            outbox=self._outbox,
+            journaled=journaled,
+        )
 
     @property
     def balances_known(self) -> bool:
@@ -357,6 +367,8 @@ class Engine:
         """
         order = self.open_orders.get(fill.client_id)  # before a full fill removes it
         self.orders.filled(fill)
+        if self.rebalancer is not None:
+            self.rebalancer.on_fill(fill)
         self.recent_fills.append(fill)
         self.stats.fills += 1
         self.stats.filled_size += fill.size
@@ -583,6 +595,10 @@ class Engine:
         if trips:
             # A halt is stored before the cancels go out: it must survive a crash right here.
             self._outbox.append(StoreTrips(trips, trading.value, wall))
+        if self.rebalancer is not None:
+            actions = self.rebalancer.act(
+                now, wall, trading, decision, self._params, state, actions
+            )
         if actions:
             self._last_action_at = now
             self.stats.quotes_sent += 1

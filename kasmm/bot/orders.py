@@ -104,6 +104,17 @@ class OwnOrders:
         self.grid: Grid | None = None
         self._outbox = outbox
         self.error = on_error
+        #: Levels that mark placements held outside the quotes, with their role, and where
+        #: their ids go as the venue accepts them (the engine's ``held``; :meth:`hold_level`).
+        self._held_levels: dict[int, str] = {}
+        self._held: dict[ClientOrderId, str] = {}
+
+    def hold_level(self, level: int, role: str, held: dict[ClientOrderId, str]) -> None:
+        """Placements at ``level`` (below 0: never a quote's) are held outside the quotes as
+        ``role``: each one's client id goes to ``held`` when the venue accepts it, before any
+        later decision could reconcile it as a quote (a post-only rebalance order)."""
+        self._held_levels[level] = role
+        self._held = held
 
     def _log(self, level: str, event: str, **fields: Any) -> None:
         self._outbox.append(Log(level, event, fields))
@@ -271,6 +282,10 @@ class OwnOrders:
         self.stats.orders_placed += 1
         self.stats.placed_size += order.size
         self.stats.consecutive_errors = 0
+        if level < 0 and self._held_levels:
+            role = self._held_levels.get(level)
+            if role is not None:
+                self._held[order.client_id] = role
         if self.debug_logs:
             self._log(
                 "debug",
@@ -312,7 +327,8 @@ class OwnOrders:
             self._log("warning", "order_rejected", reason=reason, side=request.side.value)
 
     def ioc_answered(self, request: OrderRequest, outcome: IocOutcome, wall: float) -> None:
-        """The venue answered an immediate-or-cancel order of this profile (a hedge). It never
+        """The venue answered an immediate-or-cancel order of this profile (a hedge, a
+        rebalance order). It never
         rests: its row (written before it was sent, by whoever asked for it) ends ``filled``,
         or ``cancelled`` with what the venue did with the rest. Its fills come as any fill;
         it counts as a placement (the fill ratio and order-to-trade ratio include it)."""

@@ -15,6 +15,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from kasmm.bot.rebalancer import RebalanceStatus
 from kasmm.bot.shaping import ShapingStatus
 from kasmm.bot.stats import BotState, BotStats
 from kasmm.core.kpis import Kpis, summarize
@@ -170,6 +171,8 @@ class BotView:
     #: Hanging orders, each side's fill cooldown, the ping-pong balance and the price band
     #: (``None``: none of those settings is on).
     shaping: ShapingStatus | None = None
+    #: Rebalance orders sent and the latest (``None``: the profile has no ``rebalance``).
+    rebalance: RebalanceStatus | None = None
 
     @property
     def mark(self) -> Decimal:
@@ -338,6 +341,7 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
         reference=_reference_status(engine, now),
         group_skew=engine.group,
         shaping=engine.shaping.status(now),
+        rebalance=None if engine.rebalancer is None else engine.rebalancer.status(),
         obligation=(
             None
             if engine.obligation is None

@@ -358,6 +358,11 @@ class Families:
         self.order_errors = c(
             "kasmm_order_errors_total", "Order actions that failed with a venue error.", ()
         )
+        self.rebalance_orders = c(
+            "kasmm_rebalance_orders_total",
+            "Inventory rebalance orders sent (inventory.rebalance), by kind: post_only, ioc.",
+            ("order",),
+        )
         self.decisions = c("kasmm_decisions_total", "Quoting decisions taken.", ())
         self.requotes = c("kasmm_requotes_total", "Decisions that sent order actions.", ())
         self.fills = c("kasmm_fills_total", "Fills (partial fills included) per side.", ("side",))

@@ -372,6 +372,9 @@ class SupervisorCollector(Collector):
         fam.decisions.add_metric(labels, float(counters.decisions))
         fam.requotes.add_metric(labels, float(counters.quotes_sent))
         fam.book_updates.add_metric(labels, float(counters.book_updates))
+        if view.rebalance is not None:  # every kind from 0, so a first order is an increase
+            for kind, sent in view.rebalance.orders:
+                fam.rebalance_orders.add_metric((*labels, kind), float(sent))
         # Market.
         mid = view.mid
         if mid is not None:

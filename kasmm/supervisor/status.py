@@ -148,6 +148,7 @@ def view_fields(view: BotView, now: float) -> dict[str, Any]:
         "price_source": None if view.decision is None else view.decision.price_source,
         "reference": _reference(view),
         "shaping": _shaping(view),
+        "rebalance": _rebalance(view),
     }
 
 
@@ -163,6 +164,31 @@ def _shaping(view: BotView) -> dict[str, Any] | None:
         "ping_pong_balance": sh.ping_pong_balance,
         "band_floor": None if sh.band_floor is None else str(sh.band_floor),
         "band_ceiling": None if sh.band_ceiling is None else str(sh.band_ceiling),
+    }
+
+
+def _rebalance(view: BotView) -> dict[str, Any] | None:
+    """Rebalance orders sent by kind and the latest one (``None``: no ``inventory.rebalance``)."""
+    status = view.rebalance
+    if status is None:
+        return None
+    last = status.last
+    return {
+        "orders": dict(status.orders),
+        "last": None
+        if last is None
+        else {
+            "at": last.at,
+            "side": last.side.value,
+            "price": str(last.price),
+            "size": str(last.size),
+            "order": last.order,
+            "share": round(last.share, 6),
+            "reason": last.reason,
+            "status": last.status,
+            "filled": str(last.filled),
+            "client_id": last.client_id,
+        },
     }
 
 

@@ -56,6 +56,7 @@ FORWARDERS = {
     ("obs/throttle.py", "flush"),  # ... and its "<event>_suppressed" summary line
     ("bot/engine.py", "_log"),  # self._log(level, "event", ...): read at each call
     ("bot/orders.py", "_log"),
+    ("bot/rebalancer.py", "_log"),
 }
 #: Metric family constructors (kasmm's backends and prometheus_client's) and their type.
 FAMILY_CONSTRUCTORS = {
