@@ -47,6 +47,7 @@ def profile_detail(doc: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
     lines.extend(rows.kpi_lines(row))
     lines.extend(rows.reference_lines(row))
     lines.extend(rows.shaping_lines(row))
+    lines.extend(rows.rebalance_lines(row))
     lines.extend(rows.hedge_lines(row))
     orders = row.get("orders")
     orders = orders if isinstance(orders, list) else []

@@ -329,6 +329,29 @@ def shaping_lines(row: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def rebalance_lines(row: Mapping[str, Any]) -> list[str]:
+    """The row's rebalance orders (a profile with ``inventory.rebalance``), as one detail-pane
+    line: how many of each kind, and the latest with what became of it."""
+    rebalance = row.get("rebalance")
+    if not isinstance(rebalance, Mapping):
+        return []
+    orders = rebalance.get("orders")
+    counts = orders if isinstance(orders, Mapping) else {}
+    line = "rebalance " + " ".join(f"{kind} {cell(n)}" for kind, n in counts.items())
+    last = rebalance.get("last")
+    if isinstance(last, Mapping):
+        fmt = number_format(row)
+        share = last.get("share")
+        line += (
+            f"  last {cell(last.get('side'))} {fmt.size(decimal(last.get('size')))}"
+            f" @ {fmt.price(decimal(last.get('price')))} {cell(last.get('order'))}:"
+            f" {cell(last.get('status'))}, filled {fmt.size(decimal(last.get('filled')))}"
+            f" (share {'-' if not isinstance(share, int | float) else f'{share:.3f}'},"
+            f" {cell(last.get('reason'))})"
+        )
+    return [line]
+
+
 def hedge_lines(row: Mapping[str, Any]) -> list[str]:
     """The row's hedging (a profile with ``hedge:``), as detail-pane lines."""
     hedge = row.get("hedge")

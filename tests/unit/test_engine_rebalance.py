@@ -10,6 +10,9 @@ import pytest
 from kasmm.bot.commands import Log, PlaceIoc, RecordOrder
 from kasmm.bot.engine import Engine
 from kasmm.bot.rebalancer import REBALANCE_LEVEL, STALE
+from kasmm.bot.stats import BotState
+from kasmm.bot.view import build_view
+from kasmm.console.details import profile_detail
 from kasmm.core.held import REBALANCE
 from kasmm.core.risk import Trip
 from kasmm.core.types import (
@@ -26,6 +29,7 @@ from kasmm.core.types import (
     TradeId,
 )
 from kasmm.store import OrderOpened
+from kasmm.supervisor.status import view_fields
 from kasmm.venues.base import IocOutcome
 from tests.support import demo_profile, kill_switch_only
 
@@ -238,3 +242,33 @@ def test_inside_the_band_nothing_is_sent() -> None:
     _, actions = e.decide(1.0, 1.0)
     assert not rebalance_places(actions)
     assert not [c for c in e.take() if isinstance(c, PlaceIoc)]
+
+
+def test_status_and_the_top_detail_pane_show_the_latest_rebalance() -> None:
+    e = engine("ioc")
+    e.decide(1.0, 1.0)
+    [request] = [c.request for c in e.take() if isinstance(c, PlaceIoc)]
+    assert e.rebalancer is not None
+    e.rebalancer.answered(
+        request, IocOutcome(request.client_id, D(12_000), D("0.0798"), "partial"), None
+    )
+    view = build_view(e, BotState.QUOTING, 2.0, 0)
+    fields = view_fields(view, 2.0)
+    assert fields["rebalance"]["orders"] == {"post_only": 0, "ioc": 1}
+    assert fields["rebalance"]["last"]["status"] == "partial"
+    row = {"name": "p1", "symbol": "KAS/USDT", "venue": "sim", "state": "quoting",
+           "tick": "0.00001", "lot": "1", **fields}  # fmt: skip
+    lines = profile_detail({"supervisor": {"pid": 1}, "profiles": [row]}, row)
+    assert (
+        "rebalance post_only 0 ioc 1  last sell 20000 @ 0.07967 ioc: partial, filled 12000"
+        " (share 1.000, above_max_share)"
+    ) in lines
+
+
+def test_the_top_detail_pane_has_no_rebalance_line_without_the_setting() -> None:
+    e = Engine(demo_profile(), venue_name="sim", run_tag="t0000000")
+    e.connected(RULES)
+    assert e.on_book(BOOK, 0.0)
+    e.decide(1.0, 1.0)
+    row = {"name": "p1", **view_fields(build_view(e, BotState.QUOTING, 1.0, 0), 1.0)}
+    assert not any(line.startswith("rebalance ") for line in profile_detail({}, row))
