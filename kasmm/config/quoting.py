@@ -10,7 +10,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from kasmm.config.fields import (
@@ -96,6 +102,16 @@ class ModeConfig(StrictModel):
         except (TypeError, ValueError):
             return data  # the fields' own validation names the bad value
         return {**data, "spread_bps": total}
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """With per-side spreads the derived ``spread_bps`` is left out, so that a dumped mode
+        validates again (``--set``/``--sweep`` overrides, tests' profile builders) and a
+        changed side re-derives the total instead of contradicting the old one."""
+        data: dict[str, Any] = handler(self)
+        if self.bid_spread_bps is not None:
+            data.pop("spread_bps", None)
+        return data
 
     @property
     def bid_fraction(self) -> float:
