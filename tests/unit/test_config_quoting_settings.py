@@ -30,7 +30,7 @@ from kasmm.config.warning_checks import warn_price_band
 from kasmm.core.params import AfterFillParams, PriceBandParams, QuotingParams, RebalanceParams
 from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
 from kasmm.venues.ccxt.exchanges import FLAVOURS
-from tests.support import make_profile
+from tests.support import PROFILES, make_profile
 
 D = Decimal
 
@@ -712,3 +712,58 @@ def test_side_spreads_and_steps_mean_what_they_say_and_survive_a_dump(
     # a dump validates again into the same profile, hash included (no restart on reload)
     again = Profile.model_validate(profile.model_dump(mode="json"))
     assert again == profile and again.config_hash() == profile.config_hash()
+
+
+# --- the example profiles ------------------------------------------------------------------------
+
+
+def test_the_hummingbot_example_uses_the_settings_together_and_is_not_started() -> None:
+    [loaded], issues = load_file(PROFILES / "kas-usdt-sim-hummingbot.yaml", env={})
+    assert issues == []
+    profile = loaded.profile
+    assert not profile.enabled and profile.venue.type == "sim"
+    params = quoting_params(profile)
+    assert (params.spread_bps, params.bid_fraction) == (45.0, 25 / 45)
+    assert (params.levels, params.level_size_step, params.level_size_step_pct) == (3, D(500), False)
+    assert (params.add_fees, params.join_depth) == (True, D(2000))
+    assert price_band_params(profile) == PriceBandParams(band_pct=5.0, halflife_s=3600.0)
+    assert after_fill_params(profile) == AfterFillParams(
+        filled_order_delay_s=60.0, hanging=True, hanging_cancel_pct=10.0
+    )
+    # every key the file sets is mapped from a Hummingbot key in its comment, or says why not
+    text = (PROFILES / "kas-usdt-sim-hummingbot.yaml").read_text()
+    for key in (
+        "bid_spread",
+        "ask_spread",
+        "order_levels",
+        "order_level_amount",
+        "add_transaction_costs",
+        "order_optimization_enabled",
+        "filled_order_delay",
+        "hanging_orders_enabled",
+        "hanging_orders_cancel_pct",
+        "moving_price_band",
+    ):
+        assert f"HB {key}" in text, key
+
+
+def test_the_demo_profile_shows_the_new_settings_with_their_defaults_and_they_are_off() -> None:
+    text = (PROFILES / "kas-usdt-sim.yaml").read_text()
+    for shown in (
+        "bid_spread_bps",
+        "level_size_step",
+        "add_fees",
+        "join_depth",
+        "join_min_spread_bps",
+        "price_band",
+        "filled_order_delay_s",
+        "ping_pong",
+        "hanging_orders",
+        "rebalance",
+    ):
+        assert shown in text, shown
+    [loaded], _ = load_file(PROFILES / "kas-usdt-sim.yaml", env={})
+    demo = loaded.profile
+    assert _new_fields(quoting_params(demo, mode="passive")) == {**OFF, "spread_bps": 14.0}
+    assert after_fill_params(demo) == AfterFillParams()
+    assert (price_band_params(demo), rebalance_params(demo)) == (None, None)
