@@ -17,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kasmm.backtest.overrides import apply_overrides
+from kasmm.commands.schema import profile_json_schema
 from kasmm.config import checks
+from kasmm.config.hummingbot import HUMMINGBOT_KEYS
 from kasmm.config.loader import load_file, load_paths
 from kasmm.config.schema import SUPPORTED_EXCHANGES, Profile
 from kasmm.config.to_core import (
@@ -368,7 +370,8 @@ REFUSALS: dict[str, tuple[int, int, str, str]] = {
         3,
         "after_fill.hanging_orders_enabled",
         "unknown key 'hanging_orders_enabled' (did you mean 'hanging_orders'?); allowed: "
-        "filled_order_delay_s, hanging_orders, ping_pong",
+        "filled_order_delay_s, hanging_orders, ping_pong; Hummingbot's hanging_orders_enabled "
+        "is after_fill.hanging_orders.enabled",
     ),
     "band_both_kinds.yaml": (
         14,
@@ -439,7 +442,7 @@ REFUSALS: dict[str, tuple[int, int, str, str]] = {
         3,
         "pricing.add_transaction_costs",
         "unknown key 'add_transaction_costs'; allowed: add_fees, join_depth, join_min_spread_bps, "
-        "price_band",
+        "price_band; Hummingbot's add_transaction_costs is pricing.add_fees",
     ),
     "rebalance_interval_zero.yaml": (
         14,
@@ -558,6 +561,40 @@ def test_refusal(name: str) -> None:
     assert [str(issue) for issue in issues] == [
         f"{path}:{line}:{col}: {path.stem}: {field}: {message}"
     ]
+
+
+@pytest.mark.parametrize("key", sorted(HUMMINGBOT_KEYS))
+def test_a_hummingbot_key_is_answered_with_its_kasmm_place(key: str, tmp_path: Path) -> None:
+    path = tmp_path / "hb.yaml"
+    path.write_text(
+        "venue: {type: sim}\n"
+        "symbol: KAS/USDT\n"
+        "modes:\n"
+        f"  passive: {{spread_bps: 40, size: 1000, {key}: 1}}\n"
+    )
+    _, [issue] = load_file(path, env={})
+    where, note = HUMMINGBOT_KEYS[key]
+    assert (issue.line, issue.field) == (4, f"modes.passive.{key}")
+    assert issue.message.startswith(f"unknown key {key!r}")
+    assert issue.message.endswith(
+        f"; Hummingbot's {key} is {where}" + (f" ({note})" if note else "")
+    )
+
+
+@pytest.mark.parametrize("key", sorted(HUMMINGBOT_KEYS))
+def test_each_hummingbot_equivalent_is_a_real_profile_field(key: str) -> None:
+    schema = profile_json_schema()
+    defs = schema["$defs"]
+    node: dict[str, Any] = schema
+    for part in HUMMINGBOT_KEYS[key][0].split("."):
+        if part == "<mode>":
+            node = defs["ModeConfig"]
+            continue
+        prop = node["properties"][part]
+        refs = [prop.get("$ref"), *(alt.get("$ref") for alt in prop.get("anyOf", ()))]
+        ref = next((r for r in refs if r), None)
+        node = defs[ref.rsplit("/", 1)[-1]] if ref else prop
+    assert node.get("description"), key  # a field (or block) the schema documents
 
 
 # --- warnings: valid, probably not what was meant --------------------------------------------
