@@ -333,8 +333,9 @@ class RebalanceConfig(StrictModel):
         "through the touch.",
     )
     max_size: PositiveDecimal = Field(
-        description="Largest rebalance order, in base units. A size below the market's lot or "
-        "minimum notional cannot be checked offline: the venue refuses such an order."
+        description="Largest rebalance order, in base units. A size below a live market's lot "
+        "or minimum notional cannot be checked offline: the venue refuses such an order (a "
+        "random-walk sim's rules are in the profile: there it is a warning)."
     )
     max_slippage_bps: Bps = Field(
         20.0, description="ioc: how far through the touch the limit may go, in bps."

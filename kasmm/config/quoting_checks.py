@@ -8,7 +8,8 @@ setting written for a companion that is switched off (a written value that does 
 a mistake). What is valid but probably unintended is a warning instead
 (:mod:`kasmm.config.warning_checks`). Nothing here knows the live market: a rebalance order
 smaller than the exchange's lot or minimum notional is found only when the market's rules are
-loaded (the venue refuses it, and the bot logs it).
+loaded (the venue refuses it, and the bot logs it); on a random-walk sim, whose rules the
+profile states, :func:`~kasmm.config.warning_checks.warn_rebalance` warns of it.
 
 An ``order: ioc`` rebalance needs a venue that takes liquidity: every ccxt exchange kasmm
 supports maps ``timeInForce: IOC`` to its own IOC (``ioc_as`` of

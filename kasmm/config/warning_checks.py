@@ -26,6 +26,7 @@ __all__ = [
     "warn_add_fees",
     "warn_join_min_spread",
     "warn_price_band",
+    "warn_rebalance",
     "warn_spread",
 ]
 
@@ -187,12 +188,56 @@ def warn_add_fees(p: Profile) -> list[tuple[FieldPath, str]]:
     return []
 
 
+def warn_rebalance(p: Profile) -> list[tuple[FieldPath, str]]:
+    """An ``inventory.rebalance`` that can never send an order: a band that cannot be left
+    (``min_share`` 0 and ``max_share`` 1), or, on a random-walk sim whose rules the profile
+    states, a ``max_size`` below the lot or worth less than the minimum notional at the
+    starting price. A live market's rules are known only when it is loaded (the venue then
+    refuses the order, and the bot logs it)."""
+    rebalance = p.inventory.rebalance
+    if rebalance is None:
+        return []
+    where: FieldPath = ("inventory", "rebalance")
+    out: list[tuple[FieldPath, str]] = []
+    inv = p.inventory
+    if inv.min_share <= 0 and inv.max_share >= 1:
+        out.append(
+            (
+                where,
+                "min_share 0 and max_share 1: the share never leaves the band, so no rebalance "
+                "order is ever sent",
+            )
+        )
+    venue, s0 = p.venue, _start_price(p)
+    if not (isinstance(venue, SimVenueConfig) and isinstance(venue.market, RandomWalkMarket)):
+        return out
+    size = rebalance.max_size
+    if size < venue.lot:
+        out.append(
+            (
+                (*where, "max_size"),
+                f"max_size {size} is below the lot {venue.lot}: floored to lots it is 0, so no "
+                "rebalance order is ever sent",
+            )
+        )
+    elif s0 is not None and size * s0 < venue.min_notional:
+        out.append(
+            (
+                (*where, "max_size"),
+                f"max_size {size} is worth {size * s0} at the starting price {s0}, below the "
+                f"minimum notional {venue.min_notional}: the venue refuses such an order",
+            )
+        )
+    return out
+
+
 #: Checks whose findings are warnings: printed with the location, the profile still loads.
 WARNINGS: dict[str, Callable[[Profile], list[tuple[FieldPath, str]]]] = {
     "spread": warn_spread,
     "join_min_spread": warn_join_min_spread,
     "price_band": warn_price_band,
     "add_fees": warn_add_fees,
+    "rebalance": warn_rebalance,
 }
 
 

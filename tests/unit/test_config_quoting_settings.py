@@ -661,6 +661,24 @@ JOIN = {"join_depth": 500}
             [(("modes", "aggressive", "spread_bps"), "twice the maker fee")],
         ),
         ({"pricing": {"add_fees": True}, "venue": {"fees": {"maker_bps": 15}}}, []),
+        # a rebalance that can never send an order (lot 0.01, min notional 1 USDT at 0.08)
+        ({"inventory": {"rebalance": {"max_size": "12.5"}}}, []),
+        (
+            {"inventory": {"rebalance": {"max_size": "0.005"}}},
+            [(("inventory", "rebalance", "max_size"), "below the lot 0.01: floored")],
+        ),
+        (
+            {"inventory": {"rebalance": {"max_size": 10}}},
+            [(("inventory", "rebalance", "max_size"), "worth 0.80 at the starting price 0.08")],
+        ),
+        (
+            {"inventory": {"min_share": 0, "max_share": 1, "rebalance": {"max_size": 100}}},
+            [(("inventory", "rebalance"), "never leaves the band")],
+        ),
+        (
+            {"inventory": {"min_share": 0, "rebalance": {"max_size": 100}}},
+            [],
+        ),
     ],
 )
 def test_warnings(overrides: dict[str, Any], warned: list[tuple[tuple[str, ...], str]]) -> None:
