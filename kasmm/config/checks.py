@@ -21,12 +21,14 @@ from collections.abc import Callable
 from kasmm.config.account_checks import prefix_collisions
 from kasmm.config.cross_venue_checks import check_hedge, check_reference, hedge_problems
 from kasmm.config.locate import FieldPath
+from kasmm.config.quoting_checks import check_quoting_settings
 from kasmm.config.schema import (
     SUPPORTED_EXCHANGES,
     AS2008Market,
     AvellanedaStoikovStrategy,
     CcxtVenueConfig,
     KillRule,
+    ModeConfig,
     PaperVenueConfig,
     Profile,
     SessionEndHorizon,
@@ -42,6 +44,7 @@ __all__ = [
     "Check",
     "Finding",
     "check_hedge",
+    "check_quoting_settings",
     "check_reference",
     "hedge_problems",
     "prefix_collisions",
@@ -97,79 +100,26 @@ def check_inventory(p: Profile) -> list[Finding]:
     return out
 
 
+def _spread_written(mode: ModeConfig) -> str:
+    """A mode's total spread as its file states it (the sum of per-side spreads, if given)."""
+    if mode.bid_spread_bps is None or mode.ask_spread_bps is None:
+        return f"{mode.spread_bps:g} bps"
+    return f"bid {mode.bid_spread_bps:g} + ask {mode.ask_spread_bps:g} = {mode.spread_bps:g} bps"
+
+
 def check_mode_spreads(p: Profile) -> list[Finding]:
-    """The passive mode quotes at least as wide as the aggressive one."""
-    if p.modes.aggressive is None:
+    """The passive mode quotes at least as wide as the aggressive one (total spreads)."""
+    agg, pas = p.modes.aggressive, p.modes.passive
+    if agg is None or pas.spread_bps >= agg.spread_bps:
         return []
-    agg, pas = p.modes.aggressive.spread_bps, p.modes.passive.spread_bps
-    if pas < agg:
-        return [
-            (
-                ("modes", "passive", "spread_bps"),
-                f"passive spread ({pas:g} bps) must be at least the aggressive spread "
-                f"({agg:g} bps)",
-            )
-        ]
-    return []
-
-
-def check_quoting_settings(p: Profile) -> list[Finding]:
-    """Settings that do not fit the strategy or the market they are used with.
-
-    Per-side spreads are the fixed-spread model's (Avellaneda–Stoikov sets its own spread); the
-    exact as2008 model has no balances to rebalance and a zero-width book to join.
-    """
-    out: list[Finding] = []
-    if isinstance(p.strategy, AvellanedaStoikovStrategy):
-        for name in ("aggressive", "passive"):
-            mode = getattr(p.modes, name)
-            if mode is not None and mode.bid_spread_bps is not None:
-                out.append(
-                    (
-                        ("modes", name, "bid_spread_bps"),
-                        "bid_spread_bps/ask_spread_bps apply to the fixed_spread strategy; "
-                        "avellaneda_stoikov sets its own spread (use spread_bps or leave them out)",
-                    )
-                )
-    band = p.pricing.price_band
-    if band is not None:
-        where = ("pricing", "price_band")
-        absolute = band.floor is not None or band.ceiling is not None
-        if absolute and band.band_pct is not None:
-            out.append(
-                (
-                    (*where, "band_pct"),
-                    "give floor/ceiling (an absolute band) or band_pct (a moving band), not both",
-                )
-            )
-        elif not absolute and band.band_pct is None:
-            out.append((where, "give floor and/or ceiling, or band_pct"))
-        if band.floor is not None and band.ceiling is not None and band.floor >= band.ceiling:
-            out.append(
-                (
-                    (*where, "floor"),
-                    f"floor ({band.floor}) must be below ceiling ({band.ceiling})",
-                )
-            )
-    venue = p.venue
-    if isinstance(venue, SimVenueConfig) and isinstance(venue.market, AS2008Market):
-        if p.pricing.join_depth is not None:
-            out.append(
-                (
-                    ("pricing", "join_depth"),
-                    "the as2008 market publishes only its mid (a zero-width book): there is no "
-                    "book to join",
-                )
-            )
-        if p.inventory.rebalance is not None:
-            out.append(
-                (
-                    ("inventory", "rebalance"),
-                    "the as2008 market has no balances (cash and inventory are unbounded): "
-                    "there is no band to rebalance into",
-                )
-            )
-    return out
+    field = "spread_bps" if pas.bid_spread_bps is None else "bid_spread_bps"
+    return [
+        (
+            ("modes", "passive", field),
+            f"passive spread ({_spread_written(pas)}) must be at least the aggressive spread "
+            f"({_spread_written(agg)})",
+        )
+    ]
 
 
 def check_modes_defined(p: Profile) -> list[Finding]:

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from kasmm.config.hummingbot import hummingbot_hint
+
 __all__ = [
     "FieldPath",
     "Pos",
@@ -213,6 +215,8 @@ def describe_error(
             if close:
                 message += f" (did you mean {close[0]!r}?)"
             message += f"; allowed: {', '.join(allowed)}"
+        if (hint := hummingbot_hint(str(path[-1]))) is not None:
+            message += f"; {hint}"
     elif etype == "string_pattern_mismatch" and (hint := _pattern_hint(path)) is not None:
         message = hint
     elif etype in ("union_tag_invalid", "union_tag_not_found", "market_model"):

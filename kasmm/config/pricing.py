@@ -22,6 +22,8 @@ from kasmm.config.fields import (
 )
 
 Percent = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+#: A lower bound on a total spread, in bps: 0 (no bound) to 10 000 (100 %).
+SpreadFloorBps = Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False)]
 
 
 class PriceBandConfig(StrictModel):
@@ -55,7 +57,9 @@ class PricingConfig(StrictModel):
         False,
         description="Move each side's prices away by the market's maker fee (bid * (1 - fee), "
         "ask * (1 + fee)) so a round trip covers both fees; a rebate (negative fee) tightens "
-        "them, never through the book (Hummingbot's add_transaction_costs).",
+        "them, never through the book (Hummingbot's add_transaction_costs). The fee is the "
+        "venue's: sim and paper venues' fees.maker_bps, a live exchange's market fee as ccxt "
+        "reports it (its base tier, not your account's).",
     )
     join_depth: NonNegativeDecimal | None = Field(
         None,
@@ -63,10 +67,11 @@ class PricingConfig(StrictModel):
         "price with more than this much size (base) ahead of it, ignoring dust (Hummingbot's "
         "order optimization depth; 0 joins the very top); off when absent.",
     )
-    join_min_spread_bps: NonNegativeFloat | None = Field(
+    join_min_spread_bps: SpreadFloorBps | None = Field(
         None,
-        description="The join never quotes tighter than this total spread, in bps (absent: the "
-        "mode's spread, so joining only backs away from the centre, as Hummingbot does).",
+        description="The join never quotes tighter than this total spread, in bps: each side "
+        "stays at least half of it from the centre (absent: the mode's own spread, so joining "
+        "only backs away from the centre, as Hummingbot does; needs join_depth).",
     )
     price_band: PriceBandConfig | None = Field(
         None, description="Price band (absolute or moving); off when absent."
@@ -76,10 +81,17 @@ class PricingConfig(StrictModel):
 class HangingOrdersConfig(StrictModel):
     """Keep the other side of a filled pair on the book (Hummingbot's hanging orders)."""
 
-    enabled: bool = Field(False, description="Leave the filled pair's other order hanging.")
+    enabled: bool = Field(
+        False,
+        description="When an order fills, the open order of the other side at the same level "
+        "stays on the book, outside the quotes, until it fills, the mid moves cancel_pct away, "
+        "trading stops (pause, halt) or the bot stops; it takes one of its side's levels and "
+        "its balance (Hummingbot's hanging_orders_enabled).",
+    )
     cancel_pct: Percent = Field(
         1.0,
-        description="Cancel a hanging order when the mid is this many percent away from its price.",
+        description="Cancel a hanging order when the mid is this many percent away from its "
+        "price (Hummingbot's hanging_orders_cancel_pct).",
     )
 
 

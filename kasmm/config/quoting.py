@@ -7,10 +7,22 @@ These blocks decide the quotes a profile wants; what stops it (kill switches) is
 
 from __future__ import annotations
 
-from decimal import Decimal
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainValidator,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from kasmm.config.fields import (
@@ -24,12 +36,87 @@ from kasmm.config.fields import (
     StrictModel,
 )
 
-#: A level size step as a percentage: ``"10%"`` (each level 10 % larger than the one before).
-PercentStep = Annotated[
-    str,
-    StringConstraints(pattern=r"^\s*\d+(\.\d+)?\s*%\s*$"),
-    Field(description="A percentage, e.g. '10%'."),
+#: The largest percentage step: each level at most twice the size of the one before.
+MAX_SIZE_STEP_PCT = Decimal(100)
+_PERCENT_STEP = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*%\s*$")
+#: The percentage form for editors (the JSON Schema): non-negative only.
+PERCENT_STEP_PATTERN = r"^\s*(\d+(\.\d*)?|\.\d+)\s*%\s*$"
+_NEGATIVE_STEP = (
+    "must be at least 0: sizes only grow with depth (a negative step, which Hummingbot's "
+    "order_level_amount allows, has no equivalent)"
+)
+_SIZE_STEP_FORMS = "an amount in size_unit (e.g. 250) or a percentage (e.g. '10%')"
+
+
+def parse_size_step(value: object) -> Decimal | str:
+    """``level_size_step`` as written -> an amount (``Decimal``) or a normalised ``"N%"``.
+
+    One value, one message: a union of a decimal and a pattern would report two errors for one
+    typo. ``" 10 % "`` and ``"10.0%"`` become ``"10%"`` and ``"0%"`` becomes ``0``, so that
+    spellings of the same step hash alike and a reload does not restart the bot for them.
+    Sizes only grow with depth: a negative step (Hummingbot's ``order_level_amount`` may be
+    negative) is refused, and a percentage is at most 100 (each level at most doubles).
+    """
+    if isinstance(value, str) and "%" in value:
+        match = _PERCENT_STEP.fullmatch(value)
+        if match is None:
+            raise PydanticCustomError("size_step", "expected {forms}", {"forms": _SIZE_STEP_FORMS})
+        pct = Decimal(match.group(1))
+        if pct < 0:
+            raise PydanticCustomError("size_step", _NEGATIVE_STEP)
+        if pct > MAX_SIZE_STEP_PCT:
+            raise PydanticCustomError(
+                "size_step",
+                "a percentage step is at most {most}% (each level at most twice the one "
+                "before); got {pct}%",
+                {"most": str(MAX_SIZE_STEP_PCT), "pct": f"{pct.normalize():f}"},
+            )
+        return Decimal(0) if pct == 0 else f"{pct.normalize():f}%"
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise PydanticCustomError("size_step", "expected {forms}", {"forms": _SIZE_STEP_FORMS})
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PydanticCustomError(
+            "size_step", "expected {forms}", {"forms": _SIZE_STEP_FORMS}
+        ) from None
+    if not amount.is_finite():
+        raise PydanticCustomError("size_step", "Input should be a finite number")
+    if amount < 0:
+        raise PydanticCustomError("size_step", _NEGATIVE_STEP)
+    return amount
+
+
+#: ``level_size_step``: an amount (added per level) or a percentage ``"N%"`` (compounded).
+SizeStep = Annotated[
+    Decimal | str,
+    PlainValidator(parse_size_step),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": PERCENT_STEP_PATTERN},
+            ]
+        }
+    ),
 ]
+
+
+def _spread_either_way(schema: dict[str, Any]) -> None:
+    """In the JSON Schema, a mode needs ``spread_bps`` or both per-side spreads (an editor
+    must not ask for ``spread_bps`` in a mode that gives the sides)."""
+    required = schema.get("required")
+    if isinstance(required, list) and "spread_bps" in required:
+        required.remove("spread_bps")
+    schema["anyOf"] = [
+        {"required": ["spread_bps"]},
+        {"required": ["bid_spread_bps", "ask_spread_bps"]},
+    ]
+
+
+#: The widest total spread a mode may quote, in bps (100 %).
+MAX_SPREAD_BPS = 10_000.0
+_SIDE_BPS: TypeAdapter[float] = TypeAdapter(Bps)
 
 
 class ModeConfig(StrictModel):
@@ -40,6 +127,8 @@ class ModeConfig(StrictModel):
     ``spread_bps`` is then their sum.
     """
 
+    model_config = ConfigDict(json_schema_extra=_spread_either_way)
+
     spread_bps: Bps = Field(
         description="Total distance between bid and ask at level 0, in bps (or give "
         "bid_spread_bps and ask_spread_bps instead)."
@@ -47,12 +136,14 @@ class ModeConfig(StrictModel):
     bid_spread_bps: Bps | None = Field(
         None,
         description="Distance from the centre down to the best bid, in bps (with ask_spread_bps, "
-        "instead of spread_bps; fixed_spread only).",
+        "instead of spread_bps, which becomes their sum; fixed_spread only). Hummingbot's "
+        "bid_spread, which is in percent: 0.2 there is 20 here.",
     )
     ask_spread_bps: Bps | None = Field(
         None,
         description="Distance from the centre up to the best ask, in bps (with bid_spread_bps, "
-        "instead of spread_bps; fixed_spread only).",
+        "instead of spread_bps, which becomes their sum; fixed_spread only). Hummingbot's "
+        "ask_spread, which is in percent: 0.2 there is 20 here.",
     )
     size: PositiveDecimal = Field(description="Order size of level 0.")
     size_unit: Literal["base", "quote"] = Field(
@@ -62,11 +153,13 @@ class ModeConfig(StrictModel):
     level_step_bps: NonNegativeFloat = Field(
         5.0, description="Extra distance between consecutive levels, in bps."
     )
-    level_size_step: NonNegativeDecimal | PercentStep = Field(
+    level_size_step: SizeStep = Field(
         Decimal(0),
         description="How much larger each level is than the one before: an amount in size_unit "
-        "(added per level, Hummingbot's order_level_amount) or a percentage such as '10%' "
-        "(compounded per level). 0: every level has `size`.",
+        "(added per level, Hummingbot's order_level_amount; quote notional with size_unit: "
+        "quote) or a percentage such as '10%' (compounded per level, at most '100%'). Each "
+        "level is then floored to the lot. 0: every level has `size`.",
+        json_schema_extra={"default": 0},
     )
 
     @model_validator(mode="before")
@@ -85,38 +178,52 @@ class ModeConfig(StrictModel):
                 "bid_spread_bps and ask_spread_bps go together: {missing} is missing",
                 {"missing": missing},
             )
+        if data.get("spread_bps") is not None:
+            raise PydanticCustomError(
+                "side_spreads",
+                "give spread_bps or bid_spread_bps and ask_spread_bps, not both "
+                "(spread_bps is their sum)",
+            )
         try:
-            total = float(bid) + float(ask)
-        except (TypeError, ValueError):
-            return data  # the fields' own validation names the bad value
-        given = data.get("spread_bps")
-        if given is not None:
-            # A profile written back out (model_dump) carries the sum: the same value is fine.
-            try:
-                same = abs(float(given) - total) <= 1e-9 * max(1.0, total)
-            except (TypeError, ValueError):
-                same = False
-            if not same:
-                raise PydanticCustomError(
-                    "side_spreads",
-                    "give spread_bps or bid_spread_bps and ask_spread_bps, not both "
-                    "(spread_bps is their sum)",
-                )
+            sides = (_SIDE_BPS.validate_python(bid), _SIDE_BPS.validate_python(ask))
+        except ValidationError:
+            # The side fields' own validation refuses the mode and names the bad value; any
+            # valid total stands in meanwhile so that no second error blames spread_bps.
+            return {**data, "spread_bps": 1.0}
+        # Summed exactly: 0.1 + 0.2 is 0.3 bps, not 0.30000000000000004.
+        total = float(sum((Decimal(repr(x)) for x in sides), Decimal(0)))
+        if total > MAX_SPREAD_BPS:
+            raise PydanticCustomError(
+                "side_spreads",
+                "bid_spread_bps + ask_spread_bps is {total} bps; the total spread is at most "
+                "{most} bps",
+                {"total": f"{total:g}", "most": f"{MAX_SPREAD_BPS:g}"},
+            )
         return {**data, "spread_bps": total}
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """With per-side spreads the derived ``spread_bps`` is left out, so that a dumped mode
+        validates again (``--set``/``--sweep`` overrides, tests' profile builders) and a
+        changed side re-derives the total instead of contradicting the old one."""
+        data: dict[str, Any] = handler(self)
+        if self.bid_spread_bps is not None:
+            data.pop("spread_bps", None)
+        return data
 
     @property
     def bid_fraction(self) -> float:
         """The bid's share of the total spread (0.5 unless per-side spreads say otherwise)."""
         if self.bid_spread_bps is None or self.ask_spread_bps is None:
             return 0.5
-        return self.bid_spread_bps / (self.bid_spread_bps + self.ask_spread_bps)
+        return self.bid_spread_bps / self.spread_bps  # spread_bps: their exact sum
 
     @property
     def size_step(self) -> tuple[Decimal, bool]:
         """``level_size_step`` as ``(amount, is_percentage)``."""
         step = self.level_size_step
-        if isinstance(step, str):
-            return Decimal(step.strip().rstrip("%").strip()), True
+        if isinstance(step, str):  # normalised by parse_size_step: "10%", "2.5%"
+            return Decimal(step.removesuffix("%")), True
         return step, False
 
 
@@ -225,7 +332,11 @@ class RebalanceConfig(StrictModel):
         "filled); ioc: an immediate-or-cancel taker order priced at most max_slippage_bps "
         "through the touch.",
     )
-    max_size: PositiveDecimal = Field(description="Largest rebalance order, in base units.")
+    max_size: PositiveDecimal = Field(
+        description="Largest rebalance order, in base units. A size below a live market's lot "
+        "or minimum notional cannot be checked offline: the venue refuses such an order (a "
+        "random-walk sim's rules are in the profile: there it is a warning)."
+    )
     max_slippage_bps: Bps = Field(
         20.0, description="ioc: how far through the touch the limit may go, in bps."
     )

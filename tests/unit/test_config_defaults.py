@@ -21,13 +21,21 @@ ENV = {"K": "key", "S": "secret"}
 
 
 def _fields(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], bool]]:
-    """``(model, field, property schema, required)`` of every field of the profile schema."""
+    """``(model, field, property schema, required)`` of every field of the profile schema.
+
+    A field one of the model's ``anyOf`` alternatives requires counts as required (a mode's
+    ``spread_bps``, or its ``bid_spread_bps`` and ``ask_spread_bps``)."""
     models = {"Profile": schema, **schema["$defs"]}
     return [
-        (model, name, prop, name in body.get("required", ()))
+        (model, name, prop, name in _required(body))
         for model, body in models.items()
         for name, prop in body.get("properties", {}).items()
     ]
+
+
+def _required(body: dict[str, Any]) -> set[str]:
+    alternatives = (alt.get("required", ()) for alt in body.get("anyOf", ()))
+    return {*body.get("required", ()), *(name for alt in alternatives for name in alt)}
 
 
 def test_every_schema_field_has_a_description_and_every_optional_one_its_default() -> None:
@@ -41,6 +49,40 @@ def test_every_schema_field_has_a_description_and_every_optional_one_its_default
         if not required and "default" not in prop and (m, n) != ("Profile", "name")
     ]
     assert undescribed == [] and no_default == []
+
+
+def test_a_mode_needs_spread_bps_or_both_side_spreads_in_the_schema_too() -> None:
+    mode = profile_json_schema()["$defs"]["ModeConfig"]
+    assert mode["required"] == ["size"]
+    assert mode["anyOf"] == [
+        {"required": ["spread_bps"]},
+        {"required": ["bid_spread_bps", "ask_spread_bps"]},
+    ]
+    step = mode["properties"]["level_size_step"]
+    assert step["default"] == 0 and "'10%'" in step["description"]
+
+
+#: Issue 19's settings: each is documented in the schema with its Hummingbot name, if any.
+HUMMINGBOT_NAMES = {
+    ("ModeConfig", "bid_spread_bps"): "bid_spread",
+    ("ModeConfig", "level_size_step"): "order_level_amount",
+    ("PricingConfig", "add_fees"): "add_transaction_costs",
+    ("PricingConfig", "join_depth"): "order optimization",
+    ("PriceBandConfig", None): "price_floor",
+    ("AfterFillConfig", "filled_order_delay_s"): "filled_order_delay",
+    ("AfterFillConfig", "ping_pong"): "ping_pong_enabled",
+    ("HangingOrdersConfig", None): "hanging orders",
+}
+
+
+@pytest.mark.parametrize(("where", "name"), sorted(HUMMINGBOT_NAMES.items(), key=str))
+def test_the_new_settings_name_their_hummingbot_counterpart(
+    where: tuple[str, str | None], name: str
+) -> None:
+    model, field = where
+    body = profile_json_schema()["$defs"][model]
+    text = body["description"] if field is None else body["properties"][field]["description"]
+    assert name in text
 
 
 def test_kill_switch_hovers_explain_the_rules_and_their_actions() -> None:
