@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from kasmm.commands.schema import profile_json_schema
+from kasmm.config.hummingbot import HUMMINGBOT_KEYS
 from kasmm.config.loader import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,6 +119,10 @@ class Schema:
             return
         branches = [b for key in ("anyOf", "oneOf", "allOf") for b in node.get(key, ())]
         if branches:
+            if "properties" in node:
+                # Unions beside the node's own fields only constrain it (a mode needs
+                # spread_bps or both side spreads): the fields are the node's.
+                yield node
             for branch in branches:
                 yield from self.alternatives(branch)
             return
@@ -279,3 +284,18 @@ def test_the_worked_examples_hummingbot_config_uses_only_hummingbot_keys() -> No
 )
 def test_the_schema_walk(schema: Schema, span: str, ok: bool) -> None:
     assert (problem(schema, span) is None) is ok
+
+
+def test_the_loaders_hints_agree_with_the_table(schema: Schema) -> None:
+    # An unknown key that is a Hummingbot key is answered from kasmm.config.hummingbot: each
+    # hint must name a real Hummingbot key, a real profile field, and the table's own field.
+    keys = set(hummingbot_keys())
+    cells = {
+        match.group(1): cells[2]
+        for cells in table_rows(section())
+        if (match := re.fullmatch(r"`([a-z_]+)`", cells[0]))
+    }
+    for key, (path, _note) in HUMMINGBOT_KEYS.items():
+        assert key in keys, f"kasmm/config/hummingbot.py: {key} is not a Hummingbot PMM key"
+        assert problem(schema, path) is None, f"kasmm/config/hummingbot.py: {key}: {path}"
+        assert f"`{path}`" in cells[key], f"{key}: the hint says {path}, the table {cells[key]}"
