@@ -6,10 +6,12 @@ our own orders), walked best first, their sizes summed until the sum exceeds the
 resting ahead of us is ignored; real size is joined. The side's whole ladder shifts so that its
 best raw price is that target (deeper levels keep their step), bounded:
 
-* never closer to the model's centre than half of ``join_min_spread_bps`` (of the mid) and
+* never closer to the side's centre than half of ``join_min_spread_bps`` (of the mid) and
   never closer than half a tick, so the two sides cannot meet; with ``join_min_spread_bps``
   ``None`` never closer than the side's own best price, so the join only backs off
-  (Hummingbot's behaviour);
+  (Hummingbot's behaviour). The side's centre is the model's, moved out by a positive maker
+  fee with ``add_fees`` (bids ``centre * (1 - fee)``, asks ``centre * (1 + fee)``), so that
+  a joined round trip still covers both fees; a rebate never moves it in;
 * never through the book: the post-only guard runs after it and is always on with a join.
 
 When the levels the caller passed hold no more than the depth, the side is not joined (it
@@ -60,6 +62,16 @@ def join_target(
     return None
 
 
+def side_centre(side: Side, centre: Decimal, fee: Decimal | None) -> Decimal:
+    """The centre a side's join is bounded from: the model's ``centre``, moved out by a
+    positive ``fee`` (``None``: fees off) as :mod:`kasmm.core.fees` moves the side's prices."""
+    if fee is None:
+        return centre
+    if side is _BUY:
+        return min(centre, centre * (1 - fee))
+    return max(centre, centre * (1 + fee))
+
+
 def join_limit(
     side: Side,
     centre: Decimal,
@@ -68,9 +80,9 @@ def join_limit(
     min_spread_bps: Decimal | None,
     tick: Decimal,
 ) -> Decimal:
-    """The closest to ``centre`` the side's best raw price may be joined: half of
-    ``min_spread_bps`` of ``mid`` (at least half a tick) from the centre, or, with ``None``,
-    the side's own best raw price ``top``."""
+    """The closest to ``centre`` (the side's, :func:`side_centre`) the side's best raw price
+    may be joined: half of ``min_spread_bps`` of ``mid`` (at least half a tick) from the
+    centre, or, with ``None``, the side's own best raw price ``top``."""
     if min_spread_bps is None:
         return top
     half = max(mid * min_spread_bps / 20_000, tick * _HALF)
@@ -98,17 +110,18 @@ def join_ladder(
 ) -> tuple[float, float, float, int]:
     """:func:`join_prices` on a ladder in ticks, ``(centre, half, step, levels)``.
 
-    :param centre: the model's centre, in ticks (the ladder's own centre may be moved by fees).
-    :param min_half: the bound's distance from ``centre`` in ticks (already at least half a
-        tick), or a negative value for the ``None`` bound (the ladder's own best price).
+    :param centre: the model's centre, in ticks (the ladder's own centre is moved by fees:
+        the side's centre is the one further out, see :func:`side_centre`).
+    :param min_half: the bound's distance from the side's centre in ticks (already at least
+        half a tick), or a negative value for the ``None`` bound (the ladder's own best price).
     """
     c, half, step, levels = ladder
     if side is _BUY:
         own = c - half
-        limit = own if min_half < 0 else centre - min_half
+        limit = own if min_half < 0 else min(centre, c) - min_half
         top = min(float(target), limit)
         return ladder if top == own else (c, c - top, step, levels)
     own = c + half
-    limit = own if min_half < 0 else centre + min_half
+    limit = own if min_half < 0 else max(centre, c) + min_half
     top = max(float(target), limit)
     return ladder if top == own else (c, top - c, step, levels)

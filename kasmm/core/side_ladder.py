@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Final
 
 from kasmm.core.fees import fee_ladder, fee_prices
-from kasmm.core.join import join_ladder, join_limit, join_prices
+from kasmm.core.join import join_ladder, join_limit, join_prices, side_centre
 from kasmm.core.rules import round_price
 from kasmm.core.types import Side
 
@@ -63,7 +63,8 @@ def raw_side(
     if fee is not None:
         prices = fee_prices(side, prices, fee, centre, tick)
     if target is not None and prices:
-        limit = join_limit(side, centre, prices[0], mid, min_spread_bps, tick)
+        bound = side_centre(side, centre, fee)
+        limit = join_limit(side, bound, prices[0], mid, min_spread_bps, tick)
         prices = join_prices(side, prices, target, limit)
     return prices
 
