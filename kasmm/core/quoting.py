@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from kasmm.core.fees import usable_fee
 from kasmm.core.grid import grid_of, usable_grid
-from kasmm.core.held import Held, held_budget, held_levels
+from kasmm.core.held import NOTHING_HELD, Held, held_budget, held_levels
 from kasmm.core.join import join_target
 from kasmm.core.level_sizes import lots_of
 from kasmm.core.levels import FLOAT_TICKS_LIMIT, side_intents
@@ -459,6 +459,8 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     bid_ladder = (centre, half, step, params.levels)
     ask_ladder = bid_ladder if half_ask == half else (centre, half_ask, step, params.levels)
     held = state.held
+    if held is NOTHING_HELD:
+        held = None
     fee = rules.maker_fee if params.add_fees else None
     targets = (-1, -1)
     join_unmet: tuple[Side, ...] = ()
@@ -493,9 +495,9 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
             centre_d = mid * (1 + to_decimal(skew) / BPS)
             half_bid_d = half_ask_d = mid * to_decimal(spread) / (2 * BPS)
             if params.bid_fraction != 0.5:
-                total_d = mid * to_decimal(spread) / BPS
-                half_bid_d = total_d * to_decimal(params.bid_fraction)
-                half_ask_d = total_d * to_decimal(1.0 - params.bid_fraction)
+                spread_d = mid * to_decimal(spread)
+                half_bid_d = spread_d * to_decimal(params.bid_fraction) / BPS
+                half_ask_d = spread_d * to_decimal(1.0 - params.bid_fraction) / BPS
         else:
             centre_d, half_bid_d = to_decimal(reference), to_decimal(reference_half)
             half_ask_d = half_bid_d

@@ -596,7 +596,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         reference = fmid
         centre = mid * (1 + to_decimal(skew) / BPS)
         half = mid * to_decimal(spread) * to_decimal(params.bid_fraction) / BPS
-        half_ask = mid * to_decimal(spread) * to_decimal(1 - params.bid_fraction) / BPS
+        half_ask = mid * to_decimal(spread) * to_decimal(1.0 - params.bid_fraction) / BPS
     else:
         gamma, kappa = params.gamma, params.kappa
         assert gamma is not None and kappa is not None  # _check_inputs
