@@ -487,7 +487,11 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         )  # fmt: skip
     exact_bids: tuple[int, ...] | None = None
     exact_asks: tuple[int, ...] | None = None
-    if beyond(bid_ladder, FLOAT_TICKS_LIMIT) or beyond(ask_ladder, FLOAT_TICKS_LIMIT):
+    if bid_ladder is ask_ladder:  # one ladder for both sides (no setting moved either)
+        far = FLOAT_TICKS_LIMIT <= abs(centre) + half + (params.levels - 1) * step < math.inf
+    else:
+        far = beyond(bid_ladder, FLOAT_TICKS_LIMIT) or beyond(ask_ladder, FLOAT_TICKS_LIMIT)
+    if far:
         # Beyond the floats' resolution in ticks (a runaway model, a price of millions of
         # ticks): the ladders as the stages build them, in Decimal.
         step_d = mid * to_decimal(params.level_step_bps) / BPS

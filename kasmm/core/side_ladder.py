@@ -17,6 +17,7 @@ chain in ``Decimal`` (also the fast path's exact fallback beyond the floats' res
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Final
 
@@ -26,6 +27,7 @@ from kasmm.core.rules import round_price
 from kasmm.core.types import Side
 
 _BUY: Final = Side.BUY
+_INF: Final = math.inf
 
 #: A ladder in ticks: its centre, the half spread, the step between levels, the levels.
 Ladder = tuple[float, float, float, int]
@@ -103,4 +105,4 @@ def beyond(ladder: Ladder, limit: float) -> bool:
     are rounded in ``Decimal`` (see :data:`kasmm.core.levels.FLOAT_TICKS_LIMIT`)."""
     centre, half, step, levels = ladder
     reach = abs(centre) + abs(half) + (levels - 1) * abs(step)
-    return limit <= reach < float("inf")
+    return limit <= reach < _INF
