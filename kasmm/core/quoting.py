@@ -71,6 +71,7 @@ from kasmm.core.types import (
 _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
 _MAX_STEPS: Final = MAX_STEPS
+_NOTHING_HELD: Final = NOTHING_HELD
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -459,7 +460,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     bid_ladder = (centre, half, step, params.levels)
     ask_ladder = bid_ladder if half_ask == half else (centre, half_ask, step, params.levels)
     held = state.held
-    if held is NOTHING_HELD:
+    if held is _NOTHING_HELD:
         held = None
     fee = rules.maker_fee if params.add_fees else None
     targets = (-1, -1)
