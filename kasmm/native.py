@@ -39,10 +39,13 @@ from types import ModuleType
 #: generators (the sim venue's async face; its synchronous exchange is compiled), stay source
 #: too: mypyc does not support those.
 COMPILED_MODULES: tuple[str, ...] = (
+    "kasmm.core.fees",
     "kasmm.core.grid",
     "kasmm.core.held",
     "kasmm.core.ids",
+    "kasmm.core.join",
     "kasmm.core.kpis",
+    "kasmm.core.level_sizes",
     "kasmm.core.levels",
     "kasmm.core.markout",
     "kasmm.core.obligations",
@@ -54,6 +57,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "kasmm.core.reconcile",
     "kasmm.core.risk",
     "kasmm.core.rules",
+    "kasmm.core.side_ladder",
     "kasmm.core.skew",
     "kasmm.core.types",
     "kasmm.core.venue_time",

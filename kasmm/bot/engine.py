@@ -56,6 +56,7 @@ from kasmm.config.to_core import (
 from kasmm.core.grid import usable_grid
 from kasmm.core.held import held_of
 from kasmm.core.ids import ClientIdFactory
+from kasmm.core.join import JOIN_BOOK_DEPTH
 from kasmm.core.kpis import KpiState, Picture, Snapshot, observe
 from kasmm.core.markout import MarkoutParams, MarkoutState
 from kasmm.core.obligations import Compliance, breached, record
@@ -535,7 +536,9 @@ class Engine:
         so the same events always give the same decisions.
         """
         assert self.book is not None and self.rules is not None
-        others = exclude_own(self.book, self.open_orders.values(), depth=QUOTING_DEPTH)
+        # A join (join_depth) walks the book past dust: it reads a bounded depth, not the touch.
+        depth = QUOTING_DEPTH if self._params.join_depth is None else JOIN_BOOK_DEPTH
+        others = exclude_own(self.book, self.open_orders.values(), depth=depth)
         price: Decimal | None = None
         source = OWN_BOOK
         external = self._external_trips(now)

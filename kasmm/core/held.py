@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from kasmm.core.skew import Budget
 from kasmm.core.types import ZERO, ClientOrderId, OpenOrder, Side
 
 
@@ -51,3 +52,26 @@ def held_of(orders: Iterable[OpenOrder], roles: Mapping[ClientOrderId, str]) -> 
             ask_base += order.remaining
             ask_levels += hanging
     return Held(bid_levels, ask_levels, bid_quote, ask_base)
+
+
+def held_budget(side: Side, budget: Budget, held: Held) -> Budget:
+    """``budget`` less what ``held`` orders of ``side`` lock: held bids' quote from a bid
+    budget, held asks' base from an ask budget (never below zero; unlimited stays unlimited).
+
+    The budgets come from balance totals (:func:`kasmm.core.skew.side_budget`), which include
+    what the held orders lock, so that much is not the quotes' to spend.
+    """
+    if side is Side.BUY:
+        if budget.quote is None or held.bid_quote == ZERO:
+            return budget
+        return Budget(base=budget.base, quote=max(budget.quote - held.bid_quote, ZERO))
+    if budget.base is None or held.ask_base == ZERO:
+        return budget
+    return Budget(base=max(budget.base - held.ask_base, ZERO), quote=budget.quote)
+
+
+def held_levels(side: Side, levels: int, held: Held | None) -> int:
+    """The levels ``side`` still quotes: ``levels`` less its held orders (0 or less: none)."""
+    if held is None:
+        return levels
+    return levels - (held.bid_levels if side is Side.BUY else held.ask_levels)

@@ -56,6 +56,7 @@ def side_intents(
     quote_units: int,
     check_notional: bool,
     rounded: tuple[int, ...] | None = None,
+    level_lots: tuple[int, ...] | None = None,
 ) -> tuple[OrderIntent, ...]:
     """One side's intents: :func:`ladder`, :func:`round_prices`, :func:`guard_prices` (when
     ``guard`` holds the touch) and :func:`size_ladder` in one pass over the levels.
@@ -64,12 +65,14 @@ def side_intents(
         levels (floats, from the model) and the number of levels.
     :param guard: the other traders' touch as ``(floor(best_bid / tick), ceil(best_ask /
         tick))``, or ``None`` without the post-only guard.
-    :param size_lots: the size per level, in whole lots.
+    :param size_lots: the size per level, in whole lots (when ``level_lots`` is ``None``).
     :param base_lots: the side's base budget in whole lots (-1: unlimited).
     :param quote_units: the side's quote budget in whole ``grid.unit`` (-1: unlimited).
     :param rounded: each level's raw price already rounded to the grid, in ticks (by
         :func:`~kasmm.core.rules.round_price`), for a ladder beyond :data:`FLOAT_TICKS_LIMIT`;
         the prices of ``ladder_ticks`` are then not read.
+    :param level_lots: each level's size in whole lots, when the levels' sizes differ
+        (``level_size_step``; at least as many as the levels); ``size_lots`` is then not read.
 
     A dropped level (``None`` in the stages) is skipped and keeps its index.
     """
@@ -119,7 +122,7 @@ def side_intents(
             if p <= 0:
                 continue
         # size_ladder, with rules.round_size and rules.size_ok
-        lots = size_lots
+        lots = size_lots if level_lots is None else level_lots[i]
         if base_lots >= 0:
             lots = min(lots, base_lots)
         if quote_units >= 0:

@@ -17,6 +17,7 @@ from decimal import Context, Decimal, Inexact
 from typing import Any
 
 from kasmm.core.grid import Grid
+from kasmm.core.level_sizes import grows, level_sizes, lots_of, usable_step
 from kasmm.core.params import QuotingParams
 from kasmm.core.skew import ShareDecimals
 
@@ -31,6 +32,9 @@ class Prepared:
     #: ``(2 / gamma) * ln(1 + gamma / kappa)`` (see :func:`kasmm.core.quoting.as_spread`);
     #: 0.0 for other strategies or unusable parameters
     as_intensity: float = 0.0
+    #: each level's size in ``size_unit`` when they differ (``level_size_step``; ``None``:
+    #: every level rests ``size``), see :func:`kasmm.core.level_sizes.level_sizes`
+    sizes: tuple[Decimal, ...] | None = None
     #: the :class:`Sizing` of the last grid (``None`` before the first): see :func:`sizing`.
     #: (``Any``: see ``QuotingParams._derived``.)
     _sizing: Any = field(default=None, init=False, repr=False, compare=False)
@@ -50,9 +54,17 @@ def prepared(params: QuotingParams) -> Prepared:
         problem=problem,
         shares=ShareDecimals.of(params),
         as_intensity=_as_intensity(params) if problem is None else 0.0,
+        sizes=_sizes(params) if problem is None else None,
     )
     object.__setattr__(params, "_derived", made)
     return made
+
+
+def _sizes(params: QuotingParams) -> tuple[Decimal, ...] | None:
+    step = params.level_size_step
+    if not grows(step):
+        return None
+    return level_sizes(params.size, step, params.level_size_step_pct, params.levels)
 
 
 def _as_intensity(params: QuotingParams) -> float:
@@ -65,19 +77,40 @@ def _as_intensity(params: QuotingParams) -> float:
 class Sizing:
     """A usable ``QuotingParams``' order size on one grid, in whole lots."""
 
-    __slots__ = ("_fit_quote", "_fit_units", "full_base", "grid", "size_lots")
+    __slots__ = (
+        "_fit_quote",
+        "_fit_units",
+        "full_base",
+        "grid",
+        "level_lots",
+        "size_lots",
+        "total_lots",
+    )
 
     def __init__(self, params: QuotingParams, grid: Grid) -> None:
         self.grid = grid
         #: ``grid.floor_lots(params.size)`` when the size is in base (-1: in quote, where the
         #: size in base depends on the mid)
         self.size_lots: int = grid.floor_lots(params.size) if params.size_unit == "base" else -1
-        #: what every level at full size takes together, in base, exactly (``None``: unknown).
-        #: A base budget at least this never binds: each level still gets ``size_lots``.
-        self.full_base: Decimal | None = None
+        #: each level's size in lots when they differ (``level_size_step``) and are in base
+        #: (``None``: every level rests ``size_lots``, or the sizes are in quote)
+        self.level_lots: tuple[int, ...] | None = None
+        #: what every level at full size takes together, in lots (-1: in quote)
+        self.total_lots: int = -1
         if self.size_lots >= 0:
+            self.total_lots = params.levels * self.size_lots
+            if grows(params.level_size_step):
+                sizes = level_sizes(
+                    params.size, params.level_size_step, params.level_size_step_pct, params.levels
+                )
+                self.level_lots = lots_of(sizes, grid)
+                self.total_lots = sum(self.level_lots)
+        #: what every level at full size takes together, in base, exactly (``None``: unknown).
+        #: A base budget at least this never binds: each level still gets its full size.
+        self.full_base: Decimal | None = None
+        if self.total_lots >= 0:
             with suppress(Inexact):  # beyond 28 digits: no shortcut
-                self.full_base = _EXACT.multiply(Decimal(params.levels * self.size_lots), grid.lot)
+                self.full_base = _EXACT.multiply(Decimal(self.total_lots), grid.lot)
         # quote_fits' bound: this many units, and their notional (None: not exact)
         self._fit_units = 0
         self._fit_quote: Decimal | None = None
@@ -133,12 +166,20 @@ def check_params(params: QuotingParams) -> str | None:
         return "bad_params"
     if not (finite(params.level_step_bps) and finite(params.skew_strength)):
         return "bad_params"
+    if not usable_step(params.level_size_step):
+        return "bad_params"
+    if params.join_depth is not None and not dec_ok(params.join_depth):
+        return "bad_params"
+    if params.join_min_spread_bps is not None and not finite(params.join_min_spread_bps):
+        return "bad_params"
     vol = params.volatility
     if vol is not None and not all(
         finite(x) for x in (vol.halflife_s, vol.horizon_s, vol.multiplier, vol.cap_bps)
     ):
         return "bad_params"
     if params.strategy == "fixed_spread":
+        if not (finite(params.bid_fraction) and params.bid_fraction <= 1):
+            return "bad_params"
         return None if finite(params.spread_bps, positive=True) else "bad_params"
     if not (finite(params.gamma, positive=True) and finite(params.kappa, positive=True)):
         return "bad_params"

@@ -24,8 +24,11 @@ from decimal import Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from kasmm.core.fees import usable_fee
 from kasmm.core.grid import grid_of, usable_grid
-from kasmm.core.held import Held
+from kasmm.core.held import NOTHING_HELD, Held, held_budget, held_levels
+from kasmm.core.join import join_target
+from kasmm.core.level_sizes import lots_of
 from kasmm.core.levels import FLOAT_TICKS_LIMIT, side_intents
 from kasmm.core.params import Horizon, QuotingParams, RollingHorizon, VolatilityParams
 from kasmm.core.prepared import Sizing, finite, isfinite, prepared, sizing
@@ -34,11 +37,12 @@ from kasmm.core.rules import (
     BPS,
     MAX_STEPS,
     is_finite_positive,
-    round_price,
     round_size,
     size_ok,
     to_decimal,
 )
+from kasmm.core.side_ladder import beyond, raw_side, rounded_side, shape
+from kasmm.core.side_ladder import ladder as ladder  # a stage of the pipeline, documented here
 from kasmm.core.skew import (
     Budget,
     Excess,
@@ -67,6 +71,7 @@ from kasmm.core.types import (
 _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
 _MAX_STEPS: Final = MAX_STEPS
+_NOTHING_HELD: Final = NOTHING_HELD
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -135,6 +140,9 @@ class QuoteDecision:
     price_source: str = OWN_BOOK
     #: the reference price the quotes centre on (``None``: the own mid)
     reference_mid: Decimal | None = None
+    #: the sides a join (``join_depth``) left where the model put them: the book passed in
+    #: (at most ``JOIN_BOOK_DEPTH`` levels a side) held no more than the depth
+    join_unmet: tuple[Side, ...] = ()
 
     def __init__(
         self,
@@ -149,6 +157,7 @@ class QuoteDecision:
         excess: Excess | None = None,
         price_source: str = OWN_BOOK,
         reference_mid: Decimal | None = None,
+        join_unmet: tuple[Side, ...] = (),
     ) -> None:
         # Written out, not generated: see "Hot values" in kasmm/core/types.py.
         object.__setattr__(self, "quotes", quotes)
@@ -162,6 +171,7 @@ class QuoteDecision:
         object.__setattr__(self, "excess", excess)
         object.__setattr__(self, "price_source", price_source)
         object.__setattr__(self, "reference_mid", reference_mid)
+        object.__setattr__(self, "join_unmet", join_unmet)
 
 
 # --- stages -------------------------------------------------------------------------------
@@ -222,14 +232,6 @@ def as_spread(gamma: float, sigma: float, tau: float, kappa: float) -> float:
     In price units, centred on the reservation price.
     """
     return gamma * sigma * sigma * tau + (2.0 / gamma) * math.log1p(gamma / kappa)
-
-
-def ladder(
-    side: Side, centre: Decimal, half: Decimal, step: Decimal, levels: int
-) -> tuple[Decimal, ...]:
-    """Raw prices of one side, best first: level ``i`` sits ``i * step`` further out."""
-    sign = -1 if side is Side.BUY else 1
-    return tuple(centre + sign * (half + i * step) for i in range(levels))
 
 
 def size_ladder(
@@ -344,6 +346,8 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     problem = problem or prep.problem
     if problem:
         return _empty(problem)
+    if params.add_fees and not usable_fee(state.rules.maker_fee):
+        return _empty("bad_rules")
     book = state.book
     bid = book.bids[0].price if book.bids else None
     ask = book.asks[0].price if book.asks else None
@@ -374,7 +378,9 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     # between levels (exact when the touch is on the grid).
     mid_ticks = 0.0
     guard: tuple[int, int] | None = None
-    use_guard = params.post_only_guard or ref_price is not None
+    # A join reads the book's depth and places against it: the guard is on with it too.
+    join_depth = params.join_depth
+    use_guard = params.post_only_guard or ref_price is not None or join_depth is not None
     if use_guard or params.strategy == "fixed_spread" or params.levels > 1:
         bid_q = bid / rules.tick
         bid_floor, ask_floor = int(bid_q), int(ask_q)
@@ -403,7 +409,11 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         skew = skew_bps(dev, params.skew_strength, spread)
         reference = fmid
         centre = mid_ticks * (1.0 + skew / 1e4)
-        half = mid_ticks * spread / 2e4
+        half = half_ask = mid_ticks * spread / 2e4
+        if params.bid_fraction != 0.5:
+            # Per-side spreads: the (widened) total split; 0.5 is the symmetric half above.
+            total = mid_ticks * spread / 1e4
+            half, half_ask = total * params.bid_fraction, total * (1.0 - params.bid_fraction)
     else:
         gamma, kappa = params.gamma, params.kappa
         assert gamma is not None and kappa is not None  # _check_inputs
@@ -430,36 +440,97 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         skew = (reference - fmid) / fmid * 1e4
         centre = reference / grid.tick_float
         reference_half = delta / 2
-        half = reference_half / grid.tick_float
+        half = half_ask = reference_half / grid.tick_float
 
     # One level never adds its step: side_intents adds 0 * step, +-0.0 for any finite step,
     # to a half spread that is never -0.0, so 0.0 is the same ladder.
     step = mid_ticks * params.level_step_bps / 1e4 if params.levels > 1 else 0.0
     quote_bids, quote_asks, reason = side_caps(inv.share, params.min_share, params.max_share)
     size = sizing(prep, params, grid)
-    size_lots = size.size_lots if size.size_lots >= 0 else grid.floor_lots(size_base)
-    ladder_ticks = (centre, half, step, params.levels)
-    exact: tuple[Decimal, Decimal, Decimal] | None = None
-    if FLOAT_TICKS_LIMIT <= abs(centre) + half + (params.levels - 1) * step < math.inf:
-        # Beyond the floats' resolution in ticks (a runaway model, never a market quoted near
-        # its mid): the ladder as the stages build it, in Decimal.
+    size_lots, level_lots, total_lots = size.size_lots, size.level_lots, size.total_lots
+    if size_lots < 0:  # sizes in quote: in base at this mid
+        if prep.sizes is None:
+            size_lots = grid.floor_lots(size_base)
+            total_lots = params.levels * size_lots
+        else:
+            level_lots = lots_of(prep.sizes, grid, mid)
+            size_lots, total_lots = level_lots[0], sum(level_lots)
+    # Each side's ladder in ticks (half is the bid's half spread), shaped by the settings
+    # that read the market (:mod:`kasmm.core.side_ladder`); by default one for both.
+    bid_ladder = (centre, half, step, params.levels)
+    ask_ladder = bid_ladder if half_ask == half else (centre, half_ask, step, params.levels)
+    held = state.held
+    if held is _NOTHING_HELD:
+        held = None
+    fee = rules.maker_fee if params.add_fees else None
+    targets = (-1, -1)
+    join_unmet: tuple[Side, ...] = ()
+    if fee is not None or join_depth is not None or held is not None:
+        min_half = -1.0
+        if join_depth is not None:
+            bid_target = join_target(_BUY, book.bids, join_depth, rules.tick)
+            ask_target = join_target(_SELL, book.asks, join_depth, rules.tick)
+            targets = (
+                -1 if bid_target is None else bid_target,
+                -1 if ask_target is None else ask_target,
+            )
+            join_unmet = tuple(s for s, t in zip((_BUY, _SELL), targets, strict=True) if t < 0)
+            if params.join_min_spread_bps is not None:
+                min_half = max(mid_ticks * params.join_min_spread_bps / 2e4, 0.5)
+        ffee = None if fee is None else float(fee)
+        bid_ladder = shape(
+            _BUY, _with_levels(bid_ladder, held_levels(_BUY, params.levels, held)),
+            ffee, targets[0], centre, min_half,
+        )  # fmt: skip
+        ask_ladder = shape(
+            _SELL, _with_levels(ask_ladder, held_levels(_SELL, params.levels, held)),
+            ffee, targets[1], centre, min_half,
+        )  # fmt: skip
+    exact_bids: tuple[int, ...] | None = None
+    exact_asks: tuple[int, ...] | None = None
+    if bid_ladder is ask_ladder:  # one ladder for both sides (no setting moved either)
+        far = FLOAT_TICKS_LIMIT <= abs(centre) + half + (params.levels - 1) * step < math.inf
+    else:
+        far = beyond(bid_ladder, FLOAT_TICKS_LIMIT) or beyond(ask_ladder, FLOAT_TICKS_LIMIT)
+    if far:
+        # Beyond the floats' resolution in ticks (a runaway model, a price of millions of
+        # ticks): the ladders as the stages build them, in Decimal.
         step_d = mid * to_decimal(params.level_step_bps) / BPS
         if params.strategy == "fixed_spread":
-            exact = (
-                mid * (1 + to_decimal(skew) / BPS),
-                mid * to_decimal(spread) / (2 * BPS),
-                step_d,
-            )
+            centre_d = mid * (1 + to_decimal(skew) / BPS)
+            half_bid_d = half_ask_d = mid * to_decimal(spread) / (2 * BPS)
+            if params.bid_fraction != 0.5:
+                spread_d = mid * to_decimal(spread)
+                half_bid_d = spread_d * to_decimal(params.bid_fraction) / BPS
+                half_ask_d = spread_d * to_decimal(1.0 - params.bid_fraction) / BPS
         else:
-            exact = (to_decimal(reference), to_decimal(reference_half), step_d)
+            centre_d, half_bid_d = to_decimal(reference), to_decimal(reference_half)
+            half_ask_d = half_bid_d
+        min_bps = params.join_min_spread_bps
+        min_bps_d = None if min_bps is None else to_decimal(min_bps)
+        tick = rules.tick
+        exact_bids, exact_asks = (
+            rounded_side(
+                side,
+                raw_side(
+                    side, centre_d, half_d, step_d, ladder_ticks[3], mid=mid, tick=tick,
+                    fee=fee, target=None if target < 0 else target * tick,
+                    min_spread_bps=min_bps_d,
+                ),
+                tick,
+            )
+            for side, half_d, ladder_ticks, target in (
+                (_BUY, half_bid_d, bid_ladder, targets[0]),
+                (_SELL, half_ask_d, ask_ladder, targets[1]),
+            )
+        )  # fmt: skip
+    lots = (size_lots, total_lots, level_lots)
     bids: tuple[OrderIntent, ...] = ()
     asks: tuple[OrderIntent, ...] = ()
-    if quote_bids:
-        rounded = None if exact is None else _rounded(_BUY, exact, params.levels, rules.tick)
-        bids = _side_intents(_BUY, params, inv, size, ladder_ticks, guard, size_lots, rounded)
-    if quote_asks:
-        rounded = None if exact is None else _rounded(_SELL, exact, params.levels, rules.tick)
-        asks = _side_intents(_SELL, params, inv, size, ladder_ticks, guard, size_lots, rounded)
+    if quote_bids and bid_ladder[3] > 0:
+        bids = _side_intents(_BUY, params, inv, size, bid_ladder, guard, lots, exact_bids, held)
+    if quote_asks and ask_ladder[3] > 0:
+        asks = _side_intents(_SELL, params, inv, size, ask_ladder, guard, lots, exact_asks, held)
     if bids and asks and bids[0].price >= asks[0].price:
         # Cannot happen with a positive spread (rounding and the guard only widen); kept as a
         # last line of defence against ever sending a self-crossing pair.
@@ -482,6 +553,7 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         inv.excess,
         state.price_source,
         ref_price,
+        join_unmet,
     )
 
 
@@ -492,12 +564,21 @@ def _side_intents(
     size: Sizing,
     ladder_ticks: tuple[float, float, float, int],
     guard: tuple[int, int] | None,
-    size_lots: int,
+    lots: tuple[int, int, tuple[int, ...] | None],
     rounded: tuple[int, ...] | None,
+    held: Held | None,
 ) -> tuple[OrderIntent, ...]:
-    """One side's intents within its :func:`side_budget`, in whole lots and ``grid.unit``."""
+    """One side's intents within its :func:`side_budget` (less what ``held`` orders lock), in
+    whole lots and ``grid.unit``.
+
+    :param lots: the size of level 0 in lots, of every level together, and of each level
+        (``None``: all the size of level 0).
+    """
     grid = size.grid
     budget = side_budget(side, params, inv)
+    if held is not None:
+        budget = held_budget(side, budget, held)
+    size_lots, total_lots, level_lots = lots
     # -1 is unlimited, and so is a budget that covers every level at full size: then no level
     # is ever cut by it, and it is not divided into lots or units.
     base_lots = -1
@@ -510,7 +591,7 @@ def _side_intents(
         # costs there at most (side_intents spends ticks * lots units a level).
         most = -1
         if guard is not None and side is _BUY:
-            most = params.levels * size_lots * (guard[1] - 1)
+            most = total_lots * (guard[1] - 1)
         if most <= 0 or not size.quote_fits(budget.quote, most):
             quote_units = grid.floor_units(budget.quote)
     return side_intents(
@@ -523,17 +604,14 @@ def _side_intents(
         quote_units,
         params.enforce_min_notional,
         rounded,
+        level_lots,
     )
 
 
-def _rounded(
-    side: Side, exact: tuple[Decimal, Decimal, Decimal], levels: int, tick: Decimal
-) -> tuple[int, ...]:
-    """:func:`ladder` of the Decimal ``(centre, half, step)``, each level rounded to the grid
-    by :func:`~kasmm.core.rules.round_price`, in ticks."""
-    centre, half, step = exact
-    raw = ladder(side, centre, half, step, levels)
-    return tuple(int(round_price(side, p, tick) / tick) for p in raw)
+def _with_levels(
+    rungs: tuple[float, float, float, int], levels: int
+) -> tuple[float, float, float, int]:
+    return rungs if levels == rungs[3] else (rungs[0], rungs[1], rungs[2], max(levels, 0))
 
 
 def _one_sided(quotes: Quotes) -> Side | None:

@@ -1,6 +1,8 @@
 """Plain reference implementations of the core's hot paths, as they were before the fast paths
 of issue 15 (kasmm 20a32b3), for the differential tests in ``test_core_fast_paths.py``: the
 book handling, reconciliation and the whole quoting pipeline with every stage it calls.
+Issue 19's stages (per-side spreads, level size growth, fees, the join, held orders) are added
+to the pipeline as their readable Decimal definitions in ``kasmm.core`` chain them.
 
 Each is the straightforward version: it walks every level, re-derives every Decimal, calls
 ``keepable`` per pair. The production code must give exactly what these give (the same values
@@ -14,11 +16,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
+from kasmm.core.fees import usable_fee
+from kasmm.core.held import held_budget, held_levels
+from kasmm.core.join import join_target
+from kasmm.core.level_sizes import level_sizes
 from kasmm.core.params import QuotingParams, RefreshParams, VolatilityParams
 from kasmm.core.quoting import MarketState, QuoteDecision
 from kasmm.core.reconcile import SIZE_BAND
 from kasmm.core.risk import Limit, RiskInputs, RiskLimits, RiskState, Trip, breaches
 from kasmm.core.rules import BPS, MAX_STEPS, SNAP_TICKS
+from kasmm.core.side_ladder import raw_side
 from kasmm.core.skew import Budget, Excess, Inventory
 from kasmm.core.types import (
     Balances,
@@ -512,17 +519,9 @@ def as_spread(gamma: float, sigma: float, tau: float, kappa: float) -> float:
     return gamma * sigma * sigma * tau + (2.0 / gamma) * math.log1p(gamma / kappa)
 
 
-def ladder(
-    side: Side, centre: Decimal, half: Decimal, step: Decimal, levels: int
-) -> tuple[Decimal, ...]:
-    """Raw prices of one side, best first: level ``i`` sits ``i * step`` further out."""
-    sign = -1 if side is Side.BUY else 1
-    return tuple(centre + sign * (half + i * step) for i in range(levels))
-
-
 def size_ladder(
     prices: Sequence[Decimal | None],
-    size_base: Decimal,
+    size_base: Decimal | Sequence[Decimal],
     budget: Budget,
     rules: MarketRules,
     *,
@@ -537,11 +536,11 @@ def size_ladder(
     """
     base_left, quote_left = budget.base, budget.quote
     out: list[Decimal | None] = []
-    for price in prices:
+    for i, price in enumerate(prices):
         if price is None:
             out.append(None)
             continue
-        size = size_base
+        size = size_base if isinstance(size_base, Decimal) else size_base[i]
         if base_left is not None:
             size = min(size, base_left)
         if quote_left is not None:
@@ -574,6 +573,8 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     problem = _check_inputs(params, state)
     if problem:
         return _empty(problem)
+    if params.add_fees and not usable_fee(state.rules.maker_fee):
+        return _empty("bad_rules")
     mid, why = market_mid(state.book, allow_locked=params.allow_locked_book)
     if mid is None:
         return _empty(why)
@@ -594,7 +595,8 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         skew = skew_bps(dev, params.skew_strength, spread)
         reference = fmid
         centre = mid * (1 + to_decimal(skew) / BPS)
-        half = mid * to_decimal(spread) / (2 * BPS)
+        half = mid * to_decimal(spread) * to_decimal(params.bid_fraction) / BPS
+        half_ask = mid * to_decimal(spread) * to_decimal(1.0 - params.bid_fraction) / BPS
     else:
         gamma, kappa = params.gamma, params.kappa
         assert gamma is not None and kappa is not None  # _check_inputs
@@ -613,22 +615,54 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
         spread = delta / fmid * 1e4
         skew = (reference - fmid) / fmid * 1e4
         centre = to_decimal(reference)
-        half = to_decimal(delta / 2)
+        half = half_ask = to_decimal(delta / 2)
 
     step = mid * to_decimal(params.level_step_bps) / BPS
     sides, reason = quoted_sides(inv.share, params.min_share, params.max_share)
+    sizes_base: Decimal | tuple[Decimal, ...] = size_base
+    if params.level_size_step != 0:
+        grown = level_sizes(
+            params.size, params.level_size_step, params.level_size_step_pct, params.levels
+        )
+        sizes_base = grown if params.size_unit == "base" else tuple(s / mid for s in grown)
+    fee = rules.maker_fee if params.add_fees else None
+    min_bps = params.join_min_spread_bps
     intents: dict[Side, tuple[OrderIntent, ...]] = {}
+    unmet: list[Side] = []
     for side in (Side.BUY, Side.SELL):
+        target = None
+        if params.join_depth is not None:
+            levels = state.book.bids if side is Side.BUY else state.book.asks
+            target_ticks = join_target(side, levels, params.join_depth, rules.tick)
+            if target_ticks is None:
+                unmet.append(side)
+            else:
+                target = target_ticks * rules.tick
         if side not in sides:
             intents[side] = ()
             continue
-        prices = round_prices(side, ladder(side, centre, half, step, params.levels), rules)
-        if params.post_only_guard:
+        raw = raw_side(
+            side,
+            centre,
+            half if side is Side.BUY else half_ask,
+            step,
+            max(held_levels(side, params.levels, state.held), 0),
+            mid=mid,
+            tick=rules.tick,
+            fee=fee,
+            target=target,
+            min_spread_bps=None if min_bps is None else to_decimal(min_bps),
+        )
+        prices = round_prices(side, raw, rules)
+        if params.post_only_guard or params.join_depth is not None:
             prices = guard_prices(side, prices, rules.tick, bid, ask)
+        budget = side_budget(side, params, inv)
+        if state.held is not None:
+            budget = held_budget(side, budget, state.held)
         sizes = size_ladder(
             prices,
-            size_base,
-            side_budget(side, params, inv),
+            sizes_base,
+            budget,
             rules,
             check_notional=params.enforce_min_notional,
         )
@@ -648,7 +682,16 @@ def compute_quotes(params: QuotingParams, state: MarketState) -> QuoteDecision:
     elif one_sided is not None and reason == "ok":
         reason = "one_side_no_size"
     return QuoteDecision(
-        quotes, mid, reference, spread, skew, inv.share, one_sided, reason, inv.excess
+        quotes,
+        mid,
+        reference,
+        spread,
+        skew,
+        inv.share,
+        one_sided,
+        reason,
+        inv.excess,
+        join_unmet=tuple(unmet),
     )
 
 
@@ -694,12 +737,21 @@ def _check_inputs(params: QuotingParams, state: MarketState) -> str | None:
         return "bad_params"
     if not (_finite(params.level_step_bps) and _finite(params.skew_strength)):
         return "bad_params"
+    step = params.level_size_step
+    if not (step.is_finite() and step >= 0):
+        return "bad_params"
+    if params.join_depth is not None and not _dec_ok(params.join_depth):
+        return "bad_params"
+    if params.join_min_spread_bps is not None and not _finite(params.join_min_spread_bps):
+        return "bad_params"
     vol = params.volatility
     if vol is not None and not all(
         _finite(x) for x in (vol.halflife_s, vol.horizon_s, vol.multiplier, vol.cap_bps)
     ):
         return "bad_params"
     if params.strategy == "fixed_spread":
+        if not (_finite(params.bid_fraction) and params.bid_fraction <= 1):
+            return "bad_params"
         return None if _finite(params.spread_bps, positive=True) else "bad_params"
     if not (_finite(params.gamma, positive=True) and _finite(params.kappa, positive=True)):
         return "bad_params"

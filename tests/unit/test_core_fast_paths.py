@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from kasmm.bot.engine import _well_formed
 from kasmm.core.grid import Grid
+from kasmm.core.held import Held
 from kasmm.core.levels import side_intents
 from kasmm.core.pairing import (
     all_on_grid,
@@ -409,6 +410,14 @@ def test_compute_quotes_is_the_plain_pipeline(case: Case) -> None:
 
 
 @QUOTING
+@given(case_st(pricing=True))
+def test_compute_quotes_is_the_plain_pipeline_with_the_pricing_settings(case: Case) -> None:
+    """Fees and the join on (with per-side spreads, level size growth and held orders drawn
+    as in every case): the fast path applies each stage as the Decimal stages do."""
+    same_decision(case.params, case.state)
+
+
+@QUOTING
 @given(case_st(exact=True))
 def test_compute_quotes_is_the_plain_pipeline_on_the_exact_model(case: Case) -> None:
     same_decision(case.params, case.state)
@@ -473,6 +482,21 @@ def test_a_ladder_beyond_the_floats_resolution_is_rounded_as_the_stages_do(level
     wide_asks = compute_quotes(wide, state).quotes.asks
     assert len(wide_asks) == levels and wide_asks[0].price > 50_000
     same_decision(wide, state)
+    # ... and the per-side stages on it: a split spread, fees, a join, grown sizes, held levels.
+    fee_rules = replace(rules, maker_fee=D("0.001"))
+    shaped = replace(
+        wide,
+        bid_fraction=0.3,
+        add_fees=True,
+        join_depth=D(1),  # no minimum: it only backs off, so the ladder stays far out
+        level_size_step=D(10),
+        level_size_step_pct=True,
+    )
+    for held in (None, Held(bid_levels=1, ask_levels=levels - 1, ask_base=D("0.5"))):
+        shaped_state = replace(state, rules=fee_rules, held=held)
+        shaped_asks = compute_quotes(shaped, shaped_state).quotes.asks
+        assert shaped_asks and shaped_asks[0].price > 50_000
+        same_decision(shaped, shaped_state)
 
 
 @QUOTING
@@ -674,6 +698,34 @@ def test_sizing_in_lots(size: Decimal, levels: int, lot: Decimal, full: Decimal 
     assert sizing(prepared(quote), quote, grid).size_lots == -1
 
 
+@pytest.mark.parametrize(
+    ("step", "pct", "lots", "full"),
+    [
+        (D(0), False, None, D("4500.00")),  # no growth: one size for every level
+        (D(250), False, (150000, 175000, 200000), D("5250.00")),
+        (D(10), True, (150000, 165000, 181500), D("4965.00")),
+        (D("0.006"), False, (150000, 150000, 150001), D("4500.01")),  # each floored to the lot
+    ],
+)
+def test_sizing_with_level_size_growth(
+    step: Decimal, pct: bool, lots: tuple[int, ...] | None, full: Decimal
+) -> None:
+    """Every budget shortcut counts the levels' real sizes (``full_base``, ``total_lots``)."""
+    params = QuotingParams(
+        strategy="fixed_spread",
+        spread_bps=10.0,
+        size=D(1500),
+        levels=3,
+        level_size_step=step,
+        level_size_step_pct=pct,
+    )
+    grid = Grid(MarketRules("A/B", "A", "B", tick=D("0.01"), lot=D("0.01")))
+    made = sizing(prepared(params), params, grid)
+    assert made.level_lots == lots
+    assert made.full_base == full
+    assert made.total_lots == (3 * 150000 if lots is None else sum(lots))
+
+
 @SETTINGS
 @given(
     st.sampled_from(Side),
@@ -692,6 +744,11 @@ def test_a_base_budget_for_every_level_at_full_size_never_binds(
     assert side_intents(side, ladder, grid, touch, size_lots, budget, -1, True) == side_intents(
         side, ladder, grid, touch, size_lots, -1, -1, True
     )
+    # Sizes per level: a budget for their sum never binds either.
+    grown = tuple(size_lots + i * extra for i in range(levels))
+    free = side_intents(side, ladder, grid, touch, size_lots, -1, -1, True, None, grown)
+    assert [o.lots for o in free] == [grown[o.level] for o in free]
+    assert free == side_intents(side, ladder, grid, touch, -5, sum(grown), -1, True, None, grown)
 
 
 @SETTINGS

@@ -1,17 +1,24 @@
-"""Property tests: whatever the book, balances and parameters, quotes are safe to send."""
+"""Property tests: whatever the book, balances and parameters, quotes are safe to send.
+
+The strategies draw issue 19's settings too (per-side spreads, level size growth, fees, the
+join, held orders), each off in about half the examples so the plain pipeline stays covered.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
+import itertools
+from dataclasses import dataclass, replace
+from decimal import ROUND_FLOOR, Decimal
 from types import MappingProxyType
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from kasmm.core.held import Held
+from kasmm.core.level_sizes import level_sizes
 from kasmm.core.params import QuotingParams, SizeUnit, StrategyKind, VolatilityParams
 from kasmm.core.quoting import MarketState, compute_quotes
-from kasmm.core.types import Balance, Balances, Book, BookLevel, MarketRules, Quotes
+from kasmm.core.types import Balance, Balances, Book, BookLevel, MarketRules, Quotes, Side
 
 D = Decimal
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -28,7 +35,9 @@ class Case:
 
 
 @st.composite
-def case_st(draw: st.DrawFn, *, exact: bool = False) -> Case:
+def case_st(draw: st.DrawFn, *, exact: bool = False, pricing: bool | None = None) -> Case:
+    """A market and parameters; ``pricing`` True draws issue 19's pricing settings on (fees
+    and a join), False off, ``None`` either."""
     exponent = draw(st.integers(-3, 4))
     scale = D(10) ** exponent
     tick = scale * D(draw(st.sampled_from(["1", "2.5", "5"]))) / D(10) ** draw(st.integers(2, 6))
@@ -41,6 +50,7 @@ def case_st(draw: st.DrawFn, *, exact: bool = False) -> Case:
         lot=lot,
         min_notional=D(draw(st.sampled_from(["0", "1", "5", "100"]))),
         min_size=lot * draw(st.integers(0, 3)),
+        maker_fee=D(draw(st.sampled_from(["0", "0.001", "0.0025", "0.02", "-0.0002", "-0.003"]))),
     )
     book = draw(book_st(tick, scale))
     mid = book.mid
@@ -53,18 +63,38 @@ def case_st(draw: st.DrawFn, *, exact: bool = False) -> Case:
         balances=draw(balances_st(mid)),
         sigma=draw(st.none() | st.floats(0.0, 100.0).map(lambda bps: bps * fmid / 1e4)),
         time_left_s=draw(st.floats(0.0, 3600.0)),
+        held=None if exact else draw(held_st(mid)),
     )
-    return Case(draw(params_st(mid, exact=exact)), state)
+    return Case(draw(params_st(mid, exact=exact, pricing=pricing)), state)
+
+
+@st.composite
+def held_st(draw: st.DrawFn, mid: Decimal) -> Held | None:
+    """Orders resting outside the quotes: often none, else a few levels and what they lock."""
+    if draw(st.booleans()):
+        return None
+    return Held(
+        bid_levels=draw(st.integers(0, 6)),
+        ask_levels=draw(st.integers(0, 6)),
+        bid_quote=D(draw(st.sampled_from([0, 1, 50, 1000, 10**6]))),
+        ask_base=(D(draw(st.sampled_from([0, 1, 50, 1000, 10**6]))) / mid).quantize(D("0.0001")),
+    )
 
 
 @st.composite
 def book_st(draw: st.DrawFn, tick: Decimal, scale: Decimal) -> Book:
     bid_ticks = int(scale * D(draw(st.floats(1.0, 10.0))) / tick) + 1
     spread_ticks = draw(st.integers(1, 300))
-    depth = draw(st.integers(1, 4))
-    bids = tuple(BookLevel((bid_ticks - i) * tick, D(5)) for i in range(depth) if bid_ticks > i)
-    asks = tuple(BookLevel((bid_ticks + spread_ticks + i) * tick, D(5)) for i in range(depth))
-    return Book(bids=bids, asks=asks, ts=0.0)
+    depth = draw(st.integers(1, 6))
+    sizes = st.sampled_from([D(5), D(5), D("0.001"), D(1), D(40)])  # dust to real size
+    gaps = st.sampled_from([1, 1, 2, 7])
+    bids, asks, below, above = [], [], bid_ticks, bid_ticks + spread_ticks
+    for _ in range(depth):
+        if below > 0:
+            bids.append(BookLevel(below * tick, draw(sizes)))
+        asks.append(BookLevel(above * tick, draw(sizes)))
+        below, above = below - draw(gaps), above + draw(gaps)
+    return Book(bids=tuple(bids), asks=tuple(asks), ts=0.0)
 
 
 @st.composite
@@ -79,7 +109,9 @@ def balances_st(draw: st.DrawFn, mid: Decimal) -> Balances:
 
 
 @st.composite
-def params_st(draw: st.DrawFn, mid: Decimal, *, exact: bool = False) -> QuotingParams:
+def params_st(
+    draw: st.DrawFn, mid: Decimal, *, exact: bool = False, pricing: bool | None = None
+) -> QuotingParams:
     fmid = float(mid)
     strategy: StrategyKind = draw(st.sampled_from(["fixed_spread", "avellaneda_stoikov"]))
     lo = draw(st.none() | st.floats(0.0, 0.5))
@@ -98,6 +130,14 @@ def params_st(draw: st.DrawFn, mid: Decimal, *, exact: bool = False) -> QuotingP
     notional = D(draw(st.floats(0.5, 5000.0))).quantize(D("0.001"))
     size = notional if unit == "quote" else (notional / mid).quantize(D("0.0001"))
     target_base = draw(st.none() | st.floats(0.0, 50_000.0).map(lambda v: D(int(v / fmid))))
+    growth = draw(st.sampled_from(["none", "added", "compounded"]))
+    pct = growth == "compounded"
+    size_step = D(0)
+    if growth == "added":
+        size_step = (size * D(draw(st.sampled_from(["0.1", "0.5", "1", "3"])))).quantize(D("1E-4"))
+    elif pct:
+        size_step = D(draw(st.sampled_from(["5", "10", "50", "100"])))
+    new = not exact and (draw(st.booleans()) if pricing is None else pricing)
     return QuotingParams(
         strategy=strategy,
         spread_bps=draw(st.floats(0.1, 1000.0)),
@@ -105,6 +145,12 @@ def params_st(draw: st.DrawFn, mid: Decimal, *, exact: bool = False) -> QuotingP
         size_unit=unit,
         levels=draw(st.integers(1, 5)),
         level_step_bps=draw(st.floats(0.0, 50.0)),
+        bid_fraction=draw(st.just(0.5) | st.floats(0.0, 1.0)),
+        level_size_step=size_step,
+        level_size_step_pct=pct,
+        add_fees=new and draw(st.booleans()),
+        join_depth=draw(st.sampled_from([None, D(0), D(1), D(6), D(30)])) if new else None,
+        join_min_spread_bps=draw(st.none() | st.floats(0.0, 100.0)) if new else None,
         volatility=vol,
         # AS constants scaled to the price so the model's spread lands between ~1 bp and ~20 %
         gamma=draw(st.floats(1e-4, 10.0)) / fmid,
@@ -193,3 +239,124 @@ def test_garbage_never_raises(case: Case, sigma: float | None, tau: float, bad: 
     state = MarketState(case.state.now, case.state.book, rules, balances, sigma, tau)
     decision = compute_quotes(case.params, state)
     assert_well_formed(decision.quotes, rules, case.params.levels)
+
+
+# --- issue 19's settings -------------------------------------------------------------------
+
+
+def _lots(x: Decimal, lot: Decimal) -> Decimal:
+    return (x / lot).to_integral_value(ROUND_FLOOR) * lot
+
+
+@SETTINGS
+@given(case_st(pricing=True), st.sampled_from(["0", "0.0001", "0.001", "0.0025", "0.02", "0.1"]))
+def test_fees_are_covered_by_every_quoted_pair(case: Case, fee_rate: str) -> None:
+    """With a maker fee and ``add_fees``, a buy at any bid and a sell at any ask cover both
+    fees: ``ask * (1 - fee) >= bid * (1 + fee)``, a join (whatever its minimum) included."""
+    fee = D(fee_rate)
+    params = replace(
+        case.params,
+        add_fees=True,
+        min_share=None,
+        max_share=None,
+        balances_known=False,
+        min_base=None,
+        max_base=None,
+    )
+    state = replace(case.state, rules=replace(case.state.rules, maker_fee=fee), held=None)
+    q = compute_quotes(params, state).quotes
+    event(f"both sides quoted: {bool(q.bids and q.asks)}")
+    for b in q.bids:
+        for a in q.asks:
+            assert a.price * (1 - fee) - b.price * (1 + fee) >= 0
+
+
+@SETTINGS
+@given(case_st(pricing=True), st.data())
+def test_the_join_never_tightens_below_its_minimum_nor_crosses(
+    case: Case, data: st.DataObject
+) -> None:
+    """A joined side never comes closer to its centre than half the minimum spread (half a
+    tick at least), or, without a minimum, than the model put it; it never crosses the book."""
+    params, state = case.params, case.state
+    depth = data.draw(st.sampled_from([D(0), D("0.5"), D(6), D(30)]), label="join_depth")
+    params = replace(params, join_depth=depth)
+    decision = compute_quotes(params, state)
+    q = decision.quotes
+    best_bid, best_ask = state.book.best_bid, state.book.best_ask
+    assert best_bid is not None and best_ask is not None
+    assert all(b.price < best_ask for b in q.bids) and all(a.price > best_bid for a in q.asks)
+    if params.join_min_spread_bps is None:
+        # Per level, never closer than without the join (it only backs off).
+        plain = compute_quotes(replace(params, join_depth=None), state).quotes
+        for joined, alone, buy in ((q.bids, plain.bids, True), (q.asks, plain.asks, False)):
+            at = {o.level: o.price for o in alone}
+            for o in joined:
+                if o.level in at:
+                    assert o.price <= at[o.level] if buy else o.price >= at[o.level]
+        return
+    # The fixed-spread centre, measured as the pipeline measures it (fees off: the model's).
+    params = replace(params, strategy="fixed_spread", add_fees=False)
+    decision = compute_quotes(params, state)
+    min_bps = params.join_min_spread_bps
+    if decision.mid is None or min_bps is None:
+        return
+    tick = state.rules.tick
+    mid_ticks = float(decision.mid / tick)
+    centre = mid_ticks * (1.0 + decision.skew_bps / 1e4)
+    min_half = max(mid_ticks * min_bps / 2e4, 0.5)
+    tops = {o.side: o for o in decision.quotes.all if o.level == 0}
+    event(f"joined tops: {sorted(s.value for s in tops if s not in decision.join_unmet)}")
+    for side, o in tops.items():
+        if side in decision.join_unmet:
+            continue
+        ticks = float(o.price / tick)
+        if side is Side.BUY:
+            assert ticks <= centre - min_half + 1e-6
+        else:
+            assert ticks >= centre + min_half - 1e-6
+
+
+@SETTINGS
+@given(case_st())
+def test_held_orders_take_their_levels_and_budget(case: Case) -> None:
+    params, state, rules = case.params, case.state, case.state.rules
+    held = state.held
+    q = compute_quotes(params, state).quotes
+    if held is None:
+        return
+    event(f"held levels {held.bid_levels}/{held.ask_levels} of {params.levels}")
+    assert len(q.bids) <= max(params.levels - held.bid_levels, 0)
+    assert len(q.asks) <= max(params.levels - held.ask_levels, 0)
+    assert all(o.level < params.levels - held.bid_levels for o in q.bids)
+    assert all(o.level < params.levels - held.ask_levels for o in q.asks)
+    cash, base = state.balances.total(rules.quote), state.balances.total(rules.base)
+    spent = sum((b.price * b.size for b in q.bids), D(0))
+    assert spent <= max(max(cash, D(0)) - held.bid_quote, D(0))
+    assert sum((a.size for a in q.asks), D(0)) <= max(max(base, D(0)) - held.ask_base, D(0))
+
+
+@SETTINGS
+@given(case_st())
+def test_level_sizes_grow_as_specified(case: Case) -> None:
+    """No level rests more than its own size (level 0 ``size``, then the step added or
+    compounded), floored to the lot; without budgets that binds, exactly that."""
+    params, state, rules = case.params, case.state, case.state.rules
+    unlimited = replace(params, balances_known=False, min_base=None, max_base=None)
+    decision = compute_quotes(params, state)
+    free = compute_quotes(unlimited, state)
+    mid = decision.mid if state.reference is None else state.reference
+    assert mid is not None
+    sizes = level_sizes(
+        params.size, params.level_size_step, params.level_size_step_pct, params.levels
+    )
+    if params.size_unit == "quote":
+        sizes = tuple(s / mid for s in sizes)
+    event(f"size step {params.level_size_step != 0}, pct {params.level_size_step_pct}")
+    for o in decision.quotes.all:
+        assert o.size <= _lots(sizes[o.level], rules.lot)
+    for o in free.quotes.all:
+        assert o.size == _lots(sizes[o.level], rules.lot)
+    if params.level_size_step != 0 and not params.level_size_step_pct:
+        for side in (free.quotes.bids, free.quotes.asks):
+            assert all(a.size <= b.size for a, b in itertools.pairwise(side))
