@@ -142,6 +142,7 @@ def with_quotes(decision: QuoteDecision, quotes: Quotes, reason: str) -> QuoteDe
         decision.excess,
         decision.price_source,
         decision.reference_mid,
+        decision.join_unmet,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from decimal import Decimal
 
@@ -18,9 +19,11 @@ from kasmm.core.band import (
     band_of,
     pricing_mid,
     update,
+    with_quotes,
 )
 from kasmm.core.params import PriceBandParams
 from kasmm.core.quoting import QuoteDecision
+from kasmm.core.skew import Excess
 from kasmm.core.types import OrderIntent, Quotes, Side
 
 D = Decimal
@@ -197,3 +200,30 @@ def test_no_bid_above_the_ceiling_no_ask_below_the_floor_and_nothing_added(
             assert not out.quotes.asks
     # what is kept keeps its order (best first)
     assert list(out.quotes.bids) == [i for i in quotes.bids if i in out.quotes.bids]
+
+
+def test_a_gated_decision_keeps_every_other_field_of_the_models_answer() -> None:
+    # Every field but the quotes, the side quoted and the reason describes the model's answer:
+    # a field added to QuoteDecision must be carried too (join_unmet once was not).
+    bid = OrderIntent(Side.BUY, Decimal("0.0799"), Decimal(100))
+    decision = QuoteDecision(
+        Quotes(bids=(bid,), asks=()),
+        Decimal("0.08"),
+        0.08,
+        20.0,
+        1.5,
+        0.4,
+        Side.BUY,
+        "ok",
+        Excess(Decimal(5), 0.01),
+        "gate:KAS/USDT",
+        Decimal("0.0801"),
+        (Side.SELL,),
+    )
+    assert all(getattr(decision, f.name) != f.default for f in dataclasses.fields(decision)), (
+        "every field set apart from its default, so a dropped one shows"
+    )
+    gated = with_quotes(decision, Quotes(), "above_ceiling")
+    assert gated == dataclasses.replace(
+        decision, quotes=Quotes(), one_sided=None, reason="above_ceiling"
+    )
