@@ -417,7 +417,12 @@ REFUSALS: dict[str, tuple[int, int, str, str]] = {
         "after_fill.hanging_orders.cancel_pct",
         "Input should be greater than 0",
     ),
-    "join_depth_zero.yaml": (12, 15, "pricing.join_depth", "Input should be greater than 0"),
+    "join_depth_negative.yaml": (
+        12,
+        15,
+        "pricing.join_depth",
+        "Input should be greater than or equal to 0",
+    ),
     "join_min_spread_too_wide.yaml": (
         13,
         24,
