@@ -89,3 +89,25 @@ def test_held_of_counts_levels_for_hanging_orders_and_balance_for_all() -> None:
         bid_levels=1, ask_levels=1, bid_quote=D("32.00"), ask_base=D(1250)
     )
     assert held_of([], roles) == Held()
+
+
+def test_a_hanging_order_takes_one_of_its_sides_levels_and_its_balance() -> None:
+    e = engine()  # the demo's passive mode: 3 levels of 1,500 KAS a side
+    free, _ = e.decide(1.0, 1.0)
+    assert (len(free.quotes.bids), len(free.quotes.asks)) == (3, 3)
+    far = rest(e, "far", Side.SELL, "0.0900", 1000)
+    e.held[far] = HANGING
+    held, _ = e.decide(2.0, 2.0)
+    assert (len(held.quotes.bids), len(held.quotes.asks)) == (3, 2)
+    # the two asks left are the best two of the ladder, at the same prices
+    assert [a.price for a in held.quotes.asks] == [a.price for a in free.quotes.asks[:2]]
+
+
+def test_a_held_order_locks_its_balance_away_from_the_quotes() -> None:
+    e = engine()
+    # every ask level would need 1,500 KAS; half the value in KAS, inside the share band
+    e.account.inventory.base, e.account.inventory.quote = D(3_500), D(280)
+    e.held[rest(e, "r", Side.SELL, "0.0900", 2_000)] = REBALANCE  # a rebalance: no level
+    decision, _ = e.decide(1.0, 1.0)
+    # 3,500 KAS less the 2,000 the held ask locks: one full level of 1,500
+    assert [a.size for a in decision.quotes.asks] == [D(1500)]
