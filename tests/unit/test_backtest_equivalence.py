@@ -343,3 +343,36 @@ async def test_replay_backtest_and_real_time_bot_are_identical() -> None:
     assert len(fills) >= 2 and bot.view().counters.orders_placed > 5
     assert trace[-1][0] >= scan(SAMPLE).last_ts - 1.0  # ran to the end of the data
     assert {"place_orders", "cancel_orders", "cancel_all"} <= {c.method for c in calls}
+
+
+async def test_issue_19_settings_backtest_and_real_time_bot_are_identical() -> None:
+    # Every quoting setting of issue 19 at once, on the busy market: the stages and their
+    # engine state (cooldowns, ping-pong, hanging orders, the band's average, rebalance IOCs)
+    # must decide the same in the backtest and in the real-time bot.
+    profile = apply_overrides(
+        busy_profile(),
+        {
+            "modes.passive.spread_bps": None,
+            "modes.passive.bid_spread_bps": 6,
+            "modes.passive.ask_spread_bps": 9,
+            "modes.passive.level_size_step": "20%",
+            "venue.fees.maker_bps": 2,
+            "pricing.add_fees": True,
+            "pricing.join_depth": 2000,
+            "pricing.join_min_spread_bps": 4,
+            "pricing.price_band": {"band_pct": 0.5, "halflife_s": 30},
+            "after_fill.filled_order_delay_s": 3,
+            "after_fill.ping_pong": True,
+            "after_fill.hanging_orders": {"enabled": True, "cancel_pct": 0.2},
+            "inventory.min_share": 0.49,
+            "inventory.max_share": 0.51,
+            "inventory.rebalance": {"order": "ioc", "max_size": 3000, "min_interval_s": 10},
+        },
+    )
+    bot, _, trace, calls = await run_both(profile, "random_walk", 90.0)
+    fills = [e for _, e, _ in trace if isinstance(e, OrderFilled)]
+    reasons = {d.reason for _, _, d in trace if d is not None}
+    assert len(fills) > 5
+    assert "place_ioc" in {c.method for c in calls}  # a rebalance went out
+    assert reasons & {"cooldown", "ping_pong"}  # the after-fill gates acted
+    assert bot.engine.shaping.status(90.0) is not None
