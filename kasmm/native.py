@@ -39,8 +39,11 @@ from types import ModuleType
 #: generators (the sim venue's async face; its synchronous exchange is compiled), stay source
 #: too: mypyc does not support those.
 COMPILED_MODULES: tuple[str, ...] = (
+    "kasmm.core.after_fill",
+    "kasmm.core.band",
     "kasmm.core.fees",
     "kasmm.core.grid",
+    "kasmm.core.hanging",
     "kasmm.core.held",
     "kasmm.core.ids",
     "kasmm.core.join",
@@ -52,6 +55,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "kasmm.core.pairing",
     "kasmm.core.params",
     "kasmm.core.pnl",
+    "kasmm.core.rebalance",
     "kasmm.core.prepared",
     "kasmm.core.quoting",
     "kasmm.core.reconcile",
@@ -67,7 +71,9 @@ COMPILED_MODULES: tuple[str, ...] = (
     "kasmm.bot.engine",
     "kasmm.bot.orders",
     "kasmm.bot.outcomes",
+    "kasmm.bot.rebalancer",
     "kasmm.bot.risk_tracker",
+    "kasmm.bot.shaping",
     "kasmm.bot.stats",
     "kasmm.bot.timers",
     "kasmm.bot.view",
