@@ -127,6 +127,15 @@ def run_source(script: Path, args: Sequence[str]) -> dict[str, Any] | None:
     return result
 
 
+def kasmm_tree() -> Path:
+    """The repository of the ``kasmm`` this process imports: a baseline's worktree for the
+    baseline column, whose own example profiles its loader knows (this tree's may carry
+    settings an older kasmm refuses)."""
+    import kasmm
+
+    return Path(kasmm.__file__).resolve().parents[1]
+
+
 def hot_path() -> str:
     """Which code this process runs: compiled or the Python source, and why."""
     import kasmm

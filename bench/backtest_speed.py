@@ -37,7 +37,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from _baseline import REPO, hot_path, ratio, run_on_ref, run_source
+from _baseline import hot_path, kasmm_tree, ratio, run_on_ref, run_source
 from _common import OtherLoad, machine_facts, print_json_line, print_table, wait_for_idle
 
 import kasmm
@@ -173,9 +173,13 @@ def stats_row(name: str, result: BacktestResult, paper: tuple[float | None, ...]
 
 
 def demo_profile() -> Profile:
-    """The random-walk demo profile (``profiles/kas-usdt-sim.yaml``), as a new user runs it."""
-    loaded, issues = load_file(REPO / "profiles" / "kas-usdt-sim.yaml")
-    assert not issues and loaded
+    """The random-walk demo profile (``profiles/kas-usdt-sim.yaml``), as a new user runs it.
+
+    Read from the tree of the ``kasmm`` being measured: a baseline's own profile, which its
+    loader knows (a newer profile may carry settings an older kasmm refuses).
+    """
+    loaded, issues = load_file(kasmm_tree() / "profiles" / "kas-usdt-sim.yaml")
+    assert not issues and loaded, issues
     return loaded[0].profile
 
 
