@@ -36,6 +36,9 @@ native: $(DEV_STAMP)
 # is compiled and the unit tests, the venue contract suite, the bots' integration tests and the
 # short soak and crash-restart runs go again on the compiled modules (KASMM_REQUIRE_NATIVE=1: an
 # import that would fall back to the source fails instead). About 3 minutes.
+# Each pass runs in two parts over the same tests: those that only compute, spread over the cores
+# (pytest-xdist), then those that wait on or measure real time (marked `realtime` at collection
+# by tests/realtime.py), one at a time as before, so that no deadline shares a core with a test.
 NATIVE_TESTS := tests/unit tests/contract $(addprefix tests/integration/test_,\
 	bot_sim.py bot_safety.py bot_risk.py bot_inventory_risk.py fill_delivery.py persistence.py \
 	sim_restart.py resilience_regressions.py first_run.py supervisor.py soak_short.py \
@@ -44,14 +47,18 @@ NATIVE_TESTS := tests/unit tests/contract $(addprefix tests/integration/test_,\
 # So do the ccxt venue's tests and the contract suite on the emulated exchanges (the ccxt layer
 # is source; the contract suite still runs compiled on the sim, replay and paper venues).
 NATIVE_SKIP := --ignore-glob='tests/unit/test_emulator_*' -k 'not ccxt'
+PARALLEL := -n auto -m 'not realtime'
+SERIAL := -m realtime
 test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	KASMM_PURE=1 $(BIN)/python -m pytest
+	KASMM_PURE=1 $(BIN)/python -m pytest $(PARALLEL) tests
+	KASMM_PURE=1 $(BIN)/python -m pytest $(SERIAL) tests
 	@status=0; $(BIN)/python scripts/build_native.py || status=$$?; \
 	if [ $$status -eq 3 ]; then echo "native: no C compiler or mypyc; compiled modules not tested"; \
 	elif [ $$status -ne 0 ]; then exit $$status; \
-	else KASMM_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q $(NATIVE_SKIP) $(NATIVE_TESTS); fi
+	else KASMM_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q $(PARALLEL) $(NATIVE_SKIP) $(NATIVE_TESTS) \
+		&& KASMM_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q $(SERIAL) $(NATIVE_SKIP) $(NATIVE_TESTS); fi
 
 clean:
 	rm -rf $(VENV) state build
