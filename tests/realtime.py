@@ -1,9 +1,11 @@
-"""Which tests wait on or measure real time, so that ``make test`` never runs them in parallel.
+"""Which tests wait on or measure real time, so that ``make test`` never runs them beside others.
 
-``make test`` runs each pass in two parts: the tests that only compute, spread over the machine's
-cores by pytest-xdist (``-m 'not realtime'``), then the others one at a time (``-m realtime``).
-A test that sleeps, holds a deadline, reads a real clock, runs a process or a thread, or talks over
-loopback would get slower, or fail, sharing a core with another test; so it runs alone, as before.
+``make test`` runs each pass in two parts: the tests that wait on or measure real time
+(``-m realtime``) one at a time with nothing beside them, and the tests that only compute
+(``-m 'not realtime'``): on the source, beside the compiler building the hot path; compiled,
+spread over the cores by pytest-xdist. A test that sleeps, holds a deadline, reads a real clock,
+runs a process or a thread, or talks over loopback would get slower, or fail, sharing a core; so
+it runs alone, as before.
 
 The rule, applied at collection by ``tests/conftest.py`` (so it cannot drift from a list):
 
