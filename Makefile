@@ -51,7 +51,7 @@ NATIVE_TESTS := tests/unit tests/contract $(addprefix tests/integration/test_,\
 NATIVE_SKIP := --ignore-glob='tests/unit/test_emulator_*' -k 'not ccxt'
 SERIAL := -m realtime
 COMPUTE := -m 'not realtime'
-PARALLEL := -n auto $(COMPUTE)
+PARALLEL := -n logical $(COMPUTE)
 SOURCE_COMPUTE := KASMM_PURE=1 $(BIN)/python -m pytest -q $(COMPUTE) tests
 test: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -51,7 +51,7 @@ def test_make_test_installs_the_dev_tools(tmp_path: Path) -> None:
     compiled_run = "\n".join(plan[native:])
     # Only the exchange emulators' own tests (test equipment, nothing compiled) run just once.
     skip = "--ignore-glob='tests/unit/test_emulator_*' -k 'not ccxt'"
-    for part in ("-n auto -m 'not realtime'", "-m realtime"):
+    for part in ("-n logical -m 'not realtime'", "-m realtime"):
         assert (
             f"KASMM_REQUIRE_NATIVE=1 .venv/bin/python -m pytest -q {part} {skip} "
             "tests/unit tests/contract"
@@ -72,7 +72,7 @@ case "$*" in
   *build_native.py*) echo build >> "$LOG"  # waits (5 s at most) for the tests to start
     i=0; until grep -q "source compute" "$LOG" || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done
     echo built >> "$LOG"; exit "$FAKE_BUILD";;
-  *"-n auto -m not realtime"*) echo "$pass parallel" >> "$LOG";;
+  *"-n logical -m not realtime"*) echo "$pass parallel" >> "$LOG";;
   *"-m not realtime"*) echo "$pass compute" >> "$LOG"; sleep 0.1; echo "$pass computed" >> "$LOG"
     exit "$FAKE_COMPUTE";;
   *"-m realtime"*) echo "$pass serial" >> "$LOG";;
