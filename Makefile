@@ -36,6 +36,11 @@ native: $(DEV_STAMP)
 # is compiled and the unit tests, the venue contract suite, the bots' integration tests and the
 # short soak and crash-restart runs go again on the compiled modules (KASMM_REQUIRE_NATIVE=1: an
 # import that would fall back to the source fails instead). About 3 minutes.
+# Each pass runs in two parts over the same tests: those that wait on or measure real time (marked
+# `realtime` at collection by tests/realtime.py) one at a time with nothing beside them, and those
+# that only compute. The source's compute-only tests run on one core while the compiler (a single
+# gcc process) builds the hot path on the other; the compiled ones are spread over the cores
+# (pytest-xdist).
 NATIVE_TESTS := tests/unit tests/contract $(addprefix tests/integration/test_,\
 	bot_sim.py bot_safety.py bot_risk.py bot_inventory_risk.py fill_delivery.py persistence.py \
 	sim_restart.py resilience_regressions.py first_run.py supervisor.py soak_short.py \
@@ -44,14 +49,23 @@ NATIVE_TESTS := tests/unit tests/contract $(addprefix tests/integration/test_,\
 # So do the ccxt venue's tests and the contract suite on the emulated exchanges (the ccxt layer
 # is source; the contract suite still runs compiled on the sim, replay and paper venues).
 NATIVE_SKIP := --ignore-glob='tests/unit/test_emulator_*' -k 'not ccxt'
+SERIAL := -m realtime
+COMPUTE := -m 'not realtime'
+PARALLEL := -n logical $(COMPUTE)
+SOURCE_COMPUTE := KASMM_PURE=1 $(BIN)/python -m pytest -q $(COMPUTE) tests
 test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	KASMM_PURE=1 $(BIN)/python -m pytest
-	@status=0; $(BIN)/python scripts/build_native.py || status=$$?; \
-	if [ $$status -eq 3 ]; then echo "native: no C compiler or mypyc; compiled modules not tested"; \
+	KASMM_PURE=1 $(BIN)/python -m pytest $(SERIAL) tests
+	@echo "$(SOURCE_COMPUTE) (beside the build)"; \
+	$(SOURCE_COMPUTE) & tests=$$!; trap 'kill $$tests 2>/dev/null' INT TERM; \
+	status=0; $(BIN)/python scripts/build_native.py || status=$$?; \
+	failed=0; wait $$tests || failed=$$?; \
+	if [ $$failed -ne 0 ]; then echo "source pass (compute-only tests) failed"; exit $$failed; \
+	elif [ $$status -eq 3 ]; then echo "native: no C compiler or mypyc; compiled modules not tested"; \
 	elif [ $$status -ne 0 ]; then exit $$status; \
-	else KASMM_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q $(NATIVE_SKIP) $(NATIVE_TESTS); fi
+	else KASMM_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q $(PARALLEL) $(NATIVE_SKIP) $(NATIVE_TESTS) \
+		&& KASMM_REQUIRE_NATIVE=1 $(BIN)/python -m pytest -q $(SERIAL) $(NATIVE_SKIP) $(NATIVE_TESTS); fi
 
 clean:
 	rm -rf $(VENV) state build

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+from tests.realtime import is_realtime_path, keeps_a_hypothesis_deadline
+
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
@@ -50,3 +52,11 @@ def restore_logging() -> Iterator[None]:
     structlog.configure(**config)
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``realtime`` every test that waits on or measures real time (:mod:`tests.realtime`):
+    ``make test`` runs those one at a time, and spreads the others over the cores."""
+    for item in items:
+        if is_realtime_path(item.path) or keeps_a_hypothesis_deadline(getattr(item, "obj", None)):
+            item.add_marker(pytest.mark.realtime)

@@ -367,7 +367,13 @@ async def test_orders_and_my_trades_stream_over_the_listen_key() -> None:
         (new,) = await asyncio.wait_for(orders, 5)
         assert (new["id"], new["clientOrderId"], new["status"]) == (placed["id"], "o_1", "open")
         trades = asyncio.ensure_future(ex.watch_my_trades(SYMBOL))
-        await eventually(lambda: len(emu.ws_protocol.received) >= 2)
+        # The private stream is subscribed already (same subscription as the orders): ccxt sends
+        # nothing more, it only waits on the trades' message hash. Waiting for a second message
+        # from the client waited for its first pong, 5 s away.
+        hash_ = f"spot:mytrades:{SYMBOL}"
+        await eventually(lambda: any(hash_ in c.futures for c in ex.clients.values()), poll_s=0)
+        sent = [text for _, text in emu.ws_protocol.received if '"pong"' not in text]
+        assert len(sent) == 1  # the one subscribe, shared by the orders and the trades
         emu.trade("sell", "0.0999", 40)
         (trade,) = await asyncio.wait_for(trades, 5)
         assert (trade["order"], trade["side"], trade["takerOrMaker"]) == (

@@ -274,12 +274,19 @@ async def test_supervisor_metrics_labels_values_and_reload(tmp_path: Path) -> No
         assert value(first, "kasmm_profiles") == 2
 
         # Values move: the market ticks every 50 ms, the bots keep deciding.
-        await anyio.sleep(1.0)
-        second = scrape(registry)
-        for p in ("p1", "p2"):
-            for counter in ("kasmm_book_updates_total", "kasmm_decisions_total"):
-                assert value(second, counter, profile=p) > value(first, counter, profile=p)
-        assert value(second, "kasmm_event_loop_lag_seconds") >= 1  # _count: the monitor runs
+        def counted() -> bool:
+            second = scrape(registry)
+            return (
+                all(
+                    value(second, counter, profile=p) > value(first, counter, profile=p)
+                    for p in ("p1", "p2")
+                    for counter in ("kasmm_book_updates_total", "kasmm_decisions_total")
+                )
+                # _count: the loop lag monitor runs
+                and value(second, "kasmm_event_loop_lag_seconds") >= 1
+            )
+
+        await eventually(counted, within_s=5.0)
 
         def moved() -> bool:
             now = scrape(registry)

@@ -97,6 +97,14 @@ def state(tmp_path: Path) -> Path:
     return build_ledger(tmp_path / "state")
 
 
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The report of :func:`build_ledger` with the defaults, rendered once for the tests that
+    only read it (a string: nothing to share but its text). About 1 s a rendering."""
+    tmp_path = tmp_path_factory.mktemp("report")
+    return make(build_ledger(tmp_path / "state"), tmp_path)
+
+
 def write_profiles(directory: Path) -> Path:
     directory.mkdir()
     (directory / "alpha.yaml").write_text(
@@ -192,8 +200,7 @@ class Refs(HTMLParser):
     handle_startendtag = handle_starttag
 
 
-def test_self_contained(state: Path, tmp_path: Path) -> None:
-    page = make(state, tmp_path)
+def test_self_contained(page: str) -> None:
     refs = Refs()
     refs.feed(page)
     assert refs.refs, "the page links its sections; the charts reference their own glyphs"
@@ -223,8 +230,7 @@ def test_dense_layers_are_embedded_pngs(
     assert all(r.startswith(("#", "data:")) for r in refs.refs)
 
 
-def test_one_section_per_profile_with_svg_charts(state: Path, tmp_path: Path) -> None:
-    page = make(state, tmp_path)
+def test_one_section_per_profile_with_svg_charts(page: str) -> None:
     assert sections(page) == ["alpha", "beta"]
     alpha, beta = page.split('data-profile="beta"')
     assert alpha.count("<svg") == 4  # price, inventory, pnl, drawdown
@@ -241,8 +247,8 @@ def test_one_section_per_profile_with_svg_charts(state: Path, tmp_path: Path) ->
     assert header["Period"] == "2023-11-14 22:13:20 UTC (first record) → 2023-11-14 22:30:00 UTC"
 
 
-def test_fills_summary_hand_computed(state: Path, tmp_path: Path) -> None:
-    rows = tables(make(state, tmp_path))
+def test_fills_summary_hand_computed(page: str) -> None:
+    rows = tables(page)
     alpha = rows["alpha"]
     head = ["side", "fills", "maker", "volume (base)", "notional (quote)", "avg price (quote)"]
     assert [*head, "fees"] in alpha
@@ -264,8 +270,7 @@ def test_fills_summary_hand_computed(state: Path, tmp_path: Path) -> None:
     assert ["sell", "1", "1", "40", "64", "1.6", "0"] in beta
 
 
-def test_kill_switch_and_mode_tables(state: Path, tmp_path: Path) -> None:
-    page = make(state, tmp_path)
+def test_kill_switch_and_mode_tables(page: str) -> None:
     alpha = tables(page)["alpha"]
     trip = [r for r in alpha if r[:2] == ["2023-11-14 22:17:45 UTC", "trip"]]
     assert trip == [
@@ -519,11 +524,10 @@ def test_expected_times() -> None:
     assert _iso(T0 + 150) == "2023-11-14 22:15:50 UTC"
 
 
-def test_pnl_attribution_hand_computed(state: Path, tmp_path: Path) -> None:
+def test_pnl_attribution_hand_computed(page: str) -> None:
     # alpha opened 1,000 KAS at 0.08; realized 3.4 (3.68 - 0.28), fees 0.252 (2 KAS at 0.079),
     # 1,500 KAS left at average cost 0.0804 marked 0.078: revaluation -3.6, net -0.452; holding
     # the 1,000 KAS alone: -2.0, so market making earned 1.548 against holding.
-    page = make(state, tmp_path)
     alpha = tables(page)["alpha"]
     head = ["day (UTC)", "fills", "volume (quote)", "spread capture", "fees", "revaluation"]
     assert [*head, "net", "hold", "net vs hold"] in alpha
