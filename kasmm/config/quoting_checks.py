@@ -125,4 +125,14 @@ def check_quoting_settings(p: Profile) -> list[Finding]:
                 "and never slips: remove it, or set order: ioc",
             )
         )
+    if p.hedge is not None:
+        # Hedging offsets every fill on the other venue, a rebalance order's too: the
+        # rebalance would be undone there at once, paying both venues' fees for nothing.
+        out.append(
+            (
+                ("inventory", "rebalance"),
+                f"hedge: offsets every fill on {p.hedge.profile}, a rebalance order's too, so "
+                "the two would undo each other: use one or the other",
+            )
+        )
     return out

@@ -32,7 +32,7 @@ from kasmm.config.warning_checks import warn_price_band
 from kasmm.core.params import AfterFillParams, PriceBandParams, QuotingParams, RebalanceParams
 from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
 from kasmm.venues.ccxt.exchanges import FLAVOURS
-from tests.support import PROFILES, make_profile
+from tests.support import PROFILES, demo_profile, make_profile
 
 D = Decimal
 
@@ -827,3 +827,21 @@ def test_the_demo_profile_shows_the_new_settings_with_their_defaults_and_they_ar
     assert _new_fields(quoting_params(demo, mode="passive")) == {**OFF, "spread_bps": 14.0}
     assert after_fill_params(demo) == AfterFillParams()
     assert (price_band_params(demo), rebalance_params(demo)) == (None, None)
+
+
+def test_a_hedged_profile_may_not_also_rebalance_by_order() -> None:
+    rebalance = {"order": "ioc", "max_size": 5000}
+    hedged = make_profile(
+        demo_profile(),
+        inventory={"rebalance": rebalance},
+        hedge={"profile": "deep", "max_unhedged_base": {"base": 10000}},
+    )
+    assert checks.check_quoting_settings(hedged) == [
+        (
+            ("inventory", "rebalance"),
+            "hedge: offsets every fill on deep, a rebalance order's too, so the two would undo "
+            "each other: use one or the other",
+        )
+    ]
+    plain = make_profile(demo_profile(), inventory={"rebalance": rebalance})
+    assert checks.check_quoting_settings(plain) == []
