@@ -536,9 +536,15 @@ class Engine:
         so the same events always give the same decisions.
         """
         assert self.book is not None and self.rules is not None
-        # A join (join_depth) walks the book past dust: it reads a bounded depth, not the touch.
-        depth = QUOTING_DEPTH if self._params.join_depth is None else JOIN_BOOK_DEPTH
-        others = exclude_own(self.book, self.open_orders.values(), depth=depth)
+        # A join (join_depth) walks the book past dust: a bounded depth, not only the touch,
+        # and no further than the level the join stops at.
+        join_depth = self._params.join_depth
+        if join_depth is None:
+            others = exclude_own(self.book, self.open_orders.values(), depth=QUOTING_DEPTH)
+        else:
+            others = exclude_own(
+                self.book, self.open_orders.values(), depth=JOIN_BOOK_DEPTH, until=join_depth
+            )
         price: Decimal | None = None
         source = OWN_BOOK
         external = self._external_trips(now)

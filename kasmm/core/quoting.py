@@ -277,7 +277,13 @@ def size_ladder(
 QUOTING_DEPTH: Final = 1
 
 
-def exclude_own(book: Book, open_orders: Iterable[OpenOrder], *, depth: int | None = None) -> Book:
+def exclude_own(
+    book: Book,
+    open_orders: Iterable[OpenOrder],
+    *,
+    depth: int | None = None,
+    until: Decimal | None = None,
+) -> Book:
     """The book without our own resting orders, so we never quote against ourselves.
 
     Our remaining size is taken off the level at the same price; levels left empty (or that
@@ -286,19 +292,28 @@ def exclude_own(book: Book, open_orders: Iterable[OpenOrder], *, depth: int | No
     :param depth: keep at most this many levels per side (the first ones of the full result)
         and stop walking the book there; ``None`` keeps them all. Quoting reads
         ``QUOTING_DEPTH``.
+    :param until: also stop a side at the first level where the size kept so far exceeds this:
+        all a join (:func:`kasmm.core.join.join_target`) reads of a side is the levels up to
+        that one, so it finds the same level in less of the book.
     """
     # The orders themselves, not dicts keyed by price: a Decimal's hash costs ~0.6 us (ten
     # times an equality test) and these prices are new objects on every decision.
     orders = tuple(open_orders)
     return book.with_levels(
-        _strip(book.bids, orders, _BUY, depth), _strip(book.asks, orders, _SELL, depth)
+        _strip(book.bids, orders, _BUY, depth, until),
+        _strip(book.asks, orders, _SELL, depth, until),
     )
 
 
 def _strip(
-    levels: tuple[BookLevel, ...], orders: tuple[OpenOrder, ...], side: Side, depth: int | None
+    levels: tuple[BookLevel, ...],
+    orders: tuple[OpenOrder, ...],
+    side: Side,
+    depth: int | None,
+    until: Decimal | None = None,
 ) -> tuple[BookLevel, ...]:
     out: list[BookLevel] = []
+    kept = ZERO
     for lvl in levels:
         if depth is not None and len(out) >= depth:
             break
@@ -310,6 +325,10 @@ def _strip(
         size = lvl.size - mine
         if size > ZERO:
             out.append(lvl if size == lvl.size else BookLevel(price, size))
+            if until is not None:
+                kept += size
+                if kept > until:
+                    break
     return tuple(out)
 
 

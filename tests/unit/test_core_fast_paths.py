@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from kasmm.bot.engine import _well_formed
 from kasmm.core.grid import Grid
 from kasmm.core.held import Held
+from kasmm.core.join import join_target
 from kasmm.core.levels import side_intents
 from kasmm.core.pairing import (
     all_on_grid,
@@ -139,6 +140,27 @@ def test_exclude_own_is_the_plain_strip(case: tuple[Book, list[OpenOrder]]) -> N
     for depth in (0, QUOTING_DEPTH, 2, 3):
         cut = Book(bids=full.bids[:depth], asks=full.asks[:depth], ts=full.ts)
         same(exclude_own(book, iter(orders), depth=depth), cut)
+
+
+@SETTINGS
+@given(book_and_orders(), st.sampled_from([D(0), D("0.5"), D(3), D(12), D(10) ** 6]))
+def test_stripping_until_a_joins_depth_keeps_what_the_join_reads(
+    case: tuple[Book, list[OpenOrder]], until: Decimal
+) -> None:
+    # The stripped side is the full one up to the first level whose kept size exceeds
+    # ``until``, so the join finds the same level in it.
+    book, orders = case
+    full = exclude_own(book, orders, depth=50)
+    cut = exclude_own(book, orders, depth=50, until=until)
+    for side, whole, part in ((Side.BUY, full.bids, cut.bids), (Side.SELL, full.asks, cut.asks)):
+        assert whole[: len(part)] == part
+        sizes = [lvl.size for lvl in part]
+        assert all(sum(sizes[:i], D(0)) <= until for i in range(1, len(part)))
+        if len(part) < len(whole):
+            assert sum(sizes, D(0)) > until
+        assert join_target(side, part, until, D("0.01")) == join_target(
+            side, whole, until, D("0.01")
+        )
 
 
 def test_exclude_own_at_quoting_depth_keeps_what_quoting_reads() -> None:
