@@ -80,6 +80,7 @@ from kasmm.core.types import (
     MarketRules,
     OpenOrder,
     OrderAction,
+    Side,
 )
 from kasmm.core.venue_time import VenueClock
 from kasmm.core.volatility import VolState, sigma_price, update_vol
@@ -166,6 +167,9 @@ class Engine:
         self.obligation_met_s = self.obligation_seen_s = 0.0
         #: Why the last decision quoted nothing while trading was allowed (``None``: it quoted).
         self.idle_reason: str | None = None
+        #: The sides whose join found no level beyond ``join_depth`` in the visible book, as
+        #: the last decision said (logged when it changes).
+        self._join_unmet: tuple[Side, ...] = ()
         self._idle_logged: set[str] = set()
         self._vol: VolState | None = None
         self._last_action_at: float | None = None
@@ -601,6 +605,8 @@ class Engine:
         self.stats.decisions += 1
         self.last_decision = decision
         self._note_idle(decision, trading)
+        if decision.join_unmet != self._join_unmet:
+            self._note_join(decision.join_unmet)
         if trips:
             # A halt is stored before the cancels go out: it must survive a crash right here.
             self._outbox.append(StoreTrips(trips, trading.value, wall))
@@ -710,6 +716,19 @@ class Engine:
             self._idle_logged.add(idle)
             self._log("warning", "quoting_nothing", reason=idle, mode=self.mode)
         self.idle_reason = idle
+
+    def _note_join(self, unmet: tuple[Side, ...]) -> None:
+        """Say when a side's join stops finding (or finds again) a level beyond ``join_depth``:
+        the side then quotes its model price, unjoined, which an operator tuning the depth
+        should know."""
+        self._log(
+            "info",
+            "join_depth_unmet",
+            sides=[side.value for side in unmet],
+            depth=str(self._params.join_depth),
+            levels=JOIN_BOOK_DEPTH,
+        )
+        self._join_unmet = unmet
 
     def _time_left(self, wall: float) -> float:
         # A session end is a calendar time: measured on the wall clock, never the interval one.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
+from kasmm.bot.commands import Log
 from kasmm.bot.engine import Engine
 from kasmm.core.join import JOIN_BOOK_DEPTH
 from kasmm.core.types import Book, BookLevel, ClientOrderId, MarketRules, OpenOrder, Side
@@ -51,3 +52,15 @@ def test_without_a_join_only_the_touch_is_read() -> None:
     decision, _ = engine(None).decide(1.0, 1.0)
     assert decision.join_unmet == ()
     assert decision.quotes.bids and decision.quotes.asks
+
+
+def test_an_unmet_join_is_logged_when_the_sides_change() -> None:
+    e = engine(D(100_000) * JOIN_BOOK_DEPTH)
+    e.decide(1.0, 1.0)
+    e.decide(2.0, 2.0)  # unchanged: not logged again
+    logged = [c.fields for c in e.take() if isinstance(c, Log) and c.event == "join_depth_unmet"]
+    assert logged == [{"sides": ["buy", "sell"], "depth": "5000000", "levels": JOIN_BOOK_DEPTH}]
+    e._params = dataclasses.replace(e._params, join_depth=D(600))  # the book now suffices
+    e.decide(3.0, 3.0)
+    logged = [c.fields for c in e.take() if isinstance(c, Log) and c.event == "join_depth_unmet"]
+    assert logged == [{"sides": [], "depth": "600", "levels": JOIN_BOOK_DEPTH}]
