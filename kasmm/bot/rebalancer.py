@@ -129,6 +129,8 @@ class Rebalancer:
         #: Post-only orders accepted and not reported ended yet (a replaced one ends after its
         #: successor went out), by client id.
         self._tracked: dict[ClientOrderId, LastRebalance] = {}
+        #: The IOC whose answer was lost: its fills, if any come, settle it.
+        self._unanswered: ClientOrderId | None = None
 
     @classmethod
     def of(
@@ -158,11 +160,25 @@ class Rebalancer:
 
     def on_fill(self, fill: Fill) -> None:
         """A stored fill: counted when it is a resting post-only rebalance order's (an IOC's
-        total comes with its answer; its fills may come before or after it)."""
+        total comes with its answer; its fills may come before or after it), or an IOC's whose
+        answer was lost (then its fills are all there is to know of it)."""
         self._adopt()
         record = self._tracked.get(fill.client_id)
         if record is not None:
             self._update(replace(record, filled=record.filled + fill.size))
+            return
+        last = self.last
+        if (
+            last is not None
+            and fill.client_id == self._unanswered
+            and fill.client_id == last.client_id
+        ):
+            # An IOC whose answer was lost (a timeout) executed after all: its fills are the
+            # venue's word on it, where no answer will come.
+            filled = last.filled + fill.size
+            self.last = replace(
+                last, filled=filled, status="filled" if filled >= last.size else "partial"
+            )
 
     def answered(
         self, request: OrderRequest, outcome: IocOutcome | None, error: VenueError | None
@@ -179,6 +195,7 @@ class Rebalancer:
             )
             if last is not None and last.client_id == request.client_id:
                 self.last = replace(last, status="failed")
+                self._unanswered = request.client_id
             return
         assert outcome is not None
         self._log(

@@ -28,6 +28,7 @@ from kasmm.core.types import (
     Side,
     TradeId,
 )
+from kasmm.errors import RequestTimedOut
 from kasmm.store import OrderOpened
 from kasmm.supervisor.status import view_fields
 from kasmm.venues.base import IocOutcome
@@ -272,3 +273,30 @@ def test_the_top_detail_pane_has_no_rebalance_line_without_the_setting() -> None
     e.decide(1.0, 1.0)
     row = {"name": "p1", **view_fields(build_view(e, BotState.QUOTING, 1.0, 0), 1.0)}
     assert not any(line.startswith("rebalance ") for line in profile_detail({}, row))
+
+
+def test_an_ioc_whose_answer_was_lost_is_settled_by_its_late_fills() -> None:
+    e = engine("ioc")
+    e.decide(1.0, 1.0)
+    [request] = [c.request for c in e.take() if isinstance(c, PlaceIoc)]
+    assert e.rebalancer is not None
+    e.rebalancer.answered(request, None, RequestTimedOut("no answer within 10 s"))
+    assert e.rebalancer.last is not None and e.rebalancer.last.status == "failed"
+    # It executed after all: its fills come, and no answer will.
+    for n, size in enumerate((D(12_000), D(8_000))):
+        fill = Fill(
+            trade_id=TradeId(f"t{n}"),
+            client_id=request.client_id,
+            side=Side.SELL,
+            price=D("0.0798"),
+            size=size,
+            fee=D(0),
+            fee_asset="USDT",
+            ts=2.0 + n,
+            remaining=request.size - D(12_000) - n * D(8_000),
+            is_maker=False,
+        )
+        e.on_fill(fill, 2.0 + n)
+        last = e.rebalancer.last
+        assert last is not None
+        assert (last.status, last.filled) == (("partial", D(12_000)), ("filled", D(20_000)))[n]
