@@ -49,6 +49,7 @@ from kasmm.config.to_core import (
     obligation,
     price_band_params,
     quoting_params,
+    rebalance_params,
     reference_params,
     refresh_params,
     risk_limits,
@@ -232,13 +233,18 @@ class Engine:
             self._log,
         )
         #: The inventory rebalance by order (``None``: the profile has no ``rebalance``).
-        self.rebalancer = Rebalancer.of(
-            profile,
-            ids=self.ids,
-            orders=self.orders,
-            held=self.held,
-            outbox=self._outbox,
-            journaled=journaled,
+        rebalance = rebalance_params(profile)
+        self.rebalancer = (
+            None
+            if rebalance is None
+            else Rebalancer(
+                rebalance,
+                ids=self.ids,
+                orders=self.orders,
+                held=self.held,
+                outbox=self._outbox,
+                journaled=journaled,
+            )
         )
 
     @property

@@ -28,8 +28,6 @@ from typing import Any, Final
 
 from kasmm.bot.commands import Command, Log, PlaceIoc, RecordOrder
 from kasmm.bot.orders import OwnOrders
-from kasmm.config.schema import Profile
-from kasmm.config.to_core import rebalance_params
 from kasmm.core.held import REBALANCE
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.params import QuotingParams, RebalanceParams
@@ -131,23 +129,6 @@ class Rebalancer:
         self._tracked: dict[ClientOrderId, LastRebalance] = {}
         #: The IOC whose answer was lost: its fills, if any come, settle it.
         self._unanswered: ClientOrderId | None = None
-
-    @classmethod
-    def of(
-        cls,
-        profile: Profile,
-        *,
-        ids: ClientIdFactory,
-        orders: OwnOrders,
-        held: dict[ClientOrderId, str],
-        outbox: list[Command],
-        journaled: bool = True,
-    ) -> Rebalancer | None:
-        """The profile's rebalancer, ``None`` when it has no ``inventory.rebalance``."""
-        params = rebalance_params(profile)
-        if params is None:
-            return None
-        return cls(params, ids=ids, orders=orders, held=held, outbox=outbox, journaled=journaled)
 
     def _log(self, level: str, event: str, **fields: Any) -> None:
         self._outbox.append(Log(level, event, fields))
