@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,33 +74,66 @@ def test_modules_of_this_suite(path: str, realtime: bool) -> None:
     assert is_realtime_path(TESTS / path) is realtime, module_signs(TESTS / path)
 
 
-@given(st.integers())
-def _timed(n: int) -> None:
-    pass
+def _timed() -> object:
+    @given(st.integers())
+    def timed(n: int) -> None:
+        pass
+
+    return timed
 
 
-@settings(deadline=None)
-@given(st.integers())
-def _untimed(n: int) -> None:
-    pass
+def _untimed() -> object:
+    @settings(deadline=None)
+    @given(st.integers())
+    def untimed(n: int) -> None:
+        pass
+
+    return untimed
 
 
-@settings(deadline=1000)
-@given(st.integers())
-def _timed_explicitly(n: int) -> None:
-    pass
+def _timed_explicitly() -> object:
+    @settings(deadline=1000)
+    @given(st.integers())
+    def timed_explicitly(n: int) -> None:
+        pass
+
+    return timed_explicitly
 
 
-def _plain() -> None:
-    pass
+def _plain() -> object:
+    def plain() -> None:
+        pass
+
+    return plain
+
+
+@pytest.fixture(params=["default", "ci"])
+def hypothesis_profile(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Hypothesis's own profile (200 ms deadline) and the one it loads by itself when the CI
+    environment variable is set (no deadline): a test without ``@settings`` takes whichever is
+    loaded when it is decorated, and the rule must follow it."""
+    before = settings.get_current_profile_name()
+    settings.load_profile(request.param)
+    try:
+        yield request.param
+    finally:
+        settings.load_profile(before)
 
 
 @pytest.mark.parametrize(
-    ("function", "keeps"),
-    [(_timed, True), (_untimed, False), (_timed_explicitly, True), (_plain, False), (None, False)],
+    ("make", "keeps"),
+    [
+        (_timed, {"default": True, "ci": False}),
+        (_untimed, {"default": False, "ci": False}),
+        (_timed_explicitly, {"default": True, "ci": True}),
+        (_plain, {"default": False, "ci": False}),
+        (lambda: None, {"default": False, "ci": False}),
+    ],
 )
-def test_a_hypothesis_deadline_is_a_real_time_measure(function: object, keeps: bool) -> None:
-    assert keeps_a_hypothesis_deadline(function) is keeps
+def test_a_hypothesis_deadline_is_a_real_time_measure(
+    make: Callable[[], object], keeps: dict[str, bool], hypothesis_profile: str
+) -> None:
+    assert keeps_a_hypothesis_deadline(make()) is keeps[hypothesis_profile]
 
 
 def test_collection_marks_every_real_time_test(request: pytest.FixtureRequest) -> None:
