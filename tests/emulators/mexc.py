@@ -27,7 +27,8 @@ Endpoints served (what ccxt 4.5.90 calls; the URL is ``urls['api'][section][acce
 public   GET  /api/v3/ping, /time, /exchangeInfo, /depth, /defaultSymbols,
               /ticker/24hr, /ticker/price, /ticker/bookTicker
 public   GET  /api/v1/contract/detail (empty list: no swaps), /api/v1/contract/ping
-signed   GET  /api/v3/capital/config/getall (load_markets → fetch_currencies), /account, /tradeFee,
+signed   GET  /api/v3/capital/config/getall (load_markets → fetch_currencies; fees and limits from
+              ``emu.wallet``), /account, /tradeFee,
               /order, /openOrders, /allOrders, /myTrades
 signed   POST /api/v3/order, /order/test, /batchOrders (ccxt create_orders: ``batchOrders`` = JSON;
               up to 20 orders of one symbol, each answered on its own: ``orderId`` or
@@ -35,6 +36,8 @@ signed   POST /api/v3/order, /order/test, /batchOrders (ccxt create_orders: ``ba
 signed DELETE /api/v3/order, /openOrders, /order/all (ccxt cancel_all_orders without symbol)
 signed POST/PUT/DELETE/GET /api/v3/userDataStream (listen keys: ``{"listenKey": ...}``; PUT and
               DELETE take ``listenKey``; GET lists the valid ones; 60 minutes on ``clock``)
+signed   POST /api/v3/capital/withdraw; GET /capital/withdraw/history, /capital/deposit/address
+              (:mod:`tests.emulators.mexc_wallet`)
 websocket GET /ws[?listenKey=...] (see :mod:`tests.emulators.mexc_ws`)
 
 Anything else answers 404 ``{"code": -1, ...}`` (ccxt: ``ExchangeError``) and is logged.
@@ -105,7 +108,10 @@ from tests.emulators.mexc_shapes import (
     fmt,
 )
 from tests.emulators.mexc_venue import MexcVenue
+from tests.emulators.mexc_wallet import ROUTES as WALLET_ROUTES
+from tests.emulators.mexc_wallet import network_json, new_wallet
 from tests.emulators.mexc_ws import WS_PATH, ListenKeys, MexcWs
+from tests.emulators.wallet import Network
 from tests.emulators.server import (
     EmulatorServer,
     Fault,
@@ -276,6 +282,9 @@ class MexcEmulator(EmulatorServer[MexcWs], FaultInjection):
             if state is not None:
                 self.engine.load_json(state)
         self.engine.on_change = self._persist
+        #: Withdrawals and deposit addresses (:mod:`tests.emulators.mexc_wallet`); test controls:
+        #: ``wallet.allow``, ``wallet.suspend``, ``wallet.advance``.
+        self.wallet = new_wallet(self)
         self.listen_keys = ListenKeys(self.clock)
         #: The websocket protocol (``ws_options``: :class:`MexcWs` keyword arguments).
         self.ws_protocol = MexcWs(self.engine, self.listen_keys, **(ws_options or {}))
@@ -743,28 +752,12 @@ def _h_capital_config(emu: MexcEmulator, ctx: _Ctx) -> Any:
     for spec in emu.engine.markets.values():
         assets[spec.base] = None
         assets[spec.quote] = None
+    networks = {rules.coin: rules for rules in emu.wallet.coins()}
     return [
         {
             "coin": coin,
             "name": coin,
-            "networkList": [
-                {
-                    "coin": coin,
-                    "depositDesc": None,
-                    "depositEnable": True,
-                    "minConfirm": 10,
-                    "name": coin,
-                    "network": coin,
-                    "withdrawEnable": True,
-                    "withdrawFee": "1",
-                    "withdrawIntegerMultiple": None,
-                    "withdrawMax": "10000000",
-                    "withdrawMin": "10",
-                    "sameAddress": False,
-                    "contract": "",
-                    "netWork": coin,
-                }
-            ],
+            "networkList": [network_json(networks.get(coin) or Network(coin, coin))],
         }
         for coin in assets
     ]
@@ -942,6 +935,7 @@ _ROUTES: dict[tuple[str, str], tuple[_Handler, bool]] = {
     ("GET", "/api/v3/userDataStream"): (_h_listen_keys, True),
     ("PUT", "/api/v3/userDataStream"): (_h_listen_key_keep_alive, True),
     ("DELETE", "/api/v3/userDataStream"): (_h_listen_key_delete, True),
+    **WALLET_ROUTES,
 }
 
 
