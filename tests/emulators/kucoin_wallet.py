@@ -26,12 +26,16 @@ SUCCESS to ``ok``, FAILURE to ``failed`` and passes REVIEW through unmapped (``'
 =========================  ======  =====================================================
 refusal                    code    ccxt
 =========================  ======  =====================================================
-address not whitelisted    400100  ExchangeError (message unverified)
+address not whitelisted    400100  BadRequest (message unverified)
 insufficient balance       200004  InsufficientFunds
-amount below the minimum   400100  ExchangeError (ccxt maps KuCoin's message exactly)
-withdrawals suspended      400100  ExchangeError (message unverified)
-unknown currency / chain   400100  ExchangeError
+amount below the minimum   400100  ExchangeError (ccxt matches KuCoin's message before the
+                                   code, and maps that message to ExchangeError)
+withdrawals suspended      400100  BadRequest (message unverified)
+unknown currency / chain   400100  BadRequest
 =========================  ======  =====================================================
+
+Errors are answered with HTTP 200, as KuCoin answers business errors; ccxt raises from the
+message first, then from the code (``400100`` is BadRequest).
 """
 
 from __future__ import annotations
