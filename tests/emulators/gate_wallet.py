@@ -106,7 +106,9 @@ def wallet_routes(emu: GateEmulator) -> list[tuple[str, str, Callable[[_Call], A
         body = call.body if isinstance(call.body, dict) else {}
         for name in ("currency", "address", "amount"):
             if not body.get(name):
-                raise GateError(400, "MISSING_REQUIRED_PARAM", f"Missing required parameter: {name}")
+                raise GateError(
+                    400, "MISSING_REQUIRED_PARAM", f"Missing required parameter: {name}"
+                )
         try:
             amount = Decimal(str(body["amount"]))
         except InvalidOperation:

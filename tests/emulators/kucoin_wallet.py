@@ -74,7 +74,7 @@ REFUSALS: dict[Refusal, tuple[str, str]] = {
 
 def new_wallet(emu: KucoinEmulator) -> Wallet:
     """The emulator's wallet: 24-hex ids (KuCoin's), the fee on top of the amount."""
-    return Wallet(emu.engine, lambda n: f"{0x6a1b2c3d00000000 + n:024x}", fee_included=False)
+    return Wallet(emu.engine, lambda n: f"{0x6A1B2C3D00000000 + n:024x}", fee_included=False)
 
 
 def _row(w: Withdrawal) -> JsonDict:

@@ -111,7 +111,6 @@ from tests.emulators.mexc_venue import MexcVenue
 from tests.emulators.mexc_wallet import ROUTES as WALLET_ROUTES
 from tests.emulators.mexc_wallet import network_json, new_wallet
 from tests.emulators.mexc_ws import WS_PATH, ListenKeys, MexcWs
-from tests.emulators.wallet import Network
 from tests.emulators.server import (
     EmulatorServer,
     Fault,
@@ -121,6 +120,7 @@ from tests.emulators.server import (
     serve_until_signalled,
     write_state,
 )
+from tests.emulators.wallet import Network
 
 __all__ = [
     "DEFAULT_WEIGHTS",

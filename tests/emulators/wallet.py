@@ -56,9 +56,7 @@ class Stage(enum.Enum):
 
 #: Which stage may follow which (everything that moves a withdrawal is checked against this).
 TRANSITIONS: dict[Stage, frozenset[Stage]] = {
-    Stage.REQUESTED: frozenset(
-        {Stage.REVIEWING, Stage.PROCESSING, Stage.FAILED, Stage.CANCELLED}
-    ),
+    Stage.REQUESTED: frozenset({Stage.REVIEWING, Stage.PROCESSING, Stage.FAILED, Stage.CANCELLED}),
     Stage.REVIEWING: frozenset({Stage.PROCESSING, Stage.FAILED, Stage.CANCELLED}),
     Stage.PROCESSING: frozenset({Stage.SENT, Stage.FAILED}),
     Stage.SENT: frozenset({Stage.COMPLETED}),
