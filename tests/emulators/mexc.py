@@ -18,7 +18,7 @@ its wire faults on :attr:`MexcEmulator.ws`). As its own process (crash-restart t
 
 prints one JSON line ``{"url": ..., "ws_url": ..., "port": ..., "pid": ...}``; unauthenticated
 admin endpoints under ``/_emu/`` drive it: ``trade``, ``mid``, ``book``, ``foreign``, ``fault``,
-``state``, ``requests``.
+``state``, ``requests``, ``wallet/<action>`` (withdrawals: :func:`tests.emulators.wallet.admin`).
 
 Endpoints served (what ccxt 4.5.90 calls; the URL is ``urls['api'][section][access]`` +
 ``/api/v3/`` + the ccxt path for ``spot``, ``urls['api']['contract'][access]`` + ``/`` + path for
@@ -121,6 +121,7 @@ from tests.emulators.server import (
     write_state,
 )
 from tests.emulators.wallet import Network
+from tests.emulators.wallet import admin as wallet_admin
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -625,6 +626,8 @@ class MexcEmulator(EmulatorServer[MexcWs], FaultInjection):
                 )
             elif path == "/_emu/fault" and method == "POST":
                 result = asdict(self.inject_fault(**data))
+            elif path.startswith("/_emu/wallet/") and method == "POST":
+                result = wallet_admin(self.wallet, self.api_key, path.rsplit("/", 1)[1], data)
             else:
                 return web.json_response(
                     {"error": f"no admin endpoint {method} {path}"}, status=404

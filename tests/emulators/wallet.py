@@ -23,6 +23,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from tests.emulators import kaspa_address
 from tests.emulators.matching import MatchingEngine
@@ -35,6 +36,8 @@ __all__ = [
     "Wallet",
     "WalletRefused",
     "Withdrawal",
+    "admin",
+    "withdrawal_json",
 ]
 
 #: A real mainnet Kaspa address (it checks out with :func:`kaspa_address.decode`), for tests to
@@ -271,3 +274,61 @@ class Wallet:
         )
         self.withdrawals[withdrawal.id] = withdrawal
         return withdrawal
+
+
+def withdrawal_json(w: Withdrawal) -> dict[str, object]:
+    """A withdrawal as plain JSON (the admin endpoints' answer), amounts as strings."""
+    return {
+        "id": w.id,
+        "account": w.account,
+        "coin": w.coin,
+        "network": w.network,
+        "address": w.address,
+        "amount": str(w.amount),
+        "fee": str(w.fee),
+        "debited": str(w.debited),
+        "stage": w.stage.value,
+        "txid": w.txid,
+        "client_id": w.client_id,
+        "created_ms": w.created_ms,
+    }
+
+
+def admin(wallet: Wallet, account: str, action: str, data: dict[str, Any]) -> object:
+    """One control of a separate-process emulator (``POST /_emu/wallet/<action>``):
+
+    ``allow`` ``{address, coin?, account?}``; ``suspend`` ``{coin?, network?, suspended?}``;
+    ``advance`` ``{id, stage, txid?}``; ``network`` ``{coin?, network?, fee?, minimum?}``;
+    ``withdrawals`` ``{account?}`` lists them. Raises ``KeyError`` / ``ValueError`` on bad input.
+    """
+    who = str(data.get("account") or account)
+    if action == "allow":
+        wallet.allow(who, str(data["address"]), str(data.get("coin", "KAS")))
+        return {}
+    if action == "suspend":
+        coin, network = str(data.get("coin", "KAS")), str(data.get("network", "KAS"))
+        wallet.suspend(coin, network, bool(data.get("suspended", True)))
+        return {}
+    if action == "advance":
+        txid = data.get("txid")
+        moved = wallet.advance(
+            str(data["id"]), Stage(data["stage"]), None if txid is None else str(txid)
+        )
+        return withdrawal_json(moved)
+    if action == "network":
+        try:
+            rules = wallet.network(str(data.get("coin", "KAS")), data.get("network"))
+        except WalletRefused as exc:
+            raise ValueError("unknown coin or network") from exc
+        wallet.set_network(
+            replace(
+                rules,
+                fee=Decimal(str(data.get("fee", rules.fee))),
+                minimum=Decimal(str(data.get("minimum", rules.minimum))),
+                maximum=Decimal(str(data.get("maximum", rules.maximum))),
+            )
+        )
+        return {}
+    if action == "withdrawals":
+        return [withdrawal_json(w) for w in wallet.of(who)]
+    raise KeyError(action)

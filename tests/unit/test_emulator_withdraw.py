@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import ccxt.async_support as ccxt_async
 import pytest
 from ccxt.base import errors
@@ -321,3 +322,47 @@ def test_kaspa_address_round_trip() -> None:
     for prefix in ("kaspa", "kaspatest"):
         address = kaspa_address.encode(payload, prefix=prefix)
         assert kaspa_address.decode(address) == (prefix, 0, payload)
+
+
+@pytest.mark.parametrize("name", ["mexc", "kucoin", "bingx"])
+async def test_a_lost_answer_leaves_one_withdrawal_to_find(name: str) -> None:
+    """The request is processed but its answer is lost (a crash or timeout between request and
+    answer): the withdrawal exists once, debited once, and the history shows it."""
+    paths = {
+        "mexc": "/api/v3/capital/withdraw",
+        "kucoin": "/api/v3/withdrawals",
+        "bingx": "/openApi/wallets/v1/capital/withdraw/apply",
+    }
+    async with venue(name) as v:
+        v.emu.inject_fault("POST", paths[name], status=504, after=True)
+        with pytest.raises(errors.BaseError):
+            await v.ex.withdraw("KAS", 100, KAS_ADDRESS, NET)
+        rows = await v.ex.fetch_withdrawals("KAS")
+        assert len(rows) == 1 and rows[0]["address"] == KAS_ADDRESS
+        assert len(v.wallet.withdrawals) == 1
+        assert v.kas() == START_KAS - next(iter(v.wallet.withdrawals.values())).debited
+
+
+async def test_mexc_process_mode_drives_the_wallet_over_admin_endpoints() -> None:
+    async with venue("mexc") as v:
+        root = v.emu.base_url + "/_emu/wallet/"
+        async with aiohttp.ClientSession() as http:
+            other = kaspa_address.encode(bytes(range(32)))
+            async with http.post(root + "allow", json={"address": other}) as resp:
+                assert resp.status == 200
+            async with http.post(root + "network", json={"fee": "2"}) as resp:
+                assert resp.status == 200
+            sent = await v.ex.withdraw("KAS", 100, other, NET)
+            for stage in ("processing", "sent"):
+                async with http.post(root + "advance", json={"id": sent["id"], "stage": stage}):
+                    pass
+            async with http.post(root + "withdrawals", json={}) as resp:
+                (row,) = await resp.json()
+            assert row["stage"] == "sent" and row["txid"] and row["address"] == other
+            assert row["fee"] == "2" and row["debited"] == "100"
+            async with http.post(root + "advance", json={"id": sent["id"], "stage": "x"}) as resp:
+                assert resp.status == 400
+            async with http.post(root + "suspend", json={}) as resp:
+                assert resp.status == 200
+        with pytest.raises(errors.ExchangeError):
+            await v.ex.withdraw("KAS", 100, other, NET)
