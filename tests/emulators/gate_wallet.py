@@ -26,8 +26,8 @@ VERIFY, DMOVE, SPLITPEND) to ``pending``, DONE to ``ok``, FAIL / INVALID to ``fa
 =========================  ====  =====================  =====================================
 refusal                    HTTP  label                  ccxt
 =========================  ====  =====================  =====================================
-address not whitelisted    400   ADDRESS_NOT_USED       ExchangeError ("address never used in
-                                                        the web console"; Gate's wording)
+address not whitelisted    400   ADDRESS_NOT_USED       ExchangeError (ccxt knows the label;
+                                                        its use here is unverified)
 insufficient balance       400   BALANCE_NOT_ENOUGH     InsufficientFunds
 amount below the minimum   400   INVALID_PARAM_VALUE    BadRequest (label unverified)
 withdrawals suspended      400   API_WITHDRAW_DISABLED  ExchangeNotAvailable (a NetworkError:

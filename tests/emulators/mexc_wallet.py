@@ -3,10 +3,12 @@ deposit address), as ``ccxt.async_support.mexc`` 4.5.90 calls them:
 
 =====================================  ========================================================
 ``withdraw(code, amount, address,      ``POST /api/v3/capital/withdraw`` ``coin``, ``address``,
-{"network": "KAS"})``                  ``amount``, ``netWork`` (``memo`` from ``tag``) ->
+{"network": "KAS"})``                  ``amount``, ``netWork`` (``memo`` from ``tag``;
+                                       ``withdrawOrderId``, a client id, passes through) ->
                                        ``{"id": "<32 hex>"}``
-``fetch_withdrawals(code)``            ``GET /api/v3/capital/withdraw/history`` ``coin``,
-                                       ``startTime``, ``limit`` -> a list, newest first
+``fetch_withdrawals(code, since)``     ``GET /api/v3/capital/withdraw/history`` ``coin``,
+                                       ``startTime`` (default: 7 days ago), ``limit`` -> a
+                                       list, newest first, ``withdrawOrderId`` included
 ``fetch_deposit_address(code,          ``GET /api/v3/capital/deposit/address`` ``coin``,
 {"network": "KAS"})``                  ``network`` -> a list of ``{coin, network, address,
                                        memo, netWork}``
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from tests.emulators.mexc import MexcEmulator, _Ctx
 
 __all__ = ["ROUTES", "STATUS", "network_json", "new_wallet"]
+
+_WEEK_MS = 7 * 86_400_000
 
 STATUS: dict[Stage, int] = {
     Stage.REQUESTED: 1,
@@ -98,6 +102,7 @@ def network_json(rules: Network) -> JsonDict:
 def _history_row(w: Withdrawal) -> JsonDict:
     return {
         "id": w.id,
+        "withdrawOrderId": w.client_id,
         "txId": w.txid,
         "coin": w.coin,
         "network": w.network,
@@ -155,8 +160,10 @@ def _h_withdraw_history(emu: MexcEmulator, ctx: _Ctx) -> Any:
     rows = emu.wallet.of(_key(ctx), ctx.params.get("coin") or None)
     if ctx.params.get("status"):
         rows = [w for w in rows if str(STATUS[w.stage]) == ctx.params["status"]]
-    if (start := ctx.params.get("startTime", "")).isdigit():
-        rows = [w for w in rows if w.created_ms >= int(start)]
+    start = ctx.params.get("startTime", "")
+    # MEXC: "default return the records of the last 7 days", at most 90 days back.
+    since = int(start) if start.isdigit() else emu._now_ms() - _WEEK_MS
+    rows = [w for w in rows if w.created_ms >= since]
     if (end := ctx.params.get("endTime", "")).isdigit():
         rows = [w for w in rows if w.created_ms <= int(end)]
     limit = int(ctx.params["limit"]) if ctx.params.get("limit", "").isdigit() else 1000

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -366,3 +366,31 @@ async def test_mexc_process_mode_drives_the_wallet_over_admin_endpoints() -> Non
                 assert resp.status == 200
         with pytest.raises(errors.ExchangeError):
             await v.ex.withdraw("KAS", 100, other, NET)
+
+
+@pytest.mark.parametrize(
+    ("name", "param", "field"),
+    [
+        ("mexc", "withdrawOrderId", "withdrawOrderId"),
+        ("gate", "withdraw_order_id", "withdraw_order_id"),
+        ("bingx", "withdrawOrderId", "withdrawOrderId"),
+    ],
+)
+async def test_client_withdrawal_id_is_listed_back(name: str, param: str, field: str) -> None:
+    """Where the exchange takes a client id, ccxt passes it through and the history returns it
+    in ``info``: a settlement can find its own withdrawal after a lost answer."""
+    async with venue(name) as v:
+        await v.ex.withdraw("KAS", 100, KAS_ADDRESS, {**NET, param: "sweep-1"})
+        (row,) = await v.ex.fetch_withdrawals("KAS")
+        assert row["info"][field] == "sweep-1"
+
+
+async def test_mexc_history_defaults_to_the_last_seven_days() -> None:
+    async with venue("mexc") as v:
+        sent = await v.ex.withdraw("KAS", 100, KAS_ADDRESS, NET)
+        old = v.wallet.withdrawals[sent["id"]]
+        week_ms = 7 * 86_400_000
+        v.wallet.withdrawals[old.id] = replace(old, created_ms=old.created_ms - week_ms - 1000)
+        assert await v.ex.fetch_withdrawals("KAS") == []
+        since = old.created_ms - week_ms - 2000
+        assert [r["id"] for r in await v.ex.fetch_withdrawals("KAS", since)] == [old.id]
