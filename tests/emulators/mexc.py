@@ -278,14 +278,17 @@ class MexcEmulator(EmulatorServer[MexcWs], FaultInjection):
         )
         self.default_symbol = next(iter(self.engine.markets))
         self.engine.add_account(api_key, secret, DEFAULT_BALANCES if balances is None else balances)
+        #: Withdrawals and deposit addresses (:mod:`tests.emulators.mexc_wallet`); test controls:
+        #: ``wallet.allow``, ``wallet.suspend``, ``wallet.advance``.
+        self.wallet = new_wallet(self)
         if self.state_path is not None:
             state = read_state(self.state_path)
             if state is not None:
                 self.engine.load_json(state)
+                if "wallet" in state:
+                    self.wallet.load_json(state["wallet"])
         self.engine.on_change = self._persist
-        #: Withdrawals and deposit addresses (:mod:`tests.emulators.mexc_wallet`); test controls:
-        #: ``wallet.allow``, ``wallet.suspend``, ``wallet.advance``.
-        self.wallet = new_wallet(self)
+        self.wallet.on_change = self._persist
         self.listen_keys = ListenKeys(self.clock)
         #: The websocket protocol (``ws_options``: :class:`MexcWs` keyword arguments).
         self.ws_protocol = MexcWs(self.engine, self.listen_keys, **(ws_options or {}))
@@ -447,7 +450,7 @@ class MexcEmulator(EmulatorServer[MexcWs], FaultInjection):
 
     def _persist(self) -> None:
         if self.state_path is not None:
-            write_state(self.state_path, self.engine.to_json())
+            write_state(self.state_path, {**self.engine.to_json(), "wallet": self.wallet.to_json()})
 
     def _expire_window(self, now: float) -> None:
         while self._window and self._window[0][0] <= now - self.window_s:

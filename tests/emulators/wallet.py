@@ -21,7 +21,7 @@ import enum
 import hashlib
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -154,12 +154,19 @@ class Wallet:
     #: ``(account, coin, address)`` allowed as destinations; ``None`` turns whitelisting off.
     whitelist: set[tuple[str, str, str]] | None = field(default_factory=set)
     withdrawals: dict[str, Withdrawal] = field(default_factory=dict)
+    #: Called after every change (an emulator persists its state file here).
+    on_change: Callable[[], None] | None = None
     _seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     # ------------------------------------------------------------- test controls
     def set_network(self, network: Network) -> None:
         """Add or replace the rules of one coin on one chain."""
         self.networks[(network.coin, network.network)] = network
+        self._changed()
 
     def suspend(self, coin: str = "KAS", network: str = "KAS", suspended: bool = True) -> None:
         """Close (or reopen) withdrawals of ``coin`` on ``network``."""
@@ -170,6 +177,7 @@ class Wallet:
         """Put ``address`` on the account's withdrawal whitelist (the web UI's address book)."""
         if self.whitelist is not None:
             self.whitelist.add((account, coin, address))
+            self._changed()
 
     def advance(self, withdrawal_id: str, stage: Stage, txid: str | None = None) -> Withdrawal:
         """Move a withdrawal on (the exchange's back office and the chain, driven by the test).
@@ -191,6 +199,7 @@ class Wallet:
             updated_ms=self.engine.now_ms(),
         )
         self.withdrawals[withdrawal_id] = updated
+        self._changed()
         return updated
 
     # ------------------------------------------------------------------ queries
@@ -273,7 +282,52 @@ class Wallet:
             remark=remark,
         )
         self.withdrawals[withdrawal.id] = withdrawal
+        self._changed()
         return withdrawal
+
+    # ------------------------------------------------------------------ state
+    def to_json(self) -> dict[str, Any]:
+        """The desk's state for an emulator's state file (:meth:`load_json` reads it back)."""
+        return {
+            "networks": [
+                {
+                    **asdict(n),
+                    "fee": str(n.fee),
+                    "minimum": str(n.minimum),
+                    "maximum": str(n.maximum),
+                }
+                for n in self.networks.values()
+            ],
+            "whitelist": None if self.whitelist is None else sorted(self.whitelist),
+            "withdrawals": [
+                {
+                    **asdict(w),
+                    "amount": str(w.amount),
+                    "fee": str(w.fee),
+                    "debited": str(w.debited),
+                    "stage": w.stage.value,
+                }
+                for w in self.withdrawals.values()
+            ],
+        }
+
+    def load_json(self, data: dict[str, Any]) -> None:
+        """Restore a :meth:`to_json` snapshot (balances are the engine's, restored apart)."""
+        self.networks = {}
+        for raw in data["networks"]:
+            money = {k: Decimal(raw[k]) for k in ("fee", "minimum", "maximum")}
+            network = Network(**{**raw, **money})
+            self.networks[(network.coin, network.network)] = network
+        whitelist = data["whitelist"]
+        self.whitelist = (
+            None if whitelist is None else {(str(a), str(c), str(d)) for a, c, d in whitelist}
+        )
+        self.withdrawals = {}
+        for raw in data["withdrawals"]:
+            money = {k: Decimal(raw[k]) for k in ("amount", "fee", "debited")}
+            w = Withdrawal(**{**raw, **money, "stage": Stage(raw["stage"])})
+            self.withdrawals[w.id] = w
+        self._seq = itertools.count(len(self.withdrawals) + 1)
 
 
 def withdrawal_json(w: Withdrawal) -> dict[str, object]:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -394,3 +395,30 @@ async def test_mexc_history_defaults_to_the_last_seven_days() -> None:
         assert await v.ex.fetch_withdrawals("KAS") == []
         since = old.created_ms - week_ms - 2000
         assert [r["id"] for r in await v.ex.fetch_withdrawals("KAS", since)] == [old.id]
+
+
+async def test_mexc_state_file_keeps_withdrawals_across_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "mexc.json"
+    async with MexcEmulator(KEY, SECRET, state_path=state) as emu:
+        emu.wallet.allow(KEY, KAS_ADDRESS)
+        emu.wallet.set_network(Network(fee=Decimal("2")))
+        ex = emu.ccxt()
+        try:
+            sent = await ex.withdraw("KAS", 100, KAS_ADDRESS, NET)
+        finally:
+            await ex.close()
+        emu.wallet.advance(sent["id"], Stage.PROCESSING)
+        before = emu.balances()["KAS"]
+    async with MexcEmulator(KEY, SECRET, state_path=state) as emu:
+        assert emu.balances()["KAS"] == before
+        assert emu.wallet.withdrawals[sent["id"]].stage is Stage.PROCESSING
+        assert emu.wallet.network("KAS", "KAS").fee == Decimal("2")
+        emu.wallet.advance(sent["id"], Stage.SENT)
+        ex = emu.ccxt()
+        try:
+            again = await ex.withdraw("KAS", 100, KAS_ADDRESS, NET)  # still whitelisted
+            rows = await ex.fetch_withdrawals("KAS")
+        finally:
+            await ex.close()
+        assert again["id"] != sent["id"]
+        assert {r["id"] for r in rows} == {sent["id"], again["id"]}
