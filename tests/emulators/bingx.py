@@ -229,6 +229,7 @@ class BingxEmulator(EmulatorServer[BingxWs], FaultInjection):
         #: Withdrawals and deposit addresses (:mod:`tests.emulators.bingx_wallet`); test
         #: controls: ``wallet.allow``, ``wallet.suspend``, ``wallet.advance``.
         self.wallet = new_wallet(self)
+        self.wallet.on_change = self._persist  # the balances it moves
         self.default_symbol = next(iter(self.engine.markets))
         self.secrets: dict[str, str] = {}
         self.add_account(api_key, secret, balances)

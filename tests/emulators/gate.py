@@ -330,6 +330,7 @@ class GateEmulator(EmulatorServer[GateWs]):
         #: Withdrawals and deposit addresses (:mod:`.gate_wallet`); test controls:
         #: ``wallet.allow``, ``wallet.suspend``, ``wallet.advance``.
         self.wallet = new_wallet(self)
+        self.wallet.on_change = self.engine.changed  # balance pushes and the state file
         self._routes = self._build_routes()
 
     # ------------------------------------------------------------------ lifecycle

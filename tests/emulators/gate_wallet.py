@@ -125,7 +125,6 @@ def wallet_routes(emu: GateEmulator) -> list[tuple[str, str, Callable[[_Call], A
             )
         except WalletRefused as exc:
             raise _refused(exc) from None
-        emu.engine.changed()
         return 201, {
             "id": w.id,
             "currency": w.coin,

@@ -219,6 +219,7 @@ class KucoinEmulator(EmulatorServer[KucoinWebsockets], FaultInjection):
         #: Withdrawals and deposit addresses (:mod:`tests.emulators.kucoin_wallet`); test
         #: controls: ``wallet.allow``, ``wallet.suspend``, ``wallet.advance``.
         self.wallet = kucoin_wallet.new_wallet(self)
+        self.wallet.on_change = self.save_state  # the balances it moves
         self.default_symbol = next(iter(self.engine.markets))
         self.keys: dict[str, ApiKey] = {}
         self.add_account(api_key, secret, passphrase, balances, version=key_version)
