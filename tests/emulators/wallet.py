@@ -4,9 +4,11 @@ Real exchanges differ in how they spell a withdrawal (ids, status codes, error c
 on what happens, and that is modelled here once, over the shared
 :class:`~tests.emulators.matching.MatchingEngine` balances:
 
-* a request is checked in the exchanges' order (network open, address whitelisted, amount at
-  least the minimum, balance enough) and refused with a :class:`Refusal` the exchange module
-  turns into its own error body;
+* a request is checked in one fixed order (network open, address whitelisted, amount at least
+  the minimum, balance enough: an assumption, the exchanges do not document theirs) and refused
+  with a :class:`Refusal` the exchange module turns into its own error body. Whitelisting is on
+  and empty by default, as on an exchange whose API key may withdraw only to its address book:
+  a test calls :meth:`Wallet.allow` first (``whitelist=None`` turns it off);
 * an accepted request debits ``available`` at once (``amount + fee``, or ``amount`` when the
   exchange takes the fee out of the amount: :attr:`Wallet.fee_included`), as the exchanges do;
 * the test drives it through the stages (:meth:`Wallet.advance`): REQUESTED -> REVIEWING ->
@@ -246,9 +248,8 @@ class Wallet:
     ) -> Withdrawal:
         """Accept a withdrawal and debit it, or raise :class:`WalletRefused`.
 
-        The checks run in the order the exchanges appear to apply them: the coin and network
-        exist and are open, the address is whitelisted, the amount reaches the minimum, the
-        balance covers the debit. ``fee_included`` overrides :attr:`fee_included` for this
+        The checks run in a fixed order: the coin and network exist and are open, the address
+        is whitelisted, the amount reaches the minimum, the balance covers the debit. ``fee_included`` overrides :attr:`fee_included` for this
         request (KuCoin's ``feeDeductType``).
         """
         rules = self.network(coin, network)
