@@ -249,8 +249,9 @@ class Wallet:
         """Accept a withdrawal and debit it, or raise :class:`WalletRefused`.
 
         The checks run in a fixed order: the coin and network exist and are open, the address
-        is whitelisted, the amount reaches the minimum, the balance covers the debit. ``fee_included`` overrides :attr:`fee_included` for this
-        request (KuCoin's ``feeDeductType``).
+        is whitelisted, the amount reaches the minimum, the balance covers the debit.
+        ``fee_included`` overrides :attr:`fee_included` for this request (KuCoin's
+        ``feeDeductType``).
         """
         rules = self.network(coin, network)
         if not rules.withdraw_enabled:
