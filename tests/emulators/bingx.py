@@ -23,7 +23,10 @@ query string, also for POST, as ccxt sends them):
 public   GET  /openApi/spot/v1/server/time, /common/symbols, /market/depth, /ticker/24hr
 public   GET  /openApi/swap/v2/quote/contracts, /openApi/cswap/v1/market/contracts (empty: no
               swaps, so ``load_markets()`` works too)
-signed   GET  /openApi/wallets/v1/capital/config/getall (empty: ``load_markets`` → currencies)
+signed   GET  /openApi/wallets/v1/capital/config/getall (``load_markets`` → currencies: the
+              wallet's coins), /wallets/v1/capital/deposit/address,
+              /api/v3/capital/withdraw/history; POST /wallets/v1/capital/withdraw/apply
+              (:mod:`tests.emulators.bingx_wallet`, ``emu.wallet``)
 signed   GET  /openApi/spot/v1/account/balance, /trade/query, /trade/openOrders,
               /trade/historyOrders, /trade/myTrades
 signed   POST /openApi/spot/v1/trade/order, /trade/cancel (``orderId`` or ``clientOrderID``),
@@ -78,6 +81,8 @@ from tests.emulators.bingx_engine import (
     placed_row,
     trade_row,
 )
+from tests.emulators.bingx_wallet import ROUTES as WALLET_ROUTES
+from tests.emulators.bingx_wallet import new_wallet
 from tests.emulators.bingx_ws import WS_PATH, BingxWs, ListenKeys
 from tests.emulators.matching_types import Fill, Market, Order
 from tests.emulators.server import (
@@ -221,6 +226,10 @@ class BingxEmulator(EmulatorServer[BingxWs], FaultInjection):
             post_only_cross=post_only_cross,
         )
         self.engine = self.venue.engine
+        #: Withdrawals and deposit addresses (:mod:`tests.emulators.bingx_wallet`); test
+        #: controls: ``wallet.allow``, ``wallet.suspend``, ``wallet.advance``.
+        self.wallet = new_wallet(self)
+        self.wallet.on_change = self._persist  # the balances it moves
         self.default_symbol = next(iter(self.engine.markets))
         self.secrets: dict[str, str] = {}
         self.add_account(api_key, secret, balances)
@@ -568,4 +577,5 @@ _ROUTES: dict[tuple[str, str], tuple[_Handler, bool]] = {
     ("POST", LISTEN_KEY_PATH): (_h_listen_key_new, True),
     ("PUT", LISTEN_KEY_PATH): (_h_listen_key_extend, True),
     ("DELETE", LISTEN_KEY_PATH): (_h_listen_key_delete, True),
+    **WALLET_ROUTES,
 }

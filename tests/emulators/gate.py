@@ -116,6 +116,7 @@ from .gate_shapes import (
     fmt,
 )
 from .gate_venue import GateVenue
+from .gate_wallet import new_wallet, wallet_routes
 from .gate_ws import GateWs
 from .server import EmulatorServer, read_state, serve_until_signalled, write_state
 
@@ -326,6 +327,10 @@ class GateEmulator(EmulatorServer[GateWs]):
         self._window: collections.deque[float] = collections.deque()
         self._order_times: dict[str, collections.deque[float]] = {}
         self._injected: list[_Injected] = []
+        #: Withdrawals and deposit addresses (:mod:`.gate_wallet`); test controls:
+        #: ``wallet.allow``, ``wallet.suspend``, ``wallet.advance``.
+        self.wallet = new_wallet(self)
+        self.wallet.on_change = self.engine.changed  # balance pushes and the state file
         self._routes = self._build_routes()
 
     # ------------------------------------------------------------------ lifecycle
@@ -679,6 +684,7 @@ class GateEmulator(EmulatorServer[GateWs]):
             r("POST", "/spot/cancel_batch_orders", self._cancel_batch, True),
             r("GET", "/spot/my_trades", self._my_trades, True),
             r("POST", "/spot/countdown_cancel_all", self._countdown, True),
+            *(r(method, path, handler, True) for method, path, handler in wallet_routes(self)),
         ]
 
     def _currency_pairs(self, call: _Call) -> tuple[int, Any]:

@@ -24,6 +24,8 @@ signed   POST   /api/v1/hf/orders, /api/v1/hf/orders/multi (at most 5; per-order
                 ``symbols``), /api/v1/bullet-private
 signed   DELETE /api/v1/hf/orders/{orderId}, /client-order/{clientOid}, /api/v1/hf/orders
                 (by symbol), /api/v1/hf/orders/cancelAll
+wallet          POST /api/v3/withdrawals; GET /api/v1/withdrawals[/{id}], /api/v1/deposit-addresses
+                (:mod:`tests.emulators.kucoin_wallet`, ``emu.wallet``)
 
 Every answer is ``{"code": "200000", "data": ...}``; errors are ``{"code", "msg"}`` (the order
 errors are tabled in :mod:`tests.emulators.kucoin_engine`). Signing is checked as KuCoin documents
@@ -73,6 +75,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from tests.emulators import kucoin_routes as routes
+from tests.emulators import kucoin_wallet
 from tests.emulators.kucoin_engine import KAS_USDT, KucoinError, KucoinVenue
 from tests.emulators.kucoin_ws import KucoinWebsockets
 from tests.emulators.matching_types import Fill, Market, Order
@@ -213,6 +216,10 @@ class KucoinEmulator(EmulatorServer[KucoinWebsockets], FaultInjection):
         self.clock: Callable[[], float] = clock or time.time
         self.venue = KucoinVenue(list(markets) if markets is not None else [KAS_USDT], self.clock)
         self.engine = self.venue.engine
+        #: Withdrawals and deposit addresses (:mod:`tests.emulators.kucoin_wallet`); test
+        #: controls: ``wallet.allow``, ``wallet.suspend``, ``wallet.advance``.
+        self.wallet = kucoin_wallet.new_wallet(self)
+        self.wallet.on_change = self.save_state  # the balances it moves
         self.default_symbol = next(iter(self.engine.markets))
         self.keys: dict[str, ApiKey] = {}
         self.add_account(api_key, secret, passphrase, balances, version=key_version)
@@ -359,7 +366,7 @@ class KucoinEmulator(EmulatorServer[KucoinWebsockets], FaultInjection):
         )
         self.requests.append(record)
         self.engine.check_timers()
-        route = routes.find(request.method, path)
+        route = kucoin_wallet.find(request.method, path) or routes.find(request.method, path)
         if route is None:
             return self._answer(record, 404, {"code": "404000", "msg": "Url Not Found"})
         handler, signed, weight, match = route

@@ -18,7 +18,7 @@ its wire faults on :attr:`MexcEmulator.ws`). As its own process (crash-restart t
 
 prints one JSON line ``{"url": ..., "ws_url": ..., "port": ..., "pid": ...}``; unauthenticated
 admin endpoints under ``/_emu/`` drive it: ``trade``, ``mid``, ``book``, ``foreign``, ``fault``,
-``state``, ``requests``.
+``state``, ``requests``, ``wallet/<action>`` (withdrawals: :func:`tests.emulators.wallet.admin`).
 
 Endpoints served (what ccxt 4.5.90 calls; the URL is ``urls['api'][section][access]`` +
 ``/api/v3/`` + the ccxt path for ``spot``, ``urls['api']['contract'][access]`` + ``/`` + path for
@@ -27,7 +27,8 @@ Endpoints served (what ccxt 4.5.90 calls; the URL is ``urls['api'][section][acce
 public   GET  /api/v3/ping, /time, /exchangeInfo, /depth, /defaultSymbols,
               /ticker/24hr, /ticker/price, /ticker/bookTicker
 public   GET  /api/v1/contract/detail (empty list: no swaps), /api/v1/contract/ping
-signed   GET  /api/v3/capital/config/getall (load_markets → fetch_currencies), /account, /tradeFee,
+signed   GET  /api/v3/capital/config/getall (load_markets → fetch_currencies; fees and limits from
+              ``emu.wallet``), /account, /tradeFee,
               /order, /openOrders, /allOrders, /myTrades
 signed   POST /api/v3/order, /order/test, /batchOrders (ccxt create_orders: ``batchOrders`` = JSON;
               up to 20 orders of one symbol, each answered on its own: ``orderId`` or
@@ -35,6 +36,8 @@ signed   POST /api/v3/order, /order/test, /batchOrders (ccxt create_orders: ``ba
 signed DELETE /api/v3/order, /openOrders, /order/all (ccxt cancel_all_orders without symbol)
 signed POST/PUT/DELETE/GET /api/v3/userDataStream (listen keys: ``{"listenKey": ...}``; PUT and
               DELETE take ``listenKey``; GET lists the valid ones; 60 minutes on ``clock``)
+signed   POST /api/v3/capital/withdraw; GET /capital/withdraw/history, /capital/deposit/address
+              (:mod:`tests.emulators.mexc_wallet`)
 websocket GET /ws[?listenKey=...] (see :mod:`tests.emulators.mexc_ws`)
 
 Anything else answers 404 ``{"code": -1, ...}`` (ccxt: ``ExchangeError``) and is logged.
@@ -105,6 +108,8 @@ from tests.emulators.mexc_shapes import (
     fmt,
 )
 from tests.emulators.mexc_venue import MexcVenue
+from tests.emulators.mexc_wallet import ROUTES as WALLET_ROUTES
+from tests.emulators.mexc_wallet import network_json, new_wallet
 from tests.emulators.mexc_ws import WS_PATH, ListenKeys, MexcWs
 from tests.emulators.server import (
     EmulatorServer,
@@ -115,6 +120,8 @@ from tests.emulators.server import (
     serve_until_signalled,
     write_state,
 )
+from tests.emulators.wallet import Network
+from tests.emulators.wallet import admin as wallet_admin
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -271,11 +278,17 @@ class MexcEmulator(EmulatorServer[MexcWs], FaultInjection):
         )
         self.default_symbol = next(iter(self.engine.markets))
         self.engine.add_account(api_key, secret, DEFAULT_BALANCES if balances is None else balances)
+        #: Withdrawals and deposit addresses (:mod:`tests.emulators.mexc_wallet`); test controls:
+        #: ``wallet.allow``, ``wallet.suspend``, ``wallet.advance``.
+        self.wallet = new_wallet(self)
         if self.state_path is not None:
             state = read_state(self.state_path)
             if state is not None:
                 self.engine.load_json(state)
+                if "wallet" in state:
+                    self.wallet.load_json(state["wallet"])
         self.engine.on_change = self._persist
+        self.wallet.on_change = self._persist
         self.listen_keys = ListenKeys(self.clock)
         #: The websocket protocol (``ws_options``: :class:`MexcWs` keyword arguments).
         self.ws_protocol = MexcWs(self.engine, self.listen_keys, **(ws_options or {}))
@@ -437,7 +450,7 @@ class MexcEmulator(EmulatorServer[MexcWs], FaultInjection):
 
     def _persist(self) -> None:
         if self.state_path is not None:
-            write_state(self.state_path, self.engine.to_json())
+            write_state(self.state_path, {**self.engine.to_json(), "wallet": self.wallet.to_json()})
 
     def _expire_window(self, now: float) -> None:
         while self._window and self._window[0][0] <= now - self.window_s:
@@ -616,6 +629,8 @@ class MexcEmulator(EmulatorServer[MexcWs], FaultInjection):
                 )
             elif path == "/_emu/fault" and method == "POST":
                 result = asdict(self.inject_fault(**data))
+            elif path.startswith("/_emu/wallet/") and method == "POST":
+                result = wallet_admin(self.wallet, self.api_key, path.rsplit("/", 1)[1], data)
             else:
                 return web.json_response(
                     {"error": f"no admin endpoint {method} {path}"}, status=404
@@ -743,28 +758,12 @@ def _h_capital_config(emu: MexcEmulator, ctx: _Ctx) -> Any:
     for spec in emu.engine.markets.values():
         assets[spec.base] = None
         assets[spec.quote] = None
+    networks = {rules.coin: rules for rules in emu.wallet.coins()}
     return [
         {
             "coin": coin,
             "name": coin,
-            "networkList": [
-                {
-                    "coin": coin,
-                    "depositDesc": None,
-                    "depositEnable": True,
-                    "minConfirm": 10,
-                    "name": coin,
-                    "network": coin,
-                    "withdrawEnable": True,
-                    "withdrawFee": "1",
-                    "withdrawIntegerMultiple": None,
-                    "withdrawMax": "10000000",
-                    "withdrawMin": "10",
-                    "sameAddress": False,
-                    "contract": "",
-                    "netWork": coin,
-                }
-            ],
+            "networkList": [network_json(networks.get(coin) or Network(coin, coin))],
         }
         for coin in assets
     ]
@@ -942,6 +941,7 @@ _ROUTES: dict[tuple[str, str], tuple[_Handler, bool]] = {
     ("GET", "/api/v3/userDataStream"): (_h_listen_keys, True),
     ("PUT", "/api/v3/userDataStream"): (_h_listen_key_keep_alive, True),
     ("DELETE", "/api/v3/userDataStream"): (_h_listen_key_delete, True),
+    **WALLET_ROUTES,
 }
 
 
