@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kasmm.core.params import QuotingParams
 from kasmm.core.settlement_need import AssetNeeds, account_need, profile_need
@@ -109,3 +111,30 @@ def test_account_need_adds_profiles_on_shared_assets() -> None:
     assert total.amounts == {"KAS": D(150), "USDT": D(17), "USDC": D(5), "BTC": D(1)}
     assert total.of("ETH") == 0
     assert account_need([]).amounts == {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.decimals(min_value="0.01", max_value=10**6, places=2),
+    levels=st.integers(1, 20),
+    mark=st.decimals(min_value="0.0001", max_value=1000, places=4),
+    share=st.none() | st.floats(0, 1),
+    target_base=st.none() | st.decimals(min_value=0, max_value=10**7, places=2),
+    min_base=st.none() | st.decimals(min_value=0, max_value=10**7, places=2),
+)
+def test_the_need_always_covers_both_full_ladders(
+    size: D, levels: int, mark: D, share: float | None, target_base: D | None, min_base: D | None
+) -> None:
+    params = _params(
+        size=size, levels=levels, target_share=share, target_base=target_base, min_base=min_base
+    )
+    need = profile_need(params, "KAS", "USDT", mark)
+    ladder = size * levels
+    # (a share target's value is computed with a division: allow its last-digit rounding)
+    slack = D("1e-20") * (1 + ladder * mark)
+    assert need.of("KAS") >= ladder - slack
+    assert need.of("USDT") >= ladder * mark - slack
+    if target_base is not None:
+        assert need.of("KAS") >= target_base
+    if min_base is not None:
+        assert need.of("KAS") >= min_base + ladder
