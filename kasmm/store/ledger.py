@@ -21,7 +21,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -204,6 +204,14 @@ class Ledger:
                 yield conn
             finally:
                 conn.execute("COMMIT")
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction, for a store module's functions (:mod:`.settlements`)."""
+        return self._write()
+
+    def snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One read transaction, for a store module's functions."""
+        return self._read()
 
     @contextmanager
     def _damage_is_loss(self) -> Iterator[None]:

@@ -231,6 +231,51 @@ CREATE INDEX hedge_links_by_fill ON hedge_links (profile, trade_id);
 CREATE INDEX hedge_links_unsettled ON hedge_links (profile, hedge_profile, hedged);
 """
 
+# Settlement to a Kaspa wallet (kasmm.store.settlements): one row per sweep, keyed by its
+# idempotency key and written *before* the withdrawal is requested, its trail of steps, and
+# each profile's booking of a sweep as a transfer (so PnL and risk treat it so after a restart).
+_V9_SETTLEMENTS = """
+CREATE TABLE settlements (
+    sweep_key     TEXT PRIMARY KEY,
+    account       TEXT NOT NULL,
+    exchange      TEXT NOT NULL,
+    asset         TEXT NOT NULL,
+    amount        TEXT NOT NULL,
+    fee           TEXT NOT NULL,
+    address       TEXT NOT NULL,
+    network       TEXT NOT NULL,
+    client_id     TEXT,
+    state         TEXT NOT NULL
+                  CHECK (state IN ('requested', 'accepted', 'sent', 'confirmed', 'failed')),
+    withdrawal_id TEXT,
+    txid          TEXT,
+    confirmations INTEGER NOT NULL DEFAULT 0,
+    reason        TEXT,
+    derivation    INTEGER,
+    requested_ts  REAL NOT NULL,
+    updated_ts    REAL NOT NULL
+);
+CREATE INDEX settlements_by_account ON settlements (account, state, requested_ts);
+CREATE TABLE settlement_steps (
+    sweep_key TEXT NOT NULL REFERENCES settlements (sweep_key),
+    seq       INTEGER NOT NULL,
+    state     TEXT NOT NULL,
+    ts        REAL NOT NULL,
+    detail    TEXT NOT NULL,
+    PRIMARY KEY (sweep_key, seq)
+);
+CREATE TABLE transfers (
+    profile   TEXT NOT NULL,
+    sweep_key TEXT NOT NULL REFERENCES settlements (sweep_key),
+    direction TEXT NOT NULL CHECK (direction IN ('out', 'back')),
+    asset     TEXT NOT NULL,
+    amount    TEXT NOT NULL,
+    mark      TEXT NOT NULL,
+    ts        REAL NOT NULL,
+    PRIMARY KEY (profile, sweep_key, direction)
+);
+"""
+
 #: Schema scripts in order; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[str, ...] = (
     _V1_ORDERS_AND_FILLS,
@@ -241,6 +286,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V6_OPERATOR_ACTIONS,
     _V7_KPI_MARKOUTS,
     _V8_HEDGES,
+    _V9_SETTLEMENTS,
 )
 
 #: The version this code reads and writes.
