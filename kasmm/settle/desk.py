@@ -18,6 +18,7 @@ Errors, in the order a caller handles them:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
@@ -106,6 +107,12 @@ class WithdrawalDesk(Protocol):
 
     async def balances(self) -> Balances:
         """The account's spot balances (free, used, total)."""
+        ...
+
+    async def mids(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        """The mid price of each of ``symbols`` (``KAS/USDT``) now: what a plan values the
+        profiles' needs at. A symbol without a two-sided book is left out (the plan then holds
+        every sweep of the account as if its feed were stale)."""
         ...
 
     async def terms(self, asset: str) -> WithdrawTerms | None:
