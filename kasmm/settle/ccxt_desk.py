@@ -102,6 +102,11 @@ def unified_status(status: Any) -> WithdrawalStatus:
     return "pending"
 
 
+def _exact(value: Decimal) -> Decimal:
+    """``value`` without the float's trailing ``.0`` (ccxt gives ``1.0`` for a fee of 1)."""
+    return Decimal(plain(value))
+
+
 def _text(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
@@ -226,7 +231,10 @@ class CcxtWithdrawalDesk:
         if fee is None or step <= 0:
             return None  # an unknown fee cannot be planned around: hold
         return WithdrawTerms(
-            enabled=enabled is True, step=step, min_amount=minimum or Decimal(0), fee=fee
+            enabled=enabled is True,
+            step=_exact(step),
+            min_amount=_exact(minimum or Decimal(0)),
+            fee=_exact(fee),
         )
 
     def _network_entry(self, currency: Mapping[str, Any]) -> Mapping[str, Any] | None:

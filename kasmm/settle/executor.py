@@ -326,6 +326,9 @@ class Settler:
             sent = await self._advance(record.key, "sent", txid=withdrawal.txid, detail=status)
             self._log("info", "settlement_sent", sent)
             return sent
+        if withdrawal.status == "ok":
+            # done at the exchange without a transaction id: nothing to confirm on chain yet
+            self._log("warning", "settlement_lookup_pending", record, reason="ok_without_txid")
         return record
 
     async def _confirm(self, record: SweepRecord, reported: bool) -> tuple[SweepRecord, bool]:

@@ -108,7 +108,7 @@ async def test_a_sweep_goes_requested_accepted_sent_confirmed(name: str, tmp_pat
         steps = book.steps(rec.key)
         assert [s.state for s in steps] == ["requested", "accepted", "sent", "confirmed"]
         assert steps[0].detail["amount"] == "100" and steps[0].detail["to"] == KAS_ADDRESS
-        assert Decimal(steps[0].detail["fee"]) == 1
+        assert steps[0].detail["fee"] == "1"
         assert steps[1].detail == {"withdrawal_id": w.id}
         assert steps[2].detail["txid"] == txid
         received = Decimal(99) if w.debited == w.amount else Decimal(100)  # fee inside or on top

@@ -508,3 +508,15 @@ def test_at_most_one_withdrawal_per_key_and_every_sweep_resolves(
                 assert r.desk.listed[rec.withdrawal_id or ""].status == "ok"
 
     anyio.run(run)
+
+
+async def test_ok_without_a_txid_waits_for_one(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    await r.settler.sweep("KAS", SWEEP)
+    r.desk.set("w1", "ok", None)
+    with structlog.testing.capture_logs() as logs:
+        (rec,) = await r.settler.advance_open()
+    assert rec.state == "accepted" and logs[-1]["reason"] == "ok_without_txid"
+    r.desk.set("w1", "ok", "12" * 32)
+    (rec,) = await r.settler.advance_open()
+    assert rec.state == "sent" and rec.txid == "12" * 32
