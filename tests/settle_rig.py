@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt_async
+from pydantic import SecretStr
 
 from kasmm.settle.ccxt_desk import CcxtWithdrawalDesk
 from kasmm.settle.node import SOMPI_PER_KAS
@@ -89,7 +90,7 @@ async def exchange(name: str, **emu_args: Any) -> AsyncIterator[Exchange]:
             configure_gate(ex, emu.base_url)
         else:
             ex = emu.ccxt()
-        desk = CcxtWithdrawalDesk(ex)
+        desk = CcxtWithdrawalDesk(ex, secrets=[SecretStr(KEY), SecretStr(SECRET)])
         try:
             emu.wallet.allow(account, KAS_ADDRESS)
             link_node(emu.wallet, node)

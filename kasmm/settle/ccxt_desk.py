@@ -60,6 +60,7 @@ __all__ = [
     "CcxtWithdrawalDesk",
     "WalletFlavour",
     "build_withdrawal_exchange",
+    "desk_for",
     "parse_withdrawal",
     "unified_status",
 ]
@@ -179,6 +180,7 @@ class CcxtWithdrawalDesk:
         self._loaded = True
 
     async def balances(self) -> Balances:
+        await self._markets()  # else ccxt loads every market type itself first
         try:
             return to_balances(await self._ex.fetch_balance())
         except Exception as exc:
@@ -332,3 +334,12 @@ def build_withdrawal_exchange(config: CcxtVenueConfig, credentials: ResolvedCred
         urls["api"] = rest_urls(flavour, urls["api"], config.rest_url)
         exchange.urls = urls
     return exchange
+
+
+def desk_for(config: CcxtVenueConfig, credentials: ResolvedCredentials) -> CcxtWithdrawalDesk:
+    """A desk on a new client of ``config``'s exchange with the *withdrawal* ``credentials``,
+    which it scrubs from every error message."""
+    secrets = [credentials.api_key, credentials.secret]
+    if credentials.password is not None:
+        secrets.append(credentials.password)
+    return CcxtWithdrawalDesk(build_withdrawal_exchange(config, credentials), secrets=secrets)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import structlog
 
 from kasmm.core.settlement import Sweep
 from kasmm.settle.address import validate_address
@@ -25,7 +26,7 @@ from kasmm.store import Ledger
 from kasmm.store.settlement_book import SettlementBook
 from tests.emulators import kaspa_address
 from tests.emulators.wallet import KAS_ADDRESS, Stage
-from tests.settle_rig import EXCHANGES, START_KAS, Exchange, exchange
+from tests.settle_rig import EXCHANGES, KEY, SECRET, START_KAS, Exchange, exchange
 
 pytestmark = pytest.mark.anyio
 
@@ -135,7 +136,10 @@ async def test_each_refusal_fails_the_sweep_with_its_reason(
         else:
             x.wallet.suspend("KAS", "KAS")
         async with settler_on(x, tmp_path, address) as (settler, book):
-            rec = await settler.sweep("KAS", Sweep(amount, Decimal(1), ("excess",)))
+            with structlog.testing.capture_logs() as logs:
+                rec = await settler.sweep("KAS", Sweep(amount, Decimal(1), ("excess",)))
+            assert SECRET not in repr(logs) and KEY not in repr(logs)
+            assert SECRET not in repr(book.steps(rec.key))
             assert (rec.state, rec.reason) == ("failed", reason)
             assert [s.state for s in book.steps(rec.key)] == ["requested", "failed"]
             assert "withdraw" in book.steps(rec.key)[1].detail["message"]

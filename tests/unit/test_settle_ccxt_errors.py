@@ -20,6 +20,7 @@ from kasmm.config.secrets import ResolvedCredentials
 from kasmm.settle.ccxt_desk import (
     CcxtWithdrawalDesk,
     build_withdrawal_exchange,
+    desk_for,
     parse_withdrawal,
     unified_status,
 )
@@ -244,6 +245,13 @@ async def test_the_desk_is_built_with_the_withdrawal_key_and_never_shows_it() ->
         assert "wd-" not in repr(desk)
     finally:
         await ex.close()
+    desk = desk_for(config, creds)
+    try:
+        with pytest.raises(DeskUnavailable) as caught:  # nothing listens on port 9
+            await desk.balances()
+        assert "wd-" not in str(caught.value)
+    finally:
+        await desk.close()
 
 
 def test_a_desk_refuses_an_exchange_it_has_no_wallet_flavour_for() -> None:
