@@ -157,12 +157,15 @@ async def test_an_amount_the_exchange_would_round_is_refused_before_sending(
         assert x.wallet.withdrawals == {}
 
 
-@pytest.mark.parametrize("name", sorted(WITHDRAW_PATH))
+@pytest.mark.parametrize("name", EXCHANGES)
 async def test_a_lost_answer_is_found_by_the_next_pass_and_never_resent(
     name: str, tmp_path: Path
 ) -> None:
     async with exchange(name) as x, settler_on(x, tmp_path) as (settler, book):
-        x.emu.inject_fault("POST", WITHDRAW_PATH[name], status=504, after=True)
+        if name == "gate":
+            x.emu.inject_error("SERVER_ERROR", 500, path="/withdrawals", method="POST", after=True)
+        else:
+            x.emu.inject_fault("POST", WITHDRAW_PATH[name], status=504, after=True)
         rec = await settler.sweep("KAS", Sweep(Decimal(100), Decimal(1), ("excess",)))
         assert rec.state == "requested"
         (w,) = x.wallet.withdrawals.values()  # the exchange took it
@@ -177,8 +180,10 @@ async def test_a_lost_answer_is_found_by_the_next_pass_and_never_resent(
         (rec,) = await settler.advance_open()
         assert rec.state == "confirmed"
         assert len(x.wallet.withdrawals) == 1
-        posts = [r for r in x.emu.requests if r.path == WITHDRAW_PATH[name]]
-        assert len(posts) == 1
+        if name == "gate":
+            assert len(x.emu.requests_to("/withdrawals", "POST")) == 1
+        else:
+            assert len([r for r in x.emu.requests if r.path == WITHDRAW_PATH[name]]) == 1
 
 
 @pytest.mark.parametrize("name", ["mexc", "kucoin"])
@@ -191,3 +196,28 @@ async def test_failed_at_the_exchange_fails_the_sweep_and_the_debit_comes_back(
         (rec,) = await settler.advance_open()
         assert (rec.state, rec.reason) == ("failed", "failed_at_exchange")
         assert x.kas() == START_KAS
+
+
+async def test_a_request_the_exchange_never_took_fails_after_the_grace_and_is_not_resent(
+    tmp_path: Path,
+) -> None:
+    async with exchange("mexc") as x, settler_on(x, tmp_path) as (settler, book):
+        x.emu.inject_fault("POST", WITHDRAW_PATH["mexc"], status=504)  # refused unprocessed
+        rec = await settler.sweep("KAS", Sweep(Decimal(100), Decimal(1), ("excess",)))
+        assert rec.state == "requested" and x.wallet.withdrawals == {}
+        (rec,) = await settler.advance_open()
+        assert rec.state == "requested"  # within the grace: maybe not listed yet
+        later = Settler(
+            account="acct",
+            network="mainnet",
+            confirmations=CONFIRMATIONS,
+            book=book,
+            desk=x.desk,
+            node=None,
+            destination=FixedAddress(validate_address(KAS_ADDRESS, "mainnet")),
+            wall=lambda: rec.requested_ts + 901,
+        )
+        (rec,) = await later.advance_open()
+        assert (rec.state, rec.reason) == ("failed", "not_found_at_exchange")
+        assert x.wallet.withdrawals == {} and x.kas() == START_KAS
+        assert len([r for r in x.emu.requests if r.path == WITHDRAW_PATH["mexc"]]) == 1
