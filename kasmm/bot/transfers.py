@@ -152,13 +152,10 @@ class Transfers:
         #: Wall time accounting opened (``inf``: not yet; every sweep is then ignored).
         self.since = float("inf")
         self._queued: list[Booking] = []
+        #: Bookings wait for the next decision (a plain flag: the engine asks every decision).
+        self.due = False
         #: Keys sent or confirmed at the previous read, unmatched there.
         self._left_before: frozenset[str] = frozenset()
-
-    @property
-    def due(self) -> bool:
-        """Bookings wait for the next decision."""
-        return bool(self._queued)
 
     def restored(self, transfers: Iterable[BookedTransfer], opened_at: float | None) -> None:
         """Resume from the ledger's bookings of this profile (never booked twice)."""
@@ -229,12 +226,14 @@ class Transfers:
     def take(self) -> list[Booking]:
         """The queued bookings, counted as booked (the engine books each)."""
         out, self._queued = self._queued, []
+        self.due = False
         for b in out:
             self._count(b.key, b.direction, b.asset, b.amount)
         return out
 
     def _queue(self, booking: Booking) -> None:
         self._queued.append(booking)
+        self.due = True
 
     def _count(self, key: str, direction: TransferDirection, asset: str, amount: Decimal) -> None:
         if (key, direction) in self.booked:
