@@ -36,7 +36,6 @@ from kasmm.bot.commands import (
     StoreEquity,
     StoreKpis,
     StoreOpening,
-    StoreTransfer,
     StoreTrips,
 )
 from kasmm.bot.orders import Budget, OwnOrders, Wave
@@ -45,7 +44,7 @@ from kasmm.bot.risk_tracker import LocalDay, RiskTracker, measure
 from kasmm.bot.shaping import Shaping
 from kasmm.bot.stats import BotStats
 from kasmm.bot.timers import Every
-from kasmm.bot.transfers import Transfers
+from kasmm.bot.transfers import Transfers, book_transfers
 from kasmm.config.schema import ModeName, Profile
 from kasmm.config.to_core import (
     after_fill_params,
@@ -64,7 +63,6 @@ from kasmm.core.join import JOIN_BOOK_DEPTH
 from kasmm.core.kpis import KpiState, Picture, Snapshot, observe
 from kasmm.core.markout import MarkoutParams, MarkoutState
 from kasmm.core.obligations import Compliance, breached, record
-from kasmm.core.pnl import transfer
 from kasmm.core.quoting import (
     QUOTING_DEPTH,
     MarketState,
@@ -659,34 +657,18 @@ class Engine:
         return decision, actions
 
     def _book_transfers(self, wall: float) -> None:
-        """Book the sweeps the last reads showed at the book's mid: the base leaves the PnL
-        position at average cost, and the peak and the day's start equity forget the value
-        that left, so no kill switch trips because KAS left the account."""
+        """Book the sweeps the last reads showed, at the book's mid (:func:`.transfers.book`):
+        no kill switch trips because KAS left the account."""
         rules, book = self.rules, self.book
         assert rules is not None and book is not None
         mid = book.mid
         if mid is None or not mid.is_finite() or mid <= ZERO:
             return  # no mark yet: they wait for one
-        for b in self.transfers.take():
-            is_base = b.asset == rules.base
-            value = b.signed_out * mid if is_base else b.signed_out
-            if is_base:
-                self.account.pnl = transfer(self.account.pnl, b.signed_out, mid)
-            self.tracker = self.tracker.transferred(value)
-            if self.start_equity is not None:
-                self.start_equity -= value
-            self._log(
-                "warning" if b.unmatched else "info",
-                "transfer_booked_unmatched" if b.unmatched else "transfer_booked",
-                sweep=b.key,
-                direction=b.direction,
-                asset=b.asset,
-                amount=str(b.amount),
-                value=str(value),
-            )
-            self._outbox.append(
-                StoreTransfer(b.key, b.direction, b.asset, b.amount, mid, value, wall)
-            )
+        self.tracker, value = book_transfers(
+            self.transfers, self.account, self.tracker, rules.base, mid, wall, self._outbox
+        )
+        if self.start_equity is not None:
+            self.start_equity -= value
 
     def _held_orders(self) -> tuple[OpenOrder, ...]:
         """The held orders still open; ids of closed ones are forgotten."""

@@ -33,6 +33,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+from kasmm.bot.account import Account
+from kasmm.bot.commands import Command, Log, StoreTransfer
+from kasmm.bot.risk_tracker import RiskTracker
+from kasmm.core.pnl import transfer
 from kasmm.core.types import ZERO
 from kasmm.store.settlements import BookedTransfer, SweepRecord, TransferDirection
 
@@ -242,3 +246,42 @@ class Transfers:
         signed = amount if direction == "out" else -amount
         self.transferred_out[asset] = self.transferred_out.get(asset, ZERO) + signed
         self.counts[(asset, direction)] = self.counts.get((asset, direction), 0) + 1
+
+
+def book_transfers(
+    transfers: Transfers,
+    account: Account,
+    tracker: RiskTracker,
+    base_asset: str,
+    mid: Decimal,
+    wall: float,
+    outbox: list[Command],
+) -> tuple[RiskTracker, Decimal]:
+    """Book what ``transfers`` has queued at ``mid``: base leaves the PnL position at average
+    cost (:func:`kasmm.core.pnl.transfer`), the tracker's peak and day-start equity forget the
+    value that left (drawdown and the day's PnL measure trading only), and each booking is
+    logged and stored (``outbox``).
+
+    :return: the new tracker and the total value that left, in quote (negative: came back).
+    """
+    total = ZERO
+    for b in transfers.take():
+        is_base = b.asset == base_asset
+        value = b.signed_out * mid if is_base else b.signed_out
+        if is_base:
+            account.pnl = transfer(account.pnl, b.signed_out, mid)
+        tracker = tracker.transferred(value)
+        total += value
+        fields = {
+            "sweep": b.key,
+            "direction": b.direction,
+            "asset": b.asset,
+            "amount": str(b.amount),
+            "value": str(value),
+        }
+        if b.unmatched:
+            outbox.append(Log("warning", "transfer_booked_unmatched", fields))
+        else:
+            outbox.append(Log("info", "transfer_booked", fields))
+        outbox.append(StoreTransfer(b.key, b.direction, b.asset, b.amount, mid, value, wall))
+    return tracker, total
