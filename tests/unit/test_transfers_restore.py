@@ -14,8 +14,10 @@ from kasmm.bot.commands import StoreTransfer
 from kasmm.core.pnl import PnlState, apply_fill, transfer
 from kasmm.core.types import ClientOrderId, Fill, Side, TradeId
 from kasmm.journal import BotJournal, Restored
+from kasmm.report.daily import daily_pnl, total
 from kasmm.store import AsyncLedger
 from kasmm.store.ledger import Ledger
+from kasmm.store.reader import LedgerReader
 from kasmm.store.settlement_book import SettlementBook
 from kasmm.store.settlements import SweepRecord
 from tests.unit.test_engine_transfers import MID, OPENED, engine, read, sweep
@@ -106,3 +108,29 @@ def test_a_restarted_bot_resumes_its_bookings_and_books_nothing_twice(ledger: Le
     commands = second.take()
     assert not [c for c in commands if isinstance(c, StoreTransfer)]
     assert second.stats.balance_drifts == 0 and second.stats.kill_switch_trips == 0
+
+
+def test_kasmm_pnl_days_fold_the_transfers_and_add_up_to_the_bots_state(ledger: Ledger) -> None:
+    book = SettlementBook(ledger)
+    ledger.set_opening(PROFILE, D(50_000), MID, OPENED)
+    ledger.record_equity(PROFILE, OPENED + 1, D(8_000), MID, D(50_000), D(4_000))
+    ledger.record_fill(PROFILE, fill("t1", Side.BUY, "0.09", 1_000, OPENED + 2))
+    book.record_requested(requested("s1", 20_000))
+    book.book_transfer(PROFILE, "s1", "out", "KAS", D(20_001), D("0.1"), OPENED + 3)
+    ledger.record_equity(PROFILE, OPENED + 86_400 * 2, D(4_000), D("0.12"), D(30_999), D(3_910))
+    with LedgerReader(ledger.path) as reader:
+        records = reader.accounting(PROFILE)
+    assert [t.key for t in records.transfers] == ["s1"]
+    daily = daily_pnl(
+        records.fills, records.opening, records.equity, "USDT", transfers=records.transfers
+    )
+    assert daily.state == ledger.pnl_state(PROFILE, "USDT", records.opening)
+    mark = D("0.12")
+    parts = daily.state.parts(mark)
+    days = total(daily.days)
+    assert days.revaluation == parts.revaluation and days.hold == parts.hold
+    assert days.spread_capture - days.fees + days.revaluation == parts.net
+    # what left is valued at the booking's mark: the later rise counts only what is held
+    assert parts.net == daily.state.position * (mark - daily.state.avg_cost) + (
+        daily.state.transferred
+    )
