@@ -27,7 +27,9 @@ from kasmm.store import (
     OrderJournalEntry,
     OrderOpened,
     OrderStatusChanged,
+    local_midnight,
 )
+from kasmm.store.settlements import BookedTransfer, SweepRecord, TransferDirection
 from kasmm.venues.sim.account import simulated_account
 
 _log = structlog.get_logger("kasmm.journal")
@@ -47,6 +49,10 @@ class Restored:
     peak_equity: Decimal | None
     halt: Trip | None
     day_start_equity: Decimal | None = None
+    #: The settlement sweeps the profile booked as transfers, oldest first, and the wall
+    #: time accounting opened (sweeps before it are the opening's history).
+    transfers: tuple[BookedTransfer, ...] = ()
+    opened_at: float | None = None
 
 
 class BotJournal:
@@ -84,7 +90,50 @@ class BotJournal:
                 detail=str(details.get("detail", "")),
             )
         day_start = await self.ledger.day_start_equity(self.profile, tz, now)
-        return Restored(opening, pnl, peak, halt, day_start)
+        transfers = tuple(await self.ledger.booked_transfers(self.profile))
+        if day_start is not None:
+            # The day's start forgets what settlement took out since (the peak was lowered
+            # when each was stored): the day's PnL measures trading only.
+            midnight = local_midnight(now, tz)
+            day_start -= sum((self._value(t) for t in transfers if t.ts >= midnight), start=ZERO)
+        opened_at = await self.ledger.opened_at(self.profile)
+        return Restored(opening, pnl, peak, halt, day_start, transfers, opened_at)
+
+    def _value(self, booked: BookedTransfer) -> Decimal:
+        """What a booked transfer took out of the account, in quote (negative: brought back)."""
+        value = booked.amount if booked.asset == self.quote_asset else booked.amount * booked.mark
+        return value if booked.direction == "out" else -value
+
+    async def booked_transfers(self) -> tuple[tuple[BookedTransfer, ...], float | None]:
+        """The transfers this profile booked and the wall time its accounting opened."""
+        if self.ledger is None:
+            return (), None
+        booked = tuple(await self.ledger.booked_transfers(self.profile))
+        return booked, await self.ledger.opened_at(self.profile)
+
+    async def sweeps(self, account: str, since: float) -> list[SweepRecord]:
+        """The settlement sweeps of exchange account ``account`` requested since ``since``
+        (any process may have made them); none without a ledger."""
+        if self.ledger is None:
+            return []
+        return await self.ledger.sweeps(account, None if since == math.inf else since)
+
+    async def transfer(
+        self,
+        key: str,
+        direction: TransferDirection,
+        asset: str,
+        amount: Decimal,
+        mark: Decimal,
+        value: Decimal,
+        ts: float,
+    ) -> None:
+        """Store the booking of a sweep as a transfer, lowering the stored equity peak by its
+        ``value`` in the same transaction (a key is booked once: the ledger's key)."""
+        if self.ledger is not None:
+            await self.ledger.book_transfer(
+                self.profile, key, direction, asset, amount, mark, ts, value
+            )
 
     async def set_opening(self, position: Decimal, mark: Decimal, ts: float) -> None:
         """Store where accounting starts (first run of this profile only)."""

@@ -57,6 +57,12 @@ class Inventory:
         return self.quote + self.base * mid
 
 
+def dust_of(rules: MarketRules) -> tuple[Decimal, Decimal]:
+    """The base and quote differences a balance read may show without a drift: a lot of
+    base, a tenth of the minimum notional (or one tick x lot) of quote."""
+    return rules.lot, rules.min_notional / 10 or rules.tick * rules.lot
+
+
 @dataclass(frozen=True, slots=True)
 class Drift:
     """A balance the venue reports differently from the fill-driven view (beyond dust)."""
@@ -102,10 +108,9 @@ class Account:
         inv = self.inventory
         drifts: list[Drift] = []
         if opened:
-            # Dust: a lot of base, a tenth of the minimum notional (or one tick x lot) of quote.
-            dust_quote = rules.min_notional / 10 or rules.tick * rules.lot
+            dust_base, dust_quote = dust_of(rules)
             for asset, local, venue, dust in (
-                (rules.base, inv.base, base, rules.lot),
+                (rules.base, inv.base, base, dust_base),
                 (rules.quote, inv.quote, quote, dust_quote),
             ):
                 if abs(local - venue) > dust:

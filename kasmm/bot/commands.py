@@ -135,6 +135,39 @@ class StoreDrift:
 
 
 @dataclass(frozen=True, slots=True, init=False)
+class StoreTransfer:
+    """A settlement sweep booked as a transfer (``direction`` ``out``, or ``back`` for a failed
+    withdrawal returned): stored with the value that lowers the stored equity peak."""
+
+    key: str
+    direction: str
+    asset: str
+    amount: Decimal
+    mark: Decimal
+    value: Decimal
+    wall: float
+
+    def __init__(
+        self,
+        key: str,
+        direction: str,
+        asset: str,
+        amount: Decimal,
+        mark: Decimal,
+        value: Decimal,
+        wall: float,
+    ) -> None:
+        # Written out, not generated: see "Hot values" in kasmm/core/types.py.
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "asset", asset)
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "mark", mark)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "wall", wall)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class PlaceIoc:
     """Send an immediate-or-cancel order of the engine's (a rebalance order) through the venue
     stack hedges use (:meth:`kasmm.bot.executor.Executor.place_ioc` live, the backtest driver's
@@ -149,5 +182,13 @@ class PlaceIoc:
 
 
 Command = (
-    Log | RecordOrder | StoreTrips | StoreOpening | StoreEquity | StoreKpis | StoreDrift | PlaceIoc
+    Log
+    | RecordOrder
+    | StoreTrips
+    | StoreOpening
+    | StoreEquity
+    | StoreKpis
+    | StoreDrift
+    | StoreTransfer
+    | PlaceIoc
 )

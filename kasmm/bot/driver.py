@@ -34,6 +34,7 @@ from kasmm.bot.commands import (
     StoreEquity,
     StoreKpis,
     StoreOpening,
+    StoreTransfer,
     StoreTrips,
 )
 from kasmm.bot.engine import (
@@ -47,6 +48,7 @@ from kasmm.bot.stop import SHUTDOWN_DEADLINE_S, Stop
 from kasmm.bot.view import BotView, build_view
 from kasmm.clock import Clock
 from kasmm.config.schema import ModeName, Profile
+from kasmm.config.venues import CcxtVenueConfig
 from kasmm.core.ids import ClientIdFactory
 from kasmm.core.pnl import PnlState
 from kasmm.core.quoting import QuoteDecision
@@ -137,6 +139,9 @@ class Bot:
         #: The ledger was lost while the bot was stopping (raised once the stop is done).
         self.ledger_lost: LedgerLost | None = None
         self.journal = BotJournal(profile.name, profile.quote, ledger)
+        #: The exchange account whose settlement sweeps this bot books as transfers (``None``:
+        #: a sim or paper venue, or an account without a name: nothing is swept from it).
+        self.account = profile.venue.account if isinstance(profile.venue, CcxtVenueConfig) else None
         self.executor = Executor(
             self.engine, venue, clock, read_balances=lambda: self._sync_balances(force=True)
         )
@@ -229,6 +234,8 @@ class Bot:
                 self.venue, self.rules.base, self.rules.quote, self.clock.wall()
             )
             await self._startup_reconcile()
+            if self.account is not None:  # before the first read: what it may already show
+                self.engine.transfers.restored(*await self.journal.booked_transfers())
             await self._sync_balances(force=True)
             await self._restore()
 
@@ -516,6 +523,16 @@ class Bot:
                 await journal.balance_drift(
                     command.wall, command.asset, command.local, command.venue
                 )
+            elif isinstance(command, StoreTransfer):
+                await journal.transfer(
+                    command.key,
+                    "out" if command.direction == "out" else "back",
+                    command.asset,
+                    command.amount,
+                    command.mark,
+                    command.value,
+                    command.wall,
+                )
             elif isinstance(command, PlaceIoc):
                 await self._place_ioc(command.request)
 
@@ -561,6 +578,12 @@ class Bot:
         asked_at = engine.venue_time(self.clock.now())
         if asked_at is None:  # no venue timestamp seen yet (start-up): the local calendar
             asked_at = self.clock.wall()
+        # The account's sweeps first: a sweep is stored before its withdrawal is requested, so
+        # any deduction these balances show has its sweep in hand (kasmm.bot.transfers).
+        account = self.account
+        sweeps = (
+            None if account is None else await self.journal.sweeps(account, engine.transfers.since)
+        )
         balances = await self.venue.fetch_balances()
         engine.balances_read(
             balances.total(engine.rules.base),
@@ -568,6 +591,7 @@ class Bot:
             asked_at,
             self.clock.now(),
             self.clock.wall(),
+            sweeps,
         )
         await self._carry_out(engine.take())
 

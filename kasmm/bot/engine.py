@@ -23,10 +23,11 @@ import enum
 import math
 import random
 from collections import deque
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from kasmm.bot.account import Account
+from kasmm.bot.account import Account, dust_of
 from kasmm.bot.commands import (
     Command,
     Job,
@@ -43,6 +44,7 @@ from kasmm.bot.risk_tracker import LocalDay, RiskTracker, measure
 from kasmm.bot.shaping import Shaping
 from kasmm.bot.stats import BotStats
 from kasmm.bot.timers import Every
+from kasmm.bot.transfers import Transfers, book_transfers
 from kasmm.config.schema import ModeName, Profile
 from kasmm.config.to_core import (
     after_fill_params,
@@ -91,6 +93,7 @@ from kasmm.errors import (
 from kasmm.journal import Restored
 from kasmm.obs.money import NumberFormat, plain
 from kasmm.store import KpiRecord
+from kasmm.store.settlements import SweepRecord
 
 #: How often balances are re-read from the venue (the venue is the truth).
 BALANCE_REFRESH_S = 30.0
@@ -143,6 +146,8 @@ class Engine:
         self.mode: ModeName = profile.mode
         self.stats = BotStats()
         self.account = Account()
+        #: Settlement sweeps of the exchange account, booked as transfers (:mod:`.transfers`).
+        self.transfers = Transfers()
         self.rules: MarketRules | None = None
         self.book: Book | None = None
         #: ``book.is_crossed`` of that book (the risk inputs of each decision read it).
@@ -290,6 +295,7 @@ class Engine:
         if restored.opening is not None and restored.pnl is not None:
             self.start_mid = restored.opening[1]
             self.account.pnl = restored.pnl
+            self.transfers.restored(restored.transfers, restored.opened_at)
         else:
             # First run on this ledger: only this run's orders' fills are its history.
             self.first_run = True
@@ -520,13 +526,34 @@ class Engine:
         return self.venue_clock.at(now)
 
     def balances_read(
-        self, base: Decimal, quote: Decimal, as_of: float, now: float, wall: float
+        self,
+        base: Decimal,
+        quote: Decimal,
+        as_of: float,
+        now: float,
+        wall: float,
+        sweeps: Sequence[SweepRecord] | None = None,
     ) -> None:
-        """Balances read from the venue at venue time ``as_of``: adopt them, report drift."""
-        assert self.rules is not None
-        for drift in self.account.resync(
-            base, quote, as_of, self.rules, self.start_mid is not None
-        ):
+        """Balances read from the venue at venue time ``as_of``: adopt them, report drift.
+
+        :param sweeps: the account's settlement sweeps, read from the ledger before the
+            balances (``None``: the venue is no exchange account): what they explain is a
+            transfer, booked on the next decision, not a drift (:mod:`kasmm.bot.transfers`).
+        """
+        rules = self.rules
+        assert rules is not None
+        opened = self.start_mid is not None
+        if sweeps is not None:
+            inv = self.account.inventory
+            inv.base, inv.quote = self.transfers.on_read(
+                sweeps,
+                (rules.base, rules.quote),
+                (inv.base, inv.quote),
+                (base, quote),
+                dust_of(rules),
+                opened,
+            )
+        for drift in self.account.resync(base, quote, as_of, rules, opened):
             self.stats.balance_drifts += 1
             self._log(
                 "warning",
@@ -546,6 +573,8 @@ class Engine:
         so the same events always give the same decisions.
         """
         assert self.book is not None and self.rules is not None
+        if self.transfers.due:
+            self._book_transfers(wall)
         # A join (join_depth) walks the book past dust: a bounded depth, not only the touch,
         # and no further than the level the join stops at.
         join_depth = self._params.join_depth
@@ -626,6 +655,20 @@ class Engine:
             if self._counts_actions:
                 self.tracker = self.tracker.acted(now, len(actions))
         return decision, actions
+
+    def _book_transfers(self, wall: float) -> None:
+        """Book the sweeps the last reads showed, at the book's mid (:func:`.transfers.book`):
+        no kill switch trips because KAS left the account."""
+        rules, book = self.rules, self.book
+        assert rules is not None and book is not None
+        mid = book.mid
+        if mid is None or not mid.is_finite() or mid <= ZERO:
+            return  # no mark yet: they wait for one
+        self.tracker, value = book_transfers(
+            self.transfers, self.account, self.tracker, rules.base, mid, wall, self._outbox
+        )
+        if self.start_equity is not None:
+            self.start_equity -= value
 
     def _held_orders(self) -> tuple[OpenOrder, ...]:
         """The held orders still open; ids of closed ones are forgotten."""
@@ -800,6 +843,7 @@ class Engine:
         opening = self._opening
         if opening is not None:
             self._opening = None
+            self.transfers.since = wall  # older sweeps are the opening inventory's history
             self._outbox.append(StoreOpening(opening[0], opening[1], wall))
         # The timer before the mid's sign (a Decimal comparison): it is due once in 10 s.
         if (

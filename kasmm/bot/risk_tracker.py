@@ -89,6 +89,16 @@ class RiskTracker:
             self.actions_in_window + count,
         )
 
+    def transferred(self, value: Decimal) -> RiskTracker:
+        """``value`` (quote) left the account as a transfer (negative: came back): the peak
+        and the day's start forget it, so drawdown and the day's PnL measure trading only."""
+        peak, start = self.peak_equity, self.day_start_equity
+        return replace(
+            self,
+            peak_equity=None if peak is None else peak - value,
+            day_start_equity=None if start is None else start - value,
+        )
+
     def rebased(self, equity: Decimal | None) -> RiskTracker:
         """An operator reset: drawdown is measured from ``equity`` on."""
         return replace(self, peak_equity=equity)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from kasmm.bot.rebalancer import RebalanceStatus
 from kasmm.bot.shaping import ShapingStatus
 from kasmm.bot.stats import BotState, BotStats
+from kasmm.bot.transfers import TransferStatus
 from kasmm.core.kpis import Kpis, summarize
 from kasmm.core.markout import HorizonMarkout
 from kasmm.core.pnl import PnlParts, PnlState
@@ -173,6 +174,9 @@ class BotView:
     shaping: ShapingStatus | None = None
     #: Rebalance orders sent and the latest (``None``: the profile has no ``rebalance``).
     rebalance: RebalanceStatus | None = None
+    #: Settlement sweeps of the account booked as transfers and those expected (``None``:
+    #: none ever, as on a sim or paper venue).
+    transfers: TransferStatus | None = None
 
     @property
     def mark(self) -> Decimal:
@@ -342,6 +346,7 @@ def build_view(engine: Engine, state: BotState, now: float, orders_left: int) ->
         group_skew=engine.group,
         shaping=engine.shaping.status(now),
         rebalance=None if engine.rebalancer is None else engine.rebalancer.status(),
+        transfers=engine.transfers.status(),
         obligation=(
             None
             if engine.obligation is None

@@ -130,7 +130,14 @@ def _profile_pnl(
     # Without the profile file the quote asset is unknown: every fee is taken as quote.
     quote = config.quote if config is not None else None
     fee_quote = quote if quote is not None else _fee_asset(records.fills)
-    daily = daily_pnl(records.fills, records.opening, records.equity, fee_quote, tz)
+    daily = daily_pnl(
+        records.fills,
+        records.opening,
+        records.equity,
+        fee_quote,
+        tz,
+        transfers=records.transfers,
+    )
     today = local_day(now, ZoneInfo(tz))
     fmt = NumberFormat.for_market(config.tick if config is not None else None, None, daily.mark)
     return ProfilePnl(name, quote, fee_quote, daily, daily.last(days, today), fmt)

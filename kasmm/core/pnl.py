@@ -4,6 +4,13 @@ The starting inventory is carried at the mark price when accounting starts, so a
 holding base does not book that base's history as its own profit. Positions may go short (the
 as2008 model lets inventory go negative); crossing zero realizes the closed part and opens the
 rest at the fill price.
+
+A settlement sweep (or its failed withdrawal coming back) is a transfer, not a trade
+(:func:`transfer`): base leaves at its average cost, so nothing is realized, and the
+revaluation of what left, marked at the transfer's mark, is kept as revaluation
+(``transferred``); the hold benchmark makes the same transfer (``hold_transferred``). So at the
+transfer's mark ``net`` and ``hold`` are unchanged, and afterwards they move only with what is
+still held.
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ class PnlState:
     #: hold benchmark keeps).
     opening_position: Decimal = ZERO
     opening_mark: Decimal = ZERO
+    #: The revaluation of base transferred out (or, negative, back in), frozen at each
+    #: transfer's mark against the average cost it left at (:func:`transfer`).
+    transferred: Decimal = ZERO
+    #: What the hold benchmark's part of those transfers had gained at their marks.
+    hold_transferred: Decimal = ZERO
 
     def __init__(
         self,
@@ -48,6 +60,8 @@ class PnlState:
         sell_notional: Decimal = ZERO,
         opening_position: Decimal = ZERO,
         opening_mark: Decimal = ZERO,
+        transferred: Decimal = ZERO,
+        hold_transferred: Decimal = ZERO,
     ) -> None:
         # Written out, not generated: see "Hot values" in kasmm/core/types.py.
         object.__setattr__(self, "position", position)
@@ -62,6 +76,8 @@ class PnlState:
         object.__setattr__(self, "sell_notional", sell_notional)
         object.__setattr__(self, "opening_position", opening_position)
         object.__setattr__(self, "opening_mark", opening_mark)
+        object.__setattr__(self, "transferred", transferred)
+        object.__setattr__(self, "hold_transferred", hold_transferred)
 
     @classmethod
     def opening(cls, position: Decimal, mark: Decimal) -> PnlState:
@@ -78,17 +94,19 @@ class PnlState:
         return self.position * (mark - self.avg_cost)
 
     def net(self, mark: Decimal) -> Decimal:
-        """Realized + unrealized - fees: the mark-to-market PnL since accounting started."""
-        return self.realized + self.unrealized(mark) - self.fees
+        """Realized + unrealized (with what transfers took out) - fees: the mark-to-market
+        PnL since accounting started."""
+        return self.realized + self.unrealized(mark) + self.transferred - self.fees
 
     def hold(self, mark: Decimal) -> Decimal:
         """What the starting portfolio gained by only holding it: the opening base at ``mark``
-        against its opening value (the quote part of the portfolio gains nothing)."""
-        return self.opening_position * (mark - self.opening_mark)
+        against its opening value (the quote part of the portfolio gains nothing), making the
+        same transfers the account made."""
+        return self.opening_position * (mark - self.opening_mark) + self.hold_transferred
 
     def parts(self, mark: Decimal) -> PnlParts:
         """The PnL at ``mark`` split into what trading did and what the market did."""
-        revaluation = self.unrealized(mark)
+        revaluation = self.unrealized(mark) + self.transferred
         net = self.realized + revaluation - self.fees
         hold = self.hold(mark)
         return PnlParts(self.realized, revaluation, self.fees, net, hold, net - hold)
@@ -166,4 +184,49 @@ def fold_fill(state: PnlState, fill: Fill, fee: Decimal, notional: Decimal) -> P
         sell_notional=state.sell_notional if buy else state.sell_notional + notional,
         opening_position=state.opening_position,
         opening_mark=state.opening_mark,
+        transferred=state.transferred,
+        hold_transferred=state.hold_transferred,
+    )
+
+
+def transfer(state: PnlState, base_out: Decimal, mark: Decimal) -> PnlState:
+    """Move ``base_out`` base out of the account (negative: back in) at ``mark``, booking no
+    PnL: a transfer, not a trade.
+
+    The part that reduces the position leaves (or, short, returns) at the average cost and its
+    revaluation at ``mark`` is kept in ``transferred``; a part beyond the position opens at
+    ``mark`` (what an arriving deposit is worth, as the opening inventory is). The hold
+    benchmark makes the same transfer at ``mark``. ``net(mark)`` and ``hold(mark)`` are
+    unchanged; counts, volumes and fees are not a transfer's.
+    """
+    signed = -base_out  # the position's change
+    pos, avg, kept = state.position, state.avg_cost, state.transferred
+    if pos == ZERO or (pos > ZERO) == (signed > ZERO):
+        new_pos = pos + signed
+        if new_pos:
+            avg = (avg * abs(pos) + mark * abs(signed)) / abs(new_pos)
+    else:
+        closed = min(abs(pos), abs(signed))
+        direction = _ONE if pos > ZERO else _MINUS_ONE
+        kept += (mark - avg) * closed * direction
+        new_pos = pos + signed
+        if new_pos == ZERO:
+            avg = ZERO
+        elif (new_pos > ZERO) != (pos > ZERO):
+            avg = mark
+    return PnlState(
+        position=new_pos,
+        avg_cost=avg,
+        realized=state.realized,
+        fees=state.fees,
+        buy_count=state.buy_count,
+        sell_count=state.sell_count,
+        buy_volume=state.buy_volume,
+        sell_volume=state.sell_volume,
+        buy_notional=state.buy_notional,
+        sell_notional=state.sell_notional,
+        opening_position=state.opening_position - base_out,
+        opening_mark=state.opening_mark,
+        transferred=kept,
+        hold_transferred=state.hold_transferred + base_out * (mark - state.opening_mark),
     )

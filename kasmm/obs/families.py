@@ -355,6 +355,17 @@ class Families:
             "Balance checks where the bot's view and the venue's differed beyond dust.",
             (),
         )
+        self.transfers = c(
+            "kasmm_transfers_total",
+            "Settlement sweeps of the account booked as transfers, by asset and direction "
+            "(out; back: a failed withdrawal returned).",
+            ("asset", "direction"),
+        )
+        self.transfers_pending = g(
+            "kasmm_transfers_pending",
+            "Settlement sweeps of the account expected to leave (or return) and not seen yet.",
+            (),
+        )
         self.order_errors = c(
             "kasmm_order_errors_total", "Order actions that failed with a venue error.", ()
         )

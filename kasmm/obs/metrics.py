@@ -368,6 +368,10 @@ class SupervisorCollector(Collector):
         fam.rejected.add_metric(labels, float(counters.orders_rejected))
         fam.not_found.add_metric(labels, float(counters.cancel_not_found))
         fam.balance_drifts.add_metric(labels, float(counters.balance_drifts))
+        if view.transfers is not None:
+            for asset, direction, booked in view.transfers.bookings:
+                fam.transfers.add_metric((*labels, asset, direction), float(booked))
+            fam.transfers_pending.add_metric(labels, float(len(view.transfers.pending)))
         fam.order_errors.add_metric(labels, float(counters.venue_errors))
         fam.decisions.add_metric(labels, float(counters.decisions))
         fam.requotes.add_metric(labels, float(counters.quotes_sent))

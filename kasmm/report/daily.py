@@ -15,6 +15,11 @@ exactly what it added, and the days add up to the totals since accounting starte
 * ``hold``: what the starting portfolio would have gained that day by only being held
   (opening base x the mark's change); ``vs_hold = net - hold``.
 
+Settlement sweeps the profile booked as transfers (:func:`kasmm.core.pnl.transfer`) fold in
+with the fills, in time order: base leaves the position at average cost and its revaluation at
+the booking's mark stays in ``revaluation``; a transfer books no PnL of its own (at the mark
+of the booking) and no fill.
+
 The mark moves only with snapshots (the bot records one every few seconds while running), so a
 day's last figures are as fresh as its last snapshot.
 """
@@ -28,9 +33,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote
+from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote, transfer
 from kasmm.core.types import ZERO, Fill
 from kasmm.store.records import EquitySnapshot
+from kasmm.store.settlements import BookedTransfer
 
 
 @dataclass(slots=True)
@@ -101,14 +107,17 @@ def local_day(ts: float, tz: ZoneInfo) -> dt.date:
 
 
 def _events(
-    fills: Sequence[Fill], equity: Sequence[EquitySnapshot]
-) -> Iterator[tuple[float, int, Fill | EquitySnapshot]]:
-    """Fills (in stored order) and snapshots merged by time; a fill before a snapshot of the
-    same second (the snapshot's balances already hold it)."""
+    fills: Sequence[Fill],
+    equity: Sequence[EquitySnapshot],
+    transfers: Sequence[BookedTransfer] = (),
+) -> Iterator[tuple[float, int, Fill | EquitySnapshot | BookedTransfer]]:
+    """Fills (in stored order), booked transfers and snapshots merged by time; a fill or a
+    transfer before a snapshot of the same second (the snapshot's balances already hold it)."""
     fill_events = ((f.ts, 0, f) for f in fills)
+    moves = ((t.ts, 0, t) for t in sorted(transfers, key=lambda t: t.ts))
     snap_events = ((s.ts, 1, s) for s in sorted(equity, key=lambda s: s.ts))
     # heapq.merge keeps each input's order, so fills fold in the order the bot folded them.
-    return heapq.merge(fill_events, snap_events, key=lambda e: (e[0], e[1]))
+    return heapq.merge(fill_events, moves, snap_events, key=lambda e: (e[0], e[1]))
 
 
 def daily_pnl(
@@ -120,6 +129,7 @@ def daily_pnl(
     *,
     since: float | None = None,
     until: float | None = None,
+    transfers: Sequence[BookedTransfer] = (),
 ) -> DailyPnl:
     """Fold ``fills`` and ``equity`` into per-day PnL parts (see the module docstring).
 
@@ -132,22 +142,31 @@ def daily_pnl(
     :param equity: the profile's equity snapshots (any order).
     :param quote_asset: fees charged in another asset are valued at the fill price.
     :param timezone: IANA name of the zone whose midnights separate the days.
+    :param transfers: the settlement sweeps the profile booked (a quote transfer moves no
+        position and is left out).
     """
     tz = ZoneInfo(timezone)
     state = PnlState() if opening is None else PnlState.opening(*opening)
     mark: Decimal | None = None if opening is None else opening[1]
     days: dict[dt.date, DayPnl] = {}
-    for ts, _, event in _events(fills, equity):
+    moves = [t for t in transfers if t.asset != quote_asset]
+    for ts, _, event in _events(fills, equity, moves):
         if until is not None and ts > until:
             continue
         booked = since is None or ts >= since
         day = DayPnl(local_day(ts, tz))  # a scratch day for what comes before ``since``
         if booked:
             day = days.setdefault(day.day, day)
-        before_unrealized = state.unrealized(mark) if mark is not None else ZERO
+        # the open position's value and what transfers took out at their marks
+        before_unrealized = state.unrealized(mark) + state.transferred if mark is not None else ZERO
         before_hold = state.hold(mark) if mark is not None else ZERO
         if isinstance(event, EquitySnapshot):
             mark = event.mid
+        elif isinstance(event, BookedTransfer):
+            signed = event.amount if event.direction == "out" else -event.amount
+            state = transfer(state, signed, event.mark)
+            if mark is None:
+                mark = event.mark
         else:
             new = apply_fill(state, event, quote_asset)
             day.fills += 1
@@ -162,7 +181,7 @@ def daily_pnl(
             state = new
             if mark is None:
                 mark = event.price  # no snapshot yet: the first fill's price stands in
-        day.revaluation += state.unrealized(mark) - before_unrealized
+        day.revaluation += state.unrealized(mark) + state.transferred - before_unrealized
         day.hold += state.hold(mark) - before_hold
         day.mark = mark
     ordered = tuple(days[k] for k in sorted(days))

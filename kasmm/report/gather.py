@@ -28,6 +28,7 @@ from kasmm.report.hedges import HedgeSummary, hedge_summary
 from kasmm.report.mm import DayKpis, daily_kpis
 from kasmm.report.orders import RestingOrder, resting_orders
 from kasmm.store import EquitySnapshot, HaltRecord, Ledger, ModeChange, RiskEvent
+from kasmm.store.settlement_book import SettlementBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ def gather(
         config.timezone if config is not None else "UTC",
         since=since,
         until=until,
+        transfers=SettlementBook(ledger).booked_transfers(profile),
     )
     # Every row: a row's increment needs the previous row of its run, maybe before ``since``.
     kpi_days = daily_kpis(

@@ -30,6 +30,8 @@ from kasmm.store.hedges import HedgedFill, OpenExposure
 from kasmm.store.kpis import KpiRecord
 from kasmm.store.ledger import Ledger, OrderJournalEntry
 from kasmm.store.records import EquitySnapshot, HaltRecord, ModeChange, OrderEvent, RiskEvent
+from kasmm.store.settlement_book import SettlementBook
+from kasmm.store.settlements import BookedTransfer, SweepRecord, TransferDirection
 
 T = TypeVar("T")
 
@@ -330,3 +332,34 @@ class AsyncLedger:
     ) -> dict[str, Decimal] | None:
         """See :meth:`Ledger.implied_balances`."""
         return await self._run(partial(self.ledger.implied_balances, profile, base, quote))
+
+    # --- settlements (kasmm.store.settlement_book) ------------------------------------------
+
+    async def sweeps(self, account: str, since: float | None = None) -> list[SweepRecord]:
+        """See :meth:`SettlementBook.sweeps`: ``account``'s sweeps requested since ``since``."""
+        return await self._run(partial(SettlementBook(self.ledger).sweeps, account, since=since))
+
+    async def book_transfer(
+        self,
+        profile: str,
+        key: str,
+        direction: TransferDirection,
+        asset: str,
+        amount: Decimal,
+        mark: Decimal,
+        ts: float,
+        value: Decimal | None = None,
+    ) -> bool:
+        """See :meth:`SettlementBook.book_transfer`."""
+        book = SettlementBook(self.ledger)
+        return await self._run(
+            partial(book.book_transfer, profile, key, direction, asset, amount, mark, ts, value)
+        )
+
+    async def booked_transfers(self, profile: str) -> list[BookedTransfer]:
+        """See :meth:`SettlementBook.booked_transfers`."""
+        return await self._run(partial(SettlementBook(self.ledger).booked_transfers, profile))
+
+    async def opened_at(self, profile: str) -> float | None:
+        """See :meth:`SettlementBook.opened_at`."""
+        return await self._run(partial(SettlementBook(self.ledger).opened_at, profile))

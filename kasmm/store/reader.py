@@ -20,6 +20,7 @@ from kasmm.core.types import Fill
 from kasmm.store.db import FILL_COLUMNS, LedgerError, fill_from
 from kasmm.store.hedges import HedgedFill, hedged_fills
 from kasmm.store.records import EquitySnapshot, decode_decimal
+from kasmm.store.settlements import BookedTransfer, booked_transfers
 
 #: Tables a profile can have rows in (the same list as :meth:`Ledger.profiles`).
 _PROFILE_TABLES = ("orders", "fills", "openings", "equity", "modes", "risk_events")
@@ -32,6 +33,8 @@ class Accounting:
     opening: tuple[Decimal, Decimal] | None  #: ``(position, mark)`` accounting started from
     fills: tuple[Fill, ...]  #: insertion order (the order the bot folded them in)
     equity: tuple[EquitySnapshot, ...]  #: time order
+    #: the settlement sweeps booked as transfers, time order (none before schema 9)
+    transfers: tuple[BookedTransfer, ...] = ()
 
 
 class LedgerReader:
@@ -89,6 +92,10 @@ class LedgerReader:
                     " ORDER BY ts, id",
                     (profile,),
                 ).fetchall()
+                has_transfers = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'transfers'"
+                ).fetchone()
+                transfers = booked_transfers(conn, profile) if has_transfers else []
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -102,6 +109,7 @@ class LedgerReader:
                 EquitySnapshot(ts, *(decode_decimal(v) for v in (eq, mid, base, quote)))
                 for ts, eq, mid, base, quote in equity
             ),
+            transfers=tuple(transfers),
         )
 
     def hedged_fills(self, profile: str) -> list[HedgedFill]:

@@ -103,10 +103,19 @@ class SettlementBook:
         amount: Decimal,
         mark: Decimal,
         ts: float,
+        value: Decimal | None = None,
     ) -> bool:
-        """Record ``profile``'s booking of sweep ``key`` (``False``: booked already)."""
+        """Record ``profile``'s booking of sweep ``key`` (``False``: booked already); with
+        ``value``, lower its stored equity peak by it (see
+        :func:`~kasmm.store.settlements.book_transfer`)."""
         with self._ledger.transaction() as conn:
-            return rows.book_transfer(conn, profile, key, direction, asset, amount, mark, ts)
+            return rows.book_transfer(conn, profile, key, direction, asset, amount, mark, ts, value)
+
+    def opened_at(self, profile: str) -> float | None:
+        """Wall time ``profile``'s accounting opened (``None``: not yet)."""
+        with self._ledger.snapshot() as conn:
+            row = conn.execute("SELECT ts FROM openings WHERE profile = ?", (profile,)).fetchone()
+        return None if row is None else float(row[0])
 
     def booked_transfers(self, profile: str) -> list[BookedTransfer]:
         """Every transfer ``profile`` booked, oldest first."""

@@ -333,14 +333,30 @@ def book_transfer(
     amount: Decimal,
     mark: Decimal,
     ts: float,
+    value: Decimal | None = None,
 ) -> bool:
-    """Record that ``profile`` booked sweep ``key`` (``False``: it already had)."""
+    """Record that ``profile`` booked sweep ``key`` (``False``: it already had).
+
+    :param value: what left the account in quote (negative: came back); the profile's stored
+        equity peak is lowered by it in the same transaction, so drawdown after a restart
+        still measures trading only.
+    """
     cur = conn.execute(
         "INSERT OR IGNORE INTO transfers (profile, sweep_key, direction, asset, amount, mark, ts) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (profile, key, direction, asset, encode_decimal(amount), encode_decimal(mark), ts),
     )
-    return cur.rowcount == 1
+    booked = cur.rowcount == 1
+    if booked and value:
+        peak = conn.execute(
+            "SELECT equity FROM equity_peaks WHERE profile = ?", (profile,)
+        ).fetchone()
+        if peak is not None:
+            conn.execute(
+                "UPDATE equity_peaks SET equity = ? WHERE profile = ?",
+                (encode_decimal(decode_decimal(peak[0]) - value), profile),
+            )
+    return booked
 
 
 def booked_transfers(conn: sqlite3.Connection, profile: str) -> list[BookedTransfer]:

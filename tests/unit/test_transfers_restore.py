@@ -1,0 +1,136 @@
+"""Booked transfers survive a restart: PnL replays them with the fills in time order, the stored
+peak and the day's start forget their value, and a booked sweep is never booked again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import anyio
+import pytest
+
+from kasmm.bot.commands import StoreTransfer
+from kasmm.core.pnl import PnlState, apply_fill, transfer
+from kasmm.core.types import ClientOrderId, Fill, Side, TradeId
+from kasmm.journal import BotJournal, Restored
+from kasmm.report.daily import daily_pnl, total
+from kasmm.store import AsyncLedger
+from kasmm.store.ledger import Ledger
+from kasmm.store.reader import LedgerReader
+from kasmm.store.settlement_book import SettlementBook
+from kasmm.store.settlements import SweepRecord
+from tests.unit.test_engine_transfers import MID, OPENED, engine, read, sweep
+
+D = Decimal
+PROFILE = "kas-usdt-sim"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(tmp_path / "kasmm.sqlite") as opened:
+        yield opened
+
+
+def fill(trade: str, side: Side, price: str, size: int, ts: float) -> Fill:
+    return Fill(TradeId(trade), ClientOrderId("kx_1"), side, D(price), D(size), D(0), "USDT", ts)
+
+
+def requested(key: str, amount: int) -> SweepRecord:
+    return sweep(key, amount, state="requested")
+
+
+def test_pnl_replays_transfers_with_the_fills_in_time_order(ledger: Ledger) -> None:
+    book = SettlementBook(ledger)
+    ledger.set_opening(PROFILE, D(50_000), MID, OPENED)
+    early = fill("t1", Side.BUY, "0.09", 1_000, OPENED + 1)
+    late = fill("t2", Side.SELL, "0.1", 3_000, OPENED + 5)
+    ledger.record_fill(PROFILE, early)
+    ledger.record_fill(PROFILE, late)
+    book.record_requested(requested("s1", 20_000))
+    book.record_requested(requested("u1", 500))
+    assert book.book_transfer(PROFILE, "s1", "out", "KAS", D(20_001), D("0.095"), OPENED + 3)
+    assert book.book_transfer(PROFILE, "u1", "out", "USDT", D(500), D(1), OPENED + 4)
+    want = PnlState.opening(D(50_000), MID)
+    want = apply_fill(want, early, "USDT")
+    want = transfer(want, D(20_001), D("0.095"))  # the USDT sweep moves no position
+    want = apply_fill(want, late, "USDT")
+    # the transfer sits between the fills by time: exactly the state the bot had
+    assert ledger.pnl_state(PROFILE, "USDT", (D(50_000), MID)) == want
+
+
+def test_the_stored_peak_is_lowered_once_and_a_key_is_booked_once(ledger: Ledger) -> None:
+    book = SettlementBook(ledger)
+    ledger.record_equity(PROFILE, OPENED, D(8_000), MID, D(50_000), D(4_000))
+    book.record_requested(requested("s1", 20_000))
+    value = D(20_001) * MID
+    assert book.book_transfer(PROFILE, "s1", "out", "KAS", D(20_001), MID, OPENED + 2, value)
+    assert not book.book_transfer(PROFILE, "s1", "out", "KAS", D(20_001), MID, OPENED + 3, value)
+    assert ledger.peak_equity(PROFILE) == D(8_000) - value
+    assert [t.key for t in book.booked_transfers(PROFILE)] == ["s1"]
+
+
+def test_a_restarted_bot_resumes_its_bookings_and_books_nothing_twice(ledger: Ledger) -> None:
+    # first run: open, snapshot the equity, book a sweep through the engine
+    first = engine()
+    ledger.set_opening(PROFILE, D(50_000), MID, OPENED)
+    ledger.record_equity(PROFILE, OPENED + 0.5, D(8_000), MID, D(50_000), D(4_000))
+    SettlementBook(ledger).record_requested(requested("s1", 20_000))
+    read(first, 2.0, D(29_999), D(4_000), sweep("s1", 20_000, state="sent"))
+    (stored,) = [c for c in first.take() if isinstance(c, StoreTransfer)]
+
+    async def store_and_restore() -> tuple[object, ...]:
+        journal = BotJournal(PROFILE, "USDT", AsyncLedger(ledger))
+        await journal.transfer(
+            stored.key, "out", stored.asset, stored.amount, stored.mark, stored.value, stored.wall
+        )
+        await journal.transfer(  # a repeat (a crash before the bot knew it was stored)
+            stored.key, "out", stored.asset, stored.amount, stored.mark, stored.value, stored.wall
+        )
+        restored = await journal.restore("UTC", OPENED + 10)
+        return (restored,)
+
+    (restored,) = anyio.run(store_and_restore)
+    assert isinstance(restored, Restored)
+    equity = D(8_000) - D(20_001) * MID
+    assert restored.peak_equity == equity
+    assert restored.day_start_equity == equity
+    assert restored.opened_at == OPENED
+    assert [t.key for t in restored.transfers] == ["s1"]
+    assert restored.pnl is not None and restored.pnl.position == D(29_999)
+    # second run: the same sweep, now confirmed, is never booked again
+    second = engine()
+    second.account.inventory.base = D(29_999)  # what its start-up read found
+    second.restored(restored, OPENED + 10)
+    assert second.account.pnl == restored.pnl
+    read(second, 3.0, D(29_999), D(4_000), sweep("s1", 20_000, state="confirmed"))
+    read(second, 4.0, D(29_999), D(4_000), sweep("s1", 20_000, state="confirmed"))
+    commands = second.take()
+    assert not [c for c in commands if isinstance(c, StoreTransfer)]
+    assert second.stats.balance_drifts == 0 and second.stats.kill_switch_trips == 0
+
+
+def test_kasmm_pnl_days_fold_the_transfers_and_add_up_to_the_bots_state(ledger: Ledger) -> None:
+    book = SettlementBook(ledger)
+    ledger.set_opening(PROFILE, D(50_000), MID, OPENED)
+    ledger.record_equity(PROFILE, OPENED + 1, D(8_000), MID, D(50_000), D(4_000))
+    ledger.record_fill(PROFILE, fill("t1", Side.BUY, "0.09", 1_000, OPENED + 2))
+    book.record_requested(requested("s1", 20_000))
+    book.book_transfer(PROFILE, "s1", "out", "KAS", D(20_001), D("0.1"), OPENED + 3)
+    ledger.record_equity(PROFILE, OPENED + 86_400 * 2, D(4_000), D("0.12"), D(30_999), D(3_910))
+    with LedgerReader(ledger.path) as reader:
+        records = reader.accounting(PROFILE)
+    assert [t.key for t in records.transfers] == ["s1"]
+    daily = daily_pnl(
+        records.fills, records.opening, records.equity, "USDT", transfers=records.transfers
+    )
+    assert daily.state == ledger.pnl_state(PROFILE, "USDT", records.opening)
+    mark = D("0.12")
+    parts = daily.state.parts(mark)
+    days = total(daily.days)
+    assert days.revaluation == parts.revaluation and days.hold == parts.hold
+    assert days.spread_capture - days.fees + days.revaluation == parts.net
+    # what left is valued at the booking's mark: the later rise counts only what is held
+    assert parts.net == daily.state.position * (mark - daily.state.avg_cost) + (
+        daily.state.transferred
+    )
