@@ -361,3 +361,8 @@ class SettlementService:
     def open_sweeps(self, account: str) -> list[SweepRecord]:
         """The account's sweeps still on their way, from the ledger."""
         return self._book.sweeps(account, states=OPEN_STATES)
+
+    def latest(self, records: Sequence[SweepRecord]) -> list[SweepRecord]:
+        """Each of ``records`` as the ledger holds it now."""
+        found = (self._book.sweep(r.key) for r in records)
+        return [r for r in found if r is not None]
