@@ -40,6 +40,7 @@ from kasmm.config.settlement_inputs import plan_inputs
 from kasmm.core.settlement import Gates, SettlementPlan, Sweep, WithdrawTerms, describe
 from kasmm.core.settlement import plan_settlement as make_plan
 from kasmm.settle.desk import DeskError, DeskUnavailable, WithdrawalDesk
+from kasmm.settle.executor import SettleError
 from kasmm.settle.guard import LimitGuardDesk
 from kasmm.settle.node import KaspaNode, NodeStatus, Receipt
 from kasmm.store.settlement_book import SettlementBook
@@ -291,8 +292,8 @@ class SettlementService:
             for asset, sweep in plan.sweeps.items():
                 try:
                     requested.append(await settler.sweep(asset, sweep))
-                except DeskError as exc:
-                    problems.append(f"{asset}: the sweep could not be requested: {exc}")
+                except (DeskError, SettleError) as exc:
+                    problems.append(f"{asset}: the sweep was not requested: {exc}")
         return AccountRun(
             account,
             desk.exchange,

@@ -201,6 +201,7 @@ def world(tmp_path: Path, profiles: Sequence[Profile] = (), **desk: Any) -> Iter
 async def test_plan_reads_prints_and_moves_nothing(tmp_path: Path) -> None:
     with world(tmp_path) as w:
         run = await w.service.run(ACCOUNT, execute=False, gates=Gates())
+        assert w.book.sweeps(ACCOUNT) == []
     assert run.plan is not None and not run.executed
     kas, usdt = run.plan.assets
     # 10000 held, ceiling 5000: the excess less the fee is 4999, max_sweep 3000 binds
@@ -211,7 +212,7 @@ async def test_plan_reads_prints_and_moves_nothing(tmp_path: Path) -> None:
     (notice,) = run.top_ups
     assert (notice.asset, notice.amount, notice.address) == ("USDT", D(400), DEPOSIT)
     assert usdt.action.__class__.__name__ == "TopUp"
-    assert w.desk.requests == [] and w.book.sweeps(ACCOUNT) == []
+    assert w.desk.requests == []
     assert w.desk.closed == 1 and w.node_opened == [0]
 
 
@@ -379,7 +380,8 @@ async def test_the_guard_refuses_inside_withdraw_what_the_limits_forbid(tmp_path
             wall=lambda: NOW,
         )
         record = await settler.sweep("KAS", Sweep(D(3500), D(1), ("excess",)))
-        assert record.state == "failed" and "max_sweep" in (record.reason or "")
+        assert (record.state, record.reason) == ("failed", "invalid_request")
+        assert "above max_sweep" in w.book.steps(record.key)[-1].detail["message"]
         ok = await settler.sweep("KAS", Sweep(D(3000), D(1), ("per_sweep",)))
         assert ok.state == "accepted"
         w.desk.send("w1", "aa" * 32)
@@ -387,6 +389,6 @@ async def test_the_guard_refuses_inside_withdraw_what_the_limits_forbid(tmp_path
         await settler.advance_open()
         # 3000 of 4000 used today: 1001 more is refused, counting the confirmed one
         over = await settler.sweep("KAS", Sweep(D(1001), D(1), ("excess",)))
-        assert over.state == "failed" and "max_per_day" in (over.reason or "")
+        assert over.state == "failed"
+        assert "max_per_day" in w.book.steps(over.key)[-1].detail["message"]
     assert [a for _, a, _, _ in w.desk.requests] == [D(3000)]
-
