@@ -58,8 +58,8 @@ def render_text(run: AccountRun, book: SettlementBook) -> str:
             )
         else:
             lines.append(
-                f"  top up: send {notice.amount} {notice.asset} to the exchange's deposit "
-                f"address (it could not be read: {notice.error}); kasmm never signs"
+                f"  top up: deposit {notice.amount} {notice.asset} to the exchange account "
+                f"({notice.error}); kasmm never signs"
             )
     if not run.executed and run.plan is not None and run.plan.sweeps:
         lines.append("  (plan only: kasmm settle --execute requests the sweeps above)")

@@ -12,7 +12,8 @@ decided and requested the same way whoever starts it. One :meth:`SettlementServi
    zone, UTC without one) and which sweeps are still open;
 4. plans (:func:`~kasmm.core.settlement.plan_settlement`: the rules live there), with the
    caller's gates (halted profiles, stale feeds) and the ledger's pending sweeps;
-5. reads the exchange's deposit address for each top-up (kasmm never signs: an operator sends);
+5. reads the exchange's deposit address for each KAS top-up (kasmm never signs: an operator
+   sends from the wallet; other assets are deposited on the exchange);
 6. executing, hands each planned sweep to the executor, through a desk that checks the limits
    once more inside ``withdraw`` (:class:`~kasmm.settle.guard.LimitGuardDesk`).
 
@@ -35,7 +36,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from kasmm.config.schema import Profile
-from kasmm.config.settlement import AccountSettlement, SettlementFile, to_band
+from kasmm.config.settlement import NATIVE_ASSET, AccountSettlement, SettlementFile, to_band
 from kasmm.config.settlement_inputs import plan_inputs
 from kasmm.core.settlement import Gates, SettlementPlan, Sweep, WithdrawTerms, describe
 from kasmm.core.settlement import plan_settlement as make_plan
@@ -342,6 +343,10 @@ class SettlementService:
     async def _top_up(
         self, desk: WithdrawalDesk, asset: str, amount: Decimal, reason: str
     ) -> TopUpNotice:
+        if asset != NATIVE_ASSET:
+            # The desk reads deposit addresses on the Kaspa network: only KAS has one there.
+            why = f"{asset} does not travel on the Kaspa network; deposit it on the exchange"
+            return TopUpNotice(asset, amount, reason, None, why)
         try:
             address = await desk.deposit_address(asset)
         except DeskError as exc:

@@ -210,10 +210,25 @@ async def test_plan_reads_prints_and_moves_nothing(tmp_path: Path) -> None:
         "KAS: holds 10000 (floor 1000, ceiling 5000): sweep 3000 (fee 1; limited by per_sweep)"
     )
     (notice,) = run.top_ups
-    assert (notice.asset, notice.amount, notice.address) == ("USDT", D(400), DEPOSIT)
+    assert (notice.asset, notice.amount, notice.address) == ("USDT", D(400), None)
+    assert notice.error is not None and "Kaspa network" in notice.error
     assert usdt.action.__class__.__name__ == "TopUp"
     assert w.desk.requests == []
     assert w.desk.closed == 1 and w.node_opened == [0]
+
+
+async def test_a_kas_top_up_prints_the_deposit_address_and_moves_nothing(tmp_path: Path) -> None:
+    with world(tmp_path, kas=D(400)) as w:
+        run = await w.service.run(ACCOUNT, execute=True, gates=Gates())
+        assert w.book.sweeps(ACCOUNT) == []
+    kas_notice = next(n for n in run.top_ups if n.asset == "KAS")
+    # floor 1000 (keep_at_least; the profile needs 200): 600 short, whatever the gates
+    assert (kas_notice.amount, kas_notice.address, kas_notice.reason) == (
+        D(600),
+        DEPOSIT,
+        "below_band",
+    )
+    assert w.desk.requests == []
 
 
 async def test_execute_requests_exactly_the_planned_amount_and_records_the_trail(
