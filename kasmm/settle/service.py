@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +40,7 @@ from kasmm.config.settlement import NATIVE_ASSET, AccountSettlement, SettlementF
 from kasmm.config.settlement_inputs import plan_inputs
 from kasmm.core.settlement import Gates, SettlementPlan, Sweep, WithdrawTerms, describe
 from kasmm.core.settlement import plan_settlement as make_plan
+from kasmm.core.types import Balance, Balances
 from kasmm.settle.desk import DeskError, DeskUnavailable, WithdrawalDesk
 from kasmm.settle.executor import SettleError
 from kasmm.settle.guard import LimitGuardDesk
@@ -126,6 +127,20 @@ class AccountRun:
     def open(self) -> tuple[SweepRecord, ...]:
         """The sweeps of this run still on their way."""
         return tuple(r for r in (*self.advanced, *self.requested) if r.is_open)
+
+
+def _tidy(amount: Decimal) -> Decimal:
+    """The same amount without a float's trailing ``.0`` (ccxt parses JSON numbers as floats:
+    ``300000.0``), so that what the plan prints reads as the exchange shows it."""
+    if amount.is_finite() and amount == amount.to_integral_value():
+        return amount.quantize(Decimal(1))
+    return amount
+
+
+def _tidy_balances(balances: Balances) -> Balances:
+    return Balances(
+        {a: Balance(_tidy(b.free), _tidy(b.locked)) for a, b in balances.assets.items()}
+    )
 
 
 def day_start(wall: float, timezone: str) -> float:
@@ -315,14 +330,16 @@ class SettlementService:
         members: Sequence[Profile],
         gates: Gates,
     ) -> SettlementPlan:
-        balances = await desk.balances()
+        balances = _tidy_balances(await desk.balances())
         symbols = sorted({p.symbol for p in members if p.enabled})
         mids = await desk.mids(symbols)
         terms: dict[str, WithdrawTerms] = {}
         for asset in sorted(acct.assets):
             found = await desk.terms(asset)
             if found is not None:
-                terms[asset] = found
+                terms[asset] = replace(
+                    found, min_amount=_tidy(found.min_amount), fee=_tidy(found.fee)
+                )
         since = self._day_start(acct)
         swept_today = {a: self._book.swept_since(account, a, since) for a in acct.assets}
         pending = {r.asset for r in self._book.sweeps(account, states=OPEN_STATES)}

@@ -304,8 +304,7 @@ async def test_an_open_sweep_is_resumed_first_and_holds_a_new_one(tmp_path: Path
         second = await w.service.run(ACCOUNT, execute=True, gates=Gates())
         assert [r.key for r in second.advanced] == [record.key]
         assert second.plan is not None
-        assert second.plan.assets[0].action.__class__ is Hold
-        assert second.plan.assets[0].action.reason == "sweep_pending"  # type: ignore[union-attr]
+        assert second.plan.assets[0].action == Hold("sweep_pending", D(11999))
         assert len(w.desk.requests) == 1
 
 
