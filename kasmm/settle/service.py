@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+import anyio
 import structlog
 
 from kasmm.config.schema import Profile
@@ -191,6 +192,7 @@ class SettlementService:
     :param members: account -> the names of its profiles (the loader's membership pass).
     :param profiles: name -> the loaded profile.
     :param locks: the state directory's ``locks/`` (``None``: no lock, for tests only).
+    :param monotonic: the clock ``wait_s`` is measured on; ``sleep`` waits between passes.
     """
 
     def __init__(
@@ -205,6 +207,8 @@ class SettlementService:
         settler_factory: SettlerFactory,
         locks: Path | None,
         wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self._settlement = settlement
         self._members = {k: tuple(v) for k, v in members.items()}
@@ -215,6 +219,8 @@ class SettlementService:
         self._settler_factory = settler_factory
         self._locks = locks
         self._wall = wall
+        self._monotonic = monotonic
+        self._sleep = sleep
 
     @property
     def accounts(self) -> tuple[str, ...]:
@@ -257,11 +263,22 @@ class SettlementService:
                 settler = self._settler_factory(account, acct, guarded, node)
             yield desk, settler
 
-    async def run(self, account: str, *, execute: bool, gates: Gates) -> AccountRun:
+    async def run(
+        self,
+        account: str,
+        *,
+        execute: bool,
+        gates: Gates,
+        wait_s: float | None = None,
+        poll_s: float = 2.0,
+    ) -> AccountRun:
         """Plan (and with ``execute``, carry out) the settlement of ``account``.
 
         :param gates: the caller's halted profiles and stale feeds (halts of profiles outside
             the account are ignored); the ledger's pending sweeps are added here.
+        :param wait_s: executing, then follow the open sweeps (a pass every ``poll_s`` on the
+            monotonic clock, same desk, lock still held) until none is open or ``wait_s``
+            seconds have passed; the run then shows each sweep as it is at the end.
         :raises ValueError: ``account`` has no settlement in the file.
         """
         acct = self._account(account)
@@ -269,11 +286,31 @@ class SettlementService:
         try:
             async with self._session(account, acct, execute) as (desk, settler):
                 exchange = desk.exchange
-                return await self._run(account, acct, desk, settler, gates)
+                run = await self._run(account, acct, desk, settler, gates)
+                if settler is not None and wait_s is not None and run.open:
+                    await self._follow(settler, wait_s, poll_s)
+                    run = self._refreshed(run)
+                return run
         except LockBusy as exc:
             log.warning("settlement_busy", account=account, holder=str(exc.holder))
             problem = f"another settlement of {account} is running: {exc.holder}"
             return AccountRun(account, exchange, execute, None, (), (), (), (), (problem,), True)
+
+    async def _follow(self, settler: SweepExecutor, wait_s: float, poll_s: float) -> None:
+        deadline = self._monotonic() + wait_s
+        while (left := deadline - self._monotonic()) > 0:
+            await self._sleep(min(poll_s, left))
+            if not any(r.is_open for r in await settler.advance_open()):
+                return
+
+    def _refreshed(self, run: AccountRun) -> AccountRun:
+        """``run`` with each of its sweeps as the ledger holds it now."""
+        latest = {r.key: r for r in self.latest([*run.advanced, *run.requested])}
+        return replace(
+            run,
+            advanced=tuple(latest.get(r.key, r) for r in run.advanced),
+            requested=tuple(latest.get(r.key, r) for r in run.requested),
+        )
 
     async def _run(
         self,
@@ -369,17 +406,6 @@ class SettlementService:
         except DeskError as exc:
             return TopUpNotice(asset, amount, reason, None, str(exc))
         return TopUpNotice(asset, amount, reason, address)
-
-    async def advance(self, account: str) -> tuple[SweepRecord, ...] | None:
-        """One pass over ``account``'s open sweeps (``--wait``); ``None`` when another
-        settlement of the account holds its lock (try again later)."""
-        acct = self._account(account)
-        try:
-            async with self._session(account, acct, True) as (_desk, settler):
-                assert settler is not None
-                return tuple(await settler.advance_open())
-        except LockBusy:
-            return None
 
     def open_sweeps(self, account: str) -> list[SweepRecord]:
         """The account's sweeps still on their way, from the ledger."""
