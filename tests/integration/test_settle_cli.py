@@ -251,16 +251,21 @@ async def test_a_halted_profile_or_a_stale_feed_holds_the_sweep(setup: Setup) ->
     assert setup.emu.wallet.withdrawals == {} and setup.sweeps() == []
 
 
+@pytest.mark.parametrize("answer", ["received", "lost"])
 async def test_a_crash_between_request_and_confirmation_resumes_without_a_second_withdrawal(
-    setup: Setup,
+    setup: Setup, answer: str
 ) -> None:
+    """Killed after the request: with its answer in the ledger (``accepted``), or with the
+    answer lost on the way (the exchange took it; the ledger still says ``requested``)."""
     (setup.profiles / "_settlement.yaml").write_text(
         _settlement(setup.node.url, max_per_day=100000)
     )
+    if answer == "lost":
+        setup.emu.inject_fault("POST", "/api/v3/capital/withdraw", status=504, after=True)
     process = await anyio.open_process(setup.argv("--execute", "--wait", "120"), env=setup.env())
     try:
         with anyio.fail_after(60):
-            while not setup.emu.wallet.withdrawals or not _accepted(setup):
+            while not setup.emu.wallet.withdrawals or not _stored(setup, answer):
                 await anyio.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         await process.wait()
@@ -269,18 +274,25 @@ async def test_a_crash_between_request_and_confirmation_resumes_without_a_second
             process.kill()
             await process.wait()
         await process.aclose()
-    assert [s[0] for s in setup.sweeps()] == ["accepted"]
+    (before,) = setup.sweeps()
+    assert before[0] in ("requested", "accepted") and (answer == "lost") == (
+        before[0] == "requested"
+    )
     setup.chain.settle_all()  # meanwhile, the exchange sent it and the chain confirmed it
     code, out, err = await setup.settle("--execute", "--wait", "60")
     assert code == 0, out + err
     (w1,) = setup.emu.wallet.withdrawals.values()
     assert w1.amount == D(100000)
-    trail = ["requested", "accepted", "sent", "confirmed"]
-    assert setup.sweeps() == [("confirmed", D(100000), KAS_ADDRESS, trail)]
+    (after,) = setup.sweeps()
+    assert after[:3] == ("confirmed", D(100000), KAS_ADDRESS)
+    assert after[3][0] == "requested" and after[3][-2:] == ["sent", "confirmed"]
     assert "held: today's sweep limit is reached" in out
+    assert SECRET.encode() not in (setup.state / "kasmm.sqlite").read_bytes()
 
 
-def _accepted(setup: Setup) -> bool:
+def _stored(setup: Setup, answer: str) -> bool:
+    """The ledger holds the sweep in the state its answer (or the loss of it) leaves."""
     if not (setup.state / "kasmm.sqlite").exists():
         return False
-    return [s[0] for s in setup.sweeps()] == ["accepted"]
+    want = "accepted" if answer == "received" else "requested"
+    return [s[0] for s in setup.sweeps()] == [want]
