@@ -179,7 +179,7 @@ def _kas(emu: MexcEmulator) -> D:
 
 
 async def test_plan_prints_amounts_band_limits_and_reasons(setup: Setup) -> None:
-    code, out, err = await setup.settle("--plan")
+    code, out, err = await setup.settle("--plan", withdrawal=False)  # no withdrawal key here
     assert code == 0, out + err
     assert f"account {ACCOUNT} (mexc): plan" in out
     # 300000 held, ceiling 50000: the excess less the fee is 249999; max_sweep binds
@@ -204,6 +204,28 @@ async def test_plan_prints_amounts_band_limits_and_reasons(setup: Setup) -> None
         D(50000),
         ["per_sweep"],
     )
+
+
+async def test_a_kas_top_up_prints_the_exchanges_deposit_address(setup: Setup) -> None:
+    setup.emu.engine.set_balance(KEY, "KAS", "4000")
+    code, out, err = await setup.settle("--execute")
+    assert code == 0, out + err
+    address = setup.emu.wallet.deposit_address(KEY, "KAS", "KAS")
+    assert address.startswith("kaspa:")
+    # floor: keep_at_least 10000 (the profile's need at 0.1 is smaller)
+    assert f"top up: send 6000 KAS to {address} from your wallet; kasmm never signs" in out
+    assert setup.emu.wallet.withdrawals == {}
+
+
+async def test_a_refused_sweep_fails_with_its_reason_and_exit_1(setup: Setup) -> None:
+    whitelist = setup.emu.wallet.whitelist
+    assert whitelist is not None
+    whitelist.clear()
+    code, out, _ = await setup.settle("--execute")
+    assert code == 1
+    assert ": failed (address_not_whitelisted)" in out
+    assert [s[0] for s in setup.sweeps()] == ["failed"] and setup.emu.wallet.withdrawals == {}
+    assert _kas(setup.emu) == D(300000)
 
 
 async def test_execute_needs_the_withdrawal_credentials(setup: Setup) -> None:
