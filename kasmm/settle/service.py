@@ -26,12 +26,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 import anyio
 import structlog
@@ -41,11 +39,19 @@ from kasmm.config.settlement import NATIVE_ASSET, AccountSettlement, SettlementF
 from kasmm.config.settlement_inputs import plan_inputs
 from kasmm.core.settlement import Gates, SettlementPlan, Sweep, WithdrawTerms, describe
 from kasmm.core.settlement import plan_settlement as make_plan
-from kasmm.core.types import Balance, Balances
 from kasmm.settle.desk import DeskError, DeskUnavailable, WithdrawalDesk
 from kasmm.settle.executor import SettleError
 from kasmm.settle.guard import LimitGuardDesk
-from kasmm.settle.node import KaspaNode, NodeStatus, Receipt
+from kasmm.settle.node import KaspaNode
+from kasmm.settle.run import (
+    AccountRun,
+    LazyNode,
+    TopUpNotice,
+    day_start,
+    settle_lock_path,
+    tidy,
+    tidy_balances,
+)
 from kasmm.store.settlement_book import SettlementBook
 from kasmm.store.settlements import OPEN_STATES, SweepRecord
 from kasmm.store.state_dir import LockBusy, LockFile
@@ -84,105 +90,6 @@ DeskFactory = Callable[[str, bool], WithdrawalDesk]
 NodeFactory = Callable[[AccountSettlement], contextlib.AbstractAsyncContextManager[KaspaNode]]
 #: ``(account, its settlement, desk, node)`` -> the executor of its sweeps.
 SettlerFactory = Callable[[str, AccountSettlement, WithdrawalDesk, KaspaNode], SweepExecutor]
-
-
-@dataclass(frozen=True, slots=True)
-class TopUpNotice:
-    """An operator should send ``amount`` of ``asset`` to ``address`` (``None``: it could not
-    be read; ``error`` says why)."""
-
-    asset: str
-    amount: Decimal
-    reason: str
-    address: str | None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRun:
-    """What one run found and did for one account."""
-
-    account: str
-    exchange: str
-    executed: bool
-    #: ``None`` when the exchange could not be read (nothing was decided)
-    plan: SettlementPlan | None
-    #: one :func:`~kasmm.core.settlement.describe` line per banded asset
-    lines: tuple[str, ...]
-    #: sweeps this run requested, as the executor left them
-    requested: tuple[SweepRecord, ...]
-    #: open sweeps of earlier runs, after this run's pass over them
-    advanced: tuple[SweepRecord, ...]
-    top_ups: tuple[TopUpNotice, ...]
-    #: why something could not be done (one line each, no secrets)
-    problems: tuple[str, ...]
-    #: another process is settling the account (nothing was done)
-    busy: bool = False
-
-    @property
-    def failed(self) -> tuple[SweepRecord, ...]:
-        """The sweeps of this run that ended failed (refused, or found failed)."""
-        return tuple(r for r in (*self.advanced, *self.requested) if r.state == "failed")
-
-    @property
-    def open(self) -> tuple[SweepRecord, ...]:
-        """The sweeps of this run still on their way."""
-        return tuple(r for r in (*self.advanced, *self.requested) if r.is_open)
-
-
-def _tidy(amount: Decimal) -> Decimal:
-    """The same amount without a float's trailing ``.0`` (ccxt parses JSON numbers as floats:
-    ``300000.0``), so that what the plan prints reads as the exchange shows it."""
-    if amount.is_finite() and amount == amount.to_integral_value():
-        return amount.quantize(Decimal(1))
-    return amount
-
-
-def _tidy_balances(balances: Balances) -> Balances:
-    return Balances(
-        {a: Balance(_tidy(b.free), _tidy(b.locked)) for a, b in balances.assets.items()}
-    )
-
-
-def day_start(wall: float, timezone: str) -> float:
-    """Wall time of the last local midnight in ``timezone``: where "today's" sweeps begin."""
-    zone = ZoneInfo(timezone)
-    local = datetime.fromtimestamp(wall, zone)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-
-
-def settle_lock_path(locks: Path, account: str) -> Path:
-    """The lock file of settling ``account`` (account names are safe file names)."""
-    return locks / f"settle-{account}.lock"
-
-
-class _LazyNode:
-    """A :class:`KaspaNode` connected on the first question, so a run that confirms nothing
-    never needs the node (and a node that is down only delays confirmations)."""
-
-    def __init__(
-        self, factory: Callable[[], contextlib.AbstractAsyncContextManager[KaspaNode]]
-    ) -> None:
-        self._factory = factory
-        self._stack = contextlib.AsyncExitStack()
-        self._node: KaspaNode | None = None
-
-    async def _get(self) -> KaspaNode:
-        if self._node is None:
-            self._node = await self._stack.enter_async_context(self._factory())
-        return self._node
-
-    async def status(self) -> NodeStatus:
-        return await (await self._get()).status()
-
-    async def virtual_daa_score(self) -> int:
-        return await (await self._get()).virtual_daa_score()
-
-    async def receipts(self, address: str) -> tuple[Receipt, ...]:
-        return await (await self._get()).receipts(address)
-
-    async def aclose(self) -> None:
-        await self._stack.aclose()
 
 
 class SettlementService:
@@ -258,7 +165,7 @@ class SettlementService:
                     book=self._book,
                     day_start=self._day_start(acct),
                 )
-                node = _LazyNode(lambda: self._node_factory(acct))
+                node = LazyNode(lambda: self._node_factory(acct))
                 stack.push_async_callback(node.aclose)
                 settler = self._settler_factory(account, acct, guarded, node)
             yield desk, settler
@@ -367,7 +274,7 @@ class SettlementService:
         members: Sequence[Profile],
         gates: Gates,
     ) -> SettlementPlan:
-        balances = _tidy_balances(await desk.balances())
+        balances = tidy_balances(await desk.balances())
         symbols = sorted({p.symbol for p in members if p.enabled})
         mids = await desk.mids(symbols)
         terms: dict[str, WithdrawTerms] = {}
@@ -375,7 +282,7 @@ class SettlementService:
             found = await desk.terms(asset)
             if found is not None:
                 terms[asset] = replace(
-                    found, min_amount=_tidy(found.min_amount), fee=_tidy(found.fee)
+                    found, min_amount=tidy(found.min_amount), fee=tidy(found.fee)
                 )
         since = self._day_start(acct)
         swept_today = {a: self._book.swept_since(account, a, since) for a in acct.assets}
