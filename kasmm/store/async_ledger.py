@@ -30,6 +30,7 @@ from kasmm.store.hedges import HedgedFill, OpenExposure
 from kasmm.store.kpis import KpiRecord
 from kasmm.store.ledger import Ledger, OrderJournalEntry
 from kasmm.store.records import EquitySnapshot, HaltRecord, ModeChange, OrderEvent, RiskEvent
+from kasmm.store.settlement_view import SettlementOverview, read_overview
 
 T = TypeVar("T")
 
@@ -330,3 +331,9 @@ class AsyncLedger:
     ) -> dict[str, Decimal] | None:
         """See :meth:`Ledger.implied_balances`."""
         return await self._run(partial(self.ledger.implied_balances, profile, base, quote))
+
+    # --- settlements ----------------------------------------------------------------------
+
+    async def settlement_overview(self, since: float | None = None) -> SettlementOverview:
+        """See :func:`kasmm.store.settlement_view.read_overview`."""
+        return await self._run(partial(read_overview, self.ledger, since=since))
