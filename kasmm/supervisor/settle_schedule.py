@@ -122,6 +122,8 @@ class SettlementScheduler:
         #: account -> (its schedule, its next firing), as the loop last computed it.
         self.due: dict[str, tuple[SettleSchedule, float]] = {}
         self._tg: TaskGroup | None = None
+        #: Set by a reload that changed a schedule: the loop's wait ends at once.
+        self._wake = anyio.Event()
 
     # --- configuration ----------------------------------------------------------------
 
@@ -144,6 +146,7 @@ class SettlementScheduler:
             if self.config is not None:
                 log.info("settlement_config_removed", file=str(self.config.path))
             self.config = None
+            self._plan(self.wall_clock())
             return []
         load = await anyio.to_thread.run_sync(
             lambda: load_settlement(path, profiles=profiles, env=self.env)
@@ -161,6 +164,8 @@ class SettlementScheduler:
         self._register_keys(load.settlement)
         changed = self.config is None or self.config.settlement != load.settlement
         self.config = SettlementConfig(path, load.settlement, dict(load.members))
+        self._plan(self.wall_clock())
+        self._wake.set()  # the loop sleeps to the new next firing
         if changed:
             log.info(
                 "settlement_configured",
@@ -196,13 +201,25 @@ class SettlementScheduler:
             try:
                 while True:
                     wait = self.tick()
-                    await self._sleep(min(wait, self.recheck_s))
+                    await self._wait(min(wait, self.recheck_s))
             finally:
                 self._tg = None
 
-    def tick(self) -> float:
-        """Start the runs that are due now; return the seconds until the next firing."""
-        now = self.wall_clock()
+    async def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds`` (the injected sleep), or less if a reload changes a schedule."""
+        self._wake = anyio.Event()
+        async with anyio.create_task_group() as tg:
+
+            async def sleep() -> None:
+                await self._sleep(seconds)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(sleep)
+            await self._wake.wait()
+            tg.cancel_scope.cancel()
+
+    def _plan(self, now: float) -> None:
+        """Keep :attr:`due` in step with the schedules: new or changed ones from ``now``."""
         wanted = self.schedules()
         for account in list(self.due):
             if account not in wanted:
@@ -211,6 +228,11 @@ class SettlementScheduler:
             known = self.due.get(account)
             if known is None or known[0] != schedule:
                 self.due[account] = (schedule, next_run_at(schedule, now))
+
+    def tick(self) -> float:
+        """Start the runs that are due now; return the seconds until the next firing."""
+        now = self.wall_clock()
+        self._plan(now)
         for account, (schedule, at) in list(self.due.items()):
             if now >= at:
                 self.fire(account)

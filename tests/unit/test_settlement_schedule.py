@@ -144,7 +144,7 @@ async def test_fires_at_each_cron_time_on_the_controlled_clock(tmp_path: Path) -
     sched = _scheduler(settle, clock, gates=gates)
     _write(tmp_path)
     assert await sched.reload(tmp_path, PROFILES) == []
-    assert sched.next_run("mexc-main") is None  # computed by the loop
+    assert sched.next_run("mexc-main") == T0 + 270  # known from the load on
     with capture_logs() as logs:
         async with anyio.create_task_group() as tg:
             await tg.start(sched.run)
@@ -158,6 +158,35 @@ async def test_fires_at_each_cron_time_on_the_controlled_clock(tmp_path: Path) -
     assert gated and gated[0]["halted"] == ["kas-mexc"]
     assert sched.runs[("mexc-main", "done")] == 3
     assert max(clock.sleeps) <= 60.0  # a reload is seen within recheck_s
+
+
+async def test_a_reload_while_the_loop_sleeps_applies_the_new_schedule_at_once(
+    tmp_path: Path,
+) -> None:
+    clock = Time()
+    fired: list[float] = []
+    done = anyio.Event()
+
+    async def settle(account: str, gates: Gates) -> None:
+        fired.append(clock.now)
+        done.set()
+
+    sched = SettlementScheduler(
+        settle, lambda _a: Gates(), lambda _a: None, wall_clock=clock, env=ENV, recheck_s=3600
+    )  # the real sleep: only a wake-up can end the hour's wait in time
+    async with anyio.create_task_group() as tg:
+        await tg.start(sched.run)
+        await anyio.lowlevel.checkpoint()
+        _write(tmp_path, "1 10 * * *")
+        await sched.reload(tmp_path, PROFILES)
+        assert sched.next_run("mexc-main") == T0 + 30
+        clock.now = T0 + 30
+        _write(tmp_path, "1 10 * * *")  # unchanged: still wakes the loop, which fires
+        await sched.reload(tmp_path, PROFILES)
+        with anyio.fail_after(5):
+            await done.wait()
+        tg.cancel_scope.cancel()
+    assert fired == [T0 + 30]
 
 
 async def test_a_run_still_going_makes_the_next_firing_skip(tmp_path: Path) -> None:
