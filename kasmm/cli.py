@@ -349,6 +349,7 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 1 when a fill is not fully offset yet (a residual)",
     )
+    _add_settle_parser(sub)
     # Also after the command (`kasmm supervise DIR --log-format json`), every command's included.
     # SUPPRESS: given there, it overrides the one before the command; absent, it keeps it.
     for command in sub.choices.values():
@@ -397,6 +398,42 @@ def _add_operator_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
         description="Ask every supervisor of the state directory to reload, as SIGHUP does.",
     )
     _add_socket_options(p)
+
+
+def _add_settle_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``kasmm settle``: sweep what the bots do not need to a Kaspa wallet (issue 20)."""
+    p = sub.add_parser(
+        "settle",
+        help="plan or execute settlement of exchange accounts to a Kaspa wallet",
+        description=(
+            "Per account of PROFILES_DIR/_settlement.yaml: what would move and why (--plan, the "
+            "default: the amounts, the band, the limits, top-ups with the exchange's deposit "
+            "address), or withdraw the planned sweeps to the destination (--execute, with the "
+            "withdrawal credentials), recording every step in the ledger; an interrupted "
+            "settlement is resumed by the next --execute, never sent twice. Exit 0 done, 1 a "
+            "sweep refused or failed, 2 configuration error, 3 an exchange could not be read, "
+            "4 --wait ran out with sweeps open, 75 another settlement of the account runs."
+        ),
+    )
+    p.add_argument("directory", type=Path, metavar="PROFILES_DIR", help="the profile directory")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--plan", action="store_true", help="print the plan only (the default)")
+    how.add_argument("--execute", action="store_true", help="request the planned sweeps")
+    p.add_argument("--account", default=None, metavar="NAME", help="only this account")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --execute: follow open sweeps until confirmed or failed, at most SECONDS",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state directory holding kasmm.sqlite (default: $STATE_DIRECTORY or ./state)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (exact decimal strings)")
 
 
 def _add_socket_options(parser: argparse.ArgumentParser) -> None:
@@ -555,6 +592,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kasmm.commands.hedges import hedges_command
 
         return hedges_command(args.profile, args.state_dir, as_json=args.json, check=args.check)
+    if args.command == "settle":
+        if args.wait is not None and not args.execute:
+            parser.error("--wait follows the sweeps of --execute")
+        if args.wait is not None and not args.wait >= 0:
+            parser.error("--wait takes a number of seconds, 0 or more")
+        from kasmm.commands.settle import settle_command
+
+        return settle_command(
+            args.directory,
+            execute=args.execute,
+            account=args.account,
+            wait_s=args.wait,
+            state_dir=args.state_dir,
+            as_json=args.json,
+        )
     parser.error(f"unknown command {args.command!r}")
 
 

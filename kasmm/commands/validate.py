@@ -1,4 +1,10 @@
-"""``kasmm validate PATH...``: every problem of the profiles as ``path:line:col: ...``."""
+"""``kasmm validate PATH...``: every problem of the profiles as ``path:line:col: ...``.
+
+A directory's ``_settlement.yaml`` is validated too: its structure, the destination with the
+Kaspa SDK (checksum, network, never a private key) and the membership pass against the
+directory's profiles, without requiring the withdrawal credentials (the host that validates
+need not hold them; ``kasmm settle --execute`` checks them).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kasmm.config.loader import load_paths
+from kasmm.config.loader import ConfigIssue, DirectoryLoad, load_paths
+from kasmm.config.settlement_load import load_settlement
+from kasmm.settle.check import find_settlement_file, sdk_destination_check
 
 __all__ = ["validate_command"]
 
@@ -25,6 +33,8 @@ def validate_command(paths: Sequence[Path]) -> int:
             print(f"kasmm validate: no such file or directory: {path}", file=sys.stderr)
         return 2
     result = load_paths([Path(p) for p in paths])
+    settlement_issues = _settlement_issues(paths, result)
+    result.issues.extend(settlement_issues)
     # Warnings (valid profiles, probably not meant) in the same format, marked "warning:".
     for issue in sorted([*result.issues, *result.warnings], key=lambda i: i.sort_key()):
         print(issue)
@@ -36,3 +46,20 @@ def validate_command(paths: Sequence[Path]) -> int:
         file=sys.stderr,
     )
     return 1 if result.issues else 0
+
+
+def _settlement_issues(paths: Sequence[Path], result: DirectoryLoad) -> list[ConfigIssue]:
+    """The issues of each given directory's ``_settlement.yaml`` (the SDK is imported only
+    when a destination is checked)."""
+    out: list[ConfigIssue] = []
+    profiles = {name: lp.profile for name, lp in result.profiles.items()}
+    for raw in paths:
+        directory = Path(raw)
+        if not directory.is_dir():
+            continue
+        found = find_settlement_file(directory)
+        if found is None:
+            continue
+        loaded = load_settlement(found, profiles=profiles, check_destination=sdk_destination_check)
+        out.extend(loaded.issues)
+    return out

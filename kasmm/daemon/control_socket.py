@@ -18,6 +18,10 @@ The protocol is line-JSON, one request per line, one answer per request::
     -> {"ok": true, "message": "p1 paused by alice: ..."} | {"ok": false, "error": "..."}
 
 ``operator`` defaults to the login name of the peer process (``SO_PEERCRED``).
+
+One read-only query rides the same channel: ``{"action": "status"}`` answers ``{"ok": true,
+"status": {...}}``, the document ``/status`` serves, for a local client that knows the state
+directory but not the HTTP address (``kasmm settle`` reads the halted profiles from it).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ log = structlog.get_logger("kasmm.control")
 
 __all__ = [
     "SOCKET_NAME",
+    "STATUS_QUERY",
     "ControlSocketError",
     "Handler",
     "parse_request",
@@ -54,6 +59,8 @@ __all__ = [
 ]
 
 SOCKET_NAME = "control.sock"
+#: The read-only query: the supervisor's status document instead of an action.
+STATUS_QUERY = "status"
 #: A request line longer than this is refused (a request is ~100 bytes).
 MAX_LINE = 64 * 1024
 #: A connection idle this long is closed (a client that never writes holds nothing).

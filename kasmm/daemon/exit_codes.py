@@ -22,6 +22,15 @@ PROFILES_FAILED = 3
 #: and the daily-loss baseline, so an operator must look first.
 LEDGER_LOST = 4
 
+# ``kasmm settle`` (README "Settlement to a Kaspa wallet"); 0 and USAGE as above, and
+# ``EXIT_IN_USE`` (75, :mod:`kasmm.store.state_dir`) when another process settles the account.
+#: A sweep was refused by the exchange, or an open one was found failed.
+SETTLE_FAILED = 1
+#: An exchange could not be read: nothing was decided for that account (retry later).
+SETTLE_UNAVAILABLE = 3
+#: ``--wait`` ran out with sweeps still on their way (they are followed by the next run).
+SETTLE_PENDING = 4
+
 
 def forced_exit_code(sig: signal.Signals) -> int:
     """The status of an exit forced by a second SIGTERM/SIGINT: 128 + signal (143, 130).

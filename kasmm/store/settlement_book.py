@@ -35,6 +35,13 @@ class SettlementBook:
         with self._ledger.transaction() as conn:
             return rows.insert_requested(conn, record)
 
+    def record_requested_alone(self, record: SweepRecord) -> SweepRecord | None:
+        """Store a sweep before its request goes out, unless its account has an open sweep of
+        the asset: ``None`` when stored, else that open sweep (see
+        :func:`~kasmm.store.settlements.insert_requested_alone`)."""
+        with self._ledger.transaction() as conn:
+            return rows.insert_requested_alone(conn, record)
+
     def advance(
         self,
         key: str,

@@ -42,6 +42,7 @@ __all__ = [
     "book_transfer",
     "booked_transfers",
     "insert_requested",
+    "insert_requested_alone",
     "steps_of",
     "sweep",
     "sweeps",
@@ -187,6 +188,37 @@ def insert_requested(conn: sqlite3.Connection, record: SweepRecord) -> bool:
     detail = {"amount": str(record.amount), "fee": str(record.fee), "to": record.address}
     _step(conn, record.key, "requested", record.requested_ts, detail)
     return True
+
+
+def insert_requested_alone(conn: sqlite3.Connection, record: SweepRecord) -> SweepRecord | None:
+    """Record a sweep about to be requested unless its account has an open sweep of its asset.
+
+    The check and the insert run in the caller's one write transaction, so two processes
+    settling one account at once cannot both start a sweep of one asset (nor hand out one
+    receive index twice). Returns ``None`` when recorded, else the open sweep that stopped it
+    (nothing written).
+
+    :raises SettlementStateError: the key exists, or the receive index was used before.
+    """
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM settlements WHERE account = ? AND asset = ? "
+        "AND state IN ('requested', 'accepted', 'sent') ORDER BY requested_ts LIMIT 1",
+        (record.account, record.asset),
+    ).fetchone()
+    if row is not None:
+        return _record(row)
+    if record.derivation is not None:
+        used = conn.execute(
+            "SELECT 1 FROM settlements WHERE account = ? AND derivation = ?",
+            (record.account, record.derivation),
+        ).fetchone()
+        if used is not None:
+            raise SettlementStateError(
+                f"receive index {record.derivation} of {record.account!r} was used before"
+            )
+    if not insert_requested(conn, record):
+        raise SettlementStateError(f"sweep {record.key!r} is in the ledger already")
+    return None
 
 
 def advance(

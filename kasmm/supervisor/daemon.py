@@ -10,6 +10,7 @@ notifications, and the ``--duration`` stop.
 from __future__ import annotations
 
 import gc
+import json
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
@@ -143,10 +144,15 @@ async def _serve_socket(
     task_status: TaskStatus[None],
 ) -> None:
     """Serve operator actions on ``path`` (see :mod:`kasmm.daemon.control_socket`)."""
-    from kasmm.daemon.control_socket import parse_request, serve_control_socket
+    from kasmm.control import render_status_json
+    from kasmm.daemon.control_socket import STATUS_QUERY, parse_request, serve_control_socket
     from kasmm.supervisor.actions import perform
 
     async def handle(message: Mapping[str, Any], peer: str) -> dict[str, Any]:
+        if message.get("action") == STATUS_QUERY:
+            # Read-only: what /status shows, for a local client that knows only the state
+            # directory (kasmm settle's halted-profile gate). Decimals become exact strings.
+            return {"ok": True, "status": json.loads(render_status_json(sup.status()))}
         return {"ok": True, "message": await perform(sup, parse_request(message, peer), reload)}
 
     await serve_control_socket(path, handle, task_status=task_status)

@@ -14,6 +14,10 @@
 {"network": "KAS"})``                  address, multichain_addresses: [{chain, address,
                                        payment_id, payment_name, obtain_failed}]}``; ccxt picks
                                        the chain
+``fetch_deposit_withdraw_fees()``     ``GET /wallet/withdraw_status`` ``currency`` -> a list of
+(raw: ``privateWalletGet``             ``{currency, withdraw_fix, withdraw_amount_mini,
+``WithdrawStatus``)                    withdraw_fix_on_chains: {chain: fee}, ...}``: Gate's
+                                       only source of the withdrawal fee and minimum
 =====================================  ========================================================
 
 ccxt has no ``fetch_withdrawal`` for Gate (``GET /wallet/withdrawals?withdraw_id=`` filters the
@@ -173,7 +177,33 @@ def wallet_routes(emu: GateEmulator) -> list[tuple[str, str, Callable[[_Call], A
             "multichain_addresses": chains,
         }
 
+    def withdraw_status(call: _Call) -> Answer:
+        wanted = call.query.get("currency")
+        rows: dict[str, dict[str, Any]] = {}
+        for rules in emu.wallet.coins():
+            if wanted and rules.coin != wanted:
+                continue
+            row = rows.setdefault(
+                rules.coin,
+                {
+                    "currency": rules.coin,
+                    "name": rules.coin,
+                    "name_cn": rules.coin,
+                    "deposit": "0",
+                    "withdraw_percent": "0%",
+                    "withdraw_fix": fmt(rules.fee),
+                    "withdraw_day_limit": "500000",
+                    "withdraw_amount_mini": fmt(rules.minimum),
+                    "withdraw_day_limit_remain": "500000",
+                    "withdraw_eachtime_limit": fmt(rules.maximum),
+                    "withdraw_fix_on_chains": {},
+                },
+            )
+            row["withdraw_fix_on_chains"][rules.network] = fmt(rules.fee)
+        return 200, list(rows.values())
+
     return [
+        ("GET", "/wallet/withdraw_status", withdraw_status),
         ("POST", "/withdrawals", withdraw),
         ("GET", "/wallet/withdrawals", withdrawals),
         ("GET", "/wallet/deposit_address", deposit_address),
