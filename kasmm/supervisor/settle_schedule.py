@@ -41,10 +41,11 @@ from kasmm.alerts.redact import redact, register_secret
 from kasmm.config.loader import ConfigIssue
 from kasmm.config.schema import Profile
 from kasmm.config.secrets import MissingSecret, resolve_secret
-from kasmm.config.settlement import SETTLEMENT_FILES, SettlementFile, SettleSchedule
+from kasmm.config.settlement import SettlementFile, SettleSchedule
 from kasmm.config.settlement_load import SettlementLoad, load_settlement
 from kasmm.core.settlement import Gates
 from kasmm.schedule import compile_cron
+from kasmm.settle.check import find_settlement_file, sdk_destination_check
 
 log = structlog.get_logger("kasmm.settlement")
 
@@ -75,20 +76,11 @@ def next_run_at(schedule: SettleSchedule, now: float) -> float:
     return float(fire.timestamp())
 
 
-def find_file(directory: Path) -> Path | None:
-    """The directory's ``_settlement.yaml`` (or ``.yml``), if any."""
-    for name in SETTLEMENT_FILES:
-        candidate = directory / name
-        if candidate.exists():
-            return candidate
-    return None
-
-
 class SettlementScheduler:
     """Runs each scheduled account's settlement at its cron firings (see the module docstring).
 
     :param settle: one run of an account (``None``: no settlement service in this process;
-        a firing is then logged as ``settlement_unavailable`` and nothing moves).
+        a firing is then logged as ``settlement_service_missing`` and nothing moves).
     :param gates: the account's gates now (from its running bots).
     :param publish: where a failed run's alert goes (the notifier's ``publish``).
     :param env: where withdrawal keys are looked up, only to keep them out of every
@@ -139,9 +131,10 @@ class SettlementScheduler:
         an account's membership is the whole directory's); return its issues.
 
         A valid file replaces the last good one, an invalid one keeps it, no file turns
-        scheduled settlement off.
+        scheduled settlement off. The destination is checked with the SDK, as ``kasmm
+        validate`` and ``kasmm settle`` check it.
         """
-        path = find_file(directory)
+        path = find_settlement_file(directory)
         if path is None:
             if self.config is not None:
                 log.info("settlement_config_removed", file=str(self.config.path))
@@ -149,7 +142,9 @@ class SettlementScheduler:
             self._plan(self.wall_clock())
             return []
         load = await anyio.to_thread.run_sync(
-            lambda: load_settlement(path, profiles=profiles, env=self.env)
+            lambda: load_settlement(
+                path, profiles=profiles, check_destination=sdk_destination_check, env=self.env
+            )
         )
         return self.apply(path, load)
 
@@ -252,7 +247,7 @@ class SettlementScheduler:
             return False
         if self.settle is None:
             self.runs[(account, "unavailable")] += 1
-            log.error("settlement_unavailable", account=account)
+            log.error("settlement_service_missing", account=account)
             return False
         tg = self._tg
         if tg is None:

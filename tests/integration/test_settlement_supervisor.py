@@ -46,7 +46,7 @@ SETTLEMENT = textwrap.dedent(
       mexc-main:
         network: mainnet
         destination:
-          address: kaspa:qypq6m2xkzhrjx0yq2n4ru7dj3ht8hs3ne0y9vtzme0mxkgtssa0xrqkzcdl9h
+          address: kaspa:qqkqkzjvr7zwxxmjxjkmxxdwju9kjs6e9u82uh59z07vgaks6gg62v8707g73
         withdrawal_credentials:
           api_key: ${WD_KEY}
           secret: ${WD_SECRET}
@@ -98,7 +98,7 @@ async def test_settlement_in_a_running_supervisor(tmp_path: Path) -> None:
                 asset="KAS",
                 amount=D("1500"),
                 fee=D("10"),
-                address="kaspa:qypq6m2xkzhrjx0yq2n4ru7dj3ht8hs3ne0y9vtzme0mxkgtssa0xrqkzcdl9h",
+                address="kaspa:qqkqkzjvr7zwxxmjxjkmxxdwju9kjs6e9u82uh59z07vgaks6gg62v8707g73",
                 network="mainnet",
                 client_id="sw-1",
                 state="requested",

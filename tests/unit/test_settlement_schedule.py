@@ -28,7 +28,7 @@ settlement:
   mexc-main:
     network: mainnet
     destination:
-      address: kaspa:qypq6m2xkzhrjx0yq2n4ru7dj3ht8hs3ne0y9vtzme0mxkgtssa0xrqkzcdl9h
+      address: kaspa:qqkqkzjvr7zwxxmjxjkmxxdwju9kjs6e9u82uh59z07vgaks6gg62v8707g73
     withdrawal_credentials:
       api_key: ${WD_KEY}
       secret: ${WD_SECRET}
@@ -259,7 +259,7 @@ async def test_without_a_settlement_service_a_firing_says_so(tmp_path: Path) -> 
         clock.now = next_run_at(sched.schedules()["mexc-main"], T0)
         sched.tick()
     assert sched.runs[("mexc-main", "unavailable")] == 1
-    assert [e["event"] for e in logs] == ["settlement_unavailable"]
+    assert [e["event"] for e in logs] == ["settlement_service_missing"]
 
 
 async def test_a_bad_edit_keeps_the_last_good_file_and_removal_turns_it_off(

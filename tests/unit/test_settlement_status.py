@@ -26,7 +26,7 @@ from kasmm.store.settlements import SweepRecord
 from kasmm.supervisor.settle_schedule import SettlementScheduler
 from kasmm.supervisor.settle_status import settlement_status
 
-ADDRESS = "kaspa:qypq6m2xkzhrjx0yq2n4ru7dj3ht8hs3ne0y9vtzme0mxkgtssa0xrqkzcdl9h"
+ADDRESS = "kaspa:qqkqkzjvr7zwxxmjxjkmxxdwju9kjs6e9u82uh59z07vgaks6gg62v8707g73"
 TX_SENT = "ab" * 32
 TX_DONE = "cd" * 32
 WALL = 10_000.0

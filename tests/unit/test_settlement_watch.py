@@ -22,7 +22,7 @@ from kasmm.supervisor.settle_watch import Known, SettlementWatch, sweep_changes
 
 pytestmark = pytest.mark.anyio
 
-ADDRESS = "kaspa:qypq6m2xkzhrjx0yq2n4ru7dj3ht8hs3ne0y9vtzme0mxkgtssa0xrqkzcdl9h"
+ADDRESS = "kaspa:qqkqkzjvr7zwxxmjxjkmxxdwju9kjs6e9u82uh59z07vgaks6gg62v8707g73"
 TXID = "4b1d6e2f" + "0" * 48 + "deadbeef"
 #: A withdrawal secret as it sits in the environment: it must reach no notification.
 WD_SECRET = "WDsecret-9f8e7d6c5b4a-never-shown"
