@@ -17,10 +17,8 @@ process settles the account now.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -150,23 +148,4 @@ async def _run_one(
     wait_s: float | None,
     poll_s: float,
 ) -> AccountRun:
-    run = await service.run(account, execute=execute, gates=gates)
-    if not execute or wait_s is None or run.busy or not run.open:
-        return run
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        await anyio.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
-        followed = await service.advance(account)
-        if followed is not None and not any(r.is_open for r in followed):
-            break
-    return _refreshed(run, service)
-
-
-def _refreshed(run: AccountRun, service: SettlementService) -> AccountRun:
-    """``run`` with each of its sweeps as the ledger holds it now."""
-    latest = {r.key: r for r in service.latest([*run.advanced, *run.requested])}
-    return dataclasses.replace(
-        run,
-        advanced=tuple(latest.get(r.key, r) for r in run.advanced),
-        requested=tuple(latest.get(r.key, r) for r in run.requested),
-    )
+    return await service.run(account, execute=execute, gates=gates, wait_s=wait_s, poll_s=poll_s)

@@ -18,7 +18,7 @@ from pathlib import Path
 from kasmm.config.schema import CcxtVenueConfig, Profile
 from kasmm.config.secrets import resolve_credentials
 from kasmm.config.settlement import AccountSettlement, SettlementFile
-from kasmm.settle.ccxt_desk import CcxtWithdrawalDesk, build_withdrawal_exchange
+from kasmm.settle.ccxt_desk import desk_for
 from kasmm.settle.desk import WithdrawalDesk
 from kasmm.settle.destination import destination_from
 from kasmm.settle.executor import Settler
@@ -57,11 +57,7 @@ def _desk_factory(
         refs = (
             settlement.settlement[account].withdrawal_credentials if withdraw else venue.credentials
         )
-        creds = resolve_credentials(refs)
-        secrets = [creds.api_key, creds.secret]
-        if creds.password is not None:
-            secrets.append(creds.password)
-        return CcxtWithdrawalDesk(build_withdrawal_exchange(venue, creds), secrets=secrets)
+        return desk_for(venue, resolve_credentials(refs))
 
     return make
 

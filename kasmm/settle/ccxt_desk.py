@@ -60,6 +60,7 @@ __all__ = [
     "CcxtWithdrawalDesk",
     "WalletFlavour",
     "build_withdrawal_exchange",
+    "desk_for",
     "parse_withdrawal",
     "unified_status",
 ]
@@ -100,6 +101,11 @@ def unified_status(status: Any) -> WithdrawalStatus:
     if status in ("failed", "canceled"):
         return "failed"
     return "pending"
+
+
+def _exact(value: Decimal) -> Decimal:
+    """``value`` without the float's trailing ``.0`` (ccxt gives ``1.0`` for a fee of 1)."""
+    return Decimal(plain(value))
 
 
 def _text(value: Any) -> str | None:
@@ -174,6 +180,7 @@ class CcxtWithdrawalDesk:
         self._loaded = True
 
     async def balances(self) -> Balances:
+        await self._markets()  # else ccxt loads every market type itself first
         try:
             return to_balances(await self._ex.fetch_balance())
         except Exception as exc:
@@ -226,7 +233,10 @@ class CcxtWithdrawalDesk:
         if fee is None or step <= 0:
             return None  # an unknown fee cannot be planned around: hold
         return WithdrawTerms(
-            enabled=enabled is True, step=step, min_amount=minimum or Decimal(0), fee=fee
+            enabled=enabled is True,
+            step=_exact(step),
+            min_amount=_exact(minimum or Decimal(0)),
+            fee=_exact(fee),
         )
 
     def _network_entry(self, currency: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -324,3 +334,12 @@ def build_withdrawal_exchange(config: CcxtVenueConfig, credentials: ResolvedCred
         urls["api"] = rest_urls(flavour, urls["api"], config.rest_url)
         exchange.urls = urls
     return exchange
+
+
+def desk_for(config: CcxtVenueConfig, credentials: ResolvedCredentials) -> CcxtWithdrawalDesk:
+    """A desk on a new client of ``config``'s exchange with the *withdrawal* ``credentials``,
+    which it scrubs from every error message."""
+    secrets = [credentials.api_key, credentials.secret]
+    if credentials.password is not None:
+        secrets.append(credentials.password)
+    return CcxtWithdrawalDesk(build_withdrawal_exchange(config, credentials), secrets=secrets)

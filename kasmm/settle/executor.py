@@ -41,34 +41,18 @@ import structlog
 from kasmm.config.settlement import NATIVE_ASSET
 from kasmm.core.settlement import Sweep
 from kasmm.settle.address import Network
-from kasmm.settle.desk import (
-    DeskError,
-    Withdrawal,
-    WithdrawalDesk,
-    WithdrawalRefused,
-)
+from kasmm.settle.desk import DeskError, Withdrawal, WithdrawalDesk, WithdrawalRefused
 from kasmm.settle.destination import SweepDestination
-from kasmm.settle.lookup import (
-    LIST_BACK_S,
-    MATCH_WINDOW_S,
-    client_id_for,
-    match_withdrawal,
-    new_sweep_key,
-)
+from kasmm.settle.lookup import LIST_BACK_S, client_id_for, match_withdrawal, new_sweep_key
 from kasmm.settle.node import KaspaNode, NodeError, NodeMisconfigured, confirm
 from kasmm.store.settlement_book import SettlementBook
-from kasmm.store.settlements import OPEN_STATES, SweepRecord, SweepState
+from kasmm.store.settlements import OPEN_STATES, SettlementStateError, SweepRecord, SweepState
 
 __all__ = [
-    "LIST_BACK_S",
-    "MATCH_WINDOW_S",
     "SettleError",
     "Settler",
     "SweepInvalid",
     "SweepPending",
-    "client_id_for",
-    "match_withdrawal",
-    "new_sweep_key",
 ]
 
 T = TypeVar("T")
@@ -232,18 +216,31 @@ class Settler:
         node_reported = False
         out: list[SweepRecord] = []
         for record in open_sweeps:
-            if record.state in ("requested", "accepted"):
-                if record.asset not in listings:
-                    listings[record.asset] = await self._listing(record.asset, open_sweeps)
-                listed = listings[record.asset]
-                if listed is not None:
-                    others = frozenset(claimed - {record.withdrawal_id})
-                    record = await self._follow(record, listed, others)
-                    if record.withdrawal_id is not None:
-                        claimed.add(record.withdrawal_id)
-            if record.state == "sent":
-                record, reported = await self._confirm(record, node_reported)
-                node_reported = node_reported or reported
+            try:
+                if record.state in ("requested", "accepted"):
+                    if record.asset not in listings:
+                        listings[record.asset] = await self._listing(record.asset, open_sweeps)
+                    listed = listings[record.asset]
+                    if listed is not None:
+                        others = frozenset(claimed - {record.withdrawal_id})
+                        record = await self._follow(record, listed, others)
+                        if record.withdrawal_id is not None:
+                            claimed.add(record.withdrawal_id)
+                if record.state == "sent":
+                    record, reported = await self._confirm(record, node_reported)
+                    node_reported = node_reported or reported
+            except SettlementStateError as exc:
+                # Another process moved this sweep on meanwhile (the ledger refused to move
+                # it back): its stored record is the truth, and the other sweeps go on.
+                stored = await self._ledger(partial(self._book.sweep, record.key))
+                self._log(
+                    "warning",
+                    "settlement_lookup_pending",
+                    record,
+                    reason="moved_elsewhere",
+                    error=str(exc),
+                )
+                record = stored if stored is not None else record
             out.append(record)
         return out
 
@@ -326,6 +323,9 @@ class Settler:
             sent = await self._advance(record.key, "sent", txid=withdrawal.txid, detail=status)
             self._log("info", "settlement_sent", sent)
             return sent
+        if withdrawal.status == "ok":
+            # done at the exchange without a transaction id: nothing to confirm on chain yet
+            self._log("warning", "settlement_lookup_pending", record, reason="ok_without_txid")
         return record
 
     async def _confirm(self, record: SweepRecord, reported: bool) -> tuple[SweepRecord, bool]:

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
+import anyio
 import structlog
 
 from kasmm.config.schema import Profile
@@ -43,7 +42,16 @@ from kasmm.core.settlement import plan_settlement as make_plan
 from kasmm.settle.desk import DeskError, DeskUnavailable, WithdrawalDesk
 from kasmm.settle.executor import SettleError
 from kasmm.settle.guard import LimitGuardDesk
-from kasmm.settle.node import KaspaNode, NodeStatus, Receipt
+from kasmm.settle.node import KaspaNode
+from kasmm.settle.run import (
+    AccountRun,
+    LazyNode,
+    TopUpNotice,
+    day_start,
+    settle_lock_path,
+    tidy,
+    tidy_balances,
+)
 from kasmm.store.settlement_book import SettlementBook
 from kasmm.store.settlements import OPEN_STATES, SweepRecord
 from kasmm.store.state_dir import LockBusy, LockFile
@@ -84,91 +92,6 @@ NodeFactory = Callable[[AccountSettlement], contextlib.AbstractAsyncContextManag
 SettlerFactory = Callable[[str, AccountSettlement, WithdrawalDesk, KaspaNode], SweepExecutor]
 
 
-@dataclass(frozen=True, slots=True)
-class TopUpNotice:
-    """An operator should send ``amount`` of ``asset`` to ``address`` (``None``: it could not
-    be read; ``error`` says why)."""
-
-    asset: str
-    amount: Decimal
-    reason: str
-    address: str | None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRun:
-    """What one run found and did for one account."""
-
-    account: str
-    exchange: str
-    executed: bool
-    #: ``None`` when the exchange could not be read (nothing was decided)
-    plan: SettlementPlan | None
-    #: one :func:`~kasmm.core.settlement.describe` line per banded asset
-    lines: tuple[str, ...]
-    #: sweeps this run requested, as the executor left them
-    requested: tuple[SweepRecord, ...]
-    #: open sweeps of earlier runs, after this run's pass over them
-    advanced: tuple[SweepRecord, ...]
-    top_ups: tuple[TopUpNotice, ...]
-    #: why something could not be done (one line each, no secrets)
-    problems: tuple[str, ...]
-    #: another process is settling the account (nothing was done)
-    busy: bool = False
-
-    @property
-    def failed(self) -> tuple[SweepRecord, ...]:
-        """The sweeps of this run that ended failed (refused, or found failed)."""
-        return tuple(r for r in (*self.advanced, *self.requested) if r.state == "failed")
-
-    @property
-    def open(self) -> tuple[SweepRecord, ...]:
-        """The sweeps of this run still on their way."""
-        return tuple(r for r in (*self.advanced, *self.requested) if r.is_open)
-
-
-def day_start(wall: float, timezone: str) -> float:
-    """Wall time of the last local midnight in ``timezone``: where "today's" sweeps begin."""
-    zone = ZoneInfo(timezone)
-    local = datetime.fromtimestamp(wall, zone)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-
-
-def settle_lock_path(locks: Path, account: str) -> Path:
-    """The lock file of settling ``account`` (account names are safe file names)."""
-    return locks / f"settle-{account}.lock"
-
-
-class _LazyNode:
-    """A :class:`KaspaNode` connected on the first question, so a run that confirms nothing
-    never needs the node (and a node that is down only delays confirmations)."""
-
-    def __init__(
-        self, factory: Callable[[], contextlib.AbstractAsyncContextManager[KaspaNode]]
-    ) -> None:
-        self._factory = factory
-        self._stack = contextlib.AsyncExitStack()
-        self._node: KaspaNode | None = None
-
-    async def _get(self) -> KaspaNode:
-        if self._node is None:
-            self._node = await self._stack.enter_async_context(self._factory())
-        return self._node
-
-    async def status(self) -> NodeStatus:
-        return await (await self._get()).status()
-
-    async def virtual_daa_score(self) -> int:
-        return await (await self._get()).virtual_daa_score()
-
-    async def receipts(self, address: str) -> tuple[Receipt, ...]:
-        return await (await self._get()).receipts(address)
-
-    async def aclose(self) -> None:
-        await self._stack.aclose()
-
-
 class SettlementService:
     """Runs the settlement of the accounts in one ``_settlement.yaml``.
 
@@ -176,6 +99,7 @@ class SettlementService:
     :param members: account -> the names of its profiles (the loader's membership pass).
     :param profiles: name -> the loaded profile.
     :param locks: the state directory's ``locks/`` (``None``: no lock, for tests only).
+    :param monotonic: the clock ``wait_s`` is measured on; ``sleep`` waits between passes.
     """
 
     def __init__(
@@ -190,6 +114,8 @@ class SettlementService:
         settler_factory: SettlerFactory,
         locks: Path | None,
         wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self._settlement = settlement
         self._members = {k: tuple(v) for k, v in members.items()}
@@ -200,6 +126,8 @@ class SettlementService:
         self._settler_factory = settler_factory
         self._locks = locks
         self._wall = wall
+        self._monotonic = monotonic
+        self._sleep = sleep
 
     @property
     def accounts(self) -> tuple[str, ...]:
@@ -237,16 +165,27 @@ class SettlementService:
                     book=self._book,
                     day_start=self._day_start(acct),
                 )
-                node = _LazyNode(lambda: self._node_factory(acct))
+                node = LazyNode(lambda: self._node_factory(acct))
                 stack.push_async_callback(node.aclose)
                 settler = self._settler_factory(account, acct, guarded, node)
             yield desk, settler
 
-    async def run(self, account: str, *, execute: bool, gates: Gates) -> AccountRun:
+    async def run(
+        self,
+        account: str,
+        *,
+        execute: bool,
+        gates: Gates,
+        wait_s: float | None = None,
+        poll_s: float = 2.0,
+    ) -> AccountRun:
         """Plan (and with ``execute``, carry out) the settlement of ``account``.
 
         :param gates: the caller's halted profiles and stale feeds (halts of profiles outside
             the account are ignored); the ledger's pending sweeps are added here.
+        :param wait_s: executing, then follow the open sweeps (a pass every ``poll_s`` on the
+            monotonic clock, same desk, lock still held) until none is open or ``wait_s``
+            seconds have passed; the run then shows each sweep as it is at the end.
         :raises ValueError: ``account`` has no settlement in the file.
         """
         acct = self._account(account)
@@ -254,11 +193,31 @@ class SettlementService:
         try:
             async with self._session(account, acct, execute) as (desk, settler):
                 exchange = desk.exchange
-                return await self._run(account, acct, desk, settler, gates)
+                run = await self._run(account, acct, desk, settler, gates)
+                if settler is not None and wait_s is not None and run.open:
+                    await self._follow(settler, wait_s, poll_s)
+                    run = self._refreshed(run)
+                return run
         except LockBusy as exc:
             log.warning("settlement_busy", account=account, holder=str(exc.holder))
             problem = f"another settlement of {account} is running: {exc.holder}"
             return AccountRun(account, exchange, execute, None, (), (), (), (), (problem,), True)
+
+    async def _follow(self, settler: SweepExecutor, wait_s: float, poll_s: float) -> None:
+        deadline = self._monotonic() + wait_s
+        while (left := deadline - self._monotonic()) > 0:
+            await self._sleep(min(poll_s, left))
+            if not any(r.is_open for r in await settler.advance_open()):
+                return
+
+    def _refreshed(self, run: AccountRun) -> AccountRun:
+        """``run`` with each of its sweeps as the ledger holds it now."""
+        latest = {r.key: r for r in self.latest([*run.advanced, *run.requested])}
+        return replace(
+            run,
+            advanced=tuple(latest.get(r.key, r) for r in run.advanced),
+            requested=tuple(latest.get(r.key, r) for r in run.requested),
+        )
 
     async def _run(
         self,
@@ -315,14 +274,16 @@ class SettlementService:
         members: Sequence[Profile],
         gates: Gates,
     ) -> SettlementPlan:
-        balances = await desk.balances()
+        balances = tidy_balances(await desk.balances())
         symbols = sorted({p.symbol for p in members if p.enabled})
         mids = await desk.mids(symbols)
         terms: dict[str, WithdrawTerms] = {}
         for asset in sorted(acct.assets):
             found = await desk.terms(asset)
             if found is not None:
-                terms[asset] = found
+                terms[asset] = replace(
+                    found, min_amount=tidy(found.min_amount), fee=tidy(found.fee)
+                )
         since = self._day_start(acct)
         swept_today = {a: self._book.swept_since(account, a, since) for a in acct.assets}
         pending = {r.asset for r in self._book.sweeps(account, states=OPEN_STATES)}
@@ -352,17 +313,6 @@ class SettlementService:
         except DeskError as exc:
             return TopUpNotice(asset, amount, reason, None, str(exc))
         return TopUpNotice(asset, amount, reason, address)
-
-    async def advance(self, account: str) -> tuple[SweepRecord, ...] | None:
-        """One pass over ``account``'s open sweeps (``--wait``); ``None`` when another
-        settlement of the account holds its lock (try again later)."""
-        acct = self._account(account)
-        try:
-            async with self._session(account, acct, True) as (_desk, settler):
-                assert settler is not None
-                return tuple(await settler.advance_open())
-        except LockBusy:
-            return None
 
     def open_sweeps(self, account: str) -> list[SweepRecord]:
         """The account's sweeps still on their way, from the ledger."""

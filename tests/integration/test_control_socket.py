@@ -18,6 +18,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from kasmm.bot.stats import BotState
+from kasmm.commands.settle_gates import halted_profiles, supervisor_states
 from kasmm.daemon.control_socket import (
     ControlSocketError,
     send_request,
@@ -201,6 +202,29 @@ async def test_reset_clears_a_halt_through_the_ledger(tmp_path: Path) -> None:
         assert [(a.operator, a.action, a.profile) for a in ledger.ledger.operator_actions()] == [
             ("carol", "reset", "dd")
         ]
+
+
+async def test_the_status_query_shows_a_halt_to_kasmm_settle(tmp_path: Path) -> None:
+    """The read-only ``status`` query answers /status's document; settle's halted-profile gate
+    reads a running supervisor through it (and the ledger's latched halt on its own)."""
+    write(tmp_path, "dd", halting_profile("dd"))
+    write(tmp_path, "p1", profile_yaml("p1"))
+    state = tmp_path / "state"
+    with opened_ledger(state) as ledger:
+        async with running(tmp_path, state, ledger, VenueLog()) as (sup, sock):
+            await eventually(lambda: _row(sup, "dd")["state"] == "halted", within_s=30)
+            answer = await ask(sock, action="status")
+            assert answer["ok"] is True
+            names = [row["name"] for row in answer["status"]["profiles"]]
+            assert names == ["dd", "p1"]
+            states = await anyio.to_thread.run_sync(supervisor_states, state)
+            assert states["dd"] == "halted" and states["p1"] != "halted"
+            held = await anyio.to_thread.run_sync(
+                lambda: halted_profiles(ledger.ledger, state, ["dd", "p1", "elsewhere"])
+            )
+            assert held == ("dd",)
+        assert supervisor_states(state) == {}  # no supervisor: the ledger alone decides
+        assert halted_profiles(ledger.ledger, state, ["dd", "p1"]) == ("dd",)
 
 
 def test_a_client_finds_the_socket_of_a_profiles_shard(tmp_path: Path) -> None:

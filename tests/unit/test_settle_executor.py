@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -64,6 +64,8 @@ class FakeDesk:
     listed: dict[str, Withdrawal] = field(default_factory=dict)
     calls: list[tuple[str, Decimal, str, str | None]] = field(default_factory=list)
     list_fails: bool = False
+    #: called at each listing (another process acting meanwhile)
+    on_list: Callable[[], None] | None = None
     seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     book: SettlementBook | None = None
 
@@ -110,6 +112,8 @@ class FakeDesk:
     async def withdrawals(self, asset: str, since_ms: int | None = None) -> list[Withdrawal]:
         if self.list_fails:
             raise DeskUnavailable("list down")
+        if self.on_list is not None:
+            self.on_list()
         return [
             w
             for w in self.listed.values()
@@ -508,3 +512,33 @@ def test_at_most_one_withdrawal_per_key_and_every_sweep_resolves(
                 assert r.desk.listed[rec.withdrawal_id or ""].status == "ok"
 
     anyio.run(run)
+
+
+async def test_ok_without_a_txid_waits_for_one(tmp_path: Path) -> None:
+    r = rig(tmp_path)
+    await r.settler.sweep("KAS", SWEEP)
+    r.desk.set("w1", "ok", None)
+    with structlog.testing.capture_logs() as logs:
+        (rec,) = await r.settler.advance_open()
+    assert rec.state == "accepted" and logs[-1]["reason"] == "ok_without_txid"
+    r.desk.set("w1", "ok", "12" * 32)
+    (rec,) = await r.settler.advance_open()
+    assert rec.state == "sent" and rec.txid == "12" * 32
+
+
+async def test_a_sweep_another_process_moved_on_meanwhile_is_taken_as_stored(
+    tmp_path: Path,
+) -> None:
+    r = rig(tmp_path)
+    r.desk.outcomes = ["lose"]
+    rec = await r.settler.sweep("KAS", SWEEP)
+
+    def other_process() -> None:
+        r.book.advance(rec.key, "sent", T0 + 1, withdrawal_id="w1", txid="aa" * 32)
+
+    r.desk.on_list = other_process
+    with structlog.testing.capture_logs() as logs:
+        (after,) = await r.settler.advance_open()
+    assert (after.state, after.txid) == ("sent", "aa" * 32)
+    assert any(e.get("reason") == "moved_elsewhere" for e in logs)
+    assert states(r.book, rec.key) == ["requested", "sent"]

@@ -6,7 +6,7 @@ limit across runs, the gates, resume-first, the account lock and the limits chec
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
@@ -149,6 +149,9 @@ class World:
     service: SettlementService
     clock: list[float]
     node_opened: list[int]
+    #: the monotonic clock, and what each sleep does before it returns (the test's chain)
+    ticks: list[float]
+    on_sleep: list[Callable[[], None]]
 
 
 @contextlib.contextmanager
@@ -161,6 +164,14 @@ def world(tmp_path: Path, profiles: Sequence[Profile] = (), **desk: Any) -> Iter
     assert loaded.settlement is not None, loaded.issues
     settlement: SettlementFile = loaded.settlement
     fake_desk, fake_node, clock, opened = FakeDesk(**desk), FakeNode(), [NOW], [0]
+    ticks: list[float] = [0.0]
+    on_sleep: list[Callable[[], None]] = []
+
+    async def sleep(seconds: float) -> None:
+        ticks[0] += seconds
+        for hook in on_sleep:
+            hook()
+
     (tmp_path / "locks").mkdir(exist_ok=True)
     with Ledger(tmp_path / "kasmm.sqlite") as ledger:
         book = SettlementBook(ledger)
@@ -194,8 +205,10 @@ def world(tmp_path: Path, profiles: Sequence[Profile] = (), **desk: Any) -> Iter
             settler_factory=settler_factory,
             locks=tmp_path / "locks",
             wall=lambda: clock[0],
+            monotonic=lambda: ticks[0],
+            sleep=sleep,
         )
-        yield World(fake_desk, fake_node, book, service, clock, opened)
+        yield World(fake_desk, fake_node, book, service, clock, opened, ticks, on_sleep)
 
 
 async def test_plan_reads_prints_and_moves_nothing(tmp_path: Path) -> None:
@@ -243,10 +256,36 @@ async def test_execute_requests_exactly_the_planned_amount_and_records_the_trail
         # the withdrawal is sent, then found on chain deep enough: the next pass confirms it
         w.desk.send("w1", "ab" * 32)
         w.node.utxos.append(Receipt("ab" * 32, 0, 3000 * 10**8, w.node.daa - 20))
-        followed = await w.service.advance(ACCOUNT)
-        assert followed is not None and [r.state for r in followed] == ["confirmed"]
+        again = await w.service.run(ACCOUNT, execute=True, gates=Gates())
+        assert [(r.key, r.state) for r in again.advanced] == [(record.key, "confirmed")]
         trail = [s.state for s in w.book.steps(record.key)]
         assert trail == ["requested", "accepted", "sent", "confirmed"]
+
+
+async def test_wait_follows_the_sweep_until_confirmed_on_the_monotonic_clock(
+    tmp_path: Path,
+) -> None:
+    with world(tmp_path) as w:
+        polls: list[float] = []
+
+        def chain() -> None:
+            polls.append(w.ticks[0])
+            if len(polls) == 3:  # the third pass finds it sent and deep enough
+                w.desk.send("w1", "ab" * 32)
+                w.node.utxos.append(Receipt("ab" * 32, 0, 3000 * 10**8, w.node.daa - 20))
+
+        w.on_sleep.append(chain)
+        run = await w.service.run(ACCOUNT, execute=True, gates=Gates(), wait_s=60, poll_s=2)
+        assert polls == [2.0, 4.0, 6.0]
+        (record,) = run.requested
+        assert record.state == "confirmed" and run.open == ()
+
+
+async def test_wait_gives_up_when_the_time_is_up(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        run = await w.service.run(ACCOUNT, execute=True, gates=Gates(), wait_s=5, poll_s=2)
+        assert w.ticks == [5.0]  # 2 + 2 + the 1 left
+        assert [r.state for r in run.open] == ["accepted"]
 
 
 async def test_the_daily_limit_holds_over_two_runs(tmp_path: Path) -> None:
@@ -304,8 +343,7 @@ async def test_an_open_sweep_is_resumed_first_and_holds_a_new_one(tmp_path: Path
         second = await w.service.run(ACCOUNT, execute=True, gates=Gates())
         assert [r.key for r in second.advanced] == [record.key]
         assert second.plan is not None
-        assert second.plan.assets[0].action.__class__ is Hold
-        assert second.plan.assets[0].action.reason == "sweep_pending"  # type: ignore[union-attr]
+        assert second.plan.assets[0].action == Hold("sweep_pending", D(11999))
         assert len(w.desk.requests) == 1
 
 
@@ -325,7 +363,6 @@ async def test_another_settlement_of_the_account_holds_the_lock(tmp_path: Path) 
         with LockFile(settle_lock_path(tmp_path / "locks", ACCOUNT), "other").acquire():
             run = await w.service.run(ACCOUNT, execute=True, gates=Gates())
             assert run.busy and run.plan is None and w.desk.requests == []
-            assert await w.service.advance(ACCOUNT) is None
         again = await w.service.run(ACCOUNT, execute=True, gates=Gates())
     assert not again.busy and len(again.requested) == 1
 
