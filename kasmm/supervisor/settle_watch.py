@@ -162,6 +162,8 @@ def _unique(rows: tuple[SweepRecord, ...]) -> tuple[SweepRecord, ...]:
 
 
 def _log(a: Announcement) -> None:
+    """One line per change seen (the executor logs its own steps, in the process that acts;
+    these are the supervisor's, whoever acted)."""
     r = a.record
     fields = {
         "account": r.account,
@@ -173,15 +175,9 @@ def _log(a: Announcement) -> None:
         "txid": r.txid,
         "confirmations": r.confirmations,
     }
-    if a.event == "settlement_requested":
-        log.info("settlement_requested", **fields)
-    elif a.event == "settlement_accepted":
-        log.info("settlement_accepted", withdrawal_id=r.withdrawal_id, **fields)
-    elif a.event == "settlement_sent":
-        log.info("settlement_sent", **fields)
-    elif a.event == "settlement_confirmed":
-        log.info("settlement_confirmed", **fields)
-    elif a.event == "settlement_failed":
-        log.warning("settlement_failed", reason=redact(r.reason or ""), **fields)
-    elif a.event == "settlement_pending":
-        log.warning("settlement_lookup_pending", **fields)
+    if a.event == "settlement_pending":
+        log.warning("settlement_lookup_overdue", **fields)
+    elif r.state == "failed":
+        log.warning("settlement_seen", reason=redact(r.reason or ""), **fields)
+    else:
+        log.info("settlement_seen", withdrawal_id=r.withdrawal_id, **fields)

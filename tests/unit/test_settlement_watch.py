@@ -151,7 +151,7 @@ async def test_changes_in_the_ledger_are_announced_once_with_their_fields(
     assert ADDRESS in requested.body
     assert TXID in confirmed.body and "100 confirmations" in confirmed.body
     # two steps between two reads: the state it is in is logged (the ledger keeps the trail)
-    assert [e["event"] for e in logs] == ["settlement_sent"]
+    assert [(e["event"], e["state"]) for e in logs] == [("settlement_seen", "sent")]
     assert logs[0]["txid"] == TXID
     overview = watch.overview
     assert overview is not None and overview.open == ()
