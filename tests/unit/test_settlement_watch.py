@@ -9,6 +9,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from kasmm.alerts.events import Alert
@@ -236,3 +238,48 @@ async def test_the_watch_survives_a_failing_read() -> None:
             tg.cancel_scope.cancel()
     assert {e["event"] for e in logs} == {"settlement_watch_failed"}
     assert "disk gone" in logs[0]["error"]
+
+
+# --- the invariant: whatever the reads see, each sweep is announced once per step ------------
+
+_PATHS: list[list[str]] = [
+    ["requested"],
+    ["requested", "accepted"],
+    ["requested", "accepted", "sent"],
+    ["requested", "accepted", "sent", "confirmed"],
+    ["requested", "sent", "confirmed"],
+    ["requested", "failed"],
+    ["requested", "accepted", "failed"],
+    ["requested", "accepted", "sent", "failed"],
+]
+
+
+@given(
+    paths=st.lists(st.sampled_from(_PATHS), min_size=1, max_size=4),
+    reads=st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=4), max_size=8),
+)
+def test_each_sweep_is_announced_once_and_its_end_once(
+    paths: list[list[str]], reads: list[list[int]]
+) -> None:
+    """However the reads interleave with the sweeps' progress (a read sees each sweep at some
+    step, never going back), requested is announced exactly once per sweep seen, and a
+    confirmation or failure exactly once if and only if the last read saw it."""
+    position = [0] * len(paths)
+    known: dict[str, Known] = {}
+    events: list[tuple[str, str]] = []
+    last_seen: dict[str, str] = {}
+    for read in [*reads, [3] * len(paths)]:
+        rows = []
+        for i, path in enumerate(paths):
+            position[i] = min(len(path) - 1, max(position[i], read[i % len(read)]))
+            state = path[position[i]]
+            key = f"sw-{i}"
+            rows.append(replace(_sweep(key), state=state, withdrawal_id="w"))  # type: ignore[arg-type]
+            last_seen[key] = state
+        known, out = sweep_changes(known, tuple(rows), 1001.0, 120.0)
+        events.extend((a.event, a.record.key) for a in out)
+    for key, state in last_seen.items():
+        mine = [e for e, k in events if k == key]
+        assert mine.count("settlement_requested") == 1
+        for end in ("confirmed", "failed"):
+            assert mine.count(f"settlement_{end}") == (1 if state == end else 0)
