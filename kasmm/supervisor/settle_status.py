@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kasmm.alerts.redact import redact
 from kasmm.store.settlement_view import SettlementOverview
 from kasmm.store.settlements import SweepRecord
 
@@ -37,7 +38,9 @@ def sweep_row(r: SweepRecord, wall: float) -> dict[str, Any]:
         "withdrawal_id": r.withdrawal_id,
         "txid": r.txid,
         "confirmations": r.confirmations,
-        "reason": r.reason,
+        # The executor stores its own refusal codes, but a reason is exchange text at heart:
+        # what the redactor knows (the withdrawal keys, in a supervisor) never shows.
+        "reason": None if r.reason is None else redact(r.reason),
     }
 
 
