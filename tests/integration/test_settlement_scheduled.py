@@ -71,8 +71,10 @@ async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
         emu.wallet.allow(KEY, KAS_ADDRESS)
         profiles = tmp_path / "profiles"
         profiles.mkdir()
-        live = "kill_switch: {max_daily_loss: null, max_drawdown: null}\n"
-        (profiles / "mexc-kas.yaml").write_text(_profile(emu.base_url) + live)
+        profile = _profile(emu.base_url)
+        if "kill_switch" not in profile:  # a live profile declares its loss limits
+            profile += "kill_switch: {max_daily_loss: null, max_drawdown: null}\n"
+        (profiles / "mexc-kas.yaml").write_text(profile)
         (profiles / "_settlement.yaml").write_text(_settlement(node.url, max_per_day=100000))
         chain = Chain(emu, node)
         async with anyio.create_task_group() as tg:
