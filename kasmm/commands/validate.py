@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kasmm.config.loader import ConfigIssue, DirectoryLoad, load_paths
+from kasmm.config.settlement import SETTLEMENT_FILES
 from kasmm.config.settlement_load import load_settlement
 from kasmm.settle.check import find_settlement_file, sdk_destination_check
 
@@ -49,17 +50,25 @@ def validate_command(paths: Sequence[Path]) -> int:
 
 
 def _settlement_issues(paths: Sequence[Path], result: DirectoryLoad) -> list[ConfigIssue]:
-    """The issues of each given directory's ``_settlement.yaml`` (the SDK is imported only
-    when a destination is checked)."""
+    """The issues of each given directory's ``_settlement.yaml``, and of a settlement file
+    named directly (its membership checked against the profiles of its own directory)."""
     out: list[ConfigIssue] = []
-    profiles = {name: lp.profile for name, lp in result.profiles.items()}
+    given = {name: lp.profile for name, lp in result.profiles.items()}
+    seen: set[Path] = set()
     for raw in paths:
-        directory = Path(raw)
-        if not directory.is_dir():
+        path = Path(raw)
+        profiles = given
+        if path.is_dir():
+            found = find_settlement_file(path)
+        elif path.name in SETTLEMENT_FILES:
+            found = path
+            siblings = load_paths([path.parent]).profiles
+            profiles = {name: lp.profile for name, lp in siblings.items()}
+        else:
+            found = None
+        if found is None or found.resolve() in seen:
             continue
-        found = find_settlement_file(directory)
-        if found is None:
-            continue
+        seen.add(found.resolve())
         loaded = load_settlement(found, profiles=profiles, check_destination=sdk_destination_check)
         out.extend(loaded.issues)
     return out

@@ -103,3 +103,14 @@ def test_a_private_key_is_refused_without_being_repeated(
     assert validate_command([directory]) == 1
     out = capsys.readouterr().out
     assert "private key" in out and v.GEN1_MASTER_KPRV not in out
+
+
+def test_a_settlement_file_named_directly_is_checked_against_its_directory(
+    directory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = directory / "_settlement.yaml"
+    path.write_text(_settlement(f'{{address: "{KAS_ADDRESS}"}}'))
+    assert validate_command([path]) == 0
+    path.write_text(_settlement(f'{{address: "{KAS_ADDRESS}"}}', account="nobody"))
+    assert validate_command([path]) == 1
+    assert "no exchange profile names account 'nobody'" in capsys.readouterr().out
