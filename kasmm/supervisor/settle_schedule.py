@@ -114,7 +114,7 @@ class SettlementScheduler:
         #: account -> (its schedule, its next firing), as the loop last computed it.
         self.due: dict[str, tuple[SettleSchedule, float]] = {}
         self._tg: TaskGroup | None = None
-        #: Set by a reload that changed a schedule: the loop's wait ends at once.
+        #: Set by every valid load: the loop's wait ends at once and it plans again.
         self._wake = anyio.Event()
 
     # --- configuration ----------------------------------------------------------------
