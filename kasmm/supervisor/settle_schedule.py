@@ -269,7 +269,19 @@ class SettlementScheduler:
             log.info("settlement_run_started", account=account)
             result = await settle(account, gates)
             self.runs[(account, "done")] += 1
-            log.info("settlement_run_done", account=account, result=redact(str(result))[:500])
+            problems = [redact(str(p)) for p in getattr(result, "problems", ())]
+            log.info(
+                "settlement_run_done",
+                account=account,
+                requested=len(getattr(result, "requested", ())),
+                advanced=len(getattr(result, "advanced", ())),
+                busy=bool(getattr(result, "busy", False)),
+                problems=problems,
+            )
+            if problems:
+                # Nothing raised, but something could not be done (an exchange that could not
+                # be read, a node that did not answer): the operator hears of it.
+                self.publish(settlement_events.run_failed(account, "; ".join(problems)))
         except Exception as exc:
             self.runs[(account, "failed")] += 1
             error = redact(f"{type(exc).__name__}: {exc}")

@@ -249,6 +249,34 @@ async def test_a_failing_run_is_logged_and_notified_without_the_key(tmp_path: Pa
     assert any(e["event"] == "settlement_run_failed" for e in logs)
 
 
+async def test_a_run_that_could_not_do_everything_is_notified(tmp_path: Path) -> None:
+    clock = Time()
+    published: list[Alert] = []
+
+    class Run:
+        requested = ()
+        advanced = ()
+        busy = False
+        problems = ("mexc: the exchange could not be read: timeout",)
+
+    async def settle(account: str, gates: Gates) -> Run:
+        return Run()
+
+    sched = _scheduler(settle, clock, published)
+    _write(tmp_path)
+    await sched.reload(tmp_path, PROFILES)
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            await tg.start(sched.run)
+            while sched.runs[("mexc-main", "done")] < 1:
+                await anyio.lowlevel.checkpoint()
+            tg.cancel_scope.cancel()
+    done = next(e for e in logs if e["event"] == "settlement_run_done")
+    assert done["problems"] == ["mexc: the exchange could not be read: timeout"]
+    assert published[0].kind == "settlement_failed"
+    assert "could not be read" in published[0].body
+
+
 async def test_without_a_settlement_service_a_firing_says_so(tmp_path: Path) -> None:
     clock = Time()
     sched = _scheduler(None, clock)
