@@ -239,6 +239,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--addr", default="127.0.0.1:9301", help="supervisor endpoint HOST:PORT")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state directory whose ledger shows the settlements when no supervisor answers",
+    )
+    p.add_argument(
         "--watch",
         type=float,
         nargs="?",
@@ -539,7 +545,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":
         from kasmm.commands.status import status_command
 
-        return status_command(args.addr, as_json=args.json, watch=args.watch)
+        return status_command(
+            args.addr, as_json=args.json, watch=args.watch, state_dir=args.state_dir
+        )
     if args.command == "top":
         from kasmm.commands.top import top_command
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from kasmm.obs.logs import REDACTED
 
-__all__ = ["UrlRedactor", "redact", "register_url", "service_of"]
+__all__ = ["UrlRedactor", "redact", "register_secret", "register_url", "service_of"]
 
 #: Pieces of a URL between these characters are redacted when at least _MIN_PIECE long.
 _SPLIT = re.compile(r"[/:@?&=#,;+\s]+")
@@ -49,6 +49,19 @@ def register_url(url: str) -> None:
         known = set(_SECRETS) | _pieces(url)
         _SECRETS = tuple(sorted(known, key=len, reverse=True))
     _install()
+
+
+def register_secret(value: str) -> None:
+    """Never let ``value`` (a withdrawal key, its secret) reach a notification or a log line
+    that goes through :func:`redact`: the value whole and percent-encoded (as it sits in a
+    request URL an exchange's error message may quote). Values shorter than four characters
+    are not registered (they would redact ordinary words)."""
+    global _SECRETS
+    if len(value) < _MIN_PIECE:
+        return
+    with _LOCK:
+        known = set(_SECRETS) | {value, quote(value, safe="")}
+        _SECRETS = tuple(sorted(known, key=len, reverse=True))
 
 
 def redact(text: str) -> str:

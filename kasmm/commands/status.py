@@ -10,10 +10,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from kasmm import __version__
 from kasmm.console import rows
+from kasmm.console.settlement_lines import settlement_lines
 from kasmm.control import parse_addr
 from kasmm.obs.money import NumberFormat
 
@@ -68,9 +70,10 @@ def _cells(row: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def render_table(data: Mapping[str, Any]) -> str:
+def render_table(data: Mapping[str, Any], *, settlements: bool = True) -> str:
     """Render a status document: a summary line, one table row per profile (disabled ones
-    too), then the config errors, if any."""
+    too), the portfolios, the settlements (unless ``settlements`` is false), then the config
+    errors, if any."""
     sup = rows.supervisor(data)
     summary = (
         f"supervisor pid={rows.cell(sup.get('pid'))} uptime={rows.duration(sup.get('uptime_s'))} "
@@ -96,6 +99,10 @@ def render_table(data: Mapping[str, Any]) -> str:
     if groups:
         lines.append("")
         lines.extend(_portfolio_line(group) for group in groups)
+    settled = settlement_lines(data) if settlements else []
+    if settled:
+        lines.append("")
+        lines.extend(settled)
     errors = sup.get("config_errors")
     if isinstance(errors, list) and errors:
         lines.append("")
@@ -164,8 +171,14 @@ def fetch_status(addr: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
     return data
 
 
-def status_command(addr: str, as_json: bool, watch: float | None = None) -> int:
+def status_command(
+    addr: str, as_json: bool, watch: float | None = None, state_dir: Path | None = None
+) -> int:
     """``kasmm status``: print the supervisor status as a table, or as JSON with ``as_json``.
+
+    With no supervisor to answer, the settlements are still shown, read from the ledger of
+    ``state_dir`` (``--state-dir``, ``$STATE_DIRECTORY``, ``./state``): a sweep started by
+    ``kasmm settle`` is visible whether a supervisor runs or not.
 
     ``watch``: print it again every ``watch`` seconds until Ctrl-C, in place on a terminal
     (a plain reprint, separated by a blank line, on a dumb terminal or into a pipe).
@@ -179,7 +192,7 @@ def status_command(addr: str, as_json: bool, watch: float | None = None) -> int:
         print(f"kasmm status: {exc}", file=sys.stderr)
         return 2
     if watch is None:
-        return _show(addr, as_json)
+        return _show(addr, as_json, state_dir)
     in_place = sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb"
     try:
         first = True
@@ -190,21 +203,55 @@ def status_command(addr: str, as_json: bool, watch: float | None = None) -> int:
                 print()
             first = False
             print(time.strftime("%Y-%m-%d %H:%M:%S"), f"every {watch:g} s (Ctrl-C ends)")
-            _show(addr, as_json)
+            _show(addr, as_json, state_dir)
             sys.stdout.flush()
             time.sleep(watch)
     except KeyboardInterrupt:
         return 0
 
 
-def _show(addr: str, as_json: bool) -> int:
+def _show(addr: str, as_json: bool, state_dir: Path | None = None) -> int:
     try:
         data = fetch_status(addr)
     except StatusFetchError as exc:
         print(f"kasmm status: {exc}", file=sys.stderr)
+        _show_ledger(as_json, state_dir)
         return 1
     if as_json:
         print(json.dumps(data, indent=2))
     else:
         print(render_table(data))
     return 0
+
+
+def ledger_settlements(state_dir: Path | None, wall: float | None = None) -> dict[str, Any] | None:
+    """The ``settlements`` part of a status document, read from the ledger (``None``: no
+    ledger there, or it cannot be read: said on stderr)."""
+    from kasmm.store.db import LedgerError
+    from kasmm.store.reader import LedgerReader
+    from kasmm.store.state_dir import ledger_path, resolve_state_dir
+    from kasmm.supervisor.settle_status import settlement_status
+
+    path = ledger_path(resolve_state_dir(state_dir))
+    if not path.is_file():
+        return None
+    try:
+        with LedgerReader(path) as reader:
+            overview = reader.settlement_overview()
+    except LedgerError as exc:
+        print(f"kasmm status: {exc}", file=sys.stderr)
+        return None
+    return settlement_status(overview, time.time() if wall is None else wall)
+
+
+def _show_ledger(as_json: bool, state_dir: Path | None) -> None:
+    """The settlements from the ledger, when no supervisor answers."""
+    settlements = ledger_settlements(state_dir)
+    if settlements is None:
+        return
+    doc = {"settlements": settlements}
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return
+    lines = settlement_lines(doc)
+    print("\n".join(lines) if lines else "settlements: none in the ledger")

@@ -26,6 +26,7 @@ from kasmm.store.state_dir import (
     supervisor_role,
 )
 from kasmm.supervisor import Supervisor, supervise
+from kasmm.supervisor.settle_wiring import scheduled_settle
 from kasmm.supervisor.summary import SUMMARY_EVERY_S, exit_table
 
 __all__ = ["start_hint", "supervise_command"]
@@ -138,6 +139,8 @@ def _supervise(
             shard=shard,
             profile_locks=ProfileLocks(state, supervisor_role(directory, shard)),
         )
+        # Scheduled settlement (_settlement.yaml with a schedule; off otherwise).
+        sup.settling.scheduler.settle = scheduled_settle(sup.settling, state)
         log.info(
             "supervisor_starting",
             directory=str(directory),

@@ -53,6 +53,10 @@ EventKind = Literal[
     "lock_busy",
     "daily_summary",
     "obligation_breach",
+    "settlement_requested",
+    "settlement_pending",
+    "settlement_confirmed",
+    "settlement_failed",
 ]
 #: Every kind, in declaration order: derived from the type, so the two never disagree.
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
@@ -69,7 +73,11 @@ EVENT_LEVELS: Mapping[EventKind, Level] = {
     "lock_busy": "warning",
     "config_error": "warning",
     "obligation_breach": "warning",
+    "settlement_pending": "warning",
+    "settlement_failed": "warning",
     "profile_recovered": "info",
+    "settlement_requested": "info",
+    "settlement_confirmed": "info",
     "daily_summary": "info",
 }
 
@@ -130,6 +138,24 @@ class NotifyEvents(StrictModel):
         default_factory=EventRule,
         description="A profile falls below its market-making obligations over a whole window "
         "(obligations: in the profile), and when it meets them again.",
+    )
+    settlement_requested: Rule = Field(
+        default_factory=EventRule,
+        description="A sweep to the Kaspa wallet was requested (_settlement.yaml).",
+    )
+    settlement_pending: Rule = Field(
+        default_factory=EventRule,
+        description="A sweep's withdrawal request got no answer: it is being looked up, "
+        "never sent again.",
+    )
+    settlement_confirmed: Rule = Field(
+        default_factory=EventRule,
+        description="A sweep arrived in the wallet with the confirmations required.",
+    )
+    settlement_failed: Rule = Field(
+        default_factory=EventRule,
+        description="A sweep failed (nothing left the exchange, or it came back), or a "
+        "scheduled settlement run failed.",
     )
     daily_summary: DailySummary | None = Field(
         None, description="A daily state and PnL summary at a local time (off unless set)."

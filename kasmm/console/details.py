@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kasmm.console import rows
+from kasmm.console.settlement_lines import settlement_lines
 
 __all__ = ["profile_detail", "profile_errors", "supervisor_detail"]
 
@@ -136,6 +137,7 @@ def supervisor_detail(doc: Mapping[str, Any]) -> list[str]:
     if markets:
         lines.append(f"shared markets ({len(markets)}):")
         lines.extend(f"  {rows.market_line(k, m)}" for k, m in markets.items())
+    lines.extend(settlement_lines(doc))
     shards = doc.get("shards")
     if isinstance(shards, list) and shards:
         lines.append("shards:")

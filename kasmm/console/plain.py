@@ -18,7 +18,7 @@ __all__ = ["render_plain", "run_plain"]
 def render_plain(doc: Mapping[str, Any]) -> str:
     """One screen as text: the profile table, each profile's and portfolio's details, the
     supervisor's."""
-    parts = [render_table(doc)]
+    parts = [render_table(doc, settlements=False)]  # they are in the supervisor's details
     for row in rows.profiles(doc):
         if row.get("state") != "disabled":
             parts.append("\n".join(profile_detail(doc, row)))

@@ -165,6 +165,22 @@ def _markets(views: Sequence[ShardView]) -> dict[str, dict[str, Any]]:
     return dict(sorted(merged.items()))
 
 
+def _settlements(views: Sequence[ShardView]) -> dict[str, Any]:
+    """Every shard reads the one ledger: an account's sweeps are the same in each, so each
+    account is taken from the first shard that reports it (a scheduled one preferred, for its
+    next run)."""
+    merged: dict[str, Any] = {}
+    for v in views:
+        accounts = v.status.get("settlements") if v.status is not None else None
+        for name, acct in (accounts if isinstance(accounts, Mapping) else {}).items():
+            if not isinstance(acct, Mapping):
+                continue
+            known = merged.get(name)
+            if known is None or (known.get("schedule") is None and acct.get("schedule")):
+                merged[name] = dict(acct)
+    return dict(sorted(merged.items()))
+
+
 def merge_status(
     views: Sequence[ShardView], *, pid: int, directory: str, uptime_s: float
 ) -> dict[str, Any]:
@@ -203,4 +219,5 @@ def merge_status(
         "portfolios": sorted(
             (g for v in views for g in _groups(v)), key=lambda g: (str(g.get("name")), g["shard"])
         ),
+        "settlements": _settlements(views),
     }

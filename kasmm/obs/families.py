@@ -442,6 +442,44 @@ class Families:
             P,
             False,
         )
+        # --- settlement (_settlement.yaml; read from the ledger, whichever process settled)
+        self.settlement_sweeps = c(
+            "kasmm_settlement_sweeps_total",
+            "Sweeps to the Kaspa wallet that entered each state (requested, accepted, sent, "
+            "confirmed, failed), from the ledger's trail.",
+            ("account", "asset", "state"),
+            False,
+        )
+        self.settlement_pending = g(
+            "kasmm_settlement_pending",
+            "Amount of the asset in sweeps requested and not yet confirmed or failed.",
+            ("account", "asset"),
+            False,
+        )
+        self.settlement_pending_sweeps = g(
+            "kasmm_settlement_pending_sweeps",
+            "Sweeps requested and not yet confirmed or failed.",
+            ("account", "asset"),
+            False,
+        )
+        self.settlement_last_confirmed = g(
+            "kasmm_settlement_last_confirmed_timestamp_seconds",
+            "When the account's last sweep of the asset was confirmed on chain, Unix time.",
+            ("account", "asset"),
+            False,
+        )
+        self.settlement_runs = c(
+            "kasmm_settlement_runs_total",
+            "Scheduled settlement runs by outcome (done, failed, skipped_running, unavailable).",
+            ("account", "outcome"),
+            False,
+        )
+        self.settlement_next_run = g(
+            "kasmm_settlement_next_run_timestamp_seconds",
+            "The account's next scheduled settlement, Unix time.",
+            ("account",),
+            False,
+        )
         # --- venue and rate limiting
         self.latency = h(
             "kasmm_venue_request_duration_seconds",

@@ -60,6 +60,7 @@ from kasmm.obs.families import PROFILE_LABELS, Families, MetricBackend
 from kasmm.obs.kpi_series import fill_kpis
 from kasmm.obs.money import PNL_PARTS
 from kasmm.obs.portfolio_metrics import fill_portfolios
+from kasmm.obs.settlement_metrics import fill_settlements
 from kasmm.supervisor.state import METRIC_STATES, displayed_state, metric_state
 from kasmm.venues.metered import Histogram, VenueMetrics
 
@@ -281,6 +282,9 @@ class SupervisorCollector(Collector):
         portfolios = getattr(sup, "portfolios", None)
         if portfolios is not None:
             fill_portfolios(fam, portfolios.groups.values(), sup.clock.now())
+        settling = getattr(sup, "settling", None)
+        if settling is not None:
+            fill_settlements(fam, settling)
         notifier = getattr(sup, "notifier", None)
         if notifier is not None and notifier.active:
             # Every series from 0 while targets exist, so a first failure is an increase.

@@ -31,6 +31,7 @@ from kasmm.store.kpis import KpiRecord
 from kasmm.store.ledger import Ledger, OrderJournalEntry
 from kasmm.store.records import EquitySnapshot, HaltRecord, ModeChange, OrderEvent, RiskEvent
 from kasmm.store.settlement_book import SettlementBook
+from kasmm.store.settlement_view import SettlementOverview, read_overview
 from kasmm.store.settlements import BookedTransfer, SweepRecord, TransferDirection
 
 T = TypeVar("T")
@@ -363,3 +364,7 @@ class AsyncLedger:
     async def opened_at(self, profile: str) -> float | None:
         """See :meth:`SettlementBook.opened_at`."""
         return await self._run(partial(SettlementBook(self.ledger).opened_at, profile))
+
+    async def settlement_overview(self, since: float | None = None) -> SettlementOverview:
+        """See :func:`kasmm.store.settlement_view.read_overview`."""
+        return await self._run(partial(read_overview, self.ledger, since=since))

@@ -20,6 +20,7 @@ from kasmm.core.types import Fill
 from kasmm.store.db import FILL_COLUMNS, LedgerError, fill_from
 from kasmm.store.hedges import HedgedFill, hedged_fills
 from kasmm.store.records import EquitySnapshot, decode_decimal
+from kasmm.store.settlement_view import SettlementOverview, overview_from
 from kasmm.store.settlements import BookedTransfer, booked_transfers
 
 #: Tables a profile can have rows in (the same list as :meth:`Ledger.profiles`).
@@ -126,6 +127,24 @@ class LedgerReader:
             conn.execute("BEGIN")
             try:
                 return hedged_fills(conn, profile)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{self.path}: cannot read: {exc}") from exc
+
+    def settlement_overview(self) -> SettlementOverview:
+        """The settlements in one snapshot (:func:`~kasmm.store.settlement_view.overview_from`);
+        empty for a ledger from before settlement (no settlements table)."""
+        conn = self._conn
+        try:
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'settlements'"
+            ).fetchone()
+            if exists is None:
+                return SettlementOverview()
+            conn.execute("BEGIN")
+            try:
+                return overview_from(conn, since=None)
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:

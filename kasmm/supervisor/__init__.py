@@ -7,6 +7,9 @@
   cool-down, mode channel and lock.
 * :mod:`~kasmm.supervisor.core`: :class:`Supervisor`: reload, start and stop many, the
   ledger check; :mod:`~kasmm.supervisor.status`: its ``/status`` and ``/healthz``.
+* :mod:`~kasmm.supervisor.settling`: scheduled settlement (``_settlement.yaml``), the gates it
+  reads from the member bots, and the ledger watch behind the settlement status, metrics and
+  notifications (``settle_*`` modules).
 * :mod:`~kasmm.supervisor.daemon`: :func:`supervise`, the supervisor as a process (signals,
   directory watch, control endpoint, systemd).
 

@@ -55,6 +55,8 @@ from kasmm.supervisor.members import Member, RunnerMember
 from kasmm.supervisor.plan import DesiredProfile, RunningProfile, plan_reload
 from kasmm.supervisor.portfolios import PortfolioManager
 from kasmm.supervisor.runner import ProfileRunner, RestartPolicy
+from kasmm.supervisor.settle_schedule import SettleFn
+from kasmm.supervisor.settling import Settling
 from kasmm.supervisor.state import ProfileState
 from kasmm.supervisor.status import health_verdict, supervisor_status
 from kasmm.supervisor.summary import minute_summaries
@@ -107,6 +109,7 @@ class Supervisor:
         notifier: Notifier | None = None,
         market: MarketHub | None = None,
         reference_keys: ReferenceKeys = reference_keys,
+        settle: SettleFn | None = None,
     ) -> None:
         self.directory = directory
         self.shard = shard
@@ -169,6 +172,10 @@ class Supervisor:
         )
         #: The hedge links of the profiles with a ``hedge:`` block (:mod:`.hedging`).
         self.hedging = Hedging(self)
+        #: Settlement (``_settlement.yaml``): scheduled runs of ``settle``, the ledger watch.
+        self.settling = Settling(
+            self.slots, self.notifier, ledger, settle=settle, wall_clock=wall_clock, env=env
+        )
 
     # --- the main loop ----------------------------------------------------------------
 
@@ -190,6 +197,7 @@ class Supervisor:
                 await tg.start(self.market.run)  # before any profile: they subscribe to it
                 await tg.start(self.notifier.run)
                 await tg.start(self.portfolios.run)
+                await self.settling.start(tg)
                 tg.start_soon(watch_supervisor, self, self.notifier)
                 tg.start_soon(
                     lambda: daily_summaries(self, self.notifier, wall_clock=self.wall_clock)
@@ -312,6 +320,11 @@ class Supervisor:
             enabled = {n for n, lp in everything.items() if lp.profile.enabled}
             here = {n for n in enabled if n in load.profiles}
             self.portfolios.configure(load.portfolios or (), here, enabled - here)
+        # An invalid _settlement.yaml keeps the last good one; its issues are shown as others.
+        profiles = {name: lp.profile for name, lp in everything.items()}
+        settle_issues = await self.settling.reload(self.directory, profiles)
+        self.issues.extend(settle_issues)
+        result.issues.extend(settle_issues)
         # Paths are resolved only when some file is invalid (the common reload has none).
         bad_files = {_real(issue.path) for issue in load.issues}
         plan = plan_reload(

@@ -71,6 +71,7 @@ def supervisor_status(sup: Supervisor) -> dict[str, Any]:
         "portfolios": [
             group_row(group, sup.clock.now()) for _, group in sorted(sup.portfolios.groups.items())
         ],
+        "settlements": sup.settling.status(),
     }
 
 

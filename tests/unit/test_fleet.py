@@ -403,3 +403,17 @@ def test_portfolio_rows_of_every_shard_are_merged_with_their_shard() -> None:
         {"name": "btc", "state": "halted", "shard": "2/3", "stale": True},
         {"name": "kas", "state": "active", "shard": "0/3"},
     ]
+
+
+def test_settlements_are_taken_once_from_the_shards_the_scheduled_one_preferred() -> None:
+    sweep = {"key": "sw-1", "state": "sent", "amount": "1500"}
+    plain = {"open": [sweep], "recent": [], "schedule": None}
+    scheduled = {**plain, "schedule": {"cron": "0 3 * * *", "next_run": 1.0, "running": False}}
+    first = {**child_status(["a"], "0/3"), "settlements": {"mexc-main": plain}}
+    second = {**child_status(["b"], "1/3"), "settlements": {"mexc-main": scheduled}}
+    doc = merged(
+        view(0, ShardState.UP, first),
+        view(1, ShardState.UP, second),
+        view(2, ShardState.STARTING, None),
+    )
+    assert doc["settlements"] == {"mexc-main": scheduled}

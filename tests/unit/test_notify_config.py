@@ -80,7 +80,8 @@ def test_no_file_and_empty_file(tmp_path: Path) -> None:
             """,
             "4:20: targets[0].events[1]: Input should be 'halt', 'pause', 'profile_failed', "
             "'profile_recovered', 'config_error', 'ledger_trouble', 'lock_busy', "
-            "'daily_summary' or 'obligation_breach'",
+            "'daily_summary', 'obligation_breach', 'settlement_requested', "
+            "'settlement_pending', 'settlement_confirmed' or 'settlement_failed'",
         ),
         (
             """\
@@ -103,7 +104,8 @@ def test_no_file_and_empty_file(tmp_path: Path) -> None:
             """,
             "2:3: events.hault: unknown key 'hault' (did you mean 'halt'?); allowed: "
             "config_error, daily_summary, halt, ledger_trouble, lock_busy, obligation_breach, "
-            "pause, profile_failed, profile_recovered",
+            "pause, profile_failed, profile_recovered, settlement_confirmed, settlement_failed, "
+            "settlement_pending, settlement_requested",
         ),
         (
             """\
