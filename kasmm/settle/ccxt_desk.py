@@ -322,13 +322,24 @@ def _gate_fee(status: Any, asset: str, network: str) -> tuple[Decimal | None, De
 
 def build_withdrawal_exchange(config: CcxtVenueConfig, credentials: ResolvedCredentials) -> Any:
     """A ``ccxt.async_support`` client of ``config``'s exchange with the *withdrawal*
-    ``credentials``: kasmm's options (no blind retries, account modes), ``rest_url`` if set,
-    ccxt's own rate limiter (settlement makes a handful of calls)."""
-    from kasmm.venues.ccxt.client import build_exchange
+    ``credentials``: kasmm's options (no blind retries, account modes), ``rest_url`` if set.
+
+    Its requests draw ccxt's per-endpoint costs from a token bucket of the exchange's published
+    budget, as the trading venues' do: ccxt's own limiter has no burst, so after MEXC's market
+    list (cost 100) every settlement would first stall about five seconds.
+    """
+    from kasmm.clock import RealClock
+    from kasmm.limiter import TokenBucket
+    from kasmm.venues.ccxt.client import build_exchange, route_throttle
     from kasmm.venues.ccxt.exchanges import rest_urls
 
     flavour = flavour_for(config.exchange)
     exchange = build_exchange(config, credentials, flavour, websocket=False)
+    budget = flavour.budget
+    route_throttle(
+        exchange,
+        TokenBucket(budget.capacity, budget.refill_per_s, RealClock(), name="settlement"),
+    )
     if config.rest_url is not None:
         urls = dict(exchange.urls)
         urls["api"] = rest_urls(flavour, urls["api"], config.rest_url)
