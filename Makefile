@@ -44,11 +44,14 @@ native: $(DEV_STAMP)
 NATIVE_TESTS := tests/unit tests/contract $(addprefix tests/integration/test_,\
 	bot_sim.py bot_safety.py bot_risk.py bot_inventory_risk.py fill_delivery.py persistence.py \
 	sim_restart.py resilience_regressions.py first_run.py supervisor.py soak_short.py \
-	crash_restart_short.py)
+	crash_restart_short.py bot_settlement_transfer.py)
 # The exchange emulators' own tests exercise test equipment and ccxt only, nothing compiled: once.
 # So do the ccxt venue's tests and the contract suite on the emulated exchanges (the ccxt layer
-# is source; the contract suite still runs compiled on the sim, replay and paper venues).
-NATIVE_SKIP := --ignore-glob='tests/unit/test_emulator_*' -k 'not ccxt'
+# is source; the contract suite still runs compiled on the sim, replay and paper venues), and
+# settlement's (kasmm/settle, its plan, schedule and status are source; the bots' booking of a
+# sweep, which is compiled, is tested by test_*transfers* and bot_settlement_transfer).
+NATIVE_SKIP := --ignore-glob='tests/unit/test_emulator_*' --ignore-glob='tests/unit/test_settle_*' \
+	--ignore-glob='tests/unit/test_settlement_*' -k 'not ccxt'
 SERIAL := -m realtime
 COMPUTE := -m 'not realtime'
 PARALLEL := -n logical $(COMPUTE)
