@@ -49,8 +49,12 @@ def test_make_test_installs_the_dev_tools(tmp_path: Path) -> None:
         "KASMM_PURE=1 .venv/bin/python -m pytest -q -m 'not realtime' tests &" in plan[native - 1]
     )
     compiled_run = "\n".join(plan[native:])
-    # Only the exchange emulators' own tests (test equipment, nothing compiled) run just once.
-    skip = "--ignore-glob='tests/unit/test_emulator_*' -k 'not ccxt'"
+    # Only the exchange emulators' own tests (test equipment, nothing compiled) and
+    # settlement's (source only) run just once.
+    skip = (
+        "--ignore-glob='tests/unit/test_emulator_*' --ignore-glob='tests/unit/test_settle_*' "
+        "--ignore-glob='tests/unit/test_settlement_*' -k 'not ccxt'"
+    )
     for part in ("-n logical -m 'not realtime'", "-m realtime"):
         assert (
             f"KASMM_REQUIRE_NATIVE=1 .venv/bin/python -m pytest -q {part} {skip} "
