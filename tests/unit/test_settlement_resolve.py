@@ -319,3 +319,22 @@ def test_the_command_waits_for_no_running_settlement_of_the_account(
         assert "being settled now" in capsys.readouterr().err
     assert SettlementBook(ledger).sweep(KEY) == _sweep()
     assert _command(tmp_path, "failed", "why") == exit_codes.OK
+
+
+def test_the_cli_offers_every_resolution_and_nothing_else() -> None:
+    from kasmm.cli import _build_parser
+    from kasmm.store.settlement_resolve import RESOLVE_AS
+
+    args = _build_parser().parse_args(
+        ["settle", ".", "--resolve", KEY, "--as", "accepted", "--reason", "x"]
+    )
+    assert (args.resolve, args.resolve_as) == (KEY, "accepted")
+    (action,) = [
+        a
+        for sub in _build_parser()._subparsers._group_actions  # type: ignore[union-attr]
+        for name, p in sub.choices.items()  # type: ignore[union-attr]
+        if name == "settle"
+        for a in p._actions
+        if a.dest == "resolve_as"
+    ]
+    assert set(action.choices or ()) == set(RESOLVE_AS)
