@@ -1,5 +1,6 @@
 """What a settlement notification says: one :class:`~kasmm.alerts.events.Alert` per change of a
-sweep (requested, lookup pending, confirmed, failed) and per failed scheduled run.
+sweep (requested, lookup pending, confirmed, failed, resolved by an operator) and per failed
+scheduled run.
 
 Pure, like :mod:`kasmm.alerts.events`: plain values in, the title, body and dedup key out. Every
 text goes through :func:`~kasmm.alerts.redact.redact` last, because a failure reason is the
@@ -13,6 +14,7 @@ from __future__ import annotations
 from kasmm.alerts.events import Alert
 from kasmm.alerts.redact import redact
 from kasmm.config.notify import EventKind
+from kasmm.store.settlement_resolve import ResolvedStep
 from kasmm.store.settlements import SweepRecord
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "sweep_failed",
     "sweep_pending",
     "sweep_requested",
+    "sweep_resolved",
 ]
 
 #: Failure texts are cut here (an exchange's error may carry a whole response body).
@@ -78,6 +81,32 @@ def sweep_failed(r: SweepRecord) -> Alert:
         f"Sweep {r.key}: {_what(r)} to {r.address} failed{txid}: {reason}",
         ("settlement_failed", r.key),
     )
+
+
+def sweep_resolved(r: SweepRecord, step: ResolvedStep) -> Alert | None:
+    """An operator resolved the sweep (``kasmm settle --resolve``): confirmed or failed on
+    their word, not the node's or the exchange's; ``None`` for a move to ``accepted`` (normal
+    tracking goes on from there, and an accepted sweep is not announced either)."""
+    why = step.reason[:_MAX_REASON]
+    if r.state == "confirmed":
+        return _alert(
+            "settlement_confirmed",
+            f"kasmm: settlement of {r.amount} {r.asset} marked confirmed by {step.by} "
+            f"({r.account})",
+            f"Sweep {r.key}: {_what(r)} to {r.address} was marked confirmed by operator "
+            f"{step.by} (transaction {r.txid or '-'}), not by the node: {why}",
+            ("settlement_resolved", r.key, r.state),
+        )
+    if r.state == "failed":
+        return _alert(
+            "settlement_failed",
+            f"kasmm: settlement of {r.amount} {r.asset} marked FAILED by {step.by} ({r.account})",
+            f"Sweep {r.key}: {_what(r)} to {r.address} was marked failed by operator {step.by}: "
+            f"{why}. The day's limit no longer counts it, and the account's bots expect it "
+            "back on the exchange.",
+            ("settlement_resolved", r.key, r.state),
+        )
+    return None
 
 
 def run_failed(account: str, error: str) -> Alert:

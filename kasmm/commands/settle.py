@@ -6,7 +6,8 @@ withdrawal credentials, ``--plan`` never reads them), the gates (halted profiles
 halts and the running supervisors'), then runs :class:`~kasmm.settle.service.SettlementService`
 per account and prints what it planned or did. ``--wait`` then follows the open sweeps, one
 pass every few seconds on the monotonic clock, until each is confirmed or failed, or the time
-is up.
+is up. ``--resolve KEY`` is the operator's way out of a sweep stuck open
+(:mod:`kasmm.commands.settle_resolve`: a ledger operation, reads no profile).
 
 Exit statuses (:mod:`kasmm.daemon.exit_codes`): 0 done or nothing to do; ``SETTLE_FAILED`` a
 sweep was refused or failed; ``USAGE`` a configuration or usage error (nothing was read from an

@@ -18,14 +18,14 @@ from kasmm.settle.service import AccountRun
 from kasmm.store.settlement_book import SettlementBook
 from kasmm.store.settlements import SweepRecord
 
-__all__ = ["render_json", "render_text"]
+__all__ = ["render_json", "render_text", "sweep_json", "sweep_lines"]
 
 
 def _ts(wall: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(wall))
 
 
-def _sweep_lines(record: SweepRecord, book: SettlementBook) -> list[str]:
+def sweep_lines(record: SweepRecord, book: SettlementBook) -> list[str]:
     head = (
         f"  sweep {record.key}: {record.amount} {record.asset} to {record.address}: {record.state}"
     )
@@ -64,12 +64,12 @@ def render_text(run: AccountRun, book: SettlementBook) -> str:
     if not run.executed and run.plan is not None and run.plan.sweeps:
         lines.append("  (plan only: kasmm settle --execute requests the sweeps above)")
     for record in (*run.advanced, *run.requested):
-        lines.extend(_sweep_lines(record, book))
+        lines.extend(sweep_lines(record, book))
     lines.extend(f"  problem: {p}" for p in run.problems)
     return "\n".join(lines)
 
 
-def _record_json(record: SweepRecord, book: SettlementBook) -> dict[str, Any]:
+def sweep_json(record: SweepRecord, book: SettlementBook) -> dict[str, Any]:
     return {
         "key": record.key,
         "asset": record.asset,
@@ -139,7 +139,7 @@ def render_json(runs: Sequence[AccountRun], book: SettlementBook) -> dict[str, A
                     }
                     for n in run.top_ups
                 ],
-                "sweeps": [_record_json(r, book) for r in (*run.advanced, *run.requested)],
+                "sweeps": [sweep_json(r, book) for r in (*run.advanced, *run.requested)],
                 "problems": list(run.problems),
             }
         )

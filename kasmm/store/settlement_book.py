@@ -13,6 +13,7 @@ from typing import Any
 
 from kasmm.store import settlements as rows
 from kasmm.store.ledger import Ledger
+from kasmm.store.settlement_resolve import Resolution, Resolved, resolve
 from kasmm.store.settlements import (
     BookedTransfer,
     SweepRecord,
@@ -67,6 +68,15 @@ class SettlementBook:
                 reason=reason,
                 detail=detail,
             )
+
+    def resolve(self, resolution: Resolution, ts: float) -> Resolved:
+        """Write an operator's resolution of an open sweep, with its operator action, in one
+        transaction (see :mod:`~kasmm.store.settlement_resolve`).
+
+        :raises ResolveRefused: not allowed (unknown or closed sweep, ...); nothing written.
+        """
+        with self._ledger.transaction() as conn:
+            return resolve(conn, resolution, ts)
 
     def sweep(self, key: str) -> SweepRecord | None:
         """The sweep with idempotency key ``key``."""

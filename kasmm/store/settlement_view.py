@@ -3,9 +3,10 @@
 The settlement rows are written by whichever process settles (``kasmm settle``, the
 supervisor's schedule); the readers here only look. One :func:`read_overview` call gives the
 open sweeps, the last few finished ones of each account, the sweeps changed since a wall time
-(what a watcher has not seen yet), how many sweeps of each account and asset entered each
-state (from the trail, so the counts only ever grow, whichever process wrote them and however
-often the reader restarts) and the time of each account's last confirmed sweep per asset.
+(what a watcher has not seen yet) with the steps of theirs an operator resolved, how many sweeps
+of each account and asset entered each state (from the trail, so the counts only ever grow,
+whichever process wrote them and however often the reader restarts) and the time of each
+account's last confirmed sweep per asset.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kasmm.store.ledger import Ledger
+from kasmm.store.settlement_resolve import ResolvedStep, resolved_steps
 from kasmm.store.settlements import OPEN_STATES, SweepRecord, sweeps
 from kasmm.store.settlements import _record as decode_sweep  # the table's one row decoder
 
@@ -43,6 +45,9 @@ class SettlementOverview:
     reached: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     #: ``(account, asset)`` -> wall time of the last confirmation
     last_confirmed: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    #: ``(sweep key, state)`` -> the operator's resolution that moved a sweep of ``changed``
+    #: into ``state`` (``kasmm settle --resolve``)
+    resolved: Mapping[tuple[str, str], ResolvedStep] = field(default_factory=dict)
 
     def accounts(self) -> list[str]:
         """Every account with a sweep in this overview, sorted."""
@@ -67,7 +72,9 @@ def overview_from(
         (finals,),
     ).fetchall()
     changed: tuple[SweepRecord, ...] = ()
+    resolved: dict[tuple[str, str], ResolvedStep] = {}
     if since is not None:
+        resolved = resolved_steps(conn, since)
         changed = tuple(
             decode_sweep(row)
             for row in conn.execute(
@@ -97,6 +104,7 @@ def overview_from(
         changed=changed,
         reached=reached,
         last_confirmed=last_confirmed,
+        resolved=resolved,
     )
 
 

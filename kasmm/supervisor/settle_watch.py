@@ -15,6 +15,10 @@ and returns the new memory and the announcements, so every rule is tested as pla
 An *unknown outcome* is a sweep still ``requested`` without a withdrawal id ``pending_after_s``
 after its request: the request's answer was lost, and the executor looks it up (never resends).
 It is announced once, as ``settlement_pending``.
+
+A step an operator wrote (``kasmm settle --resolve``: the overview's ``resolved``) is announced
+as ``settlement_resolved`` instead of the state's own event, saying who and why, once like any
+other change of state.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import structlog
 from kasmm.alerts import settlement_events as events
 from kasmm.alerts.events import Alert
 from kasmm.alerts.redact import redact
+from kasmm.store.settlement_resolve import ResolvedStep
 from kasmm.store.settlement_view import SettlementOverview
 from kasmm.store.settlements import SweepRecord, SweepState
 
@@ -59,18 +64,27 @@ class Announcement:
     event: str
     record: SweepRecord
     alert: Alert | None
+    #: the operator's step when the change is a resolution
+    resolved: ResolvedStep | None = None
 
 
 def sweep_changes(
-    known: Mapping[str, Known], rows: tuple[SweepRecord, ...], wall: float, pending_after_s: float
+    known: Mapping[str, Known],
+    rows: tuple[SweepRecord, ...],
+    wall: float,
+    pending_after_s: float,
+    resolved: Mapping[tuple[str, str], ResolvedStep] | None = None,
 ) -> tuple[dict[str, Known], list[Announcement]]:
     """The announcements for ``rows`` (sweeps read now) against what was ``known``, and the
     new memory.
 
     A sweep not known yet is announced as requested first (whatever state it is in by now), then
     as confirmed or failed if it already is; a known one only on a change of state. A
-    confirmation or failure is final: announced once.
+    confirmation or failure is final: announced once. A change into a state an operator
+    resolved (``resolved``: ``(key, state)`` -> their step) is announced as
+    ``settlement_resolved``.
     """
+    by_operator = resolved or {}
     memory = dict(known)
     out: list[Announcement] = []
     for r in rows:
@@ -79,7 +93,10 @@ def sweep_changes(
             out.append(Announcement("settlement_requested", r, events.sweep_requested(r)))
             before = Known("requested")
         told = before.pending_told
-        if r.state != before.state:
+        step = by_operator.get((r.key, r.state))
+        if r.state != before.state and step is not None:
+            out.append(Announcement("settlement_resolved", r, events.sweep_resolved(r, step), step))
+        elif r.state != before.state:
             if r.state == "confirmed":
                 out.append(Announcement("settlement_confirmed", r, events.sweep_confirmed(r)))
             elif r.state == "failed":
@@ -128,7 +145,9 @@ class SettlementWatch:
                 self.known[r.key] = Known(r.state, pending_told=True)
             return []
         rows = _unique((*result.changed, *result.open))
-        self.known, out = sweep_changes(self.known, rows, wall, self.pending_after_s)
+        self.known, out = sweep_changes(
+            self.known, rows, wall, self.pending_after_s, result.resolved
+        )
         for a in out:
             _log(a)
             if a.alert is not None:
@@ -177,6 +196,14 @@ def _log(a: Announcement) -> None:
     }
     if a.event == "settlement_pending":
         log.warning("settlement_lookup_overdue", **fields)
+    elif a.resolved is not None:
+        log.warning(
+            "settlement_seen",
+            resolved_by=a.resolved.by,
+            resolution=redact(a.resolved.reason),
+            withdrawal_id=r.withdrawal_id,
+            **fields,
+        )
     elif r.state == "failed":
         log.warning("settlement_seen", reason=redact(r.reason or ""), **fields)
     else:

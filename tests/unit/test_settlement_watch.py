@@ -18,6 +18,7 @@ from kasmm.alerts.redact import register_secret
 from kasmm.store import AsyncLedger
 from kasmm.store.ledger import Ledger
 from kasmm.store.settlement_book import SettlementBook
+from kasmm.store.settlement_resolve import Resolution, ResolvedStep
 from kasmm.store.settlement_view import SettlementOverview
 from kasmm.store.settlements import SweepRecord
 from kasmm.supervisor.settle_watch import Known, SettlementWatch, sweep_changes
@@ -103,6 +104,66 @@ def test_sweep_changes(
     assert memory[record.key].state == record.state
     # announced again with nothing changed: nothing
     assert sweep_changes(memory, (record,), wall, 120.0)[1] == []
+
+
+_BY = ResolvedStep("alice", "spent from the wallet early")
+
+
+@pytest.mark.parametrize(
+    ("known", "record", "resolved", "events", "kind"),
+    [
+        # an operator's step: announced as a resolution, not as the state's own event
+        (
+            {"mexc-main-1": Known("sent")},
+            replace(_sweep(), state="confirmed", txid=TXID),
+            {("mexc-main-1", "confirmed"): _BY},
+            ["settlement_resolved"],
+            "settlement_confirmed",
+        ),
+        (
+            {"mexc-main-1": Known("requested")},
+            replace(_sweep(), state="failed", reason="resolved by alice: x"),
+            {("mexc-main-1", "failed"): _BY},
+            ["settlement_resolved"],
+            "settlement_failed",
+        ),
+        (  # moved to accepted: logged, no notification (as an accepted sweep)
+            {"mexc-main-1": Known("requested")},
+            replace(_sweep(), state="accepted", withdrawal_id="w1"),
+            {("mexc-main-1", "accepted"): _BY},
+            ["settlement_resolved"],
+            None,
+        ),
+        (  # resolved to accepted, then confirmed by the node: the confirmation is the node's
+            {"mexc-main-1": Known("accepted")},
+            replace(_sweep(), state="confirmed", txid=TXID),
+            {("mexc-main-1", "accepted"): _BY},
+            ["settlement_confirmed"],
+            "settlement_confirmed",
+        ),
+        (  # first seen already resolved
+            {},
+            replace(_sweep(), state="failed", reason="resolved by alice: x"),
+            {("mexc-main-1", "failed"): _BY},
+            ["settlement_requested", "settlement_resolved"],
+            "settlement_failed",
+        ),
+    ],
+)
+def test_a_resolution_is_announced_once_as_such(
+    known: dict[str, Known],
+    record: SweepRecord,
+    resolved: dict[tuple[str, str], ResolvedStep],
+    events: list[str],
+    kind: str | None,
+) -> None:
+    memory, out = sweep_changes(known, (record,), 1001.0, 120.0, resolved)
+    assert [a.event for a in out] == events
+    last = out[-1].alert
+    assert (last.kind if last is not None else None) == kind
+    if events[-1] == "settlement_resolved" and last is not None:
+        assert "alice" in last.body and "spent from the wallet early" in last.body
+    assert sweep_changes(memory, (record,), 1001.0, 120.0, resolved)[1] == []
 
 
 # --- against the ledger ---------------------------------------------------------------------
@@ -192,6 +253,38 @@ async def test_a_failure_quoting_the_withdrawal_key_is_redacted(tmp_path: Path) 
     text = " ".join(f"{a.title} {a.body}" for a in published) + repr(logs)
     assert WD_SECRET not in text
     assert "**redacted**" in failed.body
+    ledger.close()
+
+
+async def test_a_resolution_in_the_ledger_is_announced_once(tmp_path: Path) -> None:
+    register_secret(WD_SECRET)
+    ledger = Ledger(tmp_path / "kasmm.sqlite")
+    book = SettlementBook(ledger)
+    published: list[Alert] = []
+    wall = Wall()
+    watch = SettlementWatch(
+        AsyncLedger(ledger).settlement_overview, published.append, wall_clock=wall
+    )
+    book.record_requested(_sweep())
+    book.advance("mexc-main-1", "accepted", 1000.5, withdrawal_id="w-1")
+    book.advance("mexc-main-1", "sent", 1000.6, txid=TXID)
+    await watch.poll()  # learns the stuck sweep
+    why = f"the node lost it; key {WD_SECRET} must never show"
+    book.resolve(Resolution("mexc-main-1", "confirmed", why, "alice"), 1001.0)
+    wall.now = 1002.0
+    with capture_logs() as logs:
+        await watch.poll()
+        await watch.poll()
+    (alert,) = published
+    assert alert.kind == "settlement_confirmed" and "marked confirmed by alice" in alert.title
+    assert TXID in alert.body and "not by the node" in alert.body
+    assert WD_SECRET not in alert.body + repr(logs)
+    (seen,) = logs
+    assert (seen["event"], seen["resolved_by"], seen["state"]) == (
+        "settlement_seen",
+        "alice",
+        "confirmed",
+    )
     ledger.close()
 
 
