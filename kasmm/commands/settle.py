@@ -128,6 +128,7 @@ def settle_command(
             profiles=profiles,
             book=book,
             locks=locks_dir(state),
+            accounts=loaded.accounts,
         )
         runs = []
         for name in accounts:

@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from kasmm.config.schema import CcxtVenueConfig, Profile
+from kasmm.clock import RealClock
+from kasmm.config.schema import AccountLimits, CcxtVenueConfig, Profile
 from kasmm.config.secrets import resolve_credentials
 from kasmm.config.settlement import AccountSettlement, SettlementFile
+from kasmm.limiter import TokenBucket
 from kasmm.settle.ccxt_desk import desk_for
 from kasmm.settle.desk import WithdrawalDesk
 from kasmm.settle.destination import destination_from
@@ -51,13 +53,22 @@ def _desk_factory(
     settlement: SettlementFile,
     members: Mapping[str, Sequence[str]],
     profiles: Mapping[str, Profile],
+    accounts: Mapping[str, AccountLimits],
 ) -> Callable[[str, bool], WithdrawalDesk]:
     def make(account: str, withdraw: bool) -> WithdrawalDesk:
         venue = member_venue(account, members.get(account, ()), profiles)
         refs = (
             settlement.settlement[account].withdrawal_credentials if withdraw else venue.credentials
         )
-        return desk_for(venue, resolve_credentials(refs))
+        # The account's rate budget from _accounts.yaml when it declares one (the exchange's
+        # published budget otherwise): settlement runs beside the account's trading.
+        limits = accounts.get(account)
+        bucket = (
+            None
+            if limits is None
+            else TokenBucket(limits.capacity, limits.refill_per_s, RealClock(), name=account)
+        )
+        return desk_for(venue, resolve_credentials(refs), bucket)
 
     return make
 
@@ -74,8 +85,10 @@ def build_service(
     book: SettlementBook,
     locks: Path | None,
     wall: Callable[[], float] = time.time,
+    accounts: Mapping[str, AccountLimits] | None = None,
 ) -> SettlementService:
-    """The service over ccxt (desks), the SDK (node) and the executor."""
+    """The service over ccxt (desks), the SDK (node) and the executor; ``accounts`` are the
+    rate budgets of ``_accounts.yaml``."""
 
     def settler(
         account: str, acct: AccountSettlement, desk: WithdrawalDesk, node: KaspaNode
@@ -97,7 +110,7 @@ def build_service(
         members=members,
         profiles=profiles,
         book=book,
-        desk_factory=_desk_factory(settlement, members, profiles),
+        desk_factory=_desk_factory(settlement, members, profiles, accounts or {}),
         node_factory=_node,
         settler_factory=settler,
         locks=locks,

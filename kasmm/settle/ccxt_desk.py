@@ -39,10 +39,12 @@ from typing import Any, Final, Literal
 
 from pydantic import SecretStr
 
+from kasmm.clock import RealClock
 from kasmm.config.schema import CcxtVenueConfig
 from kasmm.config.secrets import ResolvedCredentials
 from kasmm.core.settlement import WithdrawTerms
 from kasmm.core.types import Balances
+from kasmm.limiter import TokenBucket
 from kasmm.settle.ccxt_refusals import read_error, withdraw_error
 from kasmm.settle.desk import (
     DeskUnavailable,
@@ -320,26 +322,26 @@ def _gate_fee(status: Any, asset: str, network: str) -> tuple[Decimal | None, De
     return None, None
 
 
-def build_withdrawal_exchange(config: CcxtVenueConfig, credentials: ResolvedCredentials) -> Any:
+def build_withdrawal_exchange(
+    config: CcxtVenueConfig, credentials: ResolvedCredentials, bucket: TokenBucket | None = None
+) -> Any:
     """A ``ccxt.async_support`` client of ``config``'s exchange with the *withdrawal*
     ``credentials``: kasmm's options (no blind retries, account modes), ``rest_url`` if set.
 
-    Its requests draw ccxt's per-endpoint costs from a token bucket of the exchange's published
-    budget, as the trading venues' do: ccxt's own limiter has no burst, so after MEXC's market
-    list (cost 100) every settlement would first stall about five seconds.
+    Its requests draw ccxt's per-endpoint costs from ``bucket`` (the account's, from
+    ``_accounts.yaml``; by default one of the exchange's published budget), as the trading
+    venues' do: ccxt's own limiter has no burst, so after MEXC's market list (cost 100) every
+    settlement would first stall about five seconds.
     """
-    from kasmm.clock import RealClock
-    from kasmm.limiter import TokenBucket
     from kasmm.venues.ccxt.client import build_exchange, route_throttle
     from kasmm.venues.ccxt.exchanges import rest_urls
 
     flavour = flavour_for(config.exchange)
     exchange = build_exchange(config, credentials, flavour, websocket=False)
-    budget = flavour.budget
-    route_throttle(
-        exchange,
-        TokenBucket(budget.capacity, budget.refill_per_s, RealClock(), name="settlement"),
-    )
+    if bucket is None:
+        budget = flavour.budget
+        bucket = TokenBucket(budget.capacity, budget.refill_per_s, RealClock(), name="settlement")
+    route_throttle(exchange, bucket)
     if config.rest_url is not None:
         urls = dict(exchange.urls)
         urls["api"] = rest_urls(flavour, urls["api"], config.rest_url)
@@ -347,10 +349,14 @@ def build_withdrawal_exchange(config: CcxtVenueConfig, credentials: ResolvedCred
     return exchange
 
 
-def desk_for(config: CcxtVenueConfig, credentials: ResolvedCredentials) -> CcxtWithdrawalDesk:
-    """A desk on a new client of ``config``'s exchange with the *withdrawal* ``credentials``,
-    which it scrubs from every error message."""
+def desk_for(
+    config: CcxtVenueConfig, credentials: ResolvedCredentials, bucket: TokenBucket | None = None
+) -> CcxtWithdrawalDesk:
+    """A desk on a new client of ``config``'s exchange with ``credentials`` (which it scrubs
+    from every error message), drawing from ``bucket`` (see :func:`build_withdrawal_exchange`)."""
     secrets = [credentials.api_key, credentials.secret]
     if credentials.password is not None:
         secrets.append(credentials.password)
-    return CcxtWithdrawalDesk(build_withdrawal_exchange(config, credentials), secrets=secrets)
+    return CcxtWithdrawalDesk(
+        build_withdrawal_exchange(config, credentials, bucket), secrets=secrets
+    )

@@ -167,6 +167,11 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         profiles.mkdir()
         (profiles / "mexc-kas.yaml").write_text(_profile(emu.base_url))
         (profiles / "_settlement.yaml").write_text(_settlement(node.url))
+        # A budget for a loopback emulator: settlement draws from the account's (MEXC's
+        # published one would make every run wait ~2 s for its market list's weight).
+        (profiles / "_accounts.yaml").write_text(
+            f"accounts:\n  {ACCOUNT}: {{capacity: 1000, refill_per_s: 1000}}\n"
+        )
         chain = Chain(emu, node)
         async with anyio.create_task_group() as tg:
             tg.start_soon(chain.run)

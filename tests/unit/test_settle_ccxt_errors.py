@@ -15,8 +15,10 @@ import ccxt.async_support as ccxt
 import pytest
 from pydantic import SecretStr
 
+from kasmm.clock import VirtualClock
 from kasmm.config.schema import CcxtVenueConfig
 from kasmm.config.secrets import ResolvedCredentials
+from kasmm.limiter import TokenBucket
 from kasmm.settle.ccxt_desk import (
     CcxtWithdrawalDesk,
     build_withdrawal_exchange,
@@ -260,3 +262,32 @@ def test_a_desk_refuses_an_exchange_it_has_no_wallet_flavour_for() -> None:
 
     with pytest.raises(ValueError, match="binance"):
         CcxtWithdrawalDesk(Other())
+
+
+@pytest.mark.anyio
+async def test_the_desk_draws_ccxt_costs_from_the_bucket_it_is_given() -> None:
+    """One limiter per account: ccxt's per-endpoint cost comes out of the account's bucket
+    (``_accounts.yaml``), and by default out of one of the exchange's published budget, never
+    ccxt's burstless limiter (which stalled each settlement ~5 s after MEXC's market list)."""
+    config = CcxtVenueConfig.model_validate(
+        {
+            "type": "ccxt",
+            "exchange": "mexc",
+            "rest_url": "http://127.0.0.1:9",
+            "credentials": {"api_key": "${K}", "secret": "${S}"},
+        }
+    )
+    creds = ResolvedCredentials(api_key=SecretStr("k"), secret=SecretStr("s"))
+    bucket = TokenBucket(30.0, 1.0, VirtualClock(start=0.0), name="mexc-main")
+    ex = build_withdrawal_exchange(config, creds, bucket)
+    default = build_withdrawal_exchange(config, creds)
+    try:
+        await ex.throttle(10)
+        assert bucket.tokens == pytest.approx(20.0)
+        await ex.throttle(20)
+        assert bucket.tokens == pytest.approx(0.0)
+        for exchange in (ex, default):  # kasmm's bucket, not ccxt's own limiter
+            assert "throttle" in vars(exchange)  # replaced on the instance by route_throttle
+    finally:
+        await ex.close()
+        await default.close()
