@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from zoneinfo import ZoneInfo
 
-from kasmm.core.pnl import PnlState, apply_fill, transfer
+from kasmm.core.pnl import PnlState
 from kasmm.core.types import ZERO, ClientOrderId, Fill, Side, TradeId, VenueOrderId
 from kasmm.store.balances import insert_opening_balances, select_opening_balances, settle_fills
 from kasmm.store.db import (
@@ -62,6 +62,7 @@ from kasmm.store.journal import (
 )
 from kasmm.store.kpis import KpiRecord, insert_kpis, select_kpis
 from kasmm.store.migrations import rollback
+from kasmm.store.pnl_replay import replay
 from kasmm.store.records import (
     LIVE_STATUSES,
     EquitySnapshot,
@@ -74,7 +75,7 @@ from kasmm.store.records import (
     decode_decimal,
     encode_decimal,
 )
-from kasmm.store.settlements import BookedTransfer, booked_transfers
+from kasmm.store.settlements import booked_transfers
 from kasmm.store.watch import FileWatch
 
 _LIVE = tuple(sorted(s.value for s in LIVE_STATUSES))
@@ -419,20 +420,11 @@ class Ledger:
         :param opening: ``(position, mark)`` to start from (normally :meth:`opening`); None
             starts flat.
         """
-        state = PnlState() if opening is None else PnlState.opening(*opening)
-        # Booked settlement transfers of base, in time order with the fills (a quote transfer
-        # moves no position): the position leaves at average cost (kasmm.core.pnl.transfer).
+        # Booked settlement transfers of base fold in time order with the fills, in the one
+        # order kasmm.store.pnl_replay decides (the report and kasmm pnl replay the same).
         with self._read() as conn:
-            moves = [t for t in booked_transfers(conn, profile) if t.asset != quote_asset]
-        i = 0
-        for fill in self.fills(profile):
-            while i < len(moves) and moves[i].ts <= fill.ts:
-                state = _transfer(state, moves[i])
-                i += 1
-            state = apply_fill(state, fill, quote_asset)
-        for move in moves[i:]:
-            state = _transfer(state, move)
-        return state
+            transfers = booked_transfers(conn, profile)
+        return replay(opening, self.fills(profile), transfers, quote_asset)
 
     # --- equity ---------------------------------------------------------------------------
 
@@ -763,9 +755,3 @@ class Ledger:
                 f"SELECT {FILL_COLUMNS} FROM fills WHERE profile = ? ORDER BY id", (profile,)
             ).fetchall()
         return settle_fills(opening, (fill_from(r) for r in rows), base, quote)
-
-
-def _transfer(state: PnlState, booked: BookedTransfer) -> PnlState:
-    """``state`` after a booked transfer of base (``out``, or ``back``)."""
-    signed = booked.amount if booked.direction == "out" else -booked.amount
-    return transfer(state, signed, booked.mark)

@@ -15,6 +15,7 @@ from kasmm.core.pnl import PnlState, apply_fill, transfer
 from kasmm.core.types import ClientOrderId, Fill, Side, TradeId
 from kasmm.journal import BotJournal, Restored
 from kasmm.report.daily import daily_pnl, total
+from kasmm.report.gather import gather
 from kasmm.store import AsyncLedger
 from kasmm.store.ledger import Ledger
 from kasmm.store.reader import LedgerReader
@@ -134,3 +135,31 @@ def test_kasmm_pnl_days_fold_the_transfers_and_add_up_to_the_bots_state(ledger: 
     assert parts.net == daily.state.position * (mark - daily.state.avg_cost) + (
         daily.state.transferred
     )
+
+
+def test_the_reports_track_folds_the_transfers_with_the_fills_as_the_bot_does(
+    ledger: Ledger,
+) -> None:
+    book = SettlementBook(ledger)
+    ledger.set_opening(PROFILE, D(50_000), MID, OPENED)
+    early = fill("t1", Side.BUY, "0.09", 1_000, OPENED + 1)
+    late = fill("t2", Side.SELL, "0.1", 3_000, OPENED + 5)
+    ledger.record_fill(PROFILE, early)
+    ledger.record_fill(PROFILE, late)
+    book.record_requested(requested("s1", 20_000))
+    book.record_requested(requested("u1", 500))
+    assert book.book_transfer(PROFILE, "s1", "out", "KAS", D(20_001), D("0.095"), OPENED + 3)
+    assert book.book_transfer(PROFILE, "u1", "out", "USDT", D(500), D(1), OPENED + 4)
+    ledger.record_equity(PROFILE, OPENED + 6, D(4_000), D("0.1"), D(27_999), D(4_000))
+    bot = ledger.pnl_state(PROFILE, "USDT", (D(50_000), MID))
+    # without the profile file the quote asset is taken from the fills' fees, as kasmm pnl does
+    track = gather(ledger, PROFILE, None, OPENED + 10, None).pnl
+    assert track.total == bot
+    assert track.state_at(OPENED + 2).position == D(51_000)
+    assert track.state_at(OPENED + 3).position == D(51_000 - 20_001)  # the sweep left
+    assert track.state_at(OPENED + 4).position == D(51_000 - 20_001)  # USDT moves no base
+    assert track.state_at(OPENED + 5) == bot
+    # the unrealized PnL the report charts is the position still held
+    assert track.unrealized(OPENED + 6, D("0.1")) == bot.unrealized(D("0.1"))
+    # a transfer realizes nothing: the period's realized PnL is the sell's alone
+    assert track.realized == bot.realized
