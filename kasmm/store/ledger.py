@@ -495,29 +495,38 @@ class Ledger:
         if latest is None or start is None:
             return ZERO
         equity_now = decode_decimal(latest[0]) * mark + decode_decimal(latest[1])
-        return equity_now - start
+        return equity_now - start[1]
 
     def day_start_equity(self, profile: str, tz: str, now: float) -> Decimal | None:
         """Equity at the start of the local day in ``tz`` (see :meth:`daily_pnl`)."""
+        start = self.day_start(profile, tz, now)
+        return None if start is None else start[1]
+
+    def day_start(self, profile: str, tz: str, now: float) -> tuple[float, Decimal] | None:
+        """The time and equity of the snapshot the local day in ``tz`` starts from (see
+        :meth:`daily_pnl`): what happened after that time is not in it, what happened at or
+        before it is, wherever midnight falls."""
         with self._read() as conn:
             return self._day_start(conn, profile, tz, now)
 
     @staticmethod
-    def _day_start(conn: sqlite3.Connection, profile: str, tz: str, now: float) -> Decimal | None:
+    def _day_start(
+        conn: sqlite3.Connection, profile: str, tz: str, now: float
+    ) -> tuple[float, Decimal] | None:
         midnight = local_midnight(now, tz)
         row = (
             conn.execute(
-                "SELECT equity FROM equity WHERE profile = ? AND ts < ?"
+                "SELECT ts, equity FROM equity WHERE profile = ? AND ts < ?"
                 " ORDER BY ts DESC, id DESC LIMIT 1",
                 (profile, midnight),
             ).fetchone()
             or conn.execute(
-                "SELECT equity FROM equity WHERE profile = ? AND ts >= ? AND ts <= ?"
+                "SELECT ts, equity FROM equity WHERE profile = ? AND ts >= ? AND ts <= ?"
                 " ORDER BY ts, id LIMIT 1",
                 (profile, midnight, now),
             ).fetchone()
         )
-        return None if row is None else decode_decimal(row[0])
+        return None if row is None else (float(row[0]), decode_decimal(row[1]))
 
     # --- hedging (kasmm.store.hedges) -----------------------------------------------------
 

@@ -163,3 +163,36 @@ def test_the_reports_track_folds_the_transfers_with_the_fills_as_the_bot_does(
     assert track.unrealized(OPENED + 6, D("0.1")) == bot.unrealized(D("0.1"))
     # a transfer realizes nothing: the period's realized PnL is the sell's alone
     assert track.realized == bot.realized
+
+
+MIDNIGHT = 86_400.0 * 2  # a UTC midnight
+SWEPT = D(20_001) * MID  # the value the sweep took out, at its booking's mark
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "booked", "start"),
+    [
+        # no snapshot before midnight: the day starts from its first one
+        pytest.param(MIDNIGHT + 10, MIDNIGHT + 5, D(8_000), id="swept-before-the-first-snapshot"),
+        pytest.param(MIDNIGHT + 10, MIDNIGHT + 10, D(8_000), id="swept-at-the-first-snapshot"),
+        pytest.param(MIDNIGHT + 10, MIDNIGHT + 20, D(8_000) - SWEPT, id="swept-after-it"),
+        # the last snapshot of the day before
+        pytest.param(MIDNIGHT - 100, MIDNIGHT + 5, D(8_000) - SWEPT, id="swept-today"),
+        pytest.param(MIDNIGHT - 100, MIDNIGHT - 50, D(8_000) - SWEPT, id="swept-before-midnight"),
+        pytest.param(MIDNIGHT - 100, MIDNIGHT - 200, D(8_000), id="swept-before-that-snapshot"),
+    ],
+)
+def test_the_restored_day_start_forgets_only_the_transfers_after_its_snapshot(
+    ledger: Ledger, snapshot: float, booked: float, start: Decimal
+) -> None:
+    """The snapshot the day starts from already holds what left before it: the restored day
+    start is lowered only by the transfers booked after it (never twice)."""
+    ledger.record_equity(PROFILE, snapshot, D(8_000), MID, D(50_000), D(4_000))
+    SettlementBook(ledger).record_requested(requested("s1", 20_000))
+    book = SettlementBook(ledger)
+    assert book.book_transfer(PROFILE, "s1", "out", "KAS", D(20_001), MID, booked, SWEPT)
+
+    async def restore() -> Restored:
+        return await BotJournal(PROFILE, "USDT", AsyncLedger(ledger)).restore("UTC", MIDNIGHT + 30)
+
+    assert anyio.run(restore).day_start_equity == start
