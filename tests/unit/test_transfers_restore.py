@@ -3,6 +3,8 @@ peak and the day's start forget their value, and a booked sweep is never booked 
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,8 +13,9 @@ import anyio
 import pytest
 
 from kasmm.bot.commands import StoreTransfer
+from kasmm.commands.pnl import pnl_command
 from kasmm.core.pnl import PnlState, apply_fill, transfer
-from kasmm.core.types import ClientOrderId, Fill, Side, TradeId
+from kasmm.core.types import ClientOrderId, Fill, OpenOrder, Side, TradeId
 from kasmm.journal import BotJournal, Restored
 from kasmm.report.daily import daily_pnl, total
 from kasmm.report.gather import gather
@@ -196,3 +199,68 @@ def test_the_restored_day_start_forgets_only_the_transfers_after_its_snapshot(
         return await BotJournal(PROFILE, "USDT", AsyncLedger(ledger)).restore("UTC", MIDNIGHT + 30)
 
     assert anyio.run(restore).day_start_equity == start
+
+
+def test_kasmm_pnl_and_the_reports_figures_after_a_sweep_are_the_bots_pnl(
+    ledger: Ledger,
+) -> None:
+    """A bot buys, its account is swept, it sells: what it stored, replayed by ``kasmm pnl``,
+    the report's days and its PnL track, is the PnL the bot itself holds."""
+    bot = engine()
+    ledger.set_opening(PROFILE, D(50_000), MID, OPENED)
+    ledger.record_equity(PROFILE, OPENED, D(8_000), MID, D(50_000), D(4_000))
+
+    def trade(side: Side, price: str, size: int, t: float, trade_id: str) -> None:
+        cid = bot.ids.next()
+        bot.open_orders[cid] = OpenOrder(cid, side, D(price), D(size), D(size), created_at=t)
+        done = Fill(TradeId(trade_id), cid, side, D(price), D(size), D("0.05"), "USDT", OPENED + t)
+        bot.on_fill(done, t)
+        ledger.record_fill(PROFILE, done)
+
+    trade(Side.BUY, "0.079", 1_000, 1.0, "t1")  # 51,000 KAS at an average cost below the mark
+    base, quote = bot.account.inventory.base, bot.account.inventory.quote
+    SettlementBook(ledger).record_requested(requested("s1", 20_000))
+    read(bot, 2.0, base - D(20_001), quote, sweep("s1", 20_000, state="sent"))
+    (stored,) = [c for c in bot.take() if isinstance(c, StoreTransfer)]
+    assert SettlementBook(ledger).book_transfer(
+        PROFILE, stored.key, "out", stored.asset, stored.amount, stored.mark, stored.wall
+    )
+    trade(Side.SELL, "0.081", 3_000, 3.0, "t2")
+    mark = D("0.082")
+    inv = bot.account.inventory
+    ledger.record_equity(PROFILE, OPENED + 4, inv.equity(mark), mark, inv.base, inv.quote)
+    held = bot.account.pnl
+    assert held.position == D(51_000 - 20_001 - 3_000) and held.transferred != 0
+    want = held.parts(mark)
+
+    assert ledger.pnl_state(PROFILE, "USDT", ledger.opening(PROFILE)) == held  # a restart
+    report = gather(ledger, PROFILE, None, OPENED + 10, None)  # kasmm report's figures
+    assert report.pnl.total == held
+    assert report.pnl.state_at(OPENED + 1).position == D(51_000)
+    assert report.pnl.state_at(stored.wall).position == D(51_000 - 20_001)
+    assert report.pnl.unrealized(OPENED + 4, mark) == held.unrealized(mark)
+    assert report.daily is not None and report.daily.state == held
+    days = total(report.daily.days)
+    assert (days.spread_capture, days.fees, days.revaluation, days.net, days.hold) == (
+        want.spread_capture,
+        want.fees,
+        want.revaluation,
+        want.net,
+        want.hold,
+    )
+    out = io.StringIO()  # kasmm pnl --json
+    repo_profiles = Path(__file__).resolve().parents[2] / "profiles"  # the profile's quote
+    code = pnl_command(
+        ledger.path.parent, profiles_dir=repo_profiles, as_json=True, now=OPENED + 10, out=out
+    )
+    assert code == 0
+    (printed,) = json.loads(out.getvalue())["profiles"]
+    assert printed["quote"] == "USDT"
+    since_start = printed["since_start"]
+    assert [D(since_start[k]) for k in ("spread_capture", "fees", "revaluation", "net")] == [
+        want.spread_capture,
+        want.fees,
+        want.revaluation,
+        want.net,
+    ]
+    assert D(since_start["hold"]) == want.hold
