@@ -28,6 +28,7 @@ from kasmm.store import (
     OrderOpened,
     OrderStatusChanged,
 )
+from kasmm.store.pnl_replay import transfer_value
 from kasmm.store.settlements import BookedTransfer, SweepRecord, TransferDirection
 from kasmm.venues.sim.account import simulated_account
 
@@ -97,14 +98,11 @@ class BotJournal:
             # only. What left before that snapshot is in it already, also when the day starts
             # from its own first snapshot (none before midnight).
             taken, day_start = start
-            day_start -= sum((self._value(t) for t in transfers if t.ts > taken), start=ZERO)
+            day_start -= sum(
+                (transfer_value(t, self.quote_asset) for t in transfers if t.ts > taken), start=ZERO
+            )
         opened_at = await self.ledger.opened_at(self.profile)
         return Restored(opening, pnl, peak, halt, day_start, transfers, opened_at)
-
-    def _value(self, booked: BookedTransfer) -> Decimal:
-        """What a booked transfer took out of the account, in quote (negative: brought back)."""
-        value = booked.amount if booked.asset == self.quote_asset else booked.amount * booked.mark
-        return value if booked.direction == "out" else -value
 
     async def booked_transfers(self) -> tuple[tuple[BookedTransfer, ...], float | None]:
         """The transfers this profile booked and the wall time its accounting opened."""

@@ -17,7 +17,7 @@ from kasmm.core.pnl import PnlState, fee_in_quote
 from kasmm.core.skew import inventory_at
 from kasmm.core.types import ZERO, Balance, Balances, Fill, MarketRules, Side
 from kasmm.store import EquitySnapshot
-from kasmm.store.pnl_replay import accounting_events, apply_event
+from kasmm.store.pnl_replay import accounting_events, apply_event, transfer_value
 from kasmm.store.settlements import BookedTransfer
 
 
@@ -163,11 +163,28 @@ class DrawdownPoint:
     pct: float | None  #: drawdown in percent of the peak; None when the peak is <= 0
 
 
-def drawdown_series(equity: Sequence[EquitySnapshot]) -> list[DrawdownPoint]:
-    """Running peak and drawdown of the snapshots, in their order."""
+def drawdown_series(
+    equity: Sequence[EquitySnapshot],
+    transfers: Sequence[BookedTransfer] = (),
+    quote_asset: str = "",
+) -> list[DrawdownPoint]:
+    """Running peak and drawdown of the snapshots, in their order.
+
+    :param transfers: the settlement sweeps the profile booked: the running peak is lowered by
+        the value each took out (at its booking's mark; a transfer back raises it) from the
+        first snapshot after it on, as the bot's peak is, so a sweep is no drawdown.
+    :param quote_asset: a transfer of it is valued as is, any other at its mark.
+    """
+    moves = sorted(transfers, key=lambda t: t.ts)
     out: list[DrawdownPoint] = []
     peak: Decimal | None = None
+    i = 0
     for snap in equity:
+        # a transfer of the snapshot's second is in its balances already (as in the days)
+        while i < len(moves) and moves[i].ts <= snap.ts:
+            if peak is not None:
+                peak -= transfer_value(moves[i], quote_asset)
+            i += 1
         peak = snap.equity if peak is None or snap.equity > peak else peak
         dd = peak - snap.equity
         pct = float(dd / peak * 100) if peak > 0 else None

@@ -214,7 +214,7 @@ def gather(
         pnl=track,
         buys=side_summary(fills, Side.BUY),
         sells=side_summary(fills, Side.SELL),
-        drawdown=drawdown_series(equity),
+        drawdown=drawdown_series(equity, transfers, accounting_quote),
         config=config,
         targets=targets,
         daily=daily,

@@ -23,7 +23,7 @@ from kasmm.core.pnl import PnlState, apply_fill, transfer
 from kasmm.core.types import Fill
 from kasmm.store.settlements import BookedTransfer
 
-__all__ = ["accounting_events", "apply_event", "replay", "transfer_out"]
+__all__ = ["accounting_events", "apply_event", "replay", "transfer_out", "transfer_value"]
 
 
 def accounting_events(
@@ -48,6 +48,13 @@ def accounting_events(
 def transfer_out(booked: BookedTransfer) -> Decimal:
     """The amount a booked transfer took out of the account (negative: brought back)."""
     return booked.amount if booked.direction == "out" else -booked.amount
+
+
+def transfer_value(booked: BookedTransfer, quote_asset: str) -> Decimal:
+    """The value a booked transfer took out of the account, in quote at its mark (negative:
+    brought back): what a bot's equity peak and day start forget."""
+    value = booked.amount if booked.asset == quote_asset else booked.amount * booked.mark
+    return value if booked.direction == "out" else -value
 
 
 def apply_event(state: PnlState, event: Fill | BookedTransfer, quote_asset: str) -> PnlState:

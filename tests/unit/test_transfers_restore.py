@@ -17,6 +17,7 @@ from kasmm.commands.pnl import pnl_command
 from kasmm.core.pnl import PnlState, apply_fill, transfer
 from kasmm.core.types import ClientOrderId, Fill, OpenOrder, Side, TradeId
 from kasmm.journal import BotJournal, Restored
+from kasmm.report.analysis import max_drawdown
 from kasmm.report.daily import daily_pnl, total
 from kasmm.report.gather import gather
 from kasmm.store import AsyncLedger
@@ -264,3 +265,23 @@ def test_kasmm_pnl_and_the_reports_figures_after_a_sweep_are_the_bots_pnl(
         want.net,
     ]
     assert D(since_start["hold"]) == want.hold
+
+
+def test_the_reports_drawdown_forgets_a_sweep_as_the_bots_does(ledger: Ledger) -> None:
+    """What settlement took out is no drawdown in the report either: its running peak is
+    lowered by the value booked, as the bot's (and the stored) peak is."""
+    ledger.set_opening(PROFILE, D(50_000), MID, OPENED)
+    ledger.record_equity(PROFILE, OPENED, D(8_000), MID, D(50_000), D(4_000))
+    book = SettlementBook(ledger)
+    book.record_requested(requested("s1", 20_000))
+    book.record_requested(requested("u1", 500))
+    assert book.book_transfer(PROFILE, "s1", "out", "KAS", D(20_001), MID, OPENED + 2, SWEPT)
+    assert book.book_transfer(PROFILE, "u1", "out", "USDT", D(500), D(1), OPENED + 2, D(500))
+    after = D(8_000) - SWEPT - D(500)
+    ledger.record_equity(PROFILE, OPENED + 3, after - D(5), MID, D(29_999), D(3_495) - D(5) / MID)
+    report = gather(ledger, PROFILE, None, OPENED + 10, None)
+    deepest = max_drawdown(report.drawdown)
+    assert deepest is not None
+    assert (deepest.peak, deepest.drawdown) == (after, D(5))  # a trading loss of 5, no more
+    stored_peak = ledger.peak_equity(PROFILE)  # what a restarted bot measures from
+    assert stored_peak is not None and stored_peak - (after - D(5)) == D(5)
