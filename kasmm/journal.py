@@ -27,8 +27,8 @@ from kasmm.store import (
     OrderJournalEntry,
     OrderOpened,
     OrderStatusChanged,
-    local_midnight,
 )
+from kasmm.store.pnl_replay import transfer_value
 from kasmm.store.settlements import BookedTransfer, SweepRecord, TransferDirection
 from kasmm.venues.sim.account import simulated_account
 
@@ -89,20 +89,20 @@ class BotJournal:
                 ts=record.ts,
                 detail=str(details.get("detail", "")),
             )
-        day_start = await self.ledger.day_start_equity(self.profile, tz, now)
+        start = await self.ledger.day_start(self.profile, tz, now)
         transfers = tuple(await self.ledger.booked_transfers(self.profile))
-        if day_start is not None:
-            # The day's start forgets what settlement took out since (the peak was lowered
-            # when each was stored): the day's PnL measures trading only.
-            midnight = local_midnight(now, tz)
-            day_start -= sum((self._value(t) for t in transfers if t.ts >= midnight), start=ZERO)
+        day_start = None
+        if start is not None:
+            # The day's start forgets what settlement took out after the snapshot it comes
+            # from (the peak was lowered when each was stored): the day's PnL measures trading
+            # only. What left before that snapshot is in it already, also when the day starts
+            # from its own first snapshot (none before midnight).
+            taken, day_start = start
+            day_start -= sum(
+                (transfer_value(t, self.quote_asset) for t in transfers if t.ts > taken), start=ZERO
+            )
         opened_at = await self.ledger.opened_at(self.profile)
         return Restored(opening, pnl, peak, halt, day_start, transfers, opened_at)
-
-    def _value(self, booked: BookedTransfer) -> Decimal:
-        """What a booked transfer took out of the account, in quote (negative: brought back)."""
-        value = booked.amount if booked.asset == self.quote_asset else booked.amount * booked.mark
-        return value if booked.direction == "out" else -value
 
     async def booked_transfers(self) -> tuple[tuple[BookedTransfer, ...], float | None]:
         """The transfers this profile booked and the wall time its accounting opened."""

@@ -13,10 +13,12 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from kasmm.core.params import QuotingParams
-from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote
+from kasmm.core.pnl import PnlState, fee_in_quote
 from kasmm.core.skew import inventory_at
 from kasmm.core.types import ZERO, Balance, Balances, Fill, MarketRules, Side
 from kasmm.store import EquitySnapshot
+from kasmm.store.pnl_replay import accounting_events, apply_event, transfer_value
+from kasmm.store.settlements import BookedTransfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +80,22 @@ class PnlPoint:
 class PnlTrack:
     """Average-cost accounting of a profile, seen through the report's period.
 
-    The accounting folds *every* stored fill from the stored opening (as the bot does), so the
-    average cost at the period's start is right; ``points``, ``realized`` and ``fees`` count only
-    what the period's fills added. Realized PnL is before fees; fees are in quote currency.
+    The accounting folds *every* stored fill and booked transfer from the stored opening (as
+    the bot does), so the average cost at the period's start is right; ``points``,
+    ``realized`` and ``fees`` count only what the period's fills added. Realized PnL is before
+    fees; fees are in quote currency.
     """
 
     points: tuple[PnlPoint, ...]
     realized: Decimal
     fees: Decimal
-    total: PnlState  #: the state after every stored fill (since accounting started)
+    #: the state after every stored fill and transfer (since accounting started)
+    total: PnlState
     _times: tuple[float, ...]
     _states: tuple[PnlState, ...]
 
     def state_at(self, ts: float) -> PnlState:
-        """The accounting state after every fill with a time at or before ``ts``."""
+        """The accounting state after every fill and transfer with a time at or before ``ts``."""
         return self._states[bisect.bisect_right(self._times, ts)]
 
     def unrealized(self, ts: float, mark: Decimal) -> Decimal:
@@ -104,21 +108,28 @@ def pnl_track(
     opening: tuple[Decimal, Decimal] | None,
     quote_asset: str,
     since: float | None,
+    transfers: Sequence[BookedTransfer] = (),
 ) -> PnlTrack:
-    """Fold ``fills`` (every stored fill, insertion order) and follow the period's part.
+    """Fold ``fills`` (every stored fill, insertion order) with the booked ``transfers``, as
+    the bot did (:mod:`kasmm.store.pnl_replay`), and follow the period's part.
 
     :param opening: the stored ``(position, mark)`` accounting started from (None: flat).
-    :param quote_asset: values fees charged in another asset at the fill price.
+    :param quote_asset: values fees charged in another asset at the fill price; transfers of
+        it move no position.
     :param since: start of the period (None: everything).
+    :param transfers: the settlement sweeps the profile booked: base leaves the position at
+        average cost; they realize nothing and are no points of the track.
     """
     state = PnlState() if opening is None else PnlState.opening(*opening)
     after: list[tuple[float, PnlState]] = []
     deltas: list[tuple[float, Decimal, Decimal]] = []
-    for f in fills:
-        new = apply_fill(state, f, quote_asset)
-        after.append((f.ts, new))
-        if since is None or f.ts >= since:
-            deltas.append((f.ts, new.realized - state.realized, fee_in_quote(f, quote_asset)))
+    for event in accounting_events(fills, transfers, quote_asset):
+        new = apply_event(state, event, quote_asset)
+        after.append((event.ts, new))
+        if isinstance(event, Fill) and (since is None or event.ts >= since):
+            deltas.append(
+                (event.ts, new.realized - state.realized, fee_in_quote(event, quote_asset))
+            )
         state = new
     deltas.sort(key=lambda d: d[0])
     points: list[PnlPoint] = []
@@ -152,11 +163,28 @@ class DrawdownPoint:
     pct: float | None  #: drawdown in percent of the peak; None when the peak is <= 0
 
 
-def drawdown_series(equity: Sequence[EquitySnapshot]) -> list[DrawdownPoint]:
-    """Running peak and drawdown of the snapshots, in their order."""
+def drawdown_series(
+    equity: Sequence[EquitySnapshot],
+    transfers: Sequence[BookedTransfer] = (),
+    quote_asset: str = "",
+) -> list[DrawdownPoint]:
+    """Running peak and drawdown of the snapshots, in their order.
+
+    :param transfers: the settlement sweeps the profile booked: the running peak is lowered by
+        the value each took out (at its booking's mark; a transfer back raises it) from the
+        first snapshot after it on, as the bot's peak is, so a sweep is no drawdown.
+    :param quote_asset: a transfer of it is valued as is, any other at its mark.
+    """
+    moves = sorted(transfers, key=lambda t: t.ts)
     out: list[DrawdownPoint] = []
     peak: Decimal | None = None
+    i = 0
     for snap in equity:
+        # a transfer of the snapshot's second is in its balances already (as in the days)
+        while i < len(moves) and moves[i].ts <= snap.ts:
+            if peak is not None:
+                peak -= transfer_value(moves[i], quote_asset)
+            i += 1
         peak = snap.equity if peak is None or snap.equity > peak else peak
         dd = peak - snap.equity
         pct = float(dd / peak * 100) if peak > 0 else None

@@ -16,9 +16,10 @@ exactly what it added, and the days add up to the totals since accounting starte
   (opening base x the mark's change); ``vs_hold = net - hold``.
 
 Settlement sweeps the profile booked as transfers (:func:`kasmm.core.pnl.transfer`) fold in
-with the fills, in time order: base leaves the position at average cost and its revaluation at
-the booking's mark stays in ``revaluation``; a transfer books no PnL of its own (at the mark
-of the booking) and no fill.
+with the fills, in time order (the order a restored bot folds them in:
+:mod:`kasmm.store.pnl_replay`): base leaves the position at average cost and its revaluation
+at the booking's mark stays in ``revaluation``; a transfer books no PnL of its own (at the
+mark of the booking) and no fill.
 
 The mark moves only with snapshots (the bot records one every few seconds while running), so a
 day's last figures are as fresh as its last snapshot.
@@ -33,8 +34,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote, transfer
+from kasmm.core.pnl import PnlState, apply_fill, fee_in_quote
 from kasmm.core.types import ZERO, Fill
+from kasmm.store.pnl_replay import accounting_events, apply_event
 from kasmm.store.records import EquitySnapshot
 from kasmm.store.settlements import BookedTransfer
 
@@ -109,15 +111,16 @@ def local_day(ts: float, tz: ZoneInfo) -> dt.date:
 def _events(
     fills: Sequence[Fill],
     equity: Sequence[EquitySnapshot],
-    transfers: Sequence[BookedTransfer] = (),
+    transfers: Sequence[BookedTransfer],
+    quote_asset: str,
 ) -> Iterator[tuple[float, int, Fill | EquitySnapshot | BookedTransfer]]:
-    """Fills (in stored order), booked transfers and snapshots merged by time; a fill or a
-    transfer before a snapshot of the same second (the snapshot's balances already hold it)."""
-    fill_events = ((f.ts, 0, f) for f in fills)
-    moves = ((t.ts, 0, t) for t in sorted(transfers, key=lambda t: t.ts))
+    """Fills and booked transfers in the bot's order (:mod:`kasmm.store.pnl_replay`) merged
+    with the snapshots by time; a fill or a transfer before a snapshot of the same second (the
+    snapshot's balances already hold it)."""
+    moves = ((e.ts, 0, e) for e in accounting_events(fills, transfers, quote_asset))
     snap_events = ((s.ts, 1, s) for s in sorted(equity, key=lambda s: s.ts))
-    # heapq.merge keeps each input's order, so fills fold in the order the bot folded them.
-    return heapq.merge(fill_events, moves, snap_events, key=lambda e: (e[0], e[1]))
+    # heapq.merge keeps each input's order, so fills and transfers fold in the replay's order.
+    return heapq.merge(moves, snap_events, key=lambda e: (e[0], e[1]))
 
 
 def daily_pnl(
@@ -149,8 +152,7 @@ def daily_pnl(
     state = PnlState() if opening is None else PnlState.opening(*opening)
     mark: Decimal | None = None if opening is None else opening[1]
     days: dict[dt.date, DayPnl] = {}
-    moves = [t for t in transfers if t.asset != quote_asset]
-    for ts, _, event in _events(fills, equity, moves):
+    for ts, _, event in _events(fills, equity, transfers, quote_asset):
         if until is not None and ts > until:
             continue
         booked = since is None or ts >= since
@@ -163,8 +165,7 @@ def daily_pnl(
         if isinstance(event, EquitySnapshot):
             mark = event.mid
         elif isinstance(event, BookedTransfer):
-            signed = event.amount if event.direction == "out" else -event.amount
-            state = transfer(state, signed, event.mark)
+            state = apply_event(state, event, quote_asset)
             if mark is None:
                 mark = event.mark
         else:

@@ -166,7 +166,11 @@ def gather(
     # Fees in another asset are valued at the fill price; without the profile the quote asset
     # is unknown and the fee column shows fees per asset only.
     quote = config.quote if config is not None else ""
-    track = pnl_track(all_fills, opening, quote, since)
+    # kasmm pnl's stand-in for the quote asset: the first fill's fee asset (no quote sweep is
+    # then mistaken for base leaving).
+    accounting_quote = quote or (all_fills[0].fee_asset if all_fills else "")
+    transfers = SettlementBook(ledger).booked_transfers(profile)
+    track = pnl_track(all_fills, opening, accounting_quote, since, transfers)
     # An order the ledger still has live rests until the profile's last recorded activity: a
     # run that died leaves its last orders "open" in the ledger (the venue cancels them).
     activity = [f.ts for f in all_fills if f.ts <= until] + [s.ts for s in equity]
@@ -177,11 +181,11 @@ def gather(
         all_fills,
         opening,
         ledger.equity_series(profile),
-        quote or (all_fills[0].fee_asset if all_fills else ""),
+        accounting_quote,
         config.timezone if config is not None else "UTC",
         since=since,
         until=until,
-        transfers=SettlementBook(ledger).booked_transfers(profile),
+        transfers=transfers,
     )
     # Every row: a row's increment needs the previous row of its run, maybe before ``since``.
     kpi_days = daily_kpis(
@@ -210,7 +214,7 @@ def gather(
         pnl=track,
         buys=side_summary(fills, Side.BUY),
         sells=side_summary(fills, Side.SELL),
-        drawdown=drawdown_series(equity),
+        drawdown=drawdown_series(equity, transfers, accounting_quote),
         config=config,
         targets=targets,
         daily=daily,

@@ -90,6 +90,10 @@ class AsyncLedger:
         """See :meth:`Ledger.day_start_equity`."""
         return await self._run(partial(self.ledger.day_start_equity, profile, tz, now))
 
+    async def day_start(self, profile: str, tz: str, now: float) -> tuple[float, Decimal] | None:
+        """See :meth:`Ledger.day_start`."""
+        return await self._run(partial(self.ledger.day_start, profile, tz, now))
+
     async def record_balance_drift(
         self, profile: str, ts: float, asset: str, local: Decimal, venue: Decimal
     ) -> None:

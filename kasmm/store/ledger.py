@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from zoneinfo import ZoneInfo
 
-from kasmm.core.pnl import PnlState, apply_fill, transfer
+from kasmm.core.pnl import PnlState
 from kasmm.core.types import ZERO, ClientOrderId, Fill, Side, TradeId, VenueOrderId
 from kasmm.store.balances import insert_opening_balances, select_opening_balances, settle_fills
 from kasmm.store.db import (
@@ -62,6 +62,7 @@ from kasmm.store.journal import (
 )
 from kasmm.store.kpis import KpiRecord, insert_kpis, select_kpis
 from kasmm.store.migrations import rollback
+from kasmm.store.pnl_replay import replay
 from kasmm.store.records import (
     LIVE_STATUSES,
     EquitySnapshot,
@@ -74,7 +75,7 @@ from kasmm.store.records import (
     decode_decimal,
     encode_decimal,
 )
-from kasmm.store.settlements import BookedTransfer, booked_transfers
+from kasmm.store.settlements import booked_transfers
 from kasmm.store.watch import FileWatch
 
 _LIVE = tuple(sorted(s.value for s in LIVE_STATUSES))
@@ -419,20 +420,11 @@ class Ledger:
         :param opening: ``(position, mark)`` to start from (normally :meth:`opening`); None
             starts flat.
         """
-        state = PnlState() if opening is None else PnlState.opening(*opening)
-        # Booked settlement transfers of base, in time order with the fills (a quote transfer
-        # moves no position): the position leaves at average cost (kasmm.core.pnl.transfer).
+        # Booked settlement transfers of base fold in time order with the fills, in the one
+        # order kasmm.store.pnl_replay decides (the report and kasmm pnl replay the same).
         with self._read() as conn:
-            moves = [t for t in booked_transfers(conn, profile) if t.asset != quote_asset]
-        i = 0
-        for fill in self.fills(profile):
-            while i < len(moves) and moves[i].ts <= fill.ts:
-                state = _transfer(state, moves[i])
-                i += 1
-            state = apply_fill(state, fill, quote_asset)
-        for move in moves[i:]:
-            state = _transfer(state, move)
-        return state
+            transfers = booked_transfers(conn, profile)
+        return replay(opening, self.fills(profile), transfers, quote_asset)
 
     # --- equity ---------------------------------------------------------------------------
 
@@ -503,29 +495,38 @@ class Ledger:
         if latest is None or start is None:
             return ZERO
         equity_now = decode_decimal(latest[0]) * mark + decode_decimal(latest[1])
-        return equity_now - start
+        return equity_now - start[1]
 
     def day_start_equity(self, profile: str, tz: str, now: float) -> Decimal | None:
         """Equity at the start of the local day in ``tz`` (see :meth:`daily_pnl`)."""
+        start = self.day_start(profile, tz, now)
+        return None if start is None else start[1]
+
+    def day_start(self, profile: str, tz: str, now: float) -> tuple[float, Decimal] | None:
+        """The time and equity of the snapshot the local day in ``tz`` starts from (see
+        :meth:`daily_pnl`): what happened after that time is not in it, what happened at or
+        before it is, wherever midnight falls."""
         with self._read() as conn:
             return self._day_start(conn, profile, tz, now)
 
     @staticmethod
-    def _day_start(conn: sqlite3.Connection, profile: str, tz: str, now: float) -> Decimal | None:
+    def _day_start(
+        conn: sqlite3.Connection, profile: str, tz: str, now: float
+    ) -> tuple[float, Decimal] | None:
         midnight = local_midnight(now, tz)
         row = (
             conn.execute(
-                "SELECT equity FROM equity WHERE profile = ? AND ts < ?"
+                "SELECT ts, equity FROM equity WHERE profile = ? AND ts < ?"
                 " ORDER BY ts DESC, id DESC LIMIT 1",
                 (profile, midnight),
             ).fetchone()
             or conn.execute(
-                "SELECT equity FROM equity WHERE profile = ? AND ts >= ? AND ts <= ?"
+                "SELECT ts, equity FROM equity WHERE profile = ? AND ts >= ? AND ts <= ?"
                 " ORDER BY ts, id LIMIT 1",
                 (profile, midnight, now),
             ).fetchone()
         )
-        return None if row is None else decode_decimal(row[0])
+        return None if row is None else (float(row[0]), decode_decimal(row[1]))
 
     # --- hedging (kasmm.store.hedges) -----------------------------------------------------
 
@@ -763,9 +764,3 @@ class Ledger:
                 f"SELECT {FILL_COLUMNS} FROM fills WHERE profile = ? ORDER BY id", (profile,)
             ).fetchall()
         return settle_fills(opening, (fill_from(r) for r in rows), base, quote)
-
-
-def _transfer(state: PnlState, booked: BookedTransfer) -> PnlState:
-    """``state`` after a booked transfer of base (``out``, or ``back``)."""
-    signed = booked.amount if booked.direction == "out" else -booked.amount
-    return transfer(state, signed, booked.mark)
