@@ -5,17 +5,29 @@ size still trips (issue 20: "no kill switch trips because KAS left the account")
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from kasmm.bot.engine import Engine
+from kasmm.bot.stats import BotState
+from kasmm.bot.view import BotView, build_view
 from kasmm.core.portfolio import MemberTransfer
 from kasmm.store import AsyncLedger, Ledger
 from kasmm.store.settlement_book import SettlementBook
 from kasmm.store.settlements import SweepRecord
+from kasmm.supervisor.members import RunnerMember
 from kasmm.supervisor.portfolio_store import group_key
+from kasmm.supervisor.portfolios import PortfolioManager
+from tests.support import make_profile
+from tests.unit.test_engine_transfers import OPENED
+from tests.unit.test_engine_transfers import book as transfer_book
+from tests.unit.test_engine_transfers import engine as _engine
+from tests.unit.test_engine_transfers import sweep as transfer_sweep
 from tests.unit.test_portfolio_manager import DRAWDOWN, World
+from tests.unit.test_portfolio_manager import groups as world_groups
 
 D = Decimal
 pytestmark = pytest.mark.anyio
@@ -144,3 +156,52 @@ async def test_a_restart_counts_what_a_member_booked_while_no_group_did(tmp_path
             ("sweep-0", D(50), 900.0),
             ("sweep-1", D(200), 1005.0),
         ]
+
+
+# --- the real path: the members' engines, read through RunnerMember -------------------------
+
+
+@dataclass
+class _Bot:
+    """What RunnerMember reads of a bot: its engine and its frozen view."""
+
+    engine: Engine
+
+    def view(self) -> BotView:
+        return build_view(self.engine, BotState.QUOTING, 0.0, 0)
+
+
+@dataclass
+class _Runner:
+    bot: _Bot
+
+
+def transfer_engine(name: str) -> Engine:
+    """test_engine_transfers' engine, under the member's name."""
+    e = _engine()
+    e.profile = make_profile(e.profile, name=name)
+    return e
+
+
+async def test_engines_sweep_through_runner_members_trips_no_group_rule(tmp_path: Path) -> None:
+    """Two members' real engines (50,000 KAS and 4,000 USDT at 0.08 each: the group's equity
+    16,000); a sweep of 20,001 KAS (1,600 quote: a tenth) from a's account is read, then
+    booked: the group never trips, before the booking (the read moved the inventory) or after,
+    and counts it once."""
+    engines = {n: transfer_engine(name=n) for n in ("a", "b")}
+    members = {n: RunnerMember(_Runner(_Bot(e))) for n, e in engines.items()}  # type: ignore[arg-type]
+    world = World(tmp_path, DRAWDOWN)
+    world.manager = PortfolioManager(world.clock, world.clock.wall, members.get)
+    world.manager.configure(world_groups(tmp_path, DRAWDOWN), ["a", "b"])
+    await world.recompute()
+    assert world.group.agg is not None and world.group.agg.equity == D(16_000)
+    a = engines["a"]
+    a.on_book(transfer_book(2.0), 2.0)
+    a.balances_read(D(29_999), D(4_000), OPENED + 2, 2.0, OPENED + 2, [transfer_sweep("s", 20_000)])
+    await world.recompute()  # read, not booked yet: the inventory moved already
+    assert world.halt() is None
+    assert world.group.tracker.peak_equity == D(16_000) - D("1600.08")
+    a.decide(2.0, OPENED + 2)  # booked
+    await world.recompute()
+    assert world.halt() is None and world.group.counted == {("a", "s", "out")}
+    assert world.group.tracker.peak_equity == D(16_000) - D("1600.08")
