@@ -37,6 +37,7 @@ from kasmm.bot.account import Account
 from kasmm.bot.commands import Command, Log, StoreTransfer
 from kasmm.bot.risk_tracker import RiskTracker
 from kasmm.core.pnl import transfer
+from kasmm.core.portfolio import MemberTransfer
 from kasmm.core.types import ZERO
 from kasmm.store.settlements import BookedTransfer, SweepRecord, TransferDirection
 
@@ -156,6 +157,8 @@ class Transfers:
         #: Wall time accounting opened (``inf``: not yet; every sweep is then ignored).
         self.since = float("inf")
         self._queued: list[Booking] = []
+        #: The asset of each booking, by ``(sweep key, direction)``.
+        self._assets: dict[tuple[str, TransferDirection], str] = {}
         #: Bookings wait for the next decision (a plain flag: the engine asks every decision).
         self.due = False
         #: Keys sent or confirmed at the previous read, unmatched there.
@@ -227,6 +230,20 @@ class Transfers:
             tuple((c.key, c.direction, c.asset, c.amounts[0]) for c in self.pending),
         )
 
+    def moves(self, base_asset: str) -> tuple[MemberTransfer, ...]:
+        """What the account's balances show moved: every booking, and those a read showed
+        that wait for the next decision to be booked (the inventory moved already). What a
+        portfolio takes off its peak (:mod:`kasmm.core.group_transfers`)."""
+        out = [
+            MemberTransfer(key, d, self._assets[(key, d)] == base_asset, a if d == "out" else -a)
+            for (key, d), a in self.booked.items()
+        ]
+        out += [
+            MemberTransfer(b.key, b.direction, b.asset == base_asset, b.signed_out)
+            for b in self._queued
+        ]
+        return tuple(out)
+
     def take(self) -> list[Booking]:
         """The queued bookings, counted as booked (the engine books each)."""
         out, self._queued = self._queued, []
@@ -243,6 +260,7 @@ class Transfers:
         if (key, direction) in self.booked:
             return
         self.booked[(key, direction)] = amount
+        self._assets[(key, direction)] = asset
         signed = amount if direction == "out" else -amount
         self.transferred_out[asset] = self.transferred_out.get(asset, ZERO) + signed
         self.counts[(asset, direction)] = self.counts.get((asset, direction), 0) + 1

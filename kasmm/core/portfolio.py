@@ -44,6 +44,7 @@ __all__ = [
     "GroupSpec",
     "GroupTracker",
     "MemberSnapshot",
+    "MemberTransfer",
     "aggregate",
     "evaluate_group",
     "group_breaches",
@@ -99,6 +100,18 @@ class GroupSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberTransfer:
+    """A settlement sweep the member's balances show: ``out`` of its base (``base``) or quote
+    left its exchange account (negative: came back). Keyed by sweep and direction, so the group
+    counts it once (:mod:`kasmm.core.group_transfers`)."""
+
+    key: str
+    direction: str
+    base: bool
+    out: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class MemberSnapshot:
     """One member at one instant: totals (free plus locked), its own mid and net PnL."""
 
@@ -110,6 +123,8 @@ class MemberSnapshot:
     pnl: Decimal
     #: The member's trading state (``active``, ``halted``, ...).
     trading: str = "active"
+    #: The settlement sweeps its balances show (booked, or read and about to be booked).
+    transfers: tuple[MemberTransfer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -348,9 +348,12 @@ def group_equity_chart(
     points: Sequence[tuple[float, float]],
     events: Sequence[tuple[float, str]],
     prefix: str,
+    peaks: Sequence[float] | None = None,
 ) -> Chart | None:
     """A portfolio's equity and its running peak over the period (``points``: time and
-    equity), the group's kill-switch trips and resets marked (``events``: time and kind)."""
+    equity; ``peaks``: the running peak at each, lowered by settlement sweeps, else the
+    equity's own), the group's kill-switch trips and resets marked (``events``: time and
+    kind)."""
     if not points:
         return None
     title = "Group equity and its running peak"
@@ -358,7 +361,7 @@ def group_equity_chart(
         fig, (ax,) = _figure(2.9)
         times = _x([t for t, _ in points])
         equity = [v for _, v in points]
-        peak = list(itertools.accumulate(equity, max))
+        peak = list(peaks) if peaks is not None else list(itertools.accumulate(equity, max))
         ax.fill_between(times, equity, peak, color=SELL, alpha=0.2, linewidth=0)
         ax.plot(times, equity, color=BUY, linewidth=1.1, label="equity")
         ax.plot(times, peak, color="grey", linewidth=0.9, linestyle="--", label="running peak")

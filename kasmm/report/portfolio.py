@@ -4,6 +4,10 @@ Read from the ledger rows a supervisor stores under ``portfolio:<name>``
 (:mod:`kasmm.supervisor.portfolios`): equity snapshots every 10 s with the group's base, quote
 and mark, and the group's trips and resets. With ``--profiles``, ``_portfolios.yaml`` adds the
 members and the target.
+
+The members' settlement sweeps the group counted (:mod:`kasmm.store.group_transfers`) lower
+its running peak from the first snapshot after each on, as they lowered the live group's peak:
+a sweep is no drawdown of the group.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from kasmm.report.page import _kv, _num_cell, _table, e, num
 from kasmm.report.period import fmt_utc
 from kasmm.store import EquitySnapshot, HaltRecord, Ledger, RiskEvent
+from kasmm.store.group_transfers import GroupTransfer, group_transfers
 
 __all__ = ["PortfolioData", "gather_portfolios", "portfolio_members", "portfolio_sections"]
 
@@ -34,22 +39,37 @@ class PortfolioData:
     #: Members and target from ``_portfolios.yaml`` (empty without ``--profiles``).
     members: Sequence[str] = ()
     target: str | None = None
+    #: The members' settlement sweeps the group counted (every one: those before the period
+    #: lower nothing).
+    transfers: Sequence[GroupTransfer] = ()
 
     @property
     def peak(self) -> Decimal | None:
         """The highest equity of the period."""
         return max((s.equity for s in self.equity), default=None)
 
+    def running_peaks(self) -> list[Decimal]:
+        """The running peak at each snapshot, lowered by the value each counted sweep took
+        out from the first snapshot after it on (one of the snapshot's time is in its
+        balances already, as in :func:`kasmm.report.analysis.drawdown_series`)."""
+        moves = sorted(self.transfers, key=lambda t: t.ts)
+        out: list[Decimal] = []
+        peak: Decimal | None = None
+        i = 0
+        for snap in self.equity:
+            while i < len(moves) and moves[i].ts <= snap.ts:
+                if peak is not None:
+                    peak -= moves[i].value
+                i += 1
+            peak = snap.equity if peak is None or snap.equity > peak else peak
+            out.append(peak)
+        return out
+
     @property
     def max_drawdown(self) -> Decimal | None:
-        """The largest fall from a running peak within the period."""
-        worst: Decimal | None = None
-        peak: Decimal | None = None
-        for snap in self.equity:
-            peak = snap.equity if peak is None or snap.equity > peak else peak
-            drop = peak - snap.equity
-            worst = drop if worst is None or drop > worst else worst
-        return worst
+        """The largest fall from a running peak within the period (a sweep is none)."""
+        drops = [p - s.equity for p, s in zip(self.running_peaks(), self.equity, strict=True)]
+        return max(drops, default=None)
 
 
 def gather_portfolios(
@@ -71,6 +91,7 @@ def gather_portfolios(
                 ledger.active_halt(key),
                 tuple(group),
                 target,
+                group_transfers(ledger, key),
             )
         )
     return out
@@ -105,6 +126,7 @@ def portfolio_sections(groups: Sequence[PortfolioData]) -> list[str]:
             [(s.ts, float(s.equity)) for s in g.equity],
             [(ev.ts, ev.kind) for ev in g.events],
             f"g{i}",
+            [float(p) for p in g.running_peaks()],
         )
         out.append(_section(i, g, None if chart is None else (chart.title, chart.svg)))
     return out

@@ -26,6 +26,7 @@ import anyio.to_thread
 
 from kasmm.core.pnl import PnlState
 from kasmm.core.types import ClientOrderId, Fill, Side, TradeId, VenueOrderId
+from kasmm.store.group_transfers import GroupTransfer, count_group_transfers, group_transfers
 from kasmm.store.hedges import HedgedFill, OpenExposure
 from kasmm.store.kpis import KpiRecord
 from kasmm.store.ledger import Ledger, OrderJournalEntry
@@ -364,6 +365,24 @@ class AsyncLedger:
     async def booked_transfers(self, profile: str) -> list[BookedTransfer]:
         """See :meth:`SettlementBook.booked_transfers`."""
         return await self._run(partial(SettlementBook(self.ledger).booked_transfers, profile))
+
+    async def count_group_transfers(
+        self, portfolio: str, items: Sequence[GroupTransfer], *, after_peak_only: bool = False
+    ) -> list[GroupTransfer]:
+        """See :func:`kasmm.store.group_transfers.count_group_transfers`."""
+        return await self._run(
+            partial(
+                count_group_transfers,
+                self.ledger,
+                portfolio,
+                items,
+                after_peak_only=after_peak_only,
+            )
+        )
+
+    async def group_transfers(self, portfolio: str) -> list[GroupTransfer]:
+        """See :func:`kasmm.store.group_transfers.group_transfers`."""
+        return await self._run(partial(group_transfers, self.ledger, portfolio))
 
     async def opened_at(self, profile: str) -> float | None:
         """See :meth:`SettlementBook.opened_at`."""

@@ -276,6 +276,21 @@ CREATE TABLE transfers (
 );
 """
 
+# A portfolio's count of its members' settlement sweeps (kasmm.store.group_transfers): one row
+# per portfolio, member, sweep and direction, written with the lowering of the group's stored
+# equity peak, so a sweep never looks like the group's loss, also after a restart.
+_V10_GROUP_TRANSFERS = """
+CREATE TABLE group_transfers (
+    portfolio TEXT NOT NULL,
+    member    TEXT NOT NULL,
+    sweep_key TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('out', 'back')),
+    value     TEXT NOT NULL,
+    ts        REAL NOT NULL,
+    PRIMARY KEY (portfolio, member, sweep_key, direction)
+);
+"""
+
 #: Schema scripts in order; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[str, ...] = (
     _V1_ORDERS_AND_FILLS,
@@ -287,6 +302,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V7_KPI_MARKOUTS,
     _V8_HEDGES,
     _V9_SETTLEMENTS,
+    _V10_GROUP_TRANSFERS,
 )
 
 #: The version this code reads and writes.

@@ -78,6 +78,8 @@ class RunnerMember:
             mid,
             view.net_pnl,
             view.trading_state.value,
+            # The sweeps its balances show: the group takes them off its peak, not as a loss.
+            bot.engine.transfers.moves(view.base),
         )
         ready = view.state is BotState.QUOTING
         return MemberReading(snapshot, ready, halt, bot, view.counters.decisions, view.state.value)

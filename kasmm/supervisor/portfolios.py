@@ -40,6 +40,7 @@ from anyio.abc import TaskStatus
 
 from kasmm.bot.risk_tracker import LocalDay
 from kasmm.config.portfolios import ResolvedPortfolio, group_spec
+from kasmm.core.group_transfers import TransferId, lowered, new_transfers
 from kasmm.core.portfolio import (
     RULE_PREFIX,
     GroupAggregate,
@@ -54,6 +55,7 @@ from kasmm.core.portfolio import (
 )
 from kasmm.core.risk import RiskState, Trip
 from kasmm.core.skew import GroupSkew
+from kasmm.core.types import ZERO
 from kasmm.errors import LedgerLost
 from kasmm.supervisor.members import Member, MemberReading
 from kasmm.supervisor.portfolio_store import GroupStore, group_key
@@ -100,6 +102,10 @@ class GroupRun:
     seen: dict[str, _Seen] = field(default_factory=dict)
     #: Members that run in other shards: the group is not measured here.
     split: tuple[str, ...] = ()
+    #: The group's quote asset (a quote transfer is valued as is).
+    quote: str = ""
+    #: The members' settlement sweeps the group took off its peak and day start.
+    counted: frozenset[TransferId] = frozenset()
 
     @property
     def key(self) -> str:
@@ -163,7 +169,8 @@ class PortfolioManager:
                 new[group.name] = old
                 continue
             loss = spec.limits.max_daily_loss
-            run = GroupRun(spec, members, LocalDay(loss.timezone if loss else "UTC"), split=split)
+            day = LocalDay(loss.timezone if loss else "UTC")
+            run = GroupRun(spec, members, day, split=split, quote=group.quote)
             new[group.name] = run
             if split:
                 log.error(
@@ -304,7 +311,9 @@ class PortfolioManager:
             else:  # stopped or restarting: its balances stand still, its mid is stale
                 last = seen.last
                 snapshots.append(
-                    MemberSnapshot(name, last.base, last.quote, None, last.pnl, "stopped")
+                    MemberSnapshot(
+                        name, last.base, last.quote, None, last.pnl, "stopped", last.transfers
+                    )
                 )
             if reading is None:
                 group.members_state[name] = "stopped"
@@ -317,6 +326,8 @@ class PortfolioManager:
             return  # members skew on their own until the group can be measured
         agg = aggregate(group.spec, snapshots)
         group.agg = agg
+        # Before the equity is folded in: a day that starts now starts after the sweep.
+        await self._count_transfers(group, snapshots, agg, wall)
         group.tracker = tracked(group.tracker, agg.equity, group.day.of(wall))
         risk, trips = evaluate_group(group.spec, group.risk, agg, group.tracker, now)
         group.risk = risk
@@ -333,6 +344,32 @@ class PortfolioManager:
         if trips:
             await self._on_trips(group, trips, wall)
         await self._snapshot(group, agg, now, wall)
+
+    async def _count_transfers(
+        self,
+        group: GroupRun,
+        snapshots: list[MemberSnapshot],
+        agg: GroupAggregate,
+        wall: float,
+    ) -> None:
+        """Take the members' new settlement sweeps off the group's peak and day start (stored
+        first: a failed write leaves them to the next recompute), so no group kill switch trips
+        because KAS left an account (:mod:`kasmm.core.group_transfers`)."""
+        new = new_transfers(snapshots, group.counted, agg.mark)
+        if not new:
+            return
+        await self.store.count(group.key, new, wall)
+        group.counted = group.counted | {t.ident for t in new}
+        group.tracker = lowered(group.tracker, sum((t.value for t in new), start=ZERO))
+        for t in new:
+            log.info(
+                "portfolio_transfer_counted",
+                portfolio=group.spec.name,
+                member=t.member,
+                sweep=t.key,
+                direction=t.direction,
+                value=str(t.value),
+            )
 
     def _hand(
         self,
@@ -400,10 +437,10 @@ class PortfolioManager:
         group.restored = True
         loss = group.spec.limits.max_daily_loss
         tz = loss.timezone if loss is not None else "UTC"
-        tracker, halt = await self.store.restore(
-            group.key, group.members, tz, wall, self.clock.now()
+        tracker, halt, counted = await self.store.restore(
+            group.key, group.members, tz, wall, self.clock.now(), group.quote
         )
-        group.tracker = tracker
+        group.tracker, group.counted = tracker, counted
         if halt is not None:
             group.risk = RiskState(halt=halt)
             log.warning("portfolio_halt_restored", portfolio=group.spec.name, rule=halt.rule)

@@ -30,7 +30,7 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
     assert schema_version(conn) == 0
-    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 9
+    assert migrate(conn, clock=lambda: 42.0) == LATEST_VERSION == 10
     assert conn.execute("SELECT version, applied_at FROM schema_version").fetchall() == [
         (1, 42.0),
         (2, 42.0),
@@ -41,6 +41,7 @@ def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
         (7, 42.0),
         (8, 42.0),
         (9, 42.0),
+        (10, 42.0),
     ]
     assert tables(conn) == {
         "schema_version",
@@ -62,6 +63,7 @@ def test_migrate_from_empty_to_latest(conn: sqlite3.Connection) -> None:
         "settlements",
         "settlement_steps",
         "transfers",
+        "group_transfers",
         "hedge_links",
     }
     assert migrate(conn) == LATEST_VERSION  # idempotent
@@ -134,7 +136,7 @@ def test_v4_database_gains_kpi_snapshots_and_keeps_its_rows(tmp_path: Path) -> N
         assert ledger.kpi_series("p", until=2.5) == [record]
         assert ledger.kpi_series("q") == []
     with closing(sqlite3.connect(path)) as after:
-        assert schema_version(after) == LATEST_VERSION == 9
+        assert schema_version(after) == LATEST_VERSION == 10
 
 
 def test_v5_database_gains_operator_actions(tmp_path: Path) -> None:
@@ -151,7 +153,7 @@ def test_v5_database_gains_operator_actions(tmp_path: Path) -> None:
             (11.0, "bob", "reload", None, {"result": "reloaded"}),
         ]  # fmt: skip
     with closing(sqlite3.connect(path)) as after:
-        assert schema_version(after) == LATEST_VERSION == 9
+        assert schema_version(after) == LATEST_VERSION == 10
 
 
 def test_failed_migration_rolls_back_and_keeps_the_version(conn: sqlite3.Connection) -> None:
@@ -232,4 +234,4 @@ def test_v6_database_gains_kpi_markouts_and_its_kpi_rows_read_without_them(
         (other,) = ledger.kpi_series("q")
         assert other.markouts == marked.markouts
     with closing(sqlite3.connect(path)) as after:
-        assert schema_version(after) == LATEST_VERSION == 9
+        assert schema_version(after) == LATEST_VERSION == 10

@@ -14,7 +14,7 @@ import pytest
 from kasmm.clock import VirtualClock
 from kasmm.config.loader import load_paths
 from kasmm.config.portfolios import ResolvedPortfolio
-from kasmm.core.portfolio import MemberSnapshot
+from kasmm.core.portfolio import MemberSnapshot, MemberTransfer
 from kasmm.core.risk import Trip
 from kasmm.core.skew import GroupSkew
 from kasmm.errors import LedgerLost
@@ -44,11 +44,15 @@ class FakeMember:
     fail: Exception | None = None
     skews: list[GroupSkew | None] = field(default_factory=list)
     trips: list[tuple[Trip | None, str]] = field(default_factory=list)
+    #: The settlement sweeps its balances show.
+    transfers: tuple[MemberTransfer, ...] = ()
 
     def reading(self) -> MemberReading:
         if self.fail is not None:
             raise self.fail
-        snapshot = MemberSnapshot(self.name, self.base, self.quote, self.mid, D(0))
+        snapshot = MemberSnapshot(
+            self.name, self.base, self.quote, self.mid, D(0), transfers=self.transfers
+        )
         lifecycle = "quoting" if self.ready else "starting"
         return MemberReading(
             snapshot, self.ready, self.halt_rule, self.run, self.decisions, lifecycle

@@ -85,3 +85,30 @@ def test_narrowed_to_profiles_the_report_has_no_portfolio(tmp_path: Path) -> Non
     out = tmp_path / "report.html"
     assert report_command(state, out, now=NOW, profiles=["alpha"]) == 0
     assert "Portfolio kas" not in out.read_text(encoding="utf-8")
+
+
+def test_a_sweep_the_group_counted_is_no_drawdown_of_the_report(tmp_path: Path) -> None:
+    """The group counted 400 of a member's sweep between the second and third snapshots: the
+    report's running peak falls with it (8100 - 400), so the largest drawdown is the trading
+    loss only (100), as the live group measured it; without the count it was 500."""
+    from kasmm.report.portfolio import gather_portfolios
+    from kasmm.store.group_transfers import GroupTransfer, count_group_transfers
+
+    state = tmp_path / "state"
+    state.mkdir()
+    build(state)
+    with Ledger(state / "kasmm.sqlite") as ledger:
+        (before,) = gather_portfolios(ledger, None)
+        assert before.max_drawdown == D(500)
+        sweep = GroupTransfer("alpha", "sweep-1", "out", D(400), T0 + 15)
+        assert count_group_transfers(ledger, "portfolio:kas", [sweep], after_peak_only=False)
+        (group,) = gather_portfolios(ledger, None)
+        assert group.running_peaks() == [D(8000), D(8100), D(7700)]
+        assert group.max_drawdown == D(100)
+        # A sweep before the period's first snapshot lowers nothing.
+        (later,) = gather_portfolios(ledger, T0 + 5)
+        assert later.running_peaks() == [D(8100), D(7700)]
+    out = tmp_path / "report.html"
+    assert report_command(state, out, now=NOW) == 0
+    info = kv([r for rs in tables(out.read_text(encoding="utf-8")).values() for r in rs])
+    assert info["Largest drawdown"] == "100"

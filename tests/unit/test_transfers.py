@@ -236,3 +236,19 @@ def test_a_transfer_never_moves_net_or_hold_at_its_mark(
         assert moved.hold(price) == state.hold(price)
         assert moved.position == state.position - (D(size) if kind == "out" else -D(size))
         state = moved
+
+
+def test_moves_show_what_the_balances_show_moved_queued_or_booked() -> None:
+    """A portfolio reads them (kasmm.core.group_transfers): a sweep a read matched moved the
+    inventory before the decision books it, so it shows from the read on, once."""
+    from kasmm.core.portfolio import MemberTransfer
+    from kasmm.store.settlements import BookedTransfer
+
+    t = transfers()
+    t.restored([BookedTransfer("q", "out", "USDT", D(50), D(1), 50.0)], opened_at=10.0)
+    assert t.moves("KAS") == (MemberTransfer("q", "out", False, D(50)),)
+    t.on_read([sweep("a", "1000", "1")], ASSETS, (D(5000), D(100)), (D(3999), D(100)), DUST, True)
+    queued = MemberTransfer("a", "out", True, D(1001))
+    assert t.moves("KAS") == (MemberTransfer("q", "out", False, D(50)), queued)
+    t.take()
+    assert t.moves("KAS") == (MemberTransfer("q", "out", False, D(50)), queued)
