@@ -43,7 +43,7 @@ from kasmm.clock import RealClock
 from kasmm.config.schema import CcxtVenueConfig
 from kasmm.config.secrets import ResolvedCredentials
 from kasmm.core.settlement import WithdrawTerms
-from kasmm.core.types import Balances
+from kasmm.core.types import Balance, Balances
 from kasmm.limiter import TokenBucket
 from kasmm.settle.ccxt_refusals import read_error, withdraw_error
 from kasmm.settle.desk import (
@@ -106,7 +106,8 @@ def unified_status(status: Any) -> WithdrawalStatus:
 
 
 def _exact(value: Decimal) -> Decimal:
-    """``value`` without the float's trailing ``.0`` (ccxt gives ``1.0`` for a fee of 1)."""
+    """``value`` without the float's trailing ``.0`` (ccxt gives ``1.0`` for a fee of 1 and
+    ``300000.0`` for a balance), so that a plan prints what the exchange shows."""
     return Decimal(plain(value))
 
 
@@ -184,9 +185,12 @@ class CcxtWithdrawalDesk:
     async def balances(self) -> Balances:
         await self._markets()  # else ccxt loads every market type itself first
         try:
-            return to_balances(await self._ex.fetch_balance())
+            read = to_balances(await self._ex.fetch_balance())
         except Exception as exc:
             raise read_error(exc, self.exchange, "fetch_balance", self._secrets) from exc
+        return Balances(
+            {a: Balance(_exact(b.free), _exact(b.locked)) for a, b in read.assets.items()}
+        )
 
     async def mids(self, symbols: Sequence[str]) -> dict[str, Decimal]:
         await self._markets()

@@ -16,7 +16,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from kasmm.core.settlement import SettlementPlan
-from kasmm.core.types import Balance, Balances
 from kasmm.settle.node import KaspaNode, NodeStatus, Receipt
 from kasmm.store.settlements import SweepRecord
 
@@ -26,8 +25,6 @@ __all__ = [
     "TopUpNotice",
     "day_start",
     "settle_lock_path",
-    "tidy",
-    "tidy_balances",
 ]
 
 
@@ -73,19 +70,6 @@ class AccountRun:
     def open(self) -> tuple[SweepRecord, ...]:
         """The sweeps of this run still on their way."""
         return tuple(r for r in (*self.advanced, *self.requested) if r.is_open)
-
-
-def tidy(amount: Decimal) -> Decimal:
-    """The same amount without a float's trailing ``.0`` (ccxt parses JSON numbers as floats:
-    ``300000.0``), so that what the plan prints reads as the exchange shows it."""
-    if amount.is_finite() and amount == amount.to_integral_value():
-        return amount.quantize(Decimal(1))
-    return amount
-
-
-def tidy_balances(balances: Balances) -> Balances:
-    """Every amount of ``balances`` :func:`tidy`."""
-    return Balances({a: Balance(tidy(b.free), tidy(b.locked)) for a, b in balances.assets.items()})
 
 
 def day_start(wall: float, timezone: str) -> float:

@@ -49,8 +49,6 @@ from kasmm.settle.run import (
     TopUpNotice,
     day_start,
     settle_lock_path,
-    tidy,
-    tidy_balances,
 )
 from kasmm.store.settlement_book import SettlementBook
 from kasmm.store.settlements import OPEN_STATES, SweepRecord
@@ -274,16 +272,14 @@ class SettlementService:
         members: Sequence[Profile],
         gates: Gates,
     ) -> SettlementPlan:
-        balances = tidy_balances(await desk.balances())
+        balances = await desk.balances()
         symbols = sorted({p.symbol for p in members if p.enabled})
         mids = await desk.mids(symbols)
         terms: dict[str, WithdrawTerms] = {}
         for asset in sorted(acct.assets):
             found = await desk.terms(asset)
             if found is not None:
-                terms[asset] = replace(
-                    found, min_amount=tidy(found.min_amount), fee=tidy(found.fee)
-                )
+                terms[asset] = found
         since = self._day_start(acct)
         swept_today = {a: self._book.swept_since(account, a, since) for a in acct.assets}
         pending = {r.asset for r in self._book.sweeps(account, states=OPEN_STATES)}
