@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 
+import anyio
+import anyio.to_thread
 import structlog
 
 from kasmm.core.settlement import AssetBand, WithdrawTerms
@@ -117,7 +120,10 @@ class LimitGuardDesk:
 
         :raises WithdrawalRefused: ``invalid_request`` when a limit is broken (nothing sent).
         """
-        today = self._book.sweeps(self._account, since=self._day_start)
+        # In a worker thread: SQLite may wait for another process's lock.
+        today = await anyio.to_thread.run_sync(
+            partial(self._book.sweeps, self._account, since=self._day_start)
+        )
         skipped = False
         before = Decimal(0)
         for record in today:

@@ -28,10 +28,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
+import anyio.to_thread
 import structlog
 
 from kasmm.config.schema import Profile
@@ -54,6 +56,7 @@ from kasmm.store.settlement_book import SettlementBook
 from kasmm.store.settlements import OPEN_STATES, SweepRecord
 from kasmm.store.state_dir import LockBusy, LockFile
 
+T = TypeVar("T")
 log = structlog.get_logger("kasmm.settle")
 
 __all__ = [
@@ -194,7 +197,7 @@ class SettlementService:
                 run = await self._run(account, acct, desk, settler, gates)
                 if settler is not None and wait_s is not None and run.open:
                     await self._follow(settler, wait_s, poll_s)
-                    run = self._refreshed(run)
+                    run = await self._refreshed(run)
                 return run
         except LockBusy as exc:
             log.warning("settlement_busy", account=account, holder=str(exc.holder))
@@ -208,9 +211,16 @@ class SettlementService:
             if not any(r.is_open for r in await settler.advance_open()):
                 return
 
-    def _refreshed(self, run: AccountRun) -> AccountRun:
+    async def _ledger(self, call: Callable[[], T]) -> T:
+        """A ledger call in a worker thread: SQLite may wait for another process's write lock,
+        and the supervisor's event loop must not wait with it."""
+        return await anyio.to_thread.run_sync(call)
+
+    async def _refreshed(self, run: AccountRun) -> AccountRun:
         """``run`` with each of its sweeps as the ledger holds it now."""
-        latest = {r.key: r for r in self.latest([*run.advanced, *run.requested])}
+        keys = [r.key for r in (*run.advanced, *run.requested)]
+        stored = await self._ledger(lambda: [self._book.sweep(key) for key in keys])
+        latest = {r.key: r for r in stored if r is not None}
         return replace(
             run,
             advanced=tuple(latest.get(r.key, r) for r in run.advanced),
@@ -281,8 +291,12 @@ class SettlementService:
             if found is not None:
                 terms[asset] = found
         since = self._day_start(acct)
-        swept_today = {a: self._book.swept_since(account, a, since) for a in acct.assets}
-        pending = {r.asset for r in self._book.sweeps(account, states=OPEN_STATES)}
+        book = self._book
+        swept_today = await self._ledger(
+            lambda: {a: book.swept_since(account, a, since) for a in acct.assets}
+        )
+        open_now = await self._ledger(partial(book.sweeps, account, states=OPEN_STATES))
+        pending = {r.asset for r in open_now}
         names = {p.name for p in members}
         halted = tuple(p for p in gates.halted_profiles if p in names)
         account_gates = Gates(halted, gates.stale_feeds, frozenset(pending) | gates.pending)
@@ -309,12 +323,3 @@ class SettlementService:
         except DeskError as exc:
             return TopUpNotice(asset, amount, reason, None, str(exc))
         return TopUpNotice(asset, amount, reason, address)
-
-    def open_sweeps(self, account: str) -> list[SweepRecord]:
-        """The account's sweeps still on their way, from the ledger."""
-        return self._book.sweeps(account, states=OPEN_STATES)
-
-    def latest(self, records: Sequence[SweepRecord]) -> list[SweepRecord]:
-        """Each of ``records`` as the ledger holds it now."""
-        found = (self._book.sweep(r.key) for r in records)
-        return [r for r in found if r is not None]
